@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Every size and limit in Cairn, in one place. Wire constants (section 1) are fixed by
+ * docs/PROTOCOL.md and shared with every peer; relay defaults (section 2) are what an operator
+ * gets when the config file is silent, each overridable by the config key named beside it.
+ */
+#ifndef CAIRN_LIMITS_H
+#define CAIRN_LIMITS_H
+
+/* ---- 1. Wire constants (docs/PROTOCOL.md) ---------------------------------------------- */
+
+#define CAIRN_KEY_LEN        32 /* X25519 / Ed25519 public keys, symmetric keys */
+#define CAIRN_HASH_LEN       64 /* BLAKE2b-512: Noise hash, handshake hash */
+#define CAIRN_AEAD_TAG_LEN   16
+#define CAIRN_SIGNATURE_LEN  64 /* Ed25519 */
+#define CAIRN_MAILBOX_ID_LEN 24
+#define CAIRN_CREDENTIAL_LEN 32 /* sender credential and its digest */
+
+#define CAIRN_PROLOGUE "cairn/1"
+
+/* A frame is a 2-byte big-endian length then that many bytes of Noise message. */
+#define CAIRN_FRAME_HEADER_LEN     2
+#define CAIRN_NOISE_MSG_MAX        65535
+#define CAIRN_FRAME_PLAINTEXT_MAX  (CAIRN_NOISE_MSG_MAX - CAIRN_AEAD_TAG_LEN) /* 65519 */
+#define CAIRN_FRAME_CONTENT_HEADER 2 /* u16 content length inside the plaintext */
+#define CAIRN_FRAME_CONTENT_MAX    (CAIRN_FRAME_PLAINTEXT_MAX - CAIRN_FRAME_CONTENT_HEADER)
+/* Padding buckets for the frame plaintext (content header + content + zero padding). */
+#define CAIRN_FRAME_BUCKETS {256, 1024, 4096, 16896, CAIRN_FRAME_PLAINTEXT_MAX}
+#define CAIRN_FRAME_BUCKET_COUNT 5
+/* Fixed-size mode needs room for the largest single command (a full-size SEND). */
+#define CAIRN_FRAME_FIXED_MIN 16896
+
+/* Handshake payloads: version byte, timestamp, random-length zero padding. */
+#define CAIRN_HELLO_VERSION     1
+#define CAIRN_HELLO1_FIXED_LEN  9   /* version(1) + timestamp(8) */
+#define CAIRN_HELLO2_FIXED_LEN  1   /* version(1) */
+#define CAIRN_HELLO_PAD_MAX     255 /* padding is 0..255 bytes, chosen uniformly */
+#define CAIRN_HELLO_WINDOW_S    120 /* accepted clock skew, either direction */
+/* Noise message 1 = e(32) + payload + tag(16); message 2 likewise. */
+#define CAIRN_HANDSHAKE1_MIN (CAIRN_KEY_LEN + CAIRN_HELLO1_FIXED_LEN + CAIRN_AEAD_TAG_LEN)
+#define CAIRN_HANDSHAKE1_MAX (CAIRN_HANDSHAKE1_MIN + CAIRN_HELLO_PAD_MAX)
+#define CAIRN_HANDSHAKE2_MIN (CAIRN_KEY_LEN + CAIRN_HELLO2_FIXED_LEN + CAIRN_AEAD_TAG_LEN)
+#define CAIRN_HANDSHAKE2_MAX (CAIRN_HANDSHAKE2_MIN + CAIRN_HELLO_PAD_MAX)
+
+/* Envelopes are opaque to the relay; larger payloads are split by the client. */
+#define CAIRN_ENVELOPE_MAX 16384
+
+/* msgpack structure caps, checked before msgpack-c sees a byte. Commands are flat arrays. */
+#define CAIRN_MSG_DEPTH_MAX 4
+#define CAIRN_MSG_COUNT_MAX 16 /* elements of one array, or pairs of one map */
+
+/* ---- 2. Relay defaults (config key in brackets; docs/OPERATING.md) -------------------- */
+
+#define CAIRN_DEFAULT_LISTEN_HOST "127.0.0.1"
+#define CAIRN_DEFAULT_PORT        7443
+#define CAIRN_DEFAULT_DATA_DIR    "./cairn-data"
+
+#define CAIRN_DEFAULT_TTL_S               (21 * 24 * 3600) /* [ttl] envelope lifetime */
+#define CAIRN_DEFAULT_MAILBOX_MAX_COUNT   10000            /* [mailbox_max_envelopes] */
+#define CAIRN_DEFAULT_MAILBOX_MAX_BYTES   (64u << 20)      /* [mailbox_max_bytes] */
+#define CAIRN_DEFAULT_MAILBOXES_PER_CONN  64               /* [mailboxes_per_connection] */
+#define CAIRN_DEFAULT_INFLIGHT_REQUESTS   1024             /* [inflight_requests] */
+#define CAIRN_DEFAULT_OUTPUT_MAX          (1u << 20)       /* [output_buffer_max] bytes */
+#define CAIRN_DEFAULT_HANDSHAKE_TIMEOUT_S 10               /* [handshake_timeout] */
+#define CAIRN_DEFAULT_IDLE_TIMEOUT_S      300              /* [idle_timeout] */
+#define CAIRN_DEFAULT_MAX_CONNECTIONS     16384            /* [max_connections] */
+#define CAIRN_DEFAULT_DELIVERY_WINDOW     64               /* [delivery_window] unacked */
+#define CAIRN_DEFAULT_REPLAY_CAPACITY     (1u << 20)       /* [replay_cache_entries] */
+#define CAIRN_DEFAULT_STATS_INTERVAL_S    3600             /* [stats_interval] */
+
+#endif
