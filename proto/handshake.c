@@ -1,0 +1,306 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The Cairn transport handshake (docs/PROTOCOL.md section 2) over the generic Noise state in
+ * noise.c, and the relay's replay cache. The relay checks the cheap things first (length),
+ * then decrypts, then the payload, and only an authentic, timely message 1 reaches the cache,
+ * so a prober cannot fill it with garbage.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "handshake.h"
+
+#define PROTOCOL_NAME "Noise_NK_25519_ChaChaPoly_BLAKE2b"
+#define PAYLOAD1_MAX  (CAIRN_HELLO1_FIXED_LEN + CAIRN_HELLO_PAD_MAX)
+#define PAYLOAD2_MAX  (CAIRN_HELLO2_FIXED_LEN + CAIRN_HELLO_PAD_MAX)
+
+/* A generation lasts two windows: a key is then remembered for at least 2 x 120 s. */
+#define REPLAY_GENERATION_S (2 * (uint64_t)CAIRN_HELLO_WINDOW_S)
+
+static void put_u64be(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+static uint64_t get_u64be(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static int start_noise(struct noise_handshake *hs, enum noise_role role, const uint8_t *s_priv,
+                       const uint8_t *s_pub, const uint8_t *rs, const uint8_t *ephemeral)
+{
+	int rc = noise_handshake_init(hs, PROTOCOL_NAME, role, (const uint8_t *)CAIRN_PROLOGUE,
+	                              strlen(CAIRN_PROLOGUE), s_priv, s_pub, rs, NULL);
+	if (rc == 0 && ephemeral != NULL)
+		rc = noise_handshake_set_ephemeral(hs, ephemeral);
+	return rc;
+}
+
+/* ReadMessage, with a low-order peer key (all-zero DH) reported as the authentication
+ * failure it is, so that callers see one code for every forged message. */
+static int read_auth(struct noise_handshake *hs, const uint8_t *msg, size_t len, uint8_t *payload,
+                     size_t cap, size_t *plen)
+{
+	int rc = noise_handshake_read_message(hs, msg, len, payload, cap, plen);
+	return rc == CAIRN_ECRYPTO ? CAIRN_EAUTH : rc;
+}
+
+int cairn_handshake_client_start(struct noise_handshake *hs,
+                                 const uint8_t relay_public[static CAIRN_KEY_LEN],
+                                 const uint8_t *ephemeral, uint64_t now, size_t pad_len,
+                                 uint8_t *out, size_t cap, size_t *outlen)
+{
+	uint8_t payload[PAYLOAD1_MAX] = {0};
+	*outlen = 0;
+	if (pad_len > CAIRN_HELLO_PAD_MAX) {
+		noise_handshake_wipe(hs);
+		return CAIRN_EINVAL;
+	}
+	int rc = start_noise(hs, NOISE_INITIATOR, NULL, NULL, relay_public, ephemeral);
+	if (rc != 0)
+		goto out;
+	payload[0] = CAIRN_HELLO_VERSION;
+	put_u64be(payload + 1, now);
+	rc = noise_handshake_write_message(hs, payload, CAIRN_HELLO1_FIXED_LEN + pad_len, out, cap,
+	                                   outlen);
+out:
+	if (rc != 0)
+		noise_handshake_wipe(hs);
+	return rc;
+}
+
+int cairn_handshake_client_finish(struct noise_handshake *hs, const uint8_t *msg, size_t len,
+                                  struct cairn_session *session)
+{
+	uint8_t payload[PAYLOAD2_MAX];
+	size_t plen = 0;
+	int rc;
+
+	memset(session, 0, sizeof(*session));
+	if (len < CAIRN_HANDSHAKE2_MIN || len > CAIRN_HANDSHAKE2_MAX) {
+		rc = CAIRN_EFRAME;
+		goto out;
+	}
+	rc = read_auth(hs, msg, len, payload, sizeof(payload), &plen);
+	if (rc != 0)
+		goto out;
+	/* Padding bytes are ignored on receipt (section 2.1). */
+	if (plen < CAIRN_HELLO2_FIXED_LEN || payload[0] != CAIRN_HELLO_VERSION) {
+		rc = CAIRN_EBADREQ;
+		goto out;
+	}
+	rc = noise_handshake_split(hs, &session->send, &session->recv);
+	if (rc != 0)
+		goto out;
+	noise_handshake_hash(hs, session->h);
+out:
+	if (rc != 0)
+		cairn_session_wipe(session);
+	noise_handshake_wipe(hs);
+	sodium_memzero(payload, sizeof(payload));
+	return rc;
+}
+
+int cairn_handshake_relay_respond(const uint8_t relay_private[static CAIRN_KEY_LEN],
+                                  const uint8_t relay_public[static CAIRN_KEY_LEN],
+                                  const uint8_t *ephemeral, struct replay_cache *cache,
+                                  uint64_t now, const uint8_t *msg1, size_t len1, size_t pad_len,
+                                  uint8_t *out, size_t cap, size_t *outlen,
+                                  struct cairn_session *session)
+{
+	struct noise_handshake hs;
+	uint8_t payload[PAYLOAD1_MAX];
+	size_t plen = 0;
+	int rc;
+
+	*outlen = 0;
+	memset(session, 0, sizeof(*session));
+	memset(&hs, 0, sizeof(hs));
+	memset(payload, 0, sizeof(payload));
+	/* Before any work: the length, then the caller's own arguments. Refusing for a small
+	 * output buffer after the cache has recorded the key would burn a good handshake. */
+	if (len1 < CAIRN_HANDSHAKE1_MIN || len1 > CAIRN_HANDSHAKE1_MAX) {
+		rc = CAIRN_EFRAME;
+		goto out;
+	}
+	if (pad_len > CAIRN_HELLO_PAD_MAX) {
+		rc = CAIRN_EINVAL;
+		goto out;
+	}
+	if (cap < CAIRN_HANDSHAKE2_MIN + pad_len) {
+		rc = CAIRN_ENOBUFS;
+		goto out;
+	}
+	rc = start_noise(&hs, NOISE_RESPONDER, relay_private, relay_public, NULL, ephemeral);
+	if (rc != 0)
+		goto out;
+	rc = read_auth(&hs, msg1, len1, payload, sizeof(payload), &plen);
+	if (rc != 0)
+		goto out;
+	if (plen < CAIRN_HELLO1_FIXED_LEN || payload[0] != CAIRN_HELLO_VERSION) {
+		rc = CAIRN_EBADREQ;
+		goto out;
+	}
+	uint64_t ts = get_u64be(payload + 1);
+	if ((ts > now ? ts - now : now - ts) > CAIRN_HELLO_WINDOW_S) {
+		rc = CAIRN_ECLOCK;
+		goto out;
+	}
+	/* Last check: only an authentic, timely message 1 may take a cache slot. */
+	if (cache != NULL) {
+		rc = replay_cache_add(cache, noise_handshake_remote_ephemeral(&hs), now);
+		if (rc != 0)
+			goto out;
+	}
+
+	memset(payload, 0, CAIRN_HELLO2_FIXED_LEN + pad_len);
+	payload[0] = CAIRN_HELLO_VERSION;
+	rc = noise_handshake_write_message(&hs, payload, CAIRN_HELLO2_FIXED_LEN + pad_len, out, cap,
+	                                   outlen);
+	if (rc != 0)
+		goto out;
+	/* The relay receives with the first cipher state and sends with the second. */
+	rc = noise_handshake_split(&hs, &session->recv, &session->send);
+	if (rc != 0)
+		goto out;
+	noise_handshake_hash(&hs, session->h);
+out:
+	if (rc != 0) {
+		cairn_session_wipe(session);
+		if (*outlen > 0)
+			sodium_memzero(out, *outlen);
+		*outlen = 0;
+	}
+	noise_handshake_wipe(&hs);
+	sodium_memzero(payload, sizeof(payload));
+	return rc;
+}
+
+void cairn_session_wipe(struct cairn_session *session)
+{
+	sodium_memzero(session, sizeof(*session));
+}
+
+/* ---- Replay cache ------------------------------------------------------------------------ */
+
+/*
+ * Each generation is an open-addressing table of 64-bit fingerprints (0 marks an empty slot)
+ * sized to at least twice its capacity, so linear probes stay short. Fingerprints are SipHash
+ * under a key drawn at creation: a peer cannot aim ephemeral keys at one probe chain.
+ */
+struct replay_generation {
+	uint64_t *slots;
+	size_t count;
+};
+
+struct replay_cache {
+	uint8_t key[crypto_shorthash_KEYBYTES];
+	size_t capacity;  /* entries per generation */
+	size_t mask;      /* slots per generation - 1 */
+	uint64_t started; /* when the current generation began */
+	bool clock_set;
+	struct replay_generation cur, prev;
+};
+
+struct replay_cache *replay_cache_new(size_t capacity)
+{
+	if (capacity == 0 || capacity > ((size_t)1 << 30) || sodium_init() < 0)
+		return NULL;
+	size_t slots = 1;
+	while (slots < 2 * capacity)
+		slots <<= 1;
+	struct replay_cache *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return NULL;
+	c->cur.slots = calloc(slots, sizeof(uint64_t));
+	c->prev.slots = calloc(slots, sizeof(uint64_t));
+	if (c->cur.slots == NULL || c->prev.slots == NULL) {
+		replay_cache_free(c);
+		return NULL;
+	}
+	c->capacity = capacity;
+	c->mask = slots - 1;
+	randombytes_buf(c->key, sizeof(c->key));
+	return c;
+}
+
+void replay_cache_free(struct replay_cache *cache)
+{
+	if (cache == NULL)
+		return;
+	free(cache->cur.slots);
+	free(cache->prev.slots);
+	sodium_memzero(cache, sizeof(*cache));
+	free(cache);
+}
+
+static void generation_clear(struct replay_cache *c, struct replay_generation *g)
+{
+	memset(g->slots, 0, (c->mask + 1) * sizeof(uint64_t));
+	g->count = 0;
+}
+
+/*
+ * Starts a new generation once the current one is REPLAY_GENERATION_S old: the previous one,
+ * whose newest key is then at least that old, is forgotten. After a long idle gap both go.
+ * A clock that steps back restarts the current generation's age from NOW, so keys are kept
+ * longer, never shorter.
+ */
+static void replay_rotate(struct replay_cache *c, uint64_t now)
+{
+	if (!c->clock_set || now < c->started) {
+		c->started = now;
+		c->clock_set = true;
+		return;
+	}
+	if (now - c->started < REPLAY_GENERATION_S)
+		return;
+	struct replay_generation old = c->prev;
+	c->prev = c->cur;
+	c->cur = old;
+	generation_clear(c, &c->cur);
+	if (now - c->started >= 2 * REPLAY_GENERATION_S)
+		generation_clear(c, &c->prev);
+	c->started = now;
+}
+
+/* Returns the slot holding FP, or the empty slot where it would go. */
+static uint64_t *generation_find(const struct replay_cache *c, const struct replay_generation *g,
+                                 uint64_t fp)
+{
+	size_t i = (size_t)fp & c->mask;
+	while (g->slots[i] != 0 && g->slots[i] != fp)
+		i = (i + 1) & c->mask;
+	return &g->slots[i];
+}
+
+int replay_cache_add(struct replay_cache *cache, const uint8_t key[static CAIRN_KEY_LEN],
+                     uint64_t now)
+{
+	uint8_t out[crypto_shorthash_BYTES];
+	crypto_shorthash(out, key, CAIRN_KEY_LEN, cache->key);
+	uint64_t fp = 0;
+	for (int i = 0; i < 8; i++)
+		fp |= (uint64_t)out[i] << (8 * i);
+	if (fp == 0)
+		fp = 1; /* 0 marks an empty slot */
+
+	replay_rotate(cache, now);
+	if (*generation_find(cache, &cache->prev, fp) == fp)
+		return CAIRN_EREPLAY;
+	uint64_t *slot = generation_find(cache, &cache->cur, fp);
+	if (*slot == fp)
+		return CAIRN_EREPLAY;
+	if (cache->cur.count >= cache->capacity)
+		return CAIRN_EFULL;
+	*slot = fp;
+	cache->cur.count++;
+	return 0;
+}

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The Cairn transport handshake (docs/PROTOCOL.md section 2): Noise_NK with prologue
+ * "cairn/1", a timestamped and randomly padded first message, a padded second message, and a
+ * replay cache of accepted ephemeral keys on the relay. Clock and randomness come in as
+ * arguments so a test can replay a handshake exactly.
+ */
+#ifndef CAIRN_PROTO_HANDSHAKE_H
+#define CAIRN_PROTO_HANDSHAKE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cairn/error.h"
+#include "cairn/limits.h"
+#include "cipher.h"
+#include "noise.h"
+
+/* What a completed handshake leaves: one cipher state per direction and the handshake hash. */
+struct cairn_session {
+	struct noise_cipher send;
+	struct noise_cipher recv;
+	uint8_t h[CAIRN_HASH_LEN];
+};
+
+/*
+ * Client, step 1: starts NK against RELAY_PUBLIC and writes message 1 (the Noise message, not
+ * framed) with timestamp NOW and PAD_LEN (0..255) zero padding bytes into OUT. EPHEMERAL may
+ * be NULL (fresh key) or a fixed private key for tests. HS is initialized here.
+ */
+CAIRN_WARN_UNUSED int cairn_handshake_client_start(struct noise_handshake *hs,
+						   const uint8_t relay_public[static CAIRN_KEY_LEN],
+						   const uint8_t *ephemeral, uint64_t now,
+						   size_t pad_len, uint8_t *out, size_t cap,
+						   size_t *outlen);
+
+/* Client, step 2: reads message 2 and completes SESSION. Wipes HS either way. */
+CAIRN_WARN_UNUSED int cairn_handshake_client_finish(struct noise_handshake *hs,
+						    const uint8_t *msg, size_t len,
+						    struct cairn_session *session);
+
+struct replay_cache;
+
+/*
+ * Relay: reads message 1 with the relay's static key pair; checks version, |timestamp - NOW|
+ * <= CAIRN_HELLO_WINDOW_S, and (if CACHE is non-NULL) records the ephemeral key, refusing a
+ * repeat; then writes message 2 with PAD_LEN padding into OUT and completes SESSION.
+ * EPHEMERAL as for the client. Returns 0, or on any failure CAIRN_EHANDSHAKE-class codes
+ * (CAIRN_EFRAME, CAIRN_EAUTH, CAIRN_ECLOCK, CAIRN_EREPLAY, CAIRN_EFULL, CAIRN_EBADREQ) which
+ * the relay must treat identically (section 2.2). All secrets are wiped before returning.
+ */
+CAIRN_WARN_UNUSED int cairn_handshake_relay_respond(
+	const uint8_t relay_private[static CAIRN_KEY_LEN],
+	const uint8_t relay_public[static CAIRN_KEY_LEN], const uint8_t *ephemeral,
+	struct replay_cache *cache, uint64_t now, const uint8_t *msg1, size_t len1,
+	size_t pad_len, uint8_t *out, size_t cap, size_t *outlen, struct cairn_session *session);
+
+/* Wipes a session's keys. */
+void cairn_session_wipe(struct cairn_session *session);
+
+/*
+ * Replay cache: remembers accepted ephemeral keys for 2 x CAIRN_HELLO_WINDOW_S. Two
+ * generations of keyed 64-bit fingerprints; CAPACITY bounds entries per generation. Memory is
+ * allocated once, at creation.
+ */
+struct replay_cache *replay_cache_new(size_t capacity);
+void replay_cache_free(struct replay_cache *cache);
+/* Returns 0 and records KEY, CAIRN_EREPLAY if seen, or CAIRN_EFULL when full. */
+CAIRN_WARN_UNUSED int replay_cache_add(struct replay_cache *cache,
+				       const uint8_t key[static CAIRN_KEY_LEN], uint64_t now);
+
+#endif
