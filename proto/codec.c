@@ -1,0 +1,419 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Commands and replies (codec.h). One table gives each type's arguments; the encoder walks it
+ * with msgpack-c's packer writing into the caller's buffer, the decoder walks it with a small
+ * cursor over bytes that msgcheck has already bounded. Neither side allocates.
+ */
+#include "codec.h"
+
+#include <string.h>
+
+#include <msgpack.h>
+
+#include "msgcheck.h"
+
+/* The kinds of argument a message can carry, in wire order per type (PROTOCOL.md 5.2, 5.3). */
+enum codec_field {
+	F_RECIPIENT_KEY, /* bin 32 */
+	F_RECIPIENT_ID,  /* bin 24 */
+	F_SENDER_ID,     /* bin 24 */
+	F_SIGNATURE,     /* bin 64 */
+	F_DIGEST,        /* bin 32, kept in m->credential */
+	F_CREDENTIAL,    /* bin 32 or nil */
+	F_ENVELOPE_ID,   /* uint 64 */
+	F_ENVELOPE,      /* bin 0..CAIRN_ENVELOPE_MAX */
+	F_CODE,          /* uint 32 */
+};
+
+#define CODEC_ARGS_MAX 3
+
+struct codec_layout {
+	uint8_t type;
+	uint8_t nargs;
+	const char *name;
+	enum codec_field args[CODEC_ARGS_MAX];
+};
+
+static const struct codec_layout codec_layouts[] = {
+    {CAIRN_CMD_PING, 0, "PING", {0}},
+    {CAIRN_CMD_CREATE, 1, "CREATE", {F_RECIPIENT_KEY}},
+    {CAIRN_CMD_AUTH, 2, "AUTH", {F_RECIPIENT_ID, F_SIGNATURE}},
+    {CAIRN_CMD_SECURE, 2, "SECURE", {F_RECIPIENT_ID, F_DIGEST}},
+    {CAIRN_CMD_SUBSCRIBE, 1, "SUBSCRIBE", {F_RECIPIENT_ID}},
+    {CAIRN_CMD_ACK, 2, "ACK", {F_RECIPIENT_ID, F_ENVELOPE_ID}},
+    {CAIRN_CMD_DELETE, 1, "DELETE", {F_RECIPIENT_ID}},
+    {CAIRN_CMD_SEND, 3, "SEND", {F_SENDER_ID, F_CREDENTIAL, F_ENVELOPE}},
+    {CAIRN_REPLY_OK, 0, "OK", {0}},
+    {CAIRN_REPLY_CREATED, 2, "CREATED", {F_RECIPIENT_ID, F_SENDER_ID}},
+    {CAIRN_REPLY_ERROR, 1, "ERROR", {F_CODE}},
+    {CAIRN_REPLY_ENVELOPE, 2, "ENVELOPE", {F_ENVELOPE_ID, F_ENVELOPE}},
+    {CAIRN_REPLY_END, 1, "END", {F_CODE}},
+};
+
+static const struct codec_layout *codec_layout(uint64_t type)
+{
+	for (size_t i = 0; i < sizeof(codec_layouts) / sizeof(codec_layouts[0]); i++)
+		if (codec_layouts[i].type == type)
+			return &codec_layouts[i];
+	return NULL;
+}
+
+const char *cairn_msg_type_name(int type)
+{
+	const struct codec_layout *l = type < 0 ? NULL : codec_layout((uint64_t)type);
+	return l != NULL ? l->name : "?";
+}
+
+/* Where a fixed-size binary field lives in the message, and its size. */
+static const uint8_t **codec_bin_slot(enum codec_field f, struct cairn_msg *m, size_t *size)
+{
+	switch (f) {
+	case F_RECIPIENT_KEY:
+		*size = CAIRN_KEY_LEN;
+		return &m->recipient_key;
+	case F_RECIPIENT_ID:
+		*size = CAIRN_MAILBOX_ID_LEN;
+		return &m->recipient_id;
+	case F_SENDER_ID:
+		*size = CAIRN_MAILBOX_ID_LEN;
+		return &m->sender_id;
+	case F_SIGNATURE:
+		*size = CAIRN_SIGNATURE_LEN;
+		return &m->signature;
+	case F_DIGEST:
+	case F_CREDENTIAL:
+		*size = CAIRN_CREDENTIAL_LEN;
+		return &m->credential;
+	default:
+		return NULL;
+	}
+}
+
+/* ---- Encoding ------------------------------------------------------------------------- */
+
+/* The packer's sink: the caller's fixed buffer. Writes that do not fit fail, never grow. */
+struct codec_sink {
+	uint8_t *out;
+	size_t cap;
+	size_t len;
+};
+
+static int codec_sink_write(void *data, const char *buf, size_t len)
+{
+	struct codec_sink *s = data;
+	if (len > s->cap - s->len)
+		return -1;
+	if (len > 0) {
+		memcpy(s->out + s->len, buf, len);
+		s->len += len;
+	}
+	return 0;
+}
+
+/* Checks that M carries every field its type needs, in range. */
+static int codec_check_fields(const struct codec_layout *l, struct cairn_msg *m)
+{
+	for (unsigned i = 0; i < l->nargs; i++) {
+		enum codec_field f = l->args[i];
+		size_t size;
+		const uint8_t **slot = codec_bin_slot(f, m, &size);
+		if (slot != NULL && *slot == NULL && f != F_CREDENTIAL)
+			return CAIRN_EINVAL;
+		if (f == F_ENVELOPE && (m->envelope_len > CAIRN_ENVELOPE_MAX ||
+		                        (m->envelope == NULL && m->envelope_len > 0)))
+			return CAIRN_EINVAL;
+	}
+	return 0;
+}
+
+static int codec_pack_field(msgpack_packer *pk, enum codec_field f, struct cairn_msg *m)
+{
+	size_t size;
+	const uint8_t **slot = codec_bin_slot(f, m, &size);
+
+	if (slot != NULL) {
+		if (*slot == NULL) /* only an absent SEND credential gets here */
+			return msgpack_pack_nil(pk);
+		int rc = msgpack_pack_bin(pk, size);
+		return rc != 0 ? rc : msgpack_pack_bin_body(pk, *slot, size);
+	}
+	switch (f) {
+	case F_ENVELOPE_ID:
+		return msgpack_pack_uint64(pk, m->envelope_id);
+	case F_CODE:
+		return msgpack_pack_uint32(pk, m->code);
+	case F_ENVELOPE: {
+		int rc = msgpack_pack_bin(pk, m->envelope_len);
+		if (rc != 0 || m->envelope_len == 0)
+			return rc;
+		return msgpack_pack_bin_body(pk, m->envelope, m->envelope_len);
+	}
+	default:
+		return -1;
+	}
+}
+
+int cairn_msg_encode(const struct cairn_msg *msg, uint8_t *out, size_t cap, size_t *outlen)
+{
+	/* A copy, so that one table of field slots (codec_bin_slot) serves both directions. */
+	struct cairn_msg copy = *msg, *m = &copy;
+
+	*outlen = 0;
+	const struct codec_layout *l = codec_layout(m->type);
+	if (l == NULL || (out == NULL && cap > 0))
+		return CAIRN_EINVAL;
+	int rc = codec_check_fields(l, m);
+	if (rc != 0)
+		return rc;
+
+	struct codec_sink sink = {out, cap, 0};
+	msgpack_packer pk;
+	msgpack_packer_init(&pk, &sink, codec_sink_write);
+	/* msgpack-c writes every integer and length in its shortest form, as 5.1 requires. */
+	int err = msgpack_pack_array(&pk, 2u + l->nargs);
+	if (err == 0)
+		err = msgpack_pack_uint8(&pk, m->type);
+	if (err == 0)
+		err = msgpack_pack_uint32(&pk, m->request_id);
+	for (unsigned i = 0; err == 0 && i < l->nargs; i++)
+		err = codec_pack_field(&pk, l->args[i], m);
+	if (err != 0)
+		return CAIRN_ENOBUFS; /* the sink is the packer's only failure */
+	*outlen = sink.len;
+	return 0;
+}
+
+/* ---- Decoding ------------------------------------------------------------------------- */
+
+/*
+ * A cursor over bytes msgcheck accepted. Each read still checks its bounds, so the reader is
+ * safe on its own; on validated input those checks never fire. A value of the wrong msgpack
+ * type is CAIRN_ETYPE.
+ */
+struct codec_reader {
+	const uint8_t *p;
+	size_t len;
+	size_t pos;
+};
+
+static uint64_t codec_be(const uint8_t *p, unsigned n)
+{
+	uint64_t v = 0;
+	for (unsigned i = 0; i < n; i++)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+/* Takes N bytes; returns them, or NULL if they are not there. */
+static const uint8_t *codec_take(struct codec_reader *r, size_t n)
+{
+	if (n > r->len - r->pos)
+		return NULL;
+	const uint8_t *p = r->p + r->pos;
+	r->pos += n;
+	return p;
+}
+
+static int codec_read_array(struct codec_reader *r, uint32_t *n)
+{
+	const uint8_t *b = codec_take(r, 1);
+	if (b == NULL)
+		return CAIRN_ETRUNCATED;
+	unsigned width;
+	if (*b >= 0x90 && *b <= 0x9f) {
+		*n = *b & 0x0f;
+		return 0;
+	} else if (*b == 0xdc) {
+		width = 2;
+	} else if (*b == 0xdd) {
+		width = 4;
+	} else {
+		return CAIRN_ETYPE;
+	}
+	const uint8_t *p = codec_take(r, width);
+	if (p == NULL)
+		return CAIRN_ETRUNCATED;
+	*n = (uint32_t)codec_be(p, width);
+	return 0;
+}
+
+/* Reads a non-negative integer in any msgpack integer format (signed ones included). */
+static int codec_read_uint(struct codec_reader *r, uint64_t *v)
+{
+	const uint8_t *b = codec_take(r, 1);
+	if (b == NULL)
+		return CAIRN_ETRUNCATED;
+	if (*b <= 0x7f) {
+		*v = *b;
+		return 0;
+	}
+	unsigned width;
+	int is_signed = *b >= 0xd0 && *b <= 0xd3;
+	switch (*b) {
+	case 0xcc:
+	case 0xd0:
+		width = 1;
+		break;
+	case 0xcd:
+	case 0xd1:
+		width = 2;
+		break;
+	case 0xce:
+	case 0xd2:
+		width = 4;
+		break;
+	case 0xcf:
+	case 0xd3:
+		width = 8;
+		break;
+	default:
+		return CAIRN_ETYPE; /* negative fixint, or not an integer */
+	}
+	const uint8_t *p = codec_take(r, width);
+	if (p == NULL)
+		return CAIRN_ETRUNCATED;
+	if (is_signed && (p[0] & 0x80))
+		return CAIRN_ETYPE; /* a negative value */
+	*v = codec_be(p, width);
+	return 0;
+}
+
+static int codec_read_bin(struct codec_reader *r, const uint8_t **data, size_t *n)
+{
+	const uint8_t *b = codec_take(r, 1);
+	if (b == NULL)
+		return CAIRN_ETRUNCATED;
+	if (*b < 0xc4 || *b > 0xc6)
+		return CAIRN_ETYPE;
+	unsigned width = 1u << (*b - 0xc4); /* c4: 1, c5: 2, c6: 4 */
+	const uint8_t *p = codec_take(r, width);
+	if (p == NULL)
+		return CAIRN_ETRUNCATED;
+	size_t len = (size_t)codec_be(p, width);
+	const uint8_t *body = codec_take(r, len);
+	if (body == NULL)
+		return CAIRN_ETRUNCATED;
+	*data = body;
+	*n = len;
+	return 0;
+}
+
+static int codec_read_field(struct codec_reader *r, enum codec_field f, struct cairn_msg *m)
+{
+	uint64_t v;
+	size_t size, n;
+	const uint8_t *data;
+	const uint8_t **slot = codec_bin_slot(f, m, &size);
+	int rc;
+
+	if (slot != NULL) {
+		if (f == F_CREDENTIAL && r->pos < r->len && r->p[r->pos] == 0xc0) {
+			r->pos++;
+			*slot = NULL;
+			return 0;
+		}
+		rc = codec_read_bin(r, &data, &n);
+		if (rc != 0)
+			return rc;
+		if (n != size)
+			return CAIRN_ETYPE;
+		*slot = data;
+		return 0;
+	}
+	switch (f) {
+	case F_ENVELOPE_ID:
+		return codec_read_uint(r, &m->envelope_id);
+	case F_CODE:
+		rc = codec_read_uint(r, &v);
+		if (rc != 0)
+			return rc;
+		if (v > UINT32_MAX)
+			return CAIRN_ETYPE;
+		m->code = (uint32_t)v;
+		return 0;
+	case F_ENVELOPE:
+		rc = codec_read_bin(r, &data, &n);
+		if (rc != 0)
+			return rc;
+		/* Filled in even when too long, so that the relay can answer `too big`. */
+		m->envelope = n > 0 ? data : NULL;
+		m->envelope_len = n;
+		return n > CAIRN_ENVELOPE_MAX ? CAIRN_ETYPE : 0;
+	default:
+		return CAIRN_ETYPE;
+	}
+}
+
+int cairn_msg_decode(const uint8_t *buf, size_t len, size_t *used, struct cairn_msg *m,
+                     int *have_id)
+{
+	*m = (struct cairn_msg){0};
+	if (used != NULL)
+		*used = 0;
+	if (have_id != NULL)
+		*have_id = 0;
+
+	size_t objlen;
+	int rc = cairn_msgcheck(buf, len, &objlen);
+	if (rc != 0)
+		return rc;
+	if (used == NULL && objlen != len)
+		return CAIRN_ETRAILING;
+	if (used != NULL)
+		*used = objlen;
+
+	struct codec_reader r = {buf, objlen, 0};
+	uint32_t count;
+	uint64_t type, id;
+	rc = codec_read_array(&r, &count);
+	if (rc != 0 || count < 2)
+		return CAIRN_ETYPE;
+	if (codec_read_uint(&r, &type) != 0)
+		return CAIRN_ETYPE;
+	if (codec_read_uint(&r, &id) != 0 || id > UINT32_MAX)
+		return CAIRN_ETYPE;
+	m->request_id = (uint32_t)id;
+	if (have_id != NULL)
+		*have_id = 1;
+
+	const struct codec_layout *l = codec_layout(type);
+	if (l == NULL)
+		return CAIRN_EUNKNOWN;
+	m->type = l->type;
+	if (count != 2u + l->nargs)
+		return CAIRN_ETYPE;
+	for (unsigned i = 0; i < l->nargs; i++) {
+		rc = codec_read_field(&r, l->args[i], m);
+		if (rc != 0)
+			return rc == CAIRN_ETRUNCATED ? CAIRN_ETRUNCATED : CAIRN_ETYPE;
+	}
+	return 0;
+}
+
+/* ---- Wire error codes ----------------------------------------------------------------- */
+
+uint32_t cairn_wire_code(int err)
+{
+	if (err <= -CAIRN_WIRE_ERROR_MIN && err >= -CAIRN_WIRE_ERROR_MAX)
+		return (uint32_t)-err;
+	switch (err) {
+	case CAIRN_EMALFORMED:
+	case CAIRN_ETRUNCATED:
+	case CAIRN_ECOUNT:
+	case CAIRN_EDEPTH:
+	case CAIRN_ETRAILING:
+	case CAIRN_ETYPE:
+		return (uint32_t)-CAIRN_EBADREQ;
+	default:
+		return 0;
+	}
+}
+
+int cairn_wire_error(uint32_t code)
+{
+	if (code == 0)
+		return 0;
+	if (code <= CAIRN_WIRE_ERROR_MAX)
+		return -(int)code;
+	return CAIRN_EINVAL;
+}

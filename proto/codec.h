@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Commands and replies (docs/PROTOCOL.md section 5): msgpack arrays [type, request_id, ...].
+ * Encoding uses msgpack-c's packer into a caller's buffer. Decoding first validates the raw
+ * bytes with a bounded walker (msgcheck.h), so no claimed length or count sizes an allocation;
+ * a decoded message borrows pointers into the input and allocates nothing.
+ */
+#ifndef CAIRN_PROTO_CODEC_H
+#define CAIRN_PROTO_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cairn/error.h"
+#include "cairn/limits.h"
+
+enum cairn_msg_type {
+	CAIRN_CMD_PING = 1,
+	CAIRN_CMD_CREATE = 2,
+	CAIRN_CMD_AUTH = 3,
+	CAIRN_CMD_SECURE = 4,
+	CAIRN_CMD_SUBSCRIBE = 5,
+	CAIRN_CMD_ACK = 6,
+	CAIRN_CMD_DELETE = 7,
+	CAIRN_CMD_SEND = 8,
+	CAIRN_REPLY_OK = 64,
+	CAIRN_REPLY_CREATED = 65,
+	CAIRN_REPLY_ERROR = 66,
+	CAIRN_REPLY_ENVELOPE = 67,
+	CAIRN_REPLY_END = 68,
+};
+
+/*
+ * One command or reply. Only the fields of its type are meaningful (docs/PROTOCOL.md 5.2,
+ * 5.3); pointer fields borrow from the decoded buffer, or from the caller when encoding.
+ */
+struct cairn_msg {
+	uint8_t type;
+	uint32_t request_id;
+	const uint8_t *recipient_key; /* CREATE: 32 bytes */
+	const uint8_t *recipient_id;  /* AUTH SECURE SUBSCRIBE ACK DELETE CREATED: 24 bytes */
+	const uint8_t *sender_id;     /* SEND CREATED: 24 bytes */
+	const uint8_t *signature;     /* AUTH: 64 bytes */
+	const uint8_t *credential;    /* SECURE: digest, 32 bytes; SEND: 32 bytes or NULL (nil) */
+	uint64_t envelope_id;         /* ACK ENVELOPE */
+	const uint8_t *envelope;      /* SEND ENVELOPE: envelope_len bytes (may be NULL if 0) */
+	size_t envelope_len;
+	uint32_t code; /* ERROR, END: a wire error code (0 for END of a deleted mailbox) */
+};
+
+/* Largest encoding of any message (a full SEND or ENVELOPE), for sizing buffers. */
+#define CAIRN_MSG_ENCODED_MAX (CAIRN_ENVELOPE_MAX + 128)
+
+/*
+ * Encodes M into OUT (capacity CAP) and sets *OUTLEN. Returns 0, CAIRN_EINVAL for an unknown
+ * type or a field out of range (e.g. envelope too long, missing pointer), or CAIRN_ENOBUFS.
+ */
+CAIRN_WARN_UNUSED int cairn_msg_encode(const struct cairn_msg *m, uint8_t *out, size_t cap,
+                                       size_t *outlen);
+
+/*
+ * Decodes the first message of BUF (LEN bytes) into M. With USED non-NULL, sets *USED to the
+ * bytes it spans (so a frame's batch is decoded by calling again on the rest); with USED NULL,
+ * BUF must hold exactly one message (else CAIRN_ETRAILING). Returns 0 or the first failing
+ * check of docs/PROTOCOL.md 5.1: CAIRN_EMALFORMED, CAIRN_ETRUNCATED, CAIRN_ECOUNT,
+ * CAIRN_EDEPTH, CAIRN_ETRAILING, CAIRN_ETYPE, CAIRN_EUNKNOWN. On CAIRN_ETYPE and CAIRN_EUNKNOWN
+ * the message is structurally sound: *USED is set and, if M->request_id could be read,
+ * *HAVE_ID (when non-NULL) is set to 1 so the caller can send an ERROR reply.
+ * *HAVE_ID is also 1 on success; *USED and *HAVE_ID are 0 after any other failure.
+ * On CAIRN_ETYPE, M holds the fields read before the faulty one; an envelope longer than
+ * CAIRN_ENVELOPE_MAX is the fault exactly when M->envelope_len > CAIRN_ENVELOPE_MAX, which
+ * lets the relay answer `too big` instead of `bad request`. Reply types decode too; a relay
+ * must itself refuse them as commands.
+ */
+CAIRN_WARN_UNUSED int cairn_msg_decode(const uint8_t *buf, size_t len, size_t *used,
+                                       struct cairn_msg *m, int *have_id);
+
+/* Name of a message type ("SEND", "ENVELOPE", ...), or "?" for an unknown one. */
+const char *cairn_msg_type_name(int type);
+
+/*
+ * The code an ERROR reply carries for ERR: -ERR for a wire code (CAIRN_EBADREQ .. -15),
+ * 1 (`bad request`) for the decode failures CAIRN_EMALFORMED, CAIRN_ETRUNCATED, CAIRN_ECOUNT,
+ * CAIRN_EDEPTH, CAIRN_ETRAILING and CAIRN_ETYPE, and 0 for anything else (0 itself, or a
+ * local code with no wire form, which the caller must map itself).
+ */
+uint32_t cairn_wire_code(int err);
+
+/*
+ * The library code for a wire CODE from an ERROR or END reply: 0 for 0, -CODE for 1..15
+ * (codes this version does not name still come back as themselves), CAIRN_EINVAL above that.
+ */
+int cairn_wire_error(uint32_t code);
+
+#endif
