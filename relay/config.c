@@ -1,0 +1,608 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Relay configuration: embedded defaults, a strict INI file read with libinih, and the
+ * HOST:PORT parser the command line shares. Strict means an operator's typo never passes
+ * silently: an unknown section or key, a malformed number or a value out of its range is an
+ * error naming the file, the line and the key.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+#include "cairn/error.h"
+#include "cairn/limits.h"
+#include "config.h"
+
+void relay_config_defaults(struct relay_config *cfg)
+{
+	/* Zero first so that two default configs compare equal byte for byte. */
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(cfg->listen_host, sizeof(cfg->listen_host), "%s", CAIRN_DEFAULT_LISTEN_HOST);
+	cfg->listen_port = CAIRN_DEFAULT_PORT;
+	cfg->log_level = LOG_INFO;
+	cfg->stats_interval_s = CAIRN_DEFAULT_STATS_INTERVAL_S;
+	cfg->ttl_s = CAIRN_DEFAULT_TTL_S;
+	cfg->mailbox_max_envelopes = CAIRN_DEFAULT_MAILBOX_MAX_COUNT;
+	cfg->mailbox_max_bytes = CAIRN_DEFAULT_MAILBOX_MAX_BYTES;
+	cfg->mailboxes_per_connection = CAIRN_DEFAULT_MAILBOXES_PER_CONN;
+	cfg->inflight_requests = CAIRN_DEFAULT_INFLIGHT_REQUESTS;
+	cfg->output_buffer_max = CAIRN_DEFAULT_OUTPUT_MAX;
+	cfg->handshake_timeout_s = CAIRN_DEFAULT_HANDSHAKE_TIMEOUT_S;
+	cfg->idle_timeout_s = CAIRN_DEFAULT_IDLE_TIMEOUT_S;
+	cfg->max_connections = CAIRN_DEFAULT_MAX_CONNECTIONS;
+	cfg->delivery_window = CAIRN_DEFAULT_DELIVERY_WINDOW;
+	cfg->replay_cache_entries = CAIRN_DEFAULT_REPLAY_CAPACITY;
+	cfg->frame_size = 0;
+	snprintf(cfg->data_dir, sizeof(cfg->data_dir), "%s", CAIRN_DEFAULT_DATA_DIR);
+}
+
+/* ---- HOST:PORT --------------------------------------------------------------------------- */
+
+/* Decimal digits only, no sign, no spaces; sets *OUT. Returns false on anything else. */
+static bool parse_u64(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+	if (*s == '\0')
+		return false;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9')
+			return false;
+		unsigned d = (unsigned)(*s - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return true;
+}
+
+/* A host name or IPv4 address as a listen host: letters, digits, dots and dashes. */
+static bool host_chars_valid(const char *s, size_t len)
+{
+	if (len == 0)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		          (c >= '0' && c <= '9') || c == '.' || c == '-';
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+int relay_config_set_listen(struct relay_config *cfg, const char *hostport)
+{
+	const char *host = hostport, *host_end, *port;
+	bool v6 = hostport[0] == '[';
+	if (v6) {
+		host = hostport + 1;
+		host_end = strchr(host, ']');
+		if (host_end == NULL || host_end[1] != ':')
+			return CAIRN_EINVAL;
+		port = host_end + 2;
+	} else {
+		/* The last colon, so that a bare IPv6 address is caught by the host check below. */
+		host_end = strrchr(hostport, ':');
+		if (host_end == NULL)
+			return CAIRN_EINVAL;
+		port = host_end + 1;
+	}
+	size_t hlen = (size_t)(host_end - host);
+	if (hlen == 0 || hlen >= sizeof(cfg->listen_host))
+		return CAIRN_EINVAL;
+
+	char hbuf[sizeof(cfg->listen_host)];
+	memcpy(hbuf, host, hlen);
+	hbuf[hlen] = '\0';
+	if (v6) {
+		unsigned char bin[16];
+		if (inet_pton(AF_INET6, hbuf, bin) != 1)
+			return CAIRN_EINVAL;
+	} else if (!host_chars_valid(hbuf, hlen)) {
+		return CAIRN_EINVAL;
+	}
+
+	uint64_t p;
+	if (!parse_u64(port, &p) || p == 0 || p > UINT16_MAX)
+		return CAIRN_EINVAL;
+	memcpy(cfg->listen_host, hbuf, hlen + 1);
+	cfg->listen_port = (uint16_t)p;
+	return 0;
+}
+
+/* A POSIX-portable user name (or "" for none): letters, digits, '.', '_', '-', not first '-'. */
+static bool user_name_valid(const char *s)
+{
+	if (s[0] == '-')
+		return false;
+	for (; *s != '\0'; s++) {
+		char c = *s;
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		          (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+/* ---- Values ------------------------------------------------------------------------------ */
+
+enum value_kind {
+	V_COUNT,    /* plain integer */
+	V_SECONDS,  /* integer with an optional s, m, h or d suffix */
+	V_BYTES,    /* integer with an optional K, M or G suffix (powers of 1024) */
+	V_FRAME,    /* 0, or CAIRN_FRAME_FIXED_MIN..CAIRN_FRAME_PLAINTEXT_MAX */
+	V_LISTEN,   /* HOST:PORT */
+	V_USER,     /* a user name, or empty */
+	V_LOGLEVEL, /* error, warn, info, debug */
+	V_PATH,     /* a path, or empty */
+};
+
+struct key_spec {
+	const char *section;
+	const char *name;
+	enum value_kind kind;
+	uint64_t min, max;
+	size_t offset;   /* of the field in struct relay_config */
+	unsigned width;  /* 2, 4 or 8 bytes for numeric fields */
+	const char *why; /* one line for the default file */
+};
+
+#define DAY (24u * 3600u)
+#define NUM(sec, key, field, kind, lo, hi, why)                                                    \
+	{                                                                                          \
+		sec, key, kind, lo, hi, offsetof(struct relay_config, field),                      \
+		    (unsigned)sizeof(((struct relay_config *)0)->field), why                       \
+	}
+#define STR(sec, key, field, kind, why)                                                            \
+	{                                                                                          \
+		sec, key, kind, 0, 0, offsetof(struct relay_config, field), 0, why                 \
+	}
+
+/* Every key, in the order of the default file. Ranges keep an operator's typo from becoming
+ * a relay that cannot work (a window of 0) or that any client can exhaust. */
+static const struct key_spec keys[] = {
+    {"relay", "listen", V_LISTEN, 0, 0, 0, 0,
+     "address and port to listen on; IPv6 as [::1]:7443; the relay address uses this host"},
+    STR("relay", "user", user, V_USER,
+        "when started as root: drop to this user after binding and opening the store"),
+    STR("relay", "log_level", log_level, V_LOGLEVEL,
+        "error, warn, info or debug; only debug shows anything about single connections"),
+    STR("relay", "log_file", log_file, V_PATH,
+        "append the log to this file (mode 0600) instead of stderr; SIGHUP reopens it"),
+    NUM("relay", "stats_interval", stats_interval_s, V_SECONDS, 0, 7 * DAY,
+        "how often to log one line of aggregate counters; 0 = never"),
+    NUM("limits", "ttl", ttl_s, V_SECONDS, 1, 365 * DAY,
+        "an envelope not acknowledged within this time is deleted (suffix s, m, h or d)"),
+    NUM("limits", "mailbox_max_envelopes", mailbox_max_envelopes, V_COUNT, 1, 10000000,
+        "envelopes one mailbox may hold; a sender beyond it gets a quota error"),
+    NUM("limits", "mailbox_max_bytes", mailbox_max_bytes, V_BYTES, CAIRN_ENVELOPE_MAX,
+        UINT64_C(1) << 40, "bytes of envelopes one mailbox may hold (suffix K, M or G)"),
+    NUM("limits", "mailboxes_per_connection", mailboxes_per_connection, V_COUNT, 1, 65536,
+        "mailboxes one connection may open or subscribe to"),
+    NUM("limits", "inflight_requests", inflight_requests, V_COUNT, 1, 1u << 20,
+        "requests one connection may have unanswered (sends waiting for the disk)"),
+    NUM("limits", "output_buffer_max", output_buffer_max, V_BYTES,
+        CAIRN_FRAME_HEADER_LEN + CAIRN_NOISE_MSG_MAX, 1u << 30,
+        "bytes queued to a slow reader before backpressure, then disconnection"),
+    NUM("limits", "handshake_timeout", handshake_timeout_s, V_SECONDS, 1, 300,
+        "a connection must finish its handshake within this time"),
+    NUM("limits", "idle_timeout", idle_timeout_s, V_SECONDS, 1, 7 * DAY,
+        "a connection silent for this long is closed"),
+    NUM("limits", "max_connections", max_connections, V_COUNT, 1, 1000000,
+        "connections served at once; more are refused (mind the file descriptor limit)"),
+    NUM("limits", "delivery_window", delivery_window, V_COUNT, 1, 65536,
+        "envelopes delivered to a subscriber before it must acknowledge some"),
+    NUM("limits", "replay_cache_entries", replay_cache_entries, V_COUNT, 64, 1u << 28,
+        "handshakes remembered to refuse replays within the clock window"),
+    NUM("limits", "frame_size", frame_size, V_FRAME, 0, CAIRN_FRAME_PLAINTEXT_MAX,
+        "0 pads frames to size buckets; 16896..65519 makes every frame that size"),
+};
+#define KEY_COUNT (sizeof(keys) / sizeof(keys[0]))
+
+/* Parses TEXT as KIND into *OUT (before range checks). Returns false if malformed. */
+static bool parse_number(const char *text, enum value_kind kind, uint64_t *out)
+{
+	char digits[32];
+	size_t len = strlen(text);
+	if (len == 0 || len >= sizeof(digits))
+		return false;
+	memcpy(digits, text, len + 1);
+
+	uint64_t mult = 1;
+	char last = digits[len - 1];
+	if (kind == V_SECONDS && (last == 's' || last == 'm' || last == 'h' || last == 'd')) {
+		mult = last == 's' ? 1 : last == 'm' ? 60 : last == 'h' ? 3600 : DAY;
+		digits[--len] = '\0';
+	} else if (kind == V_BYTES && (last == 'K' || last == 'M' || last == 'G' || last == 'k' ||
+	                               last == 'm' || last == 'g')) {
+		mult = (last == 'K' || last == 'k')   ? 1024u
+		       : (last == 'M' || last == 'm') ? 1024u * 1024u
+		                                      : 1024u * 1024u * 1024u;
+		digits[--len] = '\0';
+	}
+	uint64_t v;
+	if (!parse_u64(digits, &v) || v > UINT64_MAX / mult)
+		return false;
+	*out = v * mult;
+	return true;
+}
+
+static void store_number(struct relay_config *cfg, const struct key_spec *k, uint64_t v)
+{
+	char *field = (char *)cfg + k->offset;
+	if (k->width == 8) {
+		uint64_t x = v;
+		memcpy(field, &x, sizeof(x));
+	} else if (k->width == 4) {
+		uint32_t x = (uint32_t)v;
+		memcpy(field, &x, sizeof(x));
+	} else {
+		uint16_t x = (uint16_t)v;
+		memcpy(field, &x, sizeof(x));
+	}
+}
+
+static const struct key_spec *key_find(const char *section, const char *name)
+{
+	for (size_t i = 0; i < KEY_COUNT; i++)
+		if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, name) == 0)
+			return &keys[i];
+	return NULL;
+}
+
+static bool section_known(const char *section)
+{
+	return strcmp(section, "relay") == 0 || strcmp(section, "limits") == 0;
+}
+
+/* ---- Reading the file -------------------------------------------------------------------- */
+
+struct load_ctx {
+	struct relay_config *cfg;
+	const char *path;
+	FILE *file;
+	unsigned line;      /* number of the line libinih is looking at */
+	bool line_indented; /* it starts with white space */
+	unsigned char seen[KEY_COUNT];
+	unsigned error_line; /* first error we reported, 0 if none */
+	char *err;
+	size_t errcap;
+};
+
+static void
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    load_error(struct load_ctx *c, const char *fmt, ...)
+{
+	if (c->error_line != 0)
+		return; /* the first error is the one worth reading */
+	c->error_line = c->line;
+	int n = snprintf(c->err, c->errcap, "%s:%u: ", c->path, c->line);
+	if (n < 0 || (size_t)n >= c->errcap)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(c->err + n, c->errcap - (size_t)n, fmt, ap);
+	va_end(ap);
+}
+
+/*
+ * libinih's reader: one physical line per call, so C->line is the number of the line the
+ * handler is called for. A line too long for the buffer is consumed whole and reported, rather
+ * than split into lines libinih would misnumber. Section headers are checked here because
+ * libinih reports only key lines to the handler, and an empty unknown section is still a typo.
+ */
+static char *load_read_line(char *str, int num, void *stream)
+{
+	struct load_ctx *c = stream;
+	if (fgets(str, num, c->file) == NULL)
+		return NULL;
+	c->line++;
+	size_t len = strlen(str);
+	if (len > 0 && str[len - 1] != '\n' && !feof(c->file)) {
+		int ch;
+		while ((ch = fgetc(c->file)) != EOF && ch != '\n')
+			;
+		load_error(c, "line longer than %d characters", num - 3);
+		str[0] = '\0';
+		return str;
+	}
+	c->line_indented = str[0] == ' ' || str[0] == '\t';
+
+	const char *p = str;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (*p == '[') {
+		const char *end = strchr(p, ']');
+		if (end != NULL) {
+			char name[64];
+			size_t n = (size_t)(end - p - 1);
+			if (n >= sizeof(name))
+				n = sizeof(name) - 1;
+			memcpy(name, p + 1, n);
+			name[n] = '\0';
+			if (!section_known(name))
+				load_error(c,
+				           "unknown section [%s] (sections are [relay] and "
+				           "[limits])",
+				           name);
+		}
+	}
+	return str;
+}
+
+static int load_handle(void *user, const char *section, const char *name, const char *value)
+{
+	struct load_ctx *c = user;
+	if (section[0] == '\0') {
+		load_error(c, "'%s' is outside a section; put it under [relay] or [limits]", name);
+		return 0;
+	}
+	if (!section_known(section))
+		return 0; /* already reported by the reader */
+	const struct key_spec *k = key_find(section, name);
+	if (k == NULL) {
+		const char *other = strcmp(section, "relay") == 0 ? "limits" : "relay";
+		if (key_find(other, name) != NULL)
+			load_error(c, "key '%s' belongs in [%s], not [%s]", name, other, section);
+		else
+			load_error(c, "unknown key '%s' in [%s]", name, section);
+		return 0;
+	}
+	size_t idx = (size_t)(k - keys);
+	if (c->seen[idx]) {
+		if (c->line_indented)
+			load_error(c,
+			           "indented line continues the value of '%s'; remove the "
+			           "indentation",
+			           name);
+		else
+			load_error(c, "key '%s' is set twice", name);
+		return 0;
+	}
+	c->seen[idx] = 1;
+
+	struct relay_config *cfg = c->cfg;
+	switch (k->kind) {
+	case V_LISTEN:
+		if (relay_config_set_listen(cfg, value) != 0) {
+			load_error(c,
+			           "listen: '%s' is not HOST:PORT or [IPv6]:PORT (port 1..65535)",
+			           value);
+			return 0;
+		}
+		return 1;
+	case V_USER: {
+		size_t len = strlen(value);
+		if (len >= sizeof(cfg->user) || !user_name_valid(value)) {
+			load_error(c, "user: '%s' is not a valid user name", value);
+			return 0;
+		}
+		memcpy(cfg->user, value, len + 1);
+		return 1;
+	}
+	case V_LOGLEVEL:
+		if (log_level_parse(value, &cfg->log_level) != 0) {
+			load_error(c, "log_level: '%s' is not error, warn, info or debug", value);
+			return 0;
+		}
+		return 1;
+	case V_PATH: {
+		size_t len = strlen(value);
+		if (len >= sizeof(cfg->log_file)) {
+			load_error(c, "%s: path too long", name);
+			return 0;
+		}
+		memcpy(cfg->log_file, value, len + 1);
+		return 1;
+	}
+	case V_COUNT:
+	case V_SECONDS:
+	case V_BYTES:
+	case V_FRAME:
+		break;
+	}
+
+	uint64_t v;
+	if (!parse_number(value, k->kind, &v)) {
+		static const char *const hint[] = {
+		    [V_COUNT] = "a whole number",
+		    [V_SECONDS] = "seconds, optionally with s, m, h or d",
+		    [V_BYTES] = "bytes, optionally with K, M or G",
+		    [V_FRAME] = "a whole number",
+		};
+		load_error(c, "%s: '%s' is not %s", name, value, hint[k->kind]);
+		return 0;
+	}
+	if (k->kind == V_FRAME) {
+		if (v != 0 && (v < CAIRN_FRAME_FIXED_MIN || v > CAIRN_FRAME_PLAINTEXT_MAX)) {
+			load_error(c, "frame_size: %" PRIu64 " is out of range (0, or %d..%d)", v,
+			           CAIRN_FRAME_FIXED_MIN, CAIRN_FRAME_PLAINTEXT_MAX);
+			return 0;
+		}
+	} else if (v < k->min || v > k->max) {
+		load_error(c, "%s: %" PRIu64 " is out of range (%" PRIu64 "..%" PRIu64 ")", name, v,
+		           k->min, k->max);
+		return 0;
+	}
+	store_number(cfg, k, v);
+	return 1;
+}
+
+int relay_config_load(struct relay_config *cfg, const char *path, char *err, size_t errcap)
+{
+	if (errcap > 0)
+		err[0] = '\0';
+	FILE *f = fopen(path, "re");
+	if (f == NULL) {
+		snprintf(err, errcap, "%s: cannot open: %s", path, strerror(errno));
+		return CAIRN_EIO;
+	}
+	/* Parse into a copy, so a file with an error leaves CFG as it was. */
+	struct relay_config tmp = *cfg;
+	struct load_ctx c = {.cfg = &tmp, .path = path, .file = f, .err = err, .errcap = errcap};
+	int rc = ini_parse_stream(load_read_line, &c, load_handle, &c);
+	bool read_failed = ferror(f) != 0;
+	fclose(f);
+
+	if (read_failed) {
+		snprintf(err, errcap, "%s: read error", path);
+		return CAIRN_EIO;
+	}
+	if (rc > 0 && (c.error_line == 0 || (unsigned)rc < c.error_line)) {
+		/* A line libinih could not parse, before anything we found wrong. */
+		snprintf(err, errcap, "%s:%d: syntax error (expected [section] or key = value)",
+		         path, rc);
+		return CAIRN_EINVAL;
+	}
+	if (c.error_line != 0)
+		return CAIRN_EINVAL;
+	if (rc < 0) {
+		snprintf(err, errcap, "%s: cannot parse (error %d)", path, rc);
+		return CAIRN_EIO;
+	}
+	*cfg = tmp;
+	return 0;
+}
+
+/* ---- The default file -------------------------------------------------------------------- */
+
+/* Writes KEY's default value, as the file would spell it, into OUT. */
+static void format_default(const struct relay_config *d, const struct key_spec *k, char *out,
+                           size_t cap)
+{
+	const char *field = (const char *)d + k->offset;
+	uint64_t v = 0;
+	switch (k->kind) {
+	case V_LISTEN:
+		snprintf(out, cap, "%s:%u", d->listen_host, (unsigned)d->listen_port);
+		return;
+	case V_USER:
+	case V_PATH:
+		snprintf(out, cap, "%s", field);
+		return;
+	case V_LOGLEVEL:
+		snprintf(out, cap, "%s",
+		         d->log_level == LOG_ERROR  ? "error"
+		         : d->log_level == LOG_WARN ? "warn"
+		         : d->log_level == LOG_INFO ? "info"
+		                                    : "debug");
+		return;
+	case V_COUNT:
+	case V_SECONDS:
+	case V_BYTES:
+	case V_FRAME:
+		break;
+	}
+	if (k->width == 8) {
+		memcpy(&v, field, 8);
+	} else {
+		uint32_t x;
+		memcpy(&x, field, 4);
+		v = x;
+	}
+	if (k->kind == V_SECONDS && v != 0 && v % DAY == 0)
+		snprintf(out, cap, "%" PRIu64 "d", v / DAY);
+	else if (k->kind == V_SECONDS && v != 0 && v % 3600 == 0)
+		snprintf(out, cap, "%" PRIu64 "h", v / 3600);
+	else if (k->kind == V_SECONDS && v != 0 && v % 60 == 0)
+		snprintf(out, cap, "%" PRIu64 "m", v / 60);
+	else if (k->kind == V_BYTES && v != 0 && v % (1024 * 1024) == 0)
+		snprintf(out, cap, "%" PRIu64 "M", v / (1024 * 1024));
+	else if (k->kind == V_BYTES && v != 0 && v % 1024 == 0)
+		snprintf(out, cap, "%" PRIu64 "K", v / 1024);
+	else
+		snprintf(out, cap, "%" PRIu64, v);
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/*
+ * Every key appears commented out with its default, so the file documents the relay without
+ * pinning the defaults: an upgrade that improves a default still reaches this relay. Returns
+ * 0, or CAIRN_EIO with errno set (EEXIST if PATH exists, which is never overwritten).
+ */
+int relay_config_write_default(const char *path)
+{
+	struct relay_config d;
+	relay_config_defaults(&d);
+
+	char buf[8192];
+	size_t n = 0;
+	int m = snprintf(buf, sizeof(buf),
+	                 "# cairn-relay configuration (docs/OPERATING.md describes every key).\n"
+	                 "# Every key is commented out: the relay uses the default shown. To "
+	                 "change one,\n"
+	                 "# remove the '#' before it. Durations take s, m, h or d; sizes K, M "
+	                 "or G.\n");
+	if (m < 0)
+		return CAIRN_EIO;
+	n = (size_t)m;
+	const char *section = "";
+	for (size_t i = 0; i < KEY_COUNT && n < sizeof(buf); i++) {
+		const struct key_spec *k = &keys[i];
+		if (strcmp(section, k->section) != 0) {
+			section = k->section;
+			m = snprintf(buf + n, sizeof(buf) - n, "\n[%s]\n", section);
+			if (m < 0)
+				return CAIRN_EIO;
+			n += (size_t)m;
+			if (n >= sizeof(buf))
+				break;
+		}
+		char value[300];
+		format_default(&d, k, value, sizeof(value));
+		/* No trailing blank after an empty value: "#user =" loads as user = "". */
+		m = snprintf(buf + n, sizeof(buf) - n, "\n# %s\n#%s =%s%s\n", k->why, k->name,
+		             value[0] != '\0' ? " " : "", value);
+		if (m < 0)
+			return CAIRN_EIO;
+		n += (size_t)m;
+	}
+	if (n >= sizeof(buf)) {
+		errno = ENOBUFS;
+		return CAIRN_EIO;
+	}
+
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return CAIRN_EIO;
+	if (write_all(fd, buf, n) != 0 || fsync(fd) != 0) {
+		int e = errno;
+		close(fd);
+		unlink(path);
+		errno = e;
+		return CAIRN_EIO;
+	}
+	if (close(fd) != 0) {
+		int e = errno;
+		unlink(path);
+		errno = e;
+		return CAIRN_EIO;
+	}
+	return 0;
+}

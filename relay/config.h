@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Relay configuration: embedded defaults (include/cairn/limits.h), then an INI file (libinih)
+ * whose keys are documented in the commented default file `cairn-relay init` writes and in
+ * docs/OPERATING.md, then command-line overrides.
+ */
+#ifndef CAIRN_RELAY_CONFIG_H
+#define CAIRN_RELAY_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+
+#define RELAY_PATH_MAX 4096
+
+struct relay_config {
+	/* [relay] */
+	char listen_host[256]; /* IPv4, IPv6 (no brackets) or "localhost" */
+	uint16_t listen_port;
+	char user[64]; /* drop root to this user after bind/open; "" = don't */
+	enum log_level log_level;
+	char log_file[RELAY_PATH_MAX]; /* "" = stderr */
+	uint32_t stats_interval_s;     /* aggregate statistics line; 0 = never */
+	/* [limits] */
+	uint32_t ttl_s;
+	uint32_t mailbox_max_envelopes;
+	uint64_t mailbox_max_bytes;
+	uint32_t mailboxes_per_connection;
+	uint32_t inflight_requests;
+	uint32_t output_buffer_max;
+	uint32_t handshake_timeout_s;
+	uint32_t idle_timeout_s;
+	uint32_t max_connections;
+	uint32_t delivery_window;
+	uint32_t replay_cache_entries;
+	uint32_t frame_size; /* 0 = bucket padding, else fixed plaintext size */
+	/* not from the file */
+	char data_dir[RELAY_PATH_MAX];
+};
+
+/* Fills every field with its embedded default. */
+void relay_config_defaults(struct relay_config *cfg);
+
+/*
+ * Reads PATH over CFG. On error returns CAIRN_EINVAL (or CAIRN_EIO if unreadable) and writes
+ * a message an operator can act on into ERR (e.g. "config.ini:12: unknown key 'ttl_days'").
+ */
+int relay_config_load(struct relay_config *cfg, const char *path, char *err, size_t errcap);
+
+/* Writes the commented default config file to PATH (mode 0600, refuses to overwrite). */
+int relay_config_write_default(const char *path);
+
+/* Parses "HOST:PORT", "[V6]:PORT" into CFG. Returns 0 or CAIRN_EINVAL. */
+int relay_config_set_listen(struct relay_config *cfg, const char *hostport);
+
+#endif

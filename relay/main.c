@@ -1,0 +1,513 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The cairn-relay command: `init` creates a data directory (key and commented config),
+ * `address` prints the relay address, `run` serves. Exit status: 0 success, 1 a runtime error
+ * (the message says what to fix), 2 a usage error.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "cairn/address.h"
+#include "cairn/error.h"
+#include "cairn/limits.h"
+#include "config.h"
+#include "keyfile.h"
+#include "log.h"
+#include "privs.h"
+#include "server.h"
+
+#ifndef CAIRN_VERSION
+#define CAIRN_VERSION "0.1.0"
+#endif
+
+#define CONFIG_FILE    "cairn-relay.conf"
+#define STRINGIFY_(x)  #x
+#define STRINGIFY(x)   STRINGIFY_(x)
+#define DEFAULT_LISTEN CAIRN_DEFAULT_LISTEN_HOST ":" STRINGIFY(CAIRN_DEFAULT_PORT)
+
+enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+
+/* Options each subcommand accepts. */
+enum {
+	OPT_DATA = 1 << 0,
+	OPT_LISTEN = 1 << 1,
+	OPT_CONFIG = 1 << 2,
+	OPT_LOG_LEVEL = 1 << 3,
+	OPT_HOST = 1 << 4,
+};
+
+struct opts {
+	const char *data;
+	const char *listen;
+	const char *config;
+	const char *log_level;
+	const char *host;
+};
+
+static const char usage_main[] =
+    "usage: cairn-relay COMMAND [OPTIONS]\n"
+    "\n"
+    "A store-and-forward relay for Cairn: it keeps end-to-end encrypted envelopes in\n"
+    "mailboxes until their owners fetch them.\n"
+    "\n"
+    "commands:\n"
+    "  init     create a data directory: a fresh relay key and a commented config file\n"
+    "  address  print the relay address clients need\n"
+    "  run      serve until SIGTERM or SIGINT\n"
+    "\n"
+    "  cairn-relay COMMAND --help   options of one command\n"
+    "  cairn-relay --version        print the version\n"
+    "\n"
+    "Exit status: 0 success, 1 runtime error, 2 usage error. docs/OPERATING.md has more.\n";
+
+static const char usage_init[] =
+    "usage: cairn-relay init [--data DIR]\n"
+    "\n"
+    "Creates DIR (mode 0700) holding relay.key, the relay's identity (mode 0600), and\n"
+    "cairn-relay.conf, every setting commented out at its default. Prints the relay\n"
+    "address on stdout. Refuses a DIR that already holds a key.\n"
+    "\n"
+    "  --data DIR   data directory (default " CAIRN_DEFAULT_DATA_DIR ")\n";
+
+static const char usage_address[] =
+    "usage: cairn-relay address [--data DIR] [--listen HOST:PORT] [--config FILE]\n"
+    "                           [--host HOST]\n"
+    "\n"
+    "Prints the relay address, cairn://KEY@HOST:PORT, alone on stdout.\n"
+    "\n"
+    "  --data DIR          data directory (default " CAIRN_DEFAULT_DATA_DIR ")\n"
+    "  --listen HOST:PORT  as for run; the address uses this host and port\n"
+    "  --config FILE       config file (default DIR/" CONFIG_FILE " if present)\n"
+    "  --host HOST         the host clients should dial, when it differs from the\n"
+    "                      listen host (e.g. listening on 0.0.0.0)\n";
+
+static const char usage_run[] =
+    "usage: cairn-relay run [--data DIR] [--listen HOST:PORT] [--config FILE]\n"
+    "                       [--log-level LEVEL]\n"
+    "\n"
+    "Serves until SIGTERM or SIGINT; SIGHUP reopens the log file.\n"
+    "\n"
+    "  --data DIR          data directory made by init (default " CAIRN_DEFAULT_DATA_DIR ")\n"
+    "  --listen HOST:PORT  overrides [relay] listen (default " DEFAULT_LISTEN ");\n"
+    "                      IPv6 as [::1]:7443\n"
+    "  --config FILE       config file (default DIR/" CONFIG_FILE " if present)\n"
+    "  --log-level LEVEL   error, warn, info or debug; overrides [relay] log_level\n";
+
+static void
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    say(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("cairn-relay: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/*
+ * Parses ARGV (after the command name) into O, accepting the options in ALLOWED as "--opt
+ * VALUE" or "--opt=VALUE". Returns -1 to go on, else the exit status (help printed: 0; a
+ * usage error reported: 2).
+ */
+static int parse_opts(int argc, char **argv, const char *cmd, const char *usage, unsigned allowed,
+                      struct opts *o)
+{
+	static const struct {
+		const char *name;
+		unsigned bit;
+		size_t field;
+	} table[] = {
+	    {"--data", OPT_DATA, offsetof(struct opts, data)},
+	    {"--listen", OPT_LISTEN, offsetof(struct opts, listen)},
+	    {"--config", OPT_CONFIG, offsetof(struct opts, config)},
+	    {"--log-level", OPT_LOG_LEVEL, offsetof(struct opts, log_level)},
+	    {"--host", OPT_HOST, offsetof(struct opts, host)},
+	};
+	memset(o, 0, sizeof(*o));
+	o->data = CAIRN_DEFAULT_DATA_DIR;
+	for (int i = 0; i < argc; i++) {
+		const char *arg = argv[i];
+		if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+			fputs(usage, stdout);
+			return EXIT_OK;
+		}
+		const char *eq = strchr(arg, '=');
+		size_t name_len = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
+		size_t t = 0;
+		for (; t < sizeof(table) / sizeof(table[0]); t++)
+			if ((allowed & table[t].bit) && strlen(table[t].name) == name_len &&
+			    strncmp(arg, table[t].name, name_len) == 0)
+				break;
+		if (t == sizeof(table) / sizeof(table[0])) {
+			say("%s: unknown %s '%s'; see 'cairn-relay %s --help'", cmd,
+			    arg[0] == '-' ? "option" : "argument", arg, cmd);
+			return EXIT_USAGE;
+		}
+		const char *value;
+		if (eq != NULL) {
+			value = eq + 1;
+		} else if (i + 1 < argc) {
+			value = argv[++i];
+		} else {
+			say("%s: %s needs a value; see 'cairn-relay %s --help'", cmd, arg, cmd);
+			return EXIT_USAGE;
+		}
+		if (value[0] == '\0') {
+			say("%s: %.*s needs a non-empty value", cmd, (int)name_len, arg);
+			return EXIT_USAGE;
+		}
+		memcpy((char *)o + table[t].field, &value, sizeof(value));
+	}
+	return -1;
+}
+
+/* DIR/NAME into OUT. Returns false (after saying why) if it does not fit. */
+static bool path_join(char *out, size_t cap, const char *dir, const char *name)
+{
+	int n = snprintf(out, cap, "%s/%s", dir, name);
+	if (n < 0 || (size_t)n >= cap) {
+		say("path too long: %s/%s", dir, name);
+		return false;
+	}
+	return true;
+}
+
+/*
+ * Builds the configuration: defaults, then --config FILE or else DIR/cairn-relay.conf when
+ * present, then --listen and --log-level. Returns -1 to go on, else an exit status.
+ */
+static int config_build(const struct opts *o, struct relay_config *cfg)
+{
+	char path[RELAY_PATH_MAX + 64], err[512];
+	relay_config_defaults(cfg);
+	if (strlen(o->data) >= sizeof(cfg->data_dir) - 64) {
+		say("data directory path too long");
+		return EXIT_USAGE;
+	}
+	snprintf(cfg->data_dir, sizeof(cfg->data_dir), "%s", o->data);
+
+	const char *file = o->config;
+	if (file == NULL) {
+		if (!path_join(path, sizeof(path), o->data, CONFIG_FILE))
+			return EXIT_RUNTIME;
+		struct stat st;
+		if (stat(path, &st) == 0)
+			file = path;
+		else if (errno != ENOENT) {
+			say("cannot read %s: %s", path, strerror(errno));
+			return EXIT_RUNTIME;
+		}
+	}
+	if (file != NULL && relay_config_load(cfg, file, err, sizeof(err)) != 0) {
+		say("%s", err);
+		return EXIT_RUNTIME;
+	}
+	if (o->listen != NULL && relay_config_set_listen(cfg, o->listen) != 0) {
+		say("--listen '%s': expected HOST:PORT or [IPv6]:PORT, port 1..65535", o->listen);
+		return EXIT_USAGE;
+	}
+	if (o->log_level != NULL && log_level_parse(o->log_level, &cfg->log_level) != 0) {
+		say("--log-level '%s': expected error, warn, info or debug", o->log_level);
+		return EXIT_USAGE;
+	}
+	return -1;
+}
+
+/*
+ * Formats the relay address for PUB at HOST (or the listen host) and the listen port. The
+ * shared formatter validates the host; we only tell it which kind of host this is.
+ */
+static int address_format(const struct relay_config *cfg, const char *host,
+                          const uint8_t pub[static CAIRN_KEY_LEN], char *out, size_t cap)
+{
+	static const enum cairn_host_type kinds[] = {CAIRN_HOST_IPV4, CAIRN_HOST_NAME,
+	                                             CAIRN_HOST_ONION};
+	struct cairn_address a;
+	memset(&a, 0, sizeof(a));
+	if (host == NULL)
+		host = cfg->listen_host;
+	size_t hlen = strlen(host);
+	if (hlen >= sizeof(a.host))
+		return CAIRN_EINVAL;
+	memcpy(a.key, pub, CAIRN_KEY_LEN);
+	memcpy(a.host, host, hlen + 1);
+	a.port = cfg->listen_port;
+	if (strchr(host, ':') != NULL) {
+		a.host_type = CAIRN_HOST_IPV6;
+		return cairn_address_format(&a, out, cap);
+	}
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		a.host_type = kinds[i];
+		if (cairn_address_format(&a, out, cap) == 0)
+			return 0;
+	}
+	return CAIRN_EINVAL;
+}
+
+/* Loads the key and prints the address on stdout. Returns an exit status. */
+static int print_address(const struct relay_config *cfg, const char *host)
+{
+	char path[RELAY_PATH_MAX + 64], err[512], addr[CAIRN_ADDRESS_MAX + 1];
+	uint8_t pub[CAIRN_KEY_LEN];
+	int status = EXIT_RUNTIME;
+	uint8_t *priv = sodium_malloc(CAIRN_KEY_LEN);
+	if (priv == NULL) {
+		say("out of memory");
+		return EXIT_RUNTIME;
+	}
+	if (!path_join(path, sizeof(path), cfg->data_dir, RELAY_KEY_FILE))
+		goto out;
+	if (relay_key_load(path, priv, pub, err, sizeof(err)) != 0) {
+		say("%s", err);
+		goto out;
+	}
+	if (address_format(cfg, host, pub, addr, sizeof(addr)) != 0) {
+		say("'%s' cannot appear in a relay address; give the host clients should dial with "
+		    "--host",
+		    host != NULL ? host : cfg->listen_host);
+		status = host != NULL ? EXIT_USAGE : EXIT_RUNTIME;
+		goto out;
+	}
+	const char *h = host != NULL ? host : cfg->listen_host;
+	if (strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0)
+		say("note: %s means every interface, not a host clients can dial; use --host", h);
+	printf("%s\n", addr);
+	status = fflush(stdout) == 0 ? EXIT_OK : EXIT_RUNTIME;
+out:
+	sodium_free(priv);
+	return status;
+}
+
+static int cmd_init(int argc, char **argv)
+{
+	struct opts o;
+	int rc = parse_opts(argc, argv, "init", usage_init, OPT_DATA, &o);
+	if (rc >= 0)
+		return rc;
+
+	char key_path[RELAY_PATH_MAX + 64], conf_path[RELAY_PATH_MAX + 64], err[512];
+	if (!path_join(key_path, sizeof(key_path), o.data, RELAY_KEY_FILE) ||
+	    !path_join(conf_path, sizeof(conf_path), o.data, CONFIG_FILE))
+		return EXIT_USAGE;
+
+	struct stat st;
+	if (mkdir(o.data, 0700) != 0) {
+		if (errno != EEXIST) {
+			say("cannot create %s: %s", o.data, strerror(errno));
+			return EXIT_RUNTIME;
+		}
+		if (stat(o.data, &st) != 0 || !S_ISDIR(st.st_mode)) {
+			say("%s exists and is not a directory", o.data);
+			return EXIT_RUNTIME;
+		}
+	}
+	if (lstat(key_path, &st) == 0) {
+		say("%s is already initialized: %s exists (the relay's identity; it is never "
+		    "replaced). 'cairn-relay address --data %s' prints the address.",
+		    o.data, key_path, o.data);
+		return EXIT_RUNTIME;
+	}
+	if (relay_key_generate(key_path, err, sizeof(err)) != 0) {
+		say("%s", err);
+		return EXIT_RUNTIME;
+	}
+	if (relay_config_write_default(conf_path) != 0) {
+		if (errno != EEXIST) {
+			say("cannot write %s: %s", conf_path, strerror(errno));
+			return EXIT_RUNTIME;
+		}
+		say("keeping the existing %s", conf_path);
+	}
+	say("created %s (the relay's identity: keep it secret, back it up) and %s", key_path,
+	    conf_path);
+
+	struct relay_config cfg;
+	rc = config_build(&o, &cfg);
+	if (rc >= 0)
+		return rc;
+	return print_address(&cfg, NULL);
+}
+
+static int cmd_address(int argc, char **argv)
+{
+	struct opts o;
+	int rc = parse_opts(argc, argv, "address", usage_address,
+	                    OPT_DATA | OPT_LISTEN | OPT_CONFIG | OPT_HOST, &o);
+	if (rc >= 0)
+		return rc;
+	struct relay_config cfg;
+	rc = config_build(&o, &cfg);
+	if (rc >= 0)
+		return rc;
+	return print_address(&cfg, o.host);
+}
+
+/* The data directory must exist and take new files (the store creates its own). */
+static bool data_dir_usable(const char *dir)
+{
+	struct stat st;
+	if (stat(dir, &st) != 0) {
+		if (errno == ENOENT)
+			say("data directory %s does not exist; create it with 'cairn-relay init "
+			    "--data %s'",
+			    dir, dir);
+		else
+			say("cannot use data directory %s: %s", dir, strerror(errno));
+		return false;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		say("%s is not a directory", dir);
+		return false;
+	}
+	/* Creating a file is the only honest test: access() ignores read-only mounts for root. */
+	char probe[RELAY_PATH_MAX + 64];
+	char name[64];
+	snprintf(name, sizeof(name), ".write-test-%ld", (long)getpid());
+	if (!path_join(probe, sizeof(probe), dir, name))
+		return false;
+	int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		say("data directory %s is not writable: %s (the relay stores envelopes there)", dir,
+		    strerror(errno));
+		return false;
+	}
+	close(fd);
+	unlink(probe);
+	if ((st.st_mode & 077) != 0)
+		say("warning: %s is accessible by group/others (mode %04o); consider chmod 700",
+		    dir, (unsigned)(st.st_mode & 07777));
+	return true;
+}
+
+/*
+ * Before root is dropped: a log file we just created as root is given to the relay's user, so
+ * that SIGHUP can reopen it later; a data directory the user cannot write gets a warning, since
+ * the store may need to create files there after the drop. Only a regular file is chowned.
+ */
+static void hand_over(const struct relay_config *cfg, uid_t uid, gid_t gid)
+{
+	struct stat st;
+	if (cfg->log_file[0] != '\0' && lstat(cfg->log_file, &st) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_uid == 0 && chown(cfg->log_file, uid, gid) != 0)
+		log_warn("cannot give %s to user %s: %s; SIGHUP will not be able to reopen it",
+		         cfg->log_file, cfg->user, strerror(errno));
+	if (stat(cfg->data_dir, &st) == 0 && st.st_uid != uid)
+		log_warn("data directory %s is not owned by user %s, which the relay runs as once "
+		         "started; run: chown -R %s: %s",
+		         cfg->data_dir, cfg->user, cfg->user, cfg->data_dir);
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	struct opts o;
+	int rc = parse_opts(argc, argv, "run", usage_run,
+	                    OPT_DATA | OPT_LISTEN | OPT_CONFIG | OPT_LOG_LEVEL, &o);
+	if (rc >= 0)
+		return rc;
+	struct relay_config cfg;
+	rc = config_build(&o, &cfg);
+	if (rc >= 0)
+		return rc;
+	if (!data_dir_usable(cfg.data_dir))
+		return EXIT_RUNTIME;
+
+	char path[RELAY_PATH_MAX + 64], err[512], addr[CAIRN_ADDRESS_MAX + 1];
+	uid_t uid = 0;
+	gid_t gid = 0;
+	bool dropping = cfg.user[0] != '\0' && geteuid() == 0;
+	if (cfg.user[0] != '\0' && relay_user_check(cfg.user, &uid, &gid, err, sizeof(err)) != 0) {
+		say("%s", err);
+		return EXIT_RUNTIME;
+	}
+	if (log_open(cfg.log_level, cfg.log_file) != 0) {
+		say("cannot open log file %s: %s", cfg.log_file, strerror(errno));
+		return EXIT_RUNTIME;
+	}
+	if (dropping)
+		hand_over(&cfg, uid, gid);
+
+	int status = EXIT_RUNTIME;
+	uint8_t pub[CAIRN_KEY_LEN];
+	uint8_t *priv = sodium_malloc(CAIRN_KEY_LEN);
+	if (priv == NULL) {
+		say("out of memory");
+		goto out;
+	}
+	if (!path_join(path, sizeof(path), cfg.data_dir, RELAY_KEY_FILE))
+		goto out;
+	if (relay_key_load(path, priv, pub, err, sizeof(err)) != 0) {
+		say("%s", err);
+		goto out;
+	}
+	/* The server only reads the key: a stray write through a bad pointer now faults. */
+	(void)sodium_mprotect_readonly(priv);
+
+	if (geteuid() == 0 && cfg.user[0] == '\0')
+		log_warn("running as root with no 'user' in [relay]: the relay keeps root "
+		         "privileges while serving; set user = <an unprivileged user> or use "
+		         "contrib/cairn-relay.service");
+	if (address_format(&cfg, NULL, pub, addr, sizeof(addr)) == 0)
+		log_info("cairn-relay %s starting; relay address %s", CAIRN_VERSION, addr);
+	else
+		log_info("cairn-relay %s starting", CAIRN_VERSION);
+
+	/* A peer that closes mid-write must cost an EPIPE, not the process. */
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+
+	/* The server logs why it stopped; here only the exit status remains to be chosen. */
+	status = relay_server_run(&cfg, priv, pub) == 0 ? EXIT_OK : EXIT_RUNTIME;
+out:
+	sodium_free(priv);
+	sodium_memzero(pub, sizeof(pub));
+	log_close();
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	/* Before anything holds a secret, so no crash can ever dump one. */
+	relay_harden_process();
+	if (sodium_init() < 0) {
+		say("libsodium failed to initialize");
+		return EXIT_RUNTIME;
+	}
+	if (argc < 2) {
+		fputs(usage_main, stderr);
+		return EXIT_USAGE;
+	}
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+		fputs(usage_main, stdout);
+		return EXIT_OK;
+	}
+	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+		printf("cairn-relay %s\n", CAIRN_VERSION);
+		return EXIT_OK;
+	}
+	if (strcmp(cmd, "init") == 0)
+		return cmd_init(argc - 2, argv + 2);
+	if (strcmp(cmd, "address") == 0)
+		return cmd_address(argc - 2, argv + 2);
+	if (strcmp(cmd, "run") == 0)
+		return cmd_run(argc - 2, argv + 2);
+	say("unknown command '%s'; see 'cairn-relay --help'", cmd);
+	return EXIT_USAGE;
+}
