@@ -1,0 +1,435 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The storage thread (storage.h): the loop thread queues jobs, the storage thread takes the
+ * whole queue at once, commits its writes as one engine transaction (group commit: one fsync
+ * however many senders wait on it), performs its reads, and hands the batch back through a
+ * uv_async so every done() callback runs on the loop thread.
+ */
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cairn/error.h"
+#include "cairn/limits.h"
+#include "storage.h"
+
+/* Job states; IDLE is 0 so a zeroed job is idle. Changed under the mutex once submitted. */
+enum {
+	JOB_IDLE,
+	JOB_QUEUED, /* in s->queue: the storage thread has not seen it, it may be cancelled */
+	JOB_TAKEN,  /* in the storage thread's batch */
+	JOB_DONE,   /* in s->done, waiting for the loop thread */
+};
+
+/* The first ops array holds this many writes; it grows (never shrinks) to the largest batch. */
+#define STORAGE_OPS_INITIAL 256
+
+struct job_list {
+	struct storage_job *head, *tail;
+};
+
+struct storage {
+	uv_loop_t *loop;
+	uv_async_t async;
+	const struct store_engine *engine;
+	void *store;
+	pthread_t thread;
+
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct job_list queue; /* mu: submitted, not yet taken */
+	struct job_list done;  /* mu: finished, done() not yet called */
+	bool stopping;         /* mu: finish the queue, then exit */
+
+	/* Loop thread only. */
+	size_t pending; /* submitted and done() not yet called; the handle is ref'd while > 0 */
+	bool closing;   /* storage_close has run: later submissions fail with CAIRN_ESHUTDOWN */
+	void (*closed)(void *arg);
+	void *closed_arg;
+
+	/* Storage thread only (and the opening thread before it starts). */
+	struct store_op *ops;
+	size_t ops_cap;
+	struct storage_job **batch_writes; /* the job each op came from */
+	uint8_t scratch[CAIRN_ENVELOPE_MAX];
+
+	/* Written by the storage thread, read by the loop thread for statistics. */
+	_Atomic uint64_t stat_batches;
+	_Atomic uint64_t stat_writes;
+	_Atomic uint64_t stat_disk_bytes;
+};
+
+static void list_append(struct job_list *l, struct storage_job *job)
+{
+	job->next = NULL;
+	job->prev = l->tail;
+	if (l->tail != NULL)
+		l->tail->next = job;
+	else
+		l->head = job;
+	l->tail = job;
+}
+
+/* Moves all of FROM to the end of TO in O(1). */
+static void list_splice(struct job_list *to, struct job_list *from)
+{
+	if (from->head == NULL)
+		return;
+	if (to->tail != NULL) {
+		to->tail->next = from->head;
+		from->head->prev = to->tail;
+	} else {
+		to->head = from->head;
+	}
+	to->tail = from->tail;
+	from->head = from->tail = NULL;
+}
+
+static void list_remove(struct job_list *l, struct storage_job *job)
+{
+	if (job->prev != NULL)
+		job->prev->next = job->next;
+	else
+		l->head = job->next;
+	if (job->next != NULL)
+		job->next->prev = job->prev;
+	else
+		l->tail = job->prev;
+	job->prev = job->next = NULL;
+}
+
+/*
+ * Makes room for N ops. Returns how many fit: N, or the old capacity if growing failed, in
+ * which case the caller commits the batch in several transactions (still correct, since each
+ * job only needs its own op durable, just slower).
+ */
+static size_t ops_reserve(struct storage *s, size_t n)
+{
+	if (n <= s->ops_cap)
+		return n;
+	size_t cap = s->ops_cap;
+	while (cap < n)
+		cap *= 2;
+	struct store_op *ops = realloc(s->ops, cap * sizeof(*ops));
+	if (ops == NULL)
+		return s->ops_cap;
+	s->ops = ops;
+	struct storage_job **jobs = realloc(s->batch_writes, cap * sizeof(*jobs));
+	if (jobs == NULL)
+		return s->ops_cap; /* ops is larger than ops_cap now; harmless */
+	s->batch_writes = jobs;
+	s->ops_cap = cap;
+	return n;
+}
+
+/* Commits every write of BATCH, in submission order. Returns how many transactions ran. */
+static uint64_t run_writes(struct storage *s, struct storage_job *batch, size_t nwrites,
+                           uint64_t *committed)
+{
+	uint64_t transactions = 0;
+	size_t room = ops_reserve(s, nwrites);
+	struct storage_job *job = batch;
+	while (nwrites > 0) {
+		size_t n = 0;
+		for (; job != NULL && n < room; job = job->next) {
+			if (job->kind != STORAGE_WRITE)
+				continue;
+			s->ops[n] = job->op;
+			s->batch_writes[n] = job;
+			n++;
+		}
+		int rc = s->engine->commit(s->store, s->ops, n);
+		if (rc != 0)
+			rc = CAIRN_ESTORAGE;
+		else
+			*committed += n;
+		for (size_t i = 0; i < n; i++)
+			s->batch_writes[i]->status = rc;
+		transactions++;
+		nwrites -= n;
+	}
+	return transactions;
+}
+
+/* Reads into the scratch buffer, then copies into an allocation of the body's exact size. */
+static void run_read(struct storage *s, struct storage_job *job)
+{
+	size_t len = 0;
+	job->read_body = NULL;
+	job->read_len = 0;
+	int rc =
+	    s->engine->read_envelope(s->store, job->read_id, s->scratch, sizeof(s->scratch), &len);
+	if (rc == 0) {
+		/* malloc(0) may return NULL; an empty body still gets a valid pointer. */
+		job->read_body = malloc(len > 0 ? len : 1);
+		if (job->read_body == NULL) {
+			rc = CAIRN_ENOMEM;
+		} else {
+			memcpy(job->read_body, s->scratch, len);
+			job->read_len = len;
+		}
+	}
+	job->status = rc;
+}
+
+static void *storage_thread(void *arg)
+{
+	struct storage *s = arg;
+	pthread_mutex_lock(&s->mu);
+	for (;;) {
+		while (s->queue.head == NULL && !s->stopping)
+			pthread_cond_wait(&s->cv, &s->mu);
+		if (s->queue.head == NULL)
+			break; /* stopping, and nothing left to do */
+
+		/* Take the whole queue: everything submitted while the last batch was being
+		 * committed shares this batch's fsync. */
+		struct job_list batch = s->queue;
+		s->queue.head = s->queue.tail = NULL;
+		size_t nwrites = 0;
+		for (struct storage_job *j = batch.head; j != NULL; j = j->next) {
+			j->state = JOB_TAKEN;
+			if (j->kind == STORAGE_WRITE)
+				nwrites++;
+		}
+		pthread_mutex_unlock(&s->mu);
+
+		uint64_t committed = 0, transactions = 0;
+		if (nwrites > 0)
+			transactions = run_writes(s, batch.head, nwrites, &committed);
+		/* Reads after writes, so a read queued after a write of the same envelope sees it.
+		 */
+		for (struct storage_job *j = batch.head; j != NULL; j = j->next) {
+			if (j->kind == STORAGE_READ)
+				run_read(s, j);
+		}
+		if (transactions > 0) {
+			atomic_fetch_add(&s->stat_batches, transactions);
+			atomic_fetch_add(&s->stat_writes, committed);
+			atomic_store(&s->stat_disk_bytes, s->engine->disk_bytes(s->store));
+		}
+
+		pthread_mutex_lock(&s->mu);
+		for (struct storage_job *j = batch.head; j != NULL; j = j->next)
+			j->state = JOB_DONE;
+		list_splice(&s->done, &batch);
+		/* Only the loop thread closes the handle, and it joins this thread first, so the
+		 * handle is valid here. */
+		uv_async_send(&s->async);
+	}
+	pthread_mutex_unlock(&s->mu);
+	return NULL;
+}
+
+/* Loop thread: calls done() for every finished job. A done() may submit new jobs or free its
+ * own, so the next pointer is read before each call. */
+static void drain_done(struct storage *s)
+{
+	for (;;) {
+		pthread_mutex_lock(&s->mu);
+		struct storage_job *job = s->done.head;
+		s->done.head = s->done.tail = NULL;
+		pthread_mutex_unlock(&s->mu);
+		if (job == NULL)
+			return;
+		while (job != NULL) {
+			struct storage_job *next = job->next;
+			job->prev = job->next = NULL;
+			job->state = JOB_IDLE;
+			if (--s->pending == 0)
+				uv_unref((uv_handle_t *)&s->async);
+			job->done(job);
+			job = next;
+		}
+	}
+}
+
+static void on_async(uv_async_t *handle)
+{
+	drain_done(handle->data);
+}
+
+static void storage_free(struct storage *s)
+{
+	pthread_cond_destroy(&s->cv);
+	pthread_mutex_destroy(&s->mu);
+	free(s->ops);
+	free(s->batch_writes);
+	free(s);
+}
+
+/* Stops the thread after it has finished everything queued, and waits for it. */
+static void stop_thread(struct storage *s)
+{
+	pthread_mutex_lock(&s->mu);
+	s->stopping = true;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+	pthread_join(s->thread, NULL);
+}
+
+int storage_open(uv_loop_t *loop, const struct store_engine *engine, const char *dir,
+                 const struct store_load_cb *cb, void *cb_ctx, struct storage **out)
+{
+	*out = NULL;
+	if (loop == NULL || engine == NULL || dir == NULL)
+		return CAIRN_EINVAL;
+	struct storage *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return CAIRN_ENOMEM;
+	s->loop = loop;
+	s->engine = engine;
+	atomic_init(&s->stat_batches, 0);
+	atomic_init(&s->stat_writes, 0);
+	atomic_init(&s->stat_disk_bytes, 0);
+	s->ops = malloc(STORAGE_OPS_INITIAL * sizeof(*s->ops));
+	s->batch_writes = malloc(STORAGE_OPS_INITIAL * sizeof(*s->batch_writes));
+	if (s->ops == NULL || s->batch_writes == NULL) {
+		free(s->ops);
+		free(s->batch_writes);
+		free(s);
+		return CAIRN_ENOMEM;
+	}
+	s->ops_cap = STORAGE_OPS_INITIAL;
+	if (pthread_mutex_init(&s->mu, NULL) != 0) {
+		free(s->ops);
+		free(s->batch_writes);
+		free(s);
+		return CAIRN_ENOMEM;
+	}
+	if (pthread_cond_init(&s->cv, NULL) != 0) {
+		pthread_mutex_destroy(&s->mu);
+		free(s->ops);
+		free(s->batch_writes);
+		free(s);
+		return CAIRN_ENOMEM;
+	}
+
+	int rc = engine->open(dir, &s->store);
+	if (rc != 0)
+		goto fail;
+	if (cb != NULL && (rc = engine->load(s->store, cb, cb_ctx)) != 0)
+		goto fail_store;
+	atomic_store(&s->stat_disk_bytes, engine->disk_bytes(s->store));
+
+	/* The thread blocks every signal, so process signals reach the loop thread (and libuv's
+	 * signal handling) rather than interrupting a commit. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int err = pthread_create(&s->thread, NULL, storage_thread, s);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err != 0) {
+		rc = CAIRN_ENOMEM;
+		goto fail_store;
+	}
+
+	/* The thread sends on the handle only after a job, and none can be queued before this
+	 * function returns, so initialising it after the thread starts is safe. */
+	if (uv_async_init(loop, &s->async, on_async) != 0) {
+		stop_thread(s);
+		rc = CAIRN_EIO;
+		goto fail_store;
+	}
+	s->async.data = s;
+	/* Referenced only while jobs are pending: an idle store does not keep uv_run alive, a
+	 * busy one does until its callbacks have run. */
+	uv_unref((uv_handle_t *)&s->async);
+	*out = s;
+	return 0;
+
+fail_store:
+	engine->close(s->store);
+fail:
+	storage_free(s);
+	return rc;
+}
+
+void storage_submit(struct storage *s, struct storage_job *job)
+{
+	job->status = 0;
+	job->prev = job->next = NULL;
+	if (s->pending++ == 0)
+		uv_ref((uv_handle_t *)&s->async);
+	if (s->closing) {
+		/* The thread is gone. Fail the job from the loop, never from inside submit, so
+		 * the caller's done() does not run re-entrantly. */
+		job->status = CAIRN_ESHUTDOWN;
+		if (job->kind == STORAGE_READ) {
+			job->read_body = NULL;
+			job->read_len = 0;
+		}
+		pthread_mutex_lock(&s->mu);
+		job->state = JOB_DONE;
+		list_append(&s->done, job);
+		pthread_mutex_unlock(&s->mu);
+		return;
+	}
+	pthread_mutex_lock(&s->mu);
+	job->state = JOB_QUEUED;
+	bool was_empty = s->queue.head == NULL;
+	list_append(&s->queue, job);
+	/* A non-empty queue means the thread is busy with a batch or already woken. */
+	if (was_empty)
+		pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
+}
+
+bool storage_cancel(struct storage *s, struct storage_job *job)
+{
+	bool removed = false;
+	pthread_mutex_lock(&s->mu);
+	if (job->state == JOB_QUEUED) {
+		list_remove(&s->queue, job);
+		job->state = JOB_IDLE;
+		removed = true;
+	}
+	pthread_mutex_unlock(&s->mu);
+	if (removed && --s->pending == 0)
+		uv_unref((uv_handle_t *)&s->async);
+	return removed;
+}
+
+size_t storage_pending(const struct storage *s)
+{
+	return s->pending;
+}
+
+void storage_stats(const struct storage *s, uint64_t *batches, uint64_t *writes,
+                   uint64_t *disk_bytes)
+{
+	if (batches != NULL)
+		*batches = atomic_load(&s->stat_batches);
+	if (writes != NULL)
+		*writes = atomic_load(&s->stat_writes);
+	if (disk_bytes != NULL)
+		*disk_bytes = atomic_load(&s->stat_disk_bytes);
+}
+
+static void on_closed(uv_handle_t *handle)
+{
+	struct storage *s = handle->data;
+	/* Jobs submitted by done() callbacks after storage_close returned. */
+	drain_done(s);
+	void (*closed)(void *) = s->closed;
+	void *arg = s->closed_arg;
+	storage_free(s);
+	if (closed != NULL)
+		closed(arg);
+}
+
+void storage_close(struct storage *s, void (*closed)(void *arg), void *arg)
+{
+	s->closing = true;
+	s->closed = closed;
+	s->closed_arg = arg;
+	/* Blocks the loop for at most the batch in progress plus what is queued: shutdown
+	 * only, and every queued write must be durable and answered before the store closes. */
+	stop_thread(s);
+	drain_done(s);
+	s->engine->close(s->store);
+	s->store = NULL;
+	uv_close((uv_handle_t *)&s->async, on_closed);
+}

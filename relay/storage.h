@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The storage thread: owns the store engine, takes jobs from the loop thread, and commits all
+ * write jobs queued since the last commit as one transaction (one fsync for the batch: group
+ * commit). It then performs queued reads and wakes the loop (uv_async), where each job's done
+ * callback runs. A write job still waiting in the queue can be cancelled: an envelope that its
+ * owner acknowledged before its batch was taken never touches the disk.
+ */
+#ifndef CAIRN_RELAY_STORAGE_H
+#define CAIRN_RELAY_STORAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "store.h"
+
+struct storage;
+
+enum storage_job_kind {
+	STORAGE_WRITE, /* apply OP in the next batch */
+	STORAGE_READ,  /* read envelope READ_ID's body into a buffer the job then owns */
+};
+
+struct storage_job {
+	enum storage_job_kind kind;
+	struct store_op op;   /* STORAGE_WRITE; pointers in it must live until done() */
+	uint64_t read_id;     /* STORAGE_READ */
+	uint8_t *read_body;   /* STORAGE_READ result: malloc'd, owned by the caller after done() */
+	size_t read_len;
+	int status;           /* 0 or a CAIRN_E code, set before done() */
+	/* Runs on the loop thread once the job is durable (writes) or read (reads). The job is
+	 * no longer referenced by the storage thread when it runs, so it may free the job. */
+	void (*done)(struct storage_job *job);
+	void *data; /* the caller's */
+	/* Private to storage.c. */
+	struct storage_job *prev, *next;
+	int state;
+};
+
+/*
+ * Opens ENGINE's store in DIR, starts the thread and registers the wake-up handle on LOOP.
+ * Calls CB for every stored mailbox and envelope before returning (synchronously, from the
+ * calling thread, before the storage thread starts). Returns 0 or a CAIRN_E code.
+ */
+int storage_open(uv_loop_t *loop, const struct store_engine *engine, const char *dir,
+		 const struct store_load_cb *cb, void *cb_ctx, struct storage **out);
+
+/* Queues JOB (loop thread only). JOB must stay valid until its done() runs. */
+void storage_submit(struct storage *s, struct storage_job *job);
+
+/*
+ * Removes JOB from the queue if the storage thread has not taken it yet (loop thread only).
+ * Returns true if it was removed: its done() will never run and the caller owns it again.
+ */
+bool storage_cancel(struct storage *s, struct storage_job *job);
+
+/* Jobs submitted and not yet done (queued or in the current batch). */
+size_t storage_pending(const struct storage *s);
+
+/* Statistics, loop thread: batches committed, write jobs committed, bytes on disk. */
+void storage_stats(const struct storage *s, uint64_t *batches, uint64_t *writes,
+		   uint64_t *disk_bytes);
+
+/*
+ * Finishes every queued job (their done() callbacks run), stops and joins the thread, closes
+ * the store, then calls CLOSED(ARG) from the loop once its handle is closed. Loop thread only.
+ */
+void storage_close(struct storage *s, void (*closed)(void *arg), void *arg);
+
+#endif

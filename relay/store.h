@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The storage interface: what the relay needs from a durable engine, so that another engine
+ * (LMDB, a distributed SQL store) can be added without touching the server. An engine is
+ * driven from one thread only (the storage thread, storage.h); nothing here is thread-safe.
+ *
+ * Ids are assigned by the relay, not the engine: mailbox ids and envelope ids only grow, so
+ * envelope rows append at the right edge of the table and TTL expiry is a range delete.
+ */
+#ifndef CAIRN_RELAY_STORE_H
+#define CAIRN_RELAY_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cairn/limits.h"
+
+struct store_mailbox {
+	uint64_t id; /* the store's key for the mailbox; never on the wire */
+	uint8_t recipient_id[CAIRN_MAILBOX_ID_LEN];
+	uint8_t sender_id[CAIRN_MAILBOX_ID_LEN];
+	uint8_t recipient_key[CAIRN_KEY_LEN];
+	uint8_t credential_digest[CAIRN_CREDENTIAL_LEN];
+	bool secured;
+};
+
+struct store_envelope_info {
+	uint64_t id;
+	uint64_t mailbox_id;
+	uint32_t len;
+	int64_t stored_at; /* seconds since the epoch */
+};
+
+enum store_op_kind {
+	STORE_MAILBOX_PUT,     /* insert MAILBOX */
+	STORE_MAILBOX_SECURE,  /* set MAILBOX->credential_digest for MAILBOX->id */
+	STORE_MAILBOX_DELETE,  /* delete mailbox MAILBOX_ID and all its envelopes */
+	STORE_ENVELOPE_PUT,    /* insert envelope ENVELOPE_ID of MAILBOX_ID: BODY, LEN, STORED_AT */
+	STORE_ENVELOPE_DELETE, /* delete envelope ENVELOPE_ID (absent is not an error) */
+	STORE_EXPIRE,          /* delete every envelope whose id is below ENVELOPE_ID */
+};
+
+struct store_op {
+	enum store_op_kind kind;
+	const struct store_mailbox *mailbox; /* borrowed */
+	uint64_t mailbox_id;
+	uint64_t envelope_id;
+	const uint8_t *body; /* borrowed */
+	uint32_t len;
+	int64_t stored_at;
+};
+
+/* Called by load(), once per mailbox, then once per envelope in increasing id order. */
+struct store_load_cb {
+	void (*mailbox)(void *ctx, const struct store_mailbox *mailbox);
+	void (*envelope)(void *ctx, const struct store_envelope_info *info);
+};
+
+struct store_engine {
+	const char *name;
+	/* Opens (creating if needed) the store in directory DIR. Returns 0 or a CAIRN_E code. */
+	int (*open)(const char *dir, void **store);
+	/* Applies OPS in order as one transaction, durable when it returns 0; on error nothing
+	 * of the batch is applied (CAIRN_ESTORAGE). */
+	int (*commit)(void *store, const struct store_op *ops, size_t n);
+	/* Reports every mailbox and every envelope's metadata (not bodies). */
+	int (*load)(void *store, const struct store_load_cb *cb, void *ctx);
+	/* Reads envelope ID's body into OUT (capacity CAP >= CAIRN_ENVELOPE_MAX suffices).
+	 * Returns 0, CAIRN_EDENIED if absent, or CAIRN_ESTORAGE. */
+	int (*read_envelope)(void *store, uint64_t id, uint8_t *out, size_t cap, size_t *len);
+	/* Bytes the store occupies on disk. */
+	uint64_t (*disk_bytes)(void *store);
+	void (*close)(void *store);
+};
+
+/* SQLite: WAL, synchronous=FULL, envelopes in a rowid table with no secondary index. */
+extern const struct store_engine store_sqlite;
+
+#endif

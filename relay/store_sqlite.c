@@ -1,0 +1,566 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The SQLite storage engine (store.h): one database file, DIR/relay.db, in WAL mode with
+ * synchronous=FULL so that a commit that returned is on disk. Envelopes live in a plain rowid
+ * table keyed by the relay's envelope id, with no secondary index, because appends at the
+ * right edge of one B-tree are what make durable throughput high (DESIGN.md section 6).
+ * Nothing here logs: every failure is a return code.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "cairn/error.h"
+#include "store.h"
+
+/* Bump when the schema changes; a store written by a newer relay is refused, not guessed at. */
+#define STORE_SQLITE_SCHEMA 1
+
+#define STORE_SQLITE_FILE "relay.db"
+
+/*
+ * 64 KiB pages: DESIGN.md measured 469K inserts/s against 173K with the default 4 KiB pages,
+ * at some cost to deletes. A page size only takes effect before the file's first page is
+ * written, so it matters for new stores only.
+ */
+#define STORE_SQLITE_PAGE_SIZE 65536
+
+enum {
+	STMT_MAILBOX_PUT,
+	STMT_MAILBOX_SECURE,
+	STMT_MAILBOX_DELETE,
+	STMT_MAILBOX_ENVELOPES_DELETE,
+	STMT_ENVELOPE_PUT,
+	STMT_ENVELOPE_DELETE,
+	STMT_EXPIRE,
+	STMT_READ,
+	STMT_BEGIN,
+	STMT_COMMIT,
+	STMT_ROLLBACK,
+	STMT_COUNT
+};
+
+/* Column order puts the body last so that a large body's overflow pages are never read when
+ * only the metadata is wanted. */
+static const char *const stmt_sql[STMT_COUNT] = {
+    [STMT_MAILBOX_PUT] = "INSERT INTO mailboxes (id, recipient_id, sender_id, recipient_key,"
+                         " credential_digest) VALUES (?1, ?2, ?3, ?4, ?5)",
+    [STMT_MAILBOX_SECURE] = "UPDATE mailboxes SET credential_digest = ?2 WHERE id = ?1",
+    [STMT_MAILBOX_DELETE] = "DELETE FROM mailboxes WHERE id = ?1",
+    /* No index on envelopes.mailbox, so this reads the whole table (every page, bodies
+     * included) inside the batch's transaction, delaying that batch by a full scan. Mailbox
+     * deletion is rare; an index would cost every insert and delete on the hot path
+     * (DESIGN.md: 54K against 173K inserts/s). */
+    [STMT_MAILBOX_ENVELOPES_DELETE] = "DELETE FROM envelopes WHERE mailbox = ?1",
+    [STMT_ENVELOPE_PUT] = "INSERT INTO envelopes (id, mailbox, stored_at, body)"
+                          " VALUES (?1, ?2, ?3, ?4)",
+    [STMT_ENVELOPE_DELETE] = "DELETE FROM envelopes WHERE id = ?1",
+    /* A rowid range: SQLite seeks to the table's left edge and stops at the bound. */
+    [STMT_EXPIRE] = "DELETE FROM envelopes WHERE id <= ?1",
+    [STMT_READ] = "SELECT body FROM envelopes WHERE id = ?1",
+    /* IMMEDIATE takes the write lock up front, so a batch never fails half-way on a lock. */
+    [STMT_BEGIN] = "BEGIN IMMEDIATE",
+    [STMT_COMMIT] = "COMMIT",
+    [STMT_ROLLBACK] = "ROLLBACK",
+};
+
+struct store_sqlite {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[STMT_COUNT];
+	char *path; /* DIR/relay.db; "-wal" and "-shm" are appended for disk_bytes */
+	size_t path_len;
+};
+
+/* Runs SQL that returns no rows we need. */
+static int exec_sql(sqlite3 *db, const char *sql)
+{
+	return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : CAIRN_ESTORAGE;
+}
+
+/* Runs a one-row, one-column query (a PRAGMA) and returns its integer. */
+static int query_int(sqlite3 *db, const char *sql, int64_t *out)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = CAIRN_ESTORAGE;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	if (sqlite3_step(st) != SQLITE_ROW)
+		goto out;
+	*out = sqlite3_column_int64(st, 0);
+	rc = 0;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Runs a one-row, one-column query and compares its text with WANT (case-insensitive). */
+static int query_text_is(sqlite3 *db, const char *sql, const char *want)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = CAIRN_ESTORAGE;
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+		goto out;
+	if (sqlite3_step(st) != SQLITE_ROW)
+		goto out;
+	const unsigned char *text = sqlite3_column_text(st, 0);
+	if (text != NULL && sqlite3_stricmp((const char *)text, want) == 0)
+		rc = 0;
+out:
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * Creates the schema in a new store, or checks the version of an existing one. Returns 0,
+ * CAIRN_ESTATE if the store was written by a newer schema, or CAIRN_ESTORAGE.
+ */
+static int schema_init(sqlite3 *db)
+{
+	int64_t version;
+	if (query_int(db, "PRAGMA user_version", &version) != 0)
+		return CAIRN_ESTORAGE;
+	if (version > STORE_SQLITE_SCHEMA)
+		return CAIRN_ESTATE;
+	if (version == STORE_SQLITE_SCHEMA)
+		return 0;
+	/* Version 0: a new store. One transaction, so a crash here leaves an empty file that the
+	 * next start initialises again; a foreign database with a clashing table fails instead. */
+	static const char create[] =
+	    "BEGIN IMMEDIATE;"
+	    "CREATE TABLE mailboxes ("
+	    " id INTEGER PRIMARY KEY,"
+	    " recipient_id BLOB NOT NULL,"
+	    " sender_id BLOB NOT NULL,"
+	    " recipient_key BLOB NOT NULL,"
+	    " credential_digest BLOB);"
+	    /* A rowid table: id is the relay's envelope id and the B-tree key itself. */
+	    "CREATE TABLE envelopes ("
+	    " id INTEGER PRIMARY KEY,"
+	    " mailbox INTEGER NOT NULL,"
+	    " stored_at INTEGER NOT NULL,"
+	    " body BLOB NOT NULL);"
+	    "PRAGMA user_version = 1;"
+	    "COMMIT;";
+	_Static_assert(STORE_SQLITE_SCHEMA == 1, "update the CREATE statements");
+	if (exec_sql(db, create) != 0) {
+		if (!sqlite3_get_autocommit(db))
+			(void)exec_sql(db, "ROLLBACK");
+		return CAIRN_ESTORAGE;
+	}
+	return 0;
+}
+
+/*
+ * Connection settings, applied on every open. The order matters: page_size must precede the
+ * first write of a new file, and journal_mode=WAL writes the header.
+ */
+static int configure(sqlite3 *db)
+{
+	char sql[64];
+	snprintf(sql, sizeof(sql), "PRAGMA page_size = %d", STORE_SQLITE_PAGE_SIZE);
+	if (exec_sql(db, sql) != 0)
+		return CAIRN_ESTORAGE;
+	/* WAL: a commit is one append and one fsync of the log, and readers never block it. */
+	if (query_text_is(db, "PRAGMA journal_mode = WAL", "wal") != 0)
+		return CAIRN_ESTORAGE;
+	/* FULL: in WAL mode NORMAL may lose the last commits on power loss; a send is answered
+	 * OK only once durable, so every commit must fsync the log. */
+	if (exec_sql(db, "PRAGMA synchronous = FULL") != 0)
+		return CAIRN_ESTORAGE;
+	/*
+	 * secure_delete = FAST: deleted rows are zeroed where that costs no extra I/O (cells in
+	 * pages the delete rewrites anyway), but pages moved to the freelist are not overwritten.
+	 * Full secure_delete would double the I/O of the delete path, which is as hot as the
+	 * insert path. What may linger is end-to-end-encrypted ciphertext of delivered or expired
+	 * envelopes, in free pages and in the WAL until it is recycled; it reveals that traffic
+	 * existed, which the live tables reveal anyway, and never its content.
+	 */
+	if (exec_sql(db, "PRAGMA secure_delete = FAST") != 0)
+		return CAIRN_ESTORAGE;
+	/* The WAL is reused from its start after each checkpoint; this caps what it keeps on
+	 * disk after a burst, instead of staying at its high-water mark forever. */
+	if (exec_sql(db, "PRAGMA journal_size_limit = 67108864") != 0)
+		return CAIRN_ESTORAGE;
+	/* Only an outside reader (an operator's backup) can hold a lock; wait for it a while. */
+	if (sqlite3_busy_timeout(db, 5000) != SQLITE_OK)
+		return CAIRN_ESTORAGE;
+	return 0;
+}
+
+static void store_free(struct store_sqlite *st)
+{
+	if (st == NULL)
+		return;
+	for (int i = 0; i < STMT_COUNT; i++)
+		sqlite3_finalize(st->stmt[i]);
+	/* Closing the last connection checkpoints the WAL and removes it. */
+	sqlite3_close(st->db);
+	free(st->path);
+	free(st);
+}
+
+/*
+ * Opens or creates DIR/relay.db. A new file is created with mode 0600 before SQLite sees it:
+ * SQLite creates the -wal and -shm files with the database file's permissions, so all three
+ * stay private to the relay's user. Returns 0, CAIRN_EINVAL, CAIRN_ENOMEM, CAIRN_EIO if the
+ * file cannot be created or opened, CAIRN_ESTATE for a newer schema, or CAIRN_ESTORAGE.
+ */
+static int sqlite_open(const char *dir, void **out)
+{
+	*out = NULL;
+	if (dir == NULL || dir[0] == '\0')
+		return CAIRN_EINVAL;
+	struct store_sqlite *st = calloc(1, sizeof(*st));
+	if (st == NULL)
+		return CAIRN_ENOMEM;
+	int rc = CAIRN_ENOMEM;
+	size_t dir_len = strlen(dir);
+	/* Room for "/relay.db", the longest suffix ("-wal") and the terminator. */
+	size_t cap = dir_len + 1 + sizeof(STORE_SQLITE_FILE) + 4;
+	st->path = malloc(cap);
+	if (st->path == NULL)
+		goto fail;
+	st->path_len = (size_t)snprintf(st->path, cap, "%s/%s", dir, STORE_SQLITE_FILE);
+
+	int fd = open(st->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		rc = CAIRN_EIO;
+		goto fail;
+	}
+	close(fd);
+
+	rc = CAIRN_ESTORAGE;
+	/* NOMUTEX: the engine is used by one thread at a time (store.h), so SQLite's own
+	 * per-call locking is pure cost. */
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW;
+	if (sqlite3_open_v2(st->path, &st->db, flags, NULL) != SQLITE_OK) {
+		rc = CAIRN_EIO;
+		goto fail;
+	}
+	sqlite3_extended_result_codes(st->db, 1);
+	if ((rc = configure(st->db)) != 0)
+		goto fail;
+	if ((rc = schema_init(st->db)) != 0)
+		goto fail;
+	rc = CAIRN_ESTORAGE;
+	for (int i = 0; i < STMT_COUNT; i++) {
+		if (sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+		                       &st->stmt[i], NULL) != SQLITE_OK)
+			goto fail;
+	}
+	*out = st;
+	return 0;
+fail:
+	store_free(st);
+	return rc;
+}
+
+/* SQLite keys are signed; the relay's ids never reach 2^63, and one that did is refused. */
+static int bind_id(sqlite3_stmt *stmt, int col, uint64_t id)
+{
+	if (id > (uint64_t)INT64_MAX)
+		return CAIRN_ESTORAGE;
+	return sqlite3_bind_int64(stmt, col, (sqlite3_int64)id) == SQLITE_OK ? 0 : CAIRN_ESTORAGE;
+}
+
+/* Binds a blob. SQLITE_STATIC is safe: the caller's bytes outlive the step, and every use of
+ * the statement binds again before stepping. A zero-length blob needs a non-NULL pointer, or
+ * SQLite would bind NULL. */
+static int bind_blob(sqlite3_stmt *stmt, int col, const void *p, size_t len)
+{
+	static const uint8_t empty[1];
+	if (len > INT32_MAX)
+		return CAIRN_ESTORAGE;
+	if (p == NULL) {
+		if (len != 0)
+			return CAIRN_ESTORAGE;
+		p = empty;
+	}
+	return sqlite3_bind_blob(stmt, col, p, (int)len, SQLITE_STATIC) == SQLITE_OK
+	           ? 0
+	           : CAIRN_ESTORAGE;
+}
+
+/* The digest column is NULL for an open mailbox. */
+static int bind_digest(sqlite3_stmt *stmt, int col, const struct store_mailbox *m)
+{
+	if (!m->secured)
+		return sqlite3_bind_null(stmt, col) == SQLITE_OK ? 0 : CAIRN_ESTORAGE;
+	return bind_blob(stmt, col, m->credential_digest, sizeof(m->credential_digest));
+}
+
+/* Steps a statement that returns no rows and resets it, so it holds no read cursor. */
+static int step_done(sqlite3_stmt *stmt)
+{
+	int rc = sqlite3_step(stmt);
+	sqlite3_reset(stmt);
+	return rc == SQLITE_DONE ? 0 : CAIRN_ESTORAGE;
+}
+
+/* Applies one op inside the open transaction. */
+static int apply_op(struct store_sqlite *st, const struct store_op *op)
+{
+	sqlite3_stmt *s;
+	int rc;
+	switch (op->kind) {
+	case STORE_MAILBOX_PUT:
+		if (op->mailbox == NULL)
+			return CAIRN_ESTORAGE;
+		s = st->stmt[STMT_MAILBOX_PUT];
+		if ((rc = bind_id(s, 1, op->mailbox->id)) != 0 ||
+		    (rc = bind_blob(s, 2, op->mailbox->recipient_id,
+		                    sizeof(op->mailbox->recipient_id))) != 0 ||
+		    (rc = bind_blob(s, 3, op->mailbox->sender_id,
+		                    sizeof(op->mailbox->sender_id))) != 0 ||
+		    (rc = bind_blob(s, 4, op->mailbox->recipient_key,
+		                    sizeof(op->mailbox->recipient_key))) != 0 ||
+		    (rc = bind_digest(s, 5, op->mailbox)) != 0)
+			return rc;
+		return step_done(s);
+	case STORE_MAILBOX_SECURE:
+		/* Securing a mailbox that is not stored changes nothing and is not an error,
+		 * like deleting an absent envelope: failing would fail the whole batch. */
+		if (op->mailbox == NULL)
+			return CAIRN_ESTORAGE;
+		s = st->stmt[STMT_MAILBOX_SECURE];
+		if ((rc = bind_id(s, 1, op->mailbox->id)) != 0 ||
+		    (rc = bind_digest(s, 2, op->mailbox)) != 0)
+			return rc;
+		return step_done(s);
+	case STORE_MAILBOX_DELETE:
+		s = st->stmt[STMT_MAILBOX_ENVELOPES_DELETE];
+		if ((rc = bind_id(s, 1, op->mailbox_id)) != 0 || (rc = step_done(s)) != 0)
+			return rc;
+		s = st->stmt[STMT_MAILBOX_DELETE];
+		if ((rc = bind_id(s, 1, op->mailbox_id)) != 0)
+			return rc;
+		return step_done(s);
+	case STORE_ENVELOPE_PUT:
+		s = st->stmt[STMT_ENVELOPE_PUT];
+		if ((rc = bind_id(s, 1, op->envelope_id)) != 0 ||
+		    (rc = bind_id(s, 2, op->mailbox_id)) != 0 ||
+		    sqlite3_bind_int64(s, 3, op->stored_at) != SQLITE_OK ||
+		    (rc = bind_blob(s, 4, op->body, op->len)) != 0)
+			return rc != 0 ? rc : CAIRN_ESTORAGE;
+		rc = step_done(s);
+		/* Drop the borrowed body pointer: the caller frees it after done(). */
+		sqlite3_clear_bindings(s);
+		return rc;
+	case STORE_ENVELOPE_DELETE:
+		s = st->stmt[STMT_ENVELOPE_DELETE];
+		if ((rc = bind_id(s, 1, op->envelope_id)) != 0)
+			return rc;
+		return step_done(s);
+	case STORE_EXPIRE:
+		/* "id < bound" as "id <= bound - 1", which also covers a bound past 2^63. */
+		if (op->envelope_id == 0)
+			return 0;
+		s = st->stmt[STMT_EXPIRE];
+		uint64_t last = op->envelope_id - 1;
+		if (last > (uint64_t)INT64_MAX)
+			last = (uint64_t)INT64_MAX;
+		if (sqlite3_bind_int64(s, 1, (sqlite3_int64)last) != SQLITE_OK)
+			return CAIRN_ESTORAGE;
+		return step_done(s);
+	}
+	return CAIRN_ESTORAGE;
+}
+
+/*
+ * Applies OPS as one transaction. Returns 0 once it is durable, or CAIRN_ESTORAGE after
+ * rolling everything back (a constraint violation such as a duplicate id, or an I/O error).
+ */
+static int sqlite_commit(void *store, const struct store_op *ops, size_t n)
+{
+	struct store_sqlite *st = store;
+	if (n == 0)
+		return 0;
+	if (step_done(st->stmt[STMT_BEGIN]) != 0)
+		return CAIRN_ESTORAGE;
+	for (size_t i = 0; i < n; i++) {
+		if (apply_op(st, &ops[i]) != 0)
+			goto rollback;
+	}
+	if (step_done(st->stmt[STMT_COMMIT]) != 0)
+		goto rollback;
+	return 0;
+rollback:
+	/* After some errors (I/O, full disk) SQLite has already rolled back; ROLLBACK would
+	 * then fail, so only issue it while a transaction is still open. */
+	if (!sqlite3_get_autocommit(st->db))
+		(void)step_done(st->stmt[STMT_ROLLBACK]);
+	return CAIRN_ESTORAGE;
+}
+
+/* Copies a blob column of exactly LEN bytes into OUT; anything else means a damaged row. */
+static int column_fixed(sqlite3_stmt *s, int col, uint8_t *out, size_t len)
+{
+	if (sqlite3_column_type(s, col) != SQLITE_BLOB)
+		return CAIRN_ESTORAGE;
+	const void *p = sqlite3_column_blob(s, col);
+	if (p == NULL || (size_t)sqlite3_column_bytes(s, col) != len)
+		return CAIRN_ESTORAGE;
+	memcpy(out, p, len);
+	return 0;
+}
+
+static int load_mailboxes(struct store_sqlite *st, const struct store_load_cb *cb, void *ctx)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = CAIRN_ESTORAGE;
+	if (sqlite3_prepare_v2(
+	        st->db,
+	        "SELECT id, recipient_id, sender_id, recipient_key, credential_digest"
+	        " FROM mailboxes ORDER BY id",
+	        -1, &s, NULL) != SQLITE_OK)
+		goto out;
+	int step;
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		struct store_mailbox m;
+		memset(&m, 0, sizeof(m));
+		sqlite3_int64 id = sqlite3_column_int64(s, 0);
+		if (id < 0)
+			goto out;
+		m.id = (uint64_t)id;
+		if (column_fixed(s, 1, m.recipient_id, sizeof(m.recipient_id)) != 0 ||
+		    column_fixed(s, 2, m.sender_id, sizeof(m.sender_id)) != 0 ||
+		    column_fixed(s, 3, m.recipient_key, sizeof(m.recipient_key)) != 0)
+			goto out;
+		if (sqlite3_column_type(s, 4) != SQLITE_NULL) {
+			if (column_fixed(s, 4, m.credential_digest, sizeof(m.credential_digest)) !=
+			    0)
+				goto out;
+			m.secured = true;
+		}
+		if (cb->mailbox != NULL)
+			cb->mailbox(ctx, &m);
+	}
+	if (step == SQLITE_DONE)
+		rc = 0;
+out:
+	sqlite3_finalize(s);
+	return rc;
+}
+
+static int load_envelopes(struct store_sqlite *st, const struct store_load_cb *cb, void *ctx)
+{
+	sqlite3_stmt *s = NULL;
+	int rc = CAIRN_ESTORAGE;
+	/* ORDER BY the rowid walks the table in key order: no sort. length() of a blob reads
+	 * its size from the record header without loading the body. */
+	if (sqlite3_prepare_v2(st->db,
+	                       "SELECT id, mailbox, length(body), stored_at FROM envelopes"
+	                       " ORDER BY id",
+	                       -1, &s, NULL) != SQLITE_OK)
+		goto out;
+	int step;
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		sqlite3_int64 id = sqlite3_column_int64(s, 0);
+		sqlite3_int64 mailbox = sqlite3_column_int64(s, 1);
+		sqlite3_int64 len = sqlite3_column_int64(s, 2);
+		if (id < 0 || mailbox < 0 || len < 0 || len > UINT32_MAX)
+			goto out;
+		struct store_envelope_info info = {
+		    .id = (uint64_t)id,
+		    .mailbox_id = (uint64_t)mailbox,
+		    .len = (uint32_t)len,
+		    .stored_at = sqlite3_column_int64(s, 3),
+		};
+		if (cb->envelope != NULL)
+			cb->envelope(ctx, &info);
+	}
+	if (step == SQLITE_DONE)
+		rc = 0;
+out:
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* Reports all mailboxes, then all envelopes in increasing id order. Returns 0 or
+ * CAIRN_ESTORAGE (including for a row whose fields have the wrong sizes). */
+static int sqlite_load(void *store, const struct store_load_cb *cb, void *ctx)
+{
+	struct store_sqlite *st = store;
+	int rc = load_mailboxes(st, cb, ctx);
+	if (rc == 0)
+		rc = load_envelopes(st, cb, ctx);
+	return rc;
+}
+
+/* Copies envelope ID's body into OUT. Returns 0, CAIRN_EDENIED if absent, CAIRN_ENOBUFS if
+ * it does not fit in CAP, or CAIRN_ESTORAGE. */
+static int sqlite_read_envelope(void *store, uint64_t id, uint8_t *out, size_t cap, size_t *len)
+{
+	struct store_sqlite *st = store;
+	sqlite3_stmt *s = st->stmt[STMT_READ];
+	*len = 0;
+	if (id > (uint64_t)INT64_MAX)
+		return CAIRN_EDENIED;
+	if (sqlite3_bind_int64(s, 1, (sqlite3_int64)id) != SQLITE_OK)
+		return CAIRN_ESTORAGE;
+	int rc;
+	int step = sqlite3_step(s);
+	if (step == SQLITE_DONE) {
+		rc = CAIRN_EDENIED;
+	} else if (step != SQLITE_ROW) {
+		rc = CAIRN_ESTORAGE;
+	} else {
+		const void *p = sqlite3_column_blob(s, 0);
+		int n = sqlite3_column_bytes(s, 0);
+		if (n < 0 || (n > 0 && p == NULL)) {
+			rc = CAIRN_ESTORAGE;
+		} else if ((size_t)n > cap) {
+			rc = CAIRN_ENOBUFS;
+		} else {
+			if (n > 0)
+				memcpy(out, p, (size_t)n);
+			*len = (size_t)n;
+			rc = 0;
+		}
+	}
+	sqlite3_reset(s);
+	return rc;
+}
+
+static uint64_t file_size(const char *path)
+{
+	struct stat sb;
+	if (stat(path, &sb) != 0 || sb.st_size < 0)
+		return 0;
+	return (uint64_t)sb.st_size;
+}
+
+/* The database file plus its WAL and shared-memory index, as the filesystem sees them. */
+static uint64_t sqlite_disk_bytes(void *store)
+{
+	struct store_sqlite *st = store;
+	uint64_t total = file_size(st->path);
+	strcpy(st->path + st->path_len, "-wal");
+	total += file_size(st->path);
+	strcpy(st->path + st->path_len, "-shm");
+	total += file_size(st->path);
+	st->path[st->path_len] = '\0';
+	return total;
+}
+
+static void sqlite_close(void *store)
+{
+	store_free(store);
+}
+
+const struct store_engine store_sqlite = {
+    .name = "sqlite",
+    .open = sqlite_open,
+    .commit = sqlite_commit,
+    .load = sqlite_load,
+    .read_envelope = sqlite_read_envelope,
+    .disk_bytes = sqlite_disk_bytes,
+    .close = sqlite_close,
+};

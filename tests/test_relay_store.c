@@ -1,0 +1,479 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The SQLite storage engine on its own, on a fresh directory per test: what is committed is
+ * loaded back in id order with its metadata, deletes and expiry remove exactly what they
+ * name, a failing batch applies nothing, and unusable directories and newer schemas are
+ * refused.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "cairn/error.h"
+#include "store.h"
+
+#define MAX_SEEN 64
+
+struct fixture {
+	char dir[64];
+	void *store;
+};
+
+/* What load() reported. */
+struct seen {
+	struct store_mailbox mailboxes[MAX_SEEN];
+	size_t nmailboxes;
+	struct store_envelope_info envelopes[MAX_SEEN];
+	size_t nenvelopes;
+};
+
+static void seen_mailbox(void *ctx, const struct store_mailbox *m)
+{
+	struct seen *seen = ctx;
+	assert_true(seen->nmailboxes < MAX_SEEN);
+	seen->mailboxes[seen->nmailboxes++] = *m;
+}
+
+static void seen_envelope(void *ctx, const struct store_envelope_info *info)
+{
+	struct seen *seen = ctx;
+	assert_true(seen->nenvelopes < MAX_SEEN);
+	seen->envelopes[seen->nenvelopes++] = *info;
+}
+
+static const struct store_load_cb seen_cb = {seen_mailbox, seen_envelope};
+
+static void remove_store_files(const char *dir)
+{
+	static const char *const names[] = {"relay.db", "relay.db-wal", "relay.db-shm",
+	                                    "relay.db-journal"};
+	char path[128];
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		unlink(path);
+	}
+}
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	if (f == NULL)
+		return -1;
+	strcpy(f->dir, "/tmp/cairn-store-XXXXXX");
+	if (mkdtemp(f->dir) == NULL) {
+		free(f);
+		return -1;
+	}
+	if (store_sqlite.open(f->dir, &f->store) != 0) {
+		rmdir(f->dir);
+		free(f);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	if (f->store != NULL)
+		store_sqlite.close(f->store);
+	remove_store_files(f->dir);
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+static void reopen(struct fixture *f)
+{
+	store_sqlite.close(f->store);
+	f->store = NULL;
+	assert_int_equal(store_sqlite.open(f->dir, &f->store), 0);
+}
+
+static void load(struct fixture *f, struct seen *seen)
+{
+	memset(seen, 0, sizeof(*seen));
+	assert_int_equal(store_sqlite.load(f->store, &seen_cb, seen), 0);
+}
+
+static void make_mailbox(struct store_mailbox *m, uint64_t id, bool secured)
+{
+	memset(m, 0, sizeof(*m));
+	m->id = id;
+	memset(m->recipient_id, (int)(0x10 + id), sizeof(m->recipient_id));
+	memset(m->sender_id, (int)(0x20 + id), sizeof(m->sender_id));
+	memset(m->recipient_key, (int)(0x30 + id), sizeof(m->recipient_key));
+	if (secured) {
+		memset(m->credential_digest, (int)(0x40 + id), sizeof(m->credential_digest));
+		m->secured = true;
+	}
+}
+
+static struct store_op mailbox_put(const struct store_mailbox *m)
+{
+	return (struct store_op){.kind = STORE_MAILBOX_PUT, .mailbox = m};
+}
+
+/* An envelope whose body is LEN bytes of the low byte of its id. */
+static struct store_op envelope_put(uint64_t id, uint64_t mailbox, const uint8_t *body,
+                                    uint32_t len)
+{
+	return (struct store_op){.kind = STORE_ENVELOPE_PUT,
+	                         .mailbox_id = mailbox,
+	                         .envelope_id = id,
+	                         .body = body,
+	                         .len = len,
+	                         .stored_at = 1700000000 + (int64_t)id};
+}
+
+static struct store_op envelope_delete(uint64_t id)
+{
+	return (struct store_op){.kind = STORE_ENVELOPE_DELETE, .envelope_id = id};
+}
+
+static void commit_ok(struct fixture *f, const struct store_op *ops, size_t n)
+{
+	assert_int_equal(store_sqlite.commit(f->store, ops, n), 0);
+}
+
+/* Puts envelopes FIRST..LAST into MAILBOX, one commit, each body LEN bytes of its id. */
+static void put_range(struct fixture *f, uint64_t mailbox, uint64_t first, uint64_t last,
+                      uint32_t len)
+{
+	static uint8_t bodies[MAX_SEEN][64];
+	struct store_op ops[MAX_SEEN];
+	size_t n = 0;
+	assert_true(len <= sizeof(bodies[0]));
+	for (uint64_t id = first; id <= last; id++, n++) {
+		assert_true(n < MAX_SEEN);
+		memset(bodies[n], (int)(id & 0xff), len);
+		ops[n] = envelope_put(id, mailbox, bodies[n], len);
+	}
+	commit_ok(f, ops, n);
+}
+
+static void assert_ids(const struct seen *seen, const uint64_t *ids, size_t n)
+{
+	assert_int_equal(seen->nenvelopes, n);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(seen->envelopes[i].id, ids[i]);
+}
+
+static void test_put_reopen_load(void **state)
+{
+	struct fixture *f = *state;
+	struct store_mailbox m1, m2;
+	make_mailbox(&m1, 1, false);
+	make_mailbox(&m2, 2, true);
+	uint8_t a[10], b[300], c[1];
+	memset(a, 'a', sizeof(a));
+	memset(b, 'b', sizeof(b));
+	memset(c, 'c', sizeof(c));
+	/* Two commits, and ids not inserted in order: load still reports id order. */
+	struct store_op first[] = {mailbox_put(&m1), mailbox_put(&m2),
+	                           envelope_put(12, 2, b, sizeof(b))};
+	struct store_op second[] = {envelope_put(10, 1, a, sizeof(a)),
+	                            envelope_put(13, 1, c, sizeof(c)), envelope_put(11, 2, c, 0)};
+	commit_ok(f, first, 3);
+	commit_ok(f, second, 3);
+	reopen(f);
+
+	struct seen seen;
+	load(f, &seen);
+	assert_int_equal(seen.nmailboxes, 2);
+	assert_memory_equal(&seen.mailboxes[0].recipient_id, m1.recipient_id,
+	                    sizeof(m1.recipient_id));
+	assert_int_equal(seen.mailboxes[0].id, 1);
+	assert_memory_equal(seen.mailboxes[0].sender_id, m1.sender_id, sizeof(m1.sender_id));
+	assert_memory_equal(seen.mailboxes[0].recipient_key, m1.recipient_key,
+	                    sizeof(m1.recipient_key));
+	assert_false(seen.mailboxes[0].secured);
+	assert_int_equal(seen.mailboxes[1].id, 2);
+	assert_true(seen.mailboxes[1].secured);
+	assert_memory_equal(seen.mailboxes[1].credential_digest, m2.credential_digest,
+	                    sizeof(m2.credential_digest));
+
+	static const uint64_t ids[] = {10, 11, 12, 13};
+	assert_ids(&seen, ids, 4);
+	static const uint64_t mailbox_of[] = {1, 2, 2, 1};
+	static const uint32_t len_of[] = {10, 0, 300, 1};
+	for (size_t i = 0; i < 4; i++) {
+		assert_int_equal(seen.envelopes[i].mailbox_id, mailbox_of[i]);
+		assert_int_equal(seen.envelopes[i].len, len_of[i]);
+		assert_int_equal(seen.envelopes[i].stored_at, 1700000000 + (int64_t)ids[i]);
+	}
+	assert_true(store_sqlite.disk_bytes(f->store) > 0);
+}
+
+static void test_secure_mailbox(void **state)
+{
+	struct fixture *f = *state;
+	struct store_mailbox m;
+	make_mailbox(&m, 7, false);
+	struct store_op put = mailbox_put(&m);
+	commit_ok(f, &put, 1);
+	make_mailbox(&m, 7, true);
+	struct store_op secure = {.kind = STORE_MAILBOX_SECURE, .mailbox = &m};
+	commit_ok(f, &secure, 1);
+	reopen(f);
+	struct seen seen;
+	load(f, &seen);
+	assert_int_equal(seen.nmailboxes, 1);
+	assert_true(seen.mailboxes[0].secured);
+	assert_memory_equal(seen.mailboxes[0].credential_digest, m.credential_digest,
+	                    sizeof(m.credential_digest));
+}
+
+static void test_delete_envelope(void **state)
+{
+	struct fixture *f = *state;
+	put_range(f, 1, 1, 5, 8);
+	/* Deleting an absent id is not an error. */
+	struct store_op ops[] = {envelope_delete(2), envelope_delete(4), envelope_delete(99)};
+	commit_ok(f, ops, 3);
+	struct seen seen;
+	load(f, &seen);
+	static const uint64_t ids[] = {1, 3, 5};
+	assert_ids(&seen, ids, 3);
+}
+
+static void test_expire_range(void **state)
+{
+	struct fixture *f = *state;
+	put_range(f, 1, 1, 10, 4);
+	struct store_op expire = {.kind = STORE_EXPIRE, .envelope_id = 6};
+	commit_ok(f, &expire, 1);
+	struct seen seen;
+	load(f, &seen);
+	static const uint64_t ids[] = {6, 7, 8, 9, 10};
+	assert_ids(&seen, ids, 5);
+
+	/* A bound of 0 removes nothing; one past 2^63 removes everything. */
+	expire.envelope_id = 0;
+	commit_ok(f, &expire, 1);
+	load(f, &seen);
+	assert_int_equal(seen.nenvelopes, 5);
+	expire.envelope_id = UINT64_MAX;
+	commit_ok(f, &expire, 1);
+	load(f, &seen);
+	assert_int_equal(seen.nenvelopes, 0);
+}
+
+static void test_mailbox_delete_removes_its_envelopes(void **state)
+{
+	struct fixture *f = *state;
+	struct store_mailbox m1, m2;
+	make_mailbox(&m1, 1, false);
+	make_mailbox(&m2, 2, false);
+	struct store_op puts[] = {mailbox_put(&m1), mailbox_put(&m2)};
+	commit_ok(f, puts, 2);
+	put_range(f, 1, 1, 3, 4);
+	put_range(f, 2, 4, 5, 4);
+	put_range(f, 1, 6, 6, 4);
+	struct store_op del = {.kind = STORE_MAILBOX_DELETE, .mailbox_id = 1};
+	commit_ok(f, &del, 1);
+	reopen(f);
+	struct seen seen;
+	load(f, &seen);
+	assert_int_equal(seen.nmailboxes, 1);
+	assert_int_equal(seen.mailboxes[0].id, 2);
+	static const uint64_t ids[] = {4, 5};
+	assert_ids(&seen, ids, 2);
+}
+
+static void test_read_envelope(void **state)
+{
+	struct fixture *f = *state;
+	static uint8_t big[CAIRN_ENVELOPE_MAX];
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (uint8_t)(i * 7 + 3);
+	struct store_op ops[] = {envelope_put(1, 1, big, sizeof(big)), envelope_put(2, 1, big, 0)};
+	commit_ok(f, ops, 2);
+	reopen(f);
+
+	static uint8_t out[CAIRN_ENVELOPE_MAX];
+	size_t len = 1;
+	assert_int_equal(store_sqlite.read_envelope(f->store, 1, out, sizeof(out), &len), 0);
+	assert_int_equal(len, sizeof(big));
+	assert_memory_equal(out, big, sizeof(big));
+	assert_int_equal(store_sqlite.read_envelope(f->store, 2, out, sizeof(out), &len), 0);
+	assert_int_equal(len, 0);
+	assert_int_equal(store_sqlite.read_envelope(f->store, 3, out, sizeof(out), &len),
+	                 CAIRN_EDENIED);
+	assert_int_equal(store_sqlite.read_envelope(f->store, UINT64_MAX, out, sizeof(out), &len),
+	                 CAIRN_EDENIED);
+	assert_int_equal(store_sqlite.read_envelope(f->store, 1, out, 100, &len), CAIRN_ENOBUFS);
+	/* The statement was reset after each outcome: the next read still works. */
+	assert_int_equal(store_sqlite.read_envelope(f->store, 1, out, sizeof(out), &len), 0);
+	assert_int_equal(len, sizeof(big));
+}
+
+static void test_failing_batch_applies_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct store_mailbox m1, m3;
+	make_mailbox(&m1, 1, false);
+	make_mailbox(&m3, 3, false);
+	uint8_t body[4] = {1, 2, 3, 4};
+	struct store_op setup_ops[] = {mailbox_put(&m1), envelope_put(1, 1, body, 4)};
+	commit_ok(f, setup_ops, 2);
+
+	/* The duplicate envelope id fails the batch after two ops already ran. */
+	struct store_op bad[] = {envelope_delete(1), mailbox_put(&m3),
+	                         envelope_put(100, 3, body, 4), envelope_put(100, 3, body, 4)};
+	assert_int_equal(store_sqlite.commit(f->store, bad, 4), CAIRN_ESTORAGE);
+	/* A duplicate mailbox id likewise. */
+	struct store_op bad_mailbox[] = {envelope_put(101, 1, body, 4), mailbox_put(&m1)};
+	assert_int_equal(store_sqlite.commit(f->store, bad_mailbox, 2), CAIRN_ESTORAGE);
+	/* And an id SQLite cannot hold. */
+	struct store_op bad_id[] = {envelope_put(102, 1, body, 4),
+	                            envelope_put(UINT64_MAX, 1, body, 4)};
+	assert_int_equal(store_sqlite.commit(f->store, bad_id, 2), CAIRN_ESTORAGE);
+
+	struct seen seen;
+	load(f, &seen);
+	assert_int_equal(seen.nmailboxes, 1);
+	static const uint64_t ids[] = {1};
+	assert_ids(&seen, ids, 1);
+
+	/* The store is still usable after the rollbacks. */
+	struct store_op good[] = {mailbox_put(&m3), envelope_put(100, 3, body, 4)};
+	commit_ok(f, good, 2);
+	reopen(f);
+	load(f, &seen);
+	assert_int_equal(seen.nmailboxes, 2);
+	static const uint64_t ids2[] = {1, 100};
+	assert_ids(&seen, ids2, 2);
+	assert_int_equal(store_sqlite.commit(f->store, NULL, 0), 0);
+}
+
+static void test_files_are_private(void **state)
+{
+	struct fixture *f = *state;
+	put_range(f, 1, 1, 1, 4); /* makes sure the WAL exists */
+	static const char *const names[] = {"relay.db", "relay.db-wal", "relay.db-shm"};
+	for (size_t i = 0; i < 3; i++) {
+		char path[128];
+		struct stat sb;
+		snprintf(path, sizeof(path), "%s/%s", f->dir, names[i]);
+		assert_int_equal(stat(path, &sb), 0);
+		assert_int_equal(sb.st_mode & 0777, 0600);
+	}
+}
+
+static void test_pragmas(void **state)
+{
+	struct fixture *f = *state;
+	put_range(f, 1, 1, 1, 4);
+	char path[128];
+	snprintf(path, sizeof(path), "%s/relay.db", f->dir);
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA page_size", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), 65536);
+	sqlite3_finalize(st);
+	assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_string_equal((const char *)sqlite3_column_text(st, 0), "wal");
+	sqlite3_finalize(st);
+	/* No index anywhere: the envelope table's only key is its rowid. */
+	assert_int_equal(sqlite3_prepare_v2(db,
+	                                    "SELECT count(*) FROM sqlite_schema"
+	                                    " WHERE type = 'index'",
+	                                    -1, &st, NULL),
+	                 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+static void test_newer_schema_refused(void **state)
+{
+	struct fixture *f = *state;
+	store_sqlite.close(f->store);
+	f->store = NULL;
+	char path[128];
+	snprintf(path, sizeof(path), "%s/relay.db", f->dir);
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	void *store = NULL;
+	assert_int_equal(store_sqlite.open(f->dir, &store), CAIRN_ESTATE);
+	assert_null(store);
+}
+
+static void test_unusable_directory(void **state)
+{
+	(void)state;
+	void *store = (void *)1;
+	/* Missing directory. */
+	assert_int_equal(store_sqlite.open("/tmp/cairn-store-does-not-exist/x", &store), CAIRN_EIO);
+	assert_null(store);
+	assert_int_equal(store_sqlite.open("", &store), CAIRN_EINVAL);
+
+	char dir[] = "/tmp/cairn-store-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	/* A regular file where the directory should be: fails even for root. */
+	char file[64];
+	snprintf(file, sizeof(file), "%s/file", dir);
+	FILE *fp = fopen(file, "w");
+	assert_non_null(fp);
+	fclose(fp);
+	assert_int_equal(store_sqlite.open(file, &store), CAIRN_EIO);
+	unlink(file);
+
+	/* A garbage relay.db is a storage error, not a crash. */
+	snprintf(file, sizeof(file), "%s/relay.db", dir);
+	fp = fopen(file, "w");
+	assert_non_null(fp);
+	fputs("this is not an SQLite database, but it is long enough to look like one......."
+	      "................................................................................",
+	      fp);
+	fclose(fp);
+	assert_int_equal(store_sqlite.open(dir, &store), CAIRN_ESTORAGE);
+	assert_null(store);
+	remove_store_files(dir);
+
+	/* A directory the relay cannot write. Root writes anyway, so skip it there. */
+	if (geteuid() != 0) {
+		assert_int_equal(chmod(dir, 0500), 0);
+		assert_int_not_equal(store_sqlite.open(dir, &store), 0);
+		assert_null(store);
+		assert_int_equal(chmod(dir, 0700), 0);
+	}
+	remove_store_files(dir);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_put_reopen_load, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_secure_mailbox, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_delete_envelope, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_expire_range, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mailbox_delete_removes_its_envelopes, setup,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_read_envelope, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_failing_batch_applies_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_files_are_private, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pragmas, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+	    cmocka_unit_test(test_unusable_directory),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
