@@ -1,0 +1,804 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Mailbox semantics. A SEND is answered OK only once its envelope is durable, or once its
+ * owner has acknowledged it (then the write is cancelled before it reaches the disk: online
+ * traffic costs no storage I/O). Delivery is in id order with a window of unacknowledged
+ * envelopes; bodies not in memory are read back by the storage thread, in order.
+ *
+ * "No such mailbox", "not authenticated" and "wrong credential" share one reply and one
+ * code path, and do the same cryptographic work, so a peer cannot tell them apart.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "cairn/error.h"
+#include "commands.h"
+#include "conn.h"
+#include "log.h"
+#include "relay.h"
+
+#define AUTH_CONTEXT     "cairn/1 auth"
+#define AUTH_CONTEXT_LEN 12
+
+/* A storage job for a request that is not an envelope's own write. */
+struct request {
+	struct storage_job job;
+	struct conn *conn; /* holds a reference; NULL for the relay's own jobs */
+	uint32_t request_id;
+	struct store_mailbox rec;
+};
+
+static void deliver(struct relay *relay, struct mailbox *mb);
+
+/* Fixed values that make the denied paths do the same work as the accepted ones. */
+static uint8_t dummy_key[CAIRN_KEY_LEN];
+static uint8_t dummy_digest[CAIRN_CREDENTIAL_LEN];
+
+/* ---- requests ------------------------------------------------------------------------ */
+
+static struct request *request_new(struct conn *c, uint32_t request_id,
+				   void (*done)(struct storage_job *))
+{
+	struct request *r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return NULL;
+	r->conn = c;
+	r->request_id = request_id;
+	r->job.kind = STORAGE_WRITE;
+	r->job.done = done;
+	r->job.data = r;
+	if (c != NULL) {
+		conn_ref(c);
+		c->inflight++;
+	}
+	return r;
+}
+
+/* Answers and frees a request whose reply is a plain OK or a storage error. */
+static void request_finish(struct request *r)
+{
+	if (r->conn != NULL) {
+		if (r->job.status == 0)
+			conn_reply_ok(r->conn, r->request_id);
+		else
+			conn_reply_error(r->conn, r->request_id, CAIRN_ESTORAGE);
+		r->conn->inflight--;
+		conn_unref(r->conn);
+	}
+	free(r);
+}
+
+static void request_done(struct storage_job *job)
+{
+	request_finish(job->data);
+}
+
+static void submit(struct relay *relay, struct storage_job *job)
+{
+	storage_submit(relay->storage, job);
+}
+
+/* ---- envelopes ----------------------------------------------------------------------- */
+
+static void envelope_maybe_free(struct envelope *env)
+{
+	if (env->queued || env->put_pending || env->del_pending)
+		return;
+	if (env->body_owned)
+		free(env->body);
+	free(env);
+}
+
+/* Sends the sender its answer for ENV (once). */
+static void envelope_answer_sender(struct envelope *env, int status)
+{
+	struct conn *s = env->sender;
+	if (s == NULL)
+		return;
+	env->sender = NULL;
+	if (status == 0)
+		conn_reply_ok(s, env->sender_rid);
+	else
+		conn_reply_error(s, env->sender_rid, status);
+	s->inflight--;
+	conn_unref(s);
+}
+
+/* ENV leaves its mailbox's queue. Invariant: env->mailbox is set exactly while queued. */
+static void envelope_detach(struct envelope *env)
+{
+	env->queued = false;
+	env->mailbox = NULL;
+}
+
+/*
+ * ENV has left its mailbox's queue (acknowledged, expired or its mailbox deleted). A pending
+ * read for it no longer counts towards its mailbox's delivery. If its write has not been
+ * taken by the storage thread yet, cancel it: the envelope never touches the disk and its
+ * sender can be answered now. Returns true if the pending job was cancelled.
+ */
+static bool envelope_unqueue(struct relay *relay, struct envelope *env)
+{
+	struct mailbox *mb = env->mailbox;
+	bool reading = env->put_pending && env->put_job.kind == STORAGE_READ;
+	envelope_detach(env);
+	if (reading && mb != NULL)
+		mb->reads--;
+	if (env->put_pending && storage_cancel(relay->storage, &env->put_job)) {
+		env->put_pending = false;
+		if (!reading) {
+			relay->stats.writes_cancelled++;
+			envelope_answer_sender(env, 0);
+		}
+		return true;
+	}
+	return false;
+}
+
+/* Takes ENV's in-memory body out of the queue entry at I when it is not needed soon: it is
+ * durable and not yet delivered, so delivery will read it back. Bounds memory to the window. */
+static void envelope_park(struct relay *relay, struct mailbox *mb, struct envelope *env)
+{
+	long i = mailbox_find(mb, env->id);
+	if (i < 0 || (size_t)i < mb->cursor)
+		return; /* delivered and waiting for its ACK: keep it for the delete */
+	mailbox_at(mb, (size_t)i)->env = NULL;
+	envelope_detach(env);
+	envelope_maybe_free(env);
+}
+
+static void on_put_done(struct storage_job *job)
+{
+	struct envelope *env = job->data;
+	struct relay *relay = env->relay;
+	struct mailbox *mb = env->mailbox;
+	env->put_pending = false;
+	if (job->status != 0) {
+		log_error("storage: an envelope could not be stored: %s",
+			  cairn_strerror(job->status));
+		envelope_answer_sender(env, CAIRN_ESTORAGE);
+		long i = mb ? mailbox_find(mb, env->id) : -1;
+		if (i >= 0) {
+			/* Not stored, so it is not accepted: take it out of the mailbox. */
+			mailbox_ack(&relay->mailboxes, mb, (size_t)i);
+			envelope_detach(env);
+		}
+		envelope_maybe_free(env);
+		return;
+	}
+	env->put_durable = true;
+	envelope_answer_sender(env, 0);
+	if (mb != NULL)
+		envelope_park(relay, mb, env);
+	else
+		envelope_maybe_free(env);
+}
+
+static void on_delete_done(struct storage_job *job)
+{
+	struct envelope *env = job->data;
+	env->del_pending = false;
+	struct conn *a = env->acker;
+	if (a != NULL) {
+		env->acker = NULL;
+		if (job->status == 0)
+			conn_reply_ok(a, env->acker_rid);
+		else
+			conn_reply_error(a, env->acker_rid, CAIRN_ESTORAGE);
+		a->inflight--;
+		conn_unref(a);
+	}
+	envelope_maybe_free(env);
+}
+
+static struct envelope *envelope_new(struct relay *relay, struct mailbox *mb, uint64_t id,
+				     const uint8_t *body, uint32_t len)
+{
+	struct envelope *env = calloc(1, sizeof(*env) + (body ? len : 0));
+	if (env == NULL)
+		return NULL;
+	env->relay = relay;
+	env->id = id;
+	env->mailbox = mb;
+	env->len = len;
+	if (body != NULL) {
+		env->body = (uint8_t *)(env + 1);
+		memcpy(env->body, body, len);
+	}
+	env->put_job.data = env;
+	env->del_job.data = env;
+	env->del_job.kind = STORAGE_WRITE;
+	env->del_job.op.kind = STORE_ENVELOPE_DELETE;
+	env->del_job.op.envelope_id = id;
+	env->del_job.done = on_delete_done;
+	return env;
+}
+
+/* ---- delivery ------------------------------------------------------------------------ */
+
+static void on_read_done(struct storage_job *job)
+{
+	struct envelope *env = job->data;
+	struct relay *relay = env->relay;
+	struct mailbox *mb = env->mailbox; /* NULL if it left the queue meanwhile */
+	env->put_pending = false; /* the read used the put job's slot */
+	if (mb != NULL)
+		mb->reads--;
+	if (job->status == 0) {
+		env->body = job->read_body;
+		env->body_owned = true;
+	} else {
+		free(job->read_body);
+		long i = mb ? mailbox_find(mb, env->id) : -1;
+		if (i >= 0) {
+			/* Gone from the disk (expired meanwhile): it cannot be delivered. */
+			log_warn("storage: an envelope could not be read back: %s",
+				 cairn_strerror(job->status));
+			mailbox_ack(&relay->mailboxes, mb, (size_t)i);
+			envelope_detach(env);
+		}
+	}
+	if (mb != NULL)
+		deliver(relay, mb);
+	envelope_maybe_free(env);
+}
+
+/* Asks the storage thread for the bodies of the next entries without one, in order. */
+static void request_reads(struct relay *relay, struct mailbox *mb, uint32_t budget)
+{
+	for (size_t i = mb->cursor; i < mb->q_len && budget > 0; i++) {
+		struct pending *p = mailbox_at(mb, i);
+		if (p->acked || p->env != NULL)
+			continue;
+		struct envelope *env = envelope_new(relay, mb, p->id, NULL, p->len);
+		if (env == NULL)
+			break;
+		env->put_durable = true;
+		env->queued = true;
+		env->put_pending = true; /* the put job's slot carries the read */
+		env->put_job.kind = STORAGE_READ;
+		env->put_job.read_id = p->id;
+		env->put_job.done = on_read_done;
+		p->env = env;
+		mb->reads++;
+		budget--;
+		submit(relay, &env->put_job);
+	}
+}
+
+static void deliver(struct relay *relay, struct mailbox *mb)
+{
+	struct conn *sub = mb->subscriber;
+	uint32_t window = relay->cfg->delivery_window;
+	while (sub != NULL && mb->inflight < window && mb->cursor < mb->q_len &&
+	       conn_can_deliver(sub)) {
+		struct pending *p = mailbox_at(mb, mb->cursor);
+		if (p->acked) {
+			mb->cursor++;
+			continue;
+		}
+		if (p->env == NULL) {
+			if (mb->reads == 0)
+				request_reads(relay, mb, window - mb->inflight);
+			return;
+		}
+		if (p->env->body == NULL)
+			return; /* its read is on the way; order matters */
+		struct cairn_msg m = {.type = CAIRN_REPLY_ENVELOPE,
+				      .request_id = mb->sub_rid,
+				      .envelope_id = p->id,
+				      .envelope = p->env->body,
+				      .envelope_len = p->len};
+		conn_reply(sub, &m);
+		mb->cursor++;
+		mb->inflight++;
+		relay->stats.envelopes_delivered++;
+	}
+}
+
+/* Ends MB's subscription (telling the subscriber with CODE unless CODE < 0) and forgets
+ * what was in flight: it is delivered again on the next SUBSCRIBE. */
+static void unsubscribe(struct relay *relay, struct mailbox *mb, int code)
+{
+	struct conn *sub = mb->subscriber;
+	if (sub == NULL)
+		return;
+	if (code >= 0) {
+		struct cairn_msg m = {.type = CAIRN_REPLY_END, .request_id = mb->sub_rid,
+				      .code = (uint32_t)code};
+		conn_reply(sub, &m);
+	}
+	for (uint32_t i = 0; i < sub->subs_len; i++) {
+		if (sub->subs[i] == mb) {
+			sub->subs[i] = sub->subs[--sub->subs_len];
+			break;
+		}
+	}
+	mb->subscriber = NULL;
+	mb->cursor = 0;
+	mb->inflight = 0;
+	/* Offline mailboxes keep no bodies in memory. */
+	for (size_t i = 0; i < mb->q_len; i++) {
+		struct pending *p = mailbox_at(mb, i);
+		struct envelope *env = p->env;
+		if (env != NULL && env->put_durable && !env->put_pending) {
+			p->env = NULL;
+			envelope_detach(env);
+			envelope_maybe_free(env);
+		}
+	}
+}
+
+/* ---- command handlers ---------------------------------------------------------------- */
+
+/* The mailbox C names by recipient id, if C is authenticated for it; NULL otherwise. */
+static struct mailbox *owned_mailbox(struct conn *c, const uint8_t *recipient_id)
+{
+	struct mailbox *mb = mailbox_by_recipient(&c->relay->mailboxes, recipient_id);
+	if (mb == NULL || !conn_is_authed(c, mb->rec.id))
+		return NULL;
+	return mb;
+}
+
+static void on_create_done(struct storage_job *job)
+{
+	struct request *r = job->data;
+	struct relay *relay = r->conn->relay;
+	if (job->status == 0) {
+		struct cairn_msg m = {.type = CAIRN_REPLY_CREATED,
+				      .request_id = r->request_id,
+				      .recipient_id = r->rec.recipient_id,
+				      .sender_id = r->rec.sender_id};
+		conn_reply(r->conn, &m);
+		r->conn->inflight--;
+		conn_unref(r->conn);
+		free(r);
+		return;
+	}
+	struct mailbox *mb = mailbox_by_recipient(&relay->mailboxes, r->rec.recipient_id);
+	if (mb != NULL && mb->q_len == 0 && mb->subscriber == NULL)
+		mailbox_remove(&relay->mailboxes, mb);
+	request_finish(r);
+}
+
+static void cmd_create(struct conn *c, const struct cairn_msg *m)
+{
+	struct relay *relay = c->relay;
+	if (c->authed_len >= relay->cfg->mailboxes_per_connection) {
+		conn_reply_error(c, m->request_id, CAIRN_ELIMIT);
+		return;
+	}
+	struct request *r = request_new(c, m->request_id, on_create_done);
+	if (r == NULL) {
+		conn_reply_error(c, m->request_id, CAIRN_ESTORAGE);
+		return;
+	}
+	/* Two independent random ids; a collision with a live mailbox is astronomically
+	 * unlikely, but checking costs two lookups. */
+	do {
+		randombytes_buf(r->rec.recipient_id, CAIRN_MAILBOX_ID_LEN);
+		randombytes_buf(r->rec.sender_id, CAIRN_MAILBOX_ID_LEN);
+	} while (mailbox_by_recipient(&relay->mailboxes, r->rec.recipient_id) != NULL ||
+		 mailbox_by_sender(&relay->mailboxes, r->rec.sender_id) != NULL);
+	r->rec.id = relay->next_mailbox_id++;
+	memcpy(r->rec.recipient_key, m->recipient_key, CAIRN_KEY_LEN);
+	struct mailbox *mb = mailbox_add(&relay->mailboxes, &r->rec);
+	if (mb == NULL || conn_grant(c, r->rec.id) != 0) {
+		if (mb != NULL)
+			mailbox_remove(&relay->mailboxes, mb);
+		r->job.status = CAIRN_ESTORAGE;
+		request_finish(r);
+		return;
+	}
+	r->job.op.kind = STORE_MAILBOX_PUT;
+	r->job.op.mailbox = &r->rec;
+	submit(relay, &r->job);
+}
+
+static void cmd_auth(struct conn *c, const struct cairn_msg *m)
+{
+	struct mailbox *mb = mailbox_by_recipient(&c->relay->mailboxes, m->recipient_id);
+	uint8_t signed_msg[AUTH_CONTEXT_LEN + CAIRN_HASH_LEN + CAIRN_MAILBOX_ID_LEN];
+	memcpy(signed_msg, AUTH_CONTEXT, AUTH_CONTEXT_LEN);
+	memcpy(signed_msg + AUTH_CONTEXT_LEN, c->session.h, CAIRN_HASH_LEN);
+	memcpy(signed_msg + AUTH_CONTEXT_LEN + CAIRN_HASH_LEN, m->recipient_id,
+	       CAIRN_MAILBOX_ID_LEN);
+	/* Verify even when there is no such mailbox, so both cost the same. */
+	const uint8_t *key = mb ? mb->rec.recipient_key : dummy_key;
+	int ok = crypto_sign_verify_detached(m->signature, signed_msg, sizeof(signed_msg), key) ==
+		 0;
+	if (!ok || mb == NULL) {
+		conn_reply_error(c, m->request_id, CAIRN_EDENIED);
+		return;
+	}
+	int rc = conn_grant(c, mb->rec.id);
+	if (rc != 0)
+		conn_reply_error(c, m->request_id, CAIRN_ELIMIT);
+	else
+		conn_reply_ok(c, m->request_id);
+}
+
+static void cmd_secure(struct conn *c, const struct cairn_msg *m)
+{
+	struct relay *relay = c->relay;
+	struct mailbox *mb = owned_mailbox(c, m->recipient_id);
+	if (mb == NULL) {
+		conn_reply_error(c, m->request_id, CAIRN_EDENIED);
+		return;
+	}
+	struct request *r = request_new(c, m->request_id, request_done);
+	if (r == NULL) {
+		conn_reply_error(c, m->request_id, CAIRN_ESTORAGE);
+		return;
+	}
+	/* In force at once: sends after this command need the credential. */
+	memcpy(mb->rec.credential_digest, m->credential, CAIRN_CREDENTIAL_LEN);
+	mb->rec.secured = true;
+	r->rec = mb->rec;
+	r->job.op.kind = STORE_MAILBOX_SECURE;
+	r->job.op.mailbox = &r->rec;
+	submit(relay, &r->job);
+}
+
+static void cmd_subscribe(struct conn *c, const struct cairn_msg *m)
+{
+	struct relay *relay = c->relay;
+	struct mailbox *mb = owned_mailbox(c, m->recipient_id);
+	if (mb == NULL) {
+		conn_reply_error(c, m->request_id, CAIRN_EDENIED);
+		return;
+	}
+	if (mb->subscriber != c) {
+		uint32_t max = relay->cfg->mailboxes_per_connection;
+		if (c->subs == NULL && (c->subs = calloc(max, sizeof(*c->subs))) == NULL) {
+			conn_reply_error(c, m->request_id, CAIRN_ESTORAGE);
+			return;
+		}
+		if (c->subs_len >= max) {
+			conn_reply_error(c, m->request_id, CAIRN_ELIMIT);
+			return;
+		}
+		/* A subscription elsewhere is taken over (docs/PROTOCOL.md 5.4). */
+		unsubscribe(relay, mb, -CAIRN_ELIMIT);
+		c->subs[c->subs_len++] = mb;
+		mb->subscriber = c;
+	}
+	/* (Re)start from the oldest unacknowledged envelope. */
+	mb->sub_rid = m->request_id;
+	mb->cursor = 0;
+	mb->inflight = 0;
+	conn_reply_ok(c, m->request_id);
+	deliver(relay, mb);
+}
+
+static void cmd_ack(struct conn *c, const struct cairn_msg *m)
+{
+	struct relay *relay = c->relay;
+	struct mailbox *mb = owned_mailbox(c, m->recipient_id);
+	if (mb == NULL) {
+		conn_reply_error(c, m->request_id, CAIRN_EDENIED);
+		return;
+	}
+	long i = mailbox_find(mb, m->envelope_id);
+	if (i < 0) {
+		conn_reply_ok(c, m->request_id); /* acknowledged already */
+		return;
+	}
+	relay->stats.envelopes_acknowledged++;
+	struct envelope *env = mailbox_ack(&relay->mailboxes, mb, (size_t)i);
+	if (env == NULL) {
+		/* Not in memory (acknowledged without this connection's delivery). */
+		struct request *r = request_new(c, m->request_id, request_done);
+		if (r == NULL) {
+			conn_reply_error(c, m->request_id, CAIRN_ESTORAGE);
+			return;
+		}
+		r->job.op.kind = STORE_ENVELOPE_DELETE;
+		r->job.op.envelope_id = m->envelope_id;
+		submit(relay, &r->job);
+	} else if (envelope_unqueue(relay, env)) {
+		conn_reply_ok(c, m->request_id);
+		envelope_maybe_free(env);
+	} else if (env->del_pending) {
+		conn_reply_ok(c, m->request_id);
+	} else {
+		env->acker = c;
+		env->acker_rid = m->request_id;
+		conn_ref(c);
+		c->inflight++;
+		env->del_pending = true;
+		submit(relay, &env->del_job);
+	}
+	deliver(relay, mb);
+}
+
+/* Drops an envelope leaving its mailbox for good (deleted or expired). */
+static void drop_envelope(void *ctx, struct envelope *env)
+{
+	struct relay *relay = ctx;
+	if (env == NULL)
+		return;
+	envelope_unqueue(relay, env);
+	envelope_maybe_free(env);
+}
+
+static void cmd_delete(struct conn *c, const struct cairn_msg *m)
+{
+	struct relay *relay = c->relay;
+	struct mailbox *mb = owned_mailbox(c, m->recipient_id);
+	if (mb == NULL) {
+		conn_reply_error(c, m->request_id, CAIRN_EDENIED);
+		return;
+	}
+	struct request *r = request_new(c, m->request_id, request_done);
+	if (r == NULL) {
+		conn_reply_error(c, m->request_id, CAIRN_ESTORAGE);
+		return;
+	}
+	unsubscribe(relay, mb, 0);
+	mailbox_expire(&relay->mailboxes, mb, UINT64_MAX, drop_envelope, relay);
+	r->job.op.kind = STORE_MAILBOX_DELETE;
+	r->job.op.mailbox_id = mb->rec.id;
+	mailbox_remove(&relay->mailboxes, mb);
+	submit(relay, &r->job);
+}
+
+static void add_time_mark(struct relay *relay, int64_t now, uint64_t id)
+{
+	/* About a thousand marks span the TTL, whatever it is. */
+	int64_t grain = relay->cfg->ttl_s / 1000 + 1;
+	if (relay->marks_len > 0 && relay->marks[relay->marks_len - 1].time + grain > now)
+		return;
+	if (relay->marks_len == relay->marks_cap) {
+		size_t ncap = relay->marks_cap ? relay->marks_cap * 2 : 64;
+		struct time_mark *p = realloc(relay->marks, ncap * sizeof(*p));
+		if (p == NULL)
+			return; /* expiry just gets coarser */
+		relay->marks = p;
+		relay->marks_cap = ncap;
+	}
+	relay->marks[relay->marks_len++] = (struct time_mark){.time = now, .next_id = id};
+}
+
+static void cmd_send(struct conn *c, const struct cairn_msg *m)
+{
+	struct relay *relay = c->relay;
+	const struct relay_config *cfg = relay->cfg;
+	struct mailbox *mb = mailbox_by_sender(&relay->mailboxes, m->sender_id);
+
+	/* The same work whether or not the mailbox exists or is secured. */
+	static const uint8_t no_credential[CAIRN_CREDENTIAL_LEN];
+	uint8_t digest[CAIRN_CREDENTIAL_LEN];
+	crypto_generichash(digest, sizeof(digest), m->credential ? m->credential : no_credential,
+			   CAIRN_CREDENTIAL_LEN, m->sender_id, CAIRN_MAILBOX_ID_LEN);
+	const uint8_t *expected = mb && mb->rec.secured ? mb->rec.credential_digest : dummy_digest;
+	int match = sodium_memcmp(digest, expected, sizeof(digest)) == 0;
+	bool allowed = mb != NULL && (!mb->rec.secured || (m->credential != NULL && match));
+	if (!allowed) {
+		conn_reply_error(c, m->request_id, CAIRN_EDENIED);
+		return;
+	}
+	if (m->envelope_len > CAIRN_ENVELOPE_MAX) {
+		conn_reply_error(c, m->request_id, CAIRN_ETOOBIG);
+		return;
+	}
+	if (mb->count + 1 > cfg->mailbox_max_envelopes ||
+	    mb->bytes + m->envelope_len > cfg->mailbox_max_bytes) {
+		conn_reply_error(c, m->request_id, CAIRN_EQUOTA);
+		return;
+	}
+	uint64_t id = relay->next_envelope_id;
+	struct envelope *env =
+		envelope_new(relay, mb, id, m->envelope ? m->envelope : (const uint8_t *)"",
+			     (uint32_t)m->envelope_len);
+	if (env == NULL || mailbox_push(&relay->mailboxes, mb, id, env->len, env) != 0) {
+		free(env);
+		conn_reply_error(c, m->request_id, CAIRN_ESTORAGE);
+		return;
+	}
+	relay->next_envelope_id++;
+	int64_t now = relay_now();
+	add_time_mark(relay, now, id);
+	env->stored_at = now;
+	env->queued = true;
+	env->sender = c;
+	env->sender_rid = m->request_id;
+	conn_ref(c);
+	c->inflight++;
+	env->put_pending = true;
+	env->put_job.kind = STORAGE_WRITE;
+	env->put_job.done = on_put_done;
+	env->put_job.op = (struct store_op){.kind = STORE_ENVELOPE_PUT,
+					    .mailbox_id = mb->rec.id,
+					    .envelope_id = id,
+					    .body = env->body,
+					    .len = env->len,
+					    .stored_at = now};
+	submit(relay, &env->put_job);
+	relay->stats.envelopes_accepted++;
+	deliver(relay, mb);
+}
+
+void commands_dispatch(struct conn *c, const struct cairn_msg *m)
+{
+	if (c->relay->stopping) {
+		conn_reply_error(c, m->request_id, CAIRN_ESHUTDOWN);
+		return;
+	}
+	if (c->inflight >= c->relay->cfg->inflight_requests && m->type != CAIRN_CMD_PING) {
+		conn_reply_error(c, m->request_id, CAIRN_ELIMIT);
+		return;
+	}
+	switch (m->type) {
+	case CAIRN_CMD_PING:
+		conn_reply_ok(c, m->request_id);
+		break;
+	case CAIRN_CMD_CREATE:
+		cmd_create(c, m);
+		break;
+	case CAIRN_CMD_AUTH:
+		cmd_auth(c, m);
+		break;
+	case CAIRN_CMD_SECURE:
+		cmd_secure(c, m);
+		break;
+	case CAIRN_CMD_SUBSCRIBE:
+		cmd_subscribe(c, m);
+		break;
+	case CAIRN_CMD_ACK:
+		cmd_ack(c, m);
+		break;
+	case CAIRN_CMD_DELETE:
+		cmd_delete(c, m);
+		break;
+	case CAIRN_CMD_SEND:
+		cmd_send(c, m);
+		break;
+	default:
+		/* A reply type sent by a client. */
+		conn_reply_error(c, m->request_id, CAIRN_EUNKNOWN);
+		break;
+	}
+}
+
+/* ---- connection events --------------------------------------------------------------- */
+
+void commands_connection_closed(struct conn *c)
+{
+	while (c->subs_len > 0)
+		unsubscribe(c->relay, c->subs[c->subs_len - 1], -1);
+}
+
+void commands_output_drained(struct conn *c)
+{
+	for (uint32_t i = 0; i < c->subs_len; i++)
+		deliver(c->relay, c->subs[i]);
+}
+
+void commands_shutdown(struct relay *relay)
+{
+	for (struct conn *c = relay->conns; c != NULL; c = c->next)
+		while (c->subs_len > 0)
+			unsubscribe(relay, c->subs[c->subs_len - 1], -CAIRN_ESHUTDOWN);
+}
+
+/* ---- expiry -------------------------------------------------------------------------- */
+
+void commands_expire(struct relay *relay, int64_t now)
+{
+	int64_t limit = now - (int64_t)relay->cfg->ttl_s;
+	size_t k = 0;
+	while (k < relay->marks_len && relay->marks[k].time <= limit)
+		k++;
+	if (k == 0)
+		return;
+	/* Every envelope below the newest expired mark's id was stored before that mark. */
+	uint64_t cutoff = relay->marks[k - 1].next_id;
+	/* Marks used up: the same range is never deleted twice. */
+	memmove(relay->marks, relay->marks + k, (relay->marks_len - k) * sizeof(*relay->marks));
+	relay->marks_len -= k;
+	size_t dropped = 0;
+	struct mailbox_index *ix = &relay->mailboxes;
+	for (size_t b = 0; b < ix->buckets; b++)
+		for (struct mailbox *mb = ix->by_recipient[b]; mb != NULL;
+		     mb = mb->next_by_recipient)
+			dropped += mailbox_expire(ix, mb, cutoff, drop_envelope, relay);
+	relay->stats.envelopes_expired += dropped;
+	struct request *r = request_new(NULL, 0, request_done);
+	if (r == NULL)
+		return; /* the next expiry pass covers this range too */
+	r->job.op.kind = STORE_EXPIRE;
+	r->job.op.envelope_id = cutoff;
+	submit(relay, &r->job);
+	/* Their subscribers may now have room in their windows. */
+	for (size_t b = 0; b < ix->buckets; b++)
+		for (struct mailbox *mb = ix->by_recipient[b]; mb != NULL;
+		     mb = mb->next_by_recipient)
+			if (mb->subscriber != NULL)
+				deliver(relay, mb);
+}
+
+/* ---- loading ------------------------------------------------------------------------- */
+
+struct load_ctx {
+	struct relay *relay;
+	struct mailbox **by_id; /* sorted by store id once envelopes start */
+	size_t len, cap;
+	bool sorted;
+};
+
+static struct load_ctx load_state;
+
+static int cmp_mailbox_id(const void *a, const void *b)
+{
+	uint64_t x = (*(struct mailbox *const *)a)->rec.id;
+	uint64_t y = (*(struct mailbox *const *)b)->rec.id;
+	return x < y ? -1 : x > y;
+}
+
+static void load_mailbox(void *ctx, const struct store_mailbox *rec)
+{
+	struct relay *relay = ctx;
+	struct load_ctx *l = &load_state;
+	l->relay = relay;
+	struct mailbox *mb = mailbox_add(&relay->mailboxes, rec);
+	if (mb == NULL)
+		return;
+	if (rec->id >= relay->next_mailbox_id)
+		relay->next_mailbox_id = rec->id + 1;
+	if (l->len == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 256;
+		struct mailbox **p = realloc(l->by_id, ncap * sizeof(*p));
+		if (p == NULL)
+			return;
+		l->by_id = p;
+		l->cap = ncap;
+	}
+	l->by_id[l->len++] = mb;
+}
+
+static void load_envelope(void *ctx, const struct store_envelope_info *info)
+{
+	struct relay *relay = ctx;
+	struct load_ctx *l = &load_state;
+	if (!l->sorted) {
+		if (l->len > 0)
+			qsort(l->by_id, l->len, sizeof(*l->by_id), cmp_mailbox_id);
+		l->sorted = true;
+	}
+	size_t lo = 0, hi = l->len;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (l->by_id[mid]->rec.id < info->mailbox_id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (info->id >= relay->next_envelope_id)
+		relay->next_envelope_id = info->id + 1;
+	add_time_mark(relay, info->stored_at, info->id);
+	if (lo < l->len && l->by_id[lo]->rec.id == info->mailbox_id)
+		(void)mailbox_push(&relay->mailboxes, l->by_id[lo], info->id, info->len, NULL);
+}
+
+const struct store_load_cb commands_load_cb = {
+	.mailbox = load_mailbox,
+	.envelope = load_envelope,
+};
+
+void commands_load_finish(struct relay *relay)
+{
+	free(load_state.by_id);
+	memset(&load_state, 0, sizeof(load_state));
+	if (relay->next_mailbox_id == 0)
+		relay->next_mailbox_id = 1;
+	if (relay->next_envelope_id == 0)
+		relay->next_envelope_id = 1;
+	/* Any Ed25519 key works as the dummy for the denied path; derive a fixed one. */
+	uint8_t seed[crypto_sign_SEEDBYTES] = {0}, sk[crypto_sign_SECRETKEYBYTES];
+	crypto_sign_seed_keypair(dummy_key, sk, seed);
+	sodium_memzero(sk, sizeof(sk));
+	randombytes_buf(dummy_digest, sizeof(dummy_digest));
+}

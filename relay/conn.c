@@ -1,0 +1,478 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Connection I/O: accept, read into the relay's one shared buffer (an idle connection holds no
+ * read buffer), the handshake, frame decoding and command dispatch, batched sealed output and
+ * the limits that keep a hostile or slow peer from costing more than a bounded amount.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "cairn/error.h"
+#include "commands.h"
+#include "conn.h"
+#include "log.h"
+#include "relay.h"
+
+#define CONTENT_MAX(relay)                                                                     \
+	((relay)->cfg->frame_size ? (relay)->cfg->frame_size - CAIRN_FRAME_CONTENT_HEADER       \
+				  : CAIRN_FRAME_CONTENT_MAX)
+#define SMALL_BUF 4096 /* buffers larger than this are given back when a connection idles */
+
+static void on_close(uv_handle_t *h);
+static void start_write(struct conn *c);
+static void update_read_state(struct conn *c);
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+
+/* ---- buffers ------------------------------------------------------------------------- */
+
+static int buf_reserve(struct conn_buf *b, size_t extra)
+{
+	if (b->cap - b->len >= extra)
+		return 0;
+	size_t ncap = b->cap ? b->cap : 1024;
+	while (ncap - b->len < extra)
+		ncap *= 2;
+	uint8_t *p = realloc(b->data, ncap);
+	if (p == NULL)
+		return CAIRN_ENOMEM;
+	b->data = p;
+	b->cap = ncap;
+	return 0;
+}
+
+static void buf_release(struct conn_buf *b)
+{
+	free(b->data);
+	b->data = NULL;
+	b->len = b->cap = 0;
+}
+
+/* ---- lifetime ------------------------------------------------------------------------ */
+
+void conn_ref(struct conn *c)
+{
+	c->refs++;
+}
+
+void conn_unref(struct conn *c)
+{
+	if (--c->refs > 0)
+		return;
+	frame_reader_free(&c->reader);
+	cairn_session_wipe(&c->session);
+	buf_release(&c->plain);
+	buf_release(&c->wire);
+	buf_release(&c->flight);
+	free(c->authed);
+	free(c->subs);
+	free(c);
+}
+
+static void unlink_flush(struct conn *c)
+{
+	if (!c->in_flush_list)
+		return;
+	struct conn **p = &c->relay->flush_head;
+	while (*p != c)
+		p = &(*p)->flush_next;
+	*p = c->flush_next;
+	c->in_flush_list = false;
+}
+
+void conn_close(struct conn *c)
+{
+	if (c->state == CONN_CLOSING)
+		return;
+	struct relay *relay = c->relay;
+	c->state = CONN_CLOSING;
+	commands_connection_closed(c);
+	unlink_flush(c);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		relay->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	relay->conn_count--;
+	cairn_session_wipe(&c->session);
+	uv_close((uv_handle_t *)&c->tcp, on_close);
+}
+
+static void on_close(uv_handle_t *h)
+{
+	struct conn *c = h->data;
+	c->handle_closed = true;
+	conn_unref(c); /* the reference the open handle held */
+}
+
+/* ---- output -------------------------------------------------------------------------- */
+
+size_t conn_output_level(const struct conn *c)
+{
+	return c->plain.len + c->wire.len + c->flight.len;
+}
+
+bool conn_can_deliver(const struct conn *c)
+{
+	return c->state == CONN_OPEN && conn_output_level(c) < c->relay->cfg->output_buffer_max;
+}
+
+static void want_flush(struct conn *c)
+{
+	if (c->in_flush_list)
+		return;
+	c->in_flush_list = true;
+	c->flush_next = c->relay->flush_head;
+	c->relay->flush_head = c;
+}
+
+/* Seals the pending reply content into one frame on the wire buffer. */
+static int seal_plain(struct conn *c)
+{
+	if (c->plain.len == 0)
+		return 0;
+	size_t fixed = c->relay->cfg->frame_size;
+	size_t need = frame_wire_len(c->plain.len, fixed);
+	if (need == 0 || buf_reserve(&c->wire, need) != 0)
+		return CAIRN_ENOMEM;
+	size_t outlen = 0;
+	int rc = frame_seal(&c->session.send, c->plain.data, c->plain.len, fixed,
+			    c->wire.data + c->wire.len, c->wire.cap - c->wire.len, &outlen);
+	if (rc != 0)
+		return rc;
+	c->wire.len += outlen;
+	c->plain.len = 0;
+	return 0;
+}
+
+void conn_reply(struct conn *c, const struct cairn_msg *m)
+{
+	if (c->state != CONN_OPEN)
+		return;
+	size_t max = CONTENT_MAX(c->relay);
+	for (int attempt = 0; attempt < 2; attempt++) {
+		size_t room = 0;
+		if (buf_reserve(&c->plain, c->plain.len < max ? CAIRN_MSG_ENCODED_MAX : 0) == 0 &&
+		    c->plain.len < max)
+			room = (c->plain.cap < max ? c->plain.cap : max) - c->plain.len;
+		size_t used = 0;
+		int rc = room ? cairn_msg_encode(m, c->plain.data + c->plain.len, room, &used)
+			      : CAIRN_ENOBUFS;
+		if (rc == 0) {
+			c->plain.len += used;
+			want_flush(c);
+			return;
+		}
+		/* No room left in this frame: seal it and start the next. */
+		if (rc != CAIRN_ENOBUFS || c->plain.len == 0 || seal_plain(c) != 0)
+			break;
+	}
+	log_warn("closing a connection: a reply could not be queued");
+	conn_close(c);
+}
+
+void conn_reply_ok(struct conn *c, uint32_t request_id)
+{
+	struct cairn_msg m = {.type = CAIRN_REPLY_OK, .request_id = request_id};
+	conn_reply(c, &m);
+}
+
+void conn_reply_error(struct conn *c, uint32_t request_id, int code)
+{
+	struct cairn_msg m = {.type = CAIRN_REPLY_ERROR, .request_id = request_id,
+			      .code = (uint32_t)-code};
+	conn_reply(c, &m);
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+	struct conn *c = req->data;
+	c->writing = false;
+	c->flight.len = 0;
+	if (c->state == CONN_CLOSING) {
+		conn_unref(c);
+		return;
+	}
+	if (status < 0) {
+		conn_close(c);
+		conn_unref(c);
+		return;
+	}
+	if (c->wire.len > 0) {
+		start_write(c);
+	} else if (c->flight.cap > SMALL_BUF) {
+		buf_release(&c->flight); /* idle again: keep no large buffers */
+	}
+	update_read_state(c);
+	commands_output_drained(c);
+	conn_unref(c);
+}
+
+static void start_write(struct conn *c)
+{
+	if (c->writing || c->wire.len == 0 || c->state == CONN_CLOSING)
+		return;
+	/* Swap: the wire buffer goes in flight, the old flight buffer collects new output. */
+	struct conn_buf t = c->flight;
+	c->flight = c->wire;
+	c->wire = t;
+	c->wire.len = 0;
+	uv_buf_t b = uv_buf_init((char *)c->flight.data, (unsigned)c->flight.len);
+	c->write_req.data = c;
+	c->writing = true;
+	c->write_since_ms = (int64_t)uv_now(c->relay->loop);
+	conn_ref(c);
+	int rc = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+	if (rc != 0) {
+		c->writing = false;
+		conn_unref(c);
+		conn_close(c);
+	}
+}
+
+void conn_flush_all(struct relay *relay)
+{
+	while (relay->flush_head != NULL) {
+		struct conn *c = relay->flush_head;
+		relay->flush_head = c->flush_next;
+		c->in_flush_list = false;
+		if (c->state != CONN_OPEN)
+			continue;
+		if (seal_plain(c) != 0) {
+			conn_close(c);
+			continue;
+		}
+		if (c->plain.cap > SMALL_BUF)
+			buf_release(&c->plain);
+		start_write(c);
+	}
+}
+
+/* ---- input --------------------------------------------------------------------------- */
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct conn *c = h->data;
+	struct relay *relay = c->relay;
+	/* One shared buffer: every read is handled completely before the next one. */
+	if (relay->read_buf_busy) {
+		*buf = uv_buf_init(NULL, 0);
+		return;
+	}
+	relay->read_buf_busy = true;
+	*buf = uv_buf_init((char *)relay->read_buf, sizeof(relay->read_buf));
+}
+
+static void update_read_state(struct conn *c)
+{
+	if (c->state == CONN_CLOSING)
+		return;
+	const struct relay_config *cfg = c->relay->cfg;
+	bool want = conn_output_level(c) < cfg->output_buffer_max &&
+		    c->inflight < cfg->inflight_requests && !c->relay->stopping;
+	if (want && !c->reading) {
+		if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
+			c->reading = true;
+	} else if (!want && c->reading) {
+		uv_read_stop((uv_stream_t *)&c->tcp);
+		c->reading = false;
+	}
+}
+
+static int handle_handshake(struct conn *c, const uint8_t *msg, size_t len)
+{
+	struct relay *relay = c->relay;
+	uint8_t out[CAIRN_FRAME_HEADER_LEN + CAIRN_HANDSHAKE2_MAX];
+	size_t outlen = 0;
+	size_t pad = randombytes_uniform(CAIRN_HELLO_PAD_MAX + 1);
+	int rc = cairn_handshake_relay_respond(relay->private_key, relay->public_key, NULL,
+					       relay->replay, (uint64_t)relay_now(), msg, len,
+					       pad, out + CAIRN_FRAME_HEADER_LEN,
+					       sizeof(out) - CAIRN_FRAME_HEADER_LEN, &outlen,
+					       &c->session);
+	if (rc != 0) {
+		/* Section 2.2: whatever failed, stay silent and close at the deadline. */
+		relay->stats.handshakes_failed++;
+		log_debug("handshake failed: %s", cairn_strerror(rc));
+		c->state = CONN_FAILED;
+		return 0;
+	}
+	out[0] = (uint8_t)(outlen >> 8);
+	out[1] = (uint8_t)outlen;
+	if (buf_reserve(&c->wire, outlen + 2) != 0)
+		return CAIRN_ENOMEM;
+	memcpy(c->wire.data + c->wire.len, out, outlen + 2);
+	c->wire.len += outlen + 2;
+	c->state = CONN_OPEN;
+	frame_reader_set_limits(&c->reader, CAIRN_AEAD_TAG_LEN + CAIRN_FRAME_CONTENT_HEADER,
+				CAIRN_NOISE_MSG_MAX);
+	c->deadline_ms = (int64_t)uv_now(relay->loop) + (int64_t)relay->cfg->idle_timeout_s * 1000;
+	want_flush(c);
+	return 0;
+}
+
+/* Decodes and runs every command of one frame. Returns non-zero to close the connection. */
+static int handle_frame(struct conn *c, const uint8_t *msg, size_t len)
+{
+	struct relay *relay = c->relay;
+	const uint8_t *content = NULL;
+	size_t content_len = 0;
+	int rc = frame_open(&c->session.recv, msg, len, relay->plain_buf,
+			    sizeof(relay->plain_buf), &content, &content_len);
+	if (rc != 0)
+		return rc;
+	size_t off = 0;
+	while (off < content_len && c->state == CONN_OPEN) {
+		struct cairn_msg m;
+		size_t used = 0;
+		int have_id = 0;
+		memset(&m, 0, sizeof(m));
+		rc = cairn_msg_decode(content + off, content_len - off, &used, &m, &have_id);
+		if (rc == CAIRN_ETYPE || rc == CAIRN_EUNKNOWN) {
+			/* Sound structure, wrong meaning: answer it and go on. */
+			if (!have_id)
+				return rc;
+			int code = rc == CAIRN_EUNKNOWN ? CAIRN_EUNKNOWN : CAIRN_EBADREQ;
+			if (m.type == CAIRN_CMD_SEND && m.envelope_len > CAIRN_ENVELOPE_MAX)
+				code = CAIRN_ETOOBIG;
+			conn_reply_error(c, m.request_id, code);
+		} else if (rc != 0) {
+			/* The next command's boundary is unknown: nothing more can be read. */
+			return rc;
+		} else {
+			commands_dispatch(c, &m);
+		}
+		off += used;
+	}
+	return 0;
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+	struct conn *c = stream->data;
+	struct relay *relay = c->relay;
+	if (buf->base == (char *)relay->read_buf)
+		relay->read_buf_busy = false;
+	if (nread == 0 || c->state == CONN_CLOSING)
+		return;
+	if (nread < 0) {
+		conn_close(c);
+		return;
+	}
+	if (c->state == CONN_FAILED)
+		return; /* discard: the deadline closes it */
+	const uint8_t *in = (const uint8_t *)buf->base;
+	size_t left = (size_t)nread;
+	while (left > 0 && (c->state == CONN_HANDSHAKE || c->state == CONN_OPEN)) {
+		const uint8_t *frame = NULL;
+		size_t frame_len = 0, used = 0;
+		int rc = frame_reader_next(&c->reader, in, left, &used, &frame, &frame_len);
+		in += used;
+		left -= used;
+		if (rc < 0) {
+			if (c->state == CONN_HANDSHAKE) {
+				relay->stats.handshakes_failed++;
+				c->state = CONN_FAILED;
+				break;
+			}
+			log_debug("closing a connection: %s", cairn_strerror(rc));
+			conn_close(c);
+			return;
+		}
+		if (rc == 0)
+			break;
+		if (c->state == CONN_HANDSHAKE)
+			rc = handle_handshake(c, frame, frame_len);
+		else
+			rc = handle_frame(c, frame, frame_len);
+		if (rc != 0) {
+			log_debug("closing a connection: %s", cairn_strerror(rc));
+			conn_close(c);
+			return;
+		}
+		if (conn_output_level(c) > 2 * (size_t)relay->cfg->output_buffer_max) {
+			log_debug("closing a connection: output over the hard limit");
+			conn_close(c);
+			return;
+		}
+	}
+	if (c->state == CONN_OPEN)
+		c->deadline_ms = (int64_t)uv_now(relay->loop) +
+				 (int64_t)relay->cfg->idle_timeout_s * 1000;
+	update_read_state(c);
+}
+
+void conn_accept(struct relay *relay)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	if (c == NULL || uv_tcp_init(relay->loop, &c->tcp) != 0) {
+		free(c);
+		return;
+	}
+	c->relay = relay;
+	c->tcp.data = c;
+	c->refs = 1; /* held by the open handle, dropped in on_close */
+	c->state = CONN_HANDSHAKE;
+	frame_reader_init(&c->reader, CAIRN_HANDSHAKE1_MIN, CAIRN_HANDSHAKE1_MAX);
+	c->next = relay->conns;
+	if (relay->conns)
+		relay->conns->prev = c;
+	relay->conns = c;
+	relay->conn_count++;
+	relay->stats.connections_accepted++;
+	c->deadline_ms =
+		(int64_t)uv_now(relay->loop) + (int64_t)relay->cfg->handshake_timeout_s * 1000;
+	if (uv_accept((uv_stream_t *)&relay->listener, (uv_stream_t *)&c->tcp) != 0) {
+		conn_close(c);
+		return;
+	}
+	if (relay->conn_count > relay->cfg->max_connections || relay->stopping) {
+		conn_close(c);
+		return;
+	}
+	uv_tcp_nodelay(&c->tcp, 1);
+	update_read_state(c);
+}
+
+/* ---- timeouts and authorisation ------------------------------------------------------ */
+
+void conn_check_timeouts(struct relay *relay, int64_t now_ms)
+{
+	/* A writer that has not taken a byte for a whole idle period is gone or hostile. */
+	int64_t stall_ms = (int64_t)relay->cfg->handshake_timeout_s * 1000;
+	struct conn *c = relay->conns;
+	while (c != NULL) {
+		struct conn *next = c->next;
+		bool stalled = c->writing && now_ms - c->write_since_ms > stall_ms &&
+			       conn_output_level(c) >= relay->cfg->output_buffer_max;
+		if (now_ms >= c->deadline_ms || stalled)
+			conn_close(c);
+		c = next;
+	}
+}
+
+bool conn_is_authed(const struct conn *c, uint64_t store_id)
+{
+	for (uint32_t i = 0; i < c->authed_len; i++)
+		if (c->authed[i] == store_id)
+			return true;
+	return false;
+}
+
+int conn_grant(struct conn *c, uint64_t store_id)
+{
+	if (conn_is_authed(c, store_id))
+		return 0;
+	uint32_t max = c->relay->cfg->mailboxes_per_connection;
+	if (c->authed_len >= max)
+		return CAIRN_ELIMIT;
+	if (c->authed == NULL) {
+		c->authed = calloc(max, sizeof(*c->authed));
+		if (c->authed == NULL)
+			return CAIRN_ENOMEM;
+	}
+	c->authed[c->authed_len++] = store_id;
+	return 0;
+}

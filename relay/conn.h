@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One client connection: the Noise handshake, the frame reader, decoding of command batches,
+ * and batched, bounded output. Replies queued during one loop iteration are sealed into as
+ * few frames as possible and written with one uv_write after the iteration's I/O (uv_check).
+ *
+ * Lifetime: a connection is freed only when its handle is closed and no storage job still
+ * refers to it (conn_ref/conn_unref): replies to a closed connection are dropped.
+ */
+#ifndef CAIRN_RELAY_CONN_H
+#define CAIRN_RELAY_CONN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "codec.h"
+#include "frame.h"
+#include "handshake.h"
+
+struct relay;
+struct mailbox;
+
+enum conn_state {
+	CONN_HANDSHAKE, /* waiting for message 1 */
+	CONN_FAILED,    /* handshake failed: silently discard input until the deadline */
+	CONN_OPEN,      /* transport established */
+	CONN_CLOSING,   /* handle closing; output dropped */
+};
+
+struct conn_buf {
+	uint8_t *data;
+	size_t len, cap;
+};
+
+struct conn {
+	struct relay *relay;
+	uv_tcp_t tcp;
+	enum conn_state state;
+	struct conn *prev, *next;  /* relay->conns */
+	struct conn *flush_next;   /* relay->flush_head */
+	bool in_flush_list;
+	bool handle_closed;
+	bool reading;
+	unsigned refs;
+
+	struct frame_reader reader;
+	struct cairn_session session;
+	int64_t deadline_ms;   /* handshake deadline, then idle deadline (loop time) */
+	int64_t write_since_ms; /* when the write in flight started */
+
+	struct conn_buf plain;  /* reply content not yet sealed */
+	struct conn_buf wire;   /* sealed frames not yet handed to libuv */
+	struct conn_buf flight; /* the bytes of the write in flight */
+	uv_write_t write_req;
+	bool writing;
+
+	uint32_t inflight;      /* requests waiting for the storage thread */
+	uint64_t *authed;       /* store ids of mailboxes this connection may manage */
+	uint32_t authed_len;
+	struct mailbox **subs;  /* mailboxes this connection is subscribed to */
+	uint32_t subs_len;
+};
+
+/* Accepts a pending connection from the relay's listener. */
+void conn_accept(struct relay *relay);
+
+/* Queues reply M to C (dropped if C is closing). On failure to encode, closes C. */
+void conn_reply(struct conn *c, const struct cairn_msg *m);
+/* Shorthands for OK and ERROR replies. CODE is a CAIRN_E* code in the wire range. */
+void conn_reply_ok(struct conn *c, uint32_t request_id);
+void conn_reply_error(struct conn *c, uint32_t request_id, int code);
+
+/* Bytes queued for C and not yet written. */
+size_t conn_output_level(const struct conn *c);
+/* True while C may be sent more deliveries (its output is below the soft limit). */
+bool conn_can_deliver(const struct conn *c);
+
+/* Seals and writes everything queued for connections on the flush list. */
+void conn_flush_all(struct relay *relay);
+
+/* Closes C (idempotent). Its memory goes once no job holds a reference. */
+void conn_close(struct conn *c);
+void conn_ref(struct conn *c);
+void conn_unref(struct conn *c);
+
+/* Called once a second: handshake deadlines, idle timeouts, stalled writers. */
+void conn_check_timeouts(struct relay *relay, int64_t now_ms);
+
+/* Whether C may manage mailbox STORE_ID; granting adds it (CAIRN_ELIMIT when full). */
+bool conn_is_authed(const struct conn *c, uint64_t store_id);
+int conn_grant(struct conn *c, uint64_t store_id);
+
+#endif

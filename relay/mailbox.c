@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The in-memory mailbox index: two chained hash tables (by recipient id, by sender id) keyed
+ * with SipHash under a random key, and per mailbox a ring of pending envelope ids. Acks may
+ * arrive out of order, so an acked entry becomes a tombstone and tombstones are trimmed from
+ * the front; ids only grow, so a lookup by id is a binary search.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "cairn/error.h"
+#include "mailbox.h"
+
+#define INITIAL_BUCKETS 1024
+#define INITIAL_QUEUE   8
+
+static size_t bucket_of(const struct mailbox_index *ix, const uint8_t id[CAIRN_MAILBOX_ID_LEN])
+{
+	uint8_t h[crypto_shorthash_BYTES];
+	crypto_shorthash(h, id, CAIRN_MAILBOX_ID_LEN, ix->hash_key);
+	uint64_t v;
+	memcpy(&v, h, sizeof(v));
+	return (size_t)(v & (ix->buckets - 1));
+}
+
+int mailbox_index_init(struct mailbox_index *ix)
+{
+	memset(ix, 0, sizeof(*ix));
+	ix->buckets = INITIAL_BUCKETS;
+	ix->by_recipient = calloc(ix->buckets, sizeof(*ix->by_recipient));
+	ix->by_sender = calloc(ix->buckets, sizeof(*ix->by_sender));
+	if (ix->by_recipient == NULL || ix->by_sender == NULL) {
+		free(ix->by_recipient);
+		free(ix->by_sender);
+		return CAIRN_ENOMEM;
+	}
+	randombytes_buf(ix->hash_key, sizeof(ix->hash_key));
+	return 0;
+}
+
+void mailbox_index_free(struct mailbox_index *ix)
+{
+	for (size_t b = 0; ix->by_recipient != NULL && b < ix->buckets; b++) {
+		struct mailbox *mb = ix->by_recipient[b];
+		while (mb != NULL) {
+			struct mailbox *next = mb->next_by_recipient;
+			free(mb->q);
+			sodium_memzero(mb, sizeof(*mb));
+			free(mb);
+			mb = next;
+		}
+	}
+	free(ix->by_recipient);
+	free(ix->by_sender);
+	sodium_memzero(ix, sizeof(*ix));
+}
+
+/* Doubles the tables when they average more than one mailbox a bucket. */
+static void maybe_grow(struct mailbox_index *ix)
+{
+	if (ix->count < ix->buckets)
+		return;
+	size_t nb = ix->buckets * 2;
+	struct mailbox **r = calloc(nb, sizeof(*r)), **s = calloc(nb, sizeof(*s));
+	if (r == NULL || s == NULL) {
+		/* Still correct with longer chains; try again on the next insert. */
+		free(r);
+		free(s);
+		return;
+	}
+	struct mailbox **old_r = ix->by_recipient, **old_s = ix->by_sender;
+	size_t old_n = ix->buckets;
+	ix->by_recipient = r;
+	ix->by_sender = s;
+	ix->buckets = nb;
+	for (size_t b = 0; b < old_n; b++) {
+		struct mailbox *mb = old_r[b];
+		while (mb != NULL) {
+			struct mailbox *next = mb->next_by_recipient;
+			size_t br = bucket_of(ix, mb->rec.recipient_id);
+			size_t bs = bucket_of(ix, mb->rec.sender_id);
+			mb->next_by_recipient = r[br];
+			r[br] = mb;
+			mb->next_by_sender = s[bs];
+			s[bs] = mb;
+			mb = next;
+		}
+	}
+	/* Both tables were rebuilt from the recipient chains, which list every mailbox once. */
+	free(old_r);
+	free(old_s);
+}
+
+struct mailbox *mailbox_add(struct mailbox_index *ix, const struct store_mailbox *rec)
+{
+	maybe_grow(ix);
+	struct mailbox *mb = calloc(1, sizeof(*mb));
+	if (mb == NULL)
+		return NULL;
+	mb->rec = *rec;
+	size_t br = bucket_of(ix, rec->recipient_id), bs = bucket_of(ix, rec->sender_id);
+	mb->next_by_recipient = ix->by_recipient[br];
+	ix->by_recipient[br] = mb;
+	mb->next_by_sender = ix->by_sender[bs];
+	ix->by_sender[bs] = mb;
+	ix->count++;
+	return mb;
+}
+
+void mailbox_remove(struct mailbox_index *ix, struct mailbox *mb)
+{
+	struct mailbox **p = &ix->by_recipient[bucket_of(ix, mb->rec.recipient_id)];
+	while (*p != mb)
+		p = &(*p)->next_by_recipient;
+	*p = mb->next_by_recipient;
+	p = &ix->by_sender[bucket_of(ix, mb->rec.sender_id)];
+	while (*p != mb)
+		p = &(*p)->next_by_sender;
+	*p = mb->next_by_sender;
+	ix->count--;
+	ix->envelopes -= mb->count;
+	free(mb->q);
+	sodium_memzero(mb, sizeof(*mb));
+	free(mb);
+}
+
+/* Ids are random, so comparing them in constant time matters little, but it costs nothing
+ * and keeps lookups free of timing that depends on how much of an id matched. */
+struct mailbox *mailbox_by_recipient(const struct mailbox_index *ix,
+				     const uint8_t id[static CAIRN_MAILBOX_ID_LEN])
+{
+	for (struct mailbox *mb = ix->by_recipient[bucket_of(ix, id)]; mb != NULL;
+	     mb = mb->next_by_recipient)
+		if (sodium_memcmp(mb->rec.recipient_id, id, CAIRN_MAILBOX_ID_LEN) == 0)
+			return mb;
+	return NULL;
+}
+
+struct mailbox *mailbox_by_sender(const struct mailbox_index *ix,
+				  const uint8_t id[static CAIRN_MAILBOX_ID_LEN])
+{
+	for (struct mailbox *mb = ix->by_sender[bucket_of(ix, id)]; mb != NULL;
+	     mb = mb->next_by_sender)
+		if (sodium_memcmp(mb->rec.sender_id, id, CAIRN_MAILBOX_ID_LEN) == 0)
+			return mb;
+	return NULL;
+}
+
+struct pending *mailbox_at(const struct mailbox *mb, size_t i)
+{
+	return &mb->q[(mb->q_head + i) & (mb->q_cap - 1)];
+}
+
+int mailbox_push(struct mailbox_index *ix, struct mailbox *mb, uint64_t id, uint32_t len,
+		 struct envelope *env)
+{
+	if (mb->q_len == mb->q_cap) {
+		size_t ncap = mb->q_cap ? mb->q_cap * 2 : INITIAL_QUEUE;
+		struct pending *nq = malloc(ncap * sizeof(*nq));
+		if (nq == NULL)
+			return CAIRN_ENOMEM;
+		for (size_t i = 0; i < mb->q_len; i++)
+			nq[i] = *mailbox_at(mb, i);
+		free(mb->q);
+		mb->q = nq;
+		mb->q_cap = ncap;
+		mb->q_head = 0;
+	}
+	struct pending *p = &mb->q[(mb->q_head + mb->q_len) & (mb->q_cap - 1)];
+	p->id = id;
+	p->len = len;
+	p->acked = false;
+	p->env = env;
+	mb->q_len++;
+	mb->count++;
+	mb->bytes += len;
+	ix->envelopes++;
+	return 0;
+}
+
+long mailbox_find(const struct mailbox *mb, uint64_t id)
+{
+	size_t lo = 0, hi = mb->q_len;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		uint64_t v = mailbox_at(mb, mid)->id;
+		if (v == id)
+			return mailbox_at(mb, mid)->acked ? -1 : (long)mid;
+		if (v < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+static void trim_front(struct mailbox *mb)
+{
+	while (mb->q_len > 0 && mailbox_at(mb, 0)->acked) {
+		mb->q_head = (mb->q_head + 1) & (mb->q_cap - 1);
+		mb->q_len--;
+		if (mb->cursor > 0)
+			mb->cursor--;
+	}
+	if (mb->q_len == 0 && mb->q_cap > INITIAL_QUEUE * 64) {
+		/* A drained large mailbox gives its queue memory back. */
+		free(mb->q);
+		mb->q = NULL;
+		mb->q_cap = 0;
+		mb->q_head = 0;
+	}
+}
+
+struct envelope *mailbox_ack(struct mailbox_index *ix, struct mailbox *mb, size_t i)
+{
+	struct pending *p = mailbox_at(mb, i);
+	struct envelope *env = p->env;
+	p->acked = true;
+	p->env = NULL;
+	mb->count--;
+	mb->bytes -= p->len;
+	ix->envelopes--;
+	if (i < mb->cursor && mb->inflight > 0)
+		mb->inflight--;
+	trim_front(mb);
+	return env;
+}
+
+size_t mailbox_expire(struct mailbox_index *ix, struct mailbox *mb, uint64_t cutoff,
+		      void (*drop)(void *ctx, struct envelope *env), void *ctx)
+{
+	size_t dropped = 0;
+	while (mb->q_len > 0 && mailbox_at(mb, 0)->id < cutoff) {
+		if (!mailbox_at(mb, 0)->acked) {
+			struct envelope *env = mailbox_ack(ix, mb, 0);
+			dropped++;
+			drop(ctx, env);
+		} else {
+			trim_front(mb);
+		}
+	}
+	return dropped;
+}

@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The in-memory mailbox index (loop thread only): every mailbox by recipient id and by sender
+ * id, and per mailbox the ids and sizes of its pending envelopes in id order. Envelope bodies
+ * live on disk; a body is in memory only while its write is pending or it is being delivered.
+ * Rebuilt from the store with one scan at start.
+ */
+#ifndef CAIRN_RELAY_MAILBOX_H
+#define CAIRN_RELAY_MAILBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cairn/limits.h"
+#include "storage.h"
+#include "store.h"
+
+struct conn;
+struct mailbox;
+struct relay;
+
+/*
+ * An envelope in memory: one allocation holding the body (when it came from a SEND) and the
+ * two storage jobs it may need, so the hot path allocates nothing else. Freed when it is out
+ * of the pending queue and none of its jobs is in flight.
+ */
+struct envelope {
+	struct relay *relay;
+	uint64_t id;
+	struct mailbox *mailbox; /* NULL once the mailbox is gone */
+	uint32_t len;
+	int64_t stored_at;
+	uint8_t *body; /* inline after the struct, or malloc'd by a storage read */
+	bool body_owned;
+	bool queued;       /* referenced by its mailbox's pending queue */
+	bool put_pending;  /* PUT submitted, not yet done */
+	bool put_durable;  /* on disk (committed, or loaded at start) */
+	bool del_pending;  /* DELETE submitted, not yet done */
+	struct conn *sender; /* waiting for its OK; holds a reference */
+	uint32_t sender_rid;
+	struct conn *acker;  /* waiting for its ACK's OK; holds a reference */
+	uint32_t acker_rid;
+	struct storage_job put_job, del_job;
+};
+
+/* One pending envelope of a mailbox. */
+struct pending {
+	uint64_t id;
+	uint32_t len;
+	bool acked;            /* tombstone: removed, waiting to be trimmed from the front */
+	struct envelope *env;  /* body in memory, or NULL */
+};
+
+struct mailbox {
+	struct store_mailbox rec;
+	struct mailbox *next_by_recipient, *next_by_sender;
+	/* Pending envelopes in id order: a ring of pending, head..head+len. */
+	struct pending *q;
+	size_t q_head, q_len, q_cap; /* q_cap is a power of two */
+	uint32_t count;  /* live (not acked) envelopes */
+	uint64_t bytes;  /* their total size */
+	/* Delivery. */
+	struct conn *subscriber;
+	uint32_t sub_rid;
+	size_t cursor;    /* offset from q_head of the next envelope to deliver */
+	uint32_t inflight;
+	uint32_t reads;   /* storage reads outstanding for delivery */
+};
+
+struct mailbox_index {
+	struct mailbox **by_recipient, **by_sender;
+	size_t buckets; /* power of two */
+	size_t count;
+	uint8_t hash_key[16];
+	uint64_t envelopes; /* live envelopes in all mailboxes */
+};
+
+/* Returns 0 or CAIRN_ENOMEM. */
+int mailbox_index_init(struct mailbox_index *ix);
+/* Frees every mailbox (and its queue) and the tables. Envelopes must already be released. */
+void mailbox_index_free(struct mailbox_index *ix);
+
+/* Inserts a copy of REC. Returns the new mailbox or NULL (out of memory). */
+struct mailbox *mailbox_add(struct mailbox_index *ix, const struct store_mailbox *rec);
+/* Unlinks MB from the tables and frees it; its queue must already be emptied by the caller. */
+void mailbox_remove(struct mailbox_index *ix, struct mailbox *mb);
+struct mailbox *mailbox_by_recipient(const struct mailbox_index *ix,
+				     const uint8_t id[static CAIRN_MAILBOX_ID_LEN]);
+struct mailbox *mailbox_by_sender(const struct mailbox_index *ix,
+				  const uint8_t id[static CAIRN_MAILBOX_ID_LEN]);
+
+/* Appends an envelope (ids must increase). Returns 0 or CAIRN_ENOMEM. */
+int mailbox_push(struct mailbox_index *ix, struct mailbox *mb, uint64_t id, uint32_t len,
+		 struct envelope *env);
+/* Position (offset from head) of live envelope ID, or -1. */
+long mailbox_find(const struct mailbox *mb, uint64_t id);
+/* The pending entry at offset I from head. */
+struct pending *mailbox_at(const struct mailbox *mb, size_t i);
+/* Marks the entry at offset I acked (updating counts) and trims acked entries from the front,
+ * keeping the cursor on the same entry. Returns the entry's env (the caller releases it). */
+struct envelope *mailbox_ack(struct mailbox_index *ix, struct mailbox *mb, size_t i);
+/* Drops every live entry with id < CUTOFF from the front, calling DROP for each entry's env
+ * (may be NULL). Returns the number of live envelopes dropped. */
+size_t mailbox_expire(struct mailbox_index *ix, struct mailbox *mb, uint64_t cutoff,
+		      void (*drop)(void *ctx, struct envelope *env), void *ctx);
+
+#endif

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The relay's shared context, owned by the loop thread: configuration, keys, the storage
+ * thread, the mailbox index, the connections and the aggregate counters. Every module of the
+ * server takes a struct relay *; there are no globals, so tests can run several relays.
+ */
+#ifndef CAIRN_RELAY_RELAY_H
+#define CAIRN_RELAY_RELAY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "cairn/limits.h"
+#include "config.h"
+#include "mailbox.h"
+#include "storage.h"
+
+struct conn;
+struct replay_cache;
+
+/* Aggregate counters only: nothing here identifies a user or a mailbox. */
+struct relay_stats {
+	uint64_t connections_accepted;
+	uint64_t handshakes_failed;
+	uint64_t envelopes_accepted;
+	uint64_t envelopes_delivered;
+	uint64_t envelopes_acknowledged;
+	uint64_t envelopes_expired;
+	uint64_t writes_cancelled; /* envelopes acknowledged before they reached the disk */
+};
+
+/* One (time, first envelope id at that time) mark per minute, for TTL expiry by id range. */
+struct time_mark {
+	int64_t time;
+	uint64_t next_id;
+};
+
+struct relay {
+	uv_loop_t *loop;
+	const struct relay_config *cfg;
+	const uint8_t *private_key; /* borrowed, sodium_malloc'd by main */
+	uint8_t public_key[CAIRN_KEY_LEN];
+
+	struct storage *storage;
+	struct mailbox_index mailboxes;
+	struct replay_cache *replay;
+	uint64_t next_mailbox_id;
+	uint64_t next_envelope_id;
+
+	struct time_mark *marks; /* oldest first */
+	size_t marks_len, marks_cap;
+
+	uv_tcp_t listener;
+	uv_timer_t tick;  /* once a second: timeouts, expiry, statistics */
+	uv_signal_t sigterm, sigint, sighup;
+	uv_check_t flusher; /* after each loop iteration: seal and write pending output */
+	uv_timer_t shutdown_timer;
+
+	struct conn *conns;       /* every open connection (doubly linked) */
+	struct conn *flush_head;  /* connections with output to send */
+	uint32_t conn_count;
+	bool stopping;
+	int exit_status;
+	int64_t last_stats, last_expiry;
+
+	uint8_t read_buf[65536]; /* the one read buffer: alloc_cb hands it out */
+	bool read_buf_busy;
+	uint8_t plain_buf[CAIRN_NOISE_MSG_MAX]; /* decrypted frame scratch */
+
+	struct relay_stats stats;
+};
+
+/* Seconds since the epoch (the loop's cached time is monotonic, not wall-clock). */
+int64_t relay_now(void);
+
+#endif

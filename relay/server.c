@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The relay server: binds the listener, rebuilds the mailbox index from the store, then runs
+ * the loop. A once-a-second tick enforces timeouts, expires envelopes and logs the aggregate
+ * statistics; a uv_check after each iteration seals and writes every connection's batched
+ * output. SIGTERM/SIGINT finish pending commits, tell subscribers, and stop; SIGHUP reopens
+ * the log.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "cairn/error.h"
+#include "commands.h"
+#include "conn.h"
+#include "handshake.h"
+#include "log.h"
+#include "privs.h"
+#include "relay.h"
+#include "server.h"
+
+#define SHUTDOWN_GRACE_MS 1000 /* time for the last replies to reach clients */
+
+int64_t relay_now(void)
+{
+	return (int64_t)time(NULL);
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+	struct relay *relay = server->data;
+	if (status < 0) {
+		log_warn("accept failed: %s", uv_strerror(status));
+		return;
+	}
+	conn_accept(relay);
+}
+
+static void on_flush(uv_check_t *h)
+{
+	conn_flush_all(h->data);
+}
+
+static void log_stats(struct relay *relay)
+{
+	uint64_t batches = 0, writes = 0, disk = 0;
+	if (relay->storage != NULL)
+		storage_stats(relay->storage, &batches, &writes, &disk);
+	const struct relay_stats *s = &relay->stats;
+	log_info("stats: connections=%u mailboxes=%zu envelopes_stored=%llu accepted=%llu "
+		 "delivered=%llu acknowledged=%llu expired=%llu never_written=%llu "
+		 "handshakes_failed=%llu commits=%llu disk_bytes=%llu",
+		 relay->conn_count, relay->mailboxes.count,
+		 (unsigned long long)relay->mailboxes.envelopes,
+		 (unsigned long long)s->envelopes_accepted,
+		 (unsigned long long)s->envelopes_delivered,
+		 (unsigned long long)s->envelopes_acknowledged,
+		 (unsigned long long)s->envelopes_expired,
+		 (unsigned long long)s->writes_cancelled, (unsigned long long)s->handshakes_failed,
+		 (unsigned long long)batches, (unsigned long long)disk);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+	struct relay *relay = t->data;
+	int64_t now = relay_now();
+	conn_check_timeouts(relay, (int64_t)uv_now(relay->loop));
+	commands_expire(relay, now);
+	uint32_t every = relay->cfg->stats_interval_s;
+	if (every > 0 && now - relay->last_stats >= every) {
+		relay->last_stats = now;
+		log_stats(relay);
+	}
+}
+
+static void close_handle(uv_handle_t *h)
+{
+	if (!uv_is_closing(h))
+		uv_close(h, NULL);
+}
+
+static void on_grace_over(uv_timer_t *t)
+{
+	struct relay *relay = t->data;
+	while (relay->conns != NULL)
+		conn_close(relay->conns);
+	close_handle((uv_handle_t *)&relay->shutdown_timer);
+	close_handle((uv_handle_t *)&relay->flusher);
+	close_handle((uv_handle_t *)&relay->tick);
+	close_handle((uv_handle_t *)&relay->sigterm);
+	close_handle((uv_handle_t *)&relay->sigint);
+	close_handle((uv_handle_t *)&relay->sighup);
+}
+
+/* The storage thread has committed everything and stopped: answer, then close. */
+static void on_storage_closed(void *arg)
+{
+	struct relay *relay = arg;
+	log_stats(relay);
+	relay->storage = NULL;
+	commands_shutdown(relay);
+	conn_flush_all(relay);
+	uv_timer_start(&relay->shutdown_timer, on_grace_over, SHUTDOWN_GRACE_MS, 0);
+}
+
+static void begin_shutdown(struct relay *relay)
+{
+	if (relay->stopping)
+		return;
+	relay->stopping = true;
+	log_info("shutting down: finishing pending writes");
+	close_handle((uv_handle_t *)&relay->listener);
+	uv_timer_stop(&relay->tick);
+	storage_close(relay->storage, on_storage_closed, relay);
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct relay *relay = h->data;
+	if (signum == SIGHUP) {
+		log_reopen();
+		log_info("log reopened");
+		return;
+	}
+	begin_shutdown(relay);
+}
+
+/* Resolves the listen host (numeric, or a name such as localhost) and binds. */
+static int bind_listener(struct relay *relay)
+{
+	const struct relay_config *cfg = relay->cfg;
+	char port[8];
+	snprintf(port, sizeof(port), "%u", cfg->listen_port);
+	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+				 .ai_flags = AI_PASSIVE};
+	uv_getaddrinfo_t req;
+	int rc = uv_getaddrinfo(relay->loop, &req, NULL, cfg->listen_host, port, &hints);
+	if (rc != 0) {
+		log_error("cannot resolve listen address '%s': %s", cfg->listen_host,
+			  uv_strerror(rc));
+		return CAIRN_EINVAL;
+	}
+	uv_tcp_init(relay->loop, &relay->listener);
+	relay->listener.data = relay;
+	rc = uv_tcp_bind(&relay->listener, req.addrinfo->ai_addr, 0);
+	uv_freeaddrinfo(req.addrinfo);
+	if (rc == 0)
+		rc = uv_listen((uv_stream_t *)&relay->listener, 1024, on_connection);
+	if (rc != 0) {
+		log_error("cannot listen on %s port %u: %s%s", cfg->listen_host, cfg->listen_port,
+			  uv_strerror(rc),
+			  rc == UV_EADDRINUSE ? " (another process uses this port; choose "
+						"another with --listen or [relay] listen)"
+					      : "");
+		return CAIRN_EIO;
+	}
+	return 0;
+}
+
+static void walk_close(uv_handle_t *h, void *arg)
+{
+	close_handle(h);
+}
+
+int relay_server_run(const struct relay_config *cfg,
+		     const uint8_t private_key[static CAIRN_KEY_LEN],
+		     const uint8_t public_key[static CAIRN_KEY_LEN])
+{
+	struct relay *relay = calloc(1, sizeof(*relay));
+	uv_loop_t loop;
+	if (relay == NULL || uv_loop_init(&loop) != 0) {
+		free(relay);
+		return CAIRN_ENOMEM;
+	}
+	relay->loop = &loop;
+	relay->cfg = cfg;
+	relay->private_key = private_key;
+	memcpy(relay->public_key, public_key, CAIRN_KEY_LEN);
+	int rc = mailbox_index_init(&relay->mailboxes);
+	relay->replay = rc == 0 ? replay_cache_new(cfg->replay_cache_entries) : NULL;
+	if (relay->replay == NULL) {
+		log_error("out of memory");
+		rc = CAIRN_ENOMEM;
+		goto out;
+	}
+	/* Bind first, so "port in use" is reported before any work is done. */
+	rc = bind_listener(relay);
+	if (rc != 0)
+		goto out;
+	rc = storage_open(&loop, &store_sqlite, cfg->data_dir, &commands_load_cb, relay,
+			  &relay->storage);
+	if (rc != 0) {
+		log_error("cannot open the store in %s: %s", cfg->data_dir, cairn_strerror(rc));
+		goto out;
+	}
+	commands_load_finish(relay);
+	if (cfg->user[0] != '\0') {
+		char err[256];
+		rc = relay_drop_privileges(cfg->user, err, sizeof(err));
+		if (rc != 0) {
+			log_error("%s", err);
+			goto out_storage;
+		}
+	}
+	uv_timer_init(&loop, &relay->tick);
+	uv_timer_init(&loop, &relay->shutdown_timer);
+	uv_check_init(&loop, &relay->flusher);
+	uv_signal_init(&loop, &relay->sigterm);
+	uv_signal_init(&loop, &relay->sigint);
+	uv_signal_init(&loop, &relay->sighup);
+	relay->tick.data = relay->shutdown_timer.data = relay->flusher.data = relay;
+	relay->sigterm.data = relay->sigint.data = relay->sighup.data = relay;
+	uv_timer_start(&relay->tick, on_tick, 1000, 1000);
+	uv_check_start(&relay->flusher, on_flush);
+	uv_signal_start(&relay->sigterm, on_signal, SIGTERM);
+	uv_signal_start(&relay->sigint, on_signal, SIGINT);
+	uv_signal_start(&relay->sighup, on_signal, SIGHUP);
+	relay->last_stats = relay_now();
+	log_info("relay serving on %s port %u: %zu mailboxes, %llu envelopes stored",
+		 cfg->listen_host, cfg->listen_port, relay->mailboxes.count,
+		 (unsigned long long)relay->mailboxes.envelopes);
+
+	uv_run(&loop, UV_RUN_DEFAULT);
+	log_info("relay stopped");
+	rc = 0;
+	goto out;
+
+out_storage:
+	storage_close(relay->storage, NULL, NULL);
+out:
+	/* Close whatever is still open (error paths) and let the callbacks run. */
+	uv_walk(&loop, walk_close, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(&loop) != 0)
+		log_warn("a libuv handle was left open at exit");
+	replay_cache_free(relay->replay);
+	mailbox_index_free(&relay->mailboxes);
+	free(relay->marks);
+	sodium_memzero(relay, sizeof(*relay));
+	free(relay);
+	return rc;
+}

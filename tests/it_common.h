@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: MIT */
+/* Shared pieces of the integration tests: includes and small helpers over tclient. */
+#ifndef CAIRN_TEST_IT_COMMON_H
+#define CAIRN_TEST_IT_COMMON_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "cairn/error.h"
+#include "relayproc.h"
+#include "tclient.h"
+
+/* A mailbox as its owner knows it. */
+struct owner {
+	uint8_t rid[24], sid[24], pk[32], sk[64];
+};
+
+static inline void it_sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+/* Sends ENVELOPE (LEN bytes) to SID with CRED (or NULL); returns 0 or the error code. */
+static inline int it_send(struct tclient *c, const uint8_t sid[24], const uint8_t *cred,
+			  const void *envelope, size_t len)
+{
+	struct cairn_msg m = {.type = CAIRN_CMD_SEND, .sender_id = sid, .credential = cred,
+			      .envelope = envelope, .envelope_len = len},
+			 r;
+	return tclient_call(c, &m, &r);
+}
+
+static inline int it_simple(struct tclient *c, int type, const uint8_t rid[24])
+{
+	struct cairn_msg m = {.type = (uint8_t)type, .recipient_id = rid}, r;
+	return tclient_call(c, &m, &r);
+}
+
+static inline int it_ack(struct tclient *c, const uint8_t rid[24], uint64_t id)
+{
+	struct cairn_msg m = {.type = CAIRN_CMD_ACK, .recipient_id = rid, .envelope_id = id}, r;
+	return tclient_call(c, &m, &r);
+}
+
+#endif

@@ -1,0 +1,182 @@
+/* SPDX-License-Identifier: MIT */
+/* The relay process harness (see relayproc.h). CAIRN_RELAY_BIN names the binary under test. */
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cairn/address.h"
+#include "relayproc.h"
+
+static uint16_t free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t len = sizeof(sa);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
+		if (fd >= 0)
+			close(fd);
+		return 0;
+	}
+	close(fd);
+	return ntohs(sa.sin_port);
+}
+
+static int run_quiet(char *const argv[], char *out, size_t outcap)
+{
+	int pipefd[2];
+	if (pipe(pipefd) != 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		dup2(pipefd[1], 1);
+		close(pipefd[0]);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	/* Read everything, keeping what fits: closing the pipe early would kill the child. */
+	size_t len = 0;
+	char scratch[512];
+	ssize_t n;
+	while ((n = read(pipefd[0], scratch, sizeof(scratch))) > 0) {
+		size_t take = out == NULL || len + 1 >= outcap ? 0 : (size_t)n;
+		if (take > outcap - 1 - len)
+			take = outcap - 1 - len;
+		if (take > 0)
+			memcpy(out + len, scratch, take);
+		len += take;
+	}
+	if (out != NULL)
+		out[len] = '\0';
+	close(pipefd[0]);
+	int status = 0;
+	waitpid(pid, &status, 0);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int relayproc_init(struct relayproc *r, const char *limits)
+{
+	memset(r, 0, sizeof(*r));
+	snprintf(r->dir, sizeof(r->dir), "/tmp/cairn-test-XXXXXX");
+	if (mkdtemp(r->dir) == NULL)
+		return -1;
+	char data[300];
+	snprintf(data, sizeof(data), "%s/data", r->dir);
+	char *init[] = {CAIRN_RELAY_BIN, "init", "--data", data, NULL};
+	if (run_quiet(init, NULL, 0) != 0)
+		return -1;
+	r->port = free_port();
+	snprintf(r->conf, sizeof(r->conf), "%s/test.conf", r->dir);
+	FILE *f = fopen(r->conf, "w");
+	if (f == NULL)
+		return -1;
+	fprintf(f, "[relay]\nlisten = 127.0.0.1:%u\nlog_level = %s\n[limits]\n%s", r->port,
+		getenv("CAIRN_TEST_LOG") ? getenv("CAIRN_TEST_LOG") : "warn",
+		limits ? limits : "");
+	fclose(f);
+	char out[512];
+	char *addr[] = {CAIRN_RELAY_BIN, "address", "--data", data, "--config", r->conf, NULL};
+	if (run_quiet(addr, out, sizeof(out)) != 0)
+		return -1;
+	out[strcspn(out, "\n")] = '\0';
+	struct cairn_address a;
+	if (cairn_address_parse(out, &a) != 0 || a.port != r->port)
+		return -1;
+	memcpy(r->pub, a.key, 32);
+	return 0;
+}
+
+int relayproc_start(struct relayproc *r)
+{
+	char data[300];
+	snprintf(data, sizeof(data), "%s/data", r->dir);
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		execl(CAIRN_RELAY_BIN, CAIRN_RELAY_BIN, "run", "--data", data, "--config", r->conf,
+		      (char *)NULL);
+		_exit(127);
+	}
+	r->pid = pid;
+	for (int i = 0; i < 500; i++) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(r->port)};
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		int ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+		close(fd);
+		if (ok)
+			return 0;
+		int status;
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			r->pid = 0;
+			return -1;
+		}
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	return -1;
+}
+
+int relayproc_stop(struct relayproc *r, int sig)
+{
+	if (r->pid <= 0)
+		return -1;
+	kill(r->pid, sig);
+	int status = 0;
+	while (waitpid(r->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	r->pid = 0;
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	return 128 + WTERMSIG(status);
+}
+
+void relayproc_cleanup(struct relayproc *r)
+{
+	if (r->pid > 0)
+		relayproc_stop(r, SIGKILL);
+	if (r->dir[0] != '\0') {
+		char *rm[] = {"/bin/rm", "-rf", r->dir, NULL};
+		run_quiet(rm, NULL, 0);
+	}
+}
+
+long relayproc_rss_kb(const struct relayproc *r)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)r->pid);
+	FILE *f = fopen(path, "r");
+	long kb = -1;
+	while (f != NULL && fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "VmRSS: %ld kB", &kb) == 1)
+			break;
+	if (f != NULL)
+		fclose(f);
+	return kb;
+}
+
+long relayproc_fds(const struct relayproc *r)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)r->pid);
+	DIR *d = opendir(path);
+	if (d == NULL)
+		return -1;
+	long n = 0;
+	while (readdir(d) != NULL)
+		n++;
+	closedir(d);
+	return n - 2;
+}

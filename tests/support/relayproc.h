@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Runs the real cairn-relay binary for integration tests: a fresh data directory, a free
+ * loopback port, extra config lines, start, stop with any signal, restart, and RSS readings.
+ */
+#ifndef CAIRN_TEST_RELAYPROC_H
+#define CAIRN_TEST_RELAYPROC_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+struct relayproc {
+	pid_t pid;
+	char dir[256];
+	char conf[320];
+	uint16_t port;
+	uint8_t pub[32];
+};
+
+/* Creates a data dir with `cairn-relay init`, picks a port, and writes a config file with
+ * [limits] lines LIMITS (may be NULL, "key = value\n..."). Returns 0 or -1. */
+int relayproc_init(struct relayproc *r, const char *limits);
+/* Starts the relay and waits until it accepts connections. Returns 0 or -1. */
+int relayproc_start(struct relayproc *r);
+/* Sends SIG and waits for the exit. Returns the exit status (0..255) or 128+signal. */
+int relayproc_stop(struct relayproc *r, int sig);
+/* Stops the relay if running and removes the data dir. */
+void relayproc_cleanup(struct relayproc *r);
+/* Resident set size of the running relay, in KiB, or -1. */
+long relayproc_rss_kb(const struct relayproc *r);
+/* Open file descriptors of the running relay, or -1. */
+long relayproc_fds(const struct relayproc *r);
+
+#endif

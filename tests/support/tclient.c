@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The blocking test client (see tclient.h). Reads use poll() with a deadline so that a test
+ * never hangs on a relay that stays silent, which is exactly what a relay does to a peer that
+ * fails the handshake.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "cairn/error.h"
+#include "tclient.h"
+
+static bool peer_closed_flag;
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int tclient_dial(struct tclient *c, uint16_t port)
+{
+	memset(c, 0, sizeof(*c));
+	c->next_id = 1;
+	c->fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (c->fd < 0)
+		return -1;
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(c->fd);
+		c->fd = -1;
+		return -1;
+	}
+	int one = 1;
+	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	frame_reader_init(&c->reader, CAIRN_HANDSHAKE2_MIN, CAIRN_HANDSHAKE2_MAX);
+	return 0;
+}
+
+int tclient_write_raw(struct tclient *c, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	while (len > 0) {
+		ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return CAIRN_EIO;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Next whole frame body, waiting until DEADLINE. */
+static int next_frame(struct tclient *c, const uint8_t **frame, size_t *len, int64_t deadline)
+{
+	peer_closed_flag = false;
+	for (;;) {
+		if (c->in_off < c->in_len) {
+			size_t used = 0;
+			int rc = frame_reader_next(&c->reader, c->in + c->in_off,
+						   c->in_len - c->in_off, &used, frame, len);
+			c->in_off += used;
+			if (rc != 0)
+				return rc < 0 ? rc : 0;
+		}
+		int wait = (int)(deadline - now_ms());
+		if (wait < 0)
+			return CAIRN_EIO;
+		struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+		int pr = poll(&pfd, 1, wait);
+		if (pr == 0)
+			return CAIRN_EIO;
+		if (pr < 0 && errno != EINTR)
+			return CAIRN_EIO;
+		if (pr < 0)
+			continue;
+		ssize_t n = recv(c->fd, c->in, sizeof(c->in), 0);
+		if (n <= 0) {
+			peer_closed_flag = true;
+			return CAIRN_EIO;
+		}
+		c->in_len = (size_t)n;
+		c->in_off = 0;
+	}
+}
+
+int tclient_connect(struct tclient *c, uint16_t port, const uint8_t relay_public[32])
+{
+	if (tclient_dial(c, port) != 0)
+		return CAIRN_EIO;
+	struct noise_handshake hs;
+	uint8_t msg[2 + CAIRN_HANDSHAKE1_MAX];
+	size_t len = 0;
+	int rc = cairn_handshake_client_start(&hs, relay_public, NULL, (uint64_t)time(NULL),
+					      randombytes_uniform(256), msg + 2, sizeof(msg) - 2,
+					      &len);
+	if (rc != 0)
+		return rc;
+	msg[0] = (uint8_t)(len >> 8);
+	msg[1] = (uint8_t)len;
+	if ((rc = tclient_write_raw(c, msg, len + 2)) != 0)
+		return rc;
+	const uint8_t *frame;
+	size_t flen;
+	if ((rc = next_frame(c, &frame, &flen, now_ms() + 5000)) != 0)
+		return rc;
+	if ((rc = cairn_handshake_client_finish(&hs, frame, flen, &c->session)) != 0)
+		return rc;
+	frame_reader_set_limits(&c->reader, 18, CAIRN_NOISE_MSG_MAX);
+	return 0;
+}
+
+void tclient_close(struct tclient *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	frame_reader_free(&c->reader);
+	cairn_session_wipe(&c->session);
+}
+
+int tclient_flush(struct tclient *c)
+{
+	if (c->batch_len == 0)
+		return 0;
+	static uint8_t out[2 + CAIRN_NOISE_MSG_MAX];
+	size_t len = 0;
+	int rc = frame_seal(&c->session.send, c->batch, c->batch_len, 0, out, sizeof(out), &len);
+	c->batch_len = 0;
+	if (rc != 0)
+		return rc;
+	return tclient_write_raw(c, out, len);
+}
+
+int tclient_queue(struct tclient *c, const struct cairn_msg *m)
+{
+	for (int attempt = 0; attempt < 2; attempt++) {
+		size_t used = 0;
+		int rc = cairn_msg_encode(m, c->batch + c->batch_len,
+					  sizeof(c->batch) - c->batch_len, &used);
+		if (rc == 0) {
+			c->batch_len += used;
+			return 0;
+		}
+		if (rc != CAIRN_ENOBUFS || (rc = tclient_flush(c)) != 0)
+			return rc;
+	}
+	return CAIRN_ENOBUFS;
+}
+
+int tclient_send(struct tclient *c, const struct cairn_msg *m)
+{
+	int rc = tclient_queue(c, m);
+	return rc ? rc : tclient_flush(c);
+}
+
+bool tclient_peer_closed(const struct tclient *c)
+{
+	return peer_closed_flag;
+}
+
+int tclient_recv(struct tclient *c, struct cairn_msg *m, int timeout_ms)
+{
+	int64_t deadline = now_ms() + timeout_ms;
+	while (c->content_off >= c->content_len) {
+		const uint8_t *frame;
+		size_t flen;
+		int rc = next_frame(c, &frame, &flen, deadline);
+		if (rc != 0)
+			return rc;
+		const uint8_t *content;
+		size_t clen;
+		rc = frame_open(&c->session.recv, frame, flen, c->content, sizeof(c->content),
+				&content, &clen);
+		if (rc != 0)
+			return rc;
+		memmove(c->content, content, clen);
+		c->content_len = clen;
+		c->content_off = 0;
+	}
+	size_t used = 0;
+	memset(m, 0, sizeof(*m));
+	int rc = cairn_msg_decode(c->content + c->content_off, c->content_len - c->content_off,
+				  &used, m, NULL);
+	if (rc != 0)
+		return rc;
+	c->content_off += used;
+	return 0;
+}
+
+int tclient_call(struct tclient *c, struct cairn_msg *m, struct cairn_msg *reply)
+{
+	if (m->request_id == 0)
+		m->request_id = c->next_id++;
+	int rc = tclient_send(c, m);
+	if (rc != 0)
+		return rc;
+	if ((rc = tclient_recv(c, reply, 5000)) != 0)
+		return rc;
+	if (reply->request_id != m->request_id || reply->type == CAIRN_REPLY_ENVELOPE)
+		return CAIRN_ESTATE;
+	if (reply->type == CAIRN_REPLY_ERROR)
+		return -(int)reply->code;
+	return 0;
+}
+
+int tclient_create(struct tclient *c, uint8_t recipient_id[24], uint8_t sender_id[24],
+		   uint8_t sign_pk[32], uint8_t sign_sk[64])
+{
+	crypto_sign_keypair(sign_pk, sign_sk);
+	struct cairn_msg m = {.type = CAIRN_CMD_CREATE, .recipient_key = sign_pk}, r;
+	int rc = tclient_call(c, &m, &r);
+	if (rc != 0)
+		return rc;
+	if (r.type != CAIRN_REPLY_CREATED)
+		return CAIRN_ESTATE;
+	memcpy(recipient_id, r.recipient_id, 24);
+	memcpy(sender_id, r.sender_id, 24);
+	return 0;
+}
+
+int tclient_auth(struct tclient *c, const uint8_t recipient_id[24], const uint8_t sign_sk[64])
+{
+	uint8_t msg[12 + CAIRN_HASH_LEN + 24], sig[64];
+	memcpy(msg, "cairn/1 auth", 12);
+	memcpy(msg + 12, c->session.h, CAIRN_HASH_LEN);
+	memcpy(msg + 12 + CAIRN_HASH_LEN, recipient_id, 24);
+	crypto_sign_detached(sig, NULL, msg, sizeof(msg), sign_sk);
+	struct cairn_msg m = {.type = CAIRN_CMD_AUTH, .recipient_id = recipient_id,
+			      .signature = sig},
+			 r;
+	return tclient_call(c, &m, &r);
+}

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A small blocking relay client for tests and tools, built only on proto/: TCP to a relay on
+ * loopback, the Cairn handshake, batched commands, and replies one at a time. Not part of
+ * libcairn; it exists so tests can speak the real protocol to the real relay binary, and so
+ * hostile tests can bend it.
+ */
+#ifndef CAIRN_TEST_TCLIENT_H
+#define CAIRN_TEST_TCLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "codec.h"
+#include "frame.h"
+#include "handshake.h"
+
+struct tclient {
+	int fd;
+	struct cairn_session session;
+	struct frame_reader reader;
+	uint8_t in[65536];
+	size_t in_len, in_off;
+	uint8_t content[CAIRN_NOISE_MSG_MAX];
+	size_t content_len, content_off;
+	uint8_t batch[CAIRN_FRAME_CONTENT_MAX];
+	size_t batch_len;
+	uint32_t next_id;
+};
+
+/* TCP connect to 127.0.0.1:PORT only (no handshake). Returns 0 or -1. */
+int tclient_dial(struct tclient *c, uint16_t port);
+/* Dial and handshake against RELAY_PUBLIC. Returns 0 or a negative code. */
+int tclient_connect(struct tclient *c, uint16_t port, const uint8_t relay_public[32]);
+void tclient_close(struct tclient *c);
+
+/* Adds M to the batch (M->request_id is set from a counter if 0 is passed? no: as given). */
+int tclient_queue(struct tclient *c, const struct cairn_msg *m);
+/* Seals the batch into one frame and sends it. */
+int tclient_flush(struct tclient *c);
+/* Queue + flush. */
+int tclient_send(struct tclient *c, const struct cairn_msg *m);
+/* Writes raw bytes to the socket. */
+int tclient_write_raw(struct tclient *c, const void *buf, size_t len);
+
+/*
+ * Next reply, waiting up to TIMEOUT_MS. Pointers in *M stay valid until the next call.
+ * Returns 0, CAIRN_EIO on timeout (errno ETIMEDOUT/EAGAIN) or closed connection
+ * (tclient_closed tells which), or a decode error.
+ */
+int tclient_recv(struct tclient *c, struct cairn_msg *m, int timeout_ms);
+/* True if the peer closed the connection (seen by the last recv). */
+bool tclient_peer_closed(const struct tclient *c);
+
+/* Creates a mailbox with a fresh signing key pair; returns ids and the secret key. */
+int tclient_create(struct tclient *c, uint8_t recipient_id[24], uint8_t sender_id[24],
+		   uint8_t sign_pk[32], uint8_t sign_sk[64]);
+/* Proves ownership of RECIPIENT_ID on this connection. Returns 0 or the ERROR code. */
+int tclient_auth(struct tclient *c, const uint8_t recipient_id[24], const uint8_t sign_sk[64]);
+/* One request, waiting for its reply (ENVELOPE replies met meanwhile are an error).
+ * Returns 0 for OK/CREATED, the negative code of an ERROR, or a negative transport error. */
+int tclient_call(struct tclient *c, struct cairn_msg *m, struct cairn_msg *reply);
+
+#endif

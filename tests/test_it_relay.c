@@ -1,0 +1,352 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Integration: the real cairn-relay on loopback. Every command and its errors, relaying
+ * between connections, an offline owner draining, the delivery window, quotas, TTL expiry,
+ * and a restart that keeps everything.
+ */
+#include <signal.h>
+#include <stdio.h>
+
+#include "it_common.h"
+
+static int setup(void **state)
+{
+	static struct relayproc r;
+	if (relayproc_init(&r, "delivery_window = 4\nmailbox_max_envelopes = 50\n") != 0 ||
+	    relayproc_start(&r) != 0) {
+		fprintf(stderr, "setup: cannot start the relay in %s\n", r.dir);
+		*state = NULL;
+		return -1;
+	}
+	*state = &r;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct relayproc *r = *state;
+	if (r == NULL)
+		return -1;
+	assert_int_equal(relayproc_stop(r, SIGTERM), 0); /* a clean shutdown exits 0 */
+	relayproc_cleanup(r);
+	return 0;
+}
+
+static void test_ping_and_unknown(void **state)
+{
+	struct relayproc *r = *state;
+	struct tclient c;
+	assert_int_equal(tclient_connect(&c, r->port, r->pub), 0);
+	struct cairn_msg m = {.type = CAIRN_CMD_PING, .request_id = 77}, reply;
+	assert_int_equal(tclient_call(&c, &m, &reply), 0);
+	assert_int_equal(reply.type, CAIRN_REPLY_OK);
+	assert_int_equal(reply.request_id, 77);
+	/* A reply type sent as a command, and an unknown type. */
+	m.type = CAIRN_REPLY_OK;
+	m.request_id = 78;
+	assert_int_equal(tclient_call(&c, &m, &reply), CAIRN_EUNKNOWN);
+	uint8_t raw[] = {0x92, 0x63, 0x05}; /* [99, 5] */
+	memcpy(c.batch, raw, sizeof(raw));
+	c.batch_len = sizeof(raw);
+	assert_int_equal(tclient_flush(&c), 0);
+	assert_int_equal(tclient_recv(&c, &reply, 5000), 0);
+	assert_int_equal(reply.type, CAIRN_REPLY_ERROR);
+	assert_int_equal(reply.request_id, 5);
+	assert_int_equal(reply.code, 2);
+	/* Wrong field type ([8, 6, "x"]): bad request, and the connection lives on. */
+	uint8_t bad[] = {0x93, 0x08, 0x06, 0xa1, 'x'};
+	memcpy(c.batch, bad, sizeof(bad));
+	c.batch_len = sizeof(bad);
+	assert_int_equal(tclient_flush(&c), 0);
+	assert_int_equal(tclient_recv(&c, &reply, 5000), 0);
+	assert_int_equal(reply.code, 1);
+	m.type = CAIRN_CMD_PING;
+	m.request_id = 0;
+	assert_int_equal(tclient_call(&c, &m, &reply), 0);
+	tclient_close(&c);
+}
+
+static void test_commands_and_relaying(void **state)
+{
+	struct relayproc *r = *state;
+	struct tclient owner, sender, other;
+	struct owner o;
+	assert_int_equal(tclient_connect(&owner, r->port, r->pub), 0);
+	assert_int_equal(tclient_connect(&sender, r->port, r->pub), 0);
+	assert_int_equal(tclient_connect(&other, r->port, r->pub), 0);
+	assert_int_equal(tclient_create(&owner, o.rid, o.sid, o.pk, o.sk), 0);
+	assert_memory_not_equal(o.rid, o.sid, 24);
+
+	/* Unsecured: anyone with the sender id may send. */
+	assert_int_equal(it_send(&sender, o.sid, NULL, "one", 3), 0);
+
+	/* Secure it; then only the credential works, and every failure looks the same. */
+	uint8_t cred[32], digest[32], wrong[32];
+	randombytes_buf(cred, 32);
+	randombytes_buf(wrong, 32);
+	crypto_generichash(digest, 32, cred, 32, o.sid, 24);
+	struct cairn_msg sec = {.type = CAIRN_CMD_SECURE, .recipient_id = o.rid,
+				.credential = digest},
+			 reply;
+	assert_int_equal(tclient_call(&owner, &sec, &reply), 0);
+	assert_int_equal(it_send(&sender, o.sid, NULL, "two", 3), CAIRN_EDENIED);
+	assert_int_equal(it_send(&sender, o.sid, wrong, "two", 3), CAIRN_EDENIED);
+	uint8_t nosuch[24];
+	randombytes_buf(nosuch, 24);
+	assert_int_equal(it_send(&sender, nosuch, cred, "two", 3), CAIRN_EDENIED);
+	assert_int_equal(it_send(&sender, o.sid, cred, "two", 3), 0);
+
+	/* Another connection may not manage the mailbox until it proves the key. */
+	assert_int_equal(it_simple(&other, CAIRN_CMD_SUBSCRIBE, o.rid), CAIRN_EDENIED);
+	uint8_t other_pk[32], other_sk[64];
+	crypto_sign_keypair(other_pk, other_sk);
+	assert_int_equal(tclient_auth(&other, o.rid, other_sk), CAIRN_EDENIED);
+	assert_int_equal(tclient_auth(&other, nosuch, o.sk), CAIRN_EDENIED);
+	/* A proof made for another connection's handshake is useless here. */
+	assert_int_equal(tclient_auth(&other, o.rid, o.sk), 0);
+
+	/* Subscribe on `other`: both stored envelopes arrive in order. */
+	assert_int_equal(it_simple(&other, CAIRN_CMD_SUBSCRIBE, o.rid), 0);
+	struct cairn_msg env;
+	uint64_t ids[3];
+	const char *want[] = {"one", "two", "three"};
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(tclient_recv(&other, &env, 5000), 0);
+		assert_int_equal(env.type, CAIRN_REPLY_ENVELOPE);
+		assert_int_equal(env.envelope_len, strlen(want[i]));
+		assert_memory_equal(env.envelope, want[i], env.envelope_len);
+		ids[i] = env.envelope_id;
+	}
+	assert_true(ids[0] < ids[1]);
+	/* Online: a new envelope is forwarded at once. */
+	assert_int_equal(it_send(&sender, o.sid, cred, "three", 5), 0);
+	assert_int_equal(tclient_recv(&other, &env, 5000), 0);
+	assert_memory_equal(env.envelope, "three", 5);
+	ids[2] = env.envelope_id;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(it_ack(&other, o.rid, ids[i]), 0);
+	assert_int_equal(it_ack(&other, o.rid, ids[0]), 0); /* twice is fine */
+
+	/* The first connection subscribing takes the subscription over: END code 6. */
+	assert_int_equal(it_simple(&owner, CAIRN_CMD_SUBSCRIBE, o.rid), 0);
+	assert_int_equal(tclient_recv(&other, &env, 5000), 0);
+	assert_int_equal(env.type, CAIRN_REPLY_END);
+	assert_int_equal(env.code, 6);
+
+	/* Delete: the subscriber gets END 0, the mailbox is gone for everyone. */
+	assert_int_equal(it_simple(&other, CAIRN_CMD_DELETE, o.rid), 0);
+	assert_int_equal(tclient_recv(&owner, &env, 5000), 0);
+	assert_int_equal(env.type, CAIRN_REPLY_END);
+	assert_int_equal(env.code, 0);
+	assert_int_equal(it_send(&sender, o.sid, cred, "x", 1), CAIRN_EDENIED);
+	assert_int_equal(it_simple(&owner, CAIRN_CMD_SUBSCRIBE, o.rid), CAIRN_EDENIED);
+
+	/* An envelope over 16 KiB: too big. */
+	struct owner o2;
+	assert_int_equal(tclient_create(&owner, o2.rid, o2.sid, o2.pk, o2.sk), 0);
+	static uint8_t big[CAIRN_ENVELOPE_MAX + 1];
+	assert_int_equal(it_send(&sender, o2.sid, NULL, big, CAIRN_ENVELOPE_MAX), 0);
+	struct cairn_msg m = {.type = CAIRN_CMD_SEND, .sender_id = o2.sid, .envelope = big,
+			      .envelope_len = sizeof(big), .request_id = 999};
+	/* The encoder refuses to write it, so hand-build: bin32 header over the limit. */
+	assert_int_not_equal(tclient_queue(&sender, &m), 0);
+	tclient_close(&owner);
+	tclient_close(&sender);
+	tclient_close(&other);
+}
+
+static void test_offline_drain_window_and_ack(void **state)
+{
+	struct relayproc *r = *state;
+	struct tclient owner, sender;
+	struct owner o;
+	assert_int_equal(tclient_connect(&owner, r->port, r->pub), 0);
+	assert_int_equal(tclient_connect(&sender, r->port, r->pub), 0);
+	assert_int_equal(tclient_create(&owner, o.rid, o.sid, o.pk, o.sk), 0);
+	tclient_close(&owner);
+	/* Owner offline: 40 envelopes queue up. */
+	for (int i = 0; i < 40; i++) {
+		char text[16];
+		int n = snprintf(text, sizeof(text), "msg %d", i);
+		assert_int_equal(it_send(&sender, o.sid, NULL, text, (size_t)n), 0);
+	}
+	/* The owner comes back on a new connection and proves its key. */
+	assert_int_equal(tclient_connect(&owner, r->port, r->pub), 0);
+	assert_int_equal(tclient_auth(&owner, o.rid, o.sk), 0);
+	assert_int_equal(it_simple(&owner, CAIRN_CMD_SUBSCRIBE, o.rid), 0);
+	/* Window of 4: exactly four arrive until one is acknowledged. */
+	struct cairn_msg env;
+	uint64_t ids[40];
+	for (int i = 0; i < 4; i++) {
+		assert_int_equal(tclient_recv(&owner, &env, 5000), 0);
+		assert_int_equal(env.type, CAIRN_REPLY_ENVELOPE);
+		ids[i] = env.envelope_id;
+	}
+	assert_int_equal(tclient_recv(&owner, &env, 500), CAIRN_EIO);
+	/* Drain: acknowledge each as it comes; everything arrives once, in order. */
+	int got = 4, acked = 0;
+	while (acked < 40) {
+		struct cairn_msg ack = {.type = CAIRN_CMD_ACK, .recipient_id = o.rid,
+					.envelope_id = ids[acked], .request_id = 1000 + acked};
+		assert_int_equal(tclient_send(&owner, &ack), 0);
+		acked++;
+		/* Read until the ACK's OK; envelopes may come before it. */
+		for (;;) {
+			assert_int_equal(tclient_recv(&owner, &env, 5000), 0);
+			if (env.type == CAIRN_REPLY_OK) {
+				assert_int_equal(env.request_id, 1000 + acked - 1);
+				break;
+			}
+			assert_int_equal(env.type, CAIRN_REPLY_ENVELOPE);
+			assert_true(got < 40);
+			char text[16];
+			int n = snprintf(text, sizeof(text), "msg %d", got);
+			assert_int_equal(env.envelope_len, (size_t)n);
+			assert_memory_equal(env.envelope, text, (size_t)n);
+			assert_true(env.envelope_id > ids[got - 1]);
+			ids[got++] = env.envelope_id;
+		}
+	}
+	assert_int_equal(got, 40);
+	assert_int_equal(tclient_recv(&owner, &env, 300), CAIRN_EIO);
+	tclient_close(&owner);
+	tclient_close(&sender);
+}
+
+static void test_unacked_redelivered(void **state)
+{
+	struct relayproc *r = *state;
+	struct tclient owner, sender;
+	struct owner o;
+	assert_int_equal(tclient_connect(&owner, r->port, r->pub), 0);
+	assert_int_equal(tclient_connect(&sender, r->port, r->pub), 0);
+	assert_int_equal(tclient_create(&owner, o.rid, o.sid, o.pk, o.sk), 0);
+	assert_int_equal(it_simple(&owner, CAIRN_CMD_SUBSCRIBE, o.rid), 0);
+	assert_int_equal(it_send(&sender, o.sid, NULL, "again", 5), 0);
+	struct cairn_msg env;
+	assert_int_equal(tclient_recv(&owner, &env, 5000), 0);
+	uint64_t id = env.envelope_id;
+	tclient_close(&owner); /* gone without acknowledging */
+	assert_int_equal(tclient_connect(&owner, r->port, r->pub), 0);
+	assert_int_equal(tclient_auth(&owner, o.rid, o.sk), 0);
+	assert_int_equal(it_simple(&owner, CAIRN_CMD_SUBSCRIBE, o.rid), 0);
+	assert_int_equal(tclient_recv(&owner, &env, 5000), 0);
+	assert_int_equal(env.type, CAIRN_REPLY_ENVELOPE);
+	assert_int_equal(env.envelope_id, id);
+	assert_memory_equal(env.envelope, "again", 5);
+	tclient_close(&owner);
+	tclient_close(&sender);
+}
+
+static void test_quota(void **state)
+{
+	struct relayproc *r = *state;
+	struct tclient owner;
+	struct owner o;
+	assert_int_equal(tclient_connect(&owner, r->port, r->pub), 0);
+	assert_int_equal(tclient_create(&owner, o.rid, o.sid, o.pk, o.sk), 0);
+	for (int i = 0; i < 50; i++)
+		assert_int_equal(it_send(&owner, o.sid, NULL, "q", 1), 0);
+	/* Full: the sender is told, nothing is dropped silently. */
+	assert_int_equal(it_send(&owner, o.sid, NULL, "q", 1), CAIRN_EQUOTA);
+	/* Draining one makes room for one. */
+	assert_int_equal(it_simple(&owner, CAIRN_CMD_SUBSCRIBE, o.rid), 0);
+	struct cairn_msg env;
+	assert_int_equal(tclient_recv(&owner, &env, 5000), 0);
+	assert_int_equal(it_ack(&owner, o.rid, env.envelope_id), 0);
+	int rc;
+	struct cairn_msg m = {.type = CAIRN_CMD_SEND, .sender_id = o.sid, .envelope = (const uint8_t *)"q",
+			      .envelope_len = 1, .request_id = 4242};
+	assert_int_equal(tclient_send(&owner, &m), 0);
+	/* Skip deliveries until the SEND's reply. */
+	do {
+		assert_int_equal(rc = tclient_recv(&owner, &env, 5000), 0);
+	} while (env.request_id != 4242 || env.type == CAIRN_REPLY_ENVELOPE);
+	assert_int_equal(env.type, CAIRN_REPLY_OK);
+	tclient_close(&owner);
+}
+
+static void test_restart_keeps_everything(void **state)
+{
+	struct relayproc *r = *state;
+	struct tclient c;
+	struct owner o;
+	assert_int_equal(tclient_connect(&c, r->port, r->pub), 0);
+	assert_int_equal(tclient_create(&c, o.rid, o.sid, o.pk, o.sk), 0);
+	uint8_t cred[32], digest[32];
+	randombytes_buf(cred, 32);
+	crypto_generichash(digest, 32, cred, 32, o.sid, 24);
+	struct cairn_msg sec = {.type = CAIRN_CMD_SECURE, .recipient_id = o.rid,
+				.credential = digest},
+			 reply;
+	assert_int_equal(tclient_call(&c, &sec, &reply), 0);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(it_send(&c, o.sid, cred, &i, sizeof(i)), 0);
+	tclient_close(&c);
+	assert_int_equal(relayproc_stop(r, SIGTERM), 0);
+	assert_int_equal(relayproc_start(r), 0);
+	assert_int_equal(tclient_connect(&c, r->port, r->pub), 0);
+	/* The credential survived: without it, denied. */
+	assert_int_equal(it_send(&c, o.sid, NULL, "x", 1), CAIRN_EDENIED);
+	assert_int_equal(tclient_auth(&c, o.rid, o.sk), 0);
+	assert_int_equal(it_simple(&c, CAIRN_CMD_SUBSCRIBE, o.rid), 0);
+	for (int i = 0; i < 10; i++) {
+		struct cairn_msg env;
+		assert_int_equal(tclient_recv(&c, &env, 5000), 0);
+		assert_int_equal(env.type, CAIRN_REPLY_ENVELOPE);
+		assert_int_equal(env.envelope_len, sizeof(i));
+		assert_memory_equal(env.envelope, &i, sizeof(i));
+		struct cairn_msg ack = {.type = CAIRN_CMD_ACK, .recipient_id = o.rid,
+					.envelope_id = env.envelope_id, .request_id = 500 + i};
+		assert_int_equal(tclient_queue(&c, &ack), 0);
+		if (i % 4 == 3)
+			assert_int_equal(tclient_flush(&c), 0);
+	}
+	assert_int_equal(tclient_flush(&c), 0);
+	tclient_close(&c);
+}
+
+/* A relay of its own with a 2-second TTL. */
+static void test_ttl_expiry(void **state)
+{
+	struct relayproc r;
+	assert_int_equal(relayproc_init(&r, "ttl = 2\n"), 0);
+	assert_int_equal(relayproc_start(&r), 0);
+	struct tclient c;
+	struct owner o;
+	assert_int_equal(tclient_connect(&c, r.port, r.pub), 0);
+	assert_int_equal(tclient_create(&c, o.rid, o.sid, o.pk, o.sk), 0);
+	assert_int_equal(it_send(&c, o.sid, NULL, "old", 3), 0);
+	it_sleep_ms(4500);
+	assert_int_equal(it_send(&c, o.sid, NULL, "new", 3), 0);
+	assert_int_equal(it_simple(&c, CAIRN_CMD_SUBSCRIBE, o.rid), 0);
+	struct cairn_msg env;
+	assert_int_equal(tclient_recv(&c, &env, 5000), 0);
+	assert_int_equal(env.type, CAIRN_REPLY_ENVELOPE);
+	assert_memory_equal(env.envelope, "new", 3); /* "old" expired */
+	tclient_close(&c);
+	/* After a restart the expired one stays gone. */
+	assert_int_equal(relayproc_stop(&r, SIGTERM), 0);
+	assert_int_equal(relayproc_start(&r), 0);
+	assert_int_equal(tclient_connect(&c, r.port, r.pub), 0);
+	assert_int_equal(tclient_auth(&c, o.rid, o.sk), 0);
+	assert_int_equal(it_simple(&c, CAIRN_CMD_SUBSCRIBE, o.rid), 0);
+	assert_int_equal(tclient_recv(&c, &env, 5000), 0);
+	assert_memory_equal(env.envelope, "new", 3);
+	tclient_close(&c);
+	relayproc_cleanup(&r);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ping_and_unknown),
+		cmocka_unit_test(test_commands_and_relaying),
+		cmocka_unit_test(test_offline_drain_window_and_ack),
+		cmocka_unit_test(test_unacked_redelivered),
+		cmocka_unit_test(test_quota),
+		cmocka_unit_test(test_restart_keeps_everything),
+		cmocka_unit_test(test_ttl_expiry),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
