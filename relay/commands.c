@@ -545,21 +545,31 @@ static void cmd_delete(struct conn *c, const struct cairn_msg *m)
 	submit(relay, &r->job);
 }
 
-static void add_time_mark(struct relay *relay, int64_t now, uint64_t id)
+/*
+ * Records that every envelope below NEXT_ID was stored at or before NOW. Marks are kept per
+ * time grain (about a thousand of them span the TTL, whatever it is): within a grain the last
+ * mark moves forward, so expiry is exact to the envelope and memory stays bounded.
+ */
+static void add_time_mark(struct relay *relay, int64_t now, uint64_t next_id)
 {
-	/* About a thousand marks span the TTL, whatever it is. */
 	int64_t grain = relay->cfg->ttl_s / 1000 + 1;
-	if (relay->marks_len > 0 && relay->marks[relay->marks_len - 1].time + grain > now)
+	struct time_mark *last = relay->marks_len ? &relay->marks[relay->marks_len - 1] : NULL;
+	if (last != NULL && last->time / grain == now / grain) {
+		if (now > last->time)
+			last->time = now;
+		if (next_id > last->next_id)
+			last->next_id = next_id;
 		return;
+	}
 	if (relay->marks_len == relay->marks_cap) {
 		size_t ncap = relay->marks_cap ? relay->marks_cap * 2 : 64;
 		struct time_mark *p = realloc(relay->marks, ncap * sizeof(*p));
 		if (p == NULL)
-			return; /* expiry just gets coarser */
+			return; /* expiry waits for the next mark: late, never early */
 		relay->marks = p;
 		relay->marks_cap = ncap;
 	}
-	relay->marks[relay->marks_len++] = (struct time_mark){.time = now, .next_id = id};
+	relay->marks[relay->marks_len++] = (struct time_mark){.time = now, .next_id = next_id};
 }
 
 static void cmd_send(struct conn *c, const struct cairn_msg *m)
@@ -600,7 +610,7 @@ static void cmd_send(struct conn *c, const struct cairn_msg *m)
 	}
 	relay->next_envelope_id++;
 	int64_t now = relay_now();
-	add_time_mark(relay, now, id);
+	add_time_mark(relay, now, id + 1);
 	env->stored_at = now;
 	env->queued = true;
 	env->sender = c;
@@ -694,7 +704,7 @@ void commands_expire(struct relay *relay, int64_t now)
 		k++;
 	if (k == 0)
 		return;
-	/* Every envelope below the newest expired mark's id was stored before that mark. */
+	/* Every envelope below the newest expired mark's id was stored by that mark's time. */
 	uint64_t cutoff = relay->marks[k - 1].next_id;
 	/* Marks used up: the same range is never deleted twice. */
 	memmove(relay->marks, relay->marks + k, (relay->marks_len - k) * sizeof(*relay->marks));
@@ -778,7 +788,7 @@ static void load_envelope(void *ctx, const struct store_envelope_info *info)
 	}
 	if (info->id >= relay->next_envelope_id)
 		relay->next_envelope_id = info->id + 1;
-	add_time_mark(relay, info->stored_at, info->id);
+	add_time_mark(relay, info->stored_at, info->id + 1);
 	if (lo < l->len && l->by_id[lo]->rec.id == info->mailbox_id)
 		(void)mailbox_push(&relay->mailboxes, l->by_id[lo], info->id, info->len, NULL);
 }

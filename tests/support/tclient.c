@@ -209,9 +209,12 @@ int tclient_call(struct tclient *c, struct cairn_msg *m, struct cairn_msg *reply
 	int rc = tclient_send(c, m);
 	if (rc != 0)
 		return rc;
-	if ((rc = tclient_recv(c, reply, 5000)) != 0)
-		return rc;
-	if (reply->request_id != m->request_id || reply->type == CAIRN_REPLY_ENVELOPE)
+	/* Deliveries and subscription ends are events, not replies: pass over them. */
+	do {
+		if ((rc = tclient_recv(c, reply, 5000)) != 0)
+			return rc;
+	} while (reply->type == CAIRN_REPLY_ENVELOPE || reply->type == CAIRN_REPLY_END);
+	if (reply->request_id != m->request_id)
 		return CAIRN_ESTATE;
 	if (reply->type == CAIRN_REPLY_ERROR)
 		return -(int)reply->code;

@@ -58,7 +58,7 @@ int tclient_create(struct tclient *c, uint8_t recipient_id[24], uint8_t sender_i
 		   uint8_t sign_pk[32], uint8_t sign_sk[64]);
 /* Proves ownership of RECIPIENT_ID on this connection. Returns 0 or the ERROR code. */
 int tclient_auth(struct tclient *c, const uint8_t recipient_id[24], const uint8_t sign_sk[64]);
-/* One request, waiting for its reply (ENVELOPE replies met meanwhile are an error).
+/* One request, waiting for its reply (ENVELOPE and END events met meanwhile are skipped).
  * Returns 0 for OK/CREATED, the negative code of an ERROR, or a negative transport error. */
 int tclient_call(struct tclient *c, struct cairn_msg *m, struct cairn_msg *reply);
 
