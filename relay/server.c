@@ -98,8 +98,7 @@ static void on_grace_over(uv_timer_t *t)
 static void on_storage_closed(void *arg)
 {
 	struct relay *relay = arg;
-	log_stats(relay);
-	relay->storage = NULL;
+	relay->storage = NULL; /* freed by now */
 	commands_shutdown(relay);
 	conn_flush_all(relay);
 	uv_timer_start(&relay->shutdown_timer, on_grace_over, SHUTDOWN_GRACE_MS, 0);
@@ -111,6 +110,7 @@ static void begin_shutdown(struct relay *relay)
 		return;
 	relay->stopping = true;
 	log_info("shutting down: finishing pending writes");
+	log_stats(relay);
 	close_handle((uv_handle_t *)&relay->listener);
 	uv_timer_stop(&relay->tick);
 	storage_close(relay->storage, on_storage_closed, relay);
