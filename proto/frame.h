@@ -42,7 +42,8 @@ void frame_reader_set_limits(struct frame_reader *r, size_t min_len, size_t max_
 CAIRN_WARN_UNUSED int frame_reader_next(struct frame_reader *r, const uint8_t *in, size_t len,
 					size_t *used, const uint8_t **frame, size_t *frame_len);
 
-/* True when no partial frame is held (the reader holds no memory then). */
+/* True when no partial frame is held. The buffer of a frame just returned from it is freed
+ * on the next frame_reader_next() call or by frame_reader_free(). */
 bool frame_reader_idle(const struct frame_reader *r);
 
 /* Bytes of heap memory the reader holds now. */
