@@ -48,7 +48,16 @@ extern "C" {
 	XX(ECOUNT, -36, "too many msgpack elements")                                             \
 	XX(EADDRESS, -37, "invalid relay address")                                               \
 	XX(EIO, -38, "input/output error")                                                       \
-	XX(EFULL, -39, "table full")
+	XX(EFULL, -39, "table full")                                                             \
+	/* Client codes. */                                                                      \
+	XX(EPASSPHRASE, -40, "wrong passphrase")                                                 \
+	XX(ENOTFOUND, -41, "not found")                                                          \
+	XX(EEXIST, -42, "already exists")                                                        \
+	XX(EPROXY, -43, "SOCKS5 proxy refused or failed")                                        \
+	XX(ETIMEDOUT, -44, "timed out")                                                          \
+	XX(ECONNECT, -45, "cannot connect to the relay")                                         \
+	XX(EINVITE, -46, "invalid invite")                                                       \
+	XX(ECORRUPT, -47, "local state is corrupt")
 
 enum cairn_error {
 	CAIRN_OK = 0,

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A client's connection to one relay: TCP directly or through a SOCKS5 proxy (hostnames go to
+ * the proxy unresolved, ATYP 3, so .onion works and DNS never leaks), the Cairn handshake,
+ * then batched commands and replies one at a time. Blocking with deadlines (poll), so a
+ * command-line client needs no event loop; every wait is bounded by the caller's timeout.
+ */
+#ifndef CAIRN_CLIENT_NET_H
+#define CAIRN_CLIENT_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cairn/address.h"
+#include "cairn/error.h"
+#include "codec.h"
+
+struct cnet;
+
+struct cnet_options {
+	const char *socks;     /* "HOST:PORT" of a SOCKS5 proxy, or NULL for direct TCP */
+	int connect_timeout_ms; /* TCP + proxy + handshake; default 15000 when 0 */
+};
+
+/*
+ * Connects to RELAY and completes the handshake. Returns 0, CAIRN_ECONNECT (refused,
+ * unreachable, name not resolved), CAIRN_EPROXY (the proxy refused; the reply code is
+ * logged nowhere), CAIRN_ETIMEDOUT, or a handshake error (CAIRN_EAUTH: wrong relay key).
+ */
+CAIRN_WARN_UNUSED int cnet_connect(const struct cairn_address *relay,
+				   const struct cnet_options *opt, struct cnet **out);
+
+/* Closes and frees. Accepts NULL. */
+void cnet_close(struct cnet *n);
+
+/* Adds M to the outgoing batch (flushing a full frame first if needed). */
+CAIRN_WARN_UNUSED int cnet_queue(struct cnet *n, const struct cairn_msg *m);
+/* Seals the batch into frames and writes them. */
+CAIRN_WARN_UNUSED int cnet_flush(struct cnet *n);
+
+/*
+ * Next reply or event, waiting up to TIMEOUT_MS (-1: forever). Pointers in *M stay valid
+ * until the next call. Returns 0, CAIRN_ETIMEDOUT, CAIRN_EIO (closed or failed), or a
+ * decode error (the connection is then unusable).
+ */
+CAIRN_WARN_UNUSED int cnet_recv(struct cnet *n, struct cairn_msg *m, int timeout_ms);
+
+/* The handshake hash of this connection (for AUTH signatures). */
+const uint8_t *cnet_handshake_hash(const struct cnet *n);
+
+/* A fresh request id for this connection. */
+uint32_t cnet_next_id(struct cnet *n);
+
+/* The file descriptor, for callers that poll several relays. */
+int cnet_fd(const struct cnet *n);
+
+#endif
