@@ -1,0 +1,565 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The `cairn` command: a thin shell over libcairn (include/cairn/cairn.h), which it uses
+ * exclusively. Parses arguments, asks for the passphrase (or reads CAIRN_PASSPHRASE), prints
+ * results for people or, with --json, one JSON object per line for scripts.
+ *
+ * Exit status: 0 success, 1 error, 2 usage error, 3 message queued but not sent (no relay
+ * reachable; the next sync, send or listen sends it).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <qrencode.h>
+#include <sodium.h>
+
+#include "cairn/cairn.h"
+
+#define EXIT_USAGE  2
+#define EXIT_QUEUED 3
+#define PASS_MAX    1024
+
+struct options {
+	const char *home;
+	const char *socks;
+	const char *relay;
+	const char *name;
+	int json;
+	int qr;
+	int timeout_ms;
+};
+
+static const char usage_text[] =
+	"usage: cairn [--home DIR] [--socks HOST:PORT] [--timeout SECONDS] COMMAND ...\n"
+	"\n"
+	"commands:\n"
+	"  init                             create a new identity (asks for a passphrase)\n"
+	"  invite --relay ADDRESS --name N  create an invite for a contact to be called N;\n"
+	"                                   prints the invite alone on stdout (--qr: also a QR "
+	"code)\n"
+	"  accept INVITE --name N [--relay ADDRESS]\n"
+	"                                   accept an invite; N is what you call its creator\n"
+	"  send N TEXT | send N -           send TEXT (or standard input) to contact N\n"
+	"  sync                             send the outbox, fetch and store new messages\n"
+	"  read N [--json]                  show the conversation with N\n"
+	"  listen [--json]                  stay connected and print messages as they arrive\n"
+	"  contacts                         list contacts\n"
+	"  verify N                         show the safety number to compare with N in person\n"
+	"\n"
+	"options:\n"
+	"  --home DIR         client directory (default: $XDG_DATA_HOME/cairn or "
+	"~/.local/share/cairn)\n"
+	"  --socks HOST:PORT  reach relays through this SOCKS5 proxy (also CAIRN_SOCKS), e.g. Tor\n"
+	"  --timeout SECONDS  connect and read timeout (default 15)\n"
+	"  CAIRN_PASSPHRASE   the passphrase, for scripts (otherwise asked on the terminal)\n"
+	"\n"
+	"exit status: 0 ok, 1 error, 2 usage, 3 message queued but not sent yet\n";
+
+static void usage(FILE *f)
+{
+	fputs(usage_text, f);
+}
+
+static int fail(int rc, const char *what)
+{
+	fprintf(stderr, "cairn: %s: %s\n", what, cairn_strerror(rc));
+	return 1;
+}
+
+/* ---- passphrase ---------------------------------------------------------------------- */
+
+/* Reads one line from the terminal with echo off. Returns 0 or -1. */
+static int read_tty(const char *prompt, char *buf, size_t cap)
+{
+	FILE *tty = fopen("/dev/tty", "r+");
+	if (tty == NULL)
+		return -1;
+	struct termios old, quiet;
+	int fd = fileno(tty);
+	int have_termios = tcgetattr(fd, &old) == 0;
+	if (have_termios) {
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(fd, TCSAFLUSH, &quiet);
+	}
+	fputs(prompt, tty);
+	fflush(tty);
+	int ok = fgets(buf, (int)cap, tty) != NULL;
+	if (have_termios)
+		tcsetattr(fd, TCSAFLUSH, &old);
+	fputs("\n", tty);
+	fclose(tty);
+	if (!ok)
+		return -1;
+	buf[strcspn(buf, "\r\n")] = '\0';
+	return 0;
+}
+
+/* The passphrase from CAIRN_PASSPHRASE or the terminal; TWICE asks for confirmation. */
+static int get_passphrase(char *buf, size_t cap, int twice)
+{
+	const char *env = getenv("CAIRN_PASSPHRASE");
+	if (env != NULL) {
+		if (strlen(env) >= cap)
+			return -1;
+		strcpy(buf, env);
+		return 0;
+	}
+	if (read_tty("passphrase: ", buf, cap) != 0) {
+		fprintf(stderr, "cairn: no terminal to ask for the passphrase; set "
+				"CAIRN_PASSPHRASE\n");
+		return -1;
+	}
+	if (twice) {
+		char again[PASS_MAX];
+		int same = read_tty("passphrase again: ", again, sizeof(again)) == 0 &&
+			   strcmp(buf, again) == 0;
+		sodium_memzero(again, sizeof(again));
+		if (!same) {
+			fprintf(stderr, "cairn: the passphrases differ\n");
+			return -1;
+		}
+	}
+	if (buf[0] == '\0') {
+		fprintf(stderr, "cairn: an empty passphrase protects nothing\n");
+		return -1;
+	}
+	return 0;
+}
+
+static int open_client(const struct options *o, struct cairn **c)
+{
+	char pass[PASS_MAX];
+	if (get_passphrase(pass, sizeof(pass), 0) != 0)
+		return 1;
+	int rc = cairn_open(o->home, pass, c);
+	sodium_memzero(pass, sizeof(pass));
+	if (rc == CAIRN_ENOTFOUND) {
+		fprintf(stderr, "cairn: no client in %s; run 'cairn init' first\n", o->home);
+		return 1;
+	}
+	if (rc != 0)
+		return fail(rc, "cannot open the client");
+	if (o->socks != NULL && (rc = cairn_set_socks(*c, o->socks)) != 0) {
+		cairn_close(*c);
+		return fail(rc, "--socks");
+	}
+	if (o->timeout_ms > 0)
+		cairn_set_timeout(*c, o->timeout_ms);
+	return 0;
+}
+
+/* ---- output -------------------------------------------------------------------------- */
+
+static void json_string(FILE *f, const uint8_t *s, size_t len)
+{
+	fputc('"', f);
+	for (size_t i = 0; i < len; i++) {
+		uint8_t ch = s[i];
+		if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch == '\n')
+			fputs("\\n", f);
+		else if (ch == '\t')
+			fputs("\\t", f);
+		else if (ch < 0x20 || ch == 0x7f)
+			fprintf(f, "\\u%04x", ch);
+		else
+			fputc(ch, f); /* UTF-8 passes through */
+	}
+	fputc('"', f);
+}
+
+static int print_message(void *ctx, const struct cairn_message *m)
+{
+	const struct options *o = ctx;
+	char id[CAIRN_MESSAGE_ID_LEN * 2 + 1];
+	sodium_bin2hex(id, sizeof(id), m->id, sizeof(m->id));
+	if (o->json) {
+		printf("{\"contact\":");
+		json_string(stdout, (const uint8_t *)m->contact, strlen(m->contact));
+		printf(",\"direction\":\"%s\",\"text\":", m->outgoing ? "out" : "in");
+		json_string(stdout, m->text, m->len);
+		printf(",\"sent\":%lld,\"received\":%lld,\"id\":\"%s\"}\n",
+		       (long long)m->sent_at, (long long)m->received_at, id);
+	} else {
+		char when[32] = "";
+		time_t t = (time_t)m->sent_at;
+		struct tm tm;
+		if (localtime_r(&t, &tm) != NULL)
+			strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
+		printf("%s %s %s: %.*s%s\n", when, m->outgoing ? "->" : "<-", m->contact,
+		       (int)m->len, (const char *)m->text,
+		       m->outgoing && m->received_at == 0 ? "  (not sent yet)" : "");
+	}
+	fflush(stdout);
+	return 0;
+}
+
+static int print_contact(void *ctx, const struct cairn_contact *k)
+{
+	printf("%s%s", k->name, k->established ? "" : "  (waiting for the first exchange)");
+	if (k->unread > 0)
+		printf("  %u unread", k->unread);
+	printf("\n");
+	return 0;
+}
+
+/* Prints TEXT as a QR code of Unicode half blocks, two modules per character row. */
+static int print_qr(const char *text)
+{
+	QRcode *qr = QRcode_encodeString(text, 0, QR_ECLEVEL_M, QR_MODE_8, 1);
+	if (qr == NULL) {
+		fprintf(stderr, "cairn: cannot make a QR code of this invite\n");
+		return -1;
+	}
+	int w = qr->width, margin = 2;
+	for (int y = -margin; y < w + margin; y += 2) {
+		for (int x = -margin; x < w + margin; x++) {
+			int top = y >= 0 && y < w && x >= 0 && x < w && (qr->data[y * w + x] & 1);
+			int bot = y + 1 >= 0 && y + 1 < w && x >= 0 && x < w &&
+				  (qr->data[(y + 1) * w + x] & 1);
+			/* Dark modules print as spaces on a light background. */
+			fputs(top && bot ? " " : top ? "\u2584" : bot ? "\u2580" : "\u2588", stderr);
+		}
+		fputs("\n", stderr);
+	}
+	QRcode_free(qr);
+	return 0;
+}
+
+/* ---- commands ------------------------------------------------------------------------ */
+
+static int cmd_init(const struct options *o)
+{
+	char pass[PASS_MAX];
+	if (get_passphrase(pass, sizeof(pass), 1) != 0)
+		return 1;
+	int rc = cairn_init(o->home, pass);
+	sodium_memzero(pass, sizeof(pass));
+	if (rc == CAIRN_EEXIST) {
+		fprintf(stderr, "cairn: %s already holds a client\n", o->home);
+		return 1;
+	}
+	if (rc != 0)
+		return fail(rc, "init");
+	fprintf(stderr, "cairn: new identity created in %s\n", o->home);
+	return 0;
+}
+
+static int cmd_invite(const struct options *o)
+{
+	if (o->relay == NULL || o->name == NULL) {
+		fprintf(stderr, "cairn: invite needs --relay ADDRESS and --name NAME\n");
+		return EXIT_USAGE;
+	}
+	struct cairn *c;
+	int st = open_client(o, &c);
+	if (st != 0)
+		return st;
+	char *invite = NULL;
+	int rc = cairn_invite_create(c, o->relay, o->name, &invite);
+	cairn_close(c);
+	if (rc != 0)
+		return fail(rc, "invite");
+	printf("%s\n", invite);
+	fflush(stdout);
+	if (o->qr)
+		print_qr(invite);
+	cairn_free(invite);
+	return 0;
+}
+
+static int cmd_accept(const struct options *o, const char *invite)
+{
+	if (invite == NULL || o->name == NULL) {
+		fprintf(stderr, "cairn: accept needs INVITE and --name NAME\n");
+		return EXIT_USAGE;
+	}
+	struct cairn *c;
+	int st = open_client(o, &c);
+	if (st != 0)
+		return st;
+	int rc = cairn_invite_accept(c, invite, o->name, o->relay);
+	cairn_close(c);
+	if (rc == CAIRN_ECONNECT || rc == CAIRN_ETIMEDOUT) {
+		fprintf(stderr, "cairn: %s added; the relay is unreachable, so the first message "
+				"waits in the outbox for the next sync\n",
+			o->name);
+		return EXIT_QUEUED;
+	}
+	if (rc != 0)
+		return fail(rc, "accept");
+	fprintf(stderr, "cairn: %s added\n", o->name);
+	return 0;
+}
+
+/* Reads all of standard input into a malloc'd buffer of at most CAIRN_MESSAGE_MAX bytes. */
+static uint8_t *read_stdin(size_t *len)
+{
+	size_t cap = 4096;
+	uint8_t *buf = malloc(cap);
+	*len = 0;
+	while (buf != NULL) {
+		size_t n = fread(buf + *len, 1, cap - *len, stdin);
+		*len += n;
+		if (n == 0)
+			break;
+		if (*len == cap) {
+			if (cap >= CAIRN_MESSAGE_MAX + 1)
+				break;
+			cap *= 2;
+			uint8_t *p = realloc(buf, cap);
+			if (p == NULL) {
+				free(buf);
+				return NULL;
+			}
+			buf = p;
+		}
+	}
+	return buf;
+}
+
+static int cmd_send(const struct options *o, const char *name, const char *text)
+{
+	if (name == NULL || text == NULL) {
+		fprintf(stderr, "cairn: send needs NAME and TEXT (or - for standard input)\n");
+		return EXIT_USAGE;
+	}
+	size_t len = strlen(text);
+	uint8_t *body = (uint8_t *)text, *owned = NULL;
+	if (strcmp(text, "-") == 0) {
+		body = owned = read_stdin(&len);
+		if (body == NULL)
+			return fail(CAIRN_ENOMEM, "reading standard input");
+	}
+	if (len > CAIRN_MESSAGE_MAX) {
+		free(owned);
+		fprintf(stderr, "cairn: a message is at most %d bytes\n", CAIRN_MESSAGE_MAX);
+		return 1;
+	}
+	struct cairn *c;
+	int st = open_client(o, &c);
+	if (st != 0) {
+		free(owned);
+		return st;
+	}
+	int rc = cairn_send(c, name, body, len, NULL);
+	cairn_close(c);
+	free(owned);
+	if (rc == CAIRN_ECONNECT || rc == CAIRN_ETIMEDOUT) {
+		fprintf(stderr, "cairn: no relay reachable; the message is kept in the outbox and "
+				"goes out with the next sync, send or listen\n");
+		return EXIT_QUEUED;
+	}
+	if (rc == CAIRN_ENOTFOUND) {
+		fprintf(stderr, "cairn: no contact called '%s'\n", name);
+		return 1;
+	}
+	return rc == 0 ? 0 : fail(rc, "send");
+}
+
+static int cmd_sync(const struct options *o)
+{
+	struct cairn *c;
+	int st = open_client(o, &c);
+	if (st != 0)
+		return st;
+	struct cairn_sync_result r;
+	int rc = cairn_sync(c, &r, o->json ? print_message : NULL, (void *)o);
+	cairn_close(c);
+	if (rc != 0 && rc != CAIRN_ECONNECT && rc != CAIRN_ETIMEDOUT)
+		return fail(rc, "sync");
+	fprintf(o->json ? stderr : stdout,
+		"sync: %u received, %u sent, %u waiting in the outbox%s\n", r.received, r.sent,
+		r.pending, r.relays_failed ? " (some relays unreachable)" : "");
+	return r.pending > 0 ? EXIT_QUEUED : 0;
+}
+
+static volatile sig_atomic_t stop_listening;
+
+static void on_stop(int sig)
+{
+	stop_listening = 1;
+}
+
+static int cmd_listen(const struct options *o)
+{
+	struct cairn *c;
+	int st = open_client(o, &c);
+	if (st != 0)
+		return st;
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	int rc = cairn_listen(c, print_message, (void *)o, &stop_listening);
+	cairn_close(c);
+	return rc == 0 ? 0 : fail(rc, "listen");
+}
+
+static int cmd_read(const struct options *o, const char *name)
+{
+	if (name == NULL) {
+		fprintf(stderr, "cairn: read needs NAME\n");
+		return EXIT_USAGE;
+	}
+	struct cairn *c;
+	int st = open_client(o, &c);
+	if (st != 0)
+		return st;
+	int rc = cairn_read(c, name, print_message, (void *)o);
+	cairn_close(c);
+	if (rc == CAIRN_ENOTFOUND) {
+		fprintf(stderr, "cairn: no contact called '%s'\n", name);
+		return 1;
+	}
+	return rc == 0 ? 0 : fail(rc, "read");
+}
+
+static int cmd_contacts(const struct options *o)
+{
+	struct cairn *c;
+	int st = open_client(o, &c);
+	if (st != 0)
+		return st;
+	int rc = cairn_contacts(c, print_contact, NULL);
+	cairn_close(c);
+	return rc == 0 ? 0 : fail(rc, "contacts");
+}
+
+static int cmd_verify(const struct options *o, const char *name)
+{
+	if (name == NULL) {
+		fprintf(stderr, "cairn: verify needs NAME\n");
+		return EXIT_USAGE;
+	}
+	struct cairn *c;
+	int st = open_client(o, &c);
+	if (st != 0)
+		return st;
+	char number[CAIRN_SAFETY_NUMBER_LEN + 1];
+	int rc = cairn_safety_number(c, name, number);
+	cairn_close(c);
+	if (rc == CAIRN_ENOTFOUND) {
+		fprintf(stderr, "cairn: no contact called '%s'\n", name);
+		return 1;
+	}
+	if (rc != 0)
+		return fail(rc, "verify");
+	printf("%s\n", number);
+	fprintf(stderr, "cairn: compare this number with %s in person; if it matches on both "
+			"screens, no one is in the middle\n",
+		name);
+	return 0;
+}
+
+/* ---- arguments ----------------------------------------------------------------------- */
+
+static char default_home[4096];
+
+static const char *home_dir(void)
+{
+	const char *xdg = getenv("XDG_DATA_HOME");
+	const char *home = getenv("HOME");
+	if (xdg != NULL && xdg[0] == '/')
+		snprintf(default_home, sizeof(default_home), "%s/cairn", xdg);
+	else if (home != NULL)
+		snprintf(default_home, sizeof(default_home), "%s/.local/share/cairn", home);
+	else
+		return NULL;
+	return default_home;
+}
+
+int main(int argc, char **argv)
+{
+	struct options o = {.socks = getenv("CAIRN_SOCKS")};
+	const char *words[3] = {NULL, NULL, NULL};
+	int nwords = 0;
+	if (sodium_init() < 0)
+		return 1;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const char *next = i + 1 < argc ? argv[i + 1] : NULL;
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else if (strcmp(a, "--json") == 0) {
+			o.json = 1;
+		} else if (strcmp(a, "--qr") == 0) {
+			o.qr = 1;
+		} else if (strcmp(a, "--home") == 0 || strcmp(a, "--socks") == 0 ||
+			   strcmp(a, "--relay") == 0 || strcmp(a, "--name") == 0 ||
+			   strcmp(a, "--timeout") == 0) {
+			if (next == NULL) {
+				fprintf(stderr, "cairn: %s needs a value\n", a);
+				return EXIT_USAGE;
+			}
+			if (strcmp(a, "--home") == 0)
+				o.home = next;
+			else if (strcmp(a, "--socks") == 0)
+				o.socks = next;
+			else if (strcmp(a, "--relay") == 0)
+				o.relay = next;
+			else if (strcmp(a, "--name") == 0)
+				o.name = next;
+			else {
+				char *end;
+				long s = strtol(next, &end, 10);
+				if (*end != '\0' || s < 1 || s > 3600) {
+					fprintf(stderr, "cairn: --timeout takes 1..3600 seconds\n");
+					return EXIT_USAGE;
+				}
+				o.timeout_ms = (int)s * 1000;
+			}
+			i++;
+		} else if (a[0] == '-' && a[1] != '\0') {
+			fprintf(stderr, "cairn: unknown option %s (see cairn --help)\n", a);
+			return EXIT_USAGE;
+		} else if (nwords < 3) {
+			words[nwords++] = a;
+		} else {
+			fprintf(stderr, "cairn: too many arguments (see cairn --help)\n");
+			return EXIT_USAGE;
+		}
+	}
+	if (o.socks != NULL && o.socks[0] == '\0')
+		o.socks = NULL;
+	if (o.home == NULL && (o.home = home_dir()) == NULL) {
+		fprintf(stderr, "cairn: no --home given and HOME is not set\n");
+		return EXIT_USAGE;
+	}
+	const char *cmd = words[0];
+	if (cmd == NULL) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(cmd, "init") == 0)
+		return cmd_init(&o);
+	if (strcmp(cmd, "invite") == 0)
+		return cmd_invite(&o);
+	if (strcmp(cmd, "accept") == 0)
+		return cmd_accept(&o, words[1]);
+	if (strcmp(cmd, "send") == 0)
+		return cmd_send(&o, words[1], words[2]);
+	if (strcmp(cmd, "sync") == 0)
+		return cmd_sync(&o);
+	if (strcmp(cmd, "listen") == 0)
+		return cmd_listen(&o);
+	if (strcmp(cmd, "read") == 0)
+		return cmd_read(&o, words[1]);
+	if (strcmp(cmd, "contacts") == 0)
+		return cmd_contacts(&o);
+	if (strcmp(cmd, "verify") == 0)
+		return cmd_verify(&o, words[1]);
+	fprintf(stderr, "cairn: unknown command '%s' (see cairn --help)\n", cmd);
+	return EXIT_USAGE;
+}
