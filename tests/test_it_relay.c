@@ -4,8 +4,11 @@
  * between connections, an offline owner draining, the delivery window, quotas, TTL expiry,
  * and a restart that keeps everything.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/socket.h>
 
 #include "it_common.h"
 
@@ -342,6 +345,98 @@ static void test_ttl_expiry(void **state)
 	relayproc_cleanup(&r);
 }
 
+
+/* Reads a whole small file into BUF (NUL-terminated). Returns its length or -1. */
+static long slurp(const char *path, char *buf, size_t cap)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		return -1;
+	size_t n = fread(buf, 1, cap - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return (long)n;
+}
+
+/* True if TEXT holds the decimal VALUE as a whole number (not inside a longer one). */
+static bool has_number(const char *text, unsigned long value)
+{
+	for (const char *p = text; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9' || (p > text && p[-1] >= '0' && p[-1] <= '9'))
+			continue;
+		char *end;
+		if (strtoul(p, &end, 10) == value)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The log at the default level names no client: no client port, no mailbox id in any
+ * encoding, no envelope size. SIGHUP reopens the log file (for rotation).
+ */
+static void test_logs_identify_no_one_and_reopen(void **state)
+{
+	struct relayproc r;
+	char limits[600];
+	assert_int_equal(relayproc_init(&r, NULL), 0);
+	/* Replace the config: log to a file, statistics every second, default level. */
+	snprintf(limits, sizeof(limits),
+		 "[relay]\nlisten = 127.0.0.1:%u\nlog_file = %s/relay.log\nstats_interval = 1\n",
+		 r.port, r.dir);
+	FILE *f = fopen(r.conf, "w");
+	assert_non_null(f);
+	fputs(limits, f);
+	fclose(f);
+	assert_int_equal(relayproc_start(&r), 0);
+
+	struct tclient c;
+	struct owner o;
+	assert_int_equal(tclient_connect(&c, r.port, r.pub), 0);
+	struct sockaddr_in local;
+	socklen_t sl = sizeof(local);
+	assert_int_equal(getsockname(c.fd, (struct sockaddr *)&local, &sl), 0);
+	assert_int_equal(tclient_create(&c, o.rid, o.sid, o.pk, o.sk), 0);
+	/* 97 bytes: a size no timestamp or counter in the log is likely to show. */
+	static const char body[] = "a message of an unusual length: 0123456789abcdefghij"
+				   "0123456789abcdefghijklmnopqrstuvwxyz0123456";
+	_Static_assert(sizeof(body) == 97, "body length");
+	assert_int_equal(it_send(&c, o.sid, NULL, body, sizeof(body)), 0);
+	it_sleep_ms(2500); /* at least one statistics line */
+	tclient_close(&c);
+
+	char path[400], rotated[400];
+	snprintf(path, sizeof(path), "%s/relay.log", r.dir);
+	snprintf(rotated, sizeof(rotated), "%s/relay.log.1", r.dir);
+	assert_int_equal(rename(path, rotated), 0);
+	kill(r.pid, SIGHUP);
+	it_sleep_ms(1500);
+	assert_int_equal(relayproc_stop(&r, SIGTERM), 0);
+
+	static char log[1 << 16], log2[1 << 16];
+	assert_true(slurp(rotated, log, sizeof(log)) > 0);
+	assert_true(slurp(path, log2, sizeof(log2)) > 0); /* reopened after SIGHUP */
+	assert_non_null(strstr(log, "stats:"));
+	char hex[64], b64[64];
+	const char *logs[] = {log, log2};
+	for (int i = 0; i < 2; i++) {
+		assert_false(has_number(logs[i], ntohs(local.sin_port)));
+		assert_false(has_number(logs[i], sizeof(body)));
+		const uint8_t *ids[] = {o.rid, o.sid};
+		for (int k = 0; k < 2; k++) {
+			sodium_bin2hex(hex, sizeof(hex), ids[k], 24);
+			assert_null(strstr(logs[i], hex));
+			sodium_bin2base64(b64, sizeof(b64), ids[k], 24,
+					  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+			assert_null(strstr(logs[i], b64));
+			sodium_bin2base64(b64, sizeof(b64), ids[k], 24,
+					  sodium_base64_VARIANT_ORIGINAL);
+			assert_null(strstr(logs[i], b64));
+		}
+	}
+	relayproc_cleanup(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -352,6 +447,7 @@ int main(void)
 		cmocka_unit_test(test_quota),
 		cmocka_unit_test(test_restart_keeps_everything),
 		cmocka_unit_test(test_ttl_expiry),
+		cmocka_unit_test(test_logs_identify_no_one_and_reopen),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
