@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Envelope payloads of the end-to-end layer (docs/PROTOCOL.md section 8.6): type byte, X3DH
+ * prefix for first messages, one ratchet message over padded content. Sealing pads and
+ * encrypts in place in the caller's output buffer; opening decrypts into the caller's buffer.
+ */
+#include <string.h>
+
+#include <sodium.h>
+
+#include "e2e.h"
+#include "pad.h"
+
+#define BODY_OFFSET (RATCHET_NONCE_LEN + RATCHET_ENC_HEADER_LEN)
+
+/*
+ * Pads [u16 REPLY_LEN || REPLY ||] MSG for an envelope of OVERHEAD bytes besides the padded
+ * plaintext, and ratchet-encrypts it into OUT + HEAD (HEAD bytes were written by the caller).
+ */
+static int seal(struct ratchet *r, size_t head, size_t overhead, const uint8_t *reply,
+                size_t reply_len, const uint8_t *msg, size_t msg_len, uint8_t *out, size_t cap,
+                size_t *outlen)
+{
+	size_t extra = reply != NULL ? 2 + reply_len : 0;
+	if (msg_len > CAIRN_ENVELOPE_MAX)
+		return CAIRN_ETOOBIG;
+	size_t content_len = extra + msg_len;
+	size_t n = pad_len(overhead, content_len);
+	if (n == 0)
+		return CAIRN_ETOOBIG;
+	if (cap < overhead + n)
+		return CAIRN_ENOBUFS;
+
+	uint8_t *body = out + head + BODY_OFFSET;
+	uint8_t *p = body;
+	*p++ = (uint8_t)(content_len >> 8);
+	*p++ = (uint8_t)content_len;
+	if (reply != NULL) {
+		*p++ = (uint8_t)(reply_len >> 8);
+		*p++ = (uint8_t)reply_len;
+		if (reply_len > 0)
+			memcpy(p, reply, reply_len);
+		p += reply_len;
+	}
+	if (msg_len > 0)
+		memcpy(p, msg, msg_len);
+	p += msg_len;
+	memset(p, 0, n - (size_t)(p - body));
+
+	size_t rlen = 0;
+	int rc = ratchet_encrypt(r, body, n, out + head, cap - head, &rlen);
+	if (rc != 0) {
+		sodium_memzero(out, overhead + n);
+		return rc;
+	}
+	*outlen = head + rlen;
+	return 0;
+}
+
+int e2e_seal_first(struct ratchet *r, const uint8_t prefix[static X3DH_PREFIX_LEN],
+                   const uint8_t *reply, size_t reply_len, const uint8_t *msg, size_t msg_len,
+                   uint8_t *out, size_t cap, size_t *outlen)
+{
+	static const uint8_t empty[1];
+	*outlen = 0;
+	if (reply_len > E2E_REPLY_MAX)
+		return CAIRN_EINVAL;
+	if (cap < 1 + X3DH_PREFIX_LEN)
+		return CAIRN_ENOBUFS;
+	out[0] = E2E_TYPE_FIRST;
+	memcpy(out + 1, prefix, X3DH_PREFIX_LEN);
+	return seal(r, 1 + X3DH_PREFIX_LEN, E2E_FIRST_OVERHEAD, reply != NULL ? reply : empty,
+	            reply_len, msg, msg_len, out, cap, outlen);
+}
+
+int e2e_seal(struct ratchet *r, const uint8_t *msg, size_t msg_len, uint8_t *out, size_t cap,
+             size_t *outlen)
+{
+	*outlen = 0;
+	if (cap < 1)
+		return CAIRN_ENOBUFS;
+	out[0] = E2E_TYPE_MESSAGE;
+	return seal(r, 1, E2E_MESSAGE_OVERHEAD, NULL, 0, msg, msg_len, out, cap, outlen);
+}
+
+int e2e_first_onetime(const uint8_t *env, size_t len, uint8_t opk[static CAIRN_KEY_LEN])
+{
+	memset(opk, 0, CAIRN_KEY_LEN);
+	if (len < E2E_FIRST_OVERHEAD || env[0] != E2E_TYPE_FIRST)
+		return CAIRN_EINVAL;
+	memcpy(opk, x3dh_prefix_onetime(env + 1), CAIRN_KEY_LEN);
+	return 0;
+}
+
+/* Splits decrypted, padded plaintext BUF (LEN bytes) of an envelope of TYPE into RES. */
+static int parse_content(int type, const uint8_t *buf, size_t len, struct e2e_opened *res)
+{
+	const uint8_t *c;
+	size_t clen;
+	int rc = pad_decode(buf, len, &c, &clen);
+	if (rc != 0)
+		return rc;
+	res->type = type;
+	if (type == E2E_TYPE_FIRST) {
+		if (clen < 2)
+			return CAIRN_EINVAL;
+		size_t rlen = ((size_t)c[0] << 8) | c[1];
+		if (rlen > E2E_REPLY_MAX || rlen > clen - 2)
+			return CAIRN_EINVAL;
+		res->reply = c + 2;
+		res->reply_len = rlen;
+		c += 2 + rlen;
+		clen -= 2 + rlen;
+	}
+	res->message = c;
+	res->message_len = clen;
+	return 0;
+}
+
+static void opened_clear(struct e2e_opened *res)
+{
+	memset(res, 0, sizeof(*res));
+}
+
+int e2e_open(struct ratchet *r, const uint8_t *env, size_t len, uint8_t *buf, size_t cap,
+             struct e2e_opened *res, const struct e2e_rng *rng)
+{
+	opened_clear(res);
+	size_t head;
+	if (len >= E2E_FIRST_OVERHEAD && env[0] == E2E_TYPE_FIRST)
+		head = 1 + X3DH_PREFIX_LEN;
+	else if (len >= E2E_MESSAGE_OVERHEAD && env[0] == E2E_TYPE_MESSAGE)
+		head = 1;
+	else
+		return CAIRN_EINVAL;
+	size_t n = 0;
+	int rc = ratchet_decrypt(r, env + head, len - head, buf, cap, &n, rng);
+	if (rc == 0)
+		rc = parse_content(env[0], buf, n, res);
+	if (rc != 0)
+		opened_clear(res);
+	return rc;
+}
+
+int e2e_open_first(const uint8_t my_identity_sk[static X3DH_IDENTITY_SK_LEN],
+                   struct x3dh_onetime *otk, const uint8_t *env, size_t len, uint8_t *buf,
+                   size_t cap, struct e2e_opened *res,
+                   uint8_t peer_identity[static X3DH_IDENTITY_PK_LEN], struct ratchet **session,
+                   const struct e2e_rng *rng)
+{
+	struct ratchet *s = NULL;
+	size_t n = 0;
+	int rc;
+
+	opened_clear(res);
+	*session = NULL;
+	memset(peer_identity, 0, X3DH_IDENTITY_PK_LEN);
+	if (len < E2E_FIRST_OVERHEAD || env[0] != E2E_TYPE_FIRST)
+		return CAIRN_EINVAL;
+	rc = x3dh_respond(my_identity_sk, otk, env + 1, peer_identity, &s);
+	if (rc == 0)
+		rc = ratchet_decrypt(s, env + 1 + X3DH_PREFIX_LEN, len - 1 - X3DH_PREFIX_LEN, buf,
+		                     cap, &n, rng);
+	if (rc == 0)
+		rc = parse_content(E2E_TYPE_FIRST, buf, n, res);
+	if (rc != 0) {
+		ratchet_free(s);
+		opened_clear(res);
+		memset(peer_identity, 0, X3DH_IDENTITY_PK_LEN);
+		if (n > 0)
+			sodium_memzero(buf, n);
+		return rc;
+	}
+	/* The session is confirmed: the one-time key is spent. */
+	otk->used = true;
+	sodium_memzero(otk->priv, sizeof(otk->priv));
+	*session = s;
+	return 0;
+}

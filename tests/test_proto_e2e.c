@@ -1,0 +1,520 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The end-to-end layer's session setup and formats (docs/PROTOCOL.md section 8): HKDF, the
+ * invite payload, the X3DH first message (vectors recomputed independently from the spec's
+ * formulas), envelope payloads and padding, one-time key use, identity authentication and
+ * safety numbers.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "e2e.h"
+#include "invite.h"
+#include "kdf.h"
+#include "mdvec.h"
+#include "pad.h"
+#include "safety.h"
+
+/* A scripted random source: hands out the listed 32-byte keys in order. */
+struct script {
+	uint8_t keys[4][32];
+	int n, next;
+};
+
+static void script_fill(void *ctx, uint8_t *out, size_t len)
+{
+	struct script *s = ctx;
+	assert_int_equal(len, 32);
+	assert_true(s->next < s->n);
+	memcpy(out, s->keys[s->next++], 32);
+}
+
+static struct e2e_rng script_rng(struct script *s, const char *v1, const char *k1, const char *v2,
+                                 const char *k2)
+{
+	memset(s, 0, sizeof(*s));
+	assert_int_equal(mdvec_hex(v1, k1, s->keys[s->n++], 32), 32);
+	if (v2 != NULL)
+		assert_int_equal(mdvec_hex(v2, k2, s->keys[s->n++], 32), 32);
+	return (struct e2e_rng){script_fill, s};
+}
+
+struct identity {
+	uint8_t pk[32], sk[64];
+};
+
+static void identity_from(const char *vec, const char *key, struct identity *id)
+{
+	uint8_t seed[32];
+	assert_int_equal(mdvec_hex(vec, key, seed, 32), 32);
+	crypto_sign_seed_keypair(id->pk, id->sk, seed);
+}
+
+static void test_hkdf_rfc5869(void **state)
+{
+	/* RFC 5869 appendix A.1. */
+	uint8_t ikm[22], salt[13], info[10], okm[42], want[42];
+	memset(ikm, 0x0b, sizeof(ikm));
+	for (int i = 0; i < 13; i++)
+		salt[i] = (uint8_t)i;
+	for (int i = 0; i < 10; i++)
+		info[i] = (uint8_t)(0xf0 + i);
+	test_unhex(
+	    "3cb25f25faacd57a90434f64d0362f2a2d2d0a90cf1a5a4c5db02d56ecc4c5bf34007208d5b88718"
+	    "5865",
+	    want, sizeof(want));
+	assert_int_equal(kdf_hkdf_sha256(okm, 42, salt, 13, ikm, 22, info, 10), 0);
+	assert_memory_equal(okm, want, 42);
+	assert_int_equal(kdf_hkdf_sha256(okm, 0, salt, 13, ikm, 22, info, 10), CAIRN_EINVAL);
+	assert_int_equal(kdf_hkdf_sha256(okm, KDF_OUT_MAX + 1, NULL, 0, ikm, 22, NULL, 0),
+	                 CAIRN_EINVAL);
+}
+
+static void load_invite(struct invite *inv)
+{
+	const char *V = "e2e/invite";
+	memset(inv, 0, sizeof(*inv));
+	assert_int_equal(mdvec_hex(V, "identity", inv->identity, 32), 32);
+	assert_int_equal(mdvec_hex(V, "onetime", inv->onetime, 32), 32);
+	assert_int_equal(mdvec_hex(V, "sender_id", inv->sender_id, 24), 24);
+	assert_int_equal(mdvec_hex(V, "credential", inv->credential, 32), 32);
+	snprintf(inv->relay, sizeof(inv->relay), "%s", mdvec_str(V, "relay"));
+}
+
+static void test_invite(void **state)
+{
+	struct invite inv, got;
+	uint8_t want[INVITE_MAX_LEN], out[INVITE_MAX_LEN + 1];
+	size_t wlen, olen;
+	load_invite(&inv);
+	struct identity id;
+	identity_from("e2e/invite", "identity_seed", &id);
+	assert_memory_equal(id.pk, inv.identity, 32);
+	wlen = mdvec_hex("e2e/invite", "invite", want, sizeof(want));
+	assert_int_equal(invite_encode(&inv, out, sizeof(out), &olen), 0);
+	assert_int_equal(olen, wlen);
+	assert_memory_equal(out, want, wlen);
+	assert_int_equal(invite_parse(want, wlen, &got), 0);
+	assert_memory_equal(&got, &inv, sizeof(inv));
+
+	/* Every truncation, a trailing byte, a wrong version. */
+	for (size_t cut = 0; cut < wlen; cut++)
+		assert_int_equal(invite_parse(want, cut, &got), CAIRN_EINVAL);
+	memcpy(out, want, wlen);
+	out[wlen] = 0;
+	assert_int_equal(invite_parse(out, wlen + 1, &got), CAIRN_EINVAL);
+	assert_true(sodium_is_zero((const uint8_t *)&got, sizeof(got)));
+	out[0] = 2;
+	assert_int_equal(invite_parse(out, wlen, &got), CAIRN_EINVAL);
+	/* relay_len that disagrees with the bytes present, or zero. */
+	memcpy(out, want, wlen);
+	out[INVITE_FIXED_LEN - 1]++;
+	assert_int_equal(invite_parse(out, wlen, &got), CAIRN_EINVAL);
+	memcpy(out, want, INVITE_FIXED_LEN);
+	out[INVITE_FIXED_LEN - 2] = out[INVITE_FIXED_LEN - 1] = 0;
+	assert_int_equal(invite_parse(out, INVITE_FIXED_LEN, &got), CAIRN_EINVAL);
+	/* A NUL in the relay text, or text that is no address. */
+	memcpy(out, want, wlen);
+	out[wlen - 3] = 0;
+	assert_int_equal(invite_parse(out, wlen, &got), CAIRN_EINVAL);
+	memcpy(out, want, wlen);
+	out[INVITE_FIXED_LEN] = 'C'; /* "Cairn://" */
+	assert_int_equal(invite_parse(out, wlen, &got), CAIRN_EADDRESS);
+	/* An identity key that is not a usable point (the small-order identity element). */
+	memcpy(out, want, wlen);
+	memset(out + 1, 0, 32);
+	out[1] = 1;
+	assert_int_equal(invite_parse(out, wlen, &got), CAIRN_EINVAL);
+	got = inv;
+	memcpy(got.identity, out + 1, 32);
+	assert_int_equal(invite_encode(&got, out, sizeof(out), &olen), CAIRN_EINVAL);
+	/* Encoding checks the relay text and the buffer. */
+	inv.relay[0] = 'x';
+	assert_int_equal(invite_encode(&inv, out, sizeof(out), &olen), CAIRN_EADDRESS);
+	inv.relay[0] = 'c';
+	assert_int_equal(invite_encode(&inv, out, wlen - 1, &olen), CAIRN_ENOBUFS);
+}
+
+/* Recomputes 8.3 and the first KDF_RK/KDF_CK of 8.4 from the formulas and checks them. */
+static void check_first_intermediates(const struct identity *ii, const struct identity *ia,
+                                      const uint8_t opk[32])
+{
+	const char *V = "e2e/first";
+	uint8_t opk_priv[32], ek[32], rpriv[32], ax[32], ix[32], ikm[128], okm[96], v[96];
+	uint8_t sh[32], rko[96], mk[32];
+	static const uint8_t one = 1;
+	assert_int_equal(mdvec_hex("e2e/invite", "onetime_private", opk_priv, 32), 32);
+	assert_int_equal(mdvec_hex(V, "ephemeral_private", ek, 32), 32);
+	assert_int_equal(mdvec_hex(V, "ratchet_private", rpriv, 32), 32);
+	assert_int_equal(crypto_sign_ed25519_sk_to_curve25519(ax, ia->sk), 0);
+	assert_int_equal(crypto_sign_ed25519_pk_to_curve25519(ix, ii->pk), 0);
+	memset(ikm, 0xff, 32);
+	assert_int_equal(crypto_scalarmult(ikm + 32, ax, opk), 0);
+	assert_int_equal(crypto_scalarmult(ikm + 64, ek, ix), 0);
+	assert_int_equal(crypto_scalarmult(ikm + 96, ek, opk), 0);
+	const char *names[3] = {"dh1", "dh2", "dh3"};
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(mdvec_hex(V, names[i], v, 32), 32);
+		assert_memory_equal(v, ikm + 32 * (i + 1), 32);
+	}
+	assert_int_equal(
+	    kdf_hkdf_sha256(okm, 96, NULL, 0, ikm, 128, (const uint8_t *)"cairn/1 x3dh", 12), 0);
+	assert_int_equal(mdvec_hex(V, "root_key", v, 32), 32);
+	assert_memory_equal(v, okm, 32);
+	assert_int_equal(mdvec_hex(V, "hka", v, 32), 32);
+	assert_memory_equal(v, okm + 32, 32);
+	assert_int_equal(mdvec_hex(V, "nhkb", v, 32), 32);
+	assert_memory_equal(v, okm + 64, 32);
+	assert_int_equal(crypto_scalarmult(sh, rpriv, opk), 0);
+	assert_int_equal(
+	    kdf_hkdf_sha256(rko, 96, okm, 32, sh, 32, (const uint8_t *)"cairn/1 ratchet", 15), 0);
+	assert_int_equal(mdvec_hex(V, "root_key_1", v, 32), 32);
+	assert_memory_equal(v, rko, 32);
+	assert_int_equal(mdvec_hex(V, "chain_key_1", v, 32), 32);
+	assert_memory_equal(v, rko + 32, 32);
+	assert_int_equal(mdvec_hex(V, "nhks_1", v, 32), 32);
+	assert_memory_equal(v, rko + 64, 32);
+	kdf_hmac_sha256(rko + 32, 32, &one, 1, NULL, 0, mk);
+	assert_int_equal(mdvec_hex(V, "message_key_1", v, 32), 32);
+	assert_memory_equal(v, mk, 32);
+
+	/* The envelope's header opens under HKa with AD = IKa || IKi and the nonce from mk. */
+	uint8_t env[CAIRN_ENVELOPE_MAX], keys[80], ad[64], header[40], want[40];
+	size_t elen = mdvec_hex(V, "envelope", env, sizeof(env));
+	assert_int_equal(
+	    kdf_hkdf_sha256(keys, 80, NULL, 0, mk, 32, (const uint8_t *)"cairn/1 message keys", 20),
+	    0);
+	const uint8_t *rm = env + 1 + X3DH_PREFIX_LEN;
+	assert_memory_equal(rm, keys + 56, 24);
+	memcpy(ad, ia->pk, 32);
+	memcpy(ad + 32, ii->pk, 32);
+	assert_int_equal(crypto_aead_xchacha20poly1305_ietf_decrypt(header, NULL, NULL, rm + 24, 56,
+	                                                            ad, 64, rm, okm + 32),
+	                 0);
+	crypto_scalarmult_base(want, rpriv);
+	memset(want + 32, 0, 8); /* pn = 0, n = 0 */
+	assert_memory_equal(header, want, 40);
+	assert_int_equal(elen, 896);
+}
+
+static void test_vectors(void **state)
+{
+	struct identity ii, ia;
+	struct invite inv;
+	struct script s;
+	struct x3dh_onetime otk;
+	identity_from("e2e/invite", "identity_seed", &ii);
+	identity_from("e2e/first", "accepter_identity_seed", &ia);
+	uint8_t v[64];
+	assert_int_equal(mdvec_hex("e2e/first", "accepter_identity", v, 32), 32);
+	assert_memory_equal(v, ia.pk, 32);
+	load_invite(&inv);
+	struct e2e_rng rng = script_rng(&s, "e2e/invite", "onetime_private", NULL, NULL);
+	x3dh_onetime_generate(&otk, &rng);
+	assert_memory_equal(otk.pub, inv.onetime, 32);
+	check_first_intermediates(&ii, &ia, otk.pub);
+
+	/* Accepter: prefix and first envelope. */
+	uint8_t prefix[X3DH_PREFIX_LEN], want[CAIRN_ENVELOPE_MAX], env[CAIRN_ENVELOPE_MAX];
+	uint8_t reply[E2E_REPLY_MAX], buf[CAIRN_ENVELOPE_MAX], peer[32];
+	size_t wlen, elen;
+	struct ratchet *a = NULL, *i = NULL;
+	rng = script_rng(&s, "e2e/first", "ephemeral_private", "e2e/first", "ratchet_private");
+	assert_int_equal(x3dh_initiate(inv.identity, inv.onetime, ia.sk, &rng, prefix, &a), 0);
+	assert_int_equal(mdvec_hex("e2e/first", "prefix", want, sizeof(want)), X3DH_PREFIX_LEN);
+	assert_memory_equal(prefix, want, X3DH_PREFIX_LEN);
+	size_t rlen = mdvec_hex("e2e/first", "reply", reply, sizeof(reply));
+	char m1[64];
+	snprintf(m1, sizeof(m1), "%s", mdvec_str("e2e/first", "message"));
+	assert_int_equal(e2e_seal_first(a, prefix, reply, rlen, (const uint8_t *)m1, strlen(m1),
+	                                env, sizeof(env), &elen),
+	                 0);
+	wlen = mdvec_hex("e2e/first", "envelope", want, sizeof(want));
+	assert_int_equal(elen, wlen);
+	assert_memory_equal(env, want, wlen);
+
+	/* Inviter opens it, learns the accepter's identity and reply, spends the one-time key. */
+	struct e2e_opened o;
+	uint8_t opk[32];
+	assert_int_equal(e2e_first_onetime(env, elen, opk), 0);
+	assert_memory_equal(opk, otk.pub, 32);
+	rng = script_rng(&s, "e2e/reply", "ratchet_private", NULL, NULL);
+	assert_int_equal(
+	    e2e_open_first(ii.sk, &otk, env, elen, buf, sizeof(buf), &o, peer, &i, &rng), 0);
+	assert_memory_equal(peer, ia.pk, 32);
+	assert_true(otk.used);
+	assert_true(sodium_is_zero(otk.priv, 32));
+	assert_int_equal(o.type, E2E_TYPE_FIRST);
+	assert_int_equal(o.reply_len, rlen);
+	assert_memory_equal(o.reply, reply, rlen);
+	assert_int_equal(o.message_len, strlen(m1));
+	assert_memory_equal(o.message, m1, strlen(m1));
+
+	/* The reply, and the accepter's third message. */
+	const char *m2 = mdvec_str("e2e/reply", "message");
+	char m2c[64];
+	snprintf(m2c, sizeof(m2c), "%s", m2);
+	assert_int_equal(e2e_seal(i, (const uint8_t *)m2c, strlen(m2c), env, sizeof(env), &elen),
+	                 0);
+	wlen = mdvec_hex("e2e/reply", "envelope", want, sizeof(want));
+	assert_int_equal(elen, wlen);
+	assert_memory_equal(env, want, wlen);
+	rng = script_rng(&s, "e2e/third", "ratchet_private", NULL, NULL);
+	assert_int_equal(e2e_open(a, env, elen, buf, sizeof(buf), &o, &rng), 0);
+	assert_int_equal(o.type, E2E_TYPE_MESSAGE);
+	assert_null(o.reply);
+	assert_int_equal(o.message_len, strlen(m2c));
+	assert_memory_equal(o.message, m2c, o.message_len);
+	const char *m3 = mdvec_str("e2e/third", "message");
+	char m3c[64];
+	snprintf(m3c, sizeof(m3c), "%s", m3);
+	assert_int_equal(e2e_seal(a, (const uint8_t *)m3c, strlen(m3c), env, sizeof(env), &elen),
+	                 0);
+	wlen = mdvec_hex("e2e/third", "envelope", want, sizeof(want));
+	assert_int_equal(elen, wlen);
+	assert_memory_equal(env, want, wlen);
+	assert_int_equal(e2e_open(i, env, elen, buf, sizeof(buf), &o, NULL), 0);
+	assert_memory_equal(o.message, m3c, strlen(m3c));
+	ratchet_free(a);
+	ratchet_free(i);
+}
+
+/* A fresh inviter (identity + one-time key) and accepter, with system randomness. */
+struct setup {
+	struct identity ii, ia;
+	struct x3dh_onetime otk;
+	uint8_t prefix[X3DH_PREFIX_LEN];
+	struct ratchet *a;
+};
+
+static void setup_new(struct setup *s)
+{
+	crypto_sign_keypair(s->ii.pk, s->ii.sk);
+	crypto_sign_keypair(s->ia.pk, s->ia.sk);
+	x3dh_onetime_generate(&s->otk, NULL);
+	assert_int_equal(x3dh_initiate(s->ii.pk, s->otk.pub, s->ia.sk, NULL, s->prefix, &s->a), 0);
+}
+
+static size_t first(struct setup *s, const char *text, uint8_t env[static CAIRN_ENVELOPE_MAX])
+{
+	size_t n;
+	assert_int_equal(e2e_seal_first(s->a, s->prefix, (const uint8_t *)"rp", 2,
+	                                (const uint8_t *)text, strlen(text), env,
+	                                CAIRN_ENVELOPE_MAX, &n),
+	                 0);
+	return n;
+}
+
+static void test_onetime_used_once(void **state)
+{
+	struct setup s;
+	setup_new(&s);
+	uint8_t e1[CAIRN_ENVELOPE_MAX], e2[CAIRN_ENVELOPE_MAX], buf[CAIRN_ENVELOPE_MAX], peer[32];
+	size_t l1 = first(&s, "one", e1), l2 = first(&s, "two", e2);
+	struct e2e_opened o;
+	struct ratchet *i = NULL;
+
+	/* A forged first message does not spend the key. */
+	uint8_t forged[CAIRN_ENVELOPE_MAX];
+	memcpy(forged, e1, l1);
+	forged[1 + 64 + 3] ^= 1; /* inside the identity box */
+	assert_int_equal(
+	    e2e_open_first(s.ii.sk, &s.otk, forged, l1, buf, sizeof(buf), &o, peer, &i, NULL),
+	    CAIRN_EAUTH);
+	assert_null(i);
+	assert_false(s.otk.used);
+	assert_true(sodium_is_zero(peer, 32));
+
+	/* Message two arrives first (one was lost or delayed): it establishes the session. */
+	assert_int_equal(
+	    e2e_open_first(s.ii.sk, &s.otk, e2, l2, buf, sizeof(buf), &o, peer, &i, NULL), 0);
+	assert_true(s.otk.used);
+	assert_memory_equal(o.message, "two", 3);
+	/* The key is spent: any first message naming it is refused... */
+	struct ratchet *i2 = NULL;
+	assert_int_equal(
+	    e2e_open_first(s.ii.sk, &s.otk, e1, l1, buf, sizeof(buf), &o, peer, &i2, NULL),
+	    CAIRN_EREPLAY);
+	assert_null(i2);
+	/* ...including another accepter's (the invite leaked): reuse is detected. */
+	struct setup t = s;
+	crypto_sign_keypair(t.ia.pk, t.ia.sk);
+	assert_int_equal(x3dh_initiate(s.ii.pk, s.otk.pub, t.ia.sk, NULL, t.prefix, &t.a), 0);
+	uint8_t e3[CAIRN_ENVELOPE_MAX];
+	size_t l3 = first(&t, "mallory", e3);
+	assert_int_equal(e2e_first_onetime(e3, l3, peer), 0);
+	assert_memory_equal(peer, s.otk.pub, 32);
+	assert_int_equal(
+	    e2e_open_first(s.ii.sk, &s.otk, e3, l3, buf, sizeof(buf), &o, peer, &i2, NULL),
+	    CAIRN_EREPLAY);
+	/* With the existing session, the delayed first message opens (prefix skipped). */
+	assert_int_equal(e2e_open(i, e1, l1, buf, sizeof(buf), &o, NULL), 0);
+	assert_int_equal(o.type, E2E_TYPE_FIRST);
+	assert_int_equal(o.reply_len, 2);
+	assert_memory_equal(o.reply, "rp", 2);
+	assert_memory_equal(o.message, "one", 3);
+	/* A replay of it is dropped. */
+	assert_int_equal(e2e_open(i, e1, l1, buf, sizeof(buf), &o, NULL), CAIRN_EREPLAY);
+	assert_null(o.message);
+	ratchet_free(t.a);
+	ratchet_free(s.a);
+	ratchet_free(i);
+}
+
+static void test_wrong_identity(void **state)
+{
+	struct setup s;
+	setup_new(&s);
+	uint8_t env[CAIRN_ENVELOPE_MAX], buf[CAIRN_ENVELOPE_MAX], peer[32];
+	size_t len = first(&s, "hi", env);
+	struct e2e_opened o;
+	struct ratchet *i = NULL;
+
+	/* Another inviter identity cannot open it. */
+	struct identity other;
+	crypto_sign_keypair(other.pk, other.sk);
+	assert_int_equal(
+	    e2e_open_first(other.sk, &s.otk, env, len, buf, sizeof(buf), &o, peer, &i, NULL),
+	    CAIRN_EAUTH);
+
+	/* Mallory claims to be the accepter: she knows its public key but not its private key.
+	 * She runs X3DH as herself, then re-seals the identity box with the victim's key (she
+	 * knows box_key: it needs only her ephemeral key). The inviter then derives DH1 with the
+	 * victim's key, gets another SK, and the ratchet message does not decrypt. */
+	struct identity mal;
+	crypto_sign_keypair(mal.pk, mal.sk);
+	uint8_t ek[32], rk[32], ix[32], ikm[96], key[32], ad[96];
+	randombytes_buf(ek, 32);
+	randombytes_buf(rk, 32);
+	struct script sc = {{{0}}, 2, 0};
+	memcpy(sc.keys[0], ek, 32);
+	memcpy(sc.keys[1], rk, 32);
+	struct e2e_rng rng = {script_fill, &sc};
+	struct ratchet *m = NULL;
+	uint8_t mprefix[X3DH_PREFIX_LEN];
+	assert_int_equal(x3dh_initiate(s.ii.pk, s.otk.pub, mal.sk, &rng, mprefix, &m), 0);
+	assert_int_equal(crypto_sign_ed25519_pk_to_curve25519(ix, s.ii.pk), 0);
+	memset(ikm, 0xff, 32);
+	assert_int_equal(crypto_scalarmult(ikm + 32, ek, ix), 0);
+	assert_int_equal(crypto_scalarmult(ikm + 64, ek, s.otk.pub), 0);
+	assert_int_equal(kdf_hkdf_sha256(key, 32, NULL, 0, ikm, 96,
+	                                 (const uint8_t *)"cairn/1 x3dh identity", 21),
+	                 0);
+	memcpy(ad, mprefix, 64);
+	memcpy(ad + 64, s.ii.pk, 32);
+	static const uint8_t zero_nonce[24];
+	/* Sanity: her own box opens with the recomputed key. */
+	assert_int_equal(crypto_aead_xchacha20poly1305_ietf_decrypt(peer, NULL, NULL, mprefix + 64,
+	                                                            48, ad, 96, zero_nonce, key),
+	                 0);
+	assert_memory_equal(peer, mal.pk, 32);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(mprefix + 64, NULL, s.ia.pk, 32, ad, 96, NULL,
+	                                           zero_nonce, key);
+	size_t mlen;
+	assert_int_equal(e2e_seal_first(m, mprefix, NULL, 0, (const uint8_t *)"it's me", 7, env,
+	                                sizeof(env), &mlen),
+	                 0);
+	assert_int_equal(
+	    e2e_open_first(s.ii.sk, &s.otk, env, mlen, buf, sizeof(buf), &o, peer, &i, NULL),
+	    CAIRN_EAUTH);
+	assert_null(i);
+	assert_false(s.otk.used);
+	ratchet_free(m);
+	ratchet_free(s.a);
+}
+
+static void test_padding(void **state)
+{
+	static const size_t sizes[] = {896, 3968, 16384};
+	struct setup s;
+	setup_new(&s);
+	uint8_t *msg = calloc(1, CAIRN_ENVELOPE_MAX), env[CAIRN_ENVELOPE_MAX];
+	assert_non_null(msg);
+	size_t n;
+	/* Every envelope, first or not, is one of three sizes. */
+	const size_t lens[] = {0, 1, 100, 683, 684, 685, 3000, 16173, E2E_MESSAGE_MAX};
+	for (size_t k = 0; k < sizeof(lens) / sizeof(lens[0]); k++) {
+		int rc = e2e_seal(s.a, msg, lens[k], env, sizeof(env), &n);
+		assert_int_equal(rc, 0);
+		assert_true(n == sizes[0] || n == sizes[1] || n == sizes[2]);
+		if (lens[k] + 2 + 2 <= 16384 - E2E_FIRST_OVERHEAD) {
+			assert_int_equal(e2e_seal_first(s.a, s.prefix, NULL, 0, msg, lens[k], env,
+			                                sizeof(env), &n),
+			                 0);
+			assert_true(n == sizes[0] || n == sizes[1] || n == sizes[2]);
+		}
+	}
+	assert_int_equal(pad_len(E2E_MESSAGE_OVERHEAD, 797), 896 - E2E_MESSAGE_OVERHEAD);
+	assert_int_equal(pad_len(E2E_MESSAGE_OVERHEAD, 798), 3968 - E2E_MESSAGE_OVERHEAD);
+	assert_int_equal(E2E_MESSAGE_MAX, 16285);
+	assert_int_equal(e2e_seal(s.a, msg, E2E_MESSAGE_MAX + 1, env, sizeof(env), &n),
+	                 CAIRN_ETOOBIG);
+	assert_int_equal(e2e_seal(s.a, msg, 10, env, 895, &n), CAIRN_ENOBUFS);
+	assert_int_equal(
+	    e2e_seal_first(s.a, s.prefix, msg, E2E_REPLY_MAX + 1, msg, 1, env, sizeof(env), &n),
+	    CAIRN_EINVAL);
+
+	/* Decoding: zero padding only, a length that fits. */
+	const uint8_t *c;
+	size_t clen;
+	uint8_t p[8] = {0, 3, 'a', 'b', 'c', 0, 0, 0};
+	assert_int_equal(pad_decode(p, sizeof(p), &c, &clen), 0);
+	assert_int_equal(clen, 3);
+	assert_memory_equal(c, "abc", 3);
+	assert_int_equal(pad_decode(p, 5, &c, &clen), 0);
+	assert_int_equal(pad_decode(p, 4, &c, &clen), CAIRN_EPADDING);
+	assert_int_equal(pad_decode(p, 1, &c, &clen), CAIRN_EPADDING);
+	p[7] = 1;
+	assert_int_equal(pad_decode(p, sizeof(p), &c, &clen), CAIRN_EPADDING);
+	assert_null(c);
+	assert_int_equal(clen, 0);
+	/* Envelope types and lengths the parser refuses. */
+	uint8_t opk[32];
+	env[0] = 3;
+	assert_int_equal(e2e_first_onetime(env, sizeof(env), opk), CAIRN_EINVAL);
+	assert_true(sodium_is_zero(opk, 32));
+	struct e2e_opened o;
+	uint8_t buf[CAIRN_ENVELOPE_MAX];
+	assert_int_equal(e2e_open(s.a, env, sizeof(env), buf, sizeof(buf), &o, NULL), CAIRN_EINVAL);
+	env[0] = E2E_TYPE_MESSAGE;
+	assert_int_equal(e2e_open(s.a, env, E2E_MESSAGE_OVERHEAD - 1, buf, sizeof(buf), &o, NULL),
+	                 CAIRN_EINVAL);
+	free(msg);
+	ratchet_free(s.a);
+}
+
+static void test_safety_number(void **state)
+{
+	uint8_t a[32], b[32];
+	char n1[SAFETY_TEXT_LEN], n2[SAFETY_TEXT_LEN];
+	assert_int_equal(mdvec_hex("e2e/safety", "a", a, 32), 32);
+	assert_int_equal(mdvec_hex("e2e/safety", "b", b, 32), 32);
+	safety_number(a, b, n1);
+	safety_number(b, a, n2);
+	assert_string_equal(n1, mdvec_str("e2e/safety", "number"));
+	assert_string_equal(n1, n2);
+	assert_int_equal(strlen(n1), 71);
+	b[0] ^= 1;
+	safety_number(a, b, n2);
+	assert_string_not_equal(n1, n2);
+}
+
+int main(void)
+{
+	if (sodium_init() < 0)
+		return 1;
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_hkdf_rfc5869),   cmocka_unit_test(test_invite),
+	    cmocka_unit_test(test_vectors),        cmocka_unit_test(test_onetime_used_once),
+	    cmocka_unit_test(test_wrong_identity), cmocka_unit_test(test_padding),
+	    cmocka_unit_test(test_safety_number),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
