@@ -1,0 +1,982 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The client's local state (state.h): one SQLite file of sealed records. Nothing that reaches
+ * SQLite is plaintext: values are sealed before they are bound and lookup keys are hashed
+ * under a key of their own, so the file, its WAL and SQLite's page cache only ever hold
+ * ciphertext, keyed hashes, kinds and sequence numbers.
+ *
+ * Design
+ *
+ * Files. DIR/cairn.db and, while a connection is open, cairn.db-wal and cairn.db-shm. DIR is
+ * created 0700 if missing (its last component only). A new store is built complete, in one
+ * transaction, in a mkstemp file (mode 0600, O_EXCL) next to it and then link()ed to
+ * cairn.db: link fails if a store is already there, so two creates cannot overwrite each
+ * other, and a crash during create leaves no half-made store (at worst a stray temporary
+ * file). A -wal or -shm left beside a deleted store is removed first, or SQLite would replay
+ * the old store's pages into the new one. SQLite gives the -wal and -shm files the mode of
+ * the database file, so all are 0600.
+ *
+ * Pragmas. journal_mode=WAL with synchronous=FULL: a commit that returned has been fsynced
+ * (one fsync of the log per commit, which matters because every delivery is stored before it
+ * is acknowledged). secure_delete=ON: deleted cells and freed pages are zeroed in the file.
+ * journal_size_limit=0: the WAL is cut back to nothing whenever it restarts after a
+ * checkpoint, so old page images do not linger in its tail. What may linger anyway, until a
+ * checkpoint or in the filesystem's or flash's own copies, is only ciphertext.
+ * busy_timeout is 5 s: another process holding the store waits, then fails with CAIRN_EIO.
+ *
+ * Keys. A random 32-byte master key M never changes. The single keyslot row holds the
+ * Argon2id (crypto_pwhash ALG_ARGON2ID13) salt, opslimit and memlimit, and M sealed with
+ * XChaCha20-Poly1305 under the key derived from the passphrase. Limits are MODERATE, or
+ * INTERACTIVE when CAIRN_PWHASH_FAST=1 (tests and scripts); open always uses the stored
+ * limits, bounded to [MIN, SENSITIVE] so a tampered slot cannot make open run forever. A
+ * wrong passphrase fails to open the slot before anything is written: CAIRN_EPASSPHRASE,
+ * nothing changed. cstate_rekey re-seals M under a new salt and passphrase in one UPDATE.
+ * From M, crypto_kdf_derive_from_key with context "cairnst1" derives subkey 1, the record
+ * key, and subkey 2, the lookup key. Keys live in sodium_malloc memory.
+ *
+ * Records. records(kind, lookup, seq, value) with PRIMARY KEY (kind, lookup) and a unique
+ * index on (kind, seq) for listing in order. lookup = BLAKE2b-256 keyed with the lookup key
+ * over kind (4 bytes, big-endian) || key. value = nonce (24) || XChaCha20-Poly1305(record
+ * key, plaintext, ad = kind (4, BE) || lookup (32) || seq (8, BE)). The associated data pins
+ * a sealed value to its place: copied to another key or kind, or with its sequence number
+ * swapped for another's, it fails to open (CAIRN_ECORRUPT). What sealing cannot detect is a
+ * record deleted, or the file or a record rolled back to an older copy of itself; that needs
+ * an anchor off the device.
+ *
+ * Sequence numbers are per kind: max(seq) + 1 at insertion, kept on replace. Deleting the
+ * newest record frees its number for the next insertion, which is harmless: order is only
+ * ever among live records.
+ *
+ * Transactions. A depth counter: depth 0 -> 1 runs BEGIN IMMEDIATE (the write lock up front,
+ * so a transaction never fails half-way for a lock), the commit that brings it back to 0
+ * runs COMMIT. cstate_rollback aborts the outermost transaction and resets the counter; a
+ * later cstate_commit from an outer level then returns CAIRN_ESTATE instead of pretending.
+ * A cstate_put reads the sequence number then writes, so it runs in a (nested) transaction
+ * of its own; a failed put inside a caller's transaction leaves that transaction open.
+ *
+ * On disk, then: how many records of each kind, their sizes (plaintext + 40 bytes), their
+ * order, and when the file changed. Never a key, a value, or the master key.
+ *
+ * A struct cstate is used by one thread at a time.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+#include <sqlite3.h>
+
+#include "state.h"
+
+/* Bump when the schema changes; anything else is refused as not a store of ours. */
+#define CSTATE_SCHEMA 1
+
+#define CSTATE_KEYLEN    32
+#define CSTATE_LOOKUPLEN 32
+#define CSTATE_NONCELEN  crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define CSTATE_TAGLEN    crypto_aead_xchacha20poly1305_ietf_ABYTES
+#define CSTATE_OVERHEAD  (CSTATE_NONCELEN + CSTATE_TAGLEN)
+#define CSTATE_ADLEN     (4 + CSTATE_LOOKUPLEN + 8)
+#define CSTATE_SLOTLEN   (CSTATE_NONCELEN + CSTATE_KEYLEN + CSTATE_TAGLEN)
+#define CSTATE_BUSY_MS   5000
+
+#define CSTATE_KDF_CONTEXT "cairnst1"
+#define CSTATE_KDF_RECORD  1
+#define CSTATE_KDF_LOOKUP  2
+
+_Static_assert(crypto_aead_xchacha20poly1305_ietf_KEYBYTES == CSTATE_KEYLEN, "record key");
+_Static_assert(crypto_kdf_KEYBYTES == CSTATE_KEYLEN, "master key");
+_Static_assert(sizeof(CSTATE_KDF_CONTEXT) - 1 == crypto_kdf_CONTEXTBYTES, "kdf context");
+_Static_assert(crypto_generichash_KEYBYTES_MIN <= CSTATE_KEYLEN &&
+                   CSTATE_KEYLEN <= crypto_generichash_KEYBYTES_MAX,
+               "lookup key");
+_Static_assert(CSTATE_VALUE_MAX + CSTATE_OVERHEAD < INT32_MAX, "sealed values fit an int");
+
+/* Separates the keyslot's seal from every record's (whose associated data is 44 bytes). */
+static const uint8_t keyslot_ad[] = "cairn keyslot 1";
+
+enum {
+	STMT_BEGIN,
+	STMT_COMMIT,
+	STMT_ROLLBACK,
+	STMT_FIND,
+	STMT_NEXT_SEQ,
+	STMT_INSERT,
+	STMT_UPDATE,
+	STMT_GET,
+	STMT_DELETE,
+	STMT_COUNT
+};
+
+static const char *const stmt_sql[STMT_COUNT] = {
+    [STMT_BEGIN] = "BEGIN IMMEDIATE",
+    [STMT_COMMIT] = "COMMIT",
+    [STMT_ROLLBACK] = "ROLLBACK",
+    [STMT_FIND] = "SELECT seq FROM records WHERE kind = ?1 AND lookup = ?2",
+    /* max() over the (kind, seq) index is one seek to its right edge. */
+    [STMT_NEXT_SEQ] = "SELECT coalesce(max(seq), 0) + 1 FROM records WHERE kind = ?1",
+    [STMT_INSERT] = "INSERT INTO records (kind, lookup, value, seq) VALUES (?1, ?2, ?3, ?4)",
+    [STMT_UPDATE] = "UPDATE records SET value = ?3 WHERE kind = ?1 AND lookup = ?2",
+    [STMT_GET] = "SELECT seq, value FROM records WHERE kind = ?1 AND lookup = ?2",
+    [STMT_DELETE] = "DELETE FROM records WHERE kind = ?1 AND lookup = ?2",
+};
+
+/* The value column comes last so that reading seq never touches a large value's overflow
+ * pages. The CHECK keeps the keyslot a single row. */
+static const char schema_sql[] = "BEGIN IMMEDIATE;"
+                                 "CREATE TABLE keyslot ("
+                                 " id INTEGER PRIMARY KEY CHECK (id = 1),"
+                                 " alg INTEGER NOT NULL,"
+                                 " opslimit INTEGER NOT NULL,"
+                                 " memlimit INTEGER NOT NULL,"
+                                 " salt BLOB NOT NULL,"
+                                 " sealed BLOB NOT NULL);"
+                                 "CREATE TABLE records ("
+                                 " kind INTEGER NOT NULL,"
+                                 " lookup BLOB NOT NULL,"
+                                 " seq INTEGER NOT NULL,"
+                                 " value BLOB NOT NULL,"
+                                 " PRIMARY KEY (kind, lookup));"
+                                 "CREATE UNIQUE INDEX records_order ON records (kind, seq);"
+                                 "PRAGMA user_version = 1;";
+_Static_assert(CSTATE_SCHEMA == 1, "update schema_sql");
+
+struct cstate_keys {
+	uint8_t master[CSTATE_KEYLEN];
+	uint8_t record[CSTATE_KEYLEN];
+	uint8_t lookup[CSTATE_KEYLEN];
+};
+
+struct cstate {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[STMT_COUNT];
+	struct cstate_keys *keys; /* sodium_malloc: guarded, and wiped by sodium_free */
+	int depth;                /* transaction nesting; 0 = autocommit */
+};
+
+/* The keyslot row. Nothing in it is secret: M is sealed. */
+struct keyslot {
+	unsigned long long opslimit;
+	size_t memlimit;
+	uint8_t salt[crypto_pwhash_SALTBYTES];
+	uint8_t sealed[CSTATE_SLOTLEN];
+};
+
+/* Maps a failed SQLite call to our codes: a damaged file is not an I/O error. */
+static int db_error(int src)
+{
+	switch (src & 0xff) {
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return CAIRN_ECORRUPT;
+	case SQLITE_NOMEM:
+		return CAIRN_ENOMEM;
+	default:
+		return CAIRN_EIO;
+	}
+}
+
+/* Runs SQL that returns no rows we need. */
+static int exec_sql(sqlite3 *db, const char *sql)
+{
+	int src = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	return src == SQLITE_OK ? 0 : db_error(src);
+}
+
+/* Runs a one-row, one-column query (a PRAGMA) and returns its integer. */
+static int query_int(sqlite3 *db, const char *sql, int64_t *out)
+{
+	sqlite3_stmt *s = NULL;
+	int src = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
+	if (src == SQLITE_OK)
+		src = sqlite3_step(s);
+	int rc = src == SQLITE_ROW ? 0 : db_error(src);
+	if (rc == 0)
+		*out = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* Ends a use of a kept statement: reset, so it holds no read snapshot, and unbound, so it
+ * keeps no pointer to the caller's (SQLITE_STATIC) buffers. */
+static void stmt_release(sqlite3_stmt *s)
+{
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+}
+
+/* Steps a statement that returns no rows, then releases it. */
+static int step_done(sqlite3_stmt *s)
+{
+	int src = sqlite3_step(s);
+	stmt_release(s);
+	return src == SQLITE_DONE ? 0 : db_error(src);
+}
+
+/* Returns DIR/NAME in owned memory, or NULL. */
+static char *path_join(const char *dir, const char *name)
+{
+	size_t cap = strlen(dir) + 1 + strlen(name) + 1;
+	char *p = malloc(cap);
+	if (p != NULL)
+		snprintf(p, cap, "%s/%s", dir, name);
+	return p;
+}
+
+/* Removes the files SQLite may keep beside database PATH (not PATH itself); absent is fine. */
+static void unlink_companions(const char *path)
+{
+	static const char *const suffixes[] = {"-wal", "-shm", "-journal"};
+	size_t cap = strlen(path) + sizeof("-journal");
+	char *p = malloc(cap);
+	if (p == NULL)
+		return;
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		snprintf(p, cap, "%s%s", path, suffixes[i]);
+		unlink(p);
+	}
+	free(p);
+}
+
+/* The Argon2id limits for a new keyslot (see the design notes). */
+static void pwhash_limits(unsigned long long *ops, size_t *mem)
+{
+	const char *fast = getenv("CAIRN_PWHASH_FAST");
+	if (fast != NULL && strcmp(fast, "1") == 0) {
+		*ops = crypto_pwhash_OPSLIMIT_INTERACTIVE;
+		*mem = crypto_pwhash_MEMLIMIT_INTERACTIVE;
+	} else {
+		*ops = crypto_pwhash_OPSLIMIT_MODERATE;
+		*mem = crypto_pwhash_MEMLIMIT_MODERATE;
+	}
+}
+
+/*
+ * Fills KS: a fresh salt, the current limits, and MASTER sealed under the key Argon2id derives
+ * from PASSPHRASE. Returns 0 or CAIRN_ENOMEM (Argon2id could not get its memory).
+ */
+static int keyslot_seal(struct keyslot *ks, const uint8_t master[static CSTATE_KEYLEN],
+                        const char *passphrase)
+{
+	uint8_t kpass[CSTATE_KEYLEN];
+	int rc = CAIRN_ENOMEM;
+	pwhash_limits(&ks->opslimit, &ks->memlimit);
+	randombytes_buf(ks->salt, sizeof(ks->salt));
+	if (crypto_pwhash(kpass, sizeof(kpass), passphrase, strlen(passphrase), ks->salt,
+	                  ks->opslimit, ks->memlimit, crypto_pwhash_ALG_ARGON2ID13) != 0)
+		goto out;
+	randombytes_buf(ks->sealed, CSTATE_NONCELEN);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(ks->sealed + CSTATE_NONCELEN, NULL, master,
+	                                           CSTATE_KEYLEN, keyslot_ad, sizeof(keyslot_ad),
+	                                           NULL, ks->sealed, kpass);
+	rc = 0;
+out:
+	sodium_memzero(kpass, sizeof(kpass));
+	return rc;
+}
+
+/*
+ * Opens KS with PASSPHRASE into MASTER. Returns 0, CAIRN_EPASSPHRASE (the seal does not
+ * open: a wrong passphrase, or a slot someone altered), or CAIRN_ENOMEM.
+ */
+static int keyslot_open(const struct keyslot *ks, const char *passphrase,
+                        uint8_t master[static CSTATE_KEYLEN])
+{
+	uint8_t kpass[CSTATE_KEYLEN];
+	int rc = CAIRN_ENOMEM;
+	if (crypto_pwhash(kpass, sizeof(kpass), passphrase, strlen(passphrase), ks->salt,
+	                  ks->opslimit, ks->memlimit, crypto_pwhash_ALG_ARGON2ID13) != 0)
+		goto out;
+	rc = CAIRN_EPASSPHRASE;
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(
+	        master, NULL, NULL, ks->sealed + CSTATE_NONCELEN,
+	        sizeof(ks->sealed) - CSTATE_NONCELEN, keyslot_ad, sizeof(keyslot_ad), ks->sealed,
+	        kpass) != 0) {
+		sodium_memzero(master, CSTATE_KEYLEN);
+		goto out;
+	}
+	rc = 0;
+out:
+	sodium_memzero(kpass, sizeof(kpass));
+	return rc;
+}
+
+/* Writes KS with SQL, an INSERT or UPDATE taking (alg, opslimit, memlimit, salt, sealed). */
+static int keyslot_write(sqlite3 *db, const struct keyslot *ks, const char *sql)
+{
+	sqlite3_stmt *s = NULL;
+	int src = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
+	if (src != SQLITE_OK)
+		goto out;
+	if ((src = sqlite3_bind_int(s, 1, crypto_pwhash_ALG_ARGON2ID13)) != SQLITE_OK ||
+	    (src = sqlite3_bind_int64(s, 2, (sqlite3_int64)ks->opslimit)) != SQLITE_OK ||
+	    (src = sqlite3_bind_int64(s, 3, (sqlite3_int64)ks->memlimit)) != SQLITE_OK ||
+	    (src = sqlite3_bind_blob(s, 4, ks->salt, sizeof(ks->salt), SQLITE_STATIC)) !=
+	        SQLITE_OK ||
+	    (src = sqlite3_bind_blob(s, 5, ks->sealed, sizeof(ks->sealed), SQLITE_STATIC)) !=
+	        SQLITE_OK)
+		goto out;
+	src = sqlite3_step(s);
+	/* An UPDATE that matched no row would leave the old passphrase in force. */
+	if (src == SQLITE_DONE && sqlite3_changes(db) != 1)
+		src = SQLITE_CORRUPT;
+out:
+	sqlite3_finalize(s);
+	return src == SQLITE_DONE ? 0 : db_error(src);
+}
+
+/*
+ * Reads the keyslot into KS, checking everything read from disk. Returns 0, CAIRN_ECORRUPT
+ * (not a store of this schema, or a malformed slot), or CAIRN_EIO.
+ */
+static int keyslot_read(sqlite3 *db, struct keyslot *ks)
+{
+	int64_t version;
+	int rc = query_int(db, "PRAGMA user_version", &version);
+	if (rc != 0)
+		return rc;
+	if (version != CSTATE_SCHEMA)
+		return CAIRN_ECORRUPT;
+
+	sqlite3_stmt *s = NULL;
+	rc = CAIRN_ECORRUPT;
+	int src = sqlite3_prepare_v2(
+	    db, "SELECT alg, opslimit, memlimit, salt, sealed FROM keyslot WHERE id = 1", -1, &s,
+	    NULL);
+	if (src != SQLITE_OK) {
+		/* SQLITE_ERROR here means the table is missing: the schema is not ours. */
+		if ((src & 0xff) != SQLITE_ERROR)
+			rc = db_error(src);
+		goto out;
+	}
+	src = sqlite3_step(s);
+	if (src != SQLITE_ROW) {
+		if (src != SQLITE_DONE)
+			rc = db_error(src);
+		goto out;
+	}
+	int64_t alg = sqlite3_column_int64(s, 0);
+	int64_t ops = sqlite3_column_int64(s, 1);
+	int64_t mem = sqlite3_column_int64(s, 2);
+	if (alg != crypto_pwhash_ALG_ARGON2ID13 || ops < (int64_t)crypto_pwhash_OPSLIMIT_MIN ||
+	    ops > (int64_t)crypto_pwhash_OPSLIMIT_SENSITIVE ||
+	    mem < (int64_t)crypto_pwhash_MEMLIMIT_MIN ||
+	    mem > (int64_t)crypto_pwhash_MEMLIMIT_SENSITIVE)
+		goto out;
+	const void *salt = sqlite3_column_blob(s, 3);
+	if (salt == NULL || sqlite3_column_bytes(s, 3) != (int)sizeof(ks->salt))
+		goto out;
+	memcpy(ks->salt, salt, sizeof(ks->salt));
+	const void *sealed = sqlite3_column_blob(s, 4);
+	if (sealed == NULL || sqlite3_column_bytes(s, 4) != (int)sizeof(ks->sealed))
+		goto out;
+	memcpy(ks->sealed, sealed, sizeof(ks->sealed));
+	ks->opslimit = (unsigned long long)ops;
+	ks->memlimit = (size_t)mem;
+	rc = 0;
+out:
+	sqlite3_finalize(s);
+	return rc;
+}
+
+/* Derives the record and lookup keys from the master key. */
+static void keys_derive(struct cstate_keys *k)
+{
+	crypto_kdf_derive_from_key(k->record, sizeof(k->record), CSTATE_KDF_RECORD,
+	                           CSTATE_KDF_CONTEXT, k->master);
+	crypto_kdf_derive_from_key(k->lookup, sizeof(k->lookup), CSTATE_KDF_LOOKUP,
+	                           CSTATE_KDF_CONTEXT, k->master);
+}
+
+/*
+ * Opens a SQLite connection to the existing file PATH, never following a symlink and never
+ * creating the file. Returns 0 or CAIRN_EIO.
+ */
+static int db_connect(const char *path, sqlite3 **out)
+{
+	/* NOMUTEX: one thread at a time uses a store, so SQLite's per-call locking is cost. */
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW;
+	sqlite3 *db = NULL;
+	*out = NULL;
+	if (sqlite3_open_v2(path, &db, flags, NULL) != SQLITE_OK ||
+	    sqlite3_extended_result_codes(db, 1) != SQLITE_OK ||
+	    sqlite3_busy_timeout(db, CSTATE_BUSY_MS) != SQLITE_OK) {
+		sqlite3_close(db);
+		return CAIRN_EIO;
+	}
+	*out = db;
+	return 0;
+}
+
+/*
+ * Applies the connection settings (see the design notes) and prepares the statements. Runs
+ * only once the passphrase is known good: journal_mode=WAL writes to a store not yet in WAL.
+ */
+static int db_ready(struct cstate *st)
+{
+	int64_t on = 0;
+	int rc;
+	/* Fail closed if this SQLite cannot zero deleted content. */
+	if ((rc = query_int(st->db, "PRAGMA secure_delete = ON", &on)) != 0)
+		return rc;
+	if (on != 1)
+		return CAIRN_EIO;
+	/* A no-op once the store is in WAL mode, which the first open after create sets. */
+	sqlite3_stmt *s = NULL;
+	int src = sqlite3_prepare_v2(st->db, "PRAGMA journal_mode = WAL", -1, &s, NULL);
+	if (src == SQLITE_OK)
+		src = sqlite3_step(s);
+	const unsigned char *mode = src == SQLITE_ROW ? sqlite3_column_text(s, 0) : NULL;
+	rc = mode != NULL && sqlite3_stricmp((const char *)mode, "wal") == 0 ? 0 : CAIRN_EIO;
+	sqlite3_finalize(s);
+	if (rc != 0)
+		return rc;
+	if ((rc = exec_sql(st->db, "PRAGMA synchronous = FULL")) != 0 ||
+	    (rc = exec_sql(st->db, "PRAGMA journal_size_limit = 0")) != 0)
+		return rc;
+	for (int i = 0; i < STMT_COUNT; i++) {
+		src = sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
+		                         &st->stmt[i], NULL);
+		if (src != SQLITE_OK)
+			return (src & 0xff) == SQLITE_ERROR ? CAIRN_ECORRUPT : db_error(src);
+	}
+	return 0;
+}
+
+/* A new, empty handle with its key memory, or NULL. */
+static struct cstate *cstate_alloc(void)
+{
+	struct cstate *st = calloc(1, sizeof(*st));
+	if (st == NULL)
+		return NULL;
+	st->keys = sodium_malloc(sizeof(*st->keys));
+	if (st->keys == NULL) {
+		free(st);
+		return NULL;
+	}
+	return st;
+}
+
+/*
+ * Writes a complete new store, sealed by KS, into the empty file TMP. Journal mode is left
+ * at DELETE here, so that once the commit returns everything is in TMP itself and no WAL has
+ * to follow it when it is linked into place.
+ */
+static int build_store(const char *tmp, const struct keyslot *ks)
+{
+	sqlite3 *db;
+	int rc = db_connect(tmp, &db);
+	if (rc != 0)
+		return rc;
+	if ((rc = exec_sql(db, "PRAGMA synchronous = FULL")) != 0 ||
+	    (rc = exec_sql(db, schema_sql)) != 0 ||
+	    (rc = keyslot_write(db, ks,
+	                        "INSERT INTO keyslot (id, alg, opslimit, memlimit, salt, sealed)"
+	                        " VALUES (1, ?1, ?2, ?3, ?4, ?5)")) != 0 ||
+	    (rc = exec_sql(db, "COMMIT")) != 0) {
+		if (!sqlite3_get_autocommit(db))
+			(void)exec_sql(db, "ROLLBACK");
+	}
+	if (sqlite3_close(db) != SQLITE_OK && rc == 0)
+		rc = CAIRN_EIO;
+	return rc;
+}
+
+/* Makes a new directory entry in DIR durable. Best effort: some filesystems refuse fsync on
+ * a directory, and the store is complete either way. */
+static void sync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	(void)fsync(fd);
+	close(fd);
+}
+
+int cstate_create(const char *dir, const char *passphrase, struct cstate **out)
+{
+	if (out != NULL)
+		*out = NULL;
+	if (dir == NULL || dir[0] == '\0' || passphrase == NULL || passphrase[0] == '\0' ||
+	    out == NULL)
+		return CAIRN_EINVAL;
+	if (sodium_init() < 0)
+		return CAIRN_EIO;
+
+	struct cstate *st = NULL;
+	struct keyslot ks;
+	struct stat sb;
+	char *path = NULL, *tmp = NULL;
+	int fd = -1;
+	int rc = CAIRN_EIO;
+
+	if (mkdir(dir, 0700) != 0 &&
+	    (errno != EEXIST || stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)))
+		goto out;
+	rc = CAIRN_ENOMEM;
+	path = path_join(dir, CSTATE_FILE);
+	tmp = path_join(dir, CSTATE_FILE ".XXXXXX");
+	if (path == NULL || tmp == NULL)
+		goto out;
+	/* Checked early to spare the Argon2id run; link() below is the check that counts. */
+	if (lstat(path, &sb) == 0) {
+		rc = CAIRN_EEXIST;
+		goto out;
+	}
+	if (errno != ENOENT) {
+		rc = CAIRN_EIO;
+		goto out;
+	}
+	if ((st = cstate_alloc()) == NULL)
+		goto out;
+	randombytes_buf(st->keys->master, sizeof(st->keys->master));
+	keys_derive(st->keys);
+	if ((rc = keyslot_seal(&ks, st->keys->master, passphrase)) != 0)
+		goto out;
+
+	rc = CAIRN_EIO;
+	if ((fd = mkstemp(tmp)) < 0) { /* mode 0600, O_EXCL */
+		tmp[0] = '\0';         /* nothing to remove */
+		goto out;
+	}
+	close(fd);
+	if ((rc = build_store(tmp, &ks)) != 0)
+		goto out;
+	/* A WAL left by an earlier store whose database was deleted would be replayed into
+	 * this one. No store is here (checked above), so nothing beside it is live. */
+	unlink_companions(path);
+	if (link(tmp, path) != 0) {
+		rc = errno == EEXIST ? CAIRN_EEXIST : CAIRN_EIO;
+		goto out;
+	}
+	sync_dir(dir);
+
+	if ((rc = db_connect(path, &st->db)) != 0 || (rc = db_ready(st)) != 0)
+		goto out;
+	*out = st;
+	st = NULL;
+out:
+	/* Once linked, this only removes the temporary name. */
+	if (tmp != NULL && tmp[0] != '\0') {
+		unlink(tmp);
+		unlink_companions(tmp);
+	}
+	cstate_close(st);
+	free(tmp);
+	free(path);
+	return rc;
+}
+
+int cstate_open(const char *dir, const char *passphrase, struct cstate **out)
+{
+	if (out != NULL)
+		*out = NULL;
+	if (dir == NULL || dir[0] == '\0' || passphrase == NULL || out == NULL)
+		return CAIRN_EINVAL;
+	if (sodium_init() < 0)
+		return CAIRN_EIO;
+
+	struct cstate *st = NULL;
+	struct keyslot ks;
+	struct stat sb;
+	int rc = CAIRN_ENOMEM;
+	char *path = path_join(dir, CSTATE_FILE);
+	if (path == NULL)
+		goto out;
+	if (lstat(path, &sb) != 0) {
+		rc = errno == ENOENT || errno == ENOTDIR ? CAIRN_ENOTFOUND : CAIRN_EIO;
+		goto out;
+	}
+	rc = CAIRN_EIO;
+	if (!S_ISREG(sb.st_mode))
+		goto out;
+	rc = CAIRN_ENOMEM;
+	if ((st = cstate_alloc()) == NULL)
+		goto out;
+	/* Only reads until the keyslot has opened, so a wrong passphrase changes nothing. */
+	if ((rc = db_connect(path, &st->db)) != 0 || (rc = keyslot_read(st->db, &ks)) != 0 ||
+	    (rc = keyslot_open(&ks, passphrase, st->keys->master)) != 0)
+		goto out;
+	keys_derive(st->keys);
+	if ((rc = db_ready(st)) != 0)
+		goto out;
+	*out = st;
+	st = NULL;
+out:
+	cstate_close(st);
+	free(path);
+	return rc;
+}
+
+void cstate_close(struct cstate *st)
+{
+	if (st == NULL)
+		return;
+	for (int i = 0; i < STMT_COUNT; i++)
+		sqlite3_finalize(st->stmt[i]);
+	/* An open transaction is rolled back. The last connection to close checkpoints the
+	 * WAL and removes it. */
+	sqlite3_close(st->db);
+	sodium_free(st->keys);
+	free(st);
+}
+
+int cstate_begin(struct cstate *st)
+{
+	if (st == NULL)
+		return CAIRN_EINVAL;
+	if (st->depth > 0) {
+		/* SQLite rolls a transaction back by itself after some errors (a full disk);
+		 * the caller was told then, and nothing is left to nest in. */
+		if (sqlite3_get_autocommit(st->db)) {
+			st->depth = 0;
+			return CAIRN_EIO;
+		}
+		st->depth++;
+		return 0;
+	}
+	int rc = step_done(st->stmt[STMT_BEGIN]);
+	if (rc == 0)
+		st->depth = 1;
+	return rc;
+}
+
+int cstate_commit(struct cstate *st)
+{
+	if (st == NULL)
+		return CAIRN_EINVAL;
+	if (st->depth == 0)
+		return CAIRN_ESTATE;
+	if (sqlite3_get_autocommit(st->db)) {
+		st->depth = 0;
+		return CAIRN_EIO;
+	}
+	if (st->depth > 1) {
+		st->depth--;
+		return 0;
+	}
+	int rc = step_done(st->stmt[STMT_COMMIT]);
+	if (rc != 0) {
+		/* A commit either lands whole or not at all: never leave it half-open. */
+		cstate_rollback(st);
+		return rc;
+	}
+	st->depth = 0;
+	return 0;
+}
+
+void cstate_rollback(struct cstate *st)
+{
+	if (st == NULL || st->depth == 0)
+		return;
+	if (!sqlite3_get_autocommit(st->db))
+		(void)step_done(st->stmt[STMT_ROLLBACK]);
+	st->depth = 0;
+}
+
+/*
+ * Ends a transaction this module began for one operation: commits on success. On failure the
+ * failed statement was already undone by SQLite, so a caller's enclosing transaction stays
+ * open; only a transaction of our own (or one SQLite already aborted) is rolled back.
+ */
+static int txn_end(struct cstate *st, int rc)
+{
+	if (rc == 0)
+		return cstate_commit(st);
+	if (st->depth > 1 && !sqlite3_get_autocommit(st->db))
+		st->depth--;
+	else
+		cstate_rollback(st);
+	return rc;
+}
+
+static int check_key(const void *key, size_t keylen)
+{
+	return keylen > CSTATE_KEY_MAX || (key == NULL && keylen != 0) ? CAIRN_EINVAL : 0;
+}
+
+static void store_be32(uint8_t *p, uint32_t v)
+{
+	for (int i = 3; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+/* LOOKUP = BLAKE2b-256 keyed with the lookup key over kind (BE) || KEY. */
+static void lookup_hash(const struct cstate *st, uint32_t kind, const void *key, size_t keylen,
+                        uint8_t lookup[static CSTATE_LOOKUPLEN])
+{
+	crypto_generichash_state h;
+	uint8_t k4[4];
+	store_be32(k4, kind);
+	crypto_generichash_init(&h, st->keys->lookup, CSTATE_KEYLEN, CSTATE_LOOKUPLEN);
+	crypto_generichash_update(&h, k4, sizeof(k4));
+	if (keylen != 0)
+		crypto_generichash_update(&h, key, keylen);
+	crypto_generichash_final(&h, lookup, CSTATE_LOOKUPLEN);
+	/* The state holds the keyed hash's key block. */
+	sodium_memzero(&h, sizeof(h));
+}
+
+/* The associated data that pins a sealed value to (KIND, LOOKUP, SEQ). */
+static void build_ad(uint8_t ad[static CSTATE_ADLEN], uint32_t kind,
+                     const uint8_t lookup[static CSTATE_LOOKUPLEN], int64_t seq)
+{
+	uint64_t s = (uint64_t)seq;
+	store_be32(ad, kind);
+	memcpy(ad + 4, lookup, CSTATE_LOOKUPLEN);
+	for (int i = 7; i >= 0; i--, s >>= 8)
+		ad[4 + CSTATE_LOOKUPLEN + i] = (uint8_t)s;
+}
+
+/*
+ * Opens SEALED (SLEN bytes, as read from disk) under AD into an owned buffer of *MLEN bytes
+ * (at least one byte allocated, so an empty value is not NULL). Returns 0, CAIRN_ECORRUPT,
+ * or CAIRN_ENOMEM; on failure nothing is returned and the buffer was wiped.
+ */
+static int open_value(const struct cstate *st, const uint8_t ad[static CSTATE_ADLEN],
+                      const uint8_t *sealed, size_t slen, uint8_t **m, size_t *mlen)
+{
+	*m = NULL;
+	*mlen = 0;
+	if (sealed == NULL || slen < CSTATE_OVERHEAD || slen - CSTATE_OVERHEAD > CSTATE_VALUE_MAX)
+		return CAIRN_ECORRUPT;
+	size_t len = slen - CSTATE_OVERHEAD;
+	uint8_t *buf = malloc(len != 0 ? len : 1);
+	if (buf == NULL)
+		return CAIRN_ENOMEM;
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(buf, NULL, NULL, sealed + CSTATE_NONCELEN,
+	                                               slen - CSTATE_NONCELEN, ad, CSTATE_ADLEN,
+	                                               sealed, st->keys->record) != 0) {
+		cstate_free_value(buf, len);
+		return CAIRN_ECORRUPT;
+	}
+	*m = buf;
+	*mlen = len;
+	return 0;
+}
+
+static int bind_lookup(sqlite3_stmt *s, uint32_t kind, const uint8_t *lookup)
+{
+	if (sqlite3_bind_int64(s, 1, kind) != SQLITE_OK ||
+	    sqlite3_bind_blob(s, 2, lookup, CSTATE_LOOKUPLEN, SQLITE_STATIC) != SQLITE_OK)
+		return CAIRN_EIO;
+	return 0;
+}
+
+/* Reads column COL of the current row as a sequence number; anything else is damage. */
+static int column_seq(sqlite3_stmt *s, int col, int64_t *seq)
+{
+	if (sqlite3_column_type(s, col) != SQLITE_INTEGER)
+		return CAIRN_ECORRUPT;
+	*seq = sqlite3_column_int64(s, col);
+	return *seq >= 1 && *seq < INT64_MAX ? 0 : CAIRN_ECORRUPT;
+}
+
+/* Finds the sequence number of (KIND, LOOKUP): 0, CAIRN_ENOTFOUND, or an error. */
+static int find_seq(struct cstate *st, uint32_t kind, const uint8_t *lookup, int64_t *seq)
+{
+	sqlite3_stmt *s = st->stmt[STMT_FIND];
+	int rc = bind_lookup(s, kind, lookup);
+	if (rc == 0) {
+		int src = sqlite3_step(s);
+		if (src == SQLITE_ROW)
+			rc = column_seq(s, 0, seq);
+		else
+			rc = src == SQLITE_DONE ? CAIRN_ENOTFOUND : db_error(src);
+	}
+	stmt_release(s);
+	return rc;
+}
+
+static int next_seq(struct cstate *st, uint32_t kind, int64_t *seq)
+{
+	sqlite3_stmt *s = st->stmt[STMT_NEXT_SEQ];
+	int rc = CAIRN_EIO;
+	if (sqlite3_bind_int64(s, 1, kind) == SQLITE_OK) {
+		int src = sqlite3_step(s);
+		rc = src == SQLITE_ROW ? column_seq(s, 0, seq) : db_error(src);
+	}
+	stmt_release(s);
+	return rc;
+}
+
+int cstate_put(struct cstate *st, uint32_t kind, const void *key, size_t keylen, const void *value,
+               size_t vlen)
+{
+	if (st == NULL || check_key(key, keylen) != 0 || vlen > CSTATE_VALUE_MAX ||
+	    (value == NULL && vlen != 0))
+		return CAIRN_EINVAL;
+	static const uint8_t empty[1];
+	uint8_t lookup[CSTATE_LOOKUPLEN];
+	uint8_t ad[CSTATE_ADLEN];
+	int64_t seq = 0;
+	int found;
+	sqlite3_stmt *s;
+	/* Ciphertext only: it needs no wiping. */
+	uint8_t *sealed = malloc(CSTATE_OVERHEAD + vlen);
+	if (sealed == NULL)
+		return CAIRN_ENOMEM;
+	lookup_hash(st, kind, key, keylen, lookup);
+
+	int rc = cstate_begin(st);
+	if (rc != 0)
+		goto out;
+	rc = find_seq(st, kind, lookup, &seq);
+	found = rc == 0;
+	if (rc == CAIRN_ENOTFOUND)
+		rc = next_seq(st, kind, &seq);
+	if (rc != 0)
+		goto end;
+
+	build_ad(ad, kind, lookup, seq);
+	randombytes_buf(sealed, CSTATE_NONCELEN);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(sealed + CSTATE_NONCELEN, NULL,
+	                                           vlen != 0 ? value : empty, vlen, ad, sizeof(ad),
+	                                           NULL, sealed, st->keys->record);
+	s = st->stmt[found ? STMT_UPDATE : STMT_INSERT];
+	rc = bind_lookup(s, kind, lookup);
+	if (rc == 0 && (sqlite3_bind_blob(s, 3, sealed, (int)(CSTATE_OVERHEAD + vlen),
+	                                  SQLITE_STATIC) != SQLITE_OK ||
+	                (!found && sqlite3_bind_int64(s, 4, seq) != SQLITE_OK)))
+		rc = CAIRN_EIO;
+	if (rc == 0)
+		rc = step_done(s);
+	else
+		stmt_release(s);
+end:
+	rc = txn_end(st, rc);
+out:
+	free(sealed);
+	return rc;
+}
+
+int cstate_get(struct cstate *st, uint32_t kind, const void *key, size_t keylen, uint8_t **value,
+               size_t *vlen)
+{
+	if (value != NULL)
+		*value = NULL;
+	if (vlen != NULL)
+		*vlen = 0;
+	if (st == NULL || value == NULL || vlen == NULL || check_key(key, keylen) != 0)
+		return CAIRN_EINVAL;
+	uint8_t lookup[CSTATE_LOOKUPLEN];
+	uint8_t ad[CSTATE_ADLEN];
+	int64_t seq;
+	lookup_hash(st, kind, key, keylen, lookup);
+
+	sqlite3_stmt *s = st->stmt[STMT_GET];
+	int rc = bind_lookup(s, kind, lookup);
+	if (rc != 0)
+		goto out;
+	int src = sqlite3_step(s);
+	if (src != SQLITE_ROW) {
+		rc = src == SQLITE_DONE ? CAIRN_ENOTFOUND : db_error(src);
+		goto out;
+	}
+	if ((rc = column_seq(s, 0, &seq)) != 0)
+		goto out;
+	build_ad(ad, kind, lookup, seq);
+	const uint8_t *sealed = sqlite3_column_blob(s, 1);
+	size_t slen = (size_t)sqlite3_column_bytes(s, 1);
+	rc = open_value(st, ad, sealed, slen, value, vlen);
+out:
+	stmt_release(s);
+	return rc;
+}
+
+int cstate_del(struct cstate *st, uint32_t kind, const void *key, size_t keylen)
+{
+	if (st == NULL || check_key(key, keylen) != 0)
+		return CAIRN_EINVAL;
+	uint8_t lookup[CSTATE_LOOKUPLEN];
+	lookup_hash(st, kind, key, keylen, lookup);
+	sqlite3_stmt *s = st->stmt[STMT_DELETE];
+	int rc = bind_lookup(s, kind, lookup);
+	if (rc == 0)
+		rc = step_done(s);
+	else
+		stmt_release(s);
+	return rc;
+}
+
+/*
+ * The listing statement is prepared per call rather than kept, so that CB may itself call
+ * any cstate function, cstate_list included. Records of KIND that CB adds or removes may or
+ * may not be seen by the rest of the listing.
+ */
+int cstate_list(struct cstate *st, uint32_t kind, cstate_list_cb cb, void *ctx)
+{
+	if (st == NULL || cb == NULL)
+		return CAIRN_EINVAL;
+	sqlite3_stmt *s = NULL;
+	uint8_t ad[CSTATE_ADLEN];
+	int src = sqlite3_prepare_v2(
+	    st->db, "SELECT lookup, seq, value FROM records WHERE kind = ?1 ORDER BY seq", -1, &s,
+	    NULL);
+	int rc = src == SQLITE_OK ? 0 : db_error(src);
+	if (rc == 0 && sqlite3_bind_int64(s, 1, kind) != SQLITE_OK)
+		rc = CAIRN_EIO;
+	while (rc == 0) {
+		src = sqlite3_step(s);
+		if (src != SQLITE_ROW) {
+			rc = src == SQLITE_DONE ? 0 : db_error(src);
+			break;
+		}
+		int64_t seq;
+		const uint8_t *lookup = sqlite3_column_blob(s, 0);
+		if (lookup == NULL || sqlite3_column_bytes(s, 0) != CSTATE_LOOKUPLEN ||
+		    column_seq(s, 1, &seq) != 0) {
+			rc = CAIRN_ECORRUPT;
+			break;
+		}
+		build_ad(ad, kind, lookup, seq);
+		const uint8_t *sealed = sqlite3_column_blob(s, 2);
+		size_t slen = (size_t)sqlite3_column_bytes(s, 2);
+		uint8_t *m;
+		size_t mlen;
+		if ((rc = open_value(st, ad, sealed, slen, &m, &mlen)) != 0)
+			break;
+		rc = cb(ctx, m, mlen);
+		cstate_free_value(m, mlen);
+	}
+	sqlite3_finalize(s);
+	return rc;
+}
+
+void cstate_free_value(uint8_t *value, size_t vlen)
+{
+	if (value == NULL)
+		return;
+	sodium_memzero(value, vlen);
+	free(value);
+}
+
+int cstate_rekey(struct cstate *st, const char *new_passphrase)
+{
+	if (st == NULL || new_passphrase == NULL || new_passphrase[0] == '\0')
+		return CAIRN_EINVAL;
+	struct keyslot ks;
+	/* Argon2id runs before the write lock is taken, not while holding it. */
+	int rc = keyslot_seal(&ks, st->keys->master, new_passphrase);
+	if (rc != 0)
+		return rc;
+	if ((rc = cstate_begin(st)) != 0)
+		return rc;
+	rc = keyslot_write(st->db, &ks,
+	                   "UPDATE keyslot SET alg = ?1, opslimit = ?2, memlimit = ?3, salt = ?4,"
+	                   " sealed = ?5 WHERE id = 1");
+	rc = txn_end(st, rc);
+	/*
+	 * Anyone with the old passphrase and the old slot can still open the store, so do not
+	 * leave the old slot's page image in the WAL: a truncating checkpoint empties it. Best
+	 * effort (another process's reader blocks it), and only once the change is committed.
+	 */
+	if (rc == 0 && st->depth == 0)
+		(void)exec_sql(st->db, "PRAGMA wal_checkpoint(TRUNCATE)");
+	return rc;
+}
