@@ -26,7 +26,7 @@ struct cairn;
 #define CAIRN_NAME_MAX        64  /* a contact's local name, bytes */
 #define CAIRN_MESSAGE_MAX     (256 * 1024) /* one message's text; split into envelopes */
 #define CAIRN_MESSAGE_ID_LEN  16
-#define CAIRN_SAFETY_NUMBER_LEN 39 /* 30 digits in 6 groups of 5, spaces between, no NUL */
+#define CAIRN_SAFETY_NUMBER_LEN 71 /* 60 digits in 12 groups of 5, spaces between, no NUL */
 
 /* Creates a new client in HOME (a directory, created 0700) sealed under PASSPHRASE: a fresh
  * identity, no contacts. Returns CAIRN_EEXIST if HOME already holds a client. */

@@ -1,0 +1,617 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libcairn's public API (include/cairn/cairn.h): the identity, invites, sending (the outbox),
+ * reading, contacts and safety numbers. Network sessions live in sync.c.
+ *
+ * Every change that must survive a crash as a whole (a ratchet step and the envelope it
+ * sealed, a received message and the ratchet step that opened it) is one state transaction.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <sodium.h>
+
+#include "client.h"
+#include "e2e.h"
+#include "invite.h"
+#include "safety.h"
+
+#define INVITE_SCHEME "cairn-invite:"
+#define SELF_KEY      "self"
+
+static int64_t now_s(void)
+{
+	return (int64_t)time(NULL);
+}
+
+/* ---- open and close ------------------------------------------------------------------ */
+
+int cairn_init(const char *home, const char *passphrase)
+{
+	if (home == NULL || passphrase == NULL)
+		return CAIRN_EINVAL;
+	if (sodium_init() < 0)
+		return CAIRN_ECRYPTO;
+	struct cstate *st = NULL;
+	int rc = cstate_create(home, passphrase, &st);
+	if (rc != 0)
+		return rc;
+	uint8_t pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
+	crypto_sign_keypair(pk, sk);
+	rc = cstate_put(st, REC_IDENTITY, SELF_KEY, strlen(SELF_KEY), sk, sizeof(sk));
+	sodium_memzero(sk, sizeof(sk));
+	cstate_close(st);
+	return rc;
+}
+
+int cairn_open(const char *home, const char *passphrase, struct cairn **out)
+{
+	*out = NULL;
+	if (home == NULL || passphrase == NULL)
+		return CAIRN_EINVAL;
+	if (sodium_init() < 0)
+		return CAIRN_ECRYPTO;
+	struct cairn *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return CAIRN_ENOMEM;
+	c->timeout_ms = CLIENT_DEFAULT_TIMEOUT_MS;
+	int rc = cstate_open(home, passphrase, &c->st);
+	uint8_t *sk = NULL;
+	size_t sklen = 0;
+	if (rc == 0) {
+		rc = cstate_get(c->st, REC_IDENTITY, SELF_KEY, strlen(SELF_KEY), &sk, &sklen);
+		if (rc == CAIRN_ENOTFOUND)
+			rc = CAIRN_ECORRUPT; /* a store without an identity is not ours */
+	}
+	if (rc == 0 && sklen != X3DH_IDENTITY_SK_LEN)
+		rc = CAIRN_ECORRUPT;
+	if (rc == 0 && (c->identity_sk = sodium_malloc(X3DH_IDENTITY_SK_LEN)) == NULL)
+		rc = CAIRN_ENOMEM;
+	if (rc == 0) {
+		memcpy(c->identity_sk, sk, X3DH_IDENTITY_SK_LEN);
+		crypto_sign_ed25519_sk_to_pk(c->identity_pk, c->identity_sk);
+	}
+	cstate_free_value(sk, sklen);
+	if (rc != 0) {
+		cairn_close(c);
+		return rc;
+	}
+	*out = c;
+	return 0;
+}
+
+void cairn_close(struct cairn *c)
+{
+	if (c == NULL)
+		return;
+	cstate_close(c->st);
+	if (c->identity_sk != NULL)
+		sodium_free(c->identity_sk);
+	sodium_memzero(c, sizeof(*c));
+	free(c);
+}
+
+int cairn_set_socks(struct cairn *c, const char *hostport)
+{
+	if (hostport == NULL) {
+		c->socks[0] = '\0';
+		return 0;
+	}
+	if (strlen(hostport) >= sizeof(c->socks) || strchr(hostport, ':') == NULL)
+		return CAIRN_EINVAL;
+	strcpy(c->socks, hostport);
+	return 0;
+}
+
+void cairn_set_timeout(struct cairn *c, int timeout_ms)
+{
+	c->timeout_ms = timeout_ms > 0 ? timeout_ms : CLIENT_DEFAULT_TIMEOUT_MS;
+}
+
+void cairn_free(char *s)
+{
+	if (s == NULL)
+		return;
+	sodium_memzero(s, strlen(s));
+	free(s);
+}
+
+/* ---- shared helpers ------------------------------------------------------------------ */
+
+int client_connect(struct cairn *c, const char *relay, struct cnet **out)
+{
+	struct cairn_address a;
+	if (cairn_address_parse(relay, &a) != 0)
+		return CAIRN_EADDRESS;
+	struct cnet_options opt = {.socks = c->socks[0] ? c->socks : NULL,
+				   .connect_timeout_ms = c->timeout_ms};
+	return cnet_connect(&a, &opt, out);
+}
+
+int client_call(struct cairn *c, struct cnet *n, struct cairn_msg *m, struct cairn_msg *reply)
+{
+	m->request_id = cnet_next_id(n);
+	int rc = cnet_queue(n, m);
+	if (rc == 0)
+		rc = cnet_flush(n);
+	while (rc == 0) {
+		rc = cnet_recv(n, reply, c->timeout_ms);
+		if (rc == 0 && reply->request_id == m->request_id &&
+		    reply->type != CAIRN_REPLY_ENVELOPE && reply->type != CAIRN_REPLY_END)
+			return reply->type == CAIRN_REPLY_ERROR ? cairn_wire_error(reply->code) : 0;
+	}
+	return rc;
+}
+
+void client_auth_signature(const struct cnet *n, const struct my_mailbox *mb, uint8_t sig[64])
+{
+	uint8_t msg[12 + CAIRN_HASH_LEN + CAIRN_MAILBOX_ID_LEN];
+	memcpy(msg, "cairn/1 auth", 12);
+	memcpy(msg + 12, cnet_handshake_hash(n), CAIRN_HASH_LEN);
+	memcpy(msg + 12 + CAIRN_HASH_LEN, mb->recipient_id, CAIRN_MAILBOX_ID_LEN);
+	crypto_sign_detached(sig, NULL, msg, sizeof(msg), mb->sign_sk);
+}
+
+static int valid_name(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+	return n > 0 && n <= CAIRN_NAME_MAX;
+}
+
+int client_load_contact(struct cairn *c, const char *name, struct contact *k)
+{
+	memset(k, 0, sizeof(*k));
+	if (!valid_name(name))
+		return CAIRN_ENOTFOUND;
+	uint8_t *v = NULL;
+	size_t vlen = 0;
+	int rc = cstate_get(c->st, REC_CONTACT, name, strlen(name), &v, &vlen);
+	if (rc == 0)
+		rc = contact_parse(v, vlen, k);
+	cstate_free_value(v, vlen);
+	return rc;
+}
+
+int client_store_contact(struct cairn *c, const struct contact *k)
+{
+	uint8_t *v = NULL;
+	size_t vlen = 0;
+	int rc = contact_encode(k, &v, &vlen);
+	if (rc == 0)
+		rc = cstate_put(c->st, REC_CONTACT, k->name, strlen(k->name), v, vlen);
+	if (v != NULL) {
+		sodium_memzero(v, vlen);
+		free(v);
+	}
+	return rc;
+}
+
+int client_store_message(struct cairn *c, const struct contact *k, int outgoing,
+			 const uint8_t id[APPMSG_ID_LEN], int64_t sent_at, int64_t received_at,
+			 const uint8_t *text, size_t len)
+{
+	uint8_t key[RECORD_KEY_MAX];
+	size_t klen = message_key(key, k->name, id);
+	uint8_t *old = NULL;
+	size_t oldlen = 0;
+	int rc = cstate_get(c->st, REC_MESSAGE, key, klen, &old, &oldlen);
+	cstate_free_value(old, oldlen);
+	if (rc == 0)
+		return 0; /* a duplicate: stored already */
+	if (rc != CAIRN_ENOTFOUND)
+		return rc;
+	struct stored_message m = {.outgoing = (uint8_t)outgoing, .sent_at = sent_at,
+				   .received_at = received_at, .text = text, .len = len};
+	strcpy(m.contact, k->name);
+	memcpy(m.id, id, APPMSG_ID_LEN);
+	uint8_t *v = NULL;
+	size_t vlen = 0;
+	rc = message_encode(&m, &v, &vlen);
+	if (rc == 0)
+		rc = cstate_put(c->st, REC_MESSAGE, key, klen, v, vlen);
+	if (v != NULL) {
+		sodium_memzero(v, vlen);
+		free(v);
+	}
+	return rc == 0 ? 1 : rc;
+}
+
+/* Creates a mailbox on RELAY for one contact: a fresh recipient key, secured with a fresh
+ * sender credential. */
+static int create_mailbox(struct cairn *c, const char *relay, struct my_mailbox *mb)
+{
+	struct cnet *n = NULL;
+	int rc = client_connect(c, relay, &n);
+	if (rc != 0)
+		return rc;
+	uint8_t pk[crypto_sign_PUBLICKEYBYTES];
+	crypto_sign_keypair(pk, mb->sign_sk);
+	struct cairn_msg m = {.type = CAIRN_CMD_CREATE, .recipient_key = pk}, reply;
+	rc = client_call(c, n, &m, &reply);
+	if (rc == 0 && reply.type != CAIRN_REPLY_CREATED)
+		rc = CAIRN_ESTATE;
+	if (rc == 0) {
+		memcpy(mb->recipient_id, reply.recipient_id, CAIRN_MAILBOX_ID_LEN);
+		memcpy(mb->sender_id, reply.sender_id, CAIRN_MAILBOX_ID_LEN);
+		randombytes_buf(mb->credential, CAIRN_CREDENTIAL_LEN);
+		uint8_t digest[CAIRN_CREDENTIAL_LEN];
+		crypto_generichash(digest, sizeof(digest), mb->credential, CAIRN_CREDENTIAL_LEN,
+				   mb->sender_id, CAIRN_MAILBOX_ID_LEN);
+		struct cairn_msg sec = {.type = CAIRN_CMD_SECURE,
+					.recipient_id = mb->recipient_id,
+					.credential = digest};
+		rc = client_call(c, n, &sec, &reply);
+	}
+	cnet_close(n);
+	if (rc == 0 && strlen(relay) < sizeof(mb->relay))
+		strcpy(mb->relay, relay);
+	else if (rc == 0)
+		rc = CAIRN_EADDRESS;
+	return rc;
+}
+
+/* ---- invites ------------------------------------------------------------------------- */
+
+int cairn_invite_create(struct cairn *c, const char *relay, const char *name, char **invite)
+{
+	*invite = NULL;
+	struct cairn_address a;
+	if (relay == NULL || cairn_address_parse(relay, &a) != 0)
+		return CAIRN_EADDRESS;
+	if (!valid_name(name))
+		return CAIRN_EINVAL;
+	struct contact k;
+	int rc = client_load_contact(c, name, &k);
+	contact_wipe(&k);
+	if (rc == 0)
+		return CAIRN_EEXIST;
+	if (rc != CAIRN_ENOTFOUND)
+		return rc;
+	memset(&k, 0, sizeof(k));
+	strcpy(k.name, name);
+	k.state = CONTACT_INVITED;
+	rc = create_mailbox(c, relay, &k.mine);
+	if (rc != 0)
+		goto out;
+	x3dh_onetime_generate(&k.onetime, NULL);
+	struct invite inv;
+	memset(&inv, 0, sizeof(inv));
+	memcpy(inv.identity, c->identity_pk, CAIRN_KEY_LEN);
+	memcpy(inv.onetime, k.onetime.pub, CAIRN_KEY_LEN);
+	memcpy(inv.sender_id, k.mine.sender_id, CAIRN_MAILBOX_ID_LEN);
+	memcpy(inv.credential, k.mine.credential, CAIRN_CREDENTIAL_LEN);
+	strcpy(inv.relay, relay);
+	uint8_t bin[INVITE_MAX_LEN];
+	size_t blen = 0;
+	rc = invite_encode(&inv, bin, sizeof(bin), &blen);
+	sodium_memzero(&inv, sizeof(inv));
+	if (rc != 0)
+		goto out;
+	size_t tlen = strlen(INVITE_SCHEME) +
+		      sodium_base64_ENCODED_LEN(blen, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	char *text = malloc(tlen);
+	if (text == NULL) {
+		rc = CAIRN_ENOMEM;
+		goto out;
+	}
+	strcpy(text, INVITE_SCHEME);
+	sodium_bin2base64(text + strlen(INVITE_SCHEME), tlen - strlen(INVITE_SCHEME), bin, blen,
+			  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	sodium_memzero(bin, sizeof(bin));
+	/* Stored before it is shown: an invite handed out always has its keys kept. */
+	rc = client_store_contact(c, &k);
+	if (rc != 0) {
+		cairn_free(text);
+		goto out;
+	}
+	*invite = text;
+out:
+	contact_wipe(&k);
+	return rc;
+}
+
+/* Parses invite text: the scheme, then base64url; surrounding blanks are forgiven. */
+static int parse_invite_text(const char *text, struct invite *inv)
+{
+	while (*text == ' ' || *text == '\t' || *text == '\n' || *text == '\r')
+		text++;
+	size_t n = strlen(text);
+	while (n > 0 && (text[n - 1] == ' ' || text[n - 1] == '\n' || text[n - 1] == '\r' ||
+			 text[n - 1] == '\t'))
+		n--;
+	size_t sl = strlen(INVITE_SCHEME);
+	if (n <= sl || strncmp(text, INVITE_SCHEME, sl) != 0)
+		return CAIRN_EINVITE;
+	uint8_t bin[INVITE_MAX_LEN];
+	size_t blen = 0;
+	const char *end = NULL;
+	int rc = sodium_base642bin(bin, sizeof(bin), text + sl, n - sl, NULL, &blen, &end,
+				   sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	if (rc != 0 || end != text + n || invite_parse(bin, blen, inv) != 0)
+		rc = CAIRN_EINVITE;
+	sodium_memzero(bin, sizeof(bin));
+	return rc;
+}
+
+/* The part size a contact's messages can carry: first messages carry the X3DH prefix and our
+ * reply too. */
+static size_t part_capacity(const struct contact *k, size_t reply_len)
+{
+	if (k->state == CONTACT_ACCEPTED)
+		return CAIRN_ENVELOPE_MAX - E2E_FIRST_OVERHEAD - 2 - 2 - reply_len -
+		       APPMSG_HEADER_LEN;
+	return APPMSG_PART_MAX;
+}
+
+/* Our reply (the mailbox where K answers us), for first messages. */
+static int build_reply(const struct contact *k, uint8_t *out, size_t cap, size_t *len)
+{
+	struct appmsg_reply r;
+	memset(&r, 0, sizeof(r));
+	memcpy(r.sender_id, k->mine.sender_id, CAIRN_MAILBOX_ID_LEN);
+	memcpy(r.credential, k->mine.credential, CAIRN_CREDENTIAL_LEN);
+	strcpy(r.relay, k->mine.relay);
+	int rc = appmsg_reply_encode(&r, out, cap, len);
+	sodium_memzero(&r, sizeof(r));
+	return rc;
+}
+
+/*
+ * Seals TEXT (split into parts) for K and puts every envelope into the outbox, advancing and
+ * storing K's ratchet: the caller holds a transaction. KIND is APPMSG_TEXT or APPMSG_HELLO.
+ */
+static int queue_message(struct cairn *c, struct contact *k, uint8_t kind, const uint8_t *text,
+			 size_t len, const uint8_t id[APPMSG_ID_LEN], int64_t sent_at)
+{
+	if (k->state == CONTACT_INVITED || k->ratchet == NULL)
+		return CAIRN_ESTATE; /* no session until their first message arrives */
+	struct ratchet *r = NULL;
+	int rc = ratchet_deserialize(&r, k->ratchet, k->ratchet_len);
+	if (rc != 0)
+		return CAIRN_ECORRUPT;
+	uint8_t reply[APPMSG_REPLY_MAX];
+	size_t reply_len = 0;
+	if (k->state == CONTACT_ACCEPTED && (rc = build_reply(k, reply, sizeof(reply), &reply_len)))
+		goto out;
+	size_t cap = part_capacity(k, reply_len);
+	size_t parts = len == 0 ? 1 : (len + cap - 1) / cap;
+	if (parts > APPMSG_PARTS_MAX) {
+		rc = CAIRN_ETOOBIG;
+		goto out;
+	}
+	static uint8_t plain[CAIRN_ENVELOPE_MAX], env[CAIRN_ENVELOPE_MAX];
+	for (size_t i = 0; i < parts && rc == 0; i++) {
+		size_t off = i * cap, n = len - off < cap ? len - off : cap;
+		struct appmsg am = {.kind = kind, .sent_at = (uint64_t)sent_at,
+				    .part_index = (uint16_t)i, .part_count = (uint16_t)parts,
+				    .data = text ? text + off : NULL, .data_len = len ? n : 0};
+		memcpy(am.id, id, APPMSG_ID_LEN);
+		size_t plen = 0, elen = 0;
+		rc = appmsg_encode(&am, plain, sizeof(plain), &plen);
+		if (rc == 0 && k->state == CONTACT_ACCEPTED)
+			rc = e2e_seal_first(r, k->prefix, reply, reply_len, plain, plen, env,
+					    sizeof(env), &elen);
+		else if (rc == 0)
+			rc = e2e_seal(r, plain, plen, env, sizeof(env), &elen);
+		if (rc != 0)
+			break;
+		struct outbox_entry e = {.to = k->peer, .envelope = env, .envelope_len = elen};
+		strcpy(e.contact, k->name);
+		memcpy(e.message_id, id, APPMSG_ID_LEN);
+		randombytes_buf(e.outbox_id, sizeof(e.outbox_id));
+		uint8_t *v = NULL;
+		size_t vlen = 0;
+		rc = outbox_encode(&e, &v, &vlen);
+		if (rc == 0)
+			rc = cstate_put(c->st, REC_OUTBOX, e.outbox_id, sizeof(e.outbox_id), v,
+					vlen);
+		free(v);
+	}
+	sodium_memzero(plain, sizeof(plain));
+	if (rc != 0)
+		goto out;
+	/* The ratchet moved on: store it with the envelopes it sealed. */
+	size_t slen = ratchet_serialized_len(r);
+	uint8_t *s = malloc(slen);
+	if (s == NULL) {
+		rc = CAIRN_ENOMEM;
+		goto out;
+	}
+	rc = ratchet_serialize(r, s, slen, &slen);
+	if (rc == 0) {
+		sodium_memzero(k->ratchet, k->ratchet_len);
+		free(k->ratchet);
+		k->ratchet = s;
+		k->ratchet_len = slen;
+		rc = client_store_contact(c, k);
+	} else {
+		free(s);
+	}
+out:
+	sodium_memzero(reply, sizeof(reply));
+	ratchet_free(r);
+	return rc;
+}
+
+int cairn_invite_accept(struct cairn *c, const char *invite, const char *name, const char *relay)
+{
+	if (!valid_name(name))
+		return CAIRN_EINVAL;
+	struct invite inv;
+	int rc = invite == NULL ? CAIRN_EINVITE : parse_invite_text(invite, &inv);
+	if (rc != 0)
+		return rc;
+	if (sodium_memcmp(inv.identity, c->identity_pk, CAIRN_KEY_LEN) == 0) {
+		sodium_memzero(&inv, sizeof(inv));
+		return CAIRN_EINVITE; /* our own invite */
+	}
+	struct contact k;
+	rc = client_load_contact(c, name, &k);
+	contact_wipe(&k);
+	if (rc != CAIRN_ENOTFOUND) {
+		sodium_memzero(&inv, sizeof(inv));
+		return rc == 0 ? CAIRN_EEXIST : rc;
+	}
+	memset(&k, 0, sizeof(k));
+	strcpy(k.name, name);
+	k.state = CONTACT_ACCEPTED;
+	memcpy(k.peer_identity, inv.identity, CAIRN_KEY_LEN);
+	strcpy(k.peer.relay, inv.relay);
+	memcpy(k.peer.sender_id, inv.sender_id, CAIRN_MAILBOX_ID_LEN);
+	memcpy(k.peer.credential, inv.credential, CAIRN_CREDENTIAL_LEN);
+	struct ratchet *r = NULL;
+	/* Our own mailbox for this contact comes first: the first message names it. */
+	rc = create_mailbox(c, relay ? relay : inv.relay, &k.mine);
+	if (rc == 0)
+		rc = x3dh_initiate(inv.identity, inv.onetime, c->identity_sk, NULL, k.prefix, &r);
+	sodium_memzero(&inv, sizeof(inv));
+	if (rc == 0) {
+		k.ratchet_len = ratchet_serialized_len(r);
+		k.ratchet = malloc(k.ratchet_len);
+		rc = k.ratchet ? ratchet_serialize(r, k.ratchet, k.ratchet_len, &k.ratchet_len)
+			       : CAIRN_ENOMEM;
+	}
+	ratchet_free(r);
+	uint8_t id[APPMSG_ID_LEN];
+	randombytes_buf(id, sizeof(id));
+	if (rc == 0 && (rc = cstate_begin(c->st)) == 0) {
+		rc = queue_message(c, &k, APPMSG_HELLO, NULL, 0, id, now_s());
+		if (rc == 0)
+			rc = cstate_commit(c->st);
+		else
+			cstate_rollback(c->st);
+	}
+	contact_wipe(&k);
+	if (rc != 0)
+		return rc;
+	/* The contact exists now; the first message goes out now or with the next sync. */
+	struct cairn_sync_result res;
+	return client_run(c, &res, NULL, NULL, NULL, false);
+}
+
+/* ---- sending and reading ------------------------------------------------------------- */
+
+int cairn_send(struct cairn *c, const char *name, const uint8_t *text, size_t len,
+	       uint8_t id_out[CAIRN_MESSAGE_ID_LEN])
+{
+	if (len > CAIRN_MESSAGE_MAX || (len > 0 && text == NULL))
+		return CAIRN_ETOOBIG;
+	struct contact k;
+	int rc = client_load_contact(c, name, &k);
+	if (rc != 0)
+		return rc;
+	uint8_t id[APPMSG_ID_LEN];
+	randombytes_buf(id, sizeof(id));
+	int64_t now = now_s();
+	/* In the outbox, with the ratchet step and our copy of the message, before any send. */
+	if ((rc = cstate_begin(c->st)) == 0) {
+		rc = queue_message(c, &k, APPMSG_TEXT, text, len, id, now);
+		if (rc == 0)
+			rc = client_store_message(c, &k, 1, id, now, 0, text, len) < 0 ? -1 : 0;
+		if (rc == 0)
+			rc = cstate_commit(c->st);
+		else
+			cstate_rollback(c->st);
+	}
+	contact_wipe(&k);
+	if (rc != 0)
+		return rc;
+	if (id_out != NULL)
+		memcpy(id_out, id, APPMSG_ID_LEN);
+	struct cairn_sync_result res;
+	rc = client_run(c, &res, NULL, NULL, NULL, false);
+	if (rc == 0 && res.pending > 0)
+		rc = CAIRN_ECONNECT;
+	return rc;
+}
+
+struct read_ctx {
+	const char *name;
+	cairn_message_cb cb;
+	void *ctx;
+	int rc;
+};
+
+static int read_one(void *vctx, const uint8_t *v, size_t vlen)
+{
+	struct read_ctx *r = vctx;
+	struct stored_message m;
+	if (message_parse(v, vlen, &m) != 0) {
+		r->rc = CAIRN_ECORRUPT;
+		return 1;
+	}
+	if (r->name != NULL && strcmp(m.contact, r->name) != 0)
+		return 0;
+	struct cairn_message out = {.contact = m.contact, .outgoing = m.outgoing,
+				    .text = m.text, .len = m.len, .sent_at = m.sent_at,
+				    .received_at = m.received_at};
+	memcpy(out.id, m.id, sizeof(out.id));
+	return r->cb(r->ctx, &out);
+}
+
+int cairn_read(struct cairn *c, const char *name, cairn_message_cb cb, void *ctx)
+{
+	struct contact k;
+	int rc = client_load_contact(c, name, &k);
+	if (rc != 0)
+		return rc;
+	struct read_ctx r = {.name = name, .cb = cb, .ctx = ctx};
+	rc = cstate_list(c->st, REC_MESSAGE, read_one, &r);
+	if (rc >= 0 && r.rc != 0)
+		rc = r.rc;
+	/* Read: nothing is unread any more. */
+	if (rc >= 0 && k.unread > 0) {
+		k.unread = 0;
+		rc = client_store_contact(c, &k);
+	}
+	contact_wipe(&k);
+	return rc < 0 ? rc : 0;
+}
+
+struct contacts_ctx {
+	cairn_contact_cb cb;
+	void *ctx;
+	int rc;
+};
+
+static int contact_one(void *vctx, const uint8_t *v, size_t vlen)
+{
+	struct contacts_ctx *x = vctx;
+	struct contact k;
+	if (contact_parse(v, vlen, &k) != 0) {
+		x->rc = CAIRN_ECORRUPT;
+		return 1;
+	}
+	struct cairn_contact out = {.name = k.name,
+				    .established = k.state == CONTACT_ESTABLISHED,
+				    .unread = k.unread};
+	int stop = x->cb(x->ctx, &out);
+	contact_wipe(&k);
+	return stop;
+}
+
+int cairn_contacts(struct cairn *c, cairn_contact_cb cb, void *ctx)
+{
+	struct contacts_ctx x = {.cb = cb, .ctx = ctx};
+	int rc = cstate_list(c->st, REC_CONTACT, contact_one, &x);
+	if (rc >= 0 && x.rc != 0)
+		rc = x.rc;
+	return rc < 0 ? rc : 0;
+}
+
+int cairn_safety_number(struct cairn *c, const char *name, char out[CAIRN_SAFETY_NUMBER_LEN + 1])
+{
+	struct contact k;
+	int rc = client_load_contact(c, name, &k);
+	if (rc != 0)
+		return rc;
+	if (k.state == CONTACT_INVITED) {
+		contact_wipe(&k);
+		return CAIRN_ESTATE; /* their identity is not known until they accept */
+	}
+	_Static_assert(SAFETY_TEXT_LEN == CAIRN_SAFETY_NUMBER_LEN + 1, "safety number length");
+	safety_number(c->identity_pk, k.peer_identity, out);
+	contact_wipe(&k);
+	return 0;
+}

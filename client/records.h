@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The client's records and their byte layouts inside the sealed state store (state.h): the
+ * identity, contacts (with both mailboxes and the ratchet), stored messages, outbox entries and
+ * parts of messages still being reassembled. Parsing is strict even though the store is
+ * authenticated: a record from an older or damaged client must fail cleanly, never crash.
+ */
+#ifndef CAIRN_CLIENT_RECORDS_H
+#define CAIRN_CLIENT_RECORDS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "appmsg.h"
+#include "cairn/address.h"
+#include "cairn/cairn.h"
+#include "x3dh.h"
+
+enum record_kind {
+	REC_IDENTITY = 1, /* key "self": the identity secret key */
+	REC_CONTACT = 2,  /* key: name */
+	REC_MESSAGE = 3,  /* key: name || 0 || message id */
+	REC_OUTBOX = 4,   /* key: a random outbox id */
+	REC_PART = 5,     /* key: name || 0 || message id || part index (u16) */
+};
+
+enum contact_state {
+	CONTACT_INVITED = 1,     /* we invited; waiting for their first message */
+	CONTACT_ACCEPTED = 2,    /* we accepted; they have not answered yet */
+	CONTACT_ESTABLISHED = 3, /* both sides hold the session */
+};
+
+/* A mailbox of ours: where this contact writes to us. */
+struct my_mailbox {
+	char relay[CAIRN_ADDRESS_MAX + 1];
+	uint8_t recipient_id[CAIRN_MAILBOX_ID_LEN];
+	uint8_t sender_id[CAIRN_MAILBOX_ID_LEN];
+	uint8_t sign_sk[64]; /* Ed25519: proves ownership to the relay */
+	uint8_t credential[CAIRN_CREDENTIAL_LEN];
+};
+
+/* The contact's mailbox: where we write to them. */
+struct peer_mailbox {
+	char relay[CAIRN_ADDRESS_MAX + 1];
+	uint8_t sender_id[CAIRN_MAILBOX_ID_LEN];
+	uint8_t credential[CAIRN_CREDENTIAL_LEN];
+};
+
+struct contact {
+	char name[CAIRN_NAME_MAX + 1];
+	uint8_t state;
+	uint8_t peer_identity[X3DH_IDENTITY_PK_LEN]; /* zero while INVITED */
+	struct my_mailbox mine;
+	struct peer_mailbox peer;                    /* empty while INVITED */
+	struct x3dh_onetime onetime;                 /* INVITED only */
+	uint8_t prefix[X3DH_PREFIX_LEN];             /* ACCEPTED only */
+	uint8_t *ratchet;                            /* serialized state, owned; NULL while INVITED */
+	size_t ratchet_len;
+	uint32_t unread;
+};
+
+/* Serializes C into a malloc'd buffer (*OUT, *LEN); the caller wipes and frees it. */
+CAIRN_WARN_UNUSED int contact_encode(const struct contact *c, uint8_t **out, size_t *len);
+/* Parses IN into C (C->ratchet malloc'd). Returns 0 or CAIRN_ECORRUPT. */
+CAIRN_WARN_UNUSED int contact_parse(const uint8_t *in, size_t len, struct contact *c);
+/* Wipes C and frees what it owns. */
+void contact_wipe(struct contact *c);
+
+struct stored_message {
+	char contact[CAIRN_NAME_MAX + 1];
+	uint8_t outgoing;
+	int64_t sent_at, received_at;
+	uint8_t id[APPMSG_ID_LEN];
+	const uint8_t *text; /* borrowed from the buffer parsed, or the caller's when encoding */
+	size_t len;
+};
+
+CAIRN_WARN_UNUSED int message_encode(const struct stored_message *m, uint8_t **out, size_t *len);
+CAIRN_WARN_UNUSED int message_parse(const uint8_t *in, size_t len, struct stored_message *m);
+
+/* An envelope waiting to be sent: sealed once, resent unchanged until the relay says OK. */
+struct outbox_entry {
+	char contact[CAIRN_NAME_MAX + 1];
+	uint8_t message_id[APPMSG_ID_LEN];
+	uint8_t outbox_id[16];
+	struct peer_mailbox to;
+	const uint8_t *envelope; /* borrowed */
+	size_t envelope_len;
+};
+
+CAIRN_WARN_UNUSED int outbox_encode(const struct outbox_entry *e, uint8_t **out, size_t *len);
+CAIRN_WARN_UNUSED int outbox_parse(const uint8_t *in, size_t len, struct outbox_entry *e);
+
+/* Record keys: writes the key for (NAME, ID[, INDEX]) into OUT and returns its length. */
+size_t message_key(uint8_t *out, const char *name, const uint8_t id[static APPMSG_ID_LEN]);
+size_t part_key(uint8_t *out, const char *name, const uint8_t id[static APPMSG_ID_LEN],
+		uint16_t index);
+#define RECORD_KEY_MAX (CAIRN_NAME_MAX + 1 + APPMSG_ID_LEN + 2)
+
+#endif
