@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * cairn-bench: what every part of the benchmark shares. A scenario's shape (sizes, counts,
+ * durations) and its result say nothing about the server under test; a peer (cairn now, a
+ * mosquitto peer later for `cairn-bench compare`) implements one function per scenario step,
+ * so the scenario drivers in scenarios.c run the same shapes against any server.
+ */
+#ifndef CAIRN_BENCH_H
+#define CAIRN_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define BENCH_MAX_SETS   16
+#define BENCH_MAX_STEPS  8
+#define BENCH_MAX_SHAPES 8
+
+struct bench_opts {
+	bool quick;
+	bool json;
+	const char *relay_bin;
+	const char *relay_sets[BENCH_MAX_SETS]; /* extra "key = value" lines for [limits] */
+	size_t relay_sets_len;
+	uint32_t online_senders; /* with online_size: run only this online shape */
+	uint32_t online_size;
+	uint32_t send_window;    /* SENDs in flight per sender, online */
+	uint32_t durable_window; /* SENDs in flight per sender, durable */
+	double warmup_s;         /* per online run, not measured */
+	double duration_s;       /* per online run, measured */
+	uint64_t durable_count;  /* envelopes per durable run, over all senders */
+	uint32_t conn_counts[BENCH_MAX_STEPS];
+	size_t conn_counts_len;
+	uint32_t conn_workers; /* generator processes for the connections scenario */
+};
+
+/* ---- shapes and results ---------------------------------------------------------------- */
+
+struct online_shape {
+	uint32_t senders; /* and as many subscribed owners, one mailbox each */
+	uint32_t size;    /* envelope bytes */
+	uint32_t window;  /* SENDs in flight per sender */
+};
+
+struct online_run {
+	double target_rate; /* envelopes/s offered over all senders; 0 = as fast as possible */
+	double rate;        /* envelopes/s delivered to the owners while measuring */
+	uint64_t delivered; /* while measuring */
+	double p50_us, p99_us, p999_us, max_us;
+	double relay_cpu; /* cores the server used while measuring */
+	double gen_cpu;   /* cores the load generator used */
+	uint64_t errors;  /* ERROR replies, lost, duplicated or reordered envelopes */
+};
+
+struct online_result {
+	struct online_shape shape;
+	struct online_run peak, at50, at90;
+};
+
+struct durable_shape {
+	uint32_t senders;
+	uint32_t size;
+	uint64_t count; /* over all senders */
+	uint32_t window;
+};
+
+struct durable_result {
+	struct durable_shape shape;
+	double send_s, send_rate, send_relay_cpu;
+	double drain_s, drain_rate, drain_relay_cpu;
+	uint64_t errors;
+};
+
+struct idle_step {
+	uint32_t connections;
+	uint64_t rss_bytes;
+	double rss_per_conn; /* (rss_bytes - baseline) / connections */
+	double handshakes_per_s;
+	double handshake_relay_cpu; /* cores the server used while the handshakes ran */
+	double subscribes_per_s;    /* mailbox created and subscribed, per second */
+	uint32_t failed;
+};
+
+struct idle_result {
+	uint64_t base_rss;
+	struct idle_step steps[BENCH_MAX_STEPS];
+	size_t steps_len;
+	uint64_t rss_after_close; /* every connection closed again: what stays behind */
+};
+
+struct limit_result {
+	double loopback_writes_per_s; /* 1 KiB write() calls on a loopback TCP connection */
+	double loopback_mib_per_s;
+	double aead_ns[4]; /* ChaCha20-Poly1305 IETF seal of 64, 256, 1024, 16384 bytes */
+	double x25519_ns;
+	double ed25519_verify_ns;
+};
+
+struct bench_results {
+	struct online_result online[BENCH_MAX_SHAPES];
+	size_t online_len;
+	struct durable_result durable[BENCH_MAX_SHAPES];
+	size_t durable_len;
+	struct idle_result idle;
+	bool have_idle;
+	struct limit_result limit;
+	bool have_limit;
+	double total_s;
+};
+
+/* ---- peers ---------------------------------------------------------------------------- */
+
+struct bench_server; /* a running server of some peer */
+struct online_session;
+struct idle_session;
+
+struct bench_peer {
+	const char *name;
+	/* Starts a fresh server (empty store, free loopback port). */
+	int (*start)(const struct bench_opts *o, struct bench_server **out);
+	void (*stop)(struct bench_server *s);
+	pid_t (*pid)(const struct bench_server *s);
+	/* Online: connects the senders and subscribed owners of SHAPE. */
+	int (*online_open)(struct bench_server *s, const struct online_shape *shape,
+	                   struct online_session **out);
+	/* One measured run at TARGET_RATE envelopes/s (0: as fast as possible). */
+	int (*online_run)(struct online_session *os, double target_rate, double warmup_s,
+	                  double duration_s, struct online_run *out);
+	void (*online_close)(struct online_session *os);
+	/* Durable: owners offline, senders push, then owners drain. */
+	int (*durable_run)(struct bench_server *s, const struct durable_shape *shape,
+	                   struct durable_result *out);
+	/* Connections: grows to TOTAL idle subscribed connections, filling STEP's rates. */
+	int (*idle_open)(struct bench_server *s, uint32_t workers, struct idle_session **out);
+	int (*idle_grow)(struct idle_session *is, uint32_t total, struct idle_step *step);
+	void (*idle_close)(struct idle_session *is);
+};
+
+extern const struct bench_peer bench_peer_cairn;
+
+/* ---- scenarios (scenarios.c) and reports (report.c) ------------------------------------- */
+
+int scenario_online(const struct bench_peer *p, const struct bench_opts *o,
+                    struct bench_results *r);
+int scenario_durable(const struct bench_peer *p, const struct bench_opts *o,
+                     struct bench_results *r);
+int scenario_idle(const struct bench_peer *p, const struct bench_opts *o, struct bench_results *r);
+int scenario_limit(const struct bench_opts *o, struct bench_results *r);
+
+void report_tables(const struct bench_opts *o, const struct bench_results *r);
+int report_json(const struct bench_opts *o, const struct bench_results *r);
+
+/* ---- helpers (util.c) ----------------------------------------------------------------- */
+
+/* Monotonic clock in nanoseconds: one clock for every process on the machine. */
+uint64_t bench_now_ns(void);
+/* Progress line on stderr (stdout carries only the report). */
+void bench_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Resident set size of PID in bytes, or 0. */
+uint64_t bench_proc_rss(pid_t pid);
+/* CPU seconds (user + system) PID has used, or -1. */
+double bench_proc_cpu_s(pid_t pid);
+/* CPU seconds this process has used. */
+double bench_self_cpu_s(void);
+
+/* Latency samples in nanoseconds; percentiles sort them in place. */
+struct lat_samples {
+	uint32_t *v;
+	size_t len, cap;
+};
+void lat_add(struct lat_samples *s, uint64_t ns);
+/* Percentile Q (0..1) in microseconds; 0 when empty. Sorts first. */
+double lat_percentile_us(struct lat_samples *s, double q);
+void lat_reset(struct lat_samples *s);
+void lat_free(struct lat_samples *s);
+
+#endif

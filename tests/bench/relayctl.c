@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: MIT */
+/* Starting and stopping the relay under test (see relayctl.h). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cairn/address.h"
+#include "relayctl.h"
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+static uint16_t free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t len = sizeof(sa);
+	uint16_t port = 0;
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+		port = ntohs(sa.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+/* Runs ARGV, capturing up to CAP-1 bytes of its stdout into OUT (may be NULL). */
+static int run_capture(char *const argv[], char *out, size_t cap)
+{
+	int pipefd[2];
+	if (pipe(pipefd) != 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		dup2(pipefd[1], 1);
+		close(pipefd[0]);
+		close(pipefd[1]);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	size_t len = 0;
+	char scratch[512];
+	ssize_t n;
+	/* Read to the end even when OUT is full: closing the pipe early would kill the child. */
+	while ((n = read(pipefd[0], scratch, sizeof(scratch))) > 0) {
+		size_t take = out == NULL || len + 1 >= cap ? 0 : (size_t)n;
+		if (take > cap - 1 - len)
+			take = cap - 1 - len;
+		memcpy(out + len, scratch, take);
+		len += take;
+	}
+	if (out != NULL)
+		out[len] = '\0';
+	close(pipefd[0]);
+	int status = 0;
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void remove_dir(const char *dir)
+{
+	char *rm[] = {"/bin/rm", "-rf", (char *)dir, NULL};
+	run_capture(rm, NULL, 0);
+}
+
+static int write_config(struct relayctl *r, const char *const *limits, size_t nlimits)
+{
+	snprintf(r->conf, sizeof(r->conf), "%s/bench.conf", r->dir);
+	FILE *f = fopen(r->conf, "w");
+	if (f == NULL)
+		return -1;
+	fprintf(f,
+	        "[relay]\nlisten = 127.0.0.1:%u\nlog_level = warn\nstats_interval = 0\n"
+	        "[limits]\n",
+	        r->port);
+	for (size_t i = 0; i < nlimits; i++)
+		fprintf(f, "%s\n", limits[i]);
+	return fclose(f) == 0 ? 0 : -1;
+}
+
+static int read_address(struct relayctl *r, const char *bin)
+{
+	char out[512];
+	char *argv[] = {(char *)bin, "address", "--data", r->data, "--config", r->conf, NULL};
+	if (run_capture(argv, out, sizeof(out)) != 0)
+		return -1;
+	out[strcspn(out, "\n")] = '\0';
+	struct cairn_address a;
+	if (cairn_address_parse(out, &a) != 0 || a.port != r->port)
+		return -1;
+	memcpy(r->pub, a.key, sizeof(r->pub));
+	return 0;
+}
+
+static bool accepts(uint16_t port)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+static int spawn(struct relayctl *r, const char *bin)
+{
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		execl(bin, bin, "run", "--data", r->data, "--config", r->conf, (char *)NULL);
+		_exit(127);
+	}
+	r->pid = pid;
+	for (int i = 0; i < 1000; i++) {
+		if (accepts(r->port))
+			return 0;
+		int status;
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			r->pid = 0;
+			return -1;
+		}
+		sleep_ms(10);
+	}
+	return -1;
+}
+
+int relayctl_start(struct relayctl *r, const char *bin, const char *const *limits, size_t nlimits)
+{
+	memset(r, 0, sizeof(*r));
+	snprintf(r->dir, sizeof(r->dir), "/tmp/cairn-bench-XXXXXX");
+	if (mkdtemp(r->dir) == NULL) {
+		r->dir[0] = '\0';
+		return -1;
+	}
+	snprintf(r->data, sizeof(r->data), "%s/data", r->dir);
+	char *init[] = {(char *)bin, "init", "--data", r->data, NULL};
+	r->port = free_port();
+	if (r->port == 0 || run_capture(init, NULL, 0) != 0 ||
+	    write_config(r, limits, nlimits) != 0 || read_address(r, bin) != 0 ||
+	    spawn(r, bin) != 0) {
+		relayctl_stop(r);
+		return -1;
+	}
+	r->addr = (struct sockaddr_in){.sin_family = AF_INET, .sin_port = htons(r->port)};
+	r->addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	return 0;
+}
+
+void relayctl_stop(struct relayctl *r)
+{
+	if (r->pid > 0) {
+		kill(r->pid, SIGTERM);
+		int status;
+		/* A clean stop finishes pending commits; a relay that hangs is killed. */
+		for (int i = 0; i < 1000 && waitpid(r->pid, &status, WNOHANG) == 0; i++)
+			sleep_ms(10);
+		if (waitpid(r->pid, &status, WNOHANG) == 0) {
+			kill(r->pid, SIGKILL);
+			waitpid(r->pid, &status, 0);
+		}
+		r->pid = 0;
+	}
+	if (r->dir[0] != '\0')
+		remove_dir(r->dir);
+	r->dir[0] = '\0';
+}
+
+const char *relayctl_find(const char *path, char *out, size_t cap)
+{
+	if (path != NULL)
+		return access(path, X_OK) == 0 ? path : NULL;
+	char self[4096];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n <= 0)
+		return NULL;
+	self[n] = '\0';
+	char *slash = strrchr(self, '/');
+	if (slash == NULL)
+		return NULL;
+	*slash = '\0';
+	/* Installed side by side, or in the build tree: build/tests/bench -> build/relay. */
+	static const char *const tries[] = {"cairn-relay", "../../relay/cairn-relay"};
+	for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]); i++) {
+		snprintf(out, cap, "%s/%s", self, tries[i]);
+		if (access(out, X_OK) == 0)
+			return out;
+	}
+	return NULL;
+}

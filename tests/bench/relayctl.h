@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Runs the real cairn-relay binary for the benchmark: a fresh data directory under /tmp (a
+ * real disk here, so fsync costs what it costs), a free loopback port, a config file with the
+ * benchmark's limits, start, stop, and clean-up. Unlike tests/support/relayproc.c the binary
+ * is chosen at run time.
+ */
+#ifndef CAIRN_BENCH_RELAYCTL_H
+#define CAIRN_BENCH_RELAYCTL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <netinet/in.h>
+
+struct relayctl {
+	pid_t pid;
+	char dir[256];
+	char data[300];
+	char conf[300];
+	uint16_t port;
+	uint8_t pub[32];
+	struct sockaddr_in addr;
+};
+
+/*
+ * Creates the data dir with `BIN init`, writes a config with [limits] lines LIMITS (NLIMITS
+ * "key = value" strings), starts `BIN run` and waits until it accepts connections.
+ * Returns 0, or -1 after cleaning up.
+ */
+int relayctl_start(struct relayctl *r, const char *bin, const char *const *limits, size_t nlimits);
+
+/* Stops the relay (SIGTERM, then SIGKILL after 10 s) and removes its directory. */
+void relayctl_stop(struct relayctl *r);
+
+/* Finds cairn-relay: PATH if given, else beside this program or in the build tree. */
+const char *relayctl_find(const char *path, char *out, size_t cap);
+
+#endif
