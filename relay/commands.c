@@ -137,13 +137,20 @@ static bool envelope_unqueue(struct relay *relay, struct envelope *env)
 	return false;
 }
 
-/* Takes ENV's in-memory body out of the queue entry at I when it is not needed soon: it is
- * durable and not yet delivered, so delivery will read it back. Bounds memory to the window. */
+/*
+ * ENV has just become durable. Its body stays in memory while it is about to be delivered
+ * (the owner is subscribed and it is within two windows of the delivery cursor) or is in
+ * flight waiting for its ACK; otherwise it is dropped and delivery reads it back later. This
+ * bounds memory per mailbox to two windows of envelopes while keeping online delivery off
+ * the disk.
+ */
 static void envelope_park(struct relay *relay, struct mailbox *mb, struct envelope *env)
 {
 	long i = mailbox_find(mb, env->id);
-	if (i < 0 || (size_t)i < mb->cursor)
-		return; /* delivered and waiting for its ACK: keep it for the delete */
+	size_t ahead = 2 * (size_t)relay->cfg->delivery_window;
+	if (i < 0 || (size_t)i < mb->cursor ||
+	    (mb->subscriber != NULL && (size_t)i < mb->cursor + ahead))
+		return;
 	mailbox_at(mb, (size_t)i)->env = NULL;
 	envelope_detach(env);
 	envelope_maybe_free(env);
@@ -180,25 +187,19 @@ static void on_delete_done(struct storage_job *job)
 {
 	struct envelope *env = job->data;
 	env->del_pending = false;
-	struct conn *a = env->acker;
-	if (a != NULL) {
-		env->acker = NULL;
-		if (job->status == 0)
-			conn_reply_ok(a, env->acker_rid);
-		else
-			conn_reply_error(a, env->acker_rid, CAIRN_ESTORAGE);
-		a->inflight--;
-		conn_unref(a);
-	}
+	if (job->status != 0)
+		log_warn("storage: an acknowledged envelope could not be deleted: %s",
+			 cairn_strerror(job->status));
 	envelope_maybe_free(env);
 }
 
 static struct envelope *envelope_new(struct relay *relay, struct mailbox *mb, uint64_t id,
 				     const uint8_t *body, uint32_t len)
 {
-	struct envelope *env = calloc(1, sizeof(*env) + (body ? len : 0));
+	struct envelope *env = malloc(sizeof(*env) + (body ? len : 0));
 	if (env == NULL)
 		return NULL;
+	memset(env, 0, sizeof(*env)); /* the body is copied over below */
 	env->relay = relay;
 	env->id = id;
 	env->mailbox = mb;
@@ -487,27 +488,25 @@ static void cmd_ack(struct conn *c, const struct cairn_msg *m)
 		return;
 	}
 	relay->stats.envelopes_acknowledged++;
+	/*
+	 * The ACK is answered at once; the delete becomes durable with the next batch. If the
+	 * relay crashes before that, the envelope is delivered again, which at-least-once
+	 * delivery allows and clients drop as a duplicate. Waiting would make every ACK count
+	 * against the connection's requests in flight for no gain to the owner.
+	 */
+	conn_reply_ok(c, m->request_id);
 	struct envelope *env = mailbox_ack(&relay->mailboxes, mb, (size_t)i);
 	if (env == NULL) {
 		/* Not in memory (acknowledged without this connection's delivery). */
-		struct request *r = request_new(c, m->request_id, request_done);
-		if (r == NULL) {
-			conn_reply_error(c, m->request_id, CAIRN_ESTORAGE);
-			return;
+		struct request *r = request_new(NULL, 0, request_done);
+		if (r != NULL) {
+			r->job.op.kind = STORE_ENVELOPE_DELETE;
+			r->job.op.envelope_id = m->envelope_id;
+			submit(relay, &r->job);
 		}
-		r->job.op.kind = STORE_ENVELOPE_DELETE;
-		r->job.op.envelope_id = m->envelope_id;
-		submit(relay, &r->job);
 	} else if (envelope_unqueue(relay, env)) {
-		conn_reply_ok(c, m->request_id);
-		envelope_maybe_free(env);
-	} else if (env->del_pending) {
-		conn_reply_ok(c, m->request_id);
-	} else {
-		env->acker = c;
-		env->acker_rid = m->request_id;
-		conn_ref(c);
-		c->inflight++;
+		envelope_maybe_free(env); /* never written: nothing to delete */
+	} else if (!env->del_pending) {
 		env->del_pending = true;
 		submit(relay, &env->del_job);
 	}

@@ -39,8 +39,6 @@ struct envelope {
 	bool del_pending;  /* DELETE submitted, not yet done */
 	struct conn *sender; /* waiting for its OK; holds a reference */
 	uint32_t sender_rid;
-	struct conn *acker;  /* waiting for its ACK's OK; holds a reference */
-	uint32_t acker_rid;
 	struct storage_job put_job, del_job;
 };
 

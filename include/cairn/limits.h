@@ -68,4 +68,9 @@
 #define CAIRN_DEFAULT_REPLAY_CAPACITY     (1u << 18)       /* [replay_cache_entries] 4 MiB */
 #define CAIRN_DEFAULT_STATS_INTERVAL_S    3600             /* [stats_interval] */
 
+/* The storage thread waits this long after the first write of a batch before committing:
+ * more writes share the fsync, and writes acknowledged meanwhile by their owner are dropped
+ * before they reach the disk. Adds at most this much to a sender's wait for durability. */
+#define CAIRN_STORAGE_GATHER_US 2000
+
 #endif
