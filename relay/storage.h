@@ -2,8 +2,9 @@
 /*
  * The storage thread: owns the store engine, takes jobs from the loop thread, and commits all
  * write jobs queued since the last commit as one transaction (one fsync for the batch: group
- * commit). It then performs queued reads and wakes the loop (uv_async), where each job's done
- * callback runs. A write job still waiting in the queue can be cancelled: an envelope that its
+ * commit), after gathering for CAIRN_STORAGE_GATHER_US. A batch's reads run before its writes,
+ * so a read sees what earlier batches committed and never waits for an fsync. Then it wakes
+ * the loop (uv_async), where each job's done callback runs. A write job still waiting in the queue can be cancelled: an envelope that its
  * owner acknowledged before its batch was taken never touches the disk.
  */
 #ifndef CAIRN_RELAY_STORAGE_H
