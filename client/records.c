@@ -213,14 +213,15 @@ int contact_parse(const uint8_t *in, size_t len, struct contact *c)
 	r_bytes(&r, c->peer.credential, CAIRN_CREDENTIAL_LEN);
 	r_bytes(&r, c->onetime.pub, CAIRN_KEY_LEN);
 	r_bytes(&r, c->onetime.priv, CAIRN_KEY_LEN);
-	c->onetime.used = r_u8(&r) != 0;
+	uint8_t used = r_u8(&r);
+	c->onetime.used = used == 1;
 	r_bytes(&r, c->prefix, X3DH_PREFIX_LEN);
 	size_t rlen;
 	const uint8_t *rat = r_var(&r, RATCHET_STATE_MAX, &rlen);
 	uint64_t unread = r_u64(&r);
 	int rc = r_finish(&r);
 	if (rc == 0 && (c->state < CONTACT_INVITED || c->state > CONTACT_ESTABLISHED ||
-			c->name[0] == '\0' || unread > UINT32_MAX))
+			c->name[0] == '\0' || unread > UINT32_MAX || used > 1))
 		rc = CAIRN_ECORRUPT;
 	if (rc == 0 && rlen > 0) {
 		c->ratchet = malloc(rlen);
@@ -272,7 +273,8 @@ int message_parse(const uint8_t *in, size_t len, struct stored_message *m)
 	m->received_at = (int64_t)r_u64(&r);
 	r_bytes(&r, m->id, APPMSG_ID_LEN);
 	m->text = r_var(&r, CAIRN_MESSAGE_MAX, &m->len);
-	return r_finish(&r);
+	int rc = r_finish(&r);
+	return rc == 0 && m->outgoing > 1 ? CAIRN_ECORRUPT : rc;
 }
 
 int outbox_encode(const struct outbox_entry *e, uint8_t **out, size_t *len)
