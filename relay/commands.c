@@ -241,6 +241,13 @@ static void on_read_done(struct storage_job *job)
 			envelope_detach(env);
 		}
 	}
+	long i = mb != NULL && mb->subscriber == NULL ? mailbox_find(mb, env->id) : -1;
+	if (i >= 0 && mailbox_at(mb, (size_t)i)->env == env) {
+		/* Its subscriber left while it was read: offline mailboxes keep no bodies (nor
+		 * would anything free this one before the next subscriber, or at exit). */
+		mailbox_at(mb, (size_t)i)->env = NULL;
+		envelope_detach(env);
+	}
 	if (mb != NULL)
 		deliver(relay, mb);
 	envelope_maybe_free(env);
