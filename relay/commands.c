@@ -25,6 +25,7 @@
 /* A storage job for a request that is not an envelope's own write. */
 struct request {
 	struct storage_job job;
+	struct relay *relay;
 	struct conn *conn; /* holds a reference; NULL for the relay's own jobs */
 	uint32_t request_id;
 	struct store_mailbox rec;
@@ -78,6 +79,47 @@ static void request_done(struct storage_job *job)
 static void submit(struct relay *relay, struct storage_job *job)
 {
 	storage_submit(relay->storage, job);
+}
+
+/* ---- envelope ids -------------------------------------------------------------------- */
+
+/*
+ * Envelope ids must never repeat, even across crashes: clients use them to tell envelopes
+ * apart. The largest id on disk is not enough (acknowledged envelopes are deleted, and some
+ * are never written at all), so a durable mark covers every id handed out: the first block is
+ * committed before any connection is accepted, and the next one when half is used.
+ */
+#define ID_BLOCK ((uint64_t)1 << 21)
+
+static void on_ids_reserved(struct storage_job *job)
+{
+	struct request *r = job->data;
+	struct relay *relay = r->relay;
+	relay->id_reserving = false;
+	if (job->status == 0 && job->op.envelope_id > relay->id_limit)
+		relay->id_limit = job->op.envelope_id;
+	else if (job->status != 0)
+		log_error("storage: cannot reserve envelope ids: %s", cairn_strerror(job->status));
+	free(r);
+	if (job->status == 0 && relay->on_ids_ready != NULL) {
+		void (*ready)(struct relay *) = relay->on_ids_ready;
+		relay->on_ids_ready = NULL;
+		ready(relay);
+	}
+}
+
+static void reserve_ids(struct relay *relay)
+{
+	if (relay->id_reserving || relay->storage == NULL)
+		return;
+	struct request *r = request_new(NULL, 0, on_ids_reserved);
+	if (r == NULL)
+		return; /* tried again with the next send */
+	r->relay = relay;
+	r->job.op.kind = STORE_ID_MARK;
+	r->job.op.envelope_id = relay->next_envelope_id + ID_BLOCK;
+	relay->id_reserving = true;
+	submit(relay, &r->job);
 }
 
 /* ---- envelopes ----------------------------------------------------------------------- */
@@ -605,6 +647,13 @@ static void cmd_send(struct conn *c, const struct cairn_msg *m)
 		conn_reply_error(c, m->request_id, CAIRN_EQUOTA);
 		return;
 	}
+	if (relay->id_limit - relay->next_envelope_id < ID_BLOCK / 2)
+		reserve_ids(relay);
+	if (relay->next_envelope_id >= relay->id_limit) {
+		/* Only if a million sends outran one commit: the sender retries. */
+		conn_reply_error(c, m->request_id, CAIRN_ESTORAGE);
+		return;
+	}
 	uint64_t id = relay->next_envelope_id;
 	struct envelope *env =
 		envelope_new(relay, mb, id, m->envelope ? m->envelope : (const uint8_t *)"",
@@ -799,12 +848,20 @@ static void load_envelope(void *ctx, const struct store_envelope_info *info)
 		(void)mailbox_push(&relay->mailboxes, l->by_id[lo], info->id, info->len, NULL);
 }
 
+static void load_id_mark(void *ctx, uint64_t mark)
+{
+	struct relay *relay = ctx;
+	if (mark > relay->next_envelope_id)
+		relay->next_envelope_id = mark;
+}
+
 const struct store_load_cb commands_load_cb = {
 	.mailbox = load_mailbox,
 	.envelope = load_envelope,
+	.id_mark = load_id_mark,
 };
 
-void commands_load_finish(struct relay *relay)
+void commands_load_finish(struct relay *relay, void (*ready)(struct relay *relay))
 {
 	free(load_state.by_id);
 	memset(&load_state, 0, sizeof(load_state));
@@ -817,4 +874,7 @@ void commands_load_finish(struct relay *relay)
 	crypto_sign_seed_keypair(dummy_key, sk, seed);
 	sodium_memzero(sk, sizeof(sk));
 	randombytes_buf(dummy_digest, sizeof(dummy_digest));
+	relay->id_limit = relay->next_envelope_id; /* nothing may be handed out yet */
+	relay->on_ids_ready = ready;
+	reserve_ids(relay);
 }

@@ -22,9 +22,10 @@ void commands_connection_closed(struct conn *c);
 /* C's output drained below its limit: resume its deliveries. */
 void commands_output_drained(struct conn *c);
 
-/* Load callbacks for storage_open (ctx: struct relay *), and the step after loading. */
+/* Load callbacks for storage_open (ctx: struct relay *), and the step after loading, which
+ * also reserves the first block of envelope ids; READY(RELAY) runs once that is durable. */
 extern const struct store_load_cb commands_load_cb;
-void commands_load_finish(struct relay *relay);
+void commands_load_finish(struct relay *relay, void (*ready)(struct relay *relay));
 
 /* Expires envelopes older than the TTL, in memory and (as one range delete) on disk. */
 void commands_expire(struct relay *relay, int64_t now);

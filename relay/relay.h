@@ -48,6 +48,13 @@ struct relay {
 	struct replay_cache *replay;
 	uint64_t next_mailbox_id;
 	uint64_t next_envelope_id;
+	/* Ids below id_limit are covered by a durable mark: handing them out is safe even if the
+	 * relay crashes before they reach the disk. Renewed a block ahead (commands.c). */
+	uint64_t id_limit;
+	bool id_reserving;
+	bool ready;          /* the first mark is durable: connections are accepted */
+	void (*on_ids_ready)(struct relay *relay);
+	bool accept_pending; /* a connection arrived before that */
 
 	struct time_mark *marks; /* oldest first */
 	size_t marks_len, marks_cap;

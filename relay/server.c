@@ -35,7 +35,23 @@ static void on_connection(uv_stream_t *server, int status)
 		log_warn("accept failed: %s", uv_strerror(status));
 		return;
 	}
+	/* Not accepting leaves the connection in the kernel's backlog and pauses libuv's
+	 * accepting until relay_ready() takes it. */
+	if (!relay->ready) {
+		relay->accept_pending = true;
+		return;
+	}
 	conn_accept(relay);
+}
+
+/* The first block of envelope ids is durable: serve. */
+static void relay_ready(struct relay *relay)
+{
+	relay->ready = true;
+	if (relay->accept_pending && !relay->stopping) {
+		relay->accept_pending = false;
+		conn_accept(relay);
+	}
 }
 
 static void on_flush(uv_check_t *h)
@@ -195,7 +211,7 @@ int relay_server_run(const struct relay_config *cfg,
 		log_error("cannot open the store in %s: %s", cfg->data_dir, cairn_strerror(rc));
 		goto out;
 	}
-	commands_load_finish(relay);
+	commands_load_finish(relay, relay_ready);
 	if (cfg->user[0] != '\0') {
 		char err[256];
 		rc = relay_drop_privileges(cfg->user, err, sizeof(err));

@@ -39,6 +39,7 @@ enum store_op_kind {
 	STORE_ENVELOPE_PUT,    /* insert envelope ENVELOPE_ID of MAILBOX_ID: BODY, LEN, STORED_AT */
 	STORE_ENVELOPE_DELETE, /* delete envelope ENVELOPE_ID (absent is not an error) */
 	STORE_EXPIRE,          /* delete every envelope whose id is below ENVELOPE_ID */
+	STORE_ID_MARK,         /* no envelope id below ENVELOPE_ID may be handed out again */
 };
 
 struct store_op {
@@ -51,10 +52,12 @@ struct store_op {
 	int64_t stored_at;
 };
 
-/* Called by load(), once per mailbox, then once per envelope in increasing id order. */
+/* Called by load(), once per mailbox, then once per envelope in increasing id order, then
+ * (if one was stored, and the callback is set) once with the highest envelope id mark. */
 struct store_load_cb {
 	void (*mailbox)(void *ctx, const struct store_mailbox *mailbox);
 	void (*envelope)(void *ctx, const struct store_envelope_info *info);
+	void (*id_mark)(void *ctx, uint64_t mark);
 };
 
 struct store_engine {

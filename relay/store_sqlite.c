@@ -21,7 +21,7 @@
 #include "store.h"
 
 /* Bump when the schema changes; a store written by a newer relay is refused, not guessed at. */
-#define STORE_SQLITE_SCHEMA 1
+#define STORE_SQLITE_SCHEMA 2 /* 2: the meta table (envelope id mark) */
 
 #define STORE_SQLITE_FILE "relay.db"
 
@@ -41,6 +41,7 @@ enum {
 	STMT_ENVELOPE_DELETE,
 	STMT_EXPIRE,
 	STMT_READ,
+	STMT_ID_MARK,
 	STMT_BEGIN,
 	STMT_COMMIT,
 	STMT_ROLLBACK,
@@ -65,6 +66,9 @@ static const char *const stmt_sql[STMT_COUNT] = {
     /* A rowid range: SQLite seeks to the table's left edge and stops at the bound. */
     [STMT_EXPIRE] = "DELETE FROM envelopes WHERE id <= ?1",
     [STMT_READ] = "SELECT body FROM envelopes WHERE id = ?1",
+    /* Only ever raised: a mark is a promise that no id below it will be handed out again. */
+    [STMT_ID_MARK] = "INSERT INTO meta (key, value) VALUES ('envelope_id_mark', ?1)"
+                     " ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
     /* IMMEDIATE takes the write lock up front, so a batch never fails half-way on a lock. */
     [STMT_BEGIN] = "BEGIN IMMEDIATE",
     [STMT_COMMIT] = "COMMIT",
@@ -130,6 +134,20 @@ static int schema_init(sqlite3 *db)
 		return CAIRN_ESTATE;
 	if (version == STORE_SQLITE_SCHEMA)
 		return 0;
+	if (version == 1) {
+		/* Upgrade in place: version 1 lacked only the meta table. */
+		static const char upgrade[] = "BEGIN IMMEDIATE;"
+					      "CREATE TABLE meta (key TEXT PRIMARY KEY,"
+					      " value INTEGER NOT NULL) WITHOUT ROWID;"
+					      "PRAGMA user_version = 2;"
+					      "COMMIT;";
+		if (exec_sql(db, upgrade) != 0) {
+			if (!sqlite3_get_autocommit(db))
+				(void)exec_sql(db, "ROLLBACK");
+			return CAIRN_ESTORAGE;
+		}
+		return 0;
+	}
 	/* Version 0: a new store. One transaction, so a crash here leaves an empty file that the
 	 * next start initialises again; a foreign database with a clashing table fails instead. */
 	static const char create[] =
@@ -146,9 +164,11 @@ static int schema_init(sqlite3 *db)
 	    " mailbox INTEGER NOT NULL,"
 	    " stored_at INTEGER NOT NULL,"
 	    " body BLOB NOT NULL);"
-	    "PRAGMA user_version = 1;"
+	    /* WITHOUT ROWID: the key is the table, no separate index. */
+	    "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
+	    "PRAGMA user_version = 2;"
 	    "COMMIT;";
-	_Static_assert(STORE_SQLITE_SCHEMA == 1, "update the CREATE statements");
+	_Static_assert(STORE_SQLITE_SCHEMA == 2, "update the CREATE statements");
 	if (exec_sql(db, create) != 0) {
 		if (!sqlite3_get_autocommit(db))
 			(void)exec_sql(db, "ROLLBACK");
@@ -358,6 +378,11 @@ static int apply_op(struct store_sqlite *st, const struct store_op *op)
 		if ((rc = bind_id(s, 1, op->envelope_id)) != 0)
 			return rc;
 		return step_done(s);
+	case STORE_ID_MARK:
+		s = st->stmt[STMT_ID_MARK];
+		if ((rc = bind_id(s, 1, op->envelope_id)) != 0)
+			return rc;
+		return step_done(s);
 	case STORE_EXPIRE:
 		/* "id < bound" as "id <= bound - 1", which also covers a bound past 2^63. */
 		if (op->envelope_id == 0)
@@ -491,6 +516,14 @@ static int sqlite_load(void *store, const struct store_load_cb *cb, void *ctx)
 	int rc = load_mailboxes(st, cb, ctx);
 	if (rc == 0)
 		rc = load_envelopes(st, cb, ctx);
+	int64_t mark = 0;
+	if (rc == 0 && cb->id_mark != NULL &&
+	    query_int(st->db, "SELECT coalesce(max(value), 0) FROM meta"
+			      " WHERE key = 'envelope_id_mark'",
+		      &mark) != 0)
+		rc = CAIRN_ESTORAGE;
+	if (rc == 0 && cb->id_mark != NULL && mark > 0)
+		cb->id_mark(ctx, (uint64_t)mark);
 	return rc;
 }
 

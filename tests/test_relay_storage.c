@@ -205,7 +205,8 @@ static void count_envelope(void *ctx, const struct store_envelope_info *info)
 		c->present[info->id] = 1;
 }
 
-static const struct store_load_cb count_cb = {count_mailbox, count_envelope};
+static const struct store_load_cb count_cb = {.mailbox = count_mailbox,
+					       .envelope = count_envelope};
 
 /* Loads the store in DIR directly through the engine. */
 static void load_counts(const char *dir, struct counts *c)

@@ -50,7 +50,7 @@ static void seen_envelope(void *ctx, const struct store_envelope_info *info)
 	seen->envelopes[seen->nenvelopes++] = *info;
 }
 
-static const struct store_load_cb seen_cb = {seen_mailbox, seen_envelope};
+static const struct store_load_cb seen_cb = {.mailbox = seen_mailbox, .envelope = seen_envelope};
 
 static void remove_store_files(const char *dir)
 {
@@ -409,11 +409,51 @@ static void test_newer_schema_refused(void **state)
 	snprintf(path, sizeof(path), "%s/relay.db", f->dir);
 	sqlite3 *db;
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 2", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	void *store = NULL;
 	assert_int_equal(store_sqlite.open(f->dir, &store), CAIRN_ESTATE);
 	assert_null(store);
+}
+
+static void record_mark(void *ctx, uint64_t mark)
+{
+	*(uint64_t *)ctx = mark;
+}
+
+/* The envelope id mark survives a reopen, is only ever raised, and a version 1 store gains
+ * the table it needs. */
+static void test_id_mark(void **state)
+{
+	struct fixture *f = *state;
+	struct store_load_cb cb = {.id_mark = record_mark};
+	uint64_t mark = 0;
+	assert_int_equal(store_sqlite.load(f->store, &cb, &mark), 0);
+	assert_int_equal(mark, 0); /* none yet: not reported */
+	struct store_op up = {.kind = STORE_ID_MARK, .envelope_id = 5000000};
+	struct store_op down = {.kind = STORE_ID_MARK, .envelope_id = 100};
+	commit_ok(f, &up, 1);
+	commit_ok(f, &down, 1);
+	reopen(f);
+	assert_int_equal(store_sqlite.load(f->store, &cb, &mark), 0);
+	assert_int_equal(mark, 5000000);
+
+	/* A version 1 store (no meta table) is upgraded when opened. */
+	store_sqlite.close(f->store);
+	f->store = NULL;
+	char path[128];
+	snprintf(path, sizeof(path), "%s/relay.db", f->dir);
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "DROP TABLE meta; PRAGMA user_version = 1", NULL, NULL,
+				      NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+	assert_int_equal(store_sqlite.open(f->dir, &f->store), 0);
+	commit_ok(f, &up, 1);
+	mark = 0;
+	assert_int_equal(store_sqlite.load(f->store, &cb, &mark), 0);
+	assert_int_equal(mark, 5000000);
 }
 
 static void test_unusable_directory(void **state)
@@ -473,6 +513,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_files_are_private, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pragmas, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_id_mark, setup, teardown),
 	    cmocka_unit_test(test_unusable_directory),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
