@@ -502,12 +502,12 @@ static void cmd_subscribe(struct conn *c, const struct cairn_msg *m)
 	}
 	if (mb->subscriber != c) {
 		uint32_t max = relay->cfg->mailboxes_per_connection;
-		if (c->subs == NULL && (c->subs = calloc(max, sizeof(*c->subs))) == NULL) {
-			conn_reply_error(c, m->request_id, CAIRN_ESTORAGE);
-			return;
-		}
 		if (c->subs_len >= max) {
 			conn_reply_error(c, m->request_id, CAIRN_ELIMIT);
+			return;
+		}
+		if (conn_grow_array((void **)&c->subs, sizeof(*c->subs), c->subs_len, max) != 0) {
+			conn_reply_error(c, m->request_id, CAIRN_ESTORAGE);
 			return;
 		}
 		/* A subscription elsewhere is taken over (docs/PROTOCOL.md 5.4). */

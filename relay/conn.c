@@ -202,8 +202,10 @@ static void on_write(uv_write_t *req, int status)
 	}
 	if (c->wire.len > 0) {
 		start_write(c);
-	} else if (c->flight.cap > SMALL_BUF) {
-		buf_release(&c->flight); /* idle again: keep no large buffers */
+	} else {
+		/* Drained: an idle connection holds no output buffers at all. */
+		buf_release(&c->flight);
+		buf_release(&c->wire);
 	}
 	update_read_state(c);
 	commands_output_drained(c);
@@ -453,6 +455,23 @@ void conn_check_timeouts(struct relay *relay, int64_t now_ms)
 	}
 }
 
+int conn_grow_array(void **array, size_t elem, uint32_t len, uint32_t max)
+{
+	/* Capacity doubles from 4 at each power of two, so it is implied by LEN. */
+	if (len >= 4 && (len & (len - 1)) != 0)
+		return 0;
+	if (len > 0 && len < 4)
+		return 0;
+	size_t cap = len == 0 ? 4 : (size_t)len * 2;
+	if (cap > max)
+		cap = max;
+	void *p = realloc(*array, cap * elem);
+	if (p == NULL)
+		return CAIRN_ENOMEM;
+	*array = p;
+	return 0;
+}
+
 bool conn_is_authed(const struct conn *c, uint64_t store_id)
 {
 	for (uint32_t i = 0; i < c->authed_len; i++)
@@ -468,11 +487,9 @@ int conn_grant(struct conn *c, uint64_t store_id)
 	uint32_t max = c->relay->cfg->mailboxes_per_connection;
 	if (c->authed_len >= max)
 		return CAIRN_ELIMIT;
-	if (c->authed == NULL) {
-		c->authed = calloc(max, sizeof(*c->authed));
-		if (c->authed == NULL)
-			return CAIRN_ENOMEM;
-	}
+	int rc = conn_grow_array((void **)&c->authed, sizeof(*c->authed), c->authed_len, max);
+	if (rc != 0)
+		return rc;
 	c->authed[c->authed_len++] = store_id;
 	return 0;
 }

@@ -88,6 +88,11 @@ void conn_unref(struct conn *c);
 /* Called once a second: handshake deadlines, idle timeouts, stalled writers. */
 void conn_check_timeouts(struct relay *relay, int64_t now_ms);
 
+/* Makes room for element LEN of *ARRAY (ELEM bytes each, at most MAX elements), growing the
+ * allocation when LEN reaches its capacity (4, 8, 16, ...): connections that use one mailbox
+ * pay for four, not for the limit. Returns 0 or CAIRN_ENOMEM. */
+int conn_grow_array(void **array, size_t elem, uint32_t len, uint32_t max);
+
 /* Whether C may manage mailbox STORE_ID; granting adds it (CAIRN_ELIMIT when full). */
 bool conn_is_authed(const struct conn *c, uint64_t store_id);
 int conn_grant(struct conn *c, uint64_t store_id);
