@@ -22,6 +22,7 @@
 
 #include "frame.h"
 #include "handshake.h"
+#include "fdio.h"
 #include "net.h"
 #include "socks5.h"
 
@@ -48,68 +49,12 @@ struct cnet {
 	uint8_t out[CAIRN_FRAME_HEADER_LEN + CAIRN_NOISE_MSG_MAX];
 };
 
-static int64_t net_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Milliseconds left until DEADLINE, at least 0. */
-static int net_left_ms(int64_t deadline)
-{
-	int64_t left = deadline - net_now_ms();
-	if (left < 0)
-		return 0;
-	return left > INT32_MAX ? INT32_MAX : (int)left;
-}
-
-/*
- * Waits until FD is ready for EVENTS or DEADLINE (monotonic ms; -1 waits forever) passes.
- * Returns 0 (ready, or an error condition the next call on FD will report), CAIRN_ETIMEDOUT
- * or CAIRN_EIO.
- */
-static int net_wait(int fd, short events, int64_t deadline)
-{
-	for (;;) {
-		/* Polls at least once, so a zero timeout still sees data already waiting. */
-		int wait = deadline < 0 ? -1 : net_left_ms(deadline);
-		struct pollfd pfd = {.fd = fd, .events = events};
-		int n = poll(&pfd, 1, wait);
-		if (n > 0)
-			return 0;
-		if (n < 0 && errno != EINTR)
-			return CAIRN_EIO;
-		if (n == 0 && deadline >= 0 && net_left_ms(deadline) == 0)
-			return CAIRN_ETIMEDOUT;
-	}
-}
-
-static int net_send_all(int fd, const uint8_t *buf, size_t len, int64_t deadline)
-{
-	while (len > 0) {
-		int rc = net_wait(fd, POLLOUT, deadline);
-		if (rc != 0)
-			return rc;
-		/* MSG_NOSIGNAL: a relay that closed must not kill the process with SIGPIPE. */
-		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
-				continue;
-			return CAIRN_EIO;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* Reads what is available into N->in (which must be used up). */
 static int net_fill(struct cnet *n, int64_t deadline)
 {
 	n->peer_closed = false;
 	for (;;) {
-		int rc = net_wait(n->fd, POLLIN, deadline);
+		int rc = fdio_wait(n->fd, POLLIN, deadline);
 		if (rc != 0)
 			return rc;
 		ssize_t got = recv(n->fd, n->in, sizeof(n->in), 0);
@@ -169,7 +114,7 @@ static int net_dial_one(const struct addrinfo *ai, int64_t deadline, int *fd)
 	if (connect(s, ai->ai_addr, ai->ai_addrlen) != 0) {
 		if (errno != EINPROGRESS && errno != EINTR)
 			goto fail;
-		if ((rc = net_wait(s, POLLOUT, deadline)) != 0)
+		if ((rc = fdio_wait(s, POLLOUT, deadline)) != 0)
 			goto fail;
 		int err = 0;
 		socklen_t elen = sizeof(err);
@@ -278,7 +223,7 @@ static int net_handshake(struct cnet *n, const uint8_t relay_key[static CAIRN_KE
 		goto out;
 	msg[0] = (uint8_t)(len >> 8);
 	msg[1] = (uint8_t)len;
-	if ((rc = net_send_all(n->fd, msg, CAIRN_FRAME_HEADER_LEN + len, deadline)) != 0) {
+	if ((rc = fdio_send_all(n->fd, msg, CAIRN_FRAME_HEADER_LEN + len, deadline)) != 0) {
 		rc = rc == CAIRN_ETIMEDOUT ? rc : CAIRN_ECONNECT;
 		goto out;
 	}
@@ -308,7 +253,7 @@ int cnet_connect(const struct cairn_address *relay, const struct cnet_options *o
 	int timeout = opt != NULL && opt->connect_timeout_ms > 0 ? opt->connect_timeout_ms
 	                                                         : CNET_CONNECT_TIMEOUT_DEFAULT_MS;
 	const char *socks = opt != NULL ? opt->socks : NULL;
-	int64_t deadline = net_now_ms() + timeout;
+	int64_t deadline = fdio_now_ms() + timeout;
 
 	struct cnet *n = calloc(1, sizeof(*n));
 	if (n == NULL)
@@ -331,7 +276,7 @@ int cnet_connect(const struct cairn_address *relay, const struct cnet_options *o
 			rc = CAIRN_EPROXY;
 		if (rc != 0)
 			goto fail;
-		int left = net_left_ms(deadline);
+		int left = fdio_left_ms(deadline);
 		if (left == 0) {
 			rc = CAIRN_ETIMEDOUT;
 			goto fail;
@@ -386,7 +331,7 @@ int cnet_flush(struct cnet *n)
 	sodium_memzero(n->batch, n->batch_len);
 	n->batch_len = 0;
 	if (rc == 0)
-		rc = net_send_all(n->fd, n->out, len, net_now_ms() + n->io_timeout_ms);
+		rc = fdio_send_all(n->fd, n->out, len, fdio_now_ms() + n->io_timeout_ms);
 	/* A frame half written, or a nonce used without being sent, breaks the stream. */
 	if (rc != 0)
 		n->broken = true;
@@ -422,7 +367,7 @@ int cnet_recv(struct cnet *n, struct cairn_msg *m, int timeout_ms)
 	memset(m, 0, sizeof(*m));
 	if (n->broken)
 		return CAIRN_EIO;
-	int64_t deadline = timeout_ms < 0 ? -1 : net_now_ms() + timeout_ms;
+	int64_t deadline = timeout_ms < 0 ? -1 : fdio_now_ms() + timeout_ms;
 	int rc;
 	/* Frames with no content are cover traffic: read on. */
 	while (n->content_off >= n->content_len) {

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "fdio.h"
 #include "socks5.h"
 
 #define SOCKS5_VERSION     5
@@ -22,47 +23,17 @@
 #define SOCKS5_REPLY_OK    0
 #define SOCKS5_NAME_MAX    255
 
-static int64_t socks5_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Waits until FD is ready for EVENTS or DEADLINE passes. Returns 0 or CAIRN_ETIMEDOUT. */
+/* The proxy's failures are the proxy's: I/O errors while talking to it are CAIRN_EPROXY. */
 static int socks5_wait(int fd, short events, int64_t deadline)
 {
-	for (;;) {
-		int64_t left = deadline - socks5_now_ms();
-		if (left < 0)
-			left = 0;
-		struct pollfd pfd = {.fd = fd, .events = events};
-		int n = poll(&pfd, 1, left > 60000 ? 60000 : (int)left);
-		if (n > 0)
-			return 0; /* readable, writable, or an error the next call will report */
-		if (n < 0 && errno != EINTR)
-			return CAIRN_EPROXY;
-		if (n == 0 && left == 0)
-			return CAIRN_ETIMEDOUT;
-	}
+	int rc = fdio_wait(fd, events, deadline);
+	return rc == CAIRN_EIO ? CAIRN_EPROXY : rc;
 }
 
 static int socks5_send_all(int fd, const uint8_t *buf, size_t len, int64_t deadline)
 {
-	while (len > 0) {
-		int rc = socks5_wait(fd, POLLOUT, deadline);
-		if (rc != 0)
-			return rc;
-		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
-				continue;
-			return CAIRN_EPROXY;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
+	int rc = fdio_send_all(fd, buf, len, deadline);
+	return rc == CAIRN_EIO ? CAIRN_EPROXY : rc;
 }
 
 /* Reads exactly LEN bytes: never more, so no byte of the relay's stream is taken. */
@@ -171,7 +142,7 @@ static int socks5_read_reply(int fd, int64_t deadline)
 
 int socks5_connect(int fd, const struct cairn_address *target, int timeout_ms)
 {
-	int64_t deadline = socks5_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	int64_t deadline = fdio_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	uint8_t req[SOCKS5_REQUEST_MAX], reply[2];
 	size_t req_len = 0;
 	int rc = socks5_request(target, req, sizeof(req), &req_len);
