@@ -95,13 +95,15 @@ static void on_ids_reserved(struct storage_job *job)
 {
 	struct request *r = job->data;
 	struct relay *relay = r->relay;
+	int status = job->status;
+	uint64_t mark = job->op.envelope_id;
+	free(r); /* JOB lives inside R: nothing below may touch it */
 	relay->id_reserving = false;
-	if (job->status == 0 && job->op.envelope_id > relay->id_limit)
-		relay->id_limit = job->op.envelope_id;
-	else if (job->status != 0)
-		log_error("storage: cannot reserve envelope ids: %s", cairn_strerror(job->status));
-	free(r);
-	if (job->status == 0 && relay->on_ids_ready != NULL) {
+	if (status == 0 && mark > relay->id_limit)
+		relay->id_limit = mark;
+	else if (status != 0)
+		log_error("storage: cannot reserve envelope ids: %s", cairn_strerror(status));
+	if (status == 0 && relay->on_ids_ready != NULL) {
 		void (*ready)(struct relay *) = relay->on_ids_ready;
 		relay->on_ids_ready = NULL;
 		ready(relay);

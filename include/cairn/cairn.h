@@ -54,8 +54,10 @@ CAIRN_WARN_UNUSED int cairn_invite_create(struct cairn *c, const char *relay, co
 /*
  * Accepts INVITE and adds its creator as contact NAME. Creates this client's own mailbox for
  * the contact on RELAY (NULL: the invite's relay), then sends the first message. If the relay
- * is unreachable the first message stays in the outbox (CAIRN_ECONNECT is returned, the
- * contact exists, and the next sync sends it). CAIRN_EINVITE for a malformed invite.
+ * for our own mailbox is unreachable, nothing is added (CAIRN_ECONNECT or CAIRN_ETIMEDOUT).
+ * If only the inviter's relay is unreachable, the contact is added and the first message
+ * stays in the outbox for the next sync (also CAIRN_ECONNECT: cairn_safety_number tells the
+ * two apart). CAIRN_EINVITE for a malformed invite.
  */
 CAIRN_WARN_UNUSED int cairn_invite_accept(struct cairn *c, const char *invite, const char *name,
 					  const char *relay);
