@@ -487,7 +487,10 @@ int cairn_invite_accept(struct cairn *c, const char *invite, const char *name, c
 		return rc;
 	/* The contact exists now; the first message goes out now or with the next sync. */
 	struct cairn_sync_result res;
-	return client_run(c, &res, NULL, NULL, NULL, false);
+	rc = client_run(c, &res, NULL, NULL, NULL, false);
+	if (rc == 0 && res.pending > 0)
+		rc = CAIRN_ECONNECT; /* as documented: added, first message still queued */
+	return rc;
 }
 
 /* ---- sending and reading ------------------------------------------------------------- */

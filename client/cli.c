@@ -288,12 +288,22 @@ static int cmd_accept(const struct options *o, const char *invite)
 	if (st != 0)
 		return st;
 	int rc = cairn_invite_accept(c, invite, o->name, o->relay);
+	/* Unreachable before our mailbox exists, nothing is added: say so, and not "queued". */
+	char number[CAIRN_SAFETY_NUMBER_LEN + 1];
+	int added = (rc == CAIRN_ECONNECT || rc == CAIRN_ETIMEDOUT) &&
+		    cairn_safety_number(c, o->name, number) == 0;
 	cairn_close(c);
-	if (rc == CAIRN_ECONNECT || rc == CAIRN_ETIMEDOUT) {
+	if (added) {
 		fprintf(stderr, "cairn: %s added; the relay is unreachable, so the first message "
 				"waits in the outbox for the next sync\n",
 			o->name);
 		return EXIT_QUEUED;
+	}
+	if (rc == CAIRN_ECONNECT || rc == CAIRN_ETIMEDOUT) {
+		fprintf(stderr, "cairn: accept: %s; nothing was added, try again when the relay "
+				"is reachable\n",
+			cairn_strerror(rc));
+		return 1;
 	}
 	if (rc != 0)
 		return fail(rc, "accept");

@@ -1,0 +1,552 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The misbehaving test relay (see fakerelay.h). One process, one poll loop, blocking writes:
+ * tests drive it with a handful of connections and a few hundred envelopes, far below what
+ * would fill a loopback socket buffer, so nothing here needs output queues.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "codec.h"
+#include "fakerelay.h"
+#include "frame.h"
+#include "handshake.h"
+
+#define FR_CONNS     32
+#define FR_MAILBOXES 64
+
+struct fr_envelope {
+	uint64_t id;
+	uint8_t *data;
+	size_t len;
+	bool held;         /* held back once already (WITHHOLD) */
+	unsigned acked_in; /* the subscription that first acknowledged it (DUPLICATE), or 0 */
+};
+
+struct fr_mailbox {
+	bool used, secured;
+	uint8_t recipient_id[CAIRN_MAILBOX_ID_LEN], sender_id[CAIRN_MAILBOX_ID_LEN];
+	uint8_t key[CAIRN_KEY_LEN], digest[CAIRN_CREDENTIAL_LEN];
+	struct fr_envelope *env;
+	size_t n, cap;
+	uint64_t next_id;
+	int sub_conn; /* the subscribed connection, or -1 */
+	uint32_t sub_rid;
+	unsigned sub_serial; /* counts subscriptions */
+};
+
+struct fr_conn {
+	int fd; /* -1: free slot */
+	bool open;
+	struct cairn_session session;
+	struct frame_reader reader;
+	bool authed[FR_MAILBOXES];
+};
+
+struct fr_server {
+	int modes;
+	uint8_t priv[CAIRN_KEY_LEN], pub[CAIRN_KEY_LEN];
+	int listen_fd;
+	struct fr_conn conns[FR_CONNS];
+	struct fr_mailbox mb[FR_MAILBOXES];
+	struct fakerelay_stats stats;
+};
+
+static volatile sig_atomic_t fr_stop;
+
+static void fr_on_term(int sig)
+{
+	(void)sig;
+	fr_stop = 1;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static void conn_close(struct fr_server *s, int ci)
+{
+	struct fr_conn *c = &s->conns[ci];
+	close(c->fd);
+	c->fd = -1;
+	frame_reader_free(&c->reader);
+	cairn_session_wipe(&c->session);
+	for (int i = 0; i < FR_MAILBOXES; i++)
+		if (s->mb[i].sub_conn == ci)
+			s->mb[i].sub_conn = -1;
+}
+
+/* One reply, one frame: simple, and the client must cope with any batching anyway. */
+static int reply(struct fr_server *s, int ci, const struct cairn_msg *m)
+{
+	static uint8_t content[CAIRN_MSG_ENCODED_MAX], out[2 + CAIRN_NOISE_MSG_MAX];
+	struct fr_conn *c = &s->conns[ci];
+	size_t clen = 0, olen = 0;
+	if (c->fd < 0 || cairn_msg_encode(m, content, sizeof(content), &clen) != 0 ||
+	    frame_seal(&c->session.send, content, clen, 0, out, sizeof(out), &olen) != 0)
+		return -1;
+	return write_all(c->fd, out, olen);
+}
+
+static int reply_simple(struct fr_server *s, int ci, uint32_t rid, int err)
+{
+	struct cairn_msg m = {.type = err ? CAIRN_REPLY_ERROR : CAIRN_REPLY_OK,
+	                      .request_id = rid,
+	                      .code = err ? cairn_wire_code(err) : 0};
+	return reply(s, ci, &m);
+}
+
+static int deliver(struct fr_server *s, struct fr_mailbox *mb, const struct fr_envelope *e)
+{
+	struct cairn_msg m = {.type = CAIRN_REPLY_ENVELOPE,
+	                      .request_id = mb->sub_rid,
+	                      .envelope_id = e->id,
+	                      .envelope = e->data,
+	                      .envelope_len = e->len};
+	s->stats.deliveries++;
+	return reply(s, mb->sub_conn, &m);
+}
+
+static struct fr_mailbox *by_recipient(struct fr_server *s, const uint8_t *rid, int *index)
+{
+	for (int i = 0; i < FR_MAILBOXES; i++)
+		if (s->mb[i].used &&
+		    memcmp(s->mb[i].recipient_id, rid, CAIRN_MAILBOX_ID_LEN) == 0) {
+			*index = i;
+			return &s->mb[i];
+		}
+	return NULL;
+}
+
+/*
+ * Starts delivery of what MB holds: each envelope once, or twice with DUPLICATE, in stored
+ * order, or shuffled with SHUFFLE (duplicates shuffled too, so a second copy can come long
+ * after the first, after newer envelopes); with WITHHOLD some wait for the next SUBSCRIBE.
+ */
+static int subscribe_deliver(struct fr_server *s, struct fr_mailbox *mb)
+{
+	size_t copies = (s->modes & FAKERELAY_DUPLICATE) ? 2 : 1;
+	if (mb->n == 0)
+		return 0;
+	size_t *pick = malloc(mb->n * sizeof(*pick));
+	size_t *order = malloc(mb->n * copies * sizeof(*order));
+	bool *seen = calloc(mb->n, sizeof(*seen));
+	if (pick == NULL || order == NULL || seen == NULL) {
+		free(pick);
+		free(order);
+		free(seen);
+		return -1;
+	}
+	size_t np = 0;
+	for (size_t k = 0; k < mb->n; k++) {
+		struct fr_envelope *e = &mb->env[k];
+		if ((s->modes & FAKERELAY_WITHHOLD) && !e->held && randombytes_uniform(2) == 0) {
+			e->held = true;
+			s->stats.withheld++;
+			continue;
+		}
+		pick[np++] = k;
+	}
+	if (np == 0) {
+		pick[np++] = 0; /* never everything: each sync must make progress */
+		s->stats.withheld--;
+	}
+	size_t n = np * copies;
+	for (size_t i = 0; i < n; i++)
+		order[i] = pick[i / copies];
+	for (size_t i = n - 1; (s->modes & FAKERELAY_SHUFFLE) && i > 0; i--) {
+		size_t j = randombytes_uniform((uint32_t)(i + 1));
+		size_t t = order[i];
+		order[i] = order[j];
+		order[j] = t;
+	}
+	/* A delivery counts as reordered when an older envelope of this batch is still to go. */
+	size_t next_oldest = 0;
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		size_t k = order[i];
+		if (seen[k])
+			s->stats.duplicates++;
+		if (mb->env[k].acked_in != 0)
+			s->stats.replayed++;
+		seen[k] = true;
+		while (next_oldest < np && seen[pick[next_oldest]])
+			next_oldest++;
+		if (next_oldest < np && k > pick[next_oldest])
+			s->stats.reordered++;
+		rc = deliver(s, mb, &mb->env[k]);
+	}
+	free(pick);
+	free(order);
+	free(seen);
+	return rc;
+}
+
+static int handle_create(struct fr_server *s, int ci, const struct cairn_msg *m)
+{
+	for (int i = 0; i < FR_MAILBOXES; i++) {
+		struct fr_mailbox *mb = &s->mb[i];
+		if (mb->used)
+			continue;
+		memset(mb, 0, sizeof(*mb));
+		mb->used = true;
+		mb->sub_conn = -1;
+		mb->next_id = 1;
+		memcpy(mb->key, m->recipient_key, CAIRN_KEY_LEN);
+		randombytes_buf(mb->recipient_id, sizeof(mb->recipient_id));
+		randombytes_buf(mb->sender_id, sizeof(mb->sender_id));
+		s->conns[ci].authed[i] = true;
+		struct cairn_msg r = {.type = CAIRN_REPLY_CREATED,
+		                      .request_id = m->request_id,
+		                      .recipient_id = mb->recipient_id,
+		                      .sender_id = mb->sender_id};
+		return reply(s, ci, &r);
+	}
+	return reply_simple(s, ci, m->request_id, CAIRN_ELIMIT);
+}
+
+/* AUTH as the relay checks it (PROTOCOL.md 5.4): Ed25519 over the label, this connection's
+ * handshake hash and the recipient id, so the client's real proof is what gets tested. */
+static int handle_auth(struct fr_server *s, int ci, const struct cairn_msg *m)
+{
+	int i;
+	struct fr_mailbox *mb = by_recipient(s, m->recipient_id, &i);
+	uint8_t msg[12 + CAIRN_HASH_LEN + CAIRN_MAILBOX_ID_LEN];
+	memcpy(msg, "cairn/1 auth", 12);
+	memcpy(msg + 12, s->conns[ci].session.h, CAIRN_HASH_LEN);
+	memcpy(msg + 12 + CAIRN_HASH_LEN, m->recipient_id, CAIRN_MAILBOX_ID_LEN);
+	if (mb == NULL || crypto_sign_verify_detached(m->signature, msg, sizeof(msg), mb->key) != 0)
+		return reply_simple(s, ci, m->request_id, CAIRN_EDENIED);
+	s->conns[ci].authed[i] = true;
+	return reply_simple(s, ci, m->request_id, 0);
+}
+
+static int handle_send(struct fr_server *s, int ci, const struct cairn_msg *m)
+{
+	struct fr_mailbox *mb = NULL;
+	for (int i = 0; i < FR_MAILBOXES && mb == NULL; i++)
+		if (s->mb[i].used &&
+		    memcmp(s->mb[i].sender_id, m->sender_id, CAIRN_MAILBOX_ID_LEN) == 0)
+			mb = &s->mb[i];
+	uint8_t digest[CAIRN_CREDENTIAL_LEN];
+	if (mb != NULL && mb->secured &&
+	    (m->credential == NULL ||
+	     crypto_generichash(digest, sizeof(digest), m->credential, CAIRN_CREDENTIAL_LEN,
+	                        mb->sender_id, CAIRN_MAILBOX_ID_LEN) != 0 ||
+	     sodium_memcmp(digest, mb->digest, sizeof(digest)) != 0))
+		mb = NULL;
+	if (mb == NULL)
+		return reply_simple(s, ci, m->request_id, CAIRN_EDENIED);
+	if (mb->n == mb->cap) {
+		size_t ncap = mb->cap ? mb->cap * 2 : 16;
+		struct fr_envelope *p = realloc(mb->env, ncap * sizeof(*p));
+		if (p == NULL)
+			return reply_simple(s, ci, m->request_id, CAIRN_ESTORAGE);
+		mb->env = p;
+		mb->cap = ncap;
+	}
+	struct fr_envelope *e = &mb->env[mb->n];
+	e->data = malloc(m->envelope_len ? m->envelope_len : 1);
+	if (e->data == NULL)
+		return reply_simple(s, ci, m->request_id, CAIRN_ESTORAGE);
+	if (m->envelope_len > 0)
+		memcpy(e->data, m->envelope, m->envelope_len);
+	e->len = m->envelope_len;
+	e->held = false;
+	e->acked_in = 0;
+	e->id = mb->next_id++;
+	mb->n++;
+	s->stats.sends++;
+	if (reply_simple(s, ci, m->request_id, 0) != 0)
+		return -1;
+	/* A live subscription gets it now, twice in DUPLICATE mode. */
+	if (mb->sub_conn >= 0) {
+		for (int k = 0; k < ((s->modes & FAKERELAY_DUPLICATE) ? 2 : 1); k++) {
+			if (k == 1)
+				s->stats.duplicates++;
+			if (deliver(s, mb, e) != 0)
+				conn_close(s, mb->sub_conn);
+			if (mb->sub_conn < 0)
+				break;
+		}
+	}
+	return 0;
+}
+
+/* Commands that need the connection authenticated for the mailbox. */
+static int handle_recipient(struct fr_server *s, int ci, const struct cairn_msg *m)
+{
+	int i;
+	struct fr_mailbox *mb = by_recipient(s, m->recipient_id, &i);
+	if (mb == NULL || !s->conns[ci].authed[i])
+		return reply_simple(s, ci, m->request_id, CAIRN_EDENIED);
+	switch (m->type) {
+	case CAIRN_CMD_SECURE:
+		memcpy(mb->digest, m->credential, CAIRN_CREDENTIAL_LEN);
+		mb->secured = true;
+		return reply_simple(s, ci, m->request_id, 0);
+	case CAIRN_CMD_SUBSCRIBE:
+		mb->sub_conn = ci;
+		mb->sub_rid = m->request_id;
+		mb->sub_serial++;
+		if (reply_simple(s, ci, m->request_id, 0) != 0)
+			return -1;
+		return subscribe_deliver(s, mb);
+	case CAIRN_CMD_ACK:
+		for (size_t k = 0; k < mb->n; k++) {
+			if (mb->env[k].id != m->envelope_id)
+				continue;
+			struct fr_envelope *e = &mb->env[k];
+			if ((s->modes & FAKERELAY_DUPLICATE) &&
+			    (e->acked_in == 0 || e->acked_in == mb->sub_serial)) {
+				e->acked_in =
+				    mb->sub_serial; /* "forgotten": comes back next time */
+				break;
+			}
+			free(mb->env[k].data);
+			memmove(&mb->env[k], &mb->env[k + 1], (mb->n - k - 1) * sizeof(mb->env[0]));
+			mb->n--;
+			break;
+		}
+		return reply_simple(s, ci, m->request_id, 0); /* unknown ids too (5.4) */
+	default:
+		return reply_simple(s, ci, m->request_id, CAIRN_EUNKNOWN);
+	}
+}
+
+static int handle_command(struct fr_server *s, int ci, const struct cairn_msg *m)
+{
+	switch (m->type) {
+	case CAIRN_CMD_PING:
+		return reply_simple(s, ci, m->request_id, 0);
+	case CAIRN_CMD_CREATE:
+		return handle_create(s, ci, m);
+	case CAIRN_CMD_AUTH:
+		return handle_auth(s, ci, m);
+	case CAIRN_CMD_SEND:
+		return handle_send(s, ci, m);
+	case CAIRN_CMD_SECURE:
+	case CAIRN_CMD_SUBSCRIBE:
+	case CAIRN_CMD_ACK:
+		return handle_recipient(s, ci, m);
+	default:
+		return reply_simple(s, ci, m->request_id, CAIRN_EUNKNOWN);
+	}
+}
+
+static int handle_frame(struct fr_server *s, int ci, const uint8_t *frame, size_t len)
+{
+	struct fr_conn *c = &s->conns[ci];
+	if (!c->open) {
+		uint8_t out[2 + CAIRN_HANDSHAKE2_MAX];
+		size_t olen = 0;
+		if (cairn_handshake_relay_respond(s->priv, s->pub, NULL, NULL, (uint64_t)time(NULL),
+		                                  frame, len, 0, out + 2, sizeof(out) - 2, &olen,
+		                                  &c->session) != 0)
+			return -1;
+		out[0] = (uint8_t)(olen >> 8);
+		out[1] = (uint8_t)olen;
+		if (write_all(c->fd, out, olen + 2) != 0)
+			return -1;
+		frame_reader_set_limits(&c->reader, CAIRN_AEAD_TAG_LEN + CAIRN_FRAME_CONTENT_HEADER,
+		                        CAIRN_NOISE_MSG_MAX);
+		c->open = true;
+		return 0;
+	}
+	static uint8_t plain[CAIRN_NOISE_MSG_MAX];
+	const uint8_t *content;
+	size_t clen;
+	if (frame_open(&c->session.recv, frame, len, plain, sizeof(plain), &content, &clen) != 0)
+		return -1;
+	while (clen > 0) {
+		struct cairn_msg m;
+		size_t used = 0;
+		int have_id = 0;
+		int rc = cairn_msg_decode(content, clen, &used, &m, &have_id);
+		if (rc != 0 && !have_id)
+			return -1;
+		if (rc != 0 ? reply_simple(s, ci, m.request_id, rc) : handle_command(s, ci, &m))
+			return -1;
+		if (s->conns[ci].fd < 0)
+			return -1;
+		content += used;
+		clen -= used;
+	}
+	return 0;
+}
+
+static void conn_readable(struct fr_server *s, int ci)
+{
+	static uint8_t in[65536];
+	struct fr_conn *c = &s->conns[ci];
+	ssize_t n = recv(c->fd, in, sizeof(in), 0);
+	if (n < 0 && errno == EINTR)
+		return;
+	if (n <= 0) {
+		conn_close(s, ci);
+		return;
+	}
+	size_t off = 0;
+	while (off < (size_t)n) {
+		size_t used = 0;
+		const uint8_t *frame;
+		size_t flen;
+		int rc =
+		    frame_reader_next(&c->reader, in + off, (size_t)n - off, &used, &frame, &flen);
+		off += used;
+		if (rc < 0 || (rc == 1 && handle_frame(s, ci, frame, flen) != 0)) {
+			if (s->conns[ci].fd >= 0)
+				conn_close(s, ci);
+			return;
+		}
+	}
+}
+
+static void serve(struct fr_server *s)
+{
+	while (!fr_stop) {
+		struct pollfd pfd[FR_CONNS + 1];
+		int who[FR_CONNS + 1];
+		int np = 0;
+		pfd[np] = (struct pollfd){.fd = s->listen_fd, .events = POLLIN};
+		who[np++] = -1;
+		for (int i = 0; i < FR_CONNS; i++)
+			if (s->conns[i].fd >= 0) {
+				pfd[np] = (struct pollfd){.fd = s->conns[i].fd, .events = POLLIN};
+				who[np++] = i;
+			}
+		if (poll(pfd, (nfds_t)np, 200) <= 0)
+			continue;
+		for (int k = 0; k < np; k++) {
+			if (!(pfd[k].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			if (who[k] >= 0) {
+				if (s->conns[who[k]].fd == pfd[k].fd)
+					conn_readable(s, who[k]);
+				continue;
+			}
+			int fd = accept(s->listen_fd, NULL, NULL);
+			if (fd < 0)
+				continue;
+			int slot = -1;
+			for (int i = 0; i < FR_CONNS && slot < 0; i++)
+				if (s->conns[i].fd < 0)
+					slot = i;
+			if (slot < 0) {
+				close(fd);
+				continue;
+			}
+			struct fr_conn *c = &s->conns[slot];
+			memset(c, 0, sizeof(*c));
+			c->fd = fd;
+			frame_reader_init(&c->reader, CAIRN_HANDSHAKE1_MIN, CAIRN_HANDSHAKE1_MAX);
+		}
+	}
+}
+
+int fakerelay_start(struct fakerelay *f, int modes)
+{
+	memset(f, 0, sizeof(*f));
+	f->stats_fd = -1;
+	if (sodium_init() < 0)
+		return -1;
+	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t salen = sizeof(sa);
+	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(lfd, 16) != 0 ||
+	    getsockname(lfd, (struct sockaddr *)&sa, &salen) != 0) {
+		if (lfd >= 0)
+			close(lfd);
+		return -1;
+	}
+	f->port = ntohs(sa.sin_port);
+	struct fr_server *s = calloc(1, sizeof(*s));
+	int pipefd[2];
+	if (s == NULL || pipe(pipefd) != 0) {
+		free(s);
+		close(lfd);
+		return -1;
+	}
+	randombytes_buf(s->priv, sizeof(s->priv));
+	crypto_scalarmult_base(s->pub, s->priv);
+	memcpy(f->pub, s->pub, sizeof(f->pub));
+	struct cairn_address a = {.host_type = CAIRN_HOST_IPV4, .port = f->port};
+	memcpy(a.key, s->pub, sizeof(a.key));
+	strcpy(a.host, "127.0.0.1");
+	if (cairn_address_format(&a, f->address, sizeof(f->address)) != 0) {
+		free(s);
+		close(lfd);
+		close(pipefd[0]);
+		close(pipefd[1]);
+		return -1;
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(pipefd[0]);
+		struct sigaction act;
+		memset(&act, 0, sizeof(act));
+		act.sa_handler = fr_on_term; /* no SA_RESTART: poll() returns at once */
+		sigaction(SIGTERM, &act, NULL);
+		prctl(PR_SET_PDEATHSIG, SIGTERM); /* a test that dies takes its relay along */
+		s->modes = modes;
+		s->listen_fd = lfd;
+		for (int i = 0; i < FR_CONNS; i++)
+			s->conns[i].fd = -1;
+		serve(s);
+		ssize_t w = write(pipefd[1], &s->stats, sizeof(s->stats));
+		_exit(w == (ssize_t)sizeof(s->stats) ? 0 : 1); /* skip the test's atexit handlers */
+	}
+	close(lfd);
+	close(pipefd[1]);
+	sodium_memzero(s, sizeof(*s));
+	free(s);
+	if (pid < 0) {
+		close(pipefd[0]);
+		return -1;
+	}
+	f->pid = pid;
+	f->stats_fd = pipefd[0];
+	return 0;
+}
+
+int fakerelay_stop(struct fakerelay *f)
+{
+	if (f->pid <= 0)
+		return -1;
+	kill(f->pid, SIGTERM);
+	ssize_t n;
+	while ((n = read(f->stats_fd, &f->stats, sizeof(f->stats))) < 0 && errno == EINTR)
+		;
+	close(f->stats_fd);
+	f->stats_fd = -1;
+	int status = 0;
+	while (waitpid(f->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	f->pid = 0;
+	return n == (ssize_t)sizeof(f->stats) && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0
+	                                                                                       : -1;
+}

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A misbehaving relay for client integration tests, built only on proto/. It speaks the real
+ * protocol (handshake, frames, commands) with in-memory mailboxes, and can deliver every
+ * envelope twice and in shuffled order: delivery is "at least once" (docs/PROTOCOL.md 5.4),
+ * and a client must stay correct when a relay bends that as far as it will go.
+ *
+ * It serves from a forked child process, so a test can drive the real `cairn` binary against
+ * it with plain blocking calls. Supported: PING, CREATE, AUTH (the signature is verified, as
+ * the real relay does), SECURE, SUBSCRIBE, ACK, SEND (the credential is checked). DELETE and
+ * quotas are not: no client path under test needs them.
+ */
+#ifndef CAIRN_TEST_FAKERELAY_H
+#define CAIRN_TEST_FAKERELAY_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "cairn/address.h"
+
+/* Every delivery of a stored envelope goes out twice (same envelope id both times), and an
+ * envelope acknowledged is delivered again with the next subscription, as by a relay that
+ * crashed before its deletion reached the disk: only a second subscription's ACK removes it. */
+#define FAKERELAY_DUPLICATE 1
+/* The envelopes waiting at SUBSCRIBE are delivered in a random order, not oldest first. */
+#define FAKERELAY_SHUFFLE 2
+/* At SUBSCRIBE, each waiting envelope is held back with probability 1/2, once: it comes with
+ * the next subscription instead, after newer ones (never all of them, so a sync progresses). */
+#define FAKERELAY_WITHHOLD 4
+
+struct fakerelay_stats {
+	unsigned long sends;      /* envelopes accepted */
+	unsigned long deliveries; /* ENVELOPE replies sent, duplicates included */
+	unsigned long duplicates; /* of those, second copies */
+	unsigned long replayed;   /* of those, copies of envelopes already acknowledged */
+	unsigned long reordered;  /* deliveries that went out before an older envelope */
+	unsigned long withheld;   /* envelopes held back from one subscription */
+};
+
+struct fakerelay {
+	pid_t pid;
+	int stats_fd; /* the child writes its stats here when it stops */
+	uint16_t port;
+	uint8_t pub[32];
+	char address[CAIRN_ADDRESS_MAX + 1]; /* cairn://KEY@127.0.0.1:PORT */
+	struct fakerelay_stats stats;        /* filled by fakerelay_stop */
+};
+
+/* Binds a free loopback port, makes a key pair and forks the server with MODES (a mask of
+ * FAKERELAY_*). Returns 0 or -1. */
+int fakerelay_start(struct fakerelay *f, int modes);
+
+/* Stops the server (SIGTERM), reads its stats into F->stats. Returns 0 when it exited
+ * cleanly, -1 otherwise. */
+int fakerelay_stop(struct fakerelay *f);
+
+#endif
