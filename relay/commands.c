@@ -789,15 +789,6 @@ void commands_expire(struct relay *relay, int64_t now)
 
 /* ---- loading ------------------------------------------------------------------------- */
 
-struct load_ctx {
-	struct relay *relay;
-	struct mailbox **by_id; /* sorted by store id once envelopes start */
-	size_t len, cap;
-	bool sorted;
-};
-
-static struct load_ctx load_state;
-
 static int cmp_mailbox_id(const void *a, const void *b)
 {
 	uint64_t x = (*(struct mailbox *const *)a)->rec.id;
@@ -808,8 +799,7 @@ static int cmp_mailbox_id(const void *a, const void *b)
 static void load_mailbox(void *ctx, const struct store_mailbox *rec)
 {
 	struct relay *relay = ctx;
-	struct load_ctx *l = &load_state;
-	l->relay = relay;
+	struct relay_load *l = &relay->load;
 	struct mailbox *mb = mailbox_add(&relay->mailboxes, rec);
 	if (mb == NULL)
 		return;
@@ -829,7 +819,7 @@ static void load_mailbox(void *ctx, const struct store_mailbox *rec)
 static void load_envelope(void *ctx, const struct store_envelope_info *info)
 {
 	struct relay *relay = ctx;
-	struct load_ctx *l = &load_state;
+	struct relay_load *l = &relay->load;
 	if (!l->sorted) {
 		if (l->len > 0)
 			qsort(l->by_id, l->len, sizeof(*l->by_id), cmp_mailbox_id);
@@ -865,8 +855,8 @@ const struct store_load_cb commands_load_cb = {
 
 void commands_load_finish(struct relay *relay, void (*ready)(struct relay *relay))
 {
-	free(load_state.by_id);
-	memset(&load_state, 0, sizeof(load_state));
+	free(relay->load.by_id);
+	memset(&relay->load, 0, sizeof(relay->load));
 	if (relay->next_mailbox_id == 0)
 		relay->next_mailbox_id = 1;
 	if (relay->next_envelope_id == 0)

@@ -37,6 +37,13 @@ struct time_mark {
 	uint64_t next_id;
 };
 
+/* Scratch for rebuilding the index at start: mailboxes by store id, for their envelopes. */
+struct relay_load {
+	struct mailbox **by_id; /* sorted by store id once envelopes start */
+	size_t len, cap;
+	bool sorted;
+};
+
 struct relay {
 	uv_loop_t *loop;
 	const struct relay_config *cfg;
@@ -77,6 +84,7 @@ struct relay {
 	uint8_t plain_buf[CAIRN_NOISE_MSG_MAX]; /* decrypted frame scratch */
 
 	struct relay_stats stats;
+	struct relay_load load;
 };
 
 /* Seconds since the epoch (the loop's cached time is monotonic, not wall-clock). */
