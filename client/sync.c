@@ -35,8 +35,16 @@ struct pending_send {
 	char contact[CAIRN_NAME_MAX + 1];
 };
 
+/*
+ * Each relay gets up to two connections: one that manages our mailboxes there (AUTH,
+ * SUBSCRIBE, ACK) and one that only sends. On one connection, the relay could link "the owner
+ * of these mailboxes" with "writes to that mailbox", i.e. learn who talks to whom.
+ */
+enum session_role { ROLE_RECEIVE, ROLE_SEND };
+
 struct session {
 	char relay[CAIRN_ADDRESS_MAX + 1];
+	enum session_role role;
 	struct cnet *net;
 	struct sub *subs;
 	size_t nsubs;
@@ -65,10 +73,10 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static struct session *session_for(struct run *run, const char *relay)
+static struct session *session_for(struct run *run, const char *relay, enum session_role role)
 {
 	for (size_t i = 0; i < run->n; i++)
-		if (strcmp(run->s[i].relay, relay) == 0)
+		if (run->s[i].role == role && strcmp(run->s[i].relay, relay) == 0)
 			return &run->s[i];
 	struct session *p = realloc(run->s, (run->n + 1) * sizeof(*p));
 	if (p == NULL)
@@ -77,6 +85,7 @@ static struct session *session_for(struct run *run, const char *relay)
 	struct session *s = &run->s[run->n++];
 	memset(s, 0, sizeof(*s));
 	strcpy(s->relay, relay);
+	s->role = role;
 	return s;
 }
 
@@ -97,7 +106,7 @@ static int plan_contact(void *vctx, const uint8_t *v, size_t vlen)
 	struct contact k;
 	if (contact_parse(v, vlen, &k) != 0)
 		return 0; /* a damaged record must not stop the others */
-	struct session *s = session_for(run, k.mine.relay);
+	struct session *s = session_for(run, k.mine.relay, ROLE_RECEIVE);
 	if (s != NULL) {
 		struct sub *p = realloc(s->subs, (s->nsubs + 1) * sizeof(*p));
 		if (p != NULL) {
@@ -118,7 +127,7 @@ static int plan_outbox(void *vctx, const uint8_t *v, size_t vlen)
 	struct run *run = vctx;
 	struct outbox_entry e;
 	if (outbox_parse(v, vlen, &e) == 0)
-		(void)session_for(run, e.to.relay);
+		(void)session_for(run, e.to.relay, ROLE_SEND);
 	return 0;
 }
 
@@ -437,7 +446,7 @@ static int session_start(struct run *run, struct session *s)
 			rc = cnet_queue(s->net, &sub);
 		contact_wipe(&k);
 	}
-	if (rc == 0)
+	if (rc == 0 && s->role == ROLE_SEND)
 		rc = queue_outbox(run, s);
 	struct cairn_msg ping = {.type = CAIRN_CMD_PING, .request_id = cnet_next_id(s->net)};
 	s->ping_rid = ping.request_id;
@@ -534,6 +543,13 @@ int client_run(struct cairn *c, struct cairn_sync_result *res, cairn_message_cb 
 	for (;;) {
 		int64_t now = now_ms();
 		bool all_drained = true;
+		/* listen: messages queued meanwhile (by `cairn send`, say) may need a send
+		 * connection to a relay we have none to yet; it starts in the loop below. */
+		if (stop != NULL && now >= next_outbox) {
+			/* A failed read is simply retried at the next tick. */
+			int planned = cstate_list(c->st, REC_OUTBOX, plan_outbox, &run);
+			(void)planned;
+		}
 		struct pollfd pfd[64];
 		size_t np = 0;
 		for (size_t i = 0; i < run.n; i++) {
@@ -575,7 +591,8 @@ int client_run(struct cairn *c, struct cairn_sync_result *res, cairn_message_cb 
 				}
 			}
 			if (stop != NULL && now >= next_outbox) {
-				if (queue_outbox(&run, s) != 0 || cnet_flush(s->net) != 0) {
+				if (s->role == ROLE_SEND &&
+				    (queue_outbox(&run, s) != 0 || cnet_flush(s->net) != 0)) {
 					session_close(s);
 					continue;
 				}

@@ -54,6 +54,7 @@ struct fr_conn {
 	struct cairn_session session;
 	struct frame_reader reader;
 	bool authed[FR_MAILBOXES];
+	bool managed, sent; /* what this connection did: manage a mailbox, send to one */
 };
 
 struct fr_server {
@@ -339,6 +340,16 @@ static int handle_recipient(struct fr_server *s, int ci, const struct cairn_msg 
 
 static int handle_command(struct fr_server *s, int ci, const struct cairn_msg *m)
 {
+	/* A connection that both manages a mailbox and sends would let a relay link "owner of
+	 * X" with "writes to Y": count such connections once each. */
+	struct fr_conn *c = &s->conns[ci];
+	bool was_mixed = c->managed && c->sent;
+	if (m->type == CAIRN_CMD_SEND)
+		c->sent = true;
+	else if (m->type != CAIRN_CMD_PING)
+		c->managed = true;
+	if (!was_mixed && c->managed && c->sent)
+		s->stats.mixed_connections++;
 	switch (m->type) {
 	case CAIRN_CMD_PING:
 		return reply_simple(s, ci, m->request_id, 0);

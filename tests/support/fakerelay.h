@@ -35,6 +35,7 @@ struct fakerelay_stats {
 	unsigned long replayed;   /* of those, copies of envelopes already acknowledged */
 	unsigned long reordered;  /* deliveries that went out before an older envelope */
 	unsigned long withheld;   /* envelopes held back from one subscription */
+	unsigned long mixed_connections; /* managed a mailbox and sent on one connection */
 };
 
 struct fakerelay {
