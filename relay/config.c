@@ -18,6 +18,7 @@
 
 #include <ini.h>
 
+#include "fsutil.h"
 #include "cairn/error.h"
 #include "cairn/limits.h"
 #include "config.h"
@@ -527,20 +528,6 @@ static void format_default(const struct relay_config *d, const struct key_spec *
 		snprintf(out, cap, "%" PRIu64, v);
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /*
  * Every key appears commented out with its default, so the file documents the relay without
  * pinning the defaults: an upgrade that improves a default still reaches this relay. Returns
@@ -591,7 +578,7 @@ int relay_config_write_default(const char *path)
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
 	if (fd < 0)
 		return CAIRN_EIO;
-	if (write_all(fd, buf, n) != 0 || fsync(fd) != 0) {
+	if (fs_write_all(fd, buf, n) != 0 || fsync(fd) != 0) {
 		int e = errno;
 		close(fd);
 		unlink(path);

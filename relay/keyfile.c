@@ -17,6 +17,7 @@
 
 #include <sodium.h>
 
+#include "fsutil.h"
 #include "cairn/error.h"
 #include "keyfile.h"
 
@@ -24,20 +25,6 @@
 #define KEY_TAG_LEN  (sizeof(KEY_TAG) - 1)
 #define KEY_B64_LEN  43                              /* 32 bytes, base64url, no padding */
 #define KEY_LINE_LEN (KEY_TAG_LEN + KEY_B64_LEN + 1) /* with the newline */
-
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
 
 int relay_key_generate(const char *path, char *err, size_t errcap)
 {
@@ -72,7 +59,7 @@ int relay_key_generate(const char *path, char *err, size_t errcap)
 		goto out;
 	}
 	created = true;
-	if (write_all(fd, line, KEY_LINE_LEN) != 0 || fsync(fd) != 0) {
+	if (fs_write_all(fd, line, KEY_LINE_LEN) != 0 || fsync(fd) != 0) {
 		snprintf(err, errcap, "cannot write %s: %s", path, strerror(errno));
 		goto out;
 	}
