@@ -297,10 +297,24 @@ static void on_read_done(struct storage_job *job)
 	envelope_maybe_free(env);
 }
 
-/* Asks the storage thread for the bodies of the next entries without one, in order. */
-static void request_reads(struct relay *relay, struct mailbox *mb, uint32_t budget)
+/*
+ * Reads ahead: once the first entry without a body in memory is within one window of the
+ * delivery cursor, asks the storage thread for every missing body in the next two windows, in
+ * one batch. (Asking for one body per acknowledgement made a drain cost a storage cycle per
+ * envelope.) Two windows is also what envelope_park keeps in memory for a subscriber.
+ */
+static void read_ahead(struct relay *relay, struct mailbox *mb)
 {
-	for (size_t i = mb->cursor; i < mb->q_len && budget > 0; i++) {
+	if (mb->subscriber == NULL || mb->reads > 0)
+		return;
+	size_t window = relay->cfg->delivery_window;
+	size_t end = mb->cursor + 2 * window < mb->q_len ? mb->cursor + 2 * window : mb->q_len;
+	size_t first = mb->cursor;
+	while (first < end && (mailbox_at(mb, first)->acked || mailbox_at(mb, first)->env))
+		first++;
+	if (first >= end || first >= mb->cursor + window)
+		return;
+	for (size_t i = first; i < end; i++) {
 		struct pending *p = mailbox_at(mb, i);
 		if (p->acked || p->env != NULL)
 			continue;
@@ -315,7 +329,6 @@ static void request_reads(struct relay *relay, struct mailbox *mb, uint32_t budg
 		env->put_job.done = on_read_done;
 		p->env = env;
 		mb->reads++;
-		budget--;
 		submit(relay, &env->put_job);
 	}
 }
@@ -331,13 +344,10 @@ static void deliver(struct relay *relay, struct mailbox *mb)
 			mb->cursor++;
 			continue;
 		}
-		if (p->env == NULL) {
-			if (mb->reads == 0)
-				request_reads(relay, mb, window - mb->inflight);
-			return;
-		}
-		if (p->env->body == NULL)
-			return; /* its read is on the way; order matters */
+		/* No body yet (read_ahead asks for it below), or its read is on the way: order
+		 * matters, so wait. */
+		if (p->env == NULL || p->env->body == NULL)
+			break;
 		struct cairn_msg m = {.type = CAIRN_REPLY_ENVELOPE,
 				      .request_id = mb->sub_rid,
 				      .envelope_id = p->id,
@@ -348,6 +358,7 @@ static void deliver(struct relay *relay, struct mailbox *mb)
 		mb->inflight++;
 		relay->stats.envelopes_delivered++;
 	}
+	read_ahead(relay, mb);
 }
 
 /* Ends MB's subscription (telling the subscriber with CODE unless CODE < 0) and forgets

@@ -175,10 +175,10 @@ static void run_read(struct storage *s, struct storage_job *job)
 	job->status = rc;
 }
 
-static bool queue_has_write(const struct job_list *q)
+static bool queue_has(const struct job_list *q, enum storage_job_kind kind)
 {
 	for (const struct storage_job *j = q->head; j != NULL; j = j->next)
-		if (j->kind == STORAGE_WRITE)
+		if (j->kind == kind)
 			return true;
 	return false;
 }
@@ -192,10 +192,13 @@ static void *storage_thread(void *arg)
 			pthread_cond_wait(&s->cv, &s->mu);
 		if (s->queue.head == NULL)
 			break; /* stopping, and nothing left to do */
-		if (!s->stopping && queue_has_write(&s->queue)) {
+		if (!s->stopping && queue_has(&s->queue, STORAGE_WRITE) &&
+		    !queue_has(&s->queue, STORAGE_READ)) {
 			/* Gather: writes submitted in the next moments share this batch's fsync,
 			 * and an envelope its owner acknowledges meanwhile is cancelled before it
-			 * ever reaches the disk (online traffic then costs no I/O at all). */
+			 * ever reaches the disk (online traffic then costs no I/O at all). Not
+			 * while a reader waits: a subscriber draining a backlog would pay the
+			 * gathering time on every window of envelopes. */
 			pthread_mutex_unlock(&s->mu);
 			struct timespec ts = {0, CAIRN_STORAGE_GATHER_US * 1000L};
 			nanosleep(&ts, NULL);
