@@ -192,8 +192,7 @@ static void *storage_thread(void *arg)
 			pthread_cond_wait(&s->cv, &s->mu);
 		if (s->queue.head == NULL)
 			break; /* stopping, and nothing left to do */
-		if (!s->stopping && queue_has(&s->queue, STORAGE_WRITE) &&
-		    !queue_has(&s->queue, STORAGE_READ)) {
+		if (!s->stopping && queue_has(&s->queue, STORAGE_WRITE)) {
 			/* Gather: writes submitted in the next moments share this batch's fsync,
 			 * and an envelope its owner acknowledges meanwhile is cancelled before it
 			 * ever reaches the disk (online traffic then costs no I/O at all). Not
