@@ -48,6 +48,15 @@ static void buf_release(struct conn_buf *b)
 	b->len = b->cap = 0;
 }
 
+#define SMALL_BUF 4096
+
+/* Releases B if it is empty and small enough to be cheap to allocate again. */
+static void buf_release_small(struct conn_buf *b)
+{
+	if (b->len == 0 && b->cap <= SMALL_BUF)
+		buf_release(b);
+}
+
 /* ---- lifetime ------------------------------------------------------------------------ */
 
 void conn_ref(struct conn *c)
@@ -153,7 +162,10 @@ void conn_reply(struct conn *c, const struct cairn_msg *m)
 	size_t max = CONTENT_MAX(c->relay);
 	for (int attempt = 0; attempt < 2; attempt++) {
 		size_t room = 0;
-		if (buf_reserve(&c->plain, c->plain.len < max ? CAIRN_MSG_ENCODED_MAX : 0) == 0 &&
+		/* Room for this message only: every field but the envelope fits in 128 bytes,
+		 * so an idle subscriber's buffers stay small. */
+		size_t need = 128 + (m->envelope != NULL ? m->envelope_len : 0);
+		if (buf_reserve(&c->plain, c->plain.len < max ? need : 0) == 0 &&
 		    c->plain.len < max)
 			room = (c->plain.cap < max ? c->plain.cap : max) - c->plain.len;
 		size_t used = 0;
@@ -201,13 +213,13 @@ static void on_write(uv_write_t *req, int status)
 	}
 	if (c->wire.len > 0) {
 		start_write(c);
-	} else if (c->inflight == 0 && c->subs_len == 0) {
-		/* Nothing more is coming its way soon: hold no output buffers. A busy connection
-		 * keeps them for its next reply (reallocating up to 64 KiB per write cycle cost
-		 * a fifth of the online throughput); the once-a-second tick takes them back
-		 * once it idles (conn_check_timeouts). */
-		buf_release(&c->flight);
-		buf_release(&c->wire);
+	} else {
+		/* Small buffers go at once, so that an idle connection holds none; large ones
+		 * belong to busy connections, which would otherwise reallocate up to 64 KiB per
+		 * write cycle (that cost a fifth of the online throughput). The once-a-second
+		 * tick takes those back once the connection idles (conn_check_timeouts). */
+		buf_release_small(&c->flight);
+		buf_release_small(&c->wire);
 	}
 	update_read_state(c);
 	commands_output_drained(c);
@@ -248,6 +260,7 @@ void conn_flush_all(struct relay *relay)
 			conn_close(c);
 			continue;
 		}
+		buf_release_small(&c->plain);
 		start_write(c);
 	}
 }
