@@ -6,9 +6,13 @@
  * output. SIGTERM/SIGINT finish pending commits, tell subscribers, and stop; SIGHUP reopens
  * the log.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -175,6 +179,31 @@ static int bind_listener(struct relay *relay)
 	return 0;
 }
 
+/*
+ * Two relays on one data directory would hand out the same envelope ids and each believe its
+ * memory is the truth: the second is refused. The lock (a POSIX record lock, released by the
+ * kernel when the process ends, however it ends) is held for the relay's lifetime.
+ */
+static int lock_data_dir(const char *dir, int *fd_out)
+{
+	char path[RELAY_PATH_MAX + 16];
+	snprintf(path, sizeof(path), "%s/relay.lock", dir);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		log_error("cannot open %s: %s", path, strerror(errno));
+		return CAIRN_EIO;
+	}
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+	if (fcntl(fd, F_SETLK, &fl) != 0) {
+		log_error("another cairn-relay is already serving %s (%s is locked); stop it first",
+			  dir, path);
+		close(fd);
+		return CAIRN_EIO;
+	}
+	*fd_out = fd;
+	return 0;
+}
+
 static void walk_close(uv_handle_t *h, void *arg)
 {
 	close_handle(h);
@@ -185,6 +214,7 @@ int relay_server_run(const struct relay_config *cfg,
 		     const uint8_t public_key[static CAIRN_KEY_LEN])
 {
 	struct relay *relay = calloc(1, sizeof(*relay));
+	int lock_fd = -1;
 	uv_loop_t loop;
 	if (relay == NULL || uv_loop_init(&loop) != 0) {
 		free(relay);
@@ -203,6 +233,9 @@ int relay_server_run(const struct relay_config *cfg,
 	}
 	/* Bind first, so "port in use" is reported before any work is done. */
 	rc = bind_listener(relay);
+	if (rc != 0)
+		goto out;
+	rc = lock_data_dir(cfg->data_dir, &lock_fd);
 	if (rc != 0)
 		goto out;
 	rc = storage_open(&loop, &store_sqlite, cfg->data_dir, &commands_load_cb, relay,
@@ -251,6 +284,8 @@ out:
 	uv_run(&loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&loop) != 0)
 		log_warn("a libuv handle was left open at exit");
+	if (lock_fd >= 0)
+		close(lock_fd);
 	replay_cache_free(relay->replay);
 	mailbox_index_free(&relay->mailboxes);
 	free(relay->marks);

@@ -440,10 +440,25 @@ static void test_logs_identify_no_one_and_reopen(void **state)
 	relayproc_cleanup(&r);
 }
 
+/* A second relay on the same data directory is refused (it would reuse envelope ids and
+ * disagree with the first about every mailbox); the first keeps serving. */
+static void test_second_relay_on_same_data_refused(void **state)
+{
+	struct relayproc *r = *state;
+	uint16_t other = (uint16_t)(r->port == 65535 ? r->port - 1 : r->port + 1);
+	assert_int_equal(relayproc_run_second(r, other, 10000), 1);
+	struct tclient c;
+	assert_int_equal(tclient_connect(&c, r->port, r->pub), 0);
+	struct cairn_msg m = {.type = CAIRN_CMD_PING}, reply;
+	assert_int_equal(tclient_call(&c, &m, &reply), 0);
+	tclient_close(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ping_and_unknown),
+		cmocka_unit_test(test_second_relay_on_same_data_refused),
 		cmocka_unit_test(test_commands_and_relaying),
 		cmocka_unit_test(test_offline_drain_window_and_ack),
 		cmocka_unit_test(test_unacked_redelivered),

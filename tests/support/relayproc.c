@@ -180,3 +180,34 @@ long relayproc_fds(const struct relayproc *r)
 	closedir(d);
 	return n - 2;
 }
+
+int relayproc_run_second(const struct relayproc *r, uint16_t port, int timeout_ms)
+{
+	char data[300], conf[340], listen[32];
+	snprintf(data, sizeof(data), "%s/data", r->dir);
+	snprintf(conf, sizeof(conf), "%s/second.conf", r->dir);
+	snprintf(listen, sizeof(listen), "127.0.0.1:%u", port);
+	FILE *f = fopen(conf, "w");
+	if (f == NULL)
+		return -1;
+	fprintf(f, "[relay]\nlisten = %s\n", listen);
+	fclose(f);
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		execl(CAIRN_RELAY_BIN, CAIRN_RELAY_BIN, "run", "--data", data, "--config", conf,
+		      (char *)NULL);
+		_exit(127);
+	}
+	for (int waited = 0; waited < timeout_ms; waited += 10) {
+		int status;
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	return -1;
+}

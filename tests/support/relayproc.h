@@ -26,6 +26,11 @@ int relayproc_start(struct relayproc *r);
 int relayproc_stop(struct relayproc *r, int sig);
 /* Stops the relay if running and removes the data dir. */
 void relayproc_cleanup(struct relayproc *r);
+/* Runs a second relay on R's data directory, listening on 127.0.0.1:PORT, and waits up to
+ * TIMEOUT_MS for it to exit. Returns its exit status, or -1 if it was still running (then it
+ * is killed). */
+int relayproc_run_second(const struct relayproc *r, uint16_t port, int timeout_ms);
+
 /* Resident set size of the running relay, in KiB, or -1. */
 long relayproc_rss_kb(const struct relayproc *r);
 /* Open file descriptors of the running relay, or -1. */
