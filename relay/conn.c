@@ -111,7 +111,6 @@ void conn_close(struct conn *c)
 static void on_close(uv_handle_t *h)
 {
 	struct conn *c = h->data;
-	c->handle_closed = true;
 	conn_unref(c); /* the reference the open handle held */
 }
 
@@ -436,7 +435,6 @@ void conn_accept(struct relay *relay)
 		relay->conns->prev = c;
 	relay->conns = c;
 	relay->conn_count++;
-	relay->stats.connections_accepted++;
 	c->deadline_ms =
 		(int64_t)uv_now(relay->loop) + (int64_t)relay->cfg->handshake_timeout_s * 1000;
 	if (uv_accept((uv_stream_t *)&relay->listener, (uv_stream_t *)&c->tcp) != 0) {

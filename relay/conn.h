@@ -41,7 +41,6 @@ struct conn {
 	struct conn *prev, *next;  /* relay->conns */
 	struct conn *flush_next;   /* relay->flush_head */
 	bool in_flush_list;
-	bool handle_closed;
 	bool reading;
 	unsigned refs;
 

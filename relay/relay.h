@@ -22,7 +22,6 @@ struct replay_cache;
 
 /* Aggregate counters only: nothing here identifies a user or a mailbox. */
 struct relay_stats {
-	uint64_t connections_accepted;
 	uint64_t handshakes_failed;
 	uint64_t envelopes_accepted;
 	uint64_t envelopes_delivered;
@@ -76,8 +75,7 @@ struct relay {
 	struct conn *flush_head;  /* connections with output to send */
 	uint32_t conn_count;
 	bool stopping;
-	int exit_status;
-	int64_t last_stats, last_expiry;
+	int64_t last_stats;
 
 	uint8_t read_buf[65536]; /* the one read buffer: alloc_cb hands it out */
 	bool read_buf_busy;
