@@ -15,6 +15,7 @@
 
 #include "cairn/address.h"
 #include "relayproc.h"
+#include "wrapper.h"
 
 static uint16_t free_port(void)
 {
@@ -82,8 +83,7 @@ int relayproc_init(struct relayproc *r, const char *limits)
 	if (f == NULL)
 		return -1;
 	fprintf(f, "[relay]\nlisten = 127.0.0.1:%u\nlog_level = %s\n[limits]\n%s", r->port,
-		getenv("CAIRN_TEST_LOG") ? getenv("CAIRN_TEST_LOG") : "warn",
-		limits ? limits : "");
+	        getenv("CAIRN_TEST_LOG") ? getenv("CAIRN_TEST_LOG") : "warn", limits ? limits : "");
 	fclose(f);
 	char out[512];
 	char *addr[] = {CAIRN_RELAY_BIN, "address", "--data", data, "--config", r->conf, NULL};
@@ -105,12 +105,18 @@ int relayproc_start(struct relayproc *r)
 	if (pid < 0)
 		return -1;
 	if (pid == 0) {
-		execl(CAIRN_RELAY_BIN, CAIRN_RELAY_BIN, "run", "--data", data, "--config", r->conf,
-		      (char *)NULL);
+		char *argv[TEST_WRAPPER_MAX + 7];
+		size_t i = test_wrapper_argv(argv);
+		char *const run[] = {CAIRN_RELAY_BIN, "run",   "--data", data,
+		                     "--config",      r->conf, NULL};
+		memcpy(argv + i, run, sizeof(run));
+		execv(argv[0], argv);
 		_exit(127);
 	}
 	r->pid = pid;
-	for (int i = 0; i < 500; i++) {
+	/* Up to 5 s; 30 s under a wrapper (valgrind starts slowly). */
+	int tries = test_wrapper_argv((char *[TEST_WRAPPER_MAX]){0}) > 0 ? 3000 : 500;
+	for (int i = 0; i < tries; i++) {
 		int fd = socket(AF_INET, SOCK_STREAM, 0);
 		struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(r->port)};
 		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
