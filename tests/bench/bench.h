@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cairn-bench: what every part of the benchmark shares. A scenario's shape (sizes, counts,
- * durations) and its result say nothing about the server under test; a peer (cairn now, a
- * mosquitto peer later for `cairn-bench compare`) implements one function per scenario step,
- * so the scenario drivers in scenarios.c run the same shapes against any server.
+ * durations) and its result say nothing about the server under test; a peer (cairn, or
+ * mosquitto for `cairn-bench compare`) implements one function per scenario step, so the
+ * scenario drivers in scenarios.c and compare.c run the same shapes against any server.
  */
 #ifndef CAIRN_BENCH_H
 #define CAIRN_BENCH_H
@@ -21,6 +21,7 @@ struct bench_opts {
 	bool quick;
 	bool json;
 	const char *relay_bin;
+	const char *mosquitto_bin;              /* compare: NULL for /usr/sbin/mosquitto */
 	const char *relay_sets[BENCH_MAX_SETS]; /* extra "key = value" lines for [limits] */
 	size_t relay_sets_len;
 	uint32_t online_senders; /* with online_size: run only this online shape */
@@ -138,6 +139,7 @@ struct bench_peer {
 };
 
 extern const struct bench_peer bench_peer_cairn;
+extern const struct bench_peer bench_peer_mosquitto; /* peer_mosquitto.c */
 
 /* ---- scenarios (scenarios.c) and reports (report.c) ------------------------------------- */
 
@@ -146,10 +148,42 @@ int scenario_online(const struct bench_peer *p, const struct bench_opts *o,
 int scenario_durable(const struct bench_peer *p, const struct bench_opts *o,
                      struct bench_results *r);
 int scenario_idle(const struct bench_peer *p, const struct bench_opts *o, struct bench_results *r);
+/* The connections scenario into RES alone (compare runs it once per peer). */
+int scenario_idle_into(const struct bench_peer *p, const struct bench_opts *o,
+                       struct idle_result *res);
 int scenario_limit(const struct bench_opts *o, struct bench_results *r);
+/* The machine's limits into RES (limit.c). */
+int limit_measure(const struct bench_opts *o, struct limit_result *res);
 
 void report_tables(const struct bench_opts *o, const struct bench_results *r);
 int report_json(const struct bench_opts *o, const struct bench_results *r);
+
+/* ---- compare: the same shapes against cairn and mosquitto (compare.c) ------------------ */
+
+enum { CMP_CAIRN, CMP_MOSQUITTO, CMP_PEERS };
+
+struct compare_side {
+	struct online_run peak;  /* as fast as the window allows */
+	struct online_run equal; /* at compare_results.equal_rate, the same for both */
+	struct durable_result durable;
+	struct idle_result idle;
+	bool have_online, have_durable, have_idle;
+};
+
+struct compare_results {
+	struct online_shape online;
+	struct durable_shape durable;
+	double equal_rate; /* half the lower of the two peaks */
+	struct compare_side side[CMP_PEERS];
+	struct limit_result limit;
+	bool have_limit;
+	double total_s;
+};
+
+/* Runs every compare scenario; one that fails leaves its figures out. 0, or -1 if any failed. */
+int compare_run(const struct bench_opts *o, struct compare_results *r);
+void report_compare_table(const struct bench_opts *o, const struct compare_results *r);
+int report_compare_json(const struct bench_opts *o, const struct compare_results *r);
 
 /* ---- helpers (util.c) ----------------------------------------------------------------- */
 

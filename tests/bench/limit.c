@@ -139,9 +139,8 @@ static double ed25519_verify_ns(void)
 	return ok == iters ? ns : -1;
 }
 
-int scenario_limit(const struct bench_opts *o, struct bench_results *r)
+int limit_measure(const struct bench_opts *o, struct limit_result *res)
 {
-	struct limit_result *res = &r->limit;
 	bench_note("limit: loopback TCP and cryptography");
 	if (loopback(o->quick ? 1.0 : 3.0, res) != 0)
 		return -1;
@@ -150,6 +149,12 @@ int scenario_limit(const struct bench_opts *o, struct bench_results *r)
 		res->aead_ns[i] = aead_ns(sizes[i]);
 	res->x25519_ns = x25519_ns();
 	res->ed25519_verify_ns = ed25519_verify_ns();
-	r->have_limit = true;
 	return 0;
+}
+
+int scenario_limit(const struct bench_opts *o, struct bench_results *r)
+{
+	int rc = limit_measure(o, &r->limit);
+	r->have_limit = rc == 0;
+	return rc;
 }

@@ -2,8 +2,9 @@
 /*
  * cairn-bench: starts real cairn-relay processes on loopback and measures them with a load
  * generator that speaks the real protocol — online throughput and latency, durable throughput,
- * idle connections' memory and handshake rate — next to the machine's own limits. It prints
- * figures; it never passes or fails on them.
+ * idle connections' memory and handshake rate — next to the machine's own limits. `compare`
+ * runs the same shapes against mosquitto too. It prints figures; it never passes or fails on
+ * them.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -16,17 +17,26 @@
 #include "relayctl.h"
 
 enum { SC_ONLINE = 1, SC_DURABLE = 2, SC_CONNECTIONS = 4, SC_LIMIT = 8, SC_ALL = 15 };
+enum { SC_COMPARE = 16 }; /* alone: cairn and mosquitto side by side */
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: cairn-bench [options] [online] [durable] [connections] [limit]\n"
+	        "       cairn-bench [options] compare\n"
 	        "  Runs the named scenarios (default: all) against a fresh cairn-relay each.\n"
-	        "  --quick              shorter runs and fewer connections (about a minute)\n"
+	        "  compare runs online (1 KiB, 4 senders), durable (1 KiB, 4 senders), idle\n"
+	        "  connections and limit against cairn-relay and /usr/sbin/mosquitto, and prints\n"
+	        "  one table, cairn vs mosquitto.\n"
+	        "  --quick              shorter runs and fewer connections (about a minute;\n"
+	        "                       compare: under three)\n"
 	        "  --json               print one JSON object instead of tables\n"
+	        "  --senders N          online senders (with --size: only that online shape)\n"
+	        "  --size BYTES         online envelope size (default 1024 for the one shape)\n"
 	        "  --relay PATH         the cairn-relay binary (default: beside this program,\n"
 	        "                       or in the build tree)\n"
 	        "  --relay-set K=V      an extra [limits] line for the relay (repeatable)\n"
+	        "  --mosquitto PATH     the broker compare starts (default /usr/sbin/mosquitto)\n"
 	        "  --window N           online SENDs in flight per sender (default 64)\n"
 	        "  --durable-window N   durable SENDs in flight per sender (default 1000)\n"
 	        "  --durable-count N    envelopes per durable run (default 200000; quick 50000)\n"
@@ -86,6 +96,8 @@ static int parse_valued(const char *opt, const char *val, struct bench_opts *o)
 {
 	if (strcmp(opt, "--relay") == 0)
 		o->relay_bin = val;
+	else if (strcmp(opt, "--mosquitto") == 0)
+		o->mosquitto_bin = val;
 	else if (strcmp(opt, "--relay-set") == 0 && o->relay_sets_len < BENCH_MAX_SETS)
 		o->relay_sets[o->relay_sets_len++] = val;
 	else if (strcmp(opt, "--senders") == 0)
@@ -127,9 +139,7 @@ static int parse_args(int argc, char **argv, struct bench_opts *o, int *which)
 		} else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			return 1;
 		} else if (strcmp(a, "compare") == 0) {
-			fprintf(stderr, "cairn-bench: 'compare' (against mosquitto) is not built "
-			                "yet\n");
-			return -1;
+			*which |= SC_COMPARE;
 		} else if (scenario_bit(a) != 0) {
 			*which |= scenario_bit(a);
 		} else if (a[0] == '-' && i + 1 < argc && parse_valued(a, argv[i + 1], o) == 0) {
@@ -141,8 +151,13 @@ static int parse_args(int argc, char **argv, struct bench_opts *o, int *which)
 	}
 	if (*which == 0)
 		*which = SC_ALL;
-	/* Either option alone picks one online shape; the other keeps its usual value. */
-	if (o->online_senders > 0 || o->online_size > 0) {
+	if ((*which & SC_COMPARE) && *which != SC_COMPARE) {
+		fprintf(stderr, "cairn-bench: compare runs alone, without scenario names\n");
+		return -1;
+	}
+	/* Either option alone picks one online shape; the other keeps its usual value (compare
+	 * fills in its own). */
+	if (*which != SC_COMPARE && (o->online_senders > 0 || o->online_size > 0)) {
 		if (o->online_senders == 0)
 			o->online_senders = 1;
 		if (o->online_size == 0)
@@ -155,6 +170,24 @@ static int parse_args(int argc, char **argv, struct bench_opts *o, int *which)
 		return -1;
 	}
 	return 0;
+}
+
+/* `compare`: every figure against both servers, then one report. */
+static int run_compare(const struct bench_opts *o)
+{
+	struct compare_results *r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return 1;
+	uint64_t t0 = bench_now_ns();
+	int rc = compare_run(o, r);
+	r->total_s = (double)(bench_now_ns() - t0) / 1e9;
+	bench_note("compare took %.0f s", r->total_s);
+	if (o->json)
+		report_compare_json(o, r);
+	else
+		report_compare_table(o, r);
+	free(r);
+	return rc == 0 ? 0 : 1;
 }
 
 static int run(const struct bench_opts *o, int which, struct bench_results *r)
@@ -192,6 +225,8 @@ int main(int argc, char **argv)
 		return 1;
 	/* A relay that dies mid-write must not take the generator with it. */
 	signal(SIGPIPE, SIG_IGN);
+	if (which == SC_COMPARE)
+		return run_compare(&o);
 	struct bench_results *r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return 1;

@@ -22,7 +22,7 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-static uint16_t free_port(void)
+uint16_t relayctl_free_port(void)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in sa = {.sin_family = AF_INET};
@@ -74,7 +74,7 @@ static int run_capture(char *const argv[], char *out, size_t cap)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-static void remove_dir(const char *dir)
+void relayctl_remove_dir(const char *dir)
 {
 	char *rm[] = {"/bin/rm", "-rf", (char *)dir, NULL};
 	run_capture(rm, NULL, 0);
@@ -109,7 +109,7 @@ static int read_address(struct relayctl *r, const char *bin)
 	return 0;
 }
 
-static bool accepts(uint16_t port)
+bool relayctl_accepts(uint16_t port)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
@@ -131,7 +131,7 @@ static int spawn(struct relayctl *r, const char *bin)
 	}
 	r->pid = pid;
 	for (int i = 0; i < 1000; i++) {
-		if (accepts(r->port))
+		if (relayctl_accepts(r->port))
 			return 0;
 		int status;
 		if (waitpid(pid, &status, WNOHANG) == pid) {
@@ -153,7 +153,7 @@ int relayctl_start(struct relayctl *r, const char *bin, const char *const *limit
 	}
 	snprintf(r->data, sizeof(r->data), "%s/data", r->dir);
 	char *init[] = {(char *)bin, "init", "--data", r->data, NULL};
-	r->port = free_port();
+	r->port = relayctl_free_port();
 	if (r->port == 0 || run_capture(init, NULL, 0) != 0 ||
 	    write_config(r, limits, nlimits) != 0 || read_address(r, bin) != 0 ||
 	    spawn(r, bin) != 0) {
@@ -180,7 +180,7 @@ void relayctl_stop(struct relayctl *r)
 		r->pid = 0;
 	}
 	if (r->dir[0] != '\0')
-		remove_dir(r->dir);
+		relayctl_remove_dir(r->dir);
 	r->dir[0] = '\0';
 }
 

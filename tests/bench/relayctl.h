@@ -8,6 +8,7 @@
 #ifndef CAIRN_BENCH_RELAYCTL_H
 #define CAIRN_BENCH_RELAYCTL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -33,6 +34,12 @@ int relayctl_start(struct relayctl *r, const char *bin, const char *const *limit
 
 /* Stops the relay (SIGTERM, then SIGKILL after 10 s) and removes its directory. */
 void relayctl_stop(struct relayctl *r);
+
+/* Helpers the mosquitto peer shares: a free loopback port (0 if none), whether something
+ * accepts connections on 127.0.0.1:PORT, and `rm -rf DIR`. */
+uint16_t relayctl_free_port(void);
+bool relayctl_accepts(uint16_t port);
+void relayctl_remove_dir(const char *dir);
 
 /* Finds cairn-relay: PATH if given, else beside this program or in the build tree. */
 const char *relayctl_find(const char *path, char *out, size_t cap);

@@ -229,3 +229,206 @@ int report_json(const struct bench_opts *o, const struct bench_results *r)
 	free(text);
 	return 0;
 }
+
+/* ---- compare ------------------------------------------------------------------------ */
+
+/* One row: a label, cairn's and mosquitto's figure with DECIMALS decimals (HAVE says which
+ * exist), and the ratio cairn / mosquitto when both do. */
+static void cmp_row(const char *label, int decimals, double c, bool have_c, double m, bool have_m)
+{
+	char cv[32] = "-", mv[32] = "-", ratio[32] = "-";
+	if (have_c)
+		snprintf(cv, sizeof(cv), "%.*f", decimals, c);
+	if (have_m)
+		snprintf(mv, sizeof(mv), "%.*f", decimals, m);
+	if (have_c && have_m && m > 0)
+		snprintf(ratio, sizeof(ratio), "%.2f", c / m);
+	printf("  %-54s %12s %12s %7s\n", label, cv, mv, ratio);
+}
+
+/* Microseconds of CPU per message: CORES busy while RATE messages/s went through. */
+static double per_msg_us(double cores, double rate)
+{
+	return rate > 0 ? cores / rate * 1e6 : 0;
+}
+
+static void cmp_online(const struct bench_opts *o, const struct compare_results *r)
+{
+	const struct compare_side *c = &r->side[CMP_CAIRN], *m = &r->side[CMP_MOSQUITTO];
+	bool hc = c->have_online, hm = m->have_online;
+	char label[96];
+	printf("online: %u-byte messages, %u sender(s) -> %u subscriber(s), window %u per sender, "
+	       "%.1f s measured\n",
+	       (unsigned)r->online.size, (unsigned)r->online.senders, (unsigned)r->online.senders,
+	       (unsigned)r->online.window, o->duration_s);
+	cmp_row("delivered/s, as fast as the window allows", 0, c->peak.rate, hc, m->peak.rate, hm);
+	cmp_row("  p50 latency, us", 0, c->peak.p50_us, hc, m->peak.p50_us, hm);
+	cmp_row("  p99 latency, us", 0, c->peak.p99_us, hc, m->peak.p99_us, hm);
+	cmp_row("  server cpu, cores", 2, c->peak.relay_cpu, hc, m->peak.relay_cpu, hm);
+	cmp_row("  generator cpu, cores", 2, c->peak.gen_cpu, hc, m->peak.gen_cpu, hm);
+	cmp_row("  server cpu per message, us", 1, per_msg_us(c->peak.relay_cpu, c->peak.rate), hc,
+	        per_msg_us(m->peak.relay_cpu, m->peak.rate), hm);
+	cmp_row("  generator cpu per message, us", 1, per_msg_us(c->peak.gen_cpu, c->peak.rate), hc,
+	        per_msg_us(m->peak.gen_cpu, m->peak.rate), hm);
+	snprintf(label, sizeof(label), "delivered/s, both offered %.0f/s (half the lower peak)",
+	         r->equal_rate);
+	cmp_row(label, 0, c->equal.rate, hc, m->equal.rate, hm);
+	cmp_row("  p50 latency, us", 0, c->equal.p50_us, hc, m->equal.p50_us, hm);
+	cmp_row("  p99 latency, us", 0, c->equal.p99_us, hc, m->equal.p99_us, hm);
+	cmp_row("  server cpu, cores", 2, c->equal.relay_cpu, hc, m->equal.relay_cpu, hm);
+	cmp_row("errors: lost, duplicated or reordered", 0,
+	        (double)(c->peak.errors + c->equal.errors), hc,
+	        (double)(m->peak.errors + m->equal.errors), hm);
+}
+
+static void cmp_durable(const struct compare_results *r)
+{
+	const struct compare_side *c = &r->side[CMP_CAIRN], *m = &r->side[CMP_MOSQUITTO];
+	bool hc = c->have_durable, hm = m->have_durable;
+	printf("durable: %llu messages of %u bytes, %u sender(s), window %u per sender; "
+	       "subscribers offline,\nthen back to receive everything\n",
+	       (unsigned long long)r->durable.count, (unsigned)r->durable.size,
+	       (unsigned)r->durable.senders, (unsigned)r->durable.window);
+	cmp_row("acknowledged/s (cairn: after fsync; mosquitto: in memory)", 0,
+	        c->durable.send_rate, hc, m->durable.send_rate, hm);
+	cmp_row("  server cpu, cores", 2, c->durable.send_relay_cpu, hc, m->durable.send_relay_cpu,
+	        hm);
+	cmp_row("  server cpu per message, us", 1,
+	        per_msg_us(c->durable.send_relay_cpu, c->durable.send_rate), hc,
+	        per_msg_us(m->durable.send_relay_cpu, m->durable.send_rate), hm);
+	cmp_row("drained/s (reconnect, receive, acknowledge)", 0, c->durable.drain_rate, hc,
+	        m->durable.drain_rate, hm);
+	cmp_row("  server cpu, cores", 2, c->durable.drain_relay_cpu, hc,
+	        m->durable.drain_relay_cpu, hm);
+	cmp_row("errors: lost or reordered", 0, (double)c->durable.errors, hc,
+	        (double)m->durable.errors, hm);
+}
+
+/* The largest step of an idle run, or NULL. */
+static const struct idle_step *last_step(const struct compare_side *s)
+{
+	return s->have_idle ? &s->idle.steps[s->idle.steps_len - 1] : NULL;
+}
+
+static void cmp_idle(const struct compare_results *r)
+{
+	const struct idle_step *c = last_step(&r->side[CMP_CAIRN]);
+	const struct idle_step *m = last_step(&r->side[CMP_MOSQUITTO]);
+	const struct idle_step *any = c != NULL ? c : m;
+	printf("idle connections: connected and subscribed, then silent (cairn: handshake, mailbox "
+	       "created,\nSUBSCRIBE; mosquitto: CONNECT with a clean session, SUBSCRIBE to a topic "
+	       "of its own)\n");
+	char label[96];
+	snprintf(label, sizeof(label), "server RSS per connection at %u connections, bytes",
+	         any != NULL ? (unsigned)any->connections : 0u);
+	cmp_row(label, 0, c != NULL ? c->rss_per_conn : 0, c != NULL,
+	        m != NULL ? m->rss_per_conn : 0, m != NULL);
+}
+
+void report_compare_table(const struct bench_opts *o, const struct compare_results *r)
+{
+	printf("cairn-bench compare: cairn-relay and mosquitto, the same shapes on this machine "
+	       "in one run%s\n\n",
+	       o->quick ? " (--quick)" : "");
+	printf("  %-54s %12s %12s %7s\n", "", "cairn", "mosquitto", "ratio");
+	cmp_online(o, r);
+	cmp_durable(r);
+	cmp_idle(r);
+	if (r->have_limit) {
+		printf("limit: this machine, same run\n");
+		printf("  %-54s %12.0f\n", "loopback TCP, 1 KiB writes/s",
+		       r->limit.loopback_writes_per_s);
+		printf("  %-54s %12.0f\n", "ChaCha20-Poly1305 seal of 1 KiB, ns",
+		       r->limit.aead_ns[2]);
+	}
+	printf(
+	    "\nratio = cairn / mosquitto. What each side does per message:\n"
+	    "- online: cairn carries every envelope in Noise-encrypted frames, and its owner\n"
+	    "  acknowledges each (at least once); the window is SENDs the relay has not answered.\n"
+	    "  mosquitto is QoS 0 on plain TCP (at most once, no acknowledgement); the generator\n"
+	    "  holds the window itself: messages published and not yet received.\n"
+	    "- durable: cairn answers a SEND after the fsync of its group commit. mosquitto\n"
+	    "  answers a QoS 1 PUBLISH (PUBACK) with the message in memory only: it writes its\n"
+	    "  whole database every autosave_interval (1800 s) and at exit, never per message.\n"
+	    "- generators: the same structure, one thread and one libuv loop each. libmosquitto\n"
+	    "  reads a packet in 3-4 read() calls and writes each packet with its own write()\n"
+	    "  (and one byte to its wake-up socket pair); the cairn generator reads and writes\n"
+	    "  many envelopes per call. Where the generator and the server share too few cores,\n"
+	    "  the costlier generator holds its server back: read the cpu-per-message rows,\n"
+	    "  which do not depend on the generator, beside the rates.\n\n");
+	printf("total %.0f s%s\n", r->total_s, o->quick ? " (--quick)" : "");
+}
+
+static void add_num(cJSON *j, const char *key, double v, bool have)
+{
+	if (have)
+		cJSON_AddNumberToObject(j, key, v);
+	else
+		cJSON_AddNullToObject(j, key);
+}
+
+/* "ratio": cairn / mosquitto, or null. */
+static void add_ratio(cJSON *j, double c, bool have_c, double m, bool have_m)
+{
+	add_num(j, "ratio", have_c && have_m && m > 0 ? c / m : 0, have_c && have_m && m > 0);
+}
+
+int report_compare_json(const struct bench_opts *o, const struct compare_results *r)
+{
+	const struct compare_side *c = &r->side[CMP_CAIRN], *m = &r->side[CMP_MOSQUITTO];
+	cJSON *root = cJSON_CreateObject();
+
+	/* "online_1k" for the default shape; another --size names its own ("online_16k"). */
+	char key[32];
+	if (r->online.size % 1024 == 0)
+		snprintf(key, sizeof(key), "online_%uk", (unsigned)(r->online.size / 1024));
+	else
+		snprintf(key, sizeof(key), "online_%u", (unsigned)r->online.size);
+	cJSON *on = cJSON_AddObjectToObject(root, key);
+	bool hc = c->have_online, hm = m->have_online;
+	add_num(on, "cairn_msgs_per_s", c->peak.rate, hc);
+	add_num(on, "mosquitto_msgs_per_s", m->peak.rate, hm);
+	add_ratio(on, c->peak.rate, hc, m->peak.rate, hm);
+	add_num(on, "p99_us", c->peak.p99_us, hc); /* cairn's, in the same run as its rate */
+	add_num(on, "mosquitto_p99_us", m->peak.p99_us, hm);
+	add_num(on, "equal_load_msgs_per_s", r->equal_rate, hc && hm);
+	add_num(on, "cairn_p99_us_at_equal_load", c->equal.p99_us, hc);
+	add_num(on, "mosquitto_p99_us_at_equal_load", m->equal.p99_us, hm);
+	add_num(on, "cairn_errors", (double)(c->peak.errors + c->equal.errors), hc);
+	add_num(on, "mosquitto_errors", (double)(m->peak.errors + m->equal.errors), hm);
+	cJSON_AddNumberToObject(on, "message_bytes", r->online.size);
+	cJSON_AddNumberToObject(on, "senders", r->online.senders);
+	cJSON_AddNumberToObject(on, "window", r->online.window);
+
+	cJSON *du = cJSON_AddObjectToObject(root, "durable_1k");
+	hc = c->have_durable;
+	hm = m->have_durable;
+	add_num(du, "cairn_msgs_per_s", c->durable.send_rate, hc);
+	add_num(du, "mosquitto_msgs_per_s", m->durable.send_rate, hm);
+	add_ratio(du, c->durable.send_rate, hc, m->durable.send_rate, hm);
+	add_num(du, "cairn_drain_msgs_per_s", c->durable.drain_rate, hc);
+	add_num(du, "mosquitto_drain_msgs_per_s", m->durable.drain_rate, hm);
+	add_num(du, "cairn_errors", (double)c->durable.errors, hc);
+	add_num(du, "mosquitto_errors", (double)m->durable.errors, hm);
+	cJSON_AddNumberToObject(du, "messages", (double)r->durable.count);
+	cJSON_AddNumberToObject(du, "senders", r->durable.senders);
+	cJSON_AddNumberToObject(du, "window", r->durable.window);
+
+	cJSON *id = cJSON_AddObjectToObject(root, "idle_connections");
+	const struct idle_step *ci = last_step(c), *mi = last_step(m);
+	add_num(id, "connections", ci != NULL ? ci->connections : 0, ci != NULL);
+	add_num(id, "relay_rss_bytes_per_conn", ci != NULL ? ci->rss_per_conn : 0, ci != NULL);
+	add_num(id, "mosquitto_rss_bytes_per_conn", mi != NULL ? mi->rss_per_conn : 0, mi != NULL);
+
+	cJSON *li = cJSON_AddObjectToObject(root, "limit");
+	add_num(li, "loopback_1k_writes_per_s", r->limit.loopback_writes_per_s, r->have_limit);
+	add_num(li, "aead_1k_ns", r->limit.aead_ns[2], r->have_limit);
+
+	char *text = cJSON_Print(root);
+	cJSON_Delete(root);
+	if (text == NULL)
+		return -1;
+	puts(text);
+	free(text);
+	return 0;
+}

@@ -4,6 +4,7 @@
  * measurements (50% and 90% of the measured peak; memory per connection). They call only the
  * peer's functions, so `cairn-bench compare` can run the same shapes against another server.
  */
+#include <string.h>
 #include <time.h>
 
 #include "bench.h"
@@ -103,18 +104,19 @@ static uint64_t settled_rss(const struct bench_peer *p, struct bench_server *s, 
 	return bench_proc_rss(p->pid(s));
 }
 
-int scenario_idle(const struct bench_peer *p, const struct bench_opts *o, struct bench_results *r)
+int scenario_idle_into(const struct bench_peer *p, const struct bench_opts *o,
+                       struct idle_result *res)
 {
 	struct bench_server *s = NULL;
 	struct idle_session *is = NULL;
-	struct idle_result *res = &r->idle;
+	memset(res, 0, sizeof(*res));
 	if (p->start(o, &s) != 0)
 		return -1;
 	res->base_rss = settled_rss(p, s, 200);
 	int rc = p->idle_open(s, o->conn_workers, &is);
 	for (size_t i = 0; rc == 0 && i < o->conn_counts_len; i++) {
 		struct idle_step *step = &res->steps[res->steps_len];
-		bench_note("connections: growing to %u", (unsigned)o->conn_counts[i]);
+		bench_note("connections (%s): growing to %u", p->name, (unsigned)o->conn_counts[i]);
 		rc = p->idle_grow(is, o->conn_counts[i], step);
 		if (rc != 0)
 			break;
@@ -125,12 +127,17 @@ int scenario_idle(const struct bench_peer *p, const struct bench_opts *o, struct
 	}
 	if (is != NULL)
 		p->idle_close(is);
-	if (rc == 0) {
+	if (rc == 0)
 		res->rss_after_close = settled_rss(p, s, 2000);
-		r->have_idle = true;
-	} else {
+	else
 		bench_note("connections: the run failed");
-	}
 	p->stop(s);
+	return rc;
+}
+
+int scenario_idle(const struct bench_peer *p, const struct bench_opts *o, struct bench_results *r)
+{
+	int rc = scenario_idle_into(p, o, &r->idle);
+	r->have_idle = rc == 0;
 	return rc;
 }

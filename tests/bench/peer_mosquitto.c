@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The mosquitto peer: each scenario step of bench.h against /usr/sbin/mosquitto (the Debian
+ * package), for `cairn-bench compare`. The broker gets a generated config: one loopback
+ * listener on a free port, anonymous clients, persistence into a scratch directory, and the
+ * queue and in-flight limits set so the benchmark's shapes are neither dropped nor throttled
+ * by a default that the cairn side does not have.
+ *
+ * What mosquitto's "durable" means here, in fairness to both: a QoS 1 PUBLISH is answered
+ * (PUBACK) once the broker holds it in memory. Persistence writes the whole in-memory
+ * database every autosave_interval seconds (1800, the default) and at exit; nothing is
+ * written or fsynced per message. Cairn answers a SEND after the group commit's fsync.
+ */
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mosquitto.h>
+
+#include "mqfleet.h"
+#include "mqidle.h"
+#include "relayctl.h"
+
+#define MOSQUITTO_BIN  "/usr/sbin/mosquitto"
+#define INFLIGHT_OUT   64 /* broker -> subscriber QoS 1 window: cairn's delivery_window */
+#define IDLE_MAX_TOTAL 20000
+
+struct bench_server {
+	pid_t pid;
+	uint16_t port;
+	char dir[256];
+};
+
+struct online_session {
+	struct mqfleet *fleet;
+};
+
+struct idle_session {
+	struct mqidle *pool;
+};
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+/* Writes DIR/mosquitto.conf; returns 0 or -1. */
+static int write_config(const struct bench_server *s, const struct bench_opts *o, char *path,
+                        size_t cap)
+{
+	snprintf(path, cap, "%s/mosquitto.conf", s->dir);
+	FILE *f = fopen(path, "w");
+	if (f == NULL)
+		return -1;
+	/* Run as ourselves: as root, mosquitto would otherwise switch to its own user, who may not
+	 * write the scratch directory. The cairn relay runs as us too. */
+	const struct passwd *pw = getpwuid(geteuid());
+	fprintf(f,
+	        "# cairn-bench compare: generated, removed when the run ends\n"
+	        "listener %u 127.0.0.1\n"
+	        "allow_anonymous true\n"
+	        "%s%s%s"
+	        "persistence true\n"
+	        "persistence_location %s/\n"
+	        "autosave_interval 1800\n"
+	        /* A durable run queues count/senders messages per offline subscriber. */
+	        "max_queued_messages %llu\n"
+	        "max_inflight_messages %u\n"
+	        "set_tcp_nodelay true\n"
+	        "sys_interval 0\n"
+	        "log_dest stderr\n"
+	        "log_type error\n"
+	        "log_type warning\n",
+	        (unsigned)s->port, pw != NULL ? "user " : "", pw != NULL ? pw->pw_name : "",
+	        pw != NULL ? "\n" : "", s->dir, (unsigned long long)o->durable_count + 1000,
+	        (unsigned)INFLIGHT_OUT);
+	return fclose(f) == 0 ? 0 : -1;
+}
+
+static void mq_stop(struct bench_server *s)
+{
+	if (s == NULL)
+		return;
+	if (s->pid > 0) {
+		/* SIGTERM saves the database, as a clean stop of the relay finishes its commits. */
+		kill(s->pid, SIGTERM);
+		int status;
+		for (int i = 0; i < 1000 && waitpid(s->pid, &status, WNOHANG) == 0; i++)
+			sleep_ms(10);
+		if (waitpid(s->pid, &status, WNOHANG) == 0) {
+			kill(s->pid, SIGKILL);
+			waitpid(s->pid, &status, 0);
+		}
+	}
+	if (s->dir[0] != '\0')
+		relayctl_remove_dir(s->dir);
+	free(s);
+}
+
+static int spawn(struct bench_server *s, const char *bin, const char *conf)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		execl(bin, bin, "-c", conf, (char *)NULL);
+		_exit(127);
+	}
+	s->pid = pid;
+	for (int i = 0; i < 1000; i++) {
+		if (relayctl_accepts(s->port))
+			return 0;
+		int status;
+		if (waitpid(pid, &status, WNOHANG) == pid) {
+			s->pid = 0;
+			return -1;
+		}
+		sleep_ms(10);
+	}
+	return -1;
+}
+
+static int mq_start(const struct bench_opts *o, struct bench_server **out)
+{
+	static bool lib_ready;
+	if (!lib_ready && mosquitto_lib_init() != MOSQ_ERR_SUCCESS)
+		return -1;
+	lib_ready = true;
+	struct bench_server *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return -1;
+	snprintf(s->dir, sizeof(s->dir), "/tmp/cairn-bench-mq-XXXXXX");
+	char conf[300];
+	if (mkdtemp(s->dir) == NULL) {
+		s->dir[0] = '\0';
+		mq_stop(s);
+		return -1;
+	}
+	const char *bin = o->mosquitto_bin != NULL ? o->mosquitto_bin : MOSQUITTO_BIN;
+	s->port = relayctl_free_port();
+	if (s->port == 0 || write_config(s, o, conf, sizeof(conf)) != 0 ||
+	    spawn(s, bin, conf) != 0) {
+		bench_note("could not start %s (is the mosquitto package installed?)", bin);
+		mq_stop(s);
+		return -1;
+	}
+	*out = s;
+	return 0;
+}
+
+static pid_t mq_pid(const struct bench_server *s)
+{
+	return s->pid;
+}
+
+static int mq_online_open(struct bench_server *s, const struct online_shape *shape,
+                          struct online_session **out)
+{
+	struct online_session *os = calloc(1, sizeof(*os));
+	if (os == NULL)
+		return -1;
+	os->fleet =
+	    mqfleet_open(s->port, s->pid, shape->senders, shape->size, shape->window, false);
+	if (os->fleet == NULL) {
+		free(os);
+		return -1;
+	}
+	*out = os;
+	return 0;
+}
+
+static int mq_online_run(struct online_session *os, double target_rate, double warmup_s,
+                         double duration_s, struct online_run *out)
+{
+	return mqfleet_run(os->fleet, target_rate, warmup_s, duration_s, out);
+}
+
+static void mq_online_close(struct online_session *os)
+{
+	if (os == NULL)
+		return;
+	mqfleet_close(os->fleet);
+	free(os);
+}
+
+static int mq_durable_run(struct bench_server *s, const struct durable_shape *shape,
+                          struct durable_result *out)
+{
+	struct mqfleet *f =
+	    mqfleet_open(s->port, s->pid, shape->senders, shape->size, shape->window, true);
+	if (f == NULL)
+		return -1;
+	int rc = mqfleet_durable(f, shape->count, out);
+	mqfleet_close(f);
+	return rc;
+}
+
+static int mq_idle_open(struct bench_server *s, uint32_t workers, struct idle_session **out)
+{
+	struct idle_session *is = calloc(1, sizeof(*is));
+	if (is == NULL)
+		return -1;
+	is->pool = mqidle_open(s->port, s->pid, IDLE_MAX_TOTAL);
+	if (is->pool == NULL) {
+		free(is);
+		return -1;
+	}
+	*out = is;
+	return 0;
+}
+
+static int mq_idle_grow(struct idle_session *is, uint32_t total, struct idle_step *step)
+{
+	return mqidle_grow(is->pool, total, step);
+}
+
+static void mq_idle_close(struct idle_session *is)
+{
+	if (is == NULL)
+		return;
+	mqidle_close(is->pool);
+	free(is);
+}
+
+const struct bench_peer bench_peer_mosquitto = {
+    .name = "mosquitto",
+    .start = mq_start,
+    .stop = mq_stop,
+    .pid = mq_pid,
+    .online_open = mq_online_open,
+    .online_run = mq_online_run,
+    .online_close = mq_online_close,
+    .durable_run = mq_durable_run,
+    .idle_open = mq_idle_open,
+    .idle_grow = mq_idle_grow,
+    .idle_close = mq_idle_close,
+};
