@@ -125,7 +125,7 @@ int client_connect(struct cairn *c, const char *relay, struct cnet **out)
 	if (cairn_address_parse(relay, &a) != 0)
 		return CAIRN_EADDRESS;
 	struct cnet_options opt = {.socks = c->socks[0] ? c->socks : NULL,
-				   .connect_timeout_ms = c->timeout_ms};
+	                           .connect_timeout_ms = c->timeout_ms};
 	return cnet_connect(&a, &opt, out);
 }
 
@@ -188,8 +188,8 @@ int client_store_contact(struct cairn *c, const struct contact *k)
 }
 
 int client_store_message(struct cairn *c, const struct contact *k, int outgoing,
-			 const uint8_t id[APPMSG_ID_LEN], int64_t sent_at, int64_t received_at,
-			 const uint8_t *text, size_t len)
+                         const uint8_t id[APPMSG_ID_LEN], int64_t sent_at, int64_t received_at,
+                         const uint8_t *text, size_t len)
 {
 	uint8_t key[RECORD_KEY_MAX];
 	size_t klen = message_key(key, k->name, id);
@@ -201,8 +201,11 @@ int client_store_message(struct cairn *c, const struct contact *k, int outgoing,
 		return 0; /* a duplicate: stored already */
 	if (rc != CAIRN_ENOTFOUND)
 		return rc;
-	struct stored_message m = {.outgoing = (uint8_t)outgoing, .sent_at = sent_at,
-				   .received_at = received_at, .text = text, .len = len};
+	struct stored_message m = {.outgoing = (uint8_t)outgoing,
+	                           .sent_at = sent_at,
+	                           .received_at = received_at,
+	                           .text = text,
+	                           .len = len};
 	strcpy(m.contact, k->name);
 	memcpy(m.id, id, APPMSG_ID_LEN);
 	uint8_t *v = NULL;
@@ -217,52 +220,49 @@ int client_store_message(struct cairn *c, const struct contact *k, int outgoing,
 	return rc == 0 ? 1 : rc;
 }
 
-/* Creates a mailbox on RELAY for one contact: a fresh recipient key, secured with a fresh
- * sender credential. */
-static int create_mailbox(struct cairn *c, const char *relay, struct my_mailbox *mb)
-{
-	struct cnet *n = NULL;
-	int rc = client_connect(c, relay, &n);
-	if (rc != 0)
-		return rc;
-	uint8_t pk[crypto_sign_PUBLICKEYBYTES];
-	crypto_sign_keypair(pk, mb->sign_sk);
-	struct cairn_msg m = {.type = CAIRN_CMD_CREATE, .recipient_key = pk}, reply;
-	rc = client_call(c, n, &m, &reply);
-	if (rc == 0 && reply.type != CAIRN_REPLY_CREATED)
-		rc = CAIRN_ESTATE;
-	if (rc == 0) {
-		memcpy(mb->recipient_id, reply.recipient_id, CAIRN_MAILBOX_ID_LEN);
-		memcpy(mb->sender_id, reply.sender_id, CAIRN_MAILBOX_ID_LEN);
-		randombytes_buf(mb->credential, CAIRN_CREDENTIAL_LEN);
-		uint8_t digest[CAIRN_CREDENTIAL_LEN];
-		crypto_generichash(digest, sizeof(digest), mb->credential, CAIRN_CREDENTIAL_LEN,
-				   mb->sender_id, CAIRN_MAILBOX_ID_LEN);
-		struct cairn_msg sec = {.type = CAIRN_CMD_SECURE,
-					.recipient_id = mb->recipient_id,
-					.credential = digest};
-		rc = client_call(c, n, &sec, &reply);
-	}
-	cnet_close(n);
-	if (rc == 0 && strlen(relay) < sizeof(mb->relay))
-		strcpy(mb->relay, relay);
-	else if (rc == 0)
-		rc = CAIRN_EADDRESS;
-	return rc;
-}
-
 /* ---- invites ------------------------------------------------------------------------- */
 
-int cairn_invite_create(struct cairn *c, const char *relay, const char *name, char **invite)
+/*
+ * Checks a list of relay addresses given for our own mailboxes: 1..CAIRN_RELAYS_MAX of them,
+ * each an address (CAIRN_EADDRESS), no relay twice (CAIRN_EINVAL). The same relay under two
+ * host names is one relay: the key decides.
+ */
+static int check_relays(const char *const *relays, size_t n)
+{
+	struct cairn_address a[CAIRN_RELAYS_MAX];
+	if (relays == NULL || n == 0 || n > CAIRN_RELAYS_MAX)
+		return CAIRN_EINVAL;
+	for (size_t i = 0; i < n; i++) {
+		if (relays[i] == NULL || cairn_address_parse(relays[i], &a[i]) != 0)
+			return CAIRN_EADDRESS;
+		for (size_t j = 0; j < i; j++)
+			if (memcmp(a[i].key, a[j].key, CAIRN_KEY_LEN) == 0)
+				return CAIRN_EINVAL;
+	}
+	return 0;
+}
+
+/* Deletes the mailboxes of K again, best effort: made for a contact that is not kept. */
+static void drop_mailboxes(struct cairn *c, const struct contact *k)
+{
+	for (size_t i = 0; i < k->nmine; i++) {
+		int rc = client_delete_mailbox(c, &k->mine[i]);
+		(void)rc; /* one left behind sits empty on its relay */
+	}
+}
+
+int cairn_invite_create(struct cairn *c, const char *const *relays, size_t nrelays,
+                        const char *name, char **invite)
 {
 	*invite = NULL;
-	struct cairn_address a;
-	if (relay == NULL || cairn_address_parse(relay, &a) != 0)
-		return CAIRN_EADDRESS;
+	_Static_assert(CAIRN_RELAYS_MAX == CAIRN_MAILBOXES_MAX, "one mailbox per relay");
+	int rc = check_relays(relays, nrelays);
+	if (rc != 0)
+		return rc;
 	if (!valid_name(name))
 		return CAIRN_EINVAL;
 	struct contact k;
-	int rc = client_load_contact(c, name, &k);
+	rc = client_load_contact(c, name, &k);
 	contact_wipe(&k);
 	if (rc == 0)
 		return CAIRN_EEXIST;
@@ -271,7 +271,13 @@ int cairn_invite_create(struct cairn *c, const char *relay, const char *name, ch
 	memset(&k, 0, sizeof(k));
 	strcpy(k.name, name);
 	k.state = CONTACT_INVITED;
-	rc = create_mailbox(c, relay, &k.mine);
+	char *text = NULL;
+	rc = 0;
+	for (size_t i = 0; i < nrelays && rc == 0; i++) {
+		rc = client_create_mailbox(c, relays[i], &k.mine[k.nmine]);
+		if (rc == 0)
+			k.mine[k.nmine++].flags = MAILBOX_INVITE;
+	}
 	if (rc != 0)
 		goto out;
 	x3dh_onetime_generate(&k.onetime, NULL);
@@ -279,9 +285,7 @@ int cairn_invite_create(struct cairn *c, const char *relay, const char *name, ch
 	memset(&inv, 0, sizeof(inv));
 	memcpy(inv.identity, c->identity_pk, CAIRN_KEY_LEN);
 	memcpy(inv.onetime, k.onetime.pub, CAIRN_KEY_LEN);
-	memcpy(inv.sender_id, k.mine.sender_id, CAIRN_MAILBOX_ID_LEN);
-	memcpy(inv.credential, k.mine.credential, CAIRN_CREDENTIAL_LEN);
-	strcpy(inv.relay, relay);
+	contact_current_mailboxes(&k, &inv.mailboxes);
 	uint8_t bin[INVITE_MAX_LEN];
 	size_t blen = 0;
 	rc = invite_encode(&inv, bin, sizeof(bin), &blen);
@@ -289,24 +293,26 @@ int cairn_invite_create(struct cairn *c, const char *relay, const char *name, ch
 	if (rc != 0)
 		goto out;
 	size_t tlen = strlen(INVITE_SCHEME) +
-		      sodium_base64_ENCODED_LEN(blen, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-	char *text = malloc(tlen);
+	              sodium_base64_ENCODED_LEN(blen, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	text = malloc(tlen);
 	if (text == NULL) {
 		rc = CAIRN_ENOMEM;
 		goto out;
 	}
 	strcpy(text, INVITE_SCHEME);
 	sodium_bin2base64(text + strlen(INVITE_SCHEME), tlen - strlen(INVITE_SCHEME), bin, blen,
-			  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	                  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 	sodium_memzero(bin, sizeof(bin));
 	/* Stored before it is shown: an invite handed out always has its keys kept. */
 	rc = client_store_contact(c, &k);
-	if (rc != 0) {
-		cairn_free(text);
-		goto out;
+	if (rc == 0) {
+		*invite = text;
+		text = NULL;
 	}
-	*invite = text;
 out:
+	cairn_free(text);
+	if (rc != 0)
+		drop_mailboxes(c, &k);
 	contact_wipe(&k);
 	return rc;
 }
@@ -318,7 +324,7 @@ static int parse_invite_text(const char *text, struct invite *inv)
 		text++;
 	size_t n = strlen(text);
 	while (n > 0 && (text[n - 1] == ' ' || text[n - 1] == '\n' || text[n - 1] == '\r' ||
-			 text[n - 1] == '\t'))
+	                 text[n - 1] == '\t'))
 		n--;
 	size_t sl = strlen(INVITE_SCHEME);
 	if (n <= sl || strncmp(text, INVITE_SCHEME, sl) != 0)
@@ -327,7 +333,7 @@ static int parse_invite_text(const char *text, struct invite *inv)
 	size_t blen = 0;
 	const char *end = NULL;
 	int rc = sodium_base642bin(bin, sizeof(bin), text + sl, n - sl, NULL, &blen, &end,
-				   sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	                           sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 	if (rc != 0 || end != text + n || invite_parse(bin, blen, inv) != 0)
 		rc = CAIRN_EINVITE;
 	sodium_memzero(bin, sizeof(bin));
@@ -344,25 +350,19 @@ static size_t part_capacity(const struct contact *k, size_t reply_len)
 	return APPMSG_PART_MAX;
 }
 
-/* Our reply (the mailbox where K answers us), for first messages. */
+/* Our reply (the mailboxes where K answers us), for first messages. */
 static int build_reply(const struct contact *k, uint8_t *out, size_t cap, size_t *len)
 {
-	struct appmsg_reply r;
-	memset(&r, 0, sizeof(r));
-	memcpy(r.sender_id, k->mine.sender_id, CAIRN_MAILBOX_ID_LEN);
-	memcpy(r.credential, k->mine.credential, CAIRN_CREDENTIAL_LEN);
-	strcpy(r.relay, k->mine.relay);
-	int rc = appmsg_reply_encode(&r, out, cap, len);
-	sodium_memzero(&r, sizeof(r));
+	struct mailbox_list l;
+	contact_current_mailboxes(k, &l);
+	int rc = appmsg_reply_encode(&l, out, cap, len);
+	sodium_memzero(&l, sizeof(l));
 	return rc;
 }
 
-/*
- * Seals TEXT (split into parts) for K and puts every envelope into the outbox, advancing and
- * storing K's ratchet: the caller holds a transaction. KIND is APPMSG_TEXT or APPMSG_HELLO.
- */
-static int queue_message(struct cairn *c, struct contact *k, uint8_t kind, const uint8_t *text,
-			 size_t len, const uint8_t id[APPMSG_ID_LEN], int64_t sent_at)
+/* Seals and queues (client.h). */
+int client_queue_message(struct cairn *c, struct contact *k, uint8_t kind, const uint8_t *text,
+                         size_t len, const uint8_t id[APPMSG_ID_LEN], int64_t sent_at)
 {
 	if (k->state == CONTACT_INVITED || k->ratchet == NULL)
 		return CAIRN_ESTATE; /* no session until their first message arrives */
@@ -383,20 +383,23 @@ static int queue_message(struct cairn *c, struct contact *k, uint8_t kind, const
 	static uint8_t plain[CAIRN_ENVELOPE_MAX], env[CAIRN_ENVELOPE_MAX];
 	for (size_t i = 0; i < parts && rc == 0; i++) {
 		size_t off = i * cap, n = len - off < cap ? len - off : cap;
-		struct appmsg am = {.kind = kind, .sent_at = (uint64_t)sent_at,
-				    .part_index = (uint16_t)i, .part_count = (uint16_t)parts,
-				    .data = text ? text + off : NULL, .data_len = len ? n : 0};
+		struct appmsg am = {.kind = kind,
+		                    .sent_at = (uint64_t)sent_at,
+		                    .part_index = (uint16_t)i,
+		                    .part_count = (uint16_t)parts,
+		                    .data = text ? text + off : NULL,
+		                    .data_len = len ? n : 0};
 		memcpy(am.id, id, APPMSG_ID_LEN);
 		size_t plen = 0, elen = 0;
 		rc = appmsg_encode(&am, plain, sizeof(plain), &plen);
 		if (rc == 0 && k->state == CONTACT_ACCEPTED)
 			rc = e2e_seal_first(r, k->prefix, reply, reply_len, plain, plen, env,
-					    sizeof(env), &elen);
+			                    sizeof(env), &elen);
 		else if (rc == 0)
 			rc = e2e_seal(r, plain, plen, env, sizeof(env), &elen);
 		if (rc != 0)
 			break;
-		struct outbox_entry e = {.to = k->peer, .envelope = env, .envelope_len = elen};
+		struct outbox_entry e = {.kind = kind, .envelope = env, .envelope_len = elen};
 		strcpy(e.contact, k->name);
 		memcpy(e.message_id, id, APPMSG_ID_LEN);
 		randombytes_buf(e.outbox_id, sizeof(e.outbox_id));
@@ -405,7 +408,7 @@ static int queue_message(struct cairn *c, struct contact *k, uint8_t kind, const
 		rc = outbox_encode(&e, &v, &vlen);
 		if (rc == 0)
 			rc = cstate_put(c->st, REC_OUTBOX, e.outbox_id, sizeof(e.outbox_id), v,
-					vlen);
+			                vlen);
 		free(v);
 	}
 	sodium_memzero(plain, sizeof(plain));
@@ -434,69 +437,107 @@ out:
 	return rc;
 }
 
-int cairn_invite_accept(struct cairn *c, const char *invite, const char *name, const char *relay)
+int cairn_invite_accept(struct cairn *c, const char *invite, const char *name,
+                        const char *const *relays, size_t nrelays)
 {
 	if (!valid_name(name))
 		return CAIRN_EINVAL;
-	struct invite inv;
-	int rc = invite == NULL ? CAIRN_EINVITE : parse_invite_text(invite, &inv);
+	int rc = nrelays > 0 ? check_relays(relays, nrelays) : 0;
 	if (rc != 0)
 		return rc;
-	if (sodium_memcmp(inv.identity, c->identity_pk, CAIRN_KEY_LEN) == 0) {
-		sodium_memzero(&inv, sizeof(inv));
-		return CAIRN_EINVITE; /* our own invite */
-	}
+	struct invite inv;
+	rc = invite == NULL ? CAIRN_EINVITE : parse_invite_text(invite, &inv);
+	if (rc != 0)
+		return rc;
 	struct contact k;
+	memset(&k, 0, sizeof(k));
+	struct ratchet *r = NULL;
+	uint8_t reply[APPMSG_REPLY_MAX];
+	size_t reply_len = 0;
+	/* Our mailboxes: the relays asked for, or the invite's. */
+	const char *ours[CAIRN_RELAYS_MAX];
+	size_t nours = nrelays;
+	for (size_t i = 0; i < nrelays; i++)
+		ours[i] = relays[i];
+	for (size_t i = 0; nrelays == 0 && i < inv.mailboxes.count; i++)
+		ours[nours++] = inv.mailboxes.box[i].relay;
+	if (sodium_memcmp(inv.identity, c->identity_pk, CAIRN_KEY_LEN) == 0) {
+		rc = CAIRN_EINVITE; /* our own invite */
+		goto out;
+	}
 	rc = client_load_contact(c, name, &k);
 	contact_wipe(&k);
 	if (rc != CAIRN_ENOTFOUND) {
-		sodium_memzero(&inv, sizeof(inv));
-		return rc == 0 ? CAIRN_EEXIST : rc;
+		rc = rc == 0 ? CAIRN_EEXIST : rc;
+		goto out;
 	}
 	memset(&k, 0, sizeof(k));
 	strcpy(k.name, name);
 	k.state = CONTACT_ACCEPTED;
 	memcpy(k.peer_identity, inv.identity, CAIRN_KEY_LEN);
-	strcpy(k.peer.relay, inv.relay);
-	memcpy(k.peer.sender_id, inv.sender_id, CAIRN_MAILBOX_ID_LEN);
-	memcpy(k.peer.credential, inv.credential, CAIRN_CREDENTIAL_LEN);
-	struct ratchet *r = NULL;
-	/* Our own mailbox for this contact comes first: the first message names it. */
-	rc = create_mailbox(c, relay ? relay : inv.relay, &k.mine);
-	if (rc == 0)
-		rc = x3dh_initiate(inv.identity, inv.onetime, c->identity_sk, NULL, k.prefix, &r);
-	sodium_memzero(&inv, sizeof(inv));
+	k.peer = inv.mailboxes;
+	/* Every first message names all our mailboxes: they must fit its reply. */
+	for (size_t i = 0; i < nours; i++)
+		strcpy(k.mine[i].relay, ours[i]);
+	k.nmine = (uint8_t)nours;
+	rc = build_reply(&k, reply, sizeof(reply), &reply_len);
+	k.nmine = 0;
+	if (rc != 0)
+		goto out;
+	/* Our own mailboxes for this contact come first: the first message names them. A relay
+	 * that does not answer is left out; one that does is enough. */
+	int first_rc = 0;
+	for (size_t i = 0; i < nours; i++) {
+		int one = client_create_mailbox(c, ours[i], &k.mine[k.nmine]);
+		if (one == 0)
+			k.nmine++;
+		else if (first_rc == 0)
+			first_rc = one;
+	}
+	if (k.nmine == 0) {
+		rc = first_rc;
+		goto out;
+	}
+	rc = x3dh_initiate(inv.identity, inv.onetime, c->identity_sk, NULL, k.prefix, &r);
 	if (rc == 0) {
 		k.ratchet_len = ratchet_serialized_len(r);
 		k.ratchet = malloc(k.ratchet_len);
 		rc = k.ratchet ? ratchet_serialize(r, k.ratchet, k.ratchet_len, &k.ratchet_len)
-			       : CAIRN_ENOMEM;
+		               : CAIRN_ENOMEM;
 	}
-	ratchet_free(r);
 	uint8_t id[APPMSG_ID_LEN];
 	randombytes_buf(id, sizeof(id));
 	if (rc == 0 && (rc = cstate_begin(c->st)) == 0) {
-		rc = queue_message(c, &k, APPMSG_HELLO, NULL, 0, id, now_s());
+		rc = client_queue_message(c, &k, APPMSG_HELLO, NULL, 0, id, now_s());
 		if (rc == 0)
 			rc = cstate_commit(c->st);
 		else
 			cstate_rollback(c->st);
 	}
-	contact_wipe(&k);
-	if (rc != 0)
-		return rc;
+	if (rc != 0) {
+		drop_mailboxes(c, &k);
+		goto out;
+	}
 	/* The contact exists now; the first message goes out now or with the next sync. */
 	struct cairn_sync_result res;
+	unsigned left = 0;
 	rc = client_run(c, &res, NULL, NULL, NULL, false);
-	if (rc == 0 && res.pending > 0)
+	if (rc == 0)
+		rc = client_outbox_count(c, id, &left);
+	if (rc == 0 && left > 0)
 		rc = CAIRN_ECONNECT; /* as documented: added, first message still queued */
+out:
+	ratchet_free(r);
+	sodium_memzero(reply, sizeof(reply));
+	sodium_memzero(&inv, sizeof(inv));
+	contact_wipe(&k);
 	return rc;
 }
 
 /* ---- sending and reading ------------------------------------------------------------- */
 
 int cairn_send(struct cairn *c, const char *name, const uint8_t *text, size_t len,
-	       uint8_t id_out[CAIRN_MESSAGE_ID_LEN])
+               uint8_t id_out[CAIRN_MESSAGE_ID_LEN])
 {
 	if (len > CAIRN_MESSAGE_MAX || (len > 0 && text == NULL))
 		return CAIRN_ETOOBIG;
@@ -509,7 +550,7 @@ int cairn_send(struct cairn *c, const char *name, const uint8_t *text, size_t le
 	int64_t now = now_s();
 	/* In the outbox, with the ratchet step and our copy of the message, before any send. */
 	if ((rc = cstate_begin(c->st)) == 0) {
-		rc = queue_message(c, &k, APPMSG_TEXT, text, len, id, now);
+		rc = client_queue_message(c, &k, APPMSG_TEXT, text, len, id, now);
 		if (rc == 0)
 			rc = client_store_message(c, &k, 1, id, now, 0, text, len) < 0 ? -1 : 0;
 		if (rc == 0)
@@ -522,9 +563,14 @@ int cairn_send(struct cairn *c, const char *name, const uint8_t *text, size_t le
 		return rc;
 	if (id_out != NULL)
 		memcpy(id_out, id, APPMSG_ID_LEN);
+	/* Sent means accepted by any one relay; what else waits in the outbox is not this
+	 * message's business. */
 	struct cairn_sync_result res;
+	unsigned left = 0;
 	rc = client_run(c, &res, NULL, NULL, NULL, false);
-	if (rc == 0 && res.pending > 0)
+	if (rc == 0)
+		rc = client_outbox_count(c, id, &left);
+	if (rc == 0 && left > 0)
 		rc = CAIRN_ECONNECT;
 	return rc;
 }
@@ -546,9 +592,12 @@ static int read_one(void *vctx, const uint8_t *v, size_t vlen)
 	}
 	if (r->name != NULL && strcmp(m.contact, r->name) != 0)
 		return 0;
-	struct cairn_message out = {.contact = m.contact, .outgoing = m.outgoing,
-				    .text = m.text, .len = m.len, .sent_at = m.sent_at,
-				    .received_at = m.received_at};
+	struct cairn_message out = {.contact = m.contact,
+	                            .outgoing = m.outgoing,
+	                            .text = m.text,
+	                            .len = m.len,
+	                            .sent_at = m.sent_at,
+	                            .received_at = m.received_at};
 	memcpy(out.id, m.id, sizeof(out.id));
 	return r->cb(r->ctx, &out);
 }
@@ -586,9 +635,8 @@ static int contact_one(void *vctx, const uint8_t *v, size_t vlen)
 		x->rc = CAIRN_ECORRUPT;
 		return 1;
 	}
-	struct cairn_contact out = {.name = k.name,
-				    .established = k.state == CONTACT_ESTABLISHED,
-				    .unread = k.unread};
+	struct cairn_contact out = {
+	    .name = k.name, .established = k.state == CONTACT_ESTABLISHED, .unread = k.unread};
 	int stop = x->cb(x->ctx, &out);
 	contact_wipe(&k);
 	return stop;

@@ -20,6 +20,7 @@
 #include <qrencode.h>
 #include <sodium.h>
 
+#include "cairn/address.h"
 #include "cairn/cairn.h"
 
 #define EXIT_USAGE  2
@@ -29,7 +30,8 @@
 struct options {
 	const char *home;
 	const char *socks;
-	const char *relay;
+	const char *relays[CAIRN_RELAYS_MAX];
+	size_t nrelays; /* every --relay given, even past CAIRN_RELAYS_MAX */
 	const char *name;
 	int json;
 	int qr;
@@ -37,30 +39,33 @@ struct options {
 };
 
 static const char usage_text[] =
-	"usage: cairn [--home DIR] [--socks HOST:PORT] [--timeout SECONDS] COMMAND ...\n"
-	"\n"
-	"commands:\n"
-	"  init                             create a new identity (asks for a passphrase)\n"
-	"  invite --relay ADDRESS --name N  create an invite for a contact to be called N;\n"
-	"                                   prints the invite alone on stdout (--qr: also a QR "
-	"code)\n"
-	"  accept INVITE --name N [--relay ADDRESS]\n"
-	"                                   accept an invite; N is what you call its creator\n"
-	"  send N TEXT | send N -           send TEXT (or standard input) to contact N\n"
-	"  sync                             send the outbox, fetch and store new messages\n"
-	"  read N [--json]                  show the conversation with N\n"
-	"  listen [--json]                  stay connected and print messages as they arrive\n"
-	"  contacts                         list contacts\n"
-	"  verify N                         show the safety number to compare with N in person\n"
-	"\n"
-	"options:\n"
-	"  --home DIR         client directory (default: $XDG_DATA_HOME/cairn or "
-	"~/.local/share/cairn)\n"
-	"  --socks HOST:PORT  reach relays through this SOCKS5 proxy (also CAIRN_SOCKS), e.g. Tor\n"
-	"  --timeout SECONDS  connect and read timeout (default 15)\n"
-	"  CAIRN_PASSPHRASE   the passphrase, for scripts (otherwise asked on the terminal)\n"
-	"\n"
-	"exit status: 0 ok, 1 error, 2 usage, 3 message queued but not sent yet\n";
+    "usage: cairn [--home DIR] [--socks HOST:PORT] [--timeout SECONDS] COMMAND ...\n"
+    "\n"
+    "commands:\n"
+    "  init                             create a new identity (asks for a passphrase)\n"
+    "  invite --relay ADDRESS [--relay ADDRESS]... --name N\n"
+    "                                   create an invite for a contact to be called N, with a\n"
+    "                                   mailbox on each relay (up to 4, tried in this order);\n"
+    "                                   prints the invite alone on stdout (--qr: also a QR "
+    "code)\n"
+    "  accept INVITE --name N [--relay ADDRESS]...\n"
+    "                                   accept an invite; N is what you call its creator; your\n"
+    "                                   mailboxes go on these relays (default: the invite's)\n"
+    "  send N TEXT | send N -           send TEXT (or standard input) to contact N\n"
+    "  sync                             send the outbox, fetch and store new messages\n"
+    "  read N [--json]                  show the conversation with N\n"
+    "  listen [--json]                  stay connected and print messages as they arrive\n"
+    "  contacts                         list contacts\n"
+    "  verify N                         show the safety number to compare with N in person\n"
+    "\n"
+    "options:\n"
+    "  --home DIR         client directory (default: $XDG_DATA_HOME/cairn or "
+    "~/.local/share/cairn)\n"
+    "  --socks HOST:PORT  reach relays through this SOCKS5 proxy (also CAIRN_SOCKS), e.g. Tor\n"
+    "  --timeout SECONDS  connect and read timeout (default 15)\n"
+    "  CAIRN_PASSPHRASE   the passphrase, for scripts (otherwise asked on the terminal)\n"
+    "\n"
+    "exit status: 0 ok, 1 error, 2 usage, 3 message queued but not sent yet\n";
 
 static void usage(FILE *f)
 {
@@ -114,13 +119,13 @@ static int get_passphrase(char *buf, size_t cap, int twice)
 	}
 	if (read_tty("passphrase: ", buf, cap) != 0) {
 		fprintf(stderr, "cairn: no terminal to ask for the passphrase; set "
-				"CAIRN_PASSPHRASE\n");
+		                "CAIRN_PASSPHRASE\n");
 		return -1;
 	}
 	if (twice) {
 		char again[PASS_MAX];
 		int same = read_tty("passphrase again: ", again, sizeof(again)) == 0 &&
-			   strcmp(buf, again) == 0;
+		           strcmp(buf, again) == 0;
 		sodium_memzero(again, sizeof(again));
 		if (!same) {
 			fprintf(stderr, "cairn: the passphrases differ\n");
@@ -187,8 +192,8 @@ static int print_message(void *ctx, const struct cairn_message *m)
 		json_string(stdout, (const uint8_t *)m->contact, strlen(m->contact));
 		printf(",\"direction\":\"%s\",\"text\":", m->outgoing ? "out" : "in");
 		json_string(stdout, m->text, m->len);
-		printf(",\"sent\":%lld,\"received\":%lld,\"id\":\"%s\"}\n",
-		       (long long)m->sent_at, (long long)m->received_at, id);
+		printf(",\"sent\":%lld,\"received\":%lld,\"id\":\"%s\"}\n", (long long)m->sent_at,
+		       (long long)m->received_at, id);
 	} else {
 		char when[32] = "";
 		time_t t = (time_t)m->sent_at;
@@ -225,9 +230,13 @@ static int print_qr(const char *text)
 		for (int x = -margin; x < w + margin; x++) {
 			int top = y >= 0 && y < w && x >= 0 && x < w && (qr->data[y * w + x] & 1);
 			int bot = y + 1 >= 0 && y + 1 < w && x >= 0 && x < w &&
-				  (qr->data[(y + 1) * w + x] & 1);
+			          (qr->data[(y + 1) * w + x] & 1);
 			/* Dark modules print as spaces on a light background. */
-			fputs(top && bot ? " " : top ? "\u2584" : bot ? "\u2580" : "\u2588", stderr);
+			fputs(top && bot ? " "
+			      : top      ? "\u2584"
+			      : bot      ? "\u2580"
+			                 : "\u2588",
+			      stderr);
 		}
 		fputs("\n", stderr);
 	}
@@ -254,19 +263,58 @@ static int cmd_init(const struct options *o)
 	return 0;
 }
 
+/*
+ * Checks the --relay addresses before anything is opened or created: at most
+ * CAIRN_RELAYS_MAX, each an address, no relay twice (the same key is the same relay, whatever
+ * the host). Prints what is wrong and returns EXIT_USAGE, or 0.
+ */
+static int check_relays(const struct options *o)
+{
+	if (o->nrelays > CAIRN_RELAYS_MAX) {
+		fprintf(stderr, "cairn: at most %d relays (--relay)\n", CAIRN_RELAYS_MAX);
+		return EXIT_USAGE;
+	}
+	struct cairn_address a[CAIRN_RELAYS_MAX];
+	for (size_t i = 0; i < o->nrelays; i++) {
+		if (cairn_address_parse(o->relays[i], &a[i]) != 0) {
+			fprintf(stderr,
+			        "cairn: --relay %s: not a relay address (cairn://KEY@HOST:PORT)\n",
+			        o->relays[i]);
+			return EXIT_USAGE;
+		}
+		for (size_t j = 0; j < i; j++)
+			if (memcmp(a[i].key, a[j].key, sizeof(a[i].key)) == 0) {
+				fprintf(stderr, "cairn: --relay %s: the same relay as --relay %s\n",
+				        o->relays[i], o->relays[j]);
+				return EXIT_USAGE;
+			}
+	}
+	return 0;
+}
+
 static int cmd_invite(const struct options *o)
 {
-	if (o->relay == NULL || o->name == NULL) {
+	if (o->nrelays == 0 || o->name == NULL) {
 		fprintf(stderr, "cairn: invite needs --relay ADDRESS and --name NAME\n");
 		return EXIT_USAGE;
 	}
+	int st = check_relays(o);
+	if (st != 0)
+		return st;
 	struct cairn *c;
-	int st = open_client(o, &c);
+	st = open_client(o, &c);
 	if (st != 0)
 		return st;
 	char *invite = NULL;
-	int rc = cairn_invite_create(c, o->relay, o->name, &invite);
+	int rc = cairn_invite_create(c, o->relays, o->nrelays, o->name, &invite);
 	cairn_close(c);
+	if (rc == CAIRN_ECONNECT || rc == CAIRN_ETIMEDOUT || rc == CAIRN_EPROXY) {
+		fprintf(stderr,
+		        "cairn: invite: %s; an invite needs every one of its relays, so "
+		        "nothing was made\n",
+		        cairn_strerror(rc));
+		return 1;
+	}
 	if (rc != 0)
 		return fail(rc, "invite");
 	printf("%s\n", invite);
@@ -283,26 +331,36 @@ static int cmd_accept(const struct options *o, const char *invite)
 		fprintf(stderr, "cairn: accept needs INVITE and --name NAME\n");
 		return EXIT_USAGE;
 	}
-	struct cairn *c;
-	int st = open_client(o, &c);
+	int st = check_relays(o);
 	if (st != 0)
 		return st;
-	int rc = cairn_invite_accept(c, invite, o->name, o->relay);
+	struct cairn *c;
+	st = open_client(o, &c);
+	if (st != 0)
+		return st;
+	int rc = cairn_invite_accept(c, invite, o->name, o->relays, o->nrelays);
 	/* Unreachable before our mailbox exists, nothing is added: say so, and not "queued". */
 	char number[CAIRN_SAFETY_NUMBER_LEN + 1];
 	int added = (rc == CAIRN_ECONNECT || rc == CAIRN_ETIMEDOUT) &&
-		    cairn_safety_number(c, o->name, number) == 0;
+	            cairn_safety_number(c, o->name, number) == 0;
 	cairn_close(c);
 	if (added) {
-		fprintf(stderr, "cairn: %s added; the relay is unreachable, so the first message "
-				"waits in the outbox for the next sync\n",
-			o->name);
+		fprintf(stderr,
+		        "cairn: %s added; the relay is unreachable, so the first message "
+		        "waits in the outbox for the next sync\n",
+		        o->name);
 		return EXIT_QUEUED;
 	}
 	if (rc == CAIRN_ECONNECT || rc == CAIRN_ETIMEDOUT) {
-		fprintf(stderr, "cairn: accept: %s; nothing was added, try again when the relay "
-				"is reachable\n",
-			cairn_strerror(rc));
+		fprintf(stderr,
+		        "cairn: accept: %s; nothing was added, try again when the relay "
+		        "is reachable\n",
+		        cairn_strerror(rc));
+		return 1;
+	}
+	if (rc == CAIRN_ETOOBIG) {
+		fprintf(stderr, "cairn: accept: these relay addresses are too long to name in one "
+		                "first message; use fewer relays (--relay)\n");
 		return 1;
 	}
 	if (rc != 0)
@@ -366,7 +424,7 @@ static int cmd_send(const struct options *o, const char *name, const char *text)
 	free(owned);
 	if (rc == CAIRN_ECONNECT || rc == CAIRN_ETIMEDOUT) {
 		fprintf(stderr, "cairn: no relay reachable; the message is kept in the outbox and "
-				"goes out with the next sync, send or listen\n");
+		                "goes out with the next sync, send or listen\n");
 		return EXIT_QUEUED;
 	}
 	if (rc == CAIRN_ENOTFOUND) {
@@ -388,8 +446,8 @@ static int cmd_sync(const struct options *o)
 	if (rc != 0 && rc != CAIRN_ECONNECT && rc != CAIRN_ETIMEDOUT)
 		return fail(rc, "sync");
 	fprintf(o->json ? stderr : stdout,
-		"sync: %u received, %u sent, %u waiting in the outbox%s\n", r.received, r.sent,
-		r.pending, r.relays_failed ? " (some relays unreachable)" : "");
+	        "sync: %u received, %u sent, %u waiting in the outbox%s\n", r.received, r.sent,
+	        r.pending, r.relays_failed ? " (some relays unreachable)" : "");
 	return r.pending > 0 ? EXIT_QUEUED : 0;
 }
 
@@ -466,9 +524,10 @@ static int cmd_verify(const struct options *o, const char *name)
 	if (rc != 0)
 		return fail(rc, "verify");
 	printf("%s\n", number);
-	fprintf(stderr, "cairn: compare this number with %s in person; if it matches on both "
-			"screens, no one is in the middle\n",
-		name);
+	fprintf(stderr,
+	        "cairn: compare this number with %s in person; if it matches on both "
+	        "screens, no one is in the middle\n",
+	        name);
 	return 0;
 }
 
@@ -507,8 +566,8 @@ int main(int argc, char **argv)
 		} else if (strcmp(a, "--qr") == 0) {
 			o.qr = 1;
 		} else if (strcmp(a, "--home") == 0 || strcmp(a, "--socks") == 0 ||
-			   strcmp(a, "--relay") == 0 || strcmp(a, "--name") == 0 ||
-			   strcmp(a, "--timeout") == 0) {
+		           strcmp(a, "--relay") == 0 || strcmp(a, "--name") == 0 ||
+		           strcmp(a, "--timeout") == 0) {
 			if (next == NULL) {
 				fprintf(stderr, "cairn: %s needs a value\n", a);
 				return EXIT_USAGE;
@@ -517,9 +576,12 @@ int main(int argc, char **argv)
 				o.home = next;
 			else if (strcmp(a, "--socks") == 0)
 				o.socks = next;
-			else if (strcmp(a, "--relay") == 0)
-				o.relay = next;
-			else if (strcmp(a, "--name") == 0)
+			else if (strcmp(a, "--relay") == 0) {
+				/* Counted beyond the limit so that check_relays can say so. */
+				if (o.nrelays < CAIRN_RELAYS_MAX)
+					o.relays[o.nrelays] = next;
+				o.nrelays++;
+			} else if (strcmp(a, "--name") == 0)
 				o.name = next;
 			else {
 				char *end;

@@ -35,7 +35,7 @@ CAIRN_WARN_UNUSED int client_store_contact(struct cairn *c, const struct contact
 /* Sends M on N and waits for its reply (events in between are not expected here: use only
  * before subscribing). Returns 0, the ERROR code, or a transport error. */
 CAIRN_WARN_UNUSED int client_call(struct cairn *c, struct cnet *n, struct cairn_msg *m,
-				  struct cairn_msg *reply);
+                                  struct cairn_msg *reply);
 
 /* The AUTH signature for mailbox MB on connection N. */
 void client_auth_signature(const struct cnet *n, const struct my_mailbox *mb, uint8_t sig[64]);
@@ -43,16 +43,53 @@ void client_auth_signature(const struct cnet *n, const struct my_mailbox *mb, ui
 /* Stores the message with id ID from K (incoming) or to K (outgoing), once. Returns 1 if it was
  * new, 0 if a duplicate, or a negative code. Inside the caller's transaction. */
 int client_store_message(struct cairn *c, const struct contact *k, int outgoing,
-			 const uint8_t id[APPMSG_ID_LEN], int64_t sent_at, int64_t received_at,
-			 const uint8_t *text, size_t len);
+                         const uint8_t id[APPMSG_ID_LEN], int64_t sent_at, int64_t received_at,
+                         const uint8_t *text, size_t len);
+
+/* Creates a mailbox of ours on RELAY: a fresh recipient key, secured with a fresh sender
+ * credential (MB->flags 0). Needs the relay; on failure *MB is zeroed. */
+CAIRN_WARN_UNUSED int client_create_mailbox(struct cairn *c, const char *relay,
+                                            struct my_mailbox *mb);
+
+/* Deletes our mailbox MB on its relay (AUTH, DELETE on a connection of its own). */
+CAIRN_WARN_UNUSED int client_delete_mailbox(struct cairn *c, const struct my_mailbox *mb);
+
+/* The index in K->mine of our mailbox RECIPIENT_ID, or -1. */
+int contact_find_mine(const struct contact *k, const uint8_t recipient_id[CAIRN_MAILBOX_ID_LEN]);
+
+/* Our mailboxes for K that are not retired, in order: what K should write to. */
+void contact_current_mailboxes(const struct contact *k, struct mailbox_list *out);
+
+/*
+ * Seals TEXT (split into parts) for K and puts every envelope into the outbox, advancing and
+ * storing K's ratchet: the caller holds a transaction. KIND is an APPMSG_* kind.
+ */
+CAIRN_WARN_UNUSED int client_queue_message(struct cairn *c, struct contact *k, uint8_t kind,
+                                           const uint8_t *text, size_t len,
+                                           const uint8_t id[APPMSG_ID_LEN], int64_t sent_at);
+
+/*
+ * Moves every contact that answered our invite out of the invite mailboxes (PROTOCOL.md
+ * section 8.10): creates fresh mailboxes on the same relays and queues a mailboxes message.
+ * A contact whose relays do not all answer waits for the next call. *QUEUED tells whether a
+ * message was queued (to be sent). Returns 0 or a local error.
+ */
+CAIRN_WARN_UNUSED int client_move_contacts(struct cairn *c, bool *queued);
+
+/*
+ * How many outbox entries wait: those of message ID, or with ID NULL every one but the
+ * mailboxes messages (which are the client's own business, retried by itself).
+ */
+CAIRN_WARN_UNUSED int client_outbox_count(struct cairn *c, const uint8_t *id, unsigned *n);
 
 /*
  * Connects to every relay with work (our mailboxes, outbox entries), sends the outbox and
- * receives what waits. With STOP NULL it returns once every relay is drained (sync); else it
- * stays connected until *STOP (listen).
+ * receives what waits. Each outbox entry goes to the first of its contact's mailboxes whose
+ * relay answers and accepts it. With STOP NULL it returns once every relay is drained (sync);
+ * else it stays connected until *STOP (listen). RECEIVE false: sending only.
  */
 CAIRN_WARN_UNUSED int client_run(struct cairn *c, struct cairn_sync_result *result,
-				 cairn_message_cb on_message, void *ctx,
-				 volatile sig_atomic_t *stop, bool receive);
+                                 cairn_message_cb on_message, void *ctx,
+                                 volatile sig_atomic_t *stop, bool receive);
 
 #endif

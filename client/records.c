@@ -11,7 +11,11 @@
 
 #include "records.h"
 
-#define RECORD_VERSION 1
+/* Contacts and outbox entries changed layout with several relays per contact (version 2);
+ * stored messages did not. */
+#define RECORD_VERSION         1
+#define CONTACT_RECORD_VERSION 2
+#define OUTBOX_RECORD_VERSION  2
 
 /* ---- a bounded writer and reader ----------------------------------------------------- */
 
@@ -173,18 +177,32 @@ static int r_finish(struct reader *r)
 int contact_encode(const struct contact *c, uint8_t **out, size_t *len)
 {
 	struct writer w = {0};
-	w_u8(&w, RECORD_VERSION);
+	if (c->nmine > CONTACT_MINE_MAX || c->peer.count > CAIRN_MAILBOXES_MAX)
+		return CAIRN_EINVAL;
+	w_u8(&w, CONTACT_RECORD_VERSION);
 	w_str(&w, c->name, CAIRN_NAME_MAX);
 	w_u8(&w, c->state);
 	w_bytes(&w, c->peer_identity, sizeof(c->peer_identity));
-	w_str(&w, c->mine.relay, CAIRN_ADDRESS_MAX);
-	w_bytes(&w, c->mine.recipient_id, CAIRN_MAILBOX_ID_LEN);
-	w_bytes(&w, c->mine.sender_id, CAIRN_MAILBOX_ID_LEN);
-	w_bytes(&w, c->mine.sign_sk, sizeof(c->mine.sign_sk));
-	w_bytes(&w, c->mine.credential, CAIRN_CREDENTIAL_LEN);
-	w_str(&w, c->peer.relay, CAIRN_ADDRESS_MAX);
-	w_bytes(&w, c->peer.sender_id, CAIRN_MAILBOX_ID_LEN);
-	w_bytes(&w, c->peer.credential, CAIRN_CREDENTIAL_LEN);
+	w_u8(&w, c->nmine);
+	for (size_t i = 0; i < c->nmine; i++) {
+		const struct my_mailbox *m = &c->mine[i];
+		w_str(&w, m->relay, CAIRN_ADDRESS_MAX);
+		w_bytes(&w, m->recipient_id, CAIRN_MAILBOX_ID_LEN);
+		w_bytes(&w, m->sender_id, CAIRN_MAILBOX_ID_LEN);
+		w_bytes(&w, m->sign_sk, sizeof(m->sign_sk));
+		w_bytes(&w, m->credential, CAIRN_CREDENTIAL_LEN);
+		w_u8(&w, m->flags);
+	}
+	w_u8(&w, c->peer.count);
+	for (size_t i = 0; i < c->peer.count; i++) {
+		const struct mailbox_addr *m = &c->peer.box[i];
+		w_str(&w, m->relay, CAIRN_ADDRESS_MAX);
+		w_bytes(&w, m->sender_id, CAIRN_MAILBOX_ID_LEN);
+		w_bytes(&w, m->credential, CAIRN_CREDENTIAL_LEN);
+	}
+	w_u8(&w, c->move);
+	w_u64(&w, c->my_serial);
+	w_u64(&w, c->peer_serial);
 	w_bytes(&w, c->onetime.pub, CAIRN_KEY_LEN);
 	w_bytes(&w, c->onetime.priv, CAIRN_KEY_LEN);
 	w_u8(&w, c->onetime.used ? 1 : 0);
@@ -198,19 +216,37 @@ int contact_parse(const uint8_t *in, size_t len, struct contact *c)
 {
 	struct reader r = {in, len, 0};
 	memset(c, 0, sizeof(*c));
-	if (r_u8(&r) != RECORD_VERSION)
+	if (r_u8(&r) != CONTACT_RECORD_VERSION)
 		return CAIRN_ECORRUPT;
 	r_str(&r, c->name, CAIRN_NAME_MAX);
 	c->state = r_u8(&r);
 	r_bytes(&r, c->peer_identity, sizeof(c->peer_identity));
-	r_str(&r, c->mine.relay, CAIRN_ADDRESS_MAX);
-	r_bytes(&r, c->mine.recipient_id, CAIRN_MAILBOX_ID_LEN);
-	r_bytes(&r, c->mine.sender_id, CAIRN_MAILBOX_ID_LEN);
-	r_bytes(&r, c->mine.sign_sk, sizeof(c->mine.sign_sk));
-	r_bytes(&r, c->mine.credential, CAIRN_CREDENTIAL_LEN);
-	r_str(&r, c->peer.relay, CAIRN_ADDRESS_MAX);
-	r_bytes(&r, c->peer.sender_id, CAIRN_MAILBOX_ID_LEN);
-	r_bytes(&r, c->peer.credential, CAIRN_CREDENTIAL_LEN);
+	uint8_t nmine = r_u8(&r), flags_bad = 0;
+	if (nmine > CONTACT_MINE_MAX)
+		r.err = CAIRN_ECORRUPT;
+	for (size_t i = 0; r.err == 0 && i < nmine; i++) {
+		struct my_mailbox *m = &c->mine[i];
+		r_str(&r, m->relay, CAIRN_ADDRESS_MAX);
+		r_bytes(&r, m->recipient_id, CAIRN_MAILBOX_ID_LEN);
+		r_bytes(&r, m->sender_id, CAIRN_MAILBOX_ID_LEN);
+		r_bytes(&r, m->sign_sk, sizeof(m->sign_sk));
+		r_bytes(&r, m->credential, CAIRN_CREDENTIAL_LEN);
+		m->flags = r_u8(&r);
+		flags_bad |= m->flags & (uint8_t) ~(MAILBOX_INVITE | MAILBOX_RETIRED);
+	}
+	c->nmine = nmine;
+	uint8_t npeer = r_u8(&r);
+	if (npeer > CAIRN_MAILBOXES_MAX)
+		r.err = CAIRN_ECORRUPT;
+	for (size_t i = 0; r.err == 0 && i < npeer; i++) {
+		struct mailbox_addr *m = &c->peer.box[i];
+		r_str(&r, m->relay, CAIRN_ADDRESS_MAX);
+		r_bytes(&r, m->sender_id, CAIRN_MAILBOX_ID_LEN);
+		r_bytes(&r, m->credential, CAIRN_CREDENTIAL_LEN);
+	}
+	c->peer.count = npeer;
+	c->move = r_u8(&r);
+	uint64_t my_serial = r_u64(&r), peer_serial = r_u64(&r);
 	r_bytes(&r, c->onetime.pub, CAIRN_KEY_LEN);
 	r_bytes(&r, c->onetime.priv, CAIRN_KEY_LEN);
 	uint8_t used = r_u8(&r);
@@ -220,8 +256,10 @@ int contact_parse(const uint8_t *in, size_t len, struct contact *c)
 	const uint8_t *rat = r_var(&r, RATCHET_STATE_MAX, &rlen);
 	uint64_t unread = r_u64(&r);
 	int rc = r_finish(&r);
-	if (rc == 0 && (c->state < CONTACT_INVITED || c->state > CONTACT_ESTABLISHED ||
-			c->name[0] == '\0' || unread > UINT32_MAX || used > 1))
+	if (rc == 0 &&
+	    (c->state < CONTACT_INVITED || c->state > CONTACT_ESTABLISHED || c->name[0] == '\0' ||
+	     unread > UINT32_MAX || used > 1 || flags_bad || c->move > MOVE_CONFIRMED ||
+	     my_serial > UINT32_MAX || peer_serial > UINT32_MAX))
 		rc = CAIRN_ECORRUPT;
 	if (rc == 0 && rlen > 0) {
 		c->ratchet = malloc(rlen);
@@ -232,6 +270,8 @@ int contact_parse(const uint8_t *in, size_t len, struct contact *c)
 		c->ratchet_len = rlen;
 	}
 	c->unread = (uint32_t)unread;
+	c->my_serial = (uint32_t)my_serial;
+	c->peer_serial = (uint32_t)peer_serial;
 	if (rc != 0)
 		contact_wipe(c);
 	return rc;
@@ -280,13 +320,11 @@ int message_parse(const uint8_t *in, size_t len, struct stored_message *m)
 int outbox_encode(const struct outbox_entry *e, uint8_t **out, size_t *len)
 {
 	struct writer w = {0};
-	w_u8(&w, RECORD_VERSION);
+	w_u8(&w, OUTBOX_RECORD_VERSION);
 	w_str(&w, e->contact, CAIRN_NAME_MAX);
 	w_bytes(&w, e->message_id, APPMSG_ID_LEN);
 	w_bytes(&w, e->outbox_id, sizeof(e->outbox_id));
-	w_str(&w, e->to.relay, CAIRN_ADDRESS_MAX);
-	w_bytes(&w, e->to.sender_id, CAIRN_MAILBOX_ID_LEN);
-	w_bytes(&w, e->to.credential, CAIRN_CREDENTIAL_LEN);
+	w_u8(&w, e->kind);
 	w_var(&w, e->envelope, e->envelope_len);
 	return w_finish(&w, out, len);
 }
@@ -295,14 +333,12 @@ int outbox_parse(const uint8_t *in, size_t len, struct outbox_entry *e)
 {
 	struct reader r = {in, len, 0};
 	memset(e, 0, sizeof(*e));
-	if (r_u8(&r) != RECORD_VERSION)
+	if (r_u8(&r) != OUTBOX_RECORD_VERSION)
 		return CAIRN_ECORRUPT;
 	r_str(&r, e->contact, CAIRN_NAME_MAX);
 	r_bytes(&r, e->message_id, APPMSG_ID_LEN);
 	r_bytes(&r, e->outbox_id, sizeof(e->outbox_id));
-	r_str(&r, e->to.relay, CAIRN_ADDRESS_MAX);
-	r_bytes(&r, e->to.sender_id, CAIRN_MAILBOX_ID_LEN);
-	r_bytes(&r, e->to.credential, CAIRN_CREDENTIAL_LEN);
+	e->kind = r_u8(&r);
 	e->envelope = r_var(&r, CAIRN_ENVELOPE_MAX, &e->envelope_len);
 	return r_finish(&r);
 }
@@ -317,7 +353,7 @@ size_t message_key(uint8_t *out, const char *name, const uint8_t id[static APPMS
 }
 
 size_t part_key(uint8_t *out, const char *name, const uint8_t id[static APPMSG_ID_LEN],
-		uint16_t index)
+                uint16_t index)
 {
 	size_t n = message_key(out, name, id);
 	out[n] = (uint8_t)(index >> 8);

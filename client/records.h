@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The client's records and their byte layouts inside the sealed state store (state.h): the
- * identity, contacts (with both mailboxes and the ratchet), stored messages, outbox entries and
- * parts of messages still being reassembled. Parsing is strict even though the store is
+ * identity, contacts (with their mailboxes and ours, and the ratchet), stored messages, outbox
+ * entries and parts of messages still being reassembled. Parsing is strict even though the store is
  * authenticated: a record from an older or damaged client must fail cleanly, never crash.
  */
 #ifndef CAIRN_CLIENT_RECORDS_H
@@ -31,6 +31,15 @@ enum contact_state {
 	CONTACT_ESTABLISHED = 3, /* both sides hold the session */
 };
 
+/* Room for our current mailboxes for one contact and, while we move out of them, the invite
+ * mailboxes they replace. */
+#define CONTACT_MINE_MAX (2 * CAIRN_MAILBOXES_MAX)
+
+enum my_mailbox_flag {
+	MAILBOX_INVITE = 1,  /* named by our invite (docs/PROTOCOL.md section 8.10) */
+	MAILBOX_RETIRED = 2, /* replaced by a fresh one; deleted once the contact writes there */
+};
+
 /* A mailbox of ours: where this contact writes to us. */
 struct my_mailbox {
 	char relay[CAIRN_ADDRESS_MAX + 1];
@@ -38,24 +47,30 @@ struct my_mailbox {
 	uint8_t sender_id[CAIRN_MAILBOX_ID_LEN];
 	uint8_t sign_sk[64]; /* Ed25519: proves ownership to the relay */
 	uint8_t credential[CAIRN_CREDENTIAL_LEN];
+	uint8_t flags; /* enum my_mailbox_flag */
 };
 
-/* The contact's mailbox: where we write to them. */
-struct peer_mailbox {
-	char relay[CAIRN_ADDRESS_MAX + 1];
-	uint8_t sender_id[CAIRN_MAILBOX_ID_LEN];
-	uint8_t credential[CAIRN_CREDENTIAL_LEN];
+/* Moving a contact out of our invite mailboxes (docs/PROTOCOL.md section 8.10). */
+enum contact_move {
+	MOVE_NONE = 0,      /* nothing to do: we accepted, or the invite mailboxes are gone */
+	MOVE_WANTED = 1,    /* they answered our invite: fresh mailboxes to create and announce */
+	MOVE_SENT = 2,      /* announced; the old ones wait for a message on a fresh one */
+	MOVE_CONFIRMED = 3, /* they write to the fresh ones: delete the retired mailboxes */
 };
 
 struct contact {
 	char name[CAIRN_NAME_MAX + 1];
 	uint8_t state;
 	uint8_t peer_identity[X3DH_IDENTITY_PK_LEN]; /* zero while INVITED */
-	struct my_mailbox mine;
-	struct peer_mailbox peer;                    /* empty while INVITED */
-	struct x3dh_onetime onetime;                 /* INVITED only */
-	uint8_t prefix[X3DH_PREFIX_LEN];             /* ACCEPTED only */
-	uint8_t *ratchet;                            /* serialized state, owned; NULL while INVITED */
+	uint8_t nmine;
+	struct my_mailbox mine[CONTACT_MINE_MAX]; /* in the order we announced them */
+	struct mailbox_list peer;                 /* theirs, in order; count 0 while INVITED */
+	uint8_t move;                             /* enum contact_move */
+	uint32_t my_serial;                       /* of the last mailboxes message we sent */
+	uint32_t peer_serial;                     /* of the last one we applied */
+	struct x3dh_onetime onetime;              /* INVITED only */
+	uint8_t prefix[X3DH_PREFIX_LEN];          /* ACCEPTED only */
+	uint8_t *ratchet;                         /* serialized state, owned; NULL while INVITED */
 	size_t ratchet_len;
 	uint32_t unread;
 };
@@ -79,12 +94,16 @@ struct stored_message {
 CAIRN_WARN_UNUSED int message_encode(const struct stored_message *m, uint8_t **out, size_t *len);
 CAIRN_WARN_UNUSED int message_parse(const uint8_t *in, size_t len, struct stored_message *m);
 
-/* An envelope waiting to be sent: sealed once, resent unchanged until the relay says OK. */
+/*
+ * An envelope waiting to be sent: sealed once, resent unchanged until a relay says OK. It goes
+ * to the contact's mailboxes as they are when it is sent, not as they were when it was sealed,
+ * so a mailboxes message that arrives meanwhile redirects it.
+ */
 struct outbox_entry {
 	char contact[CAIRN_NAME_MAX + 1];
 	uint8_t message_id[APPMSG_ID_LEN];
 	uint8_t outbox_id[16];
-	struct peer_mailbox to;
+	uint8_t kind;            /* the application message kind (APPMSG_*) */
 	const uint8_t *envelope; /* borrowed */
 	size_t envelope_len;
 };
@@ -95,7 +114,7 @@ CAIRN_WARN_UNUSED int outbox_parse(const uint8_t *in, size_t len, struct outbox_
 /* Record keys: writes the key for (NAME, ID[, INDEX]) into OUT and returns its length. */
 size_t message_key(uint8_t *out, const char *name, const uint8_t id[static APPMSG_ID_LEN]);
 size_t part_key(uint8_t *out, const char *name, const uint8_t id[static APPMSG_ID_LEN],
-		uint16_t index);
+                uint16_t index);
 #define RECORD_KEY_MAX (CAIRN_NAME_MAX + 1 + APPMSG_ID_LEN + 2)
 
 #endif

@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Relay sessions for sync, send and listen. One session per relay with work: our mailboxes
- * there (AUTH, SUBSCRIBE, then deliveries) and outbox entries addressed there (SEND). An
- * envelope is acknowledged only after what it carried is stored, in one transaction with the
- * ratchet step that opened it; an envelope that does not open is dropped silently (and
- * acknowledged, so the relay does not hold it forever). A sync ends once every relay answered
- * its PING, every send and acknowledgement is answered, and nothing arrived for QUIET_MS.
+ * Relay sessions for sync, send and listen. One session per relay and role: a receiving one
+ * for the relays that hold our mailboxes (AUTH, SUBSCRIBE, then deliveries) and a sending one
+ * for the relays an outbox entry goes to (SEND). An outbox entry goes to the first of its
+ * contact's mailboxes whose relay answers and accepts it; if the connection breaks or the
+ * relay refuses before its OK, the same bytes go to the next mailbox (docs/PROTOCOL.md section
+ * 8.10). An envelope is acknowledged only after what it carried is stored, in one transaction
+ * with the ratchet step that opened it; an envelope that does not open is dropped silently
+ * (and acknowledged, so the relay does not hold it forever). A sync ends once every relay
+ * answered its PING, every send, acknowledgement and deletion is answered, and nothing arrived
+ * for QUIET_MS.
  */
 #include <poll.h>
 #include <stdlib.h>
@@ -17,13 +21,14 @@
 #include "client.h"
 #include "e2e.h"
 
-#define QUIET_MS        400   /* a drained relay stays silent this long */
-#define PING_EVERY_MS   60000 /* listen: below the relay's idle timeout */
-#define OUTBOX_EVERY_MS 2000  /* listen: pick up messages queued by other processes */
-#define BACKOFF_MAX_MS  60000
+#define QUIET_MS       400   /* a drained relay stays silent this long */
+#define PING_EVERY_MS  60000 /* listen: below the relay's idle timeout */
+#define TICK_MS        2000  /* listen: moves, new mailboxes, the outbox of other processes */
+#define BACKOFF_MAX_MS 60000
 
 struct sub {
-	uint32_t rid;
+	uint32_t rid;        /* of the SUBSCRIBE; 0 until subscribed */
+	uint32_t delete_rid; /* of a DELETE in flight, or 0 */
 	char name[CAIRN_NAME_MAX + 1];
 	uint8_t recipient_id[CAIRN_MAILBOX_ID_LEN];
 };
@@ -32,13 +37,20 @@ struct pending_send {
 	uint32_t rid;
 	uint8_t outbox_id[16];
 	uint8_t message_id[APPMSG_ID_LEN];
+	uint8_t kind;
 	char contact[CAIRN_NAME_MAX + 1];
+};
+
+/* An outbox entry a session's relay refused: it goes to the contact's next mailbox. */
+struct refusal {
+	uint8_t outbox_id[16];
+	size_t session;
 };
 
 /*
  * Each relay gets up to two connections: one that manages our mailboxes there (AUTH,
- * SUBSCRIBE, ACK) and one that only sends. On one connection, the relay could link "the owner
- * of these mailboxes" with "writes to that mailbox", i.e. learn who talks to whom.
+ * SUBSCRIBE, ACK, DELETE) and one that only sends. On one connection, the relay could link
+ * "the owner of these mailboxes" with "writes to that mailbox", i.e. learn who talks to whom.
  */
 enum session_role { ROLE_RECEIVE, ROLE_SEND };
 
@@ -52,15 +64,22 @@ struct session {
 	size_t nsends, capsends;
 	uint32_t ping_rid;
 	bool ping_done;
-	size_t acks;
+	size_t acks, deletes;
+	bool tried;          /* sync: connecting was tried in this run */
+	bool down;           /* the last attempt to connect failed */
+	bool retire_checked; /* retired mailboxes looked for since the last change */
 	int64_t last_ms, next_ping_ms, retry_ms, backoff_ms;
 };
 
 struct run {
 	struct cairn *c;
-	struct session *s;
+	struct session *s; /* grows: hold no pointer into it across session_for */
 	size_t n;
-	bool receive;
+	bool receive, listen;
+	bool redispatch; /* outbox entries may need a (new) relay */
+	bool recheck;    /* a contact moved: look for mailboxes to delete again */
+	struct refusal *refused;
+	size_t nrefused, caprefused;
 	struct cairn_sync_result *res;
 	cairn_message_cb on_message;
 	void *ctx;
@@ -89,109 +108,310 @@ static struct session *session_for(struct run *run, const char *relay, enum sess
 	return s;
 }
 
-static void session_close(struct session *s)
+/* Closes S's connection. Sends in flight there are forgotten: redispatched elsewhere. */
+static void session_close(struct run *run, struct session *s)
 {
 	cnet_close(s->net);
 	s->net = NULL;
+	if (s->nsends > 0)
+		run->redispatch = true;
 	s->nsends = 0;
 	s->acks = 0;
+	s->deletes = 0;
+	for (size_t i = 0; i < s->nsubs; i++)
+		s->subs[i].rid = s->subs[i].delete_rid = 0;
 	s->ping_done = false;
+	s->retire_checked = false;
 }
 
-/* ---- planning: which relays, which mailboxes, which sends ---------------------------- */
+/* S could not connect or broke: counted, and (listen) retried after a growing pause. */
+static void session_failed(struct run *run, struct session *s, int64_t now)
+{
+	run->res->relays_failed++;
+	s->down = true;
+	s->backoff_ms = s->backoff_ms ? 2 * s->backoff_ms : 1000;
+	if (s->backoff_ms > BACKOFF_MAX_MS)
+		s->backoff_ms = BACKOFF_MAX_MS;
+	s->retry_ms = now + s->backoff_ms;
+}
 
+/* Whether the relay of S was found down in this run by either of its sessions. */
+static bool relay_down(const struct run *run, const struct session *s)
+{
+	for (size_t i = 0; i < run->n; i++)
+		if (run->s[i].down && run->s[i].net == NULL &&
+		    strcmp(run->s[i].relay, s->relay) == 0)
+			return true;
+	return false;
+}
+
+/* Whether some relay that holds our mailboxes is down: a move, which needs every relay of an
+ * invite, then waits rather than spend a connection timeout on it. */
+static bool any_down(const struct run *run)
+{
+	for (size_t i = 0; i < run->n; i++)
+		if (run->s[i].role == ROLE_RECEIVE && run->s[i].down && run->s[i].net == NULL)
+			return true;
+	return false;
+}
+
+/* Queues AUTH and SUBSCRIBE for SUB on S's connection (the caller flushes). A mailbox that
+ * is no longer ours is skipped. */
+static int subscribe(struct run *run, struct session *s, struct sub *sub)
+{
+	struct contact k;
+	if (client_load_contact(run->c, sub->name, &k) != 0)
+		return 0;
+	int at = contact_find_mine(&k, sub->recipient_id), rc = 0;
+	if (at >= 0) {
+		uint8_t sig[64];
+		client_auth_signature(s->net, &k.mine[at], sig);
+		struct cairn_msg auth = {.type = CAIRN_CMD_AUTH,
+		                         .request_id = cnet_next_id(s->net),
+		                         .recipient_id = sub->recipient_id,
+		                         .signature = sig};
+		struct cairn_msg m = {.type = CAIRN_CMD_SUBSCRIBE,
+		                      .request_id = cnet_next_id(s->net),
+		                      .recipient_id = sub->recipient_id};
+		rc = cnet_queue(s->net, &auth);
+		if (rc == 0 && (rc = cnet_queue(s->net, &m)) == 0)
+			sub->rid = m.request_id;
+	}
+	contact_wipe(&k);
+	return rc;
+}
+
+/* Connects S and queues its AUTH, SUBSCRIBE and PING commands. */
+static int session_start(struct run *run, struct session *s)
+{
+	s->tried = true;
+	int rc = client_connect(run->c, s->relay, &s->net);
+	if (rc != 0)
+		return rc;
+	s->down = false;
+	for (size_t i = 0; run->receive && i < s->nsubs && rc == 0; i++)
+		rc = subscribe(run, s, &s->subs[i]);
+	struct cairn_msg ping = {.type = CAIRN_CMD_PING, .request_id = cnet_next_id(s->net)};
+	s->ping_rid = ping.request_id;
+	s->ping_done = false;
+	if (rc == 0)
+		rc = cnet_queue(s->net, &ping);
+	if (rc == 0)
+		rc = cnet_flush(s->net);
+	s->last_ms = now_ms();
+	s->next_ping_ms = s->last_ms + PING_EVERY_MS;
+	if (rc != 0)
+		session_close(run, s);
+	return rc;
+}
+
+static void session_open(struct run *run, struct session *s, int64_t now)
+{
+	if (session_start(run, s) != 0)
+		session_failed(run, s, now);
+	else
+		s->backoff_ms = 0;
+}
+
+/* ---- planning: our mailboxes, on which relays --------------------------------------- */
+
+/* Adds a subscription for every mailbox of one contact that has none yet; on a connected
+ * session (listen, after a move or a new invite) it subscribes at once. */
 static int plan_contact(void *vctx, const uint8_t *v, size_t vlen)
 {
 	struct run *run = vctx;
 	struct contact k;
 	if (contact_parse(v, vlen, &k) != 0)
 		return 0; /* a damaged record must not stop the others */
-	struct session *s = session_for(run, k.mine.relay, ROLE_RECEIVE);
-	if (s != NULL) {
+	for (size_t i = 0; i < k.nmine; i++) {
+		struct session *s = session_for(run, k.mine[i].relay, ROLE_RECEIVE);
+		if (s == NULL)
+			break;
+		bool have = false;
+		for (size_t j = 0; j < s->nsubs && !have; j++)
+			have = memcmp(s->subs[j].recipient_id, k.mine[i].recipient_id,
+			              CAIRN_MAILBOX_ID_LEN) == 0;
+		if (have)
+			continue;
 		struct sub *p = realloc(s->subs, (s->nsubs + 1) * sizeof(*p));
-		if (p != NULL) {
-			s->subs = p;
-			memset(&p[s->nsubs], 0, sizeof(*p));
-			strcpy(p[s->nsubs].name, k.name);
-			memcpy(p[s->nsubs].recipient_id, k.mine.recipient_id,
-			       CAIRN_MAILBOX_ID_LEN);
-			s->nsubs++;
+		if (p == NULL)
+			break;
+		s->subs = p;
+		struct sub *sub = &p[s->nsubs++];
+		memset(sub, 0, sizeof(*sub));
+		strcpy(sub->name, k.name);
+		memcpy(sub->recipient_id, k.mine[i].recipient_id, CAIRN_MAILBOX_ID_LEN);
+		if (s->net != NULL && (subscribe(run, s, sub) != 0 || cnet_flush(s->net) != 0)) {
+			session_close(run, s);
+			session_failed(run, s, now_ms());
 		}
 	}
 	contact_wipe(&k);
 	return 0;
 }
 
-static int plan_outbox(void *vctx, const uint8_t *v, size_t vlen)
-{
-	struct run *run = vctx;
-	struct outbox_entry e;
-	if (outbox_parse(v, vlen, &e) == 0)
-		(void)session_for(run, e.to.relay, ROLE_SEND);
-	return 0;
-}
-
 /* ---- sending ------------------------------------------------------------------------- */
 
-static bool send_pending(const struct session *s, const uint8_t outbox_id[16])
+static bool in_flight(const struct run *run, const uint8_t outbox_id[16])
 {
-	for (size_t i = 0; i < s->nsends; i++)
-		if (memcmp(s->sends[i].outbox_id, outbox_id, 16) == 0)
+	for (size_t i = 0; i < run->n; i++)
+		for (size_t j = 0; j < run->s[i].nsends; j++)
+			if (memcmp(run->s[i].sends[j].outbox_id, outbox_id, 16) == 0)
+				return true;
+	return false;
+}
+
+static bool refused(const struct run *run, const uint8_t outbox_id[16], size_t session)
+{
+	for (size_t i = 0; i < run->nrefused; i++)
+		if (run->refused[i].session == session &&
+		    memcmp(run->refused[i].outbox_id, outbox_id, 16) == 0)
 			return true;
 	return false;
 }
 
-struct queue_ctx {
+static void refuse(struct run *run, const uint8_t outbox_id[16], size_t session)
+{
+	if (run->nrefused == run->caprefused) {
+		size_t ncap = run->caprefused ? 2 * run->caprefused : 16;
+		struct refusal *p = realloc(run->refused, ncap * sizeof(*p));
+		if (p == NULL)
+			return; /* then it is simply tried there again */
+		run->refused = p;
+		run->caprefused = ncap;
+	}
+	memcpy(run->refused[run->nrefused].outbox_id, outbox_id, 16);
+	run->refused[run->nrefused++].session = session;
+}
+
+/* The mailboxes of each contact with something in the outbox, read once per pass. */
+struct peers {
+	char name[CAIRN_NAME_MAX + 1];
+	struct mailbox_list list;
+};
+
+struct dispatch {
 	struct run *run;
-	struct session *s;
+	int64_t now;
+	struct peers *cache;
+	size_t ncache, capcache;
 	int rc;
 };
 
-/* Queues a SEND for every outbox entry addressed to this session's relay, in outbox order. */
-static int queue_outbox_entry(void *vctx, const uint8_t *v, size_t vlen)
+static const struct mailbox_list *peers_of(struct dispatch *d, const char *name)
 {
-	struct queue_ctx *q = vctx;
-	struct session *s = q->s;
-	struct outbox_entry e;
-	if (outbox_parse(v, vlen, &e) != 0 || strcmp(e.to.relay, s->relay) != 0 ||
-	    send_pending(s, e.outbox_id))
-		return 0;
-	if (s->nsends == s->capsends) {
-		size_t ncap = s->capsends ? s->capsends * 2 : 16;
-		struct pending_send *p = realloc(s->sends, ncap * sizeof(*p));
+	for (size_t i = 0; i < d->ncache; i++)
+		if (strcmp(d->cache[i].name, name) == 0)
+			return &d->cache[i].list;
+	if (d->ncache == d->capcache) {
+		size_t ncap = d->capcache ? 2 * d->capcache : 8;
+		struct peers *p = realloc(d->cache, ncap * sizeof(*p));
 		if (p == NULL) {
-			q->rc = CAIRN_ENOMEM;
+			d->rc = CAIRN_ENOMEM;
+			return NULL;
+		}
+		d->cache = p;
+		d->capcache = ncap;
+	}
+	struct peers *p = &d->cache[d->ncache];
+	struct contact k;
+	memset(p, 0, sizeof(*p));
+	if (client_load_contact(d->run->c, name, &k) == 0) {
+		strcpy(p->name, k.name);
+		p->list = k.peer;
+		d->ncache++;
+	}
+	contact_wipe(&k);
+	return p->name[0] ? &p->list : NULL;
+}
+
+/* Whether this run may try to connect S now: once per sync, after the pause in listen. */
+static bool may_connect(const struct run *run, const struct session *s, int64_t now)
+{
+	if (run->listen)
+		return now >= s->retry_ms;
+	return !s->tried && !relay_down(run, s);
+}
+
+/*
+ * Queues one outbox entry that is not in flight on the first of its contact's mailboxes
+ * whose relay is connected (or connects now) and has not refused it in this round.
+ */
+static int dispatch_entry(void *vctx, const uint8_t *v, size_t vlen)
+{
+	struct dispatch *d = vctx;
+	struct run *run = d->run;
+	struct outbox_entry e;
+	if (outbox_parse(v, vlen, &e) != 0 || in_flight(run, e.outbox_id))
+		return 0;
+	const struct mailbox_list *peers = peers_of(d, e.contact);
+	if (peers == NULL)
+		return d->rc != 0;
+	for (size_t i = 0; i < peers->count; i++) {
+		const struct mailbox_addr *to = &peers->box[i];
+		struct session *s = session_for(run, to->relay, ROLE_SEND);
+		if (s == NULL) {
+			d->rc = CAIRN_ENOMEM;
 			return 1;
 		}
-		s->sends = p;
-		s->capsends = ncap;
+		if (refused(run, e.outbox_id, (size_t)(s - run->s)))
+			continue;
+		if (s->net == NULL && may_connect(run, s, d->now))
+			session_open(run, s, d->now);
+		if (s->net == NULL)
+			continue;
+		if (s->nsends == s->capsends) {
+			size_t ncap = s->capsends ? s->capsends * 2 : 16;
+			struct pending_send *p = realloc(s->sends, ncap * sizeof(*p));
+			if (p == NULL) {
+				d->rc = CAIRN_ENOMEM;
+				return 1;
+			}
+			s->sends = p;
+			s->capsends = ncap;
+		}
+		struct cairn_msg m = {.type = CAIRN_CMD_SEND,
+		                      .request_id = cnet_next_id(s->net),
+		                      .sender_id = to->sender_id,
+		                      .credential = to->credential,
+		                      .envelope = e.envelope,
+		                      .envelope_len = e.envelope_len};
+		if (cnet_queue(s->net, &m) != 0) {
+			session_close(run, s);
+			session_failed(run, s, d->now);
+			continue;
+		}
+		struct pending_send *ps = &s->sends[s->nsends++];
+		ps->rid = m.request_id;
+		ps->kind = e.kind;
+		memcpy(ps->outbox_id, e.outbox_id, 16);
+		memcpy(ps->message_id, e.message_id, APPMSG_ID_LEN);
+		strcpy(ps->contact, e.contact);
+		return 0;
 	}
-	struct pending_send *ps = &s->sends[s->nsends];
-	struct cairn_msg m = {.type = CAIRN_CMD_SEND,
-			      .request_id = cnet_next_id(s->net),
-			      .sender_id = e.to.sender_id,
-			      .credential = e.to.credential,
-			      .envelope = e.envelope,
-			      .envelope_len = e.envelope_len};
-	q->rc = cnet_queue(s->net, &m);
-	if (q->rc != 0)
-		return 1;
-	ps->rid = m.request_id;
-	memcpy(ps->outbox_id, e.outbox_id, 16);
-	memcpy(ps->message_id, e.message_id, APPMSG_ID_LEN);
-	strcpy(ps->contact, e.contact);
-	s->nsends++;
-	return 0;
+	return 0; /* no mailbox reachable: it waits */
 }
 
-static int queue_outbox(struct run *run, struct session *s)
+/* Sends every outbox entry not in flight, in outbox order (see dispatch_entry). */
+static int dispatch(struct run *run, int64_t now)
 {
-	struct queue_ctx q = {run, s, 0};
-	int rc = cstate_list(run->c->st, REC_OUTBOX, queue_outbox_entry, &q);
-	return rc < 0 ? rc : q.rc;
+	struct dispatch d = {.run = run, .now = now};
+	int rc = cstate_list(run->c->st, REC_OUTBOX, dispatch_entry, &d);
+	if (d.cache != NULL) {
+		sodium_memzero(d.cache, d.capcache * sizeof(*d.cache)); /* credentials */
+		free(d.cache);
+	}
+	for (size_t i = 0; i < run->n; i++) {
+		struct session *s = &run->s[i];
+		if (s->role == ROLE_SEND && s->net != NULL && cnet_flush(s->net) != 0) {
+			session_close(run, s);
+			session_failed(run, s, now);
+		}
+	}
+	return rc < 0 ? rc : d.rc;
 }
 
-/* The relay accepted an outbox entry: it leaves the outbox, and our copy of the message
+/* A relay accepted an outbox entry: it leaves the outbox, and our copy of the message
  * records when. */
 static void send_accepted(struct run *run, const struct pending_send *ps)
 {
@@ -212,23 +432,28 @@ static void send_accepted(struct run *run, const struct pending_send *ps)
 		free(nv);
 	}
 	cstate_free_value(v, vlen);
-	if (rc == 0 && cstate_commit(c->st) == 0)
-		run->res->sent++;
-	else
+	if (rc == 0 && cstate_commit(c->st) == 0) {
+		if (ps->kind != APPMSG_MAILBOXES)
+			run->res->sent++;
+	} else {
 		cstate_rollback(c->st);
+	}
 }
 
 /* ---- receiving ----------------------------------------------------------------------- */
 
 static int report(struct run *run, const struct contact *k, const struct appmsg *am,
-		  const uint8_t *text, size_t len)
+                  const uint8_t *text, size_t len)
 {
 	run->res->received++;
 	if (run->on_message == NULL)
 		return 0;
-	struct cairn_message m = {.contact = k->name, .outgoing = 0, .text = text, .len = len,
-				  .sent_at = (int64_t)am->sent_at,
-				  .received_at = (int64_t)time(NULL)};
+	struct cairn_message m = {.contact = k->name,
+	                          .outgoing = 0,
+	                          .text = text,
+	                          .len = len,
+	                          .sent_at = (int64_t)am->sent_at,
+	                          .received_at = (int64_t)time(NULL)};
 	memcpy(m.id, am->id, APPMSG_ID_LEN);
 	run->on_message(run->ctx, &m);
 	return 0;
@@ -240,7 +465,7 @@ static int report(struct run *run, const struct contact *k, const struct appmsg 
  * parts are missing, or a negative code.
  */
 static int store_part(struct cairn *c, const struct contact *k, const struct appmsg *am,
-		      const uint8_t *raw, size_t rawlen, uint8_t **text, size_t *len)
+                      const uint8_t *raw, size_t rawlen, uint8_t **text, size_t *len)
 {
 	uint8_t key[RECORD_KEY_MAX];
 	size_t klen = part_key(key, k->name, am->id, am->part_index);
@@ -258,7 +483,7 @@ static int store_part(struct cairn *c, const struct contact *k, const struct app
 		klen = part_key(key, k->name, am->id, i);
 		rc = cstate_get(c->st, REC_PART, key, klen, &v, &vlen);
 		if (rc == 0 && (appmsg_parse(v, vlen, &p) != 0 || p.kind != am->kind ||
-				p.part_count != am->part_count || p.sent_at != am->sent_at))
+		                p.part_count != am->part_count || p.sent_at != am->sent_at))
 			rc = CAIRN_EINVAL; /* parts that disagree: drop the message */
 		if (rc == 0) {
 			memcpy(buf + total, p.data, p.data_len);
@@ -284,16 +509,38 @@ static int store_part(struct cairn *c, const struct contact *k, const struct app
 	return 1;
 }
 
+/*
+ * A mailboxes message from K (PROTOCOL.md section 8.9): from now on we write to the mailboxes
+ * it names, outbox entries not yet sent included, unless a later one was applied already.
+ */
+static void apply_mailboxes(struct run *run, struct contact *k, const struct appmsg *am)
+{
+	uint32_t serial;
+	struct mailbox_list l;
+	if (am->part_count == 1 &&
+	    appmsg_mailboxes_parse(am->data, am->data_len, &serial, &l) == 0 &&
+	    serial > k->peer_serial) {
+		k->peer = l;
+		k->peer_serial = serial;
+		run->redispatch = true;
+	}
+	sodium_memzero(&l, sizeof(l));
+}
+
 /* Handles the application message inside an opened envelope (transaction held). */
 static int deliver_appmsg(struct run *run, struct contact *k, const uint8_t *raw, size_t len,
-			  struct appmsg *am, uint8_t **text, size_t *tlen)
+                          struct appmsg *am, uint8_t **text, size_t *tlen)
 {
 	*text = NULL;
-	if (appmsg_parse(raw, len, am) != 0 || am->kind != APPMSG_TEXT)
-		return 0; /* hello, or a kind from a later version: nothing to store */
+	if (appmsg_parse(raw, len, am) != 0)
+		return 0;
+	if (am->kind == APPMSG_MAILBOXES)
+		apply_mailboxes(run, k, am);
+	if (am->kind != APPMSG_TEXT)
+		return 0; /* hello, mailboxes, or a kind from a later version: nothing to store */
 	if (am->part_count == 1) {
 		int rc = client_store_message(run->c, k, 0, am->id, (int64_t)am->sent_at,
-					      (int64_t)time(NULL), am->data, am->data_len);
+		                              (int64_t)time(NULL), am->data, am->data_len);
 		if (rc == 1) {
 			k->unread++;
 			*text = malloc(am->data_len ? am->data_len : 1);
@@ -308,7 +555,7 @@ static int deliver_appmsg(struct run *run, struct contact *k, const uint8_t *raw
 	int rc = store_part(run->c, k, am, raw, len, &joined, &jlen);
 	if (rc == 1) {
 		rc = client_store_message(run->c, k, 0, am->id, (int64_t)am->sent_at,
-					  (int64_t)time(NULL), joined, jlen);
+		                          (int64_t)time(NULL), joined, jlen);
 		if (rc == 1) {
 			k->unread++;
 			*text = joined;
@@ -342,11 +589,16 @@ static int keep_ratchet(struct contact *k, const struct ratchet *r)
 }
 
 /*
- * Opens an envelope from contact NAME's mailbox and stores what it holds. Returns 0 when the
- * envelope may be acknowledged (stored, or dropped as a duplicate or forgery), or a negative
- * code when it must stay on the relay (local storage failed).
+ * Opens an envelope that arrived in our mailbox RECIPIENT_ID for contact NAME and stores what
+ * it holds. The same envelope may come through several relays (a sender that never saw a
+ * relay's OK tries the next one): the second copy no longer opens, and is dropped like any
+ * duplicate. Returns 0 when the envelope may be acknowledged (stored, or dropped as a
+ * duplicate or forgery), or a negative code when it must stay on the relay (local storage
+ * failed).
  */
-static int handle_envelope(struct run *run, const char *name, const uint8_t *env, size_t len)
+static int handle_envelope(struct run *run, const char *name,
+                           const uint8_t recipient_id[CAIRN_MAILBOX_ID_LEN], const uint8_t *env,
+                           size_t len)
 {
 	struct cairn *c = run->c;
 	static uint8_t buf[CAIRN_ENVELOPE_MAX];
@@ -372,14 +624,17 @@ static int handle_envelope(struct run *run, const char *name, const uint8_t *env
 			open_rc = CAIRN_EAUTH;
 		if (open_rc == 0)
 			open_rc = e2e_open_first(c->identity_sk, &k.onetime, env, len, buf,
-						 sizeof(buf), &op, k.peer_identity, &r, NULL);
-		struct appmsg_reply reply;
+			                         sizeof(buf), &op, k.peer_identity, &r, NULL);
+		struct mailbox_list reply;
 		if (open_rc == 0 &&
 		    (open_rc = appmsg_reply_parse(op.reply, op.reply_len, &reply)) == 0) {
-			strcpy(k.peer.relay, reply.relay);
-			memcpy(k.peer.sender_id, reply.sender_id, CAIRN_MAILBOX_ID_LEN);
-			memcpy(k.peer.credential, reply.credential, CAIRN_CREDENTIAL_LEN);
+			k.peer = reply;
+			k.peer_serial = 0;
 			k.state = CONTACT_ESTABLISHED;
+			/* Time to move them out of the mailboxes the invite named. */
+			for (size_t i = 0; i < k.nmine; i++)
+				if (k.mine[i].flags & MAILBOX_INVITE)
+					k.move = MOVE_WANTED;
 		}
 		sodium_memzero(&reply, sizeof(reply));
 	} else {
@@ -395,6 +650,13 @@ static int handle_envelope(struct run *run, const char *name, const uint8_t *env
 		rc = 0;
 		cstate_rollback(c->st);
 		goto out;
+	}
+	/* A message in a mailbox our mailboxes message announced: they have moved, so the
+	 * mailboxes it replaced can go once drained. */
+	int at = contact_find_mine(&k, recipient_id);
+	if (k.move == MOVE_SENT && at >= 0 && !(k.mine[at].flags & MAILBOX_INVITE)) {
+		k.move = MOVE_CONFIRMED;
+		run->recheck = true;
 	}
 	rc = keep_ratchet(&k, r);
 	if (rc == 0)
@@ -418,49 +680,74 @@ out:
 	return rc;
 }
 
-/* ---- the session loop ---------------------------------------------------------------- */
+/* ---- retiring mailboxes -------------------------------------------------------------- */
 
-/* Connects S and queues its AUTH, SUBSCRIBE, SEND and PING commands. */
-static int session_start(struct run *run, struct session *s)
+/*
+ * Once S's relay has delivered everything waiting (the session is drained), deletes there
+ * every retired mailbox of a contact that has moved to the fresh ones: nothing more can
+ * arrive in it, and an invite seen later then opens nothing.
+ */
+static void retire_check(struct run *run, struct session *s)
 {
-	struct cairn *c = run->c;
-	int rc = client_connect(c, s->relay, &s->net);
-	if (rc != 0)
-		return rc;
-	for (size_t i = 0; run->receive && i < s->nsubs && rc == 0; i++) {
+	s->retire_checked = true;
+	bool queued = false;
+	for (size_t i = 0; i < s->nsubs; i++) {
+		struct sub *sub = &s->subs[i];
 		struct contact k;
-		if (client_load_contact(c, s->subs[i].name, &k) != 0)
+		if (sub->rid == 0 || sub->delete_rid != 0 ||
+		    client_load_contact(run->c, sub->name, &k) != 0)
 			continue;
-		uint8_t sig[64];
-		client_auth_signature(s->net, &k.mine, sig);
-		struct cairn_msg auth = {.type = CAIRN_CMD_AUTH,
-					 .request_id = cnet_next_id(s->net),
-					 .recipient_id = k.mine.recipient_id,
-					 .signature = sig};
-		struct cairn_msg sub = {.type = CAIRN_CMD_SUBSCRIBE,
-					.request_id = cnet_next_id(s->net),
-					.recipient_id = k.mine.recipient_id};
-		s->subs[i].rid = sub.request_id;
-		rc = cnet_queue(s->net, &auth);
-		if (rc == 0)
-			rc = cnet_queue(s->net, &sub);
+		int at = contact_find_mine(&k, sub->recipient_id);
+		if (at >= 0 && (k.mine[at].flags & MAILBOX_RETIRED) && k.move == MOVE_CONFIRMED) {
+			struct cairn_msg del = {.type = CAIRN_CMD_DELETE,
+			                        .request_id = cnet_next_id(s->net),
+			                        .recipient_id = sub->recipient_id};
+			if (cnet_queue(s->net, &del) == 0) {
+				sub->delete_rid = del.request_id;
+				s->deletes++;
+				queued = true;
+			}
+		}
 		contact_wipe(&k);
 	}
-	if (rc == 0 && s->role == ROLE_SEND)
-		rc = queue_outbox(run, s);
-	struct cairn_msg ping = {.type = CAIRN_CMD_PING, .request_id = cnet_next_id(s->net)};
-	s->ping_rid = ping.request_id;
-	s->ping_done = false;
-	if (rc == 0)
-		rc = cnet_queue(s->net, &ping);
-	if (rc == 0)
-		rc = cnet_flush(s->net);
-	s->last_ms = now_ms();
-	s->next_ping_ms = s->last_ms + PING_EVERY_MS;
-	if (rc != 0)
-		session_close(s);
-	return rc;
+	if (queued && cnet_flush(s->net) != 0) {
+		session_close(run, s);
+		session_failed(run, s, now_ms());
+	}
 }
+
+/* The relay deleted our mailbox of S->subs[I]: it leaves the contact (and the session). */
+static void mailbox_gone(struct run *run, struct session *s, size_t i)
+{
+	struct cairn *c = run->c;
+	struct contact k;
+	if (cstate_begin(c->st) != 0)
+		return;
+	int rc = client_load_contact(c, s->subs[i].name, &k);
+	if (rc == 0) {
+		int at = contact_find_mine(&k, s->subs[i].recipient_id);
+		if (at >= 0) {
+			memmove(&k.mine[at], &k.mine[at + 1],
+			        (size_t)(k.nmine - at - 1) * sizeof(k.mine[0]));
+			k.nmine--;
+			sodium_memzero(&k.mine[k.nmine], sizeof(k.mine[0]));
+		}
+		bool retired = false;
+		for (size_t j = 0; j < k.nmine; j++)
+			retired |= (k.mine[j].flags & MAILBOX_RETIRED) != 0;
+		if (!retired && k.move == MOVE_CONFIRMED)
+			k.move = MOVE_NONE;
+		rc = client_store_contact(c, &k);
+	}
+	contact_wipe(&k);
+	if (rc == 0 && cstate_commit(c->st) == 0) {
+		s->subs[i] = s->subs[--s->nsubs];
+	} else {
+		cstate_rollback(c->st);
+	}
+}
+
+/* ---- the session loop ---------------------------------------------------------------- */
 
 /* Handles one message from S's relay. Returns non-zero when the session must close. */
 static int session_handle(struct run *run, struct session *s, const struct cairn_msg *m)
@@ -468,16 +755,18 @@ static int session_handle(struct run *run, struct session *s, const struct cairn
 	s->last_ms = now_ms();
 	if (m->type == CAIRN_REPLY_ENVELOPE) {
 		for (size_t i = 0; i < s->nsubs; i++) {
-			if (s->subs[i].rid != m->request_id)
+			if (s->subs[i].rid == 0 || s->subs[i].rid != m->request_id)
 				continue;
-			int rc = handle_envelope(run, s->subs[i].name, m->envelope,
-						 m->envelope_len);
+			uint8_t rid[CAIRN_MAILBOX_ID_LEN];
+			memcpy(rid, s->subs[i].recipient_id, sizeof(rid));
+			int rc = handle_envelope(run, s->subs[i].name, rid, m->envelope,
+			                         m->envelope_len);
 			if (rc != 0)
 				return rc; /* not stored, so not acknowledged: redelivered later */
 			struct cairn_msg ack = {.type = CAIRN_CMD_ACK,
-						.request_id = cnet_next_id(s->net),
-						.recipient_id = s->subs[i].recipient_id,
-						.envelope_id = m->envelope_id};
+			                        .request_id = cnet_next_id(s->net),
+			                        .recipient_id = rid,
+			                        .envelope_id = m->envelope_id};
 			s->acks++;
 			rc = cnet_queue(s->net, &ack);
 			return rc ? rc : cnet_flush(s->net);
@@ -485,7 +774,7 @@ static int session_handle(struct run *run, struct session *s, const struct cairn
 		return 0;
 	}
 	if (m->type == CAIRN_REPLY_END)
-		return 0; /* the next session subscribes again */
+		return 0; /* the next session subscribes again; code 0 follows our DELETE */
 	if (m->request_id == s->ping_rid) {
 		s->ping_done = true;
 		return 0;
@@ -493,10 +782,26 @@ static int session_handle(struct run *run, struct session *s, const struct cairn
 	for (size_t i = 0; i < s->nsends; i++) {
 		if (s->sends[i].rid != m->request_id)
 			continue;
-		if (m->type == CAIRN_REPLY_OK)
+		if (m->type == CAIRN_REPLY_OK) {
 			send_accepted(run, &s->sends[i]);
-		/* An ERROR (quota, storage) leaves the entry in the outbox for a later try. */
+		} else {
+			/* Refused (quota, storage, a mailbox that is gone): the contact's next
+			 * mailbox gets it; in listen this relay gets it again next round. */
+			refuse(run, s->sends[i].outbox_id, (size_t)(s - run->s));
+			run->redispatch = true;
+		}
 		s->sends[i] = s->sends[--s->nsends];
+		return 0;
+	}
+	for (size_t i = 0; i < s->nsubs; i++) {
+		if (s->subs[i].delete_rid == 0 || s->subs[i].delete_rid != m->request_id)
+			continue;
+		s->deletes--;
+		s->subs[i].delete_rid = 0;
+		/* "denied": no such mailbox any more, or never again ours to manage. */
+		if (m->type == CAIRN_REPLY_OK ||
+		    (m->type == CAIRN_REPLY_ERROR && cairn_wire_error(m->code) == CAIRN_EDENIED))
+			mailbox_gone(run, s, i);
 		return 0;
 	}
 	if (m->type == CAIRN_REPLY_OK && s->acks > 0)
@@ -509,62 +814,94 @@ static int session_handle(struct run *run, struct session *s, const struct cairn
 static bool session_drained(const struct session *s, int64_t now)
 {
 	return s->net == NULL ||
-	       (s->ping_done && s->nsends == 0 && s->acks == 0 &&
-		(s->nsubs == 0 || now - s->last_ms >= QUIET_MS));
+	       (s->ping_done && s->nsends == 0 && s->acks == 0 && s->deletes == 0 &&
+	        (s->nsubs == 0 || now - s->last_ms >= QUIET_MS));
 }
+
+struct count_ctx {
+	const uint8_t *id;
+	unsigned n;
+};
 
 static int count_one(void *vctx, const uint8_t *v, size_t vlen)
 {
-	(*(unsigned *)vctx)++;
+	struct count_ctx *x = vctx;
+	struct outbox_entry e;
+	if (outbox_parse(v, vlen, &e) != 0)
+		return 0;
+	if (x->id != NULL ? memcmp(e.message_id, x->id, APPMSG_ID_LEN) == 0
+	                  : e.kind != APPMSG_MAILBOXES)
+		x->n++;
 	return 0;
 }
 
+int client_outbox_count(struct cairn *c, const uint8_t *id, unsigned *n)
+{
+	struct count_ctx x = {id, 0};
+	int rc = cstate_list(c->st, REC_OUTBOX, count_one, &x);
+	*n = x.n;
+	return rc < 0 ? rc : 0;
+}
+
 int client_run(struct cairn *c, struct cairn_sync_result *res, cairn_message_cb on_message,
-	       void *ctx, volatile sig_atomic_t *stop, bool receive)
+               void *ctx, volatile sig_atomic_t *stop, bool receive)
 {
 	memset(res, 0, sizeof(*res));
-	struct run run = {.c = c, .receive = receive, .res = res, .on_message = on_message,
-			  .ctx = ctx};
+	struct run run = {.c = c,
+	                  .receive = receive,
+	                  .listen = stop != NULL,
+	                  .res = res,
+	                  .on_message = on_message,
+	                  .ctx = ctx};
 	int rc = 0;
 	if (receive && (rc = cstate_list(c->st, REC_CONTACT, plan_contact, &run)) < 0)
 		goto out;
-	if ((rc = cstate_list(c->st, REC_OUTBOX, plan_outbox, &run)) < 0)
-		goto out;
 	rc = 0;
-	for (size_t i = 0; i < run.n; i++) {
-		if (session_start(&run, &run.s[i]) != 0) {
-			res->relays_failed++;
-			run.s[i].backoff_ms = 1000;
-			run.s[i].retry_ms = now_ms() + run.s[i].backoff_ms;
-		}
-	}
+	for (size_t i = 0; i < run.n; i++)
+		session_open(&run, &run.s[i], now_ms());
+	run.redispatch = true;
 	int64_t deadline = now_ms() + 4 * (int64_t)c->timeout_ms;
-	int64_t next_outbox = now_ms() + OUTBOX_EVERY_MS;
+	int64_t next_tick = now_ms() + TICK_MS;
 	for (;;) {
 		int64_t now = now_ms();
-		bool all_drained = true;
-		/* listen: messages queued meanwhile (by `cairn send`, say) may need a send
-		 * connection to a relay we have none to yet; it starts in the loop below. */
-		if (stop != NULL && now >= next_outbox) {
-			/* A failed read is simply retried at the next tick. */
-			int planned = cstate_list(c->st, REC_OUTBOX, plan_outbox, &run);
-			(void)planned;
+		if (run.listen && now >= next_tick) {
+			/* Contacts to move, mailboxes and contacts added meanwhile (by a move,
+			 * `cairn invite`), messages queued by `cairn send`; refusals expire. A
+			 * failure here is simply retried at the next tick. */
+			next_tick = now + TICK_MS;
+			bool moved = false;
+			if (receive && !any_down(&run)) {
+				int moving = client_move_contacts(c, &moved);
+				(void)moving;
+			}
+			if (receive) {
+				int planned = cstate_list(c->st, REC_CONTACT, plan_contact, &run);
+				(void)planned;
+			}
+			run.nrefused = 0;
+			run.redispatch = run.recheck = true;
+			now = now_ms();
 		}
+		if (run.recheck) {
+			run.recheck = false;
+			for (size_t i = 0; i < run.n; i++)
+				run.s[i].retire_checked = false;
+		}
+		if (run.redispatch) {
+			run.redispatch = false;
+			if ((rc = dispatch(&run, now)) < 0)
+				break;
+		}
+		bool all_drained = true;
 		struct pollfd pfd[64];
 		size_t np = 0;
 		for (size_t i = 0; i < run.n; i++) {
 			struct session *s = &run.s[i];
-			if (s->net == NULL && stop != NULL && now >= s->retry_ms) {
-				/* listen: reconnect with backoff */
-				if (session_start(&run, s) != 0) {
-					s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : 1000;
-					if (s->backoff_ms > BACKOFF_MAX_MS)
-						s->backoff_ms = BACKOFF_MAX_MS;
-					s->retry_ms = now_ms() + s->backoff_ms;
-				} else {
-					s->backoff_ms = 0;
-				}
-			}
+			/* listen: a receiving session reconnects with backoff; a sending one when
+			 * the outbox needs it. */
+			if (s->net == NULL && run.listen && s->role == ROLE_RECEIVE &&
+			    now >= s->retry_ms)
+				session_open(&run, s, now);
 			if (s->net == NULL)
 				continue;
 			/* Handle everything already received before waiting. */
@@ -576,26 +913,25 @@ int client_run(struct cairn *c, struct cairn_sync_result *res, cairn_message_cb 
 					break;
 				}
 			if (r != CAIRN_ETIMEDOUT) {
-				session_close(s);
-				res->relays_failed++;
-				s->retry_ms = now + (s->backoff_ms ? s->backoff_ms : 1000);
+				session_close(&run, s);
+				session_failed(&run, s, now);
 				continue;
 			}
-			if (stop != NULL && now >= s->next_ping_ms) {
+			if (run.listen && now >= s->next_ping_ms) {
 				struct cairn_msg ping = {.type = CAIRN_CMD_PING,
-							 .request_id = cnet_next_id(s->net)};
+				                         .request_id = cnet_next_id(s->net)};
 				s->next_ping_ms = now + PING_EVERY_MS;
 				if (cnet_queue(s->net, &ping) != 0 || cnet_flush(s->net) != 0) {
-					session_close(s);
+					session_close(&run, s);
+					session_failed(&run, s, now);
 					continue;
 				}
 			}
-			if (stop != NULL && now >= next_outbox) {
-				if (s->role == ROLE_SEND &&
-				    (queue_outbox(&run, s) != 0 || cnet_flush(s->net) != 0)) {
-					session_close(s);
+			if (receive && s->role == ROLE_RECEIVE && !s->retire_checked &&
+			    session_drained(s, now)) {
+				retire_check(&run, s);
+				if (s->net == NULL)
 					continue;
-				}
 			}
 			if (!session_drained(s, now))
 				all_drained = false;
@@ -604,38 +940,52 @@ int client_run(struct cairn *c, struct cairn_sync_result *res, cairn_message_cb 
 				np++;
 			}
 		}
-		if (now >= next_outbox)
-			next_outbox = now + OUTBOX_EVERY_MS;
-		if (stop == NULL && (all_drained || now >= deadline))
+		if (run.redispatch || run.recheck)
+			all_drained = false;
+		if (!run.listen && (all_drained || now >= deadline))
 			break;
-		if (stop != NULL && *stop)
+		if (run.listen && *stop)
 			break;
 		poll(pfd, np, np ? 100 : 200);
 	}
 out:
 	for (size_t i = 0; i < run.n; i++) {
-		session_close(&run.s[i]);
+		cnet_close(run.s[i].net);
 		free(run.s[i].subs);
 		free(run.s[i].sends);
 	}
 	free(run.s);
+	free(run.refused);
 	unsigned pending = 0;
-	if (cstate_list(c->st, REC_OUTBOX, count_one, &pending) >= 0)
+	if (client_outbox_count(c, NULL, &pending) == 0)
 		res->pending = pending;
 	return rc < 0 ? rc : 0;
 }
 
 int cairn_sync(struct cairn *c, struct cairn_sync_result *result, cairn_message_cb on_message,
-	       void *ctx)
+               void *ctx)
 {
 	int rc = client_run(c, result, on_message, ctx, NULL, true);
+	/* A contact that has just answered our invite moves to fresh mailboxes: made now, and
+	 * announced at once. That needs every relay of the invite, so it waits for a sync that
+	 * reached all our relays. */
+	bool moved = false;
+	if (rc == 0 && result->relays_failed == 0)
+		rc = client_move_contacts(c, &moved);
+	if (rc == 0 && moved) {
+		struct cairn_sync_result more;
+		rc = client_run(c, &more, NULL, NULL, NULL, false);
+		result->sent += more.sent;
+		result->pending = more.pending;
+		result->relays_failed += more.relays_failed;
+	}
 	if (rc == 0 && result->relays_failed > 0)
 		rc = CAIRN_ECONNECT;
 	return rc;
 }
 
 int cairn_listen(struct cairn *c, cairn_message_cb on_message, void *ctx,
-		 volatile sig_atomic_t *stop)
+                 volatile sig_atomic_t *stop)
 {
 	struct cairn_sync_result res;
 	return client_run(c, &res, on_message, ctx, stop, true);

@@ -61,45 +61,63 @@ int appmsg_parse(const uint8_t *in, size_t len, struct appmsg *m)
 	return 0;
 }
 
-int appmsg_reply_encode(const struct appmsg_reply *r, uint8_t *out, size_t cap, size_t *outlen)
+int appmsg_reply_encode(const struct mailbox_list *l, uint8_t *out, size_t cap, size_t *outlen)
 {
+	uint8_t buf[1 + MAILBOX_LIST_MAX];
+	size_t len = 0;
 	*outlen = 0;
-	size_t rl = strnlen(r->relay, sizeof(r->relay));
-	struct cairn_address check;
-	if (rl > CAIRN_ADDRESS_MAX || cairn_address_parse(r->relay, &check) != 0)
-		return CAIRN_EINVAL;
-	size_t len = 1 + CAIRN_MAILBOX_ID_LEN + CAIRN_CREDENTIAL_LEN + 2 + rl;
-	if (cap < len)
+	int rc = mailbox_list_encode(l, buf + 1, sizeof(buf) - 1, &len);
+	if (rc != 0)
+		return rc;
+	if (1 + len > APPMSG_REPLY_MAX)
+		return CAIRN_ETOOBIG;
+	if (cap < 1 + len)
 		return CAIRN_ENOBUFS;
-	uint8_t *p = out;
-	*p++ = 1;
-	memcpy(p, r->sender_id, CAIRN_MAILBOX_ID_LEN);
-	p += CAIRN_MAILBOX_ID_LEN;
-	memcpy(p, r->credential, CAIRN_CREDENTIAL_LEN);
-	p += CAIRN_CREDENTIAL_LEN;
-	put_u16(p, (uint16_t)rl);
-	memcpy(p + 2, r->relay, rl);
-	*outlen = len;
+	buf[0] = APPMSG_REPLY_VERSION;
+	memcpy(out, buf, 1 + len);
+	sodium_memzero(buf, sizeof(buf)); /* credentials */
+	*outlen = 1 + len;
 	return 0;
 }
 
-int appmsg_reply_parse(const uint8_t *in, size_t len, struct appmsg_reply *r)
+int appmsg_reply_parse(const uint8_t *in, size_t len, struct mailbox_list *l)
 {
-	memset(r, 0, sizeof(*r));
-	const size_t fixed = 1 + CAIRN_MAILBOX_ID_LEN + CAIRN_CREDENTIAL_LEN + 2;
-	if (len < fixed || in[0] != 1)
+	memset(l, 0, sizeof(*l));
+	if (len < 1 || len > APPMSG_REPLY_MAX || in[0] != APPMSG_REPLY_VERSION)
 		return CAIRN_EINVAL;
-	size_t rl = get_u16(in + fixed - 2);
-	if (rl > CAIRN_ADDRESS_MAX || rl != len - fixed)
+	return mailbox_list_parse(in + 1, len - 1, l);
+}
+
+int appmsg_mailboxes_encode(uint32_t serial, const struct mailbox_list *l, uint8_t *out, size_t cap,
+                            size_t *outlen)
+{
+	*outlen = 0;
+	if (serial == 0)
 		return CAIRN_EINVAL;
-	memcpy(r->sender_id, in + 1, CAIRN_MAILBOX_ID_LEN);
-	memcpy(r->credential, in + 1 + CAIRN_MAILBOX_ID_LEN, CAIRN_CREDENTIAL_LEN);
-	memcpy(r->relay, in + fixed, rl);
-	r->relay[rl] = '\0';
-	struct cairn_address check;
-	if (memchr(r->relay, '\0', rl) != NULL || cairn_address_parse(r->relay, &check) != 0) {
-		sodium_memzero(r, sizeof(*r));
-		return CAIRN_EINVAL;
-	}
+	if (cap < 4)
+		return CAIRN_ENOBUFS;
+	size_t len = 0;
+	int rc = mailbox_list_encode(l, out + 4, cap - 4, &len);
+	if (rc != 0)
+		return rc;
+	for (int i = 0; i < 4; i++)
+		out[i] = (uint8_t)(serial >> (24 - 8 * i));
+	*outlen = 4 + len;
 	return 0;
+}
+
+int appmsg_mailboxes_parse(const uint8_t *in, size_t len, uint32_t *serial, struct mailbox_list *l)
+{
+	*serial = 0;
+	memset(l, 0, sizeof(*l));
+	if (len < 4 || len > APPMSG_MAILBOXES_MAX)
+		return CAIRN_EINVAL;
+	uint32_t s =
+	    ((uint32_t)in[0] << 24) | ((uint32_t)in[1] << 16) | ((uint32_t)in[2] << 8) | in[3];
+	if (s == 0)
+		return CAIRN_EINVAL;
+	int rc = mailbox_list_parse(in + 4, len - 4, l);
+	if (rc == 0)
+		*serial = s;
+	return rc;
 }

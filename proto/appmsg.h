@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Application messages inside the end-to-end layer (docs/PROTOCOL.md section 8.9): one part of
- * a text (or a hello) with its message id, time and part number, and the accepter's reply that
- * names the mailbox where the inviter answers.
+ * a text (or a hello, or a mailboxes message) with its message id, time and part number, and
+ * the accepter's reply that names the mailboxes where the inviter answers.
  */
 #ifndef CAIRN_PROTO_APPMSG_H
 #define CAIRN_PROTO_APPMSG_H
@@ -14,14 +14,16 @@
 #include "cairn/error.h"
 #include "cairn/limits.h"
 #include "e2e.h"
+#include "invite.h"
 
-#define APPMSG_TEXT        1
-#define APPMSG_HELLO       2
-#define APPMSG_ID_LEN      16
-#define APPMSG_HEADER_LEN  (1 + APPMSG_ID_LEN + 8 + 2 + 2) /* 29 */
-#define APPMSG_PART_MAX    (E2E_MESSAGE_MAX - APPMSG_HEADER_LEN - 2)
-#define APPMSG_PARTS_MAX   64
-#define APPMSG_TEXT_MAX    (256 * 1024)
+#define APPMSG_TEXT       1
+#define APPMSG_HELLO      2
+#define APPMSG_MAILBOXES  3
+#define APPMSG_ID_LEN     16
+#define APPMSG_HEADER_LEN (1 + APPMSG_ID_LEN + 8 + 2 + 2) /* 29 */
+#define APPMSG_PART_MAX   (E2E_MESSAGE_MAX - APPMSG_HEADER_LEN - 2)
+#define APPMSG_PARTS_MAX  64
+#define APPMSG_TEXT_MAX   (256 * 1024)
 
 struct appmsg {
 	uint8_t kind;
@@ -35,23 +37,40 @@ struct appmsg {
 /* Writes M into OUT (capacity CAP). Returns 0, CAIRN_EINVAL (bad part numbers or data over
  * APPMSG_PART_MAX) or CAIRN_ENOBUFS. */
 CAIRN_WARN_UNUSED int appmsg_encode(const struct appmsg *m, uint8_t *out, size_t cap,
-				    size_t *outlen);
+                                    size_t *outlen);
 
 /* Parses IN (LEN bytes, untrusted); M->data points into IN. Returns 0 or CAIRN_EINVAL. */
 CAIRN_WARN_UNUSED int appmsg_parse(const uint8_t *in, size_t len, struct appmsg *m);
 
-/* The accepter's reply: its mailbox for the inviter. */
-struct appmsg_reply {
-	uint8_t sender_id[CAIRN_MAILBOX_ID_LEN];
-	uint8_t credential[CAIRN_CREDENTIAL_LEN];
-	char relay[CAIRN_ADDRESS_MAX + 1];
-};
+/*
+ * The accepter's reply (section 8.9): version 2 and the mailbox list where the inviter writes
+ * to it. It must fit E2E_REPLY_MAX bytes, which four mailboxes do unless their relay
+ * addresses are long (more than 197 bytes on average).
+ */
+#define APPMSG_REPLY_VERSION 2
+#define APPMSG_REPLY_MAX     E2E_REPLY_MAX
 
-#define APPMSG_REPLY_MAX (1 + CAIRN_MAILBOX_ID_LEN + CAIRN_CREDENTIAL_LEN + 2 + CAIRN_ADDRESS_MAX)
+/* Writes the reply naming L into OUT (capacity CAP). Returns 0, the errors of
+ * mailbox_list_encode, CAIRN_ETOOBIG (over APPMSG_REPLY_MAX bytes) or CAIRN_ENOBUFS. */
+CAIRN_WARN_UNUSED int appmsg_reply_encode(const struct mailbox_list *l, uint8_t *out, size_t cap,
+                                          size_t *outlen);
+/* Parses a reply (untrusted) into *L. Returns 0, CAIRN_EINVAL (wrong version or length, or a
+ * mailbox list mailbox_list_parse rejects so) or CAIRN_EADDRESS; on failure *L is zeroed. */
+CAIRN_WARN_UNUSED int appmsg_reply_parse(const uint8_t *in, size_t len, struct mailbox_list *l);
 
-CAIRN_WARN_UNUSED int appmsg_reply_encode(const struct appmsg_reply *r, uint8_t *out, size_t cap,
-					  size_t *outlen);
-/* Parses and checks that the relay is a valid address. Returns 0 or CAIRN_EINVAL. */
-CAIRN_WARN_UNUSED int appmsg_reply_parse(const uint8_t *in, size_t len, struct appmsg_reply *r);
+/*
+ * The data of a mailboxes message (kind 3, section 8.9): "from now on, write to me at these
+ * mailboxes". SERIAL (1 and up) orders them: a receiver applies only a larger one.
+ */
+#define APPMSG_MAILBOXES_MAX (4 + MAILBOX_LIST_MAX)
+
+/* Writes SERIAL and L into OUT (capacity CAP). Returns 0, CAIRN_EINVAL (SERIAL 0), the
+ * errors of mailbox_list_encode, or CAIRN_ENOBUFS. */
+CAIRN_WARN_UNUSED int appmsg_mailboxes_encode(uint32_t serial, const struct mailbox_list *l,
+                                              uint8_t *out, size_t cap, size_t *outlen);
+/* Parses mailboxes message data (untrusted). Returns 0, CAIRN_EINVAL or CAIRN_EADDRESS; on
+ * failure *SERIAL is 0 and *L zeroed. */
+CAIRN_WARN_UNUSED int appmsg_mailboxes_parse(const uint8_t *in, size_t len, uint32_t *serial,
+                                             struct mailbox_list *l);
 
 #endif

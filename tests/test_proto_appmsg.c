@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: MIT */
-/* Application messages and replies: the PROTOCOL.md vector, bounds, and strict parsing. */
+/* Application messages, replies and mailboxes messages: the PROTOCOL.md vectors, bounds, and
+ * strict parsing. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
+#include <sodium.h>
 
 #include "appmsg.h"
 #include "mdvec.h"
@@ -17,8 +21,12 @@ static void test_vector(void **state)
 	assert_int_equal(mdvec_hex("e2e/appmsg", "message_id", id, sizeof(id)), 16);
 	size_t dlen = mdvec_hex("e2e/appmsg", "data", data, sizeof(data));
 	size_t wlen = mdvec_hex("e2e/appmsg", "hex", want, sizeof(want));
-	struct appmsg m = {.kind = 1, .sent_at = 1767225600, .part_index = 0, .part_count = 1,
-			   .data = data, .data_len = dlen};
+	struct appmsg m = {.kind = 1,
+	                   .sent_at = 1767225600,
+	                   .part_index = 0,
+	                   .part_count = 1,
+	                   .data = data,
+	                   .data_len = dlen};
 	memcpy(m.id, id, 16);
 	size_t len;
 	assert_int_equal(appmsg_encode(&m, out, sizeof(out), &len), 0);
@@ -59,33 +67,116 @@ static void test_part_numbers(void **state)
 	assert_int_equal(appmsg_encode(&m, big, sizeof(big), &len), CAIRN_EINVAL);
 }
 
+/* Reads the mailbox list of vector V (count, then sender_id_N, credential_N, relay_N). */
+static void load_list(const char *v, struct mailbox_list *l)
+{
+	memset(l, 0, sizeof(*l));
+	l->count = (uint8_t)atoi(mdvec_str(v, "count"));
+	assert_true(l->count >= 1 && l->count <= CAIRN_MAILBOXES_MAX);
+	for (int i = 0; i < l->count; i++) {
+		char key[32];
+		snprintf(key, sizeof(key), "sender_id_%d", i + 1);
+		assert_int_equal(mdvec_hex(v, key, l->box[i].sender_id, 24), 24);
+		snprintf(key, sizeof(key), "credential_%d", i + 1);
+		assert_int_equal(mdvec_hex(v, key, l->box[i].credential, 32), 32);
+		snprintf(key, sizeof(key), "relay_%d", i + 1);
+		snprintf(l->box[i].relay, sizeof(l->box[i].relay), "%s", mdvec_str(v, key));
+	}
+}
+
 static void test_reply(void **state)
 {
-	struct appmsg_reply r = {0}, back;
-	memset(r.sender_id, 0x33, sizeof(r.sender_id));
-	memset(r.credential, 0x66, sizeof(r.credential));
-	strcpy(r.relay, "cairn://AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA@127.0.0.1:7443");
-	uint8_t out[APPMSG_REPLY_MAX];
-	size_t len;
-	assert_int_equal(appmsg_reply_encode(&r, out, sizeof(out), &len), 0);
-	assert_int_equal(appmsg_reply_parse(out, len, &back), 0);
-	assert_memory_equal(&back, &r, sizeof(r));
-	assert_int_equal(appmsg_reply_parse(out, len - 1, &back), CAIRN_EINVAL);
-	out[0] = 2;
-	assert_int_equal(appmsg_reply_parse(out, len, &back), CAIRN_EINVAL);
+	struct mailbox_list l, back;
+	load_list("e2e/reply-mailboxes", &l);
+	uint8_t want[APPMSG_REPLY_MAX], out[APPMSG_REPLY_MAX + 1];
+	size_t wlen = mdvec_hex("e2e/reply-mailboxes", "hex", want, sizeof(want)), len;
+	assert_int_equal(appmsg_reply_encode(&l, out, sizeof(out), &len), 0);
+	assert_int_equal(len, wlen);
+	assert_memory_equal(out, want, wlen);
+	assert_int_equal(appmsg_reply_parse(want, wlen, &back), 0);
+	assert_memory_equal(&back, &l, sizeof(l));
+	assert_int_equal(appmsg_reply_encode(&l, out, wlen - 1, &len), CAIRN_ENOBUFS);
+	/* Every truncation, a trailing byte, another version (1 was the one-relay form). */
+	for (size_t cut = 0; cut < wlen; cut++)
+		assert_int_equal(appmsg_reply_parse(want, cut, &back), CAIRN_EINVAL);
+	memcpy(out, want, wlen);
+	out[wlen] = 0;
+	assert_int_equal(appmsg_reply_parse(out, wlen + 1, &back), CAIRN_EINVAL);
 	out[0] = 1;
-	out[len - 1] = '/'; /* no longer an address */
-	assert_int_equal(appmsg_reply_parse(out, len, &back), CAIRN_EINVAL);
-	strcpy(r.relay, "not an address");
-	assert_int_equal(appmsg_reply_encode(&r, out, sizeof(out), &len), CAIRN_EINVAL);
+	assert_int_equal(appmsg_reply_parse(out, wlen, &back), CAIRN_EINVAL);
+	assert_true(sodium_is_zero((const uint8_t *)&back, sizeof(back)));
+	/* An address that no longer parses. */
+	memcpy(out, want, wlen);
+	out[wlen - 1] = '/';
+	assert_int_equal(appmsg_reply_parse(out, wlen, &back), CAIRN_EADDRESS);
+	strcpy(l.box[1].relay, "not an address");
+	assert_int_equal(appmsg_reply_encode(&l, out, sizeof(out), &len), CAIRN_EADDRESS);
+	/* Four mailboxes whose addresses are too long together for a first message. */
+	memset(&l, 0, sizeof(l));
+	l.count = 4;
+	for (int i = 0; i < 4; i++) {
+		struct cairn_address a = {.host_type = CAIRN_HOST_NAME, .port = 7443};
+		memset(a.key, i + 1, sizeof(a.key));
+		memset(a.host, 'a' + i, 200);
+		a.host[63] = a.host[127] = a.host[191] = '.';
+		assert_int_equal(cairn_address_format(&a, l.box[i].relay, sizeof(l.box[i].relay)),
+		                 0);
+	}
+	uint8_t big[MAILBOX_LIST_MAX + 1];
+	assert_int_equal(appmsg_reply_encode(&l, big, sizeof(big), &len), CAIRN_ETOOBIG);
+	l.count = 3;
+	assert_int_equal(appmsg_reply_encode(&l, big, sizeof(big), &len), 0);
+	assert_true(len <= APPMSG_REPLY_MAX);
+}
+
+static void test_mailboxes_message(void **state)
+{
+	const char *V = "e2e/appmsg-mailboxes";
+	struct mailbox_list l, back;
+	load_list(V, &l);
+	uint8_t want[APPMSG_MAILBOXES_MAX], data[APPMSG_MAILBOXES_MAX], out[APPMSG_MAILBOXES_MAX];
+	size_t dlen = mdvec_hex(V, "data", want, sizeof(want)), len;
+	uint32_t serial = (uint32_t)atoi(mdvec_str(V, "serial"));
+	assert_int_equal(serial, 1);
+	assert_int_equal(appmsg_mailboxes_encode(serial, &l, data, sizeof(data), &len), 0);
+	assert_int_equal(len, dlen);
+	assert_memory_equal(data, want, dlen);
+	/* The whole application message around it. */
+	struct appmsg m = {.kind = APPMSG_MAILBOXES,
+	                   .sent_at = 1767225600,
+	                   .part_count = 1,
+	                   .data = data,
+	                   .data_len = dlen};
+	assert_int_equal(mdvec_hex(V, "message_id", m.id, sizeof(m.id)), 16);
+	assert_int_equal(atoi(mdvec_str(V, "kind")), APPMSG_MAILBOXES);
+	uint8_t whole[APPMSG_HEADER_LEN + APPMSG_MAILBOXES_MAX], wwant[sizeof(whole)];
+	size_t wlen = mdvec_hex(V, "hex", wwant, sizeof(wwant));
+	assert_int_equal(appmsg_encode(&m, whole, sizeof(whole), &len), 0);
+	assert_int_equal(len, wlen);
+	assert_memory_equal(whole, wwant, wlen);
+	struct appmsg p;
+	assert_int_equal(appmsg_parse(wwant, wlen, &p), 0);
+	uint32_t got = 0;
+	assert_int_equal(appmsg_mailboxes_parse(p.data, p.data_len, &got, &back), 0);
+	assert_int_equal(got, 1);
+	assert_memory_equal(&back, &l, sizeof(l));
+	/* Serial 0 is never sent; every truncation fails. */
+	assert_int_equal(appmsg_mailboxes_encode(0, &l, out, sizeof(out), &len), CAIRN_EINVAL);
+	memcpy(out, want, dlen);
+	out[3] = 0;
+	assert_int_equal(appmsg_mailboxes_parse(out, dlen, &got, &back), CAIRN_EINVAL);
+	assert_int_equal(got, 0);
+	for (size_t cut = 0; cut < dlen; cut++)
+		assert_int_equal(appmsg_mailboxes_parse(want, cut, &got, &back), CAIRN_EINVAL);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_vector),
-		cmocka_unit_test(test_part_numbers),
-		cmocka_unit_test(test_reply),
+	    cmocka_unit_test(test_vector),
+	    cmocka_unit_test(test_part_numbers),
+	    cmocka_unit_test(test_reply),
+	    cmocka_unit_test(test_mailboxes_message),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

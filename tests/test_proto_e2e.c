@@ -9,6 +9,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -77,15 +78,38 @@ static void test_hkdf_rfc5869(void **state)
 	                 CAIRN_EINVAL);
 }
 
+/* Reads mailbox N (1-based) of vector V into M. */
+static void load_mailbox(const char *v, int n, struct mailbox_addr *m)
+{
+	char key[32];
+	memset(m, 0, sizeof(*m));
+	snprintf(key, sizeof(key), "sender_id_%d", n);
+	assert_int_equal(mdvec_hex(v, key, m->sender_id, 24), 24);
+	snprintf(key, sizeof(key), "credential_%d", n);
+	assert_int_equal(mdvec_hex(v, key, m->credential, 32), 32);
+	snprintf(key, sizeof(key), "relay_%d", n);
+	snprintf(m->relay, sizeof(m->relay), "%s", mdvec_str(v, key));
+}
+
 static void load_invite(struct invite *inv)
 {
 	const char *V = "e2e/invite";
 	memset(inv, 0, sizeof(*inv));
 	assert_int_equal(mdvec_hex(V, "identity", inv->identity, 32), 32);
 	assert_int_equal(mdvec_hex(V, "onetime", inv->onetime, 32), 32);
-	assert_int_equal(mdvec_hex(V, "sender_id", inv->sender_id, 24), 24);
-	assert_int_equal(mdvec_hex(V, "credential", inv->credential, 32), 32);
-	snprintf(inv->relay, sizeof(inv->relay), "%s", mdvec_str(V, "relay"));
+	inv->mailboxes.count = (uint8_t)atoi(mdvec_str(V, "count"));
+	assert_int_equal(inv->mailboxes.count, 2);
+	for (int i = 0; i < inv->mailboxes.count; i++)
+		load_mailbox(V, i + 1, &inv->mailboxes.box[i]);
+}
+
+/* Offset of mailbox I's relay_len in an invite with mailboxes whose relays are RELAYS. */
+static size_t relay_len_at(const struct invite *inv, int i)
+{
+	size_t off = INVITE_HEADER_LEN + 1;
+	for (int j = 0; j < i; j++)
+		off += MAILBOX_ENTRY_FIXED + strlen(inv->mailboxes.box[j].relay);
+	return off + 24 + 32;
 }
 
 static void test_invite(void **state)
@@ -104,29 +128,55 @@ static void test_invite(void **state)
 	assert_int_equal(invite_parse(want, wlen, &got), 0);
 	assert_memory_equal(&got, &inv, sizeof(inv));
 
-	/* Every truncation, a trailing byte, a wrong version. */
+	/* Every truncation, a trailing byte, a wrong version (1 is the old one-relay form). */
 	for (size_t cut = 0; cut < wlen; cut++)
 		assert_int_equal(invite_parse(want, cut, &got), CAIRN_EINVAL);
 	memcpy(out, want, wlen);
 	out[wlen] = 0;
 	assert_int_equal(invite_parse(out, wlen + 1, &got), CAIRN_EINVAL);
 	assert_true(sodium_is_zero((const uint8_t *)&got, sizeof(got)));
-	out[0] = 2;
+	out[0] = 1;
 	assert_int_equal(invite_parse(out, wlen, &got), CAIRN_EINVAL);
-	/* relay_len that disagrees with the bytes present, or zero. */
-	memcpy(out, want, wlen);
-	out[INVITE_FIXED_LEN - 1]++;
+	out[0] = 3;
 	assert_int_equal(invite_parse(out, wlen, &got), CAIRN_EINVAL);
-	memcpy(out, want, INVITE_FIXED_LEN);
-	out[INVITE_FIXED_LEN - 2] = out[INVITE_FIXED_LEN - 1] = 0;
-	assert_int_equal(invite_parse(out, INVITE_FIXED_LEN, &got), CAIRN_EINVAL);
-	/* A NUL in the relay text, or text that is no address. */
+	/* A count that disagrees with the mailboxes present: 0, 1 (trailing bytes), 3, 5, 255. */
+	const uint8_t counts[] = {0, 1, 3, 5, 255};
+	for (size_t i = 0; i < sizeof(counts); i++) {
+		memcpy(out, want, wlen);
+		out[INVITE_HEADER_LEN] = counts[i];
+		assert_int_equal(invite_parse(out, wlen, &got), CAIRN_EINVAL);
+		assert_true(sodium_is_zero((const uint8_t *)&got, sizeof(got)));
+	}
+	/* relay_len that disagrees with the bytes present, zero, or over 320. */
+	for (int i = 0; i < 2; i++) {
+		size_t at = relay_len_at(&inv, i);
+		memcpy(out, want, wlen);
+		out[at + 1]++;
+		assert_int_equal(invite_parse(out, wlen, &got), CAIRN_EINVAL);
+		out[at + 1] -= 2;
+		assert_int_equal(invite_parse(out, wlen, &got), CAIRN_EINVAL);
+		out[at] = out[at + 1] = 0;
+		assert_int_equal(invite_parse(out, wlen, &got), CAIRN_EINVAL);
+		out[at] = 0x01;
+		out[at + 1] = 0x41; /* 321 */
+		assert_int_equal(invite_parse(out, wlen, &got), CAIRN_EINVAL);
+	}
+	/* A NUL in either relay text, or text that is no address. */
+	for (int i = 0; i < 2; i++) {
+		size_t text = relay_len_at(&inv, i) + 2;
+		memcpy(out, want, wlen);
+		out[text + 20] = 0;
+		assert_int_equal(invite_parse(out, wlen, &got), CAIRN_EADDRESS);
+		memcpy(out, want, wlen);
+		out[text] = 'C'; /* "Cairn://" */
+		assert_int_equal(invite_parse(out, wlen, &got), CAIRN_EADDRESS);
+		assert_true(sodium_is_zero((const uint8_t *)&got, sizeof(got)));
+	}
+	/* Structure is checked before any address: a bad second length beats a bad first text. */
 	memcpy(out, want, wlen);
-	out[wlen - 3] = 0;
+	out[relay_len_at(&inv, 0) + 2] = 'C';
+	out[relay_len_at(&inv, 1) + 1] ^= 1;
 	assert_int_equal(invite_parse(out, wlen, &got), CAIRN_EINVAL);
-	memcpy(out, want, wlen);
-	out[INVITE_FIXED_LEN] = 'C'; /* "Cairn://" */
-	assert_int_equal(invite_parse(out, wlen, &got), CAIRN_EADDRESS);
 	/* An identity key that is not a usable point (the small-order identity element). */
 	memcpy(out, want, wlen);
 	memset(out + 1, 0, 32);
@@ -136,10 +186,110 @@ static void test_invite(void **state)
 	memcpy(got.identity, out + 1, 32);
 	assert_int_equal(invite_encode(&got, out, sizeof(out), &olen), CAIRN_EINVAL);
 	/* Encoding checks the relay text and the buffer. */
-	inv.relay[0] = 'x';
-	assert_int_equal(invite_encode(&inv, out, sizeof(out), &olen), CAIRN_EADDRESS);
-	inv.relay[0] = 'c';
+	got = inv;
+	got.mailboxes.box[1].relay[0] = 'x';
+	assert_int_equal(invite_encode(&got, out, sizeof(out), &olen), CAIRN_EADDRESS);
 	assert_int_equal(invite_encode(&inv, out, wlen - 1, &olen), CAIRN_ENOBUFS);
+	got = inv;
+	got.mailboxes.count = 0;
+	assert_int_equal(invite_encode(&got, out, sizeof(out), &olen), CAIRN_EINVAL);
+}
+
+/* One mailbox list of COUNT entries on distinct relays (keys 1, 2, ...), all valid. */
+static void make_list(struct mailbox_list *l, int count)
+{
+	memset(l, 0, sizeof(*l));
+	l->count = (uint8_t)count;
+	for (int i = 0; i < count; i++) {
+		struct cairn_address a = {.host_type = CAIRN_HOST_NAME,
+		                          .port = (uint16_t)(7000 + i)};
+		memset(a.key, i + 1, sizeof(a.key));
+		snprintf(a.host, sizeof(a.host), "relay%d.example.org", i);
+		assert_int_equal(cairn_address_format(&a, l->box[i].relay, sizeof(l->box[i].relay)),
+		                 0);
+		memset(l->box[i].sender_id, 0x10 + i, 24);
+		memset(l->box[i].credential, 0x20 + i, 32);
+	}
+}
+
+/* The mailbox list on its own: the limit of four, duplicate relays, the longest list. */
+static void test_mailbox_list(void **state)
+{
+	struct mailbox_list l, got;
+	uint8_t out[MAILBOX_LIST_MAX + 400];
+	size_t len;
+	for (int n = 1; n <= CAIRN_MAILBOXES_MAX; n++) {
+		make_list(&l, n);
+		assert_int_equal(mailbox_list_encode(&l, out, sizeof(out), &len), 0);
+		assert_int_equal(out[0], n);
+		assert_int_equal(mailbox_list_parse(out, len, &got), 0);
+		assert_memory_equal(&got, &l, sizeof(l));
+	}
+	/* Five mailboxes: a fifth well-formed entry appended and the count raised. */
+	make_list(&l, 4);
+	assert_int_equal(mailbox_list_encode(&l, out, sizeof(out), &len), 0);
+	size_t first = MAILBOX_ENTRY_FIXED + strlen(l.box[0].relay);
+	memcpy(out + len, out + 1, first);
+	memset(out + len, 0x99, 24);              /* another sender id */
+	out[len + 58 + strlen("cairn://")] = 'B'; /* another key */
+	out[0] = 5;
+	assert_int_equal(mailbox_list_parse(out, len + first, &got), CAIRN_EINVAL);
+	assert_true(sodium_is_zero((const uint8_t *)&got, sizeof(got)));
+	out[0] = 4;
+	assert_int_equal(mailbox_list_parse(out, len + first, &got), CAIRN_EINVAL); /* trailing */
+	l.count = 5;
+	assert_int_equal(mailbox_list_encode(&l, out, sizeof(out), &len), CAIRN_EINVAL);
+
+	/* The same relay twice: the same text, or the same key under another host name. */
+	make_list(&l, 3);
+	strcpy(l.box[2].relay, l.box[0].relay);
+	assert_int_equal(mailbox_list_encode(&l, out, sizeof(out), &len), CAIRN_EINVAL);
+	make_list(&l, 2);
+	struct cairn_address a;
+	assert_int_equal(cairn_address_parse(l.box[0].relay, &a), 0);
+	strcpy(a.host, "127.0.0.1");
+	a.host_type = CAIRN_HOST_IPV4;
+	assert_int_equal(cairn_address_format(&a, l.box[1].relay, sizeof(l.box[1].relay)), 0);
+	assert_int_equal(mailbox_list_encode(&l, out, sizeof(out), &len), CAIRN_EINVAL);
+	/* ... which the parser refuses too, from bytes an encoder would not write. */
+	make_list(&l, 2);
+	assert_int_equal(mailbox_list_encode(&l, out, sizeof(out), &len), 0);
+	size_t key2 = 1 + MAILBOX_ENTRY_FIXED + strlen(l.box[0].relay) + 58 + strlen("cairn://");
+	memcpy(out + key2, out + 1 + 58 + strlen("cairn://"), 43);
+	assert_int_equal(mailbox_list_parse(out, len, &got), CAIRN_EINVAL);
+	assert_true(sodium_is_zero((const uint8_t *)&got, sizeof(got)));
+
+	/* The longest list a valid address allows: four 311-byte addresses (a 253-byte host
+	 * name and a five-digit port; 320 is the parser's bound). */
+	for (int i = 0; i < 4; i++) {
+		struct cairn_address b = {.host_type = CAIRN_HOST_NAME, .port = 65535};
+		memset(b.key, 0x40 + i, sizeof(b.key));
+		char host[254];
+		memset(host, 'a' + i, 253);
+		host[253] = '\0';
+		for (int j = 63; j < 253; j += 64)
+			host[j] = '.';
+		strcpy(b.host, host);
+		assert_int_equal(cairn_address_format(&b, l.box[i].relay, sizeof(l.box[i].relay)),
+		                 0);
+		assert_int_equal(strlen(l.box[i].relay), 311);
+	}
+	l.count = 4;
+	const size_t longest = 1 + 4 * (MAILBOX_ENTRY_FIXED + 311);
+	assert_int_equal(mailbox_list_encode(&l, out, sizeof(out), &len), 0);
+	assert_int_equal(len, longest);
+	assert_true(len <= MAILBOX_LIST_MAX);
+	assert_int_equal(mailbox_list_parse(out, len, &got), 0);
+	assert_int_equal(mailbox_list_encode(&l, out, longest - 1, &len), CAIRN_ENOBUFS);
+	/* In an invite it makes the longest invite. */
+	struct invite inv, back;
+	load_invite(&inv);
+	inv.mailboxes = l;
+	uint8_t bin[INVITE_MAX_LEN];
+	assert_int_equal(invite_encode(&inv, bin, sizeof(bin), &len), 0);
+	assert_int_equal(len, INVITE_HEADER_LEN + longest);
+	assert_int_equal(invite_parse(bin, len, &back), 0);
+	assert_memory_equal(&back, &inv, sizeof(inv));
 }
 
 /* Recomputes 8.3 and the first KDF_RK/KDF_CK of 8.4 from the formulas and checks them. */
@@ -511,10 +661,10 @@ int main(void)
 	if (sodium_init() < 0)
 		return 1;
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_hkdf_rfc5869),   cmocka_unit_test(test_invite),
-	    cmocka_unit_test(test_vectors),        cmocka_unit_test(test_onetime_used_once),
-	    cmocka_unit_test(test_wrong_identity), cmocka_unit_test(test_padding),
-	    cmocka_unit_test(test_safety_number),
+	    cmocka_unit_test(test_hkdf_rfc5869),      cmocka_unit_test(test_invite),
+	    cmocka_unit_test(test_mailbox_list),      cmocka_unit_test(test_vectors),
+	    cmocka_unit_test(test_onetime_used_once), cmocka_unit_test(test_wrong_identity),
+	    cmocka_unit_test(test_padding),           cmocka_unit_test(test_safety_number),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

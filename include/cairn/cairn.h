@@ -23,9 +23,9 @@ extern "C" {
 
 struct cairn;
 
-#define CAIRN_NAME_MAX        64  /* a contact's local name, bytes */
-#define CAIRN_MESSAGE_MAX     (256 * 1024) /* one message's text; split into envelopes */
-#define CAIRN_MESSAGE_ID_LEN  16
+#define CAIRN_NAME_MAX          64           /* a contact's local name, bytes */
+#define CAIRN_MESSAGE_MAX       (256 * 1024) /* one message's text; split into envelopes */
+#define CAIRN_MESSAGE_ID_LEN    16
 #define CAIRN_SAFETY_NUMBER_LEN 71 /* 60 digits in 12 groups of 5, spaces between, no NUL */
 
 /* Creates a new client in HOME (a directory, created 0700) sealed under PASSPHRASE: a fresh
@@ -42,34 +42,43 @@ void cairn_close(struct cairn *c);
 CAIRN_WARN_UNUSED int cairn_set_socks(struct cairn *c, const char *hostport);
 void cairn_set_timeout(struct cairn *c, int timeout_ms);
 
+#define CAIRN_RELAYS_MAX 4 /* relays one contact can reach this client through */
+
 /*
- * Creates an invite for a contact to be called NAME: a fresh mailbox on RELAY (a relay
- * address, cairn://...), secured with a fresh credential, and a one-time key. Needs the relay.
+ * Creates an invite for a contact to be called NAME: a fresh mailbox on each of the NRELAYS
+ * relays RELAYS (1..CAIRN_RELAYS_MAX addresses, cairn://..., no relay twice), each secured
+ * with a fresh credential, and a one-time key. The contact writes to the first of them that
+ * it can reach, in this order. Needs every one of the relays: if one is unreachable, nothing
+ * is kept (CAIRN_ECONNECT or CAIRN_ETIMEDOUT). CAIRN_EADDRESS for an address that does not
+ * parse, CAIRN_EINVAL for a bad count or a relay named twice (the same key).
  * *INVITE receives the invite text (a cairn-invite: URI; free it with cairn_free). The invite
  * is a secret: it travels in person (QR) or over a channel already trusted.
  */
-CAIRN_WARN_UNUSED int cairn_invite_create(struct cairn *c, const char *relay, const char *name,
-					  char **invite);
+CAIRN_WARN_UNUSED int cairn_invite_create(struct cairn *c, const char *const *relays,
+                                          size_t nrelays, const char *name, char **invite);
 
 /*
- * Accepts INVITE and adds its creator as contact NAME. Creates this client's own mailbox for
- * the contact on RELAY (NULL: the invite's relay), then sends the first message. If the relay
- * for our own mailbox is unreachable, nothing is added (CAIRN_ECONNECT or CAIRN_ETIMEDOUT).
- * If only the inviter's relay is unreachable, the contact is added and the first message
- * stays in the outbox for the next sync (also CAIRN_ECONNECT: cairn_safety_number tells the
- * two apart). CAIRN_EINVITE for a malformed invite.
+ * Accepts INVITE and adds its creator as contact NAME. Creates this client's own mailboxes
+ * for the contact on the NRELAYS relays RELAYS (NRELAYS 0: the relays the invite names), on
+ * every one that answers, then sends the first message. If none of them answers, nothing is
+ * added (CAIRN_ECONNECT or CAIRN_ETIMEDOUT). If only the inviter's relays are unreachable,
+ * the contact is added and the first message stays in the outbox for the next sync (also
+ * CAIRN_ECONNECT: cairn_safety_number tells the two apart). CAIRN_EINVITE for a malformed
+ * invite; CAIRN_EADDRESS / CAIRN_EINVAL for RELAYS as in cairn_invite_create; CAIRN_ETOOBIG
+ * when the relay addresses are too long together to name in the first message.
  */
 CAIRN_WARN_UNUSED int cairn_invite_accept(struct cairn *c, const char *invite, const char *name,
-					  const char *relay);
+                                          const char *const *relays, size_t nrelays);
 
 /*
  * Queues a message of LEN bytes to contact NAME and tries to send it. Stored in the outbox
- * before anything is sent. Returns 0 when the relay accepted it, CAIRN_ECONNECT (or
- * CAIRN_ETIMEDOUT) when it stays queued for the next sync, send or listen.
+ * before anything is sent. Returns 0 when a relay accepted it (the first of the contact's
+ * relays that answers), CAIRN_ECONNECT when it stays queued for the next sync, send or
+ * listen.
  * ID (may be NULL) receives the message id.
  */
-CAIRN_WARN_UNUSED int cairn_send(struct cairn *c, const char *name, const uint8_t *text,
-				 size_t len, uint8_t id[CAIRN_MESSAGE_ID_LEN]);
+CAIRN_WARN_UNUSED int cairn_send(struct cairn *c, const char *name, const uint8_t *text, size_t len,
+                                 uint8_t id[CAIRN_MESSAGE_ID_LEN]);
 
 /* One message of a conversation, borrowed for the duration of a callback. */
 struct cairn_message {
@@ -85,29 +94,30 @@ typedef int (*cairn_message_cb)(void *ctx, const struct cairn_message *m);
 
 struct cairn_sync_result {
 	unsigned received; /* new messages stored */
-	unsigned sent;     /* outbox messages the relay accepted */
+	unsigned sent;     /* outbox messages a relay accepted (counted once, whichever relay) */
 	unsigned pending;  /* still in the outbox */
-	unsigned relays_failed;
+	unsigned relays_failed; /* connections that could not be made or broke */
 };
 
 /*
  * Connects to every relay this client uses, sends the outbox, fetches, decrypts and stores
- * every waiting envelope (acknowledging each only after it is stored), and disconnects.
- * ON_MESSAGE (may be NULL) is called for each new incoming message.
+ * every waiting envelope on every one of our mailboxes (acknowledging each only after it is
+ * stored), and disconnects. ON_MESSAGE (may be NULL) is called for each new incoming message.
+ * Returns CAIRN_ECONNECT when some relay could not be reached; RESULT is filled either way,
+ * and a message any relay accepted counts as sent.
  */
 CAIRN_WARN_UNUSED int cairn_sync(struct cairn *c, struct cairn_sync_result *result,
-				 cairn_message_cb on_message, void *ctx);
+                                 cairn_message_cb on_message, void *ctx);
 
 /*
  * Like cairn_sync, but stays connected and calls ON_MESSAGE as messages arrive, until *STOP
  * becomes non-zero (checked at least once a second). Reconnects with backoff.
  */
 CAIRN_WARN_UNUSED int cairn_listen(struct cairn *c, cairn_message_cb on_message, void *ctx,
-				   volatile sig_atomic_t *stop);
+                                   volatile sig_atomic_t *stop);
 
 /* Calls CB for each message with contact NAME, oldest first. */
-CAIRN_WARN_UNUSED int cairn_read(struct cairn *c, const char *name, cairn_message_cb cb,
-				 void *ctx);
+CAIRN_WARN_UNUSED int cairn_read(struct cairn *c, const char *name, cairn_message_cb cb, void *ctx);
 
 struct cairn_contact {
 	const char *name;
@@ -122,7 +132,7 @@ CAIRN_WARN_UNUSED int cairn_contacts(struct cairn *c, cairn_contact_cb cb, void 
 /* The safety number shared with contact NAME: the same on both sides when no one is in the
  * middle. OUT receives CAIRN_SAFETY_NUMBER_LEN characters and a NUL. */
 CAIRN_WARN_UNUSED int cairn_safety_number(struct cairn *c, const char *name,
-					  char out[CAIRN_SAFETY_NUMBER_LEN + 1]);
+                                          char out[CAIRN_SAFETY_NUMBER_LEN + 1]);
 
 /* Frees a string returned by libcairn (wiped first). Accepts NULL. */
 void cairn_free(char *s);

@@ -45,6 +45,10 @@
 /* Envelopes are opaque to the relay; larger payloads are split by the client. */
 #define CAIRN_ENVELOPE_MAX 16384
 
+/* Mailboxes one invite, reply or mailboxes message names: one per relay, so also the number
+ * of relays one contact can reach a client through (docs/PROTOCOL.md section 8.2). */
+#define CAIRN_MAILBOXES_MAX 4
+
 /* msgpack structure caps, checked before msgpack-c sees a byte. Commands are flat arrays. */
 #define CAIRN_MSG_DEPTH_MAX 4
 #define CAIRN_MSG_COUNT_MAX 16 /* elements of one array, or pairs of one map */

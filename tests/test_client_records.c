@@ -1,0 +1,186 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The client's record layouts (client/records.c) for several relays per contact: a contact
+ * with our mailboxes (invite, retired and fresh ones) and the peer's, and an outbox entry that
+ * names no destination, round-trip exactly; counts, flags and states out of range are refused.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "records.h"
+
+static uint8_t ratchet_bytes[400];
+
+static void make_contact(struct contact *k, int nmine, int npeer)
+{
+	memset(k, 0, sizeof(*k));
+	strcpy(k->name, "bob");
+	k->state = CONTACT_ESTABLISHED;
+	memset(k->peer_identity, 0x11, sizeof(k->peer_identity));
+	k->nmine = (uint8_t)nmine;
+	for (int i = 0; i < nmine; i++) {
+		snprintf(k->mine[i].relay, sizeof(k->mine[i].relay),
+		         "cairn://AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA@127.0.0.1:%d",
+		         7000 + i);
+		memset(k->mine[i].recipient_id, 0x20 + i, CAIRN_MAILBOX_ID_LEN);
+		memset(k->mine[i].sender_id, 0x30 + i, CAIRN_MAILBOX_ID_LEN);
+		memset(k->mine[i].sign_sk, 0x40 + i, sizeof(k->mine[i].sign_sk));
+		memset(k->mine[i].credential, 0x50 + i, CAIRN_CREDENTIAL_LEN);
+		k->mine[i].flags = i < nmine / 2 ? MAILBOX_INVITE | MAILBOX_RETIRED : 0;
+	}
+	k->peer.count = (uint8_t)npeer;
+	for (int i = 0; i < npeer; i++) {
+		snprintf(k->peer.box[i].relay, sizeof(k->peer.box[i].relay),
+		         "cairn://AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA@[::1]:%d", 9000 + i);
+		memset(k->peer.box[i].sender_id, 0x60 + i, CAIRN_MAILBOX_ID_LEN);
+		memset(k->peer.box[i].credential, 0x70 + i, CAIRN_CREDENTIAL_LEN);
+	}
+	k->move = MOVE_SENT;
+	k->my_serial = 1;
+	k->peer_serial = 7;
+	k->unread = 3;
+	memset(ratchet_bytes, 0x99, sizeof(ratchet_bytes));
+	k->ratchet = ratchet_bytes;
+	k->ratchet_len = sizeof(ratchet_bytes);
+}
+
+/* Parses IN and checks it against WANT field by field (the ratchet is a fresh copy). */
+static void check_same(const uint8_t *in, size_t len, const struct contact *want)
+{
+	struct contact got;
+	assert_int_equal(contact_parse(in, len, &got), 0);
+	assert_string_equal(got.name, want->name);
+	assert_int_equal(got.nmine, want->nmine);
+	assert_memory_equal(got.mine, want->mine, want->nmine * sizeof(want->mine[0]));
+	assert_memory_equal(&got.peer, &want->peer, sizeof(want->peer));
+	assert_int_equal(got.move, want->move);
+	assert_int_equal(got.my_serial, want->my_serial);
+	assert_int_equal(got.peer_serial, want->peer_serial);
+	assert_int_equal(got.unread, want->unread);
+	assert_int_equal(got.ratchet_len, want->ratchet_len);
+	assert_memory_equal(got.ratchet, want->ratchet, want->ratchet_len);
+	contact_wipe(&got);
+}
+
+static void test_contact_round_trip(void **state)
+{
+	struct contact k;
+	const int shapes[][2] = {{1, 0}, {1, 1}, {2, 2}, {CONTACT_MINE_MAX, CAIRN_MAILBOXES_MAX}};
+	for (size_t i = 0; i < sizeof(shapes) / sizeof(shapes[0]); i++) {
+		make_contact(&k, shapes[i][0], shapes[i][1]);
+		uint8_t *v = NULL;
+		size_t len = 0;
+		assert_int_equal(contact_encode(&k, &v, &len), 0);
+		check_same(v, len, &k);
+		/* Every truncation and a trailing byte fail cleanly. */
+		for (size_t cut = 0; cut < len; cut += 7) {
+			struct contact bad;
+			assert_int_equal(contact_parse(v, cut, &bad), CAIRN_ECORRUPT);
+			assert_true(sodium_is_zero((const uint8_t *)&bad, sizeof(bad)));
+		}
+		uint8_t *longer = malloc(len + 1);
+		memcpy(longer, v, len);
+		longer[len] = 0;
+		struct contact bad;
+		assert_int_equal(contact_parse(longer, len + 1, &bad), CAIRN_ECORRUPT);
+		free(longer);
+		free(v);
+	}
+	/* Too many mailboxes cannot be written. */
+	make_contact(&k, 2, 2);
+	uint8_t *v = NULL;
+	size_t len = 0;
+	k.nmine = CONTACT_MINE_MAX + 1;
+	assert_int_equal(contact_encode(&k, &v, &len), CAIRN_EINVAL);
+	k.nmine = 2;
+	k.peer.count = CAIRN_MAILBOXES_MAX + 1;
+	assert_int_equal(contact_encode(&k, &v, &len), CAIRN_EINVAL);
+}
+
+/* Values out of range in an encoded contact of one mailbox each way. The offsets follow the
+ * layout: version, name (u32 length + 3), state, identity, then the counts and mailboxes. */
+static void test_contact_refused(void **state)
+{
+	struct contact k, got;
+	make_contact(&k, 1, 1);
+	k.mine[0].flags = MAILBOX_INVITE | MAILBOX_RETIRED;
+	uint8_t *v = NULL;
+	size_t len = 0;
+	assert_int_equal(contact_encode(&k, &v, &len), 0);
+	const size_t nmine_at = 1 + 4 + 3 + 1 + 32;
+	const size_t relay_len = strlen(k.mine[0].relay);
+	const size_t flags_at = nmine_at + 1 + 4 + relay_len + 24 + 24 + 64 + 32;
+	const size_t npeer_at = flags_at + 1;
+	const size_t move_at = npeer_at + 1 + 4 + strlen(k.peer.box[0].relay) + 24 + 32;
+	assert_int_equal(v[nmine_at], 1);
+	assert_int_equal(v[flags_at], MAILBOX_INVITE | MAILBOX_RETIRED);
+	assert_int_equal(v[npeer_at], 1);
+	assert_int_equal(v[move_at], MOVE_SENT);
+	struct {
+		size_t at;
+		uint8_t value;
+	} bad[] = {
+	    {0, 1},                              /* the layout before several relays */
+	    {nmine_at, CONTACT_MINE_MAX + 1},    /* too many of ours */
+	    {flags_at, 4},                       /* an unknown flag */
+	    {npeer_at, CAIRN_MAILBOXES_MAX + 1}, /* too many of theirs */
+	    {move_at, MOVE_CONFIRMED + 1},       /* an unknown move state */
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		uint8_t keep = v[bad[i].at];
+		v[bad[i].at] = bad[i].value;
+		assert_int_equal(contact_parse(v, len, &got), CAIRN_ECORRUPT);
+		v[bad[i].at] = keep;
+	}
+	check_same(v, len, &k);
+	free(v);
+}
+
+static void test_outbox_round_trip(void **state)
+{
+	struct outbox_entry e, got;
+	memset(&e, 0, sizeof(e));
+	strcpy(e.contact, "alice");
+	memset(e.message_id, 0x12, sizeof(e.message_id));
+	memset(e.outbox_id, 0x34, sizeof(e.outbox_id));
+	e.kind = APPMSG_MAILBOXES;
+	uint8_t env[896];
+	memset(env, 0x02, sizeof(env));
+	e.envelope = env;
+	e.envelope_len = sizeof(env);
+	uint8_t *v = NULL, *again = NULL;
+	size_t len = 0, alen = 0;
+	assert_int_equal(outbox_encode(&e, &v, &len), 0);
+	assert_int_equal(outbox_parse(v, len, &got), 0);
+	assert_string_equal(got.contact, "alice");
+	assert_int_equal(got.kind, APPMSG_MAILBOXES);
+	assert_int_equal(got.envelope_len, sizeof(env));
+	assert_memory_equal(got.envelope, env, sizeof(env));
+	assert_int_equal(outbox_encode(&got, &again, &alen), 0);
+	assert_int_equal(alen, len);
+	assert_memory_equal(again, v, len);
+	v[0] = 1; /* the layout that named one destination */
+	assert_int_equal(outbox_parse(v, len, &got), CAIRN_ECORRUPT);
+	free(v);
+	free(again);
+}
+
+int main(void)
+{
+	if (sodium_init() < 0)
+		return 1;
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_contact_round_trip),
+	    cmocka_unit_test(test_contact_refused),
+	    cmocka_unit_test(test_outbox_round_trip),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
