@@ -15,9 +15,9 @@
 #include "log.h"
 #include "relay.h"
 
-#define CONTENT_MAX(relay)                                                                     \
-	((relay)->cfg->frame_size ? (relay)->cfg->frame_size - CAIRN_FRAME_CONTENT_HEADER       \
-				  : CAIRN_FRAME_CONTENT_MAX)
+#define CONTENT_MAX(relay)                                                                         \
+	((relay)->cfg->frame_size ? (relay)->cfg->frame_size - CAIRN_FRAME_CONTENT_HEADER          \
+	                          : CAIRN_FRAME_CONTENT_MAX)
 
 static void on_close(uv_handle_t *h);
 static void start_write(struct conn *c);
@@ -135,21 +135,27 @@ static void want_flush(struct conn *c)
 	c->relay->flush_head = c;
 }
 
-/* Seals the pending reply content into one frame on the wire buffer. */
+/* Seals the pending reply content into frames on the wire buffer, cut where padding wastes
+ * least (frame_split). */
 static int seal_plain(struct conn *c)
 {
-	if (c->plain.len == 0)
-		return 0;
 	size_t fixed = c->relay->cfg->frame_size;
-	size_t need = frame_wire_len(c->plain.len, fixed);
-	if (need == 0 || buf_reserve(&c->wire, need) != 0)
-		return CAIRN_ENOMEM;
-	size_t outlen = 0;
-	int rc = frame_seal(&c->session.send, c->plain.data, c->plain.len, fixed,
-			    c->wire.data + c->wire.len, c->wire.cap - c->wire.len, &outlen);
-	if (rc != 0)
-		return rc;
-	c->wire.len += outlen;
+	size_t done = 0;
+	while (done < c->plain.len) {
+		size_t take = frame_split(c->plain.data + done, c->plain.len - done, fixed);
+		size_t need = frame_wire_len(take, fixed);
+		if (take == 0 || need == 0)
+			return CAIRN_EINVAL; /* cannot happen: the relay encoded this content */
+		if (buf_reserve(&c->wire, need) != 0)
+			return CAIRN_ENOMEM;
+		size_t outlen = 0;
+		int rc = frame_seal(&c->session.send, c->plain.data + done, take, fixed,
+		                    c->wire.data + c->wire.len, c->wire.cap - c->wire.len, &outlen);
+		if (rc != 0)
+			return rc;
+		c->wire.len += outlen;
+		done += take;
+	}
 	c->plain.len = 0;
 	return 0;
 }
@@ -169,7 +175,7 @@ void conn_reply(struct conn *c, const struct cairn_msg *m)
 			room = (c->plain.cap < max ? c->plain.cap : max) - c->plain.len;
 		size_t used = 0;
 		int rc = room ? cairn_msg_encode(m, c->plain.data + c->plain.len, room, &used)
-			      : CAIRN_ENOBUFS;
+		              : CAIRN_ENOBUFS;
 		if (rc == 0) {
 			c->plain.len += used;
 			want_flush(c);
@@ -191,8 +197,8 @@ void conn_reply_ok(struct conn *c, uint32_t request_id)
 
 void conn_reply_error(struct conn *c, uint32_t request_id, int code)
 {
-	struct cairn_msg m = {.type = CAIRN_REPLY_ERROR, .request_id = request_id,
-			      .code = (uint32_t)-code};
+	struct cairn_msg m = {
+	    .type = CAIRN_REPLY_ERROR, .request_id = request_id, .code = (uint32_t)-code};
 	conn_reply(c, &m);
 }
 
@@ -285,7 +291,7 @@ static void update_read_state(struct conn *c)
 		return;
 	const struct relay_config *cfg = c->relay->cfg;
 	bool want = conn_output_level(c) < cfg->output_buffer_max &&
-		    c->inflight < cfg->inflight_requests && !c->relay->stopping;
+	            c->inflight < cfg->inflight_requests && !c->relay->stopping;
 	if (want && !c->reading) {
 		if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
 			c->reading = true;
@@ -301,11 +307,10 @@ static int handle_handshake(struct conn *c, const uint8_t *msg, size_t len)
 	uint8_t out[CAIRN_FRAME_HEADER_LEN + CAIRN_HANDSHAKE2_MAX];
 	size_t outlen = 0;
 	size_t pad = randombytes_uniform(CAIRN_HELLO_PAD_MAX + 1);
-	int rc = cairn_handshake_relay_respond(relay->private_key, relay->public_key, NULL,
-					       relay->replay, (uint64_t)relay_now(), msg, len,
-					       pad, out + CAIRN_FRAME_HEADER_LEN,
-					       sizeof(out) - CAIRN_FRAME_HEADER_LEN, &outlen,
-					       &c->session);
+	int rc = cairn_handshake_relay_respond(
+	    relay->private_key, relay->public_key, NULL, relay->replay, (uint64_t)relay_now(), msg,
+	    len, pad, out + CAIRN_FRAME_HEADER_LEN, sizeof(out) - CAIRN_FRAME_HEADER_LEN, &outlen,
+	    &c->session);
 	if (rc != 0) {
 		/* Section 2.2: whatever failed, stay silent and close at the deadline. */
 		relay->stats.handshakes_failed++;
@@ -321,7 +326,7 @@ static int handle_handshake(struct conn *c, const uint8_t *msg, size_t len)
 	c->wire.len += outlen + 2;
 	c->state = CONN_OPEN;
 	frame_reader_set_limits(&c->reader, CAIRN_AEAD_TAG_LEN + CAIRN_FRAME_CONTENT_HEADER,
-				CAIRN_NOISE_MSG_MAX);
+	                        CAIRN_NOISE_MSG_MAX);
 	c->deadline_ms = (int64_t)uv_now(relay->loop) + (int64_t)relay->cfg->idle_timeout_s * 1000;
 	want_flush(c);
 	return 0;
@@ -333,8 +338,8 @@ static int handle_frame(struct conn *c, const uint8_t *msg, size_t len)
 	struct relay *relay = c->relay;
 	const uint8_t *content = NULL;
 	size_t content_len = 0;
-	int rc = frame_open(&c->session.recv, msg, len, relay->plain_buf,
-			    sizeof(relay->plain_buf), &content, &content_len);
+	int rc = frame_open(&c->session.recv, msg, len, relay->plain_buf, sizeof(relay->plain_buf),
+	                    &content, &content_len);
 	if (rc != 0)
 		return rc;
 	size_t off = 0;
@@ -413,8 +418,8 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		}
 	}
 	if (c->state == CONN_OPEN)
-		c->deadline_ms = (int64_t)uv_now(relay->loop) +
-				 (int64_t)relay->cfg->idle_timeout_s * 1000;
+		c->deadline_ms =
+		    (int64_t)uv_now(relay->loop) + (int64_t)relay->cfg->idle_timeout_s * 1000;
 	update_read_state(c);
 }
 
@@ -436,7 +441,7 @@ void conn_accept(struct relay *relay)
 	relay->conns = c;
 	relay->conn_count++;
 	c->deadline_ms =
-		(int64_t)uv_now(relay->loop) + (int64_t)relay->cfg->handshake_timeout_s * 1000;
+	    (int64_t)uv_now(relay->loop) + (int64_t)relay->cfg->handshake_timeout_s * 1000;
 	if (uv_accept((uv_stream_t *)&relay->listener, (uv_stream_t *)&c->tcp) != 0) {
 		conn_close(c);
 		return;
@@ -459,7 +464,7 @@ void conn_check_timeouts(struct relay *relay, int64_t now_ms)
 	while (c != NULL) {
 		struct conn *next = c->next;
 		bool stalled = c->writing && now_ms - c->write_since_ms > stall_ms &&
-			       conn_output_level(c) >= relay->cfg->output_buffer_max;
+		               conn_output_level(c) >= relay->cfg->output_buffer_max;
 		if (now_ms >= c->deadline_ms || stalled) {
 			conn_close(c);
 		} else if (!c->writing && conn_output_level(c) == 0) {
