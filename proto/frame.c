@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "frame.h"
+#include "msgcheck.h"
 
 /* First allocation for a partial frame; later growth doubles, capped at the declared length. */
 #define FRAME_BUF_MIN 256
@@ -166,6 +167,45 @@ size_t frame_wire_len(size_t content_len, size_t fixed_size)
 	return pt ? CAIRN_FRAME_HEADER_LEN + pt + CAIRN_AEAD_TAG_LEN : 0;
 }
 
+size_t frame_split(const uint8_t *content, size_t len, size_t fixed_size)
+{
+	size_t room = fixed_size != 0 ? fixed_size : CAIRN_FRAME_PLAINTEXT_MAX;
+	if (frame_plaintext_len(0, fixed_size) == 0)
+		return 0;
+	room -= CAIRN_FRAME_CONTENT_HEADER;
+	/* cut[i]: the longest run of whole objects that fits bucket i (all of them with a
+	 * fixed size, whose single "bucket" is the last one). */
+	size_t cut[CAIRN_FRAME_BUCKET_COUNT] = {0};
+	size_t end = 0;
+	while (end < len) {
+		size_t objlen = 0;
+		if (cairn_msgcheck(content + end, len - end, &objlen) != 0 || end + objlen > room)
+			break;
+		end += objlen;
+		for (size_t i = 0; i < CAIRN_FRAME_BUCKET_COUNT; i++)
+			if (fixed_size != 0 ? i == CAIRN_FRAME_BUCKET_COUNT - 1
+			                    : CAIRN_FRAME_CONTENT_HEADER + end <= frame_buckets[i])
+				cut[i] = end;
+	}
+	if (fixed_size != 0)
+		return end;
+	/* Even when one frame could hold everything, smaller ones may pad less: 5 KiB of
+	 * content wastes 11 KiB in one 16896-byte frame, 3 KiB in two of 4096. So: the largest
+	 * bucket that the cut fills to 7/8 (few frames, little padding), else the fullest one.
+	 * A fill a/b is compared with c/d as a*d against c*b. */
+	size_t best = 0, best_bucket = 1;
+	for (size_t i = CAIRN_FRAME_BUCKET_COUNT; i-- > 0;) {
+		size_t used = CAIRN_FRAME_CONTENT_HEADER + cut[i];
+		if (cut[i] > 0 && used * 8 >= frame_buckets[i] * 7)
+			return cut[i];
+		if (cut[i] > 0 && cut[i] * best_bucket > best * frame_buckets[i]) {
+			best = cut[i];
+			best_bucket = frame_buckets[i];
+		}
+	}
+	return best;
+}
+
 int frame_seal(struct noise_cipher *cs, const uint8_t *content, size_t content_len,
                size_t fixed_size, uint8_t *out, size_t outcap, size_t *outlen)
 {
@@ -218,9 +258,15 @@ int frame_open(struct noise_cipher *cs, const uint8_t *msg, size_t len, uint8_t 
 		sodium_memzero(out, pt_len);
 		return CAIRN_EPADDING;
 	}
-	/* Accumulate every padding byte so the check does not stop at the first bad one. */
-	uint8_t acc = 0;
-	for (size_t i = CAIRN_FRAME_CONTENT_HEADER + clen; i < pt_len; i++)
+	/* OR every padding byte together, a word at a time: padding can be most of a frame. */
+	uint64_t acc = 0;
+	size_t i = CAIRN_FRAME_CONTENT_HEADER + clen;
+	for (; i + sizeof(acc) <= pt_len; i += sizeof(acc)) {
+		uint64_t word;
+		memcpy(&word, out + i, sizeof(word));
+		acc |= word;
+	}
+	for (; i < pt_len; i++)
 		acc |= out[i];
 	if (acc != 0) {
 		sodium_memzero(out, pt_len);

@@ -40,7 +40,7 @@ void frame_reader_set_limits(struct frame_reader *r, size_t min_len, size_t max_
  * must then be discarded) or CAIRN_ENOMEM.
  */
 CAIRN_WARN_UNUSED int frame_reader_next(struct frame_reader *r, const uint8_t *in, size_t len,
-					size_t *used, const uint8_t **frame, size_t *frame_len);
+                                        size_t *used, const uint8_t **frame, size_t *frame_len);
 
 /* True when no partial frame is held. The buffer of a frame just returned from it is freed
  * on the next frame_reader_next() call or by frame_reader_free(). */
@@ -68,8 +68,18 @@ size_t frame_wire_len(size_t content_len, size_t fixed_size);
  * or CAIRN_ENONCE. CONTENT and OUT must not overlap.
  */
 CAIRN_WARN_UNUSED int frame_seal(struct noise_cipher *cs, const uint8_t *content,
-				 size_t content_len, size_t fixed_size, uint8_t *out,
-				 size_t outcap, size_t *outlen);
+                                 size_t content_len, size_t fixed_size, uint8_t *out, size_t outcap,
+                                 size_t *outlen);
+
+/*
+ * Where to cut a batch of commands into frames (docs/PROTOCOL.md 4.2, "Packing"): CONTENT is
+ * LEN bytes of whole msgpack objects back to back. Returns how many leading bytes, a whole
+ * number of objects, the next frame should carry: with buckets, the largest bucket the cut
+ * fills to 7/8, else the cut that fills its bucket best (so padding wastes little whatever
+ * the batch size); with FIXED_SIZE, as many objects as fit. Returns 0 when LEN is 0 or the first
+ * object is malformed or does not fit in any frame.
+ */
+size_t frame_split(const uint8_t *content, size_t len, size_t fixed_size);
 
 /*
  * Opens a frame body MSG (the Noise message, without the length prefix) with CS into OUT
@@ -79,7 +89,7 @@ CAIRN_WARN_UNUSED int frame_seal(struct noise_cipher *cs, const uint8_t *content
  * padding), CAIRN_ENOBUFS or CAIRN_ENONCE.
  */
 CAIRN_WARN_UNUSED int frame_open(struct noise_cipher *cs, const uint8_t *msg, size_t len,
-				 uint8_t *out, size_t outcap, const uint8_t **content,
-				 size_t *content_len);
+                                 uint8_t *out, size_t outcap, const uint8_t **content,
+                                 size_t *content_len);
 
 #endif

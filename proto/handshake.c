@@ -191,42 +191,83 @@ void cairn_session_wipe(struct cairn_session *session)
 /* ---- Replay cache ------------------------------------------------------------------------ */
 
 /*
- * Each generation is an open-addressing table of 64-bit fingerprints (0 marks an empty slot)
- * sized to at least twice its capacity, so linear probes stay short. Fingerprints are SipHash
- * under a key drawn at creation: a peer cannot aim ephemeral keys at one probe chain.
+ * Each generation is an open-addressing table of 64-bit fingerprints (0 marks an empty slot),
+ * kept at most half full so linear probes stay short. It starts small and doubles as keys
+ * arrive, up to twice its capacity, so the memory follows the handshakes actually seen in the
+ * window rather than the largest number allowed (16 MiB per generation at the default).
+ * Fingerprints are SipHash under a key drawn at creation: a peer cannot aim ephemeral keys at
+ * one probe chain.
  */
+#define REPLAY_SLOTS_MIN 1024
+
 struct replay_generation {
 	uint64_t *slots;
+	size_t mask; /* slots - 1 */
 	size_t count;
 };
 
 struct replay_cache {
 	uint8_t key[crypto_shorthash_KEYBYTES];
 	size_t capacity;  /* entries per generation */
-	size_t mask;      /* slots per generation - 1 */
+	size_t slots_max; /* the smallest power of two >= 2 * capacity */
 	uint64_t started; /* when the current generation began */
 	bool clock_set;
 	struct replay_generation cur, prev;
 };
 
+/* Gives G an empty table of SLOTS slots (a power of two). Returns 0 or CAIRN_ENOMEM. */
+static int generation_reset(struct replay_generation *g, size_t slots)
+{
+	uint64_t *p = calloc(slots, sizeof(uint64_t));
+	if (p == NULL)
+		return CAIRN_ENOMEM;
+	free(g->slots);
+	g->slots = p;
+	g->mask = slots - 1;
+	g->count = 0;
+	return 0;
+}
+
+/* Returns the slot holding FP, or the empty slot where it would go. */
+static uint64_t *generation_find(const struct replay_generation *g, uint64_t fp)
+{
+	size_t i = (size_t)fp & g->mask;
+	while (g->slots[i] != 0 && g->slots[i] != fp)
+		i = (i + 1) & g->mask;
+	return &g->slots[i];
+}
+
+/* Doubles G's table, keeping its fingerprints. Returns 0 or CAIRN_ENOMEM (G unchanged). */
+static int generation_grow(struct replay_generation *g)
+{
+	struct replay_generation bigger = {0};
+	if (generation_reset(&bigger, 2 * (g->mask + 1)) != 0)
+		return CAIRN_ENOMEM;
+	for (size_t i = 0; i <= g->mask; i++)
+		if (g->slots[i] != 0)
+			*generation_find(&bigger, g->slots[i]) = g->slots[i];
+	bigger.count = g->count;
+	free(g->slots);
+	*g = bigger;
+	return 0;
+}
+
 struct replay_cache *replay_cache_new(size_t capacity)
 {
 	if (capacity == 0 || capacity > ((size_t)1 << 30) || sodium_init() < 0)
 		return NULL;
-	size_t slots = 1;
-	while (slots < 2 * capacity)
-		slots <<= 1;
 	struct replay_cache *c = calloc(1, sizeof(*c));
 	if (c == NULL)
 		return NULL;
-	c->cur.slots = calloc(slots, sizeof(uint64_t));
-	c->prev.slots = calloc(slots, sizeof(uint64_t));
-	if (c->cur.slots == NULL || c->prev.slots == NULL) {
+	c->slots_max = 1;
+	while (c->slots_max < 2 * capacity)
+		c->slots_max <<= 1;
+	size_t first = c->slots_max < REPLAY_SLOTS_MIN ? c->slots_max : REPLAY_SLOTS_MIN;
+	if (generation_reset(&c->cur, first) != 0 || generation_reset(&c->prev, first) != 0) {
 		replay_cache_free(c);
 		return NULL;
 	}
 	c->capacity = capacity;
-	c->mask = slots - 1;
 	randombytes_buf(c->key, sizeof(c->key));
 	return c;
 }
@@ -241,10 +282,14 @@ void replay_cache_free(struct replay_cache *cache)
 	free(cache);
 }
 
-static void generation_clear(struct replay_cache *c, struct replay_generation *g)
+/* Empties G, shrinking it back to the first size; if that allocation fails, clears it. */
+static void generation_clear(const struct replay_cache *c, struct replay_generation *g)
 {
-	memset(g->slots, 0, (c->mask + 1) * sizeof(uint64_t));
-	g->count = 0;
+	size_t first = c->slots_max < REPLAY_SLOTS_MIN ? c->slots_max : REPLAY_SLOTS_MIN;
+	if (g->mask + 1 == first || generation_reset(g, first) != 0) {
+		memset(g->slots, 0, (g->mask + 1) * sizeof(uint64_t));
+		g->count = 0;
+	}
 }
 
 /*
@@ -271,16 +316,6 @@ static void replay_rotate(struct replay_cache *c, uint64_t now)
 	c->started = now;
 }
 
-/* Returns the slot holding FP, or the empty slot where it would go. */
-static uint64_t *generation_find(const struct replay_cache *c, const struct replay_generation *g,
-                                 uint64_t fp)
-{
-	size_t i = (size_t)fp & c->mask;
-	while (g->slots[i] != 0 && g->slots[i] != fp)
-		i = (i + 1) & c->mask;
-	return &g->slots[i];
-}
-
 int replay_cache_add(struct replay_cache *cache, const uint8_t key[static CAIRN_KEY_LEN],
                      uint64_t now)
 {
@@ -293,14 +328,22 @@ int replay_cache_add(struct replay_cache *cache, const uint8_t key[static CAIRN_
 		fp = 1; /* 0 marks an empty slot */
 
 	replay_rotate(cache, now);
-	if (*generation_find(cache, &cache->prev, fp) == fp)
+	if (*generation_find(&cache->prev, fp) == fp)
 		return CAIRN_EREPLAY;
-	uint64_t *slot = generation_find(cache, &cache->cur, fp);
+	struct replay_generation *g = &cache->cur;
+	uint64_t *slot = generation_find(g, fp);
 	if (*slot == fp)
 		return CAIRN_EREPLAY;
-	if (cache->cur.count >= cache->capacity)
+	if (g->count >= cache->capacity)
 		return CAIRN_EFULL;
+	if (2 * (g->count + 1) > g->mask + 1) {
+		/* Growing is bounded by slots_max >= 2 * capacity; failing to grow refuses the
+		 * handshake rather than overfilling the table. */
+		if (g->mask + 1 >= cache->slots_max || generation_grow(g) != 0)
+			return CAIRN_EFULL;
+		slot = generation_find(g, fp);
+	}
 	*slot = fp;
-	cache->cur.count++;
+	g->count++;
 	return 0;
 }

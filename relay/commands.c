@@ -40,7 +40,7 @@ static uint8_t dummy_digest[CAIRN_CREDENTIAL_LEN];
 /* ---- requests ------------------------------------------------------------------------ */
 
 static struct request *request_new(struct conn *c, uint32_t request_id,
-				   void (*done)(struct storage_job *))
+                                   void (*done)(struct storage_job *))
 {
 	struct request *r = calloc(1, sizeof(*r));
 	if (r == NULL)
@@ -208,7 +208,7 @@ static void on_put_done(struct storage_job *job)
 	env->put_pending = false;
 	if (job->status != 0) {
 		log_error("storage: an envelope could not be stored: %s",
-			  cairn_strerror(job->status));
+		          cairn_strerror(job->status));
 		envelope_answer_sender(env, CAIRN_ESTORAGE);
 		long i = mb ? mailbox_find(mb, env->id) : -1;
 		if (i >= 0) {
@@ -233,12 +233,12 @@ static void on_delete_done(struct storage_job *job)
 	env->del_pending = false;
 	if (job->status != 0)
 		log_warn("storage: an acknowledged envelope could not be deleted: %s",
-			 cairn_strerror(job->status));
+		         cairn_strerror(job->status));
 	envelope_maybe_free(env);
 }
 
 static struct envelope *envelope_new(struct relay *relay, struct mailbox *mb, uint64_t id,
-				     const uint8_t *body, uint32_t len)
+                                     const uint8_t *body, uint32_t len)
 {
 	struct envelope *env = malloc(sizeof(*env) + (body ? len : 0));
 	if (env == NULL)
@@ -268,7 +268,7 @@ static void on_read_done(struct storage_job *job)
 	struct envelope *env = job->data;
 	struct relay *relay = env->relay;
 	struct mailbox *mb = env->mailbox; /* NULL if it left the queue meanwhile */
-	env->put_pending = false; /* the read used the put job's slot */
+	env->put_pending = false;          /* the read used the put job's slot */
 	if (mb != NULL)
 		mb->reads--;
 	if (job->status == 0) {
@@ -280,7 +280,7 @@ static void on_read_done(struct storage_job *job)
 		if (i >= 0) {
 			/* Gone from the disk (expired meanwhile): it cannot be delivered. */
 			log_warn("storage: an envelope could not be read back: %s",
-				 cairn_strerror(job->status));
+			         cairn_strerror(job->status));
 			mailbox_ack(&relay->mailboxes, mb, (size_t)i);
 			envelope_detach(env);
 		}
@@ -349,10 +349,10 @@ static void deliver(struct relay *relay, struct mailbox *mb)
 		if (p->env == NULL || p->env->body == NULL)
 			break;
 		struct cairn_msg m = {.type = CAIRN_REPLY_ENVELOPE,
-				      .request_id = mb->sub_rid,
-				      .envelope_id = p->id,
-				      .envelope = p->env->body,
-				      .envelope_len = p->len};
+		                      .request_id = mb->sub_rid,
+		                      .envelope_id = p->id,
+		                      .envelope = p->env->body,
+		                      .envelope_len = p->len};
 		conn_reply(sub, &m);
 		mb->cursor++;
 		mb->inflight++;
@@ -369,8 +369,8 @@ static void unsubscribe(struct relay *relay, struct mailbox *mb, int code)
 	if (sub == NULL)
 		return;
 	if (code >= 0) {
-		struct cairn_msg m = {.type = CAIRN_REPLY_END, .request_id = mb->sub_rid,
-				      .code = (uint32_t)code};
+		struct cairn_msg m = {
+		    .type = CAIRN_REPLY_END, .request_id = mb->sub_rid, .code = (uint32_t)code};
 		conn_reply(sub, &m);
 	}
 	for (uint32_t i = 0; i < sub->subs_len; i++) {
@@ -411,9 +411,9 @@ static void on_create_done(struct storage_job *job)
 	struct relay *relay = r->conn->relay;
 	if (job->status == 0) {
 		struct cairn_msg m = {.type = CAIRN_REPLY_CREATED,
-				      .request_id = r->request_id,
-				      .recipient_id = r->rec.recipient_id,
-				      .sender_id = r->rec.sender_id};
+		                      .request_id = r->request_id,
+		                      .recipient_id = r->rec.recipient_id,
+		                      .sender_id = r->rec.sender_id};
 		conn_reply(r->conn, &m);
 		r->conn->inflight--;
 		conn_unref(r->conn);
@@ -444,7 +444,7 @@ static void cmd_create(struct conn *c, const struct cairn_msg *m)
 		randombytes_buf(r->rec.recipient_id, CAIRN_MAILBOX_ID_LEN);
 		randombytes_buf(r->rec.sender_id, CAIRN_MAILBOX_ID_LEN);
 	} while (mailbox_by_recipient(&relay->mailboxes, r->rec.recipient_id) != NULL ||
-		 mailbox_by_sender(&relay->mailboxes, r->rec.sender_id) != NULL);
+	         mailbox_by_sender(&relay->mailboxes, r->rec.sender_id) != NULL);
 	r->rec.id = relay->next_mailbox_id++;
 	memcpy(r->rec.recipient_key, m->recipient_key, CAIRN_KEY_LEN);
 	struct mailbox *mb = mailbox_add(&relay->mailboxes, &r->rec);
@@ -470,8 +470,8 @@ static void cmd_auth(struct conn *c, const struct cairn_msg *m)
 	       CAIRN_MAILBOX_ID_LEN);
 	/* Verify even when there is no such mailbox, so both cost the same. */
 	const uint8_t *key = mb ? mb->rec.recipient_key : dummy_key;
-	int ok = crypto_sign_verify_detached(m->signature, signed_msg, sizeof(signed_msg), key) ==
-		 0;
+	int ok =
+	    crypto_sign_verify_detached(m->signature, signed_msg, sizeof(signed_msg), key) == 0;
 	if (!ok || mb == NULL) {
 		conn_reply_error(c, m->request_id, CAIRN_EDENIED);
 		return;
@@ -643,7 +643,7 @@ static void cmd_send(struct conn *c, const struct cairn_msg *m)
 	static const uint8_t no_credential[CAIRN_CREDENTIAL_LEN];
 	uint8_t digest[CAIRN_CREDENTIAL_LEN];
 	crypto_generichash(digest, sizeof(digest), m->credential ? m->credential : no_credential,
-			   CAIRN_CREDENTIAL_LEN, m->sender_id, CAIRN_MAILBOX_ID_LEN);
+	                   CAIRN_CREDENTIAL_LEN, m->sender_id, CAIRN_MAILBOX_ID_LEN);
 	const uint8_t *expected = mb && mb->rec.secured ? mb->rec.credential_digest : dummy_digest;
 	int match = sodium_memcmp(digest, expected, sizeof(digest)) == 0;
 	bool allowed = mb != NULL && (!mb->rec.secured || (m->credential != NULL && match));
@@ -669,8 +669,8 @@ static void cmd_send(struct conn *c, const struct cairn_msg *m)
 	}
 	uint64_t id = relay->next_envelope_id;
 	struct envelope *env =
-		envelope_new(relay, mb, id, m->envelope ? m->envelope : (const uint8_t *)"",
-			     (uint32_t)m->envelope_len);
+	    envelope_new(relay, mb, id, m->envelope ? m->envelope : (const uint8_t *)"",
+	                 (uint32_t)m->envelope_len);
 	if (env == NULL || mailbox_push(&relay->mailboxes, mb, id, env->len, env) != 0) {
 		free(env);
 		conn_reply_error(c, m->request_id, CAIRN_ESTORAGE);
@@ -689,12 +689,18 @@ static void cmd_send(struct conn *c, const struct cairn_msg *m)
 	env->put_job.kind = STORAGE_WRITE;
 	env->put_job.done = on_put_done;
 	env->put_job.op = (struct store_op){.kind = STORE_ENVELOPE_PUT,
-					    .mailbox_id = mb->rec.id,
-					    .envelope_id = id,
-					    .body = env->body,
-					    .len = env->len,
-					    .stored_at = now};
-	submit(relay, &env->put_job);
+	                                    .mailbox_id = mb->rec.id,
+	                                    .envelope_id = id,
+	                                    .body = env->body,
+	                                    .len = env->len,
+	                                    .stored_at = now};
+	/* An online owner usually acknowledges within milliseconds, which cancels the write:
+	 * holding it back a little keeps online traffic off the disk even when the round
+	 * trip is longer than the storage thread's gathering time. */
+	if (mb->subscriber != NULL)
+		storage_submit_held(relay->storage, &env->put_job, cfg->online_write_hold_ms);
+	else
+		submit(relay, &env->put_job);
 	relay->stats.envelopes_accepted++;
 	deliver(relay, mb);
 }
@@ -859,9 +865,9 @@ static void load_id_mark(void *ctx, uint64_t mark)
 }
 
 const struct store_load_cb commands_load_cb = {
-	.mailbox = load_mailbox,
-	.envelope = load_envelope,
-	.id_mark = load_id_mark,
+    .mailbox = load_mailbox,
+    .envelope = load_envelope,
+    .id_mark = load_id_mark,
 };
 
 void commands_load_finish(struct relay *relay, void (*ready)(struct relay *relay))

@@ -41,6 +41,7 @@ void relay_config_defaults(struct relay_config *cfg)
 	cfg->idle_timeout_s = CAIRN_DEFAULT_IDLE_TIMEOUT_S;
 	cfg->max_connections = CAIRN_DEFAULT_MAX_CONNECTIONS;
 	cfg->delivery_window = CAIRN_DEFAULT_DELIVERY_WINDOW;
+	cfg->online_write_hold_ms = 20;
 	cfg->replay_cache_entries = CAIRN_DEFAULT_REPLAY_CAPACITY;
 	cfg->frame_size = 0;
 	snprintf(cfg->data_dir, sizeof(cfg->data_dir), "%s", CAIRN_DEFAULT_DATA_DIR);
@@ -204,6 +205,8 @@ static const struct key_spec keys[] = {
         "connections served at once; more are refused (mind the file descriptor limit)"),
     NUM("limits", "delivery_window", delivery_window, V_COUNT, 1, 65536,
         "envelopes delivered to a subscriber before it must acknowledge some"),
+    NUM("limits", "online_write_hold_ms", online_write_hold_ms, V_COUNT, 0, 1000,
+        "an envelope for an online owner waits this long for its ACK before it is written"),
     NUM("limits", "replay_cache_entries", replay_cache_entries, V_COUNT, 64, 1u << 28,
         "handshakes remembered to refuse replays within the clock window"),
     NUM("limits", "frame_size", frame_size, V_FRAME, 0, CAIRN_FRAME_PLAINTEXT_MAX,

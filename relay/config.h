@@ -33,6 +33,7 @@ struct relay_config {
 	uint32_t idle_timeout_s;
 	uint32_t max_connections;
 	uint32_t delivery_window;
+	uint32_t online_write_hold_ms;
 	uint32_t replay_cache_entries;
 	uint32_t frame_size; /* 0 = bucket padding, else fixed plaintext size */
 	/* not from the file */

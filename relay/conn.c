@@ -15,9 +15,9 @@
 #include "log.h"
 #include "relay.h"
 
-#define CONTENT_MAX(relay)                                                                     \
-	((relay)->cfg->frame_size ? (relay)->cfg->frame_size - CAIRN_FRAME_CONTENT_HEADER       \
-				  : CAIRN_FRAME_CONTENT_MAX)
+#define CONTENT_MAX(relay)                                                                         \
+	((relay)->cfg->frame_size ? (relay)->cfg->frame_size - CAIRN_FRAME_CONTENT_HEADER          \
+	                          : CAIRN_FRAME_CONTENT_MAX)
 
 static void on_close(uv_handle_t *h);
 static void start_write(struct conn *c);
@@ -135,21 +135,27 @@ static void want_flush(struct conn *c)
 	c->relay->flush_head = c;
 }
 
-/* Seals the pending reply content into one frame on the wire buffer. */
+/* Seals the pending reply content into frames on the wire buffer, cut where padding wastes
+ * least (frame_split). */
 static int seal_plain(struct conn *c)
 {
-	if (c->plain.len == 0)
-		return 0;
 	size_t fixed = c->relay->cfg->frame_size;
-	size_t need = frame_wire_len(c->plain.len, fixed);
-	if (need == 0 || buf_reserve(&c->wire, need) != 0)
-		return CAIRN_ENOMEM;
-	size_t outlen = 0;
-	int rc = frame_seal(&c->session.send, c->plain.data, c->plain.len, fixed,
-			    c->wire.data + c->wire.len, c->wire.cap - c->wire.len, &outlen);
-	if (rc != 0)
-		return rc;
-	c->wire.len += outlen;
+	size_t done = 0;
+	while (done < c->plain.len) {
+		size_t take = frame_split(c->plain.data + done, c->plain.len - done, fixed);
+		size_t need = frame_wire_len(take, fixed);
+		if (take == 0 || need == 0)
+			return CAIRN_EINVAL; /* cannot happen: the relay encoded this content */
+		if (buf_reserve(&c->wire, need) != 0)
+			return CAIRN_ENOMEM;
+		size_t outlen = 0;
+		int rc = frame_seal(&c->session.send, c->plain.data + done, take, fixed,
+		                    c->wire.data + c->wire.len, c->wire.cap - c->wire.len, &outlen);
+		if (rc != 0)
+			return rc;
+		c->wire.len += outlen;
+		done += take;
+	}
 	c->plain.len = 0;
 	return 0;
 }
@@ -169,7 +175,7 @@ void conn_reply(struct conn *c, const struct cairn_msg *m)
 			room = (c->plain.cap < max ? c->plain.cap : max) - c->plain.len;
 		size_t used = 0;
 		int rc = room ? cairn_msg_encode(m, c->plain.data + c->plain.len, room, &used)
-			      : CAIRN_ENOBUFS;
+		              : CAIRN_ENOBUFS;
 		if (rc == 0) {
 			c->plain.len += used;
 			want_flush(c);
@@ -191,8 +197,8 @@ void conn_reply_ok(struct conn *c, uint32_t request_id)
 
 void conn_reply_error(struct conn *c, uint32_t request_id, int code)
 {
-	struct cairn_msg m = {.type = CAIRN_REPLY_ERROR, .request_id = request_id,
-			      .code = (uint32_t)-code};
+	struct cairn_msg m = {
+	    .type = CAIRN_REPLY_ERROR, .request_id = request_id, .code = (uint32_t)-code};
 	conn_reply(c, &m);
 }
 
@@ -284,8 +290,8 @@ static void update_read_state(struct conn *c)
 	if (c->state == CONN_CLOSING)
 		return;
 	const struct relay_config *cfg = c->relay->cfg;
-	bool want = conn_output_level(c) < cfg->output_buffer_max &&
-		    c->inflight < cfg->inflight_requests && !c->relay->stopping;
+	bool want = c->state != CONN_HANDSHAKING && conn_output_level(c) < cfg->output_buffer_max &&
+	            c->inflight < cfg->inflight_requests && !c->relay->stopping;
 	if (want && !c->reading) {
 		if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
 			c->reading = true;
@@ -295,46 +301,111 @@ static void update_read_state(struct conn *c)
 	}
 }
 
+/*
+ * Message 1 answered on libuv's thread pool: its X25519 work (~100 µs of the relay's CPU per
+ * handshake) would otherwise cap handshakes at what one core does, with every other
+ * connection waiting behind it. The loop thread keeps the replay cache, so only the pure
+ * computation crosses threads; the relay's key pair is read-only.
+ */
+struct hs_work {
+	uv_work_t req;
+	struct conn *c;
+	uint64_t now;
+	size_t len1, pad, outlen;
+	int rc;
+	uint8_t msg1[CAIRN_HANDSHAKE1_MAX];
+	uint8_t out[CAIRN_FRAME_HEADER_LEN + CAIRN_HANDSHAKE2_MAX];
+	struct cairn_session session;
+};
+
+static void hs_failed(struct conn *c, int rc)
+{
+	/* Section 2.2: whatever failed, stay silent and close at the deadline. */
+	c->relay->stats.handshakes_failed++;
+	log_debug("handshake failed: %s", cairn_strerror(rc));
+	c->state = CONN_FAILED;
+}
+
+static void hs_work_run(uv_work_t *req)
+{
+	struct hs_work *w = req->data;
+	struct relay *relay = w->c->relay;
+	/* The replay cache is consulted on the loop thread, in hs_work_done. */
+	w->rc = cairn_handshake_relay_respond(
+	    relay->private_key, relay->public_key, NULL, NULL, w->now, w->msg1, w->len1, w->pad,
+	    w->out + CAIRN_FRAME_HEADER_LEN, sizeof(w->out) - CAIRN_FRAME_HEADER_LEN, &w->outlen,
+	    &w->session);
+}
+
+static void hs_work_done(uv_work_t *req, int status)
+{
+	struct hs_work *w = req->data;
+	struct conn *c = w->c;
+	struct relay *relay = c->relay;
+	/* Closed, or failed (bytes after message 1), while the work ran: nothing to do. */
+	if (status != 0 || c->state != CONN_HANDSHAKING)
+		goto out;
+	int rc = w->rc;
+	/* Message 1 carries the initiator's ephemeral key in clear, first. */
+	if (rc == 0)
+		rc = replay_cache_add(relay->replay, w->msg1, w->now);
+	if (rc == 0 && buf_reserve(&c->wire, w->outlen + CAIRN_FRAME_HEADER_LEN) != 0)
+		rc = CAIRN_ENOMEM;
+	if (rc != 0) {
+		hs_failed(c, rc);
+		goto out;
+	}
+	c->session = w->session;
+	w->out[0] = (uint8_t)(w->outlen >> 8);
+	w->out[1] = (uint8_t)w->outlen;
+	memcpy(c->wire.data + c->wire.len, w->out, w->outlen + CAIRN_FRAME_HEADER_LEN);
+	c->wire.len += w->outlen + CAIRN_FRAME_HEADER_LEN;
+	c->state = CONN_OPEN;
+	frame_reader_set_limits(&c->reader, CAIRN_AEAD_TAG_LEN + CAIRN_FRAME_CONTENT_HEADER,
+	                        CAIRN_NOISE_MSG_MAX);
+	c->deadline_ms = (int64_t)uv_now(relay->loop) + (int64_t)relay->cfg->idle_timeout_s * 1000;
+	want_flush(c);
+	update_read_state(c);
+out:
+	cairn_session_wipe(&w->session);
+	sodium_memzero(w, sizeof(*w));
+	free(w);
+	conn_unref(c);
+}
+
 static int handle_handshake(struct conn *c, const uint8_t *msg, size_t len)
 {
 	struct relay *relay = c->relay;
-	uint8_t out[CAIRN_FRAME_HEADER_LEN + CAIRN_HANDSHAKE2_MAX];
-	size_t outlen = 0;
-	size_t pad = randombytes_uniform(CAIRN_HELLO_PAD_MAX + 1);
-	int rc = cairn_handshake_relay_respond(relay->private_key, relay->public_key, NULL,
-					       relay->replay, (uint64_t)relay_now(), msg, len,
-					       pad, out + CAIRN_FRAME_HEADER_LEN,
-					       sizeof(out) - CAIRN_FRAME_HEADER_LEN, &outlen,
-					       &c->session);
-	if (rc != 0) {
-		/* Section 2.2: whatever failed, stay silent and close at the deadline. */
-		relay->stats.handshakes_failed++;
-		log_debug("handshake failed: %s", cairn_strerror(rc));
-		c->state = CONN_FAILED;
+	if (len < CAIRN_HANDSHAKE1_MIN || len > CAIRN_HANDSHAKE1_MAX) {
+		hs_failed(c, CAIRN_EFRAME);
 		return 0;
 	}
-	out[0] = (uint8_t)(outlen >> 8);
-	out[1] = (uint8_t)outlen;
-	if (buf_reserve(&c->wire, outlen + 2) != 0)
+	struct hs_work *w = malloc(sizeof(*w));
+	if (w == NULL)
 		return CAIRN_ENOMEM;
-	memcpy(c->wire.data + c->wire.len, out, outlen + 2);
-	c->wire.len += outlen + 2;
-	c->state = CONN_OPEN;
-	frame_reader_set_limits(&c->reader, CAIRN_AEAD_TAG_LEN + CAIRN_FRAME_CONTENT_HEADER,
-				CAIRN_NOISE_MSG_MAX);
-	c->deadline_ms = (int64_t)uv_now(relay->loop) + (int64_t)relay->cfg->idle_timeout_s * 1000;
-	want_flush(c);
+	w->req.data = w;
+	w->c = c;
+	w->now = (uint64_t)relay_now();
+	w->len1 = len;
+	w->pad = randombytes_uniform(CAIRN_HELLO_PAD_MAX + 1);
+	memcpy(w->msg1, msg, len);
+	if (uv_queue_work(relay->loop, &w->req, hs_work_run, hs_work_done) != 0) {
+		free(w);
+		return CAIRN_ENOMEM;
+	}
+	conn_ref(c);
+	c->state = CONN_HANDSHAKING;
+	update_read_state(c);
 	return 0;
 }
 
-/* Decodes and runs every command of one frame. Returns non-zero to close the connection. */
 static int handle_frame(struct conn *c, const uint8_t *msg, size_t len)
 {
 	struct relay *relay = c->relay;
 	const uint8_t *content = NULL;
 	size_t content_len = 0;
-	int rc = frame_open(&c->session.recv, msg, len, relay->plain_buf,
-			    sizeof(relay->plain_buf), &content, &content_len);
+	int rc = frame_open(&c->session.recv, msg, len, relay->plain_buf, sizeof(relay->plain_buf),
+	                    &content, &content_len);
 	if (rc != 0)
 		return rc;
 	size_t off = 0;
@@ -412,9 +483,12 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 			return;
 		}
 	}
+	/* An initiator cannot send a frame before it has read message 2. */
+	if (c->state == CONN_HANDSHAKING && left > 0)
+		hs_failed(c, CAIRN_EFRAME);
 	if (c->state == CONN_OPEN)
-		c->deadline_ms = (int64_t)uv_now(relay->loop) +
-				 (int64_t)relay->cfg->idle_timeout_s * 1000;
+		c->deadline_ms =
+		    (int64_t)uv_now(relay->loop) + (int64_t)relay->cfg->idle_timeout_s * 1000;
 	update_read_state(c);
 }
 
@@ -436,7 +510,7 @@ void conn_accept(struct relay *relay)
 	relay->conns = c;
 	relay->conn_count++;
 	c->deadline_ms =
-		(int64_t)uv_now(relay->loop) + (int64_t)relay->cfg->handshake_timeout_s * 1000;
+	    (int64_t)uv_now(relay->loop) + (int64_t)relay->cfg->handshake_timeout_s * 1000;
 	if (uv_accept((uv_stream_t *)&relay->listener, (uv_stream_t *)&c->tcp) != 0) {
 		conn_close(c);
 		return;
@@ -459,7 +533,7 @@ void conn_check_timeouts(struct relay *relay, int64_t now_ms)
 	while (c != NULL) {
 		struct conn *next = c->next;
 		bool stalled = c->writing && now_ms - c->write_since_ms > stall_ms &&
-			       conn_output_level(c) >= relay->cfg->output_buffer_max;
+		               conn_output_level(c) >= relay->cfg->output_buffer_max;
 		if (now_ms >= c->deadline_ms || stalled) {
 			conn_close(c);
 		} else if (!c->writing && conn_output_level(c) == 0) {

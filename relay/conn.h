@@ -23,10 +23,11 @@ struct relay;
 struct mailbox;
 
 enum conn_state {
-	CONN_HANDSHAKE, /* waiting for message 1 */
-	CONN_FAILED,    /* handshake failed: silently discard input until the deadline */
-	CONN_OPEN,      /* transport established */
-	CONN_CLOSING,   /* handle closing; output dropped */
+	CONN_HANDSHAKE,   /* waiting for message 1 */
+	CONN_HANDSHAKING, /* message 1 is being answered on the thread pool; not reading */
+	CONN_FAILED,      /* handshake failed: silently discard input until the deadline */
+	CONN_OPEN,        /* transport established */
+	CONN_CLOSING,     /* handle closing; output dropped */
 };
 
 struct conn_buf {
@@ -38,15 +39,15 @@ struct conn {
 	struct relay *relay;
 	uv_tcp_t tcp;
 	enum conn_state state;
-	struct conn *prev, *next;  /* relay->conns */
-	struct conn *flush_next;   /* relay->flush_head */
+	struct conn *prev, *next; /* relay->conns */
+	struct conn *flush_next;  /* relay->flush_head */
 	bool in_flush_list;
 	bool reading;
 	unsigned refs;
 
 	struct frame_reader reader;
 	struct cairn_session session;
-	int64_t deadline_ms;   /* handshake deadline, then idle deadline (loop time) */
+	int64_t deadline_ms;    /* handshake deadline, then idle deadline (loop time) */
 	int64_t write_since_ms; /* when the write in flight started */
 
 	struct conn_buf plain;  /* reply content not yet sealed */
@@ -55,10 +56,10 @@ struct conn {
 	uv_write_t write_req;
 	bool writing;
 
-	uint32_t inflight;      /* requests waiting for the storage thread */
-	uint64_t *authed;       /* store ids of mailboxes this connection may manage */
+	uint32_t inflight; /* requests waiting for the storage thread */
+	uint64_t *authed;  /* store ids of mailboxes this connection may manage */
 	uint32_t authed_len;
-	struct mailbox **subs;  /* mailboxes this connection is subscribed to */
+	struct mailbox **subs; /* mailboxes this connection is subscribed to */
 	uint32_t subs_len;
 };
 

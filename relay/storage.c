@@ -19,6 +19,7 @@
 /* Job states; IDLE is 0 so a zeroed job is idle. Changed under the mutex once submitted. */
 enum {
 	JOB_IDLE,
+	JOB_HELD,   /* in s->held (loop thread only): queued when its hold ends, or cancelled */
 	JOB_QUEUED, /* in s->queue: the storage thread has not seen it, it may be cancelled */
 	JOB_TAKEN,  /* in the storage thread's batch */
 	JOB_DONE,   /* in s->done, waiting for the loop thread */
@@ -46,7 +47,10 @@ struct storage {
 
 	/* Loop thread only. */
 	size_t pending; /* submitted and done() not yet called; the handle is ref'd while > 0 */
-	bool closing;   /* storage_close has run: later submissions fail with CAIRN_ESHUTDOWN */
+	struct job_list held; /* writes held back (storage_submit_held), in due order */
+	uv_timer_t hold_timer;
+	int handles_open; /* async and hold_timer: the struct is freed when both are closed */
+	bool closing;     /* storage_close has run: later submissions fail with CAIRN_ESHUTDOWN */
 	void (*closed)(void *arg);
 	void *closed_arg;
 
@@ -357,6 +361,9 @@ int storage_open(uv_loop_t *loop, const struct store_engine *engine, const char 
 		goto fail_store;
 	}
 	s->async.data = s;
+	uv_timer_init(loop, &s->hold_timer);
+	s->hold_timer.data = s;
+	s->handles_open = 2;
 	/* Referenced only while jobs are pending: an idle store does not keep uv_run alive, a
 	 * busy one does until its callbacks have run. */
 	uv_unref((uv_handle_t *)&s->async);
@@ -368,6 +375,19 @@ fail_store:
 fail:
 	storage_free(s);
 	return rc;
+}
+
+/* Hands JOB to the storage thread (it is already counted in s->pending). */
+static void enqueue(struct storage *s, struct storage_job *job)
+{
+	pthread_mutex_lock(&s->mu);
+	job->state = JOB_QUEUED;
+	bool was_empty = s->queue.head == NULL;
+	list_append(&s->queue, job);
+	/* A non-empty queue means the thread is busy with a batch or already woken. */
+	if (was_empty)
+		pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mu);
 }
 
 void storage_submit(struct storage *s, struct storage_job *job)
@@ -390,19 +410,55 @@ void storage_submit(struct storage *s, struct storage_job *job)
 		pthread_mutex_unlock(&s->mu);
 		return;
 	}
-	pthread_mutex_lock(&s->mu);
-	job->state = JOB_QUEUED;
-	bool was_empty = s->queue.head == NULL;
-	list_append(&s->queue, job);
-	/* A non-empty queue means the thread is busy with a batch or already woken. */
-	if (was_empty)
-		pthread_cond_signal(&s->cv);
-	pthread_mutex_unlock(&s->mu);
+	enqueue(s, job);
+}
+
+/* Queues every held job whose hold has ended, or all of them when ALL. */
+static void release_held(struct storage *s, bool all)
+{
+	uint64_t now = uv_now(s->loop);
+	struct storage_job *job;
+	while ((job = s->held.head) != NULL && (all || job->due_ms <= now)) {
+		list_remove(&s->held, job);
+		enqueue(s, job);
+	}
+}
+
+static void on_hold_timer(uv_timer_t *timer)
+{
+	struct storage *s = timer->data;
+	release_held(s, false);
+	if (s->held.head != NULL)
+		uv_timer_start(timer, on_hold_timer, s->held.head->due_ms - uv_now(s->loop), 0);
+}
+
+void storage_submit_held(struct storage *s, struct storage_job *job, uint64_t hold_ms)
+{
+	if (hold_ms == 0 || s->closing) {
+		storage_submit(s, job);
+		return;
+	}
+	job->status = 0;
+	if (s->pending++ == 0)
+		uv_ref((uv_handle_t *)&s->async);
+	job->state = JOB_HELD;
+	job->due_ms = uv_now(s->loop) + hold_ms;
+	/* One hold for every job, so appending keeps the list in due order. */
+	list_append(&s->held, job);
+	if (!uv_is_active((uv_handle_t *)&s->hold_timer))
+		uv_timer_start(&s->hold_timer, on_hold_timer, hold_ms, 0);
 }
 
 bool storage_cancel(struct storage *s, struct storage_job *job)
 {
 	bool removed = false;
+	if (job->state == JOB_HELD) {
+		list_remove(&s->held, job);
+		job->state = JOB_IDLE;
+		if (--s->pending == 0)
+			uv_unref((uv_handle_t *)&s->async);
+		return true;
+	}
 	pthread_mutex_lock(&s->mu);
 	if (job->state == JOB_QUEUED) {
 		list_remove(&s->queue, job);
@@ -434,6 +490,8 @@ void storage_stats(const struct storage *s, uint64_t *batches, uint64_t *writes,
 static void on_closed(uv_handle_t *handle)
 {
 	struct storage *s = handle->data;
+	if (--s->handles_open > 0)
+		return;
 	/* Jobs submitted by done() callbacks after storage_close returned. */
 	drain_done(s);
 	void (*closed)(void *) = s->closed;
@@ -448,6 +506,9 @@ void storage_close(struct storage *s, void (*closed)(void *arg), void *arg)
 	s->closing = true;
 	s->closed = closed;
 	s->closed_arg = arg;
+	/* Held writes are due now: a sender is waiting for each. */
+	release_held(s, true);
+	uv_timer_stop(&s->hold_timer);
 	/* Blocks the loop for at most the batch in progress plus what is queued: shutdown
 	 * only, and every queued write must be durable and answered before the store closes. */
 	stop_thread(s);
@@ -455,4 +516,5 @@ void storage_close(struct storage *s, void (*closed)(void *arg), void *arg)
 	s->engine->close(s->store);
 	s->store = NULL;
 	uv_close((uv_handle_t *)&s->async, on_closed);
+	uv_close((uv_handle_t *)&s->hold_timer, on_closed);
 }

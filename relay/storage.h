@@ -4,8 +4,9 @@
  * write jobs queued since the last commit as one transaction (one fsync for the batch: group
  * commit), after gathering for CAIRN_STORAGE_GATHER_US. A batch's reads run before its writes,
  * so a read sees what earlier batches committed and never waits for an fsync. Then it wakes
- * the loop (uv_async), where each job's done callback runs. A write job still waiting in the queue can be cancelled: an envelope that its
- * owner acknowledged before its batch was taken never touches the disk.
+ * the loop (uv_async), where each job's done callback runs. A write job still waiting in the queue
+ * can be cancelled: an envelope that its owner acknowledged before its batch was taken never
+ * touches the disk.
  */
 #ifndef CAIRN_RELAY_STORAGE_H
 #define CAIRN_RELAY_STORAGE_H
@@ -27,11 +28,11 @@ enum storage_job_kind {
 
 struct storage_job {
 	enum storage_job_kind kind;
-	struct store_op op;   /* STORAGE_WRITE; pointers in it must live until done() */
-	uint64_t read_id;     /* STORAGE_READ */
-	uint8_t *read_body;   /* STORAGE_READ result: malloc'd, owned by the caller after done() */
+	struct store_op op; /* STORAGE_WRITE; pointers in it must live until done() */
+	uint64_t read_id;   /* STORAGE_READ */
+	uint8_t *read_body; /* STORAGE_READ result: malloc'd, owned by the caller after done() */
 	size_t read_len;
-	int status;           /* 0 or a CAIRN_E code, set before done() */
+	int status; /* 0 or a CAIRN_E code, set before done() */
 	/* Runs on the loop thread once the job is durable (writes) or read (reads). The job is
 	 * no longer referenced by the storage thread when it runs, so it may free the job. */
 	void (*done)(struct storage_job *job);
@@ -39,6 +40,7 @@ struct storage_job {
 	/* Private to storage.c. */
 	struct storage_job *prev, *next;
 	int state;
+	uint64_t due_ms; /* a held job's end of hold, loop time */
 };
 
 /*
@@ -47,10 +49,18 @@ struct storage_job {
  * calling thread, before the storage thread starts). Returns 0 or a CAIRN_E code.
  */
 int storage_open(uv_loop_t *loop, const struct store_engine *engine, const char *dir,
-		 const struct store_load_cb *cb, void *cb_ctx, struct storage **out);
+                 const struct store_load_cb *cb, void *cb_ctx, struct storage **out);
 
 /* Queues JOB (loop thread only). JOB must stay valid until its done() runs. */
 void storage_submit(struct storage *s, struct storage_job *job);
+
+/*
+ * Queues the write JOB only after HOLD_MS (loop thread only), unless storage_cancel takes it
+ * back first: for a write that will probably be cancelled soon, such as an envelope whose
+ * owner is online and will acknowledge it within milliseconds. Every caller must use the same
+ * HOLD_MS (held jobs are kept in submission order). storage_close queues held jobs at once.
+ */
+void storage_submit_held(struct storage *s, struct storage_job *job, uint64_t hold_ms);
 
 /*
  * Removes JOB from the queue if the storage thread has not taken it yet (loop thread only).
@@ -63,7 +73,7 @@ size_t storage_pending(const struct storage *s);
 
 /* Statistics, loop thread: batches committed, write jobs committed, bytes on disk. */
 void storage_stats(const struct storage *s, uint64_t *batches, uint64_t *writes,
-		   uint64_t *disk_bytes);
+                   uint64_t *disk_bytes);
 
 /*
  * Finishes every queued job (their done() callbacks run), stops and joins the thread, closes

@@ -345,6 +345,74 @@ static void stream_build(struct stream *s)
 	assert_int_equal(s->len, cap);
 }
 
+/* ---- packing a batch into frames ------------------------------------------------------ */
+
+/* Appends a msgpack bin8/bin16 object whose encoding is TOTAL bytes long. */
+static size_t put_object(uint8_t *p, size_t total)
+{
+	if (total <= 2 + 255) {
+		p[0] = 0xc4;
+		p[1] = (uint8_t)(total - 2);
+		memset(p + 2, 0xab, total - 2);
+	} else {
+		p[0] = 0xc5;
+		p[1] = (uint8_t)((total - 3) >> 8);
+		p[2] = (uint8_t)(total - 3);
+		memset(p + 3, 0xab, total - 3);
+	}
+	return total;
+}
+
+/* Plaintext bytes spent on BATCH (N objects of SIZE bytes) cut by frame_split. */
+static size_t packed_bytes(size_t n, size_t size, size_t fixed, size_t *frames)
+{
+	size_t len = 0;
+	for (size_t i = 0; i < n; i++)
+		len += put_object(content + len, size);
+	size_t done = 0, spent = 0;
+	*frames = 0;
+	while (done < len) {
+		size_t take = frame_split(content + done, len - done, fixed);
+		assert_true(take > 0 && take % size == 0);
+		spent += frame_plaintext_len(take, fixed);
+		done += take;
+		(*frames)++;
+	}
+	return spent;
+}
+
+static void test_split(void **state)
+{
+	(void)state;
+	size_t frames;
+	assert_int_equal(frame_split(content, 0, 0), 0);
+	/* Five 1100-byte commands fit one 16896-byte frame, but two 4096-byte frames pad less. */
+	assert_int_equal(packed_bytes(5, 1100, 0, &frames), 2 * 4096);
+	assert_int_equal(frames, 2);
+	/* Sixty fill the largest bucket well: one frame. */
+	assert_int_equal(packed_bytes(59, 1100, 0, &frames), 65519);
+	assert_int_equal(frames, 1);
+	/* 10,000 bytes of tiny replies: full small frames beat one 16896-byte frame. */
+	assert_true(packed_bytes(1000, 10, 0, &frames) <= 10 * 1024);
+	/* The batches a window of 64 DELIVERs of 1 KiB envelopes makes: never more padding than
+	 * one frame would have, and from 13 on (past the 16896 bucket) under a quarter. */
+	for (size_t n = 1; n <= 64; n++) {
+		size_t spent = packed_bytes(n, 1090, 0, &frames);
+		size_t one = frame_plaintext_len(n * 1090, 0);
+		assert_true(one == 0 || spent <= one);
+		if (n >= 13)
+			assert_true(spent * 4 <= n * 1090 * 5);
+	}
+	/* Fixed size: as many as fit, in order. */
+	assert_int_equal(packed_bytes(40, 1100, 16896, &frames), 3 * 16896);
+	/* A malformed or oversized first object cannot be cut. */
+	content[0] = 0xc1;
+	assert_int_equal(frame_split(content, 10, 0), 0);
+	put_object(content, 300);
+	assert_int_equal(frame_split(content, 299, 0), 0); /* truncated */
+	assert_int_equal(frame_split(content, 300, 0), 300);
+}
+
 /*
  * Feeds the stream in chunks whose sizes come from NEXT_CHUNK and checks every frame against
  * the one sealed. Returns how many frames were handed out without a copy.
@@ -616,7 +684,7 @@ int main(void)
 	    cmocka_unit_test(test_open_padding),     cmocka_unit_test(test_open_errors),
 	    cmocka_unit_test(test_reader_splits),    cmocka_unit_test(test_reader_claimed_length),
 	    cmocka_unit_test(test_reader_limits),    cmocka_unit_test(test_reader_then_open),
-	    cmocka_unit_test(test_vector_ping),
+	    cmocka_unit_test(test_vector_ping),      cmocka_unit_test(test_split),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -467,6 +467,23 @@ static void test_replay_cache_memory(void **state)
 	assert_int_equal(replay_cache_add(c, key, t0), CAIRN_EREPLAY);
 	assert_int_equal(replay_cache_add(c, key, t0 + 2 * WIN - 1), CAIRN_EREPLAY);
 	replay_cache_free(c);
+
+	/* Tables grow from a small start as keys arrive (here 1024 slots to 16384) and keep every
+	 * key through each doubling and the next rotation; the capacity still binds. */
+	c = replay_cache_new(5000);
+	for (unsigned i = 0; i < 5000; i++) {
+		key_n(key, i);
+		assert_int_equal(replay_cache_add(c, key, t0), 0);
+	}
+	key_n(key, 5000);
+	assert_int_equal(replay_cache_add(c, key, t0), CAIRN_EFULL);
+	for (unsigned i = 0; i < 5000; i++) {
+		key_n(key, i);
+		assert_int_equal(replay_cache_add(c, key, t0 + 2 * WIN), CAIRN_EREPLAY);
+	}
+	key_n(key, 5000);
+	assert_int_equal(replay_cache_add(c, key, t0 + 2 * WIN), 0);
+	replay_cache_free(c);
 }
 
 static void test_replay_cache_full(void **state)

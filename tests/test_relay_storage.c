@@ -205,8 +205,7 @@ static void count_envelope(void *ctx, const struct store_envelope_info *info)
 		c->present[info->id] = 1;
 }
 
-static const struct store_load_cb count_cb = {.mailbox = count_mailbox,
-					       .envelope = count_envelope};
+static const struct store_load_cb count_cb = {.mailbox = count_mailbox, .envelope = count_envelope};
 
 /* Loads the store in DIR directly through the engine. */
 static void load_counts(const char *dir, struct counts *c)
@@ -333,6 +332,42 @@ static void test_cancelled_write_never_stored(void **state)
 	load_counts(f->dir, &c);
 	assert_int_equal(c.envelopes, 1);
 	assert_int_equal(c.last_id, 1);
+}
+
+/* A held write waits its hold out, can be cancelled until then, and is never lost: an
+ * uncancelled one is written once the hold ends, and closing writes the rest at once. */
+static void test_held_writes(void **state)
+{
+	struct fixture *f = *state;
+	struct storage *s;
+	assert_int_equal(storage_open(&f->loop, &store_sqlite, f->dir, NULL, NULL, &s), 0);
+	struct tjob a, b, c;
+	tjob_write(&a, f, put_op(1, body_1k, 16));
+	tjob_write(&b, f, put_op(2, body_1k, 16));
+	tjob_write(&c, f, put_op(3, body_1k, 16));
+	uv_update_time(&f->loop);
+	uint64_t start = uv_now(&f->loop);
+	storage_submit_held(s, &a.job, 50);
+	storage_submit_held(s, &b.job, 50);
+	assert_int_equal(storage_pending(s), 2);
+	assert_true(storage_cancel(s, &b.job)); /* still held: it never reaches the disk */
+	assert_false(storage_cancel(s, &b.job));
+	assert_int_equal(storage_pending(s), 1);
+	assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(a.calls, 1);
+	assert_int_equal(a.job.status, 0);
+	assert_true(uv_now(&f->loop) - start >= 50);
+	assert_int_equal(b.calls, 0);
+
+	/* Closing does not wait for a hold: the write is committed before the store closes. */
+	storage_submit_held(s, &c.job, 60000);
+	close_storage(f, s);
+	assert_int_equal(c.calls, 1);
+	assert_int_equal(c.job.status, 0);
+	struct counts cnt = {0};
+	load_counts(f->dir, &cnt);
+	assert_int_equal(cnt.envelopes, 2);
+	assert_int_equal(cnt.last_id, 3);
 }
 
 static void test_failed_commit_fails_every_write(void **state)
@@ -605,6 +640,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_burst_is_group_committed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cancel_queued_job, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cancelled_write_never_stored, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_held_writes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_failed_commit_fails_every_write, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reads_return_bodies, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_close_drains_everything, setup, teardown),
