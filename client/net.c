@@ -325,13 +325,19 @@ int cnet_flush(struct cnet *n)
 		return CAIRN_EIO;
 	if (n->batch_len == 0)
 		return 0;
-	size_t len = 0;
-	int rc =
-	    frame_seal(&n->session.send, n->batch, n->batch_len, 0, n->out, sizeof(n->out), &len);
+	/* Frames cut where padding wastes least (PROTOCOL.md 4.2), sent one at a time. */
+	int rc = 0;
+	for (size_t done = 0, take; rc == 0 && done < n->batch_len; done += take) {
+		take = frame_split(n->batch + done, n->batch_len - done, 0);
+		size_t len = 0;
+		rc = take == 0 ? CAIRN_EINVAL
+		               : frame_seal(&n->session.send, n->batch + done, take, 0, n->out,
+		                            sizeof(n->out), &len);
+		if (rc == 0)
+			rc = fdio_send_all(n->fd, n->out, len, fdio_now_ms() + n->io_timeout_ms);
+	}
 	sodium_memzero(n->batch, n->batch_len);
 	n->batch_len = 0;
-	if (rc == 0)
-		rc = fdio_send_all(n->fd, n->out, len, fdio_now_ms() + n->io_timeout_ms);
 	/* A frame half written, or a nonce used without being sent, breaks the stream. */
 	if (rc != 0)
 		n->broken = true;
