@@ -541,23 +541,27 @@ int cairn_send(struct cairn *c, const char *name, const uint8_t *text, size_t le
 {
 	if (len > CAIRN_MESSAGE_MAX || (len > 0 && text == NULL))
 		return CAIRN_ETOOBIG;
-	struct contact k;
-	int rc = client_load_contact(c, name, &k);
-	if (rc != 0)
-		return rc;
 	uint8_t id[APPMSG_ID_LEN];
 	randombytes_buf(id, sizeof(id));
 	int64_t now = now_s();
-	/* In the outbox, with the ratchet step and our copy of the message, before any send. */
-	if ((rc = cstate_begin(c->st)) == 0) {
+	/* In the outbox, with the ratchet step and our copy of the message, before any send.
+	 * The contact is read inside the transaction: BEGIN IMMEDIATE holds the write lock, so
+	 * no other process (a second send, a listen storing a delivery) can step the same
+	 * ratchet between our read and our write. Outside it, two sends would seal two
+	 * messages with one message key. */
+	struct contact k;
+	int rc = cstate_begin(c->st);
+	if (rc != 0)
+		return rc;
+	rc = client_load_contact(c, name, &k);
+	if (rc == 0)
 		rc = client_queue_message(c, &k, APPMSG_TEXT, text, len, id, now);
-		if (rc == 0)
-			rc = client_store_message(c, &k, 1, id, now, 0, text, len) < 0 ? -1 : 0;
-		if (rc == 0)
-			rc = cstate_commit(c->st);
-		else
-			cstate_rollback(c->st);
-	}
+	if (rc == 0)
+		rc = client_store_message(c, &k, 1, id, now, 0, text, len) < 0 ? -1 : 0;
+	if (rc == 0)
+		rc = cstate_commit(c->st);
+	else
+		cstate_rollback(c->st);
 	contact_wipe(&k);
 	if (rc != 0)
 		return rc;

@@ -21,9 +21,11 @@
 #include "client.h"
 #include "e2e.h"
 
-#define QUIET_MS       400   /* a drained relay stays silent this long */
-#define PING_EVERY_MS  60000 /* listen: below the relay's idle timeout */
-#define TICK_MS        2000  /* listen: moves, new mailboxes, the outbox of other processes */
+#define QUIET_MS 400 /* a drained relay stays silent this long */
+#define PING_EVERY_MS                                                                              \
+	30000               /* listen: below the relay's idle timeout, and how soon a dead         \
+	                     * path is noticed (plus the connection timeout) */
+#define TICK_MS        2000 /* listen: moves, new mailboxes, the outbox of other processes */
 #define BACKOFF_MAX_MS 60000
 
 struct sub {
@@ -64,6 +66,7 @@ struct session {
 	size_t nsends, capsends;
 	uint32_t ping_rid;
 	bool ping_done;
+	int64_t ping_due_ms; /* an unanswered PING by then means the path is dead */
 	size_t acks, deletes;
 	bool tried;          /* sync: connecting was tried in this run */
 	bool down;           /* the last attempt to connect failed */
@@ -200,6 +203,7 @@ static int session_start(struct run *run, struct session *s)
 		rc = cnet_flush(s->net);
 	s->last_ms = now_ms();
 	s->next_ping_ms = s->last_ms + PING_EVERY_MS;
+	s->ping_due_ms = s->last_ms + (int64_t)run->c->timeout_ms;
 	if (rc != 0)
 		session_close(run, s);
 	return rc;
@@ -917,9 +921,20 @@ int client_run(struct cairn *c, struct cairn_sync_result *res, cairn_message_cb 
 				session_failed(&run, s, now);
 				continue;
 			}
+			/* A path that drops everything without a reset (a blackhole, a NAT that
+			 * forgot us, a changed network) shows only as a PING left unanswered:
+			 * reconnect rather than wait for TCP to give up (about 15 minutes). */
+			if (run.listen && !s->ping_done && now >= s->ping_due_ms) {
+				session_close(&run, s);
+				session_failed(&run, s, now);
+				continue;
+			}
 			if (run.listen && now >= s->next_ping_ms) {
 				struct cairn_msg ping = {.type = CAIRN_CMD_PING,
 				                         .request_id = cnet_next_id(s->net)};
+				s->ping_rid = ping.request_id;
+				s->ping_done = false;
+				s->ping_due_ms = now + (int64_t)c->timeout_ms;
 				s->next_ping_ms = now + PING_EVERY_MS;
 				if (cnet_queue(s->net, &ping) != 0 || cnet_flush(s->net) != 0) {
 					session_close(&run, s);
