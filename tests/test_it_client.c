@@ -297,6 +297,32 @@ static void test_offline_hundreds(void **state)
 	sync_expect(CALL(.home = a), 0, 0);
 }
 
+/* ---- 2b. several sends at once on one home ------------------------------------------- */
+
+/* Each send steps the contact's ratchet inside one transaction: run side by side, they must
+ * still seal each message under its own key, so every one arrives (two sharing a key would
+ * make the second a forgery to the recipient, dropped after the sender was told "sent"). */
+static void test_concurrent_sends(void **state)
+{
+	struct world *w = *state;
+	const char *a = w->home[0], *b = w->home[1];
+	enum { N = 12 };
+	pair(a, b, w->addr, NULL);
+	char texts[N][32];
+	pid_t pids[N];
+	for (int i = 0; i < N; i++) {
+		snprintf(texts[i], sizeof(texts[i]), "concurrent %02d", i);
+		pids[i] = cli_spawn(CALL(.home = b), ARGS("send", "alice", texts[i]));
+	}
+	for (int i = 0; i < N; i++)
+		assert_int_equal(wait_status(pids[i]), 0);
+	sync_expect(CALL(.home = a), 0, N);
+	struct convo c = read_convo(a, "bob");
+	for (int i = 0; i < N; i++)
+		assert_int_equal(count_text(&c, 0, texts[i]), 1);
+	convo_free(&c);
+}
+
 /* ---- 3. the relay restarts (and crashes) between send and sync ------------------------- */
 
 static void test_relay_restart(void **state)
@@ -1489,6 +1515,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_walkthrough, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_offline_hundreds, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_concurrent_sends, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_relay_restart, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_killed_during_sync, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_send_while_relay_down, setup, teardown),
