@@ -8,8 +8,18 @@ JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 CMAKE_ARGS ?=
 DATA       ?= ./cairn-data
 FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 10
+VALGRIND_BUILD ?= build-valgrind
+# The tests that start cairn-relay and cairn, each of those processes under valgrind: the
+# relay's suites, the client over the network, and of test_it_client the walkthrough (every
+# cairn command opens its store with Argon2id, minutes under valgrind). Left out: the load,
+# soak, censorship and crash-loop suites, which measure time and would only time out.
+VALGRIND_TESTS ?= test_it_relay|test_it_hostile|test_it_crash$$|test_it_client$$|test_client_net
+VALGRIND_CLIENT_TESTS ?= test_walkthrough
+VALGRIND_OPTS ?= --error-exitcode=97 --leak-check=full --errors-for-leak-kinds=definite,indirect \
+	--track-fds=no -q
 
-.PHONY: all deps build run test test-unit test-asan fuzz format clean
+.PHONY: all deps build run test test-unit test-asan fuzz fuzz-smoke test-valgrind format clean
 
 all: build
 
@@ -43,6 +53,20 @@ fuzz: deps
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCAIRN_FUZZ=ON
 	cmake --build $(FUZZ_BUILD) -j $(JOBS)
 	sh scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+
+# CI's fuzz run: every target briefly, failing on any finding. Builds the fuzz targets only.
+fuzz-smoke: deps
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCAIRN_FUZZ=ON $(CMAKE_ARGS)
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_all
+	sh scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SMOKE_SECONDS)
+
+# The integration tests with every cairn-relay and cairn they start under valgrind memcheck
+# (tests/support/wrapper.h): a leak or invalid access exits 97 and fails the test.
+test-valgrind: deps
+	cmake -S . -B $(VALGRIND_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_ARGS)
+	cmake --build $(VALGRIND_BUILD) -j $(JOBS)
+	cd $(VALGRIND_BUILD) && CAIRN_TEST_WRAPPER="$$(command -v valgrind) $(VALGRIND_OPTS)" \
+		CAIRN_IT_ONLY='$(VALGRIND_CLIENT_TESTS)' ctest --output-on-failure -R '$(VALGRIND_TESTS)'
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

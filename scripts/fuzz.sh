@@ -1,27 +1,58 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# Runs every libFuzzer target for N seconds over a scratch copy of its seed corpus and prints
-# the executions each made. Usage: fuzz.sh BUILD_DIR SECONDS
+# Runs every libFuzzer target for N seconds over a scratch copy of its seed corpus and prints,
+# per target, the executions it made, the coverage it reached (cov: edges, ft: features) and
+# the corpus it ended with. Exits 1 if any target found a crash, leak, timeout or failed check;
+# the input that did it is kept in fuzz/artifacts/.
+# Usage: fuzz.sh BUILD_DIR SECONDS [TARGET...]   (default: every target built)
 set -eu
 build=$1 secs=$2
+shift 2
 root=$(cd "$(dirname "$0")/.." && pwd)
 status=0
+found=0
+# Undefined behaviour is a finding too: libFuzzer only counts what stops the process.
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}"
+
+mkdir -p "$root/fuzz/artifacts"
+printf '%-10s %8s %12s %8s %8s %8s  %s\n' target seconds executions cov ft corpus result
 for bin in "$build"/fuzz/fuzz_*; do
-	case "$bin" in *_replay) continue ;; esac
+	case "$bin" in *_replay | *_seed) continue ;; esac
 	[ -x "$bin" ] || continue
 	name=$(basename "$bin"); target=${name#fuzz_}
+	if [ $# -gt 0 ]; then
+		case " $* " in *" $target "*) ;; *) continue ;; esac
+	fi
+	found=$((found + 1))
 	work=$(mktemp -d)
 	cp "$root/fuzz/corpus/$target"/* "$work"/ 2>/dev/null || true
-	mkdir -p "$root/fuzz/artifacts"
-	if "$bin" -max_total_time="$secs" -print_final_stats=1 \
-		-artifact_prefix="$root/fuzz/artifacts/$target-" "$work" >"$work.log" 2>&1; then
-		execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$work.log" | grep -o '[0-9]*$')
-		cov=$(grep -o 'cov: [0-9]*' "$work.log" | tail -1)
-		echo "fuzz $target: ${secs}s, $execs executions, $cov, no findings"
+	log="$work.log"
+	# -timeout: a single input running this long is a hang, and a finding.
+	if "$bin" -max_total_time="$secs" -timeout=25 -print_final_stats=1 \
+		-artifact_prefix="$root/fuzz/artifacts/$target-" "$work" >"$log" 2>&1; then
+		result="no findings" failed=0
 	else
-		echo "fuzz $target: FOUND A CRASH (see $work.log and fuzz/artifacts/)"; status=1
-		tail -30 "$work.log"
+		result="FINDING (log: $log, input: fuzz/artifacts/$target-*)" failed=1
+		status=1
+	fi
+	execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" 2>/dev/null |
+		grep -o '[0-9]*$' || true)
+	# The last status line libFuzzer printed: "#N DONE cov: C ft: F corp: K/..."
+	last=$(grep -E '^#[0-9]+' "$log" 2>/dev/null | grep 'cov:' | tail -1 || true)
+	cov=$(echo "$last" | sed -n 's/.*cov: \([0-9]*\).*/\1/p')
+	ft=$(echo "$last" | sed -n 's/.*ft: \([0-9]*\).*/\1/p')
+	corp=$(echo "$last" | sed -n 's/.*corp: \([0-9]*\).*/\1/p')
+	printf '%-10s %8s %12s %8s %8s %8s  %s\n' "$target" "$secs" "${execs:-?}" "${cov:-?}" \
+		"${ft:-?}" "${corp:-?}" "$result"
+	if [ "$failed" -eq 1 ]; then
+		tail -40 "$log"
+	else
+		rm -f "$log"
 	fi
 	rm -rf "$work"
 done
+if [ "$found" -eq 0 ]; then
+	echo "fuzz.sh: no fuzz targets in $build/fuzz (configure with CC=clang -DCAIRN_FUZZ=ON)" >&2
+	exit 1
+fi
 exit $status

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -85,6 +86,35 @@ int wait_status(pid_t pid)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+/*
+ * CAIRN_FUZZ_RECORD=DIR: after each command that succeeded, a copy of its home's store goes to
+ * DIR/state-raw/, where fuzz_state_seed turns it into a seed for fuzz_state (fuzz/). The
+ * command has exited, so the store is whole (the last connection checkpointed its WAL).
+ */
+static void record_state(const char *home)
+{
+	static unsigned copies;
+	const char *dir = getenv("CAIRN_FUZZ_RECORD");
+	if (dir == NULL || dir[0] == '\0' || home == NULL || copies >= 200)
+		return;
+	char from[PATH_MAX], to[PATH_MAX];
+	snprintf(from, sizeof(from), "%s/cairn.db", home);
+	snprintf(to, sizeof(to), "%s/state-raw", dir);
+	(void)mkdir(to, 0700);
+	snprintf(to, sizeof(to), "%s/state-raw/%ld-%u.db", dir, (long)getpid(), copies++);
+	int in = open(from, O_RDONLY | O_CLOEXEC);
+	int out = in >= 0 ? open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
+	char buf[65536];
+	ssize_t n;
+	while (out >= 0 && (n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n)
+			break;
+	if (out >= 0)
+		close(out);
+	if (in >= 0)
+		close(in);
+}
+
 /* Runs cairn with ARGS, capturing both outputs (read together, so neither pipe can fill). */
 struct res cli_run(const struct call *k, const char *const *args)
 {
@@ -139,6 +169,16 @@ struct res cli_run(const struct call *k, const char *const *args)
 		}
 	}
 	r.status = wait_status(pid);
+	/* Under a wrapper (valgrind), its error status fails the test whatever was expected. */
+	if (r.status == TEST_WRAPPER_ERROR_STATUS &&
+	    test_wrapper_argv((char *[TEST_WRAPPER_MAX]){0}) > 0) {
+		fprintf(stderr, "cairn %s (home %s): the wrapper found an error:\n%s\n",
+		        args[0] != NULL ? args[0] : "", k->home ? k->home : "-", r.err);
+		res_free(&r);
+		fail();
+	}
+	if (r.status == 0)
+		record_state(k->home);
 	return r;
 }
 
@@ -181,6 +221,31 @@ pid_t cli_spawn(const struct call *k, const char *const *args)
 		_exit(127);
 	}
 	free(argv);
+	return pid;
+}
+
+pid_t cli_spawn_out(const struct call *k, const char *const *args, int *out, const char *errfile)
+{
+	int po[2];
+	assert_int_equal(pipe(po), 0);
+	(void)fcntl(po[0], F_SETFD, FD_CLOEXEC); /* later children must not hold it */
+	char **argv = build_argv(k, args);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR);
+		int err = errfile != NULL ? open(errfile, O_WRONLY | O_CREAT | O_APPEND, 0600) : -1;
+		dup2(null, 0);
+		dup2(po[1], 1);
+		dup2(err >= 0 ? err : null, 2);
+		close(po[0]);
+		child_env(k);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	free(argv);
+	close(po[1]);
+	*out = po[0];
 	return pid;
 }
 

@@ -59,6 +59,9 @@ struct res cli_expect(int expect, const struct call *k, const char *const *args)
 void cli_check(int expect, const struct call *k, const char *const *args);
 /* Starts cairn with ARGS in the background, outputs discarded. Returns its pid. */
 pid_t cli_spawn(const struct call *k, const char *const *args);
+/* The same, with its standard output on a pipe whose read end goes to *OUT (the caller closes
+ * it), and its standard error appended to the file ERRFILE (NULL: discarded). */
+pid_t cli_spawn_out(const struct call *k, const char *const *args, int *out, const char *errfile);
 /* Waits for PID; returns its exit status, or 128 + signal. */
 int wait_status(pid_t pid);
 void res_free(struct res *r);

@@ -4,7 +4,11 @@
 #include <dirent.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <setjmp.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +16,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <cmocka.h>
 
 #include "cairn/address.h"
 #include "relayproc.h"
@@ -68,7 +74,16 @@ static int run_quiet(char *const argv[], char *out, size_t outcap)
 
 int relayproc_init(struct relayproc *r, const char *limits)
 {
+	return relayproc_init_at(r, limits, "127.0.0.1");
+}
+
+int relayproc_init_at(struct relayproc *r, const char *limits, const char *host)
+{
 	memset(r, 0, sizeof(*r));
+	struct in_addr probe;
+	if (strlen(host) >= sizeof(r->host) || inet_pton(AF_INET, host, &probe) != 1)
+		return -1;
+	strcpy(r->host, host);
 	snprintf(r->dir, sizeof(r->dir), "/tmp/cairn-test-XXXXXX");
 	if (mkdtemp(r->dir) == NULL)
 		return -1;
@@ -82,7 +97,7 @@ int relayproc_init(struct relayproc *r, const char *limits)
 	FILE *f = fopen(r->conf, "w");
 	if (f == NULL)
 		return -1;
-	fprintf(f, "[relay]\nlisten = 127.0.0.1:%u\nlog_level = %s\n[limits]\n%s", r->port,
+	fprintf(f, "[relay]\nlisten = %s:%u\nlog_level = %s\n[limits]\n%s", r->host, r->port,
 	        getenv("CAIRN_TEST_LOG") ? getenv("CAIRN_TEST_LOG") : "warn", limits ? limits : "");
 	fclose(f);
 	char out[512];
@@ -120,6 +135,8 @@ int relayproc_start(struct relayproc *r)
 		int fd = socket(AF_INET, SOCK_STREAM, 0);
 		struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(r->port)};
 		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if (r->host[0] != '\0')
+			inet_pton(AF_INET, r->host, &sa.sin_addr);
 		int ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
 		close(fd);
 		if (ok)
@@ -149,14 +166,38 @@ int relayproc_stop(struct relayproc *r, int sig)
 	return 128 + WTERMSIG(status);
 }
 
+/* Sends SIG, waits up to TIMEOUT_MS for the exit, then kills. Returns relayproc_stop's status. */
+static int stop_within(struct relayproc *r, int sig, int timeout_ms)
+{
+	kill(r->pid, sig);
+	for (int waited = 0; waited < timeout_ms; waited += 10) {
+		int status;
+		if (waitpid(r->pid, &status, WNOHANG) == r->pid) {
+			r->pid = 0;
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		}
+		struct timespec ts = {0, 10 * 1000 * 1000};
+		nanosleep(&ts, NULL);
+	}
+	return relayproc_stop(r, SIGKILL);
+}
+
 void relayproc_cleanup(struct relayproc *r)
 {
+	/* A relay still running under a wrapper (valgrind) is stopped the clean way, so that the
+	 * wrapper's report at exit counts: a SIGKILL would hide its leaks and errors. */
+	int status = 0;
 	if (r->pid > 0)
-		relayproc_stop(r, SIGKILL);
+		status = test_wrapper_argv((char *[TEST_WRAPPER_MAX]){0}) > 0
+		                 ? stop_within(r, SIGTERM, 60000)
+		                 : relayproc_stop(r, SIGKILL);
 	if (r->dir[0] != '\0') {
 		char *rm[] = {"/bin/rm", "-rf", r->dir, NULL};
 		run_quiet(rm, NULL, 0);
 	}
+	if (status == TEST_WRAPPER_ERROR_STATUS)
+		fail_msg("the relay in %s exited with status %d: the wrapper found an error (above)",
+		         r->dir, status);
 }
 
 long relayproc_rss_kb(const struct relayproc *r)

@@ -15,11 +15,15 @@ struct relayproc {
 	char conf[320];
 	uint16_t port;
 	uint8_t pub[32];
+	char host[64]; /* the IPv4 address it listens on; "" is 127.0.0.1 */
 };
 
 /* Creates a data dir with `cairn-relay init`, picks a port, and writes a config file with
  * [limits] lines LIMITS (may be NULL, "key = value\n..."). Returns 0 or -1. */
 int relayproc_init(struct relayproc *r, const char *limits);
+/* The same, listening on the IPv4 address HOST instead of 127.0.0.1 (in a network namespace,
+ * say: the port is picked, and relayproc_start waits, in the caller's namespace). */
+int relayproc_init_at(struct relayproc *r, const char *limits, const char *host);
 /* Starts the relay and waits until it accepts connections. Returns 0 or -1. */
 int relayproc_start(struct relayproc *r);
 /* Sends SIG and waits for the exit. Returns the exit status (0..255) or 128+signal. */

@@ -9,8 +9,11 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,6 +23,143 @@
 #include "tclient.h"
 
 static bool peer_closed_flag;
+
+/* ---- CAIRN_FUZZ_RECORD: seed corpora from real traffic ---------------------------------- */
+
+/*
+ * With CAIRN_FUZZ_RECORD=DIR, every connection this client makes is written down for the fuzz
+ * targets (fuzz/): DIR/relayconn/ gets one file per connection in fuzz_relayconn's format (each
+ * batch sent, marked PATCH and WAIT, with the slot of the mailbox it names; raw writes marked
+ * RAW), and DIR/codec/ one file per batch sent or received. Off unless the variable is set.
+ */
+#define REC_CONNS       16
+#define REC_RECORDS_MAX 64
+#define REC_FILES_MAX   400
+#define REC_OP_PATCH    0x01
+#define REC_OP_WAIT     0x02
+#define REC_OP_RAW      0x04
+
+struct rec_conn {
+	const struct tclient *c;
+	FILE *f;
+	unsigned records;
+	uint8_t ids[4][2][24]; /* recipient and sender ids of the mailboxes it created */
+	unsigned nids;
+};
+
+static struct rec_conn rec_conns[REC_CONNS];
+static unsigned rec_files;
+
+static const char *rec_dir(void)
+{
+	const char *d = getenv("CAIRN_FUZZ_RECORD");
+	return d != NULL && d[0] != '\0' && rec_files < REC_FILES_MAX ? d : NULL;
+}
+
+static FILE *rec_create(const char *target)
+{
+	const char *dir = rec_dir();
+	if (dir == NULL)
+		return NULL;
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", dir, target);
+	(void)mkdir(path, 0700);
+	snprintf(path, sizeof(path), "%s/%s/%ld-%u", dir, target, (long)getpid(), rec_files++);
+	return fopen(path, "wb");
+}
+
+static struct rec_conn *rec_find(const struct tclient *c)
+{
+	for (size_t i = 0; i < REC_CONNS; i++)
+		if (rec_conns[i].c == c && rec_conns[i].f != NULL)
+			return &rec_conns[i];
+	return NULL;
+}
+
+static void rec_start(const struct tclient *c)
+{
+	for (size_t i = 0; i < REC_CONNS; i++) {
+		if (rec_conns[i].f != NULL)
+			continue;
+		memset(&rec_conns[i], 0, sizeof(rec_conns[i]));
+		rec_conns[i].f = rec_create("relayconn");
+		if (rec_conns[i].f == NULL)
+			return;
+		rec_conns[i].c = c;
+		fputc(0, rec_conns[i].f); /* config: bucket frames, default limits */
+		return;
+	}
+}
+
+static void rec_stop(const struct tclient *c)
+{
+	struct rec_conn *r = rec_find(c);
+	if (r != NULL) {
+		fclose(r->f);
+		r->f = NULL;
+		r->c = NULL;
+	}
+}
+
+static void rec_codec(const uint8_t *p, size_t len)
+{
+	FILE *f = rec_create("codec");
+	if (f != NULL) {
+		fwrite(p, 1, len, f);
+		fclose(f);
+	}
+}
+
+/* The slot (creation order on this connection) of the mailbox the batch's first command names. */
+static uint8_t rec_slot(const struct rec_conn *r, const uint8_t *p, size_t len)
+{
+	struct cairn_msg m;
+	size_t used = 0;
+	memset(&m, 0, sizeof(m));
+	if (cairn_msg_decode(p, len, &used, &m, NULL) != 0)
+		return 0;
+	for (unsigned i = 0; i < r->nids; i++)
+		if ((m.recipient_id != NULL && memcmp(m.recipient_id, r->ids[i][0], 24) == 0) ||
+		    (m.sender_id != NULL && memcmp(m.sender_id, r->ids[i][1], 24) == 0))
+			return (uint8_t)i;
+	return 0;
+}
+
+static void rec_record(const struct tclient *c, uint8_t op, const uint8_t *p, size_t len)
+{
+	struct rec_conn *r = rec_find(c);
+	if (r == NULL || r->records >= REC_RECORDS_MAX || len > 0xffff)
+		return;
+	r->records++;
+	if (!(op & REC_OP_RAW))
+		op |= (uint8_t)(rec_slot(r, p, len) << 6);
+	uint8_t head[3] = {op, (uint8_t)(len >> 8), (uint8_t)len};
+	fwrite(head, 1, sizeof(head), r->f);
+	fwrite(p, 1, len, r->f);
+}
+
+/* Replies: CREATED ones give the slots later batches are recorded against. */
+static void rec_replies(const struct tclient *c, const uint8_t *p, size_t len)
+{
+	struct rec_conn *r = rec_find(c);
+	if (r == NULL)
+		return;
+	rec_codec(p, len);
+	size_t off = 0;
+	while (off < len) {
+		struct cairn_msg m;
+		size_t used = 0;
+		memset(&m, 0, sizeof(m));
+		if (cairn_msg_decode(p + off, len - off, &used, &m, NULL) != 0)
+			return;
+		if (m.type == CAIRN_REPLY_CREATED && r->nids < 4) {
+			memcpy(r->ids[r->nids][0], m.recipient_id, 24);
+			memcpy(r->ids[r->nids][1], m.sender_id, 24);
+			r->nids++;
+		}
+		off += used;
+	}
+}
 
 static int64_t now_ms(void)
 {
@@ -48,7 +188,7 @@ int tclient_dial(struct tclient *c, uint16_t port)
 	return 0;
 }
 
-int tclient_write_raw(struct tclient *c, const void *buf, size_t len)
+static int write_all(struct tclient *c, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
 	while (len > 0) {
@@ -62,6 +202,12 @@ int tclient_write_raw(struct tclient *c, const void *buf, size_t len)
 		len -= (size_t)n;
 	}
 	return 0;
+}
+
+int tclient_write_raw(struct tclient *c, const void *buf, size_t len)
+{
+	rec_record(c, REC_OP_RAW, buf, len);
+	return write_all(c, buf, len);
 }
 
 /* Next whole frame body, waiting until DEADLINE. */
@@ -112,7 +258,7 @@ int tclient_connect(struct tclient *c, uint16_t port, const uint8_t relay_public
 		return rc;
 	msg[0] = (uint8_t)(len >> 8);
 	msg[1] = (uint8_t)len;
-	if ((rc = tclient_write_raw(c, msg, len + 2)) != 0)
+	if ((rc = write_all(c, msg, len + 2)) != 0)
 		return rc;
 	const uint8_t *frame;
 	size_t flen;
@@ -121,11 +267,13 @@ int tclient_connect(struct tclient *c, uint16_t port, const uint8_t relay_public
 	if ((rc = cairn_handshake_client_finish(&hs, frame, flen, &c->session)) != 0)
 		return rc;
 	frame_reader_set_limits(&c->reader, 18, CAIRN_NOISE_MSG_MAX);
+	rec_start(c);
 	return 0;
 }
 
 void tclient_close(struct tclient *c)
 {
+	rec_stop(c);
 	if (c->fd >= 0)
 		close(c->fd);
 	c->fd = -1;
@@ -139,11 +287,15 @@ int tclient_flush(struct tclient *c)
 		return 0;
 	static uint8_t out[2 + CAIRN_NOISE_MSG_MAX];
 	size_t len = 0;
+	if (rec_find(c) != NULL) {
+		rec_record(c, REC_OP_PATCH | REC_OP_WAIT, c->batch, c->batch_len);
+		rec_codec(c->batch, c->batch_len);
+	}
 	int rc = frame_seal(&c->session.send, c->batch, c->batch_len, 0, out, sizeof(out), &len);
 	c->batch_len = 0;
 	if (rc != 0)
 		return rc;
-	return tclient_write_raw(c, out, len);
+	return write_all(c, out, len);
 }
 
 int tclient_queue(struct tclient *c, const struct cairn_msg *m)
@@ -189,6 +341,7 @@ int tclient_recv(struct tclient *c, struct cairn_msg *m, int timeout_ms)
 		if (rc != 0)
 			return rc;
 		memmove(c->content, content, clen);
+		rec_replies(c, c->content, clen);
 		c->content_len = clen;
 		c->content_off = 0;
 	}

@@ -1,0 +1,619 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Fuzzes a relay connection end to end: the real conn.c, commands.c and mailbox.c on a libuv
+ * loop, reached over loopback TCP through the real accept path, after a real handshake. The
+ * harness plays the client: it frames and encrypts each plaintext batch the input holds, reads
+ * and checks every reply, and runs the relay until it is idle. Storage is memstorage.c, in
+ * memory and driven from here, so a run is deterministic (randomness and clock are fixed too)
+ * and every input starts with a fresh relay, torn down the way server.c does.
+ *
+ * Input: one config byte, then records: op (u8), length (u16, big-endian), payload. Config
+ * bit 0 selects fixed-size frames, bit 1 tight limits. Op bits: 0x01 PATCH (fill in what the
+ * fuzzer cannot know: mailbox ids from the CREATED replies seen so far, slot = op >> 6, our
+ * recipient key, AUTH signatures over this session, matching credentials, delivered envelope
+ * ids), 0x02 WAIT (run the relay and storage until idle after sending), 0x04 RAW (write the
+ * payload to the socket as it is, unframed), 0x08 FAIL (the next storage batch fails), 0x10
+ * EXPIRE (move the clock past the TTL and expire), 0x20 TICK (the once-a-second timeout pass).
+ *
+ * Findings besides sanitizer reports: a reply that is not a well-formed frame or message, a
+ * fixed-size frame of another size, a relay that never goes idle, a repeated envelope id, a
+ * libuv handle or any memory left after the relay is torn down.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <sodium.h>
+#include <uv.h>
+
+#include "cairn/error.h"
+#include "codec.h"
+#include "commands.h"
+#include "config.h"
+#include "conn.h"
+#include "frame.h"
+#include "handshake.h"
+#include "log.h"
+#include "memstorage.h"
+#include "relay.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+#define OP_PATCH  0x01
+#define OP_WAIT   0x02
+#define OP_RAW    0x04
+#define OP_FAIL   0x08
+#define OP_EXPIRE 0x10
+#define OP_TICK   0x20
+
+#define CFG_FIXED 0x01
+#define CFG_TIGHT 0x02
+
+#define RECORDS_MAX   64
+#define SLOTS_MAX     8
+#define DELIVERED_MAX 16
+#define ROUNDS_MAX    100000 /* a relay still busy after this many loop turns is stuck */
+#define START_TIME    1767225600
+
+/* A failed invariant is a finding: abort so that the fuzzer keeps the input. */
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			abort();                                                                   \
+	} while (0)
+
+/* ---- determinism: the relay's clock and libsodium's randomness ---------------------------- */
+
+static int64_t fake_now;
+
+int64_t relay_now(void)
+{
+	return fake_now;
+}
+
+static uint8_t rng_key[crypto_stream_chacha20_KEYBYTES];
+static uint64_t rng_ctr;
+
+static void rng_buf(void *const buf, const size_t size)
+{
+	uint8_t nonce[crypto_stream_chacha20_NONCEBYTES];
+	memcpy(nonce, &rng_ctr, sizeof(nonce));
+	rng_ctr++;
+	crypto_stream_chacha20(buf, size, nonce, rng_key);
+}
+
+static uint32_t rng_random(void)
+{
+	uint32_t v;
+	rng_buf(&v, sizeof(v));
+	return v;
+}
+
+static const char *rng_name(void)
+{
+	return "fuzz";
+}
+
+static void rng_stir(void)
+{
+}
+
+static int rng_close(void)
+{
+	return 0;
+}
+
+static randombytes_implementation rng_impl = {
+    .implementation_name = rng_name,
+    .random = rng_random,
+    .stir = rng_stir,
+    .buf = rng_buf,
+    .close = rng_close,
+};
+
+/* ---- the harness --------------------------------------------------------------------------- */
+
+struct slot {
+	uint8_t recipient_id[CAIRN_MAILBOX_ID_LEN];
+	uint8_t sender_id[CAIRN_MAILBOX_ID_LEN];
+};
+
+struct harness {
+	uv_loop_t loop;
+	struct relay_config cfg;
+	struct relay *relay;
+	bool ready;
+	bool fail_next;
+
+	int fd; /* our end of the connection */
+	bool peer_closed;
+	struct frame_reader reader;
+	struct cairn_session session;
+	bool open;
+	size_t out_len; /* bytes waiting in out_buf */
+
+	struct slot slots[SLOTS_MAX];
+	size_t nslots;
+	uint64_t delivered[DELIVERED_MAX];
+	size_t ndelivered;
+};
+
+static struct harness h;
+static uint8_t relay_private[CAIRN_KEY_LEN];
+static uint8_t relay_public[CAIRN_KEY_LEN];
+static uint8_t owner_pk[crypto_sign_PUBLICKEYBYTES]; /* recipient key of patched CREATEs */
+static uint8_t owner_sk[crypto_sign_SECRETKEYBYTES];
+static const uint8_t credential[CAIRN_CREDENTIAL_LEN] = {0xc4, 0x11, 0x2e};
+static uint8_t batch[CAIRN_FRAME_CONTENT_MAX];
+static uint8_t out_buf[4 * (CAIRN_FRAME_HEADER_LEN + CAIRN_NOISE_MSG_MAX)];
+static uint8_t in_buf[65536];
+static uint8_t opened[CAIRN_NOISE_MSG_MAX];
+
+static void setup_once(void)
+{
+	static bool done;
+	if (done)
+		return;
+	done = true;
+	memset(rng_key, 0x42, sizeof(rng_key));
+	CHECK(randombytes_set_implementation(&rng_impl) == 0);
+	CHECK(sodium_init() >= 0);
+	memset(relay_private, 1, sizeof(relay_private));
+	crypto_scalarmult_base(relay_public, relay_private);
+	uint8_t seed[crypto_sign_SEEDBYTES];
+	memset(seed, 7, sizeof(seed));
+	crypto_sign_seed_keypair(owner_pk, owner_sk, seed);
+	/* Closing connections and failing writes are the point here: keep the log quiet. */
+	CHECK(log_open(LOG_ERROR, "/dev/null") == 0);
+}
+
+static void configure(struct relay_config *cfg, uint8_t bits)
+{
+	relay_config_defaults(cfg);
+	cfg->replay_cache_entries = 16;
+	cfg->frame_size = (bits & CFG_FIXED) ? CAIRN_FRAME_FIXED_MIN : 0;
+	if (bits & CFG_TIGHT) {
+		cfg->output_buffer_max = 4096;
+		cfg->delivery_window = 2;
+		cfg->inflight_requests = 4;
+		cfg->mailbox_max_envelopes = 4;
+		cfg->mailbox_max_bytes = 20000;
+		cfg->mailboxes_per_connection = 2;
+	} else {
+		cfg->output_buffer_max = 256 * 1024;
+		cfg->delivery_window = 8;
+		cfg->inflight_requests = 64;
+		cfg->mailbox_max_envelopes = 64;
+		cfg->mailboxes_per_connection = 8;
+	}
+}
+
+/* ---- relay life cycle, as in server.c ----------------------------------------------------- */
+
+static void on_ready(struct relay *relay)
+{
+	relay->ready = true;
+	h.ready = true;
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+	CHECK(status == 0);
+	conn_accept(server->data);
+}
+
+static void on_flush(uv_check_t *c)
+{
+	conn_flush_all(c->data);
+}
+
+static uint16_t relay_start(void)
+{
+	struct relay *relay = calloc(1, sizeof(*relay));
+	CHECK(relay != NULL);
+	h.relay = relay;
+	relay->loop = &h.loop;
+	relay->cfg = &h.cfg;
+	relay->private_key = relay_private;
+	memcpy(relay->public_key, relay_public, CAIRN_KEY_LEN);
+	CHECK(mailbox_index_init(&relay->mailboxes) == 0);
+	relay->replay = replay_cache_new(h.cfg.replay_cache_entries);
+	relay->storage = memstorage_new();
+	CHECK(relay->replay != NULL && relay->storage != NULL);
+	commands_load_finish(relay, on_ready);
+	/* The first id mark is durable before any connection is accepted. */
+	memstorage_run_batch(relay->storage, false);
+	CHECK(h.ready);
+
+	uv_check_init(&h.loop, &relay->flusher);
+	relay->flusher.data = relay;
+	uv_check_start(&relay->flusher, on_flush);
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	uv_tcp_init(&h.loop, &relay->listener);
+	relay->listener.data = relay;
+	CHECK(uv_tcp_bind(&relay->listener, (const struct sockaddr *)&sa, 0) == 0);
+	CHECK(uv_listen((uv_stream_t *)&relay->listener, 8, on_connection) == 0);
+	int len = sizeof(sa);
+	CHECK(uv_tcp_getsockname(&relay->listener, (struct sockaddr *)&sa, &len) == 0);
+	return ntohs(sa.sin_port);
+}
+
+static void close_handle(uv_handle_t *handle)
+{
+	if (!uv_is_closing(handle))
+		uv_close(handle, NULL);
+}
+
+/* server.c's on_storage_closed and on_grace_over, without the grace period. */
+static void on_storage_closed(void *arg)
+{
+	struct relay *relay = arg;
+	relay->storage = NULL;
+	commands_shutdown(relay);
+	conn_flush_all(relay);
+	while (relay->conns != NULL)
+		conn_close(relay->conns);
+	close_handle((uv_handle_t *)&relay->flusher);
+	close_handle((uv_handle_t *)&relay->listener);
+}
+
+static void relay_stop(void)
+{
+	struct relay *relay = h.relay;
+	relay->stopping = true;
+	storage_close(relay->storage, on_storage_closed, relay);
+	uv_run(&h.loop, UV_RUN_DEFAULT);
+	/* Every handle closed, every connection freed: nothing may be left. */
+	CHECK(uv_loop_close(&h.loop) == 0);
+	CHECK(relay->conn_count == 0 && relay->conns == NULL);
+	replay_cache_free(relay->replay);
+	mailbox_index_free(&relay->mailboxes);
+	free(relay->marks);
+	free(relay->load.by_id);
+	free(relay);
+	h.relay = NULL;
+}
+
+/* ---- our side of the connection ----------------------------------------------------------- */
+
+static void client_dial(uint16_t port)
+{
+	h.fd = socket(AF_INET, SOCK_STREAM, 0);
+	CHECK(h.fd >= 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	/* Loopback completes the TCP handshake in the kernel; the relay accepts it later. */
+	CHECK(connect(h.fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	int one = 1;
+	setsockopt(h.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	/* Close with a reset: no TIME_WAIT, so a long run never runs out of ports. */
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+	setsockopt(h.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	CHECK(fcntl(h.fd, F_SETFL, O_NONBLOCK) == 0);
+	frame_reader_init(&h.reader, CAIRN_HANDSHAKE2_MIN, CAIRN_HANDSHAKE2_MAX);
+}
+
+static void pump(void);
+
+static void queue_out(const void *p, size_t len)
+{
+	/* Full only when the relay stopped reading, which it does until storage catches up. */
+	if (len > sizeof(out_buf) - h.out_len)
+		pump();
+	if (h.peer_closed || len > sizeof(out_buf) - h.out_len)
+		return;
+	memcpy(out_buf + h.out_len, p, len);
+	h.out_len += len;
+}
+
+/* Writes what the socket takes. Returns true if anything was written. */
+static bool client_write(void)
+{
+	size_t done = 0;
+	while (done < h.out_len && !h.peer_closed) {
+		ssize_t n = send(h.fd, out_buf + done, h.out_len - done, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n < 0) {
+			h.peer_closed = true; /* EPIPE or a reset: the relay closed on us */
+			break;
+		}
+		done += (size_t)n;
+	}
+	memmove(out_buf, out_buf + done, h.out_len - done);
+	h.out_len -= done;
+	if (h.peer_closed)
+		h.out_len = 0;
+	return done > 0;
+}
+
+/* Remembers what later commands may need to name. */
+static void note_reply(const struct cairn_msg *m)
+{
+	if (m->type == CAIRN_REPLY_CREATED && h.nslots < SLOTS_MAX) {
+		memcpy(h.slots[h.nslots].recipient_id, m->recipient_id, CAIRN_MAILBOX_ID_LEN);
+		memcpy(h.slots[h.nslots].sender_id, m->sender_id, CAIRN_MAILBOX_ID_LEN);
+		h.nslots++;
+	} else if (m->type == CAIRN_REPLY_ENVELOPE) {
+		h.delivered[h.ndelivered++ % DELIVERED_MAX] = m->envelope_id;
+	}
+}
+
+/* One frame from the relay: it must open, and hold only well-formed replies. */
+static void client_frame(const uint8_t *frame, size_t len)
+{
+	if (h.cfg.frame_size != 0)
+		CHECK(len == frame_wire_len(0, h.cfg.frame_size) - CAIRN_FRAME_HEADER_LEN);
+	const uint8_t *content = NULL;
+	size_t clen = 0;
+	CHECK(frame_open(&h.session.recv, frame, len, opened, sizeof(opened), &content, &clen) ==
+	      0);
+	size_t off = 0;
+	while (off < clen) {
+		struct cairn_msg m;
+		size_t used = 0;
+		memset(&m, 0, sizeof(m));
+		CHECK(cairn_msg_decode(content + off, clen - off, &used, &m, NULL) == 0);
+		CHECK(m.type >= CAIRN_REPLY_OK);
+		note_reply(&m);
+		off += used;
+	}
+}
+
+static struct noise_handshake handshake;
+
+/* Reads and checks everything the relay sent. Returns true if anything was read. */
+static bool client_read(void)
+{
+	bool any = false;
+	while (!h.peer_closed) {
+		ssize_t n = recv(h.fd, in_buf, sizeof(in_buf), 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n <= 0) {
+			h.peer_closed = true;
+			break;
+		}
+		any = true;
+		size_t off = 0;
+		while (off < (size_t)n) {
+			const uint8_t *frame = NULL;
+			size_t flen = 0, used = 0;
+			int rc = frame_reader_next(&h.reader, in_buf + off, (size_t)n - off, &used,
+			                           &frame, &flen);
+			CHECK(rc >= 0);
+			off += used;
+			if (rc == 0)
+				break;
+			if (!h.open) {
+				CHECK(cairn_handshake_client_finish(&handshake, frame, flen,
+				                                    &h.session) == 0);
+				frame_reader_set_limits(
+				    &h.reader, CAIRN_AEAD_TAG_LEN + CAIRN_FRAME_CONTENT_HEADER,
+				    CAIRN_NOISE_MSG_MAX);
+				h.open = true;
+			} else {
+				client_frame(frame, flen);
+			}
+		}
+	}
+	return any;
+}
+
+/* True once the relay has nothing left to do: no output, no writes, no storage jobs. */
+static bool relay_idle(void)
+{
+	struct relay *relay = h.relay;
+	if (relay->flush_head != NULL || storage_pending(relay->storage) > 0)
+		return false;
+	for (const struct conn *c = relay->conns; c != NULL; c = c->next)
+		if (c->writing || c->plain.len > 0 || c->wire.len > 0 ||
+		    c->state == CONN_HANDSHAKING)
+			return false;
+	return true;
+}
+
+/* A handshake being answered on the thread pool: only waiting for it makes progress. */
+static bool relay_handshaking(void)
+{
+	for (const struct conn *c = h.relay->conns; c != NULL; c = c->next)
+		if (c->state == CONN_HANDSHAKING)
+			return true;
+	return false;
+}
+
+/*
+ * Runs the relay, our socket and the storage until nothing moves for a few turns. Storage
+ * batches run only when the loop has nothing else to do, which is when the real thread's
+ * gathering (and the hold of held writes) would have ended. A handshake on libuv's thread
+ * pool is waited for.
+ */
+static void pump(void)
+{
+	int quiet = 0;
+	for (int round = 0; quiet < 3; round++) {
+		CHECK(round < ROUNDS_MAX);
+		bool moved = client_write();
+		uv_run(&h.loop, relay_handshaking() ? UV_RUN_ONCE : UV_RUN_NOWAIT);
+		moved |= client_read();
+		if (!moved && storage_pending(h.relay->storage) > 0) {
+			memstorage_run_batch(h.relay->storage, h.fail_next);
+			h.fail_next = false;
+			moved = true;
+		}
+		quiet = moved || !relay_idle() ? 0 : quiet + 1;
+	}
+}
+
+static void client_handshake(void)
+{
+	uint8_t msg[CAIRN_FRAME_HEADER_LEN + CAIRN_HANDSHAKE1_MAX];
+	size_t len = 0;
+	uint8_t ephemeral[CAIRN_KEY_LEN];
+	memset(ephemeral, 2, sizeof(ephemeral));
+	CHECK(cairn_handshake_client_start(&handshake, relay_public, ephemeral, (uint64_t)fake_now,
+	                                   0, msg + 2, sizeof(msg) - 2, &len) == 0);
+	msg[0] = (uint8_t)(len >> 8);
+	msg[1] = (uint8_t)len;
+	queue_out(msg, len + 2);
+	pump();
+	CHECK(h.open);
+}
+
+/* ---- commands ------------------------------------------------------------------------------ */
+
+/* Fills in M what the fuzzer cannot know (see the top of the file). */
+static void patch(struct cairn_msg *m, const struct slot *s, uint8_t *sig, uint8_t *digest)
+{
+	switch (m->type) {
+	case CAIRN_CMD_CREATE:
+		m->recipient_key = owner_pk;
+		return;
+	case CAIRN_CMD_SEND:
+		if (s != NULL)
+			m->sender_id = s->sender_id;
+		if (m->credential != NULL)
+			m->credential = credential;
+		return;
+	default:
+		break;
+	}
+	if (s != NULL && m->recipient_id != NULL)
+		m->recipient_id = s->recipient_id;
+	if (m->type == CAIRN_CMD_AUTH && m->recipient_id != NULL) {
+		uint8_t signed_msg[12 + CAIRN_HASH_LEN + CAIRN_MAILBOX_ID_LEN];
+		memcpy(signed_msg, "cairn/1 auth", 12);
+		memcpy(signed_msg + 12, h.session.h, CAIRN_HASH_LEN);
+		memcpy(signed_msg + 12 + CAIRN_HASH_LEN, m->recipient_id, CAIRN_MAILBOX_ID_LEN);
+		crypto_sign_detached(sig, NULL, signed_msg, sizeof(signed_msg), owner_sk);
+		m->signature = sig;
+	} else if (m->type == CAIRN_CMD_SECURE && s != NULL) {
+		/* The digest a later SEND with our credential matches. */
+		crypto_generichash(digest, CAIRN_CREDENTIAL_LEN, credential, sizeof(credential),
+		                   s->sender_id, CAIRN_MAILBOX_ID_LEN);
+		m->credential = digest;
+	} else if (m->type == CAIRN_CMD_ACK && h.ndelivered > 0) {
+		size_t n = h.ndelivered < DELIVERED_MAX ? h.ndelivered : DELIVERED_MAX;
+		bool seen = false;
+		for (size_t i = 0; i < n; i++)
+			seen |= h.delivered[i] == m->envelope_id;
+		if (!seen)
+			m->envelope_id = h.delivered[m->envelope_id % n];
+	}
+}
+
+/* Copies the commands of IN into BATCH, patched where they decode. Returns BATCH's length. */
+static size_t patch_batch(const uint8_t *in, size_t len, uint8_t op)
+{
+	const struct slot *s = h.nslots > 0 ? &h.slots[(size_t)(op >> 6) % h.nslots] : NULL;
+	size_t off = 0, out = 0;
+	while (off < len) {
+		struct cairn_msg m;
+		size_t used = 0, wrote = 0;
+		uint8_t sig[crypto_sign_BYTES], digest[CAIRN_CREDENTIAL_LEN];
+		memset(&m, 0, sizeof(m));
+		int rc = cairn_msg_decode(in + off, len - off, &used, &m, NULL);
+		if (rc == 0) {
+			patch(&m, s, sig, digest);
+			if (cairn_msg_encode(&m, batch + out, sizeof(batch) - out, &wrote) != 0)
+				wrote = 0;
+		}
+		if (used == 0)
+			used = len - off; /* undecodable: the rest goes as it is */
+		if (wrote == 0) {
+			size_t n = used < sizeof(batch) - out ? used : sizeof(batch) - out;
+			memcpy(batch + out, in + off, n);
+			wrote = n;
+		}
+		out += wrote;
+		off += used;
+	}
+	return out;
+}
+
+static void send_batch(const uint8_t *content, size_t len)
+{
+	static uint8_t wire[CAIRN_FRAME_HEADER_LEN + CAIRN_NOISE_MSG_MAX];
+	size_t max = h.cfg.frame_size ? h.cfg.frame_size - CAIRN_FRAME_CONTENT_HEADER
+	                              : CAIRN_FRAME_CONTENT_MAX;
+	if (len > max)
+		len = max;
+	size_t wlen = 0;
+	CHECK(frame_seal(&h.session.send, content, len, h.cfg.frame_size, wire, sizeof(wire),
+	                 &wlen) == 0);
+	queue_out(wire, wlen);
+}
+
+static void run_record(uint8_t op, const uint8_t *payload, size_t len)
+{
+	if (op & OP_FAIL)
+		h.fail_next = true;
+	if (op & OP_RAW) {
+		queue_out(payload, len);
+	} else if (op & OP_PATCH) {
+		send_batch(batch, patch_batch(payload, len, op));
+	} else {
+		send_batch(payload, len);
+	}
+	if (op & OP_WAIT)
+		pump();
+	if (op & OP_EXPIRE) {
+		fake_now += (int64_t)h.cfg.ttl_s + 60;
+		commands_expire(h.relay, fake_now);
+	}
+	if (op & OP_TICK)
+		conn_check_timeouts(h.relay, (int64_t)uv_now(&h.loop));
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	setup_once();
+	if (size < 1)
+		return 0;
+	memset(&h, 0, sizeof(h));
+	rng_ctr = 0;
+	fake_now = START_TIME;
+	configure(&h.cfg, data[0]);
+	CHECK(uv_loop_init(&h.loop) == 0);
+	client_dial(relay_start());
+	client_handshake();
+
+	size_t off = 1;
+	for (int records = 0; off < size && records < RECORDS_MAX && !h.peer_closed; records++) {
+		uint8_t op = data[off++];
+		size_t len = 0;
+		if (size - off >= 2) {
+			len = (size_t)data[off] << 8 | data[off + 1];
+			off += 2;
+		} else {
+			off = size;
+		}
+		if (len > size - off)
+			len = size - off;
+		run_record(op, data + off, len);
+		off += len;
+	}
+	pump();
+
+	/* We hang up (a reset), the relay notices, then it shuts down. */
+	close(h.fd);
+	h.peer_closed = true;
+	pump();
+	relay_stop();
+	frame_reader_free(&h.reader);
+	cairn_session_wipe(&h.session);
+	return 0;
+}

@@ -1,0 +1,275 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The in-memory, single-threaded storage for the relay fuzz target (see memstorage.h). It
+ * keeps what the relay reads back, envelope bodies by id, and honours every rule of storage.h
+ * that commands.c depends on: a queued job can be cancelled, a taken one cannot; reads see
+ * earlier batches only; a failed commit applies nothing; done() runs on the loop's thread.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cairn/error.h"
+#include "memstorage.h"
+
+enum { JOB_IDLE, JOB_QUEUED, JOB_TAKEN, JOB_HELD };
+
+struct stored {
+	uint64_t id, mailbox_id;
+	uint8_t *body;
+	uint32_t len;
+};
+
+struct job_list {
+	struct storage_job *head, *tail;
+};
+
+struct storage {
+	struct job_list queue; /* queued, not yet taken */
+	struct job_list held;  /* storage_submit_held: queued with the next batch */
+	size_t pending;        /* submitted, done() not yet called */
+	bool closing;
+	struct stored *env; /* by increasing id */
+	size_t env_len, env_cap;
+	uint64_t batches, writes;
+};
+
+struct storage *memstorage_new(void)
+{
+	return calloc(1, sizeof(struct storage));
+}
+
+int storage_open(uv_loop_t *loop, const struct store_engine *engine, const char *dir,
+                 const struct store_load_cb *cb, void *cb_ctx, struct storage **out)
+{
+	*out = memstorage_new();
+	return *out != NULL ? 0 : CAIRN_ENOMEM;
+}
+
+static void list_append(struct job_list *l, struct storage_job *job)
+{
+	job->next = NULL;
+	job->prev = l->tail;
+	if (l->tail != NULL)
+		l->tail->next = job;
+	else
+		l->head = job;
+	l->tail = job;
+}
+
+static void list_remove(struct job_list *l, struct storage_job *job)
+{
+	if (job->prev != NULL)
+		job->prev->next = job->next;
+	else
+		l->head = job->next;
+	if (job->next != NULL)
+		job->next->prev = job->prev;
+	else
+		l->tail = job->prev;
+	job->prev = job->next = NULL;
+}
+
+void storage_submit(struct storage *s, struct storage_job *job)
+{
+	list_append(&s->queue, job);
+	job->state = JOB_QUEUED;
+	s->pending++;
+}
+
+/* The hold is modelled as ending when the next batch runs, which is when the harness has
+ * nothing else to do: an ACK the relay read before then cancels the write, as intended. */
+void storage_submit_held(struct storage *s, struct storage_job *job, uint64_t hold_ms)
+{
+	if (hold_ms == 0 || s->closing) {
+		storage_submit(s, job);
+		return;
+	}
+	list_append(&s->held, job);
+	job->state = JOB_HELD;
+	s->pending++;
+}
+
+bool storage_cancel(struct storage *s, struct storage_job *job)
+{
+	if (job->state == JOB_HELD)
+		list_remove(&s->held, job);
+	else if (job->state == JOB_QUEUED)
+		list_remove(&s->queue, job);
+	else
+		return false;
+	job->state = JOB_IDLE;
+	s->pending--;
+	return true;
+}
+
+size_t storage_pending(const struct storage *s)
+{
+	return s->pending;
+}
+
+void storage_stats(const struct storage *s, uint64_t *batches, uint64_t *writes,
+                   uint64_t *disk_bytes)
+{
+	*batches = s->batches;
+	*writes = s->writes;
+	*disk_bytes = 0;
+}
+
+/* The position of the first stored envelope whose id is at least ID. */
+static size_t find(const struct storage *s, uint64_t id)
+{
+	size_t lo = 0, hi = s->env_len;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (s->env[mid].id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Removes every stored envelope for which DROP(entry, ARG) holds. */
+static void remove_if(struct storage *s, bool (*drop)(const struct stored *, uint64_t),
+                      uint64_t arg)
+{
+	size_t w = 0;
+	for (size_t r = 0; r < s->env_len; r++) {
+		if (drop(&s->env[r], arg))
+			free(s->env[r].body);
+		else
+			s->env[w++] = s->env[r];
+	}
+	s->env_len = w;
+}
+
+static bool of_mailbox(const struct stored *e, uint64_t mailbox_id)
+{
+	return e->mailbox_id == mailbox_id;
+}
+
+static bool below(const struct stored *e, uint64_t id)
+{
+	return e->id < id;
+}
+
+static bool is_id(const struct stored *e, uint64_t id)
+{
+	return e->id == id;
+}
+
+static int put_envelope(struct storage *s, const struct store_op *op)
+{
+	size_t i = find(s, op->envelope_id);
+	/* Envelope ids never repeat (ARCHITECTURE.md): a second write of one is a finding. */
+	if (i < s->env_len && s->env[i].id == op->envelope_id)
+		abort();
+	if (s->env_len == s->env_cap) {
+		size_t ncap = s->env_cap ? 2 * s->env_cap : 16;
+		struct stored *p = realloc(s->env, ncap * sizeof(*p));
+		if (p == NULL)
+			return CAIRN_ESTORAGE;
+		s->env = p;
+		s->env_cap = ncap;
+	}
+	uint8_t *body = malloc(op->len ? op->len : 1);
+	if (body == NULL)
+		return CAIRN_ESTORAGE;
+	if (op->len > 0)
+		memcpy(body, op->body, op->len);
+	memmove(s->env + i + 1, s->env + i, (s->env_len - i) * sizeof(*s->env));
+	s->env[i] = (struct stored){
+	    .id = op->envelope_id, .mailbox_id = op->mailbox_id, .body = body, .len = op->len};
+	s->env_len++;
+	return 0;
+}
+
+static int apply(struct storage *s, const struct store_op *op)
+{
+	switch (op->kind) {
+	case STORE_ENVELOPE_PUT:
+		return put_envelope(s, op);
+	case STORE_ENVELOPE_DELETE:
+		remove_if(s, is_id, op->envelope_id);
+		return 0;
+	case STORE_MAILBOX_DELETE:
+		remove_if(s, of_mailbox, op->mailbox_id);
+		return 0;
+	case STORE_EXPIRE:
+		remove_if(s, below, op->envelope_id);
+		return 0;
+	default: /* mailboxes and id marks: nothing here reads them back */
+		return 0;
+	}
+}
+
+static void run_read(struct storage *s, struct storage_job *job)
+{
+	size_t i = find(s, job->read_id);
+	job->read_body = NULL;
+	job->read_len = 0;
+	if (i >= s->env_len || s->env[i].id != job->read_id) {
+		job->status = CAIRN_EDENIED;
+		return;
+	}
+	job->read_body = malloc(s->env[i].len ? s->env[i].len : 1);
+	if (job->read_body == NULL) {
+		job->status = CAIRN_ESTORAGE;
+		return;
+	}
+	memcpy(job->read_body, s->env[i].body, s->env[i].len);
+	job->read_len = s->env[i].len;
+	job->status = 0;
+}
+
+size_t memstorage_run_batch(struct storage *s, bool fail)
+{
+	/* Held writes whose hold ended join the queue, after what was queued before them. */
+	while (s->held.head != NULL) {
+		struct storage_job *job = s->held.head;
+		list_remove(&s->held, job);
+		list_append(&s->queue, job);
+		job->state = JOB_QUEUED;
+	}
+	struct storage_job *batch = s->queue.head;
+	s->queue.head = s->queue.tail = NULL;
+	if (batch == NULL)
+		return 0;
+	for (struct storage_job *j = batch; j != NULL; j = j->next)
+		j->state = JOB_TAKEN;
+	for (struct storage_job *j = batch; j != NULL; j = j->next)
+		if (j->kind == STORAGE_READ)
+			run_read(s, j);
+	/* One transaction: with FAIL every write of the batch fails and none applies. */
+	for (struct storage_job *j = batch; j != NULL; j = j->next) {
+		if (j->kind != STORAGE_WRITE)
+			continue;
+		j->status = fail ? CAIRN_ESTORAGE : apply(s, &j->op);
+		s->writes += j->status == 0;
+	}
+	s->batches++;
+	size_t n = 0;
+	while (batch != NULL) {
+		struct storage_job *next = batch->next;
+		batch->prev = batch->next = NULL;
+		batch->state = JOB_IDLE;
+		s->pending--;
+		n++;
+		batch->done(batch); /* may free BATCH or submit more */
+		batch = next;
+	}
+	return n;
+}
+
+void storage_close(struct storage *s, void (*closed)(void *arg), void *arg)
+{
+	s->closing = true;
+	while (memstorage_run_batch(s, false) > 0)
+		;
+	for (size_t i = 0; i < s->env_len; i++)
+		free(s->env[i].body);
+	free(s->env);
+	free(s);
+	if (closed != NULL)
+		closed(arg);
+}
