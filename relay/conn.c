@@ -89,12 +89,45 @@ static void unlink_flush(struct conn *c)
 	c->in_flush_list = false;
 }
 
+/* The connections that have not completed a handshake, oldest first (relay->unopened_head):
+ * the ones a full relay closes to make room for a newcomer. */
+static void unopened_append(struct conn *c)
+{
+	struct relay *relay = c->relay;
+	c->unopened_prev = relay->unopened_tail;
+	c->unopened_next = NULL;
+	if (relay->unopened_tail != NULL)
+		relay->unopened_tail->unopened_next = c;
+	else
+		relay->unopened_head = c;
+	relay->unopened_tail = c;
+	c->unopened = true;
+}
+
+static void unopened_remove(struct conn *c)
+{
+	struct relay *relay = c->relay;
+	if (!c->unopened)
+		return;
+	if (c->unopened_prev != NULL)
+		c->unopened_prev->unopened_next = c->unopened_next;
+	else
+		relay->unopened_head = c->unopened_next;
+	if (c->unopened_next != NULL)
+		c->unopened_next->unopened_prev = c->unopened_prev;
+	else
+		relay->unopened_tail = c->unopened_prev;
+	c->unopened_prev = c->unopened_next = NULL;
+	c->unopened = false;
+}
+
 void conn_close(struct conn *c)
 {
 	if (c->state == CONN_CLOSING)
 		return;
 	struct relay *relay = c->relay;
 	c->state = CONN_CLOSING;
+	unopened_remove(c);
 	commands_connection_closed(c);
 	unlink_flush(c);
 	if (c->prev)
@@ -353,9 +386,13 @@ static void hs_work_done(uv_work_t *req, int status)
 		rc = CAIRN_ENOMEM;
 	if (rc != 0) {
 		hs_failed(c, rc);
+		/* Read and discard until the deadline, as after any failure (PROTOCOL.md 2.2):
+		 * reads stopped while the work ran. */
+		update_read_state(c);
 		goto out;
 	}
 	c->session = w->session;
+	unopened_remove(c);
 	w->out[0] = (uint8_t)(w->outlen >> 8);
 	w->out[1] = (uint8_t)w->outlen;
 	memcpy(c->wire.data + c->wire.len, w->out, w->outlen + CAIRN_FRAME_HEADER_LEN);
@@ -450,6 +487,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		return; /* discard: the deadline closes it */
 	const uint8_t *in = (const uint8_t *)buf->base;
 	size_t left = (size_t)nread;
+	bool whole_frame = false;
 	while (left > 0 && (c->state == CONN_HANDSHAKE || c->state == CONN_OPEN)) {
 		const uint8_t *frame = NULL;
 		size_t frame_len = 0, used = 0;
@@ -468,10 +506,12 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		}
 		if (rc == 0)
 			break;
-		if (c->state == CONN_HANDSHAKE)
+		if (c->state == CONN_HANDSHAKE) {
 			rc = handle_handshake(c, frame, frame_len);
-		else
+		} else {
 			rc = handle_frame(c, frame, frame_len);
+			whole_frame = true;
+		}
 		if (rc != 0) {
 			log_debug("closing a connection: %s", cairn_strerror(rc));
 			conn_close(c);
@@ -486,7 +526,9 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	/* An initiator cannot send a frame before it has read message 2. */
 	if (c->state == CONN_HANDSHAKING && left > 0)
 		hs_failed(c, CAIRN_EFRAME);
-	if (c->state == CONN_OPEN)
+	/* Only a whole frame is activity: a peer that dribbles one frame a byte at a time must
+	 * not keep its connection, and up to 64 KiB of frame buffer, past the idle timeout. */
+	if (c->state == CONN_OPEN && whole_frame)
 		c->deadline_ms =
 		    (int64_t)uv_now(relay->loop) + (int64_t)relay->cfg->idle_timeout_s * 1000;
 	update_read_state(c);
@@ -509,11 +551,19 @@ void conn_accept(struct relay *relay)
 		relay->conns->prev = c;
 	relay->conns = c;
 	relay->conn_count++;
+	unopened_append(c);
 	c->deadline_ms =
 	    (int64_t)uv_now(relay->loop) + (int64_t)relay->cfg->handshake_timeout_s * 1000;
 	if (uv_accept((uv_stream_t *)&relay->listener, (uv_stream_t *)&c->tcp) != 0) {
 		conn_close(c);
 		return;
+	}
+	if (relay->conn_count > relay->cfg->max_connections && !relay->stopping &&
+	    relay->unopened_head != c) {
+		/* Full: make room by closing the oldest connection that has not completed a
+		 * handshake, so that peers that never finish one cannot keep clients out. Only
+		 * when there is none is the newcomer refused. */
+		conn_close(relay->unopened_head);
 	}
 	if (relay->conn_count > relay->cfg->max_connections || relay->stopping) {
 		conn_close(c);

@@ -43,6 +43,8 @@ struct conn {
 	struct conn *flush_next;  /* relay->flush_head */
 	bool in_flush_list;
 	bool reading;
+	bool unopened; /* in relay->unopened_head's list */
+	struct conn *unopened_prev, *unopened_next;
 	unsigned refs;
 
 	struct frame_reader reader;

@@ -58,7 +58,7 @@ struct relay {
 	 * relay crashes before they reach the disk. Renewed a block ahead (commands.c). */
 	uint64_t id_limit;
 	bool id_reserving;
-	bool ready;          /* the first mark is durable: connections are accepted */
+	bool ready; /* the first mark is durable: connections are accepted */
 	void (*on_ids_ready)(struct relay *relay);
 	bool accept_pending; /* a connection arrived before that */
 
@@ -66,13 +66,14 @@ struct relay {
 	size_t marks_len, marks_cap;
 
 	uv_tcp_t listener;
-	uv_timer_t tick;  /* once a second: timeouts, expiry, statistics */
+	uv_timer_t tick; /* once a second: timeouts, expiry, statistics */
 	uv_signal_t sigterm, sigint, sighup;
 	uv_check_t flusher; /* after each loop iteration: seal and write pending output */
 	uv_timer_t shutdown_timer;
 
-	struct conn *conns;       /* every open connection (doubly linked) */
-	struct conn *flush_head;  /* connections with output to send */
+	struct conn *conns;                         /* every open connection (doubly linked) */
+	struct conn *unopened_head, *unopened_tail; /* no handshake completed yet, oldest first */
+	struct conn *flush_head;                    /* connections with output to send */
 	uint32_t conn_count;
 	bool stopping;
 	int64_t last_stats;
