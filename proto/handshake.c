@@ -194,7 +194,7 @@ void cairn_session_wipe(struct cairn_session *session)
  * Each generation is an open-addressing table of 64-bit fingerprints (0 marks an empty slot),
  * kept at most half full so linear probes stay short. It starts small and doubles as keys
  * arrive, up to twice its capacity, so the memory follows the handshakes actually seen in the
- * window rather than the largest number allowed (16 MiB per generation at the default).
+ * window rather than the largest number allowed (16 MiB per generation at the default 2^20).
  * Fingerprints are SipHash under a key drawn at creation: a peer cannot aim ephemeral keys at
  * one probe chain.
  */
@@ -334,8 +334,19 @@ int replay_cache_add(struct replay_cache *cache, const uint8_t key[static CAIRN_
 	uint64_t *slot = generation_find(g, fp);
 	if (*slot == fp)
 		return CAIRN_EREPLAY;
-	if (g->count >= cache->capacity)
-		return CAIRN_EFULL;
+	if (g->count >= cache->capacity) {
+		/* Full: start the next generation now, forgetting the older one. Refusing instead
+		 * would let anyone who can fill the cache lock every client out for minutes, and
+		 * filling it takes valid handshakes, that is, the relay's key: such a peer learns
+		 * nothing from a replay that it could not learn by connecting (PROTOCOL.md 2.2). */
+		struct replay_generation old = cache->prev;
+		cache->prev = cache->cur;
+		cache->cur = old;
+		generation_clear(cache, &cache->cur);
+		cache->started = now;
+		g = &cache->cur;
+		slot = generation_find(g, fp);
+	}
 	if (2 * (g->count + 1) > g->mask + 1) {
 		/* Growing is bounded by slots_max >= 2 * capacity; failing to grow refuses the
 		 * handshake rather than overfilling the table. */

@@ -65,7 +65,8 @@ void cairn_session_wipe(struct cairn_session *session);
  */
 struct replay_cache *replay_cache_new(size_t capacity);
 void replay_cache_free(struct replay_cache *cache);
-/* Returns 0 and records KEY, CAIRN_EREPLAY if seen, or CAIRN_EFULL when full. */
+/* Returns 0 and records KEY, or CAIRN_EREPLAY if seen. A full current generation makes way by
+ * forgetting the older one; CAIRN_EFULL only if memory for a growing table cannot be had. */
 CAIRN_WARN_UNUSED int replay_cache_add(struct replay_cache *cache,
 				       const uint8_t key[static CAIRN_KEY_LEN], uint64_t now);
 

@@ -69,7 +69,7 @@
 #define CAIRN_DEFAULT_IDLE_TIMEOUT_S      300              /* [idle_timeout] */
 #define CAIRN_DEFAULT_MAX_CONNECTIONS     16384            /* [max_connections] */
 #define CAIRN_DEFAULT_DELIVERY_WINDOW     64               /* [delivery_window] unacked */
-#define CAIRN_DEFAULT_REPLAY_CAPACITY     (1u << 18)       /* [replay_cache_entries] 4 MiB */
+#define CAIRN_DEFAULT_REPLAY_CAPACITY     (1u << 20)       /* [replay_cache_entries] */
 #define CAIRN_DEFAULT_STATS_INTERVAL_S    3600             /* [stats_interval] */
 
 /* The storage thread waits this long after the first write of a batch before committing:
