@@ -1,18 +1,23 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Integration: kill -9 durability. A sender streams numbered envelopes with many in flight
- * while the relay is SIGKILLed at random moments and restarted; at the end the owner drains
- * the mailbox. Every envelope the relay answered OK must be delivered, none twice, none
- * corrupted, in increasing envelope id order; envelopes sent but not answered before a kill
- * may or may not be there. The relay must open its store cleanly after every kill.
+ * while the relay is SIGKILLed at random moments (ROUNDS times) and restarted; at the end the
+ * owner drains the mailbox. Every envelope the relay answered OK must be delivered, none
+ * twice, none corrupted, in increasing envelope id order and in the order they were sent;
+ * envelopes sent but not answered before a kill may or may not be there. The relay must open
+ * its store cleanly after every kill. The real `cairn` client under the same treatment is in
+ * test_it_clientcrash.c.
+ *
+ * CAIRN_CRASH_ROUNDS=N runs N kills instead of ROUNDS (for longer runs by hand).
  */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "it_common.h"
+#include "wrapper.h"
 
-#define ROUNDS     8   /* kills */
+#define ROUNDS     24  /* kills (issue 5 item 3 asks for at least 20) */
 #define IN_FLIGHT  32  /* sends outstanding at once */
 #define FINAL_SENT 200 /* envelopes sent after the last restart, all answered */
 #define MAX_SEQ    1000000
@@ -173,10 +178,17 @@ static void test_kill9_during_sends(void **state)
 	assert_int_equal(tclient_create(&c, s->o.rid, s->o.sid, s->o.pk, s->o.sk), 0);
 	tclient_close(&c);
 
+	/* Under a wrapper (valgrind: make test-valgrind) every restart takes seconds: fewer
+	 * kills there, where what counts is the memory check of each run. */
+	int rounds = test_wrapper_argv((char *[TEST_WRAPPER_MAX]){0}) > 0 ? 8 : ROUNDS;
+	if (getenv("CAIRN_CRASH_ROUNDS") != NULL)
+		rounds = atoi(getenv("CAIRN_CRASH_ROUNDS"));
 	int64_t start = mono_ms();
-	for (int round = 0; round < ROUNDS; round++) {
-		/* A random moment: the relay is reading, committing or answering. */
-		int64_t delay = 150 + (int64_t)randombytes_uniform(450);
+	for (int round = 0; round < rounds; round++) {
+		/* A random moment: the relay is reading, committing or answering; now and then
+		 * just after its start, while it may still be writing its first id mark. */
+		int64_t delay = round % 6 == 5 ? (int64_t)randombytes_uniform(30)
+		                               : 50 + (int64_t)randombytes_uniform(550);
 		stream(s, mono_ms() + delay, 0);
 		/* The store opens after every kill, and the mailbox is still there. */
 		if (relayproc_start(&s->r) != 0)
@@ -198,6 +210,7 @@ static void test_kill9_during_sends(void **state)
 	static uint8_t seen[MAX_SEQ];
 	int64_t drain_start = mono_ms();
 	uint64_t last_id = 0;
+	long last_seq = -1;
 	unsigned delivered = 0, unknown_delivered = 0, need = s->acked;
 	uint32_t ack_rid = 0x40000000;
 	for (;;) {
@@ -223,6 +236,12 @@ static void test_kill9_during_sends(void **state)
 		if (seen[seq])
 			fail_msg("envelope #%ld delivered twice", seq);
 		seen[seq] = 1;
+		/* One connection at a time sends, in sequence order, and nothing is resent: what
+		 * arrives must come in the order it was sent. */
+		if (seq <= last_seq)
+			fail_msg("envelope #%ld delivered after #%ld: not in send order", seq,
+			         last_seq);
+		last_seq = seq;
 		if (s->status[seq] == UNSENT || s->status[seq] == REFUSED)
 			fail_msg("envelope #%ld delivered but never accepted (status %d)", seq,
 			         s->status[seq]);
