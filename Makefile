@@ -19,7 +19,7 @@ VALGRIND_CLIENT_TESTS ?= test_walkthrough
 VALGRIND_OPTS ?= --error-exitcode=97 --leak-check=full --errors-for-leak-kinds=definite,indirect \
 	--track-fds=no -q
 
-.PHONY: all deps build run test test-unit test-asan fuzz fuzz-smoke test-valgrind format clean
+.PHONY: all deps build build-asan run test test-unit test-asan fuzz fuzz-smoke test-valgrind format clean
 
 all: build
 
@@ -36,15 +36,18 @@ build: deps $(BUILD)/CMakeCache.txt
 run: build
 	@sh scripts/run-relay.sh $(BUILD) $(DATA)
 
-# The whole suite: a normal build, then the same suite under ASan+UBSan.
-test: test-unit test-asan
+# The whole suite twice, a normal build and one under ASan+UBSan, the two passes side by side.
+test: build build-asan
+	sh scripts/test-both.sh $(BUILD) $(ASAN_BUILD)
 
 test-unit: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 
-test-asan: deps
+build-asan: deps
 	cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCAIRN_SANITIZE=ON $(CMAKE_ARGS)
 	cmake --build $(ASAN_BUILD) -j $(JOBS)
+
+test-asan: build-asan
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
 
