@@ -35,16 +35,6 @@
 #include "it_common.h"
 #include "wrapper.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define IT_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define IT_ASAN 1
-#endif
-#endif
-#ifndef IT_ASAN
-#define IT_ASAN 0
-#endif
 
 #define NS_PREFIX  "cairnt-"
 #define RELAY_IP   "10.77.0.1"

@@ -35,20 +35,8 @@
 #include "wrapper.h"
 #include "it_common.h"
 
-/* `make test` runs the suite again under AddressSanitizer; there the long tests use fewer
- * messages to keep the total short (what they test does not depend on the count once it
- * exceeds the relay's delivery window of 64). */
-#if defined(__SANITIZE_ADDRESS__)
-#define IT_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define IT_ASAN 1
-#endif
-#endif
-#ifndef IT_ASAN
-#define IT_ASAN 0
-#endif
-
+/* Fewer under ASan (IT_ASAN): what they test does not depend on the count once it exceeds
+ * the relay's delivery window of 64. */
 #define OFFLINE_MESSAGES (IT_ASAN ? 100 : 300)
 #define KILL_MESSAGES    (IT_ASAN ? 60 : 80)
 #define KILL_ROUNDS      8

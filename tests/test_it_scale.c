@@ -35,16 +35,6 @@
 
 #include "it_common.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define IT_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define IT_ASAN 1
-#endif
-#endif
-#ifndef IT_ASAN
-#define IT_ASAN 0
-#endif
 
 /* Hostile peers of each kind (half as many under AddressSanitizer, whose relay is slower). */
 #define PER_KIND   (IT_ASAN ? 250 : 500)

@@ -25,16 +25,6 @@
 
 #include "it_common.h"
 
-#if defined(__SANITIZE_ADDRESS__)
-#define IT_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define IT_ASAN 1
-#endif
-#endif
-#ifndef IT_ASAN
-#define IT_ASAN 0
-#endif
 
 #define SOAK_S     (IT_ASAN ? 15 : 20)
 #define WORKERS    8
