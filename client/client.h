@@ -54,6 +54,28 @@ CAIRN_WARN_UNUSED int client_create_mailbox(struct cairn *c, const char *relay,
 /* Deletes our mailbox MB on its relay (AUTH, DELETE on a connection of its own). */
 CAIRN_WARN_UNUSED int client_delete_mailbox(struct cairn *c, const struct my_mailbox *mb);
 
+/* What receiving one envelope changed besides the store, for the session loop. */
+struct receive_effects {
+	unsigned received; /* new messages stored (and reported) */
+	bool redispatch;   /* the contact named new mailboxes: unsent outbox entries follow them */
+	bool recheck;      /* the contact moved to our new mailboxes: old ones may be deleted */
+};
+
+/*
+ * Opens an envelope that arrived in our mailbox RECIPIENT_ID for contact NAME and stores what
+ * it holds (receive.c), reporting each new message to ON_MESSAGE (may be NULL) and adding to
+ * *FX. The same envelope may come through several relays (a sender that never saw a relay's
+ * OK tries the next one): the second copy no longer opens, and is dropped like any
+ * duplicate. Returns 0 when the envelope may be acknowledged (stored, or dropped as a
+ * duplicate or forgery), or a negative code when it must stay on the relay (local storage
+ * failed).
+ */
+CAIRN_WARN_UNUSED int client_receive_envelope(struct cairn *c, const char *name,
+                                              const uint8_t recipient_id[CAIRN_MAILBOX_ID_LEN],
+                                              const uint8_t *env, size_t len,
+                                              cairn_message_cb on_message, void *ctx,
+                                              struct receive_effects *fx);
+
 /* The index in K->mine of our mailbox RECIPIENT_ID, or -1. */
 int contact_find_mine(const struct contact *k, const uint8_t recipient_id[CAIRN_MAILBOX_ID_LEN]);
 

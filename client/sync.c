@@ -5,11 +5,10 @@
  * for the relays an outbox entry goes to (SEND). An outbox entry goes to the first of its
  * contact's mailboxes whose relay answers and accepts it; if the connection breaks or the
  * relay refuses before its OK, the same bytes go to the next mailbox (docs/PROTOCOL.md section
- * 8.10). An envelope is acknowledged only after what it carried is stored, in one transaction
- * with the ratchet step that opened it; an envelope that does not open is dropped silently
- * (and acknowledged, so the relay does not hold it forever). A sync ends once every relay
- * answered its PING, every send, acknowledgement and deletion is answered, and nothing arrived
- * for QUIET_MS.
+ * 8.10). An envelope is acknowledged only after receive.c has stored what it carried; one that
+ * does not open is acknowledged too, so the relay does not hold it forever. A sync ends once every
+ * relay answered its PING, every send, acknowledgement and deletion is answered, and nothing
+ * arrived for QUIET_MS.
  */
 #include <poll.h>
 #include <stdlib.h>
@@ -19,12 +18,11 @@
 #include <sodium.h>
 
 #include "client.h"
-#include "e2e.h"
 
 #define QUIET_MS 400 /* a drained relay stays silent this long */
-#define PING_EVERY_MS                                                                              \
-	30000               /* listen: below the relay's idle timeout, and how soon a dead         \
-	                     * path is noticed (plus the connection timeout) */
+/* listen: below the relay's idle timeout, and how soon a dead path is noticed (plus the
+ * connection timeout) */
+#define PING_EVERY_MS  30000
 #define TICK_MS        2000 /* listen: moves, new mailboxes, the outbox of other processes */
 #define BACKOFF_MAX_MS 60000
 
@@ -444,246 +442,6 @@ static void send_accepted(struct run *run, const struct pending_send *ps)
 	}
 }
 
-/* ---- receiving ----------------------------------------------------------------------- */
-
-static int report(struct run *run, const struct contact *k, const struct appmsg *am,
-                  const uint8_t *text, size_t len)
-{
-	run->res->received++;
-	if (run->on_message == NULL)
-		return 0;
-	struct cairn_message m = {.contact = k->name,
-	                          .outgoing = 0,
-	                          .text = text,
-	                          .len = len,
-	                          .sent_at = (int64_t)am->sent_at,
-	                          .received_at = (int64_t)time(NULL)};
-	memcpy(m.id, am->id, APPMSG_ID_LEN);
-	run->on_message(run->ctx, &m);
-	return 0;
-}
-
-/*
- * Stores one part of a longer message; when all parts are there, joins them into the
- * message. Returns 1 when the message is complete and new (*TEXT, *LEN malloc'd), 0 while
- * parts are missing, or a negative code.
- */
-static int store_part(struct cairn *c, const struct contact *k, const struct appmsg *am,
-                      const uint8_t *raw, size_t rawlen, uint8_t **text, size_t *len)
-{
-	uint8_t key[RECORD_KEY_MAX];
-	size_t klen = part_key(key, k->name, am->id, am->part_index);
-	int rc = cstate_put(c->st, REC_PART, key, klen, raw, rawlen);
-	if (rc != 0)
-		return rc;
-	size_t total = 0;
-	uint8_t *buf = malloc((size_t)am->part_count * APPMSG_PART_MAX);
-	if (buf == NULL)
-		return CAIRN_ENOMEM;
-	for (uint16_t i = 0; i < am->part_count && rc == 0; i++) {
-		uint8_t *v = NULL;
-		size_t vlen = 0;
-		struct appmsg p;
-		klen = part_key(key, k->name, am->id, i);
-		rc = cstate_get(c->st, REC_PART, key, klen, &v, &vlen);
-		if (rc == 0 && (appmsg_parse(v, vlen, &p) != 0 || p.kind != am->kind ||
-		                p.part_count != am->part_count || p.sent_at != am->sent_at))
-			rc = CAIRN_EINVAL; /* parts that disagree: drop the message */
-		if (rc == 0) {
-			memcpy(buf + total, p.data, p.data_len);
-			total += p.data_len;
-		}
-		cstate_free_value(v, vlen);
-	}
-	if (rc == CAIRN_ENOTFOUND) {
-		free(buf);
-		return 0; /* more parts to come */
-	}
-	for (uint16_t i = 0; i < am->part_count; i++) {
-		klen = part_key(key, k->name, am->id, i);
-		if (cstate_del(c->st, REC_PART, key, klen) != 0)
-			rc = CAIRN_EIO;
-	}
-	if (rc != 0 || total > CAIRN_MESSAGE_MAX) {
-		free(buf);
-		return rc == CAIRN_EIO ? rc : 0;
-	}
-	*text = buf;
-	*len = total;
-	return 1;
-}
-
-/*
- * A mailboxes message from K (PROTOCOL.md section 8.9): from now on we write to the mailboxes
- * it names, outbox entries not yet sent included, unless a later one was applied already.
- */
-static void apply_mailboxes(struct run *run, struct contact *k, const struct appmsg *am)
-{
-	uint32_t serial;
-	struct mailbox_list l;
-	if (am->part_count == 1 &&
-	    appmsg_mailboxes_parse(am->data, am->data_len, &serial, &l) == 0 &&
-	    serial > k->peer_serial) {
-		k->peer = l;
-		k->peer_serial = serial;
-		run->redispatch = true;
-	}
-	sodium_memzero(&l, sizeof(l));
-}
-
-/* Handles the application message inside an opened envelope (transaction held). */
-static int deliver_appmsg(struct run *run, struct contact *k, const uint8_t *raw, size_t len,
-                          struct appmsg *am, uint8_t **text, size_t *tlen)
-{
-	*text = NULL;
-	if (appmsg_parse(raw, len, am) != 0)
-		return 0;
-	if (am->kind == APPMSG_MAILBOXES)
-		apply_mailboxes(run, k, am);
-	if (am->kind != APPMSG_TEXT)
-		return 0; /* hello, mailboxes, or a kind from a later version: nothing to store */
-	if (am->part_count == 1) {
-		int rc = client_store_message(run->c, k, 0, am->id, (int64_t)am->sent_at,
-		                              (int64_t)time(NULL), am->data, am->data_len);
-		if (rc == 1) {
-			k->unread++;
-			*text = malloc(am->data_len ? am->data_len : 1);
-			if (*text != NULL)
-				memcpy(*text, am->data, am->data_len);
-			*tlen = am->data_len;
-		}
-		return rc < 0 ? rc : 0;
-	}
-	uint8_t *joined = NULL;
-	size_t jlen = 0;
-	int rc = store_part(run->c, k, am, raw, len, &joined, &jlen);
-	if (rc == 1) {
-		rc = client_store_message(run->c, k, 0, am->id, (int64_t)am->sent_at,
-		                          (int64_t)time(NULL), joined, jlen);
-		if (rc == 1) {
-			k->unread++;
-			*text = joined;
-			*tlen = jlen;
-			joined = NULL;
-		}
-		free(joined);
-	}
-	return rc < 0 ? rc : 0;
-}
-
-/* Replaces K's stored ratchet with R's state. */
-static int keep_ratchet(struct contact *k, const struct ratchet *r)
-{
-	size_t len = ratchet_serialized_len(r);
-	uint8_t *s = malloc(len);
-	if (s == NULL)
-		return CAIRN_ENOMEM;
-	int rc = ratchet_serialize(r, s, len, &len);
-	if (rc != 0) {
-		free(s);
-		return rc;
-	}
-	if (k->ratchet != NULL) {
-		sodium_memzero(k->ratchet, k->ratchet_len);
-		free(k->ratchet);
-	}
-	k->ratchet = s;
-	k->ratchet_len = len;
-	return 0;
-}
-
-/*
- * Opens an envelope that arrived in our mailbox RECIPIENT_ID for contact NAME and stores what
- * it holds. The same envelope may come through several relays (a sender that never saw a
- * relay's OK tries the next one): the second copy no longer opens, and is dropped like any
- * duplicate. Returns 0 when the envelope may be acknowledged (stored, or dropped as a
- * duplicate or forgery), or a negative code when it must stay on the relay (local storage
- * failed).
- */
-static int handle_envelope(struct run *run, const char *name,
-                           const uint8_t recipient_id[CAIRN_MAILBOX_ID_LEN], const uint8_t *env,
-                           size_t len)
-{
-	struct cairn *c = run->c;
-	static uint8_t buf[CAIRN_ENVELOPE_MAX];
-	struct contact k;
-	struct ratchet *r = NULL;
-	struct e2e_opened op;
-	struct appmsg am;
-	uint8_t *text = NULL;
-	size_t tlen = 0;
-	int rc = cstate_begin(c->st);
-	if (rc != 0)
-		return rc;
-	rc = client_load_contact(c, name, &k);
-	if (rc != 0) {
-		cstate_rollback(c->st);
-		return rc == CAIRN_ENOTFOUND ? 0 : rc;
-	}
-	int open_rc;
-	if (k.state == CONTACT_INVITED) {
-		uint8_t opk[CAIRN_KEY_LEN];
-		open_rc = e2e_first_onetime(env, len, opk);
-		if (open_rc == 0 && sodium_memcmp(opk, k.onetime.pub, CAIRN_KEY_LEN) != 0)
-			open_rc = CAIRN_EAUTH;
-		if (open_rc == 0)
-			open_rc = e2e_open_first(c->identity_sk, &k.onetime, env, len, buf,
-			                         sizeof(buf), &op, k.peer_identity, &r, NULL);
-		struct mailbox_list reply;
-		if (open_rc == 0 &&
-		    (open_rc = appmsg_reply_parse(op.reply, op.reply_len, &reply)) == 0) {
-			k.peer = reply;
-			k.peer_serial = 0;
-			k.state = CONTACT_ESTABLISHED;
-			/* Time to move them out of the mailboxes the invite named. */
-			for (size_t i = 0; i < k.nmine; i++)
-				if (k.mine[i].flags & MAILBOX_INVITE)
-					k.move = MOVE_WANTED;
-		}
-		sodium_memzero(&reply, sizeof(reply));
-	} else {
-		open_rc = ratchet_deserialize(&r, k.ratchet, k.ratchet_len);
-		if (open_rc == 0)
-			open_rc = e2e_open(r, env, len, buf, sizeof(buf), &op, NULL);
-		/* Anything the inviter sends proves it holds the session. */
-		if (open_rc == 0 && k.state == CONTACT_ACCEPTED && op.type == E2E_TYPE_MESSAGE)
-			k.state = CONTACT_ESTABLISHED;
-	}
-	if (open_rc != 0) {
-		/* A duplicate, a replay or a forgery: dropped silently, state unchanged. */
-		rc = 0;
-		cstate_rollback(c->st);
-		goto out;
-	}
-	/* A message in a mailbox our mailboxes message announced: they have moved, so the
-	 * mailboxes it replaced can go once drained. */
-	int at = contact_find_mine(&k, recipient_id);
-	if (k.move == MOVE_SENT && at >= 0 && !(k.mine[at].flags & MAILBOX_INVITE)) {
-		k.move = MOVE_CONFIRMED;
-		run->recheck = true;
-	}
-	rc = keep_ratchet(&k, r);
-	if (rc == 0)
-		rc = deliver_appmsg(run, &k, op.message, op.message_len, &am, &text, &tlen);
-	if (rc == 0)
-		rc = client_store_contact(c, &k);
-	if (rc == 0)
-		rc = cstate_commit(c->st);
-	else
-		cstate_rollback(c->st);
-	if (rc == 0 && text != NULL)
-		report(run, &k, &am, text, tlen);
-out:
-	if (text != NULL) {
-		sodium_memzero(text, tlen);
-		free(text);
-	}
-	sodium_memzero(buf, sizeof(buf));
-	ratchet_free(r);
-	contact_wipe(&k);
-	return rc;
-}
-
 /* ---- retiring mailboxes -------------------------------------------------------------- */
 
 /*
@@ -763,8 +521,13 @@ static int session_handle(struct run *run, struct session *s, const struct cairn
 				continue;
 			uint8_t rid[CAIRN_MAILBOX_ID_LEN];
 			memcpy(rid, s->subs[i].recipient_id, sizeof(rid));
-			int rc = handle_envelope(run, s->subs[i].name, rid, m->envelope,
-			                         m->envelope_len);
+			struct receive_effects fx = {0};
+			int rc = client_receive_envelope(run->c, s->subs[i].name, rid, m->envelope,
+			                                 m->envelope_len, run->on_message, run->ctx,
+			                                 &fx);
+			run->res->received += fx.received;
+			run->redispatch |= fx.redispatch;
+			run->recheck |= fx.recheck;
 			if (rc != 0)
 				return rc; /* not stored, so not acknowledged: redelivered later */
 			struct cairn_msg ack = {.type = CAIRN_CMD_ACK,
