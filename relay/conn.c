@@ -90,7 +90,8 @@ static void unlink_flush(struct conn *c)
 }
 
 /* The connections that have not completed a handshake, oldest first (relay->unopened_head):
- * the ones a full relay closes to make room for a newcomer. */
+ * the ones a full relay closes to make room for a newcomer. A connection is in the list
+ * exactly while its state is CONN_HANDSHAKE, CONN_HANDSHAKING or CONN_FAILED. */
 static void unopened_append(struct conn *c)
 {
 	struct relay *relay = c->relay;
@@ -101,14 +102,11 @@ static void unopened_append(struct conn *c)
 	else
 		relay->unopened_head = c;
 	relay->unopened_tail = c;
-	c->unopened = true;
 }
 
 static void unopened_remove(struct conn *c)
 {
 	struct relay *relay = c->relay;
-	if (!c->unopened)
-		return;
 	if (c->unopened_prev != NULL)
 		c->unopened_prev->unopened_next = c->unopened_next;
 	else
@@ -118,7 +116,6 @@ static void unopened_remove(struct conn *c)
 	else
 		relay->unopened_tail = c->unopened_prev;
 	c->unopened_prev = c->unopened_next = NULL;
-	c->unopened = false;
 }
 
 void conn_close(struct conn *c)
@@ -126,8 +123,9 @@ void conn_close(struct conn *c)
 	if (c->state == CONN_CLOSING)
 		return;
 	struct relay *relay = c->relay;
+	if (c->state != CONN_OPEN)
+		unopened_remove(c);
 	c->state = CONN_CLOSING;
-	unopened_remove(c);
 	commands_connection_closed(c);
 	unlink_flush(c);
 	if (c->prev)

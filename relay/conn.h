@@ -43,8 +43,7 @@ struct conn {
 	struct conn *flush_next;  /* relay->flush_head */
 	bool in_flush_list;
 	bool reading;
-	bool unopened; /* in relay->unopened_head's list */
-	struct conn *unopened_prev, *unopened_next;
+	struct conn *unopened_prev, *unopened_next; /* relay->unopened_head's list */
 	unsigned refs;
 
 	struct frame_reader reader;
