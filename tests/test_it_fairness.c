@@ -2,21 +2,24 @@
 /*
  * Integration: fairness (issue 10, "the general property, measured"). One peer sending the
  * worst frames it can compose must not delay another connection. Each test runs a fresh real
- * relay, a legitimate client that PINGs every 5 ms and every 100 ms does a SEND, delivery
- * and ACK on its own mailbox, and beside it one attacker (or ATTACKERS_FEW of them) driven by
- * tests/support/attack.h with one pattern for ATTACK_MS. Checked: the client's PING p99 and
- * the relay's RSS growth stay under their bounds, and every exchange of the client completes;
- * printed per pattern: PING and exchange p50/p99/max, RSS, and what the attacker sent and got.
+ * relay, a legitimate client that PINGs every 5 ms on one connection and every 100 ms does a
+ * SEND, delivery and ACK on its own mailbox on another, and beside it one attacker (or
+ * ATTACKERS_FEW of them) driven by tests/support/attack.h with one pattern for ATTACK_MS. Checked:
+ * the client's PING p99 and the relay's RSS growth stay under their bounds, and every exchange of
+ * the client completes; printed per pattern: PING and exchange p50/p99/max, RSS, and what the
+ * attacker sent and got.
  *
  * CAIRN_FAIRNESS_SECONDS=N runs each attack N seconds instead; CAIRN_IT_ONLY=GLOB runs only
  * the matching tests (tests/CMakeLists.txt registers one ctest entry per pattern this way).
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -27,14 +30,14 @@
 #include "it_common.h"
 #include "wrapper.h"
 
-#define ATTACK_MS      (IT_ASAN ? 3000 : 4000) /* each pattern's run */
-#define WARM_MS        500                     /* the client alone, before */
-#define POST_MS        300                     /* and after */
-#define PING_EVERY_MS  5
-#define EXCHANGE_EVERY 20    /* pings between two SEND/delivery/ACK exchanges */
-#define STEP_MS        20000 /* a reply later than this fails the client */
-#define SAMPLES_MAX    20000
-#define ATTACKERS_FEW  3
+#define ATTACK_MS         (IT_ASAN ? 3000 : 4000) /* each pattern's run */
+#define WARM_MS           500                     /* the client alone, before */
+#define POST_MS           300                     /* and after */
+#define PING_EVERY_MS     5
+#define EXCHANGE_EVERY_MS 100   /* between two SEND/delivery/ACK exchanges */
+#define STEP_MS           20000 /* a reply later than this fails the client */
+#define SAMPLES_MAX       20000
+#define ATTACKERS_FEW     3
 
 /*
  * PING p99 bound: 50 ms, what issue 10 asks. Under AddressSanitizer the relay is several times
@@ -46,13 +49,28 @@
 #define P99_ASAN_MS 250
 
 /*
+ * The bounds need the machine: `make test` runs the ASan+UBSan pass beside this one on two
+ * cores, and a relay that an attacker keeps busy then gets part of a core, whatever it does
+ * (fill measured PING p99 72 and 135 ms that way, 10 to 30 ms alone). So the two passes'
+ * fairness tests take turns (LOCK_PATH), and the share of the CPUs that processes other than
+ * this test's used during the attack is measured: above SHARED_FRACTION the PING bound is
+ * SHARED_FACTOR times looser (still far under the seconds the known attacks cost) and the
+ * exchange bound, mostly the disk's, twice as loose; above BUSY_FRACTION no timing verdict
+ * can be had (a PING p99 of 377 ms was measured with the client alone then).
+ */
+#define SHARED_FRACTION 0.25
+#define SHARED_FACTOR   5
+#define BUSY_FRACTION   0.5
+#define LOCK_PATH       "/tmp/cairn-test-fairness.lock"
+
+/*
  * The client's SEND, delivery and ACK wait for the disk (the OK to a SEND means durable), so
  * an attacker that keeps the storage thread busy delays them: sharing the disk's bandwidth
  * costs tens to a few hundred milliseconds (FILL measured 290 ms at most), work that grows with
  * the whole store costs seconds (DELETE scanning every envelope: 1.7 s). The bound between.
  */
-#define EXCHANGE_MS      1000
-#define EXCHANGE_ASAN_MS 2000
+#define EXCHANGE_BOUND_MS      1000
+#define EXCHANGE_BOUND_ASAN_MS 2000
 
 /* The relay's limits in these tests: smaller than the defaults (1 MiB, 1024, 64) so that the
  * memory bound below, which follows from them, is tight enough to see growth in seconds. */
@@ -97,6 +115,78 @@ static int64_t mono_us(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* ---- CPU accounting: did the test have the machine to itself? ----------------------------- */
+
+/* Jiffies all CPUs spent busy since boot (user, nice, system, irq, softirq, steal). */
+static long long machine_busy(void)
+{
+	long long v[8] = {0};
+	FILE *f = fopen("/proc/stat", "r");
+	if (f == NULL)
+		return -1;
+	int n = fscanf(f, "cpu %lld %lld %lld %lld %lld %lld %lld %lld", &v[0], &v[1], &v[2], &v[3],
+	               &v[4], &v[5], &v[6], &v[7]);
+	fclose(f);
+	return n == 8 ? v[0] + v[1] + v[2] + v[5] + v[6] + v[7] : -1;
+}
+
+/* Jiffies process PID used (all its threads), or 0. */
+static long long proc_jiffies(pid_t pid)
+{
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return 0;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')');
+	unsigned long long ut = 0, st = 0;
+	/* After the name: state, then fields 4..; utime and stime are fields 14 and 15. */
+	if (p == NULL ||
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		return 0;
+	return (long long)(ut + st);
+}
+
+/* Jiffies used by this process and its children that have been waited for. */
+static long long own_jiffies(void)
+{
+	struct rusage self, kids;
+	getrusage(RUSAGE_SELF, &self);
+	getrusage(RUSAGE_CHILDREN, &kids);
+	double s = self.ru_utime.tv_sec + self.ru_stime.tv_sec + kids.ru_utime.tv_sec +
+	           kids.ru_stime.tv_sec +
+	           (self.ru_utime.tv_usec + self.ru_stime.tv_usec + kids.ru_utime.tv_usec +
+	            kids.ru_stime.tv_usec) /
+	               1e6;
+	return (long long)(s * (double)sysconf(_SC_CLK_TCK));
+}
+
+struct cpu_mark {
+	int64_t ms;
+	long long busy, relay, own;
+};
+
+static struct cpu_mark cpu_mark(const struct relayproc *r)
+{
+	return (struct cpu_mark){mono_ms(), machine_busy(), proc_jiffies(r->pid), own_jiffies()};
+}
+
+/* The share of all CPUs that processes other than the relay, this test and its children used
+ * between A and B (0 when it cannot be told). */
+static double others_share(const struct cpu_mark *a, const struct cpu_mark *b)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	double capacity = (double)(b->ms - a->ms) / 1000.0 * (double)sysconf(_SC_CLK_TCK) *
+	                  (double)(cpus > 0 ? cpus : 1);
+	if (a->busy < 0 || b->busy < 0 || capacity <= 0)
+		return 0;
+	long long others = (b->busy - a->busy) - (b->relay - a->relay) - (b->own - a->own);
+	return others > 0 ? (double)others / capacity : 0;
 }
 
 static bool under_wrapper(void)
@@ -199,41 +289,48 @@ static int exchange(struct shared *sh, struct tclient *c, const struct owner *o,
 	return 0;
 }
 
-static void legit_child(struct shared *sh, const struct relayproc *r)
+/*
+ * The legitimate client: two connections, so that a late reply on one does not hold up the
+ * other's samples. EXCHANGER false: PING every PING_EVERY_MS. EXCHANGER true: its own mailbox,
+ * subscribed, and every EXCHANGE_EVERY_MS one SEND, delivery and ACK.
+ */
+static void legit_child(struct shared *sh, const struct relayproc *r, bool exchanger)
 {
 	static struct tclient c;
 	struct owner o;
 	uint32_t rid = 100;
 	if (tclient_connect(&c, r->port, r->pub) != 0 ||
-	    tclient_create(&c, o.rid, o.sid, o.pk, o.sk) != 0 ||
-	    it_simple(&c, CAIRN_CMD_SUBSCRIBE, o.rid) != 0) {
+	    (exchanger && (tclient_create(&c, o.rid, o.sid, o.pk, o.sk) != 0 ||
+	                   it_simple(&c, CAIRN_CMD_SUBSCRIBE, o.rid) != 0))) {
 		snprintf(sh->why, sizeof(sh->why), "setup failed");
 		sh->failed = 1;
-		atomic_store(&sh->ready, 1);
+		atomic_fetch_add(&sh->ready, 1);
 		return;
 	}
-	atomic_store(&sh->ready, 1);
+	atomic_fetch_add(&sh->ready, 1);
+	int every = exchanger ? EXCHANGE_EVERY_MS : PING_EVERY_MS;
 	int64_t next = mono_ms();
-	for (unsigned k = 0; !atomic_load(&sh->stop); k++) {
+	while (!atomic_load(&sh->stop)) {
 		int64_t t = mono_us();
-		struct cairn_msg ping = {.type = CAIRN_CMD_PING, .request_id = rid++};
-		if (tclient_send(&c, &ping) != 0 ||
-		    await(sh, &c, ping.request_id, "PING", NULL, 0) != 0) {
-			record(sh, &sh->ping, t);
-			sh->failed = 2;
-			break;
-		}
-		record(sh, &sh->ping, t);
-		if (k % EXCHANGE_EVERY == EXCHANGE_EVERY - 1) {
-			t = mono_us();
+		if (exchanger) {
 			int rc = exchange(sh, &c, &o, &rid);
 			record(sh, &sh->exchange, t);
 			if (rc != 0) {
 				sh->failed = 3;
 				break;
 			}
+		} else {
+			struct cairn_msg ping = {.type = CAIRN_CMD_PING, .request_id = rid++};
+			int rc = tclient_send(&c, &ping);
+			if (rc == 0)
+				rc = await(sh, &c, ping.request_id, "PING", NULL, 0);
+			record(sh, &sh->ping, t);
+			if (rc != 0) {
+				sh->failed = 2;
+				break;
+			}
 		}
-		next += PING_EVERY_MS;
+		next += every;
 		int64_t wait = next - mono_ms();
 		if (wait > 0)
 			it_sleep_ms(wait);
@@ -340,9 +437,11 @@ static bool reap(pid_t pid, int64_t deadline)
 	}
 }
 
-static void run_pattern(struct relayproc *r, enum attack_pattern pattern, int attackers)
+/* Runs PATTERN from ATTACKERS peers for ATTACK_MS x SCALE (or CAIRN_FAIRNESS_SECONDS). */
+static void run_pattern(struct relayproc *r, enum attack_pattern pattern, int attackers,
+                        double scale)
 {
-	int attack_ms = ATTACK_MS;
+	int attack_ms = (int)(ATTACK_MS * scale);
 	if (getenv("CAIRN_FAIRNESS_SECONDS") != NULL && atoi(getenv("CAIRN_FAIRNESS_SECONDS")) > 0)
 		attack_ms = atoi(getenv("CAIRN_FAIRNESS_SECONDS")) * 1000;
 	char name[64];
@@ -352,19 +451,23 @@ static void run_pattern(struct relayproc *r, enum attack_pattern pattern, int at
 	assert_true(sh != MAP_FAILED);
 	memset(sh, 0, sizeof(*sh));
 	sh->t0_ms = mono_ms();
-	pid_t legit = fork_child();
-	if (legit == 0) {
-		legit_child(sh, r);
-		_exit(0);
+	pid_t legit[2];
+	for (int i = 0; i < 2; i++) {
+		legit[i] = fork_child();
+		if (legit[i] == 0) {
+			legit_child(sh, r, i == 1);
+			_exit(0);
+		}
 	}
-	while (!atomic_load(&sh->ready) && mono_ms() - sh->t0_ms < 10000)
+	while (atomic_load(&sh->ready) < 2 && mono_ms() - sh->t0_ms < 10000)
 		it_sleep_ms(5);
-	assert_true(atomic_load(&sh->ready));
+	assert_int_equal(atomic_load(&sh->ready), 2);
 	it_sleep_ms(WARM_MS);
 	long rss0 = relayproc_rss_kb(r), peak = rss0;
 	assert_true(rss0 > 0);
 
 	int64_t from = mono_ms() - sh->t0_ms;
+	struct cpu_mark cpu0 = cpu_mark(r);
 	pid_t pids[ATTACKERS_FEW];
 	for (int i = 0; i < attackers; i++) {
 		pids[i] = fork_child();
@@ -407,7 +510,11 @@ static void run_pattern(struct relayproc *r, enum attack_pattern pattern, int at
 		it_sleep_ms(20);
 	}
 	atomic_store(&sh->stop, 1);
-	bool legit_stuck = reap(legit, mono_ms() + STEP_MS + 5000);
+	bool legit_stuck = reap(legit[0], mono_ms() + STEP_MS + 5000);
+	legit_stuck |= reap(legit[1], mono_ms() + STEP_MS + 5000);
+	struct cpu_mark cpu1 = cpu_mark(r);
+	double others = others_share(&cpu0, &cpu1);
+	bool shared = others > SHARED_FRACTION, busy = others > BUSY_FRACTION;
 	long rss_end = relayproc_rss_kb(r);
 
 	/* During: from the attack's start to the end, since frames the relay read before the
@@ -423,8 +530,13 @@ static void run_pattern(struct relayproc *r, enum attack_pattern pattern, int at
 	       name, attack_ms, before.p50, before.p99, ping.n, ping.p50, ping.p99, ping.max,
 	       ex_before.p50, ex.n, ex.p50, ex.p99, ex.max);
 	printf("fairness: %s: relay RSS %ld KiB with the client alone, peak %ld KiB (+%ld KiB, "
-	       "bound +%ld KiB), %ld KiB after\n",
-	       name, rss0, peak, peak - rss0, bound_kb, rss_end);
+	       "bound +%ld KiB), %ld KiB after; relay CPU %.1f s; other processes used %.0f%% of "
+	       "the CPUs%s\n",
+	       name, rss0, peak, peak - rss0, bound_kb, rss_end,
+	       (double)(cpu1.relay - cpu0.relay) / (double)sysconf(_SC_CLK_TCK), 100 * others,
+	       busy     ? ": timing not checked"
+	       : shared ? ": timing bounds relaxed"
+	                : "");
 	for (int i = 0; i < attackers; i++)
 		print_attacker(name, i, &sh->atk[i]);
 	if (sh->failed)
@@ -442,12 +554,18 @@ static void run_pattern(struct relayproc *r, enum attack_pattern pattern, int at
 		fail_msg("%s: the client was not served: %s", name, sh->why);
 	if (under_wrapper()) {
 		printf("fairness: %s: bounds not checked under a wrapper\n", name);
+	} else if (busy) {
+		/* Memory does not depend on the machine's load. */
+		if (!IT_ASAN && peak - rss0 > bound_kb)
+			fail_msg("%s: relay RSS grew by %ld KiB (bound %ld KiB)", name, peak - rss0,
+			         bound_kb);
 	} else {
-		double p99_bound = IT_ASAN ? P99_ASAN_MS : P99_MS;
+		double p99_bound = (IT_ASAN ? P99_ASAN_MS : P99_MS) * (shared ? SHARED_FACTOR : 1);
 		if (ping.p99 > p99_bound)
 			fail_msg("%s: client PING p99 %.2f ms (bound %.0f ms, max %.2f ms)", name,
 			         ping.p99, p99_bound, ping.max);
-		double ex_bound = IT_ASAN ? EXCHANGE_ASAN_MS : EXCHANGE_MS;
+		double ex_bound =
+		    (IT_ASAN ? EXCHANGE_BOUND_ASAN_MS : EXCHANGE_BOUND_MS) * (shared ? 2 : 1);
 		if (ex.p99 > ex_bound)
 			fail_msg("%s: client SEND/delivery/ACK p99 %.2f ms (bound %.0f ms)", name,
 			         ex.p99, ex_bound);
@@ -507,42 +625,43 @@ static int teardown(void **state)
  * and its mailboxes cost), test_conn_* (per-connection work and state), test_mix*. */
 static void test_store_tombstones(void **state)
 {
-	run_pattern(*state, ATTACK_TOMBSTONES, 1);
+	run_pattern(*state, ATTACK_TOMBSTONES, 1, 1);
 }
 
+/* Half as long again: the larger the store it fills, the more each DELETE costs today. */
 static void test_store_delete_storm(void **state)
 {
-	run_pattern(*state, ATTACK_DELETE_STORM, 1);
+	run_pattern(*state, ATTACK_DELETE_STORM, 1, 1.5);
 }
 
 static void test_store_fill(void **state)
 {
-	run_pattern(*state, ATTACK_FILL, 1);
+	run_pattern(*state, ATTACK_FILL, 1, 1);
 }
 
 static void test_conn_auth(void **state)
 {
-	run_pattern(*state, ATTACK_AUTH, 1);
+	run_pattern(*state, ATTACK_AUTH, 1, 1);
 }
 
 static void test_conn_auth_few(void **state)
 {
-	run_pattern(*state, ATTACK_AUTH, ATTACKERS_FEW);
+	run_pattern(*state, ATTACK_AUTH, ATTACKERS_FEW, 1);
 }
 
 static void test_conn_create_flood(void **state)
 {
-	run_pattern(*state, ATTACK_CREATE_FLOOD, 1);
+	run_pattern(*state, ATTACK_CREATE_FLOOD, 1, 1);
 }
 
 static void test_mix(void **state)
 {
-	run_pattern(*state, ATTACK_MIX, 1);
+	run_pattern(*state, ATTACK_MIX, 1, 1);
 }
 
 static void test_mix_few(void **state)
 {
-	run_pattern(*state, ATTACK_MIX, ATTACKERS_FEW);
+	run_pattern(*state, ATTACK_MIX, ATTACKERS_FEW, 1);
 }
 
 int main(void)
@@ -552,6 +671,11 @@ int main(void)
 	signal(SIGPIPE, SIG_IGN);
 	if (getenv("CAIRN_IT_ONLY") != NULL)
 		cmocka_set_test_filter(getenv("CAIRN_IT_ONLY"));
+	/* One fairness run at a time on the machine, whichever build it comes from; the lock
+	 * goes with the process. */
+	int lock = open(LOCK_PATH, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+	if (lock < 0 || flock(lock, LOCK_EX) != 0)
+		perror(LOCK_PATH);
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_store_tombstones, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_store_delete_storm, setup, teardown),

@@ -52,8 +52,8 @@ struct attack {
 	const struct attack_config *cfg;
 	struct attack_stats *st;
 	uint64_t rng;
-	int64_t start_ms, half_ms;
-	struct tclient c; /* the session, the frame reader and the batch being composed */
+	int64_t start_ms, half_ms; /* half_ms: where a two-phase pattern changes phase */
+	struct tclient c;          /* the session, the frame reader and the batch being composed */
 	bool connected;
 	bool exhausted; /* a CREATE was refused on this connection */
 	int64_t exhausted_ms;
@@ -961,7 +961,11 @@ int attack_run(const struct attack_config *cfg, struct attack_stats *st)
 	crypto_sign_seed_keypair(a->pk, a->sk, seed);
 	rnd_bytes(a, a->body, sizeof(a->body));
 	a->start_ms = now_ms();
-	a->half_ms = a->start_ms + cfg->duration_ms / 2;
+	/* DELETE_STORM's storm shows within a second; the larger the store, the more each
+	 * DELETE may cost. */
+	int64_t first =
+	    cfg->pattern == ATTACK_DELETE_STORM ? cfg->duration_ms * 7 / 10 : cfg->duration_ms / 2;
+	a->half_ms = a->start_ms + first;
 	int64_t end = a->start_ms + cfg->duration_ms;
 	const struct pattern *p = &patterns[cfg->pattern];
 

@@ -25,7 +25,7 @@
  *   SUBSCRIBEs (some 2,200 per frame) on that mailbox.
  * - AUTH: frames of ~690 AUTHs (valid, bad signature, unknown mailbox), each an Ed25519
  *   verify for the relay.
- * - DELETE_STORM: fill own mailboxes with full-size envelopes for the first half of the run,
+ * - DELETE_STORM: fill own mailboxes with full-size envelopes for the first 70% of the run,
  *   then CREATE and DELETE empty mailboxes as fast as replies allow.
  * - CREATE_FLOOD: frames full of CREATEs; a new connection once this one is refused.
  * - FILL: full-size SENDs to own mailboxes, never subscribed, as fast as the relay stores.
