@@ -57,7 +57,8 @@
  * this test's used during the attack is measured: above SHARED_FRACTION the PING bound is
  * SHARED_FACTOR times looser (still far under the seconds the known attacks cost) and the
  * exchange bound, mostly the disk's, twice as loose; above BUSY_FRACTION no timing verdict
- * can be had (a PING p99 of 377 ms was measured with the client alone then).
+ * can be had (a PING p99 of 377 ms was measured with the client alone then): the pattern runs
+ * once more on a fresh relay, and if the machine is still that busy only memory is checked.
  */
 #define SHARED_FRACTION 0.25
 #define SHARED_FACTOR   5
@@ -441,9 +442,14 @@ static bool reap(pid_t pid, int64_t deadline)
 	}
 }
 
-/* Runs PATTERN from ATTACKERS peers for ATTACK_MS x SCALE (or CAIRN_FAIRNESS_SECONDS). */
-static void run_pattern(struct relayproc *r, enum attack_pattern pattern, int attackers,
-                        double scale)
+static int start_relay(struct relayproc *r);
+
+/*
+ * Runs PATTERN from ATTACKERS peers for ATTACK_MS x SCALE (or CAIRN_FAIRNESS_SECONDS) and
+ * checks the bounds. Returns false if the machine was too busy for a timing verdict (the
+ * memory bound was still checked).
+ */
+static bool run_once(struct relayproc *r, enum attack_pattern pattern, int attackers, double scale)
 {
 	int attack_ms = (int)(ATTACK_MS * scale);
 	if (getenv("CAIRN_FAIRNESS_SECONDS") != NULL && atoi(getenv("CAIRN_FAIRNESS_SECONDS")) > 0)
@@ -582,13 +588,29 @@ static void run_pattern(struct relayproc *r, enum attack_pattern pattern, int at
 	/* The client went on exchanging envelopes during the attack. */
 	assert_true(ping.n > 0 && ex.n > 0);
 	munmap(sh, sizeof(*sh));
+	return !busy || under_wrapper();
+}
+
+/* RUN_ONCE, and once more on a fresh relay if the machine was too busy the first time. */
+static void run_pattern(struct relayproc *r, enum attack_pattern pattern, int attackers,
+                        double scale)
+{
+	if (run_once(r, pattern, attackers, scale))
+		return;
+	printf("fairness: %s x%d: the machine was busy: once more\n", attack_pattern_name(pattern),
+	       attackers);
+	int rc = relayproc_stop(r, SIGTERM);
+	relayproc_cleanup(r);
+	assert_int_equal(rc, 0);
+	assert_int_equal(start_relay(r), 0);
+	run_once(r, pattern, attackers, scale);
 }
 
 /* ---- tests --------------------------------------------------------------------------------- */
 
-static int setup(void **state)
+/* Starts a fresh relay in *R with the limits above. Returns 0 or -1. */
+static int start_relay(struct relayproc *r)
 {
-	static struct relayproc r;
 	char limits[512];
 	int n = snprintf(limits, sizeof(limits),
 	                 "output_buffer_max = %d\ninflight_requests = %d\ndelivery_window = %d\n",
@@ -596,22 +618,27 @@ static int setup(void **state)
 	/* A relay that does not know the relay-wide keys refuses its config: then without. */
 	snprintf(limits + n, sizeof(limits) - (size_t)n,
 	         "max_mailboxes = %d\nmax_stored_bytes = %ld\n", MAILBOXES, STORED_BYTES);
-	if (relayproc_init(&r, limits) != 0) {
-		relayproc_cleanup(&r);
+	if (relayproc_init(r, limits) != 0) {
+		relayproc_cleanup(r);
 		limits[n] = '\0';
 		printf("fairness: this relay has no max_mailboxes and max_stored_bytes: not set\n");
-		if (relayproc_init(&r, limits) != 0)
+		if (relayproc_init(r, limits) != 0)
 			goto fail;
 	}
-	if (relayproc_start(&r) != 0)
+	if (relayproc_start(r) != 0)
 		goto fail;
-	*state = &r;
 	return 0;
 fail:
-	fprintf(stderr, "setup: cannot start the relay in %s\n", r.dir);
-	relayproc_cleanup(&r);
-	*state = NULL;
+	fprintf(stderr, "setup: cannot start the relay in %s\n", r->dir);
+	relayproc_cleanup(r);
 	return -1;
+}
+
+static int setup(void **state)
+{
+	static struct relayproc r;
+	*state = start_relay(&r) == 0 ? &r : NULL;
+	return *state != NULL ? 0 : -1;
 }
 
 static int teardown(void **state)

@@ -24,7 +24,7 @@
 #define MB_MAX        120  /* mailboxes remembered; SUBSCRIBE request ids are 1..MB_MAX */
 #define RID_BASE      256  /* other request ids cycle through RID_BASE..65535 */
 #define DELIVERED_MAX 8192 /* deliveries waiting for an ACK */
-#define FILL_BOXES    8    /* mailboxes DELETE_STORM fills before its storm */
+#define FILL_BOXES    8    /* mailboxes DELETE_STORM fills, and FILL creates at a time */
 #define AUTH_BOXES    4    /* mailboxes AUTH signs for */
 /* TOMBSTONES: SENDs in flight while building, well under the relay's requests in flight (a
  * connection at that limit is not read, and its ACKs would wait behind the disk). */

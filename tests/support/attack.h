@@ -23,7 +23,7 @@
  * - TOMBSTONES: SEND to an own subscribed mailbox and ACK every delivery except the first
  *   (each ACK leaves a tombstone behind it), for the first half of the run; then frames of
  *   SUBSCRIBEs (some 2,200 per frame) on that mailbox.
- * - AUTH: frames of ~690 AUTHs (valid, bad signature, unknown mailbox), each an Ed25519
+ * - AUTH: frames of ~675 AUTHs (valid, bad signature, unknown mailbox), each an Ed25519
  *   verify for the relay.
  * - DELETE_STORM: fill own mailboxes with full-size envelopes for the first 70% of the run,
  *   then CREATE and DELETE empty mailboxes as fast as replies allow.
