@@ -80,8 +80,6 @@
 /* What one envelope costs beyond its own bytes (its row on disk, its entry in memory):
  * counted against max_stored_bytes, so that empty envelopes are not free. */
 #define CAIRN_ENVELOPE_OVERHEAD 64
-/* Free disk space is sampled at most this often (off the loop thread), never per command. */
-#define CAIRN_DISK_SAMPLE_MS 1000
 
 /* Commands that create state (CREATE, SECURE), per connection: a token bucket of
  * [create_burst] tokens refilled at [create_per_minute]. A client creates one mailbox per
