@@ -668,12 +668,17 @@ static void task_pump(struct relay *relay)
 			continue;
 		}
 		t->req.data = t;
-		relay->tasks_running++;
 		if (uv_queue_work(relay->loop, &t->req, task_run, task_done) != 0) {
-			/* Cannot happen (only a NULL callback fails): do it here instead. */
-			task_run(&t->req);
-			task_done(&t->req, 0);
+			/* Cannot happen (only a missing callback fails). Running it here instead
+			 * would answer before the rest of the batch is held: leave it first in
+			 * line; its connection stays paused until its idle timeout closes it. */
+			t->next = relay->tasks_head;
+			relay->tasks_head = t;
+			if (relay->tasks_tail == NULL)
+				relay->tasks_tail = t;
+			return;
 		}
+		relay->tasks_running++;
 	}
 }
 
