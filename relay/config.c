@@ -221,8 +221,7 @@ static const struct key_spec keys[] = {
     NUM("limits", "max_stored_bytes", max_stored_bytes, V_BYTES, 65536, UINT64_C(1) << 50,
         "envelope bytes on the relay in all (64 more per envelope); beyond it SEND gets 'full'"),
     NUM("limits", "min_free_disk", min_free_disk, V_BYTES, 0, UINT64_C(1) << 50,
-        "free space kept on the data directory's file system; below it SEND and CREATE get "
-        "'full'; 0 = none"),
+        "free space kept on the data directory's disk; below it SEND and CREATE get 'full'"),
     NUM("limits", "create_burst", create_burst, V_COUNT, 1, 65536,
         "CREATE and SECURE commands one connection may send at once, then..."),
     NUM("limits", "create_per_minute", create_per_minute, V_COUNT, 0, 60000,
