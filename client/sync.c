@@ -552,7 +552,8 @@ static int session_handle(struct run *run, struct session *s, const struct cairn
 		if (m->type == CAIRN_REPLY_OK) {
 			send_accepted(run, &s->sends[i]);
 		} else {
-			/* Refused (quota, storage, a mailbox that is gone): the contact's next
+			/* Refused (quota, storage, a full relay, a mailbox that is gone, or a
+			 * code this client does not know): the contact's next
 			 * mailbox gets it; in listen this relay gets it again next round. */
 			refuse(run, s->sends[i].outbox_id, (size_t)(s - run->s));
 			run->redispatch = true;

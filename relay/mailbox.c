@@ -121,6 +121,7 @@ void mailbox_remove(struct mailbox_index *ix, struct mailbox *mb)
 	*p = mb->next_by_sender;
 	ix->count--;
 	ix->envelopes -= mb->count;
+	ix->bytes -= mb->bytes;
 	free(mb->q);
 	sodium_memzero(mb, sizeof(*mb));
 	free(mb);
@@ -177,6 +178,7 @@ int mailbox_push(struct mailbox_index *ix, struct mailbox *mb, uint64_t id, uint
 	mb->count++;
 	mb->bytes += len;
 	ix->envelopes++;
+	ix->bytes += len;
 	return 0;
 }
 
@@ -222,6 +224,7 @@ struct envelope *mailbox_ack(struct mailbox_index *ix, struct mailbox *mb, size_
 	mb->count--;
 	mb->bytes -= p->len;
 	ix->envelopes--;
+	ix->bytes -= p->len;
 	if (i < mb->cursor && mb->inflight > 0)
 		mb->inflight--;
 	trim_front(mb);

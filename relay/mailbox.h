@@ -72,6 +72,7 @@ struct mailbox_index {
 	size_t count;
 	uint8_t hash_key[16];
 	uint64_t envelopes; /* live envelopes in all mailboxes */
+	uint64_t bytes;     /* and their total size (max_stored_bytes) */
 };
 
 /* Returns 0 or CAIRN_ENOMEM. */

@@ -16,6 +16,7 @@
 
 #include <sodium.h>
 
+#include "admission.h"
 #include "cairn/error.h"
 #include "commands.h"
 #include "conn.h"
@@ -71,7 +72,7 @@ static void log_stats(struct relay *relay)
 	const struct relay_stats *s = &relay->stats;
 	log_info("stats: connections=%u mailboxes=%zu envelopes_stored=%llu accepted=%llu "
 		 "delivered=%llu acknowledged=%llu expired=%llu never_written=%llu "
-		 "handshakes_failed=%llu commits=%llu disk_bytes=%llu",
+		 "handshakes_failed=%llu refused_full=%llu commits=%llu disk_bytes=%llu",
 		 relay->conn_count, relay->mailboxes.count,
 		 (unsigned long long)relay->mailboxes.envelopes,
 		 (unsigned long long)s->envelopes_accepted,
@@ -79,6 +80,7 @@ static void log_stats(struct relay *relay)
 		 (unsigned long long)s->envelopes_acknowledged,
 		 (unsigned long long)s->envelopes_expired,
 		 (unsigned long long)s->writes_cancelled, (unsigned long long)s->handshakes_failed,
+		 (unsigned long long)s->refused_full,
 		 (unsigned long long)batches, (unsigned long long)disk);
 }
 
@@ -88,6 +90,7 @@ static void on_tick(uv_timer_t *t)
 	int64_t now = relay_now();
 	conn_check_timeouts(relay, (int64_t)uv_now(relay->loop));
 	commands_expire(relay, now);
+	admission_tick(relay);
 	uint32_t every = relay->cfg->stats_interval_s;
 	if (every > 0 && now - relay->last_stats >= every) {
 		relay->last_stats = now;
@@ -245,6 +248,7 @@ int relay_server_run(const struct relay_config *cfg,
 		goto out;
 	}
 	commands_load_finish(relay, relay_ready);
+	admission_init(relay);
 	if (cfg->user[0] != '\0') {
 		char err[256];
 		rc = relay_drop_privileges(cfg->user, err, sizeof(err));
