@@ -220,6 +220,31 @@ int client_store_message(struct cairn *c, const struct contact *k, int outgoing,
 	return rc == 0 ? 1 : rc;
 }
 
+/*
+ * Stores K, a contact made outside any transaction (its mailboxes need the network), unless
+ * a contact of that name appeared meanwhile (CAIRN_EEXIST): another process's `invite` or
+ * `accept` under the same name must not be overwritten, ratchet and all. The check and the
+ * write are one transaction; a caller already inside one (accept) nests in it, and a failure
+ * rolls the whole of it back.
+ */
+static int store_new_contact(struct cairn *c, const struct contact *k)
+{
+	int rc = cstate_begin(c->st);
+	if (rc != 0)
+		return rc;
+	struct contact old;
+	rc = client_load_contact(c, k->name, &old);
+	contact_wipe(&old);
+	if (rc == 0)
+		rc = CAIRN_EEXIST;
+	else if (rc == CAIRN_ENOTFOUND)
+		rc = client_store_contact(c, k);
+	if (rc == 0)
+		return cstate_commit(c->st);
+	cstate_rollback(c->st);
+	return rc;
+}
+
 /* ---- invites ------------------------------------------------------------------------- */
 
 /*
@@ -304,7 +329,7 @@ int cairn_invite_create(struct cairn *c, const char *const *relays, size_t nrela
 	                  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 	sodium_memzero(bin, sizeof(bin));
 	/* Stored before it is shown: an invite handed out always has its keys kept. */
-	rc = client_store_contact(c, &k);
+	rc = store_new_contact(c, &k);
 	if (rc == 0) {
 		*invite = text;
 		text = NULL;
@@ -508,7 +533,11 @@ int cairn_invite_accept(struct cairn *c, const char *invite, const char *name,
 	uint8_t id[APPMSG_ID_LEN];
 	randombytes_buf(id, sizeof(id));
 	if (rc == 0 && (rc = cstate_begin(c->st)) == 0) {
-		rc = client_queue_message(c, &k, APPMSG_HELLO, NULL, 0, id, now_s());
+		/* Written only if the name is still free: the check above was before the
+		 * network, and another process may have taken the name meanwhile. */
+		rc = store_new_contact(c, &k);
+		if (rc == 0)
+			rc = client_queue_message(c, &k, APPMSG_HELLO, NULL, 0, id, now_s());
 		if (rc == 0)
 			rc = cstate_commit(c->st);
 		else
@@ -606,23 +635,43 @@ static int read_one(void *vctx, const uint8_t *v, size_t vlen)
 	return r->cb(r->ctx, &out);
 }
 
+/*
+ * Shows the conversation, then marks what was unread as read. The messages are listed outside
+ * any transaction (the callback may block on a slow terminal; a write lock held meanwhile
+ * would stall every send and delivery of other processes). The unread count is then changed
+ * in a transaction of its own on the contact as it is by then: writing back the copy loaded
+ * before the listing would undo what another process did meanwhile, a ratchet step above all,
+ * and the next send would reuse a message key. Messages stored during the listing stay
+ * unread even if the listing showed them: counted twice rather than never.
+ */
 int cairn_read(struct cairn *c, const char *name, cairn_message_cb cb, void *ctx)
 {
 	struct contact k;
 	int rc = client_load_contact(c, name, &k);
+	unsigned seen = k.unread;
+	contact_wipe(&k);
 	if (rc != 0)
 		return rc;
 	struct read_ctx r = {.name = name, .cb = cb, .ctx = ctx};
 	rc = cstate_list(c->st, REC_MESSAGE, read_one, &r);
 	if (rc >= 0 && r.rc != 0)
 		rc = r.rc;
-	/* Read: nothing is unread any more. */
-	if (rc >= 0 && k.unread > 0) {
-		k.unread = 0;
+	if (rc < 0 || seen == 0)
+		return rc < 0 ? rc : 0;
+	if ((rc = cstate_begin(c->st)) != 0)
+		return rc;
+	rc = client_load_contact(c, name, &k);
+	if (rc == 0 && k.unread > 0) {
+		k.unread = k.unread > seen ? k.unread - seen : 0;
 		rc = client_store_contact(c, &k);
 	}
+	if (rc == 0)
+		rc = cstate_commit(c->st);
+	else
+		cstate_rollback(c->st);
 	contact_wipe(&k);
-	return rc < 0 ? rc : 0;
+	/* Gone meanwhile: there is nothing left to mark. */
+	return rc == CAIRN_ENOTFOUND ? 0 : rc;
 }
 
 struct contacts_ctx {
