@@ -394,9 +394,11 @@ int client_queue_message(struct cairn *c, struct contact *k, uint8_t kind, const
 	struct ratchet *r = NULL;
 	int rc = ratchet_deserialize(&r, k->ratchet, k->ratchet_len);
 	if (rc != 0)
-		return CAIRN_ECORRUPT;
+		return rc == CAIRN_ENOMEM ? rc : CAIRN_ECORRUPT;
 	uint8_t reply[APPMSG_REPLY_MAX];
 	size_t reply_len = 0;
+	/* Per call, never static: two struct cairn on two threads must not share them. */
+	uint8_t *plain = NULL, *env = NULL;
 	if (k->state == CONTACT_ACCEPTED && (rc = build_reply(k, reply, sizeof(reply), &reply_len)))
 		goto out;
 	size_t cap = part_capacity(k, reply_len);
@@ -405,7 +407,11 @@ int client_queue_message(struct cairn *c, struct contact *k, uint8_t kind, const
 		rc = CAIRN_ETOOBIG;
 		goto out;
 	}
-	static uint8_t plain[CAIRN_ENVELOPE_MAX], env[CAIRN_ENVELOPE_MAX];
+	if ((plain = malloc(2 * (size_t)CAIRN_ENVELOPE_MAX)) == NULL) {
+		rc = CAIRN_ENOMEM;
+		goto out;
+	}
+	env = plain + CAIRN_ENVELOPE_MAX;
 	for (size_t i = 0; i < parts && rc == 0; i++) {
 		size_t off = i * cap, n = len - off < cap ? len - off : cap;
 		struct appmsg am = {.kind = kind,
@@ -416,12 +422,12 @@ int client_queue_message(struct cairn *c, struct contact *k, uint8_t kind, const
 		                    .data_len = len ? n : 0};
 		memcpy(am.id, id, APPMSG_ID_LEN);
 		size_t plen = 0, elen = 0;
-		rc = appmsg_encode(&am, plain, sizeof(plain), &plen);
+		rc = appmsg_encode(&am, plain, CAIRN_ENVELOPE_MAX, &plen);
 		if (rc == 0 && k->state == CONTACT_ACCEPTED)
 			rc = e2e_seal_first(r, k->prefix, reply, reply_len, plain, plen, env,
-			                    sizeof(env), &elen);
+			                    CAIRN_ENVELOPE_MAX, &elen);
 		else if (rc == 0)
-			rc = e2e_seal(r, plain, plen, env, sizeof(env), &elen);
+			rc = e2e_seal(r, plain, plen, env, CAIRN_ENVELOPE_MAX, &elen);
 		if (rc != 0)
 			break;
 		struct outbox_entry e = {.kind = kind, .envelope = env, .envelope_len = elen};
@@ -436,7 +442,6 @@ int client_queue_message(struct cairn *c, struct contact *k, uint8_t kind, const
 			                vlen);
 		free(v);
 	}
-	sodium_memzero(plain, sizeof(plain));
 	if (rc != 0)
 		goto out;
 	/* The ratchet moved on: store it with the envelopes it sealed. */
@@ -457,6 +462,10 @@ int client_queue_message(struct cairn *c, struct contact *k, uint8_t kind, const
 		free(s);
 	}
 out:
+	if (plain != NULL) {
+		sodium_memzero(plain, CAIRN_ENVELOPE_MAX); /* the envelope is ciphertext */
+		free(plain);
+	}
 	sodium_memzero(reply, sizeof(reply));
 	ratchet_free(r);
 	return rc;
@@ -585,8 +594,9 @@ int cairn_send(struct cairn *c, const char *name, const uint8_t *text, size_t le
 	rc = client_load_contact(c, name, &k);
 	if (rc == 0)
 		rc = client_queue_message(c, &k, APPMSG_TEXT, text, len, id, now);
-	if (rc == 0)
-		rc = client_store_message(c, &k, 1, id, now, 0, text, len) < 0 ? -1 : 0;
+	/* 1: stored; a negative code is the store's own, passed on as it is. */
+	if (rc == 0 && (rc = client_store_message(c, &k, 1, id, now, 0, text, len)) > 0)
+		rc = 0;
 	if (rc == 0)
 		rc = cstate_commit(c->st);
 	else
