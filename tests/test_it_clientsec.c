@@ -363,6 +363,127 @@ static void test_same_name_at_once(void **state)
 	sync_expect(CALL(.home = a), 0, 1);
 }
 
+/* ---- 2. a contact cannot write to our terminal ---------------------------------------- */
+
+/* Erases the line, returns to its start, retitles the window, forges a line from someone
+ * else after a newline, reverses the text and opens a C1 CSI. */
+static const char hostile[] = "hi\x1b[2K\rerased\x1b]0;pwned\x07\n"
+                              "alice: fake line\n"
+                              "2026-12-04 12:00 <- carol: forged \xE2\x80\xAE"
+                              "desrever\xE2\x80\xAC \xC2\x9B"
+                              "31m c1 \x1b"
+                              "c end";
+/* Invalid UTF-8 (a lone C1 byte, 0xFF) before a marker the test waits for. */
+static const char broken[] = "raw \x9B\xFF bytes, tail-marker";
+
+/* S holds only what a terminal shows: valid UTF-8 of printable characters and newlines, no
+ * C0 (ESC, CR, BEL...), DEL, C1 or bidirectional control. */
+static void assert_inert(const char *s)
+{
+	const uint8_t *p = (const uint8_t *)s;
+	size_t i = 0, n = strlen(s);
+	while (i < n) {
+		uint32_t cp = p[i];
+		size_t len = 1;
+		if (cp >= 0x80) {
+			len = cp >= 0xF0 ? 4 : cp >= 0xE0 ? 3 : 2;
+			assert_true(cp >= 0xC2 && cp <= 0xF4 && i + len <= n);
+			cp &= 0x3F >> (len - 1);
+			for (size_t j = 1; j < len; j++) {
+				assert_int_equal(p[i + j] & 0xC0, 0x80);
+				cp = (cp << 6) | (p[i + j] & 0x3F);
+			}
+		}
+		if (!(cp == '\n' ||
+		      (cp >= 0x20 && cp != 0x7F && !(cp >= 0x80 && cp <= 0x9F) && cp != 0x061C &&
+		       cp != 0x200E && cp != 0x200F && !(cp >= 0x202A && cp <= 0x202E) &&
+		       !(cp >= 0x2066 && cp <= 0x2069)))) {
+			fprintf(stderr, "U+%04X at byte %zu of:\n%s\n", (unsigned)cp, i, s);
+			fail();
+		}
+		i += len;
+	}
+}
+
+/* Every line of OUT is a header ("YYYY-MM-DD HH:MM <- bob" or "->") or indented under one;
+ * returns the number of headers. The forged lines must be among the indented ones. */
+static int check_lines(const char *out)
+{
+	int headers = 0, forged = 0;
+	const char *line = out;
+	while (*line != '\0') {
+		size_t len = strcspn(line, "\n");
+		if (strncmp(line, "    ", 4) == 0) {
+			forged += strncmp(line + 4, "alice: fake line", 16) == 0 ||
+			          strncmp(line + 4, "2026-12-04 12:00 <- carol", 25) == 0;
+		} else {
+			int y, mo, d, h, mi;
+			char dir[3];
+			if (sscanf(line, "%4d-%2d-%2d %2d:%2d %2s bob", &y, &mo, &d, &h, &mi,
+			           dir) != 6 ||
+			    (strcmp(dir, "<-") != 0 && strcmp(dir, "->") != 0) ||
+			    strncmp(line + 20, "bob", 3) != 0) {
+				fprintf(stderr, "not a header and not indented: %.*s\n", (int)len,
+				        line);
+				fail();
+			}
+			headers++;
+		}
+		line += len + (line[len] == '\n');
+	}
+	assert_int_equal(forged, 2);
+	return headers;
+}
+
+static void test_hostile_text(void **state)
+{
+	struct world *w = *state;
+	const char *a = w->home[0], *b = w->home[1];
+	pair(a, b, w->addr, NULL);
+	int fd = -1;
+	w->listener = cli_spawn_out(CALL(.home = a), ARGS("listen"), &fd, NULL);
+	it_sleep_ms(500);
+	cli_check(0, CALL(.home = b), ARGS("send", "alice", hostile));
+	cli_check(0, CALL(.home = b), ARGS("send", "alice", broken));
+	/* What listen printed, up to the marker. */
+	char *out = NULL;
+	size_t len = 0, cap = 0;
+	buf_append(&out, &len, &cap, "", 0);
+	double give_up = mono_s() + 20;
+	while (strstr(out, "tail-marker") == NULL && mono_s() < give_up) {
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		if (poll(&p, 1, 200) > 0) {
+			char buf[4096];
+			ssize_t n = read(fd, buf, sizeof(buf));
+			if (n <= 0)
+				break;
+			buf_append(&out, &len, &cap, buf, (size_t)n);
+		}
+	}
+	kill(w->listener, SIGTERM);
+	assert_int_equal(wait_status(w->listener), 0);
+	w->listener = 0;
+	close(fd);
+	assert_non_null(strstr(out, "tail-marker"));
+	assert_inert(out);
+	assert_int_equal(check_lines(out), 2);
+	free(out);
+	/* read: the whole conversation, the same way. */
+	struct res r = cli_expect(0, CALL(.home = a), ARGS("read", "bob"));
+	assert_inert(r.out);
+	assert_int_equal(check_lines(r.out), 4); /* pairing both ways, and these two */
+	print_message("read shows:\n%s", r.out);
+	res_free(&r);
+	/* --json: one line per message, inert too, and the text exact once parsed. */
+	r = cli_expect(0, CALL(.home = a), ARGS("read", "bob", "--json"));
+	assert_inert(r.out);
+	struct convo cv = parse_convo(r.out, "bob");
+	assert_int_equal(count_text(&cv, 0, hostile), 1);
+	assert_int_equal(count_text(&cv, 0, "raw \xEF\xBF\xBD\xEF\xBF\xBD bytes, tail-marker"), 1);
+	convo_free(&cv);
+	res_free(&r);
+}
+
 int main(void)
 {
 	if (sodium_init() < 0 || find_cli() != 0) {
@@ -375,6 +496,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_no_key_reuse, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_same_name_at_once, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_hostile_text, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
