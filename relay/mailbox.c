@@ -2,8 +2,10 @@
 /*
  * The in-memory mailbox index: two chained hash tables (by recipient id, by sender id) keyed
  * with SipHash under a random key, and per mailbox a ring of pending envelope ids. Acks may
- * arrive out of order, so an acked entry becomes a tombstone and tombstones are trimmed from
- * the front; ids only grow, so a lookup by id is a binary search.
+ * arrive out of order, so an acked entry becomes a tombstone; tombstones are trimmed from the
+ * front, and the ring is compacted once they outnumber the live entries (plus a little), so a
+ * mailbox's memory follows what it holds whatever the order of acks. Ids only grow, so a
+ * lookup by id is a binary search.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,9 @@
 
 #define INITIAL_BUCKETS 1024
 #define INITIAL_QUEUE   8
+/* Tombstones allowed beyond the live count before a compaction: keeps a small mailbox from
+ * compacting on every other ack. */
+#define QUEUE_SLACK 32
 
 static size_t bucket_of(const struct mailbox_index *ix, const uint8_t id[CAIRN_MAILBOX_ID_LEN])
 {
@@ -129,7 +134,7 @@ void mailbox_remove(struct mailbox_index *ix, struct mailbox *mb)
 /* Ids are random, so comparing them in constant time matters little, but it costs nothing
  * and keeps lookups free of timing that depends on how much of an id matched. */
 struct mailbox *mailbox_by_recipient(const struct mailbox_index *ix,
-				     const uint8_t id[static CAIRN_MAILBOX_ID_LEN])
+                                     const uint8_t id[static CAIRN_MAILBOX_ID_LEN])
 {
 	for (struct mailbox *mb = ix->by_recipient[bucket_of(ix, id)]; mb != NULL;
 	     mb = mb->next_by_recipient)
@@ -139,7 +144,7 @@ struct mailbox *mailbox_by_recipient(const struct mailbox_index *ix,
 }
 
 struct mailbox *mailbox_by_sender(const struct mailbox_index *ix,
-				  const uint8_t id[static CAIRN_MAILBOX_ID_LEN])
+                                  const uint8_t id[static CAIRN_MAILBOX_ID_LEN])
 {
 	for (struct mailbox *mb = ix->by_sender[bucket_of(ix, id)]; mb != NULL;
 	     mb = mb->next_by_sender)
@@ -153,21 +158,26 @@ struct pending *mailbox_at(const struct mailbox *mb, size_t i)
 	return &mb->q[(mb->q_head + i) & (mb->q_cap - 1)];
 }
 
-int mailbox_push(struct mailbox_index *ix, struct mailbox *mb, uint64_t id, uint32_t len,
-		 struct envelope *env)
+/* Moves the ring to a new array of NCAP entries (a power of two >= q_len), head at 0. */
+static int requeue(struct mailbox *mb, size_t ncap)
 {
-	if (mb->q_len == mb->q_cap) {
-		size_t ncap = mb->q_cap ? mb->q_cap * 2 : INITIAL_QUEUE;
-		struct pending *nq = malloc(ncap * sizeof(*nq));
-		if (nq == NULL)
-			return CAIRN_ENOMEM;
-		for (size_t i = 0; i < mb->q_len; i++)
-			nq[i] = *mailbox_at(mb, i);
-		free(mb->q);
-		mb->q = nq;
-		mb->q_cap = ncap;
-		mb->q_head = 0;
-	}
+	struct pending *nq = NULL;
+	if (ncap > 0 && (nq = malloc(ncap * sizeof(*nq))) == NULL)
+		return CAIRN_ENOMEM;
+	for (size_t i = 0; i < mb->q_len; i++)
+		nq[i] = *mailbox_at(mb, i);
+	free(mb->q);
+	mb->q = nq;
+	mb->q_cap = ncap;
+	mb->q_head = 0;
+	return 0;
+}
+
+int mailbox_push(struct mailbox_index *ix, struct mailbox *mb, uint64_t id, uint32_t len,
+                 struct envelope *env)
+{
+	if (mb->q_len == mb->q_cap && requeue(mb, mb->q_cap ? mb->q_cap * 2 : INITIAL_QUEUE) != 0)
+		return CAIRN_ENOMEM;
 	struct pending *p = &mb->q[(mb->q_head + mb->q_len) & (mb->q_cap - 1)];
 	p->id = id;
 	p->len = len;
@@ -196,6 +206,19 @@ long mailbox_find(const struct mailbox *mb, uint64_t id)
 	return -1;
 }
 
+/* Gives memory back once the ring is at most a quarter full. */
+static void maybe_shrink(struct mailbox *mb)
+{
+	if (mb->q_cap <= INITIAL_QUEUE || mb->q_len * 4 > mb->q_cap)
+		return;
+	size_t ncap = INITIAL_QUEUE;
+	while (ncap < mb->q_len * 2)
+		ncap *= 2;
+	if (mb->q_len == 0)
+		ncap = 0;
+	(void)requeue(mb, ncap); /* still correct, only larger, if it fails */
+}
+
 static void trim_front(struct mailbox *mb)
 {
 	while (mb->q_len > 0 && mailbox_at(mb, 0)->acked) {
@@ -204,13 +227,32 @@ static void trim_front(struct mailbox *mb)
 		if (mb->cursor > 0)
 			mb->cursor--;
 	}
-	if (mb->q_len == 0 && mb->q_cap > INITIAL_QUEUE * 64) {
-		/* A drained large mailbox gives its queue memory back. */
-		free(mb->q);
-		mb->q = NULL;
-		mb->q_cap = 0;
-		mb->q_head = 0;
+}
+
+void mailbox_compact(struct mailbox *mb)
+{
+	size_t w = 0, cursor = 0;
+	for (size_t r = 0; r < mb->q_len; r++) {
+		struct pending *p = mailbox_at(mb, r);
+		if (p->acked)
+			continue;
+		if (r < mb->cursor)
+			cursor++; /* a live entry before the cursor stays before it */
+		if (w != r)
+			*mailbox_at(mb, w) = *p; /* w < r: that slot was already read */
+		w++;
 	}
+	mb->q_len = w;
+	mb->cursor = cursor;
+	maybe_shrink(mb);
+}
+
+void mailbox_rewind(struct mailbox *mb, size_t max_skip)
+{
+	if (mb->q_len - mb->count > max_skip)
+		mailbox_compact(mb);
+	mb->cursor = 0;
+	mb->inflight = 0;
 }
 
 struct envelope *mailbox_ack(struct mailbox_index *ix, struct mailbox *mb, size_t i)
@@ -225,11 +267,16 @@ struct envelope *mailbox_ack(struct mailbox_index *ix, struct mailbox *mb, size_
 	if (i < mb->cursor && mb->inflight > 0)
 		mb->inflight--;
 	trim_front(mb);
+	/* Amortised O(1): a compaction of n entries follows at least n / 2 acks. */
+	if (mb->q_len - mb->count > (size_t)mb->count + QUEUE_SLACK)
+		mailbox_compact(mb);
+	else
+		maybe_shrink(mb);
 	return env;
 }
 
 size_t mailbox_expire(struct mailbox_index *ix, struct mailbox *mb, uint64_t cutoff,
-		      void (*drop)(void *ctx, struct envelope *env), void *ctx)
+                      void (*drop)(void *ctx, struct envelope *env), void *ctx)
 {
 	size_t dropped = 0;
 	while (mb->q_len > 0 && mailbox_at(mb, 0)->id < cutoff) {
@@ -241,5 +288,6 @@ size_t mailbox_expire(struct mailbox_index *ix, struct mailbox *mb, uint64_t cut
 			trim_front(mb);
 		}
 	}
+	maybe_shrink(mb);
 	return dropped;
 }

@@ -33,10 +33,10 @@ struct envelope {
 	int64_t stored_at;
 	uint8_t *body; /* inline after the struct, or malloc'd by a storage read */
 	bool body_owned;
-	bool queued;       /* referenced by its mailbox's pending queue */
-	bool put_pending;  /* PUT submitted, not yet done */
-	bool put_durable;  /* on disk (committed, or loaded at start) */
-	bool del_pending;  /* DELETE submitted, not yet done */
+	bool queued;         /* referenced by its mailbox's pending queue */
+	bool put_pending;    /* PUT submitted, not yet done */
+	bool put_durable;    /* on disk (committed, or loaded at start) */
+	bool del_pending;    /* DELETE submitted, not yet done */
 	struct conn *sender; /* waiting for its OK; holds a reference */
 	uint32_t sender_rid;
 	struct storage_job put_job, del_job;
@@ -46,8 +46,8 @@ struct envelope {
 struct pending {
 	uint64_t id;
 	uint32_t len;
-	bool acked;            /* tombstone: removed, waiting to be trimmed from the front */
-	struct envelope *env;  /* body in memory, or NULL */
+	bool acked;           /* tombstone: removed, waiting to be trimmed from the front */
+	struct envelope *env; /* body in memory, or NULL */
 };
 
 struct mailbox {
@@ -56,14 +56,14 @@ struct mailbox {
 	/* Pending envelopes in id order: a ring of pending, head..head+len. */
 	struct pending *q;
 	size_t q_head, q_len, q_cap; /* q_cap is a power of two */
-	uint32_t count;  /* live (not acked) envelopes */
-	uint64_t bytes;  /* their total size */
+	uint32_t count;              /* live (not acked) envelopes */
+	uint64_t bytes;              /* their total size */
 	/* Delivery. */
 	struct conn *subscriber;
 	uint32_t sub_rid;
-	size_t cursor;    /* offset from q_head of the next envelope to deliver */
+	size_t cursor; /* offset from q_head of the next envelope to deliver */
 	uint32_t inflight;
-	uint32_t reads;   /* storage reads outstanding for delivery */
+	uint32_t reads; /* storage reads outstanding for delivery */
 };
 
 struct mailbox_index {
@@ -84,23 +84,30 @@ struct mailbox *mailbox_add(struct mailbox_index *ix, const struct store_mailbox
 /* Unlinks MB from the tables and frees it; its queue must already be emptied by the caller. */
 void mailbox_remove(struct mailbox_index *ix, struct mailbox *mb);
 struct mailbox *mailbox_by_recipient(const struct mailbox_index *ix,
-				     const uint8_t id[static CAIRN_MAILBOX_ID_LEN]);
+                                     const uint8_t id[static CAIRN_MAILBOX_ID_LEN]);
 struct mailbox *mailbox_by_sender(const struct mailbox_index *ix,
-				  const uint8_t id[static CAIRN_MAILBOX_ID_LEN]);
+                                  const uint8_t id[static CAIRN_MAILBOX_ID_LEN]);
 
 /* Appends an envelope (ids must increase). Returns 0 or CAIRN_ENOMEM. */
 int mailbox_push(struct mailbox_index *ix, struct mailbox *mb, uint64_t id, uint32_t len,
-		 struct envelope *env);
+                 struct envelope *env);
 /* Position (offset from head) of live envelope ID, or -1. */
 long mailbox_find(const struct mailbox *mb, uint64_t id);
 /* The pending entry at offset I from head. */
 struct pending *mailbox_at(const struct mailbox *mb, size_t i);
-/* Marks the entry at offset I acked (updating counts) and trims acked entries from the front,
- * keeping the cursor on the same entry. Returns the entry's env (the caller releases it). */
+/* Marks the entry at offset I acked (updating counts), trims acked entries from the front and
+ * compacts the queue when tombstones outnumber live entries, keeping the cursor on the same
+ * entry. Returns the entry's env (the caller releases it). Amortised O(1). */
 struct envelope *mailbox_ack(struct mailbox_index *ix, struct mailbox *mb, size_t i);
+/* Removes every tombstone, keeping the cursor before the same live entries. O(q_len). */
+void mailbox_compact(struct mailbox *mb);
+/* Moves the delivery cursor back to the head with nothing in flight (a new subscription),
+ * compacting first if more than MAX_SKIP tombstones would be walked over: delivery from the
+ * head then skips at most MAX_SKIP of them. */
+void mailbox_rewind(struct mailbox *mb, size_t max_skip);
 /* Drops every live entry with id < CUTOFF from the front, calling DROP for each entry's env
  * (may be NULL). Returns the number of live envelopes dropped. */
 size_t mailbox_expire(struct mailbox_index *ix, struct mailbox *mb, uint64_t cutoff,
-		      void (*drop)(void *ctx, struct envelope *env), void *ctx);
+                      void (*drop)(void *ctx, struct envelope *env), void *ctx);
 
 #endif
