@@ -380,8 +380,7 @@ static void unsubscribe(struct relay *relay, struct mailbox *mb, int code)
 		}
 	}
 	mb->subscriber = NULL;
-	mb->cursor = 0;
-	mb->inflight = 0;
+	mailbox_rewind(mb, relay->cfg->delivery_window);
 	/* Offline mailboxes keep no bodies in memory. */
 	for (size_t i = 0; i < mb->q_len; i++) {
 		struct pending *p = mailbox_at(mb, i);
@@ -528,10 +527,10 @@ static void cmd_subscribe(struct conn *c, const struct cairn_msg *m)
 		c->subs[c->subs_len++] = mb;
 		mb->subscriber = c;
 	}
-	/* (Re)start from the oldest unacknowledged envelope. */
+	/* (Re)start from the oldest unacknowledged envelope. deliver() walks over tombstones
+	 * from the head on the loop thread: rewinding leaves at most a window of them. */
 	mb->sub_rid = m->request_id;
-	mb->cursor = 0;
-	mb->inflight = 0;
+	mailbox_rewind(mb, relay->cfg->delivery_window);
 	conn_reply_ok(c, m->request_id);
 	deliver(relay, mb);
 }
