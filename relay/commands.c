@@ -32,6 +32,7 @@ struct request {
 };
 
 static void deliver(struct relay *relay, struct mailbox *mb);
+static void unsubscribe(struct relay *relay, struct mailbox *mb, int code);
 
 /* Fixed values that make the denied paths do the same work as the accepted ones. */
 static uint8_t dummy_key[CAIRN_KEY_LEN];
@@ -128,7 +129,7 @@ static void reserve_ids(struct relay *relay)
 
 static void envelope_maybe_free(struct envelope *env)
 {
-	if (env->queued || env->put_pending || env->del_pending)
+	if (env->queued || env->io != ENV_IO_NONE || env->del_pending)
 		return;
 	if (env->body_owned)
 		free(env->body);
@@ -158,27 +159,36 @@ static void envelope_detach(struct envelope *env)
 }
 
 /*
- * ENV has left its mailbox's queue (acknowledged, expired or its mailbox deleted). A pending
- * read for it no longer counts towards its mailbox's delivery. If its write has not been
- * taken by the storage thread yet, cancel it: the envelope never touches the disk and its
- * sender can be answered now. Returns true if the pending job was cancelled.
+ * ENV leaves its mailbox's queue (acknowledged, expired or its mailbox deleted). Its storage
+ * job is cancelled if the storage thread has not taken it yet: a write then never reaches the
+ * disk (and its sender can be answered now), a read for delivery is no longer wanted. Returns
+ * true if the envelope is or will be on disk: whoever took it out of the queue must then
+ * delete it there too. (A cancelled read is no reason to think it is not stored: it was being
+ * read because it is.)
  */
-static bool envelope_unqueue(struct relay *relay, struct envelope *env)
+static bool envelope_leave(struct relay *relay, struct envelope *env)
 {
 	struct mailbox *mb = env->mailbox;
-	bool reading = env->put_pending && env->put_job.kind == STORAGE_READ;
 	envelope_detach(env);
-	if (reading && mb != NULL)
-		mb->reads--;
-	if (env->put_pending && storage_cancel(relay->storage, &env->put_job)) {
-		env->put_pending = false;
-		if (!reading) {
-			relay->stats.writes_cancelled++;
-			envelope_answer_sender(env, 0);
-		}
+	switch (env->io) {
+	case ENV_IO_NONE:
+		return env->durable;
+	case ENV_IO_READ:
+		/* No longer counts towards its mailbox's delivery, cancelled or not. */
+		if (mb != NULL)
+			mb->reads--;
+		if (storage_cancel(relay->storage, &env->io_job))
+			env->io = ENV_IO_NONE;
 		return true;
+	case ENV_IO_WRITE:
+		if (!storage_cancel(relay->storage, &env->io_job))
+			return true; /* taken: it will be on disk, so the delete follows it */
+		env->io = ENV_IO_NONE;
+		relay->stats.writes_cancelled++;
+		envelope_answer_sender(env, 0);
+		return false;
 	}
-	return false;
+	return true;
 }
 
 /*
@@ -205,7 +215,7 @@ static void on_put_done(struct storage_job *job)
 	struct envelope *env = job->data;
 	struct relay *relay = env->relay;
 	struct mailbox *mb = env->mailbox;
-	env->put_pending = false;
+	env->io = ENV_IO_NONE;
 	if (job->status != 0) {
 		log_error("storage: an envelope could not be stored: %s",
 		          cairn_strerror(job->status));
@@ -219,7 +229,7 @@ static void on_put_done(struct storage_job *job)
 		envelope_maybe_free(env);
 		return;
 	}
-	env->put_durable = true;
+	env->durable = true;
 	envelope_answer_sender(env, 0);
 	if (mb != NULL)
 		envelope_park(relay, mb, env);
@@ -252,7 +262,7 @@ static struct envelope *envelope_new(struct relay *relay, struct mailbox *mb, ui
 		env->body = (uint8_t *)(env + 1);
 		memcpy(env->body, body, len);
 	}
-	env->put_job.data = env;
+	env->io_job.data = env;
 	env->del_job.data = env;
 	env->del_job.kind = STORAGE_WRITE;
 	env->del_job.op.kind = STORE_ENVELOPE_DELETE;
@@ -268,7 +278,7 @@ static void on_read_done(struct storage_job *job)
 	struct envelope *env = job->data;
 	struct relay *relay = env->relay;
 	struct mailbox *mb = env->mailbox; /* NULL if it left the queue meanwhile */
-	env->put_pending = false;          /* the read used the put job's slot */
+	env->io = ENV_IO_NONE;
 	if (mb != NULL)
 		mb->reads--;
 	if (job->status == 0) {
@@ -278,12 +288,25 @@ static void on_read_done(struct storage_job *job)
 		free(job->read_body);
 		long i = mb ? mailbox_find(mb, env->id) : -1;
 		if (i >= 0) {
-			/* Gone from the disk (expired meanwhile): it cannot be delivered. */
-			log_warn("storage: an envelope could not be read back: %s",
-			         cairn_strerror(job->status));
-			mailbox_ack(&relay->mailboxes, mb, (size_t)i);
+			mailbox_at(mb, (size_t)i)->env = NULL;
 			envelope_detach(env);
+			if (job->status == CAIRN_EDENIED) {
+				/* Gone from the disk (expired meanwhile): it cannot be delivered.
+				 */
+				mailbox_ack(&relay->mailboxes, mb, (size_t)i);
+			} else if (job->status != CAIRN_ESHUTDOWN && mb->subscriber != NULL) {
+				/* Still on disk, so still queued. Asking again at once could spin
+				 * on a failing disk: end the subscription, and the owner retries
+				 * later. */
+				log_warn("storage: an envelope could not be read back: %s",
+				         cairn_strerror(job->status));
+				unsubscribe(relay, mb, -CAIRN_ESTORAGE);
+			}
 		}
+		envelope_maybe_free(env);
+		if (mb != NULL)
+			deliver(relay, mb);
+		return;
 	}
 	long i = mb != NULL && mb->subscriber == NULL ? mailbox_find(mb, env->id) : -1;
 	if (i >= 0 && mailbox_at(mb, (size_t)i)->env == env) {
@@ -321,15 +344,15 @@ static void read_ahead(struct relay *relay, struct mailbox *mb)
 		struct envelope *env = envelope_new(relay, mb, p->id, NULL, p->len);
 		if (env == NULL)
 			break;
-		env->put_durable = true;
+		env->durable = true;
 		env->queued = true;
-		env->put_pending = true; /* the put job's slot carries the read */
-		env->put_job.kind = STORAGE_READ;
-		env->put_job.read_id = p->id;
-		env->put_job.done = on_read_done;
+		env->io = ENV_IO_READ;
+		env->io_job.kind = STORAGE_READ;
+		env->io_job.read_id = p->id;
+		env->io_job.done = on_read_done;
 		p->env = env;
 		mb->reads++;
-		submit(relay, &env->put_job);
+		submit(relay, &env->io_job);
 	}
 }
 
@@ -385,7 +408,7 @@ static void unsubscribe(struct relay *relay, struct mailbox *mb, int code)
 	for (size_t i = 0; i < mb->q_len; i++) {
 		struct pending *p = mailbox_at(mb, i);
 		struct envelope *env = p->env;
-		if (env != NULL && env->put_durable && !env->put_pending) {
+		if (env != NULL && env->durable && env->io == ENV_IO_NONE) {
 			p->env = NULL;
 			envelope_detach(env);
 			envelope_maybe_free(env);
@@ -565,22 +588,24 @@ static void cmd_ack(struct conn *c, const struct cairn_msg *m)
 			r->job.op.envelope_id = m->envelope_id;
 			submit(relay, &r->job);
 		}
-	} else if (envelope_unqueue(relay, env)) {
-		envelope_maybe_free(env); /* never written: nothing to delete */
-	} else if (!env->del_pending) {
-		env->del_pending = true;
-		submit(relay, &env->del_job);
+	} else {
+		if (envelope_leave(relay, env) && !env->del_pending) {
+			env->del_pending = true;
+			submit(relay, &env->del_job);
+		}
+		envelope_maybe_free(env);
 	}
 	deliver(relay, mb);
 }
 
-/* Drops an envelope leaving its mailbox for good (deleted or expired). */
+/* Drops an envelope leaving its mailbox for good (deleted or expired): the store operation
+ * that follows (STORE_MAILBOX_DELETE, STORE_EXPIRE) deletes it on disk. */
 static void drop_envelope(void *ctx, struct envelope *env)
 {
 	struct relay *relay = ctx;
 	if (env == NULL)
 		return;
-	envelope_unqueue(relay, env);
+	(void)envelope_leave(relay, env);
 	envelope_maybe_free(env);
 }
 
@@ -684,22 +709,22 @@ static void cmd_send(struct conn *c, const struct cairn_msg *m)
 	env->sender_rid = m->request_id;
 	conn_ref(c);
 	c->inflight++;
-	env->put_pending = true;
-	env->put_job.kind = STORAGE_WRITE;
-	env->put_job.done = on_put_done;
-	env->put_job.op = (struct store_op){.kind = STORE_ENVELOPE_PUT,
-	                                    .mailbox_id = mb->rec.id,
-	                                    .envelope_id = id,
-	                                    .body = env->body,
-	                                    .len = env->len,
-	                                    .stored_at = now};
+	env->io = ENV_IO_WRITE;
+	env->io_job.kind = STORAGE_WRITE;
+	env->io_job.done = on_put_done;
+	env->io_job.op = (struct store_op){.kind = STORE_ENVELOPE_PUT,
+	                                   .mailbox_id = mb->rec.id,
+	                                   .envelope_id = id,
+	                                   .body = env->body,
+	                                   .len = env->len,
+	                                   .stored_at = now};
 	/* An online owner usually acknowledges within milliseconds, which cancels the write:
 	 * holding it back a little keeps online traffic off the disk even when the round
 	 * trip is longer than the storage thread's gathering time. */
 	if (mb->subscriber != NULL)
-		storage_submit_held(relay->storage, &env->put_job, cfg->online_write_hold_ms);
+		storage_submit_held(relay->storage, &env->io_job, cfg->online_write_hold_ms);
 	else
-		submit(relay, &env->put_job);
+		submit(relay, &env->io_job);
 	relay->stats.envelopes_accepted++;
 	deliver(relay, mb);
 }

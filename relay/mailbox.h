@@ -21,6 +21,17 @@ struct mailbox;
 struct relay;
 
 /*
+ * What an envelope's storage job is doing. An envelope accepted from a SEND is written, one
+ * loaded from disk is read back for delivery, never both; what leaving the queue must do
+ * depends on which (envelope_leave in commands.c).
+ */
+enum envelope_io {
+	ENV_IO_NONE,
+	ENV_IO_WRITE, /* io_job is the envelope's PUT */
+	ENV_IO_READ,  /* io_job reads the stored body back for delivery */
+};
+
+/*
  * An envelope in memory: one allocation holding the body (when it came from a SEND) and the
  * two storage jobs it may need, so the hot path allocates nothing else. Freed when it is out
  * of the pending queue and none of its jobs is in flight.
@@ -34,12 +45,12 @@ struct envelope {
 	uint8_t *body; /* inline after the struct, or malloc'd by a storage read */
 	bool body_owned;
 	bool queued;         /* referenced by its mailbox's pending queue */
-	bool put_pending;    /* PUT submitted, not yet done */
-	bool put_durable;    /* on disk (committed, or loaded at start) */
+	bool durable;        /* on disk (committed, or loaded at start) */
+	enum envelope_io io; /* io_job submitted, not yet done */
 	bool del_pending;    /* DELETE submitted, not yet done */
 	struct conn *sender; /* waiting for its OK; holds a reference */
 	uint32_t sender_rid;
-	struct storage_job put_job, del_job;
+	struct storage_job io_job, del_job;
 };
 
 /* One pending envelope of a mailbox. */
