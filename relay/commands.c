@@ -29,6 +29,7 @@ struct request {
 	struct conn *conn; /* holds a reference; NULL for the relay's own jobs */
 	uint32_t request_id;
 	struct store_mailbox rec;
+	uint64_t *ids; /* STORE_MAILBOX_DELETE's envelope ids, freed with the request */
 };
 
 static void deliver(struct relay *relay, struct mailbox *mb);
@@ -69,6 +70,7 @@ static void request_finish(struct request *r)
 		r->conn->inflight--;
 		conn_unref(r->conn);
 	}
+	free(r->ids);
 	free(r);
 }
 
@@ -80,6 +82,24 @@ static void request_done(struct storage_job *job)
 static void submit(struct relay *relay, struct storage_job *job)
 {
 	storage_submit(relay->storage, job);
+}
+
+/* ---- time ---------------------------------------------------------------------------- */
+
+/* The expiry grain: about a thousand of them span the TTL, whatever it is. */
+static int64_t expiry_grain(const struct relay *relay)
+{
+	return (int64_t)relay->cfg->ttl_s / 1000 + 1;
+}
+
+/*
+ * What the store keeps of a time: T rounded up to the expiry grain. Expiry needs no more, a
+ * seized disk shows no more, and rounding up makes expiry late, never early.
+ */
+static int64_t coarse_time(const struct relay *relay, int64_t t)
+{
+	int64_t g = expiry_grain(relay);
+	return t <= 0 ? 0 : (t + g - 1) / g * g;
 }
 
 /* ---- envelope ids -------------------------------------------------------------------- */
@@ -427,6 +447,85 @@ static struct mailbox *owned_mailbox(struct conn *c, const uint8_t *recipient_id
 	return mb;
 }
 
+/* Drops an envelope leaving its mailbox for good (deleted or expired): the store operation
+ * that follows (STORE_MAILBOX_DELETE, STORE_EXPIRE) deletes it on disk. */
+static void drop_envelope(void *ctx, struct envelope *env)
+{
+	struct relay *relay = ctx;
+	if (env == NULL)
+		return;
+	(void)envelope_leave(relay, env);
+	envelope_maybe_free(env);
+}
+
+/*
+ * MB was just touched by its owner or a sender. The store keeps the time only to the expiry
+ * grain, so this writes at most once a grain per mailbox: the hot path gains no writes. If
+ * the write cannot be queued, the time stays as it was and the next touch tries again.
+ */
+static void mailbox_touch(struct relay *relay, struct mailbox *mb)
+{
+	int64_t t = coarse_time(relay, relay_now());
+	if (t <= mb->rec.touched)
+		return;
+	struct request *r = request_new(NULL, 0, request_done);
+	if (r == NULL)
+		return;
+	mb->rec.touched = t;
+	mailbox_touched(&relay->mailboxes, mb);
+	r->job.op.kind = STORE_MAILBOX_TOUCH;
+	r->job.op.mailbox_id = mb->rec.id;
+	r->job.op.stored_at = t;
+	submit(relay, &r->job);
+}
+
+/* A new mailbox's store id: random (mailboxes created together are not adjacent on disk),
+ * positive for SQLite, and not any live mailbox's. */
+static uint64_t new_store_id(const struct relay *relay)
+{
+	uint64_t id;
+	do {
+		randombytes_buf(&id, sizeof(id));
+		id &= (uint64_t)INT64_MAX;
+	} while (id == 0 || mailbox_by_store_id(&relay->mailboxes, id) != NULL);
+	return id;
+}
+
+/*
+ * Removes MB and its envelopes: from memory now, from the store with one operation that names
+ * the envelopes MB holds, so its cost is what MB holds and not what the store holds. Answers
+ * C's request REQUEST_ID once that is durable (if C is set). Returns 0, or CAIRN_ENOMEM with
+ * MB untouched (C has been answered with an error).
+ */
+static int mailbox_destroy(struct relay *relay, struct mailbox *mb, struct conn *c,
+                           uint32_t request_id)
+{
+	struct request *r = request_new(c, request_id, request_done);
+	if (r == NULL) {
+		if (c != NULL)
+			conn_reply_error(c, request_id, CAIRN_ESTORAGE);
+		return CAIRN_ENOMEM;
+	}
+	size_t n = 0;
+	if (mb->count > 0 && (r->ids = malloc(mb->count * sizeof(*r->ids))) == NULL) {
+		r->job.status = CAIRN_ESTORAGE;
+		request_finish(r);
+		return CAIRN_ENOMEM;
+	}
+	for (size_t i = 0; i < mb->q_len; i++)
+		if (!mailbox_at(mb, i)->acked)
+			r->ids[n++] = mailbox_at(mb, i)->id;
+	unsubscribe(relay, mb, 0);
+	mailbox_expire(&relay->mailboxes, mb, UINT64_MAX, drop_envelope, relay);
+	r->job.op.kind = STORE_MAILBOX_DELETE;
+	r->job.op.mailbox_id = mb->rec.id;
+	r->job.op.envelope_ids = r->ids;
+	r->job.op.n_envelope_ids = n;
+	mailbox_remove(&relay->mailboxes, mb);
+	submit(relay, &r->job);
+	return 0;
+}
+
 static void on_create_done(struct storage_job *job)
 {
 	struct request *r = job->data;
@@ -467,7 +566,8 @@ static void cmd_create(struct conn *c, const struct cairn_msg *m)
 		randombytes_buf(r->rec.sender_id, CAIRN_MAILBOX_ID_LEN);
 	} while (mailbox_by_recipient(&relay->mailboxes, r->rec.recipient_id) != NULL ||
 	         mailbox_by_sender(&relay->mailboxes, r->rec.sender_id) != NULL);
-	r->rec.id = relay->next_mailbox_id++;
+	r->rec.id = new_store_id(relay);
+	r->rec.touched = coarse_time(relay, relay_now());
 	memcpy(r->rec.recipient_key, m->recipient_key, CAIRN_KEY_LEN);
 	struct mailbox *mb = mailbox_add(&relay->mailboxes, &r->rec);
 	if (mb == NULL || conn_grant(c, r->rec.id) != 0) {
@@ -518,6 +618,7 @@ static void cmd_secure(struct conn *c, const struct cairn_msg *m)
 		conn_reply_error(c, m->request_id, CAIRN_ESTORAGE);
 		return;
 	}
+	mailbox_touch(relay, mb);
 	/* In force at once: sends after this command need the credential. */
 	memcpy(mb->rec.credential_digest, m->credential, CAIRN_CREDENTIAL_LEN);
 	mb->rec.secured = true;
@@ -554,6 +655,7 @@ static void cmd_subscribe(struct conn *c, const struct cairn_msg *m)
 	 * from the head on the loop thread: rewinding leaves at most a window of them. */
 	mb->sub_rid = m->request_id;
 	mailbox_rewind(mb, relay->cfg->delivery_window);
+	mailbox_touch(relay, mb);
 	conn_reply_ok(c, m->request_id);
 	deliver(relay, mb);
 }
@@ -566,6 +668,7 @@ static void cmd_ack(struct conn *c, const struct cairn_msg *m)
 		conn_reply_error(c, m->request_id, CAIRN_EDENIED);
 		return;
 	}
+	mailbox_touch(relay, mb);
 	long i = mailbox_find(mb, m->envelope_id);
 	if (i < 0) {
 		conn_reply_ok(c, m->request_id); /* acknowledged already */
@@ -598,36 +701,14 @@ static void cmd_ack(struct conn *c, const struct cairn_msg *m)
 	deliver(relay, mb);
 }
 
-/* Drops an envelope leaving its mailbox for good (deleted or expired): the store operation
- * that follows (STORE_MAILBOX_DELETE, STORE_EXPIRE) deletes it on disk. */
-static void drop_envelope(void *ctx, struct envelope *env)
-{
-	struct relay *relay = ctx;
-	if (env == NULL)
-		return;
-	(void)envelope_leave(relay, env);
-	envelope_maybe_free(env);
-}
-
 static void cmd_delete(struct conn *c, const struct cairn_msg *m)
 {
-	struct relay *relay = c->relay;
 	struct mailbox *mb = owned_mailbox(c, m->recipient_id);
 	if (mb == NULL) {
 		conn_reply_error(c, m->request_id, CAIRN_EDENIED);
 		return;
 	}
-	struct request *r = request_new(c, m->request_id, request_done);
-	if (r == NULL) {
-		conn_reply_error(c, m->request_id, CAIRN_ESTORAGE);
-		return;
-	}
-	unsubscribe(relay, mb, 0);
-	mailbox_expire(&relay->mailboxes, mb, UINT64_MAX, drop_envelope, relay);
-	r->job.op.kind = STORE_MAILBOX_DELETE;
-	r->job.op.mailbox_id = mb->rec.id;
-	mailbox_remove(&relay->mailboxes, mb);
-	submit(relay, &r->job);
+	(void)mailbox_destroy(c->relay, mb, c, m->request_id);
 }
 
 /*
@@ -637,7 +718,7 @@ static void cmd_delete(struct conn *c, const struct cairn_msg *m)
  */
 static void add_time_mark(struct relay *relay, int64_t now, uint64_t next_id)
 {
-	int64_t grain = relay->cfg->ttl_s / 1000 + 1;
+	int64_t grain = expiry_grain(relay);
 	struct time_mark *last = relay->marks_len ? &relay->marks[relay->marks_len - 1] : NULL;
 	if (last != NULL && last->time / grain == now / grain) {
 		if (now > last->time)
@@ -703,6 +784,7 @@ static void cmd_send(struct conn *c, const struct cairn_msg *m)
 	relay->next_envelope_id++;
 	int64_t now = relay_now();
 	add_time_mark(relay, now, id + 1);
+	mailbox_touch(relay, mb);
 	env->stored_at = now;
 	env->queued = true;
 	env->sender = c;
@@ -717,7 +799,7 @@ static void cmd_send(struct conn *c, const struct cairn_msg *m)
 	                                   .envelope_id = id,
 	                                   .body = env->body,
 	                                   .len = env->len,
-	                                   .stored_at = now};
+	                                   .stored_at = coarse_time(relay, now)};
 	/* An online owner usually acknowledges within milliseconds, which cancels the write:
 	 * holding it back a little keeps online traffic off the disk even when the round
 	 * trip is longer than the storage thread's gathering time. */
@@ -794,8 +876,39 @@ void commands_shutdown(struct relay *relay)
 
 /* ---- expiry -------------------------------------------------------------------------- */
 
+/* Mailbox work one expiry pass may do on the loop: a mailbox costs one plus its envelopes. */
+#define IDLE_EXPIRY_BUDGET 65536
+
+/*
+ * Removes mailboxes that neither their owner nor a sender has touched for the TTL, least
+ * recently touched first, within a budget per pass (the rest wait for the next pass, a second
+ * later). A subscribed owner is online: its mailbox counts as touched.
+ */
+static void expire_idle_mailboxes(struct relay *relay, int64_t now)
+{
+	int64_t limit = now - (int64_t)relay->cfg->ttl_s;
+	struct mailbox_index *ix = &relay->mailboxes;
+	size_t budget = IDLE_EXPIRY_BUDGET;
+	struct mailbox *mb;
+	while (budget > 0 && (mb = ix->idle_head) != NULL && mb->rec.touched <= limit) {
+		size_t cost = 1 + (size_t)mb->count;
+		if (mb->subscriber != NULL) {
+			mailbox_touch(relay, mb);
+			if (ix->idle_head == mb)
+				mailbox_touched(ix,
+				                mb); /* not written, but not in the way either */
+		} else if (mailbox_destroy(relay, mb, NULL, 0) != 0) {
+			return; /* out of memory: the next pass tries again */
+		} else {
+			relay->stats.mailboxes_expired++;
+		}
+		budget = cost < budget ? budget - cost : 0;
+	}
+}
+
 void commands_expire(struct relay *relay, int64_t now)
 {
+	expire_idle_mailboxes(relay, now);
 	int64_t limit = now - (int64_t)relay->cfg->ttl_s;
 	size_t k = 0;
 	while (k < relay->marks_len && relay->marks[k].time <= limit)
@@ -844,8 +957,6 @@ static void load_mailbox(void *ctx, const struct store_mailbox *rec)
 	struct mailbox *mb = mailbox_add(&relay->mailboxes, rec);
 	if (mb == NULL)
 		return;
-	if (rec->id >= relay->next_mailbox_id)
-		relay->next_mailbox_id = rec->id + 1;
 	if (l->len == l->cap) {
 		size_t ncap = l->cap ? l->cap * 2 : 256;
 		struct mailbox **p = realloc(l->by_id, ncap * sizeof(*p));
@@ -898,8 +1009,6 @@ void commands_load_finish(struct relay *relay, void (*ready)(struct relay *relay
 {
 	free(relay->load.by_id);
 	memset(&relay->load, 0, sizeof(relay->load));
-	if (relay->next_mailbox_id == 0)
-		relay->next_mailbox_id = 1;
 	if (relay->next_envelope_id == 0)
 		relay->next_envelope_id = 1;
 	/* Any Ed25519 key works as the dummy for the denied path; derive a fixed one. */

@@ -30,15 +30,28 @@ static size_t bucket_of(const struct mailbox_index *ix, const uint8_t id[CAIRN_M
 	return (size_t)(v & (ix->buckets - 1));
 }
 
+static size_t bucket_of_store_id(const struct mailbox_index *ix, uint64_t id)
+{
+	uint8_t h[crypto_shorthash_BYTES], in[8];
+	for (int i = 0; i < 8; i++)
+		in[i] = (uint8_t)(id >> (8 * i));
+	crypto_shorthash(h, in, sizeof(in), ix->hash_key);
+	uint64_t v;
+	memcpy(&v, h, sizeof(v));
+	return (size_t)(v & (ix->buckets - 1));
+}
+
 int mailbox_index_init(struct mailbox_index *ix)
 {
 	memset(ix, 0, sizeof(*ix));
 	ix->buckets = INITIAL_BUCKETS;
 	ix->by_recipient = calloc(ix->buckets, sizeof(*ix->by_recipient));
 	ix->by_sender = calloc(ix->buckets, sizeof(*ix->by_sender));
-	if (ix->by_recipient == NULL || ix->by_sender == NULL) {
+	ix->by_store_id = calloc(ix->buckets, sizeof(*ix->by_store_id));
+	if (ix->by_recipient == NULL || ix->by_sender == NULL || ix->by_store_id == NULL) {
 		free(ix->by_recipient);
 		free(ix->by_sender);
+		free(ix->by_store_id);
 		return CAIRN_ENOMEM;
 	}
 	randombytes_buf(ix->hash_key, sizeof(ix->hash_key));
@@ -59,6 +72,7 @@ void mailbox_index_free(struct mailbox_index *ix)
 	}
 	free(ix->by_recipient);
 	free(ix->by_sender);
+	free(ix->by_store_id);
 	sodium_memzero(ix, sizeof(*ix));
 }
 
@@ -68,34 +82,73 @@ static void maybe_grow(struct mailbox_index *ix)
 	if (ix->count < ix->buckets)
 		return;
 	size_t nb = ix->buckets * 2;
-	struct mailbox **r = calloc(nb, sizeof(*r)), **s = calloc(nb, sizeof(*s));
-	if (r == NULL || s == NULL) {
+	struct mailbox **r = calloc(nb, sizeof(*r)), **s = calloc(nb, sizeof(*s)),
+	               **t = calloc(nb, sizeof(*t));
+	if (r == NULL || s == NULL || t == NULL) {
 		/* Still correct with longer chains; try again on the next insert. */
 		free(r);
 		free(s);
+		free(t);
 		return;
 	}
-	struct mailbox **old_r = ix->by_recipient, **old_s = ix->by_sender;
+	struct mailbox **old_r = ix->by_recipient;
 	size_t old_n = ix->buckets;
+	free(ix->by_sender);
+	free(ix->by_store_id);
 	ix->by_recipient = r;
 	ix->by_sender = s;
+	ix->by_store_id = t;
 	ix->buckets = nb;
+	/* Every table is rebuilt from the recipient chains, which list every mailbox once. */
 	for (size_t b = 0; b < old_n; b++) {
 		struct mailbox *mb = old_r[b];
 		while (mb != NULL) {
 			struct mailbox *next = mb->next_by_recipient;
 			size_t br = bucket_of(ix, mb->rec.recipient_id);
 			size_t bs = bucket_of(ix, mb->rec.sender_id);
+			size_t bt = bucket_of_store_id(ix, mb->rec.id);
 			mb->next_by_recipient = r[br];
 			r[br] = mb;
 			mb->next_by_sender = s[bs];
 			s[bs] = mb;
+			mb->next_by_store_id = t[bt];
+			t[bt] = mb;
 			mb = next;
 		}
 	}
-	/* Both tables were rebuilt from the recipient chains, which list every mailbox once. */
 	free(old_r);
-	free(old_s);
+}
+
+static void idle_unlink(struct mailbox_index *ix, struct mailbox *mb)
+{
+	if (mb->idle_prev != NULL)
+		mb->idle_prev->idle_next = mb->idle_next;
+	else
+		ix->idle_head = mb->idle_next;
+	if (mb->idle_next != NULL)
+		mb->idle_next->idle_prev = mb->idle_prev;
+	else
+		ix->idle_tail = mb->idle_prev;
+	mb->idle_prev = mb->idle_next = NULL;
+}
+
+static void idle_append(struct mailbox_index *ix, struct mailbox *mb)
+{
+	mb->idle_next = NULL;
+	mb->idle_prev = ix->idle_tail;
+	if (ix->idle_tail != NULL)
+		ix->idle_tail->idle_next = mb;
+	else
+		ix->idle_head = mb;
+	ix->idle_tail = mb;
+}
+
+void mailbox_touched(struct mailbox_index *ix, struct mailbox *mb)
+{
+	if (ix->idle_tail == mb)
+		return;
+	idle_unlink(ix, mb);
+	idle_append(ix, mb);
 }
 
 struct mailbox *mailbox_add(struct mailbox_index *ix, const struct store_mailbox *rec)
@@ -110,6 +163,10 @@ struct mailbox *mailbox_add(struct mailbox_index *ix, const struct store_mailbox
 	ix->by_recipient[br] = mb;
 	mb->next_by_sender = ix->by_sender[bs];
 	ix->by_sender[bs] = mb;
+	size_t bt = bucket_of_store_id(ix, rec->id);
+	mb->next_by_store_id = ix->by_store_id[bt];
+	ix->by_store_id[bt] = mb;
+	idle_append(ix, mb);
 	ix->count++;
 	return mb;
 }
@@ -124,6 +181,11 @@ void mailbox_remove(struct mailbox_index *ix, struct mailbox *mb)
 	while (*p != mb)
 		p = &(*p)->next_by_sender;
 	*p = mb->next_by_sender;
+	p = &ix->by_store_id[bucket_of_store_id(ix, mb->rec.id)];
+	while (*p != mb)
+		p = &(*p)->next_by_store_id;
+	*p = mb->next_by_store_id;
+	idle_unlink(ix, mb);
 	ix->count--;
 	ix->envelopes -= mb->count;
 	free(mb->q);
@@ -149,6 +211,15 @@ struct mailbox *mailbox_by_sender(const struct mailbox_index *ix,
 	for (struct mailbox *mb = ix->by_sender[bucket_of(ix, id)]; mb != NULL;
 	     mb = mb->next_by_sender)
 		if (sodium_memcmp(mb->rec.sender_id, id, CAIRN_MAILBOX_ID_LEN) == 0)
+			return mb;
+	return NULL;
+}
+
+struct mailbox *mailbox_by_store_id(const struct mailbox_index *ix, uint64_t id)
+{
+	for (struct mailbox *mb = ix->by_store_id[bucket_of_store_id(ix, id)]; mb != NULL;
+	     mb = mb->next_by_store_id)
+		if (mb->rec.id == id)
 			return mb;
 	return NULL;
 }

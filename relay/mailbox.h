@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The in-memory mailbox index (loop thread only): every mailbox by recipient id and by sender
- * id, and per mailbox the ids and sizes of its pending envelopes in id order. Envelope bodies
+ * The in-memory mailbox index (loop thread only): every mailbox by recipient id, by sender id
+ * and by store id, a list of mailboxes from least to most recently touched (for idle-mailbox
+ * expiry), and per mailbox the ids and sizes of its pending envelopes in id order. Envelope bodies
  * live on disk; a body is in memory only while its write is pending or it is being delivered.
  * Rebuilt from the store with one scan at start.
  */
@@ -63,7 +64,8 @@ struct pending {
 
 struct mailbox {
 	struct store_mailbox rec;
-	struct mailbox *next_by_recipient, *next_by_sender;
+	struct mailbox *next_by_recipient, *next_by_sender, *next_by_store_id;
+	struct mailbox *idle_prev, *idle_next; /* the index's list, by rec.touched */
 	/* Pending envelopes in id order: a ring of pending, head..head+len. */
 	struct pending *q;
 	size_t q_head, q_len, q_cap; /* q_cap is a power of two */
@@ -78,8 +80,10 @@ struct mailbox {
 };
 
 struct mailbox_index {
-	struct mailbox **by_recipient, **by_sender;
+	struct mailbox **by_recipient, **by_sender, **by_store_id;
 	size_t buckets; /* power of two */
+	/* Least recently touched first: mailbox_add appends, mailbox_touched moves to the end. */
+	struct mailbox *idle_head, *idle_tail;
 	size_t count;
 	uint8_t hash_key[16];
 	uint64_t envelopes; /* live envelopes in all mailboxes */
@@ -90,7 +94,8 @@ int mailbox_index_init(struct mailbox_index *ix);
 /* Frees every mailbox (and its queue) and the tables. Envelopes must already be released. */
 void mailbox_index_free(struct mailbox_index *ix);
 
-/* Inserts a copy of REC. Returns the new mailbox or NULL (out of memory). */
+/* Inserts a copy of REC, as the most recently touched. Returns the new mailbox or NULL (out
+ * of memory). */
 struct mailbox *mailbox_add(struct mailbox_index *ix, const struct store_mailbox *rec);
 /* Unlinks MB from the tables and frees it; its queue must already be emptied by the caller. */
 void mailbox_remove(struct mailbox_index *ix, struct mailbox *mb);
@@ -98,6 +103,9 @@ struct mailbox *mailbox_by_recipient(const struct mailbox_index *ix,
                                      const uint8_t id[static CAIRN_MAILBOX_ID_LEN]);
 struct mailbox *mailbox_by_sender(const struct mailbox_index *ix,
                                   const uint8_t id[static CAIRN_MAILBOX_ID_LEN]);
+struct mailbox *mailbox_by_store_id(const struct mailbox_index *ix, uint64_t id);
+/* MB's rec.touched has just moved forward: it becomes the most recently touched. */
+void mailbox_touched(struct mailbox_index *ix, struct mailbox *mb);
 
 /* Appends an envelope (ids must increase). Returns 0 or CAIRN_ENOMEM. */
 int mailbox_push(struct mailbox_index *ix, struct mailbox *mb, uint64_t id, uint32_t len,
