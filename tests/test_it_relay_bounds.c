@@ -13,6 +13,7 @@
 #include <sqlite3.h>
 
 #include "it_common.h"
+#include "wrapper.h"
 
 /* Each test runs a relay of its own, stopped by the teardown even when an assertion jumps
  * out of the test (an orphan relay would keep ctest's output pipe open). */
@@ -117,7 +118,10 @@ static void test_acked_tombstones_bounded(void **state)
 	/* Warm up (buffers, allocator), then measure what the pairs themselves keep. */
 	send_and_ack(&c, &o, &next, 20000);
 	long rss0 = relayproc_rss_kb(r);
-	int pairs = 200000;
+	/* Under a wrapper (valgrind) the relay is many times slower: fewer pairs, which still
+	 * run every path. */
+	bool wrapped = test_wrapper_argv((char *[TEST_WRAPPER_MAX]){0}) > 0;
+	int pairs = wrapped ? 20000 : 200000;
 	double t0 = now_ms();
 	send_and_ack(&c, &o, &next, pairs);
 	double t1 = now_ms();
@@ -144,10 +148,12 @@ static void test_acked_tombstones_bounded(void **state)
 	tclient_close(&c);
 	tclient_close(&pinger);
 
-	/* Before the fix: +6,000 KiB (a 262,144-entry ring) and a PING delayed by seconds. */
-	if (rss1 - rss0 > 1024)
+	/* Before the fix: +4,688 KiB (a 262,144-entry ring) and a PING delayed by 1.3 s. ASan
+	 * keeps freed memory in quarantine, and valgrind has its own heap: RSS means nothing
+	 * there. */
+	if (!IT_ASAN && !wrapped && rss1 - rss0 > 1024)
 		fail_msg("relay RSS grew by %ld KiB for one live envelope", rss1 - rss0);
-	if (ping_ms > 250)
+	if (ping_ms > (wrapped ? 2000 : 250))
 		fail_msg("a PING waited %.0f ms behind another connection's SUBSCRIBEs", ping_ms);
 	assert_int_equal(relayproc_stop(r, SIGTERM), 0);
 }
