@@ -405,8 +405,9 @@ static void deliver(struct relay *relay, struct mailbox *mb)
 }
 
 /* Ends MB's subscription (telling the subscriber with CODE unless CODE < 0) and forgets
- * what was in flight: it is delivered again on the next SUBSCRIBE. */
-static void unsubscribe(struct relay *relay, struct mailbox *mb, int code)
+ * what was in flight: it is delivered again on the next SUBSCRIBE. Keeps the bodies in memory,
+ * for a subscriber that takes over at once. */
+static void end_subscription(struct relay *relay, struct mailbox *mb, int code)
 {
 	struct conn *sub = mb->subscriber;
 	if (sub == NULL)
@@ -424,7 +425,15 @@ static void unsubscribe(struct relay *relay, struct mailbox *mb, int code)
 	}
 	mb->subscriber = NULL;
 	mailbox_rewind(mb, relay->cfg->delivery_window);
-	/* Offline mailboxes keep no bodies in memory. */
+}
+
+/* Ends MB's subscription as end_subscription does, and drops the bodies it kept in memory:
+ * offline mailboxes keep none. This walks the whole queue. */
+static void unsubscribe(struct relay *relay, struct mailbox *mb, int code)
+{
+	if (mb->subscriber == NULL)
+		return;
+	end_subscription(relay, mb, code);
 	for (size_t i = 0; i < mb->q_len; i++) {
 		struct pending *p = mailbox_at(mb, i);
 		struct envelope *env = p->env;
@@ -646,8 +655,10 @@ static void cmd_subscribe(struct conn *c, const struct cairn_msg *m)
 			conn_reply_error(c, m->request_id, CAIRN_ESTORAGE);
 			return;
 		}
-		/* A subscription elsewhere is taken over (docs/PROTOCOL.md 5.4). */
-		unsubscribe(relay, mb, -CAIRN_ELIMIT);
+		/* A subscription elsewhere is taken over (docs/PROTOCOL.md 5.4). The bodies in
+		 * memory stay for the new subscriber, so a takeover walks no more than any
+		 * SUBSCRIBE does. */
+		end_subscription(relay, mb, -CAIRN_ELIMIT);
 		c->subs[c->subs_len++] = mb;
 		mb->subscriber = c;
 	}
