@@ -311,8 +311,7 @@ static void on_read_done(struct storage_job *job)
 			mailbox_at(mb, (size_t)i)->env = NULL;
 			envelope_detach(env);
 			if (job->status == CAIRN_EDENIED) {
-				/* Gone from the disk (expired meanwhile): it cannot be delivered.
-				 */
+				/* Gone from the disk (expired meanwhile): undeliverable. */
 				mailbox_ack(&relay->mailboxes, mb, (size_t)i);
 			} else if (job->status != CAIRN_ESHUTDOWN && mb->subscriber != NULL) {
 				/* Still on disk, so still queued. Asking again at once could spin
