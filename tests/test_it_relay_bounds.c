@@ -325,12 +325,15 @@ static void test_store_metadata_coarse(void **state)
 	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
 	sqlite3_stmt *st;
 	assert_int_equal(
-	    sqlite3_prepare_v2(db, "SELECT id FROM mailboxes ORDER BY id", -1, &st, NULL),
+	    sqlite3_prepare_v2(db, "SELECT id, touched FROM mailboxes ORDER BY id", -1, &st, NULL),
 	    SQLITE_OK);
 	int64_t prev = 0;
 	int n = 0;
 	while (sqlite3_step(st) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(st, 0);
+		int64_t id = sqlite3_column_int64(st, 0), touched = sqlite3_column_int64(st, 1);
+		if (touched % grain != 0 || touched < t0 || touched >= t1 + grain)
+			fail_msg("a mailbox's touched time %lld is not %lld-second coarse",
+			         (long long)touched, (long long)grain);
 		/* Random 63-bit ids: eight of them closer than 2^40 is a 2^-17 chance. */
 		if (n > 0 && id - prev < ((int64_t)1 << 40))
 			fail_msg("mailbox store ids %lld and %lld are adjacent", (long long)prev,
