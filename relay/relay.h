@@ -28,8 +28,9 @@ struct relay_stats {
 	uint64_t envelopes_delivered;
 	uint64_t envelopes_acknowledged;
 	uint64_t envelopes_expired;
-	uint64_t writes_cancelled; /* envelopes acknowledged before they reached the disk */
-	uint64_t refused_full;     /* CREATEs and SENDs refused because the relay is full */
+	uint64_t mailboxes_expired; /* idle for the TTL */
+	uint64_t writes_cancelled;  /* envelopes acknowledged before they reached the disk */
+	uint64_t refused_full;      /* CREATEs and SENDs refused because the relay is full */
 };
 
 /* One (time, first envelope id at that time) mark per minute, for TTL expiry by id range. */
@@ -54,7 +55,6 @@ struct relay {
 	struct storage *storage;
 	struct mailbox_index mailboxes;
 	struct replay_cache *replay;
-	uint64_t next_mailbox_id;
 	uint64_t next_envelope_id;
 	/* Ids below id_limit are covered by a durable mark: handing them out is safe even if the
 	 * relay crashes before they reach the disk. Renewed a block ahead (commands.c). */

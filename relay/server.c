@@ -71,7 +71,7 @@ static void log_stats(struct relay *relay)
 		storage_stats(relay->storage, &batches, &writes, &disk);
 	const struct relay_stats *s = &relay->stats;
 	log_info("stats: connections=%u mailboxes=%zu envelopes_stored=%llu accepted=%llu "
-		 "delivered=%llu acknowledged=%llu expired=%llu never_written=%llu "
+		 "delivered=%llu acknowledged=%llu expired=%llu mailboxes_expired=%llu never_written=%llu "
 		 "handshakes_failed=%llu refused_full=%llu commits=%llu disk_bytes=%llu",
 		 relay->conn_count, relay->mailboxes.count,
 		 (unsigned long long)relay->mailboxes.envelopes,
@@ -79,6 +79,7 @@ static void log_stats(struct relay *relay)
 		 (unsigned long long)s->envelopes_delivered,
 		 (unsigned long long)s->envelopes_acknowledged,
 		 (unsigned long long)s->envelopes_expired,
+		 (unsigned long long)s->mailboxes_expired,
 		 (unsigned long long)s->writes_cancelled, (unsigned long long)s->handshakes_failed,
 		 (unsigned long long)s->refused_full,
 		 (unsigned long long)batches, (unsigned long long)disk);
