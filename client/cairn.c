@@ -220,6 +220,31 @@ int client_store_message(struct cairn *c, const struct contact *k, int outgoing,
 	return rc == 0 ? 1 : rc;
 }
 
+/*
+ * Stores K, a contact made outside any transaction (its mailboxes need the network), unless
+ * a contact of that name appeared meanwhile (CAIRN_EEXIST): another process's `invite` or
+ * `accept` under the same name must not be overwritten, ratchet and all. The check and the
+ * write are one transaction; a caller already inside one (accept) nests in it, and a failure
+ * rolls the whole of it back.
+ */
+static int store_new_contact(struct cairn *c, const struct contact *k)
+{
+	int rc = cstate_begin(c->st);
+	if (rc != 0)
+		return rc;
+	struct contact old;
+	rc = client_load_contact(c, k->name, &old);
+	contact_wipe(&old);
+	if (rc == 0)
+		rc = CAIRN_EEXIST;
+	else if (rc == CAIRN_ENOTFOUND)
+		rc = client_store_contact(c, k);
+	if (rc == 0)
+		return cstate_commit(c->st);
+	cstate_rollback(c->st);
+	return rc;
+}
+
 /* ---- invites ------------------------------------------------------------------------- */
 
 /*
@@ -304,7 +329,7 @@ int cairn_invite_create(struct cairn *c, const char *const *relays, size_t nrela
 	                  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 	sodium_memzero(bin, sizeof(bin));
 	/* Stored before it is shown: an invite handed out always has its keys kept. */
-	rc = client_store_contact(c, &k);
+	rc = store_new_contact(c, &k);
 	if (rc == 0) {
 		*invite = text;
 		text = NULL;
@@ -369,9 +394,11 @@ int client_queue_message(struct cairn *c, struct contact *k, uint8_t kind, const
 	struct ratchet *r = NULL;
 	int rc = ratchet_deserialize(&r, k->ratchet, k->ratchet_len);
 	if (rc != 0)
-		return CAIRN_ECORRUPT;
+		return rc == CAIRN_ENOMEM ? rc : CAIRN_ECORRUPT;
 	uint8_t reply[APPMSG_REPLY_MAX];
 	size_t reply_len = 0;
+	/* Per call, never static: two struct cairn on two threads must not share them. */
+	uint8_t *plain = NULL, *env = NULL;
 	if (k->state == CONTACT_ACCEPTED && (rc = build_reply(k, reply, sizeof(reply), &reply_len)))
 		goto out;
 	size_t cap = part_capacity(k, reply_len);
@@ -380,7 +407,11 @@ int client_queue_message(struct cairn *c, struct contact *k, uint8_t kind, const
 		rc = CAIRN_ETOOBIG;
 		goto out;
 	}
-	static uint8_t plain[CAIRN_ENVELOPE_MAX], env[CAIRN_ENVELOPE_MAX];
+	if ((plain = malloc(2 * (size_t)CAIRN_ENVELOPE_MAX)) == NULL) {
+		rc = CAIRN_ENOMEM;
+		goto out;
+	}
+	env = plain + CAIRN_ENVELOPE_MAX;
 	for (size_t i = 0; i < parts && rc == 0; i++) {
 		size_t off = i * cap, n = len - off < cap ? len - off : cap;
 		struct appmsg am = {.kind = kind,
@@ -391,12 +422,12 @@ int client_queue_message(struct cairn *c, struct contact *k, uint8_t kind, const
 		                    .data_len = len ? n : 0};
 		memcpy(am.id, id, APPMSG_ID_LEN);
 		size_t plen = 0, elen = 0;
-		rc = appmsg_encode(&am, plain, sizeof(plain), &plen);
+		rc = appmsg_encode(&am, plain, CAIRN_ENVELOPE_MAX, &plen);
 		if (rc == 0 && k->state == CONTACT_ACCEPTED)
 			rc = e2e_seal_first(r, k->prefix, reply, reply_len, plain, plen, env,
-			                    sizeof(env), &elen);
+			                    CAIRN_ENVELOPE_MAX, &elen);
 		else if (rc == 0)
-			rc = e2e_seal(r, plain, plen, env, sizeof(env), &elen);
+			rc = e2e_seal(r, plain, plen, env, CAIRN_ENVELOPE_MAX, &elen);
 		if (rc != 0)
 			break;
 		struct outbox_entry e = {.kind = kind, .envelope = env, .envelope_len = elen};
@@ -411,7 +442,6 @@ int client_queue_message(struct cairn *c, struct contact *k, uint8_t kind, const
 			                vlen);
 		free(v);
 	}
-	sodium_memzero(plain, sizeof(plain));
 	if (rc != 0)
 		goto out;
 	/* The ratchet moved on: store it with the envelopes it sealed. */
@@ -432,6 +462,10 @@ int client_queue_message(struct cairn *c, struct contact *k, uint8_t kind, const
 		free(s);
 	}
 out:
+	if (plain != NULL) {
+		sodium_memzero(plain, CAIRN_ENVELOPE_MAX); /* the envelope is ciphertext */
+		free(plain);
+	}
 	sodium_memzero(reply, sizeof(reply));
 	ratchet_free(r);
 	return rc;
@@ -508,7 +542,11 @@ int cairn_invite_accept(struct cairn *c, const char *invite, const char *name,
 	uint8_t id[APPMSG_ID_LEN];
 	randombytes_buf(id, sizeof(id));
 	if (rc == 0 && (rc = cstate_begin(c->st)) == 0) {
-		rc = client_queue_message(c, &k, APPMSG_HELLO, NULL, 0, id, now_s());
+		/* Written only if the name is still free: the check above was before the
+		 * network, and another process may have taken the name meanwhile. */
+		rc = store_new_contact(c, &k);
+		if (rc == 0)
+			rc = client_queue_message(c, &k, APPMSG_HELLO, NULL, 0, id, now_s());
 		if (rc == 0)
 			rc = cstate_commit(c->st);
 		else
@@ -556,8 +594,9 @@ int cairn_send(struct cairn *c, const char *name, const uint8_t *text, size_t le
 	rc = client_load_contact(c, name, &k);
 	if (rc == 0)
 		rc = client_queue_message(c, &k, APPMSG_TEXT, text, len, id, now);
-	if (rc == 0)
-		rc = client_store_message(c, &k, 1, id, now, 0, text, len) < 0 ? -1 : 0;
+	/* 1: stored; a negative code is the store's own, passed on as it is. */
+	if (rc == 0 && (rc = client_store_message(c, &k, 1, id, now, 0, text, len)) > 0)
+		rc = 0;
 	if (rc == 0)
 		rc = cstate_commit(c->st);
 	else
@@ -606,23 +645,43 @@ static int read_one(void *vctx, const uint8_t *v, size_t vlen)
 	return r->cb(r->ctx, &out);
 }
 
+/*
+ * Shows the conversation, then marks what was unread as read. The messages are listed outside
+ * any transaction (the callback may block on a slow terminal; a write lock held meanwhile
+ * would stall every send and delivery of other processes). The unread count is then changed
+ * in a transaction of its own on the contact as it is by then: writing back the copy loaded
+ * before the listing would undo what another process did meanwhile, a ratchet step above all,
+ * and the next send would reuse a message key. Messages stored during the listing stay
+ * unread even if the listing showed them: counted twice rather than never.
+ */
 int cairn_read(struct cairn *c, const char *name, cairn_message_cb cb, void *ctx)
 {
 	struct contact k;
 	int rc = client_load_contact(c, name, &k);
+	unsigned seen = k.unread;
+	contact_wipe(&k);
 	if (rc != 0)
 		return rc;
 	struct read_ctx r = {.name = name, .cb = cb, .ctx = ctx};
 	rc = cstate_list(c->st, REC_MESSAGE, read_one, &r);
 	if (rc >= 0 && r.rc != 0)
 		rc = r.rc;
-	/* Read: nothing is unread any more. */
-	if (rc >= 0 && k.unread > 0) {
-		k.unread = 0;
+	if (rc < 0 || seen == 0)
+		return rc < 0 ? rc : 0;
+	if ((rc = cstate_begin(c->st)) != 0)
+		return rc;
+	rc = client_load_contact(c, name, &k);
+	if (rc == 0 && k.unread > 0) {
+		k.unread = k.unread > seen ? k.unread - seen : 0;
 		rc = client_store_contact(c, &k);
 	}
+	if (rc == 0)
+		rc = cstate_commit(c->st);
+	else
+		cstate_rollback(c->st);
 	contact_wipe(&k);
-	return rc < 0 ? rc : 0;
+	/* Gone meanwhile: there is nothing left to mark. */
+	return rc == CAIRN_ENOTFOUND ? 0 : rc;
 }
 
 struct contacts_ctx {

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The `cairn` command: a thin shell over libcairn (include/cairn/cairn.h), which it uses
- * exclusively. Parses arguments, asks for the passphrase (or reads CAIRN_PASSPHRASE), prints
- * results for people or, with --json, one JSON object per line for scripts.
+ * exclusively, and termsafe.h, through which every piece of text a contact wrote is printed.
+ * Parses arguments, asks for the passphrase (or reads CAIRN_PASSPHRASE), prints results for
+ * people or, with --json, one JSON object per line for scripts.
  *
  * Exit status: 0 success, 1 error, 2 usage error, 3 message queued but not sent (no relay
  * reachable; the next sync, send or listen sends it).
@@ -22,6 +23,7 @@
 
 #include "cairn/address.h"
 #include "cairn/cairn.h"
+#include "termsafe.h"
 
 #define EXIT_USAGE  2
 #define EXIT_QUEUED 3
@@ -163,25 +165,7 @@ static int open_client(const struct options *o, struct cairn **c)
 
 /* ---- output -------------------------------------------------------------------------- */
 
-static void json_string(FILE *f, const uint8_t *s, size_t len)
-{
-	fputc('"', f);
-	for (size_t i = 0; i < len; i++) {
-		uint8_t ch = s[i];
-		if (ch == '"' || ch == '\\')
-			fprintf(f, "\\%c", ch);
-		else if (ch == '\n')
-			fputs("\\n", f);
-		else if (ch == '\t')
-			fputs("\\t", f);
-		else if (ch < 0x20 || ch == 0x7f)
-			fprintf(f, "\\u%04x", ch);
-		else
-			fputc(ch, f); /* UTF-8 passes through */
-	}
-	fputc('"', f);
-}
-
+/* What a contact wrote is untrusted: it reaches the terminal only through termsafe.h. */
 static int print_message(void *ctx, const struct cairn_message *m)
 {
 	const struct options *o = ctx;
@@ -189,20 +173,13 @@ static int print_message(void *ctx, const struct cairn_message *m)
 	sodium_bin2hex(id, sizeof(id), m->id, sizeof(m->id));
 	if (o->json) {
 		printf("{\"contact\":");
-		json_string(stdout, (const uint8_t *)m->contact, strlen(m->contact));
+		termsafe_json(stdout, (const uint8_t *)m->contact, strlen(m->contact));
 		printf(",\"direction\":\"%s\",\"text\":", m->outgoing ? "out" : "in");
-		json_string(stdout, m->text, m->len);
+		termsafe_json(stdout, m->text, m->len);
 		printf(",\"sent\":%lld,\"received\":%lld,\"id\":\"%s\"}\n", (long long)m->sent_at,
 		       (long long)m->received_at, id);
 	} else {
-		char when[32] = "";
-		time_t t = (time_t)m->sent_at;
-		struct tm tm;
-		if (localtime_r(&t, &tm) != NULL)
-			strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
-		printf("%s %s %s: %.*s%s\n", when, m->outgoing ? "->" : "<-", m->contact,
-		       (int)m->len, (const char *)m->text,
-		       m->outgoing && m->received_at == 0 ? "  (not sent yet)" : "");
+		termsafe_message(stdout, m);
 	}
 	fflush(stdout);
 	return 0;
@@ -210,7 +187,8 @@ static int print_message(void *ctx, const struct cairn_message *m)
 
 static int print_contact(void *ctx, const struct cairn_contact *k)
 {
-	printf("%s%s", k->name, k->established ? "" : "  (waiting for the first exchange)");
+	termsafe_write(stdout, (const uint8_t *)k->name, strlen(k->name), NULL);
+	printf("%s", k->established ? "" : "  (waiting for the first exchange)");
 	if (k->unread > 0)
 		printf("  %u unread", k->unread);
 	printf("\n");

@@ -75,14 +75,24 @@ static int store_part(struct cairn *c, const struct contact *k, const struct app
 		free(buf);
 		return 0; /* more parts to come */
 	}
+	/* Parts that disagree (CAIRN_EINVAL), a part record that no longer opens
+	 * (CAIRN_ECORRUPT: it never will) and parts that join to more than a message may hold
+	 * drop the message. Any other failure (the store busy or full, memory) passes, so that
+	 * the envelope stays on the relay for another try rather than being lost. */
+	bool drop = rc == CAIRN_EINVAL || rc == CAIRN_ECORRUPT;
+	if (rc != 0 && !drop) {
+		free(buf);
+		return rc;
+	}
 	for (uint16_t i = 0; i < am->part_count; i++) {
 		klen = part_key(key, k->name, am->id, i);
-		if (cstate_del(c->st, REC_PART, key, klen) != 0)
-			rc = CAIRN_EIO;
+		int del = cstate_del(c->st, REC_PART, key, klen);
+		if (del != 0 && rc == 0)
+			rc = del;
 	}
 	if (rc != 0 || total > CAIRN_MESSAGE_MAX) {
 		free(buf);
-		return rc == CAIRN_EIO ? rc : 0;
+		return drop || rc == 0 ? 0 : rc;
 	}
 	*text = buf;
 	*len = total;
@@ -174,19 +184,25 @@ int client_receive_envelope(struct cairn *c, const char *name,
                             struct receive_effects *fx)
 {
 	struct receiver receiver = {c, on_message, ctx, fx}, *rv = &receiver;
-	static uint8_t buf[CAIRN_ENVELOPE_MAX];
+	/* Per call, never static: two struct cairn on two threads must not share it. */
+	uint8_t *buf = malloc(CAIRN_ENVELOPE_MAX);
 	struct contact k;
 	struct ratchet *r = NULL;
 	struct e2e_opened op;
 	struct appmsg am;
 	uint8_t *text = NULL;
 	size_t tlen = 0;
+	if (buf == NULL)
+		return CAIRN_ENOMEM;
 	int rc = cstate_begin(c->st);
-	if (rc != 0)
+	if (rc != 0) {
+		free(buf);
 		return rc;
+	}
 	rc = client_load_contact(c, name, &k);
 	if (rc != 0) {
 		cstate_rollback(c->st);
+		free(buf);
 		return rc == CAIRN_ENOTFOUND ? 0 : rc;
 	}
 	int open_rc;
@@ -196,8 +212,9 @@ int client_receive_envelope(struct cairn *c, const char *name,
 		if (open_rc == 0 && sodium_memcmp(opk, k.onetime.pub, CAIRN_KEY_LEN) != 0)
 			open_rc = CAIRN_EAUTH;
 		if (open_rc == 0)
-			open_rc = e2e_open_first(c->identity_sk, &k.onetime, env, len, buf,
-			                         sizeof(buf), &op, k.peer_identity, &r, NULL);
+			open_rc =
+			    e2e_open_first(c->identity_sk, &k.onetime, env, len, buf,
+			                   CAIRN_ENVELOPE_MAX, &op, k.peer_identity, &r, NULL);
 		struct mailbox_list reply;
 		if (open_rc == 0 &&
 		    (open_rc = appmsg_reply_parse(op.reply, op.reply_len, &reply)) == 0) {
@@ -213,7 +230,7 @@ int client_receive_envelope(struct cairn *c, const char *name,
 	} else {
 		open_rc = ratchet_deserialize(&r, k.ratchet, k.ratchet_len);
 		if (open_rc == 0)
-			open_rc = e2e_open(r, env, len, buf, sizeof(buf), &op, NULL);
+			open_rc = e2e_open(r, env, len, buf, CAIRN_ENVELOPE_MAX, &op, NULL);
 		/* Anything the inviter sends proves it holds the session. */
 		if (open_rc == 0 && k.state == CONTACT_ACCEPTED && op.type == E2E_TYPE_MESSAGE)
 			k.state = CONTACT_ESTABLISHED;
@@ -247,7 +264,8 @@ out:
 		sodium_memzero(text, tlen);
 		free(text);
 	}
-	sodium_memzero(buf, sizeof(buf));
+	sodium_memzero(buf, CAIRN_ENVELOPE_MAX);
+	free(buf);
 	ratchet_free(r);
 	contact_wipe(&k);
 	return rc;

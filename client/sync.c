@@ -82,6 +82,7 @@ struct run {
 	struct refusal *refused;
 	size_t nrefused, caprefused;
 	struct cairn_sync_result *res;
+	int local_rc; /* the first local failure (storing a delivery): what sync reports */
 	cairn_message_cb on_message;
 	void *ctx;
 };
@@ -528,8 +529,14 @@ static int session_handle(struct run *run, struct session *s, const struct cairn
 			run->res->received += fx.received;
 			run->redispatch |= fx.redispatch;
 			run->recheck |= fx.recheck;
-			if (rc != 0)
-				return rc; /* not stored, so not acknowledged: redelivered later */
+			if (rc != 0) {
+				/* Not stored, so not acknowledged: redelivered later. The
+				 * session closes, but the failure was ours, not the relay's:
+				 * sync reports it as it is. */
+				if (run->local_rc == 0)
+					run->local_rc = rc;
+				return rc;
+			}
 			struct cairn_msg ack = {.type = CAIRN_CMD_ACK,
 			                        .request_id = cnet_next_id(s->net),
 			                        .recipient_id = rid,
@@ -552,7 +559,8 @@ static int session_handle(struct run *run, struct session *s, const struct cairn
 		if (m->type == CAIRN_REPLY_OK) {
 			send_accepted(run, &s->sends[i]);
 		} else {
-			/* Refused (quota, storage, a mailbox that is gone): the contact's next
+			/* Refused (quota, storage, a full relay, a mailbox that is gone, or a
+			 * code this client does not know): the contact's next
 			 * mailbox gets it; in listen this relay gets it again next round. */
 			refuse(run, s->sends[i].outbox_id, (size_t)(s - run->s));
 			run->redispatch = true;
@@ -737,6 +745,8 @@ out:
 	unsigned pending = 0;
 	if (client_outbox_count(c, NULL, &pending) == 0)
 		res->pending = pending;
+	if (rc == 0 && run.local_rc != 0 && !run.listen)
+		rc = run.local_rc;
 	return rc < 0 ? rc : 0;
 }
 

@@ -193,7 +193,7 @@ static void plaintext(const uint8_t *in, size_t len)
 	env[0] = E2E_TYPE_FIRST;
 	memcpy(env + 1, prefix, X3DH_PREFIX_LEN);
 	size_t n = 0;
-	CHECK(ratchet_encrypt(a, in, len, env + 1 + X3DH_PREFIX_LEN,
+	CHECK(ratchet_encrypt(a, env, 1 + X3DH_PREFIX_LEN, in, len, env + 1 + X3DH_PREFIX_LEN,
 	                      sizeof(env) - 1 - X3DH_PREFIX_LEN, &n) == 0);
 	ratchet_free(a);
 	struct x3dh_onetime otk = otk_fixed;

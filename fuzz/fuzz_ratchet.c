@@ -50,9 +50,9 @@ struct ratchet *fuzz_ratchet_setup(void)
 	    ratchet_new_responder(&b, &k, priv) != 0)
 		abort();
 	for (int i = 0; i < 3; i++)
-		if (ratchet_encrypt(a, (const uint8_t *)"m", 1, m, sizeof(m), &n) != 0)
+		if (ratchet_encrypt(a, NULL, 0, (const uint8_t *)"m", 1, m, sizeof(m), &n) != 0)
 			abort();
-	if (ratchet_decrypt(b, m, n, plain, sizeof(plain), &n, &fuzz_rng) != 0 ||
+	if (ratchet_decrypt(b, NULL, 0, m, n, plain, sizeof(plain), &n, &fuzz_rng) != 0 ||
 	    ratchet_serialize(b, fixed_state, sizeof(fixed_state), &fixed_len) != 0)
 		abort();
 	ratchet_free(b);
@@ -95,7 +95,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    memcmp(scratch, in, len) != 0)
 			abort();
 		/* A parsed state must be safe to use. */
-		int rc = ratchet_encrypt(r, in, len > 64 ? 64 : len, plain, sizeof(plain), &n);
+		int rc =
+		    ratchet_encrypt(r, NULL, 0, in, len > 64 ? 64 : len, plain, sizeof(plain), &n);
 		if (rc != 0 && rc != CAIRN_ESTATE && rc != CAIRN_ENONCE)
 			abort();
 		ratchet_free(r);
@@ -107,7 +108,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	int rc;
 	if (data[0] % 3 == 1) {
-		rc = ratchet_decrypt(r, in, len, plain, sizeof(plain), &n, &fuzz_rng);
+		rc = ratchet_decrypt(r, NULL, 0, in, len, plain, sizeof(plain), &n, &fuzz_rng);
 		if (rc == 0 && n + RATCHET_OVERHEAD != len)
 			abort();
 	} else {

@@ -421,16 +421,17 @@ static bool relay_idle(void)
 		return false;
 	for (const struct conn *c = relay->conns; c != NULL; c = c->next)
 		if (c->writing || c->plain.len > 0 || c->wire.len > 0 ||
-		    c->state == CONN_HANDSHAKING)
+		    c->state == CONN_HANDSHAKING || c->paused)
 			return false;
 	return true;
 }
 
-/* A handshake being answered on the thread pool: only waiting for it makes progress. */
+/* A handshake being answered, or an AUTH checked, on the thread pool: only waiting for it
+ * makes progress. */
 static bool relay_handshaking(void)
 {
 	for (const struct conn *c = h.relay->conns; c != NULL; c = c->next)
-		if (c->state == CONN_HANDSHAKING)
+		if (c->state == CONN_HANDSHAKING || c->paused)
 			return true;
 	return false;
 }

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Envelope payloads of the end-to-end layer (docs/PROTOCOL.md section 8.6): type byte, X3DH
- * prefix for first messages, one ratchet message over padded content. Sealing pads and
- * encrypts in place in the caller's output buffer; opening decrypts into the caller's buffer.
+ * prefix for first messages, one ratchet message over padded content. The type byte and prefix
+ * are the ratchet message's EAD (section 8.4), so neither can be changed in transit. Sealing
+ * pads and encrypts in place in the caller's output buffer; opening decrypts into the caller's
+ * buffer.
  */
 #include <string.h>
 
@@ -12,10 +14,14 @@
 #include "pad.h"
 
 #define BODY_OFFSET (RATCHET_NONCE_LEN + RATCHET_ENC_HEADER_LEN)
+#define FIRST_HEAD  (1 + X3DH_PREFIX_LEN) /* a first message's EAD: type and prefix */
+
+_Static_assert(FIRST_HEAD <= RATCHET_EAD_MAX, "a first message's EAD fits the ratchet's");
 
 /*
  * Pads [u16 REPLY_LEN || REPLY ||] MSG for an envelope of OVERHEAD bytes besides the padded
- * plaintext, and ratchet-encrypts it into OUT + HEAD (HEAD bytes were written by the caller).
+ * plaintext, and ratchet-encrypts it into OUT + HEAD. The HEAD bytes the caller wrote (type,
+ * prefix) are the message's EAD: sealed with it, so a receiver checks them.
  */
 static int seal(struct ratchet *r, size_t head, size_t overhead, const uint8_t *reply,
                 size_t reply_len, const uint8_t *msg, size_t msg_len, uint8_t *out, size_t cap,
@@ -48,7 +54,7 @@ static int seal(struct ratchet *r, size_t head, size_t overhead, const uint8_t *
 	memset(p, 0, n - (size_t)(p - body));
 
 	size_t rlen = 0;
-	int rc = ratchet_encrypt(r, body, n, out + head, cap - head, &rlen);
+	int rc = ratchet_encrypt(r, out, head, body, n, out + head, cap - head, &rlen);
 	if (rc != 0) {
 		sodium_memzero(out, overhead + n);
 		return rc;
@@ -65,12 +71,12 @@ int e2e_seal_first(struct ratchet *r, const uint8_t prefix[static X3DH_PREFIX_LE
 	*outlen = 0;
 	if (reply_len > E2E_REPLY_MAX)
 		return CAIRN_EINVAL;
-	if (cap < 1 + X3DH_PREFIX_LEN)
+	if (cap < FIRST_HEAD)
 		return CAIRN_ENOBUFS;
 	out[0] = E2E_TYPE_FIRST;
 	memcpy(out + 1, prefix, X3DH_PREFIX_LEN);
-	return seal(r, 1 + X3DH_PREFIX_LEN, E2E_FIRST_OVERHEAD, reply != NULL ? reply : empty,
-	            reply_len, msg, msg_len, out, cap, outlen);
+	return seal(r, FIRST_HEAD, E2E_FIRST_OVERHEAD, reply != NULL ? reply : empty, reply_len,
+	            msg, msg_len, out, cap, outlen);
 }
 
 int e2e_seal(struct ratchet *r, const uint8_t *msg, size_t msg_len, uint8_t *out, size_t cap,
@@ -128,13 +134,15 @@ int e2e_open(struct ratchet *r, const uint8_t *env, size_t len, uint8_t *buf, si
 	opened_clear(res);
 	size_t head;
 	if (len >= E2E_FIRST_OVERHEAD && env[0] == E2E_TYPE_FIRST)
-		head = 1 + X3DH_PREFIX_LEN;
+		head = FIRST_HEAD;
 	else if (len >= E2E_MESSAGE_OVERHEAD && env[0] == E2E_TYPE_MESSAGE)
 		head = 1;
 	else
 		return CAIRN_EINVAL;
 	size_t n = 0;
-	int rc = ratchet_decrypt(r, env + head, len - head, buf, cap, &n, rng);
+	/* The EAD is what came before the ratchet message, as received: a changed type byte or
+	 * prefix fails here, so the content is never parsed under a type it was not sealed with. */
+	int rc = ratchet_decrypt(r, env, head, env + head, len - head, buf, cap, &n, rng);
 	if (rc == 0)
 		rc = parse_content(env[0], buf, n, res);
 	if (rc != 0)
@@ -159,7 +167,7 @@ int e2e_open_first(const uint8_t my_identity_sk[static X3DH_IDENTITY_SK_LEN],
 		return CAIRN_EINVAL;
 	rc = x3dh_respond(my_identity_sk, otk, env + 1, peer_identity, &s);
 	if (rc == 0)
-		rc = ratchet_decrypt(s, env + 1 + X3DH_PREFIX_LEN, len - 1 - X3DH_PREFIX_LEN, buf,
+		rc = ratchet_decrypt(s, env, FIRST_HEAD, env + FIRST_HEAD, len - FIRST_HEAD, buf,
 		                     cap, &n, rng);
 	if (rc == 0)
 		rc = parse_content(E2E_TYPE_FIRST, buf, n, res);

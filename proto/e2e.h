@@ -2,7 +2,8 @@
 /*
  * End-to-end envelope payloads (docs/PROTOCOL.md section 8.6): what a client puts into a relay
  * envelope. A type byte, then for a first message the X3DH prefix, then one ratchet message
- * whose plaintext is padded so that every envelope has one of a few sizes.
+ * whose plaintext is padded so that every envelope has one of a few sizes. The type byte and
+ * prefix are authenticated with the ratchet message (its EAD, section 8.4).
  */
 #ifndef CAIRN_PROTO_E2E_H
 #define CAIRN_PROTO_E2E_H
@@ -71,7 +72,8 @@ CAIRN_WARN_UNUSED int e2e_open_first(const uint8_t my_identity_sk[static X3DH_ID
 
 /*
  * Opens ENV with an existing session: a type 2 message, or a further type 1 message from an
- * accepter that has not yet heard back (its prefix is skipped; the ratchet authenticates).
+ * accepter that has not yet heard back (no X3DH step; the ratchet authenticates the message
+ * with its type byte and prefix, so a changed type or prefix is CAIRN_EAUTH).
  * RES points into BUF (capacity CAP). On failure the session is unchanged and the client drops
  * the envelope silently. Returns 0 or a ratchet_decrypt error, CAIRN_EPADDING, CAIRN_EINVAL.
  */

@@ -2,8 +2,9 @@
 /*
  * The Double Ratchet with header encryption, as in Signal's specification (revision 1, section
  * 4), with Cairn's choices (docs/PROTOCOL.md section 8.4): HKDF-SHA-256 for KDF_RK, HMAC-SHA-256
- * for KDF_CK, XChaCha20-Poly1305 for headers and bodies. Decryption runs on a copy of the state
- * and replaces the state only when the message authenticates.
+ * for KDF_CK, XChaCha20-Poly1305 for headers and bodies, whose associated data also covers the
+ * envelope bytes before the message (EAD). Decryption runs on a copy of the state and replaces
+ * the state only when the message authenticates.
  */
 #include <stdbool.h>
 #include <stdlib.h>
@@ -134,6 +135,33 @@ static int msg_keys_derive(struct msg_keys *k, const uint8_t mk[static KL])
 	                       sizeof(info_mk) - 1);
 }
 
+/*
+ * The associated data of one message (section 8.4): AD || EAD for the header; AD || EAD ||
+ * header_nonce || enc_header for the body. One buffer holds the longer; the header's is its
+ * start. None of it is secret.
+ */
+struct msg_ad {
+	uint8_t b[RATCHET_AD_LEN + RATCHET_EAD_MAX + RATCHET_NONCE_LEN + RATCHET_ENC_HEADER_LEN];
+	size_t header_len, body_len;
+};
+
+/* AD || EAD; the caller has checked EAD_LEN <= RATCHET_EAD_MAX. */
+static void msg_ad_init(struct msg_ad *a, const uint8_t ad[static RATCHET_AD_LEN],
+                        const uint8_t *ead, size_t ead_len)
+{
+	memcpy(a->b, ad, RATCHET_AD_LEN);
+	if (ead_len > 0)
+		memcpy(a->b + RATCHET_AD_LEN, ead, ead_len);
+	a->header_len = RATCHET_AD_LEN + ead_len;
+	a->body_len = a->header_len + RATCHET_NONCE_LEN + RATCHET_ENC_HEADER_LEN;
+}
+
+/* Appends the header nonce and encrypted header (the start of MSG) for the body's AD. */
+static void msg_ad_header(struct msg_ad *a, const uint8_t *msg)
+{
+	memcpy(a->b + a->header_len, msg, RATCHET_NONCE_LEN + RATCHET_ENC_HEADER_LEN);
+}
+
 static int dh(uint8_t out[static KL], const uint8_t priv[static KL], const uint8_t pub[static KL])
 {
 	return crypto_scalarmult(out, priv, pub) == 0 ? 0 : CAIRN_ECRYPTO;
@@ -208,15 +236,17 @@ size_t ratchet_skipped_count(const struct ratchet *r)
 	return r->nskipped;
 }
 
-int ratchet_encrypt(struct ratchet *r, const uint8_t *pt, size_t len, uint8_t *out, size_t cap,
-                    size_t *outlen)
+int ratchet_encrypt(struct ratchet *r, const uint8_t *ead, size_t ead_len, const uint8_t *pt,
+                    size_t len, uint8_t *out, size_t cap, size_t *outlen)
 {
 	uint8_t ck[KL], mk[KL], header[RATCHET_HEADER_LEN];
-	uint8_t ad2[RATCHET_AD_LEN + RATCHET_NONCE_LEN + RATCHET_ENC_HEADER_LEN];
+	struct msg_ad ad;
 	struct msg_keys k;
 	int rc;
 
 	*outlen = 0;
+	if (ead_len > RATCHET_EAD_MAX)
+		return CAIRN_EINVAL;
 	if ((r->flags & (HAS_CKS | HAS_HKS)) != (HAS_CKS | HAS_HKS))
 		return CAIRN_ESTATE;
 	if (r->ns == UINT32_MAX)
@@ -224,6 +254,8 @@ int ratchet_encrypt(struct ratchet *r, const uint8_t *pt, size_t len, uint8_t *o
 	if (cap < RATCHET_OVERHEAD || len > cap - RATCHET_OVERHEAD)
 		return CAIRN_ENOBUFS;
 
+	/* EAD may lie just before OUT (the envelope's type and prefix): copy it first. */
+	msg_ad_init(&ad, r->ad, ead, ead_len);
 	memcpy(ck, r->cks, KL);
 	kdf_ck(ck, mk);
 	rc = msg_keys_derive(&k, mk);
@@ -236,11 +268,10 @@ int ratchet_encrypt(struct ratchet *r, const uint8_t *pt, size_t len, uint8_t *o
 	uint8_t *nonce = out, *eh = out + RATCHET_NONCE_LEN;
 	uint8_t *body = eh + RATCHET_ENC_HEADER_LEN;
 	memcpy(nonce, k.header_nonce, RATCHET_NONCE_LEN);
-	crypto_aead_xchacha20poly1305_ietf_encrypt(eh, NULL, header, sizeof(header), r->ad,
-	                                           RATCHET_AD_LEN, NULL, nonce, r->hks);
-	memcpy(ad2, r->ad, RATCHET_AD_LEN);
-	memcpy(ad2 + RATCHET_AD_LEN, out, RATCHET_NONCE_LEN + RATCHET_ENC_HEADER_LEN);
-	crypto_aead_xchacha20poly1305_ietf_encrypt(body, NULL, pt, len, ad2, sizeof(ad2), NULL,
+	crypto_aead_xchacha20poly1305_ietf_encrypt(eh, NULL, header, sizeof(header), ad.b,
+	                                           ad.header_len, NULL, nonce, r->hks);
+	msg_ad_header(&ad, out);
+	crypto_aead_xchacha20poly1305_ietf_encrypt(body, NULL, pt, len, ad.b, ad.body_len, NULL,
 	                                           k.body_nonce, k.key);
 	memcpy(r->cks, ck, KL);
 	r->ns++;
@@ -253,20 +284,22 @@ out:
 	return rc;
 }
 
-/* Decrypts the 40-byte header of MSG with HK; 0 or -1. */
-static int header_open(const uint8_t *msg, const uint8_t hk[static KL], const uint8_t *ad,
+/* Decrypts the 40-byte header of MSG with HK, under AD's header part; 0 or -1. */
+static int header_open(const uint8_t *msg, const uint8_t hk[static KL], const struct msg_ad *ad,
                        uint8_t header[static RATCHET_HEADER_LEN])
 {
 	return crypto_aead_xchacha20poly1305_ietf_decrypt(
-	    header, NULL, NULL, msg + RATCHET_NONCE_LEN, RATCHET_ENC_HEADER_LEN, ad, RATCHET_AD_LEN,
-	    msg, hk);
+	    header, NULL, NULL, msg + RATCHET_NONCE_LEN, RATCHET_ENC_HEADER_LEN, ad->b,
+	    ad->header_len, msg, hk);
 }
 
-/* Decrypts the body of MSG (LEN >= OVERHEAD) with message key MK into OUT; 0 or CAIRN_EAUTH. */
+/*
+ * Decrypts the body of MSG (LEN >= OVERHEAD) with message key MK into OUT, under AD's body part
+ * (msg_ad_header done); 0 or CAIRN_EAUTH.
+ */
 static int body_open(const uint8_t *msg, size_t len, const uint8_t mk[static KL],
-                     const uint8_t ad[static RATCHET_AD_LEN], uint8_t *out)
+                     const struct msg_ad *ad, uint8_t *out)
 {
-	uint8_t ad2[RATCHET_AD_LEN + RATCHET_NONCE_LEN + RATCHET_ENC_HEADER_LEN];
 	struct msg_keys k;
 	int rc = msg_keys_derive(&k, mk);
 	if (rc != 0)
@@ -276,11 +309,9 @@ static int body_open(const uint8_t *msg, size_t len, const uint8_t mk[static KL]
 		rc = CAIRN_EAUTH;
 		goto out;
 	}
-	memcpy(ad2, ad, RATCHET_AD_LEN);
-	memcpy(ad2 + RATCHET_AD_LEN, msg, RATCHET_NONCE_LEN + RATCHET_ENC_HEADER_LEN);
 	const size_t off = RATCHET_NONCE_LEN + RATCHET_ENC_HEADER_LEN;
-	if (crypto_aead_xchacha20poly1305_ietf_decrypt(out, NULL, NULL, msg + off, len - off, ad2,
-	                                               sizeof(ad2), k.body_nonce, k.key) != 0)
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(out, NULL, NULL, msg + off, len - off, ad->b,
+	                                               ad->body_len, k.body_nonce, k.key) != 0)
 		rc = CAIRN_EAUTH;
 out:
 	sodium_memzero(&k, sizeof(k));
@@ -371,7 +402,8 @@ static int dh_ratchet(struct ratchet *r, const uint8_t header[static RATCHET_HEA
 
 /* TrySkippedMessageKeysHE on R itself: on success the used key is removed (that is the only
  * change). Returns 0, 1 when no stored key matches, or CAIRN_EAUTH for a bad body. */
-static int try_skipped(struct ratchet *r, const uint8_t *msg, size_t len, uint8_t *out)
+static int try_skipped(struct ratchet *r, const struct msg_ad *ad, const uint8_t *msg, size_t len,
+                       uint8_t *out)
 {
 	uint8_t header[RATCHET_HEADER_LEN];
 	int found = 1;
@@ -383,12 +415,12 @@ static int try_skipped(struct ratchet *r, const uint8_t *msg, size_t len, uint8_
 		while (end < r->nskipped &&
 		       sodium_memcmp(r->skipped[end].hk, r->skipped[i].hk, KL) == 0)
 			end++;
-		if (header_open(msg, r->skipped[i].hk, r->ad, header) == 0) {
+		if (header_open(msg, r->skipped[i].hk, ad, header) == 0) {
 			uint32_t n = load_u32(header + KL + 4);
 			for (size_t j = i; j < end; j++) {
 				if (r->skipped[j].n != n)
 					continue;
-				found = body_open(msg, len, r->skipped[j].mk, r->ad, out);
+				found = body_open(msg, len, r->skipped[j].mk, ad, out);
 				if (found == 0) {
 					sodium_memzero(&r->skipped[j], sizeof(r->skipped[j]));
 					memmove(&r->skipped[j], &r->skipped[j + 1],
@@ -407,15 +439,15 @@ static int try_skipped(struct ratchet *r, const uint8_t *msg, size_t len, uint8_
 }
 
 /* The main path of RatchetDecryptHE, on a copy T of the state. */
-static int decrypt_on_copy(struct ratchet *t, const uint8_t *msg, size_t len, uint8_t *out,
-                           const struct e2e_rng *rng)
+static int decrypt_on_copy(struct ratchet *t, const struct msg_ad *ad, const uint8_t *msg,
+                           size_t len, uint8_t *out, const struct e2e_rng *rng)
 {
 	uint8_t header[RATCHET_HEADER_LEN], mk[KL];
 	int rc;
-	if ((t->flags & HAS_HKR) && header_open(msg, t->hkr, t->ad, header) == 0) {
+	if ((t->flags & HAS_HKR) && header_open(msg, t->hkr, ad, header) == 0) {
 		uint32_t n = load_u32(header + KL + 4);
 		rc = n < t->nr ? CAIRN_EREPLAY : skip_keys(t, n);
-	} else if (header_open(msg, t->nhkr, t->ad, header) == 0) {
+	} else if (header_open(msg, t->nhkr, ad, header) == 0) {
 		rc = skip_keys(t, load_u32(header + KL));
 		if (rc == 0)
 			rc = dh_ratchet(t, header, rng);
@@ -427,17 +459,21 @@ static int decrypt_on_copy(struct ratchet *t, const uint8_t *msg, size_t len, ui
 	if (rc == 0) {
 		kdf_ck(t->ckr, mk);
 		t->nr++;
-		rc = body_open(msg, len, mk, t->ad, out);
+		rc = body_open(msg, len, mk, ad, out);
 	}
 	sodium_memzero(header, sizeof(header));
 	sodium_memzero(mk, sizeof(mk));
 	return rc;
 }
 
-int ratchet_decrypt(struct ratchet *r, const uint8_t *msg, size_t len, uint8_t *out, size_t cap,
-                    size_t *outlen, const struct e2e_rng *rng)
+int ratchet_decrypt(struct ratchet *r, const uint8_t *ead, size_t ead_len, const uint8_t *msg,
+                    size_t len, uint8_t *out, size_t cap, size_t *outlen, const struct e2e_rng *rng)
 {
 	*outlen = 0;
+	if (ead_len > RATCHET_EAD_MAX) {
+		sodium_memzero(out, cap);
+		return CAIRN_EINVAL;
+	}
 	if (len < RATCHET_OVERHEAD) {
 		sodium_memzero(out, cap);
 		return CAIRN_EAUTH;
@@ -446,7 +482,11 @@ int ratchet_decrypt(struct ratchet *r, const uint8_t *msg, size_t len, uint8_t *
 	if (cap < ptlen)
 		return CAIRN_ENOBUFS;
 
-	int rc = try_skipped(r, msg, len, out);
+	/* One AD for every trial: the state's AD never changes, and EAD is the envelope's own. */
+	struct msg_ad ad;
+	msg_ad_init(&ad, r->ad, ead, ead_len);
+	msg_ad_header(&ad, msg);
+	int rc = try_skipped(r, &ad, msg, len, out);
 	if (rc == 0) {
 		*outlen = ptlen;
 		return 0;
@@ -456,7 +496,7 @@ int ratchet_decrypt(struct ratchet *r, const uint8_t *msg, size_t len, uint8_t *
 		if (t == NULL) {
 			rc = CAIRN_ENOMEM;
 		} else {
-			rc = decrypt_on_copy(t, msg, len, out, rng);
+			rc = decrypt_on_copy(t, &ad, msg, len, out, rng);
 			if (rc == 0) {
 				/* Commit: swap contents so R keeps its address. */
 				struct ratchet tmp;

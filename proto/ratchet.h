@@ -21,6 +21,9 @@
 #define RATCHET_NONCE_LEN      24   /* XChaCha20-Poly1305 */
 #define RATCHET_HEADER_LEN     40   /* dh(32) || pn(u32) || n(u32) */
 #define RATCHET_ENC_HEADER_LEN (RATCHET_HEADER_LEN + CAIRN_AEAD_TAG_LEN)
+/* Envelope associated data (section 8.4): the envelope bytes before the ratchet message, which
+ * the ratchet authenticates but does not carry. A first message has 1 + 112. */
+#define RATCHET_EAD_MAX 128
 /* A ratchet message is header_nonce || encrypted header || body ciphertext (with tag). */
 #define RATCHET_OVERHEAD (RATCHET_NONCE_LEN + RATCHET_ENC_HEADER_LEN + CAIRN_AEAD_TAG_LEN)
 
@@ -72,26 +75,33 @@ void ratchet_free(struct ratchet *r);
 
 /*
  * RatchetEncryptHE: writes RATCHET_OVERHEAD + LEN bytes into OUT (capacity CAP) and sets
- * *OUTLEN. PT must not overlap OUT, except that PT may be exactly OUT + RATCHET_NONCE_LEN +
- * RATCHET_ENC_HEADER_LEN (the body is then encrypted in place). Returns 0; CAIRN_ESTATE if this
- * side cannot send yet (an inviter before its first received message); CAIRN_ENOBUFS or
- * CAIRN_ENONCE (2^32 - 1 messages in one chain) with the state unchanged.
+ * *OUTLEN. EAD (EAD_LEN bytes, at most RATCHET_EAD_MAX; NULL when 0) is authenticated with the
+ * header and the body but not written: the envelope bytes that will precede the message
+ * (section 8.4); it is read before OUT is written, so it may lie just before OUT. PT must not
+ * overlap OUT, except that PT may be exactly OUT + RATCHET_NONCE_LEN + RATCHET_ENC_HEADER_LEN
+ * (the body is then encrypted in place). Returns 0; CAIRN_ESTATE if this side cannot send yet
+ * (an inviter before its first received message); CAIRN_EINVAL (EAD too long), CAIRN_ENOBUFS
+ * or CAIRN_ENONCE (2^32 - 1 messages in one chain) with the state unchanged.
  */
-CAIRN_WARN_UNUSED int ratchet_encrypt(struct ratchet *r, const uint8_t *pt, size_t len,
-                                      uint8_t *out, size_t cap, size_t *outlen);
+CAIRN_WARN_UNUSED int ratchet_encrypt(struct ratchet *r, const uint8_t *ead, size_t ead_len,
+                                      const uint8_t *pt, size_t len, uint8_t *out, size_t cap,
+                                      size_t *outlen);
 
 /*
  * RatchetDecryptHE: decrypts MSG (LEN bytes) into OUT (capacity CAP, at least LEN -
- * RATCHET_OVERHEAD) and sets *OUTLEN. RNG supplies a new key pair when the message starts a
- * new DH ratchet step. On any failure the state is unchanged, OUT is zeroed up to CAP (or
- * untouched when too small) and *OUTLEN is 0. Returns 0; CAIRN_EAUTH (not a message of this
- * session, or tampered); CAIRN_EREPLAY (its key was already used: a replay or duplicate);
- * CAIRN_ELIMIT (it would skip more than RATCHET_MAX_SKIP keys); CAIRN_ENOBUFS; CAIRN_ENOMEM;
- * CAIRN_ECRYPTO (the peer sent a DH key giving an all-zero result).
+ * RATCHET_OVERHEAD) and sets *OUTLEN. EAD (EAD_LEN bytes, at most RATCHET_EAD_MAX; NULL when
+ * 0) must be the bytes that preceded MSG in its envelope as received; every header trial and
+ * the body are checked against it. RNG supplies a new key pair when the message starts a new
+ * DH ratchet step. On any failure the state is unchanged, OUT is zeroed up to CAP (or untouched
+ * when too small) and *OUTLEN is 0. Returns 0; CAIRN_EAUTH (not a message of this session, or
+ * tampered, EAD included); CAIRN_EREPLAY (its key was already used: a replay or duplicate);
+ * CAIRN_ELIMIT (it would skip more than RATCHET_MAX_SKIP keys); CAIRN_EINVAL (EAD too long);
+ * CAIRN_ENOBUFS; CAIRN_ENOMEM; CAIRN_ECRYPTO (the peer sent a DH key giving an all-zero
+ * result).
  */
-CAIRN_WARN_UNUSED int ratchet_decrypt(struct ratchet *r, const uint8_t *msg, size_t len,
-                                      uint8_t *out, size_t cap, size_t *outlen,
-                                      const struct e2e_rng *rng);
+CAIRN_WARN_UNUSED int ratchet_decrypt(struct ratchet *r, const uint8_t *ead, size_t ead_len,
+                                      const uint8_t *msg, size_t len, uint8_t *out, size_t cap,
+                                      size_t *outlen, const struct e2e_rng *rng);
 
 /* Number of stored skipped message keys (tests and diagnostics). */
 size_t ratchet_skipped_count(const struct ratchet *r);

@@ -13,6 +13,7 @@
 
 #include <sodium.h>
 
+#include "admission.h"
 #include "cairn/error.h"
 #include "commands.h"
 #include "conn.h"
@@ -29,9 +30,11 @@ struct request {
 	struct conn *conn; /* holds a reference; NULL for the relay's own jobs */
 	uint32_t request_id;
 	struct store_mailbox rec;
+	uint64_t *ids; /* STORE_MAILBOX_DELETE's envelope ids, freed with the request */
 };
 
 static void deliver(struct relay *relay, struct mailbox *mb);
+static void unsubscribe(struct relay *relay, struct mailbox *mb, int code);
 
 /* Fixed values that make the denied paths do the same work as the accepted ones. */
 static uint8_t dummy_key[CAIRN_KEY_LEN];
@@ -68,6 +71,7 @@ static void request_finish(struct request *r)
 		r->conn->inflight--;
 		conn_unref(r->conn);
 	}
+	free(r->ids);
 	free(r);
 }
 
@@ -79,6 +83,24 @@ static void request_done(struct storage_job *job)
 static void submit(struct relay *relay, struct storage_job *job)
 {
 	storage_submit(relay->storage, job);
+}
+
+/* ---- time ---------------------------------------------------------------------------- */
+
+/* The expiry grain: about a thousand of them span the TTL, whatever it is. */
+static int64_t expiry_grain(const struct relay *relay)
+{
+	return (int64_t)relay->cfg->ttl_s / 1000 + 1;
+}
+
+/*
+ * What the store keeps of a time: T rounded up to the expiry grain. Expiry needs no more, a
+ * seized disk shows no more, and rounding up makes expiry late, never early.
+ */
+static int64_t coarse_time(const struct relay *relay, int64_t t)
+{
+	int64_t g = expiry_grain(relay);
+	return t <= 0 ? 0 : (t + g - 1) / g * g;
 }
 
 /* ---- envelope ids -------------------------------------------------------------------- */
@@ -128,7 +150,7 @@ static void reserve_ids(struct relay *relay)
 
 static void envelope_maybe_free(struct envelope *env)
 {
-	if (env->queued || env->put_pending || env->del_pending)
+	if (env->queued || env->io != ENV_IO_NONE || env->del_pending)
 		return;
 	if (env->body_owned)
 		free(env->body);
@@ -158,27 +180,36 @@ static void envelope_detach(struct envelope *env)
 }
 
 /*
- * ENV has left its mailbox's queue (acknowledged, expired or its mailbox deleted). A pending
- * read for it no longer counts towards its mailbox's delivery. If its write has not been
- * taken by the storage thread yet, cancel it: the envelope never touches the disk and its
- * sender can be answered now. Returns true if the pending job was cancelled.
+ * ENV leaves its mailbox's queue (acknowledged, expired or its mailbox deleted). Its storage
+ * job is cancelled if the storage thread has not taken it yet: a write then never reaches the
+ * disk (and its sender can be answered now), a read for delivery is no longer wanted. Returns
+ * true if the envelope is or will be on disk: whoever took it out of the queue must then
+ * delete it there too. (A cancelled read is no reason to think it is not stored: it was being
+ * read because it is.)
  */
-static bool envelope_unqueue(struct relay *relay, struct envelope *env)
+static bool envelope_leave(struct relay *relay, struct envelope *env)
 {
 	struct mailbox *mb = env->mailbox;
-	bool reading = env->put_pending && env->put_job.kind == STORAGE_READ;
 	envelope_detach(env);
-	if (reading && mb != NULL)
-		mb->reads--;
-	if (env->put_pending && storage_cancel(relay->storage, &env->put_job)) {
-		env->put_pending = false;
-		if (!reading) {
-			relay->stats.writes_cancelled++;
-			envelope_answer_sender(env, 0);
-		}
+	switch (env->io) {
+	case ENV_IO_NONE:
+		return env->durable;
+	case ENV_IO_READ:
+		/* No longer counts towards its mailbox's delivery, cancelled or not. */
+		if (mb != NULL)
+			mb->reads--;
+		if (storage_cancel(relay->storage, &env->io_job))
+			env->io = ENV_IO_NONE;
 		return true;
+	case ENV_IO_WRITE:
+		if (!storage_cancel(relay->storage, &env->io_job))
+			return true; /* taken: it will be on disk, so the delete follows it */
+		env->io = ENV_IO_NONE;
+		relay->stats.writes_cancelled++;
+		envelope_answer_sender(env, 0);
+		return false;
 	}
-	return false;
+	return true;
 }
 
 /*
@@ -205,7 +236,7 @@ static void on_put_done(struct storage_job *job)
 	struct envelope *env = job->data;
 	struct relay *relay = env->relay;
 	struct mailbox *mb = env->mailbox;
-	env->put_pending = false;
+	env->io = ENV_IO_NONE;
 	if (job->status != 0) {
 		log_error("storage: an envelope could not be stored: %s",
 		          cairn_strerror(job->status));
@@ -219,7 +250,7 @@ static void on_put_done(struct storage_job *job)
 		envelope_maybe_free(env);
 		return;
 	}
-	env->put_durable = true;
+	env->durable = true;
 	envelope_answer_sender(env, 0);
 	if (mb != NULL)
 		envelope_park(relay, mb, env);
@@ -252,7 +283,7 @@ static struct envelope *envelope_new(struct relay *relay, struct mailbox *mb, ui
 		env->body = (uint8_t *)(env + 1);
 		memcpy(env->body, body, len);
 	}
-	env->put_job.data = env;
+	env->io_job.data = env;
 	env->del_job.data = env;
 	env->del_job.kind = STORAGE_WRITE;
 	env->del_job.op.kind = STORE_ENVELOPE_DELETE;
@@ -268,7 +299,7 @@ static void on_read_done(struct storage_job *job)
 	struct envelope *env = job->data;
 	struct relay *relay = env->relay;
 	struct mailbox *mb = env->mailbox; /* NULL if it left the queue meanwhile */
-	env->put_pending = false;          /* the read used the put job's slot */
+	env->io = ENV_IO_NONE;
 	if (mb != NULL)
 		mb->reads--;
 	if (job->status == 0) {
@@ -278,12 +309,24 @@ static void on_read_done(struct storage_job *job)
 		free(job->read_body);
 		long i = mb ? mailbox_find(mb, env->id) : -1;
 		if (i >= 0) {
-			/* Gone from the disk (expired meanwhile): it cannot be delivered. */
-			log_warn("storage: an envelope could not be read back: %s",
-			         cairn_strerror(job->status));
-			mailbox_ack(&relay->mailboxes, mb, (size_t)i);
+			mailbox_at(mb, (size_t)i)->env = NULL;
 			envelope_detach(env);
+			if (job->status == CAIRN_EDENIED) {
+				/* Gone from the disk (expired meanwhile): undeliverable. */
+				mailbox_ack(&relay->mailboxes, mb, (size_t)i);
+			} else if (job->status != CAIRN_ESHUTDOWN && mb->subscriber != NULL) {
+				/* Still on disk, so still queued. Asking again at once could spin
+				 * on a failing disk: end the subscription, and the owner retries
+				 * later. */
+				log_warn("storage: an envelope could not be read back: %s",
+				         cairn_strerror(job->status));
+				unsubscribe(relay, mb, -CAIRN_ESTORAGE);
+			}
 		}
+		envelope_maybe_free(env);
+		if (mb != NULL)
+			deliver(relay, mb);
+		return;
 	}
 	long i = mb != NULL && mb->subscriber == NULL ? mailbox_find(mb, env->id) : -1;
 	if (i >= 0 && mailbox_at(mb, (size_t)i)->env == env) {
@@ -321,15 +364,15 @@ static void read_ahead(struct relay *relay, struct mailbox *mb)
 		struct envelope *env = envelope_new(relay, mb, p->id, NULL, p->len);
 		if (env == NULL)
 			break;
-		env->put_durable = true;
+		env->durable = true;
 		env->queued = true;
-		env->put_pending = true; /* the put job's slot carries the read */
-		env->put_job.kind = STORAGE_READ;
-		env->put_job.read_id = p->id;
-		env->put_job.done = on_read_done;
+		env->io = ENV_IO_READ;
+		env->io_job.kind = STORAGE_READ;
+		env->io_job.read_id = p->id;
+		env->io_job.done = on_read_done;
 		p->env = env;
 		mb->reads++;
-		submit(relay, &env->put_job);
+		submit(relay, &env->io_job);
 	}
 }
 
@@ -362,8 +405,9 @@ static void deliver(struct relay *relay, struct mailbox *mb)
 }
 
 /* Ends MB's subscription (telling the subscriber with CODE unless CODE < 0) and forgets
- * what was in flight: it is delivered again on the next SUBSCRIBE. */
-static void unsubscribe(struct relay *relay, struct mailbox *mb, int code)
+ * what was in flight: it is delivered again on the next SUBSCRIBE. Keeps the bodies in memory,
+ * for a subscriber that takes over at once. */
+static void end_subscription(struct relay *relay, struct mailbox *mb, int code)
 {
 	struct conn *sub = mb->subscriber;
 	if (sub == NULL)
@@ -380,13 +424,20 @@ static void unsubscribe(struct relay *relay, struct mailbox *mb, int code)
 		}
 	}
 	mb->subscriber = NULL;
-	mb->cursor = 0;
-	mb->inflight = 0;
-	/* Offline mailboxes keep no bodies in memory. */
+	mailbox_rewind(mb, relay->cfg->delivery_window);
+}
+
+/* Ends MB's subscription as end_subscription does, and drops the bodies it kept in memory:
+ * offline mailboxes keep none. This walks the whole queue. */
+static void unsubscribe(struct relay *relay, struct mailbox *mb, int code)
+{
+	if (mb->subscriber == NULL)
+		return;
+	end_subscription(relay, mb, code);
 	for (size_t i = 0; i < mb->q_len; i++) {
 		struct pending *p = mailbox_at(mb, i);
 		struct envelope *env = p->env;
-		if (env != NULL && env->put_durable && !env->put_pending) {
+		if (env != NULL && env->durable && env->io == ENV_IO_NONE) {
 			p->env = NULL;
 			envelope_detach(env);
 			envelope_maybe_free(env);
@@ -403,6 +454,85 @@ static struct mailbox *owned_mailbox(struct conn *c, const uint8_t *recipient_id
 	if (mb == NULL || !conn_is_authed(c, mb->rec.id))
 		return NULL;
 	return mb;
+}
+
+/* Drops an envelope leaving its mailbox for good (deleted or expired): the store operation
+ * that follows (STORE_MAILBOX_DELETE, STORE_EXPIRE) deletes it on disk. */
+static void drop_envelope(void *ctx, struct envelope *env)
+{
+	struct relay *relay = ctx;
+	if (env == NULL)
+		return;
+	(void)envelope_leave(relay, env);
+	envelope_maybe_free(env);
+}
+
+/*
+ * MB was just touched by its owner or a sender. The store keeps the time only to the expiry
+ * grain, so this writes at most once a grain per mailbox: the hot path gains no writes. If
+ * the write cannot be queued, the time stays as it was and the next touch tries again.
+ */
+static void mailbox_touch(struct relay *relay, struct mailbox *mb)
+{
+	int64_t t = coarse_time(relay, relay_now());
+	if (t <= mb->rec.touched)
+		return;
+	struct request *r = request_new(NULL, 0, request_done);
+	if (r == NULL)
+		return;
+	mb->rec.touched = t;
+	mailbox_touched(&relay->mailboxes, mb);
+	r->job.op.kind = STORE_MAILBOX_TOUCH;
+	r->job.op.mailbox_id = mb->rec.id;
+	r->job.op.stored_at = t;
+	submit(relay, &r->job);
+}
+
+/* A new mailbox's store id: random (mailboxes created together are not adjacent on disk),
+ * positive for SQLite, and not any live mailbox's. */
+static uint64_t new_store_id(const struct relay *relay)
+{
+	uint64_t id;
+	do {
+		randombytes_buf(&id, sizeof(id));
+		id &= (uint64_t)INT64_MAX;
+	} while (id == 0 || mailbox_by_store_id(&relay->mailboxes, id) != NULL);
+	return id;
+}
+
+/*
+ * Removes MB and its envelopes: from memory now, from the store with one operation that names
+ * the envelopes MB holds, so its cost is what MB holds and not what the store holds. Answers
+ * C's request REQUEST_ID once that is durable (if C is set). Returns 0, or CAIRN_ENOMEM with
+ * MB untouched (C has been answered with an error).
+ */
+static int mailbox_destroy(struct relay *relay, struct mailbox *mb, struct conn *c,
+                           uint32_t request_id)
+{
+	struct request *r = request_new(c, request_id, request_done);
+	if (r == NULL) {
+		if (c != NULL)
+			conn_reply_error(c, request_id, CAIRN_ESTORAGE);
+		return CAIRN_ENOMEM;
+	}
+	size_t n = 0;
+	if (mb->count > 0 && (r->ids = malloc(mb->count * sizeof(*r->ids))) == NULL) {
+		r->job.status = CAIRN_ESTORAGE;
+		request_finish(r);
+		return CAIRN_ENOMEM;
+	}
+	for (size_t i = 0; i < mb->q_len; i++)
+		if (!mailbox_at(mb, i)->acked)
+			r->ids[n++] = mailbox_at(mb, i)->id;
+	unsubscribe(relay, mb, 0);
+	mailbox_expire(&relay->mailboxes, mb, UINT64_MAX, drop_envelope, relay);
+	r->job.op.kind = STORE_MAILBOX_DELETE;
+	r->job.op.mailbox_id = mb->rec.id;
+	r->job.op.envelope_ids = r->ids;
+	r->job.op.n_envelope_ids = n;
+	mailbox_remove(&relay->mailboxes, mb);
+	submit(relay, &r->job);
+	return 0;
 }
 
 static void on_create_done(struct storage_job *job)
@@ -433,6 +563,14 @@ static void cmd_create(struct conn *c, const struct cairn_msg *m)
 		conn_reply_error(c, m->request_id, CAIRN_ELIMIT);
 		return;
 	}
+	/* The relay as a whole first: a refusal then costs the connection nothing. */
+	int rc = admission_room_for_mailbox(relay);
+	if (rc == 0)
+		rc = admission_take(c);
+	if (rc != 0) {
+		conn_reply_error(c, m->request_id, rc);
+		return;
+	}
 	struct request *r = request_new(c, m->request_id, on_create_done);
 	if (r == NULL) {
 		conn_reply_error(c, m->request_id, CAIRN_ESTORAGE);
@@ -445,7 +583,8 @@ static void cmd_create(struct conn *c, const struct cairn_msg *m)
 		randombytes_buf(r->rec.sender_id, CAIRN_MAILBOX_ID_LEN);
 	} while (mailbox_by_recipient(&relay->mailboxes, r->rec.recipient_id) != NULL ||
 	         mailbox_by_sender(&relay->mailboxes, r->rec.sender_id) != NULL);
-	r->rec.id = relay->next_mailbox_id++;
+	r->rec.id = new_store_id(relay);
+	r->rec.touched = coarse_time(relay, relay_now());
 	memcpy(r->rec.recipient_key, m->recipient_key, CAIRN_KEY_LEN);
 	struct mailbox *mb = mailbox_add(&relay->mailboxes, &r->rec);
 	if (mb == NULL || conn_grant(c, r->rec.id) != 0) {
@@ -460,27 +599,73 @@ static void cmd_create(struct conn *c, const struct cairn_msg *m)
 	submit(relay, &r->job);
 }
 
+/*
+ * AUTH: an Ed25519 verification (~53 µs) per command, which a peer could send ~690 of in one
+ * frame. It runs on the thread pool (conn_defer), one at a time per connection, while the
+ * connection's later commands wait: they may depend on it (AUTH then SUBSCRIBE in one batch).
+ * "No such mailbox" takes the same path and does the same work, against a dummy key.
+ */
+struct auth_task {
+	struct conn_task task;
+	uint32_t request_id;
+	bool found;        /* the mailbox existed when the AUTH was read */
+	uint64_t store_id; /* its store id then */
+	bool ok;           /* the signature verified */
+	uint8_t recipient_id[CAIRN_MAILBOX_ID_LEN];
+	uint8_t key[CAIRN_KEY_LEN];
+	uint8_t signature[CAIRN_SIGNATURE_LEN];
+	uint8_t signed_msg[AUTH_CONTEXT_LEN + CAIRN_HASH_LEN + CAIRN_MAILBOX_ID_LEN];
+};
+
+/* Thread pool: touches only the task. */
+static void auth_run(struct conn_task *t)
+{
+	struct auth_task *a = (struct auth_task *)t;
+	a->ok = crypto_sign_verify_detached(a->signature, a->signed_msg, sizeof(a->signed_msg),
+	                                    a->key) == 0;
+}
+
+static void auth_done(struct conn_task *t, bool closed)
+{
+	struct auth_task *a = (struct auth_task *)t;
+	struct conn *c = t->conn;
+	if (!closed) {
+		/* The mailbox may have been deleted while the signature was checked. */
+		struct mailbox *mb = mailbox_by_recipient(&c->relay->mailboxes, a->recipient_id);
+		if (!a->ok || !a->found || mb == NULL || mb->rec.id != a->store_id)
+			conn_reply_error(c, a->request_id, CAIRN_EDENIED);
+		else if (conn_grant(c, mb->rec.id) != 0)
+			conn_reply_error(c, a->request_id, CAIRN_ELIMIT);
+		else
+			conn_reply_ok(c, a->request_id);
+	}
+	free(a);
+}
+
 static void cmd_auth(struct conn *c, const struct cairn_msg *m)
 {
 	struct mailbox *mb = mailbox_by_recipient(&c->relay->mailboxes, m->recipient_id);
-	uint8_t signed_msg[AUTH_CONTEXT_LEN + CAIRN_HASH_LEN + CAIRN_MAILBOX_ID_LEN];
-	memcpy(signed_msg, AUTH_CONTEXT, AUTH_CONTEXT_LEN);
-	memcpy(signed_msg + AUTH_CONTEXT_LEN, c->session.h, CAIRN_HASH_LEN);
-	memcpy(signed_msg + AUTH_CONTEXT_LEN + CAIRN_HASH_LEN, m->recipient_id,
-	       CAIRN_MAILBOX_ID_LEN);
-	/* Verify even when there is no such mailbox, so both cost the same. */
-	const uint8_t *key = mb ? mb->rec.recipient_key : dummy_key;
-	int ok =
-	    crypto_sign_verify_detached(m->signature, signed_msg, sizeof(signed_msg), key) == 0;
-	if (!ok || mb == NULL) {
-		conn_reply_error(c, m->request_id, CAIRN_EDENIED);
+	struct auth_task *a = malloc(sizeof(*a));
+	if (a == NULL) {
+		conn_reply_error(c, m->request_id, CAIRN_ESTORAGE);
 		return;
 	}
-	int rc = conn_grant(c, mb->rec.id);
-	if (rc != 0)
-		conn_reply_error(c, m->request_id, CAIRN_ELIMIT);
-	else
-		conn_reply_ok(c, m->request_id);
+	memset(&a->task, 0, sizeof(a->task));
+	a->task.run = auth_run;
+	a->task.done = auth_done;
+	a->request_id = m->request_id;
+	a->found = mb != NULL;
+	a->store_id = mb != NULL ? mb->rec.id : 0;
+	a->ok = false;
+	memcpy(a->recipient_id, m->recipient_id, CAIRN_MAILBOX_ID_LEN);
+	/* Verify even when there is no such mailbox, so both cost the same. */
+	memcpy(a->key, mb != NULL ? mb->rec.recipient_key : dummy_key, CAIRN_KEY_LEN);
+	memcpy(a->signature, m->signature, CAIRN_SIGNATURE_LEN);
+	memcpy(a->signed_msg, AUTH_CONTEXT, AUTH_CONTEXT_LEN);
+	memcpy(a->signed_msg + AUTH_CONTEXT_LEN, c->session.h, CAIRN_HASH_LEN);
+	memcpy(a->signed_msg + AUTH_CONTEXT_LEN + CAIRN_HASH_LEN, m->recipient_id,
+	       CAIRN_MAILBOX_ID_LEN);
+	conn_defer(c, &a->task);
 }
 
 static void cmd_secure(struct conn *c, const struct cairn_msg *m)
@@ -491,11 +676,17 @@ static void cmd_secure(struct conn *c, const struct cairn_msg *m)
 		conn_reply_error(c, m->request_id, CAIRN_EDENIED);
 		return;
 	}
+	/* Each SECURE is a write to the store: it draws on the same budget as CREATE. */
+	if (admission_take(c) != 0) {
+		conn_reply_error(c, m->request_id, CAIRN_ELIMIT);
+		return;
+	}
 	struct request *r = request_new(c, m->request_id, request_done);
 	if (r == NULL) {
 		conn_reply_error(c, m->request_id, CAIRN_ESTORAGE);
 		return;
 	}
+	mailbox_touch(relay, mb);
 	/* In force at once: sends after this command need the credential. */
 	memcpy(mb->rec.credential_digest, m->credential, CAIRN_CREDENTIAL_LEN);
 	mb->rec.secured = true;
@@ -523,15 +714,18 @@ static void cmd_subscribe(struct conn *c, const struct cairn_msg *m)
 			conn_reply_error(c, m->request_id, CAIRN_ESTORAGE);
 			return;
 		}
-		/* A subscription elsewhere is taken over (docs/PROTOCOL.md 5.4). */
-		unsubscribe(relay, mb, -CAIRN_ELIMIT);
+		/* A subscription elsewhere is taken over (docs/PROTOCOL.md 5.4). The bodies in
+		 * memory stay for the new subscriber, so a takeover walks no more than any
+		 * SUBSCRIBE does. */
+		end_subscription(relay, mb, -CAIRN_ELIMIT);
 		c->subs[c->subs_len++] = mb;
 		mb->subscriber = c;
 	}
-	/* (Re)start from the oldest unacknowledged envelope. */
+	/* (Re)start from the oldest unacknowledged envelope. deliver() walks over tombstones
+	 * from the head on the loop thread: rewinding leaves at most a window of them. */
 	mb->sub_rid = m->request_id;
-	mb->cursor = 0;
-	mb->inflight = 0;
+	mailbox_rewind(mb, relay->cfg->delivery_window);
+	mailbox_touch(relay, mb);
 	conn_reply_ok(c, m->request_id);
 	deliver(relay, mb);
 }
@@ -544,6 +738,7 @@ static void cmd_ack(struct conn *c, const struct cairn_msg *m)
 		conn_reply_error(c, m->request_id, CAIRN_EDENIED);
 		return;
 	}
+	mailbox_touch(relay, mb);
 	long i = mailbox_find(mb, m->envelope_id);
 	if (i < 0) {
 		conn_reply_ok(c, m->request_id); /* acknowledged already */
@@ -566,44 +761,24 @@ static void cmd_ack(struct conn *c, const struct cairn_msg *m)
 			r->job.op.envelope_id = m->envelope_id;
 			submit(relay, &r->job);
 		}
-	} else if (envelope_unqueue(relay, env)) {
-		envelope_maybe_free(env); /* never written: nothing to delete */
-	} else if (!env->del_pending) {
-		env->del_pending = true;
-		submit(relay, &env->del_job);
+	} else {
+		if (envelope_leave(relay, env) && !env->del_pending) {
+			env->del_pending = true;
+			submit(relay, &env->del_job);
+		}
+		envelope_maybe_free(env);
 	}
 	deliver(relay, mb);
 }
 
-/* Drops an envelope leaving its mailbox for good (deleted or expired). */
-static void drop_envelope(void *ctx, struct envelope *env)
-{
-	struct relay *relay = ctx;
-	if (env == NULL)
-		return;
-	envelope_unqueue(relay, env);
-	envelope_maybe_free(env);
-}
-
 static void cmd_delete(struct conn *c, const struct cairn_msg *m)
 {
-	struct relay *relay = c->relay;
 	struct mailbox *mb = owned_mailbox(c, m->recipient_id);
 	if (mb == NULL) {
 		conn_reply_error(c, m->request_id, CAIRN_EDENIED);
 		return;
 	}
-	struct request *r = request_new(c, m->request_id, request_done);
-	if (r == NULL) {
-		conn_reply_error(c, m->request_id, CAIRN_ESTORAGE);
-		return;
-	}
-	unsubscribe(relay, mb, 0);
-	mailbox_expire(&relay->mailboxes, mb, UINT64_MAX, drop_envelope, relay);
-	r->job.op.kind = STORE_MAILBOX_DELETE;
-	r->job.op.mailbox_id = mb->rec.id;
-	mailbox_remove(&relay->mailboxes, mb);
-	submit(relay, &r->job);
+	(void)mailbox_destroy(c->relay, mb, c, m->request_id);
 }
 
 /*
@@ -613,7 +788,7 @@ static void cmd_delete(struct conn *c, const struct cairn_msg *m)
  */
 static void add_time_mark(struct relay *relay, int64_t now, uint64_t next_id)
 {
-	int64_t grain = relay->cfg->ttl_s / 1000 + 1;
+	int64_t grain = expiry_grain(relay);
 	struct time_mark *last = relay->marks_len ? &relay->marks[relay->marks_len - 1] : NULL;
 	if (last != NULL && last->time / grain == now / grain) {
 		if (now > last->time)
@@ -660,6 +835,11 @@ static void cmd_send(struct conn *c, const struct cairn_msg *m)
 		conn_reply_error(c, m->request_id, CAIRN_EQUOTA);
 		return;
 	}
+	/* Refused before anything is stored: an envelope is never accepted, then dropped. */
+	if (admission_room_for_envelope(relay, m->envelope_len) != 0) {
+		conn_reply_error(c, m->request_id, CAIRN_ECAPACITY);
+		return;
+	}
 	if (relay->id_limit - relay->next_envelope_id < ID_BLOCK / 2)
 		reserve_ids(relay);
 	if (relay->next_envelope_id >= relay->id_limit) {
@@ -679,28 +859,29 @@ static void cmd_send(struct conn *c, const struct cairn_msg *m)
 	relay->next_envelope_id++;
 	int64_t now = relay_now();
 	add_time_mark(relay, now, id + 1);
+	mailbox_touch(relay, mb);
 	env->stored_at = now;
 	env->queued = true;
 	env->sender = c;
 	env->sender_rid = m->request_id;
 	conn_ref(c);
 	c->inflight++;
-	env->put_pending = true;
-	env->put_job.kind = STORAGE_WRITE;
-	env->put_job.done = on_put_done;
-	env->put_job.op = (struct store_op){.kind = STORE_ENVELOPE_PUT,
-	                                    .mailbox_id = mb->rec.id,
-	                                    .envelope_id = id,
-	                                    .body = env->body,
-	                                    .len = env->len,
-	                                    .stored_at = now};
+	env->io = ENV_IO_WRITE;
+	env->io_job.kind = STORAGE_WRITE;
+	env->io_job.done = on_put_done;
+	env->io_job.op = (struct store_op){.kind = STORE_ENVELOPE_PUT,
+	                                   .mailbox_id = mb->rec.id,
+	                                   .envelope_id = id,
+	                                   .body = env->body,
+	                                   .len = env->len,
+	                                   .stored_at = coarse_time(relay, now)};
 	/* An online owner usually acknowledges within milliseconds, which cancels the write:
 	 * holding it back a little keeps online traffic off the disk even when the round
 	 * trip is longer than the storage thread's gathering time. */
 	if (mb->subscriber != NULL)
-		storage_submit_held(relay->storage, &env->put_job, cfg->online_write_hold_ms);
+		storage_submit_held(relay->storage, &env->io_job, cfg->online_write_hold_ms);
 	else
-		submit(relay, &env->put_job);
+		submit(relay, &env->io_job);
 	relay->stats.envelopes_accepted++;
 	deliver(relay, mb);
 }
@@ -770,8 +951,39 @@ void commands_shutdown(struct relay *relay)
 
 /* ---- expiry -------------------------------------------------------------------------- */
 
+/* Mailbox work one expiry pass may do on the loop: a mailbox costs one plus its envelopes. */
+#define IDLE_EXPIRY_BUDGET 65536
+
+/*
+ * Removes mailboxes that neither their owner nor a sender has touched for the TTL, least
+ * recently touched first, within a budget per pass (the rest wait for the next pass, a second
+ * later). A subscribed owner is online: its mailbox counts as touched.
+ */
+static void expire_idle_mailboxes(struct relay *relay, int64_t now)
+{
+	int64_t limit = now - (int64_t)relay->cfg->ttl_s;
+	struct mailbox_index *ix = &relay->mailboxes;
+	size_t budget = IDLE_EXPIRY_BUDGET;
+	struct mailbox *mb;
+	while (budget > 0 && (mb = ix->idle_head) != NULL && mb->rec.touched <= limit) {
+		size_t cost = 1 + (size_t)mb->count;
+		if (mb->subscriber != NULL) {
+			mailbox_touch(relay, mb);
+			if (ix->idle_head == mb)
+				mailbox_touched(ix,
+				                mb); /* not written, but not in the way either */
+		} else if (mailbox_destroy(relay, mb, NULL, 0) != 0) {
+			return; /* out of memory: the next pass tries again */
+		} else {
+			relay->stats.mailboxes_expired++;
+		}
+		budget = cost < budget ? budget - cost : 0;
+	}
+}
+
 void commands_expire(struct relay *relay, int64_t now)
 {
+	expire_idle_mailboxes(relay, now);
 	int64_t limit = now - (int64_t)relay->cfg->ttl_s;
 	size_t k = 0;
 	while (k < relay->marks_len && relay->marks[k].time <= limit)
@@ -820,8 +1032,6 @@ static void load_mailbox(void *ctx, const struct store_mailbox *rec)
 	struct mailbox *mb = mailbox_add(&relay->mailboxes, rec);
 	if (mb == NULL)
 		return;
-	if (rec->id >= relay->next_mailbox_id)
-		relay->next_mailbox_id = rec->id + 1;
 	if (l->len == l->cap) {
 		size_t ncap = l->cap ? l->cap * 2 : 256;
 		struct mailbox **p = realloc(l->by_id, ncap * sizeof(*p));
@@ -874,8 +1084,6 @@ void commands_load_finish(struct relay *relay, void (*ready)(struct relay *relay
 {
 	free(relay->load.by_id);
 	memset(&relay->load, 0, sizeof(relay->load));
-	if (relay->next_mailbox_id == 0)
-		relay->next_mailbox_id = 1;
 	if (relay->next_envelope_id == 0)
 		relay->next_envelope_id = 1;
 	/* Any Ed25519 key works as the dummy for the denied path; derive a fixed one. */

@@ -44,6 +44,11 @@ void relay_config_defaults(struct relay_config *cfg)
 	cfg->online_write_hold_ms = 20;
 	cfg->replay_cache_entries = CAIRN_DEFAULT_REPLAY_CAPACITY;
 	cfg->frame_size = 0;
+	cfg->max_mailboxes = CAIRN_DEFAULT_MAX_MAILBOXES;
+	cfg->max_stored_bytes = CAIRN_DEFAULT_MAX_STORED_BYTES;
+	cfg->min_free_disk = CAIRN_DEFAULT_MIN_FREE_DISK;
+	cfg->create_burst = CAIRN_DEFAULT_CREATE_BURST;
+	cfg->create_per_minute = CAIRN_DEFAULT_CREATE_PER_MINUTE;
 	snprintf(cfg->data_dir, sizeof(cfg->data_dir), "%s", CAIRN_DEFAULT_DATA_DIR);
 }
 
@@ -211,6 +216,16 @@ static const struct key_spec keys[] = {
         "handshakes remembered to refuse replays within the clock window"),
     NUM("limits", "frame_size", frame_size, V_FRAME, 0, CAIRN_FRAME_PLAINTEXT_MAX,
         "0 pads frames to size buckets; 16896..65519 makes every frame that size"),
+    NUM("limits", "max_mailboxes", max_mailboxes, V_COUNT, 1, 1000000000,
+        "mailboxes on the relay in all; beyond it CREATE gets the error 'full'"),
+    NUM("limits", "max_stored_bytes", max_stored_bytes, V_BYTES, 65536, UINT64_C(1) << 50,
+        "envelope bytes on the relay in all (64 more per envelope); beyond it SEND gets 'full'"),
+    NUM("limits", "min_free_disk", min_free_disk, V_BYTES, 0, UINT64_C(1) << 50,
+        "free space kept on the data directory's disk; below it SEND and CREATE get 'full'"),
+    NUM("limits", "create_burst", create_burst, V_COUNT, 1, 65536,
+        "CREATE and SECURE commands one connection may send at once, then..."),
+    NUM("limits", "create_per_minute", create_per_minute, V_COUNT, 0, 60000,
+        "...this many a minute; beyond that they get the error 'limit'"),
 };
 #define KEY_COUNT (sizeof(keys) / sizeof(keys[0]))
 
@@ -523,6 +538,8 @@ static void format_default(const struct relay_config *d, const struct key_spec *
 		snprintf(out, cap, "%" PRIu64 "h", v / 3600);
 	else if (k->kind == V_SECONDS && v != 0 && v % 60 == 0)
 		snprintf(out, cap, "%" PRIu64 "m", v / 60);
+	else if (k->kind == V_BYTES && v != 0 && v % (1024 * 1024 * 1024) == 0)
+		snprintf(out, cap, "%" PRIu64 "G", v / (1024 * 1024 * 1024));
 	else if (k->kind == V_BYTES && v != 0 && v % (1024 * 1024) == 0)
 		snprintf(out, cap, "%" PRIu64 "M", v / (1024 * 1024));
 	else if (k->kind == V_BYTES && v != 0 && v % 1024 == 0)

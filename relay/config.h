@@ -36,6 +36,11 @@ struct relay_config {
 	uint32_t online_write_hold_ms;
 	uint32_t replay_cache_entries;
 	uint32_t frame_size; /* 0 = bucket padding, else fixed plaintext size */
+	uint32_t max_mailboxes;
+	uint64_t max_stored_bytes;
+	uint64_t min_free_disk;
+	uint32_t create_burst;
+	uint32_t create_per_minute;
 	/* not from the file */
 	char data_dir[RELAY_PATH_MAX];
 };

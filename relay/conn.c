@@ -9,6 +9,7 @@
 
 #include <sodium.h>
 
+#include "admission.h"
 #include "cairn/error.h"
 #include "commands.h"
 #include "conn.h"
@@ -73,6 +74,8 @@ void conn_unref(struct conn *c)
 	buf_release(&c->plain);
 	buf_release(&c->wire);
 	buf_release(&c->flight);
+	buf_release(&c->held);
+	buf_release(&c->held_in);
 	free(c->authed);
 	free(c->subs);
 	free(c);
@@ -321,7 +324,9 @@ static void update_read_state(struct conn *c)
 	if (c->state == CONN_CLOSING)
 		return;
 	const struct relay_config *cfg = c->relay->cfg;
-	bool want = c->state != CONN_HANDSHAKING && conn_output_level(c) < cfg->output_buffer_max &&
+	bool want = c->state != CONN_HANDSHAKING && !c->paused &&
+	            c->held_in.len == c->held_in_off &&
+	            conn_output_level(c) < cfg->output_buffer_max &&
 	            c->inflight < cfg->inflight_requests && !c->relay->stopping;
 	if (want && !c->reading) {
 		if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
@@ -434,39 +439,114 @@ static int handle_handshake(struct conn *c, const uint8_t *msg, size_t len)
 	return 0;
 }
 
-static int handle_frame(struct conn *c, const uint8_t *msg, size_t len)
+/*
+ * Runs the commands in CONTENT (LEN bytes, whole msgpack objects) in order, until the end,
+ * until C closes, or until a command defers its work (conn_defer). Sets *USED to the bytes
+ * run. Returns 0, or a negative code when the rest cannot be read (C must be closed).
+ */
+static int run_commands(struct conn *c, const uint8_t *content, size_t len, size_t *used)
 {
-	struct relay *relay = c->relay;
-	const uint8_t *content = NULL;
-	size_t content_len = 0;
-	int rc = frame_open(&c->session.recv, msg, len, relay->plain_buf, sizeof(relay->plain_buf),
-	                    &content, &content_len);
-	if (rc != 0)
-		return rc;
 	size_t off = 0;
-	while (off < content_len && c->state == CONN_OPEN) {
+	int rc = 0;
+	while (off < len && c->state == CONN_OPEN && !c->paused) {
 		struct cairn_msg m;
-		size_t used = 0;
+		size_t one = 0;
 		int have_id = 0;
 		memset(&m, 0, sizeof(m));
-		rc = cairn_msg_decode(content + off, content_len - off, &used, &m, &have_id);
+		rc = cairn_msg_decode(content + off, len - off, &one, &m, &have_id);
 		if (rc == CAIRN_ETYPE || rc == CAIRN_EUNKNOWN) {
 			/* Sound structure, wrong meaning: answer it and go on. */
 			if (!have_id)
-				return rc;
+				break;
 			int code = rc == CAIRN_EUNKNOWN ? CAIRN_EUNKNOWN : CAIRN_EBADREQ;
 			if (m.type == CAIRN_CMD_SEND && m.envelope_len > CAIRN_ENVELOPE_MAX)
 				code = CAIRN_ETOOBIG;
 			conn_reply_error(c, m.request_id, code);
+			rc = 0;
 		} else if (rc != 0) {
 			/* The next command's boundary is unknown: nothing more can be read. */
-			return rc;
+			break;
 		} else {
 			commands_dispatch(c, &m);
 		}
-		off += used;
+		off += one;
 	}
+	*used = off;
+	return rc;
+}
+
+static int handle_frame(struct conn *c, const uint8_t *msg, size_t len)
+{
+	struct relay *relay = c->relay;
+	const uint8_t *content = NULL;
+	size_t content_len = 0, used = 0;
+	int rc = frame_open(&c->session.recv, msg, len, relay->plain_buf, sizeof(relay->plain_buf),
+	                    &content, &content_len);
+	if (rc == 0)
+		rc = run_commands(c, content, content_len, &used);
+	if (rc != 0 || !c->paused || used == content_len)
+		return rc;
+	/* The rest of the batch waits for the deferred command; the shared buffer it lies in
+	 * does not. (Frames are read only once nothing is held, so HELD is empty here.) */
+	if (buf_reserve(&c->held, content_len - used) != 0)
+		return CAIRN_ENOMEM;
+	memcpy(c->held.data, content + used, content_len - used);
+	c->held.len = content_len - used;
+	c->held_off = 0;
 	return 0;
+}
+
+/*
+ * Handles the frames in IN (LEN bytes read from C) until the input ends, C closes or fails,
+ * or a command defers its work. Returns the bytes consumed; when C is paused, the caller keeps
+ * the rest for later.
+ */
+static size_t feed(struct conn *c, const uint8_t *in, size_t len)
+{
+	struct relay *relay = c->relay;
+	size_t pos = 0;
+	bool whole_frame = false;
+	while (pos < len && (c->state == CONN_HANDSHAKE || c->state == CONN_OPEN) && !c->paused) {
+		const uint8_t *frame = NULL;
+		size_t frame_len = 0, used = 0;
+		int rc =
+		    frame_reader_next(&c->reader, in + pos, len - pos, &used, &frame, &frame_len);
+		pos += used;
+		if (rc < 0) {
+			if (c->state == CONN_HANDSHAKE) {
+				relay->stats.handshakes_failed++;
+				c->state = CONN_FAILED;
+				break;
+			}
+			log_debug("closing a connection: %s", cairn_strerror(rc));
+			conn_close(c);
+			return pos;
+		}
+		if (rc == 0)
+			break;
+		if (c->state == CONN_HANDSHAKE) {
+			rc = handle_handshake(c, frame, frame_len);
+		} else {
+			rc = handle_frame(c, frame, frame_len);
+			whole_frame = true;
+		}
+		if (rc != 0) {
+			log_debug("closing a connection: %s", cairn_strerror(rc));
+			conn_close(c);
+			return pos;
+		}
+		if (conn_output_level(c) > 2 * (size_t)relay->cfg->output_buffer_max) {
+			log_debug("closing a connection: output over the hard limit");
+			conn_close(c);
+			return pos;
+		}
+	}
+	/* Only a whole frame is activity: a peer that dribbles one frame a byte at a time must
+	 * not keep its connection, and up to 64 KiB of frame buffer, past the idle timeout. */
+	if (c->state == CONN_OPEN && whole_frame)
+		c->deadline_ms =
+		    (int64_t)uv_now(relay->loop) + (int64_t)relay->cfg->idle_timeout_s * 1000;
+	return pos;
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
@@ -485,31 +565,39 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		return; /* discard: the deadline closes it */
 	const uint8_t *in = (const uint8_t *)buf->base;
 	size_t left = (size_t)nread;
-	bool whole_frame = false;
-	while (left > 0 && (c->state == CONN_HANDSHAKE || c->state == CONN_OPEN)) {
-		const uint8_t *frame = NULL;
-		size_t frame_len = 0, used = 0;
-		int rc = frame_reader_next(&c->reader, in, left, &used, &frame, &frame_len);
-		in += used;
-		left -= used;
-		if (rc < 0) {
-			if (c->state == CONN_HANDSHAKE) {
-				relay->stats.handshakes_failed++;
-				c->state = CONN_FAILED;
-				break;
-			}
-			log_debug("closing a connection: %s", cairn_strerror(rc));
+	size_t used = feed(c, in, left);
+	if (c->state == CONN_CLOSING)
+		return;
+	in += used;
+	left -= used;
+	if (c->paused && left > 0) {
+		/* Reading stopped when the command deferred; what this read brought after it
+		 * waits in order (the read buffer is shared). */
+		if (buf_reserve(&c->held_in, left) != 0) {
 			conn_close(c);
 			return;
 		}
-		if (rc == 0)
-			break;
-		if (c->state == CONN_HANDSHAKE) {
-			rc = handle_handshake(c, frame, frame_len);
-		} else {
-			rc = handle_frame(c, frame, frame_len);
-			whole_frame = true;
-		}
+		memcpy(c->held_in.data + c->held_in.len, in, left);
+		c->held_in.len += left;
+		left = 0;
+	}
+	/* An initiator cannot send a frame before it has read message 2. */
+	if (c->state == CONN_HANDSHAKING && left > 0)
+		hs_failed(c, CAIRN_EFRAME);
+	update_read_state(c);
+}
+
+/* ---- deferred work ------------------------------------------------------------------- */
+
+/* C's deferred command is done: run what waited behind it, in order, then read again. */
+static void conn_resume(struct conn *c)
+{
+	struct relay *relay = c->relay;
+	if (c->held_off < c->held.len) {
+		size_t used = 0;
+		int rc =
+		    run_commands(c, c->held.data + c->held_off, c->held.len - c->held_off, &used);
+		c->held_off += used;
 		if (rc != 0) {
 			log_debug("closing a connection: %s", cairn_strerror(rc));
 			conn_close(c);
@@ -520,16 +608,94 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 			conn_close(c);
 			return;
 		}
+		if (c->state != CONN_OPEN || c->paused)
+			return;
 	}
-	/* An initiator cannot send a frame before it has read message 2. */
-	if (c->state == CONN_HANDSHAKING && left > 0)
-		hs_failed(c, CAIRN_EFRAME);
-	/* Only a whole frame is activity: a peer that dribbles one frame a byte at a time must
-	 * not keep its connection, and up to 64 KiB of frame buffer, past the idle timeout. */
-	if (c->state == CONN_OPEN && whole_frame)
-		c->deadline_ms =
-		    (int64_t)uv_now(relay->loop) + (int64_t)relay->cfg->idle_timeout_s * 1000;
+	buf_release(&c->held);
+	c->held_off = 0;
+	if (c->held_in_off < c->held_in.len) {
+		/* Frames are opened here, so HELD (released above) may fill again. */
+		size_t used =
+		    feed(c, c->held_in.data + c->held_in_off, c->held_in.len - c->held_in_off);
+		if (c->state == CONN_CLOSING)
+			return;
+		c->held_in_off += used;
+		if (c->paused)
+			return;
+	}
+	buf_release(&c->held_in);
+	c->held_in_off = 0;
 	update_read_state(c);
+}
+
+static void task_pump(struct relay *relay);
+
+static void task_run(uv_work_t *req)
+{
+	struct conn_task *t = req->data;
+	t->run(t);
+}
+
+static void task_done(uv_work_t *req, int status)
+{
+	struct conn_task *t = req->data;
+	struct conn *c = t->conn;
+	struct relay *relay = c->relay;
+	relay->tasks_running--;
+	bool closed = status != 0 || c->state == CONN_CLOSING;
+	t->done(t, closed); /* frees T */
+	if (!closed) {
+		c->paused = false;
+		conn_resume(c);
+	}
+	conn_unref(c);
+	task_pump(relay);
+}
+
+/* Hands waiting tasks to the thread pool, oldest first, while slots are free. */
+static void task_pump(struct relay *relay)
+{
+	while (relay->tasks_running < CAIRN_AUTH_VERIFY_SLOTS && relay->tasks_head != NULL) {
+		struct conn_task *t = relay->tasks_head;
+		relay->tasks_head = t->next;
+		if (relay->tasks_head == NULL)
+			relay->tasks_tail = NULL;
+		struct conn *c = t->conn;
+		if (c->state == CONN_CLOSING) {
+			/* Closed while it waited: its work is not worth doing. */
+			t->done(t, true);
+			conn_unref(c);
+			continue;
+		}
+		t->req.data = t;
+		if (uv_queue_work(relay->loop, &t->req, task_run, task_done) != 0) {
+			/* Cannot happen (only a missing callback fails). Running it here instead
+			 * would answer before the rest of the batch is held: leave it first in
+			 * line; its connection stays paused until its idle timeout closes it. */
+			t->next = relay->tasks_head;
+			relay->tasks_head = t;
+			if (relay->tasks_tail == NULL)
+				relay->tasks_tail = t;
+			return;
+		}
+		relay->tasks_running++;
+	}
+}
+
+void conn_defer(struct conn *c, struct conn_task *t)
+{
+	struct relay *relay = c->relay;
+	t->conn = c;
+	t->next = NULL;
+	conn_ref(c);
+	if (relay->tasks_tail != NULL)
+		relay->tasks_tail->next = t;
+	else
+		relay->tasks_head = t;
+	relay->tasks_tail = t;
+	c->paused = true;
+	update_read_state(c);
+	task_pump(relay);
 }
 
 void conn_accept(struct relay *relay)
@@ -550,6 +716,7 @@ void conn_accept(struct relay *relay)
 	relay->conns = c;
 	relay->conn_count++;
 	unopened_append(c);
+	admission_conn_init(c);
 	c->deadline_ms =
 	    (int64_t)uv_now(relay->loop) + (int64_t)relay->cfg->handshake_timeout_s * 1000;
 	if (uv_accept((uv_stream_t *)&relay->listener, (uv_stream_t *)&c->tcp) != 0) {

@@ -21,6 +21,7 @@
 
 struct relay;
 struct mailbox;
+struct conn_task;
 
 enum conn_state {
 	CONN_HANDSHAKE,   /* waiting for message 1 */
@@ -57,6 +58,17 @@ struct conn {
 	uv_write_t write_req;
 	bool writing;
 
+	/* A command's work is off the loop thread (conn_defer): later commands wait, in order.
+	 * The rest of the batch and the bytes read after it are held until it is done. */
+	bool paused;
+	struct conn_buf held; /* decrypted commands not yet run, from held_off */
+	size_t held_off;
+	struct conn_buf held_in; /* bytes read but not yet framed, from held_in_off */
+	size_t held_in_off;
+
+	uint64_t budget; /* CREATE/SECURE tokens, in 1/60000ths (admission.c) */
+	int64_t budget_ms;
+
 	uint32_t inflight; /* requests waiting for the storage thread */
 	uint64_t *authed;  /* store ids of mailboxes this connection may manage */
 	uint32_t authed_len;
@@ -85,6 +97,27 @@ void conn_flush_all(struct relay *relay);
 void conn_close(struct conn *c);
 void conn_ref(struct conn *c);
 void conn_unref(struct conn *c);
+
+/*
+ * Work one command needs done off the loop thread (an AUTH's signature check). RUN runs on
+ * libuv's thread pool and may touch only the task; DONE runs on the loop thread afterwards
+ * and frees the task; CLOSED tells it the connection closed meanwhile (reply nothing).
+ */
+struct conn_task {
+	uv_work_t req;
+	struct conn *conn; /* holds a reference until DONE has run */
+	struct conn_task *next;
+	void (*run)(struct conn_task *t);
+	void (*done)(struct conn_task *t, bool closed);
+};
+
+/*
+ * Runs T for C's command being handled now. Until T is done, C runs no further command and
+ * reads nothing: the rest of its batch waits, in order, and runs right after DONE. At most
+ * CAIRN_AUTH_VERIFY_SLOTS tasks are on the thread pool at once, relay-wide; the others wait
+ * in arrival order, so one connection cannot fill the pool and keep handshakes waiting.
+ */
+void conn_defer(struct conn *c, struct conn_task *t);
 
 /* Called once a second: handshake deadlines, idle timeouts, stalled writers. */
 void conn_check_timeouts(struct relay *relay, int64_t now_ms);

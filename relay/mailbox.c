@@ -2,8 +2,10 @@
 /*
  * The in-memory mailbox index: two chained hash tables (by recipient id, by sender id) keyed
  * with SipHash under a random key, and per mailbox a ring of pending envelope ids. Acks may
- * arrive out of order, so an acked entry becomes a tombstone and tombstones are trimmed from
- * the front; ids only grow, so a lookup by id is a binary search.
+ * arrive out of order, so an acked entry becomes a tombstone; tombstones are trimmed from the
+ * front, and the ring is compacted once they outnumber the live entries (plus a little), so a
+ * mailbox's memory follows what it holds whatever the order of acks. Ids only grow, so a
+ * lookup by id is a binary search.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,11 +17,25 @@
 
 #define INITIAL_BUCKETS 1024
 #define INITIAL_QUEUE   8
+/* Tombstones allowed beyond the live count before a compaction: keeps a small mailbox from
+ * compacting on every other ack. */
+#define QUEUE_SLACK 32
 
 static size_t bucket_of(const struct mailbox_index *ix, const uint8_t id[CAIRN_MAILBOX_ID_LEN])
 {
 	uint8_t h[crypto_shorthash_BYTES];
 	crypto_shorthash(h, id, CAIRN_MAILBOX_ID_LEN, ix->hash_key);
+	uint64_t v;
+	memcpy(&v, h, sizeof(v));
+	return (size_t)(v & (ix->buckets - 1));
+}
+
+static size_t bucket_of_store_id(const struct mailbox_index *ix, uint64_t id)
+{
+	uint8_t h[crypto_shorthash_BYTES], in[8];
+	for (int i = 0; i < 8; i++)
+		in[i] = (uint8_t)(id >> (8 * i));
+	crypto_shorthash(h, in, sizeof(in), ix->hash_key);
 	uint64_t v;
 	memcpy(&v, h, sizeof(v));
 	return (size_t)(v & (ix->buckets - 1));
@@ -31,9 +47,11 @@ int mailbox_index_init(struct mailbox_index *ix)
 	ix->buckets = INITIAL_BUCKETS;
 	ix->by_recipient = calloc(ix->buckets, sizeof(*ix->by_recipient));
 	ix->by_sender = calloc(ix->buckets, sizeof(*ix->by_sender));
-	if (ix->by_recipient == NULL || ix->by_sender == NULL) {
+	ix->by_store_id = calloc(ix->buckets, sizeof(*ix->by_store_id));
+	if (ix->by_recipient == NULL || ix->by_sender == NULL || ix->by_store_id == NULL) {
 		free(ix->by_recipient);
 		free(ix->by_sender);
+		free(ix->by_store_id);
 		return CAIRN_ENOMEM;
 	}
 	randombytes_buf(ix->hash_key, sizeof(ix->hash_key));
@@ -54,6 +72,7 @@ void mailbox_index_free(struct mailbox_index *ix)
 	}
 	free(ix->by_recipient);
 	free(ix->by_sender);
+	free(ix->by_store_id);
 	sodium_memzero(ix, sizeof(*ix));
 }
 
@@ -63,34 +82,73 @@ static void maybe_grow(struct mailbox_index *ix)
 	if (ix->count < ix->buckets)
 		return;
 	size_t nb = ix->buckets * 2;
-	struct mailbox **r = calloc(nb, sizeof(*r)), **s = calloc(nb, sizeof(*s));
-	if (r == NULL || s == NULL) {
+	struct mailbox **r = calloc(nb, sizeof(*r)), **s = calloc(nb, sizeof(*s)),
+	               **t = calloc(nb, sizeof(*t));
+	if (r == NULL || s == NULL || t == NULL) {
 		/* Still correct with longer chains; try again on the next insert. */
 		free(r);
 		free(s);
+		free(t);
 		return;
 	}
-	struct mailbox **old_r = ix->by_recipient, **old_s = ix->by_sender;
+	struct mailbox **old_r = ix->by_recipient;
 	size_t old_n = ix->buckets;
+	free(ix->by_sender);
+	free(ix->by_store_id);
 	ix->by_recipient = r;
 	ix->by_sender = s;
+	ix->by_store_id = t;
 	ix->buckets = nb;
+	/* Every table is rebuilt from the recipient chains, which list every mailbox once. */
 	for (size_t b = 0; b < old_n; b++) {
 		struct mailbox *mb = old_r[b];
 		while (mb != NULL) {
 			struct mailbox *next = mb->next_by_recipient;
 			size_t br = bucket_of(ix, mb->rec.recipient_id);
 			size_t bs = bucket_of(ix, mb->rec.sender_id);
+			size_t bt = bucket_of_store_id(ix, mb->rec.id);
 			mb->next_by_recipient = r[br];
 			r[br] = mb;
 			mb->next_by_sender = s[bs];
 			s[bs] = mb;
+			mb->next_by_store_id = t[bt];
+			t[bt] = mb;
 			mb = next;
 		}
 	}
-	/* Both tables were rebuilt from the recipient chains, which list every mailbox once. */
 	free(old_r);
-	free(old_s);
+}
+
+static void idle_unlink(struct mailbox_index *ix, struct mailbox *mb)
+{
+	if (mb->idle_prev != NULL)
+		mb->idle_prev->idle_next = mb->idle_next;
+	else
+		ix->idle_head = mb->idle_next;
+	if (mb->idle_next != NULL)
+		mb->idle_next->idle_prev = mb->idle_prev;
+	else
+		ix->idle_tail = mb->idle_prev;
+	mb->idle_prev = mb->idle_next = NULL;
+}
+
+static void idle_append(struct mailbox_index *ix, struct mailbox *mb)
+{
+	mb->idle_next = NULL;
+	mb->idle_prev = ix->idle_tail;
+	if (ix->idle_tail != NULL)
+		ix->idle_tail->idle_next = mb;
+	else
+		ix->idle_head = mb;
+	ix->idle_tail = mb;
+}
+
+void mailbox_touched(struct mailbox_index *ix, struct mailbox *mb)
+{
+	if (ix->idle_tail == mb)
+		return;
+	idle_unlink(ix, mb);
+	idle_append(ix, mb);
 }
 
 struct mailbox *mailbox_add(struct mailbox_index *ix, const struct store_mailbox *rec)
@@ -105,6 +163,10 @@ struct mailbox *mailbox_add(struct mailbox_index *ix, const struct store_mailbox
 	ix->by_recipient[br] = mb;
 	mb->next_by_sender = ix->by_sender[bs];
 	ix->by_sender[bs] = mb;
+	size_t bt = bucket_of_store_id(ix, rec->id);
+	mb->next_by_store_id = ix->by_store_id[bt];
+	ix->by_store_id[bt] = mb;
+	idle_append(ix, mb);
 	ix->count++;
 	return mb;
 }
@@ -119,8 +181,14 @@ void mailbox_remove(struct mailbox_index *ix, struct mailbox *mb)
 	while (*p != mb)
 		p = &(*p)->next_by_sender;
 	*p = mb->next_by_sender;
+	p = &ix->by_store_id[bucket_of_store_id(ix, mb->rec.id)];
+	while (*p != mb)
+		p = &(*p)->next_by_store_id;
+	*p = mb->next_by_store_id;
+	idle_unlink(ix, mb);
 	ix->count--;
 	ix->envelopes -= mb->count;
+	ix->bytes -= mb->bytes;
 	free(mb->q);
 	sodium_memzero(mb, sizeof(*mb));
 	free(mb);
@@ -129,7 +197,7 @@ void mailbox_remove(struct mailbox_index *ix, struct mailbox *mb)
 /* Ids are random, so comparing them in constant time matters little, but it costs nothing
  * and keeps lookups free of timing that depends on how much of an id matched. */
 struct mailbox *mailbox_by_recipient(const struct mailbox_index *ix,
-				     const uint8_t id[static CAIRN_MAILBOX_ID_LEN])
+                                     const uint8_t id[static CAIRN_MAILBOX_ID_LEN])
 {
 	for (struct mailbox *mb = ix->by_recipient[bucket_of(ix, id)]; mb != NULL;
 	     mb = mb->next_by_recipient)
@@ -139,11 +207,20 @@ struct mailbox *mailbox_by_recipient(const struct mailbox_index *ix,
 }
 
 struct mailbox *mailbox_by_sender(const struct mailbox_index *ix,
-				  const uint8_t id[static CAIRN_MAILBOX_ID_LEN])
+                                  const uint8_t id[static CAIRN_MAILBOX_ID_LEN])
 {
 	for (struct mailbox *mb = ix->by_sender[bucket_of(ix, id)]; mb != NULL;
 	     mb = mb->next_by_sender)
 		if (sodium_memcmp(mb->rec.sender_id, id, CAIRN_MAILBOX_ID_LEN) == 0)
+			return mb;
+	return NULL;
+}
+
+struct mailbox *mailbox_by_store_id(const struct mailbox_index *ix, uint64_t id)
+{
+	for (struct mailbox *mb = ix->by_store_id[bucket_of_store_id(ix, id)]; mb != NULL;
+	     mb = mb->next_by_store_id)
+		if (mb->rec.id == id)
 			return mb;
 	return NULL;
 }
@@ -153,21 +230,26 @@ struct pending *mailbox_at(const struct mailbox *mb, size_t i)
 	return &mb->q[(mb->q_head + i) & (mb->q_cap - 1)];
 }
 
-int mailbox_push(struct mailbox_index *ix, struct mailbox *mb, uint64_t id, uint32_t len,
-		 struct envelope *env)
+/* Moves the ring to a new array of NCAP entries (a power of two >= q_len), head at 0. */
+static int requeue(struct mailbox *mb, size_t ncap)
 {
-	if (mb->q_len == mb->q_cap) {
-		size_t ncap = mb->q_cap ? mb->q_cap * 2 : INITIAL_QUEUE;
-		struct pending *nq = malloc(ncap * sizeof(*nq));
-		if (nq == NULL)
-			return CAIRN_ENOMEM;
-		for (size_t i = 0; i < mb->q_len; i++)
-			nq[i] = *mailbox_at(mb, i);
-		free(mb->q);
-		mb->q = nq;
-		mb->q_cap = ncap;
-		mb->q_head = 0;
-	}
+	struct pending *nq = NULL;
+	if (ncap > 0 && (nq = malloc(ncap * sizeof(*nq))) == NULL)
+		return CAIRN_ENOMEM;
+	for (size_t i = 0; i < mb->q_len; i++)
+		nq[i] = *mailbox_at(mb, i);
+	free(mb->q);
+	mb->q = nq;
+	mb->q_cap = ncap;
+	mb->q_head = 0;
+	return 0;
+}
+
+int mailbox_push(struct mailbox_index *ix, struct mailbox *mb, uint64_t id, uint32_t len,
+                 struct envelope *env)
+{
+	if (mb->q_len == mb->q_cap && requeue(mb, mb->q_cap ? mb->q_cap * 2 : INITIAL_QUEUE) != 0)
+		return CAIRN_ENOMEM;
 	struct pending *p = &mb->q[(mb->q_head + mb->q_len) & (mb->q_cap - 1)];
 	p->id = id;
 	p->len = len;
@@ -177,6 +259,7 @@ int mailbox_push(struct mailbox_index *ix, struct mailbox *mb, uint64_t id, uint
 	mb->count++;
 	mb->bytes += len;
 	ix->envelopes++;
+	ix->bytes += len;
 	return 0;
 }
 
@@ -196,6 +279,19 @@ long mailbox_find(const struct mailbox *mb, uint64_t id)
 	return -1;
 }
 
+/* Gives memory back once the ring is at most a quarter full. */
+static void maybe_shrink(struct mailbox *mb)
+{
+	if (mb->q_cap <= INITIAL_QUEUE || mb->q_len * 4 > mb->q_cap)
+		return;
+	size_t ncap = INITIAL_QUEUE;
+	while (ncap < mb->q_len * 2)
+		ncap *= 2;
+	if (mb->q_len == 0)
+		ncap = 0;
+	(void)requeue(mb, ncap); /* still correct, only larger, if it fails */
+}
+
 static void trim_front(struct mailbox *mb)
 {
 	while (mb->q_len > 0 && mailbox_at(mb, 0)->acked) {
@@ -204,13 +300,32 @@ static void trim_front(struct mailbox *mb)
 		if (mb->cursor > 0)
 			mb->cursor--;
 	}
-	if (mb->q_len == 0 && mb->q_cap > INITIAL_QUEUE * 64) {
-		/* A drained large mailbox gives its queue memory back. */
-		free(mb->q);
-		mb->q = NULL;
-		mb->q_cap = 0;
-		mb->q_head = 0;
+}
+
+void mailbox_compact(struct mailbox *mb)
+{
+	size_t w = 0, cursor = 0;
+	for (size_t r = 0; r < mb->q_len; r++) {
+		struct pending *p = mailbox_at(mb, r);
+		if (p->acked)
+			continue;
+		if (r < mb->cursor)
+			cursor++; /* a live entry before the cursor stays before it */
+		if (w != r)
+			*mailbox_at(mb, w) = *p; /* w < r: that slot was already read */
+		w++;
 	}
+	mb->q_len = w;
+	mb->cursor = cursor;
+	maybe_shrink(mb);
+}
+
+void mailbox_rewind(struct mailbox *mb, size_t max_skip)
+{
+	if (mb->q_len - mb->count > max_skip)
+		mailbox_compact(mb);
+	mb->cursor = 0;
+	mb->inflight = 0;
 }
 
 struct envelope *mailbox_ack(struct mailbox_index *ix, struct mailbox *mb, size_t i)
@@ -222,14 +337,20 @@ struct envelope *mailbox_ack(struct mailbox_index *ix, struct mailbox *mb, size_
 	mb->count--;
 	mb->bytes -= p->len;
 	ix->envelopes--;
+	ix->bytes -= p->len;
 	if (i < mb->cursor && mb->inflight > 0)
 		mb->inflight--;
 	trim_front(mb);
+	/* Amortised O(1): a compaction of n entries follows at least n / 2 acks. */
+	if (mb->q_len - mb->count > (size_t)mb->count + QUEUE_SLACK)
+		mailbox_compact(mb);
+	else
+		maybe_shrink(mb);
 	return env;
 }
 
 size_t mailbox_expire(struct mailbox_index *ix, struct mailbox *mb, uint64_t cutoff,
-		      void (*drop)(void *ctx, struct envelope *env), void *ctx)
+                      void (*drop)(void *ctx, struct envelope *env), void *ctx)
 {
 	size_t dropped = 0;
 	while (mb->q_len > 0 && mailbox_at(mb, 0)->id < cutoff) {
@@ -241,5 +362,6 @@ size_t mailbox_expire(struct mailbox_index *ix, struct mailbox *mb, uint64_t cut
 			trim_front(mb);
 		}
 	}
+	maybe_shrink(mb);
 	return dropped;
 }

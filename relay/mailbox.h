@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The in-memory mailbox index (loop thread only): every mailbox by recipient id and by sender
- * id, and per mailbox the ids and sizes of its pending envelopes in id order. Envelope bodies
+ * The in-memory mailbox index (loop thread only): every mailbox by recipient id, by sender id
+ * and by store id, a list of mailboxes from least to most recently touched (for idle-mailbox
+ * expiry), and per mailbox the ids and sizes of its pending envelopes in id order. Envelope bodies
  * live on disk; a body is in memory only while its write is pending or it is being delivered.
  * Rebuilt from the store with one scan at start.
  */
@@ -21,6 +22,17 @@ struct mailbox;
 struct relay;
 
 /*
+ * What an envelope's storage job is doing. An envelope accepted from a SEND is written, one
+ * loaded from disk is read back for delivery, never both; what leaving the queue must do
+ * depends on which (envelope_leave in commands.c).
+ */
+enum envelope_io {
+	ENV_IO_NONE,
+	ENV_IO_WRITE, /* io_job is the envelope's PUT */
+	ENV_IO_READ,  /* io_job reads the stored body back for delivery */
+};
+
+/*
  * An envelope in memory: one allocation holding the body (when it came from a SEND) and the
  * two storage jobs it may need, so the hot path allocates nothing else. Freed when it is out
  * of the pending queue and none of its jobs is in flight.
@@ -33,45 +45,49 @@ struct envelope {
 	int64_t stored_at;
 	uint8_t *body; /* inline after the struct, or malloc'd by a storage read */
 	bool body_owned;
-	bool queued;       /* referenced by its mailbox's pending queue */
-	bool put_pending;  /* PUT submitted, not yet done */
-	bool put_durable;  /* on disk (committed, or loaded at start) */
-	bool del_pending;  /* DELETE submitted, not yet done */
+	bool queued;         /* referenced by its mailbox's pending queue */
+	bool durable;        /* on disk (committed, or loaded at start) */
+	enum envelope_io io; /* io_job submitted, not yet done */
+	bool del_pending;    /* DELETE submitted, not yet done */
 	struct conn *sender; /* waiting for its OK; holds a reference */
 	uint32_t sender_rid;
-	struct storage_job put_job, del_job;
+	struct storage_job io_job, del_job;
 };
 
 /* One pending envelope of a mailbox. */
 struct pending {
 	uint64_t id;
 	uint32_t len;
-	bool acked;            /* tombstone: removed, waiting to be trimmed from the front */
-	struct envelope *env;  /* body in memory, or NULL */
+	bool acked;           /* tombstone: removed, waiting to be trimmed from the front */
+	struct envelope *env; /* body in memory, or NULL */
 };
 
 struct mailbox {
 	struct store_mailbox rec;
-	struct mailbox *next_by_recipient, *next_by_sender;
+	struct mailbox *next_by_recipient, *next_by_sender, *next_by_store_id;
+	struct mailbox *idle_prev, *idle_next; /* the index's list, by rec.touched */
 	/* Pending envelopes in id order: a ring of pending, head..head+len. */
 	struct pending *q;
 	size_t q_head, q_len, q_cap; /* q_cap is a power of two */
-	uint32_t count;  /* live (not acked) envelopes */
-	uint64_t bytes;  /* their total size */
+	uint32_t count;              /* live (not acked) envelopes */
+	uint64_t bytes;              /* their total size */
 	/* Delivery. */
 	struct conn *subscriber;
 	uint32_t sub_rid;
-	size_t cursor;    /* offset from q_head of the next envelope to deliver */
+	size_t cursor; /* offset from q_head of the next envelope to deliver */
 	uint32_t inflight;
-	uint32_t reads;   /* storage reads outstanding for delivery */
+	uint32_t reads; /* storage reads outstanding for delivery */
 };
 
 struct mailbox_index {
-	struct mailbox **by_recipient, **by_sender;
+	struct mailbox **by_recipient, **by_sender, **by_store_id;
 	size_t buckets; /* power of two */
+	/* Least recently touched first: mailbox_add appends, mailbox_touched moves to the end. */
+	struct mailbox *idle_head, *idle_tail;
 	size_t count;
 	uint8_t hash_key[16];
 	uint64_t envelopes; /* live envelopes in all mailboxes */
+	uint64_t bytes;     /* and their total size (max_stored_bytes) */
 };
 
 /* Returns 0 or CAIRN_ENOMEM. */
@@ -79,28 +95,39 @@ int mailbox_index_init(struct mailbox_index *ix);
 /* Frees every mailbox (and its queue) and the tables. Envelopes must already be released. */
 void mailbox_index_free(struct mailbox_index *ix);
 
-/* Inserts a copy of REC. Returns the new mailbox or NULL (out of memory). */
+/* Inserts a copy of REC, as the most recently touched. Returns the new mailbox or NULL (out
+ * of memory). */
 struct mailbox *mailbox_add(struct mailbox_index *ix, const struct store_mailbox *rec);
 /* Unlinks MB from the tables and frees it; its queue must already be emptied by the caller. */
 void mailbox_remove(struct mailbox_index *ix, struct mailbox *mb);
 struct mailbox *mailbox_by_recipient(const struct mailbox_index *ix,
-				     const uint8_t id[static CAIRN_MAILBOX_ID_LEN]);
+                                     const uint8_t id[static CAIRN_MAILBOX_ID_LEN]);
 struct mailbox *mailbox_by_sender(const struct mailbox_index *ix,
-				  const uint8_t id[static CAIRN_MAILBOX_ID_LEN]);
+                                  const uint8_t id[static CAIRN_MAILBOX_ID_LEN]);
+struct mailbox *mailbox_by_store_id(const struct mailbox_index *ix, uint64_t id);
+/* MB's rec.touched has just moved forward: it becomes the most recently touched. */
+void mailbox_touched(struct mailbox_index *ix, struct mailbox *mb);
 
 /* Appends an envelope (ids must increase). Returns 0 or CAIRN_ENOMEM. */
 int mailbox_push(struct mailbox_index *ix, struct mailbox *mb, uint64_t id, uint32_t len,
-		 struct envelope *env);
+                 struct envelope *env);
 /* Position (offset from head) of live envelope ID, or -1. */
 long mailbox_find(const struct mailbox *mb, uint64_t id);
 /* The pending entry at offset I from head. */
 struct pending *mailbox_at(const struct mailbox *mb, size_t i);
-/* Marks the entry at offset I acked (updating counts) and trims acked entries from the front,
- * keeping the cursor on the same entry. Returns the entry's env (the caller releases it). */
+/* Marks the entry at offset I acked (updating counts), trims acked entries from the front and
+ * compacts the queue when tombstones outnumber live entries, keeping the cursor on the same
+ * entry. Returns the entry's env (the caller releases it). Amortised O(1). */
 struct envelope *mailbox_ack(struct mailbox_index *ix, struct mailbox *mb, size_t i);
+/* Removes every tombstone, keeping the cursor before the same live entries. O(q_len). */
+void mailbox_compact(struct mailbox *mb);
+/* Moves the delivery cursor back to the head with nothing in flight (a new subscription),
+ * compacting first if more than MAX_SKIP tombstones would be walked over: delivery from the
+ * head then skips at most MAX_SKIP of them. */
+void mailbox_rewind(struct mailbox *mb, size_t max_skip);
 /* Drops every live entry with id < CUTOFF from the front, calling DROP for each entry's env
  * (may be NULL). Returns the number of live envelopes dropped. */
 size_t mailbox_expire(struct mailbox_index *ix, struct mailbox *mb, uint64_t cutoff,
-		      void (*drop)(void *ctx, struct envelope *env), void *ctx);
+                      void (*drop)(void *ctx, struct envelope *env), void *ctx);
 
 #endif

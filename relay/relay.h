@@ -18,6 +18,7 @@
 #include "storage.h"
 
 struct conn;
+struct conn_task;
 struct replay_cache;
 
 /* Aggregate counters only: nothing here identifies a user or a mailbox. */
@@ -27,7 +28,9 @@ struct relay_stats {
 	uint64_t envelopes_delivered;
 	uint64_t envelopes_acknowledged;
 	uint64_t envelopes_expired;
-	uint64_t writes_cancelled; /* envelopes acknowledged before they reached the disk */
+	uint64_t mailboxes_expired; /* idle for the TTL */
+	uint64_t writes_cancelled;  /* envelopes acknowledged before they reached the disk */
+	uint64_t refused_full;      /* CREATEs and SENDs refused because the relay is full */
 };
 
 /* One (time, first envelope id at that time) mark per minute, for TTL expiry by id range. */
@@ -52,7 +55,6 @@ struct relay {
 	struct storage *storage;
 	struct mailbox_index mailboxes;
 	struct replay_cache *replay;
-	uint64_t next_mailbox_id;
 	uint64_t next_envelope_id;
 	/* Ids below id_limit are covered by a durable mark: handing them out is safe even if the
 	 * relay crashes before they reach the disk. Renewed a block ahead (commands.c). */
@@ -81,6 +83,18 @@ struct relay {
 	uint8_t read_buf[65536]; /* the one read buffer: alloc_cb hands it out */
 	bool read_buf_busy;
 	uint8_t plain_buf[CAIRN_NOISE_MSG_MAX]; /* decrypted frame scratch */
+
+	/* Admission (admission.c): the data directory's free space, sampled once a second. */
+	uint64_t disk_free;
+	bool disk_low; /* below min_free_disk: CREATE and SEND are refused */
+	bool disk_sampling;
+	uv_fs_t disk_req;
+	int64_t full_warned_ms; /* loop time of the last "relay is full" warning */
+
+	/* Work deferred off the loop thread for a connection (conn_defer), oldest first, and
+	 * how much of it is on libuv's thread pool now. */
+	struct conn_task *tasks_head, *tasks_tail;
+	unsigned tasks_running;
 
 	struct relay_stats stats;
 	struct relay_load load;

@@ -16,6 +16,7 @@
 
 #include <sodium.h>
 
+#include "admission.h"
 #include "cairn/error.h"
 #include "commands.h"
 #include "conn.h"
@@ -69,17 +70,18 @@ static void log_stats(struct relay *relay)
 	if (relay->storage != NULL)
 		storage_stats(relay->storage, &batches, &writes, &disk);
 	const struct relay_stats *s = &relay->stats;
-	log_info("stats: connections=%u mailboxes=%zu envelopes_stored=%llu accepted=%llu "
-		 "delivered=%llu acknowledged=%llu expired=%llu never_written=%llu "
-		 "handshakes_failed=%llu commits=%llu disk_bytes=%llu",
-		 relay->conn_count, relay->mailboxes.count,
-		 (unsigned long long)relay->mailboxes.envelopes,
-		 (unsigned long long)s->envelopes_accepted,
-		 (unsigned long long)s->envelopes_delivered,
-		 (unsigned long long)s->envelopes_acknowledged,
-		 (unsigned long long)s->envelopes_expired,
-		 (unsigned long long)s->writes_cancelled, (unsigned long long)s->handshakes_failed,
-		 (unsigned long long)batches, (unsigned long long)disk);
+	log_info(
+	    "stats: connections=%u mailboxes=%zu envelopes_stored=%llu accepted=%llu "
+	    "delivered=%llu acknowledged=%llu expired=%llu mailboxes_expired=%llu "
+	    "never_written=%llu "
+	    "handshakes_failed=%llu refused_full=%llu commits=%llu disk_bytes=%llu",
+	    relay->conn_count, relay->mailboxes.count,
+	    (unsigned long long)relay->mailboxes.envelopes,
+	    (unsigned long long)s->envelopes_accepted, (unsigned long long)s->envelopes_delivered,
+	    (unsigned long long)s->envelopes_acknowledged, (unsigned long long)s->envelopes_expired,
+	    (unsigned long long)s->mailboxes_expired, (unsigned long long)s->writes_cancelled,
+	    (unsigned long long)s->handshakes_failed, (unsigned long long)s->refused_full,
+	    (unsigned long long)batches, (unsigned long long)disk);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -88,6 +90,7 @@ static void on_tick(uv_timer_t *t)
 	int64_t now = relay_now();
 	conn_check_timeouts(relay, (int64_t)uv_now(relay->loop));
 	commands_expire(relay, now);
+	admission_tick(relay);
 	uint32_t every = relay->cfg->stats_interval_s;
 	if (every > 0 && now - relay->last_stats >= every) {
 		relay->last_stats = now;
@@ -153,13 +156,13 @@ static int bind_listener(struct relay *relay)
 	const struct relay_config *cfg = relay->cfg;
 	char port[8];
 	snprintf(port, sizeof(port), "%u", cfg->listen_port);
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-				 .ai_flags = AI_PASSIVE};
+	struct addrinfo hints = {
+	    .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
 	uv_getaddrinfo_t req;
 	int rc = uv_getaddrinfo(relay->loop, &req, NULL, cfg->listen_host, port, &hints);
 	if (rc != 0) {
 		log_error("cannot resolve listen address '%s': %s", cfg->listen_host,
-			  uv_strerror(rc));
+		          uv_strerror(rc));
 		return CAIRN_EINVAL;
 	}
 	uv_tcp_init(relay->loop, &relay->listener);
@@ -170,10 +173,10 @@ static int bind_listener(struct relay *relay)
 		rc = uv_listen((uv_stream_t *)&relay->listener, 1024, on_connection);
 	if (rc != 0) {
 		log_error("cannot listen on %s port %u: %s%s", cfg->listen_host, cfg->listen_port,
-			  uv_strerror(rc),
-			  rc == UV_EADDRINUSE ? " (another process uses this port; choose "
-						"another with --listen or [relay] listen)"
-					      : "");
+		          uv_strerror(rc),
+		          rc == UV_EADDRINUSE ? " (another process uses this port; choose "
+		                                "another with --listen or [relay] listen)"
+		                              : "");
 		return CAIRN_EIO;
 	}
 	return 0;
@@ -196,7 +199,7 @@ static int lock_data_dir(const char *dir, int *fd_out)
 	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
 	if (fcntl(fd, F_SETLK, &fl) != 0) {
 		log_error("another cairn-relay is already serving %s (%s is locked); stop it first",
-			  dir, path);
+		          dir, path);
 		close(fd);
 		return CAIRN_EIO;
 	}
@@ -210,8 +213,8 @@ static void walk_close(uv_handle_t *h, void *arg)
 }
 
 int relay_server_run(const struct relay_config *cfg,
-		     const uint8_t private_key[static CAIRN_KEY_LEN],
-		     const uint8_t public_key[static CAIRN_KEY_LEN])
+                     const uint8_t private_key[static CAIRN_KEY_LEN],
+                     const uint8_t public_key[static CAIRN_KEY_LEN])
 {
 	struct relay *relay = calloc(1, sizeof(*relay));
 	int lock_fd = -1;
@@ -239,12 +242,13 @@ int relay_server_run(const struct relay_config *cfg,
 	if (rc != 0)
 		goto out;
 	rc = storage_open(&loop, &store_sqlite, cfg->data_dir, &commands_load_cb, relay,
-			  &relay->storage);
+	                  &relay->storage);
 	if (rc != 0) {
 		log_error("cannot open the store in %s: %s", cfg->data_dir, cairn_strerror(rc));
 		goto out;
 	}
 	commands_load_finish(relay, relay_ready);
+	admission_init(relay);
 	if (cfg->user[0] != '\0') {
 		char err[256];
 		rc = relay_drop_privileges(cfg->user, err, sizeof(err));
@@ -268,8 +272,8 @@ int relay_server_run(const struct relay_config *cfg,
 	uv_signal_start(&relay->sighup, on_signal, SIGHUP);
 	relay->last_stats = relay_now();
 	log_info("relay serving on %s port %u: %zu mailboxes, %llu envelopes stored",
-		 cfg->listen_host, cfg->listen_port, relay->mailboxes.count,
-		 (unsigned long long)relay->mailboxes.envelopes);
+	         cfg->listen_host, cfg->listen_port, relay->mailboxes.count,
+	         (unsigned long long)relay->mailboxes.envelopes);
 
 	uv_run(&loop, UV_RUN_DEFAULT);
 	log_info("relay stopped");

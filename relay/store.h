@@ -4,8 +4,9 @@
  * (LMDB, a distributed SQL store) can be added without touching the server. An engine is
  * driven from one thread only (the storage thread, storage.h); nothing here is thread-safe.
  *
- * Ids are assigned by the relay, not the engine: mailbox ids and envelope ids only grow, so
- * envelope rows append at the right edge of the table and TTL expiry is a range delete.
+ * Ids are assigned by the relay, not the engine. Envelope ids only grow, so envelope rows
+ * append at the right edge of the table and TTL expiry is a range delete; mailbox ids are
+ * random, so the store does not show which mailboxes were created together.
  */
 #ifndef CAIRN_RELAY_STORE_H
 #define CAIRN_RELAY_STORE_H
@@ -23,6 +24,9 @@ struct store_mailbox {
 	uint8_t recipient_key[CAIRN_KEY_LEN];
 	uint8_t credential_digest[CAIRN_CREDENTIAL_LEN];
 	bool secured;
+	/* Last touched by its owner or a sender, rounded up to the expiry grain (commands.c):
+	 * what idle-mailbox expiry needs and no more. */
+	int64_t touched;
 };
 
 struct store_envelope_info {
@@ -35,7 +39,8 @@ struct store_envelope_info {
 enum store_op_kind {
 	STORE_MAILBOX_PUT,     /* insert MAILBOX */
 	STORE_MAILBOX_SECURE,  /* set MAILBOX->credential_digest for MAILBOX->id */
-	STORE_MAILBOX_DELETE,  /* delete mailbox MAILBOX_ID and all its envelopes */
+	STORE_MAILBOX_TOUCH,   /* set mailbox MAILBOX_ID's touched time to STORED_AT */
+	STORE_MAILBOX_DELETE,  /* delete mailbox MAILBOX_ID and its envelopes ENVELOPE_IDS */
 	STORE_ENVELOPE_PUT,    /* insert envelope ENVELOPE_ID of MAILBOX_ID: BODY, LEN, STORED_AT */
 	STORE_ENVELOPE_DELETE, /* delete envelope ENVELOPE_ID (absent is not an error) */
 	STORE_EXPIRE,          /* delete every envelope whose id is below ENVELOPE_ID */
@@ -50,9 +55,14 @@ struct store_op {
 	const uint8_t *body; /* borrowed */
 	uint32_t len;
 	int64_t stored_at;
+	/* STORE_MAILBOX_DELETE: every envelope of the mailbox the relay holds (borrowed). The
+	 * relay knows them, so a delete costs what the mailbox holds, not what the store holds. */
+	const uint64_t *envelope_ids;
+	size_t n_envelope_ids;
 };
 
-/* Called by load(), once per mailbox, then once per envelope in increasing id order, then
+/* Called by load(), once per mailbox in increasing touched order (then id order), then once
+ * per envelope in increasing id order, then
  * (if one was stored, and the callback is set) once with the highest envelope id mark. */
 struct store_load_cb {
 	void (*mailbox)(void *ctx, const struct store_mailbox *mailbox);
@@ -79,5 +89,8 @@ struct store_engine {
 
 /* SQLite: WAL, synchronous=FULL, envelopes in a rowid table with no secondary index. */
 extern const struct store_engine store_sqlite;
+/* Virtual machine steps run by the SQLite engine's own statements since STORE was opened: a
+ * deterministic measure of the work an operation costs, for tests. */
+uint64_t store_sqlite_vm_steps(void *store);
 
 #endif

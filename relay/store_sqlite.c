@@ -21,7 +21,8 @@
 #include "store.h"
 
 /* Bump when the schema changes; a store written by a newer relay is refused, not guessed at. */
-#define STORE_SQLITE_SCHEMA 2 /* 2: the meta table (envelope id mark) */
+/* 2: the meta table (envelope id mark). 3: mailboxes.touched (idle-mailbox expiry). */
+#define STORE_SQLITE_SCHEMA 3
 
 #define STORE_SQLITE_FILE "relay.db"
 
@@ -35,8 +36,9 @@
 enum {
 	STMT_MAILBOX_PUT,
 	STMT_MAILBOX_SECURE,
+	STMT_MAILBOX_TOUCH,
 	STMT_MAILBOX_DELETE,
-	STMT_MAILBOX_ENVELOPES_DELETE,
+	STMT_MAILBOX_ENVELOPE_DELETE,
 	STMT_ENVELOPE_PUT,
 	STMT_ENVELOPE_DELETE,
 	STMT_EXPIRE,
@@ -52,14 +54,15 @@ enum {
  * only the metadata is wanted. */
 static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_MAILBOX_PUT] = "INSERT INTO mailboxes (id, recipient_id, sender_id, recipient_key,"
-                         " credential_digest) VALUES (?1, ?2, ?3, ?4, ?5)",
+                         " credential_digest, touched) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [STMT_MAILBOX_SECURE] = "UPDATE mailboxes SET credential_digest = ?2 WHERE id = ?1",
+    [STMT_MAILBOX_TOUCH] = "UPDATE mailboxes SET touched = ?2 WHERE id = ?1",
     [STMT_MAILBOX_DELETE] = "DELETE FROM mailboxes WHERE id = ?1",
-    /* No index on envelopes.mailbox, so this reads the whole table (every page, bodies
-     * included) inside the batch's transaction, delaying that batch by a full scan. Mailbox
-     * deletion is rare; an index would cost every insert and delete on the hot path
-     * (DESIGN.md: 54K against 173K inserts/s). */
-    [STMT_MAILBOX_ENVELOPES_DELETE] = "DELETE FROM envelopes WHERE mailbox = ?1",
+    /* There is no index on envelopes.mailbox (it would cost every insert and delete on the
+     * hot path, DESIGN.md: 54K against 173K inserts/s), so "WHERE mailbox = ?" would read the
+     * whole table. The relay names the mailbox's envelopes instead: one rowid seek each. The
+     * mailbox check keeps a wrong id from deleting another mailbox's envelope. */
+    [STMT_MAILBOX_ENVELOPE_DELETE] = "DELETE FROM envelopes WHERE id = ?1 AND mailbox = ?2",
     [STMT_ENVELOPE_PUT] = "INSERT INTO envelopes (id, mailbox, stored_at, body)"
                           " VALUES (?1, ?2, ?3, ?4)",
     [STMT_ENVELOPE_DELETE] = "DELETE FROM envelopes WHERE id = ?1",
@@ -137,15 +140,27 @@ static int schema_init(sqlite3 *db)
 	if (version == 1) {
 		/* Upgrade in place: version 1 lacked only the meta table. */
 		static const char upgrade[] = "BEGIN IMMEDIATE;"
-					      "CREATE TABLE meta (key TEXT PRIMARY KEY,"
-					      " value INTEGER NOT NULL) WITHOUT ROWID;"
-					      "PRAGMA user_version = 2;"
-					      "COMMIT;";
-		if (exec_sql(db, upgrade) != 0) {
-			if (!sqlite3_get_autocommit(db))
-				(void)exec_sql(db, "ROLLBACK");
-			return CAIRN_ESTORAGE;
-		}
+		                              "CREATE TABLE meta (key TEXT PRIMARY KEY,"
+		                              " value INTEGER NOT NULL) WITHOUT ROWID;"
+		                              "PRAGMA user_version = 2;"
+		                              "COMMIT;";
+		if (exec_sql(db, upgrade) != 0)
+			goto fail;
+		version = 2;
+	}
+	if (version == 2) {
+		/* Upgrade in place: mailboxes gain their last-touched time, which starts now for
+		 * every existing mailbox, so none expires sooner than a TTL after the upgrade.
+		 * (Their sequential ids and their envelopes' precise times stay: the envelopes
+		 * expire within a TTL, the ids with their mailboxes.) */
+		static const char upgrade[] =
+		    "BEGIN IMMEDIATE;"
+		    "ALTER TABLE mailboxes ADD COLUMN touched INTEGER NOT NULL DEFAULT 0;"
+		    "UPDATE mailboxes SET touched = CAST(strftime('%s', 'now') AS INTEGER);"
+		    "PRAGMA user_version = 3;"
+		    "COMMIT;";
+		if (exec_sql(db, upgrade) != 0)
+			goto fail;
 		return 0;
 	}
 	/* Version 0: a new store. One transaction, so a crash here leaves an empty file that the
@@ -153,12 +168,14 @@ static int schema_init(sqlite3 *db)
 	static const char create[] =
 	    "BEGIN IMMEDIATE;"
 	    "CREATE TABLE mailboxes ("
-	    " id INTEGER PRIMARY KEY,"
+	    " id INTEGER PRIMARY KEY," /* random: see store.h */
 	    " recipient_id BLOB NOT NULL,"
 	    " sender_id BLOB NOT NULL,"
 	    " recipient_key BLOB NOT NULL,"
-	    " credential_digest BLOB);"
-	    /* A rowid table: id is the relay's envelope id and the B-tree key itself. */
+	    " credential_digest BLOB,"
+	    " touched INTEGER NOT NULL DEFAULT 0);"
+	    /* A rowid table: id is the relay's envelope id and the B-tree key itself. stored_at
+	     * is rounded up to the expiry grain by the relay. */
 	    "CREATE TABLE envelopes ("
 	    " id INTEGER PRIMARY KEY,"
 	    " mailbox INTEGER NOT NULL,"
@@ -166,15 +183,16 @@ static int schema_init(sqlite3 *db)
 	    " body BLOB NOT NULL);"
 	    /* WITHOUT ROWID: the key is the table, no separate index. */
 	    "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
-	    "PRAGMA user_version = 2;"
+	    "PRAGMA user_version = 3;"
 	    "COMMIT;";
-	_Static_assert(STORE_SQLITE_SCHEMA == 2, "update the CREATE statements");
-	if (exec_sql(db, create) != 0) {
-		if (!sqlite3_get_autocommit(db))
-			(void)exec_sql(db, "ROLLBACK");
-		return CAIRN_ESTORAGE;
-	}
+	_Static_assert(STORE_SQLITE_SCHEMA == 3, "update the CREATE statements");
+	if (exec_sql(db, create) != 0)
+		goto fail;
 	return 0;
+fail:
+	if (!sqlite3_get_autocommit(db))
+		(void)exec_sql(db, "ROLLBACK");
+	return CAIRN_ESTORAGE;
 }
 
 /*
@@ -343,6 +361,15 @@ static int apply_op(struct store_sqlite *st, const struct store_op *op)
 		                    sizeof(op->mailbox->recipient_key))) != 0 ||
 		    (rc = bind_digest(s, 5, op->mailbox)) != 0)
 			return rc;
+		if (sqlite3_bind_int64(s, 6, op->mailbox->touched) != SQLITE_OK)
+			return CAIRN_ESTORAGE;
+		return step_done(s);
+	case STORE_MAILBOX_TOUCH:
+		s = st->stmt[STMT_MAILBOX_TOUCH];
+		if ((rc = bind_id(s, 1, op->mailbox_id)) != 0)
+			return rc;
+		if (sqlite3_bind_int64(s, 2, op->stored_at) != SQLITE_OK)
+			return CAIRN_ESTORAGE;
 		return step_done(s);
 	case STORE_MAILBOX_SECURE:
 		/* Securing a mailbox that is not stored changes nothing and is not an error,
@@ -355,9 +382,14 @@ static int apply_op(struct store_sqlite *st, const struct store_op *op)
 			return rc;
 		return step_done(s);
 	case STORE_MAILBOX_DELETE:
-		s = st->stmt[STMT_MAILBOX_ENVELOPES_DELETE];
-		if ((rc = bind_id(s, 1, op->mailbox_id)) != 0 || (rc = step_done(s)) != 0)
-			return rc;
+		if (op->n_envelope_ids > 0 && op->envelope_ids == NULL)
+			return CAIRN_ESTORAGE;
+		s = st->stmt[STMT_MAILBOX_ENVELOPE_DELETE];
+		for (size_t i = 0; i < op->n_envelope_ids; i++) {
+			if ((rc = bind_id(s, 1, op->envelope_ids[i])) != 0 ||
+			    (rc = bind_id(s, 2, op->mailbox_id)) != 0 || (rc = step_done(s)) != 0)
+				return rc;
+		}
 		s = st->stmt[STMT_MAILBOX_DELETE];
 		if ((rc = bind_id(s, 1, op->mailbox_id)) != 0)
 			return rc;
@@ -442,8 +474,8 @@ static int load_mailboxes(struct store_sqlite *st, const struct store_load_cb *c
 	int rc = CAIRN_ESTORAGE;
 	if (sqlite3_prepare_v2(
 	        st->db,
-	        "SELECT id, recipient_id, sender_id, recipient_key, credential_digest"
-	        " FROM mailboxes ORDER BY id",
+	        "SELECT id, recipient_id, sender_id, recipient_key, credential_digest, touched"
+	        " FROM mailboxes ORDER BY touched, id",
 	        -1, &s, NULL) != SQLITE_OK)
 		goto out;
 	int step;
@@ -464,6 +496,7 @@ static int load_mailboxes(struct store_sqlite *st, const struct store_load_cb *c
 				goto out;
 			m.secured = true;
 		}
+		m.touched = sqlite3_column_int64(s, 5);
 		if (cb->mailbox != NULL)
 			cb->mailbox(ctx, &m);
 	}
@@ -518,9 +551,10 @@ static int sqlite_load(void *store, const struct store_load_cb *cb, void *ctx)
 		rc = load_envelopes(st, cb, ctx);
 	int64_t mark = 0;
 	if (rc == 0 && cb->id_mark != NULL &&
-	    query_int(st->db, "SELECT coalesce(max(value), 0) FROM meta"
-			      " WHERE key = 'envelope_id_mark'",
-		      &mark) != 0)
+	    query_int(st->db,
+	              "SELECT coalesce(max(value), 0) FROM meta"
+	              " WHERE key = 'envelope_id_mark'",
+	              &mark) != 0)
 		rc = CAIRN_ESTORAGE;
 	if (rc == 0 && cb->id_mark != NULL && mark > 0)
 		cb->id_mark(ctx, (uint64_t)mark);
@@ -581,6 +615,15 @@ static uint64_t sqlite_disk_bytes(void *store)
 	total += file_size(st->path);
 	st->path[st->path_len] = '\0';
 	return total;
+}
+
+uint64_t store_sqlite_vm_steps(void *store)
+{
+	struct store_sqlite *st = store;
+	uint64_t steps = 0;
+	for (int i = 0; i < STMT_COUNT; i++)
+		steps += (uint64_t)sqlite3_stmt_status(st->stmt[i], SQLITE_STMTSTATUS_VM_STEP, 0);
+	return steps;
 }
 
 static void sqlite_close(void *store)

@@ -158,7 +158,7 @@ static void vec_fields(const char *name, struct cairn_msg *m, struct vec_store *
 static const char *const vector_names[] = {
     "codec/ping",    "codec/create", "codec/auth",     "codec/secure",   "codec/subscribe",
     "codec/ack",     "codec/delete", "codec/send",     "codec/send-nil", "codec/ok",
-    "codec/created", "codec/error",  "codec/envelope", "codec/end",
+    "codec/created", "codec/error",  "codec/envelope", "codec/end",      "codec/error-full",
 };
 #define VECTOR_COUNT (sizeof(vector_names) / sizeof(vector_names[0]))
 

@@ -335,9 +335,12 @@ static void check_first_intermediates(const struct identity *ii, const struct id
 	assert_int_equal(mdvec_hex(V, "message_key_1", v, 32), 32);
 	assert_memory_equal(v, mk, 32);
 
-	/* The envelope's header opens under HKa with AD = IKa || IKi and the nonce from mk. */
-	uint8_t env[CAIRN_ENVELOPE_MAX], keys[80], ad[64], header[40], want[40];
+	/* The envelope's header opens under HKa with AD || EAD = IKa || IKi || 0x01 || prefix and
+	 * the nonce from mk; the body under AD || EAD || header nonce || encrypted header. */
+	uint8_t env[CAIRN_ENVELOPE_MAX], keys[80], ad[64 + 113 + 80], header[40], want[40];
+	uint8_t body[CAIRN_ENVELOPE_MAX];
 	size_t elen = mdvec_hex(V, "envelope", env, sizeof(env));
+	assert_int_equal(elen, 896);
 	assert_int_equal(
 	    kdf_hkdf_sha256(keys, 80, NULL, 0, mk, 32, (const uint8_t *)"cairn/1 message keys", 20),
 	    0);
@@ -345,13 +348,32 @@ static void check_first_intermediates(const struct identity *ii, const struct id
 	assert_memory_equal(rm, keys + 56, 24);
 	memcpy(ad, ia->pk, 32);
 	memcpy(ad + 32, ii->pk, 32);
+	memcpy(ad + 64, env, 113);
+	memcpy(ad + 64 + 113, rm, 80);
 	assert_int_equal(crypto_aead_xchacha20poly1305_ietf_decrypt(header, NULL, NULL, rm + 24, 56,
-	                                                            ad, 64, rm, okm + 32),
+	                                                            ad, 64 + 113, rm, okm + 32),
 	                 0);
 	crypto_scalarmult_base(want, rpriv);
 	memset(want + 32, 0, 8); /* pn = 0, n = 0 */
 	assert_memory_equal(header, want, 40);
-	assert_int_equal(elen, 896);
+	/* Without EAD (the rule before the type byte and prefix were bound) it does not open. */
+	assert_int_not_equal(crypto_aead_xchacha20poly1305_ietf_decrypt(header, NULL, NULL, rm + 24,
+	                                                                56, ad, 64, rm, okm + 32),
+	                     0);
+	const size_t blen = elen - 1 - X3DH_PREFIX_LEN - 80;
+	assert_int_equal(crypto_aead_xchacha20poly1305_ietf_decrypt(
+	                     body, NULL, NULL, rm + 80, blen, ad, sizeof(ad), keys + 32, keys),
+	                 0);
+	/* content_len || reply_len || reply || message, then zeros. */
+	uint8_t reply[E2E_REPLY_MAX];
+	size_t rlen = mdvec_hex(V, "reply", reply, sizeof(reply));
+	const char *m = mdvec_str(V, "message");
+	size_t mlen = strlen(m);
+	assert_int_equal(((size_t)body[0] << 8) | body[1], 2 + rlen + mlen);
+	assert_int_equal(((size_t)body[2] << 8) | body[3], rlen);
+	assert_memory_equal(body + 4, reply, rlen);
+	assert_memory_equal(body + 4 + rlen, m, mlen);
+	assert_true(sodium_is_zero(body + 4 + rlen + mlen, blen - 16 - 4 - rlen - mlen));
 }
 
 static void test_vectors(void **state)
@@ -518,6 +540,146 @@ static void test_onetime_used_once(void **state)
 	ratchet_free(i);
 }
 
+/* Serialized session, for "unchanged" checks (heap: up to 136 KiB). */
+static uint8_t *session_snap(const struct ratchet *r, size_t *len)
+{
+	uint8_t *b = malloc(RATCHET_STATE_MAX);
+	assert_non_null(b);
+	assert_int_equal(ratchet_serialize(r, b, RATCHET_STATE_MAX, len), 0);
+	return b;
+}
+
+/*
+ * Opening ENV with R must fail with CAIRN_EAUTH, hand back nothing and leave R byte for byte
+ * as it was.
+ */
+static void open_refused(struct ratchet *r, const uint8_t *env, size_t len)
+{
+	size_t before_len, after_len;
+	uint8_t *before = session_snap(r, &before_len);
+	uint8_t *buf = malloc(CAIRN_ENVELOPE_MAX);
+	assert_non_null(buf);
+	struct e2e_opened o;
+	int rc = e2e_open(r, env, len, buf, CAIRN_ENVELOPE_MAX, &o, NULL);
+	if (rc == 0) {
+		/* Say what the forgery turned into, for the failure report. */
+		char hex[2 * 16 + 1] = "";
+		for (size_t k = 0; k < o.message_len && k < 16; k++)
+			snprintf(hex + 2 * k, 3, "%02x", o.message[k]);
+		print_message("opened as type %d: reply_len %zu, message %zu bytes: %s\n", o.type,
+		              o.reply_len, o.message_len, hex);
+	}
+	assert_int_equal(rc, CAIRN_EAUTH);
+	assert_null(o.message);
+	assert_null(o.reply);
+	uint8_t *after = session_snap(r, &after_len);
+	assert_int_equal(before_len, after_len);
+	assert_memory_equal(before, after, before_len);
+	free(before);
+	free(after);
+	free(buf);
+}
+
+/* Accepter and inviter with a session each: the inviter has opened the first message. */
+static struct ratchet *establish(struct setup *s)
+{
+	uint8_t env[CAIRN_ENVELOPE_MAX], buf[CAIRN_ENVELOPE_MAX], peer[32];
+	struct e2e_opened o;
+	struct ratchet *i = NULL;
+	size_t len = first(s, "one", env);
+	assert_int_equal(
+	    e2e_open_first(s->ii.sk, &s->otk, env, len, buf, sizeof(buf), &o, peer, &i, NULL), 0);
+	return i;
+}
+
+/*
+ * The type byte and the prefix are bound (section 8.6): a first message rewritten as an
+ * ordinary one (0x02 || ratchet message) must not open, or the reply (the accepter's mailboxes
+ * and credentials) would be read as the application message.
+ */
+static void test_type_first_as_message(void **state)
+{
+	struct setup s;
+	setup_new(&s);
+	struct ratchet *i = establish(&s);
+	uint8_t env[CAIRN_ENVELOPE_MAX], forged[CAIRN_ENVELOPE_MAX], buf[CAIRN_ENVELOPE_MAX];
+	size_t len = first(&s, "two", env);
+	forged[0] = E2E_TYPE_MESSAGE;
+	memcpy(forged + 1, env + 1 + X3DH_PREFIX_LEN, len - 1 - X3DH_PREFIX_LEN);
+	open_refused(i, forged, len - X3DH_PREFIX_LEN);
+	/* The genuine envelope still opens: the forgery consumed nothing. */
+	struct e2e_opened o;
+	assert_int_equal(e2e_open(i, env, len, buf, sizeof(buf), &o, NULL), 0);
+	assert_int_equal(o.type, E2E_TYPE_FIRST);
+	assert_memory_equal(o.reply, "rp", 2);
+	assert_int_equal(o.message_len, 3);
+	assert_memory_equal(o.message, "two", 3);
+	ratchet_free(s.a);
+	ratchet_free(i);
+}
+
+/*
+ * The other way: an ordinary message given a prefix and type 1 must not open, whatever the
+ * prefix (the session's own, or any other bytes).
+ */
+static void test_type_message_as_first(void **state)
+{
+	struct setup s;
+	setup_new(&s);
+	struct ratchet *i = establish(&s);
+	uint8_t env[CAIRN_ENVELOPE_MAX], forged[CAIRN_ENVELOPE_MAX], buf[CAIRN_ENVELOPE_MAX];
+	struct e2e_opened o;
+	size_t len;
+	/* Content that would parse as a reply "abc" and a message "xyz". */
+	static const uint8_t msg[] = {0, 3, 'a', 'b', 'c', 'x', 'y', 'z'};
+
+	/* The inviter's answer to the accepter, and the accepter's next message to the inviter. */
+	struct ratchet *from[2] = {i, s.a}, *to[2] = {s.a, i};
+	for (int k = 0; k < 2; k++) {
+		assert_int_equal(e2e_seal(from[k], msg, sizeof(msg), env, sizeof(env), &len), 0);
+		assert_true(len + X3DH_PREFIX_LEN <= sizeof(forged));
+		forged[0] = E2E_TYPE_FIRST;
+		memcpy(forged + 1 + X3DH_PREFIX_LEN, env + 1, len - 1);
+		memcpy(forged + 1, s.prefix, X3DH_PREFIX_LEN);
+		open_refused(to[k], forged, len + X3DH_PREFIX_LEN);
+		randombytes_buf(forged + 1, X3DH_PREFIX_LEN);
+		open_refused(to[k], forged, len + X3DH_PREFIX_LEN);
+		memset(forged + 1, 0, X3DH_PREFIX_LEN);
+		open_refused(to[k], forged, len + X3DH_PREFIX_LEN);
+		assert_int_equal(e2e_open(to[k], env, len, buf, sizeof(buf), &o, NULL), 0);
+		assert_int_equal(o.type, E2E_TYPE_MESSAGE);
+		assert_int_equal(o.message_len, sizeof(msg));
+		assert_memory_equal(o.message, msg, sizeof(msg));
+	}
+	ratchet_free(s.a);
+	ratchet_free(i);
+}
+
+/*
+ * A first message to an inviter that already has the session skips the X3DH step, but its
+ * prefix is still bound: one flipped bit anywhere in it (ephemeral key, one-time key, identity
+ * box) and the envelope does not open.
+ */
+static void test_prefix_bound_with_session(void **state)
+{
+	struct setup s;
+	setup_new(&s);
+	struct ratchet *i = establish(&s);
+	uint8_t env[CAIRN_ENVELOPE_MAX], buf[CAIRN_ENVELOPE_MAX];
+	size_t len = first(&s, "two", env);
+	static const size_t at[] = {1, 1 + 31, 1 + 32, 1 + 63, 1 + 64, 1 + X3DH_PREFIX_LEN - 1};
+	for (size_t k = 0; k < sizeof(at) / sizeof(at[0]); k++) {
+		env[at[k]] ^= 0x01;
+		open_refused(i, env, len);
+		env[at[k]] ^= 0x01;
+	}
+	struct e2e_opened o;
+	assert_int_equal(e2e_open(i, env, len, buf, sizeof(buf), &o, NULL), 0);
+	assert_memory_equal(o.message, "two", 3);
+	ratchet_free(s.a);
+	ratchet_free(i);
+}
+
 static void test_wrong_identity(void **state)
 {
 	struct setup s;
@@ -661,10 +823,17 @@ int main(void)
 	if (sodium_init() < 0)
 		return 1;
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_hkdf_rfc5869),      cmocka_unit_test(test_invite),
-	    cmocka_unit_test(test_mailbox_list),      cmocka_unit_test(test_vectors),
-	    cmocka_unit_test(test_onetime_used_once), cmocka_unit_test(test_wrong_identity),
-	    cmocka_unit_test(test_padding),           cmocka_unit_test(test_safety_number),
+	    cmocka_unit_test(test_hkdf_rfc5869),
+	    cmocka_unit_test(test_invite),
+	    cmocka_unit_test(test_mailbox_list),
+	    cmocka_unit_test(test_vectors),
+	    cmocka_unit_test(test_onetime_used_once),
+	    cmocka_unit_test(test_wrong_identity),
+	    cmocka_unit_test(test_padding),
+	    cmocka_unit_test(test_safety_number),
+	    cmocka_unit_test(test_type_first_as_message),
+	    cmocka_unit_test(test_type_message_as_first),
+	    cmocka_unit_test(test_prefix_bound_with_session),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -42,6 +42,7 @@ static void test_wire_codes_are_stable(void **state)
 	assert_int_equal(CAIRN_ELIMIT, -6);
 	assert_int_equal(CAIRN_ESTORAGE, -7);
 	assert_int_equal(CAIRN_ESHUTDOWN, -8);
+	assert_int_equal(CAIRN_ECAPACITY, -9);
 }
 
 int main(void)

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The Double Ratchet with header encryption (docs/PROTOCOL.md section 8.4): conversations both
- * ways, lost and out-of-order messages, replays, tampering, MAX_SKIP and the total skipped-key
- * cap, state serialization round trips and strict parsing. Every failure must leave the state
- * byte for byte as it was.
+ * ways, lost and out-of-order messages, replays, tampering (envelope associated data included),
+ * MAX_SKIP and the total skipped-key cap, state serialization round trips and strict parsing. Every
+ * failure must leave the state byte for byte as it was.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -68,22 +68,36 @@ static void pair_free(struct pair *p)
 	ratchet_free(p->b);
 }
 
-static struct msg enc(struct ratchet *r, const char *text)
+/* Encrypts TEXT with envelope associated data EAD (EAD_LEN bytes). */
+static struct msg enc_ead(struct ratchet *r, const uint8_t *ead, size_t ead_len, const char *text)
 {
 	struct msg m;
-	assert_int_equal(
-	    ratchet_encrypt(r, (const uint8_t *)text, strlen(text), m.b, sizeof(m.b), &m.len), 0);
+	assert_int_equal(ratchet_encrypt(r, ead, ead_len, (const uint8_t *)text, strlen(text), m.b,
+	                                 sizeof(m.b), &m.len),
+	                 0);
 	assert_int_equal(m.len, RATCHET_OVERHEAD + strlen(text));
 	return m;
 }
 
-static void dec_ok(struct ratchet *r, const struct msg *m, const char *text)
+static struct msg enc(struct ratchet *r, const char *text)
+{
+	return enc_ead(r, NULL, 0, text);
+}
+
+static void dec_ok_ead(struct ratchet *r, const uint8_t *ead, size_t ead_len, const struct msg *m,
+                       const char *text)
 {
 	uint8_t out[MSG_MAX];
 	size_t n = 99;
-	assert_int_equal(ratchet_decrypt(r, m->b, m->len, out, sizeof(out), &n, &det), 0);
+	assert_int_equal(ratchet_decrypt(r, ead, ead_len, m->b, m->len, out, sizeof(out), &n, &det),
+	                 0);
 	assert_int_equal(n, strlen(text));
 	assert_memory_equal(out, text, n);
+}
+
+static void dec_ok(struct ratchet *r, const struct msg *m, const char *text)
+{
+	dec_ok_ead(r, NULL, 0, m, text);
 }
 
 /* Serialized state, for "unchanged" checks. Heap: up to 136 KiB. */
@@ -96,14 +110,16 @@ static uint8_t *snap(const struct ratchet *r, size_t *len)
 	return b;
 }
 
-/* Decrypt must fail with WANT and leave R exactly as it was. */
-static void dec_fails(struct ratchet *r, const uint8_t *m, size_t len, int want)
+/* Decrypt with EAD must fail with WANT and leave R exactly as it was. */
+static void dec_fails_ead(struct ratchet *r, const uint8_t *ead, size_t ead_len, const uint8_t *m,
+                          size_t len, int want)
 {
 	size_t before_len, after_len, n = 99;
 	uint8_t *before = snap(r, &before_len);
 	uint8_t out[MSG_MAX + 16];
 	memset(out, 0xaa, sizeof(out));
-	assert_int_equal(ratchet_decrypt(r, m, len, out, sizeof(out), &n, &det), want);
+	assert_int_equal(ratchet_decrypt(r, ead, ead_len, m, len, out, sizeof(out), &n, &det),
+	                 want);
 	assert_int_equal(n, 0);
 	assert_true(sodium_is_zero(out, sizeof(out)));
 	uint8_t *after = snap(r, &after_len);
@@ -113,6 +129,11 @@ static void dec_fails(struct ratchet *r, const uint8_t *m, size_t len, int want)
 	free(after);
 }
 
+static void dec_fails(struct ratchet *r, const uint8_t *m, size_t len, int want)
+{
+	dec_fails_ead(r, NULL, 0, m, len, want);
+}
+
 static void test_conversation(void **state)
 {
 	struct pair p;
@@ -120,8 +141,9 @@ static void test_conversation(void **state)
 	uint8_t buf[MSG_MAX];
 	size_t n;
 	/* The inviter cannot send before it has heard from the accepter. */
-	assert_int_equal(ratchet_encrypt(p.b, (const uint8_t *)"x", 1, buf, sizeof(buf), &n),
-	                 CAIRN_ESTATE);
+	assert_int_equal(
+	    ratchet_encrypt(p.b, NULL, 0, (const uint8_t *)"x", 1, buf, sizeof(buf), &n),
+	    CAIRN_ESTATE);
 	for (int round = 0; round < 5; round++) {
 		struct msg m1 = enc(p.a, "from a, one");
 		struct msg m2 = enc(p.a, "from a, two");
@@ -210,7 +232,7 @@ static void test_tamper(void **state)
 		uint8_t *before = snap(p.b, &before_len);
 		uint8_t out[MSG_MAX];
 		size_t n;
-		int rc = ratchet_decrypt(p.b, t.b, t.len, out, sizeof(out), &n, &det);
+		int rc = ratchet_decrypt(p.b, NULL, 0, t.b, t.len, out, sizeof(out), &n, &det);
 		assert_true(rc == CAIRN_EAUTH);
 		size_t after_len;
 		uint8_t *after = snap(p.b, &after_len);
@@ -235,9 +257,59 @@ static void test_tamper(void **state)
 	/* Output buffer too small: refused, state unchanged; then it decrypts. */
 	uint8_t small[4];
 	size_t n;
-	assert_int_equal(ratchet_decrypt(p.b, m1.b, m1.len, small, sizeof(small), &n, &det),
-	                 CAIRN_ENOBUFS);
+	assert_int_equal(
+	    ratchet_decrypt(p.b, NULL, 0, m1.b, m1.len, small, sizeof(small), &n, &det),
+	    CAIRN_ENOBUFS);
 	dec_ok(p.b, &m1, "tampered?");
+	pair_free(&p);
+}
+
+/*
+ * The envelope associated data (section 8.4) is authenticated on every path: the current
+ * receiving chain, a new chain (DH ratchet step) and a stored skipped key. Another EAD (one
+ * byte changed, cut, extended, absent) is CAIRN_EAUTH with the state unchanged.
+ */
+static void test_ead_bound(void **state)
+{
+	struct pair p;
+	pair_new(&p);
+	uint8_t ead[RATCHET_EAD_MAX + 1], other[RATCHET_EAD_MAX + 1];
+	const size_t elen = 113; /* a first message's type and prefix */
+	for (size_t i = 0; i < sizeof(ead); i++)
+		ead[i] = (uint8_t)(i * 7 + 1);
+
+	/* Refused up front when too long, the state unchanged. */
+	uint8_t buf[MSG_MAX];
+	size_t n;
+	assert_int_equal(ratchet_encrypt(p.a, ead, RATCHET_EAD_MAX + 1, (const uint8_t *)"x", 1,
+	                                 buf, sizeof(buf), &n),
+	                 CAIRN_EINVAL);
+	struct msg m0 = enc_ead(p.a, ead, elen, "m0"), m1 = enc_ead(p.a, ead, elen, "m1");
+	struct msg m2 = enc_ead(p.a, ead, 1, "m2");
+	dec_fails_ead(p.b, ead, RATCHET_EAD_MAX + 1, m1.b, m1.len, CAIRN_EINVAL);
+
+	/* A new chain for B (its first message); then the current chain; then a skipped key. */
+	const struct msg *path[3] = {&m1, &m2, &m0};
+	const size_t len[3] = {elen, 1, elen};
+	const char *text[3] = {"m1", "m2", "m0"};
+	for (int k = 0; k < 3; k++) {
+		for (size_t i = 0; i < len[k]; i++) {
+			memcpy(other, ead, len[k]);
+			other[i] ^= 0x01;
+			dec_fails_ead(p.b, other, len[k], path[k]->b, path[k]->len, CAIRN_EAUTH);
+		}
+		dec_fails_ead(p.b, ead, len[k] - 1, path[k]->b, path[k]->len, CAIRN_EAUTH);
+		dec_fails_ead(p.b, ead, len[k] + 1, path[k]->b, path[k]->len, CAIRN_EAUTH);
+		dec_fails_ead(p.b, NULL, 0, path[k]->b, path[k]->len, CAIRN_EAUTH);
+		dec_ok_ead(p.b, ead, len[k], path[k], text[k]);
+		assert_int_equal(ratchet_skipped_count(p.b), k < 2 ? 1 : 0);
+	}
+	/* And the other way, across B's first DH ratchet step. */
+	struct msg r0 = enc_ead(p.b, ead, 1, "r0");
+	other[0] = ead[0] ^ 0x03;
+	dec_fails_ead(p.a, other, 1, r0.b, r0.len, CAIRN_EAUTH);
+	dec_fails_ead(p.a, ead, elen, r0.b, r0.len, CAIRN_EAUTH);
+	dec_ok_ead(p.a, ead, 1, &r0, "r0");
 	pair_free(&p);
 }
 
@@ -415,6 +487,7 @@ int main(void)
 	    cmocka_unit_test(test_out_of_order),
 	    cmocka_unit_test(test_replay),
 	    cmocka_unit_test(test_tamper),
+	    cmocka_unit_test(test_ead_bound),
 	    cmocka_unit_test(test_max_skip),
 	    cmocka_unit_test(test_total_cap),
 	    cmocka_unit_test(test_serialize_round_trip),

@@ -79,6 +79,11 @@ static void test_defaults_are_limits_h(void **state)
 	assert_int_equal(c.delivery_window, CAIRN_DEFAULT_DELIVERY_WINDOW);
 	assert_int_equal(c.replay_cache_entries, CAIRN_DEFAULT_REPLAY_CAPACITY);
 	assert_int_equal(c.frame_size, 0);
+	assert_int_equal(c.max_mailboxes, CAIRN_DEFAULT_MAX_MAILBOXES);
+	assert_true(c.max_stored_bytes == CAIRN_DEFAULT_MAX_STORED_BYTES);
+	assert_true(c.min_free_disk == CAIRN_DEFAULT_MIN_FREE_DISK);
+	assert_int_equal(c.create_burst, CAIRN_DEFAULT_CREATE_BURST);
+	assert_int_equal(c.create_per_minute, CAIRN_DEFAULT_CREATE_PER_MINUTE);
 	assert_string_equal(c.data_dir, CAIRN_DEFAULT_DATA_DIR);
 }
 
@@ -106,7 +111,12 @@ static void test_valid_file_overrides_every_key(void **state)
 	                    "max_connections = 100\n"
 	                    "delivery_window = 1\n"
 	                    "replay_cache_entries = 4096\n"
-	                    "frame_size = 16896\n");
+	                    "frame_size = 16896\n"
+	                    "max_mailboxes = 12\n"
+	                    "max_stored_bytes = 3G\n"
+	                    "min_free_disk = 0\n"
+	                    "create_burst = 2\n"
+	                    "create_per_minute = 0\n");
 	struct relay_config c;
 	char err[256];
 	relay_config_defaults(&c);
@@ -130,6 +140,11 @@ static void test_valid_file_overrides_every_key(void **state)
 	assert_int_equal(c.delivery_window, 1);
 	assert_int_equal(c.replay_cache_entries, 4096);
 	assert_int_equal(c.frame_size, 16896);
+	assert_int_equal(c.max_mailboxes, 12);
+	assert_true(c.max_stored_bytes == UINT64_C(3) << 30);
+	assert_true(c.min_free_disk == 0);
+	assert_int_equal(c.create_burst, 2);
+	assert_int_equal(c.create_per_minute, 0);
 	/* Not a config key: the file must not touch it. */
 	assert_string_equal(c.data_dir, CAIRN_DEFAULT_DATA_DIR);
 }
@@ -184,6 +199,11 @@ static void test_bad_lines_name_their_line(void **state)
 	    {"[limits]\noutput_buffer_max = 4096\n", ":2:", "output_buffer_max"},
 	    {"[limits]\n\n\nframe_size = 100\n", ":4:", "frame_size: 100 is out of range"},
 	    {"[limits]\nframe_size = 65520\n", ":2:", "frame_size"},
+	    {"[limits]\nmax_mailboxes = 0\n", ":2:", "max_mailboxes: 0 is out of range"},
+	    {"[limits]\nmax_stored_bytes = 1K\n", ":2:", "max_stored_bytes: 1024 is out"},
+	    {"[limits]\nmin_free_disk = 10X\n", ":2:", "min_free_disk: '10X' is not"},
+	    {"[limits]\ncreate_burst = 0\n", ":2:", "create_burst: 0 is out of range"},
+	    {"[relay]\ncreate_per_minute = 1\n", ":2:", "belongs in [limits]"},
 	    {"[limits]\nttl =\n", ":2:", "ttl"},
 	    {"ttl = 5\n", ":1:", "outside a section"},
 	    {"[limits]\nttl = 5\nttl = 6\n", ":3:", "set twice"},
@@ -295,6 +315,11 @@ static void test_default_file_round_trips(void **state)
 	    "delivery_window",
 	    "replay_cache_entries",
 	    "frame_size",
+	    "max_mailboxes",
+	    "max_stored_bytes",
+	    "min_free_disk",
+	    "create_burst",
+	    "create_per_minute",
 	};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		char needle[64];

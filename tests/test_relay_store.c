@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -280,7 +281,11 @@ static void test_mailbox_delete_removes_its_envelopes(void **state)
 	put_range(f, 1, 1, 3, 4);
 	put_range(f, 2, 4, 5, 4);
 	put_range(f, 1, 6, 6, 4);
-	struct store_op del = {.kind = STORE_MAILBOX_DELETE, .mailbox_id = 1};
+	static const uint64_t held[] = {1, 2, 3, 6};
+	struct store_op del = {.kind = STORE_MAILBOX_DELETE,
+	                       .mailbox_id = 1,
+	                       .envelope_ids = held,
+	                       .n_envelope_ids = 4};
 	commit_ok(f, &del, 1);
 	reopen(f);
 	struct seen seen;
@@ -289,6 +294,51 @@ static void test_mailbox_delete_removes_its_envelopes(void **state)
 	assert_int_equal(seen.mailboxes[0].id, 2);
 	static const uint64_t ids[] = {4, 5};
 	assert_ids(&seen, ids, 2);
+}
+
+/*
+ * Issue 10 item 6: deleting a mailbox scanned the whole envelope table (there is no index on
+ * envelopes.mailbox, by design), so its cost grew with every other mailbox's envelopes. It
+ * must cost what the mailbox holds: measured in SQLite VM steps, which are deterministic.
+ */
+static void test_mailbox_delete_cost_is_its_own(void **state)
+{
+	struct fixture *f = *state;
+	struct store_mailbox small, big;
+	make_mailbox(&small, 1, false);
+	make_mailbox(&big, 2, false);
+	struct store_op puts[] = {mailbox_put(&small), mailbox_put(&big)};
+	commit_ok(f, puts, 2);
+	put_range(f, 1, 1, 3, 4);
+	enum { BIG = 20000 };
+	static struct store_op ops[BIG];
+	static const uint8_t body[16];
+	for (uint64_t i = 0; i < BIG; i++)
+		ops[i] = envelope_put(100 + i, 2, body, sizeof(body));
+	commit_ok(f, ops, BIG);
+	static const uint64_t held[] = {1, 2, 3};
+	struct store_op del = {.kind = STORE_MAILBOX_DELETE,
+	                       .mailbox_id = 1,
+	                       .envelope_ids = held,
+	                       .n_envelope_ids = 3};
+	uint64_t before = store_sqlite_vm_steps(f->store);
+	commit_ok(f, &del, 1);
+	uint64_t steps = store_sqlite_vm_steps(f->store) - before;
+	/* A scan of the other mailbox's 20,000 envelopes took 60,041 steps. */
+	if (steps > 1000)
+		fail_msg("deleting a mailbox of 3 envelopes took %llu VM steps",
+		         (unsigned long long)steps);
+	struct seen seen;
+	memset(&seen, 0, sizeof(seen));
+	struct store_load_cb cb = {.mailbox = seen_mailbox};
+	assert_int_equal(store_sqlite.load(f->store, &cb, &seen), 0);
+	assert_int_equal(seen.nmailboxes, 1);
+	assert_int_equal(seen.mailboxes[0].id, 2);
+	uint8_t out[64];
+	size_t len;
+	assert_int_equal(store_sqlite.read_envelope(f->store, 2, out, sizeof(out), &len),
+	                 CAIRN_EDENIED);
+	assert_int_equal(store_sqlite.read_envelope(f->store, 100, out, sizeof(out), &len), 0);
 }
 
 static void test_read_envelope(void **state)
@@ -409,7 +459,7 @@ static void test_newer_schema_refused(void **state)
 	snprintf(path, sizeof(path), "%s/relay.db", f->dir);
 	sqlite3 *db;
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 3", NULL, NULL, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 4", NULL, NULL, NULL), SQLITE_OK);
 	sqlite3_close(db);
 	void *store = NULL;
 	assert_int_equal(store_sqlite.open(f->dir, &store), CAIRN_ESTATE);
@@ -445,15 +495,61 @@ static void test_id_mark(void **state)
 	snprintf(path, sizeof(path), "%s/relay.db", f->dir);
 	sqlite3 *db;
 	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "DROP TABLE meta; PRAGMA user_version = 1", NULL, NULL,
-				      NULL),
-			 SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+	                              "DROP TABLE meta; ALTER TABLE mailboxes DROP COLUMN touched;"
+	                              " PRAGMA user_version = 1",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
 	sqlite3_close(db);
 	assert_int_equal(store_sqlite.open(f->dir, &f->store), 0);
 	commit_ok(f, &up, 1);
 	mark = 0;
 	assert_int_equal(store_sqlite.load(f->store, &cb, &mark), 0);
 	assert_int_equal(mark, 5000000);
+}
+
+/*
+ * A version 2 store (before mailboxes.touched) is upgraded when opened: its mailboxes and
+ * envelopes load as before, and every mailbox counts as touched at the upgrade, so none
+ * expires sooner than a TTL later.
+ */
+static void test_upgrade_from_version_2(void **state)
+{
+	struct fixture *f = *state;
+	struct store_mailbox m;
+	make_mailbox(&m, 5, true);
+	m.touched = 1234;
+	struct store_op put = mailbox_put(&m);
+	commit_ok(f, &put, 1);
+	put_range(f, 5, 10, 12, 4);
+	store_sqlite.close(f->store);
+	f->store = NULL;
+	char path[128];
+	snprintf(path, sizeof(path), "%s/relay.db", f->dir);
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db,
+	                              "ALTER TABLE mailboxes DROP COLUMN touched;"
+	                              " PRAGMA user_version = 2",
+	                              NULL, NULL, NULL),
+	                 SQLITE_OK);
+	sqlite3_close(db);
+	int64_t t0 = (int64_t)time(NULL);
+	assert_int_equal(store_sqlite.open(f->dir, &f->store), 0);
+	struct seen seen;
+	load(f, &seen);
+	assert_int_equal(seen.nmailboxes, 1);
+	assert_int_equal(seen.mailboxes[0].id, 5);
+	assert_true(seen.mailboxes[0].secured);
+	assert_true(seen.mailboxes[0].touched >= t0 && seen.mailboxes[0].touched <= t0 + 5);
+	static const uint64_t ids[] = {10, 11, 12};
+	assert_ids(&seen, ids, 3);
+	/* The new column is written and read back. */
+	struct store_op touch = {.kind = STORE_MAILBOX_TOUCH, .mailbox_id = 5, .stored_at = 777};
+	commit_ok(f, &touch, 1);
+	reopen(f);
+	load(f, &seen);
+	assert_int_equal(seen.mailboxes[0].touched, 777);
 }
 
 static void test_unusable_directory(void **state)
@@ -508,12 +604,14 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_expire_range, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_mailbox_delete_removes_its_envelopes, setup,
 	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_mailbox_delete_cost_is_its_own, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_read_envelope, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_failing_batch_applies_nothing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_files_are_private, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pragmas, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_id_mark, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_upgrade_from_version_2, setup, teardown),
 	    cmocka_unit_test(test_unusable_directory),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

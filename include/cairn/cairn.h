@@ -104,7 +104,9 @@ struct cairn_sync_result {
  * every waiting envelope on every one of our mailboxes (acknowledging each only after it is
  * stored), and disconnects. ON_MESSAGE (may be NULL) is called for each new incoming message.
  * Returns CAIRN_ECONNECT when some relay could not be reached; RESULT is filled either way,
- * and a message any relay accepted counts as sent.
+ * and a message any relay accepted counts as sent. A delivery that could not be stored here
+ * (CAIRN_EIO, CAIRN_ENOMEM, ...) is returned as that code: it was not acknowledged, and stays
+ * on its relay for the next sync.
  */
 CAIRN_WARN_UNUSED int cairn_sync(struct cairn *c, struct cairn_sync_result *result,
                                  cairn_message_cb on_message, void *ctx);

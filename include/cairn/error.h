@@ -28,6 +28,7 @@ extern "C" {
 	XX(ELIMIT, -6, "limit reached")                                                          \
 	XX(ESTORAGE, -7, "relay storage failure")                                                \
 	XX(ESHUTDOWN, -8, "relay shutting down")                                                 \
+	XX(ECAPACITY, -9, "the relay is full; try another relay or later")                       \
 	/* Local codes. */                                                                       \
 	XX(EINVAL, -20, "invalid argument")                                                      \
 	XX(ENOMEM, -21, "out of memory")                                                         \

@@ -72,6 +72,26 @@
 #define CAIRN_DEFAULT_REPLAY_CAPACITY     (1u << 20)       /* [replay_cache_entries] */
 #define CAIRN_DEFAULT_STATS_INTERVAL_S    3600             /* [stats_interval] */
 
+/* The relay as a whole (docs/OPERATING.md): beyond these, CREATE and SEND get ERROR `full`
+ * (CAIRN_ECAPACITY) and a client tries its next relay. Nothing accepted is ever dropped. */
+#define CAIRN_DEFAULT_MAX_MAILBOXES    1000000        /* [max_mailboxes] */
+#define CAIRN_DEFAULT_MAX_STORED_BYTES (64ull << 30)  /* [max_stored_bytes] */
+#define CAIRN_DEFAULT_MIN_FREE_DISK    (512ull << 20) /* [min_free_disk] on the data dir's fs */
+/* What one envelope costs beyond its own bytes (its row on disk, its entry in memory):
+ * counted against max_stored_bytes, so that empty envelopes are not free. */
+#define CAIRN_ENVELOPE_OVERHEAD 64
+
+/* Commands that create state (CREATE, SECURE), per connection: a token bucket of
+ * [create_burst] tokens refilled at [create_per_minute]. A client creates one mailbox per
+ * connection (CREATE then SECURE); more takes a new connection, and so a new handshake. */
+#define CAIRN_DEFAULT_CREATE_BURST      16 /* [create_burst] */
+#define CAIRN_DEFAULT_CREATE_PER_MINUTE 4  /* [create_per_minute] */
+
+/* AUTH signature checks (~53 µs each) run on libuv's thread pool, one per connection at a
+ * time, and at most this many relay-wide; the rest wait in arrival order, so that AUTH floods
+ * cannot crowd handshakes out of the pool. */
+#define CAIRN_AUTH_VERIFY_SLOTS 2
+
 /* The storage thread waits this long after the first write of a batch before committing:
  * more writes share the fsync, and writes acknowledged meanwhile by their owner are dropped
  * before they reach the disk. Adds at most this much to a sender's wait for durability. */

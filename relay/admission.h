@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the relay lets in: room on the relay as a whole (mailboxes, envelope bytes, free disk
+ * space) and each connection's budget for commands that create state. A full relay refuses
+ * CREATE and SEND with CAIRN_ECAPACITY before anything is stored, so nothing it accepted is
+ * ever dropped; a spent budget gives CAIRN_ELIMIT. Loop thread only.
+ */
+#ifndef CAIRN_RELAY_ADMISSION_H
+#define CAIRN_RELAY_ADMISSION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cairn/error.h"
+
+struct conn;
+struct relay;
+
+/* Takes the first sample of the data directory's free space (at start, before serving). */
+void admission_init(struct relay *relay);
+/* Called once a second: samples the free space again, on libuv's thread pool. */
+void admission_tick(struct relay *relay);
+
+/* 0 if the relay has room for one more mailbox, else CAIRN_ECAPACITY. */
+CAIRN_WARN_UNUSED int admission_room_for_mailbox(struct relay *relay);
+/* 0 if the relay has room for one more envelope of LEN bytes, else CAIRN_ECAPACITY. */
+CAIRN_WARN_UNUSED int admission_room_for_envelope(struct relay *relay, size_t len);
+
+/* Gives a new connection C its full budget. */
+void admission_conn_init(struct conn *c);
+/* Takes one CREATE or SECURE from C's budget: 0, or CAIRN_ELIMIT when it is spent. */
+CAIRN_WARN_UNUSED int admission_take(struct conn *c);
+
+#endif
