@@ -474,7 +474,7 @@ static void drop_envelope(void *ctx, struct envelope *env)
  */
 static void mailbox_touch(struct relay *relay, struct mailbox *mb)
 {
-	int64_t t = coarse_time(relay, relay_now());
+	int64_t t = coarse_time(relay, relay_now(relay));
 	if (t <= mb->rec.touched)
 		return;
 	struct request *r = request_new(NULL, 0, request_done);
@@ -584,7 +584,7 @@ static void cmd_create(struct conn *c, const struct cairn_msg *m)
 	} while (mailbox_by_recipient(&relay->mailboxes, r->rec.recipient_id) != NULL ||
 	         mailbox_by_sender(&relay->mailboxes, r->rec.sender_id) != NULL);
 	r->rec.id = new_store_id(relay);
-	r->rec.touched = coarse_time(relay, relay_now());
+	r->rec.touched = coarse_time(relay, relay_now(relay));
 	memcpy(r->rec.recipient_key, m->recipient_key, CAIRN_KEY_LEN);
 	struct mailbox *mb = mailbox_add(&relay->mailboxes, &r->rec);
 	if (mb == NULL || conn_grant(c, r->rec.id) != 0) {
@@ -857,7 +857,7 @@ static void cmd_send(struct conn *c, const struct cairn_msg *m)
 		return;
 	}
 	relay->next_envelope_id++;
-	int64_t now = relay_now();
+	int64_t now = relay_now(relay);
 	add_time_mark(relay, now, id + 1);
 	mailbox_touch(relay, mb);
 	env->stored_at = now;

@@ -425,7 +425,7 @@ static int handle_handshake(struct conn *c, const uint8_t *msg, size_t len)
 		return CAIRN_ENOMEM;
 	w->req.data = w;
 	w->c = c;
-	w->now = (uint64_t)relay_now();
+	w->now = (uint64_t)relay_now(relay);
 	w->len1 = len;
 	w->pad = randombytes_uniform(CAIRN_HELLO_PAD_MAX + 1);
 	memcpy(w->msg1, msg, len);

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <uv.h>
 
@@ -39,6 +40,16 @@ struct time_mark {
 	uint64_t next_id;
 };
 
+/*
+ * The relay's wall clock, in seconds since the epoch: expiry marks, touched times and the
+ * handshake's timestamp window read it. NOW is NULL for the real clock (time(2)); tests and
+ * the fuzzer set their own, so TTL expiry is tested without waiting or link-time tricks.
+ */
+struct relay_clock {
+	int64_t (*now)(void *ctx);
+	void *ctx;
+};
+
 /* Scratch for rebuilding the index at start: mailboxes by store id, for their envelopes. */
 struct relay_load {
 	struct mailbox **by_id; /* sorted by store id once envelopes start */
@@ -50,6 +61,7 @@ struct relay {
 	uv_loop_t *loop;
 	const struct relay_config *cfg;
 	const uint8_t *private_key; /* borrowed, sodium_malloc'd by main */
+	struct relay_clock clock;
 	uint8_t public_key[CAIRN_KEY_LEN];
 
 	struct storage *storage;
@@ -100,7 +112,11 @@ struct relay {
 	struct relay_load load;
 };
 
-/* Seconds since the epoch (the loop's cached time is monotonic, not wall-clock). */
-int64_t relay_now(void);
+/* Seconds since the epoch by RELAY's clock (the loop's cached time is monotonic, not
+ * wall-clock). */
+static inline int64_t relay_now(const struct relay *relay)
+{
+	return relay->clock.now != NULL ? relay->clock.now(relay->clock.ctx) : (int64_t)time(NULL);
+}
 
 #endif
