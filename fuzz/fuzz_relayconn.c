@@ -225,6 +225,8 @@ static uint16_t relay_start(void)
 	relay->cfg = &h.cfg;
 	relay->private_key = relay_private;
 	relay->clock.now = fake_clock;
+	relay->handler = &commands_handler;
+	relay->port = &conn_socket_port;
 	memcpy(relay->public_key, relay_public, CAIRN_KEY_LEN);
 	CHECK(mailbox_index_init(&relay->mailboxes) == 0);
 	relay->replay = replay_cache_new(h.cfg.replay_cache_entries);

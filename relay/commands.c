@@ -16,60 +16,112 @@
 #include "admission.h"
 #include "cairn/error.h"
 #include "commands.h"
-#include "conn.h"
 #include "log.h"
+#include "port.h"
 #include "relay.h"
 
 #define AUTH_CONTEXT     "cairn/1 auth"
 #define AUTH_CONTEXT_LEN 12
 
+/*
+ * The command layer's state of one connection (port.h): what it may manage and what it is
+ * subscribed to. Lives as long as the connection's memory (the handler's open to free), so a
+ * request that holds a reference on the connection may use it after the connection closed.
+ */
+struct peer {
+	struct relay *relay;
+	struct conn *conn;        /* opaque: reached only through relay->port */
+	struct peer *prev, *next; /* relay->peers, while the connection is open */
+	bool open;
+	uint32_t inflight; /* requests waiting for the storage thread */
+	uint64_t *authed;  /* store ids of mailboxes this connection may manage */
+	uint32_t authed_len;
+	struct mailbox **subs; /* mailboxes this connection is subscribed to */
+	uint32_t subs_len;
+	struct admission_budget budget; /* CREATE/SECURE */
+};
+
 /* A storage job for a request that is not an envelope's own write. */
 struct request {
 	struct storage_job job;
 	struct relay *relay;
-	struct conn *conn; /* holds a reference; NULL for the relay's own jobs */
+	struct peer *peer; /* holds a reference on its connection; NULL for the relay's own jobs */
 	uint32_t request_id;
 	struct store_mailbox rec;
 	uint64_t *ids; /* STORE_MAILBOX_DELETE's envelope ids, freed with the request */
 };
 
 static void deliver(struct relay *relay, struct mailbox *mb);
+static bool peer_is_authed(const struct peer *p, uint64_t store_id);
+static int peer_grant(struct peer *p, uint64_t store_id);
+static int grow_array(void **array, size_t elem, uint32_t len, uint32_t max);
 static void unsubscribe(struct relay *relay, struct mailbox *mb, int code);
 
 /* Fixed values that make the denied paths do the same work as the accepted ones. */
 static uint8_t dummy_key[CAIRN_KEY_LEN];
 static uint8_t dummy_digest[CAIRN_CREDENTIAL_LEN];
 
+/* ---- replies ------------------------------------------------------------------------- */
+
+static void reply(struct peer *p, const struct cairn_msg *m)
+{
+	p->relay->port->reply(p->conn, m);
+}
+
+static void reply_ok(struct peer *p, uint32_t request_id)
+{
+	struct cairn_msg m = {.type = CAIRN_REPLY_OK, .request_id = request_id};
+	reply(p, &m);
+}
+
+/* CODE is a CAIRN_E* code in the wire range. */
+static void reply_error(struct peer *p, uint32_t request_id, int code)
+{
+	struct cairn_msg m = {
+	    .type = CAIRN_REPLY_ERROR, .request_id = request_id, .code = (uint32_t)-code};
+	reply(p, &m);
+}
+
+/* A request of P's waits for the store: P's connection stays in memory until peer_release. */
+static void peer_hold(struct peer *p)
+{
+	p->relay->port->ref(p->conn);
+	p->inflight++;
+}
+
+static void peer_release(struct peer *p)
+{
+	p->inflight--;
+	p->relay->port->unref(p->conn); /* may free P */
+}
+
 /* ---- requests ------------------------------------------------------------------------ */
 
-static struct request *request_new(struct conn *c, uint32_t request_id,
+static struct request *request_new(struct peer *p, uint32_t request_id,
                                    void (*done)(struct storage_job *))
 {
 	struct request *r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return NULL;
-	r->conn = c;
+	r->peer = p;
 	r->request_id = request_id;
 	r->job.kind = STORAGE_WRITE;
 	r->job.done = done;
 	r->job.data = r;
-	if (c != NULL) {
-		conn_ref(c);
-		c->inflight++;
-	}
+	if (p != NULL)
+		peer_hold(p);
 	return r;
 }
 
 /* Answers and frees a request whose reply is a plain OK or a storage error. */
 static void request_finish(struct request *r)
 {
-	if (r->conn != NULL) {
+	if (r->peer != NULL) {
 		if (r->job.status == 0)
-			conn_reply_ok(r->conn, r->request_id);
+			reply_ok(r->peer, r->request_id);
 		else
-			conn_reply_error(r->conn, r->request_id, CAIRN_ESTORAGE);
-		r->conn->inflight--;
-		conn_unref(r->conn);
+			reply_error(r->peer, r->request_id, CAIRN_ESTORAGE);
+		peer_release(r->peer);
 	}
 	free(r->ids);
 	free(r);
@@ -160,16 +212,15 @@ static void envelope_maybe_free(struct envelope *env)
 /* Sends the sender its answer for ENV (once). */
 static void envelope_answer_sender(struct envelope *env, int status)
 {
-	struct conn *s = env->sender;
+	struct peer *s = env->sender;
 	if (s == NULL)
 		return;
 	env->sender = NULL;
 	if (status == 0)
-		conn_reply_ok(s, env->sender_rid);
+		reply_ok(s, env->sender_rid);
 	else
-		conn_reply_error(s, env->sender_rid, status);
-	s->inflight--;
-	conn_unref(s);
+		reply_error(s, env->sender_rid, status);
+	peer_release(s);
 }
 
 /* ENV leaves its mailbox's queue. Invariant: env->mailbox is set exactly while queued. */
@@ -378,10 +429,10 @@ static void read_ahead(struct relay *relay, struct mailbox *mb)
 
 static void deliver(struct relay *relay, struct mailbox *mb)
 {
-	struct conn *sub = mb->subscriber;
+	struct peer *sub = mb->subscriber;
 	uint32_t window = relay->cfg->delivery_window;
 	while (sub != NULL && mb->inflight < window && mb->cursor < mb->q_len &&
-	       conn_can_deliver(sub)) {
+	       relay->port->can_deliver(sub->conn)) {
 		struct pending *p = mailbox_at(mb, mb->cursor);
 		if (p->acked) {
 			mb->cursor++;
@@ -396,7 +447,7 @@ static void deliver(struct relay *relay, struct mailbox *mb)
 		                      .envelope_id = p->id,
 		                      .envelope = p->env->body,
 		                      .envelope_len = p->len};
-		conn_reply(sub, &m);
+		reply(sub, &m);
 		mb->cursor++;
 		mb->inflight++;
 		relay->stats.envelopes_delivered++;
@@ -409,13 +460,13 @@ static void deliver(struct relay *relay, struct mailbox *mb)
  * for a subscriber that takes over at once. */
 static void end_subscription(struct relay *relay, struct mailbox *mb, int code)
 {
-	struct conn *sub = mb->subscriber;
+	struct peer *sub = mb->subscriber;
 	if (sub == NULL)
 		return;
 	if (code >= 0) {
 		struct cairn_msg m = {
 		    .type = CAIRN_REPLY_END, .request_id = mb->sub_rid, .code = (uint32_t)code};
-		conn_reply(sub, &m);
+		reply(sub, &m);
 	}
 	for (uint32_t i = 0; i < sub->subs_len; i++) {
 		if (sub->subs[i] == mb) {
@@ -448,10 +499,10 @@ static void unsubscribe(struct relay *relay, struct mailbox *mb, int code)
 /* ---- command handlers ---------------------------------------------------------------- */
 
 /* The mailbox C names by recipient id, if C is authenticated for it; NULL otherwise. */
-static struct mailbox *owned_mailbox(struct conn *c, const uint8_t *recipient_id)
+static struct mailbox *owned_mailbox(struct peer *p, const uint8_t *recipient_id)
 {
-	struct mailbox *mb = mailbox_by_recipient(&c->relay->mailboxes, recipient_id);
-	if (mb == NULL || !conn_is_authed(c, mb->rec.id))
+	struct mailbox *mb = mailbox_by_recipient(&p->relay->mailboxes, recipient_id);
+	if (mb == NULL || !peer_is_authed(p, mb->rec.id))
 		return NULL;
 	return mb;
 }
@@ -506,13 +557,13 @@ static uint64_t new_store_id(const struct relay *relay)
  * C's request REQUEST_ID once that is durable (if C is set). Returns 0, or CAIRN_ENOMEM with
  * MB untouched (C has been answered with an error).
  */
-static int mailbox_destroy(struct relay *relay, struct mailbox *mb, struct conn *c,
+static int mailbox_destroy(struct relay *relay, struct mailbox *mb, struct peer *p,
                            uint32_t request_id)
 {
-	struct request *r = request_new(c, request_id, request_done);
+	struct request *r = request_new(p, request_id, request_done);
 	if (r == NULL) {
-		if (c != NULL)
-			conn_reply_error(c, request_id, CAIRN_ESTORAGE);
+		if (p != NULL)
+			reply_error(p, request_id, CAIRN_ESTORAGE);
 		return CAIRN_ENOMEM;
 	}
 	size_t n = 0;
@@ -538,15 +589,14 @@ static int mailbox_destroy(struct relay *relay, struct mailbox *mb, struct conn 
 static void on_create_done(struct storage_job *job)
 {
 	struct request *r = job->data;
-	struct relay *relay = r->conn->relay;
+	struct relay *relay = r->peer->relay;
 	if (job->status == 0) {
 		struct cairn_msg m = {.type = CAIRN_REPLY_CREATED,
 		                      .request_id = r->request_id,
 		                      .recipient_id = r->rec.recipient_id,
 		                      .sender_id = r->rec.sender_id};
-		conn_reply(r->conn, &m);
-		r->conn->inflight--;
-		conn_unref(r->conn);
+		reply(r->peer, &m);
+		peer_release(r->peer);
 		free(r);
 		return;
 	}
@@ -556,24 +606,24 @@ static void on_create_done(struct storage_job *job)
 	request_finish(r);
 }
 
-static void cmd_create(struct conn *c, const struct cairn_msg *m)
+static void cmd_create(struct peer *p, const struct cairn_msg *m)
 {
-	struct relay *relay = c->relay;
-	if (c->authed_len >= relay->cfg->mailboxes_per_connection) {
-		conn_reply_error(c, m->request_id, CAIRN_ELIMIT);
+	struct relay *relay = p->relay;
+	if (p->authed_len >= relay->cfg->mailboxes_per_connection) {
+		reply_error(p, m->request_id, CAIRN_ELIMIT);
 		return;
 	}
 	/* The relay as a whole first: a refusal then costs the connection nothing. */
 	int rc = admission_room_for_mailbox(relay);
 	if (rc == 0)
-		rc = admission_take(c);
+		rc = admission_take(p->relay, &p->budget);
 	if (rc != 0) {
-		conn_reply_error(c, m->request_id, rc);
+		reply_error(p, m->request_id, rc);
 		return;
 	}
-	struct request *r = request_new(c, m->request_id, on_create_done);
+	struct request *r = request_new(p, m->request_id, on_create_done);
 	if (r == NULL) {
-		conn_reply_error(c, m->request_id, CAIRN_ESTORAGE);
+		reply_error(p, m->request_id, CAIRN_ESTORAGE);
 		return;
 	}
 	/* Two independent random ids; a collision with a live mailbox is astronomically
@@ -587,7 +637,7 @@ static void cmd_create(struct conn *c, const struct cairn_msg *m)
 	r->rec.touched = coarse_time(relay, relay_now(relay));
 	memcpy(r->rec.recipient_key, m->recipient_key, CAIRN_KEY_LEN);
 	struct mailbox *mb = mailbox_add(&relay->mailboxes, &r->rec);
-	if (mb == NULL || conn_grant(c, r->rec.id) != 0) {
+	if (mb == NULL || peer_grant(p, r->rec.id) != 0) {
 		if (mb != NULL)
 			mailbox_remove(&relay->mailboxes, mb);
 		r->job.status = CAIRN_ESTORAGE;
@@ -607,6 +657,7 @@ static void cmd_create(struct conn *c, const struct cairn_msg *m)
  */
 struct auth_task {
 	struct conn_task task;
+	struct peer *peer; /* valid until DONE: the task holds a reference on its connection */
 	uint32_t request_id;
 	bool found;        /* the mailbox existed when the AUTH was read */
 	uint64_t store_id; /* its store id then */
@@ -628,31 +679,32 @@ static void auth_run(struct conn_task *t)
 static void auth_done(struct conn_task *t, bool closed)
 {
 	struct auth_task *a = (struct auth_task *)t;
-	struct conn *c = t->conn;
+	struct peer *p = a->peer;
 	if (!closed) {
 		/* The mailbox may have been deleted while the signature was checked. */
-		struct mailbox *mb = mailbox_by_recipient(&c->relay->mailboxes, a->recipient_id);
+		struct mailbox *mb = mailbox_by_recipient(&p->relay->mailboxes, a->recipient_id);
 		if (!a->ok || !a->found || mb == NULL || mb->rec.id != a->store_id)
-			conn_reply_error(c, a->request_id, CAIRN_EDENIED);
-		else if (conn_grant(c, mb->rec.id) != 0)
-			conn_reply_error(c, a->request_id, CAIRN_ELIMIT);
+			reply_error(p, a->request_id, CAIRN_EDENIED);
+		else if (peer_grant(p, mb->rec.id) != 0)
+			reply_error(p, a->request_id, CAIRN_ELIMIT);
 		else
-			conn_reply_ok(c, a->request_id);
+			reply_ok(p, a->request_id);
 	}
 	free(a);
 }
 
-static void cmd_auth(struct conn *c, const struct cairn_msg *m)
+static void cmd_auth(struct peer *p, const struct cairn_msg *m)
 {
-	struct mailbox *mb = mailbox_by_recipient(&c->relay->mailboxes, m->recipient_id);
+	struct mailbox *mb = mailbox_by_recipient(&p->relay->mailboxes, m->recipient_id);
 	struct auth_task *a = malloc(sizeof(*a));
 	if (a == NULL) {
-		conn_reply_error(c, m->request_id, CAIRN_ESTORAGE);
+		reply_error(p, m->request_id, CAIRN_ESTORAGE);
 		return;
 	}
 	memset(&a->task, 0, sizeof(a->task));
 	a->task.run = auth_run;
 	a->task.done = auth_done;
+	a->peer = p;
 	a->request_id = m->request_id;
 	a->found = mb != NULL;
 	a->store_id = mb != NULL ? mb->rec.id : 0;
@@ -662,28 +714,29 @@ static void cmd_auth(struct conn *c, const struct cairn_msg *m)
 	memcpy(a->key, mb != NULL ? mb->rec.recipient_key : dummy_key, CAIRN_KEY_LEN);
 	memcpy(a->signature, m->signature, CAIRN_SIGNATURE_LEN);
 	memcpy(a->signed_msg, AUTH_CONTEXT, AUTH_CONTEXT_LEN);
-	memcpy(a->signed_msg + AUTH_CONTEXT_LEN, c->session.h, CAIRN_HASH_LEN);
+	memcpy(a->signed_msg + AUTH_CONTEXT_LEN, p->relay->port->handshake_hash(p->conn),
+	       CAIRN_HASH_LEN);
 	memcpy(a->signed_msg + AUTH_CONTEXT_LEN + CAIRN_HASH_LEN, m->recipient_id,
 	       CAIRN_MAILBOX_ID_LEN);
-	conn_defer(c, &a->task);
+	p->relay->port->defer(p->conn, &a->task);
 }
 
-static void cmd_secure(struct conn *c, const struct cairn_msg *m)
+static void cmd_secure(struct peer *p, const struct cairn_msg *m)
 {
-	struct relay *relay = c->relay;
-	struct mailbox *mb = owned_mailbox(c, m->recipient_id);
+	struct relay *relay = p->relay;
+	struct mailbox *mb = owned_mailbox(p, m->recipient_id);
 	if (mb == NULL) {
-		conn_reply_error(c, m->request_id, CAIRN_EDENIED);
+		reply_error(p, m->request_id, CAIRN_EDENIED);
 		return;
 	}
 	/* Each SECURE is a write to the store: it draws on the same budget as CREATE. */
-	if (admission_take(c) != 0) {
-		conn_reply_error(c, m->request_id, CAIRN_ELIMIT);
+	if (admission_take(p->relay, &p->budget) != 0) {
+		reply_error(p, m->request_id, CAIRN_ELIMIT);
 		return;
 	}
-	struct request *r = request_new(c, m->request_id, request_done);
+	struct request *r = request_new(p, m->request_id, request_done);
 	if (r == NULL) {
-		conn_reply_error(c, m->request_id, CAIRN_ESTORAGE);
+		reply_error(p, m->request_id, CAIRN_ESTORAGE);
 		return;
 	}
 	mailbox_touch(relay, mb);
@@ -696,52 +749,52 @@ static void cmd_secure(struct conn *c, const struct cairn_msg *m)
 	submit(relay, &r->job);
 }
 
-static void cmd_subscribe(struct conn *c, const struct cairn_msg *m)
+static void cmd_subscribe(struct peer *p, const struct cairn_msg *m)
 {
-	struct relay *relay = c->relay;
-	struct mailbox *mb = owned_mailbox(c, m->recipient_id);
+	struct relay *relay = p->relay;
+	struct mailbox *mb = owned_mailbox(p, m->recipient_id);
 	if (mb == NULL) {
-		conn_reply_error(c, m->request_id, CAIRN_EDENIED);
+		reply_error(p, m->request_id, CAIRN_EDENIED);
 		return;
 	}
-	if (mb->subscriber != c) {
+	if (mb->subscriber != p) {
 		uint32_t max = relay->cfg->mailboxes_per_connection;
-		if (c->subs_len >= max) {
-			conn_reply_error(c, m->request_id, CAIRN_ELIMIT);
+		if (p->subs_len >= max) {
+			reply_error(p, m->request_id, CAIRN_ELIMIT);
 			return;
 		}
-		if (conn_grow_array((void **)&c->subs, sizeof(*c->subs), c->subs_len, max) != 0) {
-			conn_reply_error(c, m->request_id, CAIRN_ESTORAGE);
+		if (grow_array((void **)&p->subs, sizeof(*p->subs), p->subs_len, max) != 0) {
+			reply_error(p, m->request_id, CAIRN_ESTORAGE);
 			return;
 		}
 		/* A subscription elsewhere is taken over (docs/PROTOCOL.md 5.4). The bodies in
 		 * memory stay for the new subscriber, so a takeover walks no more than any
 		 * SUBSCRIBE does. */
 		end_subscription(relay, mb, -CAIRN_ELIMIT);
-		c->subs[c->subs_len++] = mb;
-		mb->subscriber = c;
+		p->subs[p->subs_len++] = mb;
+		mb->subscriber = p;
 	}
 	/* (Re)start from the oldest unacknowledged envelope. deliver() walks over tombstones
 	 * from the head on the loop thread: rewinding leaves at most a window of them. */
 	mb->sub_rid = m->request_id;
 	mailbox_rewind(mb, relay->cfg->delivery_window);
 	mailbox_touch(relay, mb);
-	conn_reply_ok(c, m->request_id);
+	reply_ok(p, m->request_id);
 	deliver(relay, mb);
 }
 
-static void cmd_ack(struct conn *c, const struct cairn_msg *m)
+static void cmd_ack(struct peer *p, const struct cairn_msg *m)
 {
-	struct relay *relay = c->relay;
-	struct mailbox *mb = owned_mailbox(c, m->recipient_id);
+	struct relay *relay = p->relay;
+	struct mailbox *mb = owned_mailbox(p, m->recipient_id);
 	if (mb == NULL) {
-		conn_reply_error(c, m->request_id, CAIRN_EDENIED);
+		reply_error(p, m->request_id, CAIRN_EDENIED);
 		return;
 	}
 	mailbox_touch(relay, mb);
 	long i = mailbox_find(mb, m->envelope_id);
 	if (i < 0) {
-		conn_reply_ok(c, m->request_id); /* acknowledged already */
+		reply_ok(p, m->request_id); /* acknowledged already */
 		return;
 	}
 	relay->stats.envelopes_acknowledged++;
@@ -751,7 +804,7 @@ static void cmd_ack(struct conn *c, const struct cairn_msg *m)
 	 * delivery allows and clients drop as a duplicate. Waiting would make every ACK count
 	 * against the connection's requests in flight for no gain to the owner.
 	 */
-	conn_reply_ok(c, m->request_id);
+	reply_ok(p, m->request_id);
 	struct envelope *env = mailbox_ack(&relay->mailboxes, mb, (size_t)i);
 	if (env == NULL) {
 		/* Not in memory (acknowledged without this connection's delivery). */
@@ -771,14 +824,14 @@ static void cmd_ack(struct conn *c, const struct cairn_msg *m)
 	deliver(relay, mb);
 }
 
-static void cmd_delete(struct conn *c, const struct cairn_msg *m)
+static void cmd_delete(struct peer *p, const struct cairn_msg *m)
 {
-	struct mailbox *mb = owned_mailbox(c, m->recipient_id);
+	struct mailbox *mb = owned_mailbox(p, m->recipient_id);
 	if (mb == NULL) {
-		conn_reply_error(c, m->request_id, CAIRN_EDENIED);
+		reply_error(p, m->request_id, CAIRN_EDENIED);
 		return;
 	}
-	(void)mailbox_destroy(c->relay, mb, c, m->request_id);
+	(void)mailbox_destroy(p->relay, mb, p, m->request_id);
 }
 
 /*
@@ -808,9 +861,9 @@ static void add_time_mark(struct relay *relay, int64_t now, uint64_t next_id)
 	relay->marks[relay->marks_len++] = (struct time_mark){.time = now, .next_id = next_id};
 }
 
-static void cmd_send(struct conn *c, const struct cairn_msg *m)
+static void cmd_send(struct peer *p, const struct cairn_msg *m)
 {
-	struct relay *relay = c->relay;
+	struct relay *relay = p->relay;
 	const struct relay_config *cfg = relay->cfg;
 	struct mailbox *mb = mailbox_by_sender(&relay->mailboxes, m->sender_id);
 
@@ -823,28 +876,28 @@ static void cmd_send(struct conn *c, const struct cairn_msg *m)
 	int match = sodium_memcmp(digest, expected, sizeof(digest)) == 0;
 	bool allowed = mb != NULL && (!mb->rec.secured || (m->credential != NULL && match));
 	if (!allowed) {
-		conn_reply_error(c, m->request_id, CAIRN_EDENIED);
+		reply_error(p, m->request_id, CAIRN_EDENIED);
 		return;
 	}
 	if (m->envelope_len > CAIRN_ENVELOPE_MAX) {
-		conn_reply_error(c, m->request_id, CAIRN_ETOOBIG);
+		reply_error(p, m->request_id, CAIRN_ETOOBIG);
 		return;
 	}
 	if (mb->count + 1 > cfg->mailbox_max_envelopes ||
 	    mb->bytes + m->envelope_len > cfg->mailbox_max_bytes) {
-		conn_reply_error(c, m->request_id, CAIRN_EQUOTA);
+		reply_error(p, m->request_id, CAIRN_EQUOTA);
 		return;
 	}
 	/* Refused before anything is stored: an envelope is never accepted, then dropped. */
 	if (admission_room_for_envelope(relay, m->envelope_len) != 0) {
-		conn_reply_error(c, m->request_id, CAIRN_ECAPACITY);
+		reply_error(p, m->request_id, CAIRN_ECAPACITY);
 		return;
 	}
 	if (relay->id_limit - relay->next_envelope_id < ID_BLOCK / 2)
 		reserve_ids(relay);
 	if (relay->next_envelope_id >= relay->id_limit) {
 		/* Only if a million sends outran one commit: the sender retries. */
-		conn_reply_error(c, m->request_id, CAIRN_ESTORAGE);
+		reply_error(p, m->request_id, CAIRN_ESTORAGE);
 		return;
 	}
 	uint64_t id = relay->next_envelope_id;
@@ -853,7 +906,7 @@ static void cmd_send(struct conn *c, const struct cairn_msg *m)
 	                 (uint32_t)m->envelope_len);
 	if (env == NULL || mailbox_push(&relay->mailboxes, mb, id, env->len, env) != 0) {
 		free(env);
-		conn_reply_error(c, m->request_id, CAIRN_ESTORAGE);
+		reply_error(p, m->request_id, CAIRN_ESTORAGE);
 		return;
 	}
 	relay->next_envelope_id++;
@@ -862,10 +915,9 @@ static void cmd_send(struct conn *c, const struct cairn_msg *m)
 	mailbox_touch(relay, mb);
 	env->stored_at = now;
 	env->queued = true;
-	env->sender = c;
+	env->sender = p;
 	env->sender_rid = m->request_id;
-	conn_ref(c);
-	c->inflight++;
+	peer_hold(p);
 	env->io = ENV_IO_WRITE;
 	env->io_job.kind = STORAGE_WRITE;
 	env->io_job.done = on_put_done;
@@ -886,67 +938,164 @@ static void cmd_send(struct conn *c, const struct cairn_msg *m)
 	deliver(relay, mb);
 }
 
-void commands_dispatch(struct conn *c, const struct cairn_msg *m)
+static void on_command(void *peer, const struct cairn_msg *m)
 {
-	if (c->relay->stopping) {
-		conn_reply_error(c, m->request_id, CAIRN_ESHUTDOWN);
+	struct peer *p = peer;
+	if (p->relay->stopping) {
+		reply_error(p, m->request_id, CAIRN_ESHUTDOWN);
 		return;
 	}
-	if (c->inflight >= c->relay->cfg->inflight_requests && m->type != CAIRN_CMD_PING) {
-		conn_reply_error(c, m->request_id, CAIRN_ELIMIT);
+	if (p->inflight >= p->relay->cfg->inflight_requests && m->type != CAIRN_CMD_PING) {
+		reply_error(p, m->request_id, CAIRN_ELIMIT);
 		return;
 	}
 	switch (m->type) {
 	case CAIRN_CMD_PING:
-		conn_reply_ok(c, m->request_id);
+		reply_ok(p, m->request_id);
 		break;
 	case CAIRN_CMD_CREATE:
-		cmd_create(c, m);
+		cmd_create(p, m);
 		break;
 	case CAIRN_CMD_AUTH:
-		cmd_auth(c, m);
+		cmd_auth(p, m);
 		break;
 	case CAIRN_CMD_SECURE:
-		cmd_secure(c, m);
+		cmd_secure(p, m);
 		break;
 	case CAIRN_CMD_SUBSCRIBE:
-		cmd_subscribe(c, m);
+		cmd_subscribe(p, m);
 		break;
 	case CAIRN_CMD_ACK:
-		cmd_ack(c, m);
+		cmd_ack(p, m);
 		break;
 	case CAIRN_CMD_DELETE:
-		cmd_delete(c, m);
+		cmd_delete(p, m);
 		break;
 	case CAIRN_CMD_SEND:
-		cmd_send(c, m);
+		cmd_send(p, m);
 		break;
 	default:
 		/* A reply type sent by a client. */
-		conn_reply_error(c, m->request_id, CAIRN_EUNKNOWN);
+		reply_error(p, m->request_id, CAIRN_EUNKNOWN);
 		break;
 	}
 }
 
 /* ---- connection events --------------------------------------------------------------- */
 
-void commands_connection_closed(struct conn *c)
+/* Makes room for element LEN of *ARRAY (ELEM bytes each, at most MAX elements), growing the
+ * allocation when LEN reaches its capacity (4, 8, 16, ...): connections that use one mailbox
+ * pay for four, not for the limit. Returns 0 or CAIRN_ENOMEM. */
+static int grow_array(void **array, size_t elem, uint32_t len, uint32_t max)
 {
-	while (c->subs_len > 0)
-		unsubscribe(c->relay, c->subs[c->subs_len - 1], -1);
+	/* Capacity doubles from 4 at each power of two, so it is implied by LEN. */
+	if (len >= 4 && (len & (len - 1)) != 0)
+		return 0;
+	if (len > 0 && len < 4)
+		return 0;
+	size_t cap = len == 0 ? 4 : (size_t)len * 2;
+	if (cap > max)
+		cap = max;
+	void *q = realloc(*array, cap * elem);
+	if (q == NULL)
+		return CAIRN_ENOMEM;
+	*array = q;
+	return 0;
 }
 
-void commands_output_drained(struct conn *c)
+/* Whether P may manage mailbox STORE_ID. */
+static bool peer_is_authed(const struct peer *p, uint64_t store_id)
 {
-	for (uint32_t i = 0; i < c->subs_len; i++)
-		deliver(c->relay, c->subs[i]);
+	for (uint32_t i = 0; i < p->authed_len; i++)
+		if (p->authed[i] == store_id)
+			return true;
+	return false;
 }
+
+/* Lets P manage mailbox STORE_ID: 0, or CAIRN_ELIMIT when P manages as many as it may. */
+static int peer_grant(struct peer *p, uint64_t store_id)
+{
+	if (peer_is_authed(p, store_id))
+		return 0;
+	uint32_t max = p->relay->cfg->mailboxes_per_connection;
+	if (p->authed_len >= max)
+		return CAIRN_ELIMIT;
+	int rc = grow_array((void **)&p->authed, sizeof(*p->authed), p->authed_len, max);
+	if (rc != 0)
+		return rc;
+	p->authed[p->authed_len++] = store_id;
+	return 0;
+}
+
+static void *on_open(struct relay *relay, struct conn *c)
+{
+	struct peer *p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return NULL;
+	p->relay = relay;
+	p->conn = c;
+	p->open = true;
+	admission_budget_init(relay, &p->budget);
+	p->next = relay->peers;
+	if (p->next != NULL)
+		p->next->prev = p;
+	relay->peers = p;
+	return p;
+}
+
+static void on_closed(void *peer)
+{
+	struct peer *p = peer;
+	struct relay *relay = p->relay;
+	while (p->subs_len > 0)
+		unsubscribe(relay, p->subs[p->subs_len - 1], -1);
+	if (!p->open)
+		return;
+	p->open = false;
+	if (p->prev != NULL)
+		p->prev->next = p->next;
+	else
+		relay->peers = p->next;
+	if (p->next != NULL)
+		p->next->prev = p->prev;
+	p->prev = p->next = NULL;
+}
+
+static void on_drained(void *peer)
+{
+	struct peer *p = peer;
+	for (uint32_t i = 0; i < p->subs_len; i++)
+		deliver(p->relay, p->subs[i]);
+}
+
+static bool is_busy(const void *peer)
+{
+	const struct peer *p = peer;
+	return p->inflight >= p->relay->cfg->inflight_requests;
+}
+
+static void on_free(void *peer)
+{
+	struct peer *p = peer;
+	free(p->authed);
+	free(p->subs);
+	free(p);
+}
+
+const struct conn_handler commands_handler = {
+    .open = on_open,
+    .command = on_command,
+    .closed = on_closed,
+    .drained = on_drained,
+    .busy = is_busy,
+    .free = on_free,
+};
 
 void commands_shutdown(struct relay *relay)
 {
-	for (struct conn *c = relay->conns; c != NULL; c = c->next)
-		while (c->subs_len > 0)
-			unsubscribe(relay, c->subs[c->subs_len - 1], -CAIRN_ESHUTDOWN);
+	for (struct peer *p = relay->peers; p != NULL; p = p->next)
+		while (p->subs_len > 0)
+			unsubscribe(relay, p->subs[p->subs_len - 1], -CAIRN_ESHUTDOWN);
 }
 
 /* ---- expiry -------------------------------------------------------------------------- */

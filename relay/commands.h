@@ -10,17 +10,17 @@
 #include <stdint.h>
 
 #include "codec.h"
+#include "port.h"
 #include "store.h"
 
-struct conn;
 struct relay;
 
-/* Runs one decoded command from C. */
-void commands_dispatch(struct conn *c, const struct cairn_msg *m);
-/* C is closing: its subscriptions end (their unacknowledged envelopes will be redelivered). */
-void commands_connection_closed(struct conn *c);
-/* C's output drained below its limit: resume its deliveries. */
-void commands_output_drained(struct conn *c);
+/*
+ * What connections call (port.h): set as relay->handler. A connection's commands run in
+ * order; when it closes, its subscriptions end (their unacknowledged envelopes are delivered
+ * again on the next SUBSCRIBE); when its output drains, its deliveries resume.
+ */
+extern const struct conn_handler commands_handler;
 
 /* Load callbacks for storage_open (ctx: struct relay *), and the step after loading, which
  * also reserves the first block of envelope ids; READY(RELAY) runs once that is durable. */

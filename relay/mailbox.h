@@ -17,8 +17,8 @@
 #include "storage.h"
 #include "store.h"
 
-struct conn;
 struct mailbox;
+struct peer;
 struct relay;
 
 /*
@@ -49,7 +49,7 @@ struct envelope {
 	bool durable;        /* on disk (committed, or loaded at start) */
 	enum envelope_io io; /* io_job submitted, not yet done */
 	bool del_pending;    /* DELETE submitted, not yet done */
-	struct conn *sender; /* waiting for its OK; holds a reference */
+	struct peer *sender; /* waiting for its OK; holds a reference on its connection */
 	uint32_t sender_rid;
 	struct storage_job io_job, del_job;
 };
@@ -72,7 +72,7 @@ struct mailbox {
 	uint32_t count;              /* live (not acked) envelopes */
 	uint64_t bytes;              /* their total size */
 	/* Delivery. */
-	struct conn *subscriber;
+	struct peer *subscriber; /* the subscribed connection's command state */
 	uint32_t sub_rid;
 	size_t cursor; /* offset from q_head of the next envelope to deliver */
 	uint32_t inflight;

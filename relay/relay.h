@@ -19,7 +19,10 @@
 #include "storage.h"
 
 struct conn;
+struct conn_handler;
+struct conn_port;
 struct conn_task;
+struct peer;
 struct replay_cache;
 
 /* Aggregate counters only: nothing here identifies a user or a mailbox. */
@@ -84,6 +87,12 @@ struct relay {
 	uv_signal_t sigterm, sigint, sighup;
 	uv_check_t flusher; /* after each loop iteration: seal and write pending output */
 	uv_timer_t shutdown_timer;
+
+	/* The seam between connections and the command layer (port.h): conn.c calls HANDLER
+	 * (commands_handler), the command layer calls PORT (conn_socket_port, or a test's). */
+	const struct conn_handler *handler;
+	const struct conn_port *port;
+	struct peer *peers; /* the command layer's state of every open connection */
 
 	struct conn *conns;                         /* every open connection (doubly linked) */
 	struct conn *unopened_head, *unopened_tail; /* no handshake completed yet, oldest first */

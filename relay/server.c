@@ -222,6 +222,8 @@ int relay_server_run(const struct relay_config *cfg,
 	relay->cfg = cfg;
 	relay->private_key = private_key;
 	memcpy(relay->public_key, public_key, CAIRN_KEY_LEN);
+	relay->handler = &commands_handler;
+	relay->port = &conn_socket_port;
 	int rc = mailbox_index_init(&relay->mailboxes);
 	relay->replay = rc == 0 ? replay_cache_new(cfg->replay_cache_entries) : NULL;
 	if (relay->replay == NULL) {
