@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Mailbox semantics (docs/PROTOCOL.md section 5): the command handlers, the life of an
- * envelope from SEND to ACK (with the write cancelled when the owner acknowledges first),
- * windowed in-order delivery, TTL expiry, and rebuilding the index from the store at start.
+ * The command layer as the rest of the relay sees it: mailbox semantics (docs/PROTOCOL.md
+ * section 5) behind the handler table connections call, the start-up load, TTL expiry and
+ * shutdown. Its modules (commands.c, load.c, expiry.c, delivery.c, envelope.c, ids.c,
+ * peer.c) are listed in command_layer.h, which only they include.
  */
 #ifndef CAIRN_RELAY_COMMANDS_H
 #define CAIRN_RELAY_COMMANDS_H
