@@ -106,6 +106,9 @@ void envelope_detach(struct envelope *env);
 /* ENV leaves its mailbox's queue for good, its pending storage job cancelled if it can be:
  * true if it is or will be on disk (the caller deletes it there). */
 bool envelope_leave(struct relay *relay, struct envelope *env);
+/* Deletes ENV's record from the store (once): ENV has left its queue and is, or will be, on
+ * disk. ENV stays in memory until the DELETE is done. */
+void envelope_delete(struct relay *relay, struct envelope *env);
 /* DONE of an envelope's PUT. */
 void on_put_done(struct storage_job *job);
 

@@ -289,10 +289,8 @@ static void cmd_ack(struct peer *p, const struct cairn_msg *m)
 			relay_submit(relay, &r->job);
 		}
 	} else {
-		if (envelope_leave(relay, env) && !env->del_pending) {
-			env->del_pending = true;
-			relay_submit(relay, &env->del_job);
-		}
+		if (envelope_leave(relay, env))
+			envelope_delete(relay, env);
 		envelope_maybe_free(env);
 	}
 	deliver(relay, mb);

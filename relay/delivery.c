@@ -83,7 +83,7 @@ static void read_ahead(struct relay *relay, struct mailbox *mb)
 		struct envelope *env = envelope_new(relay, mb, p->id, NULL, p->len);
 		if (env == NULL)
 			break;
-		env->durable = true;
+		env->disk = ENV_DISK_STORED;
 		env->queued = true;
 		env->io = ENV_IO_READ;
 		env->io_job.kind = STORAGE_READ;
@@ -156,7 +156,7 @@ void unsubscribe(struct relay *relay, struct mailbox *mb, int code)
 	for (size_t i = 0; i < mb->q_len; i++) {
 		struct pending *p = mailbox_at(mb, i);
 		struct envelope *env = p->env;
-		if (env != NULL && env->durable && env->io == ENV_IO_NONE) {
+		if (env != NULL && env->disk == ENV_DISK_STORED && env->io == ENV_IO_NONE) {
 			p->env = NULL;
 			envelope_detach(env);
 			envelope_maybe_free(env);

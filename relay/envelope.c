@@ -14,7 +14,7 @@
 
 void envelope_maybe_free(struct envelope *env)
 {
-	if (env->queued || env->io != ENV_IO_NONE || env->del_pending)
+	if (env->queued || env->io != ENV_IO_NONE || env->disk == ENV_DISK_DELETING)
 		return;
 	if (env->body_owned)
 		free(env->body);
@@ -56,7 +56,7 @@ bool envelope_leave(struct relay *relay, struct envelope *env)
 	envelope_detach(env);
 	switch (env->io) {
 	case ENV_IO_NONE:
-		return env->durable;
+		return env->disk == ENV_DISK_STORED;
 	case ENV_IO_READ:
 		/* No longer counts towards its mailbox's delivery, cancelled or not. */
 		if (mb != NULL)
@@ -113,7 +113,8 @@ void on_put_done(struct storage_job *job)
 		envelope_maybe_free(env);
 		return;
 	}
-	env->durable = true;
+	if (env->disk == ENV_DISK_NONE)
+		env->disk = ENV_DISK_STORED; /* else acknowledged meanwhile: DELETING already */
 	envelope_answer_sender(env, 0);
 	if (mb != NULL)
 		envelope_park(relay, mb, env);
@@ -124,11 +125,19 @@ void on_put_done(struct storage_job *job)
 static void on_delete_done(struct storage_job *job)
 {
 	struct envelope *env = job->data;
-	env->del_pending = false;
+	env->disk = ENV_DISK_DELETED;
 	if (job->status != 0)
 		log_warn("storage: an acknowledged envelope could not be deleted: %s",
 		         cairn_strerror(job->status));
 	envelope_maybe_free(env);
+}
+
+void envelope_delete(struct relay *relay, struct envelope *env)
+{
+	if (env->disk == ENV_DISK_DELETING || env->disk == ENV_DISK_DELETED)
+		return;
+	env->disk = ENV_DISK_DELETING;
+	relay_submit(relay, &env->del_job);
 }
 
 struct envelope *envelope_new(struct relay *relay, struct mailbox *mb, uint64_t id,
