@@ -74,8 +74,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int64_t fake_now;
 
-int64_t relay_now(void)
+static int64_t fake_clock(void *ctx)
 {
+	(void)ctx;
 	return fake_now;
 }
 
@@ -223,6 +224,9 @@ static uint16_t relay_start(void)
 	relay->loop = &h.loop;
 	relay->cfg = &h.cfg;
 	relay->private_key = relay_private;
+	relay->clock.now = fake_clock;
+	relay->handler = &commands_handler;
+	relay->port = &conn_socket_port;
 	memcpy(relay->public_key, relay_public, CAIRN_KEY_LEN);
 	CHECK(mailbox_index_init(&relay->mailboxes) == 0);
 	relay->replay = replay_cache_new(h.cfg.replay_cache_entries);

@@ -261,6 +261,11 @@ size_t memstorage_run_batch(struct storage *s, bool fail)
 	return n;
 }
 
+size_t memstorage_envelopes(const struct storage *s)
+{
+	return s->env_len;
+}
+
 void storage_close(struct storage *s, void (*closed)(void *arg), void *arg)
 {
 	s->closing = true;

@@ -10,7 +10,6 @@
 #include <sys/statvfs.h>
 
 #include "admission.h"
-#include "conn.h"
 #include "log.h"
 #include "relay.h"
 
@@ -108,24 +107,24 @@ int admission_room_for_envelope(struct relay *relay, size_t len)
  */
 #define UNIT 60000u
 
-void admission_conn_init(struct conn *c)
+void admission_budget_init(struct relay *relay, struct admission_budget *b)
 {
-	c->budget = (uint64_t)c->relay->cfg->create_burst * UNIT;
-	c->budget_ms = (int64_t)uv_now(c->relay->loop);
+	b->tokens = (uint64_t)relay->cfg->create_burst * UNIT;
+	b->ms = (int64_t)uv_now(relay->loop);
 }
 
-int admission_take(struct conn *c)
+int admission_take(struct relay *relay, struct admission_budget *b)
 {
-	const struct relay_config *cfg = c->relay->cfg;
+	const struct relay_config *cfg = relay->cfg;
 	uint64_t cap = (uint64_t)cfg->create_burst * UNIT;
-	int64_t now = (int64_t)uv_now(c->relay->loop);
-	if (now > c->budget_ms) {
-		uint64_t add = (uint64_t)(now - c->budget_ms) * cfg->create_per_minute;
-		c->budget = add >= cap - c->budget ? cap : c->budget + add;
-		c->budget_ms = now;
+	int64_t now = (int64_t)uv_now(relay->loop);
+	if (now > b->ms) {
+		uint64_t add = (uint64_t)(now - b->ms) * cfg->create_per_minute;
+		b->tokens = add >= cap - b->tokens ? cap : b->tokens + add;
+		b->ms = now;
 	}
-	if (c->budget < UNIT)
+	if (b->tokens < UNIT)
 		return CAIRN_ELIMIT;
-	c->budget -= UNIT;
+	b->tokens -= UNIT;
 	return 0;
 }

@@ -13,8 +13,13 @@
 
 #include "cairn/error.h"
 
-struct conn;
 struct relay;
+
+/* One connection's CREATE/SECURE budget: a token bucket (admission.c). */
+struct admission_budget {
+	uint64_t tokens; /* in 1/60000ths of a token */
+	int64_t ms;      /* loop time of the last refill */
+};
 
 /* Takes the first sample of the data directory's free space (at start, before serving). */
 void admission_init(struct relay *relay);
@@ -26,9 +31,9 @@ CAIRN_WARN_UNUSED int admission_room_for_mailbox(struct relay *relay);
 /* 0 if the relay has room for one more envelope of LEN bytes, else CAIRN_ECAPACITY. */
 CAIRN_WARN_UNUSED int admission_room_for_envelope(struct relay *relay, size_t len);
 
-/* Gives a new connection C its full budget. */
-void admission_conn_init(struct conn *c);
-/* Takes one CREATE or SECURE from C's budget: 0, or CAIRN_ELIMIT when it is spent. */
-CAIRN_WARN_UNUSED int admission_take(struct conn *c);
+/* Fills B, a new connection's budget. */
+void admission_budget_init(struct relay *relay, struct admission_budget *b);
+/* Takes one CREATE or SECURE from B: 0, or CAIRN_ELIMIT when it is spent. */
+CAIRN_WARN_UNUSED int admission_take(struct relay *relay, struct admission_budget *b);
 
 #endif

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Mailbox semantics (docs/PROTOCOL.md section 5): the command handlers, the life of an
- * envelope from SEND to ACK (with the write cancelled when the owner acknowledges first),
- * windowed in-order delivery, TTL expiry, and rebuilding the index from the store at start.
+ * The command layer as the rest of the relay sees it: mailbox semantics (docs/PROTOCOL.md
+ * section 5) behind the handler table connections call, the start-up load, TTL expiry and
+ * shutdown. Its modules (commands.c, load.c, expiry.c, delivery.c, envelope.c, ids.c,
+ * peer.c) are listed in command_layer.h, which only they include.
  */
 #ifndef CAIRN_RELAY_COMMANDS_H
 #define CAIRN_RELAY_COMMANDS_H
@@ -10,17 +11,17 @@
 #include <stdint.h>
 
 #include "codec.h"
+#include "port.h"
 #include "store.h"
 
-struct conn;
 struct relay;
 
-/* Runs one decoded command from C. */
-void commands_dispatch(struct conn *c, const struct cairn_msg *m);
-/* C is closing: its subscriptions end (their unacknowledged envelopes will be redelivered). */
-void commands_connection_closed(struct conn *c);
-/* C's output drained below its limit: resume its deliveries. */
-void commands_output_drained(struct conn *c);
+/*
+ * What connections call (port.h): set as relay->handler. A connection's commands run in
+ * order; when it closes, its subscriptions end (their unacknowledged envelopes are delivered
+ * again on the next SUBSCRIBE); when its output drains, its deliveries resume.
+ */
+extern const struct conn_handler commands_handler;
 
 /* Load callbacks for storage_open (ctx: struct relay *), and the step after loading, which
  * also reserves the first block of envelope ids; READY(RELAY) runs once that is durable. */

@@ -9,9 +9,7 @@
 
 #include <sodium.h>
 
-#include "admission.h"
 #include "cairn/error.h"
-#include "commands.h"
 #include "conn.h"
 #include "log.h"
 #include "relay.h"
@@ -76,8 +74,8 @@ void conn_unref(struct conn *c)
 	buf_release(&c->flight);
 	buf_release(&c->held);
 	buf_release(&c->held_in);
-	free(c->authed);
-	free(c->subs);
+	if (c->peer != NULL)
+		c->relay->handler->free(c->peer);
 	free(c);
 }
 
@@ -129,7 +127,8 @@ void conn_close(struct conn *c)
 	if (c->state != CONN_OPEN)
 		unopened_remove(c);
 	c->state = CONN_CLOSING;
-	commands_connection_closed(c);
+	if (c->peer != NULL)
+		relay->handler->closed(c->peer);
 	unlink_flush(c);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -261,7 +260,7 @@ static void on_write(uv_write_t *req, int status)
 		buf_release_small(&c->wire);
 	}
 	update_read_state(c);
-	commands_output_drained(c);
+	c->relay->handler->drained(c->peer);
 	conn_unref(c);
 }
 
@@ -327,7 +326,7 @@ static void update_read_state(struct conn *c)
 	bool want = c->state != CONN_HANDSHAKING && !c->paused &&
 	            c->held_in.len == c->held_in_off &&
 	            conn_output_level(c) < cfg->output_buffer_max &&
-	            c->inflight < cfg->inflight_requests && !c->relay->stopping;
+	            !c->relay->handler->busy(c->peer) && !c->relay->stopping;
 	if (want && !c->reading) {
 		if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
 			c->reading = true;
@@ -425,7 +424,7 @@ static int handle_handshake(struct conn *c, const uint8_t *msg, size_t len)
 		return CAIRN_ENOMEM;
 	w->req.data = w;
 	w->c = c;
-	w->now = (uint64_t)relay_now();
+	w->now = (uint64_t)relay_now(relay);
 	w->len1 = len;
 	w->pad = randombytes_uniform(CAIRN_HELLO_PAD_MAX + 1);
 	memcpy(w->msg1, msg, len);
@@ -467,7 +466,7 @@ static int run_commands(struct conn *c, const uint8_t *content, size_t len, size
 			/* The next command's boundary is unknown: nothing more can be read. */
 			break;
 		} else {
-			commands_dispatch(c, &m);
+			c->relay->handler->command(c->peer, &m);
 		}
 		off += one;
 	}
@@ -716,7 +715,11 @@ void conn_accept(struct relay *relay)
 	relay->conns = c;
 	relay->conn_count++;
 	unopened_append(c);
-	admission_conn_init(c);
+	c->peer = relay->handler->open(relay, c);
+	if (c->peer == NULL) {
+		conn_close(c);
+		return;
+	}
 	c->deadline_ms =
 	    (int64_t)uv_now(relay->loop) + (int64_t)relay->cfg->handshake_timeout_s * 1000;
 	if (uv_accept((uv_stream_t *)&relay->listener, (uv_stream_t *)&c->tcp) != 0) {
@@ -738,7 +741,7 @@ void conn_accept(struct relay *relay)
 	update_read_state(c);
 }
 
-/* ---- timeouts and authorisation ------------------------------------------------------ */
+/* ---- timeouts and the port ------------------------------------------------------ */
 
 void conn_check_timeouts(struct relay *relay, int64_t now_ms)
 {
@@ -761,41 +764,16 @@ void conn_check_timeouts(struct relay *relay, int64_t now_ms)
 	}
 }
 
-int conn_grow_array(void **array, size_t elem, uint32_t len, uint32_t max)
+static const uint8_t *conn_handshake_hash(const struct conn *c)
 {
-	/* Capacity doubles from 4 at each power of two, so it is implied by LEN. */
-	if (len >= 4 && (len & (len - 1)) != 0)
-		return 0;
-	if (len > 0 && len < 4)
-		return 0;
-	size_t cap = len == 0 ? 4 : (size_t)len * 2;
-	if (cap > max)
-		cap = max;
-	void *p = realloc(*array, cap * elem);
-	if (p == NULL)
-		return CAIRN_ENOMEM;
-	*array = p;
-	return 0;
+	return c->session.h;
 }
 
-bool conn_is_authed(const struct conn *c, uint64_t store_id)
-{
-	for (uint32_t i = 0; i < c->authed_len; i++)
-		if (c->authed[i] == store_id)
-			return true;
-	return false;
-}
-
-int conn_grant(struct conn *c, uint64_t store_id)
-{
-	if (conn_is_authed(c, store_id))
-		return 0;
-	uint32_t max = c->relay->cfg->mailboxes_per_connection;
-	if (c->authed_len >= max)
-		return CAIRN_ELIMIT;
-	int rc = conn_grow_array((void **)&c->authed, sizeof(*c->authed), c->authed_len, max);
-	if (rc != 0)
-		return rc;
-	c->authed[c->authed_len++] = store_id;
-	return 0;
-}
+const struct conn_port conn_socket_port = {
+    .reply = conn_reply,
+    .can_deliver = conn_can_deliver,
+    .ref = conn_ref,
+    .unref = conn_unref,
+    .defer = conn_defer,
+    .handshake_hash = conn_handshake_hash,
+};

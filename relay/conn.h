@@ -18,10 +18,9 @@
 #include "codec.h"
 #include "frame.h"
 #include "handshake.h"
+#include "port.h"
 
 struct relay;
-struct mailbox;
-struct conn_task;
 
 enum conn_state {
 	CONN_HANDSHAKE,   /* waiting for message 1 */
@@ -66,14 +65,8 @@ struct conn {
 	struct conn_buf held_in; /* bytes read but not yet framed, from held_in_off */
 	size_t held_in_off;
 
-	uint64_t budget; /* CREATE/SECURE tokens, in 1/60000ths (admission.c) */
-	int64_t budget_ms;
-
-	uint32_t inflight; /* requests waiting for the storage thread */
-	uint64_t *authed;  /* store ids of mailboxes this connection may manage */
-	uint32_t authed_len;
-	struct mailbox **subs; /* mailboxes this connection is subscribed to */
-	uint32_t subs_len;
+	/* The command layer's state for this connection (relay->handler's open): opaque here. */
+	void *peer;
 };
 
 /* Accepts a pending connection from the relay's listener. */
@@ -99,19 +92,6 @@ void conn_ref(struct conn *c);
 void conn_unref(struct conn *c);
 
 /*
- * Work one command needs done off the loop thread (an AUTH's signature check). RUN runs on
- * libuv's thread pool and may touch only the task; DONE runs on the loop thread afterwards
- * and frees the task; CLOSED tells it the connection closed meanwhile (reply nothing).
- */
-struct conn_task {
-	uv_work_t req;
-	struct conn *conn; /* holds a reference until DONE has run */
-	struct conn_task *next;
-	void (*run)(struct conn_task *t);
-	void (*done)(struct conn_task *t, bool closed);
-};
-
-/*
  * Runs T for C's command being handled now. Until T is done, C runs no further command and
  * reads nothing: the rest of its batch waits, in order, and runs right after DONE. At most
  * CAIRN_AUTH_VERIFY_SLOTS tasks are on the thread pool at once, relay-wide; the others wait
@@ -122,13 +102,7 @@ void conn_defer(struct conn *c, struct conn_task *t);
 /* Called once a second: handshake deadlines, idle timeouts, stalled writers. */
 void conn_check_timeouts(struct relay *relay, int64_t now_ms);
 
-/* Makes room for element LEN of *ARRAY (ELEM bytes each, at most MAX elements), growing the
- * allocation when LEN reaches its capacity (4, 8, 16, ...): connections that use one mailbox
- * pay for four, not for the limit. Returns 0 or CAIRN_ENOMEM. */
-int conn_grow_array(void **array, size_t elem, uint32_t len, uint32_t max);
-
-/* Whether C may manage mailbox STORE_ID; granting adds it (CAIRN_ELIMIT when full). */
-bool conn_is_authed(const struct conn *c, uint64_t store_id);
-int conn_grant(struct conn *c, uint64_t store_id);
+/* These functions as the command layer sees them (port.h): set as relay->port. */
+extern const struct conn_port conn_socket_port;
 
 #endif

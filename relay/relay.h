@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <uv.h>
 
@@ -18,7 +19,10 @@
 #include "storage.h"
 
 struct conn;
+struct conn_handler;
+struct conn_port;
 struct conn_task;
+struct peer;
 struct replay_cache;
 
 /* Aggregate counters only: nothing here identifies a user or a mailbox. */
@@ -39,6 +43,16 @@ struct time_mark {
 	uint64_t next_id;
 };
 
+/*
+ * The relay's wall clock, in seconds since the epoch: expiry marks, touched times and the
+ * handshake's timestamp window read it. NOW is NULL for the real clock (time(2)); tests and
+ * the fuzzer set their own, so TTL expiry is tested without waiting or link-time tricks.
+ */
+struct relay_clock {
+	int64_t (*now)(void *ctx);
+	void *ctx;
+};
+
 /* Scratch for rebuilding the index at start: mailboxes by store id, for their envelopes. */
 struct relay_load {
 	struct mailbox **by_id; /* sorted by store id once envelopes start */
@@ -50,6 +64,7 @@ struct relay {
 	uv_loop_t *loop;
 	const struct relay_config *cfg;
 	const uint8_t *private_key; /* borrowed, sodium_malloc'd by main */
+	struct relay_clock clock;
 	uint8_t public_key[CAIRN_KEY_LEN];
 
 	struct storage *storage;
@@ -72,6 +87,12 @@ struct relay {
 	uv_signal_t sigterm, sigint, sighup;
 	uv_check_t flusher; /* after each loop iteration: seal and write pending output */
 	uv_timer_t shutdown_timer;
+
+	/* The seam between connections and the command layer (port.h): conn.c calls HANDLER
+	 * (commands_handler), the command layer calls PORT (conn_socket_port, or a test's). */
+	const struct conn_handler *handler;
+	const struct conn_port *port;
+	struct peer *peers; /* the command layer's state of every open connection */
 
 	struct conn *conns;                         /* every open connection (doubly linked) */
 	struct conn *unopened_head, *unopened_tail; /* no handshake completed yet, oldest first */
@@ -100,7 +121,11 @@ struct relay {
 	struct relay_load load;
 };
 
-/* Seconds since the epoch (the loop's cached time is monotonic, not wall-clock). */
-int64_t relay_now(void);
+/* Seconds since the epoch by RELAY's clock (the loop's cached time is monotonic, not
+ * wall-clock). */
+static inline int64_t relay_now(const struct relay *relay)
+{
+	return relay->clock.now != NULL ? relay->clock.now(relay->clock.ctx) : (int64_t)time(NULL);
+}
 
 #endif

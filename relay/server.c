@@ -28,11 +28,6 @@
 
 #define SHUTDOWN_GRACE_MS 1000 /* time for the last replies to reach clients */
 
-int64_t relay_now(void)
-{
-	return (int64_t)time(NULL);
-}
-
 static void on_connection(uv_stream_t *server, int status)
 {
 	struct relay *relay = server->data;
@@ -87,7 +82,7 @@ static void log_stats(struct relay *relay)
 static void on_tick(uv_timer_t *t)
 {
 	struct relay *relay = t->data;
-	int64_t now = relay_now();
+	int64_t now = relay_now(relay);
 	conn_check_timeouts(relay, (int64_t)uv_now(relay->loop));
 	commands_expire(relay, now);
 	admission_tick(relay);
@@ -227,6 +222,8 @@ int relay_server_run(const struct relay_config *cfg,
 	relay->cfg = cfg;
 	relay->private_key = private_key;
 	memcpy(relay->public_key, public_key, CAIRN_KEY_LEN);
+	relay->handler = &commands_handler;
+	relay->port = &conn_socket_port;
 	int rc = mailbox_index_init(&relay->mailboxes);
 	relay->replay = rc == 0 ? replay_cache_new(cfg->replay_cache_entries) : NULL;
 	if (relay->replay == NULL) {
@@ -270,7 +267,7 @@ int relay_server_run(const struct relay_config *cfg,
 	uv_signal_start(&relay->sigterm, on_signal, SIGTERM);
 	uv_signal_start(&relay->sigint, on_signal, SIGINT);
 	uv_signal_start(&relay->sighup, on_signal, SIGHUP);
-	relay->last_stats = relay_now();
+	relay->last_stats = relay_now(relay);
 	log_info("relay serving on %s port %u: %zu mailboxes, %llu envelopes stored",
 	         cfg->listen_host, cfg->listen_port, relay->mailboxes.count,
 	         (unsigned long long)relay->mailboxes.envelopes);

@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the command layer's modules share; nothing outside the layer includes this (conn.c
+ * sees only port.h, server.c only commands.h). The layer, top to bottom, each calling only
+ * downwards:
+ *
+ *   commands.c   the handlers, the handler table (port.h) and per-connection events
+ *   load.c       start-up: the index rebuilt from the store
+ *   expiry.c     coarse times, expiry marks, touched times, removing mailboxes and envelopes
+ *   delivery.c   windowed in-order delivery, read-ahead, the end of a subscription
+ *   envelope.c   an envelope's life in memory: write, park, cancel, delete, free
+ *   ids.c        envelope ids reserved by a durable mark
+ *   peer.c       per-connection state, replies through the port, requests to the store
+ *
+ * Loop thread only.
+ */
+#ifndef CAIRN_RELAY_COMMAND_LAYER_H
+#define CAIRN_RELAY_COMMAND_LAYER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "admission.h"
+#include "codec.h"
+#include "mailbox.h"
+#include "storage.h"
+
+struct conn;
+struct relay;
+
+/*
+ * The command layer's state of one connection (port.h): what it may manage and what it is
+ * subscribed to. Lives as long as the connection's memory (the handler's open to free), so a
+ * request that holds a reference on the connection may use it after the connection closed.
+ */
+struct peer {
+	struct relay *relay;
+	struct conn *conn;        /* opaque: reached only through relay->port */
+	struct peer *prev, *next; /* relay->peers, while the connection is open */
+	bool open;
+	uint32_t inflight; /* requests waiting for the storage thread */
+	uint64_t *authed;  /* store ids of mailboxes this connection may manage */
+	uint32_t authed_len;
+	struct mailbox **subs; /* mailboxes this connection is subscribed to */
+	uint32_t subs_len;
+	struct admission_budget budget; /* CREATE/SECURE */
+};
+
+/* A storage job for a request that is not an envelope's own write. */
+struct request {
+	struct storage_job job;
+	struct relay *relay;
+	struct peer *peer; /* holds a reference on its connection; NULL for the relay's own jobs */
+	uint32_t request_id;
+	struct store_mailbox rec;
+	uint64_t *ids; /* STORE_MAILBOX_DELETE's envelope ids, freed with the request */
+};
+
+/* ---- peer.c ---------------------------------------------------------------------------- */
+
+/* Queues reply M (or an OK, or an ERROR with CODE, a CAIRN_E* code in the wire range) to P's
+ * connection, through the relay's port: dropped if it has closed. */
+void peer_reply(struct peer *p, const struct cairn_msg *m);
+void peer_reply_ok(struct peer *p, uint32_t request_id);
+void peer_reply_error(struct peer *p, uint32_t request_id, int code);
+/* A request of P's waits for the store: P and its connection stay in memory, and it counts
+ * against inflight_requests, until peer_release (which may free P). */
+void peer_hold(struct peer *p);
+void peer_release(struct peer *p);
+/* Whether P may manage mailbox STORE_ID; granting adds it (CAIRN_ELIMIT when P manages
+ * mailboxes_per_connection already, CAIRN_ENOMEM). */
+bool peer_is_authed(const struct peer *p, uint64_t store_id);
+int peer_grant(struct peer *p, uint64_t store_id);
+/* Makes room for element LEN of *ARRAY (ELEM bytes each, at most MAX): 0 or CAIRN_ENOMEM. */
+int grow_array(void **array, size_t elem, uint32_t len, uint32_t max);
+
+/* A request for P (holding it, NULL for the relay's own) whose job calls DONE; NULL when out
+ * of memory. request_finish answers P with OK or a storage error and frees R; request_done is
+ * a job's DONE that does just that. */
+struct request *request_new(struct peer *p, uint32_t request_id,
+                            void (*done)(struct storage_job *));
+void request_finish(struct request *r);
+void request_done(struct storage_job *job);
+/* Hands JOB to the storage thread. */
+void relay_submit(struct relay *relay, struct storage_job *job);
+
+/* ---- ids.c ----------------------------------------------------------------------------- */
+
+/* Envelope ids are reserved this many at a time; the next block when half is used. */
+#define ID_BLOCK ((uint64_t)1 << 21)
+/* Asks for the next block (once at a time); relay->on_ids_ready runs when one is durable. */
+void reserve_ids(struct relay *relay);
+
+/* ---- envelope.c ------------------------------------------------------------------------ */
+
+/* A new envelope of MB with id ID and LEN bytes (BODY copied in, or NULL: read back later),
+ * its delete job ready. NULL when out of memory. */
+struct envelope *envelope_new(struct relay *relay, struct mailbox *mb, uint64_t id,
+                              const uint8_t *body, uint32_t len);
+/* Frees ENV once it is out of its queue and none of its jobs is in flight. */
+void envelope_maybe_free(struct envelope *env);
+/* Sends ENV's sender its answer (once) and releases it. */
+void envelope_answer_sender(struct envelope *env, int status);
+/* ENV leaves its mailbox's queue (no storage work). */
+void envelope_detach(struct envelope *env);
+/* ENV leaves its mailbox's queue for good, its pending storage job cancelled if it can be:
+ * true if it is or will be on disk (the caller deletes it there). */
+bool envelope_leave(struct relay *relay, struct envelope *env);
+/* Deletes ENV's record from the store (once): ENV has left its queue and is, or will be, on
+ * disk. ENV stays in memory until the DELETE is done. */
+void envelope_delete(struct relay *relay, struct envelope *env);
+/* DONE of an envelope's PUT. */
+void on_put_done(struct storage_job *job);
+
+/* ---- delivery.c ------------------------------------------------------------------------ */
+
+/* Delivers what MB's subscriber's window and output allow, and reads ahead. */
+void deliver(struct relay *relay, struct mailbox *mb);
+/* Ends MB's subscription (END with CODE unless CODE < 0), forgetting what was in flight;
+ * end_subscription keeps the bodies in memory (a takeover), unsubscribe drops them. */
+void end_subscription(struct relay *relay, struct mailbox *mb, int code);
+void unsubscribe(struct relay *relay, struct mailbox *mb, int code);
+
+/* ---- expiry.c -------------------------------------------------------------------------- */
+
+/* T as the store keeps it: rounded up to the expiry grain. */
+int64_t coarse_time(const struct relay *relay, int64_t t);
+/* Every envelope below NEXT_ID was stored at or before NOW. */
+void add_time_mark(struct relay *relay, int64_t now, uint64_t next_id);
+/* MB was touched by its owner or a sender now (written at most once a grain). */
+void mailbox_touch(struct relay *relay, struct mailbox *mb);
+/* Removes MB and its envelopes, answering P's REQUEST_ID once durable (if P is set): 0, or
+ * CAIRN_ENOMEM with MB untouched. */
+int mailbox_destroy(struct relay *relay, struct mailbox *mb, struct peer *p, uint32_t request_id);
+
+/* ---- commands.c ------------------------------------------------------------------------ */
+
+/* Sets the fixed values the denied paths work on (at start, once). */
+void commands_init_dummies(void);
+
+#endif

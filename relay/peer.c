@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The command layer's per-connection state (struct peer) and requests: replies go through the
+ * relay's port (port.h); a request that waits for the store holds its connection; which
+ * mailboxes a connection may manage.
+ */
+#include <stdlib.h>
+
+#include "cairn/error.h"
+#include "command_layer.h"
+#include "port.h"
+#include "relay.h"
+
+void peer_reply(struct peer *p, const struct cairn_msg *m)
+{
+	p->relay->port->reply(p->conn, m);
+}
+
+void peer_reply_ok(struct peer *p, uint32_t request_id)
+{
+	struct cairn_msg m = {.type = CAIRN_REPLY_OK, .request_id = request_id};
+	peer_reply(p, &m);
+}
+
+/* CODE is a CAIRN_E* code in the wire range. */
+void peer_reply_error(struct peer *p, uint32_t request_id, int code)
+{
+	struct cairn_msg m = {
+	    .type = CAIRN_REPLY_ERROR, .request_id = request_id, .code = (uint32_t)-code};
+	peer_reply(p, &m);
+}
+
+/* A request of P's waits for the store: P's connection stays in memory until peer_release. */
+void peer_hold(struct peer *p)
+{
+	p->relay->port->ref(p->conn);
+	p->inflight++;
+}
+
+void peer_release(struct peer *p)
+{
+	p->inflight--;
+	p->relay->port->unref(p->conn); /* may free P */
+}
+
+struct request *request_new(struct peer *p, uint32_t request_id, void (*done)(struct storage_job *))
+{
+	struct request *r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return NULL;
+	r->peer = p;
+	r->request_id = request_id;
+	r->job.kind = STORAGE_WRITE;
+	r->job.done = done;
+	r->job.data = r;
+	if (p != NULL)
+		peer_hold(p);
+	return r;
+}
+
+/* Answers and frees a request whose reply is a plain OK or a storage error. */
+void request_finish(struct request *r)
+{
+	if (r->peer != NULL) {
+		if (r->job.status == 0)
+			peer_reply_ok(r->peer, r->request_id);
+		else
+			peer_reply_error(r->peer, r->request_id, CAIRN_ESTORAGE);
+		peer_release(r->peer);
+	}
+	free(r->ids);
+	free(r);
+}
+
+void request_done(struct storage_job *job)
+{
+	request_finish(job->data);
+}
+
+void relay_submit(struct relay *relay, struct storage_job *job)
+{
+	storage_submit(relay->storage, job);
+}
+
+/* Makes room for element LEN of *ARRAY (ELEM bytes each, at most MAX elements), growing the
+ * allocation when LEN reaches its capacity (4, 8, 16, ...): connections that use one mailbox
+ * pay for four, not for the limit. Returns 0 or CAIRN_ENOMEM. */
+int grow_array(void **array, size_t elem, uint32_t len, uint32_t max)
+{
+	/* Capacity doubles from 4 at each power of two, so it is implied by LEN. */
+	if (len >= 4 && (len & (len - 1)) != 0)
+		return 0;
+	if (len > 0 && len < 4)
+		return 0;
+	size_t cap = len == 0 ? 4 : (size_t)len * 2;
+	if (cap > max)
+		cap = max;
+	void *q = realloc(*array, cap * elem);
+	if (q == NULL)
+		return CAIRN_ENOMEM;
+	*array = q;
+	return 0;
+}
+
+/* Whether P may manage mailbox STORE_ID. */
+bool peer_is_authed(const struct peer *p, uint64_t store_id)
+{
+	for (uint32_t i = 0; i < p->authed_len; i++)
+		if (p->authed[i] == store_id)
+			return true;
+	return false;
+}
+
+/* Lets P manage mailbox STORE_ID: 0, or CAIRN_ELIMIT when P manages as many as it may. */
+int peer_grant(struct peer *p, uint64_t store_id)
+{
+	if (peer_is_authed(p, store_id))
+		return 0;
+	uint32_t max = p->relay->cfg->mailboxes_per_connection;
+	if (p->authed_len >= max)
+		return CAIRN_ELIMIT;
+	int rc = grow_array((void **)&p->authed, sizeof(*p->authed), p->authed_len, max);
+	if (rc != 0)
+		return rc;
+	p->authed[p->authed_len++] = store_id;
+	return 0;
+}
