@@ -32,7 +32,8 @@
  * wrong passphrase fails to open the slot before anything is written: CAIRN_EPASSPHRASE,
  * nothing changed. cstate_rekey re-seals M under a new salt and passphrase in one UPDATE.
  * From M, crypto_kdf_derive_from_key with context "cairnst1" derives subkey 1, the record
- * key, and subkey 2, the lookup key. Keys live in sodium_malloc memory.
+ * key, subkey 2, the lookup key, and subkey 3, the scope key. Keys live in sodium_malloc
+ * memory.
  *
  * Records. records(kind, lookup, seq, value) with PRIMARY KEY (kind, lookup) and a unique
  * index on (kind, seq) for listing in order. lookup = BLAKE2b-256 keyed with the lookup key
@@ -42,6 +43,14 @@
  * swapped for another's, it fails to open (CAIRN_ECORRUPT). What sealing cannot detect is a
  * record deleted, or the file or a record rolled back to an older copy of itself; that needs
  * an anchor off the device.
+ *
+ * Scopes (schema 2). A record may belong to a scope (one conversation's messages): the scope
+ * column holds BLAKE2b-256 keyed with the scope key over kind (4, BE) || scope, NULL for a
+ * record with none, and a partial index on (kind, scope, seq) lists one scope's records in
+ * order without reading any other's. A scoped record's associated data also carries that hash
+ * (ad = kind || lookup || seq || scope hash), so moving a record to another scope on disk makes
+ * it fail to open. A schema 1 store is upgraded on open, in one transaction (schema_upgrade):
+ * its records get no scope and open as before.
  *
  * Sequence numbers are per kind: max(seq) + 1 at insertion, kept on replace. Deleting the
  * newest record frees its number for the next insertion, which is harmless: order is only
@@ -74,7 +83,7 @@
 #include "state_int.h"
 
 /* Bump when the schema changes; anything else is refused as not a store of ours. */
-#define CSTATE_SCHEMA 1
+#define CSTATE_SCHEMA 2
 
 /* Separates the keyslot's seal from every record's (whose associated data is 44 bytes). */
 static const uint8_t keyslot_ad[] = "cairn keyslot 1";
@@ -86,31 +95,40 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_FIND] = "SELECT seq FROM records WHERE kind = ?1 AND lookup = ?2",
     /* max() over the (kind, seq) index is one seek to its right edge. */
     [STMT_NEXT_SEQ] = "SELECT coalesce(max(seq), 0) + 1 FROM records WHERE kind = ?1",
-    [STMT_INSERT] = "INSERT INTO records (kind, lookup, value, seq) VALUES (?1, ?2, ?3, ?4)",
-    [STMT_UPDATE] = "UPDATE records SET value = ?3 WHERE kind = ?1 AND lookup = ?2",
-    [STMT_GET] = "SELECT seq, value FROM records WHERE kind = ?1 AND lookup = ?2",
+    [STMT_INSERT] = "INSERT INTO records (kind, lookup, value, seq, scope)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [STMT_UPDATE] = "UPDATE records SET value = ?3, scope = ?5 WHERE kind = ?1 AND lookup = ?2",
+    [STMT_GET] = "SELECT seq, value, scope FROM records WHERE kind = ?1 AND lookup = ?2",
     [STMT_DELETE] = "DELETE FROM records WHERE kind = ?1 AND lookup = ?2",
 };
 
+/* Lists one scope's records in order without touching any other's; records with no scope
+ * (most kinds) stay out of it. */
+#define SCOPE_INDEX_SQL                                                                            \
+	"CREATE INDEX records_scope ON records (kind, scope, seq) WHERE scope IS NOT NULL;"
+
 /* The value column comes last so that reading seq never touches a large value's overflow
- * pages. The CHECK keeps the keyslot a single row. */
-static const char schema_sql[] = "BEGIN IMMEDIATE;"
-                                 "CREATE TABLE keyslot ("
-                                 " id INTEGER PRIMARY KEY CHECK (id = 1),"
-                                 " alg INTEGER NOT NULL,"
-                                 " opslimit INTEGER NOT NULL,"
-                                 " memlimit INTEGER NOT NULL,"
-                                 " salt BLOB NOT NULL,"
-                                 " sealed BLOB NOT NULL);"
-                                 "CREATE TABLE records ("
-                                 " kind INTEGER NOT NULL,"
-                                 " lookup BLOB NOT NULL,"
-                                 " seq INTEGER NOT NULL,"
-                                 " value BLOB NOT NULL,"
-                                 " PRIMARY KEY (kind, lookup));"
-                                 "CREATE UNIQUE INDEX records_order ON records (kind, seq);"
-                                 "PRAGMA user_version = 1;";
-_Static_assert(CSTATE_SCHEMA == 1, "update schema_sql");
+ * pages (in a store upgraded from schema 1 scope comes after it: ALTER TABLE appends). The CHECK
+ * keeps the keyslot a single row. */
+static const char schema_sql[] =
+    "BEGIN IMMEDIATE;"
+    "CREATE TABLE keyslot ("
+    " id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " alg INTEGER NOT NULL,"
+    " opslimit INTEGER NOT NULL,"
+    " memlimit INTEGER NOT NULL,"
+    " salt BLOB NOT NULL,"
+    " sealed BLOB NOT NULL);"
+    "CREATE TABLE records ("
+    " kind INTEGER NOT NULL,"
+    " lookup BLOB NOT NULL,"
+    " seq INTEGER NOT NULL,"
+    " scope BLOB,"
+    " value BLOB NOT NULL,"
+    " PRIMARY KEY (kind, lookup));"
+    "CREATE UNIQUE INDEX records_order ON records (kind, seq);" SCOPE_INDEX_SQL
+    "PRAGMA user_version = 2;";
+_Static_assert(CSTATE_SCHEMA == 2, "update schema_sql and schema_upgrade");
 
 /* The keyslot row. Nothing in it is secret: M is sealed. */
 struct keyslot {
@@ -293,7 +311,8 @@ static int keyslot_read(sqlite3 *db, struct keyslot *ks)
 	int rc = query_int(db, "PRAGMA user_version", &version);
 	if (rc != 0)
 		return rc;
-	if (version != CSTATE_SCHEMA)
+	/* An older schema is upgraded once the passphrase is known good (db_ready). */
+	if (version < 1 || version > CSTATE_SCHEMA)
 		return CAIRN_ECORRUPT;
 
 	sqlite3_stmt *s = NULL;
@@ -344,6 +363,31 @@ static void keys_derive(struct cstate_keys *k)
 	                           CSTATE_KDF_CONTEXT, k->master);
 	crypto_kdf_derive_from_key(k->lookup, sizeof(k->lookup), CSTATE_KDF_LOOKUP,
 	                           CSTATE_KDF_CONTEXT, k->master);
+	crypto_kdf_derive_from_key(k->scope, sizeof(k->scope), CSTATE_KDF_SCOPE, CSTATE_KDF_CONTEXT,
+	                           k->master);
+}
+
+/*
+ * Brings a schema 1 store (before scopes) to schema 2: the scope column, NULL in every record
+ * already there, and its index. One transaction, the version checked again inside it, so two
+ * processes opening the same old store at once upgrade it once. Records are not touched: one
+ * with no scope seals exactly as before.
+ */
+static int schema_upgrade(sqlite3 *db)
+{
+	int64_t version = 0;
+	int rc = exec_sql(db, "BEGIN IMMEDIATE");
+	if (rc != 0)
+		return rc;
+	rc = query_int(db, "PRAGMA user_version", &version);
+	if (rc == 0 && version == 1)
+		rc = exec_sql(db, "ALTER TABLE records ADD COLUMN scope BLOB;" SCOPE_INDEX_SQL
+		                  "PRAGMA user_version = 2;");
+	if (rc == 0)
+		rc = exec_sql(db, "COMMIT");
+	if (rc != 0)
+		(void)exec_sql(db, "ROLLBACK");
+	return rc;
 }
 
 /*
@@ -391,6 +435,10 @@ static int db_ready(struct cstate *st)
 		return rc;
 	if ((rc = exec_sql(st->db, "PRAGMA synchronous = FULL")) != 0 ||
 	    (rc = exec_sql(st->db, "PRAGMA journal_size_limit = 0")) != 0)
+		return rc;
+	int64_t version = 0;
+	if ((rc = query_int(st->db, "PRAGMA user_version", &version)) != 0 ||
+	    (version < CSTATE_SCHEMA && (rc = schema_upgrade(st->db)) != 0))
 		return rc;
 	for (int i = 0; i < STMT_COUNT; i++) {
 		src = sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,

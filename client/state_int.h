@@ -20,12 +20,14 @@
 #define CSTATE_TAGLEN    crypto_aead_xchacha20poly1305_ietf_ABYTES
 #define CSTATE_OVERHEAD  (CSTATE_NONCELEN + CSTATE_TAGLEN)
 #define CSTATE_ADLEN     (4 + CSTATE_LOOKUPLEN + 8)
+#define CSTATE_ADLEN_MAX (CSTATE_ADLEN + CSTATE_LOOKUPLEN) /* with a scope */
 #define CSTATE_SLOTLEN   (CSTATE_NONCELEN + CSTATE_KEYLEN + CSTATE_TAGLEN)
 #define CSTATE_BUSY_MS   5000
 
 #define CSTATE_KDF_CONTEXT "cairnst1"
 #define CSTATE_KDF_RECORD  1
 #define CSTATE_KDF_LOOKUP  2
+#define CSTATE_KDF_SCOPE   3
 
 _Static_assert(crypto_aead_xchacha20poly1305_ietf_KEYBYTES == CSTATE_KEYLEN, "record key");
 _Static_assert(crypto_kdf_KEYBYTES == CSTATE_KEYLEN, "master key");
@@ -53,6 +55,7 @@ struct cstate_keys {
 	uint8_t master[CSTATE_KEYLEN];
 	uint8_t record[CSTATE_KEYLEN];
 	uint8_t lookup[CSTATE_KEYLEN];
+	uint8_t scope[CSTATE_KEYLEN];
 };
 
 struct cstate {
