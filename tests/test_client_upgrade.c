@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <sodium.h>
@@ -203,6 +205,89 @@ static void test_upgrade_keeps_everything(void **state)
 	assert_string_equal(s.m[4].text, "still here");
 	list_contacts(c, &x);
 	assert_int_equal(x.unread[0], 0);
+	cairn_close(c);
+}
+
+/* Runs SQL on a home's store file directly (what a damaged or tampered disk could hold). */
+static void raw_sql(const char *home, const char *sql, int *out)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "%s/cairn.db", home);
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	int src = sqlite3_step(st);
+	assert_true(src == SQLITE_ROW || src == SQLITE_DONE);
+	if (out != NULL)
+		*out = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+/* An upgrade that fails half-way (here: the outbox, rewritten last, cannot be written) leaves
+ * the home as it was; the next open upgrades it whole. */
+static void test_upgrade_all_or_nothing(void **state)
+{
+	struct world *w = *state;
+	struct cairn *c;
+	int n = -1;
+	raw_sql(w->a,
+	        "CREATE TRIGGER no_outbox BEFORE UPDATE ON records WHEN NEW.kind = 4"
+	        " BEGIN SELECT RAISE(ABORT, 'full'); END",
+	        NULL);
+	assert_int_equal(cairn_open(w->a, PASS, &c), CAIRN_EIO);
+	assert_null(c);
+	raw_sql(w->a, "SELECT count(*) FROM records WHERE kind IN (6, 7, 8)", &n);
+	assert_int_equal(n, 0); /* no conversation, no name, no model record */
+	raw_sql(w->a, "SELECT count(*) FROM records WHERE kind = 3 AND scope IS NULL", &n);
+	assert_int_equal(n, 7); /* every message still in the old layout */
+	raw_sql(w->a, "DROP TRIGGER no_outbox", NULL);
+	assert_int_equal(cairn_open(w->a, PASS, &c), 0);
+	struct contacts x;
+	struct shown s = {0};
+	list_contacts(c, &x);
+	assert_int_equal(x.n, 2);
+	assert_int_equal(x.unread[0], 2);
+	assert_int_equal(cairn_read(c, "bob", on_message, &s), 0);
+	check_alice_bob(&s, "bob");
+	assert_int_equal(outbox_of(c, s.m[6].id), LONG_PARTS);
+	cairn_close(c);
+}
+
+/* Two processes opening the same old home at once: one upgrades, the other waits and finds
+ * it done; nothing is doubled. */
+static void test_upgrade_two_at_once(void **state)
+{
+	struct world *w = *state;
+	pid_t pid[2];
+	for (int i = 0; i < 2; i++) {
+		pid[i] = fork();
+		assert_true(pid[i] >= 0);
+		if (pid[i] == 0) {
+			struct cairn *c;
+			_exit(cairn_open(w->a, PASS, &c) == 0 ? (cairn_close(c), 0) : 1);
+		}
+	}
+	for (int i = 0; i < 2; i++) {
+		int status = 0;
+		assert_int_equal(waitpid(pid[i], &status, 0), pid[i]);
+		assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	}
+	int n = -1;
+	raw_sql(w->a, "SELECT count(*) FROM records WHERE kind = 2", &n);
+	assert_int_equal(n, 2);
+	raw_sql(w->a, "SELECT count(*) FROM records WHERE kind = 3", &n);
+	assert_int_equal(n, 7);
+	raw_sql(w->a, "SELECT count(*) FROM records WHERE kind = 4", &n);
+	assert_int_equal(n, 1 + LONG_PARTS);
+	raw_sql(w->a, "SELECT count(*) FROM records WHERE kind IN (6, 7)", &n);
+	assert_int_equal(n, 4);
+	struct cairn *c;
+	struct shown s = {0};
+	assert_int_equal(cairn_open(w->a, PASS, &c), 0);
+	assert_int_equal(cairn_read(c, "bob", on_message, &s), 0);
+	check_alice_bob(&s, "bob");
 	cairn_close(c);
 }
 
@@ -427,6 +512,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_upgrade_keeps_everything, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_upgrade_on_disk, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_upgrade_keeps_parts, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_upgrade_all_or_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_upgrade_two_at_once, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rename, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_scope_lists_only_its_own, setup, teardown),
 	};
