@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * libcairn's public API (include/cairn/cairn.h): the identity, invites, sending (the outbox),
- * reading, contacts and safety numbers. Network sessions live in sync.c.
+ * reading and safety numbers. Network sessions live in sync.c; contacts, conversations, names
+ * and renaming in contacts.c; the upgrade of older homes, run by cairn_open, in upgrade.c.
  *
  * Every change that must survive a crash as a whole (a ratchet step and the envelope it
  * sealed, a received message and the ratchet step that opened it) is one state transaction.
@@ -47,7 +48,7 @@ int cairn_init(const char *home, const char *passphrase)
 		rc = cstate_put(st, REC_META, RECORD_META_KEY, strlen(RECORD_META_KEY), &model, 1);
 	if (rc == 0)
 		rc = cstate_commit(st);
-	else if (st != NULL)
+	else
 		cstate_rollback(st);
 	sodium_memzero(sk, sizeof(sk));
 	cstate_close(st);
