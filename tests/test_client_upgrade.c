@@ -16,6 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,7 +35,8 @@
 
 struct world {
 	char dir[64];
-	char a[96], b[96];
+	char a[96], b[96], relay[96];
+	pid_t relay_pid;
 };
 
 static int setup(void **state)
@@ -41,12 +46,13 @@ static int setup(void **state)
 	if (w == NULL || mkdtemp(w->dir) == NULL)
 		return -1;
 	char cmd[512];
-	snprintf(cmd, sizeof(cmd), "cp -r '%s/home-v1/A' '%s/home-v1/B' '%s/'", CAIRN_FIXTURES,
-	         CAIRN_FIXTURES, w->dir);
+	snprintf(cmd, sizeof(cmd), "cp -r '%s/home-v1/A' '%s/home-v1/B' '%s/home-v1/relay' '%s/'",
+	         CAIRN_FIXTURES, CAIRN_FIXTURES, CAIRN_FIXTURES, w->dir);
 	if (system(cmd) != 0)
 		return -1;
 	snprintf(w->a, sizeof(w->a), "%s/A", w->dir);
 	snprintf(w->b, sizeof(w->b), "%s/B", w->dir);
+	snprintf(w->relay, sizeof(w->relay), "%s/relay", w->dir);
 	*state = w;
 	return 0;
 }
@@ -55,6 +61,10 @@ static int teardown(void **state)
 {
 	struct world *w = *state;
 	char cmd[128];
+	if (w->relay_pid > 0) {
+		kill(w->relay_pid, SIGTERM);
+		waitpid(w->relay_pid, NULL, 0);
+	}
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", w->dir);
 	int rc = system(cmd);
 	free(w);
@@ -370,6 +380,88 @@ static void test_upgrade_keeps_parts(void **state)
 	cairn_close(c);
 }
 
+/* ---- the upgraded homes go on talking -------------------------------------------------- */
+
+#define FIXTURE_PORT 47311 /* where make-home-v1.sh ran the relay: the homes name it */
+
+static int relay_up(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(FIXTURE_PORT)};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	int ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	if (fd >= 0)
+		close(fd);
+	return ok;
+}
+
+/* Starts the fixture's relay again, with its key and store, on its port. */
+static void start_relay(struct world *w)
+{
+	assert_false(relay_up()); /* the port must be ours */
+	char conf[128];
+	snprintf(conf, sizeof(conf), "%s/test.conf", w->dir);
+	FILE *f = fopen(conf, "w");
+	assert_non_null(f);
+	fprintf(f, "[relay]\nlisten = 127.0.0.1:%d\nlog_level = error\n", FIXTURE_PORT);
+	fclose(f);
+	w->relay_pid = fork();
+	assert_true(w->relay_pid >= 0);
+	if (w->relay_pid == 0) {
+		execl(CAIRN_RELAY_BIN, CAIRN_RELAY_BIN, "run", "--data", w->relay, "--config", conf,
+		      (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500 && !relay_up(); i++)
+		usleep(10000);
+	assert_true(relay_up());
+}
+
+/* Everything the old client had queued goes out from the upgraded home, the other upgraded
+ * home receives it on the sessions and mailboxes the old client made, and answers. */
+static void test_upgrade_then_talk(void **state)
+{
+	struct world *w = *state;
+	start_relay(w);
+	struct cairn *a, *b;
+	struct cairn_sync_result r;
+	struct shown s = {0};
+	struct contacts x;
+	assert_int_equal(cairn_open(w->a, PASS, &a), 0);
+	assert_int_equal(cairn_rename(a, "bob", "robert"), 0);
+	assert_int_equal(cairn_sync(a, &r, NULL, NULL), 0);
+	unsigned left = 9;
+	assert_int_equal(client_outbox_count(a, NULL, &left), 0);
+	assert_int_equal(left, 0);
+
+	assert_int_equal(cairn_open(w->b, PASS, &b), 0);
+	assert_int_equal(cairn_sync(b, &r, NULL, NULL), 0);
+	assert_int_equal(r.received, 2);
+	list_contacts(b, &x);
+	assert_int_equal(x.unread[0], 4);
+	assert_int_equal(cairn_read(b, "alice", on_message, &s), 0);
+	assert_int_equal(s.n, 7);
+	assert_string_equal(s.m[5].text, "queued while the relay is down");
+	assert_int_equal(s.m[6].len, 150000);
+	assert_int_equal(s.m[6].outgoing, 0);
+	uint8_t id[CAIRN_MESSAGE_ID_LEN];
+	assert_int_equal(cairn_send(b, "alice", (const uint8_t *)"got both", 8, id), 0);
+	cairn_close(b);
+
+	assert_int_equal(cairn_sync(a, &r, NULL, NULL), 0);
+	assert_int_equal(r.received, 1);
+	memset(&s, 0, sizeof(s));
+	assert_int_equal(cairn_read(a, "robert", on_message, &s), 0);
+	assert_int_equal(s.n, 8);
+	assert_string_equal(s.m[7].text, "got both");
+	assert_string_equal(s.m[7].contact, "robert");
+	assert_int_equal(s.m[7].outgoing, 0);
+	assert_true(s.m[5].received_at != 0); /* sent now */
+	list_contacts(a, &x);
+	assert_int_equal(x.unread[0], 0);
+	cairn_close(a);
+}
+
 /* ---- names are labels ------------------------------------------------------------------ */
 
 static void test_rename(void **state)
@@ -515,6 +607,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_upgrade_all_or_nothing, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_upgrade_two_at_once, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rename, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_upgrade_then_talk, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_scope_lists_only_its_own, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
