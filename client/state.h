@@ -45,7 +45,8 @@ CAIRN_WARN_UNUSED int cstate_begin(struct cstate *st);
 CAIRN_WARN_UNUSED int cstate_commit(struct cstate *st);
 void cstate_rollback(struct cstate *st);
 
-/* Inserts or replaces record (KIND, KEY). A replaced record keeps its sequence number. */
+/* Inserts or replaces record (KIND, KEY), with no scope (see cstate_put_scoped: a replaced
+ * record leaves its scope). A replaced record keeps its sequence number. */
 CAIRN_WARN_UNUSED int cstate_put(struct cstate *st, uint32_t kind, const void *key, size_t keylen,
                                  const void *value, size_t vlen);
 
