@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * libcairn's public API (include/cairn/cairn.h): the identity, invites, sending (the outbox),
- * reading, contacts and safety numbers. Network sessions live in sync.c.
+ * reading and safety numbers. Network sessions live in sync.c; contacts, conversations, names
+ * and renaming in contacts.c; the upgrade of older homes, run by cairn_open, in upgrade.c.
  *
  * Every change that must survive a crash as a whole (a ratchet step and the envelope it
  * sealed, a received message and the ratchet step that opened it) is one state transaction.
@@ -39,7 +40,16 @@ int cairn_init(const char *home, const char *passphrase)
 		return rc;
 	uint8_t pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
 	crypto_sign_keypair(pk, sk);
-	rc = cstate_put(st, REC_IDENTITY, SELF_KEY, strlen(SELF_KEY), sk, sizeof(sk));
+	/* The identity and the data model it is kept in, together. */
+	const uint8_t model = RECORD_MODEL;
+	rc = cstate_begin(st);
+	if (rc == 0 &&
+	    (rc = cstate_put(st, REC_IDENTITY, SELF_KEY, strlen(SELF_KEY), sk, sizeof(sk))) == 0)
+		rc = cstate_put(st, REC_META, RECORD_META_KEY, strlen(RECORD_META_KEY), &model, 1);
+	if (rc == 0)
+		rc = cstate_commit(st);
+	else
+		cstate_rollback(st);
 	sodium_memzero(sk, sizeof(sk));
 	cstate_close(st);
 	return rc;
@@ -73,6 +83,9 @@ int cairn_open(const char *home, const char *passphrase, struct cairn **out)
 		crypto_sign_ed25519_sk_to_pk(c->identity_pk, c->identity_sk);
 	}
 	cstate_free_value(sk, sklen);
+	/* A home written before ids is rewritten now, whole or not at all. */
+	if (rc == 0)
+		rc = client_upgrade(c);
 	if (rc != 0) {
 		cairn_close(c);
 		return rc;
@@ -153,98 +166,6 @@ void client_auth_signature(const struct cnet *n, const struct my_mailbox *mb, ui
 	crypto_sign_detached(sig, NULL, msg, sizeof(msg), mb->sign_sk);
 }
 
-static int valid_name(const char *name)
-{
-	size_t n = name ? strlen(name) : 0;
-	return n > 0 && n <= CAIRN_NAME_MAX;
-}
-
-int client_load_contact(struct cairn *c, const char *name, struct contact *k)
-{
-	memset(k, 0, sizeof(*k));
-	if (!valid_name(name))
-		return CAIRN_ENOTFOUND;
-	uint8_t *v = NULL;
-	size_t vlen = 0;
-	int rc = cstate_get(c->st, REC_CONTACT, name, strlen(name), &v, &vlen);
-	if (rc == 0)
-		rc = contact_parse(v, vlen, k);
-	cstate_free_value(v, vlen);
-	return rc;
-}
-
-int client_store_contact(struct cairn *c, const struct contact *k)
-{
-	uint8_t *v = NULL;
-	size_t vlen = 0;
-	int rc = contact_encode(k, &v, &vlen);
-	if (rc == 0)
-		rc = cstate_put(c->st, REC_CONTACT, k->name, strlen(k->name), v, vlen);
-	if (v != NULL) {
-		sodium_memzero(v, vlen);
-		free(v);
-	}
-	return rc;
-}
-
-int client_store_message(struct cairn *c, const struct contact *k, int outgoing,
-                         const uint8_t id[APPMSG_ID_LEN], int64_t sent_at, int64_t received_at,
-                         const uint8_t *text, size_t len)
-{
-	uint8_t key[RECORD_KEY_MAX];
-	size_t klen = message_key(key, k->name, id);
-	uint8_t *old = NULL;
-	size_t oldlen = 0;
-	int rc = cstate_get(c->st, REC_MESSAGE, key, klen, &old, &oldlen);
-	cstate_free_value(old, oldlen);
-	if (rc == 0)
-		return 0; /* a duplicate: stored already */
-	if (rc != CAIRN_ENOTFOUND)
-		return rc;
-	struct stored_message m = {.outgoing = (uint8_t)outgoing,
-	                           .sent_at = sent_at,
-	                           .received_at = received_at,
-	                           .text = text,
-	                           .len = len};
-	strcpy(m.contact, k->name);
-	memcpy(m.id, id, APPMSG_ID_LEN);
-	uint8_t *v = NULL;
-	size_t vlen = 0;
-	rc = message_encode(&m, &v, &vlen);
-	if (rc == 0)
-		rc = cstate_put(c->st, REC_MESSAGE, key, klen, v, vlen);
-	if (v != NULL) {
-		sodium_memzero(v, vlen);
-		free(v);
-	}
-	return rc == 0 ? 1 : rc;
-}
-
-/*
- * Stores K, a contact made outside any transaction (its mailboxes need the network), unless
- * a contact of that name appeared meanwhile (CAIRN_EEXIST): another process's `invite` or
- * `accept` under the same name must not be overwritten, ratchet and all. The check and the
- * write are one transaction; a caller already inside one (accept) nests in it, and a failure
- * rolls the whole of it back.
- */
-static int store_new_contact(struct cairn *c, const struct contact *k)
-{
-	int rc = cstate_begin(c->st);
-	if (rc != 0)
-		return rc;
-	struct contact old;
-	rc = client_load_contact(c, k->name, &old);
-	contact_wipe(&old);
-	if (rc == 0)
-		rc = CAIRN_EEXIST;
-	else if (rc == CAIRN_ENOTFOUND)
-		rc = client_store_contact(c, k);
-	if (rc == 0)
-		return cstate_commit(c->st);
-	cstate_rollback(c->st);
-	return rc;
-}
-
 /* ---- invites ------------------------------------------------------------------------- */
 
 /*
@@ -284,7 +205,7 @@ int cairn_invite_create(struct cairn *c, const char *const *relays, size_t nrela
 	int rc = check_relays(relays, nrelays);
 	if (rc != 0)
 		return rc;
-	if (!valid_name(name))
+	if (!client_valid_name(name))
 		return CAIRN_EINVAL;
 	struct contact k;
 	rc = client_load_contact(c, name, &k);
@@ -329,7 +250,7 @@ int cairn_invite_create(struct cairn *c, const char *const *relays, size_t nrela
 	                  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 	sodium_memzero(bin, sizeof(bin));
 	/* Stored before it is shown: an invite handed out always has its keys kept. */
-	rc = store_new_contact(c, &k);
+	rc = client_add_contact(c, &k, 0);
 	if (rc == 0) {
 		*invite = text;
 		text = NULL;
@@ -431,7 +352,8 @@ int client_queue_message(struct cairn *c, struct contact *k, uint8_t kind, const
 		if (rc != 0)
 			break;
 		struct outbox_entry e = {.kind = kind, .envelope = env, .envelope_len = elen};
-		strcpy(e.contact, k->name);
+		memcpy(e.conv, k->conv, RECORD_ID_LEN);
+		memcpy(e.contact, k->id, RECORD_ID_LEN);
 		memcpy(e.message_id, id, APPMSG_ID_LEN);
 		randombytes_buf(e.outbox_id, sizeof(e.outbox_id));
 		uint8_t *v = NULL;
@@ -474,7 +396,7 @@ out:
 int cairn_invite_accept(struct cairn *c, const char *invite, const char *name,
                         const char *const *relays, size_t nrelays)
 {
-	if (!valid_name(name))
+	if (!client_valid_name(name))
 		return CAIRN_EINVAL;
 	int rc = nrelays > 0 ? check_relays(relays, nrelays) : 0;
 	if (rc != 0)
@@ -544,7 +466,7 @@ int cairn_invite_accept(struct cairn *c, const char *invite, const char *name,
 	if (rc == 0 && (rc = cstate_begin(c->st)) == 0) {
 		/* Written only if the name is still free: the check above was before the
 		 * network, and another process may have taken the name meanwhile. */
-		rc = store_new_contact(c, &k);
+		rc = client_add_contact(c, &k, 0);
 		if (rc == 0)
 			rc = client_queue_message(c, &k, APPMSG_HELLO, NULL, 0, id, now_s());
 		if (rc == 0)
@@ -619,7 +541,8 @@ int cairn_send(struct cairn *c, const char *name, const uint8_t *text, size_t le
 }
 
 struct read_ctx {
-	const char *name;
+	const char *name; /* shown as the conversation's contact */
+	const uint8_t *conv;
 	cairn_message_cb cb;
 	void *ctx;
 	int rc;
@@ -629,13 +552,11 @@ static int read_one(void *vctx, const uint8_t *v, size_t vlen)
 {
 	struct read_ctx *r = vctx;
 	struct stored_message m;
-	if (message_parse(v, vlen, &m) != 0) {
+	if (message_parse(v, vlen, &m) != 0 || sodium_memcmp(m.conv, r->conv, RECORD_ID_LEN) != 0) {
 		r->rc = CAIRN_ECORRUPT;
 		return 1;
 	}
-	if (r->name != NULL && strcmp(m.contact, r->name) != 0)
-		return 0;
-	struct cairn_message out = {.contact = m.contact,
+	struct cairn_message out = {.contact = r->name,
 	                            .outgoing = m.outgoing,
 	                            .text = m.text,
 	                            .len = m.len,
@@ -646,72 +567,52 @@ static int read_one(void *vctx, const uint8_t *v, size_t vlen)
 }
 
 /*
- * Shows the conversation, then marks what was unread as read. The messages are listed outside
- * any transaction (the callback may block on a slow terminal; a write lock held meanwhile
- * would stall every send and delivery of other processes). The unread count is then changed
- * in a transaction of its own on the contact as it is by then: writing back the copy loaded
- * before the listing would undo what another process did meanwhile, a ratchet step above all,
- * and the next send would reuse a message key. Messages stored during the listing stay
- * unread even if the listing showed them: counted twice rather than never.
+ * Shows the conversation, then marks what was unread as read. Only the conversation's own
+ * messages are read (one store scope). They are listed outside any transaction (the callback
+ * may block on a slow terminal; a write lock held meanwhile would stall every send and
+ * delivery of other processes). The unread count is then changed in a transaction of its own
+ * on the conversation as it is by then; the contact is never written here: a copy loaded
+ * before would undo what another process did meanwhile, a ratchet step above all, and the next
+ * send would reuse a message key. Messages stored during the listing stay unread even if the
+ * listing showed them: counted twice rather than never.
  */
 int cairn_read(struct cairn *c, const char *name, cairn_message_cb cb, void *ctx)
 {
 	struct contact k;
+	struct conversation v;
 	int rc = client_load_contact(c, name, &k);
-	unsigned seen = k.unread;
+	uint8_t conv[RECORD_ID_LEN];
+	char label[CAIRN_NAME_MAX + 1];
+	memcpy(conv, k.conv, RECORD_ID_LEN);
+	strcpy(label, k.name);
 	contact_wipe(&k);
 	if (rc != 0)
 		return rc;
-	struct read_ctx r = {.name = name, .cb = cb, .ctx = ctx};
-	rc = cstate_list(c->st, REC_MESSAGE, read_one, &r);
+	rc = client_load_conversation(c, conv, &v);
+	unsigned seen = v.unread;
+	conversation_wipe(&v);
+	if (rc != 0)
+		return rc;
+	struct read_ctx r = {.name = label, .conv = conv, .cb = cb, .ctx = ctx};
+	rc = cstate_list_scope(c->st, REC_MESSAGE, conv, RECORD_ID_LEN, read_one, &r);
 	if (rc >= 0 && r.rc != 0)
 		rc = r.rc;
 	if (rc < 0 || seen == 0)
 		return rc < 0 ? rc : 0;
 	if ((rc = cstate_begin(c->st)) != 0)
 		return rc;
-	rc = client_load_contact(c, name, &k);
-	if (rc == 0 && k.unread > 0) {
-		k.unread = k.unread > seen ? k.unread - seen : 0;
-		rc = client_store_contact(c, &k);
+	rc = client_load_conversation(c, conv, &v);
+	if (rc == 0 && v.unread > 0) {
+		v.unread = v.unread > seen ? v.unread - seen : 0;
+		rc = client_store_conversation(c, &v);
 	}
 	if (rc == 0)
 		rc = cstate_commit(c->st);
 	else
 		cstate_rollback(c->st);
-	contact_wipe(&k);
+	conversation_wipe(&v);
 	/* Gone meanwhile: there is nothing left to mark. */
 	return rc == CAIRN_ENOTFOUND ? 0 : rc;
-}
-
-struct contacts_ctx {
-	cairn_contact_cb cb;
-	void *ctx;
-	int rc;
-};
-
-static int contact_one(void *vctx, const uint8_t *v, size_t vlen)
-{
-	struct contacts_ctx *x = vctx;
-	struct contact k;
-	if (contact_parse(v, vlen, &k) != 0) {
-		x->rc = CAIRN_ECORRUPT;
-		return 1;
-	}
-	struct cairn_contact out = {
-	    .name = k.name, .established = k.state == CONTACT_ESTABLISHED, .unread = k.unread};
-	int stop = x->cb(x->ctx, &out);
-	contact_wipe(&k);
-	return stop;
-}
-
-int cairn_contacts(struct cairn *c, cairn_contact_cb cb, void *ctx)
-{
-	struct contacts_ctx x = {.cb = cb, .ctx = ctx};
-	int rc = cstate_list(c->st, REC_CONTACT, contact_one, &x);
-	if (rc >= 0 && x.rc != 0)
-		rc = x.rc;
-	return rc < 0 ? rc : 0;
 }
 
 int cairn_safety_number(struct cairn *c, const char *name, char out[CAIRN_SAFETY_NUMBER_LEN + 1])

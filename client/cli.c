@@ -59,6 +59,7 @@ static const char usage_text[] =
     "  listen [--json]                  stay connected and print messages as they arrive\n"
     "  contacts                         list contacts\n"
     "  verify N                         show the safety number to compare with N in person\n"
+    "  rename N NEW                     call contact N by NEW from now on (history follows)\n"
     "\n"
     "options:\n"
     "  --home DIR         client directory (default: $XDG_DATA_HOME/cairn or "
@@ -482,6 +483,36 @@ static int cmd_contacts(const struct options *o)
 	return rc == 0 ? 0 : fail(rc, "contacts");
 }
 
+static int cmd_rename(const struct options *o, const char *name, const char *new_name)
+{
+	if (name == NULL || new_name == NULL) {
+		fprintf(stderr, "cairn: rename needs NAME and NEW\n");
+		return EXIT_USAGE;
+	}
+	struct cairn *c;
+	int st = open_client(o, &c);
+	if (st != 0)
+		return st;
+	int rc = cairn_rename(c, name, new_name);
+	cairn_close(c);
+	if (rc == CAIRN_ENOTFOUND) {
+		fprintf(stderr, "cairn: no contact called '%s'\n", name);
+		return 1;
+	}
+	if (rc == CAIRN_EEXIST) {
+		fprintf(stderr, "cairn: the name '%s' is taken\n", new_name);
+		return 1;
+	}
+	if (rc == CAIRN_EINVAL) {
+		fprintf(stderr, "cairn: a name is 1 to %d bytes\n", CAIRN_NAME_MAX);
+		return EXIT_USAGE;
+	}
+	if (rc != 0)
+		return fail(rc, "rename");
+	fprintf(stderr, "cairn: %s is now called %s\n", name, new_name);
+	return 0;
+}
+
 static int cmd_verify(const struct options *o, const char *name)
 {
 	if (name == NULL) {
@@ -610,6 +641,8 @@ int main(int argc, char **argv)
 		return cmd_contacts(&o);
 	if (strcmp(cmd, "verify") == 0)
 		return cmd_verify(&o, words[1]);
+	if (strcmp(cmd, "rename") == 0)
+		return cmd_rename(&o, words[1], words[2]);
 	fprintf(stderr, "cairn: unknown command '%s' (see cairn --help)\n", cmd);
 	return EXIT_USAGE;
 }

@@ -28,9 +28,33 @@ struct cairn {
 /* Connects to the relay named by RELAY (address text) with the client's network settings. */
 CAIRN_WARN_UNUSED int client_connect(struct cairn *c, const char *relay, struct cnet **out);
 
-/* Loads contact NAME (CAIRN_ENOTFOUND if none) / stores it (inside the caller's transaction). */
+/* ---- contacts, conversations, names (contacts.c) ---- */
+
+/* Whether NAME can be a contact's name: 1 to CAIRN_NAME_MAX bytes. */
+int client_valid_name(const char *name);
+
+/* Loads contact NAME through the name index / by its id (CAIRN_ENOTFOUND if none). */
 CAIRN_WARN_UNUSED int client_load_contact(struct cairn *c, const char *name, struct contact *k);
+CAIRN_WARN_UNUSED int client_load_contact_id(struct cairn *c, const uint8_t id[RECORD_ID_LEN],
+                                             struct contact *k);
+/* Stores K under its id (inside the caller's transaction). */
 CAIRN_WARN_UNUSED int client_store_contact(struct cairn *c, const struct contact *k);
+
+/* Adds K, a new contact: ids made if zero, its 1:1 conversation (UNREAD unread) and its name,
+ * in one transaction; CAIRN_EEXIST if the name is taken meanwhile. */
+CAIRN_WARN_UNUSED int client_add_contact(struct cairn *c, struct contact *k, uint32_t unread);
+
+/* Loads / stores a conversation (V->members malloc'd; conversation_wipe). */
+CAIRN_WARN_UNUSED int client_load_conversation(struct cairn *c, const uint8_t id[RECORD_ID_LEN],
+                                               struct conversation *v);
+CAIRN_WARN_UNUSED int client_store_conversation(struct cairn *c, const struct conversation *v);
+
+/*
+ * Rewrites a home of data model 1 (keyed by names, records_v1.h) in the current model, in one
+ * transaction, on its first open (upgrade.c); does nothing to a current one. Returns 0 or a
+ * negative code (the home is then left as it was).
+ */
+CAIRN_WARN_UNUSED int client_upgrade(struct cairn *c);
 
 /* Sends M on N and waits for its reply (events in between are not expected here: use only
  * before subscribing). Returns 0, the ERROR code, or a transport error. */
@@ -40,8 +64,9 @@ CAIRN_WARN_UNUSED int client_call(struct cairn *c, struct cnet *n, struct cairn_
 /* The AUTH signature for mailbox MB on connection N. */
 void client_auth_signature(const struct cnet *n, const struct my_mailbox *mb, uint8_t sig[64]);
 
-/* Stores the message with id ID from K (incoming) or to K (outgoing), once. Returns 1 if it was
- * new, 0 if a duplicate, or a negative code. Inside the caller's transaction. */
+/* Stores the message with id ID from K (incoming) or to K (outgoing), once, in K's 1:1
+ * conversation; a new incoming one counts as unread there. Returns 1 if it was new, 0 if a
+ * duplicate, or a negative code. Inside the caller's transaction. */
 int client_store_message(struct cairn *c, const struct contact *k, int outgoing,
                          const uint8_t id[APPMSG_ID_LEN], int64_t sent_at, int64_t received_at,
                          const uint8_t *text, size_t len);
@@ -62,7 +87,8 @@ struct receive_effects {
 };
 
 /*
- * Opens an envelope that arrived in our mailbox RECIPIENT_ID for contact NAME and stores what
+ * Opens an envelope that arrived in our mailbox RECIPIENT_ID for contact CONTACT (an id) and
+ * stores what
  * it holds (receive.c), reporting each new message to ON_MESSAGE (may be NULL) and adding to
  * *FX. The same envelope may come through several relays (a sender that never saw a relay's
  * OK tries the next one): the second copy no longer opens, and is dropped like any
@@ -70,7 +96,7 @@ struct receive_effects {
  * duplicate or forgery), or a negative code when it must stay on the relay (local storage
  * failed).
  */
-CAIRN_WARN_UNUSED int client_receive_envelope(struct cairn *c, const char *name,
+CAIRN_WARN_UNUSED int client_receive_envelope(struct cairn *c, const uint8_t contact[RECORD_ID_LEN],
                                               const uint8_t recipient_id[CAIRN_MAILBOX_ID_LEN],
                                               const uint8_t *env, size_t len,
                                               cairn_message_cb on_message, void *ctx,

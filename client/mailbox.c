@@ -93,7 +93,7 @@ void contact_current_mailboxes(const struct contact *k, struct mailbox_list *out
 /* ---- moving out of the invite mailboxes ---------------------------------------------- */
 
 struct names {
-	char (*name)[CAIRN_NAME_MAX + 1];
+	uint8_t (*id)[RECORD_ID_LEN];
 	size_t n, cap;
 	int rc;
 };
@@ -107,33 +107,33 @@ static int collect_wanted(void *vctx, const uint8_t *v, size_t vlen)
 	if (k.move == MOVE_WANTED && k.state == CONTACT_ESTABLISHED) {
 		if (x->n == x->cap) {
 			size_t ncap = x->cap ? 2 * x->cap : 8;
-			void *p = realloc(x->name, ncap * sizeof(*x->name));
+			void *p = realloc(x->id, ncap * sizeof(*x->id));
 			if (p == NULL) {
 				x->rc = CAIRN_ENOMEM;
 				contact_wipe(&k);
 				return 1;
 			}
-			x->name = p;
+			x->id = p;
 			x->cap = ncap;
 		}
-		strcpy(x->name[x->n++], k.name);
+		memcpy(x->id[x->n++], k.id, RECORD_ID_LEN);
 	}
 	contact_wipe(&k);
 	return 0;
 }
 
 /*
- * Creates a fresh mailbox beside each invite mailbox of contact NAME, then, in one
+ * Creates a fresh mailbox beside each invite mailbox of contact ID, then, in one
  * transaction with the contact as it is by then, marks the invite mailboxes retired, adds the
  * fresh ones and queues the mailboxes message. Returns 1 when queued, 0 when not (a relay did
  * not answer: the next sync tries again), or a negative code.
  */
-static int move_one(struct cairn *c, const char *name)
+static int move_one(struct cairn *c, const uint8_t id[RECORD_ID_LEN])
 {
 	struct contact k;
 	struct my_mailbox fresh[CAIRN_MAILBOXES_MAX];
 	size_t nfresh = 0;
-	int rc = client_load_contact(c, name, &k);
+	int rc = client_load_contact_id(c, id, &k);
 	if (rc != 0)
 		return rc == CAIRN_ENOTFOUND ? 0 : rc;
 	/* Network first, outside any transaction: every relay of the invite, or none. */
@@ -156,7 +156,7 @@ static int move_one(struct cairn *c, const char *name)
 	uint8_t data[APPMSG_MAILBOXES_MAX];
 	size_t dlen = 0;
 	if (rc == 0 && (rc = cstate_begin(c->st)) == 0) {
-		rc = client_load_contact(c, name, &k);
+		rc = client_load_contact_id(c, id, &k);
 		if (rc == 0 && (k.move != MOVE_WANTED || k.state != CONTACT_ESTABLISHED))
 			rc = CAIRN_ESTATE; /* another process moved it meanwhile */
 		if (rc == 0) {
@@ -172,10 +172,10 @@ static int move_one(struct cairn *c, const char *name)
 			rc = appmsg_mailboxes_encode(k.my_serial, &now, data, sizeof(data), &dlen);
 			sodium_memzero(&now, sizeof(now));
 		}
-		uint8_t id[APPMSG_ID_LEN];
-		randombytes_buf(id, sizeof(id));
+		uint8_t msg_id[APPMSG_ID_LEN];
+		randombytes_buf(msg_id, sizeof(msg_id));
 		if (rc == 0)
-			rc = client_queue_message(c, &k, APPMSG_MAILBOXES, data, dlen, id,
+			rc = client_queue_message(c, &k, APPMSG_MAILBOXES, data, dlen, msg_id,
 			                          (int64_t)time(NULL));
 		if (rc == 0)
 			rc = cstate_commit(c->st);
@@ -205,12 +205,12 @@ int client_move_contacts(struct cairn *c, bool *queued)
 	if (rc >= 0)
 		rc = x.rc;
 	for (size_t i = 0; rc >= 0 && i < x.n; i++) {
-		int r = move_one(c, x.name[i]);
+		int r = move_one(c, x.id[i]);
 		if (r == 1)
 			*queued = true;
 		else if (r < 0)
 			rc = r;
 	}
-	free(x.name);
+	free(x.id);
 	return rc < 0 ? rc : 0;
 }

@@ -48,7 +48,7 @@ static int store_part(struct cairn *c, const struct contact *k, const struct app
                       const uint8_t *raw, size_t rawlen, uint8_t **text, size_t *len)
 {
 	uint8_t key[RECORD_KEY_MAX];
-	size_t klen = part_key(key, k->name, am->id, am->part_index);
+	size_t klen = part_key(key, k->conv, am->id, am->part_index);
 	int rc = cstate_put(c->st, REC_PART, key, klen, raw, rawlen);
 	if (rc != 0)
 		return rc;
@@ -60,7 +60,7 @@ static int store_part(struct cairn *c, const struct contact *k, const struct app
 		uint8_t *v = NULL;
 		size_t vlen = 0;
 		struct appmsg p;
-		klen = part_key(key, k->name, am->id, i);
+		klen = part_key(key, k->conv, am->id, i);
 		rc = cstate_get(c->st, REC_PART, key, klen, &v, &vlen);
 		if (rc == 0 && (appmsg_parse(v, vlen, &p) != 0 || p.kind != am->kind ||
 		                p.part_count != am->part_count || p.sent_at != am->sent_at))
@@ -85,7 +85,7 @@ static int store_part(struct cairn *c, const struct contact *k, const struct app
 		return rc;
 	}
 	for (uint16_t i = 0; i < am->part_count; i++) {
-		klen = part_key(key, k->name, am->id, i);
+		klen = part_key(key, k->conv, am->id, i);
 		int del = cstate_del(c->st, REC_PART, key, klen);
 		if (del != 0 && rc == 0)
 			rc = del;
@@ -132,7 +132,6 @@ static int deliver_appmsg(struct receiver *rv, struct contact *k, const uint8_t 
 		int rc = client_store_message(rv->c, k, 0, am->id, (int64_t)am->sent_at,
 		                              (int64_t)time(NULL), am->data, am->data_len);
 		if (rc == 1) {
-			k->unread++;
 			*text = malloc(am->data_len ? am->data_len : 1);
 			if (*text != NULL)
 				memcpy(*text, am->data, am->data_len);
@@ -147,7 +146,6 @@ static int deliver_appmsg(struct receiver *rv, struct contact *k, const uint8_t 
 		rc = client_store_message(rv->c, k, 0, am->id, (int64_t)am->sent_at,
 		                          (int64_t)time(NULL), joined, jlen);
 		if (rc == 1) {
-			k->unread++;
 			*text = joined;
 			*tlen = jlen;
 			joined = NULL;
@@ -178,7 +176,7 @@ static int keep_ratchet(struct contact *k, const struct ratchet *r)
 	return 0;
 }
 
-int client_receive_envelope(struct cairn *c, const char *name,
+int client_receive_envelope(struct cairn *c, const uint8_t contact[RECORD_ID_LEN],
                             const uint8_t recipient_id[CAIRN_MAILBOX_ID_LEN], const uint8_t *env,
                             size_t len, cairn_message_cb on_message, void *ctx,
                             struct receive_effects *fx)
@@ -199,7 +197,7 @@ int client_receive_envelope(struct cairn *c, const char *name,
 		free(buf);
 		return rc;
 	}
-	rc = client_load_contact(c, name, &k);
+	rc = client_load_contact_id(c, contact, &k);
 	if (rc != 0) {
 		cstate_rollback(c->st);
 		free(buf);

@@ -10,167 +10,17 @@
 #include <sodium.h>
 
 #include "records.h"
+#include "records_io.h"
+#include "records_v1.h"
 
 /* Contacts and outbox entries changed layout with several relays per contact (version 2);
- * stored messages did not. */
-#define RECORD_VERSION         1
-#define CONTACT_RECORD_VERSION 2
-#define OUTBOX_RECORD_VERSION  2
-
-/* ---- a bounded writer and reader ----------------------------------------------------- */
-
-struct writer {
-	uint8_t *buf;
-	size_t len, cap;
-	int err;
-};
-
-static void w_bytes(struct writer *w, const void *p, size_t n)
-{
-	if (w->err)
-		return;
-	if (w->cap - w->len < n) {
-		size_t ncap = w->cap ? w->cap : 256;
-		while (ncap - w->len < n)
-			ncap *= 2;
-		uint8_t *nb = sodium_malloc(ncap);
-		if (nb == NULL) {
-			w->err = CAIRN_ENOMEM;
-			return;
-		}
-		if (w->buf != NULL) {
-			memcpy(nb, w->buf, w->len);
-			sodium_free(w->buf);
-		}
-		w->buf = nb;
-		w->cap = ncap;
-	}
-	if (n > 0)
-		memcpy(w->buf + w->len, p, n);
-	w->len += n;
-}
-
-static void w_u8(struct writer *w, uint8_t v)
-{
-	w_bytes(w, &v, 1);
-}
-
-static void w_u64(struct writer *w, uint64_t v)
-{
-	uint8_t b[8];
-	for (int i = 0; i < 8; i++)
-		b[i] = (uint8_t)(v >> (56 - 8 * i));
-	w_bytes(w, b, 8);
-}
-
-static void w_var(struct writer *w, const void *p, size_t n)
-{
-	uint8_t b[4] = {(uint8_t)(n >> 24), (uint8_t)(n >> 16), (uint8_t)(n >> 8), (uint8_t)n};
-	w_bytes(w, b, 4);
-	w_bytes(w, p, n);
-}
-
-static void w_str(struct writer *w, const char *s, size_t max)
-{
-	w_var(w, s, strnlen(s, max));
-}
-
-/* Hands the buffer over as a malloc'd copy so callers free it with free(). */
-static int w_finish(struct writer *w, uint8_t **out, size_t *len)
-{
-	*out = NULL;
-	*len = 0;
-	if (w->err == 0) {
-		*out = malloc(w->len ? w->len : 1);
-		if (*out == NULL)
-			w->err = CAIRN_ENOMEM;
-		else
-			memcpy(*out, w->buf, w->len);
-		*len = w->len;
-	}
-	if (w->buf != NULL)
-		sodium_free(w->buf); /* sodium_free wipes */
-	return w->err;
-}
-
-struct reader {
-	const uint8_t *p;
-	size_t left;
-	int err;
-};
-
-static const uint8_t *r_take(struct reader *r, size_t n)
-{
-	if (r->err || r->left < n) {
-		r->err = CAIRN_ECORRUPT;
-		return NULL;
-	}
-	const uint8_t *p = r->p;
-	r->p += n;
-	r->left -= n;
-	return p;
-}
-
-static void r_bytes(struct reader *r, void *out, size_t n)
-{
-	const uint8_t *p = r_take(r, n);
-	if (p != NULL)
-		memcpy(out, p, n);
-}
-
-static uint8_t r_u8(struct reader *r)
-{
-	const uint8_t *p = r_take(r, 1);
-	return p ? p[0] : 0;
-}
-
-static uint64_t r_u64(struct reader *r)
-{
-	const uint8_t *p = r_take(r, 8);
-	uint64_t v = 0;
-	for (int i = 0; p != NULL && i < 8; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-/* A variable field of at most MAX bytes; returns a pointer into the input. */
-static const uint8_t *r_var(struct reader *r, size_t max, size_t *n)
-{
-	const uint8_t *b = r_take(r, 4);
-	*n = 0;
-	if (b == NULL)
-		return NULL;
-	size_t len = ((size_t)b[0] << 24) | ((size_t)b[1] << 16) | ((size_t)b[2] << 8) | b[3];
-	if (len > max) {
-		r->err = CAIRN_ECORRUPT;
-		return NULL;
-	}
-	*n = len;
-	return r_take(r, len);
-}
-
-/* A string field into OUT (capacity MAX + 1), NUL-terminated; no embedded NULs. */
-static void r_str(struct reader *r, char *out, size_t max)
-{
-	size_t n;
-	const uint8_t *p = r_var(r, max, &n);
-	out[0] = '\0';
-	if (p == NULL)
-		return;
-	if (memchr(p, '\0', n) != NULL) {
-		r->err = CAIRN_ECORRUPT;
-		return;
-	}
-	memcpy(out, p, n);
-	out[n] = '\0';
-}
-
-static int r_finish(struct reader *r)
-{
-	if (r->err == 0 && r->left != 0)
-		r->err = CAIRN_ECORRUPT;
-	return r->err;
-}
+ * contacts, messages and outbox entries again with ids (contacts 3, messages 2, outbox 3).
+ * The versions before ids are read only by the upgrade (records_v1.h). */
+#define MESSAGE_RECORD_VERSION      2
+#define CONTACT_RECORD_VERSION      3
+#define OUTBOX_RECORD_VERSION       3
+#define CONVERSATION_RECORD_VERSION 1
+#define NAME_ENTRY_VERSION          1
 
 /* ---- contacts ------------------------------------------------------------------------ */
 
@@ -180,6 +30,8 @@ int contact_encode(const struct contact *c, uint8_t **out, size_t *len)
 	if (c->nmine > CONTACT_MINE_MAX || c->peer.count > CAIRN_MAILBOXES_MAX)
 		return CAIRN_EINVAL;
 	w_u8(&w, CONTACT_RECORD_VERSION);
+	w_bytes(&w, c->id, RECORD_ID_LEN);
+	w_bytes(&w, c->conv, RECORD_ID_LEN);
 	w_str(&w, c->name, CAIRN_NAME_MAX);
 	w_u8(&w, c->state);
 	w_bytes(&w, c->peer_identity, sizeof(c->peer_identity));
@@ -208,16 +60,24 @@ int contact_encode(const struct contact *c, uint8_t **out, size_t *len)
 	w_u8(&w, c->onetime.used ? 1 : 0);
 	w_bytes(&w, c->prefix, X3DH_PREFIX_LEN);
 	w_var(&w, c->ratchet, c->ratchet ? c->ratchet_len : 0);
-	w_u64(&w, c->unread);
 	return w_finish(&w, out, len);
 }
 
-int contact_parse(const uint8_t *in, size_t len, struct contact *c)
+/*
+ * Parses a contact record of version VERSION: CONTACT_RECORD_VERSION, or 2 (before ids: no
+ * ids, and the unread count at the end, returned in *UNREAD).
+ */
+static int contact_parse_version(const uint8_t *in, size_t len, uint8_t version, struct contact *c,
+                                 uint32_t *unread_out)
 {
 	struct reader r = {in, len, 0};
 	memset(c, 0, sizeof(*c));
-	if (r_u8(&r) != CONTACT_RECORD_VERSION)
+	if (r_u8(&r) != version)
 		return CAIRN_ECORRUPT;
+	if (version == CONTACT_RECORD_VERSION) {
+		r_bytes(&r, c->id, RECORD_ID_LEN);
+		r_bytes(&r, c->conv, RECORD_ID_LEN);
+	}
 	r_str(&r, c->name, CAIRN_NAME_MAX);
 	c->state = r_u8(&r);
 	r_bytes(&r, c->peer_identity, sizeof(c->peer_identity));
@@ -254,7 +114,7 @@ int contact_parse(const uint8_t *in, size_t len, struct contact *c)
 	r_bytes(&r, c->prefix, X3DH_PREFIX_LEN);
 	size_t rlen;
 	const uint8_t *rat = r_var(&r, RATCHET_STATE_MAX, &rlen);
-	uint64_t unread = r_u64(&r);
+	uint64_t unread = version == CONTACT_V1_RECORD_VERSION ? r_u64(&r) : 0;
 	int rc = r_finish(&r);
 	if (rc == 0 &&
 	    (c->state < CONTACT_INVITED || c->state > CONTACT_ESTABLISHED || c->name[0] == '\0' ||
@@ -269,12 +129,23 @@ int contact_parse(const uint8_t *in, size_t len, struct contact *c)
 			memcpy(c->ratchet, rat, rlen);
 		c->ratchet_len = rlen;
 	}
-	c->unread = (uint32_t)unread;
+	if (unread_out != NULL)
+		*unread_out = (uint32_t)unread;
 	c->my_serial = (uint32_t)my_serial;
 	c->peer_serial = (uint32_t)peer_serial;
 	if (rc != 0)
 		contact_wipe(c);
 	return rc;
+}
+
+int contact_parse(const uint8_t *in, size_t len, struct contact *c)
+{
+	return contact_parse_version(in, len, CONTACT_RECORD_VERSION, c, NULL);
+}
+
+int contact_v1_parse(const uint8_t *in, size_t len, struct contact *c, uint32_t *unread)
+{
+	return contact_parse_version(in, len, CONTACT_V1_RECORD_VERSION, c, unread);
 }
 
 void contact_wipe(struct contact *c)
@@ -291,8 +162,9 @@ void contact_wipe(struct contact *c)
 int message_encode(const struct stored_message *m, uint8_t **out, size_t *len)
 {
 	struct writer w = {0};
-	w_u8(&w, RECORD_VERSION);
-	w_str(&w, m->contact, CAIRN_NAME_MAX);
+	w_u8(&w, MESSAGE_RECORD_VERSION);
+	w_bytes(&w, m->conv, RECORD_ID_LEN);
+	w_bytes(&w, m->sender, RECORD_ID_LEN);
 	w_u8(&w, m->outgoing);
 	w_u64(&w, (uint64_t)m->sent_at);
 	w_u64(&w, (uint64_t)m->received_at);
@@ -305,9 +177,10 @@ int message_parse(const uint8_t *in, size_t len, struct stored_message *m)
 {
 	struct reader r = {in, len, 0};
 	memset(m, 0, sizeof(*m));
-	if (r_u8(&r) != RECORD_VERSION)
+	if (r_u8(&r) != MESSAGE_RECORD_VERSION)
 		return CAIRN_ECORRUPT;
-	r_str(&r, m->contact, CAIRN_NAME_MAX);
+	r_bytes(&r, m->conv, RECORD_ID_LEN);
+	r_bytes(&r, m->sender, RECORD_ID_LEN);
 	m->outgoing = r_u8(&r);
 	m->sent_at = (int64_t)r_u64(&r);
 	m->received_at = (int64_t)r_u64(&r);
@@ -321,7 +194,8 @@ int outbox_encode(const struct outbox_entry *e, uint8_t **out, size_t *len)
 {
 	struct writer w = {0};
 	w_u8(&w, OUTBOX_RECORD_VERSION);
-	w_str(&w, e->contact, CAIRN_NAME_MAX);
+	w_bytes(&w, e->conv, RECORD_ID_LEN);
+	w_bytes(&w, e->contact, RECORD_ID_LEN);
 	w_bytes(&w, e->message_id, APPMSG_ID_LEN);
 	w_bytes(&w, e->outbox_id, sizeof(e->outbox_id));
 	w_u8(&w, e->kind);
@@ -335,7 +209,8 @@ int outbox_parse(const uint8_t *in, size_t len, struct outbox_entry *e)
 	memset(e, 0, sizeof(*e));
 	if (r_u8(&r) != OUTBOX_RECORD_VERSION)
 		return CAIRN_ECORRUPT;
-	r_str(&r, e->contact, CAIRN_NAME_MAX);
+	r_bytes(&r, e->conv, RECORD_ID_LEN);
+	r_bytes(&r, e->contact, RECORD_ID_LEN);
 	r_bytes(&r, e->message_id, APPMSG_ID_LEN);
 	r_bytes(&r, e->outbox_id, sizeof(e->outbox_id));
 	e->kind = r_u8(&r);
@@ -343,20 +218,90 @@ int outbox_parse(const uint8_t *in, size_t len, struct outbox_entry *e)
 	return r_finish(&r);
 }
 
-size_t message_key(uint8_t *out, const char *name, const uint8_t id[static APPMSG_ID_LEN])
+size_t message_key(uint8_t *out, const uint8_t conv[static RECORD_ID_LEN],
+                   const uint8_t id[static APPMSG_ID_LEN])
 {
-	size_t n = strnlen(name, CAIRN_NAME_MAX);
-	memcpy(out, name, n);
-	out[n] = 0;
-	memcpy(out + n + 1, id, APPMSG_ID_LEN);
-	return n + 1 + APPMSG_ID_LEN;
+	memcpy(out, conv, RECORD_ID_LEN);
+	memcpy(out + RECORD_ID_LEN, id, APPMSG_ID_LEN);
+	return RECORD_ID_LEN + APPMSG_ID_LEN;
 }
 
-size_t part_key(uint8_t *out, const char *name, const uint8_t id[static APPMSG_ID_LEN],
-                uint16_t index)
+size_t part_key(uint8_t *out, const uint8_t conv[static RECORD_ID_LEN],
+                const uint8_t id[static APPMSG_ID_LEN], uint16_t index)
 {
-	size_t n = message_key(out, name, id);
+	size_t n = message_key(out, conv, id);
 	out[n] = (uint8_t)(index >> 8);
 	out[n + 1] = (uint8_t)index;
 	return n + 2;
+}
+
+/* ---- conversations and the name index ------------------------------------------------ */
+
+int conversation_encode(const struct conversation *v, uint8_t **out, size_t *len)
+{
+	struct writer w = {0};
+	if (v->nmembers > CONV_MEMBERS_MAX || (v->nmembers > 0 && v->members == NULL))
+		return CAIRN_EINVAL;
+	w_u8(&w, CONVERSATION_RECORD_VERSION);
+	w_bytes(&w, v->id, RECORD_ID_LEN);
+	w_u8(&w, v->kind);
+	w_str(&w, v->label, CAIRN_NAME_MAX);
+	w_u64(&w, v->unread);
+	w_var(&w, v->members, (size_t)v->nmembers * RECORD_ID_LEN);
+	return w_finish(&w, out, len);
+}
+
+int conversation_parse(const uint8_t *in, size_t len, struct conversation *v)
+{
+	struct reader r = {in, len, 0};
+	memset(v, 0, sizeof(*v));
+	if (r_u8(&r) != CONVERSATION_RECORD_VERSION)
+		return CAIRN_ECORRUPT;
+	r_bytes(&r, v->id, RECORD_ID_LEN);
+	v->kind = r_u8(&r);
+	r_str(&r, v->label, CAIRN_NAME_MAX);
+	uint64_t unread = r_u64(&r);
+	size_t mlen;
+	const uint8_t *m = r_var(&r, (size_t)CONV_MEMBERS_MAX * RECORD_ID_LEN, &mlen);
+	int rc = r_finish(&r);
+	if (rc == 0 && (unread > UINT32_MAX || mlen % RECORD_ID_LEN != 0 ||
+	                (v->kind == CONV_DIRECT && mlen != RECORD_ID_LEN) ||
+	                (v->kind != CONV_DIRECT && v->kind != CONV_GROUP)))
+		rc = CAIRN_ECORRUPT;
+	if (rc == 0 && mlen > 0) {
+		v->members = malloc(mlen);
+		if (v->members == NULL)
+			rc = CAIRN_ENOMEM;
+		else
+			memcpy(v->members, m, mlen);
+	}
+	v->unread = (uint32_t)unread;
+	v->nmembers = (uint32_t)(mlen / RECORD_ID_LEN);
+	if (rc != 0)
+		conversation_wipe(v);
+	return rc;
+}
+
+void conversation_wipe(struct conversation *v)
+{
+	free(v->members);
+	sodium_memzero(v, sizeof(*v));
+}
+
+void name_entry_encode(const struct name_entry *n, uint8_t out[static NAME_ENTRY_LEN])
+{
+	out[0] = NAME_ENTRY_VERSION;
+	out[1] = n->kind;
+	memcpy(out + 2, n->id, RECORD_ID_LEN);
+}
+
+int name_entry_parse(const uint8_t *in, size_t len, struct name_entry *n)
+{
+	memset(n, 0, sizeof(*n));
+	if (len != NAME_ENTRY_LEN || in[0] != NAME_ENTRY_VERSION ||
+	    (in[1] != NAME_CONTACT && in[1] != NAME_CONVERSATION))
+		return CAIRN_ECORRUPT;
+	n->kind = in[1];
+	memcpy(n->id, in + 2, RECORD_ID_LEN);
+	return 0;
 }

@@ -1,8 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The client's records and their byte layouts inside the sealed state store (state.h): the
- * identity, contacts (with their mailboxes and ours, and the ratchet), stored messages, outbox
- * entries and parts of messages still being reassembled. Parsing is strict even though the store is
+ * identity, contacts (with their mailboxes and ours, and the ratchet), conversations, the name
+ * index, stored messages, outbox entries and parts of messages still being reassembled.
+ *
+ * Identities, not names: every contact and every conversation has a random 16-byte id that
+ * never changes. Messages, parts and outbox entries are keyed by their conversation's id, and
+ * a conversation's messages are one store scope (listed without touching any other's). A name
+ * is a label found through the name index; renaming changes the label and nothing else. A
+ * conversation is 1:1 (one member, the contact whose record names it) or a group (many
+ * members, one history): the layout holds both. Homes written before ids (records_v1.h) are
+ * rewritten on first open (upgrade.c). Parsing is strict even though the store is
  * authenticated: a record from an older or damaged client must fail cleanly, never crash.
  */
 #ifndef CAIRN_CLIENT_RECORDS_H
@@ -18,12 +26,19 @@
 #include "x3dh.h"
 
 enum record_kind {
-	REC_IDENTITY = 1, /* key "self": the identity secret key */
-	REC_CONTACT = 2,  /* key: name */
-	REC_MESSAGE = 3,  /* key: name || 0 || message id */
-	REC_OUTBOX = 4,   /* key: a random outbox id */
-	REC_PART = 5,     /* key: name || 0 || message id || part index (u16) */
+	REC_IDENTITY = 1,     /* key "self": the identity secret key */
+	REC_CONTACT = 2,      /* key: contact id */
+	REC_MESSAGE = 3,      /* key: conversation id || message id; scope: conversation id */
+	REC_OUTBOX = 4,       /* key: a random outbox id */
+	REC_PART = 5,         /* key: conversation id || message id || part index (u16) */
+	REC_CONVERSATION = 6, /* key: conversation id */
+	REC_NAME = 7,         /* key: a name; value: what it names (name_entry) */
+	REC_META = 8,         /* key "model": the data model version (one byte) */
 };
+
+#define RECORD_ID_LEN   16 /* contact and conversation ids */
+#define RECORD_MODEL    2  /* 1: keyed by names (records_v1.h); 2: ids */
+#define RECORD_META_KEY "model"
 
 enum contact_state {
 	CONTACT_INVITED = 1,     /* we invited; waiting for their first message */
@@ -59,7 +74,9 @@ enum contact_move {
 };
 
 struct contact {
-	char name[CAIRN_NAME_MAX + 1];
+	uint8_t id[RECORD_ID_LEN];
+	uint8_t conv[RECORD_ID_LEN];   /* our 1:1 conversation with them */
+	char name[CAIRN_NAME_MAX + 1]; /* the label; the name index points here */
 	uint8_t state;
 	uint8_t peer_identity[X3DH_IDENTITY_PK_LEN]; /* zero while INVITED */
 	uint8_t nmine;
@@ -72,7 +89,6 @@ struct contact {
 	uint8_t prefix[X3DH_PREFIX_LEN];          /* ACCEPTED only */
 	uint8_t *ratchet;                         /* serialized state, owned; NULL while INVITED */
 	size_t ratchet_len;
-	uint32_t unread;
 };
 
 /* Serializes C into a malloc'd buffer (*OUT, *LEN); the caller wipes and frees it. */
@@ -82,8 +98,43 @@ CAIRN_WARN_UNUSED int contact_parse(const uint8_t *in, size_t len, struct contac
 /* Wipes C and frees what it owns. */
 void contact_wipe(struct contact *c);
 
+/* The conversation a contact or group is: unread counts live here, one per history. */
+enum conversation_kind {
+	CONV_DIRECT = 1, /* one member: the contact */
+	CONV_GROUP = 2,  /* many members */
+};
+#define CONV_MEMBERS_MAX 1024
+
+struct conversation {
+	uint8_t id[RECORD_ID_LEN];
+	uint8_t kind; /* enum conversation_kind */
+	char label[CAIRN_NAME_MAX + 1];
+	uint32_t unread;
+	uint32_t nmembers;
+	uint8_t (*members)[RECORD_ID_LEN]; /* contact ids, malloc'd */
+};
+
+CAIRN_WARN_UNUSED int conversation_encode(const struct conversation *v, uint8_t **out, size_t *len);
+/* Parses IN into V (V->members malloc'd). Returns 0, CAIRN_ECORRUPT or CAIRN_ENOMEM. */
+CAIRN_WARN_UNUSED int conversation_parse(const uint8_t *in, size_t len, struct conversation *v);
+void conversation_wipe(struct conversation *v);
+
+/* What a name in the name index stands for. */
+enum name_kind {
+	NAME_CONTACT = 1,
+	NAME_CONVERSATION = 2, /* a group's name */
+};
+struct name_entry {
+	uint8_t kind; /* enum name_kind */
+	uint8_t id[RECORD_ID_LEN];
+};
+#define NAME_ENTRY_LEN (2 + RECORD_ID_LEN)
+void name_entry_encode(const struct name_entry *n, uint8_t out[static NAME_ENTRY_LEN]);
+CAIRN_WARN_UNUSED int name_entry_parse(const uint8_t *in, size_t len, struct name_entry *n);
+
 struct stored_message {
-	char contact[CAIRN_NAME_MAX + 1];
+	uint8_t conv[RECORD_ID_LEN];
+	uint8_t sender[RECORD_ID_LEN]; /* the contact who wrote it; zero for our own */
 	uint8_t outgoing;
 	int64_t sent_at, received_at;
 	uint8_t id[APPMSG_ID_LEN];
@@ -100,7 +151,8 @@ CAIRN_WARN_UNUSED int message_parse(const uint8_t *in, size_t len, struct stored
  * so a mailboxes message that arrives meanwhile redirects it.
  */
 struct outbox_entry {
-	char contact[CAIRN_NAME_MAX + 1];
+	uint8_t conv[RECORD_ID_LEN];    /* the conversation it belongs to */
+	uint8_t contact[RECORD_ID_LEN]; /* the member it goes to */
 	uint8_t message_id[APPMSG_ID_LEN];
 	uint8_t outbox_id[16];
 	uint8_t kind;            /* the application message kind (APPMSG_*) */
@@ -111,10 +163,11 @@ struct outbox_entry {
 CAIRN_WARN_UNUSED int outbox_encode(const struct outbox_entry *e, uint8_t **out, size_t *len);
 CAIRN_WARN_UNUSED int outbox_parse(const uint8_t *in, size_t len, struct outbox_entry *e);
 
-/* Record keys: writes the key for (NAME, ID[, INDEX]) into OUT and returns its length. */
-size_t message_key(uint8_t *out, const char *name, const uint8_t id[static APPMSG_ID_LEN]);
-size_t part_key(uint8_t *out, const char *name, const uint8_t id[static APPMSG_ID_LEN],
-                uint16_t index);
-#define RECORD_KEY_MAX (CAIRN_NAME_MAX + 1 + APPMSG_ID_LEN + 2)
+/* Record keys: writes the key for (CONV, ID[, INDEX]) into OUT and returns its length. */
+size_t message_key(uint8_t *out, const uint8_t conv[static RECORD_ID_LEN],
+                   const uint8_t id[static APPMSG_ID_LEN]);
+size_t part_key(uint8_t *out, const uint8_t conv[static RECORD_ID_LEN],
+                const uint8_t id[static APPMSG_ID_LEN], uint16_t index);
+#define RECORD_KEY_MAX (RECORD_ID_LEN + APPMSG_ID_LEN + 2)
 
 #endif

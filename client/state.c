@@ -32,7 +32,8 @@
  * wrong passphrase fails to open the slot before anything is written: CAIRN_EPASSPHRASE,
  * nothing changed. cstate_rekey re-seals M under a new salt and passphrase in one UPDATE.
  * From M, crypto_kdf_derive_from_key with context "cairnst1" derives subkey 1, the record
- * key, and subkey 2, the lookup key. Keys live in sodium_malloc memory.
+ * key, subkey 2, the lookup key, and subkey 3, the scope key. Keys live in sodium_malloc
+ * memory.
  *
  * Records. records(kind, lookup, seq, value) with PRIMARY KEY (kind, lookup) and a unique
  * index on (kind, seq) for listing in order. lookup = BLAKE2b-256 keyed with the lookup key
@@ -42,6 +43,14 @@
  * swapped for another's, it fails to open (CAIRN_ECORRUPT). What sealing cannot detect is a
  * record deleted, or the file or a record rolled back to an older copy of itself; that needs
  * an anchor off the device.
+ *
+ * Scopes (schema 2). A record may belong to a scope (one conversation's messages): the scope
+ * column holds BLAKE2b-256 keyed with the scope key over kind (4, BE) || scope, NULL for a
+ * record with none, and a partial index on (kind, scope, seq) lists one scope's records in
+ * order without reading any other's. A scoped record's associated data also carries that hash
+ * (ad = kind || lookup || seq || scope hash), so moving a record to another scope on disk makes
+ * it fail to open. A schema 1 store is upgraded on open, in one transaction (schema_upgrade):
+ * its records get no scope and open as before.
  *
  * Sequence numbers are per kind: max(seq) + 1 at insertion, kept on replace. Deleting the
  * newest record frees its number for the next insertion, which is harmless: order is only
@@ -71,47 +80,13 @@
 #include <sodium.h>
 #include <sqlite3.h>
 
-#include "state.h"
+#include "state_int.h"
 
 /* Bump when the schema changes; anything else is refused as not a store of ours. */
-#define CSTATE_SCHEMA 1
-
-#define CSTATE_KEYLEN    32
-#define CSTATE_LOOKUPLEN 32
-#define CSTATE_NONCELEN  crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
-#define CSTATE_TAGLEN    crypto_aead_xchacha20poly1305_ietf_ABYTES
-#define CSTATE_OVERHEAD  (CSTATE_NONCELEN + CSTATE_TAGLEN)
-#define CSTATE_ADLEN     (4 + CSTATE_LOOKUPLEN + 8)
-#define CSTATE_SLOTLEN   (CSTATE_NONCELEN + CSTATE_KEYLEN + CSTATE_TAGLEN)
-#define CSTATE_BUSY_MS   5000
-
-#define CSTATE_KDF_CONTEXT "cairnst1"
-#define CSTATE_KDF_RECORD  1
-#define CSTATE_KDF_LOOKUP  2
-
-_Static_assert(crypto_aead_xchacha20poly1305_ietf_KEYBYTES == CSTATE_KEYLEN, "record key");
-_Static_assert(crypto_kdf_KEYBYTES == CSTATE_KEYLEN, "master key");
-_Static_assert(sizeof(CSTATE_KDF_CONTEXT) - 1 == crypto_kdf_CONTEXTBYTES, "kdf context");
-_Static_assert(crypto_generichash_KEYBYTES_MIN <= CSTATE_KEYLEN &&
-                   CSTATE_KEYLEN <= crypto_generichash_KEYBYTES_MAX,
-               "lookup key");
-_Static_assert(CSTATE_VALUE_MAX + CSTATE_OVERHEAD < INT32_MAX, "sealed values fit an int");
+#define CSTATE_SCHEMA 2
 
 /* Separates the keyslot's seal from every record's (whose associated data is 44 bytes). */
 static const uint8_t keyslot_ad[] = "cairn keyslot 1";
-
-enum {
-	STMT_BEGIN,
-	STMT_COMMIT,
-	STMT_ROLLBACK,
-	STMT_FIND,
-	STMT_NEXT_SEQ,
-	STMT_INSERT,
-	STMT_UPDATE,
-	STMT_GET,
-	STMT_DELETE,
-	STMT_COUNT
-};
 
 static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_BEGIN] = "BEGIN IMMEDIATE",
@@ -120,44 +95,40 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_FIND] = "SELECT seq FROM records WHERE kind = ?1 AND lookup = ?2",
     /* max() over the (kind, seq) index is one seek to its right edge. */
     [STMT_NEXT_SEQ] = "SELECT coalesce(max(seq), 0) + 1 FROM records WHERE kind = ?1",
-    [STMT_INSERT] = "INSERT INTO records (kind, lookup, value, seq) VALUES (?1, ?2, ?3, ?4)",
-    [STMT_UPDATE] = "UPDATE records SET value = ?3 WHERE kind = ?1 AND lookup = ?2",
-    [STMT_GET] = "SELECT seq, value FROM records WHERE kind = ?1 AND lookup = ?2",
+    [STMT_INSERT] = "INSERT INTO records (kind, lookup, value, seq, scope)"
+                    " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [STMT_UPDATE] = "UPDATE records SET value = ?3, scope = ?5 WHERE kind = ?1 AND lookup = ?2",
+    [STMT_GET] = "SELECT seq, value, scope FROM records WHERE kind = ?1 AND lookup = ?2",
     [STMT_DELETE] = "DELETE FROM records WHERE kind = ?1 AND lookup = ?2",
 };
 
+/* Lists one scope's records in order without touching any other's; records with no scope
+ * (most kinds) stay out of it. */
+#define SCOPE_INDEX_SQL                                                                            \
+	"CREATE INDEX records_scope ON records (kind, scope, seq) WHERE scope IS NOT NULL;"
+
 /* The value column comes last so that reading seq never touches a large value's overflow
- * pages. The CHECK keeps the keyslot a single row. */
-static const char schema_sql[] = "BEGIN IMMEDIATE;"
-                                 "CREATE TABLE keyslot ("
-                                 " id INTEGER PRIMARY KEY CHECK (id = 1),"
-                                 " alg INTEGER NOT NULL,"
-                                 " opslimit INTEGER NOT NULL,"
-                                 " memlimit INTEGER NOT NULL,"
-                                 " salt BLOB NOT NULL,"
-                                 " sealed BLOB NOT NULL);"
-                                 "CREATE TABLE records ("
-                                 " kind INTEGER NOT NULL,"
-                                 " lookup BLOB NOT NULL,"
-                                 " seq INTEGER NOT NULL,"
-                                 " value BLOB NOT NULL,"
-                                 " PRIMARY KEY (kind, lookup));"
-                                 "CREATE UNIQUE INDEX records_order ON records (kind, seq);"
-                                 "PRAGMA user_version = 1;";
-_Static_assert(CSTATE_SCHEMA == 1, "update schema_sql");
-
-struct cstate_keys {
-	uint8_t master[CSTATE_KEYLEN];
-	uint8_t record[CSTATE_KEYLEN];
-	uint8_t lookup[CSTATE_KEYLEN];
-};
-
-struct cstate {
-	sqlite3 *db;
-	sqlite3_stmt *stmt[STMT_COUNT];
-	struct cstate_keys *keys; /* sodium_malloc: guarded, and wiped by sodium_free */
-	int depth;                /* transaction nesting; 0 = autocommit */
-};
+ * pages (in a store upgraded from schema 1 scope comes after it: ALTER TABLE appends). The CHECK
+ * keeps the keyslot a single row. */
+static const char schema_sql[] =
+    "BEGIN IMMEDIATE;"
+    "CREATE TABLE keyslot ("
+    " id INTEGER PRIMARY KEY CHECK (id = 1),"
+    " alg INTEGER NOT NULL,"
+    " opslimit INTEGER NOT NULL,"
+    " memlimit INTEGER NOT NULL,"
+    " salt BLOB NOT NULL,"
+    " sealed BLOB NOT NULL);"
+    "CREATE TABLE records ("
+    " kind INTEGER NOT NULL,"
+    " lookup BLOB NOT NULL,"
+    " seq INTEGER NOT NULL,"
+    " scope BLOB,"
+    " value BLOB NOT NULL,"
+    " PRIMARY KEY (kind, lookup));"
+    "CREATE UNIQUE INDEX records_order ON records (kind, seq);" SCOPE_INDEX_SQL
+    "PRAGMA user_version = 2;";
+_Static_assert(CSTATE_SCHEMA == 2, "update schema_sql and schema_upgrade");
 
 /* The keyslot row. Nothing in it is secret: M is sealed. */
 struct keyslot {
@@ -168,7 +139,7 @@ struct keyslot {
 };
 
 /* Maps a failed SQLite call to our codes: a damaged file is not an I/O error. */
-static int db_error(int src)
+int cst_db_error(int src)
 {
 	switch (src & 0xff) {
 	case SQLITE_CORRUPT:
@@ -185,7 +156,7 @@ static int db_error(int src)
 static int exec_sql(sqlite3 *db, const char *sql)
 {
 	int src = sqlite3_exec(db, sql, NULL, NULL, NULL);
-	return src == SQLITE_OK ? 0 : db_error(src);
+	return src == SQLITE_OK ? 0 : cst_db_error(src);
 }
 
 /* Runs a one-row, one-column query (a PRAGMA) and returns its integer. */
@@ -195,7 +166,7 @@ static int query_int(sqlite3 *db, const char *sql, int64_t *out)
 	int src = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
 	if (src == SQLITE_OK)
 		src = sqlite3_step(s);
-	int rc = src == SQLITE_ROW ? 0 : db_error(src);
+	int rc = src == SQLITE_ROW ? 0 : cst_db_error(src);
 	if (rc == 0)
 		*out = sqlite3_column_int64(s, 0);
 	sqlite3_finalize(s);
@@ -204,18 +175,18 @@ static int query_int(sqlite3 *db, const char *sql, int64_t *out)
 
 /* Ends a use of a kept statement: reset, so it holds no read snapshot, and unbound, so it
  * keeps no pointer to the caller's (SQLITE_STATIC) buffers. */
-static void stmt_release(sqlite3_stmt *s)
+void cst_stmt_release(sqlite3_stmt *s)
 {
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 }
 
 /* Steps a statement that returns no rows, then releases it. */
-static int step_done(sqlite3_stmt *s)
+int cst_step_done(sqlite3_stmt *s)
 {
 	int src = sqlite3_step(s);
-	stmt_release(s);
-	return src == SQLITE_DONE ? 0 : db_error(src);
+	cst_stmt_release(s);
+	return src == SQLITE_DONE ? 0 : cst_db_error(src);
 }
 
 /* Returns DIR/NAME in owned memory, or NULL. */
@@ -327,7 +298,7 @@ static int keyslot_write(sqlite3 *db, const struct keyslot *ks, const char *sql)
 		src = SQLITE_CORRUPT;
 out:
 	sqlite3_finalize(s);
-	return src == SQLITE_DONE ? 0 : db_error(src);
+	return src == SQLITE_DONE ? 0 : cst_db_error(src);
 }
 
 /*
@@ -340,7 +311,8 @@ static int keyslot_read(sqlite3 *db, struct keyslot *ks)
 	int rc = query_int(db, "PRAGMA user_version", &version);
 	if (rc != 0)
 		return rc;
-	if (version != CSTATE_SCHEMA)
+	/* An older schema is upgraded once the passphrase is known good (db_ready). */
+	if (version < 1 || version > CSTATE_SCHEMA)
 		return CAIRN_ECORRUPT;
 
 	sqlite3_stmt *s = NULL;
@@ -351,13 +323,13 @@ static int keyslot_read(sqlite3 *db, struct keyslot *ks)
 	if (src != SQLITE_OK) {
 		/* SQLITE_ERROR here means the table is missing: the schema is not ours. */
 		if ((src & 0xff) != SQLITE_ERROR)
-			rc = db_error(src);
+			rc = cst_db_error(src);
 		goto out;
 	}
 	src = sqlite3_step(s);
 	if (src != SQLITE_ROW) {
 		if (src != SQLITE_DONE)
-			rc = db_error(src);
+			rc = cst_db_error(src);
 		goto out;
 	}
 	int64_t alg = sqlite3_column_int64(s, 0);
@@ -391,6 +363,31 @@ static void keys_derive(struct cstate_keys *k)
 	                           CSTATE_KDF_CONTEXT, k->master);
 	crypto_kdf_derive_from_key(k->lookup, sizeof(k->lookup), CSTATE_KDF_LOOKUP,
 	                           CSTATE_KDF_CONTEXT, k->master);
+	crypto_kdf_derive_from_key(k->scope, sizeof(k->scope), CSTATE_KDF_SCOPE, CSTATE_KDF_CONTEXT,
+	                           k->master);
+}
+
+/*
+ * Brings a schema 1 store (before scopes) to schema 2: the scope column, NULL in every record
+ * already there, and its index. One transaction, the version checked again inside it, so two
+ * processes opening the same old store at once upgrade it once. Records are not touched: one
+ * with no scope seals exactly as before.
+ */
+static int schema_upgrade(sqlite3 *db)
+{
+	int64_t version = 0;
+	int rc = exec_sql(db, "BEGIN IMMEDIATE");
+	if (rc != 0)
+		return rc;
+	rc = query_int(db, "PRAGMA user_version", &version);
+	if (rc == 0 && version == 1)
+		rc = exec_sql(db, "ALTER TABLE records ADD COLUMN scope BLOB;" SCOPE_INDEX_SQL
+		                  "PRAGMA user_version = 2;");
+	if (rc == 0)
+		rc = exec_sql(db, "COMMIT");
+	if (rc != 0)
+		(void)exec_sql(db, "ROLLBACK");
+	return rc;
 }
 
 /*
@@ -439,11 +436,15 @@ static int db_ready(struct cstate *st)
 	if ((rc = exec_sql(st->db, "PRAGMA synchronous = FULL")) != 0 ||
 	    (rc = exec_sql(st->db, "PRAGMA journal_size_limit = 0")) != 0)
 		return rc;
+	int64_t version = 0;
+	if ((rc = query_int(st->db, "PRAGMA user_version", &version)) != 0 ||
+	    (version < CSTATE_SCHEMA && (rc = schema_upgrade(st->db)) != 0))
+		return rc;
 	for (int i = 0; i < STMT_COUNT; i++) {
 		src = sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
 		                         &st->stmt[i], NULL);
 		if (src != SQLITE_OK)
-			return (src & 0xff) == SQLITE_ERROR ? CAIRN_ECORRUPT : db_error(src);
+			return (src & 0xff) == SQLITE_ERROR ? CAIRN_ECORRUPT : cst_db_error(src);
 	}
 	return 0;
 }
@@ -640,7 +641,7 @@ int cstate_begin(struct cstate *st)
 		st->depth++;
 		return 0;
 	}
-	int rc = step_done(st->stmt[STMT_BEGIN]);
+	int rc = cst_step_done(st->stmt[STMT_BEGIN]);
 	if (rc == 0)
 		st->depth = 1;
 	return rc;
@@ -660,7 +661,7 @@ int cstate_commit(struct cstate *st)
 		st->depth--;
 		return 0;
 	}
-	int rc = step_done(st->stmt[STMT_COMMIT]);
+	int rc = cst_step_done(st->stmt[STMT_COMMIT]);
 	if (rc != 0) {
 		/* A commit either lands whole or not at all: never leave it half-open. */
 		cstate_rollback(st);
@@ -675,7 +676,7 @@ void cstate_rollback(struct cstate *st)
 	if (st == NULL || st->depth == 0)
 		return;
 	if (!sqlite3_get_autocommit(st->db))
-		(void)step_done(st->stmt[STMT_ROLLBACK]);
+		(void)cst_step_done(st->stmt[STMT_ROLLBACK]);
 	st->depth = 0;
 }
 
@@ -684,7 +685,7 @@ void cstate_rollback(struct cstate *st)
  * failed statement was already undone by SQLite, so a caller's enclosing transaction stays
  * open; only a transaction of our own (or one SQLite already aborted) is rolled back.
  */
-static int txn_end(struct cstate *st, int rc)
+int cst_txn_end(struct cstate *st, int rc)
 {
 	if (rc == 0)
 		return cstate_commit(st);
@@ -693,267 +694,6 @@ static int txn_end(struct cstate *st, int rc)
 	else
 		cstate_rollback(st);
 	return rc;
-}
-
-static int check_key(const void *key, size_t keylen)
-{
-	return keylen > CSTATE_KEY_MAX || (key == NULL && keylen != 0) ? CAIRN_EINVAL : 0;
-}
-
-static void store_be32(uint8_t *p, uint32_t v)
-{
-	for (int i = 3; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-/* LOOKUP = BLAKE2b-256 keyed with the lookup key over kind (BE) || KEY. */
-static void lookup_hash(const struct cstate *st, uint32_t kind, const void *key, size_t keylen,
-                        uint8_t lookup[static CSTATE_LOOKUPLEN])
-{
-	crypto_generichash_state h;
-	uint8_t k4[4];
-	store_be32(k4, kind);
-	crypto_generichash_init(&h, st->keys->lookup, CSTATE_KEYLEN, CSTATE_LOOKUPLEN);
-	crypto_generichash_update(&h, k4, sizeof(k4));
-	if (keylen != 0)
-		crypto_generichash_update(&h, key, keylen);
-	crypto_generichash_final(&h, lookup, CSTATE_LOOKUPLEN);
-	/* The state holds the keyed hash's key block. */
-	sodium_memzero(&h, sizeof(h));
-}
-
-/* The associated data that pins a sealed value to (KIND, LOOKUP, SEQ). */
-static void build_ad(uint8_t ad[static CSTATE_ADLEN], uint32_t kind,
-                     const uint8_t lookup[static CSTATE_LOOKUPLEN], int64_t seq)
-{
-	uint64_t s = (uint64_t)seq;
-	store_be32(ad, kind);
-	memcpy(ad + 4, lookup, CSTATE_LOOKUPLEN);
-	for (int i = 7; i >= 0; i--, s >>= 8)
-		ad[4 + CSTATE_LOOKUPLEN + i] = (uint8_t)s;
-}
-
-/*
- * Opens SEALED (SLEN bytes, as read from disk) under AD into an owned buffer of *MLEN bytes
- * (at least one byte allocated, so an empty value is not NULL). Returns 0, CAIRN_ECORRUPT,
- * or CAIRN_ENOMEM; on failure nothing is returned and the buffer was wiped.
- */
-static int open_value(const struct cstate *st, const uint8_t ad[static CSTATE_ADLEN],
-                      const uint8_t *sealed, size_t slen, uint8_t **m, size_t *mlen)
-{
-	*m = NULL;
-	*mlen = 0;
-	if (sealed == NULL || slen < CSTATE_OVERHEAD || slen - CSTATE_OVERHEAD > CSTATE_VALUE_MAX)
-		return CAIRN_ECORRUPT;
-	size_t len = slen - CSTATE_OVERHEAD;
-	uint8_t *buf = malloc(len != 0 ? len : 1);
-	if (buf == NULL)
-		return CAIRN_ENOMEM;
-	if (crypto_aead_xchacha20poly1305_ietf_decrypt(buf, NULL, NULL, sealed + CSTATE_NONCELEN,
-	                                               slen - CSTATE_NONCELEN, ad, CSTATE_ADLEN,
-	                                               sealed, st->keys->record) != 0) {
-		cstate_free_value(buf, len);
-		return CAIRN_ECORRUPT;
-	}
-	*m = buf;
-	*mlen = len;
-	return 0;
-}
-
-static int bind_lookup(sqlite3_stmt *s, uint32_t kind, const uint8_t *lookup)
-{
-	if (sqlite3_bind_int64(s, 1, kind) != SQLITE_OK ||
-	    sqlite3_bind_blob(s, 2, lookup, CSTATE_LOOKUPLEN, SQLITE_STATIC) != SQLITE_OK)
-		return CAIRN_EIO;
-	return 0;
-}
-
-/* Reads column COL of the current row as a sequence number; anything else is damage. */
-static int column_seq(sqlite3_stmt *s, int col, int64_t *seq)
-{
-	if (sqlite3_column_type(s, col) != SQLITE_INTEGER)
-		return CAIRN_ECORRUPT;
-	*seq = sqlite3_column_int64(s, col);
-	return *seq >= 1 && *seq < INT64_MAX ? 0 : CAIRN_ECORRUPT;
-}
-
-/* Finds the sequence number of (KIND, LOOKUP): 0, CAIRN_ENOTFOUND, or an error. */
-static int find_seq(struct cstate *st, uint32_t kind, const uint8_t *lookup, int64_t *seq)
-{
-	sqlite3_stmt *s = st->stmt[STMT_FIND];
-	int rc = bind_lookup(s, kind, lookup);
-	if (rc == 0) {
-		int src = sqlite3_step(s);
-		if (src == SQLITE_ROW)
-			rc = column_seq(s, 0, seq);
-		else
-			rc = src == SQLITE_DONE ? CAIRN_ENOTFOUND : db_error(src);
-	}
-	stmt_release(s);
-	return rc;
-}
-
-static int next_seq(struct cstate *st, uint32_t kind, int64_t *seq)
-{
-	sqlite3_stmt *s = st->stmt[STMT_NEXT_SEQ];
-	int rc = CAIRN_EIO;
-	if (sqlite3_bind_int64(s, 1, kind) == SQLITE_OK) {
-		int src = sqlite3_step(s);
-		rc = src == SQLITE_ROW ? column_seq(s, 0, seq) : db_error(src);
-	}
-	stmt_release(s);
-	return rc;
-}
-
-int cstate_put(struct cstate *st, uint32_t kind, const void *key, size_t keylen, const void *value,
-               size_t vlen)
-{
-	if (st == NULL || check_key(key, keylen) != 0 || vlen > CSTATE_VALUE_MAX ||
-	    (value == NULL && vlen != 0))
-		return CAIRN_EINVAL;
-	static const uint8_t empty[1];
-	uint8_t lookup[CSTATE_LOOKUPLEN];
-	uint8_t ad[CSTATE_ADLEN];
-	int64_t seq = 0;
-	int found;
-	sqlite3_stmt *s;
-	/* Ciphertext only: it needs no wiping. */
-	uint8_t *sealed = malloc(CSTATE_OVERHEAD + vlen);
-	if (sealed == NULL)
-		return CAIRN_ENOMEM;
-	lookup_hash(st, kind, key, keylen, lookup);
-
-	int rc = cstate_begin(st);
-	if (rc != 0)
-		goto out;
-	rc = find_seq(st, kind, lookup, &seq);
-	found = rc == 0;
-	if (rc == CAIRN_ENOTFOUND)
-		rc = next_seq(st, kind, &seq);
-	if (rc != 0)
-		goto end;
-
-	build_ad(ad, kind, lookup, seq);
-	randombytes_buf(sealed, CSTATE_NONCELEN);
-	crypto_aead_xchacha20poly1305_ietf_encrypt(sealed + CSTATE_NONCELEN, NULL,
-	                                           vlen != 0 ? value : empty, vlen, ad, sizeof(ad),
-	                                           NULL, sealed, st->keys->record);
-	s = st->stmt[found ? STMT_UPDATE : STMT_INSERT];
-	rc = bind_lookup(s, kind, lookup);
-	if (rc == 0 && (sqlite3_bind_blob(s, 3, sealed, (int)(CSTATE_OVERHEAD + vlen),
-	                                  SQLITE_STATIC) != SQLITE_OK ||
-	                (!found && sqlite3_bind_int64(s, 4, seq) != SQLITE_OK)))
-		rc = CAIRN_EIO;
-	if (rc == 0)
-		rc = step_done(s);
-	else
-		stmt_release(s);
-end:
-	rc = txn_end(st, rc);
-out:
-	free(sealed);
-	return rc;
-}
-
-int cstate_get(struct cstate *st, uint32_t kind, const void *key, size_t keylen, uint8_t **value,
-               size_t *vlen)
-{
-	if (value != NULL)
-		*value = NULL;
-	if (vlen != NULL)
-		*vlen = 0;
-	if (st == NULL || value == NULL || vlen == NULL || check_key(key, keylen) != 0)
-		return CAIRN_EINVAL;
-	uint8_t lookup[CSTATE_LOOKUPLEN];
-	uint8_t ad[CSTATE_ADLEN];
-	int64_t seq;
-	lookup_hash(st, kind, key, keylen, lookup);
-
-	sqlite3_stmt *s = st->stmt[STMT_GET];
-	int rc = bind_lookup(s, kind, lookup);
-	if (rc != 0)
-		goto out;
-	int src = sqlite3_step(s);
-	if (src != SQLITE_ROW) {
-		rc = src == SQLITE_DONE ? CAIRN_ENOTFOUND : db_error(src);
-		goto out;
-	}
-	if ((rc = column_seq(s, 0, &seq)) != 0)
-		goto out;
-	build_ad(ad, kind, lookup, seq);
-	const uint8_t *sealed = sqlite3_column_blob(s, 1);
-	size_t slen = (size_t)sqlite3_column_bytes(s, 1);
-	rc = open_value(st, ad, sealed, slen, value, vlen);
-out:
-	stmt_release(s);
-	return rc;
-}
-
-int cstate_del(struct cstate *st, uint32_t kind, const void *key, size_t keylen)
-{
-	if (st == NULL || check_key(key, keylen) != 0)
-		return CAIRN_EINVAL;
-	uint8_t lookup[CSTATE_LOOKUPLEN];
-	lookup_hash(st, kind, key, keylen, lookup);
-	sqlite3_stmt *s = st->stmt[STMT_DELETE];
-	int rc = bind_lookup(s, kind, lookup);
-	if (rc == 0)
-		rc = step_done(s);
-	else
-		stmt_release(s);
-	return rc;
-}
-
-/*
- * The listing statement is prepared per call rather than kept, so that CB may itself call
- * any cstate function, cstate_list included. Records of KIND that CB adds or removes may or
- * may not be seen by the rest of the listing.
- */
-int cstate_list(struct cstate *st, uint32_t kind, cstate_list_cb cb, void *ctx)
-{
-	if (st == NULL || cb == NULL)
-		return CAIRN_EINVAL;
-	sqlite3_stmt *s = NULL;
-	uint8_t ad[CSTATE_ADLEN];
-	int src = sqlite3_prepare_v2(
-	    st->db, "SELECT lookup, seq, value FROM records WHERE kind = ?1 ORDER BY seq", -1, &s,
-	    NULL);
-	int rc = src == SQLITE_OK ? 0 : db_error(src);
-	if (rc == 0 && sqlite3_bind_int64(s, 1, kind) != SQLITE_OK)
-		rc = CAIRN_EIO;
-	while (rc == 0) {
-		src = sqlite3_step(s);
-		if (src != SQLITE_ROW) {
-			rc = src == SQLITE_DONE ? 0 : db_error(src);
-			break;
-		}
-		int64_t seq;
-		const uint8_t *lookup = sqlite3_column_blob(s, 0);
-		if (lookup == NULL || sqlite3_column_bytes(s, 0) != CSTATE_LOOKUPLEN ||
-		    column_seq(s, 1, &seq) != 0) {
-			rc = CAIRN_ECORRUPT;
-			break;
-		}
-		build_ad(ad, kind, lookup, seq);
-		const uint8_t *sealed = sqlite3_column_blob(s, 2);
-		size_t slen = (size_t)sqlite3_column_bytes(s, 2);
-		uint8_t *m;
-		size_t mlen;
-		if ((rc = open_value(st, ad, sealed, slen, &m, &mlen)) != 0)
-			break;
-		rc = cb(ctx, m, mlen);
-		cstate_free_value(m, mlen);
-	}
-	sqlite3_finalize(s);
-	return rc;
-}
-
-void cstate_free_value(uint8_t *value, size_t vlen)
-{
-	if (value == NULL)
-		return;
-	sodium_memzero(value, vlen);
-	free(value);
 }
 
 int cstate_rekey(struct cstate *st, const char *new_passphrase)
@@ -970,7 +710,7 @@ int cstate_rekey(struct cstate *st, const char *new_passphrase)
 	rc = keyslot_write(st->db, &ks,
 	                   "UPDATE keyslot SET alg = ?1, opslimit = ?2, memlimit = ?3, salt = ?4,"
 	                   " sealed = ?5 WHERE id = 1");
-	rc = txn_end(st, rc);
+	rc = cst_txn_end(st, rc);
 	/*
 	 * Anyone with the old passphrase and the old slot can still open the store, so do not
 	 * leave the old slot's page image in the WAL: a truncating checkpoint empties it. Best

@@ -6,8 +6,9 @@
  * A seized device without the passphrase yields record counts and sizes, nothing else.
  *
  * The store is a set of typed tables of opaque records: (kind, key) -> value, each with an
- * insertion sequence number for ordered listing. Callers define the kinds and serialize the
- * records; this module only keeps them safe and durable.
+ * insertion sequence number for ordered listing, and optionally a scope (a group of records
+ * listed on their own, such as one conversation's messages). Callers define the kinds and serialize
+ * the records; this module only keeps them safe and durable.
  */
 #ifndef CAIRN_CLIENT_STATE_H
 #define CAIRN_CLIENT_STATE_H
@@ -19,8 +20,8 @@
 
 struct cstate;
 
-#define CSTATE_FILE "cairn.db"
-#define CSTATE_KEY_MAX 256      /* longest lookup key */
+#define CSTATE_FILE      "cairn.db"
+#define CSTATE_KEY_MAX   256    /* longest lookup key */
 #define CSTATE_VALUE_MAX 262144 /* longest record */
 
 /*
@@ -44,28 +45,43 @@ CAIRN_WARN_UNUSED int cstate_begin(struct cstate *st);
 CAIRN_WARN_UNUSED int cstate_commit(struct cstate *st);
 void cstate_rollback(struct cstate *st);
 
-/* Inserts or replaces record (KIND, KEY). A replaced record keeps its sequence number. */
-CAIRN_WARN_UNUSED int cstate_put(struct cstate *st, uint32_t kind, const void *key,
-				 size_t keylen, const void *value, size_t vlen);
+/* Inserts or replaces record (KIND, KEY), with no scope (see cstate_put_scoped: a replaced
+ * record leaves its scope). A replaced record keeps its sequence number. */
+CAIRN_WARN_UNUSED int cstate_put(struct cstate *st, uint32_t kind, const void *key, size_t keylen,
+                                 const void *value, size_t vlen);
 
 /*
  * Reads record (KIND, KEY) into a buffer the caller must free with cstate_free_value (it is
  * wiped first). Returns 0, CAIRN_ENOTFOUND, or CAIRN_ECORRUPT (a record fails to open).
  */
-CAIRN_WARN_UNUSED int cstate_get(struct cstate *st, uint32_t kind, const void *key,
-				 size_t keylen, uint8_t **value, size_t *vlen);
+CAIRN_WARN_UNUSED int cstate_get(struct cstate *st, uint32_t kind, const void *key, size_t keylen,
+                                 uint8_t **value, size_t *vlen);
 
 /* Deletes record (KIND, KEY); absent is not an error. */
-CAIRN_WARN_UNUSED int cstate_del(struct cstate *st, uint32_t kind, const void *key,
-				 size_t keylen);
+CAIRN_WARN_UNUSED int cstate_del(struct cstate *st, uint32_t kind, const void *key, size_t keylen);
 
 /*
  * Calls CB for every record of KIND in sequence order with its opened value (borrowed for
  * the call). CB returns 0 to go on, anything else to stop (returned by cstate_list).
  */
 typedef int (*cstate_list_cb)(void *ctx, const uint8_t *value, size_t vlen);
-CAIRN_WARN_UNUSED int cstate_list(struct cstate *st, uint32_t kind, cstate_list_cb cb,
-				  void *ctx);
+CAIRN_WARN_UNUSED int cstate_list(struct cstate *st, uint32_t kind, cstate_list_cb cb, void *ctx);
+
+/*
+ * Like cstate_put, and the record belongs to scope SCOPE (SCOPELEN <= CSTATE_KEY_MAX bytes;
+ * NULL: none), e.g. the conversation a message is in. A replace sets the scope anew. On disk
+ * the scope is only a keyed hash, and it is sealed into the record's associated data.
+ */
+CAIRN_WARN_UNUSED int cstate_put_scoped(struct cstate *st, uint32_t kind, const void *key,
+                                        size_t keylen, const void *scope, size_t scopelen,
+                                        const void *value, size_t vlen);
+
+/*
+ * Like cstate_list, over only the records of KIND in scope SCOPE: reads none of the others
+ * (an index leads to them).
+ */
+CAIRN_WARN_UNUSED int cstate_list_scope(struct cstate *st, uint32_t kind, const void *scope,
+                                        size_t scopelen, cstate_list_cb cb, void *ctx);
 
 /* Wipes and frees a value from cstate_get. Accepts NULL. */
 void cstate_free_value(uint8_t *value, size_t vlen);

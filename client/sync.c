@@ -27,9 +27,9 @@
 #define BACKOFF_MAX_MS 60000
 
 struct sub {
-	uint32_t rid;        /* of the SUBSCRIBE; 0 until subscribed */
-	uint32_t delete_rid; /* of a DELETE in flight, or 0 */
-	char name[CAIRN_NAME_MAX + 1];
+	uint32_t rid;                   /* of the SUBSCRIBE; 0 until subscribed */
+	uint32_t delete_rid;            /* of a DELETE in flight, or 0 */
+	uint8_t contact[RECORD_ID_LEN]; /* whose mailbox */
 	uint8_t recipient_id[CAIRN_MAILBOX_ID_LEN];
 };
 
@@ -38,7 +38,7 @@ struct pending_send {
 	uint8_t outbox_id[16];
 	uint8_t message_id[APPMSG_ID_LEN];
 	uint8_t kind;
-	char contact[CAIRN_NAME_MAX + 1];
+	uint8_t conv[RECORD_ID_LEN];
 };
 
 /* An outbox entry a session's relay refused: it goes to the contact's next mailbox. */
@@ -162,7 +162,7 @@ static bool any_down(const struct run *run)
 static int subscribe(struct run *run, struct session *s, struct sub *sub)
 {
 	struct contact k;
-	if (client_load_contact(run->c, sub->name, &k) != 0)
+	if (client_load_contact_id(run->c, sub->contact, &k) != 0)
 		return 0;
 	int at = contact_find_mine(&k, sub->recipient_id), rc = 0;
 	if (at >= 0) {
@@ -242,7 +242,7 @@ static int plan_contact(void *vctx, const uint8_t *v, size_t vlen)
 		s->subs = p;
 		struct sub *sub = &p[s->nsubs++];
 		memset(sub, 0, sizeof(*sub));
-		strcpy(sub->name, k.name);
+		memcpy(sub->contact, k.id, RECORD_ID_LEN);
 		memcpy(sub->recipient_id, k.mine[i].recipient_id, CAIRN_MAILBOX_ID_LEN);
 		if (s->net != NULL && (subscribe(run, s, sub) != 0 || cnet_flush(s->net) != 0)) {
 			session_close(run, s);
@@ -289,7 +289,8 @@ static void refuse(struct run *run, const uint8_t outbox_id[16], size_t session)
 
 /* The mailboxes of each contact with something in the outbox, read once per pass. */
 struct peers {
-	char name[CAIRN_NAME_MAX + 1];
+	uint8_t contact[RECORD_ID_LEN];
+	bool found;
 	struct mailbox_list list;
 };
 
@@ -301,10 +302,10 @@ struct dispatch {
 	int rc;
 };
 
-static const struct mailbox_list *peers_of(struct dispatch *d, const char *name)
+static const struct mailbox_list *peers_of(struct dispatch *d, const uint8_t contact[RECORD_ID_LEN])
 {
 	for (size_t i = 0; i < d->ncache; i++)
-		if (strcmp(d->cache[i].name, name) == 0)
+		if (memcmp(d->cache[i].contact, contact, RECORD_ID_LEN) == 0)
 			return &d->cache[i].list;
 	if (d->ncache == d->capcache) {
 		size_t ncap = d->capcache ? 2 * d->capcache : 8;
@@ -319,13 +320,14 @@ static const struct mailbox_list *peers_of(struct dispatch *d, const char *name)
 	struct peers *p = &d->cache[d->ncache];
 	struct contact k;
 	memset(p, 0, sizeof(*p));
-	if (client_load_contact(d->run->c, name, &k) == 0) {
-		strcpy(p->name, k.name);
+	if (client_load_contact_id(d->run->c, contact, &k) == 0) {
+		memcpy(p->contact, k.id, RECORD_ID_LEN);
+		p->found = true;
 		p->list = k.peer;
 		d->ncache++;
 	}
 	contact_wipe(&k);
-	return p->name[0] ? &p->list : NULL;
+	return p->found ? &p->list : NULL;
 }
 
 /* Whether this run may try to connect S now: once per sync, after the pause in listen. */
@@ -389,7 +391,7 @@ static int dispatch_entry(void *vctx, const uint8_t *v, size_t vlen)
 		ps->kind = e.kind;
 		memcpy(ps->outbox_id, e.outbox_id, 16);
 		memcpy(ps->message_id, e.message_id, APPMSG_ID_LEN);
-		strcpy(ps->contact, e.contact);
+		memcpy(ps->conv, e.conv, RECORD_ID_LEN);
 		return 0;
 	}
 	return 0; /* no mailbox reachable: it waits */
@@ -423,7 +425,7 @@ static void send_accepted(struct run *run, const struct pending_send *ps)
 		return;
 	int rc = cstate_del(c->st, REC_OUTBOX, ps->outbox_id, 16);
 	uint8_t key[RECORD_KEY_MAX], *v = NULL;
-	size_t klen = message_key(key, ps->contact, ps->message_id), vlen = 0;
+	size_t klen = message_key(key, ps->conv, ps->message_id), vlen = 0;
 	struct stored_message m;
 	if (rc == 0 && cstate_get(c->st, REC_MESSAGE, key, klen, &v, &vlen) == 0 &&
 	    message_parse(v, vlen, &m) == 0 && m.received_at == 0) {
@@ -431,7 +433,8 @@ static void send_accepted(struct run *run, const struct pending_send *ps)
 		uint8_t *nv = NULL;
 		size_t nlen = 0;
 		if (message_encode(&m, &nv, &nlen) == 0)
-			rc = cstate_put(c->st, REC_MESSAGE, key, klen, nv, nlen);
+			rc = cstate_put_scoped(c->st, REC_MESSAGE, key, klen, m.conv, RECORD_ID_LEN,
+			                       nv, nlen);
 		free(nv);
 	}
 	cstate_free_value(v, vlen);
@@ -458,7 +461,7 @@ static void retire_check(struct run *run, struct session *s)
 		struct sub *sub = &s->subs[i];
 		struct contact k;
 		if (sub->rid == 0 || sub->delete_rid != 0 ||
-		    client_load_contact(run->c, sub->name, &k) != 0)
+		    client_load_contact_id(run->c, sub->contact, &k) != 0)
 			continue;
 		int at = contact_find_mine(&k, sub->recipient_id);
 		if (at >= 0 && (k.mine[at].flags & MAILBOX_RETIRED) && k.move == MOVE_CONFIRMED) {
@@ -486,7 +489,7 @@ static void mailbox_gone(struct run *run, struct session *s, size_t i)
 	struct contact k;
 	if (cstate_begin(c->st) != 0)
 		return;
-	int rc = client_load_contact(c, s->subs[i].name, &k);
+	int rc = client_load_contact_id(c, s->subs[i].contact, &k);
 	if (rc == 0) {
 		int at = contact_find_mine(&k, s->subs[i].recipient_id);
 		if (at >= 0) {
@@ -523,9 +526,9 @@ static int session_handle(struct run *run, struct session *s, const struct cairn
 			uint8_t rid[CAIRN_MAILBOX_ID_LEN];
 			memcpy(rid, s->subs[i].recipient_id, sizeof(rid));
 			struct receive_effects fx = {0};
-			int rc = client_receive_envelope(run->c, s->subs[i].name, rid, m->envelope,
-			                                 m->envelope_len, run->on_message, run->ctx,
-			                                 &fx);
+			int rc = client_receive_envelope(run->c, s->subs[i].contact, rid,
+			                                 m->envelope, m->envelope_len,
+			                                 run->on_message, run->ctx, &fx);
 			run->res->received += fx.received;
 			run->redispatch |= fx.redispatch;
 			run->recheck |= fx.recheck;

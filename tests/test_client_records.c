@@ -46,7 +46,8 @@ static void make_contact(struct contact *k, int nmine, int npeer)
 	k->move = MOVE_SENT;
 	k->my_serial = 1;
 	k->peer_serial = 7;
-	k->unread = 3;
+	memset(k->id, 0xa1, sizeof(k->id));
+	memset(k->conv, 0xa2, sizeof(k->conv));
 	memset(ratchet_bytes, 0x99, sizeof(ratchet_bytes));
 	k->ratchet = ratchet_bytes;
 	k->ratchet_len = sizeof(ratchet_bytes);
@@ -64,7 +65,8 @@ static void check_same(const uint8_t *in, size_t len, const struct contact *want
 	assert_int_equal(got.move, want->move);
 	assert_int_equal(got.my_serial, want->my_serial);
 	assert_int_equal(got.peer_serial, want->peer_serial);
-	assert_int_equal(got.unread, want->unread);
+	assert_memory_equal(got.id, want->id, sizeof(want->id));
+	assert_memory_equal(got.conv, want->conv, sizeof(want->conv));
 	assert_int_equal(got.ratchet_len, want->ratchet_len);
 	assert_memory_equal(got.ratchet, want->ratchet, want->ratchet_len);
 	contact_wipe(&got);
@@ -106,7 +108,8 @@ static void test_contact_round_trip(void **state)
 }
 
 /* Values out of range in an encoded contact of one mailbox each way. The offsets follow the
- * layout: version, name (u32 length + 3), state, identity, then the counts and mailboxes. */
+ * layout: version, id, conversation id, name (u32 length + 3), state, identity, then the
+ * counts and mailboxes. */
 static void test_contact_refused(void **state)
 {
 	struct contact k, got;
@@ -115,7 +118,7 @@ static void test_contact_refused(void **state)
 	uint8_t *v = NULL;
 	size_t len = 0;
 	assert_int_equal(contact_encode(&k, &v, &len), 0);
-	const size_t nmine_at = 1 + 4 + 3 + 1 + 32;
+	const size_t nmine_at = 1 + 16 + 16 + 4 + 3 + 1 + 32;
 	const size_t relay_len = strlen(k.mine[0].relay);
 	const size_t flags_at = nmine_at + 1 + 4 + relay_len + 24 + 24 + 64 + 32;
 	const size_t npeer_at = flags_at + 1;
@@ -129,6 +132,7 @@ static void test_contact_refused(void **state)
 		uint8_t value;
 	} bad[] = {
 	    {0, 1},                              /* the layout before several relays */
+	    {0, 2},                              /* the layout before ids (records_v1.h) */
 	    {nmine_at, CONTACT_MINE_MAX + 1},    /* too many of ours */
 	    {flags_at, 4},                       /* an unknown flag */
 	    {npeer_at, CAIRN_MAILBOXES_MAX + 1}, /* too many of theirs */
@@ -148,7 +152,8 @@ static void test_outbox_round_trip(void **state)
 {
 	struct outbox_entry e, got;
 	memset(&e, 0, sizeof(e));
-	strcpy(e.contact, "alice");
+	memset(e.conv, 0x56, sizeof(e.conv));
+	memset(e.contact, 0x78, sizeof(e.contact));
 	memset(e.message_id, 0x12, sizeof(e.message_id));
 	memset(e.outbox_id, 0x34, sizeof(e.outbox_id));
 	e.kind = APPMSG_MAILBOXES;
@@ -160,7 +165,8 @@ static void test_outbox_round_trip(void **state)
 	size_t len = 0, alen = 0;
 	assert_int_equal(outbox_encode(&e, &v, &len), 0);
 	assert_int_equal(outbox_parse(v, len, &got), 0);
-	assert_string_equal(got.contact, "alice");
+	assert_memory_equal(got.conv, e.conv, sizeof(e.conv));
+	assert_memory_equal(got.contact, e.contact, sizeof(e.contact));
 	assert_int_equal(got.kind, APPMSG_MAILBOXES);
 	assert_int_equal(got.envelope_len, sizeof(env));
 	assert_memory_equal(got.envelope, env, sizeof(env));
@@ -168,6 +174,8 @@ static void test_outbox_round_trip(void **state)
 	assert_int_equal(alen, len);
 	assert_memory_equal(again, v, len);
 	v[0] = 1; /* the layout that named one destination */
+	assert_int_equal(outbox_parse(v, len, &got), CAIRN_ECORRUPT);
+	v[0] = 2; /* the layout that named the contact (records_v1.h) */
 	assert_int_equal(outbox_parse(v, len, &got), CAIRN_ECORRUPT);
 	free(v);
 	free(again);

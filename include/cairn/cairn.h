@@ -131,6 +131,14 @@ typedef int (*cairn_contact_cb)(void *ctx, const struct cairn_contact *contact);
 /* Calls CB for each contact, in the order they were added. */
 CAIRN_WARN_UNUSED int cairn_contacts(struct cairn *c, cairn_contact_cb cb, void *ctx);
 
+/*
+ * Renames contact OLD_NAME to NEW_NAME. Only the label changes: the conversation, its unread
+ * count and anything still in the outbox stay with the contact. CAIRN_ENOTFOUND if there is
+ * no OLD_NAME, CAIRN_EEXIST if NEW_NAME is taken, CAIRN_EINVAL if it is empty or longer than
+ * CAIRN_NAME_MAX. Renaming to the same name changes nothing.
+ */
+CAIRN_WARN_UNUSED int cairn_rename(struct cairn *c, const char *old_name, const char *new_name);
+
 /* The safety number shared with contact NAME: the same on both sides when no one is in the
  * middle. OUT receives CAIRN_SAFETY_NUMBER_LEN characters and a NUL. */
 CAIRN_WARN_UNUSED int cairn_safety_number(struct cairn *c, const char *name,

@@ -1,0 +1,299 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Contacts, conversations and names (client.h): loading and storing contacts by id or by name,
+ * adding a contact with its 1:1 conversation and its name, storing a message in its
+ * conversation (and counting it unread there), renaming, and listing contacts.
+ *
+ * A name is a label: the name index (REC_NAME, looked up by the name's keyed hash) points at
+ * the contact's id, and everything else (messages, parts, the outbox, unread counts) hangs off
+ * the ids, so a rename rewrites the contact's label, its 1:1 conversation's label and the two
+ * index entries, and nothing else.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "client.h"
+
+int client_valid_name(const char *name)
+{
+	size_t n = name ? strlen(name) : 0;
+	return n > 0 && n <= CAIRN_NAME_MAX;
+}
+
+/* Looks NAME up in the name index. 0, CAIRN_ENOTFOUND or a store error. */
+static int name_lookup(struct cairn *c, const char *name, struct name_entry *n)
+{
+	memset(n, 0, sizeof(*n));
+	if (!client_valid_name(name))
+		return CAIRN_ENOTFOUND;
+	uint8_t *v = NULL;
+	size_t vlen = 0;
+	int rc = cstate_get(c->st, REC_NAME, name, strlen(name), &v, &vlen);
+	if (rc == 0)
+		rc = name_entry_parse(v, vlen, n);
+	cstate_free_value(v, vlen);
+	return rc;
+}
+
+static int name_put(struct cairn *c, const char *name, uint8_t kind,
+                    const uint8_t id[RECORD_ID_LEN])
+{
+	struct name_entry n = {.kind = kind};
+	uint8_t v[NAME_ENTRY_LEN];
+	memcpy(n.id, id, RECORD_ID_LEN);
+	name_entry_encode(&n, v);
+	return cstate_put(c->st, REC_NAME, name, strlen(name), v, sizeof(v));
+}
+
+int client_load_contact_id(struct cairn *c, const uint8_t id[RECORD_ID_LEN], struct contact *k)
+{
+	memset(k, 0, sizeof(*k));
+	uint8_t *v = NULL;
+	size_t vlen = 0;
+	int rc = cstate_get(c->st, REC_CONTACT, id, RECORD_ID_LEN, &v, &vlen);
+	if (rc == 0)
+		rc = contact_parse(v, vlen, k);
+	cstate_free_value(v, vlen);
+	/* The record must be where its own id says: anything else is damage. */
+	if (rc == 0 && sodium_memcmp(k->id, id, RECORD_ID_LEN) != 0) {
+		contact_wipe(k);
+		rc = CAIRN_ECORRUPT;
+	}
+	return rc;
+}
+
+int client_load_contact(struct cairn *c, const char *name, struct contact *k)
+{
+	struct name_entry n;
+	memset(k, 0, sizeof(*k));
+	int rc = name_lookup(c, name, &n);
+	if (rc == 0 && n.kind != NAME_CONTACT)
+		rc = CAIRN_ENOTFOUND; /* a group's name: not a contact */
+	if (rc == 0)
+		rc = client_load_contact_id(c, n.id, k);
+	return rc;
+}
+
+int client_store_contact(struct cairn *c, const struct contact *k)
+{
+	uint8_t *v = NULL;
+	size_t vlen = 0;
+	int rc = contact_encode(k, &v, &vlen);
+	if (rc == 0)
+		rc = cstate_put(c->st, REC_CONTACT, k->id, RECORD_ID_LEN, v, vlen);
+	if (v != NULL) {
+		sodium_memzero(v, vlen);
+		free(v);
+	}
+	return rc;
+}
+
+int client_load_conversation(struct cairn *c, const uint8_t id[RECORD_ID_LEN],
+                             struct conversation *v)
+{
+	memset(v, 0, sizeof(*v));
+	uint8_t *b = NULL;
+	size_t blen = 0;
+	int rc = cstate_get(c->st, REC_CONVERSATION, id, RECORD_ID_LEN, &b, &blen);
+	if (rc == 0)
+		rc = conversation_parse(b, blen, v);
+	cstate_free_value(b, blen);
+	if (rc == 0 && sodium_memcmp(v->id, id, RECORD_ID_LEN) != 0) {
+		conversation_wipe(v);
+		rc = CAIRN_ECORRUPT;
+	}
+	return rc;
+}
+
+int client_store_conversation(struct cairn *c, const struct conversation *v)
+{
+	uint8_t *b = NULL;
+	size_t blen = 0;
+	int rc = conversation_encode(v, &b, &blen);
+	if (rc == 0)
+		rc = cstate_put(c->st, REC_CONVERSATION, v->id, RECORD_ID_LEN, b, blen);
+	if (b != NULL) {
+		sodium_memzero(b, blen);
+		free(b);
+	}
+	return rc;
+}
+
+/*
+ * Stores K (ids, if still zero, made now) with its 1:1 conversation (UNREAD unread) and its
+ * name, unless the name is taken (CAIRN_EEXIST): another process's `invite` or `accept` under
+ * the same name must not be overwritten, ratchet and all. The check and the writes are one
+ * transaction; a caller already inside one nests in it, and a failure rolls the whole of it
+ * back.
+ */
+int client_add_contact(struct cairn *c, struct contact *k, uint32_t unread)
+{
+	static const uint8_t zero[RECORD_ID_LEN];
+	if (!client_valid_name(k->name))
+		return CAIRN_EINVAL;
+	if (memcmp(k->id, zero, RECORD_ID_LEN) == 0)
+		randombytes_buf(k->id, RECORD_ID_LEN);
+	if (memcmp(k->conv, zero, RECORD_ID_LEN) == 0)
+		randombytes_buf(k->conv, RECORD_ID_LEN);
+	uint8_t member[1][RECORD_ID_LEN];
+	memcpy(member[0], k->id, RECORD_ID_LEN);
+	struct conversation v = {.kind = CONV_DIRECT, .unread = unread, .nmembers = 1};
+	v.members = member;
+	memcpy(v.id, k->conv, RECORD_ID_LEN);
+	strcpy(v.label, k->name);
+	int rc = cstate_begin(c->st);
+	if (rc != 0)
+		return rc;
+	struct name_entry n;
+	rc = name_lookup(c, k->name, &n);
+	if (rc == 0)
+		rc = CAIRN_EEXIST;
+	else if (rc == CAIRN_ENOTFOUND)
+		rc = client_store_contact(c, k);
+	if (rc == 0)
+		rc = client_store_conversation(c, &v);
+	if (rc == 0)
+		rc = name_put(c, k->name, NAME_CONTACT, k->id);
+	if (rc == 0)
+		return cstate_commit(c->st);
+	cstate_rollback(c->st);
+	return rc;
+}
+
+/* Adds N to the unread count of conversation CONV (inside the caller's transaction). */
+static int add_unread(struct cairn *c, const uint8_t conv[RECORD_ID_LEN], uint32_t n)
+{
+	struct conversation v;
+	int rc = client_load_conversation(c, conv, &v);
+	if (rc == 0) {
+		v.unread = v.unread > UINT32_MAX - n ? UINT32_MAX : v.unread + n;
+		rc = client_store_conversation(c, &v);
+	}
+	conversation_wipe(&v);
+	return rc;
+}
+
+int client_store_message(struct cairn *c, const struct contact *k, int outgoing,
+                         const uint8_t id[APPMSG_ID_LEN], int64_t sent_at, int64_t received_at,
+                         const uint8_t *text, size_t len)
+{
+	uint8_t key[RECORD_KEY_MAX];
+	size_t klen = message_key(key, k->conv, id);
+	uint8_t *old = NULL;
+	size_t oldlen = 0;
+	int rc = cstate_get(c->st, REC_MESSAGE, key, klen, &old, &oldlen);
+	cstate_free_value(old, oldlen);
+	if (rc == 0)
+		return 0; /* a duplicate: stored already */
+	if (rc != CAIRN_ENOTFOUND)
+		return rc;
+	struct stored_message m = {.outgoing = (uint8_t)outgoing,
+	                           .sent_at = sent_at,
+	                           .received_at = received_at,
+	                           .text = text,
+	                           .len = len};
+	memcpy(m.conv, k->conv, RECORD_ID_LEN);
+	if (!outgoing)
+		memcpy(m.sender, k->id, RECORD_ID_LEN);
+	memcpy(m.id, id, APPMSG_ID_LEN);
+	uint8_t *v = NULL;
+	size_t vlen = 0;
+	rc = message_encode(&m, &v, &vlen);
+	if (rc == 0)
+		rc = cstate_put_scoped(c->st, REC_MESSAGE, key, klen, k->conv, RECORD_ID_LEN, v,
+		                       vlen);
+	if (v != NULL) {
+		sodium_memzero(v, vlen);
+		free(v);
+	}
+	if (rc == 0 && !outgoing)
+		rc = add_unread(c, k->conv, 1);
+	return rc == 0 ? 1 : rc;
+}
+
+/*
+ * The contact's label, its 1:1 conversation's and the name index change in one transaction;
+ * the contact is read inside it (never a copy from before: that would undo a ratchet step
+ * another process made meanwhile).
+ */
+int cairn_rename(struct cairn *c, const char *old_name, const char *new_name)
+{
+	if (!client_valid_name(new_name))
+		return CAIRN_EINVAL;
+	int rc = cstate_begin(c->st);
+	if (rc != 0)
+		return rc;
+	struct contact k;
+	struct conversation v;
+	struct name_entry n;
+	memset(&v, 0, sizeof(v));
+	rc = client_load_contact(c, old_name, &k);
+	if (rc == 0 && strcmp(old_name, new_name) == 0)
+		goto done; /* nothing to change */
+	if (rc == 0) {
+		rc = name_lookup(c, new_name, &n);
+		rc = rc == 0 ? CAIRN_EEXIST : rc == CAIRN_ENOTFOUND ? 0 : rc;
+	}
+	if (rc == 0) {
+		strcpy(k.name, new_name);
+		rc = client_store_contact(c, &k);
+	}
+	if (rc == 0 && (rc = client_load_conversation(c, k.conv, &v)) == 0 &&
+	    v.kind == CONV_DIRECT) {
+		strcpy(v.label, new_name);
+		rc = client_store_conversation(c, &v);
+	}
+	if (rc == 0)
+		rc = cstate_del(c->st, REC_NAME, old_name, strlen(old_name));
+	if (rc == 0)
+		rc = name_put(c, new_name, NAME_CONTACT, k.id);
+done:
+	if (rc == 0)
+		rc = cstate_commit(c->st);
+	else
+		cstate_rollback(c->st);
+	conversation_wipe(&v);
+	contact_wipe(&k);
+	return rc;
+}
+
+struct contacts_ctx {
+	struct cairn *c;
+	cairn_contact_cb cb;
+	void *ctx;
+	int rc;
+};
+
+static int contact_one(void *vctx, const uint8_t *b, size_t blen)
+{
+	struct contacts_ctx *x = vctx;
+	struct contact k;
+	struct conversation v;
+	if (contact_parse(b, blen, &k) != 0) {
+		x->rc = CAIRN_ECORRUPT;
+		return 1;
+	}
+	int rc = client_load_conversation(x->c, k.conv, &v);
+	if (rc != 0) {
+		contact_wipe(&k);
+		x->rc = rc;
+		return 1;
+	}
+	struct cairn_contact out = {
+	    .name = k.name, .established = k.state == CONTACT_ESTABLISHED, .unread = v.unread};
+	int stop = x->cb(x->ctx, &out);
+	conversation_wipe(&v);
+	contact_wipe(&k);
+	return stop;
+}
+
+int cairn_contacts(struct cairn *c, cairn_contact_cb cb, void *ctx)
+{
+	struct contacts_ctx x = {.c = c, .cb = cb, .ctx = ctx};
+	int rc = cstate_list(c->st, REC_CONTACT, contact_one, &x);
+	if (rc >= 0 && x.rc != 0)
+		rc = x.rc;
+	return rc < 0 ? rc : 0;
+}

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Inside the client's sealed store (state.h), shared by its two halves: state.c (the file, the
+ * keys, opening, schema upgrades, transactions) and state_rec.c (sealing, looking up and listing
+ * records). Not for use outside them.
+ */
+#ifndef CAIRN_CLIENT_STATE_INT_H
+#define CAIRN_CLIENT_STATE_INT_H
+
+#include <stdint.h>
+
+#include <sodium.h>
+#include <sqlite3.h>
+
+#include "state.h"
+
+#define CSTATE_KEYLEN    32
+#define CSTATE_LOOKUPLEN 32
+#define CSTATE_NONCELEN  crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define CSTATE_TAGLEN    crypto_aead_xchacha20poly1305_ietf_ABYTES
+#define CSTATE_OVERHEAD  (CSTATE_NONCELEN + CSTATE_TAGLEN)
+#define CSTATE_ADLEN     (4 + CSTATE_LOOKUPLEN + 8)
+#define CSTATE_ADLEN_MAX (CSTATE_ADLEN + CSTATE_LOOKUPLEN) /* with a scope */
+#define CSTATE_SLOTLEN   (CSTATE_NONCELEN + CSTATE_KEYLEN + CSTATE_TAGLEN)
+#define CSTATE_BUSY_MS   5000
+
+#define CSTATE_KDF_CONTEXT "cairnst1"
+#define CSTATE_KDF_RECORD  1
+#define CSTATE_KDF_LOOKUP  2
+#define CSTATE_KDF_SCOPE   3
+
+_Static_assert(crypto_aead_xchacha20poly1305_ietf_KEYBYTES == CSTATE_KEYLEN, "record key");
+_Static_assert(crypto_kdf_KEYBYTES == CSTATE_KEYLEN, "master key");
+_Static_assert(sizeof(CSTATE_KDF_CONTEXT) - 1 == crypto_kdf_CONTEXTBYTES, "kdf context");
+_Static_assert(crypto_generichash_KEYBYTES_MIN <= CSTATE_KEYLEN &&
+                   CSTATE_KEYLEN <= crypto_generichash_KEYBYTES_MAX,
+               "lookup key");
+_Static_assert(CSTATE_VALUE_MAX + CSTATE_OVERHEAD < INT32_MAX, "sealed values fit an int");
+
+/* Statements kept prepared for the life of a handle (their SQL is in state.c). */
+enum {
+	STMT_BEGIN,
+	STMT_COMMIT,
+	STMT_ROLLBACK,
+	STMT_FIND,
+	STMT_NEXT_SEQ,
+	STMT_INSERT,
+	STMT_UPDATE,
+	STMT_GET,
+	STMT_DELETE,
+	STMT_COUNT
+};
+
+struct cstate_keys {
+	uint8_t master[CSTATE_KEYLEN];
+	uint8_t record[CSTATE_KEYLEN];
+	uint8_t lookup[CSTATE_KEYLEN];
+	uint8_t scope[CSTATE_KEYLEN];
+};
+
+struct cstate {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[STMT_COUNT];
+	struct cstate_keys *keys; /* sodium_malloc: guarded, and wiped by sodium_free */
+	int depth;                /* transaction nesting; 0 = autocommit */
+};
+
+/* Maps a failed SQLite call to our codes: a damaged file is not an I/O error. */
+int cst_db_error(int src);
+
+/* Ends a use of a kept statement: reset and unbound. */
+void cst_stmt_release(sqlite3_stmt *s);
+
+/* Steps a statement that returns no rows, then releases it. */
+int cst_step_done(sqlite3_stmt *s);
+
+/* Ends a transaction the store began for one operation: commits on success; on failure
+ * rolls back only what is its own (see state.c). Returns RC or the commit's error. */
+int cst_txn_end(struct cstate *st, int rc);
+
+#endif
