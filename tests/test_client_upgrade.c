@@ -18,7 +18,9 @@
 #include <string.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -39,15 +41,21 @@ struct world {
 	pid_t relay_pid;
 };
 
+/* Held while this process runs the fixture's relay on its fixed port (start_relay). */
+static int fixture_port_lock = -1;
+
 static int setup(void **state)
 {
 	struct world *w = calloc(1, sizeof(*w));
 	strcpy(w->dir, "/tmp/cairn-upgrade-XXXXXX");
 	if (w == NULL || mkdtemp(w->dir) == NULL)
 		return -1;
-	char cmd[512];
-	snprintf(cmd, sizeof(cmd), "cp -r '%s/home-v1/A' '%s/home-v1/B' '%s/home-v1/relay' '%s/'",
-	         CAIRN_FIXTURES, CAIRN_FIXTURES, CAIRN_FIXTURES, w->dir);
+	char cmd[640];
+	/* git keeps no modes: the copies get the 0700/0600 the relay and the client expect. */
+	snprintf(
+	    cmd, sizeof(cmd),
+	    "cp -r '%s/home-v1/A' '%s/home-v1/B' '%s/home-v1/relay' '%s/' && chmod -R go-rwx '%s'",
+	    CAIRN_FIXTURES, CAIRN_FIXTURES, CAIRN_FIXTURES, w->dir, w->dir);
 	if (system(cmd) != 0)
 		return -1;
 	snprintf(w->a, sizeof(w->a), "%s/A", w->dir);
@@ -64,6 +72,10 @@ static int teardown(void **state)
 	if (w->relay_pid > 0) {
 		kill(w->relay_pid, SIGTERM);
 		waitpid(w->relay_pid, NULL, 0);
+	}
+	if (fixture_port_lock >= 0) {
+		close(fixture_port_lock); /* the port is free again for the other build's run */
+		fixture_port_lock = -1;
 	}
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", w->dir);
 	int rc = system(cmd);
@@ -382,7 +394,8 @@ static void test_upgrade_keeps_parts(void **state)
 
 /* ---- the upgraded homes go on talking -------------------------------------------------- */
 
-#define FIXTURE_PORT 47311 /* where make-home-v1.sh ran the relay: the homes name it */
+#define FIXTURE_PORT      47311 /* where make-home-v1.sh ran the relay: the homes name it */
+#define FIXTURE_PORT_LOCK "/tmp/cairn-test-port-47311.lock"
 
 static int relay_up(void)
 {
@@ -395,9 +408,14 @@ static int relay_up(void)
 	return ok;
 }
 
-/* Starts the fixture's relay again, with its key and store, on its port. */
+/* Starts the fixture's relay again, with its key and store, on its port. make test runs this
+ * file in two builds side by side: whichever comes second waits here until the first has
+ * stopped its relay (teardown releases the lock). */
 static void start_relay(struct world *w)
 {
+	fixture_port_lock = open(FIXTURE_PORT_LOCK, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+	assert_true(fixture_port_lock >= 0);
+	assert_int_equal(flock(fixture_port_lock, LOCK_EX), 0);
 	assert_false(relay_up()); /* the port must be ours */
 	char conf[128];
 	snprintf(conf, sizeof(conf), "%s/test.conf", w->dir);
