@@ -116,6 +116,29 @@ int channel_init(struct channel *ch, const struct channel_options *opt)
 	return rc;
 }
 
+int channel_init_open(struct channel *ch, const struct channel_options *opt,
+                      const struct cairn_session *session)
+{
+	memset(ch, 0, sizeof(*ch));
+	if (opt == NULL || session == NULL ||
+	    (opt->role != CHANNEL_INITIATOR && opt->role != CHANNEL_RESPONDER) ||
+	    (opt->frame_size != 0 && (opt->frame_size < CAIRN_FRAME_FIXED_MIN ||
+	                              opt->frame_size > CAIRN_FRAME_PLAINTEXT_MAX)))
+		return CAIRN_EINVAL;
+	ch->role = opt->role;
+	ch->frame_size = opt->frame_size;
+	ch->output_max = opt->output_max ? opt->output_max : CHANNEL_OUTPUT_MAX_DEFAULT;
+	ch->now = opt->now;
+	ch->uniform = opt->uniform ? opt->uniform : default_uniform;
+	ch->ctx = opt->ctx;
+	ch->session = *session;
+	frame_reader_init(&ch->reader, CAIRN_AEAD_TAG_LEN + CAIRN_FRAME_CONTENT_HEADER,
+	                  CAIRN_NOISE_MSG_MAX);
+	ch->state = CHANNEL_OPEN;
+	ch->open_reported = true;
+	return 0;
+}
+
 void channel_free(struct channel *ch)
 {
 	noise_handshake_wipe(&ch->hs);
@@ -394,6 +417,28 @@ int channel_queue(struct channel *ch, const struct cairn_msg *m)
 			return rc;
 	}
 	return CAIRN_ENOBUFS;
+}
+
+int channel_send_frame(struct channel *ch, const uint8_t *content, size_t len)
+{
+	if (ch->state != CHANNEL_OPEN)
+		return ch->state == CHANNEL_FAILED ? ch->error : CAIRN_ESTATE;
+	if (len > content_max(ch))
+		return CAIRN_EINVAL;
+	int rc = channel_flush(ch);
+	size_t need = frame_wire_len(len, ch->frame_size), outlen = 0;
+	if (rc == 0)
+		rc = need == 0 ? CAIRN_EINVAL : buf_reserve(&ch->out, need);
+	if (rc == 0)
+		rc = frame_seal(&ch->session.send, content, len, ch->frame_size,
+		                ch->out.data + ch->out.len, ch->out.cap - ch->out.len, &outlen);
+	if (rc != 0) {
+		fail(ch, rc);
+		return rc;
+	}
+	ch->out.len += outlen;
+	ch->frames_out++;
+	return 0;
 }
 
 size_t channel_output(const struct channel *ch, const uint8_t **data)

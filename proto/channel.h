@@ -122,6 +122,15 @@ struct channel {
  */
 CAIRN_WARN_UNUSED int channel_init(struct channel *ch, const struct channel_options *opt);
 
+/*
+ * Initializes CH as already OPEN over SESSION (copied), a handshake run elsewhere: by a test
+ * that bends message 1, or a caller that keeps the handshake to itself. OPT->now,
+ * relay_public and ephemeral are not used. No CHANNEL_EV_OPEN follows. Returns 0 or
+ * CAIRN_EINVAL (CH wiped).
+ */
+CAIRN_WARN_UNUSED int channel_init_open(struct channel *ch, const struct channel_options *opt,
+                                        const struct cairn_session *session);
+
 /* Wipes every key and frees every buffer. Safe on a zeroed channel, and twice. */
 void channel_free(struct channel *ch);
 
@@ -196,6 +205,14 @@ CAIRN_WARN_UNUSED int channel_queue(struct channel *ch, const struct cairn_msg *
  * Returns 0, or a fatal sealing error (CH is FAILED: a nonce was used without its frame).
  */
 CAIRN_WARN_UNUSED int channel_flush(struct channel *ch);
+
+/*
+ * Seals CONTENT (LEN bytes, borrowed) as exactly one frame, as given: no check that it holds
+ * whole messages, no split. For tests and tools that send what a correct peer would not.
+ * Seals the open batch first, to keep order. Returns 0, CAIRN_ESTATE unless OPEN,
+ * CAIRN_EINVAL when LEN exceeds one frame's content, or a fatal sealing error.
+ */
+CAIRN_WARN_UNUSED int channel_send_frame(struct channel *ch, const uint8_t *content, size_t len);
 
 /* Sealed bytes ready to send: sets *DATA (borrowed, valid until the next call that queues,
  * flushes, feeds or finishes the hello) and returns their number. */
