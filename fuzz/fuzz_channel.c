@@ -153,6 +153,8 @@ static void transfer(struct world *w, struct side *from, struct side *to, size_t
 		n = len;
 	if (n > sizeof(moved))
 		n = sizeof(moved);
+	if (n == 0)
+		return;
 	memcpy(moved, out, n);
 	channel_output_consume(&from->ch, n);
 	if (flip && n > 0) {

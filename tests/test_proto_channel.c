@@ -148,7 +148,8 @@ static void pump(struct pair *p, struct channel *from, struct channel *to, size_
 	size_t len = channel_output(from, &data);
 	uint8_t *copy = malloc(len ? len : 1);
 	assert_non_null(copy);
-	memcpy(copy, data, len);
+	if (len > 0)
+		memcpy(copy, data, len);
 	channel_output_consume(from, len);
 	feed(p, to, copy, len, step, s);
 	free(copy);
