@@ -143,37 +143,41 @@ static void finish_hello(struct world *w)
 	drain(w, &w->relay, &w->client);
 }
 
-/* Moves up to N bytes of FROM's output into TO, flipping one if FLIP. */
+/* Moves up to N bytes of FROM's output into TO, at most a buffer at a time, flipping one
+ * byte of the first piece if FLIP. */
 static void transfer(struct world *w, struct side *from, struct side *to, size_t n, bool flip,
                      size_t flip_at)
 {
-	const uint8_t *out;
-	size_t len = channel_output(&from->ch, &out);
-	if (n > len)
-		n = len;
-	if (n > sizeof(moved))
-		n = sizeof(moved);
-	if (n == 0)
-		return;
-	memcpy(moved, out, n);
-	channel_output_consume(&from->ch, n);
-	if (flip && n > 0) {
-		moved[flip_at % n] ^= 0x20;
-		w->honest = false;
-	}
-	size_t pos = 0;
-	while (pos < n) {
-		if (to == &w->relay && w->hello_pending &&
-		    channel_state(&to->ch) == CHANNEL_HELLO_PENDING)
-			w->honest = false; /* bytes before message 2: the relay must refuse them */
-		size_t used = channel_feed(&to->ch, moved + pos, n - pos);
-		pos += used;
-		drain(w, to, from);
-		if (used == 0 && channel_state(&to->ch) != CHANNEL_FAILED) {
-			/* Only a pending hello holds input back: answer it, then go on. */
-			if (!w->hello_pending)
-				abort();
-			finish_hello(w);
+	while (n > 0) {
+		const uint8_t *out;
+		size_t len = channel_output(&from->ch, &out);
+		size_t piece = n < len ? n : len;
+		if (piece > sizeof(moved))
+			piece = sizeof(moved);
+		if (piece == 0)
+			return;
+		memcpy(moved, out, piece);
+		channel_output_consume(&from->ch, piece);
+		n -= piece;
+		if (flip) {
+			moved[flip_at % piece] ^= 0x20;
+			w->honest = false;
+			flip = false;
+		}
+		size_t pos = 0;
+		while (pos < piece) {
+			if (to == &w->relay && w->hello_pending &&
+			    channel_state(&to->ch) == CHANNEL_HELLO_PENDING)
+				w->honest = false; /* bytes before message 2: refused */
+			size_t used = channel_feed(&to->ch, moved + pos, piece - pos);
+			pos += used;
+			drain(w, to, from);
+			if (used == 0 && channel_state(&to->ch) != CHANNEL_FAILED) {
+				/* Only a pending hello holds input back: answer it, go on. */
+				if (!w->hello_pending)
+					abort();
+				finish_hello(w);
+			}
 		}
 	}
 }
