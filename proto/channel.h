@@ -89,6 +89,8 @@ struct channel_buf {
 	size_t len, cap;
 };
 
+/* Visible so that callers can embed it; use the functions (tests that bend the protocol may
+ * reach in, e.g. to seal a frame with the session's cipher). */
 struct channel {
 	enum channel_role role;
 	enum channel_state state;
