@@ -20,33 +20,24 @@
 
 #include <sodium.h>
 
-#include "frame.h"
-#include "handshake.h"
+#include "channel.h"
 #include "fdio.h"
 #include "net.h"
 #include "socks5.h"
 
 /* Used when the caller passes 0: Tor may need several seconds to build a circuit. */
 #define CNET_CONNECT_TIMEOUT_DEFAULT_MS 15000
-/* Smallest frame body after the handshake: a tag and a content header (PROTOCOL.md 4.1). */
-#define CNET_FRAME_MIN (CAIRN_AEAD_TAG_LEN + CAIRN_FRAME_CONTENT_HEADER)
-
+/* The protocol itself (handshake, frames, batches, decoding) is the channel's; this file
+ * moves its bytes through a socket with deadlines. */
 struct cnet {
 	int fd;
 	int io_timeout_ms; /* bound on each flush: the connect timeout */
 	bool broken;       /* a fatal error happened: every later call fails with CAIRN_EIO */
 	bool peer_closed;  /* the last read met an orderly close */
 	uint32_t next_id;
-	struct cairn_session session;
-	struct frame_reader reader;
-	size_t in_len, in_off;  /* bytes received and not yet given to the reader */
-	const uint8_t *content; /* the current frame's content, inside plain */
-	size_t content_len, content_off;
-	size_t batch_len; /* encoded commands waiting for cnet_flush */
+	struct channel ch;
+	size_t in_len, in_off; /* bytes received and not yet given to the channel */
 	uint8_t in[16384];
-	uint8_t plain[CAIRN_NOISE_MSG_MAX];
-	uint8_t batch[CAIRN_FRAME_CONTENT_MAX];
-	uint8_t out[CAIRN_FRAME_HEADER_LEN + CAIRN_NOISE_MSG_MAX];
 };
 
 /* Reads what is available into N->in (which must be used up). */
@@ -72,22 +63,39 @@ static int net_fill(struct cnet *n, int64_t deadline)
 	}
 }
 
-/* The next whole frame body; valid until the next call. */
-static int net_next_frame(struct cnet *n, const uint8_t **frame, size_t *len, int64_t deadline)
+/* The channel's next event into *EV, reading until DEADLINE. Returns 0, or the error of the
+ * read (CAIRN_ETIMEDOUT, CAIRN_EIO). */
+static int net_next_event(struct cnet *n, struct channel_event *ev, int64_t deadline)
 {
 	for (;;) {
+		if (channel_next_event(&n->ch, ev) != CHANNEL_EV_NONE)
+			return 0;
 		if (n->in_off < n->in_len) {
-			size_t used = 0;
-			int rc = frame_reader_next(&n->reader, n->in + n->in_off,
-			                           n->in_len - n->in_off, &used, frame, len);
-			n->in_off += used;
-			if (rc != 0)
-				return rc < 0 ? rc : 0;
+			n->in_off += channel_feed(&n->ch, n->in + n->in_off, n->in_len - n->in_off);
+			continue;
 		}
 		int rc = net_fill(n, deadline);
 		if (rc != 0)
 			return rc;
 	}
+}
+
+/* Sends what the channel has sealed, bounded by DEADLINE. */
+static int net_send_output(struct cnet *n, int64_t deadline)
+{
+	const uint8_t *out;
+	size_t len = channel_output(&n->ch, &out);
+	if (len == 0)
+		return 0;
+	int rc = fdio_send_all(n->fd, out, len, deadline);
+	channel_output_consume(&n->ch, len);
+	return rc;
+}
+
+static uint64_t net_wall_now(void *ctx)
+{
+	(void)ctx;
+	return (uint64_t)time(NULL);
 }
 
 /* Sets O_NONBLOCK and FD_CLOEXEC (SOCK_CLOEXEC is not in POSIX.1-2008). */
@@ -210,34 +218,19 @@ static int net_parse_proxy(const char *text, char *host, size_t cap, uint16_t *p
 static int net_handshake(struct cnet *n, const uint8_t relay_key[static CAIRN_KEY_LEN],
                          int64_t deadline)
 {
-	struct noise_handshake hs;
-	uint8_t msg[CAIRN_FRAME_HEADER_LEN + CAIRN_HANDSHAKE1_MAX];
-	const uint8_t *frame = NULL;
-	size_t len = 0, flen = 0;
-
-	int rc = cairn_handshake_client_start(&hs, relay_key, NULL, (uint64_t)time(NULL),
-	                                      randombytes_uniform(CAIRN_HELLO_PAD_MAX + 1),
-	                                      msg + CAIRN_FRAME_HEADER_LEN,
-	                                      sizeof(msg) - CAIRN_FRAME_HEADER_LEN, &len);
+	struct channel_options opt = {
+	    .role = CHANNEL_INITIATOR, .relay_public = relay_key, .now = net_wall_now};
+	struct channel_event ev;
+	int rc = channel_init(&n->ch, &opt);
 	if (rc != 0)
-		goto out;
-	msg[0] = (uint8_t)(len >> 8);
-	msg[1] = (uint8_t)len;
-	if ((rc = fdio_send_all(n->fd, msg, CAIRN_FRAME_HEADER_LEN + len, deadline)) != 0) {
-		rc = rc == CAIRN_ETIMEDOUT ? rc : CAIRN_ECONNECT;
-		goto out;
-	}
-	rc = net_next_frame(n, &frame, &flen, deadline);
+		return rc;
+	if ((rc = net_send_output(n, deadline)) != 0)
+		return rc == CAIRN_ETIMEDOUT ? rc : CAIRN_ECONNECT;
+	while ((rc = net_next_event(n, &ev, deadline)) == 0 && ev.type != CHANNEL_EV_OPEN)
+		if (ev.type == CHANNEL_EV_FAILED)
+			return ev.error;
 	if (rc == CAIRN_EIO)
 		rc = n->peer_closed ? CAIRN_ETIMEDOUT : CAIRN_ECONNECT;
-	if (rc != 0)
-		goto out;
-	if ((rc = cairn_handshake_client_finish(&hs, frame, flen, &n->session)) != 0)
-		goto out;
-	frame_reader_set_limits(&n->reader, CNET_FRAME_MIN, CAIRN_NOISE_MSG_MAX);
-out:
-	noise_handshake_wipe(&hs);
-	sodium_memzero(msg, sizeof(msg));
 	return rc;
 }
 
@@ -261,7 +254,6 @@ int cnet_connect(const struct cairn_address *relay, const struct cnet_options *o
 	n->fd = -1;
 	n->io_timeout_ms = timeout;
 	n->next_id = 1;
-	frame_reader_init(&n->reader, CAIRN_HANDSHAKE2_MIN, CAIRN_HANDSHAKE2_MAX);
 
 	int rc;
 	if (socks != NULL) {
@@ -310,9 +302,8 @@ void cnet_close(struct cnet *n)
 		return;
 	if (n->fd >= 0)
 		close(n->fd);
-	frame_reader_free(&n->reader);
-	cairn_session_wipe(&n->session);
-	/* The batch may hold credentials and signatures, the plaintext buffer replies. */
+	/* The channel wipes its keys and its buffers (commands, replies) as it frees them. */
+	channel_free(&n->ch);
 	sodium_memzero(n, sizeof(*n));
 	free(n);
 }
@@ -323,21 +314,10 @@ int cnet_flush(struct cnet *n)
 		return CAIRN_EINVAL;
 	if (n->broken)
 		return CAIRN_EIO;
-	if (n->batch_len == 0)
-		return 0;
-	/* Frames cut where padding wastes least (PROTOCOL.md 4.2), sent one at a time. */
-	int rc = 0;
-	for (size_t done = 0, take; rc == 0 && done < n->batch_len; done += take) {
-		take = frame_split(n->batch + done, n->batch_len - done, 0);
-		size_t len = 0;
-		rc = take == 0 ? CAIRN_EINVAL
-		               : frame_seal(&n->session.send, n->batch + done, take, 0, n->out,
-		                            sizeof(n->out), &len);
-		if (rc == 0)
-			rc = fdio_send_all(n->fd, n->out, len, fdio_now_ms() + n->io_timeout_ms);
-	}
-	sodium_memzero(n->batch, n->batch_len);
-	n->batch_len = 0;
+	/* Frames cut where padding wastes least (PROTOCOL.md 4.2). */
+	int rc = channel_flush(&n->ch);
+	if (rc == 0)
+		rc = net_send_output(n, fdio_now_ms() + n->io_timeout_ms);
 	/* A frame half written, or a nonce used without being sent, breaks the stream. */
 	if (rc != 0)
 		n->broken = true;
@@ -350,20 +330,17 @@ int cnet_queue(struct cnet *n, const struct cairn_msg *m)
 		return CAIRN_EINVAL;
 	if (n->broken)
 		return CAIRN_EIO;
-	for (;;) {
-		size_t used = 0;
-		int rc = cairn_msg_encode(m, n->batch + n->batch_len,
-		                          sizeof(n->batch) - n->batch_len, &used);
-		if (rc == 0) {
-			n->batch_len += used;
-			return 0;
-		}
-		/* Full: send what is there and try again in an empty batch, once. */
-		if (rc != CAIRN_ENOBUFS || n->batch_len == 0)
-			return rc;
-		if ((rc = cnet_flush(n)) != 0)
-			return rc;
+	int rc = channel_queue(&n->ch, m);
+	if (rc != 0) {
+		/* An unencodable message leaves the channel as it was; anything else broke it. */
+		if (channel_state(&n->ch) == CHANNEL_FAILED)
+			n->broken = true;
+		return rc;
 	}
+	/* A full batch was sealed to make room: send it now rather than hold it. */
+	if ((rc = net_send_output(n, fdio_now_ms() + n->io_timeout_ms)) != 0)
+		n->broken = true;
+	return rc;
 }
 
 int cnet_recv(struct cnet *n, struct cairn_msg *m, int timeout_ms)
@@ -374,40 +351,23 @@ int cnet_recv(struct cnet *n, struct cairn_msg *m, int timeout_ms)
 	if (n->broken)
 		return CAIRN_EIO;
 	int64_t deadline = timeout_ms < 0 ? -1 : fdio_now_ms() + timeout_ms;
-	int rc;
-	/* Frames with no content are cover traffic: read on. */
-	while (n->content_off >= n->content_len) {
-		const uint8_t *frame = NULL;
-		size_t flen = 0;
-		rc = net_next_frame(n, &frame, &flen, deadline);
-		if (rc == CAIRN_ETIMEDOUT)
-			return rc; /* a partial frame stays in the reader: still usable */
-		if (rc != 0)
-			goto broken;
-		rc = frame_open(&n->session.recv, frame, flen, n->plain, sizeof(n->plain),
-		                &n->content, &n->content_len);
-		if (rc != 0)
-			goto broken;
-		n->content_off = 0;
+	struct channel_event ev;
+	int rc = net_next_event(n, &ev, deadline);
+	if (rc == CAIRN_ETIMEDOUT)
+		return rc; /* a partial frame stays in the channel: still usable */
+	if (rc == 0 && ev.type == CHANNEL_EV_MESSAGE) {
+		*m = ev.msg;
+		return 0;
 	}
-	size_t used = 0;
-	rc = cairn_msg_decode(n->content + n->content_off, n->content_len - n->content_off, &used,
-	                      m, NULL);
-	if (rc != 0)
-		goto broken;
-	n->content_off += used;
-	return 0;
-broken:
+	/* Empty frames (cover traffic) raise no event; only a failure is left. */
 	n->broken = true;
-	n->content = NULL;
-	n->content_len = n->content_off = 0;
-	memset(m, 0, sizeof(*m));
-	return rc;
+	return rc != 0 ? rc : ev.type == CHANNEL_EV_FAILED ? ev.error : CAIRN_ESTATE;
 }
 
 const uint8_t *cnet_handshake_hash(const struct cnet *n)
 {
-	return n->session.h;
+	/* The field, not channel_session(): valid (if wiped) even on a broken connection. */
+	return n->ch.session.h;
 }
 
 uint32_t cnet_next_id(struct cnet *n)

@@ -20,47 +20,28 @@
 #define IP_BIND_ADDRESS_NO_PORT 24 /* Linux 4.2; not every libc header names it */
 #endif
 
+/* The generator bounds its own backlog (bconn_backlog); this only stops a runaway. */
+#define BCONN_OUTPUT_MAX (256u << 20)
+
 static uint8_t read_buf[256 * 1024];
-static uint8_t plain_in[CAIRN_NOISE_MSG_MAX];
-static uint8_t encode_scratch[CAIRN_MSG_ENCODED_MAX];
 
 static void start_write(struct bconn *c);
 
-static int bbuf_reserve(struct bbuf *b, size_t extra)
+static uint64_t wall_now(void *ctx)
 {
-	if (b->cap - b->len >= extra)
-		return 0;
-	size_t ncap = b->cap ? b->cap : 256;
-	while (ncap - b->len < extra)
-		ncap *= 2;
-	uint8_t *p = realloc(b->data, ncap);
-	if (p == NULL)
-		return CAIRN_ENOMEM;
-	b->data = p;
-	b->cap = ncap;
-	return 0;
-}
-
-static void bbuf_free(struct bbuf *b)
-{
-	free(b->data);
-	memset(b, 0, sizeof(*b));
+	(void)ctx;
+	return (uint64_t)time(NULL);
 }
 
 int bconn_prepare(struct bconn *c, const uint8_t relay_public[static 32])
 {
 	memset(c, 0, sizeof(*c));
-	size_t len = 0;
-	int rc = cairn_handshake_client_start(&c->hs, relay_public, NULL, (uint64_t)time(NULL),
-	                                      randombytes_uniform(CAIRN_HELLO_PAD_MAX + 1),
-	                                      c->hello + CAIRN_FRAME_HEADER_LEN,
-	                                      sizeof(c->hello) - CAIRN_FRAME_HEADER_LEN, &len);
-	if (rc != 0)
-		return rc;
-	c->hello[0] = (uint8_t)(len >> 8);
-	c->hello[1] = (uint8_t)len;
-	c->hello_len = len + CAIRN_FRAME_HEADER_LEN;
-	return 0;
+	struct channel_options opt = {.role = CHANNEL_INITIATOR,
+	                              .relay_public = relay_public,
+	                              .output_max = BCONN_OUTPUT_MAX,
+	                              .now = wall_now};
+	/* Message 1 is sealed into the channel's output here, ahead of the connection. */
+	return channel_init(&c->ch, &opt);
 }
 
 static void fail(struct bconn *c, int err)
@@ -73,43 +54,9 @@ static void fail(struct bconn *c, int err)
 
 /* ---- output ------------------------------------------------------------------------- */
 
-/* Seals the batch as frames cut where padding wastes least, as the relay and clients do. */
-static int seal_plain(struct bconn *c)
-{
-	size_t done = 0;
-	while (done < c->plain.len) {
-		size_t take = frame_split(c->plain.data + done, c->plain.len - done, 0);
-		size_t need = frame_wire_len(take, 0);
-		if (take == 0 || need == 0)
-			return CAIRN_EINVAL;
-		if (bbuf_reserve(&c->wire, need) != 0)
-			return CAIRN_ENOMEM;
-		size_t outlen = 0;
-		int rc = frame_seal(&c->session.send, c->plain.data + done, take, 0,
-		                    c->wire.data + c->wire.len, c->wire.cap - c->wire.len, &outlen);
-		if (rc != 0)
-			return rc;
-		c->wire.len += outlen;
-		done += take;
-	}
-	c->plain.len = 0;
-	return 0;
-}
-
 int bconn_queue(struct bconn *c, const struct cairn_msg *m)
 {
-	size_t used = 0;
-	int rc = cairn_msg_encode(m, encode_scratch, sizeof(encode_scratch), &used);
-	if (rc != 0)
-		return rc;
-	/* A command never spans two frames: seal the batch when this one would not fit. */
-	if (c->plain.len + used > CAIRN_FRAME_CONTENT_MAX && (rc = seal_plain(c)) != 0)
-		return rc;
-	if (bbuf_reserve(&c->plain, used) != 0)
-		return CAIRN_ENOMEM;
-	memcpy(c->plain.data + c->plain.len, encode_scratch, used);
-	c->plain.len += used;
-	return 0;
+	return channel_queue(&c->ch, m);
 }
 
 static void on_write(uv_write_t *req, int status)
@@ -130,13 +77,11 @@ static void on_write(uv_write_t *req, int status)
 
 static void start_write(struct bconn *c)
 {
-	if (c->writing || c->wire.len == 0 || c->closing)
+	const uint8_t *out;
+	if (c->writing || c->closing || channel_output(&c->ch, &out) == 0)
 		return;
 	/* The sealed frames go in flight; the old flight buffer collects the next ones. */
-	struct bbuf t = c->flight;
-	c->flight = c->wire;
-	c->wire = t;
-	c->wire.len = 0;
+	channel_output_swap(&c->ch, &c->flight);
 	uv_buf_t b = uv_buf_init((char *)c->flight.data, (unsigned)c->flight.len);
 	c->write_req.data = c;
 	c->writing = true;
@@ -150,7 +95,7 @@ int bconn_flush(struct bconn *c)
 {
 	if (c->closing || c->broken)
 		return CAIRN_EIO;
-	int rc = seal_plain(c);
+	int rc = channel_flush(&c->ch);
 	if (rc != 0)
 		return rc;
 	start_write(c);
@@ -159,7 +104,12 @@ int bconn_flush(struct bconn *c)
 
 size_t bconn_backlog(const struct bconn *c)
 {
-	return c->plain.len + c->wire.len + c->flight.len;
+	return channel_output_pending(&c->ch) + c->flight.len;
+}
+
+const uint8_t *bconn_handshake_hash(const struct bconn *c)
+{
+	return c->ch.session.h;
 }
 
 /* ---- input -------------------------------------------------------------------------- */
@@ -169,37 +119,31 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 	*buf = uv_buf_init((char *)read_buf, sizeof(read_buf));
 }
 
-static int handle_hello_reply(struct bconn *c, const uint8_t *frame, size_t len)
+/* Hands the channel's events to the owner until it needs input. Returns false once C
+ * failed or is closing. */
+static bool handle_events(struct bconn *c)
 {
-	int rc = cairn_handshake_client_finish(&c->hs, frame, len, &c->session);
-	if (rc != 0)
-		return rc;
-	frame_reader_set_limits(&c->reader, CAIRN_AEAD_TAG_LEN + CAIRN_FRAME_CONTENT_HEADER,
-	                        CAIRN_NOISE_MSG_MAX);
-	c->open = true;
-	c->ops->ready(c);
-	return 0;
-}
-
-static int handle_frame(struct bconn *c, const uint8_t *frame, size_t len)
-{
-	const uint8_t *content = NULL;
-	size_t content_len = 0;
-	int rc = frame_open(&c->session.recv, frame, len, plain_in, sizeof(plain_in), &content,
-	                    &content_len);
-	if (rc != 0)
-		return rc;
-	size_t off = 0;
-	while (off < content_len && !c->closing && !c->broken) {
-		struct cairn_msg m;
-		size_t used = 0;
-		rc = cairn_msg_decode(content + off, content_len - off, &used, &m, NULL);
-		if (rc != 0)
-			return rc;
-		c->ops->message(c, &m);
-		off += used;
+	struct channel_event ev;
+	while (!c->closing && !c->broken) {
+		switch (channel_next_event(&c->ch, &ev)) {
+		case CHANNEL_EV_NONE:
+			return true;
+		case CHANNEL_EV_OPEN:
+			c->ops->ready(c);
+			break;
+		case CHANNEL_EV_MESSAGE:
+			c->ops->message(c, &ev.msg);
+			break;
+		case CHANNEL_EV_FAILED:
+			fail(c, ev.error);
+			return false;
+		case CHANNEL_EV_HELLO: /* a responder's event */
+		case CHANNEL_EV_BAD_MESSAGE:
+			fail(c, CAIRN_ESTATE);
+			return false;
+		}
 	}
-	return 0;
+	return false;
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
@@ -213,21 +157,12 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	}
 	const uint8_t *in = (const uint8_t *)buf->base;
 	size_t left = (size_t)nread;
-	while (left > 0 && !c->closing && !c->broken) {
-		const uint8_t *frame = NULL;
-		size_t frame_len = 0, used = 0;
-		int rc = frame_reader_next(&c->reader, in, left, &used, &frame, &frame_len);
+	while (left > 0 && handle_events(c)) {
+		size_t used = channel_feed(&c->ch, in, left);
 		in += used;
 		left -= used;
-		if (rc == 1)
-			rc = c->open ? handle_frame(c, frame, frame_len)
-			             : handle_hello_reply(c, frame, frame_len);
-		if (rc < 0) {
-			fail(c, rc);
-			return;
-		}
 	}
-	if (!c->closing && !c->broken && c->ops->read_done != NULL)
+	if (handle_events(c) && c->ops->read_done != NULL)
 		c->ops->read_done(c);
 }
 
@@ -243,13 +178,7 @@ static void on_connect(uv_connect_t *req, int status)
 		return;
 	}
 	uv_tcp_nodelay(&c->tcp, 1);
-	if (bbuf_reserve(&c->wire, c->hello_len) != 0) {
-		fail(c, CAIRN_ENOMEM);
-		return;
-	}
-	memcpy(c->wire.data, c->hello, c->hello_len);
-	c->wire.len = c->hello_len;
-	start_write(c);
+	start_write(c); /* message 1, prepared */
 	if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
 		fail(c, CAIRN_EIO);
 }
@@ -274,19 +203,21 @@ int bconn_connect(struct bconn *c, uv_loop_t *loop, const struct sockaddr *relay
 {
 	c->ops = ops;
 	c->data = data;
-	frame_reader_init(&c->reader, CAIRN_HANDSHAKE2_MIN, CAIRN_HANDSHAKE2_MAX);
 	if (uv_tcp_init_ex(loop, &c->tcp, AF_INET) != 0) {
 		c->closing = true; /* nothing for bconn_close to close */
+		channel_free(&c->ch);
 		return CAIRN_EIO;
 	}
 	if (source != NULL && bind_source(c, source) != 0) {
 		c->closing = true;
+		channel_free(&c->ch);
 		uv_close((uv_handle_t *)&c->tcp, NULL);
 		return CAIRN_EIO;
 	}
 	c->connect_req.data = c;
 	if (uv_tcp_connect(&c->connect_req, &c->tcp, relay, on_connect) != 0) {
 		c->closing = true;
+		channel_free(&c->ch);
 		uv_close((uv_handle_t *)&c->tcp, NULL);
 		return CAIRN_EIO;
 	}
@@ -296,11 +227,8 @@ int bconn_connect(struct bconn *c, uv_loop_t *loop, const struct sockaddr *relay
 static void on_close(uv_handle_t *h)
 {
 	struct bconn *c = (struct bconn *)h;
-	frame_reader_free(&c->reader);
-	cairn_session_wipe(&c->session);
-	bbuf_free(&c->plain);
-	bbuf_free(&c->wire);
-	bbuf_free(&c->flight);
+	channel_free(&c->ch);
+	channel_buf_free(&c->flight);
 	if (c->closed != NULL)
 		c->closed(c);
 }

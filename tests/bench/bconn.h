@@ -15,9 +15,7 @@
 
 #include <uv.h>
 
-#include "codec.h"
-#include "frame.h"
-#include "handshake.h"
+#include "channel.h"
 
 struct bconn;
 
@@ -29,11 +27,6 @@ struct bconn_ops {
 	void (*failed)(struct bconn *c, int err); /* lost or broken; the owner closes it */
 };
 
-struct bbuf {
-	uint8_t *data;
-	size_t len, cap;
-};
-
 struct bconn {
 	uv_tcp_t tcp; /* first: a handle pointer is a bconn pointer */
 	uv_connect_t connect_req;
@@ -42,16 +35,9 @@ struct bconn {
 	void *data; /* the owner's */
 	void (*closed)(struct bconn *c);
 
-	struct noise_handshake hs;
-	uint8_t hello[CAIRN_FRAME_HEADER_LEN + CAIRN_HANDSHAKE1_MAX];
-	size_t hello_len;
-	struct cairn_session session;
-	struct frame_reader reader;
-
-	struct bbuf plain;  /* commands not yet sealed */
-	struct bbuf wire;   /* sealed frames not yet written */
-	struct bbuf flight; /* the write in flight */
-	bool writing, open, closing, broken;
+	struct channel ch;         /* the protocol: this file only moves its bytes */
+	struct channel_buf flight; /* the write in flight, swapped out of the channel */
+	bool writing, closing, broken;
 };
 
 /* Computes message 1 against RELAY_PUBLIC now; the relay accepts it for about 2 minutes. */
@@ -69,6 +55,9 @@ int bconn_queue(struct bconn *c, const struct cairn_msg *m);
 
 /* Seals what is queued and starts a write unless one is in flight. */
 int bconn_flush(struct bconn *c);
+
+/* The handshake hash (for AUTH signatures), once ready. */
+const uint8_t *bconn_handshake_hash(const struct bconn *c);
 
 /* Bytes queued or in flight, not yet taken by the kernel. */
 size_t bconn_backlog(const struct bconn *c);

@@ -288,7 +288,7 @@ static void owner_ready(struct bconn *c)
 		uint8_t signed_msg[12 + CAIRN_HASH_LEN + CAIRN_MAILBOX_ID_LEN];
 		uint8_t sig[crypto_sign_BYTES];
 		memcpy(signed_msg, "cairn/1 auth", 12);
-		memcpy(signed_msg + 12, c->session.h, CAIRN_HASH_LEN);
+		memcpy(signed_msg + 12, bconn_handshake_hash(c), CAIRN_HASH_LEN);
 		memcpy(signed_msg + 12 + CAIRN_HASH_LEN, o->recipient_id, CAIRN_MAILBOX_ID_LEN);
 		crypto_sign_detached(sig, NULL, signed_msg, sizeof(signed_msg), o->sign_sk);
 		struct cairn_msg m = {.type = CAIRN_CMD_AUTH,

@@ -20,10 +20,8 @@
 
 #include <sodium.h>
 
-#include "codec.h"
+#include "channel.h"
 #include "fakerelay.h"
-#include "frame.h"
-#include "handshake.h"
 
 #define FR_CONNS     32
 #define FR_MAILBOXES 64
@@ -49,10 +47,8 @@ struct fr_mailbox {
 };
 
 struct fr_conn {
-	int fd; /* -1: free slot */
-	bool open;
-	struct cairn_session session;
-	struct frame_reader reader;
+	int fd;            /* -1: free slot */
+	struct channel ch; /* the protocol; this file only moves its bytes */
 	bool authed[FR_MAILBOXES];
 	bool managed, sent; /* what this connection did: manage a mailbox, send to one */
 };
@@ -93,23 +89,29 @@ static void conn_close(struct fr_server *s, int ci)
 	struct fr_conn *c = &s->conns[ci];
 	close(c->fd);
 	c->fd = -1;
-	frame_reader_free(&c->reader);
-	cairn_session_wipe(&c->session);
+	channel_free(&c->ch);
 	for (int i = 0; i < FR_MAILBOXES; i++)
 		if (s->mb[i].sub_conn == ci)
 			s->mb[i].sub_conn = -1;
 }
 
+/* Writes out what C's channel has sealed. */
+static int write_output(struct fr_conn *c)
+{
+	const uint8_t *out;
+	size_t len = channel_output(&c->ch, &out);
+	int rc = write_all(c->fd, out, len);
+	channel_output_consume(&c->ch, len);
+	return rc;
+}
+
 /* One reply, one frame: simple, and the client must cope with any batching anyway. */
 static int reply(struct fr_server *s, int ci, const struct cairn_msg *m)
 {
-	static uint8_t content[CAIRN_MSG_ENCODED_MAX], out[2 + CAIRN_NOISE_MSG_MAX];
 	struct fr_conn *c = &s->conns[ci];
-	size_t clen = 0, olen = 0;
-	if (c->fd < 0 || cairn_msg_encode(m, content, sizeof(content), &clen) != 0 ||
-	    frame_seal(&c->session.send, content, clen, 0, out, sizeof(out), &olen) != 0)
+	if (c->fd < 0 || channel_queue(&c->ch, m) != 0 || channel_flush(&c->ch) != 0)
 		return -1;
-	return write_all(c->fd, out, olen);
+	return write_output(c);
 }
 
 static int reply_simple(struct fr_server *s, int ci, uint32_t rid, int err)
@@ -237,7 +239,7 @@ static int handle_auth(struct fr_server *s, int ci, const struct cairn_msg *m)
 	struct fr_mailbox *mb = by_recipient(s, m->recipient_id, &i);
 	uint8_t msg[12 + CAIRN_HASH_LEN + CAIRN_MAILBOX_ID_LEN];
 	memcpy(msg, "cairn/1 auth", 12);
-	memcpy(msg + 12, s->conns[ci].session.h, CAIRN_HASH_LEN);
+	memcpy(msg + 12, channel_session(&s->conns[ci].ch)->h, CAIRN_HASH_LEN);
 	memcpy(msg + 12 + CAIRN_HASH_LEN, m->recipient_id, CAIRN_MAILBOX_ID_LEN);
 	if (mb == NULL || crypto_sign_verify_detached(m->signature, msg, sizeof(msg), mb->key) != 0)
 		return reply_simple(s, ci, m->request_id, CAIRN_EDENIED);
@@ -368,45 +370,36 @@ static int handle_command(struct fr_server *s, int ci, const struct cairn_msg *m
 	}
 }
 
-static int handle_frame(struct fr_server *s, int ci, const uint8_t *frame, size_t len)
+/* Handles the events of C's channel until it needs more input. Returns -1 when C must close. */
+static int handle_events(struct fr_server *s, int ci)
 {
 	struct fr_conn *c = &s->conns[ci];
-	if (!c->open) {
-		uint8_t out[2 + CAIRN_HANDSHAKE2_MAX];
-		size_t olen = 0;
-		if (cairn_handshake_relay_respond(s->priv, s->pub, NULL, NULL, (uint64_t)time(NULL),
-		                                  frame, len, 0, out + 2, sizeof(out) - 2, &olen,
-		                                  &c->session) != 0)
+	struct channel_event ev;
+	for (;;) {
+		switch (channel_next_event(&c->ch, &ev)) {
+		case CHANNEL_EV_NONE:
+			return 0;
+		case CHANNEL_EV_HELLO:
+			if (channel_accept(&c->ch, s->priv, s->pub, NULL) != 0 ||
+			    write_output(c) != 0)
+				return -1;
+			break;
+		case CHANNEL_EV_OPEN:
+			break;
+		case CHANNEL_EV_MESSAGE:
+			if (handle_command(s, ci, &ev.msg) != 0)
+				return -1;
+			break;
+		case CHANNEL_EV_BAD_MESSAGE:
+			if (reply_simple(s, ci, ev.msg.request_id, ev.error) != 0)
+				return -1;
+			break;
+		case CHANNEL_EV_FAILED:
 			return -1;
-		out[0] = (uint8_t)(olen >> 8);
-		out[1] = (uint8_t)olen;
-		if (write_all(c->fd, out, olen + 2) != 0)
+		}
+		if (c->fd < 0)
 			return -1;
-		frame_reader_set_limits(&c->reader, CAIRN_AEAD_TAG_LEN + CAIRN_FRAME_CONTENT_HEADER,
-		                        CAIRN_NOISE_MSG_MAX);
-		c->open = true;
-		return 0;
 	}
-	static uint8_t plain[CAIRN_NOISE_MSG_MAX];
-	const uint8_t *content;
-	size_t clen;
-	if (frame_open(&c->session.recv, frame, len, plain, sizeof(plain), &content, &clen) != 0)
-		return -1;
-	while (clen > 0) {
-		struct cairn_msg m;
-		size_t used = 0;
-		int have_id = 0;
-		int rc = cairn_msg_decode(content, clen, &used, &m, &have_id);
-		if (rc != 0 && !have_id)
-			return -1;
-		if (rc != 0 ? reply_simple(s, ci, m.request_id, rc) : handle_command(s, ci, &m))
-			return -1;
-		if (s->conns[ci].fd < 0)
-			return -1;
-		content += used;
-		clen -= used;
-	}
-	return 0;
 }
 
 static void conn_readable(struct fr_server *s, int ci)
@@ -422,18 +415,19 @@ static void conn_readable(struct fr_server *s, int ci)
 	}
 	size_t off = 0;
 	while (off < (size_t)n) {
-		size_t used = 0;
-		const uint8_t *frame;
-		size_t flen;
-		int rc =
-		    frame_reader_next(&c->reader, in + off, (size_t)n - off, &used, &frame, &flen);
-		off += used;
-		if (rc < 0 || (rc == 1 && handle_frame(s, ci, frame, flen) != 0)) {
+		off += channel_feed(&c->ch, in + off, (size_t)n - off);
+		if (handle_events(s, ci) != 0) {
 			if (s->conns[ci].fd >= 0)
 				conn_close(s, ci);
 			return;
 		}
 	}
+}
+
+static uint64_t wall_now(void *ctx)
+{
+	(void)ctx;
+	return (uint64_t)time(NULL);
 }
 
 static void serve(struct fr_server *s)
@@ -472,8 +466,12 @@ static void serve(struct fr_server *s)
 			}
 			struct fr_conn *c = &s->conns[slot];
 			memset(c, 0, sizeof(*c));
+			struct channel_options opt = {.role = CHANNEL_RESPONDER, .now = wall_now};
+			if (channel_init(&c->ch, &opt) != 0) {
+				close(fd);
+				continue;
+			}
 			c->fd = fd;
-			frame_reader_init(&c->reader, CAIRN_HANDSHAKE1_MIN, CAIRN_HANDSHAKE1_MAX);
 		}
 	}
 }

@@ -168,6 +168,37 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static uint64_t wall_now(void *ctx)
+{
+	(void)ctx;
+	return (uint64_t)time(NULL);
+}
+
+static const struct channel_options tclient_options = {.role = CHANNEL_INITIATOR, .now = wall_now};
+
+/*
+ * Before each use of the channel: a session a test completed by hand is taken over, and one
+ * a test sealed frames with (moving its nonce) is taken back. After each use, the channel's
+ * session is mirrored out again.
+ */
+static int sync_in(struct tclient *c)
+{
+	if (channel_state(&c->ch) == CHANNEL_OPEN) {
+		c->ch.session = c->session;
+		return 0;
+	}
+	if (channel_state(&c->ch) == CHANNEL_FAILED || !c->session.send.has_key)
+		return channel_state(&c->ch) == CHANNEL_FAILED ? c->ch.error : CAIRN_ESTATE;
+	channel_free(&c->ch);
+	return channel_init_open(&c->ch, &tclient_options, &c->session);
+}
+
+static void sync_out(struct tclient *c)
+{
+	if (channel_state(&c->ch) == CHANNEL_OPEN)
+		c->session = c->ch.session;
+}
+
 int tclient_dial(struct tclient *c, uint16_t port)
 {
 	memset(c, 0, sizeof(*c));
@@ -204,24 +235,38 @@ static int write_all(struct tclient *c, const void *buf, size_t len)
 	return 0;
 }
 
+/* Sends everything the channel has sealed. */
+static int write_output(struct tclient *c)
+{
+	const uint8_t *out;
+	size_t len = channel_output(&c->ch, &out);
+	int rc = write_all(c, out, len);
+	channel_output_consume(&c->ch, len);
+	return rc;
+}
+
 int tclient_write_raw(struct tclient *c, const void *buf, size_t len)
 {
 	rec_record(c, REC_OP_RAW, buf, len);
 	return write_all(c, buf, len);
 }
 
-/* Next whole frame body, waiting until DEADLINE. */
-static int next_frame(struct tclient *c, const uint8_t **frame, size_t *len, int64_t deadline)
+/* The channel's next event, reading until DEADLINE. Returns its type, or CAIRN_EIO on a
+ * timeout or a closed connection. */
+static int next_event(struct tclient *c, struct channel_event *ev, int64_t deadline)
 {
 	peer_closed_flag = false;
 	for (;;) {
+		enum channel_event_type t = channel_next_event(&c->ch, ev);
+		if (t != CHANNEL_EV_NONE)
+			return (int)t;
 		if (c->in_off < c->in_len) {
-			size_t used = 0;
-			int rc = frame_reader_next(&c->reader, c->in + c->in_off,
-						   c->in_len - c->in_off, &used, frame, len);
-			c->in_off += used;
-			if (rc != 0)
-				return rc < 0 ? rc : 0;
+			uint64_t frames = c->ch.frames_in;
+			c->in_off += channel_feed(&c->ch, c->in + c->in_off, c->in_len - c->in_off);
+			if (c->ch.frames_in != frames)
+				rec_replies(c, c->ch.plain.data + c->ch.plain_off,
+				            c->ch.plain.len - c->ch.plain_off);
+			continue;
 		}
 		int wait = (int)(deadline - now_ms());
 		if (wait < 0)
@@ -248,25 +293,20 @@ int tclient_connect(struct tclient *c, uint16_t port, const uint8_t relay_public
 {
 	if (tclient_dial(c, port) != 0)
 		return CAIRN_EIO;
-	struct noise_handshake hs;
-	uint8_t msg[2 + CAIRN_HANDSHAKE1_MAX];
-	size_t len = 0;
-	int rc = cairn_handshake_client_start(&hs, relay_public, NULL, (uint64_t)time(NULL),
-					      randombytes_uniform(256), msg + 2, sizeof(msg) - 2,
-					      &len);
-	if (rc != 0)
+	struct channel_options opt = tclient_options;
+	opt.relay_public = relay_public;
+	int rc = channel_init(&c->ch, &opt);
+	if (rc != 0 || (rc = write_output(c)) != 0)
 		return rc;
-	msg[0] = (uint8_t)(len >> 8);
-	msg[1] = (uint8_t)len;
-	if ((rc = write_all(c, msg, len + 2)) != 0)
-		return rc;
-	const uint8_t *frame;
-	size_t flen;
-	if ((rc = next_frame(c, &frame, &flen, now_ms() + 5000)) != 0)
-		return rc;
-	if ((rc = cairn_handshake_client_finish(&hs, frame, flen, &c->session)) != 0)
-		return rc;
-	frame_reader_set_limits(&c->reader, 18, CAIRN_NOISE_MSG_MAX);
+	struct channel_event ev;
+	int64_t deadline = now_ms() + 5000;
+	while ((rc = next_event(c, &ev, deadline)) != CHANNEL_EV_OPEN)
+		if (rc < 0 || rc == CHANNEL_EV_FAILED)
+			return rc < 0 ? rc : ev.error;
+	sync_out(c);
+	/* For callers that read frames themselves from here on. */
+	frame_reader_set_limits(&c->reader, CAIRN_AEAD_TAG_LEN + CAIRN_FRAME_CONTENT_HEADER,
+	                        CAIRN_NOISE_MSG_MAX);
 	rec_start(c);
 	return 0;
 }
@@ -278,6 +318,7 @@ void tclient_close(struct tclient *c)
 		close(c->fd);
 	c->fd = -1;
 	frame_reader_free(&c->reader);
+	channel_free(&c->ch);
 	cairn_session_wipe(&c->session);
 }
 
@@ -285,17 +326,18 @@ int tclient_flush(struct tclient *c)
 {
 	if (c->batch_len == 0)
 		return 0;
-	static uint8_t out[2 + CAIRN_NOISE_MSG_MAX];
-	size_t len = 0;
 	if (rec_find(c) != NULL) {
 		rec_record(c, REC_OP_PATCH | REC_OP_WAIT, c->batch, c->batch_len);
 		rec_codec(c->batch, c->batch_len);
 	}
-	int rc = frame_seal(&c->session.send, c->batch, c->batch_len, 0, out, sizeof(out), &len);
+	int rc = sync_in(c);
+	if (rc == 0)
+		rc = channel_send_frame(&c->ch, c->batch, c->batch_len);
+	sync_out(c);
 	c->batch_len = 0;
 	if (rc != 0)
 		return rc;
-	return write_all(c, out, len);
+	return write_output(c);
 }
 
 int tclient_queue(struct tclient *c, const struct cairn_msg *m)
@@ -303,7 +345,7 @@ int tclient_queue(struct tclient *c, const struct cairn_msg *m)
 	for (int attempt = 0; attempt < 2; attempt++) {
 		size_t used = 0;
 		int rc = cairn_msg_encode(m, c->batch + c->batch_len,
-					  sizeof(c->batch) - c->batch_len, &used);
+		                          sizeof(c->batch) - c->batch_len, &used);
 		if (rc == 0) {
 			c->batch_len += used;
 			return 0;
@@ -328,30 +370,19 @@ bool tclient_peer_closed(const struct tclient *c)
 int tclient_recv(struct tclient *c, struct cairn_msg *m, int timeout_ms)
 {
 	int64_t deadline = now_ms() + timeout_ms;
-	while (c->content_off >= c->content_len) {
-		const uint8_t *frame;
-		size_t flen;
-		int rc = next_frame(c, &frame, &flen, deadline);
-		if (rc != 0)
-			return rc;
-		const uint8_t *content;
-		size_t clen;
-		rc = frame_open(&c->session.recv, frame, flen, c->content, sizeof(c->content),
-				&content, &clen);
-		if (rc != 0)
-			return rc;
-		memmove(c->content, content, clen);
-		rec_replies(c, c->content, clen);
-		c->content_len = clen;
-		c->content_off = 0;
-	}
-	size_t used = 0;
 	memset(m, 0, sizeof(*m));
-	int rc = cairn_msg_decode(c->content + c->content_off, c->content_len - c->content_off,
-				  &used, m, NULL);
+	int rc = sync_in(c);
 	if (rc != 0)
 		return rc;
-	c->content_off += used;
+	struct channel_event ev;
+	while ((rc = next_event(c, &ev, deadline)) != CHANNEL_EV_MESSAGE) {
+		if (rc < 0 || rc == CHANNEL_EV_FAILED) {
+			sync_out(c);
+			return rc < 0 ? rc : ev.error;
+		}
+	}
+	sync_out(c);
+	*m = ev.msg;
 	return 0;
 }
 
@@ -375,7 +406,7 @@ int tclient_call(struct tclient *c, struct cairn_msg *m, struct cairn_msg *reply
 }
 
 int tclient_create(struct tclient *c, uint8_t recipient_id[24], uint8_t sender_id[24],
-		   uint8_t sign_pk[32], uint8_t sign_sk[64])
+                   uint8_t sign_pk[32], uint8_t sign_sk[64])
 {
 	crypto_sign_keypair(sign_pk, sign_sk);
 	struct cairn_msg m = {.type = CAIRN_CMD_CREATE, .recipient_key = sign_pk}, r;
@@ -396,8 +427,9 @@ int tclient_auth(struct tclient *c, const uint8_t recipient_id[24], const uint8_
 	memcpy(msg + 12, c->session.h, CAIRN_HASH_LEN);
 	memcpy(msg + 12 + CAIRN_HASH_LEN, recipient_id, 24);
 	crypto_sign_detached(sig, NULL, msg, sizeof(msg), sign_sk);
-	struct cairn_msg m = {.type = CAIRN_CMD_AUTH, .recipient_id = recipient_id,
-			      .signature = sig},
-			 r;
+	struct cairn_msg m = {.type = CAIRN_CMD_AUTH,
+	                      .recipient_id = recipient_id,
+	                      .signature = sig},
+	                 r;
 	return tclient_call(c, &m, &r);
 }

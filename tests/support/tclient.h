@@ -12,18 +12,27 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "channel.h"
 #include "codec.h"
 #include "frame.h"
 #include "handshake.h"
 
+/*
+ * The protocol runs in CH (proto/channel.h); this struct adds the socket. The other fields
+ * are the surface hostile tests and the attack driver bend the protocol through: SESSION is
+ * kept in step with the channel's both ways (a test may seal a frame of its own with it, or
+ * run the handshake by hand into it, and the channel then takes it over); BATCH is the
+ * content of the next frame, sent as given by tclient_flush; READER, IN and CONTENT serve
+ * callers that read frames themselves after tclient_connect.
+ */
 struct tclient {
 	int fd;
+	struct channel ch;
 	struct cairn_session session;
 	struct frame_reader reader;
 	uint8_t in[65536];
 	size_t in_len, in_off;
 	uint8_t content[CAIRN_NOISE_MSG_MAX];
-	size_t content_len, content_off;
 	uint8_t batch[CAIRN_FRAME_CONTENT_MAX];
 	size_t batch_len;
 	uint32_t next_id;
@@ -37,7 +46,7 @@ void tclient_close(struct tclient *c);
 
 /* Adds M to the batch (M->request_id is set from a counter if 0 is passed? no: as given). */
 int tclient_queue(struct tclient *c, const struct cairn_msg *m);
-/* Seals the batch into one frame and sends it. */
+/* Seals the batch into one frame, as given, and sends it. */
 int tclient_flush(struct tclient *c);
 /* Queue + flush. */
 int tclient_send(struct tclient *c, const struct cairn_msg *m);
@@ -55,7 +64,7 @@ bool tclient_peer_closed(const struct tclient *c);
 
 /* Creates a mailbox with a fresh signing key pair; returns ids and the secret key. */
 int tclient_create(struct tclient *c, uint8_t recipient_id[24], uint8_t sender_id[24],
-		   uint8_t sign_pk[32], uint8_t sign_sk[64]);
+                   uint8_t sign_pk[32], uint8_t sign_sk[64]);
 /* Proves ownership of RECIPIENT_ID on this connection. Returns 0 or the ERROR code. */
 int tclient_auth(struct tclient *c, const uint8_t recipient_id[24], const uint8_t sign_sk[64]);
 /* One request, waiting for its reply (ENVELOPE and END events met meanwhile are skipped).

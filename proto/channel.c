@@ -1,0 +1,498 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The protocol channel (see channel.h): the receive path (frame reader, open, decode) and the
+ * send path (encode, batch, split, seal) written once, for the relay, the client and every
+ * test or benchmark peer. No I/O here: what the peer sent comes in through channel_feed and
+ * what it must get goes out through channel_output.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "channel.h"
+
+/* Every field of a message but its envelope fits in this many bytes of msgpack. */
+#define CHANNEL_MSG_OVERHEAD 128
+
+static int buf_reserve(struct channel_buf *b, size_t extra)
+{
+	if (b->cap - b->len >= extra)
+		return 0;
+	size_t ncap = b->cap ? b->cap : 256;
+	while (ncap - b->len < extra)
+		ncap *= 2;
+	uint8_t *p = realloc(b->data, ncap);
+	if (p == NULL)
+		return CAIRN_ENOMEM;
+	b->data = p;
+	b->cap = ncap;
+	return 0;
+}
+
+void channel_buf_free(struct channel_buf *b)
+{
+	if (b->data != NULL)
+		sodium_memzero(b->data, b->cap);
+	free(b->data);
+	memset(b, 0, sizeof(*b));
+}
+
+static uint32_t default_uniform(void *ctx, uint32_t upper)
+{
+	(void)ctx;
+	return randombytes_uniform(upper);
+}
+
+/* Largest content one frame of this channel carries. */
+static size_t content_max(const struct channel *ch)
+{
+	return ch->frame_size ? ch->frame_size - CAIRN_FRAME_CONTENT_HEADER
+	                      : CAIRN_FRAME_CONTENT_MAX;
+}
+
+/* Fatal: keep the cause, drop every secret and everything buffered. */
+static void fail(struct channel *ch, int rc)
+{
+	if (ch->state == CHANNEL_FAILED)
+		return;
+	ch->state = CHANNEL_FAILED;
+	ch->error = rc < 0 ? rc : CAIRN_ESTATE;
+	noise_handshake_wipe(&ch->hs);
+	cairn_session_wipe(&ch->session);
+	sodium_memzero(ch->hello, sizeof(ch->hello));
+	ch->plain.len = ch->plain_off = 0;
+	ch->batch.len = 0;
+	ch->out.len = 0;
+	frame_reader_free(&ch->reader);
+}
+
+static int append_framed(struct channel_buf *b, const uint8_t *msg, size_t len)
+{
+	if (buf_reserve(b, CAIRN_FRAME_HEADER_LEN + len) != 0)
+		return CAIRN_ENOMEM;
+	b->data[b->len] = (uint8_t)(len >> 8);
+	b->data[b->len + 1] = (uint8_t)len;
+	memcpy(b->data + b->len + CAIRN_FRAME_HEADER_LEN, msg, len);
+	b->len += CAIRN_FRAME_HEADER_LEN + len;
+	return 0;
+}
+
+int channel_init(struct channel *ch, const struct channel_options *opt)
+{
+	memset(ch, 0, sizeof(*ch));
+	if (opt == NULL || opt->now == NULL ||
+	    (opt->role != CHANNEL_INITIATOR && opt->role != CHANNEL_RESPONDER) ||
+	    (opt->role == CHANNEL_INITIATOR && opt->relay_public == NULL) ||
+	    (opt->frame_size != 0 && (opt->frame_size < CAIRN_FRAME_FIXED_MIN ||
+	                              opt->frame_size > CAIRN_FRAME_PLAINTEXT_MAX)))
+		return CAIRN_EINVAL;
+	ch->role = opt->role;
+	ch->state = CHANNEL_HANDSHAKE;
+	ch->frame_size = opt->frame_size;
+	ch->output_max = opt->output_max ? opt->output_max : CHANNEL_OUTPUT_MAX_DEFAULT;
+	ch->now = opt->now;
+	ch->uniform = opt->uniform ? opt->uniform : default_uniform;
+	ch->ctx = opt->ctx;
+	if (opt->ephemeral != NULL) {
+		ch->has_ephemeral = true;
+		memcpy(ch->ephemeral, opt->ephemeral, CAIRN_KEY_LEN);
+	}
+	if (ch->role == CHANNEL_RESPONDER) {
+		frame_reader_init(&ch->reader, CAIRN_HANDSHAKE1_MIN, CAIRN_HANDSHAKE1_MAX);
+		return 0;
+	}
+	frame_reader_init(&ch->reader, CAIRN_HANDSHAKE2_MIN, CAIRN_HANDSHAKE2_MAX);
+	uint8_t msg[CAIRN_HANDSHAKE1_MAX];
+	size_t len = 0;
+	int rc = cairn_handshake_client_start(
+	    &ch->hs, opt->relay_public, ch->has_ephemeral ? ch->ephemeral : NULL, ch->now(ch->ctx),
+	    ch->uniform(ch->ctx, CAIRN_HELLO_PAD_MAX + 1), msg, sizeof(msg), &len);
+	if (rc == 0)
+		rc = append_framed(&ch->out, msg, len);
+	sodium_memzero(msg, sizeof(msg));
+	if (rc != 0)
+		channel_free(ch);
+	return rc;
+}
+
+int channel_init_open(struct channel *ch, const struct channel_options *opt,
+                      const struct cairn_session *session)
+{
+	memset(ch, 0, sizeof(*ch));
+	if (opt == NULL || session == NULL ||
+	    (opt->role != CHANNEL_INITIATOR && opt->role != CHANNEL_RESPONDER) ||
+	    (opt->frame_size != 0 && (opt->frame_size < CAIRN_FRAME_FIXED_MIN ||
+	                              opt->frame_size > CAIRN_FRAME_PLAINTEXT_MAX)))
+		return CAIRN_EINVAL;
+	ch->role = opt->role;
+	ch->frame_size = opt->frame_size;
+	ch->output_max = opt->output_max ? opt->output_max : CHANNEL_OUTPUT_MAX_DEFAULT;
+	ch->now = opt->now;
+	ch->uniform = opt->uniform ? opt->uniform : default_uniform;
+	ch->ctx = opt->ctx;
+	ch->session = *session;
+	frame_reader_init(&ch->reader, CAIRN_AEAD_TAG_LEN + CAIRN_FRAME_CONTENT_HEADER,
+	                  CAIRN_NOISE_MSG_MAX);
+	ch->state = CHANNEL_OPEN;
+	ch->open_reported = true;
+	return 0;
+}
+
+void channel_free(struct channel *ch)
+{
+	noise_handshake_wipe(&ch->hs);
+	cairn_session_wipe(&ch->session);
+	frame_reader_free(&ch->reader);
+	channel_buf_free(&ch->plain);
+	channel_buf_free(&ch->batch);
+	channel_buf_free(&ch->out);
+	sodium_memzero(ch, sizeof(*ch));
+}
+
+/* Message 2 (initiator): completes the session and opens the channel. */
+static void on_hello_reply(struct channel *ch, const uint8_t *frame, size_t len)
+{
+	int rc = cairn_handshake_client_finish(&ch->hs, frame, len, &ch->session);
+	if (rc != 0) {
+		fail(ch, rc);
+		return;
+	}
+	frame_reader_set_limits(&ch->reader, CAIRN_AEAD_TAG_LEN + CAIRN_FRAME_CONTENT_HEADER,
+	                        CAIRN_NOISE_MSG_MAX);
+	ch->state = CHANNEL_OPEN;
+}
+
+/* A transport frame: its content becomes the pending messages. */
+static void on_frame(struct channel *ch, const uint8_t *frame, size_t len)
+{
+	const uint8_t *content = NULL;
+	size_t content_len = 0;
+	/* LEN is a frame really received, at most 65535 bytes: not a claim. */
+	int rc = buf_reserve(&ch->plain, len);
+	if (rc == 0)
+		rc = frame_open(&ch->session.recv, frame, len, ch->plain.data, ch->plain.cap,
+		                &content, &content_len);
+	if (rc != 0) {
+		fail(ch, rc);
+		return;
+	}
+	ch->frames_in++;
+	ch->plain_off = (size_t)(content - ch->plain.data);
+	ch->plain.len = ch->plain_off + content_len;
+}
+
+static bool events_pending(const struct channel *ch)
+{
+	return ch->plain_off < ch->plain.len || (ch->state == CHANNEL_OPEN && !ch->open_reported) ||
+	       ch->state == CHANNEL_HELLO_READY;
+}
+
+size_t channel_feed(struct channel *ch, const uint8_t *in, size_t len)
+{
+	size_t pos = 0;
+	if (ch->state == CHANNEL_FAILED)
+		return len;
+	if (events_pending(ch))
+		return 0;
+	if (ch->state == CHANNEL_HELLO_PENDING) {
+		if (len > 0)
+			fail(ch, CAIRN_EFRAME);
+		return len;
+	}
+	while (pos < len) {
+		const uint8_t *frame = NULL;
+		size_t frame_len = 0, used = 0;
+		int rc =
+		    frame_reader_next(&ch->reader, in + pos, len - pos, &used, &frame, &frame_len);
+		pos += used;
+		if (rc < 0) {
+			fail(ch, rc);
+			return len;
+		}
+		if (rc == 0)
+			break;
+		if (ch->state == CHANNEL_OPEN) {
+			on_frame(ch, frame, frame_len);
+		} else if (ch->role == CHANNEL_RESPONDER) {
+			/* The reader's limits already bound it to a message 1's length. */
+			memcpy(ch->hello, frame, frame_len);
+			ch->hello_len = frame_len;
+			ch->state = CHANNEL_HELLO_READY;
+		} else {
+			on_hello_reply(ch, frame, frame_len);
+		}
+		if (ch->state == CHANNEL_FAILED)
+			return len;
+		/* An empty frame is cover traffic: read on. */
+		if (events_pending(ch))
+			break;
+	}
+	return pos;
+}
+
+/* The ERROR code a responder answers a sound but wrong command with (5.1, 5.6). */
+static int bad_message_code(int rc, const struct cairn_msg *m)
+{
+	if (rc == CAIRN_EUNKNOWN)
+		return CAIRN_EUNKNOWN;
+	if (m->type == CAIRN_CMD_SEND && m->envelope_len > CAIRN_ENVELOPE_MAX)
+		return CAIRN_ETOOBIG;
+	return CAIRN_EBADREQ;
+}
+
+enum channel_event_type channel_next_event(struct channel *ch, struct channel_event *ev)
+{
+	memset(ev, 0, sizeof(*ev));
+	if (ch->state == CHANNEL_FAILED) {
+		ev->error = ch->error;
+		return ev->type = CHANNEL_EV_FAILED;
+	}
+	if (ch->state == CHANNEL_HELLO_READY)
+		return ev->type = CHANNEL_EV_HELLO;
+	if (ch->state == CHANNEL_OPEN && !ch->open_reported) {
+		ch->open_reported = true;
+		return ev->type = CHANNEL_EV_OPEN;
+	}
+	if (ch->plain_off >= ch->plain.len) {
+		ch->plain.len = ch->plain_off = 0;
+		return ev->type = CHANNEL_EV_NONE;
+	}
+	size_t used = 0;
+	int have_id = 0;
+	int rc = cairn_msg_decode(ch->plain.data + ch->plain_off, ch->plain.len - ch->plain_off,
+	                          &used, &ev->msg, &have_id);
+	if (rc == 0) {
+		ch->plain_off += used;
+		return ev->type = CHANNEL_EV_MESSAGE;
+	}
+	/* Sound structure, wrong meaning: a relay answers it and goes on (5.8). A client has
+	 * no one to answer: a reply it cannot read is fatal for it. */
+	if (ch->role == CHANNEL_RESPONDER && (rc == CAIRN_ETYPE || rc == CAIRN_EUNKNOWN) &&
+	    have_id) {
+		ch->plain_off += used;
+		ev->error = bad_message_code(rc, &ev->msg);
+		return ev->type = CHANNEL_EV_BAD_MESSAGE;
+	}
+	/* The next message's boundary is unknown: nothing more can be read. */
+	fail(ch, rc);
+	memset(ev, 0, sizeof(*ev));
+	ev->error = ch->error;
+	return ev->type = CHANNEL_EV_FAILED;
+}
+
+/* ---- responder handshake ------------------------------------------------------------ */
+
+int channel_hello_take(struct channel *ch, struct channel_hello *w)
+{
+	memset(w, 0, sizeof(*w));
+	if (ch->state != CHANNEL_HELLO_READY)
+		return CAIRN_ESTATE;
+	w->now = ch->now(ch->ctx);
+	w->pad = ch->uniform(ch->ctx, CAIRN_HELLO_PAD_MAX + 1);
+	w->len1 = ch->hello_len;
+	memcpy(w->msg1, ch->hello, ch->hello_len);
+	if (ch->has_ephemeral) {
+		w->has_ephemeral = true;
+		memcpy(w->ephemeral, ch->ephemeral, CAIRN_KEY_LEN);
+	}
+	sodium_memzero(ch->hello, sizeof(ch->hello));
+	ch->hello_len = 0;
+	ch->state = CHANNEL_HELLO_PENDING;
+	return 0;
+}
+
+int channel_hello_respond(struct channel_hello *w, const uint8_t relay_private[static 32],
+                          const uint8_t relay_public[static 32])
+{
+	/* The replay cache is left to channel_hello_finish, on the caller's thread. */
+	w->rc = cairn_handshake_relay_respond(
+	    relay_private, relay_public, w->has_ephemeral ? w->ephemeral : NULL, NULL, w->now,
+	    w->msg1, w->len1, w->pad, w->msg2, sizeof(w->msg2), &w->len2, &w->session);
+	sodium_memzero(w->ephemeral, sizeof(w->ephemeral));
+	return w->rc;
+}
+
+int channel_hello_finish(struct channel *ch, struct channel_hello *w, struct replay_cache *cache)
+{
+	int rc = ch->state == CHANNEL_HELLO_PENDING ? w->rc : CAIRN_ESTATE;
+	/* Message 1 carries the initiator's ephemeral key in clear, first. */
+	if (rc == 0 && cache != NULL)
+		rc = replay_cache_add(cache, w->msg1, w->now);
+	if (rc == 0)
+		rc = append_framed(&ch->out, w->msg2, w->len2);
+	if (rc == 0) {
+		ch->session = w->session;
+		frame_reader_set_limits(&ch->reader,
+		                        CAIRN_AEAD_TAG_LEN + CAIRN_FRAME_CONTENT_HEADER,
+		                        CAIRN_NOISE_MSG_MAX);
+		ch->state = CHANNEL_OPEN;
+	} else if (rc != CAIRN_ESTATE) {
+		fail(ch, rc);
+	}
+	cairn_session_wipe(&w->session);
+	sodium_memzero(w, sizeof(*w));
+	return rc;
+}
+
+int channel_accept(struct channel *ch, const uint8_t relay_private[static 32],
+                   const uint8_t relay_public[static 32], struct replay_cache *cache)
+{
+	struct channel_hello w;
+	int rc = channel_hello_take(ch, &w);
+	if (rc == 0) {
+		(void)channel_hello_respond(&w, relay_private, relay_public);
+		rc = channel_hello_finish(ch, &w, cache);
+	}
+	sodium_memzero(&w, sizeof(w));
+	return rc;
+}
+
+/* ---- output ------------------------------------------------------------------------- */
+
+int channel_flush(struct channel *ch)
+{
+	if (ch->state == CHANNEL_FAILED)
+		return ch->error;
+	if (ch->batch.len == 0)
+		return 0;
+	size_t done = 0;
+	while (done < ch->batch.len) {
+		size_t take =
+		    frame_split(ch->batch.data + done, ch->batch.len - done, ch->frame_size);
+		size_t need = frame_wire_len(take, ch->frame_size);
+		/* Cannot happen: the channel encoded this content itself. */
+		int rc = take == 0 || need == 0 ? CAIRN_EINVAL : buf_reserve(&ch->out, need);
+		size_t outlen = 0;
+		if (rc == 0)
+			rc = frame_seal(&ch->session.send, ch->batch.data + done, take,
+			                ch->frame_size, ch->out.data + ch->out.len,
+			                ch->out.cap - ch->out.len, &outlen);
+		if (rc != 0) {
+			/* A nonce may have been used without its frame: the stream is broken. */
+			fail(ch, rc);
+			return rc;
+		}
+		ch->out.len += outlen;
+		ch->frames_out++;
+		done += take;
+	}
+	/* The batch may hold credentials and signatures. */
+	if (ch->batch.len > 0)
+		sodium_memzero(ch->batch.data, ch->batch.len);
+	ch->batch.len = 0;
+	return 0;
+}
+
+int channel_queue(struct channel *ch, const struct cairn_msg *m)
+{
+	if (m == NULL)
+		return CAIRN_EINVAL;
+	if (ch->state != CHANNEL_OPEN)
+		return CAIRN_ESTATE;
+	if (channel_output_pending(ch) >= ch->output_max)
+		return CAIRN_EFULL;
+	size_t max = content_max(ch);
+	size_t need = CHANNEL_MSG_OVERHEAD + (m->envelope != NULL ? m->envelope_len : 0);
+	for (int attempt = 0; attempt < 2; attempt++) {
+		size_t room = 0;
+		if (ch->batch.len < max) {
+			/* Room for this message only, so an idle peer's buffers stay small. */
+			size_t want = need < max - ch->batch.len ? need : max - ch->batch.len;
+			if (buf_reserve(&ch->batch, want) != 0)
+				return CAIRN_ENOMEM;
+			room = (ch->batch.cap < max ? ch->batch.cap : max) - ch->batch.len;
+		}
+		size_t used = 0;
+		int rc = room ? cairn_msg_encode(m, ch->batch.data + ch->batch.len, room, &used)
+		              : CAIRN_ENOBUFS;
+		if (rc == 0) {
+			ch->batch.len += used;
+			return 0;
+		}
+		/* No room left in this frame: seal the batch and start the next, once. */
+		if (rc != CAIRN_ENOBUFS || ch->batch.len == 0)
+			return rc;
+		if ((rc = channel_flush(ch)) != 0)
+			return rc;
+	}
+	return CAIRN_ENOBUFS;
+}
+
+int channel_send_frame(struct channel *ch, const uint8_t *content, size_t len)
+{
+	if (ch->state != CHANNEL_OPEN)
+		return ch->state == CHANNEL_FAILED ? ch->error : CAIRN_ESTATE;
+	if (len > content_max(ch))
+		return CAIRN_EINVAL;
+	int rc = channel_flush(ch);
+	size_t need = frame_wire_len(len, ch->frame_size), outlen = 0;
+	if (rc == 0)
+		rc = need == 0 ? CAIRN_EINVAL : buf_reserve(&ch->out, need);
+	if (rc == 0)
+		rc = frame_seal(&ch->session.send, content, len, ch->frame_size,
+		                ch->out.data + ch->out.len, ch->out.cap - ch->out.len, &outlen);
+	if (rc != 0) {
+		fail(ch, rc);
+		return rc;
+	}
+	ch->out.len += outlen;
+	ch->frames_out++;
+	return 0;
+}
+
+size_t channel_output(const struct channel *ch, const uint8_t **data)
+{
+	*data = ch->out.data;
+	return ch->out.len;
+}
+
+void channel_output_consume(struct channel *ch, size_t n)
+{
+	if (n >= ch->out.len) {
+		ch->out.len = 0;
+		return;
+	}
+	memmove(ch->out.data, ch->out.data + n, ch->out.len - n);
+	ch->out.len -= n;
+}
+
+void channel_output_swap(struct channel *ch, struct channel_buf *b)
+{
+	struct channel_buf t = ch->out;
+	ch->out = *b;
+	ch->out.len = 0;
+	*b = t;
+}
+
+size_t channel_output_pending(const struct channel *ch)
+{
+	return ch->out.len + ch->batch.len;
+}
+
+void channel_trim(struct channel *ch)
+{
+	if (ch->out.len == 0)
+		channel_buf_free(&ch->out);
+	if (ch->batch.len == 0)
+		channel_buf_free(&ch->batch);
+	if (ch->plain_off >= ch->plain.len) {
+		ch->plain.len = ch->plain_off = 0;
+		channel_buf_free(&ch->plain);
+	}
+}
+
+const struct cairn_session *channel_session(const struct channel *ch)
+{
+	return ch->state == CHANNEL_OPEN ? &ch->session : NULL;
+}
+
+enum channel_state channel_state(const struct channel *ch)
+{
+	return ch->state;
+}
+
+size_t channel_memory(const struct channel *ch)
+{
+	return frame_reader_memory(&ch->reader) + ch->plain.cap + ch->batch.cap + ch->out.cap;
+}
