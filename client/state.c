@@ -95,8 +95,8 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_FIND] = "SELECT seq FROM records WHERE kind = ?1 AND lookup = ?2",
     /* max() over the (kind, seq) index is one seek to its right edge. */
     [STMT_NEXT_SEQ] = "SELECT coalesce(max(seq), 0) + 1 FROM records WHERE kind = ?1",
-    [STMT_INSERT] = "INSERT INTO records (kind, lookup, value, seq, scope)"
-                    " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [STMT_INSERT] = ("INSERT INTO records (kind, lookup, value, seq, scope)"
+                     " VALUES (?1, ?2, ?3, ?4, ?5)"),
     [STMT_UPDATE] = "UPDATE records SET value = ?3, scope = ?5 WHERE kind = ?1 AND lookup = ?2",
     [STMT_GET] = "SELECT seq, value, scope FROM records WHERE kind = ?1 AND lookup = ?2",
     [STMT_DELETE] = "DELETE FROM records WHERE kind = ?1 AND lookup = ?2",
