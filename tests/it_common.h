@@ -35,6 +35,24 @@ struct owner {
 	uint8_t rid[24], sid[24], pk[32], sk[64];
 };
 
+/* The monotonic clock, for deadlines and latencies. */
+static inline int64_t it_mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static inline int64_t it_mono_ms(void)
+{
+	return it_mono_us() / 1000;
+}
+
+static inline double it_mono_s(void)
+{
+	return (double)it_mono_us() / 1e6;
+}
+
 static inline void it_sleep_ms(long ms)
 {
 	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -43,11 +61,14 @@ static inline void it_sleep_ms(long ms)
 
 /* Sends ENVELOPE (LEN bytes) to SID with CRED (or NULL); returns 0 or the error code. */
 static inline int it_send(struct tclient *c, const uint8_t sid[24], const uint8_t *cred,
-			  const void *envelope, size_t len)
+                          const void *envelope, size_t len)
 {
-	struct cairn_msg m = {.type = CAIRN_CMD_SEND, .sender_id = sid, .credential = cred,
-			      .envelope = envelope, .envelope_len = len},
-			 r;
+	struct cairn_msg m = {.type = CAIRN_CMD_SEND,
+	                      .sender_id = sid,
+	                      .credential = cred,
+	                      .envelope = envelope,
+	                      .envelope_len = len},
+	                 r;
 	return tclient_call(c, &m, &r);
 }
 

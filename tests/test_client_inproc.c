@@ -6,7 +6,6 @@
  * and paired with the real `cairn` command (tests/support/cliproc.h).
  */
 #define _GNU_SOURCE
-#include <ftw.h>
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -32,14 +31,6 @@ struct world {
 	struct relayproc relay;
 	char addr[CAIRN_ADDRESS_MAX + 1];
 };
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -68,7 +59,7 @@ static int teardown(void **state)
 	if (w == NULL)
 		return 0;
 	relayproc_cleanup(&w->relay);
-	nftw(w->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	test_rm_tree(w->dir);
 	free(w);
 	return 0;
 }

@@ -16,7 +16,6 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <poll.h>
 #include <sched.h>
@@ -34,7 +33,6 @@
 #include "cliproc.h"
 #include "it_common.h"
 #include "wrapper.h"
-
 
 #define NS_PREFIX  "cairnt-"
 #define RELAY_IP   "10.77.0.1"
@@ -69,13 +67,6 @@ static struct net {
 	struct relayproc relay;
 	char addr[CAIRN_ADDRESS_MAX + 1];
 } g = {.nsfd = {-1, -1}, .rootfd = -1};
-
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 /*
  * Runs a shell command line (made here from fixed names, never from input), its output
@@ -312,14 +303,6 @@ static const char *const contact_of[2] = {"bob", "alice"};
 enum { GROUP_ONE, GROUP_BURST, GROUP_OUTAGE, GROUPS };
 static const char *const group_name[GROUPS] = {"1:1", "burst", "sent during the outage"};
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static int setup(void **state)
 {
 	struct world *w = calloc(1, sizeof(*w));
@@ -398,7 +381,7 @@ static int teardown(void **state)
 	proxy_stop(w);
 	lift_conditions(w);
 	if (w->dir[0] != '\0')
-		nftw(w->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+		test_rm_tree(w->dir);
 	free(w);
 	return 0;
 }
@@ -536,7 +519,7 @@ static void pump(struct world *w, int ms)
 		pfd[i] = (struct pollfd){.fd = w->lsn[i].fd, .events = POLLIN};
 	if (poll(pfd, 2, ms) <= 0)
 		return;
-	double now = now_s();
+	double now = it_mono_s();
 	for (int i = 0; i < 2; i++) {
 		struct listener *l = &w->lsn[i];
 		if (l->fd < 0 || !(pfd[i].revents & (POLLIN | POLLHUP)))
@@ -600,7 +583,7 @@ static void reap(struct world *w)
 		if (m->pid <= 0 || waitpid(m->pid, &st, WNOHANG) != m->pid)
 			continue;
 		m->pid = 0;
-		m->t_exit = now_s();
+		m->t_exit = it_mono_s();
 		m->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 		/* 0: the relay has it; 3: kept in the outbox for the listen to send. Anything else
 		 * is an error the person would see. */
@@ -623,7 +606,7 @@ static void launch(struct world *w)
 		if (busy[m->from] || (m->after_delivery && i > 0 && w->m[i - 1].seen == 0))
 			return;
 		m->launched = true;
-		m->t_launch = now_s();
+		m->t_launch = it_mono_s();
 		m->pid = cli_spawn(CALL(.home = w->home[m->from]),
 		                   ARGS("send", contact_of[m->from], m->text));
 		busy[m->from] = true;
@@ -640,30 +623,30 @@ static void outage_tick(struct world *w, double now)
 		assert_int_equal(
 		    sh(NULL, 0, "ip -n %s link set " DEV_RELAY " down", g.ns[NS_RELAY]), 0);
 		w->down = true;
-		w->t_down = now_s();
+		w->t_down = it_mono_s();
 	} else if (w->down && now - w->t_down >= OUTAGE_S) {
 		assert_int_equal(sh(NULL, 0, "ip -n %s link set " DEV_RELAY " up", g.ns[NS_RELAY]),
 		                 0);
 		w->down = false;
-		w->t_up = now_s();
+		w->t_up = it_mono_s();
 	}
 }
 
 /* Sends everything planned and waits until every message has arrived. */
 static void drive(struct world *w, double *t_start)
 {
-	double start = now_s();
+	double start = it_mono_s();
 	*t_start = start;
 	for (;;) {
 		reap(w);
 		launch(w);
-		outage_tick(w, now_s());
+		outage_tick(w, it_mono_s());
 		bool done = true;
 		for (size_t i = 0; i < w->n; i++)
 			done &= w->m[i].launched && w->m[i].pid == 0 && w->m[i].seen > 0;
 		if (done)
 			break;
-		if (now_s() - start > DEADLINE_S) {
+		if (it_mono_s() - start > DEADLINE_S) {
 			for (size_t i = 0; i < w->n; i++)
 				if (w->m[i].seen == 0)
 					fprintf(stderr,
@@ -678,7 +661,7 @@ static void drive(struct world *w, double *t_start)
 		pump(w, 50);
 	}
 	/* A little longer, for a late duplicate to show. */
-	for (double t = now_s(); now_s() - t < 1.0;)
+	for (double t = it_mono_s(); it_mono_s() - t < 1.0;)
 		pump(w, 100);
 }
 
@@ -712,7 +695,7 @@ static void report(const struct world *w, const char *name, double t_start)
 	}
 	print_message("%s: %zu messages in %.1f s; %d sends exited 3 (kept in the outbox, then "
 	              "sent by the listen)\n",
-	              name, w->n, now_s() - t_start, queued);
+	              name, w->n, it_mono_s() - t_start, queued);
 	for (int k = 0; k < GROUPS; k++) {
 		if (n[k] == 0)
 			continue;

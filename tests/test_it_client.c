@@ -14,7 +14,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -58,21 +57,6 @@ struct world {
 	pid_t listener; /* a `cairn listen` */
 };
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void relay_address(struct world *w)
 {
 	struct cairn_address a = {.host_type = CAIRN_HOST_IPV4, .port = w->relay.port};
@@ -96,7 +80,7 @@ static int setup(void **state)
 		return -1;
 	}
 	relay_address(w);
-	w->started = now_s();
+	w->started = it_mono_s();
 	*state = w;
 	return 0;
 }
@@ -106,7 +90,7 @@ static int teardown(void **state)
 	struct world *w = *state;
 	if (w == NULL)
 		return 0;
-	print_message("%.1f s\n", now_s() - w->started);
+	print_message("%.1f s\n", it_mono_s() - w->started);
 	relayproc_cleanup(&w->relay);
 	relayproc_cleanup(&w->relay2);
 	if (w->fake.pid > 0)
@@ -119,7 +103,7 @@ static int teardown(void **state)
 		kill(w->listener, SIGKILL);
 		wait_status(w->listener);
 	}
-	nftw(w->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	test_rm_tree(w->dir);
 	free(w);
 	return 0;
 }
@@ -256,15 +240,15 @@ static void test_offline_hundreds(void **state)
 	struct world *w = *state;
 	const char *a = w->home[0], *b = w->home[1];
 	pair(a, b, w->addr, NULL);
-	double t0 = now_s();
+	double t0 = it_mono_s();
 	char text[64];
 	for (int i = 0; i < OFFLINE_MESSAGES; i++) {
 		snprintf(text, sizeof(text), "offline message %03d", i);
 		cli_check(0, CALL(.home = b), ARGS("send", "alice", text));
 	}
-	double t1 = now_s();
+	double t1 = it_mono_s();
 	sync_expect(CALL(.home = a), 0, OFFLINE_MESSAGES);
-	double t2 = now_s();
+	double t2 = it_mono_s();
 	print_message("%d sends (one process each) took %.1f s, one sync %.2f s\n",
 	              OFFLINE_MESSAGES, t1 - t0, t2 - t1);
 
@@ -366,9 +350,9 @@ static void test_killed_during_sync(void **state)
 		struct stat before, now;
 		int had = stat(wal, &before) == 0;
 		pid_t pid = cli_spawn(CALL(.home = a), ARGS("sync"));
-		double t0 = now_s();
+		double t0 = it_mono_s();
 		siginfo_t si = {0};
-		while (now_s() - t0 < 20) {
+		while (it_mono_s() - t0 < 20) {
 			/* Exited already (nothing to store)? Look without reaping it. */
 			if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
 			    si.si_pid == pid)
@@ -1266,7 +1250,7 @@ static pid_t spawn_listen(const char *home, const char *out)
 /* How many lines of the file PATH hold TEXT, once WANT of them do or TIMEOUT_MS passed. */
 static int wait_lines(const char *path, const char *text, int want, int timeout_ms)
 {
-	double end = now_s() + timeout_ms / 1000.0;
+	double end = it_mono_s() + timeout_ms / 1000.0;
 	int n = 0;
 	do {
 		FILE *f = fopen(path, "r");
@@ -1279,7 +1263,7 @@ static int wait_lines(const char *path, const char *text, int want, int timeout_
 		if (n >= want)
 			break;
 		it_sleep_ms(50);
-	} while (now_s() < end);
+	} while (it_mono_s() < end);
 	return n;
 }
 
@@ -1288,9 +1272,9 @@ static int wait_lines(const char *path, const char *text, int want, int timeout_
  * once it has been quiet for a moment, so the probes are a second apart. */
 static void wait_deleted(const struct relayproc *r, const uint8_t sid[24], const uint8_t cred[32])
 {
-	double end = now_s() + 15;
+	double end = it_mono_s() + 15;
 	while (probe_mailbox(r, sid, cred) != CAIRN_EDENIED) {
-		if (now_s() > end)
+		if (it_mono_s() > end)
 			fail_msg("the invite mailbox on port %u was not deleted", r->port);
 		it_sleep_ms(1000);
 	}
@@ -1328,7 +1312,7 @@ static void test_listen_two_relays(void **state)
 	cli_check(0, CALL(.home = b), ARGS("send", "alice", "one"));
 	assert_int_equal(wait_lines(out, "\"text\":\"one\"", 1, 10000), 1);
 	/* The listening A moves B within a tick or two; B learns it at its next sync. */
-	double end = now_s() + 15;
+	double end = it_mono_s() + 15;
 	for (;;) {
 		sync_expect(CALL(.home = b), 0, 0);
 		struct res r = cli_expect(0, CALL(.home = b), ARGS("contacts"));
@@ -1336,7 +1320,7 @@ static void test_listen_two_relays(void **state)
 		res_free(&r);
 		if (moved)
 			break;
-		if (now_s() > end)
+		if (it_mono_s() > end)
 			fail_msg("B never heard from the listening A");
 		it_sleep_ms(300);
 	}

@@ -16,7 +16,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,26 +61,11 @@ struct world {
 	double started;
 };
 
-static double now_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int kills_wanted(void)
 {
 	const char *env = getenv("CAIRN_CLIENTCRASH_KILLS");
 	int n = env != NULL ? atoi(env) : KILLS;
 	return n > 0 ? n : KILLS;
-}
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
 }
 
 static int setup(void **state)
@@ -109,7 +93,7 @@ static int setup(void **state)
 		w->s[i].home = w->home[1 + i];
 		w->s[i].as = names[i];
 	}
-	w->started = now_s();
+	w->started = it_mono_s();
 	*state = w;
 	return 0;
 }
@@ -129,12 +113,12 @@ static int teardown(void **state)
 	struct world *w = *state;
 	if (w == NULL)
 		return 0;
-	print_message("%.1f s\n", now_s() - w->started);
+	print_message("%.1f s\n", it_mono_s() - w->started);
 	stop_child(&w->sync_pid);
 	for (int i = 0; i < SENDERS; i++)
 		stop_child(&w->s[i].pid);
 	relayproc_cleanup(&w->relay);
-	nftw(w->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	test_rm_tree(w->dir);
 	free(w);
 	return 0;
 }
@@ -237,7 +221,7 @@ static void start_send(struct world *w, struct sender *s, bool kill)
 	char text[64];
 	s->seq = s->next++;
 	snprintf(text, sizeof(text), TEXT_FMT, s->as, s->seq);
-	s->started = now_s();
+	s->started = it_mono_s();
 	double life = s->avg_ms > 0 ? s->avg_ms : 150;
 	double at = randombytes_uniform(2)
 	                ? randombytes_uniform((uint32_t)life + 1)
@@ -252,7 +236,7 @@ static void poll_send(struct world *w, struct sender *s)
 {
 	if (s->pid == 0)
 		return;
-	if (s->kill_at > 0 && now_s() >= s->kill_at)
+	if (s->kill_at > 0 && it_mono_s() >= s->kill_at)
 		kill(s->pid, SIGKILL);
 	int st = reap(s->pid);
 	if (st < 0)
@@ -260,7 +244,7 @@ static void poll_send(struct world *w, struct sender *s)
 	s->pid = 0;
 	s->status[s->seq] = st;
 	if (st == 0 || st == 3) {
-		double ms = (now_s() - s->started) * 1e3;
+		double ms = (it_mono_s() - s->started) * 1e3;
 		s->avg_ms = s->avg_ms > 0 ? 0.8 * s->avg_ms + 0.2 * ms : ms;
 	}
 	if (st == 0)
@@ -410,11 +394,11 @@ static void test_relay_killed_while_sending(void **state)
 	const int kills = kills_wanted();
 	unsigned syncs = 0, sync_ok = 0, sync_queued = 0;
 	int done = 0;
-	double t0 = now_s(), next_kill = t0 + 0.3 + randombytes_uniform(700) / 1e3;
+	double t0 = it_mono_s(), next_kill = t0 + 0.3 + randombytes_uniform(700) / 1e3;
 	double up_at = 0, down_total = 0, down_since = 0;
 	bool up = true;
 	while (done < kills) {
-		double now = now_s();
+		double now = it_mono_s();
 		for (int i = 0; i < SENDERS; i++) {
 			poll_send(w, &w->s[i]);
 			if (w->s[i].pid == 0)
@@ -451,12 +435,12 @@ static void test_relay_killed_while_sending(void **state)
 			if (relayproc_start(&w->relay) != 0)
 				fail_msg("kill %d: the relay did not start again", done);
 			up = true;
-			down_total += now_s() - down_since;
-			next_kill = now_s() + 0.1 + randombytes_uniform(600) / 1e3;
+			down_total += it_mono_s() - down_since;
+			next_kill = it_mono_s() + 0.1 + randombytes_uniform(600) / 1e3;
 		}
 		it_sleep_ms(2);
 	}
-	double streamed = now_s() - t0;
+	double streamed = it_mono_s() - t0;
 	/* The senders' last sends and the receiver's last sync end against a live relay. */
 	if (!up)
 		assert_int_equal(relayproc_start(&w->relay), 0);
@@ -501,14 +485,14 @@ static void test_client_killed_mid_sync(void **state)
 	const int kills = kills_wanted();
 	int landed = 0, finished = 0, mid_delivery = 0, rounds = 0;
 	size_t stored = SENDERS; /* the pairing messages */
-	double t0 = now_s();
+	double t0 = it_mono_s();
 	/* At least KILLS kills, and more (up to 4 x KILLS rounds) until 5 of them fell after the
 	 * sync had stored something: a slow build (ASan) spends longer in start-up. */
 	while (landed < kills || (mid_delivery < 5 && rounds < 4 * kills)) {
 		/* Senders keep streaming (every third send is itself killed, see start_send);
 		 * each round starts once they have stored two more messages, or after 1 s. */
 		unsigned before = w->s[0].sent + w->s[1].sent + w->s[0].killed + w->s[1].killed;
-		double wait_until = now_s() + 1;
+		double wait_until = it_mono_s() + 1;
 		do {
 			for (int i = 0; i < SENDERS; i++) {
 				poll_send(w, &w->s[i]);
@@ -518,17 +502,17 @@ static void test_client_killed_mid_sync(void **state)
 			it_sleep_ms(2);
 		} while (w->s[0].sent + w->s[1].sent + w->s[0].killed + w->s[1].killed <
 		             before + 2 &&
-		         now_s() < wait_until);
+		         it_mono_s() < wait_until);
 		/*
 		 * The receiver: a sync killed at a random moment of its usual life: start-up,
 		 * AUTH and SUBSCRIBE, deliveries (each stored, then acknowledged), the quiet wait.
 		 */
 		w->sync_pid = spawn(w, w->home[0], ARGS("sync")); /* teardown's, on a failure */
-		double kill_at = now_s() + (20 + randombytes_uniform(500)) / 1e3;
+		double kill_at = it_mono_s() + (20 + randombytes_uniform(500)) / 1e3;
 		int st = -1;
 		while (st < 0) {
 			st = reap(w->sync_pid);
-			if (st < 0 && now_s() >= kill_at) {
+			if (st < 0 && it_mono_s() >= kill_at) {
 				kill(w->sync_pid, SIGKILL);
 				st = wait_status(w->sync_pid);
 			}
@@ -569,7 +553,7 @@ static void test_client_killed_mid_sync(void **state)
 		}
 		stored = now_stored;
 	}
-	double streamed = now_s() - t0;
+	double streamed = it_mono_s() - t0;
 	for (int i = 0; i < SENDERS; i++)
 		while (w->s[i].pid != 0) {
 			poll_send(w, &w->s[i]);

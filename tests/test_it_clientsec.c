@@ -12,7 +12,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -38,21 +37,6 @@ struct world {
 	char addr[CAIRN_ADDRESS_MAX + 1];
 	pid_t listener;
 };
-
-static double mono_s(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -87,7 +71,7 @@ static int teardown(void **state)
 		wait_status(w->listener);
 	}
 	relayproc_cleanup(&w->relay);
-	nftw(w->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	test_rm_tree(w->dir);
 	free(w);
 	return 0;
 }
@@ -233,9 +217,9 @@ static void test_no_key_reuse(void **state)
 	struct tally t = {{0}, {0}};
 	for (int i = 0; i < NSLOTS; i++)
 		slot_start(w, &slots[i], &seq_a, &seq_b);
-	double end = mono_s() + STORM_MS / 1000.0, next_drain = 0;
+	double end = it_mono_s() + STORM_MS / 1000.0, next_drain = 0;
 	for (;;) {
-		double now = mono_s();
+		double now = it_mono_s();
 		int running = 0;
 		for (int i = 0; i < NSLOTS; i++) {
 			struct slot *s = &slots[i];
@@ -450,8 +434,8 @@ static void test_hostile_text(void **state)
 	char *out = NULL;
 	size_t len = 0, cap = 0;
 	buf_append(&out, &len, &cap, "", 0);
-	double give_up = mono_s() + 20;
-	while (strstr(out, "tail-marker") == NULL && mono_s() < give_up) {
+	double give_up = it_mono_s() + 20;
+	while (strstr(out, "tail-marker") == NULL && it_mono_s() < give_up) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		if (poll(&p, 1, 200) > 0) {
 			char buf[4096];

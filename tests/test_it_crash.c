@@ -24,13 +24,6 @@
 
 enum { UNSENT, UNKNOWN, ACKED, REFUSED };
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * Envelope SEQ: seq (u32 LE) || filler of a length and content derived from seq || BLAKE2b-128
  * of everything before it. Any corruption, truncation or mix-up of two bodies shows.
@@ -124,7 +117,7 @@ static void stream(struct crash_state *s, int64_t kill_at, unsigned count)
 	static uint8_t body[4 + 3016 + 16];
 	unsigned outstanding = 0, sent = 0;
 	for (;;) {
-		bool more = kill_at != 0 ? mono_ms() < kill_at : sent < count;
+		bool more = kill_at != 0 ? it_mono_ms() < kill_at : sent < count;
 		if (more && outstanding < IN_FLIGHT) {
 			assert_true(s->next_seq < MAX_SEQ);
 			uint32_t seq = s->next_seq++;
@@ -146,7 +139,7 @@ static void stream(struct crash_state *s, int64_t kill_at, unsigned count)
 		 * not idle after answering them. */
 		int wait = 10000;
 		if (kill_at != 0) {
-			int64_t left = kill_at - mono_ms();
+			int64_t left = kill_at - it_mono_ms();
 			wait = left < 1 ? 0 : left > 5 ? 5 : (int)left;
 		}
 		struct cairn_msg reply;
@@ -183,13 +176,13 @@ static void test_kill9_during_sends(void **state)
 	int rounds = test_wrapper_argv((char *[TEST_WRAPPER_MAX]){0}) > 0 ? 8 : ROUNDS;
 	if (getenv("CAIRN_CRASH_ROUNDS") != NULL)
 		rounds = atoi(getenv("CAIRN_CRASH_ROUNDS"));
-	int64_t start = mono_ms();
+	int64_t start = it_mono_ms();
 	for (int round = 0; round < rounds; round++) {
 		/* A random moment: the relay is reading, committing or answering; now and then
 		 * just after its start, while it may still be writing its first id mark. */
 		int64_t delay = round % 6 == 5 ? (int64_t)randombytes_uniform(30)
 		                               : 50 + (int64_t)randombytes_uniform(550);
-		stream(s, mono_ms() + delay, 0);
+		stream(s, it_mono_ms() + delay, 0);
 		/* The store opens after every kill, and the mailbox is still there. */
 		if (relayproc_start(&s->r) != 0)
 			fail_msg("round %d: the relay did not start after kill -9", round);
@@ -197,7 +190,7 @@ static void test_kill9_during_sends(void **state)
 	stream(s, 0, FINAL_SENT);
 	printf("crash: %u kills in %lld ms: %u envelopes sent, %u acknowledged, %u refused, "
 	       "%u unanswered at a kill\n",
-	       s->kills, (long long)(mono_ms() - start), s->next_seq, s->acked, s->refused,
+	       s->kills, (long long)(it_mono_ms() - start), s->next_seq, s->acked, s->refused,
 	       s->unknown);
 
 	/* No quota in the way and no storage error: everything answered was accepted. */
@@ -208,7 +201,7 @@ static void test_kill9_during_sends(void **state)
 	assert_int_equal(tclient_auth(&c, s->o.rid, s->o.sk), 0);
 	assert_int_equal(it_simple(&c, CAIRN_CMD_SUBSCRIBE, s->o.rid), 0);
 	static uint8_t seen[MAX_SEQ];
-	int64_t drain_start = mono_ms();
+	int64_t drain_start = it_mono_ms();
 	uint64_t last_id = 0;
 	long last_seq = -1;
 	unsigned delivered = 0, unknown_delivered = 0, need = s->acked;
@@ -259,7 +252,7 @@ static void test_kill9_during_sends(void **state)
 	tclient_close(&c);
 	printf("crash: drained %u envelopes in %lld ms: %u acknowledged (all), %u of %u "
 	       "unanswered ones\n",
-	       delivered, (long long)(mono_ms() - drain_start), delivered - unknown_delivered,
+	       delivered, (long long)(it_mono_ms() - drain_start), delivered - unknown_delivered,
 	       unknown_delivered, s->unknown);
 	for (uint32_t seq = 0; seq < s->next_seq; seq++)
 		if (s->status[seq] == ACKED && !seen[seq])

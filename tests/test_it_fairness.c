@@ -107,20 +107,6 @@
 	(2L * OUTPUT_MAX / 1024 + INFLIGHT * 17L + SUBSCRIBED_MAX * 2L * WINDOW * 16 + 64)
 #define FIXED_KB (MAILBOXES / 2 + 8L * 1024)
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* ---- CPU accounting: did the test have the machine to itself? ----------------------------- */
 
 /* Jiffies all CPUs spent busy since boot (user, nice, system, irq, softirq, steal). */
@@ -177,7 +163,7 @@ struct cpu_mark {
 
 static struct cpu_mark cpu_mark(const struct relayproc *r)
 {
-	return (struct cpu_mark){mono_ms(), machine_busy(), proc_jiffies(r->pid), own_jiffies()};
+	return (struct cpu_mark){it_mono_ms(), machine_busy(), proc_jiffies(r->pid), own_jiffies()};
 }
 
 /* The share of all CPUs that processes other than the relay, this test and its children used
@@ -226,7 +212,7 @@ static void record(struct shared *sh, struct series *s, int64_t start_us)
 {
 	if (s->n < SAMPLES_MAX)
 		s->s[s->n++] = (struct sample){(int32_t)(start_us / 1000 - sh->t0_ms),
-		                               (int32_t)(mono_us() - start_us)};
+		                               (int32_t)(it_mono_us() - start_us)};
 }
 
 /* Waits for the reply to RID; ENVELOPEs of the client's own subscription met meanwhile are
@@ -274,10 +260,10 @@ static int exchange(char *why, struct tclient *c, const struct owner *o, uint32_
 	                        .envelope_len = sizeof(body)};
 	if (tclient_send(c, &snd) != 0 || await(why, c, snd.request_id, "SEND", &env_id, 300) != 0)
 		return -1;
-	int64_t deadline = mono_ms() + STEP_MS;
+	int64_t deadline = it_mono_ms() + STEP_MS;
 	while (env_id == 0) {
 		struct cairn_msg m;
-		if (mono_ms() > deadline || tclient_recv(c, &m, STEP_MS) != 0) {
+		if (it_mono_ms() > deadline || tclient_recv(c, &m, STEP_MS) != 0) {
 			snprintf(why, WHY_LEN, "delivery: nothing within %d ms", STEP_MS);
 			return -1;
 		}
@@ -314,9 +300,9 @@ static void legit_child(struct shared *sh, const struct relayproc *r, bool excha
 	}
 	atomic_fetch_add(&sh->ready, 1);
 	int every = exchanger ? EXCHANGE_EVERY_MS : PING_EVERY_MS;
-	int64_t next = mono_ms();
+	int64_t next = it_mono_ms();
 	while (!atomic_load(&sh->stop)) {
-		int64_t t = mono_us();
+		int64_t t = it_mono_us();
 		if (exchanger) {
 			int rc = exchange(why, &c, &o, &rid);
 			record(sh, &sh->exchange, t);
@@ -336,11 +322,11 @@ static void legit_child(struct shared *sh, const struct relayproc *r, bool excha
 			}
 		}
 		next += every;
-		int64_t wait = next - mono_ms();
+		int64_t wait = next - it_mono_ms();
 		if (wait > 0)
 			it_sleep_ms(wait);
 		else
-			next = mono_ms();
+			next = it_mono_ms();
 	}
 	tclient_close(&c);
 }
@@ -433,7 +419,7 @@ static bool reap(pid_t pid, int64_t deadline)
 		pid_t got = waitpid(pid, &status, WNOHANG);
 		if (got == pid || (got < 0 && errno != EINTR))
 			return false;
-		if (mono_ms() > deadline) {
+		if (it_mono_ms() > deadline) {
 			kill(pid, SIGKILL);
 			waitpid(pid, &status, 0);
 			return true;
@@ -460,7 +446,7 @@ static bool run_once(struct relayproc *r, enum attack_pattern pattern, int attac
 	    mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	assert_true(sh != MAP_FAILED);
 	memset(sh, 0, sizeof(*sh));
-	sh->t0_ms = mono_ms();
+	sh->t0_ms = it_mono_ms();
 	pid_t legit[2];
 	for (int i = 0; i < 2; i++) {
 		legit[i] = fork_child();
@@ -469,14 +455,14 @@ static bool run_once(struct relayproc *r, enum attack_pattern pattern, int attac
 			_exit(0);
 		}
 	}
-	while (atomic_load(&sh->ready) < 2 && mono_ms() - sh->t0_ms < 10000)
+	while (atomic_load(&sh->ready) < 2 && it_mono_ms() - sh->t0_ms < 10000)
 		it_sleep_ms(5);
 	assert_int_equal(atomic_load(&sh->ready), 2);
 	it_sleep_ms(WARM_MS);
 	long rss0 = relayproc_rss_kb(r), peak = rss0;
 	assert_true(rss0 > 0);
 
-	int64_t from = mono_ms() - sh->t0_ms;
+	int64_t from = it_mono_ms() - sh->t0_ms;
 	struct cpu_mark cpu0 = cpu_mark(r);
 	pid_t pids[ATTACKERS_FEW];
 	for (int i = 0; i < attackers; i++) {
@@ -498,13 +484,13 @@ static bool run_once(struct relayproc *r, enum attack_pattern pattern, int attac
 		}
 	}
 	/* RSS every 20 ms while the attack runs, and until the relay answers again. */
-	int64_t attack_end = mono_ms() + attack_ms;
+	int64_t attack_end = it_mono_ms() + attack_ms;
 	int killed = 0;
 	for (int i = 0; i < attackers; i++) {
 		while (waitpid(pids[i], NULL, WNOHANG) == 0) {
 			long rss = relayproc_rss_kb(r);
 			peak = rss > peak ? rss : peak;
-			if (mono_ms() > attack_end + STEP_MS) {
+			if (it_mono_ms() > attack_end + STEP_MS) {
 				kill(pids[i], SIGKILL);
 				waitpid(pids[i], NULL, 0);
 				killed++;
@@ -513,15 +499,15 @@ static bool run_once(struct relayproc *r, enum attack_pattern pattern, int attac
 			it_sleep_ms(20);
 		}
 	}
-	int64_t post_end = mono_ms() + POST_MS;
-	while (mono_ms() < post_end) {
+	int64_t post_end = it_mono_ms() + POST_MS;
+	while (it_mono_ms() < post_end) {
 		long rss = relayproc_rss_kb(r);
 		peak = rss > peak ? rss : peak;
 		it_sleep_ms(20);
 	}
 	atomic_store(&sh->stop, 1);
-	bool legit_stuck = reap(legit[0], mono_ms() + STEP_MS + 5000);
-	legit_stuck |= reap(legit[1], mono_ms() + STEP_MS + 5000);
+	bool legit_stuck = reap(legit[0], it_mono_ms() + STEP_MS + 5000);
+	legit_stuck |= reap(legit[1], it_mono_ms() + STEP_MS + 5000);
 	struct cpu_mark cpu1 = cpu_mark(r);
 	double others = others_share(&cpu0, &cpu1);
 	bool shared = others > SHARED_FRACTION, busy = others > BUSY_FRACTION;

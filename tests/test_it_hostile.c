@@ -52,26 +52,12 @@ static bool under_wrapper(void)
 static void check_growth(const char *what, long grew_kb, long bound_kb)
 {
 	if (UNDER_ASAN || under_wrapper()) {
-		printf("hostile: %s: memory bound (%ld KiB) not checked under %s\n", what,
-		       bound_kb, UNDER_ASAN ? "AddressSanitizer" : "a wrapper");
+		printf("hostile: %s: memory bound (%ld KiB) not checked under %s\n", what, bound_kb,
+		       UNDER_ASAN ? "AddressSanitizer" : "a wrapper");
 		return;
 	}
 	if (grew_kb > bound_kb)
 		fail_msg("%s: relay RSS grew by %ld KiB (bound %ld KiB)", what, grew_kb, bound_kb);
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* The limits every relay of this file runs with. The window of 256 x 16 KiB is more than the
@@ -200,7 +186,7 @@ struct watch {
  */
 static void watch_until_closed(struct watch *w, size_t n, int timeout_ms, bool junk)
 {
-	int64_t end = mono_ms() + timeout_ms, next_junk = 0;
+	int64_t end = it_mono_ms() + timeout_ms, next_junk = 0;
 	for (;;) {
 		struct pollfd pfd[64];
 		size_t idx[64], open = 0;
@@ -211,7 +197,7 @@ static void watch_until_closed(struct watch *w, size_t n, int timeout_ms, bool j
 			pfd[open] = (struct pollfd){.fd = w[i].fd, .events = POLLIN};
 			idx[open++] = i;
 		}
-		int64_t now = mono_ms();
+		int64_t now = it_mono_ms();
 		if (open == 0 || now >= end)
 			return;
 		if (junk && now >= next_junk) {
@@ -233,7 +219,7 @@ static void watch_until_closed(struct watch *w, size_t n, int timeout_ms, bool j
 			if (got > 0)
 				x->bytes += (size_t)got;
 			else if (got == 0 || (errno != EAGAIN && errno != EINTR))
-				x->closed_ms = mono_ms();
+				x->closed_ms = it_mono_ms();
 		}
 	}
 }
@@ -276,7 +262,7 @@ static void test_garbage_handshake(void **state)
 	    {.what = "frame length 65535"},
 	};
 	for (size_t i = 0; i < 5; i++) {
-		w[i].start_ms = mono_ms();
+		w[i].start_ms = it_mono_ms();
 		w[i].fd = raw_dial(r->port);
 	}
 	uint8_t buf[2 + 400];
@@ -303,8 +289,8 @@ static size_t read_msg2(int fd, uint8_t *body)
 {
 	uint8_t hdr[2];
 	size_t have = 0, len = 0;
-	int64_t end = mono_ms() + 5000;
-	while (mono_ms() < end) {
+	int64_t end = it_mono_ms() + 5000;
+	while (it_mono_ms() < end) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		if (poll(&p, 1, 100) <= 0)
 			continue;
@@ -350,7 +336,7 @@ static void test_replay_and_stale_timestamps(void **state)
 	    {.what = "timestamp 10 min ahead"},
 	};
 	for (size_t i = 0; i < 4; i++) {
-		w[i].start_ms = mono_ms();
+		w[i].start_ms = it_mono_ms();
 		w[i].fd = raw_dial(r->port);
 	}
 	write_all(w[1].fd, msg1, len1);
@@ -365,12 +351,12 @@ static void test_replay_and_stale_timestamps(void **state)
 /* The relay closes C soon (well before any deadline), whatever it sent first. */
 static void expect_closed(struct tclient *c, const char *what)
 {
-	int64_t start = mono_ms();
+	int64_t start = it_mono_ms();
 	struct cairn_msg m;
 	int rc;
 	while ((rc = tclient_recv(c, &m, 3000)) == 0)
 		;
-	int64_t took = mono_ms() - start;
+	int64_t took = it_mono_ms() - start;
 	printf("hostile: %-40s closed after %lld ms\n", what, (long long)took);
 	if (!tclient_peer_closed(c))
 		fail_msg("%s: not closed (%s)", what, cairn_strerror(rc));
@@ -541,14 +527,14 @@ static void test_slowloris(void **state)
 	for (int i = 0; i < LORIS; i++)
 		(void)make_msg1(r->pub, (uint64_t)time(NULL), msg[i], &hs);
 	for (int i = 0; i < LORIS; i++) {
-		w[i] = (struct watch){.start_ms = mono_ms()};
+		w[i] = (struct watch){.start_ms = it_mono_ms()};
 		w[i].fd = raw_dial(r->port);
 	}
 	int64_t rtt_us[400];
 	size_t pings = 0, sent = 0, open = LORIS;
-	int64_t start = mono_ms(), next_byte = start;
-	while ((open > 0 || pings < PINGS_MIN) && mono_ms() - start < 15000) {
-		int64_t now = mono_ms();
+	int64_t start = it_mono_ms(), next_byte = start;
+	while ((open > 0 || pings < PINGS_MIN) && it_mono_ms() - start < 15000) {
+		int64_t now = it_mono_ms();
 		if (open > 0 && now >= next_byte) {
 			for (int i = 0; i < LORIS; i++)
 				if (w[i].closed_ms == 0)
@@ -566,14 +552,14 @@ static void test_slowloris(void **state)
 			if (got > 0) {
 				w[i].bytes += (size_t)got;
 			} else if (got == 0 || (errno != EAGAIN && errno != EINTR)) {
-				w[i].closed_ms = mono_ms();
+				w[i].closed_ms = it_mono_ms();
 				open--;
 			}
 		}
 		if (pings < sizeof(rtt_us) / sizeof(rtt_us[0])) {
-			int64_t t0 = mono_us();
+			int64_t t0 = it_mono_us();
 			ping_ok(&good);
-			rtt_us[pings++] = mono_us() - t0;
+			rtt_us[pings++] = it_mono_us() - t0;
 		}
 		it_sleep_ms(40);
 	}
@@ -583,7 +569,7 @@ static void test_slowloris(void **state)
 		assert_int_equal(w[i].bytes, 0);
 		if (w[i].closed_ms == 0)
 			fail_msg("slow peer %d still open after %lld ms", i,
-			         (long long)(mono_ms() - w[i].start_ms));
+			         (long long)(it_mono_ms() - w[i].start_ms));
 		int64_t after = w[i].closed_ms - w[i].start_ms;
 		lo = after < lo ? after : lo;
 		hi = after > hi ? after : hi;
@@ -606,11 +592,11 @@ static void test_slowloris(void **state)
 /* Waits until the relay has at most WANT descriptors open; returns the time it took or -1. */
 static int64_t wait_fds_at_most(const struct relayproc *r, long want, int timeout_ms)
 {
-	int64_t start = mono_ms();
-	while (mono_ms() - start < timeout_ms) {
+	int64_t start = it_mono_ms();
+	while (it_mono_ms() - start < timeout_ms) {
 		long n = relayproc_fds(r);
 		if (n >= 0 && n <= want)
-			return mono_ms() - start;
+			return it_mono_ms() - start;
 		it_sleep_ms(50);
 	}
 	return -1;
@@ -670,7 +656,7 @@ static void never_reading_subscriber(struct relayproc *rp, bool backlog)
 	assert_true(rss0 > 0);
 	static uint8_t body[CAIRN_ENVELOPE_MAX];
 	randombytes_buf(body, sizeof(body));
-	int64_t start = mono_ms();
+	int64_t start = it_mono_ms();
 	if (backlog)
 		flood(&snd, &r, o.sid, body, sizeof(body), &peak);
 
@@ -682,19 +668,19 @@ static void never_reading_subscriber(struct relayproc *rp, bool backlog)
 	long fds0 = relayproc_fds(&r);
 	/* From here on the subscriber reads nothing. */
 	assert_int_equal(it_simple(&sub, CAIRN_CMD_SUBSCRIBE, o.rid), 0);
-	int64_t subscribed = mono_ms();
+	int64_t subscribed = it_mono_ms();
 	if (!backlog)
 		flood(&snd, &r, o.sid, body, sizeof(body), &peak);
-	int64_t flood_ms = mono_ms() - start;
+	int64_t flood_ms = it_mono_ms() - start;
 	ping_ok(&good);
 
 	/* Backpressure, then disconnection: a write stalled past the handshake timeout. */
-	int64_t waited = -1, t0 = mono_ms();
-	while (mono_ms() - t0 < IDLE_S * 1000 + 5000) {
+	int64_t waited = -1, t0 = it_mono_ms();
+	while (it_mono_ms() - t0 < IDLE_S * 1000 + 5000) {
 		long rss = relayproc_rss_kb(&r), fds = relayproc_fds(&r);
 		peak = rss > peak ? rss : peak;
 		if (fds >= 0 && fds <= fds0 - 1) {
-			waited = mono_ms() - t0;
+			waited = it_mono_ms() - t0;
 			break;
 		}
 		/* The others are served meanwhile (and stay clear of the idle timeout). */
@@ -702,7 +688,7 @@ static void never_reading_subscriber(struct relayproc *rp, bool backlog)
 		ping_ok(&snd);
 		it_sleep_ms(50);
 	}
-	int64_t since_sub = mono_ms() - subscribed;
+	int64_t since_sub = it_mono_ms() - subscribed;
 	printf("hostile: %s of %d x 16 KiB to a subscriber that never reads (%lld ms): relay "
 	       "RSS %ld KiB -> peak %ld KiB (+%ld KiB), output_buffer_max %d KiB\n",
 	       what, FLOOD_ENVELOPES, (long long)flood_ms, rss0, peak, peak - rss0,
@@ -766,8 +752,8 @@ static void test_pinger_never_reads(void **state)
 	}
 	size_t frame_len = 0, off = 0;
 	uint64_t written = 0;
-	int64_t start = mono_ms(), last_progress = start, closed = -1;
-	while (mono_ms() - start < 20000) {
+	int64_t start = it_mono_ms(), last_progress = start, closed = -1;
+	while (it_mono_ms() - start < 20000) {
 		if (off == frame_len) {
 			assert_int_equal(frame_seal(&p.session.send, p.batch, content, 0, frame,
 			                            sizeof(frame), &frame_len),
@@ -778,7 +764,7 @@ static void test_pinger_never_reads(void **state)
 		if (n > 0) {
 			off += (size_t)n;
 			written += (uint64_t)n;
-			last_progress = mono_ms();
+			last_progress = it_mono_ms();
 			continue;
 		}
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -787,12 +773,12 @@ static void test_pinger_never_reads(void **state)
 			long rss = relayproc_rss_kb(r);
 			peak = rss > peak ? rss : peak;
 			if (pfd.revents & (POLLERR | POLLHUP)) {
-				closed = mono_ms();
+				closed = it_mono_ms();
 				break;
 			}
 			continue;
 		}
-		closed = mono_ms(); /* EPIPE or ECONNRESET: the relay let go */
+		closed = it_mono_ms(); /* EPIPE or ECONNRESET: the relay let go */
 		break;
 	}
 	printf("hostile: PING flood without reading: %.1f MiB written, writes blocked after "
@@ -822,7 +808,7 @@ static void test_max_connections(void **state)
 		struct noise_handshake hs;
 		uint8_t msg[2 + CAIRN_HANDSHAKE1_MAX];
 		size_t len = make_msg1(r.pub, (uint64_t)time(NULL), msg, &hs);
-		struct watch w = {.what = "over the limit", .start_ms = mono_ms()};
+		struct watch w = {.what = "over the limit", .start_ms = it_mono_ms()};
 		w.fd = raw_dial(r.port);
 		(void)send(w.fd, msg, len, MSG_NOSIGNAL);
 		watch_until_closed(&w, 1, 5000, false);
@@ -875,7 +861,7 @@ static void test_idle_connections(void **state)
 	static int fds[IDLE_CONNS];
 	/* One client structure is big; keep only each connection's socket. */
 	static struct tclient t;
-	int64_t start = mono_ms();
+	int64_t start = it_mono_ms();
 	for (int i = 0; i < conns; i++) {
 		assert_int_equal(tclient_connect(&t, r->port, r->pub), 0);
 		fds[i] = t.fd;
@@ -885,7 +871,7 @@ static void test_idle_connections(void **state)
 		if (under_wrapper() && i % 200 == 199)
 			ping_ok(&good);
 	}
-	int64_t took = mono_ms() - start;
+	int64_t took = it_mono_ms() - start;
 	it_sleep_ms(under_wrapper() ? 1000 : 200);
 	long fds1 = relayproc_fds(r), rss1 = relayproc_rss_kb(r);
 	long per_conn = (rss1 - rss0) * 1024 / conns;

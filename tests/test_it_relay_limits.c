@@ -45,13 +45,6 @@ static bool under_wrapper(void)
 	return test_wrapper_argv((char *[TEST_WRAPPER_MAX]){0}) > 0;
 }
 
-static int64_t mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static int create(struct tclient *c, struct owner *o)
 {
 	return tclient_create(c, o->rid, o->sid, o->pk, o->sk);
@@ -311,7 +304,7 @@ static void test_auth_batch_in_order(void **state)
 	/* A client's batch of AUTHs (one per mailbox) in one frame: each waits for the one before,
 	 * so this is what the order costs. */
 	enum { BATCH = 500 };
-	int64_t t0 = mono_us();
+	int64_t t0 = it_mono_us();
 	for (uint32_t i = 0; i < BATCH; i++) {
 		struct cairn_msg a = {.type = CAIRN_CMD_AUTH,
 		                      .request_id = 100 + i,
@@ -330,7 +323,7 @@ static void test_auth_batch_in_order(void **state)
 		i++;
 	}
 	printf("limits: %d AUTHs in one frame answered in order in %.1f ms\n", BATCH,
-	       (mono_us() - t0) / 1000.0);
+	       (it_mono_us() - t0) / 1000.0);
 	tclient_close(&c);
 	tclient_close(&snd);
 }
@@ -397,11 +390,11 @@ static void test_auth_flood_does_not_delay_others(void **state)
 	assert_int_equal(tclient_connect(&p, relay.port, relay.pub), 0);
 	static int64_t rtt[FLOOD_MS / PING_EVERY];
 	size_t n = 0;
-	int64_t end = mono_us() + (int64_t)FLOOD_MS * 1000;
-	while (mono_us() < end && n < sizeof(rtt) / sizeof(rtt[0])) {
-		int64_t t0 = mono_us();
+	int64_t end = it_mono_us() + (int64_t)FLOOD_MS * 1000;
+	while (it_mono_us() < end && n < sizeof(rtt) / sizeof(rtt[0])) {
+		int64_t t0 = it_mono_us();
 		ping_ok(&p);
-		rtt[n++] = mono_us() - t0;
+		rtt[n++] = it_mono_us() - t0;
 		it_sleep_ms(PING_EVERY);
 	}
 	/* New connections are not kept waiting either: their handshakes share the thread pool
@@ -409,10 +402,10 @@ static void test_auth_flood_does_not_delay_others(void **state)
 	int64_t hs_max = 0;
 	for (int i = 0; i < 5; i++) {
 		struct tclient h;
-		int64_t t0 = mono_us();
+		int64_t t0 = it_mono_us();
 		assert_int_equal(tclient_connect(&h, relay.port, relay.pub), 0);
 		ping_ok(&h);
-		int64_t took = mono_us() - t0;
+		int64_t took = it_mono_us() - t0;
 		hs_max = took > hs_max ? took : hs_max;
 		tclient_close(&h);
 	}

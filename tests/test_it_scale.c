@@ -35,7 +35,6 @@
 
 #include "it_common.h"
 
-
 /* Hostile peers of each kind (half as many under AddressSanitizer, whose relay is slower). */
 #define PER_KIND   (IT_ASAN ? 250 : 500)
 #define LEGIT      6
@@ -58,20 +57,6 @@
 #define FLOOD_PEERS 100
 #define FLOOD_MS    8000 /* at most; it stops once the relay stops answering handshakes */
 #define FLOOD_POST  (HS_TIMEOUT * 1000 + 2000)
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t mono_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
 
 /* ---- shared results ------------------------------------------------------------------- */
 
@@ -172,18 +157,18 @@ out:
 /* Whether a child should stop: told to, or past the deadline (the test failed meanwhile). */
 static bool child_done(struct shared *sh)
 {
-	return atomic_load(&sh->stop) || mono_ms() > sh->deadline_ms;
+	return atomic_load(&sh->stop) || it_mono_ms() > sh->deadline_ms;
 }
 
 static void legit_child(struct shared *sh, const struct relayproc *r, int idx)
 {
 	struct legit_result *res = &sh->legit[idx];
 	while (!child_done(sh) && res->n < SAMPLES) {
-		int64_t t = mono_us();
+		int64_t t = it_mono_us();
 		int stage = legit_round(r, &sh->owners[idx]);
 		struct sample *s = &res->s[res->n];
 		s->start_ms = (int32_t)(t / 1000 - sh->t0_ms);
-		s->lat_us = (int32_t)(mono_us() - t);
+		s->lat_us = (int32_t)(it_mono_us() - t);
 		s->ok = stage == 0;
 		s->stage = (int8_t)stage;
 		res->n++;
@@ -233,7 +218,7 @@ static void filler_child(struct shared *sh, const struct relayproc *r)
 			f->accepted++;
 		} else if (reply.type == CAIRN_REPLY_ERROR && -(int)reply.code == CAIRN_EQUOTA) {
 			if (f->quota++ == 0)
-				f->full_ms = mono_ms() - sh->t0_ms;
+				f->full_ms = it_mono_ms() - sh->t0_ms;
 		} else {
 			f->other++;
 			f->last_code = reply.code;
@@ -291,7 +276,7 @@ static void peer_close(struct driver *d, struct peer *p, bool by_relay)
 	p->fd = -1;
 	if (by_relay) {
 		struct kind_stats *k = &d->st[p->kind];
-		int64_t life = mono_ms() - p->opened_ms;
+		int64_t life = it_mono_ms() - p->opened_ms;
 		k->closed++;
 		k->life_min = k->closed == 1 || life < k->life_min ? life : k->life_min;
 		k->life_max = life > k->life_max ? life : k->life_max;
@@ -299,7 +284,7 @@ static void peer_close(struct driver *d, struct peer *p, bool by_relay)
 	}
 	cairn_session_wipe(&p->session);
 	p->state = P_IDLE;
-	p->next_ms = mono_ms(); /* an attacker comes straight back */
+	p->next_ms = it_mono_ms(); /* an attacker comes straight back */
 }
 
 static void peer_dial(struct driver *d, struct peer *p)
@@ -308,7 +293,7 @@ static void peer_dial(struct driver *d, struct peer *p)
 	assert_true(p->fd >= 0);
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(d->r->port)};
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	p->opened_ms = mono_ms();
+	p->opened_ms = it_mono_ms();
 	p->in_len = 0;
 	p->msg_off = p->msg_len = 0;
 	p->burst_left = 0;
@@ -317,7 +302,7 @@ static void peer_dial(struct driver *d, struct peer *p)
 		d->st[p->kind].connect_failed++;
 		close(p->fd);
 		p->fd = -1;
-		p->next_ms = mono_ms() + 100;
+		p->next_ms = it_mono_ms() + 100;
 		return;
 	}
 	p->state = P_CONNECTING;
@@ -345,7 +330,7 @@ static void make_hello(struct driver *d, struct peer *p)
 static void peer_connected(struct driver *d, struct peer *p)
 {
 	p->state = P_ACTIVE;
-	p->next_ms = mono_ms();
+	p->next_ms = it_mono_ms();
 	uint8_t junk[400];
 	switch (p->kind) {
 	case SLOW_PRE:
@@ -361,7 +346,7 @@ static void peer_connected(struct driver *d, struct peer *p)
 		} else if (p->variant == 1) {
 			send_some(p, junk, sizeof(junk)); /* any length at all */
 		}
-		p->next_ms = mono_ms() + 1000; /* then 16 more bytes a second */
+		p->next_ms = it_mono_ms() + 1000; /* then 16 more bytes a second */
 		break;
 	default:
 		make_hello(d, p);
@@ -375,9 +360,9 @@ static void peer_connected(struct driver *d, struct peer *p)
 static void peer_handshaken(struct driver *d, struct peer *p)
 {
 	d->st[p->kind].handshakes++;
-	d->st[p->kind].last_handshake_ms = mono_ms();
+	d->st[p->kind].last_handshake_ms = it_mono_ms();
 	p->state = P_ACTIVE;
-	p->next_ms = mono_ms() + 1000;
+	p->next_ms = it_mono_ms() + 1000;
 	if (p->kind == SLOW_HALF) {
 		/* A frame of the largest length, most of it at once, the rest never. */
 		static const uint8_t hdr[2] = {0xff, 0xff};
@@ -497,7 +482,7 @@ static void driver_init(struct driver *d, const struct relayproc *r, const size_
 /* One round: start connections that are due, poll, react, dribble. */
 static void driver_step(struct driver *d, int timeout_ms)
 {
-	int64_t now = mono_ms();
+	int64_t now = it_mono_ms();
 	size_t np = 0;
 	for (size_t i = 0; i < d->n; i++) {
 		struct peer *p = &d->p[i];
@@ -526,7 +511,7 @@ static void driver_step(struct driver *d, int timeout_ms)
 			if (err != 0) {
 				d->st[p->kind].connect_failed++;
 				peer_close(d, p, false);
-				p->next_ms = mono_ms() + 100;
+				p->next_ms = it_mono_ms() + 100;
 				continue;
 			}
 			peer_connected(d, p);
@@ -550,7 +535,7 @@ static size_t driver_open(const struct driver *d, int kind)
 /* The age of the oldest open connection of KIND, in ms (0 if none). */
 static int64_t driver_oldest(const struct driver *d, int kind)
 {
-	int64_t now = mono_ms(), oldest = 0;
+	int64_t now = it_mono_ms(), oldest = 0;
 	for (size_t i = 0; i < d->n; i++)
 		if (d->p[i].fd >= 0 && d->p[i].kind == kind && now - d->p[i].opened_ms > oldest)
 			oldest = now - d->p[i].opened_ms;
@@ -621,11 +606,11 @@ static void sample(const struct relayproc *r, struct usage *u, int64_t now)
 /* Waits until the relay has at most WANT descriptors open; returns the time it took or -1. */
 static int64_t wait_fds_at_most(const struct relayproc *r, long want, int timeout_ms)
 {
-	int64_t start = mono_ms();
-	while (mono_ms() - start < timeout_ms) {
+	int64_t start = it_mono_ms();
+	while (it_mono_ms() - start < timeout_ms) {
 		long n = relayproc_fds(r);
 		if (n >= 0 && n <= want)
-			return mono_ms() - start;
+			return it_mono_ms() - start;
 		it_sleep_ms(50);
 	}
 	return -1;
@@ -772,14 +757,14 @@ static pid_t fork_child(void)
 static int reap_children(const pid_t *pids, int n)
 {
 	int killed = 0;
-	int64_t end = mono_ms() + 20000;
+	int64_t end = it_mono_ms() + 20000;
 	for (int i = 0; i < n; i++) {
 		int status;
 		for (;;) {
 			pid_t got = waitpid(pids[i], &status, WNOHANG);
 			if (got == pids[i] || (got < 0 && errno != EINTR))
 				break;
-			if (mono_ms() > end) {
+			if (it_mono_ms() > end) {
 				kill(pids[i], SIGKILL);
 				waitpid(pids[i], &status, 0);
 				killed++;
@@ -830,7 +815,7 @@ static void test_hostile_at_scale(void **state)
 	    .rss0 = relayproc_rss_kb(r), .fds0 = relayproc_fds(r), .cpu0 = relay_cpu_ms(r)};
 	u.rss_peak = u.rss0;
 	u.fds_peak = u.fds0;
-	sh->t0_ms = mono_ms();
+	sh->t0_ms = it_mono_ms();
 	sh->deadline_ms = sh->t0_ms + PRE_MS + attack_ms + POST_MS + 60000;
 	pid_t pids[LEGIT + 1];
 	for (int i = 0; i <= LEGIT; i++) {
@@ -844,8 +829,8 @@ static void test_hostile_at_scale(void **state)
 		}
 	}
 	int64_t t0 = sh->t0_ms;
-	while (mono_ms() < t0 + PRE_MS) {
-		sample(r, &u, mono_ms());
+	while (it_mono_ms() < t0 + PRE_MS) {
+		sample(r, &u, it_mono_ms());
 		it_sleep_ms(20);
 	}
 	long cpu_attack0 = relay_cpu_ms(r);
@@ -855,9 +840,9 @@ static void test_hostile_at_scale(void **state)
 	driver_init(&d, r, count);
 	int64_t attack_end = t0 + PRE_MS + attack_ms;
 	size_t open_peak = 0;
-	while (mono_ms() < attack_end) {
+	while (it_mono_ms() < attack_end) {
 		driver_step(&d, 10);
-		sample(r, &u, mono_ms());
+		sample(r, &u, it_mono_ms());
 		size_t open = driver_open(&d, -1);
 		open_peak = open > open_peak ? open : open_peak;
 	}
@@ -867,8 +852,8 @@ static void test_hostile_at_scale(void **state)
 	u.rss_end_attack = relayproc_rss_kb(r);
 	u.fds_end_attack = relayproc_fds(r);
 	driver_close_all(&d);
-	while (mono_ms() < attack_end + POST_MS) {
-		sample(r, &u, mono_ms());
+	while (it_mono_ms() < attack_end + POST_MS) {
+		sample(r, &u, it_mono_ms());
 		it_sleep_ms(20);
 	}
 	atomic_store(&sh->stop, 1);
@@ -976,7 +961,7 @@ static void test_connection_slots_exhausted(void **state)
 	tclient_close(&c);
 	it_sleep_ms(300);
 	long fds0 = relayproc_fds(r);
-	sh->t0_ms = mono_ms();
+	sh->t0_ms = it_mono_ms();
 	sh->deadline_ms = sh->t0_ms + 120000;
 	pid_t pids[LEGIT];
 	for (int i = 0; i < n_legit; i++) {
@@ -987,20 +972,20 @@ static void test_connection_slots_exhausted(void **state)
 		}
 	}
 	int64_t t0 = sh->t0_ms;
-	while (mono_ms() < t0 + PRE_MS)
+	while (it_mono_ms() < t0 + PRE_MS)
 		it_sleep_ms(20);
 	struct driver d;
 	driver_init(&d, r, count);
 	int64_t attack_end = t0 + PRE_MS + LIMIT_ATTACK;
 	long fds_peak = fds0;
-	while (mono_ms() < attack_end) {
+	while (it_mono_ms() < attack_end) {
 		driver_step(&d, 10);
 		long fds = relayproc_fds(r);
 		fds_peak = fds > fds_peak ? fds : fds_peak;
 	}
 	driver_close_all(&d);
 	int64_t post_end = attack_end + PRE_MS + HS_TIMEOUT * 1000;
-	while (mono_ms() < post_end)
+	while (it_mono_ms() < post_end)
 		it_sleep_ms(20);
 	atomic_store(&sh->stop, 1);
 	int stuck = reap_children(pids, n_legit);
@@ -1058,7 +1043,7 @@ static void test_handshake_flood(void **state)
 	tclient_close(&c);
 	it_sleep_ms(300);
 	long fds0 = relayproc_fds(r);
-	sh->t0_ms = mono_ms();
+	sh->t0_ms = it_mono_ms();
 	sh->deadline_ms = sh->t0_ms + 120000;
 	pid_t pids[LEGIT];
 	for (int i = 0; i < n_legit; i++) {
@@ -1069,23 +1054,23 @@ static void test_handshake_flood(void **state)
 		}
 	}
 	int64_t t0 = sh->t0_ms;
-	while (mono_ms() < t0 + PRE_MS)
+	while (it_mono_ms() < t0 + PRE_MS)
 		it_sleep_ms(20);
 	struct driver d;
 	driver_init(&d, r, count);
 	int64_t flood_end = t0 + PRE_MS + FLOOD_MS;
 	const struct kind_stats *s = &d.st[JUNK_POST];
 	for (;;) {
-		int64_t now = mono_ms();
+		int64_t now = it_mono_ms();
 		if (now >= flood_end || s->opened >= 2 * REPLAY_CAP ||
 		    (s->handshakes > 0 && now - s->last_handshake_ms > 1000))
 			break;
 		driver_step(&d, 10);
 	}
-	flood_end = mono_ms();
+	flood_end = it_mono_ms();
 	int64_t flood_ms = flood_end - t0 - PRE_MS;
 	driver_close_all(&d);
-	while (mono_ms() < flood_end + FLOOD_POST)
+	while (it_mono_ms() < flood_end + FLOOD_POST)
 		it_sleep_ms(20);
 	atomic_store(&sh->stop, 1);
 	int stuck = reap_children(pids, n_legit);

@@ -25,7 +25,6 @@
 
 #include "it_common.h"
 
-
 #define SOAK_S     (IT_ASAN ? 15 : 20)
 #define WORKERS    8
 #define MAILBOXES  48      /* mailbox i belongs to worker i % WORKERS */
@@ -34,13 +33,6 @@
 #define MAX_BODY   CAIRN_ENVELOPE_MAX
 #define HS_TIMEOUT 3
 #define SAMPLE_MAX 7200 /* two hours of one-second samples */
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- what workers do, and what they report -------------------------------------------- */
 
@@ -224,8 +216,8 @@ static void do_own(struct soak *sk, unsigned w, bool abrupt)
 	 * for the first mailboxes may have cost some; they come again with the next session. */
 	unsigned got = 0, acks = 0, answered = 0, leave_after = 1 + randombytes_uniform(5);
 	uint32_t ack_rid = 0x40000000;
-	int64_t end = mono_ms() + 3000;
-	while (got < 400 && mono_ms() < end) {
+	int64_t end = it_mono_ms() + 3000;
+	while (got < 400 && it_mono_ms() < end) {
 		struct cairn_msg m;
 		int rc = tclient_recv(c, &m, 50);
 		if (rc == CAIRN_EIO && !tclient_peer_closed(c))
@@ -351,7 +343,7 @@ static void worker(struct soak *sk, unsigned w)
 {
 	struct wstats *ws = &sk->ws[w];
 	uint32_t next_seq = 0;
-	while (!atomic_load(&sk->stop) && mono_ms() < sk->deadline_ms) {
+	while (!atomic_load(&sk->stop) && it_mono_ms() < sk->deadline_ms) {
 		uint32_t r = randombytes_uniform(100);
 		enum action a = r < 35   ? A_SEND
 		                : r < 65 ? A_OWN
@@ -393,7 +385,7 @@ static int setup(void **state)
 	char text[96];
 	/* The setup creates all the mailboxes on one connection: more than a client's budget. */
 	snprintf(text, sizeof(text), "handshake_timeout = %d\ncreate_burst = %d\n", HS_TIMEOUT,
-		 MAILBOXES);
+	         MAILBOXES);
 	if (relayproc_init(&r, text) != 0 || relayproc_start(&r) != 0) {
 		fprintf(stderr, "setup: cannot start the relay in %s\n", r.dir);
 		relayproc_cleanup(&r);
@@ -502,7 +494,7 @@ static void test_soak(void **state)
 	long fds0 = relayproc_fds(r), rss0 = relayproc_rss_kb(r);
 
 	pid_t pids[WORKERS];
-	sk->deadline_ms = mono_ms() + seconds * 1000LL + 60000;
+	sk->deadline_ms = it_mono_ms() + seconds * 1000LL + 60000;
 	fflush(stdout);
 	fflush(stderr);
 	for (unsigned w = 0; w < WORKERS; w++) {
@@ -516,9 +508,9 @@ static void test_soak(void **state)
 	}
 	static long rss[SAMPLE_MAX], fds[SAMPLE_MAX];
 	size_t n = 0;
-	int64_t start = mono_ms();
+	int64_t start = it_mono_ms();
 	for (int s = 1; s <= seconds && n < SAMPLE_MAX; s++) {
-		while (mono_ms() < start + s * 1000LL)
+		while (it_mono_ms() < start + s * 1000LL)
 			it_sleep_ms(10);
 		rss[n] = relayproc_rss_kb(r);
 		fds[n] = relayproc_fds(r);
@@ -530,10 +522,10 @@ static void test_soak(void **state)
 	atomic_store(&sk->stop, 1);
 	int stuck = 0;
 	for (unsigned w = 0; w < WORKERS; w++) {
-		int64_t end = mono_ms() + 20000;
+		int64_t end = it_mono_ms() + 20000;
 		int status;
 		while (waitpid(pids[w], &status, WNOHANG) == 0) {
-			if (mono_ms() > end) {
+			if (it_mono_ms() > end) {
 				kill(pids[w], SIGKILL);
 				waitpid(pids[w], &status, 0);
 				stuck++;
@@ -542,13 +534,13 @@ static void test_soak(void **state)
 			it_sleep_ms(20);
 		}
 	}
-	int64_t stopped = mono_ms();
+	int64_t stopped = it_mono_ms();
 	long fds_end = relayproc_fds(r);
 	int64_t waited = -1;
 	long fds_back = fds_end;
-	while (mono_ms() - stopped < 10000) {
+	while (it_mono_ms() - stopped < 10000) {
 		if ((fds_back = relayproc_fds(r)) <= fds0) {
-			waited = mono_ms() - stopped;
+			waited = it_mono_ms() - stopped;
 			break;
 		}
 		it_sleep_ms(50);

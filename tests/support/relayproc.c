@@ -182,6 +182,12 @@ static int stop_within(struct relayproc *r, int sig, int timeout_ms)
 	return relayproc_stop(r, SIGKILL);
 }
 
+void test_rm_tree(const char *dir)
+{
+	char *rm[] = {"/bin/rm", "-rf", (char *)dir, NULL};
+	run_quiet(rm, NULL, 0);
+}
+
 void relayproc_cleanup(struct relayproc *r)
 {
 	/* A relay still running under a wrapper (valgrind) is stopped the clean way, so that the
@@ -189,15 +195,14 @@ void relayproc_cleanup(struct relayproc *r)
 	int status = 0;
 	if (r->pid > 0)
 		status = test_wrapper_argv((char *[TEST_WRAPPER_MAX]){0}) > 0
-		                 ? stop_within(r, SIGTERM, 60000)
-		                 : relayproc_stop(r, SIGKILL);
-	if (r->dir[0] != '\0') {
-		char *rm[] = {"/bin/rm", "-rf", r->dir, NULL};
-		run_quiet(rm, NULL, 0);
-	}
+		             ? stop_within(r, SIGTERM, 60000)
+		             : relayproc_stop(r, SIGKILL);
+	if (r->dir[0] != '\0')
+		test_rm_tree(r->dir);
 	if (status == TEST_WRAPPER_ERROR_STATUS)
-		fail_msg("the relay in %s exited with status %d: the wrapper found an error (above)",
-		         r->dir, status);
+		fail_msg(
+		    "the relay in %s exited with status %d: the wrapper found an error (above)",
+		    r->dir, status);
 }
 
 long relayproc_rss_kb(const struct relayproc *r)

@@ -30,6 +30,8 @@ int relayproc_start(struct relayproc *r);
 int relayproc_stop(struct relayproc *r, int sig);
 /* Stops the relay if running and removes the data dir. */
 void relayproc_cleanup(struct relayproc *r);
+/* Removes DIR and everything under it (rm -rf), quietly: a test's own temporary tree. */
+void test_rm_tree(const char *dir);
 /* Runs a second relay on R's data directory, listening on 127.0.0.1:PORT, and waits up to
  * TIMEOUT_MS for it to exit. Returns its exit status, or -1 if it was still running (then it
  * is killed). */
