@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libcairn internals shared by cairn.c (identity, invites, sending, reading) and sync.c (relay
- * sessions: delivering the outbox, receiving envelopes). Not part of the public API.
+ * libcairn internals shared by its modules, which call one way: cairn.c (the public API:
+ * identity, invites, sending, reading) over sync.c (relay sessions: delivering the outbox,
+ * receiving envelopes) over mailbox.c (creating, deleting and moving our mailboxes) and
+ * receive.c, over outbox.c (sealing into the outbox), session.c (one relay connection) and
+ * contacts.c (contacts, conversations, names). Not part of the public API.
  */
 #ifndef CAIRN_CLIENT_CLIENT_H
 #define CAIRN_CLIENT_CLIENT_H
@@ -107,6 +110,11 @@ int contact_find_mine(const struct contact *k, const uint8_t recipient_id[CAIRN_
 
 /* Our mailboxes for K that are not retired, in order: what K should write to. */
 void contact_current_mailboxes(const struct contact *k, struct mailbox_list *out);
+
+/* Our reply for K's first messages (the mailboxes where K answers us, PROTOCOL.md 8.9) into
+ * OUT (capacity CAP). Returns 0 or an appmsg_reply_encode error. */
+CAIRN_WARN_UNUSED int client_build_reply(const struct contact *k, uint8_t *out, size_t cap,
+                                         size_t *len);
 
 /*
  * Seals TEXT (split into parts) for K and puts every envelope into the outbox, advancing and

@@ -2,7 +2,8 @@
 /*
  * Contacts, conversations and names (client.h): loading and storing contacts by id or by name,
  * adding a contact with its 1:1 conversation and its name, storing a message in its
- * conversation (and counting it unread there), renaming, and listing contacts.
+ * conversation (and counting it unread there), renaming, listing contacts, and which of our
+ * mailboxes a contact holds and writes to.
  *
  * A name is a label: the name index (REC_NAME, looked up by the name's keyed hash) points at
  * the contact's id, and everything else (messages, parts, the outbox, unread counts) hangs off
@@ -296,4 +297,26 @@ int cairn_contacts(struct cairn *c, cairn_contact_cb cb, void *ctx)
 	if (rc >= 0 && x.rc != 0)
 		rc = x.rc;
 	return rc < 0 ? rc : 0;
+}
+
+int contact_find_mine(const struct contact *k, const uint8_t recipient_id[CAIRN_MAILBOX_ID_LEN])
+{
+	for (size_t i = 0; i < k->nmine; i++)
+		if (sodium_memcmp(k->mine[i].recipient_id, recipient_id, CAIRN_MAILBOX_ID_LEN) == 0)
+			return (int)i;
+	return -1;
+}
+
+void contact_current_mailboxes(const struct contact *k, struct mailbox_list *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < k->nmine && out->count < CAIRN_MAILBOXES_MAX; i++) {
+		const struct my_mailbox *m = &k->mine[i];
+		if (m->flags & MAILBOX_RETIRED)
+			continue;
+		struct mailbox_addr *a = &out->box[out->count++];
+		memcpy(a->sender_id, m->sender_id, CAIRN_MAILBOX_ID_LEN);
+		memcpy(a->credential, m->credential, CAIRN_CREDENTIAL_LEN);
+		strcpy(a->relay, m->relay);
+	}
 }

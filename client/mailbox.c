@@ -68,28 +68,6 @@ int client_delete_mailbox(struct cairn *c, const struct my_mailbox *mb)
 	return rc;
 }
 
-int contact_find_mine(const struct contact *k, const uint8_t recipient_id[CAIRN_MAILBOX_ID_LEN])
-{
-	for (size_t i = 0; i < k->nmine; i++)
-		if (sodium_memcmp(k->mine[i].recipient_id, recipient_id, CAIRN_MAILBOX_ID_LEN) == 0)
-			return (int)i;
-	return -1;
-}
-
-void contact_current_mailboxes(const struct contact *k, struct mailbox_list *out)
-{
-	memset(out, 0, sizeof(*out));
-	for (size_t i = 0; i < k->nmine && out->count < CAIRN_MAILBOXES_MAX; i++) {
-		const struct my_mailbox *m = &k->mine[i];
-		if (m->flags & MAILBOX_RETIRED)
-			continue;
-		struct mailbox_addr *a = &out->box[out->count++];
-		memcpy(a->sender_id, m->sender_id, CAIRN_MAILBOX_ID_LEN);
-		memcpy(a->credential, m->credential, CAIRN_CREDENTIAL_LEN);
-		strcpy(a->relay, m->relay);
-	}
-}
-
 /* ---- moving out of the invite mailboxes ---------------------------------------------- */
 
 struct names {

@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One relay connection as the client's modules use it (client.h): connecting with the
+ * client's network settings, a request and its reply, and the AUTH signature that binds a
+ * mailbox's key to this connection's handshake. The layer under mailboxes, sending and
+ * receiving; it calls none of them.
+ */
+#include <string.h>
+
+#include <sodium.h>
+
+#include "client.h"
+
+int client_connect(struct cairn *c, const char *relay, struct cnet **out)
+{
+	struct cairn_address a;
+	if (cairn_address_parse(relay, &a) != 0)
+		return CAIRN_EADDRESS;
+	struct cnet_options opt = {.socks = c->socks[0] ? c->socks : NULL,
+	                           .connect_timeout_ms = c->timeout_ms};
+	return cnet_connect(&a, &opt, out);
+}
+
+int client_call(struct cairn *c, struct cnet *n, struct cairn_msg *m, struct cairn_msg *reply)
+{
+	m->request_id = cnet_next_id(n);
+	int rc = cnet_queue(n, m);
+	if (rc == 0)
+		rc = cnet_flush(n);
+	while (rc == 0) {
+		rc = cnet_recv(n, reply, c->timeout_ms);
+		if (rc == 0 && reply->request_id == m->request_id &&
+		    reply->type != CAIRN_REPLY_ENVELOPE && reply->type != CAIRN_REPLY_END)
+			return reply->type == CAIRN_REPLY_ERROR ? cairn_wire_error(reply->code) : 0;
+	}
+	return rc;
+}
+
+void client_auth_signature(const struct cnet *n, const struct my_mailbox *mb, uint8_t sig[64])
+{
+	uint8_t msg[12 + CAIRN_HASH_LEN + CAIRN_MAILBOX_ID_LEN];
+	memcpy(msg, "cairn/1 auth", 12);
+	memcpy(msg + 12, cnet_handshake_hash(n), CAIRN_HASH_LEN);
+	memcpy(msg + 12 + CAIRN_HASH_LEN, mb->recipient_id, CAIRN_MAILBOX_ID_LEN);
+	crypto_sign_detached(sig, NULL, msg, sizeof(msg), mb->sign_sk);
+}
