@@ -25,12 +25,20 @@
 
 int cairn_init(const char *home, const char *passphrase)
 {
-	if (home == NULL || passphrase == NULL)
+	return cairn_init_kdf(home, passphrase, CAIRN_KDF_MODERATE);
+}
+
+int cairn_init_kdf(const char *home, const char *passphrase, enum cairn_kdf kdf)
+{
+	if (home == NULL || passphrase == NULL ||
+	    (kdf != CAIRN_KDF_MODERATE && kdf != CAIRN_KDF_INTERACTIVE))
 		return CAIRN_EINVAL;
 	if (sodium_init() < 0)
 		return CAIRN_ECRYPTO;
 	struct cstate *st = NULL;
-	int rc = cstate_create(home, passphrase, &st);
+	int rc = cstate_create(
+	    home, passphrase,
+	    kdf == CAIRN_KDF_INTERACTIVE ? CSTATE_KDF_INTERACTIVE : CSTATE_KDF_MODERATE, &st);
 	if (rc != 0)
 		return rc;
 	uint8_t pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
