@@ -204,6 +204,164 @@ static void test_send_sync_both_ways(void **state)
 	assert_int_equal(stats(w, 0).stored, 0);
 }
 
+/*
+ * Two relays, Bob's mailboxes on both. With the first down, a message goes through the other
+ * at once. With both down it stays queued (CAIRN_ECONNECT, still pending after a sync), and
+ * once one comes back the next sync sends it; it arrives once, and not again when the other
+ * relay is back too.
+ */
+static void test_failover(void **state)
+{
+	struct world *w = *state;
+	pair(w, 2);
+	memrelay_set_down(w->relay[0], true);
+	uint64_t before = stats(w, 1).accepted;
+	send_text(w->a, "bob", "through the second", 0);
+	assert_int_equal(stats(w, 1).accepted, before + 1);
+	struct seen s = sync_expect(w->b, CAIRN_ECONNECT, 1);
+	assert_string_equal(s.text[0], "through the second");
+
+	memrelay_set_down(w->relay[1], true);
+	send_text(w->a, "bob", "queued", CAIRN_ECONNECT);
+	struct cairn_sync_result res;
+	assert_int_equal(cairn_sync(w->a, &res, NULL, NULL), CAIRN_ECONNECT);
+	assert_int_equal(res.sent, 0);
+	assert_int_equal(res.pending, 1);
+	assert_int_equal(res.relays_failed, 2);
+
+	memrelay_set_down(w->relay[1], false);
+	assert_int_equal(cairn_sync(w->a, &res, NULL, NULL), CAIRN_ECONNECT);
+	assert_int_equal(res.sent, 1);
+	assert_int_equal(res.pending, 0);
+	s = sync_expect(w->b, CAIRN_ECONNECT, 1);
+	assert_string_equal(s.text[0], "queued");
+
+	memrelay_set_down(w->relay[0], false);
+	sync_expect(w->b, 0, 0);
+	sync_expect(w->a, 0, 0);
+	assert_int_equal(count_text(w->b, "alice", 0, "queued"), 1);
+	assert_int_equal(count_text(w->b, "alice", 0, "through the second"), 1);
+	assert_int_equal(count_text(w->a, "bob", 1, "queued"), 1);
+}
+
+/*
+ * The move out of the invite mailbox (PROTOCOL.md 8.10), counted on the relay: Alice's invite
+ * mailbox, then Bob's; Alice makes a fresh one once Bob answered and tells him; once Bob has
+ * written to the fresh one, Alice deletes the invite mailbox. Messages flow before, during
+ * and after, each once.
+ */
+static void test_mailbox_move(void **state)
+{
+	struct world *w = *state;
+	char *invite = NULL;
+	assert_int_equal(cairn_invite_create(w->a, w->addr, 1, "bob", &invite), 0);
+	assert_int_equal(stats(w, 0).mailboxes, 1);
+	assert_int_equal(cairn_invite_accept(w->b, invite, "alice", NULL, 0), 0);
+	cairn_free(invite);
+	assert_int_equal(stats(w, 0).mailboxes, 2);
+	assert_int_equal(stats(w, 0).stored, 1); /* Bob's first message, in the invite mailbox */
+	sync_expect(w->a, 0, 0);
+	assert_int_equal(stats(w, 0).mailboxes, 3); /* the fresh one, announced to Bob */
+	send_text(w->a, "bob", "during the move", 0);
+	struct seen s = sync_expect(w->b, 0, 1);
+	assert_string_equal(s.text[0], "during the move");
+	/* Bob now writes to the fresh mailbox; the invite mailbox is deleted once that
+	 * message is in. */
+	send_text(w->b, "alice", "after the move", 0);
+	s = sync_expect(w->a, 0, 1);
+	assert_string_equal(s.text[0], "after the move");
+	sync_expect(w->a, 0, 0);
+	assert_int_equal(stats(w, 0).mailboxes, 2);
+	assert_int_equal(stats(w, 0).stored, 0);
+	/* And the conversation goes on through the fresh mailboxes. */
+	send_text(w->b, "alice", "still here", 0);
+	s = sync_expect(w->a, 0, 1);
+	assert_string_equal(s.text[0], "still here");
+	send_text(w->a, "bob", "me too", 0);
+	s = sync_expect(w->b, 0, 1);
+	assert_string_equal(s.text[0], "me too");
+	assert_int_equal(stats(w, 0).mailboxes, 2);
+}
+
+/* A rename changes the label only: the history, and the conversation going on, stay. */
+static void test_rename_keeps_conversation(void **state)
+{
+	struct world *w = *state;
+	pair(w, 1);
+	send_text(w->b, "alice", "before the rename", 0);
+	sync_expect(w->a, 0, 1);
+	assert_int_equal(cairn_rename(w->a, "bob", "robert"), 0);
+	send_text(w->b, "alice", "after the rename", 0);
+	struct seen s = sync_expect(w->a, 0, 1);
+	assert_string_equal(s.contact[0], "robert");
+	assert_int_equal(count_text(w->a, "robert", 0, "before the rename"), 1);
+	assert_int_equal(count_text(w->a, "robert", 0, "after the rename"), 1);
+	struct count_ctx x = {.text = ""};
+	assert_int_equal(cairn_read(w->a, "bob", count_one, &x), CAIRN_ENOTFOUND);
+	send_text(w->a, "robert", "renamed", 0);
+	s = sync_expect(w->b, 0, 1);
+	assert_string_equal(s.text[0], "renamed");
+}
+
+/*
+ * The same envelope through two relays: the first stores it but drops the connection before
+ * its OK, so Alice sends it again through the second. Bob gets both copies and shows the
+ * message once; both relays are left empty (the copy is acknowledged, not kept).
+ */
+static void test_duplicate_through_two_relays(void **state)
+{
+	struct world *w = *state;
+	pair(w, 2);
+	memrelay_cut_after_send(w->relay[0]);
+	send_text(w->a, "bob", "once only", 0);
+	assert_int_equal(stats(w, 0).stored, 1);
+	assert_int_equal(stats(w, 1).stored, 1);
+	struct seen s = sync_expect(w->b, 0, 1);
+	assert_string_equal(s.text[0], "once only");
+	sync_expect(w->b, 0, 0);
+	assert_int_equal(count_text(w->b, "alice", 0, "once only"), 1);
+	assert_int_equal(stats(w, 0).stored, 0);
+	assert_int_equal(stats(w, 1).stored, 0);
+}
+
+/* An envelope that opens to nothing (garbage from someone holding the send credential) is
+ * acknowledged and dropped: shown nowhere, not delivered again, and it blocks nothing. */
+static void test_garbage_envelope_dropped(void **state)
+{
+	struct world *w = *state;
+	pair(w, 1);
+	/* Bob's own mailbox for Alice: its relay, sender id and credential are in his state. */
+	struct contact k;
+	assert_int_equal(client_load_contact(w->b, "alice", &k), 0);
+	const struct my_mailbox *mb = NULL;
+	for (size_t i = 0; i < k.nmine && mb == NULL; i++)
+		if (!(k.mine[i].flags & MAILBOX_RETIRED))
+			mb = &k.mine[i];
+	assert_non_null(mb);
+	struct cnet *n = NULL;
+	assert_int_equal(client_connect(w->b, mb->relay, &n), 0);
+	uint8_t junk[300];
+	randombytes_buf(junk, sizeof(junk));
+	struct cairn_msg m = {.type = CAIRN_CMD_SEND,
+	                      .sender_id = mb->sender_id,
+	                      .credential = mb->credential,
+	                      .envelope = junk,
+	                      .envelope_len = sizeof(junk)},
+	                 reply;
+	assert_int_equal(client_call(w->b, n, &m, &reply), 0);
+	assert_int_equal(reply.type, CAIRN_REPLY_OK);
+	cnet_close(n);
+	contact_wipe(&k);
+	send_text(w->a, "bob", "after the junk", 0);
+	assert_int_equal(stats(w, 0).stored, 2);
+	uint64_t acked = stats(w, 0).acknowledged;
+	struct seen s = sync_expect(w->b, 0, 1);
+	assert_string_equal(s.text[0], "after the junk");
+	assert_int_equal(stats(w, 0).acknowledged, acked + 2);
+	assert_int_equal(stats(w, 0).stored, 0);
+	sync_expect(w->b, 0, 0);
+}
+
 int main(void)
 {
 	/* Argon2id at INTERACTIVE rather than MODERATE limits: each test makes two homes. */
@@ -212,6 +370,11 @@ int main(void)
 		return 1;
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_send_sync_both_ways, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_failover, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_mailbox_move, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rename_keeps_conversation, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_duplicate_through_two_relays, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_garbage_envelope_dropped, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -68,6 +68,7 @@ struct memrelay {
 	int new_fds[MR_NEW_MAX];
 	size_t n_new;
 	uint64_t drop_asked, drop_done;
+	bool cut_asked; /* memrelay_cut_after_send */
 	struct memrelay_stats stats;
 
 	/* The relay's thread only. */
@@ -76,6 +77,8 @@ struct memrelay {
 	struct relay *relay;
 	struct conn *conns;
 	unsigned accepted;
+	bool cut_armed; /* cut when envelopes_accepted passes CUT_FROM */
+	uint64_t cut_from;
 	uint8_t buf[MR_READ];
 };
 
@@ -354,6 +357,11 @@ static bool take_requests(struct memrelay *mr)
 	memcpy(fds, mr->new_fds, n * sizeof(fds[0]));
 	mr->n_new = 0;
 	uint64_t drop = mr->drop_asked;
+	if (mr->cut_asked) {
+		mr->cut_asked = false;
+		mr->cut_armed = true;
+		mr->cut_from = mr->relay->stats.envelopes_accepted;
+	}
 	bool stop = mr->stop;
 	pthread_mutex_unlock(&mr->lock);
 	for (size_t i = 0; i < n; i++)
@@ -394,6 +402,12 @@ static void serve_round(struct memrelay *mr, const struct pollfd *pfd, struct co
 			conn_close(c);
 	}
 	settle(mr);
+	if (mr->cut_armed && mr->relay->stats.envelopes_accepted > mr->cut_from) {
+		mr->cut_armed = false;
+		while (mr->conns != NULL)
+			conn_close(mr->conns);
+		settle(mr);
+	}
 	publish_stats(mr);
 	for (struct conn *c = mr->conns, *next; c != NULL; c = next) {
 		next = c->next;
@@ -659,6 +673,14 @@ void memrelay_set_down(struct memrelay *r, bool down)
 	while (r->drop_done < ticket)
 		pthread_cond_wait(&r->cond, &r->lock);
 	pthread_mutex_unlock(&r->lock);
+}
+
+void memrelay_cut_after_send(struct memrelay *r)
+{
+	pthread_mutex_lock(&r->lock);
+	r->cut_asked = true;
+	pthread_mutex_unlock(&r->lock);
+	wake(r);
 }
 
 void memrelay_stats(struct memrelay *r, struct memrelay_stats *out)

@@ -72,6 +72,13 @@ void memrelay_env(struct client_env *env);
  */
 void memrelay_set_down(struct memrelay *r, bool down);
 
+/*
+ * The next envelope R accepts is stored, but every connection of R is dropped before the OK
+ * goes out: the sender cannot know that it arrived (a relay whose network failed, or that
+ * crashed, just after its commit). For duplicate-delivery tests.
+ */
+void memrelay_cut_after_send(struct memrelay *r);
+
 /* R's counters as of the end of its last round, which precedes every reply it wrote: once a
  * client saw a reply, the counters include what led to it. */
 void memrelay_stats(struct memrelay *r, struct memrelay_stats *out);
