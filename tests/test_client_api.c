@@ -10,6 +10,8 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <ftw.h>
+#include <pthread.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -425,6 +427,101 @@ static void test_garbage_envelope_dropped(void **state)
 	sync_expect(w->b, 0, 0);
 }
 
+/* ---- listening while relays go down ------------------------------------------------------ */
+
+/* Bob's cairn_listen on a thread of its own (his handle is used there only). */
+struct listener {
+	struct cairn *c;
+	pthread_mutex_t lock;
+	struct seen seen;
+	int rc;
+};
+
+/* cairn_listen's stop flag is for signal handlers: set it from the listening thread itself
+ * (a signal sent to it), not from another thread, which would be a data race. */
+static volatile sig_atomic_t listen_stop;
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	listen_stop = 1;
+}
+
+static int on_message_locked(void *ctx, const struct cairn_message *m)
+{
+	struct listener *l = ctx;
+	pthread_mutex_lock(&l->lock);
+	int rc = on_message(&l->seen, m);
+	pthread_mutex_unlock(&l->lock);
+	return rc;
+}
+
+static void *listen_thread(void *arg)
+{
+	struct listener *l = arg;
+	l->rc = cairn_listen(l->c, on_message_locked, l, &listen_stop);
+	return NULL;
+}
+
+/* Waits (10 s at most, real time) until L has seen N messages; returns how many it has. */
+static unsigned wait_seen(struct listener *l, unsigned n)
+{
+	unsigned have = 0;
+	for (int i = 0; i < 1000; i++) {
+		pthread_mutex_lock(&l->lock);
+		have = l->seen.n;
+		pthread_mutex_unlock(&l->lock);
+		if (have >= n)
+			break;
+		usleep(10000);
+	}
+	return have;
+}
+
+/*
+ * Bob listens on both relays while they go down one at a time under him: a relay going down
+ * closes his open connection, the message goes through the other relay and reaches him
+ * there, and once the first is back he has reconnected to it (with backoff) and receives
+ * through it. Each message once.
+ */
+static void test_listen_through_outages(void **state)
+{
+	struct world *w = *state;
+	pair(w, 2);
+	struct listener l = {.c = w->b};
+	assert_int_equal(pthread_mutex_init(&l.lock, NULL), 0);
+	struct sigaction act;
+	memset(&act, 0, sizeof(act));
+	act.sa_handler = on_stop_signal;
+	assert_int_equal(sigaction(SIGUSR1, &act, NULL), 0);
+	listen_stop = 0;
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, listen_thread, &l), 0);
+	send_text(w->a, "bob", "one", 0);
+	assert_int_equal(wait_seen(&l, 1), 1);
+	assert_true(stats(w, 0).open_connections >= 1); /* Bob's subscription */
+	memrelay_set_down(w->relay[0], true);
+	assert_int_equal(stats(w, 0).open_connections, 0);
+	send_text(w->a, "bob", "two", 0);
+	assert_int_equal(wait_seen(&l, 2), 2);
+	memrelay_set_down(w->relay[0], false);
+	memrelay_set_down(w->relay[1], true);
+	uint64_t before = stats(w, 0).accepted;
+	send_text(w->a, "bob", "three", 0);
+	assert_int_equal(stats(w, 0).accepted, before + 1);
+	assert_int_equal(wait_seen(&l, 3), 3);
+	memrelay_set_down(w->relay[1], false);
+	assert_int_equal(pthread_kill(t, SIGUSR1), 0);
+	pthread_join(t, NULL);
+	assert_int_equal(l.rc, 0);
+	assert_int_equal(l.seen.n, 3);
+	assert_string_equal(l.seen.text[0], "one");
+	assert_string_equal(l.seen.text[1], "two");
+	assert_string_equal(l.seen.text[2], "three");
+	pthread_mutex_destroy(&l.lock);
+	sync_expect(w->b, 0, 0);
+}
+
 int main(void)
 {
 	/* Argon2id at INTERACTIVE rather than MODERATE limits: each test makes two homes. */
@@ -438,6 +535,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_rename_keeps_conversation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_duplicate_through_two_relays, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_garbage_envelope_dropped, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_listen_through_outages, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
