@@ -45,8 +45,11 @@ struct world {
 	struct memrelay *relay[RELAYS];
 	const char *addr[RELAYS];
 	struct client_env env;
-	struct cairn *a, *b; /* alice and bob */
+	struct cairn *a, *b;       /* alice and bob */
+	struct listener *listener; /* Bob's listening thread, while it runs */
 };
+
+static void listener_stop(struct world *w);
 
 /* ---- homes ------------------------------------------------------------------------------ */
 
@@ -153,6 +156,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct world *w = *state;
+	listener_stop(w); /* a failed assertion left it running */
 	cairn_close(w->a);
 	cairn_close(w->b);
 	for (int i = 0; i < RELAYS; i++)
@@ -432,6 +436,7 @@ static void test_garbage_envelope_dropped(void **state)
 /* Bob's cairn_listen on a thread of its own (his handle is used there only). */
 struct listener {
 	struct cairn *c;
+	pthread_t thread;
 	pthread_mutex_t lock;
 	struct seen seen;
 	int rc;
@@ -463,6 +468,19 @@ static void *listen_thread(void *arg)
 	return NULL;
 }
 
+/* Stops and frees W's listener, if one runs. */
+static void listener_stop(struct world *w)
+{
+	struct listener *l = w->listener;
+	if (l == NULL)
+		return;
+	pthread_kill(l->thread, SIGUSR1);
+	pthread_join(l->thread, NULL);
+	pthread_mutex_destroy(&l->lock);
+	free(l);
+	w->listener = NULL;
+}
+
 /* Waits (10 s at most, real time) until L has seen N messages; returns how many it has. */
 static unsigned wait_seen(struct listener *l, unsigned n)
 {
@@ -488,37 +506,41 @@ static void test_listen_through_outages(void **state)
 {
 	struct world *w = *state;
 	pair(w, 2);
-	struct listener l = {.c = w->b};
-	assert_int_equal(pthread_mutex_init(&l.lock, NULL), 0);
+	struct listener *l = calloc(1, sizeof(*l));
+	assert_non_null(l);
+	l->c = w->b;
+	assert_int_equal(pthread_mutex_init(&l->lock, NULL), 0);
 	struct sigaction act;
 	memset(&act, 0, sizeof(act));
 	act.sa_handler = on_stop_signal;
 	assert_int_equal(sigaction(SIGUSR1, &act, NULL), 0);
 	listen_stop = 0;
-	pthread_t t;
-	assert_int_equal(pthread_create(&t, NULL, listen_thread, &l), 0);
+	assert_int_equal(pthread_create(&l->thread, NULL, listen_thread, l), 0);
+	w->listener = l;
 	send_text(w->a, "bob", "one", 0);
-	assert_int_equal(wait_seen(&l, 1), 1);
+	assert_int_equal(wait_seen(l, 1), 1);
 	assert_true(stats(w, 0).open_connections >= 1); /* Bob's subscription */
 	memrelay_set_down(w->relay[0], true);
 	assert_int_equal(stats(w, 0).open_connections, 0);
 	send_text(w->a, "bob", "two", 0);
-	assert_int_equal(wait_seen(&l, 2), 2);
+	assert_int_equal(wait_seen(l, 2), 2);
 	memrelay_set_down(w->relay[0], false);
 	memrelay_set_down(w->relay[1], true);
 	uint64_t before = stats(w, 0).accepted;
 	send_text(w->a, "bob", "three", 0);
 	assert_int_equal(stats(w, 0).accepted, before + 1);
-	assert_int_equal(wait_seen(&l, 3), 3);
+	assert_int_equal(wait_seen(l, 3), 3);
 	memrelay_set_down(w->relay[1], false);
-	assert_int_equal(pthread_kill(t, SIGUSR1), 0);
-	pthread_join(t, NULL);
-	assert_int_equal(l.rc, 0);
-	assert_int_equal(l.seen.n, 3);
-	assert_string_equal(l.seen.text[0], "one");
-	assert_string_equal(l.seen.text[1], "two");
-	assert_string_equal(l.seen.text[2], "three");
-	pthread_mutex_destroy(&l.lock);
+	assert_int_equal(pthread_kill(l->thread, SIGUSR1), 0);
+	pthread_join(l->thread, NULL);
+	w->listener = NULL;
+	assert_int_equal(l->rc, 0);
+	assert_int_equal(l->seen.n, 3);
+	assert_string_equal(l->seen.text[0], "one");
+	assert_string_equal(l->seen.text[1], "two");
+	assert_string_equal(l->seen.text[2], "three");
+	pthread_mutex_destroy(&l->lock);
+	free(l);
 	sync_expect(w->b, 0, 0);
 }
 
