@@ -186,7 +186,7 @@ def log_digest(secret, log_id):
 ROLE_MEMBER, ROLE_ADMIN = 1, 2
 SIZES = (896, 3968, 16384)
 ENTRY_OVERHEAD = 24 + 23 + 16      # hnonce, eheader, body tag
-PART_MAX = 16384 - ENTRY_OVERHEAD - 2 - 17
+PART_MAX = 16384 - ENTRY_OVERHEAD - 2 - 17 - 64
 
 
 class Member:
@@ -295,15 +295,21 @@ def build_commit(st, committer, committer_sign_seed, last_seq, changes, new_rost
     return body + sig + confirm, head, secret, sch, extras
 
 
-def commit_entries(commit, commit_id, header_key, commit_key, committer, hnonces):
-    """Cuts COMMIT into parts (9.5) and seals each as a kind 2 entry."""
+def part_tbs(c, commit_id, k, count, piece):
+    return b"cairn/1 group commit part" + c + commit_id + bytes([k, count]) + piece
+
+
+def commit_entries(commit, commit_id, keys, c, committer, sign_seed, hnonces):
+    """Cuts COMMIT into parts (9.5), signs each, and seals each as a kind 2 entry under KEYS,
+    the schedule of the epoch whose context is C."""
     slices = [commit[i:i + PART_MAX] for i in range(0, len(commit), PART_MAX)]
     assert len(slices) <= 16
     out = []
-    for i, s in enumerate(slices):
-        content = commit_id + bytes([len(slices)]) + s
-        out.append(seal_entry(header_key, commit_key, hnonces[i], hnonces[i], 2, committer, i,
-                              content))
+    for i, piece in enumerate(slices):
+        sig = ed_sign(sign_seed, part_tbs(c, commit_id, i, len(slices), piece))
+        content = commit_id + bytes([len(slices)]) + piece + sig
+        out.append(seal_entry(keys["header_key"], keys["commit_key"], hnonces[i], hnonces[i], 2,
+                              committer, i, content))
     return out
 
 
@@ -329,7 +335,7 @@ def wire_size(commit_len):
     sizes, left = [], commit_len
     while left > 0:
         s = min(left, PART_MAX)
-        sizes.append(next(z for z in SIZES if z >= ENTRY_OVERHEAD + 2 + 17 + s))
+        sizes.append(next(z for z in SIZES if z >= ENTRY_OVERHEAD + 2 + 17 + 64 + s))
         left -= s
     if len(sizes) == 1:
         return "%d bytes, one entry of %d" % (commit_len, sizes[0])
@@ -403,7 +409,7 @@ def compute():
                                         [add(alice, ROLE_ADMIN), settings], r0, [], g_secret, g_eph)
     # The genesis entry is sealed under the keys of the epoch it creates (9.5).
     g_id, g_nonce = h("60" * 16), h("50" * 24)
-    ent0 = commit_entries(c0, g_id, s0["header_key"], s0["commit_key"], 0, [g_nonce])
+    ent0 = commit_entries(c0, g_id, s0, ctx(gid, 0, head0), 0, alice["sign_seed"], [g_nonce])
     assert len(ent0) == 1
     out["group/genesis"] = {
         "group_id": gid.hex(), "alice_identity_seed": alice["id_seed"].hex(),
@@ -426,7 +432,7 @@ def compute():
                                          [add(bob, ROLE_MEMBER), add(carol, ROLE_MEMBER)], r1,
                                          [r1[0]], c1_secret, c1_eph)
     c1_id, c1_nonce = h("61" * 16), h("51" * 24)
-    ent1 = commit_entries(c1, c1_id, s0["header_key"], s0["commit_key"], 0, [c1_nonce])
+    ent1 = commit_entries(c1, c1_id, s0, ctx(gid, 0, head0), 0, alice["sign_seed"], [c1_nonce])
     out["group/add"] = {
         "bob_identity_seed": bob["id_seed"].hex(), "bob_sign_seed": bob["sign_seed"].hex(),
         "bob_group_private": bob["gk"].hex(), "carol_identity_seed": carol["id_seed"].hex(),
@@ -441,7 +447,8 @@ def compute():
 
     # Alice opens her own commit from the log as a crash-recovering committer would (9.6).
     snd, n, content = open_commit_entry(s0["header_key"], s0["commit_key"], ent1[0])
-    assert (snd, n, content[:16], content[16]) == (0, 0, c1_id, 1) and content[17:] == c1
+    assert (snd, n, content[:16], content[16]) == (0, 0, c1_id, 1) and content[17:-64] == c1
+    assert ed_verify(alice["sign_key"], content[-64:], part_tbs(ctx(gid, 0, head0), c1_id, 0, 1, c1))
     seal = c1[-96 - 36:-96]
     assert seal[:4] == u32(0)
     pad_a = hkdf(None, dh(alice["gk"], x_public(c1_eph)),
@@ -509,7 +516,7 @@ def compute():
     c2, head2, e2, s2, x2 = build_commit(st, 0, alice["sign_seed"], 4, [b"\x02" + u16(2)], r2,
                                          r2, c2_secret, c2_eph, move)
     c2_id, c2_nonce = h("62" * 16), h("54" * 24)
-    ent2 = commit_entries(c2, c2_id, s1["header_key"], s1["commit_key"], 0, [c2_nonce])
+    ent2 = commit_entries(c2, c2_id, s1, ctx(gid, 1, head1), 0, alice["sign_seed"], [c2_nonce])
     out["group/remove"] = {
         "commit_secret": c2_secret.hex(), "ephemeral_private": c2_eph.hex(), "last_seq": "4",
         "location": move.hex(), "move_key": x2["move_key"].hex(),
@@ -523,7 +530,7 @@ def compute():
     # (epoch 1 keys) but cannot get the secret: no seal for her, and the move box does not open
     # under anything she can derive.
     _, _, content = open_commit_entry(s1["header_key"], s1["commit_key"], ent2[0])
-    cm = content[17:]
+    cm = content[17:-64]
     eph2 = x_public(c2_eph)
     seals = cm[-96 - 2 * 36:-96]
     assert seals[36:40] == u32(1)
