@@ -569,6 +569,19 @@ def compute():
         sizes["remove_%d" % n] = wire_size(rem)
     assert commit_size(2, 3, move_box_len) == len(c2)  # r2: 2 seals, 1 change of 3 bytes
     assert (len(c0), len(c1)) == (commit_size(0, 98 + 9), commit_size(1, 2 * 98))
+    # And with real bytes: a rotation commit at 1,000 members, cut into parts, sealed, opened
+    # and put together again, takes the entries the table says.
+    big = [Member(ed_public(u32(i) * 8), ed_public(u32(i) * 8), x_public(u32(i + 1) * 8), 0,
+                  ROLE_ADMIN if i == 0 else ROLE_MEMBER) for i in range(1000)]
+    st = {"group_id": gid, "next_epoch": 3, "head": head2, "init_secret": s2["init_secret"]}
+    cb, _, _, _, _ = build_commit(st, 0, alice["sign_seed"], 9, [], big, big, h("c3" * 32),
+                                  h("e3" * 32))
+    assert len(cb) == commit_size(1000)
+    nonces = [bytes([0x56 + i]) * 24 for i in range(3)]
+    ents = commit_entries(cb, h("63" * 16), s2, ctx(gid, 2, head2), 0, alice["sign_seed"], nonces)
+    assert "entries " + " + ".join(str(len(e)) for e in ents) in sizes["rotate_1000"]
+    parts = [open_commit_entry(s2["header_key"], s2["commit_key"], e)[2] for e in ents]
+    assert all(p[16] == 3 for p in parts) and b"".join(p[17:-64] for p in parts) == cb
     out["group/sizes"] = sizes
     return out
 
