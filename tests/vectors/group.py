@@ -4,7 +4,7 @@
 5.9 and the group end-to-end layer) from fixed inputs, with libraries other than the ones Cairn
 is built on: Python's hashlib and hmac (SHA-256, SHA-512, BLAKE2b, HMAC, HKDF written out from
 RFC 5869) and the `cryptography` package (OpenSSL: Ed25519, X25519, ChaCha20-Poly1305), with
-HChaCha20 written out here. Nothing comes from the C code.
+HChaCha20 written out (the primitives are shared with e2e.py). Nothing comes from the C code.
 
 It builds one group's history: Alice creates it (genesis, epoch 0), adds Bob and Carol
 (epoch 1), Bob posts a text and a key update, Alice removes Carol and moves the group to a fresh
@@ -20,95 +20,22 @@ is checked to fail on the new epoch.
 Debian: apt-get install python3-cryptography.
 """
 import hashlib
-import hmac
 import os
 import re
 import struct
 import sys
 
-from cryptography.exceptions import InvalidSignature, InvalidTag
-from cryptography.hazmat.primitives import serialization
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SPEC = os.path.join(ROOT, "docs", "PROTOCOL.md")
-RAW = serialization.Encoding.Raw, serialization.PublicFormat.Raw
-
-
-def read_vectors(path):
-    """Every ```vector NAME block of the spec as {name: {key: value}} (insertion order kept)."""
-    vectors, cur = {}, None
-    for line in open(path, encoding="utf-8"):
-        line = line.rstrip("\n")
-        m = re.match(r"^```vector (\S+)$", line)
-        if m:
-            cur = vectors.setdefault(m.group(1), {})
-        elif line.startswith("```"):
-            cur = None
-        elif cur is not None and ": " in line:
-            k, v = line.split(": ", 1)
-            cur[k] = v
-    return vectors
-
-
-# --- primitives (8.1, 9.1) --------------------------------------------------------------------
-
-def hkdf(salt, ikm, info, length):
-    """HKDF-SHA-256, RFC 5869; an absent salt is 32 zero bytes."""
-    prk = hmac.new(salt if salt is not None else bytes(32), ikm, hashlib.sha256).digest()
-    out, t, i = b"", b"", 1
-    while len(out) < length:
-        t = hmac.new(prk, t + info + bytes([i]), hashlib.sha256).digest()
-        out += t
-        i += 1
-    return out[:length]
-
-
-def hmac256(key, data):
-    return hmac.new(key, data, hashlib.sha256).digest()
+# The primitives of 8.1 (HKDF, HMAC, XChaCha20-Poly1305 with HChaCha20 written out, the vector
+# reader, X25519 and Ed25519 public keys) are e2e.py's: both scripts stand apart from the C code.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from e2e import SPEC, aead_open, aead_seal, dh, ed_public, hkdf, hmac256, read_vectors, x_public  # noqa: E402
 
 
 def sha256(data):
     return hashlib.sha256(data).digest()
-
-
-def _rotl(v, c):
-    return ((v << c) & 0xFFFFFFFF) | (v >> (32 - c))
-
-
-def hchacha20(key, nonce16):
-    """HChaCha20 (draft-irtf-cfrg-xchacha section 2.2)."""
-    s = list(struct.unpack("<4I", b"expand 32-byte k")) + list(struct.unpack("<8I", key)) + \
-        list(struct.unpack("<4I", nonce16))
-
-    def qr(a, b, c, d):
-        s[a] = (s[a] + s[b]) & 0xFFFFFFFF; s[d] = _rotl(s[d] ^ s[a], 16)
-        s[c] = (s[c] + s[d]) & 0xFFFFFFFF; s[b] = _rotl(s[b] ^ s[c], 12)
-        s[a] = (s[a] + s[b]) & 0xFFFFFFFF; s[d] = _rotl(s[d] ^ s[a], 8)
-        s[c] = (s[c] + s[d]) & 0xFFFFFFFF; s[b] = _rotl(s[b] ^ s[c], 7)
-
-    for _ in range(10):
-        qr(0, 4, 8, 12); qr(1, 5, 9, 13); qr(2, 6, 10, 14); qr(3, 7, 11, 15)
-        qr(0, 5, 10, 15); qr(1, 6, 11, 12); qr(2, 7, 8, 13); qr(3, 4, 9, 14)
-    return struct.pack("<8I", *(s[0:4] + s[12:16]))
-
-
-def aead_seal(key, nonce, pt, ad):
-    """XChaCha20-Poly1305 (IETF): HChaCha20 subkey, then ChaCha20-Poly1305 with 0^4 || n[16:]."""
-    return ChaCha20Poly1305(hchacha20(key, nonce[:16])).encrypt(bytes(4) + nonce[16:], pt, ad)
-
-
-def aead_open(key, nonce, ct, ad):
-    try:
-        return ChaCha20Poly1305(hchacha20(key, nonce[:16])).decrypt(bytes(4) + nonce[16:], ct, ad)
-    except InvalidTag:
-        return None
-
-
-def ed_public(seed):
-    return Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes(*RAW)
 
 
 def ed_sign(seed, msg):
@@ -121,16 +48,6 @@ def ed_verify(pub, sig, msg):
         return True
     except InvalidSignature:
         return False
-
-
-def x_public(priv):
-    return X25519PrivateKey.from_private_bytes(priv).public_key().public_bytes(*RAW)
-
-
-def dh(priv, pub):
-    out = X25519PrivateKey.from_private_bytes(priv).exchange(X25519PublicKey.from_public_bytes(pub))
-    assert out != bytes(32)
-    return out
 
 
 def u16(v):
