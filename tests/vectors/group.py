@@ -21,7 +21,6 @@ Debian: apt-get install python3-cryptography.
 """
 import hashlib
 import os
-import re
 import struct
 import sys
 
