@@ -57,12 +57,18 @@ struct conn {
 static struct relay *relay;
 static struct relay_config cfg;
 static uv_loop_t loop;
-static int64_t now_s;
+static int64_t now_s, now_ms; /* the relay's wall clock and its monotonic milliseconds */
 
 static int64_t test_clock(void *ctx)
 {
 	(void)ctx;
 	return now_s;
+}
+
+static int64_t test_clock_ms(void *ctx)
+{
+	(void)ctx;
+	return now_ms;
 }
 
 static void fake_reply(struct conn *c, const struct cairn_msg *m)
@@ -292,9 +298,11 @@ static int setup(void **state)
 	if (relay == NULL)
 		return -1;
 	now_s = START_TIME;
+	now_ms = 1000000;
 	relay->loop = &loop;
 	relay->cfg = &cfg;
 	relay->clock.now = test_clock;
+	relay->clock.now_ms = test_clock_ms;
 	relay->port = &fake_port;
 	if (mailbox_index_init(&relay->mailboxes) != 0 ||
 	    (relay->storage = memstorage_new()) == NULL)
@@ -650,6 +658,62 @@ static void test_connection_limits(void **state)
 	expect_error(sender, 31, CAIRN_EUNKNOWN);
 }
 
+/* SECURE of B's mailbox on C with a fresh credential digest: answered at once only when it
+ * is refused. */
+static void secure(struct conn *c, const struct box *b, uint32_t rid)
+{
+	uint8_t digest[CAIRN_CREDENTIAL_LEN];
+	randombytes_buf(digest, sizeof(digest));
+	struct cairn_msg m = {.type = CAIRN_CMD_SECURE,
+	                      .request_id = rid,
+	                      .recipient_id = b->recipient_id,
+	                      .credential = digest};
+	command(c, &m);
+}
+
+/* The CREATE/SECURE budget is a token bucket on the relay's monotonic clock: spent, it
+ * refuses with CAIRN_ELIMIT until the injected clock has moved far enough, and it never
+ * refills past create_burst. */
+static void test_create_budget_refills(void **state)
+{
+	(void)state;
+	cfg.create_burst = 2;
+	cfg.create_per_minute = 60; /* a token a second */
+	struct conn *owner = open_conn();
+	struct box b;
+	create(owner, &b); /* one token */
+	secure(owner, &b, 10);
+	settle();
+	expect_ok(owner, 10); /* the second */
+	secure(owner, &b, 11);
+	expect_error(owner, 11, CAIRN_ELIMIT);
+
+	now_ms += 999; /* not yet a whole token */
+	secure(owner, &b, 12);
+	expect_error(owner, 12, CAIRN_ELIMIT);
+	now_ms += 1;
+	secure(owner, &b, 13);
+	settle();
+	expect_ok(owner, 13);
+	secure(owner, &b, 14);
+	expect_error(owner, 14, CAIRN_ELIMIT);
+
+	/* A long pause refills the burst, no more. */
+	now_ms += 10 * 60 * 1000;
+	for (uint32_t rid = 15; rid < 17; rid++) {
+		secure(owner, &b, rid);
+		settle();
+		expect_ok(owner, rid);
+	}
+	secure(owner, &b, 17);
+	expect_error(owner, 17, CAIRN_ELIMIT);
+	/* The wall clock is not the budget's clock. */
+	now_s += 3600;
+	secure(owner, &b, 18);
+	expect_error(owner, 18, CAIRN_ELIMIT);
+	expect_nothing(owner);
+}
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -663,6 +727,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_ttl_expiry, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_idle_mailbox_expiry, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_connection_limits, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_create_budget_refills, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
