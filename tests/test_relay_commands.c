@@ -2,7 +2,8 @@
 /*
  * Mailbox semantics (docs/PROTOCOL.md section 5) in-process: the relay's command layer driven
  * through its handler table (port.h) by connections that have no socket, against the in-memory
- * store (fuzz/memstorage.c), with the relay's clock injected. Each test takes every step
+ * storage engine (relay/memstorage.c, put in struct relay in place of the storage thread),
+ * with the relay's clock injected. Each test takes every step
  * itself: a storage batch runs only when the test says so, AUTH's signature check runs inline,
  * and time moves only when the test moves it. So the races the real relay has (an ACK before
  * the write was taken, a failing commit) are set up exactly, not hoped for.

@@ -1,20 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A deterministic stand-in for relay/storage.c, for running the relay in one thread (the
- * relayconn fuzz target and tests/test_relay_commands.c): the same API (storage.h), an
+ * A deterministic storage engine behind the same interface as the storage thread (storage.h),
+ * for running the relay in one thread (the relayconn fuzz target and
+ * tests/test_relay_commands.c, which put it in struct relay in place of storage_open's): an
  * in-memory store, and batches that run only when the harness says so. The harness thereby
  * chooses what the storage thread would have raced: whether an ACK arrives before its
  * envelope's write was taken, and whether a commit fails.
  */
-#ifndef CAIRN_FUZZ_MEMSTORAGE_H
-#define CAIRN_FUZZ_MEMSTORAGE_H
+#ifndef CAIRN_RELAY_MEMSTORAGE_H
+#define CAIRN_RELAY_MEMSTORAGE_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
 #include "storage.h"
 
-/* A new, empty storage (returns owned; freed by storage_close). NULL when out of memory. */
+/* A new, empty in-memory storage (returns owned; freed by storage_close). NULL when out of
+ * memory. memstorage_run_batch and memstorage_envelopes take only a storage made here. */
 struct storage *memstorage_new(void);
 
 /*

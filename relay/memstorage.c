@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The in-memory, single-threaded storage for the relay fuzz target (see memstorage.h). It
- * keeps what the relay reads back, envelope bodies by id, and honours every rule of storage.h
- * that commands.c depends on: a queued job can be cancelled, a taken one cannot; reads see
- * earlier batches only; a failed commit applies nothing; done() runs on the loop's thread.
+ * The in-memory, single-threaded storage engine (memstorage.h) for tests and the relay fuzz
+ * target. It keeps what the relay reads back, envelope bodies by id, and honours every rule of
+ * storage.h that the command layer depends on: a queued job can be cancelled, a taken one
+ * cannot; reads see earlier batches only; a failed commit applies nothing; done() runs on the
+ * caller's thread, from memstorage_run_batch.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,8 @@ struct job_list {
 	struct storage_job *head, *tail;
 };
 
-struct storage {
+struct memstorage {
+	struct storage base;   /* first: struct storage * points here */
 	struct job_list queue; /* queued, not yet taken */
 	struct job_list held;  /* storage_submit_held: queued with the next batch */
 	size_t pending;        /* submitted, done() not yet called */
@@ -33,16 +35,23 @@ struct storage {
 	uint64_t batches, writes;
 };
 
+static const struct storage_ops mem_ops;
+
 struct storage *memstorage_new(void)
 {
-	return calloc(1, sizeof(struct storage));
+	struct memstorage *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return NULL;
+	s->base.ops = &mem_ops;
+	return &s->base;
 }
 
-int storage_open(uv_loop_t *loop, const struct store_engine *engine, const char *dir,
-                 const struct store_load_cb *cb, void *cb_ctx, struct storage **out)
+/* S's engine, which must be this one: anything else is a harness's mistake. */
+static struct memstorage *mem_of(const struct storage *base)
 {
-	*out = memstorage_new();
-	return *out != NULL ? 0 : CAIRN_ENOMEM;
+	if (base->ops != &mem_ops)
+		abort();
+	return (struct memstorage *)base;
 }
 
 static void list_append(struct job_list *l, struct storage_job *job)
@@ -69,8 +78,9 @@ static void list_remove(struct job_list *l, struct storage_job *job)
 	job->prev = job->next = NULL;
 }
 
-void storage_submit(struct storage *s, struct storage_job *job)
+static void mem_submit(struct storage *base, struct storage_job *job)
 {
+	struct memstorage *s = mem_of(base);
 	list_append(&s->queue, job);
 	job->state = JOB_QUEUED;
 	s->pending++;
@@ -78,10 +88,11 @@ void storage_submit(struct storage *s, struct storage_job *job)
 
 /* The hold is modelled as ending when the next batch runs, which is when the harness has
  * nothing else to do: an ACK the relay read before then cancels the write, as intended. */
-void storage_submit_held(struct storage *s, struct storage_job *job, uint64_t hold_ms)
+static void mem_submit_held(struct storage *base, struct storage_job *job, uint64_t hold_ms)
 {
+	struct memstorage *s = mem_of(base);
 	if (hold_ms == 0 || s->closing) {
-		storage_submit(s, job);
+		mem_submit(base, job);
 		return;
 	}
 	list_append(&s->held, job);
@@ -89,8 +100,9 @@ void storage_submit_held(struct storage *s, struct storage_job *job, uint64_t ho
 	s->pending++;
 }
 
-bool storage_cancel(struct storage *s, struct storage_job *job)
+static bool mem_cancel(struct storage *base, struct storage_job *job)
 {
+	struct memstorage *s = mem_of(base);
 	if (job->state == JOB_HELD)
 		list_remove(&s->held, job);
 	else if (job->state == JOB_QUEUED)
@@ -102,21 +114,25 @@ bool storage_cancel(struct storage *s, struct storage_job *job)
 	return true;
 }
 
-size_t storage_pending(const struct storage *s)
+static size_t mem_pending(const struct storage *base)
 {
-	return s->pending;
+	return mem_of(base)->pending;
 }
 
-void storage_stats(const struct storage *s, uint64_t *batches, uint64_t *writes,
-                   uint64_t *disk_bytes)
+static void mem_stats(const struct storage *base, uint64_t *batches, uint64_t *writes,
+                      uint64_t *disk_bytes)
 {
-	*batches = s->batches;
-	*writes = s->writes;
-	*disk_bytes = 0;
+	const struct memstorage *s = mem_of(base);
+	if (batches != NULL)
+		*batches = s->batches;
+	if (writes != NULL)
+		*writes = s->writes;
+	if (disk_bytes != NULL)
+		*disk_bytes = 0;
 }
 
 /* The position of the first stored envelope whose id is at least ID. */
-static size_t find(const struct storage *s, uint64_t id)
+static size_t find(const struct memstorage *s, uint64_t id)
 {
 	size_t lo = 0, hi = s->env_len;
 	while (lo < hi) {
@@ -130,7 +146,7 @@ static size_t find(const struct storage *s, uint64_t id)
 }
 
 /* Removes every stored envelope for which DROP(entry, ARG) holds. */
-static void remove_if(struct storage *s, bool (*drop)(const struct stored *, uint64_t),
+static void remove_if(struct memstorage *s, bool (*drop)(const struct stored *, uint64_t),
                       uint64_t arg)
 {
 	size_t w = 0;
@@ -158,7 +174,7 @@ static bool is_id(const struct stored *e, uint64_t id)
 	return e->id == id;
 }
 
-static int put_envelope(struct storage *s, const struct store_op *op)
+static int put_envelope(struct memstorage *s, const struct store_op *op)
 {
 	size_t i = find(s, op->envelope_id);
 	/* Envelope ids never repeat (ARCHITECTURE.md): a second write of one is a finding. */
@@ -184,7 +200,7 @@ static int put_envelope(struct storage *s, const struct store_op *op)
 	return 0;
 }
 
-static int apply(struct storage *s, const struct store_op *op)
+static int apply(struct memstorage *s, const struct store_op *op)
 {
 	switch (op->kind) {
 	case STORE_ENVELOPE_PUT:
@@ -203,7 +219,7 @@ static int apply(struct storage *s, const struct store_op *op)
 	}
 }
 
-static void run_read(struct storage *s, struct storage_job *job)
+static void run_read(struct memstorage *s, struct storage_job *job)
 {
 	size_t i = find(s, job->read_id);
 	job->read_body = NULL;
@@ -222,8 +238,9 @@ static void run_read(struct storage *s, struct storage_job *job)
 	job->status = 0;
 }
 
-size_t memstorage_run_batch(struct storage *s, bool fail)
+size_t memstorage_run_batch(struct storage *base, bool fail)
 {
+	struct memstorage *s = mem_of(base);
 	/* Held writes whose hold ended join the queue, after what was queued before them. */
 	while (s->held.head != NULL) {
 		struct storage_job *job = s->held.head;
@@ -261,15 +278,16 @@ size_t memstorage_run_batch(struct storage *s, bool fail)
 	return n;
 }
 
-size_t memstorage_envelopes(const struct storage *s)
+size_t memstorage_envelopes(const struct storage *base)
 {
-	return s->env_len;
+	return mem_of(base)->env_len;
 }
 
-void storage_close(struct storage *s, void (*closed)(void *arg), void *arg)
+static void mem_close(struct storage *base, void (*closed)(void *arg), void *arg)
 {
+	struct memstorage *s = mem_of(base);
 	s->closing = true;
-	while (memstorage_run_batch(s, false) > 0)
+	while (memstorage_run_batch(base, false) > 0)
 		;
 	for (size_t i = 0; i < s->env_len; i++)
 		free(s->env[i].body);
@@ -278,3 +296,12 @@ void storage_close(struct storage *s, void (*closed)(void *arg), void *arg)
 	if (closed != NULL)
 		closed(arg);
 }
+
+static const struct storage_ops mem_ops = {
+    .submit = mem_submit,
+    .submit_held = mem_submit_held,
+    .cancel = mem_cancel,
+    .pending = mem_pending,
+    .stats = mem_stats,
+    .close = mem_close,
+};
