@@ -28,6 +28,7 @@ struct memstorage {
 	struct storage base;   /* first: struct storage * points here */
 	struct job_list queue; /* queued, not yet taken */
 	struct job_list held;  /* storage_submit_held: queued with the next batch */
+	struct job_list taken; /* memstorage_take_batch: the next batch, no longer cancellable */
 	size_t pending;        /* submitted, done() not yet called */
 	bool closing;
 	struct stored *env; /* by increasing id */
@@ -238,9 +239,10 @@ static void run_read(struct memstorage *s, struct storage_job *job)
 	job->status = 0;
 }
 
-size_t memstorage_run_batch(struct storage *base, bool fail)
+/* Takes every held and queued job into the batch taken so far, as the storage thread takes
+ * its queue. */
+static void take(struct memstorage *s)
 {
-	struct memstorage *s = mem_of(base);
 	/* Held writes whose hold ended join the queue, after what was queued before them. */
 	while (s->held.head != NULL) {
 		struct storage_job *job = s->held.head;
@@ -248,12 +250,33 @@ size_t memstorage_run_batch(struct storage *base, bool fail)
 		list_append(&s->queue, job);
 		job->state = JOB_QUEUED;
 	}
-	struct storage_job *batch = s->queue.head;
-	s->queue.head = s->queue.tail = NULL;
+	while (s->queue.head != NULL) {
+		struct storage_job *job = s->queue.head;
+		list_remove(&s->queue, job);
+		list_append(&s->taken, job);
+		job->state = JOB_TAKEN;
+	}
+}
+
+size_t memstorage_take_batch(struct storage *base)
+{
+	struct memstorage *s = mem_of(base);
+	take(s);
+	size_t n = 0;
+	for (const struct storage_job *j = s->taken.head; j != NULL; j = j->next)
+		n++;
+	return n;
+}
+
+size_t memstorage_run_batch(struct storage *base, bool fail)
+{
+	struct memstorage *s = mem_of(base);
+	if (s->taken.head == NULL)
+		take(s);
+	struct storage_job *batch = s->taken.head;
+	s->taken.head = s->taken.tail = NULL;
 	if (batch == NULL)
 		return 0;
-	for (struct storage_job *j = batch; j != NULL; j = j->next)
-		j->state = JOB_TAKEN;
 	for (struct storage_job *j = batch; j != NULL; j = j->next)
 		if (j->kind == STORAGE_READ)
 			run_read(s, j);

@@ -20,10 +20,17 @@
 struct storage *memstorage_new(void);
 
 /*
- * Takes every queued job (and every held one: its hold ends now) as one batch, as the storage
- * thread does: reads first, then the
- * writes as one transaction (all of them fail with CAIRN_ESTORAGE, and none applies, if FAIL),
- * then each job's done() in submission order. Returns how many jobs completed.
+ * Takes every queued job (and every held one: its hold ends now) into the next batch, as the
+ * storage thread takes its queue: storage_cancel can no longer take them back, and nothing
+ * submitted from now on joins that batch. Returns how many jobs the batch holds.
+ */
+size_t memstorage_take_batch(struct storage *s);
+
+/*
+ * Runs the batch taken by memstorage_take_batch, or else takes every queued and held job as
+ * one, as the storage thread does: reads first, then the writes as one transaction (all of
+ * them fail with CAIRN_ESTORAGE, and none applies, if FAIL), then each job's done() in
+ * submission order. Returns how many jobs completed.
  */
 size_t memstorage_run_batch(struct storage *s, bool fail);
 
