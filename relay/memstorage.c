@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cairn/error.h"
+#include "job_list.h"
 #include "memstorage.h"
 
 enum { JOB_IDLE, JOB_QUEUED, JOB_TAKEN, JOB_HELD };
@@ -18,10 +19,6 @@ struct stored {
 	uint64_t id, mailbox_id;
 	uint8_t *body;
 	uint32_t len;
-};
-
-struct job_list {
-	struct storage_job *head, *tail;
 };
 
 struct memstorage {
@@ -53,30 +50,6 @@ static struct memstorage *mem_of(const struct storage *base)
 	if (base->ops != &mem_ops)
 		abort();
 	return (struct memstorage *)base;
-}
-
-static void list_append(struct job_list *l, struct storage_job *job)
-{
-	job->next = NULL;
-	job->prev = l->tail;
-	if (l->tail != NULL)
-		l->tail->next = job;
-	else
-		l->head = job;
-	l->tail = job;
-}
-
-static void list_remove(struct job_list *l, struct storage_job *job)
-{
-	if (job->prev != NULL)
-		job->prev->next = job->next;
-	else
-		l->head = job->next;
-	if (job->next != NULL)
-		job->next->prev = job->prev;
-	else
-		l->tail = job->prev;
-	job->prev = job->next = NULL;
 }
 
 static void mem_submit(struct storage *base, struct storage_job *job)

@@ -14,6 +14,7 @@
 
 #include "cairn/error.h"
 #include "cairn/limits.h"
+#include "job_list.h"
 #include "storage.h"
 
 /* Job states; IDLE is 0 so a zeroed job is idle. Changed under the mutex once submitted. */
@@ -27,10 +28,6 @@ enum {
 
 /* The first ops array holds this many writes; it grows (never shrinks) to the largest batch. */
 #define STORAGE_OPS_INITIAL 256
-
-struct job_list {
-	struct storage_job *head, *tail;
-};
 
 struct thread_storage {
 	struct storage base; /* first: struct storage * points here */
@@ -77,17 +74,6 @@ static const struct thread_storage *thread_of_const(const struct storage *base)
 	return (const struct thread_storage *)base;
 }
 
-static void list_append(struct job_list *l, struct storage_job *job)
-{
-	job->next = NULL;
-	job->prev = l->tail;
-	if (l->tail != NULL)
-		l->tail->next = job;
-	else
-		l->head = job;
-	l->tail = job;
-}
-
 /* Moves all of FROM to the end of TO in O(1). */
 static void list_splice(struct job_list *to, struct job_list *from)
 {
@@ -101,19 +87,6 @@ static void list_splice(struct job_list *to, struct job_list *from)
 	}
 	to->tail = from->tail;
 	from->head = from->tail = NULL;
-}
-
-static void list_remove(struct job_list *l, struct storage_job *job)
-{
-	if (job->prev != NULL)
-		job->prev->next = job->next;
-	else
-		l->head = job->next;
-	if (job->next != NULL)
-		job->next->prev = job->prev;
-	else
-		l->tail = job->prev;
-	job->prev = job->next = NULL;
 }
 
 /*
