@@ -44,8 +44,15 @@ struct storage *memstorage_new(void)
 	return &s->base;
 }
 
-/* S's engine, which must be this one: anything else is a harness's mistake. */
-static struct memstorage *mem_of(const struct storage *base)
+/* BASE's engine, which must be this one: anything else is a harness's mistake. */
+static const struct memstorage *mem_of_const(const struct storage *base)
+{
+	if (base->ops != &mem_ops)
+		abort();
+	return (const struct memstorage *)base;
+}
+
+static struct memstorage *mem_of(struct storage *base)
 {
 	if (base->ops != &mem_ops)
 		abort();
@@ -90,13 +97,13 @@ static bool mem_cancel(struct storage *base, struct storage_job *job)
 
 static size_t mem_pending(const struct storage *base)
 {
-	return mem_of(base)->pending;
+	return mem_of_const(base)->pending;
 }
 
 static void mem_stats(const struct storage *base, uint64_t *batches, uint64_t *writes,
                       uint64_t *disk_bytes)
 {
-	const struct memstorage *s = mem_of(base);
+	const struct memstorage *s = mem_of_const(base);
 	if (batches != NULL)
 		*batches = s->batches;
 	if (writes != NULL)
@@ -276,7 +283,7 @@ size_t memstorage_run_batch(struct storage *base, bool fail)
 
 size_t memstorage_envelopes(const struct storage *base)
 {
-	return mem_of(base)->env_len;
+	return mem_of_const(base)->env_len;
 }
 
 static void mem_close(struct storage *base, void (*closed)(void *arg), void *arg)
