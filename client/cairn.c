@@ -21,21 +21,24 @@
 #define INVITE_SCHEME "cairn-invite:"
 #define SELF_KEY      "self"
 
-static int64_t now_s(void)
-{
-	return (int64_t)time(NULL);
-}
-
 /* ---- open and close ------------------------------------------------------------------ */
 
 int cairn_init(const char *home, const char *passphrase)
 {
-	if (home == NULL || passphrase == NULL)
+	return cairn_init_kdf(home, passphrase, CAIRN_KDF_MODERATE);
+}
+
+int cairn_init_kdf(const char *home, const char *passphrase, enum cairn_kdf kdf)
+{
+	if (home == NULL || passphrase == NULL ||
+	    (kdf != CAIRN_KDF_MODERATE && kdf != CAIRN_KDF_INTERACTIVE))
 		return CAIRN_EINVAL;
 	if (sodium_init() < 0)
 		return CAIRN_ECRYPTO;
 	struct cstate *st = NULL;
-	int rc = cstate_create(home, passphrase, &st);
+	int rc = cstate_create(
+	    home, passphrase,
+	    kdf == CAIRN_KDF_INTERACTIVE ? CSTATE_KDF_INTERACTIVE : CSTATE_KDF_MODERATE, &st);
 	if (rc != 0)
 		return rc;
 	uint8_t pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
@@ -66,6 +69,7 @@ int cairn_open(const char *home, const char *passphrase, struct cairn **out)
 	if (c == NULL)
 		return CAIRN_ENOMEM;
 	c->timeout_ms = CLIENT_DEFAULT_TIMEOUT_MS;
+	c->env = *env_default();
 	int rc = cstate_open(home, passphrase, &c->st);
 	uint8_t *sk = NULL;
 	size_t sklen = 0;
@@ -115,6 +119,11 @@ int cairn_set_socks(struct cairn *c, const char *hostport)
 		return CAIRN_EINVAL;
 	strcpy(c->socks, hostport);
 	return 0;
+}
+
+void client_set_env(struct cairn *c, const struct client_env *env)
+{
+	c->env = *env;
 }
 
 void cairn_set_timeout(struct cairn *c, int timeout_ms)
@@ -319,13 +328,14 @@ int cairn_invite_accept(struct cairn *c, const char *invite, const char *name,
 		               : CAIRN_ENOMEM;
 	}
 	uint8_t id[APPMSG_ID_LEN];
-	randombytes_buf(id, sizeof(id));
+	client_random(c, id, sizeof(id));
 	if (rc == 0 && (rc = cstate_begin(c->st)) == 0) {
 		/* Written only if the name is still free: the check above was before the
 		 * network, and another process may have taken the name meanwhile. */
 		rc = client_add_contact(c, &k, 0);
 		if (rc == 0)
-			rc = client_queue_message(c, &k, APPMSG_HELLO, NULL, 0, id, now_s());
+			rc =
+			    client_queue_message(c, &k, APPMSG_HELLO, NULL, 0, id, client_now_s(c));
 		if (rc == 0)
 			rc = cstate_commit(c->st);
 		else
@@ -359,8 +369,8 @@ int cairn_send(struct cairn *c, const char *name, const uint8_t *text, size_t le
 	if (len > CAIRN_MESSAGE_MAX || (len > 0 && text == NULL))
 		return CAIRN_ETOOBIG;
 	uint8_t id[APPMSG_ID_LEN];
-	randombytes_buf(id, sizeof(id));
-	int64_t now = now_s();
+	client_random(c, id, sizeof(id));
+	int64_t now = client_now_s(c);
 	/* In the outbox, with the ratchet step and our copy of the message, before any send.
 	 * The contact is read inside the transaction: BEGIN IMMEDIATE holds the write lock, so
 	 * no other process (a second send, a listen storing a delivery) can step the same

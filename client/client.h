@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "cairn/cairn.h"
+#include "env.h"
 #include "net.h"
 #include "records.h"
 #include "state.h"
@@ -26,7 +27,25 @@ struct cairn {
 	uint8_t identity_pk[X3DH_IDENTITY_PK_LEN];
 	char socks[CAIRN_ADDRESS_MAX + 1];
 	int timeout_ms;
+	struct client_env env; /* clocks, ids, connecting: env_default() unless a test says */
 };
+
+/* Replaces C's environment (tests: a fake clock, counted ids, an in-memory relay). */
+void client_set_env(struct cairn *c, const struct client_env *env);
+
+/* The environment's readings, for the modules' convenience. */
+static inline int64_t client_now_s(const struct cairn *c)
+{
+	return c->env.wall_s(c->env.ctx);
+}
+static inline int64_t client_mono_ms(const struct cairn *c)
+{
+	return c->env.mono_ms(c->env.ctx);
+}
+static inline void client_random(const struct cairn *c, void *buf, size_t len)
+{
+	c->env.random(c->env.ctx, buf, len);
+}
 
 /* Connects to the relay named by RELAY (address text) with the client's network settings. */
 CAIRN_WARN_UNUSED int client_connect(struct cairn *c, const char *relay, struct cnet **out);

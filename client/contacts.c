@@ -135,9 +135,9 @@ int client_add_contact(struct cairn *c, struct contact *k, uint32_t unread)
 	if (!client_valid_name(k->name))
 		return CAIRN_EINVAL;
 	if (memcmp(k->id, zero, RECORD_ID_LEN) == 0)
-		randombytes_buf(k->id, RECORD_ID_LEN);
+		client_random(c, k->id, RECORD_ID_LEN);
 	if (memcmp(k->conv, zero, RECORD_ID_LEN) == 0)
-		randombytes_buf(k->conv, RECORD_ID_LEN);
+		client_random(c, k->conv, RECORD_ID_LEN);
 	uint8_t member[1][RECORD_ID_LEN];
 	memcpy(member[0], k->id, RECORD_ID_LEN);
 	struct conversation v = {.kind = CONV_DIRECT, .unread = unread, .nmembers = 1};

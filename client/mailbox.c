@@ -31,7 +31,7 @@ int client_create_mailbox(struct cairn *c, const char *relay, struct my_mailbox 
 	if (rc == 0) {
 		memcpy(mb->recipient_id, reply.recipient_id, CAIRN_MAILBOX_ID_LEN);
 		memcpy(mb->sender_id, reply.sender_id, CAIRN_MAILBOX_ID_LEN);
-		randombytes_buf(mb->credential, CAIRN_CREDENTIAL_LEN);
+		client_random(c, mb->credential, CAIRN_CREDENTIAL_LEN);
 		uint8_t digest[CAIRN_CREDENTIAL_LEN];
 		crypto_generichash(digest, sizeof(digest), mb->credential, CAIRN_CREDENTIAL_LEN,
 		                   mb->sender_id, CAIRN_MAILBOX_ID_LEN);
@@ -151,10 +151,10 @@ static int move_one(struct cairn *c, const uint8_t id[RECORD_ID_LEN])
 			sodium_memzero(&now, sizeof(now));
 		}
 		uint8_t msg_id[APPMSG_ID_LEN];
-		randombytes_buf(msg_id, sizeof(msg_id));
+		client_random(c, msg_id, sizeof(msg_id));
 		if (rc == 0)
 			rc = client_queue_message(c, &k, APPMSG_MAILBOXES, data, dlen, msg_id,
-			                          (int64_t)time(NULL));
+			                          client_now_s(c));
 		if (rc == 0)
 			rc = cstate_commit(c->st);
 		else

@@ -6,16 +6,10 @@
  * resolved here: it goes to the proxy as it is.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -92,79 +86,11 @@ static int net_send_output(struct cnet *n, int64_t deadline)
 	return rc;
 }
 
+/* The channel's clock (message 1's timestamp): the environment's wall clock. */
 static uint64_t net_wall_now(void *ctx)
 {
-	(void)ctx;
-	return (uint64_t)time(NULL);
-}
-
-/* Sets O_NONBLOCK and FD_CLOEXEC (SOCK_CLOEXEC is not in POSIX.1-2008). */
-static int net_prepare_fd(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0)
-		return -1;
-	int fdfl = fcntl(fd, F_GETFD);
-	if (fdfl < 0 || fcntl(fd, F_SETFD, fdfl | FD_CLOEXEC) != 0)
-		return -1;
-	return 0;
-}
-
-/* One non-blocking connect to AI, bounded by DEADLINE. Returns 0 with *FD set, or an error. */
-static int net_dial_one(const struct addrinfo *ai, int64_t deadline, int *fd)
-{
-	int s = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-	if (s < 0)
-		return CAIRN_ECONNECT;
-	int rc = CAIRN_ECONNECT;
-	if (net_prepare_fd(s) != 0)
-		goto fail;
-	if (connect(s, ai->ai_addr, ai->ai_addrlen) != 0) {
-		if (errno != EINPROGRESS && errno != EINTR)
-			goto fail;
-		if ((rc = fdio_wait(s, POLLOUT, deadline)) != 0)
-			goto fail;
-		int err = 0;
-		socklen_t elen = sizeof(err);
-		if (getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &elen) != 0 || err != 0) {
-			rc = CAIRN_ECONNECT;
-			goto fail;
-		}
-	}
-	/* Commands are small and latency matters more than segment count. */
-	int one = 1;
-	(void)setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	*fd = s;
-	return 0;
-fail:
-	close(s);
-	return rc == CAIRN_ETIMEDOUT ? rc : CAIRN_ECONNECT;
-}
-
-/*
- * Resolves HOST (a literal only, when NUMERIC) and tries each address in turn until one
- * accepts or DEADLINE passes. Returns 0 with *FD set, CAIRN_ECONNECT or CAIRN_ETIMEDOUT.
- * getaddrinfo() itself cannot be bounded; the system resolver's own timeouts apply.
- */
-static int net_dial(const char *host, uint16_t port, bool numeric, int64_t deadline, int *fd)
-{
-	struct addrinfo hints, *res = NULL;
-	char service[8];
-	memset(&hints, 0, sizeof(hints));
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_NUMERICSERV | (numeric ? AI_NUMERICHOST : 0);
-	snprintf(service, sizeof(service), "%u", (unsigned)port);
-	if (getaddrinfo(host, service, &hints, &res) != 0 || res == NULL)
-		return CAIRN_ECONNECT;
-	int rc = CAIRN_ECONNECT;
-	for (const struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
-		rc = net_dial_one(ai, deadline, fd);
-		if (rc == 0 || rc == CAIRN_ETIMEDOUT)
-			break;
-	}
-	freeaddrinfo(res);
-	return rc;
+	const struct client_env *env = ctx;
+	return (uint64_t)env->wall_s(env->ctx);
 }
 
 /*
@@ -216,10 +142,12 @@ static int net_parse_proxy(const char *text, char *host, size_t cap, uint16_t *p
  * (section 2.2), so a close before message 2 is reported like silence: CAIRN_ETIMEDOUT.
  */
 static int net_handshake(struct cnet *n, const uint8_t relay_key[static CAIRN_KEY_LEN],
-                         int64_t deadline)
+                         const struct client_env *env, int64_t deadline)
 {
-	struct channel_options opt = {
-	    .role = CHANNEL_INITIATOR, .relay_public = relay_key, .now = net_wall_now};
+	struct channel_options opt = {.role = CHANNEL_INITIATOR,
+	                              .relay_public = relay_key,
+	                              .now = net_wall_now,
+	                              .ctx = (void *)env};
 	struct channel_event ev;
 	int rc = channel_init(&n->ch, &opt);
 	if (rc != 0)
@@ -246,6 +174,7 @@ int cnet_connect(const struct cairn_address *relay, const struct cnet_options *o
 	int timeout = opt != NULL && opt->connect_timeout_ms > 0 ? opt->connect_timeout_ms
 	                                                         : CNET_CONNECT_TIMEOUT_DEFAULT_MS;
 	const char *socks = opt != NULL ? opt->socks : NULL;
+	const struct client_env *env = opt != NULL && opt->env != NULL ? opt->env : env_default();
 	int64_t deadline = fdio_now_ms() + timeout;
 
 	struct cnet *n = calloc(1, sizeof(*n));
@@ -263,7 +192,7 @@ int cnet_connect(const struct cairn_address *relay, const struct cnet_options *o
 			goto fail;
 		/* Only the proxy's own name is resolved here; an unreachable proxy is the
 		 * proxy's failure, not the relay's. */
-		rc = net_dial(phost, pport, false, deadline, &n->fd);
+		rc = env->connect(env->ctx, phost, pport, false, fdio_left_ms(deadline), &n->fd);
 		if (rc == CAIRN_ECONNECT)
 			rc = CAIRN_EPROXY;
 		if (rc != 0)
@@ -282,12 +211,13 @@ int cnet_connect(const struct cairn_address *relay, const struct cnet_options *o
 			rc = CAIRN_ECONNECT;
 			goto fail;
 		}
-		rc = net_dial(relay->host, relay->port, relay->host_type != CAIRN_HOST_NAME,
-		              deadline, &n->fd);
+		rc = env->connect(env->ctx, relay->host, relay->port,
+		                  relay->host_type != CAIRN_HOST_NAME, fdio_left_ms(deadline),
+		                  &n->fd);
 		if (rc != 0)
 			goto fail;
 	}
-	if ((rc = net_handshake(n, relay->key, deadline)) != 0)
+	if ((rc = net_handshake(n, relay->key, env, deadline)) != 0)
 		goto fail;
 	*out = n;
 	return 0;

@@ -15,12 +15,14 @@
 #include "cairn/address.h"
 #include "cairn/error.h"
 #include "codec.h"
+#include "env.h"
 
 struct cnet;
 
 struct cnet_options {
-	const char *socks;     /* "HOST:PORT" of a SOCKS5 proxy, or NULL for direct TCP */
-	int connect_timeout_ms; /* TCP + proxy + handshake; default 15000 when 0 */
+	const char *socks;            /* "HOST:PORT" of a SOCKS5 proxy, or NULL for direct TCP */
+	int connect_timeout_ms;       /* TCP + proxy + handshake; default 15000 when 0 */
+	const struct client_env *env; /* how to connect, the handshake's clock; NULL: real */
 };
 
 /*
@@ -29,7 +31,7 @@ struct cnet_options {
  * logged nowhere), CAIRN_ETIMEDOUT, or a handshake error (CAIRN_EAUTH: wrong relay key).
  */
 CAIRN_WARN_UNUSED int cnet_connect(const struct cairn_address *relay,
-				   const struct cnet_options *opt, struct cnet **out);
+                                   const struct cnet_options *opt, struct cnet **out);
 
 /* Closes and frees. Accepts NULL. */
 void cnet_close(struct cnet *n);

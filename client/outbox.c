@@ -83,7 +83,7 @@ int client_queue_message(struct cairn *c, struct contact *k, uint8_t kind, const
 		memcpy(e.conv, k->conv, RECORD_ID_LEN);
 		memcpy(e.contact, k->id, RECORD_ID_LEN);
 		memcpy(e.message_id, id, APPMSG_ID_LEN);
-		randombytes_buf(e.outbox_id, sizeof(e.outbox_id));
+		client_random(c, e.outbox_id, sizeof(e.outbox_id));
 		uint8_t *v = NULL;
 		size_t vlen = 0;
 		rc = outbox_encode(&e, &v, &vlen);

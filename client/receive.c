@@ -33,7 +33,7 @@ static int report(struct receiver *rv, const struct contact *k, const struct app
 	                          .text = text,
 	                          .len = len,
 	                          .sent_at = (int64_t)am->sent_at,
-	                          .received_at = (int64_t)time(NULL)};
+	                          .received_at = client_now_s(rv->c)};
 	memcpy(m.id, am->id, APPMSG_ID_LEN);
 	rv->on_message(rv->ctx, &m);
 	return 0;
@@ -130,7 +130,7 @@ static int deliver_appmsg(struct receiver *rv, struct contact *k, const uint8_t 
 		return 0; /* hello, mailboxes, or a kind from a later version: nothing to store */
 	if (am->part_count == 1) {
 		int rc = client_store_message(rv->c, k, 0, am->id, (int64_t)am->sent_at,
-		                              (int64_t)time(NULL), am->data, am->data_len);
+		                              client_now_s(rv->c), am->data, am->data_len);
 		if (rc == 1) {
 			*text = malloc(am->data_len ? am->data_len : 1);
 			if (*text != NULL)
@@ -144,7 +144,7 @@ static int deliver_appmsg(struct receiver *rv, struct contact *k, const uint8_t 
 	int rc = store_part(rv->c, k, am, raw, len, &joined, &jlen);
 	if (rc == 1) {
 		rc = client_store_message(rv->c, k, 0, am->id, (int64_t)am->sent_at,
-		                          (int64_t)time(NULL), joined, jlen);
+		                          client_now_s(rv->c), joined, jlen);
 		if (rc == 1) {
 			*text = joined;
 			*tlen = jlen;

@@ -17,7 +17,8 @@ int client_connect(struct cairn *c, const char *relay, struct cnet **out)
 	if (cairn_address_parse(relay, &a) != 0)
 		return CAIRN_EADDRESS;
 	struct cnet_options opt = {.socks = c->socks[0] ? c->socks : NULL,
-	                           .connect_timeout_ms = c->timeout_ms};
+	                           .connect_timeout_ms = c->timeout_ms,
+	                           .env = &c->env};
 	return cnet_connect(&a, &opt, out);
 }
 

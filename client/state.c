@@ -27,8 +27,8 @@
  * Keys. A random 32-byte master key M never changes. The single keyslot row holds the
  * Argon2id (crypto_pwhash ALG_ARGON2ID13) salt, opslimit and memlimit, and M sealed with
  * XChaCha20-Poly1305 under the key derived from the passphrase. Limits are MODERATE, or
- * INTERACTIVE when CAIRN_PWHASH_FAST=1 (tests and scripts); open always uses the stored
- * limits, bounded to [MIN, SENSITIVE] so a tampered slot cannot make open run forever. A
+ * INTERACTIVE when the creator asks (cstate_create); a new passphrase keeps them; open uses the
+ * stored limits, bounded to [MIN, SENSITIVE] so a tampered slot cannot make open run forever. A
  * wrong passphrase fails to open the slot before anything is written: CAIRN_EPASSPHRASE,
  * nothing changed. cstate_rekey re-seals M under a new salt and passphrase in one UPDATE.
  * From M, crypto_kdf_derive_from_key with context "cairnst1" derives subkey 1, the record
@@ -214,29 +214,17 @@ static void unlink_companions(const char *path)
 	free(p);
 }
 
-/* The Argon2id limits for a new keyslot (see the design notes). */
-static void pwhash_limits(unsigned long long *ops, size_t *mem)
-{
-	const char *fast = getenv("CAIRN_PWHASH_FAST");
-	if (fast != NULL && strcmp(fast, "1") == 0) {
-		*ops = crypto_pwhash_OPSLIMIT_INTERACTIVE;
-		*mem = crypto_pwhash_MEMLIMIT_INTERACTIVE;
-	} else {
-		*ops = crypto_pwhash_OPSLIMIT_MODERATE;
-		*mem = crypto_pwhash_MEMLIMIT_MODERATE;
-	}
-}
-
 /*
- * Fills KS: a fresh salt, the current limits, and MASTER sealed under the key Argon2id derives
- * from PASSPHRASE. Returns 0 or CAIRN_ENOMEM (Argon2id could not get its memory).
+ * Fills KS: a fresh salt, the limits OPS and MEM, and MASTER sealed under the key Argon2id
+ * derives from PASSPHRASE. Returns 0 or CAIRN_ENOMEM (Argon2id could not get its memory).
  */
 static int keyslot_seal(struct keyslot *ks, const uint8_t master[static CSTATE_KEYLEN],
-                        const char *passphrase)
+                        const char *passphrase, unsigned long long ops, size_t mem)
 {
 	uint8_t kpass[CSTATE_KEYLEN];
 	int rc = CAIRN_ENOMEM;
-	pwhash_limits(&ks->opslimit, &ks->memlimit);
+	ks->opslimit = ops;
+	ks->memlimit = mem;
 	randombytes_buf(ks->salt, sizeof(ks->salt));
 	if (crypto_pwhash(kpass, sizeof(kpass), passphrase, strlen(passphrase), ks->salt,
 	                  ks->opslimit, ks->memlimit, crypto_pwhash_ALG_ARGON2ID13) != 0)
@@ -499,12 +487,12 @@ static void sync_dir(const char *dir)
 	close(fd);
 }
 
-int cstate_create(const char *dir, const char *passphrase, struct cstate **out)
+int cstate_create(const char *dir, const char *passphrase, enum cstate_kdf kdf, struct cstate **out)
 {
 	if (out != NULL)
 		*out = NULL;
 	if (dir == NULL || dir[0] == '\0' || passphrase == NULL || passphrase[0] == '\0' ||
-	    out == NULL)
+	    out == NULL || (kdf != CSTATE_KDF_MODERATE && kdf != CSTATE_KDF_INTERACTIVE))
 		return CAIRN_EINVAL;
 	if (sodium_init() < 0)
 		return CAIRN_EIO;
@@ -537,7 +525,14 @@ int cstate_create(const char *dir, const char *passphrase, struct cstate **out)
 		goto out;
 	randombytes_buf(st->keys->master, sizeof(st->keys->master));
 	keys_derive(st->keys);
-	if ((rc = keyslot_seal(&ks, st->keys->master, passphrase)) != 0)
+	if (kdf == CSTATE_KDF_INTERACTIVE) {
+		st->opslimit = crypto_pwhash_OPSLIMIT_INTERACTIVE;
+		st->memlimit = crypto_pwhash_MEMLIMIT_INTERACTIVE;
+	} else {
+		st->opslimit = crypto_pwhash_OPSLIMIT_MODERATE;
+		st->memlimit = crypto_pwhash_MEMLIMIT_MODERATE;
+	}
+	if ((rc = keyslot_seal(&ks, st->keys->master, passphrase, st->opslimit, st->memlimit)) != 0)
 		goto out;
 
 	rc = CAIRN_EIO;
@@ -603,6 +598,8 @@ int cstate_open(const char *dir, const char *passphrase, struct cstate **out)
 	if ((rc = db_connect(path, &st->db)) != 0 || (rc = keyslot_read(st->db, &ks)) != 0 ||
 	    (rc = keyslot_open(&ks, passphrase, st->keys->master)) != 0)
 		goto out;
+	st->opslimit = ks.opslimit;
+	st->memlimit = ks.memlimit;
 	keys_derive(st->keys);
 	if ((rc = db_ready(st)) != 0)
 		goto out;
@@ -702,7 +699,7 @@ int cstate_rekey(struct cstate *st, const char *new_passphrase)
 		return CAIRN_EINVAL;
 	struct keyslot ks;
 	/* Argon2id runs before the write lock is taken, not while holding it. */
-	int rc = keyslot_seal(&ks, st->keys->master, new_passphrase);
+	int rc = keyslot_seal(&ks, st->keys->master, new_passphrase, st->opslimit, st->memlimit);
 	if (rc != 0)
 		return rc;
 	if ((rc = cstate_begin(st)) != 0)

@@ -24,11 +24,17 @@ struct cstate;
 #define CSTATE_KEY_MAX   256    /* longest lookup key */
 #define CSTATE_VALUE_MAX 262144 /* longest record */
 
+/* How hard the passphrase is stretched: Argon2id's MODERATE limits (256 MiB, the default) or
+ * INTERACTIVE (64 MiB: devices short of memory, and tests). */
+enum cstate_kdf { CSTATE_KDF_MODERATE, CSTATE_KDF_INTERACTIVE };
+
 /*
- * Creates a new store in directory DIR (created 0700 if missing) sealed under PASSPHRASE.
- * Returns 0, CAIRN_EEXIST if DIR already holds a store, or CAIRN_EIO.
+ * Creates a new store in directory DIR (created 0700 if missing) sealed under PASSPHRASE with
+ * the limits KDF names. Returns 0, CAIRN_EEXIST if DIR already holds a store, CAIRN_EINVAL,
+ * or CAIRN_EIO.
  */
-CAIRN_WARN_UNUSED int cstate_create(const char *dir, const char *passphrase, struct cstate **out);
+CAIRN_WARN_UNUSED int cstate_create(const char *dir, const char *passphrase, enum cstate_kdf kdf,
+                                    struct cstate **out);
 
 /*
  * Opens the store in DIR. Returns 0, CAIRN_ENOTFOUND (no store), CAIRN_EPASSPHRASE (wrong

@@ -63,6 +63,9 @@ struct cstate {
 	sqlite3_stmt *stmt[STMT_COUNT];
 	struct cstate_keys *keys; /* sodium_malloc: guarded, and wiped by sodium_free */
 	int depth;                /* transaction nesting; 0 = autocommit */
+	/* The keyslot's Argon2id limits, which a new passphrase keeps (cstate_rekey). */
+	unsigned long long opslimit;
+	size_t memlimit;
 };
 
 /* Maps a failed SQLite call to our codes: a damaged file is not an I/O error. */

@@ -87,13 +87,6 @@ struct run {
 	void *ctx;
 };
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static struct session *session_for(struct run *run, const char *relay, enum session_role role)
 {
 	for (size_t i = 0; i < run->n; i++)
@@ -200,7 +193,7 @@ static int session_start(struct run *run, struct session *s)
 		rc = cnet_queue(s->net, &ping);
 	if (rc == 0)
 		rc = cnet_flush(s->net);
-	s->last_ms = now_ms();
+	s->last_ms = client_mono_ms(run->c);
 	s->next_ping_ms = s->last_ms + PING_EVERY_MS;
 	s->ping_due_ms = s->last_ms + (int64_t)run->c->timeout_ms;
 	if (rc != 0)
@@ -246,7 +239,7 @@ static int plan_contact(void *vctx, const uint8_t *v, size_t vlen)
 		memcpy(sub->recipient_id, k.mine[i].recipient_id, CAIRN_MAILBOX_ID_LEN);
 		if (s->net != NULL && (subscribe(run, s, sub) != 0 || cnet_flush(s->net) != 0)) {
 			session_close(run, s);
-			session_failed(run, s, now_ms());
+			session_failed(run, s, client_mono_ms(run->c));
 		}
 	}
 	contact_wipe(&k);
@@ -429,7 +422,7 @@ static void send_accepted(struct run *run, const struct pending_send *ps)
 	struct stored_message m;
 	if (rc == 0 && cstate_get(c->st, REC_MESSAGE, key, klen, &v, &vlen) == 0 &&
 	    message_parse(v, vlen, &m) == 0 && m.received_at == 0) {
-		m.received_at = (int64_t)time(NULL);
+		m.received_at = client_now_s(c);
 		uint8_t *nv = NULL;
 		size_t nlen = 0;
 		if (message_encode(&m, &nv, &nlen) == 0)
@@ -478,7 +471,7 @@ static void retire_check(struct run *run, struct session *s)
 	}
 	if (queued && cnet_flush(s->net) != 0) {
 		session_close(run, s);
-		session_failed(run, s, now_ms());
+		session_failed(run, s, client_mono_ms(run->c));
 	}
 }
 
@@ -518,7 +511,7 @@ static void mailbox_gone(struct run *run, struct session *s, size_t i)
 /* Handles one message from S's relay. Returns non-zero when the session must close. */
 static int session_handle(struct run *run, struct session *s, const struct cairn_msg *m)
 {
-	s->last_ms = now_ms();
+	s->last_ms = client_mono_ms(run->c);
 	if (m->type == CAIRN_REPLY_ENVELOPE) {
 		for (size_t i = 0; i < s->nsubs; i++) {
 			if (s->subs[i].rid == 0 || s->subs[i].rid != m->request_id)
@@ -636,12 +629,12 @@ int client_run(struct cairn *c, struct cairn_sync_result *res, cairn_message_cb 
 		goto out;
 	rc = 0;
 	for (size_t i = 0; i < run.n; i++)
-		session_open(&run, &run.s[i], now_ms());
+		session_open(&run, &run.s[i], client_mono_ms(c));
 	run.redispatch = true;
-	int64_t deadline = now_ms() + 4 * (int64_t)c->timeout_ms;
-	int64_t next_tick = now_ms() + TICK_MS;
+	int64_t deadline = client_mono_ms(c) + 4 * (int64_t)c->timeout_ms;
+	int64_t next_tick = client_mono_ms(c) + TICK_MS;
 	for (;;) {
-		int64_t now = now_ms();
+		int64_t now = client_mono_ms(c);
 		if (run.listen && now >= next_tick) {
 			/* Contacts to move, mailboxes and contacts added meanwhile (by a move,
 			 * `cairn invite`), messages queued by `cairn send`; refusals expire. A
@@ -658,7 +651,7 @@ int client_run(struct cairn *c, struct cairn_sync_result *res, cairn_message_cb 
 			}
 			run.nrefused = 0;
 			run.redispatch = run.recheck = true;
-			now = now_ms();
+			now = client_mono_ms(c);
 		}
 		if (run.recheck) {
 			run.recheck = false;

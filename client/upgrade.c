@@ -129,7 +129,7 @@ static int orphan_owner(struct upgrade *u, const char *name, struct owner **out)
 	struct owner *o = &p[u->nowner];
 	memset(o, 0, sizeof(*o));
 	strcpy(o->name, name);
-	randombytes_buf(o->conv, RECORD_ID_LEN);
+	client_random(u->c, o->conv, RECORD_ID_LEN);
 	struct conversation v = {.kind = CONV_GROUP};
 	memcpy(v.id, o->conv, RECORD_ID_LEN);
 	strcpy(v.label, name);

@@ -79,7 +79,6 @@ static void setup_once(void)
 		abort();
 	snprintf(db_path, sizeof(db_path), "%s/cairn.db", home);
 	atexit(cleanup);
-	setenv("CAIRN_PWHASH_FAST", "1", 1);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

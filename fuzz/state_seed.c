@@ -56,7 +56,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: fuzz_state_seed OUT_DIR DB... | --new OUT_DIR\n");
 		return 2;
 	}
-	setenv("CAIRN_PWHASH_FAST", "1", 1);
 	char home[] = "/tmp/cairn-state-seed-XXXXXX";
 	if (mkdtemp(home) == NULL)
 		return 1;
@@ -65,7 +64,8 @@ int main(int argc, char **argv)
 	int status = 0;
 	if (strcmp(argv[1], "--new") == 0) {
 		snprintf(out, sizeof(out), "%s/fresh.db", argv[2]);
-		if (cairn_init(home, PASSPHRASE) != 0 || copy_file(db, out) != 0)
+		if (cairn_init_kdf(home, PASSPHRASE, CAIRN_KDF_INTERACTIVE) != 0 ||
+		    copy_file(db, out) != 0)
 			status = 1;
 		unlink(db);
 	}

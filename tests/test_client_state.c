@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <sodium.h>
 #include <sqlite3.h>
 
 #include "state.h"
@@ -72,7 +73,7 @@ static int teardown(void **state)
 static struct cstate *create_store(const struct fixture *f)
 {
 	struct cstate *st = NULL;
-	assert_int_equal(cstate_create(f->home, PASS, &st), 0);
+	assert_int_equal(cstate_create(f->home, PASS, CSTATE_KDF_INTERACTIVE, &st), 0);
 	assert_non_null(st);
 	return st;
 }
@@ -245,7 +246,9 @@ static void test_create_open_round_trip(void **state)
 
 	/* A second create neither succeeds nor touches the first store. */
 	struct cstate *other = (struct cstate *)f;
-	assert_int_equal(cstate_create(f->home, "another passphrase", &other), CAIRN_EEXIST);
+	assert_int_equal(
+	    cstate_create(f->home, "another passphrase", CSTATE_KDF_INTERACTIVE, &other),
+	    CAIRN_EEXIST);
 	assert_null(other);
 	st = open_store(f, PASS);
 	assert_value(st, 1, "alice", "hello");
@@ -265,8 +268,8 @@ static void test_open_without_store(void **state)
 
 	assert_int_equal(cstate_open(NULL, PASS, &st), CAIRN_EINVAL);
 	assert_int_equal(cstate_open(f->home, NULL, &st), CAIRN_EINVAL);
-	assert_int_equal(cstate_create(f->home, "", &st), CAIRN_EINVAL);
-	assert_int_equal(cstate_create(f->home, PASS, NULL), CAIRN_EINVAL);
+	assert_int_equal(cstate_create(f->home, "", CSTATE_KDF_INTERACTIVE, &st), CAIRN_EINVAL);
+	assert_int_equal(cstate_create(f->home, PASS, CSTATE_KDF_INTERACTIVE, NULL), CAIRN_EINVAL);
 }
 
 static void test_wrong_passphrase_changes_nothing(void **state)
@@ -649,7 +652,7 @@ static void test_not_a_store(void **state)
 	assert_non_null(fp);
 	fclose(fp);
 	assert_int_equal(cstate_open(f->home, PASS, &st), CAIRN_ECORRUPT);
-	assert_int_equal(cstate_create(f->home, PASS, &st), CAIRN_EEXIST);
+	assert_int_equal(cstate_create(f->home, PASS, CSTATE_KDF_INTERACTIVE, &st), CAIRN_EEXIST);
 	fp = fopen(f->path, "wb");
 	assert_non_null(fp);
 	for (int i = 0; i < 400; i++)
@@ -697,10 +700,44 @@ static void test_stale_wal_is_not_replayed(void **state)
 	cstate_close(st);
 }
 
+/* The stored Argon2id memory limit of the store in F. */
+static int64_t raw_memlimit(const struct fixture *f)
+{
+	sqlite3 *db = raw_open(f);
+	sqlite3_stmt *s;
+	assert_int_equal(sqlite3_prepare_v2(db, "SELECT memlimit FROM keyslot", -1, &s, NULL),
+	                 SQLITE_OK);
+	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
+	int64_t n = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return n;
+}
+
+/* The stretch is the creator's explicit choice (no environment variable inside the library),
+ * and a new passphrase keeps it. */
+static void test_kdf_choice(void **state)
+{
+	struct fixture *f = *state;
+	struct cstate *st = NULL;
+	assert_int_equal(cstate_create(f->home, PASS, (enum cstate_kdf)7, &st), CAIRN_EINVAL);
+	assert_null(st);
+	assert_int_equal(cstate_create(f->home, PASS, CSTATE_KDF_MODERATE, &st), 0);
+	cstate_close(st);
+	assert_int_equal(raw_memlimit(f), (int64_t)crypto_pwhash_MEMLIMIT_MODERATE);
+	assert_int_equal(unlink(f->path), 0);
+
+	st = create_store(f);
+	assert_int_equal(raw_memlimit(f), (int64_t)crypto_pwhash_MEMLIMIT_INTERACTIVE);
+	assert_int_equal(cstate_rekey(st, "a new passphrase"), 0);
+	cstate_close(st);
+	assert_int_equal(raw_memlimit(f), (int64_t)crypto_pwhash_MEMLIMIT_INTERACTIVE);
+	st = open_store(f, "a new passphrase");
+	cstate_close(st);
+}
+
 int main(void)
 {
-	/* Argon2id at INTERACTIVE rather than MODERATE limits: the tests open many stores. */
-	setenv("CAIRN_PWHASH_FAST", "1", 1);
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_create_open_round_trip, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_open_without_store, setup, teardown),
@@ -717,6 +754,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_reordered_records, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_not_a_store, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_stale_wal_is_not_replayed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_kdf_choice, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -549,7 +549,7 @@ static void test_scope_lists_only_its_own(void **state)
 	snprintf(dir, sizeof(dir), "%s/S", w->dir);
 	setenv("CAIRN_PWHASH_FAST", "1", 1);
 	struct cstate *st;
-	assert_int_equal(cstate_create(dir, "s", &st), 0);
+	assert_int_equal(cstate_create(dir, "s", CSTATE_KDF_INTERACTIVE, &st), 0);
 	static const char *const vals[] = {"a1", "b1", "a2", "n1", "b2", "a3"};
 	for (int i = 0; i < 6; i++) {
 		const char *scope = vals[i][0] == 'n' ? NULL : vals[i][0] == 'a' ? "AAAA" : "BBBB";

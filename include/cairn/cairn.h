@@ -32,6 +32,17 @@ struct cairn;
  * identity, no contacts. Returns CAIRN_EEXIST if HOME already holds a client. */
 CAIRN_WARN_UNUSED int cairn_init(const char *home, const char *passphrase);
 
+/* How hard the passphrase is stretched (Argon2id) before it unlocks a home. */
+enum cairn_kdf {
+	CAIRN_KDF_MODERATE = 0,    /* 256 MiB: cairn_init's choice */
+	CAIRN_KDF_INTERACTIVE = 1, /* 64 MiB: for devices short of memory (and tests); a guess
+	                            * at the passphrase costs an attacker with the disk less */
+};
+
+/* cairn_init with the passphrase stretched as KDF says (kept for later passphrases too).
+ * CAIRN_EINVAL for a KDF not listed above. */
+CAIRN_WARN_UNUSED int cairn_init_kdf(const char *home, const char *passphrase, enum cairn_kdf kdf);
+
 /* Opens the client in HOME. Returns CAIRN_ENOTFOUND or CAIRN_EPASSPHRASE (nothing changed). */
 CAIRN_WARN_UNUSED int cairn_open(const char *home, const char *passphrase, struct cairn **out);
 

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the client takes from the world, in one place so that a test can replace it: the
+ * clocks, the randomness of ids, and the way a byte stream to a relay (or to its proxy) is
+ * opened. struct cairn holds one; cairn_open installs env_default(), and in-process tests put
+ * their own with client_set_env (client.h): a fake clock, counted ids, and a connect function
+ * that hands back one end of a socketpair served by an in-memory relay.
+ *
+ * Key material is not drawn here: proto/ takes it from libsodium, whose generator a test
+ * never needs to predict.
+ */
+#ifndef CAIRN_CLIENT_ENV_H
+#define CAIRN_CLIENT_ENV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct client_env {
+	/* Monotonic milliseconds: deadlines, pings, backoff, quiet periods. */
+	int64_t (*mono_ms)(void *ctx);
+	/* Seconds since the epoch: when a message was sent or received. */
+	int64_t (*wall_s)(void *ctx);
+	/* LEN unpredictable bytes for ids and credentials. */
+	void (*random)(void *ctx, void *buf, size_t len);
+	/*
+	 * Opens a byte stream to HOST:PORT (the relay, or the SOCKS5 proxy when one is set;
+	 * NUMERIC: HOST is an address literal, never to be resolved) within TIMEOUT_MS. *FD
+	 * receives a connected, non-blocking, close-on-exec descriptor the caller owns.
+	 * Returns 0, CAIRN_ECONNECT or CAIRN_ETIMEDOUT.
+	 */
+	int (*connect)(void *ctx, const char *host, uint16_t port, bool numeric, int timeout_ms,
+	               int *fd);
+	void *ctx;
+};
+
+/* The real world: CLOCK_MONOTONIC, time(), libsodium's generator, TCP. */
+const struct client_env *env_default(void);
+
+#endif
