@@ -80,6 +80,13 @@ static int64_t fake_clock(void *ctx)
 	return fake_now;
 }
 
+/* The budget's monotonic clock follows the same fixed time, so it refills only on EXPIRE. */
+static int64_t fake_clock_ms(void *ctx)
+{
+	(void)ctx;
+	return fake_now * 1000;
+}
+
 static uint8_t rng_key[crypto_stream_chacha20_KEYBYTES];
 static uint64_t rng_ctr;
 
@@ -225,6 +232,7 @@ static uint16_t relay_start(void)
 	relay->cfg = &h.cfg;
 	relay->private_key = relay_private;
 	relay->clock.now = fake_clock;
+	relay->clock.now_ms = fake_clock_ms;
 	relay->handler = &commands_handler;
 	relay->port = &conn_socket_port;
 	memcpy(relay->public_key, relay_public, CAIRN_KEY_LEN);

@@ -67,7 +67,7 @@ void admission_tick(struct relay *relay)
 static int refuse_full(struct relay *relay, const char *why)
 {
 	relay->stats.refused_full++;
-	int64_t now = (int64_t)uv_now(relay->loop);
+	int64_t now = relay_now_ms(relay);
 	if (relay->full_warned_ms == 0 || now - relay->full_warned_ms >= FULL_WARN_EVERY_MS) {
 		relay->full_warned_ms = now;
 		log_warn("the relay is full (%s): refusing new %s with the error 'full'", why,
@@ -110,14 +110,14 @@ int admission_room_for_envelope(struct relay *relay, size_t len)
 void admission_budget_init(struct relay *relay, struct admission_budget *b)
 {
 	b->tokens = (uint64_t)relay->cfg->create_burst * UNIT;
-	b->ms = (int64_t)uv_now(relay->loop);
+	b->ms = relay_now_ms(relay);
 }
 
 int admission_take(struct relay *relay, struct admission_budget *b)
 {
 	const struct relay_config *cfg = relay->cfg;
 	uint64_t cap = (uint64_t)cfg->create_burst * UNIT;
-	int64_t now = (int64_t)uv_now(relay->loop);
+	int64_t now = relay_now_ms(relay);
 	if (now > b->ms) {
 		uint64_t add = (uint64_t)(now - b->ms) * cfg->create_per_minute;
 		b->tokens = add >= cap - b->tokens ? cap : b->tokens + add;

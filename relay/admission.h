@@ -18,7 +18,7 @@ struct relay;
 /* One connection's CREATE/SECURE budget: a token bucket (admission.c). */
 struct admission_budget {
 	uint64_t tokens; /* in 1/60000ths of a token */
-	int64_t ms;      /* loop time of the last refill */
+	int64_t ms;      /* relay_now_ms of the last refill */
 };
 
 /* Takes the first sample of the data directory's free space (at start, before serving). */

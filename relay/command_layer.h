@@ -22,6 +22,7 @@
 
 #include "admission.h"
 #include "codec.h"
+#include "envelope.h"
 #include "mailbox.h"
 #include "storage.h"
 
@@ -91,26 +92,7 @@ void relay_submit(struct relay *relay, struct storage_job *job);
 /* Asks for the next block (once at a time); relay->on_ids_ready runs when one is durable. */
 void reserve_ids(struct relay *relay);
 
-/* ---- envelope.c ------------------------------------------------------------------------ */
-
-/* A new envelope of MB with id ID and LEN bytes (BODY copied in, or NULL: read back later),
- * its delete job ready. NULL when out of memory. */
-struct envelope *envelope_new(struct relay *relay, struct mailbox *mb, uint64_t id,
-                              const uint8_t *body, uint32_t len);
-/* Frees ENV once it is out of its queue and none of its jobs is in flight. */
-void envelope_maybe_free(struct envelope *env);
-/* Sends ENV's sender its answer (once) and releases it. */
-void envelope_answer_sender(struct envelope *env, int status);
-/* ENV leaves its mailbox's queue (no storage work). */
-void envelope_detach(struct envelope *env);
-/* ENV leaves its mailbox's queue for good, its pending storage job cancelled if it can be:
- * true if it is or will be on disk (the caller deletes it there). */
-bool envelope_leave(struct relay *relay, struct envelope *env);
-/* Deletes ENV's record from the store (once): ENV has left its queue and is, or will be, on
- * disk. ENV stays in memory until the DELETE is done. */
-void envelope_delete(struct relay *relay, struct envelope *env);
-/* DONE of an envelope's PUT. */
-void on_put_done(struct storage_job *job);
+/* ---- envelope.c: see envelope.h ----------------------------------------------------- */
 
 /* ---- delivery.c ------------------------------------------------------------------------ */
 

@@ -289,9 +289,7 @@ static void cmd_ack(struct peer *p, const struct cairn_msg *m)
 			relay_submit(relay, &r->job);
 		}
 	} else {
-		if (envelope_leave(relay, env))
-			envelope_delete(relay, env);
-		envelope_maybe_free(env);
+		envelope_ack(env);
 	}
 	deliver(relay, mb);
 }
@@ -350,7 +348,8 @@ static void cmd_send(struct peer *p, const struct cairn_msg *m)
 	    envelope_new(relay, mb, id, m->envelope ? m->envelope : (const uint8_t *)"",
 	                 (uint32_t)m->envelope_len);
 	if (env == NULL || mailbox_push(&relay->mailboxes, mb, id, env->len, env) != 0) {
-		free(env);
+		if (env != NULL)
+			envelope_enter(env, ENV_GONE);
 		peer_reply_error(p, m->request_id, CAIRN_ESTORAGE);
 		return;
 	}
@@ -358,27 +357,7 @@ static void cmd_send(struct peer *p, const struct cairn_msg *m)
 	int64_t now = relay_now(relay);
 	add_time_mark(relay, now, id + 1);
 	mailbox_touch(relay, mb);
-	env->stored_at = now;
-	env->queued = true;
-	env->sender = p;
-	env->sender_rid = m->request_id;
-	peer_hold(p);
-	env->io = ENV_IO_WRITE;
-	env->io_job.kind = STORAGE_WRITE;
-	env->io_job.done = on_put_done;
-	env->io_job.op = (struct store_op){.kind = STORE_ENVELOPE_PUT,
-	                                   .mailbox_id = mb->rec.id,
-	                                   .envelope_id = id,
-	                                   .body = env->body,
-	                                   .len = env->len,
-	                                   .stored_at = coarse_time(relay, now)};
-	/* An online owner usually acknowledges within milliseconds, which cancels the write:
-	 * holding it back a little keeps online traffic off the disk even when the round
-	 * trip is longer than the storage thread's gathering time. */
-	if (mb->subscriber != NULL)
-		storage_submit_held(relay->storage, &env->io_job, cfg->online_write_hold_ms);
-	else
-		relay_submit(relay, &env->io_job);
+	envelope_write(env, p, m->request_id, now);
 	relay->stats.envelopes_accepted++;
 	deliver(relay, mb);
 }

@@ -18,21 +18,30 @@ static void on_read_done(struct storage_job *job)
 	struct envelope *env = job->data;
 	struct relay *relay = env->relay;
 	struct mailbox *mb = env->mailbox; /* NULL if it left the queue meanwhile */
-	env->io = ENV_IO_NONE;
-	if (mb != NULL)
-		mb->reads--;
-	if (job->status == 0) {
-		env->body = job->read_body;
-		env->body_owned = true;
-	} else {
+	if (job->status == 0)
+		env->body = job->read_body; /* ENV's to free from now on */
+	else
 		free(job->read_body);
-		long i = mb ? mailbox_find(mb, env->id) : -1;
+	switch (env->state) {
+	case ENV_READING_ACKED:
+		envelope_enter(env, ENV_DELETING);
+		return;
+	case ENV_READING_LEFT:
+		envelope_enter(env, ENV_GONE);
+		return;
+	default:
+		break;
+	}
+	mb->reads--;
+	if (job->status != 0) {
+		enum envelope_state to = ENV_EVICTED;
+		long i = mailbox_find(mb, env->id);
 		if (i >= 0) {
 			mailbox_at(mb, (size_t)i)->env = NULL;
-			envelope_detach(env);
 			if (job->status == CAIRN_EDENIED) {
 				/* Gone from the disk (expired meanwhile): undeliverable. */
 				mailbox_ack(&relay->mailboxes, mb, (size_t)i);
+				to = ENV_GONE;
 			} else if (job->status != CAIRN_ESHUTDOWN && mb->subscriber != NULL) {
 				/* Still on disk, so still queued. Asking again at once could spin
 				 * on a failing disk: end the subscription, and the owner retries
@@ -42,21 +51,19 @@ static void on_read_done(struct storage_job *job)
 				unsubscribe(relay, mb, -CAIRN_ESTORAGE);
 			}
 		}
-		envelope_maybe_free(env);
-		if (mb != NULL)
-			deliver(relay, mb);
+		envelope_enter(env, to);
+		deliver(relay, mb);
 		return;
 	}
-	long i = mb != NULL && mb->subscriber == NULL ? mailbox_find(mb, env->id) : -1;
+	envelope_enter(env, ENV_STORED);
+	long i = mb->subscriber == NULL ? mailbox_find(mb, env->id) : -1;
 	if (i >= 0 && mailbox_at(mb, (size_t)i)->env == env) {
 		/* Its subscriber left while it was read: offline mailboxes keep no bodies (nor
 		 * would anything free this one before the next subscriber, or at exit). */
 		mailbox_at(mb, (size_t)i)->env = NULL;
-		envelope_detach(env);
+		envelope_enter(env, ENV_EVICTED);
 	}
-	if (mb != NULL)
-		deliver(relay, mb);
-	envelope_maybe_free(env);
+	deliver(relay, mb);
 }
 
 /*
@@ -83,15 +90,13 @@ static void read_ahead(struct relay *relay, struct mailbox *mb)
 		struct envelope *env = envelope_new(relay, mb, p->id, NULL, p->len);
 		if (env == NULL)
 			break;
-		env->disk = ENV_DISK_STORED;
-		env->queued = true;
-		env->io = ENV_IO_READ;
-		env->io_job.kind = STORAGE_READ;
-		env->io_job.read_id = p->id;
-		env->io_job.done = on_read_done;
+		env->job.kind = STORAGE_READ;
+		env->job.read_id = p->id;
+		env->job.done = on_read_done;
 		p->env = env;
 		mb->reads++;
-		relay_submit(relay, &env->io_job);
+		envelope_enter(env, ENV_READING);
+		relay_submit(relay, &env->job);
 	}
 }
 
@@ -156,10 +161,9 @@ void unsubscribe(struct relay *relay, struct mailbox *mb, int code)
 	for (size_t i = 0; i < mb->q_len; i++) {
 		struct pending *p = mailbox_at(mb, i);
 		struct envelope *env = p->env;
-		if (env != NULL && env->disk == ENV_DISK_STORED && env->io == ENV_IO_NONE) {
+		if (env != NULL && env->state == ENV_STORED) {
 			p->env = NULL;
-			envelope_detach(env);
-			envelope_maybe_free(env);
+			envelope_enter(env, ENV_EVICTED);
 		}
 	}
 }

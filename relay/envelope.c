@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The life of an envelope in memory, from SEND to ACK: its write (answered once durable, or
- * cancelled when its owner acknowledges first), its body kept or dropped (parked) once
- * durable, its delete, and its memory freed once nothing refers to it.
+ * The life of an envelope in memory (envelope.h), from SEND to ACK: its write (answered once
+ * durable, or cancelled when its owner acknowledges first), its body kept or dropped once
+ * durable, its delete, and its memory freed once nothing refers to it. Every step goes through
+ * envelope_enter.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,13 +13,65 @@
 #include "log.h"
 #include "relay.h"
 
-void envelope_maybe_free(struct envelope *env)
+#define TO(s) (1u << (s))
+
+/* The table of envelope.h: the states each state may step to. Final states step nowhere. */
+static const uint16_t legal_steps[ENV_STATES] = {
+    [ENV_NEW] = TO(ENV_WRITING) | TO(ENV_READING) | TO(ENV_GONE),
+    [ENV_WRITING] = TO(ENV_STORED) | TO(ENV_GONE) | TO(ENV_CANCELLED) | TO(ENV_WRITING_ACKED) |
+                    TO(ENV_WRITING_LEFT),
+    [ENV_STORED] = TO(ENV_EVICTED) | TO(ENV_DELETING) | TO(ENV_GONE),
+    [ENV_READING] = TO(ENV_STORED) | TO(ENV_EVICTED) | TO(ENV_GONE) | TO(ENV_DELETING) |
+                    TO(ENV_READING_ACKED) | TO(ENV_READING_LEFT),
+    [ENV_WRITING_ACKED] = TO(ENV_DELETING),
+    [ENV_WRITING_LEFT] = TO(ENV_GONE),
+    [ENV_READING_ACKED] = TO(ENV_DELETING),
+    [ENV_READING_LEFT] = TO(ENV_GONE),
+    [ENV_DELETING] = TO(ENV_GONE),
+};
+
+bool envelope_step_legal(enum envelope_state from, enum envelope_state to)
 {
-	if (env->queued || env->io != ENV_IO_NONE || env->disk == ENV_DISK_DELETING)
-		return;
-	if (env->body_owned)
-		free(env->body);
-	free(env);
+	return (unsigned)from < ENV_STATES && (unsigned)to < ENV_STATES &&
+	       (legal_steps[from] & TO(to)) != 0;
+}
+
+const char *envelope_state_name(enum envelope_state s)
+{
+	static const char *const names[ENV_STATES] = {
+	    [ENV_NEW] = "NEW",
+	    [ENV_WRITING] = "WRITING",
+	    [ENV_STORED] = "STORED",
+	    [ENV_READING] = "READING",
+	    [ENV_WRITING_ACKED] = "WRITING_ACKED",
+	    [ENV_WRITING_LEFT] = "WRITING_LEFT",
+	    [ENV_READING_ACKED] = "READING_ACKED",
+	    [ENV_READING_LEFT] = "READING_LEFT",
+	    [ENV_DELETING] = "DELETING",
+	    [ENV_CANCELLED] = "CANCELLED",
+	    [ENV_EVICTED] = "EVICTED",
+	    [ENV_GONE] = "GONE",
+	};
+	return (unsigned)s < ENV_STATES ? names[s] : "?";
+}
+
+void envelope_enter(struct envelope *env, enum envelope_state to)
+{
+#if !defined(NDEBUG) || defined(CAIRN_CHECK_STATES)
+	if (!envelope_step_legal(env->state, to)) {
+		log_error("envelope %llu: illegal step %s -> %s", (unsigned long long)env->id,
+		          envelope_state_name(env->state), envelope_state_name(to));
+		abort();
+	}
+#endif
+	env->state = to;
+	if (to >= ENV_WRITING_ACKED)
+		env->mailbox = NULL; /* out of its queue */
+	if (to >= ENV_CANCELLED) {
+		if (env->body != NULL && env->body != (uint8_t *)(env + 1))
+			free(env->body); /* read back from the store */
+		free(env);
+	}
 }
 
 /* Sends the sender its answer for ENV (once). */
@@ -35,44 +88,66 @@ void envelope_answer_sender(struct envelope *env, int status)
 	peer_release(s);
 }
 
-/* ENV leaves its mailbox's queue. Invariant: env->mailbox is set exactly while queued. */
-void envelope_detach(struct envelope *env)
+/*
+ * Takes ENV's PUT back if the storage has not taken it yet: it never reaches the disk, and
+ * its sender is answered now (its owner has it, or it expired or its mailbox went: either
+ * way it was accepted). Returns whether it was taken back.
+ */
+static bool cancel_write(struct envelope *env)
 {
-	env->queued = false;
-	env->mailbox = NULL;
+	struct relay *relay = env->relay;
+	if (!storage_cancel(relay->storage, &env->job))
+		return false;
+	relay->stats.writes_cancelled++;
+	envelope_answer_sender(env, 0);
+	return true;
 }
 
-/*
- * ENV leaves its mailbox's queue (acknowledged, expired or its mailbox deleted). Its storage
- * job is cancelled if the storage thread has not taken it yet: a write then never reaches the
- * disk (and its sender can be answered now), a read for delivery is no longer wanted. Returns
- * true if the envelope is or will be on disk: whoever took it out of the queue must then
- * delete it there too. (A cancelled read is no reason to think it is not stored: it was being
- * read because it is.)
- */
-bool envelope_leave(struct relay *relay, struct envelope *env)
+/* Takes ENV's read back if the storage has not taken it yet. The read no longer counts
+ * towards its mailbox's delivery either way. */
+static bool cancel_read(struct envelope *env)
 {
-	struct mailbox *mb = env->mailbox;
-	envelope_detach(env);
-	switch (env->io) {
-	case ENV_IO_NONE:
-		return env->disk == ENV_DISK_STORED;
-	case ENV_IO_READ:
-		/* No longer counts towards its mailbox's delivery, cancelled or not. */
-		if (mb != NULL)
-			mb->reads--;
-		if (storage_cancel(relay->storage, &env->io_job))
-			env->io = ENV_IO_NONE;
-		return true;
-	case ENV_IO_WRITE:
-		if (!storage_cancel(relay->storage, &env->io_job))
-			return true; /* taken: it will be on disk, so the delete follows it */
-		env->io = ENV_IO_NONE;
-		relay->stats.writes_cancelled++;
-		envelope_answer_sender(env, 0);
-		return false;
+	if (env->mailbox != NULL)
+		env->mailbox->reads--;
+	return storage_cancel(env->relay->storage, &env->job);
+}
+
+void envelope_ack(struct envelope *env)
+{
+	struct relay *relay = env->relay;
+	switch (env->state) {
+	case ENV_WRITING:
+		if (cancel_write(env)) {
+			envelope_enter(env, ENV_CANCELLED);
+			return;
+		}
+		/* Taken: it will be on disk, so the delete follows it. */
+		envelope_enter(env, ENV_WRITING_ACKED);
+		break;
+	case ENV_READING:
+		/* It was being read because it is on disk: delete it there either way. */
+		envelope_enter(env, cancel_read(env) ? ENV_DELETING : ENV_READING_ACKED);
+		break;
+	default:
+		envelope_enter(env, ENV_DELETING);
+		break;
 	}
-	return true;
+	relay_submit(relay, &env->del_job);
+}
+
+void envelope_drop(struct envelope *env)
+{
+	switch (env->state) {
+	case ENV_WRITING:
+		envelope_enter(env, cancel_write(env) ? ENV_CANCELLED : ENV_WRITING_LEFT);
+		break;
+	case ENV_READING:
+		envelope_enter(env, cancel_read(env) ? ENV_GONE : ENV_READING_LEFT);
+		break;
+	default:
+		envelope_enter(env, ENV_GONE);
+		break;
+	}
 }
 
 /*
@@ -90,54 +165,76 @@ static void envelope_park(struct relay *relay, struct mailbox *mb, struct envelo
 	    (mb->subscriber != NULL && (size_t)i < mb->cursor + ahead))
 		return;
 	mailbox_at(mb, (size_t)i)->env = NULL;
-	envelope_detach(env);
-	envelope_maybe_free(env);
+	envelope_enter(env, ENV_EVICTED);
 }
 
-void on_put_done(struct storage_job *job)
+static void on_put_done(struct storage_job *job)
 {
 	struct envelope *env = job->data;
 	struct relay *relay = env->relay;
 	struct mailbox *mb = env->mailbox;
-	env->io = ENV_IO_NONE;
 	if (job->status != 0) {
 		log_error("storage: an envelope could not be stored: %s",
 		          cairn_strerror(job->status));
 		envelope_answer_sender(env, CAIRN_ESTORAGE);
-		long i = mb ? mailbox_find(mb, env->id) : -1;
-		if (i >= 0) {
-			/* Not stored, so it is not accepted: take it out of the mailbox. */
+	} else {
+		envelope_answer_sender(env, 0);
+	}
+	switch (env->state) {
+	case ENV_WRITING_ACKED:
+		envelope_enter(env, ENV_DELETING);
+		return;
+	case ENV_WRITING_LEFT:
+		envelope_enter(env, ENV_GONE);
+		return;
+	default:
+		break;
+	}
+	if (job->status != 0) {
+		long i = mailbox_find(mb, env->id);
+		/* Not stored, so it is not accepted: take it out of the mailbox. */
+		if (i >= 0)
 			mailbox_ack(&relay->mailboxes, mb, (size_t)i);
-			envelope_detach(env);
-		}
-		envelope_maybe_free(env);
+		envelope_enter(env, ENV_GONE);
 		return;
 	}
-	if (env->disk == ENV_DISK_NONE)
-		env->disk = ENV_DISK_STORED; /* else acknowledged meanwhile: DELETING already */
-	envelope_answer_sender(env, 0);
-	if (mb != NULL)
-		envelope_park(relay, mb, env);
-	else
-		envelope_maybe_free(env);
+	envelope_enter(env, ENV_STORED);
+	envelope_park(relay, mb, env);
 }
 
 static void on_delete_done(struct storage_job *job)
 {
 	struct envelope *env = job->data;
-	env->disk = ENV_DISK_DELETED;
 	if (job->status != 0)
 		log_warn("storage: an acknowledged envelope could not be deleted: %s",
 		         cairn_strerror(job->status));
-	envelope_maybe_free(env);
+	envelope_enter(env, ENV_GONE);
 }
 
-void envelope_delete(struct relay *relay, struct envelope *env)
+void envelope_write(struct envelope *env, struct peer *sender, uint32_t request_id, int64_t now)
 {
-	if (env->disk == ENV_DISK_DELETING || env->disk == ENV_DISK_DELETED)
-		return;
-	env->disk = ENV_DISK_DELETING;
-	relay_submit(relay, &env->del_job);
+	struct relay *relay = env->relay;
+	struct mailbox *mb = env->mailbox;
+	env->stored_at = now;
+	env->sender = sender;
+	env->sender_rid = request_id;
+	peer_hold(sender);
+	env->job.kind = STORAGE_WRITE;
+	env->job.done = on_put_done;
+	env->job.op = (struct store_op){.kind = STORE_ENVELOPE_PUT,
+	                                .mailbox_id = mb->rec.id,
+	                                .envelope_id = env->id,
+	                                .body = env->body,
+	                                .len = env->len,
+	                                .stored_at = coarse_time(relay, now)};
+	envelope_enter(env, ENV_WRITING);
+	/* An online owner usually acknowledges within milliseconds, which cancels the write:
+	 * holding it back a little keeps online traffic off the disk even when the round
+	 * trip is longer than the storage thread's gathering time. */
+	if (mb->subscriber != NULL)
+		storage_submit_held(relay->storage, &env->job, relay->cfg->online_write_hold_ms);
+	else
+		relay_submit(relay, &env->job);
 }
 
 struct envelope *envelope_new(struct relay *relay, struct mailbox *mb, uint64_t id,
@@ -146,7 +243,7 @@ struct envelope *envelope_new(struct relay *relay, struct mailbox *mb, uint64_t 
 	struct envelope *env = malloc(sizeof(*env) + (body ? len : 0));
 	if (env == NULL)
 		return NULL;
-	memset(env, 0, sizeof(*env)); /* the body is copied over below */
+	memset(env, 0, sizeof(*env)); /* the body is copied over below; state NEW */
 	env->relay = relay;
 	env->id = id;
 	env->mailbox = mb;
@@ -155,7 +252,7 @@ struct envelope *envelope_new(struct relay *relay, struct mailbox *mb, uint64_t 
 		env->body = (uint8_t *)(env + 1);
 		memcpy(env->body, body, len);
 	}
-	env->io_job.data = env;
+	env->job.data = env;
 	env->del_job.data = env;
 	env->del_job.kind = STORAGE_WRITE;
 	env->del_job.op.kind = STORE_ENVELOPE_DELETE;

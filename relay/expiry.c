@@ -60,11 +60,9 @@ void add_time_mark(struct relay *relay, int64_t now, uint64_t next_id)
  * that follows (STORE_MAILBOX_DELETE, STORE_EXPIRE) deletes it on disk. */
 static void drop_envelope(void *ctx, struct envelope *env)
 {
-	struct relay *relay = ctx;
-	if (env == NULL)
-		return;
-	(void)envelope_leave(relay, env);
-	envelope_maybe_free(env);
+	(void)ctx;
+	if (env != NULL)
+		envelope_drop(env);
 }
 
 /*

@@ -14,58 +14,12 @@
 #include <stdint.h>
 
 #include "cairn/limits.h"
-#include "storage.h"
 #include "store.h"
 
+struct envelope; /* envelope.h */
 struct mailbox;
 struct peer;
 struct relay;
-
-/*
- * What an envelope's storage job is doing. An envelope accepted from a SEND is written, one
- * loaded from disk is read back for delivery, never both; what leaving the queue must do
- * depends on which (envelope_leave in envelope.c).
- */
-enum envelope_io {
-	ENV_IO_NONE,
-	ENV_IO_WRITE, /* io_job is the envelope's PUT */
-	ENV_IO_READ,  /* io_job reads the stored body back for delivery */
-};
-
-/*
- * An envelope's record in the store, one step at a time: NONE (its PUT pending, failed or
- * cancelled) -> STORED (committed, or loaded at start) -> DELETING (its DELETE submitted, not
- * yet done) -> DELETED. One acknowledged while its PUT is being committed goes from NONE
- * straight to DELETING: the storage thread runs the DELETE after the PUT. Only a queued
- * envelope is NONE or STORED; DELETING and DELETED ones have left their queue.
- */
-enum envelope_disk {
-	ENV_DISK_NONE,
-	ENV_DISK_STORED,
-	ENV_DISK_DELETING,
-	ENV_DISK_DELETED,
-};
-
-/*
- * An envelope in memory: one allocation holding the body (when it came from a SEND) and the
- * two storage jobs it may need, so the hot path allocates nothing else. Freed when it is out
- * of the pending queue and none of its jobs is in flight.
- */
-struct envelope {
-	struct relay *relay;
-	uint64_t id;
-	struct mailbox *mailbox; /* NULL once the mailbox is gone */
-	uint32_t len;
-	int64_t stored_at;
-	uint8_t *body; /* inline after the struct, or malloc'd by a storage read */
-	bool body_owned;
-	bool queued; /* referenced by its mailbox's pending queue */
-	enum envelope_disk disk;
-	enum envelope_io io; /* io_job submitted, not yet done */
-	struct peer *sender; /* waiting for its OK; holds a reference on its connection */
-	uint32_t sender_rid;
-	struct storage_job io_job, del_job;
-};
 
 /* One pending envelope of a mailbox. */
 struct pending {

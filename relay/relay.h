@@ -44,12 +44,16 @@ struct time_mark {
 };
 
 /*
- * The relay's wall clock, in seconds since the epoch: expiry marks, touched times and the
- * handshake's timestamp window read it. NOW is NULL for the real clock (time(2)); tests and
- * the fuzzer set their own, so TTL expiry is tested without waiting or link-time tricks.
+ * The relay's clock. NOW is the wall clock, in seconds since the epoch: expiry marks, touched
+ * times and the handshake's timestamp window read it. NOW_MS is a monotonic reading in
+ * milliseconds, for what needs finer steps than a second and must not jump with the wall
+ * clock: each connection's CREATE/SECURE budget. NULL means the real clock (time(2); the
+ * loop's cached time, uv_now). Tests and the fuzzer set their own, so TTL expiry and budget
+ * refills are tested without waiting or link-time tricks.
  */
 struct relay_clock {
 	int64_t (*now)(void *ctx);
+	int64_t (*now_ms)(void *ctx);
 	void *ctx;
 };
 
@@ -110,7 +114,7 @@ struct relay {
 	bool disk_low; /* below min_free_disk: CREATE and SEND are refused */
 	bool disk_sampling;
 	uv_fs_t disk_req;
-	int64_t full_warned_ms; /* loop time of the last "relay is full" warning */
+	int64_t full_warned_ms; /* relay_now_ms of the last "relay is full" warning */
 
 	/* Work deferred off the loop thread for a connection (conn_defer), oldest first, and
 	 * how much of it is on libuv's thread pool now. */
@@ -126,6 +130,13 @@ struct relay {
 static inline int64_t relay_now(const struct relay *relay)
 {
 	return relay->clock.now != NULL ? relay->clock.now(relay->clock.ctx) : (int64_t)time(NULL);
+}
+
+/* Milliseconds on RELAY's monotonic clock: comparable only with each other. */
+static inline int64_t relay_now_ms(const struct relay *relay)
+{
+	return relay->clock.now_ms != NULL ? relay->clock.now_ms(relay->clock.ctx)
+	                                   : (int64_t)uv_now(relay->loop);
 }
 
 #endif

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The storage thread (storage.h): the loop thread queues jobs, the storage thread takes the
- * whole queue at once, commits its writes as one engine transaction (group commit: one fsync
- * however many senders wait on it), performs its reads, and hands the batch back through a
- * uv_async so every done() callback runs on the loop thread.
+ * The storage thread, the relay's storage engine (storage.h): the loop thread queues jobs,
+ * the storage thread takes the whole queue at once, commits its writes as one engine
+ * transaction (group commit: one fsync however many senders wait on it), performs its reads,
+ * and hands the batch back through a uv_async so every done() callback runs on the loop thread.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -14,6 +14,7 @@
 
 #include "cairn/error.h"
 #include "cairn/limits.h"
+#include "job_list.h"
 #include "storage.h"
 
 /* Job states; IDLE is 0 so a zeroed job is idle. Changed under the mutex once submitted. */
@@ -28,11 +29,8 @@ enum {
 /* The first ops array holds this many writes; it grows (never shrinks) to the largest batch. */
 #define STORAGE_OPS_INITIAL 256
 
-struct job_list {
-	struct storage_job *head, *tail;
-};
-
-struct storage {
+struct thread_storage {
+	struct storage base; /* first: struct storage * points here */
 	uv_loop_t *loop;
 	uv_async_t async;
 	const struct store_engine *engine;
@@ -66,15 +64,14 @@ struct storage {
 	_Atomic uint64_t stat_disk_bytes;
 };
 
-static void list_append(struct job_list *l, struct storage_job *job)
+static struct thread_storage *thread_of(struct storage *base)
 {
-	job->next = NULL;
-	job->prev = l->tail;
-	if (l->tail != NULL)
-		l->tail->next = job;
-	else
-		l->head = job;
-	l->tail = job;
+	return (struct thread_storage *)base;
+}
+
+static const struct thread_storage *thread_of_const(const struct storage *base)
+{
+	return (const struct thread_storage *)base;
 }
 
 /* Moves all of FROM to the end of TO in O(1). */
@@ -92,25 +89,12 @@ static void list_splice(struct job_list *to, struct job_list *from)
 	from->head = from->tail = NULL;
 }
 
-static void list_remove(struct job_list *l, struct storage_job *job)
-{
-	if (job->prev != NULL)
-		job->prev->next = job->next;
-	else
-		l->head = job->next;
-	if (job->next != NULL)
-		job->next->prev = job->prev;
-	else
-		l->tail = job->prev;
-	job->prev = job->next = NULL;
-}
-
 /*
  * Makes room for N ops. Returns how many fit: N, or the old capacity if growing failed, in
  * which case the caller commits the batch in several transactions (still correct, since each
  * job only needs its own op durable, just slower).
  */
-static size_t ops_reserve(struct storage *s, size_t n)
+static size_t ops_reserve(struct thread_storage *s, size_t n)
 {
 	if (n <= s->ops_cap)
 		return n;
@@ -130,7 +114,7 @@ static size_t ops_reserve(struct storage *s, size_t n)
 }
 
 /* Commits every write of BATCH, in submission order. Returns how many transactions ran. */
-static uint64_t run_writes(struct storage *s, struct storage_job *batch, size_t nwrites,
+static uint64_t run_writes(struct thread_storage *s, struct storage_job *batch, size_t nwrites,
                            uint64_t *committed)
 {
 	uint64_t transactions = 0;
@@ -159,7 +143,7 @@ static uint64_t run_writes(struct storage *s, struct storage_job *batch, size_t 
 }
 
 /* Reads into the scratch buffer, then copies into an allocation of the body's exact size. */
-static void run_read(struct storage *s, struct storage_job *job)
+static void run_read(struct thread_storage *s, struct storage_job *job)
 {
 	size_t len = 0;
 	job->read_body = NULL;
@@ -189,7 +173,7 @@ static bool queue_has(const struct job_list *q, enum storage_job_kind kind)
 
 static void *storage_thread(void *arg)
 {
-	struct storage *s = arg;
+	struct thread_storage *s = arg;
 	pthread_mutex_lock(&s->mu);
 	for (;;) {
 		while (s->queue.head == NULL && !s->stopping)
@@ -252,7 +236,7 @@ static void *storage_thread(void *arg)
 
 /* Loop thread: calls done() for every finished job. A done() may submit new jobs or free its
  * own, so the next pointer is read before each call. */
-static void drain_done(struct storage *s)
+static void drain_done(struct thread_storage *s)
 {
 	for (;;) {
 		pthread_mutex_lock(&s->mu);
@@ -278,7 +262,7 @@ static void on_async(uv_async_t *handle)
 	drain_done(handle->data);
 }
 
-static void storage_free(struct storage *s)
+static void storage_free(struct thread_storage *s)
 {
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
@@ -288,7 +272,7 @@ static void storage_free(struct storage *s)
 }
 
 /* Stops the thread after it has finished everything queued, and waits for it. */
-static void stop_thread(struct storage *s)
+static void stop_thread(struct thread_storage *s)
 {
 	pthread_mutex_lock(&s->mu);
 	s->stopping = true;
@@ -297,15 +281,18 @@ static void stop_thread(struct storage *s)
 	pthread_join(s->thread, NULL);
 }
 
+static const struct storage_ops thread_ops;
+
 int storage_open(uv_loop_t *loop, const struct store_engine *engine, const char *dir,
                  const struct store_load_cb *cb, void *cb_ctx, struct storage **out)
 {
 	*out = NULL;
 	if (loop == NULL || engine == NULL || dir == NULL)
 		return CAIRN_EINVAL;
-	struct storage *s = calloc(1, sizeof(*s));
+	struct thread_storage *s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return CAIRN_ENOMEM;
+	s->base.ops = &thread_ops;
 	s->loop = loop;
 	s->engine = engine;
 	atomic_init(&s->stat_batches, 0);
@@ -367,7 +354,7 @@ int storage_open(uv_loop_t *loop, const struct store_engine *engine, const char 
 	/* Referenced only while jobs are pending: an idle store does not keep uv_run alive, a
 	 * busy one does until its callbacks have run. */
 	uv_unref((uv_handle_t *)&s->async);
-	*out = s;
+	*out = &s->base;
 	return 0;
 
 fail_store:
@@ -378,7 +365,7 @@ fail:
 }
 
 /* Hands JOB to the storage thread (it is already counted in s->pending). */
-static void enqueue(struct storage *s, struct storage_job *job)
+static void enqueue(struct thread_storage *s, struct storage_job *job)
 {
 	pthread_mutex_lock(&s->mu);
 	job->state = JOB_QUEUED;
@@ -390,8 +377,9 @@ static void enqueue(struct storage *s, struct storage_job *job)
 	pthread_mutex_unlock(&s->mu);
 }
 
-void storage_submit(struct storage *s, struct storage_job *job)
+static void thread_submit(struct storage *base, struct storage_job *job)
 {
+	struct thread_storage *s = thread_of(base);
 	job->status = 0;
 	job->prev = job->next = NULL;
 	if (s->pending++ == 0)
@@ -414,7 +402,7 @@ void storage_submit(struct storage *s, struct storage_job *job)
 }
 
 /* Queues every held job whose hold has ended, or all of them when ALL. */
-static void release_held(struct storage *s, bool all)
+static void release_held(struct thread_storage *s, bool all)
 {
 	uint64_t now = uv_now(s->loop);
 	struct storage_job *job;
@@ -426,16 +414,17 @@ static void release_held(struct storage *s, bool all)
 
 static void on_hold_timer(uv_timer_t *timer)
 {
-	struct storage *s = timer->data;
+	struct thread_storage *s = timer->data;
 	release_held(s, false);
 	if (s->held.head != NULL)
 		uv_timer_start(timer, on_hold_timer, s->held.head->due_ms - uv_now(s->loop), 0);
 }
 
-void storage_submit_held(struct storage *s, struct storage_job *job, uint64_t hold_ms)
+static void thread_submit_held(struct storage *base, struct storage_job *job, uint64_t hold_ms)
 {
+	struct thread_storage *s = thread_of(base);
 	if (hold_ms == 0 || s->closing) {
-		storage_submit(s, job);
+		thread_submit(base, job);
 		return;
 	}
 	job->status = 0;
@@ -449,8 +438,9 @@ void storage_submit_held(struct storage *s, struct storage_job *job, uint64_t ho
 		uv_timer_start(&s->hold_timer, on_hold_timer, hold_ms, 0);
 }
 
-bool storage_cancel(struct storage *s, struct storage_job *job)
+static bool thread_cancel(struct storage *base, struct storage_job *job)
 {
+	struct thread_storage *s = thread_of(base);
 	bool removed = false;
 	if (job->state == JOB_HELD) {
 		list_remove(&s->held, job);
@@ -471,14 +461,15 @@ bool storage_cancel(struct storage *s, struct storage_job *job)
 	return removed;
 }
 
-size_t storage_pending(const struct storage *s)
+static size_t thread_pending(const struct storage *base)
 {
-	return s->pending;
+	return thread_of_const(base)->pending;
 }
 
-void storage_stats(const struct storage *s, uint64_t *batches, uint64_t *writes,
-                   uint64_t *disk_bytes)
+static void thread_stats(const struct storage *base, uint64_t *batches, uint64_t *writes,
+                         uint64_t *disk_bytes)
 {
+	const struct thread_storage *s = thread_of_const(base);
 	if (batches != NULL)
 		*batches = atomic_load(&s->stat_batches);
 	if (writes != NULL)
@@ -489,7 +480,7 @@ void storage_stats(const struct storage *s, uint64_t *batches, uint64_t *writes,
 
 static void on_closed(uv_handle_t *handle)
 {
-	struct storage *s = handle->data;
+	struct thread_storage *s = handle->data;
 	if (--s->handles_open > 0)
 		return;
 	/* Jobs submitted by done() callbacks after storage_close returned. */
@@ -501,8 +492,9 @@ static void on_closed(uv_handle_t *handle)
 		closed(arg);
 }
 
-void storage_close(struct storage *s, void (*closed)(void *arg), void *arg)
+static void thread_close(struct storage *base, void (*closed)(void *arg), void *arg)
 {
+	struct thread_storage *s = thread_of(base);
 	s->closing = true;
 	s->closed = closed;
 	s->closed_arg = arg;
@@ -518,3 +510,12 @@ void storage_close(struct storage *s, void (*closed)(void *arg), void *arg)
 	uv_close((uv_handle_t *)&s->async, on_closed);
 	uv_close((uv_handle_t *)&s->hold_timer, on_closed);
 }
+
+static const struct storage_ops thread_ops = {
+    .submit = thread_submit,
+    .submit_held = thread_submit_held,
+    .cancel = thread_cancel,
+    .pending = thread_pending,
+    .stats = thread_stats,
+    .close = thread_close,
+};

@@ -1,12 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The storage thread: owns the store engine, takes jobs from the loop thread, and commits all
- * write jobs queued since the last commit as one transaction (one fsync for the batch: group
- * commit), after gathering for CAIRN_STORAGE_GATHER_US. A batch's reads run before its writes,
- * so a read sees what earlier batches committed and never waits for an fsync. Then it wakes
- * the loop (uv_async), where each job's done callback runs. A write job still waiting in the queue
- * can be cancelled: an envelope that its owner acknowledged before its batch was taken never
- * touches the disk.
+ * The relay's storage, an interface with two engines behind it, chosen at run time by whoever
+ * makes struct relay: the storage thread (storage_open, storage.c), which the relay runs, and
+ * the deterministic in-memory one (memstorage.h), which tests and the fuzzer drive step by
+ * step. Both keep the same rules, which the command layer depends on: write jobs queued since
+ * the last commit are committed as one transaction; a batch's reads run before its writes, so
+ * a read sees what earlier batches committed; done() callbacks run on the loop thread; a job
+ * not yet taken can be cancelled, so an envelope that its owner acknowledged before its batch
+ * was taken never touches the disk.
+ *
+ * The storage thread owns the store engine, takes jobs from the loop thread, gathers for
+ * CAIRN_STORAGE_GATHER_US, commits (one fsync for the batch: group commit) and wakes the loop
+ * (uv_async), where each job's done callback runs.
  */
 #ifndef CAIRN_RELAY_STORAGE_H
 #define CAIRN_RELAY_STORAGE_H
@@ -37,22 +42,44 @@ struct storage_job {
 	 * no longer referenced by the storage thread when it runs, so it may free the job. */
 	void (*done)(struct storage_job *job);
 	void *data; /* the caller's */
-	/* Private to storage.c. */
+	/* Private to the storage engine. */
 	struct storage_job *prev, *next;
 	int state;
-	uint64_t due_ms; /* a held job's end of hold, loop time */
+	uint64_t due_ms; /* a held job's end of hold, loop time (the storage thread) */
 };
 
 /*
- * Opens ENGINE's store in DIR, starts the thread and registers the wake-up handle on LOOP.
- * Calls CB for every stored mailbox and envelope before returning (synchronously, from the
- * calling thread, before the storage thread starts). Returns 0 or a CAIRN_E code.
+ * What a storage engine does; struct relay reaches it only through these (one indirect call
+ * per job). Every engine's own struct begins with struct storage.
+ */
+struct storage_ops {
+	void (*submit)(struct storage *s, struct storage_job *job);
+	void (*submit_held)(struct storage *s, struct storage_job *job, uint64_t hold_ms);
+	bool (*cancel)(struct storage *s, struct storage_job *job);
+	size_t (*pending)(const struct storage *s);
+	void (*stats)(const struct storage *s, uint64_t *batches, uint64_t *writes,
+	              uint64_t *disk_bytes);
+	void (*close)(struct storage *s, void (*closed)(void *arg), void *arg);
+};
+
+struct storage {
+	const struct storage_ops *ops;
+};
+
+/*
+ * Opens ENGINE's store in DIR, starts the storage thread and registers the wake-up handle on
+ * LOOP. Calls CB for every stored mailbox and envelope before returning (synchronously, from
+ * the calling thread, before the storage thread starts). Returns 0 or a CAIRN_E code; *OUT is
+ * owned by the caller and freed by storage_close.
  */
 int storage_open(uv_loop_t *loop, const struct store_engine *engine, const char *dir,
                  const struct store_load_cb *cb, void *cb_ctx, struct storage **out);
 
 /* Queues JOB (loop thread only). JOB must stay valid until its done() runs. */
-void storage_submit(struct storage *s, struct storage_job *job);
+static inline void storage_submit(struct storage *s, struct storage_job *job)
+{
+	s->ops->submit(s, job);
+}
 
 /*
  * Queues the write JOB only after HOLD_MS (loop thread only), unless storage_cancel takes it
@@ -60,25 +87,42 @@ void storage_submit(struct storage *s, struct storage_job *job);
  * owner is online and will acknowledge it within milliseconds. Every caller must use the same
  * HOLD_MS (held jobs are kept in submission order). storage_close queues held jobs at once.
  */
-void storage_submit_held(struct storage *s, struct storage_job *job, uint64_t hold_ms);
+static inline void storage_submit_held(struct storage *s, struct storage_job *job, uint64_t hold_ms)
+{
+	s->ops->submit_held(s, job, hold_ms);
+}
 
 /*
- * Removes JOB from the queue if the storage thread has not taken it yet (loop thread only).
- * Returns true if it was removed: its done() will never run and the caller owns it again.
+ * Removes JOB from the queue if the storage has not taken it yet (loop thread only). Returns
+ * true if it was removed: its done() will never run and the caller owns it again.
  */
-bool storage_cancel(struct storage *s, struct storage_job *job);
+static inline bool storage_cancel(struct storage *s, struct storage_job *job)
+{
+	return s->ops->cancel(s, job);
+}
 
 /* Jobs submitted and not yet done (queued or in the current batch). */
-size_t storage_pending(const struct storage *s);
+static inline size_t storage_pending(const struct storage *s)
+{
+	return s->ops->pending(s);
+}
 
-/* Statistics, loop thread: batches committed, write jobs committed, bytes on disk. */
-void storage_stats(const struct storage *s, uint64_t *batches, uint64_t *writes,
-                   uint64_t *disk_bytes);
+/* Statistics, loop thread: batches committed, write jobs committed, bytes on disk (each
+ * pointer may be NULL). */
+static inline void storage_stats(const struct storage *s, uint64_t *batches, uint64_t *writes,
+                                 uint64_t *disk_bytes)
+{
+	s->ops->stats(s, batches, writes, disk_bytes);
+}
 
 /*
- * Finishes every queued job (their done() callbacks run), stops and joins the thread, closes
- * the store, then calls CLOSED(ARG) from the loop once its handle is closed. Loop thread only.
+ * Finishes every queued job (their done() callbacks run), stops the engine, closes the store
+ * and frees S, then calls CLOSED(ARG) (the storage thread: from the loop, once its handle is
+ * closed). Loop thread only.
  */
-void storage_close(struct storage *s, void (*closed)(void *arg), void *arg);
+static inline void storage_close(struct storage *s, void (*closed)(void *arg), void *arg)
+{
+	s->ops->close(s, closed, arg);
+}
 
 #endif

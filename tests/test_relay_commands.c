@@ -2,7 +2,8 @@
 /*
  * Mailbox semantics (docs/PROTOCOL.md section 5) in-process: the relay's command layer driven
  * through its handler table (port.h) by connections that have no socket, against the in-memory
- * store (fuzz/memstorage.c), with the relay's clock injected. Each test takes every step
+ * storage engine (relay/memstorage.c, put in struct relay in place of the storage thread),
+ * with the relay's clock injected (the rig: support/cmdrig.h). Each test takes every step
  * itself: a storage batch runs only when the test says so, AUTH's signature check runs inline,
  * and time moves only when the test moves it. So the races the real relay has (an ACK before
  * the write was taken, a failing commit) are set up exactly, not hoped for.
@@ -18,329 +19,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
-#include "commands.h"
-#include "memstorage.h"
-#include "port.h"
-#include "relay.h"
-
-#define START_TIME  1767225600
-#define TTL_S       3600
-#define WINDOW      4
-#define MAX_ENV     16
-#define REPLIES_MAX 512
-
-/* ---- fake connections ---------------------------------------------------------------------- */
-
-/* One reply as the connection would have encoded it, with the bytes it points at copied. */
-struct reply {
-	uint8_t type;
-	uint32_t request_id;
-	uint32_t code;
-	uint64_t envelope_id;
-	uint8_t recipient_id[CAIRN_MAILBOX_ID_LEN];
-	uint8_t sender_id[CAIRN_MAILBOX_ID_LEN];
-	uint8_t body[64];
-	size_t body_len;
-};
-
-/* The command layer sees struct conn only as an opaque pointer: this is the test's own. */
-struct conn {
-	void *peer;
-	unsigned refs;
-	bool open;
-	bool full; /* output over its soft limit: no deliveries */
-	uint8_t hash[CAIRN_HASH_LEN];
-	struct reply replies[REPLIES_MAX];
-	size_t n, seen;
-};
-
-static struct relay *relay;
-static struct relay_config cfg;
-static uv_loop_t loop;
-static int64_t now_s;
-
-static int64_t test_clock(void *ctx)
-{
-	(void)ctx;
-	return now_s;
-}
-
-static void fake_reply(struct conn *c, const struct cairn_msg *m)
-{
-	if (!c->open)
-		return;
-	assert_true(c->n < REPLIES_MAX);
-	struct reply *r = &c->replies[c->n++];
-	memset(r, 0, sizeof(*r));
-	r->type = m->type;
-	r->request_id = m->request_id;
-	r->code = m->code;
-	r->envelope_id = m->envelope_id;
-	if (m->recipient_id != NULL)
-		memcpy(r->recipient_id, m->recipient_id, CAIRN_MAILBOX_ID_LEN);
-	if (m->sender_id != NULL)
-		memcpy(r->sender_id, m->sender_id, CAIRN_MAILBOX_ID_LEN);
-	if (m->envelope != NULL) {
-		assert_true(m->envelope_len <= sizeof(r->body));
-		memcpy(r->body, m->envelope, m->envelope_len);
-		r->body_len = m->envelope_len;
-	}
-}
-
-static bool fake_can_deliver(const struct conn *c)
-{
-	return c->open && !c->full;
-}
-
-static void fake_ref(struct conn *c)
-{
-	c->refs++;
-}
-
-static void fake_unref(struct conn *c)
-{
-	assert_true(c->refs > 0);
-	if (--c->refs > 0)
-		return;
-	commands_handler.free(c->peer);
-	free(c);
-}
-
-/* The inline executor: what the thread pool would do, at once and on this thread. */
-static void fake_defer(struct conn *c, struct conn_task *t)
-{
-	t->conn = c;
-	fake_ref(c);
-	t->run(t);
-	t->done(t, !c->open);
-	fake_unref(c);
-}
-
-static const uint8_t *fake_hash(const struct conn *c)
-{
-	return c->hash;
-}
-
-static const struct conn_port fake_port = {
-    .reply = fake_reply,
-    .can_deliver = fake_can_deliver,
-    .ref = fake_ref,
-    .unref = fake_unref,
-    .defer = fake_defer,
-    .handshake_hash = fake_hash,
-};
-
-static struct conn *conn_open(void)
-{
-	struct conn *c = calloc(1, sizeof(*c));
-	assert_non_null(c);
-	c->refs = 1; /* the "open handle" */
-	c->open = true;
-	randombytes_buf(c->hash, sizeof(c->hash));
-	c->peer = commands_handler.open(relay, c);
-	assert_non_null(c->peer);
-	return c;
-}
-
-static void conn_close(struct conn *c)
-{
-	if (!c->open)
-		return;
-	commands_handler.closed(c->peer);
-	c->open = false;
-	fake_unref(c);
-}
-
-/* Runs storage batches until nothing is queued (done() callbacks may queue more). */
-static void settle(void)
-{
-	while (memstorage_run_batch(relay->storage, false) > 0)
-		;
-}
-
-/* The next reply C has not looked at, or NULL. */
-static struct reply *next_reply(struct conn *c)
-{
-	return c->seen < c->n ? &c->replies[c->seen++] : NULL;
-}
-
-static void expect_ok(struct conn *c, uint32_t rid)
-{
-	struct reply *r = next_reply(c);
-	assert_non_null(r);
-	assert_int_equal(r->request_id, rid);
-	assert_int_equal(r->type, CAIRN_REPLY_OK);
-}
-
-static void expect_error(struct conn *c, uint32_t rid, int code)
-{
-	struct reply *r = next_reply(c);
-	assert_non_null(r);
-	assert_int_equal(r->request_id, rid);
-	assert_int_equal(r->type, CAIRN_REPLY_ERROR);
-	assert_int_equal(r->code, (uint32_t)-code);
-}
-
-static void expect_nothing(struct conn *c)
-{
-	assert_int_equal(c->seen, c->n);
-}
-
-/* An envelope delivered to C, with the body "env-N": returns N. */
-static int expect_envelope(struct conn *c, uint32_t sub_rid, uint64_t *id)
-{
-	struct reply *r = next_reply(c);
-	assert_non_null(r);
-	assert_int_equal(r->type, CAIRN_REPLY_ENVELOPE);
-	assert_int_equal(r->request_id, sub_rid);
-	int n = -1;
-	char text[65];
-	memcpy(text, r->body, r->body_len);
-	text[r->body_len] = '\0';
-	assert_int_equal(sscanf(text, "env-%d", &n), 1);
-	if (id != NULL)
-		*id = r->envelope_id;
-	return n;
-}
-
-/* ---- commands ----------------------------------------------------------------------------- */
-
-static void command(struct conn *c, const struct cairn_msg *m)
-{
-	commands_handler.command(c->peer, m);
-}
-
-struct box {
-	uint8_t pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
-	uint8_t recipient_id[CAIRN_MAILBOX_ID_LEN], sender_id[CAIRN_MAILBOX_ID_LEN];
-};
-
-/* CREATE on C (which may then manage the mailbox) and wait until it is durable. */
-static void create(struct conn *c, struct box *b)
-{
-	crypto_sign_keypair(b->pk, b->sk);
-	struct cairn_msg m = {.type = CAIRN_CMD_CREATE, .request_id = 1, .recipient_key = b->pk};
-	command(c, &m);
-	expect_nothing(c); /* CREATED only once it is on disk */
-	settle();
-	struct reply *r = next_reply(c);
-	assert_non_null(r);
-	assert_int_equal(r->type, CAIRN_REPLY_CREATED);
-	memcpy(b->recipient_id, r->recipient_id, CAIRN_MAILBOX_ID_LEN);
-	memcpy(b->sender_id, r->sender_id, CAIRN_MAILBOX_ID_LEN);
-}
-
-static void auth(struct conn *c, const struct box *b, uint32_t rid, bool right_key)
-{
-	uint8_t msg[12 + CAIRN_HASH_LEN + CAIRN_MAILBOX_ID_LEN], sig[CAIRN_SIGNATURE_LEN];
-	memcpy(msg, "cairn/1 auth", 12);
-	memcpy(msg + 12, c->hash, CAIRN_HASH_LEN);
-	memcpy(msg + 12 + CAIRN_HASH_LEN, b->recipient_id, CAIRN_MAILBOX_ID_LEN);
-	uint8_t other_pk[crypto_sign_PUBLICKEYBYTES], other_sk[crypto_sign_SECRETKEYBYTES];
-	crypto_sign_keypair(other_pk, other_sk);
-	crypto_sign_detached(sig, NULL, msg, sizeof(msg), right_key ? b->sk : other_sk);
-	struct cairn_msg m = {.type = CAIRN_CMD_AUTH,
-	                      .request_id = rid,
-	                      .recipient_id = b->recipient_id,
-	                      .signature = sig};
-	command(c, &m);
-}
-
-static void send_env(struct conn *c, const struct box *b, uint32_t rid, int n,
-                     const uint8_t *credential)
-{
-	char body[32];
-	int len = snprintf(body, sizeof(body), "env-%d", n);
-	struct cairn_msg m = {.type = CAIRN_CMD_SEND,
-	                      .request_id = rid,
-	                      .sender_id = b->sender_id,
-	                      .credential = credential,
-	                      .envelope = (const uint8_t *)body,
-	                      .envelope_len = (size_t)len};
-	command(c, &m);
-}
-
-static void on_mailbox(struct conn *c, uint8_t type, const struct box *b, uint32_t rid,
-                       uint64_t envelope_id)
-{
-	struct cairn_msg m = {.type = type,
-	                      .request_id = rid,
-	                      .recipient_id = b->recipient_id,
-	                      .envelope_id = envelope_id};
-	command(c, &m);
-}
-
-/* ---- fixture ------------------------------------------------------------------------------ */
-
-static void on_ready(struct relay *r)
-{
-	r->ready = true;
-}
-
-static int setup(void **state)
-{
-	(void)state;
-	relay_config_defaults(&cfg);
-	cfg.ttl_s = TTL_S;
-	cfg.delivery_window = WINDOW;
-	cfg.mailbox_max_envelopes = MAX_ENV;
-	cfg.mailboxes_per_connection = 4;
-	cfg.inflight_requests = 64;
-	if (uv_loop_init(&loop) != 0)
-		return -1;
-	relay = calloc(1, sizeof(*relay));
-	if (relay == NULL)
-		return -1;
-	now_s = START_TIME;
-	relay->loop = &loop;
-	relay->cfg = &cfg;
-	relay->clock.now = test_clock;
-	relay->port = &fake_port;
-	if (mailbox_index_init(&relay->mailboxes) != 0 ||
-	    (relay->storage = memstorage_new()) == NULL)
-		return -1;
-	commands_load_finish(relay, on_ready);
-	settle(); /* the first block of envelope ids is reserved */
-	return relay->ready ? 0 : -1;
-}
-
-static struct conn *conns[8];
-static size_t n_conns;
-
-/* A connection the fixture closes at the end. */
-static struct conn *open_conn(void)
-{
-	assert_true(n_conns < sizeof(conns) / sizeof(conns[0]));
-	struct conn *c = conn_open();
-	fake_ref(c); /* the fixture's, so it may look at C after it closed */
-	conns[n_conns++] = c;
-	return c;
-}
-
-static void on_storage_closed(void *arg)
-{
-	commands_shutdown(arg);
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	relay->stopping = true;
-	storage_close(relay->storage, on_storage_closed, relay);
-	relay->storage = NULL;
-	for (size_t i = 0; i < n_conns; i++) {
-		conn_close(conns[i]);
-		fake_unref(conns[i]);
-	}
-	n_conns = 0;
-	assert_null(relay->peers);
-	mailbox_index_free(&relay->mailboxes);
-	free(relay->marks);
-	free(relay);
-	relay = NULL;
-	uv_loop_close(&loop);
-	return 0;
-}
+#include "support/cmdrig.h"
 
 /* ---- the tests ---------------------------------------------------------------------------- */
 
@@ -428,7 +107,7 @@ static void test_windowed_in_order_delivery(void **state)
 	assert_int_equal(relay->stats.envelopes_acknowledged, WINDOW + 1);
 
 	/* Unacknowledged envelopes are delivered again to the next subscription. */
-	conn_close(owner);
+	close_conn(owner);
 	struct conn *again = open_conn();
 	auth(again, &b, 30, true);
 	expect_ok(again, 30);
@@ -650,6 +329,62 @@ static void test_connection_limits(void **state)
 	expect_error(sender, 31, CAIRN_EUNKNOWN);
 }
 
+/* SECURE of B's mailbox on C with a fresh credential digest: answered at once only when it
+ * is refused. */
+static void secure(struct conn *c, const struct box *b, uint32_t rid)
+{
+	uint8_t digest[CAIRN_CREDENTIAL_LEN];
+	randombytes_buf(digest, sizeof(digest));
+	struct cairn_msg m = {.type = CAIRN_CMD_SECURE,
+	                      .request_id = rid,
+	                      .recipient_id = b->recipient_id,
+	                      .credential = digest};
+	command(c, &m);
+}
+
+/* The CREATE/SECURE budget is a token bucket on the relay's monotonic clock: spent, it
+ * refuses with CAIRN_ELIMIT until the injected clock has moved far enough, and it never
+ * refills past create_burst. */
+static void test_create_budget_refills(void **state)
+{
+	(void)state;
+	cfg.create_burst = 2;
+	cfg.create_per_minute = 60; /* a token a second */
+	struct conn *owner = open_conn();
+	struct box b;
+	create(owner, &b); /* one token */
+	secure(owner, &b, 10);
+	settle();
+	expect_ok(owner, 10); /* the second */
+	secure(owner, &b, 11);
+	expect_error(owner, 11, CAIRN_ELIMIT);
+
+	now_ms += 999; /* not yet a whole token */
+	secure(owner, &b, 12);
+	expect_error(owner, 12, CAIRN_ELIMIT);
+	now_ms += 1;
+	secure(owner, &b, 13);
+	settle();
+	expect_ok(owner, 13);
+	secure(owner, &b, 14);
+	expect_error(owner, 14, CAIRN_ELIMIT);
+
+	/* A long pause refills the burst, no more. */
+	now_ms += 10 * 60 * 1000;
+	for (uint32_t rid = 15; rid < 17; rid++) {
+		secure(owner, &b, rid);
+		settle();
+		expect_ok(owner, rid);
+	}
+	secure(owner, &b, 17);
+	expect_error(owner, 17, CAIRN_ELIMIT);
+	/* The wall clock is not the budget's clock. */
+	now_s += 3600;
+	secure(owner, &b, 18);
+	expect_error(owner, 18, CAIRN_ELIMIT);
+	expect_nothing(owner);
+}
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -663,6 +398,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_ttl_expiry, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_idle_mailbox_expiry, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_connection_limits, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_create_budget_refills, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

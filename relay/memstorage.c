@@ -1,14 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The in-memory, single-threaded storage for the relay fuzz target (see memstorage.h). It
- * keeps what the relay reads back, envelope bodies by id, and honours every rule of storage.h
- * that commands.c depends on: a queued job can be cancelled, a taken one cannot; reads see
- * earlier batches only; a failed commit applies nothing; done() runs on the loop's thread.
+ * The in-memory, single-threaded storage engine (memstorage.h) for tests and the relay fuzz
+ * target. It keeps what the relay reads back, envelope bodies by id, and honours every rule of
+ * storage.h that the command layer depends on: a queued job can be cancelled, a taken one
+ * cannot; reads see earlier batches only; a failed commit applies nothing; done() runs on the
+ * caller's thread, from memstorage_run_batch.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "cairn/error.h"
+#include "job_list.h"
 #include "memstorage.h"
 
 enum { JOB_IDLE, JOB_QUEUED, JOB_TAKEN, JOB_HELD };
@@ -19,13 +21,11 @@ struct stored {
 	uint32_t len;
 };
 
-struct job_list {
-	struct storage_job *head, *tail;
-};
-
-struct storage {
+struct memstorage {
+	struct storage base;   /* first: struct storage * points here */
 	struct job_list queue; /* queued, not yet taken */
 	struct job_list held;  /* storage_submit_held: queued with the next batch */
+	struct job_list taken; /* memstorage_take_batch: the next batch, no longer cancellable */
 	size_t pending;        /* submitted, done() not yet called */
 	bool closing;
 	struct stored *env; /* by increasing id */
@@ -33,44 +33,35 @@ struct storage {
 	uint64_t batches, writes;
 };
 
+static const struct storage_ops mem_ops;
+
 struct storage *memstorage_new(void)
 {
-	return calloc(1, sizeof(struct storage));
+	struct memstorage *s = calloc(1, sizeof(*s));
+	if (s == NULL)
+		return NULL;
+	s->base.ops = &mem_ops;
+	return &s->base;
 }
 
-int storage_open(uv_loop_t *loop, const struct store_engine *engine, const char *dir,
-                 const struct store_load_cb *cb, void *cb_ctx, struct storage **out)
+/* BASE's engine, which must be this one: anything else is a harness's mistake. */
+static const struct memstorage *mem_of_const(const struct storage *base)
 {
-	*out = memstorage_new();
-	return *out != NULL ? 0 : CAIRN_ENOMEM;
+	if (base->ops != &mem_ops)
+		abort();
+	return (const struct memstorage *)base;
 }
 
-static void list_append(struct job_list *l, struct storage_job *job)
+static struct memstorage *mem_of(struct storage *base)
 {
-	job->next = NULL;
-	job->prev = l->tail;
-	if (l->tail != NULL)
-		l->tail->next = job;
-	else
-		l->head = job;
-	l->tail = job;
+	if (base->ops != &mem_ops)
+		abort();
+	return (struct memstorage *)base;
 }
 
-static void list_remove(struct job_list *l, struct storage_job *job)
+static void mem_submit(struct storage *base, struct storage_job *job)
 {
-	if (job->prev != NULL)
-		job->prev->next = job->next;
-	else
-		l->head = job->next;
-	if (job->next != NULL)
-		job->next->prev = job->prev;
-	else
-		l->tail = job->prev;
-	job->prev = job->next = NULL;
-}
-
-void storage_submit(struct storage *s, struct storage_job *job)
-{
+	struct memstorage *s = mem_of(base);
 	list_append(&s->queue, job);
 	job->state = JOB_QUEUED;
 	s->pending++;
@@ -78,10 +69,11 @@ void storage_submit(struct storage *s, struct storage_job *job)
 
 /* The hold is modelled as ending when the next batch runs, which is when the harness has
  * nothing else to do: an ACK the relay read before then cancels the write, as intended. */
-void storage_submit_held(struct storage *s, struct storage_job *job, uint64_t hold_ms)
+static void mem_submit_held(struct storage *base, struct storage_job *job, uint64_t hold_ms)
 {
+	struct memstorage *s = mem_of(base);
 	if (hold_ms == 0 || s->closing) {
-		storage_submit(s, job);
+		mem_submit(base, job);
 		return;
 	}
 	list_append(&s->held, job);
@@ -89,8 +81,9 @@ void storage_submit_held(struct storage *s, struct storage_job *job, uint64_t ho
 	s->pending++;
 }
 
-bool storage_cancel(struct storage *s, struct storage_job *job)
+static bool mem_cancel(struct storage *base, struct storage_job *job)
 {
+	struct memstorage *s = mem_of(base);
 	if (job->state == JOB_HELD)
 		list_remove(&s->held, job);
 	else if (job->state == JOB_QUEUED)
@@ -102,21 +95,25 @@ bool storage_cancel(struct storage *s, struct storage_job *job)
 	return true;
 }
 
-size_t storage_pending(const struct storage *s)
+static size_t mem_pending(const struct storage *base)
 {
-	return s->pending;
+	return mem_of_const(base)->pending;
 }
 
-void storage_stats(const struct storage *s, uint64_t *batches, uint64_t *writes,
-                   uint64_t *disk_bytes)
+static void mem_stats(const struct storage *base, uint64_t *batches, uint64_t *writes,
+                      uint64_t *disk_bytes)
 {
-	*batches = s->batches;
-	*writes = s->writes;
-	*disk_bytes = 0;
+	const struct memstorage *s = mem_of_const(base);
+	if (batches != NULL)
+		*batches = s->batches;
+	if (writes != NULL)
+		*writes = s->writes;
+	if (disk_bytes != NULL)
+		*disk_bytes = 0;
 }
 
 /* The position of the first stored envelope whose id is at least ID. */
-static size_t find(const struct storage *s, uint64_t id)
+static size_t find(const struct memstorage *s, uint64_t id)
 {
 	size_t lo = 0, hi = s->env_len;
 	while (lo < hi) {
@@ -130,7 +127,7 @@ static size_t find(const struct storage *s, uint64_t id)
 }
 
 /* Removes every stored envelope for which DROP(entry, ARG) holds. */
-static void remove_if(struct storage *s, bool (*drop)(const struct stored *, uint64_t),
+static void remove_if(struct memstorage *s, bool (*drop)(const struct stored *, uint64_t),
                       uint64_t arg)
 {
 	size_t w = 0;
@@ -158,7 +155,7 @@ static bool is_id(const struct stored *e, uint64_t id)
 	return e->id == id;
 }
 
-static int put_envelope(struct storage *s, const struct store_op *op)
+static int put_envelope(struct memstorage *s, const struct store_op *op)
 {
 	size_t i = find(s, op->envelope_id);
 	/* Envelope ids never repeat (ARCHITECTURE.md): a second write of one is a finding. */
@@ -184,7 +181,7 @@ static int put_envelope(struct storage *s, const struct store_op *op)
 	return 0;
 }
 
-static int apply(struct storage *s, const struct store_op *op)
+static int apply(struct memstorage *s, const struct store_op *op)
 {
 	switch (op->kind) {
 	case STORE_ENVELOPE_PUT:
@@ -203,7 +200,7 @@ static int apply(struct storage *s, const struct store_op *op)
 	}
 }
 
-static void run_read(struct storage *s, struct storage_job *job)
+static void run_read(struct memstorage *s, struct storage_job *job)
 {
 	size_t i = find(s, job->read_id);
 	job->read_body = NULL;
@@ -222,7 +219,9 @@ static void run_read(struct storage *s, struct storage_job *job)
 	job->status = 0;
 }
 
-size_t memstorage_run_batch(struct storage *s, bool fail)
+/* Takes every held and queued job into the batch taken so far, as the storage thread takes
+ * its queue. */
+static void take(struct memstorage *s)
 {
 	/* Held writes whose hold ended join the queue, after what was queued before them. */
 	while (s->held.head != NULL) {
@@ -231,12 +230,33 @@ size_t memstorage_run_batch(struct storage *s, bool fail)
 		list_append(&s->queue, job);
 		job->state = JOB_QUEUED;
 	}
-	struct storage_job *batch = s->queue.head;
-	s->queue.head = s->queue.tail = NULL;
+	while (s->queue.head != NULL) {
+		struct storage_job *job = s->queue.head;
+		list_remove(&s->queue, job);
+		list_append(&s->taken, job);
+		job->state = JOB_TAKEN;
+	}
+}
+
+size_t memstorage_take_batch(struct storage *base)
+{
+	struct memstorage *s = mem_of(base);
+	take(s);
+	size_t n = 0;
+	for (const struct storage_job *j = s->taken.head; j != NULL; j = j->next)
+		n++;
+	return n;
+}
+
+size_t memstorage_run_batch(struct storage *base, bool fail)
+{
+	struct memstorage *s = mem_of(base);
+	if (s->taken.head == NULL)
+		take(s);
+	struct storage_job *batch = s->taken.head;
+	s->taken.head = s->taken.tail = NULL;
 	if (batch == NULL)
 		return 0;
-	for (struct storage_job *j = batch; j != NULL; j = j->next)
-		j->state = JOB_TAKEN;
 	for (struct storage_job *j = batch; j != NULL; j = j->next)
 		if (j->kind == STORAGE_READ)
 			run_read(s, j);
@@ -261,15 +281,16 @@ size_t memstorage_run_batch(struct storage *s, bool fail)
 	return n;
 }
 
-size_t memstorage_envelopes(const struct storage *s)
+size_t memstorage_envelopes(const struct storage *base)
 {
-	return s->env_len;
+	return mem_of_const(base)->env_len;
 }
 
-void storage_close(struct storage *s, void (*closed)(void *arg), void *arg)
+static void mem_close(struct storage *base, void (*closed)(void *arg), void *arg)
 {
+	struct memstorage *s = mem_of(base);
 	s->closing = true;
-	while (memstorage_run_batch(s, false) > 0)
+	while (memstorage_run_batch(base, false) > 0)
 		;
 	for (size_t i = 0; i < s->env_len; i++)
 		free(s->env[i].body);
@@ -278,3 +299,12 @@ void storage_close(struct storage *s, void (*closed)(void *arg), void *arg)
 	if (closed != NULL)
 		closed(arg);
 }
+
+static const struct storage_ops mem_ops = {
+    .submit = mem_submit,
+    .submit_held = mem_submit_held,
+    .cancel = mem_cancel,
+    .pending = mem_pending,
+    .stats = mem_stats,
+    .close = mem_close,
+};

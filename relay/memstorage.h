@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A deterministic storage engine behind the same interface as the storage thread (storage.h),
+ * for running the relay in one thread (the relayconn fuzz target and
+ * tests/test_relay_commands.c, which put it in struct relay in place of storage_open's): an
+ * in-memory store, and batches that run only when the harness says so. The harness thereby
+ * chooses what the storage thread would have raced: whether an ACK arrives before its
+ * envelope's write was taken, and whether a commit fails.
+ */
+#ifndef CAIRN_RELAY_MEMSTORAGE_H
+#define CAIRN_RELAY_MEMSTORAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "storage.h"
+
+/* A new, empty in-memory storage (returns owned; freed by storage_close). NULL when out of
+ * memory. memstorage_run_batch and memstorage_envelopes take only a storage made here. */
+struct storage *memstorage_new(void);
+
+/*
+ * Takes every queued job (and every held one: its hold ends now) into the next batch, as the
+ * storage thread takes its queue: storage_cancel can no longer take them back, and nothing
+ * submitted from now on joins that batch. Returns how many jobs the batch holds.
+ */
+size_t memstorage_take_batch(struct storage *s);
+
+/*
+ * Runs the batch taken by memstorage_take_batch, or else takes every queued and held job as
+ * one, as the storage thread does: reads first, then the writes as one transaction (all of
+ * them fail with CAIRN_ESTORAGE, and none applies, if FAIL), then each job's done() in
+ * submission order. Returns how many jobs completed.
+ */
+size_t memstorage_run_batch(struct storage *s, bool fail);
+
+/* How many envelopes the store holds (committed and not deleted). */
+size_t memstorage_envelopes(const struct storage *s);
+
+#endif
