@@ -424,7 +424,7 @@ static bool relay_idle(void)
 	if (relay->flush_head != NULL || storage_pending(relay->storage) > 0)
 		return false;
 	for (const struct conn *c = relay->conns; c != NULL; c = c->next)
-		if (c->writing || c->plain.len > 0 || c->wire.len > 0 ||
+		if (c->writing || conn_output_level(c) > 0 ||
 		    c->state == CONN_HANDSHAKING || c->paused)
 			return false;
 	return true;

@@ -5,6 +5,7 @@
  * test or benchmark peer. No I/O here: what the peer sent comes in through channel_feed and
  * what it must get goes out through channel_output.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -470,16 +471,26 @@ size_t channel_output_pending(const struct channel *ch)
 	return ch->out.len + ch->batch.len;
 }
 
-void channel_trim(struct channel *ch)
+void channel_trim_small(struct channel *ch, size_t small)
 {
-	if (ch->out.len == 0)
+	if (ch->out.len == 0 && ch->out.cap <= small)
 		channel_buf_free(&ch->out);
-	if (ch->batch.len == 0)
+	if (ch->batch.len == 0 && ch->batch.cap <= small)
 		channel_buf_free(&ch->batch);
-	if (ch->plain_off >= ch->plain.len) {
+	if (ch->plain_off >= ch->plain.len && ch->plain.cap <= small) {
 		ch->plain.len = ch->plain_off = 0;
 		channel_buf_free(&ch->plain);
 	}
+}
+
+void channel_trim(struct channel *ch)
+{
+	channel_trim_small(ch, SIZE_MAX);
+}
+
+void channel_close(struct channel *ch)
+{
+	fail(ch, CAIRN_ESTATE);
 }
 
 const struct cairn_session *channel_session(const struct channel *ch)

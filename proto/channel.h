@@ -233,6 +233,18 @@ size_t channel_output_pending(const struct channel *ch);
 /* Gives back the buffers an idle channel does not need (call when output drained). */
 void channel_trim(struct channel *ch);
 
+/* As channel_trim, but only the buffers of at most SMALL bytes: a busy peer keeps its large
+ * ones rather than allocate them again for every write (a relay's trade-off between memory
+ * per idle connection and throughput). */
+void channel_trim_small(struct channel *ch, size_t small);
+
+/*
+ * The caller is done with CH (its connection closes): CH fails at once (CAIRN_ESTATE), its
+ * keys wiped and everything buffered dropped, but its buffers stay allocated until
+ * channel_free, so that an event's borrowed pointers stay valid for a handler still running.
+ */
+void channel_close(struct channel *ch);
+
 /* Frees a buffer taken with channel_output_swap. */
 void channel_buf_free(struct channel_buf *b);
 
