@@ -617,7 +617,7 @@ void conn_check_timeouts(struct relay *relay, int64_t now_ms)
 		if (now_ms >= c->deadline_ms || stalled) {
 			conn_close(c);
 		} else if (!c->writing && conn_output_level(c) == 0) {
-			/* Idle: it holds no output buffers at all until it needs them again. */
+			/* Idle: it holds no buffers at all until it needs them again. */
 			channel_trim(&c->ch);
 			channel_buf_free(&c->flight);
 		}
