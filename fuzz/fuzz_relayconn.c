@@ -5,7 +5,8 @@
  * harness plays the client: it frames and encrypts each plaintext batch the input holds, reads
  * and checks every reply, and runs the relay until it is idle. Storage is memstorage.c, in
  * memory and driven from here, so a run is deterministic (randomness and clock are fixed too)
- * and every input starts with a fresh relay, torn down the way server.c does.
+ * and every input starts with a fresh relay, torn down the way server.c does. Our side is a
+ * protocol channel (proto/channel.h, initiator) that seals each batch as one frame, as given.
  *
  * Input: one config byte, then records: op (u8), length (u16, big-endian), payload. Config
  * bit 0 selects fixed-size frames, bit 1 tight limits. Op bits: 0x01 PATCH (fill in what the
@@ -35,12 +36,11 @@
 #include <uv.h>
 
 #include "cairn/error.h"
+#include "channel.h"
 #include "codec.h"
 #include "commands.h"
 #include "config.h"
 #include "conn.h"
-#include "frame.h"
-#include "handshake.h"
 #include "log.h"
 #include "memstorage.h"
 #include "relay.h"
@@ -143,10 +143,10 @@ struct harness {
 
 	int fd; /* our end of the connection */
 	bool peer_closed;
-	struct frame_reader reader;
-	struct cairn_session session;
+	struct channel ch;
 	bool open;
-	size_t out_len; /* bytes waiting in out_buf */
+	uint64_t read_bytes, msg2_bytes; /* fed to CH in all, and up to message 2's end */
+	size_t out_len;                  /* bytes waiting in out_buf */
 
 	struct slot slots[SLOTS_MAX];
 	size_t nslots;
@@ -163,7 +163,6 @@ static const uint8_t credential[CAIRN_CREDENTIAL_LEN] = {0xc4, 0x11, 0x2e};
 static uint8_t batch[CAIRN_FRAME_CONTENT_MAX];
 static uint8_t out_buf[4 * (CAIRN_FRAME_HEADER_LEN + CAIRN_NOISE_MSG_MAX)];
 static uint8_t in_buf[65536];
-static uint8_t opened[CAIRN_NOISE_MSG_MAX];
 
 static void setup_once(void)
 {
@@ -311,7 +310,6 @@ static void client_dial(uint16_t port)
 	struct linger lg = {.l_onoff = 1, .l_linger = 0};
 	setsockopt(h.fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 	CHECK(fcntl(h.fd, F_SETFL, O_NONBLOCK) == 0);
-	frame_reader_init(&h.reader, CAIRN_HANDSHAKE2_MIN, CAIRN_HANDSHAKE2_MAX);
 }
 
 static void pump(void);
@@ -362,28 +360,28 @@ static void note_reply(const struct cairn_msg *m)
 	}
 }
 
-/* One frame from the relay: it must open, and hold only well-formed replies. */
-static void client_frame(const uint8_t *frame, size_t len)
+/* Takes what the relay's bytes meant: every frame must open and hold only well-formed
+ * replies (an initiator's channel fails on anything else). */
+static void client_events(void)
 {
-	if (h.cfg.frame_size != 0)
-		CHECK(len == frame_wire_len(0, h.cfg.frame_size) - CAIRN_FRAME_HEADER_LEN);
-	const uint8_t *content = NULL;
-	size_t clen = 0;
-	CHECK(frame_open(&h.session.recv, frame, len, opened, sizeof(opened), &content, &clen) ==
-	      0);
-	size_t off = 0;
-	while (off < clen) {
-		struct cairn_msg m;
-		size_t used = 0;
-		memset(&m, 0, sizeof(m));
-		CHECK(cairn_msg_decode(content + off, clen - off, &used, &m, NULL) == 0);
-		CHECK(m.type >= CAIRN_REPLY_OK);
-		note_reply(&m);
-		off += used;
+	struct channel_event ev;
+	for (;;) {
+		switch (channel_next_event(&h.ch, &ev)) {
+		case CHANNEL_EV_NONE:
+			return;
+		case CHANNEL_EV_OPEN:
+			h.open = true;
+			h.msg2_bytes = h.read_bytes;
+			break;
+		case CHANNEL_EV_MESSAGE:
+			CHECK(ev.msg.type >= CAIRN_REPLY_OK);
+			note_reply(&ev.msg);
+			break;
+		default:
+			CHECK(false);
+		}
 	}
 }
-
-static struct noise_handshake handshake;
 
 /* Reads and checks everything the relay sent. Returns true if anything was read. */
 static bool client_read(void)
@@ -400,29 +398,23 @@ static bool client_read(void)
 			break;
 		}
 		any = true;
-		size_t off = 0;
-		while (off < (size_t)n) {
-			const uint8_t *frame = NULL;
-			size_t flen = 0, used = 0;
-			int rc = frame_reader_next(&h.reader, in_buf + off, (size_t)n - off, &used,
-			                           &frame, &flen);
-			CHECK(rc >= 0);
+		for (size_t off = 0; off < (size_t)n;) {
+			size_t used = channel_feed(&h.ch, in_buf + off, (size_t)n - off);
 			off += used;
-			if (rc == 0)
-				break;
-			if (!h.open) {
-				CHECK(cairn_handshake_client_finish(&handshake, frame, flen,
-				                                    &h.session) == 0);
-				frame_reader_set_limits(
-				    &h.reader, CAIRN_AEAD_TAG_LEN + CAIRN_FRAME_CONTENT_HEADER,
-				    CAIRN_NOISE_MSG_MAX);
-				h.open = true;
-			} else {
-				client_frame(frame, flen);
-			}
+			h.read_bytes += used;
+			client_events();
 		}
 	}
 	return any;
+}
+
+/* With fixed-size frames, the relay's stream after message 2 is whole frames of one size:
+ * checked when the relay is idle and all it sent has been read (a frame boundary). */
+static void check_frame_sizes(void)
+{
+	if (h.cfg.frame_size == 0 || !h.open || h.peer_closed)
+		return;
+	CHECK(h.read_bytes - h.msg2_bytes == h.ch.frames_in * frame_wire_len(0, h.cfg.frame_size));
 }
 
 /* True once the relay has nothing left to do: no output, no writes, no storage jobs. */
@@ -432,8 +424,8 @@ static bool relay_idle(void)
 	if (relay->flush_head != NULL || storage_pending(relay->storage) > 0)
 		return false;
 	for (const struct conn *c = relay->conns; c != NULL; c = c->next)
-		if (c->writing || c->plain.len > 0 || c->wire.len > 0 ||
-		    c->state == CONN_HANDSHAKING || c->paused)
+		if (c->writing || conn_output_level(c) > 0 || c->state == CONN_HANDSHAKING ||
+		    c->paused)
 			return false;
 	return true;
 }
@@ -469,19 +461,47 @@ static void pump(void)
 		}
 		quiet = moved || !relay_idle() ? 0 : quiet + 1;
 	}
+	check_frame_sizes();
+}
+
+static uint64_t client_clock(void *ctx)
+{
+	(void)ctx;
+	return (uint64_t)fake_now;
+}
+
+/* Message 1's padding: none, so that the client draws no randomness. */
+static uint32_t client_uniform(void *ctx, uint32_t upper)
+{
+	(void)ctx;
+	(void)upper;
+	return 0;
+}
+
+/* Moves what our channel sealed to the socket's queue. The bytes are taken out of the
+ * channel first: queue_out may run the relay, and our side reads meanwhile. */
+static struct channel_buf sealed;
+
+static void client_output(void)
+{
+	channel_output_swap(&h.ch, &sealed);
+	if (sealed.len > 0)
+		queue_out(sealed.data, sealed.len);
+	sealed.len = 0;
 }
 
 static void client_handshake(void)
 {
-	uint8_t msg[CAIRN_FRAME_HEADER_LEN + CAIRN_HANDSHAKE1_MAX];
-	size_t len = 0;
 	uint8_t ephemeral[CAIRN_KEY_LEN];
 	memset(ephemeral, 2, sizeof(ephemeral));
-	CHECK(cairn_handshake_client_start(&handshake, relay_public, ephemeral, (uint64_t)fake_now,
-	                                   0, msg + 2, sizeof(msg) - 2, &len) == 0);
-	msg[0] = (uint8_t)(len >> 8);
-	msg[1] = (uint8_t)len;
-	queue_out(msg, len + 2);
+	struct channel_options opt = {.role = CHANNEL_INITIATOR,
+	                              .relay_public = relay_public,
+	                              .frame_size = h.cfg.frame_size,
+	                              .now = client_clock,
+	                              .uniform = client_uniform,
+	                              .ephemeral = ephemeral};
+	CHECK(channel_init(&h.ch, &opt) == 0);
+	client_output();
 	pump();
 	CHECK(h.open);
 }
@@ -509,7 +529,7 @@ static void patch(struct cairn_msg *m, const struct slot *s, uint8_t *sig, uint8
 	if (m->type == CAIRN_CMD_AUTH && m->recipient_id != NULL) {
 		uint8_t signed_msg[12 + CAIRN_HASH_LEN + CAIRN_MAILBOX_ID_LEN];
 		memcpy(signed_msg, "cairn/1 auth", 12);
-		memcpy(signed_msg + 12, h.session.h, CAIRN_HASH_LEN);
+		memcpy(signed_msg + 12, channel_session(&h.ch)->h, CAIRN_HASH_LEN);
 		memcpy(signed_msg + 12 + CAIRN_HASH_LEN, m->recipient_id, CAIRN_MAILBOX_ID_LEN);
 		crypto_sign_detached(sig, NULL, signed_msg, sizeof(signed_msg), owner_sk);
 		m->signature = sig;
@@ -559,15 +579,12 @@ static size_t patch_batch(const uint8_t *in, size_t len, uint8_t op)
 
 static void send_batch(const uint8_t *content, size_t len)
 {
-	static uint8_t wire[CAIRN_FRAME_HEADER_LEN + CAIRN_NOISE_MSG_MAX];
 	size_t max = h.cfg.frame_size ? h.cfg.frame_size - CAIRN_FRAME_CONTENT_HEADER
 	                              : CAIRN_FRAME_CONTENT_MAX;
 	if (len > max)
 		len = max;
-	size_t wlen = 0;
-	CHECK(frame_seal(&h.session.send, content, len, h.cfg.frame_size, wire, sizeof(wire),
-	                 &wlen) == 0);
-	queue_out(wire, wlen);
+	CHECK(channel_send_frame(&h.ch, content, len) == 0);
+	client_output();
 }
 
 static void run_record(uint8_t op, const uint8_t *payload, size_t len)
@@ -626,7 +643,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	h.peer_closed = true;
 	pump();
 	relay_stop();
-	frame_reader_free(&h.reader);
-	cairn_session_wipe(&h.session);
+	channel_free(&h.ch);
+	channel_buf_free(&sealed);
 	return 0;
 }

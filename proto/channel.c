@@ -5,6 +5,7 @@
  * test or benchmark peer. No I/O here: what the peer sent comes in through channel_feed and
  * what it must get goes out through channel_output.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,6 +52,17 @@ static size_t content_max(const struct channel *ch)
 	                      : CAIRN_FRAME_CONTENT_MAX;
 }
 
+/* The handshake state is no longer needed: wiped and freed. */
+static void handshake_free(struct channel *ch)
+{
+	if (ch->hs == NULL)
+		return;
+	noise_handshake_wipe(&ch->hs->noise);
+	sodium_memzero(ch->hs, sizeof(*ch->hs));
+	free(ch->hs);
+	ch->hs = NULL;
+}
+
 /* Fatal: keep the cause, drop every secret and everything buffered. */
 static void fail(struct channel *ch, int rc)
 {
@@ -58,9 +70,8 @@ static void fail(struct channel *ch, int rc)
 		return;
 	ch->state = CHANNEL_FAILED;
 	ch->error = rc < 0 ? rc : CAIRN_ESTATE;
-	noise_handshake_wipe(&ch->hs);
+	handshake_free(ch);
 	cairn_session_wipe(&ch->session);
-	sodium_memzero(ch->hello, sizeof(ch->hello));
 	ch->plain.len = ch->plain_off = 0;
 	ch->batch.len = 0;
 	ch->out.len = 0;
@@ -94,9 +105,12 @@ int channel_init(struct channel *ch, const struct channel_options *opt)
 	ch->now = opt->now;
 	ch->uniform = opt->uniform ? opt->uniform : default_uniform;
 	ch->ctx = opt->ctx;
+	ch->hs = calloc(1, sizeof(*ch->hs));
+	if (ch->hs == NULL)
+		return CAIRN_ENOMEM;
 	if (opt->ephemeral != NULL) {
-		ch->has_ephemeral = true;
-		memcpy(ch->ephemeral, opt->ephemeral, CAIRN_KEY_LEN);
+		ch->hs->has_ephemeral = true;
+		memcpy(ch->hs->ephemeral, opt->ephemeral, CAIRN_KEY_LEN);
 	}
 	if (ch->role == CHANNEL_RESPONDER) {
 		frame_reader_init(&ch->reader, CAIRN_HANDSHAKE1_MIN, CAIRN_HANDSHAKE1_MAX);
@@ -106,8 +120,9 @@ int channel_init(struct channel *ch, const struct channel_options *opt)
 	uint8_t msg[CAIRN_HANDSHAKE1_MAX];
 	size_t len = 0;
 	int rc = cairn_handshake_client_start(
-	    &ch->hs, opt->relay_public, ch->has_ephemeral ? ch->ephemeral : NULL, ch->now(ch->ctx),
-	    ch->uniform(ch->ctx, CAIRN_HELLO_PAD_MAX + 1), msg, sizeof(msg), &len);
+	    &ch->hs->noise, opt->relay_public, ch->hs->has_ephemeral ? ch->hs->ephemeral : NULL,
+	    ch->now(ch->ctx), ch->uniform(ch->ctx, CAIRN_HELLO_PAD_MAX + 1), msg, sizeof(msg),
+	    &len);
 	if (rc == 0)
 		rc = append_framed(&ch->out, msg, len);
 	sodium_memzero(msg, sizeof(msg));
@@ -141,7 +156,7 @@ int channel_init_open(struct channel *ch, const struct channel_options *opt,
 
 void channel_free(struct channel *ch)
 {
-	noise_handshake_wipe(&ch->hs);
+	handshake_free(ch);
 	cairn_session_wipe(&ch->session);
 	frame_reader_free(&ch->reader);
 	channel_buf_free(&ch->plain);
@@ -153,7 +168,8 @@ void channel_free(struct channel *ch)
 /* Message 2 (initiator): completes the session and opens the channel. */
 static void on_hello_reply(struct channel *ch, const uint8_t *frame, size_t len)
 {
-	int rc = cairn_handshake_client_finish(&ch->hs, frame, len, &ch->session);
+	int rc = cairn_handshake_client_finish(&ch->hs->noise, frame, len, &ch->session);
+	handshake_free(ch);
 	if (rc != 0) {
 		fail(ch, rc);
 		return;
@@ -216,8 +232,8 @@ size_t channel_feed(struct channel *ch, const uint8_t *in, size_t len)
 			on_frame(ch, frame, frame_len);
 		} else if (ch->role == CHANNEL_RESPONDER) {
 			/* The reader's limits already bound it to a message 1's length. */
-			memcpy(ch->hello, frame, frame_len);
-			ch->hello_len = frame_len;
+			memcpy(ch->hs->hello, frame, frame_len);
+			ch->hs->hello_len = frame_len;
 			ch->state = CHANNEL_HELLO_READY;
 		} else {
 			on_hello_reply(ch, frame, frame_len);
@@ -290,14 +306,13 @@ int channel_hello_take(struct channel *ch, struct channel_hello *w)
 		return CAIRN_ESTATE;
 	w->now = ch->now(ch->ctx);
 	w->pad = ch->uniform(ch->ctx, CAIRN_HELLO_PAD_MAX + 1);
-	w->len1 = ch->hello_len;
-	memcpy(w->msg1, ch->hello, ch->hello_len);
-	if (ch->has_ephemeral) {
+	w->len1 = ch->hs->hello_len;
+	memcpy(w->msg1, ch->hs->hello, ch->hs->hello_len);
+	if (ch->hs->has_ephemeral) {
 		w->has_ephemeral = true;
-		memcpy(w->ephemeral, ch->ephemeral, CAIRN_KEY_LEN);
+		memcpy(w->ephemeral, ch->hs->ephemeral, CAIRN_KEY_LEN);
 	}
-	sodium_memzero(ch->hello, sizeof(ch->hello));
-	ch->hello_len = 0;
+	handshake_free(ch);
 	ch->state = CHANNEL_HELLO_PENDING;
 	return 0;
 }
@@ -470,16 +485,26 @@ size_t channel_output_pending(const struct channel *ch)
 	return ch->out.len + ch->batch.len;
 }
 
-void channel_trim(struct channel *ch)
+void channel_trim_small(struct channel *ch, size_t small)
 {
-	if (ch->out.len == 0)
+	if (ch->out.len == 0 && ch->out.cap <= small)
 		channel_buf_free(&ch->out);
-	if (ch->batch.len == 0)
+	if (ch->batch.len == 0 && ch->batch.cap <= small)
 		channel_buf_free(&ch->batch);
-	if (ch->plain_off >= ch->plain.len) {
+	if (ch->plain_off >= ch->plain.len && ch->plain.cap <= small) {
 		ch->plain.len = ch->plain_off = 0;
 		channel_buf_free(&ch->plain);
 	}
+}
+
+void channel_trim(struct channel *ch)
+{
+	channel_trim_small(ch, SIZE_MAX);
+}
+
+void channel_close(struct channel *ch)
+{
+	fail(ch, CAIRN_ESTATE);
 }
 
 const struct cairn_session *channel_session(const struct channel *ch)

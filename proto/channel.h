@@ -89,6 +89,17 @@ struct channel_buf {
 	size_t len, cap;
 };
 
+/* The handshake's state, on the heap only until the channel opens or fails: a relay holds
+ * thousands of open channels, which need none of it. */
+struct channel_handshake {
+	struct noise_handshake noise; /* initiator, until message 2 */
+	bool has_ephemeral;
+	uint8_t ephemeral[CAIRN_KEY_LEN];
+	/* Message 1, held from its arrival until channel_hello_take (responder). */
+	uint8_t hello[CAIRN_HANDSHAKE1_MAX];
+	size_t hello_len;
+};
+
 /* Visible so that callers can embed it; use the functions (tests that bend the protocol may
  * reach in, e.g. to seal a frame with the session's cipher). */
 struct channel {
@@ -99,16 +110,12 @@ struct channel {
 	uint64_t (*now)(void *ctx);
 	uint32_t (*uniform)(void *ctx, uint32_t upper);
 	void *ctx;
-	bool has_ephemeral;
-	uint8_t ephemeral[CAIRN_KEY_LEN];
-	int error;                 /* the cause, once FAILED */
-	bool open_reported;        /* EV_OPEN was returned */
-	struct noise_handshake hs; /* initiator, until message 2 */
+	int error;          /* the cause, once FAILED */
+	bool open_reported; /* EV_OPEN was returned */
+	/* Until message 2 is read (initiator) or message 1 taken (responder), else NULL. */
+	struct channel_handshake *hs;
 	struct cairn_session session;
 	struct frame_reader reader;
-	/* Message 1, held from its arrival until channel_hello_take (responder). */
-	uint8_t hello[CAIRN_HANDSHAKE1_MAX];
-	size_t hello_len;
 	/* The open frame's content, decoded one message per event. */
 	struct channel_buf plain;
 	size_t plain_off;
@@ -232,6 +239,18 @@ size_t channel_output_pending(const struct channel *ch);
 
 /* Gives back the buffers an idle channel does not need (call when output drained). */
 void channel_trim(struct channel *ch);
+
+/* As channel_trim, but only the buffers of at most SMALL bytes: a busy peer keeps its large
+ * ones rather than allocate them again for every write (a relay's trade-off between memory
+ * per idle connection and throughput). */
+void channel_trim_small(struct channel *ch, size_t small);
+
+/*
+ * The caller is done with CH (its connection closes): CH fails at once (CAIRN_ESTATE), its
+ * keys wiped and everything buffered dropped, but its buffers stay allocated until
+ * channel_free, so that an event's borrowed pointers stay valid for a handler still running.
+ */
+void channel_close(struct channel *ch);
 
 /* Frees a buffer taken with channel_output_swap. */
 void channel_buf_free(struct channel_buf *b);

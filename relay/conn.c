@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Connection I/O: accept, read into the relay's one shared buffer (an idle connection holds no
- * read buffer), the handshake, frame decoding and command dispatch, batched sealed output and
- * the limits that keep a hostile or slow peer from costing more than a bounded amount.
+ * Connection I/O over the protocol channel (proto/channel.h, responder): accept, read into the
+ * relay's one shared buffer (an idle connection holds no read buffer) and feed the channel,
+ * hand its events to the command layer or its handshake to the thread pool, write its sealed
+ * output batched and without a copy, and the limits that keep a hostile or slow peer from
+ * costing more than a bounded amount.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -14,46 +16,20 @@
 #include "log.h"
 #include "relay.h"
 
-#define CONTENT_MAX(relay)                                                                         \
-	((relay)->cfg->frame_size ? (relay)->cfg->frame_size - CAIRN_FRAME_CONTENT_HEADER          \
-	                          : CAIRN_FRAME_CONTENT_MAX)
-
 static void on_close(uv_handle_t *h);
 static void start_write(struct conn *c);
 static void update_read_state(struct conn *c);
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 
-/* ---- buffers ------------------------------------------------------------------------- */
-
-static int buf_reserve(struct conn_buf *b, size_t extra)
-{
-	if (b->cap - b->len >= extra)
-		return 0;
-	size_t ncap = b->cap ? b->cap : 1024;
-	while (ncap - b->len < extra)
-		ncap *= 2;
-	uint8_t *p = realloc(b->data, ncap);
-	if (p == NULL)
-		return CAIRN_ENOMEM;
-	b->data = p;
-	b->cap = ncap;
-	return 0;
-}
-
-static void buf_release(struct conn_buf *b)
-{
-	free(b->data);
-	b->data = NULL;
-	b->len = b->cap = 0;
-}
-
+/* Empty buffers up to this size go as soon as they are empty, so that an idle connection
+ * holds none; larger ones belong to busy connections, which would otherwise reallocate up to
+ * 64 KiB per write cycle (that cost a fifth of the online throughput). The once-a-second tick
+ * takes those back once the connection idles (conn_check_timeouts). */
 #define SMALL_BUF 4096
 
-/* Releases B if it is empty and small enough to be cheap to allocate again. */
-static void buf_release_small(struct conn_buf *b)
+static uint64_t channel_clock(void *ctx)
 {
-	if (b->len == 0 && b->cap <= SMALL_BUF)
-		buf_release(b);
+	return (uint64_t)relay_now(ctx);
 }
 
 /* ---- lifetime ------------------------------------------------------------------------ */
@@ -67,13 +43,9 @@ void conn_unref(struct conn *c)
 {
 	if (--c->refs > 0)
 		return;
-	frame_reader_free(&c->reader);
-	cairn_session_wipe(&c->session);
-	buf_release(&c->plain);
-	buf_release(&c->wire);
-	buf_release(&c->flight);
-	buf_release(&c->held);
-	buf_release(&c->held_in);
+	channel_free(&c->ch);
+	channel_buf_free(&c->flight);
+	channel_buf_free(&c->held_in);
 	if (c->peer != NULL)
 		c->relay->handler->free(c->peer);
 	free(c);
@@ -137,7 +109,8 @@ void conn_close(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	relay->conn_count--;
-	cairn_session_wipe(&c->session);
+	/* Keys go now; the buffers with the memory (a handler may still read its command). */
+	channel_close(&c->ch);
 	uv_close((uv_handle_t *)&c->tcp, on_close);
 }
 
@@ -151,7 +124,7 @@ static void on_close(uv_handle_t *h)
 
 size_t conn_output_level(const struct conn *c)
 {
-	return c->plain.len + c->wire.len + c->flight.len;
+	return channel_output_pending(&c->ch) + c->flight.len;
 }
 
 bool conn_can_deliver(const struct conn *c)
@@ -168,55 +141,15 @@ static void want_flush(struct conn *c)
 	c->relay->flush_head = c;
 }
 
-/* Seals the pending reply content into frames on the wire buffer, cut where padding wastes
- * least (frame_split). */
-static int seal_plain(struct conn *c)
-{
-	size_t fixed = c->relay->cfg->frame_size;
-	size_t done = 0;
-	while (done < c->plain.len) {
-		size_t take = frame_split(c->plain.data + done, c->plain.len - done, fixed);
-		size_t need = frame_wire_len(take, fixed);
-		if (take == 0 || need == 0)
-			return CAIRN_EINVAL; /* cannot happen: the relay encoded this content */
-		if (buf_reserve(&c->wire, need) != 0)
-			return CAIRN_ENOMEM;
-		size_t outlen = 0;
-		int rc = frame_seal(&c->session.send, c->plain.data + done, take, fixed,
-		                    c->wire.data + c->wire.len, c->wire.cap - c->wire.len, &outlen);
-		if (rc != 0)
-			return rc;
-		c->wire.len += outlen;
-		done += take;
-	}
-	c->plain.len = 0;
-	return 0;
-}
-
 void conn_reply(struct conn *c, const struct cairn_msg *m)
 {
 	if (c->state != CONN_OPEN)
 		return;
-	size_t max = CONTENT_MAX(c->relay);
-	for (int attempt = 0; attempt < 2; attempt++) {
-		size_t room = 0;
-		/* Room for this message only: every field but the envelope fits in 128 bytes,
-		 * so an idle subscriber's buffers stay small. */
-		size_t need = 128 + (m->envelope != NULL ? m->envelope_len : 0);
-		if (buf_reserve(&c->plain, c->plain.len < max ? need : 0) == 0 &&
-		    c->plain.len < max)
-			room = (c->plain.cap < max ? c->plain.cap : max) - c->plain.len;
-		size_t used = 0;
-		int rc = room ? cairn_msg_encode(m, c->plain.data + c->plain.len, room, &used)
-		              : CAIRN_ENOBUFS;
-		if (rc == 0) {
-			c->plain.len += used;
-			want_flush(c);
-			return;
-		}
-		/* No room left in this frame: seal it and start the next. */
-		if (rc != CAIRN_ENOBUFS || c->plain.len == 0 || seal_plain(c) != 0)
-			break;
+	/* Into the open batch, sealed by conn_flush_all after this loop iteration (or at once
+	 * when it fills a frame). The channel never refuses for size: its limit is unused. */
+	if (channel_queue(&c->ch, m) == 0) {
+		want_flush(c);
+		return;
 	}
 	log_warn("closing a connection: a reply could not be queued");
 	conn_close(c);
@@ -235,6 +168,14 @@ void conn_reply_error(struct conn *c, uint32_t request_id, int code)
 	conn_reply(c, &m);
 }
 
+/* Frees the buffers C has emptied that are cheap to allocate again (SMALL_BUF). */
+static void release_small(struct conn *c)
+{
+	if (c->flight.len == 0 && c->flight.cap <= SMALL_BUF)
+		channel_buf_free(&c->flight);
+	channel_trim_small(&c->ch, SMALL_BUF);
+}
+
 static void on_write(uv_write_t *req, int status)
 {
 	struct conn *c = req->data;
@@ -249,16 +190,11 @@ static void on_write(uv_write_t *req, int status)
 		conn_unref(c);
 		return;
 	}
-	if (c->wire.len > 0) {
+	const uint8_t *more = NULL;
+	if (channel_output(&c->ch, &more) > 0)
 		start_write(c);
-	} else {
-		/* Small buffers go at once, so that an idle connection holds none; large ones
-		 * belong to busy connections, which would otherwise reallocate up to 64 KiB per
-		 * write cycle (that cost a fifth of the online throughput). The once-a-second
-		 * tick takes those back once the connection idles (conn_check_timeouts). */
-		buf_release_small(&c->flight);
-		buf_release_small(&c->wire);
-	}
+	else
+		release_small(c);
 	update_read_state(c);
 	c->relay->handler->drained(c->peer);
 	conn_unref(c);
@@ -266,13 +202,12 @@ static void on_write(uv_write_t *req, int status)
 
 static void start_write(struct conn *c)
 {
-	if (c->writing || c->wire.len == 0 || c->state == CONN_CLOSING)
+	const uint8_t *data = NULL;
+	if (c->writing || c->state == CONN_CLOSING || channel_output(&c->ch, &data) == 0)
 		return;
-	/* Swap: the wire buffer goes in flight, the old flight buffer collects new output. */
-	struct conn_buf t = c->flight;
-	c->flight = c->wire;
-	c->wire = t;
-	c->wire.len = 0;
+	/* Swap: the channel's sealed bytes go in flight as they are, without a copy; the old
+	 * flight buffer (empty) collects the channel's new output. */
+	channel_output_swap(&c->ch, &c->flight);
 	uv_buf_t b = uv_buf_init((char *)c->flight.data, (unsigned)c->flight.len);
 	c->write_req.data = c;
 	c->writing = true;
@@ -294,11 +229,11 @@ void conn_flush_all(struct relay *relay)
 		c->in_flush_list = false;
 		if (c->state != CONN_OPEN)
 			continue;
-		if (seal_plain(c) != 0) {
+		if (channel_flush(&c->ch) != 0) {
 			conn_close(c);
 			continue;
 		}
-		buf_release_small(&c->plain);
+		release_small(c);
 		start_write(c);
 	}
 }
@@ -339,18 +274,14 @@ static void update_read_state(struct conn *c)
 /*
  * Message 1 answered on libuv's thread pool: its X25519 work (~100 µs of the relay's CPU per
  * handshake) would otherwise cap handshakes at what one core does, with every other
- * connection waiting behind it. The loop thread keeps the replay cache, so only the pure
- * computation crosses threads; the relay's key pair is read-only.
+ * connection waiting behind it. The loop thread keeps the channel and the replay cache
+ * (channel_hello_take and _finish), so only the pure computation crosses threads
+ * (channel_hello_respond); the relay's key pair is read-only.
  */
 struct hs_work {
 	uv_work_t req;
 	struct conn *c;
-	uint64_t now;
-	size_t len1, pad, outlen;
-	int rc;
-	uint8_t msg1[CAIRN_HANDSHAKE1_MAX];
-	uint8_t out[CAIRN_FRAME_HEADER_LEN + CAIRN_HANDSHAKE2_MAX];
-	struct cairn_session session;
+	struct channel_hello hello;
 };
 
 static void hs_failed(struct conn *c, int rc)
@@ -365,12 +296,10 @@ static void hs_work_run(uv_work_t *req)
 {
 	struct hs_work *w = req->data;
 	struct relay *relay = w->c->relay;
-	/* The replay cache is consulted on the loop thread, in hs_work_done. */
-	w->rc = cairn_handshake_relay_respond(
-	    relay->private_key, relay->public_key, NULL, NULL, w->now, w->msg1, w->len1, w->pad,
-	    w->out + CAIRN_FRAME_HEADER_LEN, sizeof(w->out) - CAIRN_FRAME_HEADER_LEN, &w->outlen,
-	    &w->session);
+	(void)channel_hello_respond(&w->hello, relay->private_key, relay->public_key);
 }
+
+static void run_events(struct conn *c);
 
 static void hs_work_done(uv_work_t *req, int status)
 {
@@ -380,12 +309,7 @@ static void hs_work_done(uv_work_t *req, int status)
 	/* Closed, or failed (bytes after message 1), while the work ran: nothing to do. */
 	if (status != 0 || c->state != CONN_HANDSHAKING)
 		goto out;
-	int rc = w->rc;
-	/* Message 1 carries the initiator's ephemeral key in clear, first. */
-	if (rc == 0)
-		rc = replay_cache_add(relay->replay, w->msg1, w->now);
-	if (rc == 0 && buf_reserve(&c->wire, w->outlen + CAIRN_FRAME_HEADER_LEN) != 0)
-		rc = CAIRN_ENOMEM;
+	int rc = channel_hello_finish(&c->ch, &w->hello, relay->replay);
 	if (rc != 0) {
 		hs_failed(c, rc);
 		/* Read and discard until the deadline, as after any failure (PROTOCOL.md 2.2):
@@ -393,44 +317,33 @@ static void hs_work_done(uv_work_t *req, int status)
 		update_read_state(c);
 		goto out;
 	}
-	c->session = w->session;
 	unopened_remove(c);
-	w->out[0] = (uint8_t)(w->outlen >> 8);
-	w->out[1] = (uint8_t)w->outlen;
-	memcpy(c->wire.data + c->wire.len, w->out, w->outlen + CAIRN_FRAME_HEADER_LEN);
-	c->wire.len += w->outlen + CAIRN_FRAME_HEADER_LEN;
 	c->state = CONN_OPEN;
-	frame_reader_set_limits(&c->reader, CAIRN_AEAD_TAG_LEN + CAIRN_FRAME_CONTENT_HEADER,
-	                        CAIRN_NOISE_MSG_MAX);
 	c->deadline_ms = (int64_t)uv_now(relay->loop) + (int64_t)relay->cfg->idle_timeout_s * 1000;
-	want_flush(c);
+	run_events(c); /* CHANNEL_EV_OPEN: nothing to do but take it */
+	want_flush(c); /* message 2 */
 	update_read_state(c);
 out:
-	cairn_session_wipe(&w->session);
 	sodium_memzero(w, sizeof(*w));
 	free(w);
 	conn_unref(c);
 }
 
-static int handle_handshake(struct conn *c, const uint8_t *msg, size_t len)
+/* Message 1 arrived (CHANNEL_EV_HELLO): hands it to the thread pool, reading stopped. */
+static int start_handshake(struct conn *c)
 {
-	struct relay *relay = c->relay;
-	if (len < CAIRN_HANDSHAKE1_MIN || len > CAIRN_HANDSHAKE1_MAX) {
-		hs_failed(c, CAIRN_EFRAME);
-		return 0;
-	}
 	struct hs_work *w = malloc(sizeof(*w));
 	if (w == NULL)
 		return CAIRN_ENOMEM;
 	w->req.data = w;
 	w->c = c;
-	w->now = (uint64_t)relay_now(relay);
-	w->len1 = len;
-	w->pad = randombytes_uniform(CAIRN_HELLO_PAD_MAX + 1);
-	memcpy(w->msg1, msg, len);
-	if (uv_queue_work(relay->loop, &w->req, hs_work_run, hs_work_done) != 0) {
+	int rc = channel_hello_take(&c->ch, &w->hello);
+	if (rc == 0 && uv_queue_work(c->relay->loop, &w->req, hs_work_run, hs_work_done) != 0)
+		rc = CAIRN_ENOMEM;
+	if (rc != 0) {
+		sodium_memzero(w, sizeof(*w));
 		free(w);
-		return CAIRN_ENOMEM;
+		return rc;
 	}
 	conn_ref(c);
 	c->state = CONN_HANDSHAKING;
@@ -439,110 +352,74 @@ static int handle_handshake(struct conn *c, const uint8_t *msg, size_t len)
 }
 
 /*
- * Runs the commands in CONTENT (LEN bytes, whole msgpack objects) in order, until the end,
- * until C closes, or until a command defers its work (conn_defer). Sets *USED to the bytes
- * run. Returns 0, or a negative code when the rest cannot be read (C must be closed).
+ * Takes C's channel events in order until it needs input, C pauses (a command deferred its
+ * work: the rest of the batch waits in the channel, which is asked for nothing more until
+ * conn_resume), C's handshake goes to the thread pool, or C fails or closes.
  */
-static int run_commands(struct conn *c, const uint8_t *content, size_t len, size_t *used)
-{
-	size_t off = 0;
-	int rc = 0;
-	while (off < len && c->state == CONN_OPEN && !c->paused) {
-		struct cairn_msg m;
-		size_t one = 0;
-		int have_id = 0;
-		memset(&m, 0, sizeof(m));
-		rc = cairn_msg_decode(content + off, len - off, &one, &m, &have_id);
-		if (rc == CAIRN_ETYPE || rc == CAIRN_EUNKNOWN) {
-			/* Sound structure, wrong meaning: answer it and go on. */
-			if (!have_id)
-				break;
-			int code = rc == CAIRN_EUNKNOWN ? CAIRN_EUNKNOWN : CAIRN_EBADREQ;
-			if (m.type == CAIRN_CMD_SEND && m.envelope_len > CAIRN_ENVELOPE_MAX)
-				code = CAIRN_ETOOBIG;
-			conn_reply_error(c, m.request_id, code);
-			rc = 0;
-		} else if (rc != 0) {
-			/* The next command's boundary is unknown: nothing more can be read. */
-			break;
-		} else {
-			c->relay->handler->command(c->peer, &m);
-		}
-		off += one;
-	}
-	*used = off;
-	return rc;
-}
-
-static int handle_frame(struct conn *c, const uint8_t *msg, size_t len)
+static void run_events(struct conn *c)
 {
 	struct relay *relay = c->relay;
-	const uint8_t *content = NULL;
-	size_t content_len = 0, used = 0;
-	int rc = frame_open(&c->session.recv, msg, len, relay->plain_buf, sizeof(relay->plain_buf),
-	                    &content, &content_len);
-	if (rc == 0)
-		rc = run_commands(c, content, content_len, &used);
-	if (rc != 0 || !c->paused || used == content_len)
-		return rc;
-	/* The rest of the batch waits for the deferred command; the shared buffer it lies in
-	 * does not. (Frames are read only once nothing is held, so HELD is empty here.) */
-	if (buf_reserve(&c->held, content_len - used) != 0)
-		return CAIRN_ENOMEM;
-	memcpy(c->held.data, content + used, content_len - used);
-	c->held.len = content_len - used;
-	c->held_off = 0;
-	return 0;
+	bool more = true;
+	while (
+	    more && !c->paused &&
+	    (c->state == CONN_HANDSHAKE || c->state == CONN_OPEN || c->state == CONN_HANDSHAKING)) {
+		struct channel_event ev;
+		switch (channel_next_event(&c->ch, &ev)) {
+		case CHANNEL_EV_NONE:
+			more = false;
+			break;
+		case CHANNEL_EV_HELLO:
+			if (start_handshake(c) != 0) {
+				conn_close(c);
+				return;
+			}
+			break;
+		case CHANNEL_EV_OPEN:
+			break;
+		case CHANNEL_EV_MESSAGE:
+			relay->handler->command(c->peer, &ev.msg);
+			break;
+		case CHANNEL_EV_BAD_MESSAGE:
+			/* Sound structure, wrong meaning: answer it and go on. */
+			conn_reply_error(c, ev.msg.request_id, ev.error);
+			break;
+		case CHANNEL_EV_FAILED:
+			if (c->state != CONN_OPEN) {
+				hs_failed(c, ev.error);
+				return;
+			}
+			log_debug("closing a connection: %s", cairn_strerror(ev.error));
+			conn_close(c);
+			return;
+		}
+	}
+	if (c->state == CONN_OPEN &&
+	    conn_output_level(c) > 2 * (size_t)relay->cfg->output_buffer_max) {
+		log_debug("closing a connection: output over the hard limit");
+		conn_close(c);
+	}
 }
 
 /*
- * Handles the frames in IN (LEN bytes read from C) until the input ends, C closes or fails,
- * or a command defers its work. Returns the bytes consumed; when C is paused, the caller keeps
- * the rest for later.
+ * Feeds IN (LEN bytes read from C) to C's channel and runs what it yields, until the input
+ * ends, C closes or fails, or a command defers its work. Returns the bytes consumed; when C
+ * is paused, the caller keeps the rest for later. Bytes after message 1 fail the handshake
+ * (the channel's rule: an initiator cannot send a frame before it has read message 2).
  */
 static size_t feed(struct conn *c, const uint8_t *in, size_t len)
 {
 	struct relay *relay = c->relay;
+	uint64_t frames = c->ch.frames_in;
 	size_t pos = 0;
-	bool whole_frame = false;
-	while (pos < len && (c->state == CONN_HANDSHAKE || c->state == CONN_OPEN) && !c->paused) {
-		const uint8_t *frame = NULL;
-		size_t frame_len = 0, used = 0;
-		int rc =
-		    frame_reader_next(&c->reader, in + pos, len - pos, &used, &frame, &frame_len);
-		pos += used;
-		if (rc < 0) {
-			if (c->state == CONN_HANDSHAKE) {
-				relay->stats.handshakes_failed++;
-				c->state = CONN_FAILED;
-				break;
-			}
-			log_debug("closing a connection: %s", cairn_strerror(rc));
-			conn_close(c);
-			return pos;
-		}
-		if (rc == 0)
-			break;
-		if (c->state == CONN_HANDSHAKE) {
-			rc = handle_handshake(c, frame, frame_len);
-		} else {
-			rc = handle_frame(c, frame, frame_len);
-			whole_frame = true;
-		}
-		if (rc != 0) {
-			log_debug("closing a connection: %s", cairn_strerror(rc));
-			conn_close(c);
-			return pos;
-		}
-		if (conn_output_level(c) > 2 * (size_t)relay->cfg->output_buffer_max) {
-			log_debug("closing a connection: output over the hard limit");
-			conn_close(c);
-			return pos;
-		}
+	while (
+	    pos < len && !c->paused &&
+	    (c->state == CONN_HANDSHAKE || c->state == CONN_OPEN || c->state == CONN_HANDSHAKING)) {
+		pos += channel_feed(&c->ch, in + pos, len - pos);
+		run_events(c);
 	}
 	/* Only a whole frame is activity: a peer that dribbles one frame a byte at a time must
 	 * not keep its connection, and up to 64 KiB of frame buffer, past the idle timeout. */
-	if (c->state == CONN_OPEN && whole_frame)
+	if (c->state == CONN_OPEN && c->ch.frames_in != frames)
 		c->deadline_ms =
 		    (int64_t)uv_now(relay->loop) + (int64_t)relay->cfg->idle_timeout_s * 1000;
 	return pos;
@@ -563,26 +440,23 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	if (c->state == CONN_FAILED)
 		return; /* discard: the deadline closes it */
 	const uint8_t *in = (const uint8_t *)buf->base;
-	size_t left = (size_t)nread;
-	size_t used = feed(c, in, left);
+	size_t used = feed(c, in, (size_t)nread);
 	if (c->state == CONN_CLOSING)
 		return;
-	in += used;
-	left -= used;
-	if (c->paused && left > 0) {
+	if (c->paused && used < (size_t)nread) {
 		/* Reading stopped when the command deferred; what this read brought after it
 		 * waits in order (the read buffer is shared). */
-		if (buf_reserve(&c->held_in, left) != 0) {
+		size_t left = (size_t)nread - used;
+		uint8_t *p = realloc(c->held_in.data, c->held_in.len + left);
+		if (p == NULL) {
 			conn_close(c);
 			return;
 		}
-		memcpy(c->held_in.data + c->held_in.len, in, left);
+		memcpy(p + c->held_in.len, in + used, left);
+		c->held_in.data = p;
 		c->held_in.len += left;
-		left = 0;
+		c->held_in.cap = c->held_in.len;
 	}
-	/* An initiator cannot send a frame before it has read message 2. */
-	if (c->state == CONN_HANDSHAKING && left > 0)
-		hs_failed(c, CAIRN_EFRAME);
 	update_read_state(c);
 }
 
@@ -591,29 +465,10 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 /* C's deferred command is done: run what waited behind it, in order, then read again. */
 static void conn_resume(struct conn *c)
 {
-	struct relay *relay = c->relay;
-	if (c->held_off < c->held.len) {
-		size_t used = 0;
-		int rc =
-		    run_commands(c, c->held.data + c->held_off, c->held.len - c->held_off, &used);
-		c->held_off += used;
-		if (rc != 0) {
-			log_debug("closing a connection: %s", cairn_strerror(rc));
-			conn_close(c);
-			return;
-		}
-		if (conn_output_level(c) > 2 * (size_t)relay->cfg->output_buffer_max) {
-			log_debug("closing a connection: output over the hard limit");
-			conn_close(c);
-			return;
-		}
-		if (c->state != CONN_OPEN || c->paused)
-			return;
-	}
-	buf_release(&c->held);
-	c->held_off = 0;
+	run_events(c); /* the rest of the batch, left in the channel */
+	if (c->state != CONN_OPEN || c->paused)
+		return;
 	if (c->held_in_off < c->held_in.len) {
-		/* Frames are opened here, so HELD (released above) may fill again. */
 		size_t used =
 		    feed(c, c->held_in.data + c->held_in_off, c->held_in.len - c->held_in_off);
 		if (c->state == CONN_CLOSING)
@@ -622,7 +477,7 @@ static void conn_resume(struct conn *c)
 		if (c->paused)
 			return;
 	}
-	buf_release(&c->held_in);
+	channel_buf_free(&c->held_in);
 	c->held_in_off = 0;
 	update_read_state(c);
 }
@@ -708,14 +563,21 @@ void conn_accept(struct relay *relay)
 	c->tcp.data = c;
 	c->refs = 1; /* held by the open handle, dropped in on_close */
 	c->state = CONN_HANDSHAKE;
-	frame_reader_init(&c->reader, CAIRN_HANDSHAKE1_MIN, CAIRN_HANDSHAKE1_MAX);
+	/* The channel's output limit is set out of reach: the relay's own limits apply, to
+	 * the output this connection holds in all (conn_output_level). */
+	struct channel_options opt = {.role = CHANNEL_RESPONDER,
+	                              .frame_size = relay->cfg->frame_size,
+	                              .output_max = SIZE_MAX,
+	                              .now = channel_clock,
+	                              .ctx = relay};
+	int rc = channel_init(&c->ch, &opt);
 	c->next = relay->conns;
 	if (relay->conns)
 		relay->conns->prev = c;
 	relay->conns = c;
 	relay->conn_count++;
 	unopened_append(c);
-	c->peer = relay->handler->open(relay, c);
+	c->peer = rc == 0 ? relay->handler->open(relay, c) : NULL;
 	if (c->peer == NULL) {
 		conn_close(c);
 		return;
@@ -755,10 +617,9 @@ void conn_check_timeouts(struct relay *relay, int64_t now_ms)
 		if (now_ms >= c->deadline_ms || stalled) {
 			conn_close(c);
 		} else if (!c->writing && conn_output_level(c) == 0) {
-			/* Idle: it holds no output buffers at all until it needs them again. */
-			buf_release(&c->plain);
-			buf_release(&c->wire);
-			buf_release(&c->flight);
+			/* Idle: it holds no buffers at all until it needs them again. */
+			channel_trim(&c->ch);
+			channel_buf_free(&c->flight);
 		}
 		c = next;
 	}
@@ -766,7 +627,10 @@ void conn_check_timeouts(struct relay *relay, int64_t now_ms)
 
 static const uint8_t *conn_handshake_hash(const struct conn *c)
 {
-	return c->session.h;
+	/* Commands run only while the channel is open; a closed one signs nothing. */
+	static const uint8_t none[CAIRN_HASH_LEN];
+	const struct cairn_session *s = channel_session(&c->ch);
+	return s != NULL ? s->h : none;
 }
 
 const struct conn_port conn_socket_port = {

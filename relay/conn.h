@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * One client connection: the Noise handshake, the frame reader, decoding of command batches,
- * and batched, bounded output. Replies queued during one loop iteration are sealed into as
- * few frames as possible and written with one uv_write after the iteration's I/O (uv_check).
+ * One client connection: a thin I/O adapter over the protocol channel (proto/channel.h, in
+ * the responder role), which holds the handshake, the frame reader, decoding of command
+ * batches, batching and sealing. This side owns the socket, the limits, the timeouts, the
+ * handshake's trip to the thread pool and the pauses. Replies queued during one loop
+ * iteration are sealed into as few frames as possible and written with one uv_write after
+ * the iteration's I/O (uv_check).
  *
  * Lifetime: a connection is freed only when its handle is closed and no storage job still
  * refers to it (conn_ref/conn_unref): replies to a closed connection are dropped.
@@ -15,9 +18,7 @@
 
 #include <uv.h>
 
-#include "codec.h"
-#include "frame.h"
-#include "handshake.h"
+#include "channel.h"
 #include "port.h"
 
 struct relay;
@@ -28,11 +29,6 @@ enum conn_state {
 	CONN_FAILED,      /* handshake failed: silently discard input until the deadline */
 	CONN_OPEN,        /* transport established */
 	CONN_CLOSING,     /* handle closing; output dropped */
-};
-
-struct conn_buf {
-	uint8_t *data;
-	size_t len, cap;
 };
 
 struct conn {
@@ -46,23 +42,22 @@ struct conn {
 	struct conn *unopened_prev, *unopened_next; /* relay->unopened_head's list */
 	unsigned refs;
 
-	struct frame_reader reader;
-	struct cairn_session session;
+	/* The protocol: replies not yet sealed and sealed frames not yet handed to libuv are in
+	 * it, and so is the rest of a batch whose commands wait. Its output limit is unused: the
+	 * relay's limits are its own (conn_output_level). */
+	struct channel ch;
 	int64_t deadline_ms;    /* handshake deadline, then idle deadline (loop time) */
 	int64_t write_since_ms; /* when the write in flight started */
 
-	struct conn_buf plain;  /* reply content not yet sealed */
-	struct conn_buf wire;   /* sealed frames not yet handed to libuv */
-	struct conn_buf flight; /* the bytes of the write in flight */
+	struct channel_buf flight; /* the bytes of the write in flight, swapped out of CH */
 	uv_write_t write_req;
 	bool writing;
 
 	/* A command's work is off the loop thread (conn_defer): later commands wait, in order.
-	 * The rest of the batch and the bytes read after it are held until it is done. */
+	 * The rest of the batch waits in CH (no event is asked for); the bytes read after it
+	 * wait here until it is done. */
 	bool paused;
-	struct conn_buf held; /* decrypted commands not yet run, from held_off */
-	size_t held_off;
-	struct conn_buf held_in; /* bytes read but not yet framed, from held_in_off */
+	struct channel_buf held_in; /* bytes read but not yet fed to CH, from held_in_off */
 	size_t held_in_off;
 
 	/* The command layer's state for this connection (relay->handler's open): opaque here. */

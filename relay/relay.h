@@ -107,7 +107,6 @@ struct relay {
 
 	uint8_t read_buf[65536]; /* the one read buffer: alloc_cb hands it out */
 	bool read_buf_busy;
-	uint8_t plain_buf[CAIRN_NOISE_MSG_MAX]; /* decrypted frame scratch */
 
 	/* Admission (admission.c): the data directory's free space, sampled once a second. */
 	uint64_t disk_free;

@@ -760,6 +760,53 @@ static void test_output_bound(void **state)
 	pair_free(&p);
 }
 
+/* A relay's use: the handshake state goes once open, small idle buffers go while large ones
+ * stay (channel_trim_small), and a closed channel keeps its last event's memory readable. */
+static void test_trim_small_close(void **state)
+{
+	(void)state;
+	struct pair p;
+	pair_init_ex(&p, 0, 0);
+	handshake(&p);
+	assert_null(p.relay.hs);
+	assert_null(p.client.hs);
+	static uint8_t env[9000];
+	memset(env, 0xe5, sizeof(env));
+	for (size_t len = 200; len <= sizeof(env); len += sizeof(env) - 200) {
+		struct cairn_msg m = {
+		    .type = CAIRN_REPLY_ENVELOPE, .envelope = env, .envelope_len = len};
+		assert_int_equal(channel_queue(&p.relay, &m), 0);
+		assert_int_equal(channel_flush(&p.relay), 0);
+		channel_output_consume(&p.relay, channel_output_pending(&p.relay));
+		channel_trim_small(&p.relay, 4096);
+		assert_true(len > 4096 ? channel_memory(&p.relay) > 2 * len
+		                       : channel_memory(&p.relay) == 0);
+	}
+	channel_trim(&p.relay);
+	assert_int_equal(channel_memory(&p.relay), 0);
+	static const uint8_t sid[CAIRN_MAILBOX_ID_LEN] = {4};
+	struct cairn_msg send = {.type = CAIRN_CMD_SEND,
+	                         .request_id = 5,
+	                         .sender_id = sid,
+	                         .envelope = env,
+	                         .envelope_len = 600};
+	assert_int_equal(channel_queue(&p.client, &send), 0);
+	assert_int_equal(channel_flush(&p.client), 0);
+	const uint8_t *data;
+	size_t len = channel_output(&p.client, &data);
+	assert_int_equal(channel_feed(&p.relay, data, len), len);
+	struct channel_event ev;
+	assert_int_equal(channel_next_event(&p.relay, &ev), CHANNEL_EV_MESSAGE);
+	channel_close(&p.relay);
+	assert_memory_equal(ev.msg.envelope, env, 600); /* still readable (ASan) */
+	assert_null(channel_session(&p.relay));
+	assert_int_equal(channel_queue(&p.relay, &send), CAIRN_ESTATE);
+	assert_int_equal(channel_next_event(&p.relay, &ev), CHANNEL_EV_FAILED);
+	assert_int_equal(channel_feed(&p.relay, data, len), len);
+	assert_int_equal(channel_output(&p.relay, &data), 0);
+	pair_free(&p);
+}
+
 static void test_bad_options(void **state)
 {
 	(void)state;
@@ -787,6 +834,7 @@ int main(void)
 	    cmocka_unit_test(test_dribble),          cmocka_unit_test(test_handshake_refusals),
 	    cmocka_unit_test(test_hostile_frames),   cmocka_unit_test(test_bad_message_codes),
 	    cmocka_unit_test(test_output_bound),     cmocka_unit_test(test_bad_options),
+	    cmocka_unit_test(test_trim_small_close),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

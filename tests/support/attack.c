@@ -53,7 +53,7 @@ struct attack {
 	struct attack_stats *st;
 	uint64_t rng;
 	int64_t start_ms, half_ms; /* half_ms: where a two-phase pattern changes phase */
-	struct tclient c;          /* the session, the frame reader and the batch being composed */
+	struct tclient c;          /* the channel, and the batch being composed */
 	bool connected;
 	bool exhausted; /* a CREATE was refused on this connection */
 	int64_t exhausted_ms;
@@ -244,7 +244,7 @@ static size_t gen_auth_valid(struct attack *a, uint8_t *out, size_t cap)
 	if (!b->sig_ok) {
 		uint8_t msg[AUTH_MSG_LEN];
 		memcpy(msg, "cairn/1 auth", 12);
-		memcpy(msg + 12, a->c.session.h, CAIRN_HASH_LEN);
+		memcpy(msg + 12, channel_session(&a->c.ch)->h, CAIRN_HASH_LEN);
 		memcpy(msg + 12 + CAIRN_HASH_LEN, b->rid, CAIRN_MAILBOX_ID_LEN);
 		crypto_sign_detached(b->sig, NULL, msg, sizeof(msg), a->sk);
 		b->sig_ok = true;
@@ -840,31 +840,15 @@ static int drain(struct attack *a)
 			return 0;
 		if (n <= 0)
 			return -1;
-		size_t off = 0;
-		while (off < (size_t)n) {
-			const uint8_t *frame;
-			size_t flen, used = 0;
-			int rc = frame_reader_next(&a->c.reader, a->c.in + off, (size_t)n - off,
-			                           &used, &frame, &flen);
-			off += used;
-			if (rc < 0)
-				return -1;
-			if (rc == 0)
-				break;
-			const uint8_t *content;
-			size_t clen;
-			if (frame_open(&a->c.session.recv, frame, flen, a->c.content,
-			               sizeof(a->c.content), &content, &clen) != 0)
-				return -1;
-			for (size_t o = 0; o < clen;) {
-				struct cairn_msg m;
-				size_t u = 0;
-				memset(&m, 0, sizeof(m));
-				if (cairn_msg_decode(content + o, clen - o, &u, &m, NULL) != 0)
-					return -1;
-				on_reply(a, &m);
-				o += u;
-			}
+		for (size_t off = 0; off < (size_t)n;) {
+			off += channel_feed(&a->c.ch, a->c.in + off, (size_t)n - off);
+			struct channel_event ev;
+			enum channel_event_type t;
+			while ((t = channel_next_event(&a->c.ch, &ev)) == CHANNEL_EV_MESSAGE)
+				on_reply(a, &ev.msg);
+			if (t != CHANNEL_EV_NONE)
+				return -1; /* a frame that does not open, or a reply that does not
+				              decode */
 		}
 	}
 	return 0;
@@ -910,11 +894,18 @@ static int compose_frame(struct attack *a)
 	patterns[a->cfg->pattern].compose(a);
 	if (a->c.batch_len == 0)
 		return 0;
-	int rc = frame_seal(&a->c.session.send, a->c.batch, a->c.batch_len, 0, a->out,
-	                    sizeof(a->out), &a->out_len);
+	/* As composed, in one frame, even where it breaks the protocol. */
+	int rc = channel_send_frame(&a->c.ch, a->c.batch, a->c.batch_len);
 	a->c.batch_len = 0;
 	if (rc != 0)
 		return rc;
+	const uint8_t *sealed = NULL;
+	size_t len = channel_output(&a->c.ch, &sealed);
+	if (len > sizeof(a->out))
+		return CAIRN_ENOBUFS; /* cannot happen: one frame, and nothing else was queued */
+	memcpy(a->out, sealed, len);
+	channel_output_consume(&a->c.ch, len);
+	a->out_len = len;
 	a->out_off = 0;
 	a->st->frames++;
 	return 0;

@@ -22,8 +22,10 @@
  * are the surface hostile tests and the attack driver bend the protocol through: SESSION is
  * kept in step with the channel's both ways (a test may seal a frame of its own with it, or
  * run the handshake by hand into it, and the channel then takes it over); BATCH is the
- * content of the next frame, sent as given by tclient_flush; READER, IN and CONTENT serve
- * callers that read frames themselves after tclient_connect.
+ * content of the next frame, sent as given by tclient_flush; READER (its limits set for
+ * transport frames by tclient_connect) serves a test that reads frames itself. Callers that
+ * read or seal after tclient_connect without tclient_recv or tclient_flush (the attack
+ * driver) use CH.
  */
 struct tclient {
 	int fd;
@@ -32,7 +34,6 @@ struct tclient {
 	struct frame_reader reader;
 	uint8_t in[65536];
 	size_t in_len, in_off;
-	uint8_t content[CAIRN_NOISE_MSG_MAX];
 	uint8_t batch[CAIRN_FRAME_CONTENT_MAX];
 	size_t batch_len;
 	uint32_t next_id;
