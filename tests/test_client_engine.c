@@ -12,7 +12,6 @@
  * of contrib/libuv-embed receives a message inside a libuv loop and leaves no handle behind.
  */
 #define _GNU_SOURCE
-#include <ftw.h>
 #include <poll.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -32,6 +31,7 @@
 #include "cairn/cairn.h"
 #include "client.h"
 #include "memrelay.h"
+#include "relayproc.h"
 #include "uvembed.h"
 
 #define PASS       "correct horse battery staple"
@@ -89,25 +89,6 @@ static int world_connect(void *ctx, const char *host, uint16_t port, bool numeri
 	return 0;
 }
 
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static struct cairn *home_new(struct world *w, const char *name)
-{
-	char path[128];
-	snprintf(path, sizeof(path), "%s/%s", w->root, name);
-	struct cairn *c = NULL;
-	assert_int_equal(cairn_init(path, PASS), 0);
-	assert_int_equal(cairn_open(path, PASS, &c), 0);
-	client_set_env(c, &w->env);
-	return c;
-}
-
 static int setup(void **state)
 {
 	struct world *w = calloc(1, sizeof(*w));
@@ -124,8 +105,16 @@ static int setup(void **state)
 	memrelay_env(&w->env);
 	w->env.connect = world_connect;
 	w->env.ctx = w;
-	w->a = home_new(w, "alice");
-	w->b = home_new(w, "bob");
+	/* Two homes, each with the test's environment. */
+	struct cairn **homes[2] = {&w->a, &w->b};
+	static const char *const names[2] = {"alice", "bob"};
+	for (int i = 0; i < 2; i++) {
+		char path[128];
+		snprintf(path, sizeof(path), "%s/%s", w->root, names[i]);
+		if (cairn_init(path, PASS) != 0 || cairn_open(path, PASS, homes[i]) != 0)
+			return -1;
+		client_set_env(*homes[i], &w->env);
+	}
 	*state = w;
 	return 0;
 }
@@ -139,7 +128,7 @@ static int teardown(void **state)
 		close(w->holes[i]);
 	for (int i = 0; i < RELAYS; i++)
 		memrelay_free(w->relay[i]);
-	nftw(w->root, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+	test_rm_tree(w->root);
 	free(w);
 	return 0;
 }

@@ -220,7 +220,7 @@ CAIRN_WARN_UNUSED int cairn_engine_fds(struct cairn *c, struct pollfd *fds, size
  * timeout passed; calling it early is harmless. Connection failures are not errors of the
  * step: they are reported to the relay callback and retried. Returns 0, CAIRN_ESTATE (not
  * running, or called from a callback), or a local failure (CAIRN_ENOMEM, a store error):
- * the engine still runs, and the next step tries again.
+ * the engine still runs, and tries again at its next tick (every 2 s).
  */
 CAIRN_WARN_UNUSED int cairn_engine_step(struct cairn *c, const struct pollfd *fds, size_t n);
 
