@@ -8,7 +8,10 @@
  * relay afterwards), a rename that keeps the conversation, and receive's edge cases.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <ftw.h>
+#include <pthread.h>
+#include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -41,8 +45,11 @@ struct world {
 	struct memrelay *relay[RELAYS];
 	const char *addr[RELAYS];
 	struct client_env env;
-	struct cairn *a, *b; /* alice and bob */
+	struct cairn *a, *b;       /* alice and bob */
+	struct listener *listener; /* Bob's listening thread, while it runs */
 };
+
+static void listener_stop(struct world *w);
 
 /* ---- homes ------------------------------------------------------------------------------ */
 
@@ -54,15 +61,76 @@ static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW 
 	return remove(path);
 }
 
+/* Homes made once (cairn_init derives a key from the passphrase: the slow part) and copied
+ * for each test: each test then starts from two fresh identities' state, unpaired. */
+static char templates[64];
+
+static int copy_home(const char *from, const char *to)
+{
+	DIR *d = opendir(from);
+	if (d == NULL || mkdir(to, 0700) != 0) {
+		if (d != NULL)
+			closedir(d);
+		return -1;
+	}
+	int rc = 0;
+	struct dirent *e;
+	while (rc == 0 && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		char src[512], dst[512], buf[8192];
+		snprintf(src, sizeof(src), "%s/%s", from, e->d_name);
+		snprintf(dst, sizeof(dst), "%s/%s", to, e->d_name);
+		FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
+		size_t n;
+		while (in != NULL && out != NULL && (n = fread(buf, 1, sizeof(buf), in)) > 0)
+			if (fwrite(buf, 1, n, out) != n)
+				rc = -1;
+		if (in == NULL || out == NULL || ferror(in))
+			rc = -1;
+		if (in != NULL)
+			fclose(in);
+		if (out != NULL && fclose(out) != 0)
+			rc = -1;
+		if (rc == 0 && chmod(dst, 0600) != 0)
+			rc = -1;
+	}
+	closedir(d);
+	return rc;
+}
+
 static struct cairn *home_new(struct world *w, const char *name)
 {
-	char path[128];
+	char from[128], path[128];
+	snprintf(from, sizeof(from), "%s/%s", templates, name);
 	snprintf(path, sizeof(path), "%s/%s", w->root, name);
 	struct cairn *c = NULL;
-	assert_int_equal(cairn_init(path, PASS), 0);
+	assert_int_equal(copy_home(from, path), 0);
 	assert_int_equal(cairn_open(path, PASS, &c), 0);
 	client_set_env(c, &w->env);
 	return c;
+}
+
+static int group_setup(void **state)
+{
+	(void)state;
+	strcpy(templates, "/tmp/cairn-api-homes-XXXXXX");
+	if (mkdtemp(templates) == NULL)
+		return -1;
+	const char *names[] = {"alice", "bob"};
+	for (int i = 0; i < 2; i++) {
+		char path[128];
+		snprintf(path, sizeof(path), "%s/%s", templates, names[i]);
+		if (cairn_init(path, PASS) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	return nftw(templates, rm_one, 8, FTW_DEPTH | FTW_PHYS);
 }
 
 static int setup(void **state)
@@ -78,7 +146,7 @@ static int setup(void **state)
 			return -1;
 		w->addr[i] = memrelay_address(w->relay[i]);
 	}
-	memrelay_env(&w->env);
+	memrelay_env_skipping(&w->env);
 	w->a = home_new(w, "alice");
 	w->b = home_new(w, "bob");
 	*state = w;
@@ -88,6 +156,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct world *w = *state;
+	listener_stop(w); /* a failed assertion left it running */
 	cairn_close(w->a);
 	cairn_close(w->b);
 	for (int i = 0; i < RELAYS; i++)
@@ -362,6 +431,119 @@ static void test_garbage_envelope_dropped(void **state)
 	sync_expect(w->b, 0, 0);
 }
 
+/* ---- listening while relays go down ------------------------------------------------------ */
+
+/* Bob's cairn_listen on a thread of its own (his handle is used there only). */
+struct listener {
+	struct cairn *c;
+	pthread_t thread;
+	pthread_mutex_t lock;
+	struct seen seen;
+	int rc;
+};
+
+/* cairn_listen's stop flag is for signal handlers: set it from the listening thread itself
+ * (a signal sent to it), not from another thread, which would be a data race. */
+static volatile sig_atomic_t listen_stop;
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	listen_stop = 1;
+}
+
+static int on_message_locked(void *ctx, const struct cairn_message *m)
+{
+	struct listener *l = ctx;
+	pthread_mutex_lock(&l->lock);
+	int rc = on_message(&l->seen, m);
+	pthread_mutex_unlock(&l->lock);
+	return rc;
+}
+
+static void *listen_thread(void *arg)
+{
+	struct listener *l = arg;
+	l->rc = cairn_listen(l->c, on_message_locked, l, &listen_stop);
+	return NULL;
+}
+
+/* Stops and frees W's listener, if one runs. */
+static void listener_stop(struct world *w)
+{
+	struct listener *l = w->listener;
+	if (l == NULL)
+		return;
+	pthread_kill(l->thread, SIGUSR1);
+	pthread_join(l->thread, NULL);
+	pthread_mutex_destroy(&l->lock);
+	free(l);
+	w->listener = NULL;
+}
+
+/* Waits (10 s at most, real time) until L has seen N messages; returns how many it has. */
+static unsigned wait_seen(struct listener *l, unsigned n)
+{
+	unsigned have = 0;
+	for (int i = 0; i < 1000; i++) {
+		pthread_mutex_lock(&l->lock);
+		have = l->seen.n;
+		pthread_mutex_unlock(&l->lock);
+		if (have >= n)
+			break;
+		usleep(10000);
+	}
+	return have;
+}
+
+/*
+ * Bob listens on both relays while they go down one at a time under him: a relay going down
+ * closes his open connection, the message goes through the other relay and reaches him
+ * there, and once the first is back he has reconnected to it (with backoff) and receives
+ * through it. Each message once.
+ */
+static void test_listen_through_outages(void **state)
+{
+	struct world *w = *state;
+	pair(w, 2);
+	struct listener *l = calloc(1, sizeof(*l));
+	assert_non_null(l);
+	l->c = w->b;
+	assert_int_equal(pthread_mutex_init(&l->lock, NULL), 0);
+	struct sigaction act;
+	memset(&act, 0, sizeof(act));
+	act.sa_handler = on_stop_signal;
+	assert_int_equal(sigaction(SIGUSR1, &act, NULL), 0);
+	listen_stop = 0;
+	assert_int_equal(pthread_create(&l->thread, NULL, listen_thread, l), 0);
+	w->listener = l;
+	send_text(w->a, "bob", "one", 0);
+	assert_int_equal(wait_seen(l, 1), 1);
+	assert_true(stats(w, 0).open_connections >= 1); /* Bob's subscription */
+	memrelay_set_down(w->relay[0], true);
+	assert_int_equal(stats(w, 0).open_connections, 0);
+	send_text(w->a, "bob", "two", 0);
+	assert_int_equal(wait_seen(l, 2), 2);
+	memrelay_set_down(w->relay[0], false);
+	memrelay_set_down(w->relay[1], true);
+	uint64_t before = stats(w, 0).accepted;
+	send_text(w->a, "bob", "three", 0);
+	assert_int_equal(stats(w, 0).accepted, before + 1);
+	assert_int_equal(wait_seen(l, 3), 3);
+	memrelay_set_down(w->relay[1], false);
+	assert_int_equal(pthread_kill(l->thread, SIGUSR1), 0);
+	pthread_join(l->thread, NULL);
+	w->listener = NULL;
+	assert_int_equal(l->rc, 0);
+	assert_int_equal(l->seen.n, 3);
+	assert_string_equal(l->seen.text[0], "one");
+	assert_string_equal(l->seen.text[1], "two");
+	assert_string_equal(l->seen.text[2], "three");
+	pthread_mutex_destroy(&l->lock);
+	free(l);
+	sync_expect(w->b, 0, 0);
+}
+
 int main(void)
 {
 	/* Argon2id at INTERACTIVE rather than MODERATE limits: each test makes two homes. */
@@ -375,6 +557,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_rename_keeps_conversation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_duplicate_through_two_relays, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_garbage_envelope_dropped, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_listen_through_outages, setup, teardown),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -35,6 +37,7 @@
 #define MR_NEW_MAX   64           /* connections queued for the relay's thread */
 #define MR_SOFT_OUT  (256u << 10) /* output beyond which deliveries pause */
 #define MR_READ      65536
+#define MR_SKIP_MS   1000 /* how far the skipping clock jumps when everything is idle */
 
 /* One client connection. The command layer sees it only as an opaque struct conn. */
 struct conn {
@@ -69,6 +72,12 @@ struct memrelay {
 	size_t n_new;
 	uint64_t drop_asked, drop_done;
 	bool cut_asked; /* memrelay_cut_after_send */
+	/* Set by the relay's thread while it waits in poll with nothing to write and nothing
+	 * left to read, cleared (under LOCK) before it touches anything again: IDLE_FDS, its
+	 * sockets, stay open while IDLE holds. */
+	bool idle;
+	int *idle_fds;
+	size_t n_idle_fds;
 	struct memrelay_stats stats;
 
 	/* The relay's thread only. */
@@ -417,6 +426,21 @@ static void serve_round(struct memrelay *mr, const struct pollfd *pfd, struct co
 	settle(mr);
 }
 
+/* Before waiting: whether R has nothing of its own to do (every connection's input consumed,
+ * its output written), and the sockets whose queues tell whether anything is in flight. */
+static void set_idle(struct memrelay *mr, const struct pollfd *pfd, size_t np)
+{
+	bool idle = true;
+	for (struct conn *c = mr->conns; c != NULL && idle; c = c->next)
+		idle = !c->kill && c->in_off == c->in_len && channel_output_pending(&c->ch) == 0;
+	pthread_mutex_lock(&mr->lock);
+	mr->idle = idle;
+	mr->n_idle_fds = 0;
+	for (size_t k = 1; k < np; k++)
+		mr->idle_fds[mr->n_idle_fds++] = pfd[k].fd;
+	pthread_mutex_unlock(&mr->lock);
+}
+
 static void *relay_thread(void *arg)
 {
 	struct memrelay *mr = arg;
@@ -438,6 +462,13 @@ static void *relay_thread(void *arg)
 			if (w == NULL)
 				abort(); /* a test harness out of memory has nothing to report */
 			who = w;
+			pthread_mutex_lock(&mr->lock);
+			int *f = realloc(mr->idle_fds, n * sizeof(*f));
+			if (f == NULL)
+				abort();
+			mr->idle_fds = f;
+			mr->n_idle_fds = 0;
+			pthread_mutex_unlock(&mr->lock);
 			cap = n;
 		}
 		size_t np = 0;
@@ -450,7 +481,12 @@ static void *relay_thread(void *arg)
 			pfd[np] = (struct pollfd){.fd = c->fd, .events = ev};
 			who[np++] = c;
 		}
-		if (poll(pfd, (nfds_t)np, -1) < 0 && errno != EINTR)
+		set_idle(mr, pfd, np);
+		int polled = poll(pfd, (nfds_t)np, -1);
+		pthread_mutex_lock(&mr->lock);
+		mr->idle = false;
+		pthread_mutex_unlock(&mr->lock);
+		if (polled < 0 && errno != EINTR)
 			abort();
 		serve_round(mr, pfd, who, np);
 	}
@@ -609,6 +645,7 @@ void memrelay_free(struct memrelay *r)
 	relay_destroy(r);
 	close(r->wake[0]);
 	close(r->wake[1]);
+	free(r->idle_fds);
 	pthread_cond_destroy(&r->cond);
 	pthread_mutex_destroy(&r->lock);
 	sodium_memzero(r->priv, sizeof(r->priv));
@@ -656,6 +693,56 @@ void memrelay_env(struct client_env *env)
 	*env = *env_default();
 	env->connect = memrelay_connect;
 	env->ctx = NULL;
+}
+
+/*
+ * Whether nothing can happen at R unless a client acts: its thread waits with nothing to do,
+ * nothing is queued for it, and no byte is in flight either way on any of its connections
+ * (SIOCINQ: the client's bytes it has not read; SIOCOUTQ: its bytes the client has not read).
+ * Called under the registry's lock.
+ */
+static bool relay_idle(struct memrelay *mr)
+{
+	pthread_mutex_lock(&mr->lock);
+	bool idle = mr->idle && mr->n_new == 0 && !mr->cut_asked && !mr->stop &&
+	            mr->drop_asked == mr->drop_done;
+	for (size_t i = 0; idle && i < mr->n_idle_fds; i++) {
+		int in = 0, out = 0;
+		idle = ioctl(mr->idle_fds[i], SIOCINQ, &in) == 0 &&
+		       ioctl(mr->idle_fds[i], SIOCOUTQ, &out) == 0 && in == 0 && out == 0;
+	}
+	pthread_mutex_unlock(&mr->lock);
+	return idle;
+}
+
+static int64_t real_mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The skipping clock: real time, plus every jump taken when every relay was idle. */
+static int64_t skip_mono_ms(void *ctx)
+{
+	(void)ctx;
+	static int64_t skipped;
+	pthread_mutex_lock(&registry_lock);
+	bool idle = true;
+	for (unsigned i = 0; i < MR_MAX && idle; i++)
+		if (registry[i] != NULL)
+			idle = relay_idle(registry[i]);
+	if (idle)
+		skipped += MR_SKIP_MS;
+	int64_t now = real_mono_ms() + skipped;
+	pthread_mutex_unlock(&registry_lock);
+	return now;
+}
+
+void memrelay_env_skipping(struct client_env *env)
+{
+	memrelay_env(env);
+	env->mono_ms = skip_mono_ms;
 }
 
 void memrelay_set_down(struct memrelay *r, bool down)

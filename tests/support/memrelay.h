@@ -66,6 +66,15 @@ int memrelay_connect(void *ctx, const char *host, uint16_t port, bool numeric, i
 void memrelay_env(struct client_env *env);
 
 /*
+ * As memrelay_env, with a monotonic clock that jumps ahead (a second per reading)
+ * whenever every memrelay is idle: its thread waits with nothing to do and no byte is in
+ * flight on any of its connections, either way. Then nothing can arrive until the client
+ * acts, so a wait that only a timeout ends (cairn_sync's quiet period, backoff) ends at once,
+ * and the outcome is what the real clock would give, only sooner. The wall clock is real.
+ */
+void memrelay_env_skipping(struct client_env *env);
+
+/*
  * DOWN: connects to R fail from now on, and every open connection of R is closed before this
  * returns (its subscriptions end, as when a relay's network goes away). Not DOWN: R accepts
  * connections again, with everything it stored.
