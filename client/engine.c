@@ -157,6 +157,8 @@ int engine_step(struct engine *e, const struct pollfd *fds, size_t nfds)
 		if ((rc = engine_dispatch(e, now)) < 0)
 			return rc;
 	}
+	/* What is due was decided at NOW: engine_fds counts the next deadlines from it. */
+	e->step_ms = now;
 	bool all_drained = true;
 	for (size_t i = 0; i < e->n; i++) {
 		struct session *s = &e->s[i];
@@ -190,7 +192,9 @@ int engine_step(struct engine *e, const struct pollfd *fds, size_t nfds)
 	return 0;
 }
 
-/* Lowers *AT to T when T is still to come (a time already past was handled by the step). */
+/* Lowers *AT to T when T was still to come at the last step (NOW): one already past then was
+ * handled by that step. Counting from the step's time, not from a fresh reading, matters: a
+ * deadline that passed between the step and this call still wakes the loop at once. */
 static void earliest(int64_t *at, int64_t t, int64_t now)
 {
 	if (t > now && t < *at)
@@ -199,7 +203,7 @@ static void earliest(int64_t *at, int64_t t, int64_t now)
 
 int engine_fds(const struct engine *e, struct pollfd *fds, size_t cap, size_t *n, int *timeout_ms)
 {
-	int64_t now = client_mono_ms(e->c), at = INT64_MAX;
+	int64_t now = e->step_ms, at = INT64_MAX;
 	size_t count = 0;
 	if (e->listen)
 		earliest(&at, e->next_tick_ms, now);
@@ -234,8 +238,10 @@ int engine_fds(const struct engine *e, struct pollfd *fds, size_t cap, size_t *n
 		*timeout_ms = 0;
 	else if (e->finished || at == INT64_MAX)
 		*timeout_ms = -1;
-	else
-		*timeout_ms = at - now > INT_MAX ? INT_MAX : (int)(at - now);
+	else {
+		int64_t left = at - client_mono_ms(e->c);
+		*timeout_ms = left <= 0 ? 0 : left > INT_MAX ? INT_MAX : (int)left;
+	}
 	return count > cap ? CAIRN_ENOBUFS : 0;
 }
 

@@ -99,6 +99,7 @@ struct engine {
 	struct cairn_sync_result res;
 	int local_rc; /* the first local failure (storing a delivery): what sync reports */
 	int64_t deadline_ms, next_tick_ms;
+	int64_t step_ms; /* the time the last step decided what was due by */
 	struct cairn_engine_callbacks cb;
 	void *ctx;
 };

@@ -43,22 +43,51 @@ struct cnet {
 	struct cairn_address relay;
 	struct client_env env;
 	struct socks5_client socks;
-	int io_timeout_ms; /* bound on each flush: the connect timeout */
-	bool broken;       /* a fatal error happened: every later call fails with CAIRN_EIO */
-	bool peer_closed;  /* the last read met an orderly close */
+	bool broken;      /* a fatal error happened: every later call fails with CAIRN_EIO */
+	bool peer_closed; /* the last read met an orderly close */
 	uint32_t next_id;
 	struct channel ch;
 	size_t in_len, in_off; /* bytes received and not yet given to the channel */
 	uint8_t in[16384];
 };
 
-/* Reads what is available into N->in (which must be used up). */
+/* Whether sealed bytes wait to be written. */
+static bool net_output_pending(const struct cnet *n)
+{
+	const uint8_t *out;
+	return channel_output(&n->ch, &out) > 0;
+}
+
+/* Writes what the channel has sealed, as far as the socket takes it now; the rest waits for
+ * POLLOUT. Returns 0 or CAIRN_EIO. */
+static int net_write_some(struct cnet *n)
+{
+	const uint8_t *out;
+	size_t len;
+	while ((len = channel_output(&n->ch, &out)) > 0) {
+		/* MSG_NOSIGNAL: a peer that closed must not kill the process with SIGPIPE. */
+		ssize_t sent = send(n->fd, out, len, MSG_NOSIGNAL);
+		if (sent < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : CAIRN_EIO;
+		}
+		channel_output_consume(&n->ch, (size_t)sent);
+	}
+	return 0;
+}
+
+/* Reads what is available into N->in (which must be used up), writing what waits to be
+ * written meanwhile, until DEADLINE. */
 static int net_fill(struct cnet *n, int64_t deadline)
 {
 	n->peer_closed = false;
 	for (;;) {
-		int rc = fdio_wait(n->fd, POLLIN, deadline);
+		bool pending = net_output_pending(n);
+		int rc = fdio_wait(n->fd, pending ? POLLIN | POLLOUT : POLLIN, deadline);
 		if (rc != 0)
+			return rc;
+		if (pending && (rc = net_write_some(n)) != 0)
 			return rc;
 		ssize_t got = recv(n->fd, n->in, sizeof(n->in), 0);
 		if (got > 0) {
@@ -90,18 +119,6 @@ static int net_next_event(struct cnet *n, struct channel_event *ev, int64_t dead
 		if (rc != 0)
 			return rc;
 	}
-}
-
-/* Sends what the channel has sealed, bounded by DEADLINE. */
-static int net_send_output(struct cnet *n, int64_t deadline)
-{
-	const uint8_t *out;
-	size_t len = channel_output(&n->ch, &out);
-	if (len == 0)
-		return 0;
-	int rc = fdio_send_all(n->fd, out, len, deadline);
-	channel_output_consume(&n->ch, len);
-	return rc;
 }
 
 /* The channel's clock (message 1's timestamp): the environment's wall clock. */
@@ -193,7 +210,6 @@ int cnet_start(const struct cairn_address *relay, const struct cnet_options *opt
 	if (n == NULL)
 		return CAIRN_ENOMEM;
 	n->fd = -1;
-	n->io_timeout_ms = timeout;
 	n->next_id = 1;
 	n->env = *env;
 	n->relay = *relay;
@@ -251,17 +267,10 @@ static int net_tcp_advance(struct cnet *n)
  */
 static int net_handshake_advance(struct cnet *n)
 {
-	const uint8_t *out;
-	size_t len;
-	while ((len = channel_output(&n->ch, &out)) > 0) {
-		ssize_t sent = send(n->fd, out, len, MSG_NOSIGNAL);
-		if (sent < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno == EAGAIN || errno == EWOULDBLOCK ? 1 : CAIRN_ECONNECT;
-		}
-		channel_output_consume(&n->ch, (size_t)sent);
-	}
+	if (net_write_some(n) != 0)
+		return CAIRN_ECONNECT;
+	if (net_output_pending(n))
+		return 1;
 	for (;;) {
 		struct channel_event ev;
 		enum channel_event_type t = channel_next_event(&n->ch, &ev);
@@ -344,12 +353,10 @@ short cnet_events(const struct cnet *n)
 		return POLLOUT;
 	case CNET_SOCKS:
 		return socks5_events(&n->socks);
-	case CNET_HANDSHAKE: {
-		const uint8_t *out;
-		return channel_output(&n->ch, &out) > 0 ? POLLOUT : POLLIN;
-	}
+	case CNET_HANDSHAKE:
+		return net_output_pending(n) ? POLLOUT : POLLIN;
 	default:
-		return POLLIN;
+		return net_output_pending(n) ? POLLIN | POLLOUT : POLLIN;
 	}
 }
 
@@ -408,8 +415,8 @@ int cnet_flush(struct cnet *n)
 	/* Frames cut where padding wastes least (PROTOCOL.md 4.2). */
 	int rc = channel_flush(&n->ch);
 	if (rc == 0)
-		rc = net_send_output(n, fdio_now_ms() + n->io_timeout_ms);
-	/* A frame half written, or a nonce used without being sent, breaks the stream. */
+		rc = net_write_some(n);
+	/* A nonce used without being sent, or a failed write, breaks the stream. */
 	if (rc != 0)
 		n->broken = true;
 	return rc;
@@ -428,8 +435,8 @@ int cnet_queue(struct cnet *n, const struct cairn_msg *m)
 			n->broken = true;
 		return rc;
 	}
-	/* A full batch was sealed to make room: send it now rather than hold it. */
-	if ((rc = net_send_output(n, fdio_now_ms() + n->io_timeout_ms)) != 0)
+	/* A full batch was sealed to make room: send what can go now rather than hold it. */
+	if ((rc = net_write_some(n)) != 0)
 		n->broken = true;
 	return rc;
 }

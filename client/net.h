@@ -5,8 +5,9 @@
  * then batched commands and replies one at a time. Connecting comes two ways: cnet_start and
  * cnet_advance never wait (the caller polls cnet_fd for cnet_events until
  * cnet_deadline_ms), and cnet_connect waits with poll() until the connection is open. Once
- * open, writes wait (bounded by the connect timeout) when the socket's buffer is full, and
- * reads wait only as long as the caller says.
+ * open, writes never wait: what the socket does not take now stays sealed in the channel and
+ * goes out as the descriptor becomes writable (cnet_events says POLLOUT), during cnet_recv
+ * or a later flush; reads wait only as long as the caller says.
  */
 #ifndef CAIRN_CLIENT_NET_H
 #define CAIRN_CLIENT_NET_H
@@ -54,7 +55,8 @@ CAIRN_WARN_UNUSED int cnet_start(const struct cairn_address *relay, const struct
  */
 CAIRN_WARN_UNUSED int cnet_advance(struct cnet *n);
 
-/* What a connecting N waits for on its descriptor (POLLOUT or POLLIN); POLLIN once open. */
+/* What N waits for on its descriptor: connecting, POLLOUT or POLLIN; open, POLLIN, with
+ * POLLOUT while sealed bytes wait to be written. */
 short cnet_events(const struct cnet *n);
 
 /* By when N must be open (the environment's monotonic ms), or -1 once it is. */
@@ -68,11 +70,12 @@ void cnet_close(struct cnet *n);
 
 /* Adds M to the outgoing batch (flushing a full frame first if needed). */
 CAIRN_WARN_UNUSED int cnet_queue(struct cnet *n, const struct cairn_msg *m);
-/* Seals the batch into frames and writes them. */
+/* Seals the batch into frames and writes what the socket takes now (see above). */
 CAIRN_WARN_UNUSED int cnet_flush(struct cnet *n);
 
 /*
- * Next reply or event, waiting up to TIMEOUT_MS (-1: forever). Pointers in *M stay valid
+ * Next reply or event, waiting up to TIMEOUT_MS (-1: forever), and writing what waits to be
+ * written meanwhile. Pointers in *M stay valid
  * until the next call. Returns 0, CAIRN_ETIMEDOUT, CAIRN_EIO (closed or failed), or a
  * decode error (the connection is then unusable).
  */

@@ -142,13 +142,11 @@ CAIRN_WARN_UNUSED int cairn_listen(struct cairn *c, cairn_message_cb on_message,
  *
  * A step never waits for the network to answer: connecting (TCP, the SOCKS5 exchange, the
  * handshake) goes on across steps, driven by the descriptors, each connection bounded by the
- * timeout of cairn_set_timeout; reading takes only what has arrived. What a step may still
+ * timeout of cairn_set_timeout; reading takes only what has arrived, and what the socket
+ * does not take at once is written when the descriptor says it can be. What a step may still
  * wait for: resolving a relay's (or the proxy's) host name (getaddrinfo, when a connection
- * starts; never with an IP address, and with a proxy only the proxy's own name), writing
- * into a socket whose send buffer is full (bounded by the same timeout), the local store
- * (SQLite on disk), and moving a contact out of our invite mailboxes (new mailboxes are made
- * on connections of their own, up to the timeout each; once, at the first tick after the
- * contact answered our invite).
+ * starts; never with an IP address, and with a proxy only the proxy's own name) and the
+ * local store (SQLite on disk).
  */
 
 /* A message's delivery state. QUEUED is the state cairn_queue returns it in (stored in the
