@@ -97,6 +97,17 @@ static bool relay_down(const struct engine *e, const struct session *s)
 	return false;
 }
 
+/* Whether the other session to S's relay is connecting: its outcome comes first, so that a
+ * relay found down is not tried twice (as when connecting waited). */
+static bool relay_connecting(const struct engine *e, const struct session *s)
+{
+	for (size_t i = 0; i < e->n; i++)
+		if (&e->s[i] != s && e->s[i].net != NULL && !cnet_open(e->s[i].net) &&
+		    strcmp(e->s[i].relay, s->relay) == 0)
+			return true;
+	return false;
+}
+
 /* Whether the engine may try to connect S now: once per sync, after the pause in listen. */
 static bool may_connect(const struct engine *e, const struct session *s, int64_t now)
 {
@@ -160,6 +171,8 @@ static int dispatch_entry(void *vctx, const uint8_t *v, size_t vlen)
 		}
 		if (refused(e, oe.outbox_id, (size_t)(s - e->s)))
 			continue;
+		if (s->net == NULL && relay_connecting(e, s))
+			return 0; /* dispatched again once that connection is up or down */
 		if (s->net == NULL && may_connect(e, s, d->now))
 			session_open(e, s, d->now);
 		if (s->net == NULL)
