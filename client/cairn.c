@@ -102,6 +102,7 @@ void cairn_close(struct cairn *c)
 {
 	if (c == NULL)
 		return;
+	cairn_engine_stop(c);
 	cstate_close(c->st);
 	if (c->identity_sk != NULL)
 		sodium_free(c->identity_sk);
@@ -262,6 +263,8 @@ static int parse_invite_text(const char *text, struct invite *inv)
 int cairn_invite_accept(struct cairn *c, const char *invite, const char *name,
                         const char *const *relays, size_t nrelays)
 {
+	if (c->engine != NULL)
+		return CAIRN_ESTATE; /* its first message would wait for the engine's relays */
 	if (!client_valid_name(name))
 		return CAIRN_EINVAL;
 	int rc = nrelays > 0 ? check_relays(relays, nrelays) : 0;
@@ -363,9 +366,11 @@ out:
 
 /* ---- sending and reading ------------------------------------------------------------- */
 
-int cairn_send(struct cairn *c, const char *name, const uint8_t *text, size_t len,
-               uint8_t id_out[CAIRN_MESSAGE_ID_LEN])
+int cairn_queue(struct cairn *c, const char *name, const uint8_t *text, size_t len,
+                uint8_t id_out[CAIRN_MESSAGE_ID_LEN])
 {
+	if (c == NULL || name == NULL)
+		return CAIRN_EINVAL;
 	if (len > CAIRN_MESSAGE_MAX || (len > 0 && text == NULL))
 		return CAIRN_ETOOBIG;
 	uint8_t id[APPMSG_ID_LEN];
@@ -391,6 +396,21 @@ int cairn_send(struct cairn *c, const char *name, const uint8_t *text, size_t le
 	else
 		cstate_rollback(c->st);
 	contact_wipe(&k);
+	if (rc != 0)
+		return rc;
+	if (id_out != NULL)
+		memcpy(id_out, id, APPMSG_ID_LEN);
+	client_engine_wake(c);
+	return 0;
+}
+
+int cairn_send(struct cairn *c, const char *name, const uint8_t *text, size_t len,
+               uint8_t id_out[CAIRN_MESSAGE_ID_LEN])
+{
+	if (c != NULL && c->engine != NULL)
+		return CAIRN_ESTATE; /* the engine owns the relays: cairn_queue */
+	uint8_t id[APPMSG_ID_LEN];
+	int rc = cairn_queue(c, name, text, len, id);
 	if (rc != 0)
 		return rc;
 	if (id_out != NULL)

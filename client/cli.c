@@ -9,6 +9,7 @@
  * reachable; the next sync, send or listen sends it).
  */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -443,6 +444,42 @@ static void on_stop(int sig)
 	stop_listening = 1;
 }
 
+/* The engine's loop (cairn.h): wait on its descriptors until its deadline, step, until a
+ * signal. Returns 0 or the first local failure of a step. */
+static int listen_loop(struct cairn *c, const struct options *o)
+{
+	struct cairn_engine_callbacks cb = {.message = print_message};
+	int rc = cairn_engine_start(c, &cb, (void *)o);
+	struct pollfd *fds = NULL;
+	size_t cap = 0, n = 0;
+	while (rc == 0 && !stop_listening) {
+		int timeout = -1;
+		rc = cairn_engine_fds(c, fds, cap, &n, &timeout);
+		if (rc == CAIRN_ENOBUFS) {
+			struct pollfd *p = realloc(fds, n * sizeof(*p));
+			if (p == NULL) {
+				rc = CAIRN_ENOMEM;
+				break;
+			}
+			fds = p;
+			cap = n;
+			rc = 0;
+			continue;
+		}
+		/* A signal interrupts poll (no SA_RESTART): the loop sees stop_listening. */
+		if (rc == 0 && poll(fds, n, timeout) < 0) {
+			if (errno != EINTR)
+				rc = CAIRN_EIO;
+			n = 0;
+		}
+		if (rc == 0 && !stop_listening)
+			rc = cairn_engine_step(c, n > 0 ? fds : NULL, n);
+	}
+	cairn_engine_stop(c);
+	free(fds);
+	return rc;
+}
+
 static int cmd_listen(const struct options *o)
 {
 	struct cairn *c;
@@ -454,7 +491,7 @@ static int cmd_listen(const struct options *o)
 	sa.sa_handler = on_stop;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
-	int rc = cairn_listen(c, print_message, (void *)o, &stop_listening);
+	int rc = listen_loop(c, o);
 	cairn_close(c);
 	return rc == 0 ? 0 : fail(rc, "listen");
 }

@@ -21,6 +21,8 @@
 
 #define CLIENT_DEFAULT_TIMEOUT_MS 15000
 
+struct engine;
+
 struct cairn {
 	struct cstate *st;
 	uint8_t *identity_sk; /* sodium_malloc'd, 64 bytes */
@@ -28,7 +30,11 @@ struct cairn {
 	char socks[CAIRN_ADDRESS_MAX + 1];
 	int timeout_ms;
 	struct client_env env; /* clocks, ids, connecting: env_default() unless a test says */
+	struct engine *engine; /* the application's engine (cairn_engine_start), or NULL */
 };
+
+/* A running engine of C (if any) dispatches the outbox at its next step (engine.c). */
+void client_engine_wake(struct cairn *c);
 
 /* Replaces C's environment (tests: a fake clock, counted ids, an in-memory relay). */
 void client_set_env(struct cairn *c, const struct client_env *env);
@@ -47,8 +53,12 @@ static inline void client_random(const struct cairn *c, void *buf, size_t len)
 	c->env.random(c->env.ctx, buf, len);
 }
 
-/* Connects to the relay named by RELAY (address text) with the client's network settings. */
+/* Connects to the relay named by RELAY (address text) with the client's network settings,
+ * waiting until the connection is open (at most the timeout). */
 CAIRN_WARN_UNUSED int client_connect(struct cairn *c, const char *relay, struct cnet **out);
+
+/* The same without waiting: *OUT is connecting (cnet_advance, net.h). */
+CAIRN_WARN_UNUSED int client_connect_start(struct cairn *c, const char *relay, struct cnet **out);
 
 /* ---- contacts, conversations, names (contacts.c) ---- */
 
@@ -97,6 +107,28 @@ int client_store_message(struct cairn *c, const struct contact *k, int outgoing,
  * credential (MB->flags 0). Needs the relay; on failure *MB is zeroed. */
 CAIRN_WARN_UNUSED int client_create_mailbox(struct cairn *c, const char *relay,
                                             struct my_mailbox *mb);
+
+/* The two halves of making a mailbox, for whoever carries the commands: a fresh signing key
+ * (MB zeroed, PK receives its public half for CREATE), then, from the relay's CREATED
+ * REPLY, MB's ids and a fresh credential, whose DIGEST goes in SECURE. */
+void client_mailbox_keys(struct my_mailbox *mb, uint8_t pk[32]);
+void client_mailbox_created(struct cairn *c, struct my_mailbox *mb, const struct cairn_msg *reply,
+                            uint8_t digest[CAIRN_CREDENTIAL_LEN]);
+
+/* The contacts that answered our invite and wait to be moved: *IDS (malloc'd, *N of them;
+ * free it). Returns 0 or a negative code. */
+CAIRN_WARN_UNUSED int client_moves_wanted(struct cairn *c, uint8_t (**ids)[RECORD_ID_LEN],
+                                          size_t *n);
+
+/*
+ * Commits the move of contact ID to the NFRESH mailboxes FRESH (made on the relays of its
+ * invite mailboxes, one each): in one transaction with the contact as it is by then, marks
+ * the invite mailboxes retired, adds the fresh ones and queues the mailboxes message.
+ * Returns 1 when queued, 0 when not (moved meanwhile by another process, or NFRESH 0: the
+ * fresh mailboxes are then the caller's to delete), or a negative code.
+ */
+CAIRN_WARN_UNUSED int client_move_commit(struct cairn *c, const uint8_t id[RECORD_ID_LEN],
+                                         const struct my_mailbox *fresh, size_t nfresh);
 
 /* Deletes our mailbox MB on its relay (AUTH, DELETE on a connection of its own). */
 CAIRN_WARN_UNUSED int client_delete_mailbox(struct cairn *c, const struct my_mailbox *mb);

@@ -1,16 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The client's real environment (env.h): clocks, libsodium's generator, and TCP connects that
- * are non-blocking from the first moment, so a connect timeout bounds the wait for the SYN's
- * answer too. Name resolution (getaddrinfo) cannot be bounded; the system resolver's own
- * timeouts apply, and with a proxy only the proxy's own name is resolved.
+ * are non-blocking from the first moment and returned while still in progress, so the caller
+ * (client/net.c) bounds the wait for the SYN's answer by its own deadline. Name resolution
+ * (getaddrinfo) cannot be bounded; the system resolver's own timeouts apply, and with a proxy
+ * only the proxy's own name is resolved.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -53,43 +52,28 @@ static int prepare_fd(int fd)
 	return 0;
 }
 
-/* One non-blocking connect to AI, bounded by DEADLINE. Returns 0 with *FD set, or an error. */
-static int dial_one(const struct addrinfo *ai, int64_t deadline, int *fd)
+/* Starts a non-blocking connect to AI: 0 with *FD connected or connecting, or
+ * CAIRN_ECONNECT when it fails at once. */
+static int dial_one(const struct addrinfo *ai, int *fd)
 {
 	int s = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
 	if (s < 0)
 		return CAIRN_ECONNECT;
-	int rc = CAIRN_ECONNECT;
-	if (prepare_fd(s) != 0)
-		goto fail;
-	if (connect(s, ai->ai_addr, ai->ai_addrlen) != 0) {
-		if (errno != EINPROGRESS && errno != EINTR)
-			goto fail;
-		if ((rc = fdio_wait(s, POLLOUT, deadline)) != 0)
-			goto fail;
-		int err = 0;
-		socklen_t elen = sizeof(err);
-		if (getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &elen) != 0 || err != 0) {
-			rc = CAIRN_ECONNECT;
-			goto fail;
-		}
+	if (prepare_fd(s) != 0 || (connect(s, ai->ai_addr, ai->ai_addrlen) != 0 &&
+	                           errno != EINPROGRESS && errno != EINTR)) {
+		close(s);
+		return CAIRN_ECONNECT;
 	}
-	/* Commands are small and latency matters more than segment count. */
-	int one = 1;
-	(void)setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	*fd = s;
 	return 0;
-fail:
-	close(s);
-	return rc == CAIRN_ETIMEDOUT ? rc : CAIRN_ECONNECT;
 }
 
-/* Resolves HOST and tries each address in turn until one accepts or the time is up. */
-static int env_connect(void *ctx, const char *host, uint16_t port, bool numeric, int timeout_ms,
+/* Resolves HOST (each attempt anew: a second attempt follows only a failed one) and starts
+ * connecting to its ATTEMPT-th address. */
+static int env_connect(void *ctx, const char *host, uint16_t port, bool numeric, int attempt,
                        int *fd)
 {
 	(void)ctx;
-	int64_t deadline = fdio_now_ms() + timeout_ms;
 	struct addrinfo hints, *res = NULL;
 	char service[8];
 	memset(&hints, 0, sizeof(hints));
@@ -97,14 +81,12 @@ static int env_connect(void *ctx, const char *host, uint16_t port, bool numeric,
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_NUMERICSERV | (numeric ? AI_NUMERICHOST : 0);
 	snprintf(service, sizeof(service), "%u", (unsigned)port);
-	if (getaddrinfo(host, service, &hints, &res) != 0 || res == NULL)
-		return CAIRN_ECONNECT;
-	int rc = CAIRN_ECONNECT;
-	for (const struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next) {
-		rc = dial_one(ai, deadline, fd);
-		if (rc == 0 || rc == CAIRN_ETIMEDOUT)
-			break;
-	}
+	if (attempt < 0 || getaddrinfo(host, service, &hints, &res) != 0 || res == NULL)
+		return CAIRN_ENOTFOUND;
+	const struct addrinfo *ai = res;
+	for (int i = 0; ai != NULL && i < attempt; i++)
+		ai = ai->ai_next;
+	int rc = ai != NULL ? dial_one(ai, fd) : CAIRN_ENOTFOUND;
 	freeaddrinfo(res);
 	return rc;
 }

@@ -24,12 +24,18 @@ struct client_env {
 	/* LEN unpredictable bytes for ids and credentials. */
 	void (*random)(void *ctx, void *buf, size_t len);
 	/*
-	 * Opens a byte stream to HOST:PORT (the relay, or the SOCKS5 proxy when one is set;
-	 * NUMERIC: HOST is an address literal, never to be resolved) within TIMEOUT_MS. *FD
-	 * receives a connected, non-blocking, close-on-exec descriptor the caller owns.
-	 * Returns 0, CAIRN_ECONNECT or CAIRN_ETIMEDOUT.
+	 * Starts a byte stream to the ATTEMPT-th address (0 first) of HOST:PORT (the relay, or
+	 * the SOCKS5 proxy when one is set; NUMERIC: HOST is an address literal, never to be
+	 * resolved), without waiting for the network. *FD receives a non-blocking,
+	 * close-on-exec descriptor the caller owns, connected or still connecting: wait for
+	 * POLLOUT, then read SO_ERROR; when that connection fails, the caller tries ATTEMPT + 1.
+	 * Returns 0, CAIRN_ECONNECT (this address refused at once: try the next) or
+	 * CAIRN_ENOTFOUND (the name does not resolve, or has no such address: stop). Name
+	 * resolution (getaddrinfo in the real environment) may block, for as long as the
+	 * system's resolver takes: it cannot be bounded or polled. With a proxy, only the
+	 * proxy's own name is ever resolved.
 	 */
-	int (*connect)(void *ctx, const char *host, uint16_t port, bool numeric, int timeout_ms,
+	int (*connect)(void *ctx, const char *host, uint16_t port, bool numeric, int attempt,
 	               int *fd);
 	void *ctx;
 };

@@ -2,7 +2,6 @@
 /* Deadline-bounded blocking socket I/O (see fdio.h). */
 #include <errno.h>
 #include <poll.h>
-#include <sys/socket.h>
 #include <time.h>
 
 #include "cairn/error.h"
@@ -36,23 +35,4 @@ int fdio_wait(int fd, short events, int64_t deadline)
 		if (n == 0 && deadline >= 0 && fdio_left_ms(deadline) == 0)
 			return CAIRN_ETIMEDOUT;
 	}
-}
-
-int fdio_send_all(int fd, const uint8_t *buf, size_t len, int64_t deadline)
-{
-	while (len > 0) {
-		int rc = fdio_wait(fd, POLLOUT, deadline);
-		if (rc != 0)
-			return rc;
-		/* MSG_NOSIGNAL: a peer that closed must not kill the process with SIGPIPE. */
-		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
-		if (n < 0) {
-			if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
-				continue;
-			return CAIRN_EIO;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Blocking socket I/O with deadlines, for the client's relay and proxy connections: every
- * wait is bounded by a monotonic deadline, so a silent peer costs a timeout, never a hang.
+ * Waiting on a socket with a deadline, for the client's blocking calls (cnet_connect,
+ * cnet_recv, socks5_connect): every wait is bounded by a monotonic deadline, so a silent peer
+ * costs a timeout, never a hang.
  */
 #ifndef CAIRN_CLIENT_FDIO_H
 #define CAIRN_CLIENT_FDIO_H
@@ -22,9 +23,5 @@ int fdio_left_ms(int64_t deadline);
  * CAIRN_EIO.
  */
 int fdio_wait(int fd, short events, int64_t deadline);
-
-/* Writes all LEN bytes of BUF before DEADLINE, without SIGPIPE. Returns 0, CAIRN_ETIMEDOUT
- * or CAIRN_EIO. */
-int fdio_send_all(int fd, const uint8_t *buf, size_t len, int64_t deadline);
 
 #endif

@@ -9,6 +9,8 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -23,24 +25,69 @@
 #define CNET_CONNECT_TIMEOUT_DEFAULT_MS 15000
 /* The protocol itself (handshake, frames, batches, decoding) is the channel's; this file
  * moves its bytes through a socket with deadlines. */
+/* Where a connection is: TCP connecting, the SOCKS5 exchange, the handshake, open. */
+enum cnet_phase { CNET_TCP, CNET_SOCKS, CNET_HANDSHAKE, CNET_OPEN };
+
+/* A connection's time comes from the environment's clock (env.h), and the descriptor is
+ * attempted address by address (env.h's ATTEMPT); this many at most. */
+#define CNET_ATTEMPTS_MAX 8
+
 struct cnet {
 	int fd;
-	int io_timeout_ms; /* bound on each flush: the connect timeout */
-	bool broken;       /* a fatal error happened: every later call fails with CAIRN_EIO */
-	bool peer_closed;  /* the last read met an orderly close */
+	enum cnet_phase phase;
+	int64_t deadline_ms; /* connecting: by the environment's monotonic clock */
+	unsigned attempt;    /* which address of the host (env.h) */
+	bool proxied;        /* FD leads to the SOCKS5 proxy, not to the relay */
+	char proxy_host[CAIRN_HOST_MAX + 1];
+	uint16_t proxy_port;
+	struct cairn_address relay;
+	struct client_env env;
+	struct socks5_client socks;
+	bool broken;      /* a fatal error happened: every later call fails with CAIRN_EIO */
+	bool peer_closed; /* the last read met an orderly close */
 	uint32_t next_id;
 	struct channel ch;
 	size_t in_len, in_off; /* bytes received and not yet given to the channel */
 	uint8_t in[16384];
 };
 
-/* Reads what is available into N->in (which must be used up). */
+/* Whether sealed bytes wait to be written. */
+static bool net_output_pending(const struct cnet *n)
+{
+	const uint8_t *out;
+	return channel_output(&n->ch, &out) > 0;
+}
+
+/* Writes what the channel has sealed, as far as the socket takes it now; the rest waits for
+ * POLLOUT. Returns 0 or CAIRN_EIO. */
+static int net_write_some(struct cnet *n)
+{
+	const uint8_t *out;
+	size_t len;
+	while ((len = channel_output(&n->ch, &out)) > 0) {
+		/* MSG_NOSIGNAL: a peer that closed must not kill the process with SIGPIPE. */
+		ssize_t sent = send(n->fd, out, len, MSG_NOSIGNAL);
+		if (sent < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : CAIRN_EIO;
+		}
+		channel_output_consume(&n->ch, (size_t)sent);
+	}
+	return 0;
+}
+
+/* Reads what is available into N->in (which must be used up), writing what waits to be
+ * written meanwhile, until DEADLINE. */
 static int net_fill(struct cnet *n, int64_t deadline)
 {
 	n->peer_closed = false;
 	for (;;) {
-		int rc = fdio_wait(n->fd, POLLIN, deadline);
+		bool pending = net_output_pending(n);
+		int rc = fdio_wait(n->fd, pending ? POLLIN | POLLOUT : POLLIN, deadline);
 		if (rc != 0)
+			return rc;
+		if (pending && (rc = net_write_some(n)) != 0)
 			return rc;
 		ssize_t got = recv(n->fd, n->in, sizeof(n->in), 0);
 		if (got > 0) {
@@ -72,18 +119,6 @@ static int net_next_event(struct cnet *n, struct channel_event *ev, int64_t dead
 		if (rc != 0)
 			return rc;
 	}
-}
-
-/* Sends what the channel has sealed, bounded by DEADLINE. */
-static int net_send_output(struct cnet *n, int64_t deadline)
-{
-	const uint8_t *out;
-	size_t len = channel_output(&n->ch, &out);
-	if (len == 0)
-		return 0;
-	int rc = fdio_send_all(n->fd, out, len, deadline);
-	channel_output_consume(&n->ch, len);
-	return rc;
 }
 
 /* The channel's clock (message 1's timestamp): the environment's wall clock. */
@@ -136,34 +171,29 @@ static int net_parse_proxy(const char *text, char *host, size_t cap, uint16_t *p
 	return 0;
 }
 
-/*
- * Runs the client side of the handshake (PROTOCOL.md section 2) against RELAY_KEY. A relay
- * refuses a handshake only by staying silent until its own deadline and then closing
- * (section 2.2), so a close before message 2 is reported like silence: CAIRN_ETIMEDOUT.
- */
-static int net_handshake(struct cnet *n, const uint8_t relay_key[static CAIRN_KEY_LEN],
-                         const struct client_env *env, int64_t deadline)
+/* Asks the environment for the next descriptor to try, from N->attempt on: a refusal at once
+ * moves to the next address. Returns 0 (N->fd connected or connecting) or the error of the
+ * last address tried (CAIRN_ECONNECT, or CAIRN_EPROXY when it was the proxy's). */
+static int net_dial(struct cnet *n)
 {
-	struct channel_options opt = {.role = CHANNEL_INITIATOR,
-	                              .relay_public = relay_key,
-	                              .now = net_wall_now,
-	                              .ctx = (void *)env};
-	struct channel_event ev;
-	int rc = channel_init(&n->ch, &opt);
-	if (rc != 0)
-		return rc;
-	if ((rc = net_send_output(n, deadline)) != 0)
-		return rc == CAIRN_ETIMEDOUT ? rc : CAIRN_ECONNECT;
-	while ((rc = net_next_event(n, &ev, deadline)) == 0 && ev.type != CHANNEL_EV_OPEN)
-		if (ev.type == CHANNEL_EV_FAILED)
-			return ev.error;
-	if (rc == CAIRN_EIO)
-		rc = n->peer_closed ? CAIRN_ETIMEDOUT : CAIRN_ECONNECT;
-	return rc;
+	const char *host = n->proxied ? n->proxy_host : n->relay.host;
+	uint16_t port = n->proxied ? n->proxy_port : n->relay.port;
+	/* Only the proxy's own name is resolved here; the relay's goes to the proxy as it is. */
+	bool numeric = !n->proxied && n->relay.host_type != CAIRN_HOST_NAME;
+	int rc = CAIRN_ECONNECT;
+	for (; n->attempt < CNET_ATTEMPTS_MAX; n->attempt++) {
+		rc = n->env.connect(n->env.ctx, host, port, numeric, (int)n->attempt, &n->fd);
+		if (rc == 0)
+			return 0;
+		n->fd = -1;
+		if (rc == CAIRN_ENOTFOUND)
+			break; /* no more addresses */
+	}
+	/* An unreachable proxy is the proxy's failure, not the relay's. */
+	return n->proxied ? CAIRN_EPROXY : CAIRN_ECONNECT;
 }
 
-int cnet_connect(const struct cairn_address *relay, const struct cnet_options *opt,
-                 struct cnet **out)
+int cnet_start(const struct cairn_address *relay, const struct cnet_options *opt, struct cnet **out)
 {
 	if (out != NULL)
 		*out = NULL;
@@ -175,55 +205,193 @@ int cnet_connect(const struct cairn_address *relay, const struct cnet_options *o
 	                                                         : CNET_CONNECT_TIMEOUT_DEFAULT_MS;
 	const char *socks = opt != NULL ? opt->socks : NULL;
 	const struct client_env *env = opt != NULL && opt->env != NULL ? opt->env : env_default();
-	int64_t deadline = fdio_now_ms() + timeout;
 
 	struct cnet *n = calloc(1, sizeof(*n));
 	if (n == NULL)
 		return CAIRN_ENOMEM;
 	n->fd = -1;
-	n->io_timeout_ms = timeout;
 	n->next_id = 1;
-
+	n->env = *env;
+	n->relay = *relay;
+	n->deadline_ms = env->mono_ms(env->ctx) + timeout;
+	n->phase = CNET_TCP;
 	int rc;
 	if (socks != NULL) {
-		char phost[CAIRN_HOST_MAX + 1];
-		uint16_t pport = 0;
-		if ((rc = net_parse_proxy(socks, phost, sizeof(phost), &pport)) != 0)
+		n->proxied = true;
+		if ((rc = net_parse_proxy(socks, n->proxy_host, sizeof(n->proxy_host),
+		                          &n->proxy_port)) != 0)
 			goto fail;
-		/* Only the proxy's own name is resolved here; an unreachable proxy is the
-		 * proxy's failure, not the relay's. */
-		rc = env->connect(env->ctx, phost, pport, false, fdio_left_ms(deadline), &n->fd);
-		if (rc == CAIRN_ECONNECT)
-			rc = CAIRN_EPROXY;
-		if (rc != 0)
-			goto fail;
-		int left = fdio_left_ms(deadline);
-		if (left == 0) {
-			rc = CAIRN_ETIMEDOUT;
-			goto fail;
-		}
-		if ((rc = socks5_connect(n->fd, relay, left)) != 0)
-			goto fail;
-	} else {
+	} else if (relay->host_type == CAIRN_HOST_ONION) {
 		/* An onion service has no address outside Tor, and asking DNS for one would
 		 * tell the network which service the user wants. */
-		if (relay->host_type == CAIRN_HOST_ONION) {
-			rc = CAIRN_ECONNECT;
-			goto fail;
-		}
-		rc = env->connect(env->ctx, relay->host, relay->port,
-		                  relay->host_type != CAIRN_HOST_NAME, fdio_left_ms(deadline),
-		                  &n->fd);
-		if (rc != 0)
-			goto fail;
+		rc = CAIRN_ECONNECT;
+		goto fail;
 	}
-	if ((rc = net_handshake(n, relay->key, env, deadline)) != 0)
+	if ((rc = net_dial(n)) != 0)
 		goto fail;
 	*out = n;
 	return 0;
 fail:
 	cnet_close(n);
 	return rc;
+}
+
+/* The TCP connect finished, or failed: then the next address. Returns 0 (connected), 1
+ * (still connecting) or an error. */
+static int net_tcp_advance(struct cnet *n)
+{
+	for (;;) {
+		struct pollfd pfd = {.fd = n->fd, .events = POLLOUT};
+		int ready = poll(&pfd, 1, 0);
+		if (ready == 0 || (ready < 0 && errno == EINTR))
+			return 1;
+		int err = 0;
+		socklen_t elen = sizeof(err);
+		if (ready > 0 && getsockopt(n->fd, SOL_SOCKET, SO_ERROR, &err, &elen) == 0 &&
+		    err == 0)
+			return 0;
+		close(n->fd);
+		n->fd = -1;
+		n->attempt++;
+		int rc = net_dial(n);
+		if (rc != 0)
+			return rc;
+	}
+}
+
+/*
+ * The client side of the handshake (PROTOCOL.md section 2) as far as it goes without
+ * waiting: message 1 out, message 2 in. A relay refuses a handshake only by staying silent
+ * until its own deadline and then closing (section 2.2), so a close before message 2 is
+ * reported like silence: CAIRN_ETIMEDOUT. Returns 0 (open), 1 (not yet) or an error.
+ */
+static int net_handshake_advance(struct cnet *n)
+{
+	if (net_write_some(n) != 0)
+		return CAIRN_ECONNECT;
+	if (net_output_pending(n))
+		return 1;
+	for (;;) {
+		struct channel_event ev;
+		enum channel_event_type t = channel_next_event(&n->ch, &ev);
+		if (t == CHANNEL_EV_OPEN)
+			return 0;
+		if (t == CHANNEL_EV_FAILED)
+			return ev.error;
+		if (t != CHANNEL_EV_NONE)
+			continue;
+		if (n->in_off < n->in_len) {
+			n->in_off += channel_feed(&n->ch, n->in + n->in_off, n->in_len - n->in_off);
+			continue;
+		}
+		ssize_t got = recv(n->fd, n->in, sizeof(n->in), 0);
+		if (got > 0) {
+			n->in_len = (size_t)got;
+			n->in_off = 0;
+		} else if (got == 0) {
+			return CAIRN_ETIMEDOUT;
+		} else if (errno != EINTR) {
+			return errno == EAGAIN || errno == EWOULDBLOCK ? 1 : CAIRN_ECONNECT;
+		}
+	}
+}
+
+/* Starts the handshake against the relay's key. */
+static int net_handshake_start(struct cnet *n)
+{
+	/* Commands are small and latency matters more than segment count. */
+	int one = 1;
+	(void)setsockopt(n->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	struct channel_options opt = {.role = CHANNEL_INITIATOR,
+	                              .relay_public = n->relay.key,
+	                              .now = net_wall_now,
+	                              .ctx = &n->env};
+	n->phase = CNET_HANDSHAKE;
+	return channel_init(&n->ch, &opt);
+}
+
+int cnet_advance(struct cnet *n)
+{
+	if (n == NULL)
+		return CAIRN_EINVAL;
+	if (n->broken)
+		return CAIRN_EIO;
+	int rc = 0;
+	while (rc == 0 && n->phase != CNET_OPEN) {
+		switch (n->phase) {
+		case CNET_TCP:
+			if ((rc = net_tcp_advance(n)) != 0)
+				break;
+			if (n->proxied) {
+				n->phase = CNET_SOCKS;
+				rc = socks5_start(&n->socks, &n->relay);
+			} else {
+				rc = net_handshake_start(n);
+			}
+			break;
+		case CNET_SOCKS:
+			if ((rc = socks5_advance(&n->socks, n->fd)) == 0)
+				rc = net_handshake_start(n);
+			break;
+		default:
+			if ((rc = net_handshake_advance(n)) == 0)
+				n->phase = CNET_OPEN;
+			break;
+		}
+	}
+	if (rc == 1 && n->env.mono_ms(n->env.ctx) >= n->deadline_ms)
+		rc = CAIRN_ETIMEDOUT;
+	if (rc < 0)
+		n->broken = true;
+	return rc;
+}
+
+short cnet_events(const struct cnet *n)
+{
+	switch (n->phase) {
+	case CNET_TCP:
+		return POLLOUT;
+	case CNET_SOCKS:
+		return socks5_events(&n->socks);
+	case CNET_HANDSHAKE:
+		return net_output_pending(n) ? POLLOUT : POLLIN;
+	default:
+		return net_output_pending(n) ? POLLIN | POLLOUT : POLLIN;
+	}
+}
+
+int64_t cnet_deadline_ms(const struct cnet *n)
+{
+	return n->phase == CNET_OPEN ? -1 : n->deadline_ms;
+}
+
+bool cnet_open(const struct cnet *n)
+{
+	return n->phase == CNET_OPEN;
+}
+
+int cnet_connect(const struct cairn_address *relay, const struct cnet_options *opt,
+                 struct cnet **out)
+{
+	if (out == NULL)
+		return CAIRN_EINVAL;
+	*out = NULL;
+	struct cnet *n = NULL;
+	int rc = cnet_start(relay, opt, &n);
+	if (rc != 0)
+		return rc;
+	while ((rc = cnet_advance(n)) == 1) {
+		int64_t left = n->deadline_ms - n->env.mono_ms(n->env.ctx);
+		rc = fdio_wait(n->fd, cnet_events(n), fdio_now_ms() + (left > 0 ? left : 0));
+		if (rc != 0)
+			break; /* CAIRN_ETIMEDOUT, or poll failed */
+	}
+	if (rc != 0) {
+		cnet_close(n);
+		return rc == CAIRN_EIO ? CAIRN_ECONNECT : rc;
+	}
+	*out = n;
+	return 0;
 }
 
 void cnet_close(struct cnet *n)
@@ -247,8 +415,8 @@ int cnet_flush(struct cnet *n)
 	/* Frames cut where padding wastes least (PROTOCOL.md 4.2). */
 	int rc = channel_flush(&n->ch);
 	if (rc == 0)
-		rc = net_send_output(n, fdio_now_ms() + n->io_timeout_ms);
-	/* A frame half written, or a nonce used without being sent, breaks the stream. */
+		rc = net_write_some(n);
+	/* A nonce used without being sent, or a failed write, breaks the stream. */
 	if (rc != 0)
 		n->broken = true;
 	return rc;
@@ -267,8 +435,8 @@ int cnet_queue(struct cnet *n, const struct cairn_msg *m)
 			n->broken = true;
 		return rc;
 	}
-	/* A full batch was sealed to make room: send it now rather than hold it. */
-	if ((rc = net_send_output(n, fdio_now_ms() + n->io_timeout_ms)) != 0)
+	/* A full batch was sealed to make room: send what can go now rather than hold it. */
+	if ((rc = net_write_some(n)) != 0)
 		n->broken = true;
 	return rc;
 }

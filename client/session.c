@@ -11,15 +11,27 @@
 
 #include "client.h"
 
-int client_connect(struct cairn *c, const char *relay, struct cnet **out)
+/* Connects (BLOCKING) or starts connecting to RELAY with C's settings. */
+static int connect_with(struct cairn *c, const char *relay, bool blocking, struct cnet **out)
 {
+	*out = NULL;
 	struct cairn_address a;
 	if (cairn_address_parse(relay, &a) != 0)
 		return CAIRN_EADDRESS;
 	struct cnet_options opt = {.socks = c->socks[0] ? c->socks : NULL,
 	                           .connect_timeout_ms = c->timeout_ms,
 	                           .env = &c->env};
-	return cnet_connect(&a, &opt, out);
+	return blocking ? cnet_connect(&a, &opt, out) : cnet_start(&a, &opt, out);
+}
+
+int client_connect(struct cairn *c, const char *relay, struct cnet **out)
+{
+	return connect_with(c, relay, true, out);
+}
+
+int client_connect_start(struct cairn *c, const char *relay, struct cnet **out)
+{
+	return connect_with(c, relay, false, out);
 }
 
 int client_call(struct cairn *c, struct cnet *n, struct cairn_msg *m, struct cairn_msg *reply)

@@ -23,40 +23,6 @@
 #define SOCKS5_REPLY_OK    0
 #define SOCKS5_NAME_MAX    255
 
-/* The proxy's failures are the proxy's: I/O errors while talking to it are CAIRN_EPROXY. */
-static int socks5_wait(int fd, short events, int64_t deadline)
-{
-	int rc = fdio_wait(fd, events, deadline);
-	return rc == CAIRN_EIO ? CAIRN_EPROXY : rc;
-}
-
-static int socks5_send_all(int fd, const uint8_t *buf, size_t len, int64_t deadline)
-{
-	int rc = fdio_send_all(fd, buf, len, deadline);
-	return rc == CAIRN_EIO ? CAIRN_EPROXY : rc;
-}
-
-/* Reads exactly LEN bytes: never more, so no byte of the relay's stream is taken. */
-static int socks5_recv_exact(int fd, uint8_t *buf, size_t len, int64_t deadline)
-{
-	while (len > 0) {
-		int rc = socks5_wait(fd, POLLIN, deadline);
-		if (rc != 0)
-			return rc;
-		ssize_t n = recv(fd, buf, len, 0);
-		if (n == 0)
-			return CAIRN_EPROXY; /* closed mid-reply */
-		if (n < 0) {
-			if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)
-				continue;
-			return CAIRN_EPROXY;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 int socks5_request(const struct cairn_address *target, uint8_t *out, size_t cap, size_t *outlen)
 {
 	uint8_t req[SOCKS5_REQUEST_MAX];
@@ -104,61 +70,140 @@ int socks5_request(const struct cairn_address *target, uint8_t *out, size_t cap,
 	return 0;
 }
 
-/*
- * Reads the CONNECT reply: VER REP RSV ATYP BND.ADDR BND.PORT. The bound address is read and
- * discarded (Tor reports 0.0.0.0), but its type and length must be valid so that exactly the
- * reply is consumed.
- */
-static int socks5_read_reply(int fd, int64_t deadline)
+/* Where an exchange is: each step writes OUT or reads exactly NEED bytes into IN. */
+enum {
+	STEP_GREETING, /* writing the method offer */
+	STEP_METHOD,   /* reading VER METHOD */
+	STEP_REQUEST,  /* writing CONNECT */
+	STEP_REPLY,    /* reading VER REP RSV ATYP */
+	STEP_NAME_LEN, /* reading the bound name's length */
+	STEP_BOUND,    /* reading BND.ADDR BND.PORT (discarded: Tor reports 0.0.0.0) */
+	STEP_DONE,
+};
+
+static void want_write(struct socks5_client *s, const uint8_t *buf, size_t len)
 {
-	uint8_t hdr[4], skip[SOCKS5_NAME_MAX + 2];
-	size_t addr_len;
-	int rc = socks5_recv_exact(fd, hdr, sizeof(hdr), deadline);
+	memcpy(s->out, buf, len);
+	s->out_len = len;
+	s->out_off = 0;
+}
+
+static void want_read(struct socks5_client *s, size_t len)
+{
+	s->need = len;
+	s->have = 0;
+}
+
+int socks5_start(struct socks5_client *s, const struct cairn_address *target)
+{
+	memset(s, 0, sizeof(*s));
+	int rc = socks5_request(target, s->req, sizeof(s->req), &s->req_len);
 	if (rc != 0)
 		return rc;
-	if (hdr[0] != SOCKS5_VERSION || hdr[1] != SOCKS5_REPLY_OK || hdr[2] != 0)
-		return CAIRN_EPROXY;
-	switch (hdr[3]) {
-	case SOCKS5_ATYP_IPV4:
-		addr_len = 4;
-		break;
-	case SOCKS5_ATYP_IPV6:
-		addr_len = 16;
-		break;
-	case SOCKS5_ATYP_NAME: {
-		uint8_t nlen;
-		if ((rc = socks5_recv_exact(fd, &nlen, 1, deadline)) != 0)
-			return rc;
-		if (nlen == 0)
+	/* Method selection: we offer exactly one method, so the proxy must pick it. */
+	static const uint8_t greeting[3] = {SOCKS5_VERSION, 1, SOCKS5_NO_AUTH};
+	s->step = STEP_GREETING;
+	want_write(s, greeting, sizeof(greeting));
+	return 0;
+}
+
+short socks5_events(const struct socks5_client *s)
+{
+	return s->step == STEP_GREETING || s->step == STEP_REQUEST ? POLLOUT : POLLIN;
+}
+
+/* What the bytes just read mean: the next step, or CAIRN_EPROXY. The reply is checked
+ * field by field: a proxy that answers anything but a well-formed success is treated as a
+ * refusal, since the stream after it could not be trusted to be the relay's. */
+static int socks5_next(struct socks5_client *s)
+{
+	switch (s->step) {
+	case STEP_GREETING:
+		s->step = STEP_METHOD;
+		want_read(s, 2);
+		return 0;
+	case STEP_METHOD:
+		if (s->in[0] != SOCKS5_VERSION || s->in[1] != SOCKS5_NO_AUTH)
+			return CAIRN_EPROXY; /* includes 0xff, "no acceptable methods" */
+		s->step = STEP_REQUEST;
+		want_write(s, s->req, s->req_len);
+		return 0;
+	case STEP_REQUEST:
+		s->step = STEP_REPLY;
+		want_read(s, 4);
+		return 0;
+	case STEP_REPLY:
+		if (s->in[0] != SOCKS5_VERSION || s->in[1] != SOCKS5_REPLY_OK || s->in[2] != 0)
 			return CAIRN_EPROXY;
-		addr_len = nlen;
-		break;
-	}
+		s->step = STEP_BOUND;
+		if (s->in[3] == SOCKS5_ATYP_IPV4) {
+			want_read(s, 4 + 2);
+		} else if (s->in[3] == SOCKS5_ATYP_IPV6) {
+			want_read(s, 16 + 2);
+		} else if (s->in[3] == SOCKS5_ATYP_NAME) {
+			s->step = STEP_NAME_LEN;
+			want_read(s, 1);
+		} else {
+			return CAIRN_EPROXY;
+		}
+		return 0;
+	case STEP_NAME_LEN:
+		if (s->in[0] == 0)
+			return CAIRN_EPROXY;
+		s->step = STEP_BOUND;
+		want_read(s, (size_t)s->in[0] + 2);
+		return 0;
 	default:
-		return CAIRN_EPROXY;
+		s->step = STEP_DONE;
+		return 0;
 	}
-	return socks5_recv_exact(fd, skip, addr_len + 2, deadline);
+}
+
+int socks5_advance(struct socks5_client *s, int fd)
+{
+	while (s->step != STEP_DONE) {
+		if (socks5_events(s) == POLLOUT) {
+			/* MSG_NOSIGNAL: a proxy that closed must not kill us with SIGPIPE. */
+			ssize_t n =
+			    send(fd, s->out + s->out_off, s->out_len - s->out_off, MSG_NOSIGNAL);
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				return errno == EAGAIN || errno == EWOULDBLOCK ? 1 : CAIRN_EPROXY;
+			}
+			s->out_off += (size_t)n;
+			if (s->out_off < s->out_len)
+				continue;
+		} else {
+			/* Exactly what is missing: never a byte of the relay's stream. */
+			ssize_t n = recv(fd, s->in + s->have, s->need - s->have, 0);
+			if (n == 0)
+				return CAIRN_EPROXY; /* closed mid-reply */
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				return errno == EAGAIN || errno == EWOULDBLOCK ? 1 : CAIRN_EPROXY;
+			}
+			s->have += (size_t)n;
+			if (s->have < s->need)
+				continue;
+		}
+		int rc = socks5_next(s);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
 }
 
 int socks5_connect(int fd, const struct cairn_address *target, int timeout_ms)
 {
 	int64_t deadline = fdio_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
-	uint8_t req[SOCKS5_REQUEST_MAX], reply[2];
-	size_t req_len = 0;
-	int rc = socks5_request(target, req, sizeof(req), &req_len);
-	if (rc != 0)
-		return rc;
-
-	/* Method selection: we offer exactly one method, so the proxy must pick it. */
-	static const uint8_t greeting[3] = {SOCKS5_VERSION, 1, SOCKS5_NO_AUTH};
-	if ((rc = socks5_send_all(fd, greeting, sizeof(greeting), deadline)) != 0)
-		return rc;
-	if ((rc = socks5_recv_exact(fd, reply, sizeof(reply), deadline)) != 0)
-		return rc;
-	if (reply[0] != SOCKS5_VERSION || reply[1] != SOCKS5_NO_AUTH)
-		return CAIRN_EPROXY; /* includes 0xff, "no acceptable methods" */
-
-	if ((rc = socks5_send_all(fd, req, req_len, deadline)) != 0)
-		return rc;
-	return socks5_read_reply(fd, deadline);
+	struct socks5_client s;
+	int rc = socks5_start(&s, target);
+	while (rc == 0 && (rc = socks5_advance(&s, fd)) == 1) {
+		rc = fdio_wait(fd, socks5_events(&s), deadline);
+		if (rc == CAIRN_EIO)
+			rc = CAIRN_EPROXY; /* the proxy's failures are the proxy's */
+	}
+	return rc;
 }

@@ -7,6 +7,7 @@
 #ifndef CAIRN_CLIENT_SOCKS5_H
 #define CAIRN_CLIENT_SOCKS5_H
 
+#include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +24,34 @@
  */
 CAIRN_WARN_UNUSED int socks5_request(const struct cairn_address *target, uint8_t *out, size_t cap,
                                      size_t *outlen);
+
+/*
+ * The exchange without waiting: a state machine the caller drives when FD is ready for
+ * socks5_events(). Start it with socks5_start, then call socks5_advance after each readiness;
+ * it reads exactly the proxy's replies and nothing more.
+ */
+struct socks5_client {
+	int step;                        /* where the exchange is (socks5.c) */
+	uint8_t out[SOCKS5_REQUEST_MAX]; /* what is being written */
+	size_t out_len, out_off;
+	uint8_t in[SOCKS5_REQUEST_MAX]; /* what is being read: exactly NEED bytes */
+	size_t need, have;
+	uint8_t req[SOCKS5_REQUEST_MAX]; /* the CONNECT request, sent after the method */
+	size_t req_len;
+};
+
+/* Prepares S to ask for TARGET. Returns 0 or CAIRN_EINVAL as socks5_request(). */
+CAIRN_WARN_UNUSED int socks5_start(struct socks5_client *s, const struct cairn_address *target);
+
+/*
+ * Reads and writes on FD (non-blocking, borrowed) what it can without waiting. Returns 0 once
+ * the proxy reported success, 1 while the exchange goes on (wait for socks5_events), or
+ * CAIRN_EPROXY as socks5_connect.
+ */
+CAIRN_WARN_UNUSED int socks5_advance(struct socks5_client *s, int fd);
+
+/* What S waits for on its descriptor: POLLOUT or POLLIN. */
+short socks5_events(const struct socks5_client *s);
 
 /*
  * Asks the proxy on FD (connected, blocking or not; borrowed) to connect to TARGET, waiting

@@ -11,6 +11,7 @@
 #ifndef CAIRN_CAIRN_H
 #define CAIRN_CAIRN_H
 
+#include <poll.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -128,6 +129,124 @@ CAIRN_WARN_UNUSED int cairn_sync(struct cairn *c, struct cairn_sync_result *resu
  */
 CAIRN_WARN_UNUSED int cairn_listen(struct cairn *c, cairn_message_cb on_message, void *ctx,
                                    volatile sig_atomic_t *stop);
+
+/*
+ * ---- The engine: libcairn driven from the application's own loop ----------------------
+ *
+ * The blocking calls above (cairn_sync, cairn_listen, cairn_send) are loops around this
+ * engine. An application with a UI or an event loop of its own drives it instead, in the
+ * manner of libmosquitto or c-ares:
+ *
+ *     cairn_engine_start(c, &callbacks, ctx);
+ *     for (;;) {
+ *         cairn_engine_fds(c, fds, cap, &n, &timeout_ms);  // before every wait
+ *         poll(fds, n, timeout_ms);                         // or epoll, libuv, a UI loop
+ *         cairn_engine_step(c, fds, n);
+ *     }
+ *     cairn_engine_stop(c);
+ *
+ * While it runs, the engine is what cairn_listen is: it stays connected to every relay that
+ * holds our mailboxes, stores what arrives (acknowledging each envelope only once stored),
+ * sends the outbox (cairn_queue; messages queued by another process too), pings each relay
+ * to notice a dead path, reconnects with backoff, and moves contacts out of invite
+ * mailboxes. contrib/libuv-embed/ shows it inside a libuv loop.
+ *
+ * A step never waits for the network to answer: connecting (TCP, the SOCKS5 exchange, the
+ * handshake) goes on across steps, driven by the descriptors, each connection bounded by the
+ * timeout of cairn_set_timeout; reading takes only what has arrived, and what the socket
+ * does not take at once is written when the descriptor says it can be. What a step may still
+ * wait for: resolving a relay's (or the proxy's) host name (getaddrinfo, when a connection
+ * starts; never with an IP address, and with a proxy only the proxy's own name) and the
+ * local store (SQLite on disk).
+ */
+
+/* A message's delivery state. QUEUED is the state cairn_queue returns it in (stored in the
+ * outbox); SENT: a relay accepted every part of it. The protocol has no receipts: whether the
+ * contact has received it cannot be known, so no state says so. */
+enum cairn_delivery { CAIRN_DELIVERY_QUEUED = 0, CAIRN_DELIVERY_SENT = 1 };
+
+/* A connection to a relay. */
+enum cairn_relay_state {
+	CAIRN_RELAY_CONNECTING = 0, /* connecting (TCP, proxy, handshake) */
+	CAIRN_RELAY_UP = 1,         /* connected: commands flow */
+	CAIRN_RELAY_DOWN = 2,       /* could not connect, or broke: retried after a pause */
+};
+
+struct cairn_relay_event {
+	const char *relay; /* its address (cairn://...), borrowed for the callback */
+	/* The client keeps up to two connections to a relay so that the relay cannot link the
+	 * owner of our mailboxes there with the mailboxes we write to: 1 for the one that
+	 * receives (our mailboxes), 0 for the one that sends. Each reports its own states. */
+	int receiving;
+	enum cairn_relay_state state;
+	int error; /* DOWN: why (CAIRN_ECONNECT, CAIRN_ETIMEDOUT, CAIRN_EIO, ...); else 0 */
+};
+
+/*
+ * What the engine reports; any member may be NULL. Every callback runs inside
+ * cairn_engine_step, never elsewhere, with what it is given borrowed for the call. A callback
+ * may call cairn_queue, cairn_read, cairn_contacts, cairn_rename, cairn_safety_number and
+ * cairn_engine_stop (which then takes effect when the step returns); any other call of this
+ * header on the same struct cairn (another step, the blocking calls) fails with CAIRN_ESTATE
+ * or must not be made.
+ */
+struct cairn_engine_callbacks {
+	/* A new incoming message was stored (each message once). Its return value is ignored. */
+	cairn_message_cb message;
+	/* Message ID (one of this client's, from cairn_queue or cairn_send, in this process or
+	 * another) changed state. */
+	void (*delivery)(void *ctx, const uint8_t id[CAIRN_MESSAGE_ID_LEN],
+	                 enum cairn_delivery state);
+	/* A relay connection changed state. */
+	void (*relay)(void *ctx, const struct cairn_relay_event *ev);
+};
+
+/*
+ * Starts the engine on C with CALLBACKS (copied; may be NULL) and CTX (passed to each). It
+ * connects nothing yet: the first cairn_engine_fds asks for a step at once. Returns 0,
+ * CAIRN_ESTATE if it already runs, CAIRN_ENOMEM. While it runs, cairn_sync, cairn_listen,
+ * cairn_send and cairn_invite_accept return CAIRN_ESTATE (queue with cairn_queue instead);
+ * cairn_close stops it.
+ */
+CAIRN_WARN_UNUSED int cairn_engine_start(struct cairn *c,
+                                         const struct cairn_engine_callbacks *callbacks, void *ctx);
+
+/*
+ * The descriptors to wait on and for how long, valid until the next call of this header on
+ * C: ask again before every wait, since a step connects, closes and reconnects. FDS receives
+ * up to CAP entries (fd, events; revents 0), *N how many the engine watches, and *TIMEOUT_MS
+ * when the next step is due with or without events (0: at once, -1: only on an event). The
+ * descriptors stay the engine's: never read, write or close them. Returns 0, CAIRN_ENOBUFS
+ * when *N > CAP (the first CAP are written), CAIRN_ESTATE when the engine is not running.
+ */
+CAIRN_WARN_UNUSED int cairn_engine_fds(struct cairn *c, struct pollfd *fds, size_t cap, size_t *n,
+                                       int *timeout_ms);
+
+/*
+ * Does what is due: reads every descriptor FDS (N entries, as poll() left them) marks ready,
+ * or every one when FDS is NULL, plus any descriptor FDS does not list; then timers, the
+ * outbox, reconnects; and calls the callbacks. Call it when a descriptor is ready or the
+ * timeout passed; calling it early is harmless. Connection failures are not errors of the
+ * step: they are reported to the relay callback and retried. Returns 0, CAIRN_ESTATE (not
+ * running, or called from a callback), or a local failure (CAIRN_ENOMEM, a store error):
+ * the engine still runs, and tries again at its next tick (every 2 s).
+ */
+CAIRN_WARN_UNUSED int cairn_engine_step(struct cairn *c, const struct pollfd *fds, size_t n);
+
+/* Stops the engine: closes its connections and forgets its state (the outbox stays, for the
+ * next engine or sync). No callback runs. From a callback, it takes effect when the step
+ * returns. Does nothing if the engine is not running; accepts NULL. */
+void cairn_engine_stop(struct cairn *c);
+
+/*
+ * Stores a message of LEN bytes to contact NAME in the outbox and returns at once: its
+ * delivery state is CAIRN_DELIVERY_QUEUED. A running engine sends it at its next step (and
+ * reports CAIRN_DELIVERY_SENT); otherwise the next sync, send or listen does. ID (may be
+ * NULL) receives the message id. Returns 0, CAIRN_ENOTFOUND (no such contact),
+ * CAIRN_ETOOBIG, or a store error (then nothing was queued).
+ */
+CAIRN_WARN_UNUSED int cairn_queue(struct cairn *c, const char *name, const uint8_t *text,
+                                  size_t len, uint8_t id[CAIRN_MESSAGE_ID_LEN]);
 
 /* Calls CB for each message with contact NAME, oldest first. */
 CAIRN_WARN_UNUSED int cairn_read(struct cairn *c, const char *name, cairn_message_cb cb, void *ctx);

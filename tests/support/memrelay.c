@@ -657,12 +657,13 @@ const char *memrelay_address(const struct memrelay *r)
 	return r->address;
 }
 
-int memrelay_connect(void *ctx, const char *host, uint16_t port, bool numeric, int timeout_ms,
+int memrelay_connect(void *ctx, const char *host, uint16_t port, bool numeric, int attempt,
                      int *fd)
 {
 	(void)ctx;
 	(void)numeric;
-	(void)timeout_ms;
+	if (attempt > 0)
+		return CAIRN_ENOTFOUND; /* a memrelay has one address */
 	int rc = CAIRN_ECONNECT;
 	pthread_mutex_lock(&registry_lock);
 	struct memrelay *mr = NULL;

@@ -56,10 +56,11 @@ const char *memrelay_address(const struct memrelay *r);
 /*
  * A client_env connect (env.h) that reaches the memrelay registered under HOST:PORT: *FD
  * receives the client's end of a new socketpair (non-blocking, close-on-exec), the relay
- * serves the other. Returns CAIRN_ECONNECT when no memrelay has that address or it is down.
- * CTX, NUMERIC and TIMEOUT_MS are not used. Thread-safe.
+ * serves the other. Returns CAIRN_ECONNECT when no memrelay has that address or it is down,
+ * CAIRN_ENOTFOUND for an ATTEMPT past the first (a memrelay has one address). CTX and NUMERIC
+ * are not used. Thread-safe.
  */
-int memrelay_connect(void *ctx, const char *host, uint16_t port, bool numeric, int timeout_ms,
+int memrelay_connect(void *ctx, const char *host, uint16_t port, bool numeric, int attempt,
                      int *fd);
 
 /* The real environment (env_default) with memrelay_connect in place of TCP. */

@@ -1,0 +1,267 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The engine's outbox dispatch (engine.h): each outbox entry goes to the first of its
+ * contact's mailboxes whose relay answers and accepts it; if the connection breaks or the
+ * relay refuses before its OK, the same bytes go to the next mailbox (docs/PROTOCOL.md section
+ * 8.10). A relay's OK takes the entry out of the outbox, and once no entry of a message waits
+ * any more the application hears that it was sent.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "engine.h"
+
+static bool in_flight(const struct engine *e, const uint8_t outbox_id[16])
+{
+	for (size_t i = 0; i < e->n; i++)
+		for (size_t j = 0; j < e->s[i].nsends; j++)
+			if (memcmp(e->s[i].sends[j].outbox_id, outbox_id, 16) == 0)
+				return true;
+	return false;
+}
+
+static bool refused(const struct engine *e, const uint8_t outbox_id[16], size_t session)
+{
+	for (size_t i = 0; i < e->nrefused; i++)
+		if (e->refused[i].session == session &&
+		    memcmp(e->refused[i].outbox_id, outbox_id, 16) == 0)
+			return true;
+	return false;
+}
+
+void engine_refuse(struct engine *e, const uint8_t outbox_id[16], const struct session *s)
+{
+	if (e->nrefused == e->caprefused) {
+		size_t ncap = e->caprefused ? 2 * e->caprefused : 16;
+		struct refusal *p = realloc(e->refused, ncap * sizeof(*p));
+		if (p == NULL)
+			return; /* then it is simply tried there again */
+		e->refused = p;
+		e->caprefused = ncap;
+	}
+	memcpy(e->refused[e->nrefused].outbox_id, outbox_id, 16);
+	e->refused[e->nrefused++].session = (size_t)(s - e->s);
+}
+
+/* The mailboxes of each contact with something in the outbox, read once per pass. */
+struct peers {
+	uint8_t contact[RECORD_ID_LEN];
+	bool found;
+	struct mailbox_list list;
+};
+
+struct dispatch {
+	struct engine *e;
+	int64_t now;
+	struct peers *cache;
+	size_t ncache, capcache;
+	int rc;
+};
+
+static const struct mailbox_list *peers_of(struct dispatch *d, const uint8_t contact[RECORD_ID_LEN])
+{
+	for (size_t i = 0; i < d->ncache; i++)
+		if (memcmp(d->cache[i].contact, contact, RECORD_ID_LEN) == 0)
+			return &d->cache[i].list;
+	if (d->ncache == d->capcache) {
+		size_t ncap = d->capcache ? 2 * d->capcache : 8;
+		struct peers *p = realloc(d->cache, ncap * sizeof(*p));
+		if (p == NULL) {
+			d->rc = CAIRN_ENOMEM;
+			return NULL;
+		}
+		d->cache = p;
+		d->capcache = ncap;
+	}
+	struct peers *p = &d->cache[d->ncache];
+	struct contact k;
+	memset(p, 0, sizeof(*p));
+	if (client_load_contact_id(d->e->c, contact, &k) == 0) {
+		memcpy(p->contact, k.id, RECORD_ID_LEN);
+		p->found = true;
+		p->list = k.peer;
+		d->ncache++;
+	}
+	contact_wipe(&k);
+	return p->found ? &p->list : NULL;
+}
+
+/* Whether the relay of S was found down by either of its sessions. */
+static bool relay_down(const struct engine *e, const struct session *s)
+{
+	for (size_t i = 0; i < e->n; i++)
+		if (e->s[i].down && e->s[i].net == NULL && strcmp(e->s[i].relay, s->relay) == 0)
+			return true;
+	return false;
+}
+
+/* Whether the other session to S's relay is connecting: its outcome comes first, so that a
+ * relay found down is not tried twice (as when connecting waited). */
+static bool relay_connecting(const struct engine *e, const struct session *s)
+{
+	for (size_t i = 0; i < e->n; i++)
+		if (&e->s[i] != s && e->s[i].net != NULL && !cnet_open(e->s[i].net) &&
+		    strcmp(e->s[i].relay, s->relay) == 0)
+			return true;
+	return false;
+}
+
+/* Whether the engine may try to connect S now: once per sync, after the pause in listen. */
+static bool may_connect(const struct engine *e, const struct session *s, int64_t now)
+{
+	if (e->listen)
+		return now >= s->retry_ms;
+	return !s->tried && !relay_down(e, s);
+}
+
+/* Puts E into S's sends; returns 0 or CAIRN_ENOMEM. */
+static int send_on(struct dispatch *d, struct session *s, const struct mailbox_addr *to,
+                   const struct outbox_entry *oe)
+{
+	if (s->nsends == s->capsends) {
+		size_t ncap = s->capsends ? s->capsends * 2 : 16;
+		struct pending_send *p = realloc(s->sends, ncap * sizeof(*p));
+		if (p == NULL)
+			return CAIRN_ENOMEM;
+		s->sends = p;
+		s->capsends = ncap;
+	}
+	struct cairn_msg m = {.type = CAIRN_CMD_SEND,
+	                      .request_id = cnet_next_id(s->net),
+	                      .sender_id = to->sender_id,
+	                      .credential = to->credential,
+	                      .envelope = oe->envelope,
+	                      .envelope_len = oe->envelope_len};
+	int rc = cnet_queue(s->net, &m);
+	if (rc != 0) {
+		session_failed(d->e, s, d->now, rc);
+		return 0;
+	}
+	struct pending_send *ps = &s->sends[s->nsends++];
+	ps->rid = m.request_id;
+	ps->kind = oe->kind;
+	memcpy(ps->outbox_id, oe->outbox_id, 16);
+	memcpy(ps->message_id, oe->message_id, APPMSG_ID_LEN);
+	memcpy(ps->conv, oe->conv, RECORD_ID_LEN);
+	return 0;
+}
+
+/*
+ * Queues one outbox entry that is not in flight on the first of its contact's mailboxes
+ * whose relay is connected (or connects now) and has not refused it in this round.
+ */
+static int dispatch_entry(void *vctx, const uint8_t *v, size_t vlen)
+{
+	struct dispatch *d = vctx;
+	struct engine *e = d->e;
+	struct outbox_entry oe;
+	if (outbox_parse(v, vlen, &oe) != 0 || in_flight(e, oe.outbox_id))
+		return 0;
+	const struct mailbox_list *peers = peers_of(d, oe.contact);
+	if (peers == NULL)
+		return d->rc != 0;
+	for (size_t i = 0; i < peers->count; i++) {
+		const struct mailbox_addr *to = &peers->box[i];
+		struct session *s = session_for(e, to->relay, ROLE_SEND);
+		if (s == NULL) {
+			d->rc = CAIRN_ENOMEM;
+			return 1;
+		}
+		if (refused(e, oe.outbox_id, (size_t)(s - e->s)))
+			continue;
+		if (s->net == NULL && relay_connecting(e, s))
+			return 0; /* dispatched again once that connection is up or down */
+		if (s->net == NULL && may_connect(e, s, d->now))
+			session_open(e, s, d->now);
+		if (s->net == NULL)
+			continue;
+		/* Still connecting: the entry waits for the outcome (dispatched again once the
+		 * connection is up, or has failed and the next mailbox's turn has come). */
+		if (!cnet_open(s->net))
+			return 0;
+		if ((d->rc = send_on(d, s, to, &oe)) != 0)
+			return 1;
+		if (s->net == NULL)
+			continue; /* the queueing broke the connection: the next mailbox */
+		return 0;
+	}
+	return 0; /* no mailbox reachable: it waits */
+}
+
+int engine_dispatch(struct engine *e, int64_t now)
+{
+	struct dispatch d = {.e = e, .now = now};
+	int rc = cstate_list(e->c->st, REC_OUTBOX, dispatch_entry, &d);
+	if (d.cache != NULL) {
+		sodium_memzero(d.cache, d.capcache * sizeof(*d.cache)); /* credentials */
+		free(d.cache);
+	}
+	for (size_t i = 0; i < e->n; i++) {
+		struct session *s = &e->s[i];
+		int frc;
+		if (s->role == ROLE_SEND && session_up(s) && (frc = cnet_flush(s->net)) != 0)
+			session_failed(e, s, now, frc);
+	}
+	return rc < 0 ? rc : d.rc;
+}
+
+void engine_send_accepted(struct engine *e, const struct pending_send *ps)
+{
+	struct cairn *c = e->c;
+	if (cstate_begin(c->st) != 0)
+		return;
+	int rc = cstate_del(c->st, REC_OUTBOX, ps->outbox_id, 16);
+	uint8_t key[RECORD_KEY_MAX], *v = NULL;
+	size_t klen = message_key(key, ps->conv, ps->message_id), vlen = 0;
+	struct stored_message m;
+	if (rc == 0 && cstate_get(c->st, REC_MESSAGE, key, klen, &v, &vlen) == 0 &&
+	    message_parse(v, vlen, &m) == 0 && m.received_at == 0) {
+		m.received_at = client_now_s(c);
+		uint8_t *nv = NULL;
+		size_t nlen = 0;
+		if (message_encode(&m, &nv, &nlen) == 0)
+			rc = cstate_put_scoped(c->st, REC_MESSAGE, key, klen, m.conv, RECORD_ID_LEN,
+			                       nv, nlen);
+		free(nv);
+	}
+	cstate_free_value(v, vlen);
+	if (rc != 0 || cstate_commit(c->st) != 0) {
+		cstate_rollback(c->st);
+		return;
+	}
+	if (ps->kind == APPMSG_MAILBOXES)
+		return; /* the client's own business, never reported */
+	e->res.sent++;
+	/* A long message is several entries: it is sent once the last of them is. */
+	unsigned left = 0;
+	if (ps->kind == APPMSG_TEXT && e->cb.delivery != NULL &&
+	    client_outbox_count(c, ps->message_id, &left) == 0 && left == 0)
+		e->cb.delivery(e->ctx, ps->message_id, CAIRN_DELIVERY_SENT);
+}
+
+struct count_ctx {
+	const uint8_t *id;
+	unsigned n;
+};
+
+static int count_one(void *vctx, const uint8_t *v, size_t vlen)
+{
+	struct count_ctx *x = vctx;
+	struct outbox_entry oe;
+	if (outbox_parse(v, vlen, &oe) != 0)
+		return 0;
+	if (x->id != NULL ? memcmp(oe.message_id, x->id, APPMSG_ID_LEN) == 0
+	                  : oe.kind != APPMSG_MAILBOXES)
+		x->n++;
+	return 0;
+}
+
+int client_outbox_count(struct cairn *c, const uint8_t *id, unsigned *n)
+{
+	struct count_ctx x = {id, 0};
+	int rc = cstate_list(c->st, REC_OUTBOX, count_one, &x);
+	*n = x.n;
+	return rc < 0 ? rc : 0;
+}

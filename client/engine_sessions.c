@@ -1,0 +1,266 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The engine's relay sessions (engine.h): one per relay and role, a receiving one for the
+ * relays that hold our mailboxes (AUTH, SUBSCRIBE, then deliveries) and a sending one for the
+ * relays an outbox entry goes to (SEND). Connecting, subscribing, reconnecting with backoff,
+ * and handling what a relay says: an envelope is acknowledged only after receive.c has stored
+ * what it carried; one that does not open is acknowledged too, so the relay does not hold it
+ * forever. Each change of a connection's state is reported to the application.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "engine.h"
+
+struct session *session_for(struct engine *e, const char *relay, enum session_role role)
+{
+	for (size_t i = 0; i < e->n; i++)
+		if (e->s[i].role == role && strcmp(e->s[i].relay, relay) == 0)
+			return &e->s[i];
+	struct session *p = realloc(e->s, (e->n + 1) * sizeof(*p));
+	if (p == NULL)
+		return NULL;
+	e->s = p;
+	struct session *s = &e->s[e->n++];
+	memset(s, 0, sizeof(*s));
+	strcpy(s->relay, relay);
+	s->role = role;
+	return s;
+}
+
+static void report_state(struct engine *e, const struct session *s, enum cairn_relay_state st,
+                         int err)
+{
+	if (e->cb.relay == NULL)
+		return;
+	struct cairn_relay_event ev = {
+	    .relay = s->relay, .receiving = s->role == ROLE_RECEIVE, .state = st, .error = err};
+	e->cb.relay(e->ctx, &ev);
+}
+
+void session_close(struct engine *e, struct session *s)
+{
+	cnet_close(s->net);
+	s->net = NULL;
+	/* Sends in flight there, or entries that waited for it to connect, go elsewhere. */
+	e->redispatch = true;
+	s->nsends = 0;
+	s->acks = 0;
+	s->deletes = 0;
+	for (size_t i = 0; i < s->nsubs; i++)
+		s->subs[i].rid = s->subs[i].delete_rid = 0;
+	s->ping_done = false;
+	s->retire_checked = false;
+	engine_moves_session_lost(e, s);
+}
+
+void session_failed(struct engine *e, struct session *s, int64_t now, int err)
+{
+	session_close(e, s);
+	e->res.relays_failed++;
+	s->down = true;
+	s->backoff_ms = s->backoff_ms ? 2 * s->backoff_ms : 1000;
+	if (s->backoff_ms > ENGINE_BACKOFF_MAX_MS)
+		s->backoff_ms = ENGINE_BACKOFF_MAX_MS;
+	s->retry_ms = now + s->backoff_ms;
+	report_state(e, s, CAIRN_RELAY_DOWN, err < 0 ? err : CAIRN_EIO);
+}
+
+/* Queues AUTH and SUBSCRIBE for SUB on S's connection (the caller flushes). A mailbox that
+ * is no longer ours is skipped. */
+static int subscribe(struct engine *e, struct session *s, struct sub *sub)
+{
+	struct contact k;
+	if (client_load_contact_id(e->c, sub->contact, &k) != 0)
+		return 0;
+	int at = contact_find_mine(&k, sub->recipient_id), rc = 0;
+	if (at >= 0) {
+		uint8_t sig[64];
+		client_auth_signature(s->net, &k.mine[at], sig);
+		struct cairn_msg auth = {.type = CAIRN_CMD_AUTH,
+		                         .request_id = cnet_next_id(s->net),
+		                         .recipient_id = sub->recipient_id,
+		                         .signature = sig};
+		struct cairn_msg m = {.type = CAIRN_CMD_SUBSCRIBE,
+		                      .request_id = cnet_next_id(s->net),
+		                      .recipient_id = sub->recipient_id};
+		rc = cnet_queue(s->net, &auth);
+		if (rc == 0 && (rc = cnet_queue(s->net, &m)) == 0)
+			sub->rid = m.request_id;
+	}
+	contact_wipe(&k);
+	return rc;
+}
+
+/* S's connection has just opened: AUTH and SUBSCRIBE for each of our mailboxes there, and a
+ * PING (whose answer tells that the relay has handled everything before it). */
+static void session_connected(struct engine *e, struct session *s, int64_t now)
+{
+	int rc = 0;
+	s->down = false;
+	for (size_t i = 0; e->receive && i < s->nsubs && rc == 0; i++)
+		rc = subscribe(e, s, &s->subs[i]);
+	struct cairn_msg ping = {.type = CAIRN_CMD_PING, .request_id = cnet_next_id(s->net)};
+	s->ping_rid = ping.request_id;
+	s->ping_done = false;
+	if (rc == 0)
+		rc = cnet_queue(s->net, &ping);
+	if (rc == 0)
+		rc = cnet_flush(s->net);
+	if (rc != 0) {
+		session_failed(e, s, now, rc);
+		return;
+	}
+	s->last_ms = client_mono_ms(e->c);
+	s->next_ping_ms = s->last_ms + ENGINE_PING_EVERY_MS;
+	s->ping_due_ms = s->last_ms + (int64_t)e->c->timeout_ms;
+	s->backoff_ms = 0;
+	e->redispatch = true; /* outbox entries that waited for this connection */
+	report_state(e, s, CAIRN_RELAY_UP, 0);
+}
+
+void session_advance(struct engine *e, struct session *s, int64_t now)
+{
+	int rc = cnet_advance(s->net);
+	if (rc < 0)
+		session_failed(e, s, now, rc);
+	else if (rc == 0)
+		session_connected(e, s, now);
+}
+
+void session_open(struct engine *e, struct session *s, int64_t now)
+{
+	report_state(e, s, CAIRN_RELAY_CONNECTING, 0);
+	s->tried = true;
+	int rc = client_connect_start(e->c, s->relay, &s->net);
+	if (rc != 0)
+		session_failed(e, s, now, rc);
+	else
+		session_advance(e, s, now);
+}
+
+/* ---- planning: our mailboxes, on which relays --------------------------------------- */
+
+/* On a connected session (listen, after a move or a new invite) it subscribes at once. */
+int engine_plan_contact(void *vctx, const uint8_t *v, size_t vlen)
+{
+	struct engine *e = vctx;
+	struct contact k;
+	if (contact_parse(v, vlen, &k) != 0)
+		return 0; /* a damaged record must not stop the others */
+	for (size_t i = 0; i < k.nmine; i++) {
+		struct session *s = session_for(e, k.mine[i].relay, ROLE_RECEIVE);
+		if (s == NULL)
+			break;
+		bool have = false;
+		for (size_t j = 0; j < s->nsubs && !have; j++)
+			have = memcmp(s->subs[j].recipient_id, k.mine[i].recipient_id,
+			              CAIRN_MAILBOX_ID_LEN) == 0;
+		if (have)
+			continue;
+		struct sub *p = realloc(s->subs, (s->nsubs + 1) * sizeof(*p));
+		if (p == NULL)
+			break;
+		s->subs = p;
+		struct sub *sub = &p[s->nsubs++];
+		memset(sub, 0, sizeof(*sub));
+		memcpy(sub->contact, k.id, RECORD_ID_LEN);
+		memcpy(sub->recipient_id, k.mine[i].recipient_id, CAIRN_MAILBOX_ID_LEN);
+		int rc = 0;
+		if (session_up(s) &&
+		    ((rc = subscribe(e, s, sub)) != 0 || (rc = cnet_flush(s->net)) != 0))
+			session_failed(e, s, client_mono_ms(e->c), rc);
+	}
+	contact_wipe(&k);
+	return 0;
+}
+
+/* ---- what a relay says ---------------------------------------------------------------- */
+
+/* An envelope arrived for S->subs[I]: stored, then acknowledged. */
+static int handle_envelope(struct engine *e, struct session *s, size_t i, const struct cairn_msg *m)
+{
+	uint8_t rid[CAIRN_MAILBOX_ID_LEN];
+	memcpy(rid, s->subs[i].recipient_id, sizeof(rid));
+	struct receive_effects fx = {0};
+	int rc = client_receive_envelope(e->c, s->subs[i].contact, rid, m->envelope,
+	                                 m->envelope_len, e->cb.message, e->ctx, &fx);
+	e->res.received += fx.received;
+	e->redispatch |= fx.redispatch;
+	e->recheck |= fx.recheck;
+	if (rc != 0) {
+		/* Not stored, so not acknowledged: redelivered later. The session closes, but
+		 * the failure was ours, not the relay's: sync reports it as it is. */
+		if (e->local_rc == 0)
+			e->local_rc = rc;
+		return rc;
+	}
+	struct cairn_msg ack = {.type = CAIRN_CMD_ACK,
+	                        .request_id = cnet_next_id(s->net),
+	                        .recipient_id = rid,
+	                        .envelope_id = m->envelope_id};
+	s->acks++;
+	rc = cnet_queue(s->net, &ack);
+	return rc ? rc : cnet_flush(s->net);
+}
+
+int session_handle(struct engine *e, struct session *s, const struct cairn_msg *m)
+{
+	s->last_ms = client_mono_ms(e->c);
+	if (m->type == CAIRN_REPLY_ENVELOPE) {
+		for (size_t i = 0; i < s->nsubs; i++)
+			if (s->subs[i].rid != 0 && s->subs[i].rid == m->request_id)
+				return handle_envelope(e, s, i, m);
+		return 0;
+	}
+	if (m->type == CAIRN_REPLY_END)
+		return 0; /* the next session subscribes again; code 0 follows our DELETE */
+	if (engine_move_reply(e, s, m))
+		return 0;
+	if (m->request_id == s->ping_rid) {
+		s->ping_done = true;
+		return 0;
+	}
+	for (size_t i = 0; i < s->nsends; i++) {
+		if (s->sends[i].rid != m->request_id)
+			continue;
+		struct pending_send ps = s->sends[i];
+		s->sends[i] = s->sends[--s->nsends];
+		if (m->type == CAIRN_REPLY_OK) {
+			engine_send_accepted(e, &ps);
+		} else {
+			/* Refused (quota, storage, a full relay, a mailbox that is gone, or a
+			 * code this client does not know): the contact's next mailbox gets it;
+			 * in listen this relay gets it again next round. */
+			engine_refuse(e, ps.outbox_id, s);
+			e->redispatch = true;
+		}
+		return 0;
+	}
+	for (size_t i = 0; i < s->nsubs; i++) {
+		if (s->subs[i].delete_rid == 0 || s->subs[i].delete_rid != m->request_id)
+			continue;
+		s->deletes--;
+		s->subs[i].delete_rid = 0;
+		/* "denied": no such mailbox any more, or never again ours to manage. */
+		if (m->type == CAIRN_REPLY_OK ||
+		    (m->type == CAIRN_REPLY_ERROR && cairn_wire_error(m->code) == CAIRN_EDENIED))
+			engine_mailbox_gone(e, s, i);
+		return 0;
+	}
+	if (m->type == CAIRN_REPLY_OK && s->acks > 0)
+		s->acks--; /* ACK, AUTH and SUBSCRIBE replies; only ACKs are counted */
+	return 0;
+}
+
+/* Only deliveries arrive unasked, so a session with no subscription (send, accept) is done as
+ * soon as everything it asked is answered: waiting ENGINE_QUIET_MS there only slows every
+ * send. */
+bool session_drained(const struct session *s, int64_t now)
+{
+	return s->net == NULL ||
+	       (s->ping_done && s->nsends == 0 && s->acks == 0 && s->deletes == 0 &&
+	        (s->nsubs == 0 || now - s->last_ms >= ENGINE_QUIET_MS));
+}
