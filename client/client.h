@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * libcairn internals shared by its modules, which call one way: cairn.c (the public API:
- * identity, invites, sending, reading) over sync.c (relay sessions: delivering the outbox,
- * receiving envelopes) over mailbox.c (creating, deleting and moving our mailboxes) and
+ * identity, invites, sending, reading) over sync.c (the blocking calls, poll() around the
+ * engine) over the engine (engine.h, engine_state.h: relay sessions, the outbox's dispatch,
+ * moving and retiring mailboxes) over mailbox.c (creating and deleting our mailboxes) and
  * receive.c, over outbox.c (sealing into the outbox), session.c (one relay connection) and
- * contacts.c (contacts, conversations, names). Not part of the public API.
+ * contacts.c (contacts, conversations, names); under them the sealed store (state.c), the
+ * record layouts (records.c), the connection (net.c over the channel) and the environment
+ * (env.c). Not part of the public API.
  */
 #ifndef CAIRN_CLIENT_CLIENT_H
 #define CAIRN_CLIENT_CLIENT_H

@@ -13,13 +13,14 @@
 
 #include <sodium.h>
 
-#include "engine.h"
+#include "engine_state.h"
 
 enum box_state { BOX_CREATING, BOX_SECURING, BOX_MADE, BOX_FAILED };
 
 /* One fresh mailbox of a move, on the receiving session E->s[SESSION]. */
 struct move_box {
 	size_t session;
+	uint32_t gen; /* the session's connection (its gen) that the box's commands went on */
 	uint32_t rid; /* of the CREATE or SECURE in flight */
 	enum box_state state;
 	bool exists; /* the relay made it: deleted if the move does not happen */
@@ -73,6 +74,7 @@ static bool move_plan(struct engine *e, const uint8_t id[RECORD_ID_LEN], struct 
 		if (ok) {
 			struct move_box *b = &mv->box[mv->n++];
 			b->session = (size_t)(s - e->s);
+			b->gen = s->gen;
 			strcpy(b->mb.relay, s->relay);
 		}
 	}
@@ -124,7 +126,7 @@ void engine_moves_start(struct engine *e)
 			if (rc == 0)
 				rc = cnet_flush(s->net);
 			if (rc != 0 && s->net != NULL)
-				session_failed(e, s, now, rc); /* fails its boxes too */
+				session_failed(e, s, now, rc); /* its boxes are lost */
 			else if (rc != 0)
 				m->box[j].state = BOX_FAILED;
 		}
@@ -138,7 +140,8 @@ bool engine_move_reply(struct engine *e, struct session *s, const struct cairn_m
 	for (size_t i = 0; i < e->nmoves; i++) {
 		for (size_t j = 0; j < e->moves[i].n; j++) {
 			struct move_box *b = &e->moves[i].box[j];
-			if (b->session != at || b->rid == 0 || b->rid != m->request_id ||
+			if (b->session != at || b->gen != s->gen || b->rid == 0 ||
+			    b->rid != m->request_id ||
 			    (b->state != BOX_CREATING && b->state != BOX_SECURING))
 				continue;
 			b->rid = 0;
@@ -171,16 +174,12 @@ bool engine_move_reply(struct engine *e, struct session *s, const struct cairn_m
 	return false;
 }
 
-void engine_moves_session_lost(struct engine *e, const struct session *s)
+/* Whether B waits for an answer on a connection that is gone (its session closed since):
+ * then the answer never comes, and the box has failed. */
+static bool box_lost(const struct engine *e, const struct move_box *b)
 {
-	size_t at = (size_t)(s - e->s);
-	for (size_t i = 0; i < e->nmoves; i++)
-		for (size_t j = 0; j < e->moves[i].n; j++) {
-			struct move_box *b = &e->moves[i].box[j];
-			if (b->session == at &&
-			    (b->state == BOX_CREATING || b->state == BOX_SECURING))
-				b->state = BOX_FAILED;
-		}
+	return (b->state == BOX_CREATING || b->state == BOX_SECURING) &&
+	       e->s[b->session].gen != b->gen;
 }
 
 /* A mailbox made for a move that did not happen would only sit on its relay: AUTH and
@@ -214,6 +213,8 @@ void engine_moves_finish(struct engine *e)
 		struct move *m = &e->moves[i];
 		bool done = true, made = true;
 		for (size_t j = 0; j < m->n; j++) {
+			if (box_lost(e, &m->box[j]))
+				m->box[j].state = BOX_FAILED;
 			done &= m->box[j].state == BOX_MADE || m->box[j].state == BOX_FAILED;
 			made &= m->box[j].state == BOX_MADE;
 		}

@@ -11,7 +11,7 @@
 
 #include <sodium.h>
 
-#include "engine.h"
+#include "engine_state.h"
 
 static bool in_flight(const struct engine *e, const uint8_t outbox_id[16])
 {

@@ -10,7 +10,7 @@
 
 #include <sodium.h>
 
-#include "engine.h"
+#include "engine_state.h"
 
 void engine_retire_check(struct engine *e, struct session *s)
 {

@@ -12,7 +12,7 @@
 
 #include <sodium.h>
 
-#include "engine.h"
+#include "engine_state.h"
 
 struct session *session_for(struct engine *e, const char *relay, enum session_role role)
 {
@@ -53,7 +53,7 @@ void session_close(struct engine *e, struct session *s)
 		s->subs[i].rid = s->subs[i].delete_rid = 0;
 	s->ping_done = false;
 	s->retire_checked = false;
-	engine_moves_session_lost(e, s);
+	s->gen++; /* what was asked on this connection is lost (engine_move.c) */
 }
 
 void session_failed(struct engine *e, struct session *s, int64_t now, int err)
@@ -174,84 +174,6 @@ int engine_plan_contact(void *vctx, const uint8_t *v, size_t vlen)
 			session_failed(e, s, client_mono_ms(e->c), rc);
 	}
 	contact_wipe(&k);
-	return 0;
-}
-
-/* ---- what a relay says ---------------------------------------------------------------- */
-
-/* An envelope arrived for S->subs[I]: stored, then acknowledged. */
-static int handle_envelope(struct engine *e, struct session *s, size_t i, const struct cairn_msg *m)
-{
-	uint8_t rid[CAIRN_MAILBOX_ID_LEN];
-	memcpy(rid, s->subs[i].recipient_id, sizeof(rid));
-	struct receive_effects fx = {0};
-	int rc = client_receive_envelope(e->c, s->subs[i].contact, rid, m->envelope,
-	                                 m->envelope_len, e->cb.message, e->ctx, &fx);
-	e->res.received += fx.received;
-	e->redispatch |= fx.redispatch;
-	e->recheck |= fx.recheck;
-	if (rc != 0) {
-		/* Not stored, so not acknowledged: redelivered later. The session closes, but
-		 * the failure was ours, not the relay's: sync reports it as it is. */
-		if (e->local_rc == 0)
-			e->local_rc = rc;
-		return rc;
-	}
-	struct cairn_msg ack = {.type = CAIRN_CMD_ACK,
-	                        .request_id = cnet_next_id(s->net),
-	                        .recipient_id = rid,
-	                        .envelope_id = m->envelope_id};
-	s->acks++;
-	rc = cnet_queue(s->net, &ack);
-	return rc ? rc : cnet_flush(s->net);
-}
-
-int session_handle(struct engine *e, struct session *s, const struct cairn_msg *m)
-{
-	s->last_ms = client_mono_ms(e->c);
-	if (m->type == CAIRN_REPLY_ENVELOPE) {
-		for (size_t i = 0; i < s->nsubs; i++)
-			if (s->subs[i].rid != 0 && s->subs[i].rid == m->request_id)
-				return handle_envelope(e, s, i, m);
-		return 0;
-	}
-	if (m->type == CAIRN_REPLY_END)
-		return 0; /* the next session subscribes again; code 0 follows our DELETE */
-	if (engine_move_reply(e, s, m))
-		return 0;
-	if (m->request_id == s->ping_rid) {
-		s->ping_done = true;
-		return 0;
-	}
-	for (size_t i = 0; i < s->nsends; i++) {
-		if (s->sends[i].rid != m->request_id)
-			continue;
-		struct pending_send ps = s->sends[i];
-		s->sends[i] = s->sends[--s->nsends];
-		if (m->type == CAIRN_REPLY_OK) {
-			engine_send_accepted(e, &ps);
-		} else {
-			/* Refused (quota, storage, a full relay, a mailbox that is gone, or a
-			 * code this client does not know): the contact's next mailbox gets it;
-			 * in listen this relay gets it again next round. */
-			engine_refuse(e, ps.outbox_id, s);
-			e->redispatch = true;
-		}
-		return 0;
-	}
-	for (size_t i = 0; i < s->nsubs; i++) {
-		if (s->subs[i].delete_rid == 0 || s->subs[i].delete_rid != m->request_id)
-			continue;
-		s->deletes--;
-		s->subs[i].delete_rid = 0;
-		/* "denied": no such mailbox any more, or never again ours to manage. */
-		if (m->type == CAIRN_REPLY_OK ||
-		    (m->type == CAIRN_REPLY_ERROR && cairn_wire_error(m->code) == CAIRN_EDENIED))
-			engine_mailbox_gone(e, s, i);
-		return 0;
-	}
-	if (m->type == CAIRN_REPLY_OK && s->acks > 0)
-		s->acks--; /* ACK, AUTH and SUBSCRIBE replies; only ACKs are counted */
 	return 0;
 }
 

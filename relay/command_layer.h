@@ -105,8 +105,6 @@ void unsubscribe(struct relay *relay, struct mailbox *mb, int code);
 
 /* ---- expiry.c -------------------------------------------------------------------------- */
 
-/* T as the store keeps it: rounded up to the expiry grain. */
-int64_t coarse_time(const struct relay *relay, int64_t t);
 /* Every envelope below NEXT_ID was stored at or before NOW. */
 void add_time_mark(struct relay *relay, int64_t now, uint64_t next_id);
 /* MB was touched by its owner or a sender now (written at most once a grain). */

@@ -13,22 +13,6 @@
 #include "log.h"
 #include "relay.h"
 
-/* The expiry grain: about a thousand of them span the TTL, whatever it is. */
-static int64_t expiry_grain(const struct relay *relay)
-{
-	return (int64_t)relay->cfg->ttl_s / 1000 + 1;
-}
-
-/*
- * What the store keeps of a time: T rounded up to the expiry grain. Expiry needs no more, a
- * seized disk shows no more, and rounding up makes expiry late, never early.
- */
-int64_t coarse_time(const struct relay *relay, int64_t t)
-{
-	int64_t g = expiry_grain(relay);
-	return t <= 0 ? 0 : (t + g - 1) / g * g;
-}
-
 /*
  * Records that every envelope below NEXT_ID was stored at or before NOW. Marks are kept per
  * time grain (about a thousand of them span the TTL, whatever it is): within a grain the last
