@@ -213,17 +213,22 @@ static void raw_exec(sqlite3 *db, const char *sql)
 	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
 }
 
-static int64_t raw_count(const struct fixture *f)
+/* The one integer SQL (a query of one row and column) reads from the store in F. */
+static int64_t raw_int(const struct fixture *f, const char *sql)
 {
 	sqlite3 *db = raw_open(f);
 	sqlite3_stmt *s;
-	assert_int_equal(sqlite3_prepare_v2(db, "SELECT count(*) FROM records", -1, &s, NULL),
-	                 SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
 	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
 	int64_t n = sqlite3_column_int64(s, 0);
 	sqlite3_finalize(s);
 	sqlite3_close(db);
 	return n;
+}
+
+static int64_t raw_count(const struct fixture *f)
+{
+	return raw_int(f, "SELECT count(*) FROM records");
 }
 
 static mode_t mode_of(const char *path)
@@ -700,20 +705,6 @@ static void test_stale_wal_is_not_replayed(void **state)
 	cstate_close(st);
 }
 
-/* The stored Argon2id memory limit of the store in F. */
-static int64_t raw_memlimit(const struct fixture *f)
-{
-	sqlite3 *db = raw_open(f);
-	sqlite3_stmt *s;
-	assert_int_equal(sqlite3_prepare_v2(db, "SELECT memlimit FROM keyslot", -1, &s, NULL),
-	                 SQLITE_OK);
-	assert_int_equal(sqlite3_step(s), SQLITE_ROW);
-	int64_t n = sqlite3_column_int64(s, 0);
-	sqlite3_finalize(s);
-	sqlite3_close(db);
-	return n;
-}
-
 /* The stretch is the creator's explicit choice (no environment variable inside the library),
  * and a new passphrase keeps it. */
 static void test_kdf_choice(void **state)
@@ -724,14 +715,17 @@ static void test_kdf_choice(void **state)
 	assert_null(st);
 	assert_int_equal(cstate_create(f->home, PASS, CSTATE_KDF_MODERATE, &st), 0);
 	cstate_close(st);
-	assert_int_equal(raw_memlimit(f), (int64_t)crypto_pwhash_MEMLIMIT_MODERATE);
+	assert_int_equal(raw_int(f, "SELECT memlimit FROM keyslot"),
+	                 (int64_t)crypto_pwhash_MEMLIMIT_MODERATE);
 	assert_int_equal(unlink(f->path), 0);
 
 	st = create_store(f);
-	assert_int_equal(raw_memlimit(f), (int64_t)crypto_pwhash_MEMLIMIT_INTERACTIVE);
+	assert_int_equal(raw_int(f, "SELECT memlimit FROM keyslot"),
+	                 (int64_t)crypto_pwhash_MEMLIMIT_INTERACTIVE);
 	assert_int_equal(cstate_rekey(st, "a new passphrase"), 0);
 	cstate_close(st);
-	assert_int_equal(raw_memlimit(f), (int64_t)crypto_pwhash_MEMLIMIT_INTERACTIVE);
+	assert_int_equal(raw_int(f, "SELECT memlimit FROM keyslot"),
+	                 (int64_t)crypto_pwhash_MEMLIMIT_INTERACTIVE);
 	st = open_store(f, "a new passphrase");
 	cstate_close(st);
 }
