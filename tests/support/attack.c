@@ -5,6 +5,9 @@
  * read and decode every reply, which is how the attacker learns the mailboxes it created and
  * the envelopes it may acknowledge. It never waits for a reply before writing more, except
  * where a command needs one (a DELETE needs the CREATED that named the mailbox).
+ *
+ * This file: the attacker's state and random stream, its mailboxes, the patterns, the replies
+ * and the connection. The generator table is attack_gen.c; what both share, attack_internal.h.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -18,64 +21,8 @@
 
 #include <sodium.h>
 
-#include "attack.h"
+#include "attack_internal.h"
 #include "tclient.h"
-
-#define MB_MAX        120  /* mailboxes remembered; SUBSCRIBE request ids are 1..MB_MAX */
-#define RID_BASE      256  /* other request ids cycle through RID_BASE..65535 */
-#define DELIVERED_MAX 8192 /* deliveries waiting for an ACK */
-#define FILL_BOXES    8    /* mailboxes DELETE_STORM fills, and FILL creates at a time */
-#define AUTH_BOXES    4    /* mailboxes AUTH signs for */
-/* TOMBSTONES: SENDs in flight while building, well under the relay's requests in flight (a
- * connection at that limit is not read, and its ACKs would wait behind the disk). */
-#define TOMB_SENDS   48
-#define CREATES_MAX  64 /* CREATEs in flight for the patterns that wait on them */
-#define AUTH_MSG_LEN (12 + CAIRN_HASH_LEN + CAIRN_MAILBOX_ID_LEN)
-
-/* What a request id was used for, so that its reply can be understood. */
-enum kind { K_OTHER, K_CREATE, K_AUTH, K_SEND };
-
-struct mbox {
-	bool live, authed, subscribed, secured, full, filled, sig_ok, first_seen;
-	uint64_t first_id;
-	uint8_t rid[CAIRN_MAILBOX_ID_LEN], sid[CAIRN_MAILBOX_ID_LEN];
-	uint8_t cred[CAIRN_CREDENTIAL_LEN];
-	uint8_t sig[CAIRN_SIGNATURE_LEN]; /* a valid AUTH for this connection, once sig_ok */
-};
-
-struct delivered {
-	uint16_t mb;
-	uint64_t id;
-};
-
-struct attack {
-	const struct attack_config *cfg;
-	struct attack_stats *st;
-	uint64_t rng;
-	int64_t start_ms, half_ms; /* half_ms: where a two-phase pattern changes phase */
-	struct tclient c;          /* the channel, and the batch being composed */
-	bool connected;
-	bool exhausted; /* a CREATE was refused on this connection */
-	int64_t exhausted_ms;
-	bool keep_first;     /* TOMBSTONES: never acknowledge a mailbox's first envelope */
-	bool filling;        /* DELETE_STORM: mailboxes created now are the filled ones */
-	bool want_reconnect; /* the pattern asks for a new connection once its output is out */
-	uint8_t pk[CAIRN_KEY_LEN], sk[64]; /* the recipient key of every mailbox it creates */
-	struct mbox mb[MB_MAX];
-	uint32_t next_rid;
-	uint64_t outstanding; /* commands written or queued, not yet answered */
-	unsigned pending_creates, sends_out;
-	uint64_t max_env_id;
-	size_t dl_len;
-	struct delivered dl[DELIVERED_MAX];
-	struct {
-		uint8_t kind, mb;
-	} rid_info[65536];
-	uint8_t out[CAIRN_FRAME_HEADER_LEN + CAIRN_NOISE_MSG_MAX];
-	size_t out_len, out_off;
-	int64_t blocked_since;
-	uint8_t body[CAIRN_ENVELOPE_MAX + 1];
-};
 
 static int64_t now_ms(void)
 {
@@ -85,7 +32,7 @@ static int64_t now_ms(void)
 }
 
 /* splitmix64: the whole composition follows from the seed. */
-static uint64_t rnd(struct attack *a)
+uint64_t rnd(struct attack *a)
 {
 	uint64_t z = (a->rng += 0x9e3779b97f4a7c15ull);
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
@@ -93,7 +40,7 @@ static uint64_t rnd(struct attack *a)
 	return z ^ (z >> 31);
 }
 
-static void rnd_bytes(struct attack *a, uint8_t *p, size_t n)
+void rnd_bytes(struct attack *a, uint8_t *p, size_t n)
 {
 	while (n > 0) {
 		uint64_t v = rnd(a);
@@ -104,75 +51,7 @@ static void rnd_bytes(struct attack *a, uint8_t *p, size_t n)
 	}
 }
 
-/*
- * A signature that fails only at the end of a whole Ed25519 verify: S below 2^252, so that it
- * is canonical (a random S is over the group order 15 times in 16, which the verifier rejects
- * before any point arithmetic).
- */
-static void rnd_sig(struct attack *a, uint8_t sig[CAIRN_SIGNATURE_LEN])
-{
-	rnd_bytes(a, sig, CAIRN_SIGNATURE_LEN);
-	sig[63] &= 0x0f;
-}
-
-/* ---- request ids and encoding ------------------------------------------------------------ */
-
-static void rid_commit(struct attack *a, enum kind kind, int mb)
-{
-	a->rid_info[a->next_rid].kind = (uint8_t)kind;
-	a->rid_info[a->next_rid].mb = (uint8_t)(mb < 0 ? 0 : mb);
-	a->next_rid = a->next_rid >= 65535 ? RID_BASE : a->next_rid + 1;
-	if (kind == K_CREATE)
-		a->pending_creates++;
-	else if (kind == K_SEND)
-		a->sends_out++;
-}
-
-/* Encodes M with the next request id (or M->request_id when set, which is then not from the
- * counter) and records what it was for. Returns the bytes written, 0 if it does not fit. */
-static size_t put(struct attack *a, struct cairn_msg *m, uint8_t *out, size_t cap, enum kind kind,
-                  int mb)
-{
-	bool counted = m->request_id == 0;
-	if (counted)
-		m->request_id = a->next_rid;
-	size_t used = 0;
-	if (cairn_msg_encode(m, out, cap, &used) != 0)
-		return 0;
-	if (counted)
-		rid_commit(a, kind, mb);
-	return used;
-}
-
-/* Writes [0x9n, type, uint16 request id] and returns the 5 bytes, for hand-built commands. */
-static size_t raw_head(struct attack *a, uint8_t *out, unsigned elements, uint8_t type)
-{
-	out[0] = (uint8_t)(0x90 | elements);
-	out[1] = type;
-	out[2] = 0xcd;
-	out[3] = (uint8_t)(a->next_rid >> 8);
-	out[4] = (uint8_t)a->next_rid;
-	return 5;
-}
-
-static size_t raw_bin(uint8_t *out, const uint8_t *p, size_t len)
-{
-	out[0] = 0xc4;
-	out[1] = (uint8_t)len;
-	memcpy(out + 2, p, len);
-	return 2 + len;
-}
-
 /* ---- mailboxes ----------------------------------------------------------------------------- */
-
-enum {
-	W_AUTHED = 1,
-	W_NOT_FULL = 2,
-	W_SECURED = 4,
-	W_UNSECURED = 8,
-	W_NOT_FILLED = 16,
-	W_FILLED = 32,
-};
 
 static bool mb_fits(const struct mbox *m, unsigned want)
 {
@@ -182,7 +61,7 @@ static bool mb_fits(const struct mbox *m, unsigned want)
 }
 
 /* A random live mailbox with the properties WANT, or -1. */
-static int pick(struct attack *a, unsigned want)
+int pick(struct attack *a, unsigned want)
 {
 	unsigned start = (unsigned)(rnd(a) % MB_MAX);
 	for (unsigned k = 0; k < MB_MAX; k++) {
@@ -193,427 +72,12 @@ static int pick(struct attack *a, unsigned want)
 	return -1;
 }
 
-static unsigned count(const struct attack *a, unsigned want)
+unsigned count(const struct attack *a, unsigned want)
 {
 	unsigned n = 0;
 	for (unsigned i = 0; i < MB_MAX; i++)
 		n += mb_fits(&a->mb[i], want);
 	return n;
-}
-
-/* ---- the generator table ------------------------------------------------------------------ */
-
-/* Each generator encodes one command into OUT (CAP bytes) and returns its length, or 0 when
- * it does not apply now (no mailbox of the kind it needs) or does not fit. State changes only
- * when it returns non-zero. */
-typedef size_t (*gen_fn)(struct attack *a, uint8_t *out, size_t cap);
-
-static size_t gen_ping(struct attack *a, uint8_t *out, size_t cap)
-{
-	struct cairn_msg m = {.type = CAIRN_CMD_PING};
-	return put(a, &m, out, cap, K_OTHER, -1);
-}
-
-/* PING with its integers in wider forms than needed: decoders accept any width (5.1). */
-static size_t gen_ping_wide(struct attack *a, uint8_t *out, size_t cap)
-{
-	if (cap < 15)
-		return 0;
-	static const uint8_t head[] = {0x92, 0xce, 0, 0, 0, 1, 0xcf, 0, 0, 0, 0, 0, 0};
-	memcpy(out, head, sizeof(head));
-	out[13] = (uint8_t)(a->next_rid >> 8);
-	out[14] = (uint8_t)a->next_rid;
-	rid_commit(a, K_OTHER, -1);
-	return 15;
-}
-
-static size_t gen_create(struct attack *a, uint8_t *out, size_t cap)
-{
-	if (a->exhausted)
-		return 0;
-	struct cairn_msg m = {.type = CAIRN_CMD_CREATE, .recipient_key = a->pk};
-	return put(a, &m, out, cap, K_CREATE, -1);
-}
-
-static size_t gen_auth_valid(struct attack *a, uint8_t *out, size_t cap)
-{
-	int i = pick(a, 0);
-	if (i < 0)
-		return 0;
-	struct mbox *b = &a->mb[i];
-	if (!b->sig_ok) {
-		uint8_t msg[AUTH_MSG_LEN];
-		memcpy(msg, "cairn/1 auth", 12);
-		memcpy(msg + 12, channel_session(&a->c.ch)->h, CAIRN_HASH_LEN);
-		memcpy(msg + 12 + CAIRN_HASH_LEN, b->rid, CAIRN_MAILBOX_ID_LEN);
-		crypto_sign_detached(b->sig, NULL, msg, sizeof(msg), a->sk);
-		b->sig_ok = true;
-	}
-	struct cairn_msg m = {.type = CAIRN_CMD_AUTH, .recipient_id = b->rid, .signature = b->sig};
-	return put(a, &m, out, cap, K_AUTH, i);
-}
-
-/* An own mailbox with a signature that does not verify: the same verify for the relay. */
-static size_t gen_auth_bad(struct attack *a, uint8_t *out, size_t cap)
-{
-	int i = pick(a, 0);
-	if (i < 0)
-		return 0;
-	uint8_t sig[CAIRN_SIGNATURE_LEN];
-	rnd_sig(a, sig);
-	struct cairn_msg m = {
-	    .type = CAIRN_CMD_AUTH, .recipient_id = a->mb[i].rid, .signature = sig};
-	return put(a, &m, out, cap, K_OTHER, -1);
-}
-
-static size_t gen_auth_unknown(struct attack *a, uint8_t *out, size_t cap)
-{
-	uint8_t rid[CAIRN_MAILBOX_ID_LEN], sig[CAIRN_SIGNATURE_LEN];
-	rnd_bytes(a, rid, sizeof(rid));
-	rnd_sig(a, sig);
-	struct cairn_msg m = {.type = CAIRN_CMD_AUTH, .recipient_id = rid, .signature = sig};
-	return put(a, &m, out, cap, K_OTHER, -1);
-}
-
-static size_t gen_secure(struct attack *a, uint8_t *out, size_t cap)
-{
-	int i = pick(a, W_AUTHED);
-	if (i < 0)
-		return 0;
-	struct mbox *b = &a->mb[i];
-	uint8_t cred[CAIRN_CREDENTIAL_LEN], digest[CAIRN_CREDENTIAL_LEN];
-	rnd_bytes(a, cred, sizeof(cred));
-	crypto_generichash(digest, sizeof(digest), cred, sizeof(cred), b->sid, sizeof(b->sid));
-	struct cairn_msg m = {
-	    .type = CAIRN_CMD_SECURE, .recipient_id = b->rid, .credential = digest};
-	size_t n = put(a, &m, out, cap, K_OTHER, -1);
-	if (n > 0) {
-		/* In force as soon as the relay reads it: the SENDs after it carry it. */
-		b->secured = true;
-		memcpy(b->cred, cred, sizeof(cred));
-	}
-	return n;
-}
-
-static size_t subscribe_to(struct attack *a, int i, uint8_t *out, size_t cap)
-{
-	struct cairn_msg m = {.type = CAIRN_CMD_SUBSCRIBE,
-	                      .request_id = (uint32_t)i + 1,
-	                      .recipient_id = a->mb[i].rid};
-	size_t n = put(a, &m, out, cap, K_OTHER, i);
-	if (n > 0)
-		a->mb[i].subscribed = true;
-	return n;
-}
-
-/* SUBSCRIBE again and again restarts delivery from the oldest unacknowledged envelope. */
-static size_t gen_subscribe(struct attack *a, uint8_t *out, size_t cap)
-{
-	int i = pick(a, W_AUTHED);
-	return i < 0 ? 0 : subscribe_to(a, i, out, cap);
-}
-
-static size_t gen_ack_delivered(struct attack *a, uint8_t *out, size_t cap)
-{
-	while (a->dl_len > 0) {
-		struct delivered d = a->dl[a->dl_len - 1];
-		struct mbox *b = &a->mb[d.mb];
-		if (!b->live || !b->authed || (a->keep_first && d.id == b->first_id)) {
-			a->dl_len--;
-			continue;
-		}
-		struct cairn_msg m = {
-		    .type = CAIRN_CMD_ACK, .recipient_id = b->rid, .envelope_id = d.id};
-		size_t n = put(a, &m, out, cap, K_OTHER, -1);
-		if (n > 0)
-			a->dl_len--;
-		return n;
-	}
-	return 0;
-}
-
-static size_t gen_ack_unknown(struct attack *a, uint8_t *out, size_t cap)
-{
-	int i = pick(a, W_AUTHED);
-	if (i < 0)
-		return 0;
-	struct cairn_msg m = {.type = CAIRN_CMD_ACK,
-	                      .recipient_id = a->mb[i].rid,
-	                      .envelope_id = rnd(a) | (1ull << 62)};
-	return put(a, &m, out, cap, K_OTHER, -1);
-}
-
-/* An id the relay is about to hand out: the ACK may come before the envelope does. */
-static size_t gen_ack_ahead(struct attack *a, uint8_t *out, size_t cap)
-{
-	int i = pick(a, W_AUTHED);
-	if (i < 0)
-		return 0;
-	struct cairn_msg m = {.type = CAIRN_CMD_ACK,
-	                      .recipient_id = a->mb[i].rid,
-	                      .envelope_id = a->max_env_id + 1 + rnd(a) % 256};
-	return put(a, &m, out, cap, K_OTHER, -1);
-}
-
-static size_t gen_delete(struct attack *a, uint8_t *out, size_t cap)
-{
-	int i = pick(a, W_AUTHED | W_NOT_FILLED);
-	/* The random mix keeps a mailbox to work on. */
-	if (i < 0 || (a->cfg->pattern == ATTACK_MIX && count(a, W_AUTHED) <= 2))
-		return 0;
-	struct cairn_msg m = {.type = CAIRN_CMD_DELETE, .recipient_id = a->mb[i].rid};
-	size_t n = put(a, &m, out, cap, K_OTHER, -1);
-	if (n > 0)
-		a->mb[i].live = false;
-	return n;
-}
-
-/* A SEND of LEN body bytes to mailbox I with the right credential, if it has one. */
-static size_t send_to(struct attack *a, int i, size_t len, uint8_t *out, size_t cap)
-{
-	struct mbox *b = &a->mb[i];
-	struct cairn_msg m = {.type = CAIRN_CMD_SEND,
-	                      .sender_id = b->sid,
-	                      .credential = b->secured ? b->cred : NULL,
-	                      .envelope = a->body,
-	                      .envelope_len = len};
-	return put(a, &m, out, cap, K_SEND, i);
-}
-
-static size_t gen_send_open(struct attack *a, uint8_t *out, size_t cap)
-{
-	int i = pick(a, W_NOT_FULL | W_UNSECURED);
-	return i < 0 ? 0 : send_to(a, i, rnd(a) % 1025, out, cap);
-}
-
-static size_t gen_send_cred(struct attack *a, uint8_t *out, size_t cap)
-{
-	int i = pick(a, W_NOT_FULL | W_SECURED);
-	return i < 0 ? 0 : send_to(a, i, rnd(a) % 4097, out, cap);
-}
-
-/* Empty envelopes: what each envelope costs the relay beyond its bytes. */
-static size_t gen_send_empty(struct attack *a, uint8_t *out, size_t cap)
-{
-	int i = pick(a, W_NOT_FULL | W_NOT_FILLED);
-	return i < 0 ? 0 : send_to(a, i, 0, out, cap);
-}
-
-/* As large as fits, 16 KiB when it does, never under 4 KiB: four of them make a 64 KiB
- * frame. The filled mailboxes of DELETE_STORM first, while it is filling. */
-static size_t gen_send_max(struct attack *a, uint8_t *out, size_t cap)
-{
-	int i = pick(a, W_NOT_FULL | (a->filling ? W_FILLED : 0));
-	if (i < 0 || cap < 4096 + 64)
-		return 0;
-	size_t len = cap - 64 < CAIRN_ENVELOPE_MAX ? cap - 64 : CAIRN_ENVELOPE_MAX;
-	return send_to(a, i, len, out, cap);
-}
-
-static size_t gen_send_wrong_cred(struct attack *a, uint8_t *out, size_t cap)
-{
-	int i = pick(a, W_SECURED);
-	if (i < 0)
-		return 0;
-	uint8_t cred[CAIRN_CREDENTIAL_LEN];
-	rnd_bytes(a, cred, sizeof(cred));
-	struct cairn_msg m = {.type = CAIRN_CMD_SEND,
-	                      .sender_id = a->mb[i].sid,
-	                      .credential = cred,
-	                      .envelope = a->body,
-	                      .envelope_len = rnd(a) % 2049};
-	return put(a, &m, out, cap, K_OTHER, -1);
-}
-
-static size_t gen_send_nobox(struct attack *a, uint8_t *out, size_t cap)
-{
-	uint8_t sid[CAIRN_MAILBOX_ID_LEN];
-	rnd_bytes(a, sid, sizeof(sid));
-	struct cairn_msg m = {.type = CAIRN_CMD_SEND,
-	                      .sender_id = sid,
-	                      .envelope = a->body,
-	                      .envelope_len = rnd(a) % 2049};
-	return put(a, &m, out, cap, K_OTHER, -1);
-}
-
-/* One byte over the envelope limit, to an own mailbox: `too big`. Built by hand, since the
- * encoder refuses it. */
-static size_t gen_send_too_big(struct attack *a, uint8_t *out, size_t cap)
-{
-	const size_t len = CAIRN_ENVELOPE_MAX + 1;
-	if (cap < 5 + 26 + 1 + 3 + len)
-		return 0;
-	int i = pick(a, 0);
-	uint8_t sid[CAIRN_MAILBOX_ID_LEN];
-	if (i >= 0)
-		memcpy(sid, a->mb[i].sid, sizeof(sid));
-	else
-		rnd_bytes(a, sid, sizeof(sid));
-	size_t n = raw_head(a, out, 5, CAIRN_CMD_SEND);
-	n += raw_bin(out + n, sid, sizeof(sid));
-	out[n++] = 0xc0;
-	out[n++] = 0xc5;
-	out[n++] = (uint8_t)(len >> 8);
-	out[n++] = (uint8_t)len;
-	memcpy(out + n, a->body, len);
-	rid_commit(a, K_OTHER, -1);
-	return n + len;
-}
-
-/* A reply type sent as a command: `unknown command`. */
-static size_t gen_reply_type(struct attack *a, uint8_t *out, size_t cap)
-{
-	uint8_t id1[CAIRN_MAILBOX_ID_LEN], id2[CAIRN_MAILBOX_ID_LEN];
-	rnd_bytes(a, id1, sizeof(id1));
-	rnd_bytes(a, id2, sizeof(id2));
-	struct cairn_msg m = {.type = (uint8_t)(CAIRN_REPLY_OK + rnd(a) % 5),
-	                      .recipient_id = id1,
-	                      .sender_id = id2,
-	                      .envelope_id = rnd(a),
-	                      .envelope = a->body,
-	                      .envelope_len = rnd(a) % 64,
-	                      .code = (uint32_t)(rnd(a) % 10)};
-	return put(a, &m, out, cap, K_OTHER, -1);
-}
-
-static size_t gen_unknown_type(struct attack *a, uint8_t *out, size_t cap)
-{
-	if (cap < 5)
-		return 0;
-	uint8_t t = (uint8_t)(rnd(a) % 2 ? 9 + rnd(a) % 55 : 69 + rnd(a) % 59);
-	size_t n = raw_head(a, out, 2, t);
-	rid_commit(a, K_OTHER, -1);
-	return n;
-}
-
-/* Sound msgpack, a readable request id, and a field of the wrong type, size or count:
- * `bad request`, and the connection goes on (5.8). */
-static size_t gen_wrong_field(struct attack *a, uint8_t *out, size_t cap)
-{
-	uint8_t id[CAIRN_MAILBOX_ID_LEN], junk[64];
-	rnd_bytes(a, id, sizeof(id));
-	rnd_bytes(a, junk, sizeof(junk));
-	if (cap < 128)
-		return 0;
-	size_t n;
-	switch (rnd(a) % 7) {
-	case 0: /* CREATE with a 31-byte key */
-		n = raw_head(a, out, 3, CAIRN_CMD_CREATE);
-		n += raw_bin(out + n, junk, 31);
-		break;
-	case 1: /* AUTH with a 63-byte signature */
-		n = raw_head(a, out, 4, CAIRN_CMD_AUTH);
-		n += raw_bin(out + n, id, sizeof(id));
-		n += raw_bin(out + n, junk, 63);
-		break;
-	case 2: /* ACK with the envelope id as bytes */
-		n = raw_head(a, out, 4, CAIRN_CMD_ACK);
-		n += raw_bin(out + n, id, sizeof(id));
-		n += raw_bin(out + n, junk, 8);
-		break;
-	case 3: /* SEND with an integer credential */
-		n = raw_head(a, out, 5, CAIRN_CMD_SEND);
-		n += raw_bin(out + n, id, sizeof(id));
-		out[n++] = 0x05;
-		n += raw_bin(out + n, junk, 0);
-		break;
-	case 4: /* PING with 13 extra nil arguments */
-		n = raw_head(a, out, 15, CAIRN_CMD_PING);
-		memset(out + n, 0xc0, 13);
-		n += 13;
-		break;
-	case 5: /* SUBSCRIBE of [[1], 1] */
-		n = raw_head(a, out, 3, CAIRN_CMD_SUBSCRIBE);
-		memcpy(out + n, "\x92\x91\x01\x01", 4);
-		n += 4;
-		break;
-	default: /* DELETE of a map */
-		n = raw_head(a, out, 3, CAIRN_CMD_DELETE);
-		memcpy(out + n, "\x81\x01\x02", 3);
-		n += 3;
-		break;
-	}
-	rid_commit(a, K_OTHER, -1);
-	return n;
-}
-
-enum gen_id {
-	G_PING,
-	G_PING_WIDE,
-	G_CREATE,
-	G_AUTH_VALID,
-	G_AUTH_BAD,
-	G_AUTH_UNKNOWN,
-	G_SECURE,
-	G_SUBSCRIBE,
-	G_ACK_DELIVERED,
-	G_ACK_UNKNOWN,
-	G_ACK_AHEAD,
-	G_DELETE,
-	G_SEND_OPEN,
-	G_SEND_CRED,
-	G_SEND_EMPTY,
-	G_SEND_MAX,
-	G_SEND_WRONG_CRED,
-	G_SEND_NOBOX,
-	G_SEND_TOO_BIG,
-	G_REPLY_TYPE,
-	G_UNKNOWN_TYPE,
-	G_WRONG_FIELD,
-	G_COUNT
-};
-
-/* The table: a new command is one entry here (and one in enum gen_id). WEIGHT is its share
- * of the random mix. */
-static const struct generator {
-	const char *name;
-	unsigned weight;
-	gen_fn fn;
-} generators[G_COUNT] = {
-    [G_PING] = {"PING", 4, gen_ping},
-    [G_PING_WIDE] = {"PING, wide integers", 1, gen_ping_wide},
-    [G_CREATE] = {"CREATE", 2, gen_create},
-    [G_AUTH_VALID] = {"AUTH valid", 3, gen_auth_valid},
-    [G_AUTH_BAD] = {"AUTH bad signature", 3, gen_auth_bad},
-    [G_AUTH_UNKNOWN] = {"AUTH unknown mailbox", 2, gen_auth_unknown},
-    [G_SECURE] = {"SECURE", 1, gen_secure},
-    [G_SUBSCRIBE] = {"SUBSCRIBE", 2, gen_subscribe},
-    [G_ACK_DELIVERED] = {"ACK delivered", 4, gen_ack_delivered},
-    [G_ACK_UNKNOWN] = {"ACK unknown id", 1, gen_ack_unknown},
-    [G_ACK_AHEAD] = {"ACK not yet delivered", 1, gen_ack_ahead},
-    [G_DELETE] = {"DELETE", 1, gen_delete},
-    [G_SEND_OPEN] = {"SEND no credential", 3, gen_send_open},
-    [G_SEND_CRED] = {"SEND credential", 2, gen_send_cred},
-    [G_SEND_EMPTY] = {"SEND empty", 2, gen_send_empty},
-    [G_SEND_MAX] = {"SEND max size", 2, gen_send_max},
-    [G_SEND_WRONG_CRED] = {"SEND wrong credential", 1, gen_send_wrong_cred},
-    [G_SEND_NOBOX] = {"SEND no such mailbox", 1, gen_send_nobox},
-    [G_SEND_TOO_BIG] = {"SEND too big", 1, gen_send_too_big},
-    [G_REPLY_TYPE] = {"reply type as command", 1, gen_reply_type},
-    [G_UNKNOWN_TYPE] = {"unknown type", 1, gen_unknown_type},
-    [G_WRONG_FIELD] = {"wrong field type", 1, gen_wrong_field},
-};
-
-_Static_assert(G_COUNT <= ATTACK_GENERATORS_MAX, "attack_stats.per_generator is too small");
-
-/* Appends generator G's command to the batch; false if it does not apply or fit. */
-static bool emit(struct attack *a, enum gen_id g)
-{
-	size_t room = sizeof(a->c.batch) - a->c.batch_len;
-	size_t n = generators[g].fn(a, a->c.batch + a->c.batch_len, room);
-	if (n == 0)
-		return false;
-	a->c.batch_len += n;
-	a->st->per_generator[g]++;
-	a->st->commands++;
-	a->outstanding++;
-	return true;
-}
-
-static void emit_all(struct attack *a, enum gen_id g)
-{
-	while (emit(a, g))
-		;
 }
 
 /* ---- patterns ------------------------------------------------------------------------------ */
