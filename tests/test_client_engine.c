@@ -30,6 +30,7 @@
 #include "cairn/address.h"
 #include "cairn/cairn.h"
 #include "client.h"
+#include "it_common.h"
 #include "memrelay.h"
 #include "relayproc.h"
 #include "uvembed.h"
@@ -64,13 +65,6 @@ struct world {
 	int holes[HOLES_MAX];               /* the silent ends, kept open until teardown */
 	size_t nholes;
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* The test's connect: memrelay's, except to the blackhole host, where the relay's end of a
  * socketpair is kept by the test and never read. */
@@ -181,9 +175,9 @@ static bool pump(struct cairn *c, const struct events *ev, until_fn until, const
                  int limit_ms, int64_t *slowest)
 {
 	struct pollfd fds[16];
-	int64_t end = now_ms() + limit_ms, worst = 0;
+	int64_t end = it_mono_ms() + limit_ms, worst = 0;
 	bool held = false;
-	while (!(held = until(ev, arg)) && now_ms() < end) {
+	while (!(held = until(ev, arg)) && it_mono_ms() < end) {
 		size_t n = 0;
 		int timeout = -1;
 		assert_int_equal(cairn_engine_fds(c, fds, 16, &n, &timeout), 0);
@@ -191,9 +185,9 @@ static bool pump(struct cairn *c, const struct events *ev, until_fn until, const
 		if (timeout < 0 || timeout > 50)
 			timeout = 50;
 		assert_true(poll(fds, n, timeout) >= 0);
-		int64_t t0 = now_ms();
+		int64_t t0 = it_mono_ms();
 		assert_int_equal(cairn_engine_step(c, fds, n), 0);
-		int64_t took = now_ms() - t0;
+		int64_t took = it_mono_ms() - t0;
 		if (took > worst)
 			worst = took;
 	}
@@ -398,17 +392,17 @@ static void test_stop_from_callback(void **state)
 	assert_int_equal(cairn_send(w->a, "bob", (const uint8_t *)"stop", 4, NULL), 0);
 	struct cairn_engine_callbacks cb = {.message = stop_on_message};
 	assert_int_equal(cairn_engine_start(w->b, &cb, w->b), 0);
-	int64_t end = now_ms() + 5000;
+	int64_t end = it_mono_ms() + 5000;
 	struct pollfd fds[4];
 	size_t n = 0;
 	int timeout = 0;
-	while (now_ms() < end && cairn_engine_fds(w->b, fds, 4, &n, &timeout) == 0) {
+	while (it_mono_ms() < end && cairn_engine_fds(w->b, fds, 4, &n, &timeout) == 0) {
 		assert_true(poll(fds, n, timeout < 0 || timeout > 50 ? 50 : timeout) >= 0);
 		assert_int_equal(cairn_engine_step(w->b, fds, n), 0);
 	}
 	/* Stopped by its callback (cairn_engine_fds says it no longer runs). */
 	assert_int_equal(cairn_engine_fds(w->b, fds, 4, &n, &timeout), CAIRN_ESTATE);
-	assert_true(now_ms() < end);
+	assert_true(it_mono_ms() < end);
 }
 
 /*
@@ -430,14 +424,14 @@ static void test_step_never_waits(void **state)
 	memset(&ev, 0, sizeof(ev));
 	assert_int_equal(cairn_engine_start(w->b, &callbacks, &ev), 0);
 	assert_int_equal(cairn_send(w->a, "bob", (const uint8_t *)"meanwhile", 9, NULL), 0);
-	int64_t t0 = now_ms(), slowest = 0;
+	int64_t t0 = it_mono_ms(), slowest = 0;
 	unsigned want = 1;
 	assert_true(pump(w->b, &ev, got_messages, &want, 5000, &slowest));
 	assert_string_equal(ev.text[0], "meanwhile");
 	int64_t slow2 = 0;
 	struct state_arg down = {1, CAIRN_RELAY_DOWN, 1};
 	assert_true(pump(w->b, &ev, got_state, &down, 5000, &slow2));
-	int64_t took = now_ms() - t0;
+	int64_t took = it_mono_ms() - t0;
 	if (slow2 > slowest)
 		slowest = slow2;
 	print_message("slowest step %lld ms; blackhole reported down after %lld ms\n",
