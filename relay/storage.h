@@ -29,13 +29,23 @@ struct storage;
 enum storage_job_kind {
 	STORAGE_WRITE, /* apply OP in the next batch */
 	STORAGE_READ,  /* read envelope READ_ID's body into a buffer the job then owns */
+	/* Read the bodies of log entries READ_IDS[0..N_READ) (at most STORAGE_READ_ENTRIES_MAX,
+	 * borrowed until done) into one buffer, concatenated in that order (the caller knows each
+	 * length); READ_LEN is the total. If one is absent (deleted by a batch committed before
+	 * this read ran), the job fails with CAIRN_EDENIED and READ_BODY is NULL. */
+	STORAGE_READ_ENTRIES,
 };
+
+#define STORAGE_READ_ENTRIES_MAX 64
 
 struct storage_job {
 	enum storage_job_kind kind;
-	struct store_op op; /* STORAGE_WRITE; pointers in it must live until done() */
-	uint64_t read_id;   /* STORAGE_READ */
-	uint8_t *read_body; /* STORAGE_READ result: malloc'd, owned by the caller after done() */
+	struct store_op op;       /* STORAGE_WRITE; pointers in it must live until done() */
+	uint64_t read_id;         /* STORAGE_READ */
+	const uint64_t *read_ids; /* STORAGE_READ_ENTRIES */
+	size_t n_read;
+	uint8_t *read_body; /* STORAGE_READ(_ENTRIES) result: malloc'd, owned by the caller after
+	                       done() */
 	size_t read_len;
 	int status; /* 0 or a CAIRN_E code, set before done() */
 	/* Runs on the loop thread once the job is durable (writes) or read (reads). The job is

@@ -29,6 +29,27 @@ struct store_mailbox {
 	int64_t touched;
 };
 
+/* A group log (docs/PROTOCOL.md 5.9). Its entries share the envelope id space, so STORE_EXPIRE
+ * and STORE_ID_MARK cover them too, and an entry's row id grows with its time of arrival. */
+struct store_log {
+	uint64_t id; /* the store's key for the log; random like a mailbox's, never on the wire */
+	uint8_t log_id[CAIRN_LOG_ID_LEN];
+	uint8_t credential_digest[CAIRN_CREDENTIAL_LEN];
+	uint8_t delete_digest[CAIRN_CREDENTIAL_LEN];
+	/* The seq the next append gets. On load it is at least one above every seq the log ever
+	 * gave, even when those entries have expired: 5.9 never gives a seq twice. */
+	uint64_t next_seq;
+	int64_t touched; /* as a mailbox's */
+};
+
+struct store_log_entry_info {
+	uint64_t id;  /* in the envelope id space */
+	uint64_t log; /* the store_log's id */
+	uint64_t seq;
+	uint32_t len;
+	int64_t stored_at;
+};
+
 struct store_envelope_info {
 	uint64_t id;
 	uint64_t mailbox_id;
@@ -45,6 +66,12 @@ enum store_op_kind {
 	STORE_ENVELOPE_DELETE, /* delete envelope ENVELOPE_ID (absent is not an error) */
 	STORE_EXPIRE,          /* delete every envelope whose id is below ENVELOPE_ID */
 	STORE_ID_MARK,         /* no envelope id below ENVELOPE_ID may be handed out again */
+	STORE_LOG_PUT,         /* insert LOG */
+	STORE_LOG_TOUCH,       /* set log LOG_KEY's touched time to STORED_AT */
+	STORE_LOG_DELETE,      /* delete log LOG_KEY and its entries ENVELOPE_IDS */
+	/* insert entry ENVELOPE_ID of log LOG_KEY with SEQ: BODY, LEN, STORED_AT; the log's
+	 * stored next_seq becomes at least SEQ + 1 (an engine may write it once per batch) */
+	STORE_LOG_ENTRY_PUT,
 };
 
 struct store_op {
@@ -59,14 +86,20 @@ struct store_op {
 	 * relay knows them, so a delete costs what the mailbox holds, not what the store holds. */
 	const uint64_t *envelope_ids;
 	size_t n_envelope_ids;
+	const struct store_log *log; /* STORE_LOG_PUT, borrowed */
+	uint64_t log_key;            /* the store_log's id */
+	uint64_t seq;
 };
 
 /* Called by load(), once per mailbox in increasing touched order (then id order), then once
- * per envelope in increasing id order, then
- * (if one was stored, and the callback is set) once with the highest envelope id mark. */
+ * per envelope in increasing id order, then once per log (increasing touched order), then once
+ * per log entry in increasing id order, then (if one was stored, and the callback is set) once
+ * with the highest envelope id mark. A NULL log or log_entry callback skips them. */
 struct store_load_cb {
 	void (*mailbox)(void *ctx, const struct store_mailbox *mailbox);
 	void (*envelope)(void *ctx, const struct store_envelope_info *info);
+	void (*log)(void *ctx, const struct store_log *log);
+	void (*log_entry)(void *ctx, const struct store_log_entry_info *info);
 	void (*id_mark)(void *ctx, uint64_t mark);
 };
 
@@ -82,6 +115,8 @@ struct store_engine {
 	/* Reads envelope ID's body into OUT (capacity CAP >= CAIRN_ENVELOPE_MAX suffices).
 	 * Returns 0, CAIRN_EDENIED if absent, or CAIRN_ESTORAGE. */
 	int (*read_envelope)(void *store, uint64_t id, uint8_t *out, size_t cap, size_t *len);
+	/* The same for log entry ID. */
+	int (*read_log_entry)(void *store, uint64_t id, uint8_t *out, size_t cap, size_t *len);
 	/* Bytes the store occupies on disk. */
 	uint64_t (*disk_bytes)(void *store);
 	void (*close)(void *store);

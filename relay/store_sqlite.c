@@ -410,6 +410,11 @@ static int apply_op(struct store_sqlite *st, const struct store_op *op)
 		if ((rc = bind_id(s, 1, op->envelope_id)) != 0)
 			return rc;
 		return step_done(s);
+	case STORE_LOG_PUT:
+	case STORE_LOG_TOUCH:
+	case STORE_LOG_DELETE:
+	case STORE_LOG_ENTRY_PUT:
+		return CAIRN_ESTORAGE; /* group logs: not stored by this engine yet (5.9) */
 	case STORE_ID_MARK:
 		s = st->stmt[STMT_ID_MARK];
 		if ((rc = bind_id(s, 1, op->envelope_id)) != 0)

@@ -15,6 +15,8 @@
 #define CAIRN_SIGNATURE_LEN  64 /* Ed25519 */
 #define CAIRN_MAILBOX_ID_LEN 24
 #define CAIRN_CREDENTIAL_LEN 32 /* sender credential and its digest */
+#define CAIRN_LOG_ID_LEN     24 /* group log id (section 5.9) */
+#define CAIRN_LOG_ENTRY_MAX  16384 /* a log entry, 1..16384 bytes like an envelope */
 
 #define CAIRN_PROLOGUE "cairn/1"
 
