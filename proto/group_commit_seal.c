@@ -115,7 +115,8 @@ static int build_fields(const struct group_base *base, const struct group_commit
 	c->committer = req->committer;
 	c->last_seq = req->last_seq;
 	c->change_count = (uint8_t)req->change_count;
-	memcpy(c->changes, req->changes, req->change_count * sizeof(c->changes[0]));
+	if (req->change_count > 0) /* a rotation may pass no array */
+		memcpy(c->changes, req->changes, req->change_count * sizeof(c->changes[0]));
 	crypto_scalarmult_base(c->eph, req->eph_private);
 	if (req->location != NULL) {
 		uint8_t key[GROUP_SECRET_LEN], ad[GROUP_ID_LEN + 8];
