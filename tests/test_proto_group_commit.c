@@ -408,6 +408,10 @@ static void test_open_refuses(void **state)
 	forge_from("group/remove");
 	forged.seals[1].key_serial = 0;
 	assert_int_equal(bob_opens(h, resign(h->alice.sign_sk)), CAIRN_ECRYPTO);
+	/* Carol, who has no seal to open, sees it too: the serials are the signed roster's. */
+	assert_int_equal(
+	    open_as(h, h->n[1], resign(h->alice.sign_sk), &bob_update, 1, 5, 2, 2, &carol, 1),
+	    CAIRN_ECRYPTO);
 	/* A seal missing, or one too many. */
 	forge_from("group/remove");
 	forged.seal_count = 1;
@@ -512,6 +516,24 @@ static void test_build_refuses(void **state)
 	                 0);
 	memset(ch[1].group_key, 0, 32);
 	ch[1].group_key[0] = 1;
+	REFUSED(CAIRN_EINVAL);
+	/* A set role to 0 or 3, or past the roster. */
+	ch[1] = (struct group_change){.kind = GROUP_CHANGE_ROLE, .index = 1, .role = 3};
+	REFUSED(CAIRN_EINVAL);
+	ch[1].role = 0;
+	REFUSED(CAIRN_EINVAL);
+	assert_int_equal(group_commit_apply(&b, ch, 2, NULL, 0, h->got), CAIRN_EINVAL);
+	ch[1].role = GROUP_ROLE_MEMBER;
+	assert_int_equal(group_commit_apply(&b, ch, 2, NULL, 0, h->got), 0);
+	ch[1].role = GROUP_ROLE_ADMIN;
+	ch[1].index = 2; /* Carol's index is gone once she is removed */
+	REFUSED(CAIRN_EINVAL);
+	ch[1].index = 1;
+	assert_int_equal(group_commit_build(&b, &req, commit_buf, sizeof(commit_buf), &len, h->got),
+	                 0);
+	assert_int_equal(group_roster_admins(&h->got->roster), 2);
+	/* An unknown change kind. */
+	ch[1].kind = 5;
 	REFUSED(CAIRN_EINVAL);
 	ch[1] = add_of(&h->bob);
 	req.change_count = 1;
