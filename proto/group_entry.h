@@ -99,7 +99,8 @@ CAIRN_WARN_UNUSED int group_part_open(const struct group_epoch_keys *k,
  * the message key MK (the sender's chain stepped N times, group_chain_step) and its sign key
  * SIGN_SK (libsodium's 64-byte Ed25519 secret key). The content is PAYLOAD || Ed25519(SIGN_SK,
  * "cairn/1 group message" || ctx || u16 sender || u32 n || payload). Returns as
- * group_entry_seal.
+ * group_entry_seal. Ed25519 signs contiguous bytes: this and group_message_open build them in
+ * about 16 KB of stack.
  */
 CAIRN_WARN_UNUSED int group_message_seal(const uint8_t header_key[static GROUP_SECRET_LEN],
                                          const uint8_t hnonce[static GROUP_NONCE_LEN],
@@ -127,7 +128,7 @@ CAIRN_WARN_UNUSED int group_message_open(const uint8_t ctx[static GROUP_CTX_LEN]
  * Receiving chains (9.3). struct group_chains holds one epoch's chain key and next n for
  * every member; struct group_skipped holds the group's skipped message keys, of this epoch and
  * the previous one in its grace period, at most GROUP_SKIPPED_MAX, in the order they were
- * skipped. Both are plain caller-owned memory (about 40 KB and 110 KB: allocate them, then
+ * skipped. Both are plain caller-owned memory (40 KB and 96 KB: allocate them, then
  * wipe with sodium_memzero when done); neither holds a pointer.
  *
  * Reading a message is two-phase, so that a failure changes no state: group_recv_lookup
