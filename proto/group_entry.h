@@ -29,6 +29,9 @@
 #define GROUP_CONTENT_MAX      (GROUP_BODY_MAX - 2)                     /* 16319 */
 #define GROUP_SIG_LEN          64
 #define GROUP_PAYLOAD_MAX      (GROUP_CONTENT_MAX - GROUP_SIG_LEN) /* 16255 */
+/* The data of one part of a text in a group (9.4: 16384 - 63 - 2 - 64 - 31), 2 bytes below
+ * what GROUP_PAYLOAD_MAX would hold after the 29-byte header of 8.9, as 8.9 counts for 1:1. */
+#define GROUP_TEXT_DATA_MAX (GROUP_PAYLOAD_MAX - 31) /* 16224 */
 
 struct group_header {
 	uint8_t kind;

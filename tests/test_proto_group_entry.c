@@ -473,6 +473,8 @@ static void test_signature(void **state)
 	    0);
 	assert_int_equal(plen, 0);
 	static uint8_t big[GROUP_PAYLOAD_MAX + 1];
+	assert_int_equal(GROUP_TEXT_DATA_MAX, 16224);
+	assert_true(APPMSG_HEADER_LEN + GROUP_TEXT_DATA_MAX <= GROUP_PAYLOAD_MAX);
 	assert_int_equal(group_message_seal(ep.k.header_key, hn, ep.ctx, 1, 0, mk, bob_sk, big,
 	                                    GROUP_PAYLOAD_MAX, entry, sizeof(entry), &len),
 	                 0);
