@@ -56,7 +56,8 @@ static bool check_roster(const uint8_t *data, size_t size)
 static void check_apply(void)
 {
 	struct group_base base = {.epoch = 7, .roster = &roster, .settings = {1, 2}};
-	struct group_key_update upd = {.index = 0, .key_serial = roster.member[0].key_serial + 1};
+	struct group_counted_update upd = {.index = 0,
+	                                   .key_serial = roster.member[0].key_serial + 1};
 	memcpy(upd.group_key, roster.member[roster.count - 1].group_key, CAIRN_KEY_LEN);
 	size_t nupd = upd.key_serial != 0 && commit.change_count % 2;
 	for (int genesis = 0; genesis < 2; genesis++) {

@@ -276,7 +276,7 @@ static int work_change(struct work *w, const struct group_roster *r, const struc
  * The latest counting key update of each member of R (9.6): LATEST[i] is an index into
  * UPDATES or -1. Each member's serials must follow on from its roster entry's, one by one.
  */
-static int latest_updates(const struct group_roster *r, const struct group_key_update *updates,
+static int latest_updates(const struct group_roster *r, const struct group_counted_update *updates,
                           size_t nupd, int32_t latest[static GROUP_MEMBERS_MAX])
 {
 	for (unsigned i = 0; i < GROUP_MEMBERS_MAX; i++)
@@ -284,7 +284,7 @@ static int latest_updates(const struct group_roster *r, const struct group_key_u
 	if (nupd > (size_t)GROUP_MEMBERS_MAX * 64)
 		return CAIRN_EINVAL; /* far more than an epoch can hold; keeps the index an int32 */
 	for (size_t u = 0; u < nupd; u++) {
-		const struct group_key_update *k = &updates[u];
+		const struct group_counted_update *k = &updates[u];
 		if (k->index >= r->count)
 			return CAIRN_EINVAL;
 		uint32_t prev = latest[k->index] < 0 ? r->member[k->index].key_serial
@@ -298,7 +298,7 @@ static int latest_updates(const struct group_roster *r, const struct group_key_u
 }
 
 int group_commit_apply(const struct group_base *base, const struct group_change *changes,
-                       unsigned count, const struct group_key_update *updates, size_t nupd,
+                       unsigned count, const struct group_counted_update *updates, size_t nupd,
                        struct group_next *next)
 {
 	static const struct group_roster empty;

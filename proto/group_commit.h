@@ -96,7 +96,7 @@ struct group_commit {
 
 /* A counting key update (9.6), as the caller found it in the log: member INDEX of roster_e
  * announced KEY_SERIAL with GROUP_KEY. */
-struct group_key_update {
+struct group_counted_update {
 	uint16_t index;
 	uint32_t key_serial;
 	uint8_t group_key[CAIRN_KEY_LEN];
@@ -172,7 +172,7 @@ CAIRN_WARN_UNUSED int group_commit_decode(const uint8_t *in, size_t len, struct 
  */
 CAIRN_WARN_UNUSED int group_commit_apply(const struct group_base *base,
                                          const struct group_change *changes, unsigned count,
-                                         const struct group_key_update *updates, size_t nupd,
+                                         const struct group_counted_update *updates, size_t nupd,
                                          struct group_next *next);
 
 /* What an admin needs to make a commit. Every pointer is borrowed. */
@@ -182,7 +182,7 @@ struct group_commit_request {
 	uint64_t last_seq;                  /* last seq it processed (0 for the genesis) */
 	const struct group_change *changes; /* in order */
 	unsigned change_count;
-	const struct group_key_update *updates; /* counting key updates, in log order */
+	const struct group_counted_update *updates; /* counting key updates, in log order */
 	size_t update_count;
 	const uint8_t *location; /* where the log moves (9.7), or NULL */
 	size_t location_len;
@@ -234,7 +234,7 @@ struct group_opener {
  * On failure *NEXT is wiped.
  */
 CAIRN_WARN_UNUSED int group_commit_open(const struct group_base *base, const uint8_t *in,
-                                        size_t len, const struct group_key_update *updates,
+                                        size_t len, const struct group_counted_update *updates,
                                         size_t nupd, uint64_t first_seq, uint64_t prev_position,
                                         const struct group_opener *opener, struct group_next *next);
 

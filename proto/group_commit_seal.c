@@ -306,7 +306,7 @@ out:
 }
 
 int group_commit_open(const struct group_base *base, const uint8_t *in, size_t len,
-                      const struct group_key_update *updates, size_t nupd, uint64_t first_seq,
+                      const struct group_counted_update *updates, size_t nupd, uint64_t first_seq,
                       uint64_t prev_position, const struct group_opener *opener,
                       struct group_next *next)
 {

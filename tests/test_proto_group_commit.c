@@ -94,7 +94,7 @@ static struct group_commit_request request_of(const char *vec, const struct pers
 
 static uint8_t location[GROUP_LOCATION_MAX];
 static size_t location_len;
-static struct group_key_update bob_update;
+static struct group_counted_update bob_update;
 
 /* Builds the commit of VEC on epoch PREV (NULL: the genesis) with REQ into commit_buf and
  * *N, and checks it against the vector. */
@@ -136,7 +136,7 @@ static int setup(void **state)
 	assert_int_equal(mdvec_hex("group/genesis", "group_id", h->gid, GROUP_ID_LEN),
 	                 GROUP_ID_LEN);
 	location_len = mdvec_hex("group/remove", "location", location, sizeof(location));
-	bob_update = (struct group_key_update){.index = 1, .key_serial = 1};
+	bob_update = (struct group_counted_update){.index = 1, .key_serial = 1};
 	memcpy(bob_update.group_key, h->bob_key1, KL);
 
 	uint8_t s[KL], e[KL];
@@ -206,7 +206,7 @@ static void test_build(void **state)
 
 /* Opens COMMIT_BUF (LEN) on epoch PREV as member SELF with KEYS. */
 static int open_as(struct hist *h, const struct group_next *prev, size_t len,
-                   const struct group_key_update *upd, size_t nupd, uint64_t first_seq,
+                   const struct group_counted_update *upd, size_t nupd, uint64_t first_seq,
                    uint64_t prev_pos, uint16_t self, const struct group_key_pair *keys,
                    size_t nkeys)
 {
@@ -364,7 +364,7 @@ static void test_open_refuses(void **state)
 	/* Key serials: without Bob's update the roster Bob computes differs from the signed one;
 	 * an update that does not follow on from serial 0 is refused outright. */
 	assert_int_equal(open_as(h, h->n[1], len, NULL, 0, 5, 2, 1, bob_keys, 2), CAIRN_ECRYPTO);
-	struct group_key_update skip = bob_update;
+	struct group_counted_update skip = bob_update;
 	skip.key_serial = 2;
 	assert_int_equal(open_as(h, h->n[1], len, &skip, 1, 5, 2, 1, bob_keys, 2), CAIRN_EINVAL);
 
@@ -538,7 +538,7 @@ static void test_build_refuses(void **state)
 	ch[1] = add_of(&h->bob);
 	req.change_count = 1;
 	/* A key update of low order, or for a member not there. */
-	struct group_key_update u = bob_update;
+	struct group_counted_update u = bob_update;
 	req.updates = &u;
 	memset(u.group_key, 0, 32);
 	REFUSED(CAIRN_EINVAL);
@@ -546,7 +546,7 @@ static void test_build_refuses(void **state)
 	u.index = 3;
 	REFUSED(CAIRN_EINVAL);
 	/* Two updates in a row count, the second one wins. */
-	struct group_key_update two[2] = {bob_update, bob_update};
+	struct group_counted_update two[2] = {bob_update, bob_update};
 	two[1].key_serial = 2;
 	memcpy(two[1].group_key, h->carol.m.group_key, 32);
 	req.updates = two;

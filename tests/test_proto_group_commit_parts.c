@@ -19,6 +19,7 @@
 
 #include "group_commit.h"
 #include "group_commit_parts.h"
+#include "group_entry.h"
 #include "mdvec.h"
 
 #define KL GROUP_SECRET_LEN
@@ -94,6 +95,21 @@ static void test_vector_parts(void **state)
 		size_t clen = open_entry(v[i].vec, v[i].keys);
 		assert_int_equal(clen, plen);
 		assert_memory_equal(entry_buf + 2, part_buf, plen);
+		/* And group_entry.h's kind 2 sealing of it is the vector's entry, byte for byte. */
+		struct group_epoch_keys k;
+		uint8_t hnonce[GROUP_NONCE_LEN];
+		size_t elen = 0;
+		memset(&k, 0, sizeof(k));
+		assert_int_equal(mdvec_hex(v[i].keys, "header_key", k.header_key, KL), KL);
+		assert_int_equal(mdvec_hex(v[i].keys, "commit_key", k.commit_key, KL), KL);
+		assert_int_equal(mdvec_hex(v[i].vec, "hnonce", hnonce, sizeof(hnonce)),
+		                 sizeof(hnonce));
+		assert_int_equal(group_part_seal(&k, hnonce, 0, 0, part_buf, plen, entry_buf,
+		                                 sizeof(entry_buf), &elen),
+		                 0);
+		uint8_t want[CAIRN_LOG_ENTRY_MAX];
+		assert_int_equal(mdvec_hex(v[i].vec, "entry", want, sizeof(want)), elen);
+		assert_memory_equal(entry_buf, want, elen);
 
 		struct group_part p;
 		assert_int_equal(group_part_parse(part_buf, plen, 0, &p), 0);
@@ -371,15 +387,60 @@ static void test_assemble(void **state)
 	free(b);
 }
 
+/* The 1,000-member removal sealed as entries (group_entry.h), read back by a member: the
+ * entry sizes of group/sizes, and the assembler gives the commit back. */
+static void test_entries(void **state)
+{
+	(void)state;
+	struct big *b = big_new(GROUP_MEMBERS_MAX);
+	size_t len = big_commit(b, true), olen = 0, sizes[3];
+	uint8_t ctx[GROUP_CTX_LEN], id[16];
+	uint64_t first = 0;
+	struct group_epoch_keys k;
+	memset(&k, 0x5a, sizeof(k));
+	memset(id, 0x64, sizeof(id));
+	group_ctx(b->base.group_id, b->base.epoch, b->base.head, ctx);
+	struct group_assembler as;
+	group_assembler_init(&as, &b->roster, ctx);
+	for (unsigned i = 0; i < 3; i++) {
+		static uint8_t entry[CAIRN_LOG_ENTRY_MAX], body[CAIRN_LOG_ENTRY_MAX];
+		uint8_t hnonce[GROUP_NONCE_LEN];
+		size_t plen = 0, clen = 0;
+		const uint8_t *content = NULL;
+		struct group_header hd;
+		memset(hnonce, 0x56 + (int)i, sizeof(hnonce));
+		assert_int_equal(group_commit_part(commit_buf, len, i, id, ctx, b->sign_sk[0],
+		                                   part_buf, sizeof(part_buf), &plen),
+		                 0);
+		assert_int_equal(group_part_seal(&k, hnonce, 0, i, part_buf, plen, entry,
+		                                 sizeof(entry), &sizes[i]),
+		                 0);
+		assert_int_equal(group_entry_open_header(k.header_key, entry, sizes[i], &hd), 0);
+		assert_int_equal(
+		    group_part_open(&k, &hd, entry, sizes[i], body, sizeof(body), &content, &clen),
+		    0);
+		assert_int_equal(group_assembler_add(&as, 100 + i, hd.sender, hd.n, content, clen,
+		                                     out_buf, sizeof(out_buf), &olen, &first),
+		                 i < 2 ? GROUP_PART_COUNTED : GROUP_PART_COMPLETE);
+	}
+	assert_int_equal(sizes[0], 16384);
+	assert_int_equal(sizes[1], 16384);
+	assert_int_equal(sizes[2], 16384);
+	assert_int_equal(olen, len);
+	assert_int_equal(first, 100);
+	assert_memory_equal(out_buf, commit_buf, len);
+	group_assembler_free(&as);
+	free(b);
+}
+
 int main(void)
 {
 	if (sodium_init() < 0)
 		return 1;
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_vector_parts),
-	    cmocka_unit_test(test_part_parse),
-	    cmocka_unit_test(test_sizes),
-	    cmocka_unit_test(test_assemble),
+	    cmocka_unit_test(test_vector_parts), cmocka_unit_test(test_part_parse),
+	    cmocka_unit_test(test_sizes),        cmocka_unit_test(test_assemble),
+	    cmocka_unit_test(test_entries),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
