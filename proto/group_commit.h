@@ -208,12 +208,15 @@ CAIRN_WARN_UNUSED int group_commit_build(const struct group_base *base,
 void group_genesis_changes(const struct group_member *creator, const struct group_settings *s,
                            struct group_change ch[2]);
 
-/* The opener of a commit: a member of roster_e with its group keys (borrowed), or, for the
- * genesis, nobody (SELF is ignored; the genesis has no seals). */
+/* The opener of a commit: a member of roster_e with its group keys (borrowed). A committer
+ * recovering its own commit after a crash (9.5) may give the commit secret it stored instead:
+ * that is the only way to epoch 0, since the genesis has no seals. For the genesis SELF and
+ * KEYS are ignored, and the opener may be NULL. */
 struct group_opener {
 	uint16_t self; /* its index in roster_e */
 	const struct group_key_pair *keys;
 	size_t key_count;
+	const uint8_t *commit_secret; /* 32 bytes, or NULL: open the seal */
 };
 
 /*
@@ -222,7 +225,8 @@ struct group_opener {
  * UPDATES of epoch e (NUPD, log order), FIRST_SEQ the seq of the commit's first part and
  * PREV_POSITION the position of the commit that began epoch e if it is in the same log (else
  * 0). On success *NEXT holds epoch e + 1: for a retained member with the secret, keys and
- * location; for a removed member (next->removed) or the genesis, without them.
+ * location; for a removed member (next->removed), or the genesis opened without its commit
+ * secret, without them.
  *
  * Returns 0, or:
  *   CAIRN_EINVAL   malformed, or invalid whoever reads it (not an admin, bad changes, serials

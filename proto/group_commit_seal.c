@@ -261,18 +261,14 @@ static bool seals_match(const struct group_commit *c, const struct group_next *n
 	return true;
 }
 
-/* Opens seal I of NEXT's commit with the opener's key of its serial, then the new epoch and
- * the move box. Returns 0 or CAIRN_ECRYPTO. */
-static int open_seal(const struct group_base *base, const struct group_opener *op, unsigned i,
-                     struct group_next *next)
+/* The secret of seal I of NEXT's commit, with the opener's key of the serial it names.
+ * Returns 0 or CAIRN_ECRYPTO. */
+static int seal_secret(const struct group_opener *op, unsigned i, const struct group_next *next,
+                       uint8_t secret[static GROUP_SECRET_LEN])
 {
 	const struct group_commit *c = &next->commit;
 	const struct group_key_pair *kp = NULL;
-	uint8_t pad[GROUP_SECRET_LEN], secret[GROUP_SECRET_LEN], key[GROUP_SECRET_LEN];
-	uint8_t confirm[GROUP_SECRET_LEN], ad[GROUP_ID_LEN + 8];
-	static const uint8_t zero_nonce[GROUP_NONCE_LEN];
-	unsigned long long llen = 0;
-	int rc = CAIRN_ECRYPTO;
+	uint8_t pad[GROUP_SECRET_LEN];
 
 	for (size_t k = 0; k < op->key_count; k++)
 		if (op->keys[k].key_serial == c->seals[i].key_serial)
@@ -280,14 +276,29 @@ static int open_seal(const struct group_base *base, const struct group_opener *o
 	if (kp == NULL ||
 	    group_seal_pad(kp->private_key, c->eph, c->group_id, c->epoch, c->prev_head, c->eph,
 	                   next->roster.member[i].group_key, pad) != 0)
-		goto out;
+		return CAIRN_ECRYPTO;
 	for (unsigned j = 0; j < GROUP_SECRET_LEN; j++)
 		secret[j] = c->seals[i].masked[j] ^ pad[j];
-	next_epoch(base->init_secret, secret, next, confirm);
+	sodium_memzero(pad, sizeof(pad));
+	return 0;
+}
+
+/* From the commit SECRET: the new epoch, the confirm check, and the move box. Returns 0 or
+ * CAIRN_ECRYPTO. */
+static int open_with(const uint8_t init[static GROUP_SECRET_LEN],
+                     const uint8_t secret[static GROUP_SECRET_LEN], struct group_next *next)
+{
+	const struct group_commit *c = &next->commit;
+	uint8_t key[GROUP_SECRET_LEN], confirm[GROUP_SECRET_LEN], ad[GROUP_ID_LEN + 8];
+	static const uint8_t zero_nonce[GROUP_NONCE_LEN];
+	unsigned long long llen = 0;
+	int rc = CAIRN_ECRYPTO;
+
+	next_epoch(init, secret, next, confirm);
 	if (sodium_memcmp(confirm, c->confirm, GROUP_SECRET_LEN) != 0)
 		goto out;
 	if (c->move_len > 0) {
-		group_move_key(base->init_secret, secret, key);
+		group_move_key(init, secret, key);
 		move_ad(c, ad);
 		if (crypto_aead_xchacha20poly1305_ietf_decrypt(next->location, &llen, NULL,
 		                                               c->move_box, c->move_len, ad,
@@ -299,8 +310,6 @@ static int open_seal(const struct group_base *base, const struct group_opener *o
 	next->has_secret = true;
 	rc = 0;
 out:
-	sodium_memzero(pad, sizeof(pad));
-	sodium_memzero(secret, sizeof(secret));
 	sodium_memzero(key, sizeof(key));
 	return rc;
 }
@@ -311,6 +320,7 @@ int group_commit_open(const struct group_base *base, const uint8_t *in, size_t l
                       struct group_next *next)
 {
 	struct group_commit *c = &next->commit;
+	uint8_t secret[GROUP_SECRET_LEN];
 	const uint8_t *key;
 	int rc;
 
@@ -334,18 +344,29 @@ int group_commit_open(const struct group_base *base, const uint8_t *in, size_t l
 	if (!seals_match(c, next))
 		goto out;
 	/* The genesis seals to nobody: only its creator, who drew the secret, has epoch 0. */
-	if (base->genesis)
+	if (base->genesis) {
+		static const uint8_t zero[GROUP_SECRET_LEN];
+		if (opener != NULL && opener->commit_secret != NULL &&
+		    (rc = open_with(zero, opener->commit_secret, next)) != 0)
+			goto out;
 		return 0;
+	}
 	next->removed = true;
 	for (unsigned i = 0; i < next->retained; i++) {
 		if (next->from[i] != opener->self)
 			continue;
 		next->removed = false;
-		if ((rc = open_seal(base, opener, i, next)) != 0)
+		if (opener->commit_secret != NULL)
+			rc = open_with(base->init_secret, opener->commit_secret, next);
+		else if ((rc = seal_secret(opener, i, next, secret)) == 0)
+			rc = open_with(base->init_secret, secret, next);
+		if (rc != 0)
 			goto out;
 	}
+	sodium_memzero(secret, sizeof(secret));
 	return 0;
 out:
+	sodium_memzero(secret, sizeof(secret));
 	group_next_wipe(next);
 	return rc;
 }

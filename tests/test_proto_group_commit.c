@@ -236,6 +236,28 @@ static void test_open(void **state)
 	assert_int_equal(g->roster.count, 1);
 	want_hex("group/genesis", "head", g->head, GROUP_HEAD_LEN);
 	assert_true(sodium_is_zero(g->epoch_secret, KL));
+	/* Its creator, with the commit secret she stored, gets epoch 0 (crash recovery). */
+	uint8_t cs[KL];
+	struct group_base gb = base_of(h, NULL);
+	struct group_opener rec = {.commit_secret = cs};
+	assert_int_equal(mdvec_hex("group/genesis", "commit_secret", cs, KL), KL);
+	assert_int_equal(group_commit_open(&gb, commit_buf, len, NULL, 0, 1, 0, &rec, g), 0);
+	assert_true(g->has_secret);
+	want_hex("group/genesis", "epoch_secret", g->epoch_secret, KL);
+	want_hex("group/genesis", "header_key", g->keys.header_key, KL);
+	cs[0] ^= 1;
+	assert_int_equal(group_commit_open(&gb, commit_buf, len, NULL, 0, 1, 0, &rec, g),
+	                 CAIRN_ECRYPTO);
+	/* And Alice recovers her removal the same way, move box included, with no group key. */
+	struct group_base rb = base_of(h, h->n[1]);
+	rec.self = 0;
+	assert_int_equal(mdvec_hex("group/remove", "commit_secret", cs, KL), KL);
+	assert_int_equal(group_commit_open(&rb, commit_buf, vec_commit("group/remove"), &bob_update,
+	                                   1, 5, 2, &rec, g),
+	                 0);
+	want_hex("group/remove", "epoch_secret", g->epoch_secret, KL);
+	assert_int_equal(g->location_len, location_len);
+	len = vec_commit("group/genesis");
 
 	/* Alice opens her own add, as a committer recovering from a crash would. */
 	len = vec_commit("group/add");
