@@ -165,6 +165,14 @@ static void test_location(void **state)
 		out[1] = (uint8_t)lens[i];
 		assert_int_equal(group_location_decode(out, wlen, &back), CAIRN_EINVAL);
 	}
+	/* 321 bytes of text, the rest whole: too long before it is even read as an address. */
+	static uint8_t over[2 + CAIRN_ADDRESS_MAX + 1 + 56];
+	memset(over, 'a', sizeof(over));
+	over[0] = (CAIRN_ADDRESS_MAX + 1) >> 8;
+	over[1] = (CAIRN_ADDRESS_MAX + 1) & 0xff;
+	assert_int_equal(group_location_decode(over, sizeof(over), &back), CAIRN_EINVAL);
+	over[1]--; /* 320: the structure holds, the text is no address */
+	assert_int_equal(group_location_decode(over, sizeof(over) - 1, &back), CAIRN_EADDRESS);
 	/* Relay text that is no address: a path after the port, a NUL inside, a bad key. */
 	memcpy(out, want, wlen);
 	out[2 + 0x4a - 1] = '/';
