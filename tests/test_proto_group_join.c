@@ -27,6 +27,46 @@ static void group_id(uint8_t out[GROUP_ID_LEN])
 	assert_int_equal(mdvec_hex("group/genesis", "group_id", out, GROUP_ID_LEN), GROUP_ID_LEN);
 }
 
+/* Each decoder with its output as void *, so that one helper tries them all. */
+typedef int (*decoder)(const uint8_t *in, size_t len, void *out);
+static int dec_offer(const uint8_t *in, size_t len, void *out)
+{
+	return group_offer_decode(in, len, out);
+}
+static int dec_join(const uint8_t *in, size_t len, void *out)
+{
+	return group_join_decode(in, len, out);
+}
+static int dec_location(const uint8_t *in, size_t len, void *out)
+{
+	return group_location_decode(in, len, out);
+}
+static int dec_welcome(const uint8_t *in, size_t len, void *out)
+{
+	return group_welcome_decode(in, len, out);
+}
+static int dec_group_invite(const uint8_t *in, size_t len, void *out)
+{
+	return group_invite_parse(in, len, out);
+}
+
+/* Every truncation of WANT (WLEN bytes), and WANT with a zero byte after it, fail with
+ * CAIRN_EINVAL and leave OUT (N bytes) zeroed. */
+static void refuse_cuts(decoder dec, const uint8_t *want, size_t wlen, void *out, size_t n)
+{
+	uint8_t *more = malloc(wlen + 1);
+	assert_non_null(more);
+	for (size_t cut = 0; cut <= wlen + 1; cut++) {
+		if (cut == wlen)
+			continue;
+		memcpy(more, want, wlen);
+		more[wlen] = 0;
+		assert_int_equal(dec(more, cut, out), CAIRN_EINVAL);
+		assert_true(sodium_is_zero(out, n));
+	}
+	free(more);
+}
+
 static void test_names(void **state)
 {
 	static const char *good[] = {
@@ -78,12 +118,9 @@ static void test_offer(void **state)
 	assert_int_equal(group_offer_decode(want, wlen, &back), 0);
 	assert_memory_equal(&back, &o, sizeof(o));
 	assert_int_equal(group_offer_encode(&o, out, wlen - 1, &len), CAIRN_ENOBUFS);
-	for (size_t cut = 0; cut < wlen; cut++)
-		assert_int_equal(group_offer_decode(want, cut, &back), CAIRN_EINVAL);
+	refuse_cuts(dec_offer, want, wlen, &back, sizeof(back));
 	memcpy(out, want, wlen);
-	out[wlen] = 'x'; /* a byte after the name */
-	assert_int_equal(group_offer_decode(out, wlen + 1, &back), CAIRN_EINVAL);
-	assert_true(sodium_is_zero((const uint8_t *)&back, sizeof(back)));
+	out[wlen] = 'x';       /* a byte after the name */
 	out[GROUP_ID_LEN] = 8; /* the name takes it: "Lawyersx" */
 	assert_int_equal(group_offer_decode(out, wlen + 1, &back), 0);
 	assert_string_equal(back.name, "Lawyersx");
@@ -127,12 +164,7 @@ static void test_join(void **state)
 	assert_int_equal(group_join_decode(want, wlen, &back), 0);
 	assert_memory_equal(&back, &j, sizeof(j));
 	assert_int_equal(group_join_encode(&j, out, wlen - 1, &len), CAIRN_ENOBUFS);
-	for (size_t cut = 0; cut < wlen; cut++)
-		assert_int_equal(group_join_decode(want, cut, &back), CAIRN_EINVAL);
-	memcpy(out, want, wlen);
-	out[wlen] = 0;
-	assert_int_equal(group_join_decode(out, wlen + 1, &back), CAIRN_EINVAL);
-	assert_true(sodium_is_zero((const uint8_t *)&back, sizeof(back)));
+	refuse_cuts(dec_join, want, wlen, &back, sizeof(back));
 	sodium_memzero(sk, sizeof(sk));
 }
 
@@ -152,11 +184,7 @@ static void test_location(void **state)
 	assert_int_equal(group_location_decode(want, wlen, &back), 0);
 	assert_memory_equal(&back, &loc, sizeof(loc));
 	assert_int_equal(group_location_encode(&loc, out, wlen - 1, &len), CAIRN_ENOBUFS);
-	for (size_t cut = 0; cut < wlen; cut++)
-		assert_int_equal(group_location_decode(want, cut, &back), CAIRN_EINVAL);
-	memcpy(out, want, wlen);
-	out[wlen] = 0;
-	assert_int_equal(group_location_decode(out, wlen + 1, &back), CAIRN_EINVAL);
+	refuse_cuts(dec_location, want, wlen, &back, sizeof(back));
 	/* relay_len 0, one past the text, over 320. */
 	static const uint16_t lens[] = {0, 0x4b, CAIRN_ADDRESS_MAX + 1, 0xffff};
 	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
@@ -241,12 +269,7 @@ static void test_welcome(void **state)
 	assert_int_equal(group_welcome_encode(&w, out, wlen - 1, &len), CAIRN_ENOBUFS);
 
 	/* Every truncation, and a byte after the roster. */
-	for (size_t cut = 0; cut < wlen; cut++)
-		assert_int_equal(group_welcome_decode(want, cut, &back), CAIRN_EINVAL);
-	memcpy(out, want, wlen);
-	out[wlen] = 0;
-	assert_int_equal(group_welcome_decode(out, wlen + 1, &back), CAIRN_EINVAL);
-	assert_true(sodium_is_zero((const uint8_t *)&back, sizeof(back)));
+	refuse_cuts(dec_welcome, want, wlen, &back, sizeof(back));
 
 	size_t loc = GROUP_WELCOME_HEAD_LEN, nm = name_off(want), ro = nm + 1 + strlen(NAME);
 	/* relay_len 0 and over 320; relay text that is no address. */
@@ -366,12 +389,7 @@ static void test_group_invite(void **state)
 		assert_int_not_equal(group_invite_encode(&gi, out, cap, &len), 0);
 
 	/* Every truncation (the trailer partial or missing), and a byte after it. */
-	for (size_t cut = 0; cut < wlen; cut++)
-		assert_int_equal(group_invite_parse(want, cut, &back), CAIRN_EINVAL);
-	memcpy(out, want, wlen);
-	out[wlen] = 'x';
-	assert_int_equal(group_invite_parse(out, wlen + 1, &back), CAIRN_EINVAL);
-	assert_true(sodium_is_zero((const uint8_t *)&back, sizeof(back)));
+	refuse_cuts(dec_group_invite, want, wlen, &back, sizeof(back));
 	/* name_len over 64, or past the end; a name that is not valid. */
 	size_t nm = wlen - strlen(gi.name) - 1;
 	memcpy(out, want, wlen);
