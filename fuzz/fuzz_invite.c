@@ -2,8 +2,9 @@
 /*
  * Fuzzes invite_parse (docs/PROTOCOL.md section 8.2) and, on the same bytes, the other two
  * readers of a mailbox list: the data of a mailboxes message and the accepter's reply (section
- * 8.9). Whatever parses must encode back to exactly the same bytes (each format has one form),
- * and a failed parse must leave the output zeroed.
+ * 8.9), and group_invite_parse (the version 3 group invite of 9.8). Whatever parses must
+ * encode back to exactly the same bytes (each format has one form), and a failed parse must
+ * leave the output zeroed.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -29,6 +30,26 @@ static void check_invite(const uint8_t *data, size_t size)
 	}
 	if (invite_encode(&inv, out, sizeof(out), &len) != 0 || len != size ||
 	    memcmp(out, data, size) != 0)
+		abort();
+}
+
+/* A group invite; the bytes after its header are read as a mailbox list by check_lists too. */
+static void check_group_invite(const uint8_t *data, size_t size)
+{
+	struct group_invite gi;
+	struct invite inv;
+	uint8_t out[INVITE_GROUP_MAX_LEN];
+	size_t len = 0;
+	if (group_invite_parse(data, size, &gi) != 0) {
+		if (!sodium_is_zero((const uint8_t *)&gi, sizeof(gi)))
+			abort();
+		return;
+	}
+	if (group_invite_encode(&gi, out, sizeof(out), &len) != 0 || len != size ||
+	    memcmp(out, data, size) != 0)
+		abort();
+	/* One set of bytes is never both kinds of invite. */
+	if (invite_parse(data, size, &inv) == 0)
 		abort();
 }
 
@@ -73,6 +94,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ready = true;
 	}
 	check_invite(data, size);
+	check_group_invite(data, size);
 	check_lists(data, size);
 	return 0;
 }

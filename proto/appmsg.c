@@ -3,6 +3,7 @@
  * Application message and reply layouts (docs/PROTOCOL.md section 8.9). Fixed-layout binary
  * with big-endian integers; every length is checked against what remains before it is used.
  */
+#include <stdbool.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -59,6 +60,36 @@ int appmsg_parse(const uint8_t *in, size_t len, struct appmsg *m)
 	m->data = in + APPMSG_HEADER_LEN;
 	m->data_len = len - APPMSG_HEADER_LEN;
 	return 0;
+}
+
+int appmsg_check(const struct appmsg *m, enum appmsg_scope scope)
+{
+	bool direct = scope == APPMSG_DIRECT, group = scope == APPMSG_GROUP, ok;
+	switch (m->kind) {
+	case APPMSG_TEXT:
+		ok = direct || (group && m->data_len <= APPMSG_GROUP_PART_MAX);
+		break;
+	case APPMSG_GROUP_WELCOME:
+		ok = direct; /* up to APPMSG_PARTS_MAX parts: a 1,000-member roster is 101 KB */
+		break;
+	case APPMSG_HELLO:
+		ok = direct && m->part_count == 1 && m->data_len == 0;
+		break;
+	case APPMSG_MAILBOXES:
+	case APPMSG_GROUP_OFFER:
+	case APPMSG_GROUP_JOIN:
+		ok = direct && m->part_count == 1;
+		break;
+	case APPMSG_KEY_UPDATE:
+		ok = group && m->part_count == 1 && m->data_len == APPMSG_KEY_UPDATE_DATA_LEN;
+		break;
+	case APPMSG_LEAVE:
+		ok = group && m->part_count == 1 && m->data_len == 0;
+		break;
+	default:
+		ok = false;
+	}
+	return ok ? 0 : CAIRN_EINVAL;
 }
 
 int appmsg_reply_encode(const struct mailbox_list *l, uint8_t *out, size_t cap, size_t *outlen)

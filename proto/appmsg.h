@@ -2,7 +2,9 @@
 /*
  * Application messages inside the end-to-end layer (docs/PROTOCOL.md section 8.9): one part of
  * a text (or a hello, or a mailboxes message) with its message id, time and part number, and
- * the accepter's reply that names the mailboxes where the inviter answers.
+ * the accepter's reply that names the mailboxes where the inviter answers. The same layout
+ * carries the group kinds: offer, join and welcome in 1:1 sessions (section 9.8), and text,
+ * key update and leave inside a group log (9.4, 9.6); appmsg_check says which kind goes where.
  */
 #ifndef CAIRN_PROTO_APPMSG_H
 #define CAIRN_PROTO_APPMSG_H
@@ -19,6 +21,11 @@
 #define APPMSG_TEXT       1
 #define APPMSG_HELLO      2
 #define APPMSG_MAILBOXES  3
+#define APPMSG_GROUP_OFFER   4  /* 1:1, section 9.8 */
+#define APPMSG_GROUP_JOIN    5  /* 1:1 */
+#define APPMSG_GROUP_WELCOME 6  /* 1:1, up to APPMSG_PARTS_MAX parts */
+#define APPMSG_KEY_UPDATE    16 /* group log only, section 9.6 */
+#define APPMSG_LEAVE         17 /* group log only, section 9.4 */
 #define APPMSG_ID_LEN     16
 #define APPMSG_HEADER_LEN (1 + APPMSG_ID_LEN + 8 + 2 + 2) /* 29 */
 #define APPMSG_PART_MAX   (E2E_MESSAGE_MAX - APPMSG_HEADER_LEN - 2)
@@ -33,6 +40,24 @@ struct appmsg {
 	const uint8_t *data; /* borrowed */
 	size_t data_len;
 };
+
+/* Where an application message travels: a 1:1 session (section 8) or a group log (9.4). */
+enum appmsg_scope { APPMSG_DIRECT = 1, APPMSG_GROUP = 2 };
+
+/* In a group log a text part holds less: 16384 - 63 - 2 - 64 - 31 bytes (9.4). A key update's
+ * data is key_serial (u32) || group_key (32) || prev_count (u32) (9.6). */
+#define APPMSG_GROUP_PART_MAX      (CAIRN_LOG_ENTRY_MAX - 63 - 2 - CAIRN_SIGNATURE_LEN - 31)
+#define APPMSG_KEY_UPDATE_DATA_LEN (4 + CAIRN_KEY_LEN + 4)
+
+/*
+ * Says whether a parsed part M is one a receiver in SCOPE acts on. Returns 0, or CAIRN_EINVAL
+ * when the part is to be dropped: a kind SCOPE does not carry (1:1: 1 to 6; group: 1, 16,
+ * 17; the others are dropped silently, so later versions can add kinds), or a kind whose parts
+ * break its rules: one part for every kind but a text or a welcome; empty data for a hello or
+ * a leave; APPMSG_KEY_UPDATE_DATA_LEN bytes for a key update; at most APPMSG_GROUP_PART_MAX
+ * bytes for a text in a group. The data itself is checked by each kind's own decoder.
+ */
+CAIRN_WARN_UNUSED int appmsg_check(const struct appmsg *m, enum appmsg_scope scope);
 
 /* Writes M into OUT (capacity CAP). Returns 0, CAIRN_EINVAL (bad part numbers or data over
  * APPMSG_PART_MAX) or CAIRN_ENOBUFS. */

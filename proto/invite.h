@@ -4,7 +4,8 @@
  * or over a trusted channel. It carries the inviter's identity key, a one-time key and a list
  * of one to four mailboxes, each on its own relay, with the sender credential each accepts.
  * The mailbox list has one encoding wherever it appears: in invites, in the accepter's reply
- * and in a mailboxes message (section 8.9).
+ * and in a mailboxes message (section 8.9). A group invite (version 3, section 9.8) is an
+ * invite with a trailer that names the group the accepter joins.
  */
 #ifndef CAIRN_PROTO_INVITE_H
 #define CAIRN_PROTO_INVITE_H
@@ -15,6 +16,7 @@
 #include "cairn/address.h"
 #include "cairn/error.h"
 #include "cairn/limits.h"
+#include "group_join.h"
 
 #define INVITE_VERSION 2
 
@@ -74,5 +76,35 @@ CAIRN_WARN_UNUSED int invite_encode(const struct invite *inv, uint8_t *out, size
  * valid address. On failure *OUT is zeroed.
  */
 CAIRN_WARN_UNUSED int invite_parse(const uint8_t *in, size_t len, struct invite *out);
+
+/*
+ * The group invite (section 9.8): version 3, then as a version 2 invite, then the trailer
+ * group_id (16) || name_len (u8, 0..64) || name. invite_parse refuses it (another version),
+ * and group_invite_parse refuses a version 2 invite, trailer or not.
+ */
+#define INVITE_GROUP_VERSION     3
+#define INVITE_GROUP_TRAILER_MIN (GROUP_ID_LEN + 1)                                 /* 17 */
+#define INVITE_GROUP_MIN_LEN     (INVITE_HEADER_LEN + 1 + INVITE_GROUP_TRAILER_MIN) /* 83 */
+/* 1659 */
+#define INVITE_GROUP_MAX_LEN (INVITE_MAX_LEN + INVITE_GROUP_TRAILER_MIN + GROUP_NAME_MAX)
+
+struct group_invite {
+	struct invite invite;
+	uint8_t group_id[GROUP_ID_LEN];
+	char name[GROUP_NAME_MAX + 1]; /* NUL-terminated; a valid name (group_join.h) */
+};
+
+/* Encodes GI into OUT (capacity CAP; INVITE_GROUP_MAX_LEN suffices). Returns 0, the errors of
+ * invite_encode, CAIRN_EINVAL for an invalid name, or CAIRN_ENOBUFS. */
+CAIRN_WARN_UNUSED int group_invite_encode(const struct group_invite *gi, uint8_t *out, size_t cap,
+                                          size_t *outlen);
+
+/*
+ * Parses a group invite IN (LEN bytes, untrusted) into *OUT: the rules of invite_parse on the
+ * part before the trailer (version 3, 83 to 1659 bytes), then the trailer present whole with
+ * nothing after it (CAIRN_EINVAL), then its name (CAIRN_EINVAL unless valid, group_join.h).
+ * Returns 0 or the codes of invite_parse. On failure *OUT is zeroed.
+ */
+CAIRN_WARN_UNUSED int group_invite_parse(const uint8_t *in, size_t len, struct group_invite *out);
 
 #endif

@@ -170,13 +170,90 @@ static void test_mailboxes_message(void **state)
 		assert_int_equal(appmsg_mailboxes_parse(want, cut, &got, &back), CAIRN_EINVAL);
 }
 
+/* Which kinds go where (8.9, 9.4, 9.6, 9.8), and the part rules of each. */
+static void test_check_kinds(void **state)
+{
+	static const struct {
+		uint8_t kind;
+		uint16_t parts;
+		size_t data_len;
+		int direct, group; /* expected results */
+	} rows[] = {
+	    {APPMSG_TEXT, 1, 5, 0, 0},
+	    {APPMSG_TEXT, 64, APPMSG_GROUP_PART_MAX, 0, 0},
+	    {APPMSG_TEXT, 2, APPMSG_GROUP_PART_MAX + 1, 0, CAIRN_EINVAL},
+	    {APPMSG_HELLO, 1, 0, 0, CAIRN_EINVAL},
+	    {APPMSG_HELLO, 1, 1, CAIRN_EINVAL, CAIRN_EINVAL},
+	    {APPMSG_HELLO, 2, 0, CAIRN_EINVAL, CAIRN_EINVAL},
+	    {APPMSG_MAILBOXES, 1, 100, 0, CAIRN_EINVAL},
+	    {APPMSG_MAILBOXES, 2, 100, CAIRN_EINVAL, CAIRN_EINVAL},
+	    {APPMSG_GROUP_OFFER, 1, 24, 0, CAIRN_EINVAL},
+	    {APPMSG_GROUP_OFFER, 2, 24, CAIRN_EINVAL, CAIRN_EINVAL},
+	    {APPMSG_GROUP_JOIN, 1, 80, 0, CAIRN_EINVAL},
+	    {APPMSG_GROUP_JOIN, 3, 80, CAIRN_EINVAL, CAIRN_EINVAL},
+	    {APPMSG_GROUP_WELCOME, 1, 900, 0, CAIRN_EINVAL},
+	    {APPMSG_GROUP_WELCOME, APPMSG_PARTS_MAX, APPMSG_PART_MAX, 0, CAIRN_EINVAL},
+	    {APPMSG_KEY_UPDATE, 1, APPMSG_KEY_UPDATE_DATA_LEN, CAIRN_EINVAL, 0},
+	    {APPMSG_KEY_UPDATE, 1, APPMSG_KEY_UPDATE_DATA_LEN - 1, CAIRN_EINVAL, CAIRN_EINVAL},
+	    {APPMSG_KEY_UPDATE, 2, APPMSG_KEY_UPDATE_DATA_LEN, CAIRN_EINVAL, CAIRN_EINVAL},
+	    {APPMSG_LEAVE, 1, 0, CAIRN_EINVAL, 0},
+	    {APPMSG_LEAVE, 1, 1, CAIRN_EINVAL, CAIRN_EINVAL},
+	    {APPMSG_LEAVE, 2, 0, CAIRN_EINVAL, CAIRN_EINVAL},
+	    {0, 1, 0, CAIRN_EINVAL, CAIRN_EINVAL},
+	    {7, 1, 0, CAIRN_EINVAL, CAIRN_EINVAL},
+	    {15, 1, 0, CAIRN_EINVAL, CAIRN_EINVAL},
+	    {18, 1, 0, CAIRN_EINVAL, CAIRN_EINVAL},
+	    {255, 1, 0, CAIRN_EINVAL, CAIRN_EINVAL},
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct appmsg m = {.kind = rows[i].kind,
+		                   .part_count = rows[i].parts,
+		                   .part_index = (uint16_t)(rows[i].parts - 1),
+		                   .data_len = rows[i].data_len};
+		assert_int_equal(appmsg_check(&m, APPMSG_DIRECT), rows[i].direct);
+		assert_int_equal(appmsg_check(&m, APPMSG_GROUP), rows[i].group);
+		assert_int_equal(appmsg_check(&m, (enum appmsg_scope)0), CAIRN_EINVAL);
+	}
+	assert_int_equal(APPMSG_GROUP_PART_MAX, 16224);
+}
+
+/* The payloads of the group/message and group/keyupdate entries parse and belong in a group
+ * log only; a welcome of 64 parts, the most a 1,000-member roster needs, is a 1:1 message. */
+static void test_check_vectors(void **state)
+{
+	static const char *vs[] = {"group/message", "group/keyupdate"};
+	static const uint8_t kinds[] = {APPMSG_TEXT, APPMSG_KEY_UPDATE};
+	for (size_t i = 0; i < 2; i++) {
+		uint8_t raw[128];
+		size_t len = mdvec_hex(vs[i], "payload", raw, sizeof(raw));
+		struct appmsg p;
+		assert_int_equal(appmsg_parse(raw, len, &p), 0);
+		assert_int_equal(p.kind, kinds[i]);
+		assert_int_equal(p.sent_at, 1767225600);
+		assert_int_equal(appmsg_check(&p, APPMSG_GROUP), 0);
+		assert_int_equal(appmsg_check(&p, APPMSG_DIRECT),
+		                 kinds[i] == APPMSG_TEXT ? 0 : CAIRN_EINVAL);
+	}
+	uint8_t data[32] = {0}, raw[64];
+	struct appmsg m = {.kind = APPMSG_GROUP_WELCOME,
+	                   .part_index = 63,
+	                   .part_count = 64,
+	                   .data = data,
+	                   .data_len = sizeof(data)},
+	              p;
+	size_t len;
+	assert_int_equal(appmsg_encode(&m, raw, sizeof(raw), &len), 0);
+	assert_int_equal(appmsg_parse(raw, len, &p), 0);
+	assert_int_equal(appmsg_check(&p, APPMSG_DIRECT), 0);
+	assert_int_equal(appmsg_check(&p, APPMSG_GROUP), CAIRN_EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_vector),
-	    cmocka_unit_test(test_part_numbers),
-	    cmocka_unit_test(test_reply),
-	    cmocka_unit_test(test_mailboxes_message),
+	    cmocka_unit_test(test_vector),      cmocka_unit_test(test_part_numbers),
+	    cmocka_unit_test(test_reply),       cmocka_unit_test(test_mailboxes_message),
+	    cmocka_unit_test(test_check_kinds), cmocka_unit_test(test_check_vectors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
