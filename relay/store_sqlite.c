@@ -408,37 +408,17 @@ rollback:
 	return CAIRN_ESTORAGE;
 }
 
-static int load_mailboxes(struct store_sqlite *st, const struct store_load_cb *cb, void *ctx)
+int store_sqlite_each_row(sqlite3 *db, const char *sql, store_sqlite_row_fn *row,
+                          const struct store_load_cb *cb, void *ctx)
 {
 	sqlite3_stmt *s = NULL;
 	int rc = CAIRN_ESTORAGE;
-	if (sqlite3_prepare_v2(
-	        st->db,
-	        "SELECT id, recipient_id, sender_id, recipient_key, credential_digest, touched"
-	        " FROM mailboxes ORDER BY touched, id",
-	        -1, &s, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
 		goto out;
 	int step;
 	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		struct store_mailbox m;
-		memset(&m, 0, sizeof(m));
-		sqlite3_int64 id = sqlite3_column_int64(s, 0);
-		if (id < 0)
+		if (row(s, cb, ctx) != 0)
 			goto out;
-		m.id = (uint64_t)id;
-		if (column_fixed(s, 1, m.recipient_id, sizeof(m.recipient_id)) != 0 ||
-		    column_fixed(s, 2, m.sender_id, sizeof(m.sender_id)) != 0 ||
-		    column_fixed(s, 3, m.recipient_key, sizeof(m.recipient_key)) != 0)
-			goto out;
-		if (sqlite3_column_type(s, 4) != SQLITE_NULL) {
-			if (column_fixed(s, 4, m.credential_digest, sizeof(m.credential_digest)) !=
-			    0)
-				goto out;
-			m.secured = true;
-		}
-		m.touched = sqlite3_column_int64(s, 5);
-		if (cb->mailbox != NULL)
-			cb->mailbox(ctx, &m);
 	}
 	if (step == SQLITE_DONE)
 		rc = 0;
@@ -447,38 +427,64 @@ out:
 	return rc;
 }
 
+static int mailbox_row(sqlite3_stmt *s, const struct store_load_cb *cb, void *ctx)
+{
+	struct store_mailbox m;
+	memset(&m, 0, sizeof(m));
+	sqlite3_int64 id = sqlite3_column_int64(s, 0);
+	if (id < 0)
+		return CAIRN_ESTORAGE;
+	m.id = (uint64_t)id;
+	if (column_fixed(s, 1, m.recipient_id, sizeof(m.recipient_id)) != 0 ||
+	    column_fixed(s, 2, m.sender_id, sizeof(m.sender_id)) != 0 ||
+	    column_fixed(s, 3, m.recipient_key, sizeof(m.recipient_key)) != 0)
+		return CAIRN_ESTORAGE;
+	if (sqlite3_column_type(s, 4) != SQLITE_NULL) {
+		if (column_fixed(s, 4, m.credential_digest, sizeof(m.credential_digest)) != 0)
+			return CAIRN_ESTORAGE;
+		m.secured = true;
+	}
+	m.touched = sqlite3_column_int64(s, 5);
+	if (cb->mailbox != NULL)
+		cb->mailbox(ctx, &m);
+	return 0;
+}
+
+static int envelope_row(sqlite3_stmt *s, const struct store_load_cb *cb, void *ctx)
+{
+	sqlite3_int64 id = sqlite3_column_int64(s, 0);
+	sqlite3_int64 mailbox = sqlite3_column_int64(s, 1);
+	sqlite3_int64 len = sqlite3_column_int64(s, 2);
+	if (id < 0 || mailbox < 0 || len < 0 || len > UINT32_MAX)
+		return CAIRN_ESTORAGE;
+	struct store_envelope_info info = {
+	    .id = (uint64_t)id,
+	    .mailbox_id = (uint64_t)mailbox,
+	    .len = (uint32_t)len,
+	    .stored_at = sqlite3_column_int64(s, 3),
+	};
+	if (cb->envelope != NULL)
+		cb->envelope(ctx, &info);
+	return 0;
+}
+
+static int load_mailboxes(struct store_sqlite *st, const struct store_load_cb *cb, void *ctx)
+{
+	return store_sqlite_each_row(
+	    st->db,
+	    "SELECT id, recipient_id, sender_id, recipient_key, credential_digest, touched"
+	    " FROM mailboxes ORDER BY touched, id",
+	    mailbox_row, cb, ctx);
+}
+
 static int load_envelopes(struct store_sqlite *st, const struct store_load_cb *cb, void *ctx)
 {
-	sqlite3_stmt *s = NULL;
-	int rc = CAIRN_ESTORAGE;
 	/* ORDER BY the rowid walks the table in key order: no sort. length() of a blob reads
 	 * its size from the record header without loading the body. */
-	if (sqlite3_prepare_v2(st->db,
-	                       "SELECT id, mailbox, length(body), stored_at FROM envelopes"
-	                       " ORDER BY id",
-	                       -1, &s, NULL) != SQLITE_OK)
-		goto out;
-	int step;
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		sqlite3_int64 id = sqlite3_column_int64(s, 0);
-		sqlite3_int64 mailbox = sqlite3_column_int64(s, 1);
-		sqlite3_int64 len = sqlite3_column_int64(s, 2);
-		if (id < 0 || mailbox < 0 || len < 0 || len > UINT32_MAX)
-			goto out;
-		struct store_envelope_info info = {
-		    .id = (uint64_t)id,
-		    .mailbox_id = (uint64_t)mailbox,
-		    .len = (uint32_t)len,
-		    .stored_at = sqlite3_column_int64(s, 3),
-		};
-		if (cb->envelope != NULL)
-			cb->envelope(ctx, &info);
-	}
-	if (step == SQLITE_DONE)
-		rc = 0;
-out:
-	sqlite3_finalize(s);
-	return rc;
+	return store_sqlite_each_row(st->db,
+	                             "SELECT id, mailbox, length(body), stored_at FROM envelopes"
+	                             " ORDER BY id",
+	                             envelope_row, cb, ctx);
 }
 
 /* Reports all mailboxes, then all envelopes in increasing id order, then logs and their

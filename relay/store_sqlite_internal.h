@@ -112,6 +112,14 @@ static inline int column_fixed(sqlite3_stmt *s, int col, uint8_t *out, size_t le
  * CAIRN_ESTORAGE. (store_sqlite.c) */
 int store_sqlite_read_body(sqlite3_stmt *s, uint64_t id, uint8_t *out, size_t cap, size_t *len);
 
+/* Handles one row of a load query: checks it and calls CB's callback. Returns 0 or
+ * CAIRN_ESTORAGE for a damaged row. */
+typedef int store_sqlite_row_fn(sqlite3_stmt *s, const struct store_load_cb *cb, void *ctx);
+/* Runs the query SQL and calls ROW for each row. Returns 0, or CAIRN_ESTORAGE if the query or
+ * a row fails (no later row is reported). (store_sqlite.c) */
+int store_sqlite_each_row(sqlite3 *db, const char *sql, store_sqlite_row_fn *row,
+                          const struct store_load_cb *cb, void *ctx);
+
 /* ---- Group logs (store_sqlite_log.c) ---- */
 
 /* Creates the tables of group logs if the store lacks them (inside the caller's transaction).

@@ -205,85 +205,63 @@ int store_sqlite_log_expire(struct store_sqlite *st, sqlite3_int64 last)
 	return step_done(d);
 }
 
-static int load_logs(struct store_sqlite *st, const struct store_load_cb *cb, void *ctx)
+static int log_row(sqlite3_stmt *s, const struct store_load_cb *cb, void *ctx)
 {
-	sqlite3_stmt *s = NULL;
-	int rc = CAIRN_ESTORAGE;
-	/* next_seq: the stored lower bound, or one above the highest seq still stored. The
-	 * grouped scan reads only the entries' record headers' fields before the body. */
-	if (sqlite3_prepare_v2(st->db,
-	                       "SELECT l.id, l.log_id, l.credential_digest, l.delete_digest,"
-	                       " max(l.next_seq, coalesce(e.next_seq, 0)), l.touched"
-	                       " FROM logs AS l LEFT JOIN"
-	                       " (SELECT log, max(seq) + 1 AS next_seq FROM log_entries"
-	                       "  GROUP BY log) AS e ON e.log = l.id"
-	                       " ORDER BY l.touched, l.id",
-	                       -1, &s, NULL) != SQLITE_OK)
-		goto out;
-	int step;
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		struct store_log log;
-		memset(&log, 0, sizeof(log));
-		sqlite3_int64 id = sqlite3_column_int64(s, 0);
-		sqlite3_int64 next_seq = sqlite3_column_int64(s, 4);
-		if (id < 0 || next_seq < 0 || sqlite3_column_type(s, 4) != SQLITE_INTEGER)
-			goto out;
-		log.id = (uint64_t)id;
-		if (column_fixed(s, 1, log.log_id, sizeof(log.log_id)) != 0 ||
-		    column_fixed(s, 2, log.credential_digest, sizeof(log.credential_digest)) != 0 ||
-		    column_fixed(s, 3, log.delete_digest, sizeof(log.delete_digest)) != 0)
-			goto out;
-		log.next_seq = (uint64_t)next_seq;
-		log.touched = sqlite3_column_int64(s, 5);
-		cb->log(ctx, &log);
-	}
-	if (step == SQLITE_DONE)
-		rc = 0;
-out:
-	sqlite3_finalize(s);
-	return rc;
+	struct store_log log;
+	memset(&log, 0, sizeof(log));
+	sqlite3_int64 id = sqlite3_column_int64(s, 0);
+	sqlite3_int64 next_seq = sqlite3_column_int64(s, 4);
+	if (id < 0 || next_seq < 0 || sqlite3_column_type(s, 4) != SQLITE_INTEGER)
+		return CAIRN_ESTORAGE;
+	log.id = (uint64_t)id;
+	if (column_fixed(s, 1, log.log_id, sizeof(log.log_id)) != 0 ||
+	    column_fixed(s, 2, log.credential_digest, sizeof(log.credential_digest)) != 0 ||
+	    column_fixed(s, 3, log.delete_digest, sizeof(log.delete_digest)) != 0)
+		return CAIRN_ESTORAGE;
+	log.next_seq = (uint64_t)next_seq;
+	log.touched = sqlite3_column_int64(s, 5);
+	cb->log(ctx, &log);
+	return 0;
 }
 
-static int load_entries(struct store_sqlite *st, const struct store_load_cb *cb, void *ctx)
+static int entry_row(sqlite3_stmt *s, const struct store_load_cb *cb, void *ctx)
 {
-	sqlite3_stmt *s = NULL;
-	int rc = CAIRN_ESTORAGE;
-	/* In rowid order, no sort; length() reads the body's size from the record header. */
-	if (sqlite3_prepare_v2(st->db,
-	                       "SELECT id, log, seq, length(body), stored_at FROM log_entries"
-	                       " ORDER BY id",
-	                       -1, &s, NULL) != SQLITE_OK)
-		goto out;
-	int step;
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		sqlite3_int64 id = sqlite3_column_int64(s, 0);
-		sqlite3_int64 log = sqlite3_column_int64(s, 1);
-		sqlite3_int64 seq = sqlite3_column_int64(s, 2);
-		sqlite3_int64 len = sqlite3_column_int64(s, 3);
-		if (id < 0 || log < 0 || seq < 0 || len < 0 || len > UINT32_MAX)
-			goto out;
-		struct store_log_entry_info info = {
-		    .id = (uint64_t)id,
-		    .log = (uint64_t)log,
-		    .seq = (uint64_t)seq,
-		    .len = (uint32_t)len,
-		    .stored_at = sqlite3_column_int64(s, 4),
-		};
-		cb->log_entry(ctx, &info);
-	}
-	if (step == SQLITE_DONE)
-		rc = 0;
-out:
-	sqlite3_finalize(s);
-	return rc;
+	sqlite3_int64 id = sqlite3_column_int64(s, 0);
+	sqlite3_int64 log = sqlite3_column_int64(s, 1);
+	sqlite3_int64 seq = sqlite3_column_int64(s, 2);
+	sqlite3_int64 len = sqlite3_column_int64(s, 3);
+	if (id < 0 || log < 0 || seq < 0 || len < 0 || len > UINT32_MAX)
+		return CAIRN_ESTORAGE;
+	struct store_log_entry_info info = {
+	    .id = (uint64_t)id,
+	    .log = (uint64_t)log,
+	    .seq = (uint64_t)seq,
+	    .len = (uint32_t)len,
+	    .stored_at = sqlite3_column_int64(s, 4),
+	};
+	cb->log_entry(ctx, &info);
+	return 0;
 }
 
 int store_sqlite_log_load(struct store_sqlite *st, const struct store_load_cb *cb, void *ctx)
 {
 	int rc = 0;
+	/* next_seq: the stored lower bound, or one above the highest seq still stored. */
 	if (cb->log != NULL)
-		rc = load_logs(st, cb, ctx);
+		rc = store_sqlite_each_row(st->db,
+		                           "SELECT l.id, l.log_id, l.credential_digest,"
+		                           " l.delete_digest,"
+		                           " max(l.next_seq, coalesce(e.next_seq, 0)), l.touched"
+		                           " FROM logs AS l LEFT JOIN"
+		                           " (SELECT log, max(seq) + 1 AS next_seq FROM log_entries"
+		                           "  GROUP BY log) AS e ON e.log = l.id"
+		                           " ORDER BY l.touched, l.id",
+		                           log_row, cb, ctx);
+	/* In rowid order, no sort; length() reads the body's size from the record header. */
 	if (rc == 0 && cb->log_entry != NULL)
-		rc = load_entries(st, cb, ctx);
+		rc = store_sqlite_each_row(st->db,
+		                           "SELECT id, log, seq, length(body), stored_at"
+		                           " FROM log_entries ORDER BY id",
+		                           entry_row, cb, ctx);
 	return rc;
 }
