@@ -21,13 +21,9 @@
 
 #include "cairn/error.h"
 #include "store.h"
+#include "store_fixture.h"
 
 #define MAX_SEEN 256
-
-struct fixture {
-	char dir[64];
-	void *store;
-};
 
 /* What load() reported, and in which order the kinds came. */
 struct seen {
@@ -80,54 +76,6 @@ static void seen_mark(void *ctx, uint64_t mark)
 static const struct store_load_cb seen_cb = {
     .envelope = seen_envelope, .log = seen_log, .log_entry = seen_entry, .id_mark = seen_mark};
 
-static void remove_store_files(const char *dir)
-{
-	static const char *const names[] = {"relay.db", "relay.db-wal", "relay.db-shm",
-	                                    "relay.db-journal"};
-	char path[128];
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-		unlink(path);
-	}
-}
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-	if (f == NULL)
-		return -1;
-	strcpy(f->dir, "/tmp/cairn-storelog-XXXXXX");
-	if (mkdtemp(f->dir) == NULL) {
-		free(f);
-		return -1;
-	}
-	if (store_sqlite.open(f->dir, &f->store) != 0) {
-		rmdir(f->dir);
-		free(f);
-		return -1;
-	}
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-	if (f->store != NULL)
-		store_sqlite.close(f->store);
-	remove_store_files(f->dir);
-	rmdir(f->dir);
-	free(f);
-	return 0;
-}
-
-static void reopen(struct fixture *f)
-{
-	store_sqlite.close(f->store);
-	f->store = NULL;
-	assert_int_equal(store_sqlite.open(f->dir, &f->store), 0);
-}
-
 static void load(struct fixture *f, struct seen *seen)
 {
 	memset(seen, 0, sizeof(*seen));
@@ -155,6 +103,15 @@ static void put_log(struct fixture *f, const struct store_log *log)
 {
 	struct store_op op = {.kind = STORE_LOG_PUT, .log = log};
 	commit_ok(f, &op, 1);
+}
+
+/* Logs 1 (touched 10) and 2 (touched 20), stored. */
+static void put_two_logs(struct fixture *f, struct store_log *a, struct store_log *b)
+{
+	make_log(a, 1, 10);
+	make_log(b, 2, 20);
+	put_log(f, a);
+	put_log(f, b);
 }
 
 /* Entry ID of log KEY with SEQ, whose body is LEN bytes of the low byte of ID + SEQ. */
@@ -248,10 +205,7 @@ static void test_entries_load_and_read(void **state)
 {
 	struct fixture *f = *state;
 	struct store_log a, b;
-	make_log(&a, 1, 10);
-	make_log(&b, 2, 20);
-	put_log(f, &a);
-	put_log(f, &b);
+	put_two_logs(f, &a, &b);
 	struct store_op ops[] = {
 	    envelope_put(1),
 	    entry_put(2, 1, 1, 10),
@@ -316,10 +270,7 @@ static void test_log_delete(void **state)
 {
 	struct fixture *f = *state;
 	struct store_log a, b;
-	make_log(&a, 1, 10);
-	make_log(&b, 2, 20);
-	put_log(f, &a);
-	put_log(f, &b);
+	put_two_logs(f, &a, &b);
 	struct store_op ops[] = {entry_put(10, 1, 1, 8), entry_put(11, 2, 1, 8),
 	                         entry_put(12, 1, 2, 8), entry_put(13, 2, 2, 8)};
 	commit_ok(f, ops, 4);
