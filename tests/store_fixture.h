@@ -17,22 +17,12 @@
 #include <cmocka.h>
 
 #include "store.h"
+#include "store_files.h"
 
 struct fixture {
 	char dir[64];
 	void *store;
 };
-
-static inline void remove_store_files(const char *dir)
-{
-	static const char *const names[] = {"relay.db", "relay.db-wal", "relay.db-shm",
-	                                    "relay.db-journal"};
-	char path[128];
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-		unlink(path);
-	}
-}
 
 static inline int setup(void **state)
 {

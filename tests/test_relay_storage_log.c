@@ -24,11 +24,7 @@
 
 #include "cairn/error.h"
 #include "storage.h"
-
-struct fixture {
-	char dir[64];
-	uv_loop_t loop;
-};
+#include "storage_fixture.h"
 
 /* A job and the order in which the done() callbacks ran. */
 static unsigned done_seq;
@@ -122,14 +118,9 @@ static void gate_wait_entered(int n)
 
 static int setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
+	struct fixture *f = fixture_open();
 	if (f == NULL)
 		return -1;
-	strcpy(f->dir, "/tmp/cairn-storagelog-XXXXXX");
-	if (mkdtemp(f->dir) == NULL || uv_loop_init(&f->loop) != 0) {
-		free(f);
-		return -1;
-	}
 	for (size_t i = 0; i < N_ENTRIES; i++)
 		for (size_t j = 0; j < CAIRN_LOG_ENTRY_MAX; j++)
 			entries[i][j] = (uint8_t)(i * 37 + j * 11 + (j >> 8));
@@ -138,34 +129,6 @@ static int setup(void **state)
 	done_seq = 0;
 	*state = f;
 	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-	int rc = uv_loop_close(&f->loop); /* every test closes its storage */
-	static const char *const names[] = {"relay.db", "relay.db-wal", "relay.db-shm"};
-	char path[128];
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", f->dir, names[i]);
-		unlink(path);
-	}
-	rmdir(f->dir);
-	free(f);
-	return rc == 0 ? 0 : -1;
-}
-
-static void on_closed(void *arg)
-{
-	*(int *)arg += 1;
-}
-
-static void close_storage(struct fixture *f, struct storage *s)
-{
-	int closed = 0;
-	storage_close(s, on_closed, &closed);
-	assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
-	assert_int_equal(closed, 1);
 }
 
 /* Opens the storage thread on ENGINE and stores the log with all 64 entries. */
