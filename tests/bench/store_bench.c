@@ -20,7 +20,7 @@
 #include "storage.h"
 
 /* The phase's job: a write of KIND, or (READ_ENTRIES) reads of entries 64 at a time. */
-#define READ_ENTRIES ((enum store_op_kind)-1)
+#define READ_ENTRIES ((enum store_op_kind) - 1)
 #define LOGS         1000
 
 struct bench {
@@ -81,8 +81,9 @@ static void submit_next(struct bench *b)
 		job->kind = STORAGE_READ_ENTRIES;
 		size_t first = (b->next * STORAGE_READ_ENTRIES_MAX) % b->nentries;
 		job->read_ids = &b->entry_ids[first];
-		job->n_read = b->nentries - first < STORAGE_READ_ENTRIES_MAX ? b->nentries - first
-		                                                             : STORAGE_READ_ENTRIES_MAX;
+		job->n_read = b->nentries - first < STORAGE_READ_ENTRIES_MAX
+		                  ? b->nentries - first
+		                  : STORAGE_READ_ENTRIES_MAX;
 	}
 	job->done = on_done;
 	job->data = b;
