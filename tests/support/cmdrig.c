@@ -46,6 +46,9 @@ static void fake_reply(struct conn *c, const struct cairn_msg *m)
 	r->request_id = m->request_id;
 	r->code = m->code;
 	r->envelope_id = m->envelope_id;
+	r->seq = m->seq;
+	r->first_seq = m->first_seq;
+	r->next_seq = m->next_seq;
 	if (m->recipient_id != NULL)
 		memcpy(r->recipient_id, m->recipient_id, CAIRN_MAILBOX_ID_LEN);
 	if (m->sender_id != NULL)
@@ -270,7 +273,7 @@ int setup(void **state)
 	return relay->ready ? 0 : -1;
 }
 
-static struct conn *conns[8];
+static struct conn *conns[64];
 static size_t n_conns;
 
 /* A connection the fixture closes at the end. */
