@@ -4,6 +4,10 @@
  * the storage thread takes the whole queue at once, commits its writes as one engine
  * transaction (group commit: one fsync however many senders wait on it), performs its reads,
  * and hands the batch back through a uv_async so every done() callback runs on the loop thread.
+ *
+ * Reads of log entries (STORAGE_READ_ENTRIES, up to 1 MiB each) are served after the writes,
+ * as PROTOCOL.md 5.9 says, and bounded per cycle, so that a crowd of log readers cannot starve
+ * the writers: see storage_thread.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -28,6 +32,17 @@ enum {
 
 /* The first ops array holds this many writes; it grows (never shrinks) to the largest batch. */
 #define STORAGE_OPS_INITIAL 256
+
+/*
+ * Entry reads taken per cycle, at most: the writes submitted meanwhile wait for at most this
+ * many (8 MiB of reading at worst) before their own commit starts. The rest stay queued (and
+ * cancellable) for the next cycles, in their order. How many the relay queues at all is its
+ * own bound (5.9 log_read_batches).
+ */
+#define STORAGE_ENTRY_READS_PER_CYCLE 8
+
+/* One entry read's bodies, at most: a batch of the largest entries. */
+#define STORAGE_ENTRIES_CAP ((size_t)STORAGE_READ_ENTRIES_MAX * CAIRN_LOG_ENTRY_MAX)
 
 struct thread_storage {
 	struct storage base; /* first: struct storage * points here */
@@ -57,6 +72,7 @@ struct thread_storage {
 	size_t ops_cap;
 	struct storage_job **batch_writes; /* the job each op came from */
 	uint8_t scratch[CAIRN_ENVELOPE_MAX];
+	uint8_t *entries; /* STORAGE_ENTRIES_CAP bytes, allocated at the first entry read */
 
 	/* Written by the storage thread, read by the loop thread for statistics. */
 	_Atomic uint64_t stat_batches;
@@ -163,6 +179,78 @@ static void run_read(struct thread_storage *s, struct storage_job *job)
 	job->status = rc;
 }
 
+/*
+ * Reads the entries' bodies one after the other into the entries buffer (each fits: none is
+ * above CAIRN_LOG_ENTRY_MAX), then copies them into one allocation of their total size.
+ */
+static void run_read_entries(struct thread_storage *s, struct storage_job *job)
+{
+	job->read_body = NULL;
+	job->read_len = 0;
+	int rc = 0;
+	size_t total = 0;
+	if (job->n_read > STORAGE_READ_ENTRIES_MAX || (job->n_read > 0 && job->read_ids == NULL) ||
+	    s->engine->read_log_entry == NULL)
+		rc = CAIRN_EINVAL;
+	else if (s->entries == NULL && (s->entries = malloc(STORAGE_ENTRIES_CAP)) == NULL)
+		rc = CAIRN_ENOMEM;
+	for (size_t i = 0; rc == 0 && i < job->n_read; i++) {
+		size_t len = 0;
+		rc = s->engine->read_log_entry(s->store, job->read_ids[i], s->entries + total,
+		                               STORAGE_ENTRIES_CAP - total, &len);
+		total += len;
+	}
+	if (rc == 0) {
+		job->read_body = malloc(total > 0 ? total : 1);
+		if (job->read_body == NULL) {
+			rc = CAIRN_ENOMEM;
+		} else {
+			memcpy(job->read_body, s->entries, total);
+			job->read_len = total;
+		}
+	}
+	job->status = rc;
+}
+
+/* Under mu: hands LIST to the loop thread. Only the loop thread closes the handle, and it
+ * joins this thread first, so the handle is valid here. */
+static void hand_back(struct thread_storage *s, struct job_list *list)
+{
+	for (struct storage_job *j = list->head; j != NULL; j = j->next)
+		j->state = JOB_DONE;
+	list_splice(&s->done, list);
+	uv_async_send(&s->async);
+}
+
+/*
+ * Under mu: moves the queue into BATCH (all of it) and ENTRY_READS (at most
+ * STORAGE_ENTRY_READS_PER_CYCLE entry reads; the others stay queued). Returns the number of
+ * writes taken.
+ */
+static size_t take_queue(struct thread_storage *s, struct job_list *batch,
+                         struct job_list *entry_reads)
+{
+	size_t nwrites = 0, nentry_reads = 0;
+	struct storage_job *next;
+	for (struct storage_job *j = s->queue.head; j != NULL; j = next) {
+		next = j->next;
+		if (j->kind == STORAGE_READ_ENTRIES) {
+			if (nentry_reads == STORAGE_ENTRY_READS_PER_CYCLE)
+				continue;
+			nentry_reads++;
+			list_remove(&s->queue, j);
+			list_append(entry_reads, j);
+		} else {
+			if (j->kind == STORAGE_WRITE)
+				nwrites++;
+			list_remove(&s->queue, j);
+			list_append(batch, j);
+		}
+		j->state = JOB_TAKEN;
+	}
+	return nwrites;
+}
+
 static bool queue_has(const struct job_list *q, enum storage_job_kind kind)
 {
 	for (const struct storage_job *j = q->head; j != NULL; j = j->next)
@@ -195,15 +283,9 @@ static void *storage_thread(void *arg)
 		}
 
 		/* Take the whole queue: everything submitted while the last batch was being
-		 * committed shares this batch's fsync. */
-		struct job_list batch = s->queue;
-		s->queue.head = s->queue.tail = NULL;
-		size_t nwrites = 0;
-		for (struct storage_job *j = batch.head; j != NULL; j = j->next) {
-			j->state = JOB_TAKEN;
-			if (j->kind == STORAGE_WRITE)
-				nwrites++;
-		}
+		 * committed shares this batch's fsync. Entry reads only up to their bound. */
+		struct job_list batch = {NULL, NULL}, entry_reads = {NULL, NULL};
+		size_t nwrites = take_queue(s, &batch, &entry_reads);
 		pthread_mutex_unlock(&s->mu);
 
 		/* Reads first: a reader (a subscriber waiting for a stored envelope) should not
@@ -223,12 +305,19 @@ static void *storage_thread(void *arg)
 		}
 
 		pthread_mutex_lock(&s->mu);
-		for (struct storage_job *j = batch.head; j != NULL; j = j->next)
-			j->state = JOB_DONE;
-		list_splice(&s->done, &batch);
-		/* Only the loop thread closes the handle, and it joins this thread first, so the
-		 * handle is valid here. */
-		uv_async_send(&s->async);
+		if (batch.head != NULL)
+			hand_back(s, &batch);
+		if (entry_reads.head == NULL)
+			continue;
+		pthread_mutex_unlock(&s->mu);
+
+		/* Entry reads last (5.9: read batches after write batches), and after the writers
+		 * have been handed back, so no sender's OK waits for a reader. They see this
+		 * batch's writes too: an entry deleted by one is absent (CAIRN_EDENIED). */
+		for (struct storage_job *j = entry_reads.head; j != NULL; j = j->next)
+			run_read_entries(s, j);
+		pthread_mutex_lock(&s->mu);
+		hand_back(s, &entry_reads);
 	}
 	pthread_mutex_unlock(&s->mu);
 	return NULL;
@@ -268,6 +357,7 @@ static void storage_free(struct thread_storage *s)
 	pthread_mutex_destroy(&s->mu);
 	free(s->ops);
 	free(s->batch_writes);
+	free(s->entries);
 	free(s);
 }
 
@@ -388,7 +478,7 @@ static void thread_submit(struct storage *base, struct storage_job *job)
 		/* The thread is gone. Fail the job from the loop, never from inside submit, so
 		 * the caller's done() does not run re-entrantly. */
 		job->status = CAIRN_ESHUTDOWN;
-		if (job->kind == STORAGE_READ) {
+		if (job->kind != STORAGE_WRITE) {
 			job->read_body = NULL;
 			job->read_len = 0;
 		}

@@ -4,7 +4,8 @@
  * synchronous=FULL so that a commit that returned is on disk. Envelopes live in a plain rowid
  * table keyed by the relay's envelope id, with no secondary index, because appends at the
  * right edge of one B-tree are what make durable throughput high (DESIGN.md section 6).
- * Nothing here logs: every failure is a return code.
+ * Group logs' tables and ops are in store_sqlite_log.c. Nothing here logs: every failure is
+ * a return code.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,9 +20,12 @@
 
 #include "cairn/error.h"
 #include "store.h"
+#include "store_sqlite_internal.h"
 
 /* Bump when the schema changes; a store written by a newer relay is refused, not guessed at. */
-/* 2: the meta table (envelope id mark). 3: mailboxes.touched (idle-mailbox expiry). */
+/* 2: the meta table (envelope id mark). 3: mailboxes.touched (idle-mailbox expiry). The
+ * tables of group logs are an addition an older relay can ignore, made at every open without
+ * a version of their own (store_sqlite_log_schema). */
 #define STORE_SQLITE_SCHEMA 3
 
 #define STORE_SQLITE_FILE "relay.db"
@@ -32,23 +36,6 @@
  * written, so it matters for new stores only.
  */
 #define STORE_SQLITE_PAGE_SIZE 65536
-
-enum {
-	STMT_MAILBOX_PUT,
-	STMT_MAILBOX_SECURE,
-	STMT_MAILBOX_TOUCH,
-	STMT_MAILBOX_DELETE,
-	STMT_MAILBOX_ENVELOPE_DELETE,
-	STMT_ENVELOPE_PUT,
-	STMT_ENVELOPE_DELETE,
-	STMT_EXPIRE,
-	STMT_READ,
-	STMT_ID_MARK,
-	STMT_BEGIN,
-	STMT_COMMIT,
-	STMT_ROLLBACK,
-	STMT_COUNT
-};
 
 /* Column order puts the body last so that a large body's overflow pages are never read when
  * only the metadata is wanted. */
@@ -77,19 +64,6 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_COMMIT] = "COMMIT",
     [STMT_ROLLBACK] = "ROLLBACK",
 };
-
-struct store_sqlite {
-	sqlite3 *db;
-	sqlite3_stmt *stmt[STMT_COUNT];
-	char *path; /* DIR/relay.db; "-wal" and "-shm" are appended for disk_bytes */
-	size_t path_len;
-};
-
-/* Runs SQL that returns no rows we need. */
-static int exec_sql(sqlite3 *db, const char *sql)
-{
-	return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : CAIRN_ESTORAGE;
-}
 
 /* Runs a one-row, one-column query (a PRAGMA) and returns its integer. */
 static int query_int(sqlite3 *db, const char *sql, int64_t *out)
@@ -238,6 +212,8 @@ static void store_free(struct store_sqlite *st)
 		return;
 	for (int i = 0; i < STMT_COUNT; i++)
 		sqlite3_finalize(st->stmt[i]);
+	for (int i = 0; i < LOG_STMT_COUNT; i++)
+		sqlite3_finalize(st->log_stmt[i]);
 	/* Closing the last connection checkpoints the WAL and removes it. */
 	sqlite3_close(st->db);
 	free(st->path);
@@ -288,42 +264,20 @@ static int sqlite_open(const char *dir, void **out)
 	if ((rc = schema_init(st->db)) != 0)
 		goto fail;
 	rc = CAIRN_ESTORAGE;
+	if (store_sqlite_log_schema(st->db) != 0)
+		goto fail;
 	for (int i = 0; i < STMT_COUNT; i++) {
 		if (sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
 		                       &st->stmt[i], NULL) != SQLITE_OK)
 			goto fail;
 	}
+	if (store_sqlite_log_prepare(st) != 0)
+		goto fail;
 	*out = st;
 	return 0;
 fail:
 	store_free(st);
 	return rc;
-}
-
-/* SQLite keys are signed; the relay's ids never reach 2^63, and one that did is refused. */
-static int bind_id(sqlite3_stmt *stmt, int col, uint64_t id)
-{
-	if (id > (uint64_t)INT64_MAX)
-		return CAIRN_ESTORAGE;
-	return sqlite3_bind_int64(stmt, col, (sqlite3_int64)id) == SQLITE_OK ? 0 : CAIRN_ESTORAGE;
-}
-
-/* Binds a blob. SQLITE_STATIC is safe: the caller's bytes outlive the step, and every use of
- * the statement binds again before stepping. A zero-length blob needs a non-NULL pointer, or
- * SQLite would bind NULL. */
-static int bind_blob(sqlite3_stmt *stmt, int col, const void *p, size_t len)
-{
-	static const uint8_t empty[1];
-	if (len > INT32_MAX)
-		return CAIRN_ESTORAGE;
-	if (p == NULL) {
-		if (len != 0)
-			return CAIRN_ESTORAGE;
-		p = empty;
-	}
-	return sqlite3_bind_blob(stmt, col, p, (int)len, SQLITE_STATIC) == SQLITE_OK
-	           ? 0
-	           : CAIRN_ESTORAGE;
 }
 
 /* The digest column is NULL for an open mailbox. */
@@ -332,14 +286,6 @@ static int bind_digest(sqlite3_stmt *stmt, int col, const struct store_mailbox *
 	if (!m->secured)
 		return sqlite3_bind_null(stmt, col) == SQLITE_OK ? 0 : CAIRN_ESTORAGE;
 	return bind_blob(stmt, col, m->credential_digest, sizeof(m->credential_digest));
-}
-
-/* Steps a statement that returns no rows and resets it, so it holds no read cursor. */
-static int step_done(sqlite3_stmt *stmt)
-{
-	int rc = sqlite3_step(stmt);
-	sqlite3_reset(stmt);
-	return rc == SQLITE_DONE ? 0 : CAIRN_ESTORAGE;
 }
 
 /* Applies one op inside the open transaction. */
@@ -414,7 +360,7 @@ static int apply_op(struct store_sqlite *st, const struct store_op *op)
 	case STORE_LOG_TOUCH:
 	case STORE_LOG_DELETE:
 	case STORE_LOG_ENTRY_PUT:
-		return CAIRN_ESTORAGE; /* group logs: not stored by this engine yet (5.9) */
+		return store_sqlite_log_apply(st, op);
 	case STORE_ID_MARK:
 		s = st->stmt[STMT_ID_MARK];
 		if ((rc = bind_id(s, 1, op->envelope_id)) != 0)
@@ -428,9 +374,10 @@ static int apply_op(struct store_sqlite *st, const struct store_op *op)
 		uint64_t last = op->envelope_id - 1;
 		if (last > (uint64_t)INT64_MAX)
 			last = (uint64_t)INT64_MAX;
-		if (sqlite3_bind_int64(s, 1, (sqlite3_int64)last) != SQLITE_OK)
+		if (sqlite3_bind_int64(s, 1, (sqlite3_int64)last) != SQLITE_OK || step_done(s) != 0)
 			return CAIRN_ESTORAGE;
-		return step_done(s);
+		/* Log entries share the id space, so the same bound expires them. */
+		return store_sqlite_log_expire(st, (sqlite3_int64)last);
 	}
 	return CAIRN_ESTORAGE;
 }
@@ -461,99 +408,96 @@ rollback:
 	return CAIRN_ESTORAGE;
 }
 
-/* Copies a blob column of exactly LEN bytes into OUT; anything else means a damaged row. */
-static int column_fixed(sqlite3_stmt *s, int col, uint8_t *out, size_t len)
+int store_sqlite_each_row(sqlite3 *db, const char *sql, store_sqlite_row_fn *row,
+                          const struct store_load_cb *cb, void *ctx)
 {
-	if (sqlite3_column_type(s, col) != SQLITE_BLOB)
+	sqlite3_stmt *s = NULL;
+	int rc = CAIRN_ESTORAGE;
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+		goto out;
+	int step;
+	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
+		if (row(s, cb, ctx) != 0)
+			goto out;
+	}
+	if (step == SQLITE_DONE)
+		rc = 0;
+out:
+	sqlite3_finalize(s);
+	return rc;
+}
+
+static int mailbox_row(sqlite3_stmt *s, const struct store_load_cb *cb, void *ctx)
+{
+	struct store_mailbox m;
+	memset(&m, 0, sizeof(m));
+	sqlite3_int64 id = sqlite3_column_int64(s, 0);
+	if (id < 0)
 		return CAIRN_ESTORAGE;
-	const void *p = sqlite3_column_blob(s, col);
-	if (p == NULL || (size_t)sqlite3_column_bytes(s, col) != len)
+	m.id = (uint64_t)id;
+	if (column_fixed(s, 1, m.recipient_id, sizeof(m.recipient_id)) != 0 ||
+	    column_fixed(s, 2, m.sender_id, sizeof(m.sender_id)) != 0 ||
+	    column_fixed(s, 3, m.recipient_key, sizeof(m.recipient_key)) != 0)
 		return CAIRN_ESTORAGE;
-	memcpy(out, p, len);
+	if (sqlite3_column_type(s, 4) != SQLITE_NULL) {
+		if (column_fixed(s, 4, m.credential_digest, sizeof(m.credential_digest)) != 0)
+			return CAIRN_ESTORAGE;
+		m.secured = true;
+	}
+	m.touched = sqlite3_column_int64(s, 5);
+	if (cb->mailbox != NULL)
+		cb->mailbox(ctx, &m);
+	return 0;
+}
+
+static int envelope_row(sqlite3_stmt *s, const struct store_load_cb *cb, void *ctx)
+{
+	sqlite3_int64 id = sqlite3_column_int64(s, 0);
+	sqlite3_int64 mailbox = sqlite3_column_int64(s, 1);
+	sqlite3_int64 len = sqlite3_column_int64(s, 2);
+	if (id < 0 || mailbox < 0 || len < 0 || len > UINT32_MAX)
+		return CAIRN_ESTORAGE;
+	struct store_envelope_info info = {
+	    .id = (uint64_t)id,
+	    .mailbox_id = (uint64_t)mailbox,
+	    .len = (uint32_t)len,
+	    .stored_at = sqlite3_column_int64(s, 3),
+	};
+	if (cb->envelope != NULL)
+		cb->envelope(ctx, &info);
 	return 0;
 }
 
 static int load_mailboxes(struct store_sqlite *st, const struct store_load_cb *cb, void *ctx)
 {
-	sqlite3_stmt *s = NULL;
-	int rc = CAIRN_ESTORAGE;
-	if (sqlite3_prepare_v2(
-	        st->db,
-	        "SELECT id, recipient_id, sender_id, recipient_key, credential_digest, touched"
-	        " FROM mailboxes ORDER BY touched, id",
-	        -1, &s, NULL) != SQLITE_OK)
-		goto out;
-	int step;
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		struct store_mailbox m;
-		memset(&m, 0, sizeof(m));
-		sqlite3_int64 id = sqlite3_column_int64(s, 0);
-		if (id < 0)
-			goto out;
-		m.id = (uint64_t)id;
-		if (column_fixed(s, 1, m.recipient_id, sizeof(m.recipient_id)) != 0 ||
-		    column_fixed(s, 2, m.sender_id, sizeof(m.sender_id)) != 0 ||
-		    column_fixed(s, 3, m.recipient_key, sizeof(m.recipient_key)) != 0)
-			goto out;
-		if (sqlite3_column_type(s, 4) != SQLITE_NULL) {
-			if (column_fixed(s, 4, m.credential_digest, sizeof(m.credential_digest)) !=
-			    0)
-				goto out;
-			m.secured = true;
-		}
-		m.touched = sqlite3_column_int64(s, 5);
-		if (cb->mailbox != NULL)
-			cb->mailbox(ctx, &m);
-	}
-	if (step == SQLITE_DONE)
-		rc = 0;
-out:
-	sqlite3_finalize(s);
-	return rc;
+	return store_sqlite_each_row(
+	    st->db,
+	    "SELECT id, recipient_id, sender_id, recipient_key, credential_digest, touched"
+	    " FROM mailboxes ORDER BY touched, id",
+	    mailbox_row, cb, ctx);
 }
 
 static int load_envelopes(struct store_sqlite *st, const struct store_load_cb *cb, void *ctx)
 {
-	sqlite3_stmt *s = NULL;
-	int rc = CAIRN_ESTORAGE;
 	/* ORDER BY the rowid walks the table in key order: no sort. length() of a blob reads
 	 * its size from the record header without loading the body. */
-	if (sqlite3_prepare_v2(st->db,
-	                       "SELECT id, mailbox, length(body), stored_at FROM envelopes"
-	                       " ORDER BY id",
-	                       -1, &s, NULL) != SQLITE_OK)
-		goto out;
-	int step;
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		sqlite3_int64 id = sqlite3_column_int64(s, 0);
-		sqlite3_int64 mailbox = sqlite3_column_int64(s, 1);
-		sqlite3_int64 len = sqlite3_column_int64(s, 2);
-		if (id < 0 || mailbox < 0 || len < 0 || len > UINT32_MAX)
-			goto out;
-		struct store_envelope_info info = {
-		    .id = (uint64_t)id,
-		    .mailbox_id = (uint64_t)mailbox,
-		    .len = (uint32_t)len,
-		    .stored_at = sqlite3_column_int64(s, 3),
-		};
-		if (cb->envelope != NULL)
-			cb->envelope(ctx, &info);
-	}
-	if (step == SQLITE_DONE)
-		rc = 0;
-out:
-	sqlite3_finalize(s);
-	return rc;
+	return store_sqlite_each_row(st->db,
+	                             "SELECT id, mailbox, length(body), stored_at FROM envelopes"
+	                             " ORDER BY id",
+	                             envelope_row, cb, ctx);
 }
 
-/* Reports all mailboxes, then all envelopes in increasing id order. Returns 0 or
- * CAIRN_ESTORAGE (including for a row whose fields have the wrong sizes). */
+/* Reports all mailboxes, then all envelopes in increasing id order, then logs and their
+ * entries (store_sqlite_log.c), then the id mark. Returns 0 or CAIRN_ESTORAGE (including for
+ * a row whose fields have the wrong sizes). */
 static int sqlite_load(void *store, const struct store_load_cb *cb, void *ctx)
 {
 	struct store_sqlite *st = store;
 	int rc = load_mailboxes(st, cb, ctx);
 	if (rc == 0)
 		rc = load_envelopes(st, cb, ctx);
+	if (rc == 0)
+		rc = store_sqlite_log_load(st, cb, ctx);
 	int64_t mark = 0;
 	if (rc == 0 && cb->id_mark != NULL &&
 	    query_int(st->db,
@@ -566,12 +510,8 @@ static int sqlite_load(void *store, const struct store_load_cb *cb, void *ctx)
 	return rc;
 }
 
-/* Copies envelope ID's body into OUT. Returns 0, CAIRN_EDENIED if absent, CAIRN_ENOBUFS if
- * it does not fit in CAP, or CAIRN_ESTORAGE. */
-static int sqlite_read_envelope(void *store, uint64_t id, uint8_t *out, size_t cap, size_t *len)
+int store_sqlite_read_body(sqlite3_stmt *s, uint64_t id, uint8_t *out, size_t cap, size_t *len)
 {
-	struct store_sqlite *st = store;
-	sqlite3_stmt *s = st->stmt[STMT_READ];
 	*len = 0;
 	if (id > (uint64_t)INT64_MAX)
 		return CAIRN_EDENIED;
@@ -601,6 +541,21 @@ static int sqlite_read_envelope(void *store, uint64_t id, uint8_t *out, size_t c
 	return rc;
 }
 
+/* Copies envelope ID's body into OUT. Returns 0, CAIRN_EDENIED if absent, CAIRN_ENOBUFS if
+ * it does not fit in CAP, or CAIRN_ESTORAGE. */
+static int sqlite_read_envelope(void *store, uint64_t id, uint8_t *out, size_t cap, size_t *len)
+{
+	struct store_sqlite *st = store;
+	return store_sqlite_read_body(st->stmt[STMT_READ], id, out, cap, len);
+}
+
+/* The same for log entry ID. */
+static int sqlite_read_log_entry(void *store, uint64_t id, uint8_t *out, size_t cap, size_t *len)
+{
+	struct store_sqlite *st = store;
+	return store_sqlite_read_body(st->log_stmt[LOG_STMT_READ], id, out, cap, len);
+}
+
 static uint64_t file_size(const char *path)
 {
 	struct stat sb;
@@ -628,6 +583,9 @@ uint64_t store_sqlite_vm_steps(void *store)
 	uint64_t steps = 0;
 	for (int i = 0; i < STMT_COUNT; i++)
 		steps += (uint64_t)sqlite3_stmt_status(st->stmt[i], SQLITE_STMTSTATUS_VM_STEP, 0);
+	for (int i = 0; i < LOG_STMT_COUNT; i++)
+		steps +=
+		    (uint64_t)sqlite3_stmt_status(st->log_stmt[i], SQLITE_STMTSTATUS_VM_STEP, 0);
 	return steps;
 }
 
@@ -642,6 +600,7 @@ const struct store_engine store_sqlite = {
     .commit = sqlite_commit,
     .load = sqlite_load,
     .read_envelope = sqlite_read_envelope,
+    .read_log_entry = sqlite_read_log_entry,
     .disk_bytes = sqlite_disk_bytes,
     .close = sqlite_close,
 };

@@ -23,12 +23,7 @@
 
 #include "cairn/error.h"
 #include "storage.h"
-
-struct fixture {
-	char dir[64];
-	uv_loop_t loop;
-	pthread_t loop_thread;
-};
+#include "storage_fixture.h"
 
 /* A job plus what the test wants to know about its completion. */
 struct tjob {
@@ -125,59 +120,17 @@ static void gate_wait_entered(void)
 
 /* ---- Fixture ------------------------------------------------------------------------------ */
 
-static void remove_store_files(const char *dir)
-{
-	static const char *const names[] = {"relay.db", "relay.db-wal", "relay.db-shm"};
-	char path[128];
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-		unlink(path);
-	}
-}
-
 static int setup(void **state)
 {
-	struct fixture *f = calloc(1, sizeof(*f));
+	struct fixture *f = fixture_open();
 	if (f == NULL)
 		return -1;
-	strcpy(f->dir, "/tmp/cairn-storage-XXXXXX");
-	if (mkdtemp(f->dir) == NULL || uv_loop_init(&f->loop) != 0) {
-		free(f);
-		return -1;
-	}
-	f->loop_thread = pthread_self();
 	gate_engine = store_sqlite;
 	gate_engine.commit = gate_commit;
 	gate_set(false, false);
 	memset(body_1k, 0xa5, sizeof(body_1k));
 	*state = f;
 	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-	/* Every test closes its storage; a leaked handle fails here. */
-	int rc = uv_loop_close(&f->loop);
-	remove_store_files(f->dir);
-	rmdir(f->dir);
-	free(f);
-	return rc == 0 ? 0 : -1;
-}
-
-static void on_closed(void *arg)
-{
-	*(int *)arg += 1;
-}
-
-/* Closes S, runs the loop until the close completes, and proves no handle is left. */
-static void close_storage(struct fixture *f, struct storage *s)
-{
-	int closed = 0;
-	storage_close(s, on_closed, &closed);
-	assert_int_equal(closed, 0); /* only from the handle's close callback */
-	assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
-	assert_int_equal(closed, 1);
 }
 
 struct counts {

@@ -21,13 +21,9 @@
 
 #include "cairn/error.h"
 #include "store.h"
+#include "store_fixture.h"
 
 #define MAX_SEEN 64
-
-struct fixture {
-	char dir[64];
-	void *store;
-};
 
 /* What load() reported. */
 struct seen {
@@ -52,54 +48,6 @@ static void seen_envelope(void *ctx, const struct store_envelope_info *info)
 }
 
 static const struct store_load_cb seen_cb = {.mailbox = seen_mailbox, .envelope = seen_envelope};
-
-static void remove_store_files(const char *dir)
-{
-	static const char *const names[] = {"relay.db", "relay.db-wal", "relay.db-shm",
-	                                    "relay.db-journal"};
-	char path[128];
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-		unlink(path);
-	}
-}
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-	if (f == NULL)
-		return -1;
-	strcpy(f->dir, "/tmp/cairn-store-XXXXXX");
-	if (mkdtemp(f->dir) == NULL) {
-		free(f);
-		return -1;
-	}
-	if (store_sqlite.open(f->dir, &f->store) != 0) {
-		rmdir(f->dir);
-		free(f);
-		return -1;
-	}
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-	if (f->store != NULL)
-		store_sqlite.close(f->store);
-	remove_store_files(f->dir);
-	rmdir(f->dir);
-	free(f);
-	return 0;
-}
-
-static void reopen(struct fixture *f)
-{
-	store_sqlite.close(f->store);
-	f->store = NULL;
-	assert_int_equal(store_sqlite.open(f->dir, &f->store), 0);
-}
 
 static void load(struct fixture *f, struct seen *seen)
 {
