@@ -339,11 +339,12 @@ static void cmd_log_create(struct peer *p, const struct cairn_msg *m)
 	}
 	struct glog *log = glog_by_log_id(&relay->logs, m->log_id);
 	if (log != NULL) {
-		int same = (sodium_memcmp(log->rec.credential_digest, m->credential,
-		                          CAIRN_CREDENTIAL_LEN) == 0) &
-		           (sodium_memcmp(log->rec.delete_digest, m->delete_digest,
-		                          CAIRN_CREDENTIAL_LEN) == 0);
-		if (!same) {
+		/* Both compared, whatever the first says. */
+		int differ = sodium_memcmp(log->rec.credential_digest, m->credential,
+		                           CAIRN_CREDENTIAL_LEN) |
+		             sodium_memcmp(log->rec.delete_digest, m->delete_digest,
+		                           CAIRN_CREDENTIAL_LEN);
+		if (differ != 0) {
 			peer_reply_error(p, m->request_id, CAIRN_EDENIED);
 		} else if (!log->creating) {
 			peer_reply_ok(p, m->request_id); /* a retry: nothing changes */
