@@ -567,10 +567,14 @@ static void cmd_log_read(struct peer *p, const struct cairn_msg *m)
 	log->readers = r;
 	p->reads[p->reads_len++] = r;
 	log_touch(relay, log);
+	/* next_seq counts the appends being written; so does first_seq, so that no entry this
+	 * read is sent has a seq below it (a reader takes seqs below it for expired ones). */
+	uint64_t first = log->e_len > 0        ? glog_at(log, 0)->seq
+	                 : log->appends != NULL ? log->appends->seq
+	                                        : log->rec.next_seq;
 	struct cairn_msg st = {.type = CAIRN_REPLY_LOG_STATE,
 	                       .request_id = m->request_id,
-	                       .first_seq =
-	                           log->e_len > 0 ? glog_at(log, 0)->seq : log->rec.next_seq,
+	                       .first_seq = first,
 	                       .next_seq = log->rec.next_seq};
 	peer_reply(p, &st);
 	reader_pump(r);

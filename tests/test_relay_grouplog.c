@@ -303,6 +303,23 @@ static void test_append_and_read(void **state)
 	expect_nothing(r);
 }
 
+/* LOG_STATE while an append is being written: next_seq counts it, and first_seq is not above
+ * it, since a follower gets it once durable. */
+static void test_state_with_append_in_flight(void **state)
+{
+	(void)state;
+	struct conn *w = open_conn(), *f = open_conn();
+	struct glog_keys k;
+	log_made(w, &k);
+	append(w, &k, 2, 1, NULL);
+	log_read(f, &k, 3, 1, 1);
+	expect_state(f, 3, 1, 2);
+	settle();
+	expect_appended(w, 2, 1);
+	expect_entry(f, 3, 1, 1);
+	expect_nothing(f);
+}
+
 /* Many followers get each new entry from the one buffer of its append: no read of the store
  * for any of them. */
 static void test_fanout(void **state)
@@ -594,6 +611,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_create, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_denied, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_append_and_read, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_state_with_append_in_flight, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fanout, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_slow_follower, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reads_per_connection, setup, teardown),
