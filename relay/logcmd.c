@@ -176,8 +176,14 @@ static void reader_pump(struct log_reader *r)
 			reader_end(r, 0); /* follow 0: all it asked for is sent */
 		return;                   /* following: new entries come from their appends */
 	}
-	if (relay->stopping || !relay->port->can_deliver(r->peer->conn))
-		return; /* logs_peer_drained calls again */
+	/* Only below half the output limit, and no more than the rest of it: what is read is
+	 * then what is sent, however slowly the reader drains. */
+	size_t max = relay->cfg->output_buffer_max;
+	size_t level = relay->port->output_level != NULL ? relay->port->output_level(r->peer->conn)
+	                                                 : 0;
+	if (relay->stopping || level >= max / 2 || !relay->port->can_deliver(r->peer->conn))
+		return; /* logs_peer_drained calls again after each write */
+	size_t room = max - level < READ_BATCH_BYTES ? max - level : READ_BATCH_BYTES;
 	struct log_batch *b = calloc(1, sizeof(*b));
 	if (b == NULL) {
 		reader_end(r, -CAIRN_ESTORAGE);
@@ -186,7 +192,7 @@ static void reader_pump(struct log_reader *r)
 	size_t bytes = 0;
 	for (; i < log->e_len && b->n < STORAGE_READ_ENTRIES_MAX; i++) {
 		const struct log_entry_ref *e = glog_at(log, i);
-		if (e->seq >= r->stop || (b->n > 0 && bytes + e->len > READ_BATCH_BYTES))
+		if (e->seq >= r->stop || (b->n > 0 && bytes + e->len > room))
 			break;
 		b->ids[b->n] = e->id;
 		b->seqs[b->n] = e->seq;

@@ -396,6 +396,38 @@ static void test_slow_follower(void **state)
 	expect_entry(fast, 4, N + 1, 200);
 }
 
+/* A reader asks for its next batch only while its output is below half the limit, and for no
+ * more bytes than the limit leaves room for. */
+static void test_batch_sized_by_output(void **state)
+{
+	(void)state;
+	cfg.output_buffer_max = 40;
+	struct conn *w = open_conn(), *r = open_conn();
+	struct glog_keys k;
+	log_made(w, &k);
+	for (int n = 1; n <= 6; n++)
+		append(w, &k, (uint32_t)n, n, NULL); /* "entry-N": 7 bytes each */
+	settle();
+	r->level = 20; /* half the limit: no batch */
+	log_read(r, &k, 9, 1, 0);
+	expect_state(r, 9, 1, 7);
+	assert_int_equal(storage_pending(relay->storage), 0);
+	r->level = 19; /* room for 21 bytes: three entries */
+	commands_handler.drained(r->peer);
+	assert_int_equal(storage_pending(relay->storage), 1);
+	memstorage_run_batch(relay->storage, false);
+	for (int n = 1; n <= 3; n++)
+		expect_entry(r, 9, (uint64_t)n, n);
+	expect_nothing(r);
+	r->level = 0; /* room for 40: the last three, then END */
+	commands_handler.drained(r->peer);
+	settle();
+	for (int n = 4; n <= 6; n++)
+		expect_entry(r, 9, (uint64_t)n, n);
+	expect_end(r, 9, 0);
+	assert_int_equal(memstorage_entry_reads(relay->storage), 2);
+}
+
 /* A second read of the same log on a connection ends the first with END 6; reads per
  * connection are limited; closing the connection ends them silently. */
 static void test_reads_per_connection(void **state)
@@ -614,6 +646,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_state_with_append_in_flight, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_fanout, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_slow_follower, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_batch_sized_by_output, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reads_per_connection, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_quotas, setup, teardown),

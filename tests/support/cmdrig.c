@@ -94,6 +94,11 @@ static const uint8_t *fake_hash(const struct conn *c)
 	return c->hash;
 }
 
+static size_t fake_output_level(const struct conn *c)
+{
+	return c->level;
+}
+
 static const struct conn_port fake_port = {
     .reply = fake_reply,
     .can_deliver = fake_can_deliver,
@@ -101,6 +106,7 @@ static const struct conn_port fake_port = {
     .unref = fake_unref,
     .defer = fake_defer,
     .handshake_hash = fake_hash,
+    .output_level = fake_output_level,
 };
 
 static struct conn *conn_open(void)

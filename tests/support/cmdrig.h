@@ -45,7 +45,8 @@ struct conn {
 	void *peer;
 	unsigned refs;
 	bool open;
-	bool full; /* output over its soft limit: no deliveries */
+	bool full;    /* output over its soft limit: no deliveries */
+	size_t level; /* bytes of output it says are queued (port output_level) */
 	uint8_t hash[CAIRN_HASH_LEN];
 	struct reply replies[REPLIES_MAX];
 	size_t n, seen;
