@@ -56,7 +56,8 @@ struct request {
 	struct peer *peer; /* holds a reference on its connection; NULL for the relay's own jobs */
 	uint32_t request_id;
 	struct store_mailbox rec;
-	uint64_t *ids; /* STORE_MAILBOX_DELETE's envelope ids, freed with the request */
+	struct store_log log; /* STORE_LOG_PUT's record (logcmd.c) */
+	uint64_t *ids; /* STORE_MAILBOX_DELETE's and STORE_LOG_DELETE's entry ids, freed with it */
 };
 
 /* ---- peer.c ---------------------------------------------------------------------------- */

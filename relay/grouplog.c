@@ -83,6 +83,30 @@ void log_registry_free(struct log_registry *reg)
 	sodium_memzero(reg, sizeof(*reg));
 }
 
+/* LOG becomes the most recently touched. */
+static void idle_append(struct log_registry *reg, struct glog *log)
+{
+	log->idle_prev = reg->idle_tail;
+	if (reg->idle_tail != NULL)
+		reg->idle_tail->idle_next = log;
+	else
+		reg->idle_head = log;
+	reg->idle_tail = log;
+}
+
+static void idle_unlink(struct log_registry *reg, struct glog *log)
+{
+	if (log->idle_prev != NULL)
+		log->idle_prev->idle_next = log->idle_next;
+	else
+		reg->idle_head = log->idle_next;
+	if (log->idle_next != NULL)
+		log->idle_next->idle_prev = log->idle_prev;
+	else
+		reg->idle_tail = log->idle_prev;
+	log->idle_prev = log->idle_next = NULL;
+}
+
 struct glog *glog_add(struct log_registry *reg, const struct store_log *rec)
 {
 	if (reg->buckets == 0) {
@@ -102,27 +126,9 @@ struct glog *glog_add(struct log_registry *reg, const struct store_log *rec)
 	reg->by_log_id[ba] = log;
 	log->next_by_key = reg->by_key[bk];
 	reg->by_key[bk] = log;
-	log->idle_prev = reg->idle_tail;
-	if (reg->idle_tail != NULL)
-		reg->idle_tail->idle_next = log;
-	else
-		reg->idle_head = log;
-	reg->idle_tail = log;
+	idle_append(reg, log);
 	reg->count++;
 	return log;
-}
-
-static void idle_unlink(struct log_registry *reg, struct glog *log)
-{
-	if (log->idle_prev != NULL)
-		log->idle_prev->idle_next = log->idle_next;
-	else
-		reg->idle_head = log->idle_next;
-	if (log->idle_next != NULL)
-		log->idle_next->idle_prev = log->idle_prev;
-	else
-		reg->idle_tail = log->idle_prev;
-	log->idle_prev = log->idle_next = NULL;
 }
 
 void glog_remove(struct log_registry *reg, struct glog *log)
@@ -170,12 +176,7 @@ void glog_touched(struct log_registry *reg, struct glog *log)
 	if (reg->idle_tail == log)
 		return;
 	idle_unlink(reg, log);
-	log->idle_prev = reg->idle_tail;
-	if (reg->idle_tail != NULL)
-		reg->idle_tail->idle_next = log;
-	else
-		reg->idle_head = log;
-	reg->idle_tail = log;
+	idle_append(reg, log);
 }
 
 int glog_push(struct glog *log, uint64_t id, uint64_t seq, uint32_t len)

@@ -68,48 +68,6 @@ struct log_batch {
 	uint32_t lens[STORAGE_READ_ENTRIES_MAX];
 };
 
-/* A write for a log that is not an entry: its PUT, TOUCH, DELETE. */
-struct log_write {
-	struct storage_job job;
-	struct relay *relay;
-	struct peer *peer; /* NULL for the relay's own */
-	uint32_t request_id;
-	struct store_log rec;
-	uint64_t *ids;
-};
-
-static struct log_write *log_write_new(struct relay *relay, struct peer *p, uint32_t request_id,
-                                       void (*done)(struct storage_job *))
-{
-	struct log_write *w = calloc(1, sizeof(*w));
-	if (w == NULL)
-		return NULL;
-	w->relay = relay;
-	w->peer = p;
-	w->request_id = request_id;
-	w->job.kind = STORAGE_WRITE;
-	w->job.done = done;
-	w->job.data = w;
-	if (p != NULL)
-		peer_hold(p);
-	return w;
-}
-
-/* Answers OK or `storage` (if a peer waits) and frees the write. */
-static void log_write_done(struct storage_job *job)
-{
-	struct log_write *w = job->data;
-	if (w->peer != NULL) {
-		if (job->status == 0)
-			peer_reply_ok(w->peer, w->request_id);
-		else
-			peer_reply_error(w->peer, w->request_id, CAIRN_ESTORAGE);
-		peer_release(w->peer);
-	}
-	free(w->ids);
-	free(w);
-}
-
 /* ---- reads ----------------------------------------------------------------------------- */
 
 static void reader_free(struct log_reader *r)
@@ -262,29 +220,29 @@ static void log_touch(struct relay *relay, struct glog *log)
 	int64_t t = coarse_time(relay, relay_now(relay));
 	if (t <= log->rec.touched)
 		return;
-	struct log_write *w = log_write_new(relay, NULL, 0, log_write_done);
-	if (w == NULL)
+	struct request *r = request_new(NULL, 0, request_done);
+	if (r == NULL)
 		return;
 	log->rec.touched = t;
 	glog_touched(&relay->logs, log);
-	w->job.op.kind = STORE_LOG_TOUCH;
-	w->job.op.log_key = log->rec.id;
-	w->job.op.stored_at = t;
-	relay_submit(relay, &w->job);
+	r->job.op.kind = STORE_LOG_TOUCH;
+	r->job.op.log_key = log->rec.id;
+	r->job.op.stored_at = t;
+	relay_submit(relay, &r->job);
 }
 
 /* Removes LOG with its entries, ending its reads with END 0; answers P's REQUEST_ID once the
  * removal is durable (if P is set). 0, or CAIRN_ENOMEM with LOG untouched. */
 static int log_destroy(struct relay *relay, struct glog *log, struct peer *p, uint32_t request_id)
 {
-	struct log_write *w = log_write_new(relay, p, request_id, log_write_done);
+	struct request *w = request_new(p, request_id, request_done);
 	size_t n = 0, cap = log->e_len;
 	for (struct log_append *a = log->appends; a != NULL; a = a->next)
 		cap++;
 	if (w == NULL || (cap > 0 && (w->ids = malloc(cap * sizeof(*w->ids))) == NULL)) {
 		if (w != NULL) {
 			w->job.status = CAIRN_ESTORAGE;
-			log_write_done(&w->job);
+			request_finish(w);
 		} else if (p != NULL) {
 			peer_reply_error(p, request_id, CAIRN_ESTORAGE);
 		}
@@ -313,16 +271,16 @@ static int log_destroy(struct relay *relay, struct glog *log, struct peer *p, ui
 
 static void on_create_done(struct storage_job *job)
 {
-	struct log_write *w = job->data;
-	struct glog *log = glog_by_key(&w->relay->logs, w->rec.id);
+	struct request *r = job->data;
+	struct glog *log = glog_by_key(&r->relay->logs, r->log.id);
+	/* Nothing but its own PUT can hold a log being created. */
 	if (log != NULL && log->creating) {
 		if (job->status == 0)
 			log->creating = false;
 		else
-			glog_remove(&w->relay->logs,
-			            log); /* nothing else can hold a creating log */
+			glog_remove(&r->relay->logs, log);
 	}
-	log_write_done(job);
+	request_finish(r);
 }
 
 /* A new log's store key: random like a mailbox's, positive for SQLite, unused. */
@@ -357,8 +315,7 @@ static void cmd_log_create(struct peer *p, const struct cairn_msg *m)
 		} else {
 			/* Its PUT is on the way: a write queued after it commits with or after it,
 			 * so this OK too waits for the log to be durable. */
-			struct log_write *w =
-			    log_write_new(relay, p, m->request_id, log_write_done);
+			struct request *w = request_new(p, m->request_id, request_done);
 			if (w == NULL) {
 				peer_reply_error(p, m->request_id, CAIRN_ESTORAGE);
 				return;
@@ -375,26 +332,27 @@ static void cmd_log_create(struct peer *p, const struct cairn_msg *m)
 		peer_reply_error(p, m->request_id, rc);
 		return;
 	}
-	struct log_write *w = log_write_new(relay, p, m->request_id, on_create_done);
+	struct request *w = request_new(p, m->request_id, on_create_done);
 	if (w == NULL) {
 		peer_reply_error(p, m->request_id, CAIRN_ESTORAGE);
 		return;
 	}
-	w->rec.id = new_log_key(relay);
-	memcpy(w->rec.log_id, m->log_id, CAIRN_LOG_ID_LEN);
-	memcpy(w->rec.credential_digest, m->credential, CAIRN_CREDENTIAL_LEN);
-	memcpy(w->rec.delete_digest, m->delete_digest, CAIRN_CREDENTIAL_LEN);
-	w->rec.next_seq = 1;
-	w->rec.touched = coarse_time(relay, relay_now(relay));
-	log = glog_add(&relay->logs, &w->rec);
+	w->relay = relay;
+	w->log.id = new_log_key(relay);
+	memcpy(w->log.log_id, m->log_id, CAIRN_LOG_ID_LEN);
+	memcpy(w->log.credential_digest, m->credential, CAIRN_CREDENTIAL_LEN);
+	memcpy(w->log.delete_digest, m->delete_digest, CAIRN_CREDENTIAL_LEN);
+	w->log.next_seq = 1;
+	w->log.touched = coarse_time(relay, relay_now(relay));
+	log = glog_add(&relay->logs, &w->log);
 	if (log == NULL) {
 		w->job.status = CAIRN_ESTORAGE;
-		log_write_done(&w->job);
+		request_finish(w);
 		return;
 	}
 	log->creating = true;
 	w->job.op.kind = STORE_LOG_PUT;
-	w->job.op.log = &w->rec;
+	w->job.op.log = &w->log;
 	relay_submit(relay, &w->job);
 }
 

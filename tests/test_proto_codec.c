@@ -203,26 +203,32 @@ static const char *const vector_names[] = {
 };
 #define VECTOR_COUNT (sizeof(vector_names) / sizeof(vector_names[0]))
 
+/* Vector NAME both ways: its fields encode to its hex, which decodes to its fields. Returns
+ * its type. */
+static uint8_t check_vector(const char *name)
+{
+	struct vec_store st;
+	struct cairn_msg want, got;
+	uint8_t hex[512], enc[512];
+	size_t hexlen, enclen;
+
+	vec_fields(name, &want, &st);
+	hexlen = mdvec_hex(name, "hex", hex, sizeof(hex));
+	assert_int_equal(cairn_msg_encode(&want, enc, sizeof(enc), &enclen), 0);
+	if (enclen != hexlen || memcmp(enc, hex, hexlen) != 0)
+		fail_msg("vector %s: encoding differs from the spec", name);
+	decode_ok(hex, hexlen, &got);
+	assert_msg_equal(&want, &got);
+	return want.type;
+}
+
 static void test_spec_vectors(void **state)
 {
 	unsigned seen_types = 0; /* one bit per distinct type, to prove all 13 are covered */
 	uint64_t bits = 0;
 	for (size_t i = 0; i < VECTOR_COUNT; i++) {
-		const char *name = vector_names[i];
-		struct vec_store st;
-		struct cairn_msg want, got;
-		uint8_t hex[512], enc[512];
-		size_t hexlen, enclen;
-
-		vec_fields(name, &want, &st);
-		hexlen = mdvec_hex(name, "hex", hex, sizeof(hex));
-		assert_int_equal(cairn_msg_encode(&want, enc, sizeof(enc), &enclen), 0);
-		if (enclen != hexlen || memcmp(enc, hex, hexlen) != 0)
-			fail_msg("vector %s: encoding differs from the spec", name);
-		decode_ok(hex, hexlen, &got);
-		assert_msg_equal(&want, &got);
-
-		unsigned bit = want.type < 64 ? want.type : want.type - 64 + 16;
+		uint8_t type = check_vector(vector_names[i]);
+		unsigned bit = type < 64 ? type : type - 64 + 16;
 		if (!(bits & (1ull << bit)))
 			seen_types++;
 		bits |= 1ull << bit;
@@ -672,21 +678,8 @@ static void test_group_vectors(void **state)
 {
 	(void)state;
 	uint8_t seen[256] = {0};
-	for (size_t i = 0; i < sizeof(group_vector_names) / sizeof(group_vector_names[0]); i++) {
-		const char *name = group_vector_names[i];
-		struct vec_store st;
-		struct cairn_msg want, got;
-		uint8_t hex[512], enc[512];
-		size_t hexlen, enclen;
-		vec_fields(name, &want, &st);
-		hexlen = mdvec_hex(name, "hex", hex, sizeof(hex));
-		assert_int_equal(cairn_msg_encode(&want, enc, sizeof(enc), &enclen), 0);
-		if (enclen != hexlen || memcmp(enc, hex, hexlen) != 0)
-			fail_msg("vector %s: encoding differs from the spec", name);
-		decode_ok(hex, hexlen, &got);
-		assert_msg_equal(&want, &got);
-		seen[want.type] = 1;
-	}
+	for (size_t i = 0; i < sizeof(group_vector_names) / sizeof(group_vector_names[0]); i++)
+		seen[check_vector(group_vector_names[i])] = 1;
 	for (int t = CAIRN_CMD_LOG_CREATE; t <= CAIRN_CMD_LOG_DELETE; t++)
 		assert_int_equal(seen[t], 1);
 	for (int t = CAIRN_REPLY_APPENDED; t <= CAIRN_REPLY_LOG_ENTRY; t++)

@@ -94,21 +94,24 @@ static void log_delete(struct conn *c, const struct glog_keys *k, uint32_t rid,
 	command(c, &m);
 }
 
-static void expect_appended(struct conn *c, uint32_t rid, uint64_t seq)
+/* The next reply on C, which must be of TYPE for request RID. */
+static struct reply *take(struct conn *c, uint8_t type, uint32_t rid)
 {
 	struct reply *r = next_reply(c);
 	assert_non_null(r);
-	assert_int_equal(r->type, CAIRN_REPLY_APPENDED);
+	assert_int_equal(r->type, type);
 	assert_int_equal(r->request_id, rid);
-	assert_int_equal(r->seq, seq);
+	return r;
+}
+
+static void expect_appended(struct conn *c, uint32_t rid, uint64_t seq)
+{
+	assert_int_equal(take(c, CAIRN_REPLY_APPENDED, rid)->seq, seq);
 }
 
 static void expect_state(struct conn *c, uint32_t rid, uint64_t first, uint64_t next)
 {
-	struct reply *r = next_reply(c);
-	assert_non_null(r);
-	assert_int_equal(r->type, CAIRN_REPLY_LOG_STATE);
-	assert_int_equal(r->request_id, rid);
+	struct reply *r = take(c, CAIRN_REPLY_LOG_STATE, rid);
 	assert_int_equal(r->first_seq, first);
 	assert_int_equal(r->next_seq, next);
 }
@@ -116,10 +119,7 @@ static void expect_state(struct conn *c, uint32_t rid, uint64_t first, uint64_t 
 /* A LOG_ENTRY for read RID with seq SEQ and the body "entry-N". */
 static void expect_entry(struct conn *c, uint32_t rid, uint64_t seq, int n)
 {
-	struct reply *r = next_reply(c);
-	assert_non_null(r);
-	assert_int_equal(r->type, CAIRN_REPLY_LOG_ENTRY);
-	assert_int_equal(r->request_id, rid);
+	struct reply *r = take(c, CAIRN_REPLY_LOG_ENTRY, rid);
 	assert_int_equal(r->seq, seq);
 	char want[32];
 	int len = snprintf(want, sizeof(want), "entry-%d", n);
@@ -129,11 +129,7 @@ static void expect_entry(struct conn *c, uint32_t rid, uint64_t seq, int n)
 
 static void expect_end(struct conn *c, uint32_t rid, uint32_t code)
 {
-	struct reply *r = next_reply(c);
-	assert_non_null(r);
-	assert_int_equal(r->type, CAIRN_REPLY_END);
-	assert_int_equal(r->request_id, rid);
-	assert_int_equal(r->code, code);
+	assert_int_equal(take(c, CAIRN_REPLY_END, rid)->code, code);
 }
 
 static uint64_t writes(void)
