@@ -47,6 +47,7 @@ struct peer {
 	struct admission_budget budget; /* CREATE/SECURE/LOG_CREATE */
 	struct log_reader **reads;      /* group log reads in progress (logcmd.c) */
 	uint32_t reads_len;
+	uint32_t reads_waiting; /* of them, waiting for the relay's read batches: read no more */
 };
 
 /* A storage job for a request that is not an envelope's own write. */

@@ -455,7 +455,7 @@ static void on_drained(void *peer)
 static bool is_busy(const void *peer)
 {
 	const struct peer *p = peer;
-	return p->inflight >= p->relay->cfg->inflight_requests;
+	return p->inflight >= p->relay->cfg->inflight_requests || p->reads_waiting > 0;
 }
 
 static void on_free(void *peer)

@@ -53,6 +53,7 @@ void relay_config_defaults(struct relay_config *cfg)
 	cfg->log_max_bytes = CAIRN_DEFAULT_LOG_MAX_BYTES;
 	cfg->max_logs = CAIRN_DEFAULT_MAX_LOGS;
 	cfg->logs_per_connection = CAIRN_DEFAULT_LOGS_PER_CONNECTION;
+	cfg->log_read_batches = CAIRN_DEFAULT_LOG_READ_BATCHES;
 	snprintf(cfg->data_dir, sizeof(cfg->data_dir), "%s", CAIRN_DEFAULT_DATA_DIR);
 }
 
@@ -238,6 +239,8 @@ static const struct key_spec keys[] = {
         "group logs on the relay in all; beyond it LOG_CREATE gets the error 'full'"),
     NUM("limits", "logs_per_connection", logs_per_connection, V_COUNT, 1, 65536,
         "group log reads one connection may have open at once"),
+    NUM("limits", "log_read_batches", log_read_batches, V_COUNT, 1, 65536,
+        "group log read batches asked of the storage at once; further reads wait"),
 };
 #define KEY_COUNT (sizeof(keys) / sizeof(keys[0]))
 

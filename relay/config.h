@@ -45,6 +45,7 @@ struct relay_config {
 	uint64_t log_max_bytes;
 	uint32_t max_logs;
 	uint32_t logs_per_connection;
+	uint32_t log_read_batches;
 	/* not from the file */
 	char data_dir[RELAY_PATH_MAX];
 };

@@ -57,6 +57,10 @@ struct log_registry {
 	/* Entries with ids below this have expired (STORE_EXPIRE is queued for them): an append
 	 * whose write completes after that is not listed. */
 	uint64_t expired_below;
+	/* Read batches asked of the storage (at most log_read_batches), and the reads waiting
+	 * for one of them to come back, oldest first (logcmd.c). */
+	uint32_t batches_out;
+	struct log_reader *wait_head, *wait_tail;
 };
 
 /* Frees every log and the tables (no reader or append may be left). */

@@ -58,6 +58,8 @@ struct log_reader {
 	uint64_t stop;   /* follow 0: next_seq when the read started; UINT64_MAX when following */
 	struct log_batch *batch;
 	uint8_t misses; /* batches that found an entry gone, in a row */
+	bool waiting;   /* in the registry's wait list */
+	struct log_reader *wait_prev, *wait_next;
 };
 
 struct log_batch {
@@ -69,6 +71,42 @@ struct log_batch {
 };
 
 /* ---- reads ----------------------------------------------------------------------------- */
+
+/* R waits for a read batch of the relay's to come back; its connection is not read meanwhile
+ * (is_busy), as the cost table of 5.9 says. */
+static void wait_for_batch(struct log_reader *r)
+{
+	struct log_registry *reg = &r->relay->logs;
+	if (r->waiting)
+		return;
+	r->waiting = true;
+	r->peer->reads_waiting++;
+	r->wait_prev = reg->wait_tail;
+	r->wait_next = NULL;
+	if (reg->wait_tail != NULL)
+		reg->wait_tail->wait_next = r;
+	else
+		reg->wait_head = r;
+	reg->wait_tail = r;
+}
+
+static void stop_waiting(struct log_reader *r)
+{
+	struct log_registry *reg = &r->relay->logs;
+	if (!r->waiting)
+		return;
+	if (r->wait_prev != NULL)
+		r->wait_prev->wait_next = r->wait_next;
+	else
+		reg->wait_head = r->wait_next;
+	if (r->wait_next != NULL)
+		r->wait_next->wait_prev = r->wait_prev;
+	else
+		reg->wait_tail = r->wait_prev;
+	r->wait_prev = r->wait_next = NULL;
+	r->waiting = false;
+	r->peer->reads_waiting--;
+}
 
 static void reader_free(struct log_reader *r)
 {
@@ -84,6 +122,7 @@ static void reader_end(struct log_reader *r, int code)
 	struct peer *p = r->peer;
 	if (log == NULL)
 		return;
+	stop_waiting(r);
 	if (code >= 0) {
 		struct cairn_msg m = {
 		    .type = CAIRN_REPLY_END, .request_id = r->request_id, .code = (uint32_t)code};
@@ -142,6 +181,10 @@ static void reader_pump(struct log_reader *r)
 	if (relay->stopping || level >= max / 2 || !relay->port->can_deliver(r->peer->conn))
 		return; /* logs_peer_drained calls again after each write */
 	size_t room = max - level < READ_BATCH_BYTES ? max - level : READ_BATCH_BYTES;
+	if (r->waiting || relay->logs.batches_out >= relay->cfg->log_read_batches) {
+		wait_for_batch(r); /* wake_readers pumps it again, in its turn */
+		return;
+	}
 	struct log_batch *b = calloc(1, sizeof(*b));
 	if (b == NULL) {
 		reader_end(r, -CAIRN_ESTORAGE);
@@ -165,7 +208,19 @@ static void reader_pump(struct log_reader *r)
 	b->job.done = on_batch_done;
 	b->job.data = b;
 	r->batch = b;
+	relay->logs.batches_out++;
 	relay_submit(relay, &b->job);
+}
+
+/* A read batch came back: the reads waiting for one take their turns, oldest first. */
+static void wake_readers(struct relay *relay)
+{
+	struct log_registry *reg = &relay->logs;
+	while (reg->wait_head != NULL && reg->batches_out < relay->cfg->log_read_batches) {
+		struct log_reader *r = reg->wait_head;
+		stop_waiting(r);
+		reader_pump(r);
+	}
 }
 
 static void on_batch_done(struct storage_job *job)
@@ -175,6 +230,8 @@ static void on_batch_done(struct storage_job *job)
 	uint8_t *body = job->read_body;
 	int status = job->status;
 	r->batch = NULL;
+	r->relay->logs.batches_out--;
+	wake_readers(r->relay); /* before R asks again: the others' turn first */
 	if (r->log == NULL) { /* ended meanwhile */
 		free(body);
 		free(b);

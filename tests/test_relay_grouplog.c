@@ -424,6 +424,42 @@ static void test_batch_sized_by_output(void **state)
 	assert_int_equal(memstorage_entry_reads(relay->storage), 2);
 }
 
+/* At most log_read_batches read batches are out at once; a read that needs one waits its
+ * turn, oldest first, and its connection is not read meanwhile. */
+static void test_read_batches_relay_wide(void **state)
+{
+	(void)state;
+	cfg.log_read_batches = 1;
+	struct conn *w = open_conn(), *r1 = open_conn(), *r2 = open_conn(), *r3 = open_conn();
+	struct glog_keys k;
+	log_made(w, &k);
+	append(w, &k, 2, 1, NULL);
+	settle();
+	expect_appended(w, 2, 1);
+	log_read(r1, &k, 5, 1, 0);
+	log_read(r2, &k, 6, 1, 0);
+	log_read(r3, &k, 7, 1, 1);
+	assert_int_equal(storage_pending(relay->storage), 1);
+	assert_false(commands_handler.busy(r1->peer));
+	assert_true(commands_handler.busy(r2->peer));
+	assert_true(commands_handler.busy(r3->peer));
+	memstorage_run_batch(relay->storage, false);
+	expect_state(r1, 5, 1, 2);
+	expect_entry(r1, 5, 1, 1);
+	expect_end(r1, 5, 0);
+	assert_false(commands_handler.busy(r2->peer));
+	assert_true(commands_handler.busy(r3->peer));
+	/* A waiting read that ends (its connection closed) leaves the line. */
+	close_conn(r3);
+	settle();
+	expect_state(r2, 6, 1, 2);
+	expect_entry(r2, 6, 1, 1);
+	expect_end(r2, 6, 0);
+	assert_int_equal(relay->logs.batches_out, 0);
+	assert_null(relay->logs.wait_head);
+	assert_int_equal(memstorage_entry_reads(relay->storage), 2);
+}
+
 /* A second read of the same log on a connection ends the first with END 6; reads per
  * connection are limited; closing the connection ends them silently. */
 static void test_reads_per_connection(void **state)
@@ -643,6 +679,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_fanout, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_slow_follower, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_batch_sized_by_output, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_read_batches_relay_wide, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reads_per_connection, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_quotas, setup, teardown),

@@ -96,6 +96,9 @@
 #define CAIRN_DEFAULT_LOG_MAX_BYTES       (256u << 20) /* [log_max_bytes] */
 #define CAIRN_DEFAULT_MAX_LOGS            100000       /* [max_logs] */
 #define CAIRN_DEFAULT_LOGS_PER_CONNECTION 64           /* [logs_per_connection] */
+/* Group log read batches (64 entries or 1 MiB each) the relay may have asked the storage for
+ * at once; further reads wait, and their connections are not read meanwhile. */
+#define CAIRN_DEFAULT_LOG_READ_BATCHES 256 /* [log_read_batches] */
 
 /* AUTH signature checks (~53 µs each) run on libuv's thread pool, one per connection at a
  * time, and at most this many relay-wide; the rest wait in arrival order, so that AUTH floods
