@@ -716,7 +716,6 @@ static void test_group_wrong_forms(void **state)
 	assert_int_equal(group_mutant("group/log-read", 6, 0x17, 0, &m, &have_id), CAIRN_ETYPE);
 	/* A delete secret of 31 bytes (c4 20 at offset 29, cut one byte shorter). */
 	assert_int_equal(group_mutant("group/log-delete", 30, 0x1f, 62, &m, &have_id), CAIRN_ETYPE);
-	assert_int_equal(have_id, 1);
 	/* follow as bin; from_seq negative (int 64 with its sign bit). */
 	assert_int_equal(group_mutant("group/log-read", 40, 0xc0, 0, &m, &have_id), CAIRN_ETYPE);
 	assert_int_equal(group_mutant("group/log-read", 31, 0xd3, 0, &m, &have_id), 0);
@@ -737,55 +736,34 @@ static void test_group_wrong_forms(void **state)
 			assert_int_not_equal(
 			    group_mutant(group_vector_names[i], 0, -1, cut, &m, &have_id), 0);
 	}
-	/* A trailing byte after one message. */
-	uint8_t buf[512];
+	uint8_t buf[512]; /* a trailing byte after one message */
 	size_t len = mdvec_hex("group/log-append", "hex", buf, sizeof(buf) - 1);
 	buf[len] = 0xc0;
 	assert_int_equal(cairn_msg_decode(buf, len + 1, NULL, &m, NULL), CAIRN_ETRAILING);
 
-	/* An empty entry is `bad request`; one over 16384 bytes is `too big` (envelope_len). */
-	static uint8_t big[CAIRN_LOG_ENTRY_MAX + 128];
-	uint8_t id[CAIRN_LOG_ID_LEN], cred[32];
-	memset(id, 0x77, sizeof(id));
-	memset(cred, 0x66, sizeof(cred));
-	size_t n = 0;
-	big[n++] = 0x95;
-	big[n++] = CAIRN_CMD_LOG_APPEND;
-	big[n++] = 0x07;
-	big[n++] = 0xc4;
-	big[n++] = CAIRN_LOG_ID_LEN;
-	memcpy(big + n, id, sizeof(id));
-	n += sizeof(id);
-	big[n++] = 0xc4;
-	big[n++] = 32;
-	memcpy(big + n, cred, sizeof(cred));
-	n += sizeof(cred);
-	size_t head = n;
-	big[n++] = 0xc4;
-	big[n++] = 0;
-	assert_int_equal(cairn_msg_decode(big, n, NULL, &m, &have_id), CAIRN_ETYPE);
-	assert_int_equal(have_id, 1);
-	assert_int_equal(m.envelope_len, 0);
-	n = head;
-	big[n++] = 0xc5;
-	big[n++] = (uint8_t)((CAIRN_LOG_ENTRY_MAX + 1) >> 8);
-	big[n++] = (uint8_t)(CAIRN_LOG_ENTRY_MAX + 1);
-	memset(big + n, 0x41, CAIRN_LOG_ENTRY_MAX + 1);
-	n += CAIRN_LOG_ENTRY_MAX + 1;
-	assert_int_equal(cairn_msg_decode(big, n, NULL, &m, &have_id), CAIRN_ETYPE);
+	/* 16384 bytes of entry decode; one more is `too big` (envelope_len), none `bad request`. */
+	static uint8_t big[CAIRN_MSG_ENCODED_MAX + 1], entry[CAIRN_LOG_ENTRY_MAX + 1];
+	const uint8_t *id = k22, *cred = k55; /* a log id and a credential */
+	struct cairn_msg e = {.type = CAIRN_CMD_LOG_APPEND,
+	                      .log_id = id,
+	                      .credential = cred,
+	                      .envelope = entry,
+	                      .envelope_len = CAIRN_LOG_ENTRY_MAX};
+	assert_int_equal(cairn_msg_encode(&e, big, sizeof(big), &len), 0);
+	size_t head = len - CAIRN_LOG_ENTRY_MAX - 3; /* c5 40 00 */
+	assert_int_equal(cairn_msg_decode(big, len, NULL, &m, &have_id), 0);
+	big[head + 2] = 0x01; /* 16385 */
+	assert_int_equal(cairn_msg_decode(big, len + 1, NULL, &m, &have_id), CAIRN_ETYPE);
 	assert_int_equal(m.type, CAIRN_CMD_LOG_APPEND);
 	assert_int_equal(m.envelope_len, CAIRN_LOG_ENTRY_MAX + 1);
-	/* Exactly 16384 is fine. */
-	big[head + 1] = (uint8_t)(CAIRN_LOG_ENTRY_MAX >> 8);
-	big[head + 2] = (uint8_t)CAIRN_LOG_ENTRY_MAX;
-	assert_int_equal(cairn_msg_decode(big, n - 1, NULL, &m, &have_id), 0);
-	assert_int_equal(m.envelope_len, CAIRN_LOG_ENTRY_MAX);
+	memcpy(big + head, "\xc4\x00", 2);
+	assert_int_equal(cairn_msg_decode(big, head + 2, NULL, &m, &have_id), CAIRN_ETYPE);
+	assert_int_equal(have_id, 1);
+	assert_int_equal(m.envelope_len, 0);
 
 	/* The encoder refuses what the decoder would: no log id, an empty or oversized entry,
 	 * follow 2, a missing digest. */
 	uint8_t out[CAIRN_MSG_ENCODED_MAX];
-	struct cairn_msg e = {.type = CAIRN_CMD_LOG_APPEND, .log_id = id, .credential = cred};
-	e.envelope = big;
 	e.envelope_len = 0;
 	assert_int_equal(cairn_msg_encode(&e, out, sizeof(out), &len), CAIRN_EINVAL);
 	e.envelope_len = CAIRN_LOG_ENTRY_MAX + 1;
