@@ -125,8 +125,6 @@ static uint64_t verify(const struct glog_keys *k, int last_n, uint64_t floor_seq
 		stored_seq[n] = m.seq;
 		count++;
 	}
-	assert_true(next > prev);
-	assert_true(next > floor_seq);
 	tclient_close(&c);
 	int acked = 0, seen = 0;
 	for (int n = 1; n <= last_n; n++) {
@@ -147,6 +145,10 @@ static uint64_t verify(const struct glog_keys *k, int last_n, uint64_t floor_seq
 				    (unsigned long long)stored_seq[n]);
 		}
 	}
+	assert_true(next > prev);
+	if (next <= floor_seq)
+		fail_msg("next_seq %llu after the restart, but seq %llu was given before",
+		         (unsigned long long)next, (unsigned long long)floor_seq);
 	fprintf(stderr,
 	        "# after the kill: %zu entries stored, %d acknowledged, %d seen by the follower, "
 	        "next_seq %llu\n",
@@ -157,7 +159,11 @@ static uint64_t verify(const struct glog_keys *k, int last_n, uint64_t floor_seq
 static void test_kill_during_appends(void **state)
 {
 	(void)state;
-	enum { ROUNDS = 3, WINDOW = 200 };
+	enum { ROUNDS = 10, WINDOW = 200 };
+	/* How long after the last window the kill comes: the relay reads a window, writes it in
+	 * one batch (gathered for CAIRN_STORAGE_GATHER_US, 2 ms, then committed) and answers it;
+	 * these land before, during and after that. */
+	static const int kill_after_ms[ROUNDS] = {0, 1, 1, 2, 2, 3, 4, 5, 7, 9};
 	assert_int_equal(relayproc_init(&relay, NULL), 0);
 	assert_int_equal(relayproc_start(&relay), 0);
 	struct glog_keys k;
@@ -173,8 +179,8 @@ static void test_kill_during_appends(void **state)
 		assert_int_equal(tclient_connect(&f, relay.port, relay.pub), 0);
 		uint32_t frid = glog_read_send(&f, &k, highest_given + 1, 1);
 		(void)glog_expect_state(&f, frid, NULL);
-		/* Append for 300 to 900 ms, then kill with a window in flight. */
-		int64_t kill_at = it_mono_ms() + 300 + 300 * round;
+		/* Append for 100 to 550 ms, then kill with a window in flight. */
+		int64_t kill_at = it_mono_ms() + 100 + 50 * round;
 		int outstanding = 0;
 		bool alive = true;
 		while (alive && it_mono_ms() < kill_at) {
@@ -200,7 +206,7 @@ static void test_kill_during_appends(void **state)
 			outstanding++;
 		}
 		assert_int_equal(tclient_flush(&w), 0);
-		it_sleep_ms(round * 3);
+		it_sleep_ms(kill_after_ms[round]);
 		assert_int_equal(relayproc_stop(&relay, SIGKILL), 128 + SIGKILL);
 		/* What was on its way to the clients still arrives. */
 		int left = outstanding;
