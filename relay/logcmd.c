@@ -65,7 +65,7 @@ struct log_reader {
 struct log_batch {
 	struct storage_job job;
 	struct log_reader *reader;
-	struct peer *peer; /* held (peer_hold) until the batch is back */
+	struct peer *peer; /* its connection referenced until the batch is back */
 	size_t n;
 	uint64_t ids[STORAGE_READ_ENTRIES_MAX], seqs[STORAGE_READ_ENTRIES_MAX];
 	uint32_t lens[STORAGE_READ_ENTRIES_MAX];
@@ -210,7 +210,10 @@ static void reader_pump(struct log_reader *r)
 	}
 	b->reader = r;
 	b->peer = r->peer;
-	peer_hold(b->peer); /* on_batch_done counts it back on the peer, which must be there */
+	/* on_batch_done counts it back on the peer, which must still be there: a reference
+	 * on the connection keeps it (not peer_hold: a read is no request in flight, and must
+	 * not take the connection's inflight_requests). */
+	relay->port->ref(b->peer->conn);
 	b->peer->read_batches++;
 	b->job.kind = STORAGE_READ_ENTRIES;
 	b->job.read_ids = b->ids;
@@ -278,7 +281,7 @@ static void on_batch_done(struct storage_job *job)
 	}
 	/* R (if it goes on) and any read of P's that waited for one of P's batches. */
 	logs_peer_drained(p);
-	peer_release(p); /* may free P */
+	p->relay->port->unref(p->conn); /* may free P */
 }
 
 /* ---- touching, removing ---------------------------------------------------------------- */
