@@ -128,22 +128,15 @@ static uint64_t verify(const struct glog_keys *k, int last_n, uint64_t floor_seq
 	tclient_close(&c);
 	int acked = 0, seen = 0;
 	for (int n = 1; n <= last_n; n++) {
-		if (appended_seq[n] != 0) {
-			acked++;
-			if (stored_seq[n] != appended_seq[n])
-				fail_msg(
-				    "entry %d was APPENDED as seq %llu, after the restart: %llu", n,
-				    (unsigned long long)appended_seq[n],
-				    (unsigned long long)stored_seq[n]);
-		}
-		if (seen_seq[n] != 0) {
-			seen++;
-			if (stored_seq[n] != seen_seq[n])
-				fail_msg(
-				    "a reader got entry %d as seq %llu, after the restart: %llu", n,
-				    (unsigned long long)seen_seq[n],
-				    (unsigned long long)stored_seq[n]);
-		}
+		/* What the writer was answered, then what the follower was sent. */
+		const uint64_t told[2] = {appended_seq[n], seen_seq[n]};
+		static const char *const how[2] = {"was APPENDED", "was sent to a reader"};
+		for (int i = 0; i < 2; i++)
+			if (told[i] != 0 && stored_seq[n] != told[i])
+				fail_msg("entry %d %s as seq %llu, after the restart: %llu", n, how[i],
+				         (unsigned long long)told[i], (unsigned long long)stored_seq[n]);
+		acked += told[0] != 0;
+		seen += told[1] != 0;
 	}
 	assert_true(next > prev);
 	if (next <= floor_seq)
