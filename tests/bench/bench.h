@@ -249,6 +249,8 @@ struct lat_samples {
 void lat_add(struct lat_samples *s, uint64_t ns);
 /* Percentile Q (0..1) in microseconds; 0 when empty. Sorts first. */
 double lat_percentile_us(struct lat_samples *s, double q);
+/* OUT's p50, p99, p99.9 and max from S. */
+void lat_fill(struct lat_samples *s, struct online_run *out);
 void lat_reset(struct lat_samples *s);
 void lat_free(struct lat_samples *s);
 

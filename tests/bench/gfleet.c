@@ -334,10 +334,7 @@ int gfleet_run(struct gfleet *f, double warmup_s, double duration_s, struct onli
 	out->msgs_per_s = out->rate / f->shape.members;
 	if (bytes0 != UINT64_MAX && bytes1 != UINT64_MAX && sent > 0)
 		out->upload_per_msg = (double)(bytes1 - bytes0) / (double)sent;
-	out->p50_us = lat_percentile_us(&f->lat, 0.50);
-	out->p99_us = lat_percentile_us(&f->lat, 0.99);
-	out->p999_us = lat_percentile_us(&f->lat, 0.999);
-	out->max_us = lat_percentile_us(&f->lat, 1.0);
+	lat_fill(&f->lat, out);
 	phase_cpu(&f->phase, out);
 	out->errors = f->errors - errors0;
 	return 0;

@@ -645,10 +645,7 @@ int mqfleet_run(struct mqfleet *f, double target_rate, double warmup_s, double d
 	uint64_t bytes1 = publisher_bytes(f), sent = total_sent(f) - sent0;
 	if (bytes0 != UINT64_MAX && bytes1 != UINT64_MAX && sent > 0)
 		out->upload_per_msg = (double)(bytes1 - bytes0) / (double)sent;
-	out->p50_us = lat_percentile_us(&f->lat, 0.50);
-	out->p99_us = lat_percentile_us(&f->lat, 0.99);
-	out->p999_us = lat_percentile_us(&f->lat, 0.999);
-	out->max_us = lat_percentile_us(&f->lat, 1.0);
+	lat_fill(&f->lat, out);
 	out->relay_cpu = (f->broker_cpu1 - f->broker_cpu0) / duration_s;
 	out->gen_cpu = (f->gen_cpu1 - f->gen_cpu0) / duration_s;
 	out->errors = f->errors - errors0;

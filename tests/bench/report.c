@@ -18,6 +18,18 @@ static double crypto_floor_ns(const struct limit_result *l)
 	return 2 * l->aead_ns[2];
 }
 
+/* Prints ROOT on stdout and frees it. Returns 0, or -1 if it could not be printed. */
+static int print_json(cJSON *root)
+{
+	char *text = cJSON_Print(root);
+	cJSON_Delete(root);
+	if (text == NULL)
+		return -1;
+	puts(text);
+	free(text);
+	return 0;
+}
+
 /* ---- tables ------------------------------------------------------------------------- */
 
 static void online_row(const struct online_result *o, const char *load, const struct online_run *r)
@@ -221,13 +233,7 @@ int report_json(const struct bench_opts *o, const struct bench_results *r)
 	if (r->have_limit)
 		cJSON_AddItemToObject(root, "limit", limit_json(r));
 	cJSON_AddNumberToObject(root, "total_s", r->total_s);
-	char *text = cJSON_Print(root);
-	cJSON_Delete(root);
-	if (text == NULL)
-		return -1;
-	puts(text);
-	free(text);
-	return 0;
+	return print_json(root);
 }
 
 /* ---- compare ------------------------------------------------------------------------ */
@@ -424,13 +430,7 @@ int report_compare_json(const struct bench_opts *o, const struct compare_results
 	add_num(li, "loopback_1k_writes_per_s", r->limit.loopback_writes_per_s, r->have_limit);
 	add_num(li, "aead_1k_ns", r->limit.aead_ns[2], r->have_limit);
 
-	char *text = cJSON_Print(root);
-	cJSON_Delete(root);
-	if (text == NULL)
-		return -1;
-	puts(text);
-	free(text);
-	return 0;
+	return print_json(root);
 }
 
 /* ---- group -------------------------------------------------------------------------- */
@@ -515,11 +515,5 @@ int report_group_json(const struct bench_opts *o, const struct group_results *r)
 	}
 	cJSON_AddNumberToObject(root, "duration_s", o->duration_s);
 	cJSON_AddNumberToObject(root, "total_s", r->total_s);
-	char *text = cJSON_Print(root);
-	cJSON_Delete(root);
-	if (text == NULL)
-		return -1;
-	puts(text);
-	free(text);
-	return 0;
+	return print_json(root);
 }

@@ -99,6 +99,14 @@ double lat_percentile_us(struct lat_samples *s, double q)
 	return (double)s->v[i] / 1000.0;
 }
 
+void lat_fill(struct lat_samples *s, struct online_run *out)
+{
+	out->p50_us = lat_percentile_us(s, 0.50);
+	out->p99_us = lat_percentile_us(s, 0.99);
+	out->p999_us = lat_percentile_us(s, 0.999);
+	out->max_us = lat_percentile_us(s, 1.0);
+}
+
 void lat_reset(struct lat_samples *s)
 {
 	s->len = 0;
