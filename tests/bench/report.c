@@ -331,6 +331,14 @@ static void cmp_idle(const struct compare_results *r)
 	        m != NULL ? m->rss_per_conn : 0, m != NULL);
 }
 
+/* The machine's limits, measured in the same run as a comparison. */
+static void cmp_limit(const struct limit_result *l)
+{
+	printf("limit: this machine, same run\n");
+	printf("  %-54s %12.0f\n", "loopback TCP, 1 KiB writes/s", l->loopback_writes_per_s);
+	printf("  %-54s %12.0f\n", "ChaCha20-Poly1305 seal of 1 KiB, ns", l->aead_ns[2]);
+}
+
 void report_compare_table(const struct bench_opts *o, const struct compare_results *r)
 {
 	printf("cairn-bench compare: cairn-relay and mosquitto, the same shapes on this machine "
@@ -340,13 +348,8 @@ void report_compare_table(const struct bench_opts *o, const struct compare_resul
 	cmp_online(o, r);
 	cmp_durable(r);
 	cmp_idle(r);
-	if (r->have_limit) {
-		printf("limit: this machine, same run\n");
-		printf("  %-54s %12.0f\n", "loopback TCP, 1 KiB writes/s",
-		       r->limit.loopback_writes_per_s);
-		printf("  %-54s %12.0f\n", "ChaCha20-Poly1305 seal of 1 KiB, ns",
-		       r->limit.aead_ns[2]);
-	}
+	if (r->have_limit)
+		cmp_limit(&r->limit);
 	printf(
 	    "\nratio = cairn / mosquitto. What each side does per message:\n"
 	    "- online: cairn carries every envelope in Noise-encrypted frames, and its owner\n"
@@ -465,13 +468,8 @@ void report_group_table(const struct bench_opts *o, const struct group_results *
 	printf("  %-54s %12s %12s %7s\n", "", "cairn", "mosquitto", "ratio");
 	for (size_t i = 0; i < r->steps_len; i++)
 		group_step_table(o, &r->steps[i]);
-	if (r->have_limit) {
-		printf("limit: this machine, same run\n");
-		printf("  %-54s %12.0f\n", "loopback TCP, 1 KiB writes/s",
-		       r->limit.loopback_writes_per_s);
-		printf("  %-54s %12.0f\n", "ChaCha20-Poly1305 seal of 1 KiB, ns",
-		       r->limit.aead_ns[2]);
-	}
+	if (r->have_limit)
+		cmp_limit(&r->limit);
 	printf("\nratio = cairn / mosquitto. What each side does per message:\n"
 	       "- cairn: the sender appends the entry to one group log (LOG_APPEND, in a Noise\n"
 	       "  frame); the relay stores it, fsyncs its group commit, answers APPENDED and then\n"
