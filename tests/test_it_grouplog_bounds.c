@@ -13,7 +13,9 @@
  * - logs_per_connection (`limit`, END 6 for a second read of a log), max_logs (`full`) and the
  *   create budget (`limit`);
  * - log_max_entries and log_max_bytes: `quota`, and nothing stored (counted in the store file);
- * - a LOG_APPEND flood from one connection does not starve another's SEND and delivery.
+ * - a LOG_APPEND flood from one connection does not starve another's SEND and delivery, and
+ *   peers that keep the relay's read batches busy (a LOG_READ ending the last, over and
+ *   over) do not stall another connection's PING and read.
  *
  * The crash test (SIGKILL during appends) is tests/test_it_grouplog_crash.c.
  */
@@ -21,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -442,6 +445,105 @@ static void test_quotas(void **state)
 	                 5 * 10 + 16000 + 16000 + 8000);
 }
 
+/* ---- readers that take the relay's read batches do not stall another connection ---------- */
+
+/* A child process: until UNTIL_MS, frames of 512 LOG_READs of K's log from the start, each
+ * ending the one before while its batch of 1 MiB is out, then the last one read to its END. */
+static void reread_attacker(const struct glog_keys *k, int64_t until_ms)
+{
+	struct tclient c;
+	if (tclient_connect(&c, relay.port, relay.pub) != 0)
+		_exit(1);
+	while (it_mono_ms() < until_ms) {
+		uint32_t last = 0;
+		for (int i = 0; i < 512; i++) {
+			struct cairn_msg m = {.type = CAIRN_CMD_LOG_READ,
+			                      .request_id = c.next_id++,
+			                      .log_id = k->id,
+			                      .seq = 1};
+			if (tclient_queue(&c, &m) != 0)
+				_exit(1);
+			last = m.request_id;
+		}
+		if (tclient_flush(&c) != 0)
+			_exit(1);
+		struct cairn_msg m;
+		do
+			if (tclient_recv(&c, &m, 20000) != 0)
+				_exit(2);
+		while (m.type != CAIRN_REPLY_END || m.request_id != last);
+	}
+	tclient_close(&c);
+	_exit(0);
+}
+
+static void test_read_batches_fair(void **state)
+{
+	(void)state;
+	enum { ATTACKERS = 4, ATTACK_MS = IT_ASAN ? 2000 : 3000, VICTIM_ENTRIES = 8 };
+	start("", false);
+	struct tclient w, v;
+	struct glog_keys big, mine;
+	glog_keys_new(&big);
+	glog_keys_new(&mine);
+	assert_int_equal(tclient_connect(&w, relay.port, relay.pub), 0);
+	assert_int_equal(glog_create(&w, &big), 0);
+	assert_int_equal(glog_create(&w, &mine), 0);
+	append_burst(&w, &big, 1, 64, CAIRN_LOG_ENTRY_MAX); /* 1 MiB: one whole batch */
+	uint64_t seq;
+	for (int n = 1; n <= VICTIM_ENTRIES; n++)
+		assert_int_equal(glog_append(&w, &mine, mine.cred, n, 100, &seq), 0);
+	tclient_close(&w);
+
+	int64_t until = it_mono_ms() + ATTACK_MS;
+	pid_t kids[ATTACKERS];
+	for (int i = 0; i < ATTACKERS; i++) {
+		kids[i] = fork();
+		assert_true(kids[i] >= 0);
+		if (kids[i] == 0)
+			reread_attacker(&big, until);
+	}
+	/* The victim: a PING, then a read of its own log to its END, again and again. */
+	assert_int_equal(tclient_connect(&v, relay.port, relay.pub), 0);
+	it_sleep_ms(200); /* the attackers get going */
+	int rounds = 0;
+	double worst_ms = 0, sum_ms = 0;
+	while (it_mono_ms() < until) {
+		int64_t t0 = it_mono_us();
+		struct cairn_msg ping = {.type = CAIRN_CMD_PING}, reply;
+		assert_int_equal(tclient_call(&v, &ping, &reply), 0);
+		uint32_t rid = glog_read_send(&v, &mine, 1, 0);
+		(void)glog_expect_state(&v, rid, NULL);
+		for (int n = 1; n <= VICTIM_ENTRIES; n++)
+			glog_expect_entry(&v, rid, (uint64_t)n, n, 100);
+		glog_expect_end(&v, rid, 0);
+		double ms = (double)(it_mono_us() - t0) / 1e3;
+		sum_ms += ms;
+		if (ms > worst_ms)
+			worst_ms = ms;
+		rounds++;
+	}
+	tclient_close(&v);
+	int failed = 0;
+	for (int i = 0; i < ATTACKERS; i++) {
+		int st = 0;
+		assert_int_equal(waitpid(kids[i], &st, 0), kids[i]);
+		failed += !(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	}
+	fprintf(stderr,
+	        "# %d connections re-reading a 1 MiB log beside %d PING + read exchanges: mean "
+	        "%.1f ms, worst %.1f ms\n",
+	        ATTACKERS, rounds, rounds > 0 ? sum_ms / rounds : 0.0, worst_ms);
+	assert_int_equal(failed, 0);
+	assert_true(rounds >= 3);
+	/* Its read waits its turn in the relay's line of read batches (256 of 1 MiB at most,
+	 * eight a storage cycle), its PING not at all: a second is far above that, far below
+	 * a line that never moves. */
+	if (worst_ms > (IT_ASAN ? 4000 : 2000))
+		fail_msg("a read of 8 entries and a PING took %.0f ms beside re-reading peers",
+		         worst_ms);
+}
+
 /* ---- a LOG_APPEND flood does not starve another connection -------------------------------- */
 
 static void test_append_flood_fair(void **state)
@@ -539,6 +641,7 @@ int main(void)
 	    cmocka_unit_test_teardown(test_counts, relay_teardown),
 	    cmocka_unit_test_teardown(test_quotas, relay_teardown),
 	    cmocka_unit_test_teardown(test_append_flood_fair, relay_teardown),
+	    cmocka_unit_test_teardown(test_read_batches_fair, relay_teardown),
 	};
 	if (sodium_init() < 0)
 		return 1;
