@@ -254,6 +254,8 @@ static int bad_message_code(int rc, const struct cairn_msg *m)
 		return CAIRN_EUNKNOWN;
 	if (m->type == CAIRN_CMD_SEND && m->envelope_len > CAIRN_ENVELOPE_MAX)
 		return CAIRN_ETOOBIG;
+	if (m->type == CAIRN_CMD_LOG_APPEND && m->envelope_len > CAIRN_LOG_ENTRY_MAX)
+		return CAIRN_ETOOBIG;
 	return CAIRN_EBADREQ;
 }
 

@@ -23,6 +23,14 @@ enum codec_field {
 	F_ENVELOPE_ID,   /* uint 64 */
 	F_ENVELOPE,      /* bin 0..CAIRN_ENVELOPE_MAX */
 	F_CODE,          /* uint 32 */
+	F_LOG_ID,        /* bin 24 */
+	F_DELETE_DIGEST, /* bin 32 */
+	F_DELETE_SECRET, /* bin 32 */
+	F_SEQ,           /* uint 64: from_seq, or an entry's seq */
+	F_FIRST_SEQ,     /* uint 64 */
+	F_NEXT_SEQ,      /* uint 64 */
+	F_FOLLOW,        /* uint 0 or 1 */
+	F_ENTRY,         /* bin 1..CAIRN_LOG_ENTRY_MAX, kept in m->envelope */
 };
 
 #define CODEC_ARGS_MAX 3
@@ -43,11 +51,18 @@ static const struct codec_layout codec_layouts[] = {
     {CAIRN_CMD_ACK, 2, "ACK", {F_RECIPIENT_ID, F_ENVELOPE_ID}},
     {CAIRN_CMD_DELETE, 1, "DELETE", {F_RECIPIENT_ID}},
     {CAIRN_CMD_SEND, 3, "SEND", {F_SENDER_ID, F_CREDENTIAL, F_ENVELOPE}},
+    {CAIRN_CMD_LOG_CREATE, 3, "LOG_CREATE", {F_LOG_ID, F_DIGEST, F_DELETE_DIGEST}},
+    {CAIRN_CMD_LOG_APPEND, 3, "LOG_APPEND", {F_LOG_ID, F_DIGEST, F_ENTRY}},
+    {CAIRN_CMD_LOG_READ, 3, "LOG_READ", {F_LOG_ID, F_SEQ, F_FOLLOW}},
+    {CAIRN_CMD_LOG_DELETE, 2, "LOG_DELETE", {F_LOG_ID, F_DELETE_SECRET}},
     {CAIRN_REPLY_OK, 0, "OK", {0}},
     {CAIRN_REPLY_CREATED, 2, "CREATED", {F_RECIPIENT_ID, F_SENDER_ID}},
     {CAIRN_REPLY_ERROR, 1, "ERROR", {F_CODE}},
     {CAIRN_REPLY_ENVELOPE, 2, "ENVELOPE", {F_ENVELOPE_ID, F_ENVELOPE}},
     {CAIRN_REPLY_END, 1, "END", {F_CODE}},
+    {CAIRN_REPLY_APPENDED, 1, "APPENDED", {F_SEQ}},
+    {CAIRN_REPLY_LOG_STATE, 2, "LOG_STATE", {F_FIRST_SEQ, F_NEXT_SEQ}},
+    {CAIRN_REPLY_LOG_ENTRY, 2, "LOG_ENTRY", {F_SEQ, F_ENTRY}},
 };
 
 static const struct codec_layout *codec_layout(uint64_t type)
@@ -80,10 +95,19 @@ static const uint8_t **codec_bin_slot(enum codec_field f, struct cairn_msg *m, s
 	case F_SIGNATURE:
 		*size = CAIRN_SIGNATURE_LEN;
 		return &m->signature;
-	case F_DIGEST:
+	case F_DIGEST: /* also LOG_APPEND's credential: bin 32, never nil */
 	case F_CREDENTIAL:
 		*size = CAIRN_CREDENTIAL_LEN;
 		return &m->credential;
+	case F_LOG_ID:
+		*size = CAIRN_LOG_ID_LEN;
+		return &m->log_id;
+	case F_DELETE_DIGEST:
+		*size = CAIRN_CREDENTIAL_LEN;
+		return &m->delete_digest;
+	case F_DELETE_SECRET:
+		*size = CAIRN_CREDENTIAL_LEN;
+		return &m->delete_secret;
 	default:
 		return NULL;
 	}
@@ -122,6 +146,11 @@ static int codec_check_fields(const struct codec_layout *l, struct cairn_msg *m)
 		if (f == F_ENVELOPE && (m->envelope_len > CAIRN_ENVELOPE_MAX ||
 		                        (m->envelope == NULL && m->envelope_len > 0)))
 			return CAIRN_EINVAL;
+		if (f == F_ENTRY && (m->envelope_len == 0 ||
+		                     m->envelope_len > CAIRN_LOG_ENTRY_MAX || m->envelope == NULL))
+			return CAIRN_EINVAL;
+		if (f == F_FOLLOW && m->follow > 1)
+			return CAIRN_EINVAL;
 	}
 	return 0;
 }
@@ -140,8 +169,17 @@ static int codec_pack_field(msgpack_packer *pk, enum codec_field f, struct cairn
 	switch (f) {
 	case F_ENVELOPE_ID:
 		return msgpack_pack_uint64(pk, m->envelope_id);
+	case F_SEQ:
+		return msgpack_pack_uint64(pk, m->seq);
+	case F_FIRST_SEQ:
+		return msgpack_pack_uint64(pk, m->first_seq);
+	case F_NEXT_SEQ:
+		return msgpack_pack_uint64(pk, m->next_seq);
+	case F_FOLLOW:
+		return msgpack_pack_uint8(pk, m->follow);
 	case F_CODE:
 		return msgpack_pack_uint32(pk, m->code);
+	case F_ENTRY:
 	case F_ENVELOPE: {
 		int rc = msgpack_pack_bin(pk, m->envelope_len);
 		if (rc != 0 || m->envelope_len == 0)
@@ -323,6 +361,20 @@ static int codec_read_field(struct codec_reader *r, enum codec_field f, struct c
 	switch (f) {
 	case F_ENVELOPE_ID:
 		return codec_read_uint(r, &m->envelope_id);
+	case F_SEQ:
+		return codec_read_uint(r, &m->seq);
+	case F_FIRST_SEQ:
+		return codec_read_uint(r, &m->first_seq);
+	case F_NEXT_SEQ:
+		return codec_read_uint(r, &m->next_seq);
+	case F_FOLLOW:
+		rc = codec_read_uint(r, &v);
+		if (rc != 0)
+			return rc;
+		if (v > 1)
+			return CAIRN_ETYPE;
+		m->follow = (uint8_t)v;
+		return 0;
 	case F_CODE:
 		rc = codec_read_uint(r, &v);
 		if (rc != 0)
@@ -339,6 +391,15 @@ static int codec_read_field(struct codec_reader *r, enum codec_field f, struct c
 		m->envelope = n > 0 ? data : NULL;
 		m->envelope_len = n;
 		return n > CAIRN_ENVELOPE_MAX ? CAIRN_ETYPE : 0;
+	case F_ENTRY:
+		rc = codec_read_bin(r, &data, &n);
+		if (rc != 0)
+			return rc;
+		/* As an envelope: filled in when too long, for `too big`; empty is `bad request`.
+		 */
+		m->envelope = n > 0 ? data : NULL;
+		m->envelope_len = n;
+		return n == 0 || n > CAIRN_LOG_ENTRY_MAX ? CAIRN_ETYPE : 0;
 	default:
 		return CAIRN_ETYPE;
 	}

@@ -23,16 +23,25 @@ enum cairn_msg_type {
 	CAIRN_CMD_ACK = 6,
 	CAIRN_CMD_DELETE = 7,
 	CAIRN_CMD_SEND = 8,
+	CAIRN_CMD_LOG_CREATE = 9, /* group logs, section 5.9 */
+	CAIRN_CMD_LOG_APPEND = 10,
+	CAIRN_CMD_LOG_READ = 11,
+	CAIRN_CMD_LOG_DELETE = 12,
 	CAIRN_REPLY_OK = 64,
 	CAIRN_REPLY_CREATED = 65,
 	CAIRN_REPLY_ERROR = 66,
 	CAIRN_REPLY_ENVELOPE = 67,
 	CAIRN_REPLY_END = 68,
+	CAIRN_REPLY_APPENDED = 69,
+	CAIRN_REPLY_LOG_STATE = 70,
+	CAIRN_REPLY_LOG_ENTRY = 71,
 };
 
 /*
  * One command or reply. Only the fields of its type are meaningful (docs/PROTOCOL.md 5.2,
- * 5.3); pointer fields borrow from the decoded buffer, or from the caller when encoding.
+ * 5.3, 5.9); pointer fields borrow from the decoded buffer, or from the caller when encoding.
+ * A log entry travels in the envelope fields, so that one check of envelope_len serves both
+ * for `too big`.
  */
 struct cairn_msg {
 	uint8_t type;
@@ -41,14 +50,25 @@ struct cairn_msg {
 	const uint8_t *recipient_id;  /* AUTH SECURE SUBSCRIBE ACK DELETE CREATED: 24 bytes */
 	const uint8_t *sender_id;     /* SEND CREATED: 24 bytes */
 	const uint8_t *signature;     /* AUTH: 64 bytes */
-	const uint8_t *credential;    /* SECURE: digest, 32 bytes; SEND: 32 bytes or NULL (nil) */
-	uint64_t envelope_id;         /* ACK ENVELOPE */
-	const uint8_t *envelope;      /* SEND ENVELOPE: envelope_len bytes (may be NULL if 0) */
+	/* SECURE, LOG_CREATE: a credential digest, 32 bytes; SEND: 32 bytes or NULL (nil);
+	 * LOG_APPEND: the log credential, 32 bytes */
+	const uint8_t *credential;
+	uint64_t envelope_id;    /* ACK ENVELOPE */
+	const uint8_t *envelope; /* SEND ENVELOPE: envelope_len bytes (may be NULL if 0);
+	                            LOG_APPEND LOG_ENTRY: the entry, 1..CAIRN_LOG_ENTRY_MAX */
 	size_t envelope_len;
 	uint32_t code; /* ERROR, END: a wire error code (0 for END of a deleted mailbox) */
+	const uint8_t *log_id;        /* LOG_CREATE LOG_APPEND LOG_READ LOG_DELETE: 24 bytes */
+	const uint8_t *delete_digest; /* LOG_CREATE: 32 bytes */
+	const uint8_t *delete_secret; /* LOG_DELETE: 32 bytes */
+	uint64_t seq;                 /* LOG_READ: from_seq; APPENDED LOG_ENTRY: the entry's seq */
+	uint64_t first_seq;           /* LOG_STATE */
+	uint64_t next_seq;            /* LOG_STATE */
+	uint8_t follow;               /* LOG_READ: 0 or 1 */
 };
 
-/* Largest encoding of any message (a full SEND or ENVELOPE), for sizing buffers. */
+/* Largest encoding of any message (a full SEND, ENVELOPE, LOG_APPEND or LOG_ENTRY), for
+ * sizing buffers. */
 #define CAIRN_MSG_ENCODED_MAX (CAIRN_ENVELOPE_MAX + 128)
 
 /*
@@ -68,9 +88,10 @@ CAIRN_WARN_UNUSED int cairn_msg_encode(const struct cairn_msg *m, uint8_t *out, 
  * *HAVE_ID (when non-NULL) is set to 1 so the caller can send an ERROR reply.
  * *HAVE_ID is also 1 on success; *USED and *HAVE_ID are 0 after any other failure.
  * On CAIRN_ETYPE, M holds the fields read before the faulty one; an envelope longer than
- * CAIRN_ENVELOPE_MAX is the fault exactly when M->envelope_len > CAIRN_ENVELOPE_MAX, which
- * lets the relay answer `too big` instead of `bad request`. Reply types decode too; a relay
- * must itself refuse them as commands.
+ * CAIRN_ENVELOPE_MAX (or a log entry longer than CAIRN_LOG_ENTRY_MAX) is the fault exactly
+ * when M->envelope_len is over that, which lets the relay answer `too big` instead of `bad
+ * request`; an empty log entry and a `follow` other than 0 or 1 are CAIRN_ETYPE. Reply types decode
+ * too; a relay must itself refuse them as commands.
  */
 CAIRN_WARN_UNUSED int cairn_msg_decode(const uint8_t *buf, size_t len, size_t *used,
                                        struct cairn_msg *m, int *have_id);

@@ -85,12 +85,23 @@ int admission_room_for_mailbox(struct relay *relay)
 	return 0;
 }
 
+int admission_room_for_log(struct relay *relay)
+{
+	if (relay->logs.count >= relay->cfg->max_logs)
+		return refuse_full(relay, "max_logs");
+	if (relay->disk_low)
+		return refuse_full(relay, "min_free_disk");
+	return 0;
+}
+
 int admission_room_for_envelope(struct relay *relay, size_t len)
 {
 	const struct mailbox_index *ix = &relay->mailboxes;
 	/* Every envelope costs its row and its entry in memory besides its bytes, so a flood of
 	 * empty envelopes is bounded too. */
-	uint64_t held = ix->bytes + ix->envelopes * CAIRN_ENVELOPE_OVERHEAD;
+	const struct log_registry *logs = &relay->logs;
+	uint64_t held = ix->bytes + ix->envelopes * CAIRN_ENVELOPE_OVERHEAD + logs->bytes +
+	                logs->entries * CAIRN_ENVELOPE_OVERHEAD;
 	uint64_t more = (uint64_t)len + CAIRN_ENVELOPE_OVERHEAD;
 	if (held > relay->cfg->max_stored_bytes || more > relay->cfg->max_stored_bytes - held)
 		return refuse_full(relay, "max_stored_bytes");

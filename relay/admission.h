@@ -28,7 +28,10 @@ void admission_tick(struct relay *relay);
 
 /* 0 if the relay has room for one more mailbox, else CAIRN_ECAPACITY. */
 CAIRN_WARN_UNUSED int admission_room_for_mailbox(struct relay *relay);
-/* 0 if the relay has room for one more envelope of LEN bytes, else CAIRN_ECAPACITY. */
+/* 0 if the relay has room for one more group log, else CAIRN_ECAPACITY. */
+CAIRN_WARN_UNUSED int admission_room_for_log(struct relay *relay);
+/* 0 if the relay has room for one more envelope or log entry of LEN bytes, else
+ * CAIRN_ECAPACITY. */
 CAIRN_WARN_UNUSED int admission_room_for_envelope(struct relay *relay, size_t len);
 
 /* Fills B, a new connection's budget. */

@@ -44,7 +44,10 @@ struct peer {
 	uint32_t authed_len;
 	struct mailbox **subs; /* mailboxes this connection is subscribed to */
 	uint32_t subs_len;
-	struct admission_budget budget; /* CREATE/SECURE */
+	struct admission_budget budget; /* CREATE/SECURE/LOG_CREATE */
+	struct log_reader **reads;      /* group log reads in progress (logcmd.c) */
+	uint32_t reads_len;
+	uint32_t reads_waiting; /* of them, waiting for the relay's read batches: read no more */
 };
 
 /* A storage job for a request that is not an envelope's own write. */
@@ -54,7 +57,8 @@ struct request {
 	struct peer *peer; /* holds a reference on its connection; NULL for the relay's own jobs */
 	uint32_t request_id;
 	struct store_mailbox rec;
-	uint64_t *ids; /* STORE_MAILBOX_DELETE's envelope ids, freed with the request */
+	struct store_log log; /* STORE_LOG_PUT's record (logcmd.c) */
+	uint64_t *ids; /* STORE_MAILBOX_DELETE's and STORE_LOG_DELETE's entry ids, freed with it */
 };
 
 /* ---- peer.c ---------------------------------------------------------------------------- */
@@ -112,6 +116,22 @@ void mailbox_touch(struct relay *relay, struct mailbox *mb);
 /* Removes MB and its envelopes, answering P's REQUEST_ID once durable (if P is set): 0, or
  * CAIRN_ENOMEM with MB untouched. */
 int mailbox_destroy(struct relay *relay, struct mailbox *mb, struct peer *p, uint32_t request_id);
+
+/* ---- logcmd.c: group logs (docs/PROTOCOL.md 5.9) ---------------------------------------- */
+
+/* Runs M if it is LOG_CREATE, LOG_APPEND, LOG_READ or LOG_DELETE (true), else false. */
+bool logs_command(struct peer *p, const struct cairn_msg *m);
+/* P's connection closed: its reads end without END. */
+void logs_peer_closed(struct peer *p);
+/* P's output drained: its reads go on. */
+void logs_peer_drained(struct peer *p);
+/* The relay stops (storage closed): END `shutdown` to every read, then the registry goes. */
+void logs_shutdown(struct relay *relay);
+/* Expiry pass at NOW: idle logs, and entries with ids below CUTOFF (0: none this pass). */
+void logs_expire(struct relay *relay, int64_t now, uint64_t cutoff);
+/* Load callbacks (store_load_cb: log, log_entry; CTX is the relay). */
+void logs_load_log(void *ctx, const struct store_log *rec);
+void logs_load_entry(void *ctx, const struct store_log_entry_info *info);
 
 /* ---- commands.c ------------------------------------------------------------------------ */
 

@@ -399,6 +399,8 @@ static void on_command(void *peer, const struct cairn_msg *m)
 		cmd_send(p, m);
 		break;
 	default:
+		if (logs_command(p, m))
+			break;
 		/* A reply type sent by a client. */
 		peer_reply_error(p, m->request_id, CAIRN_EUNKNOWN);
 		break;
@@ -429,6 +431,7 @@ static void on_closed(void *peer)
 	struct relay *relay = p->relay;
 	while (p->subs_len > 0)
 		unsubscribe(relay, p->subs[p->subs_len - 1], -1);
+	logs_peer_closed(p);
 	if (!p->open)
 		return;
 	p->open = false;
@@ -446,12 +449,13 @@ static void on_drained(void *peer)
 	struct peer *p = peer;
 	for (uint32_t i = 0; i < p->subs_len; i++)
 		deliver(p->relay, p->subs[i]);
+	logs_peer_drained(p);
 }
 
 static bool is_busy(const void *peer)
 {
 	const struct peer *p = peer;
-	return p->inflight >= p->relay->cfg->inflight_requests;
+	return p->inflight >= p->relay->cfg->inflight_requests || p->reads_waiting > 0;
 }
 
 static void on_free(void *peer)
@@ -459,6 +463,7 @@ static void on_free(void *peer)
 	struct peer *p = peer;
 	free(p->authed);
 	free(p->subs);
+	free(p->reads);
 	free(p);
 }
 
@@ -476,4 +481,5 @@ void commands_shutdown(struct relay *relay)
 	for (struct peer *p = relay->peers; p != NULL; p = p->next)
 		while (p->subs_len > 0)
 			unsubscribe(relay, p->subs[p->subs_len - 1], -CAIRN_ESHUTDOWN);
+	logs_shutdown(relay);
 }

@@ -30,7 +30,8 @@ void commands_load_finish(struct relay *relay, void (*ready)(struct relay *relay
 
 /* Expires envelopes older than the TTL, in memory and (as one range delete) on disk. */
 void commands_expire(struct relay *relay, int64_t now);
-/* Sends END (shutdown) to every subscription. */
+/* Sends END (shutdown) to every subscription and group log read, and frees the group log
+ * registry: called once the storage is closed (every job done), before connections close. */
 void commands_shutdown(struct relay *relay);
 
 #endif

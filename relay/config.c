@@ -49,6 +49,11 @@ void relay_config_defaults(struct relay_config *cfg)
 	cfg->min_free_disk = CAIRN_DEFAULT_MIN_FREE_DISK;
 	cfg->create_burst = CAIRN_DEFAULT_CREATE_BURST;
 	cfg->create_per_minute = CAIRN_DEFAULT_CREATE_PER_MINUTE;
+	cfg->log_max_entries = CAIRN_DEFAULT_LOG_MAX_ENTRIES;
+	cfg->log_max_bytes = CAIRN_DEFAULT_LOG_MAX_BYTES;
+	cfg->max_logs = CAIRN_DEFAULT_MAX_LOGS;
+	cfg->logs_per_connection = CAIRN_DEFAULT_LOGS_PER_CONNECTION;
+	cfg->log_read_batches = CAIRN_DEFAULT_LOG_READ_BATCHES;
 	snprintf(cfg->data_dir, sizeof(cfg->data_dir), "%s", CAIRN_DEFAULT_DATA_DIR);
 }
 
@@ -226,6 +231,16 @@ static const struct key_spec keys[] = {
         "CREATE and SECURE commands one connection may send at once, then..."),
     NUM("limits", "create_per_minute", create_per_minute, V_COUNT, 0, 60000,
         "...this many a minute; beyond that they get the error 'limit'"),
+    NUM("limits", "log_max_entries", log_max_entries, V_COUNT, 1, 10000000,
+        "entries one group log may hold; an append beyond it gets a quota error"),
+    NUM("limits", "log_max_bytes", log_max_bytes, V_BYTES, CAIRN_LOG_ENTRY_MAX, UINT64_C(1) << 40,
+        "bytes of entries one group log may hold (suffix K, M or G)"),
+    NUM("limits", "max_logs", max_logs, V_COUNT, 1, 1000000000,
+        "group logs on the relay in all; beyond it LOG_CREATE gets the error 'full'"),
+    NUM("limits", "logs_per_connection", logs_per_connection, V_COUNT, 1, 65536,
+        "group log reads one connection may have open at once"),
+    NUM("limits", "log_read_batches", log_read_batches, V_COUNT, 1, 65536,
+        "group log read batches asked of the storage at once; further reads wait"),
 };
 #define KEY_COUNT (sizeof(keys) / sizeof(keys[0]))
 

@@ -41,6 +41,11 @@ struct relay_config {
 	uint64_t min_free_disk;
 	uint32_t create_burst;
 	uint32_t create_per_minute;
+	uint32_t log_max_entries;
+	uint64_t log_max_bytes;
+	uint32_t max_logs;
+	uint32_t logs_per_connection;
+	uint32_t log_read_batches;
 	/* not from the file */
 	char data_dir[RELAY_PATH_MAX];
 };

@@ -640,4 +640,5 @@ const struct conn_port conn_socket_port = {
     .unref = conn_unref,
     .defer = conn_defer,
     .handshake_hash = conn_handshake_hash,
+    .output_level = conn_output_level,
 };

@@ -141,10 +141,12 @@ void commands_expire(struct relay *relay, int64_t now)
 	size_t k = 0;
 	while (k < relay->marks_len && relay->marks[k].time <= limit)
 		k++;
+	/* Every envelope (and log entry) below the newest expired mark's id was stored by that
+	 * mark's time. */
+	uint64_t cutoff = k > 0 ? relay->marks[k - 1].next_id : 0;
+	logs_expire(relay, now, cutoff);
 	if (k == 0)
 		return;
-	/* Every envelope below the newest expired mark's id was stored by that mark's time. */
-	uint64_t cutoff = relay->marks[k - 1].next_id;
 	/* Marks used up: the same range is never deleted twice. */
 	memmove(relay->marks, relay->marks + k, (relay->marks_len - k) * sizeof(*relay->marks));
 	relay->marks_len -= k;

@@ -70,6 +70,8 @@ static void load_id_mark(void *ctx, uint64_t mark)
 const struct store_load_cb commands_load_cb = {
     .mailbox = load_mailbox,
     .envelope = load_envelope,
+    .log = logs_load_log,
+    .log_entry = logs_load_entry,
     .id_mark = load_id_mark,
 };
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The in-memory, single-threaded storage engine (memstorage.h) for tests and the relay fuzz
- * target. It keeps what the relay reads back, envelope bodies by id, and honours every rule of
+ * target. It keeps what the relay reads back, envelope and log entry bodies by id (they share
+ * the id space), and honours every rule of
  * storage.h that the command layer depends on: a queued job can be cancelled, a taken one
  * cannot; reads see earlier batches only; a failed commit applies nothing; done() runs on the
  * caller's thread, from memstorage_run_batch.
@@ -16,9 +17,10 @@
 enum { JOB_IDLE, JOB_QUEUED, JOB_TAKEN, JOB_HELD };
 
 struct stored {
-	uint64_t id, mailbox_id;
+	uint64_t id, mailbox_id; /* a log entry's: its log's key */
 	uint8_t *body;
 	uint32_t len;
+	bool entry; /* a log entry, not an envelope */
 };
 
 struct memstorage {
@@ -31,6 +33,7 @@ struct memstorage {
 	struct stored *env; /* by increasing id */
 	size_t env_len, env_cap;
 	uint64_t batches, writes;
+	uint64_t entry_reads; /* STORAGE_READ_ENTRIES jobs served */
 };
 
 static const struct storage_ops mem_ops;
@@ -142,7 +145,12 @@ static void remove_if(struct memstorage *s, bool (*drop)(const struct stored *, 
 
 static bool of_mailbox(const struct stored *e, uint64_t mailbox_id)
 {
-	return e->mailbox_id == mailbox_id;
+	return !e->entry && e->mailbox_id == mailbox_id;
+}
+
+static bool of_log(const struct stored *e, uint64_t log_key)
+{
+	return e->entry && e->mailbox_id == log_key;
 }
 
 static bool below(const struct stored *e, uint64_t id)
@@ -155,7 +163,7 @@ static bool is_id(const struct stored *e, uint64_t id)
 	return e->id == id;
 }
 
-static int put_envelope(struct memstorage *s, const struct store_op *op)
+static int put_envelope(struct memstorage *s, const struct store_op *op, bool entry)
 {
 	size_t i = find(s, op->envelope_id);
 	/* Envelope ids never repeat (ARCHITECTURE.md): a second write of one is a finding. */
@@ -175,8 +183,11 @@ static int put_envelope(struct memstorage *s, const struct store_op *op)
 	if (op->len > 0)
 		memcpy(body, op->body, op->len);
 	memmove(s->env + i + 1, s->env + i, (s->env_len - i) * sizeof(*s->env));
-	s->env[i] = (struct stored){
-	    .id = op->envelope_id, .mailbox_id = op->mailbox_id, .body = body, .len = op->len};
+	s->env[i] = (struct stored){.id = op->envelope_id,
+	                            .mailbox_id = entry ? op->log_key : op->mailbox_id,
+	                            .body = body,
+	                            .len = op->len,
+	                            .entry = entry};
 	s->env_len++;
 	return 0;
 }
@@ -185,7 +196,13 @@ static int apply(struct memstorage *s, const struct store_op *op)
 {
 	switch (op->kind) {
 	case STORE_ENVELOPE_PUT:
-		return put_envelope(s, op);
+		return put_envelope(s, op, false);
+	case STORE_LOG_ENTRY_PUT:
+		return put_envelope(s, op, true);
+	case STORE_LOG_DELETE:
+		/* The relay names the entries; every entry of the log goes all the same. */
+		remove_if(s, of_log, op->log_key);
+		return 0;
 	case STORE_ENVELOPE_DELETE:
 		remove_if(s, is_id, op->envelope_id);
 		return 0;
@@ -195,7 +212,7 @@ static int apply(struct memstorage *s, const struct store_op *op)
 	case STORE_EXPIRE:
 		remove_if(s, below, op->envelope_id);
 		return 0;
-	default: /* mailboxes and id marks: nothing here reads them back */
+	default: /* mailboxes, logs and id marks: nothing here reads them back */
 		return 0;
 	}
 }
@@ -217,6 +234,36 @@ static void run_read(struct memstorage *s, struct storage_job *job)
 	memcpy(job->read_body, s->env[i].body, s->env[i].len);
 	job->read_len = s->env[i].len;
 	job->status = 0;
+}
+
+/* STORAGE_READ_ENTRIES: the bodies of JOB's entries, concatenated; CAIRN_EDENIED if one is
+ * not stored. */
+static void run_read_entries(struct memstorage *s, struct storage_job *job)
+{
+	size_t total = 0;
+	job->read_body = NULL;
+	job->read_len = 0;
+	job->status = CAIRN_EDENIED;
+	if (job->n_read > STORAGE_READ_ENTRIES_MAX)
+		abort(); /* the caller's contract (storage.h) */
+	for (size_t k = 0; k < job->n_read; k++) {
+		size_t i = find(s, job->read_ids[k]);
+		if (i >= s->env_len || s->env[i].id != job->read_ids[k] || !s->env[i].entry)
+			return;
+		total += s->env[i].len;
+	}
+	job->read_body = malloc(total ? total : 1);
+	if (job->read_body == NULL) {
+		job->status = CAIRN_ESTORAGE;
+		return;
+	}
+	for (size_t k = 0; k < job->n_read; k++) {
+		const struct stored *e = &s->env[find(s, job->read_ids[k])];
+		memcpy(job->read_body + job->read_len, e->body, e->len);
+		job->read_len += e->len;
+	}
+	job->status = 0;
+	s->entry_reads++;
 }
 
 /* Takes every held and queued job into the batch taken so far, as the storage thread takes
@@ -260,6 +307,8 @@ size_t memstorage_run_batch(struct storage *base, bool fail)
 	for (struct storage_job *j = batch; j != NULL; j = j->next)
 		if (j->kind == STORAGE_READ)
 			run_read(s, j);
+		else if (j->kind == STORAGE_READ_ENTRIES)
+			run_read_entries(s, j);
 	/* One transaction: with FAIL every write of the batch fails and none applies. */
 	for (struct storage_job *j = batch; j != NULL; j = j->next) {
 		if (j->kind != STORAGE_WRITE)
@@ -283,7 +332,22 @@ size_t memstorage_run_batch(struct storage *base, bool fail)
 
 size_t memstorage_envelopes(const struct storage *base)
 {
-	return mem_of_const(base)->env_len;
+	const struct memstorage *s = mem_of_const(base);
+	size_t n = 0;
+	for (size_t i = 0; i < s->env_len; i++)
+		n += !s->env[i].entry;
+	return n;
+}
+
+size_t memstorage_log_entries(const struct storage *base)
+{
+	const struct memstorage *s = mem_of_const(base);
+	return s->env_len - memstorage_envelopes(base);
+}
+
+uint64_t memstorage_entry_reads(const struct storage *base)
+{
+	return mem_of_const(base)->entry_reads;
 }
 
 static void mem_close(struct storage *base, void (*closed)(void *arg), void *arg)

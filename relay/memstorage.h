@@ -36,5 +36,8 @@ size_t memstorage_run_batch(struct storage *s, bool fail);
 
 /* How many envelopes the store holds (committed and not deleted). */
 size_t memstorage_envelopes(const struct storage *s);
+/* How many group log entries it holds, and how many STORAGE_READ_ENTRIES it has served. */
+size_t memstorage_log_entries(const struct storage *s);
+uint64_t memstorage_entry_reads(const struct storage *s);
 
 #endif

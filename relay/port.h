@@ -68,6 +68,9 @@ struct conn_port {
 	void (*defer)(struct conn *c, struct conn_task *t);
 	/* The handshake hash of C's session (CAIRN_HASH_LEN bytes), which AUTH signs. */
 	const uint8_t *(*handshake_hash)(const struct conn *c);
+	/* Bytes queued for C and not yet written (NULL: a port that does not tell; taken as
+	 * 0). A group log read sizes its next batch by the room left under the limit. */
+	size_t (*output_level)(const struct conn *c);
 };
 
 #endif

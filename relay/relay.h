@@ -15,6 +15,7 @@
 
 #include "cairn/limits.h"
 #include "config.h"
+#include "grouplog.h"
 #include "mailbox.h"
 #include "storage.h"
 
@@ -35,6 +36,9 @@ struct relay_stats {
 	uint64_t mailboxes_expired; /* idle for the TTL */
 	uint64_t writes_cancelled;  /* envelopes acknowledged before they reached the disk */
 	uint64_t refused_full;      /* CREATEs and SENDs refused because the relay is full */
+	uint64_t log_entries_appended;
+	uint64_t log_entries_sent;
+	uint64_t logs_expired; /* idle for the TTL */
 };
 
 /* One (time, first envelope id at that time) mark per minute, for TTL expiry by id range. */
@@ -73,6 +77,7 @@ struct relay {
 
 	struct storage *storage;
 	struct mailbox_index mailboxes;
+	struct log_registry logs; /* group logs (grouplog.h, logcmd.c); zeroed = empty */
 	struct replay_cache *replay;
 	uint64_t next_envelope_id;
 	/* Ids below id_limit are covered by a durable mark: handing them out is safe even if the

@@ -69,14 +69,17 @@ static void log_stats(struct relay *relay)
 	    "stats: connections=%u mailboxes=%zu envelopes_stored=%llu accepted=%llu "
 	    "delivered=%llu acknowledged=%llu expired=%llu mailboxes_expired=%llu "
 	    "never_written=%llu "
-	    "handshakes_failed=%llu refused_full=%llu commits=%llu disk_bytes=%llu",
+	    "handshakes_failed=%llu refused_full=%llu commits=%llu disk_bytes=%llu "
+	    "logs=%zu log_entries_stored=%llu log_appended=%llu log_sent=%llu logs_expired=%llu",
 	    relay->conn_count, relay->mailboxes.count,
 	    (unsigned long long)relay->mailboxes.envelopes,
 	    (unsigned long long)s->envelopes_accepted, (unsigned long long)s->envelopes_delivered,
 	    (unsigned long long)s->envelopes_acknowledged, (unsigned long long)s->envelopes_expired,
 	    (unsigned long long)s->mailboxes_expired, (unsigned long long)s->writes_cancelled,
 	    (unsigned long long)s->handshakes_failed, (unsigned long long)s->refused_full,
-	    (unsigned long long)batches, (unsigned long long)disk);
+	    (unsigned long long)batches, (unsigned long long)disk, relay->logs.count,
+	    (unsigned long long)relay->logs.entries, (unsigned long long)s->log_entries_appended,
+	    (unsigned long long)s->log_entries_sent, (unsigned long long)s->logs_expired);
 }
 
 static void on_tick(uv_timer_t *t)

@@ -53,6 +53,13 @@ static void assert_msg_equal(const struct cairn_msg *a, const struct cairn_msg *
 	if (a->envelope_len > 0)
 		SAME_BYTES(envelope, a->envelope_len);
 	assert_int_equal(a->code, b->code);
+	SAME_BYTES(log_id, CAIRN_LOG_ID_LEN);
+	SAME_BYTES(delete_digest, CAIRN_CREDENTIAL_LEN);
+	SAME_BYTES(delete_secret, CAIRN_CREDENTIAL_LEN);
+	assert_int_equal(a->seq, b->seq);
+	assert_int_equal(a->first_seq, b->first_seq);
+	assert_int_equal(a->next_seq, b->next_seq);
+	assert_int_equal(a->follow, b->follow);
 #undef SAME_BYTES
 }
 
@@ -84,6 +91,8 @@ struct vec_store {
 	uint8_t signature[CAIRN_SIGNATURE_LEN];
 	uint8_t credential[CAIRN_CREDENTIAL_LEN];
 	uint8_t envelope[256];
+	uint8_t log_id[CAIRN_LOG_ID_LEN];
+	uint8_t delete_key[CAIRN_CREDENTIAL_LEN];
 };
 
 static uint64_t vec_uint(const char *name, const char *key)
@@ -150,6 +159,38 @@ static void vec_fields(const char *name, struct cairn_msg *m, struct vec_store *
 		m->envelope_len = mdvec_hex(name, "envelope", st->envelope, sizeof(st->envelope));
 		m->envelope = m->envelope_len > 0 ? st->envelope : NULL;
 		break;
+	case CAIRN_CMD_LOG_CREATE:
+		m->log_id = vec_bin(name, "log_id", st->log_id, CAIRN_LOG_ID_LEN);
+		m->credential = vec_bin(name, "credential_digest", st->credential, 32);
+		m->delete_digest = vec_bin(name, "delete_digest", st->delete_key, 32);
+		break;
+	case CAIRN_CMD_LOG_APPEND:
+		m->log_id = vec_bin(name, "log_id", st->log_id, CAIRN_LOG_ID_LEN);
+		m->credential = vec_bin(name, "credential", st->credential, 32);
+		m->envelope_len = mdvec_hex(name, "entry", st->envelope, sizeof(st->envelope));
+		m->envelope = st->envelope;
+		break;
+	case CAIRN_CMD_LOG_READ:
+		m->log_id = vec_bin(name, "log_id", st->log_id, CAIRN_LOG_ID_LEN);
+		m->seq = vec_uint(name, "from_seq");
+		m->follow = (uint8_t)vec_uint(name, "follow");
+		break;
+	case CAIRN_CMD_LOG_DELETE:
+		m->log_id = vec_bin(name, "log_id", st->log_id, CAIRN_LOG_ID_LEN);
+		m->delete_secret = vec_bin(name, "delete_secret", st->delete_key, 32);
+		break;
+	case CAIRN_REPLY_APPENDED:
+		m->seq = vec_uint(name, "seq");
+		break;
+	case CAIRN_REPLY_LOG_STATE:
+		m->first_seq = vec_uint(name, "first_seq");
+		m->next_seq = vec_uint(name, "next_seq");
+		break;
+	case CAIRN_REPLY_LOG_ENTRY:
+		m->seq = vec_uint(name, "seq");
+		m->envelope_len = mdvec_hex(name, "entry", st->envelope, sizeof(st->envelope));
+		m->envelope = st->envelope;
+		break;
 	default:
 		break;
 	}
@@ -162,26 +203,32 @@ static const char *const vector_names[] = {
 };
 #define VECTOR_COUNT (sizeof(vector_names) / sizeof(vector_names[0]))
 
+/* Vector NAME both ways: its fields encode to its hex, which decodes to its fields. Returns
+ * its type. */
+static uint8_t check_vector(const char *name)
+{
+	struct vec_store st;
+	struct cairn_msg want, got;
+	uint8_t hex[512], enc[512];
+	size_t hexlen, enclen;
+
+	vec_fields(name, &want, &st);
+	hexlen = mdvec_hex(name, "hex", hex, sizeof(hex));
+	assert_int_equal(cairn_msg_encode(&want, enc, sizeof(enc), &enclen), 0);
+	if (enclen != hexlen || memcmp(enc, hex, hexlen) != 0)
+		fail_msg("vector %s: encoding differs from the spec", name);
+	decode_ok(hex, hexlen, &got);
+	assert_msg_equal(&want, &got);
+	return want.type;
+}
+
 static void test_spec_vectors(void **state)
 {
 	unsigned seen_types = 0; /* one bit per distinct type, to prove all 13 are covered */
 	uint64_t bits = 0;
 	for (size_t i = 0; i < VECTOR_COUNT; i++) {
-		const char *name = vector_names[i];
-		struct vec_store st;
-		struct cairn_msg want, got;
-		uint8_t hex[512], enc[512];
-		size_t hexlen, enclen;
-
-		vec_fields(name, &want, &st);
-		hexlen = mdvec_hex(name, "hex", hex, sizeof(hex));
-		assert_int_equal(cairn_msg_encode(&want, enc, sizeof(enc), &enclen), 0);
-		if (enclen != hexlen || memcmp(enc, hex, hexlen) != 0)
-			fail_msg("vector %s: encoding differs from the spec", name);
-		decode_ok(hex, hexlen, &got);
-		assert_msg_equal(&want, &got);
-
-		unsigned bit = want.type < 64 ? want.type : want.type - 64 + 16;
+		uint8_t type = check_vector(vector_names[i]);
+		unsigned bit = type < 64 ? type : type - 64 + 16;
 		if (!(bits & (1ull << bit)))
 			seen_types++;
 		bits |= 1ull << bit;
@@ -343,12 +390,12 @@ static void test_errors_with_id(void **state)
 		size_t len;
 		int rc;
 	} cases[] = {
-	    {{0x92, 0x09, 0x07}, 3, CAIRN_EUNKNOWN},
+	    {{0x92, 0x0d, 0x07}, 3, CAIRN_EUNKNOWN}, /* 13: the first type after the logs' */
 	    {{0x92, 0x00, 0x07}, 3, CAIRN_EUNKNOWN},
 	    {{0x92, 0x3f, 0x07}, 3, CAIRN_EUNKNOWN},
 	    {{0x92, 0xcf, 0, 0, 0, 1, 0, 0, 0, 1, 0x07}, 11, CAIRN_EUNKNOWN}, /* 2^32 + 1 */
 	    /* An unknown type is reported even when its arguments would be wrong. */
-	    {{0x94, 0x45, 0x07, 0xc0, 0xc0}, 5, CAIRN_EUNKNOWN},
+	    {{0x94, 0x48, 0x07, 0xc0, 0xc0}, 5, CAIRN_EUNKNOWN},
 	    {{0x93, 0x01, 0x07, 0xc0}, 4, CAIRN_ETYPE},             /* PING with an argument */
 	    {{0x92, 0x02, 0x07}, 3, CAIRN_ETYPE},                   /* CREATE without one */
 	    {{0x93, 0x02, 0x07, 0xc4, 0x01, 0x11}, 6, CAIRN_ETYPE}, /* key of 1 byte */
@@ -617,7 +664,126 @@ static void test_wire_codes_and_names(void **state)
 	assert_string_equal(cairn_msg_type_name(CAIRN_CMD_PING), "PING");
 	assert_string_equal(cairn_msg_type_name(0), "?");
 	assert_string_equal(cairn_msg_type_name(-1), "?");
-	assert_string_equal(cairn_msg_type_name(69), "?");
+	assert_string_equal(cairn_msg_type_name(72), "?");
+}
+
+/* ---- Group logs: the vectors of PROTOCOL.md 5.9 and their wrong forms ------------------- */
+
+static const char *const group_vector_names[] = {
+    "group/log-create", "group/log-append", "group/log-read",  "group/log-delete",
+    "group/appended",   "group/log-state",  "group/log-entry",
+};
+
+static void test_group_vectors(void **state)
+{
+	(void)state;
+	uint8_t seen[256] = {0};
+	for (size_t i = 0; i < sizeof(group_vector_names) / sizeof(group_vector_names[0]); i++)
+		seen[check_vector(group_vector_names[i])] = 1;
+	for (int t = CAIRN_CMD_LOG_CREATE; t <= CAIRN_CMD_LOG_DELETE; t++)
+		assert_int_equal(seen[t], 1);
+	for (int t = CAIRN_REPLY_APPENDED; t <= CAIRN_REPLY_LOG_ENTRY; t++)
+		assert_int_equal(seen[t], 1);
+	assert_string_equal(cairn_msg_type_name(CAIRN_CMD_LOG_APPEND), "LOG_APPEND");
+	assert_string_equal(cairn_msg_type_name(CAIRN_REPLY_LOG_ENTRY), "LOG_ENTRY");
+}
+
+/* Decodes the spec's vector NAME with byte OFF replaced by BYTE (or cut to CUT bytes when
+ * CUT is non-zero) and returns the result, with the message read so far in *M. */
+static int group_mutant(const char *name, size_t off, int byte, size_t cut, struct cairn_msg *m,
+                        int *have_id)
+{
+	static uint8_t hex[512];
+	size_t len = mdvec_hex(name, "hex", hex, sizeof(hex));
+	if (byte >= 0)
+		hex[off] = (uint8_t)byte;
+	if (cut > 0)
+		len = cut;
+	size_t used;
+	return cairn_msg_decode(hex, len, &used, m, have_id);
+}
+
+static void test_group_wrong_forms(void **state)
+{
+	(void)state;
+	struct cairn_msg m;
+	int have_id;
+	/* follow 2 (the last byte of log-read): `bad request`. */
+	assert_int_equal(group_mutant("group/log-read", 40, 0x02, 0, &m, &have_id), CAIRN_ETYPE);
+	assert_int_equal(have_id, 1);
+	assert_int_equal(m.type, CAIRN_CMD_LOG_READ);
+	/* A log id of 23 bytes (its length byte, at 5 after [0x95, 0x0b, cd 01 2c]). */
+	assert_int_equal(group_mutant("group/log-read", 6, 0x17, 0, &m, &have_id), CAIRN_ETYPE);
+	/* A delete secret of 31 bytes (c4 20 at offset 29, cut one byte shorter). */
+	assert_int_equal(group_mutant("group/log-delete", 30, 0x1f, 62, &m, &have_id), CAIRN_ETYPE);
+	/* follow as bin; from_seq negative (int 64 with its sign bit). */
+	assert_int_equal(group_mutant("group/log-read", 40, 0xc0, 0, &m, &have_id), CAIRN_ETYPE);
+	assert_int_equal(group_mutant("group/log-read", 31, 0xd3, 0, &m, &have_id), 0);
+	assert_int_equal(m.seq, 1ull << 32);
+	uint8_t neg[64];
+	size_t neglen = mdvec_hex("group/log-read", "hex", neg, sizeof(neg));
+	neg[31] = 0xd3;
+	neg[32] = 0x80;
+	assert_int_equal(cairn_msg_decode(neg, neglen, NULL, &m, &have_id), CAIRN_ETYPE);
+	/* One argument missing: LOG_DELETE's array of 4 made 3 (the secret then follows it). */
+	assert_int_equal(group_mutant("group/log-delete", 0, 0x93, 0, &m, &have_id), CAIRN_ETYPE);
+	assert_int_equal(have_id, 1);
+	/* Every strict prefix fails without a message. */
+	for (size_t i = 0; i < sizeof(group_vector_names) / sizeof(group_vector_names[0]); i++) {
+		uint8_t hex[512];
+		size_t len = mdvec_hex(group_vector_names[i], "hex", hex, sizeof(hex));
+		for (size_t cut = 1; cut < len; cut++)
+			assert_int_not_equal(
+			    group_mutant(group_vector_names[i], 0, -1, cut, &m, &have_id), 0);
+	}
+	uint8_t buf[512]; /* a trailing byte after one message */
+	size_t len = mdvec_hex("group/log-append", "hex", buf, sizeof(buf) - 1);
+	buf[len] = 0xc0;
+	assert_int_equal(cairn_msg_decode(buf, len + 1, NULL, &m, NULL), CAIRN_ETRAILING);
+
+	/* 16384 bytes of entry decode; one more is `too big` (envelope_len), none `bad request`. */
+	static uint8_t big[CAIRN_MSG_ENCODED_MAX + 1], entry[CAIRN_LOG_ENTRY_MAX + 1];
+	const uint8_t *id = k22, *cred = k55; /* a log id and a credential */
+	struct cairn_msg e = {.type = CAIRN_CMD_LOG_APPEND,
+	                      .log_id = id,
+	                      .credential = cred,
+	                      .envelope = entry,
+	                      .envelope_len = CAIRN_LOG_ENTRY_MAX};
+	assert_int_equal(cairn_msg_encode(&e, big, sizeof(big), &len), 0);
+	size_t head = len - CAIRN_LOG_ENTRY_MAX - 3; /* c5 40 00 */
+	assert_int_equal(cairn_msg_decode(big, len, NULL, &m, &have_id), 0);
+	big[head + 2] = 0x01; /* 16385 */
+	assert_int_equal(cairn_msg_decode(big, len + 1, NULL, &m, &have_id), CAIRN_ETYPE);
+	assert_int_equal(m.type, CAIRN_CMD_LOG_APPEND);
+	assert_int_equal(m.envelope_len, CAIRN_LOG_ENTRY_MAX + 1);
+	memcpy(big + head, "\xc4\x00", 2);
+	assert_int_equal(cairn_msg_decode(big, head + 2, NULL, &m, &have_id), CAIRN_ETYPE);
+	assert_int_equal(have_id, 1);
+	assert_int_equal(m.envelope_len, 0);
+
+	/* The encoder refuses what the decoder would: no log id, an empty or oversized entry,
+	 * follow 2, a missing digest. */
+	uint8_t out[CAIRN_MSG_ENCODED_MAX];
+	e.envelope_len = 0;
+	assert_int_equal(cairn_msg_encode(&e, out, sizeof(out), &len), CAIRN_EINVAL);
+	e.envelope_len = CAIRN_LOG_ENTRY_MAX + 1;
+	assert_int_equal(cairn_msg_encode(&e, out, sizeof(out), &len), CAIRN_EINVAL);
+	e.envelope_len = CAIRN_LOG_ENTRY_MAX;
+	assert_int_equal(cairn_msg_encode(&e, out, sizeof(out), &len), 0);
+	e.log_id = NULL;
+	assert_int_equal(cairn_msg_encode(&e, out, sizeof(out), &len), CAIRN_EINVAL);
+	e = (struct cairn_msg){.type = CAIRN_CMD_LOG_READ, .log_id = id, .follow = 2};
+	assert_int_equal(cairn_msg_encode(&e, out, sizeof(out), &len), CAIRN_EINVAL);
+	e = (struct cairn_msg){.type = CAIRN_CMD_LOG_CREATE, .log_id = id, .credential = cred};
+	assert_int_equal(cairn_msg_encode(&e, out, sizeof(out), &len), CAIRN_EINVAL);
+	e = (struct cairn_msg){.type = CAIRN_CMD_LOG_DELETE, .log_id = id};
+	assert_int_equal(cairn_msg_encode(&e, out, sizeof(out), &len), CAIRN_EINVAL);
+	/* Round trips at the integer edges. */
+	e = (struct cairn_msg){
+	    .type = CAIRN_REPLY_LOG_STATE, .request_id = UINT32_MAX, .first_seq = UINT64_MAX};
+	roundtrip(&e);
+	e = (struct cairn_msg){.type = CAIRN_CMD_LOG_READ, .log_id = id, .seq = 0, .follow = 0};
+	roundtrip(&e);
 }
 
 int main(void)
@@ -635,6 +801,8 @@ int main(void)
 	    cmocka_unit_test(test_batch),
 	    cmocka_unit_test(test_hostile_input_uses_no_heap),
 	    cmocka_unit_test(test_wire_codes_and_names),
+	    cmocka_unit_test(test_group_vectors),
+	    cmocka_unit_test(test_group_wrong_forms),
 	};
 	return cmocka_run_group_tests(tests, fill_keys, NULL);
 }

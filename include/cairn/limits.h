@@ -89,6 +89,17 @@
 #define CAIRN_DEFAULT_CREATE_BURST      16 /* [create_burst] */
 #define CAIRN_DEFAULT_CREATE_PER_MINUTE 4  /* [create_per_minute] */
 
+/* Group logs (docs/PROTOCOL.md 5.9): each log's quotas, the relay's number of logs, and the
+ * reads one connection may have open at once. Entries count towards max_stored_bytes with
+ * CAIRN_ENVELOPE_OVERHEAD each, like envelopes. */
+#define CAIRN_DEFAULT_LOG_MAX_ENTRIES     100000       /* [log_max_entries] */
+#define CAIRN_DEFAULT_LOG_MAX_BYTES       (256u << 20) /* [log_max_bytes] */
+#define CAIRN_DEFAULT_MAX_LOGS            100000       /* [max_logs] */
+#define CAIRN_DEFAULT_LOGS_PER_CONNECTION 64           /* [logs_per_connection] */
+/* Group log read batches (64 entries or 1 MiB each) the relay may have asked the storage for
+ * at once; further reads wait, and their connections are not read meanwhile. */
+#define CAIRN_DEFAULT_LOG_READ_BATCHES 256 /* [log_read_batches] */
+
 /* AUTH signature checks (~53 µs each) run on libuv's thread pool, one per connection at a
  * time, and at most this many relay-wide; the rest wait in arrival order, so that AUTH floods
  * cannot crowd handshakes out of the pool. */

@@ -412,6 +412,99 @@ static size_t gen_wrong_field(struct attack *a, uint8_t *out, size_t cap)
 	return n;
 }
 
+/* ---- group logs (PROTOCOL.md 5.9) ------------------------------------------------------------ */
+
+/* The attacker's logs: LOG_KEYS of them, each with an id, a credential and a delete secret
+ * derived from its index and the attacker's key, so every connection of one attack (and no
+ * other) can use them without remembering anything. */
+#define LOG_KEYS 8
+
+static void log_key(const struct attack *a, unsigned i, char what, uint8_t *out, size_t n)
+{
+	uint8_t in[2] = {(uint8_t)what, (uint8_t)i};
+	crypto_generichash(out, n, in, sizeof(in), a->pk, sizeof(a->pk));
+}
+
+/* LOG_CREATE of log I (OK once, then OK again for the same digests): draws on the budget. */
+static size_t gen_log_create(struct attack *a, uint8_t *out, size_t cap)
+{
+	unsigned i = (unsigned)(rnd(a) % LOG_KEYS);
+	uint8_t id[CAIRN_LOG_ID_LEN], cred[32], del[32], cd[32], dd[32];
+	log_key(a, i, 'i', id, sizeof(id));
+	log_key(a, i, 'c', cred, sizeof(cred));
+	log_key(a, i, 'd', del, sizeof(del));
+	crypto_generichash(cd, 32, cred, 32, id, sizeof(id));
+	crypto_generichash(dd, 32, del, 32, id, sizeof(id));
+	struct cairn_msg m = {
+	    .type = CAIRN_CMD_LOG_CREATE, .log_id = id, .credential = cd, .delete_digest = dd};
+	return put(a, &m, out, cap, K_OTHER, -1);
+}
+
+/* LOG_APPEND to log I with its credential (or a wrong one): 1 byte to the maximum. */
+static size_t log_append_to(struct attack *a, uint8_t *out, size_t cap, bool right)
+{
+	unsigned i = (unsigned)(rnd(a) % LOG_KEYS);
+	uint8_t id[CAIRN_LOG_ID_LEN], cred[32];
+	log_key(a, i, 'i', id, sizeof(id));
+	if (right)
+		log_key(a, i, 'c', cred, sizeof(cred));
+	else
+		rnd_bytes(a, cred, sizeof(cred));
+	size_t len = rnd(a) % 4 == 0 ? CAIRN_LOG_ENTRY_MAX : 1 + rnd(a) % 256;
+	rnd_bytes(a, a->body, len);
+	struct cairn_msg m = {.type = CAIRN_CMD_LOG_APPEND,
+	                      .log_id = id,
+	                      .credential = cred,
+	                      .envelope = a->body,
+	                      .envelope_len = len};
+	return put(a, &m, out, cap, K_OTHER, -1);
+}
+
+static size_t gen_log_append(struct attack *a, uint8_t *out, size_t cap)
+{
+	return log_append_to(a, out, cap, true);
+}
+
+static size_t gen_log_append_wrong(struct attack *a, uint8_t *out, size_t cap)
+{
+	return log_append_to(a, out, cap, false);
+}
+
+/* LOG_READ of log I from the start, or from far ahead, following or not: a second read of the
+ * same log ends the first, and followers fill their output. */
+static size_t gen_log_read(struct attack *a, uint8_t *out, size_t cap)
+{
+	uint8_t id[CAIRN_LOG_ID_LEN];
+	log_key(a, (unsigned)(rnd(a) % LOG_KEYS), 'i', id, sizeof(id));
+	struct cairn_msg m = {.type = CAIRN_CMD_LOG_READ,
+	                      .log_id = id,
+	                      .seq = rnd(a) % 2 ? 1 : rnd(a),
+	                      .follow = (uint8_t)(rnd(a) % 2)};
+	return put(a, &m, out, cap, K_OTHER, -1);
+}
+
+/* LOG_READ of a log nobody created: `denied`, at the cost of a lookup. */
+static size_t gen_log_read_unknown(struct attack *a, uint8_t *out, size_t cap)
+{
+	uint8_t id[CAIRN_LOG_ID_LEN];
+	rnd_bytes(a, id, sizeof(id));
+	struct cairn_msg m = {.type = CAIRN_CMD_LOG_READ,
+	                      .log_id = id,
+	                      .seq = rnd(a),
+	                      .follow = (uint8_t)(rnd(a) % 2)};
+	return put(a, &m, out, cap, K_OTHER, -1);
+}
+
+/* LOG_DELETE of one of its logs with a wrong secret: `denied`, nothing deleted. */
+static size_t gen_log_delete_wrong(struct attack *a, uint8_t *out, size_t cap)
+{
+	uint8_t id[CAIRN_LOG_ID_LEN], secret[32];
+	log_key(a, (unsigned)(rnd(a) % LOG_KEYS), 'i', id, sizeof(id));
+	rnd_bytes(a, secret, sizeof(secret));
+	struct cairn_msg m = {.type = CAIRN_CMD_LOG_DELETE, .log_id = id, .delete_secret = secret};
+	return put(a, &m, out, cap, K_OTHER, -1);
+}
+
 /* The table: a new command is one entry here (and one in enum gen_id). WEIGHT is its share
  * of the random mix. */
 const struct generator generators[G_COUNT] = {
@@ -437,6 +530,12 @@ const struct generator generators[G_COUNT] = {
     [G_REPLY_TYPE] = {"reply type as command", 1, gen_reply_type},
     [G_UNKNOWN_TYPE] = {"unknown type", 1, gen_unknown_type},
     [G_WRONG_FIELD] = {"wrong field type", 1, gen_wrong_field},
+    [G_LOG_CREATE] = {"LOG_CREATE", 1, gen_log_create},
+    [G_LOG_APPEND] = {"LOG_APPEND", 2, gen_log_append},
+    [G_LOG_APPEND_WRONG] = {"LOG_APPEND wrong credential", 1, gen_log_append_wrong},
+    [G_LOG_READ] = {"LOG_READ", 1, gen_log_read},
+    [G_LOG_READ_UNKNOWN] = {"LOG_READ unknown log", 1, gen_log_read_unknown},
+    [G_LOG_DELETE_WRONG] = {"LOG_DELETE wrong secret", 1, gen_log_delete_wrong},
 };
 
 _Static_assert(G_COUNT <= ATTACK_GENERATORS_MAX, "attack_stats.per_generator is too small");

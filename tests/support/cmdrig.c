@@ -46,6 +46,9 @@ static void fake_reply(struct conn *c, const struct cairn_msg *m)
 	r->request_id = m->request_id;
 	r->code = m->code;
 	r->envelope_id = m->envelope_id;
+	r->seq = m->seq;
+	r->first_seq = m->first_seq;
+	r->next_seq = m->next_seq;
 	if (m->recipient_id != NULL)
 		memcpy(r->recipient_id, m->recipient_id, CAIRN_MAILBOX_ID_LEN);
 	if (m->sender_id != NULL)
@@ -91,6 +94,11 @@ static const uint8_t *fake_hash(const struct conn *c)
 	return c->hash;
 }
 
+static size_t fake_output_level(const struct conn *c)
+{
+	return c->level;
+}
+
 static const struct conn_port fake_port = {
     .reply = fake_reply,
     .can_deliver = fake_can_deliver,
@@ -98,6 +106,7 @@ static const struct conn_port fake_port = {
     .unref = fake_unref,
     .defer = fake_defer,
     .handshake_hash = fake_hash,
+    .output_level = fake_output_level,
 };
 
 static struct conn *conn_open(void)
@@ -270,7 +279,7 @@ int setup(void **state)
 	return relay->ready ? 0 : -1;
 }
 
-static struct conn *conns[8];
+static struct conn *conns[64];
 static size_t n_conns;
 
 /* A connection the fixture closes at the end. */

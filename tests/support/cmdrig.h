@@ -33,6 +33,7 @@ struct reply {
 	uint32_t request_id;
 	uint32_t code;
 	uint64_t envelope_id;
+	uint64_t seq, first_seq, next_seq; /* APPENDED, LOG_STATE, LOG_ENTRY */
 	uint8_t recipient_id[CAIRN_MAILBOX_ID_LEN];
 	uint8_t sender_id[CAIRN_MAILBOX_ID_LEN];
 	uint8_t body[64];
@@ -44,7 +45,8 @@ struct conn {
 	void *peer;
 	unsigned refs;
 	bool open;
-	bool full; /* output over its soft limit: no deliveries */
+	bool full;    /* output over its soft limit: no deliveries */
+	size_t level; /* bytes of output it says are queued (port output_level) */
 	uint8_t hash[CAIRN_HASH_LEN];
 	struct reply replies[REPLIES_MAX];
 	size_t n, seen;

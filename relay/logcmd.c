@@ -1,0 +1,709 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Group logs in the command layer (docs/PROTOCOL.md 5.9): LOG_CREATE, LOG_APPEND, LOG_READ
+ * and LOG_DELETE, the reads in progress, expiry, start-up loading and shutdown. The registry
+ * itself is grouplog.c.
+ *
+ * Durable before visible: an entry is listed in its log, answered APPENDED and sent to
+ * followers only in its write's done(), so every reader sees the same history. Its body is one
+ * buffer (the append's), from which every caught-up follower's LOG_ENTRY is encoded; a reader
+ * that is behind, or whose output is over its limit, reads from the store instead, one batch
+ * of at most STORAGE_READ_ENTRIES_MAX entries or READ_BATCH_BYTES at a time, the next only
+ * once the batch before was sent and its output drained. So a slow reader costs its cursor
+ * and its output buffer, and the relay keeps no entry in memory for it.
+ *
+ * "No such log" and "wrong credential" (or delete secret) share one reply and one code path,
+ * with the same hash and compare, as SEND does (5.5).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "admission.h"
+#include "cairn/error.h"
+#include "command_layer.h"
+#include "log.h"
+#include "port.h"
+#include "relay.h"
+
+#define READ_BATCH_BYTES (1u << 20)
+/* Log work one idle-expiry pass may do: a log costs one plus its entries. */
+#define IDLE_EXPIRY_BUDGET 65536
+
+/* The digest compared against when there is no log: any value no credential hashes to. */
+static const uint8_t no_digest[CAIRN_CREDENTIAL_LEN];
+
+/* An append being written. BODY is the one copy of the entry until the write is done. */
+struct log_append {
+	struct storage_job job;
+	struct relay *relay;
+	struct glog *log; /* NULL once the log is gone */
+	struct log_append *prev, *next;
+	struct peer *peer; /* held until answered */
+	uint32_t request_id;
+	uint64_t id, seq;
+	uint32_t len;
+	uint8_t body[];
+};
+
+/* A read in progress: a cursor, and at most one batch being loaded. */
+struct log_reader {
+	struct relay *relay;
+	struct glog *log; /* NULL once ended */
+	struct peer *peer;
+	struct log_reader *prev, *next; /* LOG's readers */
+	uint32_t request_id;
+	uint64_t cursor; /* the next seq to send */
+	uint64_t stop;   /* follow 0: next_seq when the read started; UINT64_MAX when following */
+	struct log_batch *batch;
+	uint8_t misses; /* batches that found an entry gone, in a row */
+	bool waiting;   /* in the registry's wait list */
+	struct log_reader *wait_prev, *wait_next;
+};
+
+struct log_batch {
+	struct storage_job job;
+	struct log_reader *reader;
+	size_t n;
+	uint64_t ids[STORAGE_READ_ENTRIES_MAX], seqs[STORAGE_READ_ENTRIES_MAX];
+	uint32_t lens[STORAGE_READ_ENTRIES_MAX];
+};
+
+/* ---- reads ----------------------------------------------------------------------------- */
+
+/* R waits for a read batch of the relay's to come back; its connection is not read meanwhile
+ * (is_busy), as the cost table of 5.9 says. */
+static void wait_for_batch(struct log_reader *r)
+{
+	struct log_registry *reg = &r->relay->logs;
+	if (r->waiting)
+		return;
+	r->waiting = true;
+	r->peer->reads_waiting++;
+	r->wait_prev = reg->wait_tail;
+	r->wait_next = NULL;
+	if (reg->wait_tail != NULL)
+		reg->wait_tail->wait_next = r;
+	else
+		reg->wait_head = r;
+	reg->wait_tail = r;
+}
+
+static void stop_waiting(struct log_reader *r)
+{
+	struct log_registry *reg = &r->relay->logs;
+	if (!r->waiting)
+		return;
+	if (r->wait_prev != NULL)
+		r->wait_prev->wait_next = r->wait_next;
+	else
+		reg->wait_head = r->wait_next;
+	if (r->wait_next != NULL)
+		r->wait_next->wait_prev = r->wait_prev;
+	else
+		reg->wait_tail = r->wait_prev;
+	r->wait_prev = r->wait_next = NULL;
+	r->waiting = false;
+	r->peer->reads_waiting--;
+}
+
+static void reader_free(struct log_reader *r)
+{
+	sodium_memzero(r, sizeof(*r));
+	free(r);
+}
+
+/* Ends R (END with CODE unless CODE < 0): it leaves its log and its connection, and goes
+ * now, or when its batch comes back. */
+static void reader_end(struct log_reader *r, int code)
+{
+	struct glog *log = r->log;
+	struct peer *p = r->peer;
+	if (log == NULL)
+		return;
+	stop_waiting(r);
+	if (code >= 0) {
+		struct cairn_msg m = {
+		    .type = CAIRN_REPLY_END, .request_id = r->request_id, .code = (uint32_t)code};
+		peer_reply(p, &m);
+	}
+	if (r->prev != NULL)
+		r->prev->next = r->next;
+	else
+		log->readers = r->next;
+	if (r->next != NULL)
+		r->next->prev = r->prev;
+	for (uint32_t i = 0; i < p->reads_len; i++) {
+		if (p->reads[i] == r) {
+			p->reads[i] = p->reads[--p->reads_len];
+			break;
+		}
+	}
+	r->log = NULL;
+	if (r->batch == NULL)
+		reader_free(r);
+}
+
+static void send_entry(struct log_reader *r, uint64_t seq, const uint8_t *body, uint32_t len)
+{
+	struct cairn_msg m = {.type = CAIRN_REPLY_LOG_ENTRY,
+	                      .request_id = r->request_id,
+	                      .seq = seq,
+	                      .envelope = body,
+	                      .envelope_len = len};
+	peer_reply(r->peer, &m);
+	r->cursor = seq + 1;
+	r->relay->stats.log_entries_sent++;
+}
+
+static void on_batch_done(struct storage_job *job);
+
+/* Sends R what it lacks: ends a read that has reached its end, else asks the store for the
+ * next batch while R's output has room. */
+static void reader_pump(struct log_reader *r)
+{
+	struct relay *relay = r->relay;
+	struct glog *log = r->log;
+	if (log == NULL || r->batch != NULL)
+		return;
+	size_t i = glog_find_seq(log, r->cursor);
+	if (i >= log->e_len || glog_at(log, i)->seq >= r->stop) {
+		if (r->stop != UINT64_MAX)
+			reader_end(r, 0); /* follow 0: all it asked for is sent */
+		return;                   /* following: new entries come from their appends */
+	}
+	/* Only below half the output limit, and no more than the rest of it: what is read is
+	 * then what is sent, however slowly the reader drains. */
+	size_t max = relay->cfg->output_buffer_max;
+	size_t level = relay->port->output_level != NULL ? relay->port->output_level(r->peer->conn)
+	                                                 : 0;
+	if (relay->stopping || level >= max / 2 || !relay->port->can_deliver(r->peer->conn))
+		return; /* logs_peer_drained calls again after each write */
+	size_t room = max - level < READ_BATCH_BYTES ? max - level : READ_BATCH_BYTES;
+	if (r->waiting || relay->logs.batches_out >= relay->cfg->log_read_batches) {
+		wait_for_batch(r); /* wake_readers pumps it again, in its turn */
+		return;
+	}
+	struct log_batch *b = calloc(1, sizeof(*b));
+	if (b == NULL) {
+		reader_end(r, -CAIRN_ESTORAGE);
+		return;
+	}
+	size_t bytes = 0;
+	for (; i < log->e_len && b->n < STORAGE_READ_ENTRIES_MAX; i++) {
+		const struct log_entry_ref *e = glog_at(log, i);
+		if (e->seq >= r->stop || (b->n > 0 && bytes + e->len > room))
+			break;
+		b->ids[b->n] = e->id;
+		b->seqs[b->n] = e->seq;
+		b->lens[b->n] = e->len;
+		bytes += e->len;
+		b->n++;
+	}
+	b->reader = r;
+	b->job.kind = STORAGE_READ_ENTRIES;
+	b->job.read_ids = b->ids;
+	b->job.n_read = b->n;
+	b->job.done = on_batch_done;
+	b->job.data = b;
+	r->batch = b;
+	relay->logs.batches_out++;
+	relay_submit(relay, &b->job);
+}
+
+/* A read batch came back: the reads waiting for one take their turns, oldest first. */
+static void wake_readers(struct relay *relay)
+{
+	struct log_registry *reg = &relay->logs;
+	while (reg->wait_head != NULL && reg->batches_out < relay->cfg->log_read_batches) {
+		struct log_reader *r = reg->wait_head;
+		stop_waiting(r);
+		reader_pump(r);
+	}
+}
+
+static void on_batch_done(struct storage_job *job)
+{
+	struct log_batch *b = job->data;
+	struct log_reader *r = b->reader;
+	uint8_t *body = job->read_body;
+	int status = job->status;
+	r->batch = NULL;
+	r->relay->logs.batches_out--;
+	wake_readers(r->relay); /* before R asks again: the others' turn first */
+	if (r->log == NULL) { /* ended meanwhile */
+		free(body);
+		free(b);
+		reader_free(r);
+		return;
+	}
+	if (status == 0) {
+		r->misses = 0;
+		size_t off = 0;
+		for (size_t k = 0; k < b->n; k++) {
+			if (off + b->lens[k] > job->read_len)
+				break; /* the engine's mistake: what is left is read again */
+			/* The rest of the batch is dropped, not kept: it is read again later. */
+			if (!r->relay->port->can_deliver(r->peer->conn))
+				break;
+			if (b->seqs[k] >= r->cursor)
+				send_entry(r, b->seqs[k], body + off, b->lens[k]);
+			off += b->lens[k];
+		}
+		free(body);
+		free(b);
+		reader_pump(r);
+		return;
+	}
+	free(body);
+	free(b);
+	/* An entry expired or deleted after the batch was asked for: the list in memory is
+	 * already without it, so asking again reads what is left. Twice in a row is not that. */
+	if (status == CAIRN_EDENIED && r->misses++ < 2) {
+		reader_pump(r);
+		return;
+	}
+	if (status != CAIRN_ESHUTDOWN)
+		log_warn("storage: log entries could not be read: %s", cairn_strerror(status));
+	reader_end(r, status == CAIRN_ESHUTDOWN ? -CAIRN_ESHUTDOWN : -CAIRN_ESTORAGE);
+}
+
+/* ---- touching, removing ---------------------------------------------------------------- */
+
+/* LOG was appended to or read now: its touched time moves (written once a grain at most). */
+static void log_touch(struct relay *relay, struct glog *log)
+{
+	int64_t t = coarse_time(relay, relay_now(relay));
+	if (t <= log->rec.touched)
+		return;
+	struct request *r = request_new(NULL, 0, request_done);
+	if (r == NULL)
+		return;
+	log->rec.touched = t;
+	glog_touched(&relay->logs, log);
+	r->job.op.kind = STORE_LOG_TOUCH;
+	r->job.op.log_key = log->rec.id;
+	r->job.op.stored_at = t;
+	relay_submit(relay, &r->job);
+}
+
+/* Removes LOG with its entries, ending its reads with END 0; answers P's REQUEST_ID once the
+ * removal is durable (if P is set). 0, or CAIRN_ENOMEM with LOG untouched. */
+static int log_destroy(struct relay *relay, struct glog *log, struct peer *p, uint32_t request_id)
+{
+	struct request *w = request_new(p, request_id, request_done);
+	size_t n = 0, cap = log->e_len;
+	for (struct log_append *a = log->appends; a != NULL; a = a->next)
+		cap++;
+	if (w == NULL || (cap > 0 && (w->ids = malloc(cap * sizeof(*w->ids))) == NULL)) {
+		if (w != NULL) {
+			w->job.status = CAIRN_ESTORAGE;
+			request_finish(w);
+		} else if (p != NULL) {
+			peer_reply_error(p, request_id, CAIRN_ESTORAGE);
+		}
+		return CAIRN_ENOMEM;
+	}
+	/* The entries being written too: their rows may land before this delete. */
+	for (size_t i = 0; i < log->e_len; i++)
+		w->ids[n++] = glog_at(log, i)->id;
+	for (struct log_append *a = log->appends; a != NULL; a = a->next) {
+		w->ids[n++] = a->id;
+		a->log = NULL;
+	}
+	log->appends = log->appends_tail = NULL;
+	while (log->readers != NULL)
+		reader_end(log->readers, 0);
+	w->job.op.kind = STORE_LOG_DELETE;
+	w->job.op.log_key = log->rec.id;
+	w->job.op.envelope_ids = w->ids;
+	w->job.op.n_envelope_ids = n;
+	glog_remove(&relay->logs, log);
+	relay_submit(relay, &w->job);
+	return 0;
+}
+
+/* ---- commands -------------------------------------------------------------------------- */
+
+static void on_create_done(struct storage_job *job)
+{
+	struct request *r = job->data;
+	struct glog *log = glog_by_key(&r->relay->logs, r->log.id);
+	/* Nothing but its own PUT can hold a log being created. */
+	if (log != NULL && log->creating) {
+		if (job->status == 0)
+			log->creating = false;
+		else
+			glog_remove(&r->relay->logs, log);
+	}
+	request_finish(r);
+}
+
+/* A new log's store key: random like a mailbox's, positive for SQLite, unused. */
+static uint64_t new_log_key(const struct relay *relay)
+{
+	uint64_t key;
+	do {
+		randombytes_buf(&key, sizeof(key));
+		key &= (uint64_t)INT64_MAX;
+	} while (key == 0 || glog_by_key(&relay->logs, key) != NULL);
+	return key;
+}
+
+static void cmd_log_create(struct peer *p, const struct cairn_msg *m)
+{
+	struct relay *relay = p->relay;
+	if (admission_take(relay, &p->budget) != 0) {
+		peer_reply_error(p, m->request_id, CAIRN_ELIMIT);
+		return;
+	}
+	struct glog *log = glog_by_log_id(&relay->logs, m->log_id);
+	if (log != NULL) {
+		/* Both compared, whatever the first says. */
+		int differ = sodium_memcmp(log->rec.credential_digest, m->credential,
+		                           CAIRN_CREDENTIAL_LEN) |
+		             sodium_memcmp(log->rec.delete_digest, m->delete_digest,
+		                           CAIRN_CREDENTIAL_LEN);
+		if (differ != 0) {
+			peer_reply_error(p, m->request_id, CAIRN_EDENIED);
+		} else if (!log->creating) {
+			peer_reply_ok(p, m->request_id); /* a retry: nothing changes */
+		} else {
+			/* Its PUT is on the way: a write queued after it commits with or after it,
+			 * so this OK too waits for the log to be durable. */
+			struct request *w = request_new(p, m->request_id, request_done);
+			if (w == NULL) {
+				peer_reply_error(p, m->request_id, CAIRN_ESTORAGE);
+				return;
+			}
+			w->job.op.kind = STORE_LOG_TOUCH;
+			w->job.op.log_key = log->rec.id;
+			w->job.op.stored_at = log->rec.touched;
+			relay_submit(relay, &w->job);
+		}
+		return;
+	}
+	int rc = admission_room_for_log(relay);
+	if (rc != 0) {
+		peer_reply_error(p, m->request_id, rc);
+		return;
+	}
+	struct request *w = request_new(p, m->request_id, on_create_done);
+	if (w == NULL) {
+		peer_reply_error(p, m->request_id, CAIRN_ESTORAGE);
+		return;
+	}
+	w->relay = relay;
+	w->log.id = new_log_key(relay);
+	memcpy(w->log.log_id, m->log_id, CAIRN_LOG_ID_LEN);
+	memcpy(w->log.credential_digest, m->credential, CAIRN_CREDENTIAL_LEN);
+	memcpy(w->log.delete_digest, m->delete_digest, CAIRN_CREDENTIAL_LEN);
+	w->log.next_seq = 1;
+	w->log.touched = coarse_time(relay, relay_now(relay));
+	log = glog_add(&relay->logs, &w->log);
+	if (log == NULL) {
+		w->job.status = CAIRN_ESTORAGE;
+		request_finish(w);
+		return;
+	}
+	log->creating = true;
+	w->job.op.kind = STORE_LOG_PUT;
+	w->job.op.log = &w->log;
+	relay_submit(relay, &w->job);
+}
+
+/* The log M names if SECRET (the credential, or the delete secret) hashes to the digest it
+ * keeps at OFFSET in its record; else NULL. The same work whether or not the log exists. */
+static struct glog *authorised_log(struct relay *relay, const struct cairn_msg *m,
+                                   const uint8_t *secret, bool deleting)
+{
+	struct glog *log = glog_by_log_id(&relay->logs, m->log_id);
+	uint8_t digest[CAIRN_CREDENTIAL_LEN];
+	crypto_generichash(digest, sizeof(digest), secret, CAIRN_CREDENTIAL_LEN, m->log_id,
+	                   CAIRN_LOG_ID_LEN);
+	bool usable = log != NULL && !log->creating;
+	const uint8_t *expected = !usable    ? no_digest
+	                          : deleting ? log->rec.delete_digest
+	                                     : log->rec.credential_digest;
+	int match = sodium_memcmp(digest, expected, sizeof(digest)) == 0;
+	sodium_memzero(digest, sizeof(digest));
+	return usable && match ? log : NULL;
+}
+
+static void on_append_done(struct storage_job *job)
+{
+	struct log_append *a = job->data;
+	struct relay *relay = a->relay;
+	struct log_registry *reg = &relay->logs;
+	struct glog *log = a->log;
+	if (log != NULL) {
+		if (a->prev != NULL)
+			a->prev->next = a->next;
+		else
+			log->appends = a->next;
+		if (a->next != NULL)
+			a->next->prev = a->prev;
+		else
+			log->appends_tail = a->prev;
+	}
+	bool listed = false;
+	if (log != NULL && (job->status != 0 || a->id < reg->expired_below ||
+	                    glog_push(log, a->id, a->seq, a->len) != 0)) {
+		/* Not stored, or already expired (or out of memory: range expiry still removes
+		 * it from the disk): no longer counted. */
+		log->count--;
+		log->bytes -= a->len;
+		reg->entries--;
+		reg->bytes -= a->len;
+	} else if (log != NULL) {
+		listed = true;
+	}
+	if (job->status == 0) {
+		relay->stats.log_entries_appended++;
+		struct cairn_msg m = {
+		    .type = CAIRN_REPLY_APPENDED, .request_id = a->request_id, .seq = a->seq};
+		peer_reply(a->peer, &m);
+	} else {
+		peer_reply_error(a->peer, a->request_id, CAIRN_ESTORAGE);
+	}
+	peer_release(a->peer);
+	/* Fan-out: the one body to every follower that has read everything before it. */
+	for (struct log_reader *r = listed ? log->readers : NULL, *next; r != NULL; r = next) {
+		next = r->next;
+		if (r->batch != NULL || a->seq < r->cursor || a->seq >= r->stop ||
+		    glog_find_seq(log, r->cursor) != log->e_len - 1 ||
+		    !relay->port->can_deliver(r->peer->conn))
+			continue; /* behind, or full: it reads from the store when it can */
+		send_entry(r, a->seq, a->body, a->len);
+	}
+	sodium_memzero(a->body, a->len);
+	free(a);
+}
+
+static void cmd_log_append(struct peer *p, const struct cairn_msg *m)
+{
+	struct relay *relay = p->relay;
+	const struct relay_config *cfg = relay->cfg;
+	struct glog *log = authorised_log(relay, m, m->credential, false);
+	if (log == NULL) {
+		peer_reply_error(p, m->request_id, CAIRN_EDENIED);
+		return;
+	}
+	if (m->envelope_len > CAIRN_LOG_ENTRY_MAX) {
+		peer_reply_error(p, m->request_id, CAIRN_ETOOBIG);
+		return;
+	}
+	if (m->envelope_len == 0 || m->envelope == NULL) {
+		peer_reply_error(p, m->request_id, CAIRN_EBADREQ);
+		return;
+	}
+	uint32_t len = (uint32_t)m->envelope_len;
+	if (log->count + 1 > cfg->log_max_entries || log->bytes + len > cfg->log_max_bytes) {
+		peer_reply_error(p, m->request_id, CAIRN_EQUOTA);
+		return;
+	}
+	if (admission_room_for_envelope(relay, len) != 0) {
+		peer_reply_error(p, m->request_id, CAIRN_ECAPACITY);
+		return;
+	}
+	if (relay->id_limit - relay->next_envelope_id < ID_BLOCK / 2)
+		reserve_ids(relay);
+	struct log_append *a = NULL;
+	if (relay->next_envelope_id >= relay->id_limit ||
+	    (a = calloc(1, sizeof(*a) + len)) == NULL) {
+		peer_reply_error(p, m->request_id, CAIRN_ESTORAGE);
+		return;
+	}
+	int64_t now = relay_now(relay);
+	a->relay = relay;
+	a->log = log;
+	a->peer = p;
+	a->request_id = m->request_id;
+	a->id = relay->next_envelope_id++;
+	a->seq = log->rec.next_seq++;
+	a->len = len;
+	memcpy(a->body, m->envelope, len);
+	a->prev = log->appends_tail;
+	if (log->appends_tail != NULL)
+		log->appends_tail->next = a;
+	else
+		log->appends = a;
+	log->appends_tail = a;
+	log->count++;
+	log->bytes += len;
+	relay->logs.entries++;
+	relay->logs.bytes += len;
+	add_time_mark(relay, now, a->id + 1);
+	log_touch(relay, log);
+	peer_hold(p);
+	a->job.kind = STORAGE_WRITE;
+	a->job.op.kind = STORE_LOG_ENTRY_PUT;
+	a->job.op.envelope_id = a->id;
+	a->job.op.log_key = log->rec.id;
+	a->job.op.seq = a->seq;
+	a->job.op.body = a->body;
+	a->job.op.len = len;
+	a->job.op.stored_at = now;
+	a->job.done = on_append_done;
+	a->job.data = a;
+	relay_submit(relay, &a->job);
+}
+
+static void cmd_log_read(struct peer *p, const struct cairn_msg *m)
+{
+	struct relay *relay = p->relay;
+	struct glog *log = glog_by_log_id(&relay->logs, m->log_id);
+	if (log == NULL || log->creating) {
+		peer_reply_error(p, m->request_id, CAIRN_EDENIED);
+		return;
+	}
+	struct log_reader *old = NULL;
+	for (uint32_t i = 0; i < p->reads_len && old == NULL; i++)
+		if (p->reads[i]->log == log)
+			old = p->reads[i];
+	uint32_t max = relay->cfg->logs_per_connection;
+	if (old == NULL && p->reads_len >= max) {
+		peer_reply_error(p, m->request_id, CAIRN_ELIMIT);
+		return;
+	}
+	struct log_reader *r = calloc(1, sizeof(*r));
+	if (r == NULL || (old == NULL && grow_array((void **)&p->reads, sizeof(*p->reads),
+	                                            p->reads_len, max) != 0)) {
+		free(r);
+		peer_reply_error(p, m->request_id, CAIRN_ESTORAGE);
+		return;
+	}
+	if (old != NULL)
+		reader_end(old, -CAIRN_ELIMIT); /* a second read ends the first (5.9) */
+	r->relay = relay;
+	r->log = log;
+	r->peer = p;
+	r->request_id = m->request_id;
+	r->cursor = m->seq;
+	r->stop = m->follow ? UINT64_MAX : log->rec.next_seq;
+	r->next = log->readers;
+	if (r->next != NULL)
+		r->next->prev = r;
+	log->readers = r;
+	p->reads[p->reads_len++] = r;
+	log_touch(relay, log);
+	/* next_seq counts the appends being written; so does first_seq, so that no entry this
+	 * read is sent has a seq below it (a reader takes seqs below it for expired ones). */
+	uint64_t first = log->e_len > 0        ? glog_at(log, 0)->seq
+	                 : log->appends != NULL ? log->appends->seq
+	                                        : log->rec.next_seq;
+	struct cairn_msg st = {.type = CAIRN_REPLY_LOG_STATE,
+	                       .request_id = m->request_id,
+	                       .first_seq = first,
+	                       .next_seq = log->rec.next_seq};
+	peer_reply(p, &st);
+	reader_pump(r);
+}
+
+static void cmd_log_delete(struct peer *p, const struct cairn_msg *m)
+{
+	struct glog *log = authorised_log(p->relay, m, m->delete_secret, true);
+	if (log == NULL) {
+		peer_reply_error(p, m->request_id, CAIRN_EDENIED);
+		return;
+	}
+	(void)log_destroy(p->relay, log, p, m->request_id);
+}
+
+bool logs_command(struct peer *p, const struct cairn_msg *m)
+{
+	switch (m->type) {
+	case CAIRN_CMD_LOG_CREATE:
+		cmd_log_create(p, m);
+		return true;
+	case CAIRN_CMD_LOG_APPEND:
+		cmd_log_append(p, m);
+		return true;
+	case CAIRN_CMD_LOG_READ:
+		cmd_log_read(p, m);
+		return true;
+	case CAIRN_CMD_LOG_DELETE:
+		cmd_log_delete(p, m);
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* ---- connections, expiry, loading, shutdown -------------------------------------------- */
+
+void logs_peer_closed(struct peer *p)
+{
+	while (p->reads_len > 0)
+		reader_end(p->reads[p->reads_len - 1], -1);
+}
+
+void logs_peer_drained(struct peer *p)
+{
+	/* Backwards: a read that ends takes the last one's place, already seen. */
+	for (uint32_t i = p->reads_len; i > 0; i--)
+		if (i - 1 < p->reads_len)
+			reader_pump(p->reads[i - 1]);
+}
+
+void logs_shutdown(struct relay *relay)
+{
+	for (struct peer *p = relay->peers; p != NULL; p = p->next)
+		while (p->reads_len > 0)
+			reader_end(p->reads[p->reads_len - 1], -CAIRN_ESHUTDOWN);
+	log_registry_free(&relay->logs);
+}
+
+void logs_expire(struct relay *relay, int64_t now, uint64_t cutoff)
+{
+	struct log_registry *reg = &relay->logs;
+	int64_t limit = now - (int64_t)relay->cfg->ttl_s;
+	size_t budget = IDLE_EXPIRY_BUDGET;
+	struct glog *log;
+	while (budget > 0 && (log = reg->idle_head) != NULL && log->rec.touched <= limit) {
+		size_t cost = 1 + log->count;
+		if (log->readers != NULL || log->creating) {
+			/* Read now: touched. Not written if the touch cannot be, but not in the
+			 * way of the others either. */
+			log_touch(relay, log);
+			if (reg->idle_head == log)
+				glog_touched(reg, log);
+		} else if (log_destroy(relay, log, NULL, 0) != 0) {
+			return;
+		} else {
+			relay->stats.logs_expired++;
+		}
+		budget = cost < budget ? budget - cost : 0;
+	}
+	if (cutoff <= reg->expired_below)
+		return;
+	/* commands_expire queues the one STORE_EXPIRE that removes them from the disk. */
+	reg->expired_below = cutoff;
+	for (size_t b = 0; b < reg->buckets; b++)
+		for (log = reg->by_log_id[b]; log != NULL; log = log->next_by_log_id)
+			glog_expire(reg, log, cutoff);
+}
+
+void logs_load_log(void *ctx, const struct store_log *rec)
+{
+	struct relay *relay = ctx;
+	(void)glog_add(&relay->logs, rec);
+}
+
+void logs_load_entry(void *ctx, const struct store_log_entry_info *info)
+{
+	struct relay *relay = ctx;
+	if (info->id >= relay->next_envelope_id)
+		relay->next_envelope_id = info->id + 1;
+	add_time_mark(relay, info->stored_at, info->id + 1);
+	struct glog *log = glog_by_key(&relay->logs, info->log);
+	if (log == NULL || glog_push(log, info->id, info->seq, info->len) != 0)
+		return;
+	log->count++;
+	log->bytes += info->len;
+	relay->logs.entries++;
+	relay->logs.bytes += info->len;
+	if (info->seq >= log->rec.next_seq)
+		log->rec.next_seq = info->seq + 1;
+}
