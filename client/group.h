@@ -20,10 +20,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* proto/group_join.h and group_commit.h both define GROUP_LOCATION_MAX (58 +
+ * CAIRN_ADDRESS_MAX and 2 + 320 + 24 + 32: the same 378, spelt differently); commit's stands. */
+#include "group_join.h"
+#undef GROUP_LOCATION_MAX
 #include "group_commit.h"
+#include "group_commit_parts.h"
 #include "group_entry.h"
 #include "group_io.h"
-#include "group_join.h"
 #include "group_roster.h"
 #include "records.h"
 
@@ -166,6 +170,11 @@ CAIRN_WARN_UNUSED int group_pending_store(struct cairn *c, const uint8_t gid[sta
 CAIRN_WARN_UNUSED int group_pending_del(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN]);
 void group_pending_wipe(struct group_pending *p);
 
+/* Calls CB with the fixed part and roster of every group (the rest of the state is not
+ * loaded); CB returns 0 to go on. */
+CAIRN_WARN_UNUSED int group_each(struct cairn *c,
+                                 int (*cb)(void *ctx, const struct group_state *g), void *ctx);
+
 /* The group whose current or old log LOG_ID is, into GID. */
 CAIRN_WARN_UNUSED int group_by_log(struct cairn *c, const uint8_t log_id[static CAIRN_LOG_ID_LEN],
                                    uint8_t gid[static GROUP_ID_LEN]);
@@ -215,6 +224,12 @@ void group_x25519_keypair(struct cairn *c, uint8_t pk[static CAIRN_KEY_LEN],
 /* A new CONV_GROUP conversation labelled NAME into G->conv (transaction held). */
 CAIRN_WARN_UNUSED int group_conversation_new(struct cairn *c, struct group_state *g);
 
+/* A kind 2 entry of G's current epoch at SEQ whose header H opened (group_apply.c): stored
+ * if it counts, and the commit it completes entered if it wins. 0 also when dropped. */
+CAIRN_WARN_UNUSED int group_apply_part(struct cairn *c, struct group_state *g, uint64_t seq,
+                                       const struct group_header *h, const uint8_t *entry,
+                                       size_t len);
+
 /* ---- operations ---- */
 
 /* Creates a group named NAME with its log on RELAY (group_out_create, the genesis queued):
@@ -238,7 +253,7 @@ CAIRN_WARN_UNUSED int group_tick(struct cairn *c, const uint8_t gid[static GROUP
 
 /* Commits REQ (N changes, by identity) as an admin, with the removals of members that asked to
  * leave; N 0 with no leave is a rotation. A removal moves the log to a fresh one on the same
- * relay. CAIRN_EBUSY while a commit of ours is pending, CAIRN_EPERM if we are not an admin. */
+ * relay. CAIRN_EEXIST while a commit of ours is pending, CAIRN_EDENIED if we are not an admin. */
 CAIRN_WARN_UNUSED int group_commit(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN],
                                    const struct group_request *req, unsigned n);
 /* The same inside the caller's transaction, on G loaded in it. */

@@ -217,7 +217,7 @@ int group_commit_in(struct cairn *c, struct group_state *g, const struct group_r
 	if (g->removed)
 		return CAIRN_ESTATE;
 	if (g->roster.member[g->self].role != GROUP_ROLE_ADMIN)
-		return CAIRN_EPERM;
+		return CAIRN_EDENIED;
 	if (n > GROUP_REQUESTS_MAX)
 		return CAIRN_ETOOBIG;
 	struct group_pending *p = malloc(sizeof(*p));
@@ -227,7 +227,7 @@ int group_commit_in(struct cairn *c, struct group_state *g, const struct group_r
 	if (rc == 0) {
 		group_pending_wipe(p);
 		free(p);
-		return CAIRN_EBUSY; /* one commit of ours at a time */
+		return CAIRN_EEXIST; /* one commit of ours at a time */
 	}
 	if (rc != CAIRN_ENOTFOUND) {
 		free(p);

@@ -526,3 +526,29 @@ int group_append_note(struct cairn *c, const uint8_t out_id[16],
 	v[GROUP_ID_LEN] = what;
 	return cstate_put(c->st, REC_GROUP_APPEND, out_id, 16, v, sizeof(v));
 }
+
+/* One group's record for group_each: parsed into the caller's scratch state. */
+struct each_ctx {
+	struct group_state *g;
+	int (*cb)(void *ctx, const struct group_state *g);
+	void *ctx;
+};
+
+static int each_one(void *ctx, const uint8_t *value, size_t vlen)
+{
+	struct each_ctx *e = ctx;
+	memset(e->g, 0, sizeof(*e->g));
+	if (parse_main(value, vlen, e->g) != 0)
+		return 0; /* a damaged group is skipped, not the others */
+	return e->cb(e->ctx, e->g);
+}
+
+int group_each(struct cairn *c, int (*cb)(void *ctx, const struct group_state *g), void *ctx)
+{
+	struct each_ctx e = {.g = sodium_malloc(sizeof(struct group_state)), .cb = cb, .ctx = ctx};
+	if (e.g == NULL)
+		return CAIRN_ENOMEM;
+	int rc = cstate_list(c->st, REC_GROUP, each_one, &e);
+	sodium_free(e.g);
+	return rc;
+}

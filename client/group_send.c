@@ -307,7 +307,7 @@ int group_tick(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN])
 	           (g->settings.rotate_messages && g->epoch_msgs >= g->settings.rotate_messages);
 	if (rc == 0 && admin && due) {
 		rc = group_commit_in(c, g, NULL, 0);
-		if (rc == CAIRN_EBUSY)
+		if (rc == CAIRN_EEXIST)
 			rc = 0; /* ours is on its way */
 	}
 	return finish(c, g, rc);
