@@ -57,6 +57,26 @@ struct world {
 	bool lose_replies; /* pump: appends land but appended() is not called, items stay */
 };
 
+/* The homes' passphrase stretching, linked in place of Argon2id (-Wl,--wrap=crypto_pwhash in
+ * tests/CMakeLists.txt): fifty homes with the real KDF take about a minute on a loaded
+ * machine, and nothing these tests check depends on it. A keyed hash of passphrase and salt,
+ * so a wrong passphrase still fails. */
+int __wrap_crypto_pwhash(unsigned char *const out, unsigned long long outlen,
+                         const char *const passwd, unsigned long long passwdlen,
+                         const unsigned char *const salt, unsigned long long opslimit,
+                         size_t memlimit, int alg);
+int __wrap_crypto_pwhash(unsigned char *const out, unsigned long long outlen,
+                         const char *const passwd, unsigned long long passwdlen,
+                         const unsigned char *const salt, unsigned long long opslimit,
+                         size_t memlimit, int alg)
+{
+	(void)opslimit;
+	(void)memlimit;
+	(void)alg;
+	return crypto_generichash(out, (size_t)outlen, (const unsigned char *)passwd,
+	                          (unsigned long long)passwdlen, salt, crypto_pwhash_SALTBYTES);
+}
+
 static inline int64_t gw_mono(void *ctx)
 {
 	return ((struct world *)ctx)->now * 1000;
@@ -111,6 +131,45 @@ static inline void gw_homes(struct world *w, unsigned n)
 	for (unsigned i = w->n; i < n; i++)
 		gw_open(w, i);
 	w->n = n > w->n ? n : w->n;
+}
+
+/* Copies home FROM's directory to a new home (closed meanwhile, then reopened): a copy of
+ * its whole state, as a seized device gives it. Returns the new home's index. */
+static inline unsigned gw_copy(struct world *w, unsigned from)
+{
+	unsigned to = w->n++;
+	cairn_close(w->h[from].c);
+	snprintf(w->h[to].path, sizeof(w->h[to].path), "%s/h%u", w->root, to);
+	assert_int_equal(mkdir(w->h[to].path, 0700), 0);
+	DIR *d = opendir(w->h[from].path);
+	assert_non_null(d);
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		char src[600], dst[600], buf[8192];
+		snprintf(src, sizeof(src), "%s/%s", w->h[from].path, e->d_name);
+		snprintf(dst, sizeof(dst), "%s/%s", w->h[to].path, e->d_name);
+		FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
+		assert_true(in != NULL && out != NULL);
+		size_t n;
+		while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
+			assert_int_equal(fwrite(buf, 1, n, out), n);
+		fclose(in);
+		assert_int_equal(fclose(out), 0);
+		assert_int_equal(chmod(dst, 0600), 0);
+	}
+	closedir(d);
+	gw_open(w, from);
+	gw_open(w, to);
+	return to;
+}
+
+/* Closes and opens home I again: a restart. */
+static inline void gw_restart(struct world *w, unsigned i)
+{
+	cairn_close(w->h[i].c);
+	gw_open(w, i);
 }
 
 static inline void gw_free(struct world *w)

@@ -61,10 +61,127 @@ static void test_create_add_talk(void **state)
 	gw_free(w);
 }
 
+/* Every online member of GID among homes [0, N) but those in SKIP is in the same epoch with
+ * the same head as home 0 (skip: a NULL-terminated... a bitmap of homes). */
+static void same_history(struct world *w, const uint8_t gid[GROUP_ID_LEN], unsigned n,
+                         const bool *out)
+{
+	struct group_state *a = gw_state(w, 0, gid);
+	for (unsigned i = 1; i < n; i++) {
+		if (out != NULL && out[i])
+			continue;
+		struct group_state *g = gw_state(w, i, gid);
+		assert_false(g->removed);
+		assert_int_equal(g->epoch, a->epoch);
+		assert_memory_equal(g->head, a->head, GROUP_HEAD_LEN);
+		assert_memory_equal(g->log.log_id, a->log.log_id, CAIRN_LOG_ID_LEN);
+		assert_false(g->copied);
+		assert_false(g->bad_commit);
+		group_free(g);
+	}
+	group_free(a);
+}
+
+static bool removed(struct world *w, unsigned i, const uint8_t gid[GROUP_ID_LEN])
+{
+	struct group_state *g = gw_state(w, i, gid);
+	bool r = g->removed;
+	group_free(g);
+	return r;
+}
+
+/* Fifty members: adds in batches, everyone talks, two go offline across an add, a removal,
+ * a leave and a rotation, then catch up and read everything in order; two admins commit at
+ * once. */
+static void test_fifty(void **state)
+{
+	(void)state;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	struct world *w = gw_new();
+	gw_homes(w, 50);
+	uint8_t gid[GROUP_ID_LEN];
+	make_group(w, gid);
+	unsigned j[10];
+	for (unsigned b = 0; b < 4; b++) { /* homes 1..40 */
+		for (unsigned k = 0; k < 10; k++)
+			j[k] = 1 + 10 * b + k;
+		gw_add(w, 0, gid, j, 10);
+	}
+	unsigned late[] = {41, 42, 43, 44};
+	gw_add(w, 0, gid, late, 4);
+	char text[64];
+	for (unsigned i = 0; i < 45; i++) {
+		snprintf(text, sizeof(text), "hi from %u", i);
+		gw_say(w, i, gid, text);
+	}
+	gw_sync(w);
+	for (unsigned i = 0; i < 45; i++)
+		assert_int_equal(gw_messages(w, i, gid, NULL, NULL), 45);
+
+	/* 10 and 11 go offline across an add, a removal, a leave and a rotation. */
+	w->h[10].offline = w->h[11].offline = true;
+	unsigned later[] = {45, 46, 47, 48, 49};
+	gw_add(w, 0, gid, later, 5);
+	gw_say(w, 45, gid, "new here");
+	gw_remove(w, 0, gid, 44); /* moves the log */
+	gw_sync(w);
+	assert_true(removed(w, 44, gid));
+	assert_int_equal(group_leave(w->h[43].c, gid), 0);
+	gw_sync(w);
+	assert_int_equal(group_tick(w->h[0].c, gid), 0); /* the admin acts on the leave */
+	gw_sync(w);
+	assert_true(removed(w, 43, gid));
+	w->now += settings.rotate_seconds;
+	uint64_t before = gw_epoch(w, 0, gid);
+	assert_int_equal(group_tick(w->h[0].c, gid), 0); /* the epoch is a week old */
+	gw_sync(w);
+	assert_int_equal(gw_epoch(w, 0, gid), before + 1);
+	gw_say(w, 2, gid, "after the rotation");
+	gw_sync(w);
+	assert_false(gw_has(w, 10, gid, "new here"));
+
+	w->h[10].offline = w->h[11].offline = false;
+	gw_sync(w);
+	bool out[50] = {0};
+	out[43] = out[44] = true;
+	same_history(w, gid, 50, out);
+	for (unsigned i = 10; i < 12; i++) {
+		assert_true(gw_has(w, i, gid, "new here"));
+		assert_true(gw_has(w, i, gid, "after the rotation"));
+	}
+	assert_false(gw_has(w, 44, gid, "after the rotation"));
+
+	/* Two admins at once: 0 makes 1 an admin; then both remove someone before either
+	 * reads the other's commit. One wins; the other re-commits on the new epoch. */
+	struct group_request q = {.kind = GROUP_CHANGE_ROLE, .role = GROUP_ROLE_ADMIN};
+	memcpy(q.identity, w->h[1].c->identity_pk, CAIRN_KEY_LEN);
+	assert_int_equal(group_commit(w->h[0].c, gid, &q, 1), 0);
+	gw_sync(w);
+	before = gw_epoch(w, 0, gid);
+	gw_remove(w, 0, gid, 42);
+	gw_remove(w, 1, gid, 41);
+	gw_sync(w);
+	assert_true(removed(w, 42, gid));
+	assert_true(removed(w, 41, gid));
+	out[41] = out[42] = true;
+	same_history(w, gid, 50, out);
+	assert_int_equal(gw_epoch(w, 0, gid), before + 2);
+	gw_say(w, 3, gid, "after the race");
+	gw_sync(w);
+	for (unsigned i = 0; i < 50; i++)
+		assert_true(out[i] != gw_has(w, i, gid, "after the race"));
+	gw_free(w);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	print_message("fifty members: %.1f s\n",
+	              (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	        cmocka_unit_test(test_create_add_talk),
+	        cmocka_unit_test(test_fifty),
 	};
 	if (sodium_init() < 0)
 		return 1;
