@@ -121,7 +121,7 @@ static int build_post(struct cairn *c, struct group_state *g, struct group_pendi
 	struct group_roster *t = malloc(sizeof(*t));
 	struct group_change *ch = malloc(GROUP_CHANGES_MAX * sizeof(*ch));
 	struct group_counted_update *upd = malloc((g->nupd + 1) * sizeof(*upd));
-	struct group_next *next = sodium_malloc(sizeof(*next));
+	struct group_next *next = malloc(sizeof(*next));
 	uint8_t *buf = malloc(GROUP_COMMIT_MAX_LEN);
 	int rc = t && ch && upd && next && buf ? 0 : CAIRN_ENOMEM;
 	unsigned n = 0;
@@ -201,7 +201,7 @@ static int build_post(struct cairn *c, struct group_state *g, struct group_pendi
 		rc = group_pending_store(c, g->group_id, p);
 	if (next != NULL) {
 		group_next_wipe(next);
-		sodium_free(next);
+		free(next); /* wiped by group_next_wipe */
 	}
 	sodium_memzero(loc, sizeof(loc));
 	free(t);

@@ -117,13 +117,13 @@ static int open_commit(struct cairn *c, struct group_state *g, uint64_t seq, con
 		return 0;
 	uint64_t last_seq = group_get_u64(bytes + 59); /* after version, id, epoch, head, committer */
 	struct group_pending *p = malloc(sizeof(*p));
-	struct group_next *next = sodium_malloc(sizeof(*next));
+	struct group_next *next = malloc(sizeof(*next));
 	struct group_counted_update *upd = malloc((g->nupd + 1) * sizeof(*upd));
 	if (p == NULL || next == NULL || upd == NULL) {
 		free(p);
 		free(upd);
 		if (next != NULL)
-			sodium_free(next);
+			free(next); /* never filled */
 		return CAIRN_ENOMEM;
 	}
 	int rc = group_pending_load(c, g->group_id, p);
@@ -189,7 +189,7 @@ out:
 	free(p);
 	free(upd);
 	group_next_wipe(next);
-	sodium_free(next);
+	free(next); /* wiped by group_next_wipe */
 	return rc;
 }
 

@@ -84,8 +84,8 @@ int group_join_welcome(struct cairn *c, const uint8_t *data, size_t len)
 	int rc = group_welcome_decode(data, len, &w);
 	if (rc != 0)
 		return rc;
-	struct group_state *g = sodium_malloc(sizeof(*g));
-	struct group_next *next = sodium_malloc(sizeof(*next));
+	struct group_state *g = malloc(sizeof(*g));
+	struct group_next *next = malloc(sizeof(*next));
 	uint8_t *rec = NULL;
 	size_t rlen = 0;
 	rc = g && next ? cstate_begin(c->st) : CAIRN_ENOMEM;
@@ -111,7 +111,7 @@ out:
 	group_welcome_clear(&w);
 	if (next != NULL) {
 		group_next_wipe(next);
-		sodium_free(next);
+		free(next); /* wiped by group_next_wipe */
 	}
 	group_free(g);
 	return rc;

@@ -319,8 +319,8 @@ int group_create(struct cairn *c, const char *relay, const char *name,
 	size_t rlen = strnlen(relay, CAIRN_ADDRESS_MAX + 1), nlen = strnlen(name, GROUP_NAME_MAX + 1);
 	if (rlen == 0 || rlen > CAIRN_ADDRESS_MAX || group_name_check((const uint8_t *)name, nlen))
 		return CAIRN_EINVAL;
-	struct group_state *g = sodium_malloc(sizeof(*g));
-	struct group_next *next = sodium_malloc(sizeof(*next));
+	struct group_state *g = malloc(sizeof(*g));
+	struct group_next *next = malloc(sizeof(*next));
 	uint8_t *buf = malloc(GROUP_COMMIT_MAX_LEN);
 	int rc = g == NULL || next == NULL || buf == NULL ? CAIRN_ENOMEM : 0;
 	if (rc != 0)
@@ -390,7 +390,7 @@ wipe:
 out:
 	if (next != NULL) {
 		group_next_wipe(next);
-		sodium_free(next);
+		free(next); /* wiped by group_next_wipe */
 	}
 	group_free(g);
 	free(buf);
