@@ -175,6 +175,15 @@ void group_pending_wipe(struct group_pending *p);
 CAIRN_WARN_UNUSED int group_each(struct cairn *c,
                                  int (*cb)(void *ctx, const struct group_state *g), void *ctx);
 
+/* One record's layout alone: parses IN (LEN bytes) of KIND (REC_GROUP, _EPOCH: a struct
+ * group_state; _CHAINS: group_chains; _SKIPPED: group_skipped; _PENDING: group_pending, whose
+ * entries are then malloc'd) into OBJ, or encodes OBJ into *OUT (malloc'd). Returns 0,
+ * CAIRN_ECORRUPT or CAIRN_EINVAL (another kind). A record that parses encodes back to the
+ * same bytes. */
+CAIRN_WARN_UNUSED int group_record_parse(uint32_t kind, const uint8_t *in, size_t len, void *obj);
+CAIRN_WARN_UNUSED int group_record_encode(uint32_t kind, const void *obj, uint8_t **out,
+                                          size_t *len);
+
 /* The group whose current or old log LOG_ID is, into GID. */
 CAIRN_WARN_UNUSED int group_by_log(struct cairn *c, const uint8_t log_id[static CAIRN_LOG_ID_LEN],
                                    uint8_t gid[static GROUP_ID_LEN]);

@@ -20,6 +20,26 @@
 
 #define GROUP_RECORD_VERSION 1
 
+/* Integers are written as u64 and must fit their field when read back, and booleans be 0 or
+ * 1, so that a record that parses encodes back to the same bytes. */
+static uint64_t r_max(struct reader *r, uint64_t max)
+{
+	uint64_t v = r_u64(r);
+	if (v > max) {
+		r->err = CAIRN_ECORRUPT;
+		return 0;
+	}
+	return v;
+}
+
+static bool r_bool(struct reader *r)
+{
+	uint8_t v = r_u8(r);
+	if (v > 1)
+		r->err = CAIRN_ECORRUPT;
+	return v == 1;
+}
+
 static void w_log(struct writer *w, const struct group_log_ref *l)
 {
 	w_str(w, l->relay, CAIRN_ADDRESS_MAX);
@@ -62,7 +82,7 @@ static void r_roster(struct reader *r, struct group_roster *ro)
 		r_bytes(r, m->identity, CAIRN_KEY_LEN);
 		r_bytes(r, m->sign_key, CAIRN_KEY_LEN);
 		r_bytes(r, m->group_key, CAIRN_KEY_LEN);
-		m->key_serial = (uint32_t)r_u64(r);
+		m->key_serial = (uint32_t)r_max(r, UINT32_MAX);
 		m->role = r_u8(r);
 	}
 }
@@ -133,9 +153,9 @@ static int parse_main(const uint8_t *in, size_t len, void *obj)
 	r_str(&r, g->name, GROUP_NAME_MAX);
 	g->epoch = r_u64(&r);
 	r_bytes(&r, g->head, GROUP_HEAD_LEN);
-	g->settings.rotate_seconds = (uint32_t)r_u64(&r);
-	g->settings.rotate_messages = (uint32_t)r_u64(&r);
-	g->self = (uint16_t)r_u64(&r);
+	g->settings.rotate_seconds = (uint32_t)r_max(&r, UINT32_MAX);
+	g->settings.rotate_messages = (uint32_t)r_max(&r, UINT32_MAX);
+	g->self = (uint16_t)r_max(&r, UINT16_MAX);
 	uint8_t f = r_u8(&r);
 	g->removed = f & 1;
 	g->copied = f >> 1 & 1;
@@ -150,7 +170,7 @@ static int parse_main(const uint8_t *in, size_t len, void *obj)
 	if (g->nkeys > GROUP_KEYS_MAX)
 		return CAIRN_ECORRUPT;
 	for (uint8_t i = 0; i < g->nkeys; i++) {
-		g->keys[i].key_serial = (uint32_t)r_u64(&r);
+		g->keys[i].key_serial = (uint32_t)r_max(&r, UINT32_MAX);
 		r_bytes(&r, g->keys[i].private_key, CAIRN_KEY_LEN);
 	}
 	r_log(&r, &g->log);
@@ -165,18 +185,18 @@ static int parse_main(const uint8_t *in, size_t len, void *obj)
 	r_bytes(&r, g->commit_key, GROUP_SECRET_LEN);
 	r_bytes(&r, g->init_secret, GROUP_SECRET_LEN);
 	g->epoch_start = (int64_t)r_u64(&r);
-	g->epoch_msgs = (uint32_t)r_u64(&r);
+	g->epoch_msgs = (uint32_t)r_max(&r, UINT32_MAX);
 	r_bytes(&r, g->send_ck, GROUP_SECRET_LEN);
-	g->send_n = (uint32_t)r_u64(&r);
-	g->prev_sent = (uint32_t)r_u64(&r);
-	g->update_sent = r_u8(&r) != 0;
+	g->send_n = (uint32_t)r_max(&r, UINT32_MAX);
+	g->prev_sent = (uint32_t)r_max(&r, UINT32_MAX);
+	g->update_sent = r_bool(&r);
 	g->update_at = (int64_t)r_u64(&r);
 	g->last_update_at = (int64_t)r_u64(&r);
-	g->has_prev = r_u8(&r) != 0;
+	g->has_prev = r_bool(&r);
 	g->prev_epoch = r_u64(&r);
 	r_bytes(&r, g->prev_head, GROUP_HEAD_LEN);
 	r_bytes(&r, g->prev_header_key, GROUP_SECRET_LEN);
-	g->prev_reads = (uint32_t)r_u64(&r);
+	g->prev_reads = (uint32_t)r_max(&r, UINT32_MAX);
 	g->prev_since = (int64_t)r_u64(&r);
 	g->prev_end = r_u64(&r);
 	g->nparts = r_u8(&r);
@@ -220,8 +240,8 @@ static int parse_epoch(const uint8_t *in, size_t len, void *obj)
 		return CAIRN_ECORRUPT;
 	g->nupd = (uint16_t)n;
 	for (uint16_t i = 0; i < g->nupd; i++) {
-		g->upd[i].u.index = (uint16_t)r_u64(&r);
-		g->upd[i].u.key_serial = (uint32_t)r_u64(&r);
+		g->upd[i].u.index = (uint16_t)r_max(&r, UINT16_MAX);
+		g->upd[i].u.key_serial = (uint32_t)r_max(&r, UINT32_MAX);
 		r_bytes(&r, g->upd[i].u.group_key, CAIRN_KEY_LEN);
 		g->upd[i].seq = r_u64(&r);
 	}
@@ -294,8 +314,8 @@ static int parse_skipped(const uint8_t *in, size_t len, void *obj)
 	s->count = (size_t)n;
 	for (size_t i = 0; i < s->count; i++) {
 		s->key[i].epoch = r_u64(&r);
-		s->key[i].n = (uint32_t)r_u64(&r);
-		s->key[i].sender = (uint16_t)r_u64(&r);
+		s->key[i].n = (uint32_t)r_max(&r, UINT32_MAX);
+		s->key[i].sender = (uint16_t)r_max(&r, UINT16_MAX);
 		r_bytes(&r, s->key[i].mk, GROUP_SECRET_LEN);
 	}
 	return r_finish(&r);
@@ -448,10 +468,10 @@ static int parse_pending(const uint8_t *in, size_t len, void *obj)
 		r_bytes(&r, q->identity, CAIRN_KEY_LEN);
 		r_bytes(&r, q->sign_key, CAIRN_KEY_LEN);
 		r_bytes(&r, q->group_key, CAIRN_KEY_LEN);
-		q->settings.rotate_seconds = (uint32_t)r_u64(&r);
-		q->settings.rotate_messages = (uint32_t)r_u64(&r);
+		q->settings.rotate_seconds = (uint32_t)r_max(&r, UINT32_MAX);
+		q->settings.rotate_messages = (uint32_t)r_max(&r, UINT32_MAX);
 	}
-	p->moves = r_u8(&r) != 0;
+	p->moves = r_bool(&r);
 	r_log(&r, &p->to);
 	r_bytes(&r, p->to_delete, CAIRN_CREDENTIAL_LEN);
 	p->last_part_seq = r_u64(&r);
@@ -555,4 +575,33 @@ int group_each(struct cairn *c, int (*cb)(void *ctx, const struct group_state *g
 	int rc = cstate_list(c->st, REC_GROUP, each_one, &e);
 	group_free(e.g);
 	return rc;
+}
+
+/* The layouts by kind, for the fuzz target and the tests. */
+static const struct {
+	uint32_t kind;
+	int (*parse)(const uint8_t *, size_t, void *);
+	int (*encode)(const void *, uint8_t **, size_t *);
+} layouts[] = {
+        {REC_GROUP, parse_main, encode_main},
+        {REC_GROUP_EPOCH, parse_epoch, encode_epoch},
+        {REC_GROUP_CHAINS, parse_chains, encode_chains},
+        {REC_GROUP_SKIPPED, parse_skipped, encode_skipped},
+        {REC_GROUP_PENDING, parse_pending, encode_pending},
+};
+
+int group_record_parse(uint32_t kind, const uint8_t *in, size_t len, void *obj)
+{
+	for (size_t i = 0; i < sizeof(layouts) / sizeof(layouts[0]); i++)
+		if (layouts[i].kind == kind)
+			return layouts[i].parse(in, len, obj);
+	return CAIRN_EINVAL;
+}
+
+int group_record_encode(uint32_t kind, const void *obj, uint8_t **out, size_t *len)
+{
+	for (size_t i = 0; i < sizeof(layouts) / sizeof(layouts[0]); i++)
+		if (layouts[i].kind == kind)
+			return layouts[i].encode(obj, out, len);
+	return CAIRN_EINVAL;
 }
