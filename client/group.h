@@ -172,8 +172,8 @@ void group_pending_wipe(struct group_pending *p);
 
 /* Calls CB with the fixed part and roster of every group (the rest of the state is not
  * loaded); CB returns 0 to go on. */
-CAIRN_WARN_UNUSED int group_each(struct cairn *c,
-                                 int (*cb)(void *ctx, const struct group_state *g), void *ctx);
+CAIRN_WARN_UNUSED int group_each(struct cairn *c, int (*cb)(void *ctx, const struct group_state *g),
+                                 void *ctx);
 
 /* One record's layout alone: parses IN (LEN bytes) of KIND (REC_GROUP, _EPOCH: a struct
  * group_state; _CHAINS: group_chains; _SKIPPED: group_skipped; _PENDING: group_pending, whose
@@ -222,8 +222,9 @@ CAIRN_WARN_UNUSED int group_key_update_due(struct cairn *c, struct group_state *
  * the entries and their out ids. */
 CAIRN_WARN_UNUSED int group_post_commit(struct cairn *c, const struct group_state *g,
                                         const struct group_epoch_keys *k,
-                                        const uint8_t ctx[static GROUP_CTX_LEN], const uint8_t *commit,
-                                        size_t len, const uint8_t commit_id[static GROUP_COMMIT_ID_LEN],
+                                        const uint8_t ctx[static GROUP_CTX_LEN],
+                                        const uint8_t *commit, size_t len,
+                                        const uint8_t commit_id[static GROUP_COMMIT_ID_LEN],
                                         uint8_t what, struct group_pending *p);
 
 /* A fresh X25519 key pair from C's generator. */

@@ -17,8 +17,9 @@
 #include "client.h"
 #include "group.h"
 
-int group_post_commit(struct cairn *c, const struct group_state *g, const struct group_epoch_keys *k,
-                      const uint8_t ctx[static GROUP_CTX_LEN], const uint8_t *commit, size_t len,
+int group_post_commit(struct cairn *c, const struct group_state *g,
+                      const struct group_epoch_keys *k, const uint8_t ctx[static GROUP_CTX_LEN],
+                      const uint8_t *commit, size_t len,
                       const uint8_t commit_id[static GROUP_COMMIT_ID_LEN], uint8_t what,
                       struct group_pending *p)
 {
@@ -42,8 +43,7 @@ int group_post_commit(struct cairn *c, const struct group_state *g, const struct
 		if (rc == 0)
 			rc = group_out_append(c, &g->log, entry, elen, out_id);
 		if (rc == 0)
-			rc = group_append_note(c, out_id, g->group_id,
-			                       i + 1 < count ? 1 : what);
+			rc = group_append_note(c, out_id, g->group_id, i + 1 < count ? 1 : what);
 		if (rc == 0 && p != NULL) {
 			if ((p->entry[i] = malloc(elen)) == NULL) {
 				rc = CAIRN_ENOMEM;
@@ -158,9 +158,8 @@ static int build_post(struct cairn *c, struct group_state *g, struct group_pendi
 	if (rc == 0) {
 		for (uint16_t i = 0; i < g->nupd; i++)
 			upd[i] = g->upd[i].u;
-		struct group_base base = {.epoch = g->epoch,
-		                          .settings = g->settings,
-		                          .roster = &g->roster};
+		struct group_base base = {
+		    .epoch = g->epoch, .settings = g->settings, .roster = &g->roster};
 		memcpy(base.group_id, g->group_id, GROUP_ID_LEN);
 		memcpy(base.head, g->head, GROUP_HEAD_LEN);
 		memcpy(base.init_secret, g->init_secret, GROUP_SECRET_LEN);
@@ -169,19 +168,19 @@ static int build_post(struct cairn *c, struct group_state *g, struct group_pendi
 		client_random(c, p->commit_id, GROUP_COMMIT_ID_LEN);
 		p->epoch = g->epoch + 1;
 		struct group_commit_request req = {
-		        .committer = g->self,
-		        .sign_secret = g->sign_sk,
-		        /* Every update we counted came at or before our cursor; the genesis's
-		         * position may be known (appended) before we read it back. */
-		        .last_seq = g->cursor > g->position ? g->cursor : g->position,
-		        .changes = ch,
-		        .change_count = n,
-		        .updates = upd,
-		        .update_count = g->nupd,
-		        .location = removes ? loc : NULL,
-		        .location_len = loclen,
-		        .commit_secret = p->commit_secret,
-		        .eph_private = eph};
+		    .committer = g->self,
+		    .sign_secret = g->sign_sk,
+		    /* Every update we counted came at or before our cursor; the genesis's
+		     * position may be known (appended) before we read it back. */
+		    .last_seq = g->cursor > g->position ? g->cursor : g->position,
+		    .changes = ch,
+		    .change_count = n,
+		    .updates = upd,
+		    .update_count = g->nupd,
+		    .location = removes ? loc : NULL,
+		    .location_len = loclen,
+		    .commit_secret = p->commit_secret,
+		    .eph_private = eph};
 		rc = group_commit_build(&base, &req, buf, GROUP_COMMIT_MAX_LEN, &clen, next);
 		sodium_memzero(&base, sizeof(base));
 		sodium_memzero(eph, sizeof(eph));
@@ -258,8 +257,8 @@ int group_recommit(struct cairn *c, struct group_state *g, struct group_pending 
 	q->nreq = p->nreq;
 	memcpy(q->req, p->req, sizeof(q->req));
 	int rc = g->removed || g->roster.member[g->self].role != GROUP_ROLE_ADMIN
-	                 ? 0
-	                 : build_post(c, g, q, false);
+	             ? 0
+	             : build_post(c, g, q, false);
 	group_pending_wipe(q);
 	free(q);
 	return rc < 0 ? rc : 0;
@@ -294,9 +293,9 @@ int group_welcomes_make(struct cairn *c, const struct group_state *g, const stru
 	uint8_t *roster = malloc(GROUP_ROSTER_MAX_LEN);
 	uint8_t *out = malloc(GROUP_WELCOME_MAX);
 	size_t rlen = 0;
-	int rc = roster && out ? group_roster_encode(&next->roster, roster, GROUP_ROSTER_MAX_LEN,
-	                                             &rlen)
-	                       : CAIRN_ENOMEM;
+	int rc = roster && out
+	             ? group_roster_encode(&next->roster, roster, GROUP_ROSTER_MAX_LEN, &rlen)
+	             : CAIRN_ENOMEM;
 	for (unsigned i = 0; i < cm->change_count && rc == 0; i++) {
 		if (cm->changes[i].kind != GROUP_CHANGE_ADD)
 			continue;

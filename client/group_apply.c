@@ -49,7 +49,7 @@ static int replay_part(struct cairn *c, struct group_state *g, struct group_asse
 		rc = CAIRN_ECORRUPT;
 	if (rc == 0)
 		(void)!group_assembler_add(as, seq, group_get_u16(v), group_get_u32(v + 2), v + 6,
-		                          vlen - 6, out, GROUP_PARTS_BYTES_MAX, outlen, first);
+		                           vlen - 6, out, GROUP_PARTS_BYTES_MAX, outlen, first);
 	cstate_free_value(v, vlen);
 	return rc;
 }
@@ -115,7 +115,8 @@ static int open_commit(struct cairn *c, struct group_state *g, uint64_t seq, con
 {
 	if (len < 67)
 		return 0;
-	uint64_t last_seq = group_get_u64(bytes + 59); /* after version, id, epoch, head, committer */
+	uint64_t last_seq =
+	    group_get_u64(bytes + 59); /* after version, id, epoch, head, committer */
 	struct group_pending *p = malloc(sizeof(*p));
 	struct group_next *next = malloc(sizeof(*next));
 	struct group_counted_update *upd = malloc((g->nupd + 1) * sizeof(*upd));

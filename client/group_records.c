@@ -342,7 +342,8 @@ static int encode_put(struct cairn *c, uint32_t kind, const uint8_t *key, size_t
 	size_t vlen = 0;
 	int rc = encode(obj, &v, &vlen);
 	if (rc == 0)
-		rc = vlen > CSTATE_VALUE_MAX ? CAIRN_ETOOBIG : cstate_put(c->st, kind, key, klen, v, vlen);
+		rc = vlen > CSTATE_VALUE_MAX ? CAIRN_ETOOBIG
+		                             : cstate_put(c->st, kind, key, klen, v, vlen);
 	if (v != NULL) {
 		sodium_memzero(v, vlen);
 		free(v);
@@ -363,16 +364,14 @@ int group_load(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN], struct g
 	if (rc == 0)
 		rc = get_parse(c, REC_GROUP_EPOCH, gid, GROUP_ID_LEN, parse_epoch, g);
 	if (rc == 0)
-		rc = get_parse(c, REC_GROUP_SKIPPED, gid, GROUP_ID_LEN, parse_skipped,
-		               &g->skipped);
+		rc = get_parse(c, REC_GROUP_SKIPPED, gid, GROUP_ID_LEN, parse_skipped, &g->skipped);
 	key[GROUP_ID_LEN] = 0;
 	if (rc == 0)
-		rc = get_parse(c, REC_GROUP_CHAINS, key, sizeof(key), parse_chains,
-		               &g->chains);
+		rc = get_parse(c, REC_GROUP_CHAINS, key, sizeof(key), parse_chains, &g->chains);
 	key[GROUP_ID_LEN] = 1;
 	if (rc == 0 && g->has_prev)
-		rc = get_parse(c, REC_GROUP_CHAINS, key, sizeof(key), parse_chains,
-		               &g->prev_chains);
+		rc =
+		    get_parse(c, REC_GROUP_CHAINS, key, sizeof(key), parse_chains, &g->prev_chains);
 	if (rc != 0) {
 		group_free(g);
 		return rc == CAIRN_ENOTFOUND || rc == CAIRN_ENOMEM ? rc : CAIRN_ECORRUPT;
@@ -387,15 +386,13 @@ int group_store(struct cairn *c, const struct group_state *g)
 	memcpy(key, g->group_id, GROUP_ID_LEN);
 	int rc = encode_put(c, REC_GROUP, g->group_id, GROUP_ID_LEN, encode_main, g);
 	if (rc == 0)
-		rc = encode_put(c, REC_GROUP_EPOCH, g->group_id, GROUP_ID_LEN, encode_epoch,
-		                g);
+		rc = encode_put(c, REC_GROUP_EPOCH, g->group_id, GROUP_ID_LEN, encode_epoch, g);
 	if (rc == 0)
-		rc = encode_put(c, REC_GROUP_SKIPPED, g->group_id, GROUP_ID_LEN,
-		                encode_skipped, &g->skipped);
+		rc = encode_put(c, REC_GROUP_SKIPPED, g->group_id, GROUP_ID_LEN, encode_skipped,
+		                &g->skipped);
 	key[GROUP_ID_LEN] = 0;
 	if (rc == 0)
-		rc = encode_put(c, REC_GROUP_CHAINS, key, sizeof(key), encode_chains,
-		                &g->chains);
+		rc = encode_put(c, REC_GROUP_CHAINS, key, sizeof(key), encode_chains, &g->chains);
 	key[GROUP_ID_LEN] = 1;
 	if (rc == 0 && g->has_prev)
 		rc = encode_put(c, REC_GROUP_CHAINS, key, sizeof(key), encode_chains,
@@ -583,11 +580,11 @@ static const struct {
 	int (*parse)(const uint8_t *, size_t, void *);
 	int (*encode)(const void *, uint8_t **, size_t *);
 } layouts[] = {
-        {REC_GROUP, parse_main, encode_main},
-        {REC_GROUP_EPOCH, parse_epoch, encode_epoch},
-        {REC_GROUP_CHAINS, parse_chains, encode_chains},
-        {REC_GROUP_SKIPPED, parse_skipped, encode_skipped},
-        {REC_GROUP_PENDING, parse_pending, encode_pending},
+    {REC_GROUP, parse_main, encode_main},
+    {REC_GROUP_EPOCH, parse_epoch, encode_epoch},
+    {REC_GROUP_CHAINS, parse_chains, encode_chains},
+    {REC_GROUP_SKIPPED, parse_skipped, encode_skipped},
+    {REC_GROUP_PENDING, parse_pending, encode_pending},
 };
 
 int group_record_parse(uint32_t kind, const uint8_t *in, size_t len, void *obj)

@@ -232,8 +232,8 @@ static int begin(struct cairn *c, const struct group_log_ref *log, struct group_
 		*which = sodium_memcmp((*g)->log.log_id, log->log_id, CAIRN_LOG_ID_LEN) == 0 ? 0
 		         : (*g)->has_old &&
 		                 sodium_memcmp((*g)->old.log_id, log->log_id, CAIRN_LOG_ID_LEN) == 0
-		                 ? 1
-		                 : -1;
+		             ? 1
+		             : -1;
 		return 0;
 	}
 	cstate_rollback(c->st);
@@ -381,9 +381,9 @@ static int h_appended(struct cairn *c, void *ctx, const uint8_t out_id[16], uint
 }
 
 const struct logio_handler group_logio_handler = {
-        .logs = h_logs,
-        .log_state = h_log_state,
-        .entry = h_entry,
-        .appended = h_appended,
-        .log_gone = h_log_gone,
+    .logs = h_logs,
+    .log_state = h_log_state,
+    .entry = h_entry,
+    .appended = h_appended,
+    .log_gone = h_log_gone,
 };

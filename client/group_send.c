@@ -102,8 +102,8 @@ int group_enter(struct cairn *c, struct group_state *g, const struct group_next 
 		g->prev_since = now;
 		g->prev_sent = g->send_n;
 	}
-	int rc = group_chains_init(&g->chains, next->epoch, next->keys.sender_base,
-	                           next->roster.count);
+	int rc =
+	    group_chains_init(&g->chains, next->epoch, next->keys.sender_base, next->roster.count);
 	if (rc != 0)
 		return rc;
 	g->epoch = next->epoch;
@@ -201,7 +201,8 @@ int group_key_update_due(struct cairn *c, struct group_state *g, bool force)
 		while (i < g->nkeys && g->keys[i].key_serial < u.key_serial)
 			i++;
 		if (i == GROUP_KEYS_MAX) {
-			memmove(&g->keys[0], &g->keys[1], (GROUP_KEYS_MAX - 1) * sizeof(g->keys[0]));
+			memmove(&g->keys[0], &g->keys[1],
+			        (GROUP_KEYS_MAX - 1) * sizeof(g->keys[0]));
 			i--;
 		}
 		g->keys[i].key_serial = u.key_serial;
@@ -303,7 +304,8 @@ int group_tick(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN])
 	rc = group_key_update_due(c, g, false);
 	int64_t age = client_now_s(c) - g->epoch_start;
 	bool admin = g->roster.member[g->self].role == GROUP_ROLE_ADMIN;
-	bool due = g->nleave > 0 || (g->settings.rotate_seconds && age >= g->settings.rotate_seconds) ||
+	bool due = g->nleave > 0 ||
+	           (g->settings.rotate_seconds && age >= g->settings.rotate_seconds) ||
 	           (g->settings.rotate_messages && g->epoch_msgs >= g->settings.rotate_messages);
 	if (rc == 0 && admin && due) {
 		rc = group_commit_in(c, g, NULL, 0);
@@ -316,7 +318,8 @@ int group_tick(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN])
 int group_create(struct cairn *c, const char *relay, const char *name,
                  const struct group_settings *settings, uint8_t gid[static GROUP_ID_LEN])
 {
-	size_t rlen = strnlen(relay, CAIRN_ADDRESS_MAX + 1), nlen = strnlen(name, GROUP_NAME_MAX + 1);
+	size_t rlen = strnlen(relay, CAIRN_ADDRESS_MAX + 1),
+	       nlen = strnlen(name, GROUP_NAME_MAX + 1);
 	if (rlen == 0 || rlen > CAIRN_ADDRESS_MAX || group_name_check((const uint8_t *)name, nlen))
 		return CAIRN_EINVAL;
 	struct group_state *g = malloc(sizeof(*g));

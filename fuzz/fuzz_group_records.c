@@ -24,8 +24,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint32_t kind = kinds[data[0] % 5];
 	/* Big enough for any of the five structs. */
 	size_t cap = sizeof(struct group_state) > sizeof(struct group_pending)
-	                     ? sizeof(struct group_state)
-	                     : sizeof(struct group_pending);
+	                 ? sizeof(struct group_state)
+	                 : sizeof(struct group_pending);
 	void *obj = calloc(1, cap);
 	if (obj == NULL)
 		return 0;

@@ -107,11 +107,12 @@ static inline struct world *gw_new(void)
 	assert_non_null(w->logs);
 	/* tmpfs when there is one: the store syncs every transaction, and fifty homes do many. */
 	struct stat sb;
-	strcpy(w->root, stat("/dev/shm", &sb) == 0 ? "/dev/shm/cairn-group-XXXXXX" : "/tmp/cairn-group-XXXXXX");
+	strcpy(w->root, stat("/dev/shm", &sb) == 0 ? "/dev/shm/cairn-group-XXXXXX"
+	                                           : "/tmp/cairn-group-XXXXXX");
 	assert_non_null(mkdtemp(w->root));
 	w->now = 1700000000;
-	w->env = (struct client_env){.mono_ms = gw_mono, .wall_s = gw_wall, .random = gw_random,
-	                             .ctx = w};
+	w->env = (struct client_env){
+	    .mono_ms = gw_mono, .wall_s = gw_wall, .random = gw_random, .ctx = w};
 	return w;
 }
 
@@ -260,8 +261,8 @@ static inline unsigned gw_pump(struct world *w, unsigned i)
 		if (!w->lose_replies) {
 			assert_int_equal(group_out_done(c, x->it.out_id), 0);
 			if (seq != 0)
-				assert_int_equal(group_logio_handler.appended(c, NULL, x->it.out_id, seq),
-				                 0);
+				assert_int_equal(
+				    group_logio_handler.appended(c, NULL, x->it.out_id, seq), 0);
 		}
 		free(x->entry);
 	}
@@ -301,7 +302,7 @@ static inline unsigned gw_feed(struct world *w, unsigned i)
 			if (lg == NULL || lg->deleted)
 				continue;
 			assert_int_equal(
-			        group_logio_handler.log_state(c, NULL, &r.ref[k], 1, lg->n + 1), 0);
+			    group_logio_handler.log_state(c, NULL, &r.ref[k], 1, lg->n + 1), 0);
 			for (uint64_t s = r.from[k]; s <= lg->n; s++, got++)
 				assert_int_equal(group_logio_handler.entry(c, NULL, &r.ref[k], s,
 				                                           lg->ent[s - 1].e,
@@ -328,7 +329,8 @@ static inline void gw_sync(struct world *w)
 
 /* ---- looking at a home's group ---- */
 
-static inline struct group_state *gw_state(struct world *w, unsigned i, const uint8_t gid[GROUP_ID_LEN])
+static inline struct group_state *gw_state(struct world *w, unsigned i,
+                                           const uint8_t gid[GROUP_ID_LEN])
 {
 	struct group_state *g = NULL;
 	assert_int_equal(group_load(w->h[i].c, gid, &g), 0);
@@ -354,37 +356,40 @@ static inline int gw_count_one(void *ctx, const uint8_t *v, size_t len)
 
 /* The number of messages home I holds in group GID; *FOUND: whether WANT is among them. */
 static inline unsigned gw_messages(struct world *w, unsigned i, const uint8_t gid[GROUP_ID_LEN],
-                            const char *want, bool *found)
+                                   const char *want, bool *found)
 {
 	struct group_state *g = gw_state(w, i, gid);
 	struct gw_count k = {.want = want};
-	assert_int_equal(cstate_list_scope(w->h[i].c->st, REC_MESSAGE, g->conv, RECORD_ID_LEN,
-	                                   gw_count_one, &k),
-	                 0);
+	assert_int_equal(
+	    cstate_list_scope(w->h[i].c->st, REC_MESSAGE, g->conv, RECORD_ID_LEN, gw_count_one, &k),
+	    0);
 	group_free(g);
 	if (found != NULL)
 		*found = k.found;
 	return k.n;
 }
 
-static inline bool gw_has(struct world *w, unsigned i, const uint8_t gid[GROUP_ID_LEN], const char *text)
+static inline bool gw_has(struct world *w, unsigned i, const uint8_t gid[GROUP_ID_LEN],
+                          const char *text)
 {
 	bool found = false;
 	(void)gw_messages(w, i, gid, text, &found);
 	return found;
 }
 
-static inline void gw_say(struct world *w, unsigned i, const uint8_t gid[GROUP_ID_LEN], const char *text)
+static inline void gw_say(struct world *w, unsigned i, const uint8_t gid[GROUP_ID_LEN],
+                          const char *text)
 {
 	uint8_t id[APPMSG_ID_LEN];
-	assert_int_equal(group_send_text(w->h[i].c, gid, (const uint8_t *)text, strlen(text), id), 0);
+	assert_int_equal(group_send_text(w->h[i].c, gid, (const uint8_t *)text, strlen(text), id),
+	                 0);
 }
 
 /* ---- joining ---- */
 
 /* Admin A commits the adds of homes J[0..N) (each makes its join) and welcomes them. */
-static inline void gw_add(struct world *w, unsigned a, const uint8_t gid[GROUP_ID_LEN], const unsigned *j,
-                   unsigned n)
+static inline void gw_add(struct world *w, unsigned a, const uint8_t gid[GROUP_ID_LEN],
+                          const unsigned *j, unsigned n)
 {
 	struct group_request *req = calloc(n, sizeof(*req));
 	assert_non_null(req);
@@ -405,9 +410,8 @@ static inline void gw_add(struct world *w, unsigned a, const uint8_t gid[GROUP_I
 	for (unsigned k = 0; k < n; k++) {
 		uint8_t *wel = NULL;
 		size_t len = 0;
-		assert_int_equal(group_welcome_take(w->h[a].c, gid, w->h[j[k]].c->identity_pk, &wel,
-		                                    &len),
-		                 0);
+		assert_int_equal(
+		    group_welcome_take(w->h[a].c, gid, w->h[j[k]].c->identity_pk, &wel, &len), 0);
 		assert_int_equal(group_join_welcome(w->h[j[k]].c, wel, len), 0);
 		sodium_memzero(wel, len);
 		free(wel);
@@ -415,7 +419,8 @@ static inline void gw_add(struct world *w, unsigned a, const uint8_t gid[GROUP_I
 	gw_sync(w);
 }
 
-static inline void gw_remove(struct world *w, unsigned a, const uint8_t gid[GROUP_ID_LEN], unsigned r)
+static inline void gw_remove(struct world *w, unsigned a, const uint8_t gid[GROUP_ID_LEN],
+                             unsigned r)
 {
 	struct group_request q = {.kind = GROUP_CHANGE_REMOVE};
 	memcpy(q.identity, w->h[r].c->identity_pk, CAIRN_KEY_LEN);

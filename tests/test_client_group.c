@@ -265,9 +265,9 @@ static void test_records(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_create_add_talk),
-	        cmocka_unit_test(test_records),
-	        cmocka_unit_test(test_fifty),
+	    cmocka_unit_test(test_create_add_talk),
+	    cmocka_unit_test(test_records),
+	    cmocka_unit_test(test_fifty),
 	};
 	if (sodium_init() < 0)
 		return 1;

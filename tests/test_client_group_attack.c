@@ -196,8 +196,8 @@ static void forge(struct world *w, unsigned i, const uint8_t gid[GROUP_ID_LEN], 
 	group_chain_step(ck, mk);
 	randombytes_buf(hn, sizeof(hn));
 	group_state_ctx(g, ctx);
-	struct appmsg am = {.kind = APPMSG_TEXT, .part_count = 1, .data = (const uint8_t *)"forged",
-	                    .data_len = 6};
+	struct appmsg am = {
+	    .kind = APPMSG_TEXT, .part_count = 1, .data = (const uint8_t *)"forged", .data_len = 6};
 	randombytes_buf(am.id, sizeof(am.id));
 	uint8_t payload[128], entry[GROUP_ENTRY_MAX];
 	size_t plen = 0, elen = 0;
@@ -244,13 +244,16 @@ static void test_authenticity(void **state)
 	randombytes_buf(secret, 32);
 	randombytes_buf(eph, 32);
 	randombytes_buf(id, sizeof(id));
-	struct group_commit_request req = {.committer = 1, .sign_secret = g->sign_sk,
-	                                   .last_seq = g->cursor, .commit_secret = secret,
+	struct group_commit_request req = {.committer = 1,
+	                                   .sign_secret = g->sign_sk,
+	                                   .last_seq = g->cursor,
+	                                   .commit_secret = secret,
 	                                   .eph_private = eph};
 	uint8_t *buf = malloc(GROUP_COMMIT_MAX_LEN);
 	struct group_next *next = malloc(sizeof(*next));
 	size_t clen = 0;
-	assert_int_equal(group_commit_build(&base, &req, buf, GROUP_COMMIT_MAX_LEN, &clen, next), 0);
+	assert_int_equal(group_commit_build(&base, &req, buf, GROUP_COMMIT_MAX_LEN, &clen, next),
+	                 0);
 	struct group_epoch_keys k = {0};
 	memcpy(k.header_key, g->header_key, 32);
 	memcpy(k.commit_key, g->commit_key, 32);
@@ -300,9 +303,9 @@ static void test_crash_repost(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	        cmocka_unit_test(test_removal_locks_out), cmocka_unit_test(test_healing),
-	        cmocka_unit_test(test_copy_that_speaks),  cmocka_unit_test(test_forward_secrecy),
-	        cmocka_unit_test(test_authenticity),      cmocka_unit_test(test_crash_repost),
+	    cmocka_unit_test(test_removal_locks_out), cmocka_unit_test(test_healing),
+	    cmocka_unit_test(test_copy_that_speaks),  cmocka_unit_test(test_forward_secrecy),
+	    cmocka_unit_test(test_authenticity),      cmocka_unit_test(test_crash_repost),
 	};
 	if (sodium_init() < 0)
 		return 1;
