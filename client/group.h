@@ -160,6 +160,11 @@ CAIRN_WARN_UNUSED int group_load(struct cairn *c, const uint8_t gid[static GROUP
                                  struct group_state **out);
 /* Stores G whole (inside the caller's transaction). */
 CAIRN_WARN_UNUSED int group_store(struct cairn *c, const struct group_state *g);
+/* Begins a transaction and loads group GID in it (rolled back on failure). */
+CAIRN_WARN_UNUSED int group_txn_load(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN],
+                                     struct group_state **g);
+/* Ends it: with RC 0 stores G and commits, else rolls back; frees G. Returns the outcome. */
+CAIRN_WARN_UNUSED int group_txn_end(struct cairn *c, struct group_state *g, int rc);
 /* Wipes and frees G. Accepts NULL. */
 void group_free(struct group_state *g);
 

@@ -267,21 +267,9 @@ int group_recommit(struct cairn *c, struct group_state *g, struct group_pending 
 int group_commit(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN],
                  const struct group_request *req, unsigned n)
 {
-	int rc = cstate_begin(c->st);
-	if (rc != 0)
-		return rc;
 	struct group_state *g = NULL;
-	rc = group_load(c, gid, &g);
-	if (rc == 0)
-		rc = group_commit_in(c, g, req, n);
-	if (rc == 0)
-		rc = group_store(c, g);
-	if (rc == 0)
-		rc = cstate_commit(c->st);
-	else
-		cstate_rollback(c->st);
-	group_free(g);
-	return rc;
+	int rc = group_txn_load(c, gid, &g);
+	return rc != 0 ? rc : group_txn_end(c, g, group_commit_in(c, g, req, n));
 }
 
 /* ---- welcomes (9.8) ---- */

@@ -402,6 +402,29 @@ int group_store(struct cairn *c, const struct group_state *g)
 	return rc;
 }
 
+int group_txn_load(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN], struct group_state **g)
+{
+	int rc = cstate_begin(c->st);
+	if (rc != 0)
+		return rc;
+	rc = group_load(c, gid, g);
+	if (rc != 0)
+		cstate_rollback(c->st);
+	return rc;
+}
+
+int group_txn_end(struct cairn *c, struct group_state *g, int rc)
+{
+	if (rc == 0)
+		rc = group_store(c, g);
+	if (rc == 0)
+		rc = cstate_commit(c->st);
+	else
+		cstate_rollback(c->st);
+	group_free(g);
+	return rc;
+}
+
 void group_free(struct group_state *g)
 {
 	if (g != NULL) {

@@ -240,18 +240,6 @@ static int begin(struct cairn *c, const struct group_log_ref *log, struct group_
 	return rc;
 }
 
-static int end(struct cairn *c, struct group_state *g, int rc)
-{
-	if (rc == 0)
-		rc = group_store(c, g);
-	if (rc == 0)
-		rc = cstate_commit(c->st);
-	else
-		cstate_rollback(c->st);
-	group_free(g);
-	return rc;
-}
-
 static int h_entry(struct cairn *c, void *ctx, const struct group_log_ref *log, uint64_t seq,
                    const uint8_t *entry, size_t len)
 {
@@ -265,14 +253,14 @@ static int h_entry(struct cairn *c, void *ctx, const struct group_log_ref *log, 
 		return rc;
 	uint64_t *cur = which == 0 ? &g->cursor : which == 1 ? &g->old_cursor : NULL;
 	if (cur == NULL || seq <= *cur)
-		return end(c, g, 0); /* read already: the cursor is past it */
+		return group_txn_end(c, g, 0); /* read already: the cursor is past it */
 	rc = process(c, g, which == 1, seq, entry, len);
 	/* process() may have moved G to a new log: the cursor of the log read stays right. */
 	if (rc == 0 && which == 0 && memcmp(g->log.log_id, log->log_id, CAIRN_LOG_ID_LEN) == 0)
 		g->cursor = seq;
 	else if (rc == 0 && g->has_old && memcmp(g->old.log_id, log->log_id, CAIRN_LOG_ID_LEN) == 0)
 		g->old_cursor = seq;
-	return end(c, g, rc);
+	return group_txn_end(c, g, rc);
 }
 
 struct logs_ctx {
@@ -316,7 +304,7 @@ static int h_log_state(struct cairn *c, void *ctx, const struct group_log_ref *l
 		g->gap = true; /* entries expired unread (9.9) */
 	if (which == 1)
 		g->old_end = next_seq > 0 ? next_seq - 1 : 0; /* read on to here, then stop */
-	return end(c, g, 0);
+	return group_txn_end(c, g, 0);
 }
 
 static int h_log_gone(struct cairn *c, void *ctx, const struct group_log_ref *log)
@@ -333,7 +321,7 @@ static int h_log_gone(struct cairn *c, void *ctx, const struct group_log_ref *lo
 		g->gone = true;
 	else if (which == 1)
 		g->has_old = false;
-	return end(c, g, 0);
+	return group_txn_end(c, g, 0);
 }
 
 static int h_appended(struct cairn *c, void *ctx, const uint8_t out_id[16], uint64_t seq)

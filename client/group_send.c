@@ -215,32 +215,6 @@ int group_key_update_due(struct cairn *c, struct group_state *g, bool force)
 	return rc;
 }
 
-/* Loads group GID inside a fresh transaction (the caller ends it with finish()). */
-static int begin_load(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN],
-                      struct group_state **g)
-{
-	int rc = cstate_begin(c->st);
-	if (rc != 0)
-		return rc;
-	rc = group_load(c, gid, g);
-	if (rc != 0)
-		cstate_rollback(c->st);
-	return rc;
-}
-
-/* Stores G (on success), ends the transaction and frees G. */
-static int finish(struct cairn *c, struct group_state *g, int rc)
-{
-	if (rc == 0)
-		rc = group_store(c, g);
-	if (rc == 0)
-		rc = cstate_commit(c->st);
-	else
-		cstate_rollback(c->st);
-	group_free(g);
-	return rc;
-}
-
 int group_send_text(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN], const uint8_t *text,
                     size_t len, uint8_t id[static APPMSG_ID_LEN])
 {
@@ -248,7 +222,7 @@ int group_send_text(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN], con
 	if (parts > APPMSG_PARTS_MAX || len > CAIRN_MESSAGE_MAX)
 		return CAIRN_ETOOBIG;
 	struct group_state *g;
-	int rc = begin_load(c, gid, &g);
+	int rc = group_txn_load(c, gid, &g);
 	if (rc != 0)
 		return rc;
 	uint8_t *buf = malloc(GROUP_PAYLOAD_MAX);
@@ -280,27 +254,27 @@ int group_send_text(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN], con
 		sodium_memzero(buf, GROUP_PAYLOAD_MAX);
 		free(buf);
 	}
-	return finish(c, g, rc);
+	return group_txn_end(c, g, rc);
 }
 
 int group_leave(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN])
 {
 	struct group_state *g;
-	int rc = begin_load(c, gid, &g);
+	int rc = group_txn_load(c, gid, &g);
 	if (rc != 0)
 		return rc;
 	rc = seal_appmsg(c, g, APPMSG_LEAVE, NULL, 0);
-	return finish(c, g, rc);
+	return group_txn_end(c, g, rc);
 }
 
 int group_tick(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN])
 {
 	struct group_state *g;
-	int rc = begin_load(c, gid, &g);
+	int rc = group_txn_load(c, gid, &g);
 	if (rc != 0)
 		return rc;
 	if (g->removed)
-		return finish(c, g, 0);
+		return group_txn_end(c, g, 0);
 	rc = group_key_update_due(c, g, false);
 	int64_t age = client_now_s(c) - g->epoch_start;
 	bool admin = g->roster.member[g->self].role == GROUP_ROLE_ADMIN;
@@ -312,7 +286,7 @@ int group_tick(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN])
 		if (rc == CAIRN_EEXIST)
 			rc = 0; /* ours is on its way */
 	}
-	return finish(c, g, rc);
+	return group_txn_end(c, g, rc);
 }
 
 int group_create(struct cairn *c, const char *relay, const char *name,

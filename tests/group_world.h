@@ -57,26 +57,6 @@ struct world {
 	bool lose_replies; /* pump: appends land but appended() is not called, items stay */
 };
 
-/* The homes' passphrase stretching, linked in place of Argon2id (-Wl,--wrap=crypto_pwhash in
- * tests/CMakeLists.txt): fifty homes with the real KDF take about a minute on a loaded
- * machine, and nothing these tests check depends on it. A keyed hash of passphrase and salt,
- * so a wrong passphrase still fails. */
-int __wrap_crypto_pwhash(unsigned char *const out, unsigned long long outlen,
-                         const char *const passwd, unsigned long long passwdlen,
-                         const unsigned char *const salt, unsigned long long opslimit,
-                         size_t memlimit, int alg);
-int __wrap_crypto_pwhash(unsigned char *const out, unsigned long long outlen,
-                         const char *const passwd, unsigned long long passwdlen,
-                         const unsigned char *const salt, unsigned long long opslimit,
-                         size_t memlimit, int alg)
-{
-	(void)opslimit;
-	(void)memlimit;
-	(void)alg;
-	return crypto_generichash(out, (size_t)outlen, (const unsigned char *)passwd,
-	                          (unsigned long long)passwdlen, salt, crypto_pwhash_SALTBYTES);
-}
-
 static inline int64_t gw_mono(void *ctx)
 {
 	return ((struct world *)ctx)->now * 1000;
