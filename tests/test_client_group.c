@@ -262,11 +262,90 @@ static void test_records(void **state)
 	gw_free(w);
 }
 
+/* A text longer than one entry holds goes in parts and is read whole; a gap in the log
+ * (LOG_STATE's first_seq past the cursor) and a log that is gone are remembered. */
+static void test_long_text_gap_gone(void **state)
+{
+	(void)state;
+	struct world *w = gw_new();
+	gw_homes(w, 2);
+	uint8_t gid[GROUP_ID_LEN];
+	make_group(w, gid);
+	unsigned j[] = {1};
+	gw_add(w, 0, gid, j, 1);
+	size_t len = 2 * GROUP_TEXT_DATA_MAX + 100;
+	char *text = malloc(len + 1);
+	for (size_t i = 0; i < len; i++)
+		text[i] = (char)('a' + i % 26);
+	text[len] = '\0';
+	gw_say(w, 0, gid, text);
+	gw_sync(w);
+	assert_true(gw_has(w, 1, gid, text));
+	free(text);
+
+	struct group_state *g = gw_state(w, 1, gid);
+	struct group_log_ref log = g->log;
+	uint64_t cursor = g->cursor;
+	assert_false(g->gap);
+	group_free(g);
+	assert_int_equal(
+	    group_logio_handler.log_state(w->h[1].c, NULL, &log, cursor + 1, cursor + 1), 0);
+	g = gw_state(w, 1, gid);
+	assert_false(g->gap);
+	group_free(g);
+	assert_int_equal(
+	    group_logio_handler.log_state(w->h[1].c, NULL, &log, cursor + 3, cursor + 9), 0);
+	g = gw_state(w, 1, gid);
+	assert_true(g->gap);
+	group_free(g);
+	assert_int_equal(group_logio_handler.log_gone(w->h[1].c, NULL, &log), 0);
+	struct gw_reads r = {0};
+	assert_int_equal(group_logio_handler.logs(w->h[1].c, NULL, gw_each, &r), 0);
+	assert_int_equal(r.n, 0);
+	g = gw_state(w, 1, gid);
+	assert_true(g->gone);
+	group_free(g);
+	gw_free(w);
+}
+
+/* A group of 1,000 members, with the most a state holds of updates, leaves, skipped keys and
+ * a previous epoch, fits the store's records (CSTATE_VALUE_MAX each). */
+static void test_thousand_fits(void **state)
+{
+	(void)state;
+	struct group_state *g = calloc(1, sizeof(*g));
+	g->roster.count = g->prev_roster.count = GROUP_MEMBERS_MAX;
+	g->nupd = g->nleave = GROUP_MEMBERS_MAX;
+	g->chains.count = GROUP_MEMBERS_MAX;
+	g->skipped.count = GROUP_SKIPPED_MAX;
+	g->nparts = GROUP_PARTS_KEPT;
+	g->nkeys = GROUP_KEYS_MAX;
+	const uint32_t kinds[] = {REC_GROUP, REC_GROUP_EPOCH};
+	for (unsigned k = 0; k < 2; k++) {
+		uint8_t *out = NULL;
+		size_t len = 0;
+		assert_int_equal(group_record_encode(kinds[k], g, &out, &len), 0);
+		assert_true(len <= CSTATE_VALUE_MAX);
+		free(out);
+	}
+	uint8_t *out = NULL;
+	size_t len = 0;
+	assert_int_equal(group_record_encode(REC_GROUP_CHAINS, &g->chains, &out, &len), 0);
+	assert_true(len <= CSTATE_VALUE_MAX);
+	free(out);
+	assert_int_equal(group_record_encode(REC_GROUP_SKIPPED, &g->skipped, &out, &len), 0);
+	assert_true(len <= CSTATE_VALUE_MAX);
+	free(out);
+	free(g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_create_add_talk),
 	    cmocka_unit_test(test_records),
+	    cmocka_unit_test(test_long_text_gap_gone),
+	    cmocka_unit_test(test_thousand_fits),
 	    cmocka_unit_test(test_fifty),
 	};
 	if (sodium_init() < 0)
