@@ -45,6 +45,7 @@ enum group_record_kind {
 	REC_GROUP_WELCOME = 17, /* key group_id || identity: a welcome to send */
 	REC_GROUP_LOG = 18,     /* key log_id: the group_id whose log it is */
 	REC_GROUP_APPEND = 19,  /* key out_id: group_id || what (a group append in flight) */
+	REC_GROUP_OFFER = 20,   /* key group_id || identity: an offer we sent */
 };
 
 #define GROUP_KEYS_MAX     8  /* own group keys kept (9.6) */
@@ -279,6 +280,19 @@ CAIRN_WARN_UNUSED int group_commit_in(struct cairn *c, struct group_state *g,
  * commit won (transaction held); P is left to the caller to wipe. */
 CAIRN_WARN_UNUSED int group_recommit(struct cairn *c, struct group_state *g,
                                      struct group_pending *p);
+
+/* The offer data (kind 4) of group GID for the contact whose identity is IDENTITY, remembered
+ * until its join: OUT (GROUP_OFFER_MAX), *LEN. CAIRN_EDENIED unless we are an admin. */
+CAIRN_WARN_UNUSED int group_offer_make(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN],
+                                       const uint8_t identity[static CAIRN_KEY_LEN],
+                                       uint8_t out[static GROUP_OFFER_MAX], size_t *len);
+/* A join (kind 5 data, untrusted) from IDENTITY: if it answers an offer of ours, commits the
+ * add of its keys (a member joining again is removed and added in one commit). Returns 0,
+ * CAIRN_ENOTFOUND (no such offer, or no such group), CAIRN_EINVAL, or group_commit's codes
+ * (CAIRN_EEXIST: a commit of ours is pending; the offer stays for a later try). */
+CAIRN_WARN_UNUSED int group_join_accept(struct cairn *c,
+                                        const uint8_t identity[static CAIRN_KEY_LEN],
+                                        const uint8_t *data, size_t len);
 
 /* The join data (kind 5) for an offer of group GID named NAME: fresh keys, kept until the
  * welcome. OUT receives GROUP_JOIN_LEN bytes. */

@@ -83,14 +83,30 @@ static bool make_changes(const struct group_pending *p, struct group_roster *t,
 		int idx = group_roster_find(t, q->identity);
 		struct group_change x = {.kind = q->kind, .role = q->role};
 		if (q->kind == GROUP_CHANGE_ADD) {
-			if (idx >= 0 || t->count >= GROUP_MEMBERS_MAX)
+			if ((idx >= 0 && sodium_memcmp(t->member[idx].sign_key, q->sign_key,
+			                               CAIRN_KEY_LEN) == 0) ||
+			    t->count >= GROUP_MEMBERS_MAX)
+				continue; /* in already, with these keys (a winner added it) */
+			if (idx >= 0 && *n + 1 < GROUP_CHANGES_MAX) {
+				/* 9.8: a member joining again (state lost or copied) with fresh
+				 * keys: its old entry goes in the same commit, which moves. */
+				struct group_change r = {.kind = GROUP_CHANGE_REMOVE,
+				                         .index = (uint16_t)idx};
+				ch[(*n)++] = r;
+				memmove(&t->member[idx], &t->member[idx + 1],
+				        (size_t)(t->count - idx - 1) * sizeof(t->member[0]));
+				t->count--;
+				removes = true;
+			} else if (idx >= 0) {
 				continue;
+			}
 			memcpy(x.identity, q->identity, CAIRN_KEY_LEN);
 			memcpy(x.sign_key, q->sign_key, CAIRN_KEY_LEN);
 			memcpy(x.group_key, q->group_key, CAIRN_KEY_LEN);
 			struct group_member *m = &t->member[t->count++];
 			memset(m, 0, sizeof(*m));
 			memcpy(m->identity, q->identity, CAIRN_KEY_LEN);
+			memcpy(m->sign_key, q->sign_key, CAIRN_KEY_LEN);
 		} else if (q->kind == GROUP_CHANGE_REMOVE || q->kind == GROUP_CHANGE_ROLE) {
 			if (idx < 0)
 				continue;
@@ -270,6 +286,65 @@ int group_commit(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN],
 	struct group_state *g = NULL;
 	int rc = group_txn_load(c, gid, &g);
 	return rc != 0 ? rc : group_txn_end(c, g, group_commit_in(c, g, req, n));
+}
+
+/* ---- offers and joins, the admin's side (9.8) ---- */
+
+static void offer_key(uint8_t key[GROUP_ID_LEN + CAIRN_KEY_LEN], const uint8_t *gid,
+                      const uint8_t *identity)
+{
+	memcpy(key, gid, GROUP_ID_LEN);
+	memcpy(key + GROUP_ID_LEN, identity, CAIRN_KEY_LEN);
+}
+
+int group_offer_make(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN],
+                     const uint8_t identity[static CAIRN_KEY_LEN],
+                     uint8_t out[static GROUP_OFFER_MAX], size_t *len)
+{
+	struct group_state *g = NULL;
+	int rc = group_txn_load(c, gid, &g);
+	if (rc != 0)
+		return rc;
+	struct group_offer o;
+	memcpy(o.group_id, gid, GROUP_ID_LEN);
+	memcpy(o.name, g->name, sizeof(o.name));
+	uint8_t key[GROUP_ID_LEN + CAIRN_KEY_LEN], one = 1;
+	offer_key(key, gid, identity);
+	rc = g->removed || g->roster.member[g->self].role != GROUP_ROLE_ADMIN ? CAIRN_EDENIED : 0;
+	if (rc == 0)
+		rc = group_offer_encode(&o, out, GROUP_OFFER_MAX, len);
+	if (rc == 0)
+		rc = cstate_put(c->st, REC_GROUP_OFFER, key, sizeof(key), &one, 1);
+	return group_txn_end(c, g, rc);
+}
+
+int group_join_accept(struct cairn *c, const uint8_t identity[static CAIRN_KEY_LEN],
+                      const uint8_t *data, size_t len)
+{
+	struct group_join j;
+	int rc = group_join_decode(data, len, &j);
+	if (rc != 0)
+		return rc;
+	uint8_t key[GROUP_ID_LEN + CAIRN_KEY_LEN];
+	offer_key(key, j.group_id, identity);
+	struct group_state *g = NULL;
+	if ((rc = group_txn_load(c, j.group_id, &g)) != 0)
+		return rc;
+	uint8_t *v = NULL;
+	size_t vlen = 0;
+	rc = cstate_get(c->st, REC_GROUP_OFFER, key, sizeof(key), &v, &vlen);
+	cstate_free_value(v, vlen);
+	struct group_request q = {.kind = GROUP_CHANGE_ADD, .role = GROUP_ROLE_MEMBER};
+	memcpy(q.identity, identity, CAIRN_KEY_LEN);
+	memcpy(q.sign_key, j.sign_key, CAIRN_KEY_LEN);
+	memcpy(q.group_key, j.group_key, CAIRN_KEY_LEN);
+	if (rc == 0 && (!group_ed25519_key_ok(j.sign_key) || !group_x25519_key_ok(j.group_key)))
+		rc = CAIRN_EINVAL; /* would make our commit invalid (9.2) */
+	if (rc == 0)
+		rc = group_commit_in(c, g, &q, 1);
+	if (rc == 0)
+		rc = cstate_del(c->st, REC_GROUP_OFFER, key, sizeof(key));
+	return group_txn_end(c, g, rc);
 }
 
 /* ---- welcomes (9.8) ---- */

@@ -20,6 +20,9 @@
 
 static const struct group_settings settings = {.rotate_seconds = 604800, .rotate_messages = 1000};
 
+static void same_history(struct world *w, const uint8_t gid[GROUP_ID_LEN], unsigned n,
+                         const bool *out);
+
 /* Home 0 creates a group; the genesis lands and is read back. */
 static void make_group(struct world *w, uint8_t gid[GROUP_ID_LEN])
 {
@@ -262,6 +265,50 @@ static void test_records(void **state)
 	gw_free(w);
 }
 
+/* Joins answer offers: a join with no offer is refused; a member that joins again with fresh
+ * keys (its state lost) is removed and added in one commit, which moves the log, and reads
+ * on. */
+static void test_offer_rejoin(void **state)
+{
+	(void)state;
+	struct world *w = gw_new();
+	gw_homes(w, 3);
+	uint8_t gid[GROUP_ID_LEN];
+	make_group(w, gid);
+	uint8_t offer[GROUP_OFFER_MAX], join[GROUP_JOIN_LEN];
+	size_t len = 0;
+	struct group_offer o;
+	assert_int_equal(group_join_make(w->h[2].c, gid, join), 0);
+	assert_int_equal(group_join_accept(w->h[0].c, w->h[2].c->identity_pk, join, sizeof(join)),
+	                 CAIRN_ENOTFOUND);
+	for (int round = 0; round < 2; round++) {
+		assert_int_equal(
+		    group_offer_make(w->h[0].c, gid, w->h[1].c->identity_pk, offer, &len), 0);
+		assert_int_equal(group_offer_decode(offer, len, &o), 0);
+		assert_string_equal(o.name, "friends");
+		assert_int_equal(group_join_make(w->h[1].c, o.group_id, join), 0);
+		assert_int_equal(
+		    group_join_accept(w->h[0].c, w->h[1].c->identity_pk, join, sizeof(join)), 0);
+		gw_sync(w);
+		uint8_t *wel = NULL;
+		size_t wlen = 0;
+		assert_int_equal(
+		    group_welcome_take(w->h[0].c, gid, w->h[1].c->identity_pk, &wel, &wlen), 0);
+		assert_int_equal(group_join_welcome(w->h[1].c, wel, wlen), 0);
+		free(wel);
+		gw_sync(w);
+		same_history(w, gid, 2, NULL);
+	}
+	struct group_state *g = gw_state(w, 0, gid);
+	assert_int_equal(g->roster.count, 2); /* one entry for 1, not two */
+	assert_true(g->has_old);              /* the re-join moved the log */
+	group_free(g);
+	gw_say(w, 0, gid, "welcome back");
+	gw_sync(w);
+	assert_true(gw_has(w, 1, gid, "welcome back"));
+	gw_free(w);
+}
+
 /* A text longer than one entry holds goes in parts and is read whole; a gap in the log
  * (LOG_STATE's first_seq past the cursor) and a log that is gone are remembered. */
 static void test_long_text_gap_gone(void **state)
@@ -342,11 +389,9 @@ static void test_thousand_fits(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_create_add_talk),
-	    cmocka_unit_test(test_records),
-	    cmocka_unit_test(test_long_text_gap_gone),
-	    cmocka_unit_test(test_thousand_fits),
-	    cmocka_unit_test(test_fifty),
+	    cmocka_unit_test(test_create_add_talk), cmocka_unit_test(test_records),
+	    cmocka_unit_test(test_offer_rejoin),    cmocka_unit_test(test_long_text_gap_gone),
+	    cmocka_unit_test(test_thousand_fits),   cmocka_unit_test(test_fifty),
 	};
 	if (sodium_init() < 0)
 		return 1;
