@@ -97,15 +97,26 @@ static void key_update(struct group_state *g, uint16_t sender, uint64_t seq,
 	d->seq = seq;
 }
 
-/* Acts on the opened application message PAYLOAD of member SENDER (in ROSTER). */
-static int deliver(struct cairn *c, struct group_state *g, bool current, uint16_t sender,
-                   const struct group_roster *roster, uint64_t seq, const uint8_t *payload,
-                   size_t len)
+/* Acts on the opened application message PAYLOAD of member SENDER (in ROSTER); OLD_LOG: it
+ * came from the log the last move left. */
+static int deliver(struct cairn *c, struct group_state *g, bool current, bool old_log,
+                   uint16_t sender, const struct group_roster *roster, uint64_t seq,
+                   const uint8_t *payload, size_t len)
 {
 	struct appmsg am;
 	if (appmsg_parse(payload, len, &am) != 0 || appmsg_check(&am, APPMSG_GROUP) != 0)
 		return 0;
 	const uint8_t *identity = roster->member[sender].identity;
+	if (old_log && am.kind == APPMSG_TEXT &&
+	    memcmp(identity, c->identity_pk, CAIRN_KEY_LEN) == 0) {
+		/* 9.7: ours, written before we read the move, after it in the old log, which
+		 * the others may have finished reading: sent again in the new epoch, same id. */
+		int rc = group_key_update_due(c, g, true);
+		if (rc == 0)
+			rc = group_seal_queue(c, g, payload, len);
+		if (rc != 0)
+			return rc;
+	}
 	if (am.kind == APPMSG_KEY_UPDATE && current)
 		key_update(g, sender, seq, &am);
 	if (am.kind == APPMSG_LEAVE && current && sender != g->self &&
@@ -139,7 +150,7 @@ static int deliver(struct cairn *c, struct group_state *g, bool current, uint16_
 
 /* A kind 1 entry whose header H opened under the current epoch's key (CURRENT) or the
  * previous one's: opened and verified before any state moves (9.4). */
-static int message(struct cairn *c, struct group_state *g, bool current,
+static int message(struct cairn *c, struct group_state *g, bool current, bool old_log,
                    const struct group_header *h, uint64_t seq, const uint8_t *entry, size_t len)
 {
 	struct group_chains *ch = current ? &g->chains : &g->prev_chains;
@@ -173,7 +184,7 @@ static int message(struct cairn *c, struct group_state *g, bool current,
 	}
 	rc = group_recv_commit(ch, &g->skipped, &step);
 	if (rc == 0)
-		rc = deliver(c, g, current, h->sender, ro, seq, payload, plen);
+		rc = deliver(c, g, current, old_log, h->sender, ro, seq, payload, plen);
 	sodium_memzero(body, GROUP_ENTRY_MAX);
 	free(body);
 	return rc;
@@ -204,7 +215,7 @@ static int process(struct cairn *c, struct group_state *g, bool old, uint64_t se
 			g->prev_reads++;
 		int rc = 0;
 		if (h.kind == GROUP_KIND_MESSAGE)
-			rc = message(c, g, true, &h, seq, entry, len);
+			rc = message(c, g, true, false, &h, seq, entry, len);
 		else if (h.kind == GROUP_KIND_COMMIT_PART)
 			rc = group_apply_part(c, g, seq, &h, entry, len);
 		if (rc == 0)
@@ -213,7 +224,7 @@ static int process(struct cairn *c, struct group_state *g, bool old, uint64_t se
 	}
 	if (g->has_prev && group_entry_open_header(g->prev_header_key, entry, len, &h) == 0 &&
 	    h.kind == GROUP_KIND_MESSAGE)
-		return message(c, g, false, &h, seq, entry, len);
+		return message(c, g, false, old, &h, seq, entry, len);
 	return 0; /* opens under no key we hold (9.4): dropped */
 }
 

@@ -294,17 +294,18 @@ static inline unsigned gw_feed(struct world *w, unsigned i)
 	return total;
 }
 
-/* Everyone online sends and reads until the logs stop growing. */
+/* Everyone online sends and reads until nothing lands and nothing is read (reading may
+ * queue: a re-commit, a message sent again). */
 static inline void gw_sync(struct world *w)
 {
-	unsigned landed;
+	unsigned moved;
 	do {
-		landed = 0;
+		moved = 0;
 		for (unsigned i = 0; i < w->n; i++)
-			landed += gw_pump(w, i);
+			moved += gw_pump(w, i);
 		for (unsigned i = 0; i < w->n; i++)
-			gw_feed(w, i);
-	} while (landed > 0);
+			moved += gw_feed(w, i);
+	} while (moved > 0);
 }
 
 /* ---- looking at a home's group ---- */

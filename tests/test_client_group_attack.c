@@ -97,6 +97,30 @@ static void test_removal_locks_out(void **state)
 	gw_free(w);
 }
 
+/* 9.7: a message written before its sender read a move lands in the old log after the
+ * commit, where the others have stopped reading; the sender finds it there and sends it
+ * again in the new epoch. */
+static void test_resent_after_move(void **state)
+{
+	(void)state;
+	uint8_t gid[GROUP_ID_LEN];
+	struct world *w = group_of(4, gid);
+	w->h[2].offline = true;
+	gw_remove(w, 0, gid, 3);
+	gw_sync(w);
+	gw_say(w, 2, gid, "late");
+	w->h[2].offline = false;
+	assert_true(gw_pump(w, 2) > 0); /* into the old log, after the commit */
+	gw_feed(w, 0);
+	gw_feed(w, 1);
+	assert_false(gw_has(w, 0, gid, "late"));
+	gw_sync(w); /* 2 reads the move, finds "late" after it, sends it again */
+	assert_true(gw_has(w, 0, gid, "late"));
+	assert_true(gw_has(w, 1, gid, "late"));
+	assert_int_equal(gw_messages(w, 2, gid, NULL, NULL), gw_messages(w, 0, gid, NULL, NULL));
+	gw_free(w);
+}
+
 static void test_healing(void **state)
 {
 	(void)state;
@@ -303,9 +327,10 @@ static void test_crash_repost(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_removal_locks_out), cmocka_unit_test(test_healing),
-	    cmocka_unit_test(test_copy_that_speaks),  cmocka_unit_test(test_forward_secrecy),
-	    cmocka_unit_test(test_authenticity),      cmocka_unit_test(test_crash_repost),
+	    cmocka_unit_test(test_removal_locks_out), cmocka_unit_test(test_resent_after_move),
+	    cmocka_unit_test(test_healing),           cmocka_unit_test(test_copy_that_speaks),
+	    cmocka_unit_test(test_forward_secrecy),   cmocka_unit_test(test_authenticity),
+	    cmocka_unit_test(test_crash_repost),
 	};
 	if (sodium_init() < 0)
 		return 1;
