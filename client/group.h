@@ -210,8 +210,14 @@ void group_state_ctx(const struct group_state *g, uint8_t ctx[static GROUP_CTX_L
 CAIRN_WARN_UNUSED int group_enter(struct cairn *c, struct group_state *g,
                                   const struct group_next *next, uint16_t self);
 
+/* The id a group message's sender is stored under: the contact id of the contact whose
+ * identity is IDENTITY (returns 1), else the identity's first RECORD_ID_LEN bytes (returns 0;
+ * stored_message has no room for more), or a negative code. Scans the contacts. */
+CAIRN_WARN_UNUSED int group_sender_id(struct cairn *c, const uint8_t identity[static CAIRN_KEY_LEN],
+                                      uint8_t id[static RECORD_ID_LEN]);
+
 /* Stores a message of G's conversation once (1 new, 0 duplicate, or a negative code). SENDER
- * is the member's identity (the first RECORD_ID_LEN bytes are kept) or NULL for ours. */
+ * is the member's identity (group_sender_id says what is stored) or NULL for ours. */
 int group_store_message(struct cairn *c, const struct group_state *g, const uint8_t *sender,
                         const uint8_t id[APPMSG_ID_LEN], int64_t sent_at, const uint8_t *text,
                         size_t len);

@@ -36,6 +36,40 @@ int group_conversation_new(struct cairn *c, struct group_state *g)
 	return client_store_conversation(c, &v);
 }
 
+/* Finds the contact whose identity is IDENTITY (a scan of the contacts). */
+struct contact_find {
+	const uint8_t *identity;
+	uint8_t *id;
+	bool found;
+};
+
+static int find_contact(void *ctx, const uint8_t *v, size_t len)
+{
+	struct contact_find *f = ctx;
+	struct contact k;
+	if (contact_parse(v, len, &k) != 0)
+		return 0; /* a damaged contact is not this member */
+	if (k.state == CONTACT_ESTABLISHED &&
+	    sodium_memcmp(k.peer_identity, f->identity, CAIRN_KEY_LEN) == 0) {
+		memcpy(f->id, k.id, RECORD_ID_LEN);
+		f->found = true;
+	}
+	contact_wipe(&k);
+	return f->found ? 1 : 0;
+}
+
+int group_sender_id(struct cairn *c, const uint8_t identity[static CAIRN_KEY_LEN],
+                    uint8_t id[static RECORD_ID_LEN])
+{
+	struct contact_find f = {.identity = identity, .id = id};
+	int rc = cstate_list(c->st, REC_CONTACT, find_contact, &f);
+	if (rc < 0)
+		return rc;
+	if (!f.found)
+		memcpy(id, identity, RECORD_ID_LEN);
+	return f.found ? 1 : 0;
+}
+
 int group_store_message(struct cairn *c, const struct group_state *g, const uint8_t *sender,
                         const uint8_t id[APPMSG_ID_LEN], int64_t sent_at, const uint8_t *text,
                         size_t len)
@@ -56,8 +90,8 @@ int group_store_message(struct cairn *c, const struct group_state *g, const uint
 	                           .text = text,
 	                           .len = len};
 	memcpy(m.conv, g->conv, RECORD_ID_LEN);
-	if (sender != NULL)
-		memcpy(m.sender, sender, RECORD_ID_LEN);
+	if (sender != NULL && (rc = group_sender_id(c, sender, m.sender)) < 0)
+		return rc;
 	memcpy(m.id, id, APPMSG_ID_LEN);
 	uint8_t *v = NULL;
 	size_t vlen = 0;

@@ -35,6 +35,27 @@ static void make_group(struct world *w, uint8_t gid[GROUP_ID_LEN])
 	group_free(g);
 }
 
+struct sender_check {
+	const uint8_t *contact, *two;
+	unsigned seen;
+};
+
+static int check_sender(void *ctx, const uint8_t *v, size_t len)
+{
+	struct sender_check *sc = ctx;
+	struct stored_message m;
+	assert_int_equal(message_parse(v, len, &m), 0);
+	if (m.len == 16 && memcmp(m.text, "one as a contact", 16) == 0) {
+		assert_memory_equal(m.sender, sc->contact, RECORD_ID_LEN);
+		sc->seen++;
+	}
+	if (m.len == 15 && memcmp(m.text, "two, no contact", 15) == 0) {
+		assert_memory_equal(m.sender, sc->two, RECORD_ID_LEN);
+		sc->seen++;
+	}
+	return 0;
+}
+
 static void test_create_add_talk(void **state)
 {
 	(void)state;
@@ -56,6 +77,21 @@ static void test_create_add_talk(void **state)
 		assert_true(gw_has(w, i, gid, "hello from zero"));
 		assert_int_equal(gw_messages(w, i, gid, NULL, NULL), 3);
 	}
+	/* Home 0 knows 1 as a contact: 1's message names that contact; 2's, 2's identity. */
+	struct contact k = {.state = CONTACT_ESTABLISHED};
+	strcpy(k.name, "one");
+	memcpy(k.peer_identity, w->h[1].c->identity_pk, CAIRN_KEY_LEN);
+	assert_int_equal(client_add_contact(w->h[0].c, &k, 0), 0);
+	gw_say(w, 1, gid, "one as a contact");
+	gw_say(w, 2, gid, "two, no contact");
+	gw_sync(w);
+	struct group_state *g0 = gw_state(w, 0, gid);
+	struct sender_check sc = {.contact = k.id, .two = w->h[2].c->identity_pk};
+	assert_int_equal(cstate_list_scope(w->h[0].c->st, REC_MESSAGE, g0->conv, RECORD_ID_LEN,
+	                                   check_sender, &sc),
+	                 0);
+	assert_int_equal(sc.seen, 2);
+	group_free(g0);
 	/* Each sent a key update before its first message: all three count. */
 	struct group_state *g = gw_state(w, 0, gid);
 	assert_int_equal(g->nupd, 3);
