@@ -157,8 +157,10 @@ static int open_commit(struct cairn *c, struct group_state *g, uint64_t seq, con
 		goto out;
 	if (have_pending && (rc = group_pending_del(c, g->group_id)) != 0)
 		goto out;
-	if (next->removed) {
-		/* 9.7: nothing more opens for us; the keys go. */
+	int self = group_roster_find(&next->roster, c->identity_pk);
+	if (next->removed || self < 0 || !next->has_secret) {
+		/* 9.7: removed (or, the same for us, not found by our identity): nothing more
+		 * opens for us; the keys go. */
 		g->removed = true;
 		sodium_memzero(g->header_key, sizeof(g->header_key));
 		sodium_memzero(g->commit_key, sizeof(g->commit_key));
@@ -166,11 +168,6 @@ static int open_commit(struct cairn *c, struct group_state *g, uint64_t seq, con
 		sodium_memzero(g->send_ck, sizeof(g->send_ck));
 		sodium_memzero(g->keys, sizeof(g->keys));
 		g->nkeys = 0;
-		goto out;
-	}
-	int self = group_roster_find(&next->roster, c->identity_pk);
-	if (self < 0 || !next->has_secret) {
-		rc = CAIRN_ESTATE;
 		goto out;
 	}
 	drop_old_keys(g, next, self);
@@ -182,8 +179,15 @@ static int open_commit(struct cairn *c, struct group_state *g, uint64_t seq, con
 		g->position = seq;
 	if (rc == 0)
 		rc = group_enter(c, g, next, (uint16_t)self);
-	if (rc == 0 && have_pending && !ours)
-		rc = group_recommit(c, g, p); /* 9.5: another admin won; ours goes again */
+	if (rc == 0 && have_pending && !ours) {
+		/* 9.5: another admin won; ours goes again. Requests the new epoch makes invalid
+		 * (the last admin removed meanwhile, ...) are dropped rather than stopping the
+		 * log; only a local failure (memory, the store) has the entry offered again. */
+		rc = group_recommit(c, g, p);
+		if (rc == CAIRN_EINVAL || rc == CAIRN_ECRYPTO || rc == CAIRN_ETOOBIG ||
+		    rc == CAIRN_EADDRESS)
+			rc = 0;
+	}
 out:
 	if (have_pending)
 		group_pending_wipe(p);
