@@ -96,6 +96,9 @@ struct group_state {
 	uint8_t init_secret[GROUP_SECRET_LEN];
 	int64_t epoch_start; /* our clock when we entered the epoch */
 	uint32_t epoch_msgs; /* kind 1 texts read in the epoch (rotate_messages) */
+	/* An admin's random delay before rotating (9.5: up to a tenth of each period), so
+	 * that usually one admin commits. */
+	uint32_t jitter_s, jitter_msgs;
 	/* Sending: our own chain of the epoch. */
 	uint8_t send_ck[GROUP_SECRET_LEN];
 	uint32_t send_n;

@@ -133,6 +133,8 @@ static int encode_main(const void *obj, uint8_t **out, size_t *len)
 	w_bytes(&w, g->init_secret, GROUP_SECRET_LEN);
 	w_u64(&w, (uint64_t)g->epoch_start);
 	w_u64(&w, g->epoch_msgs);
+	w_u64(&w, g->jitter_s);
+	w_u64(&w, g->jitter_msgs);
 	w_bytes(&w, g->send_ck, GROUP_SECRET_LEN);
 	w_u64(&w, g->send_n);
 	w_u64(&w, g->prev_sent);
@@ -197,6 +199,8 @@ static int parse_main(const uint8_t *in, size_t len, void *obj)
 	r_bytes(&r, g->init_secret, GROUP_SECRET_LEN);
 	g->epoch_start = (int64_t)r_u64(&r);
 	g->epoch_msgs = (uint32_t)r_max(&r, UINT32_MAX);
+	g->jitter_s = (uint32_t)r_max(&r, UINT32_MAX);
+	g->jitter_msgs = (uint32_t)r_max(&r, UINT32_MAX);
 	r_bytes(&r, g->send_ck, GROUP_SECRET_LEN);
 	g->send_n = (uint32_t)r_max(&r, UINT32_MAX);
 	g->prev_sent = (uint32_t)r_max(&r, UINT32_MAX);

@@ -313,8 +313,10 @@ int group_tick(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN])
 	int64_t age = client_now_s(c) - g->epoch_start;
 	bool admin = g->roster.member[g->self].role == GROUP_ROLE_ADMIN;
 	bool due = g->nleave > 0 ||
-	           (g->settings.rotate_seconds && age >= g->settings.rotate_seconds) ||
-	           (g->settings.rotate_messages && g->epoch_msgs >= g->settings.rotate_messages);
+	           (g->settings.rotate_seconds &&
+	            age >= (int64_t)g->settings.rotate_seconds + g->jitter_s) ||
+	           (g->settings.rotate_messages &&
+	            g->epoch_msgs >= (uint64_t)g->settings.rotate_messages + g->jitter_msgs);
 	if (rc == 0 && admin && due) {
 		rc = group_commit_in(c, g, NULL, 0);
 		if (rc == CAIRN_EEXIST)

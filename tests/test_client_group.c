@@ -171,9 +171,17 @@ static void test_fifty(void **state)
 	assert_int_equal(group_tick(w->h[0].c, gid), 0); /* the admin acts on the leave */
 	gw_sync(w);
 	assert_true(removed(w, 43, gid));
-	w->now += settings.rotate_seconds;
 	uint64_t before = gw_epoch(w, 0, gid);
-	assert_int_equal(group_tick(w->h[0].c, gid), 0); /* the epoch is a week old */
+	struct group_state *g = gw_state(w, 0, gid);
+	uint32_t jitter = g->jitter_s;
+	assert_true(jitter <= settings.rotate_seconds / 10);
+	group_free(g);
+	w->now += settings.rotate_seconds + jitter - 1;
+	assert_int_equal(group_tick(w->h[0].c, gid), 0); /* not yet: a week and the delay */
+	gw_sync(w);
+	assert_int_equal(gw_epoch(w, 0, gid), before);
+	w->now += 1;
+	assert_int_equal(group_tick(w->h[0].c, gid), 0);
 	gw_sync(w);
 	assert_int_equal(gw_epoch(w, 0, gid), before + 1);
 	gw_say(w, 2, gid, "after the rotation");
