@@ -138,7 +138,8 @@ struct group_request {
 	uint8_t group_key[CAIRN_KEY_LEN];
 	struct group_settings settings;
 };
-#define GROUP_REQUESTS_MAX 64
+#define GROUP_REQUESTS_MAX GROUP_CHANGES_MAX
+_Static_assert(GROUP_REQUESTS_MAX <= UINT8_MAX, "a pending commit counts its requests in a u8");
 
 struct group_pending {
 	uint64_t epoch; /* the epoch it ends */

@@ -497,9 +497,7 @@ static int parse_pending(const uint8_t *in, size_t len, void *obj)
 	p->epoch = r_u64(&r);
 	r_bytes(&r, p->commit_id, GROUP_COMMIT_ID_LEN);
 	r_bytes(&r, p->commit_secret, GROUP_SECRET_LEN);
-	p->nreq = r_u8(&r);
-	if (p->nreq > GROUP_REQUESTS_MAX)
-		return CAIRN_ECORRUPT;
+	p->nreq = r_u8(&r); /* at most 255 = GROUP_REQUESTS_MAX */
 	for (uint8_t i = 0; i < p->nreq; i++) {
 		struct group_request *q = &p->req[i];
 		q->kind = r_u8(&r);

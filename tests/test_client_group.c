@@ -353,6 +353,60 @@ static void test_offer_rejoin(void **state)
 	gw_free(w);
 }
 
+/* A commit of two parts (170 adds, 16.9 KB): the first part is stored, the member restarts,
+ * the second completes it from the store. */
+static void test_multipart_commit(void **state)
+{
+	(void)state;
+	struct world *w = gw_new();
+	gw_homes(w, 3);
+	uint8_t gid[GROUP_ID_LEN];
+	make_group(w, gid);
+	unsigned j[] = {1, 2};
+	gw_add(w, 0, gid, j, 2);
+	enum { N = 170 };
+	struct group_request *req = calloc(N, sizeof(*req));
+	for (unsigned k = 0; k < N; k++) {
+		uint8_t sk[64], x[32];
+		req[k].kind = GROUP_CHANGE_ADD;
+		req[k].role = GROUP_ROLE_MEMBER;
+		crypto_sign_keypair(req[k].identity, sk);
+		crypto_sign_keypair(req[k].sign_key, sk);
+		randombytes_buf(x, sizeof(x));
+		crypto_scalarmult_curve25519_base(req[k].group_key, x);
+	}
+	uint64_t epoch = gw_epoch(w, 0, gid);
+	assert_int_equal(group_commit(w->h[0].c, gid, req, N), 0);
+	free(req);
+	struct group_state *g = gw_state(w, 1, gid);
+	struct gw_log *lg = gw_find(w, g->log.log_id);
+	group_free(g);
+	uint64_t n0 = lg->n;
+	assert_int_equal(gw_pump(w, 0), 2);
+	g = gw_state(w, 1, gid);
+	assert_int_equal(group_logio_handler.entry(w->h[1].c, NULL, &g->log, n0 + 1, lg->ent[n0].e,
+	                                           lg->ent[n0].len),
+	                 0);
+	group_free(g);
+	g = gw_state(w, 1, gid);
+	assert_int_equal(g->nparts, 1); /* the first part, kept */
+	assert_int_equal(g->epoch, epoch);
+	group_free(g);
+	gw_restart(w, 1);
+	gw_sync(w);
+	for (unsigned i = 0; i < 3; i++) {
+		g = gw_state(w, i, gid);
+		assert_int_equal(g->epoch, epoch + 1);
+		assert_int_equal(g->roster.count, 3 + N);
+		assert_int_equal(g->nparts, 0);
+		group_free(g);
+	}
+	gw_say(w, 2, gid, "one hundred and seventy more");
+	gw_sync(w);
+	assert_true(gw_has(w, 1, gid, "one hundred and seventy more"));
+	gw_free(w);
+}
+
 /* A text longer than one entry holds goes in parts and is read whole; a gap in the log
  * (LOG_STATE's first_seq past the cursor) and a log that is gone are remembered. */
 static void test_long_text_gap_gone(void **state)
@@ -433,9 +487,13 @@ static void test_thousand_fits(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_create_add_talk), cmocka_unit_test(test_records),
-	    cmocka_unit_test(test_offer_rejoin),    cmocka_unit_test(test_long_text_gap_gone),
-	    cmocka_unit_test(test_thousand_fits),   cmocka_unit_test(test_fifty),
+	    cmocka_unit_test(test_create_add_talk),
+	    cmocka_unit_test(test_records),
+	    cmocka_unit_test(test_offer_rejoin),
+	    cmocka_unit_test(test_multipart_commit),
+	    cmocka_unit_test(test_long_text_gap_gone),
+	    cmocka_unit_test(test_thousand_fits),
+	    cmocka_unit_test(test_fifty),
 	};
 	if (sodium_init() < 0)
 		return 1;
