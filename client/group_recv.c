@@ -357,6 +357,8 @@ static int h_appended(struct cairn *c, void *ctx, const uint8_t out_id[16], uint
 		g->position = seq; /* our genesis: epoch 0 began here */
 		rc = group_store(c, g);
 	}
+	if (rc == CAIRN_ENOTFOUND)
+		rc = 0; /* the group is gone: nothing to note */
 	if (rc == 0 && what == 4 && (p = malloc(sizeof(*p))) != NULL) {
 		int prc = group_pending_load(c, v, p);
 		if (prc == 0 && p->last_part_seq == 0) {
