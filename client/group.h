@@ -76,6 +76,7 @@ struct group_state {
 	bool gap;        /* entries expired before we read them (9.9) */
 	bool gone;       /* the current log is gone */
 	bool bad_commit; /* an admin signed a commit that does not match (9.5): warn */
+	bool withheld;   /* a key update's prev_count is above what we read of its sender (9.9) */
 	uint8_t sign_sk[64];
 	uint8_t nkeys;
 	struct group_key_pair keys[GROUP_KEYS_MAX]; /* oldest first */

@@ -114,6 +114,7 @@ static int encode_main(const void *obj, uint8_t **out, size_t *len)
 	w_u8(&w, (uint8_t)(g->removed | g->copied << 1 | g->gap << 2 | g->gone << 3 |
 	                   g->bad_commit << 4 | g->has_delete << 5 | g->has_old << 6 |
 	                   g->has_old_delete << 7));
+	w_u8(&w, g->withheld);
 	w_bytes(&w, g->sign_sk, sizeof(g->sign_sk));
 	w_u8(&w, g->nkeys);
 	for (uint8_t i = 0; i < g->nkeys; i++) {
@@ -178,6 +179,7 @@ static int parse_main(const uint8_t *in, size_t len, void *obj)
 	g->has_delete = f >> 5 & 1;
 	g->has_old = f >> 6 & 1;
 	g->has_old_delete = f >> 7 & 1;
+	g->withheld = r_bool(&r);
 	r_bytes(&r, g->sign_sk, sizeof(g->sign_sk));
 	g->nkeys = r_u8(&r);
 	if (g->nkeys > GROUP_KEYS_MAX)

@@ -83,6 +83,15 @@ static void key_update(struct group_state *g, uint16_t sender, uint64_t seq,
 		if (!mine)
 			g->copied = true;
 	}
+	bool old_unread = g->has_old && (g->old_end == 0 || g->old_cursor < g->old_end);
+	if (g->has_prev && !old_unread) {
+		/* 9.9: the sender says how many entries it sent in the previous epoch; fewer
+		 * reached us (the chain's next is past every n we saw) means some were withheld.
+		 * Not while the old log after a move is still being read: they may be there. */
+		int p = group_roster_find(&g->prev_roster, g->roster.member[sender].identity);
+		if (p >= 0 && u.prev_count > g->prev_chains.chain[p].next)
+			g->withheld = true;
+	}
 	uint32_t serial = g->roster.member[sender].key_serial;
 	for (uint16_t i = 0; i < g->nupd; i++)
 		if (g->upd[i].u.index == sender)

@@ -116,6 +116,7 @@ static void same_history(struct world *w, const uint8_t gid[GROUP_ID_LEN], unsig
 		assert_memory_equal(g->log.log_id, a->log.log_id, CAIRN_LOG_ID_LEN);
 		assert_false(g->copied);
 		assert_false(g->bad_commit);
+		assert_false(g->withheld);
 		group_free(g);
 	}
 	group_free(a);

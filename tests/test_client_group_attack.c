@@ -121,6 +121,37 @@ static void test_resent_after_move(void **state)
 	gw_free(w);
 }
 
+/* 9.9: the relay withholds the end of a sender's chain; the sender's next key update says
+ * how many it sent, and the readers notice. */
+static void test_withheld(void **state)
+{
+	(void)state;
+	uint8_t gid[GROUP_ID_LEN];
+	struct world *w = group_of(3, gid);
+	gw_say(w, 1, gid, "kept");
+	gw_say(w, 1, gid, "withheld");
+	assert_int_equal(gw_pump(w, 1), 2);
+	struct gw_log *lg = &w->logs[0];
+	free(lg->ent[--lg->n].e); /* the relay drops the last */
+	gw_sync(w);
+	assert_true(gw_has(w, 0, gid, "kept"));
+	assert_int_equal(group_commit(w->h[0].c, gid, NULL, 0), 0);
+	gw_sync(w);
+	struct group_state *g = gw_state(w, 0, gid);
+	assert_false(g->withheld);
+	group_free(g);
+	w->now += 86400 + 1;
+	gw_say(w, 1, gid, "next epoch"); /* its key update carries prev_count */
+	gw_say(w, 2, gid, "nothing withheld from two");
+	gw_sync(w);
+	for (unsigned i = 0; i < 3; i += 2) {
+		g = gw_state(w, i, gid);
+		assert_true(g->withheld);
+		group_free(g);
+	}
+	gw_free(w);
+}
+
 static void test_healing(void **state)
 {
 	(void)state;
@@ -328,9 +359,9 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_removal_locks_out), cmocka_unit_test(test_resent_after_move),
-	    cmocka_unit_test(test_healing),           cmocka_unit_test(test_copy_that_speaks),
-	    cmocka_unit_test(test_forward_secrecy),   cmocka_unit_test(test_authenticity),
-	    cmocka_unit_test(test_crash_repost),
+	    cmocka_unit_test(test_withheld),          cmocka_unit_test(test_healing),
+	    cmocka_unit_test(test_copy_that_speaks),  cmocka_unit_test(test_forward_secrecy),
+	    cmocka_unit_test(test_authenticity),      cmocka_unit_test(test_crash_repost),
 	};
 	if (sodium_init() < 0)
 		return 1;
