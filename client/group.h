@@ -52,8 +52,9 @@ enum group_record_kind {
 #define GROUP_PARTS_KEPT   64 /* commit parts of one epoch kept until a commit wins */
 #define GROUP_GRACE_READS  256
 #define GROUP_GRACE_S      3600
-#define GROUP_UPDATE_DELAY 3600  /* key_update_delay (9.6) */
-#define GROUP_UPDATE_MIN   86400 /* key_update_min_interval (9.6) */
+#define GROUP_UPDATE_DELAY 3600         /* key_update_delay (9.6) */
+#define GROUP_UPDATE_MIN   86400        /* key_update_min_interval (9.6) */
+#define GROUP_LOG_TTL      (21 * 86400) /* a relay's default ttl (5.9): the old log's life */
 
 /* One counting key update of the epoch, with the seq it came at. */
 struct group_upd {
@@ -88,6 +89,7 @@ struct group_state {
 	bool has_old;
 	struct group_log_ref old;
 	uint64_t old_cursor, old_end; /* old_end 0: not known yet */
+	int64_t old_since;            /* our clock when we followed the move */
 	bool has_old_delete;
 	uint8_t old_delete[CAIRN_CREDENTIAL_LEN];
 	uint64_t position; /* seq of the commit that began the epoch in the current log, or 0 */
@@ -274,8 +276,9 @@ CAIRN_WARN_UNUSED int group_send_text(struct cairn *c, const uint8_t gid[static 
 /* Asks the admins to remove us (kind 17). */
 CAIRN_WARN_UNUSED int group_leave(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN]);
 
-/* What the clock asks of group GID now: our key update after its delay (9.6), and, for an
- * admin, a rotation when the epoch is old or long enough (9.5). Queues what is due. */
+/* What the clock asks of group GID now: our key update after its delay (9.6); for an admin,
+ * a rotation when the epoch is old or long enough (9.5); the old log's deletion, by whoever
+ * made it, once GROUP_LOG_TTL has passed since the move (9.7). Queues what is due. */
 CAIRN_WARN_UNUSED int group_tick(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN]);
 
 /* Commits REQ (N changes, by identity) as an admin, with the removals of members that asked to

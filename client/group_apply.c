@@ -77,6 +77,7 @@ static int follow_move(struct cairn *c, struct group_state *g, const struct grou
 	g->old = g->log;
 	g->old_cursor = seq;
 	g->old_end = 0;
+	g->old_since = client_now_s(c);
 	g->has_old_delete = g->has_delete;
 	memcpy(g->old_delete, g->delete_secret, CAIRN_CREDENTIAL_LEN);
 	memset(&g->log, 0, sizeof(g->log));

@@ -127,6 +127,7 @@ static int encode_main(const void *obj, uint8_t **out, size_t *len)
 	w_log(&w, &g->old);
 	w_u64(&w, g->old_cursor);
 	w_u64(&w, g->old_end);
+	w_u64(&w, (uint64_t)g->old_since);
 	w_bytes(&w, g->old_delete, CAIRN_CREDENTIAL_LEN);
 	w_u64(&w, g->position);
 	w_bytes(&w, g->header_key, GROUP_SECRET_LEN);
@@ -194,6 +195,7 @@ static int parse_main(const uint8_t *in, size_t len, void *obj)
 	r_log(&r, &g->old);
 	g->old_cursor = r_u64(&r);
 	g->old_end = r_u64(&r);
+	g->old_since = (int64_t)r_u64(&r);
 	r_bytes(&r, g->old_delete, CAIRN_CREDENTIAL_LEN);
 	g->position = r_u64(&r);
 	r_bytes(&r, g->header_key, GROUP_SECRET_LEN);

@@ -310,6 +310,15 @@ int group_tick(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN])
 	if (g->removed)
 		return group_txn_end(c, g, 0);
 	rc = group_key_update_due(c, g, false);
+	if (rc == 0 && g->has_old && g->has_old_delete &&
+	    client_now_s(c) - g->old_since >= GROUP_LOG_TTL) {
+		/* 9.7: every member had ttl to find the move; the log we made goes. */
+		rc = group_out_delete(c, &g->old, g->old_delete);
+		if (rc == 0) {
+			g->has_old = g->has_old_delete = false;
+			sodium_memzero(g->old_delete, sizeof(g->old_delete));
+		}
+	}
 	int64_t age = client_now_s(c) - g->epoch_start;
 	bool admin = g->roster.member[g->self].role == GROUP_ROLE_ADMIN;
 	bool due = g->nleave > 0 ||

@@ -94,6 +94,19 @@ static void test_removal_locks_out(void **state)
 	group_free(g);
 	assert_false(lists_log(w, copy, new_log));
 	assert_int_equal(gw_messages(w, copy, gid, NULL, NULL), before);
+
+	/* The old log's maker deletes it once ttl has passed since the move (9.7). */
+	struct gw_log *old = &w->logs[0];
+	assert_int_equal(group_tick(w->h[0].c, gid), 0);
+	gw_sync(w);
+	assert_false(old->deleted);
+	w->now += GROUP_LOG_TTL;
+	assert_int_equal(group_tick(w->h[0].c, gid), 0);
+	gw_sync(w);
+	assert_true(old->deleted);
+	g = gw_state(w, 0, gid);
+	assert_false(g->has_old);
+	group_free(g);
 	gw_free(w);
 }
 
