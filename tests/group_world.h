@@ -408,6 +408,24 @@ static inline void gw_remove(struct world *w, unsigned a, const uint8_t gid[GROU
 	assert_int_equal(group_commit(w->h[a].c, gid, &q, 1), 0);
 }
 
+/* A world of HOMES homes where home 0 made group GID (SETTINGS, named NAME) and homes
+ * [1, MEMBERS) joined it in one commit. */
+static inline struct world *gw_group(unsigned homes, unsigned members, const char *name,
+                                     const struct group_settings *settings,
+                                     uint8_t gid[GROUP_ID_LEN])
+{
+	struct world *w = gw_new();
+	gw_homes(w, homes);
+	assert_int_equal(group_create(w->h[0].c, GW_RELAY, name, settings, gid), 0);
+	gw_sync(w);
+	unsigned j[GW_HOMES];
+	for (unsigned k = 1; k < members; k++)
+		j[k - 1] = k;
+	if (members > 1)
+		gw_add(w, 0, gid, j, members - 1);
+	return w;
+}
+
 static inline uint64_t gw_epoch(struct world *w, unsigned i, const uint8_t gid[GROUP_ID_LEN])
 {
 	struct group_state *g = gw_state(w, i, gid);

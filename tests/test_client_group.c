@@ -63,8 +63,7 @@ static void test_create_add_talk(void **state)
 	gw_homes(w, 3);
 	uint8_t gid[GROUP_ID_LEN];
 	make_group(w, gid);
-	unsigned j[] = {1, 2};
-	gw_add(w, 0, gid, j, 2);
+	gw_add(w, 0, gid, (unsigned[]){1, 2}, 2);
 	for (unsigned i = 0; i < 3; i++)
 		assert_int_equal(gw_epoch(w, i, gid), 1);
 	gw_say(w, 1, gid, "hello from one");
@@ -279,12 +278,8 @@ static void check_record(struct world *w, uint32_t kind, const uint8_t *key, siz
 static void test_records(void **state)
 {
 	(void)state;
-	struct world *w = gw_new();
-	gw_homes(w, 2);
 	uint8_t gid[GROUP_ID_LEN];
-	make_group(w, gid);
-	unsigned j[] = {1};
-	gw_add(w, 0, gid, j, 1);
+	struct world *w = gw_group(2, 2, "friends", &settings, gid);
 	gw_say(w, 1, gid, "some skipped keys?");
 	gw_sync(w);
 	uint8_t key[GROUP_ID_LEN + 1];
@@ -359,12 +354,8 @@ static void test_offer_rejoin(void **state)
 static void test_multipart_commit(void **state)
 {
 	(void)state;
-	struct world *w = gw_new();
-	gw_homes(w, 3);
 	uint8_t gid[GROUP_ID_LEN];
-	make_group(w, gid);
-	unsigned j[] = {1, 2};
-	gw_add(w, 0, gid, j, 2);
+	struct world *w = gw_group(3, 3, "friends", &settings, gid);
 	enum { N = 170 };
 	struct group_request *req = calloc(N, sizeof(*req));
 	for (unsigned k = 0; k < N; k++) {
@@ -413,12 +404,8 @@ static void test_multipart_commit(void **state)
 static void test_long_text_gap_gone(void **state)
 {
 	(void)state;
-	struct world *w = gw_new();
-	gw_homes(w, 2);
 	uint8_t gid[GROUP_ID_LEN];
-	make_group(w, gid);
-	unsigned j[] = {1};
-	gw_add(w, 0, gid, j, 1);
+	struct world *w = gw_group(2, 2, "friends", &settings, gid);
 	size_t len = 2 * GROUP_TEXT_DATA_MAX + 100;
 	char *text = malloc(len + 1);
 	for (size_t i = 0; i < len; i++)

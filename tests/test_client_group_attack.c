@@ -23,14 +23,7 @@ static const struct group_settings settings = {.rotate_seconds = 604800, .rotate
 /* A group of N homes, 0 its admin, everyone past their first key update. */
 static struct world *group_of(unsigned n, uint8_t gid[GROUP_ID_LEN])
 {
-	struct world *w = gw_new();
-	gw_homes(w, n);
-	assert_int_equal(group_create(w->h[0].c, GW_RELAY, "cell", &settings, gid), 0);
-	gw_sync(w);
-	unsigned j[GW_HOMES];
-	for (unsigned k = 1; k < n; k++)
-		j[k - 1] = k;
-	gw_add(w, 0, gid, j, n - 1);
+	struct world *w = gw_group(n, n, "cell", &settings, gid);
 	char text[32];
 	for (unsigned i = 0; i < n; i++) {
 		snprintf(text, sizeof(text), "first of %u", i);
