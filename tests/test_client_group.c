@@ -349,6 +349,53 @@ static void test_offer_rejoin(void **state)
 	gw_free(w);
 }
 
+/* A welcome is taken only for a join we sent and only if the roster holds our join's keys at
+ * its index; what is not an admin cannot commit or offer. */
+static void test_welcome_checks(void **state)
+{
+	(void)state;
+	uint8_t gid[GROUP_ID_LEN];
+	struct world *w = gw_group(3, 1, "friends", &settings, gid);
+	uint8_t join[GROUP_JOIN_LEN];
+	struct group_join jn;
+	assert_int_equal(group_join_make(w->h[1].c, gid, join), 0);
+	assert_int_equal(group_join_decode(join, sizeof(join), &jn), 0);
+	struct group_request q = {.kind = GROUP_CHANGE_ADD, .role = GROUP_ROLE_MEMBER};
+	memcpy(q.identity, w->h[1].c->identity_pk, CAIRN_KEY_LEN);
+	memcpy(q.sign_key, jn.sign_key, CAIRN_KEY_LEN);
+	memcpy(q.group_key, jn.group_key, CAIRN_KEY_LEN);
+	assert_int_equal(group_commit(w->h[0].c, gid, &q, 1), 0);
+	gw_sync(w);
+	uint8_t *wel = NULL;
+	size_t len = 0;
+	assert_int_equal(group_welcome_take(w->h[0].c, gid, q.identity, &wel, &len), 0);
+	uint8_t *again = NULL;
+	size_t again_len = 0;
+	assert_int_equal(group_welcome_take(w->h[0].c, gid, q.identity, &again, &again_len),
+	                 CAIRN_ENOTFOUND); /* taken once */
+	assert_null(again);
+	/* Home 2 sent no join: dropped. */
+	assert_int_equal(group_join_welcome(w->h[2].c, wel, len), CAIRN_ENOTFOUND);
+	/* Cut short, or naming another index (the admin's entry): refused, the join kept. */
+	assert_int_equal(group_join_welcome(w->h[1].c, wel, len - 1), CAIRN_EINVAL);
+	size_t at = GROUP_ID_LEN + 8 + GROUP_HEAD_LEN + GROUP_SECRET_LEN; /* index (u16) */
+	assert_int_equal(group_get_u16(wel + at), 1);
+	group_put_u16(wel + at, 0);
+	assert_int_equal(group_join_welcome(w->h[1].c, wel, len), CAIRN_EINVAL);
+	group_put_u16(wel + at, 1);
+	assert_int_equal(group_join_welcome(w->h[1].c, wel, len), 0);
+	assert_int_equal(group_join_welcome(w->h[1].c, wel, len), CAIRN_ENOTFOUND); /* used */
+	free(wel);
+	gw_sync(w);
+	assert_int_equal(gw_epoch(w, 1, gid), 1);
+	/* A member is no admin. */
+	uint8_t offer[GROUP_OFFER_MAX];
+	assert_int_equal(group_commit(w->h[1].c, gid, NULL, 0), CAIRN_EDENIED);
+	assert_int_equal(group_offer_make(w->h[1].c, gid, w->h[2].c->identity_pk, offer, &len),
+	                 CAIRN_EDENIED);
+	gw_free(w);
+}
+
 /* A commit of two parts (170 adds, 16.9 KB): the first part is stored, the member restarts,
  * the second completes it from the store. */
 static void test_multipart_commit(void **state)
@@ -475,13 +522,10 @@ static void test_thousand_fits(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_create_add_talk),
-	    cmocka_unit_test(test_records),
-	    cmocka_unit_test(test_offer_rejoin),
-	    cmocka_unit_test(test_multipart_commit),
-	    cmocka_unit_test(test_long_text_gap_gone),
-	    cmocka_unit_test(test_thousand_fits),
-	    cmocka_unit_test(test_fifty),
+	    cmocka_unit_test(test_create_add_talk),  cmocka_unit_test(test_records),
+	    cmocka_unit_test(test_offer_rejoin),     cmocka_unit_test(test_welcome_checks),
+	    cmocka_unit_test(test_multipart_commit), cmocka_unit_test(test_long_text_gap_gone),
+	    cmocka_unit_test(test_thousand_fits),    cmocka_unit_test(test_fifty),
 	};
 	if (sodium_init() < 0)
 		return 1;
