@@ -21,6 +21,7 @@
 #define OUTBOX_RECORD_VERSION       3
 #define CONVERSATION_RECORD_VERSION 1
 #define NAME_ENTRY_VERSION          1
+#define GROUP_OUT_RECORD_VERSION    1
 
 /* ---- contacts ------------------------------------------------------------------------ */
 
@@ -216,6 +217,48 @@ int outbox_parse(const uint8_t *in, size_t len, struct outbox_entry *e)
 	e->kind = r_u8(&r);
 	e->envelope = r_var(&r, CAIRN_ENVELOPE_MAX, &e->envelope_len);
 	return r_finish(&r);
+}
+
+/* ---- the group outbox ----------------------------------------------------------------- */
+
+int group_out_encode(const struct group_out_item *g, uint8_t **out, size_t *len)
+{
+	struct writer w = {0};
+	w_u8(&w, GROUP_OUT_RECORD_VERSION);
+	w_bytes(&w, g->out_id, sizeof(g->out_id));
+	w_u8(&w, g->op);
+	w_str(&w, g->log.relay, CAIRN_ADDRESS_MAX);
+	w_bytes(&w, g->log.log_id, CAIRN_LOG_ID_LEN);
+	w_bytes(&w, g->log.credential, CAIRN_CREDENTIAL_LEN);
+	w_bytes(&w, g->digest_a, CAIRN_CREDENTIAL_LEN);
+	w_bytes(&w, g->digest_b, CAIRN_CREDENTIAL_LEN);
+	w_var(&w, g->entry, g->op == GROUP_OUT_APPEND ? g->len : 0);
+	return w_finish(&w, out, len);
+}
+
+int group_out_parse(const uint8_t *in, size_t len, struct group_out_item *g)
+{
+	struct reader r = {in, len, 0};
+	memset(g, 0, sizeof(*g));
+	if (r_u8(&r) != GROUP_OUT_RECORD_VERSION)
+		return CAIRN_ECORRUPT;
+	r_bytes(&r, g->out_id, sizeof(g->out_id));
+	g->op = r_u8(&r);
+	r_str(&r, g->log.relay, CAIRN_ADDRESS_MAX);
+	r_bytes(&r, g->log.log_id, CAIRN_LOG_ID_LEN);
+	r_bytes(&r, g->log.credential, CAIRN_CREDENTIAL_LEN);
+	r_bytes(&r, g->digest_a, CAIRN_CREDENTIAL_LEN);
+	r_bytes(&r, g->digest_b, CAIRN_CREDENTIAL_LEN);
+	g->entry = r_var(&r, CAIRN_LOG_ENTRY_MAX, &g->len);
+	int rc = r_finish(&r);
+	if (rc != 0)
+		return rc;
+	if (g->op < GROUP_OUT_CREATE || g->op > GROUP_OUT_DELETE || g->log.relay[0] == '\0' ||
+	    (g->op == GROUP_OUT_APPEND) != (g->len > 0))
+		return CAIRN_ECORRUPT;
+	if (g->len == 0)
+		g->entry = NULL;
+	return 0;
 }
 
 size_t message_key(uint8_t *out, const uint8_t conv[static RECORD_ID_LEN],

@@ -23,6 +23,7 @@
 #include "appmsg.h"
 #include "cairn/address.h"
 #include "cairn/cairn.h"
+#include "group_io.h"
 #include "x3dh.h"
 
 enum record_kind {
@@ -34,6 +35,7 @@ enum record_kind {
 	REC_CONVERSATION = 6, /* key: conversation id */
 	REC_NAME = 7,         /* key: a name; value: what it names (name_entry) */
 	REC_META = 8,         /* key "model": the data model version (one byte) */
+	REC_GROUP_OUT = 9,    /* key: a random out id; the group outbox (group_io.h) */
 };
 
 #define RECORD_ID_LEN   16 /* contact and conversation ids */
@@ -162,6 +164,30 @@ struct outbox_entry {
 
 CAIRN_WARN_UNUSED int outbox_encode(const struct outbox_entry *e, uint8_t **out, size_t *len);
 CAIRN_WARN_UNUSED int outbox_parse(const uint8_t *in, size_t len, struct outbox_entry *e);
+
+/*
+ * An item of the group outbox (group_io.h, group_out.c): a command for a group log, queued by
+ * the group's state inside its transaction and carried by the transport (logio.c) until the
+ * relay confirms it. Items are listed in queue order (the store's insertion order).
+ */
+enum group_out_op {
+	GROUP_OUT_CREATE = 1, /* LOG_CREATE: digest_a = credential digest, digest_b = delete */
+	GROUP_OUT_APPEND = 2, /* LOG_APPEND of entry with log.credential */
+	GROUP_OUT_DELETE = 3, /* LOG_DELETE: digest_a = the delete secret */
+};
+struct group_out_item {
+	uint8_t out_id[16];
+	uint8_t op; /* enum group_out_op */
+	struct group_log_ref log;
+	uint8_t digest_a[CAIRN_CREDENTIAL_LEN];
+	uint8_t digest_b[CAIRN_CREDENTIAL_LEN];
+	const uint8_t *entry; /* APPEND: borrowed from the buffer parsed or the caller's */
+	size_t len;
+};
+
+CAIRN_WARN_UNUSED int group_out_encode(const struct group_out_item *g, uint8_t **out, size_t *len);
+/* Parses IN into G (G->entry borrowed from IN). Returns 0 or CAIRN_ECORRUPT. */
+CAIRN_WARN_UNUSED int group_out_parse(const uint8_t *in, size_t len, struct group_out_item *g);
 
 /* Record keys: writes the key for (CONV, ID[, INDEX]) into OUT and returns its length. */
 size_t message_key(uint8_t *out, const uint8_t conv[static RECORD_ID_LEN],
