@@ -20,14 +20,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* proto/group_join.h and group_commit.h both define GROUP_LOCATION_MAX (58 +
- * CAIRN_ADDRESS_MAX and 2 + 320 + 24 + 32: the same 378, spelt differently); commit's stands. */
-#include "group_join.h"
-#undef GROUP_LOCATION_MAX
 #include "group_commit.h"
 #include "group_commit_parts.h"
 #include "group_entry.h"
 #include "group_io.h"
+#include "group_join.h"
 #include "group_roster.h"
 #include "records.h"
 

@@ -20,6 +20,7 @@
 
 #include "cairn/error.h"
 #include "cairn/limits.h"
+#include "group_join.h"
 #include "group_keys.h"
 #include "group_roster.h"
 
@@ -38,10 +39,8 @@
 #define GROUP_CHANGE_ROLE_LEN     4
 #define GROUP_CHANGE_SETTINGS_LEN 9
 
-/* A location (9.7): relay_len (u16, 1..320) || relay || log_id (24) || credential (32). */
-#define GROUP_RELAY_MAX    320
-#define GROUP_LOCATION_MIN (2 + 1 + CAIRN_LOG_ID_LEN + CAIRN_CREDENTIAL_LEN)
-#define GROUP_LOCATION_MAX (2 + GROUP_RELAY_MAX + CAIRN_LOG_ID_LEN + CAIRN_CREDENTIAL_LEN)
+/* A location (9.7) is group_join.h's: relay_len (u16, 1..320) || relay || log_id || credential. */
+#define GROUP_LOCATION_MIN (GROUP_LOCATION_FIXED + 1)
 #define GROUP_MOVE_BOX_MIN (GROUP_LOCATION_MIN + CAIRN_AEAD_TAG_LEN) /* 75 */
 #define GROUP_MOVE_BOX_MAX (GROUP_LOCATION_MAX + CAIRN_AEAD_TAG_LEN) /* 394 */
 

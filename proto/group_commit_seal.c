@@ -11,7 +11,6 @@
 
 #include <sodium.h>
 
-#include "cairn/address.h"
 #include "group_commit.h"
 
 static const char COMMIT_LABEL[] = "cairn/1 group commit";
@@ -31,21 +30,14 @@ static uint8_t *signed_message(const uint8_t *signed_bytes, size_t len)
 	return m;
 }
 
-/* A location (9.7): relay_len 1..320, relay text that is an address, log id, credential,
- * nothing more. */
+/* A location (9.7) that group_location_decode takes: relay_len 1..320, relay text that is an
+ * address, log id, credential, nothing more. */
 static bool location_ok(const uint8_t *loc, size_t len)
 {
-	if (len < GROUP_LOCATION_MIN || len > GROUP_LOCATION_MAX)
-		return false;
-	size_t rlen = group_get_u16(loc);
-	if (rlen < 1 || rlen > GROUP_RELAY_MAX ||
-	    len != 2 + rlen + CAIRN_LOG_ID_LEN + CAIRN_CREDENTIAL_LEN || memchr(loc + 2, 0, rlen))
-		return false;
-	char text[GROUP_RELAY_MAX + 1];
-	struct cairn_address a;
-	memcpy(text, loc + 2, rlen);
-	text[rlen] = '\0';
-	return cairn_address_parse(text, &a) == 0;
+	struct group_location l;
+	bool ok = group_location_decode(loc, len, &l) == 0;
+	sodium_memzero(&l, sizeof(l));
+	return ok;
 }
 
 /* The ad of the move box: group_id || u64 (e+1). */
