@@ -28,6 +28,9 @@
 #define LOGIO_RETRY_MS     1000  /* first pause after a drop or a handler failure */
 #define LOGIO_RETRY_MAX_MS 60000 /* longest pause */
 #define LOGIO_FDS_MAX      64    /* logio_sync's poll set */
+/* follow: as the engine's sessions, a PING this often shows a path that drops everything
+ * without a reset (else it looks like a quiet log for about 15 minutes) */
+#define LOGIO_PING_EVERY_MS 30000
 
 struct lio_send {
 	uint32_t rid;
@@ -53,6 +56,9 @@ struct lio_conn {
 	bool outbox_sent; /* the outbox went out on the current connection */
 	bool again;       /* items wait for a create's OK: the outbox goes out again then */
 	int64_t retry_ms, backoff_ms;
+	uint32_t ping_rid;   /* follow: of a PING unanswered, or 0 */
+	int64_t ping_due_ms; /* by when it must be answered */
+	int64_t next_ping_ms;
 	struct lio_send *sends;
 	size_t nsends, capsends;
 	struct lio_read *reads;
@@ -118,6 +124,7 @@ static void conn_close(struct lio_conn *k)
 	cnet_close(k->net);
 	k->net = NULL;
 	k->outbox_sent = k->again = false;
+	k->ping_rid = 0;
 	k->nsends = 0; /* still queued: sent again on the next connection */
 	for (size_t i = 0; i < k->nreads; i++) {
 		k->reads[i].rid = 0;
@@ -479,6 +486,26 @@ static bool logio_conn_idle(const struct lio_conn *k)
 	return true;
 }
 
+/* follow: K's PING is due, or overdue (the path is dead: K fails). Returns false then. */
+static bool conn_ping(struct logio *l, struct lio_conn *k, int64_t now)
+{
+	if (k->ping_rid != 0 && now >= k->ping_due_ms) {
+		conn_failed(l, k, now);
+		return false;
+	}
+	if (k->ping_rid != 0 || now < k->next_ping_ms)
+		return true;
+	struct cairn_msg ping = {.type = CAIRN_CMD_PING, .request_id = cnet_next_id(k->net)};
+	k->ping_rid = ping.request_id;
+	k->ping_due_ms = now + (int64_t)l->c->timeout_ms;
+	k->next_ping_ms = now + LOGIO_PING_EVERY_MS;
+	if (cnet_queue(k->net, &ping) != 0) {
+		conn_failed(l, k, now);
+		return false;
+	}
+	return true;
+}
+
 /* ---- the step ------------------------------------------------------------------------- */
 
 static bool fd_ready(const struct pollfd *fds, size_t nfds, int fd)
@@ -534,7 +561,10 @@ int logio_step(struct logio *l, const struct pollfd *fds, size_t nfds)
 				continue;
 			}
 			opened = ready = true;
+			k->next_ping_ms = now + LOGIO_PING_EVERY_MS;
 		}
+		if (l->follow && !conn_ping(l, k, now))
+			continue;
 		if (conn_send(l, k, now, opened || outbox) != 0) {
 			conn_failed(l, k, now);
 			continue;
@@ -576,6 +606,11 @@ void logio_fds(const struct logio *l, struct pollfd *fds, size_t cap, size_t *n,
 			if (cnet_deadline_ms(k->net) < *at)
 				*at = cnet_deadline_ms(k->net);
 			continue;
+		}
+		if (l->follow) {
+			int64_t t = k->ping_rid != 0 ? k->ping_due_ms : k->next_ping_ms;
+			if (t < *at)
+				*at = t;
 		}
 		for (size_t j = 0; l->follow && j < k->nreads; j++)
 			if (k->reads[j].rid == 0 && k->reads[j].retry_ms < *at)
