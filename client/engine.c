@@ -81,6 +81,8 @@ static void engine_tick(struct engine *e, int64_t now)
 	}
 	e->nrefused = 0;
 	e->redispatch = e->recheck = true;
+	if (e->logs != NULL)
+		logio_wake(e->logs); /* items queued by another process, or refused before */
 }
 
 /* Whether the owner of the loop says FD may have something: not listed (a step on a timeout

@@ -175,6 +175,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	struct world *w = *state;
+	cairn_engine_stop(w->a);
 	cairn_engine_stop(w->b);
 	cairn_close(w->a);
 	cairn_close(w->b);
@@ -274,6 +275,17 @@ static void test_sync_roundtrip(void **state)
 	sync_ok(w->b, &w->tb, &res);
 	assert_int_equal(res.entries, 0);
 	assert_int_equal(w->tb.n, 3);
+
+	/* cairn_sync carries them too once the handler is set. */
+	queue_append(w, i, "four");
+	client_set_group_handler(w->a, &handler, &w->ta);
+	client_set_group_handler(w->b, &handler, &w->tb);
+	struct cairn_sync_result sr;
+	assert_int_equal(cairn_sync(w->a, &sr, NULL, NULL), 0);
+	assert_int_equal(queued(w->a), 0);
+	assert_int_equal(cairn_sync(w->b, &sr, NULL, NULL), 0);
+	assert_int_equal(w->tb.n, 4);
+	assert_string_equal(w->tb.seen[3].text, "four");
 }
 
 /* Steps B's engine (the test's loop) until COND or too many steps. */
@@ -335,6 +347,39 @@ static void test_engine_follow(void **state)
 		one_step(w->b, 5);
 	assert_int_equal(w->tb.n, 3); /* nothing twice (th_entry checks each seq too) */
 	assert_true(w->tb.states >= 2);
+	cairn_engine_stop(w->b);
+}
+
+/* Both homes run engines: A's sends what it queues once woken (client_engine_wake); B takes up
+ * a log it lists only later (logio_logs_changed), from its start. */
+static void test_engine_wake_and_relist(void **state)
+{
+	struct world *w = *state;
+	size_t i = new_log(w, 0);
+	size_t j = new_log(w, 1);
+	w->tb.nlogs = 1; /* B does not know the second log yet */
+	client_set_group_handler(w->a, &handler, &w->ta);
+	client_set_group_handler(w->b, &handler, &w->tb);
+	assert_int_equal(cairn_engine_start(w->a, NULL, NULL), 0);
+	assert_int_equal(cairn_engine_start(w->b, NULL, NULL), 0);
+	queue_create(w, i);
+	queue_create(w, j);
+	client_engine_wake(w->a);
+	RUN_UNTIL(w->a, w->ta.states == 2); /* created, and followed */
+	queue_append(w, i, "in one");
+	queue_append(w, j, "in two");
+	client_engine_wake(w->a);
+	RUN_UNTIL(w->a, w->ta.appended == 2 && w->ta.n == 2);
+	assert_int_equal(queued(w->a), 0);
+	RUN_UNTIL(w->b, w->tb.n == 1);
+	assert_string_equal(w->tb.seen[0].text, "in one");
+
+	w->tb.nlogs = 2;
+	logio_logs_changed(w->b);
+	RUN_UNTIL(w->b, w->tb.n == 2);
+	assert_int_equal(w->tb.seen[1].log, 1);
+	assert_string_equal(w->tb.seen[1].text, "in two");
+	cairn_engine_stop(w->a);
 	cairn_engine_stop(w->b);
 }
 
@@ -464,6 +509,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_sync_roundtrip, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_engine_follow, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_engine_wake_and_relist, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_denied_append, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_order_per_log, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_failed_entry_offered_again, setup, teardown),
