@@ -29,6 +29,9 @@ typedef int (*group_out_cb)(void *ctx, const struct group_out_item *g);
 CAIRN_WARN_UNUSED int group_out_list(struct cairn *c, const char *relay, group_out_cb cb,
                                      void *ctx);
 
+/* How many items wait (*N). Returns 0 or a store error. */
+CAIRN_WARN_UNUSED int group_out_count(struct cairn *c, unsigned *n);
+
 /* The relay confirmed item OUT_ID: it leaves the queue (absent is not an error). Inside the
  * caller's transaction, if any. */
 CAIRN_WARN_UNUSED int group_out_done(struct cairn *c, const uint8_t out_id[16]);
