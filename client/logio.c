@@ -55,6 +55,10 @@ struct lio_conn {
 	bool held;        /* a refusal: the outbox waits for the next wake here */
 	bool outbox_sent; /* the outbox went out on the current connection */
 	bool again;       /* items wait for a create's OK: the outbox goes out again then */
+	/* Logs whose LOG_CREATE is still queued, as of the last listing: nothing else goes to
+	 * them (the relay would answer `denied`, which means gone) until the create's OK. */
+	uint8_t (*unborn)[CAIRN_LOG_ID_LEN];
+	size_t nunborn, capunborn;
 	int64_t retry_ms, backoff_ms;
 	uint32_t ping_rid;   /* follow: of a PING unanswered, or 0 */
 	int64_t ping_due_ms; /* by when it must be answered */
@@ -123,7 +127,7 @@ static void conn_close(struct lio_conn *k)
 {
 	cnet_close(k->net);
 	k->net = NULL;
-	k->outbox_sent = k->again = false;
+	k->outbox_sent = k->again = k->held = false;
 	k->ping_rid = 0;
 	k->nsends = 0; /* still queued: sent again on the next connection */
 	for (size_t i = 0; i < k->nreads; i++) {
@@ -143,6 +147,7 @@ void logio_free(struct logio *l)
 		sodium_memzero(l->conns[i].reads, l->conns[i].capreads * sizeof(struct lio_read));
 		free(l->conns[i].sends);
 		free(l->conns[i].reads);
+		free(l->conns[i].unborn);
 	}
 	free(l->conns);
 	sodium_memzero(l, sizeof(*l));
@@ -234,27 +239,42 @@ struct send_ctx {
 	struct lio_conn *k;
 };
 
-/* Whether a LOG_CREATE of LOG_ID waits for its OK on K: the relay knows the log only once
- * it is durable, so what else goes to that log waits for the OK (else `denied`). */
-static bool creating(const struct lio_conn *k, const uint8_t log_id[CAIRN_LOG_ID_LEN])
+/* Whether LOG_ID's create is still queued (see struct lio_conn). */
+static bool unborn(const struct lio_conn *k, const uint8_t log_id[CAIRN_LOG_ID_LEN])
 {
-	for (size_t j = 0; j < k->nsends; j++)
-		if (k->sends[j].op == GROUP_OUT_CREATE &&
-		    memcmp(k->sends[j].log.log_id, log_id, CAIRN_LOG_ID_LEN) == 0)
+	for (size_t j = 0; j < k->nunborn; j++)
+		if (memcmp(k->unborn[j], log_id, CAIRN_LOG_ID_LEN) == 0)
 			return true;
 	return false;
+}
+
+/* LOG_ID's create was confirmed. */
+static void born(struct lio_conn *k, const uint8_t log_id[CAIRN_LOG_ID_LEN])
+{
+	for (size_t j = 0; j < k->nunborn; j++)
+		if (memcmp(k->unborn[j], log_id, CAIRN_LOG_ID_LEN) == 0) {
+			memcpy(k->unborn[j], k->unborn[--k->nunborn], CAIRN_LOG_ID_LEN);
+			return;
+		}
 }
 
 static int send_item(void *ctx, const struct group_out_item *g)
 {
 	struct send_ctx *sc = ctx;
 	struct lio_conn *k = sc->k;
-	if (in_flight(sc->l, g->out_id))
-		return 0;
-	if (creating(k, g->log.log_id)) {
-		k->again = true; /* after the OK */
-		return 0;
+	if (g->op == GROUP_OUT_CREATE && !unborn(k, g->log.log_id)) {
+		uint8_t(*u)[CAIRN_LOG_ID_LEN] =
+		    grow(k->unborn, &k->capunborn, k->nunborn, sizeof(*u));
+		if (u == NULL)
+			return CAIRN_ENOMEM;
+		k->unborn = u;
+		memcpy(u[k->nunborn++], g->log.log_id, CAIRN_LOG_ID_LEN);
+	} else if (g->op != GROUP_OUT_CREATE && unborn(k, g->log.log_id)) {
+		return 0; /* after the create's OK (which lists the outbox again) */
 	}
+	/* Held after a refusal: only listed, sent at the next wake. */
+	if (k->held || in_flight(sc->l, g->out_id))
+		return 0;
 	struct lio_send *p = grow(k->sends, &k->capsends, k->nsends, sizeof(*p));
 	if (p == NULL)
 		return CAIRN_ENOMEM;
@@ -305,8 +325,9 @@ static int send_read(struct logio *l, struct lio_conn *k, struct lio_read *r)
 static int conn_send(struct logio *l, struct lio_conn *k, int64_t now, bool outbox)
 {
 	int rc = 0;
-	if ((outbox || k->again) && !k->held) {
+	if (outbox || k->again) {
 		k->again = false;
+		k->nunborn = 0;
 		struct send_ctx sc = {l, k};
 		rc = group_out_list(l->c, k->relay, send_item, &sc);
 		k->outbox_sent = true;
@@ -316,7 +337,7 @@ static int conn_send(struct logio *l, struct lio_conn *k, int64_t now, bool outb
 		/* sync: each log is read once per pass */
 		if (r->ended && r->rid == 0 &&
 		    (l->follow ? now >= r->retry_ms : r->retry_ms == 0) &&
-		    !creating(k, r->log.log_id))
+		    !unborn(k, r->log.log_id))
 			rc = send_read(l, k, r);
 	}
 	if (rc == 0)
@@ -382,6 +403,10 @@ static void send_answered(struct logio *l, struct lio_conn *k, const struct lio_
 		return;
 	}
 	/* Confirmed (a delete of a log already gone is done as well). */
+	if (s->op == GROUP_OUT_CREATE) {
+		born(k, s->log.log_id);
+		k->again = true; /* what waited for it */
+	}
 	int rc = cstate_begin(st);
 	if (rc == 0 && s->op == GROUP_OUT_APPEND && ok)
 		rc = l->h->appended(l->c, l->ctx, s->out_id, m->seq);
@@ -521,7 +546,9 @@ int logio_step(struct logio *l, const struct pollfd *fds, size_t nfds)
 	struct cairn *c = l->c;
 	int64_t now = client_mono_ms(c);
 	int rc;
-	bool outbox = l->resend;
+	/* A listing of logs comes with one of the outbox: a log whose create is queued is not
+	 * read before it exists. */
+	bool outbox = l->resend || l->relist;
 	if (l->relist) {
 		l->relist = false;
 		if ((rc = relist(l)) != 0) {

@@ -173,10 +173,53 @@ static void test_quota_and_restart(void **state)
 	nftw(root, rm_one, 8, FTW_DEPTH | FTW_PHYS);
 }
 
+/* A relay holding one log: the second log's create is refused with `full`; it stays queued,
+ * and neither that log's append nor its read goes out before the create lands (the relay's
+ * `denied` would mean the log is gone: th_gone fails the test). */
+static void test_full_create_holds_its_log(void **state)
+{
+	(void)state;
+	struct relayproc r;
+	assert_int_equal(relayproc_init(&r, "max_logs = 1\n"), 0);
+	assert_int_equal(relayproc_start(&r), 0);
+	char root[64] = "/tmp/cairn-itlogio-XXXXXX";
+	assert_non_null(mkdtemp(root));
+	struct cairn *a = home(root, "a");
+	struct th t1 = {0}, t2 = {0};
+	struct cairn_address addr = {.host_type = CAIRN_HOST_IPV4, .port = r.port};
+	memcpy(addr.key, r.pub, sizeof(addr.key));
+	strcpy(addr.host, "127.0.0.1");
+	assert_int_equal(cairn_address_format(&addr, t1.log.relay, sizeof(t1.log.relay)), 0);
+	randombytes_buf(t1.log.log_id, sizeof(t1.log.log_id));
+	t2.log = t1.log;
+	t2.log.log_id[0] ^= 1;
+
+	uint8_t secret[32] = {1}, id[16];
+	assert_int_equal(cstate_begin(a->st), 0);
+	assert_int_equal(group_out_create(a, &t1.log, secret), 0);
+	assert_int_equal(group_out_create(a, &t2.log, secret), 0);
+	assert_int_equal(group_out_append(a, &t2.log, (const uint8_t *)"held", 4, id), 0);
+	assert_int_equal(cstate_commit(a->st), 0);
+
+	struct logio_result res;
+	assert_int_equal(logio_sync(a, &handler, &t2, &res), 0); /* reads the second log */
+	assert_int_equal(res.sent, 1);
+	assert_int_equal(res.refused, 1);
+	assert_int_equal(res.gone, 0);
+	assert_int_equal(queued(a), 2);
+	assert_int_equal(t2.appended, 0);
+
+	cairn_close(a);
+	assert_int_equal(relayproc_stop(&r, SIGTERM), 0);
+	relayproc_cleanup(&r);
+	nftw(root, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_quota_and_restart),
+	    cmocka_unit_test(test_full_create_holds_its_log),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
