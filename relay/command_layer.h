@@ -48,6 +48,7 @@ struct peer {
 	struct log_reader **reads;      /* group log reads in progress (logcmd.c) */
 	uint32_t reads_len;
 	uint32_t reads_waiting; /* of them, waiting for the relay's read batches: read no more */
+	uint32_t read_batches;  /* log read batches out for its reads, ended ones' included */
 };
 
 /* A storage job for a request that is not an envelope's own write. */

@@ -65,6 +65,7 @@ struct log_reader {
 struct log_batch {
 	struct storage_job job;
 	struct log_reader *reader;
+	struct peer *peer; /* its connection referenced until the batch is back */
 	size_t n;
 	uint64_t ids[STORAGE_READ_ENTRIES_MAX], seqs[STORAGE_READ_ENTRIES_MAX];
 	uint32_t lens[STORAGE_READ_ENTRIES_MAX];
@@ -181,6 +182,12 @@ static void reader_pump(struct log_reader *r)
 	if (relay->stopping || level >= max / 2 || !relay->port->can_deliver(r->peer->conn))
 		return; /* logs_peer_drained calls again after each write */
 	size_t room = max - level < READ_BATCH_BYTES ? max - level : READ_BATCH_BYTES;
+	/* One batch per read, counting the batches of reads that ended while theirs was out: a
+	 * peer that ends its read with a new one of the same log, over and over, would otherwise
+	 * have a batch out for each (up to the relay's whole log_read_batches). The connection's
+	 * next batch back pumps this one again (on_batch_done). */
+	if (r->peer->read_batches >= relay->cfg->logs_per_connection)
+		return;
 	if (r->waiting || relay->logs.batches_out >= relay->cfg->log_read_batches) {
 		wait_for_batch(r); /* wake_readers pumps it again, in its turn */
 		return;
@@ -202,6 +209,12 @@ static void reader_pump(struct log_reader *r)
 		b->n++;
 	}
 	b->reader = r;
+	b->peer = r->peer;
+	/* on_batch_done counts it back on the peer, which must still be there: a reference
+	 * on the connection keeps it (not peer_hold: a read is no request in flight, and must
+	 * not take the connection's inflight_requests). */
+	relay->port->ref(b->peer->conn);
+	b->peer->read_batches++;
 	b->job.kind = STORAGE_READ_ENTRIES;
 	b->job.read_ids = b->ids;
 	b->job.n_read = b->n;
@@ -227,18 +240,18 @@ static void on_batch_done(struct storage_job *job)
 {
 	struct log_batch *b = job->data;
 	struct log_reader *r = b->reader;
+	struct peer *p = b->peer;
 	uint8_t *body = job->read_body;
 	int status = job->status;
 	r->batch = NULL;
 	r->relay->logs.batches_out--;
+	p->read_batches--;
 	wake_readers(r->relay); /* before R asks again: the others' turn first */
 	if (r->log == NULL) { /* ended meanwhile */
 		free(body);
 		free(b);
 		reader_free(r);
-		return;
-	}
-	if (status == 0) {
+	} else if (status == 0) {
 		r->misses = 0;
 		size_t off = 0;
 		for (size_t k = 0; k < b->n; k++) {
@@ -253,20 +266,22 @@ static void on_batch_done(struct storage_job *job)
 		}
 		free(body);
 		free(b);
-		reader_pump(r);
-		return;
+	} else {
+		free(body);
+		free(b);
+		/* An entry expired or deleted after the batch was asked for: the list in memory is
+		 * already without it, so asking again reads what is left. Twice in a row is not
+		 * that. */
+		if (status != CAIRN_EDENIED || r->misses++ >= 2) {
+			if (status != CAIRN_ESHUTDOWN)
+				log_warn("storage: log entries could not be read: %s",
+				         cairn_strerror(status));
+			reader_end(r, status == CAIRN_ESHUTDOWN ? -CAIRN_ESHUTDOWN : -CAIRN_ESTORAGE);
+		}
 	}
-	free(body);
-	free(b);
-	/* An entry expired or deleted after the batch was asked for: the list in memory is
-	 * already without it, so asking again reads what is left. Twice in a row is not that. */
-	if (status == CAIRN_EDENIED && r->misses++ < 2) {
-		reader_pump(r);
-		return;
-	}
-	if (status != CAIRN_ESHUTDOWN)
-		log_warn("storage: log entries could not be read: %s", cairn_strerror(status));
-	reader_end(r, status == CAIRN_ESHUTDOWN ? -CAIRN_ESHUTDOWN : -CAIRN_ESTORAGE);
+	/* R (if it goes on) and any read of P's that waited for one of P's batches. */
+	logs_peer_drained(p);
+	p->relay->port->unref(p->conn); /* may free P */
 }
 
 /* ---- touching, removing ---------------------------------------------------------------- */

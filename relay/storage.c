@@ -181,7 +181,9 @@ static void run_read(struct thread_storage *s, struct storage_job *job)
 
 /*
  * Reads the entries' bodies one after the other into the entries buffer (each fits: none is
- * above CAIRN_LOG_ENTRY_MAX), then copies them into one allocation of their total size.
+ * above CAIRN_LOG_ENTRY_MAX), in one read transaction when the engine offers
+ * read_log_entries, else one read_log_entry each; then copies them into one allocation of
+ * their total size.
  */
 static void run_read_entries(struct thread_storage *s, struct storage_job *job)
 {
@@ -189,16 +191,22 @@ static void run_read_entries(struct thread_storage *s, struct storage_job *job)
 	job->read_len = 0;
 	int rc = 0;
 	size_t total = 0;
+	const struct store_engine *e = s->engine;
 	if (job->n_read > STORAGE_READ_ENTRIES_MAX || (job->n_read > 0 && job->read_ids == NULL) ||
-	    s->engine->read_log_entry == NULL)
+	    (e->read_log_entries == NULL && e->read_log_entry == NULL))
 		rc = CAIRN_EINVAL;
 	else if (s->entries == NULL && (s->entries = malloc(STORAGE_ENTRIES_CAP)) == NULL)
 		rc = CAIRN_ENOMEM;
-	for (size_t i = 0; rc == 0 && i < job->n_read; i++) {
-		size_t len = 0;
-		rc = s->engine->read_log_entry(s->store, job->read_ids[i], s->entries + total,
-		                               STORAGE_ENTRIES_CAP - total, &len);
-		total += len;
+	if (rc == 0 && e->read_log_entries != NULL) {
+		rc = e->read_log_entries(s->store, job->read_ids, job->n_read, s->entries,
+		                         STORAGE_ENTRIES_CAP, &total);
+	} else {
+		for (size_t i = 0; rc == 0 && i < job->n_read; i++) {
+			size_t len = 0;
+			rc = e->read_log_entry(s->store, job->read_ids[i], s->entries + total,
+			                       STORAGE_ENTRIES_CAP - total, &len);
+			total += len;
+		}
 	}
 	if (rc == 0) {
 		job->read_body = malloc(total > 0 ? total : 1);

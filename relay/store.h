@@ -117,6 +117,13 @@ struct store_engine {
 	int (*read_envelope)(void *store, uint64_t id, uint8_t *out, size_t cap, size_t *len);
 	/* The same for log entry ID. */
 	int (*read_log_entry)(void *store, uint64_t id, uint8_t *out, size_t cap, size_t *len);
+	/* Reads log entries IDS[0..N) in one read transaction (one snapshot, one lock instead of
+	 * one per entry), their bodies one after the other into OUT (capacity CAP), the sum of
+	 * their lengths in *TOTAL. Returns 0, CAIRN_EDENIED if one is absent, CAIRN_ENOBUFS if
+	 * they do not fit, or CAIRN_ESTORAGE; on error *TOTAL is 0 and OUT's contents are
+	 * unspecified. May be NULL: the caller then uses read_log_entry once per id. */
+	int (*read_log_entries)(void *store, const uint64_t *ids, size_t n, uint8_t *out,
+	                        size_t cap, size_t *total);
 	/* Bytes the store occupies on disk. */
 	uint64_t (*disk_bytes)(void *store);
 	void (*close)(void *store);

@@ -601,6 +601,7 @@ const struct store_engine store_sqlite = {
     .load = sqlite_load,
     .read_envelope = sqlite_read_envelope,
     .read_log_entry = sqlite_read_log_entry,
+    .read_log_entries = store_sqlite_read_log_entries,
     .disk_bytes = sqlite_disk_bytes,
     .close = sqlite_close,
 };

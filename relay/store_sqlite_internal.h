@@ -44,6 +44,8 @@ enum {
 	LOG_STMT_RAISE_NEXT_SEQ,
 	LOG_STMT_EXPIRE,
 	LOG_STMT_READ,
+	LOG_STMT_READ_BEGIN,
+	LOG_STMT_READ_END,
 	LOG_STMT_COUNT
 };
 
@@ -135,5 +137,8 @@ int store_sqlite_log_expire(struct store_sqlite *st, sqlite3_int64 last);
 /* Reports every log (increasing touched, then id) then every entry (increasing id), as
  * store.h's load() says; NULL callbacks skip their part. Returns 0 or CAIRN_ESTORAGE. */
 int store_sqlite_log_load(struct store_sqlite *st, const struct store_load_cb *cb, void *ctx);
+/* The engine's read_log_entries (store.h): N entry reads in one read transaction. */
+int store_sqlite_read_log_entries(void *store, const uint64_t *ids, size_t n, uint8_t *out,
+                                  size_t cap, size_t *total);
 
 #endif

@@ -42,6 +42,9 @@ static const char *const log_stmt_sql[LOG_STMT_COUNT] = {
     [LOG_STMT_RAISE_NEXT_SEQ] = "UPDATE logs SET next_seq = max(next_seq, ?2) WHERE id = ?1",
     [LOG_STMT_EXPIRE] = "DELETE FROM log_entries WHERE id <= ?1",
     [LOG_STMT_READ] = "SELECT body FROM log_entries WHERE id = ?1",
+    /* Deferred: the first SELECT takes the WAL read lock once for the whole batch. */
+    [LOG_STMT_READ_BEGIN] = "BEGIN DEFERRED",
+    [LOG_STMT_READ_END] = "COMMIT",
 };
 
 int store_sqlite_log_schema(sqlite3 *db)
@@ -263,5 +266,41 @@ int store_sqlite_log_load(struct store_sqlite *st, const struct store_load_cb *c
 		                           "SELECT id, log, seq, length(body), stored_at"
 		                           " FROM log_entries ORDER BY id",
 		                           entry_row, cb, ctx);
+	return rc;
+}
+
+/*
+ * One read transaction around the batch: outside one, every SELECT is its own transaction and
+ * pays WAL read-lock system calls (fcntl) each time, which logstore measured as the top cost of
+ * entry reads (about 200K reads/s against 1.3-1.7M/s grouped). Only this connection writes, and
+ * the storage thread calls this between commits, so the transaction never meets a write of
+ * ours; it ends before returning, so no snapshot stays open while the thread is idle.
+ */
+int store_sqlite_read_log_entries(void *store, const uint64_t *ids, size_t n, uint8_t *out,
+                                  size_t cap, size_t *total)
+{
+	struct store_sqlite *st = store;
+	*total = 0;
+	if (n > 0 && (ids == NULL || out == NULL))
+		return CAIRN_EINVAL;
+	if (n == 0)
+		return 0;
+	int rc = step_done(st->log_stmt[LOG_STMT_READ_BEGIN]);
+	size_t sum = 0;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		size_t len = 0;
+		rc = store_sqlite_read_body(st->log_stmt[LOG_STMT_READ], ids[i], out + sum,
+		                            cap - sum, &len);
+		sum += len;
+	}
+	/* COMMIT of a read transaction writes nothing; it ends the transaction whatever a read
+	 * returned. If BEGIN failed there is none to end. */
+	if (sqlite3_get_autocommit(st->db) == 0) {
+		int end = step_done(st->log_stmt[LOG_STMT_READ_END]);
+		if (rc == 0)
+			rc = end;
+	}
+	if (rc == 0)
+		*total = sum;
 	return rc;
 }

@@ -8,11 +8,7 @@
 #include <signal.h>
 #include <stdio.h>
 
-#include "it_common.h"
-
-struct glog_keys {
-	uint8_t id[CAIRN_LOG_ID_LEN], cred[32], cred_digest[32], del[32], del_digest[32];
-};
+#include "it_grouplog_common.h"
 
 static int setup(void **state)
 {
@@ -36,33 +32,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-static uint8_t body[CAIRN_LOG_ENTRY_MAX];
-
-/* Entry N: LEN bytes that name N. */
-static size_t entry_of(int n, size_t len)
-{
-	memset(body, 'a' + n % 26, len);
-	snprintf((char *)body, len, "entry-%d", n);
-	return len;
-}
-
-static int append(struct tclient *c, const struct glog_keys *k, const uint8_t *cred, int n,
-                  size_t len, uint64_t *seq)
-{
-	struct cairn_msg m = {.type = CAIRN_CMD_LOG_APPEND,
-	                      .log_id = k->id,
-	                      .credential = cred,
-	                      .envelope = body,
-	                      .envelope_len = entry_of(n, len)},
-	                 reply;
-	int rc = tclient_call(c, &m, &reply);
-	if (rc == 0) {
-		assert_int_equal(reply.type, CAIRN_REPLY_APPENDED);
-		*seq = reply.seq;
-	}
-	return rc;
-}
-
 /* LOG_READ on C; checks LOG_STATE (FIRST, NEXT) and returns the read's request id. */
 static uint32_t read_log(struct tclient *c, const struct glog_keys *k, uint64_t from, int follow,
                          uint64_t first, uint64_t next)
@@ -79,37 +48,12 @@ static uint32_t read_log(struct tclient *c, const struct glog_keys *k, uint64_t 
 	return m.request_id;
 }
 
-static void expect_entry(struct tclient *c, uint32_t rid, uint64_t seq, int n, size_t len)
-{
-	struct cairn_msg m;
-	assert_int_equal(tclient_recv(c, &m, 5000), 0);
-	assert_int_equal(m.type, CAIRN_REPLY_LOG_ENTRY);
-	assert_int_equal(m.request_id, rid);
-	assert_int_equal(m.seq, seq);
-	assert_int_equal(m.envelope_len, len);
-	entry_of(n, len);
-	assert_memory_equal(m.envelope, body, len);
-}
-
-static void expect_end(struct tclient *c, uint32_t rid, uint32_t code)
-{
-	struct cairn_msg m;
-	assert_int_equal(tclient_recv(c, &m, 5000), 0);
-	assert_int_equal(m.type, CAIRN_REPLY_END);
-	assert_int_equal(m.request_id, rid);
-	assert_int_equal(m.code, code);
-}
-
 static void test_log_life(void **state)
 {
 	struct relayproc *r = *state;
 	struct tclient w, f, rd;
 	struct glog_keys k;
-	randombytes_buf(k.id, sizeof(k.id));
-	randombytes_buf(k.cred, sizeof(k.cred));
-	randombytes_buf(k.del, sizeof(k.del));
-	crypto_generichash(k.cred_digest, 32, k.cred, 32, k.id, sizeof(k.id));
-	crypto_generichash(k.del_digest, 32, k.del, 32, k.id, sizeof(k.id));
+	glog_keys_new(&k);
 	assert_int_equal(tclient_connect(&w, r->port, r->pub), 0);
 	assert_int_equal(tclient_connect(&f, r->port, r->pub), 0);
 	assert_int_equal(tclient_connect(&rd, r->port, r->pub), 0);
@@ -127,42 +71,42 @@ static void test_log_life(void **state)
 	uint32_t frid = read_log(&f, &k, 1, 1, 1, 1);
 	uint64_t seq;
 	for (int n = 1; n <= 3; n++) {
-		assert_int_equal(append(&w, &k, k.cred, n, 100, &seq), 0);
+		assert_int_equal(glog_append(&w, &k, k.cred, n, 100, &seq), 0);
 		assert_int_equal(seq, (uint64_t)n);
 	}
 	for (int n = 1; n <= 3; n++)
-		expect_entry(&f, frid, (uint64_t)n, n, 100);
+		glog_expect_entry(&f, frid, (uint64_t)n, n, 100);
 	uint8_t wrong[32];
 	randombytes_buf(wrong, sizeof(wrong));
-	assert_int_equal(append(&w, &k, wrong, 9, 10, &seq), CAIRN_EDENIED);
+	assert_int_equal(glog_append(&w, &k, wrong, 9, 10, &seq), CAIRN_EDENIED);
 
 	/* 130 entries of 16 KiB: more than two batches of 1 MiB for a reader from the store. */
 	enum { BIG = 130 };
 	for (int n = 4; n < 4 + BIG; n++)
-		assert_int_equal(append(&w, &k, k.cred, n, CAIRN_LOG_ENTRY_MAX, &seq), 0);
+		assert_int_equal(glog_append(&w, &k, k.cred, n, CAIRN_LOG_ENTRY_MAX, &seq), 0);
 	for (int n = 4; n < 4 + BIG; n++)
-		expect_entry(&f, frid, (uint64_t)n, n, CAIRN_LOG_ENTRY_MAX);
+		glog_expect_entry(&f, frid, (uint64_t)n, n, CAIRN_LOG_ENTRY_MAX);
 	uint32_t rid = read_log(&rd, &k, 2, 0, 1, 4 + BIG);
-	expect_entry(&rd, rid, 2, 2, 100);
-	expect_entry(&rd, rid, 3, 3, 100);
+	glog_expect_entry(&rd, rid, 2, 2, 100);
+	glog_expect_entry(&rd, rid, 3, 3, 100);
 	for (int n = 4; n < 4 + BIG; n++)
-		expect_entry(&rd, rid, (uint64_t)n, n, CAIRN_LOG_ENTRY_MAX);
-	expect_end(&rd, rid, 0);
+		glog_expect_entry(&rd, rid, (uint64_t)n, n, CAIRN_LOG_ENTRY_MAX);
+	glog_expect_end(&rd, rid, 0);
 
 	/* A restart keeps the log, its entries and its seqs; the follower was told. */
 	tclient_close(&rd);
 	tclient_close(&w);
 	assert_int_equal(relayproc_stop(r, SIGTERM), 0);
-	expect_end(&f, frid, 8);
+	glog_expect_end(&f, frid, 8);
 	tclient_close(&f);
 	assert_int_equal(relayproc_start(r), 0);
 	assert_int_equal(tclient_connect(&w, r->port, r->pub), 0);
 	assert_int_equal(tclient_connect(&f, r->port, r->pub), 0);
 	frid = read_log(&f, &k, 3 + BIG, 1, 1, 4 + BIG);
-	expect_entry(&f, frid, 3 + BIG, 3 + BIG, CAIRN_LOG_ENTRY_MAX);
-	assert_int_equal(append(&w, &k, k.cred, 500, 20, &seq), 0);
+	glog_expect_entry(&f, frid, 3 + BIG, 3 + BIG, CAIRN_LOG_ENTRY_MAX);
+	assert_int_equal(glog_append(&w, &k, k.cred, 500, 20, &seq), 0);
 	assert_int_equal(seq, 4 + BIG);
-	expect_entry(&f, frid, 4 + BIG, 500, 20);
+	glog_expect_entry(&f, frid, 4 + BIG, 500, 20);
 
 	/* Delete: only with the secret; the follower gets END 0; the log is then unknown. */
 	struct cairn_msg del = {
@@ -172,7 +116,7 @@ static void test_log_life(void **state)
 	del.delete_secret = k.del;
 	assert_int_equal(tclient_call(&w, &del, &reply), 0);
 	assert_int_equal(reply.type, CAIRN_REPLY_OK);
-	expect_end(&f, frid, 0);
+	glog_expect_end(&f, frid, 0);
 	struct cairn_msg rm = {.type = CAIRN_CMD_LOG_READ, .log_id = k.id, .seq = 1};
 	assert_int_equal(tclient_call(&f, &rm, &reply), CAIRN_EDENIED);
 	tclient_close(&w);

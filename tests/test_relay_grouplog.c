@@ -460,6 +460,38 @@ static void test_read_batches_relay_wide(void **state)
 	assert_int_equal(memstorage_entry_reads(relay->storage), 2);
 }
 
+/* A read that a second one ends keeps its batch out until it is back: a peer that reads the
+ * same log again and again has at most logs_per_connection batches out, not one per read. */
+static void test_rereads_bounded(void **state)
+{
+	(void)state;
+	cfg.logs_per_connection = 2;
+	struct conn *w = open_conn(), *c = open_conn();
+	struct glog_keys k;
+	log_made(w, &k);
+	append(w, &k, 2, 1, NULL);
+	settle();
+	expect_appended(w, 2, 1);
+	enum { READS = 10 };
+	unsigned refs = c->refs;
+	for (uint32_t i = 0; i < READS; i++)
+		log_read(c, &k, 20 + i, 1, 1);
+	assert_int_equal(storage_pending(relay->storage), 2);
+	assert_int_equal(relay->logs.batches_out, 2);
+	for (uint32_t i = 0; i < READS - 1; i++) {
+		expect_state(c, 20 + i, 1, 2);
+		expect_end(c, 20 + i, 6);
+	}
+	expect_state(c, 20 + READS - 1, 1, 2);
+	/* The last read's batch goes out when one of the two is back; it gets the entry. */
+	settle();
+	expect_entry(c, 20 + READS - 1, 1, 1);
+	expect_nothing(c);
+	assert_int_equal(memstorage_entry_reads(relay->storage), 3);
+	assert_int_equal(relay->logs.batches_out, 0);
+	assert_int_equal(c->refs, refs); /* the batches' holds on the connection are released */
+}
+
 /* A second read of the same log on a connection ends the first with END 6; reads per
  * connection are limited; closing the connection ends them silently. */
 static void test_reads_per_connection(void **state)
@@ -680,6 +712,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_slow_follower, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_batch_sized_by_output, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_read_batches_relay_wide, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rereads_bounded, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reads_per_connection, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_delete, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_quotas, setup, teardown),

@@ -34,6 +34,9 @@ struct bench_opts {
 	uint32_t conn_counts[BENCH_MAX_STEPS];
 	size_t conn_counts_len;
 	uint32_t conn_workers; /* generator processes for the connections scenario */
+	uint32_t group_members[BENCH_MAX_STEPS]; /* group: one run per count */
+	size_t group_members_len;
+	bool group_cairn_only; /* group: without mosquitto beside */
 };
 
 /* ---- shapes and results ---------------------------------------------------------------- */
@@ -52,6 +55,11 @@ struct online_run {
 	double relay_cpu; /* cores the server used while measuring */
 	double gen_cpu;   /* cores the load generator used */
 	uint64_t errors;  /* ERROR replies, lost, duplicated or reordered envelopes */
+	/* Group runs (fan-out to several receivers) only: messages the sender sent per second
+	 * while measuring, and the payload bytes its connection put on the wire per message over
+	 * the whole run (sockbytes.h; 0 if the kernel does not say). */
+	double msgs_per_s;
+	double upload_per_msg;
 };
 
 struct online_result {
@@ -112,6 +120,15 @@ struct bench_results {
 
 /* ---- peers ---------------------------------------------------------------------------- */
 
+/* One sender, MEMBERS receivers of everything it sends (cairn: followers of one group log;
+ * mosquitto: subscribers of one topic). WINDOW is how many messages may be sent and not yet
+ * received by every member. */
+struct group_shape {
+	uint32_t members;
+	uint32_t size; /* message bytes */
+	uint32_t window;
+};
+
 struct bench_server; /* a running server of some peer */
 struct online_session;
 struct idle_session;
@@ -136,6 +153,10 @@ struct bench_peer {
 	int (*idle_open)(struct bench_server *s, uint32_t workers, struct idle_session **out);
 	int (*idle_grow)(struct idle_session *is, uint32_t total, struct idle_step *step);
 	void (*idle_close)(struct idle_session *is);
+	/* Group: connects SHAPE's sender and members, runs once as fast as the window allows,
+	 * and disconnects them; OUT->rate counts deliveries (one per member per message). */
+	int (*group_run)(struct bench_server *s, const struct group_shape *shape, double warmup_s,
+	                 double duration_s, struct online_run *out);
 };
 
 extern const struct bench_peer bench_peer_cairn;
@@ -185,6 +206,28 @@ int compare_run(const struct bench_opts *o, struct compare_results *r);
 void report_compare_table(const struct bench_opts *o, const struct compare_results *r);
 int report_compare_json(const struct bench_opts *o, const struct compare_results *r);
 
+/* ---- group: one sender to N members, cairn beside mosquitto (group.c) ------------------ */
+
+struct group_step {
+	struct group_shape shape;
+	struct online_run side[CMP_PEERS];
+	bool have[CMP_PEERS];
+};
+
+struct group_results {
+	struct group_step steps[BENCH_MAX_STEPS];
+	size_t steps_len;
+	struct limit_result limit;
+	bool have_limit;
+	double total_s;
+};
+
+/* One step per member count, a fresh server of each peer per step; a side that fails leaves
+ * its figures out. 0, or -1 if any failed. */
+int group_run_all(const struct bench_opts *o, struct group_results *r);
+void report_group_table(const struct bench_opts *o, const struct group_results *r);
+int report_group_json(const struct bench_opts *o, const struct group_results *r);
+
 /* ---- helpers (util.c) ----------------------------------------------------------------- */
 
 /* Monotonic clock in nanoseconds: one clock for every process on the machine. */
@@ -206,7 +249,42 @@ struct lat_samples {
 void lat_add(struct lat_samples *s, uint64_t ns);
 /* Percentile Q (0..1) in microseconds; 0 when empty. Sorts first. */
 double lat_percentile_us(struct lat_samples *s, double q);
+/* OUT's p50, p99, p99.9 and max from S. */
+void lat_fill(struct lat_samples *s, struct online_run *out);
 void lat_reset(struct lat_samples *s);
 void lat_free(struct lat_samples *s);
+
+/* The timed phases of a run: warm-up, then DURATION_S measured, with the server's and the
+ * generator's CPU time read at both ends. A generator's pacer calls phase_tick. */
+struct bench_phase {
+	pid_t server;
+	uint64_t from, to; /* the measured interval, monotonic ns */
+	bool measuring;
+	double server_cpu0, server_cpu1, gen_cpu0, gen_cpu1;
+};
+void phase_begin(struct bench_phase *ph, pid_t server, double warmup_s, double duration_s);
+/* Starts or ends the measurement as NOW passes FROM and TO; false once it has ended. */
+bool phase_tick(struct bench_phase *ph, uint64_t now);
+/* Whether an event at NOW counts. */
+bool phase_counts(const struct bench_phase *ph, uint64_t now);
+/* OUT's relay_cpu and gen_cpu, in cores over the measured interval. */
+void phase_cpu(const struct bench_phase *ph, struct online_run *out);
+
+/* A fan-out window: which of one sender's messages (numbered from 0) every one of MEMBERS
+ * receivers has. Each receiver gets them in order; a message beyond done + cap is ignored
+ * (the sender keeps at most cap unfinished). */
+struct fan_window {
+	uint32_t *count; /* receivers that have message i, at i % cap */
+	uint32_t cap, members;
+	uint64_t done; /* messages 0 .. done - 1 are with every receiver */
+};
+int fan_init(struct fan_window *w, uint32_t cap, uint32_t members);
+void fan_got(struct fan_window *w, uint64_t seq);
+void fan_free(struct fan_window *w);
+
+/* The send time and sequence number a benchmark message starts with, little-endian. */
+#define BENCH_MSG_HEADER 16
+void bench_put_le64(uint8_t *p, uint64_t v);
+uint64_t bench_get_le64(const uint8_t *p);
 
 #endif

@@ -504,10 +504,7 @@ int fleet_run(struct fleet *f, double target_rate, double warmup_s, double durat
 	out->target_rate = target_rate;
 	out->delivered = f->measured;
 	out->rate = (double)f->measured / duration_s;
-	out->p50_us = lat_percentile_us(&f->lat, 0.50);
-	out->p99_us = lat_percentile_us(&f->lat, 0.99);
-	out->p999_us = lat_percentile_us(&f->lat, 0.999);
-	out->max_us = lat_percentile_us(&f->lat, 1.0);
+	lat_fill(&f->lat, out);
 	out->relay_cpu = (f->relay_cpu1 - f->relay_cpu0) / duration_s;
 	out->gen_cpu = (f->gen_cpu1 - f->gen_cpu0) / duration_s;
 	out->errors = f->errors - errors0;

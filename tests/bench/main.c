@@ -18,16 +18,21 @@
 
 enum { SC_ONLINE = 1, SC_DURABLE = 2, SC_CONNECTIONS = 4, SC_LIMIT = 8, SC_ALL = 15 };
 enum { SC_COMPARE = 16 }; /* alone: cairn and mosquitto side by side */
+enum { SC_GROUP = 32 };   /* alone: one sender to N members, cairn and mosquitto */
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 	        "usage: cairn-bench [options] [online] [durable] [connections] [limit]\n"
 	        "       cairn-bench [options] compare\n"
+	        "       cairn-bench [options] group\n"
 	        "  Runs the named scenarios (default: all) against a fresh cairn-relay each.\n"
 	        "  compare runs online (1 KiB, 4 senders), durable (1 KiB, 4 senders), idle\n"
 	        "  connections and limit against cairn-relay and /usr/sbin/mosquitto, and prints\n"
 	        "  one table, cairn vs mosquitto.\n"
+	        "  group sends 896-byte messages (--size) from one sender to N online members\n"
+	        "  (cairn: followers of one group log; mosquitto: subscribers of one topic), a\n"
+	        "  fresh server of each per N, and prints one table per N, cairn vs mosquitto.\n"
 	        "  --quick              shorter runs and fewer connections (about a minute;\n"
 	        "                       compare: under three)\n"
 	        "  --json               print one JSON object instead of tables\n"
@@ -43,7 +48,9 @@ static void usage(FILE *f)
 	        "  --duration S         measured seconds per online run (default 5; quick 2)\n"
 	        "  --connections N,...  idle connection counts (default 1000,5000,10000,19000;\n"
 	        "                       quick 1000,5000)\n"
-	        "  --workers N          generator processes for idle connections (default 2)\n");
+	        "  --workers N          generator processes for idle connections (default 2)\n"
+	        "  --members N,...      group member counts (default 10,100,1000; quick 10,100)\n"
+	        "  --cairn-only         group without mosquitto\n");
 }
 
 static void set_defaults(struct bench_opts *o)
@@ -58,22 +65,26 @@ static void set_defaults(struct bench_opts *o)
 	o->conn_counts_len = o->quick ? 2 : 4;
 	memcpy(o->conn_counts, counts, o->conn_counts_len * sizeof(*counts));
 	o->conn_workers = 2;
+	static const uint32_t members[] = {10, 100, 1000};
+	o->group_members_len = o->quick ? 2 : 3;
+	memcpy(o->group_members, members, o->group_members_len * sizeof(*members));
 }
 
-static int parse_counts(const char *text, struct bench_opts *o)
+/* A list "N,N,..." of 1..MAX into OUT (BENCH_MAX_STEPS at most); returns 0 or -1. */
+static int parse_counts(const char *text, uint32_t max, uint32_t out[BENCH_MAX_STEPS], size_t *len)
 {
-	o->conn_counts_len = 0;
+	*len = 0;
 	char *end;
-	while (*text != '\0' && o->conn_counts_len < BENCH_MAX_STEPS) {
+	while (*text != '\0' && *len < BENCH_MAX_STEPS) {
 		unsigned long n = strtoul(text, &end, 10);
-		if (end == text || n == 0 || n > 19900)
+		if (end == text || n == 0 || n > max)
 			return -1;
-		o->conn_counts[o->conn_counts_len++] = (uint32_t)n;
+		out[(*len)++] = (uint32_t)n;
 		text = *end == ',' ? end + 1 : end;
 		if (*end != ',' && *end != '\0')
 			return -1;
 	}
-	return o->conn_counts_len > 0 ? 0 : -1;
+	return *len > 0 ? 0 : -1;
 }
 
 static int scenario_bit(const char *name)
@@ -113,7 +124,10 @@ static int parse_valued(const char *opt, const char *val, struct bench_opts *o)
 	else if (strcmp(opt, "--duration") == 0)
 		o->duration_s = strtod(val, NULL);
 	else if (strcmp(opt, "--connections") == 0)
-		return parse_counts(val, o);
+		return parse_counts(val, 19900, o->conn_counts, &o->conn_counts_len);
+	else if (strcmp(opt, "--members") == 0)
+		/* Each member is a connection of this process and of the server. */
+		return parse_counts(val, 9000, o->group_members, &o->group_members_len);
 	else if (strcmp(opt, "--workers") == 0)
 		o->conn_workers = (uint32_t)strtoul(val, NULL, 10);
 	else
@@ -138,8 +152,12 @@ static int parse_args(int argc, char **argv, struct bench_opts *o, int *which)
 			o->json = true;
 		} else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			return 1;
+		} else if (strcmp(a, "--cairn-only") == 0) {
+			o->group_cairn_only = true;
 		} else if (strcmp(a, "compare") == 0) {
 			*which |= SC_COMPARE;
+		} else if (strcmp(a, "group") == 0) {
+			*which |= SC_GROUP;
 		} else if (scenario_bit(a) != 0) {
 			*which |= scenario_bit(a);
 		} else if (a[0] == '-' && i + 1 < argc && parse_valued(a, argv[i + 1], o) == 0) {
@@ -151,13 +169,16 @@ static int parse_args(int argc, char **argv, struct bench_opts *o, int *which)
 	}
 	if (*which == 0)
 		*which = SC_ALL;
-	if ((*which & SC_COMPARE) && *which != SC_COMPARE) {
-		fprintf(stderr, "cairn-bench: compare runs alone, without scenario names\n");
+	if (((*which & SC_COMPARE) && *which != SC_COMPARE) ||
+	    ((*which & SC_GROUP) && *which != SC_GROUP)) {
+		fprintf(stderr,
+		        "cairn-bench: compare and group run alone, without scenario names\n");
 		return -1;
 	}
 	/* Either option alone picks one online shape; the other keeps its usual value (compare
 	 * fills in its own). */
-	if (*which != SC_COMPARE && (o->online_senders > 0 || o->online_size > 0)) {
+	if (*which != SC_COMPARE && *which != SC_GROUP &&
+	    (o->online_senders > 0 || o->online_size > 0)) {
 		if (o->online_senders == 0)
 			o->online_senders = 1;
 		if (o->online_size == 0)
@@ -186,6 +207,24 @@ static int run_compare(const struct bench_opts *o)
 		report_compare_json(o, r);
 	else
 		report_compare_table(o, r);
+	free(r);
+	return rc == 0 ? 0 : 1;
+}
+
+/* `group`: every member count against both servers, then one report. */
+static int run_group(const struct bench_opts *o)
+{
+	struct group_results *r = calloc(1, sizeof(*r));
+	if (r == NULL)
+		return 1;
+	uint64_t t0 = bench_now_ns();
+	int rc = group_run_all(o, r);
+	r->total_s = (double)(bench_now_ns() - t0) / 1e9;
+	bench_note("group took %.0f s", r->total_s);
+	if (o->json)
+		report_group_json(o, r);
+	else
+		report_group_table(o, r);
 	free(r);
 	return rc == 0 ? 0 : 1;
 }
@@ -227,6 +266,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (which == SC_COMPARE)
 		return run_compare(&o);
+	if (which == SC_GROUP)
+		return run_group(&o);
 	struct bench_results *r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return 1;

@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include "mqfleet.h"
+#include "sockbytes.h"
 
 #define BODY_HEADER     16   /* send time (ns) and sequence number, little-endian */
 #define KEEPALIVE_S     600  /* PINGREQs are sent as libmosquitto sees fit, but rarely */
@@ -64,6 +65,8 @@ struct mqfleet {
 	uint16_t port;
 	pid_t broker_pid;
 	uint32_t n, size, window;
+	uint32_t nsubs, fanout; /* subscriber i is on the topic of publisher i / fanout */
+	struct fan_window fan;  /* fan-out (mqfleet_open_fanout): what every subscriber has */
 	int qos;
 	bool durable;
 	struct publisher *pubs;
@@ -212,7 +215,10 @@ static uint64_t publisher_inflight(const struct publisher *p)
 	const struct mqfleet *f = p->c.f;
 	if (f->qos > 0)
 		return p->inflight;
-	/* QoS 0 has no acknowledgement: in flight until the subscriber has it (or a later one). */
+	/* QoS 0 has no acknowledgement: in flight until the subscriber has it (or a later one);
+	 * fanned out, until every subscriber has it. */
+	if (f->fanout > 1)
+		return p->next_seq - f->fan.done;
 	return p->next_seq - f->subs[p->c.index].expect_seq;
 }
 
@@ -227,7 +233,7 @@ static void publisher_pump(struct publisher *p)
 		if ((uint64_t)due + 1 < allowed)
 			allowed = (uint64_t)due + 1;
 	}
-	const char *topic = f->subs[p->c.index].topic;
+	const char *topic = f->subs[p->c.index * f->fanout].topic;
 	bool any = false;
 	while (publisher_inflight(p) < f->window && p->run_sent < allowed) {
 		put_le64(p->body, bench_now_ns());
@@ -325,6 +331,8 @@ static void sub_on_message(struct mosquitto *m, void *obj, const struct mosquitt
 		bench_note("message %llu arrived, %llu expected", (unsigned long long)seq,
 		           (unsigned long long)s->expect_seq);
 	s->expect_seq = seq + 1;
+	if (f->fanout > 1)
+		fan_got(&f->fan, seq);
 	if (f->measuring && now >= f->measure_from && now < f->measure_to) {
 		f->measured++;
 		lat_add(&f->lat, now - sent);
@@ -405,23 +413,28 @@ static int setup_wait(struct mqfleet *f, bool (*done)(const struct mqfleet *f))
 	return rc == 0 ? 0 : -1;
 }
 
-static bool all_ready(const struct mqfleet *f)
+static bool all_pubs_ready(const struct mqfleet *f)
 {
 	return f->ready == f->n;
 }
 
-static bool all_closed(const struct mqfleet *f)
+static bool all_subs_ready(const struct mqfleet *f)
 {
-	return f->closed == f->n;
+	return f->ready == f->nsubs;
+}
+
+static bool all_subs_closed(const struct mqfleet *f)
+{
+	return f->closed == f->nsubs;
 }
 
 static int connect_subscribers(struct mqfleet *f)
 {
 	f->ready = 0;
-	for (uint32_t i = 0; i < f->n; i++)
+	for (uint32_t i = 0; i < f->nsubs; i++)
 		if (client_connect(&f->subs[i].c, !f->durable) != 0)
 			return -1;
-	return setup_wait(f, all_ready);
+	return setup_wait(f, all_subs_ready);
 }
 
 static int connect_publishers(struct mqfleet *f)
@@ -430,17 +443,17 @@ static int connect_publishers(struct mqfleet *f)
 	for (uint32_t i = 0; i < f->n; i++)
 		if (client_connect(&f->pubs[i].c, true) != 0)
 			return -1;
-	return setup_wait(f, all_ready);
+	return setup_wait(f, all_pubs_ready);
 }
 
 static int disconnect_subscribers(struct mqfleet *f)
 {
 	f->closed = 0;
 	uint32_t pending = 0;
-	for (uint32_t i = 0; i < f->n; i++)
+	for (uint32_t i = 0; i < f->nsubs; i++)
 		pending += client_disconnect(&f->subs[i].c);
-	f->closed += f->n - pending;
-	return setup_wait(f, all_closed);
+	f->closed += f->nsubs - pending;
+	return setup_wait(f, all_subs_closed);
 }
 
 /* Moves the run through warm-up, measurement and the end of sending; keeps clients alive. */
@@ -448,7 +461,7 @@ static void on_pacer(uv_timer_t *t)
 {
 	struct mqfleet *f = t->data;
 	if (++f->ticks % 1000 == 0) {
-		for (uint32_t i = 0; i < 2 * f->n; i++) {
+		for (uint32_t i = 0; i < f->n + f->nsubs; i++) {
 			struct mqclient *c = i < f->n ? &f->pubs[i].c : &f->subs[i - f->n].c;
 			if (c->connected && c->events != 0) {
 				mosquitto_loop_misc(c->m);
@@ -484,15 +497,18 @@ static void on_flush(uv_check_t *h)
 		publisher_pump(&f->pubs[i]);
 }
 
-struct mqfleet *mqfleet_open(uint16_t port, pid_t broker_pid, uint32_t n, uint32_t size,
-                             uint32_t window, bool durable)
+/* N publishers, each with FANOUT subscribers on its topic. */
+static struct mqfleet *fleet_open(uint16_t port, pid_t broker_pid, uint32_t n, uint32_t fanout,
+                                  uint32_t size, uint32_t window, bool durable)
 {
 	struct mqfleet *f = calloc(1, sizeof(*f));
 	if (f == NULL)
 		return NULL;
 	f->pubs = calloc(n, sizeof(*f->pubs));
-	f->subs = calloc(n, sizeof(*f->subs));
-	if (f->pubs == NULL || f->subs == NULL || window > 65535 || uv_loop_init(&f->loop) != 0) {
+	f->subs = calloc((size_t)n * fanout, sizeof(*f->subs));
+	if (f->pubs == NULL || f->subs == NULL || window > 65535 ||
+	    (fanout > 1 && fan_init(&f->fan, window, fanout) != 0) || uv_loop_init(&f->loop) != 0) {
+		fan_free(&f->fan);
 		free(f->pubs);
 		free(f->subs);
 		free(f);
@@ -501,6 +517,8 @@ struct mqfleet *mqfleet_open(uint16_t port, pid_t broker_pid, uint32_t n, uint32
 	f->port = port;
 	f->broker_pid = broker_pid;
 	f->n = n;
+	f->nsubs = n * fanout;
+	f->fanout = fanout;
 	f->size = size < BODY_HEADER ? BODY_HEADER : size;
 	f->window = window;
 	f->durable = durable;
@@ -511,12 +529,14 @@ struct mqfleet *mqfleet_open(uint16_t port, pid_t broker_pid, uint32_t n, uint32
 	uv_check_init(&f->loop, &f->flusher);
 	f->flusher.data = f;
 	uv_check_start(&f->flusher, on_flush);
+	for (uint32_t i = 0; i < f->nsubs; i++) {
+		struct subscriber *s = &f->subs[i];
+		s->c = (struct mqclient){.f = f, .role = ROLE_SUB, .index = i};
+		snprintf(s->topic, sizeof(s->topic), "cb/%u", (unsigned)(i / fanout));
+	}
 	for (uint32_t i = 0; i < n; i++) {
 		struct publisher *p = &f->pubs[i];
-		struct subscriber *s = &f->subs[i];
 		p->c = (struct mqclient){.f = f, .role = ROLE_PUB, .index = i};
-		s->c = (struct mqclient){.f = f, .role = ROLE_SUB, .index = i};
-		snprintf(s->topic, sizeof(s->topic), "cb/%u", (unsigned)i);
 		p->body = malloc(f->size);
 		if (p->body == NULL) {
 			mqfleet_close(f);
@@ -526,11 +546,24 @@ struct mqfleet *mqfleet_open(uint16_t port, pid_t broker_pid, uint32_t n, uint32
 	}
 	if (connect_subscribers(f) != 0 || (durable && disconnect_subscribers(f) != 0) ||
 	    connect_publishers(f) != 0) {
-		bench_note("could not set up %u publishers and subscribers", (unsigned)n);
+		bench_note("could not set up %u publishers and %u subscribers", (unsigned)n,
+		           (unsigned)f->nsubs);
 		mqfleet_close(f);
 		return NULL;
 	}
 	return f;
+}
+
+struct mqfleet *mqfleet_open(uint16_t port, pid_t broker_pid, uint32_t n, uint32_t size,
+                             uint32_t window, bool durable)
+{
+	return fleet_open(port, broker_pid, n, 1, size, window, durable);
+}
+
+struct mqfleet *mqfleet_open_fanout(uint16_t port, pid_t broker_pid, uint32_t members,
+                                    uint32_t size, uint32_t window)
+{
+	return fleet_open(port, broker_pid, 1, members, size, window, false);
 }
 
 /* ---- runs ----------------------------------------------------------------------------- */
@@ -543,15 +576,30 @@ static uint64_t total_sent(const struct mqfleet *f)
 	return sum;
 }
 
-/* Everything published has reached its subscriber. */
+/* Everything published has reached its subscribers. */
 static bool all_settled(const struct mqfleet *f)
 {
 	if (f->sending)
 		return false;
-	for (uint32_t i = 0; i < f->n; i++)
-		if (f->subs[i].expect_seq < f->pubs[i].next_seq || f->pubs[i].inflight > 0)
+	for (uint32_t i = 0; i < f->nsubs; i++) {
+		const struct publisher *p = &f->pubs[i / f->fanout];
+		if (f->subs[i].expect_seq < p->next_seq || p->inflight > 0)
 			return false;
+	}
 	return true;
+}
+
+/* The publishers' bytes on the wire so far (sockbytes.h), or UINT64_MAX. */
+static uint64_t publisher_bytes(const struct mqfleet *f)
+{
+	uint64_t sum = 0;
+	for (uint32_t i = 0; i < f->n; i++) {
+		uint64_t b = sock_bytes_acked(mosquitto_socket(f->pubs[i].c.m));
+		if (b == UINT64_MAX)
+			return UINT64_MAX;
+		sum += b;
+	}
+	return sum;
 }
 
 static void run_begin(struct mqfleet *f, double target_rate, uint64_t quota)
@@ -574,7 +622,7 @@ int mqfleet_run(struct mqfleet *f, double target_rate, double warmup_s, double d
                 struct online_run *out)
 {
 	memset(out, 0, sizeof(*out));
-	uint64_t errors0 = f->errors;
+	uint64_t errors0 = f->errors, sent0 = total_sent(f), bytes0 = publisher_bytes(f);
 	f->measure_from = bench_now_ns() + (uint64_t)(warmup_s * 1e9);
 	f->measure_to = f->measure_from + (uint64_t)(duration_s * 1e9);
 	run_begin(f, target_rate, UINT64_MAX);
@@ -584,8 +632,8 @@ int mqfleet_run(struct mqfleet *f, double target_rate, double warmup_s, double d
 	if (rc > 0) {
 		/* QoS 0 may drop; what never arrived is counted, not waited for. */
 		uint64_t lost = 0;
-		for (uint32_t i = 0; i < f->n; i++)
-			lost += f->pubs[i].next_seq - f->subs[i].expect_seq;
+		for (uint32_t i = 0; i < f->nsubs; i++)
+			lost += f->pubs[i / f->fanout].next_seq - f->subs[i].expect_seq;
 		bench_note("mosquitto: %llu messages never arrived", (unsigned long long)lost);
 		f->errors += lost;
 		f->sending = false;
@@ -593,10 +641,11 @@ int mqfleet_run(struct mqfleet *f, double target_rate, double warmup_s, double d
 	out->target_rate = target_rate;
 	out->delivered = f->measured;
 	out->rate = (double)f->measured / duration_s;
-	out->p50_us = lat_percentile_us(&f->lat, 0.50);
-	out->p99_us = lat_percentile_us(&f->lat, 0.99);
-	out->p999_us = lat_percentile_us(&f->lat, 0.999);
-	out->max_us = lat_percentile_us(&f->lat, 1.0);
+	out->msgs_per_s = out->rate / f->fanout;
+	uint64_t bytes1 = publisher_bytes(f), sent = total_sent(f) - sent0;
+	if (bytes0 != UINT64_MAX && bytes1 != UINT64_MAX && sent > 0)
+		out->upload_per_msg = (double)(bytes1 - bytes0) / (double)sent;
+	lat_fill(&f->lat, out);
 	out->relay_cpu = (f->broker_cpu1 - f->broker_cpu0) / duration_s;
 	out->gen_cpu = (f->gen_cpu1 - f->gen_cpu0) / duration_s;
 	out->errors = f->errors - errors0;
@@ -657,10 +706,10 @@ void mqfleet_close(struct mqfleet *f)
 {
 	if (f == NULL)
 		return;
-	for (uint32_t i = 0; i < f->n; i++) {
+	for (uint32_t i = 0; i < f->n; i++)
 		client_disconnect(&f->pubs[i].c);
+	for (uint32_t i = 0; i < f->nsubs; i++)
 		client_disconnect(&f->subs[i].c);
-	}
 	uv_close((uv_handle_t *)&f->pacer, NULL);
 	uv_close((uv_handle_t *)&f->flusher, NULL);
 	uv_run(&f->loop, UV_RUN_DEFAULT);
@@ -668,9 +717,11 @@ void mqfleet_close(struct mqfleet *f)
 		bench_note("a libuv handle was left open");
 	for (uint32_t i = 0; i < f->n; i++) {
 		mosquitto_destroy(f->pubs[i].c.m);
-		mosquitto_destroy(f->subs[i].c.m);
 		free(f->pubs[i].body);
 	}
+	for (uint32_t i = 0; i < f->nsubs; i++)
+		mosquitto_destroy(f->subs[i].c.m);
+	fan_free(&f->fan);
 	lat_free(&f->lat);
 	free(f->pubs);
 	free(f->subs);

@@ -27,7 +27,12 @@ struct mqfleet;
 struct mqfleet *mqfleet_open(uint16_t port, pid_t broker_pid, uint32_t n, uint32_t size,
                              uint32_t window, bool durable);
 
-/* One online run: see bench_peer.online_run. */
+/* The group scenario's shape: one publisher, MEMBERS subscribers on its topic at QoS 0, the
+ * window counting messages not yet with every subscriber. */
+struct mqfleet *mqfleet_open_fanout(uint16_t port, pid_t broker_pid, uint32_t members,
+                                    uint32_t size, uint32_t window);
+
+/* One online run: see bench_peer.online_run (for a fan-out, OUT->rate counts deliveries). */
 int mqfleet_run(struct mqfleet *f, double target_rate, double warmup_s, double duration_s,
                 struct online_run *out);
 

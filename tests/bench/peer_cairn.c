@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "fleet.h"
+#include "gfleet.h"
 #include "idle.h"
 #include "relayctl.h"
 
@@ -27,8 +28,10 @@ struct idle_session {
 static const char *const base_limits[] = {
     "mailbox_max_envelopes = 10000000", /* a durable run fills one mailbox per sender */
     "mailbox_max_bytes = 64G",
-    "max_connections = 19900", /* the file limit is 20,000: what the machine allows */
-    "idle_timeout = 3600",     /* idle connections must outlive the scenario */
+    "max_connections = 19900",    /* the file limit is 20,000: what the machine allows */
+    "idle_timeout = 3600",        /* idle connections must outlive the scenario */
+    "log_max_entries = 10000000", /* a group run appends to one log as fast as it can */
+    "log_max_bytes = 64G",
 };
 #define BASE_LIMITS (sizeof(base_limits) / sizeof(base_limits[0]))
 
@@ -157,6 +160,17 @@ static void cairn_idle_close(struct idle_session *is)
 	free(is);
 }
 
+static int cairn_group_run(struct bench_server *s, const struct group_shape *shape, double warmup_s,
+                           double duration_s, struct online_run *out)
+{
+	struct gfleet *f = gfleet_open(&s->relay.addr, s->relay.pub, s->relay.pid, shape);
+	if (f == NULL)
+		return -1;
+	int rc = gfleet_run(f, warmup_s, duration_s, out);
+	gfleet_close(f);
+	return rc;
+}
+
 const struct bench_peer bench_peer_cairn = {
     .name = "cairn",
     .start = cairn_start,
@@ -169,4 +183,5 @@ const struct bench_peer bench_peer_cairn = {
     .idle_open = cairn_idle_open,
     .idle_grow = cairn_idle_grow,
     .idle_close = cairn_idle_close,
+    .group_run = cairn_group_run,
 };

@@ -229,6 +229,18 @@ static void mq_idle_close(struct idle_session *is)
 	free(is);
 }
 
+static int mq_group_run(struct bench_server *s, const struct group_shape *shape, double warmup_s,
+                        double duration_s, struct online_run *out)
+{
+	struct mqfleet *f =
+	    mqfleet_open_fanout(s->port, s->pid, shape->members, shape->size, shape->window);
+	if (f == NULL)
+		return -1;
+	int rc = mqfleet_run(f, 0, warmup_s, duration_s, out);
+	mqfleet_close(f);
+	return rc;
+}
+
 const struct bench_peer bench_peer_mosquitto = {
     .name = "mosquitto",
     .start = mq_start,
@@ -241,4 +253,5 @@ const struct bench_peer bench_peer_mosquitto = {
     .idle_open = mq_idle_open,
     .idle_grow = mq_idle_grow,
     .idle_close = mq_idle_close,
+    .group_run = mq_group_run,
 };

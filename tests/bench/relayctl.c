@@ -62,7 +62,8 @@ static int run_capture(char *const argv[], char *out, size_t cap)
 		size_t take = out == NULL || len + 1 >= cap ? 0 : (size_t)n;
 		if (take > cap - 1 - len)
 			take = cap - 1 - len;
-		memcpy(out + len, scratch, take);
+		if (take > 0) /* OUT may be NULL, and memcpy's pointers may not be */
+			memcpy(out + len, scratch, take);
 		len += take;
 	}
 	if (out != NULL)

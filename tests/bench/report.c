@@ -18,6 +18,18 @@ static double crypto_floor_ns(const struct limit_result *l)
 	return 2 * l->aead_ns[2];
 }
 
+/* Prints ROOT on stdout and frees it. Returns 0, or -1 if it could not be printed. */
+static int print_json(cJSON *root)
+{
+	char *text = cJSON_Print(root);
+	cJSON_Delete(root);
+	if (text == NULL)
+		return -1;
+	puts(text);
+	free(text);
+	return 0;
+}
+
 /* ---- tables ------------------------------------------------------------------------- */
 
 static void online_row(const struct online_result *o, const char *load, const struct online_run *r)
@@ -221,13 +233,7 @@ int report_json(const struct bench_opts *o, const struct bench_results *r)
 	if (r->have_limit)
 		cJSON_AddItemToObject(root, "limit", limit_json(r));
 	cJSON_AddNumberToObject(root, "total_s", r->total_s);
-	char *text = cJSON_Print(root);
-	cJSON_Delete(root);
-	if (text == NULL)
-		return -1;
-	puts(text);
-	free(text);
-	return 0;
+	return print_json(root);
 }
 
 /* ---- compare ------------------------------------------------------------------------ */
@@ -325,6 +331,14 @@ static void cmp_idle(const struct compare_results *r)
 	        m != NULL ? m->rss_per_conn : 0, m != NULL);
 }
 
+/* The machine's limits, measured in the same run as a comparison. */
+static void cmp_limit(const struct limit_result *l)
+{
+	printf("limit: this machine, same run\n");
+	printf("  %-54s %12.0f\n", "loopback TCP, 1 KiB writes/s", l->loopback_writes_per_s);
+	printf("  %-54s %12.0f\n", "ChaCha20-Poly1305 seal of 1 KiB, ns", l->aead_ns[2]);
+}
+
 void report_compare_table(const struct bench_opts *o, const struct compare_results *r)
 {
 	printf("cairn-bench compare: cairn-relay and mosquitto, the same shapes on this machine "
@@ -334,13 +348,8 @@ void report_compare_table(const struct bench_opts *o, const struct compare_resul
 	cmp_online(o, r);
 	cmp_durable(r);
 	cmp_idle(r);
-	if (r->have_limit) {
-		printf("limit: this machine, same run\n");
-		printf("  %-54s %12.0f\n", "loopback TCP, 1 KiB writes/s",
-		       r->limit.loopback_writes_per_s);
-		printf("  %-54s %12.0f\n", "ChaCha20-Poly1305 seal of 1 KiB, ns",
-		       r->limit.aead_ns[2]);
-	}
+	if (r->have_limit)
+		cmp_limit(&r->limit);
 	printf(
 	    "\nratio = cairn / mosquitto. What each side does per message:\n"
 	    "- online: cairn carries every envelope in Noise-encrypted frames, and its owner\n"
@@ -424,11 +433,85 @@ int report_compare_json(const struct bench_opts *o, const struct compare_results
 	add_num(li, "loopback_1k_writes_per_s", r->limit.loopback_writes_per_s, r->have_limit);
 	add_num(li, "aead_1k_ns", r->limit.aead_ns[2], r->have_limit);
 
-	char *text = cJSON_Print(root);
-	cJSON_Delete(root);
-	if (text == NULL)
-		return -1;
-	puts(text);
-	free(text);
-	return 0;
+	return print_json(root);
+}
+
+/* ---- group -------------------------------------------------------------------------- */
+
+static void group_step_table(const struct bench_opts *o, const struct group_step *st)
+{
+	const struct online_run *c = &st->side[CMP_CAIRN], *m = &st->side[CMP_MOSQUITTO];
+	bool hc = st->have[CMP_CAIRN], hm = st->have[CMP_MOSQUITTO];
+	printf("group: 1 sender -> %u members, %u-byte messages, window %u, %.1f s measured\n",
+	       (unsigned)st->shape.members, (unsigned)st->shape.size, (unsigned)st->shape.window,
+	       o->duration_s);
+	cmp_row("deliveries/s (messages x members)", 0, c->rate, hc, m->rate, hm);
+	cmp_row("  messages/s sent", 0, c->msgs_per_s, hc, m->msgs_per_s, hm);
+	cmp_row("  p50 latency, send -> delivery, us", 0, c->p50_us, hc, m->p50_us, hm);
+	cmp_row("  p99 latency, us", 0, c->p99_us, hc, m->p99_us, hm);
+	cmp_row("sender upload per message, bytes on the wire", 0, c->upload_per_msg, hc,
+	        m->upload_per_msg, hm);
+	cmp_row("server cpu, cores", 2, c->relay_cpu, hc, m->relay_cpu, hm);
+	cmp_row("  server cpu per delivery, us", 2, per_msg_us(c->relay_cpu, c->rate), hc,
+	        per_msg_us(m->relay_cpu, m->rate), hm);
+	cmp_row("generator cpu, cores", 2, c->gen_cpu, hc, m->gen_cpu, hm);
+	cmp_row("  generator cpu per delivery, us", 2, per_msg_us(c->gen_cpu, c->rate), hc,
+	        per_msg_us(m->gen_cpu, m->rate), hm);
+	cmp_row("errors: lost, duplicated or reordered", 0, (double)c->errors, hc,
+	        (double)m->errors, hm);
+}
+
+void report_group_table(const struct bench_opts *o, const struct group_results *r)
+{
+	printf("cairn-bench group: one sender to N online members, cairn-relay and mosquitto on "
+	       "this machine\nin one run, a fresh server of each per member count\n\n");
+	printf("  %-54s %12s %12s %7s\n", "", "cairn", "mosquitto", "ratio");
+	for (size_t i = 0; i < r->steps_len; i++)
+		group_step_table(o, &r->steps[i]);
+	if (r->have_limit)
+		cmp_limit(&r->limit);
+	printf("\nratio = cairn / mosquitto. What each side does per message:\n"
+	       "- cairn: the sender appends the entry to one group log (LOG_APPEND, in a Noise\n"
+	       "  frame); the relay stores it, fsyncs its group commit, answers APPENDED and then\n"
+	       "  seals one frame per member holding a follow read (LOG_READ follow 1), each on\n"
+	       "  its own connection. Durable before visible: latency includes the fsync.\n"
+	       "- mosquitto: one PUBLISH at QoS 0 on plain TCP to a topic all members subscribe\n"
+	       "  to; the broker writes it to each, in memory only, at most once.\n"
+	       "- window: messages sent and not yet received by every member, held by the\n"
+	       "  generator on both sides; upload counts the sender's TCP payload bytes the\n"
+	       "  server acknowledged (TCP_INFO), over the whole run, per message sent.\n\n");
+	printf("total %.0f s\n", r->total_s);
+}
+
+int report_group_json(const struct bench_opts *o, const struct group_results *r)
+{
+	cJSON *root = cJSON_CreateObject();
+	cJSON *steps = cJSON_AddArrayToObject(root, "group");
+	for (size_t i = 0; i < r->steps_len; i++) {
+		const struct group_step *st = &r->steps[i];
+		const struct online_run *c = &st->side[CMP_CAIRN], *m = &st->side[CMP_MOSQUITTO];
+		bool hc = st->have[CMP_CAIRN], hm = st->have[CMP_MOSQUITTO];
+		cJSON *j = cJSON_CreateObject();
+		cJSON_AddNumberToObject(j, "members", st->shape.members);
+		cJSON_AddNumberToObject(j, "message_bytes", st->shape.size);
+		cJSON_AddNumberToObject(j, "window", st->shape.window);
+		add_num(j, "cairn_deliveries_per_s", c->rate, hc);
+		add_num(j, "mosquitto_deliveries_per_s", m->rate, hm);
+		add_ratio(j, c->rate, hc, m->rate, hm);
+		add_num(j, "cairn_upload_bytes_per_msg", c->upload_per_msg, hc);
+		add_num(j, "mosquitto_upload_bytes_per_msg", m->upload_per_msg, hm);
+		add_num(j, "cairn_relay_cpu_us_per_delivery", per_msg_us(c->relay_cpu, c->rate),
+		        hc);
+		add_num(j, "mosquitto_cpu_us_per_delivery", per_msg_us(m->relay_cpu, m->rate), hm);
+		add_num(j, "cairn_p50_us", c->p50_us, hc);
+		add_num(j, "cairn_p99_us", c->p99_us, hc);
+		add_num(j, "mosquitto_p50_us", m->p50_us, hm);
+		add_num(j, "mosquitto_p99_us", m->p99_us, hm);
+		add_num(j, "cairn_errors", (double)c->errors, hc);
+		add_num(j, "mosquitto_errors", (double)m->errors, hm);
+		cJSON_AddItemToArray(steps, j);
+	}
+	cJSON_AddNumberToObject(root, "duration_s", o->duration_s);
+	cJSON_AddNumberToObject(root, "total_s", r->total_s);
+	return print_json(root);
 }

@@ -99,6 +99,14 @@ double lat_percentile_us(struct lat_samples *s, double q)
 	return (double)s->v[i] / 1000.0;
 }
 
+void lat_fill(struct lat_samples *s, struct online_run *out)
+{
+	out->p50_us = lat_percentile_us(s, 0.50);
+	out->p99_us = lat_percentile_us(s, 0.99);
+	out->p999_us = lat_percentile_us(s, 0.999);
+	out->max_us = lat_percentile_us(s, 1.0);
+}
+
 void lat_reset(struct lat_samples *s)
 {
 	s->len = 0;
@@ -108,4 +116,84 @@ void lat_free(struct lat_samples *s)
 {
 	free(s->v);
 	memset(s, 0, sizeof(*s));
+}
+
+void phase_begin(struct bench_phase *ph, pid_t server, double warmup_s, double duration_s)
+{
+	memset(ph, 0, sizeof(*ph));
+	ph->server = server;
+	ph->from = bench_now_ns() + (uint64_t)(warmup_s * 1e9);
+	ph->to = ph->from + (uint64_t)(duration_s * 1e9);
+}
+
+bool phase_tick(struct bench_phase *ph, uint64_t now)
+{
+	if (!ph->measuring && now >= ph->from && now < ph->to) {
+		ph->measuring = true;
+		ph->server_cpu0 = bench_proc_cpu_s(ph->server);
+		ph->gen_cpu0 = bench_self_cpu_s();
+	}
+	if (now < ph->to)
+		return true;
+	if (ph->measuring) {
+		ph->server_cpu1 = bench_proc_cpu_s(ph->server);
+		ph->gen_cpu1 = bench_self_cpu_s();
+		ph->measuring = false;
+	}
+	return false;
+}
+
+bool phase_counts(const struct bench_phase *ph, uint64_t now)
+{
+	return ph->measuring && now >= ph->from && now < ph->to;
+}
+
+void phase_cpu(const struct bench_phase *ph, struct online_run *out)
+{
+	double s = (double)(ph->to - ph->from) / 1e9;
+	out->relay_cpu = (ph->server_cpu1 - ph->server_cpu0) / s;
+	out->gen_cpu = (ph->gen_cpu1 - ph->gen_cpu0) / s;
+}
+
+int fan_init(struct fan_window *w, uint32_t cap, uint32_t members)
+{
+	memset(w, 0, sizeof(*w));
+	w->count = calloc(cap, sizeof(*w->count));
+	if (w->count == NULL)
+		return -1;
+	w->cap = cap;
+	w->members = members;
+	return 0;
+}
+
+void fan_got(struct fan_window *w, uint64_t seq)
+{
+	if (seq < w->done || seq - w->done >= w->cap)
+		return;
+	w->count[seq % w->cap]++;
+	/* Receivers go in order, so the oldest message is the one to complete first. */
+	while (w->count[w->done % w->cap] == w->members) {
+		w->count[w->done % w->cap] = 0;
+		w->done++;
+	}
+}
+
+void fan_free(struct fan_window *w)
+{
+	free(w->count);
+	memset(w, 0, sizeof(*w));
+}
+
+void bench_put_le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+uint64_t bench_get_le64(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v |= (uint64_t)p[i] << (8 * i);
+	return v;
 }
