@@ -112,23 +112,30 @@ static unsigned queued(struct cairn *c)
 	return n;
 }
 
+/* Starts a relay with LIMITS in R, makes ROOT (a "/tmp/...-XXXXXX" template) and a log on
+ * the relay in *LOG (fresh id and credential). */
+static void world(struct relayproc *r, const char *limits, char *root, struct group_log_ref *log)
+{
+	assert_int_equal(relayproc_init(r, limits), 0);
+	assert_int_equal(relayproc_start(r), 0);
+	assert_non_null(mkdtemp(root));
+	struct cairn_address addr = {.host_type = CAIRN_HOST_IPV4, .port = r->port};
+	memcpy(addr.key, r->pub, sizeof(addr.key));
+	strcpy(addr.host, "127.0.0.1");
+	memset(log, 0, sizeof(*log));
+	assert_int_equal(cairn_address_format(&addr, log->relay, sizeof(log->relay)), 0);
+	randombytes_buf(log->log_id, sizeof(log->log_id));
+	randombytes_buf(log->credential, sizeof(log->credential));
+}
+
 static void test_quota_and_restart(void **state)
 {
 	(void)state;
 	struct relayproc r;
-	assert_int_equal(relayproc_init(&r, "log_max_entries = 2\n"), 0);
-	assert_int_equal(relayproc_start(&r), 0);
 	char root[64] = "/tmp/cairn-itlogio-XXXXXX";
-	assert_non_null(mkdtemp(root));
-	struct cairn *a = home(root, "a"), *b = home(root, "b");
-
 	struct th ta = {0}, tb = {0};
-	struct cairn_address addr = {.host_type = CAIRN_HOST_IPV4, .port = r.port};
-	memcpy(addr.key, r.pub, sizeof(addr.key));
-	strcpy(addr.host, "127.0.0.1");
-	assert_int_equal(cairn_address_format(&addr, ta.log.relay, sizeof(ta.log.relay)), 0);
-	randombytes_buf(ta.log.log_id, sizeof(ta.log.log_id));
-	randombytes_buf(ta.log.credential, sizeof(ta.log.credential));
+	world(&r, "log_max_entries = 2\n", root, &ta.log);
+	struct cairn *a = home(root, "a"), *b = home(root, "b");
 	tb.log = ta.log;
 
 	uint8_t secret[32], id[16];
@@ -180,17 +187,10 @@ static void test_full_create_holds_its_log(void **state)
 {
 	(void)state;
 	struct relayproc r;
-	assert_int_equal(relayproc_init(&r, "max_logs = 1\n"), 0);
-	assert_int_equal(relayproc_start(&r), 0);
 	char root[64] = "/tmp/cairn-itlogio-XXXXXX";
-	assert_non_null(mkdtemp(root));
-	struct cairn *a = home(root, "a");
 	struct th t1 = {0}, t2 = {0};
-	struct cairn_address addr = {.host_type = CAIRN_HOST_IPV4, .port = r.port};
-	memcpy(addr.key, r.pub, sizeof(addr.key));
-	strcpy(addr.host, "127.0.0.1");
-	assert_int_equal(cairn_address_format(&addr, t1.log.relay, sizeof(t1.log.relay)), 0);
-	randombytes_buf(t1.log.log_id, sizeof(t1.log.log_id));
+	world(&r, "max_logs = 1\n", root, &t1.log);
+	struct cairn *a = home(root, "a");
 	t2.log = t1.log;
 	t2.log.log_id[0] ^= 1;
 
