@@ -25,6 +25,7 @@
 #define CLIENT_DEFAULT_TIMEOUT_MS 15000
 
 struct engine;
+struct logio_handler;
 
 struct cairn {
 	struct cstate *st;
@@ -34,7 +35,14 @@ struct cairn {
 	int timeout_ms;
 	struct client_env env; /* clocks, ids, connecting: env_default() unless a test says */
 	struct engine *engine; /* the application's engine (cairn_engine_start), or NULL */
+	const struct logio_handler *group_h; /* group logs (group_io.h): NULL, none */
+	void *group_ctx;
 };
+
+/* The handler of C's group logs (group_io.h) and its context, borrowed until replaced; NULL:
+ * the engine carries no group log. Takes effect when an engine starts (sync, listen,
+ * cairn_engine_start). */
+void client_set_group_handler(struct cairn *c, const struct logio_handler *h, void *ctx);
 
 /* A running engine of C (if any) dispatches the outbox at its next step (engine.c). */
 void client_engine_wake(struct cairn *c);

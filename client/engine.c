@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "logio.h"
 
 int engine_new(struct cairn *c, const struct engine_options *opt, struct engine **out)
 {
@@ -40,6 +41,7 @@ void engine_free(struct engine *e)
 	free(e->s);
 	free(e->refused);
 	engine_moves_free(e);
+	logio_free(e->logs);
 	free(e);
 }
 
@@ -49,6 +51,11 @@ static int engine_begin(struct engine *e)
 	struct cairn *c = e->c;
 	e->started = true;
 	int rc;
+	/* Group logs ride along on connections of their own (logio.c): read to the end in a
+	 * sync, followed in listen. */
+	if (e->receive && c->group_h != NULL &&
+	    (rc = logio_new(c, c->group_h, c->group_ctx, e->listen, &e->logs)) < 0)
+		return rc;
 	if (e->receive && (rc = cstate_list(c->st, REC_CONTACT, engine_plan_contact, e)) < 0)
 		return rc;
 	for (size_t i = 0; i < e->n; i++)
@@ -74,6 +81,8 @@ static void engine_tick(struct engine *e, int64_t now)
 	}
 	e->nrefused = 0;
 	e->redispatch = e->recheck = true;
+	if (e->logs != NULL)
+		logio_wake(e->logs); /* items queued by another process, or refused before */
 }
 
 /* Whether the owner of the loop says FD may have something: not listed (a step on a timeout
@@ -263,6 +272,12 @@ int engine_step(struct engine *e, const struct pollfd *fds, size_t nfds)
 			all_drained = false;
 	}
 	engine_moves_finish(e);
+	if (e->logs != NULL) {
+		if ((rc = logio_step(e->logs, fds, nfds)) < 0)
+			return rc;
+		if (!logio_done(e->logs))
+			all_drained = false;
+	}
 	if (e->redispatch || e->recheck)
 		all_drained = false;
 	if (!e->listen && (all_drained || now >= e->deadline_ms))
@@ -311,6 +326,13 @@ int engine_fds(const struct engine *e, struct pollfd *fds, size_t cap, size_t *n
 		if (s->nsubs > 0)
 			earliest(&at, s->last_ms + ENGINE_QUIET_MS, now);
 	}
+	if (e->logs != NULL) {
+		int64_t lat = INT64_MAX;
+		logio_fds(e->logs, fds, cap, &count, &lat);
+		if (lat <= now)
+			lat = now + 1; /* due now: wake at once */
+		earliest(&at, lat, now);
+	}
 	*n = count;
 	if (!e->started || e->redispatch || e->recheck)
 		*timeout_ms = 0;
@@ -325,8 +347,23 @@ int engine_fds(const struct engine *e, struct pollfd *fds, size_t cap, size_t *n
 
 void client_engine_wake(struct cairn *c)
 {
-	if (c->engine != NULL)
+	if (c->engine != NULL) {
 		c->engine->redispatch = true;
+		if (c->engine->logs != NULL)
+			logio_wake(c->engine->logs);
+	}
+}
+
+void logio_logs_changed(struct cairn *c)
+{
+	if (c != NULL && c->engine != NULL && c->engine->logs != NULL)
+		logio_relist(c->engine->logs);
+}
+
+void client_set_group_handler(struct cairn *c, const struct logio_handler *h, void *ctx)
+{
+	c->group_h = h;
+	c->group_ctx = ctx;
 }
 
 /* ---- the public API (cairn.h) --------------------------------------------------------- */

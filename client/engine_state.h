@@ -76,6 +76,8 @@ struct session {
 	int64_t last_ms, next_ping_ms, retry_ms, backoff_ms;
 };
 
+struct logio;
+
 /* What an engine is for: sync (receive, then end once drained), send (the outbox only, then
  * end), or listen (receive and send until stopped). */
 struct engine_options {
@@ -106,6 +108,7 @@ struct engine {
 	int64_t step_ms; /* the time the last step decided what was due by */
 	struct cairn_engine_callbacks cb;
 	void *ctx;
+	struct logio *logs; /* the group logs' transport (logio.h), or NULL without a handler */
 };
 
 /* ---- engine_sessions.c ---- */

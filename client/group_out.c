@@ -114,6 +114,19 @@ int group_out_list(struct cairn *c, const char *relay, group_out_cb cb, void *ct
 	return cstate_list(c->st, REC_GROUP_OUT, list_one, &l);
 }
 
+static int count_one(void *ctx, const struct group_out_item *g)
+{
+	(void)g;
+	(*(unsigned *)ctx)++;
+	return 0;
+}
+
+int group_out_count(struct cairn *c, unsigned *n)
+{
+	*n = 0;
+	return group_out_list(c, NULL, count_one, n);
+}
+
 int group_out_done(struct cairn *c, const uint8_t out_id[16])
 {
 	return cstate_del(c->st, REC_GROUP_OUT, out_id, 16);

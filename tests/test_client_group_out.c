@@ -153,6 +153,9 @@ static void test_queue_order(void **state)
 	struct seen s;
 	list_all(c, NULL, &s);
 	assert_int_equal(s.n, 5);
+	unsigned count = 0;
+	assert_int_equal(group_out_count(c, &count), 0);
+	assert_int_equal(count, 5);
 	group_log_digests(&a, secret, cred, del);
 	assert_int_equal(s.item[0].op, GROUP_OUT_CREATE);
 	assert_memory_equal(s.item[0].digest_a, cred, 32);

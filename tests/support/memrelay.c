@@ -71,7 +71,8 @@ struct memrelay {
 	int new_fds[MR_NEW_MAX];
 	size_t n_new;
 	uint64_t drop_asked, drop_done;
-	bool cut_asked; /* memrelay_cut_after_send */
+	bool cut_asked;     /* memrelay_cut_after_send */
+	bool cut_log_asked; /* memrelay_cut_after_append */
 	/* Set by the relay's thread while it waits in poll with nothing to write and nothing
 	 * left to read, cleared (under LOCK) before it touches anything again: IDLE_FDS, its
 	 * sockets, stay open while IDLE holds. */
@@ -88,6 +89,8 @@ struct memrelay {
 	unsigned accepted;
 	bool cut_armed; /* cut when envelopes_accepted passes CUT_FROM */
 	uint64_t cut_from;
+	bool cut_log_armed; /* cut when log_entries_appended passes CUT_LOG_FROM */
+	uint64_t cut_log_from;
 	uint8_t buf[MR_READ];
 };
 
@@ -371,6 +374,11 @@ static bool take_requests(struct memrelay *mr)
 		mr->cut_armed = true;
 		mr->cut_from = mr->relay->stats.envelopes_accepted;
 	}
+	if (mr->cut_log_asked) {
+		mr->cut_log_asked = false;
+		mr->cut_log_armed = true;
+		mr->cut_log_from = mr->relay->stats.log_entries_appended;
+	}
 	bool stop = mr->stop;
 	pthread_mutex_unlock(&mr->lock);
 	for (size_t i = 0; i < n; i++)
@@ -411,8 +419,13 @@ static void serve_round(struct memrelay *mr, const struct pollfd *pfd, struct co
 			conn_close(c);
 	}
 	settle(mr);
-	if (mr->cut_armed && mr->relay->stats.envelopes_accepted > mr->cut_from) {
-		mr->cut_armed = false;
+	bool cut_log =
+	    mr->cut_log_armed && mr->relay->stats.log_entries_appended > mr->cut_log_from;
+	if ((mr->cut_armed && mr->relay->stats.envelopes_accepted > mr->cut_from) || cut_log) {
+		if (cut_log)
+			mr->cut_log_armed = false;
+		else
+			mr->cut_armed = false;
 		while (mr->conns != NULL)
 			conn_close(mr->conns);
 		settle(mr);
@@ -705,8 +718,8 @@ void memrelay_env(struct client_env *env)
 static bool relay_idle(struct memrelay *mr)
 {
 	pthread_mutex_lock(&mr->lock);
-	bool idle = mr->idle && mr->n_new == 0 && !mr->cut_asked && !mr->stop &&
-	            mr->drop_asked == mr->drop_done;
+	bool idle = mr->idle && mr->n_new == 0 && !mr->cut_asked && !mr->cut_log_asked &&
+	            !mr->stop && mr->drop_asked == mr->drop_done;
 	for (size_t i = 0; idle && i < mr->n_idle_fds; i++) {
 		int in = 0, out = 0;
 		idle = ioctl(mr->idle_fds[i], SIOCINQ, &in) == 0 &&
@@ -767,6 +780,14 @@ void memrelay_cut_after_send(struct memrelay *r)
 {
 	pthread_mutex_lock(&r->lock);
 	r->cut_asked = true;
+	pthread_mutex_unlock(&r->lock);
+	wake(r);
+}
+
+void memrelay_cut_after_append(struct memrelay *r)
+{
+	pthread_mutex_lock(&r->lock);
+	r->cut_log_asked = true;
 	pthread_mutex_unlock(&r->lock);
 	wake(r);
 }

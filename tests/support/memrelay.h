@@ -89,6 +89,10 @@ void memrelay_set_down(struct memrelay *r, bool down);
  */
 void memrelay_cut_after_send(struct memrelay *r);
 
+/* The same for the next group log entry R appends (LOG_APPEND, docs/PROTOCOL.md 5.9): it is
+ * durable, and the APPENDED never goes out. */
+void memrelay_cut_after_append(struct memrelay *r);
+
 /* R's counters as of the end of its last round, which precedes every reply it wrote: once a
  * client saw a reply, the counters include what led to it. */
 void memrelay_stats(struct memrelay *r, struct memrelay_stats *out);
