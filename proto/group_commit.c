@@ -120,30 +120,14 @@ int group_commit_encode(const struct group_commit *c, uint8_t *out, size_t cap, 
 	return 0;
 }
 
-/* A bounds-checked reader: every take checks what remains first. */
-struct reader {
-	const uint8_t *p;
-	size_t left;
-};
-
-static const uint8_t *take(struct reader *r, size_t n)
+static int decode_change(struct group_reader *r, struct group_change *ch)
 {
-	if (r->left < n)
-		return NULL;
-	const uint8_t *p = r->p;
-	r->p += n;
-	r->left -= n;
-	return p;
-}
-
-static int decode_change(struct reader *r, struct group_change *ch)
-{
-	const uint8_t *p = take(r, 1);
+	const uint8_t *p = group_take(r, 1);
 	if (p == NULL)
 		return CAIRN_EINVAL;
 	ch->kind = p[0];
 	size_t n = change_len(ch);
-	if (n == 0 || (p = take(r, n - 1)) == NULL)
+	if (n == 0 || (p = group_take(r, n - 1)) == NULL)
 		return CAIRN_EINVAL;
 	switch (ch->kind) {
 	case GROUP_CHANGE_ADD:
@@ -170,8 +154,8 @@ static int decode_change(struct reader *r, struct group_change *ch)
 int group_commit_decode(const uint8_t *in, size_t len, struct group_commit *out)
 {
 	memset(out, 0, sizeof(*out));
-	struct reader r = {in, len};
-	const uint8_t *p = take(&r, 68); /* version .. change_count */
+	struct group_reader r = {in, len};
+	const uint8_t *p = group_take(&r, 68); /* version .. change_count */
 	if (p == NULL || p[0] != GROUP_COMMIT_VERSION)
 		goto bad;
 	out->version = p[0];
@@ -184,25 +168,25 @@ int group_commit_decode(const uint8_t *in, size_t len, struct group_commit *out)
 	for (unsigned i = 0; i < out->change_count; i++)
 		if (decode_change(&r, &out->changes[i]) != 0)
 			goto bad;
-	if ((p = take(&r, 2)) == NULL)
+	if ((p = group_take(&r, 2)) == NULL)
 		goto bad;
 	out->move_len = group_get_u16(p);
-	if (!move_len_ok(out->move_len) || (p = take(&r, out->move_len)) == NULL)
+	if (!move_len_ok(out->move_len) || (p = group_take(&r, out->move_len)) == NULL)
 		goto bad;
 	memcpy(out->move_box, p, out->move_len);
-	if ((p = take(&r, 66)) == NULL)
+	if ((p = group_take(&r, 66)) == NULL)
 		goto bad;
 	memcpy(out->eph, p, CAIRN_KEY_LEN);
 	memcpy(out->roster_hash, p + 32, GROUP_HEAD_LEN);
 	out->seal_count = group_get_u16(p + 64);
 	if (out->seal_count > GROUP_MEMBERS_MAX ||
-	    (p = take(&r, (size_t)out->seal_count * GROUP_SEAL_LEN)) == NULL)
+	    (p = group_take(&r, (size_t)out->seal_count * GROUP_SEAL_LEN)) == NULL)
 		goto bad;
 	for (unsigned i = 0; i < out->seal_count; i++, p += GROUP_SEAL_LEN) {
 		out->seals[i].key_serial = group_get_u32(p);
 		memcpy(out->seals[i].masked, p + 4, GROUP_SECRET_LEN);
 	}
-	if ((p = take(&r, CAIRN_SIGNATURE_LEN + GROUP_SECRET_LEN)) == NULL || r.left != 0)
+	if ((p = group_take(&r, CAIRN_SIGNATURE_LEN + GROUP_SECRET_LEN)) == NULL || r.left != 0)
 		goto bad;
 	memcpy(out->signature, p, CAIRN_SIGNATURE_LEN);
 	memcpy(out->confirm, p + CAIRN_SIGNATURE_LEN, GROUP_SECRET_LEN);

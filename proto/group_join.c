@@ -9,38 +9,8 @@
 
 #include <sodium.h>
 
+#include "group_bytes.h"
 #include "group_join.h"
-
-/* A reading position in untrusted input; every take checks the bytes left first. */
-struct cursor {
-	const uint8_t *p;
-	size_t left;
-};
-
-static const uint8_t *take(struct cursor *c, size_t n)
-{
-	if (c->left < n)
-		return NULL;
-	const uint8_t *at = c->p;
-	c->p += n;
-	c->left -= n;
-	return at;
-}
-
-static uint64_t get_be(const uint8_t *p, size_t n)
-{
-	uint64_t v = 0;
-	for (size_t i = 0; i < n; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static uint8_t *put_be(uint8_t *p, uint64_t v, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		p[i] = (uint8_t)(v >> (8 * (n - 1 - i)));
-	return p + n;
-}
 
 static uint8_t *put(uint8_t *p, const void *src, size_t n)
 {
@@ -109,10 +79,10 @@ static long name_len(const char name[static GROUP_NAME_MAX + 1])
 }
 
 /* Reads name_len || name into OUT (GROUP_NAME_MAX + 1 bytes). Returns 0 or CAIRN_EINVAL. */
-static int take_name(struct cursor *c, char out[static GROUP_NAME_MAX + 1])
+static int take_name(struct group_reader *c, char out[static GROUP_NAME_MAX + 1])
 {
-	const uint8_t *len = take(c, 1), *name;
-	if (len == NULL || *len > GROUP_NAME_MAX || (name = take(c, *len)) == NULL ||
+	const uint8_t *len = group_take(c, 1), *name;
+	if (len == NULL || *len > GROUP_NAME_MAX || (name = group_take(c, *len)) == NULL ||
 	    group_name_check(name, *len) != 0)
 		return CAIRN_EINVAL;
 	memcpy(out, name, *len);
@@ -132,7 +102,7 @@ static size_t relay_len(const struct group_location *loc)
 
 static uint8_t *put_location(uint8_t *p, const struct group_location *loc, size_t rlen)
 {
-	p = put_be(p, rlen, 2);
+	p = group_put_be(p, rlen, 2);
 	p = put(p, loc->relay, rlen);
 	p = put(p, loc->log_id, CAIRN_LOG_ID_LEN);
 	return put(p, loc->credential, CAIRN_CREDENTIAL_LEN);
@@ -142,12 +112,12 @@ static uint8_t *put_location(uint8_t *p, const struct group_location *loc, size_
  * Reads a location's structure into OUT. Returns 0 or CAIRN_EINVAL; sets *NUL when the relay
  * text holds a NUL (the address is checked later, by check_relay, once all structure holds).
  */
-static int take_location(struct cursor *c, struct group_location *out, int *nul)
+static int take_location(struct group_reader *c, struct group_location *out, int *nul)
 {
-	const uint8_t *len = take(c, 2), *relay, *rest;
-	size_t rlen = len != NULL ? (size_t)get_be(len, 2) : 0;
-	if (rlen == 0 || rlen > CAIRN_ADDRESS_MAX || (relay = take(c, rlen)) == NULL ||
-	    (rest = take(c, CAIRN_LOG_ID_LEN + CAIRN_CREDENTIAL_LEN)) == NULL)
+	const uint8_t *len = group_take(c, 2), *relay, *rest;
+	size_t rlen = len != NULL ? (size_t)group_get_be(len, 2) : 0;
+	if (rlen == 0 || rlen > CAIRN_ADDRESS_MAX || (relay = group_take(c, rlen)) == NULL ||
+	    (rest = group_take(c, CAIRN_LOG_ID_LEN + CAIRN_CREDENTIAL_LEN)) == NULL)
 		return CAIRN_EINVAL;
 	/* A NUL inside the text would hide bytes from the address parser. */
 	*nul = memchr(relay, 0, rlen) != NULL;
@@ -179,7 +149,7 @@ int group_location_encode(const struct group_location *loc, uint8_t *out, size_t
 
 int group_location_decode(const uint8_t *in, size_t len, struct group_location *out)
 {
-	struct cursor c = {in, len};
+	struct group_reader c = {in, len};
 	int nul = 0;
 	memset(out, 0, sizeof(*out));
 	int rc = take_location(&c, out, &nul);
@@ -207,9 +177,9 @@ int group_offer_encode(const struct group_offer *o, uint8_t *out, size_t cap, si
 
 int group_offer_decode(const uint8_t *in, size_t len, struct group_offer *out)
 {
-	struct cursor c = {in, len};
+	struct group_reader c = {in, len};
 	memset(out, 0, sizeof(*out));
-	const uint8_t *id = take(&c, GROUP_ID_LEN);
+	const uint8_t *id = group_take(&c, GROUP_ID_LEN);
 	if (id == NULL || take_name(&c, out->name) != 0 || c.left != 0) {
 		memset(out, 0, sizeof(*out));
 		return CAIRN_EINVAL;
@@ -246,7 +216,7 @@ static size_t roster_count(const uint8_t *roster, size_t len)
 {
 	if (roster == NULL || len < 2)
 		return 0;
-	size_t count = (size_t)get_be(roster, 2);
+	size_t count = (size_t)group_get_be(roster, 2);
 	if (count == 0 || count > GROUP_MEMBERS_MAX || len != 2 + GROUP_WELCOME_MEMBER_LEN * count)
 		return 0;
 	return count;
@@ -267,13 +237,13 @@ int group_welcome_encode(const struct group_welcome *w, uint8_t *out, size_t cap
 	if (cap < need)
 		return CAIRN_ENOBUFS;
 	uint8_t *p = put(out, w->group_id, GROUP_ID_LEN);
-	p = put_be(p, w->epoch, 8);
+	p = group_put_be(p, w->epoch, 8);
 	p = put(p, w->head, GROUP_HEAD_LEN);
 	p = put(p, w->epoch_secret, GROUP_SECRET_LEN);
-	p = put_be(p, w->index, 2);
-	p = put_be(p, w->rotate_seconds, 4);
-	p = put_be(p, w->rotate_messages, 4);
-	p = put_be(p, w->commit_seq, 8);
+	p = group_put_be(p, w->index, 2);
+	p = group_put_be(p, w->rotate_seconds, 4);
+	p = group_put_be(p, w->rotate_messages, 4);
+	p = group_put_be(p, w->commit_seq, 8);
 	p = put_location(p, &w->location, rlen);
 	p = put_name(p, w->name, (size_t)nlen);
 	put(p, w->roster, w->roster_len);
@@ -283,10 +253,10 @@ int group_welcome_encode(const struct group_welcome *w, uint8_t *out, size_t cap
 
 int group_welcome_decode(const uint8_t *in, size_t len, struct group_welcome *out)
 {
-	struct cursor c = {in, len};
+	struct group_reader c = {in, len};
 	int nul = 0, rc = CAIRN_EINVAL;
 	memset(out, 0, sizeof(*out));
-	const uint8_t *h = take(&c, GROUP_WELCOME_HEAD_LEN);
+	const uint8_t *h = group_take(&c, GROUP_WELCOME_HEAD_LEN);
 	if (h == NULL || take_location(&c, &out->location, &nul) != 0 ||
 	    take_name(&c, out->name) != 0)
 		goto fail;
@@ -296,15 +266,15 @@ int group_welcome_decode(const uint8_t *in, size_t len, struct group_welcome *ou
 		goto fail;
 	memcpy(out->group_id, h, GROUP_ID_LEN);
 	h += GROUP_ID_LEN;
-	out->epoch = get_be(h, 8);
+	out->epoch = group_get_be(h, 8);
 	memcpy(out->head, h + 8, GROUP_HEAD_LEN);
 	h += 8 + GROUP_HEAD_LEN;
 	memcpy(out->epoch_secret, h, GROUP_SECRET_LEN);
 	h += GROUP_SECRET_LEN;
-	out->index = (uint16_t)get_be(h, 2);
-	out->rotate_seconds = (uint32_t)get_be(h + 2, 4);
-	out->rotate_messages = (uint32_t)get_be(h + 6, 4);
-	out->commit_seq = get_be(h + 10, 8);
+	out->index = (uint16_t)group_get_be(h, 2);
+	out->rotate_seconds = (uint32_t)group_get_be(h + 2, 4);
+	out->rotate_messages = (uint32_t)group_get_be(h + 6, 4);
+	out->commit_seq = group_get_be(h + 10, 8);
 	if (out->index >= count)
 		goto fail;
 	if ((rc = check_relay(&out->location, nul)) != 0)

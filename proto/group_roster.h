@@ -14,6 +14,7 @@
 
 #include "cairn/error.h"
 #include "cairn/limits.h"
+#include "group_bytes.h"
 #include "group_keys.h"
 
 #define GROUP_ROLE_MEMBER    1
@@ -35,40 +36,6 @@ struct group_roster {
 	uint16_t count;
 	struct group_member member[GROUP_MEMBERS_MAX];
 };
-
-/* Big-endian integers, as every group format writes them (9.1). */
-static inline void group_put_u16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static inline void group_put_u32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (24 - 8 * i));
-}
-
-static inline void group_put_u64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (56 - 8 * i));
-}
-
-static inline uint16_t group_get_u16(const uint8_t *p)
-{
-	return (uint16_t)((p[0] << 8) | p[1]);
-}
-
-static inline uint32_t group_get_u32(const uint8_t *p)
-{
-	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
-static inline uint64_t group_get_u64(const uint8_t *p)
-{
-	return ((uint64_t)group_get_u32(p) << 32) | group_get_u32(p + 4);
-}
 
 /* True if KEY is an Ed25519 public key that decodes to a point usable as a key (the check
  * invite.c makes of identity keys). */
