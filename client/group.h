@@ -207,7 +207,10 @@ CAIRN_WARN_UNUSED int group_append_note(struct cairn *c, const uint8_t out_id[16
 /* ---- shared helpers (group_send.c) ---- */
 
 /* ctx(e) of G's current epoch. */
-void group_state_ctx(const struct group_state *g, uint8_t ctx[static GROUP_CTX_LEN]);
+static inline void group_state_ctx(const struct group_state *g, uint8_t ctx[static GROUP_CTX_LEN])
+{
+	group_ctx(g->group_id, g->epoch, g->head, ctx);
+}
 
 /* Enters epoch NEXT->epoch (its secret set): keys, chains, counters; the current epoch
  * becomes the previous one (grace). */

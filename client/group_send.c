@@ -13,11 +13,6 @@
 #include "client.h"
 #include "group.h"
 
-void group_state_ctx(const struct group_state *g, uint8_t ctx[static GROUP_CTX_LEN])
-{
-	group_ctx(g->group_id, g->epoch, g->head, ctx);
-}
-
 void group_x25519_keypair(struct cairn *c, uint8_t pk[static CAIRN_KEY_LEN],
                           uint8_t sk[static CAIRN_KEY_LEN])
 {

@@ -96,6 +96,8 @@ void relay_submit(struct relay *relay, struct storage_job *job);
 #define ID_BLOCK ((uint64_t)1 << 21)
 /* Asks for the next block (once at a time); relay->on_ids_ready runs when one is durable. */
 void reserve_ids(struct relay *relay);
+/* Every envelope (and log entry) below NEXT_ID was stored at or before NOW. */
+void add_time_mark(struct relay *relay, int64_t now, uint64_t next_id);
 
 /* ---- envelope.c: see envelope.h ----------------------------------------------------- */
 
@@ -110,8 +112,6 @@ void unsubscribe(struct relay *relay, struct mailbox *mb, int code);
 
 /* ---- expiry.c -------------------------------------------------------------------------- */
 
-/* Every envelope below NEXT_ID was stored at or before NOW. */
-void add_time_mark(struct relay *relay, int64_t now, uint64_t next_id);
 /* MB was touched by its owner or a sender now (written at most once a grain). */
 void mailbox_touch(struct relay *relay, struct mailbox *mb);
 /* Removes MB and its envelopes, answering P's REQUEST_ID once durable (if P is set): 0, or

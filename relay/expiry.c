@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Time in the command layer: the coarse times the store keeps, the marks that let envelopes
- * expire by id range after the TTL, a mailbox's touched time, and the removal of a mailbox
- * (DELETE, or idle for the TTL) and of expired envelopes.
+ * Time in the command layer: the coarse times the store keeps, a mailbox's touched time, and
+ * the removal of a mailbox (DELETE, or idle for the TTL) and of expired envelopes (by id
+ * range, through the time marks of ids.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,33 +12,6 @@
 #include "commands.h"
 #include "log.h"
 #include "relay.h"
-
-/*
- * Records that every envelope below NEXT_ID was stored at or before NOW. Marks are kept per
- * time grain (about a thousand of them span the TTL, whatever it is): within a grain the last
- * mark moves forward, so expiry is exact to the envelope and memory stays bounded.
- */
-void add_time_mark(struct relay *relay, int64_t now, uint64_t next_id)
-{
-	int64_t grain = expiry_grain(relay);
-	struct time_mark *last = relay->marks_len ? &relay->marks[relay->marks_len - 1] : NULL;
-	if (last != NULL && last->time / grain == now / grain) {
-		if (now > last->time)
-			last->time = now;
-		if (next_id > last->next_id)
-			last->next_id = next_id;
-		return;
-	}
-	if (relay->marks_len == relay->marks_cap) {
-		size_t ncap = relay->marks_cap ? relay->marks_cap * 2 : 64;
-		struct time_mark *p = realloc(relay->marks, ncap * sizeof(*p));
-		if (p == NULL)
-			return; /* expiry waits for the next mark: late, never early */
-		relay->marks = p;
-		relay->marks_cap = ncap;
-	}
-	relay->marks[relay->marks_len++] = (struct time_mark){.time = now, .next_id = next_id};
-}
 
 /* Drops an envelope leaving its mailbox for good (deleted or expired): the store operation
  * that follows (STORE_MAILBOX_DELETE, STORE_EXPIRE) deletes it on disk. */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Envelope ids: reserved a block at a time by a durable mark, so they never repeat, even
- * across crashes.
+ * Envelope ids (log entries share them): reserved a block at a time by a durable mark, so
+ * they never repeat, even across crashes; and the time marks that date them, so that expiry
+ * deletes by id range.
  */
 #include <stdlib.h>
 
@@ -41,4 +42,31 @@ void reserve_ids(struct relay *relay)
 	r->job.op.envelope_id = relay->next_envelope_id + ID_BLOCK;
 	relay->id_reserving = true;
 	relay_submit(relay, &r->job);
+}
+
+/*
+ * Records that every envelope below NEXT_ID was stored at or before NOW. Marks are kept per
+ * time grain (about a thousand of them span the TTL, whatever it is): within a grain the last
+ * mark moves forward, so expiry is exact to the envelope and memory stays bounded.
+ */
+void add_time_mark(struct relay *relay, int64_t now, uint64_t next_id)
+{
+	int64_t grain = expiry_grain(relay);
+	struct time_mark *last = relay->marks_len ? &relay->marks[relay->marks_len - 1] : NULL;
+	if (last != NULL && last->time / grain == now / grain) {
+		if (now > last->time)
+			last->time = now;
+		if (next_id > last->next_id)
+			last->next_id = next_id;
+		return;
+	}
+	if (relay->marks_len == relay->marks_cap) {
+		size_t ncap = relay->marks_cap ? relay->marks_cap * 2 : 64;
+		struct time_mark *p = realloc(relay->marks, ncap * sizeof(*p));
+		if (p == NULL)
+			return; /* expiry waits for the next mark: late, never early */
+		relay->marks = p;
+		relay->marks_cap = ncap;
+	}
+	relay->marks[relay->marks_len++] = (struct time_mark){.time = now, .next_id = next_id};
 }

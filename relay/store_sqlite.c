@@ -20,7 +20,7 @@
 
 #include "cairn/error.h"
 #include "store.h"
-#include "store_sqlite_internal.h"
+#include "sqlite_engine.h"
 
 /* Bump when the schema changes; a store written by a newer relay is refused, not guessed at. */
 /* 2: the meta table (envelope id mark). 3: mailboxes.touched (idle-mailbox expiry). The
@@ -408,25 +408,6 @@ rollback:
 	return CAIRN_ESTORAGE;
 }
 
-int store_sqlite_each_row(sqlite3 *db, const char *sql, store_sqlite_row_fn *row,
-                          const struct store_load_cb *cb, void *ctx)
-{
-	sqlite3_stmt *s = NULL;
-	int rc = CAIRN_ESTORAGE;
-	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
-		goto out;
-	int step;
-	while ((step = sqlite3_step(s)) == SQLITE_ROW) {
-		if (row(s, cb, ctx) != 0)
-			goto out;
-	}
-	if (step == SQLITE_DONE)
-		rc = 0;
-out:
-	sqlite3_finalize(s);
-	return rc;
-}
-
 static int mailbox_row(sqlite3_stmt *s, const struct store_load_cb *cb, void *ctx)
 {
 	struct store_mailbox m;
@@ -507,37 +488,6 @@ static int sqlite_load(void *store, const struct store_load_cb *cb, void *ctx)
 		rc = CAIRN_ESTORAGE;
 	if (rc == 0 && cb->id_mark != NULL && mark > 0)
 		cb->id_mark(ctx, (uint64_t)mark);
-	return rc;
-}
-
-int store_sqlite_read_body(sqlite3_stmt *s, uint64_t id, uint8_t *out, size_t cap, size_t *len)
-{
-	*len = 0;
-	if (id > (uint64_t)INT64_MAX)
-		return CAIRN_EDENIED;
-	if (sqlite3_bind_int64(s, 1, (sqlite3_int64)id) != SQLITE_OK)
-		return CAIRN_ESTORAGE;
-	int rc;
-	int step = sqlite3_step(s);
-	if (step == SQLITE_DONE) {
-		rc = CAIRN_EDENIED;
-	} else if (step != SQLITE_ROW) {
-		rc = CAIRN_ESTORAGE;
-	} else {
-		const void *p = sqlite3_column_blob(s, 0);
-		int n = sqlite3_column_bytes(s, 0);
-		if (n < 0 || (n > 0 && p == NULL)) {
-			rc = CAIRN_ESTORAGE;
-		} else if ((size_t)n > cap) {
-			rc = CAIRN_ENOBUFS;
-		} else {
-			if (n > 0)
-				memcpy(out, p, (size_t)n);
-			*len = (size_t)n;
-			rc = 0;
-		}
-	}
-	sqlite3_reset(s);
 	return rc;
 }
 

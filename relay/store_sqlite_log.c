@@ -23,7 +23,7 @@
 
 #include "cairn/error.h"
 #include "store.h"
-#include "store_sqlite_internal.h"
+#include "sqlite_engine.h"
 
 /* The body is the last column, as in envelopes: a metadata scan never reads its overflow. */
 static const char *const log_stmt_sql[LOG_STMT_COUNT] = {

@@ -15,7 +15,7 @@
 #include "cairn/error.h"
 #include "store_fixture.h"
 #include "storage.h"
-#include "store_sqlite_internal.h"
+#include "sqlite_engine.h"
 
 enum { N = 64, LEN = 300 };
 static uint8_t bodies[N][LEN];

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What the SQLite engine's two files share: the engine's struct, the statements of group logs
- * (store_sqlite_log.c, PROTOCOL.md 5.9) and the small binding and stepping helpers both use.
- * Private to store_sqlite.c and store_sqlite_log.c.
+ * What the SQLite engine's files share: the engine's struct, the statements of group logs
+ * (store_sqlite_log.c, PROTOCOL.md 5.9) and the small binding and stepping helpers that
+ * store_sqlite.c, store_sqlite_log.c and store_sqlite_rows.c use. Private to them (and to
+ * tests of the engine).
  */
-#ifndef CAIRN_RELAY_STORE_SQLITE_INTERNAL_H
-#define CAIRN_RELAY_STORE_SQLITE_INTERNAL_H
+#ifndef CAIRN_RELAY_SQLITE_ENGINE_H
+#define CAIRN_RELAY_SQLITE_ENGINE_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -111,14 +112,14 @@ static inline int column_fixed(sqlite3_stmt *s, int col, uint8_t *out, size_t le
 
 /* Runs S (a one-column "SELECT body ... WHERE id = ?1") for ID and copies the body into OUT.
  * Returns 0, CAIRN_EDENIED if absent, CAIRN_ENOBUFS if it does not fit in CAP, or
- * CAIRN_ESTORAGE. (store_sqlite.c) */
+ * CAIRN_ESTORAGE. (store_sqlite_rows.c) */
 int store_sqlite_read_body(sqlite3_stmt *s, uint64_t id, uint8_t *out, size_t cap, size_t *len);
 
 /* Handles one row of a load query: checks it and calls CB's callback. Returns 0 or
  * CAIRN_ESTORAGE for a damaged row. */
 typedef int store_sqlite_row_fn(sqlite3_stmt *s, const struct store_load_cb *cb, void *ctx);
 /* Runs the query SQL and calls ROW for each row. Returns 0, or CAIRN_ESTORAGE if the query or
- * a row fails (no later row is reported). (store_sqlite.c) */
+ * a row fails (no later row is reported). (store_sqlite_rows.c) */
 int store_sqlite_each_row(sqlite3 *db, const char *sql, store_sqlite_row_fn *row,
                           const struct store_load_cb *cb, void *ctx);
 
