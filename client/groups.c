@@ -292,12 +292,14 @@ int client_group_queue(struct cairn *c, const char *name, const uint8_t *text, s
 
 /* ---- the 1:1 carriage (9.8) and the clock --------------------------------------------- */
 
-/* An offer from K: answered with a join over the same session (transaction held). */
-static int on_offer(struct cairn *c, struct contact *k, const uint8_t *data, size_t len)
+/* An offer from contact CID: answered with a join over the same session, in one
+ * transaction. */
+static int on_offer(struct cairn *c, const uint8_t cid[RECORD_ID_LEN], const uint8_t *data,
+                    size_t len)
 {
 	struct group_offer o;
 	uint8_t join[GROUP_JOIN_LEN], id[APPMSG_ID_LEN];
-	if (k->state != CONTACT_ESTABLISHED || group_offer_decode(data, len, &o) != 0)
+	if (group_offer_decode(data, len, &o) != 0)
 		return 0;
 	struct group_state *g = NULL;
 	int rc = group_load(c, o.group_id, &g);
@@ -307,29 +309,74 @@ static int on_offer(struct cairn *c, struct contact *k, const uint8_t *data, siz
 		return rc;
 	if (member)
 		return 0; /* an offer for a group we are in: nothing to join */
-	rc = group_join_make(c, o.group_id, join);
+	struct contact k;
+	if ((rc = cstate_begin(c->st)) != 0)
+		return rc;
+	rc = client_load_contact_id(c, cid, &k);
+	if (rc == 0 && k.state != CONTACT_ESTABLISHED)
+		rc = CAIRN_ESTATE;
+	if (rc == 0)
+		rc = group_join_make(c, o.group_id, join);
 	client_random(c, id, sizeof(id));
 	if (rc == 0)
-		rc = client_queue_message(c, k, APPMSG_GROUP_JOIN, join, sizeof(join), id,
+		rc = client_queue_message(c, &k, APPMSG_GROUP_JOIN, join, sizeof(join), id,
 		                          client_now_s(c));
+	if (rc == 0)
+		rc = cstate_commit(c->st);
+	else
+		cstate_rollback(c->st);
 	sodium_memzero(join, sizeof(join));
-	return rc;
+	contact_wipe(&k);
+	return rc == CAIRN_ENOTFOUND || rc == CAIRN_ESTATE ? 0 : rc;
 }
 
-int client_group_appmsg(struct cairn *c, struct contact *k, uint8_t kind, const uint8_t *data,
-                        size_t len, struct receive_effects *fx)
+/* The join JOIN from IDENTITY, kept with its offer while a commit of ours is pending
+ * (group_join_accept said CAIRN_EEXIST): client_groups_tick tries it again. */
+#define KEPT_JOIN_LEN (CAIRN_KEY_LEN + GROUP_JOIN_LEN)
+
+static int keep_join(struct cairn *c, const uint8_t identity[CAIRN_KEY_LEN],
+                     const uint8_t *join, size_t len)
 {
-	int rc = 0;
+	uint8_t key[GROUP_ID_LEN + CAIRN_KEY_LEN], v[KEPT_JOIN_LEN];
+	if (len != GROUP_JOIN_LEN)
+		return 0;
+	memcpy(key, join, GROUP_ID_LEN); /* a join begins with its group's id (9.8) */
+	memcpy(key + GROUP_ID_LEN, identity, CAIRN_KEY_LEN);
+	memcpy(v, identity, CAIRN_KEY_LEN);
+	memcpy(v + CAIRN_KEY_LEN, join, GROUP_JOIN_LEN);
+	return cstate_put(c->st, REC_GROUP_OFFER, key, sizeof(key), v, sizeof(v));
+}
+
+/* A join from IDENTITY: committed, kept for later, or dropped. */
+static int on_join(struct cairn *c, const uint8_t identity[CAIRN_KEY_LEN], const uint8_t *data,
+                   size_t len)
+{
+	int rc = group_join_accept(c, identity, data, len);
+	if (rc == CAIRN_EEXIST)
+		return keep_join(c, identity, data, len);
+	/* No offer, another group, keys that would spoil our commit: dropped. */
+	return rc == CAIRN_ENOTFOUND || rc == CAIRN_EINVAL || rc == CAIRN_EDENIED ? 0 : rc;
+}
+
+int client_group_appmsg(struct cairn *c, const uint8_t cid[RECORD_ID_LEN], uint8_t kind,
+                        const uint8_t *data, size_t len, struct receive_effects *fx)
+{
+	struct contact k;
+	int rc = client_load_contact_id(c, cid, &k);
+	if (rc == 0 && k.state != CONTACT_ESTABLISHED)
+		rc = CAIRN_ESTATE;
+	uint8_t identity[CAIRN_KEY_LEN];
+	memcpy(identity, k.peer_identity, CAIRN_KEY_LEN);
+	contact_wipe(&k);
+	if (rc != 0)
+		return rc == CAIRN_ESTATE || rc == CAIRN_ENOTFOUND ? 0 : rc;
 	if (kind == APPMSG_GROUP_OFFER) {
-		rc = on_offer(c, k, data, len);
+		rc = on_offer(c, cid, data, len);
 		fx->redispatch = true;
-	} else if (kind == APPMSG_GROUP_JOIN && k->state == CONTACT_ESTABLISHED) {
-		rc = group_join_accept(c, k->peer_identity, data, len);
-		/* No offer, another group, keys that would spoil our commit: dropped. */
-		if (rc == CAIRN_ENOTFOUND || rc == CAIRN_EINVAL || rc == CAIRN_EEXIST)
-			rc = 0;
+	} else if (kind == APPMSG_GROUP_JOIN) {
+		rc = on_join(c, identity, data, len);
 		fx->groups = true;
-	} else if (kind == APPMSG_GROUP_WELCOME && k->state == CONTACT_ESTABLISHED) {
+	} else if (kind == APPMSG_GROUP_WELCOME) {
 		rc = group_join_welcome(c, data, len);
 		/* A welcome that answers no join of ours, or fails a check: dropped (9.8). */
 		if (rc != 0 && rc != CAIRN_ENOMEM && rc != CAIRN_EIO && rc != CAIRN_ECORRUPT)
@@ -413,10 +460,54 @@ static int collect(void *ctx, const struct group_state *g)
 	return 0;
 }
 
+struct kept {
+	size_t n, cap;
+	uint8_t (*v)[KEPT_JOIN_LEN];
+};
+
+static int collect_join(void *ctx, const uint8_t *v, size_t len)
+{
+	struct kept *k = ctx;
+	if (len != KEPT_JOIN_LEN)
+		return 0; /* an offer still waiting for its join */
+	if (k->n == k->cap) {
+		size_t cap = k->cap ? 2 * k->cap : 4;
+		void *p = realloc(k->v, cap * sizeof(*k->v));
+		if (p == NULL)
+			return CAIRN_ENOMEM;
+		k->v = p;
+		k->cap = cap;
+	}
+	memcpy(k->v[k->n++], v, KEPT_JOIN_LEN);
+	return 0;
+}
+
+/* Joins kept while a commit of ours was pending, committed now if it is not any more. */
+static int retry_joins(struct cairn *c)
+{
+	struct kept k = {0};
+	int rc = cstate_list(c->st, REC_GROUP_OFFER, collect_join, &k);
+	if (rc > 0)
+		rc = 0;
+	for (size_t i = 0; i < k.n && rc == 0; i++) {
+		rc = group_join_accept(c, k.v[i], k.v[i] + CAIRN_KEY_LEN, GROUP_JOIN_LEN);
+		if (rc == CAIRN_EEXIST || rc == CAIRN_ENOTFOUND || rc == CAIRN_EINVAL ||
+		    rc == CAIRN_EDENIED)
+			rc = 0; /* still pending, or no longer ours to commit: as it is */
+	}
+	if (k.v != NULL) {
+		sodium_memzero(k.v, k.cap * sizeof(*k.v));
+		free(k.v);
+	}
+	return rc;
+}
+
 int client_groups_tick(struct cairn *c)
 {
 	struct gids s = {0};
-	int rc = group_each(c, collect, &s);
+	int rc = retry_joins(c);
+	if (rc == 0)
+		rc = group_each(c, collect, &s);
 	if (rc > 0)
 		rc = 0;
 	for (size_t i = 0; i < s.n && rc == 0; i++)
