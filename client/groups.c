@@ -110,6 +110,36 @@ static int load_named(struct cairn *c, const char *name, struct group_state **g)
 	return rc != 0 ? rc : group_load(c, gid, g);
 }
 
+/* Ends a transaction that carries group data DATA (LEN bytes) of KIND to contact K over 1:1:
+ * with RC 0 queued (as client_queue_message seals a text) and committed, else rolled back. */
+static int queue_and_end(struct cairn *c, struct contact *k, uint8_t kind, const uint8_t *data,
+                         size_t len, int rc)
+{
+	uint8_t id[APPMSG_ID_LEN];
+	client_random(c, id, sizeof(id));
+	if (rc == 0)
+		rc = client_queue_message(c, k, kind, data, len, id, client_now_s(c));
+	if (rc == 0)
+		rc = cstate_commit(c->st);
+	else
+		cstate_rollback(c->st);
+	return rc;
+}
+
+/* Room for one more of N items of SIZE bytes in *P (capacity *CAP), doubling. */
+static int grow(void **p, size_t *cap, size_t n, size_t size)
+{
+	if (n < *cap)
+		return 0;
+	size_t want = *cap ? 2 * *cap : 8;
+	void *q = realloc(*p, want * size);
+	if (q == NULL)
+		return CAIRN_ENOMEM;
+	*p = q;
+	*cap = want;
+	return 0;
+}
+
 /* ---- operations ----------------------------------------------------------------------- */
 
 int cairn_group_create(struct cairn *c, const char *name, const char *relay)
@@ -146,7 +176,7 @@ void client_groups_changed(struct cairn *c)
 
 int cairn_group_add(struct cairn *c, const char *group, const char *contact)
 {
-	uint8_t gid[GROUP_ID_LEN], offer[GROUP_OFFER_MAX], id[APPMSG_ID_LEN];
+	uint8_t gid[GROUP_ID_LEN], offer[GROUP_OFFER_MAX];
 	size_t len = 0;
 	struct group_state *g = NULL;
 	int rc = load_named(c, group, &g);
@@ -166,14 +196,7 @@ int cairn_group_add(struct cairn *c, const char *group, const char *contact)
 		rc = CAIRN_ESTATE; /* a member already */
 	if (rc == 0)
 		rc = group_offer_make(c, gid, k.peer_identity, offer, &len);
-	client_random(c, id, sizeof(id));
-	if (rc == 0)
-		rc = client_queue_message(c, &k, APPMSG_GROUP_OFFER, offer, len, id,
-		                          client_now_s(c));
-	if (rc == 0)
-		rc = cstate_commit(c->st);
-	else
-		cstate_rollback(c->st);
+	rc = queue_and_end(c, &k, APPMSG_GROUP_OFFER, offer, len, rc);
 	contact_wipe(&k);
 	group_free(g);
 	if (rc == 0)
@@ -298,7 +321,7 @@ static int on_offer(struct cairn *c, const uint8_t cid[RECORD_ID_LEN], const uin
                     size_t len)
 {
 	struct group_offer o;
-	uint8_t join[GROUP_JOIN_LEN], id[APPMSG_ID_LEN];
+	uint8_t join[GROUP_JOIN_LEN];
 	if (group_offer_decode(data, len, &o) != 0)
 		return 0;
 	struct group_state *g = NULL;
@@ -317,14 +340,7 @@ static int on_offer(struct cairn *c, const uint8_t cid[RECORD_ID_LEN], const uin
 		rc = CAIRN_ESTATE;
 	if (rc == 0)
 		rc = group_join_make(c, o.group_id, join);
-	client_random(c, id, sizeof(id));
-	if (rc == 0)
-		rc = client_queue_message(c, &k, APPMSG_GROUP_JOIN, join, sizeof(join), id,
-		                          client_now_s(c));
-	if (rc == 0)
-		rc = cstate_commit(c->st);
-	else
-		cstate_rollback(c->st);
+	rc = queue_and_end(c, &k, APPMSG_GROUP_JOIN, join, sizeof(join), rc);
 	sodium_memzero(join, sizeof(join));
 	contact_wipe(&k);
 	return rc == CAIRN_ENOTFOUND || rc == CAIRN_ESTATE ? 0 : rc;
@@ -391,7 +407,7 @@ int client_group_appmsg(struct cairn *c, const uint8_t cid[RECORD_ID_LEN], uint8
 static int send_welcome(struct cairn *c, const uint8_t gid[GROUP_ID_LEN],
                         const uint8_t identity[CAIRN_KEY_LEN])
 {
-	uint8_t cid[RECORD_ID_LEN], id[APPMSG_ID_LEN];
+	uint8_t cid[RECORD_ID_LEN];
 	int rc = group_sender_id(c, identity, cid);
 	if (rc != 1)
 		return rc < 0 ? rc : 0; /* not a contact: no session to carry it */
@@ -403,13 +419,7 @@ static int send_welcome(struct cairn *c, const uint8_t gid[GROUP_ID_LEN],
 	rc = client_load_contact_id(c, cid, &k);
 	if (rc == 0)
 		rc = group_welcome_take(c, gid, identity, &w, &wlen);
-	client_random(c, id, sizeof(id));
-	if (rc == 0)
-		rc = client_queue_message(c, &k, APPMSG_GROUP_WELCOME, w, wlen, id, client_now_s(c));
-	if (rc == 0)
-		rc = cstate_commit(c->st);
-	else
-		cstate_rollback(c->st);
+	rc = queue_and_end(c, &k, APPMSG_GROUP_WELCOME, w, wlen, rc);
 	if (w != NULL) {
 		sodium_memzero(w, wlen);
 		free(w);
@@ -432,26 +442,14 @@ struct gids {
 static int collect(void *ctx, const struct group_state *g)
 {
 	struct gids *s = ctx;
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? 2 * s->cap : 8;
-		void *p = realloc(s->id, cap * sizeof(*s->id));
-		if (p == NULL)
-			return CAIRN_ENOMEM;
-		s->id = p;
-		s->cap = cap;
-	}
+	if (grow((void **)&s->id, &s->cap, s->n, sizeof(*s->id)) != 0)
+		return CAIRN_ENOMEM;
 	memcpy(s->id[s->n], g->group_id, GROUP_ID_LEN);
 	for (uint16_t i = 0; i < g->roster.count && !g->removed; i++) {
 		if (i == g->self)
 			continue;
-		if (s->nw == s->capw) {
-			size_t cap = s->capw ? 2 * s->capw : 8;
-			void *p = realloc(s->w, cap * sizeof(*s->w));
-			if (p == NULL)
-				return CAIRN_ENOMEM;
-			s->w = p;
-			s->capw = cap;
-		}
+		if (grow((void **)&s->w, &s->capw, s->nw, sizeof(*s->w)) != 0)
+			return CAIRN_ENOMEM;
 		s->w[s->nw].g = s->n;
 		memcpy(s->w[s->nw].identity, g->roster.member[i].identity, CAIRN_KEY_LEN);
 		s->nw++;
@@ -470,14 +468,8 @@ static int collect_join(void *ctx, const uint8_t *v, size_t len)
 	struct kept *k = ctx;
 	if (len != KEPT_JOIN_LEN)
 		return 0; /* an offer still waiting for its join */
-	if (k->n == k->cap) {
-		size_t cap = k->cap ? 2 * k->cap : 4;
-		void *p = realloc(k->v, cap * sizeof(*k->v));
-		if (p == NULL)
-			return CAIRN_ENOMEM;
-		k->v = p;
-		k->cap = cap;
-	}
+	if (grow((void **)&k->v, &k->cap, k->n, sizeof(*k->v)) != 0)
+		return CAIRN_ENOMEM;
 	memcpy(k->v[k->n++], v, KEPT_JOIN_LEN);
 	return 0;
 }
