@@ -101,6 +101,12 @@ struct cairn_message {
 	int64_t sent_at;     /* sender's clock, seconds since the epoch */
 	int64_t received_at; /* 0 for outgoing messages not yet accepted by the relay */
 	uint8_t id[CAIRN_MESSAGE_ID_LEN];
+	/* In a group's conversation (CONTACT is then the group's name): who sent it, as
+	 * cairn_group_members names members (a contact's name, else the member's short id);
+	 * NULL for our own messages and in a contact's conversation. Added last: libcairn fills
+	 * this struct and lends it to callbacks, an application never allocates one, so an
+	 * application built against the older header reads the same fields at the same places. */
+	const char *sender;
 };
 typedef int (*cairn_message_cb)(void *ctx, const struct cairn_message *m);
 
@@ -273,6 +279,79 @@ CAIRN_WARN_UNUSED int cairn_rename(struct cairn *c, const char *old_name, const 
  * middle. OUT receives CAIRN_SAFETY_NUMBER_LEN characters and a NUL. */
 CAIRN_WARN_UNUSED int cairn_safety_number(struct cairn *c, const char *name,
                                           char out[CAIRN_SAFETY_NUMBER_LEN + 1]);
+
+/*
+ * ---- Groups (PROTOCOL.md 9) ------------------------------------------------------------
+ *
+ * A group has a local name (like a contact's, CAIRN_NAME_MAX bytes; a group and a contact
+ * cannot share one) and a log on one relay. Its messages go through the calls above with NAME
+ * the group's name: cairn_send and cairn_queue seal a message into the group's log,
+ * cairn_read reads its conversation, and the message callbacks of cairn_sync, cairn_listen and
+ * the engine report each new group message with its sender (struct cairn_message's sender).
+ *
+ * A member is named (MEMBER below) by its contact's name when it is one of our contacts,
+ * else by its short id: CAIRN_MEMBER_ID_LEN lowercase hex characters, the first bytes of its
+ * identity key, as cairn_group_members shows them.
+ *
+ * Adding a contact: cairn_group_add sends the contact an offer over our 1:1 session. Its
+ * client accepts offers from its established contacts automatically (9.8 allows it: the offer
+ * comes over a channel the person already trusts, and joining shows nothing the adder could
+ * not show by forwarding): it answers with a join over the same session, the admin's client
+ * commits the add when the join arrives and, once the commit is in the log, sends the welcome;
+ * with it the contact's client enters the group, which cairn_group_members then lists on both
+ * sides. Each step happens in a sync, listen or engine step of the client concerned.
+ */
+
+#define CAIRN_MEMBER_ID_LEN 16 /* a member's short id: 16 hex characters (8 bytes) */
+
+/* Creates group NAME with its log on RELAY (cairn://...): we are its only member, and its
+ * admin. The log's creation and first entry wait in the group outbox for the next sync,
+ * listen or engine step. CAIRN_EEXIST if NAME is a contact's or a group's name already,
+ * CAIRN_EINVAL for an empty or too long name, CAIRN_EADDRESS for a relay that does not
+ * parse. */
+CAIRN_WARN_UNUSED int cairn_group_create(struct cairn *c, const char *name, const char *relay);
+
+/* Offers group GROUP to contact CONTACT over our 1:1 session (queued like a message). The
+ * contact becomes a member when its join comes back and our commit of the add is in the log.
+ * CAIRN_ENOTFOUND (no such group or contact), CAIRN_ESTATE (the contact is not established
+ * yet, or is a member already), CAIRN_EDENIED (we are not an admin of the group). */
+CAIRN_WARN_UNUSED int cairn_group_add(struct cairn *c, const char *group, const char *contact);
+
+/* Removes MEMBER from GROUP (a commit, which moves the group to a fresh log so the removed
+ * member reads nothing new). CAIRN_ENOTFOUND (no such group or member), CAIRN_EDENIED (we are
+ * not an admin), CAIRN_EINVAL (MEMBER is us: use cairn_group_leave), CAIRN_EEXIST (a commit of
+ * ours is still pending: try again after the next sync). */
+CAIRN_WARN_UNUSED int cairn_group_remove(struct cairn *c, const char *group, const char *member);
+
+/* Makes MEMBER of GROUP an admin (a commit). Errors as cairn_group_remove; CAIRN_ESTATE when
+ * MEMBER is an admin already. */
+CAIRN_WARN_UNUSED int cairn_group_admin(struct cairn *c, const char *group, const char *member);
+
+/* Asks GROUP's admins to remove us (the request goes into the log; an admin's client acts on
+ * it). Our conversation stays readable. CAIRN_ENOTFOUND, CAIRN_ESTATE (removed already). */
+CAIRN_WARN_UNUSED int cairn_group_leave(struct cairn *c, const char *group);
+
+/* One member of a group, borrowed for the duration of a callback. */
+struct cairn_group_member {
+	const char *name; /* how MEMBER names it: the contact's name, else ID */
+	const char *id;   /* its short id: CAIRN_MEMBER_ID_LEN hex characters */
+	int contact;      /* 1: one of our contacts (NAME is the contact's name) */
+	int admin;        /* 1: an admin of the group */
+	int self;         /* 1: this client */
+};
+typedef int (*cairn_group_member_cb)(void *ctx, const struct cairn_group_member *m);
+
+/* Calls CB for each member of GROUP in the roster's order (a non-zero return stops the walk
+ * and is returned). CAIRN_ENOTFOUND if there is no such group. */
+CAIRN_WARN_UNUSED int cairn_group_members(struct cairn *c, const char *group,
+                                          cairn_group_member_cb cb, void *ctx);
+
+/* GROUP's safety number (9.10) at its current epoch: OUT receives CAIRN_SAFETY_NUMBER_LEN
+ * characters and a NUL, *EPOCH (may be NULL) the epoch. Members who see the same number at
+ * the same epoch agree on the group's whole history. */
+CAIRN_WARN_UNUSED int cairn_group_safety_number(struct cairn *c, const char *group,
+                                                char out[CAIRN_SAFETY_NUMBER_LEN + 1],
+                                                uint64_t *epoch);
 
 /* Frees a string returned by libcairn (wiped first). Accepts NULL. */
 void cairn_free(char *s);
