@@ -46,10 +46,10 @@ struct cairn {
 void client_set_group_handler(struct cairn *c, const struct logio_handler *h, void *ctx);
 
 /* A new incoming group message (stored, in the store's transaction): counted and reported to
- * the receiving engine's message callback, if one runs (engine.c). */
+ * the receiving engine's message callback, if one runs (engine_notify.c). */
 void client_report_group(struct cairn *c, const struct cairn_message *m);
 
-/* A running engine of C (if any) dispatches the outbox at its next step (engine.c). */
+/* A running engine of C (if any) dispatches the outbox at its next step (engine_notify.c). */
 void client_engine_wake(struct cairn *c);
 
 /* Replaces C's environment (tests: a fake clock, counted ids, an in-memory relay). */
@@ -91,6 +91,14 @@ CAIRN_WARN_UNUSED int client_store_contact(struct cairn *c, const struct contact
 /* Adds K, a new contact: ids made if zero, its 1:1 conversation (UNREAD unread) and its name,
  * in one transaction; CAIRN_EEXIST if the name is taken meanwhile. */
 CAIRN_WARN_UNUSED int client_add_contact(struct cairn *c, struct contact *k, uint32_t unread);
+
+/* A member's short id (cairn.h's CAIRN_MEMBER_ID_LEN hex characters) from the first bytes of
+ * P, an identity key or the id a group message stores for its sender. */
+void client_short_id(const uint8_t *p, char out[CAIRN_MEMBER_ID_LEN + 1]);
+/* How a stored group message's SENDER (group_sender_id's id) is shown: its contact's name,
+ * else its short id. */
+void client_group_sender_name(struct cairn *c, const uint8_t sender[RECORD_ID_LEN],
+                              char out[CAIRN_NAME_MAX + 1]);
 
 /* Loads / stores a conversation (V->members malloc'd; conversation_wipe). */
 CAIRN_WARN_UNUSED int client_load_conversation(struct cairn *c, const uint8_t id[RECORD_ID_LEN],

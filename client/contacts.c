@@ -320,3 +320,21 @@ void contact_current_mailboxes(const struct contact *k, struct mailbox_list *out
 		strcpy(a->relay, m->relay);
 	}
 }
+
+/* A short id: the first 8 bytes of an identity key (or of the prefix stored with a message), in
+ * lowercase hex. */
+void client_short_id(const uint8_t *p, char out[CAIRN_MEMBER_ID_LEN + 1])
+{
+	sodium_bin2hex(out, CAIRN_MEMBER_ID_LEN + 1, p, CAIRN_MEMBER_ID_LEN / 2);
+}
+
+void client_group_sender_name(struct cairn *c, const uint8_t sender[RECORD_ID_LEN],
+                              char out[CAIRN_NAME_MAX + 1])
+{
+	struct contact k;
+	if (client_load_contact_id(c, sender, &k) == 0)
+		snprintf(out, CAIRN_NAME_MAX + 1, "%s", k.name);
+	else
+		client_short_id(sender, out);
+	contact_wipe(&k);
+}

@@ -359,34 +359,6 @@ int engine_fds(const struct engine *e, struct pollfd *fds, size_t cap, size_t *n
 	return count > cap ? CAIRN_ENOBUFS : 0;
 }
 
-void client_engine_wake(struct cairn *c)
-{
-	if (c->engine != NULL) {
-		c->engine->redispatch = true;
-		if (c->engine->logs != NULL)
-			logio_wake(c->engine->logs);
-	}
-}
-
-void logio_logs_changed(struct cairn *c)
-{
-	if (c != NULL && c->engine != NULL && c->engine->logs != NULL)
-		logio_relist(c->engine->logs);
-	/* The engine of a sync or listen (not c->engine) reads logs too. */
-	if (c != NULL && c->reporting != NULL && c->reporting->logs != NULL)
-		logio_relist(c->reporting->logs);
-}
-
-void client_report_group(struct cairn *c, const struct cairn_message *m)
-{
-	struct engine *e = c->reporting;
-	if (e == NULL)
-		return;
-	e->res.received++;
-	if (e->cb.message != NULL)
-		e->cb.message(e->ctx, m);
-}
-
 void client_set_group_handler(struct cairn *c, const struct logio_handler *h, void *ctx)
 {
 	c->group_h = h;

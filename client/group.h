@@ -331,10 +331,6 @@ struct receive_effects;
 /* Group NAME's id into GID: 0 or CAIRN_ENOTFOUND (or a store error). A scan of the groups. */
 CAIRN_WARN_UNUSED int client_group_find(struct cairn *c, const char *name,
                                         uint8_t gid[GROUP_ID_LEN]);
-/* How a stored message's SENDER (group_sender_id's id) is shown: its contact's name, else its
- * short id. */
-void client_group_sender_name(struct cairn *c, const uint8_t sender[RECORD_ID_LEN],
-                              char out[CAIRN_NAME_MAX + 1]);
 /* cairn_queue for group NAME: sealed, queued, stored as ours; the engine woken. */
 CAIRN_WARN_UNUSED int client_group_queue(struct cairn *c, const char *name, const uint8_t *text,
                                          size_t len, uint8_t id[APPMSG_ID_LEN]);

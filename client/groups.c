@@ -52,30 +52,12 @@ int client_group_find(struct cairn *c, const char *name, uint8_t gid[GROUP_ID_LE
 	return b.found ? 0 : CAIRN_ENOTFOUND;
 }
 
-/* A short id: the first 8 bytes of an identity key (or of the prefix stored with a message), in
- * lowercase hex. */
-static void short_id(const uint8_t *p, char out[CAIRN_MEMBER_ID_LEN + 1])
-{
-	sodium_bin2hex(out, CAIRN_MEMBER_ID_LEN + 1, p, CAIRN_MEMBER_ID_LEN / 2);
-}
-
-void client_group_sender_name(struct cairn *c, const uint8_t sender[RECORD_ID_LEN],
-                              char out[CAIRN_NAME_MAX + 1])
-{
-	struct contact k;
-	if (client_load_contact_id(c, sender, &k) == 0)
-		snprintf(out, CAIRN_NAME_MAX + 1, "%s", k.name);
-	else
-		short_id(sender, out);
-	contact_wipe(&k);
-}
-
 /* The label of member IDENTITY: its contact's name (returns 1) or its short id (0). */
 static int member_label(struct cairn *c, const uint8_t identity[CAIRN_KEY_LEN],
                         char name[CAIRN_NAME_MAX + 1], char id[CAIRN_MEMBER_ID_LEN + 1])
 {
 	uint8_t cid[RECORD_ID_LEN];
-	short_id(identity, id);
+	client_short_id(identity, id);
 	int rc = group_sender_id(c, identity, cid);
 	if (rc == 1) {
 		client_group_sender_name(c, cid, name);
