@@ -22,16 +22,23 @@ static int no_member(void *ctx, const struct cairn_group_member *m)
 	return 0;
 }
 
-/* 0 when GROUP is one of C's groups; otherwise says so and returns 1. Run before a change so
- * that a later CAIRN_ENOTFOUND can only mean the contact or member. */
-static int known_group(struct cairn *c, const char *group)
+/* Opens O's home into *C and checks that GROUP is one of its groups, so that a later
+ * CAIRN_ENOTFOUND can only mean the contact or member. Returns 0 or an exit status (said on
+ * stderr; nothing is left open). */
+static int open_group(const struct options *o, const char *group, struct cairn **c)
 {
-	int rc = cairn_group_members(c, group, no_member, NULL);
+	int st = cli_open(o, c);
+	if (st != 0)
+		return st;
+	int rc = cairn_group_members(*c, group, no_member, NULL);
+	if (rc == 0)
+		return 0;
+	cairn_close(*c);
 	if (rc == CAIRN_ENOTFOUND) {
 		fprintf(stderr, "cairn: no group called '%s'\n", group);
 		return 1;
 	}
-	return rc == 0 ? 0 : cli_fail(rc, "group");
+	return cli_fail(rc, "group");
 }
 
 /* Sends what a change queued, as `send` does. Returns 0, or EXIT_QUEUED (said on stderr). */
@@ -43,8 +50,9 @@ static int push(struct cairn *c)
 		return 0;
 	if (rc != 0 && rc != CAIRN_ECONNECT && rc != CAIRN_ETIMEDOUT)
 		return cli_fail(rc, "sync");
-	fprintf(stderr, "cairn: %s; the change waits in the outbox and goes out with the next "
-	                "sync, send or listen\n",
+	fprintf(stderr,
+	        "cairn: %s; the change waits in the outbox and goes out with the next "
+	        "sync, send or listen\n",
 	        rc != 0 || r.relays_failed ? "a relay is unreachable" : "not everything was sent");
 	return EXIT_QUEUED;
 }
@@ -52,7 +60,8 @@ static int push(struct cairn *c)
 static int group_create(const struct options *o, const char *group)
 {
 	if (o->nrelays != 1) {
-		fprintf(stderr, "cairn: group create needs NAME and one --relay ADDRESS (its log)\n");
+		fprintf(stderr,
+		        "cairn: group create needs NAME and one --relay ADDRESS (its log)\n");
 		return EXIT_USAGE;
 	}
 	int st = cli_check_relays(o);
@@ -105,13 +114,9 @@ static int group_add(const struct options *o, const char *group, const char *con
 		return EXIT_USAGE;
 	}
 	struct cairn *c;
-	int st = cli_open(o, &c);
+	int st = open_group(o, group, &c);
 	if (st != 0)
 		return st;
-	if ((st = known_group(c, group)) != 0) {
-		cairn_close(c);
-		return st;
-	}
 	/* Each contact alone: one that cannot be offered the group does not hold back the
 	 * others, and the exit status says that one failed. */
 	int added = 0;
@@ -148,13 +153,9 @@ static int group_commit(const struct options *o, const char *what, const char *g
 		return EXIT_USAGE;
 	}
 	struct cairn *c;
-	int st = cli_open(o, &c);
+	int st = open_group(o, group, &c);
 	if (st != 0)
 		return st;
-	if ((st = known_group(c, group)) != 0) {
-		cairn_close(c);
-		return st;
-	}
 	int admin = strcmp(what, "admin") == 0;
 	int rc = admin ? cairn_group_admin(c, group, member) : cairn_group_remove(c, group, member);
 	if (rc == 0)
@@ -179,13 +180,9 @@ static int group_commit(const struct options *o, const char *what, const char *g
 static int group_leave(const struct options *o, const char *group)
 {
 	struct cairn *c;
-	int st = cli_open(o, &c);
+	int st = open_group(o, group, &c);
 	if (st != 0)
 		return st;
-	if ((st = known_group(c, group)) != 0) {
-		cairn_close(c);
-		return st;
-	}
 	int rc = cairn_group_leave(c, group);
 	if (rc == 0)
 		st = push(c);

@@ -25,60 +25,24 @@
 #include "cairn/address.h"
 #include "cliproc.h"
 #include "it_common.h"
-#include "relayproc.h"
+#include "it_client_common.h"
 
 #define HOMES_MAX 64
-#define ROUNDS                                                                                     \
-	10 /* sync rounds a change may take to reach everyone (offer, join, commit,                \
-	    * welcome: four hops) */
+/* Sync rounds a change may take to reach everyone: offer, join, commit, welcome. */
+#define ROUNDS 10
 
-struct gworld {
-	char dir[64];
-	char home[HOMES_MAX][96];
-	struct relayproc relay;
-	char addr[CAIRN_ADDRESS_MAX + 1];
-	double started;
-};
+/* The homes of a test: the world's directory holds them all (its own four are not used). */
+static char hpath[HOMES_MAX][96];
 
-static int setup(void **state)
+static void make_homes(const struct world *w)
 {
-	struct gworld *w = calloc(1, sizeof(*w));
-	if (w == NULL)
-		return -1;
-	strcpy(w->dir, "/tmp/cairn-itg-XXXXXX");
-	if (mkdtemp(w->dir) == NULL)
-		return -1;
 	for (int i = 0; i < HOMES_MAX; i++)
-		snprintf(w->home[i], sizeof(w->home[i]), "%s/h%02d", w->dir, i);
-	if (relayproc_init(&w->relay, NULL) != 0 || relayproc_start(&w->relay) != 0) {
-		fprintf(stderr, "setup: cannot start the relay in %s\n", w->relay.dir);
-		return -1;
-	}
-	struct cairn_address a = {.host_type = CAIRN_HOST_IPV4, .port = w->relay.port};
-	memcpy(a.key, w->relay.pub, sizeof(a.key));
-	strcpy(a.host, "127.0.0.1");
-	if (cairn_address_format(&a, w->addr, sizeof(w->addr)) != 0)
-		return -1;
-	w->started = it_mono_s();
-	*state = w;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct gworld *w = *state;
-	if (w == NULL)
-		return 0;
-	print_message("%.1f s\n", it_mono_s() - w->started);
-	relayproc_cleanup(&w->relay);
-	test_rm_tree(w->dir);
-	free(w);
-	return 0;
+		snprintf(hpath[i], sizeof(hpath[i]), "%s/h%02d", w->dir, i);
 }
 
 /* Makes A (who calls the other BNAME) and B (who calls the other ANAME) contacts past the
  * first exchange. B's home is made here; A's must exist. */
-static void pair_as(struct gworld *w, const char *a, const char *bname, const char *b,
+static void pair_as(struct world *w, const char *a, const char *bname, const char *b,
                     const char *aname)
 {
 	cli_check(0, CALL(.home = b), ARGS("init"));
@@ -101,17 +65,31 @@ struct member {
 	int contact, admin, self;
 };
 
+/* The next line of a command's --json output at *LINE as an object of FIELDS members, or NULL
+ * at the end; *LINE moves past it. */
+static cJSON *next_object(char **line, int fields)
+{
+	char *end = strchr(*line, '\n');
+	if (end == NULL)
+		return NULL;
+	*end = '\0';
+	cJSON *o = cJSON_Parse(*line);
+	if (o == NULL)
+		fprintf(stderr, "not JSON: %s\n", *line);
+	assert_non_null(o);
+	assert_int_equal(cJSON_GetArraySize(o), fields);
+	*line = end + 1;
+	return o;
+}
+
 /* HOME's `group members GROUP --json`, every field of every line checked, into M (up to CAP);
  * returns the count. */
 static size_t members(const char *home, const char *group, struct member *m, size_t cap)
 {
 	struct res r = cli_expect(0, CALL(.home = home), ARGS("group", "members", group, "--json"));
 	size_t n = 0;
-	for (char *line = r.out, *end; (end = strchr(line, '\n')) != NULL; line = end + 1) {
-		*end = '\0';
-		cJSON *o = cJSON_Parse(line);
-		assert_non_null(o);
-		assert_int_equal(cJSON_GetArraySize(o), 5);
+	char *line = r.out;
+	for (cJSON *o; (o = next_object(&line, 5)) != NULL;) {
 		cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "name");
 		cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "id");
 		cJSON *k = cJSON_GetObjectItemCaseSensitive(o, "contact");
@@ -151,11 +129,8 @@ static size_t count_from(const char *home, const char *group, const char *sender
 {
 	struct res r = cli_expect(0, CALL(.home = home), ARGS("read", group, "--json"));
 	size_t n = 0;
-	for (char *line = r.out, *end; (end = strchr(line, '\n')) != NULL; line = end + 1) {
-		*end = '\0';
-		cJSON *o = cJSON_Parse(line);
-		assert_non_null(o);
-		assert_int_equal(cJSON_GetArraySize(o), 7);
+	char *line = r.out;
+	for (cJSON *o; (o = next_object(&line, 7)) != NULL;) {
 		cJSON *k = cJSON_GetObjectItemCaseSensitive(o, "contact");
 		cJSON *d = cJSON_GetObjectItemCaseSensitive(o, "direction");
 		cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "text");
@@ -176,15 +151,15 @@ static size_t count_from(const char *home, const char *group, const char *sender
 
 /* Syncs each of the N homes in turn, ROUNDS times at most, until every home in WANT_HOMES
  * (NW of them) sees WANT members in GROUP. Returns the rounds it took. */
-static int settle(struct gworld *w, int n, const char *group, const int *want_homes, int nw,
+static int settle(struct world *w, int n, const char *group, const int *want_homes, int nw,
                   size_t want)
 {
 	for (int round = 1; round <= ROUNDS; round++) {
 		for (int i = 0; i < n; i++)
-			cli_check(-1, CALL(.home = w->home[i]), ARGS("sync"));
+			cli_check(-1, CALL(.home = hpath[i]), ARGS("sync"));
 		int done = 1;
 		for (int j = 0; j < nw && done; j++) {
-			struct res r = cli_run(CALL(.home = w->home[want_homes[j]]),
+			struct res r = cli_run(CALL(.home = hpath[want_homes[j]]),
 			                       ARGS("group", "members", group, "--json"));
 			size_t lines = 0;
 			for (char *p = r.out; r.status == 0 && (p = strchr(p, '\n')) != NULL; p++)
@@ -213,8 +188,9 @@ static void expect_err(int expect, const char *home, const char *const *args, co
 
 static void test_group_life(void **state)
 {
-	struct gworld *w = *state;
-	const char *a = w->home[0], *b = w->home[1], *c = w->home[2], *d = w->home[3];
+	struct world *w = *state;
+	make_homes(w);
+	const char *a = hpath[0], *b = hpath[1], *c = hpath[2], *d = hpath[3];
 	cli_check(0, CALL(.home = a), ARGS("init"));
 	pair_as(w, a, "bob", b, "alice");
 	pair_as(w, a, "carol", c, "alice");
@@ -259,7 +235,7 @@ static void test_group_life(void **state)
 	cli_check(0, CALL(.home = a), ARGS("send", "family", "welcome all"));
 	cli_check(0, CALL(.home = b), ARGS("send", "family", "hi from bob"));
 	for (int i = 0; i < 4; i++)
-		cli_check(0, CALL(.home = w->home[i]), ARGS("sync"));
+		cli_check(0, CALL(.home = hpath[i]), ARGS("sync"));
 	assert_int_equal(count_from(a, "family", NULL, "welcome all"), 1);
 	assert_int_equal(count_from(b, "family", "alice", "welcome all"), 1);
 	assert_int_equal(count_from(c, "family", "alice", "welcome all"), 1);
@@ -291,7 +267,7 @@ static void test_group_life(void **state)
 	cli_check(0, CALL(.home = a), ARGS("group", "admin", "family", "bob"));
 	for (int round = 0; round < ROUNDS; round++) {
 		for (int i = 0; i < 4; i++)
-			cli_check(-1, CALL(.home = w->home[i]), ARGS("sync"));
+			cli_check(-1, CALL(.home = hpath[i]), ARGS("sync"));
 		members(b, "family", m, HOMES_MAX);
 		const struct member *me = NULL;
 		for (size_t i = 0; i < 4; i++)
@@ -310,7 +286,7 @@ static void test_group_life(void **state)
 	/* The removed member reads nothing sent after its removal. */
 	cli_check(0, CALL(.home = a), ARGS("send", "family", "after dave left"));
 	for (int i = 0; i < 4; i++)
-		cli_check(-1, CALL(.home = w->home[i]), ARGS("sync"));
+		cli_check(-1, CALL(.home = hpath[i]), ARGS("sync"));
 	assert_int_equal(count_from(b, "family", "alice", "after dave left"), 1);
 	assert_int_equal(count_from(c, "family", "alice", "after dave left"), 1);
 	assert_int_equal(count_from(d, "family", "alice", "after dave left"), 0);
@@ -324,7 +300,7 @@ static void test_group_life(void **state)
 	assert_null(find_member(m, 2, carol_id));
 	cli_check(0, CALL(.home = b), ARGS("send", "family", "just us"));
 	for (int i = 0; i < 3; i++)
-		cli_check(-1, CALL(.home = w->home[i]), ARGS("sync"));
+		cli_check(-1, CALL(.home = hpath[i]), ARGS("sync"));
 	assert_int_equal(count_from(a, "family", "bob", "just us"), 1);
 	assert_int_equal(count_from(c, "family", NULL, "just us") +
 	                     count_from(c, "family", "alice", "just us"),
@@ -336,17 +312,18 @@ static void test_group_life(void **state)
 
 static void test_group_size(void **state)
 {
-	struct gworld *w = *state;
+	struct world *w = *state;
 	const char *env = getenv("GROUP_CLI_MEMBERS");
 	int n = env != NULL ? atoi(env) : (IT_ASAN ? 4 : 8);
 	assert_true(n >= 2 && n <= HOMES_MAX);
-	const char *a = w->home[0];
+	make_homes(w);
+	const char *a = hpath[0];
 	cli_check(0, CALL(.home = a), ARGS("init"));
 	char names[HOMES_MAX][16];
 	double t0 = it_mono_s();
 	for (int i = 1; i < n; i++) {
 		snprintf(names[i], sizeof(names[i]), "m%02d", i);
-		pair_as(w, a, names[i], w->home[i], "admin");
+		pair_as(w, a, names[i], hpath[i], "admin");
 	}
 	double t1 = it_mono_s();
 	cli_check(0, CALL(.home = a), ARGS("group", "create", "big", "--relay", w->addr));
@@ -362,9 +339,9 @@ static void test_group_size(void **state)
 	double t2 = it_mono_s();
 	cli_check(0, CALL(.home = a), ARGS("send", "big", "to everyone"));
 	for (int i = 1; i < n; i++)
-		cli_check(0, CALL(.home = w->home[i]), ARGS("sync"));
+		cli_check(0, CALL(.home = hpath[i]), ARGS("sync"));
 	for (int i = 1; i < n; i++)
-		assert_int_equal(count_from(w->home[i], "big", "admin", "to everyone"), 1);
+		assert_int_equal(count_from(hpath[i], "big", "admin", "to everyone"), 1);
 	double t3 = it_mono_s();
 	print_message("%d members: pairing %.1f s, group add in %d rounds %.1f s (%.2f s per "
 	              "member), one message to all %.1f s\n",
@@ -373,16 +350,11 @@ static void test_group_size(void **state)
 
 int main(void)
 {
-	if (sodium_init() < 0 || find_cli() != 0) {
-		fprintf(stderr, "cannot find the cairn command (%s); set CAIRN_CLI\n", cli_path);
+	if (it_client_init() != 0)
 		return 1;
-	}
-	signal(SIGPIPE, SIG_IGN);
 	setenv("CAIRN_PWHASH_FAST", "1", 1);
 	setenv("CAIRN_PASSPHRASE", CLI_PASS, 1);
 	unsetenv("CAIRN_SOCKS");
-	if (getenv("CAIRN_IT_ONLY") != NULL)
-		cmocka_set_test_filter(getenv("CAIRN_IT_ONLY"));
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_group_life, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_group_size, setup, teardown),
