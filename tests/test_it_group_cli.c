@@ -170,6 +170,12 @@ static int settle(struct world *w, int n, const char *group, const int *want_hom
 		if (done)
 			return round;
 	}
+	for (int j = 0; j < nw; j++) {
+		struct res r =
+		    cli_run(CALL(.home = hpath[want_homes[j]]), ARGS("group", "members", group));
+		fprintf(stderr, "home %d sees:\n%s%s", want_homes[j], r.out, r.err);
+		res_free(&r);
+	}
 	fail_msg("group %s: not %zu members everywhere after %d rounds", group, want, ROUNDS);
 	return -1;
 }
