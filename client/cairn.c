@@ -15,6 +15,8 @@
 
 #include "client.h"
 #include "e2e.h"
+#include "group.h"
+#include "logio.h"
 #include "invite.h"
 #include "safety.h"
 
@@ -90,6 +92,8 @@ int cairn_open(const char *home, const char *passphrase, struct cairn **out)
 	/* A home written before ids is rewritten now, whole or not at all. */
 	if (rc == 0)
 		rc = client_upgrade(c);
+	/* Group logs ride along with every sync, listen and engine (group_io.h). */
+	client_set_group_handler(c, &group_logio_handler, NULL);
 	if (rc != 0) {
 		cairn_close(c);
 		return rc;
@@ -386,6 +390,14 @@ int cairn_queue(struct cairn *c, const char *name, const uint8_t *text, size_t l
 	if (rc != 0)
 		return rc;
 	rc = client_load_contact(c, name, &k);
+	if (rc == CAIRN_ENOTFOUND) {
+		/* Not a contact: a group of that name, sealed into its log (9.4). */
+		cstate_rollback(c->st);
+		rc = client_group_queue(c, name, text, len, id);
+		if (rc == 0 && id_out != NULL)
+			memcpy(id_out, id, APPMSG_ID_LEN);
+		return rc;
+	}
 	if (rc == 0)
 		rc = client_queue_message(c, &k, APPMSG_TEXT, text, len, id, now);
 	/* 1: stored; a negative code is the store's own, passed on as it is. */
@@ -415,6 +427,18 @@ int cairn_send(struct cairn *c, const char *name, const uint8_t *text, size_t le
 		return rc;
 	if (id_out != NULL)
 		memcpy(id_out, id, APPMSG_ID_LEN);
+	uint8_t gid[GROUP_ID_LEN];
+	if (client_group_find(c, name, gid) == 0) {
+		/* A group's message: its log's outbox, sent (with whatever else waits there) by one
+		 * pass of the log transport, which also reads what the group's log holds. */
+		struct logio_result lr;
+		unsigned n = 0;
+		rc = logio_sync(c, c->group_h != NULL ? c->group_h : &group_logio_handler,
+		                c->group_ctx, &lr);
+		if (rc == 0)
+			rc = group_out_count(c, &n);
+		return rc == 0 && n > 0 ? CAIRN_ECONNECT : rc;
+	}
 	/* Sent means accepted by any one relay; what else waits in the outbox is not this
 	 * message's business. */
 	struct cairn_sync_result res;
@@ -428,7 +452,9 @@ int cairn_send(struct cairn *c, const char *name, const uint8_t *text, size_t le
 }
 
 struct read_ctx {
+	struct cairn *c;
 	const char *name; /* shown as the conversation's contact */
+	bool group;       /* a group's conversation: each message names its sender */
 	const uint8_t *conv;
 	cairn_message_cb cb;
 	void *ctx;
@@ -450,7 +476,26 @@ static int read_one(void *vctx, const uint8_t *v, size_t vlen)
 	                            .sent_at = m.sent_at,
 	                            .received_at = m.received_at};
 	memcpy(out.id, m.id, sizeof(out.id));
+	char who[CAIRN_NAME_MAX + 1];
+	if (r->group && !m.outgoing) {
+		client_group_sender_name(r->c, m.sender, who);
+		out.sender = who;
+	}
 	return r->cb(r->ctx, &out);
+}
+
+/* The conversation of group NAME into CONV. */
+static int group_conv(struct cairn *c, const char *name, uint8_t conv[RECORD_ID_LEN])
+{
+	uint8_t gid[GROUP_ID_LEN];
+	struct group_state *g = NULL;
+	int rc = client_group_find(c, name, gid);
+	if (rc == 0)
+		rc = group_load(c, gid, &g);
+	if (rc == 0)
+		memcpy(conv, g->conv, RECORD_ID_LEN);
+	group_free(g);
+	return rc;
 }
 
 /*
@@ -473,6 +518,11 @@ int cairn_read(struct cairn *c, const char *name, cairn_message_cb cb, void *ctx
 	memcpy(conv, k.conv, RECORD_ID_LEN);
 	strcpy(label, k.name);
 	contact_wipe(&k);
+	bool group = false;
+	if (rc == CAIRN_ENOTFOUND && (rc = group_conv(c, name, conv)) == 0) {
+		group = true;
+		snprintf(label, sizeof(label), "%s", name);
+	}
 	if (rc != 0)
 		return rc;
 	rc = client_load_conversation(c, conv, &v);
@@ -480,7 +530,7 @@ int cairn_read(struct cairn *c, const char *name, cairn_message_cb cb, void *ctx
 	conversation_wipe(&v);
 	if (rc != 0)
 		return rc;
-	struct read_ctx r = {.name = label, .conv = conv, .cb = cb, .ctx = ctx};
+	struct read_ctx r = {.c = c, .name = label, .group = group, .conv = conv, .cb = cb, .ctx = ctx};
 	rc = cstate_list_scope(c->st, REC_MESSAGE, conv, RECORD_ID_LEN, read_one, &r);
 	if (rc >= 0 && r.rc != 0)
 		rc = r.rc;

@@ -37,12 +37,17 @@ struct cairn {
 	struct engine *engine; /* the application's engine (cairn_engine_start), or NULL */
 	const struct logio_handler *group_h; /* group logs (group_io.h): NULL, none */
 	void *group_ctx;
+	struct engine *reporting; /* the receiving engine group messages are reported to */
 };
 
 /* The handler of C's group logs (group_io.h) and its context, borrowed until replaced; NULL:
  * the engine carries no group log. Takes effect when an engine starts (sync, listen,
  * cairn_engine_start). */
 void client_set_group_handler(struct cairn *c, const struct logio_handler *h, void *ctx);
+
+/* A new incoming group message (stored, in the store's transaction): counted and reported to
+ * the receiving engine's message callback, if one runs (engine.c). */
+void client_report_group(struct cairn *c, const struct cairn_message *m);
 
 /* A running engine of C (if any) dispatches the outbox at its next step (engine.c). */
 void client_engine_wake(struct cairn *c);
@@ -149,6 +154,7 @@ struct receive_effects {
 	unsigned received; /* new messages stored (and reported) */
 	bool redispatch;   /* the contact named new mailboxes: unsent outbox entries follow them */
 	bool recheck;      /* the contact moved to our new mailboxes: old ones may be deleted */
+	bool groups;       /* a join or welcome changed a group: its logs are listed again */
 };
 
 /*

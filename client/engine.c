@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "group.h"
 #include "logio.h"
 
 int engine_new(struct cairn *c, const struct engine_options *opt, struct engine **out)
@@ -25,6 +26,8 @@ int engine_new(struct cairn *c, const struct engine_options *opt, struct engine 
 	e->listen = opt->listen;
 	e->cb = opt->cb;
 	e->ctx = opt->ctx;
+	if (e->receive)
+		c->reporting = e; /* group messages read by its logio come to its callback */
 	*out = e;
 	return 0;
 }
@@ -33,6 +36,8 @@ void engine_free(struct engine *e)
 {
 	if (e == NULL)
 		return;
+	if (e->c->reporting == e)
+		e->c->reporting = NULL;
 	for (size_t i = 0; i < e->n; i++) {
 		cnet_close(e->s[i].net);
 		free(e->s[i].subs);
@@ -81,6 +86,10 @@ static void engine_tick(struct engine *e, int64_t now)
 	}
 	e->nrefused = 0;
 	e->redispatch = e->recheck = true;
+	/* What the clock asks of the groups (key updates, rotations, old logs) and the welcomes
+	 * our completed commits made; a failure is tried again at the next tick. */
+	if (e->receive && e->logs != NULL && client_groups_tick(c) == 0)
+		logio_relist(e->logs);
 	if (e->logs != NULL)
 		logio_wake(e->logs); /* items queued by another process, or refused before */
 }
@@ -108,6 +117,11 @@ static int handle_envelope(struct engine *e, struct session *s, size_t i, const 
 	e->res.received += fx.received;
 	e->redispatch |= fx.redispatch;
 	e->recheck |= fx.recheck;
+	if (fx.groups && e->logs != NULL) {
+		/* A join committed (its parts queued) or a welcome entered (a new log to read). */
+		logio_relist(e->logs);
+		logio_wake(e->logs);
+	}
 	if (rc != 0) {
 		/* Not stored, so not acknowledged: redelivered later. The session closes, but
 		 * the failure was ours, not the relay's: sync reports it as it is. */
@@ -358,6 +372,16 @@ void logio_logs_changed(struct cairn *c)
 {
 	if (c != NULL && c->engine != NULL && c->engine->logs != NULL)
 		logio_relist(c->engine->logs);
+}
+
+void client_report_group(struct cairn *c, const struct cairn_message *m)
+{
+	struct engine *e = c->reporting;
+	if (e == NULL)
+		return;
+	e->res.received++;
+	if (e->cb.message != NULL)
+		e->cb.message(e->ctx, m);
 }
 
 void client_set_group_handler(struct cairn *c, const struct logio_handler *h, void *ctx)

@@ -320,6 +320,34 @@ CAIRN_WARN_UNUSED int group_welcome_take(struct cairn *c, const uint8_t gid[stat
 CAIRN_WARN_UNUSED int group_welcomes_make(struct cairn *c, const struct group_state *g,
                                           const struct group_next *next, uint64_t commit_seq);
 
+/* ---- the public API's side (groups.c) ---- */
+
+struct contact;
+struct receive_effects;
+
+/* Group NAME's id into GID: 0 or CAIRN_ENOTFOUND (or a store error). A scan of the groups. */
+CAIRN_WARN_UNUSED int client_group_find(struct cairn *c, const char *name,
+                                        uint8_t gid[GROUP_ID_LEN]);
+/* How a stored message's SENDER (group_sender_id's id) is shown: its contact's name, else its
+ * short id. */
+void client_group_sender_name(struct cairn *c, const uint8_t sender[RECORD_ID_LEN],
+                              char out[CAIRN_NAME_MAX + 1]);
+/* cairn_queue for group NAME: sealed, queued, stored as ours; the engine woken. */
+CAIRN_WARN_UNUSED int client_group_queue(struct cairn *c, const char *name, const uint8_t *text,
+                                         size_t len, uint8_t id[APPMSG_ID_LEN]);
+/* A group kind (4, 5, 6) of DATA from contact K over 1:1, inside the receiving transaction
+ * after K's ratchet was kept: an offer answered with a join (queued to K, K updated), a join
+ * committed, a welcome entered. What is untrusted and wrong is dropped (0); store errors
+ * return. Sets FX->redispatch / FX->groups. */
+CAIRN_WARN_UNUSED int client_group_appmsg(struct cairn *c, struct contact *k, uint8_t kind,
+                                          const uint8_t *data, size_t len,
+                                          struct receive_effects *fx);
+/* group_tick on every group, then the welcomes our completed commits made sent to the
+ * members who are our contacts (over 1:1). */
+CAIRN_WARN_UNUSED int client_groups_tick(struct cairn *c);
+/* The groups' logs or outbox changed: a running engine re-lists and sends. */
+void client_groups_changed(struct cairn *c);
+
 /* The handler the transport calls (group_io.h). */
 extern const struct logio_handler group_logio_handler;
 

@@ -112,6 +112,18 @@ int group_store_message(struct cairn *c, const struct group_state *g, const uint
 			conversation_wipe(&cv);
 		}
 	}
+	if (rc == 0 && sender != NULL && c->reporting != NULL) {
+		char who[CAIRN_NAME_MAX + 1];
+		client_group_sender_name(c, m.sender, who);
+		struct cairn_message out = {.contact = g->name,
+		                            .text = text,
+		                            .len = len,
+		                            .sent_at = sent_at,
+		                            .received_at = m.received_at,
+		                            .sender = who};
+		memcpy(out.id, id, APPMSG_ID_LEN);
+		client_report_group(c, &out);
+	}
 	return rc == 0 ? 1 : rc;
 }
 

@@ -12,6 +12,7 @@
 #include <sodium.h>
 
 #include "client.h"
+#include "group.h"
 #include "e2e.h"
 
 /* One call of client_receive_envelope: where messages are reported and effects recorded. */
@@ -117,6 +118,27 @@ static void apply_mailboxes(struct receiver *rv, struct contact *k, const struct
 	sodium_memzero(&l, sizeof(l));
 }
 
+/* A group kind over 1:1 (9.8): an offer, a join or a welcome (up to APPMSG_PARTS_MAX parts),
+ * handed to groups.c once whole (transaction held). */
+static int deliver_group(struct receiver *rv, struct contact *k, const uint8_t *raw, size_t len,
+                         const struct appmsg *am)
+{
+	if (appmsg_check(am, APPMSG_DIRECT) != 0)
+		return 0;
+	if (am->part_count == 1)
+		return client_group_appmsg(rv->c, k, am->kind, am->data, am->data_len, rv->fx);
+	uint8_t *joined = NULL;
+	size_t jlen = 0;
+	int rc = store_part(rv->c, k, am, raw, len, &joined, &jlen);
+	if (rc == 1)
+		rc = client_group_appmsg(rv->c, k, am->kind, joined, jlen, rv->fx);
+	if (joined != NULL) {
+		sodium_memzero(joined, jlen);
+		free(joined);
+	}
+	return rc;
+}
+
 /* Handles the application message inside an opened envelope (transaction held). */
 static int deliver_appmsg(struct receiver *rv, struct contact *k, const uint8_t *raw, size_t len,
                           struct appmsg *am, uint8_t **text, size_t *tlen)
@@ -126,6 +148,8 @@ static int deliver_appmsg(struct receiver *rv, struct contact *k, const uint8_t 
 		return 0;
 	if (am->kind == APPMSG_MAILBOXES)
 		apply_mailboxes(rv, k, am);
+	if (am->kind >= APPMSG_GROUP_OFFER && am->kind <= APPMSG_GROUP_WELCOME)
+		return deliver_group(rv, k, raw, len, am);
 	if (am->kind != APPMSG_TEXT)
 		return 0; /* hello, mailboxes, or a kind from a later version: nothing to store */
 	if (am->part_count == 1) {

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "engine.h"
+#include "group.h"
 
 #define RUN_FDS_MAX 64
 #define RUN_STOP_MS 250 /* listen: how often *STOP is looked at while nothing happens */
@@ -57,13 +58,27 @@ int client_run(struct cairn *c, struct cairn_sync_result *res, cairn_message_cb 
 int cairn_sync(struct cairn *c, struct cairn_sync_result *result, cairn_message_cb on_message,
                void *ctx)
 {
-	int rc = client_run(c, result, on_message, ctx, NULL, true);
+	if (c == NULL || result == NULL)
+		return CAIRN_EINVAL;
+	/* What the clock asks of the groups goes out with this sync. */
+	int rc = c->engine != NULL ? CAIRN_ESTATE : client_groups_tick(c);
+	if (rc != 0) {
+		memset(result, 0, sizeof(*result));
+		return rc;
+	}
+	rc = client_run(c, result, on_message, ctx, NULL, true);
 	/* A contact that has just answered our invite moves to fresh mailboxes: made now, and
 	 * announced at once. That needs every relay of the invite, so it waits for a sync that
 	 * reached all our relays. */
 	bool moved = false;
 	if (rc == 0 && result->relays_failed == 0)
 		rc = client_move_contacts(c, &moved);
+	/* Welcomes of commits this sync read back complete go to their members over 1:1 now. */
+	unsigned before = 0, after = 0;
+	if (rc == 0 && (rc = client_outbox_count(c, NULL, &before)) == 0 &&
+	    (rc = client_groups_tick(c)) == 0 && (rc = client_outbox_count(c, NULL, &after)) == 0 &&
+	    after > before)
+		moved = true;
 	if (rc == 0 && moved) {
 		struct cairn_sync_result more;
 		rc = client_run(c, &more, NULL, NULL, NULL, false);

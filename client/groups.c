@@ -1,0 +1,432 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Groups in the public API (cairn.h, PROTOCOL.md 9) over the group state (group.h): finding a
+ * group by its local name, naming members (a contact's name, else a short id), the admin's
+ * operations, and the 1:1 carriage of 9.8 (offers sent with cairn_group_add; offers, joins and
+ * welcomes that arrive are handled by client_group_appmsg from receive.c; welcomes made when
+ * our commit completes are sent by client_groups_tick). The log transport is logio.c's; this
+ * file only tells it that there is something new (client_engine_wake, logio_logs_changed).
+ *
+ * Offers from established contacts are accepted automatically (9.8 allows it): the offer
+ * came over a session the person already trusts, and the group's members can be checked
+ * afterwards (cairn_group_members, cairn_group_safety_number).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "client.h"
+#include "group.h"
+#include "logio.h"
+
+static const struct group_settings default_settings = {.rotate_seconds = 604800,
+                                                       .rotate_messages = 1000};
+
+/* ---- names ---------------------------------------------------------------------------- */
+
+struct by_name {
+	const char *name;
+	uint8_t *gid;
+	bool found;
+};
+
+static int by_name_cb(void *ctx, const struct group_state *g)
+{
+	struct by_name *b = ctx;
+	if (strcmp(g->name, b->name) != 0)
+		return 0;
+	memcpy(b->gid, g->group_id, GROUP_ID_LEN);
+	b->found = true;
+	return 1;
+}
+
+int client_group_find(struct cairn *c, const char *name, uint8_t gid[GROUP_ID_LEN])
+{
+	if (c == NULL || !client_valid_name(name))
+		return CAIRN_ENOTFOUND;
+	struct by_name b = {.name = name, .gid = gid};
+	int rc = group_each(c, by_name_cb, &b);
+	if (rc < 0)
+		return rc;
+	return b.found ? 0 : CAIRN_ENOTFOUND;
+}
+
+/* A short id: the first 8 bytes of an identity key (or of the prefix stored with a message), in
+ * lowercase hex. */
+static void short_id(const uint8_t *p, char out[CAIRN_MEMBER_ID_LEN + 1])
+{
+	sodium_bin2hex(out, CAIRN_MEMBER_ID_LEN + 1, p, CAIRN_MEMBER_ID_LEN / 2);
+}
+
+void client_group_sender_name(struct cairn *c, const uint8_t sender[RECORD_ID_LEN],
+                              char out[CAIRN_NAME_MAX + 1])
+{
+	struct contact k;
+	if (client_load_contact_id(c, sender, &k) == 0)
+		snprintf(out, CAIRN_NAME_MAX + 1, "%s", k.name);
+	else
+		short_id(sender, out);
+	contact_wipe(&k);
+}
+
+/* The label of member IDENTITY: its contact's name (returns 1) or its short id (0). */
+static int member_label(struct cairn *c, const uint8_t identity[CAIRN_KEY_LEN],
+                        char name[CAIRN_NAME_MAX + 1], char id[CAIRN_MEMBER_ID_LEN + 1])
+{
+	uint8_t cid[RECORD_ID_LEN];
+	short_id(identity, id);
+	int rc = group_sender_id(c, identity, cid);
+	if (rc == 1) {
+		client_group_sender_name(c, cid, name);
+		return 1;
+	}
+	memcpy(name, id, CAIRN_MEMBER_ID_LEN + 1);
+	return rc < 0 ? rc : 0;
+}
+
+/* The roster index of MEMBER in G (a contact's name or a short id), or CAIRN_ENOTFOUND. */
+static int member_find(struct cairn *c, const struct group_state *g, const char *member)
+{
+	if (member == NULL)
+		return CAIRN_ENOTFOUND;
+	for (uint16_t i = 0; i < g->roster.count; i++) {
+		char name[CAIRN_NAME_MAX + 1], id[CAIRN_MEMBER_ID_LEN + 1];
+		int rc = member_label(c, g->roster.member[i].identity, name, id);
+		if (rc < 0)
+			return rc;
+		if (strcmp(member, name) == 0 || strcmp(member, id) == 0)
+			return i;
+	}
+	return CAIRN_ENOTFOUND;
+}
+
+/* Loads group NAME (outside a transaction: reading only). */
+static int load_named(struct cairn *c, const char *name, struct group_state **g)
+{
+	uint8_t gid[GROUP_ID_LEN];
+	*g = NULL;
+	int rc = client_group_find(c, name, gid);
+	return rc != 0 ? rc : group_load(c, gid, g);
+}
+
+/* ---- operations ----------------------------------------------------------------------- */
+
+int cairn_group_create(struct cairn *c, const char *name, const char *relay)
+{
+	struct cairn_address a;
+	uint8_t gid[GROUP_ID_LEN];
+	if (c == NULL || !client_valid_name(name))
+		return CAIRN_EINVAL;
+	if (relay == NULL || cairn_address_parse(relay, &a) != 0)
+		return CAIRN_EADDRESS;
+	struct contact k;
+	int rc = client_load_contact(c, name, &k);
+	contact_wipe(&k);
+	if (rc == 0)
+		return CAIRN_EEXIST;
+	if (rc != CAIRN_ENOTFOUND)
+		return rc;
+	rc = client_group_find(c, name, gid);
+	if (rc == 0)
+		return CAIRN_EEXIST;
+	if (rc != CAIRN_ENOTFOUND)
+		return rc;
+	rc = group_create(c, relay, name, &default_settings, gid);
+	if (rc == 0)
+		client_groups_changed(c);
+	return rc;
+}
+
+void client_groups_changed(struct cairn *c)
+{
+	logio_logs_changed(c);
+	client_engine_wake(c);
+}
+
+int cairn_group_add(struct cairn *c, const char *group, const char *contact)
+{
+	uint8_t gid[GROUP_ID_LEN], offer[GROUP_OFFER_MAX], id[APPMSG_ID_LEN];
+	size_t len = 0;
+	struct group_state *g = NULL;
+	int rc = load_named(c, group, &g);
+	if (rc != 0)
+		return rc;
+	memcpy(gid, g->group_id, GROUP_ID_LEN);
+	struct contact k;
+	if ((rc = cstate_begin(c->st)) != 0) {
+		group_free(g);
+		return rc;
+	}
+	/* The contact is read inside the transaction: its ratchet steps (cairn_queue says why). */
+	rc = client_load_contact(c, contact, &k);
+	if (rc == 0 && k.state != CONTACT_ESTABLISHED)
+		rc = CAIRN_ESTATE;
+	if (rc == 0 && group_roster_find(&g->roster, k.peer_identity) >= 0)
+		rc = CAIRN_ESTATE; /* a member already */
+	if (rc == 0)
+		rc = group_offer_make(c, gid, k.peer_identity, offer, &len);
+	client_random(c, id, sizeof(id));
+	if (rc == 0)
+		rc = client_queue_message(c, &k, APPMSG_GROUP_OFFER, offer, len, id,
+		                          client_now_s(c));
+	if (rc == 0)
+		rc = cstate_commit(c->st);
+	else
+		cstate_rollback(c->st);
+	contact_wipe(&k);
+	group_free(g);
+	if (rc == 0)
+		client_engine_wake(c);
+	return rc;
+}
+
+/* Commits one change of KIND (ROLE for a role change) to MEMBER of GROUP. */
+static int commit_member(struct cairn *c, const char *group, const char *member, uint8_t kind,
+                         uint8_t role)
+{
+	struct group_state *g = NULL;
+	int rc = load_named(c, group, &g);
+	if (rc != 0)
+		return rc;
+	struct group_request q = {.kind = kind, .role = role};
+	int at = member_find(c, g, member);
+	if (at < 0)
+		rc = at;
+	else if (g->removed || g->roster.member[g->self].role != GROUP_ROLE_ADMIN)
+		rc = CAIRN_EDENIED;
+	else if (at == g->self)
+		rc = CAIRN_EINVAL;
+	else if (kind == GROUP_CHANGE_ROLE && g->roster.member[at].role == role)
+		rc = CAIRN_ESTATE;
+	if (rc == 0) {
+		memcpy(q.identity, g->roster.member[at].identity, CAIRN_KEY_LEN);
+		rc = group_commit(c, g->group_id, &q, 1);
+	}
+	group_free(g);
+	if (rc == 0)
+		client_groups_changed(c);
+	return rc;
+}
+
+int cairn_group_remove(struct cairn *c, const char *group, const char *member)
+{
+	return commit_member(c, group, member, GROUP_CHANGE_REMOVE, 0);
+}
+
+int cairn_group_admin(struct cairn *c, const char *group, const char *member)
+{
+	return commit_member(c, group, member, GROUP_CHANGE_ROLE, GROUP_ROLE_ADMIN);
+}
+
+int cairn_group_leave(struct cairn *c, const char *group)
+{
+	struct group_state *g = NULL;
+	int rc = load_named(c, group, &g);
+	if (rc == 0 && g->removed)
+		rc = CAIRN_ESTATE;
+	if (rc == 0)
+		rc = group_leave(c, g->group_id);
+	group_free(g);
+	if (rc == 0)
+		client_engine_wake(c);
+	return rc;
+}
+
+int cairn_group_members(struct cairn *c, const char *group, cairn_group_member_cb cb, void *ctx)
+{
+	if (cb == NULL)
+		return CAIRN_EINVAL;
+	struct group_state *g = NULL;
+	int rc = load_named(c, group, &g);
+	for (uint16_t i = 0; rc == 0 && i < g->roster.count; i++) {
+		char name[CAIRN_NAME_MAX + 1], id[CAIRN_MEMBER_ID_LEN + 1];
+		int is_contact = member_label(c, g->roster.member[i].identity, name, id);
+		if (is_contact < 0) {
+			rc = is_contact;
+			break;
+		}
+		struct cairn_group_member m = {
+		    .name = name,
+		    .id = id,
+		    .contact = is_contact,
+		    .admin = g->roster.member[i].role == GROUP_ROLE_ADMIN,
+		    .self = i == g->self,
+		};
+		rc = cb(ctx, &m);
+	}
+	group_free(g);
+	return rc;
+}
+
+int cairn_group_safety_number(struct cairn *c, const char *group,
+                              char out[CAIRN_SAFETY_NUMBER_LEN + 1], uint64_t *epoch)
+{
+	_Static_assert(GROUP_SAFETY_TEXT_LEN == CAIRN_SAFETY_NUMBER_LEN + 1, "safety number length");
+	if (out == NULL)
+		return CAIRN_EINVAL;
+	struct group_state *g = NULL;
+	int rc = load_named(c, group, &g);
+	if (rc == 0) {
+		group_safety_number(g->group_id, g->epoch, g->head, out);
+		if (epoch != NULL)
+			*epoch = g->epoch;
+	}
+	group_free(g);
+	return rc;
+}
+
+/* ---- sending ------------------------------------------------------------------------ */
+
+int client_group_queue(struct cairn *c, const char *name, const uint8_t *text, size_t len,
+                       uint8_t id[APPMSG_ID_LEN])
+{
+	uint8_t gid[GROUP_ID_LEN];
+	int rc = client_group_find(c, name, gid);
+	if (rc == 0)
+		rc = group_send_text(c, gid, text, len, id);
+	if (rc == 0)
+		client_engine_wake(c);
+	return rc;
+}
+
+/* ---- the 1:1 carriage (9.8) and the clock --------------------------------------------- */
+
+/* An offer from K: answered with a join over the same session (transaction held). */
+static int on_offer(struct cairn *c, struct contact *k, const uint8_t *data, size_t len)
+{
+	struct group_offer o;
+	uint8_t join[GROUP_JOIN_LEN], id[APPMSG_ID_LEN];
+	if (k->state != CONTACT_ESTABLISHED || group_offer_decode(data, len, &o) != 0)
+		return 0;
+	struct group_state *g = NULL;
+	int rc = group_load(c, o.group_id, &g);
+	bool member = rc == 0 && !g->removed;
+	group_free(g);
+	if (rc != 0 && rc != CAIRN_ENOTFOUND)
+		return rc;
+	if (member)
+		return 0; /* an offer for a group we are in: nothing to join */
+	rc = group_join_make(c, o.group_id, join);
+	client_random(c, id, sizeof(id));
+	if (rc == 0)
+		rc = client_queue_message(c, k, APPMSG_GROUP_JOIN, join, sizeof(join), id,
+		                          client_now_s(c));
+	sodium_memzero(join, sizeof(join));
+	return rc;
+}
+
+int client_group_appmsg(struct cairn *c, struct contact *k, uint8_t kind, const uint8_t *data,
+                        size_t len, struct receive_effects *fx)
+{
+	int rc = 0;
+	if (kind == APPMSG_GROUP_OFFER) {
+		rc = on_offer(c, k, data, len);
+		fx->redispatch = true;
+	} else if (kind == APPMSG_GROUP_JOIN && k->state == CONTACT_ESTABLISHED) {
+		rc = group_join_accept(c, k->peer_identity, data, len);
+		/* No offer, another group, keys that would spoil our commit: dropped. */
+		if (rc == CAIRN_ENOTFOUND || rc == CAIRN_EINVAL || rc == CAIRN_EEXIST)
+			rc = 0;
+		fx->groups = true;
+	} else if (kind == APPMSG_GROUP_WELCOME && k->state == CONTACT_ESTABLISHED) {
+		rc = group_join_welcome(c, data, len);
+		/* A welcome that answers no join of ours, or fails a check: dropped (9.8). */
+		if (rc != 0 && rc != CAIRN_ENOMEM && rc != CAIRN_EIO && rc != CAIRN_ECORRUPT)
+			rc = 0;
+		fx->groups = true;
+	}
+	return rc;
+}
+
+/* Sends over 1:1 the welcome stored for member IDENTITY of group GID if it is one of our
+ * established contacts (taken and queued in one transaction). */
+static int send_welcome(struct cairn *c, const uint8_t gid[GROUP_ID_LEN],
+                        const uint8_t identity[CAIRN_KEY_LEN])
+{
+	uint8_t cid[RECORD_ID_LEN], id[APPMSG_ID_LEN];
+	int rc = group_sender_id(c, identity, cid);
+	if (rc != 1)
+		return rc < 0 ? rc : 0; /* not a contact: no session to carry it */
+	uint8_t *w = NULL;
+	size_t wlen = 0;
+	struct contact k;
+	if ((rc = cstate_begin(c->st)) != 0)
+		return rc;
+	rc = client_load_contact_id(c, cid, &k);
+	if (rc == 0)
+		rc = group_welcome_take(c, gid, identity, &w, &wlen);
+	client_random(c, id, sizeof(id));
+	if (rc == 0)
+		rc = client_queue_message(c, &k, APPMSG_GROUP_WELCOME, w, wlen, id, client_now_s(c));
+	if (rc == 0)
+		rc = cstate_commit(c->st);
+	else
+		cstate_rollback(c->st);
+	if (w != NULL) {
+		sodium_memzero(w, wlen);
+		free(w);
+	}
+	contact_wipe(&k);
+	return rc == CAIRN_ENOTFOUND ? 0 : rc;
+}
+
+struct gids {
+	size_t n, cap;
+	uint8_t (*id)[GROUP_ID_LEN];
+	/* members to welcome: group index into ID, identity */
+	size_t nw, capw;
+	struct {
+		size_t g;
+		uint8_t identity[CAIRN_KEY_LEN];
+	} *w;
+};
+
+static int collect(void *ctx, const struct group_state *g)
+{
+	struct gids *s = ctx;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? 2 * s->cap : 8;
+		void *p = realloc(s->id, cap * sizeof(*s->id));
+		if (p == NULL)
+			return CAIRN_ENOMEM;
+		s->id = p;
+		s->cap = cap;
+	}
+	memcpy(s->id[s->n], g->group_id, GROUP_ID_LEN);
+	for (uint16_t i = 0; i < g->roster.count && !g->removed; i++) {
+		if (i == g->self)
+			continue;
+		if (s->nw == s->capw) {
+			size_t cap = s->capw ? 2 * s->capw : 8;
+			void *p = realloc(s->w, cap * sizeof(*s->w));
+			if (p == NULL)
+				return CAIRN_ENOMEM;
+			s->w = p;
+			s->capw = cap;
+		}
+		s->w[s->nw].g = s->n;
+		memcpy(s->w[s->nw].identity, g->roster.member[i].identity, CAIRN_KEY_LEN);
+		s->nw++;
+	}
+	s->n++;
+	return 0;
+}
+
+int client_groups_tick(struct cairn *c)
+{
+	struct gids s = {0};
+	int rc = group_each(c, collect, &s);
+	if (rc > 0)
+		rc = 0;
+	for (size_t i = 0; i < s.n && rc == 0; i++)
+		rc = group_tick(c, s.id[i]);
+	/* Welcomes wait in the store until taken; a member without one finds none. */
+	for (size_t i = 0; i < s.nw && rc == 0; i++)
+		rc = send_welcome(c, s.id[s.w[i].g], s.w[i].identity);
+	free(s.id);
+	free(s.w);
+	if (s.n > 0)
+		client_groups_changed(c);
+	return rc;
+}
