@@ -372,6 +372,9 @@ void logio_logs_changed(struct cairn *c)
 {
 	if (c != NULL && c->engine != NULL && c->engine->logs != NULL)
 		logio_relist(c->engine->logs);
+	/* The engine of a sync or listen (not c->engine) reads logs too. */
+	if (c != NULL && c->reporting != NULL && c->reporting->logs != NULL)
+		logio_relist(c->reporting->logs);
 }
 
 void client_report_group(struct cairn *c, const struct cairn_message *m)

@@ -335,12 +335,13 @@ void client_group_sender_name(struct cairn *c, const uint8_t sender[RECORD_ID_LE
 /* cairn_queue for group NAME: sealed, queued, stored as ours; the engine woken. */
 CAIRN_WARN_UNUSED int client_group_queue(struct cairn *c, const char *name, const uint8_t *text,
                                          size_t len, uint8_t id[APPMSG_ID_LEN]);
-/* A group kind (4, 5, 6) of DATA from contact K over 1:1, inside the receiving transaction
- * after K's ratchet was kept: an offer answered with a join (queued to K, K updated), a join
- * committed, a welcome entered. What is untrusted and wrong is dropped (0); store errors
- * return. Sets FX->redispatch / FX->groups. */
-CAIRN_WARN_UNUSED int client_group_appmsg(struct cairn *c, struct contact *k, uint8_t kind,
-                                          const uint8_t *data, size_t len,
+/* A group kind (4, 5, 6) of DATA (untrusted) from contact CID over 1:1, after the envelope's
+ * own transaction: an offer answered with a join (queued to the contact), a join committed
+ * (kept for a later try while a commit of ours is pending), a welcome entered; each in one
+ * transaction. What is wrong is dropped (0); store errors return. Sets FX->redispatch /
+ * FX->groups. */
+CAIRN_WARN_UNUSED int client_group_appmsg(struct cairn *c, const uint8_t cid[RECORD_ID_LEN],
+                                          uint8_t kind, const uint8_t *data, size_t len,
                                           struct receive_effects *fx);
 /* group_tick on every group, then the welcomes our completed commits made sent to the
  * members who are our contacts (over 1:1). */

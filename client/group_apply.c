@@ -15,6 +15,7 @@
 
 #include "client.h"
 #include "group.h"
+#include "logio.h"
 
 static void part_key_of(uint8_t key[GROUP_ID_LEN + 8], const uint8_t gid[GROUP_ID_LEN],
                         uint64_t seq)
@@ -92,6 +93,7 @@ static int follow_move(struct cairn *c, struct group_state *g, const struct grou
 	g->cursor = 0;
 	g->position = 0;
 	sodium_memzero(&l, sizeof(l));
+	logio_logs_changed(c); /* the new log is read from this step on */
 	return group_log_bind(c, g->log.log_id, g->group_id);
 }
 

@@ -110,6 +110,36 @@ static int load_named(struct cairn *c, const char *name, struct group_state **g)
 	return rc != 0 ? rc : group_load(c, gid, g);
 }
 
+/* Ends a transaction that carries group data DATA (LEN bytes) of KIND to contact K over 1:1:
+ * with RC 0 queued (as client_queue_message seals a text) and committed, else rolled back. */
+static int queue_and_end(struct cairn *c, struct contact *k, uint8_t kind, const uint8_t *data,
+                         size_t len, int rc)
+{
+	uint8_t id[APPMSG_ID_LEN];
+	client_random(c, id, sizeof(id));
+	if (rc == 0)
+		rc = client_queue_message(c, k, kind, data, len, id, client_now_s(c));
+	if (rc == 0)
+		rc = cstate_commit(c->st);
+	else
+		cstate_rollback(c->st);
+	return rc;
+}
+
+/* Room for one more of N items of SIZE bytes in *P (capacity *CAP), doubling. */
+static int grow(void **p, size_t *cap, size_t n, size_t size)
+{
+	if (n < *cap)
+		return 0;
+	size_t want = *cap ? 2 * *cap : 8;
+	void *q = realloc(*p, want * size);
+	if (q == NULL)
+		return CAIRN_ENOMEM;
+	*p = q;
+	*cap = want;
+	return 0;
+}
+
 /* ---- operations ----------------------------------------------------------------------- */
 
 int cairn_group_create(struct cairn *c, const char *name, const char *relay)
@@ -146,7 +176,7 @@ void client_groups_changed(struct cairn *c)
 
 int cairn_group_add(struct cairn *c, const char *group, const char *contact)
 {
-	uint8_t gid[GROUP_ID_LEN], offer[GROUP_OFFER_MAX], id[APPMSG_ID_LEN];
+	uint8_t gid[GROUP_ID_LEN], offer[GROUP_OFFER_MAX];
 	size_t len = 0;
 	struct group_state *g = NULL;
 	int rc = load_named(c, group, &g);
@@ -166,14 +196,7 @@ int cairn_group_add(struct cairn *c, const char *group, const char *contact)
 		rc = CAIRN_ESTATE; /* a member already */
 	if (rc == 0)
 		rc = group_offer_make(c, gid, k.peer_identity, offer, &len);
-	client_random(c, id, sizeof(id));
-	if (rc == 0)
-		rc = client_queue_message(c, &k, APPMSG_GROUP_OFFER, offer, len, id,
-		                          client_now_s(c));
-	if (rc == 0)
-		rc = cstate_commit(c->st);
-	else
-		cstate_rollback(c->st);
+	rc = queue_and_end(c, &k, APPMSG_GROUP_OFFER, offer, len, rc);
 	contact_wipe(&k);
 	group_free(g);
 	if (rc == 0)
@@ -292,12 +315,14 @@ int client_group_queue(struct cairn *c, const char *name, const uint8_t *text, s
 
 /* ---- the 1:1 carriage (9.8) and the clock --------------------------------------------- */
 
-/* An offer from K: answered with a join over the same session (transaction held). */
-static int on_offer(struct cairn *c, struct contact *k, const uint8_t *data, size_t len)
+/* An offer from contact CID: answered with a join over the same session, in one
+ * transaction. */
+static int on_offer(struct cairn *c, const uint8_t cid[RECORD_ID_LEN], const uint8_t *data,
+                    size_t len)
 {
 	struct group_offer o;
-	uint8_t join[GROUP_JOIN_LEN], id[APPMSG_ID_LEN];
-	if (k->state != CONTACT_ESTABLISHED || group_offer_decode(data, len, &o) != 0)
+	uint8_t join[GROUP_JOIN_LEN];
+	if (group_offer_decode(data, len, &o) != 0)
 		return 0;
 	struct group_state *g = NULL;
 	int rc = group_load(c, o.group_id, &g);
@@ -307,29 +332,67 @@ static int on_offer(struct cairn *c, struct contact *k, const uint8_t *data, siz
 		return rc;
 	if (member)
 		return 0; /* an offer for a group we are in: nothing to join */
-	rc = group_join_make(c, o.group_id, join);
-	client_random(c, id, sizeof(id));
+	struct contact k;
+	if ((rc = cstate_begin(c->st)) != 0)
+		return rc;
+	rc = client_load_contact_id(c, cid, &k);
+	if (rc == 0 && k.state != CONTACT_ESTABLISHED)
+		rc = CAIRN_ESTATE;
 	if (rc == 0)
-		rc = client_queue_message(c, k, APPMSG_GROUP_JOIN, join, sizeof(join), id,
-		                          client_now_s(c));
+		rc = group_join_make(c, o.group_id, join);
+	rc = queue_and_end(c, &k, APPMSG_GROUP_JOIN, join, sizeof(join), rc);
 	sodium_memzero(join, sizeof(join));
-	return rc;
+	contact_wipe(&k);
+	return rc == CAIRN_ENOTFOUND || rc == CAIRN_ESTATE ? 0 : rc;
 }
 
-int client_group_appmsg(struct cairn *c, struct contact *k, uint8_t kind, const uint8_t *data,
-                        size_t len, struct receive_effects *fx)
+/* The join JOIN from IDENTITY, kept with its offer while a commit of ours is pending
+ * (group_join_accept said CAIRN_EEXIST): client_groups_tick tries it again. */
+#define KEPT_JOIN_LEN (CAIRN_KEY_LEN + GROUP_JOIN_LEN)
+
+static int keep_join(struct cairn *c, const uint8_t identity[CAIRN_KEY_LEN],
+                     const uint8_t *join, size_t len)
 {
-	int rc = 0;
+	uint8_t key[GROUP_ID_LEN + CAIRN_KEY_LEN], v[KEPT_JOIN_LEN];
+	if (len != GROUP_JOIN_LEN)
+		return 0;
+	memcpy(key, join, GROUP_ID_LEN); /* a join begins with its group's id (9.8) */
+	memcpy(key + GROUP_ID_LEN, identity, CAIRN_KEY_LEN);
+	memcpy(v, identity, CAIRN_KEY_LEN);
+	memcpy(v + CAIRN_KEY_LEN, join, GROUP_JOIN_LEN);
+	return cstate_put(c->st, REC_GROUP_OFFER, key, sizeof(key), v, sizeof(v));
+}
+
+/* A join from IDENTITY: committed, kept for later, or dropped. */
+static int on_join(struct cairn *c, const uint8_t identity[CAIRN_KEY_LEN], const uint8_t *data,
+                   size_t len)
+{
+	int rc = group_join_accept(c, identity, data, len);
+	if (rc == CAIRN_EEXIST)
+		return keep_join(c, identity, data, len);
+	/* No offer, another group, keys that would spoil our commit: dropped. */
+	return rc == CAIRN_ENOTFOUND || rc == CAIRN_EINVAL || rc == CAIRN_EDENIED ? 0 : rc;
+}
+
+int client_group_appmsg(struct cairn *c, const uint8_t cid[RECORD_ID_LEN], uint8_t kind,
+                        const uint8_t *data, size_t len, struct receive_effects *fx)
+{
+	struct contact k;
+	int rc = client_load_contact_id(c, cid, &k);
+	if (rc == 0 && k.state != CONTACT_ESTABLISHED)
+		rc = CAIRN_ESTATE;
+	uint8_t identity[CAIRN_KEY_LEN];
+	memcpy(identity, k.peer_identity, CAIRN_KEY_LEN);
+	contact_wipe(&k);
+	if (rc != 0)
+		return rc == CAIRN_ESTATE || rc == CAIRN_ENOTFOUND ? 0 : rc;
 	if (kind == APPMSG_GROUP_OFFER) {
-		rc = on_offer(c, k, data, len);
+		rc = on_offer(c, cid, data, len);
 		fx->redispatch = true;
-	} else if (kind == APPMSG_GROUP_JOIN && k->state == CONTACT_ESTABLISHED) {
-		rc = group_join_accept(c, k->peer_identity, data, len);
-		/* No offer, another group, keys that would spoil our commit: dropped. */
-		if (rc == CAIRN_ENOTFOUND || rc == CAIRN_EINVAL || rc == CAIRN_EEXIST)
-			rc = 0;
+	} else if (kind == APPMSG_GROUP_JOIN) {
+		rc = on_join(c, identity, data, len);
 		fx->groups = true;
-	} else if (kind == APPMSG_GROUP_WELCOME && k->state == CONTACT_ESTABLISHED) {
+	} else if (kind == APPMSG_GROUP_WELCOME) {
 		rc = group_join_welcome(c, data, len);
 		/* A welcome that answers no join of ours, or fails a check: dropped (9.8). */
 		if (rc != 0 && rc != CAIRN_ENOMEM && rc != CAIRN_EIO && rc != CAIRN_ECORRUPT)
@@ -344,7 +407,7 @@ int client_group_appmsg(struct cairn *c, struct contact *k, uint8_t kind, const 
 static int send_welcome(struct cairn *c, const uint8_t gid[GROUP_ID_LEN],
                         const uint8_t identity[CAIRN_KEY_LEN])
 {
-	uint8_t cid[RECORD_ID_LEN], id[APPMSG_ID_LEN];
+	uint8_t cid[RECORD_ID_LEN];
 	int rc = group_sender_id(c, identity, cid);
 	if (rc != 1)
 		return rc < 0 ? rc : 0; /* not a contact: no session to carry it */
@@ -356,13 +419,7 @@ static int send_welcome(struct cairn *c, const uint8_t gid[GROUP_ID_LEN],
 	rc = client_load_contact_id(c, cid, &k);
 	if (rc == 0)
 		rc = group_welcome_take(c, gid, identity, &w, &wlen);
-	client_random(c, id, sizeof(id));
-	if (rc == 0)
-		rc = client_queue_message(c, &k, APPMSG_GROUP_WELCOME, w, wlen, id, client_now_s(c));
-	if (rc == 0)
-		rc = cstate_commit(c->st);
-	else
-		cstate_rollback(c->st);
+	rc = queue_and_end(c, &k, APPMSG_GROUP_WELCOME, w, wlen, rc);
 	if (w != NULL) {
 		sodium_memzero(w, wlen);
 		free(w);
@@ -385,26 +442,14 @@ struct gids {
 static int collect(void *ctx, const struct group_state *g)
 {
 	struct gids *s = ctx;
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? 2 * s->cap : 8;
-		void *p = realloc(s->id, cap * sizeof(*s->id));
-		if (p == NULL)
-			return CAIRN_ENOMEM;
-		s->id = p;
-		s->cap = cap;
-	}
+	if (grow((void **)&s->id, &s->cap, s->n, sizeof(*s->id)) != 0)
+		return CAIRN_ENOMEM;
 	memcpy(s->id[s->n], g->group_id, GROUP_ID_LEN);
 	for (uint16_t i = 0; i < g->roster.count && !g->removed; i++) {
 		if (i == g->self)
 			continue;
-		if (s->nw == s->capw) {
-			size_t cap = s->capw ? 2 * s->capw : 8;
-			void *p = realloc(s->w, cap * sizeof(*s->w));
-			if (p == NULL)
-				return CAIRN_ENOMEM;
-			s->w = p;
-			s->capw = cap;
-		}
+		if (grow((void **)&s->w, &s->capw, s->nw, sizeof(*s->w)) != 0)
+			return CAIRN_ENOMEM;
 		s->w[s->nw].g = s->n;
 		memcpy(s->w[s->nw].identity, g->roster.member[i].identity, CAIRN_KEY_LEN);
 		s->nw++;
@@ -413,10 +458,48 @@ static int collect(void *ctx, const struct group_state *g)
 	return 0;
 }
 
+struct kept {
+	size_t n, cap;
+	uint8_t (*v)[KEPT_JOIN_LEN];
+};
+
+static int collect_join(void *ctx, const uint8_t *v, size_t len)
+{
+	struct kept *k = ctx;
+	if (len != KEPT_JOIN_LEN)
+		return 0; /* an offer still waiting for its join */
+	if (grow((void **)&k->v, &k->cap, k->n, sizeof(*k->v)) != 0)
+		return CAIRN_ENOMEM;
+	memcpy(k->v[k->n++], v, KEPT_JOIN_LEN);
+	return 0;
+}
+
+/* Joins kept while a commit of ours was pending, committed now if it is not any more. */
+static int retry_joins(struct cairn *c)
+{
+	struct kept k = {0};
+	int rc = cstate_list(c->st, REC_GROUP_OFFER, collect_join, &k);
+	if (rc > 0)
+		rc = 0;
+	for (size_t i = 0; i < k.n && rc == 0; i++) {
+		rc = group_join_accept(c, k.v[i], k.v[i] + CAIRN_KEY_LEN, GROUP_JOIN_LEN);
+		if (rc == CAIRN_EEXIST || rc == CAIRN_ENOTFOUND || rc == CAIRN_EINVAL ||
+		    rc == CAIRN_EDENIED)
+			rc = 0; /* still pending, or no longer ours to commit: as it is */
+	}
+	if (k.v != NULL) {
+		sodium_memzero(k.v, k.cap * sizeof(*k.v));
+		free(k.v);
+	}
+	return rc;
+}
+
 int client_groups_tick(struct cairn *c)
 {
 	struct gids s = {0};
-	int rc = group_each(c, collect, &s);
+	int rc = retry_joins(c);
+	if (rc == 0)
+		rc = group_each(c, collect, &s);
 	if (rc > 0)
 		rc = 0;
 	for (size_t i = 0; i < s.n && rc == 0; i++)

@@ -21,6 +21,9 @@ struct receiver {
 	cairn_message_cb on_message;
 	void *ctx;
 	struct receive_effects *fx;
+	uint8_t gkind; /* a group kind that came whole: for groups.c after the commit */
+	uint8_t *gdata;
+	size_t glen;
 };
 
 static int report(struct receiver *rv, const struct contact *k, const struct appmsg *am,
@@ -119,24 +122,24 @@ static void apply_mailboxes(struct receiver *rv, struct contact *k, const struct
 }
 
 /* A group kind over 1:1 (9.8): an offer, a join or a welcome (up to APPMSG_PARTS_MAX parts),
- * handed to groups.c once whole (transaction held). */
+ * kept whole in RV for groups.c once this envelope's transaction is committed (the group
+ * state's operations are transactions of their own, and a failed one rolls back every
+ * enclosing one: here it would undo the ratchet step and lose the envelope). */
 static int deliver_group(struct receiver *rv, struct contact *k, const uint8_t *raw, size_t len,
                          const struct appmsg *am)
 {
 	if (appmsg_check(am, APPMSG_DIRECT) != 0)
 		return 0;
-	if (am->part_count == 1)
-		return client_group_appmsg(rv->c, k, am->kind, am->data, am->data_len, rv->fx);
-	uint8_t *joined = NULL;
-	size_t jlen = 0;
-	int rc = store_part(rv->c, k, am, raw, len, &joined, &jlen);
-	if (rc == 1)
-		rc = client_group_appmsg(rv->c, k, am->kind, joined, jlen, rv->fx);
-	if (joined != NULL) {
-		sodium_memzero(joined, jlen);
-		free(joined);
+	rv->gkind = am->kind;
+	if (am->part_count > 1) {
+		int rc = store_part(rv->c, k, am, raw, len, &rv->gdata, &rv->glen);
+		return rc < 0 ? rc : 0;
 	}
-	return rc;
+	if ((rv->gdata = malloc(am->data_len ? am->data_len : 1)) == NULL)
+		return CAIRN_ENOMEM;
+	memcpy(rv->gdata, am->data, am->data_len);
+	rv->glen = am->data_len;
+	return 0;
 }
 
 /* Handles the application message inside an opened envelope (transaction held). */
@@ -205,7 +208,7 @@ int client_receive_envelope(struct cairn *c, const uint8_t contact[RECORD_ID_LEN
                             size_t len, cairn_message_cb on_message, void *ctx,
                             struct receive_effects *fx)
 {
-	struct receiver receiver = {c, on_message, ctx, fx}, *rv = &receiver;
+	struct receiver receiver = {c, on_message, ctx, fx, 0, NULL, 0}, *rv = &receiver;
 	/* Per call, never static: two struct cairn on two threads must not share it. */
 	uint8_t *buf = malloc(CAIRN_ENVELOPE_MAX);
 	struct contact k;
@@ -281,7 +284,13 @@ int client_receive_envelope(struct cairn *c, const uint8_t contact[RECORD_ID_LEN
 		cstate_rollback(c->st);
 	if (rc == 0 && text != NULL)
 		report(rv, &k, &am, text, tlen);
+	if (rc == 0 && rv->gdata != NULL)
+		rc = client_group_appmsg(c, k.id, rv->gkind, rv->gdata, rv->glen, fx);
 out:
+	if (rv->gdata != NULL) {
+		sodium_memzero(rv->gdata, rv->glen);
+		free(rv->gdata);
+	}
 	if (text != NULL) {
 		sodium_memzero(text, tlen);
 		free(text);
