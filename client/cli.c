@@ -24,22 +24,11 @@
 
 #include "cairn/address.h"
 #include "cairn/cairn.h"
+#include "cli.h"
 #include "termsafe.h"
 
-#define EXIT_USAGE  2
-#define EXIT_QUEUED 3
-#define PASS_MAX    1024
-
-struct options {
-	const char *home;
-	const char *socks;
-	const char *relays[CAIRN_RELAYS_MAX];
-	size_t nrelays; /* every --relay given, even past CAIRN_RELAYS_MAX */
-	const char *name;
-	int json;
-	int qr;
-	int timeout_ms;
-};
+#define PASS_MAX  1024
+#define WORDS_MAX 66 /* group add N and 64 contacts */
 
 static const char usage_text[] =
     "usage: cairn [--home DIR] [--socks HOST:PORT] [--timeout SECONDS] COMMAND ...\n"
@@ -62,6 +51,16 @@ static const char usage_text[] =
     "  verify N                         show the safety number to compare with N in person\n"
     "  rename N NEW                     call contact N by NEW from now on (history follows)\n"
     "\n"
+    "groups (send, read and listen take a group's name N as they take a contact's):\n"
+    "  group create N --relay ADDRESS   create group N, its log on that relay; you are its admin\n"
+    "  group add N CONTACT...           offer group N to these contacts over your sessions;\n"
+    "                                   each joins when its client syncs, then yours commits\n"
+    "  group remove N MEMBER            remove MEMBER (admins); the group moves to a new log\n"
+    "  group admin N MEMBER             make MEMBER an admin too (admins)\n"
+    "  group leave N                    ask the admins to remove you; your history stays\n"
+    "  group members N [--json]         list members: a contact's name, else a short id\n"
+    "  group verify N                   the group's safety number at its current epoch\n"
+    "\n"
     "options:\n"
     "  --home DIR         client directory (default: $XDG_DATA_HOME/cairn or "
     "~/.local/share/cairn)\n"
@@ -77,7 +76,7 @@ static void usage(FILE *f)
 	fputs(usage_text, f);
 }
 
-static int fail(int rc, const char *what)
+int cli_fail(int rc, const char *what)
 {
 	fprintf(stderr, "cairn: %s: %s\n", what, cairn_strerror(rc));
 	return 1;
@@ -144,7 +143,7 @@ static int get_passphrase(char *buf, size_t cap, int twice)
 	return 0;
 }
 
-static int open_client(const struct options *o, struct cairn **c)
+int cli_open(const struct options *o, struct cairn **c)
 {
 	char pass[PASS_MAX];
 	if (get_passphrase(pass, sizeof(pass), 0) != 0)
@@ -156,10 +155,10 @@ static int open_client(const struct options *o, struct cairn **c)
 		return 1;
 	}
 	if (rc != 0)
-		return fail(rc, "cannot open the client");
+		return cli_fail(rc, "cannot open the client");
 	if (o->socks != NULL && (rc = cairn_set_socks(*c, o->socks)) != 0) {
 		cairn_close(*c);
-		return fail(rc, "--socks");
+		return cli_fail(rc, "--socks");
 	}
 	if (o->timeout_ms > 0)
 		cairn_set_timeout(*c, o->timeout_ms);
@@ -169,7 +168,7 @@ static int open_client(const struct options *o, struct cairn **c)
 /* ---- output -------------------------------------------------------------------------- */
 
 /* What a contact wrote is untrusted: it reaches the terminal only through termsafe.h. */
-static int print_message(void *ctx, const struct cairn_message *m)
+int cli_print_message(void *ctx, const struct cairn_message *m)
 {
 	const struct options *o = ctx;
 	char id[CAIRN_MESSAGE_ID_LEN * 2 + 1];
@@ -179,8 +178,25 @@ static int print_message(void *ctx, const struct cairn_message *m)
 		termsafe_json(stdout, (const uint8_t *)m->contact, strlen(m->contact));
 		printf(",\"direction\":\"%s\",\"text\":", m->outgoing ? "out" : "in");
 		termsafe_json(stdout, m->text, m->len);
-		printf(",\"sent\":%lld,\"received\":%lld,\"id\":\"%s\"}\n", (long long)m->sent_at,
+		printf(",\"sent\":%lld,\"received\":%lld,\"id\":\"%s\"", (long long)m->sent_at,
 		       (long long)m->received_at, id);
+		/* A group's messages name their sender (null: our own); a contact's do not, so
+		 * the lines of 1:1 conversations stay as they were. */
+		if (m->sender != NULL) {
+			printf(",\"sender\":");
+			termsafe_json(stdout, (const uint8_t *)m->sender, strlen(m->sender));
+		} else if (o->group) {
+			printf(",\"sender\":null");
+		}
+		printf("}\n");
+	} else if (m->sender != NULL) {
+		/* The header names the group and the sender, "family/alice", both through
+		 * termsafe_message's escaping of names. */
+		char who[2 * CAIRN_NAME_MAX + 2];
+		struct cairn_message shown = *m;
+		snprintf(who, sizeof(who), "%s/%s", m->contact, m->sender);
+		shown.contact = who;
+		termsafe_message(stdout, &shown);
 	} else {
 		termsafe_message(stdout, m);
 	}
@@ -244,7 +260,7 @@ static int cmd_init(const struct options *o)
 		return 1;
 	}
 	if (rc != 0)
-		return fail(rc, "init");
+		return cli_fail(rc, "init");
 	fprintf(stderr, "cairn: new identity created in %s\n", o->home);
 	return 0;
 }
@@ -254,7 +270,7 @@ static int cmd_init(const struct options *o)
  * CAIRN_RELAYS_MAX, each an address, no relay twice (the same key is the same relay, whatever
  * the host). Prints what is wrong and returns EXIT_USAGE, or 0.
  */
-static int check_relays(const struct options *o)
+int cli_check_relays(const struct options *o)
 {
 	if (o->nrelays > CAIRN_RELAYS_MAX) {
 		fprintf(stderr, "cairn: at most %d relays (--relay)\n", CAIRN_RELAYS_MAX);
@@ -284,11 +300,11 @@ static int cmd_invite(const struct options *o)
 		fprintf(stderr, "cairn: invite needs --relay ADDRESS and --name NAME\n");
 		return EXIT_USAGE;
 	}
-	int st = check_relays(o);
+	int st = cli_check_relays(o);
 	if (st != 0)
 		return st;
 	struct cairn *c;
-	st = open_client(o, &c);
+	st = cli_open(o, &c);
 	if (st != 0)
 		return st;
 	char *invite = NULL;
@@ -302,7 +318,7 @@ static int cmd_invite(const struct options *o)
 		return 1;
 	}
 	if (rc != 0)
-		return fail(rc, "invite");
+		return cli_fail(rc, "invite");
 	printf("%s\n", invite);
 	fflush(stdout);
 	if (o->qr)
@@ -317,11 +333,11 @@ static int cmd_accept(const struct options *o, const char *invite)
 		fprintf(stderr, "cairn: accept needs INVITE and --name NAME\n");
 		return EXIT_USAGE;
 	}
-	int st = check_relays(o);
+	int st = cli_check_relays(o);
 	if (st != 0)
 		return st;
 	struct cairn *c;
-	st = open_client(o, &c);
+	st = cli_open(o, &c);
 	if (st != 0)
 		return st;
 	int rc = cairn_invite_accept(c, invite, o->name, o->relays, o->nrelays);
@@ -350,7 +366,7 @@ static int cmd_accept(const struct options *o, const char *invite)
 		return 1;
 	}
 	if (rc != 0)
-		return fail(rc, "accept");
+		return cli_fail(rc, "accept");
 	fprintf(stderr, "cairn: %s added\n", o->name);
 	return 0;
 }
@@ -392,7 +408,7 @@ static int cmd_send(const struct options *o, const char *name, const char *text)
 	if (strcmp(text, "-") == 0) {
 		body = owned = read_stdin(&len);
 		if (body == NULL)
-			return fail(CAIRN_ENOMEM, "reading standard input");
+			return cli_fail(CAIRN_ENOMEM, "reading standard input");
 	}
 	if (len > CAIRN_MESSAGE_MAX) {
 		free(owned);
@@ -400,7 +416,7 @@ static int cmd_send(const struct options *o, const char *name, const char *text)
 		return 1;
 	}
 	struct cairn *c;
-	int st = open_client(o, &c);
+	int st = cli_open(o, &c);
 	if (st != 0) {
 		free(owned);
 		return st;
@@ -414,23 +430,23 @@ static int cmd_send(const struct options *o, const char *name, const char *text)
 		return EXIT_QUEUED;
 	}
 	if (rc == CAIRN_ENOTFOUND) {
-		fprintf(stderr, "cairn: no contact called '%s'\n", name);
+		fprintf(stderr, "cairn: no contact or group called '%s'\n", name);
 		return 1;
 	}
-	return rc == 0 ? 0 : fail(rc, "send");
+	return rc == 0 ? 0 : cli_fail(rc, "send");
 }
 
 static int cmd_sync(const struct options *o)
 {
 	struct cairn *c;
-	int st = open_client(o, &c);
+	int st = cli_open(o, &c);
 	if (st != 0)
 		return st;
 	struct cairn_sync_result r;
-	int rc = cairn_sync(c, &r, o->json ? print_message : NULL, (void *)o);
+	int rc = cairn_sync(c, &r, o->json ? cli_print_message : NULL, (void *)o);
 	cairn_close(c);
 	if (rc != 0 && rc != CAIRN_ECONNECT && rc != CAIRN_ETIMEDOUT)
-		return fail(rc, "sync");
+		return cli_fail(rc, "sync");
 	fprintf(o->json ? stderr : stdout,
 	        "sync: %u received, %u sent, %u waiting in the outbox%s\n", r.received, r.sent,
 	        r.pending, r.relays_failed ? " (some relays unreachable)" : "");
@@ -448,7 +464,7 @@ static void on_stop(int sig)
  * signal. Returns 0 or the first local failure of a step. */
 static int listen_loop(struct cairn *c, const struct options *o)
 {
-	struct cairn_engine_callbacks cb = {.message = print_message};
+	struct cairn_engine_callbacks cb = {.message = cli_print_message};
 	int rc = cairn_engine_start(c, &cb, (void *)o);
 	struct pollfd *fds = NULL;
 	size_t cap = 0, n = 0;
@@ -483,7 +499,7 @@ static int listen_loop(struct cairn *c, const struct options *o)
 static int cmd_listen(const struct options *o)
 {
 	struct cairn *c;
-	int st = open_client(o, &c);
+	int st = cli_open(o, &c);
 	if (st != 0)
 		return st;
 	struct sigaction sa;
@@ -493,37 +509,44 @@ static int cmd_listen(const struct options *o)
 	sigaction(SIGTERM, &sa, NULL);
 	int rc = listen_loop(c, o);
 	cairn_close(c);
-	return rc == 0 ? 0 : fail(rc, "listen");
+	return rc == 0 ? 0 : cli_fail(rc, "listen");
 }
 
-static int cmd_read(const struct options *o, const char *name)
+static int no_member(void *ctx, const struct cairn_group_member *m)
+{
+	return 0;
+}
+
+static int cmd_read(struct options *o, const char *name)
 {
 	if (name == NULL) {
 		fprintf(stderr, "cairn: read needs NAME\n");
 		return EXIT_USAGE;
 	}
 	struct cairn *c;
-	int st = open_client(o, &c);
+	int st = cli_open(o, &c);
 	if (st != 0)
 		return st;
-	int rc = cairn_read(c, name, print_message, (void *)o);
+	/* A group's conversation: every --json line then has "sender", null for our own. */
+	o->group = cairn_group_members(c, name, no_member, NULL) == 0;
+	int rc = cairn_read(c, name, cli_print_message, (void *)o);
 	cairn_close(c);
 	if (rc == CAIRN_ENOTFOUND) {
-		fprintf(stderr, "cairn: no contact called '%s'\n", name);
+		fprintf(stderr, "cairn: no contact or group called '%s'\n", name);
 		return 1;
 	}
-	return rc == 0 ? 0 : fail(rc, "read");
+	return rc == 0 ? 0 : cli_fail(rc, "read");
 }
 
 static int cmd_contacts(const struct options *o)
 {
 	struct cairn *c;
-	int st = open_client(o, &c);
+	int st = cli_open(o, &c);
 	if (st != 0)
 		return st;
 	int rc = cairn_contacts(c, print_contact, NULL);
 	cairn_close(c);
-	return rc == 0 ? 0 : fail(rc, "contacts");
+	return rc == 0 ? 0 : cli_fail(rc, "contacts");
 }
 
 static int cmd_rename(const struct options *o, const char *name, const char *new_name)
@@ -533,7 +556,7 @@ static int cmd_rename(const struct options *o, const char *name, const char *new
 		return EXIT_USAGE;
 	}
 	struct cairn *c;
-	int st = open_client(o, &c);
+	int st = cli_open(o, &c);
 	if (st != 0)
 		return st;
 	int rc = cairn_rename(c, name, new_name);
@@ -551,7 +574,7 @@ static int cmd_rename(const struct options *o, const char *name, const char *new
 		return EXIT_USAGE;
 	}
 	if (rc != 0)
-		return fail(rc, "rename");
+		return cli_fail(rc, "rename");
 	fprintf(stderr, "cairn: %s is now called %s\n", name, new_name);
 	return 0;
 }
@@ -563,7 +586,7 @@ static int cmd_verify(const struct options *o, const char *name)
 		return EXIT_USAGE;
 	}
 	struct cairn *c;
-	int st = open_client(o, &c);
+	int st = cli_open(o, &c);
 	if (st != 0)
 		return st;
 	char number[CAIRN_SAFETY_NUMBER_LEN + 1];
@@ -574,7 +597,7 @@ static int cmd_verify(const struct options *o, const char *name)
 		return 1;
 	}
 	if (rc != 0)
-		return fail(rc, "verify");
+		return cli_fail(rc, "verify");
 	printf("%s\n", number);
 	fprintf(stderr,
 	        "cairn: compare this number with %s in person; if it matches on both "
@@ -603,7 +626,8 @@ static const char *home_dir(void)
 int main(int argc, char **argv)
 {
 	struct options o = {.socks = getenv("CAIRN_SOCKS")};
-	const char *words[3] = {NULL, NULL, NULL};
+	/* Three words for every command but `group add`, which takes a list of contacts. */
+	const char *words[WORDS_MAX + 1] = {NULL};
 	int nwords = 0;
 	if (sodium_init() < 0)
 		return 1;
@@ -629,7 +653,7 @@ int main(int argc, char **argv)
 			else if (strcmp(a, "--socks") == 0)
 				o.socks = next;
 			else if (strcmp(a, "--relay") == 0) {
-				/* Counted beyond the limit so that check_relays can say so. */
+				/* Counted beyond the limit so that cli_check_relays can say so. */
 				if (o.nrelays < CAIRN_RELAYS_MAX)
 					o.relays[o.nrelays] = next;
 				o.nrelays++;
@@ -648,7 +672,7 @@ int main(int argc, char **argv)
 		} else if (a[0] == '-' && a[1] != '\0') {
 			fprintf(stderr, "cairn: unknown option %s (see cairn --help)\n", a);
 			return EXIT_USAGE;
-		} else if (nwords < 3) {
+		} else if (nwords < WORDS_MAX) {
 			words[nwords++] = a;
 		} else {
 			fprintf(stderr, "cairn: too many arguments (see cairn --help)\n");
@@ -664,6 +688,12 @@ int main(int argc, char **argv)
 	const char *cmd = words[0];
 	if (cmd == NULL) {
 		usage(stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(cmd, "group") == 0)
+		return cli_group(&o, words, nwords);
+	if (nwords > 3) {
+		fprintf(stderr, "cairn: too many arguments (see cairn --help)\n");
 		return EXIT_USAGE;
 	}
 	if (strcmp(cmd, "init") == 0)

@@ -1,0 +1,43 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the two halves of the `cairn` command share: cli.c (arguments, the passphrase, contacts
+ * and messages) and cli_group.c (the `group` commands). Internal to the command: both use
+ * libcairn through include/cairn/cairn.h only.
+ */
+#ifndef CAIRN_CLIENT_CLI_H
+#define CAIRN_CLIENT_CLI_H
+
+#include <stdio.h>
+
+#include "cairn/cairn.h"
+
+#define EXIT_USAGE  2
+#define EXIT_QUEUED 3
+
+struct options {
+	const char *home;
+	const char *socks;
+	const char *relays[CAIRN_RELAYS_MAX];
+	size_t nrelays; /* every --relay given, even past CAIRN_RELAYS_MAX */
+	const char *name;
+	int json;
+	int qr;
+	int timeout_ms;
+	int group; /* read: the conversation is a group's, so every --json line has "sender" */
+};
+
+/* Prints "cairn: WHAT: <error>" on stderr and returns 1 (the exit status of an error). */
+int cli_fail(int rc, const char *what);
+/* Asks for the passphrase and opens O's home into *C with O's network settings. Returns 0 or
+ * an exit status (the reason printed). */
+int cli_open(const struct options *o, struct cairn **c);
+/* Checks O's --relay addresses (count, syntax, no relay twice). Returns 0 or EXIT_USAGE. */
+int cli_check_relays(const struct options *o);
+/* Prints message M (borrowed) for people or, with O's --json, as one JSON line; CTX is O. */
+int cli_print_message(void *ctx, const struct cairn_message *m);
+
+/* `cairn group SUBCOMMAND ...`: WORDS[0] is "group", NWORDS how many words there are.
+ * Returns the exit status. */
+int cli_group(struct options *o, const char *const *words, int nwords);
+
+#endif

@@ -1,0 +1,292 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `cairn group ...`: creating a group, adding contacts, removing members, making admins,
+ * leaving, listing members and showing the group's safety number, on libcairn's public group
+ * calls (include/cairn/cairn.h). Messages to and from a group go through `send`, `read` and
+ * `listen` in cli.c, which take a group's name as they take a contact's.
+ *
+ * A change (create, add, remove, admin, leave) is stored by libcairn first and then sent by a
+ * sync run here, as `send` sends at once: exit status 3 when no relay was reachable (the next
+ * sync, send or listen sends it), as for a message.
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cairn/cairn.h"
+#include "cli.h"
+#include "termsafe.h"
+
+static int no_member(void *ctx, const struct cairn_group_member *m)
+{
+	return 0;
+}
+
+/* Opens O's home into *C and checks that GROUP is one of its groups, so that a later
+ * CAIRN_ENOTFOUND can only mean the contact or member. Returns 0 or an exit status (said on
+ * stderr; nothing is left open). */
+static int open_group(const struct options *o, const char *group, struct cairn **c)
+{
+	int st = cli_open(o, c);
+	if (st != 0)
+		return st;
+	int rc = cairn_group_members(*c, group, no_member, NULL);
+	if (rc == 0)
+		return 0;
+	cairn_close(*c);
+	if (rc == CAIRN_ENOTFOUND) {
+		fprintf(stderr, "cairn: no group called '%s'\n", group);
+		return 1;
+	}
+	return cli_fail(rc, "group");
+}
+
+/* Sends what a change queued, as `send` does. Returns 0, or EXIT_QUEUED (said on stderr). */
+static int push(struct cairn *c)
+{
+	struct cairn_sync_result r;
+	int rc = cairn_sync(c, &r, NULL, NULL);
+	if (rc == 0 && r.pending == 0)
+		return 0;
+	if (rc != 0 && rc != CAIRN_ECONNECT && rc != CAIRN_ETIMEDOUT)
+		return cli_fail(rc, "sync");
+	fprintf(stderr,
+	        "cairn: %s; the change waits in the outbox and goes out with the next "
+	        "sync, send or listen\n",
+	        rc != 0 || r.relays_failed ? "a relay is unreachable" : "not everything was sent");
+	return EXIT_QUEUED;
+}
+
+static int group_create(const struct options *o, const char *group)
+{
+	if (o->nrelays != 1) {
+		fprintf(stderr,
+		        "cairn: group create needs NAME and one --relay ADDRESS (its log)\n");
+		return EXIT_USAGE;
+	}
+	int st = cli_check_relays(o);
+	if (st != 0)
+		return st;
+	struct cairn *c;
+	if ((st = cli_open(o, &c)) != 0)
+		return st;
+	int rc = cairn_group_create(c, group, o->relays[0]);
+	if (rc == 0)
+		st = push(c);
+	cairn_close(c);
+	if (rc == CAIRN_EEXIST) {
+		fprintf(stderr, "cairn: the name '%s' is taken (a contact or a group)\n", group);
+		return 1;
+	}
+	if (rc == CAIRN_EINVAL) {
+		fprintf(stderr, "cairn: a name is 1 to %d bytes\n", CAIRN_NAME_MAX);
+		return EXIT_USAGE;
+	}
+	if (rc != 0)
+		return cli_fail(rc, "group create");
+	fprintf(stderr, "cairn: group %s created; you are its admin\n", group);
+	return st;
+}
+
+/* What a change refused means, said for GROUP and WHO (a contact or member). Returns 1. */
+static int change_failed(int rc, const char *what, const char *group, const char *who)
+{
+	if (rc == CAIRN_EDENIED)
+		fprintf(stderr, "cairn: group %s: you are not an admin of '%s'\n", what, group);
+	else if (rc == CAIRN_ENOTFOUND)
+		fprintf(stderr, "cairn: group %s: no %s '%s' (see cairn group members %s)\n", what,
+		        strcmp(what, "add") == 0 ? "contact called" : "member of the group called",
+		        who, group);
+	else if (rc == CAIRN_EEXIST)
+		fprintf(stderr,
+		        "cairn: group %s: a change of yours to '%s' is still pending; sync and "
+		        "try again\n",
+		        what, group);
+	else
+		return cli_fail(rc, what);
+	return 1;
+}
+
+static int group_add(const struct options *o, const char *group, const char *const *who, int n)
+{
+	if (n == 0) {
+		fprintf(stderr, "cairn: group add needs NAME and at least one CONTACT\n");
+		return EXIT_USAGE;
+	}
+	struct cairn *c;
+	int st = open_group(o, group, &c);
+	if (st != 0)
+		return st;
+	/* Each contact alone: one that cannot be offered the group does not hold back the
+	 * others, and the exit status says that one failed. */
+	int added = 0;
+	for (int i = 0; i < n; i++) {
+		int rc = cairn_group_add(c, group, who[i]);
+		if (rc == CAIRN_ESTATE) {
+			fprintf(stderr,
+			        "cairn: group add: '%s' is a member already, or not yet past the "
+			        "first exchange\n",
+			        who[i]);
+			st = 1;
+		} else if (rc != 0) {
+			st = change_failed(rc, "add", group, who[i]);
+		} else {
+			added++;
+		}
+	}
+	int pushed = added > 0 ? push(c) : 0;
+	cairn_close(c);
+	if (added > 0)
+		fprintf(stderr,
+		        "cairn: group %s offered to %d contact%s; each becomes a member once its "
+		        "client has synced and then yours has\n",
+		        group, added, added == 1 ? "" : "s");
+	return st != 0 ? st : pushed;
+}
+
+/* remove, admin: one commit naming MEMBER. */
+static int group_commit(const struct options *o, const char *what, const char *group,
+                        const char *member)
+{
+	if (member == NULL) {
+		fprintf(stderr, "cairn: group %s needs NAME and MEMBER\n", what);
+		return EXIT_USAGE;
+	}
+	struct cairn *c;
+	int st = open_group(o, group, &c);
+	if (st != 0)
+		return st;
+	int admin = strcmp(what, "admin") == 0;
+	int rc = admin ? cairn_group_admin(c, group, member) : cairn_group_remove(c, group, member);
+	if (rc == 0)
+		st = push(c);
+	cairn_close(c);
+	if (rc == CAIRN_EINVAL && !admin) {
+		fprintf(stderr, "cairn: group remove: that is you; use cairn group leave %s\n",
+		        group);
+		return EXIT_USAGE;
+	}
+	if (rc == CAIRN_ESTATE && admin) {
+		fprintf(stderr, "cairn: group admin: '%s' is an admin already\n", member);
+		return 1;
+	}
+	if (rc != 0)
+		return change_failed(rc, what, group, member);
+	fprintf(stderr, admin ? "cairn: %s is now an admin of %s\n" : "cairn: %s removed from %s\n",
+	        member, group);
+	return st;
+}
+
+static int group_leave(const struct options *o, const char *group)
+{
+	struct cairn *c;
+	int st = open_group(o, group, &c);
+	if (st != 0)
+		return st;
+	int rc = cairn_group_leave(c, group);
+	if (rc == 0)
+		st = push(c);
+	cairn_close(c);
+	if (rc == CAIRN_ESTATE) {
+		fprintf(stderr, "cairn: you are no longer a member of %s\n", group);
+		return 1;
+	}
+	if (rc != 0)
+		return cli_fail(rc, "group leave");
+	fprintf(stderr,
+	        "cairn: asked the admins of %s to remove you; your history of it stays readable\n",
+	        group);
+	return st;
+}
+
+/* A member's name is a contact's label or a short id, both shown through termsafe. */
+static int print_member(void *ctx, const struct cairn_group_member *m)
+{
+	const struct options *o = ctx;
+	if (o->json) {
+		printf("{\"name\":");
+		termsafe_json(stdout, (const uint8_t *)m->name, strlen(m->name));
+		printf(",\"id\":");
+		termsafe_json(stdout, (const uint8_t *)m->id, strlen(m->id));
+		printf(",\"contact\":%s,\"admin\":%s,\"self\":%s}\n", m->contact ? "true" : "false",
+		       m->admin ? "true" : "false", m->self ? "true" : "false");
+		return 0;
+	}
+	termsafe_write(stdout, (const uint8_t *)m->name, strlen(m->name), NULL);
+	if (m->contact) {
+		printf("  ");
+		termsafe_write(stdout, (const uint8_t *)m->id, strlen(m->id), NULL);
+	}
+	printf("%s%s\n", m->admin ? "  admin" : "", m->self ? "  (you)" : "");
+	return 0;
+}
+
+static int group_members(const struct options *o, const char *group)
+{
+	struct cairn *c;
+	int st = cli_open(o, &c);
+	if (st != 0)
+		return st;
+	int rc = cairn_group_members(c, group, print_member, (void *)o);
+	cairn_close(c);
+	fflush(stdout);
+	if (rc == CAIRN_ENOTFOUND) {
+		fprintf(stderr, "cairn: no group called '%s'\n", group);
+		return 1;
+	}
+	return rc == 0 ? 0 : cli_fail(rc, "group members");
+}
+
+static int group_verify(const struct options *o, const char *group)
+{
+	struct cairn *c;
+	int st = cli_open(o, &c);
+	if (st != 0)
+		return st;
+	char number[CAIRN_SAFETY_NUMBER_LEN + 1];
+	uint64_t epoch = 0;
+	int rc = cairn_group_safety_number(c, group, number, &epoch);
+	cairn_close(c);
+	if (rc == CAIRN_ENOTFOUND) {
+		fprintf(stderr, "cairn: no group called '%s'\n", group);
+		return 1;
+	}
+	if (rc != 0)
+		return cli_fail(rc, "group verify");
+	printf("%s\n", number);
+	fprintf(stderr,
+	        "cairn: epoch %" PRIu64 " of %s; members who see this number at this epoch "
+	        "agree on the group's whole history\n",
+	        epoch, group);
+	return 0;
+}
+
+int cli_group(struct options *o, const char *const *words, int nwords)
+{
+	const char *sub = nwords > 1 ? words[1] : NULL;
+	const char *group = nwords > 2 ? words[2] : NULL;
+	if (sub == NULL || group == NULL) {
+		fprintf(stderr, "cairn: group needs a subcommand and NAME (see cairn --help)\n");
+		return EXIT_USAGE;
+	}
+	/* Every subcommand but add takes at most one word after NAME. */
+	int rest = nwords - 3;
+	if (strcmp(sub, "add") == 0)
+		return group_add(o, group, words + 3, rest);
+	if (rest > (strcmp(sub, "remove") == 0 || strcmp(sub, "admin") == 0 ? 1 : 0)) {
+		fprintf(stderr, "cairn: too many arguments (see cairn --help)\n");
+		return EXIT_USAGE;
+	}
+	if (strcmp(sub, "create") == 0)
+		return group_create(o, group);
+	if (strcmp(sub, "remove") == 0 || strcmp(sub, "admin") == 0)
+		return group_commit(o, sub, group, nwords > 3 ? words[3] : NULL);
+	if (strcmp(sub, "leave") == 0)
+		return group_leave(o, group);
+	if (strcmp(sub, "members") == 0)
+		return group_members(o, group);
+	if (strcmp(sub, "verify") == 0)
+		return group_verify(o, group);
+	fprintf(stderr, "cairn: unknown group command '%s' (see cairn --help)\n", sub);
+	return EXIT_USAGE;
+}
