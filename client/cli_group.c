@@ -14,7 +14,8 @@
 #include <string.h>
 
 #include "cairn/cairn.h"
-#include "cli.h"
+#include "cli_common.h"
+#include "cli_group.h"
 #include "termsafe.h"
 
 static int no_member(void *ctx, const struct cairn_group_member *m)

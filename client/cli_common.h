@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What the two halves of the `cairn` command share: cli.c (arguments, the passphrase, contacts
- * and messages) and cli_group.c (the `group` commands). Internal to the command: both use
- * libcairn through include/cairn/cairn.h only.
+ * What the commands of `cairn` share (cli_common.c): cli.c (arguments, contacts and messages)
+ * and cli_group.c (the `group` commands). Internal to the command: both use libcairn through
+ * include/cairn/cairn.h only.
  */
-#ifndef CAIRN_CLIENT_CLI_H
-#define CAIRN_CLIENT_CLI_H
+#ifndef CAIRN_CLIENT_CLI_COMMON_H
+#define CAIRN_CLIENT_CLI_COMMON_H
 
 #include <stdio.h>
 
@@ -13,6 +13,7 @@
 
 #define EXIT_USAGE  2
 #define EXIT_QUEUED 3
+#define PASS_MAX    1024 /* the longest passphrase read */
 
 struct options {
 	const char *home;
@@ -28,6 +29,9 @@ struct options {
 
 /* Prints "cairn: WHAT: <error>" on stderr and returns 1 (the exit status of an error). */
 int cli_fail(int rc, const char *what);
+/* Reads the passphrase into BUF (CAP bytes) from the terminal with echo off, or from
+ * CAIRN_PASSPHRASE; TWICE asks again to confirm. Returns 0 or -1 (the reason printed). */
+int cli_passphrase(char *buf, size_t cap, int twice);
 /* Asks for the passphrase and opens O's home into *C with O's network settings. Returns 0 or
  * an exit status (the reason printed). */
 int cli_open(const struct options *o, struct cairn **c);
@@ -35,9 +39,5 @@ int cli_open(const struct options *o, struct cairn **c);
 int cli_check_relays(const struct options *o);
 /* Prints message M (borrowed) for people or, with O's --json, as one JSON line; CTX is O. */
 int cli_print_message(void *ctx, const struct cairn_message *m);
-
-/* `cairn group SUBCOMMAND ...`: WORDS[0] is "group", NWORDS how many words there are.
- * Returns the exit status. */
-int cli_group(struct options *o, const char *const *words, int nwords);
 
 #endif

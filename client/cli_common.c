@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the commands of `cairn` share (cli.c, cli_group.c): errors, the passphrase, opening the
+ * home, checking --relay addresses and printing a message. Through include/cairn/cairn.h only.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "cairn/address.h"
+#include "cairn/cairn.h"
+#include "cli_common.h"
+#include "termsafe.h"
+
+int cli_fail(int rc, const char *what)
+{
+	fprintf(stderr, "cairn: %s: %s\n", what, cairn_strerror(rc));
+	return 1;
+}
+
+/* ---- passphrase ---------------------------------------------------------------------- */
+
+/* Reads one line from the terminal with echo off. Returns 0 or -1. */
+static int read_tty(const char *prompt, char *buf, size_t cap)
+{
+	FILE *tty = fopen("/dev/tty", "r+");
+	if (tty == NULL)
+		return -1;
+	struct termios old, quiet;
+	int fd = fileno(tty);
+	int have_termios = tcgetattr(fd, &old) == 0;
+	if (have_termios) {
+		quiet = old;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		tcsetattr(fd, TCSAFLUSH, &quiet);
+	}
+	fputs(prompt, tty);
+	fflush(tty);
+	int ok = fgets(buf, (int)cap, tty) != NULL;
+	if (have_termios)
+		tcsetattr(fd, TCSAFLUSH, &old);
+	fputs("\n", tty);
+	fclose(tty);
+	if (!ok)
+		return -1;
+	buf[strcspn(buf, "\r\n")] = '\0';
+	return 0;
+}
+
+/* The passphrase from CAIRN_PASSPHRASE or the terminal; TWICE asks for confirmation. */
+int cli_passphrase(char *buf, size_t cap, int twice)
+{
+	const char *env = getenv("CAIRN_PASSPHRASE");
+	if (env != NULL) {
+		if (strlen(env) >= cap)
+			return -1;
+		strcpy(buf, env);
+		return 0;
+	}
+	if (read_tty("passphrase: ", buf, cap) != 0) {
+		fprintf(stderr, "cairn: no terminal to ask for the passphrase; set "
+		                "CAIRN_PASSPHRASE\n");
+		return -1;
+	}
+	if (twice) {
+		char again[PASS_MAX];
+		int same = read_tty("passphrase again: ", again, sizeof(again)) == 0 &&
+		           strcmp(buf, again) == 0;
+		sodium_memzero(again, sizeof(again));
+		if (!same) {
+			fprintf(stderr, "cairn: the passphrases differ\n");
+			return -1;
+		}
+	}
+	if (buf[0] == '\0') {
+		fprintf(stderr, "cairn: an empty passphrase protects nothing\n");
+		return -1;
+	}
+	return 0;
+}
+
+int cli_open(const struct options *o, struct cairn **c)
+{
+	char pass[PASS_MAX];
+	if (cli_passphrase(pass, sizeof(pass), 0) != 0)
+		return 1;
+	int rc = cairn_open(o->home, pass, c);
+	sodium_memzero(pass, sizeof(pass));
+	if (rc == CAIRN_ENOTFOUND) {
+		fprintf(stderr, "cairn: no client in %s; run 'cairn init' first\n", o->home);
+		return 1;
+	}
+	if (rc != 0)
+		return cli_fail(rc, "cannot open the client");
+	if (o->socks != NULL && (rc = cairn_set_socks(*c, o->socks)) != 0) {
+		cairn_close(*c);
+		return cli_fail(rc, "--socks");
+	}
+	if (o->timeout_ms > 0)
+		cairn_set_timeout(*c, o->timeout_ms);
+	return 0;
+}
+
+/* ---- output -------------------------------------------------------------------------- */
+
+/* What a contact wrote is untrusted: it reaches the terminal only through termsafe.h. */
+int cli_print_message(void *ctx, const struct cairn_message *m)
+{
+	const struct options *o = ctx;
+	char id[CAIRN_MESSAGE_ID_LEN * 2 + 1];
+	sodium_bin2hex(id, sizeof(id), m->id, sizeof(m->id));
+	if (o->json) {
+		printf("{\"contact\":");
+		termsafe_json(stdout, (const uint8_t *)m->contact, strlen(m->contact));
+		printf(",\"direction\":\"%s\",\"text\":", m->outgoing ? "out" : "in");
+		termsafe_json(stdout, m->text, m->len);
+		printf(",\"sent\":%lld,\"received\":%lld,\"id\":\"%s\"", (long long)m->sent_at,
+		       (long long)m->received_at, id);
+		/* A group's messages name their sender (null: our own); a contact's do not, so
+		 * the lines of 1:1 conversations stay as they were. */
+		if (m->sender != NULL) {
+			printf(",\"sender\":");
+			termsafe_json(stdout, (const uint8_t *)m->sender, strlen(m->sender));
+		} else if (o->group) {
+			printf(",\"sender\":null");
+		}
+		printf("}\n");
+	} else if (m->sender != NULL) {
+		/* The header names the group and the sender, "family/alice", both through
+		 * termsafe_message's escaping of names. */
+		char who[2 * CAIRN_NAME_MAX + 2];
+		struct cairn_message shown = *m;
+		snprintf(who, sizeof(who), "%s/%s", m->contact, m->sender);
+		shown.contact = who;
+		termsafe_message(stdout, &shown);
+	} else {
+		termsafe_message(stdout, m);
+	}
+	fflush(stdout);
+	return 0;
+}
+
+/*
+ * Checks the --relay addresses before anything is opened or created: at most
+ * CAIRN_RELAYS_MAX, each an address, no relay twice (the same key is the same relay, whatever
+ * the host). Prints what is wrong and returns EXIT_USAGE, or 0.
+ */
+int cli_check_relays(const struct options *o)
+{
+	if (o->nrelays > CAIRN_RELAYS_MAX) {
+		fprintf(stderr, "cairn: at most %d relays (--relay)\n", CAIRN_RELAYS_MAX);
+		return EXIT_USAGE;
+	}
+	struct cairn_address a[CAIRN_RELAYS_MAX];
+	for (size_t i = 0; i < o->nrelays; i++) {
+		if (cairn_address_parse(o->relays[i], &a[i]) != 0) {
+			fprintf(stderr,
+			        "cairn: --relay %s: not a relay address (cairn://KEY@HOST:PORT)\n",
+			        o->relays[i]);
+			return EXIT_USAGE;
+		}
+		for (size_t j = 0; j < i; j++)
+			if (memcmp(a[i].key, a[j].key, sizeof(a[i].key)) == 0) {
+				fprintf(stderr, "cairn: --relay %s: the same relay as --relay %s\n",
+				        o->relays[i], o->relays[j]);
+				return EXIT_USAGE;
+			}
+	}
+	return 0;
+}
