@@ -120,6 +120,11 @@ CAIRN_WARN_UNUSED int client_call(struct cairn *c, struct cnet *n, struct cairn_
 /* The AUTH signature for mailbox MB on connection N. */
 void client_auth_signature(const struct cnet *n, const struct my_mailbox *mb, uint8_t sig[64]);
 
+/* Stores M (conversation, id, sender, text...) once: returns 1 if it was new (an incoming one
+ * then counts as unread in its conversation), 0 if its id was stored already, or a negative
+ * code. Inside the caller's transaction. */
+int client_put_message(struct cairn *c, const struct stored_message *m);
+
 /* Stores the message with id ID from K (incoming) or to K (outgoing), once, in K's 1:1
  * conversation; a new incoming one counts as unread there. Returns 1 if it was new, 0 if a
  * duplicate, or a negative code. Inside the caller's transaction. */

@@ -176,12 +176,10 @@ static int add_unread(struct cairn *c, const uint8_t conv[RECORD_ID_LEN], uint32
 	return rc;
 }
 
-int client_store_message(struct cairn *c, const struct contact *k, int outgoing,
-                         const uint8_t id[APPMSG_ID_LEN], int64_t sent_at, int64_t received_at,
-                         const uint8_t *text, size_t len)
+int client_put_message(struct cairn *c, const struct stored_message *m)
 {
 	uint8_t key[RECORD_KEY_MAX];
-	size_t klen = message_key(key, k->conv, id);
+	size_t klen = message_key(key, m->conv, m->id);
 	uint8_t *old = NULL;
 	size_t oldlen = 0;
 	int rc = cstate_get(c->st, REC_MESSAGE, key, klen, &old, &oldlen);
@@ -190,6 +188,25 @@ int client_store_message(struct cairn *c, const struct contact *k, int outgoing,
 		return 0; /* a duplicate: stored already */
 	if (rc != CAIRN_ENOTFOUND)
 		return rc;
+	uint8_t *v = NULL;
+	size_t vlen = 0;
+	rc = message_encode(m, &v, &vlen);
+	if (rc == 0)
+		rc = cstate_put_scoped(c->st, REC_MESSAGE, key, klen, m->conv, RECORD_ID_LEN, v,
+		                       vlen);
+	if (v != NULL) {
+		sodium_memzero(v, vlen);
+		free(v);
+	}
+	if (rc == 0 && !m->outgoing)
+		rc = add_unread(c, m->conv, 1);
+	return rc == 0 ? 1 : rc;
+}
+
+int client_store_message(struct cairn *c, const struct contact *k, int outgoing,
+                         const uint8_t id[APPMSG_ID_LEN], int64_t sent_at, int64_t received_at,
+                         const uint8_t *text, size_t len)
+{
 	struct stored_message m = {.outgoing = (uint8_t)outgoing,
 	                           .sent_at = sent_at,
 	                           .received_at = received_at,
@@ -199,19 +216,7 @@ int client_store_message(struct cairn *c, const struct contact *k, int outgoing,
 	if (!outgoing)
 		memcpy(m.sender, k->id, RECORD_ID_LEN);
 	memcpy(m.id, id, APPMSG_ID_LEN);
-	uint8_t *v = NULL;
-	size_t vlen = 0;
-	rc = message_encode(&m, &v, &vlen);
-	if (rc == 0)
-		rc = cstate_put_scoped(c->st, REC_MESSAGE, key, klen, k->conv, RECORD_ID_LEN, v,
-		                       vlen);
-	if (v != NULL) {
-		sodium_memzero(v, vlen);
-		free(v);
-	}
-	if (rc == 0 && !outgoing)
-		rc = add_unread(c, k->conv, 1);
-	return rc == 0 ? 1 : rc;
+	return client_put_message(c, &m);
 }
 
 /*

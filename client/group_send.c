@@ -69,16 +69,7 @@ int group_store_message(struct cairn *c, const struct group_state *g, const uint
                         const uint8_t id[APPMSG_ID_LEN], int64_t sent_at, const uint8_t *text,
                         size_t len)
 {
-	uint8_t key[RECORD_KEY_MAX];
-	size_t klen = message_key(key, g->conv, id);
-	uint8_t *old = NULL;
-	size_t oldlen = 0;
-	int rc = cstate_get(c->st, REC_MESSAGE, key, klen, &old, &oldlen);
-	cstate_free_value(old, oldlen);
-	if (rc == 0)
-		return 0; /* a message id seen before (8.9): our own coming back, or a replay */
-	if (rc != CAIRN_ENOTFOUND)
-		return rc;
+	int rc;
 	struct stored_message m = {.outgoing = sender == NULL,
 	                           .sent_at = sent_at,
 	                           .received_at = client_now_s(c),
@@ -88,26 +79,9 @@ int group_store_message(struct cairn *c, const struct group_state *g, const uint
 	if (sender != NULL && (rc = group_sender_id(c, sender, m.sender)) < 0)
 		return rc;
 	memcpy(m.id, id, APPMSG_ID_LEN);
-	uint8_t *v = NULL;
-	size_t vlen = 0;
-	rc = message_encode(&m, &v, &vlen);
-	if (rc == 0)
-		rc = cstate_put_scoped(c->st, REC_MESSAGE, key, klen, g->conv, RECORD_ID_LEN, v,
-		                       vlen);
-	if (v != NULL) {
-		sodium_memzero(v, vlen);
-		free(v);
-	}
-	if (rc == 0 && sender != NULL) {
-		struct conversation cv;
-		rc = client_load_conversation(c, g->conv, &cv);
-		if (rc == 0) {
-			cv.unread++;
-			rc = client_store_conversation(c, &cv);
-			conversation_wipe(&cv);
-		}
-	}
-	if (rc == 0 && sender != NULL && c->reporting != NULL) {
+	/* 0: a message id seen before (8.9), our own coming back or a replay */
+	rc = client_put_message(c, &m);
+	if (rc == 1 && sender != NULL && c->reporting != NULL) {
 		char who[CAIRN_NAME_MAX + 1];
 		client_group_sender_name(c, m.sender, who);
 		struct cairn_message out = {.contact = g->name,
@@ -119,7 +93,7 @@ int group_store_message(struct cairn *c, const struct group_state *g, const uint
 		memcpy(out.id, id, APPMSG_ID_LEN);
 		client_report_group(c, &out);
 	}
-	return rc == 0 ? 1 : rc;
+	return rc;
 }
 
 int group_enter(struct cairn *c, struct group_state *g, const struct group_next *next,
