@@ -72,6 +72,9 @@ void memrelay_env(struct client_env *env);
  * flight on any of its connections, either way. Then nothing can arrive until the client
  * acts, so a wait that only a timeout ends (cairn_sync's quiet period, backoff) ends at once,
  * and the outcome is what the real clock would give, only sooner. The wall clock is real.
+ * That holds for one client thread at a time: a second thread reading the clock while it
+ * waits (a listener) makes it jump through the first one's deadlines while that one is still
+ * computing, between two relay events. Give such a first thread memrelay_env.
  */
 void memrelay_env_skipping(struct client_env *env);
 
