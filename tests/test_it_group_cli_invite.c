@@ -100,9 +100,10 @@ static void test_group_invite(void **state)
 	r = cli_run(CALL(.home = e), ARGS("accept", inv.out, "--name", "alice"));
 	assert_true(r.status == 0 || r.status == 3);
 	res_free(&r);
-	for (int round = 0; round < 3; round++)
-		for (int i = 0; i < 4; i++)
-			cli_check(-1, CALL(.home = hpath[i]), ARGS("sync"));
+	for (int round = 0; round < 2; round++) {
+		cli_check(-1, CALL(.home = a), ARGS("sync"));
+		cli_check(-1, CALL(.home = e), ARGS("sync"));
+	}
 	assert_int_equal(seen(e, "club"), 0);
 	assert_int_equal(members(a, "club", m, HOMES_MAX), 3);
 	res_free(&inv);
