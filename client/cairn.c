@@ -175,8 +175,8 @@ static void drop_mailboxes(struct cairn *c, const struct contact *k)
 	}
 }
 
-int client_invite_make(struct cairn *c, const char *const *relays, size_t nrelays,
-                       const char *name, const struct group_invite *grp, char **invite)
+int client_invite_make(struct cairn *c, const char *const *relays, size_t nrelays, const char *name,
+                       const struct group_invite *grp, char **invite)
 {
 	*invite = NULL;
 	_Static_assert(CAIRN_RELAYS_MAX == CAIRN_MAILBOXES_MAX, "one mailbox per relay");
@@ -281,8 +281,10 @@ static int parse_invite_text(const char *text, struct group_invite *gi, bool *gr
 	int rc = sodium_base642bin(bin, sizeof(bin), text + sl, n - sl, NULL, &blen, &end,
 	                           sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 	*group = rc == 0 && blen > 0 && bin[0] == INVITE_GROUP_VERSION;
-	if (rc != 0 || end != text + n ||
-	    (*group ? group_invite_parse(bin, blen, gi) : invite_parse(bin, blen, &gi->invite)) != 0)
+	if (rc == 0 && end == text + n)
+		rc = *group ? group_invite_parse(bin, blen, gi)
+		            : invite_parse(bin, blen, &gi->invite);
+	if (rc != 0 || end != text + n)
 		rc = CAIRN_EINVITE;
 	sodium_memzero(bin, sizeof(bin));
 	return rc;

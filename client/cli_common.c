@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What the commands of `cairn` share (cli.c, cli_group.c): errors, the passphrase, opening the
- * home, checking --relay addresses, printing a message and an invite. Through include/cairn/cairn.h only.
+ * home, checking --relay addresses, printing a message and an invite. Through
+ * include/cairn/cairn.h only.
  */
 #include <errno.h>
 #include <stdio.h>

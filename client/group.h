@@ -354,9 +354,9 @@ void client_groups_changed(struct cairn *c);
 struct group_invite;
 /* cairn_invite_create, with GRP (may be NULL: a contact invite) the group and its name for a
  * version 3 invite, whose group id is kept with the contact (REC_GROUP_INVITE). */
-CAIRN_WARN_UNUSED int client_invite_make(struct cairn *c, const char *const *relays,
-                                         size_t nrelays, const char *name,
-                                         const struct group_invite *grp, char **invite);
+CAIRN_WARN_UNUSED int client_invite_make(struct cairn *c, const char *const *relays, size_t nrelays,
+                                         const char *name, const struct group_invite *grp,
+                                         char **invite);
 /* Whether we may accept group invite GI naming its inviter NAME: CAIRN_EEXIST when its group's
  * name is NAME or already names a contact or group of ours, or we are in that group;
  * CAIRN_EINVITE when its name is no local name (empty). */

@@ -52,8 +52,8 @@ int cairn_group_invite(struct cairn *c, const char *group, const char *const *re
 	 * admin reaches anyway. */
 	const char *log_relay[1] = {g->log.relay};
 	if (rc == 0)
-		rc = client_invite_make(c, nrelays > 0 ? relays : log_relay, nrelays > 0 ? nrelays : 1,
-		                        name, &gi, invite);
+		rc = client_invite_make(c, nrelays > 0 ? relays : log_relay,
+		                        nrelays > 0 ? nrelays : 1, name, &gi, invite);
 	group_free(g);
 	return rc;
 }

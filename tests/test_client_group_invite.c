@@ -255,8 +255,7 @@ static void test_refused(void **state)
 	assert_null(invite);
 	assert_int_equal(cairn_group_invite(a, "nosuch", relays, 1, "dave", &invite),
 	                 CAIRN_ENOTFOUND);
-	assert_int_equal(cairn_group_invite(a, "friends", relays, 1, "bob", &invite),
-	                 CAIRN_EEXIST);
+	assert_int_equal(cairn_group_invite(a, "friends", relays, 1, "bob", &invite), CAIRN_EEXIST);
 	assert_int_equal(cairn_group_invite(a, "friends", relays, 1, "friends", &invite),
 	                 CAIRN_EEXIST);
 	assert_int_equal(cairn_group_invite(a, "friends", relays, 1, "", &invite), CAIRN_EINVAL);

@@ -46,8 +46,9 @@ static void test_group_invite(void **state)
 	expect_err(1, d, ARGS("accept", "cairn-invite:AAAA", "--name", "alice"), "accept:");
 
 	/* The invite, alone on stdout; Dave accepts it as any invite. */
-	struct res inv = cli_expect(0, CALL(.home = a), ARGS("group", "invite", "club", "--name",
-	                                                     "dave", "--relay", w->addr));
+	struct res inv =
+	    cli_expect(0, CALL(.home = a),
+	               ARGS("group", "invite", "club", "--name", "dave", "--relay", w->addr));
 	inv.out[strcspn(inv.out, "\n")] = '\0';
 	assert_int_equal(strncmp(inv.out, "cairn-invite:", 13), 0);
 	/* The group's name must be free where it is accepted. */
