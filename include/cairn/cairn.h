@@ -83,7 +83,8 @@ CAIRN_WARN_UNUSED int cairn_invite_create(struct cairn *c, const char *const *re
  * NAME, and the first message asks to join the group, which appears (under the name the
  * invite gives it) once the creator's client has synced and then ours has. The group's name
  * must be free here: CAIRN_EEXIST when it is NAME or names one of our contacts or groups
- * already (rename ours first), or when we are in that group already; nothing is added then.
+ * already (rename ours first), or when we are in that group already; CAIRN_EINVITE when the
+ * invite gives the group no name. Nothing is added then.
  */
 CAIRN_WARN_UNUSED int cairn_invite_accept(struct cairn *c, const char *invite, const char *name,
                                           const char *const *relays, size_t nrelays);
