@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * `cairn group ...`: creating a group, adding contacts, removing members, making admins,
- * leaving, listing members and showing the group's safety number, on libcairn's public group
- * calls (include/cairn/cairn.h). Messages to and from a group go through `send`, `read` and
- * `listen` in cli.c, which take a group's name as they take a contact's.
+ * `cairn group ...`: creating a group, adding contacts, inviting someone who is not a contact
+ * yet, removing members, making admins, leaving, listing members and showing the group's
+ * safety number, on libcairn's public group calls (include/cairn/cairn.h). Messages to and
+ * from a group go through `send`, `read` and `listen` in cli.c, which take a group's name as
+ * they take a contact's.
  *
  * A change (create, add, remove, admin, leave) is stored by libcairn first and then sent by a
  * sync run here, as `send` sends at once: exit status 3 when no relay was reachable (the next
@@ -200,6 +201,36 @@ static int group_leave(const struct options *o, const char *group)
 	return st;
 }
 
+/* A group invite (9.8) for someone who is not a contact yet, printed as `invite` prints one. */
+static int group_invite(const struct options *o, const char *group)
+{
+	if (o->name == NULL) {
+		fprintf(stderr, "cairn: group invite needs NAME and --name CONTACT (what you will "
+		                "call whoever accepts it)\n");
+		return EXIT_USAGE;
+	}
+	if (o->name[0] == '\0' || strlen(o->name) > CAIRN_NAME_MAX) {
+		fprintf(stderr, "cairn: a name is 1 to %d bytes\n", CAIRN_NAME_MAX);
+		return EXIT_USAGE;
+	}
+	int st = cli_check_relays(o);
+	if (st != 0)
+		return st;
+	struct cairn *c;
+	if ((st = open_group(o, group, &c)) != 0)
+		return st;
+	char *invite = NULL;
+	int rc = cairn_group_invite(c, group, o->relays, o->nrelays, o->name, &invite);
+	cairn_close(c);
+	if (rc == CAIRN_EEXIST) {
+		fprintf(stderr, "cairn: the name '%s' is taken (a contact or a group)\n", o->name);
+		return 1;
+	}
+	if (rc == CAIRN_EDENIED)
+		return change_failed(rc, "invite", group, o->name);
+	return cli_print_invite(o, rc, "group invite", invite);
+}
+
 /* A member's name is a contact's label or a short id, both shown through termsafe. */
 static int print_member(void *ctx, const struct cairn_group_member *m)
 {
@@ -280,6 +311,8 @@ int cli_group(struct options *o, const char *const *words, int nwords)
 	}
 	if (strcmp(sub, "create") == 0)
 		return group_create(o, group);
+	if (strcmp(sub, "invite") == 0)
+		return group_invite(o, group);
 	if (strcmp(sub, "remove") == 0 || strcmp(sub, "admin") == 0)
 		return group_commit(o, sub, group, nwords > 3 ? words[3] : NULL);
 	if (strcmp(sub, "leave") == 0)

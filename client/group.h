@@ -43,6 +43,7 @@ enum group_record_kind {
 	REC_GROUP_LOG = 18,     /* key log_id: the group_id whose log it is */
 	REC_GROUP_APPEND = 19,  /* key out_id: group_id || what (a group append in flight) */
 	REC_GROUP_OFFER = 20,   /* key group_id || identity: an offer we sent */
+	REC_GROUP_INVITE = 21,  /* key contact id: group_id of our group invite (9.8) to it */
 };
 
 #define GROUP_KEYS_MAX     8  /* own group keys kept (9.6) */
@@ -347,6 +348,24 @@ CAIRN_WARN_UNUSED int client_group_appmsg(struct cairn *c, const uint8_t cid[REC
 CAIRN_WARN_UNUSED int client_groups_tick(struct cairn *c);
 /* The groups' logs or outbox changed: a running engine re-lists and sends. */
 void client_groups_changed(struct cairn *c);
+
+/* ---- group invites (group_invite.c, 9.8) ---- */
+
+struct group_invite;
+/* cairn_invite_create, with GRP (may be NULL: a contact invite) the group and its name for a
+ * version 3 invite, whose group id is kept with the contact (REC_GROUP_INVITE). */
+CAIRN_WARN_UNUSED int client_invite_make(struct cairn *c, const char *const *relays, size_t nrelays,
+                                         const char *name, const struct group_invite *grp,
+                                         char **invite);
+/* Whether we may accept group invite GI naming its inviter NAME: CAIRN_EEXIST when its group's
+ * name is NAME or already names a contact or group of ours, or we are in that group;
+ * CAIRN_EINVITE when its name is no local name (empty). */
+CAIRN_WARN_UNUSED int group_invite_acceptable(struct cairn *c, const struct group_invite *gi,
+                                              const char *name);
+/* The first message from contact K, which answered our invite, opened (inside the envelope's
+ * transaction): if the invite was a group invite, it counts from now on as an offer of the
+ * group to K's identity, so that the join the message carries is committed like a contact's. */
+CAIRN_WARN_UNUSED int group_invite_opened(struct cairn *c, const struct contact *k);
 
 /* The handler the transport calls (group_io.h). */
 extern const struct logio_handler group_logio_handler;

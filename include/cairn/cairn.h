@@ -78,6 +78,13 @@ CAIRN_WARN_UNUSED int cairn_invite_create(struct cairn *c, const char *const *re
  * CAIRN_ECONNECT: cairn_safety_number tells the two apart). CAIRN_EINVITE for a malformed
  * invite; CAIRN_EADDRESS / CAIRN_EINVAL for RELAYS as in cairn_invite_create; CAIRN_ETOOBIG
  * when the relay addresses are too long together to name in the first message.
+ *
+ * A group invite (cairn_group_invite) is accepted the same way: its creator becomes contact
+ * NAME, and the first message asks to join the group, which appears (under the name the
+ * invite gives it) once the creator's client has synced and then ours has. The group's name
+ * must be free here: CAIRN_EEXIST when it is NAME or names one of our contacts or groups
+ * already (rename ours first), or when we are in that group already; CAIRN_EINVITE when the
+ * invite gives the group no name. Nothing is added then.
  */
 CAIRN_WARN_UNUSED int cairn_invite_accept(struct cairn *c, const char *invite, const char *name,
                                           const char *const *relays, size_t nrelays);
@@ -316,6 +323,21 @@ CAIRN_WARN_UNUSED int cairn_group_create(struct cairn *c, const char *name, cons
  * CAIRN_ENOTFOUND (no such group or contact), CAIRN_ESTATE (the contact is not established
  * yet, or is a member already), CAIRN_EDENIED (we are not an admin of the group). */
 CAIRN_WARN_UNUSED int cairn_group_add(struct cairn *c, const char *group, const char *contact);
+
+/*
+ * A group invite (PROTOCOL.md 9.8) for someone who is not a contact yet: made as
+ * cairn_invite_create makes an invite (the same RELAYS rules, errors and secrecy; NRELAYS 0:
+ * one mailbox on the relay of GROUP's log), naming GROUP. NAME is what we will call the
+ * person who accepts it: a contact, as for any invite. Whoever accepts it (cairn_invite_accept,
+ * the same call as for any invite) joins GROUP: its first message carries a join, our client
+ * commits the add when that message arrives and sends the welcome over the new session, as
+ * for cairn_group_add. Single use: only the first accepter gets in. CAIRN_ENOTFOUND (no such
+ * group), CAIRN_EDENIED (we are not an admin of GROUP), CAIRN_EEXIST (NAME is a contact's or
+ * a group's name already). *INVITE receives the text (cairn-invite:...; cairn_free).
+ */
+CAIRN_WARN_UNUSED int cairn_group_invite(struct cairn *c, const char *group,
+                                         const char *const *relays, size_t nrelays,
+                                         const char *name, char **invite);
 
 /* Removes MEMBER from GROUP (a commit, which moves the group to a fresh log so the removed
  * member reads nothing new). CAIRN_ENOTFOUND (no such group or member), CAIRN_EDENIED (we are
