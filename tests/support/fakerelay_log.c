@@ -17,10 +17,10 @@
 
 #include "fakerelay_log.h"
 
-#define FL_LOGS    16
-#define FL_READS   64
-#define FL_HIDE    16
-#define FL_SWAP    8
+#define FL_LOGS  16
+#define FL_READS 64
+#define FL_HIDE  16
+#define FL_SWAP  8
 
 struct fl_entry {
 	uint64_t seq;
@@ -179,9 +179,10 @@ static uint64_t append(struct frlog *l, int gi, const uint8_t *data, size_t len)
 	memcpy(copy, data, len);
 	struct fl_entry *e = &g->e[g->n++];
 	*e = (struct fl_entry){.seq = g->next_seq++, .data = copy, .len = len};
+	/* A reader whose connection broke is closed by the poll loop. */
 	for (int i = 0; i < FL_READS; i++)
 		if (l->reads[i].used && l->reads[i].log == gi)
-			(void)send_entry(l, g, &l->reads[i], e); /* a broken reader is closed by poll */
+			(void)send_entry(l, g, &l->reads[i], e);
 	return e->seq;
 }
 
@@ -221,8 +222,7 @@ static int log_append(struct frlog *l, int ci, const struct cairn_msg *m)
 	static const uint8_t none[32];
 	int gi = find_log(l, m->log_id);
 	/* One path for "no such log" and "wrong credential" (5.9). */
-	bool ok = secret_ok(m->log_id, m->credential,
-	                    gi >= 0 ? l->logs[gi].cred_digest : none) &&
+	bool ok = secret_ok(m->log_id, m->credential, gi >= 0 ? l->logs[gi].cred_digest : none) &&
 	          gi >= 0;
 	if (!ok)
 		return reply_simple(l, ci, m->request_id, CAIRN_EDENIED);
@@ -278,9 +278,9 @@ static int log_delete(struct frlog *l, int ci, const struct cairn_msg *m)
 {
 	static const uint8_t none[32];
 	int gi = find_log(l, m->log_id);
-	bool ok = secret_ok(m->log_id, m->delete_secret,
-	                    gi >= 0 ? l->logs[gi].delete_digest : none) &&
-	          gi >= 0;
+	bool ok =
+	    secret_ok(m->log_id, m->delete_secret, gi >= 0 ? l->logs[gi].delete_digest : none) &&
+	    gi >= 0;
 	if (!ok)
 		return reply_simple(l, ci, m->request_id, CAIRN_EDENIED);
 	end_reads(l, gi, 0);
