@@ -148,6 +148,16 @@ int settle(struct world *w, int n, const char *group, const int *want_homes, int
 	return -1;
 }
 
+int group_cli_init(void)
+{
+	if (it_client_init() != 0)
+		return -1;
+	setenv("CAIRN_PWHASH_FAST", "1", 1);
+	setenv("CAIRN_PASSPHRASE", CLI_PASS, 1);
+	unsetenv("CAIRN_SOCKS");
+	return 0;
+}
+
 void expect_err(int expect, const char *home, const char *const *args, const char *what)
 {
 	struct res r = cli_expect(expect, CALL(.home = home), args);
