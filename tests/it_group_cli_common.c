@@ -148,15 +148,6 @@ int settle(struct world *w, int n, const char *group, const int *want_homes, int
 	return -1;
 }
 
-void expect_err(int expect, const char *home, const char *const *args, const char *what)
-{
-	struct res r = cli_expect(expect, CALL(.home = home), args);
-	if (strstr(r.err, what) == NULL)
-		fprintf(stderr, "wanted '%s' in: %s", what, r.err);
-	assert_non_null(strstr(r.err, what));
-	res_free(&r);
-}
-
 int group_cli_init(void)
 {
 	if (it_client_init() != 0)
@@ -165,4 +156,13 @@ int group_cli_init(void)
 	setenv("CAIRN_PASSPHRASE", CLI_PASS, 1);
 	unsetenv("CAIRN_SOCKS");
 	return 0;
+}
+
+void expect_err(int expect, const char *home, const char *const *args, const char *what)
+{
+	struct res r = cli_expect(expect, CALL(.home = home), args);
+	if (strstr(r.err, what) == NULL)
+		fprintf(stderr, "wanted '%s' in: %s", what, r.err);
+	assert_non_null(strstr(r.err, what));
+	res_free(&r);
 }
