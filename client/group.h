@@ -250,7 +250,10 @@ CAIRN_WARN_UNUSED int group_post_commit(struct cairn *c, const struct group_stat
 void group_x25519_keypair(struct cairn *c, uint8_t pk[static CAIRN_KEY_LEN],
                           uint8_t sk[static CAIRN_KEY_LEN]);
 
-/* A new CONV_GROUP conversation labelled NAME into G->conv (transaction held). */
+/* G's conversation into G->conv (transaction held): a new CONV_GROUP conversation labelled
+ * with a local name group_name_pick chose from G's own name, claimed in the name index; or,
+ * when group G is stored already (we join again after a removal), its conversation and local
+ * name as they are. */
 CAIRN_WARN_UNUSED int group_conversation_new(struct cairn *c, struct group_state *g);
 
 /* A kind 2 entry of G's current epoch at SEQ whose header H opened (group_apply.c): stored
@@ -258,6 +261,13 @@ CAIRN_WARN_UNUSED int group_conversation_new(struct cairn *c, struct group_state
 CAIRN_WARN_UNUSED int group_apply_part(struct cairn *c, struct group_state *g, uint64_t seq,
                                        const struct group_header *h, const uint8_t *entry,
                                        size_t len);
+
+/* The local name for a group whose own name is WANTED (empty allowed) and id GID: WANTED if
+ * free here, else the rule of names.c (a " (2)" suffix...). OUT receives it. 0, CAIRN_EEXIST
+ * (nothing free) or a store error. Look-ups only: the caller claims it in its transaction. */
+CAIRN_WARN_UNUSED int group_name_pick(struct cairn *c, const char *wanted,
+                                      const uint8_t gid[GROUP_ID_LEN],
+                                      char out[CAIRN_NAME_MAX + 1]);
 
 /* ---- operations ---- */
 
@@ -328,7 +338,8 @@ CAIRN_WARN_UNUSED int group_welcomes_make(struct cairn *c, const struct group_st
 struct contact;
 struct receive_effects;
 
-/* Group NAME's id into GID: 0 or CAIRN_ENOTFOUND (or a store error). A scan of the groups. */
+/* Group NAME's id into GID through the name index (names.c): 0 or CAIRN_ENOTFOUND (also for a
+ * contact's name), or a store error. */
 CAIRN_WARN_UNUSED int client_group_find(struct cairn *c, const char *name,
                                         uint8_t gid[GROUP_ID_LEN]);
 /* cairn_queue for group NAME: sealed, queued, stored as ours; the engine woken. */

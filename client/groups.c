@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Groups in the public API (cairn.h, PROTOCOL.md 9) over the group state (group.h): finding a
- * group by its local name, naming members (a contact's name, else a short id), the admin's
+ * Groups in the public API (cairn.h, PROTOCOL.md 9) over the group state (group.h): naming
+ * members (a contact's name, else a short id), the admin's
  * operations, and the 1:1 carriage of 9.8 (offers sent with cairn_group_add; offers, joins and
  * welcomes that arrive are handled by client_group_appmsg from receive.c; welcomes made when
  * our commit completes are sent by client_groups_tick). The log transport is logio.c's; this
@@ -24,33 +24,6 @@ static const struct group_settings default_settings = {.rotate_seconds = 604800,
                                                        .rotate_messages = 1000};
 
 /* ---- names ---------------------------------------------------------------------------- */
-
-struct by_name {
-	const char *name;
-	uint8_t *gid;
-	bool found;
-};
-
-static int by_name_cb(void *ctx, const struct group_state *g)
-{
-	struct by_name *b = ctx;
-	if (strcmp(g->name, b->name) != 0)
-		return 0;
-	memcpy(b->gid, g->group_id, GROUP_ID_LEN);
-	b->found = true;
-	return 1;
-}
-
-int client_group_find(struct cairn *c, const char *name, uint8_t gid[GROUP_ID_LEN])
-{
-	if (c == NULL || !client_valid_name(name))
-		return CAIRN_ENOTFOUND;
-	struct by_name b = {.name = name, .gid = gid};
-	int rc = group_each(c, by_name_cb, &b);
-	if (rc < 0)
-		return rc;
-	return b.found ? 0 : CAIRN_ENOTFOUND;
-}
 
 /* The label of member IDENTITY: its contact's name (returns 1) or its short id (0). */
 static int member_label(struct cairn *c, const uint8_t identity[CAIRN_KEY_LEN],
@@ -132,19 +105,8 @@ int cairn_group_create(struct cairn *c, const char *name, const char *relay)
 		return CAIRN_EINVAL;
 	if (relay == NULL || cairn_address_parse(relay, &a) != 0)
 		return CAIRN_EADDRESS;
-	struct contact k;
-	int rc = client_load_contact(c, name, &k);
-	contact_wipe(&k);
-	if (rc == 0)
-		return CAIRN_EEXIST;
-	if (rc != CAIRN_ENOTFOUND)
-		return rc;
-	rc = client_group_find(c, name, gid);
-	if (rc == 0)
-		return CAIRN_EEXIST;
-	if (rc != CAIRN_ENOTFOUND)
-		return rc;
-	rc = group_create(c, relay, name, &default_settings, gid);
+	/* The name is claimed by group_create, in its transaction (names.c). */
+	int rc = group_create(c, relay, name, &default_settings, gid);
 	if (rc == 0)
 		client_groups_changed(c);
 	return rc;
@@ -329,19 +291,26 @@ static int on_offer(struct cairn *c, const uint8_t cid[RECORD_ID_LEN], const uin
 }
 
 /* The join JOIN from IDENTITY, kept with its offer while a commit of ours is pending
- * (group_join_accept said CAIRN_EEXIST): client_groups_tick tries it again. */
-#define KEPT_JOIN_LEN (CAIRN_KEY_LEN + GROUP_JOIN_LEN)
+ * (group_join_accept said CAIRN_EEXIST): client_groups_tick tries it again. The record ends
+ * with when it was kept (our clock, u64 big-endian): a join is not kept forever (retry_joins).
+ * Records of the previous version have no time (KEPT_JOIN_LEN alone). */
+#define KEPT_JOIN_LEN    (CAIRN_KEY_LEN + GROUP_JOIN_LEN)
+#define KEPT_JOIN_AT_LEN (KEPT_JOIN_LEN + 8)
+#define KEPT_JOIN_LIFE_S GROUP_LOG_TTL
 
 static int keep_join(struct cairn *c, const uint8_t identity[CAIRN_KEY_LEN],
                      const uint8_t *join, size_t len)
 {
-	uint8_t key[GROUP_ID_LEN + CAIRN_KEY_LEN], v[KEPT_JOIN_LEN];
+	uint8_t key[GROUP_ID_LEN + CAIRN_KEY_LEN], v[KEPT_JOIN_AT_LEN];
 	if (len != GROUP_JOIN_LEN)
 		return 0;
 	memcpy(key, join, GROUP_ID_LEN); /* a join begins with its group's id (9.8) */
 	memcpy(key + GROUP_ID_LEN, identity, CAIRN_KEY_LEN);
 	memcpy(v, identity, CAIRN_KEY_LEN);
 	memcpy(v + CAIRN_KEY_LEN, join, GROUP_JOIN_LEN);
+	uint64_t at = (uint64_t)client_now_s(c);
+	for (int i = 0; i < 8; i++)
+		v[KEPT_JOIN_LEN + i] = (uint8_t)(at >> (56 - 8 * i));
 	return cstate_put(c->st, REC_GROUP_OFFER, key, sizeof(key), v, sizeof(v));
 }
 
@@ -440,34 +409,72 @@ static int collect(void *ctx, const struct group_state *g)
 	return 0;
 }
 
+struct kept_join {
+	uint8_t v[KEPT_JOIN_LEN];
+	bool timed; /* the record holds when it was kept */
+	int64_t at;
+};
+
 struct kept {
 	size_t n, cap;
-	uint8_t (*v)[KEPT_JOIN_LEN];
+	struct kept_join *v;
 };
 
 static int collect_join(void *ctx, const uint8_t *v, size_t len)
 {
 	struct kept *k = ctx;
-	if (len != KEPT_JOIN_LEN)
+	if (len != KEPT_JOIN_LEN && len != KEPT_JOIN_AT_LEN)
 		return 0; /* an offer still waiting for its join */
 	if (grow((void **)&k->v, &k->cap, k->n, sizeof(*k->v)) != 0)
 		return CAIRN_ENOMEM;
-	memcpy(k->v[k->n++], v, KEPT_JOIN_LEN);
+	struct kept_join *j = &k->v[k->n++];
+	memcpy(j->v, v, KEPT_JOIN_LEN);
+	j->timed = len == KEPT_JOIN_AT_LEN;
+	uint64_t at = 0;
+	for (size_t i = KEPT_JOIN_LEN; i < len; i++)
+		at = at << 8 | v[i];
+	j->at = (int64_t)at;
 	return 0;
 }
 
-/* Joins kept while a commit of ours was pending, committed now if it is not any more. */
+/* Forgets kept join J (its offer with it: the joiner has to be offered the group again). */
+static int drop_join(struct cairn *c, const struct kept_join *j)
+{
+	uint8_t key[GROUP_ID_LEN + CAIRN_KEY_LEN];
+	memcpy(key, j->v + CAIRN_KEY_LEN, GROUP_ID_LEN);
+	memcpy(key + GROUP_ID_LEN, j->v, CAIRN_KEY_LEN);
+	return cstate_del(c->st, REC_GROUP_OFFER, key, sizeof(key));
+}
+
+/*
+ * Joins kept while a commit of ours was pending, committed now if it is not any more. A join
+ * lives at most KEPT_JOIN_LIFE_S (a relay's default log ttl: a commit of ours pending that
+ * long will not complete) and is dropped at once when it can never be committed: its group is
+ * gone from this home (CAIRN_ENOTFOUND), we are no longer its admin (CAIRN_EDENIED) or no
+ * longer in it (CAIRN_ESTATE, which the previous version returned from every tick), or it does
+ * not parse (CAIRN_EINVAL). A join of the previous version's
+ * layout is given the time of its first retry. So a dead join costs one tick, not every tick.
+ */
 static int retry_joins(struct cairn *c)
 {
 	struct kept k = {0};
 	int rc = cstate_list(c->st, REC_GROUP_OFFER, collect_join, &k);
 	if (rc > 0)
 		rc = 0;
+	int64_t now = client_now_s(c);
 	for (size_t i = 0; i < k.n && rc == 0; i++) {
-		rc = group_join_accept(c, k.v[i], k.v[i] + CAIRN_KEY_LEN, GROUP_JOIN_LEN);
-		if (rc == CAIRN_EEXIST || rc == CAIRN_ENOTFOUND || rc == CAIRN_EINVAL ||
-		    rc == CAIRN_EDENIED)
-			rc = 0; /* still pending, or no longer ours to commit: as it is */
+		struct kept_join *j = &k.v[i];
+		if (j->timed && now - j->at > KEPT_JOIN_LIFE_S) {
+			rc = drop_join(c, j);
+			continue;
+		}
+		rc = group_join_accept(c, j->v, j->v + CAIRN_KEY_LEN, GROUP_JOIN_LEN);
+		if (rc == CAIRN_ENOTFOUND || rc == CAIRN_EINVAL || rc == CAIRN_EDENIED ||
+		    rc == CAIRN_ESTATE)
+			rc = drop_join(c, j); /* never ours to commit */
+		else if (rc == CAIRN_EEXIST)
+			rc =
+			    j->timed ? 0 : keep_join(c, j->v, j->v + CAIRN_KEY_LEN, GROUP_JOIN_LEN);
 	}
 	if (k.v != NULL) {
 		sodium_memzero(k.v, k.cap * sizeof(*k.v));
