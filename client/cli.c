@@ -52,7 +52,7 @@ static const char usage_text[] =
     "                                   follows; a group's members see no change)\n"
     "\n"
     "groups (send, read and listen take a group's name N as they take a contact's):\n"
-    "  groups [--json]                  list groups: members, admin, epoch, unread\n"
+    "  groups [--json]                  list groups: members, your role, unread (--json: epoch)\n"
     "  group create N --relay ADDRESS   create group N, its log on that relay; you are its admin\n"
     "  group add N CONTACT...           offer group N to these contacts over your sessions;\n"
     "                                   each joins when its client syncs, then yours commits\n"

@@ -18,8 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
-
 #include "client.h"
 #include "group.h"
 

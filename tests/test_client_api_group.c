@@ -16,66 +16,7 @@
 
 #include <cmocka.h>
 
-#include "group_world.h"
-#include "memrelay.h"
-
-enum { A, B, C };
-
-struct fixture {
-	struct world *w;
-	struct memrelay *r;
-	const char *addr;
-};
-
-/* A and home I become contacts (A names it NAME, it names A "alice"), both established. */
-static void pair(struct fixture *f, unsigned i, const char *name)
-{
-	char *invite = NULL;
-	struct cairn_sync_result res;
-	const char *relays[] = {f->addr};
-	assert_int_equal(cairn_invite_create(f->w->h[A].c, relays, 1, name, &invite), 0);
-	assert_int_equal(cairn_invite_accept(f->w->h[i].c, invite, "alice", NULL, 0), 0);
-	cairn_free(invite);
-	assert_int_equal(cairn_sync(f->w->h[A].c, &res, NULL, NULL), 0);
-	assert_int_equal(cairn_queue(f->w->h[A].c, name, (const uint8_t *)"hi", 2, NULL), 0);
-	assert_int_equal(cairn_sync(f->w->h[A].c, &res, NULL, NULL), 0);
-	assert_int_equal(cairn_sync(f->w->h[i].c, &res, NULL, NULL), 0);
-}
-
-/* Every home syncs, ROUNDS times (an add takes offer, join, commit, welcome). */
-static void sync_all(struct fixture *f, unsigned rounds)
-{
-	for (unsigned r = 0; r < rounds; r++)
-		for (unsigned i = 0; i < f->w->n; i++) {
-			struct cairn_sync_result res;
-			assert_int_equal(cairn_sync(f->w->h[i].c, &res, NULL, NULL), 0);
-		}
-}
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-	assert_non_null(f);
-	f->r = memrelay_new(NULL);
-	assert_non_null(f->r);
-	f->addr = memrelay_address(f->r);
-	f->w = gw_new();
-	memrelay_env_skipping(&f->w->env);
-	gw_homes(f->w, 3);
-	pair(f, B, "bob");
-	pair(f, C, "carol");
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-	gw_free(f->w);
-	memrelay_free(f->r);
-	free(f);
-	return 0;
-}
+#include "group_api_fixture.h"
 
 struct members {
 	unsigned n, admins, selfs, contacts;
