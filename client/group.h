@@ -43,6 +43,10 @@ enum group_record_kind {
 	REC_GROUP_LOG = 18,     /* key log_id: the group_id whose log it is */
 	REC_GROUP_APPEND = 19,  /* key out_id: group_id || what (a group append in flight) */
 	REC_GROUP_OFFER = 20,   /* key group_id || identity: an offer we sent */
+	/* key group_id: group_id || when we made the join REC_GROUP_JOINING holds (u64 BE, our
+	 * clock). Numbered apart from the kinds above so that kinds added meanwhile elsewhere do
+	 * not meet it. */
+	REC_GROUP_JOINING_AT = 30,
 };
 
 #define GROUP_KEYS_MAX     8  /* own group keys kept (9.6) */
@@ -322,6 +326,10 @@ CAIRN_WARN_UNUSED int group_join_accept(struct cairn *c,
  * welcome. OUT receives GROUP_JOIN_LEN bytes. */
 CAIRN_WARN_UNUSED int group_join_make(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN],
                                       uint8_t out[static GROUP_JOIN_LEN]);
+/* Notes when we made the join of group GID (REC_GROUP_JOINING_AT), so that a join no welcome
+ * answers is forgotten after GROUP_LOG_TTL (client_groups_tick); in the caller's
+ * transaction (groups.c). */
+CAIRN_WARN_UNUSED int group_joining_note(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN]);
 /* Enters the group a welcome (kind 6 data, untrusted) names, if it answers a join we sent. */
 CAIRN_WARN_UNUSED int group_join_welcome(struct cairn *c, const uint8_t *data, size_t len);
 /* The welcome for member IDENTITY of group GID, made when our commit that added it was

@@ -6,7 +6,8 @@
  * conversation, reads, sends and reports follow and whose members see no change; a welcome
  * whose group name is taken here gets "NAME (2)"; cairn_groups lists groups (and
  * cairn_contacts does not); a home of data model 2 gets its groups' index entries on open; a
- * join kept for a later commit is dropped when its group is gone or after its life.
+ * join kept for a later commit is dropped when its group is gone or after its life, and the
+ * keys of a join we sent that no welcome answers are forgotten after theirs.
  */
 #define _XOPEN_SOURCE 700
 #include <poll.h>
@@ -18,65 +19,7 @@
 
 #include <cmocka.h>
 
-#include "group_world.h"
-#include "memrelay.h"
-
-enum { A, B, C };
-
-struct fixture {
-	struct world *w;
-	struct memrelay *r;
-	const char *addr;
-};
-
-/* A and home I become contacts (A names it NAME, it names A "alice"), both established. */
-static void pair(struct fixture *f, unsigned i, const char *name)
-{
-	char *invite = NULL;
-	struct cairn_sync_result res;
-	const char *relays[] = {f->addr};
-	assert_int_equal(cairn_invite_create(f->w->h[A].c, relays, 1, name, &invite), 0);
-	assert_int_equal(cairn_invite_accept(f->w->h[i].c, invite, "alice", NULL, 0), 0);
-	cairn_free(invite);
-	assert_int_equal(cairn_sync(f->w->h[A].c, &res, NULL, NULL), 0);
-	assert_int_equal(cairn_queue(f->w->h[A].c, name, (const uint8_t *)"hi", 2, NULL), 0);
-	assert_int_equal(cairn_sync(f->w->h[A].c, &res, NULL, NULL), 0);
-	assert_int_equal(cairn_sync(f->w->h[i].c, &res, NULL, NULL), 0);
-}
-
-static void sync_all(struct fixture *f, unsigned rounds)
-{
-	for (unsigned r = 0; r < rounds; r++)
-		for (unsigned i = 0; i < f->w->n; i++) {
-			struct cairn_sync_result res;
-			assert_int_equal(cairn_sync(f->w->h[i].c, &res, NULL, NULL), 0);
-		}
-}
-
-static int setup(void **state)
-{
-	struct fixture *f = calloc(1, sizeof(*f));
-	assert_non_null(f);
-	f->r = memrelay_new(NULL);
-	assert_non_null(f->r);
-	f->addr = memrelay_address(f->r);
-	f->w = gw_new();
-	memrelay_env_skipping(&f->w->env);
-	gw_homes(f->w, 3);
-	pair(f, B, "bob");
-	pair(f, C, "carol");
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fixture *f = *state;
-	gw_free(f->w);
-	memrelay_free(f->r);
-	free(f);
-	return 0;
-}
+#include "group_api_fixture.h"
 
 /* ---- what the API shows ---- */
 
@@ -454,6 +397,55 @@ static void test_kept_join_life(void **state)
 	client_set_env(a, &f->w->env);
 }
 
+/* Records of KIND in C's store (every length). */
+static int count_any(void *ctx, const uint8_t *v, size_t len)
+{
+	(void)v;
+	(void)len;
+	++*(unsigned *)ctx;
+	return 0;
+}
+
+static unsigned records(struct cairn *c, uint32_t kind)
+{
+	unsigned n = 0;
+	assert_true(cstate_list(c->st, kind, count_any, &n) >= 0);
+	return n;
+}
+
+/* Bob answers an offer with a join that no welcome answers (Alice never syncs again): his
+ * join's keys are forgotten after their life; a join a welcome answered leaves no note. */
+static void test_join_never_welcomed(void **state)
+{
+	struct fixture *f = *state;
+	struct cairn *a = f->w->h[A].c, *b = f->w->h[B].c, *c = f->w->h[C].c;
+	struct cairn_sync_result res;
+	make_group(f, "answered");
+	assert_int_equal(client_groups_tick(b), 0);
+	assert_int_equal(records(b, REC_GROUP_JOINING), 0);
+	assert_int_equal(records(b, REC_GROUP_JOINING_AT), 0);
+	assert_int_equal(records(c, REC_GROUP_JOINING_AT), 0);
+	assert_int_equal(cairn_group_create(a, "never", f->addr), 0);
+	assert_int_equal(cairn_group_add(a, "never", "bob"), 0);
+	assert_int_equal(cairn_sync(a, &res, NULL, NULL), 0);
+	assert_int_equal(cairn_sync(b, &res, NULL, NULL), 0);
+	assert_int_equal(records(b, REC_GROUP_JOINING), 1);
+	assert_int_equal(records(b, REC_GROUP_JOINING_AT), 1);
+	struct client_env env = f->w->env;
+	env.wall_s = skewed_wall;
+	skew_s = GROUP_LOG_TTL - 3600;
+	client_set_env(b, &env);
+	assert_int_equal(client_groups_tick(b), 0);
+	assert_int_equal(records(b, REC_GROUP_JOINING), 1); /* not yet */
+	skew_s = GROUP_LOG_TTL + 3600;
+	assert_int_equal(client_groups_tick(b), 0);
+	assert_int_equal(records(b, REC_GROUP_JOINING), 0);
+	assert_int_equal(records(b, REC_GROUP_JOINING_AT), 0);
+	client_set_env(b, &f->w->env);
+	/* Bob is still in the group he was welcomed to. */
+	assert_int_equal(members(b, "answered"), 3);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -463,6 +455,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_upgrade_model_2, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_kept_join_group_gone, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_kept_join_life, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_join_never_welcomed, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
