@@ -18,6 +18,7 @@
 
 #include "client.h"
 #include "group.h"
+#include "group_bytes.h"
 #include "logio.h"
 
 static const struct group_settings default_settings = {.rotate_seconds = 604800,
@@ -308,9 +309,7 @@ static int keep_join(struct cairn *c, const uint8_t identity[CAIRN_KEY_LEN],
 	memcpy(key + GROUP_ID_LEN, identity, CAIRN_KEY_LEN);
 	memcpy(v, identity, CAIRN_KEY_LEN);
 	memcpy(v + CAIRN_KEY_LEN, join, GROUP_JOIN_LEN);
-	uint64_t at = (uint64_t)client_now_s(c);
-	for (int i = 0; i < 8; i++)
-		v[KEPT_JOIN_LEN + i] = (uint8_t)(at >> (56 - 8 * i));
+	group_put_u64(v + KEPT_JOIN_LEN, (uint64_t)client_now_s(c));
 	return cstate_put(c->st, REC_GROUP_OFFER, key, sizeof(key), v, sizeof(v));
 }
 
@@ -430,10 +429,7 @@ static int collect_join(void *ctx, const uint8_t *v, size_t len)
 	struct kept_join *j = &k->v[k->n++];
 	memcpy(j->v, v, KEPT_JOIN_LEN);
 	j->timed = len == KEPT_JOIN_AT_LEN;
-	uint64_t at = 0;
-	for (size_t i = KEPT_JOIN_LEN; i < len; i++)
-		at = at << 8 | v[i];
-	j->at = (int64_t)at;
+	j->at = j->timed ? (int64_t)group_get_u64(v + KEPT_JOIN_LEN) : 0;
 	return 0;
 }
 
@@ -490,10 +486,8 @@ static int retry_joins(struct cairn *c)
 int group_joining_note(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN])
 {
 	uint8_t v[JOINING_AT_LEN];
-	uint64_t at = (uint64_t)client_now_s(c);
 	memcpy(v, gid, GROUP_ID_LEN);
-	for (int i = 0; i < 8; i++)
-		v[GROUP_ID_LEN + i] = (uint8_t)(at >> (56 - 8 * i));
+	group_put_u64(v + GROUP_ID_LEN, (uint64_t)client_now_s(c));
 	return cstate_put(c->st, REC_GROUP_JOINING_AT, gid, GROUP_ID_LEN, v, sizeof(v));
 }
 
@@ -515,10 +509,7 @@ static int collect_joining(void *ctx, const uint8_t *v, size_t len)
 
 static uint64_t joining_at(const uint8_t v[JOINING_AT_LEN])
 {
-	uint64_t at = 0;
-	for (int i = 0; i < 8; i++)
-		at = at << 8 | v[GROUP_ID_LEN + i];
-	return at;
+	return group_get_u64(v + GROUP_ID_LEN);
 }
 
 /* Whether record (KIND, GID) exists: 1, 0, or a negative code. */
