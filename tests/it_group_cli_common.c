@@ -156,3 +156,13 @@ void expect_err(int expect, const char *home, const char *const *args, const cha
 	assert_non_null(strstr(r.err, what));
 	res_free(&r);
 }
+
+int group_cli_init(void)
+{
+	if (it_client_init() != 0)
+		return -1;
+	setenv("CAIRN_PWHASH_FAST", "1", 1);
+	setenv("CAIRN_PASSPHRASE", CLI_PASS, 1);
+	unsetenv("CAIRN_SOCKS");
+	return 0;
+}

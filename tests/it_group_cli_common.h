@@ -58,4 +58,8 @@ int settle(struct world *w, int n, const char *group, const int *want_homes, int
 /* Runs ARGS in HOME expecting EXPECT and WHAT in its standard error. */
 void expect_err(int expect, const char *home, const char *const *args, const char *what);
 
+/* What every group command test's main does first: test_it_client's set-up, the fast KDF, the
+ * passphrase in the environment, no proxy. Returns 0 or -1. */
+int group_cli_init(void);
+
 #endif
