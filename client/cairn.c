@@ -185,9 +185,11 @@ int client_invite_make(struct cairn *c, const char *const *relays, size_t nrelay
 		return rc;
 	if (!client_valid_name(name))
 		return CAIRN_EINVAL;
+	/* A contact's or a group's (one namespace, names.c): refused before any mailbox is
+	 * made; client_add_contact checks again in its transaction. */
 	struct contact k;
-	rc = client_load_contact(c, name, &k);
-	contact_wipe(&k);
+	struct name_entry taken;
+	rc = client_name_lookup(c, name, &taken);
 	if (rc == 0)
 		return CAIRN_EEXIST;
 	if (rc != CAIRN_ENOTFOUND)
@@ -305,7 +307,7 @@ int cairn_invite_accept(struct cairn *c, const char *invite, const char *name,
 	bool group = false;
 	rc = invite == NULL ? CAIRN_EINVITE : parse_invite_text(invite, &gi, &group);
 	if (rc == 0 && group)
-		rc = group_invite_acceptable(c, &gi, name);
+		rc = group_invite_acceptable(c, &gi);
 	if (rc != 0) {
 		sodium_memzero(&gi, sizeof(gi));
 		return rc;
@@ -326,8 +328,8 @@ int cairn_invite_accept(struct cairn *c, const char *invite, const char *name,
 		rc = CAIRN_EINVITE; /* our own invite */
 		goto out;
 	}
-	rc = client_load_contact(c, name, &k);
-	contact_wipe(&k);
+	struct name_entry taken;
+	rc = client_name_lookup(c, name, &taken); /* a contact's or a group's */
 	if (rc != CAIRN_ENOTFOUND) {
 		rc = rc == 0 ? CAIRN_EEXIST : rc;
 		goto out;

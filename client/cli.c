@@ -45,11 +45,13 @@ static const char usage_text[] =
     "  sync                             send the outbox, fetch and store new messages\n"
     "  read N [--json]                  show the conversation with N\n"
     "  listen [--json]                  stay connected and print messages as they arrive\n"
-    "  contacts                         list contacts\n"
+    "  contacts                         list contacts (groups: cairn groups)\n"
     "  verify N                         show the safety number to compare with N in person\n"
-    "  rename N NEW                     call contact N by NEW from now on (history follows)\n"
+    "  rename N NEW                     call contact or group N by NEW from now on (history\n"
+    "                                   follows; a group's members see no change)\n"
     "\n"
     "groups (send, read and listen take a group's name N as they take a contact's):\n"
+    "  groups [--json]                  list groups: members, your role, unread (--json: epoch)\n"
     "  group create N --relay ADDRESS   create group N, its log on that relay; you are its admin\n"
     "  group add N CONTACT...           offer group N to these contacts over your sessions;\n"
     "                                   each joins when its client syncs, then yours commits\n"
@@ -375,7 +377,7 @@ static int cmd_rename(const struct options *o, const char *name, const char *new
 	int rc = cairn_rename(c, name, new_name);
 	cairn_close(c);
 	if (rc == CAIRN_ENOTFOUND) {
-		fprintf(stderr, "cairn: no contact called '%s'\n", name);
+		fprintf(stderr, "cairn: no contact or group called '%s'\n", name);
 		return 1;
 	}
 	if (rc == CAIRN_EEXIST) {
@@ -525,6 +527,8 @@ int main(int argc, char **argv)
 		return cmd_read(&o, words[1]);
 	if (strcmp(cmd, "contacts") == 0)
 		return cmd_contacts(&o);
+	if (strcmp(cmd, "groups") == 0)
+		return cli_groups(&o);
 	if (strcmp(cmd, "verify") == 0)
 		return cmd_verify(&o, words[1]);
 	if (strcmp(cmd, "rename") == 0)

@@ -324,3 +324,40 @@ int cli_group(struct options *o, const char *const *words, int nwords)
 	fprintf(stderr, "cairn: unknown group command '%s' (see cairn --help)\n", sub);
 	return EXIT_USAGE;
 }
+
+/* ---- cairn groups ------------------------------------------------------------------- */
+
+/* A group's local name is ours, but it starts as its creator's choice: shown through
+ * termsafe, as a contact's name is. */
+static int print_group(void *ctx, const struct cairn_group_info *g)
+{
+	const struct options *o = ctx;
+	if (o->json) {
+		printf("{\"name\":");
+		termsafe_json(stdout, (const uint8_t *)g->name, strlen(g->name));
+		printf(",\"members\":%zu,\"admin\":%s,\"removed\":%s,\"epoch\":%" PRIu64
+		       ",\"unread\":%u}\n",
+		       g->members, g->admin ? "true" : "false", g->removed ? "true" : "false",
+		       g->epoch, g->unread);
+		return 0;
+	}
+	termsafe_write(stdout, (const uint8_t *)g->name, strlen(g->name), NULL);
+	printf("  %zu member%s%s%s", g->members, g->members == 1 ? "" : "s",
+	       g->admin ? ", admin" : "", g->removed ? "  (removed: history only)" : "");
+	if (g->unread > 0)
+		printf("  %u unread", g->unread);
+	printf("\n");
+	return 0;
+}
+
+int cli_groups(const struct options *o)
+{
+	struct cairn *c;
+	int st = cli_open(o, &c);
+	if (st != 0)
+		return st;
+	int rc = cairn_groups(c, print_group, (void *)o);
+	cairn_close(c);
+	fflush(stdout);
+	return rc == 0 ? 0 : cli_fail(rc, "groups");
+}

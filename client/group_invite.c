@@ -31,13 +31,8 @@ int cairn_group_invite(struct cairn *c, const char *group, const char *const *re
 	if (c == NULL || invite == NULL)
 		return CAIRN_EINVAL;
 	uint8_t gid[GROUP_ID_LEN];
-	int rc = client_group_find(c, name, gid);
-	if (rc == 0)
-		return CAIRN_EEXIST; /* the contact's name would be a group's */
-	if (rc != CAIRN_ENOTFOUND)
-		return rc;
 	struct group_state *g = NULL;
-	rc = client_group_find(c, group, gid);
+	int rc = client_group_find(c, group, gid);
 	if (rc == 0)
 		rc = group_load(c, gid, &g);
 	if (rc != 0)
@@ -58,28 +53,14 @@ int cairn_group_invite(struct cairn *c, const char *group, const char *const *re
 	return rc;
 }
 
-int group_invite_acceptable(struct cairn *c, const struct group_invite *gi, const char *name)
+int group_invite_acceptable(struct cairn *c, const struct group_invite *gi)
 {
 	if (!client_valid_name(gi->name))
 		return CAIRN_EINVITE; /* a name of 0 bytes: nothing to call the group */
-	if (strcmp(gi->name, name) == 0)
-		return CAIRN_EEXIST;
-	uint8_t gid[GROUP_ID_LEN];
-	int rc = client_group_find(c, gi->name, gid);
-	if (rc == 0)
-		return CAIRN_EEXIST;
-	if (rc != CAIRN_ENOTFOUND)
-		return rc;
-	struct contact k;
-	rc = client_load_contact(c, gi->name, &k);
-	contact_wipe(&k);
-	if (rc == 0)
-		return CAIRN_EEXIST;
-	if (rc != CAIRN_ENOTFOUND)
-		return rc;
-	/* In the group under another name (an offer came first, say): nothing to join. */
+	/* A name taken here is no obstacle: the welcome names the group apart (names.c). In
+	 * the group already (an offer came first, say): nothing to join. */
 	struct group_state *g = NULL;
-	rc = group_load(c, gi->group_id, &g);
+	int rc = group_load(c, gi->group_id, &g);
 	bool member = rc == 0 && !g->removed;
 	group_free(g);
 	if (rc != 0 && rc != CAIRN_ENOTFOUND)

@@ -20,7 +20,7 @@ struct fixture {
 
 /* Home 0 (Alice) and home I become contacts (she names it NAME, it names her "alice"), both
  * established. */
-static void pair(struct fixture *f, unsigned i, const char *name)
+static inline void pair(struct fixture *f, unsigned i, const char *name)
 {
 	char *invite = NULL;
 	struct cairn_sync_result res;
@@ -35,7 +35,7 @@ static void pair(struct fixture *f, unsigned i, const char *name)
 }
 
 /* Every home syncs, ROUNDS times (an add takes offer, join, commit, welcome). */
-static void sync_all(struct fixture *f, unsigned rounds)
+static inline void sync_all(struct fixture *f, unsigned rounds)
 {
 	for (unsigned r = 0; r < rounds; r++)
 		for (unsigned i = 0; i < f->w->n; i++) {
@@ -45,7 +45,7 @@ static void sync_all(struct fixture *f, unsigned rounds)
 }
 
 /* A fixture of HOMES homes beside a fresh memrelay, none paired yet. */
-static struct fixture *fixture_new(unsigned homes)
+static inline struct fixture *fixture_new(unsigned homes)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	assert_non_null(f);
@@ -58,7 +58,7 @@ static struct fixture *fixture_new(unsigned homes)
 	return f;
 }
 
-static int teardown(void **state)
+static inline int teardown(void **state)
 {
 	struct fixture *f = *state;
 	gw_free(f->w);
@@ -73,7 +73,7 @@ struct members {
 	char ids[8][CAIRN_MEMBER_ID_LEN + 1];
 };
 
-static int on_member(void *ctx, const struct cairn_group_member *m)
+static inline int on_member(void *ctx, const struct cairn_group_member *m)
 {
 	struct members *s = ctx;
 	assert_true(s->n < 8);
@@ -87,14 +87,14 @@ static int on_member(void *ctx, const struct cairn_group_member *m)
 	return 0;
 }
 
-static struct members members(struct cairn *c, const char *group)
+static inline struct members members(struct cairn *c, const char *group)
 {
 	struct members s = {0};
 	assert_int_equal(cairn_group_members(c, group, on_member, &s), 0);
 	return s;
 }
 
-static bool has_member(const struct members *s, const char *name)
+static inline bool has_member(const struct members *s, const char *name)
 {
 	for (unsigned i = 0; i < s->n; i++)
 		if (strcmp(s->names[i], name) == 0 || strcmp(s->ids[i], name) == 0)
@@ -103,7 +103,7 @@ static bool has_member(const struct members *s, const char *name)
 }
 
 /* The short id under which C lists member NAME of GROUP. */
-static void id_of(struct cairn *c, const char *group, const char *name,
+static inline void id_of(struct cairn *c, const char *group, const char *name,
                   char out[CAIRN_MEMBER_ID_LEN + 1])
 {
 	struct members s = members(c, group);
