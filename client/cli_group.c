@@ -269,6 +269,37 @@ static int group_members(const struct options *o, const char *group)
 	return rc == 0 ? 0 : cli_fail(rc, "group members");
 }
 
+/* ---- what the client noticed (CAIRN_GROUP_WARN_*) ---------------------------------------- */
+
+static const struct {
+	unsigned bit;
+	const char *key;  /* in --json */
+	const char *text; /* for a person */
+} warnings[] = {
+    {CAIRN_GROUP_WARN_WITHHELD, "withheld",
+     "the relay withheld or dropped messages of this group from you"},
+    {CAIRN_GROUP_WARN_EXPIRED, "expired", "messages expired on the relay before you read them"},
+    {CAIRN_GROUP_WARN_BAD_COMMIT, "bad_commit",
+     "an admin signed a change that does not fit the group's history you hold"},
+    {CAIRN_GROUP_WARN_COPIED, "copied",
+     "someone else speaks as you in this group: your device's state was copied"},
+};
+#define NWARNINGS (sizeof(warnings) / sizeof(warnings[0]))
+
+/* The warnings of group NAME (cairn_groups), or 0 when there is none or no such group. */
+struct warn_find {
+	const char *name;
+	unsigned warnings;
+};
+
+static int find_warnings(void *ctx, const struct cairn_group_info *g)
+{
+	struct warn_find *f = ctx;
+	if (strcmp(g->name, f->name) == 0)
+		f->warnings = g->warnings;
+	return 0;
+}
+
 static int group_verify(const struct options *o, const char *group)
 {
 	struct cairn *c;
@@ -278,6 +309,9 @@ static int group_verify(const struct options *o, const char *group)
 	char number[CAIRN_SAFETY_NUMBER_LEN + 1];
 	uint64_t epoch = 0;
 	int rc = cairn_group_safety_number(c, group, number, &epoch);
+	struct warn_find wf = {.name = group};
+	if (rc == 0)
+		rc = cairn_groups(c, find_warnings, &wf);
 	cairn_close(c);
 	if (rc == CAIRN_ENOTFOUND) {
 		fprintf(stderr, "cairn: no group called '%s'\n", group);
@@ -290,6 +324,10 @@ static int group_verify(const struct options *o, const char *group)
 	        "cairn: epoch %" PRIu64 " of %s; members who see this number at this epoch "
 	        "agree on the group's whole history\n",
 	        epoch, group);
+	for (size_t i = 0; i < NWARNINGS; i++)
+		if (wf.warnings & warnings[i].bit)
+			fprintf(stderr, "cairn: warning: %s; compare this number with the others\n",
+			        warnings[i].text);
 	return 0;
 }
 
@@ -336,9 +374,16 @@ static int print_group(void *ctx, const struct cairn_group_info *g)
 		printf("{\"name\":");
 		termsafe_json(stdout, (const uint8_t *)g->name, strlen(g->name));
 		printf(",\"members\":%zu,\"admin\":%s,\"removed\":%s,\"epoch\":%" PRIu64
-		       ",\"unread\":%u}\n",
+		       ",\"unread\":%u,\"warnings\":[",
 		       g->members, g->admin ? "true" : "false", g->removed ? "true" : "false",
 		       g->epoch, g->unread);
+		const char *sep = "";
+		for (size_t i = 0; i < NWARNINGS; i++)
+			if (g->warnings & warnings[i].bit) {
+				printf("%s\"%s\"", sep, warnings[i].key);
+				sep = ",";
+			}
+		printf("]}\n");
 		return 0;
 	}
 	termsafe_write(stdout, (const uint8_t *)g->name, strlen(g->name), NULL);
@@ -346,6 +391,8 @@ static int print_group(void *ctx, const struct cairn_group_info *g)
 	       g->admin ? ", admin" : "", g->removed ? "  (removed: history only)" : "");
 	if (g->unread > 0)
 		printf("  %u unread", g->unread);
+	if (g->warnings != 0)
+		printf("  (warning: see group verify)");
 	printf("\n");
 	return 0;
 }

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * cairn_groups (cairn.h): our groups as a person sees them, each with its local name (its
- * conversation's label, names.c), size, our role, epoch and unread count, in the store's order
- * of their records (the order we created or joined them). Only each group's fixed part and
- * roster are read (group_each), and its conversation.
+ * conversation's label, names.c), size, our role, epoch, unread count and what we noticed
+ * (CAIRN_GROUP_WARN_*), in the store's order of their records (the order we created or joined
+ * them). Only each group's fixed part and roster are read (group_each), and its conversation.
  */
 #include <string.h>
 
@@ -35,6 +35,10 @@ static int list_one(void *vctx, const struct group_state *g)
 	    .removed = g->removed,
 	    .epoch = g->epoch,
 	    .unread = v.unread,
+	    .warnings = (g->withheld ? CAIRN_GROUP_WARN_WITHHELD : 0u) |
+	                (g->gap ? CAIRN_GROUP_WARN_EXPIRED : 0u) |
+	                (g->bad_commit ? CAIRN_GROUP_WARN_BAD_COMMIT : 0u) |
+	                (g->copied ? CAIRN_GROUP_WARN_COPIED : 0u),
 	};
 	conversation_wipe(&v);
 	x->rc = x->cb(x->ctx, &out);

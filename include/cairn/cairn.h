@@ -389,7 +389,25 @@ struct cairn_group_info {
 	                  * history stays readable */
 	uint64_t epoch;  /* its current epoch (cairn_group_safety_number's) */
 	unsigned unread; /* messages not yet shown by cairn_read */
+	unsigned warnings; /* CAIRN_GROUP_WARN_* bits: what we noticed of the relay or of a copy */
 };
+
+/*
+ * What our client noticed in a group's log (PROTOCOL.md 9.6, 9.9). Each is set when first
+ * seen and stays set: it tells the person to compare the group's safety number with the
+ * other members (cairn_group_safety_number) and, for COPIED, that the device's state is in
+ * someone else's hands too.
+ *
+ * A member's key update counts messages that never reached us: the relay withheld or
+ * dropped some (WITHHELD); entries expired on the relay before we read them (EXPIRED); an admin
+ * signed a commit that does not fit the history we hold (BAD_COMMIT); key updates as us that
+ * we never made: a copy of our state speaks (COPIED).
+ */
+#define CAIRN_GROUP_WARN_WITHHELD   1u
+#define CAIRN_GROUP_WARN_EXPIRED    2u
+#define CAIRN_GROUP_WARN_BAD_COMMIT 4u
+#define CAIRN_GROUP_WARN_COPIED     8u
+
 typedef int (*cairn_group_cb)(void *ctx, const struct cairn_group_info *g);
 
 /* Calls CB for each of our groups, in the order we created or joined them (a non-zero return
