@@ -21,7 +21,7 @@ struct receiver {
 	cairn_message_cb on_message;
 	void *ctx;
 	struct receive_effects *fx;
-	uint8_t gkind; /* a group kind that came whole: for groups.c after the commit */
+	uint8_t gkind; /* a group kind that came whole: for groups.c before the commit */
 	uint8_t *gdata;
 	size_t glen;
 };
@@ -117,9 +117,8 @@ static void apply_mailboxes(struct receiver *rv, struct contact *k, const struct
 }
 
 /* A group kind over 1:1 (9.8): an offer, a join or a welcome (up to APPMSG_PARTS_MAX parts),
- * kept whole in RV for groups.c once this envelope's transaction is committed (the group
- * state's operations are transactions of their own, and a failed one rolls back every
- * enclosing one: here it would undo the ratchet step and lose the envelope). */
+ * kept whole in RV for groups.c once the contact's new state is stored (an offer's answer is
+ * sealed with the ratchet this envelope moved), still inside this envelope's transaction. */
 static int deliver_group(struct receiver *rv, struct contact *k, const uint8_t *raw, size_t len,
                          const struct appmsg *am)
 {
@@ -274,14 +273,17 @@ int client_receive_envelope(struct cairn *c, const uint8_t contact[RECORD_ID_LEN
 		rc = deliver_appmsg(rv, &k, op.message, op.message_len, &am, &text, &tlen);
 	if (rc == 0)
 		rc = client_store_contact(c, &k);
+	/* The group effect in the envelope's transaction: a crash keeps both the ratchet step
+	 * and the effect or neither. A refusal was undone alone (a savepoint, state.h); a
+	 * store failure rolls back the envelope, which the relay offers again. */
+	if (rc == 0 && rv->gdata != NULL)
+		rc = client_group_appmsg(c, k.id, rv->gkind, rv->gdata, rv->glen, fx);
 	if (rc == 0)
 		rc = cstate_commit(c->st);
 	else
 		cstate_rollback(c->st);
 	if (rc == 0 && text != NULL)
 		report(rv, &k, &am, text, tlen);
-	if (rc == 0 && rv->gdata != NULL)
-		rc = client_group_appmsg(c, k.id, rv->gkind, rv->gdata, rv->glen, fx);
 out:
 	if (rv->gdata != NULL) {
 		sodium_memzero(rv->gdata, rv->glen);
