@@ -20,8 +20,10 @@
  * (one fsync of the log per commit, which matters because every delivery is stored before it
  * is acknowledged). secure_delete=ON: deleted cells and freed pages are zeroed in the file.
  * journal_size_limit=0: the WAL is cut back to nothing whenever it restarts after a
- * checkpoint, so old page images do not linger in its tail. What may linger anyway, until a
- * checkpoint or in the filesystem's or flash's own copies, is only ciphertext.
+ * checkpoint, so old page images do not linger in its tail. temp_store=MEMORY: a savepoint's
+ * sub-journal (the page images it would roll back to) stays in memory instead of spilling to
+ * a file in the system's temporary directory, outside the home. What may linger anyway, until
+ * a checkpoint or in the filesystem's or flash's own copies, is only ciphertext.
  * busy_timeout is 5 s: another process holding the store waits, then fails with CAIRN_EIO.
  *
  * Keys. A random 32-byte master key M never changes. The single keyslot row holds the
@@ -433,7 +435,8 @@ static int db_ready(struct cstate *st)
 	if (rc != 0)
 		return rc;
 	if ((rc = exec_sql(st->db, "PRAGMA synchronous = FULL")) != 0 ||
-	    (rc = exec_sql(st->db, "PRAGMA journal_size_limit = 0")) != 0)
+	    (rc = exec_sql(st->db, "PRAGMA journal_size_limit = 0")) != 0 ||
+	    (rc = exec_sql(st->db, "PRAGMA temp_store = MEMORY")) != 0)
 		return rc;
 	int64_t version = 0;
 	if ((rc = query_int(st->db, "PRAGMA user_version", &version)) != 0 ||
