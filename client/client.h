@@ -139,6 +139,22 @@ void client_auth_signature(const struct cnet *n, const struct my_mailbox *mb, ui
  * code. Inside the caller's transaction. */
 int client_put_message(struct cairn *c, const struct stored_message *m);
 
+/*
+ * Keeps RAW (RAWLEN bytes, opened and checked: AM is its parse), one part of a message of
+ * several parts in conversation CONV whose parts hold at most PART_MAX bytes each (a 1:1 and
+ * a group part differ), inside the caller's transaction; once every part is there, joins them
+ * and deletes the parts. Returns 1 when the message is complete (*TEXT malloc'd, owned by the
+ * caller, who wipes and frees it; *LEN bytes), 0 while parts are missing or when the message
+ * is dropped (parts that disagree on kind, count or sent_at, a part record that no longer
+ * opens, more than CAIRN_MESSAGE_MAX joined), or a negative code: the store failed, and the
+ * caller rolls back so that the part is offered again rather than lost.
+ */
+struct appmsg;
+CAIRN_WARN_UNUSED int client_join_parts(struct cairn *c, const uint8_t conv[static RECORD_ID_LEN],
+                                        size_t part_max, const struct appmsg *am,
+                                        const uint8_t *raw, size_t rawlen, uint8_t **text,
+                                        size_t *len);
+
 /* Stores the message with id ID from K (incoming) or to K (outgoing), once, in K's 1:1
  * conversation; a new incoming one counts as unread there. Returns 1 if it was new, 0 if a
  * duplicate, or a negative code. Inside the caller's transaction. */

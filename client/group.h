@@ -354,14 +354,23 @@ CAIRN_WARN_UNUSED int client_group_find(struct cairn *c, const char *name,
 /* cairn_queue for group NAME: sealed, queued, stored as ours; the engine woken. */
 CAIRN_WARN_UNUSED int client_group_queue(struct cairn *c, const char *name, const uint8_t *text,
                                          size_t len, uint8_t id[APPMSG_ID_LEN]);
-/* A group kind (4, 5, 6) of DATA (untrusted) from contact CID over 1:1, after the envelope's
- * own transaction: an offer answered with a join (queued to the contact), a join committed
- * (kept for a later try while a commit of ours is pending), a welcome entered; each in one
- * transaction. What is wrong is dropped (0); store errors return. Sets FX->redispatch /
- * FX->groups. */
+/* A group kind (4, 5, 6) of DATA (untrusted) from contact CID over 1:1, inside the
+ * envelope's transaction, after the contact's new state is stored: an offer answered with a
+ * join (queued to the contact), a join as client_group_join_in, a welcome entered. Each is
+ * a savepoint of its own (state.h): what is wrong is undone alone and dropped (0); a store
+ * error returns, and the caller rolls the envelope back so that it comes again. Sets
+ * FX->redispatch / FX->groups. */
 CAIRN_WARN_UNUSED int client_group_appmsg(struct cairn *c, const uint8_t cid[RECORD_ID_LEN],
                                           uint8_t kind, const uint8_t *data, size_t len,
                                           struct receive_effects *fx);
+/* A join DATA (untrusted) from IDENTITY, inside the caller's transaction (that of the
+ * envelope that carried it; the only call site for joins, kind 5 over 1:1 included):
+ * committed, kept for a later try while a commit of ours is pending, or, when it answers no
+ * offer of ours or is wrong, undone alone and dropped (0). A store error returns: the caller
+ * rolls back. Sets FX->groups. */
+CAIRN_WARN_UNUSED int client_group_join_in(struct cairn *c, const uint8_t identity[CAIRN_KEY_LEN],
+                                           const uint8_t *data, size_t len,
+                                           struct receive_effects *fx);
 /* group_tick on every group, then the welcomes our completed commits made sent to the
  * members who are our contacts (over 1:1). */
 CAIRN_WARN_UNUSED int client_groups_tick(struct cairn *c);

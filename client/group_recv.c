@@ -18,52 +18,6 @@
 #include "client.h"
 #include "group.h"
 
-/* A text of several parts (9.4): each part kept until all are there, as 1:1 texts are.
- * Returns 1 with *TEXT malloc'd when complete, 0 while parts are missing, or a code. */
-static int join_parts(struct cairn *c, const struct group_state *g, const struct appmsg *am,
-                      const uint8_t *raw, size_t rawlen, uint8_t **text, size_t *len)
-{
-	uint8_t key[RECORD_KEY_MAX];
-	size_t klen = part_key(key, g->conv, am->id, am->part_index);
-	int rc = cstate_put(c->st, REC_PART, key, klen, raw, rawlen);
-	uint8_t *buf = rc == 0 ? malloc((size_t)am->part_count * GROUP_TEXT_DATA_MAX) : NULL;
-	if (rc != 0 || buf == NULL)
-		return rc ? rc : CAIRN_ENOMEM;
-	size_t total = 0;
-	for (uint16_t i = 0; i < am->part_count && rc == 0; i++) {
-		uint8_t *v = NULL;
-		size_t vlen = 0;
-		struct appmsg p;
-		klen = part_key(key, g->conv, am->id, i);
-		rc = cstate_get(c->st, REC_PART, key, klen, &v, &vlen);
-		if (rc == 0 && (appmsg_parse(v, vlen, &p) != 0 || p.kind != am->kind ||
-		                p.part_count != am->part_count || p.sent_at != am->sent_at))
-			rc = CAIRN_EINVAL;
-		if (rc == 0) {
-			memcpy(buf + total, p.data, p.data_len);
-			total += p.data_len;
-		}
-		cstate_free_value(v, vlen);
-	}
-	if (rc == CAIRN_ENOTFOUND) {
-		free(buf);
-		return 0;
-	}
-	for (uint16_t i = 0; i < am->part_count; i++) {
-		klen = part_key(key, g->conv, am->id, i);
-		int del = cstate_del(c->st, REC_PART, key, klen);
-		if (del != 0 && (rc == 0 || rc == CAIRN_EINVAL))
-			rc = del;
-	}
-	if (rc != 0) {
-		free(buf);
-		return rc == CAIRN_EINVAL || rc == CAIRN_ECORRUPT ? 0 : rc;
-	}
-	*text = buf;
-	*len = total;
-	return 1;
-}
-
 /* A key update from member SENDER at SEQ (9.6): counted if it follows on; one from our own
  * index with a key we never made means our state was copied. */
 static void key_update(struct group_state *g, uint16_t sender, uint64_t seq,
@@ -147,7 +101,9 @@ static int deliver(struct cairn *c, struct group_state *g, bool current, bool ol
 	}
 	uint8_t *text = NULL;
 	size_t tlen = 0;
-	int rc = join_parts(c, g, &am, payload, len, &text, &tlen);
+	/* A text of several parts (9.4): each part kept until all are there, as 1:1 texts are. */
+	int rc =
+	    client_join_parts(c, g->conv, GROUP_TEXT_DATA_MAX, &am, payload, len, &text, &tlen);
 	if (rc == 1)
 		rc = group_store_message(c, g, identity, am.id, (int64_t)am.sent_at, text, tlen);
 	if (text != NULL) {

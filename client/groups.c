@@ -3,7 +3,8 @@
  * Groups in the public API (cairn.h, PROTOCOL.md 9) over the group state (group.h): naming
  * members (a contact's name, else a short id), the admin's
  * operations, and the 1:1 carriage of 9.8 (offers sent with cairn_group_add; offers, joins and
- * welcomes that arrive are handled by client_group_appmsg from receive.c; welcomes made when
+ * welcomes that arrive are handled by client_group_appmsg from receive.c, inside the
+ * envelope's transaction; welcomes made when
  * our commit completes are sent by client_groups_tick). The log transport is logio.c's; this
  * file only tells it that there is something new (client_engine_wake, logio_logs_changed).
  *
@@ -313,10 +314,12 @@ static int keep_join(struct cairn *c, const uint8_t identity[CAIRN_KEY_LEN],
 	return cstate_put(c->st, REC_GROUP_OFFER, key, sizeof(key), v, sizeof(v));
 }
 
-/* A join from IDENTITY: committed, kept for later, or dropped. */
-static int on_join(struct cairn *c, const uint8_t identity[CAIRN_KEY_LEN], const uint8_t *data,
-                   size_t len)
+int client_group_join_in(struct cairn *c, const uint8_t identity[CAIRN_KEY_LEN],
+                         const uint8_t *data, size_t len, struct receive_effects *fx)
 {
+	fx->groups = true;
+	/* group_join_accept is a level of its own (a savepoint inside the caller's
+	 * transaction): what it refuses is undone without the enclosing envelope. */
 	int rc = group_join_accept(c, identity, data, len);
 	if (rc == CAIRN_EEXIST)
 		return keep_join(c, identity, data, len);
@@ -340,8 +343,7 @@ int client_group_appmsg(struct cairn *c, const uint8_t cid[RECORD_ID_LEN], uint8
 		rc = on_offer(c, cid, data, len);
 		fx->redispatch = true;
 	} else if (kind == APPMSG_GROUP_JOIN) {
-		rc = on_join(c, identity, data, len);
-		fx->groups = true;
+		rc = client_group_join_in(c, identity, data, len, fx);
 	} else if (kind == APPMSG_GROUP_WELCOME) {
 		rc = group_join_welcome(c, data, len);
 		/* A welcome that answers no join of ours, or fails a check: dropped (9.8). */

@@ -21,7 +21,7 @@ struct receiver {
 	cairn_message_cb on_message;
 	void *ctx;
 	struct receive_effects *fx;
-	uint8_t gkind; /* a group kind that came whole: for groups.c after the commit */
+	uint8_t gkind; /* a group kind that came whole: for groups.c before the commit */
 	uint8_t *gdata;
 	size_t glen;
 };
@@ -43,31 +43,28 @@ static int report(struct receiver *rv, const struct contact *k, const struct app
 	return 0;
 }
 
-/*
- * Stores one part of a longer message; when all parts are there, joins them into the
- * message. Returns 1 when the message is complete and new (*TEXT, *LEN malloc'd), 0 while
- * parts are missing, or a negative code.
- */
-static int store_part(struct cairn *c, const struct contact *k, const struct appmsg *am,
-                      const uint8_t *raw, size_t rawlen, uint8_t **text, size_t *len)
+int client_join_parts(struct cairn *c, const uint8_t conv[static RECORD_ID_LEN], size_t part_max,
+                      const struct appmsg *am, const uint8_t *raw, size_t rawlen, uint8_t **text,
+                      size_t *len)
 {
 	uint8_t key[RECORD_KEY_MAX];
-	size_t klen = part_key(key, k->conv, am->id, am->part_index);
+	size_t klen = part_key(key, conv, am->id, am->part_index);
 	int rc = cstate_put(c->st, REC_PART, key, klen, raw, rawlen);
 	if (rc != 0)
 		return rc;
 	size_t total = 0;
-	uint8_t *buf = malloc((size_t)am->part_count * APPMSG_PART_MAX);
+	uint8_t *buf = malloc((size_t)am->part_count * part_max);
 	if (buf == NULL)
 		return CAIRN_ENOMEM;
 	for (uint16_t i = 0; i < am->part_count && rc == 0; i++) {
 		uint8_t *v = NULL;
 		size_t vlen = 0;
 		struct appmsg p;
-		klen = part_key(key, k->conv, am->id, i);
+		klen = part_key(key, conv, am->id, i);
 		rc = cstate_get(c->st, REC_PART, key, klen, &v, &vlen);
 		if (rc == 0 && (appmsg_parse(v, vlen, &p) != 0 || p.kind != am->kind ||
-		                p.part_count != am->part_count || p.sent_at != am->sent_at))
+		                p.part_count != am->part_count || p.sent_at != am->sent_at ||
+		                p.data_len > part_max))
 			rc = CAIRN_EINVAL; /* parts that disagree: drop the message */
 		if (rc == 0) {
 			memcpy(buf + total, p.data, p.data_len);
@@ -82,17 +79,15 @@ static int store_part(struct cairn *c, const struct contact *k, const struct app
 	/* Parts that disagree (CAIRN_EINVAL), a part record that no longer opens
 	 * (CAIRN_ECORRUPT: it never will) and parts that join to more than a message may hold
 	 * drop the message. Any other failure (the store busy or full, memory) passes, so that
-	 * the envelope stays on the relay for another try rather than being lost. */
+	 * what carried the part stays on the relay for another try rather than being lost. */
 	bool drop = rc == CAIRN_EINVAL || rc == CAIRN_ECORRUPT;
-	if (rc != 0 && !drop) {
-		free(buf);
-		return rc;
-	}
-	for (uint16_t i = 0; i < am->part_count; i++) {
-		klen = part_key(key, k->conv, am->id, i);
+	for (uint16_t i = 0; i < am->part_count && (rc == 0 || drop); i++) {
+		klen = part_key(key, conv, am->id, i);
 		int del = cstate_del(c->st, REC_PART, key, klen);
-		if (del != 0 && rc == 0)
-			rc = del;
+		if (del != 0) {
+			rc = del; /* a store failure: rolled back and offered again */
+			drop = false;
+		}
 	}
 	if (rc != 0 || total > CAIRN_MESSAGE_MAX) {
 		free(buf);
@@ -122,9 +117,8 @@ static void apply_mailboxes(struct receiver *rv, struct contact *k, const struct
 }
 
 /* A group kind over 1:1 (9.8): an offer, a join or a welcome (up to APPMSG_PARTS_MAX parts),
- * kept whole in RV for groups.c once this envelope's transaction is committed (the group
- * state's operations are transactions of their own, and a failed one rolls back every
- * enclosing one: here it would undo the ratchet step and lose the envelope). */
+ * kept whole in RV for groups.c once the contact's new state is stored (an offer's answer is
+ * sealed with the ratchet this envelope moved), still inside this envelope's transaction. */
 static int deliver_group(struct receiver *rv, struct contact *k, const uint8_t *raw, size_t len,
                          const struct appmsg *am)
 {
@@ -132,7 +126,8 @@ static int deliver_group(struct receiver *rv, struct contact *k, const uint8_t *
 		return 0;
 	rv->gkind = am->kind;
 	if (am->part_count > 1) {
-		int rc = store_part(rv->c, k, am, raw, len, &rv->gdata, &rv->glen);
+		int rc = client_join_parts(rv->c, k->conv, APPMSG_PART_MAX, am, raw, len,
+		                           &rv->gdata, &rv->glen);
 		return rc < 0 ? rc : 0;
 	}
 	if ((rv->gdata = malloc(am->data_len ? am->data_len : 1)) == NULL)
@@ -168,7 +163,7 @@ static int deliver_appmsg(struct receiver *rv, struct contact *k, const uint8_t 
 	}
 	uint8_t *joined = NULL;
 	size_t jlen = 0;
-	int rc = store_part(rv->c, k, am, raw, len, &joined, &jlen);
+	int rc = client_join_parts(rv->c, k->conv, APPMSG_PART_MAX, am, raw, len, &joined, &jlen);
 	if (rc == 1) {
 		rc = client_store_message(rv->c, k, 0, am->id, (int64_t)am->sent_at,
 		                          client_now_s(rv->c), joined, jlen);
@@ -283,14 +278,17 @@ int client_receive_envelope(struct cairn *c, const uint8_t contact[RECORD_ID_LEN
 		rc = deliver_appmsg(rv, &k, op.message, op.message_len, &am, &text, &tlen);
 	if (rc == 0)
 		rc = client_store_contact(c, &k);
+	/* The group effect in the envelope's transaction: a crash keeps both the ratchet step
+	 * and the effect or neither. A refusal was undone alone (a savepoint, state.h); a
+	 * store failure rolls back the envelope, which the relay offers again. */
+	if (rc == 0 && rv->gdata != NULL)
+		rc = client_group_appmsg(c, k.id, rv->gkind, rv->gdata, rv->glen, fx);
 	if (rc == 0)
 		rc = cstate_commit(c->st);
 	else
 		cstate_rollback(c->st);
 	if (rc == 0 && text != NULL)
 		report(rv, &k, &am, text, tlen);
-	if (rc == 0 && rv->gdata != NULL)
-		rc = client_group_appmsg(c, k.id, rv->gkind, rv->gdata, rv->glen, fx);
 out:
 	if (rv->gdata != NULL) {
 		sodium_memzero(rv->gdata, rv->glen);

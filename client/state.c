@@ -20,8 +20,10 @@
  * (one fsync of the log per commit, which matters because every delivery is stored before it
  * is acknowledged). secure_delete=ON: deleted cells and freed pages are zeroed in the file.
  * journal_size_limit=0: the WAL is cut back to nothing whenever it restarts after a
- * checkpoint, so old page images do not linger in its tail. What may linger anyway, until a
- * checkpoint or in the filesystem's or flash's own copies, is only ciphertext.
+ * checkpoint, so old page images do not linger in its tail. temp_store=MEMORY: a savepoint's
+ * sub-journal (the page images it would roll back to) stays in memory instead of spilling to
+ * a file in the system's temporary directory, outside the home. What may linger anyway, until
+ * a checkpoint or in the filesystem's or flash's own copies, is only ciphertext.
  * busy_timeout is 5 s: another process holding the store waits, then fails with CAIRN_EIO.
  *
  * Keys. A random 32-byte master key M never changes. The single keyslot row holds the
@@ -58,10 +60,18 @@
  *
  * Transactions. A depth counter: depth 0 -> 1 runs BEGIN IMMEDIATE (the write lock up front,
  * so a transaction never fails half-way for a lock), the commit that brings it back to 0
- * runs COMMIT. cstate_rollback aborts the outermost transaction and resets the counter; a
+ * runs COMMIT, the rollback at depth 1 ROLLBACK. Every deeper level is a savepoint (all
+ * named "cst": SQLite's ROLLBACK TO and RELEASE take the most recent of a name, and our
+ * levels end in the order they began): its commit releases it into the enclosing level, its
+ * rollback undoes only what was done since its begin. So a part that fails (a group-level
+ * refusal inside an envelope's transaction) can be undone while the rest commits. A rollback
+ * that cannot undo only its own level (SQLite aborted the whole transaction by itself after
+ * a full disk, or the savepoint would not roll back) undoes it all and resets the counter; a
  * later cstate_commit from an outer level then returns CAIRN_ESTATE instead of pretending.
- * A cstate_put reads the sequence number then writes, so it runs in a (nested) transaction
- * of its own; a failed put inside a caller's transaction leaves that transaction open.
+ * A cstate_put reads the sequence number then writes, so outside a transaction it runs in
+ * one of its own; inside a caller's it opens no savepoint (a savepoint costs a sub-journal,
+ * and SQLite undoes a failed statement by itself), and a failed put leaves that transaction
+ * open.
  *
  * On disk, then: how many records of each kind, their sizes (plaintext + 40 bytes), their
  * order, and when the file changed. Never a key, a value, or the master key.
@@ -92,6 +102,9 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_BEGIN] = "BEGIN IMMEDIATE",
     [STMT_COMMIT] = "COMMIT",
     [STMT_ROLLBACK] = "ROLLBACK",
+    [STMT_SAVEPOINT] = "SAVEPOINT cst",
+    [STMT_RELEASE] = "RELEASE cst",
+    [STMT_ROLLBACK_TO] = "ROLLBACK TO cst",
     [STMT_FIND] = "SELECT seq FROM records WHERE kind = ?1 AND lookup = ?2",
     /* max() over the (kind, seq) index is one seek to its right edge. */
     [STMT_NEXT_SEQ] = "SELECT coalesce(max(seq), 0) + 1 FROM records WHERE kind = ?1",
@@ -422,7 +435,8 @@ static int db_ready(struct cstate *st)
 	if (rc != 0)
 		return rc;
 	if ((rc = exec_sql(st->db, "PRAGMA synchronous = FULL")) != 0 ||
-	    (rc = exec_sql(st->db, "PRAGMA journal_size_limit = 0")) != 0)
+	    (rc = exec_sql(st->db, "PRAGMA journal_size_limit = 0")) != 0 ||
+	    (rc = exec_sql(st->db, "PRAGMA temp_store = MEMORY")) != 0)
 		return rc;
 	int64_t version = 0;
 	if ((rc = query_int(st->db, "PRAGMA user_version", &version)) != 0 ||
@@ -635,8 +649,10 @@ int cstate_begin(struct cstate *st)
 			st->depth = 0;
 			return CAIRN_EIO;
 		}
-		st->depth++;
-		return 0;
+		int rc = cst_step_done(st->stmt[STMT_SAVEPOINT]);
+		if (rc == 0)
+			st->depth++;
+		return rc;
 	}
 	int rc = cst_step_done(st->stmt[STMT_BEGIN]);
 	if (rc == 0)
@@ -654,17 +670,13 @@ int cstate_commit(struct cstate *st)
 		st->depth = 0;
 		return CAIRN_EIO;
 	}
-	if (st->depth > 1) {
-		st->depth--;
-		return 0;
-	}
-	int rc = cst_step_done(st->stmt[STMT_COMMIT]);
+	int rc = cst_step_done(st->stmt[st->depth > 1 ? STMT_RELEASE : STMT_COMMIT]);
 	if (rc != 0) {
-		/* A commit either lands whole or not at all: never leave it half-open. */
+		/* A level either lands whole or not at all: never leave it half-open. */
 		cstate_rollback(st);
 		return rc;
 	}
-	st->depth = 0;
+	st->depth--;
 	return 0;
 }
 
@@ -672,24 +684,42 @@ void cstate_rollback(struct cstate *st)
 {
 	if (st == NULL || st->depth == 0)
 		return;
-	if (!sqlite3_get_autocommit(st->db))
-		(void)cst_step_done(st->stmt[STMT_ROLLBACK]);
+	if (sqlite3_get_autocommit(st->db)) {
+		st->depth = 0; /* SQLite already undid the whole transaction */
+		return;
+	}
+	if (st->depth > 1) {
+		/* ROLLBACK TO keeps the savepoint open; RELEASE then ends it, undone. */
+		if (cst_step_done(st->stmt[STMT_ROLLBACK_TO]) == 0 &&
+		    cst_step_done(st->stmt[STMT_RELEASE]) == 0) {
+			st->depth--;
+			return;
+		}
+		/* Could not undo only this level: undo everything, and the outer commit says so. */
+	}
+	(void)cst_step_done(st->stmt[STMT_ROLLBACK]);
 	st->depth = 0;
 }
 
 /*
- * Ends a transaction this module began for one operation: commits on success. On failure the
- * failed statement was already undone by SQLite, so a caller's enclosing transaction stays
- * open; only a transaction of our own (or one SQLite already aborted) is rolled back.
+ * The transaction of one store operation whose only write is its last statement: one of its
+ * own in autocommit mode (*OWN set), else none (see the design notes on cstate_put).
  */
-int cst_txn_end(struct cstate *st, int rc)
+int cst_op_begin(struct cstate *st, bool *own)
 {
+	*own = st->depth == 0;
+	return *own ? cstate_begin(st) : 0;
+}
+
+/* Ends what cst_op_begin began: commits a transaction of its own on success, else rolls it
+ * back. Returns RC or the commit's error. */
+int cst_op_end(struct cstate *st, bool own, int rc)
+{
+	if (!own)
+		return rc;
 	if (rc == 0)
 		return cstate_commit(st);
-	if (st->depth > 1 && !sqlite3_get_autocommit(st->db))
-		st->depth--;
-	else
-		cstate_rollback(st);
+	cstate_rollback(st);
 	return rc;
 }
 
@@ -702,12 +732,13 @@ int cstate_rekey(struct cstate *st, const char *new_passphrase)
 	int rc = keyslot_seal(&ks, st->keys->master, new_passphrase, st->opslimit, st->memlimit);
 	if (rc != 0)
 		return rc;
-	if ((rc = cstate_begin(st)) != 0)
+	bool own;
+	if ((rc = cst_op_begin(st, &own)) != 0)
 		return rc;
 	rc = keyslot_write(st->db, &ks,
 	                   "UPDATE keyslot SET alg = ?1, opslimit = ?2, memlimit = ?3, salt = ?4,"
 	                   " sealed = ?5 WHERE id = 1");
-	rc = cst_txn_end(st, rc);
+	rc = cst_op_end(st, own, rc);
 	/*
 	 * Anyone with the old passphrase and the old slot can still open the store, so do not
 	 * leave the old slot's page image in the WAL: a truncating checkpoint empties it. Best

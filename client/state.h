@@ -45,8 +45,14 @@ CAIRN_WARN_UNUSED int cstate_open(const char *dir, const char *passphrase, struc
 /* Closes the store and wipes its keys. Accepts NULL. */
 void cstate_close(struct cstate *st);
 
-/* Transactions group several changes atomically (a crash keeps all or none). Nested calls
- * are counted; only the outermost commit writes. */
+/*
+ * Transactions group several changes atomically (a crash keeps all or none); only the
+ * outermost commit writes. A begin inside a transaction opens a savepoint: its commit keeps
+ * its changes in the enclosing level, its rollback undoes only what was changed since that
+ * begin. If the store cannot undo only that level, the rollback undoes the whole transaction
+ * and the outer levels' commits return CAIRN_ESTATE (or CAIRN_EIO). A caller whose inner
+ * failure must abort everything returns the error so that the outer level rolls back too.
+ */
 CAIRN_WARN_UNUSED int cstate_begin(struct cstate *st);
 CAIRN_WARN_UNUSED int cstate_commit(struct cstate *st);
 void cstate_rollback(struct cstate *st);

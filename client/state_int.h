@@ -7,6 +7,7 @@
 #ifndef CAIRN_CLIENT_STATE_INT_H
 #define CAIRN_CLIENT_STATE_INT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <sodium.h>
@@ -42,6 +43,9 @@ enum {
 	STMT_BEGIN,
 	STMT_COMMIT,
 	STMT_ROLLBACK,
+	STMT_SAVEPOINT,
+	STMT_RELEASE,
+	STMT_ROLLBACK_TO,
 	STMT_FIND,
 	STMT_NEXT_SEQ,
 	STMT_INSERT,
@@ -62,7 +66,7 @@ struct cstate {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[STMT_COUNT];
 	struct cstate_keys *keys; /* sodium_malloc: guarded, and wiped by sodium_free */
-	int depth;                /* transaction nesting; 0 = autocommit */
+	int depth;                /* transaction nesting (1 + savepoints); 0 = autocommit */
 	/* The keyslot's Argon2id limits, which a new passphrase keeps (cstate_rekey). */
 	unsigned long long opslimit;
 	size_t memlimit;
@@ -77,8 +81,11 @@ void cst_stmt_release(sqlite3_stmt *s);
 /* Steps a statement that returns no rows, then releases it. */
 int cst_step_done(sqlite3_stmt *s);
 
-/* Ends a transaction the store began for one operation: commits on success; on failure
- * rolls back only what is its own (see state.c). Returns RC or the commit's error. */
-int cst_txn_end(struct cstate *st, int rc);
+/* The transaction of one store operation whose only write is its last statement: begun
+ * only in autocommit mode (*OWN says so), since inside a caller's transaction SQLite undoes
+ * a failed statement by itself. cst_op_end commits (RC 0) or rolls back what was begun and
+ * returns RC or the commit's error. */
+int cst_op_begin(struct cstate *st, bool *own);
+int cst_op_end(struct cstate *st, bool own, int rc);
 
 #endif

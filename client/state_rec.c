@@ -180,7 +180,8 @@ int cstate_put_scoped(struct cstate *st, uint32_t kind, const void *key, size_t 
 	if (scope != NULL)
 		scope_hash(st, kind, scope, scopelen, scopeh);
 
-	int rc = cstate_begin(st);
+	bool own;
+	int rc = cst_op_begin(st, &own);
 	if (rc != 0)
 		goto out;
 	rc = find_seq(st, kind, lookup, &seq);
@@ -208,7 +209,7 @@ int cstate_put_scoped(struct cstate *st, uint32_t kind, const void *key, size_t 
 	else
 		cst_stmt_release(s);
 end:
-	rc = cst_txn_end(st, rc);
+	rc = cst_op_end(st, own, rc);
 out:
 	free(sealed);
 	return rc;

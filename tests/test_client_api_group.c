@@ -5,7 +5,8 @@
  * and adds Bob and Carol with offers, joins and welcomes carried over their 1:1 sessions; all
  * three talk and read each message with its sender; Alice removes Carol, who reads nothing
  * new; an engine reports a group message with its sender; bad input to each group function is
- * refused and changes nothing.
+ * refused and changes nothing; a store that fails at an offer's, a join's or a welcome's
+ * effect loses none of them.
  */
 #define _XOPEN_SOURCE 700
 #include <poll.h>
@@ -15,6 +16,7 @@
 #include <stdint.h>
 
 #include <cmocka.h>
+#include <sqlite3.h>
 
 #include "api_group_common.h"
 
@@ -314,12 +316,86 @@ static void test_bad_input(void **state)
 	assert_int_equal(members(a, "friends").n, 1);
 }
 
+/* From now on the store of home I refuses to insert a record of KIND (a trigger, through
+ * SQLite beside the open handle: a disk that fails at exactly that write); KIND 0 lifts it. */
+static void refuse_kind(struct fixture *f, unsigned i, unsigned kind)
+{
+	char path[300], sql[160];
+	sqlite3 *db = NULL;
+	snprintf(path, sizeof(path), "%s/cairn.db", f->w->h[i].path);
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(db, 30000);
+	if (kind != 0)
+		snprintf(sql, sizeof(sql),
+		         "CREATE TRIGGER refuse BEFORE INSERT ON records WHEN NEW.kind = %u"
+		         " BEGIN SELECT RAISE(ABORT, 'refused'); END",
+		         kind);
+	else
+		snprintf(sql, sizeof(sql), "DROP TRIGGER refuse");
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/*
+ * The group effect of an offer, a join and a welcome over 1:1 is stored in the transaction of
+ * the envelope that carried it. The store fails at each one's first write (the join's keys,
+ * the pending commit, the new log's binding): the sync says so, and the envelope, not
+ * acknowledged, comes again, so that once the store works the add completes. When the effect
+ * had its own transaction after the envelope's, the ratchet step was kept without it: the
+ * offer came again as a replay, was dropped, and Bob never joined.
+ */
+static void test_store_failure_keeps_group_item(void **state)
+{
+	struct fixture *f = *state;
+	struct cairn *a = f->w->h[A].c, *b = f->w->h[B].c;
+	struct cairn_sync_result res;
+	assert_int_equal(cairn_group_create(a, "friends", f->addr), 0);
+	assert_int_equal(cairn_group_add(a, "friends", "bob"), 0);
+	assert_int_equal(cairn_sync(a, &res, NULL, NULL), 0); /* the offer goes */
+
+	refuse_kind(f, B, REC_GROUP_JOINING);
+	assert_int_not_equal(cairn_sync(b, &res, NULL, NULL), 0);
+	refuse_kind(f, B, 0);
+
+	refuse_kind(f, A, REC_GROUP_PENDING);
+	assert_int_equal(cairn_sync(b, &res, NULL, NULL), 0); /* the offer again: the join goes */
+	assert_int_not_equal(cairn_sync(a, &res, NULL, NULL), 0);
+	refuse_kind(f, A, 0);
+
+	/* Alice's commit goes and completes in a few syncs; the welcome then reaches Bob. */
+	refuse_kind(f, B, REC_GROUP_LOG);
+	bool refused = false;
+	for (int r = 0; r < 8 && !refused; r++) {
+		assert_int_equal(cairn_sync(a, &res, NULL, NULL), 0);
+		refused = cairn_sync(b, &res, NULL, NULL) != 0;
+	}
+	assert_true(refused);
+	refuse_kind(f, B, 0);
+	assert_int_equal(cairn_sync(b, &res, NULL, NULL), 0);
+
+	struct members sb = members(b, "friends"), sa = members(a, "friends");
+	assert_int_equal(sb.n, 2);
+	assert_true(has_member(&sb, "alice"));
+	assert_int_equal(sa.n, 2);
+	assert_true(has_member(&sa, "bob"));
+	/* And the 1:1 session goes on both ways. */
+	assert_int_equal(cairn_send(b, "alice", (const uint8_t *)"still here", 10, NULL), 0);
+	sync_all(f, 1);
+	struct find t = {.text = "still here"};
+	assert_int_equal(cairn_read(a, "bob", on_read_direct, &t), 0);
+	assert_int_equal(t.found, 1);
+	say(a, "welcome, bob");
+	sync_all(f, 2);
+	assert_int_equal(find(b, "welcome, bob", "alice").found, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_create_add_talk_remove, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_engine_reports_sender, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_store_failure_keeps_group_item, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

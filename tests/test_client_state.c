@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The client's sealed state store, on a fresh directory per test: records round-trip through
- * close and open, a wrong passphrase changes not one byte, transactions nest, rekey keeps the
- * data, files are private, no key or value reaches the disk in plaintext, and a value that is
- * altered or moved by someone with the file (through SQLite directly) fails to open.
+ * close and open, a wrong passphrase changes not one byte, transactions nest (inner levels are
+ * savepoints), rekey keeps the data, files are private, no key or value reaches the disk in
+ * plaintext, and a value that is altered or moved by someone with the file (through SQLite
+ * directly) fails to open.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -428,14 +429,15 @@ static void test_transactions(void **state)
 	assert_int_equal(raw_count(f), 3);
 	assert_int_equal(cstate_commit(st), CAIRN_ESTATE);
 
-	/* A rollback at any depth ends the whole transaction; a commit after it is refused. */
+	/* An outer rollback undoes the inner level's committed work too. */
 	assert_int_equal(cstate_begin(st), 0);
 	assert_int_equal(cstate_begin(st), 0);
 	put_str(st, 1, "c", "3");
-	cstate_rollback(st);
-	assert_int_equal(cstate_commit(st), CAIRN_ESTATE);
+	assert_int_equal(cstate_commit(st), 0);
+	assert_value(st, 1, "c", "3");
 	cstate_rollback(st);
 	assert_get_fails(st, 1, "c", CAIRN_ENOTFOUND);
+	assert_int_equal(cstate_commit(st), CAIRN_ESTATE);
 
 	/* Back in autocommit, a put is durable at once. */
 	put_str(st, 1, "d", "4");
@@ -448,6 +450,94 @@ static void test_transactions(void **state)
 	st = open_store(f, PASS);
 	assert_get_fails(st, 1, "e", CAIRN_ENOTFOUND);
 	assert_list(st, 1, (const char *const[]){"before", "1", "2", "4", NULL});
+	cstate_close(st);
+}
+
+/* Count of records of KIND as another connection sees them (what is committed). */
+static int64_t raw_count_kind(const struct fixture *f, uint32_t kind)
+{
+	char sql[96];
+	snprintf(sql, sizeof(sql), "SELECT count(*) FROM records WHERE kind = %u", (unsigned)kind);
+	return raw_int(f, sql);
+}
+
+/* Inner levels are savepoints: an inner rollback undoes only that level, at any depth, and
+ * the outer work still commits. */
+static void test_savepoints(void **state)
+{
+	struct fixture *f = *state;
+	struct cstate *st = create_store(f);
+
+	/* Inner rollback keeps the outer work, before and after it. */
+	assert_int_equal(cstate_begin(st), 0);
+	put_str(st, 2, "outer-before", "o1");
+	put_str(st, 2, "shared", "outer");
+	assert_int_equal(cstate_begin(st), 0);
+	put_str(st, 2, "inner", "i1");
+	put_str(st, 2, "shared", "inner");
+	assert_int_equal(cstate_del(st, 2, "outer-before", 12), 0);
+	cstate_rollback(st);
+	assert_get_fails(st, 2, "inner", CAIRN_ENOTFOUND);
+	assert_value(st, 2, "shared", "outer");
+	assert_value(st, 2, "outer-before", "o1");
+	put_str(st, 2, "outer-after", "o2");
+	assert_int_equal(raw_count_kind(f, 2), 0);
+	assert_int_equal(cstate_commit(st), 0);
+	assert_int_equal(raw_count_kind(f, 2), 3);
+	assert_int_equal(cstate_commit(st), CAIRN_ESTATE);
+
+	/* Depth 4: the level-3 rollback undoes levels 3 and 4 (4 was committed into 3), and
+	 * keeps levels 1 and 2; a sibling level 3 begun after it commits. */
+	assert_int_equal(cstate_begin(st), 0);
+	put_str(st, 3, "l1", "1");
+	assert_int_equal(cstate_begin(st), 0);
+	put_str(st, 3, "l2", "2");
+	assert_int_equal(cstate_begin(st), 0);
+	put_str(st, 3, "l3", "3");
+	assert_int_equal(cstate_begin(st), 0);
+	put_str(st, 3, "l4", "4");
+	assert_int_equal(cstate_commit(st), 0);
+	assert_value(st, 3, "l4", "4");
+	cstate_rollback(st);
+	assert_get_fails(st, 3, "l3", CAIRN_ENOTFOUND);
+	assert_get_fails(st, 3, "l4", CAIRN_ENOTFOUND);
+	assert_int_equal(cstate_begin(st), 0);
+	put_str(st, 3, "l3b", "3b");
+	assert_int_equal(cstate_commit(st), 0);
+	assert_int_equal(cstate_commit(st), 0);
+	assert_int_equal(raw_count_kind(f, 3), 0);
+	assert_int_equal(cstate_commit(st), 0);
+	assert_int_equal(raw_count_kind(f, 3), 3);
+	assert_list(st, 3, (const char *const[]){"1", "2", "3b", NULL});
+
+	/* A failure inside an inner level: a write the file refuses (a trigger that someone
+	 * with the file added stands for a full disk) fails that put only; the caller rolls
+	 * the inner level back and the outer level's work commits. */
+	cstate_close(st);
+	sqlite3 *db = raw_open(f);
+	raw_exec(db, "CREATE TRIGGER refuse BEFORE INSERT ON records WHEN NEW.kind = 9"
+	             " BEGIN SELECT RAISE(ABORT, 'refused'); END");
+	sqlite3_close(db);
+	st = open_store(f, PASS);
+	assert_int_equal(cstate_begin(st), 0);
+	put_str(st, 4, "outer", "kept");
+	assert_int_equal(cstate_begin(st), 0);
+	put_str(st, 4, "inner", "undone");
+	assert_int_not_equal(cstate_put(st, 9, "x", 1, "v", 1), 0);
+	cstate_rollback(st);
+	assert_get_fails(st, 4, "inner", CAIRN_ENOTFOUND);
+	assert_int_equal(cstate_commit(st), 0);
+	assert_int_equal(raw_count_kind(f, 4), 1);
+	assert_int_equal(raw_count_kind(f, 9), 0);
+	assert_value(st, 4, "outer", "kept");
+
+	/* A put failing inside a transaction (no savepoint of its own) leaves it open. */
+	assert_int_equal(cstate_begin(st), 0);
+	put_str(st, 5, "a", "1");
+	assert_int_not_equal(cstate_put(st, 9, "x", 1, "v", 1), 0);
+	put_str(st, 5, "b", "2");
+	assert_int_equal(cstate_commit(st), 0);
+	assert_int_equal(raw_count_kind(f, 5), 2);
 	cstate_close(st);
 }
 
@@ -740,6 +830,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_kinds_are_separate, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sizes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_transactions, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_savepoints, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rekey, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_file_modes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_no_plaintext_on_disk, setup, teardown),
