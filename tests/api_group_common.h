@@ -58,6 +58,16 @@ static inline struct fixture *fixture_new(unsigned homes)
 	return f;
 }
 
+/* Three homes, 1 and 2 contacts of 0 ("bob" and "carol"; both call 0 "alice"). */
+static inline int setup_three(void **state)
+{
+	struct fixture *f = fixture_new(3);
+	pair(f, 1, "bob");
+	pair(f, 2, "carol");
+	*state = f;
+	return 0;
+}
+
 static inline int teardown(void **state)
 {
 	struct fixture *f = *state;

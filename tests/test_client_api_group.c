@@ -22,15 +22,6 @@
 
 enum { A, B, C };
 
-static int setup(void **state)
-{
-	struct fixture *f = fixture_new(3);
-	pair(f, B, "bob");
-	pair(f, C, "carol");
-	*state = f;
-	return 0;
-}
-
 /* cairn_read's view: whether TEXT is there, from SENDER (NULL: ours). */
 struct find {
 	const char *text, *sender;
@@ -392,10 +383,11 @@ static void test_store_failure_keeps_group_item(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_create_add_talk_remove, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_engine_reports_sender, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_store_failure_keeps_group_item, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_create_add_talk_remove, setup_three, teardown),
+	    cmocka_unit_test_setup_teardown(test_engine_reports_sender, setup_three, teardown),
+	    cmocka_unit_test_setup_teardown(test_bad_input, setup_three, teardown),
+	    cmocka_unit_test_setup_teardown(test_store_failure_keeps_group_item, setup_three,
+	                                    teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

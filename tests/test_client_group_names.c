@@ -23,16 +23,6 @@
 
 enum { A, B, C };
 
-/* Three homes, B and C contacts of A ("bob" and "carol"; both call A "alice"). */
-static int setup(void **state)
-{
-	struct fixture *f = fixture_new(3);
-	pair(f, B, "bob");
-	pair(f, C, "carol");
-	*state = f;
-	return 0;
-}
-
 /* ---- what the API shows ---- */
 
 struct groups {
@@ -448,13 +438,13 @@ static void test_join_never_welcomed(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_one_namespace, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_rename_group, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_welcome_name_taken, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_upgrade_model_2, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_kept_join_group_gone, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_kept_join_life, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_join_never_welcomed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_one_namespace, setup_three, teardown),
+	    cmocka_unit_test_setup_teardown(test_rename_group, setup_three, teardown),
+	    cmocka_unit_test_setup_teardown(test_welcome_name_taken, setup_three, teardown),
+	    cmocka_unit_test_setup_teardown(test_upgrade_model_2, setup_three, teardown),
+	    cmocka_unit_test_setup_teardown(test_kept_join_group_gone, setup_three, teardown),
+	    cmocka_unit_test_setup_teardown(test_kept_join_life, setup_three, teardown),
+	    cmocka_unit_test_setup_teardown(test_join_never_welcomed, setup_three, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
