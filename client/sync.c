@@ -71,6 +71,14 @@ int client_run(struct cairn *c, struct cairn_sync_result *res, cairn_message_cb 
 	return run(c, res, on_message, ctx, stop, receive, false);
 }
 
+static int count_record(void *ctx, const uint8_t *v, size_t len)
+{
+	(void)v;
+	(void)len;
+	(*(unsigned *)ctx)++;
+	return 0;
+}
+
 /*
  * What the groups' tick queued at the end of a sync (the next kept join committed, a commit
  * made again after losing a race) goes out now, and is read back, in passes over the group
@@ -83,9 +91,12 @@ int client_run(struct cairn *c, struct cairn_sync_result *res, cairn_message_cb 
 static int group_passes(struct cairn *c, struct cairn_sync_result *result,
                         cairn_message_cb on_message, void *ctx)
 {
-	unsigned queued = 0, left = 0, before = 0, after = 0;
+	unsigned queued = 0, left = 0, before = 0, after = 0, pending = 0;
 	int rc = group_out_count(c, &queued);
-	bool readback = false, welcomes = false;
+	/* A commit of ours sent by the receiving run but not read back by it. */
+	if (rc == 0 && (rc = cstate_list(c->st, REC_GROUP_PENDING, count_record, &pending)) > 0)
+		rc = 0;
+	bool readback = pending > 0, welcomes = false;
 	for (int pass = 0; rc == 0 && (queued > 0 || readback || welcomes) &&
 	                   pass < SYNC_GROUP_PASSES;
 	     pass++) {
