@@ -187,23 +187,39 @@ static void expect_text(int home, char *out, const char *text, int in, size_t wa
 }
 
 /* Syncs the homes HOMES[0..N) together, round after round (ROUNDS at most), until each sees
- * WANT members in "big". Returns the rounds. */
+ * WANT members in "big". A home that does stops syncing, but the admins (homes 0 and 4) sync
+ * every round: their commits are what the others wait for. Returns the rounds. */
 static int settle_par(const struct world *w, const int *homes, int n, size_t want)
 {
+	int done[HOMES_MAX] = {0}, idx[HOMES_MAX];
 	for (int round = 1; round <= ROUNDS; round++) {
-		par_each(w, homes, n, -1, ARGS("sync"));
-		par_each(w, homes, n, -1, ARGS("group", "members", "big", "--json"));
-		int done = 1;
+		int k = 0;
 		for (int i = 0; i < n; i++)
-			if (jobs[i].status != 0 || count_members(jobs[i].out, NULL) != want)
-				done = 0;
-		if (done)
+			if (!done[i] || homes[i] == 0 || homes[i] == 4)
+				job_set(&jobs[k++], hpath[homes[i]], -1, ARGS("sync"));
+		par(w, k);
+		k = 0;
+		for (int i = 0; i < n; i++)
+			if (!done[i]) {
+				idx[k] = i;
+				job_set(&jobs[k++], hpath[homes[i]], -1,
+				        ARGS("group", "members", "big", "--json"));
+			}
+		par(w, k);
+		int left = 0;
+		for (int j = 0; j < k; j++) {
+			done[idx[j]] = jobs[j].status == 0 && count_members(jobs[j].out, NULL) == want;
+			left += !done[idx[j]];
+		}
+		if (left == 0)
 			return round;
 	}
 	for (int i = 0; i < n; i++) {
-		struct res r = cli_run(CALL(.home = hpath[homes[i]]), ARGS("group", "verify", "big"));
-		fprintf(stderr, "home %d: %s%s%s", homes[i], jobs[i].out, r.out, r.err);
+		struct res r = cli_run(CALL(.home = hpath[homes[i]]), ARGS("group", "members", "big"));
+		struct res v = cli_run(CALL(.home = hpath[homes[i]]), ARGS("group", "verify", "big"));
+		fprintf(stderr, "home %d:\n%s%s%s%s", homes[i], r.out, r.err, v.out, v.err);
 		res_free(&r);
+		res_free(&v);
 	}
 	fail_msg("not %zu members everywhere after %d rounds", want, ROUNDS);
 	return -1;
@@ -286,6 +302,8 @@ static void test_group_big(void **state)
 	 * one after the other), the welcomes read: then a round of all until all agree. */
 	par_each(w, members_, n - 1, 0, ARGS("sync"));
 	cli_check(0, CALL(.home = a), ARGS("sync"));
+	/* That one sync committed every join, one commit after the other (sync.c's passes). */
+	assert_int_equal(seen(a, "big"), (size_t)n);
 	par_each(w, members_, n - 1, 0, ARGS("sync"));
 	int rounds = 3 + settle_par(w, all, n, (size_t)n);
 	double t2 = it_mono_s();
