@@ -225,6 +225,16 @@ static int settle_par(const struct world *w, const int *homes, int n, size_t wan
 	return -1;
 }
 
+/* HOMES[0..N) but those from LO to HI, into OUT; returns how many. */
+static int homes_but(const int *homes, int n, int lo, int hi, int *out)
+{
+	int k = 0;
+	for (int i = 0; i < n; i++)
+		if (homes[i] < lo || homes[i] > hi)
+			out[k++] = homes[i];
+	return k;
+}
+
 /* The group's safety number at every home of HOMES[0..N), all equal; into NUMBER. */
 static void same_number(const struct world *w, const int *homes, int n, char *number, size_t cap)
 {
@@ -356,10 +366,7 @@ static void test_group_big(void **state)
 	job_set(&jobs[0], a, 0, ARGS("group", "remove", "big", names[10]));
 	job_set(&jobs[1], hpath[4], 0, ARGS("group", "remove", "big", m11_id));
 	par(w, 2);
-	int left[HOMES_MAX], nleft = 0;
-	for (int i = 0; i < non; i++)
-		if (on[i] != 10 && on[i] != 11)
-			left[nleft++] = on[i];
+	int left[HOMES_MAX], nleft = homes_but(on, non, 10, 11, left);
 	int race_rounds = settle_par(w, left, nleft, (size_t)n - 2);
 	double t4 = it_mono_s();
 
@@ -375,10 +382,7 @@ static void test_group_big(void **state)
 	cli_check(0, CALL(.home = hpath[12]), ARGS("group", "leave", "big"));
 	assert_int_equal(relayproc_stop(&w->relay, SIGTERM), 0);
 	assert_int_equal(relayproc_start(&w->relay), 0);
-	nleft = 0;
-	for (int i = 0; i < non; i++)
-		if (on[i] < 10 || on[i] > 12)
-			left[nleft++] = on[i];
+	nleft = homes_but(on, non, 10, 12, left);
 	settle_par(w, left, nleft, (size_t)n - 3);
 
 	/* The relay killed while the admin's removal of m13 is being uploaded: at the first
@@ -410,10 +414,7 @@ static void test_group_big(void **state)
 	print_message("relay killed after %d store writes of the removal; the command %s\n", grew,
 	              status == 3 ? "was cut off mid-commit" : "had finished");
 	assert_int_equal(relayproc_start(&w->relay), 0);
-	nleft = 0;
-	for (int i = 0; i < non; i++)
-		if (on[i] < 10 || on[i] > 13)
-			left[nleft++] = on[i];
+	nleft = homes_but(on, non, 10, 13, left);
 	settle_par(w, left, nleft, (size_t)n - 4);
 	double t5 = it_mono_s();
 
