@@ -97,9 +97,8 @@ static int group_passes(struct cairn *c, struct cairn_sync_result *result,
 	if (rc == 0 && (rc = cstate_list(c->st, REC_GROUP_PENDING, count_record, &pending)) > 0)
 		rc = 0;
 	bool readback = pending > 0, welcomes = false;
-	for (int pass = 0; rc == 0 && (queued > 0 || readback || welcomes) &&
-	                   pass < SYNC_GROUP_PASSES;
-	     pass++) {
+	for (int pass = 0;
+	     rc == 0 && (queued > 0 || readback || welcomes) && pass < SYNC_GROUP_PASSES; pass++) {
 		struct cairn_sync_result more;
 		rc = run(c, &more, on_message, ctx, NULL, true, true);
 		result->received += more.received;
@@ -112,7 +111,8 @@ static int group_passes(struct cairn *c, struct cairn_sync_result *result,
 			break; /* nothing went */
 		readback = left < queued;
 		if ((rc = client_outbox_count(c, NULL, &before)) == 0 &&
-		    (rc = client_groups_tick(c)) == 0 && (rc = client_outbox_count(c, NULL, &after)) == 0)
+		    (rc = client_groups_tick(c)) == 0 &&
+		    (rc = client_outbox_count(c, NULL, &after)) == 0)
 			rc = group_out_count(c, &queued);
 		welcomes = after > before;
 	}

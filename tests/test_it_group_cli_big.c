@@ -113,7 +113,8 @@ static void par(const struct world *w, int n)
 		for (int i = 0; i < next; i++) {
 			if (pid[i] != p)
 				continue;
-			jobs[i].status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+			jobs[i].status =
+			    WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 			pid[i] = 0;
 		}
 		running--;
@@ -126,8 +127,8 @@ static void par(const struct world *w, int n)
 		if (jobs[i].expect >= 0 && jobs[i].status != jobs[i].expect) {
 			snprintf(path, sizeof(path), "%s/e%d", w->dir, i);
 			char *err = slurp(path);
-			fprintf(stderr, "cairn %s (home %s): exit %d, expected %d: %s\n", jobs[i].argv[0],
-			        jobs[i].home, jobs[i].status, jobs[i].expect, err);
+			fprintf(stderr, "cairn %s (home %s): exit %d, expected %d: %s\n",
+			        jobs[i].argv[0], jobs[i].home, jobs[i].status, jobs[i].expect, err);
 			free(err);
 			fail();
 		}
@@ -208,15 +209,18 @@ static int settle_par(const struct world *w, const int *homes, int n, size_t wan
 		par(w, k);
 		int left = 0;
 		for (int j = 0; j < k; j++) {
-			done[idx[j]] = jobs[j].status == 0 && count_members(jobs[j].out, NULL) == want;
+			done[idx[j]] =
+			    jobs[j].status == 0 && count_members(jobs[j].out, NULL) == want;
 			left += !done[idx[j]];
 		}
 		if (left == 0)
 			return round;
 	}
 	for (int i = 0; i < n; i++) {
-		struct res r = cli_run(CALL(.home = hpath[homes[i]]), ARGS("group", "members", "big"));
-		struct res v = cli_run(CALL(.home = hpath[homes[i]]), ARGS("group", "verify", "big"));
+		struct res r =
+		    cli_run(CALL(.home = hpath[homes[i]]), ARGS("group", "members", "big"));
+		struct res v =
+		    cli_run(CALL(.home = hpath[homes[i]]), ARGS("group", "verify", "big"));
 		fprintf(stderr, "home %d:\n%s%s%s%s", homes[i], r.out, r.err, v.out, v.err);
 		res_free(&r);
 		res_free(&v);
@@ -285,8 +289,7 @@ static void test_group_big(void **state)
 	cli_check(0, CALL(.home = a), ARGS("init"));
 	par_each(w, members_, n - 1, 0, ARGS("init"));
 	for (int i = 1; i < n; i++)
-		job_set(&jobs[i - 1], a, 0,
-		        ARGS("invite", "--relay", w->addr, "--name", names[i]));
+		job_set(&jobs[i - 1], a, 0, ARGS("invite", "--relay", w->addr, "--name", names[i]));
 	par(w, n - 1);
 	char *inv[HOMES_MAX];
 	for (int i = 1; i < n; i++) {
@@ -453,9 +456,10 @@ static void test_group_big(void **state)
 		assert_null(find_member(m, na, names[i]));
 	assert_non_null(find_member(m, na, names[14]));
 	double t6 = it_mono_s();
-	print_message("messages %.1f s, two admins at once settled in %d rounds (%.1f s), "
-	              "removals, leave, restart and kill %.1f s, catching up %.1f s; total %.1f s\n",
-	              t3 - t2, race_rounds, t4 - t3, t5 - t4, t6 - t5, t6 - t0);
+	print_message(
+	    "messages %.1f s, two admins at once settled in %d rounds (%.1f s), "
+	    "removals, leave, restart and kill %.1f s, catching up %.1f s; total %.1f s\n",
+	    t3 - t2, race_rounds, t4 - t3, t5 - t4, t6 - t5, t6 - t0);
 	for (int i = 0; i < HOMES_MAX; i++) {
 		free(jobs[i].out);
 		jobs[i].out = NULL;
