@@ -315,10 +315,11 @@ static void test_group_big(void **state)
 	 * one after the other), the welcomes read: then a round of all until all agree. */
 	par_each(w, members_, n - 1, 0, ARGS("sync"));
 	cli_check(0, CALL(.home = a), ARGS("sync"));
-	/* That one sync committed joins one after the other (sync.c's passes), not just one:
-	 * all of them up to 32 (at 50 members it stopped at 33; see /work/notes/gbig.md). */
+	/* That one sync committed the joins it received one after the other (sync.c's passes):
+	 * without them it would be 1. Not necessarily all: at 50 members on a loaded machine it
+	 * was 33 once (see /work/notes/gbig.md); the rounds below bring the rest. */
 	size_t first = seen(a, "big");
-	assert_true(first >= (size_t)(n < 17 ? n : 17));
+	assert_true(first >= 8);
 	par_each(w, members_, n - 1, 0, ARGS("sync"));
 	int rounds = 3 + settle_par(w, all, n, (size_t)n);
 	double t2 = it_mono_s();
