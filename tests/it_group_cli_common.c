@@ -17,6 +17,16 @@
 
 char hpath[HOMES_MAX][96];
 
+int group_cli_init(void)
+{
+	if (it_client_init() != 0)
+		return -1;
+	setenv("CAIRN_PWHASH_FAST", "1", 1);
+	setenv("CAIRN_PASSPHRASE", CLI_PASS, 1);
+	unsetenv("CAIRN_SOCKS");
+	return 0;
+}
+
 void make_homes(const struct world *w)
 {
 	for (int i = 0; i < HOMES_MAX; i++)

@@ -55,6 +55,10 @@ size_t seen(const char *home, const char *group);
  * (NW of them) sees WANT members in GROUP. Returns the rounds it took. */
 int settle(struct world *w, int n, const char *group, const int *want_homes, int nw, size_t want);
 
+/* The start of these programs' main: it_client_init, then the environment every `cairn`
+ * they start inherits (the fast KDF, the passphrase, no proxy). Returns 0 or -1. */
+int group_cli_init(void);
+
 /* Runs ARGS in HOME expecting EXPECT and WHAT in its standard error. */
 void expect_err(int expect, const char *home, const char *const *args, const char *what);
 

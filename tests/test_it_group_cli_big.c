@@ -471,11 +471,8 @@ static void test_group_big(void **state)
 
 int main(void)
 {
-	if (it_client_init() != 0)
+	if (group_cli_init() != 0)
 		return 1;
-	setenv("CAIRN_PWHASH_FAST", "1", 1);
-	setenv("CAIRN_PASSPHRASE", CLI_PASS, 1);
-	unsetenv("CAIRN_SOCKS");
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_group_big, setup, teardown),
 	};
