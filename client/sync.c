@@ -71,6 +71,7 @@ int client_run(struct cairn *c, struct cairn_sync_result *res, cairn_message_cb 
 	return run(c, res, on_message, ctx, stop, receive, false);
 }
 
+/* cstate_list callback: counts the records (CTX an unsigned). */
 static int count_record(void *ctx, const uint8_t *v, size_t len)
 {
 	(void)v;
