@@ -175,8 +175,8 @@ static void drop_mailboxes(struct cairn *c, const struct contact *k)
 	}
 }
 
-int cairn_invite_create(struct cairn *c, const char *const *relays, size_t nrelays,
-                        const char *name, char **invite)
+int client_invite_make(struct cairn *c, const char *const *relays, size_t nrelays, const char *name,
+                       const struct group_invite *grp, char **invite)
 {
 	*invite = NULL;
 	_Static_assert(CAIRN_RELAYS_MAX == CAIRN_MAILBOXES_MAX, "one mailbox per relay");
@@ -185,9 +185,11 @@ int cairn_invite_create(struct cairn *c, const char *const *relays, size_t nrela
 		return rc;
 	if (!client_valid_name(name))
 		return CAIRN_EINVAL;
+	/* A contact's or a group's (one namespace, names.c): refused before any mailbox is
+	 * made; client_add_contact checks again in its transaction. */
 	struct contact k;
-	rc = client_load_contact(c, name, &k);
-	contact_wipe(&k);
+	struct name_entry taken;
+	rc = client_name_lookup(c, name, &taken);
 	if (rc == 0)
 		return CAIRN_EEXIST;
 	if (rc != CAIRN_ENOTFOUND)
@@ -205,15 +207,20 @@ int cairn_invite_create(struct cairn *c, const char *const *relays, size_t nrela
 	if (rc != 0)
 		goto out;
 	x3dh_onetime_generate(&k.onetime, NULL);
-	struct invite inv;
-	memset(&inv, 0, sizeof(inv));
-	memcpy(inv.identity, c->identity_pk, CAIRN_KEY_LEN);
-	memcpy(inv.onetime, k.onetime.pub, CAIRN_KEY_LEN);
-	contact_current_mailboxes(&k, &inv.mailboxes);
-	uint8_t bin[INVITE_MAX_LEN];
+	struct group_invite gi;
+	memset(&gi, 0, sizeof(gi));
+	if (grp != NULL) {
+		memcpy(gi.group_id, grp->group_id, GROUP_ID_LEN);
+		memcpy(gi.name, grp->name, sizeof(gi.name));
+	}
+	memcpy(gi.invite.identity, c->identity_pk, CAIRN_KEY_LEN);
+	memcpy(gi.invite.onetime, k.onetime.pub, CAIRN_KEY_LEN);
+	contact_current_mailboxes(&k, &gi.invite.mailboxes);
+	uint8_t bin[INVITE_GROUP_MAX_LEN];
 	size_t blen = 0;
-	rc = invite_encode(&inv, bin, sizeof(bin), &blen);
-	sodium_memzero(&inv, sizeof(inv));
+	rc = grp != NULL ? group_invite_encode(&gi, bin, sizeof(bin), &blen)
+	                 : invite_encode(&gi.invite, bin, sizeof(bin), &blen);
+	sodium_memzero(&gi, sizeof(gi));
 	if (rc != 0)
 		goto out;
 	size_t tlen = strlen(INVITE_SCHEME) +
@@ -227,8 +234,18 @@ int cairn_invite_create(struct cairn *c, const char *const *relays, size_t nrela
 	sodium_bin2base64(text + strlen(INVITE_SCHEME), tlen - strlen(INVITE_SCHEME), bin, blen,
 	                  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 	sodium_memzero(bin, sizeof(bin));
-	/* Stored before it is shown: an invite handed out always has its keys kept. */
-	rc = client_add_contact(c, &k, 0);
+	/* Stored before it is shown: an invite handed out always has its keys kept, and a
+	 * group invite its group, with them. */
+	rc = cstate_begin(c->st);
+	if (rc == 0)
+		rc = client_add_contact(c, &k, 0);
+	if (rc == 0 && grp != NULL)
+		rc = cstate_put(c->st, REC_GROUP_INVITE, k.id, RECORD_ID_LEN, grp->group_id,
+		                GROUP_ID_LEN);
+	if (rc == 0)
+		rc = cstate_commit(c->st);
+	else
+		cstate_rollback(c->st);
 	if (rc == 0) {
 		*invite = text;
 		text = NULL;
@@ -241,8 +258,15 @@ out:
 	return rc;
 }
 
-/* Parses invite text: the scheme, then base64url; surrounding blanks are forgiven. */
-static int parse_invite_text(const char *text, struct invite *inv)
+int cairn_invite_create(struct cairn *c, const char *const *relays, size_t nrelays,
+                        const char *name, char **invite)
+{
+	return client_invite_make(c, relays, nrelays, name, NULL, invite);
+}
+
+/* Parses invite text: the scheme, then base64url; surrounding blanks are forgiven. A group
+ * invite (version 3, 9.8) sets *GROUP and fills GI's trailer; any other only GI->invite. */
+static int parse_invite_text(const char *text, struct group_invite *gi, bool *group)
 {
 	while (*text == ' ' || *text == '\t' || *text == '\n' || *text == '\r')
 		text++;
@@ -253,12 +277,16 @@ static int parse_invite_text(const char *text, struct invite *inv)
 	size_t sl = strlen(INVITE_SCHEME);
 	if (n <= sl || strncmp(text, INVITE_SCHEME, sl) != 0)
 		return CAIRN_EINVITE;
-	uint8_t bin[INVITE_MAX_LEN];
+	uint8_t bin[INVITE_GROUP_MAX_LEN];
 	size_t blen = 0;
 	const char *end = NULL;
 	int rc = sodium_base642bin(bin, sizeof(bin), text + sl, n - sl, NULL, &blen, &end,
 	                           sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-	if (rc != 0 || end != text + n || invite_parse(bin, blen, inv) != 0)
+	*group = rc == 0 && blen > 0 && bin[0] == INVITE_GROUP_VERSION;
+	if (rc == 0 && end == text + n)
+		rc = *group ? group_invite_parse(bin, blen, gi)
+		            : invite_parse(bin, blen, &gi->invite);
+	if (rc != 0 || end != text + n)
 		rc = CAIRN_EINVITE;
 	sodium_memzero(bin, sizeof(bin));
 	return rc;
@@ -274,10 +302,16 @@ int cairn_invite_accept(struct cairn *c, const char *invite, const char *name,
 	int rc = nrelays > 0 ? check_relays(relays, nrelays) : 0;
 	if (rc != 0)
 		return rc;
-	struct invite inv;
-	rc = invite == NULL ? CAIRN_EINVITE : parse_invite_text(invite, &inv);
-	if (rc != 0)
+	struct group_invite gi;
+	const struct invite *inv = &gi.invite;
+	bool group = false;
+	rc = invite == NULL ? CAIRN_EINVITE : parse_invite_text(invite, &gi, &group);
+	if (rc == 0 && group)
+		rc = group_invite_acceptable(c, &gi);
+	if (rc != 0) {
+		sodium_memzero(&gi, sizeof(gi));
 		return rc;
+	}
 	struct contact k;
 	memset(&k, 0, sizeof(k));
 	struct ratchet *r = NULL;
@@ -288,14 +322,14 @@ int cairn_invite_accept(struct cairn *c, const char *invite, const char *name,
 	size_t nours = nrelays;
 	for (size_t i = 0; i < nrelays; i++)
 		ours[i] = relays[i];
-	for (size_t i = 0; nrelays == 0 && i < inv.mailboxes.count; i++)
-		ours[nours++] = inv.mailboxes.box[i].relay;
-	if (sodium_memcmp(inv.identity, c->identity_pk, CAIRN_KEY_LEN) == 0) {
+	for (size_t i = 0; nrelays == 0 && i < inv->mailboxes.count; i++)
+		ours[nours++] = inv->mailboxes.box[i].relay;
+	if (sodium_memcmp(inv->identity, c->identity_pk, CAIRN_KEY_LEN) == 0) {
 		rc = CAIRN_EINVITE; /* our own invite */
 		goto out;
 	}
-	rc = client_load_contact(c, name, &k);
-	contact_wipe(&k);
+	struct name_entry taken;
+	rc = client_name_lookup(c, name, &taken); /* a contact's or a group's */
 	if (rc != CAIRN_ENOTFOUND) {
 		rc = rc == 0 ? CAIRN_EEXIST : rc;
 		goto out;
@@ -303,8 +337,8 @@ int cairn_invite_accept(struct cairn *c, const char *invite, const char *name,
 	memset(&k, 0, sizeof(k));
 	strcpy(k.name, name);
 	k.state = CONTACT_ACCEPTED;
-	memcpy(k.peer_identity, inv.identity, CAIRN_KEY_LEN);
-	k.peer = inv.mailboxes;
+	memcpy(k.peer_identity, inv->identity, CAIRN_KEY_LEN);
+	k.peer = inv->mailboxes;
 	/* Every first message names all our mailboxes: they must fit its reply. */
 	for (size_t i = 0; i < nours; i++)
 		strcpy(k.mine[i].relay, ours[i]);
@@ -327,22 +361,29 @@ int cairn_invite_accept(struct cairn *c, const char *invite, const char *name,
 		rc = first_rc;
 		goto out;
 	}
-	rc = x3dh_initiate(inv.identity, inv.onetime, c->identity_sk, NULL, k.prefix, &r);
+	rc = x3dh_initiate(inv->identity, inv->onetime, c->identity_sk, NULL, k.prefix, &r);
 	if (rc == 0) {
 		k.ratchet_len = ratchet_serialized_len(r);
 		k.ratchet = malloc(k.ratchet_len);
 		rc = k.ratchet ? ratchet_serialize(r, k.ratchet, k.ratchet_len, &k.ratchet_len)
 		               : CAIRN_ENOMEM;
 	}
-	uint8_t id[APPMSG_ID_LEN];
+	uint8_t id[APPMSG_ID_LEN], join[GROUP_JOIN_LEN];
 	client_random(c, id, sizeof(id));
 	if (rc == 0 && (rc = cstate_begin(c->st)) == 0) {
 		/* Written only if the name is still free: the check above was before the
-		 * network, and another process may have taken the name meanwhile. */
+		 * network, and another process may have taken the name meanwhile. A group
+		 * invite's first message carries a join, with fresh keys kept for the welcome,
+		 * instead of the hello (9.8). */
 		rc = client_add_contact(c, &k, 0);
+		if (rc == 0 && group)
+			rc = group_join_make(c, gi.group_id, join);
 		if (rc == 0)
-			rc =
-			    client_queue_message(c, &k, APPMSG_HELLO, NULL, 0, id, client_now_s(c));
+			rc = group ? client_queue_message(c, &k, APPMSG_GROUP_JOIN, join,
+			                                  sizeof(join), id, client_now_s(c))
+			           : client_queue_message(c, &k, APPMSG_HELLO, NULL, 0, id,
+			                                  client_now_s(c));
+		sodium_memzero(join, sizeof(join));
 		if (rc == 0)
 			rc = cstate_commit(c->st);
 		else
@@ -363,7 +404,7 @@ int cairn_invite_accept(struct cairn *c, const char *invite, const char *name,
 out:
 	ratchet_free(r);
 	sodium_memzero(reply, sizeof(reply));
-	sodium_memzero(&inv, sizeof(inv));
+	sodium_memzero(&gi, sizeof(gi));
 	contact_wipe(&k);
 	return rc;
 }

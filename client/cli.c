@@ -18,7 +18,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <qrencode.h>
 #include <sodium.h>
 
 #include "cairn/address.h"
@@ -46,14 +45,21 @@ static const char usage_text[] =
     "  sync                             send the outbox, fetch and store new messages\n"
     "  read N [--json]                  show the conversation with N\n"
     "  listen [--json]                  stay connected and print messages as they arrive\n"
-    "  contacts                         list contacts\n"
+    "  contacts                         list contacts (groups: cairn groups)\n"
     "  verify N                         show the safety number to compare with N in person\n"
-    "  rename N NEW                     call contact N by NEW from now on (history follows)\n"
+    "  rename N NEW                     call contact or group N by NEW from now on (history\n"
+    "                                   follows; a group's members see no change)\n"
     "\n"
     "groups (send, read and listen take a group's name N as they take a contact's):\n"
+    "  groups [--json]                  list groups: members, your role, unread (--json: epoch)\n"
     "  group create N --relay ADDRESS   create group N, its log on that relay; you are its admin\n"
     "  group add N CONTACT...           offer group N to these contacts over your sessions;\n"
     "                                   each joins when its client syncs, then yours commits\n"
+    "  group invite N --name C [--relay ADDRESS]...\n"
+    "                                   an invite into group N for someone not yet a contact,\n"
+    "                                   to be called C (admins; default relay: the group's\n"
+    "                                   log's); printed as invite prints one (--qr too); the\n"
+    "                                   other side runs accept as for any invite\n"
     "  group remove N MEMBER            remove MEMBER (admins); the group moves to a new log\n"
     "  group admin N MEMBER             make MEMBER an admin too (admins)\n"
     "  group leave N                    ask the admins to remove you; your history stays\n"
@@ -82,33 +88,6 @@ static int print_contact(void *ctx, const struct cairn_contact *k)
 	if (k->unread > 0)
 		printf("  %u unread", k->unread);
 	printf("\n");
-	return 0;
-}
-
-/* Prints TEXT as a QR code of Unicode half blocks, two modules per character row. */
-static int print_qr(const char *text)
-{
-	QRcode *qr = QRcode_encodeString(text, 0, QR_ECLEVEL_M, QR_MODE_8, 1);
-	if (qr == NULL) {
-		fprintf(stderr, "cairn: cannot make a QR code of this invite\n");
-		return -1;
-	}
-	int w = qr->width, margin = 2;
-	for (int y = -margin; y < w + margin; y += 2) {
-		for (int x = -margin; x < w + margin; x++) {
-			int top = y >= 0 && y < w && x >= 0 && x < w && (qr->data[y * w + x] & 1);
-			int bot = y + 1 >= 0 && y + 1 < w && x >= 0 && x < w &&
-			          (qr->data[(y + 1) * w + x] & 1);
-			/* Dark modules print as spaces on a light background. */
-			fputs(top && bot ? " "
-			      : top      ? "\u2584"
-			      : bot      ? "\u2580"
-			                 : "\u2588",
-			      stderr);
-		}
-		fputs("\n", stderr);
-	}
-	QRcode_free(qr);
 	return 0;
 }
 
@@ -152,21 +131,7 @@ static int cmd_invite(const struct options *o)
 	char *invite = NULL;
 	int rc = cairn_invite_create(c, o->relays, o->nrelays, o->name, &invite);
 	cairn_close(c);
-	if (rc == CAIRN_ECONNECT || rc == CAIRN_ETIMEDOUT || rc == CAIRN_EPROXY) {
-		fprintf(stderr,
-		        "cairn: invite: %s; an invite needs every one of its relays, so "
-		        "nothing was made\n",
-		        cairn_strerror(rc));
-		return 1;
-	}
-	if (rc != 0)
-		return cli_fail(rc, "invite");
-	printf("%s\n", invite);
-	fflush(stdout);
-	if (o->qr)
-		print_qr(invite);
-	cairn_free(invite);
-	return 0;
+	return cli_print_invite(o, rc, "invite", invite);
 }
 
 static int cmd_accept(const struct options *o, const char *invite)
@@ -205,6 +170,14 @@ static int cmd_accept(const struct options *o, const char *invite)
 	if (rc == CAIRN_ETOOBIG) {
 		fprintf(stderr, "cairn: accept: these relay addresses are too long to name in one "
 		                "first message; use fewer relays (--relay)\n");
+		return 1;
+	}
+	if (rc == CAIRN_EEXIST) {
+		fprintf(stderr,
+		        "cairn: accept: the name '%s' is taken, or this is a group invite and the "
+		        "group's name is taken here (a contact or a group) or you are in that "
+		        "group already\n",
+		        o->name);
 		return 1;
 	}
 	if (rc != 0)
@@ -404,7 +377,7 @@ static int cmd_rename(const struct options *o, const char *name, const char *new
 	int rc = cairn_rename(c, name, new_name);
 	cairn_close(c);
 	if (rc == CAIRN_ENOTFOUND) {
-		fprintf(stderr, "cairn: no contact called '%s'\n", name);
+		fprintf(stderr, "cairn: no contact or group called '%s'\n", name);
 		return 1;
 	}
 	if (rc == CAIRN_EEXIST) {
@@ -554,6 +527,8 @@ int main(int argc, char **argv)
 		return cmd_read(&o, words[1]);
 	if (strcmp(cmd, "contacts") == 0)
 		return cmd_contacts(&o);
+	if (strcmp(cmd, "groups") == 0)
+		return cli_groups(&o);
 	if (strcmp(cmd, "verify") == 0)
 		return cmd_verify(&o, words[1]);
 	if (strcmp(cmd, "rename") == 0)

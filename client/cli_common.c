@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What the commands of `cairn` share (cli.c, cli_group.c): errors, the passphrase, opening the
- * home, checking --relay addresses and printing a message. Through include/cairn/cairn.h only.
+ * home, checking --relay addresses, printing a message and an invite. Through
+ * include/cairn/cairn.h only.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <qrencode.h>
 #include <sodium.h>
 
 #include "cairn/address.h"
@@ -171,5 +173,51 @@ int cli_check_relays(const struct options *o)
 				return EXIT_USAGE;
 			}
 	}
+	return 0;
+}
+
+/* Prints TEXT as a QR code of Unicode half blocks, two modules per character row. */
+static int print_qr(const char *text)
+{
+	QRcode *qr = QRcode_encodeString(text, 0, QR_ECLEVEL_M, QR_MODE_8, 1);
+	if (qr == NULL) {
+		fprintf(stderr, "cairn: cannot make a QR code of this invite\n");
+		return -1;
+	}
+	int w = qr->width, margin = 2;
+	for (int y = -margin; y < w + margin; y += 2) {
+		for (int x = -margin; x < w + margin; x++) {
+			int top = y >= 0 && y < w && x >= 0 && x < w && (qr->data[y * w + x] & 1);
+			int bot = y + 1 >= 0 && y + 1 < w && x >= 0 && x < w &&
+			          (qr->data[(y + 1) * w + x] & 1);
+			/* Dark modules print as spaces on a light background. */
+			fputs(top && bot ? " "
+			      : top      ? "\u2584"
+			      : bot      ? "\u2580"
+			                 : "\u2588",
+			      stderr);
+		}
+		fputs("\n", stderr);
+	}
+	QRcode_free(qr);
+	return 0;
+}
+
+int cli_print_invite(const struct options *o, int rc, const char *what, char *invite)
+{
+	if (rc == CAIRN_ECONNECT || rc == CAIRN_ETIMEDOUT || rc == CAIRN_EPROXY) {
+		fprintf(stderr,
+		        "cairn: %s: %s; an invite needs every one of its relays, so nothing was "
+		        "made\n",
+		        what, cairn_strerror(rc));
+		return 1;
+	}
+	if (rc != 0)
+		return cli_fail(rc, what);
+	printf("%s\n", invite);
+	fflush(stdout);
+	if (o->qr)
+		print_qr(invite);
+	cairn_free(invite);
 	return 0;
 }

@@ -39,5 +39,9 @@ int cli_open(const struct options *o, struct cairn **c);
 int cli_check_relays(const struct options *o);
 /* Prints message M (borrowed) for people or, with O's --json, as one JSON line; CTX is O. */
 int cli_print_message(void *ctx, const struct cairn_message *m);
+/* The end of making an invite (WHAT names the command): with RC 0 prints INVITE (owned; freed
+ * here) alone on stdout and, with O's --qr, as a QR code on stderr; else says why nothing was
+ * made. Returns the exit status. */
+int cli_print_invite(const struct options *o, int rc, const char *what, char *invite);
 
 #endif

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * `cairn group ...`: creating a group, adding contacts, removing members, making admins,
- * leaving, listing members and showing the group's safety number, on libcairn's public group
- * calls (include/cairn/cairn.h). Messages to and from a group go through `send`, `read` and
- * `listen` in cli.c, which take a group's name as they take a contact's.
+ * `cairn group ...`: creating a group, adding contacts, inviting someone who is not a contact
+ * yet, removing members, making admins, leaving, listing members and showing the group's
+ * safety number, on libcairn's public group calls (include/cairn/cairn.h). Messages to and
+ * from a group go through `send`, `read` and `listen` in cli.c, which take a group's name as
+ * they take a contact's.
  *
  * A change (create, add, remove, admin, leave) is stored by libcairn first and then sent by a
  * sync run here, as `send` sends at once: exit status 3 when no relay was reachable (the next
@@ -200,6 +201,36 @@ static int group_leave(const struct options *o, const char *group)
 	return st;
 }
 
+/* A group invite (9.8) for someone who is not a contact yet, printed as `invite` prints one. */
+static int group_invite(const struct options *o, const char *group)
+{
+	if (o->name == NULL) {
+		fprintf(stderr, "cairn: group invite needs NAME and --name CONTACT (what you will "
+		                "call whoever accepts it)\n");
+		return EXIT_USAGE;
+	}
+	if (o->name[0] == '\0' || strlen(o->name) > CAIRN_NAME_MAX) {
+		fprintf(stderr, "cairn: a name is 1 to %d bytes\n", CAIRN_NAME_MAX);
+		return EXIT_USAGE;
+	}
+	int st = cli_check_relays(o);
+	if (st != 0)
+		return st;
+	struct cairn *c;
+	if ((st = open_group(o, group, &c)) != 0)
+		return st;
+	char *invite = NULL;
+	int rc = cairn_group_invite(c, group, o->relays, o->nrelays, o->name, &invite);
+	cairn_close(c);
+	if (rc == CAIRN_EEXIST) {
+		fprintf(stderr, "cairn: the name '%s' is taken (a contact or a group)\n", o->name);
+		return 1;
+	}
+	if (rc == CAIRN_EDENIED)
+		return change_failed(rc, "invite", group, o->name);
+	return cli_print_invite(o, rc, "group invite", invite);
+}
+
 /* A member's name is a contact's label or a short id, both shown through termsafe. */
 static int print_member(void *ctx, const struct cairn_group_member *m)
 {
@@ -238,6 +269,37 @@ static int group_members(const struct options *o, const char *group)
 	return rc == 0 ? 0 : cli_fail(rc, "group members");
 }
 
+/* ---- what the client noticed (CAIRN_GROUP_WARN_*) ---------------------------------------- */
+
+static const struct {
+	unsigned bit;
+	const char *key;  /* in --json */
+	const char *text; /* for a person */
+} warnings[] = {
+    {CAIRN_GROUP_WARN_WITHHELD, "withheld",
+     "the relay withheld or dropped messages of this group from you"},
+    {CAIRN_GROUP_WARN_EXPIRED, "expired", "messages expired on the relay before you read them"},
+    {CAIRN_GROUP_WARN_BAD_COMMIT, "bad_commit",
+     "an admin signed a change that does not fit the group's history you hold"},
+    {CAIRN_GROUP_WARN_COPIED, "copied",
+     "someone else speaks as you in this group: your device's state was copied"},
+};
+#define NWARNINGS (sizeof(warnings) / sizeof(warnings[0]))
+
+/* The warnings of group NAME (cairn_groups), or 0 when there is none or no such group. */
+struct warn_find {
+	const char *name;
+	unsigned warnings;
+};
+
+static int find_warnings(void *ctx, const struct cairn_group_info *g)
+{
+	struct warn_find *f = ctx;
+	if (strcmp(g->name, f->name) == 0)
+		f->warnings = g->warnings;
+	return 0;
+}
+
 static int group_verify(const struct options *o, const char *group)
 {
 	struct cairn *c;
@@ -247,6 +309,9 @@ static int group_verify(const struct options *o, const char *group)
 	char number[CAIRN_SAFETY_NUMBER_LEN + 1];
 	uint64_t epoch = 0;
 	int rc = cairn_group_safety_number(c, group, number, &epoch);
+	struct warn_find wf = {.name = group};
+	if (rc == 0)
+		rc = cairn_groups(c, find_warnings, &wf);
 	cairn_close(c);
 	if (rc == CAIRN_ENOTFOUND) {
 		fprintf(stderr, "cairn: no group called '%s'\n", group);
@@ -259,6 +324,10 @@ static int group_verify(const struct options *o, const char *group)
 	        "cairn: epoch %" PRIu64 " of %s; members who see this number at this epoch "
 	        "agree on the group's whole history\n",
 	        epoch, group);
+	for (size_t i = 0; i < NWARNINGS; i++)
+		if (wf.warnings & warnings[i].bit)
+			fprintf(stderr, "cairn: warning: %s; compare this number with the others\n",
+			        warnings[i].text);
 	return 0;
 }
 
@@ -280,6 +349,8 @@ int cli_group(struct options *o, const char *const *words, int nwords)
 	}
 	if (strcmp(sub, "create") == 0)
 		return group_create(o, group);
+	if (strcmp(sub, "invite") == 0)
+		return group_invite(o, group);
 	if (strcmp(sub, "remove") == 0 || strcmp(sub, "admin") == 0)
 		return group_commit(o, sub, group, nwords > 3 ? words[3] : NULL);
 	if (strcmp(sub, "leave") == 0)
@@ -290,4 +361,50 @@ int cli_group(struct options *o, const char *const *words, int nwords)
 		return group_verify(o, group);
 	fprintf(stderr, "cairn: unknown group command '%s' (see cairn --help)\n", sub);
 	return EXIT_USAGE;
+}
+
+/* ---- cairn groups ------------------------------------------------------------------- */
+
+/* A group's local name is ours, but it starts as its creator's choice: shown through
+ * termsafe, as a contact's name is. */
+static int print_group(void *ctx, const struct cairn_group_info *g)
+{
+	const struct options *o = ctx;
+	if (o->json) {
+		printf("{\"name\":");
+		termsafe_json(stdout, (const uint8_t *)g->name, strlen(g->name));
+		printf(",\"members\":%zu,\"admin\":%s,\"removed\":%s,\"epoch\":%" PRIu64
+		       ",\"unread\":%u,\"warnings\":[",
+		       g->members, g->admin ? "true" : "false", g->removed ? "true" : "false",
+		       g->epoch, g->unread);
+		const char *sep = "";
+		for (size_t i = 0; i < NWARNINGS; i++)
+			if (g->warnings & warnings[i].bit) {
+				printf("%s\"%s\"", sep, warnings[i].key);
+				sep = ",";
+			}
+		printf("]}\n");
+		return 0;
+	}
+	termsafe_write(stdout, (const uint8_t *)g->name, strlen(g->name), NULL);
+	printf("  %zu member%s%s%s", g->members, g->members == 1 ? "" : "s",
+	       g->admin ? ", admin" : "", g->removed ? "  (removed: history only)" : "");
+	if (g->unread > 0)
+		printf("  %u unread", g->unread);
+	if (g->warnings != 0)
+		printf("  (warning: see group verify)");
+	printf("\n");
+	return 0;
+}
+
+int cli_groups(const struct options *o)
+{
+	struct cairn *c;
+	int st = cli_open(o, &c);
+	if (st != 0)
+		return st;
+	int rc = cairn_groups(c, print_group, (void *)o);
+	cairn_close(c);
+	fflush(stdout);
+	return rc == 0 ? 0 : cli_fail(rc, "groups");
 }

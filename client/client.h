@@ -92,6 +92,19 @@ CAIRN_WARN_UNUSED int client_store_contact(struct cairn *c, const struct contact
  * in one transaction; CAIRN_EEXIST if the name is taken meanwhile. */
 CAIRN_WARN_UNUSED int client_add_contact(struct cairn *c, struct contact *k, uint32_t unread);
 
+/* ---- the one namespace of contacts and groups (names.c) ---- */
+
+/* Looks NAME up in the name index into N. 0, CAIRN_ENOTFOUND or a store error. */
+CAIRN_WARN_UNUSED int client_name_lookup(struct cairn *c, const char *name, struct name_entry *n);
+/* Points NAME at (KIND, ID) unless it names anything already (CAIRN_EEXIST; CAIRN_EINVAL for
+ * an invalid name). Inside the caller's transaction, which also holds the look-up. */
+CAIRN_WARN_UNUSED int client_name_claim(struct cairn *c, const char *name, uint8_t kind,
+                                        const uint8_t id[RECORD_ID_LEN]);
+
+/* Model 2 to 3 (upgrade.c): an index entry for every group, under its own name or, when that
+ * is taken, group_name_pick's; in the caller's transaction. */
+CAIRN_WARN_UNUSED int client_names_upgrade(struct cairn *c);
+
 /* A member's short id (cairn.h's CAIRN_MEMBER_ID_LEN hex characters) from the first bytes of
  * P, an identity key or the id a group message stores for its sender. */
 void client_short_id(const uint8_t *p, char out[CAIRN_MEMBER_ID_LEN + 1]);
@@ -106,8 +119,9 @@ CAIRN_WARN_UNUSED int client_load_conversation(struct cairn *c, const uint8_t id
 CAIRN_WARN_UNUSED int client_store_conversation(struct cairn *c, const struct conversation *v);
 
 /*
- * Rewrites a home of data model 1 (keyed by names, records_v1.h) in the current model, in one
- * transaction, on its first open (upgrade.c); does nothing to a current one. Returns 0 or a
+ * Rewrites a home of an older data model (1: keyed by names, records_v1.h; 2: groups not in
+ * the name index) in the current model, in one transaction, on its first open (upgrade.c);
+ * does nothing to a current one. Returns 0 or a
  * negative code (the home is then left as it was).
  */
 CAIRN_WARN_UNUSED int client_upgrade(struct cairn *c);

@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Contacts, conversations and names (client.h): loading and storing contacts by id or by name,
+ * Contacts and conversations (client.h): loading and storing contacts by id or by name,
  * adding a contact with its 1:1 conversation and its name, storing a message in its
- * conversation (and counting it unread there), renaming, listing contacts, and which of our
- * mailboxes a contact holds and writes to.
+ * conversation (and counting it unread there), listing contacts, and which of our mailboxes a
+ * contact holds and writes to.
  *
- * A name is a label: the name index (REC_NAME, looked up by the name's keyed hash) points at
- * the contact's id, and everything else (messages, parts, the outbox, unread counts) hangs off
- * the ids, so a rename rewrites the contact's label, its 1:1 conversation's label and the two
+ * A name is a label: the name index (names.c, shared with groups) points at the contact's id,
+ * and everything else (messages, parts, the outbox, unread counts) hangs off the ids, so a
+ * rename (names.c) rewrites the contact's label, its 1:1 conversation's label and the two
  * index entries, and nothing else.
  */
 #include <stdlib.h>
@@ -21,31 +21,6 @@ int client_valid_name(const char *name)
 {
 	size_t n = name ? strlen(name) : 0;
 	return n > 0 && n <= CAIRN_NAME_MAX;
-}
-
-/* Looks NAME up in the name index. 0, CAIRN_ENOTFOUND or a store error. */
-static int name_lookup(struct cairn *c, const char *name, struct name_entry *n)
-{
-	memset(n, 0, sizeof(*n));
-	if (!client_valid_name(name))
-		return CAIRN_ENOTFOUND;
-	uint8_t *v = NULL;
-	size_t vlen = 0;
-	int rc = cstate_get(c->st, REC_NAME, name, strlen(name), &v, &vlen);
-	if (rc == 0)
-		rc = name_entry_parse(v, vlen, n);
-	cstate_free_value(v, vlen);
-	return rc;
-}
-
-static int name_put(struct cairn *c, const char *name, uint8_t kind,
-                    const uint8_t id[RECORD_ID_LEN])
-{
-	struct name_entry n = {.kind = kind};
-	uint8_t v[NAME_ENTRY_LEN];
-	memcpy(n.id, id, RECORD_ID_LEN);
-	name_entry_encode(&n, v);
-	return cstate_put(c->st, REC_NAME, name, strlen(name), v, sizeof(v));
 }
 
 int client_load_contact_id(struct cairn *c, const uint8_t id[RECORD_ID_LEN], struct contact *k)
@@ -69,7 +44,7 @@ int client_load_contact(struct cairn *c, const char *name, struct contact *k)
 {
 	struct name_entry n;
 	memset(k, 0, sizeof(*k));
-	int rc = name_lookup(c, name, &n);
+	int rc = client_name_lookup(c, name, &n);
 	if (rc == 0 && n.kind != NAME_CONTACT)
 		rc = CAIRN_ENOTFOUND; /* a group's name: not a contact */
 	if (rc == 0)
@@ -147,16 +122,12 @@ int client_add_contact(struct cairn *c, struct contact *k, uint32_t unread)
 	int rc = cstate_begin(c->st);
 	if (rc != 0)
 		return rc;
-	struct name_entry n;
-	rc = name_lookup(c, k->name, &n);
+	/* One namespace with groups (names.c): a group's name is taken too. */
+	rc = client_name_claim(c, k->name, NAME_CONTACT, k->id);
 	if (rc == 0)
-		rc = CAIRN_EEXIST;
-	else if (rc == CAIRN_ENOTFOUND)
 		rc = client_store_contact(c, k);
 	if (rc == 0)
 		rc = client_store_conversation(c, &v);
-	if (rc == 0)
-		rc = name_put(c, k->name, NAME_CONTACT, k->id);
 	if (rc == 0)
 		return cstate_commit(c->st);
 	cstate_rollback(c->st);
@@ -217,52 +188,6 @@ int client_store_message(struct cairn *c, const struct contact *k, int outgoing,
 		memcpy(m.sender, k->id, RECORD_ID_LEN);
 	memcpy(m.id, id, APPMSG_ID_LEN);
 	return client_put_message(c, &m);
-}
-
-/*
- * The contact's label, its 1:1 conversation's and the name index change in one transaction;
- * the contact is read inside it (never a copy from before: that would undo a ratchet step
- * another process made meanwhile).
- */
-int cairn_rename(struct cairn *c, const char *old_name, const char *new_name)
-{
-	if (!client_valid_name(new_name))
-		return CAIRN_EINVAL;
-	int rc = cstate_begin(c->st);
-	if (rc != 0)
-		return rc;
-	struct contact k;
-	struct conversation v;
-	struct name_entry n;
-	memset(&v, 0, sizeof(v));
-	rc = client_load_contact(c, old_name, &k);
-	if (rc == 0 && strcmp(old_name, new_name) == 0)
-		goto done; /* nothing to change */
-	if (rc == 0) {
-		rc = name_lookup(c, new_name, &n);
-		rc = rc == 0 ? CAIRN_EEXIST : rc == CAIRN_ENOTFOUND ? 0 : rc;
-	}
-	if (rc == 0) {
-		strcpy(k.name, new_name);
-		rc = client_store_contact(c, &k);
-	}
-	if (rc == 0 && (rc = client_load_conversation(c, k.conv, &v)) == 0 &&
-	    v.kind == CONV_DIRECT) {
-		strcpy(v.label, new_name);
-		rc = client_store_conversation(c, &v);
-	}
-	if (rc == 0)
-		rc = cstate_del(c->st, REC_NAME, old_name, strlen(old_name));
-	if (rc == 0)
-		rc = name_put(c, new_name, NAME_CONTACT, k.id);
-done:
-	if (rc == 0)
-		rc = cstate_commit(c->st);
-	else
-		cstate_rollback(c->st);
-	conversation_wipe(&v);
-	contact_wipe(&k);
-	return rc;
 }
 
 struct contacts_ctx {

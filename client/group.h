@@ -43,6 +43,11 @@ enum group_record_kind {
 	REC_GROUP_LOG = 18,     /* key log_id: the group_id whose log it is */
 	REC_GROUP_APPEND = 19,  /* key out_id: group_id || what (a group append in flight) */
 	REC_GROUP_OFFER = 20,   /* key group_id || identity: an offer we sent */
+	REC_GROUP_INVITE = 21,  /* key contact id: group_id of our group invite (9.8) to it */
+	/* key group_id: group_id || when we made the join REC_GROUP_JOINING holds (u64 BE, our
+	 * clock). Numbered apart from the kinds above so that kinds added meanwhile elsewhere do
+	 * not meet it. */
+	REC_GROUP_JOINING_AT = 30,
 };
 
 #define GROUP_KEYS_MAX     8  /* own group keys kept (9.6) */
@@ -250,7 +255,10 @@ CAIRN_WARN_UNUSED int group_post_commit(struct cairn *c, const struct group_stat
 void group_x25519_keypair(struct cairn *c, uint8_t pk[static CAIRN_KEY_LEN],
                           uint8_t sk[static CAIRN_KEY_LEN]);
 
-/* A new CONV_GROUP conversation labelled NAME into G->conv (transaction held). */
+/* G's conversation into G->conv (transaction held): a new CONV_GROUP conversation labelled
+ * with a local name group_name_pick chose from G's own name, claimed in the name index; or,
+ * when group G is stored already (we join again after a removal), its conversation and local
+ * name as they are. */
 CAIRN_WARN_UNUSED int group_conversation_new(struct cairn *c, struct group_state *g);
 
 /* A kind 2 entry of G's current epoch at SEQ whose header H opened (group_apply.c): stored
@@ -258,6 +266,13 @@ CAIRN_WARN_UNUSED int group_conversation_new(struct cairn *c, struct group_state
 CAIRN_WARN_UNUSED int group_apply_part(struct cairn *c, struct group_state *g, uint64_t seq,
                                        const struct group_header *h, const uint8_t *entry,
                                        size_t len);
+
+/* The local name for a group whose own name is WANTED (empty allowed) and id GID: WANTED if
+ * free here, else the rule of names.c (a " (2)" suffix...). OUT receives it. 0, CAIRN_EEXIST
+ * (nothing free) or a store error. Look-ups only: the caller claims it in its transaction. */
+CAIRN_WARN_UNUSED int group_name_pick(struct cairn *c, const char *wanted,
+                                      const uint8_t gid[GROUP_ID_LEN],
+                                      char out[CAIRN_NAME_MAX + 1]);
 
 /* ---- operations ---- */
 
@@ -312,6 +327,10 @@ CAIRN_WARN_UNUSED int group_join_accept(struct cairn *c,
  * welcome. OUT receives GROUP_JOIN_LEN bytes. */
 CAIRN_WARN_UNUSED int group_join_make(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN],
                                       uint8_t out[static GROUP_JOIN_LEN]);
+/* Notes when we made the join of group GID (REC_GROUP_JOINING_AT), so that a join no welcome
+ * answers is forgotten after GROUP_LOG_TTL (client_groups_tick); in the caller's
+ * transaction (groups.c). */
+CAIRN_WARN_UNUSED int group_joining_note(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN]);
 /* Enters the group a welcome (kind 6 data, untrusted) names, if it answers a join we sent. */
 CAIRN_WARN_UNUSED int group_join_welcome(struct cairn *c, const uint8_t *data, size_t len);
 /* The welcome for member IDENTITY of group GID, made when our commit that added it was
@@ -328,7 +347,8 @@ CAIRN_WARN_UNUSED int group_welcomes_make(struct cairn *c, const struct group_st
 struct contact;
 struct receive_effects;
 
-/* Group NAME's id into GID: 0 or CAIRN_ENOTFOUND (or a store error). A scan of the groups. */
+/* Group NAME's id into GID through the name index (names.c): 0 or CAIRN_ENOTFOUND (also for a
+ * contact's name), or a store error. */
 CAIRN_WARN_UNUSED int client_group_find(struct cairn *c, const char *name,
                                         uint8_t gid[GROUP_ID_LEN]);
 /* cairn_queue for group NAME: sealed, queued, stored as ours; the engine woken. */
@@ -347,6 +367,23 @@ CAIRN_WARN_UNUSED int client_group_appmsg(struct cairn *c, const uint8_t cid[REC
 CAIRN_WARN_UNUSED int client_groups_tick(struct cairn *c);
 /* The groups' logs or outbox changed: a running engine re-lists and sends. */
 void client_groups_changed(struct cairn *c);
+
+/* ---- group invites (group_invite.c, 9.8) ---- */
+
+struct group_invite;
+/* cairn_invite_create, with GRP (may be NULL: a contact invite) the group and its name for a
+ * version 3 invite, whose group id is kept with the contact (REC_GROUP_INVITE). */
+CAIRN_WARN_UNUSED int client_invite_make(struct cairn *c, const char *const *relays, size_t nrelays,
+                                         const char *name, const struct group_invite *grp,
+                                         char **invite);
+/* Whether we may accept group invite GI: CAIRN_EEXIST when we are in that group already,
+ * CAIRN_EINVITE when its name is no local name (empty). A name taken here is no obstacle:
+ * the welcome names the group apart. */
+CAIRN_WARN_UNUSED int group_invite_acceptable(struct cairn *c, const struct group_invite *gi);
+/* The first message from contact K, which answered our invite, opened (inside the envelope's
+ * transaction): if the invite was a group invite, it counts from now on as an offer of the
+ * group to K's identity, so that the join the message carries is committed like a contact's. */
+CAIRN_WARN_UNUSED int group_invite_opened(struct cairn *c, const struct contact *k);
 
 /* The handler the transport calls (group_io.h). */
 extern const struct logio_handler group_logio_handler;

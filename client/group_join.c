@@ -31,6 +31,8 @@ int group_join_make(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN],
 	int rc = group_join_encode(&j, out, GROUP_JOIN_LEN, &len);
 	if (rc == 0)
 		rc = cstate_put(c->st, REC_GROUP_JOINING, gid, GROUP_ID_LEN, rec, sizeof(rec));
+	if (rc == 0)
+		rc = group_joining_note(c, gid);
 	sodium_memzero(rec, sizeof(rec));
 	sodium_memzero(seed, sizeof(seed));
 	return rc;

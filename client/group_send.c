@@ -22,13 +22,20 @@ void group_x25519_keypair(struct cairn *c, uint8_t pk[static CAIRN_KEY_LEN],
 
 int group_conversation_new(struct cairn *c, struct group_state *g)
 {
+	struct group_state *old = NULL;
+	int rc = group_load(c, g->group_id, &old);
+	if (rc == 0)
+		memcpy(g->conv, old->conv, RECORD_ID_LEN); /* joined again: the same history */
+	group_free(old);
+	if (rc != CAIRN_ENOTFOUND)
+		return rc;
 	struct conversation v = {.kind = CONV_GROUP};
 	client_random(c, v.id, RECORD_ID_LEN);
-	size_t n = strnlen(g->name, CAIRN_NAME_MAX);
-	memcpy(v.label, g->name, n);
-	v.label[n] = '\0';
+	rc = group_name_pick(c, g->name, g->group_id, v.label);
+	if (rc == 0)
+		rc = client_name_claim(c, v.label, NAME_GROUP, g->group_id);
 	memcpy(g->conv, v.id, RECORD_ID_LEN);
-	return client_store_conversation(c, &v);
+	return rc == 0 ? client_store_conversation(c, &v) : rc;
 }
 
 /* Finds the contact whose identity is IDENTITY (a scan of the contacts). */
@@ -81,10 +88,16 @@ int group_store_message(struct cairn *c, const struct group_state *g, const uint
 	memcpy(m.id, id, APPMSG_ID_LEN);
 	/* 0: a message id seen before (8.9), our own coming back or a replay */
 	rc = client_put_message(c, &m);
-	if (rc == 1 && sender != NULL && c->reporting != NULL) {
-		char who[CAIRN_NAME_MAX + 1];
+	struct conversation v;
+	if (rc == 1 && sender != NULL && c->reporting != NULL &&
+	    (rc = client_load_conversation(c, g->conv, &v)) == 0) {
+		/* Named by its local name, the one cairn_read and cairn_send take. */
+		char who[CAIRN_NAME_MAX + 1], label[CAIRN_NAME_MAX + 1];
+		memcpy(label, v.label, sizeof(label));
+		conversation_wipe(&v);
+		rc = 1;
 		client_group_sender_name(c, m.sender, who);
-		struct cairn_message out = {.contact = g->name,
+		struct cairn_message out = {.contact = label,
 		                            .text = text,
 		                            .len = len,
 		                            .sent_at = sent_at,
@@ -373,7 +386,13 @@ int group_create(struct cairn *c, const char *relay, const char *name,
 	client_random(c, commit_id, sizeof(commit_id));
 	if ((rc = cstate_begin(c->st)) != 0)
 		goto wipe;
-	rc = group_out_create(c, &g->log, g->delete_secret);
+	/* Our own name is our local name: refused if taken, here, under the write lock, so that
+	 * group_conversation_new cannot choose another. */
+	struct name_entry taken;
+	rc = client_name_lookup(c, name, &taken);
+	rc = rc == 0 ? CAIRN_EEXIST : rc == CAIRN_ENOTFOUND ? 0 : rc;
+	if (rc == 0)
+		rc = group_out_create(c, &g->log, g->delete_secret);
 	if (rc == 0)
 		rc = group_post_commit(c, g, &next->keys, ctx, buf, clen, commit_id, 3, NULL);
 	if (rc == 0)

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Groups in the public API (cairn.h, PROTOCOL.md 9) over the group state (group.h): finding a
- * group by its local name, naming members (a contact's name, else a short id), the admin's
+ * Groups in the public API (cairn.h, PROTOCOL.md 9) over the group state (group.h): naming
+ * members (a contact's name, else a short id), the admin's
  * operations, and the 1:1 carriage of 9.8 (offers sent with cairn_group_add; offers, joins and
  * welcomes that arrive are handled by client_group_appmsg from receive.c; welcomes made when
  * our commit completes are sent by client_groups_tick). The log transport is logio.c's; this
@@ -18,39 +18,13 @@
 
 #include "client.h"
 #include "group.h"
+#include "group_bytes.h"
 #include "logio.h"
 
 static const struct group_settings default_settings = {.rotate_seconds = 604800,
                                                        .rotate_messages = 1000};
 
 /* ---- names ---------------------------------------------------------------------------- */
-
-struct by_name {
-	const char *name;
-	uint8_t *gid;
-	bool found;
-};
-
-static int by_name_cb(void *ctx, const struct group_state *g)
-{
-	struct by_name *b = ctx;
-	if (strcmp(g->name, b->name) != 0)
-		return 0;
-	memcpy(b->gid, g->group_id, GROUP_ID_LEN);
-	b->found = true;
-	return 1;
-}
-
-int client_group_find(struct cairn *c, const char *name, uint8_t gid[GROUP_ID_LEN])
-{
-	if (c == NULL || !client_valid_name(name))
-		return CAIRN_ENOTFOUND;
-	struct by_name b = {.name = name, .gid = gid};
-	int rc = group_each(c, by_name_cb, &b);
-	if (rc < 0)
-		return rc;
-	return b.found ? 0 : CAIRN_ENOTFOUND;
-}
 
 /* The label of member IDENTITY: its contact's name (returns 1) or its short id (0). */
 static int member_label(struct cairn *c, const uint8_t identity[CAIRN_KEY_LEN],
@@ -132,19 +106,8 @@ int cairn_group_create(struct cairn *c, const char *name, const char *relay)
 		return CAIRN_EINVAL;
 	if (relay == NULL || cairn_address_parse(relay, &a) != 0)
 		return CAIRN_EADDRESS;
-	struct contact k;
-	int rc = client_load_contact(c, name, &k);
-	contact_wipe(&k);
-	if (rc == 0)
-		return CAIRN_EEXIST;
-	if (rc != CAIRN_ENOTFOUND)
-		return rc;
-	rc = client_group_find(c, name, gid);
-	if (rc == 0)
-		return CAIRN_EEXIST;
-	if (rc != CAIRN_ENOTFOUND)
-		return rc;
-	rc = group_create(c, relay, name, &default_settings, gid);
+	/* The name is claimed by group_create, in its transaction (names.c). */
+	int rc = group_create(c, relay, name, &default_settings, gid);
 	if (rc == 0)
 		client_groups_changed(c);
 	return rc;
@@ -329,19 +292,24 @@ static int on_offer(struct cairn *c, const uint8_t cid[RECORD_ID_LEN], const uin
 }
 
 /* The join JOIN from IDENTITY, kept with its offer while a commit of ours is pending
- * (group_join_accept said CAIRN_EEXIST): client_groups_tick tries it again. */
-#define KEPT_JOIN_LEN (CAIRN_KEY_LEN + GROUP_JOIN_LEN)
+ * (group_join_accept said CAIRN_EEXIST): client_groups_tick tries it again. The record ends
+ * with when it was kept (our clock, u64 big-endian): a join is not kept forever (retry_joins).
+ * Records of the previous version have no time (KEPT_JOIN_LEN alone). */
+#define KEPT_JOIN_LEN    (CAIRN_KEY_LEN + GROUP_JOIN_LEN)
+#define KEPT_JOIN_AT_LEN (KEPT_JOIN_LEN + 8)
+#define KEPT_JOIN_LIFE_S GROUP_LOG_TTL
 
 static int keep_join(struct cairn *c, const uint8_t identity[CAIRN_KEY_LEN],
                      const uint8_t *join, size_t len)
 {
-	uint8_t key[GROUP_ID_LEN + CAIRN_KEY_LEN], v[KEPT_JOIN_LEN];
+	uint8_t key[GROUP_ID_LEN + CAIRN_KEY_LEN], v[KEPT_JOIN_AT_LEN];
 	if (len != GROUP_JOIN_LEN)
 		return 0;
 	memcpy(key, join, GROUP_ID_LEN); /* a join begins with its group's id (9.8) */
 	memcpy(key + GROUP_ID_LEN, identity, CAIRN_KEY_LEN);
 	memcpy(v, identity, CAIRN_KEY_LEN);
 	memcpy(v + CAIRN_KEY_LEN, join, GROUP_JOIN_LEN);
+	group_put_u64(v + KEPT_JOIN_LEN, (uint64_t)client_now_s(c));
 	return cstate_put(c->st, REC_GROUP_OFFER, key, sizeof(key), v, sizeof(v));
 }
 
@@ -440,34 +408,69 @@ static int collect(void *ctx, const struct group_state *g)
 	return 0;
 }
 
+struct kept_join {
+	uint8_t v[KEPT_JOIN_LEN];
+	bool timed; /* the record holds when it was kept */
+	int64_t at;
+};
+
 struct kept {
 	size_t n, cap;
-	uint8_t (*v)[KEPT_JOIN_LEN];
+	struct kept_join *v;
 };
 
 static int collect_join(void *ctx, const uint8_t *v, size_t len)
 {
 	struct kept *k = ctx;
-	if (len != KEPT_JOIN_LEN)
+	if (len != KEPT_JOIN_LEN && len != KEPT_JOIN_AT_LEN)
 		return 0; /* an offer still waiting for its join */
 	if (grow((void **)&k->v, &k->cap, k->n, sizeof(*k->v)) != 0)
 		return CAIRN_ENOMEM;
-	memcpy(k->v[k->n++], v, KEPT_JOIN_LEN);
+	struct kept_join *j = &k->v[k->n++];
+	memcpy(j->v, v, KEPT_JOIN_LEN);
+	j->timed = len == KEPT_JOIN_AT_LEN;
+	j->at = j->timed ? (int64_t)group_get_u64(v + KEPT_JOIN_LEN) : 0;
 	return 0;
 }
 
-/* Joins kept while a commit of ours was pending, committed now if it is not any more. */
+/* Forgets kept join J (its offer with it: the joiner has to be offered the group again). */
+static int drop_join(struct cairn *c, const struct kept_join *j)
+{
+	uint8_t key[GROUP_ID_LEN + CAIRN_KEY_LEN];
+	memcpy(key, j->v + CAIRN_KEY_LEN, GROUP_ID_LEN);
+	memcpy(key + GROUP_ID_LEN, j->v, CAIRN_KEY_LEN);
+	return cstate_del(c->st, REC_GROUP_OFFER, key, sizeof(key));
+}
+
+/*
+ * Joins kept while a commit of ours was pending, committed now if it is not any more. A join
+ * lives at most KEPT_JOIN_LIFE_S (a relay's default log ttl: a commit of ours pending that
+ * long will not complete) and is dropped at once when it can never be committed: its group is
+ * gone from this home (CAIRN_ENOTFOUND), we are no longer its admin (CAIRN_EDENIED) or no
+ * longer in it (CAIRN_ESTATE, which the previous version returned from every tick), or it does
+ * not parse (CAIRN_EINVAL). A join of the previous version's
+ * layout is given the time of its first retry. So a dead join costs one tick, not every tick.
+ */
 static int retry_joins(struct cairn *c)
 {
 	struct kept k = {0};
 	int rc = cstate_list(c->st, REC_GROUP_OFFER, collect_join, &k);
 	if (rc > 0)
 		rc = 0;
+	int64_t now = client_now_s(c);
 	for (size_t i = 0; i < k.n && rc == 0; i++) {
-		rc = group_join_accept(c, k.v[i], k.v[i] + CAIRN_KEY_LEN, GROUP_JOIN_LEN);
-		if (rc == CAIRN_EEXIST || rc == CAIRN_ENOTFOUND || rc == CAIRN_EINVAL ||
-		    rc == CAIRN_EDENIED)
-			rc = 0; /* still pending, or no longer ours to commit: as it is */
+		struct kept_join *j = &k.v[i];
+		if (j->timed && now - j->at > KEPT_JOIN_LIFE_S) {
+			rc = drop_join(c, j);
+			continue;
+		}
+		rc = group_join_accept(c, j->v, j->v + CAIRN_KEY_LEN, GROUP_JOIN_LEN);
+		if (rc == CAIRN_ENOTFOUND || rc == CAIRN_EINVAL || rc == CAIRN_EDENIED ||
+		    rc == CAIRN_ESTATE)
+			rc = drop_join(c, j); /* never ours to commit */
+		else if (rc == CAIRN_EEXIST)
+			rc =
+			    j->timed ? 0 : keep_join(c, j->v, j->v + CAIRN_KEY_LEN, GROUP_JOIN_LEN);
 	}
 	if (k.v != NULL) {
 		sodium_memzero(k.v, k.cap * sizeof(*k.v));
@@ -476,10 +479,110 @@ static int retry_joins(struct cairn *c)
 	return rc;
 }
 
+/* ---- joins we sent that no welcome answers --------------------------------------------- */
+
+#define JOINING_AT_LEN (GROUP_ID_LEN + 8)
+
+int group_joining_note(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN])
+{
+	uint8_t v[JOINING_AT_LEN];
+	memcpy(v, gid, GROUP_ID_LEN);
+	group_put_u64(v + GROUP_ID_LEN, (uint64_t)client_now_s(c));
+	return cstate_put(c->st, REC_GROUP_JOINING_AT, gid, GROUP_ID_LEN, v, sizeof(v));
+}
+
+struct joining {
+	size_t n, cap;
+	uint8_t (*v)[JOINING_AT_LEN];
+};
+
+static int collect_joining(void *ctx, const uint8_t *v, size_t len)
+{
+	struct joining *j = ctx;
+	if (len != JOINING_AT_LEN)
+		return 0;
+	if (grow((void **)&j->v, &j->cap, j->n, sizeof(*j->v)) != 0)
+		return CAIRN_ENOMEM;
+	memcpy(j->v[j->n++], v, JOINING_AT_LEN);
+	return 0;
+}
+
+static uint64_t joining_at(const uint8_t v[JOINING_AT_LEN])
+{
+	return group_get_u64(v + GROUP_ID_LEN);
+}
+
+/* Whether record (KIND, GID) exists: 1, 0, or a negative code. */
+static int joining_has(struct cairn *c, uint32_t kind, const uint8_t gid[GROUP_ID_LEN],
+                       uint8_t out[JOINING_AT_LEN])
+{
+	uint8_t *v = NULL;
+	size_t len = 0;
+	int rc = cstate_get(c->st, kind, gid, GROUP_ID_LEN, &v, &len);
+	if (rc == 0 && out != NULL && len == JOINING_AT_LEN)
+		memcpy(out, v, JOINING_AT_LEN);
+	cstate_free_value(v, len);
+	return rc == 0 ? 1 : rc == CAIRN_ENOTFOUND ? 0 : rc;
+}
+
+/* The join of GID, under the write lock: its note removed once a welcome answered it; the
+ * join and its note removed once older than GROUP_LOG_TTL. */
+static int sweep_one(struct cairn *c, const uint8_t gid[GROUP_ID_LEN], int64_t now)
+{
+	uint8_t note[JOINING_AT_LEN];
+	int rc = cstate_begin(c->st);
+	if (rc != 0)
+		return rc;
+	int has_note = joining_has(c, REC_GROUP_JOINING_AT, gid, note);
+	int has_join = has_note == 1 ? joining_has(c, REC_GROUP_JOINING, gid, NULL) : 0;
+	rc = has_note < 0 ? has_note : has_join < 0 ? has_join : 0;
+	bool young = has_note == 1 && now - (int64_t)joining_at(note) <= GROUP_LOG_TTL;
+	if (rc == 0 && has_join == 1 && young) {
+		cstate_rollback(c->st); /* a new join meanwhile */
+		return 0;
+	}
+	if (rc == 0 && has_join == 1)
+		rc = cstate_del(c->st, REC_GROUP_JOINING, gid, GROUP_ID_LEN);
+	if (rc == 0 && has_note == 1)
+		rc = cstate_del(c->st, REC_GROUP_JOINING_AT, gid, GROUP_ID_LEN);
+	if (rc == 0)
+		return cstate_commit(c->st);
+	cstate_rollback(c->st);
+	return rc;
+}
+
+/*
+ * A join we sent (its keys in REC_GROUP_JOINING) lives until its welcome, or GROUP_LOG_TTL:
+ * by then the admin is gone or the group's log has expired, and the keys, which are secrets,
+ * should not stay on the device for nothing. The note of a join a welcome answered is removed
+ * here too. Joins of the previous version have no note and stay as they were. A join waiting
+ * for its welcome costs one read per tick, no write lock.
+ */
+static int sweep_joining(struct cairn *c)
+{
+	struct joining j = {0};
+	int rc = cstate_list(c->st, REC_GROUP_JOINING_AT, collect_joining, &j);
+	if (rc > 0)
+		rc = 0;
+	int64_t now = client_now_s(c);
+	for (size_t i = 0; i < j.n && rc == 0; i++) {
+		bool young = now - (int64_t)joining_at(j.v[i]) <= GROUP_LOG_TTL;
+		rc = joining_has(c, REC_GROUP_JOINING, j.v[i], NULL);
+		if (rc >= 0 && !(rc == 1 && young))
+			rc = sweep_one(c, j.v[i], now);
+		else if (rc == 1)
+			rc = 0;
+	}
+	free(j.v);
+	return rc;
+}
+
 int client_groups_tick(struct cairn *c)
 {
 	struct gids s = {0};
 	int rc = retry_joins(c);
+	if (rc == 0)
+		rc = sweep_joining(c);
 	if (rc == 0)
 		rc = group_each(c, collect, &s);
 	if (rc > 0)

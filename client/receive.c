@@ -231,6 +231,7 @@ int client_receive_envelope(struct cairn *c, const uint8_t contact[RECORD_ID_LEN
 		return rc == CAIRN_ENOTFOUND ? 0 : rc;
 	}
 	int open_rc;
+	bool answered = false; /* the first message that answers our invite */
 	if (k.state == CONTACT_INVITED) {
 		uint8_t opk[CAIRN_KEY_LEN];
 		open_rc = e2e_first_onetime(env, len, opk);
@@ -246,6 +247,7 @@ int client_receive_envelope(struct cairn *c, const uint8_t contact[RECORD_ID_LEN
 			k.peer = reply;
 			k.peer_serial = 0;
 			k.state = CONTACT_ESTABLISHED;
+			answered = true;
 			/* Time to move them out of the mailboxes the invite named. */
 			for (size_t i = 0; i < k.nmine; i++)
 				if (k.mine[i].flags & MAILBOX_INVITE)
@@ -274,6 +276,9 @@ int client_receive_envelope(struct cairn *c, const uint8_t contact[RECORD_ID_LEN
 		rv->fx->recheck = true;
 	}
 	rc = keep_ratchet(&k, r);
+	/* A group invite's first message carries a join: it comes as an offer's answer. */
+	if (rc == 0 && answered)
+		rc = group_invite_opened(c, &k);
 	if (rc == 0)
 		rc = deliver_appmsg(rv, &k, op.message, op.message_len, &am, &text, &tlen);
 	if (rc == 0)

@@ -342,7 +342,7 @@ int name_entry_parse(const uint8_t *in, size_t len, struct name_entry *n)
 {
 	memset(n, 0, sizeof(*n));
 	if (len != NAME_ENTRY_LEN || in[0] != NAME_ENTRY_VERSION ||
-	    (in[1] != NAME_CONTACT && in[1] != NAME_CONVERSATION))
+	    (in[1] != NAME_CONTACT && in[1] != NAME_CONVERSATION && in[1] != NAME_GROUP))
 		return CAIRN_ECORRUPT;
 	n->kind = in[1];
 	memcpy(n->id, in + 2, RECORD_ID_LEN);

@@ -39,7 +39,7 @@ enum record_kind {
 };
 
 #define RECORD_ID_LEN   16 /* contact and conversation ids */
-#define RECORD_MODEL    2  /* 1: keyed by names (records_v1.h); 2: ids */
+#define RECORD_MODEL    3  /* 1: keyed by names (records_v1.h); 2: ids; 3: groups' names indexed */
 #define RECORD_META_KEY "model"
 
 enum contact_state {
@@ -124,7 +124,8 @@ void conversation_wipe(struct conversation *v);
 /* What a name in the name index stands for. */
 enum name_kind {
 	NAME_CONTACT = 1,
-	NAME_CONVERSATION = 2, /* a group's name */
+	NAME_CONVERSATION = 2, /* a conversation of no one (upgrade.c's orphans) */
+	NAME_GROUP = 3,        /* a group: ID is its group id (GROUP_ID_LEN == RECORD_ID_LEN) */
 };
 struct name_entry {
 	uint8_t kind; /* enum name_kind */

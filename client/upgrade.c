@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The upgrade of a home written before ids (data model 1, records_v1.h) to the current model
- * (records.h), run by cairn_open (client.h, client_upgrade).
+ * The upgrade of a home of an older data model to the current one (records.h), run by
+ * cairn_open (client.h, client_upgrade): model 1, written before ids (records_v1.h), is
+ * rewritten as below; model 2 lacked the name index entries of groups, which
+ * client_names_upgrade (names.c) adds, to model 1 homes too (they have no groups).
  *
  * One transaction, whole or not at all: a crash or an error leaves the home exactly as it was,
  * and the next open tries again. Inside it, the model version is read again, so two processes
@@ -331,20 +333,24 @@ int client_upgrade(struct cairn *c)
 	rc = read_model(c, &model); /* again, under the write lock */
 	if (rc == 0 && model == RECORD_MODEL)
 		goto done;
-	if (rc == 0) {
+	if (rc == 0 && model == 1) {
 		rc = cstate_list(c->st, REC_CONTACT, collect_contact, &u);
 		rc = rc >= 0 && u.rc != 0 ? u.rc : rc;
+		if (rc >= 0 && (u.owner = calloc(u.nkey ? u.nkey : 1, sizeof(*u.owner))) == NULL)
+			rc = CAIRN_ENOMEM;
+		for (size_t i = 0; rc >= 0 && i < u.nkey; i++)
+			rc = contact_fn(&u, &u.key[i]);
+		if (rc >= 0)
+			rc = each(&u, REC_MESSAGE, collect_message, upgrade_message);
+		if (rc >= 0)
+			rc = each(&u, REC_PART, collect_part, upgrade_part);
+		if (rc >= 0)
+			rc = each(&u, REC_OUTBOX, collect_outbox, upgrade_outbox);
 	}
-	if (rc >= 0 && (u.owner = calloc(u.nkey ? u.nkey : 1, sizeof(*u.owner))) == NULL)
-		rc = CAIRN_ENOMEM;
-	for (size_t i = 0; rc >= 0 && i < u.nkey; i++)
-		rc = contact_fn(&u, &u.key[i]);
+	/* Model 2 to 3: groups' names into the name index (names.c). A model 1 home has no
+	 * groups; the step costs it one empty listing. */
 	if (rc >= 0)
-		rc = each(&u, REC_MESSAGE, collect_message, upgrade_message);
-	if (rc >= 0)
-		rc = each(&u, REC_PART, collect_part, upgrade_part);
-	if (rc >= 0)
-		rc = each(&u, REC_OUTBOX, collect_outbox, upgrade_outbox);
+		rc = client_names_upgrade(c);
 	if (rc >= 0) {
 		const uint8_t m = RECORD_MODEL;
 		rc = cstate_put(c->st, REC_META, RECORD_META_KEY, strlen(RECORD_META_KEY), &m, 1);

@@ -17,16 +17,6 @@
 
 char hpath[HOMES_MAX][96];
 
-int group_cli_init(void)
-{
-	if (it_client_init() != 0)
-		return -1;
-	setenv("CAIRN_PWHASH_FAST", "1", 1);
-	setenv("CAIRN_PASSPHRASE", CLI_PASS, 1);
-	unsetenv("CAIRN_SOCKS");
-	return 0;
-}
-
 void make_homes(const struct world *w)
 {
 	for (int i = 0; i < HOMES_MAX; i++)
@@ -156,6 +146,16 @@ int settle(struct world *w, int n, const char *group, const int *want_homes, int
 	}
 	fail_msg("group %s: not %zu members everywhere after %d rounds", group, want, ROUNDS);
 	return -1;
+}
+
+int group_cli_init(void)
+{
+	if (it_client_init() != 0)
+		return -1;
+	setenv("CAIRN_PWHASH_FAST", "1", 1);
+	setenv("CAIRN_PASSPHRASE", CLI_PASS, 1);
+	unsetenv("CAIRN_SOCKS");
+	return 0;
 }
 
 void expect_err(int expect, const char *home, const char *const *args, const char *what)

@@ -55,8 +55,8 @@ size_t seen(const char *home, const char *group);
  * (NW of them) sees WANT members in GROUP. Returns the rounds it took. */
 int settle(struct world *w, int n, const char *group, const int *want_homes, int nw, size_t want);
 
-/* The start of these programs' main: it_client_init, then the environment every `cairn`
- * they start inherits (the fast KDF, the passphrase, no proxy). Returns 0 or -1. */
+/* The start of every group command test's main: it_client_init, the fast KDF, the homes'
+ * passphrase, no SOCKS proxy. Returns 0, or -1 when the command is not found. */
 int group_cli_init(void);
 
 /* Runs ARGS in HOME expecting EXPECT and WHAT in its standard error. */

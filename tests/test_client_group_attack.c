@@ -33,6 +33,31 @@ static struct world *group_of(unsigned n, uint8_t gid[GROUP_ID_LEN])
 	return w;
 }
 
+/* What home I's client shows of group NAME (cairn_groups): its CAIRN_GROUP_WARN_* bits. */
+struct warned {
+	const char *name;
+	unsigned warnings;
+	bool found;
+};
+
+static int on_group(void *ctx, const struct cairn_group_info *g)
+{
+	struct warned *x = ctx;
+	if (strcmp(g->name, x->name) == 0) {
+		x->warnings = g->warnings;
+		x->found = true;
+	}
+	return 0;
+}
+
+static unsigned warnings_shown(struct world *w, unsigned i, const char *name)
+{
+	struct warned x = {.name = name};
+	assert_int_equal(cairn_groups(w->h[i].c, on_group, &x), 0);
+	assert_true(x.found);
+	return x.warnings;
+}
+
 static bool lists_log(struct world *w, unsigned i, const uint8_t log_id[CAIRN_LOG_ID_LEN])
 {
 	struct gw_reads r = {0};
@@ -146,6 +171,7 @@ static void test_withheld(void **state)
 	struct group_state *g = gw_state(w, 0, gid);
 	assert_false(g->withheld);
 	group_free(g);
+	assert_int_equal(warnings_shown(w, 0, "cell"), 0);
 	w->now += 86400 + 1;
 	gw_say(w, 1, gid, "next epoch"); /* its key update carries prev_count */
 	gw_say(w, 2, gid, "nothing withheld from two");
@@ -154,7 +180,11 @@ static void test_withheld(void **state)
 		g = gw_state(w, i, gid);
 		assert_true(g->withheld);
 		group_free(g);
+		/* The person is told. */
+		assert_int_equal(warnings_shown(w, i, "cell"), CAIRN_GROUP_WARN_WITHHELD);
 	}
+	/* The sender too, reading its own entries back: the relay dropped one of them. */
+	assert_int_equal(warnings_shown(w, 1, "cell"), CAIRN_GROUP_WARN_WITHHELD);
 	gw_free(w);
 }
 
@@ -206,9 +236,11 @@ static void test_copy_that_speaks(void **state)
 	struct group_state *g = gw_state(w, 2, gid);
 	assert_true(g->copied);
 	group_free(g);
+	assert_int_equal(warnings_shown(w, 2, "cell"), CAIRN_GROUP_WARN_COPIED);
 	g = gw_state(w, 1, gid);
 	assert_false(g->copied);
 	group_free(g);
+	assert_int_equal(warnings_shown(w, 1, "cell"), 0);
 	gw_free(w);
 }
 

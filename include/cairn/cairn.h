@@ -78,6 +78,12 @@ CAIRN_WARN_UNUSED int cairn_invite_create(struct cairn *c, const char *const *re
  * CAIRN_ECONNECT: cairn_safety_number tells the two apart). CAIRN_EINVITE for a malformed
  * invite; CAIRN_EADDRESS / CAIRN_EINVAL for RELAYS as in cairn_invite_create; CAIRN_ETOOBIG
  * when the relay addresses are too long together to name in the first message.
+ *
+ * A group invite (cairn_group_invite) is accepted the same way: its creator becomes contact
+ * NAME, and the first message asks to join the group, which appears once the creator's
+ * client has synced and then ours has, under the group's name, or "NAME (2)" and so on when
+ * that name is taken here (as for any group we join). CAIRN_EEXIST when we are in that group
+ * already; CAIRN_EINVITE when the invite gives the group no name. Nothing is added then.
  */
 CAIRN_WARN_UNUSED int cairn_invite_accept(struct cairn *c, const char *invite, const char *name,
                                           const char *const *relays, size_t nrelays);
@@ -264,14 +270,15 @@ struct cairn_contact {
 };
 typedef int (*cairn_contact_cb)(void *ctx, const struct cairn_contact *contact);
 
-/* Calls CB for each contact, in the order they were added. */
+/* Calls CB for each contact, in the order they were added (groups: cairn_groups). */
 CAIRN_WARN_UNUSED int cairn_contacts(struct cairn *c, cairn_contact_cb cb, void *ctx);
 
 /*
- * Renames contact OLD_NAME to NEW_NAME. Only the label changes: the conversation, its unread
- * count and anything still in the outbox stay with the contact. CAIRN_ENOTFOUND if there is
- * no OLD_NAME, CAIRN_EEXIST if NEW_NAME is taken, CAIRN_EINVAL if it is empty or longer than
- * CAIRN_NAME_MAX. Renaming to the same name changes nothing.
+ * Renames contact or group OLD_NAME to NEW_NAME. Only the local label changes: the
+ * conversation, its unread count and anything still in the outbox stay with it; a group's
+ * members see nothing (its own name, which offers carry, stays). CAIRN_ENOTFOUND if there is
+ * no OLD_NAME, CAIRN_EEXIST if NEW_NAME is taken (by a contact or a group), CAIRN_EINVAL if
+ * it is empty or longer than CAIRN_NAME_MAX. Renaming to the same name changes nothing.
  */
 CAIRN_WARN_UNUSED int cairn_rename(struct cairn *c, const char *old_name, const char *new_name);
 
@@ -284,10 +291,14 @@ CAIRN_WARN_UNUSED int cairn_safety_number(struct cairn *c, const char *name,
  * ---- Groups (PROTOCOL.md 9) ------------------------------------------------------------
  *
  * A group has a local name (like a contact's, CAIRN_NAME_MAX bytes; a group and a contact
- * cannot share one) and a log on one relay. Its messages go through the calls above with NAME
- * the group's name: cairn_send and cairn_queue seal a message into the group's log,
- * cairn_read reads its conversation, and the message callbacks of cairn_sync, cairn_listen and
- * the engine report each new group message with its sender (struct cairn_message's sender).
+ * cannot share one) and a log on one relay. The local name starts as the group's own name
+ * (its creator's choice, carried by offers); when that is taken here, a group we join is
+ * named "NAME (2)", "NAME (3)"... (an empty own name: the group id's short id first), never
+ * over what holds the name. cairn_rename renames a group as it renames a contact. Its messages go
+ * through the calls above with NAME the group's name: cairn_send and cairn_queue seal a message
+ * into the group's log, cairn_read reads its conversation, and the message callbacks of cairn_sync,
+ * cairn_listen and the engine report each new group message with its sender (struct cairn_message's
+ * sender).
  *
  * A member is named (MEMBER below) by its contact's name when it is one of our contacts,
  * else by its short id: CAIRN_MEMBER_ID_LEN lowercase hex characters, the first bytes of its
@@ -316,6 +327,21 @@ CAIRN_WARN_UNUSED int cairn_group_create(struct cairn *c, const char *name, cons
  * CAIRN_ENOTFOUND (no such group or contact), CAIRN_ESTATE (the contact is not established
  * yet, or is a member already), CAIRN_EDENIED (we are not an admin of the group). */
 CAIRN_WARN_UNUSED int cairn_group_add(struct cairn *c, const char *group, const char *contact);
+
+/*
+ * A group invite (PROTOCOL.md 9.8) for someone who is not a contact yet: made as
+ * cairn_invite_create makes an invite (the same RELAYS rules, errors and secrecy; NRELAYS 0:
+ * one mailbox on the relay of GROUP's log), naming GROUP. NAME is what we will call the
+ * person who accepts it: a contact, as for any invite. Whoever accepts it (cairn_invite_accept,
+ * the same call as for any invite) joins GROUP: its first message carries a join, our client
+ * commits the add when that message arrives and sends the welcome over the new session, as
+ * for cairn_group_add. Single use: only the first accepter gets in. CAIRN_ENOTFOUND (no such
+ * group), CAIRN_EDENIED (we are not an admin of GROUP), CAIRN_EEXIST (NAME is a contact's or
+ * a group's name already). *INVITE receives the text (cairn-invite:...; cairn_free).
+ */
+CAIRN_WARN_UNUSED int cairn_group_invite(struct cairn *c, const char *group,
+                                         const char *const *relays, size_t nrelays,
+                                         const char *name, char **invite);
 
 /* Removes MEMBER from GROUP (a commit, which moves the group to a fresh log so the removed
  * member reads nothing new). CAIRN_ENOTFOUND (no such group or member), CAIRN_EDENIED (we are
@@ -352,6 +378,42 @@ CAIRN_WARN_UNUSED int cairn_group_members(struct cairn *c, const char *group,
 CAIRN_WARN_UNUSED int cairn_group_safety_number(struct cairn *c, const char *group,
                                                 char out[CAIRN_SAFETY_NUMBER_LEN + 1],
                                                 uint64_t *epoch);
+
+/* One of our groups, borrowed for the duration of a callback. */
+struct cairn_group_info {
+	const char
+	    *name;       /* our local name for it (cairn_rename changes it; members never see it) */
+	size_t members;  /* in its roster as we last read it, us included */
+	int admin;       /* 1: we are an admin */
+	int removed;     /* 1: a commit removed us (or our leave): nothing new arrives; our
+	                  * history stays readable */
+	uint64_t epoch;  /* its current epoch (cairn_group_safety_number's) */
+	unsigned unread; /* messages not yet shown by cairn_read */
+	unsigned warnings; /* CAIRN_GROUP_WARN_* bits: what we noticed of the relay or of a copy */
+};
+
+/*
+ * What our client noticed in a group's log (PROTOCOL.md 9.6, 9.9). Each is set when first
+ * seen and stays set: it tells the person to compare the group's safety number with the
+ * other members (cairn_group_safety_number) and, for COPIED, that the device's state is in
+ * someone else's hands too.
+ *
+ * A member's key update counts messages that never reached us: the relay withheld or
+ * dropped some (WITHHELD); entries expired on the relay before we read them (EXPIRED); an admin
+ * signed a commit that does not fit the history we hold (BAD_COMMIT); key updates as us that
+ * we never made: a copy of our state speaks (COPIED).
+ */
+#define CAIRN_GROUP_WARN_WITHHELD   1u
+#define CAIRN_GROUP_WARN_EXPIRED    2u
+#define CAIRN_GROUP_WARN_BAD_COMMIT 4u
+#define CAIRN_GROUP_WARN_COPIED     8u
+
+typedef int (*cairn_group_cb)(void *ctx, const struct cairn_group_info *g);
+
+/* Calls CB for each of our groups, in the order we created or joined them (a non-zero return
+ * stops the walk and is returned). cairn_contacts lists contacts only; this lists groups
+ * only: one namespace, two lists. */
+CAIRN_WARN_UNUSED int cairn_groups(struct cairn *c, cairn_group_cb cb, void *ctx);
 
 /* Frees a string returned by libcairn (wiped first). Accepts NULL. */
 void cairn_free(char *s);

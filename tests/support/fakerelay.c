@@ -22,6 +22,7 @@
 
 #include "channel.h"
 #include "fakerelay.h"
+#include "fakerelay_log.h"
 
 #define FR_CONNS     32
 #define FR_MAILBOXES 64
@@ -59,7 +60,16 @@ struct fr_server {
 	int listen_fd;
 	struct fr_conn conns[FR_CONNS];
 	struct fr_mailbox mb[FR_MAILBOXES];
+	struct frlog *log; /* the group logs (fakerelay_log.c) */
+	int ctl_fd;        /* fakerelay_ctl's requests */
 	struct fakerelay_stats stats;
+};
+
+/* One control request or answer on fakerelay_ctl's socket. */
+struct fr_ctl {
+	int32_t op;
+	uint64_t a, b;
+	int64_t answer;
 };
 
 static volatile sig_atomic_t fr_stop;
@@ -93,6 +103,7 @@ static void conn_close(struct fr_server *s, int ci)
 	for (int i = 0; i < FR_MAILBOXES; i++)
 		if (s->mb[i].sub_conn == ci)
 			s->mb[i].sub_conn = -1;
+	frlog_conn_closed(s->log, ci);
 }
 
 /* Writes out what C's channel has sealed. */
@@ -112,6 +123,12 @@ static int reply(struct fr_server *s, int ci, const struct cairn_msg *m)
 	if (c->fd < 0 || channel_queue(&c->ch, m) != 0 || channel_flush(&c->ch) != 0)
 		return -1;
 	return write_output(c);
+}
+
+/* reply() for fakerelay_log.c. */
+static int log_reply(void *ctx, int ci, const struct cairn_msg *m)
+{
+	return reply(ctx, ci, m);
 }
 
 static int reply_simple(struct fr_server *s, int ci, uint32_t rid, int err)
@@ -346,9 +363,10 @@ static int handle_command(struct fr_server *s, int ci, const struct cairn_msg *m
 	 * X" with "writes to Y": count such connections once each. */
 	struct fr_conn *c = &s->conns[ci];
 	bool was_mixed = c->managed && c->sent;
+	bool log = m->type >= CAIRN_CMD_LOG_CREATE && m->type <= CAIRN_CMD_LOG_DELETE;
 	if (m->type == CAIRN_CMD_SEND)
 		c->sent = true;
-	else if (m->type != CAIRN_CMD_PING)
+	else if (m->type != CAIRN_CMD_PING && !log)
 		c->managed = true;
 	if (!was_mixed && c->managed && c->sent)
 		s->stats.mixed_connections++;
@@ -365,6 +383,11 @@ static int handle_command(struct fr_server *s, int ci, const struct cairn_msg *m
 	case CAIRN_CMD_SUBSCRIBE:
 	case CAIRN_CMD_ACK:
 		return handle_recipient(s, ci, m);
+	case CAIRN_CMD_LOG_CREATE:
+	case CAIRN_CMD_LOG_APPEND:
+	case CAIRN_CMD_LOG_READ:
+	case CAIRN_CMD_LOG_DELETE:
+		return frlog_command(s->log, ci, m);
 	default:
 		return reply_simple(s, ci, m->request_id, CAIRN_EUNKNOWN);
 	}
@@ -430,14 +453,30 @@ static uint64_t wall_now(void *ctx)
 	return (uint64_t)time(NULL);
 }
 
+/* Answers one control request: the answer goes out once the change is made, so whatever the
+ * test runs next sees it. Returns -1 when the test has gone. */
+static int control(struct fr_server *s)
+{
+	struct fr_ctl q;
+	ssize_t n = recv(s->ctl_fd, &q, sizeof(q), MSG_WAITALL);
+	if (n != (ssize_t)sizeof(q))
+		return n < 0 && errno == EINTR ? 0 : -1;
+	q.answer = frlog_ctl(s->log, q.op, q.a, q.b);
+	return write_all(s->ctl_fd, (const uint8_t *)&q, sizeof(q));
+}
+
 static void serve(struct fr_server *s)
 {
 	while (!fr_stop) {
-		struct pollfd pfd[FR_CONNS + 1];
-		int who[FR_CONNS + 1];
+		struct pollfd pfd[FR_CONNS + 2];
+		int who[FR_CONNS + 2];
 		int np = 0;
 		pfd[np] = (struct pollfd){.fd = s->listen_fd, .events = POLLIN};
 		who[np++] = -1;
+		if (s->ctl_fd >= 0) {
+			pfd[np] = (struct pollfd){.fd = s->ctl_fd, .events = POLLIN};
+			who[np++] = -2;
+		}
 		for (int i = 0; i < FR_CONNS; i++)
 			if (s->conns[i].fd >= 0) {
 				pfd[np] = (struct pollfd){.fd = s->conns[i].fd, .events = POLLIN};
@@ -451,6 +490,13 @@ static void serve(struct fr_server *s)
 			if (who[k] >= 0) {
 				if (s->conns[who[k]].fd == pfd[k].fd)
 					conn_readable(s, who[k]);
+				continue;
+			}
+			if (who[k] == -2) {
+				if (control(s) != 0) {
+					close(s->ctl_fd); /* the test is gone: serve on as before */
+					s->ctl_fd = -1;
+				}
 				continue;
 			}
 			int fd = accept(s->listen_fd, NULL, NULL);
@@ -480,6 +526,7 @@ int fakerelay_start(struct fakerelay *f, int modes)
 {
 	memset(f, 0, sizeof(*f));
 	f->stats_fd = -1;
+	f->ctl_fd = -1;
 	if (sodium_init() < 0)
 		return -1;
 	int lfd = socket(AF_INET, SOCK_STREAM, 0);
@@ -494,10 +541,17 @@ int fakerelay_start(struct fakerelay *f, int modes)
 	}
 	f->port = ntohs(sa.sin_port);
 	struct fr_server *s = calloc(1, sizeof(*s));
-	int pipefd[2];
+	int pipefd[2], ctl[2];
 	if (s == NULL || pipe(pipefd) != 0) {
 		free(s);
 		close(lfd);
+		return -1;
+	}
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, ctl) != 0) {
+		free(s);
+		close(lfd);
+		close(pipefd[0]);
+		close(pipefd[1]);
 		return -1;
 	}
 	randombytes_buf(s->priv, sizeof(s->priv));
@@ -511,11 +565,14 @@ int fakerelay_start(struct fakerelay *f, int modes)
 		close(lfd);
 		close(pipefd[0]);
 		close(pipefd[1]);
+		close(ctl[0]);
+		close(ctl[1]);
 		return -1;
 	}
 	pid_t pid = fork();
 	if (pid == 0) {
 		close(pipefd[0]);
+		close(ctl[0]);
 		struct sigaction act;
 		memset(&act, 0, sizeof(act));
 		act.sa_handler = fr_on_term; /* no SA_RESTART: poll() returns at once */
@@ -523,23 +580,42 @@ int fakerelay_start(struct fakerelay *f, int modes)
 		prctl(PR_SET_PDEATHSIG, SIGTERM); /* a test that dies takes its relay along */
 		s->modes = modes;
 		s->listen_fd = lfd;
+		s->ctl_fd = ctl[1];
 		for (int i = 0; i < FR_CONNS; i++)
 			s->conns[i].fd = -1;
+		s->log = frlog_new(log_reply, s);
+		if (s->log == NULL)
+			_exit(1);
 		serve(s);
+		frlog_stats(s->log, &s->stats);
 		ssize_t w = write(pipefd[1], &s->stats, sizeof(s->stats));
 		_exit(w == (ssize_t)sizeof(s->stats) ? 0 : 1); /* skip the test's atexit handlers */
 	}
 	close(lfd);
 	close(pipefd[1]);
+	close(ctl[1]);
 	sodium_memzero(s, sizeof(*s));
 	free(s);
 	if (pid < 0) {
 		close(pipefd[0]);
+		close(ctl[0]);
 		return -1;
 	}
 	f->pid = pid;
 	f->stats_fd = pipefd[0];
+	f->ctl_fd = ctl[0];
 	return 0;
+}
+
+int64_t fakerelay_ctl(struct fakerelay *f, int op, uint64_t a, uint64_t b)
+{
+	struct fr_ctl q = {.op = op, .a = a, .b = b};
+	if (f->ctl_fd < 0 || write_all(f->ctl_fd, (const uint8_t *)&q, sizeof(q)) != 0)
+		return -1;
+	ssize_t n;
+	while ((n = recv(f->ctl_fd, &q, sizeof(q), MSG_WAITALL)) < 0 && errno == EINTR)
+		;
+	return n == (ssize_t)sizeof(q) ? q.answer : -1;
 }
 
 int fakerelay_stop(struct fakerelay *f)
@@ -552,6 +628,9 @@ int fakerelay_stop(struct fakerelay *f)
 		;
 	close(f->stats_fd);
 	f->stats_fd = -1;
+	if (f->ctl_fd >= 0)
+		close(f->ctl_fd);
+	f->ctl_fd = -1;
 	int status = 0;
 	while (waitpid(f->pid, &status, 0) < 0 && errno == EINTR)
 		;

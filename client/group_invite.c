@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The group invite (PROTOCOL.md 9.8, last bullet): an invite of 8.2 with version 3 and the
+ * group's id and name, for someone who is not a contact yet.
+ *
+ * The inviter makes it as any invite (client_invite_make in cairn.c: invite mailboxes, a
+ * one-time key, a contact waiting for its first message) and keeps the group's id beside that
+ * contact (REC_GROUP_INVITE). When the first message opens, group_invite_opened turns the kept
+ * id into an offer to the identity that opened it (REC_GROUP_OFFER, as cairn_group_add
+ * writes), so the join that first message carries is committed by the one path every join
+ * takes (client_group_appmsg in groups.c), and the welcome goes over the new session. Single
+ * use: the one-time key opens one first message, and the kept id goes with it.
+ *
+ * The accepter (cairn_invite_accept in cairn.c) checks here that the group's name is free,
+ * then sends a join (group_join_make, as for an offer) in place of the hello.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "client.h"
+#include "group.h"
+#include "invite.h"
+
+int cairn_group_invite(struct cairn *c, const char *group, const char *const *relays,
+                       size_t nrelays, const char *name, char **invite)
+{
+	if (invite != NULL)
+		*invite = NULL;
+	if (c == NULL || invite == NULL)
+		return CAIRN_EINVAL;
+	uint8_t gid[GROUP_ID_LEN];
+	struct group_state *g = NULL;
+	int rc = client_group_find(c, group, gid);
+	if (rc == 0)
+		rc = group_load(c, gid, &g);
+	if (rc != 0)
+		return rc;
+	if (g->removed || g->roster.member[g->self].role != GROUP_ROLE_ADMIN)
+		rc = CAIRN_EDENIED; /* only an admin can commit the add */
+	struct group_invite gi;
+	memset(&gi, 0, sizeof(gi));
+	memcpy(gi.group_id, gid, GROUP_ID_LEN);
+	memcpy(gi.name, g->name, sizeof(gi.name));
+	/* No relay given: the invite mailbox goes on the relay of the group's log, which the
+	 * admin reaches anyway. */
+	const char *log_relay[1] = {g->log.relay};
+	if (rc == 0)
+		rc = client_invite_make(c, nrelays > 0 ? relays : log_relay,
+		                        nrelays > 0 ? nrelays : 1, name, &gi, invite);
+	group_free(g);
+	return rc;
+}
+
+int group_invite_acceptable(struct cairn *c, const struct group_invite *gi)
+{
+	if (!client_valid_name(gi->name))
+		return CAIRN_EINVITE; /* a name of 0 bytes: nothing to call the group */
+	/* A name taken here is no obstacle: the welcome names the group apart (names.c). In
+	 * the group already (an offer came first, say): nothing to join. */
+	struct group_state *g = NULL;
+	int rc = group_load(c, gi->group_id, &g);
+	bool member = rc == 0 && !g->removed;
+	group_free(g);
+	if (rc != 0 && rc != CAIRN_ENOTFOUND)
+		return rc;
+	return member ? CAIRN_EEXIST : 0;
+}
+
+int group_invite_opened(struct cairn *c, const struct contact *k)
+{
+	uint8_t *v = NULL;
+	size_t vlen = 0;
+	int rc = cstate_get(c->st, REC_GROUP_INVITE, k->id, RECORD_ID_LEN, &v, &vlen);
+	if (rc == CAIRN_ENOTFOUND)
+		return 0; /* a contact invite */
+	if (rc != 0)
+		return rc;
+	/* The key of an offer: group_id || identity (group.h). */
+	uint8_t key[GROUP_ID_LEN + CAIRN_KEY_LEN], one = 1;
+	if (vlen == GROUP_ID_LEN) {
+		memcpy(key, v, GROUP_ID_LEN);
+		memcpy(key + GROUP_ID_LEN, k->peer_identity, CAIRN_KEY_LEN);
+		rc = cstate_put(c->st, REC_GROUP_OFFER, key, sizeof(key), &one, 1);
+	}
+	cstate_free_value(v, vlen);
+	if (rc == 0)
+		rc = cstate_del(c->st, REC_GROUP_INVITE, k->id, RECORD_ID_LEN);
+	return rc;
+}
