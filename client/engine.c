@@ -24,6 +24,7 @@ int engine_new(struct cairn *c, const struct engine_options *opt, struct engine 
 	e->c = c;
 	e->receive = opt->receive;
 	e->listen = opt->listen;
+	e->logs_only = opt->logs_only;
 	e->cb = opt->cb;
 	e->ctx = opt->ctx;
 	if (e->receive)
@@ -61,7 +62,8 @@ static int engine_begin(struct engine *e)
 	if (e->receive && c->group_h != NULL &&
 	    (rc = logio_new(c, c->group_h, c->group_ctx, e->listen, &e->logs)) < 0)
 		return rc;
-	if (e->receive && (rc = cstate_list(c->st, REC_CONTACT, engine_plan_contact, e)) < 0)
+	if (e->receive && !e->logs_only &&
+	    (rc = cstate_list(c->st, REC_CONTACT, engine_plan_contact, e)) < 0)
 		return rc;
 	for (size_t i = 0; i < e->n; i++)
 		session_open(e, &e->s[i], client_mono_ms(c));

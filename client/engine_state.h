@@ -83,6 +83,9 @@ struct logio;
 struct engine_options {
 	bool receive; /* subscribe to our mailboxes; false: sending only */
 	bool listen;  /* stay connected (reconnect with backoff, ping, tick) */
+	/* receive: the group logs only, no mailbox. Only deliveries need the quiet period
+	 * (session_drained), so such a pass ends as soon as every log is read to its end. */
+	bool logs_only;
 	struct cairn_engine_callbacks cb;
 	void *ctx;
 };
@@ -91,7 +94,7 @@ struct engine {
 	struct cairn *c;
 	struct session *s; /* grows: hold no pointer into it across session_for */
 	size_t n;
-	bool receive, listen;
+	bool receive, listen, logs_only;
 	bool started;    /* the first step planned and opened the sessions */
 	bool finished;   /* sync/send: every relay drained, or the deadline passed */
 	bool redispatch; /* outbox entries may need a (new) relay */

@@ -4,26 +4,36 @@
  * sending that cairn_send and cairn_invite_accept do. Each puts a poll() around the engine's
  * steps, the loop an application would otherwise own. A sync ends once every relay answered
  * its PING, every send, acknowledgement and deletion is answered, and nothing arrived for
- * ENGINE_QUIET_MS (or after four connection timeouts).
+ * ENGINE_QUIET_MS (or after four connection timeouts). A sync that leaves a commit of ours
+ * under way (an admin's joins are committed one at a time, 9.5) goes on with passes over the
+ * group logs alone until it is done.
  */
 #include <poll.h>
 #include <string.h>
 
 #include "engine.h"
 #include "group.h"
+#include "logio.h"
 
 #define RUN_FDS_MAX 64
 #define RUN_STOP_MS 250 /* listen: how often *STOP is looked at while nothing happens */
+/* At most this many passes over the group logs after a sync's receiving run: about two per
+ * commit (append, read back), so one sync can commit a few dozen kept joins. */
+#define SYNC_GROUP_PASSES 128
 
-int client_run(struct cairn *c, struct cairn_sync_result *res, cairn_message_cb on_message,
-               void *ctx, volatile sig_atomic_t *stop, bool receive)
+/* client_run, and with LOGS_ONLY a receiving run over the group logs alone (no mailbox). */
+static int run(struct cairn *c, struct cairn_sync_result *res, cairn_message_cb on_message,
+               void *ctx, volatile sig_atomic_t *stop, bool receive, bool logs_only)
 {
 	memset(res, 0, sizeof(*res));
 	/* One engine per client: the application's own, while it runs, owns the relays. */
 	if (c->engine != NULL)
 		return CAIRN_ESTATE;
-	struct engine_options opt = {
-	    .receive = receive, .listen = stop != NULL, .cb = {.message = on_message}, .ctx = ctx};
+	struct engine_options opt = {.receive = receive,
+	                             .listen = stop != NULL,
+	                             .logs_only = logs_only,
+	                             .cb = {.message = on_message},
+	                             .ctx = ctx};
 	struct engine *e;
 	int rc = engine_new(c, &opt, &e);
 	if (rc != 0)
@@ -53,6 +63,61 @@ int client_run(struct cairn *c, struct cairn_sync_result *res, cairn_message_cb 
 	if (rc == 0 && local_rc != 0 && stop == NULL)
 		rc = local_rc;
 	return rc < 0 ? rc : 0;
+}
+
+int client_run(struct cairn *c, struct cairn_sync_result *res, cairn_message_cb on_message,
+               void *ctx, volatile sig_atomic_t *stop, bool receive)
+{
+	return run(c, res, on_message, ctx, stop, receive, false);
+}
+
+/* cstate_list callback: counts the records (CTX an unsigned). */
+static int count_record(void *ctx, const uint8_t *v, size_t len)
+{
+	(void)v;
+	(void)len;
+	(*(unsigned *)ctx)++;
+	return 0;
+}
+
+/*
+ * What the groups' tick queued at the end of a sync (the next kept join committed, a commit
+ * made again after losing a race) goes out now, and is read back, in passes over the group
+ * logs that also send the 1:1 outbox (welcomes); each pass ends without the mailboxes' quiet
+ * period. A pass that sent items is followed by one that reads them back, after which the
+ * tick may queue the next commit. Stops when nothing is queued or read back any more, when a
+ * pass sent nothing of what was queued (a relay away or refusing: the next sync tries), or
+ * after SYNC_GROUP_PASSES. Adds to *RESULT. Returns 0 or an error.
+ */
+static int group_passes(struct cairn *c, struct cairn_sync_result *result,
+                        cairn_message_cb on_message, void *ctx)
+{
+	unsigned queued = 0, left = 0, before = 0, after = 0, pending = 0;
+	int rc = group_out_count(c, &queued);
+	/* A commit of ours sent by the receiving run but not read back by it. */
+	if (rc == 0 && (rc = cstate_list(c->st, REC_GROUP_PENDING, count_record, &pending)) > 0)
+		rc = 0;
+	bool readback = pending > 0, welcomes = false;
+	for (int pass = 0;
+	     rc == 0 && (queued > 0 || readback || welcomes) && pass < SYNC_GROUP_PASSES; pass++) {
+		struct cairn_sync_result more;
+		rc = run(c, &more, on_message, ctx, NULL, true, true);
+		result->received += more.received;
+		result->sent += more.sent;
+		result->pending = more.pending;
+		result->relays_failed += more.relays_failed;
+		if (rc != 0 || more.relays_failed > 0 || (rc = group_out_count(c, &left)) != 0)
+			break;
+		if (queued > 0 && left >= queued)
+			break; /* nothing went */
+		readback = left < queued;
+		if ((rc = client_outbox_count(c, NULL, &before)) == 0 &&
+		    (rc = client_groups_tick(c)) == 0 &&
+		    (rc = client_outbox_count(c, NULL, &after)) == 0)
+			rc = group_out_count(c, &queued);
+		welcomes = after > before;
+	}
+	return rc;
 }
 
 int cairn_sync(struct cairn *c, struct cairn_sync_result *result, cairn_message_cb on_message,
@@ -86,6 +151,8 @@ int cairn_sync(struct cairn *c, struct cairn_sync_result *result, cairn_message_
 		result->pending = more.pending;
 		result->relays_failed += more.relays_failed;
 	}
+	if (rc == 0 && result->relays_failed == 0)
+		rc = group_passes(c, result, on_message, ctx);
 	if (rc == 0 && result->relays_failed > 0)
 		rc = CAIRN_ECONNECT;
 	return rc;
