@@ -322,6 +322,20 @@ CAIRN_WARN_UNUSED int group_offer_make(struct cairn *c, const uint8_t gid[static
 CAIRN_WARN_UNUSED int group_join_accept(struct cairn *c,
                                         const uint8_t identity[static CAIRN_KEY_LEN],
                                         const uint8_t *data, size_t len);
+/* One join (kind 5 data, untrusted, LEN bytes at DATA) from IDENTITY. */
+struct group_join_in {
+	uint8_t identity[CAIRN_KEY_LEN];
+	const uint8_t *data;
+	size_t len;
+};
+/* The joins IN[0..N) to group GID (N <= GROUP_REQUESTS_MAX), each checked as by
+ * group_join_accept, and those that answer an offer of ours committed together in one
+ * commit: VERDICT[i] receives 0 (in the commit, if the call returns 0), CAIRN_ENOTFOUND (no
+ * such offer, or another group's join) or CAIRN_EINVAL (malformed, or keys that would spoil
+ * the commit). Returns 0 or group_commit's codes, for all of them alike (CAIRN_EEXIST: a commit
+ * of ours is pending; nothing changed). */
+CAIRN_WARN_UNUSED int group_joins_accept(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN],
+                                         const struct group_join_in *in, unsigned n, int *verdict);
 
 /* The join data (kind 5) for an offer of group GID named NAME: fresh keys, kept until the
  * welcome. OUT receives GROUP_JOIN_LEN bytes. */

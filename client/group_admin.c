@@ -318,6 +318,67 @@ int group_offer_make(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN],
 	return group_txn_end(c, g, rc);
 }
 
+/* Whether join J from IDENTITY may be committed in G: it answers an offer of ours (a kept
+ * join is one too) and its keys would not spoil our commit. 0, CAIRN_ENOTFOUND, CAIRN_EINVAL
+ * or a store error. */
+static int join_ok(struct cairn *c, const struct group_state *g, const struct group_join *j,
+                   const uint8_t identity[CAIRN_KEY_LEN])
+{
+	if (sodium_memcmp(j->group_id, g->group_id, GROUP_ID_LEN) != 0)
+		return CAIRN_ENOTFOUND; /* another group's join */
+	uint8_t key[GROUP_ID_LEN + CAIRN_KEY_LEN];
+	offer_key(key, j->group_id, identity);
+	uint8_t *v = NULL;
+	size_t vlen = 0;
+	int rc = cstate_get(c->st, REC_GROUP_OFFER, key, sizeof(key), &v, &vlen);
+	cstate_free_value(v, vlen);
+	if (rc == 0 && (!group_ed25519_key_ok(j->sign_key) || !group_x25519_key_ok(j->group_key)))
+		rc = CAIRN_EINVAL; /* would make our commit invalid (9.2) */
+	return rc;
+}
+
+int group_joins_accept(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN],
+                       const struct group_join_in *in, unsigned n, int *verdict)
+{
+	if (n > GROUP_REQUESTS_MAX)
+		return CAIRN_ETOOBIG;
+	struct group_state *g = NULL;
+	int rc = group_txn_load(c, gid, &g);
+	if (rc != 0)
+		return rc;
+	struct group_request *q = calloc(n ? n : 1, sizeof(*q));
+	if (q == NULL)
+		return group_txn_end(c, g, CAIRN_ENOMEM);
+	unsigned nq = 0;
+	for (unsigned i = 0; i < n && rc == 0; i++) {
+		struct group_join j;
+		verdict[i] = group_join_decode(in[i].data, in[i].len, &j);
+		if (verdict[i] == 0)
+			verdict[i] = join_ok(c, g, &j, in[i].identity);
+		if (verdict[i] != 0 && verdict[i] != CAIRN_ENOTFOUND && verdict[i] != CAIRN_EINVAL)
+			rc = verdict[i]; /* the store's */
+		if (verdict[i] != 0)
+			continue;
+		q[nq] = (struct group_request){.kind = GROUP_CHANGE_ADD, .role = GROUP_ROLE_MEMBER};
+		memcpy(q[nq].identity, in[i].identity, CAIRN_KEY_LEN);
+		memcpy(q[nq].sign_key, j.sign_key, CAIRN_KEY_LEN);
+		memcpy(q[nq].group_key, j.group_key, CAIRN_KEY_LEN);
+		nq++;
+	}
+	if (rc == 0 && nq > 0)
+		rc = group_commit_in(c, g, q, nq);
+	/* Committed: the offers are answered. */
+	for (unsigned i = 0; i < n && rc == 0 && nq > 0; i++) {
+		uint8_t key[GROUP_ID_LEN + CAIRN_KEY_LEN];
+		offer_key(key, gid, in[i].identity);
+		if (verdict[i] == 0)
+			rc = cstate_del(c->st, REC_GROUP_OFFER, key, sizeof(key));
+	}
+	sodium_memzero(q, (n ? n : 1) * sizeof(*q));
+	free(q);
+	return group_txn_end(c, g, rc);
+}
+
 int group_join_accept(struct cairn *c, const uint8_t identity[static CAIRN_KEY_LEN],
                       const uint8_t *data, size_t len)
 {
@@ -325,26 +386,11 @@ int group_join_accept(struct cairn *c, const uint8_t identity[static CAIRN_KEY_L
 	int rc = group_join_decode(data, len, &j);
 	if (rc != 0)
 		return rc;
-	uint8_t key[GROUP_ID_LEN + CAIRN_KEY_LEN];
-	offer_key(key, j.group_id, identity);
-	struct group_state *g = NULL;
-	if ((rc = group_txn_load(c, j.group_id, &g)) != 0)
-		return rc;
-	uint8_t *v = NULL;
-	size_t vlen = 0;
-	rc = cstate_get(c->st, REC_GROUP_OFFER, key, sizeof(key), &v, &vlen);
-	cstate_free_value(v, vlen);
-	struct group_request q = {.kind = GROUP_CHANGE_ADD, .role = GROUP_ROLE_MEMBER};
-	memcpy(q.identity, identity, CAIRN_KEY_LEN);
-	memcpy(q.sign_key, j.sign_key, CAIRN_KEY_LEN);
-	memcpy(q.group_key, j.group_key, CAIRN_KEY_LEN);
-	if (rc == 0 && (!group_ed25519_key_ok(j.sign_key) || !group_x25519_key_ok(j.group_key)))
-		rc = CAIRN_EINVAL; /* would make our commit invalid (9.2) */
-	if (rc == 0)
-		rc = group_commit_in(c, g, &q, 1);
-	if (rc == 0)
-		rc = cstate_del(c->st, REC_GROUP_OFFER, key, sizeof(key));
-	return group_txn_end(c, g, rc);
+	struct group_join_in in = {.data = data, .len = len};
+	memcpy(in.identity, identity, CAIRN_KEY_LEN);
+	int verdict = 0;
+	rc = group_joins_accept(c, j.group_id, &in, 1, &verdict);
+	return rc != 0 ? rc : verdict;
 }
 
 /* ---- welcomes (9.8) ---- */

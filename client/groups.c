@@ -444,14 +444,61 @@ static int drop_join(struct cairn *c, const struct kept_join *j)
 	return cstate_del(c->st, REC_GROUP_OFFER, key, sizeof(key));
 }
 
+/* What becomes of kept join J after its commit was tried with verdict RC: dropped when it can
+ * never be committed (its group gone from this home: CAIRN_ENOTFOUND; we are no longer its
+ * admin: CAIRN_EDENIED, or no longer in it: CAIRN_ESTATE; it does not parse: CAIRN_EINVAL),
+ * kept when a commit of ours is still pending (CAIRN_EEXIST; a join of the previous version's
+ * layout is given the time of this retry). */
+static int after_retry(struct cairn *c, const struct kept_join *j, int rc)
+{
+	if (rc == CAIRN_ENOTFOUND || rc == CAIRN_EINVAL || rc == CAIRN_EDENIED ||
+	    rc == CAIRN_ESTATE)
+		return drop_join(c, j); /* never ours to commit */
+	if (rc == CAIRN_EEXIST)
+		return j->timed ? 0 : keep_join(c, j->v, j->v + CAIRN_KEY_LEN, GROUP_JOIN_LEN);
+	return rc;
+}
+
+/* Commits the kept joins K->v[FROM..TO) of one group together (one commit for all, 9.5
+ * allows any number of changes in one), and settles each by its verdict. */
+static int retry_group(struct cairn *c, const struct kept *k, size_t from, size_t to)
+{
+	struct group_join_in in[GROUP_REQUESTS_MAX] = {0};
+	int verdict[GROUP_REQUESTS_MAX];
+	unsigned n = 0;
+	for (size_t i = from; i < to; i++) {
+		memcpy(in[n].identity, k->v[i].v, CAIRN_KEY_LEN);
+		in[n].data = k->v[i].v + CAIRN_KEY_LEN;
+		in[n].len = GROUP_JOIN_LEN;
+		n++;
+	}
+	int rc = group_joins_accept(c, k->v[from].v + CAIRN_KEY_LEN, in, n, verdict);
+	sodium_memzero(in, sizeof(in));
+	/* Any other code is the store's: every join stays for the next tick. */
+	bool settled = rc == 0 || rc == CAIRN_ENOTFOUND || rc == CAIRN_EDENIED ||
+	               rc == CAIRN_ESTATE || rc == CAIRN_EEXIST;
+	for (unsigned i = 0; i < n && settled; i++) {
+		int r = after_retry(c, &k->v[from + i], rc != 0 ? rc : verdict[i]);
+		if (r != 0)
+			return r;
+	}
+	return settled ? 0 : rc;
+}
+
+/* Kept joins in the order of their groups (the record's key begins with the group's id). */
+static int by_group(const void *x, const void *y)
+{
+	const struct kept_join *a = x, *b = y;
+	return memcmp(a->v + CAIRN_KEY_LEN, b->v + CAIRN_KEY_LEN, GROUP_ID_LEN);
+}
+
 /*
- * Joins kept while a commit of ours was pending, committed now if it is not any more. A join
+ * Joins kept while a commit of ours was pending, committed now if it is not any more: all
+ * those of one group in one commit (up to GROUP_REQUESTS_MAX), so an admin who adds fifty
+ * contacts commits twice (the first join to come, then the others), not fifty times. A join
  * lives at most KEPT_JOIN_LIFE_S (a relay's default log ttl: a commit of ours pending that
- * long will not complete) and is dropped at once when it can never be committed: its group is
- * gone from this home (CAIRN_ENOTFOUND), we are no longer its admin (CAIRN_EDENIED) or no
- * longer in it (CAIRN_ESTATE, which the previous version returned from every tick), or it does
- * not parse (CAIRN_EINVAL). A join of the previous version's
- * layout is given the time of its first retry. So a dead join costs one tick, not every tick.
+ * long will not complete) and is dropped at once when it can never be committed
+ * (after_retry). So a dead join costs one tick, not every tick.
  */
 static int retry_joins(struct cairn *c)
 {
@@ -460,19 +507,22 @@ static int retry_joins(struct cairn *c)
 	if (rc > 0)
 		rc = 0;
 	int64_t now = client_now_s(c);
+	size_t live = 0;
 	for (size_t i = 0; i < k.n && rc == 0; i++) {
-		struct kept_join *j = &k.v[i];
-		if (j->timed && now - j->at > KEPT_JOIN_LIFE_S) {
-			rc = drop_join(c, j);
-			continue;
-		}
-		rc = group_join_accept(c, j->v, j->v + CAIRN_KEY_LEN, GROUP_JOIN_LEN);
-		if (rc == CAIRN_ENOTFOUND || rc == CAIRN_EINVAL || rc == CAIRN_EDENIED ||
-		    rc == CAIRN_ESTATE)
-			rc = drop_join(c, j); /* never ours to commit */
-		else if (rc == CAIRN_EEXIST)
-			rc =
-			    j->timed ? 0 : keep_join(c, j->v, j->v + CAIRN_KEY_LEN, GROUP_JOIN_LEN);
+		if (k.v[i].timed && now - k.v[i].at > KEPT_JOIN_LIFE_S)
+			rc = drop_join(c, &k.v[i]);
+		else
+			k.v[live++] = k.v[i];
+	}
+	if (rc == 0 && live > 1)
+		qsort(k.v, live, sizeof(*k.v), by_group);
+	for (size_t from = 0; from < live && rc == 0;) {
+		size_t to = from + 1;
+		while (to < live && to - from < GROUP_REQUESTS_MAX &&
+		       by_group(&k.v[from], &k.v[to]) == 0)
+			to++;
+		rc = retry_group(c, &k, from, to);
+		from = to;
 	}
 	if (k.v != NULL) {
 		sodium_memzero(k.v, k.cap * sizeof(*k.v));

@@ -351,6 +351,45 @@ static void test_offer_rejoin(void **state)
 
 /* A welcome is taken only for a join we sent and only if the roster holds our join's keys at
  * its index; what is not an admin cannot commit or offer. */
+/* Joins that come while a commit of ours is pending are kept, and the next tick commits all
+ * those of one group in one commit: four contacts joining at once cost two commits (the first
+ * join's, then the other three's), not four. */
+static void test_kept_joins_one_commit(void **state)
+{
+	(void)state;
+	struct world *w = gw_new();
+	gw_homes(w, 5);
+	uint8_t gid[GROUP_ID_LEN];
+	make_group(w, gid);
+	struct cairn *admin = w->h[0].c;
+	uint8_t offer[GROUP_OFFER_MAX], join[5][GROUP_JOIN_LEN];
+	size_t len = 0;
+	for (unsigned i = 1; i < 5; i++) {
+		assert_int_equal(group_offer_make(admin, gid, w->h[i].c->identity_pk, offer, &len),
+		                 0);
+		assert_int_equal(group_join_make(w->h[i].c, gid, join[i]), 0);
+	}
+	for (unsigned i = 1; i < 5; i++) {
+		struct receive_effects fx = {0};
+		assert_int_equal(client_group_join_in(admin, w->h[i].c->identity_pk, join[i],
+		                                      GROUP_JOIN_LEN, &fx),
+		                 0);
+	}
+	gw_sync(w); /* the first join's commit lands; the three others wait */
+	assert_int_equal(gw_epoch(w, 0, gid), 1);
+	assert_int_equal(client_groups_tick(admin), 0);
+	gw_sync(w);
+	struct group_state *g = gw_state(w, 0, gid);
+	assert_int_equal(g->roster.count, 5);
+	assert_int_equal(g->epoch, 2);
+	group_free(g);
+	/* Nothing is left to commit. */
+	assert_int_equal(client_groups_tick(admin), 0);
+	gw_sync(w);
+	assert_int_equal(gw_epoch(w, 0, gid), 2);
+	gw_free(w);
+}
+
 static void test_welcome_checks(void **state)
 {
 	(void)state;
@@ -522,10 +561,15 @@ static void test_thousand_fits(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_create_add_talk),  cmocka_unit_test(test_records),
-	    cmocka_unit_test(test_offer_rejoin),     cmocka_unit_test(test_welcome_checks),
-	    cmocka_unit_test(test_multipart_commit), cmocka_unit_test(test_long_text_gap_gone),
-	    cmocka_unit_test(test_thousand_fits),    cmocka_unit_test(test_fifty),
+	    cmocka_unit_test(test_create_add_talk),
+	    cmocka_unit_test(test_records),
+	    cmocka_unit_test(test_offer_rejoin),
+	    cmocka_unit_test(test_kept_joins_one_commit),
+	    cmocka_unit_test(test_welcome_checks),
+	    cmocka_unit_test(test_multipart_commit),
+	    cmocka_unit_test(test_long_text_gap_gone),
+	    cmocka_unit_test(test_thousand_fits),
+	    cmocka_unit_test(test_fifty),
 	};
 	if (sodium_init() < 0)
 		return 1;
