@@ -5,8 +5,8 @@
  * steps, the loop an application would otherwise own. A sync ends once every relay answered
  * its PING, every send, acknowledgement and deletion is answered, and nothing arrived for
  * ENGINE_QUIET_MS (or after four connection timeouts). A sync that leaves a commit of ours
- * under way (an admin's joins are committed one at a time, 9.5) goes on with passes over the
- * group logs alone until it is done.
+ * under way (an admin's joins that came while a commit was pending are committed together
+ * after it, 9.5) goes on with passes over the group logs alone until it is done.
  */
 #include <poll.h>
 #include <string.h>
@@ -18,7 +18,7 @@
 #define RUN_FDS_MAX 64
 #define RUN_STOP_MS 250 /* listen: how often *STOP is looked at while nothing happens */
 /* At most this many passes over the group logs after a sync's receiving run: about two per
- * commit (append, read back), so one sync can commit a few dozen kept joins. */
+ * commit (append, read back), so one sync can see a few dozen commits of ours through. */
 #define SYNC_GROUP_PASSES 128
 
 /* client_run, and with LOGS_ONLY a receiving run over the group logs alone (no mailbox). */
