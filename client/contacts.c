@@ -7,7 +7,7 @@
  *
  * A name is a label: the name index (names.c, shared with groups) points at the contact's id,
  * and everything else (messages, parts, the outbox, unread counts) hangs off the ids, so a
- * rename (names.c) rewrites the contact's label, its 1:1 conversation's label and the two
+ * rename (rename.c) rewrites the contact's label, its 1:1 conversation's label and the two
  * index entries, and nothing else.
  */
 #include <stdlib.h>
@@ -16,12 +16,6 @@
 #include <sodium.h>
 
 #include "client.h"
-
-int client_valid_name(const char *name)
-{
-	size_t n = name ? strlen(name) : 0;
-	return n > 0 && n <= CAIRN_NAME_MAX;
-}
 
 int client_load_contact_id(struct cairn *c, const uint8_t id[RECORD_ID_LEN], struct contact *k)
 {

@@ -268,7 +268,7 @@ CAIRN_WARN_UNUSED int group_apply_part(struct cairn *c, struct group_state *g, u
                                        size_t len);
 
 /* The local name for a group whose own name is WANTED (empty allowed) and id GID: WANTED if
- * free here, else the rule of names.c (a " (2)" suffix...). OUT receives it. 0, CAIRN_EEXIST
+ * free here, else the rule of rename.c (a " (2)" suffix...). OUT receives it. 0, CAIRN_EEXIST
  * (nothing free) or a store error. Look-ups only: the caller claims it in its transaction. */
 CAIRN_WARN_UNUSED int group_name_pick(struct cairn *c, const char *wanted,
                                       const uint8_t gid[GROUP_ID_LEN],
@@ -345,6 +345,12 @@ CAIRN_WARN_UNUSED int group_join_make(struct cairn *c, const uint8_t gid[static 
  * answers is forgotten after GROUP_LOG_TTL (client_groups_tick); in the caller's
  * transaction (groups.c). */
 CAIRN_WARN_UNUSED int group_joining_note(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN]);
+/* Forgets the joins we sent that no welcome answered within GROUP_LOG_TTL, their secret keys
+ * with them (client_groups_tick). 0 or a store error. */
+CAIRN_WARN_UNUSED int group_joining_sweep(struct cairn *c);
+/* Room for one more of N items of SIZE bytes in *P (capacity *CAP), doubling: 0 or
+ * CAIRN_ENOMEM (*P unchanged). */
+CAIRN_WARN_UNUSED int group_grow(void **p, size_t *cap, size_t n, size_t size);
 /* Enters the group a welcome (kind 6 data, untrusted) names, if it answers a join we sent. */
 CAIRN_WARN_UNUSED int group_join_welcome(struct cairn *c, const uint8_t *data, size_t len);
 /* The welcome for member IDENTITY of group GID, made when our commit that added it was

@@ -3,16 +3,17 @@
  * The group invite (PROTOCOL.md 9.8, last bullet): an invite of 8.2 with version 3 and the
  * group's id and name, for someone who is not a contact yet.
  *
- * The inviter makes it as any invite (client_invite_make in cairn.c: invite mailboxes, a
- * one-time key, a contact waiting for its first message) and keeps the group's id beside that
- * contact (REC_GROUP_INVITE). When the first message opens, group_invite_opened turns the kept
- * id into an offer to the identity that opened it (REC_GROUP_OFFER, as cairn_group_add
- * writes), so the join that first message carries is committed by the one path every join
- * takes (client_group_appmsg in groups.c), and the welcome goes over the new session. Single
- * use: the one-time key opens one first message, and the kept id goes with it.
+ * The inviter makes it as any invite (cairn_group_invite and client_invite_make in invites.c:
+ * invite mailboxes, a one-time key, a contact waiting for its first message) and keeps the
+ * group's id beside that contact (REC_GROUP_INVITE). When the first message opens,
+ * group_invite_opened turns the kept id into an offer to the identity that opened it
+ * (REC_GROUP_OFFER, as cairn_group_add writes), so the join that first message carries is
+ * committed by the one path every join takes (client_group_appmsg in groups.c), and the
+ * welcome goes over the new session. Single use: the one-time key opens one first message, and
+ * the kept id goes with it.
  *
- * The accepter (cairn_invite_accept in cairn.c) checks here that the group's name is free,
- * then sends a join (group_join_make, as for an offer) in place of the hello.
+ * The accepter (cairn_invite_accept in invites.c) checks here that it is not in the group
+ * already, then sends a join (group_join_make, as for an offer) in place of the hello.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -23,41 +24,11 @@
 #include "group.h"
 #include "invite.h"
 
-int cairn_group_invite(struct cairn *c, const char *group, const char *const *relays,
-                       size_t nrelays, const char *name, char **invite)
-{
-	if (invite != NULL)
-		*invite = NULL;
-	if (c == NULL || invite == NULL)
-		return CAIRN_EINVAL;
-	uint8_t gid[GROUP_ID_LEN];
-	struct group_state *g = NULL;
-	int rc = client_group_find(c, group, gid);
-	if (rc == 0)
-		rc = group_load(c, gid, &g);
-	if (rc != 0)
-		return rc;
-	if (g->removed || g->roster.member[g->self].role != GROUP_ROLE_ADMIN)
-		rc = CAIRN_EDENIED; /* only an admin can commit the add */
-	struct group_invite gi;
-	memset(&gi, 0, sizeof(gi));
-	memcpy(gi.group_id, gid, GROUP_ID_LEN);
-	memcpy(gi.name, g->name, sizeof(gi.name));
-	/* No relay given: the invite mailbox goes on the relay of the group's log, which the
-	 * admin reaches anyway. */
-	const char *log_relay[1] = {g->log.relay};
-	if (rc == 0)
-		rc = client_invite_make(c, nrelays > 0 ? relays : log_relay,
-		                        nrelays > 0 ? nrelays : 1, name, &gi, invite);
-	group_free(g);
-	return rc;
-}
-
 int group_invite_acceptable(struct cairn *c, const struct group_invite *gi)
 {
 	if (!client_valid_name(gi->name))
 		return CAIRN_EINVITE; /* a name of 0 bytes: nothing to call the group */
-	/* A name taken here is no obstacle: the welcome names the group apart (names.c). In
+	/* A name taken here is no obstacle: the welcome names the group apart (rename.c). In
 	 * the group already (an offer came first, say): nothing to join. */
 	struct group_state *g = NULL;
 	int rc = group_load(c, gi->group_id, &g);

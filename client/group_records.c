@@ -646,3 +646,16 @@ int group_record_encode(uint32_t kind, const void *obj, uint8_t **out, size_t *l
 			return layouts[i].encode(obj, out, len);
 	return CAIRN_EINVAL;
 }
+
+int group_grow(void **p, size_t *cap, size_t n, size_t size)
+{
+	if (n < *cap)
+		return 0;
+	size_t want = *cap ? 2 * *cap : 8;
+	void *q = realloc(*p, want * size);
+	if (q == NULL)
+		return CAIRN_ENOMEM;
+	*p = q;
+	*cap = want;
+	return 0;
+}

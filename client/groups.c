@@ -83,20 +83,6 @@ static int queue_and_end(struct cairn *c, struct contact *k, uint8_t kind, const
 	return rc;
 }
 
-/* Room for one more of N items of SIZE bytes in *P (capacity *CAP), doubling. */
-static int grow(void **p, size_t *cap, size_t n, size_t size)
-{
-	if (n < *cap)
-		return 0;
-	size_t want = *cap ? 2 * *cap : 8;
-	void *q = realloc(*p, want * size);
-	if (q == NULL)
-		return CAIRN_ENOMEM;
-	*p = q;
-	*cap = want;
-	return 0;
-}
-
 /* ---- operations ----------------------------------------------------------------------- */
 
 int cairn_group_create(struct cairn *c, const char *name, const char *relay)
@@ -394,13 +380,13 @@ struct gids {
 static int collect(void *ctx, const struct group_state *g)
 {
 	struct gids *s = ctx;
-	if (grow((void **)&s->id, &s->cap, s->n, sizeof(*s->id)) != 0)
+	if (group_grow((void **)&s->id, &s->cap, s->n, sizeof(*s->id)) != 0)
 		return CAIRN_ENOMEM;
 	memcpy(s->id[s->n], g->group_id, GROUP_ID_LEN);
 	for (uint16_t i = 0; i < g->roster.count && !g->removed; i++) {
 		if (i == g->self)
 			continue;
-		if (grow((void **)&s->w, &s->capw, s->nw, sizeof(*s->w)) != 0)
+		if (group_grow((void **)&s->w, &s->capw, s->nw, sizeof(*s->w)) != 0)
 			return CAIRN_ENOMEM;
 		s->w[s->nw].g = s->n;
 		memcpy(s->w[s->nw].identity, g->roster.member[i].identity, CAIRN_KEY_LEN);
@@ -426,7 +412,7 @@ static int collect_join(void *ctx, const uint8_t *v, size_t len)
 	struct kept *k = ctx;
 	if (len != KEPT_JOIN_LEN && len != KEPT_JOIN_AT_LEN)
 		return 0; /* an offer still waiting for its join */
-	if (grow((void **)&k->v, &k->cap, k->n, sizeof(*k->v)) != 0)
+	if (group_grow((void **)&k->v, &k->cap, k->n, sizeof(*k->v)) != 0)
 		return CAIRN_ENOMEM;
 	struct kept_join *j = &k->v[k->n++];
 	memcpy(j->v, v, KEPT_JOIN_LEN);
@@ -531,110 +517,12 @@ static int retry_joins(struct cairn *c)
 	return rc;
 }
 
-/* ---- joins we sent that no welcome answers --------------------------------------------- */
-
-#define JOINING_AT_LEN (GROUP_ID_LEN + 8)
-
-int group_joining_note(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN])
-{
-	uint8_t v[JOINING_AT_LEN];
-	memcpy(v, gid, GROUP_ID_LEN);
-	group_put_u64(v + GROUP_ID_LEN, (uint64_t)client_now_s(c));
-	return cstate_put(c->st, REC_GROUP_JOINING_AT, gid, GROUP_ID_LEN, v, sizeof(v));
-}
-
-struct joining {
-	size_t n, cap;
-	uint8_t (*v)[JOINING_AT_LEN];
-};
-
-static int collect_joining(void *ctx, const uint8_t *v, size_t len)
-{
-	struct joining *j = ctx;
-	if (len != JOINING_AT_LEN)
-		return 0;
-	if (grow((void **)&j->v, &j->cap, j->n, sizeof(*j->v)) != 0)
-		return CAIRN_ENOMEM;
-	memcpy(j->v[j->n++], v, JOINING_AT_LEN);
-	return 0;
-}
-
-static uint64_t joining_at(const uint8_t v[JOINING_AT_LEN])
-{
-	return group_get_u64(v + GROUP_ID_LEN);
-}
-
-/* Whether record (KIND, GID) exists: 1, 0, or a negative code. */
-static int joining_has(struct cairn *c, uint32_t kind, const uint8_t gid[GROUP_ID_LEN],
-                       uint8_t out[JOINING_AT_LEN])
-{
-	uint8_t *v = NULL;
-	size_t len = 0;
-	int rc = cstate_get(c->st, kind, gid, GROUP_ID_LEN, &v, &len);
-	if (rc == 0 && out != NULL && len == JOINING_AT_LEN)
-		memcpy(out, v, JOINING_AT_LEN);
-	cstate_free_value(v, len);
-	return rc == 0 ? 1 : rc == CAIRN_ENOTFOUND ? 0 : rc;
-}
-
-/* The join of GID, under the write lock: its note removed once a welcome answered it; the
- * join and its note removed once older than GROUP_LOG_TTL. */
-static int sweep_one(struct cairn *c, const uint8_t gid[GROUP_ID_LEN], int64_t now)
-{
-	uint8_t note[JOINING_AT_LEN];
-	int rc = cstate_begin(c->st);
-	if (rc != 0)
-		return rc;
-	int has_note = joining_has(c, REC_GROUP_JOINING_AT, gid, note);
-	int has_join = has_note == 1 ? joining_has(c, REC_GROUP_JOINING, gid, NULL) : 0;
-	rc = has_note < 0 ? has_note : has_join < 0 ? has_join : 0;
-	bool young = has_note == 1 && now - (int64_t)joining_at(note) <= GROUP_LOG_TTL;
-	if (rc == 0 && has_join == 1 && young) {
-		cstate_rollback(c->st); /* a new join meanwhile */
-		return 0;
-	}
-	if (rc == 0 && has_join == 1)
-		rc = cstate_del(c->st, REC_GROUP_JOINING, gid, GROUP_ID_LEN);
-	if (rc == 0 && has_note == 1)
-		rc = cstate_del(c->st, REC_GROUP_JOINING_AT, gid, GROUP_ID_LEN);
-	if (rc == 0)
-		return cstate_commit(c->st);
-	cstate_rollback(c->st);
-	return rc;
-}
-
-/*
- * A join we sent (its keys in REC_GROUP_JOINING) lives until its welcome, or GROUP_LOG_TTL:
- * by then the admin is gone or the group's log has expired, and the keys, which are secrets,
- * should not stay on the device for nothing. The note of a join a welcome answered is removed
- * here too. Joins of the previous version have no note and stay as they were. A join waiting
- * for its welcome costs one read per tick, no write lock.
- */
-static int sweep_joining(struct cairn *c)
-{
-	struct joining j = {0};
-	int rc = cstate_list(c->st, REC_GROUP_JOINING_AT, collect_joining, &j);
-	if (rc > 0)
-		rc = 0;
-	int64_t now = client_now_s(c);
-	for (size_t i = 0; i < j.n && rc == 0; i++) {
-		bool young = now - (int64_t)joining_at(j.v[i]) <= GROUP_LOG_TTL;
-		rc = joining_has(c, REC_GROUP_JOINING, j.v[i], NULL);
-		if (rc >= 0 && !(rc == 1 && young))
-			rc = sweep_one(c, j.v[i], now);
-		else if (rc == 1)
-			rc = 0;
-	}
-	free(j.v);
-	return rc;
-}
-
 int client_groups_tick(struct cairn *c)
 {
 	struct gids s = {0};
 	int rc = retry_joins(c);
 	if (rc == 0)
-		rc = sweep_joining(c);
+		rc = group_joining_sweep(c);
 	if (rc == 0)
 		rc = group_each(c, collect, &s);
 	if (rc > 0)
