@@ -215,16 +215,8 @@ int cairn_send(struct cairn *c, const char *name, const uint8_t *text, size_t le
 			rc = group_out_count(c, &n);
 		return rc == 0 && n > 0 ? CAIRN_ECONNECT : rc;
 	}
-	/* Sent means accepted by any one relay; what else waits in the outbox is not this
-	 * message's business. */
-	struct cairn_sync_result res;
-	unsigned left = 0;
-	rc = client_run(c, &res, NULL, NULL, NULL, false);
-	if (rc == 0)
-		rc = client_outbox_count(c, id, &left);
-	if (rc == 0 && left > 0)
-		rc = CAIRN_ECONNECT;
-	return rc;
+	/* Sent means accepted by any one relay. */
+	return client_send_now(c, id);
 }
 
 struct read_ctx {

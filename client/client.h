@@ -258,5 +258,9 @@ CAIRN_WARN_UNUSED int client_outbox_count(struct cairn *c, const uint8_t *id, un
 CAIRN_WARN_UNUSED int client_run(struct cairn *c, struct cairn_sync_result *result,
                                  cairn_message_cb on_message, void *ctx,
                                  volatile sig_atomic_t *stop, bool receive);
+/* A sending run (client_run), after which the outbox holds no part of message ID any more:
+ * 0, CAIRN_ECONNECT when some of it stays queued for the next sync, or an error. What else
+ * waits in the outbox is not this message's business. */
+CAIRN_WARN_UNUSED int client_send_now(struct cairn *c, const uint8_t *id);
 
 #endif

@@ -265,14 +265,9 @@ int cairn_invite_accept(struct cairn *c, const char *invite, const char *name,
 		drop_mailboxes(c, &k);
 		goto out;
 	}
-	/* The contact exists now; the first message goes out now or with the next sync. */
-	struct cairn_sync_result res;
-	unsigned left = 0;
-	rc = client_run(c, &res, NULL, NULL, NULL, false);
-	if (rc == 0)
-		rc = client_outbox_count(c, id, &left);
-	if (rc == 0 && left > 0)
-		rc = CAIRN_ECONNECT; /* as documented: added, first message still queued */
+	/* The contact exists now; the first message goes out now or with the next sync
+	 * (CAIRN_ECONNECT, as documented: added, first message still queued). */
+	rc = client_send_now(c, id);
 out:
 	ratchet_free(r);
 	sodium_memzero(reply, sizeof(reply));

@@ -71,6 +71,16 @@ int client_run(struct cairn *c, struct cairn_sync_result *res, cairn_message_cb 
 	return run(c, res, on_message, ctx, stop, receive, false);
 }
 
+int client_send_now(struct cairn *c, const uint8_t *id)
+{
+	struct cairn_sync_result res;
+	unsigned left = 0;
+	int rc = client_run(c, &res, NULL, NULL, NULL, false);
+	if (rc == 0)
+		rc = client_outbox_count(c, id, &left);
+	return rc == 0 && left > 0 ? CAIRN_ECONNECT : rc;
+}
+
 /* cstate_list callback: counts the records (CTX an unsigned). */
 static int count_record(void *ctx, const uint8_t *v, size_t len)
 {
