@@ -62,6 +62,8 @@ static const char usage_text[] =
     "                                   other side runs accept as for any invite\n"
     "  group remove N MEMBER            remove MEMBER (admins); the group moves to a new log\n"
     "  group admin N MEMBER             make MEMBER an admin too (admins)\n"
+    "  group rotate N EVERY COUNT       new keys at least every EVERY (1h..7d, like 1d) or\n"
+    "                                   COUNT messages (10..1000), whichever first (admins)\n"
     "  group leave N                    ask the admins to remove you; your history stays\n"
     "  group members N [--json]         list members: a contact's name, else a short id\n"
     "  group verify N                   the group's safety number at its current epoch\n"

@@ -12,6 +12,7 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cairn/cairn.h"
@@ -95,6 +96,8 @@ static int change_failed(int rc, const char *what, const char *group, const char
 {
 	if (rc == CAIRN_EDENIED)
 		fprintf(stderr, "cairn: group %s: you are not an admin of '%s'\n", what, group);
+	else if (rc == CAIRN_ENOTFOUND && who == NULL)
+		fprintf(stderr, "cairn: no group called '%s'\n", group);
 	else if (rc == CAIRN_ENOTFOUND)
 		fprintf(stderr, "cairn: group %s: no %s '%s' (see cairn group members %s)\n", what,
 		        strcmp(what, "add") == 0 ? "contact called" : "member of the group called",
@@ -176,6 +179,61 @@ static int group_commit(const struct options *o, const char *what, const char *g
 		return change_failed(rc, what, group, member);
 	fprintf(stderr, admin ? "cairn: %s is now an admin of %s\n" : "cairn: %s removed from %s\n",
 	        member, group);
+	return st;
+}
+
+/* A duration as a person writes it: a count and one of s, m, h, d (1d, 12h, 3600s). 0 for
+ * anything else, or more than a u32 of seconds. */
+static uint32_t parse_duration(const char *text)
+{
+	static const struct {
+		char unit;
+		uint32_t seconds;
+	} units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
+	char *end = NULL;
+	if (text[0] < '0' || text[0] > '9')
+		return 0;
+	unsigned long n = strtoul(text, &end, 10);
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if (end[0] == units[i].unit && end[1] == '\0' && n <= UINT32_MAX / units[i].seconds)
+			return (uint32_t)n * units[i].seconds;
+	return 0;
+}
+
+/* cairn group rotate NAME EVERY MESSAGES: the least often the group's keys change. */
+static int group_rotate(const struct options *o, const char *group, const char *every,
+                        const char *count)
+{
+	if (every == NULL || count == NULL) {
+		fprintf(stderr,
+		        "cairn: group rotate needs NAME, a time (like 1d or 12h) and a count "
+		        "of messages\n");
+		return EXIT_USAGE;
+	}
+	uint32_t seconds = parse_duration(every);
+	char *end = NULL;
+	unsigned long messages = count[0] >= '0' && count[0] <= '9' ? strtoul(count, &end, 10) : 0;
+	if (seconds < CAIRN_ROTATE_SECONDS_MIN || seconds > CAIRN_ROTATE_SECONDS_MAX ||
+	    end == NULL || *end != '\0' || messages < CAIRN_ROTATE_MESSAGES_MIN ||
+	    messages > CAIRN_ROTATE_MESSAGES_MAX) {
+		fprintf(
+		    stderr,
+		    "cairn: group rotate: every 1h to 7d (like 1d or 12h), and %u to %u messages\n",
+		    CAIRN_ROTATE_MESSAGES_MIN, CAIRN_ROTATE_MESSAGES_MAX);
+		return EXIT_USAGE;
+	}
+	struct cairn *c;
+	int st = open_group(o, group, &c);
+	if (st != 0)
+		return st;
+	int rc = cairn_group_rotation(c, group, seconds, (uint32_t)messages);
+	if (rc == 0)
+		st = push(c);
+	cairn_close(c);
+	if (rc != 0)
+		return change_failed(rc, "rotate", group, NULL);
+	fprintf(stderr, "cairn: the keys of %s change at least every %s or %lu messages\n", group,
+	        every, messages);
 	return st;
 }
 
@@ -339,11 +397,14 @@ int cli_group(struct options *o, const char *const *words, int nwords)
 		fprintf(stderr, "cairn: group needs a subcommand and NAME (see cairn --help)\n");
 		return EXIT_USAGE;
 	}
-	/* Every subcommand but add takes at most one word after NAME. */
+	/* Every subcommand but add takes at most two words after NAME. */
 	int rest = nwords - 3;
 	if (strcmp(sub, "add") == 0)
 		return group_add(o, group, words + 3, rest);
-	if (rest > (strcmp(sub, "remove") == 0 || strcmp(sub, "admin") == 0 ? 1 : 0)) {
+	int takes = strcmp(sub, "remove") == 0 || strcmp(sub, "admin") == 0 ? 1
+	            : strcmp(sub, "rotate") == 0                            ? 2
+	                                                                    : 0;
+	if (rest > takes) {
 		fprintf(stderr, "cairn: too many arguments (see cairn --help)\n");
 		return EXIT_USAGE;
 	}
@@ -353,6 +414,9 @@ int cli_group(struct options *o, const char *const *words, int nwords)
 		return group_invite(o, group);
 	if (strcmp(sub, "remove") == 0 || strcmp(sub, "admin") == 0)
 		return group_commit(o, sub, group, nwords > 3 ? words[3] : NULL);
+	if (strcmp(sub, "rotate") == 0)
+		return group_rotate(o, group, rest > 0 ? words[3] : NULL,
+		                    rest > 1 ? words[4] : NULL);
 	if (strcmp(sub, "leave") == 0)
 		return group_leave(o, group);
 	if (strcmp(sub, "members") == 0)

@@ -174,6 +174,28 @@ int cairn_group_admin(struct cairn *c, const char *group, const char *member)
 	return commit_member(c, group, member, GROUP_CHANGE_ROLE, GROUP_ROLE_ADMIN);
 }
 
+int cairn_group_rotation(struct cairn *c, const char *group, uint32_t seconds, uint32_t messages)
+{
+	if (seconds < CAIRN_ROTATE_SECONDS_MIN || seconds > CAIRN_ROTATE_SECONDS_MAX ||
+	    messages < CAIRN_ROTATE_MESSAGES_MIN || messages > CAIRN_ROTATE_MESSAGES_MAX)
+		return CAIRN_EINVAL;
+	struct group_state *g = NULL;
+	int rc = load_named(c, group, &g);
+	if (rc != 0)
+		return rc;
+	if (g->removed || g->roster.member[g->self].role != GROUP_ROLE_ADMIN)
+		rc = CAIRN_EDENIED;
+	struct group_request q = {
+	    .kind = GROUP_CHANGE_SETTINGS,
+	    .settings = {.rotate_seconds = seconds, .rotate_messages = messages}};
+	if (rc == 0)
+		rc = group_commit(c, g->group_id, &q, 1);
+	group_free(g);
+	if (rc == 0)
+		client_groups_changed(c);
+	return rc;
+}
+
 int cairn_group_leave(struct cairn *c, const char *group)
 {
 	struct group_state *g = NULL;

@@ -351,6 +351,42 @@ static void test_offer_rejoin(void **state)
 
 /* A welcome is taken only for a join we sent and only if the roster holds our join's keys at
  * its index; what is not an admin cannot commit or offer. */
+/* An admin shortens the group's rotation (cairn_group_rotation, a settings commit): every
+ * member holds the new settings, and the next key change comes after a day and its delay,
+ * not a week; out-of-range values and a non-admin are refused. */
+static void test_rotation_setting(void **state)
+{
+	(void)state;
+	uint8_t gid[GROUP_ID_LEN];
+	struct world *w = gw_group(3, 3, "friends", &settings, gid);
+	struct cairn *admin = w->h[0].c;
+	assert_int_equal(cairn_group_rotation(admin, "friends", 3599, 100), CAIRN_EINVAL);
+	assert_int_equal(cairn_group_rotation(admin, "friends", 604801, 100), CAIRN_EINVAL);
+	assert_int_equal(cairn_group_rotation(admin, "friends", 86400, 9), CAIRN_EINVAL);
+	assert_int_equal(cairn_group_rotation(admin, "friends", 86400, 1001), CAIRN_EINVAL);
+	assert_int_equal(cairn_group_rotation(admin, "nosuch", 86400, 100), CAIRN_ENOTFOUND);
+	assert_int_equal(cairn_group_rotation(w->h[1].c, "friends", 86400, 100), CAIRN_EDENIED);
+	assert_int_equal(cairn_group_rotation(admin, "friends", 86400, 100), 0);
+	gw_sync(w);
+	uint64_t before = gw_epoch(w, 0, gid);
+	uint32_t jitter = 0;
+	for (unsigned i = 0; i < 3; i++) {
+		struct group_state *g = gw_state(w, i, gid);
+		assert_int_equal(g->settings.rotate_seconds, 86400);
+		assert_int_equal(g->settings.rotate_messages, 100);
+		if (i == 0)
+			jitter = g->jitter_s;
+		group_free(g);
+	}
+	assert_true(jitter <= 86400 / 10);
+	w->now += 86400 + jitter;
+	assert_int_equal(group_tick(admin, gid), 0);
+	gw_sync(w);
+	assert_int_equal(gw_epoch(w, 0, gid), before + 1);
+	assert_int_equal(gw_epoch(w, 2, gid), before + 1);
+	gw_free(w);
+}
+
 /* Joins that come while a commit of ours is pending are kept, and the next tick commits all
  * those of one group in one commit: four contacts joining at once cost two commits (the first
  * join's, then the other three's), not four. */
@@ -561,15 +597,11 @@ static void test_thousand_fits(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_create_add_talk),
-	    cmocka_unit_test(test_records),
-	    cmocka_unit_test(test_offer_rejoin),
-	    cmocka_unit_test(test_kept_joins_one_commit),
-	    cmocka_unit_test(test_welcome_checks),
-	    cmocka_unit_test(test_multipart_commit),
-	    cmocka_unit_test(test_long_text_gap_gone),
-	    cmocka_unit_test(test_thousand_fits),
-	    cmocka_unit_test(test_fifty),
+	    cmocka_unit_test(test_create_add_talk),  cmocka_unit_test(test_records),
+	    cmocka_unit_test(test_offer_rejoin),     cmocka_unit_test(test_kept_joins_one_commit),
+	    cmocka_unit_test(test_rotation_setting), cmocka_unit_test(test_welcome_checks),
+	    cmocka_unit_test(test_multipart_commit), cmocka_unit_test(test_long_text_gap_gone),
+	    cmocka_unit_test(test_thousand_fits),    cmocka_unit_test(test_fifty),
 	};
 	if (sodium_init() < 0)
 		return 1;

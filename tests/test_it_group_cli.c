@@ -156,6 +156,21 @@ static void test_group_life(void **state)
 		cli_check(-1, CALL(.home = hpath[i]), ARGS("sync"));
 	assert_int_equal(count_from(a, "family", "bob", "just us"), 1);
 	assert_int_equal(count_from(c, "family", "", "just us"), 0);
+
+	/* Shorter key rotation: refused out of range, by a removed member, and when incomplete;
+	 * an admin's change is a commit that the others follow (both still read each other). */
+	expect_err(2, a, ARGS("group", "rotate", "family", "1d"), "needs NAME");
+	expect_err(2, a, ARGS("group", "rotate", "family", "30m", "100"), "every 1h to 7d");
+	expect_err(2, a, ARGS("group", "rotate", "family", "1d", "5"), "every 1h to 7d");
+	expect_err(2, a, ARGS("group", "rotate", "family", "1x", "100"), "every 1h to 7d");
+	expect_err(1, c, ARGS("group", "rotate", "family", "1d", "100"), "not an admin");
+	expect_err(0, a, ARGS("group", "rotate", "family", "2d", "500"), "every 2d or 500");
+	for (int i = 0; i < 2; i++)
+		cli_check(-1, CALL(.home = hpath[i]), ARGS("sync"));
+	cli_check(0, CALL(.home = b), ARGS("send", "family", "rotated"));
+	for (int i = 0; i < 2; i++)
+		cli_check(-1, CALL(.home = hpath[i]), ARGS("sync"));
+	assert_int_equal(count_from(a, "family", "bob", "rotated"), 1);
 	print_message("the whole life: %.1f s\n", it_mono_s() - t0);
 }
 

@@ -353,6 +353,19 @@ CAIRN_WARN_UNUSED int cairn_group_remove(struct cairn *c, const char *group, con
  * MEMBER is an admin already. */
 CAIRN_WARN_UNUSED int cairn_group_admin(struct cairn *c, const char *group, const char *member);
 
+/* How often GROUP's keys change at the least (PROTOCOL.md 9.3, 9.6): a new epoch after SECONDS
+ * (CAIRN_ROTATE_SECONDS_MIN..MAX) or MESSAGES messages (CAIRN_ROTATE_MESSAGES_MIN..MAX),
+ * whichever comes first, besides every membership change. A commit, as cairn_group_remove (and
+ * with its errors); CAIRN_EINVAL for a value out of range. A new group starts at the maximum
+ * of both: 7 days, 1,000 messages. Shorter heals a copied state sooner, at the cost of one
+ * commit (its size grows with the group) each time. */
+#define CAIRN_ROTATE_SECONDS_MIN  3600u
+#define CAIRN_ROTATE_SECONDS_MAX  604800u
+#define CAIRN_ROTATE_MESSAGES_MIN 10u
+#define CAIRN_ROTATE_MESSAGES_MAX 1000u
+CAIRN_WARN_UNUSED int cairn_group_rotation(struct cairn *c, const char *group, uint32_t seconds,
+                                           uint32_t messages);
+
 /* Asks GROUP's admins to remove us (the request goes into the log; an admin's client acts on
  * it). Our conversation stays readable. CAIRN_ENOTFOUND, CAIRN_ESTATE (removed already). */
 CAIRN_WARN_UNUSED int cairn_group_leave(struct cairn *c, const char *group);
