@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "group_commit.h"
 #include "group_commit_parts.h"
@@ -49,6 +50,16 @@ enum group_record_kind {
 	 * not meet it. */
 	REC_GROUP_JOINING_AT = 30,
 };
+
+/* The key of a record about one member of one group (REC_GROUP_OFFER, which also holds kept
+ * joins, and REC_GROUP_WELCOME): group_id || identity. */
+#define GROUP_MEMBER_KEY_LEN (GROUP_ID_LEN + CAIRN_KEY_LEN)
+static inline void group_member_key(uint8_t key[GROUP_MEMBER_KEY_LEN], const uint8_t *gid,
+                                    const uint8_t *identity)
+{
+	memcpy(key, gid, GROUP_ID_LEN);
+	memcpy(key + GROUP_ID_LEN, identity, CAIRN_KEY_LEN);
+}
 
 #define GROUP_KEYS_MAX     8  /* own group keys kept (9.6) */
 #define GROUP_PARTS_KEPT   64 /* commit parts of one epoch kept until a commit wins */

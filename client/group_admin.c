@@ -290,13 +290,6 @@ int group_commit(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN],
 
 /* ---- offers and joins, the admin's side (9.8) ---- */
 
-static void offer_key(uint8_t key[GROUP_ID_LEN + CAIRN_KEY_LEN], const uint8_t *gid,
-                      const uint8_t *identity)
-{
-	memcpy(key, gid, GROUP_ID_LEN);
-	memcpy(key + GROUP_ID_LEN, identity, CAIRN_KEY_LEN);
-}
-
 int group_offer_make(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN],
                      const uint8_t identity[static CAIRN_KEY_LEN],
                      uint8_t out[static GROUP_OFFER_MAX], size_t *len)
@@ -308,8 +301,8 @@ int group_offer_make(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN],
 	struct group_offer o;
 	memcpy(o.group_id, gid, GROUP_ID_LEN);
 	memcpy(o.name, g->name, sizeof(o.name));
-	uint8_t key[GROUP_ID_LEN + CAIRN_KEY_LEN], one = 1;
-	offer_key(key, gid, identity);
+	uint8_t key[GROUP_MEMBER_KEY_LEN], one = 1;
+	group_member_key(key, gid, identity);
 	rc = g->removed || g->roster.member[g->self].role != GROUP_ROLE_ADMIN ? CAIRN_EDENIED : 0;
 	if (rc == 0)
 		rc = group_offer_encode(&o, out, GROUP_OFFER_MAX, len);
@@ -326,8 +319,8 @@ static int join_ok(struct cairn *c, const struct group_state *g, const struct gr
 {
 	if (sodium_memcmp(j->group_id, g->group_id, GROUP_ID_LEN) != 0)
 		return CAIRN_ENOTFOUND; /* another group's join */
-	uint8_t key[GROUP_ID_LEN + CAIRN_KEY_LEN];
-	offer_key(key, j->group_id, identity);
+	uint8_t key[GROUP_MEMBER_KEY_LEN];
+	group_member_key(key, j->group_id, identity);
 	uint8_t *v = NULL;
 	size_t vlen = 0;
 	int rc = cstate_get(c->st, REC_GROUP_OFFER, key, sizeof(key), &v, &vlen);
@@ -369,8 +362,8 @@ int group_joins_accept(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN],
 		rc = group_commit_in(c, g, q, nq);
 	/* Committed: the offers are answered. */
 	for (unsigned i = 0; i < n && rc == 0 && nq > 0; i++) {
-		uint8_t key[GROUP_ID_LEN + CAIRN_KEY_LEN];
-		offer_key(key, gid, in[i].identity);
+		uint8_t key[GROUP_MEMBER_KEY_LEN];
+		group_member_key(key, gid, in[i].identity);
 		if (verdict[i] == 0)
 			rc = cstate_del(c->st, REC_GROUP_OFFER, key, sizeof(key));
 	}
@@ -432,9 +425,8 @@ int group_welcomes_make(struct cairn *c, const struct group_state *g, const stru
 		size_t len = 0;
 		if (rc == 0)
 			rc = group_welcome_encode(&w, out, GROUP_WELCOME_MAX, &len);
-		uint8_t key[GROUP_ID_LEN + CAIRN_KEY_LEN];
-		memcpy(key, g->group_id, GROUP_ID_LEN);
-		memcpy(key + GROUP_ID_LEN, cm->changes[i].identity, CAIRN_KEY_LEN);
+		uint8_t key[GROUP_MEMBER_KEY_LEN];
+		group_member_key(key, g->group_id, cm->changes[i].identity);
 		if (rc == 0)
 			rc = cstate_put(c->st, REC_GROUP_WELCOME, key, sizeof(key), out, len);
 		group_welcome_clear(&w);
@@ -448,9 +440,8 @@ int group_welcomes_make(struct cairn *c, const struct group_state *g, const stru
 int group_welcome_take(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN],
                        const uint8_t identity[static CAIRN_KEY_LEN], uint8_t **out, size_t *len)
 {
-	uint8_t key[GROUP_ID_LEN + CAIRN_KEY_LEN];
-	memcpy(key, gid, GROUP_ID_LEN);
-	memcpy(key + GROUP_ID_LEN, identity, CAIRN_KEY_LEN);
+	uint8_t key[GROUP_MEMBER_KEY_LEN];
+	group_member_key(key, gid, identity);
 	*out = NULL;
 	*len = 0;
 	uint8_t *v = NULL;

@@ -48,11 +48,9 @@ int group_invite_opened(struct cairn *c, const struct contact *k)
 		return 0; /* a contact invite */
 	if (rc != 0)
 		return rc;
-	/* The key of an offer: group_id || identity (group.h). */
-	uint8_t key[GROUP_ID_LEN + CAIRN_KEY_LEN], one = 1;
+	uint8_t key[GROUP_MEMBER_KEY_LEN], one = 1;
 	if (vlen == GROUP_ID_LEN) {
-		memcpy(key, v, GROUP_ID_LEN);
-		memcpy(key + GROUP_ID_LEN, k->peer_identity, CAIRN_KEY_LEN);
+		group_member_key(key, v, k->peer_identity);
 		rc = cstate_put(c->st, REC_GROUP_OFFER, key, sizeof(key), &one, 1);
 	}
 	cstate_free_value(v, vlen);

@@ -311,11 +311,10 @@ static int on_offer(struct cairn *c, const uint8_t cid[RECORD_ID_LEN], const uin
 static int keep_join(struct cairn *c, const uint8_t identity[CAIRN_KEY_LEN],
                      const uint8_t *join, size_t len)
 {
-	uint8_t key[GROUP_ID_LEN + CAIRN_KEY_LEN], v[KEPT_JOIN_AT_LEN];
+	uint8_t key[GROUP_MEMBER_KEY_LEN], v[KEPT_JOIN_AT_LEN];
 	if (len != GROUP_JOIN_LEN)
 		return 0;
-	memcpy(key, join, GROUP_ID_LEN); /* a join begins with its group's id (9.8) */
-	memcpy(key + GROUP_ID_LEN, identity, CAIRN_KEY_LEN);
+	group_member_key(key, join, identity); /* a join begins with its group's id (9.8) */
 	memcpy(v, identity, CAIRN_KEY_LEN);
 	memcpy(v + CAIRN_KEY_LEN, join, GROUP_JOIN_LEN);
 	group_put_u64(v + KEPT_JOIN_LEN, (uint64_t)client_now_s(c));
@@ -446,9 +445,8 @@ static int collect_join(void *ctx, const uint8_t *v, size_t len)
 /* Forgets kept join J (its offer with it: the joiner has to be offered the group again). */
 static int drop_join(struct cairn *c, const struct kept_join *j)
 {
-	uint8_t key[GROUP_ID_LEN + CAIRN_KEY_LEN];
-	memcpy(key, j->v + CAIRN_KEY_LEN, GROUP_ID_LEN);
-	memcpy(key + GROUP_ID_LEN, j->v, CAIRN_KEY_LEN);
+	uint8_t key[GROUP_MEMBER_KEY_LEN];
+	group_member_key(key, j->v + CAIRN_KEY_LEN, j->v);
 	return cstate_del(c->st, REC_GROUP_OFFER, key, sizeof(key));
 }
 
