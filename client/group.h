@@ -321,6 +321,10 @@ CAIRN_WARN_UNUSED int group_commit_in(struct cairn *c, struct group_state *g,
 CAIRN_WARN_UNUSED int group_recommit(struct cairn *c, struct group_state *g,
                                      struct group_pending *p);
 
+/* Remembers that group GID was offered to IDENTITY (REC_GROUP_OFFER, one byte: waiting for its
+ * join; a kept join replaces it), inside the caller's transaction. 0 or a store error. */
+CAIRN_WARN_UNUSED int group_offer_note(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN],
+                                       const uint8_t identity[static CAIRN_KEY_LEN]);
 /* The offer data (kind 4) of group GID for the contact whose identity is IDENTITY, remembered
  * until its join: OUT (GROUP_OFFER_MAX), *LEN. CAIRN_EDENIED unless we are an admin. */
 CAIRN_WARN_UNUSED int group_offer_make(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN],

@@ -290,6 +290,14 @@ int group_commit(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN],
 
 /* ---- offers and joins, the admin's side (9.8) ---- */
 
+int group_offer_note(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN],
+                     const uint8_t identity[static CAIRN_KEY_LEN])
+{
+	uint8_t key[GROUP_MEMBER_KEY_LEN], one = 1;
+	group_member_key(key, gid, identity);
+	return cstate_put(c->st, REC_GROUP_OFFER, key, sizeof(key), &one, 1);
+}
+
 int group_offer_make(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN],
                      const uint8_t identity[static CAIRN_KEY_LEN],
                      uint8_t out[static GROUP_OFFER_MAX], size_t *len)
@@ -301,13 +309,11 @@ int group_offer_make(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN],
 	struct group_offer o;
 	memcpy(o.group_id, gid, GROUP_ID_LEN);
 	memcpy(o.name, g->name, sizeof(o.name));
-	uint8_t key[GROUP_MEMBER_KEY_LEN], one = 1;
-	group_member_key(key, gid, identity);
 	rc = g->removed || g->roster.member[g->self].role != GROUP_ROLE_ADMIN ? CAIRN_EDENIED : 0;
 	if (rc == 0)
 		rc = group_offer_encode(&o, out, GROUP_OFFER_MAX, len);
 	if (rc == 0)
-		rc = cstate_put(c->st, REC_GROUP_OFFER, key, sizeof(key), &one, 1);
+		rc = group_offer_note(c, gid, identity);
 	return group_txn_end(c, g, rc);
 }
 

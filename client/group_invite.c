@@ -48,11 +48,8 @@ int group_invite_opened(struct cairn *c, const struct contact *k)
 		return 0; /* a contact invite */
 	if (rc != 0)
 		return rc;
-	uint8_t key[GROUP_MEMBER_KEY_LEN], one = 1;
-	if (vlen == GROUP_ID_LEN) {
-		group_member_key(key, v, k->peer_identity);
-		rc = cstate_put(c->st, REC_GROUP_OFFER, key, sizeof(key), &one, 1);
-	}
+	if (vlen == GROUP_ID_LEN)
+		rc = group_offer_note(c, v, k->peer_identity);
 	cstate_free_value(v, vlen);
 	if (rc == 0)
 		rc = cstate_del(c->st, REC_GROUP_INVITE, k->id, RECORD_ID_LEN);
