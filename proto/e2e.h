@@ -17,6 +17,7 @@
 
 #define E2E_TYPE_FIRST       1 /* accepter to inviter until the inviter's first reply arrives */
 #define E2E_TYPE_MESSAGE     2
+#define E2E_TYPE_INTAKE      3 /* a requester's first message through an intake address (10.4) */
 #define E2E_MESSAGE_OVERHEAD (1 + RATCHET_OVERHEAD)                   /* 97 */
 #define E2E_FIRST_OVERHEAD   (1 + X3DH_PREFIX_LEN + RATCHET_OVERHEAD) /* 209 */
 #define E2E_REPLY_MAX        1024 /* the accepter's reply data (its mailbox address) */
@@ -79,5 +80,27 @@ CAIRN_WARN_UNUSED int e2e_open_first(const uint8_t my_identity_sk[static X3DH_ID
  */
 CAIRN_WARN_UNUSED int e2e_open(struct ratchet *r, const uint8_t *env, size_t len, uint8_t *buf,
                                size_t cap, struct e2e_opened *res, const struct e2e_rng *rng);
+
+/*
+ * Intake (PROTOCOL.md 10.4). e2e_seal_intake seals a type 3 envelope as e2e_seal_first seals a
+ * type 1. e2e_intake_keys copies the ephemeral key EK and the prekey SPK a type 3 envelope
+ * names (CAIRN_EINVAL if ENV is not one). e2e_open_intake opens a type 3 envelope as
+ * e2e_open_first opens a type 1, with the prekey SPK it names, which it leaves unchanged (the
+ * caller keeps the EK against replays). e2e_open also opens further type 3 envelopes of a
+ * session it holds (RES->type E2E_TYPE_INTAKE, with the reply).
+ */
+CAIRN_WARN_UNUSED int e2e_seal_intake(struct ratchet *r,
+                                      const uint8_t prefix[static X3DH_PREFIX_LEN],
+                                      const uint8_t *reply, size_t reply_len, const uint8_t *msg,
+                                      size_t msg_len, uint8_t *out, size_t cap, size_t *outlen);
+CAIRN_WARN_UNUSED int e2e_intake_keys(const uint8_t *env, size_t len,
+                                      uint8_t ek[static CAIRN_KEY_LEN],
+                                      uint8_t spk[static CAIRN_KEY_LEN]);
+CAIRN_WARN_UNUSED int e2e_open_intake(const uint8_t my_identity_sk[static X3DH_IDENTITY_SK_LEN],
+                                      const struct x3dh_onetime *spk, const uint8_t *env,
+                                      size_t len, uint8_t *buf, size_t cap,
+                                      struct e2e_opened *res,
+                                      uint8_t peer_identity[static X3DH_IDENTITY_PK_LEN],
+                                      struct ratchet **session, const struct e2e_rng *rng);
 
 #endif

@@ -64,6 +64,24 @@ CAIRN_WARN_UNUSED int x3dh_respond(const uint8_t my_identity_sk[static X3DH_IDEN
                                    uint8_t peer_identity[static X3DH_IDENTITY_PK_LEN],
                                    struct ratchet **session);
 
+/*
+ * The same agreement through an intake address (PROTOCOL.md 10.4): the bundle's signed prekey
+ * SPK in the one-time key's place, with the intake labels. As x3dh_initiate and x3dh_respond;
+ * x3dh_respond_intake ignores SPK->used (a prekey serves many requesters: replays are the
+ * caller's to refuse by the ephemeral key, 10.4).
+ */
+CAIRN_WARN_UNUSED int x3dh_initiate_intake(const uint8_t owner_identity[static X3DH_IDENTITY_PK_LEN],
+                                           const uint8_t spk[static CAIRN_KEY_LEN],
+                                           const uint8_t my_identity_sk[static X3DH_IDENTITY_SK_LEN],
+                                           const struct e2e_rng *rng,
+                                           uint8_t prefix[static X3DH_PREFIX_LEN],
+                                           struct ratchet **session);
+CAIRN_WARN_UNUSED int x3dh_respond_intake(const uint8_t my_identity_sk[static X3DH_IDENTITY_SK_LEN],
+                                          const struct x3dh_onetime *spk,
+                                          const uint8_t prefix[static X3DH_PREFIX_LEN],
+                                          uint8_t peer_identity[static X3DH_IDENTITY_PK_LEN],
+                                          struct ratchet **session);
+
 /* The one-time public key a prefix names (borrowed pointer into PREFIX). */
 const uint8_t *x3dh_prefix_onetime(const uint8_t prefix[static X3DH_PREFIX_LEN]);
 

@@ -29,6 +29,7 @@ extern "C" {
 	XX(ESTORAGE, -7, "relay storage failure")                                                \
 	XX(ESHUTDOWN, -8, "relay shutting down")                                                 \
 	XX(ECAPACITY, -9, "the relay is full; try another relay or later")                       \
+	XX(EWORK, -10, "proof of work refused: too weak, stale or reused (check the clock)")     \
 	/* Local codes. */                                                                       \
 	XX(EINVAL, -20, "invalid argument")                                                      \
 	XX(ENOMEM, -21, "out of memory")                                                         \
