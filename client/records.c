@@ -12,6 +12,7 @@
 #include "records.h"
 #include "records_io.h"
 #include "records_v1.h"
+#include "work.h"
 
 /* Contacts and outbox entries changed layout with several relays per contact (version 2);
  * contacts, messages and outbox entries again with ids (contacts 3, messages 2, outbox 3).
@@ -61,6 +62,11 @@ int contact_encode(const struct contact *c, uint8_t **out, size_t *len)
 	w_u8(&w, c->onetime.used ? 1 : 0);
 	w_bytes(&w, c->prefix, X3DH_PREFIX_LEN);
 	w_var(&w, c->ratchet, c->ratchet ? c->ratchet_len : 0);
+	/* The intake trailer (a record written before intake addresses ends before it). */
+	w_bytes(&w, c->peer_work_bits, sizeof(c->peer_work_bits));
+	w_bytes(&w, c->peer_log_id, sizeof(c->peer_log_id));
+	w_bytes(&w, c->intake, sizeof(c->intake));
+	w_bytes(&w, c->ek, sizeof(c->ek));
 	return w_finish(&w, out, len);
 }
 
@@ -116,9 +122,20 @@ static int contact_parse_version(const uint8_t *in, size_t len, uint8_t version,
 	size_t rlen;
 	const uint8_t *rat = r_var(&r, RATCHET_STATE_MAX, &rlen);
 	uint64_t unread = version == CONTACT_V1_RECORD_VERSION ? r_u64(&r) : 0;
+	if (version == CONTACT_RECORD_VERSION && r.err == 0 && r.left > 0) {
+		r_bytes(&r, c->peer_work_bits, sizeof(c->peer_work_bits));
+		r_bytes(&r, c->peer_log_id, sizeof(c->peer_log_id));
+		r_bytes(&r, c->intake, sizeof(c->intake));
+		r_bytes(&r, c->ek, sizeof(c->ek));
+	}
+	bool bits_bad = false;
+	for (size_t i = 0; i < CAIRN_MAILBOXES_MAX; i++)
+		bits_bad |= c->peer_work_bits[i] > WORK_BITS_MAX;
 	int rc = r_finish(&r);
+	/* Only a request has no name yet. */
+	bool nameless = c->name[0] == '\0' && c->state != CONTACT_REQUEST;
 	if (rc == 0 &&
-	    (c->state < CONTACT_INVITED || c->state > CONTACT_ESTABLISHED || c->name[0] == '\0' ||
+	    (c->state < CONTACT_INVITED || c->state > CONTACT_REQUEST || nameless || bits_bad ||
 	     unread > UINT32_MAX || used > 1 || flags_bad || c->move > MOVE_CONFIRMED ||
 	     my_serial > UINT32_MAX || peer_serial > UINT32_MAX))
 		rc = CAIRN_ECORRUPT;

@@ -46,6 +46,8 @@ enum contact_state {
 	CONTACT_INVITED = 1,     /* we invited; waiting for their first message */
 	CONTACT_ACCEPTED = 2,    /* we accepted; they have not answered yet */
 	CONTACT_ESTABLISHED = 3, /* both sides hold the session */
+	CONTACT_REQUEST = 4,     /* a first contact through our intake address (PROTOCOL.md 10.6):
+	                          * not a contact until accepted; no name, nothing sent to them */
 };
 
 /* Room for our current mailboxes for one contact and, while we move out of them, the invite
@@ -91,6 +93,14 @@ struct contact {
 	uint8_t prefix[X3DH_PREFIX_LEN];          /* ACCEPTED only */
 	uint8_t *ratchet;                         /* serialized state, owned; NULL while INVITED */
 	size_t ratchet_len;
+	/* Intake (PROTOCOL.md 10). Ours to them: PEER's mailbox I is an intake mailbox while
+	 * PEER_WORK_BITS[I] is not 0 (SEND_WORK, that many bits), whose bundle log is
+	 * PEER_LOG_ID[I]. Theirs to us: INTAKE is the id of our intake they came through (zero
+	 * if none), and the ephemeral key of their first message is EK. */
+	uint8_t peer_work_bits[CAIRN_MAILBOXES_MAX];
+	uint8_t peer_log_id[CAIRN_MAILBOXES_MAX][CAIRN_LOG_ID_LEN];
+	uint8_t intake[RECORD_ID_LEN];
+	uint8_t ek[CAIRN_KEY_LEN];
 };
 
 /* Serializes C into a malloc'd buffer (*OUT, *LEN); the caller wipes and frees it. */

@@ -16,6 +16,7 @@
 #include <sodium.h>
 
 #include "records.h"
+#include "work.h"
 
 static uint8_t ratchet_bytes[400];
 
@@ -51,7 +52,17 @@ static void make_contact(struct contact *k, int nmine, int npeer)
 	memset(ratchet_bytes, 0x99, sizeof(ratchet_bytes));
 	k->ratchet = ratchet_bytes;
 	k->ratchet_len = sizeof(ratchet_bytes);
+	for (int i = 0; i < npeer; i++) {
+		k->peer_work_bits[i] = (uint8_t)(8 + i);
+		memset(k->peer_log_id[i], 0x80 + i, CAIRN_LOG_ID_LEN);
+	}
+	memset(k->intake, 0xa3, sizeof(k->intake));
+	memset(k->ek, 0xa4, sizeof(k->ek));
 }
+
+/* The intake trailer's length: a record written before intake addresses ends before it. */
+#define TRAILER_LEN                                                                                \
+	(CAIRN_MAILBOXES_MAX * (1 + CAIRN_LOG_ID_LEN) + RECORD_ID_LEN + CAIRN_KEY_LEN)
 
 /* Parses IN and checks it against WANT field by field (the ratchet is a fresh copy). */
 static void check_same(const uint8_t *in, size_t len, const struct contact *want)
@@ -69,6 +80,10 @@ static void check_same(const uint8_t *in, size_t len, const struct contact *want
 	assert_memory_equal(got.conv, want->conv, sizeof(want->conv));
 	assert_int_equal(got.ratchet_len, want->ratchet_len);
 	assert_memory_equal(got.ratchet, want->ratchet, want->ratchet_len);
+	assert_memory_equal(got.peer_work_bits, want->peer_work_bits, sizeof(got.peer_work_bits));
+	assert_memory_equal(got.peer_log_id, want->peer_log_id, sizeof(got.peer_log_id));
+	assert_memory_equal(got.intake, want->intake, sizeof(got.intake));
+	assert_memory_equal(got.ek, want->ek, sizeof(got.ek));
 	contact_wipe(&got);
 }
 
@@ -84,6 +99,8 @@ static void test_contact_round_trip(void **state)
 		check_same(v, len, &k);
 		/* Every truncation and a trailing byte fail cleanly. */
 		for (size_t cut = 0; cut < len; cut += 7) {
+			if (cut == len - TRAILER_LEN)
+				continue; /* a record from before intake addresses: below */
 			struct contact bad;
 			assert_int_equal(contact_parse(v, cut, &bad), CAIRN_ECORRUPT);
 			assert_true(sodium_is_zero((const uint8_t *)&bad, sizeof(bad)));
@@ -96,6 +113,17 @@ static void test_contact_round_trip(void **state)
 		free(longer);
 		free(v);
 	}
+	/* A record from before intake addresses reads with the intake fields zero. */
+	make_contact(&k, 1, 1);
+	memset(k.peer_work_bits, 0, sizeof(k.peer_work_bits));
+	memset(k.peer_log_id, 0, sizeof(k.peer_log_id));
+	memset(k.intake, 0, sizeof(k.intake));
+	memset(k.ek, 0, sizeof(k.ek));
+	uint8_t *old = NULL;
+	size_t old_len = 0;
+	assert_int_equal(contact_encode(&k, &old, &old_len), 0);
+	check_same(old, old_len - TRAILER_LEN, &k);
+	free(old);
 	/* Too many mailboxes cannot be written. */
 	make_contact(&k, 2, 2);
 	uint8_t *v = NULL;
@@ -144,6 +172,18 @@ static void test_contact_refused(void **state)
 		assert_int_equal(contact_parse(v, len, &got), CAIRN_ECORRUPT);
 		v[bad[i].at] = keep;
 	}
+	check_same(v, len, &k);
+	/* Work bits beyond WORK_BITS_MAX, and a nameless contact that is no request. */
+	v[len - TRAILER_LEN] = WORK_BITS_MAX + 1;
+	assert_int_equal(contact_parse(v, len, &got), CAIRN_ECORRUPT);
+	free(v);
+	make_contact(&k, 1, 1);
+	k.name[0] = '\0';
+	assert_int_equal(contact_encode(&k, &v, &len), 0);
+	assert_int_equal(contact_parse(v, len, &got), CAIRN_ECORRUPT);
+	free(v);
+	k.state = CONTACT_REQUEST;
+	assert_int_equal(contact_encode(&k, &v, &len), 0);
 	check_same(v, len, &k);
 	free(v);
 }
