@@ -11,6 +11,7 @@
 #include <msgpack.h>
 
 #include "msgcheck.h"
+#include "work.h"
 
 /* The kinds of argument a message can carry, in wire order per type (PROTOCOL.md 5.2, 5.3). */
 enum codec_field {
@@ -31,6 +32,8 @@ enum codec_field {
 	F_NEXT_SEQ,      /* uint 64 */
 	F_FOLLOW,        /* uint 0 or 1 */
 	F_ENTRY,         /* bin 1..CAIRN_LOG_ENTRY_MAX, kept in m->envelope */
+	F_WORK_BITS,     /* uint 1..WORK_BITS_MAX */
+	F_WORK,          /* bin 16 */
 };
 
 #define CODEC_ARGS_MAX 3
@@ -55,6 +58,8 @@ static const struct codec_layout codec_layouts[] = {
     {CAIRN_CMD_LOG_APPEND, 3, "LOG_APPEND", {F_LOG_ID, F_DIGEST, F_ENTRY}},
     {CAIRN_CMD_LOG_READ, 3, "LOG_READ", {F_LOG_ID, F_SEQ, F_FOLLOW}},
     {CAIRN_CMD_LOG_DELETE, 2, "LOG_DELETE", {F_LOG_ID, F_DELETE_SECRET}},
+    {CAIRN_CMD_INTAKE, 2, "INTAKE", {F_RECIPIENT_ID, F_WORK_BITS}},
+    {CAIRN_CMD_SEND_WORK, 3, "SEND_WORK", {F_SENDER_ID, F_WORK, F_ENVELOPE}},
     {CAIRN_REPLY_OK, 0, "OK", {0}},
     {CAIRN_REPLY_CREATED, 2, "CREATED", {F_RECIPIENT_ID, F_SENDER_ID}},
     {CAIRN_REPLY_ERROR, 1, "ERROR", {F_CODE}},
@@ -108,6 +113,9 @@ static const uint8_t **codec_bin_slot(enum codec_field f, struct cairn_msg *m, s
 	case F_DELETE_SECRET:
 		*size = CAIRN_CREDENTIAL_LEN;
 		return &m->delete_secret;
+	case F_WORK:
+		*size = WORK_LEN;
+		return &m->work;
 	default:
 		return NULL;
 	}
@@ -151,6 +159,8 @@ static int codec_check_fields(const struct codec_layout *l, struct cairn_msg *m)
 			return CAIRN_EINVAL;
 		if (f == F_FOLLOW && m->follow > 1)
 			return CAIRN_EINVAL;
+		if (f == F_WORK_BITS && (m->work_bits < WORK_BITS_MIN || m->work_bits > WORK_BITS_MAX))
+			return CAIRN_EINVAL;
 	}
 	return 0;
 }
@@ -177,6 +187,8 @@ static int codec_pack_field(msgpack_packer *pk, enum codec_field f, struct cairn
 		return msgpack_pack_uint64(pk, m->next_seq);
 	case F_FOLLOW:
 		return msgpack_pack_uint8(pk, m->follow);
+	case F_WORK_BITS:
+		return msgpack_pack_uint8(pk, m->work_bits);
 	case F_CODE:
 		return msgpack_pack_uint32(pk, m->code);
 	case F_ENTRY:
@@ -374,6 +386,14 @@ static int codec_read_field(struct codec_reader *r, enum codec_field f, struct c
 		if (v > 1)
 			return CAIRN_ETYPE;
 		m->follow = (uint8_t)v;
+		return 0;
+	case F_WORK_BITS:
+		rc = codec_read_uint(r, &v);
+		if (rc != 0)
+			return rc;
+		if (v < WORK_BITS_MIN || v > WORK_BITS_MAX)
+			return CAIRN_ETYPE;
+		m->work_bits = (uint8_t)v;
 		return 0;
 	case F_CODE:
 		rc = codec_read_uint(r, &v);

@@ -27,6 +27,8 @@ enum cairn_msg_type {
 	CAIRN_CMD_LOG_APPEND = 10,
 	CAIRN_CMD_LOG_READ = 11,
 	CAIRN_CMD_LOG_DELETE = 12,
+	CAIRN_CMD_INTAKE = 13, /* intake mailboxes, section 5.10 */
+	CAIRN_CMD_SEND_WORK = 14,
 	CAIRN_REPLY_OK = 64,
 	CAIRN_REPLY_CREATED = 65,
 	CAIRN_REPLY_ERROR = 66,
@@ -47,14 +49,14 @@ struct cairn_msg {
 	uint8_t type;
 	uint32_t request_id;
 	const uint8_t *recipient_key; /* CREATE: 32 bytes */
-	const uint8_t *recipient_id;  /* AUTH SECURE SUBSCRIBE ACK DELETE CREATED: 24 bytes */
-	const uint8_t *sender_id;     /* SEND CREATED: 24 bytes */
+	const uint8_t *recipient_id;  /* AUTH SECURE SUBSCRIBE ACK DELETE INTAKE CREATED: 24 bytes */
+	const uint8_t *sender_id;     /* SEND SEND_WORK CREATED: 24 bytes */
 	const uint8_t *signature;     /* AUTH: 64 bytes */
 	/* SECURE, LOG_CREATE: a credential digest, 32 bytes; SEND: 32 bytes or NULL (nil);
 	 * LOG_APPEND: the log credential, 32 bytes */
 	const uint8_t *credential;
 	uint64_t envelope_id;    /* ACK ENVELOPE */
-	const uint8_t *envelope; /* SEND ENVELOPE: envelope_len bytes (may be NULL if 0);
+	const uint8_t *envelope; /* SEND SEND_WORK ENVELOPE: envelope_len bytes (NULL if 0);
 	                            LOG_APPEND LOG_ENTRY: the entry, 1..CAIRN_LOG_ENTRY_MAX */
 	size_t envelope_len;
 	uint32_t code; /* ERROR, END: a wire error code (0 for END of a deleted mailbox) */
@@ -65,6 +67,8 @@ struct cairn_msg {
 	uint64_t first_seq;           /* LOG_STATE */
 	uint64_t next_seq;            /* LOG_STATE */
 	uint8_t follow;               /* LOG_READ: 0 or 1 */
+	uint8_t work_bits;            /* INTAKE: 1..40 */
+	const uint8_t *work;          /* SEND_WORK: 16 bytes */
 };
 
 /* Largest encoding of any message (a full SEND, ENVELOPE, LOG_APPEND or LOG_ENTRY), for

@@ -16,6 +16,7 @@
 
 #include "codec.h"
 #include "mdvec.h"
+#include "work.h"
 
 #define BYTES(...) (const uint8_t[]){__VA_ARGS__}, sizeof((const uint8_t[]){__VA_ARGS__})
 
@@ -60,6 +61,8 @@ static void assert_msg_equal(const struct cairn_msg *a, const struct cairn_msg *
 	assert_int_equal(a->first_seq, b->first_seq);
 	assert_int_equal(a->next_seq, b->next_seq);
 	assert_int_equal(a->follow, b->follow);
+	assert_int_equal(a->work_bits, b->work_bits);
+	SAME_BYTES(work, WORK_LEN);
 #undef SAME_BYTES
 }
 
@@ -93,6 +96,7 @@ struct vec_store {
 	uint8_t envelope[256];
 	uint8_t log_id[CAIRN_LOG_ID_LEN];
 	uint8_t delete_key[CAIRN_CREDENTIAL_LEN];
+	uint8_t work[WORK_LEN];
 };
 
 static uint64_t vec_uint(const char *name, const char *key)
@@ -143,6 +147,16 @@ static void vec_fields(const char *name, struct cairn_msg *m, struct vec_store *
 		m->sender_id = vec_bin(name, "sender_id", st->sender_id, 24);
 		if (strcmp(mdvec_str(name, "credential"), "nil") != 0)
 			m->credential = vec_bin(name, "credential", st->credential, 32);
+		m->envelope_len = mdvec_hex(name, "envelope", st->envelope, sizeof(st->envelope));
+		m->envelope = m->envelope_len > 0 ? st->envelope : NULL;
+		break;
+	case CAIRN_CMD_INTAKE:
+		m->recipient_id = vec_bin(name, "recipient_id", st->recipient_id, 24);
+		m->work_bits = (uint8_t)vec_uint(name, "work_bits");
+		break;
+	case CAIRN_CMD_SEND_WORK:
+		m->sender_id = vec_bin(name, "sender_id", st->sender_id, 24);
+		m->work = vec_bin(name, "work", st->work, WORK_LEN);
 		m->envelope_len = mdvec_hex(name, "envelope", st->envelope, sizeof(st->envelope));
 		m->envelope = m->envelope_len > 0 ? st->envelope : NULL;
 		break;
@@ -200,6 +214,7 @@ static const char *const vector_names[] = {
     "codec/ping",    "codec/create", "codec/auth",     "codec/secure",   "codec/subscribe",
     "codec/ack",     "codec/delete", "codec/send",     "codec/send-nil", "codec/ok",
     "codec/created", "codec/error",  "codec/envelope", "codec/end",      "codec/error-full",
+    "codec/intake",  "codec/send-work",
 };
 #define VECTOR_COUNT (sizeof(vector_names) / sizeof(vector_names[0]))
 
@@ -224,7 +239,7 @@ static uint8_t check_vector(const char *name)
 
 static void test_spec_vectors(void **state)
 {
-	unsigned seen_types = 0; /* one bit per distinct type, to prove all 13 are covered */
+	unsigned seen_types = 0; /* one bit per distinct type, to prove all 15 are covered */
 	uint64_t bits = 0;
 	for (size_t i = 0; i < VECTOR_COUNT; i++) {
 		uint8_t type = check_vector(vector_names[i]);
@@ -233,7 +248,7 @@ static void test_spec_vectors(void **state)
 			seen_types++;
 		bits |= 1ull << bit;
 	}
-	assert_int_equal(seen_types, 13);
+	assert_int_equal(seen_types, 15);
 }
 
 /* ---- Round trips and encoding ----------------------------------------------------------- */
@@ -390,7 +405,7 @@ static void test_errors_with_id(void **state)
 		size_t len;
 		int rc;
 	} cases[] = {
-	    {{0x92, 0x0d, 0x07}, 3, CAIRN_EUNKNOWN}, /* 13: the first type after the logs' */
+	    {{0x92, 0x0f, 0x07}, 3, CAIRN_EUNKNOWN}, /* 15: the first type after SEND_WORK */
 	    {{0x92, 0x00, 0x07}, 3, CAIRN_EUNKNOWN},
 	    {{0x92, 0x3f, 0x07}, 3, CAIRN_EUNKNOWN},
 	    {{0x92, 0xcf, 0, 0, 0, 1, 0, 0, 0, 1, 0x07}, 11, CAIRN_EUNKNOWN}, /* 2^32 + 1 */
@@ -415,8 +430,10 @@ static void test_errors_with_id(void **state)
 	}
 
 	/* [type, 7, recipient_id, LAST]: an ACK whose envelope id is -1 or nil, a SECURE whose
-	 * digest is nil. */
-	static const uint8_t tails[][2] = {{0x06, 0xff}, {0x06, 0xc0}, {0x04, 0xc0}};
+	 * digest is nil, an INTAKE whose bits are out of range. */
+	static const uint8_t tails[][2] = {{0x06, 0xff}, {0x06, 0xc0}, {0x04, 0xc0},
+	                                   /* INTAKE with 0, 41 or nil bits of work */
+	                                   {0x0d, 0x00}, {0x0d, 0x29}, {0x0d, 0xc0}};
 	for (size_t i = 0; i < sizeof(tails) / sizeof(tails[0]); i++) {
 		uint8_t buf[30] = {0x94, tails[i][0], 0x07, 0xc4, 24};
 		memset(buf + 5, 0x22, 24);
