@@ -162,6 +162,24 @@ static void test_address_parse_rules(void **state)
 	in[OFF_RLEN + 1] = (uint8_t)(rlen + 1);
 	refused(in, n, CAIRN_EINVAL);
 	in[OFF_RLEN + 1] = (uint8_t)rlen;
+	/* relay_len 0 and over 320 in lists that are otherwise whole: the first point's text
+	 * empty (a second point keeps the length legal), then one of 321 bytes. */
+	struct intake_address two0;
+	uint8_t t[INTAKE_MAX_LEN + 8];
+	one_point(&two0, relay_a);
+	two0.count = 2;
+	two0.point[1] = two0.point[0];
+	snprintf(two0.point[1].relay, sizeof(two0.point[1].relay), "%s", relay_b);
+	size_t tn = encoded(&two0, t);
+	memmove(t + OFF_RELAY, t + OFF_RELAY + rlen, tn - OFF_RELAY - rlen);
+	t[OFF_RLEN] = 0;
+	t[OFF_RLEN + 1] = 0;
+	refused(t, tn - rlen, CAIRN_EINVAL);
+	memcpy(t, in, OFF_RELAY);
+	t[OFF_RLEN] = 321 >> 8;
+	t[OFF_RLEN + 1] = 321 & 0xff;
+	memset(t + OFF_RELAY, 'a', 321);
+	refused(t, OFF_RELAY + 321, CAIRN_EINVAL);
 	/* 6. Bytes after the last point. */
 	in[n] = 0;
 	refused(in, n + 1, CAIRN_EINVAL);
@@ -169,10 +187,40 @@ static void test_address_parse_rules(void **state)
 	in[OFF_RELAY + 10] = 0;
 	refused(in, n, CAIRN_EADDRESS);
 	in[OFF_RELAY + 10] = relay_a[10];
+	/* A NUL after a whole address would hide what follows it from the address parser. */
+	memcpy(t, in, n);
+	memcpy(t + n, "\0x", 2);
+	t[OFF_RLEN + 1] = (uint8_t)(rlen + 2);
+	refused(t, n + 2, CAIRN_EADDRESS);
 	in[OFF_RELAY] = 'x';
 	refused(in, n, CAIRN_EADDRESS);
 	in[OFF_RELAY] = relay_a[0];
 	assert_int_equal(intake_parse(in, n, &a), 0);
+	/* Five whole points (on five relays): the count, not the relays, refuses them. The
+	 * parser must not write a fifth point anywhere. */
+	{
+		uint8_t five[INTAKE_MAX_LEN];
+		size_t fl = OFF_RLEN - 48;
+		memcpy(five, in, fl);
+		five[OFF_COUNT] = 5;
+		for (int i = 0; i < 5; i++) {
+			uint8_t key[32];
+			char k64[64], text[128];
+			memset(key, (uint8_t)(0x10 + i), sizeof(key));
+			sodium_bin2base64(k64, sizeof(k64), key, 32,
+			                  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+			int w =
+			    snprintf(text, sizeof(text), "cairn://%s@10.0.0.%d:7443", k64, i + 1);
+			memset(five + fl, 0x41 + i, 48);
+			five[fl + 48] = 0;
+			five[fl + 49] = (uint8_t)w;
+			memcpy(five + fl + 50, text, (size_t)w);
+			fl += 50 + (size_t)w;
+		}
+		refused(five, fl, CAIRN_EINVAL);
+		five[OFF_COUNT] = 4;
+		refused(five, fl, CAIRN_EINVAL); /* the fifth point is now trailing bytes */
+	}
 	/* 9. An identity key that does not map. */
 	bad_identity(in + 1);
 	refused(in, n, CAIRN_EINVAL);
@@ -393,6 +441,9 @@ static void test_bundle_refusals(void **state)
 	memcpy(mixed, other.sk, 32);
 	memcpy(mixed + 32, owner.pk, 32);
 	assert_int_equal(bundle_sign(&b, log_id, mixed, out), CAIRN_EINVAL);
+	memcpy(mixed, owner.sk, 32);
+	memcpy(mixed + 32, other.pk, 32);
+	assert_int_equal(bundle_sign(&b, log_id, mixed, out), CAIRN_EINVAL);
 }
 
 /* The intermediates of intake/first from the vector's inputs, by libsodium directly. */
@@ -537,12 +588,15 @@ static void test_round_trip_and_replay(void **state)
 	expect_text(&res, E2E_TYPE_INTAKE, "first");
 	assert_memory_equal(peer, q.id.pk, 32);
 	assert_false(spk.used);
-	/* Another requester through the same prekey, after the first opened. */
+	/* Another requester through the same prekey, after the first opened; a prekey's USED
+	 * flag does not matter (many requesters share it, 10.4). */
 	struct requester q2;
+	struct x3dh_onetime marked = spk;
+	marked.used = true;
 	requester_new(&q2, &owner, &spk);
 	size_t l4 = seal3(&q2, "other", e3);
 	assert_int_equal(
-	    e2e_open_intake(owner.sk, &spk, e3, l4, buf, sizeof(buf), &res, peer, &o2, NULL), 0);
+	    e2e_open_intake(owner.sk, &marked, e3, l4, buf, sizeof(buf), &res, peer, &o2, NULL), 0);
 	assert_memory_equal(peer, q2.id.pk, 32);
 	ratchet_free(o2);
 	ratchet_free(q2.r);
