@@ -451,19 +451,9 @@ static void check_first_intermediates(const struct identity *iki, const struct i
                                       const uint8_t spk[32])
 {
 	const char *V = "intake/first";
-	uint8_t ek[32], ax[32], ix[32], ikm[128], okm[96], key[32], v[96];
+	uint8_t ek[32], ikm[128], okm[96], key[32], v[96];
 	memset(ek, 0x32, sizeof(ek));
-	assert_int_equal(crypto_sign_ed25519_sk_to_curve25519(ax, ika->sk), 0);
-	assert_int_equal(crypto_sign_ed25519_pk_to_curve25519(ix, iki->pk), 0);
-	memset(ikm, 0xff, 32);
-	assert_int_equal(crypto_scalarmult(ikm + 32, ax, spk), 0);
-	assert_int_equal(crypto_scalarmult(ikm + 64, ek, ix), 0);
-	assert_int_equal(crypto_scalarmult(ikm + 96, ek, spk), 0);
-	const char *names[3] = {"dh1", "dh2", "dh3"};
-	for (int i = 0; i < 3; i++) {
-		assert_int_equal(mdvec_hex(V, names[i], v, 32), 32);
-		assert_memory_equal(v, ikm + 32 * (i + 1), 32);
-	}
+	x3dh_ikm_check(V, iki, ika, ek, spk, ikm);
 	uint8_t box_ikm[96];
 	memcpy(box_ikm, ikm, 32);
 	memcpy(box_ikm + 32, ikm + 64, 64);
