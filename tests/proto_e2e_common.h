@@ -23,4 +23,13 @@ struct identity {
 	uint8_t pk[32], sk[64];
 };
 
+/*
+ * X3DH's input keying material F || DH1 || DH2 || DH3 (PROTOCOL.md 8.3, 10.4) into IKM, by
+ * libsodium directly, from the inviter's (owner's) identity II, the accepter's (requester's)
+ * identity IA, the ephemeral private key EK and the one-time key or prekey OPK; fails the test
+ * unless DH1..DH3 are vector VEC's dh1, dh2 and dh3.
+ */
+void x3dh_ikm_check(const char *vec, const struct identity *ii, const struct identity *ia,
+                    const uint8_t ek[32], const uint8_t opk[32], uint8_t ikm[128]);
+
 #endif

@@ -284,23 +284,13 @@ static void check_first_intermediates(const struct identity *ii, const struct id
                                       const uint8_t opk[32])
 {
 	const char *V = "e2e/first";
-	uint8_t opk_priv[32], ek[32], rpriv[32], ax[32], ix[32], ikm[128], okm[96], v[96];
+	uint8_t opk_priv[32], ek[32], rpriv[32], ikm[128], okm[96], v[96];
 	uint8_t sh[32], rko[96], mk[32];
 	static const uint8_t one = 1;
 	assert_int_equal(mdvec_hex("e2e/invite", "onetime_private", opk_priv, 32), 32);
 	assert_int_equal(mdvec_hex(V, "ephemeral_private", ek, 32), 32);
 	assert_int_equal(mdvec_hex(V, "ratchet_private", rpriv, 32), 32);
-	assert_int_equal(crypto_sign_ed25519_sk_to_curve25519(ax, ia->sk), 0);
-	assert_int_equal(crypto_sign_ed25519_pk_to_curve25519(ix, ii->pk), 0);
-	memset(ikm, 0xff, 32);
-	assert_int_equal(crypto_scalarmult(ikm + 32, ax, opk), 0);
-	assert_int_equal(crypto_scalarmult(ikm + 64, ek, ix), 0);
-	assert_int_equal(crypto_scalarmult(ikm + 96, ek, opk), 0);
-	const char *names[3] = {"dh1", "dh2", "dh3"};
-	for (int i = 0; i < 3; i++) {
-		assert_int_equal(mdvec_hex(V, names[i], v, 32), 32);
-		assert_memory_equal(v, ikm + 32 * (i + 1), 32);
-	}
+	x3dh_ikm_check(V, ii, ia, ek, opk, ikm);
 	assert_int_equal(
 	    kdf_hkdf_sha256(okm, 96, NULL, 0, ikm, 128, (const uint8_t *)"cairn/1 x3dh", 12), 0);
 	assert_int_equal(mdvec_hex(V, "root_key", v, 32), 32);
