@@ -35,6 +35,8 @@ static void make_intake(struct conn *owner, struct box *b, unsigned bits)
 	expect_nothing(owner);
 	settle();
 	expect_ok(owner, 2);
+	struct mailbox *mb = mailbox_by_sender(&relay->mailboxes, b->sender_id);
+	assert_int_equal(memstorage_work_bits(relay->storage, mb->rec.id), bits);
 }
 
 /* The body "env-N" into BODY; returns its length. */
@@ -173,7 +175,9 @@ static void test_intake_command(void **state)
 	expect_nothing(owner); /* the OK waits for the disk */
 	settle();
 	expect_ok(owner, 12);
-	assert_int_equal(mailbox_by_sender(&relay->mailboxes, b.sender_id)->rec.work_bits, BITS);
+	struct mailbox *mb = mailbox_by_sender(&relay->mailboxes, b.sender_id);
+	assert_int_equal(mb->rec.work_bits, BITS);
+	assert_int_equal(memstorage_work_bits(relay->storage, mb->rec.id), BITS); /* durable */
 
 	send_env(other, &b, 20, 1, cred);
 	expect_error(other, 20, CAIRN_EWORK);
@@ -194,6 +198,12 @@ static void test_intake_command(void **state)
 	command(owner, &m);
 	assert_true(memstorage_run_batch(relay->storage, true) >= 1);
 	expect_error(owner, 13, CAIRN_ESTORAGE);
+	assert_int_equal(memstorage_work_bits(relay->storage, mb->rec.id), BITS);
+	m.request_id = 14;
+	command(owner, &m);
+	settle();
+	expect_ok(owner, 14);
+	assert_int_equal(memstorage_work_bits(relay->storage, mb->rec.id), 12);
 }
 
 /* INTAKE draws on the CREATE/SECURE budget. */
