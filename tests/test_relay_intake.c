@@ -255,6 +255,17 @@ static void test_send_work_delivered(void **state)
 	expect_ok(owner, 4);
 	settle();
 	assert_int_equal(memstorage_envelopes(relay->storage), 0);
+
+	/* Deleted like any mailbox: the store forgets its bits, a SEND_WORK gets `denied`. */
+	uint64_t store_id = mailbox_by_sender(&relay->mailboxes, b.sender_id)->rec.id;
+	on_mailbox(owner, CAIRN_CMD_DELETE, &b, 5, 0);
+	settle();
+	assert_non_null(next_reply(owner)); /* the subscription's END */
+	expect_ok(owner, 5);
+	assert_int_equal(memstorage_work_bits(relay->storage, store_id), 0);
+	solve(&b, 8, now_s, BITS, work);
+	send_work(sender, &b, 31, 8, work);
+	expect_error(sender, 31, CAIRN_EDENIED);
 }
 
 /* Check 2: a time more than work_window either side of the relay's clock, or before the
