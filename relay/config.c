@@ -232,7 +232,7 @@ static const struct key_spec keys[] = {
     NUM("limits", "min_free_disk", min_free_disk, V_BYTES, 0, UINT64_C(1) << 50,
         "free space kept on the data directory's disk; below it SEND and CREATE get 'full'"),
     NUM("limits", "create_burst", create_burst, V_COUNT, 1, 65536,
-        "CREATE and SECURE commands one connection may send at once, then..."),
+        "CREATE, SECURE and INTAKE commands one connection may send at once, then..."),
     NUM("limits", "create_per_minute", create_per_minute, V_COUNT, 0, 60000,
         "...this many a minute; beyond that they get the error 'limit'"),
     NUM("limits", "log_max_entries", log_max_entries, V_COUNT, 1, 10000000,
