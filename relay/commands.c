@@ -487,7 +487,8 @@ static void cmd_send_work(struct peer *p, const struct cairn_msg *m)
 	rc = worktable_insert(&relay->work, digest, now);
 	if (rc != 0) {
 		/* Full: `full` (5.10 check 4). No memory for the table: retry later. */
-		peer_reply_error(p, m->request_id, rc == CAIRN_ENOMEM ? CAIRN_ESTORAGE : rc);
+		rc = rc == CAIRN_ECAPACITY ? admission_work_table_full(relay) : CAIRN_ESTORAGE;
+		peer_reply_error(p, m->request_id, rc);
 		return;
 	}
 	accept_envelope(p, mb, m);

@@ -463,8 +463,10 @@ static void test_send_work_table_full(void **state)
 		send_work(sender, &b, 80 + (uint32_t)i, i, work);
 	}
 	solve(&b, 2, now_s, BITS, work);
+	uint64_t refused = relay->stats.refused_full;
 	send_work(sender, &b, 82, 2, work);
 	expect_error(sender, 82, CAIRN_ECAPACITY);
+	assert_int_equal(relay->stats.refused_full, refused + 1); /* counted, and warned */
 	settle();
 	expect_ok(sender, 80);
 	expect_ok(sender, 81);
