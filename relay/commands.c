@@ -199,32 +199,51 @@ static void cmd_auth(struct peer *p, const struct cairn_msg *m)
 	p->relay->port->defer(p->conn, &a->task);
 }
 
-static void cmd_secure(struct peer *p, const struct cairn_msg *m)
+/*
+ * The first steps of SECURE and INTAKE, which change the caller's mailbox's record: the
+ * mailbox (else `denied`), a token of the create budget, since each is a write to the store
+ * (else `limit`), a request whose OK waits for that write (else `storage`), and the mailbox
+ * touched. Returns the request with *MB set, or NULL once the command is answered.
+ */
+static struct request *owner_write(struct peer *p, const struct cairn_msg *m, struct mailbox **mb)
 {
-	struct relay *relay = p->relay;
-	struct mailbox *mb = owned_mailbox(p, m->recipient_id);
-	if (mb == NULL) {
+	*mb = owned_mailbox(p, m->recipient_id);
+	if (*mb == NULL) {
 		peer_reply_error(p, m->request_id, CAIRN_EDENIED);
-		return;
+		return NULL;
 	}
-	/* Each SECURE is a write to the store: it draws on the same budget as CREATE. */
 	if (admission_take(p->relay, &p->budget) != 0) {
 		peer_reply_error(p, m->request_id, CAIRN_ELIMIT);
-		return;
+		return NULL;
 	}
 	struct request *r = request_new(p, m->request_id, request_done);
 	if (r == NULL) {
 		peer_reply_error(p, m->request_id, CAIRN_ESTORAGE);
-		return;
+		return NULL;
 	}
-	mailbox_touch(relay, mb);
+	mailbox_touch(p->relay, *mb);
+	return r;
+}
+
+/* Writes MB's record, as changed in memory, with the store op KIND for R. */
+static void owner_write_submit(struct request *r, const struct mailbox *mb, enum store_op_kind kind)
+{
+	r->rec = mb->rec;
+	r->job.op.kind = kind;
+	r->job.op.mailbox = &r->rec;
+	relay_submit(r->peer->relay, &r->job);
+}
+
+static void cmd_secure(struct peer *p, const struct cairn_msg *m)
+{
+	struct mailbox *mb;
+	struct request *r = owner_write(p, m, &mb);
+	if (r == NULL)
+		return;
 	/* In force at once: sends after this command need the credential. */
 	memcpy(mb->rec.credential_digest, m->credential, CAIRN_CREDENTIAL_LEN);
 	mb->rec.secured = true;
-	r->rec = mb->rec;
-	r->job.op.kind = STORE_MAILBOX_SECURE;
-	r->job.op.mailbox = &r->rec;
-	relay_submit(relay, &r->job);
+	owner_write_submit(r, mb, STORE_MAILBOX_SECURE);
 }
 
 static void cmd_subscribe(struct peer *p, const struct cairn_msg *m)
@@ -411,34 +430,18 @@ static void cmd_send(struct peer *p, const struct cairn_msg *m)
 /* INTAKE (5.10): makes the caller's mailbox an intake mailbox, or changes its bits. */
 static void cmd_intake(struct peer *p, const struct cairn_msg *m)
 {
-	struct relay *relay = p->relay;
 	/* The codec refuses these too; the handler does not count on it. */
 	if (m->work_bits < WORK_BITS_MIN || m->work_bits > WORK_BITS_MAX) {
 		peer_reply_error(p, m->request_id, CAIRN_EBADREQ);
 		return;
 	}
-	struct mailbox *mb = owned_mailbox(p, m->recipient_id);
-	if (mb == NULL) {
-		peer_reply_error(p, m->request_id, CAIRN_EDENIED);
+	struct mailbox *mb;
+	struct request *r = owner_write(p, m, &mb);
+	if (r == NULL)
 		return;
-	}
-	/* A write to the store, like SECURE: on the same budget. */
-	if (admission_take(relay, &p->budget) != 0) {
-		peer_reply_error(p, m->request_id, CAIRN_ELIMIT);
-		return;
-	}
-	struct request *r = request_new(p, m->request_id, request_done);
-	if (r == NULL) {
-		peer_reply_error(p, m->request_id, CAIRN_ESTORAGE);
-		return;
-	}
-	mailbox_touch(relay, mb);
 	/* In force at once, like SECURE: a SEND read after this command gets `work`. */
 	mb->rec.work_bits = m->work_bits;
-	r->rec = mb->rec;
-	r->job.op.kind = STORE_MAILBOX_INTAKE;
-	r->job.op.mailbox = &r->rec;
-	relay_submit(relay, &r->job);
+	owner_write_submit(r, mb, STORE_MAILBOX_INTAKE);
 }
 
 /* 5.10 check 2: whether WORK's time is within work_window of NOW and not before the start. */
