@@ -94,6 +94,11 @@ int admission_room_for_log(struct relay *relay)
 	return 0;
 }
 
+int admission_work_table_full(struct relay *relay)
+{
+	return refuse_full(relay, "work_seen_max");
+}
+
 int admission_room_for_envelope(struct relay *relay, size_t len)
 {
 	const struct mailbox_index *ix = &relay->mailboxes;

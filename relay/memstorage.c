@@ -34,6 +34,12 @@ struct memstorage {
 	size_t env_len, env_cap;
 	uint64_t batches, writes;
 	uint64_t entry_reads; /* STORAGE_READ_ENTRIES jobs served */
+	/* Intake mailboxes' work bits as committed (memstorage_work_bits), unordered. */
+	struct intake_row {
+		uint64_t mailbox_id;
+		uint8_t work_bits;
+	} * intake;
+	size_t intake_len, intake_cap;
 };
 
 static const struct storage_ops mem_ops;
@@ -192,9 +198,40 @@ static int put_envelope(struct memstorage *s, const struct store_op *op, bool en
 	return 0;
 }
 
+/* Records mailbox ID's work bits BITS (0: forgets it). Returns 0 or CAIRN_ESTORAGE. */
+static int set_work_bits(struct memstorage *s, uint64_t id, uint8_t bits)
+{
+	size_t i = 0;
+	while (i < s->intake_len && s->intake[i].mailbox_id != id)
+		i++;
+	if (i == s->intake_len) {
+		if (bits == 0)
+			return 0;
+		if (s->intake_len == s->intake_cap) {
+			size_t cap = s->intake_cap ? 2 * s->intake_cap : 8;
+			struct intake_row *rows = realloc(s->intake, cap * sizeof(*rows));
+			if (rows == NULL)
+				return CAIRN_ESTORAGE;
+			s->intake = rows;
+			s->intake_cap = cap;
+		}
+		s->intake_len++;
+	}
+	if (bits == 0)
+		s->intake[i] = s->intake[--s->intake_len];
+	else
+		s->intake[i] = (struct intake_row){.mailbox_id = id, .work_bits = bits};
+	return 0;
+}
+
 static int apply(struct memstorage *s, const struct store_op *op)
 {
 	switch (op->kind) {
+	case STORE_MAILBOX_PUT:
+	case STORE_MAILBOX_INTAKE:
+		if (op->mailbox == NULL)
+			return CAIRN_ESTORAGE;
+		return set_work_bits(s, op->mailbox->id, op->mailbox->work_bits);
 	case STORE_ENVELOPE_PUT:
 		return put_envelope(s, op, false);
 	case STORE_LOG_ENTRY_PUT:
@@ -208,11 +245,11 @@ static int apply(struct memstorage *s, const struct store_op *op)
 		return 0;
 	case STORE_MAILBOX_DELETE:
 		remove_if(s, of_mailbox, op->mailbox_id);
-		return 0;
+		return set_work_bits(s, op->mailbox_id, 0);
 	case STORE_EXPIRE:
 		remove_if(s, below, op->envelope_id);
 		return 0;
-	default: /* mailboxes, logs and id marks: nothing here reads them back */
+	default: /* other mailbox ops, logs and id marks: nothing here reads them back */
 		return 0;
 	}
 }
@@ -350,6 +387,15 @@ uint64_t memstorage_entry_reads(const struct storage *base)
 	return mem_of_const(base)->entry_reads;
 }
 
+unsigned memstorage_work_bits(const struct storage *base, uint64_t mailbox_id)
+{
+	const struct memstorage *s = mem_of_const(base);
+	for (size_t i = 0; i < s->intake_len; i++)
+		if (s->intake[i].mailbox_id == mailbox_id)
+			return s->intake[i].work_bits;
+	return 0;
+}
+
 static void mem_close(struct storage *base, void (*closed)(void *arg), void *arg)
 {
 	struct memstorage *s = mem_of(base);
@@ -359,6 +405,7 @@ static void mem_close(struct storage *base, void (*closed)(void *arg), void *arg
 	for (size_t i = 0; i < s->env_len; i++)
 		free(s->env[i].body);
 	free(s->env);
+	free(s->intake);
 	free(s);
 	if (closed != NULL)
 		closed(arg);

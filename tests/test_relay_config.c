@@ -84,6 +84,10 @@ static void test_defaults_are_limits_h(void **state)
 	assert_true(c.min_free_disk == CAIRN_DEFAULT_MIN_FREE_DISK);
 	assert_int_equal(c.create_burst, CAIRN_DEFAULT_CREATE_BURST);
 	assert_int_equal(c.create_per_minute, CAIRN_DEFAULT_CREATE_PER_MINUTE);
+	assert_int_equal(c.intake_max_envelopes, 1000);
+	assert_true(c.intake_max_bytes == 16u << 20);
+	assert_int_equal(c.work_window_s, 600);
+	assert_int_equal(c.work_seen_max, 1000000);
 	assert_string_equal(c.data_dir, CAIRN_DEFAULT_DATA_DIR);
 }
 
@@ -116,7 +120,11 @@ static void test_valid_file_overrides_every_key(void **state)
 	                    "max_stored_bytes = 3G\n"
 	                    "min_free_disk = 0\n"
 	                    "create_burst = 2\n"
-	                    "create_per_minute = 0\n");
+	                    "create_per_minute = 0\n"
+	                    "intake_max_envelopes = 9\n"
+	                    "intake_max_bytes = 1M\n"
+	                    "work_window = 2m\n"
+	                    "work_seen_max = 5000\n");
 	struct relay_config c;
 	char err[256];
 	relay_config_defaults(&c);
@@ -145,6 +153,10 @@ static void test_valid_file_overrides_every_key(void **state)
 	assert_true(c.min_free_disk == 0);
 	assert_int_equal(c.create_burst, 2);
 	assert_int_equal(c.create_per_minute, 0);
+	assert_int_equal(c.intake_max_envelopes, 9);
+	assert_true(c.intake_max_bytes == 1u << 20);
+	assert_int_equal(c.work_window_s, 120);
+	assert_int_equal(c.work_seen_max, 5000);
 	/* Not a config key: the file must not touch it. */
 	assert_string_equal(c.data_dir, CAIRN_DEFAULT_DATA_DIR);
 }
@@ -204,6 +216,12 @@ static void test_bad_lines_name_their_line(void **state)
 	    {"[limits]\nmin_free_disk = 10X\n", ":2:", "min_free_disk: '10X' is not"},
 	    {"[limits]\ncreate_burst = 0\n", ":2:", "create_burst: 0 is out of range"},
 	    {"[relay]\ncreate_per_minute = 1\n", ":2:", "belongs in [limits]"},
+	    {"[limits]\nintake_max_envelopes = 0\n", ":2:", "intake_max_envelopes: 0 is out"},
+	    {"[limits]\nintake_max_bytes = 16383\n", ":2:", "intake_max_bytes: 16383 is out"},
+	    {"[limits]\nwork_window = 9\n", ":2:", "work_window: 9 is out of range"},
+	    {"[limits]\nwork_window = 2d\n", ":2:", "work_window"},
+	    {"[limits]\nwork_seen_max = 15\n", ":2:", "work_seen_max: 15 is out of range"},
+	    {"[limits]\nwork_seen_max = 67108865\n", ":2:", "work_seen_max"},
 	    {"[limits]\nttl =\n", ":2:", "ttl"},
 	    {"ttl = 5\n", ":1:", "outside a section"},
 	    {"[limits]\nttl = 5\nttl = 6\n", ":3:", "set twice"},
