@@ -30,7 +30,7 @@ static int report(struct receiver *rv, const struct contact *k, const struct app
                   const uint8_t *text, size_t len)
 {
 	rv->fx->received++;
-	if (rv->on_message == NULL)
+	if (rv->on_message == NULL || k->state == CONTACT_REQUEST) /* cairn_requests shows it */
 		return 0;
 	struct cairn_message m = {.contact = k->name,
 	                          .outgoing = 0,

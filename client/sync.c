@@ -13,6 +13,7 @@
 
 #include "engine.h"
 #include "group.h"
+#include "intakes.h"
 #include "logio.h"
 
 #define RUN_FDS_MAX 64
@@ -137,6 +138,9 @@ int cairn_sync(struct cairn *c, struct cairn_sync_result *result, cairn_message_
 		return CAIRN_EINVAL;
 	/* What the clock asks of the groups goes out with this sync. */
 	int rc = c->engine != NULL ? CAIRN_ESTATE : client_groups_tick(c);
+	/* What the clock asks of our intake addresses (prekeys, bundles, old addresses). */
+	if (rc == 0)
+		rc = client_intake_sync(c);
 	if (rc != 0) {
 		memset(result, 0, sizeof(*result));
 		return rc;
