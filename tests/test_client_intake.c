@@ -31,6 +31,7 @@
 #include "client.h"
 #include "e2e.h"
 #include "intake.h"
+#include "intakes.h"
 #include "memrelay.h"
 #include "work.h"
 
@@ -39,44 +40,13 @@
 #define BITS   8
 #define DAY    86400
 
-/* The owner's clock: the relays' real one, moved ahead by SHIFT seconds. */
-struct clock {
-	struct client_env base;
-	int64_t shift;
-};
-
 struct world {
 	char root[64];
 	struct memrelay *relay[RELAYS];
 	const char *addr[RELAYS];
-	struct clock clk;
 	struct client_env env;
 	struct cairn *owner, *req; /* the officer; the requester's identity and connections */
 };
-
-/* ---- the environment ------------------------------------------------------------------- */
-
-static int64_t clk_mono(void *ctx)
-{
-	struct clock *k = ctx;
-	return k->base.mono_ms(k->base.ctx);
-}
-static int64_t clk_wall(void *ctx)
-{
-	struct clock *k = ctx;
-	return k->base.wall_s(k->base.ctx) + k->shift;
-}
-static void clk_random(void *ctx, void *buf, size_t len)
-{
-	struct clock *k = ctx;
-	k->base.random(k->base.ctx, buf, len);
-}
-static int clk_connect(void *ctx, const char *host, uint16_t port, bool numeric, int attempt,
-                       int *fd)
-{
-	struct clock *k = ctx;
-	return k->base.connect(k->base.ctx, host, port, numeric, attempt, fd);
-}
 
 static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
@@ -111,8 +81,7 @@ static int setup(void **state)
 		w->addr[i] = memrelay_address(w->relay[i]);
 	}
 	/* One client thread: the skipping clock is safe (memrelay.h). */
-	memrelay_env_skipping(&w->clk.base);
-	w->env = (struct client_env){clk_mono, clk_wall, clk_random, clk_connect, &w->clk};
+	memrelay_env_skipping(&w->env);
 	w->owner = home_new(w, "owner");
 	w->req = home_new(w, "requester");
 	*state = w;
@@ -197,7 +166,8 @@ static int send_work(struct world *w, const char *relay, const uint8_t sender_id
                      const uint8_t *env, size_t len, unsigned bits)
 {
 	uint8_t work[WORK_LEN];
-	assert_int_equal(work_solve(sender_id, env, len, (uint64_t)time(NULL), bits, 0, work, NULL),
+	assert_int_equal(work_solve(sender_id, env, len, (uint64_t)time(NULL), bits,
+	                            randombytes_random(), work, NULL),
 	                 0);
 	struct cnet *n = NULL;
 	assert_int_equal(client_connect(w->req, relay, &n), 0);
@@ -324,9 +294,15 @@ static unsigned req_fetch(struct world *w, struct requester *rq, unsigned want,
 		assert_int_equal(cnet_flush(n), 0);
 		struct e2e_opened op;
 		struct appmsg am;
-		assert_int_equal(e2e_open(rq->r, m.envelope, m.envelope_len, buf, CAIRN_ENVELOPE_MAX,
-		                          &op, NULL),
-		                 0);
+		/* An envelope whose ACK the relay had not handled when we last closed comes
+		 * again: a duplicate, as for any client. */
+		int orc = e2e_open(rq->r, m.envelope, m.envelope_len, buf, CAIRN_ENVELOPE_MAX, &op,
+		                   NULL);
+		if (orc == CAIRN_EREPLAY) {
+			got--;
+			continue;
+		}
+		assert_int_equal(orc, 0);
 		assert_int_equal(appmsg_parse(op.message, op.message_len, &am), 0);
 		uint32_t serial;
 		if (am.kind == APPMSG_MAILBOXES) {
@@ -415,6 +391,26 @@ static uint64_t accepted(struct world *w)
 		n += st.accepted;
 	}
 	return n;
+}
+
+/*
+ * Time passes for intake LABEL: SECONDS are taken off every time its record holds, which is
+ * what the owner's clock moving SECONDS ahead would do to it. (The wall clock itself cannot
+ * move: the transport handshake carries it, and the relays check it.)
+ */
+static void age(struct world *w, int64_t seconds)
+{
+	struct intake in;
+	assert_int_equal(intake_find(w->owner, "embassy", &in), 0);
+	for (size_t i = 0; i < in.nprekeys; i++) {
+		in.pk[i].created -= seconds;
+		in.pk[i].expires -= seconds;
+	}
+	in.appended_at -= seconds;
+	if (in.nold > 0)
+		in.old_until -= seconds;
+	assert_int_equal(intake_store(w->owner, &in), 0);
+	intake_wipe(&in);
 }
 
 /* ---- the tests -------------------------------------------------------------------------- */
@@ -579,7 +575,7 @@ static void test_prekey_rotation(void **state)
 	memcpy(p1, old.bundle.prekey, CAIRN_KEY_LEN);
 	req_free(&old);
 
-	w->clk.shift = 8 * DAY;
+	age(w, 8 * DAY);
 	sync_owner(w);
 	struct requester rq;
 	req_start(w, &rq, address, NULL);
@@ -591,9 +587,9 @@ static void test_prekey_rotation(void **state)
 	assert_int_equal(requests(w).n, 1);
 	req_free(&rq);
 
-	w->clk.shift = 15 * DAY;
+	age(w, 7 * DAY);
 	sync_owner(w);
-	w->clk.shift = 22 * DAY; /* past p1's expires (14 days) + 7 */
+	age(w, 7 * DAY); /* 22 days: past p1's expires (14 days) + 7 */
 	sync_owner(w);
 	req_start(w, &rq, address, p1);
 	req_send(w, &rq, "under a deleted prekey");
@@ -623,7 +619,7 @@ static void test_rotate_revoke(void **state)
 	assert_int_equal(requests(w).n, 1);
 	req_free(&rq);
 
-	w->clk.shift = DAY + 60;
+	age(w, DAY + 60);
 	sync_owner(w);
 	assert_int_equal(read_bundle(w, &a, 0, &bundle), CAIRN_EDENIED);
 	uint8_t env[300];
