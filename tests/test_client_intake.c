@@ -474,9 +474,18 @@ static void test_request_accept(void **state)
 	assert_int_equal(strlen(x.id[0]), CAIRN_REQUEST_ID_LEN);
 	assert_int_equal(contacts(w), 0);
 	assert_int_equal(accepted(w), before); /* nothing sent to a request */
+	/* While a request waits, the intake mailbox still takes new first contacts. */
+	struct requester second;
+	req_start(w, &second, address, NULL);
+	req_send(w, &second, "me too");
+	sync_owner(w);
+	x = requests(w);
+	assert_int_equal(x.n, 2);
+	assert_string_equal(x.preview[1], "me too");
+	req_free(&second);
 
 	assert_int_equal(cairn_request_accept(w->owner, x.id[0], "defender"), 0);
-	assert_int_equal(requests(w).n, 0);
+	assert_int_equal(requests(w).n, 1);
 	assert_int_equal(contacts(w), 1);
 	sync_owner(w); /* the move: fresh mailboxes and the mailboxes message */
 	char texts[4][64];
@@ -496,9 +505,9 @@ static void test_request_accept(void **state)
 	/* The intake mailboxes are shared: still there for the next requester. */
 	struct requester other;
 	req_start(w, &other, address, NULL);
-	req_send(w, &other, "me too");
+	req_send(w, &other, "a third");
 	sync_owner(w);
-	assert_int_equal(requests(w).n, 1);
+	assert_int_equal(requests(w).n, 2);
 	req_free(&other);
 	req_free(&rq);
 	cairn_free(address);
