@@ -583,6 +583,51 @@ static void test_unknown_prekey_dropped(void **state)
 	cairn_free(address);
 }
 
+/* One intake as listed (its strings are borrowed for the call: the label is copied). */
+struct listed {
+	char label[CAIRN_NAME_MAX + 1];
+	unsigned pending, work_bits;
+};
+
+static int one_intake(void *ctx, const struct cairn_intake *in)
+{
+	struct listed *out = ctx;
+	snprintf(out->label, sizeof(out->label), "%s", in->label);
+	out->pending = in->pending;
+	out->work_bits = in->work_bits;
+	return 0;
+}
+
+/* With 10,000 requests waiting, a further first message is dropped and counted; the intake's
+ * listing counts its pending requests. */
+static void test_requests_full(void **state)
+{
+	struct world *w = *state;
+	char *address = create(w, 1);
+	struct requester rq;
+	req_start(w, &rq, address, NULL);
+	req_send(w, &rq, "one");
+	sync_owner(w);
+	struct listed in;
+	memset(&in, 0, sizeof(in));
+	assert_int_equal(cairn_intakes(w->owner, one_intake, &in), 0);
+	assert_string_equal(in.label, "embassy");
+	assert_int_equal(in.pending, 1);
+	assert_int_equal(in.work_bits, BITS);
+	req_free(&rq);
+	/* The counter as 10,000 requests would leave it. */
+	assert_int_equal(intake_meta_put(w->owner, INTAKE_REQUESTS_MAX, 0), 0);
+	req_start(w, &rq, address, NULL);
+	req_send(w, &rq, "one too many");
+	sync_owner(w);
+	uint64_t dropped = 0;
+	assert_int_equal(cairn_requests_dropped(w->owner, &dropped), 0);
+	assert_int_equal(dropped, 1);
+	assert_int_equal(requests(w).n, 1);
+	req_free(&rq);
+	cairn_free(address);
+}
+
 /* After 7 days a new prekey is published; a first message under the previous one still opens;
  * once the first prekey is past expires + 7 days, a first message under it is dropped. */
 static void test_prekey_rotation(void **state)
@@ -666,6 +711,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_request_accept, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reject_block_replay, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unknown_prekey_dropped, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_requests_full, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_prekey_rotation, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rotate_revoke, setup, teardown),
 	};
