@@ -56,6 +56,33 @@ static int append_bundle(struct cairn *c, struct cnet *n, const struct intake *i
 	return rc;
 }
 
+/* AUTH for BOX's intake mailbox on N. */
+static int box_auth(struct cairn *c, struct cnet *n, const struct intake_box *box)
+{
+	uint8_t sig[64];
+	struct cairn_msg reply;
+	client_auth_signature(n, &box->mb, sig);
+	struct cairn_msg auth = {
+	    .type = CAIRN_CMD_AUTH, .recipient_id = box->mb.recipient_id, .signature = sig};
+	return client_call(c, n, &auth, &reply);
+}
+
+/* Deletes BOX's mailbox and, with LOG, its log, on N (connected to its relay). `denied`
+ * counts as done: the relay no longer has it (deleted before, or expired). */
+static int box_delete_on(struct cairn *c, struct cnet *n, const struct intake_box *box, bool log)
+{
+	struct cairn_msg reply;
+	struct cairn_msg del = {.type = CAIRN_CMD_DELETE, .recipient_id = box->mb.recipient_id};
+	struct cairn_msg ldel = {
+	    .type = CAIRN_CMD_LOG_DELETE, .log_id = box->log_id, .delete_secret = box->log_del};
+	int rc = box_auth(c, n, box);
+	if (rc == 0)
+		rc = client_call(c, n, &del, &reply);
+	if (log && (rc == 0 || rc == CAIRN_EDENIED))
+		rc = client_call(c, n, &ldel, &reply);
+	return rc == CAIRN_EDENIED ? 0 : rc;
+}
+
 /* Makes BOX on RELAY for IN: the intake mailbox (CREATE, INTAKE with IN's work bits) and the
  * bundle log (LOG_CREATE, then the current bundle). On failure what was made is deleted again
  * (best effort) and BOX is zeroed. */
@@ -103,19 +130,7 @@ static int box_make(struct cairn *c, const char *relay, const struct intake *in,
 		rc = append_bundle(c, n, in, box);
 	if (rc != 0 && made && cnet_open(n)) {
 		/* Best effort, on the same connection. */
-		uint8_t sig[64];
-		client_auth_signature(n, &box->mb, sig);
-		struct cairn_msg auth = {.type = CAIRN_CMD_AUTH,
-		                         .recipient_id = box->mb.recipient_id,
-		                         .signature = sig};
-		struct cairn_msg del = {.type = CAIRN_CMD_DELETE, .recipient_id = box->mb.recipient_id};
-		struct cairn_msg ldel = {
-		    .type = CAIRN_CMD_LOG_DELETE, .log_id = box->log_id, .delete_secret = box->log_del};
-		int gone = client_call(c, n, &auth, &reply);
-		if (gone == 0)
-			gone = client_call(c, n, &del, &reply);
-		if (logged)
-			gone = client_call(c, n, &ldel, &reply);
+		int gone = box_delete_on(c, n, box, logged);
 		(void)gone; /* what stays sits empty on its relay until it expires */
 	}
 	cnet_close(n);
@@ -126,33 +141,16 @@ static int box_make(struct cairn *c, const char *relay, const struct intake *in,
 	return rc;
 }
 
-/* Deletes BOX's mailbox and log on its relay (AUTH, DELETE, LOG_DELETE). `denied` counts as
- * done: the relay no longer has it (deleted before, or expired). */
+/* Deletes BOX's mailbox and log on its relay (AUTH, DELETE, LOG_DELETE). */
 static int box_drop(struct cairn *c, const struct intake_box *box)
 {
 	struct cnet *n = NULL;
 	int rc = client_connect(c, box->mb.relay, &n);
 	if (rc != 0)
 		return rc;
-	uint8_t sig[64];
-	client_auth_signature(n, &box->mb, sig);
-	struct cairn_msg auth = {.type = CAIRN_CMD_AUTH,
-	                         .recipient_id = box->mb.recipient_id,
-	                         .signature = sig},
-	                 reply;
-	rc = client_call(c, n, &auth, &reply);
-	if (rc == 0) {
-		struct cairn_msg del = {.type = CAIRN_CMD_DELETE,
-		                        .recipient_id = box->mb.recipient_id};
-		rc = client_call(c, n, &del, &reply);
-	}
-	if (rc == 0 || rc == CAIRN_EDENIED) {
-		struct cairn_msg ldel = {
-		    .type = CAIRN_CMD_LOG_DELETE, .log_id = box->log_id, .delete_secret = box->log_del};
-		rc = client_call(c, n, &ldel, &reply);
-	}
+	rc = box_delete_on(c, n, box, true);
 	cnet_close(n);
-	return rc == CAIRN_EDENIED ? 0 : rc;
+	return rc;
 }
 
 /* Sets the work bits of BOX's intake mailbox (AUTH, INTAKE) and, with APPEND, appends IN's
@@ -166,15 +164,10 @@ static int box_update(struct cairn *c, const struct intake *in, const struct int
 		return rc;
 	struct cairn_msg reply;
 	if (bits) {
-		uint8_t sig[64];
-		client_auth_signature(n, &box->mb, sig);
-		struct cairn_msg auth = {.type = CAIRN_CMD_AUTH,
-		                         .recipient_id = box->mb.recipient_id,
-		                         .signature = sig};
 		struct cairn_msg im = {.type = CAIRN_CMD_INTAKE,
 		                       .recipient_id = box->mb.recipient_id,
 		                       .work_bits = in->work_bits};
-		rc = client_call(c, n, &auth, &reply);
+		rc = box_auth(c, n, box);
 		if (rc == 0)
 			rc = call_expect(c, n, &im, CAIRN_REPLY_OK, &reply);
 	}
@@ -252,16 +245,23 @@ static void prekey_add(struct intake *in, int64_t now)
 	sodium_memzero(&k, sizeof(k));
 }
 
-/* Stores IN unless another intake holds its label (CAIRN_EEXIST), in one transaction. */
-static int store_new(struct cairn *c, const struct intake *in)
+/*
+ * Stores IN in one transaction with a check against another process: a NEW intake unless
+ * another holds its label (CAIRN_EEXIST); otherwise only if it still exists (revoked
+ * meanwhile: CAIRN_ENOTFOUND).
+ */
+static int store_checked(struct cairn *c, const struct intake *in, bool new)
 {
 	struct intake *other = malloc(sizeof(*other));
 	if (other == NULL)
 		return CAIRN_ENOMEM;
 	int rc = cstate_begin(c->st);
 	if (rc == 0) {
-		rc = intake_find(c, in->label, other);
-		rc = rc == 0 ? CAIRN_EEXIST : rc == CAIRN_ENOTFOUND ? intake_store(c, in) : rc;
+		rc = new ? intake_find(c, in->label, other) : intake_load(c, in->id, other);
+		if (new)
+			rc = rc == 0 ? CAIRN_EEXIST : rc == CAIRN_ENOTFOUND ? 0 : rc;
+		if (rc == 0)
+			rc = intake_store(c, in);
 		if (rc == 0)
 			rc = cstate_commit(c->st);
 		else
@@ -292,7 +292,7 @@ int cairn_intake_create(struct cairn *c, const char *const *relays, size_t nrela
 		free(other);
 		return CAIRN_ENOMEM;
 	}
-	/* Refused before any relay is asked; store_new checks again in its transaction. */
+	/* Refused before any relay is asked; store_checked checks again in its transaction. */
 	rc = intake_find(c, label, other);
 	rc = rc == 0 ? CAIRN_EEXIST : rc == CAIRN_ENOTFOUND ? 0 : rc;
 	client_random(c, in->id, RECORD_ID_LEN);
@@ -310,7 +310,7 @@ int cairn_intake_create(struct cairn *c, const char *const *relays, size_t nrela
 		rc = address_text(c, in->cur, in->n, address);
 	/* Stored before it is shown: an address handed out always has its keys kept. */
 	if (rc == 0)
-		rc = store_new(c, in);
+		rc = store_checked(c, in, true);
 	if (rc != 0) {
 		for (size_t i = 0; i < in->n; i++) {
 			int gone = box_drop(c, &in->cur[i]);
@@ -369,27 +369,6 @@ static void free_intake(struct intake *in)
 	}
 }
 
-/* Replaces the stored intake by IN if it still exists (another process may have revoked it:
- * CAIRN_ENOTFOUND), in one transaction. */
-static int store_again(struct cairn *c, const struct intake *in)
-{
-	struct intake *now = malloc(sizeof(*now));
-	if (now == NULL)
-		return CAIRN_ENOMEM;
-	int rc = cstate_begin(c->st);
-	if (rc == 0) {
-		rc = intake_load(c, in->id, now);
-		if (rc == 0)
-			rc = intake_store(c, in);
-		if (rc == 0)
-			rc = cstate_commit(c->st);
-		else
-			cstate_rollback(c->st);
-	}
-	free_intake(now);
-	return rc;
-}
-
 int cairn_intake_rotate(struct cairn *c, const char *label, uint64_t grace_seconds,
                         char **address)
 {
@@ -417,7 +396,7 @@ int cairn_intake_rotate(struct cairn *c, const char *label, uint64_t grace_secon
 		rc = address_text(c, in->cur, in->n, address);
 	}
 	if (rc == 0)
-		rc = store_again(c, in);
+		rc = store_checked(c, in, false);
 	if (rc != 0) {
 		for (size_t i = 0; i < nfresh; i++) {
 			int gone = box_drop(c, &fresh[i]);
@@ -478,7 +457,7 @@ int cairn_intake_work(struct cairn *c, const char *label, unsigned work_bits)
 		in->appended_at = client_now_s(c);
 		in->appended_bits = in->work_bits;
 		in->appended_prekey = 1;
-		rc = store_again(c, in);
+		rc = store_checked(c, in, false);
 	}
 	free_intake(in);
 	return rc;
@@ -626,7 +605,7 @@ static int sync_relays(struct cairn *c, struct intake *in, int64_t now)
 		if (rc == 0)
 			rc = drc;
 	}
-	int src = changed ? store_again(c, in) : 0;
+	int src = changed ? store_checked(c, in, false) : 0;
 	/* A relay that did not answer is tried at the next sync; the store's failure is ours. */
 	return src != 0 && src != CAIRN_ENOTFOUND ? src : 0;
 }
