@@ -41,9 +41,11 @@ static int parse_duration(const char *d, uint64_t *out)
 	if (d != NULL && d[0] >= '0' && d[0] <= '9') {
 		v = strtoull(d, &end, 10);
 		if (end[0] != '\0' && end[1] == '\0')
-			unit = end[0] == 's' ? 1 : end[0] == 'm' ? 60 : end[0] == 'h' ? 3600
-			                                            : end[0] == 'd' ? DAY
-			                                                            : 0;
+			unit = end[0] == 's'   ? 1
+			       : end[0] == 'm' ? 60
+			       : end[0] == 'h' ? 3600
+			       : end[0] == 'd' ? DAY
+			                       : 0;
 	}
 	if (unit == 0 || v > (uint64_t)INT32_MAX / unit) {
 		fprintf(stderr, "cairn: --grace takes a duration like 0s, 90m, 12h or 7d\n");
@@ -286,6 +288,7 @@ int cli_requests(struct options *o, const char *const *words, int nwords)
 	if (nwords == 3 && (strcmp(words[1], "accept") == 0 || strcmp(words[1], "reject") == 0 ||
 	                    strcmp(words[1], "block") == 0))
 		return cmd_decide(o, words[1], words[2]);
-	fprintf(stderr, "cairn: usage: cairn requests [accept ID --name N | reject ID | block ID]\n");
+	fprintf(stderr,
+	        "cairn: usage: cairn requests [accept ID --name N | reject ID | block ID]\n");
 	return EXIT_USAGE;
 }

@@ -196,7 +196,8 @@ static int address_text(struct cairn *c, const struct intake_box *boxes, size_t 
 	if (rc != 0)
 		return rc;
 	size_t skip = strlen(INTAKE_SCHEME);
-	size_t tlen = skip + sodium_base64_ENCODED_LEN(blen, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	size_t tlen =
+	    skip + sodium_base64_ENCODED_LEN(blen, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 	char *text = malloc(tlen);
 	if (text == NULL)
 		return CAIRN_ENOMEM;
@@ -369,8 +370,7 @@ static void free_intake(struct intake *in)
 	}
 }
 
-int cairn_intake_rotate(struct cairn *c, const char *label, uint64_t grace_seconds,
-                        char **address)
+int cairn_intake_rotate(struct cairn *c, const char *label, uint64_t grace_seconds, char **address)
 {
 	if (address != NULL)
 		*address = NULL;

@@ -223,8 +223,8 @@ int intake_ek_get(struct cairn *c, const uint8_t prekey[CAIRN_KEY_LEN],
 	ek_key(key, prekey, ek);
 	memset(out, 0, sizeof(*out));
 	int rc = cstate_get(c->st, REC_INTAKE_EK, key, sizeof(key), &v, &vlen);
-	if (rc == 0 && (vlen != EK_VALUE_LEN ||
-	                (v[0] != INTAKE_EK_CONTACT && v[0] != INTAKE_EK_REJECTED)))
+	if (rc == 0 &&
+	    (vlen != EK_VALUE_LEN || (v[0] != INTAKE_EK_CONTACT && v[0] != INTAKE_EK_REJECTED)))
 		rc = CAIRN_ECORRUPT;
 	if (rc == 0) {
 		out->kind = v[0];
@@ -308,8 +308,8 @@ int intake_meta_get(struct cairn *c, uint32_t *pending, uint64_t *dropped)
 	size_t vlen = 0;
 	*pending = 0;
 	*dropped = 0;
-	int rc = cstate_get(c->st, REC_INTAKE_META, INTAKE_META_KEY, strlen(INTAKE_META_KEY), &v,
-	                    &vlen);
+	int rc =
+	    cstate_get(c->st, REC_INTAKE_META, INTAKE_META_KEY, strlen(INTAKE_META_KEY), &v, &vlen);
 	if (rc == CAIRN_ENOTFOUND)
 		return 0;
 	if (rc == 0 && vlen != 12)

@@ -28,7 +28,8 @@ int intake_mailbox(struct cairn *c, const uint8_t id[RECORD_ID_LEN],
 		rc = CAIRN_ENOTFOUND;
 		for (size_t i = 0; i < in->n + in->nold; i++) {
 			const struct intake_box *b = i < in->n ? &in->cur[i] : &in->old[i - in->n];
-			if (sodium_memcmp(b->mb.recipient_id, recipient_id, CAIRN_MAILBOX_ID_LEN) == 0) {
+			if (sodium_memcmp(b->mb.recipient_id, recipient_id, CAIRN_MAILBOX_ID_LEN) ==
+			    0) {
 				*mb = b->mb;
 				rc = 0;
 				break;
@@ -158,8 +159,8 @@ int client_receive_intake(struct cairn *c, const uint8_t intake[RECORD_ID_LEN],
 		} else if (found == 0 && e.kind == INTAKE_EK_CONTACT) {
 			/* A request or contact of ours writes again: its own session opens it (a
 			 * replay then fails like any ratchet replay). */
-			rc = client_receive_envelope(c, e.contact, recipient_id, env, len, on_message,
-			                             ctx, fx);
+			rc = client_receive_envelope(c, e.contact, recipient_id, env, len,
+			                             on_message, ctx, fx);
 			keep = rc == 0;
 		} else if (found == 0 || found == CAIRN_ECORRUPT) {
 			/* Rejected: dropped without cryptography. */
@@ -289,7 +290,8 @@ int cairn_requests(struct cairn *c, cairn_request_cb cb, void *ctx)
 		struct conv_summary s = {0};
 		if (client_load_contact_id(c, x.id[i], &k) != 0)
 			continue; /* decided by another process meanwhile */
-		int lr = cstate_list_scope(c->st, REC_MESSAGE, k.conv, RECORD_ID_LEN, summarize, &s);
+		int lr =
+		    cstate_list_scope(c->st, REC_MESSAGE, k.conv, RECORD_ID_LEN, summarize, &s);
 		if (lr < 0)
 			rc = lr;
 		char hex[CAIRN_REQUEST_ID_LEN + 1];
@@ -418,8 +420,8 @@ static int reject(struct cairn *c, const char *id, bool block)
 	if (rc != 0)
 		return rc;
 	rc = load_request(c, id, &k);
-	if (rc == 0 && (rc = cstate_list_scope(c->st, REC_MESSAGE, k.conv, RECORD_ID_LEN,
-	                                       summarize, &s)) >= 0)
+	if (rc == 0 &&
+	    (rc = cstate_list_scope(c->st, REC_MESSAGE, k.conv, RECORD_ID_LEN, summarize, &s)) >= 0)
 		rc = s.rc;
 	for (size_t i = 0; rc == 0 && i < s.n; i++) {
 		uint8_t key[RECORD_KEY_MAX];

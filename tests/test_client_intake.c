@@ -107,7 +107,7 @@ struct requester {
 	struct intake_bundle bundle; /* the one it uses */
 	uint8_t prefix[X3DH_PREFIX_LEN];
 	struct ratchet *r;
-	struct my_mailbox mine; /* where the owner answers it */
+	struct my_mailbox mine;   /* where the owner answers it */
 	struct mailbox_list peer; /* where it writes after the owner's mailboxes message */
 	bool moved;
 };
@@ -260,8 +260,7 @@ static void req_send(struct world *w, struct requester *rq, const char *text)
 
 /* Reads the requester's mailbox until WANT envelopes came (generous deadline), opening each:
  * a mailboxes message moves it; texts are copied into TEXTS. Returns the texts seen. */
-static unsigned req_fetch(struct world *w, struct requester *rq, unsigned want,
-                          char texts[][64])
+static unsigned req_fetch(struct world *w, struct requester *rq, unsigned want, char texts[][64])
 {
 	struct cnet *n = NULL;
 	assert_int_equal(client_connect(w->req, rq->mine.relay, &n), 0);
@@ -296,8 +295,8 @@ static unsigned req_fetch(struct world *w, struct requester *rq, unsigned want,
 		struct appmsg am;
 		/* An envelope whose ACK the relay had not handled when we last closed comes
 		 * again: a duplicate, as for any client. */
-		int orc = e2e_open(rq->r, m.envelope, m.envelope_len, buf, CAIRN_ENVELOPE_MAX, &op,
-		                   NULL);
+		int orc =
+		    e2e_open(rq->r, m.envelope, m.envelope_len, buf, CAIRN_ENVELOPE_MAX, &op, NULL);
 		if (orc == CAIRN_EREPLAY) {
 			got--;
 			continue;
@@ -343,8 +342,7 @@ static int one_request(void *ctx, const struct cairn_request *r)
 	struct reqs *x = ctx;
 	assert_true(x->n < 8);
 	strcpy(x->id[x->n], r->id);
-	snprintf(x->preview[x->n], sizeof(x->preview[0]), "%.*s", (int)r->preview_len,
-	         r->preview);
+	snprintf(x->preview[x->n], sizeof(x->preview[0]), "%.*s", (int)r->preview_len, r->preview);
 	strcpy(x->intake[x->n], r->intake);
 	x->messages[x->n] = r->messages;
 	x->n++;
@@ -689,8 +687,9 @@ static void test_rotate_revoke(void **state)
 	assert_int_equal(read_bundle(w, &a, 0, &bundle), CAIRN_EDENIED);
 	uint8_t env[300];
 	randombytes_buf(env, sizeof(env));
-	assert_int_equal(send_work(w, a.point[0].relay, a.point[0].sender_id, env, sizeof(env), BITS),
-	                 CAIRN_EDENIED);
+	assert_int_equal(
+	    send_work(w, a.point[0].relay, a.point[0].sender_id, env, sizeof(env), BITS),
+	    CAIRN_EDENIED);
 	assert_int_equal(read_bundle(w, &b, 0, &bundle), 0);
 
 	assert_int_equal(cairn_intake_revoke(w->owner, "embassy"), 0);
