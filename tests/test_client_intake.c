@@ -444,6 +444,14 @@ static void test_create(void **state)
 	                 CAIRN_EINVAL);
 	assert_int_equal(cairn_intake_address(w->owner, "embassy", &shown), 0);
 	assert_string_equal(shown, address);
+	/* New work: the relays and a new bundle say so. */
+	assert_int_equal(cairn_intake_work(w->owner, "embassy", BITS + 1), 0);
+	assert_int_equal(cairn_intake_work(w->owner, "embassy", 0), CAIRN_EINVAL);
+	for (size_t i = 0; i < RELAYS; i++) {
+		struct intake_bundle b;
+		assert_int_equal(read_bundle(w, &a, i, &b), 0);
+		assert_int_equal(b.work_bits, BITS + 1);
+	}
 	cairn_free(shown);
 	cairn_free(address);
 }
