@@ -23,7 +23,7 @@
  * each an address (CAIRN_EADDRESS), no relay twice (CAIRN_EINVAL). The same relay under two
  * host names is one relay: the key decides.
  */
-static int check_relays(const char *const *relays, size_t n)
+int client_check_relays(const char *const *relays, size_t n)
 {
 	struct cairn_address a[CAIRN_RELAYS_MAX];
 	if (relays == NULL || n == 0 || n > CAIRN_RELAYS_MAX)
@@ -39,7 +39,7 @@ static int check_relays(const char *const *relays, size_t n)
 }
 
 /* Deletes the mailboxes of K again, best effort: made for a contact that is not kept. */
-static void drop_mailboxes(struct cairn *c, const struct contact *k)
+void client_drop_mailboxes(struct cairn *c, const struct contact *k)
 {
 	for (size_t i = 0; i < k->nmine; i++) {
 		int rc = client_delete_mailbox(c, &k->mine[i]);
@@ -52,7 +52,7 @@ int client_invite_make(struct cairn *c, const char *const *relays, size_t nrelay
 {
 	*invite = NULL;
 	_Static_assert(CAIRN_RELAYS_MAX == CAIRN_MAILBOXES_MAX, "one mailbox per relay");
-	int rc = check_relays(relays, nrelays);
+	int rc = client_check_relays(relays, nrelays);
 	if (rc != 0)
 		return rc;
 	if (!client_valid_name(name))
@@ -125,7 +125,7 @@ int client_invite_make(struct cairn *c, const char *const *relays, size_t nrelay
 out:
 	cairn_free(text);
 	if (rc != 0)
-		drop_mailboxes(c, &k);
+		client_drop_mailboxes(c, &k);
 	contact_wipe(&k);
 	return rc;
 }
@@ -136,9 +136,8 @@ int cairn_invite_create(struct cairn *c, const char *const *relays, size_t nrela
 	return client_invite_make(c, relays, nrelays, name, NULL, invite);
 }
 
-/* Parses invite text: the scheme, then base64url; surrounding blanks are forgiven. A group
- * invite (version 3, 9.8) sets *GROUP and fills GI's trailer; any other only GI->invite. */
-static int parse_invite_text(const char *text, struct group_invite *gi, bool *group)
+int client_scheme_decode(const char *text, const char *scheme, uint8_t *bin, size_t cap,
+                         size_t *len)
 {
 	while (*text == ' ' || *text == '\t' || *text == '\n' || *text == '\r')
 		text++;
@@ -146,19 +145,28 @@ static int parse_invite_text(const char *text, struct group_invite *gi, bool *gr
 	while (n > 0 && (text[n - 1] == ' ' || text[n - 1] == '\n' || text[n - 1] == '\r' ||
 	                 text[n - 1] == '\t'))
 		n--;
-	size_t sl = strlen(INVITE_SCHEME);
-	if (n <= sl || strncmp(text, INVITE_SCHEME, sl) != 0)
+	size_t sl = strlen(scheme);
+	*len = 0;
+	if (n <= sl || strncmp(text, scheme, sl) != 0)
 		return CAIRN_EINVITE;
+	const char *end = NULL;
+	int rc = sodium_base642bin(bin, cap, text + sl, n - sl, NULL, len, &end,
+	                           sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	return rc == 0 && end == text + n ? 0 : CAIRN_EINVITE;
+}
+
+/* Parses invite text: the scheme, then base64url; surrounding blanks are forgiven. A group
+ * invite (version 3, 9.8) sets *GROUP and fills GI's trailer; any other only GI->invite. */
+static int parse_invite_text(const char *text, struct group_invite *gi, bool *group)
+{
 	uint8_t bin[INVITE_GROUP_MAX_LEN];
 	size_t blen = 0;
-	const char *end = NULL;
-	int rc = sodium_base642bin(bin, sizeof(bin), text + sl, n - sl, NULL, &blen, &end,
-	                           sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	int rc = client_scheme_decode(text, INVITE_SCHEME, bin, sizeof(bin), &blen);
 	*group = rc == 0 && blen > 0 && bin[0] == INVITE_GROUP_VERSION;
-	if (rc == 0 && end == text + n)
+	if (rc == 0)
 		rc = *group ? group_invite_parse(bin, blen, gi)
 		            : invite_parse(bin, blen, &gi->invite);
-	if (rc != 0 || end != text + n)
+	if (rc != 0)
 		rc = CAIRN_EINVITE;
 	sodium_memzero(bin, sizeof(bin));
 	return rc;
@@ -167,11 +175,13 @@ static int parse_invite_text(const char *text, struct group_invite *gi, bool *gr
 int cairn_invite_accept(struct cairn *c, const char *invite, const char *name,
                         const char *const *relays, size_t nrelays)
 {
+	if (invite != NULL && client_is_intake_text(invite))
+		return client_intake_accept(c, invite, name, relays, nrelays);
 	if (c->engine != NULL)
 		return CAIRN_ESTATE; /* its first message would wait for the engine's relays */
 	if (!client_valid_name(name))
 		return CAIRN_EINVAL;
-	int rc = nrelays > 0 ? check_relays(relays, nrelays) : 0;
+	int rc = nrelays > 0 ? client_check_relays(relays, nrelays) : 0;
 	if (rc != 0)
 		return rc;
 	struct group_invite gi;
@@ -262,7 +272,7 @@ int cairn_invite_accept(struct cairn *c, const char *invite, const char *name,
 			cstate_rollback(c->st);
 	}
 	if (rc != 0) {
-		drop_mailboxes(c, &k);
+		client_drop_mailboxes(c, &k);
 		goto out;
 	}
 	/* The contact exists now; the first message goes out now or with the next sync
