@@ -175,8 +175,11 @@ CAIRN_WARN_UNUSED int cairn_listen(struct cairn *c, cairn_message_cb on_message,
  * timeout of cairn_set_timeout; reading takes only what has arrived, and what the socket
  * does not take at once is written when the descriptor says it can be. What a step may still
  * wait for: resolving a relay's (or the proxy's) host name (getaddrinfo, when a connection
- * starts; never with an IP address, and with a proxy only the proxy's own name) and the
- * local store (SQLite on disk).
+ * starts; never with an IP address, and with a proxy only the proxy's own name), the
+ * local store (SQLite on disk), and, for a contact made through an intake address that its
+ * owner has not answered yet, its intake mailboxes: solving the proof of work of each
+ * envelope (about 0.3 s at the default 20 bits) and reading a relay's bundle log when the
+ * bits are not known or were refused (a connection of its own, up to the timeout).
  */
 
 /* A message's delivery state. QUEUED is the state cairn_queue returns it in (stored in the
