@@ -184,7 +184,10 @@ static void owner_call(struct world *w, const char *relay, const struct my_mailb
 		                         .signature = sig};
 		assert_int_equal(client_call(w->a, n, &auth, &reply), 0);
 	}
-	assert_int_equal(client_call(w->a, n, m, &reply), rc);
+	int got = client_call(w->a, n, m, &reply);
+	if (got != rc)
+		print_message("command %d: %d (%s)\n", (int)m->type, got, cairn_strerror(got));
+	assert_int_equal(got, rc);
 	cnet_close(n);
 }
 
@@ -206,8 +209,9 @@ static void point_new(struct world *w, int i, uint8_t bits, struct point *p)
 	randombytes_buf(p->log_id, sizeof(p->log_id));
 	randombytes_buf(p->log_cred, sizeof(p->log_cred));
 	randombytes_buf(del, sizeof(del));
-	crypto_generichash(digest, 32, p->log_cred, 32, NULL, 0);
-	crypto_generichash(del_digest, 32, del, 32, NULL, 0);
+	/* Keyed with the log id (5.9). */
+	crypto_generichash(digest, 32, p->log_cred, 32, p->log_id, CAIRN_LOG_ID_LEN);
+	crypto_generichash(del_digest, 32, del, 32, p->log_id, CAIRN_LOG_ID_LEN);
 	struct cairn_msg m = {.type = CAIRN_CMD_LOG_CREATE,
 	                      .log_id = p->log_id,
 	                      .credential = digest,
