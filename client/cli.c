@@ -186,8 +186,9 @@ static int cmd_accept(const struct options *o, const char *invite)
 		return 1;
 	}
 	if (rc == CAIRN_EWORK) {
-		fprintf(stderr, "cairn: %s added; the intake address's relays refused the proof of "
-		                "work: check this computer's clock, then sync\n",
+		fprintf(stderr,
+		        "cairn: %s added; the intake address's relays refused the proof of "
+		        "work: check this computer's clock, then sync\n",
 		        o->name);
 		return EXIT_QUEUED;
 	}

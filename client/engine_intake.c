@@ -25,8 +25,7 @@
 #include "intake.h"
 
 void engine_intake_need(struct engine *e, const uint8_t outbox_id[16],
-                        const uint8_t contact[RECORD_ID_LEN], size_t peer,
-                        const struct session *s)
+                        const uint8_t contact[RECORD_ID_LEN], size_t peer, const struct session *s)
 {
 	if (e->nneeds == e->capneeds) {
 		size_t ncap = e->capneeds ? 2 * e->capneeds : 8;
@@ -87,8 +86,7 @@ void engine_intake_read(struct engine *e)
 	e->redispatch = true;
 }
 
-bool engine_intake_work_refused(struct engine *e, struct session *s,
-                                const struct pending_send *ps)
+bool engine_intake_work_refused(struct engine *e, struct session *s, const struct pending_send *ps)
 {
 	size_t at = (size_t)(s - e->s);
 	if (engine_noted(e->reworked, e->nreworked, ps->outbox_id, at)) {

@@ -156,8 +156,8 @@ static int send_on(struct dispatch *d, struct session *s, const struct peers *pe
 	                      .envelope_len = oe->envelope_len};
 	uint8_t work[WORK_LEN];
 	if (peers->intake[i]) {
-		int wrc = client_intake_work(d->e->c, to->sender_id, oe->envelope,
-		                             oe->envelope_len, peers->bits[i], work);
+		int wrc = client_intake_work(d->e->c, to->sender_id, oe->envelope, oe->envelope_len,
+		                             peers->bits[i], work);
 		if (wrc != 0)
 			return wrc;
 		m.type = CAIRN_CMD_SEND_WORK;

@@ -192,8 +192,7 @@ bool engine_noted(const struct refusal *l, size_t n, const uint8_t outbox_id[16]
 
 /* The work bits of that mailbox are not known: its bundle log is read after this pass. */
 void engine_intake_need(struct engine *e, const uint8_t outbox_id[16],
-                        const uint8_t contact[RECORD_ID_LEN], size_t peer,
-                        const struct session *s);
+                        const uint8_t contact[RECORD_ID_LEN], size_t peer, const struct session *s);
 
 /* Reads the bundle logs the last pass needed (blocking, a connection each), stores their
  * bits; where none is usable, the entry is refused on that session (the next mailbox). */
@@ -202,8 +201,7 @@ void engine_intake_read(struct engine *e);
 /* S's relay answered PS, a SEND_WORK, with ERROR work. The first time for this entry and
  * relay, its bundle log is read again and true returned: the entry goes again, solved anew.
  * Else false (refused as any ERROR), and the client remembers it for CAIRN_EWORK. */
-bool engine_intake_work_refused(struct engine *e, struct session *s,
-                                const struct pending_send *ps);
+bool engine_intake_work_refused(struct engine *e, struct session *s, const struct pending_send *ps);
 
 /* ---- engine_retire.c ---- */
 

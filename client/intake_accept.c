@@ -47,8 +47,8 @@ static int find_bundle(struct cairn *c, const struct intake_address *a, size_t *
 	int first_rc = 0;
 	bool reached = false;
 	for (size_t i = 0; i < a->count; i++) {
-		int rc = client_intake_bundle(c, a->point[i].relay, a->identity,
-		                              a->point[i].log_id, b);
+		int rc =
+		    client_intake_bundle(c, a->point[i].relay, a->identity, a->point[i].log_id, b);
 		if (rc == 0) {
 			bits[i] = b->work_bits;
 			*at = i;
@@ -62,8 +62,8 @@ static int find_bundle(struct cairn *c, const struct intake_address *a, size_t *
 }
 
 /* Our mailboxes for the contact: the relays asked for, or the address's. */
-static size_t our_relays(const struct intake_address *a, const char *const *relays,
-                         size_t nrelays, const char *ours[CAIRN_RELAYS_MAX])
+static size_t our_relays(const struct intake_address *a, const char *const *relays, size_t nrelays,
+                         const char *ours[CAIRN_RELAYS_MAX])
 {
 	for (size_t i = 0; i < nrelays; i++)
 		ours[i] = relays[i];
@@ -96,8 +96,8 @@ static void contact_init(struct contact *k, const char *name, const struct intak
 static int contact_session(struct cairn *c, struct contact *k, const struct intake_bundle *b)
 {
 	struct ratchet *r = NULL;
-	int rc = x3dh_initiate_intake(k->peer_identity, b->prekey, c->identity_sk, NULL, k->prefix,
-	                              &r);
+	int rc =
+	    x3dh_initiate_intake(k->peer_identity, b->prekey, c->identity_sk, NULL, k->prefix, &r);
 	if (rc == 0) {
 		memcpy(k->ek, k->prefix, CAIRN_KEY_LEN); /* the prefix starts with EK (10.4) */
 		k->ratchet_len = ratchet_serialized_len(r);
@@ -178,7 +178,8 @@ int client_intake_accept(struct cairn *c, const char *text, const char *name,
 		 * while we were on the network). The hello is sealed as type 3 (outbox.c). */
 		rc = client_add_contact(c, &k, 0);
 		if (rc == 0)
-			rc = client_queue_message(c, &k, APPMSG_HELLO, NULL, 0, id, client_now_s(c));
+			rc =
+			    client_queue_message(c, &k, APPMSG_HELLO, NULL, 0, id, client_now_s(c));
 		if (rc == 0)
 			rc = cstate_commit(c->st);
 		else

@@ -40,8 +40,7 @@ static bool better(const struct intake_bundle *b, const struct intake_bundle *be
 	return !have || b->created >= best->created;
 }
 
-int client_intake_bundle(struct cairn *c, const char *relay,
-                         const uint8_t identity[CAIRN_KEY_LEN],
+int client_intake_bundle(struct cairn *c, const char *relay, const uint8_t identity[CAIRN_KEY_LEN],
                          const uint8_t log_id[CAIRN_LOG_ID_LEN], struct intake_bundle *out)
 {
 	memset(out, 0, sizeof(*out));

@@ -179,9 +179,8 @@ static void owner_call(struct world *w, const char *relay, const struct my_mailb
 	if (mb != NULL) {
 		uint8_t sig[64];
 		client_auth_signature(n, mb, sig);
-		struct cairn_msg auth = {.type = CAIRN_CMD_AUTH,
-		                         .recipient_id = mb->recipient_id,
-		                         .signature = sig};
+		struct cairn_msg auth = {
+		    .type = CAIRN_CMD_AUTH, .recipient_id = mb->recipient_id, .signature = sig};
 		assert_int_equal(client_call(w->a, n, &auth, &reply), 0);
 	}
 	int got = client_call(w->a, n, m, &reply);
@@ -421,8 +420,7 @@ static void test_work_raised(void **state)
 	point_bits(w, &p, 16);
 	point_bundle(w, &p, spk.pub, 0, 14 * DAY, 16, w->a->identity_sk);
 	const char *text = "second";
-	assert_int_equal(cairn_send(w->b, "embassy", (const uint8_t *)text, strlen(text), NULL),
-	                 0);
+	assert_int_equal(cairn_send(w->b, "embassy", (const uint8_t *)text, strlen(text), NULL), 0);
 	struct contact k;
 	load_bob_contact(w, &k);
 	assert_int_equal(k.peer_work_bits[0], 16);
