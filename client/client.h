@@ -313,6 +313,23 @@ CAIRN_WARN_UNUSED int client_intake_accept(struct cairn *c, const char *text, co
 CAIRN_WARN_UNUSED int client_check_relays(const char *const *relays, size_t n);
 void client_drop_mailboxes(struct cairn *c, const struct contact *k);
 
+/* What accepting an invite or an intake address checks first (invites.c): no application
+ * engine running (CAIRN_ESTATE), a valid NAME (CAIRN_EINVAL), RELAYS as client_check_relays
+ * says when given; then, against the text's owner IDENTITY: not our own (CAIRN_EINVITE),
+ * NAME free (CAIRN_EEXIST). */
+CAIRN_WARN_UNUSED int client_accept_args(struct cairn *c, const char *name,
+                                         const char *const *relays, size_t nrelays);
+CAIRN_WARN_UNUSED int client_accept_check(struct cairn *c, const uint8_t identity[CAIRN_KEY_LEN],
+                                          const char *name);
+/* Our mailboxes for K, a contact being accepted, on the NOURS relays OURS: with CREATE false,
+ * only whether they all fit a first message's reply (CAIRN_ETOOBIG...); with CREATE true,
+ * made on every relay that answers (K->mine), 0 if one did, else the first relay's error. */
+CAIRN_WARN_UNUSED int client_accept_mailboxes(struct cairn *c, struct contact *k,
+                                              const char *const *ours, size_t nours, bool create);
+/* Keeps the session R in K (serialized, K->ratchet malloc'd). 0 or CAIRN_ENOMEM. */
+struct ratchet;
+CAIRN_WARN_UNUSED int client_keep_session(struct contact *k, const struct ratchet *r);
+
 /* Decodes TEXT in the form SCHEME then base64url without padding (blanks around forgiven)
  * into BIN (capacity CAP, *LEN bytes). Returns 0 or CAIRN_EINVITE. */
 CAIRN_WARN_UNUSED int client_scheme_decode(const char *text, const char *scheme, uint8_t *bin,

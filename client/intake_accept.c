@@ -36,13 +36,13 @@ static int parse_intake_text(const char *text, struct intake_address *a)
 }
 
 /*
- * Reads the bundle logs of A's points in order until one gives a usable bundle: its index in
- * *AT, the bundle in *B, and the work bits of every point read into BITS (0: not read, or no
- * usable bundle there: read again when first sending there). Returns 0; CAIRN_EINVITE when
+ * Reads the bundle logs of A's points in order until one gives a usable bundle: the bundle in
+ * *B, and its work bits into BITS at its point (the others stay 0: not read, or no usable
+ * bundle there; read again when first sending there). Returns 0; CAIRN_EINVITE when
  * every relay reached had none; else the first relay's connection error (none reached).
  */
-static int find_bundle(struct cairn *c, const struct intake_address *a, size_t *at,
-                       struct intake_bundle *b, uint8_t bits[CAIRN_MAILBOXES_MAX])
+static int find_bundle(struct cairn *c, const struct intake_address *a, struct intake_bundle *b,
+                       uint8_t bits[CAIRN_MAILBOXES_MAX])
 {
 	int first_rc = 0;
 	bool reached = false;
@@ -51,7 +51,6 @@ static int find_bundle(struct cairn *c, const struct intake_address *a, size_t *
 		    client_intake_bundle(c, a->point[i].relay, a->identity, a->point[i].log_id, b);
 		if (rc == 0) {
 			bits[i] = b->work_bits;
-			*at = i;
 			return 0;
 		}
 		reached |= rc == CAIRN_EINVITE;
@@ -100,10 +99,7 @@ static int contact_session(struct cairn *c, struct contact *k, const struct inta
 	    x3dh_initiate_intake(k->peer_identity, b->prekey, c->identity_sk, NULL, k->prefix, &r);
 	if (rc == 0) {
 		memcpy(k->ek, k->prefix, CAIRN_KEY_LEN); /* the prefix starts with EK (10.4) */
-		k->ratchet_len = ratchet_serialized_len(r);
-		k->ratchet = malloc(k->ratchet_len);
-		rc = k->ratchet ? ratchet_serialize(r, k->ratchet, k->ratchet_len, &k->ratchet_len)
-		                : CAIRN_ENOMEM;
+		rc = client_keep_session(k, r);
 	}
 	ratchet_free(r);
 	return rc;
@@ -112,11 +108,7 @@ static int contact_session(struct cairn *c, struct contact *k, const struct inta
 int client_intake_accept(struct cairn *c, const char *text, const char *name,
                          const char *const *relays, size_t nrelays)
 {
-	if (c->engine != NULL)
-		return CAIRN_ESTATE; /* its first message would wait for the engine's relays */
-	if (!client_valid_name(name))
-		return CAIRN_EINVAL;
-	int rc = nrelays > 0 ? client_check_relays(relays, nrelays) : 0;
+	int rc = client_accept_args(c, name, relays, nrelays);
 	if (rc != 0)
 		return rc;
 	struct intake_address a;
@@ -124,52 +116,24 @@ int client_intake_accept(struct cairn *c, const char *text, const char *name,
 	struct contact k;
 	memset(&k, 0, sizeof(k));
 	memset(&b, 0, sizeof(b));
-	uint8_t reply[APPMSG_REPLY_MAX], bits[CAIRN_MAILBOXES_MAX] = {0};
-	size_t reply_len = 0, at = 0;
+	uint8_t bits[CAIRN_MAILBOXES_MAX] = {0};
 	if ((rc = parse_intake_text(text, &a)) != 0)
 		return rc;
-	if (sodium_memcmp(a.identity, c->identity_pk, CAIRN_KEY_LEN) == 0) {
-		rc = CAIRN_EINVITE; /* our own address */
-		goto out;
-	}
-	struct name_entry taken;
-	rc = client_name_lookup(c, name, &taken); /* a contact's or a group's */
-	if (rc != CAIRN_ENOTFOUND) {
-		rc = rc == 0 ? CAIRN_EEXIST : rc;
-		goto out;
-	}
 	const char *ours[CAIRN_RELAYS_MAX];
 	size_t nours = our_relays(&a, relays, nrelays, ours);
-	/* Every first message names all our mailboxes: they must fit its reply. Checked before
-	 * anything is read or made. */
 	contact_init(&k, name, &a, bits);
-	for (size_t i = 0; i < nours; i++)
-		strcpy(k.mine[i].relay, ours[i]);
-	k.nmine = (uint8_t)nours;
-	rc = client_build_reply(&k, reply, sizeof(reply), &reply_len);
-	memset(k.mine, 0, sizeof(k.mine));
-	k.nmine = 0;
-	if (rc != 0)
+	/* Checked before anything is read or made. */
+	if ((rc = client_accept_check(c, a.identity, name)) != 0 ||
+	    (rc = client_accept_mailboxes(c, &k, ours, nours, false)) != 0)
 		goto out;
 	/* The bundle first: an address that cannot be used now leaves nothing behind, not
 	 * even a mailbox on our relays. */
-	if ((rc = find_bundle(c, &a, &at, &b, bits)) != 0)
+	if ((rc = find_bundle(c, &a, &b, bits)) != 0)
 		goto out;
 	contact_init(&k, name, &a, bits);
-	/* Our own mailboxes, as for an invite: a relay that does not answer is left out; one
-	 * that does is enough. */
-	int first_rc = 0;
-	for (size_t i = 0; i < nours; i++) {
-		int one = client_create_mailbox(c, ours[i], &k.mine[k.nmine]);
-		if (one == 0)
-			k.nmine++;
-		else if (first_rc == 0)
-			first_rc = one;
-	}
-	if (k.nmine == 0) {
-		rc = first_rc;
+	/* Our own mailboxes, as for an invite. */
+	if ((rc = client_accept_mailboxes(c, &k, ours, nours, true)) != 0)
 		goto out;
-	}
 	rc = contact_session(c, &k, &b);
 	uint8_t id[APPMSG_ID_LEN];
 	client_random(c, id, sizeof(id));
@@ -192,7 +156,6 @@ int client_intake_accept(struct cairn *c, const char *text, const char *name,
 	/* Added: the first message goes now, with its work, or with the next sync. */
 	rc = client_send_now(c, id);
 out:
-	sodium_memzero(reply, sizeof(reply));
 	sodium_memzero(&a, sizeof(a));
 	sodium_memzero(&b, sizeof(b));
 	contact_wipe(&k);
