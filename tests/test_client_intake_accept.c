@@ -12,8 +12,6 @@
  * the fresh mailbox. Low work bits throughout (1..16).
  */
 #define _GNU_SOURCE
-#include <dirent.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -34,6 +32,7 @@
 #include "e2e.h"
 #include "intake.h"
 #include "memrelay.h"
+#include "relayproc.h"
 
 #define PASS   "correct horse battery staple"
 #define RELAYS 2
@@ -55,83 +54,7 @@ struct point {
 	uint8_t log_cred[CAIRN_CREDENTIAL_LEN];
 };
 
-/* ---- homes ------------------------------------------------------------------------------ */
-
-static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-	(void)sb;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
-static char templates[64];
-
-static int copy_home(const char *from, const char *to)
-{
-	DIR *d = opendir(from);
-	if (d == NULL || mkdir(to, 0700) != 0) {
-		if (d != NULL)
-			closedir(d);
-		return -1;
-	}
-	int rc = 0;
-	struct dirent *e;
-	while (rc == 0 && (e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.')
-			continue;
-		char src[512], dst[512], buf[8192];
-		snprintf(src, sizeof(src), "%s/%s", from, e->d_name);
-		snprintf(dst, sizeof(dst), "%s/%s", to, e->d_name);
-		FILE *in = fopen(src, "rb"), *out = fopen(dst, "wb");
-		size_t n;
-		while (in != NULL && out != NULL && (n = fread(buf, 1, sizeof(buf), in)) > 0)
-			if (fwrite(buf, 1, n, out) != n)
-				rc = -1;
-		if (in == NULL || out == NULL || ferror(in))
-			rc = -1;
-		if (in != NULL)
-			fclose(in);
-		if (out != NULL && fclose(out) != 0)
-			rc = -1;
-	}
-	closedir(d);
-	return rc;
-}
-
-static struct cairn *home_new(struct world *w, const char *name)
-{
-	char from[128], path[128];
-	snprintf(from, sizeof(from), "%s/%s", templates, name);
-	snprintf(path, sizeof(path), "%s/%s", w->root, name);
-	struct cairn *c = NULL;
-	assert_int_equal(copy_home(from, path), 0);
-	assert_int_equal(cairn_open(path, PASS, &c), 0);
-	client_set_env(c, &w->env);
-	return c;
-}
-
-static int group_setup(void **state)
-{
-	(void)state;
-	strcpy(templates, "/tmp/cairn-intake-homes-XXXXXX");
-	if (mkdtemp(templates) == NULL)
-		return -1;
-	const char *names[] = {"alice", "bob"};
-	for (int i = 0; i < 2; i++) {
-		char path[128];
-		snprintf(path, sizeof(path), "%s/%s", templates, names[i]);
-		if (cairn_init_kdf(path, PASS, CAIRN_KDF_INTERACTIVE) != 0)
-			return -1;
-	}
-	return 0;
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	return nftw(templates, rm_one, 8, FTW_DEPTH | FTW_PHYS);
-}
+/* ---- the world -------------------------------------------------------------------------- */
 
 static int setup(void **state)
 {
@@ -148,8 +71,16 @@ static int setup(void **state)
 	}
 	/* One client thread at a time: the skipping clock is exact (memrelay.h). */
 	memrelay_env_skipping(&w->env);
-	w->a = home_new(w, "alice");
-	w->b = home_new(w, "bob");
+	/* Passphrases stretched by fuzz/fastkdf.c's stand-in (tests/CMakeLists.txt). */
+	struct cairn **homes[2] = {&w->a, &w->b};
+	static const char *const names[2] = {"alice", "bob"};
+	for (int i = 0; i < 2; i++) {
+		char path[128];
+		snprintf(path, sizeof(path), "%s/%s", w->root, names[i]);
+		if (cairn_init(path, PASS) != 0 || cairn_open(path, PASS, homes[i]) != 0)
+			return -1;
+		client_set_env(*homes[i], &w->env);
+	}
 	*state = w;
 	return 0;
 }
@@ -161,7 +92,7 @@ static int teardown(void **state)
 	cairn_close(w->b);
 	for (int i = 0; i < RELAYS; i++)
 		memrelay_free(w->relay[i]);
-	nftw(w->root, rm_one, 8, FTW_DEPTH | FTW_PHYS);
+	test_rm_tree(w->root);
 	free(w);
 	return 0;
 }
@@ -368,6 +299,16 @@ static void load_bob_contact(struct world *w, struct contact *k)
 	assert_int_equal(client_load_contact(w->b, "embassy", k), 0);
 }
 
+/* The owner's intake on relay 0 at BITS with a usable bundle of a fresh prekey SPK, and Bob
+ * accepting it as "embassy". */
+static void accepted(struct world *w, uint8_t bits, struct point *p, struct x3dh_onetime *spk)
+{
+	prekey(spk);
+	point_new(w, 0, bits, p);
+	point_bundle(w, p, spk->pub, -DAY, 14 * DAY, bits, w->a->identity_sk);
+	assert_int_equal(cairn_invite_accept(w->b, address(w, p, 1), "embassy", NULL, 0), 0);
+}
+
 /* ---- the tests -------------------------------------------------------------------------- */
 
 /* Accepting an address: the first message is in the intake mailbox, type 3, and opens as the
@@ -378,10 +319,7 @@ static void test_accept_sends_type3(void **state)
 	struct world *w = *state;
 	struct point p;
 	struct x3dh_onetime spk;
-	prekey(&spk);
-	point_new(w, 0, 10, &p);
-	point_bundle(w, &p, spk.pub, -DAY, 14 * DAY, 10, w->a->identity_sk);
-	assert_int_equal(cairn_invite_accept(w->b, address(w, &p, 1), "embassy", NULL, 0), 0);
+	accepted(w, 10, &p, &spk);
 	struct contact k;
 	load_bob_contact(w, &k);
 	assert_int_equal(k.state, CONTACT_ACCEPTED);
@@ -414,10 +352,7 @@ static void test_work_raised(void **state)
 	struct world *w = *state;
 	struct point p;
 	struct x3dh_onetime spk;
-	prekey(&spk);
-	point_new(w, 0, 1, &p);
-	point_bundle(w, &p, spk.pub, -DAY, 14 * DAY, 1, w->a->identity_sk);
-	assert_int_equal(cairn_invite_accept(w->b, address(w, &p, 1), "embassy", NULL, 0), 0);
+	accepted(w, 1, &p, &spk);
 	/* Work for one bit passes sixteen once in 2^15. */
 	point_bits(w, &p, 16);
 	point_bundle(w, &p, spk.pub, 0, 14 * DAY, 16, w->a->identity_sk);
@@ -442,10 +377,7 @@ static void test_work_refused_twice(void **state)
 	struct world *w = *state;
 	struct point p;
 	struct x3dh_onetime spk;
-	prekey(&spk);
-	point_new(w, 0, 1, &p);
-	point_bundle(w, &p, spk.pub, -DAY, 14 * DAY, 1, w->a->identity_sk);
-	assert_int_equal(cairn_invite_accept(w->b, address(w, &p, 1), "embassy", NULL, 0), 0);
+	accepted(w, 1, &p, &spk);
 	point_bits(w, &p, 30);
 	const char *text = "refused";
 	assert_int_equal(cairn_send(w->b, "embassy", (const uint8_t *)text, strlen(text), NULL),
@@ -529,10 +461,7 @@ static void test_moved_by_owner(void **state)
 	struct world *w = *state;
 	struct point p;
 	struct x3dh_onetime spk;
-	prekey(&spk);
-	point_new(w, 0, 8, &p);
-	point_bundle(w, &p, spk.pub, -DAY, 14 * DAY, 8, w->a->identity_sk);
-	assert_int_equal(cairn_invite_accept(w->b, address(w, &p, 1), "embassy", NULL, 0), 0);
+	accepted(w, 8, &p, &spk);
 	struct fetched f;
 	fetch(w, &p.mb, 1, &f);
 	struct mailbox_list reply;
@@ -600,5 +529,5 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_first_relay_down, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_moved_by_owner, setup, teardown),
 	};
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, NULL, NULL);
 }
