@@ -519,6 +519,56 @@ static void test_request_accept(void **state)
 	cairn_free(address);
 }
 
+/* Texts one sync of C handed to its callback. */
+struct texts {
+	unsigned n;
+	char text[8][64];
+};
+
+static int keep_text(void *ctx, const struct cairn_message *m)
+{
+	struct texts *t = ctx;
+	assert_true(t->n < 8);
+	snprintf(t->text[t->n++], sizeof(t->text[0]), "%.*s", (int)m->len, m->text);
+	return 0;
+}
+
+static struct texts sync_texts(struct cairn *c)
+{
+	struct texts t;
+	struct cairn_sync_result res;
+	memset(&t, 0, sizeof(t));
+	assert_int_equal(cairn_sync(c, &res, keep_text, &t), 0);
+	return t;
+}
+
+/* The same with the requester's own client (cairn_invite_accept of the address, cairn_send
+ * with work): request, accept, then both ways on the fresh mailboxes. */
+static void test_with_the_requester_client(void **state)
+{
+	struct world *w = *state;
+	char *address = create(w, RELAYS);
+	assert_int_equal(cairn_invite_accept(w->req, address, "embassy", NULL, 0), 0);
+	assert_int_equal(cairn_send(w->req, "embassy", (const uint8_t *)"hello embassy", 13, NULL),
+	                 0);
+	assert_int_equal(sync_texts(w->owner).n, 0);
+	struct reqs x = requests(w);
+	assert_int_equal(x.n, 1);
+	assert_string_equal(x.preview[0], "hello embassy");
+	assert_int_equal(cairn_request_accept(w->owner, x.id[0], "defender"), 0);
+	sync_owner(w);                         /* the move and the mailboxes message */
+	assert_int_equal(sync_texts(w->req).n, 0); /* applied: it writes to the fresh ones */
+	assert_int_equal(cairn_send(w->req, "embassy", (const uint8_t *)"moved", 5, NULL), 0);
+	struct texts t = sync_texts(w->owner);
+	assert_int_equal(t.n, 1);
+	assert_string_equal(t.text[0], "moved");
+	assert_int_equal(cairn_send(w->owner, "defender", (const uint8_t *)"welcome", 7, NULL), 0);
+	t = sync_texts(w->req);
+	assert_int_equal(t.n, 1);
+	assert_string_equal(t.text[0], "welcome");
+	cairn_free(address);
+}
+
 /* Reject drops later messages unread; block drops a new first message from that identity; a
  * replayed first envelope makes no second request. */
 static void test_reject_block_replay(void **state)
@@ -716,6 +766,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_create, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_request_accept, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_with_the_requester_client, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reject_block_replay, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_unknown_prekey_dropped, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_requests_full, setup, teardown),
