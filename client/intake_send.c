@@ -17,8 +17,8 @@
 #include "work.h"
 
 /* A bundle log holds one entry per week or per change of bits: far fewer than this. A relay
- * that streams more is cut short, and the best bundle among what came is taken. */
-#define INTAKE_READ_ENTRIES_MAX 4096
+ * that sends more replies is cut short, and the best bundle among what came is taken. */
+#define INTAKE_READ_REPLIES_MAX 4096
 
 bool contact_peer_intake(const struct contact *k, size_t i)
 {
@@ -56,7 +56,8 @@ int client_intake_bundle(struct cairn *c, const char *relay, const uint8_t ident
 		rc = cnet_flush(n);
 	int64_t now = client_now_s(c);
 	bool have = false;
-	for (unsigned entries = 0; rc == 0 && entries < INTAKE_READ_ENTRIES_MAX;) {
+	/* Every reply counts, so that a relay streaming anything cannot hold us forever. */
+	for (unsigned replies = 0; rc == 0 && replies < INTAKE_READ_REPLIES_MAX; replies++) {
 		if ((rc = cnet_recv(n, &r, c->timeout_ms)) != 0 || r.request_id != m.request_id)
 			continue;
 		if (r.type == CAIRN_REPLY_ERROR)
@@ -65,7 +66,6 @@ int client_intake_bundle(struct cairn *c, const char *relay, const uint8_t ident
 			break;
 		if (r.type != CAIRN_REPLY_LOG_ENTRY)
 			continue; /* LOG_STATE */
-		entries++;
 		struct intake_bundle b;
 		if (bundle_open(r.envelope, r.envelope_len, identity, log_id, &b) == 0 &&
 		    (now < 0 || b.expires > (uint64_t)now) && better(&b, out, have)) {
