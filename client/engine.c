@@ -48,6 +48,7 @@ void engine_free(struct engine *e)
 	free(e->s);
 	free(e->refused);
 	free(e->reworked);
+	free(e->workfail);
 	free(e->needs);
 	engine_moves_free(e);
 	logio_free(e->logs);
@@ -75,6 +76,7 @@ static int engine_begin(struct engine *e)
 	e->redispatch = true;
 	e->deadline_ms = client_mono_ms(c) + 4 * (int64_t)c->timeout_ms;
 	e->next_tick_ms = client_mono_ms(c) + ENGINE_TICK_MS;
+	e->work_retry_ms = client_mono_ms(c) + ENGINE_WORK_RETRY_MS;
 	return 0;
 }
 
@@ -93,7 +95,11 @@ static void engine_tick(struct engine *e, int64_t now)
 			planned = engine_plan_intakes(e);
 		(void)planned;
 	}
-	e->nrefused = e->nreworked = 0;
+	e->nrefused = 0;
+	if (now >= e->work_retry_ms) {
+		e->nreworked = e->nworkfail = 0;
+		e->work_retry_ms = now + ENGINE_WORK_RETRY_MS;
+	}
 	e->redispatch = e->recheck = true;
 	/* What the clock asks of the groups (key updates, rotations, old logs) and the welcomes
 	 * our completed commits made; a failure is tried again at the next tick. */

@@ -90,8 +90,10 @@ bool engine_intake_work_refused(struct engine *e, struct session *s, const struc
 {
 	size_t at = (size_t)(s - e->s);
 	if (engine_noted(e->reworked, e->nreworked, ps->outbox_id, at)) {
-		/* Refused again with fresh bits: most likely our clock is off (5.10). */
+		/* Refused again with fresh bits: most likely our clock is off (5.10). Not
+		 * solved for again there soon (ENGINE_WORK_RETRY_MS). */
 		e->c->work_refused = true;
+		engine_note(&e->workfail, &e->nworkfail, &e->capworkfail, ps->outbox_id, at);
 		return false;
 	}
 	engine_note(&e->reworked, &e->nreworked, &e->capreworked, ps->outbox_id, at);

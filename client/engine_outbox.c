@@ -202,7 +202,8 @@ static int dispatch_entry(void *vctx, const uint8_t *v, size_t vlen)
 			d->rc = CAIRN_ENOMEM;
 			return 1;
 		}
-		if (refused(e, oe.outbox_id, (size_t)(s - e->s)))
+		if (refused(e, oe.outbox_id, (size_t)(s - e->s)) ||
+		    engine_noted(e->workfail, e->nworkfail, oe.outbox_id, (size_t)(s - e->s)))
 			continue;
 		if (s->net == NULL && relay_connecting(e, s))
 			return 0; /* dispatched again once that connection is up or down */

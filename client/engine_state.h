@@ -29,6 +29,9 @@
 #define ENGINE_PING_EVERY_MS  30000
 #define ENGINE_TICK_MS        2000 /* listen: moves, new mailboxes, other processes' outbox */
 #define ENGINE_BACKOFF_MAX_MS 60000
+/* listen: how soon an intake mailbox that refused our work twice (most likely our clock is
+ * off, PROTOCOL.md 10.4) is solved for again: solving costs about 0.3 s at 20 bits */
+#define ENGINE_WORK_RETRY_MS 60000
 
 struct sub {
 	uint32_t rid;                   /* of the SUBSCRIBE; 0 until subscribed */
@@ -122,6 +125,11 @@ struct engine {
 	size_t nrefused, caprefused;
 	struct refusal *reworked; /* refused for work once: the bundle was read again */
 	size_t nreworked, capreworked;
+	/* Refused for work twice: not tried there again (nor solved for) until WORK_RETRY_MS,
+	 * when both lists are cleared; listen's tick clears the other refusals every 2 s. */
+	struct refusal *workfail;
+	size_t nworkfail, capworkfail;
+	int64_t work_retry_ms;
 	struct bundle_need *needs; /* found by a dispatch pass, read after it */
 	size_t nneeds, capneeds;
 	struct move *moves; /* contacts being moved out of our invite mailboxes (listen) */

@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <poll.h>
+
 #include <cmocka.h>
 #include <sodium.h>
 
@@ -519,6 +521,48 @@ static void test_moved_by_owner(void **state)
 	assert_int_equal(established, 1);
 }
 
+static unsigned connections(struct world *w, int i)
+{
+	struct memrelay_stats st;
+	memrelay_stats(w->relay[i], &st);
+	return st.connections;
+}
+
+/* Listening with work the relay refuses twice (for a real client: a wrong clock): the entry is
+ * not solved for again at every tick (2 s) but only after ENGINE_WORK_RETRY_MS (60 s). Counted
+ * through the bundle log's reads, a connection each: 40 s of (skipped) time hold one. */
+static void test_listen_holds_refused_work(void **state)
+{
+	struct world *w = *state;
+	struct point p;
+	struct x3dh_onetime spk;
+	accepted(w, 1, &p, &spk);
+	point_bits(w, &p, 30);
+	unsigned before = connections(w, 0);
+	assert_int_equal(cairn_engine_start(w->b, NULL, NULL), 0);
+	assert_int_equal(cairn_queue(w->b, "embassy", (const uint8_t *)"held", 4, NULL), 0);
+	int64_t end = client_mono_ms(w->b) + 40000;
+	while (client_mono_ms(w->b) < end) {
+		struct pollfd fds[16];
+		size_t n = 0;
+		int timeout = 0;
+		assert_int_equal(cairn_engine_fds(w->b, fds, 16, &n, &timeout), 0);
+		if (poll(fds, n, timeout < 0 || timeout > 100 ? 100 : timeout) < 0)
+			n = 0;
+		assert_int_equal(cairn_engine_step(w->b, fds, n), 0);
+	}
+	cairn_engine_stop(w->b);
+	/* The engine's two sessions there (Bob's mailbox, sending) and one read. */
+	unsigned made = connections(w, 0) - before;
+	if (made > 4)
+		print_message("%u connections in 40 s\n", made);
+	assert_true(made <= 4);
+	assert_int_equal(stored(w, 0), 1); /* the first message only */
+	unsigned left = 0;
+	assert_int_equal(client_outbox_count(w->b, NULL, &left), 0);
+	assert_int_equal(left, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -528,6 +572,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_unusable, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_first_relay_down, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_moved_by_owner, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_listen_holds_refused_work, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
