@@ -568,9 +568,9 @@ static void test_listen_holds_refused_work(void **state)
 		assert_int_equal(cairn_engine_step(w->b, fds, n), 0);
 	}
 	cairn_engine_stop(w->b);
-	if (draws > 6)
+	if (draws > 4)
 		print_message("%u draws in 40 s\n", draws);
-	assert_true(draws <= 6);
+	assert_true(draws <= 4); /* two solves: before and after reading the bundle again */
 	/* The engine's two sessions there (Bob's mailbox, sending) and one read. */
 	unsigned made = connections(w, 0) - before;
 	if (made > 4)
