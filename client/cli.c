@@ -24,6 +24,7 @@
 #include "cairn/cairn.h"
 #include "cli_common.h"
 #include "cli_group.h"
+#include "cli_intake.h"
 #include "termsafe.h"
 
 #define WORDS_MAX 66 /* group add N and 64 contacts */
@@ -39,8 +40,11 @@ static const char usage_text[] =
     "                                   prints the invite alone on stdout (--qr: also a QR "
     "code)\n"
     "  accept INVITE --name N [--relay ADDRESS]...\n"
-    "                                   accept an invite; N is what you call its creator; your\n"
-    "                                   mailboxes go on these relays (default: the invite's)\n"
+    "                                   accept an invite, or write to an intake address\n"
+    "                                   (cairn-intake:...); N is what you call its creator;\n"
+    "                                   your mailboxes go on these relays (default: the\n"
+    "                                   invite's or address's). Through an intake address, N\n"
+    "                                   stays waiting until its owner accepts you\n"
     "  send N TEXT | send N -           send TEXT (or standard input) to contact N\n"
     "  sync                             send the outbox, fetch and store new messages\n"
     "  read N [--json]                  show the conversation with N\n"
@@ -67,6 +71,21 @@ static const char usage_text[] =
     "  group leave N                    ask the admins to remove you; your history stays\n"
     "  group members N [--json]         list members: a contact's name, else a short id\n"
     "  group verify N                   the group's safety number at its current epoch\n"
+    "\n"
+    "intake addresses (a public address anyone can write to; first contacts are requests):\n"
+    "  intake create --relay ADDRESS [--relay ADDRESS]... --name LABEL [--work BITS] [--qr]\n"
+    "                                   make one (work: 1..40 bits, default 20); prints it\n"
+    "  intake show LABEL [--qr]         print its current address\n"
+    "  intake list [--json]             list intakes: work, pending requests, old address\n"
+    "  intake rotate LABEL [--grace DURATION]\n"
+    "                                   a new address; the old one works DURATION more (like\n"
+    "                                   0s, 12h, 7d; default 7d); prints the new one\n"
+    "  intake revoke LABEL              delete its address on every relay now\n"
+    "  intake work LABEL BITS           change the work its mailboxes demand\n"
+    "  requests [--json]                list requests: ID, intake, messages, first words\n"
+    "  requests accept ID --name N      make request ID contact N (it moves to fresh mailboxes)\n"
+    "  requests reject ID               delete it; its later messages are dropped unread\n"
+    "  requests block ID                reject it and drop anything from that identity\n"
     "\n"
     "options:\n"
     "  --home DIR         client directory (default: $XDG_DATA_HOME/cairn or "
@@ -181,6 +200,13 @@ static int cmd_accept(const struct options *o, const char *invite)
 		        "group already\n",
 		        o->name);
 		return 1;
+	}
+	if (rc == CAIRN_EWORK) {
+		fprintf(stderr,
+		        "cairn: %s added; the intake address's relays refused the proof of "
+		        "work: check this computer's clock, then sync\n",
+		        o->name);
+		return EXIT_QUEUED;
 	}
 	if (rc != 0)
 		return cli_fail(rc, "accept");
@@ -460,7 +486,8 @@ int main(int argc, char **argv)
 			o.qr = 1;
 		} else if (strcmp(a, "--home") == 0 || strcmp(a, "--socks") == 0 ||
 		           strcmp(a, "--relay") == 0 || strcmp(a, "--name") == 0 ||
-		           strcmp(a, "--timeout") == 0) {
+		           strcmp(a, "--timeout") == 0 || strcmp(a, "--work") == 0 ||
+		           strcmp(a, "--grace") == 0) {
 			if (next == NULL) {
 				fprintf(stderr, "cairn: %s needs a value\n", a);
 				return EXIT_USAGE;
@@ -476,6 +503,10 @@ int main(int argc, char **argv)
 				o.nrelays++;
 			} else if (strcmp(a, "--name") == 0)
 				o.name = next;
+			else if (strcmp(a, "--work") == 0)
+				o.work = next;
+			else if (strcmp(a, "--grace") == 0)
+				o.grace = next;
 			else {
 				char *end;
 				long s = strtol(next, &end, 10);
@@ -509,6 +540,10 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "group") == 0)
 		return cli_group(&o, words, nwords);
+	if (strcmp(cmd, "intake") == 0)
+		return cli_intake(&o, words, nwords);
+	if (strcmp(cmd, "requests") == 0)
+		return cli_requests(&o, words, nwords);
 	if (nwords > 3) {
 		fprintf(stderr, "cairn: too many arguments (see cairn --help)\n");
 		return EXIT_USAGE;

@@ -13,6 +13,7 @@
 
 #include "engine.h"
 #include "group.h"
+#include "intakes.h"
 #include "logio.h"
 
 int engine_new(struct cairn *c, const struct engine_options *opt, struct engine **out)
@@ -46,6 +47,9 @@ void engine_free(struct engine *e)
 	}
 	free(e->s);
 	free(e->refused);
+	free(e->reworked);
+	free(e->workfail);
+	free(e->needs);
 	engine_moves_free(e);
 	logio_free(e->logs);
 	free(e);
@@ -65,11 +69,14 @@ static int engine_begin(struct engine *e)
 	if (e->receive && !e->logs_only &&
 	    (rc = cstate_list(c->st, REC_CONTACT, engine_plan_contact, e)) < 0)
 		return rc;
+	if (e->receive && !e->logs_only && (rc = engine_plan_intakes(e)) < 0)
+		return rc;
 	for (size_t i = 0; i < e->n; i++)
 		session_open(e, &e->s[i], client_mono_ms(c));
 	e->redispatch = true;
 	e->deadline_ms = client_mono_ms(c) + 4 * (int64_t)c->timeout_ms;
 	e->next_tick_ms = client_mono_ms(c) + ENGINE_TICK_MS;
+	e->work_retry_ms = client_mono_ms(c) + ENGINE_WORK_RETRY_MS;
 	return 0;
 }
 
@@ -84,9 +91,15 @@ static void engine_tick(struct engine *e, int64_t now)
 		engine_moves_start(e);
 	if (e->receive) {
 		int planned = cstate_list(c->st, REC_CONTACT, engine_plan_contact, e);
+		if (planned >= 0)
+			planned = engine_plan_intakes(e);
 		(void)planned;
 	}
 	e->nrefused = 0;
+	if (now >= e->work_retry_ms) {
+		e->nreworked = e->nworkfail = 0;
+		e->work_retry_ms = now + ENGINE_WORK_RETRY_MS;
+	}
 	e->redispatch = e->recheck = true;
 	/* What the clock asks of the groups (key updates, rotations, old logs) and the welcomes
 	 * our completed commits made; a failure is tried again at the next tick. */
@@ -114,8 +127,11 @@ static int handle_envelope(struct engine *e, struct session *s, size_t i, const 
 	uint8_t rid[CAIRN_MAILBOX_ID_LEN];
 	memcpy(rid, s->subs[i].recipient_id, sizeof(rid));
 	struct receive_effects fx = {0};
-	int rc = client_receive_envelope(e->c, s->subs[i].contact, rid, m->envelope,
-	                                 m->envelope_len, e->cb.message, e->ctx, &fx);
+	int rc = s->subs[i].intake
+	             ? client_receive_intake(e->c, s->subs[i].contact, rid, m->envelope,
+	                                     m->envelope_len, e->cb.message, e->ctx, &fx)
+	             : client_receive_envelope(e->c, s->subs[i].contact, rid, m->envelope,
+	                                       m->envelope_len, e->cb.message, e->ctx, &fx);
 	e->res.received += fx.received;
 	e->redispatch |= fx.redispatch;
 	e->recheck |= fx.recheck;
@@ -164,6 +180,10 @@ static int session_handle(struct engine *e, struct session *s, const struct cair
 		s->sends[i] = s->sends[--s->nsends];
 		if (m->type == CAIRN_REPLY_OK) {
 			engine_send_accepted(e, &ps);
+		} else if (ps.work && m->type == CAIRN_REPLY_ERROR &&
+		           cairn_wire_error(m->code) == CAIRN_EWORK &&
+		           engine_intake_work_refused(e, s, &ps)) {
+			e->redispatch = true; /* the same bytes again, solved for the new bits */
 		} else {
 			/* Refused (quota, storage, a full relay, a mailbox that is gone, or a
 			 * code this client does not know): the contact's next mailbox gets it;
