@@ -57,7 +57,8 @@ static bool mb_fits(const struct mbox *m, unsigned want)
 {
 	return m->live && (!(want & W_AUTHED) || m->authed) && (!(want & W_NOT_FULL) || !m->full) &&
 	       (!(want & W_SECURED) || m->secured) && (!(want & W_UNSECURED) || !m->secured) &&
-	       (!(want & W_NOT_FILLED) || !m->filled) && (!(want & W_FILLED) || m->filled);
+	       (!(want & W_NOT_FILLED) || !m->filled) && (!(want & W_FILLED) || m->filled) &&
+	       (!(want & W_INTAKE) || (m->intake_bits > 0 && m->intake_bits <= WORK_CHEAP_BITS));
 }
 
 /* A random live mailbox with the properties WANT, or -1. */
@@ -288,6 +289,8 @@ static void on_reply(struct attack *a, const struct cairn_msg *m)
 			a->mb[mb].full = true;
 		if (kind == K_SEND && m->code == (uint32_t)-CAIRN_EDENIED)
 			a->mb[mb].live = false; /* deleted meanwhile */
+		if (kind == K_INTAKE)
+			a->mb[mb].intake_bits = 0; /* refused (the create budget): unknown now */
 		if (rid >= 1 && rid <= MB_MAX)
 			a->mb[rid - 1].subscribed = false;
 	}
