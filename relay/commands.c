@@ -8,7 +8,10 @@
  * of the layer is listed in command_layer.h.
  *
  * "No such mailbox", "not authenticated" and "wrong credential" share one reply and one
- * code path, and do the same cryptographic work, so a peer cannot tell them apart.
+ * code path, and do the same cryptographic work, so a peer cannot tell them apart; so do
+ * "no such mailbox" and "not an intake mailbox" for SEND_WORK. Intake mailboxes (INTAKE,
+ * SEND_WORK, docs/PROTOCOL.md 5.10) take proof of work instead of a credential; the work
+ * already used is in relay->work (worktable.h).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +25,7 @@
 #include "log.h"
 #include "port.h"
 #include "relay.h"
+#include "work.h"
 
 #define AUTH_CONTEXT     "cairn/1 auth"
 #define AUTH_CONTEXT_LEN 12
@@ -304,38 +308,67 @@ static void cmd_delete(struct peer *p, const struct cairn_msg *m)
 	(void)mailbox_destroy(p->relay, mb, p, m->request_id);
 }
 
-static void cmd_send(struct peer *p, const struct cairn_msg *m)
+/*
+ * The mailbox a SEND or SEND_WORK names, if the command may write to it; else NULL, with
+ * the reply sent. SEND needs an ordinary mailbox and its credential, if it has one; SEND_WORK
+ * an intake mailbox (5.10). "No such mailbox", "wrong credential" and "not an intake mailbox"
+ * are one reply from this one path, so a peer cannot tell them apart (5.5); a SEND to an
+ * intake mailbox gets `work`, since its sender id is public anyway.
+ */
+static struct mailbox *sender_mailbox(struct peer *p, const struct cairn_msg *m)
 {
-	struct relay *relay = p->relay;
-	const struct relay_config *cfg = relay->cfg;
-	struct mailbox *mb = mailbox_by_sender(&relay->mailboxes, m->sender_id);
-
-	/* The same work whether or not the mailbox exists or is secured. */
-	static const uint8_t no_credential[CAIRN_CREDENTIAL_LEN];
-	uint8_t digest[CAIRN_CREDENTIAL_LEN];
-	crypto_generichash(digest, sizeof(digest), m->credential ? m->credential : no_credential,
-	                   CAIRN_CREDENTIAL_LEN, m->sender_id, CAIRN_MAILBOX_ID_LEN);
-	const uint8_t *expected = mb && mb->rec.secured ? mb->rec.credential_digest : dummy_digest;
-	int match = sodium_memcmp(digest, expected, sizeof(digest)) == 0;
-	bool allowed = mb != NULL && (!mb->rec.secured || (m->credential != NULL && match));
+	struct mailbox *mb = mailbox_by_sender(&p->relay->mailboxes, m->sender_id);
+	bool intake = mb != NULL && mb->rec.work_bits != 0;
+	bool allowed;
+	if (m->type == CAIRN_CMD_SEND_WORK) {
+		/* No credential to hash: every SEND_WORK does the same work up to here. */
+		allowed = intake;
+	} else {
+		/* The same work whether or not the mailbox exists or is secured. */
+		static const uint8_t no_credential[CAIRN_CREDENTIAL_LEN];
+		uint8_t digest[CAIRN_CREDENTIAL_LEN];
+		crypto_generichash(digest, sizeof(digest),
+		                   m->credential ? m->credential : no_credential,
+		                   CAIRN_CREDENTIAL_LEN, m->sender_id, CAIRN_MAILBOX_ID_LEN);
+		const uint8_t *expected =
+		    mb && mb->rec.secured ? mb->rec.credential_digest : dummy_digest;
+		int match = sodium_memcmp(digest, expected, sizeof(digest)) == 0;
+		allowed =
+		    mb != NULL && (intake || !mb->rec.secured || (m->credential != NULL && match));
+	}
 	if (!allowed) {
 		peer_reply_error(p, m->request_id, CAIRN_EDENIED);
-		return;
+		return NULL;
 	}
-	if (m->envelope_len > CAIRN_ENVELOPE_MAX) {
-		peer_reply_error(p, m->request_id, CAIRN_ETOOBIG);
-		return;
+	if (intake && m->type == CAIRN_CMD_SEND) {
+		peer_reply_error(p, m->request_id, CAIRN_EWORK);
+		return NULL;
 	}
-	if (mb->count + 1 > cfg->mailbox_max_envelopes ||
-	    mb->bytes + m->envelope_len > cfg->mailbox_max_bytes) {
-		peer_reply_error(p, m->request_id, CAIRN_EQUOTA);
-		return;
-	}
+	return mb;
+}
+
+/* Whether MB has room for an envelope of LEN bytes, and the relay too: 0, CAIRN_ETOOBIG,
+ * CAIRN_EQUOTA (an intake mailbox has quotas of its own) or CAIRN_ECAPACITY. */
+static int room_for(struct relay *relay, const struct mailbox *mb, size_t len)
+{
+	const struct relay_config *cfg = relay->cfg;
+	if (len > CAIRN_ENVELOPE_MAX)
+		return CAIRN_ETOOBIG;
+	bool intake = mb->rec.work_bits != 0;
+	uint32_t max_envelopes = intake ? cfg->intake_max_envelopes : cfg->mailbox_max_envelopes;
+	uint64_t max_bytes = intake ? cfg->intake_max_bytes : cfg->mailbox_max_bytes;
+	if (mb->count + 1 > max_envelopes || mb->bytes + len > max_bytes)
+		return CAIRN_EQUOTA;
 	/* Refused before anything is stored: an envelope is never accepted, then dropped. */
-	if (admission_room_for_envelope(relay, m->envelope_len) != 0) {
-		peer_reply_error(p, m->request_id, CAIRN_ECAPACITY);
-		return;
-	}
+	if (admission_room_for_envelope(relay, len) != 0)
+		return CAIRN_ECAPACITY;
+	return 0;
+}
+
+/* Stores M's envelope in MB (room_for said yes), answering OK once durable. */
+static void accept_envelope(struct peer *p, struct mailbox *mb, const struct cairn_msg *m)
+{
+	struct relay *relay = p->relay;
 	if (relay->id_limit - relay->next_envelope_id < ID_BLOCK / 2)
 		reserve_ids(relay);
 	if (relay->next_envelope_id >= relay->id_limit) {
@@ -360,6 +393,104 @@ static void cmd_send(struct peer *p, const struct cairn_msg *m)
 	envelope_write(env, p, m->request_id, now);
 	relay->stats.envelopes_accepted++;
 	deliver(relay, mb);
+}
+
+static void cmd_send(struct peer *p, const struct cairn_msg *m)
+{
+	struct mailbox *mb = sender_mailbox(p, m);
+	if (mb == NULL)
+		return;
+	int rc = room_for(p->relay, mb, m->envelope_len);
+	if (rc != 0) {
+		peer_reply_error(p, m->request_id, rc);
+		return;
+	}
+	accept_envelope(p, mb, m);
+}
+
+/* INTAKE (5.10): makes the caller's mailbox an intake mailbox, or changes its bits. */
+static void cmd_intake(struct peer *p, const struct cairn_msg *m)
+{
+	struct relay *relay = p->relay;
+	/* The codec refuses these too; the handler does not count on it. */
+	if (m->work_bits < WORK_BITS_MIN || m->work_bits > WORK_BITS_MAX) {
+		peer_reply_error(p, m->request_id, CAIRN_EBADREQ);
+		return;
+	}
+	struct mailbox *mb = owned_mailbox(p, m->recipient_id);
+	if (mb == NULL) {
+		peer_reply_error(p, m->request_id, CAIRN_EDENIED);
+		return;
+	}
+	/* A write to the store, like SECURE: on the same budget. */
+	if (admission_take(relay, &p->budget) != 0) {
+		peer_reply_error(p, m->request_id, CAIRN_ELIMIT);
+		return;
+	}
+	struct request *r = request_new(p, m->request_id, request_done);
+	if (r == NULL) {
+		peer_reply_error(p, m->request_id, CAIRN_ESTORAGE);
+		return;
+	}
+	mailbox_touch(relay, mb);
+	/* In force at once, like SECURE: a SEND read after this command gets `work`. */
+	mb->rec.work_bits = m->work_bits;
+	r->rec = mb->rec;
+	r->job.op.kind = STORE_MAILBOX_INTAKE;
+	r->job.op.mailbox = &r->rec;
+	relay_submit(relay, &r->job);
+}
+
+/* 5.10 check 2: whether WORK's time is within work_window of NOW and not before the start. */
+static bool work_fresh(const struct relay *relay, const uint8_t *work, int64_t now)
+{
+	uint64_t t = work_time(work);
+	int64_t window = (int64_t)relay->cfg->work_window_s;
+	if (t > (uint64_t)INT64_MAX)
+		return false;
+	int64_t ti = (int64_t)t;
+	return ti >= relay->started && ti <= now + window && ti >= now - window;
+}
+
+/*
+ * SEND_WORK (5.10): the checks in the spec's order, cheapest first, each refusal storing and
+ * remembering nothing; the hashes (the envelope's and one block) come only after the quota,
+ * the relay's room and the time have passed.
+ */
+static void cmd_send_work(struct peer *p, const struct cairn_msg *m)
+{
+	struct relay *relay = p->relay;
+	struct mailbox *mb = sender_mailbox(p, m);
+	if (mb == NULL)
+		return;
+	int rc = room_for(relay, mb, m->envelope_len);
+	if (rc != 0) {
+		peer_reply_error(p, m->request_id, rc);
+		return;
+	}
+	int64_t now = relay_now(relay);
+	if (!work_fresh(relay, m->work, now)) {
+		peer_reply_error(p, m->request_id, CAIRN_EWORK);
+		return;
+	}
+	uint8_t digest[WORK_HASH_LEN];
+	if (!work_verify(m->sender_id, m->envelope ? m->envelope : (const uint8_t *)"",
+	                 m->envelope_len, m->work, mb->rec.work_bits, digest)) {
+		peer_reply_error(p, m->request_id, CAIRN_EWORK);
+		return;
+	}
+	if (worktable_seen(&relay->work, digest, now)) {
+		peer_reply_error(p, m->request_id, CAIRN_EWORK);
+		return;
+	}
+	/* Remembered from here on, whether or not the store succeeds (5.10). */
+	rc = worktable_insert(&relay->work, digest, now);
+	if (rc != 0) {
+		/* Full: `full` (5.10 check 4). No memory for the table: retry later. */
+		peer_reply_error(p, m->request_id, rc == CAIRN_ENOMEM ? CAIRN_ESTORAGE : rc);
+		return;
+	}
+	accept_envelope(p, mb, m);
 }
 
 static void on_command(void *peer, const struct cairn_msg *m)
@@ -397,6 +528,12 @@ static void on_command(void *peer, const struct cairn_msg *m)
 		break;
 	case CAIRN_CMD_SEND:
 		cmd_send(p, m);
+		break;
+	case CAIRN_CMD_INTAKE:
+		cmd_intake(p, m);
+		break;
+	case CAIRN_CMD_SEND_WORK:
+		cmd_send_work(p, m);
 		break;
 	default:
 		if (logs_command(p, m))
@@ -482,4 +619,5 @@ void commands_shutdown(struct relay *relay)
 		while (p->subs_len > 0)
 			unsubscribe(relay, p->subs[p->subs_len - 1], -CAIRN_ESHUTDOWN);
 	logs_shutdown(relay);
+	worktable_free(&relay->work);
 }

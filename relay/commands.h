@@ -28,10 +28,12 @@ extern const struct conn_handler commands_handler;
 extern const struct store_load_cb commands_load_cb;
 void commands_load_finish(struct relay *relay, void (*ready)(struct relay *relay));
 
-/* Expires envelopes older than the TTL, in memory and (as one range delete) on disk. */
+/* Expires envelopes older than the TTL, in memory and (as one range delete) on disk, and
+ * some used work (worktable.h). */
 void commands_expire(struct relay *relay, int64_t now);
 /* Sends END (shutdown) to every subscription and group log read, and frees the group log
- * registry: called once the storage is closed (every job done), before connections close. */
+ * registry and the table of used work: called once the storage is closed (every job done), before
+ * connections close. */
 void commands_shutdown(struct relay *relay);
 
 #endif

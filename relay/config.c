@@ -54,6 +54,10 @@ void relay_config_defaults(struct relay_config *cfg)
 	cfg->max_logs = CAIRN_DEFAULT_MAX_LOGS;
 	cfg->logs_per_connection = CAIRN_DEFAULT_LOGS_PER_CONNECTION;
 	cfg->log_read_batches = CAIRN_DEFAULT_LOG_READ_BATCHES;
+	cfg->intake_max_envelopes = CAIRN_DEFAULT_INTAKE_MAX_ENVELOPES;
+	cfg->intake_max_bytes = CAIRN_DEFAULT_INTAKE_MAX_BYTES;
+	cfg->work_window_s = CAIRN_DEFAULT_WORK_WINDOW_S;
+	cfg->work_seen_max = CAIRN_DEFAULT_WORK_SEEN_MAX;
 	snprintf(cfg->data_dir, sizeof(cfg->data_dir), "%s", CAIRN_DEFAULT_DATA_DIR);
 }
 
@@ -241,6 +245,14 @@ static const struct key_spec keys[] = {
         "group log reads one connection may have open at once"),
     NUM("limits", "log_read_batches", log_read_batches, V_COUNT, 1, 65536,
         "group log read batches asked of the storage at once; further reads wait"),
+    NUM("limits", "intake_max_envelopes", intake_max_envelopes, V_COUNT, 1, 10000000,
+        "envelopes one intake mailbox may hold (instead of mailbox_max_envelopes)"),
+    NUM("limits", "intake_max_bytes", intake_max_bytes, V_BYTES, CAIRN_ENVELOPE_MAX,
+        UINT64_C(1) << 40, "bytes of envelopes one intake mailbox may hold (suffix K, M or G)"),
+    NUM("limits", "work_window", work_window_s, V_SECONDS, 10, DAY,
+        "a proof of work's time may be this far from the relay's clock, either side"),
+    NUM("limits", "work_seen_max", work_seen_max, V_COUNT, 16, 1u << 26,
+        "used proofs of work remembered (32 bytes each); beyond it SEND_WORK gets 'full'"),
 };
 #define KEY_COUNT (sizeof(keys) / sizeof(keys[0]))
 

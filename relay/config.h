@@ -46,6 +46,10 @@ struct relay_config {
 	uint32_t max_logs;
 	uint32_t logs_per_connection;
 	uint32_t log_read_batches;
+	uint32_t intake_max_envelopes;
+	uint64_t intake_max_bytes;
+	uint32_t work_window_s;
+	uint32_t work_seen_max;
 	/* not from the file */
 	char data_dir[RELAY_PATH_MAX];
 };

@@ -80,6 +80,9 @@ int mailbox_destroy(struct relay *relay, struct mailbox *mb, struct peer *p, uin
 /* Mailbox work one expiry pass may do on the loop: a mailbox costs one plus its envelopes. */
 #define IDLE_EXPIRY_BUDGET 65536
 
+/* Used-work entries expired per tick, at most: a few milliseconds of the loop. */
+#define WORK_EXPIRE_PER_TICK 65536
+
 /*
  * Removes mailboxes that neither their owner nor a sender has touched for the TTL, least
  * recently touched first, within a budget per pass (the rest wait for the next pass, a second
@@ -110,6 +113,9 @@ static void expire_idle_mailboxes(struct relay *relay, int64_t now)
 void commands_expire(struct relay *relay, int64_t now)
 {
 	expire_idle_mailboxes(relay, now);
+	/* Used work, a bounded number a tick (inserts expire some too): a table that filled
+	 * in a burst empties over a few ticks instead of stalling the loop in one. */
+	(void)worktable_expire(&relay->work, now, WORK_EXPIRE_PER_TICK);
 	int64_t limit = now - (int64_t)relay->cfg->ttl_s;
 	size_t k = 0;
 	while (k < relay->marks_len && relay->marks[k].time <= limit)

@@ -82,6 +82,10 @@ void commands_load_finish(struct relay *relay, void (*ready)(struct relay *relay
 	if (relay->next_envelope_id == 0)
 		relay->next_envelope_id = 1;
 	commands_init_dummies();
+	/* The lower bound on a proof of work's time (5.10 check 2): read once, at start. */
+	relay->started = relay_now(relay);
+	worktable_init(&relay->work, relay->cfg->work_seen_max,
+	               2 * (int64_t)relay->cfg->work_window_s);
 	relay->id_limit = relay->next_envelope_id; /* nothing may be handed out yet */
 	relay->on_ids_ready = ready;
 	reserve_ids(relay);

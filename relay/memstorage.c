@@ -212,7 +212,8 @@ static int apply(struct memstorage *s, const struct store_op *op)
 	case STORE_EXPIRE:
 		remove_if(s, below, op->envelope_id);
 		return 0;
-	default: /* mailboxes, logs and id marks: nothing here reads them back */
+	default: /* mailboxes (their credentials and work bits too), logs and id marks:
+	          * nothing here reads them back */
 		return 0;
 	}
 }

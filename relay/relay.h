@@ -18,6 +18,7 @@
 #include "grouplog.h"
 #include "mailbox.h"
 #include "storage.h"
+#include "worktable.h"
 
 struct conn;
 struct conn_handler;
@@ -87,6 +88,12 @@ struct relay {
 	bool ready; /* the first mark is durable: connections are accepted */
 	void (*on_ids_ready)(struct relay *relay);
 	bool accept_pending; /* a connection arrived before that */
+
+	/* Intake mailboxes (docs/PROTOCOL.md 5.10): when this process started by the wall clock
+	 * (work with an earlier time is stale, so a restart needs no record of used work), and
+	 * the table of used work. */
+	int64_t started;
+	struct worktable work;
 
 	struct time_mark *marks; /* oldest first */
 	size_t marks_len, marks_cap;

@@ -24,6 +24,9 @@ struct store_mailbox {
 	uint8_t recipient_key[CAIRN_KEY_LEN];
 	uint8_t credential_digest[CAIRN_CREDENTIAL_LEN];
 	bool secured;
+	/* 0: an ordinary mailbox. Else an intake mailbox (docs/PROTOCOL.md 5.10), which takes
+	 * SEND_WORKs with work of this many bits (1..40) and no SEND. */
+	uint8_t work_bits;
 	/* Last touched by its owner or a sender, rounded up to the expiry grain (commands.c):
 	 * what idle-mailbox expiry needs and no more. */
 	int64_t touched;
@@ -60,6 +63,7 @@ struct store_envelope_info {
 enum store_op_kind {
 	STORE_MAILBOX_PUT,     /* insert MAILBOX */
 	STORE_MAILBOX_SECURE,  /* set MAILBOX->credential_digest for MAILBOX->id */
+	STORE_MAILBOX_INTAKE,  /* set MAILBOX->work_bits for MAILBOX->id */
 	STORE_MAILBOX_TOUCH,   /* set mailbox MAILBOX_ID's touched time to STORED_AT */
 	STORE_MAILBOX_DELETE,  /* delete mailbox MAILBOX_ID and its envelopes ENVELOPE_IDS */
 	STORE_ENVELOPE_PUT,    /* insert envelope ENVELOPE_ID of MAILBOX_ID: BODY, LEN, STORED_AT */

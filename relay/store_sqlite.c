@@ -21,12 +21,14 @@
 #include "cairn/error.h"
 #include "store.h"
 #include "sqlite_engine.h"
+#include "work.h"
 
 /* Bump when the schema changes; a store written by a newer relay is refused, not guessed at. */
-/* 2: the meta table (envelope id mark). 3: mailboxes.touched (idle-mailbox expiry). The
- * tables of group logs are an addition an older relay can ignore, made at every open without
- * a version of their own (store_sqlite_log_schema). */
-#define STORE_SQLITE_SCHEMA 3
+/* 2: the meta table (envelope id mark). 3: mailboxes.touched (idle-mailbox expiry). 4:
+ * mailboxes.work_bits (intake mailboxes, PROTOCOL.md 5.10). The tables of group logs are an
+ * addition an older relay can ignore, made at every open without a version of their own
+ * (store_sqlite_log_schema). */
+#define STORE_SQLITE_SCHEMA 4
 
 #define STORE_SQLITE_FILE "relay.db"
 
@@ -41,8 +43,10 @@
  * only the metadata is wanted. */
 static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_MAILBOX_PUT] = "INSERT INTO mailboxes (id, recipient_id, sender_id, recipient_key,"
-                         " credential_digest, touched) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                         " credential_digest, touched, work_bits)"
+                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [STMT_MAILBOX_SECURE] = "UPDATE mailboxes SET credential_digest = ?2 WHERE id = ?1",
+    [STMT_MAILBOX_INTAKE] = "UPDATE mailboxes SET work_bits = ?2 WHERE id = ?1",
     [STMT_MAILBOX_TOUCH] = "UPDATE mailboxes SET touched = ?2 WHERE id = ?1",
     [STMT_MAILBOX_DELETE] = "DELETE FROM mailboxes WHERE id = ?1",
     /* There is no index on envelopes.mailbox (it would cost every insert and delete on the
@@ -135,6 +139,17 @@ static int schema_init(sqlite3 *db)
 		    "COMMIT;";
 		if (exec_sql(db, upgrade) != 0)
 			goto fail;
+		version = 3;
+	}
+	if (version == 3) {
+		/* Upgrade in place: every existing mailbox is an ordinary one (work_bits 0). */
+		static const char upgrade[] =
+		    "BEGIN IMMEDIATE;"
+		    "ALTER TABLE mailboxes ADD COLUMN work_bits INTEGER NOT NULL DEFAULT 0;"
+		    "PRAGMA user_version = 4;"
+		    "COMMIT;";
+		if (exec_sql(db, upgrade) != 0)
+			goto fail;
 		return 0;
 	}
 	/* Version 0: a new store. One transaction, so a crash here leaves an empty file that the
@@ -147,7 +162,8 @@ static int schema_init(sqlite3 *db)
 	    " sender_id BLOB NOT NULL,"
 	    " recipient_key BLOB NOT NULL,"
 	    " credential_digest BLOB,"
-	    " touched INTEGER NOT NULL DEFAULT 0);"
+	    " touched INTEGER NOT NULL DEFAULT 0,"
+	    " work_bits INTEGER NOT NULL DEFAULT 0);"
 	    /* A rowid table: id is the relay's envelope id and the B-tree key itself. stored_at
 	     * is rounded up to the expiry grain by the relay. */
 	    "CREATE TABLE envelopes ("
@@ -157,9 +173,9 @@ static int schema_init(sqlite3 *db)
 	    " body BLOB NOT NULL);"
 	    /* WITHOUT ROWID: the key is the table, no separate index. */
 	    "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;"
-	    "PRAGMA user_version = 3;"
+	    "PRAGMA user_version = 4;"
 	    "COMMIT;";
-	_Static_assert(STORE_SQLITE_SCHEMA == 3, "update the CREATE statements");
+	_Static_assert(STORE_SQLITE_SCHEMA == 4, "update the CREATE statements");
 	if (exec_sql(db, create) != 0)
 		goto fail;
 	return 0;
@@ -307,7 +323,8 @@ static int apply_op(struct store_sqlite *st, const struct store_op *op)
 		                    sizeof(op->mailbox->recipient_key))) != 0 ||
 		    (rc = bind_digest(s, 5, op->mailbox)) != 0)
 			return rc;
-		if (sqlite3_bind_int64(s, 6, op->mailbox->touched) != SQLITE_OK)
+		if (sqlite3_bind_int64(s, 6, op->mailbox->touched) != SQLITE_OK ||
+		    sqlite3_bind_int64(s, 7, op->mailbox->work_bits) != SQLITE_OK)
 			return CAIRN_ESTORAGE;
 		return step_done(s);
 	case STORE_MAILBOX_TOUCH:
@@ -326,6 +343,16 @@ static int apply_op(struct store_sqlite *st, const struct store_op *op)
 		if ((rc = bind_id(s, 1, op->mailbox->id)) != 0 ||
 		    (rc = bind_digest(s, 2, op->mailbox)) != 0)
 			return rc;
+		return step_done(s);
+	case STORE_MAILBOX_INTAKE:
+		/* As SECURE: a mailbox that is not stored changes nothing. */
+		if (op->mailbox == NULL)
+			return CAIRN_ESTORAGE;
+		s = st->stmt[STMT_MAILBOX_INTAKE];
+		if ((rc = bind_id(s, 1, op->mailbox->id)) != 0)
+			return rc;
+		if (sqlite3_bind_int64(s, 2, op->mailbox->work_bits) != SQLITE_OK)
+			return CAIRN_ESTORAGE;
 		return step_done(s);
 	case STORE_MAILBOX_DELETE:
 		if (op->n_envelope_ids > 0 && op->envelope_ids == NULL)
@@ -426,6 +453,11 @@ static int mailbox_row(sqlite3_stmt *s, const struct store_load_cb *cb, void *ct
 		m.secured = true;
 	}
 	m.touched = sqlite3_column_int64(s, 5);
+	/* A bit count the relay never writes is a damaged row, not an open mailbox. */
+	sqlite3_int64 bits = sqlite3_column_int64(s, 6);
+	if (bits < 0 || bits > WORK_BITS_MAX)
+		return CAIRN_ESTORAGE;
+	m.work_bits = (uint8_t)bits;
 	if (cb->mailbox != NULL)
 		cb->mailbox(ctx, &m);
 	return 0;
@@ -453,8 +485,8 @@ static int load_mailboxes(struct store_sqlite *st, const struct store_load_cb *c
 {
 	return store_sqlite_each_row(
 	    st->db,
-	    "SELECT id, recipient_id, sender_id, recipient_key, credential_digest, touched"
-	    " FROM mailboxes ORDER BY touched, id",
+	    "SELECT id, recipient_id, sender_id, recipient_key, credential_digest, touched,"
+	    " work_bits FROM mailboxes ORDER BY touched, id",
 	    mailbox_row, cb, ctx);
 }
 

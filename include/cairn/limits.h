@@ -79,6 +79,14 @@
 #define CAIRN_DEFAULT_MAX_MAILBOXES    1000000        /* [max_mailboxes] */
 #define CAIRN_DEFAULT_MAX_STORED_BYTES (64ull << 30)  /* [max_stored_bytes] */
 #define CAIRN_DEFAULT_MIN_FREE_DISK    (512ull << 20) /* [min_free_disk] on the data dir's fs */
+/* Intake mailboxes (docs/PROTOCOL.md 5.10): each one's quotas, in place of the mailbox
+ * quotas above; how far a proof of work's time may be from the relay's clock; and how many
+ * used works the relay remembers (32 MiB at the default: 24 bytes each, plus a half-full
+ * index of 4-byte slots), each for twice the window. */
+#define CAIRN_DEFAULT_INTAKE_MAX_ENVELOPES 1000        /* [intake_max_envelopes] */
+#define CAIRN_DEFAULT_INTAKE_MAX_BYTES     (16u << 20) /* [intake_max_bytes] */
+#define CAIRN_DEFAULT_WORK_WINDOW_S        600         /* [work_window] */
+#define CAIRN_DEFAULT_WORK_SEEN_MAX        1000000     /* [work_seen_max] */
 /* What one envelope costs beyond its own bytes (its row on disk, its entry in memory):
  * counted against max_stored_bytes, so that empty envelopes are not free. */
 #define CAIRN_ENVELOPE_OVERHEAD 64
