@@ -105,7 +105,8 @@ static size_t gen_ping_wide(struct attack *a, uint8_t *out, size_t cap)
 
 static size_t gen_create(struct attack *a, uint8_t *out, size_t cap)
 {
-	if (a->exhausted)
+	/* The random mix keeps some of the create budget for SECURE and INTAKE. */
+	if (a->exhausted || (a->cfg->pattern == ATTACK_MIX && a->pending_creates >= 4))
 		return 0;
 	struct cairn_msg m = {.type = CAIRN_CMD_CREATE, .recipient_key = a->pk};
 	return put(a, &m, out, cap, K_CREATE, -1);
@@ -233,7 +234,8 @@ static size_t gen_ack_ahead(struct attack *a, uint8_t *out, size_t cap)
 
 static size_t gen_delete(struct attack *a, uint8_t *out, size_t cap)
 {
-	int i = pick(a, W_AUTHED | W_NOT_FILLED);
+	/* Intake mailboxes stay: few are made (INTAKE is on the create budget). */
+	int i = pick(a, W_AUTHED | W_NOT_FILLED | W_NOT_INTAKE);
 	/* The random mix keeps a mailbox to work on. */
 	if (i < 0 || (a->cfg->pattern == ATTACK_MIX && count(a, W_AUTHED) <= 2))
 		return 0;
@@ -510,20 +512,25 @@ static size_t gen_log_delete_wrong(struct attack *a, uint8_t *out, size_t cap)
 /* ---- intake mailboxes (PROTOCOL.md 5.10) ------------------------------------------------------
  */
 
-/* INTAKE on an own mailbox: mostly cheap bits the attacker then solves for, one time in four
- * the most there is (40), which makes every SEND_WORK to it `work`. In force as soon as the
- * relay reads it, like SECURE; a refusal (the create budget) clears it again. */
+/* INTAKE on an own mailbox: cheap bits the attacker then solves for, or once it has two such
+ * mailboxes, one time in four the most there is (40), which makes every SEND_WORK to it
+ * `work`. In force as soon as the relay reads it, like SECURE; a refusal (the create budget)
+ * clears it again. */
 static size_t gen_intake(struct attack *a, uint8_t *out, size_t cap)
 {
-	int i = pick(a, W_AUTHED | W_NOT_FILLED);
+	bool few = count(a, W_INTAKE) < 2;
+	int i = pick(a, W_AUTHED | W_NOT_FILLED | (few ? W_NOT_INTAKE : 0));
 	if (i < 0)
 		return 0;
-	uint8_t bits = (uint8_t)(rnd(a) % 4 == 0 ? WORK_BITS_MAX : 1 + rnd(a) % WORK_CHEAP_BITS);
+	bool cheap = few || rnd(a) % 4 != 0;
+	uint8_t bits = (uint8_t)(cheap ? 1 + rnd(a) % WORK_CHEAP_BITS : WORK_BITS_MAX);
 	struct cairn_msg m = {
 	    .type = CAIRN_CMD_INTAKE, .recipient_id = a->mb[i].rid, .work_bits = bits};
 	size_t n = put(a, &m, out, cap, K_INTAKE, i);
-	if (n > 0)
+	if (n > 0) {
 		a->mb[i].intake_bits = bits;
+		a->intake_pending = true;
+	}
 	return n;
 }
 

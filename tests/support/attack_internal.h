@@ -69,6 +69,8 @@ struct attack {
 	size_t out_len, out_off;
 	int64_t blocked_since;
 	uint8_t body[CAIRN_ENVELOPE_MAX + 1];
+	bool intake_pending; /* an INTAKE not yet answered */
+	bool intake_ready;   /* MIX: its first intake mailboxes are made (or it gave up) */
 	/* The last SEND_WORK with valid work, to send again (5.10's reused work). */
 	bool have_work;
 	uint8_t work_sid[CAIRN_MAILBOX_ID_LEN], work[16], work_env[256];
@@ -84,6 +86,7 @@ enum {
 	W_NOT_FILLED = 16,
 	W_FILLED = 32,
 	W_INTAKE = 64, /* INTAKE sent for it, with at most WORK_CHEAP_BITS */
+	W_NOT_INTAKE = 128,
 };
 
 /* The most bits the attacker solves for: 2^8 one-block hashes, about 100 us. */
