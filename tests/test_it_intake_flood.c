@@ -140,17 +140,33 @@ static int64_t private_message(struct side *from, struct side *to, unsigned i)
 	return ms;
 }
 
+/* The relay, stopped by teardown even when an assertion fails. */
+static int setup(void **state)
+{
+	static struct relayproc r;
+	if (relayproc_init(&r, "intake_max_envelopes = 1000\n") != 0 || relayproc_start(&r) != 0) {
+		fprintf(stderr, "setup: cannot start the relay in %s\n", r.dir);
+		relayproc_cleanup(&r);
+		return -1;
+	}
+	*state = &r;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	relayproc_cleanup(*state);
+	return 0;
+}
+
 static void test_flood_leaves_conversations_alone(void **state)
 {
-	(void)state;
-	struct relayproc r;
-	assert_int_equal(relayproc_init(&r, "intake_max_envelopes = 1000\n"), 0);
-	assert_int_equal(relayproc_start(&r), 0);
+	struct relayproc *r = *state;
 
 	/* The officer's intake mailbox, nobody draining it during the flood. */
 	struct tclient officer;
 	struct owner intake;
-	assert_int_equal(tclient_connect(&officer, r.port, r.pub), 0);
+	assert_int_equal(tclient_connect(&officer, r->port, r->pub), 0);
 	assert_int_equal(tclient_create(&officer, intake.rid, intake.sid, intake.pk, intake.sk), 0);
 	struct cairn_msg m = {.type = CAIRN_CMD_INTAKE,
 	                      .recipient_id = intake.rid,
@@ -159,19 +175,19 @@ static void test_flood_leaves_conversations_alone(void **state)
 	assert_int_equal(tclient_call(&officer, &m, &reply), 0);
 
 	struct side a, b;
-	side_open(&a, &r);
-	side_open(&b, &r);
+	side_open(&a, r);
+	side_open(&b, r);
 
 	/* Under valgrind everything runs some 20 times slower: a tenth of the flood, still ten
 	 * times the quota. */
 	static struct flood f;
 	memset(&f, 0, sizeof(f));
-	f.port = r.port;
-	f.pub = r.pub;
+	f.port = r->port;
+	f.pub = r->pub;
 	memcpy(f.sid, intake.sid, sizeof(f.sid));
 	f.count =
 	    test_wrapper_argv((char *[TEST_WRAPPER_MAX]){0}) > 0 ? 1000 + INTAKE_QUOTA : 10000;
-	long relay_cpu0 = relayproc_cpu_ms(&r);
+	long relay_cpu0 = relayproc_cpu_ms(r);
 	pthread_t th;
 	assert_int_equal(pthread_create(&th, NULL, flooder, &f), 0);
 
@@ -188,7 +204,7 @@ static void test_flood_leaves_conversations_alone(void **state)
 		rounds++;
 	}
 	pthread_join(th, NULL);
-	long relay_cpu = relayproc_cpu_ms(&r) - relay_cpu0;
+	long relay_cpu = relayproc_cpu_ms(r) - relay_cpu0;
 
 	printf("flood: %u SEND_WORK at %d bits in %.1f s: %llu OK, %llu quota, %llu other\n",
 	       f.count, FLOOD_BITS, f.wall_s, (unsigned long long)f.ok, (unsigned long long)f.quota,
@@ -225,8 +241,7 @@ static void test_flood_leaves_conversations_alone(void **state)
 	side_close(&a);
 	side_close(&b);
 	tclient_close(&officer);
-	assert_int_equal(relayproc_stop(&r, SIGTERM), 0);
-	relayproc_cleanup(&r);
+	assert_int_equal(relayproc_stop(r, SIGTERM), 0);
 }
 
 int main(void)
@@ -234,7 +249,7 @@ int main(void)
 	if (sodium_init() < 0)
 		return 1;
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_flood_leaves_conversations_alone),
+	    cmocka_unit_test_setup_teardown(test_flood_leaves_conversations_alone, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
