@@ -24,6 +24,7 @@
 #include "cairn/cairn.h"
 #include "cli_common.h"
 #include "cli_group.h"
+#include "cli_intake.h"
 #include "termsafe.h"
 
 #define WORDS_MAX 66 /* group add N and 64 contacts */
@@ -67,6 +68,21 @@ static const char usage_text[] =
     "  group leave N                    ask the admins to remove you; your history stays\n"
     "  group members N [--json]         list members: a contact's name, else a short id\n"
     "  group verify N                   the group's safety number at its current epoch\n"
+    "\n"
+    "intake addresses (a public address anyone can write to; first contacts are requests):\n"
+    "  intake create --relay ADDRESS [--relay ADDRESS]... --name LABEL [--work BITS] [--qr]\n"
+    "                                   make one (work: 1..40 bits, default 20); prints it\n"
+    "  intake show LABEL [--qr]         print its current address\n"
+    "  intake list [--json]             list intakes: work, pending requests, old address\n"
+    "  intake rotate LABEL [--grace DURATION]\n"
+    "                                   a new address; the old one works DURATION more (like\n"
+    "                                   0s, 12h, 7d; default 7d); prints the new one\n"
+    "  intake revoke LABEL              delete its address on every relay now\n"
+    "  intake work LABEL BITS           change the work its mailboxes demand\n"
+    "  requests [--json]                list requests: ID, intake, messages, first words\n"
+    "  requests accept ID --name N      make request ID contact N (it moves to fresh mailboxes)\n"
+    "  requests reject ID               delete it; its later messages are dropped unread\n"
+    "  requests block ID                reject it and drop anything from that identity\n"
     "\n"
     "options:\n"
     "  --home DIR         client directory (default: $XDG_DATA_HOME/cairn or "
@@ -460,7 +476,8 @@ int main(int argc, char **argv)
 			o.qr = 1;
 		} else if (strcmp(a, "--home") == 0 || strcmp(a, "--socks") == 0 ||
 		           strcmp(a, "--relay") == 0 || strcmp(a, "--name") == 0 ||
-		           strcmp(a, "--timeout") == 0) {
+		           strcmp(a, "--timeout") == 0 || strcmp(a, "--work") == 0 ||
+		           strcmp(a, "--grace") == 0) {
 			if (next == NULL) {
 				fprintf(stderr, "cairn: %s needs a value\n", a);
 				return EXIT_USAGE;
@@ -476,6 +493,10 @@ int main(int argc, char **argv)
 				o.nrelays++;
 			} else if (strcmp(a, "--name") == 0)
 				o.name = next;
+			else if (strcmp(a, "--work") == 0)
+				o.work = next;
+			else if (strcmp(a, "--grace") == 0)
+				o.grace = next;
 			else {
 				char *end;
 				long s = strtol(next, &end, 10);
@@ -509,6 +530,10 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(cmd, "group") == 0)
 		return cli_group(&o, words, nwords);
+	if (strcmp(cmd, "intake") == 0)
+		return cli_intake(&o, words, nwords);
+	if (strcmp(cmd, "requests") == 0)
+		return cli_requests(&o, words, nwords);
 	if (nwords > 3) {
 		fprintf(stderr, "cairn: too many arguments (see cairn --help)\n");
 		return EXIT_USAGE;

@@ -25,6 +25,8 @@ struct options {
 	int qr;
 	int timeout_ms;
 	int group; /* read: the conversation is a group's, so every --json line has "sender" */
+	const char *work;  /* intake create: --work BITS */
+	const char *grace; /* intake rotate: --grace DURATION */
 };
 
 /* Prints "cairn: WHAT: <error>" on stderr and returns 1 (the exit status of an error). */

@@ -200,6 +200,10 @@ static int contact_one(void *vctx, const uint8_t *b, size_t blen)
 		x->rc = CAIRN_ECORRUPT;
 		return 1;
 	}
+	if (k.state == CONTACT_REQUEST) { /* not a contact until accepted (cairn_requests) */
+		contact_wipe(&k);
+		return 0;
+	}
 	int rc = client_load_conversation(x->c, k.conv, &v);
 	if (rc != 0) {
 		contact_wipe(&k);

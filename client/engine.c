@@ -13,6 +13,7 @@
 
 #include "engine.h"
 #include "group.h"
+#include "intakes.h"
 #include "logio.h"
 
 int engine_new(struct cairn *c, const struct engine_options *opt, struct engine **out)
@@ -65,6 +66,8 @@ static int engine_begin(struct engine *e)
 	if (e->receive && !e->logs_only &&
 	    (rc = cstate_list(c->st, REC_CONTACT, engine_plan_contact, e)) < 0)
 		return rc;
+	if (e->receive && !e->logs_only && (rc = engine_plan_intakes(e)) < 0)
+		return rc;
 	for (size_t i = 0; i < e->n; i++)
 		session_open(e, &e->s[i], client_mono_ms(c));
 	e->redispatch = true;
@@ -84,6 +87,8 @@ static void engine_tick(struct engine *e, int64_t now)
 		engine_moves_start(e);
 	if (e->receive) {
 		int planned = cstate_list(c->st, REC_CONTACT, engine_plan_contact, e);
+		if (planned >= 0)
+			planned = engine_plan_intakes(e);
 		(void)planned;
 	}
 	e->nrefused = 0;
@@ -114,8 +119,11 @@ static int handle_envelope(struct engine *e, struct session *s, size_t i, const 
 	uint8_t rid[CAIRN_MAILBOX_ID_LEN];
 	memcpy(rid, s->subs[i].recipient_id, sizeof(rid));
 	struct receive_effects fx = {0};
-	int rc = client_receive_envelope(e->c, s->subs[i].contact, rid, m->envelope,
-	                                 m->envelope_len, e->cb.message, e->ctx, &fx);
+	int rc = s->subs[i].intake
+	             ? client_receive_intake(e->c, s->subs[i].contact, rid, m->envelope,
+	                                     m->envelope_len, e->cb.message, e->ctx, &fx)
+	             : client_receive_envelope(e->c, s->subs[i].contact, rid, m->envelope,
+	                                       m->envelope_len, e->cb.message, e->ctx, &fx);
 	e->res.received += fx.received;
 	e->redispatch |= fx.redispatch;
 	e->recheck |= fx.recheck;

@@ -13,6 +13,7 @@
 #include <sodium.h>
 
 #include "engine_state.h"
+#include "intakes.h"
 
 struct session *session_for(struct engine *e, const char *relay, enum session_role role)
 {
@@ -73,12 +74,21 @@ void session_failed(struct engine *e, struct session *s, int64_t now, int err)
 static int subscribe(struct engine *e, struct session *s, struct sub *sub)
 {
 	struct contact k;
-	if (client_load_contact_id(e->c, sub->contact, &k) != 0)
-		return 0;
-	int at = contact_find_mine(&k, sub->recipient_id), rc = 0;
-	if (at >= 0) {
+	struct my_mailbox mb;
+	int at = -1, rc = 0;
+	memset(&k, 0, sizeof(k));
+	if (sub->intake) {
+		if (intake_mailbox(e->c, sub->contact, sub->recipient_id, &mb) != 0)
+			return 0;
+	} else {
+		if (client_load_contact_id(e->c, sub->contact, &k) != 0)
+			return 0;
+		if ((at = contact_find_mine(&k, sub->recipient_id)) >= 0)
+			mb = k.mine[at];
+	}
+	if (sub->intake || at >= 0) {
 		uint8_t sig[64];
-		client_auth_signature(s->net, &k.mine[at], sig);
+		client_auth_signature(s->net, &mb, sig);
 		struct cairn_msg auth = {.type = CAIRN_CMD_AUTH,
 		                         .request_id = cnet_next_id(s->net),
 		                         .recipient_id = sub->recipient_id,
@@ -89,6 +99,7 @@ static int subscribe(struct engine *e, struct session *s, struct sub *sub)
 		rc = cnet_queue(s->net, &auth);
 		if (rc == 0 && (rc = cnet_queue(s->net, &m)) == 0)
 			sub->rid = m.request_id;
+		sodium_memzero(&mb, sizeof(mb));
 	}
 	contact_wipe(&k);
 	return rc;
@@ -143,7 +154,33 @@ void session_open(struct engine *e, struct session *s, int64_t now)
 
 /* ---- planning: our mailboxes, on which relays --------------------------------------- */
 
-/* On a connected session (listen, after a move or a new invite) it subscribes at once. */
+/* Adds a subscription for mailbox RECIPIENT_ID of OWNER (a contact or, with INTAKE, an
+ * intake) on RELAY unless it has one; on a connected session (listen, after a move or a new
+ * invite) it subscribes at once. Returns false when out of memory. */
+static bool plan_sub(struct engine *e, const char *relay, const uint8_t owner[RECORD_ID_LEN],
+                     const uint8_t recipient_id[CAIRN_MAILBOX_ID_LEN], bool intake)
+{
+	struct session *s = session_for(e, relay, ROLE_RECEIVE);
+	if (s == NULL)
+		return false;
+	for (size_t j = 0; j < s->nsubs; j++)
+		if (memcmp(s->subs[j].recipient_id, recipient_id, CAIRN_MAILBOX_ID_LEN) == 0)
+			return true;
+	struct sub *p = realloc(s->subs, (s->nsubs + 1) * sizeof(*p));
+	if (p == NULL)
+		return false;
+	s->subs = p;
+	struct sub *sub = &p[s->nsubs++];
+	memset(sub, 0, sizeof(*sub));
+	memcpy(sub->contact, owner, RECORD_ID_LEN);
+	memcpy(sub->recipient_id, recipient_id, CAIRN_MAILBOX_ID_LEN);
+	sub->intake = intake;
+	int rc = 0;
+	if (session_up(s) && ((rc = subscribe(e, s, sub)) != 0 || (rc = cnet_flush(s->net)) != 0))
+		session_failed(e, s, client_mono_ms(e->c), rc);
+	return true;
+}
+
 int engine_plan_contact(void *vctx, const uint8_t *v, size_t vlen)
 {
 	struct engine *e = vctx;
@@ -151,30 +188,29 @@ int engine_plan_contact(void *vctx, const uint8_t *v, size_t vlen)
 	if (contact_parse(v, vlen, &k) != 0)
 		return 0; /* a damaged record must not stop the others */
 	for (size_t i = 0; i < k.nmine; i++) {
-		struct session *s = session_for(e, k.mine[i].relay, ROLE_RECEIVE);
-		if (s == NULL)
-			break;
-		bool have = false;
-		for (size_t j = 0; j < s->nsubs && !have; j++)
-			have = memcmp(s->subs[j].recipient_id, k.mine[i].recipient_id,
-			              CAIRN_MAILBOX_ID_LEN) == 0;
-		if (have)
+		/* A copy of an intake mailbox: subscribed once, as the intake's. */
+		if (k.mine[i].flags & MAILBOX_INTAKE)
 			continue;
-		struct sub *p = realloc(s->subs, (s->nsubs + 1) * sizeof(*p));
-		if (p == NULL)
+		if (!plan_sub(e, k.mine[i].relay, k.id, k.mine[i].recipient_id, false))
 			break;
-		s->subs = p;
-		struct sub *sub = &p[s->nsubs++];
-		memset(sub, 0, sizeof(*sub));
-		memcpy(sub->contact, k.id, RECORD_ID_LEN);
-		memcpy(sub->recipient_id, k.mine[i].recipient_id, CAIRN_MAILBOX_ID_LEN);
-		int rc = 0;
-		if (session_up(s) &&
-		    ((rc = subscribe(e, s, sub)) != 0 || (rc = cnet_flush(s->net)) != 0))
-			session_failed(e, s, client_mono_ms(e->c), rc);
 	}
 	contact_wipe(&k);
 	return 0;
+}
+
+static int plan_intake(void *vctx, const struct intake *in)
+{
+	for (size_t i = 0; i < (size_t)in->n + in->nold; i++) {
+		const struct intake_box *b = i < in->n ? &in->cur[i] : &in->old[i - in->n];
+		if (!plan_sub(vctx, b->mb.relay, in->id, b->mb.recipient_id, true))
+			break;
+	}
+	return 0;
+}
+
+int engine_plan_intakes(struct engine *e)
+{
+	return intake_each(e->c, plan_intake, e);
 }
 
 /* Only deliveries arrive unasked, so a session with no subscription (send, accept) is done as

@@ -32,7 +32,8 @@
 struct sub {
 	uint32_t rid;                   /* of the SUBSCRIBE; 0 until subscribed */
 	uint32_t delete_rid;            /* of a DELETE in flight, or 0 */
-	uint8_t contact[RECORD_ID_LEN]; /* whose mailbox */
+	uint8_t contact[RECORD_ID_LEN]; /* whose mailbox: a contact's id, or an intake's */
+	bool intake;                    /* an intake mailbox (intakes.h): CONTACT is its intake */
 	uint8_t recipient_id[CAIRN_MAILBOX_ID_LEN];
 };
 
@@ -144,6 +145,10 @@ void session_failed(struct engine *e, struct session *s, int64_t now, int err);
 /* Adds a subscription for every mailbox of one contact (a REC_CONTACT value) that has none;
  * a cstate_list callback with E as its context. */
 int engine_plan_contact(void *e, const uint8_t *v, size_t vlen);
+
+/* Adds a subscription for every intake mailbox (current and old) that has none. Returns 0 or
+ * a store error. */
+CAIRN_WARN_UNUSED int engine_plan_intakes(struct engine *e);
 
 /* Whether S has nothing left to ask or receive (quiet for ENGINE_QUIET_MS if subscribed). */
 bool session_drained(const struct session *s, int64_t now);

@@ -29,6 +29,8 @@ struct receiver {
 static int report(struct receiver *rv, const struct contact *k, const struct appmsg *am,
                   const uint8_t *text, size_t len)
 {
+	if (k->state == CONTACT_REQUEST) /* not a contact's message: cairn_requests shows it */
+		return 0;
 	rv->fx->received++;
 	if (rv->on_message == NULL)
 		return 0;

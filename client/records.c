@@ -99,7 +99,8 @@ static int contact_parse_version(const uint8_t *in, size_t len, uint8_t version,
 		r_bytes(&r, m->sign_sk, sizeof(m->sign_sk));
 		r_bytes(&r, m->credential, CAIRN_CREDENTIAL_LEN);
 		m->flags = r_u8(&r);
-		flags_bad |= m->flags & (uint8_t) ~(MAILBOX_INVITE | MAILBOX_RETIRED);
+		flags_bad |=
+		    m->flags & (uint8_t) ~(MAILBOX_INVITE | MAILBOX_RETIRED | MAILBOX_INTAKE);
 	}
 	c->nmine = nmine;
 	uint8_t npeer = r_u8(&r);

@@ -57,6 +57,7 @@ enum contact_state {
 enum my_mailbox_flag {
 	MAILBOX_INVITE = 1,  /* named by our invite (docs/PROTOCOL.md section 8.10) */
 	MAILBOX_RETIRED = 2, /* replaced by a fresh one; deleted once the contact writes there */
+	MAILBOX_INTAKE = 4, /* a copy of our intake mailbox (no keys): shared, never deleted here */
 };
 
 /* A mailbox of ours: where this contact writes to us. */

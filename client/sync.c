@@ -13,10 +13,12 @@
 
 #include "engine.h"
 #include "group.h"
+#include "intakes.h"
 #include "logio.h"
 
 #define RUN_FDS_MAX 64
 #define RUN_STOP_MS 250 /* listen: how often *STOP is looked at while nothing happens */
+#define RUN_INTAKE_EVERY_MS (3600 * 1000)
 /* At most this many passes over the group logs after a sync's receiving run: about two per
  * commit (append, read back), so one sync can see a few dozen commits of ours through. */
 #define SYNC_GROUP_PASSES 128
@@ -40,11 +42,19 @@ static int run(struct cairn *c, struct cairn_sync_result *res, cairn_message_cb 
 		return rc;
 	struct pollfd pfd[RUN_FDS_MAX];
 	size_t np = 0;
+	int64_t intake_due = client_mono_ms(c) + RUN_INTAKE_EVERY_MS;
 	for (;;) {
 		if ((rc = engine_step(e, pfd, np)) < 0 || e->finished)
 			break;
 		if (stop != NULL && *stop)
 			break;
+		/* listen is a blocking call: what the clock asks of our intakes (intakes.h) may
+		 * block it too, once an hour (a failure is tried at the next). */
+		if (stop != NULL && receive && client_mono_ms(c) >= intake_due) {
+			int synced = client_intake_sync(c);
+			(void)synced;
+			intake_due = client_mono_ms(c) + RUN_INTAKE_EVERY_MS;
+		}
 		int timeout = -1;
 		/* More relays than RUN_FDS_MAX: the others are read whenever a step comes. */
 		if (engine_fds(e, pfd, RUN_FDS_MAX, &np, &timeout) != 0)
@@ -137,6 +147,9 @@ int cairn_sync(struct cairn *c, struct cairn_sync_result *result, cairn_message_
 		return CAIRN_EINVAL;
 	/* What the clock asks of the groups goes out with this sync. */
 	int rc = c->engine != NULL ? CAIRN_ESTATE : client_groups_tick(c);
+	/* What the clock asks of our intake addresses (prekeys, bundles, old addresses). */
+	if (rc == 0)
+		rc = client_intake_sync(c);
 	if (rc != 0) {
 		memset(result, 0, sizeof(*result));
 		return rc;

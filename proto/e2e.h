@@ -26,8 +26,8 @@
 
 /* What an opened envelope holds; pointers into the caller's buffer. */
 struct e2e_opened {
-	int type;             /* E2E_TYPE_FIRST or E2E_TYPE_MESSAGE */
-	const uint8_t *reply; /* first messages only, else NULL */
+	int type;             /* E2E_TYPE_FIRST, E2E_TYPE_MESSAGE or E2E_TYPE_INTAKE */
+	const uint8_t *reply; /* types 1 and 3 only, else NULL */
 	size_t reply_len;
 	const uint8_t *message;
 	size_t message_len;

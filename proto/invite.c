@@ -13,7 +13,7 @@
 #include "invite.h"
 
 /* The identity key must map to an X25519 key, as session setup will need it to. */
-static int check_identity(const uint8_t key[static CAIRN_KEY_LEN])
+int identity_key_check(const uint8_t key[static CAIRN_KEY_LEN])
 {
 	uint8_t x[CAIRN_KEY_LEN];
 	int ok = crypto_sign_ed25519_pk_to_curve25519(x, key) == 0;
@@ -22,24 +22,34 @@ static int check_identity(const uint8_t key[static CAIRN_KEY_LEN])
 }
 
 /*
- * Checks the relays of L: each text an address (CAIRN_EADDRESS), then no two with the same
- * static key (CAIRN_EINVAL). A relay is its key: the same relay under two host names is one
- * relay, and two mailboxes there would add nothing but a way to tell them apart.
+ * A relay is its key: the same relay under two host names is one relay, and two mailboxes
+ * there would add nothing but a way to tell them apart.
  */
-static int check_relays(const struct mailbox_list *l)
+int relay_texts_check(const char *const relay[], size_t count)
 {
 	uint8_t keys[CAIRN_MAILBOXES_MAX][CAIRN_KEY_LEN];
-	for (size_t i = 0; i < l->count; i++) {
+	if (count > CAIRN_MAILBOXES_MAX)
+		return CAIRN_EINVAL;
+	for (size_t i = 0; i < count; i++) {
 		struct cairn_address a;
-		if (cairn_address_parse(l->box[i].relay, &a) != 0)
+		if (cairn_address_parse(relay[i], &a) != 0)
 			return CAIRN_EADDRESS;
 		memcpy(keys[i], a.key, CAIRN_KEY_LEN);
 	}
-	for (size_t i = 0; i < l->count; i++)
-		for (size_t j = i + 1; j < l->count; j++)
+	for (size_t i = 0; i < count; i++)
+		for (size_t j = i + 1; j < count; j++)
 			if (memcmp(keys[i], keys[j], CAIRN_KEY_LEN) == 0)
 				return CAIRN_EINVAL;
 	return 0;
+}
+
+/* The relays of L by relay_texts_check. */
+static int check_relays(const struct mailbox_list *l)
+{
+	const char *relay[CAIRN_MAILBOXES_MAX];
+	for (size_t i = 0; i < l->count; i++)
+		relay[i] = l->box[i].relay;
+	return relay_texts_check(relay, l->count);
 }
 
 int mailbox_list_encode(const struct mailbox_list *l, uint8_t *out, size_t cap, size_t *outlen)
@@ -132,7 +142,7 @@ static int invite_put(const struct invite *inv, uint8_t version, uint8_t *out, s
                       size_t *outlen)
 {
 	*outlen = 0;
-	if (check_identity(inv->identity) != 0)
+	if (identity_key_check(inv->identity) != 0)
 		return CAIRN_EINVAL;
 	if (cap < INVITE_HEADER_LEN)
 		return CAIRN_ENOBUFS;
@@ -158,7 +168,7 @@ static int take_keys(const uint8_t *in, struct invite *out)
 {
 	memcpy(out->identity, in + 1, CAIRN_KEY_LEN);
 	memcpy(out->onetime, in + 1 + CAIRN_KEY_LEN, CAIRN_KEY_LEN);
-	return check_identity(out->identity);
+	return identity_key_check(out->identity);
 }
 
 int invite_parse(const uint8_t *in, size_t len, struct invite *out)

@@ -107,4 +107,13 @@ CAIRN_WARN_UNUSED int group_invite_encode(const struct group_invite *gi, uint8_t
  */
 CAIRN_WARN_UNUSED int group_invite_parse(const uint8_t *in, size_t len, struct group_invite *out);
 
+/*
+ * What intake addresses (intake.c, PROTOCOL.md 10.1) check as invites do. identity_key_check:
+ * 0, or CAIRN_EINVAL for an identity key that 8.1's map to X25519 rejects. relay_texts_check:
+ * the COUNT (at most CAIRN_MAILBOXES_MAX) NUL-terminated relay texts RELAY, each an address
+ * (else CAIRN_EADDRESS), then no two with the same static key (else CAIRN_EINVAL).
+ */
+CAIRN_WARN_UNUSED int identity_key_check(const uint8_t key[static CAIRN_KEY_LEN]);
+CAIRN_WARN_UNUSED int relay_texts_check(const char *const relay[], size_t count);
+
 #endif

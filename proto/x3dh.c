@@ -3,6 +3,8 @@
  * X3DH-style session setup (docs/PROTOCOL.md section 8.3). Identity keys are Ed25519 keys used
  * for DH through their X25519 form; the invite's one-time key serves as the signed prekey of
  * Signal's X3DH (the invite itself travels over a trusted channel, so nothing needs signing).
+ * Intake addresses (10.4) run the same agreement with a bundle's signed prekey and their own
+ * labels, so that neither kind of first message can be taken for the other.
  */
 #include <string.h>
 
@@ -13,8 +15,13 @@
 
 #define KL CAIRN_KEY_LEN
 
-static const char info_box[] = "cairn/1 x3dh identity";
-static const char info_sk[] = "cairn/1 x3dh";
+/* The HKDF info strings of one kind of agreement: the identity box's, then the session's. */
+struct x3dh_labels {
+	const char *box, *sk;
+};
+
+static const struct x3dh_labels invite_labels = {"cairn/1 x3dh identity", "cairn/1 x3dh"};
+static const struct x3dh_labels intake_labels = {"cairn/1 intake identity", "cairn/1 intake x3dh"};
 
 void x3dh_onetime_generate(struct x3dh_onetime *k, const struct e2e_rng *rng)
 {
@@ -37,25 +44,26 @@ struct x3dh_ikm {
 };
 
 /* The key of the identity box: HKDF(F || DH2 || DH3). */
-static int box_key(const struct x3dh_ikm *m, uint8_t key[static KL])
+static int box_key(const struct x3dh_ikm *m, const struct x3dh_labels *l, uint8_t key[static KL])
 {
 	uint8_t ikm[3 * KL];
 	memcpy(ikm, m->f, KL);
 	memcpy(ikm + KL, m->dh2, KL);
 	memcpy(ikm + 2 * KL, m->dh3, KL);
-	int rc = kdf_hkdf_sha256(key, KL, NULL, 0, ikm, sizeof(ikm), (const uint8_t *)info_box,
-	                         sizeof(info_box) - 1);
+	int rc = kdf_hkdf_sha256(key, KL, NULL, 0, ikm, sizeof(ikm), (const uint8_t *)l->box,
+	                         strlen(l->box));
 	sodium_memzero(ikm, sizeof(ikm));
 	return rc;
 }
 
 /* SK material: HKDF(F || DH1 || DH2 || DH3) = RK || HKa || NHKb; AD = IKa || IKi. */
-static int session_keys(const struct x3dh_ikm *m, const uint8_t ik_a[static KL],
-                        const uint8_t ik_i[static KL], struct ratchet_init *k)
+static int session_keys(const struct x3dh_ikm *m, const struct x3dh_labels *l,
+                        const uint8_t ik_a[static KL], const uint8_t ik_i[static KL],
+                        struct ratchet_init *k)
 {
 	uint8_t okm[3 * KL];
 	int rc = kdf_hkdf_sha256(okm, sizeof(okm), NULL, 0, (const uint8_t *)m, sizeof(*m),
-	                         (const uint8_t *)info_sk, sizeof(info_sk) - 1);
+	                         (const uint8_t *)l->sk, strlen(l->sk));
 	memcpy(k->rk, okm, KL);
 	memcpy(k->hka, okm + KL, KL);
 	memcpy(k->nhkb, okm + 2 * KL, KL);
@@ -77,11 +85,13 @@ static int dh(uint8_t out[static KL], const uint8_t priv[static KL], const uint8
 	return crypto_scalarmult(out, priv, pub) == 0 ? 0 : CAIRN_ECRYPTO;
 }
 
-int x3dh_initiate(const uint8_t inviter_identity[static X3DH_IDENTITY_PK_LEN],
-                  const uint8_t inviter_onetime[static CAIRN_KEY_LEN],
-                  const uint8_t my_identity_sk[static X3DH_IDENTITY_SK_LEN],
-                  const struct e2e_rng *rng, uint8_t prefix[static X3DH_PREFIX_LEN],
-                  struct ratchet **session)
+/* x3dh_initiate under the labels L (the one-time key or the prekey in INVITER_ONETIME). */
+static int initiate(const struct x3dh_labels *l,
+                    const uint8_t inviter_identity[static X3DH_IDENTITY_PK_LEN],
+                    const uint8_t inviter_onetime[static CAIRN_KEY_LEN],
+                    const uint8_t my_identity_sk[static X3DH_IDENTITY_SK_LEN],
+                    const struct e2e_rng *rng, uint8_t prefix[static X3DH_PREFIX_LEN],
+                    struct ratchet **session)
 {
 	static const uint8_t zero_nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
 	struct x3dh_ikm m;
@@ -102,12 +112,12 @@ int x3dh_initiate(const uint8_t inviter_identity[static X3DH_IDENTITY_PK_LEN],
 	if ((rc = dh(m.dh1, ik_a_x, inviter_onetime)) != 0 || (rc = dh(m.dh2, ek, ik_i_x)) != 0 ||
 	    (rc = dh(m.dh3, ek, inviter_onetime)) != 0)
 		goto out;
-	if ((rc = box_key(&m, key)) != 0)
+	if ((rc = box_key(&m, l, key)) != 0)
 		goto out;
 	box_ad(prefix, inviter_identity, ad);
 	crypto_aead_xchacha20poly1305_ietf_encrypt(prefix + 2 * KL, NULL, ik_a, KL, ad, sizeof(ad),
 	                                           NULL, zero_nonce, key);
-	if ((rc = session_keys(&m, ik_a, inviter_identity, &k)) != 0)
+	if ((rc = session_keys(&m, l, ik_a, inviter_identity, &k)) != 0)
 		goto out;
 	rc = ratchet_new_initiator(session, &k, inviter_onetime, rng);
 out:
@@ -121,9 +131,14 @@ out:
 	return rc;
 }
 
-int x3dh_respond(const uint8_t my_identity_sk[static X3DH_IDENTITY_SK_LEN],
-                 const struct x3dh_onetime *otk, const uint8_t prefix[static X3DH_PREFIX_LEN],
-                 uint8_t peer_identity[static X3DH_IDENTITY_PK_LEN], struct ratchet **session)
+/*
+ * x3dh_respond under the labels L. With ONCE, a used key is refused (an invite's one-time key);
+ * without, its use is the caller's to track (an intake prekey, by the ephemeral keys, 10.4).
+ */
+static int respond(const struct x3dh_labels *l, bool once,
+                   const uint8_t my_identity_sk[static X3DH_IDENTITY_SK_LEN],
+                   const struct x3dh_onetime *otk, const uint8_t prefix[static X3DH_PREFIX_LEN],
+                   uint8_t peer_identity[static X3DH_IDENTITY_PK_LEN], struct ratchet **session)
 {
 	static const uint8_t zero_nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
 	struct x3dh_ikm m;
@@ -135,7 +150,7 @@ int x3dh_respond(const uint8_t my_identity_sk[static X3DH_IDENTITY_SK_LEN],
 	*session = NULL;
 	memset(peer_identity, 0, X3DH_IDENTITY_PK_LEN);
 	memset(m.f, 0xff, KL);
-	if (otk->used)
+	if (once && otk->used)
 		goto out;
 	rc = CAIRN_EAUTH;
 	if (sodium_memcmp(x3dh_prefix_onetime(prefix), otk->pub, KL) != 0)
@@ -145,7 +160,7 @@ int x3dh_respond(const uint8_t my_identity_sk[static X3DH_IDENTITY_SK_LEN],
 		goto out;
 	}
 	if ((rc = dh(m.dh2, ik_i_x, ek)) != 0 || (rc = dh(m.dh3, otk->priv, ek)) != 0 ||
-	    (rc = box_key(&m, key)) != 0)
+	    (rc = box_key(&m, l, key)) != 0)
 		goto out;
 	box_ad(prefix, ik_i, ad);
 	rc = CAIRN_EAUTH;
@@ -157,7 +172,7 @@ int x3dh_respond(const uint8_t my_identity_sk[static X3DH_IDENTITY_SK_LEN],
 		goto out;
 	if ((rc = dh(m.dh1, otk->priv, ik_a_x)) != 0)
 		goto out;
-	if ((rc = session_keys(&m, peer_identity, ik_i, &k)) != 0)
+	if ((rc = session_keys(&m, l, peer_identity, ik_i, &k)) != 0)
 		goto out;
 	rc = ratchet_new_responder(session, &k, otk->priv);
 out:
@@ -168,4 +183,39 @@ out:
 	sodium_memzero(ik_i_x, sizeof(ik_i_x));
 	sodium_memzero(key, sizeof(key));
 	return rc;
+}
+
+int x3dh_initiate(const uint8_t inviter_identity[static X3DH_IDENTITY_PK_LEN],
+                  const uint8_t inviter_onetime[static CAIRN_KEY_LEN],
+                  const uint8_t my_identity_sk[static X3DH_IDENTITY_SK_LEN],
+                  const struct e2e_rng *rng, uint8_t prefix[static X3DH_PREFIX_LEN],
+                  struct ratchet **session)
+{
+	return initiate(&invite_labels, inviter_identity, inviter_onetime, my_identity_sk, rng,
+	                prefix, session);
+}
+
+int x3dh_respond(const uint8_t my_identity_sk[static X3DH_IDENTITY_SK_LEN],
+                 const struct x3dh_onetime *otk, const uint8_t prefix[static X3DH_PREFIX_LEN],
+                 uint8_t peer_identity[static X3DH_IDENTITY_PK_LEN], struct ratchet **session)
+{
+	return respond(&invite_labels, true, my_identity_sk, otk, prefix, peer_identity, session);
+}
+
+int x3dh_initiate_intake(const uint8_t owner_identity[static X3DH_IDENTITY_PK_LEN],
+                         const uint8_t spk[static CAIRN_KEY_LEN],
+                         const uint8_t my_identity_sk[static X3DH_IDENTITY_SK_LEN],
+                         const struct e2e_rng *rng, uint8_t prefix[static X3DH_PREFIX_LEN],
+                         struct ratchet **session)
+{
+	return initiate(&intake_labels, owner_identity, spk, my_identity_sk, rng, prefix, session);
+}
+
+int x3dh_respond_intake(const uint8_t my_identity_sk[static X3DH_IDENTITY_SK_LEN],
+                        const struct x3dh_onetime *spk,
+                        const uint8_t prefix[static X3DH_PREFIX_LEN],
+                        uint8_t peer_identity[static X3DH_IDENTITY_PK_LEN],
+                        struct ratchet **session)
+{
+	return respond(&intake_labels, false, my_identity_sk, spk, prefix, peer_identity, session);
 }

@@ -162,7 +162,7 @@ static void test_contact_refused(void **state)
 	    {0, 1},                              /* the layout before several relays */
 	    {0, 2},                              /* the layout before ids (records_v1.h) */
 	    {nmine_at, CONTACT_MINE_MAX + 1},    /* too many of ours */
-	    {flags_at, 4},                       /* an unknown flag */
+	    {flags_at, 8},                       /* an unknown flag (4 is MAILBOX_INTAKE) */
 	    {npeer_at, CAIRN_MAILBOXES_MAX + 1}, /* too many of theirs */
 	    {move_at, MOVE_CONFIRMED + 1},       /* an unknown move state */
 	};

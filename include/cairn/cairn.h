@@ -428,6 +428,96 @@ typedef int (*cairn_group_cb)(void *ctx, const struct cairn_group_info *g);
  * only: one namespace, two lists. */
 CAIRN_WARN_UNUSED int cairn_groups(struct cairn *c, cairn_group_cb cb, void *ctx);
 
+/*
+ * ---- Intake addresses (PROTOCOL.md 10): the owner's side ------------------------------
+ *
+ * An intake address is public and reusable: anyone who has it can open a conversation with
+ * us, each envelope paid for with proof of work. First contacts arrive as requests, which are
+ * not contacts (cairn_contacts does not list them, nothing is sent to them) until accepted.
+ * An intake is known by its LABEL, a namespace of its own (1..CAIRN_NAME_MAX bytes; an intake
+ * is not something one sends to, so it takes no contact's or group's name). Every call below
+ * that changes an address asks its relays at once, on connections of its own, and returns
+ * the network's errors (CAIRN_ECONNECT, CAIRN_ETIMEDOUT, a relay's ERROR)
+ * as they come; cairn_sync does what the clock asks of each intake (a new prekey every 7
+ * days, bundles appended again, a rotated address's old mailboxes deleted after its grace).
+ */
+
+/* Makes intake LABEL with one intake mailbox and one bundle log on each of RELAYS (NRELAYS,
+ * 1..CAIRN_RELAYS_MAX, as for cairn_invite_create) demanding WORK_BITS bits of work (0: 20;
+ * else 1..40). *ADDRESS receives its text (cairn-intake:...; cairn_free). CAIRN_EEXIST if an
+ * intake has LABEL already, CAIRN_EINVAL, CAIRN_EADDRESS, or a relay's error (then what was
+ * made is deleted again, best effort, and nothing is kept). */
+CAIRN_WARN_UNUSED int cairn_intake_create(struct cairn *c, const char *const *relays,
+                                          size_t nrelays, const char *label, unsigned work_bits,
+                                          char **address);
+
+/* The current address of intake LABEL into *ADDRESS (cairn_free). CAIRN_ENOTFOUND. */
+CAIRN_WARN_UNUSED int cairn_intake_address(struct cairn *c, const char *label, char **address);
+
+/* Gives intake LABEL a new address (new mailboxes and logs on the same relays, the same
+ * prekeys); the old one keeps working for GRACE_SECONDS (0: deleted now; at most 2^31 - 1),
+ * then a sync deletes it. An address rotated before and still in its grace is deleted now.
+ * *ADDRESS receives the new text (cairn_free). Requests and contacts are unaffected. */
+CAIRN_WARN_UNUSED int cairn_intake_rotate(struct cairn *c, const char *label,
+                                          uint64_t grace_seconds, char **address);
+
+/* Deletes intake LABEL's mailboxes and logs on every relay, then the intake. If a relay does
+ * not answer, its error is returned and the intake is kept (call again). Requests stay. */
+CAIRN_WARN_UNUSED int cairn_intake_revoke(struct cairn *c, const char *label);
+
+/* Changes the work intake LABEL's mailboxes demand to WORK_BITS (1..40, else CAIRN_EINVAL)
+ * on every relay, and appends a bundle that says so. */
+CAIRN_WARN_UNUSED int cairn_intake_work(struct cairn *c, const char *label, unsigned work_bits);
+
+/* One intake, borrowed for the duration of a callback. */
+struct cairn_intake {
+	const char *label;
+	const char *address; /* its current text */
+	unsigned work_bits;
+	unsigned pending;  /* requests that came through it and wait */
+	int64_t old_until; /* a rotated address works until then (seconds); 0: none */
+};
+typedef int (*cairn_intake_cb)(void *ctx, const struct cairn_intake *in);
+
+/* Calls CB for each intake, in creation order (a non-zero return stops the walk and is
+ * returned). */
+CAIRN_WARN_UNUSED int cairn_intakes(struct cairn *c, cairn_intake_cb cb, void *ctx);
+
+#define CAIRN_REQUEST_ID_LEN 16 /* a request's id: 16 lowercase hex characters */
+#define CAIRN_PREVIEW_MAX    160
+
+/* A request (a first contact through one of our intakes), borrowed for a callback. */
+struct cairn_request {
+	const char *id;     /* CAIRN_REQUEST_ID_LEN hex characters: stable, unique */
+	const char *intake; /* the label it came through ("" if that intake is revoked) */
+	/* The start of its first message: at most CAIRN_PREVIEW_MAX bytes, raw (what a stranger
+	 * wrote: make it safe before showing it), cut at a UTF-8 boundary. */
+	const uint8_t *preview;
+	size_t preview_len;
+	unsigned messages; /* stored so far */
+	int64_t first_at;  /* when its first message arrived (seconds) */
+};
+typedef int (*cairn_request_cb)(void *ctx, const struct cairn_request *r);
+
+/* Calls CB for each pending request, oldest first (a non-zero return stops the walk and is
+ * returned). */
+CAIRN_WARN_UNUSED int cairn_requests(struct cairn *c, cairn_request_cb cb, void *ctx);
+
+/* How many first messages were dropped (*DROPPED) because 10,000 requests were pending. */
+CAIRN_WARN_UNUSED int cairn_requests_dropped(struct cairn *c, uint64_t *dropped);
+
+/* Accepts request ID as contact NAME (the rules of contact names; CAIRN_EEXIST if taken): it
+ * becomes a contact in every respect, and the next sync, listen or engine step moves it to
+ * fresh mailboxes on the intake's relays (its first message from us). CAIRN_ENOTFOUND. */
+CAIRN_WARN_UNUSED int cairn_request_accept(struct cairn *c, const char *id, const char *name);
+
+/* Rejects request ID: it and its messages are deleted, and its later messages dropped unread.
+ * Nothing is sent. CAIRN_ENOTFOUND. */
+CAIRN_WARN_UNUSED int cairn_request_reject(struct cairn *c, const char *id);
+
+/* As cairn_request_reject, and any later first message from the same identity is dropped. */
+CAIRN_WARN_UNUSED int cairn_request_block(struct cairn *c, const char *id);
+
 /* Frees a string returned by libcairn (wiped first). Accepts NULL. */
 void cairn_free(char *s);
 
