@@ -40,8 +40,11 @@ static const char usage_text[] =
     "                                   prints the invite alone on stdout (--qr: also a QR "
     "code)\n"
     "  accept INVITE --name N [--relay ADDRESS]...\n"
-    "                                   accept an invite; N is what you call its creator; your\n"
-    "                                   mailboxes go on these relays (default: the invite's)\n"
+    "                                   accept an invite, or write to an intake address\n"
+    "                                   (cairn-intake:...); N is what you call its creator;\n"
+    "                                   your mailboxes go on these relays (default: the\n"
+    "                                   invite's or address's). Through an intake address, N\n"
+    "                                   stays waiting until its owner accepts you\n"
     "  send N TEXT | send N -           send TEXT (or standard input) to contact N\n"
     "  sync                             send the outbox, fetch and store new messages\n"
     "  read N [--json]                  show the conversation with N\n"
@@ -197,6 +200,13 @@ static int cmd_accept(const struct options *o, const char *invite)
 		        "group already\n",
 		        o->name);
 		return 1;
+	}
+	if (rc == CAIRN_EWORK) {
+		fprintf(stderr,
+		        "cairn: %s added; the intake address's relays refused the proof of "
+		        "work: check this computer's clock, then sync\n",
+		        o->name);
+		return EXIT_QUEUED;
 	}
 	if (rc != 0)
 		return cli_fail(rc, "accept");

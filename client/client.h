@@ -38,6 +38,9 @@ struct cairn {
 	const struct logio_handler *group_h; /* group logs (group_io.h): NULL, none */
 	void *group_ctx;
 	struct engine *reporting; /* the receiving engine group messages are reported to */
+	/* A sending run's engine saw an intake mailbox refuse our work twice (engine_intake.c):
+	 * client_send_now reports CAIRN_EWORK rather than CAIRN_ECONNECT. */
+	bool work_refused;
 };
 
 /* The handler of C's group logs (group_io.h) and its context, borrowed until replaced; NULL:
@@ -262,5 +265,74 @@ CAIRN_WARN_UNUSED int client_run(struct cairn *c, struct cairn_sync_result *resu
  * 0, CAIRN_ECONNECT when some of it stays queued for the next sync, or an error. What else
  * waits in the outbox is not this message's business. */
 CAIRN_WARN_UNUSED int client_send_now(struct cairn *c, const uint8_t *id);
+
+/* ---- intake addresses, the requester's side (intake_send.c, intake_accept.c) ---- */
+
+struct intake_bundle;
+
+/* Whether K's peer mailbox I is an intake mailbox (SEND_WORK; PROTOCOL.md 10.4), and whether
+ * any is: K came from an intake address and the owner has not moved it yet (type 3). */
+bool contact_peer_intake(const struct contact *k, size_t i);
+bool contact_from_intake(const struct contact *k);
+
+/*
+ * Reads the bundle log LOG_ID on RELAY (a connection of its own, LOG_READ from 0 without
+ * follow) and picks the bundle 10.3 says, for the owner IDENTITY and our clock, into *OUT.
+ * Blocks for up to the client's timeout. Returns 0; CAIRN_EINVITE when the log is gone or
+ * holds no usable bundle; or a connection error (CAIRN_ECONNECT, CAIRN_ETIMEDOUT...).
+ */
+CAIRN_WARN_UNUSED int client_intake_bundle(struct cairn *c, const char *relay,
+                                           const uint8_t identity[CAIRN_KEY_LEN],
+                                           const uint8_t log_id[CAIRN_LOG_ID_LEN],
+                                           struct intake_bundle *out);
+
+/* Stores BITS as the work bits of contact ID's peer mailbox I, in a transaction of its own,
+ * if that mailbox is still the intake mailbox of bundle log LOG_ID (else nothing). */
+CAIRN_WARN_UNUSED int client_intake_set_bits(struct cairn *c, const uint8_t id[RECORD_ID_LEN],
+                                             size_t i, const uint8_t log_id[CAIRN_LOG_ID_LEN],
+                                             uint8_t bits);
+
+/* Solves the proof of work (5.10) for ENV (LEN bytes) to SENDER_ID at BITS, with the client's
+ * clock and a random first nonce, into WORK (16 bytes). Takes 2^BITS hashes on average (about
+ * 0.3 s at 20 bits): never call it holding a store transaction. 0 or CAIRN_EINVAL. */
+CAIRN_WARN_UNUSED int client_intake_work(struct cairn *c,
+                                         const uint8_t sender_id[CAIRN_MAILBOX_ID_LEN],
+                                         const uint8_t *env, size_t len, unsigned bits,
+                                         uint8_t work[16]);
+
+/* Whether TEXT (blanks around it forgiven) is in the intake address's text form. */
+bool client_is_intake_text(const char *text);
+
+/* cairn_invite_accept for an intake address (intake_accept.c); as documented there. */
+CAIRN_WARN_UNUSED int client_intake_accept(struct cairn *c, const char *text, const char *name,
+                                           const char *const *relays, size_t nrelays);
+
+/* Shared with invites.c: a list of relays for our own mailboxes (1..CAIRN_RELAYS_MAX valid,
+ * distinct addresses: CAIRN_EINVAL, CAIRN_EADDRESS), and deleting K's mailboxes again, best
+ * effort, for a contact that is not kept. */
+CAIRN_WARN_UNUSED int client_check_relays(const char *const *relays, size_t n);
+void client_drop_mailboxes(struct cairn *c, const struct contact *k);
+
+/* What accepting an invite or an intake address checks first (invites.c): no application
+ * engine running (CAIRN_ESTATE), a valid NAME (CAIRN_EINVAL), RELAYS as client_check_relays
+ * says when given; then, against the text's owner IDENTITY: not our own (CAIRN_EINVITE),
+ * NAME free (CAIRN_EEXIST). */
+CAIRN_WARN_UNUSED int client_accept_args(struct cairn *c, const char *name,
+                                         const char *const *relays, size_t nrelays);
+CAIRN_WARN_UNUSED int client_accept_check(struct cairn *c, const uint8_t identity[CAIRN_KEY_LEN],
+                                          const char *name);
+/* Our mailboxes for K, a contact being accepted, on the NOURS relays OURS: with CREATE false,
+ * only whether they all fit a first message's reply (CAIRN_ETOOBIG...); with CREATE true,
+ * made on every relay that answers (K->mine), 0 if one did, else the first relay's error. */
+CAIRN_WARN_UNUSED int client_accept_mailboxes(struct cairn *c, struct contact *k,
+                                              const char *const *ours, size_t nours, bool create);
+/* Keeps the session R in K (serialized, K->ratchet malloc'd). 0 or CAIRN_ENOMEM. */
+struct ratchet;
+CAIRN_WARN_UNUSED int client_keep_session(struct contact *k, const struct ratchet *r);
+
+/* Decodes TEXT in the form SCHEME then base64url without padding (blanks around forgiven)
+ * into BIN (capacity CAP, *LEN bytes). Returns 0 or CAIRN_EINVITE. */
+CAIRN_WARN_UNUSED int client_scheme_decode(const char *text, const char *scheme, uint8_t *bin,
+                                           size_t cap, size_t *len);
 
 #endif

@@ -47,6 +47,8 @@ void engine_free(struct engine *e)
 	}
 	free(e->s);
 	free(e->refused);
+	free(e->reworked);
+	free(e->needs);
 	engine_moves_free(e);
 	logio_free(e->logs);
 	free(e);
@@ -91,7 +93,7 @@ static void engine_tick(struct engine *e, int64_t now)
 			planned = engine_plan_intakes(e);
 		(void)planned;
 	}
-	e->nrefused = 0;
+	e->nrefused = e->nreworked = 0;
 	e->redispatch = e->recheck = true;
 	/* What the clock asks of the groups (key updates, rotations, old logs) and the welcomes
 	 * our completed commits made; a failure is tried again at the next tick. */
@@ -172,6 +174,10 @@ static int session_handle(struct engine *e, struct session *s, const struct cair
 		s->sends[i] = s->sends[--s->nsends];
 		if (m->type == CAIRN_REPLY_OK) {
 			engine_send_accepted(e, &ps);
+		} else if (ps.work && m->type == CAIRN_REPLY_ERROR &&
+		           cairn_wire_error(m->code) == CAIRN_EWORK &&
+		           engine_intake_work_refused(e, s, &ps)) {
+			e->redispatch = true; /* the same bytes again, solved for the new bits */
 		} else {
 			/* Refused (quota, storage, a full relay, a mailbox that is gone, or a
 			 * code this client does not know): the contact's next mailbox gets it;

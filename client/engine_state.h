@@ -6,6 +6,7 @@
  *   engine.c ─── the step, descriptors and deadlines, what a relay says, the public API
  *     ├── engine_move.c ──── moving contacts out of our invite mailboxes
  *     ├── engine_outbox.c ── dispatching the outbox; a relay's OK or refusal
+ *     │     └── engine_intake.c ── intake mailboxes: bundle logs, proof of work
  *     ├── engine_retire.c ── deleting the mailboxes a contact has moved out of
  *     └──> engine_sessions.c ── connecting, subscribing, closing, backoff
  *
@@ -43,12 +44,27 @@ struct pending_send {
 	uint8_t message_id[APPMSG_ID_LEN];
 	uint8_t kind;
 	uint8_t conv[RECORD_ID_LEN];
+	/* A SEND_WORK to an intake mailbox (engine_intake.c): whose, and which of its peer
+	 * mailboxes, so that ERROR work can read that relay's bundle log again. */
+	bool work;
+	uint8_t peer;
+	uint8_t contact[RECORD_ID_LEN];
 };
 
 /* An outbox entry a session's relay refused: it goes to the contact's next mailbox. */
 struct refusal {
 	uint8_t outbox_id[16];
 	size_t session;
+};
+
+/* An intake mailbox whose bundle log must be read before the outbox entry goes there
+ * (engine_intake.c): its work bits are not known yet. */
+struct bundle_need {
+	uint8_t outbox_id[16];
+	uint8_t contact[RECORD_ID_LEN];
+	uint8_t peer; /* index in the contact's peer list */
+	size_t session;
+	int rc; /* the read's outcome, once read */
 };
 
 /*
@@ -104,6 +120,10 @@ struct engine {
 	bool stop_asked; /* cairn_engine_stop was called from a callback */
 	struct refusal *refused;
 	size_t nrefused, caprefused;
+	struct refusal *reworked; /* refused for work once: the bundle was read again */
+	size_t nreworked, capreworked;
+	struct bundle_need *needs; /* found by a dispatch pass, read after it */
+	size_t nneeds, capneeds;
 	struct move *moves; /* contacts being moved out of our invite mailboxes (listen) */
 	size_t nmoves;
 	struct cairn_sync_result res;
@@ -166,6 +186,27 @@ void engine_send_accepted(struct engine *e, const struct pending_send *ps);
 
 /* S's relay refused the outbox entry OUTBOX_ID: it goes to the contact's next mailbox. */
 void engine_refuse(struct engine *e, const uint8_t outbox_id[16], const struct session *s);
+
+/* Appends (OUTBOX_ID, S) to the list *L (*N of *CAP); out of memory, nothing happens. */
+void engine_note(struct refusal **l, size_t *n, size_t *cap, const uint8_t outbox_id[16],
+                 size_t session);
+/* Whether (OUTBOX_ID, SESSION) is in the list L of N. */
+bool engine_noted(const struct refusal *l, size_t n, const uint8_t outbox_id[16], size_t session);
+
+/* ---- engine_intake.c ---- */
+
+/* The work bits of that mailbox are not known: its bundle log is read after this pass. */
+void engine_intake_need(struct engine *e, const uint8_t outbox_id[16],
+                        const uint8_t contact[RECORD_ID_LEN], size_t peer, const struct session *s);
+
+/* Reads the bundle logs the last pass needed (blocking, a connection each), stores their
+ * bits; where none is usable, the entry is refused on that session (the next mailbox). */
+void engine_intake_read(struct engine *e);
+
+/* S's relay answered PS, a SEND_WORK, with ERROR work. The first time for this entry and
+ * relay, its bundle log is read again and true returned: the entry goes again, solved anew.
+ * Else false (refused as any ERROR), and the client remembers it for CAIRN_EWORK. */
+bool engine_intake_work_refused(struct engine *e, struct session *s, const struct pending_send *ps);
 
 /* ---- engine_retire.c ---- */
 

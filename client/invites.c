@@ -23,7 +23,7 @@
  * each an address (CAIRN_EADDRESS), no relay twice (CAIRN_EINVAL). The same relay under two
  * host names is one relay: the key decides.
  */
-static int check_relays(const char *const *relays, size_t n)
+int client_check_relays(const char *const *relays, size_t n)
 {
 	struct cairn_address a[CAIRN_RELAYS_MAX];
 	if (relays == NULL || n == 0 || n > CAIRN_RELAYS_MAX)
@@ -39,7 +39,7 @@ static int check_relays(const char *const *relays, size_t n)
 }
 
 /* Deletes the mailboxes of K again, best effort: made for a contact that is not kept. */
-static void drop_mailboxes(struct cairn *c, const struct contact *k)
+void client_drop_mailboxes(struct cairn *c, const struct contact *k)
 {
 	for (size_t i = 0; i < k->nmine; i++) {
 		int rc = client_delete_mailbox(c, &k->mine[i]);
@@ -47,12 +47,68 @@ static void drop_mailboxes(struct cairn *c, const struct contact *k)
 	}
 }
 
+int client_accept_args(struct cairn *c, const char *name, const char *const *relays, size_t nrelays)
+{
+	if (c->engine != NULL)
+		return CAIRN_ESTATE; /* its first message would wait for the engine's relays */
+	if (!client_valid_name(name))
+		return CAIRN_EINVAL;
+	return nrelays > 0 ? client_check_relays(relays, nrelays) : 0;
+}
+
+int client_accept_check(struct cairn *c, const uint8_t identity[CAIRN_KEY_LEN], const char *name)
+{
+	if (sodium_memcmp(identity, c->identity_pk, CAIRN_KEY_LEN) == 0)
+		return CAIRN_EINVITE; /* our own */
+	struct name_entry taken;
+	int rc = client_name_lookup(c, name, &taken); /* a contact's or a group's */
+	if (rc != CAIRN_ENOTFOUND)
+		return rc == 0 ? CAIRN_EEXIST : rc;
+	return 0;
+}
+
+int client_accept_mailboxes(struct cairn *c, struct contact *k, const char *const *ours,
+                            size_t nours, bool create)
+{
+	if (!create) {
+		/* Every first message names all our mailboxes: they must fit its reply. */
+		uint8_t reply[APPMSG_REPLY_MAX];
+		size_t reply_len = 0;
+		for (size_t i = 0; i < nours; i++)
+			strcpy(k->mine[i].relay, ours[i]);
+		k->nmine = (uint8_t)nours;
+		int rc = client_build_reply(k, reply, sizeof(reply), &reply_len);
+		memset(k->mine, 0, sizeof(k->mine));
+		k->nmine = 0;
+		sodium_memzero(reply, sizeof(reply));
+		return rc;
+	}
+	/* A relay that does not answer is left out; one that does is enough. */
+	int first_rc = 0;
+	for (size_t i = 0; i < nours; i++) {
+		int one = client_create_mailbox(c, ours[i], &k->mine[k->nmine]);
+		if (one == 0)
+			k->nmine++;
+		else if (first_rc == 0)
+			first_rc = one;
+	}
+	return k->nmine > 0 ? 0 : first_rc;
+}
+
+int client_keep_session(struct contact *k, const struct ratchet *r)
+{
+	k->ratchet_len = ratchet_serialized_len(r);
+	k->ratchet = malloc(k->ratchet_len);
+	return k->ratchet ? ratchet_serialize(r, k->ratchet, k->ratchet_len, &k->ratchet_len)
+	                  : CAIRN_ENOMEM;
+}
+
 int client_invite_make(struct cairn *c, const char *const *relays, size_t nrelays, const char *name,
                        const struct group_invite *grp, char **invite)
 {
 	*invite = NULL;
 	_Static_assert(CAIRN_RELAYS_MAX == CAIRN_MAILBOXES_MAX, "one mailbox per relay");
-	int rc = check_relays(relays, nrelays);
+	int rc = client_check_relays(relays, nrelays);
 	if (rc != 0)
 		return rc;
 	if (!client_valid_name(name))
@@ -125,7 +181,7 @@ int client_invite_make(struct cairn *c, const char *const *relays, size_t nrelay
 out:
 	cairn_free(text);
 	if (rc != 0)
-		drop_mailboxes(c, &k);
+		client_drop_mailboxes(c, &k);
 	contact_wipe(&k);
 	return rc;
 }
@@ -136,9 +192,8 @@ int cairn_invite_create(struct cairn *c, const char *const *relays, size_t nrela
 	return client_invite_make(c, relays, nrelays, name, NULL, invite);
 }
 
-/* Parses invite text: the scheme, then base64url; surrounding blanks are forgiven. A group
- * invite (version 3, 9.8) sets *GROUP and fills GI's trailer; any other only GI->invite. */
-static int parse_invite_text(const char *text, struct group_invite *gi, bool *group)
+int client_scheme_decode(const char *text, const char *scheme, uint8_t *bin, size_t cap,
+                         size_t *len)
 {
 	while (*text == ' ' || *text == '\t' || *text == '\n' || *text == '\r')
 		text++;
@@ -146,19 +201,28 @@ static int parse_invite_text(const char *text, struct group_invite *gi, bool *gr
 	while (n > 0 && (text[n - 1] == ' ' || text[n - 1] == '\n' || text[n - 1] == '\r' ||
 	                 text[n - 1] == '\t'))
 		n--;
-	size_t sl = strlen(INVITE_SCHEME);
-	if (n <= sl || strncmp(text, INVITE_SCHEME, sl) != 0)
+	size_t sl = strlen(scheme);
+	*len = 0;
+	if (n <= sl || strncmp(text, scheme, sl) != 0)
 		return CAIRN_EINVITE;
+	const char *end = NULL;
+	int rc = sodium_base642bin(bin, cap, text + sl, n - sl, NULL, len, &end,
+	                           sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	return rc == 0 && end == text + n ? 0 : CAIRN_EINVITE;
+}
+
+/* Parses invite text: the scheme, then base64url; surrounding blanks are forgiven. A group
+ * invite (version 3, 9.8) sets *GROUP and fills GI's trailer; any other only GI->invite. */
+static int parse_invite_text(const char *text, struct group_invite *gi, bool *group)
+{
 	uint8_t bin[INVITE_GROUP_MAX_LEN];
 	size_t blen = 0;
-	const char *end = NULL;
-	int rc = sodium_base642bin(bin, sizeof(bin), text + sl, n - sl, NULL, &blen, &end,
-	                           sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	int rc = client_scheme_decode(text, INVITE_SCHEME, bin, sizeof(bin), &blen);
 	*group = rc == 0 && blen > 0 && bin[0] == INVITE_GROUP_VERSION;
-	if (rc == 0 && end == text + n)
+	if (rc == 0)
 		rc = *group ? group_invite_parse(bin, blen, gi)
 		            : invite_parse(bin, blen, &gi->invite);
-	if (rc != 0 || end != text + n)
+	if (rc != 0)
 		rc = CAIRN_EINVITE;
 	sodium_memzero(bin, sizeof(bin));
 	return rc;
@@ -167,11 +231,9 @@ static int parse_invite_text(const char *text, struct group_invite *gi, bool *gr
 int cairn_invite_accept(struct cairn *c, const char *invite, const char *name,
                         const char *const *relays, size_t nrelays)
 {
-	if (c->engine != NULL)
-		return CAIRN_ESTATE; /* its first message would wait for the engine's relays */
-	if (!client_valid_name(name))
-		return CAIRN_EINVAL;
-	int rc = nrelays > 0 ? check_relays(relays, nrelays) : 0;
+	if (invite != NULL && client_is_intake_text(invite))
+		return client_intake_accept(c, invite, name, relays, nrelays);
+	int rc = client_accept_args(c, name, relays, nrelays);
 	if (rc != 0)
 		return rc;
 	struct group_invite gi;
@@ -187,8 +249,6 @@ int cairn_invite_accept(struct cairn *c, const char *invite, const char *name,
 	struct contact k;
 	memset(&k, 0, sizeof(k));
 	struct ratchet *r = NULL;
-	uint8_t reply[APPMSG_REPLY_MAX];
-	size_t reply_len = 0;
 	/* Our mailboxes: the relays asked for, or the invite's. */
 	const char *ours[CAIRN_RELAYS_MAX];
 	size_t nours = nrelays;
@@ -196,50 +256,20 @@ int cairn_invite_accept(struct cairn *c, const char *invite, const char *name,
 		ours[i] = relays[i];
 	for (size_t i = 0; nrelays == 0 && i < inv->mailboxes.count; i++)
 		ours[nours++] = inv->mailboxes.box[i].relay;
-	if (sodium_memcmp(inv->identity, c->identity_pk, CAIRN_KEY_LEN) == 0) {
-		rc = CAIRN_EINVITE; /* our own invite */
+	if ((rc = client_accept_check(c, inv->identity, name)) != 0)
 		goto out;
-	}
-	struct name_entry taken;
-	rc = client_name_lookup(c, name, &taken); /* a contact's or a group's */
-	if (rc != CAIRN_ENOTFOUND) {
-		rc = rc == 0 ? CAIRN_EEXIST : rc;
-		goto out;
-	}
 	memset(&k, 0, sizeof(k));
 	strcpy(k.name, name);
 	k.state = CONTACT_ACCEPTED;
 	memcpy(k.peer_identity, inv->identity, CAIRN_KEY_LEN);
 	k.peer = inv->mailboxes;
-	/* Every first message names all our mailboxes: they must fit its reply. */
-	for (size_t i = 0; i < nours; i++)
-		strcpy(k.mine[i].relay, ours[i]);
-	k.nmine = (uint8_t)nours;
-	rc = client_build_reply(&k, reply, sizeof(reply), &reply_len);
-	k.nmine = 0;
-	if (rc != 0)
+	/* Our own mailboxes for this contact come first: the first message names them. */
+	if ((rc = client_accept_mailboxes(c, &k, ours, nours, false)) != 0 ||
+	    (rc = client_accept_mailboxes(c, &k, ours, nours, true)) != 0)
 		goto out;
-	/* Our own mailboxes for this contact come first: the first message names them. A relay
-	 * that does not answer is left out; one that does is enough. */
-	int first_rc = 0;
-	for (size_t i = 0; i < nours; i++) {
-		int one = client_create_mailbox(c, ours[i], &k.mine[k.nmine]);
-		if (one == 0)
-			k.nmine++;
-		else if (first_rc == 0)
-			first_rc = one;
-	}
-	if (k.nmine == 0) {
-		rc = first_rc;
-		goto out;
-	}
 	rc = x3dh_initiate(inv->identity, inv->onetime, c->identity_sk, NULL, k.prefix, &r);
-	if (rc == 0) {
-		k.ratchet_len = ratchet_serialized_len(r);
-		k.ratchet = malloc(k.ratchet_len);
-		rc = k.ratchet ? ratchet_serialize(r, k.ratchet, k.ratchet_len, &k.ratchet_len)
-		               : CAIRN_ENOMEM;
-	}
+	if (rc == 0)
+		rc = client_keep_session(&k, r);
 	uint8_t id[APPMSG_ID_LEN], join[GROUP_JOIN_LEN];
 	client_random(c, id, sizeof(id));
 	if (rc == 0 && (rc = cstate_begin(c->st)) == 0) {
@@ -262,7 +292,7 @@ int cairn_invite_accept(struct cairn *c, const char *invite, const char *name,
 			cstate_rollback(c->st);
 	}
 	if (rc != 0) {
-		drop_mailboxes(c, &k);
+		client_drop_mailboxes(c, &k);
 		goto out;
 	}
 	/* The contact exists now; the first message goes out now or with the next sync
@@ -270,7 +300,6 @@ int cairn_invite_accept(struct cairn *c, const char *invite, const char *name,
 	rc = client_send_now(c, id);
 out:
 	ratchet_free(r);
-	sodium_memzero(reply, sizeof(reply));
 	sodium_memzero(&gi, sizeof(gi));
 	contact_wipe(&k);
 	return rc;

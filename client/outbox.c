@@ -2,8 +2,9 @@
 /*
  * Sealing a message for a contact into the outbox (client.h): the message is cut into parts
  * that fit an envelope, each part sealed with the contact's ratchet (a first message carries
- * the X3DH prefix and our reply), every envelope stored as an outbox entry, and the stepped
- * ratchet stored with them, all inside the caller's transaction.
+ * the X3DH prefix and our reply: type 1 after an invite, type 3 through an intake address),
+ * every envelope stored as an outbox entry, and the stepped ratchet stored with them, all
+ * inside the caller's transaction.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -72,7 +73,11 @@ int client_queue_message(struct cairn *c, struct contact *k, uint8_t kind, const
 		memcpy(am.id, id, APPMSG_ID_LEN);
 		size_t plen = 0, elen = 0;
 		rc = appmsg_encode(&am, plain, CAIRN_ENVELOPE_MAX, &plen);
-		if (rc == 0 && k->state == CONTACT_ACCEPTED)
+		/* Through an intake address, type 3 until the owner moves us (10.4). */
+		if (rc == 0 && k->state == CONTACT_ACCEPTED && contact_from_intake(k))
+			rc = e2e_seal_intake(r, k->prefix, reply, reply_len, plain, plen, env,
+			                     CAIRN_ENVELOPE_MAX, &elen);
+		else if (rc == 0 && k->state == CONTACT_ACCEPTED)
 			rc = e2e_seal_first(r, k->prefix, reply, reply_len, plain, plen, env,
 			                    CAIRN_ENVELOPE_MAX, &elen);
 		else if (rc == 0)

@@ -113,6 +113,10 @@ static void apply_mailboxes(struct receiver *rv, struct contact *k, const struct
 	    serial > k->peer_serial) {
 		k->peer = l;
 		k->peer_serial = serial;
+		/* Intake mailboxes and their bundle logs go with the list they were in: we
+		 * write to the new one with SEND (PROTOCOL.md 10.4). */
+		memset(k->peer_work_bits, 0, sizeof(k->peer_work_bits));
+		memset(k->peer_log_id, 0, sizeof(k->peer_log_id));
 		rv->fx->redispatch = true;
 	}
 	sodium_memzero(&l, sizeof(l));

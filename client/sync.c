@@ -85,10 +85,15 @@ int client_send_now(struct cairn *c, const uint8_t *id)
 {
 	struct cairn_sync_result res;
 	unsigned left = 0;
+	c->work_refused = false;
 	int rc = client_run(c, &res, NULL, NULL, NULL, false);
 	if (rc == 0)
 		rc = client_outbox_count(c, id, &left);
-	return rc == 0 && left > 0 ? CAIRN_ECONNECT : rc;
+	/* An intake mailbox refused our work twice: say so (the clock) rather than "cannot
+	 * connect". */
+	if (rc == 0 && left > 0)
+		rc = c->work_refused ? CAIRN_EWORK : CAIRN_ECONNECT;
+	return rc;
 }
 
 /* cstate_list callback: counts the records (CTX an unsigned). */

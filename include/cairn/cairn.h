@@ -84,6 +84,13 @@ CAIRN_WARN_UNUSED int cairn_invite_create(struct cairn *c, const char *const *re
  * client has synced and then ours has, under the group's name, or "NAME (2)" and so on when
  * that name is taken here (as for any group we join). CAIRN_EEXIST when we are in that group
  * already; CAIRN_EINVITE when the invite gives the group no name. Nothing is added then.
+ *
+ * An intake address (cairn-intake:..., docs/PROTOCOL.md section 10) is accepted the same way:
+ * its owner's prekey bundle is read from its relays in order (CAIRN_EINVITE, nothing added,
+ * when none holds a usable one), and the first message goes to its intake mailboxes with a
+ * proof of work; NAME stays not established until the owner accepts the request and answers.
+ * CAIRN_EWORK when the relays refused the work twice (most likely this computer's clock is
+ * wrong): the contact is added and the first message stays in the outbox.
  */
 CAIRN_WARN_UNUSED int cairn_invite_accept(struct cairn *c, const char *invite, const char *name,
                                           const char *const *relays, size_t nrelays);
@@ -92,7 +99,7 @@ CAIRN_WARN_UNUSED int cairn_invite_accept(struct cairn *c, const char *invite, c
  * Queues a message of LEN bytes to contact NAME and tries to send it. Stored in the outbox
  * before anything is sent. Returns 0 when a relay accepted it (the first of the contact's
  * relays that answers), CAIRN_ECONNECT when it stays queued for the next sync, send or
- * listen.
+ * listen (CAIRN_EWORK when an intake address's relays refused its proof of work: the clock).
  * ID (may be NULL) receives the message id.
  */
 CAIRN_WARN_UNUSED int cairn_send(struct cairn *c, const char *name, const uint8_t *text, size_t len,
@@ -168,8 +175,11 @@ CAIRN_WARN_UNUSED int cairn_listen(struct cairn *c, cairn_message_cb on_message,
  * timeout of cairn_set_timeout; reading takes only what has arrived, and what the socket
  * does not take at once is written when the descriptor says it can be. What a step may still
  * wait for: resolving a relay's (or the proxy's) host name (getaddrinfo, when a connection
- * starts; never with an IP address, and with a proxy only the proxy's own name) and the
- * local store (SQLite on disk).
+ * starts; never with an IP address, and with a proxy only the proxy's own name), the
+ * local store (SQLite on disk), and, for a contact made through an intake address that its
+ * owner has not answered yet, its intake mailboxes: solving the proof of work of each
+ * envelope (about 0.3 s at the default 20 bits) and reading a relay's bundle log when the
+ * bits are not known or were refused (a connection of its own, up to the timeout).
  */
 
 /* A message's delivery state. QUEUED is the state cairn_queue returns it in (stored in the
