@@ -464,29 +464,7 @@ void driver_free(struct driver *d)
 /* CPU time the relay used so far, in ms (user + system). */
 long relay_cpu_ms(const struct relayproc *r)
 {
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)r->pid);
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
-		return -1;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	/* After the command name: state, then numbers; utime and stime are the 12th and 13th. */
-	const char *p = strrchr(buf, ')');
-	if (p == NULL)
-		return -1;
-	unsigned long field[13] = {0};
-	p += 3; /* ") S" */
-	for (int i = 1; i < 13 && *p != '\0'; i++) {
-		char *end;
-		field[i] = strtoul(p, &end, 10);
-		if (end == p)
-			return -1;
-		p = end;
-	}
-	unsigned long ut = field[11], stime = field[12];
-	return (long)((ut + stime) * 1000 / (unsigned long)sysconf(_SC_CLK_TCK));
+	return relayproc_cpu_ms(r);
 }
 
 void sample(const struct relayproc *r, struct usage *u, int64_t now)

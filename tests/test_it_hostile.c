@@ -3,11 +3,12 @@
  * Integration: hostile peers against the real cairn-relay. Garbage and replayed handshakes
  * (silence, then a close at the handshake deadline, like a peer that sends nothing), broken
  * frames after a good handshake, slowloris connections, peers that never read, the
- * connection limit, and the memory and file descriptors that 1000 idle connections cost.
+ * connection limit, and the memory and file descriptors that 1000 idle connections cost, and
+ * the attack driver's random mix with intake mailboxes' commands (INTAKE, SEND_WORK).
  * Measured figures are printed so that they show in the test log.
  *
- * This program: handshakes, broken frames and slowloris. test_it_hostile_resources has peers
- * that never read, the connection limit and idle connections; what both share is
+ * This program: handshakes, broken frames, slowloris and the mix. test_it_hostile_resources has
+ * peers that never read, the connection limit and idle connections; what both share is
  * it_hostile_common.[ch]. `ctest -R test_it_hostile` runs both.
  */
 #include <errno.h>
@@ -19,6 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "attack.h"
 #include "it_common.h"
 #include "wrapper.h"
 #include "it_hostile_common.h"
@@ -391,6 +393,73 @@ static void test_slowloris(void **state)
 	tclient_close(&good);
 }
 
+/* ---- the random mix, with intake mailboxes ------------------------------------------------- */
+
+/* Index of the attack generator called NAME; fails the test if there is none. */
+static unsigned generator(const char *name)
+{
+	for (unsigned g = 0; attack_generator_name(g) != NULL; g++)
+		if (strcmp(attack_generator_name(g), name) == 0)
+			return g;
+	fail_msg("no attack generator '%s'", name);
+	return 0;
+}
+
+/*
+ * One attacker runs the attack driver's random mix, every command right and wrong, INTAKE
+ * and SEND_WORK among them (garbage work, valid work to unknown mailboxes, reused work, the
+ * most bits there are, bits out of range), while a legitimate client pings. The relay must
+ * answer each as 5.10 says (some `work`, some `bad request`, some OK), stay up, and keep the
+ * legitimate client's round trips short.
+ */
+static void test_mix_with_intake(void **state)
+{
+	struct relayproc *r = *state;
+	struct attack_stats st;
+	memset(&st, 0, sizeof(st));
+	struct attack_config cfg = {.port = r->port,
+	                            .relay_pub = r->pub,
+	                            .pattern = ATTACK_MIX,
+	                            .seed = 13,
+	                            .duration_ms = under_wrapper() ? 8000 : 4000};
+	struct tclient good;
+	assert_int_equal(tclient_connect(&good, r->port, r->pub), 0);
+	assert_int_equal(attack_run(&cfg, &st), 0);
+	int64_t t0 = it_mono_us();
+	ping_ok(&good);
+	int64_t rtt = it_mono_us() - t0;
+	tclient_close(&good);
+	printf("hostile: mix: %llu commands, %llu replies, %llu OK, %llu work, %llu bad request, "
+	       "%llu denied, %llu quota; PING after it %.2f ms\n",
+	       (unsigned long long)st.commands, (unsigned long long)st.replies,
+	       (unsigned long long)st.ok, (unsigned long long)st.errors[-CAIRN_EWORK],
+	       (unsigned long long)st.errors[-CAIRN_EBADREQ],
+	       (unsigned long long)st.errors[-CAIRN_EDENIED],
+	       (unsigned long long)st.errors[-CAIRN_EQUOTA], rtt / 1000.0);
+	printf("hostile: mix: %llu connections, %llu closed by the relay; errors by code:",
+	       (unsigned long long)st.connections, (unsigned long long)st.closed_by_relay);
+	for (int k = 0; k < 16; k++)
+		if (st.errors[k] > 0)
+			printf(" %d:%llu", k, (unsigned long long)st.errors[k]);
+	printf("\n");
+	static const char *const intake_gens[] = {"INTAKE",
+	                                          "INTAKE bits out of range",
+	                                          "SEND_WORK valid",
+	                                          "SEND_WORK garbage work",
+	                                          "SEND_WORK no such mailbox",
+	                                          "SEND_WORK reused work"};
+	for (size_t i = 0; i < sizeof(intake_gens) / sizeof(intake_gens[0]); i++) {
+		uint64_t n = st.per_generator[generator(intake_gens[i])];
+		printf("hostile: mix: %-26s %llu\n", intake_gens[i], (unsigned long long)n);
+		assert_true(n > 0);
+	}
+	/* A relay without intake mailboxes answers `unknown command` and never `work`. */
+	assert_true(st.errors[-CAIRN_EWORK] > 0);
+	assert_true(st.errors[-CAIRN_EBADREQ] > 0);
+	assert_true(st.ok > 0);
+	assert_true(rtt < 2 * 1000 * 1000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -398,6 +467,7 @@ int main(void)
 	    cmocka_unit_test(test_replay_and_stale_timestamps),
 	    cmocka_unit_test(test_bad_frames_after_handshake),
 	    cmocka_unit_test(test_slowloris),
+	    cmocka_unit_test(test_mix_with_intake),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -37,6 +37,8 @@ struct bench_opts {
 	uint32_t group_members[BENCH_MAX_STEPS]; /* group: one run per count */
 	size_t group_members_len;
 	bool group_cairn_only; /* group: without mosquitto beside */
+	unsigned work_bits;    /* work: bits to solve at (0: WORK_BITS_DEFAULT) */
+	uint32_t work_solves;  /* work: solves to time (0: 64, quick 16) */
 };
 
 /* ---- shapes and results ---------------------------------------------------------------- */
@@ -227,6 +229,9 @@ struct group_results {
 int group_run_all(const struct bench_opts *o, struct group_results *r);
 void report_group_table(const struct bench_opts *o, const struct group_results *r);
 int report_group_json(const struct bench_opts *o, const struct group_results *r);
+
+/* `work` (work.c): proof-of-work solve and verify costs, no relay. 0, or 1 on failure. */
+int work_bench_run(const struct bench_opts *o);
 
 /* ---- helpers (util.c) ----------------------------------------------------------------- */
 

@@ -19,6 +19,7 @@
 enum { SC_ONLINE = 1, SC_DURABLE = 2, SC_CONNECTIONS = 4, SC_LIMIT = 8, SC_ALL = 15 };
 enum { SC_COMPARE = 16 }; /* alone: cairn and mosquitto side by side */
 enum { SC_GROUP = 32 };   /* alone: one sender to N members, cairn and mosquitto */
+enum { SC_WORK = 64 };    /* alone: proof-of-work costs, no relay */
 
 static void usage(FILE *f)
 {
@@ -26,6 +27,7 @@ static void usage(FILE *f)
 	        "usage: cairn-bench [options] [online] [durable] [connections] [limit]\n"
 	        "       cairn-bench [options] compare\n"
 	        "       cairn-bench [options] group\n"
+	        "       cairn-bench [options] work\n"
 	        "  Runs the named scenarios (default: all) against a fresh cairn-relay each.\n"
 	        "  compare runs online (1 KiB, 4 senders), durable (1 KiB, 4 senders), idle\n"
 	        "  connections and limit against cairn-relay and /usr/sbin/mosquitto, and prints\n"
@@ -33,6 +35,8 @@ static void usage(FILE *f)
 	        "  group sends 896-byte messages (--size) from one sender to N online members\n"
 	        "  (cairn: followers of one group log; mosquitto: subscribers of one topic), a\n"
 	        "  fresh server of each per N, and prints one table per N, cairn vs mosquitto.\n"
+	        "  work times proof-of-work solves (PROTOCOL.md 5.10) at --work-bits and\n"
+	        "  work_verify on 896, 3968 and 16384-byte envelopes; it starts no relay.\n"
 	        "  --quick              shorter runs and fewer connections (about a minute;\n"
 	        "                       compare: under three)\n"
 	        "  --json               print one JSON object instead of tables\n"
@@ -50,7 +54,9 @@ static void usage(FILE *f)
 	        "                       quick 1000,5000)\n"
 	        "  --workers N          generator processes for idle connections (default 2)\n"
 	        "  --members N,...      group member counts (default 10,100,1000; quick 10,100)\n"
-	        "  --cairn-only         group without mosquitto\n");
+	        "  --cairn-only         group without mosquitto\n"
+	        "  --work-bits N        work: bits to solve at (default 20)\n"
+	        "  --work-solves N      work: solves to time (default 64; quick 16)\n");
 }
 
 static void set_defaults(struct bench_opts *o)
@@ -128,6 +134,10 @@ static int parse_valued(const char *opt, const char *val, struct bench_opts *o)
 	else if (strcmp(opt, "--members") == 0)
 		/* Each member is a connection of this process and of the server. */
 		return parse_counts(val, 9000, o->group_members, &o->group_members_len);
+	else if (strcmp(opt, "--work-bits") == 0)
+		o->work_bits = (unsigned)strtoul(val, NULL, 10);
+	else if (strcmp(opt, "--work-solves") == 0)
+		o->work_solves = (uint32_t)strtoul(val, NULL, 10);
 	else if (strcmp(opt, "--workers") == 0)
 		o->conn_workers = (uint32_t)strtoul(val, NULL, 10);
 	else
@@ -158,6 +168,8 @@ static int parse_args(int argc, char **argv, struct bench_opts *o, int *which)
 			*which |= SC_COMPARE;
 		} else if (strcmp(a, "group") == 0) {
 			*which |= SC_GROUP;
+		} else if (strcmp(a, "work") == 0) {
+			*which |= SC_WORK;
 		} else if (scenario_bit(a) != 0) {
 			*which |= scenario_bit(a);
 		} else if (a[0] == '-' && i + 1 < argc && parse_valued(a, argv[i + 1], o) == 0) {
@@ -170,9 +182,10 @@ static int parse_args(int argc, char **argv, struct bench_opts *o, int *which)
 	if (*which == 0)
 		*which = SC_ALL;
 	if (((*which & SC_COMPARE) && *which != SC_COMPARE) ||
-	    ((*which & SC_GROUP) && *which != SC_GROUP)) {
+	    ((*which & SC_GROUP) && *which != SC_GROUP) ||
+	    ((*which & SC_WORK) && *which != SC_WORK)) {
 		fprintf(stderr,
-		        "cairn-bench: compare and group run alone, without scenario names\n");
+		        "cairn-bench: compare, group and work run alone, without scenario names\n");
 		return -1;
 	}
 	/* Either option alone picks one online shape; the other keeps its usual value (compare
@@ -186,7 +199,8 @@ static int parse_args(int argc, char **argv, struct bench_opts *o, int *which)
 	}
 	if (o->send_window == 0 || o->durable_window == 0 || o->durable_count == 0 ||
 	    o->duration_s <= 0 || o->conn_workers == 0 || o->conn_workers > 16 ||
-	    o->online_senders > 64 || o->online_size > 16384) {
+	    o->online_senders > 64 || o->online_size > 16384 || o->work_bits > 40 ||
+	    o->work_solves > 100000) {
 		fprintf(stderr, "cairn-bench: a numeric option is out of range\n");
 		return -1;
 	}
@@ -254,6 +268,8 @@ int main(int argc, char **argv)
 		usage(rc > 0 ? stdout : stderr);
 		return rc > 0 ? 0 : 2;
 	}
+	if (which == SC_WORK)
+		return sodium_init() < 0 ? 1 : work_bench_run(&o);
 	char found[4096];
 	o.relay_bin = relayctl_find(o.relay_bin, found, sizeof(found));
 	if (o.relay_bin == NULL) {

@@ -57,7 +57,9 @@ static bool mb_fits(const struct mbox *m, unsigned want)
 {
 	return m->live && (!(want & W_AUTHED) || m->authed) && (!(want & W_NOT_FULL) || !m->full) &&
 	       (!(want & W_SECURED) || m->secured) && (!(want & W_UNSECURED) || !m->secured) &&
-	       (!(want & W_NOT_FILLED) || !m->filled) && (!(want & W_FILLED) || m->filled);
+	       (!(want & W_NOT_FILLED) || !m->filled) && (!(want & W_FILLED) || m->filled) &&
+	       (!(want & W_INTAKE) || (m->intake_bits > 0 && m->intake_bits <= WORK_CHEAP_BITS)) &&
+	       (!(want & W_NOT_INTAKE) || m->intake_bits == 0);
 }
 
 /* A random live mailbox with the properties WANT, or -1. */
@@ -185,6 +187,20 @@ static void compose_mix(struct attack *a)
 	}
 	if (count(a, 0) == 0 && a->pending_creates == 0)
 		emit(a, G_CREATE);
+	/* First two intake mailboxes of cheap bits to send work to, one command at a time, before
+	 * the mix's CREATEs, SECUREs and LOG_CREATEs spend the create budget (for a second at
+	 * most: a relay that refuses INTAKE gets the mix without them). */
+	if (!a->intake_ready) {
+		if (count(a, W_INTAKE) >= 2 || now_ms() - a->start_ms > 1000) {
+			a->intake_ready = true;
+		} else {
+			if (count(a, W_AUTHED) < 2 && a->pending_creates == 0)
+				emit(a, G_CREATE);
+			else if (count(a, W_AUTHED) >= 2 && !a->intake_pending)
+				emit(a, G_INTAKE);
+			return;
+		}
+	}
 	unsigned total = 0;
 	for (unsigned g = 0; g < G_COUNT; g++)
 		total += generators[g].weight;
@@ -271,6 +287,8 @@ static void on_reply(struct attack *a, const struct cairn_msg *m)
 		a->pending_creates--;
 	if (kind == K_SEND && a->sends_out > 0)
 		a->sends_out--;
+	if (kind == K_INTAKE)
+		a->intake_pending = false;
 	if (m->type == CAIRN_REPLY_OK) {
 		st->ok++;
 		if (kind == K_AUTH && a->mb[mb].live)
@@ -288,6 +306,8 @@ static void on_reply(struct attack *a, const struct cairn_msg *m)
 			a->mb[mb].full = true;
 		if (kind == K_SEND && m->code == (uint32_t)-CAIRN_EDENIED)
 			a->mb[mb].live = false; /* deleted meanwhile */
+		if (kind == K_INTAKE)
+			a->mb[mb].intake_bits = 0; /* refused (the create budget): unknown now */
 		if (rid >= 1 && rid <= MB_MAX)
 			a->mb[rid - 1].subscribed = false;
 	}
@@ -342,7 +362,7 @@ static int connect_relay(struct attack *a)
 	a->st->connections++;
 	for (unsigned i = 0; i < MB_MAX; i++)
 		a->mb[i].authed = a->mb[i].subscribed = a->mb[i].sig_ok = false;
-	a->exhausted = a->want_reconnect = false;
+	a->exhausted = a->want_reconnect = a->intake_pending = false;
 	a->outstanding = 0;
 	a->pending_creates = a->sends_out = 0;
 	a->dl_len = 0;

@@ -18,6 +18,7 @@
 
 #include "attack_internal.h"
 #include "tclient.h"
+#include "work.h"
 
 /*
  * A signature that fails only at the end of a whole Ed25519 verify: S below 2^252, so that it
@@ -104,7 +105,8 @@ static size_t gen_ping_wide(struct attack *a, uint8_t *out, size_t cap)
 
 static size_t gen_create(struct attack *a, uint8_t *out, size_t cap)
 {
-	if (a->exhausted)
+	/* The random mix keeps some of the create budget for SECURE and INTAKE. */
+	if (a->exhausted || (a->cfg->pattern == ATTACK_MIX && a->pending_creates >= 4))
 		return 0;
 	struct cairn_msg m = {.type = CAIRN_CMD_CREATE, .recipient_key = a->pk};
 	return put(a, &m, out, cap, K_CREATE, -1);
@@ -232,7 +234,8 @@ static size_t gen_ack_ahead(struct attack *a, uint8_t *out, size_t cap)
 
 static size_t gen_delete(struct attack *a, uint8_t *out, size_t cap)
 {
-	int i = pick(a, W_AUTHED | W_NOT_FILLED);
+	/* Intake mailboxes stay: few are made (INTAKE is on the create budget). */
+	int i = pick(a, W_AUTHED | W_NOT_FILLED | W_NOT_INTAKE);
 	/* The random mix keeps a mailbox to work on. */
 	if (i < 0 || (a->cfg->pattern == ATTACK_MIX && count(a, W_AUTHED) <= 2))
 		return 0;
@@ -355,7 +358,8 @@ static size_t gen_unknown_type(struct attack *a, uint8_t *out, size_t cap)
 {
 	if (cap < 5)
 		return 0;
-	uint8_t t = (uint8_t)(rnd(a) % 2 ? 9 + rnd(a) % 55 : 69 + rnd(a) % 59);
+	/* Past SEND_WORK (14), the last command type, and the reply types (64..68). */
+	uint8_t t = (uint8_t)(rnd(a) % 2 ? 15 + rnd(a) % 49 : 69 + rnd(a) % 59);
 	size_t n = raw_head(a, out, 2, t);
 	rid_commit(a, K_OTHER, -1);
 	return n;
@@ -505,6 +509,135 @@ static size_t gen_log_delete_wrong(struct attack *a, uint8_t *out, size_t cap)
 	return put(a, &m, out, cap, K_OTHER, -1);
 }
 
+/* ---- intake mailboxes (PROTOCOL.md 5.10) ------------------------------------------------------
+ */
+
+/* INTAKE on an own mailbox: cheap bits the attacker then solves for, or once it has two such
+ * mailboxes, one time in four the most there is (40), which makes every SEND_WORK to it
+ * `work`. In force as soon as the relay reads it, like SECURE; a refusal (the create budget)
+ * clears it again. */
+static size_t gen_intake(struct attack *a, uint8_t *out, size_t cap)
+{
+	bool few = count(a, W_INTAKE) < 2;
+	int i = pick(a, W_AUTHED | W_NOT_FILLED | (few ? W_NOT_INTAKE : 0));
+	if (i < 0)
+		return 0;
+	bool cheap = few || rnd(a) % 4 != 0;
+	uint8_t bits = (uint8_t)(cheap ? 1 + rnd(a) % WORK_CHEAP_BITS : WORK_BITS_MAX);
+	struct cairn_msg m = {
+	    .type = CAIRN_CMD_INTAKE, .recipient_id = a->mb[i].rid, .work_bits = bits};
+	size_t n = put(a, &m, out, cap, K_INTAKE, i);
+	if (n > 0) {
+		a->mb[i].intake_bits = bits;
+		a->intake_pending = true;
+	}
+	return n;
+}
+
+/* INTAKE with bits the encoder refuses (0, 41..255, or a 64-bit integer): `bad request`. */
+static size_t gen_intake_bad_bits(struct attack *a, uint8_t *out, size_t cap)
+{
+	if (cap < 5 + 26 + 9)
+		return 0;
+	int i = pick(a, 0);
+	uint8_t rid[CAIRN_MAILBOX_ID_LEN];
+	if (i >= 0)
+		memcpy(rid, a->mb[i].rid, sizeof(rid));
+	else
+		rnd_bytes(a, rid, sizeof(rid));
+	size_t n = raw_head(a, out, 4, CAIRN_CMD_INTAKE);
+	n += raw_bin(out + n, rid, sizeof(rid));
+	switch (rnd(a) % 3) {
+	case 0:
+		out[n++] = 0x00;
+		break;
+	case 1:
+		out[n++] = 0xcc;
+		out[n++] = (uint8_t)(WORK_BITS_MAX + 1 + rnd(a) % (255 - WORK_BITS_MAX));
+		break;
+	default:
+		out[n++] = 0xcf;
+		rnd_bytes(a, out + n, 8);
+		out[n] |= 0x80;
+		n += 8;
+		break;
+	}
+	rid_commit(a, K_OTHER, -1);
+	return n;
+}
+
+/* A SEND_WORK of LEN body bytes to SID with WORK; kind K_SEND for mailbox I (or K_OTHER). */
+static size_t send_work(struct attack *a, const uint8_t *sid, const uint8_t *work, size_t len,
+                        int i, uint8_t *out, size_t cap)
+{
+	struct cairn_msg m = {.type = CAIRN_CMD_SEND_WORK,
+	                      .sender_id = sid,
+	                      .work = work,
+	                      .envelope = a->body,
+	                      .envelope_len = len};
+	return put(a, &m, out, cap, i >= 0 ? K_SEND : K_OTHER, i);
+}
+
+/* Work solved now for LEN body bytes to SID at BITS. */
+static void solve(struct attack *a, const uint8_t *sid, size_t len, unsigned bits,
+                  uint8_t work[WORK_LEN])
+{
+	if (work_solve(sid, a->body, len, (uint64_t)time(NULL), bits, rnd(a), work, NULL) != 0)
+		memset(work, 0, WORK_LEN);
+}
+
+/* Valid work to an own intake mailbox of cheap bits: OK until its quota, then `quota`. It is
+ * remembered for G_SEND_WORK_REUSED. */
+static size_t gen_send_work_valid(struct attack *a, uint8_t *out, size_t cap)
+{
+	int i = pick(a, W_INTAKE | W_NOT_FULL);
+	if (i < 0)
+		return 0;
+	size_t len = rnd(a) % sizeof(a->work_env);
+	rnd_bytes(a, a->body, len);
+	uint8_t work[WORK_LEN];
+	solve(a, a->mb[i].sid, len, a->mb[i].intake_bits, work);
+	size_t n = send_work(a, a->mb[i].sid, work, len, i, out, cap);
+	if (n > 0) {
+		a->have_work = true;
+		memcpy(a->work_sid, a->mb[i].sid, sizeof(a->work_sid));
+		memcpy(a->work, work, sizeof(a->work));
+		memcpy(a->work_env, a->body, len);
+		a->work_env_len = len;
+	}
+	return n;
+}
+
+/* Random work to any own mailbox: `work` for an intake mailbox, `denied` for another. */
+static size_t gen_send_work_garbage(struct attack *a, uint8_t *out, size_t cap)
+{
+	int i = pick(a, 0);
+	if (i < 0)
+		return 0;
+	uint8_t work[WORK_LEN];
+	rnd_bytes(a, work, sizeof(work));
+	return send_work(a, a->mb[i].sid, work, rnd(a) % 2049, -1, out, cap);
+}
+
+/* Valid work for a mailbox nobody created: solved, then `denied` at the cost of a lookup. */
+static size_t gen_send_work_nobox(struct attack *a, uint8_t *out, size_t cap)
+{
+	uint8_t sid[CAIRN_MAILBOX_ID_LEN], work[WORK_LEN];
+	rnd_bytes(a, sid, sizeof(sid));
+	size_t len = rnd(a) % 1025;
+	solve(a, sid, len, 1 + rnd(a) % WORK_CHEAP_BITS, work);
+	return send_work(a, sid, work, len, -1, out, cap);
+}
+
+/* The last valid SEND_WORK again, byte for byte: `work` (reused), or `quota` first. */
+static size_t gen_send_work_reused(struct attack *a, uint8_t *out, size_t cap)
+{
+	if (!a->have_work)
+		return 0;
+	memcpy(a->body, a->work_env, a->work_env_len);
+	return send_work(a, a->work_sid, a->work, a->work_env_len, -1, out, cap);
+}
+
 /* The table: a new command is one entry here (and one in enum gen_id). WEIGHT is its share
  * of the random mix. */
 const struct generator generators[G_COUNT] = {
@@ -536,6 +669,12 @@ const struct generator generators[G_COUNT] = {
     [G_LOG_READ] = {"LOG_READ", 1, gen_log_read},
     [G_LOG_READ_UNKNOWN] = {"LOG_READ unknown log", 1, gen_log_read_unknown},
     [G_LOG_DELETE_WRONG] = {"LOG_DELETE wrong secret", 1, gen_log_delete_wrong},
+    [G_INTAKE] = {"INTAKE", 1, gen_intake},
+    [G_INTAKE_BAD_BITS] = {"INTAKE bits out of range", 1, gen_intake_bad_bits},
+    [G_SEND_WORK_VALID] = {"SEND_WORK valid", 2, gen_send_work_valid},
+    [G_SEND_WORK_GARBAGE] = {"SEND_WORK garbage work", 1, gen_send_work_garbage},
+    [G_SEND_WORK_NOBOX] = {"SEND_WORK no such mailbox", 1, gen_send_work_nobox},
+    [G_SEND_WORK_REUSED] = {"SEND_WORK reused work", 1, gen_send_work_reused},
 };
 
 _Static_assert(G_COUNT <= ATTACK_GENERATORS_MAX, "attack_stats.per_generator is too small");

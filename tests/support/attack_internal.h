@@ -26,7 +26,7 @@
 #define AUTH_MSG_LEN (12 + CAIRN_HASH_LEN + CAIRN_MAILBOX_ID_LEN)
 
 /* What a request id was used for, so that its reply can be understood. */
-enum kind { K_OTHER, K_CREATE, K_AUTH, K_SEND };
+enum kind { K_OTHER, K_CREATE, K_AUTH, K_SEND, K_INTAKE };
 
 struct mbox {
 	bool live, authed, subscribed, secured, full, filled, sig_ok, first_seen;
@@ -34,6 +34,7 @@ struct mbox {
 	uint8_t rid[CAIRN_MAILBOX_ID_LEN], sid[CAIRN_MAILBOX_ID_LEN];
 	uint8_t cred[CAIRN_CREDENTIAL_LEN];
 	uint8_t sig[CAIRN_SIGNATURE_LEN]; /* a valid AUTH for this connection, once sig_ok */
+	uint8_t intake_bits; /* INTAKE sent for it with these bits (5.10); 0: an ordinary one */
 };
 
 struct delivered {
@@ -68,6 +69,12 @@ struct attack {
 	size_t out_len, out_off;
 	int64_t blocked_since;
 	uint8_t body[CAIRN_ENVELOPE_MAX + 1];
+	bool intake_pending; /* an INTAKE not yet answered */
+	bool intake_ready;   /* MIX: its first intake mailboxes are made (or it gave up) */
+	/* The last SEND_WORK with valid work, to send again (5.10's reused work). */
+	bool have_work;
+	uint8_t work_sid[CAIRN_MAILBOX_ID_LEN], work[16], work_env[256];
+	size_t work_env_len;
 };
 
 /* The properties pick() and count() look for in a mailbox (a mask of W_*). */
@@ -78,7 +85,12 @@ enum {
 	W_UNSECURED = 8,
 	W_NOT_FILLED = 16,
 	W_FILLED = 32,
+	W_INTAKE = 64, /* INTAKE sent for it, with at most WORK_CHEAP_BITS */
+	W_NOT_INTAKE = 128,
 };
+
+/* The most bits the attacker solves for: 2^8 one-block hashes, about 100 us. */
+#define WORK_CHEAP_BITS 8
 
 /* Each generator encodes one command into OUT (CAP bytes) and returns its length, or 0 when
  * it does not apply now (no mailbox of the kind it needs) or does not fit. State changes only
@@ -114,6 +126,12 @@ enum gen_id {
 	G_LOG_READ,
 	G_LOG_READ_UNKNOWN,
 	G_LOG_DELETE_WRONG,
+	G_INTAKE,
+	G_INTAKE_BAD_BITS,
+	G_SEND_WORK_VALID,
+	G_SEND_WORK_GARBAGE,
+	G_SEND_WORK_NOBOX,
+	G_SEND_WORK_REUSED,
 	G_COUNT
 };
 

@@ -41,5 +41,7 @@ int relayproc_run_second(const struct relayproc *r, uint16_t port, int timeout_m
 long relayproc_rss_kb(const struct relayproc *r);
 /* Open file descriptors of the running relay, or -1. */
 long relayproc_fds(const struct relayproc *r);
+/* CPU time the running relay has used so far (user + system, all threads), in ms, or -1. */
+long relayproc_cpu_ms(const struct relayproc *r);
 
 #endif
