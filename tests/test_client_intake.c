@@ -410,6 +410,19 @@ static void age(struct world *w, int64_t seconds)
 	intake_wipe(&in);
 }
 
+/* A new requester writes TEXT through ADDRESS (under SPK when given); after the owner's sync,
+ * WANT requests wait. */
+static void first_contact(struct world *w, const char *address, const uint8_t *spk,
+                          const char *text, unsigned want)
+{
+	struct requester rq;
+	req_start(w, &rq, address, spk);
+	req_send(w, &rq, text);
+	sync_owner(w);
+	assert_int_equal(requests(w).n, want);
+	req_free(&rq);
+}
+
 /* ---- the tests -------------------------------------------------------------------------- */
 
 /* Create: the address parses, names both relays and our identity, and each bundle log holds a
@@ -501,12 +514,7 @@ static void test_request_accept(void **state)
 	assert_int_equal(req_fetch(w, &rq, 1, texts), 1);
 	assert_string_equal(texts[0], "welcome");
 	/* The intake mailboxes are shared: still there for the next requester. */
-	struct requester other;
-	req_start(w, &other, address, NULL);
-	req_send(w, &other, "a third");
-	sync_owner(w);
-	assert_int_equal(requests(w).n, 2);
-	req_free(&other);
+	first_contact(w, address, NULL, "a third", 2);
 	req_free(&rq);
 	cairn_free(address);
 }
@@ -597,11 +605,7 @@ static void test_reject_block_replay(void **state)
 	assert_int_equal(x.n, 1);
 	assert_int_equal(cairn_request_block(w->owner, x.id[0]), 0);
 	req_free(&rq);
-	req_start(w, &rq, address, NULL);
-	req_send(w, &rq, "blocked");
-	sync_owner(w);
-	assert_int_equal(requests(w).n, 0);
-	req_free(&rq);
+	first_contact(w, address, NULL, "blocked", 0);
 	cairn_free(address);
 }
 
@@ -694,21 +698,13 @@ static void test_prekey_rotation(void **state)
 	req_start(w, &rq, address, NULL);
 	assert_memory_not_equal(rq.bundle.prekey, p1, CAIRN_KEY_LEN);
 	req_free(&rq);
-	req_start(w, &rq, address, p1); /* still held: opens */
-	req_send(w, &rq, "under the previous prekey");
-	sync_owner(w);
-	assert_int_equal(requests(w).n, 1);
-	req_free(&rq);
+	first_contact(w, address, p1, "under the previous prekey", 1); /* still held: opens */
 
 	age(w, 7 * DAY);
 	sync_owner(w);
 	age(w, 7 * DAY); /* 22 days: past p1's expires (14 days) + 7 */
 	sync_owner(w);
-	req_start(w, &rq, address, p1);
-	req_send(w, &rq, "under a deleted prekey");
-	sync_owner(w);
-	assert_int_equal(requests(w).n, 1);
-	req_free(&rq);
+	first_contact(w, address, p1, "under a deleted prekey", 1);
 	cairn_free(address);
 }
 
@@ -725,12 +721,7 @@ static void test_rotate_revoke(void **state)
 	parse_address(fresh, &b);
 	assert_memory_not_equal(a.point[0].sender_id, b.point[0].sender_id, CAIRN_MAILBOX_ID_LEN);
 	assert_int_equal(read_bundle(w, &a, 0, &bundle), 0); /* in its grace */
-	struct requester rq;
-	req_start(w, &rq, address, NULL);
-	req_send(w, &rq, "through the old address");
-	sync_owner(w);
-	assert_int_equal(requests(w).n, 1);
-	req_free(&rq);
+	first_contact(w, address, NULL, "through the old address", 1);
 
 	age(w, DAY + 60);
 	sync_owner(w);
