@@ -14,6 +14,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +31,7 @@
 #include "e2e.h"
 #include "intake.h"
 #include "intakes.h"
+#include "logio.h"
 #include "memrelay.h"
 #include "relayproc.h"
 #include "work.h"
@@ -708,6 +710,55 @@ static void test_prekey_rotation(void **state)
 	cairn_free(address);
 }
 
+/* Whether the owner's engine has done what test_engine waits for: the request received, a
+ * second prekey made, and the group outbox (which carries bundles for the engine) empty. */
+static bool engine_done(struct world *w)
+{
+	struct intake in;
+	unsigned queued = 1;
+	if (intake_find(w->owner, "embassy", &in) != 0)
+		return false;
+	bool done = in.nprekeys == 2 && in.appended_prekey == 1;
+	intake_wipe(&in);
+	return done && group_out_count(w->owner, &queued) == 0 && queued == 0 &&
+	       requests(w).n == 1;
+}
+
+/* The application's engine (cairn_engine_*) receives first messages on the intake mailboxes
+ * and, at its tick, makes the weekly prekey and publishes its bundle without blocking (through
+ * the group outbox). */
+static void test_engine(void **state)
+{
+	struct world *w = *state;
+	char *address = create(w, 1);
+	struct requester rq;
+	req_start(w, &rq, address, NULL);
+	uint8_t p1[CAIRN_KEY_LEN];
+	memcpy(p1, rq.bundle.prekey, CAIRN_KEY_LEN);
+	req_send(w, &rq, "to the engine");
+	req_free(&rq);
+	age(w, 8 * DAY);
+	assert_int_equal(cairn_engine_start(w->owner, NULL, NULL), 0);
+	time_t deadline = time(NULL) + 120;
+	while (!engine_done(w)) {
+		assert_true(time(NULL) < deadline);
+		struct pollfd fds[16];
+		size_t n = 0;
+		int timeout = 0;
+		assert_int_equal(cairn_engine_fds(w->owner, fds, 16, &n, &timeout), 0);
+		if (poll(fds, n, timeout < 0 || timeout > 200 ? 200 : timeout) < 0)
+			n = 0;
+		assert_int_equal(cairn_engine_step(w->owner, fds, n), 0);
+	}
+	cairn_engine_stop(w->owner);
+	struct intake_address a;
+	struct intake_bundle b;
+	parse_address(address, &a);
+	assert_int_equal(read_bundle(w, &a, 0, &b), 0);
+	assert_memory_not_equal(b.prekey, p1, CAIRN_KEY_LEN);
+	cairn_free(address);
+}
+
 /* Rotation keeps the old address through its grace, then sync deletes its mailbox and log;
  * revoke deletes the new one at once. */
 static void test_rotate_revoke(void **state)
@@ -754,6 +805,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_unknown_prekey_dropped, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_requests_full, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_prekey_rotation, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_engine, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_rotate_revoke, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
