@@ -105,6 +105,11 @@ static void engine_tick(struct engine *e, int64_t now)
 	 * our completed commits made; a failure is tried again at the next tick. */
 	if (e->receive && e->logs != NULL && client_groups_tick(c) == 0)
 		logio_relist(e->logs);
+	/* What the clock asks of our intakes, without waiting: bundles ride the group outbox. */
+	if (e->receive && e->logs != NULL) {
+		int ticked = client_intake_tick(c);
+		(void)ticked; /* tried again at the next tick; logio_wake below sends them */
+	}
 	if (e->logs != NULL)
 		logio_wake(e->logs); /* items queued by another process, or refused before */
 }

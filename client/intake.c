@@ -578,12 +578,18 @@ static int sync_keys(struct cairn *c, const uint8_t id[RECORD_ID_LEN], int64_t n
 	return rc;
 }
 
+/* Whether IN's bundle is due in its logs again at NOW (10.3). */
+static bool append_due(const struct intake *in, int64_t now)
+{
+	return !in->appended_prekey || in->appended_bits != in->work_bits ||
+	       now - in->appended_at >= INTAKE_REAPPEND_EVERY;
+}
+
 /* The relay half for intake IN at NOW (network; the record is updated after). */
 static int sync_relays(struct cairn *c, struct intake *in, int64_t now)
 {
 	int rc = 0;
-	bool append = !in->appended_prekey || in->appended_bits != in->work_bits ||
-	              now - in->appended_at >= INTAKE_REAPPEND_EVERY;
+	bool append = append_due(in, now);
 	for (size_t i = 0; append && i < in->n && rc == 0; i++)
 		rc = box_update(c, in, &in->cur[i], false, true);
 	bool changed = append && rc == 0;
@@ -610,7 +616,45 @@ static int sync_relays(struct cairn *c, struct intake *in, int64_t now)
 	return src != 0 && src != CAIRN_ENOTFOUND ? src : 0;
 }
 
-int client_intake_sync(struct cairn *c)
+/* The engine's half for intake ID at NOW, in one transaction: the bundle, when due, goes into
+ * the group outbox for every current log (logio carries it, and retries it until the relay
+ * confirms), and the intake is marked appended with it. */
+static int tick_one(struct cairn *c, const uint8_t id[RECORD_ID_LEN], int64_t now,
+                    struct intake *in)
+{
+	int rc = cstate_begin(c->st);
+	if (rc != 0)
+		return rc;
+	rc = intake_load(c, id, in);
+	bool due = rc == 0 && append_due(in, now);
+	for (size_t i = 0; due && rc == 0 && i < in->n; i++) {
+		uint8_t bundle[BUNDLE_LEN], out_id[16];
+		struct group_log_ref ref;
+		memset(&ref, 0, sizeof(ref));
+		strcpy(ref.relay, in->cur[i].mb.relay);
+		memcpy(ref.log_id, in->cur[i].log_id, CAIRN_LOG_ID_LEN);
+		memcpy(ref.credential, in->cur[i].log_cred, CAIRN_CREDENTIAL_LEN);
+		rc = make_bundle(c, in, ref.log_id, bundle);
+		if (rc == 0)
+			rc = group_out_append(c, &ref, bundle, sizeof(bundle), out_id);
+		sodium_memzero(&ref, sizeof(ref));
+	}
+	if (due && rc == 0) {
+		in->appended_at = now;
+		in->appended_bits = in->work_bits;
+		in->appended_prekey = 1;
+		rc = intake_store(c, in);
+	}
+	if (rc == 0)
+		rc = cstate_commit(c->st);
+	else
+		cstate_rollback(c->st);
+	return rc;
+}
+
+/* Every intake's duties at the client's clock: the relay half waiting for the relays (WAIT)
+ * or through the group outbox. */
+static int duties(struct cairn *c, bool wait)
 {
 	struct ids x = {0};
 	int rc = intake_each(c, collect_id, &x);
@@ -621,7 +665,7 @@ int client_intake_sync(struct cairn *c)
 	for (size_t i = 0; rc >= 0 && i < x.n; i++) {
 		int r = sync_keys(c, x.id[i], now, in);
 		if (r == 0)
-			r = sync_relays(c, in, now);
+			r = wait ? sync_relays(c, in, now) : tick_one(c, x.id[i], now, in);
 		if (r < 0 && r != CAIRN_ENOTFOUND)
 			rc = r;
 		intake_wipe(in);
@@ -629,4 +673,14 @@ int client_intake_sync(struct cairn *c)
 	free(in);
 	free(x.id);
 	return rc < 0 ? rc : 0;
+}
+
+int client_intake_tick(struct cairn *c)
+{
+	return duties(c, false);
+}
+
+int client_intake_sync(struct cairn *c)
+{
+	return duties(c, true);
 }

@@ -124,6 +124,12 @@ void intake_wipe(struct intake *in);
  * Returns 0 or a local (store) error. */
 CAIRN_WARN_UNUSED int client_intake_sync(struct cairn *c);
 
+/* The same without waiting for any relay, for the engine's tick: the prekeys as above, and a
+ * bundle that is due goes into the group outbox for every current log (logio.c carries it).
+ * A rotated address's old mailboxes and logs wait for a sync or
+ * listen (client_intake_sync). Returns 0 or a local error. */
+CAIRN_WARN_UNUSED int client_intake_tick(struct cairn *c);
+
 /* ---- receiving (requests.c) ---- */
 
 /*
