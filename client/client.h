@@ -307,13 +307,15 @@ bool client_is_intake_text(const char *text);
 CAIRN_WARN_UNUSED int client_intake_accept(struct cairn *c, const char *text, const char *name,
                                            const char *const *relays, size_t nrelays);
 
-/* Shared with invites.c: a list of relays for our own mailboxes (1..CAIRN_RELAYS_MAX valid,
+/* ---- what accepting an invite or an intake address share (accept.c) ---- */
+
+/* A list of relays for our own mailboxes (1..CAIRN_RELAYS_MAX valid,
  * distinct addresses: CAIRN_EINVAL, CAIRN_EADDRESS), and deleting K's mailboxes again, best
  * effort, for a contact that is not kept. */
 CAIRN_WARN_UNUSED int client_check_relays(const char *const *relays, size_t n);
 void client_drop_mailboxes(struct cairn *c, const struct contact *k);
 
-/* What accepting an invite or an intake address checks first (invites.c): no application
+/* What accepting an invite or an intake address checks first: no application
  * engine running (CAIRN_ESTATE), a valid NAME (CAIRN_EINVAL), RELAYS as client_check_relays
  * says when given; then, against the text's owner IDENTITY: not our own (CAIRN_EINVITE),
  * NAME free (CAIRN_EEXIST). */
@@ -330,6 +332,10 @@ CAIRN_WARN_UNUSED int client_accept_mailboxes(struct cairn *c, struct contact *k
 struct ratchet;
 CAIRN_WARN_UNUSED int client_keep_session(struct contact *k, const struct ratchet *r);
 
+/* Encodes BIN (LEN bytes) as SCHEME then base64url without padding into *TEXT (malloc'd;
+ * the caller frees it, wiping it if it is secret). Returns 0 or CAIRN_ENOMEM. */
+CAIRN_WARN_UNUSED int client_scheme_encode(const char *scheme, const uint8_t *bin, size_t len,
+                                           char **text);
 /* Decodes TEXT in the form SCHEME then base64url without padding (blanks around forgiven)
  * into BIN (capacity CAP, *LEN bytes). Returns 0 or CAIRN_EINVITE. */
 CAIRN_WARN_UNUSED int client_scheme_decode(const char *text, const char *scheme, uint8_t *bin,

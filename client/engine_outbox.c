@@ -23,37 +23,9 @@ static bool in_flight(const struct engine *e, const uint8_t outbox_id[16])
 	return false;
 }
 
-bool engine_noted(const struct refusal *l, size_t n, const uint8_t outbox_id[16], size_t session)
-{
-	for (size_t i = 0; i < n; i++)
-		if (l[i].session == session && memcmp(l[i].outbox_id, outbox_id, 16) == 0)
-			return true;
-	return false;
-}
-
-void engine_note(struct refusal **l, size_t *n, size_t *cap, const uint8_t outbox_id[16],
-                 size_t session)
-{
-	if (*n == *cap) {
-		size_t ncap = *cap ? 2 * *cap : 16;
-		struct refusal *p = realloc(*l, ncap * sizeof(*p));
-		if (p == NULL)
-			return; /* then it is simply tried there again */
-		*l = p;
-		*cap = ncap;
-	}
-	memcpy((*l)[*n].outbox_id, outbox_id, 16);
-	(*l)[(*n)++].session = session;
-}
-
 static bool refused(const struct engine *e, const uint8_t outbox_id[16], size_t session)
 {
 	return engine_noted(e->refused, e->nrefused, outbox_id, session);
-}
-
-void engine_refuse(struct engine *e, const uint8_t outbox_id[16], const struct session *s)
-{
-	engine_note(&e->refused, &e->nrefused, &e->caprefused, outbox_id, (size_t)(s - e->s));
 }
 
 /* The mailboxes of each contact with something in the outbox, read once per pass. */

@@ -195,17 +195,7 @@ static int address_text(struct cairn *c, const struct intake_box *boxes, size_t 
 	int rc = intake_encode(&a, bin, sizeof(bin), &blen);
 	if (rc != 0)
 		return rc;
-	size_t skip = strlen(INTAKE_SCHEME);
-	size_t tlen =
-	    skip + sodium_base64_ENCODED_LEN(blen, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-	char *text = malloc(tlen);
-	if (text == NULL)
-		return CAIRN_ENOMEM;
-	memcpy(text, INTAKE_SCHEME, skip);
-	sodium_bin2base64(text + skip, tlen - skip, bin, blen,
-	                  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-	*out = text;
-	return 0;
+	return client_scheme_encode(INTAKE_SCHEME, bin, blen, out);
 }
 
 /* Checks RELAYS for a new address before any relay is asked: 1..CAIRN_RELAYS_MAX of them,
@@ -317,7 +307,7 @@ int cairn_intake_create(struct cairn *c, const char *const *relays, size_t nrela
 			int gone = box_drop(c, &in->cur[i]);
 			(void)gone; /* best effort: what stays sits empty until it expires */
 		}
-		cairn_free(*address);
+		free(*address); /* public: nothing to wipe */
 		*address = NULL;
 	}
 	intake_wipe(in);
@@ -402,7 +392,7 @@ int cairn_intake_rotate(struct cairn *c, const char *label, uint64_t grace_secon
 			int gone = box_drop(c, &fresh[i]);
 			(void)gone; /* best effort */
 		}
-		cairn_free(*address);
+		free(*address); /* public: nothing to wipe */
 		*address = NULL;
 	}
 	sodium_memzero(fresh, sizeof(fresh));
