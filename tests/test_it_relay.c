@@ -350,9 +350,10 @@ static void test_ttl_expiry(void **state)
 	assert_int_equal(tclient_create(&c, o.rid, o.sid, o.pk, o.sk), 0);
 	assert_int_equal(it_send(&c, o.sid, NULL, "old", 3), 0);
 	/* The owner keeps the mailbox from expiring as idle (an ACK of nothing touches it)
-	 * while its envelope outlives the TTL. */
-	for (int i = 0; i < 5; i++) {
-		it_sleep_ms(900);
+	 * while its envelope outlives the TTL. Touched every 300 ms: under a loaded CI a 900 ms
+	 * pause once stretched past the 2 s TTL and the mailbox expired. */
+	for (int i = 0; i < 15; i++) {
+		it_sleep_ms(300);
 		assert_int_equal(it_ack(&c, o.rid, 0), 0);
 	}
 	assert_int_equal(it_send(&c, o.sid, NULL, "new", 3), 0);
