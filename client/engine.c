@@ -161,9 +161,32 @@ static int handle_envelope(struct engine *e, struct session *s, size_t i, const 
 	return rc ? rc : cnet_flush(s->net);
 }
 
+/*
+ * Whether M keeps S from looking drained (session_drained's quiet period). Everything does,
+ * except, once the session has been open ENGINE_INTAKE_BUSY_MS, an intake mailbox's
+ * deliveries and the answers to ACKs (an OK while ACKs are outstanding counts as one, as
+ * session_handle does; an ordinary delivery refreshed the quiet period itself, and a drained
+ * session waits for its ACKs anyway). A flooded intake mailbox then never holds a sync open;
+ * what it still holds waits for the next sync.
+ */
+static bool is_activity(const struct session *s, const struct cairn_msg *m, int64_t now)
+{
+	if (now - s->opened_ms < ENGINE_INTAKE_BUSY_MS)
+		return true;
+	if (m->type == CAIRN_REPLY_ENVELOPE) {
+		for (size_t i = 0; i < s->nsubs; i++)
+			if (s->subs[i].rid != 0 && s->subs[i].rid == m->request_id)
+				return !s->subs[i].intake;
+		return true;
+	}
+	return !(m->type == CAIRN_REPLY_OK && s->acks > 0);
+}
+
 static int session_handle(struct engine *e, struct session *s, const struct cairn_msg *m)
 {
-	s->last_ms = client_mono_ms(e->c);
+	int64_t now = client_mono_ms(e->c);
+	if (is_activity(s, m, now))
+		s->last_ms = now;
 	if (m->type == CAIRN_REPLY_ENVELOPE) {
 		for (size_t i = 0; i < s->nsubs; i++)
 			if (s->subs[i].rid != 0 && s->subs[i].rid == m->request_id)

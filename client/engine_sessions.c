@@ -124,7 +124,7 @@ static void session_connected(struct engine *e, struct session *s, int64_t now)
 		session_failed(e, s, now, rc);
 		return;
 	}
-	s->last_ms = client_mono_ms(e->c);
+	s->last_ms = s->opened_ms = client_mono_ms(e->c);
 	s->next_ping_ms = s->last_ms + ENGINE_PING_EVERY_MS;
 	s->ping_due_ms = s->last_ms + (int64_t)e->c->timeout_ms;
 	s->backoff_ms = 0;

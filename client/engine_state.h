@@ -24,6 +24,10 @@
 #include "client.h"
 
 #define ENGINE_QUIET_MS 400 /* a drained relay stays silent this long */
+/* How long a session's intake deliveries count as activity: a sync reads the backlog of an
+ * intake mailbox (its quota, about a thousand envelopes, takes a second or two), but a flood
+ * that never lets the mailbox go quiet must not hold every sync to its deadline. */
+#define ENGINE_INTAKE_BUSY_MS 5000
 /* listen: below the relay's idle timeout, and how soon a dead path is noticed (plus the
  * connection timeout) */
 #define ENGINE_PING_EVERY_MS  30000
@@ -87,6 +91,7 @@ struct session {
 	size_t nsends, capsends;
 	uint32_t ping_rid;
 	bool ping_done;
+	int64_t opened_ms; /* when the connection was set up (ENGINE_INTAKE_BUSY_MS) */
 	int64_t ping_due_ms; /* an unanswered PING by then means the path is dead */
 	size_t acks, deletes;
 	bool tried;          /* sync: connecting was tried in this run */
