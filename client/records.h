@@ -104,6 +104,11 @@ struct contact {
 	uint8_t ek[CAIRN_KEY_LEN];
 };
 
+/* The intake trailer of an encoded contact: a record from before intake addresses ends before
+ * it, reads with those fields zero, and is written back with it. */
+#define CONTACT_INTAKE_TRAILER_LEN                                                                 \
+	(CAIRN_MAILBOXES_MAX * (1 + CAIRN_LOG_ID_LEN) + RECORD_ID_LEN + CAIRN_KEY_LEN)
+
 /* Serializes C into a malloc'd buffer (*OUT, *LEN); the caller wipes and frees it. */
 CAIRN_WARN_UNUSED int contact_encode(const struct contact *c, uint8_t **out, size_t *len);
 /* Parses IN into C (C->ratchet malloc'd). Returns 0 or CAIRN_ECORRUPT. */

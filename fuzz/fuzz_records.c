@@ -3,7 +3,7 @@
  * Fuzz target: the client's record decoders (client/records.c), which read back local state.
  * The state is sealed, so its bytes are normally our own; a damaged or old store must still
  * fail cleanly. The first byte picks the decoder; whatever parses must re-encode to the same
- * bytes.
+ * bytes (a contact from before intake addresses, to the same bytes and a zero trailer).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -36,6 +36,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (contact_parse(in, len, &k) == 0) {
 			if (contact_encode(&k, &out, &outlen) != 0)
 				abort();
+			/* A record from before intake addresses comes back with a zero trailer. */
+			if (outlen == len + CONTACT_INTAKE_TRAILER_LEN &&
+			    sodium_is_zero(out + len, CONTACT_INTAKE_TRAILER_LEN))
+				outlen = len;
 			check_same(in, len, out, outlen);
 			contact_wipe(&k);
 		}

@@ -60,9 +60,7 @@ static void make_contact(struct contact *k, int nmine, int npeer)
 	memset(k->ek, 0xa4, sizeof(k->ek));
 }
 
-/* The intake trailer's length: a record written before intake addresses ends before it. */
-#define TRAILER_LEN                                                                                \
-	(CAIRN_MAILBOXES_MAX * (1 + CAIRN_LOG_ID_LEN) + RECORD_ID_LEN + CAIRN_KEY_LEN)
+#define TRAILER_LEN CONTACT_INTAKE_TRAILER_LEN
 
 /* Parses IN and checks it against WANT field by field (the ratchet is a fresh copy). */
 static void check_same(const uint8_t *in, size_t len, const struct contact *want)
