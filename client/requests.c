@@ -103,10 +103,7 @@ static int new_request(struct cairn *c, const struct intake *in, const uint8_t s
 		memcpy(m->sender_id, in->cur[i].mb.sender_id, CAIRN_MAILBOX_ID_LEN);
 		m->flags = MAILBOX_INVITE | MAILBOX_INTAKE;
 	}
-	size_t slen = ratchet_serialized_len(r);
-	k.ratchet = malloc(slen);
-	rc = k.ratchet == NULL ? CAIRN_ENOMEM : ratchet_serialize(r, k.ratchet, slen, &slen);
-	k.ratchet_len = slen;
+	rc = client_keep_session(&k, r);
 	uint8_t member[1][RECORD_ID_LEN];
 	memcpy(member[0], k.id, RECORD_ID_LEN);
 	struct conversation v = {.kind = CONV_DIRECT, .nmembers = 1, .members = member};
