@@ -21,6 +21,11 @@
 /* Keys used below: all zero, and 0x00..0x1f. */
 #define KZ            "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 #define KS            "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8"
+/* An obfs4 certificate (52 bytes, standard base64): canonical, with unused bits set, and in
+ * the URL-safe alphabet (which obfs4 does not use). */
+#define CERT          "yMnKy8zNzs/Q0dLT1NXW19jZ2tvc3d7f4OHi4+Tl5ufo6err7O3u7/Dx8vP09fb3+Pn6+w"
+#define CERT_NONCANON "yMnKy8zNzs/Q0dLT1NXW19jZ2tvc3d7f4OHi4+Tl5ufo6err7O3u7/Dx8vP09fb3+Pn6+x"
+#define CERT_URLSAFE  "yMnKy8zNzs_Q0dLT1NXW19jZ2tvc3d7f4OHi4-Tl5ufo6err7O3u7_Dx8vP09fb3-Pn6-w"
 #define ONION56       "eaqseizeeutcokbjfivsyljof4ydcmrtgq2tmnzyhe5dwpb5hy74yhqd"
 #define ONION56_UPPER "EAQSEIZEEUTCOKBJFIVSYLJOF4YDCMRTGQ2TMNZYHE5DWPB5HY74YHQD"
 
@@ -293,6 +298,42 @@ static const char *const invalid[] = {
     "cairn://" KS "@ 127.0.0.1:7443",
     "cairn://" KS "@[::1]:7443/",
     "cairn://" KS "@relay.example:7443@x",
+    /* transports: the parameters exactly, and only where they belong */
+    "cairn://" KS "@relay.example:443/path",
+    "cairn://" KS "@relay.example:7443?cert=" CERT "&iat-mode=0",
+    "cairn+http://" KS "@relay.example:443/path",
+    "cairn+HTTPS://" KS "@relay.example:443/path",
+    "cairn+https://" KS "@relay.example:443",
+    "cairn+https://" KS "@relay.example:443/",
+    "cairn+https://" KS "@relay.example:443//path",
+    "cairn+https://" KS "@relay.example:443/a/b",
+    "cairn+https://" KS "@relay.example:443/..",
+    "cairn+https://" KS "@relay.example:443/.",
+    "cairn+https://" KS "@relay.example:443/pa th",
+    "cairn+https://" KS "@relay.example:443/pa%20th",
+    "cairn+https://" KS "@relay.example:443/path?",
+    "cairn+https://" KS "@relay.example:443/path?pin=",
+    "cairn+https://" KS "@relay.example:443/path?pin=" KS "&x=1",
+    "cairn+https://" KS "@relay.example:443/path?pin=" KS "#",
+    "cairn+https://" KS "@relay.example:443/path?pin=AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh9",
+    "cairn+https://" KS "@relay.example:443/path?PIN=" KS,
+    "cairn+https://" KS "@relay.example:443/path#pin=" KS,
+    "cairn+https://" KS "@relay.example/path",
+    "cairn+https://" KS "@relay.example:0443/path",
+    "cairn+https://" KS "@relay.example:443/"
+    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+    "aaaa",
+    "cairn+obfs4://" KS "@192.0.2.7:9443",
+    "cairn+obfs4://" KS "@192.0.2.7:9443?cert=" CERT,
+    "cairn+obfs4://" KS "@192.0.2.7:9443?cert=" CERT "&iat-mode=3",
+    "cairn+obfs4://" KS "@192.0.2.7:9443?cert=" CERT "&iat-mode=00",
+    "cairn+obfs4://" KS "@192.0.2.7:9443?cert=" CERT "&iat-mode=",
+    "cairn+obfs4://" KS "@192.0.2.7:9443?iat-mode=0&cert=" CERT,
+    "cairn+obfs4://" KS "@192.0.2.7:9443?cert=" CERT "=&iat-mode=0",
+    "cairn+obfs4://" KS "@192.0.2.7:9443?cert=" CERT "A&iat-mode=0",
+    "cairn+obfs4://" KS "@192.0.2.7:9443?cert=" CERT_NONCANON "&iat-mode=0",
+    "cairn+obfs4://" KS "@192.0.2.7:9443?cert=" CERT_URLSAFE "&iat-mode=0",
+    "cairn+obfs4://" KS "@192.0.2.7:9443/path?cert=" CERT "&iat-mode=0",
 };
 
 static void test_invalid(void **state)
@@ -387,8 +428,10 @@ static enum cairn_host_type type_named(const char *name)
 
 static void test_vectors(void **state)
 {
-	static const char *const names[] = {"address/ipv4", "address/ipv6", "address/hostname",
-	                                    "address/onion"};
+	static const char *const names[] = {"address/ipv4",   "address/ipv6",  "address/hostname",
+	                                    "address/onion",  "address/https", "address/https-pin",
+	                                    "address/obfs4"};
+	/* The first four are direct and say nothing of a transport. */
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		struct cairn_address fields, parsed;
 		memset(&fields, 0, sizeof(fields));
@@ -397,6 +440,23 @@ static void test_vectors(void **state)
 		fields.host_type = type_named(mdvec_str(names[i], "host_type"));
 		snprintf(fields.host, sizeof(fields.host), "%s", mdvec_str(names[i], "host"));
 		fields.port = (uint16_t)strtoul(mdvec_str(names[i], "port"), NULL, 10);
+		if (i >= 4 && strcmp(mdvec_str(names[i], "transport"), "https") == 0) {
+			fields.transport = CAIRN_TRANSPORT_HTTPS;
+			snprintf(fields.path, sizeof(fields.path), "%s", mdvec_str(names[i], "path"));
+			if (strcmp(names[i], "address/https-pin") == 0) {
+				fields.has_pin = 1;
+				assert_int_equal(mdvec_hex(names[i], "pin", fields.pin, CAIRN_PIN_LEN),
+				                 CAIRN_PIN_LEN);
+			}
+		} else if (i >= 4) {
+			assert_string_equal(mdvec_str(names[i], "transport"), "obfs4");
+			fields.transport = CAIRN_TRANSPORT_OBFS4;
+			assert_int_equal(mdvec_hex(names[i], "cert", fields.obfs4_cert,
+			                           CAIRN_OBFS4_CERT_LEN),
+			                 CAIRN_OBFS4_CERT_LEN);
+			fields.obfs4_iat_mode =
+			    (uint8_t)strtoul(mdvec_str(names[i], "iat_mode"), NULL, 10);
+		}
 
 		char text[CAIRN_ADDRESS_MAX + 1];
 		assert_int_equal(cairn_address_format(&fields, text, sizeof(text)), 0);
