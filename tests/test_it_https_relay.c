@@ -22,6 +22,7 @@
 
 #include "cairn/address.h"
 #include "it_common.h"
+#include "nginxproc.h"
 #include "relayproc.h"
 #include "tclient.h"
 #include "wsclient.h"
@@ -67,14 +68,11 @@ static void dial(struct wsc *w)
 /* A whole session through the WebSocket: handshake, a mailbox, an envelope near the largest
  * size delivered back (frames cut small and fragmented on the way in, and over 64 KiB of
  * sealed output on the way out, which the relay splits into frames). */
-static void test_session(void **state)
+static void run_session(struct wsc *w)
 {
-	(void)state;
-	static struct wsc w;
-	dial(&w);
-	assert_int_equal(wsc_upgrade(&w, PATH, "relay.example.org"), 0);
+	assert_int_equal(wsc_upgrade(w, PATH, "relay.example.org"), 0);
 	struct wsc_bridge b;
-	assert_int_equal(wsc_bridge_start(&b, &w, 1000), 0);
+	assert_int_equal(wsc_bridge_start(&b, w, 1000), 0);
 
 	struct tclient c;
 	assert_int_equal(tclient_connect(&c, b.port, relay.pub), 0);
@@ -96,6 +94,14 @@ static void test_session(void **state)
 	}
 	tclient_close(&c);
 	wsc_bridge_stop(&b);
+}
+
+static void test_session(void **state)
+{
+	(void)state;
+	static struct wsc w;
+	dial(&w);
+	run_session(&w);
 	wsc_close(&w);
 }
 
@@ -253,12 +259,128 @@ static void test_address(void **state)
 	assert_int_equal(h.has_pin, 0);
 }
 
+/* Reads `cairn-relay address` with CONF into OUT; returns the second line (the cairn+https
+ * address) or NULL. */
+static char *https_address(const char *conf, char *out, size_t cap)
+{
+	char cmd[1024];
+	snprintf(cmd, sizeof(cmd), "%s address --data %s/data --config %s", CAIRN_RELAY_BIN_PATH,
+	         relay.dir, conf);
+	FILE *p = popen(cmd, "r");
+	if (p == NULL)
+		return NULL;
+	size_t n = fread(out, 1, cap - 1, p);
+	out[n] = '\0';
+	if (pclose(p) != 0)
+		return NULL;
+	char *nl = strchr(out, '\n');
+	if (nl == NULL)
+		return NULL;
+	char *second = nl + 1;
+	nl = strchr(second, '\n');
+	if (nl == NULL || nl[1] != '\0')
+		return NULL;
+	*nl = '\0';
+	return second;
+}
+
+/* Over TLS through `GET PATH` (no upgrade): returns the status, the response in OUT. */
+static int tls_get(uint16_t port, const char *path, char *out, size_t cap)
+{
+	static struct wsc w;
+	assert_int_equal(wsc_dial(&w, port), 0);
+	assert_int_equal(wsc_tls(&w, NGINXPROC_SERVER_NAME), 0);
+	char req[512];
+	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", path,
+	         NGINXPROC_SERVER_NAME);
+	assert_int_equal(wsc_write(&w, req, strlen(req)), 0);
+	int status = wsc_read_response(&w, out, cap, CLOSE_WAIT_MS);
+	/* The body follows the head: what is left in the buffer, and what comes until close. */
+	size_t hl = strlen(out);
+	uint8_t b0;
+	(void)b0;
+	while (w.in_len < sizeof(w.in)) {
+		size_t before = w.in_len;
+		char dummy[8];
+		if (wsc_read_response(&w, dummy, sizeof(dummy), 2000) <= 0 && w.in_len == before)
+			break;
+	}
+	size_t n = w.in_len < cap - hl - 1 ? w.in_len : cap - hl - 1;
+	memcpy(out + hl, w.in, n);
+	out[hl + n] = '\0';
+	wsc_close(&w);
+	return status;
+}
+
+/*
+ * The whole 7.2 path with real nginx running OPERATING.md's site: TLS, the decoy for
+ * everything else, nginx's own 404 for the path without an upgrade, a Cairn session on the
+ * path, the pin `cairn-relay address` prints equal to the certificate nginx presents, and
+ * nothing of the relay's location in nginx's access log.
+ */
+static void test_through_nginx(void **state)
+{
+	(void)state;
+	struct nginxproc ng;
+	char listen[64];
+	snprintf(listen, sizeof(listen), "127.0.0.1:%u", https_port);
+	if (nginxproc_start(&ng, PATH, listen) != 0) {
+		nginxproc_stop(&ng);
+		fail_msg("nginx did not start");
+	}
+	static char resp[16384];
+	assert_int_equal(tls_get(ng.port, "/", resp, sizeof(resp)), 200);
+	assert_non_null(strstr(resp, NGINXPROC_DECOY));
+	assert_int_equal(tls_get(ng.port, "/nothing-here", resp, sizeof(resp)), 404);
+	char other404[16384];
+	memcpy(other404, resp, sizeof(other404));
+	/* The path without an upgrade: nginx's own 404, the same page as anywhere else. */
+	assert_int_equal(tls_get(ng.port, "/" PATH, resp, sizeof(resp)), 404);
+	assert_non_null(strstr(resp, "<center>nginx</center>"));
+	assert_null(strstr(resp, "Content-Length: 0"));
+
+	static struct wsc w;
+	assert_int_equal(wsc_dial(&w, ng.port), 0);
+	assert_int_equal(wsc_tls(&w, NGINXPROC_SERVER_NAME), 0);
+	uint8_t pin[32];
+	assert_int_equal(wsc_peer_pin(&w, pin), 0);
+	run_session(&w);
+	wsc_close(&w);
+
+	/* The address with pin_cert: its pin is the key nginx presented. */
+	char conf[400], text[4096];
+	snprintf(conf, sizeof(conf), "%s/pinned.conf", relay.dir);
+	FILE *in = fopen(relay.conf, "r"), *out = fopen(conf, "w");
+	assert_non_null(in);
+	assert_non_null(out);
+	size_t n = fread(text, 1, sizeof(text) - 1, in);
+	text[n] = '\0';
+	fprintf(out, "%spin_cert = %s\n", text, ng.cert);
+	fclose(in);
+	fclose(out);
+	char addr_out[2048];
+	char *line = https_address(conf, addr_out, sizeof(addr_out));
+	assert_non_null(line);
+	struct cairn_address a;
+	assert_int_equal(cairn_address_parse(line, &a), 0);
+	assert_int_equal(a.has_pin, 1);
+	assert_memory_equal(a.pin, pin, 32);
+
+	/* The decoy's requests are logged; the relay's path never is. */
+	static char log[65536];
+	assert_true(nginxproc_read(&ng, "access.log", log, sizeof(log)) > 0);
+	assert_non_null(strstr(log, "GET / HTTP/1.1"));
+	assert_null(strstr(log, PATH));
+	nginxproc_stop(&ng);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_session),        cmocka_unit_test(test_not_found),
 	    cmocka_unit_test(test_bad_heads),      cmocka_unit_test(test_bad_frames),
 	    cmocka_unit_test(test_ping_and_close), cmocka_unit_test(test_address),
+	    cmocka_unit_test(test_through_nginx),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
