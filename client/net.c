@@ -252,6 +252,17 @@ int cnet_start(const struct cairn_address *relay, const struct cnet_options *opt
 	n->deadline_ms = env->mono_ms(env->ctx) + timeout;
 	n->phase = CNET_TCP;
 	int rc;
+	if (relay->transport == CAIRN_TRANSPORT_OBFS4) {
+		/* Section 7.3: through obfs4proxy's own SOCKS5 listener. Chaining it behind
+		 * another proxy (Tor) is not supported, and going around the user's proxy
+		 * would show the bridge where the user is: refuse rather than leak. */
+		const char *pt = opt != NULL ? opt->obfs4_socks : NULL;
+		if (pt == NULL || socks != NULL) {
+			rc = CAIRN_ECONNECT;
+			goto fail;
+		}
+		socks = pt;
+	}
 	if (socks != NULL) {
 		n->proxied = true;
 		if ((rc = net_parse_proxy(socks, n->proxy_host, sizeof(n->proxy_host),
@@ -343,6 +354,26 @@ static int net_stream_start(struct cnet *n)
 	return wss_new(&n->relay, n->fd, &n->env, &n->wss);
 }
 
+/* Starts the SOCKS5 exchange with the credentials of section 7: the bridge's arguments for
+ * obfs4proxy, else a username drawn fresh for this connection alone (Tor isolation). */
+static int net_socks_start(struct cnet *n)
+{
+	struct socks5_auth auth;
+	if (n->relay.transport == CAIRN_TRANSPORT_OBFS4) {
+		int rc = socks5_auth_obfs4(&auth, &n->relay);
+		if (rc != 0)
+			return rc;
+	} else {
+		uint8_t r[SOCKS5_ISOLATION_RANDOM];
+		n->env.random(n->env.ctx, r, sizeof(r));
+		socks5_auth_isolation(&auth, r);
+		sodium_memzero(r, sizeof(r));
+	}
+	int rc = socks5_start(&n->socks, &n->relay, &auth);
+	sodium_memzero(&auth, sizeof(auth));
+	return rc;
+}
+
 /* Starts the handshake against the relay's key. */
 static int net_handshake_start(struct cnet *n)
 {
@@ -371,7 +402,7 @@ int cnet_advance(struct cnet *n)
 				break;
 			if (n->proxied) {
 				n->phase = CNET_SOCKS;
-				rc = socks5_start(&n->socks, &n->relay);
+				rc = net_socks_start(n);
 			} else {
 				rc = net_stream_start(n);
 			}
