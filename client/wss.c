@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -42,6 +43,7 @@ struct wss {
 	const struct client_env *env;
 	struct cairn_address relay;
 	SSL_CTX *ctx;
+	BIO_METHOD *bio_method; /* the socket through send/recv (wss_bio_write) */
 	SSL *ssl;
 	wslay_event_context_ptr ws;
 	short want;            /* what TLS last asked for: POLLIN or POLLOUT */
@@ -76,6 +78,36 @@ static int wss_ssl_wait(struct wss *w, int r)
 	if (e == SSL_ERROR_ZERO_RETURN)
 		w->eof = true;
 	return -1;
+}
+
+/* OpenSSL's socket BIO writes with write(2), and a server that closed would then kill the
+ * process with SIGPIPE: this one is the same over send(MSG_NOSIGNAL) and recv. */
+static int wss_bio_write(BIO *b, const char *buf, int len)
+{
+	struct wss *w = BIO_get_data(b);
+	BIO_clear_retry_flags(b);
+	ssize_t r = send(w->fd, buf, (size_t)len, MSG_NOSIGNAL);
+	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		BIO_set_retry_write(b);
+	return r < 0 ? -1 : (int)r;
+}
+
+static int wss_bio_read(BIO *b, char *buf, int len)
+{
+	struct wss *w = BIO_get_data(b);
+	BIO_clear_retry_flags(b);
+	ssize_t r = recv(w->fd, buf, (size_t)len, 0);
+	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		BIO_set_retry_read(b);
+	return r < 0 ? -1 : (int)r;
+}
+
+static long wss_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	(void)b;
+	(void)num;
+	(void)ptr;
+	return cmd == BIO_CTRL_FLUSH ? 1 : 0; /* nothing is buffered here */
 }
 
 /* wslay's recv: what was read past the head first, then TLS; nothing while the caller has
@@ -207,8 +239,19 @@ int wss_new(const struct cairn_address *relay, int fd, const struct client_env *
 		/* With a pin only the key counts, checked once TLS is done (wss_check_pin). */
 		SSL_CTX_set_verify(w->ctx, SSL_VERIFY_NONE, NULL);
 	}
-	if ((w->ssl = SSL_new(w->ctx)) == NULL || SSL_set_fd(w->ssl, fd) != 1)
+	if ((w->ssl = SSL_new(w->ctx)) == NULL)
 		goto fail;
+	w->bio_method = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "cairn-socket");
+	if (w->bio_method == NULL || BIO_meth_set_write(w->bio_method, wss_bio_write) != 1 ||
+	    BIO_meth_set_read(w->bio_method, wss_bio_read) != 1 ||
+	    BIO_meth_set_ctrl(w->bio_method, wss_bio_ctrl) != 1)
+		goto fail;
+	BIO *bio = BIO_new(w->bio_method);
+	if (bio == NULL)
+		goto fail;
+	BIO_set_data(bio, w);
+	BIO_set_init(bio, 1);
+	SSL_set_bio(w->ssl, bio, bio); /* the SSL owns BIO now */
 	static const unsigned char alpn[] = "\x08http/1.1";
 	if (SSL_set_alpn_protos(w->ssl, alpn, sizeof(alpn) - 1) != 0)
 		goto fail;
@@ -268,6 +311,7 @@ void wss_free(struct wss *w)
 		wslay_event_context_free(w->ws);
 	SSL_free(w->ssl);
 	SSL_CTX_free(w->ctx);
+	BIO_meth_free(w->bio_method);
 	if (w->in != NULL) {
 		sodium_memzero(w->in, w->in_cap);
 		free(w->in);
