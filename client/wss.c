@@ -49,6 +49,7 @@ struct wss {
 	short want;            /* what TLS last asked for: POLLIN or POLLOUT */
 	bool read_wants_write; /* an SSL_read asked for a write (post-handshake TLS) */
 	bool eof, error;       /* the stream ended; a TLS or framing failure */
+	bool tcp_eof;          /* the socket read its end (BIO_CTRL_EOF) */
 	char key[WSS_KEY_TEXT + 1];
 	char req[64 + CAIRN_HOST_MAX + CAIRN_PATH_MAX + WSS_KEY_TEXT];
 	size_t req_len, req_off;
@@ -99,15 +100,23 @@ static int wss_bio_read(BIO *b, char *buf, int len)
 	ssize_t r = recv(w->fd, buf, (size_t)len, 0);
 	if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
 		BIO_set_retry_read(b);
+	if (r == 0)
+		w->tcp_eof = true;
 	return r < 0 ? -1 : (int)r;
 }
 
+/* Nothing is buffered here; the end of the socket is told as OpenSSL asks (BIO_CTRL_EOF), so
+ * that a server closing without close_notify ends the stream (SSL_OP_IGNORE_UNEXPECTED_EOF)
+ * rather than failing it: a relay refuses a handshake by closing (PROTOCOL.md 2.2). */
 static long wss_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
 {
-	(void)b;
 	(void)num;
 	(void)ptr;
-	return cmd == BIO_CTRL_FLUSH ? 1 : 0; /* nothing is buffered here */
+	if (cmd == BIO_CTRL_FLUSH)
+		return 1;
+	if (cmd == BIO_CTRL_EOF)
+		return ((struct wss *)BIO_get_data(b))->tcp_eof;
+	return 0;
 }
 
 /* wslay's recv: what was read past the head first, then TLS; nothing while the caller has
