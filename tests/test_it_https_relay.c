@@ -22,6 +22,7 @@
 
 #include "cairn/address.h"
 #include "it_common.h"
+#include "net.h"
 #include "nginxproc.h"
 #include "relayproc.h"
 #include "tclient.h"
@@ -365,6 +366,37 @@ static void test_through_nginx(void **state)
 	assert_int_equal(cairn_address_parse(line, &a), 0);
 	assert_int_equal(a.has_pin, 1);
 	assert_memory_equal(a.pin, pin, 32);
+
+	/* libcairn's own client (client/wss.c) by that address, at nginx's loopback address:
+	 * TLS with the pin, the upgrade, and commands both ways. */
+	char ip_addr[CAIRN_ADDRESS_MAX + 1];
+	a.host_type = CAIRN_HOST_IPV4;
+	strcpy(a.host, "127.0.0.1");
+	a.port = ng.port;
+	assert_int_equal(cairn_address_format(&a, ip_addr, sizeof(ip_addr)), 0);
+	struct cairn_address ca;
+	assert_int_equal(cairn_address_parse(ip_addr, &ca), 0);
+	struct cnet *cn = NULL;
+	struct cnet_options opt = {.connect_timeout_ms = 30000};
+	assert_int_equal(cnet_connect(&ca, &opt, &cn), 0);
+	uint32_t first = 0;
+	for (unsigned i = 0; i < 300; i++) {
+		struct cairn_msg m = {.type = CAIRN_CMD_PING, .request_id = cnet_next_id(cn)};
+		if (i == 0)
+			first = m.request_id;
+		assert_int_equal(cnet_queue(cn, &m), 0);
+	}
+	assert_int_equal(cnet_flush(cn), 0);
+	for (unsigned i = 0; i < 300; i++) {
+		struct cairn_msg r;
+		assert_int_equal(cnet_recv(cn, &r, 20000), 0);
+		assert_int_equal(r.type, CAIRN_REPLY_OK);
+		assert_int_equal(r.request_id, first + i);
+	}
+	cnet_close(cn);
+	/* A wrong pin: the client refuses nginx's certificate before anything of Cairn. */
+	ca.pin[0] ^= 1;
+	assert_int_not_equal(cnet_connect(&ca, &opt, &cn), 0);
 
 	/* The decoy's requests are logged; the relay's path never is. */
 	static char log[65536];
