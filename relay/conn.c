@@ -444,12 +444,12 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		conn_close(c);
 		return;
 	}
-	if (c->state == CONN_FAILED)
-		return; /* discard: the deadline closes it */
-	/* The input filter: a WebSocket connection's bytes reach conn_input deframed. */
+	/* The input filter: a WebSocket connection's bytes reach conn_input deframed. Its
+	 * frames are still checked after a failed handshake (conn_input then discards their
+	 * payload): breaking the WebSocket rules closes at once whatever the stream inside. */
 	if (c->ws != NULL)
 		wsconn_read(c, (const uint8_t *)buf->base, (size_t)nread);
-	else
+	else if (c->state != CONN_FAILED) /* else discard: the deadline closes it */
 		conn_input(c, (const uint8_t *)buf->base, (size_t)nread);
 	update_read_state(c);
 }

@@ -134,14 +134,15 @@ enum httphead_result httphead_parse(const uint8_t *buf, size_t len, const char *
                                     struct httphead_request *out)
 {
 	memset(out, 0, sizeof(*out));
-	size_t end = head_end(buf, len < HTTPHEAD_MAX ? len : HTTPHEAD_MAX);
-	if (end == 0)
-		return len >= HTTPHEAD_MAX ? HTTPHEAD_MALFORMED : HTTPHEAD_INCOMPLETE;
+	size_t limit = len < HTTPHEAD_MAX ? len : HTTPHEAD_MAX;
+	size_t end = head_end(buf, limit);
 
-	/* Every line ends in CRLF and holds no other control byte but tab. */
-	for (size_t i = 0; i < end; i++) {
+	/* Every line ends in CRLF and holds no other control byte but tab. Checked on the bytes
+	 * so far, so that what is not HTTP is closed at once rather than at the deadline. */
+	size_t scan = end != 0 ? end : limit;
+	for (size_t i = 0; i < scan; i++) {
 		uint8_t c = buf[i];
-		if (c == '\r' && (i + 1 >= end || buf[i + 1] != '\n'))
+		if (c == '\r' && i + 1 < scan && buf[i + 1] != '\n')
 			return HTTPHEAD_MALFORMED;
 		if (c == '\n' && (i == 0 || buf[i - 1] != '\r'))
 			return HTTPHEAD_MALFORMED;
@@ -150,12 +151,15 @@ enum httphead_result httphead_parse(const uint8_t *buf, size_t len, const char *
 	}
 
 	const uint8_t *line = buf;
-	const uint8_t *eol = memchr(line, '\r', end);
+	const uint8_t *eol = memchr(line, '\r', scan);
 	const uint8_t *target = NULL;
 	size_t tlen = 0;
 	bool get = false, http11 = false;
-	if (!parse_request_line(line, (size_t)(eol - line), &target, &tlen, &get, &http11))
+	if (eol != NULL && eol + 1 < buf + scan &&
+	    !parse_request_line(line, (size_t)(eol - line), &target, &tlen, &get, &http11))
 		return HTTPHEAD_MALFORMED;
+	if (end == 0)
+		return len >= HTTPHEAD_MAX ? HTTPHEAD_MALFORMED : HTTPHEAD_INCOMPLETE;
 
 	struct upgrade_seen u;
 	memset(&u, 0, sizeof(u));

@@ -156,6 +156,17 @@ static void test_malformed(void **state)
 		struct httphead_request r;
 		assert_int_equal(parse(heads[i], &r), HTTPHEAD_MALFORMED);
 	}
+	/* Not HTTP is known before the head ends: no waiting for the deadline. */
+	static const char *const partial[] = {
+	    "GET / HTTP/1.1\nHo",
+	    "GET  / HTTP/1.1\r\nHo",
+	    "\x16\x03\x01",
+	    "GET / HTTP/1.1\r\nHost: a\rb",
+	};
+	for (size_t i = 0; i < sizeof(partial) / sizeof(partial[0]); i++) {
+		struct httphead_request r;
+		assert_int_equal(parse(partial[i], &r), HTTPHEAD_MALFORMED);
+	}
 	/* A NUL byte, which strlen would hide. */
 	static const uint8_t nul[] = "GET / HTTP/1.1\r\nHost: \0a\r\n\r\n";
 	struct httphead_request r;
