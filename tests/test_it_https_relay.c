@@ -117,6 +117,8 @@ static void test_not_found(void **state)
 	static const char *const heads[] = {
 	    "GET /wrong HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
 	    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+	    "GET /" PATH "x HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+	    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
 	    "GET / HTTP/1.1\r\nHost: relay.example.org\r\nUser-Agent: probe\r\n\r\n",
 	    "GET /" PATH " HTTP/1.1\r\nHost: relay.example.org\r\n\r\n",
 	    "POST /" PATH " HTTP/1.1\r\nHost: a\r\nContent-Length: 0\r\n\r\n",
