@@ -21,6 +21,7 @@ static void on_close(uv_handle_t *h);
 static void start_write(struct conn *c);
 static void update_read_state(struct conn *c);
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
+static void conn_input(struct conn *c, const uint8_t *in, size_t len);
 
 /* Empty buffers up to this size go as soon as they are empty, so that an idle connection
  * holds none; larger ones belong to busy connections, which would otherwise reallocate up to
@@ -219,8 +220,9 @@ static void start_write(struct conn *c)
 	c->writing = true;
 	c->write_since_ms = (int64_t)uv_now(c->relay->loop);
 	conn_ref(c);
-	int rc = c->ws != NULL ? wsconn_write(c, on_write)
-	                       : uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+	int rc = c->ws != NULL
+	             ? wsconn_write(c->ws, &c->write_req, c->flight.data, c->flight.len, on_write)
+	             : uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
 	if (rc != 0) {
 		c->writing = false;
 		conn_unref(c);
@@ -448,13 +450,15 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	 * frames are still checked after a failed handshake (conn_input then discards their
 	 * payload): breaking the WebSocket rules closes at once whatever the stream inside. */
 	if (c->ws != NULL)
-		wsconn_read(c, (const uint8_t *)buf->base, (size_t)nread);
+		wsconn_read(c->ws, (const uint8_t *)buf->base, (size_t)nread);
 	else if (c->state != CONN_FAILED) /* else discard: the deadline closes it */
 		conn_input(c, (const uint8_t *)buf->base, (size_t)nread);
 	update_read_state(c);
 }
 
-void conn_input(struct conn *c, const uint8_t *in, size_t len)
+/* Feeds LEN bytes of C's Cairn stream (borrowed) to its channel, keeping what a paused C
+ * cannot take yet: a TCP read, or what the WebSocket filter deframed. May close C. */
+static void conn_input(struct conn *c, const uint8_t *in, size_t len)
 {
 	size_t used = feed(c, in, len);
 	if (c->state == CONN_CLOSING)
@@ -567,12 +571,48 @@ void conn_defer(struct conn *c, struct conn_task *t)
 	task_pump(relay);
 }
 
+/* The WebSocket filter's view of a connection (wsconn.h). */
+static void ws_input(void *owner, const uint8_t *in, size_t len)
+{
+	conn_input(owner, in, len);
+}
+
+static void ws_close(void *owner)
+{
+	conn_close(owner);
+}
+
+static bool ws_closing(const void *owner)
+{
+	return ((const struct conn *)owner)->state == CONN_CLOSING;
+}
+
+static void ws_hold(void *owner)
+{
+	conn_ref(owner);
+}
+
+static void ws_release(void *owner)
+{
+	conn_unref(owner);
+}
+
+static const struct wsconn_ops ws_ops = {
+    .input = ws_input,
+    .close = ws_close,
+    .closing = ws_closing,
+    .hold = ws_hold,
+    .release = ws_release,
+};
+
 void conn_accept(struct relay *relay, uv_tcp_t *listener)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 	/* The HTTPS listener's connections read a request head, then WebSocket frames. */
 	bool https = listener == &relay->https_listener;
-	if (c == NULL || (https && (c->ws = wsconn_new()) == NULL) ||
+	if (c == NULL ||
+	    (https && (c->ws = wsconn_new(&ws_ops, c, (uv_stream_t *)&c->tcp,
+	                                  relay->cfg->https_path)) == NULL) ||
 	    uv_tcp_init(relay->loop, &c->tcp) != 0) {
 		if (c != NULL)
 			wsconn_free(c->ws);

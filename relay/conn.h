@@ -72,10 +72,6 @@ struct conn {
 /* Accepts a pending connection from LISTENER (the relay's listener or its HTTPS listener). */
 void conn_accept(struct relay *relay, uv_tcp_t *listener);
 
-/* Feeds LEN bytes of C's Cairn stream (borrowed) to its channel, keeping what a paused C
- * cannot take yet. The input filter's way in (wsconn.c); may close C. */
-void conn_input(struct conn *c, const uint8_t *in, size_t len);
-
 /* Queues reply M to C (dropped if C is closing). On failure to encode, closes C. */
 void conn_reply(struct conn *c, const struct cairn_msg *m);
 /* Shorthands for OK and ERROR replies. CODE is a CAIRN_E* code in the wire range. */

@@ -14,17 +14,18 @@
 
 #include <wslay/wslay.h>
 
-#include "conn.h"
 #include "httphead.h"
 #include "log.h"
-#include "relay.h"
 #include "wsconn.h"
 
 #define FRAME_HEADER_MAX 10 /* an unmasked frame header with a 64-bit length */
 
 struct wsconn {
-	struct conn *c; /* set while wslay runs a callback */
-	uint8_t *head;  /* the request head so far, when it did not come in one read */
+	const struct wsconn_ops *ops;
+	void *owner;
+	uv_stream_t *stream;
+	const char *path;
+	uint8_t *head; /* the request head so far, when it did not come in one read */
 	size_t head_len;
 	bool upgraded, answered; /* 101 sent; 404 sent (the rest is discarded) */
 	wslay_event_context_ptr ctx;
@@ -46,15 +47,23 @@ struct wsconn {
 
 struct ctl_write {
 	uv_write_t req;
-	struct conn *c;
+	struct wsconn *ws;
 	size_t len;
 	bool close_after;
 	uint8_t data[];
 };
 
-struct wsconn *wsconn_new(void)
+struct wsconn *wsconn_new(const struct wsconn_ops *ops, void *owner, uv_stream_t *stream,
+                          const char *path)
 {
-	return calloc(1, sizeof(struct wsconn));
+	struct wsconn *ws = calloc(1, sizeof(*ws));
+	if (ws == NULL)
+		return NULL;
+	ws->ops = ops;
+	ws->owner = owner;
+	ws->stream = stream;
+	ws->path = path;
+	return ws;
 }
 
 void wsconn_free(struct wsconn *ws)
@@ -79,35 +88,36 @@ size_t wsconn_pending(const struct wsconn *ws)
 static void on_ctl_written(uv_write_t *req, int status)
 {
 	struct ctl_write *w = req->data;
-	struct conn *c = w->c;
-	c->ws->ctl_pending -= w->len;
+	struct wsconn *ws = w->ws; /* alive: the write holds its connection */
+	void *owner = ws->owner;
+	ws->ctl_pending -= w->len;
 	if (status < 0 || w->close_after)
-		conn_close(c);
+		ws->ops->close(owner);
 	free(w);
-	conn_unref(c);
+	ws->ops->release(owner);
 }
 
-/* Writes LEN bytes (copied: they are small) to C, closing C afterwards if CLOSE_AFTER. */
-static void ctl_write(struct conn *c, const void *data, size_t len, bool close_after)
+/* Writes LEN bytes (copied: they are small), closing afterwards if CLOSE_AFTER. */
+static void ctl_write(struct wsconn *ws, const void *data, size_t len, bool close_after)
 {
 	struct ctl_write *w = malloc(sizeof(*w) + len);
 	if (w == NULL) {
-		conn_close(c);
+		ws->ops->close(ws->owner);
 		return;
 	}
 	memcpy(w->data, data, len);
 	w->req.data = w;
-	w->c = c;
+	w->ws = ws;
 	w->len = len;
 	w->close_after = close_after;
 	uv_buf_t b = uv_buf_init((char *)w->data, (unsigned)len);
-	conn_ref(c);
-	c->ws->ctl_pending += len;
-	if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_ctl_written) != 0) {
-		c->ws->ctl_pending -= len;
+	ws->ops->hold(ws->owner);
+	ws->ctl_pending += len;
+	if (uv_write(&w->req, ws->stream, &b, 1, on_ctl_written) != 0) {
+		ws->ctl_pending -= len;
 		free(w);
-		conn_unref(c);
-		conn_close(c);
+		ws->ops->release(ws->owner);
+		ws->ops->close(ws->owner);
 	}
 }
 
@@ -171,9 +181,9 @@ static void ws_frame_chunk(wslay_event_context_ptr ctx,
 {
 	(void)ctx;
 	struct wsconn *ws = user;
-	if (!ws->data_frame || ws->bad || ws->c->state == CONN_CLOSING)
+	if (!ws->data_frame || ws->bad || ws->ops->closing(ws->owner))
 		return;
-	conn_input(ws->c, arg->data, arg->data_length);
+	ws->ops->input(ws->owner, arg->data, arg->data_length);
 }
 
 static void ws_frame_end(wslay_event_context_ptr ctx, void *user)
@@ -194,53 +204,54 @@ static const struct wslay_event_callbacks ws_callbacks = {
 
 /* ---- input --------------------------------------------------------------------------- */
 
-static void frames_input(struct conn *c, const uint8_t *in, size_t len)
+static void frames_input(struct wsconn *ws, const uint8_t *in, size_t len)
 {
-	struct wsconn *ws = c->ws;
-	ws->c = c;
 	ws->in = in;
 	ws->in_len = len;
 	int rc = wslay_event_recv(ws->ctx);
 	ws->in = NULL;
 	ws->in_len = 0;
-	if (c->state == CONN_CLOSING)
+	if (ws->ops->closing(ws->owner))
 		return;
 	if (rc != 0 || ws->bad) {
 		log_debug("closing a connection: a WebSocket protocol error");
-		conn_close(c);
+		ws->ops->close(ws->owner);
 		return;
 	}
 	/* Pongs, and the answer to a close (or wslay's own close on a protocol error). */
 	if (wslay_event_want_write(ws->ctx) && wslay_event_send(ws->ctx) != 0) {
-		conn_close(c);
+		ws->ops->close(ws->owner);
 		return;
 	}
 	bool ending = !wslay_event_get_read_enabled(ws->ctx);
 	if (ws->ctl_len > 0) {
-		ctl_write(c, ws->ctl, ws->ctl_len, ending);
-		ws->ctl_len = 0;
+		ctl_write(ws, ws->ctl, ws->ctl_len, ending);
+		/* Copied into the write: between reads the connection holds no buffer of its own.
+		 */
+		free(ws->ctl);
+		ws->ctl = NULL;
+		ws->ctl_len = ws->ctl_cap = 0;
 	} else if (ending) {
-		conn_close(c);
+		ws->ops->close(ws->owner);
 	}
 }
 
 /* Answers the head in HEAD (LEN bytes so far). Returns the bytes of HEAD it used, or 0 if it
- * is incomplete (or C was answered or closed). */
-static size_t head_input(struct conn *c, const uint8_t *head, size_t len)
+ * is incomplete (or was answered, or the connection closed). */
+static size_t head_input(struct wsconn *ws, const uint8_t *head, size_t len)
 {
 	static const char not_found[] = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n"
 	                                "Connection: close\r\n\r\n";
-	struct wsconn *ws = c->ws;
 	struct httphead_request req;
-	switch (httphead_parse(head, len, c->relay->cfg->https_path, &req)) {
+	switch (httphead_parse(head, len, ws->path, &req)) {
 	case HTTPHEAD_INCOMPLETE:
 		return 0;
 	case HTTPHEAD_MALFORMED:
-		conn_close(c);
+		ws->ops->close(ws->owner);
 		return 0;
 	case HTTPHEAD_NOT_FOUND:
 		ws->answered = true;
-		ctl_write(c, not_found, sizeof(not_found) - 1, true);
+		ctl_write(ws, not_found, sizeof(not_found) - 1, true);
 		return 0;
 	case HTTPHEAD_UPGRADE:
 		break;
@@ -248,7 +259,7 @@ static size_t head_input(struct conn *c, const uint8_t *head, size_t len)
 	char accept[HTTPHEAD_ACCEPT_LEN + 1], resp[160];
 	if (httphead_accept(req.key, accept) != 0 ||
 	    wslay_event_context_server_init(&ws->ctx, &ws_callbacks, ws) != 0) {
-		conn_close(c);
+		ws->ops->close(ws->owner);
 		return 0;
 	}
 	wslay_event_config_set_no_buffering(ws->ctx, 1);
@@ -258,27 +269,26 @@ static size_t head_input(struct conn *c, const uint8_t *head, size_t len)
 	                 "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
 	                 accept);
 	ws->upgraded = true;
-	ctl_write(c, resp, (size_t)n, false);
+	ctl_write(ws, resp, (size_t)n, false);
 	return req.head_len;
 }
 
-void wsconn_read(struct conn *c, const uint8_t *in, size_t len)
+void wsconn_read(struct wsconn *ws, const uint8_t *in, size_t len)
 {
-	struct wsconn *ws = c->ws;
 	if (ws->answered)
 		return; /* a 404 is on its way; the connection closes after it */
 	if (ws->upgraded) {
-		frames_input(c, in, len);
+		frames_input(ws, in, len);
 		return;
 	}
 	size_t used;
 	if (ws->head == NULL) {
 		/* Usually the whole head comes in one read: parse it where it is. */
-		used = head_input(c, in, len);
-		if (used == 0 && !ws->answered && c->state != CONN_CLOSING) {
+		used = head_input(ws, in, len);
+		if (used == 0 && !ws->answered && !ws->ops->closing(ws->owner)) {
 			ws->head = malloc(HTTPHEAD_MAX);
 			if (ws->head == NULL) {
-				conn_close(c);
+				ws->ops->close(ws->owner);
 				return;
 			}
 			size_t n = len < HTTPHEAD_MAX ? len : HTTPHEAD_MAX;
@@ -290,16 +300,16 @@ void wsconn_read(struct conn *c, const uint8_t *in, size_t len)
 		size_t n = len < HTTPHEAD_MAX - before ? len : HTTPHEAD_MAX - before;
 		memcpy(ws->head + before, in, n);
 		ws->head_len += n;
-		size_t head = head_input(c, ws->head, ws->head_len);
+		size_t head = head_input(ws, ws->head, ws->head_len);
 		used = head > 0 ? head - before : 0;
-		if (head > 0 || ws->answered || c->state == CONN_CLOSING) {
+		if (head > 0 || ws->answered || ws->ops->closing(ws->owner)) {
 			free(ws->head);
 			ws->head = NULL;
 		}
 	}
 	/* The stream may follow the head in the same read. */
-	if (used > 0 && used < len && c->state != CONN_CLOSING)
-		frames_input(c, in + used, len - used);
+	if (used > 0 && used < len && !ws->ops->closing(ws->owner))
+		frames_input(ws, in + used, len - used);
 }
 
 /* ---- output -------------------------------------------------------------------------- */
@@ -324,10 +334,9 @@ static size_t frame_header(uint8_t *out, size_t len)
 	return 10;
 }
 
-int wsconn_write(struct conn *c, uv_write_cb cb)
+int wsconn_write(struct wsconn *ws, uv_write_t *req, const uint8_t *data, size_t len,
+                 uv_write_cb cb)
 {
-	struct wsconn *ws = c->ws;
-	size_t len = c->flight.len;
 	size_t count = (len + WSCONN_FRAME_MAX - 1) / WSCONN_FRAME_MAX;
 	/* One block: COUNT headers, then 2 * COUNT buffers (header, payload) for libuv. */
 	size_t hdr_space = count * FRAME_HEADER_MAX;
@@ -345,11 +354,11 @@ int wsconn_write(struct conn *c, uv_write_cb cb)
 		size_t hl = frame_header(h, n);
 		framing += hl;
 		bufs[2 * i] = uv_buf_init((char *)h, (unsigned)hl);
-		bufs[2 * i + 1] = uv_buf_init((char *)c->flight.data + off, (unsigned)n);
+		bufs[2 * i + 1] = uv_buf_init((char *)data + off, (unsigned)n);
 	}
 	ws->frames = block;
 	ws->frames_bytes = framing;
-	int rc = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, bufs, (unsigned)(2 * count), cb);
+	int rc = uv_write(req, ws->stream, bufs, (unsigned)(2 * count), cb);
 	if (rc != 0)
 		wsconn_write_done(ws);
 	return rc;
