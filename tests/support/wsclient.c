@@ -143,12 +143,13 @@ static void take(struct wsc *w, size_t n)
 	w->in_len -= n;
 }
 
-int wsc_send_upgrade(struct wsc *w, const char *path, const char *host)
+/* Sends the upgrade for /PATH with a fresh key, written into KEY (25 bytes at least). */
+static int send_upgrade(struct wsc *w, const char *path, const char *host, char key[static 25])
 {
 	uint8_t raw[16];
-	char key[32], head[1024];
+	char head[1024];
 	randombytes_buf(raw, sizeof(raw));
-	sodium_bin2base64(key, sizeof(key), raw, sizeof(raw), sodium_base64_VARIANT_ORIGINAL);
+	sodium_bin2base64(key, 25, raw, sizeof(raw), sodium_base64_VARIANT_ORIGINAL);
 	int n = snprintf(head, sizeof(head),
 	                 "GET /%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
 	                 "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
@@ -184,16 +185,8 @@ int wsc_read_response(struct wsc *w, char *head, size_t cap, int timeout_ms)
 
 int wsc_upgrade(struct wsc *w, const char *path, const char *host)
 {
-	uint8_t raw[16];
-	char key[32], want[64], head[8192], req[1024];
-	randombytes_buf(raw, sizeof(raw));
-	sodium_bin2base64(key, sizeof(key), raw, sizeof(raw), sodium_base64_VARIANT_ORIGINAL);
-	int n = snprintf(req, sizeof(req),
-	                 "GET /%s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
-	                 "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-	                 "Sec-WebSocket-Version: 13\r\n\r\n",
-	                 path, host, key);
-	if (wsc_write(w, req, (size_t)n) != 0 ||
+	char key[32], want[64], head[8192];
+	if (send_upgrade(w, path, host, key) != 0 ||
 	    wsc_read_response(w, head, sizeof(head), 20000) != 101)
 		return -1;
 	/* The accept value, computed here independently of the relay's code. */

@@ -37,8 +37,6 @@ void wsc_close(struct wsc *w);
 /* Writes LEN bytes as they are. Returns 0 or -1. */
 int wsc_write(struct wsc *w, const void *buf, size_t len);
 
-/* Sends a valid upgrade for /PATH, Host: HOST. Returns 0 or -1. */
-int wsc_send_upgrade(struct wsc *w, const char *path, const char *host);
 /*
  * Reads one response head (up to 8 KiB) within TIMEOUT_MS into HEAD (NUL-terminated).
  * Returns the status code, 0 if the connection closed first, -1 on a timeout.
