@@ -295,6 +295,9 @@ int relay_server_run(const struct relay_config *cfg,
 	log_info("relay serving on %s port %u: %zu mailboxes, %llu envelopes stored",
 	         cfg->listen_host, cfg->listen_port, relay->mailboxes.count,
 	         (unsigned long long)relay->mailboxes.envelopes);
+	if (cfg->https_listen_port != 0)
+		log_info("HTTPS listener (WebSocket behind the web server) on %s port %u",
+		         cfg->https_listen_host, cfg->https_listen_port);
 
 	uv_run(&loop, UV_RUN_DEFAULT);
 	log_info("relay stopped");
