@@ -35,15 +35,11 @@ static int setup_https(void **state)
 	(void)state;
 	if (sodium_init() < 0)
 		return -1;
-	https_port = relayproc_free_port();
-	char limits[512];
+	char limits[256];
 	snprintf(limits, sizeof(limits),
-	         "max_connections = %d\nhandshake_timeout = 30\noutput_buffer_max = %d\n"
-	         "[https]\nlisten = 127.0.0.1:%u\npath = " PATH "\n",
-	         LIMITED, OUTPUT_MAX, https_port);
-	if (relayproc_init(&relay, limits) != 0 || relayproc_start(&relay) != 0)
-		return -1;
-	return 0;
+	         "max_connections = %d\nhandshake_timeout = 30\noutput_buffer_max = %d\n", LIMITED,
+	         OUTPUT_MAX);
+	return relayproc_start_https(&relay, limits, PATH, NULL, &https_port);
 }
 
 static int teardown_https(void **state)

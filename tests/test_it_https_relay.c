@@ -47,15 +47,10 @@ static int setup(void **state)
 	(void)state;
 	if (sodium_init() < 0)
 		return -1;
-	https_port = relayproc_free_port();
-	char limits[512];
-	snprintf(limits, sizeof(limits),
-	         "handshake_timeout = %d\n[https]\nlisten = 127.0.0.1:%u\npath = " PATH "\n"
-	         "public = relay.example.org:443\n",
-	         HS_TIMEOUT_S, https_port);
-	if (relayproc_init(&relay, limits) != 0 || relayproc_start(&relay) != 0)
-		return -1;
-	return 0;
+	char limits[64];
+	snprintf(limits, sizeof(limits), "handshake_timeout = %d\n", HS_TIMEOUT_S);
+	return relayproc_start_https(&relay, limits, PATH, "public = relay.example.org:443\n",
+	                             &https_port);
 }
 
 static int teardown(void **state)

@@ -72,6 +72,19 @@ static int run_quiet(char *const argv[], char *out, size_t outcap)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+int relayproc_start_https(struct relayproc *r, const char *limits, const char *path,
+                          const char *extra, uint16_t *https_port)
+{
+	*https_port = relayproc_free_port();
+	char text[2048];
+	int n =
+	    snprintf(text, sizeof(text), "%s\n[https]\nlisten = 127.0.0.1:%u\npath = %s\n%s",
+	             limits != NULL ? limits : "", *https_port, path, extra != NULL ? extra : "");
+	if (*https_port == 0 || n < 0 || (size_t)n >= sizeof(text))
+		return -1;
+	return relayproc_init(r, text) == 0 && relayproc_start(r) == 0 ? 0 : -1;
+}
+
 int relayproc_init(struct relayproc *r, const char *limits)
 {
 	return relayproc_init_at(r, limits, "127.0.0.1");

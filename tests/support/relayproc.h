@@ -34,6 +34,13 @@ void relayproc_cleanup(struct relayproc *r);
 void test_rm_tree(const char *dir);
 /* A loopback TCP port free a moment ago (0 if none). */
 uint16_t relayproc_free_port(void);
+/*
+ * relayproc_init and relayproc_start with LIMITS (as for relayproc_init) and an [https]
+ * section: the WebSocket listener on 127.0.0.1 at a free port (written to *HTTPS_PORT), the
+ * secret PATH, and EXTRA (more [https] lines, or NULL). Returns 0 or -1.
+ */
+int relayproc_start_https(struct relayproc *r, const char *limits, const char *path,
+                          const char *extra, uint16_t *https_port);
 /* Runs a second relay on R's data directory, listening on 127.0.0.1:PORT, and waits up to
  * TIMEOUT_MS for it to exit. Returns its exit status, or -1 if it was still running (then it
  * is killed). */
