@@ -124,13 +124,15 @@ static void test_pin_accepted_and_round_trip(void **state)
 	while (got < total) {
 		assert_true(time(NULL) < until);
 		if (sent < total) {
-			size_t k = 1 + randombytes_uniform(20000);
+			/* Up to twice a frame's limit: wss_send takes at most 65536 bytes. */
+			size_t k = 1 + randombytes_uniform(2 * 65536);
 			if (k > total - sent)
 				k = total - sent;
 			ssize_t r = wss_send(w, out + sent, k);
-			if (r > 0)
+			if (r > 0) {
+				assert_true(r <= 65536);
 				sent += (size_t)r;
-			else
+			} else
 				assert_int_equal(errno, EAGAIN);
 		}
 		assert_int_equal(wss_flush(w), 0);

@@ -112,7 +112,7 @@ static int srv_read_frame(SSL *ssl, uint8_t *buf, size_t cap, size_t *len)
 		for (int i = 0; i < 8; i++)
 			l = l << 8 | e[i];
 	}
-	die_if(l > cap, "frame too long");
+	die_if(l > cap || l > 65536, "a frame over the 65536 bytes of PROTOCOL.md 7.2");
 	uint8_t mask[4];
 	die_if(!srv_read_full(ssl, mask, 4) || !srv_read_full(ssl, buf, (size_t)l), "body");
 	for (uint64_t i = 0; i < l; i++)
