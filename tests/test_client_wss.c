@@ -233,6 +233,38 @@ static void test_long_head_refused(void **state)
 	refused(SRV_LONG_HEAD, true, false, true);
 }
 
+/*
+ * Without a pin: the chain against the trusted roots (here the server's own certificate,
+ * through SSL_CERT_FILE, which OpenSSL's default paths honour) and the host: its IP SAN for
+ * 127.0.0.1, its DNS SAN for relay.example.org (with SNI), and another name refused.
+ */
+static int trusted(const char *host, enum cairn_host_type type)
+{
+	struct srv *s = srv_start(SRV_OK, 0);
+	setenv("SSL_CERT_FILE", s->cert_pem, 1);
+	struct cairn_address a;
+	addr_for(&a, s, false);
+	a.host_type = type;
+	strcpy(a.host, host);
+	int fd = tcp_to(s->port);
+	struct wss *w = NULL;
+	assert_int_equal(wss_new(&a, fd, env_default(), &w), 0);
+	int rc = drive(w, fd);
+	wss_free(w);
+	close(fd);
+	srv_stop(s, NULL);
+	unsetenv("SSL_CERT_FILE");
+	return rc;
+}
+
+static void test_roots_and_host_without_pin(void **state)
+{
+	(void)state;
+	assert_int_equal(trusted("127.0.0.1", CAIRN_HOST_IPV4), 0);
+	assert_int_equal(trusted(SRV_NAME, CAIRN_HOST_NAME), 0);
+	assert_int_equal(trusted("other.example.org", CAIRN_HOST_NAME), CAIRN_ECONNECT);
+}
+
 /* A server that takes TCP and never answers TLS: cnet's deadline covers TLS. */
 static void test_silent_server_hits_deadline(void **state)
 {
@@ -295,6 +327,7 @@ int main(void)
 	    cmocka_unit_test(test_ping_answered),
 	    cmocka_unit_test(test_wrong_pin_refused),
 	    cmocka_unit_test(test_self_signed_without_pin_refused),
+	    cmocka_unit_test(test_roots_and_host_without_pin),
 	    cmocka_unit_test(test_wrong_accept_refused),
 	    cmocka_unit_test(test_web_page_refused),
 	    cmocka_unit_test(test_404_refused),

@@ -15,6 +15,9 @@
 
 #include <openssl/ssl.h>
 
+/* The DNS name its certificate carries (with 127.0.0.1). */
+#define SRV_NAME "relay.example.org"
+
 enum srv_mode {
 	SRV_OK,         /* 101, then echo */
 	SRV_BAD_ACCEPT, /* 101 with a wrong Sec-WebSocket-Accept */
@@ -32,6 +35,7 @@ struct srv {
 	uint16_t port;
 	SSL_CTX *ctx;
 	uint8_t spki_hash[32]; /* the pin of its certificate */
+	char cert_pem[64];     /* its certificate (PEM), removed by srv_stop */
 	pthread_t thread;
 	/* what the server saw */
 	bool got_request;
