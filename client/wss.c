@@ -554,10 +554,12 @@ ssize_t wss_recv(struct wss *w, void *buf, size_t cap)
 		return -1;
 	}
 	if (w->in_off == w->in_len && !w->eof && wslay_event_get_read_enabled(w->ws)) {
-		/* wslay answers a ping and a close as it reads; what it queued goes out now. */
+		/* wslay answers a ping and a close as it reads, and a text frame queued our close
+		 * (1002): what it queued goes out now, as far as TLS takes it, even when the
+		 * stream has just failed. */
 		if (wslay_event_recv(w->ws) != 0 && !w->eof)
 			w->error = true;
-		if (!w->error && wss_flush(w) != 0 && !w->eof)
+		if (wslay_event_want_write(w->ws) && wslay_event_send(w->ws) != 0 && !w->eof)
 			w->error = true;
 	}
 	if (w->in_off < w->in_len) {

@@ -233,6 +233,53 @@ static void test_long_head_refused(void **state)
 	refused(SRV_LONG_HEAD, true, false, true);
 }
 
+/* Reads W until it ends: returns the last wss_recv result (0 or -1), with "bye" first. */
+static ssize_t read_to_end(struct wss *w, int fd, int *err)
+{
+	char got[16];
+	size_t have = 0;
+	for (;;) {
+		ssize_t r = wss_recv(w, got + have, sizeof(got) - have);
+		if (r > 0) {
+			have += (size_t)r;
+			continue;
+		}
+		if (r < 0 && errno == EAGAIN) {
+			struct pollfd p = {.fd = fd, .events = wss_events(w)};
+			assert_int_equal(poll(&p, 1, 20000), 1);
+			continue;
+		}
+		*err = r < 0 ? errno : 0;
+		assert_int_equal(have, 3);
+		assert_memory_equal(got, "bye", 3);
+		return r;
+	}
+}
+
+/* A close frame ends the stream (0, as recv at the end of TCP) and is answered in kind; a
+ * text frame is a protocol error (7.2) and the client closes. */
+static void test_close_and_text(void **state)
+{
+	(void)state;
+	enum srv_mode modes[] = {SRV_CLOSE, SRV_TEXT};
+	for (int i = 0; i < 2; i++) {
+		struct srv *s;
+		struct wss *w;
+		int fd, err = 0;
+		assert_int_equal(open_mode(modes[i], true, &s, &w, &fd), 0);
+		ssize_t r = read_to_end(w, fd, &err);
+		if (modes[i] == SRV_CLOSE)
+			assert_int_equal(r, 0);
+		else
+			assert_true(r == -1 && err == EIO);
+		wss_free(w);
+		close(fd);
+		struct srv seen;
+		srv_stop(s, &seen);
+		assert_true(seen.close_reply);
+	}
+}
+
 /*
  * Without a pin: the chain against the trusted roots (here the server's own certificate,
  * through SSL_CERT_FILE, which OpenSSL's default paths honour) and the host: its IP SAN for
@@ -328,6 +375,7 @@ int main(void)
 	    cmocka_unit_test(test_wrong_pin_refused),
 	    cmocka_unit_test(test_self_signed_without_pin_refused),
 	    cmocka_unit_test(test_roots_and_host_without_pin),
+	    cmocka_unit_test(test_close_and_text),
 	    cmocka_unit_test(test_wrong_accept_refused),
 	    cmocka_unit_test(test_web_page_refused),
 	    cmocka_unit_test(test_404_refused),

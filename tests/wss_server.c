@@ -281,6 +281,17 @@ static void *srv_main(void *arg)
 		srv_echo(s, ssl);
 	else if (s->mode == SRV_BRIDGE)
 		srv_bridge(s, ssl, fd);
+	else if (s->mode == SRV_CLOSE || s->mode == SRV_TEXT) {
+		static const uint8_t normal[2] = {0x03, 0xe8}; /* 1000 */
+		srv_frame(ssl, 0x82, (const uint8_t *)"bye", 3);
+		if (s->mode == SRV_TEXT)
+			srv_frame(ssl, 0x81, (const uint8_t *)"text", 4);
+		else
+			srv_frame(ssl, 0x88, normal, sizeof(normal));
+		uint8_t buf[256];
+		size_t len;
+		s->close_reply = srv_read_frame(ssl, buf, sizeof(buf), &len) == 0x8;
+	}
 out:
 	SSL_free(ssl);
 	close(fd);

@@ -26,6 +26,8 @@ enum srv_mode {
 	SRV_LONG_HEAD,  /* 101 with a head over 4096 bytes */
 	SRV_SILENT,     /* takes TCP, answers nothing */
 	SRV_BRIDGE,     /* 101, then the payloads to and from 127.0.0.1:bridge_port */
+	SRV_CLOSE,      /* 101, "bye" in a binary frame, a close frame; reads the reply */
+	SRV_TEXT,       /* 101, "bye" in a binary frame, a text frame; reads the close */
 };
 
 struct srv {
@@ -41,6 +43,7 @@ struct srv {
 	bool got_request;
 	char host_header[300];
 	int pongs;
+	bool close_reply; /* SRV_CLOSE, SRV_TEXT: the client answered with a close frame */
 	size_t echoed;
 };
 
