@@ -4,7 +4,8 @@
  * binaries: cairn-relay with its [https] listener, real nginx running docs/OPERATING.md's site
  * (tests/support/nginxproc, a self-signed certificate, pinned), and two `cairn` homes. Once
  * with invites that name the https address, once with invites that name a direct address no
- * one listens on and a stored route (`cairn relay route`) to the https one. Messages go both
+ * one listens on and a stored route (`cairn relay route`) to the https one, and once through a
+ * SOCKS5 proxy (microsocks, as Tor would be: TLS inside the proxied stream). Messages go both
  * ways, each sent while its receiver is offline (store and forward).
  */
 #include <setjmp.h>
@@ -24,6 +25,7 @@
 #include <sodium.h>
 
 #include "cairn/address.h"
+#include "client_net_common.h"
 #include "cliproc.h"
 #include "nginxproc.h"
 #include "relayproc.h"
@@ -97,6 +99,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
+	reap(world.socks_pid);
 	nginxproc_stop(&ng);
 	relayproc_stop(&relay, SIGTERM);
 	relayproc_cleanup(&relay);
@@ -166,11 +169,28 @@ static void test_direct_invite_and_route(void **state)
 	cli_check(3, CALL(.home = a), ARGS("send", "bob", "blocked"));
 }
 
+/* The https address through a SOCKS5 proxy: every command with --socks. */
+static void test_https_through_socks5(void **state)
+{
+	(void)state;
+	need_microsocks(&world);
+	char a[128], b[128];
+	snprintf(a, sizeof(a), "%s/a3", root);
+	snprintf(b, sizeof(b), "%s/b3", root);
+	pair(a, b, https_addr, world.socks);
+	cli_check(0, CALL(.home = a, .socks = world.socks), ARGS("send", "bob", "via the proxy"));
+	sync_expect(CALL(.home = b, .socks = world.socks), 0, 1);
+	struct convo c = read_convo(b, "alice");
+	assert_int_equal(count_text(&c, 0, "via the proxy"), 1);
+	convo_free(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_https_invite),
 	    cmocka_unit_test(test_direct_invite_and_route),
+	    cmocka_unit_test(test_https_through_socks5),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
