@@ -25,6 +25,7 @@
 #include "cli_common.h"
 #include "cli_group.h"
 #include "cli_intake.h"
+#include "cli_relay.h"
 #include "termsafe.h"
 
 #define WORDS_MAX 66 /* group add N and 64 contacts */
@@ -86,6 +87,12 @@ static const char usage_text[] =
     "  requests accept ID --name N      make request ID contact N (it moves to fresh mailboxes)\n"
     "  requests reject ID               delete it; its later messages are dropped unread\n"
     "  requests block ID                reject it and drop anything from that identity\n"
+    "\n"
+    "routes (reach a relay by another address, e.g. its cairn+https one where the direct\n"
+    "address named by invites is blocked; every connection to that relay's key follows it):\n"
+    "  relay route ADDRESS              reach the relay whose key ADDRESS carries by ADDRESS\n"
+    "  relay routes [--json]            list routes: the relay's key and its address\n"
+    "  relay unroute ADDRESS-or-KEY     forget the route of that relay\n"
     "\n"
     "options:\n"
     "  --home DIR         client directory (default: $XDG_DATA_HOME/cairn or "
@@ -544,6 +551,8 @@ int main(int argc, char **argv)
 		return cli_intake(&o, words, nwords);
 	if (strcmp(cmd, "requests") == 0)
 		return cli_requests(&o, words, nwords);
+	if (strcmp(cmd, "relay") == 0)
+		return cli_relay(&o, words, nwords);
 	if (nwords > 3) {
 		fprintf(stderr, "cairn: too many arguments (see cairn --help)\n");
 		return EXIT_USAGE;

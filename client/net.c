@@ -436,7 +436,7 @@ short cnet_events(const struct cnet *n)
 	case CNET_SOCKS:
 		return socks5_events(&n->socks);
 	case CNET_WSS:
-		return wss_events(n->wss);
+		return n->wss != NULL ? wss_events(n->wss) : POLLOUT; /* NULL: wss_new failed */
 	case CNET_HANDSHAKE:
 		if (n->wss != NULL)
 			return net_open_events(n);

@@ -10,14 +10,20 @@
 #include <sodium.h>
 
 #include "client.h"
+#include "routes.h"
 
 /* Connects (BLOCKING) or starts connecting to RELAY with C's settings. */
 static int connect_with(struct cairn *c, const char *relay, bool blocking, struct cnet **out)
 {
 	*out = NULL;
-	struct cairn_address a;
-	if (cairn_address_parse(relay, &a) != 0)
+	struct cairn_address named, a;
+	if (cairn_address_parse(relay, &named) != 0)
 		return CAIRN_EADDRESS;
+	/* The stored route for the relay's key, if any (routes.h): the one place where an
+	 * address becomes a connection. */
+	int rc = client_route(c, &named, &a);
+	if (rc != 0)
+		return rc;
 	struct cnet_options opt = {.socks = c->socks[0] ? c->socks : NULL,
 	                           .connect_timeout_ms = c->timeout_ms,
 	                           .env = &c->env};

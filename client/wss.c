@@ -30,6 +30,9 @@
 #define WSS_MSG_MAX (1u << 20)
 /* Payload bytes held for the caller before reading more from TLS (backpressure). */
 #define WSS_IN_CAP 65536
+/* One frame's payload at most: the relay closes on a frame over 65536 bytes (7.2). Each
+ * wss_send is one unfragmented message, so this is also a message's size. */
+#define WSS_FRAME_MAX 65536
 /* Bytes queued in frames before wss_send refuses more (EAGAIN). */
 #define WSS_OUT_CAP  262144
 #define WSS_KEY_TEXT 24 /* base64 of 16 bytes */
@@ -535,7 +538,7 @@ ssize_t wss_send(struct wss *w, const void *buf, size_t len)
 		errno = EAGAIN;
 		return -1;
 	}
-	size_t take = len > WSS_OUT_CAP ? WSS_OUT_CAP : len;
+	size_t take = len > WSS_FRAME_MAX ? WSS_FRAME_MAX : len;
 	struct wslay_event_msg m = {.opcode = WSLAY_BINARY_FRAME, .msg = buf, .msg_length = take};
 	if (wslay_event_queue_msg(w->ws, &m) != 0 || wss_flush(w) != 0) {
 		errno = EIO;
@@ -551,10 +554,12 @@ ssize_t wss_recv(struct wss *w, void *buf, size_t cap)
 		return -1;
 	}
 	if (w->in_off == w->in_len && !w->eof && wslay_event_get_read_enabled(w->ws)) {
-		/* wslay answers a ping and a close as it reads; what it queued goes out now. */
+		/* wslay answers a ping and a close as it reads, and a text frame queued our close
+		 * (1002): what it queued goes out now, as far as TLS takes it, even when the
+		 * stream has just failed. */
 		if (wslay_event_recv(w->ws) != 0 && !w->eof)
 			w->error = true;
-		if (!w->error && wss_flush(w) != 0 && !w->eof)
+		if (wslay_event_want_write(w->ws) && wslay_event_send(w->ws) != 0 && !w->eof)
 			w->error = true;
 	}
 	if (w->in_off < w->in_len) {

@@ -25,14 +25,16 @@
 #include "net.h"
 #include "wss_server.h"
 
-/* The https address of S for the world's relay. */
-static void https_addr(struct cairn_address *a, const struct world *w, const struct srv *s)
+/* Starts a TLS server bridging to the world's relay, and its https address into *A. */
+static struct srv *bridge(const struct world *w, struct cairn_address *a)
 {
+	struct srv *s = srv_start(SRV_BRIDGE, w->relay.port);
 	make_addr(a, w->relay.pub, "127.0.0.1", s->port);
 	a->transport = CAIRN_TRANSPORT_HTTPS;
 	strcpy(a->path, "k3Jx9-wq_Tn2LmA7pQe0Vg");
 	a->has_pin = 1;
 	memcpy(a->pin, s->spki_hash, sizeof(a->pin));
+	return s;
 }
 
 /* Many pings in one batch, then each reply: commands and replies over the frames. */
@@ -57,9 +59,8 @@ static void pings(struct cnet *n, unsigned count)
 static void test_https_connect_and_ping(void **state)
 {
 	struct world *w = *state;
-	struct srv *s = srv_start(SRV_BRIDGE, w->relay.port);
 	struct cairn_address a;
-	https_addr(&a, w, s);
+	struct srv *s = bridge(w, &a);
 	struct cnet_options opt = {.connect_timeout_ms = 10000};
 	struct cnet *n = NULL;
 	assert_int_equal(cnet_connect(&a, &opt, &n), 0);
@@ -78,9 +79,8 @@ static void test_https_through_socks5(void **state)
 {
 	struct world *w = *state;
 	need_microsocks(w);
-	struct srv *s = srv_start(SRV_BRIDGE, w->relay.port);
 	struct cairn_address a;
-	https_addr(&a, w, s);
+	struct srv *s = bridge(w, &a);
 	struct cnet_options opt = {.connect_timeout_ms = 10000, .socks = w->socks};
 	struct cnet *n = NULL;
 	assert_int_equal(cnet_connect(&a, &opt, &n), 0);
@@ -95,9 +95,8 @@ static void test_https_through_socks5(void **state)
 static void test_https_without_waiting(void **state)
 {
 	struct world *w = *state;
-	struct srv *s = srv_start(SRV_BRIDGE, w->relay.port);
 	struct cairn_address a;
-	https_addr(&a, w, s);
+	struct srv *s = bridge(w, &a);
 	struct cnet_options opt = {.connect_timeout_ms = 10000};
 	struct cnet *n = NULL;
 	assert_int_equal(cnet_start(&a, &opt, &n), 0);
@@ -123,9 +122,8 @@ static void test_https_without_waiting(void **state)
 static void test_https_wrong_key(void **state)
 {
 	struct world *w = *state;
-	struct srv *s = srv_start(SRV_BRIDGE, w->relay.port);
 	struct cairn_address a;
-	https_addr(&a, w, s);
+	struct srv *s = bridge(w, &a);
 	a.key[0] ^= 1;
 	struct cnet_options opt = {.connect_timeout_ms = 10000};
 	struct cnet *n = NULL;

@@ -124,13 +124,15 @@ static void test_pin_accepted_and_round_trip(void **state)
 	while (got < total) {
 		assert_true(time(NULL) < until);
 		if (sent < total) {
-			size_t k = 1 + randombytes_uniform(20000);
+			/* Up to twice a frame's limit: wss_send takes at most 65536 bytes. */
+			size_t k = 1 + randombytes_uniform(2 * 65536);
 			if (k > total - sent)
 				k = total - sent;
 			ssize_t r = wss_send(w, out + sent, k);
-			if (r > 0)
+			if (r > 0) {
+				assert_true(r <= 65536);
 				sent += (size_t)r;
-			else
+			} else
 				assert_int_equal(errno, EAGAIN);
 		}
 		assert_int_equal(wss_flush(w), 0);
@@ -231,6 +233,85 @@ static void test_long_head_refused(void **state)
 	refused(SRV_LONG_HEAD, true, false, true);
 }
 
+/* Reads W until it ends: returns the last wss_recv result (0 or -1), with "bye" first. */
+static ssize_t read_to_end(struct wss *w, int fd, int *err)
+{
+	char got[16];
+	size_t have = 0;
+	for (;;) {
+		ssize_t r = wss_recv(w, got + have, sizeof(got) - have);
+		if (r > 0) {
+			have += (size_t)r;
+			continue;
+		}
+		if (r < 0 && errno == EAGAIN) {
+			struct pollfd p = {.fd = fd, .events = wss_events(w)};
+			assert_int_equal(poll(&p, 1, 20000), 1);
+			continue;
+		}
+		*err = r < 0 ? errno : 0;
+		assert_int_equal(have, 3);
+		assert_memory_equal(got, "bye", 3);
+		return r;
+	}
+}
+
+/* A close frame ends the stream (0, as recv at the end of TCP) and is answered in kind; a
+ * text frame is a protocol error (7.2) and the client closes. */
+static void test_close_and_text(void **state)
+{
+	(void)state;
+	enum srv_mode modes[] = {SRV_CLOSE, SRV_TEXT};
+	for (int i = 0; i < 2; i++) {
+		struct srv *s;
+		struct wss *w;
+		int fd, err = 0;
+		assert_int_equal(open_mode(modes[i], true, &s, &w, &fd), 0);
+		ssize_t r = read_to_end(w, fd, &err);
+		if (modes[i] == SRV_CLOSE)
+			assert_int_equal(r, 0);
+		else
+			assert_true(r == -1 && err == EIO);
+		wss_free(w);
+		close(fd);
+		struct srv seen;
+		srv_stop(s, &seen);
+		assert_true(seen.close_reply);
+	}
+}
+
+/*
+ * Without a pin: the chain against the trusted roots (here the server's own certificate,
+ * through SSL_CERT_FILE, which OpenSSL's default paths honour) and the host: its IP SAN for
+ * 127.0.0.1, its DNS SAN for relay.example.org (with SNI), and another name refused.
+ */
+static int trusted(const char *host, enum cairn_host_type type)
+{
+	struct srv *s = srv_start(SRV_OK, 0);
+	setenv("SSL_CERT_FILE", s->cert_pem, 1);
+	struct cairn_address a;
+	addr_for(&a, s, false);
+	a.host_type = type;
+	strcpy(a.host, host);
+	int fd = tcp_to(s->port);
+	struct wss *w = NULL;
+	assert_int_equal(wss_new(&a, fd, env_default(), &w), 0);
+	int rc = drive(w, fd);
+	wss_free(w);
+	close(fd);
+	srv_stop(s, NULL);
+	unsetenv("SSL_CERT_FILE");
+	return rc;
+}
+
+static void test_roots_and_host_without_pin(void **state)
+{
+	(void)state;
+	assert_int_equal(trusted("127.0.0.1", CAIRN_HOST_IPV4), 0);
+	assert_int_equal(trusted(SRV_NAME, CAIRN_HOST_NAME), 0);
+	assert_int_equal(trusted("other.example.org", CAIRN_HOST_NAME), CAIRN_ECONNECT);
+}
+
 /* A server that takes TCP and never answers TLS: cnet's deadline covers TLS. */
 static void test_silent_server_hits_deadline(void **state)
 {
@@ -293,6 +374,8 @@ int main(void)
 	    cmocka_unit_test(test_ping_answered),
 	    cmocka_unit_test(test_wrong_pin_refused),
 	    cmocka_unit_test(test_self_signed_without_pin_refused),
+	    cmocka_unit_test(test_roots_and_host_without_pin),
+	    cmocka_unit_test(test_close_and_text),
 	    cmocka_unit_test(test_wrong_accept_refused),
 	    cmocka_unit_test(test_web_page_refused),
 	    cmocka_unit_test(test_404_refused),

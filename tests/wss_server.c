@@ -16,7 +16,9 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 #include <sodium.h>
 
 #include "wss_server.h"
@@ -29,7 +31,9 @@ static void die_if(bool bad, const char *what)
 	}
 }
 
-/* A self-signed P-256 certificate for 127.0.0.1, and the pin of its key. */
+/* A self-signed P-256 certificate for 127.0.0.1 and relay.example.org (subjectAltName), the
+ * pin of its key, and the certificate as PEM in S->cert_pem (a trust anchor for the tests
+ * without a pin). */
 static void srv_make_ctx(struct srv *s)
 {
 	EVP_PKEY *key = EVP_EC_gen("P-256");
@@ -43,7 +47,18 @@ static void srv_make_ctx(struct srv *s)
 	X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)"127.0.0.1", -1,
 	                           -1, 0);
 	X509_set_issuer_name(x, name);
+	X509V3_CTX v3;
+	X509V3_set_ctx(&v3, x, x, NULL, NULL, 0);
+	X509_EXTENSION *san =
+	    X509V3_EXT_conf_nid(NULL, &v3, NID_subject_alt_name, "IP:127.0.0.1,DNS:" SRV_NAME);
+	die_if(san == NULL || X509_add_ext(x, san, -1) != 1, "san");
+	X509_EXTENSION_free(san);
 	die_if(X509_sign(x, key, EVP_sha256()) == 0, "sign");
+	snprintf(s->cert_pem, sizeof(s->cert_pem), "/tmp/cairn-wss-cert-XXXXXX");
+	int pfd = mkstemp(s->cert_pem);
+	FILE *pem = pfd >= 0 ? fdopen(pfd, "w") : NULL;
+	die_if(pem == NULL || PEM_write_X509(pem, x) != 1, "pem");
+	fclose(pem);
 	unsigned char *der = NULL;
 	int len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der);
 	die_if(len <= 0, "spki");
@@ -112,7 +127,7 @@ static int srv_read_frame(SSL *ssl, uint8_t *buf, size_t cap, size_t *len)
 		for (int i = 0; i < 8; i++)
 			l = l << 8 | e[i];
 	}
-	die_if(l > cap, "frame too long");
+	die_if(l > cap || l > 65536, "a frame over the 65536 bytes of PROTOCOL.md 7.2");
 	uint8_t mask[4];
 	die_if(!srv_read_full(ssl, mask, 4) || !srv_read_full(ssl, buf, (size_t)l), "body");
 	for (uint64_t i = 0; i < l; i++)
@@ -266,6 +281,17 @@ static void *srv_main(void *arg)
 		srv_echo(s, ssl);
 	else if (s->mode == SRV_BRIDGE)
 		srv_bridge(s, ssl, fd);
+	else if (s->mode == SRV_CLOSE || s->mode == SRV_TEXT) {
+		static const uint8_t normal[2] = {0x03, 0xe8}; /* 1000 */
+		srv_frame(ssl, 0x82, (const uint8_t *)"bye", 3);
+		if (s->mode == SRV_TEXT)
+			srv_frame(ssl, 0x81, (const uint8_t *)"text", 4);
+		else
+			srv_frame(ssl, 0x88, normal, sizeof(normal));
+		uint8_t buf[256];
+		size_t len;
+		s->close_reply = srv_read_frame(ssl, buf, sizeof(buf), &len) == 0x8;
+	}
 out:
 	SSL_free(ssl);
 	close(fd);
@@ -295,6 +321,7 @@ void srv_stop(struct srv *s, struct srv *seen)
 	pthread_join(s->thread, NULL);
 	close(s->lfd);
 	SSL_CTX_free(s->ctx);
+	unlink(s->cert_pem);
 	if (seen != NULL)
 		*seen = *s;
 	free(s);

@@ -15,6 +15,9 @@
 
 #include <openssl/ssl.h>
 
+/* The DNS name its certificate carries (with 127.0.0.1). */
+#define SRV_NAME "relay.example.org"
+
 enum srv_mode {
 	SRV_OK,         /* 101, then echo */
 	SRV_BAD_ACCEPT, /* 101 with a wrong Sec-WebSocket-Accept */
@@ -23,6 +26,8 @@ enum srv_mode {
 	SRV_LONG_HEAD,  /* 101 with a head over 4096 bytes */
 	SRV_SILENT,     /* takes TCP, answers nothing */
 	SRV_BRIDGE,     /* 101, then the payloads to and from 127.0.0.1:bridge_port */
+	SRV_CLOSE,      /* 101, "bye" in a binary frame, a close frame; reads the reply */
+	SRV_TEXT,       /* 101, "bye" in a binary frame, a text frame; reads the close */
 };
 
 struct srv {
@@ -32,11 +37,13 @@ struct srv {
 	uint16_t port;
 	SSL_CTX *ctx;
 	uint8_t spki_hash[32]; /* the pin of its certificate */
+	char cert_pem[64];     /* its certificate (PEM), removed by srv_stop */
 	pthread_t thread;
 	/* what the server saw */
 	bool got_request;
 	char host_header[300];
 	int pongs;
+	bool close_reply; /* SRV_CLOSE, SRV_TEXT: the client answered with a close frame */
 	size_t echoed;
 };
 

@@ -528,6 +528,31 @@ CAIRN_WARN_UNUSED int cairn_request_reject(struct cairn *c, const char *id);
 /* As cairn_request_reject, and any later first message from the same identity is dropped. */
 CAIRN_WARN_UNUSED int cairn_request_block(struct cairn *c, const char *id);
 
+/* ---- routes: how to reach a relay (PROTOCOL.md section 1: a relay is its key) ---------- */
+
+/*
+ * Stores ADDRESS as the way to reach the relay whose key it carries: from now on every
+ * connection this client makes to a relay with that key (named by an invite, a contact, a
+ * group or our own mailboxes, under any address) goes to ADDRESS instead, e.g. its
+ * cairn+https or cairn+obfs4 address where the direct one is blocked. Replaces an earlier route
+ * for that key. Returns 0, CAIRN_EADDRESS, or a store error.
+ */
+CAIRN_WARN_UNUSED int cairn_route_set(struct cairn *c, const char *address);
+
+/* Removes the route of the relay named by ADDRESS_OR_KEY: an address (its key counts) or the
+ * key alone (43 base64url characters). Returns 0, CAIRN_ENOTFOUND, CAIRN_EADDRESS. */
+CAIRN_WARN_UNUSED int cairn_route_remove(struct cairn *c, const char *address_or_key);
+
+/* One route, borrowed for the duration of a callback. */
+struct cairn_route {
+	const char *key;     /* the relay's key, 43 base64url characters */
+	const char *address; /* the address it is reached by */
+};
+typedef int (*cairn_route_cb)(void *ctx, const struct cairn_route *r);
+
+/* Calls CB for each route, oldest first (a non-zero return stops the walk and is returned). */
+CAIRN_WARN_UNUSED int cairn_routes(struct cairn *c, cairn_route_cb cb, void *ctx);
+
 /* Frees a string returned by libcairn (wiped first). Accepts NULL. */
 void cairn_free(char *s);
 
