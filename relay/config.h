@@ -50,6 +50,10 @@ struct relay_config {
 	uint64_t intake_max_bytes;
 	uint32_t work_window_s;
 	uint32_t work_seen_max;
+	/* [obfs4]: obfs4proxy as a managed server transport in front of the listener (ptserver.h)
+	 */
+	char obfs4_listen[300];  /* HOST:PORT it listens on, "" = off */
+	uint32_t obfs4_iat_mode; /* 0, 1 or 2 */
 	/* not from the file */
 	char data_dir[RELAY_PATH_MAX];
 };

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Reaching a relay through pluggable transports and proxies (docs/PROTOCOL.md 7.1, 7.3), with
- * the real programs: the relay behind a real obfs4proxy server (scripts/obfs4-bridge.sh), two
+ * the real programs: a relay running its own obfs4proxy server ([obfs4] listen), two
  * `cairn` homes that reach it only by its cairn+obfs4 address through the obfs4proxy each
  * launches for itself; and a recording SOCKS5 proxy (tests/tools/socksrec.c) showing that
  * every connection of a real home carries a username of its own (Tor isolation).
@@ -18,6 +18,9 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
 #include "cairn/address.h"
 #include "cliproc.h"
@@ -58,8 +61,8 @@ static pid_t spawn_first_line(const char *const *argv, char *line, size_t cap)
 }
 
 /* How many running obfs4proxy processes have their state under PREFIX (from their
- * environment: only ours can be read, and only ours can match). */
-static int count_pt(const char *prefix)
+ * environment: only ours can be read, and only ours can match); *PID (if not NULL) gets one. */
+static int find_pt(const char *prefix, pid_t *pid)
 {
 	char want[512];
 	snprintf(want, sizeof(want), "TOR_PT_STATE_LOCATION=%s", prefix);
@@ -88,7 +91,11 @@ static int count_pt(const char *prefix)
 						s[0] = '\0';
 					fclose(f);
 				}
-				n += strstr(s, ") Z ") == NULL; /* a zombie is not running */
+				if (strstr(s, ") Z ") == NULL) { /* a zombie is not running */
+					n++;
+					if (pid != NULL)
+						*pid = (pid_t)atoi(e->d_name);
+				}
 				break;
 			}
 		}
@@ -97,28 +104,74 @@ static int count_pt(const char *prefix)
 	return n;
 }
 
+static int count_pt(const char *prefix)
+{
+	return find_pt(prefix, NULL);
+}
+
+/* Waits (at most 60 s) until PORT on 127.0.0.1 accepts connections. */
+static void wait_listening(uint16_t port)
+{
+	for (double end = it_mono_s() + 60; it_mono_s() < end; it_sleep_ms(50)) {
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		int ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+		close(fd);
+		if (ok)
+			return;
+	}
+	fail_msg("nothing listens on 127.0.0.1:%u", port);
+}
+
+/* A free loopback port (bound, read, released). */
+static uint16_t free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t len = sizeof(sa);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	close(fd);
+	return ntohs(sa.sin_port);
+}
+
 /* ---- obfs4 end to end ---------------------------------------------------------------- */
+
+/* The relay with [obfs4] on, as the operator would run it, and its obfs4 address as
+ * `cairn-relay address --transport obfs4` prints it into LINE. */
+static void obfs4_relay(struct world *w, char *line, size_t cap, uint16_t *obfs4_port)
+{
+	*obfs4_port = free_port();
+	char conf[128];
+	snprintf(conf, sizeof(conf), "[obfs4]\nlisten = 127.0.0.1:%u\niat_mode = 1\n",
+	         (unsigned)*obfs4_port);
+	assert_int_equal(relayproc_init(&w->relay2, conf), 0);
+	assert_int_equal(relayproc_start(&w->relay2), 0);
+	wait_listening(*obfs4_port);
+	char data[300];
+	snprintf(data, sizeof(data), "%s/data", w->relay2.dir);
+	const char *const argv[] = {CAIRN_RELAY_BIN, "address",     "--data", data, "--config",
+	                            w->relay2.conf,  "--transport", "obfs4",  NULL};
+	pid_t pid = spawn_first_line(argv, line, cap);
+	assert_int_equal(wait_status(pid), 0);
+}
 
 static void test_obfs4(void **state)
 {
 	struct world *w = *state;
 	const char *a = w->home[0], *b = w->home[1];
-	char bridge_state[128], line[CAIRN_ADDRESS_MAX + 2];
-	snprintf(bridge_state, sizeof(bridge_state), "%s/bridge", w->dir);
-	const char *const argv[] = {"bash",       CAIRN_SOURCE_DIR "/scripts/obfs4-bridge.sh",
-	                            "--address",  w->addr,
-	                            "--listen",   "127.0.0.1:0",
-	                            "--state",    bridge_state,
-	                            "--iat-mode", "1",
-	                            NULL};
-	w->proxy = spawn_first_line(argv, line, sizeof(line));
+	char line[CAIRN_ADDRESS_MAX + 2];
+	uint16_t obfs4_port;
+	obfs4_relay(w, line, sizeof(line), &obfs4_port);
 	struct cairn_address ob;
 	if (cairn_address_parse(line, &ob) != 0)
-		fail_msg("obfs4-bridge.sh printed no cairn+obfs4 address: '%s'", line);
+		fail_msg("cairn-relay address printed no cairn+obfs4 address: '%s'", line);
 	assert_int_equal(ob.transport, CAIRN_TRANSPORT_OBFS4);
 	assert_int_equal(ob.obfs4_iat_mode, 1);
-	assert_memory_equal(ob.key, w->relay.pub, 32);
-	assert_int_not_equal(ob.port, w->relay.port);
+	assert_memory_equal(ob.key, w->relay2.pub, 32);
+	assert_int_equal(ob.port, obfs4_port);
 
 	/* The obfs4 port is not the relay's: a direct connection with the relay's key gets no
 	 * handshake from it (obfs4proxy stays silent to whoever lacks the cert). */
@@ -143,22 +196,33 @@ static void test_obfs4(void **state)
 	convo_free(&c);
 
 	/* Each home ran its own obfs4proxy, and none outlived its `cairn`. */
-	char pt_dir[160];
+	char pt_dir[160], relay_pt[300];
 	struct stat st;
 	snprintf(pt_dir, sizeof(pt_dir), "%s/obfs4", a);
+	snprintf(relay_pt, sizeof(relay_pt), "%s/data/obfs4", w->relay2.dir);
 	assert_int_equal(stat(pt_dir, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0700);
 	assert_int_equal(count_pt(pt_dir), 0);
 	assert_int_equal(count_pt(w->home[1]), 0);
-	assert_int_equal(count_pt(bridge_state), 1); /* the bridge's, which the check can see */
 
-	/* Proof that obfs4 carried it: without the bridge, with the relay still up, the home
-	 * cannot reach its relay (the send is queued, exit 3). */
-	kill(w->proxy, SIGTERM);
-	wait_status(w->proxy);
-	w->proxy = 0;
-	cli_check(3, CALL(.home = b), ARGS("--timeout", "5", "send", "alice", "bridge gone"));
-	assert_int_equal(count_pt(w->dir), 0); /* the bridge's obfs4proxy ended with it */
+	/* The relay's obfs4proxy is started again when it dies. */
+	pid_t old = 0, now = 0;
+	assert_int_equal(find_pt(relay_pt, &old), 1);
+	assert_int_equal(kill(old, SIGKILL), 0);
+	for (double end = it_mono_s() + 60; it_mono_s() < end; it_sleep_ms(100))
+		if (find_pt(relay_pt, &now) == 1 && now != old)
+			break;
+	assert_int_not_equal(now, old);
+	wait_listening(obfs4_port);
+	cli_check(0, CALL(.home = b), ARGS("send", "alice", "after the restart"));
+	sync_expect(CALL(.home = a), 0, 1);
+
+	/* Proof that obfs4 carried it: with the relay stopped, its obfs4proxy is gone too, and
+	 * the home cannot reach its relay (the send is queued, exit 3). */
+	assert_int_equal(relayproc_stop(&w->relay2, SIGTERM), 0);
+	assert_int_equal(count_pt(relay_pt), 0);
+	cli_check(3, CALL(.home = b), ARGS("--timeout", "5", "send", "alice", "relay gone"));
+	assert_int_equal(count_pt(w->dir), 0);
 }
 
 /* A CAIRN_OBFS4PROXY that is not obfs4proxy: a clear failure, nothing left running. */
