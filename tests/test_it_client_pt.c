@@ -124,19 +124,6 @@ static void wait_listening(uint16_t port)
 	fail_msg("nothing listens on 127.0.0.1:%u", port);
 }
 
-/* A free loopback port (bound, read, released). */
-static uint16_t free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	socklen_t len = sizeof(sa);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-	close(fd);
-	return ntohs(sa.sin_port);
-}
-
 /* ---- obfs4 end to end ---------------------------------------------------------------- */
 
 /* The relay with [obfs4] on, as the operator would run it, and its obfs4 address as
