@@ -132,6 +132,11 @@ int cairn_set_socks(struct cairn *c, const char *hostport)
 	return 0;
 }
 
+const char *cairn_transport_error(const struct cairn *c)
+{
+	return c->pt.error[0] != '\0' ? c->pt.error : NULL;
+}
+
 void client_set_env(struct cairn *c, const struct client_env *env)
 {
 	c->env = *env;

@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 
 #include "cairn/address.h"
+#include "cairn/cairn.h"
 #include "cliproc.h"
 #include "it_common.h"
 #include "it_client_common.h"
@@ -212,7 +213,8 @@ static void test_obfs4(void **state)
 	assert_int_equal(count_pt(w->dir), 0);
 }
 
-/* A CAIRN_OBFS4PROXY that is not obfs4proxy: a clear failure, nothing left running. */
+/* A CAIRN_OBFS4PROXY that is not obfs4proxy: a clear failure, quickly, nothing left running;
+ * in process, cairn_transport_error says why. */
 static void test_obfs4_bad_program(void **state)
 {
 	struct world *w = *state;
@@ -236,6 +238,34 @@ static void test_obfs4_bad_program(void **state)
 		assert_true(it_mono_s() - t0 < 20);
 		res_free(&r);
 	}
+	assert_int_equal(count_pt(w->dir), 0);
+
+	char home[128];
+	snprintf(home, sizeof(home), "%s/inproc", w->dir);
+	assert_int_equal(cairn_init_kdf(home, PASS, CAIRN_KDF_INTERACTIVE), 0);
+	struct cairn *c = NULL;
+	assert_int_equal(cairn_open(home, PASS, &c), 0);
+	assert_null(cairn_transport_error(c));
+	static const struct {
+		const char *program, *why;
+	} cases[] = {{"/bin/false", "exited before announcing"}, {"/nonexistent", "cannot start"}};
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(setenv("CAIRN_OBFS4PROXY", cases[i].program, 1), 0);
+		const char *relays[] = {text};
+		char *invite = NULL;
+		assert_int_equal(cairn_invite_create(c, relays, 1, "x", &invite), CAIRN_EPROXY);
+		const char *why = cairn_transport_error(c);
+		assert_non_null(why);
+		if (strstr(why, cases[i].why) == NULL)
+			fail_msg("%s: '%s' does not say '%s'", cases[i].program, why, cases[i].why);
+	}
+	unsetenv("CAIRN_OBFS4PROXY");
+	/* Tor set: obfs4 is refused rather than sent around it. */
+	assert_int_equal(cairn_set_socks(c, "127.0.0.1:9"), 0);
+	const char *relays[] = {text};
+	char *invite = NULL;
+	assert_int_equal(cairn_invite_create(c, relays, 1, "x", &invite), CAIRN_ECONNECT);
+	cairn_close(c);
 	assert_int_equal(count_pt(w->dir), 0);
 }
 
