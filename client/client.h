@@ -79,7 +79,9 @@ static inline void client_random(const struct cairn *c, void *buf, size_t len)
  * waiting until the connection is open (at most the timeout). */
 CAIRN_WARN_UNUSED int client_connect(struct cairn *c, const char *relay, struct cnet **out);
 
-/* The same without waiting: *OUT is connecting (cnet_advance, net.h). */
+/* The same without waiting: *OUT is connecting (cnet_advance, net.h). Except once per handle:
+ * the first cairn+obfs4 address starts obfs4proxy and waits for it to listen, at most the
+ * timeout (pt.h), as name resolution may wait (env.h). */
 CAIRN_WARN_UNUSED int client_connect_start(struct cairn *c, const char *relay, struct cnet **out);
 
 /* ---- contacts, conversations, names (contacts.c) ---- */
