@@ -28,9 +28,12 @@
 #include "it_common.h"
 #include "it_client_common.h"
 
-/* Starts ARGV[0] with stdout piped back, and returns its first line (at most 30 s) in LINE.
- * Returns the pid; the child dies with the test (PR_SET_PDEATHSIG). */
-static pid_t spawn_first_line(const char *const *argv, char *line, size_t cap)
+/* Starts ARGV[0] with stdout piped back, and returns its first line that starts with PREFIX
+ * (at most 30 s) in LINE. Returns the pid; the child dies with the test (PR_SET_PDEATHSIG).
+ * With KEEP, the pipe stays open (*KEEP, the caller closes it): a Go program that writes to a
+ * closed pipe dies of SIGPIPE. */
+static pid_t spawn_line(const char *const *argv, const char *prefix, char *line, size_t cap,
+                        int *keep)
 {
 	int p[2];
 	assert_int_equal(pipe(p), 0);
@@ -52,12 +55,22 @@ static pid_t spawn_first_line(const char *const *argv, char *line, size_t cap)
 		if (poll(&pfd, 1, 1000) <= 0)
 			continue;
 		char c;
-		if (read(p[0], &c, 1) != 1 || c == '\n')
+		if (read(p[0], &c, 1) != 1)
 			break;
-		line[len++] = c;
+		if (c != '\n') {
+			line[len++] = c;
+			continue;
+		}
+		line[len] = '\0';
+		if (strncmp(line, prefix, strlen(prefix)) == 0)
+			break;
+		len = 0;
 	}
 	line[len] = '\0';
-	close(p[0]); /* the script keeps nothing more to say on stdout */
+	if (keep != NULL)
+		*keep = p[0];
+	else
+		close(p[0]); /* these children write nothing more */
 	return pid;
 }
 
@@ -142,7 +155,7 @@ static void obfs4_relay(struct world *w, char *line, size_t cap, uint16_t *obfs4
 	snprintf(data, sizeof(data), "%s/data", w->relay2.dir);
 	const char *const argv[] = {CAIRN_RELAY_BIN, "address",     "--data", data, "--config",
 	                            w->relay2.conf,  "--transport", "obfs4",  NULL};
-	pid_t pid = spawn_first_line(argv, line, cap);
+	pid_t pid = spawn_line(argv, "", line, cap, NULL);
 	assert_int_equal(wait_status(pid), 0);
 }
 
@@ -193,6 +206,27 @@ static void test_obfs4(void **state)
 	assert_int_equal(count_pt(pt_dir), 0);
 	assert_int_equal(count_pt(w->home[1]), 0);
 
+	/* An obfs4proxy the user already runs (CAIRN_OBFS4_SOCKS) is used instead of a new one:
+	 * it carries a send, and once it is gone the same send cannot connect. */
+	char own_state[160], own_var[200], socks_var[160], cmethod[128];
+	snprintf(own_state, sizeof(own_state), "%s/own-obfs4", w->dir);
+	snprintf(own_var, sizeof(own_var), "TOR_PT_STATE_LOCATION=%s", own_state);
+	const char *const own[] = {"env", "TOR_PT_MANAGED_TRANSPORT_VER=1",
+	                           "TOR_PT_CLIENT_TRANSPORTS=obfs4", own_var, "obfs4proxy", NULL};
+	int own_out = -1;
+	w->proxy = spawn_line(own, "CMETHOD obfs4 socks5 ", cmethod, sizeof(cmethod), &own_out);
+	if (strncmp(cmethod, "CMETHOD obfs4 socks5 ", 21) != 0)
+		fail_msg("obfs4proxy announced no client listener: '%s'", cmethod);
+	snprintf(socks_var, sizeof(socks_var), "CAIRN_OBFS4_SOCKS=%s", cmethod + 21);
+	const char *const given[] = {socks_var, "CAIRN_OBFS4PROXY=/nonexistent", NULL};
+	cli_check(0, CALL(.home = b, .env = given), ARGS("send", "alice", "through the user's"));
+	sync_expect(CALL(.home = a), 0, 1);
+	kill(w->proxy, SIGTERM);
+	wait_status(w->proxy);
+	close(own_out);
+	w->proxy = 0;
+	cli_check(3, CALL(.home = b, .env = given), ARGS("--timeout", "5", "send", "alice", "x"));
+
 	/* The relay's obfs4proxy is started again when it dies. */
 	pid_t old = 0, now = 0;
 	assert_int_equal(find_pt(relay_pt, &old), 1);
@@ -203,7 +237,7 @@ static void test_obfs4(void **state)
 	assert_int_not_equal(now, old);
 	wait_listening(obfs4_port);
 	cli_check(0, CALL(.home = b), ARGS("send", "alice", "after the restart"));
-	sync_expect(CALL(.home = a), 0, 1);
+	sync_expect(CALL(.home = a), 0, 2); /* with the one queued when the user's was gone */
 
 	/* Proof that obfs4 carried it: with the relay stopped, its obfs4proxy is gone too, and
 	 * the home cannot reach its relay (the send is queued, exit 3). */
@@ -288,7 +322,7 @@ static void test_isolation(void **state)
 	char log[128], port[16], proxy[32];
 	snprintf(log, sizeof(log), "%s/socks.log", w->dir);
 	const char *const argv[] = {CAIRN_SOCKSREC_BIN, "0", log, NULL};
-	w->proxy = spawn_first_line(argv, port, sizeof(port));
+	w->proxy = spawn_line(argv, "", port, sizeof(port), NULL);
 	assert_true(atoi(port) > 0);
 	snprintf(proxy, sizeof(proxy), "127.0.0.1:%s", port);
 
