@@ -211,8 +211,12 @@ static void test_obfs4(void **state)
 	char own_state[160], own_var[200], socks_var[160], cmethod[128];
 	snprintf(own_state, sizeof(own_state), "%s/own-obfs4", w->dir);
 	snprintf(own_var, sizeof(own_var), "TOR_PT_STATE_LOCATION=%s", own_state);
-	const char *const own[] = {"env", "TOR_PT_MANAGED_TRANSPORT_VER=1",
-	                           "TOR_PT_CLIENT_TRANSPORTS=obfs4", own_var, "obfs4proxy", NULL};
+	const char *const own[] = {"env",
+	                           "TOR_PT_MANAGED_TRANSPORT_VER=1",
+	                           "TOR_PT_CLIENT_TRANSPORTS=obfs4",
+	                           own_var,
+	                           "obfs4proxy",
+	                           NULL};
 	int own_out = -1;
 	w->proxy = spawn_line(own, "CMETHOD obfs4 socks5 ", cmethod, sizeof(cmethod), &own_out);
 	if (strncmp(cmethod, "CMETHOD obfs4 socks5 ", 21) != 0)
