@@ -72,6 +72,10 @@ int cairn_open(const char *home, const char *passphrase, struct cairn **out)
 		return CAIRN_ENOMEM;
 	c->timeout_ms = CLIENT_DEFAULT_TIMEOUT_MS;
 	c->env = *env_default();
+	if ((c->home = strdup(home)) == NULL) {
+		free(c);
+		return CAIRN_ENOMEM;
+	}
 	int rc = cstate_open(home, passphrase, &c->st);
 	uint8_t *sk = NULL;
 	size_t sklen = 0;
@@ -107,6 +111,8 @@ void cairn_close(struct cairn *c)
 	if (c == NULL)
 		return;
 	cairn_engine_stop(c);
+	client_pt_stop(&c->pt);
+	free(c->home);
 	cstate_close(c->st);
 	if (c->identity_sk != NULL)
 		sodium_free(c->identity_sk);
@@ -124,6 +130,11 @@ int cairn_set_socks(struct cairn *c, const char *hostport)
 		return CAIRN_EINVAL;
 	strcpy(c->socks, hostport);
 	return 0;
+}
+
+const char *cairn_transport_error(const struct cairn *c)
+{
+	return c->pt.error[0] != '\0' ? c->pt.error : NULL;
 }
 
 void client_set_env(struct cairn *c, const struct client_env *env)

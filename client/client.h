@@ -19,6 +19,7 @@
 #include "cairn/cairn.h"
 #include "env.h"
 #include "net.h"
+#include "pt.h"
 #include "records.h"
 #include "state.h"
 
@@ -32,6 +33,8 @@ struct cairn {
 	uint8_t *identity_sk; /* sodium_malloc'd, 64 bytes */
 	uint8_t identity_pk[X3DH_IDENTITY_PK_LEN];
 	char socks[CAIRN_ADDRESS_MAX + 1];
+	char *home;          /* the home directory (malloc'd): obfs4proxy's state goes under it */
+	struct client_pt pt; /* obfs4proxy, launched at the first cairn+obfs4 address (pt.h) */
 	int timeout_ms;
 	struct client_env env; /* clocks, ids, connecting: env_default() unless a test says */
 	struct engine *engine; /* the application's engine (cairn_engine_start), or NULL */
@@ -76,7 +79,9 @@ static inline void client_random(const struct cairn *c, void *buf, size_t len)
  * waiting until the connection is open (at most the timeout). */
 CAIRN_WARN_UNUSED int client_connect(struct cairn *c, const char *relay, struct cnet **out);
 
-/* The same without waiting: *OUT is connecting (cnet_advance, net.h). */
+/* The same without waiting: *OUT is connecting (cnet_advance, net.h). Except once per handle:
+ * the first cairn+obfs4 address starts obfs4proxy and waits for it to listen, at most the
+ * timeout (pt.h), as name resolution may wait (env.h). */
 CAIRN_WARN_UNUSED int client_connect_start(struct cairn *c, const char *relay, struct cnet **out);
 
 /* ---- contacts, conversations, names (contacts.c) ---- */

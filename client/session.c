@@ -27,6 +27,16 @@ static int connect_with(struct cairn *c, const char *relay, bool blocking, struc
 	struct cnet_options opt = {.socks = c->socks[0] ? c->socks : NULL,
 	                           .connect_timeout_ms = c->timeout_ms,
 	                           .env = &c->env};
+	/* obfs4 goes through the handle's own obfs4proxy, launched now if this is the first
+	 * such address (BLOCKING, pt.h); never behind another proxy (net.h). */
+	if (a.transport == CAIRN_TRANSPORT_OBFS4 && opt.socks == NULL) {
+		char dir[4096];
+		if (snprintf(dir, sizeof(dir), "%s/obfs4", c->home) >= (int)sizeof(dir))
+			return CAIRN_EINVAL;
+		rc = client_pt_socks(&c->pt, dir, c->timeout_ms, &opt.obfs4_socks);
+		if (rc != 0)
+			return rc;
+	}
 	return blocking ? cnet_connect(&a, &opt, out) : cnet_start(&a, &opt, out);
 }
 

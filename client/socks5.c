@@ -236,6 +236,9 @@ static int socks5_next(struct socks5_client *s)
 		want_write(s, s->req, s->req_len);
 		return 0;
 	case STEP_AUTH:
+		/* Sent: a bridge's cert need not stay in memory for the connection's life. */
+		sodium_memzero(s->auth, sizeof(s->auth));
+		sodium_memzero(s->out, sizeof(s->out));
 		s->step = STEP_AUTH_REPLY;
 		want_read(s, 2);
 		return 0;

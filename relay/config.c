@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -210,6 +211,7 @@ enum value_kind {
 	V_HTTPS_PATH,   /* a secret path (PROTOCOL.md section 1), or empty */
 	V_HTTPS_PUBLIC, /* the host and port of a relay address, or empty */
 	V_HTTPS_PIN,    /* a file's path, or empty */
+	V_HOSTPORT, /* HOST:PORT or [IPv6]:PORT, or empty (obfs4_listen) */
 };
 
 struct key_spec {
@@ -311,6 +313,10 @@ static const struct key_spec keys[] = {
         "HOST:PORT clients dial (the web server), e.g. relay.example.org:443"),
     STR("https", "pin_cert", https_pin_cert, V_HTTPS_PIN,
         "the web server's certificate (PEM): its key's hash goes into the address as ?pin="),
+    STR("obfs4", "listen", obfs4_listen, V_HOSTPORT,
+        "run obfs4proxy (state in DATA/obfs4) listening on HOST:PORT; empty = no obfs4"),
+    NUM("obfs4", "iat_mode", obfs4_iat_mode, V_COUNT, 0, 2,
+        "obfs4's timing obfuscation: 0 none, 1 packet timing, 2 timing and sizes (slowest)"),
 };
 #define KEY_COUNT (sizeof(keys) / sizeof(keys[0]))
 
@@ -368,7 +374,7 @@ static const struct key_spec *key_find(const char *section, const char *name)
 static bool section_known(const char *section)
 {
 	return strcmp(section, "relay") == 0 || strcmp(section, "limits") == 0 ||
-	       strcmp(section, "https") == 0;
+	       strcmp(section, "https") == 0 || strcmp(section, "obfs4") == 0;
 }
 
 /* ---- Reading the file -------------------------------------------------------------------- */
@@ -440,8 +446,8 @@ static char *load_read_line(char *str, int num, void *stream)
 			name[n] = '\0';
 			if (!section_known(name))
 				load_error(c,
-				           "unknown section [%s] (sections are [relay], [limits] "
-				           "and [https])",
+				           "unknown section [%s] (sections are [relay], [limits], "
+				           "[https] and [obfs4])",
 				           name);
 		}
 	}
@@ -504,6 +510,21 @@ static int load_handle(void *user, const char *section, const char *name, const 
 			return 0;
 		}
 		return 1;
+	case V_HOSTPORT: {
+		size_t len = strlen(value);
+		const char *colon = strrchr(value, ':');
+		char *end = NULL;
+		unsigned long port = colon != NULL ? strtoul(colon + 1, &end, 10) : 0;
+		if (len > 0 && (len >= sizeof(cfg->obfs4_listen) || colon == value ||
+		                colon == NULL || colon[1] == '\0' || *end != '\0' || port == 0 ||
+		                port > 65535 || strchr(value, ' ') != NULL)) {
+			load_error(c, "%s: '%s' is not HOST:PORT or [IPv6]:PORT (port 1..65535)",
+			           name, value);
+			return 0;
+		}
+		memcpy(cfg->obfs4_listen, value, len + 1);
+		return 1;
+	}
 	case V_PATH: {
 		size_t len = strlen(value);
 		if (len >= sizeof(cfg->log_file)) {
@@ -665,6 +686,7 @@ static void format_default(const struct relay_config *d, const struct key_spec *
 	case V_HTTPS_PIN:
 	case V_USER:
 	case V_PATH:
+	case V_HOSTPORT:
 		snprintf(out, cap, "%s", field);
 		return;
 	case V_LOGLEVEL:

@@ -56,6 +56,10 @@ struct relay_config {
 	char https_path[97];    /* the secret path, without '/'; "" = none */
 	char https_public[300]; /* HOST:PORT clients dial (the web server); "" = none */
 	char https_pin_cert[RELAY_PATH_MAX]; /* the web server's certificate (PEM); "" = no pin */
+	/* [obfs4]: obfs4proxy as a managed server transport in front of the listener (ptserver.h)
+	 */
+	char obfs4_listen[300];  /* HOST:PORT it listens on, "" = off */
+	uint32_t obfs4_iat_mode; /* 0, 1 or 2 */
 	/* not from the file */
 	char data_dir[RELAY_PATH_MAX];
 };

@@ -27,6 +27,7 @@
 #include "keyfile.h"
 #include "log.h"
 #include "privs.h"
+#include "ptserver.h"
 #include "server.h"
 
 #ifndef CAIRN_VERSION
@@ -47,6 +48,7 @@ enum {
 	OPT_CONFIG = 1 << 2,
 	OPT_LOG_LEVEL = 1 << 3,
 	OPT_HOST = 1 << 4,
+	OPT_TRANSPORT = 1 << 5,
 };
 
 struct opts {
@@ -55,6 +57,7 @@ struct opts {
 	const char *config;
 	const char *log_level;
 	const char *host;
+	const char *transport; /* address: "obfs4" prints the [obfs4] address */
 };
 
 static const char usage_main[] =
@@ -84,7 +87,7 @@ static const char usage_init[] =
 
 static const char usage_address[] =
     "usage: cairn-relay address [--data DIR] [--listen HOST:PORT] [--config FILE]\n"
-    "                           [--host HOST]\n"
+    "                           [--host HOST] [--transport direct|https|obfs4]\n"
     "\n"
     "Prints the relay address, cairn://KEY@HOST:PORT, on stdout; with [https] public and\n"
     "path set, the cairn+https address on the next line too (with ?pin= when [https]\n"
@@ -94,7 +97,10 @@ static const char usage_address[] =
     "  --listen HOST:PORT  as for run; the address uses this host and port\n"
     "  --config FILE       config file (default DIR/" CONFIG_FILE " if present)\n"
     "  --host HOST         the host clients should dial, when it differs from the\n"
-    "                      listen host (e.g. listening on 0.0.0.0)\n";
+    "                      listen host (e.g. listening on 0.0.0.0)\n"
+    "  --transport T       only the address of transport T: direct, https, or obfs4:\n"
+    "                      cairn+obfs4://KEY@HOST:PORT?cert=.. ([obfs4] listen's port,\n"
+    "                      the cert from DIR/obfs4 once the relay has run with [obfs4])\n";
 
 static const char usage_run[] =
     "usage: cairn-relay run [--data DIR] [--listen HOST:PORT] [--config FILE]\n"
@@ -140,6 +146,7 @@ static int parse_opts(int argc, char **argv, const char *cmd, const char *usage,
 	    {"--config", OPT_CONFIG, offsetof(struct opts, config)},
 	    {"--log-level", OPT_LOG_LEVEL, offsetof(struct opts, log_level)},
 	    {"--host", OPT_HOST, offsetof(struct opts, host)},
+	    {"--transport", OPT_TRANSPORT, offsetof(struct opts, transport)},
 	};
 	memset(o, 0, sizeof(*o));
 	o->data = CAIRN_DEFAULT_DATA_DIR;
@@ -235,11 +242,11 @@ static int config_build(const struct opts *o, struct relay_config *cfg)
  * Formats the relay address for PUB at HOST (or the listen host) and the listen port. The
  * shared formatter validates the host; we only tell it which kind of host this is.
  */
+static int address_format_as(struct cairn_address *a0, char *out, size_t cap);
+
 static int address_format(const struct relay_config *cfg, const char *host,
                           const uint8_t pub[static CAIRN_KEY_LEN], char *out, size_t cap)
 {
-	static const enum cairn_host_type kinds[] = {CAIRN_HOST_IPV4, CAIRN_HOST_NAME,
-	                                             CAIRN_HOST_ONION};
 	struct cairn_address a;
 	memset(&a, 0, sizeof(a));
 	if (host == NULL)
@@ -250,7 +257,16 @@ static int address_format(const struct relay_config *cfg, const char *host,
 	memcpy(a.key, pub, CAIRN_KEY_LEN);
 	memcpy(a.host, host, hlen + 1);
 	a.port = cfg->listen_port;
-	if (strchr(host, ':') != NULL) {
+	return address_format_as(&a, out, cap);
+}
+
+/* Formats A (all but its host type) into OUT, finding which kind of host A->host is. */
+static int address_format_as(struct cairn_address *a0, char *out, size_t cap)
+{
+	static const enum cairn_host_type kinds[] = {CAIRN_HOST_IPV4, CAIRN_HOST_NAME,
+	                                             CAIRN_HOST_ONION};
+	struct cairn_address a = *a0;
+	if (strchr(a.host, ':') != NULL) {
 		a.host_type = CAIRN_HOST_IPV6;
 		return cairn_address_format(&a, out, cap);
 	}
@@ -296,12 +312,17 @@ static int https_address_format(const struct relay_config *cfg,
 	return 0;
 }
 
-/* Loads the key and prints the address on stdout. Returns an exit status. */
-static int print_address(const struct relay_config *cfg, const char *host)
+/* Which addresses `address` prints: the direct one and the https one when [https] makes one
+ * (ADDR_DEFAULT), or the one --transport names. */
+enum addr_which { ADDR_DEFAULT, ADDR_DIRECT, ADDR_HTTPS, ADDR_OBFS4 };
+
+/* Loads the key and prints the addresses WHICH names on stdout, one per line. Returns an exit
+ * status. */
+static int print_address(const struct relay_config *cfg, const char *host, enum addr_which which)
 {
 	char path[RELAY_PATH_MAX + 64], err[512], addr[CAIRN_ADDRESS_MAX + 1];
 	uint8_t pub[CAIRN_KEY_LEN];
-	int status = EXIT_RUNTIME;
+	int status = EXIT_RUNTIME, rc;
 	uint8_t *priv = sodium_malloc(CAIRN_KEY_LEN);
 	if (priv == NULL) {
 		say("out of memory");
@@ -313,7 +334,29 @@ static int print_address(const struct relay_config *cfg, const char *host)
 		say("%s", err);
 		goto out;
 	}
-	if (address_format(cfg, host, pub, addr, sizeof(addr)) != 0) {
+	bool obfs4 = which == ADDR_OBFS4;
+	if (which == ADDR_HTTPS && (cfg->https_public[0] == '\0' || cfg->https_path[0] == '\0')) {
+		say("https is off: set public and path in [https] (docs/OPERATING.md)");
+		goto out;
+	}
+	if (obfs4) {
+		struct cairn_address a;
+		rc = ptserver_address(cfg, host, pub, &a);
+		if (rc == CAIRN_EINVAL && cfg->obfs4_listen[0] == '\0')
+			say("obfs4 is off: set listen in [obfs4] (docs/OPERATING.md)");
+		else if (rc == CAIRN_ENOTFOUND)
+			say("no obfs4 bridge line in %s/obfs4 yet: run the relay with [obfs4] once",
+			    cfg->data_dir);
+		else if (rc == CAIRN_ECORRUPT)
+			say("%s/obfs4/obfs4_bridgeline.txt is not what obfs4proxy writes",
+			    cfg->data_dir);
+		if (rc == 0 && (rc = address_format_as(&a, addr, sizeof(addr))) != 0)
+			say("'%s' cannot appear in a relay address; give the host clients should "
+			    "dial with --host",
+			    a.host);
+		if (rc != 0)
+			goto out;
+	} else if (address_format(cfg, host, pub, addr, sizeof(addr)) != 0) {
 		say("'%s' cannot appear in a relay address; give the host clients should dial with "
 		    "--host",
 		    host != NULL ? host : cfg->listen_host);
@@ -321,10 +364,12 @@ static int print_address(const struct relay_config *cfg, const char *host)
 		goto out;
 	}
 	const char *h = host != NULL ? host : cfg->listen_host;
-	if (strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0)
+	if (!obfs4 && (strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0))
 		say("note: %s means every interface, not a host clients can dial; use --host", h);
-	printf("%s\n", addr);
-	if (cfg->https_public[0] != '\0' && cfg->https_path[0] != '\0') {
+	if (which != ADDR_HTTPS)
+		printf("%s\n", addr);
+	if ((which == ADDR_DEFAULT || which == ADDR_HTTPS) && cfg->https_public[0] != '\0' &&
+	    cfg->https_path[0] != '\0') {
 		if (https_address_format(cfg, pub, addr, sizeof(addr), err, sizeof(err)) != 0) {
 			fflush(stdout);
 			say("%s", err);
@@ -385,21 +430,33 @@ static int cmd_init(int argc, char **argv)
 	rc = config_build(&o, &cfg);
 	if (rc >= 0)
 		return rc;
-	return print_address(&cfg, NULL);
+	return print_address(&cfg, NULL, ADDR_DEFAULT);
 }
 
 static int cmd_address(int argc, char **argv)
 {
 	struct opts o;
 	int rc = parse_opts(argc, argv, "address", usage_address,
-	                    OPT_DATA | OPT_LISTEN | OPT_CONFIG | OPT_HOST, &o);
+	                    OPT_DATA | OPT_LISTEN | OPT_CONFIG | OPT_HOST | OPT_TRANSPORT, &o);
 	if (rc >= 0)
 		return rc;
+	static const char *const names[] = {
+	    [ADDR_DIRECT] = "direct", [ADDR_HTTPS] = "https", [ADDR_OBFS4] = "obfs4"};
+	enum addr_which which = ADDR_DEFAULT;
+	if (o.transport != NULL) {
+		for (which = ADDR_DIRECT; which <= ADDR_OBFS4; which++)
+			if (strcmp(o.transport, names[which]) == 0)
+				break;
+		if (which > ADDR_OBFS4) {
+			say("address: --transport takes direct, https or obfs4");
+			return EXIT_USAGE;
+		}
+	}
 	struct relay_config cfg;
 	rc = config_build(&o, &cfg);
 	if (rc >= 0)
 		return rc;
-	return print_address(&cfg, o.host);
+	return print_address(&cfg, o.host, which);
 }
 
 /* The data directory must exist and take new files (the store creates its own). */

@@ -69,8 +69,11 @@ struct relay_load {
 	bool sorted;
 };
 
+struct ptserver;
+
 struct relay {
 	uv_loop_t *loop;
+	struct ptserver *obfs4; /* [obfs4]: the managed obfs4proxy (ptserver.h), or NULL */
 	const struct relay_config *cfg;
 	const uint8_t *private_key; /* borrowed, sodium_malloc'd by main */
 	struct relay_clock clock;

@@ -23,6 +23,7 @@
 #include "handshake.h"
 #include "log.h"
 #include "privs.h"
+#include "ptserver.h"
 #include "relay.h"
 #include "server.h"
 
@@ -143,6 +144,7 @@ static void begin_shutdown(struct relay *relay)
 	close_handle((uv_handle_t *)&relay->listener);
 	if (relay->cfg->https_listen_port != 0)
 		close_handle((uv_handle_t *)&relay->https_listener);
+	ptserver_stop(relay->obfs4);
 	uv_timer_stop(&relay->tick);
 	storage_close(relay->storage, on_storage_closed, relay);
 }
@@ -292,6 +294,9 @@ int relay_server_run(const struct relay_config *cfg,
 	uv_signal_start(&relay->sigint, on_signal, SIGINT);
 	uv_signal_start(&relay->sighup, on_signal, SIGHUP);
 	relay->last_stats = relay_now(relay);
+	/* After the drop: obfs4proxy runs as the relay's user, never as root. */
+	if (cfg->obfs4_listen[0] != '\0')
+		relay->obfs4 = ptserver_start(&loop, cfg);
 	log_info("relay serving on %s port %u: %zu mailboxes, %llu envelopes stored",
 	         cfg->listen_host, cfg->listen_port, relay->mailboxes.count,
 	         (unsigned long long)relay->mailboxes.envelopes);
@@ -314,6 +319,7 @@ out:
 		log_warn("a libuv handle was left open at exit");
 	if (lock_fd >= 0)
 		close(lock_fd);
+	ptserver_free(relay->obfs4);
 	replay_cache_free(relay->replay);
 	mailbox_index_free(&relay->mailboxes);
 	free(relay->marks);

@@ -43,6 +43,9 @@ int teardown(void **state);
  * CAIRN_IT_ONLY filter. Returns 0, or -1 (with a message) when the command is not found. */
 int it_client_init(void);
 
+/* A free loopback TCP port (bound, read, released): a port to give a server to start. */
+uint16_t free_port(void);
+
 /* DIR (a flat home) as one malloc'd buffer of *LEN bytes, owned by the caller (free). */
 char *snapshot(const char *dir, size_t *len);
 

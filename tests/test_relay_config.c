@@ -124,7 +124,10 @@ static void test_valid_file_overrides_every_key(void **state)
 	                    "intake_max_envelopes = 9\n"
 	                    "intake_max_bytes = 1M\n"
 	                    "work_window = 2m\n"
-	                    "work_seen_max = 5000\n");
+	                    "work_seen_max = 5000\n"
+	                    "[obfs4]\n"
+	                    "listen = [::1]:9443\n"
+	                    "iat_mode = 2\n");
 	struct relay_config c;
 	char err[256];
 	relay_config_defaults(&c);
@@ -157,6 +160,8 @@ static void test_valid_file_overrides_every_key(void **state)
 	assert_true(c.intake_max_bytes == 1u << 20);
 	assert_int_equal(c.work_window_s, 120);
 	assert_int_equal(c.work_seen_max, 5000);
+	assert_string_equal(c.obfs4_listen, "[::1]:9443");
+	assert_int_equal(c.obfs4_iat_mode, 2);
 	/* Not a config key: the file must not touch it. */
 	assert_string_equal(c.data_dir, CAIRN_DEFAULT_DATA_DIR);
 }
@@ -223,6 +228,13 @@ static void test_bad_lines_name_their_line(void **state)
 	    {"[limits]\nwork_seen_max = 15\n", ":2:", "work_seen_max: 15 is out of range"},
 	    {"[limits]\nwork_seen_max = 67108865\n", ":2:", "work_seen_max"},
 	    {"[limits]\nttl =\n", ":2:", "ttl"},
+	    {"[obfs4]\nlisten = 9443\n", ":2:", "listen: '9443' is not HOST:PORT"},
+	    {"[obfs4]\nlisten = :9443\n", ":2:", "listen"},
+	    {"[obfs4]\nlisten = 0.0.0.0:0\n", ":2:", "listen"},
+	    {"[obfs4]\nlisten = 0.0.0.0:65536\n", ":2:", "listen"},
+	    {"[obfs4]\nlisten = 0.0.0.0:94x\n", ":2:", "listen"},
+	    {"[obfs4]\niat_mode = 3\n", ":2:", "iat_mode: 3 is out of range"},
+	    {"[obfs4]\nttl = 5\n", ":2:", "unknown key 'ttl' in [obfs4]"},
 	    {"ttl = 5\n", ":1:", "outside a section"},
 	    {"[limits]\nttl = 5\nttl = 6\n", ":3:", "set twice"},
 	    {"[limits]\nttl = 5\n  idle_timeout = 5\n", ":3:", "indented"},

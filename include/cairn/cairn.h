@@ -54,6 +54,17 @@ void cairn_close(struct cairn *c);
 CAIRN_WARN_UNUSED int cairn_set_socks(struct cairn *c, const char *hostport);
 void cairn_set_timeout(struct cairn *c, int timeout_ms);
 
+/*
+ * A cairn+obfs4:// relay address is reached through obfs4proxy (PROTOCOL.md 7.3): the one at
+ * the SOCKS5 listener named by the environment's CAIRN_OBFS4_SOCKS, else one the handle starts
+ * when it first dials such an address (the program CAIRN_OBFS4PROXY, else obfs4proxy from
+ * PATH; state in HOME/obfs4) and stops at cairn_close. That start waits up to the timeout for
+ * obfs4proxy. When it fails, the call fails with CAIRN_EPROXY and this says why (printable
+ * ASCII, owned by C, valid until the next call on C); NULL when nothing failed. With a SOCKS5
+ * proxy set, obfs4 addresses fail (CAIRN_ECONNECT): obfs4 through Tor is not supported.
+ */
+const char *cairn_transport_error(const struct cairn *c);
+
 #define CAIRN_RELAYS_MAX 4 /* relays one contact can reach this client through */
 
 /*
