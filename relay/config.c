@@ -58,6 +58,14 @@ void relay_config_defaults(struct relay_config *cfg)
 	cfg->intake_max_bytes = CAIRN_DEFAULT_INTAKE_MAX_BYTES;
 	cfg->work_window_s = CAIRN_DEFAULT_WORK_WINDOW_S;
 	cfg->work_seen_max = CAIRN_DEFAULT_WORK_SEEN_MAX;
+	/* [forward] (docs/PROTOCOL.md 5.11) */
+	cfg->forward_enabled = 1;
+	cfg->forward_per_connection = 64;
+	cfg->forward_max = 4096;
+	cfg->forward_relays_max = 64;
+	cfg->forward_per_destination = 1024;
+	cfg->forward_timeout_s = 30;
+	cfg->forward_idle_s = 120;
 	snprintf(cfg->data_dir, sizeof(cfg->data_dir), "%s", CAIRN_DEFAULT_DATA_DIR);
 }
 
@@ -253,6 +261,21 @@ static const struct key_spec keys[] = {
         "a proof of work's time may be this far from the relay's clock, either side"),
     NUM("limits", "work_seen_max", work_seen_max, V_COUNT, 16, 1u << 26,
         "used proofs of work remembered (32 bytes each); beyond it SEND_WORK gets 'full'"),
+    /* [forward]: private routing (docs/PROTOCOL.md 5.11) */
+    NUM("forward", "enabled", forward_enabled, V_COUNT, 0, 1,
+        "1: carry FORWARDs of this relay's own users to other relays; 0: refuse them"),
+    NUM("forward", "per_connection", forward_per_connection, V_COUNT, 1, 65536,
+        "FORWARDs one connection may have waiting for their destination; more get 'limit'"),
+    NUM("forward", "max", forward_max, V_COUNT, 1, 1u << 20,
+        "FORWARDs waiting for their destination, relay-wide; more get 'limit'"),
+    NUM("forward", "relays_max", forward_relays_max, V_COUNT, 1, 65536,
+        "connections of this relay's own to destination relays, at once"),
+    NUM("forward", "per_destination", forward_per_destination, V_COUNT, 1, 1u << 20,
+        "FORWARDs waiting for one destination relay; more get 'limit'"),
+    NUM("forward", "timeout", forward_timeout_s, V_SECONDS, 1, 3600,
+        "a FORWARD its destination has not answered within this time gets 'unreachable'"),
+    NUM("forward", "idle", forward_idle_s, V_SECONDS, 1, DAY,
+        "a connection to a destination relay unused for this long is closed"),
 };
 #define KEY_COUNT (sizeof(keys) / sizeof(keys[0]))
 
@@ -309,7 +332,8 @@ static const struct key_spec *key_find(const char *section, const char *name)
 
 static bool section_known(const char *section)
 {
-	return strcmp(section, "relay") == 0 || strcmp(section, "limits") == 0;
+	return strcmp(section, "relay") == 0 || strcmp(section, "limits") == 0 ||
+	       strcmp(section, "forward") == 0;
 }
 
 /* ---- Reading the file -------------------------------------------------------------------- */
