@@ -22,7 +22,8 @@ struct forward_carrier {
 	 * Sends SEALED (LEN bytes, copied) as FORWARDED to the relay at DEST (a direct address
 	 * whose key is not this relay's). Returns 0, after which DONE runs exactly once, later,
 	 * on the loop thread (also when the relay stops: CAIRN_EUNREACHABLE); or CAIRN_ELIMIT
-	 * (too many destinations or commands waiting) or CAIRN_ENOMEM, and DONE never runs.
+	 * (too many destinations or commands waiting), CAIRN_EUNREACHABLE (no way to reach DEST
+	 * from here: a name, an onion, no socket) or CAIRN_ENOMEM, and DONE never runs.
 	 */
 	int (*carry)(void *impl, const struct cairn_address *dest, const uint8_t *sealed,
 	             size_t len, forward_done_fn done, void *arg);
