@@ -5,8 +5,9 @@
  * recipient's mailbox is (its owner connects from 127.0.0.6). The sealed SEND arrives; B's
  * established connections show A's address and never the user's; B killed and restarted
  * mid-way loses nothing the user is told was stored, and what it was not told is sent again
- * (dedup by body); A's limits hold against a flood of FORWARDs from one user (per connection,
- * relay-wide, destinations) while another user is still served.
+ * (dedup by body), and so does A killed with a FORWARD in flight; A's limits hold against a flood
+ * of FORWARDs from one user (per connection, relay-wide, destinations) while another user is still
+ * served.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -241,14 +242,47 @@ static void test_forward_restart(void **state)
 	}
 	for (int i = 0; i < N; i++)
 		assert_true(stored[i]);
+
+	/* A killed with a FORWARD of the user's in flight: the user's connection breaks, it
+	 * connects again once A is back, proves its mailbox and sends the same body again. */
+	{
+		uint8_t cmd[64], sealed[FORWARD_SEALED_MAX], k_rep[32];
+		size_t n, slen;
+		struct cairn_msg s = {.type = CAIRN_CMD_SEND,
+		                      .sender_id = sid,
+		                      .envelope = (const uint8_t *)"fwd-30",
+		                      .envelope_len = 6};
+		assert_int_equal(cairn_msg_encode(&s, cmd, sizeof(cmd), &n), 0);
+		assert_int_equal(
+		    forward_seal(w->b.pub, cmd, n, sealed, sizeof(sealed), &slen, k_rep), 0);
+		struct cairn_msg f = {.type = CAIRN_CMD_FORWARD,
+		                      .request_id = req++,
+		                      .relay = (const uint8_t *)w->b_text,
+		                      .relay_len = strlen(w->b_text),
+		                      .sealed = sealed,
+		                      .sealed_len = slen};
+		assert_int_equal(tclient_send(&user, &f), 0);
+		assert_int_equal(relayproc_stop(&w->a, SIGKILL), 128 + SIGKILL);
+		struct cairn_msg r;
+		while (tclient_recv(&user, &r, 5000) == 0)
+			; /* the answer, if it came before the kill, then the close */
+		tclient_close(&user);
+		assert_int_equal(relayproc_start(&w->a), 0);
+		assert_int_equal(tclient_connect_at(&user, USER, HOST_A, w->a.port, w->a.pub), 0);
+		assert_int_equal(tclient_auth(&user, urid, usk), 0);
+		bool outer;
+		assert_int_equal(
+		    forward_send(&user, req++, w->b_text, w->b.pub, sid, "fwd-30", &outer), 0);
+	}
+
 	/* The owner finds every body, each at least once. */
 	assert_int_equal(tclient_connect_at(&owner, OWNER, HOST_B, w->b.port, w->b.pub), 0);
 	assert_int_equal(tclient_auth(&owner, rid, sk), 0);
 	struct cairn_msg sub = {.type = CAIRN_CMD_SUBSCRIBE, .request_id = 5, .recipient_id = rid};
 	assert_int_equal(tclient_send(&owner, &sub), 0);
-	int counts[N] = {0};
-	drain(&owner, 5, rid, counts, N, 1500);
-	for (int i = 0; i < N; i++)
+	int counts[N + 1] = {0};
+	drain(&owner, 5, rid, counts, N + 1, 1500);
+	for (int i = 0; i < N + 1; i++)
 		if (counts[i] < 1)
 			fail_msg("body %d lost", i);
 	tclient_close(&owner);
