@@ -12,21 +12,9 @@
 #include <sodium.h>
 
 #include "codec.h"
+#include "group_bytes.h" /* big-endian integers, as everywhere in proto/ */
 
 static const size_t forward_sizes[] = {FORWARD_INNER_MIN, FORWARD_INNER_MID, FORWARD_INNER_MAX};
-
-static void forward_put_u32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t forward_get_u32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
 
 /* keys = BLAKE2b-512(label || E || S || dh); K_REQ, K_REP its halves. */
 static void forward_keys(const uint8_t e_pk[static CAIRN_KEY_LEN],
@@ -67,7 +55,7 @@ static int forward_aead_open(const uint8_t key[static CAIRN_KEY_LEN], const uint
 /* Checks len || body || zero padding in INNER (SIZE bytes); sets the body. */
 static int forward_unpad(const uint8_t *inner, size_t size, const uint8_t **body, size_t *len)
 {
-	uint32_t n = forward_get_u32(inner);
+	uint32_t n = group_get_u32(inner);
 	if (n == 0 || n > size - FORWARD_LEN_PREFIX)
 		return -1;
 	uint8_t acc = 0; /* the padding is no secret, but one pass over it costs the same */
@@ -110,7 +98,7 @@ int forward_seal_with(const uint8_t e_secret[static CAIRN_KEY_LEN],
 
 	/* The plaintext is built in OUT after E, then sealed in place (libsodium allows it). */
 	uint8_t *inner = out + CAIRN_KEY_LEN;
-	forward_put_u32(inner, (uint32_t)cmd_len);
+	group_put_u32(inner, (uint32_t)cmd_len);
 	memmove(inner + FORWARD_LEN_PREFIX, command, cmd_len);
 	memset(inner + FORWARD_LEN_PREFIX + cmd_len, 0, size - FORWARD_LEN_PREFIX - cmd_len);
 	forward_aead_seal(k_req, inner, size, inner);
@@ -186,7 +174,7 @@ int forward_reply_seal(const uint8_t k_rep[static CAIRN_KEY_LEN], const uint8_t 
 	if (reply == NULL || reply_len == 0 || reply_len > FORWARD_REPLY_MAX)
 		return CAIRN_EINVAL;
 	uint8_t inner[FORWARD_REPLY_INNER] = {0};
-	forward_put_u32(inner, (uint32_t)reply_len);
+	group_put_u32(inner, (uint32_t)reply_len);
 	memcpy(inner + FORWARD_LEN_PREFIX, reply, reply_len);
 	forward_aead_seal(k_rep, inner, sizeof(inner), out);
 	sodium_memzero(inner, sizeof(inner));

@@ -215,15 +215,13 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 	const uint8_t *in = (const uint8_t *)buf->base;
 	size_t off = 0, len = (size_t)nread;
-	while (off < len || off == 0) {
+	while (off < len) {
 		size_t used = channel_feed(&d->ch, in + off, len - off);
 		off += used;
 		bool any = false;
 		struct channel_event ev;
-		for (;;) {
-			enum channel_event_type t = channel_next_event(&d->ch, &ev);
-			if (t == CHANNEL_EV_NONE)
-				break;
+		enum channel_event_type t;
+		while ((t = channel_next_event(&d->ch, &ev)) != CHANNEL_EV_NONE) {
 			any = true;
 			if (t == CHANNEL_EV_OPEN) {
 				d->state = OUT_OPEN;
@@ -237,9 +235,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 				return;
 		}
 		if (used == 0 && !any)
-			break;
-		if (len == 0)
-			break;
+			break; /* the channel takes nothing more: cannot happen, but never spin */
 	}
 	channel_trim_small(&d->ch, 4096);
 }
