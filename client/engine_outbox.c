@@ -374,7 +374,9 @@ int engine_dispatch(struct engine *e, int64_t now)
 	for (size_t i = 0; i < e->n; i++) {
 		struct session *s = &e->s[i];
 		int frc;
-		if (s->role == ROLE_SEND && session_up(s) && (frc = cnet_flush(s->net)) != 0)
+		/* Receiving sessions carry the FORWARDs of private routing. */
+		bool sends = s->role == ROLE_SEND || (e->c->private_routing && s->nsends > 0);
+		if (sends && session_up(s) && (frc = cnet_flush(s->net)) != 0)
 			session_failed(e, s, now, frc);
 	}
 	return rc < 0 ? rc : d.rc;

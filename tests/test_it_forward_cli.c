@@ -144,6 +144,15 @@ static void test_private_routing_cli(void **state)
 	kill(w->listener, SIGTERM);
 	(void)wait_status(w->listener);
 	w->listener = 0;
+
+	/* `sync` sends what `send` queued, through A too (bob is not connected meanwhile). */
+	cli_check(3, CALL(.home = w->alice, .env = env), ARGS("send", "bob", "second, by sync"));
+	cli_check(0, CALL(.home = w->alice, .env = env), ARGS("sync"));
+	struct res r = cli_expect(0, CALL(.home = w->bob), ARGS("sync"));
+	res_free(&r);
+	r = cli_expect(0, CALL(.home = w->bob), ARGS("read", "alice"));
+	assert_non_null(strstr(r.out, "second, by sync"));
+	res_free(&r);
 }
 
 int main(void)
