@@ -33,10 +33,7 @@ struct world {
 
 static void address_of(const struct relayproc *r, const char *host, char *out)
 {
-	struct cairn_address a = {.host_type = CAIRN_HOST_IPV4, .port = r->port};
-	memcpy(a.key, r->pub, 32);
-	snprintf(a.host, sizeof(a.host), "%s", host);
-	assert_int_equal(cairn_address_format(&a, out, CAIRN_ADDRESS_MAX + 1), 0);
+	assert_int_equal(relayproc_address(r, host, out, CAIRN_ADDRESS_MAX + 1), 0);
 }
 
 static int setup(void **state)
@@ -102,33 +99,6 @@ static int forward_send(struct tclient *c, uint32_t rid, const char *dest_text,
 	return m.type == CAIRN_REPLY_OK ? 0 : cairn_wire_error(m.code);
 }
 
-/* The remote addresses of the established connections to HOST:PORT (/proc/net/tcp, which
- * lists the whole network namespace), as dotted text joined by spaces. */
-static void peers_of(const char *host, uint16_t port, char *out, size_t cap)
-{
-	struct in_addr want;
-	inet_pton(AF_INET, host, &want);
-	FILE *f = fopen("/proc/net/tcp", "r");
-	assert_non_null(f);
-	char line[512];
-	out[0] = '\0';
-	size_t used = 0;
-	while (fgets(line, sizeof(line), f) != NULL) {
-		unsigned la, lp, ra, rp, st;
-		if (sscanf(line, " %*d: %8X:%4X %8X:%4X %2X", &la, &lp, &ra, &rp, &st) != 5)
-			continue;
-		if (st != 1 || la != want.s_addr || lp != port)
-			continue;
-		struct in_addr r = {.s_addr = ra};
-		char text[INET_ADDRSTRLEN];
-		inet_ntop(AF_INET, &r, text, sizeof(text));
-		int k = snprintf(out + used, cap - used, "%s ", text);
-		if (k > 0 && (size_t)k < cap - used)
-			used += (size_t)k;
-	}
-	fclose(f);
-}
-
 /* The bodies delivered to SUB_RID on C until none comes for WAIT_MS, counted per index. */
 static void drain(struct tclient *c, uint32_t sub_rid, const uint8_t recipient_id[24], int *counts,
                   int n, int wait_ms)
@@ -167,12 +137,9 @@ static void test_forward_private(void **state)
 	assert_int_equal(forward_send(&user, 11, w->b_text, w->b.pub, sid, "fwd-0", &outer), 0);
 
 	/* B has accepted the owner and A, never the user. */
-	char peers[1024];
-	peers_of(HOST_B, w->b.port, peers, sizeof(peers));
-	fprintf(stderr, "B's peers: %s\n", peers);
-	assert_non_null(strstr(peers, HOST_A " "));
-	assert_non_null(strstr(peers, OWNER " "));
-	assert_null(strstr(peers, USER " "));
+	assert_true(tcp_established_from(HOST_B, w->b.port, HOST_A));
+	assert_true(tcp_established_from(HOST_B, w->b.port, OWNER));
+	assert_false(tcp_established_from(HOST_B, w->b.port, USER));
 
 	/* Inner errors come back sealed, as a direct SEND's. */
 	uint8_t nobody[24];

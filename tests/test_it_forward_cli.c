@@ -39,10 +39,7 @@ struct world {
 
 static void address_of(const struct relayproc *r, const char *host, char *out)
 {
-	struct cairn_address a = {.host_type = CAIRN_HOST_IPV4, .port = r->port};
-	memcpy(a.key, r->pub, 32);
-	snprintf(a.host, sizeof(a.host), "%s", host);
-	assert_int_equal(cairn_address_format(&a, out, CAIRN_ADDRESS_MAX + 1), 0);
+	assert_int_equal(relayproc_address(r, host, out, CAIRN_ADDRESS_MAX + 1), 0);
 }
 
 static int setup(void **state)
@@ -74,27 +71,6 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* Whether any established connection to HOST:PORT comes from FROM (/proc/net/tcp lists the
- * whole network namespace). */
-static bool connected_from(const char *host, uint16_t port, const char *from)
-{
-	struct in_addr want, peer;
-	inet_pton(AF_INET, host, &want);
-	inet_pton(AF_INET, from, &peer);
-	FILE *f = fopen("/proc/net/tcp", "r");
-	assert_non_null(f);
-	char line[512];
-	bool found = false;
-	while (fgets(line, sizeof(line), f) != NULL) {
-		unsigned la, lp, ra, rp, st;
-		if (sscanf(line, " %*d: %8X:%4X %8X:%4X %2X", &la, &lp, &ra, &rp, &st) == 5 &&
-		    st == 1 && la == want.s_addr && lp == port && ra == peer.s_addr)
-			found = true;
-	}
-	fclose(f);
-	return found;
-}
-
 static void test_private_routing_cli(void **state)
 {
 	struct world *w = *state;
@@ -116,14 +92,14 @@ static void test_private_routing_cli(void **state)
 	static const char *const env[] = {"CAIRN_PRIVATE_ROUTING=1", NULL};
 	/* No connection of alice's to A is up during `send`: queued, not sent directly. */
 	cli_check(3, CALL(.home = w->alice, .env = env), ARGS("send", "bob", "through my relay"));
-	assert_false(connected_from(HOST_B, w->b.port, "127.0.0.1"));
+	assert_false(tcp_established_from(HOST_B, w->b.port, "127.0.0.1"));
 
 	w->listener = cli_spawn(CALL(.home = w->alice, .env = env), ARGS("listen"));
 	/* A connects to B on alice's behalf; alice herself never does. */
 	bool via_a = false;
 	for (int i = 0; i < 600 && !via_a; i++) {
-		assert_false(connected_from(HOST_B, w->b.port, "127.0.0.1"));
-		via_a = connected_from(HOST_B, w->b.port, HOST_A);
+		assert_false(tcp_established_from(HOST_B, w->b.port, "127.0.0.1"));
+		via_a = tcp_established_from(HOST_B, w->b.port, HOST_A);
 		if (!via_a)
 			nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
 	}
@@ -131,7 +107,7 @@ static void test_private_routing_cli(void **state)
 	/* Delivered: bob reads it (his own connection to B comes after this check). */
 	bool got = false;
 	for (int i = 0; i < 30 && !got; i++) {
-		assert_false(connected_from(HOST_B, w->b.port, "127.0.0.1"));
+		assert_false(tcp_established_from(HOST_B, w->b.port, "127.0.0.1"));
 		struct res r = cli_expect(-1, CALL(.home = w->bob), ARGS("sync"));
 		res_free(&r);
 		r = cli_expect(0, CALL(.home = w->bob), ARGS("read", "alice"));
