@@ -278,6 +278,8 @@ static bool dest_sockaddr(const struct cairn_address *a, struct sockaddr_storage
 	return false;
 }
 
+static void on_tick(uv_timer_t *t);
+
 /* A new connection to ADDR, connecting; NULL when it cannot even start. */
 static struct out_dest *dest_open(struct outconn *oc, const struct cairn_address *addr)
 {
@@ -298,6 +300,9 @@ static struct out_dest *dest_open(struct outconn *oc, const struct cairn_address
 	}
 	d->tcp.data = d;
 	d->connect.data = d;
+	/* The deadlines' timer runs only while there is a connection to watch. */
+	if (!uv_is_active((uv_handle_t *)&oc->timer))
+		uv_timer_start(&oc->timer, on_tick, OUT_TICK_MS, OUT_TICK_MS);
 	d->next = oc->dests;
 	oc->dests = d;
 	oc->ndests++;
@@ -407,6 +412,8 @@ static void on_tick(uv_timer_t *t)
 			req_end(r, CAIRN_EUNREACHABLE, NULL, 0);
 		}
 	}
+	if (oc->dests == NULL)
+		uv_timer_stop(t); /* an idle relay is not woken four times a second */
 }
 
 /* The listen host, when it is one specific IP (not a wildcard, not a name). */
@@ -444,7 +451,6 @@ int outconn_start(struct relay *relay)
 		return CAIRN_ENOMEM;
 	}
 	oc->timer.data = oc;
-	uv_timer_start(&oc->timer, on_tick, OUT_TICK_MS, OUT_TICK_MS);
 	relay->carrier = &oc->carrier;
 	return 0;
 }
