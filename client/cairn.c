@@ -142,6 +142,11 @@ void client_set_env(struct cairn *c, const struct client_env *env)
 	c->env = *env;
 }
 
+void cairn_set_private_routing(struct cairn *c, int on)
+{
+	c->private_routing = on != 0;
+}
+
 void cairn_set_timeout(struct cairn *c, int timeout_ms)
 {
 	c->timeout_ms = timeout_ms > 0 ? timeout_ms : CLIENT_DEFAULT_TIMEOUT_MS;

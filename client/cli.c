@@ -99,6 +99,9 @@ static const char usage_text[] =
     "~/.local/share/cairn)\n"
     "  --socks HOST:PORT  reach relays through this SOCKS5 proxy (also CAIRN_SOCKS), e.g. Tor\n"
     "  --timeout SECONDS  connect and read timeout (default 15)\n"
+    "  --private-routing  send to contacts on other relays through your own relay, so theirs\n"
+    "                     never sees your address (also CAIRN_PRIVATE_ROUTING=1); sent by\n"
+    "                     sync and listen, which connect to your relay\n"
     "  CAIRN_PASSPHRASE   the passphrase, for scripts (otherwise asked on the terminal)\n"
     "  CAIRN_PWHASH_FAST=1  init: stretch the passphrase with 64 MiB, not 256 (weaker)\n"
     "\n"
@@ -476,6 +479,8 @@ static const char *home_dir(void)
 int main(int argc, char **argv)
 {
 	struct options o = {.socks = getenv("CAIRN_SOCKS")};
+	const char *pr = getenv("CAIRN_PRIVATE_ROUTING");
+	o.private_routing = pr != NULL && strcmp(pr, "1") == 0;
 	/* Three words for every command but `group add`, which takes a list of contacts. */
 	const char *words[WORDS_MAX + 1] = {NULL};
 	int nwords = 0;
@@ -491,6 +496,8 @@ int main(int argc, char **argv)
 			o.json = 1;
 		} else if (strcmp(a, "--qr") == 0) {
 			o.qr = 1;
+		} else if (strcmp(a, "--private-routing") == 0) {
+			o.private_routing = 1;
 		} else if (strcmp(a, "--home") == 0 || strcmp(a, "--socks") == 0 ||
 		           strcmp(a, "--relay") == 0 || strcmp(a, "--name") == 0 ||
 		           strcmp(a, "--timeout") == 0 || strcmp(a, "--work") == 0 ||

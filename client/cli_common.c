@@ -105,6 +105,7 @@ int cli_open(const struct options *o, struct cairn **c)
 	}
 	if (o->timeout_ms > 0)
 		cairn_set_timeout(*c, o->timeout_ms);
+	cairn_set_private_routing(*c, o->private_routing);
 	return 0;
 }
 

@@ -27,6 +27,7 @@ struct options {
 	int group; /* read: the conversation is a group's, so every --json line has "sender" */
 	const char *work;  /* intake create: --work BITS */
 	const char *grace; /* intake rotate: --grace DURATION */
+	int private_routing; /* --private-routing, or CAIRN_PRIVATE_ROUTING=1 */
 };
 
 /* Prints "cairn: WHAT: <error>" on stderr and returns 1 (the exit status of an error). */

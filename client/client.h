@@ -44,6 +44,7 @@ struct cairn {
 	/* A sending run's engine saw an intake mailbox refuse our work twice (engine_intake.c):
 	 * client_send_now reports CAIRN_EWORK rather than CAIRN_ECONNECT. */
 	bool work_refused;
+	bool private_routing; /* cairn_set_private_routing: FORWARD through our relays */
 };
 
 /* The handler of C's group logs (group_io.h) and its context, borrowed until replaced; NULL:

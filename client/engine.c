@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "engine.h"
 #include "group.h"
 #include "intakes.h"
@@ -206,7 +208,10 @@ static int session_handle(struct engine *e, struct session *s, const struct cair
 			continue;
 		struct pending_send ps = s->sends[i];
 		s->sends[i] = s->sends[--s->nsends];
-		if (m->type == CAIRN_REPLY_OK) {
+		sodium_memzero(&s->sends[s->nsends], sizeof(ps));
+		if (ps.forwarded) {
+			engine_forward_reply(e, s, &ps, m);
+		} else if (m->type == CAIRN_REPLY_OK) {
 			engine_send_accepted(e, &ps);
 		} else if (ps.work && m->type == CAIRN_REPLY_ERROR &&
 		           cairn_wire_error(m->code) == CAIRN_EWORK &&

@@ -47,6 +47,8 @@ void session_close(struct engine *e, struct session *s)
 	s->net = NULL;
 	/* Sends in flight there, or entries that waited for it to connect, go elsewhere. */
 	e->redispatch = true;
+	if (s->sends != NULL) /* forwarded sends hold reply keys */
+		sodium_memzero(s->sends, s->nsends * sizeof(*s->sends));
 	s->nsends = 0;
 	s->acks = 0;
 	s->deletes = 0;

@@ -56,6 +56,11 @@ struct pending_send {
 	bool work;
 	uint8_t peer;
 	uint8_t contact[RECORD_ID_LEN];
+	/* Sent as a FORWARD through one of our relays (PROTOCOL.md 5.11): the reply key, and
+	 * the index of the destination relay's sending session, which refusals are noted on. */
+	bool forwarded;
+	uint8_t k_rep[CAIRN_KEY_LEN];
+	size_t dest;
 };
 
 /* An outbox entry a session's relay refused: it goes to the contact's next mailbox. */
@@ -196,6 +201,12 @@ CAIRN_WARN_UNUSED int engine_dispatch(struct engine *e, int64_t now);
 /* A relay accepted PS: it leaves the outbox; the message's delivery state is reported once
  * none of its entries waits any more. */
 void engine_send_accepted(struct engine *e, const struct pending_send *ps);
+
+/* VIA answered PS, a FORWARD, with M: SEALED with the inner reply (then as a direct SEND's),
+ * or anything else (`unreachable`, a refusal of the FORWARD, a SEALED that does not open):
+ * not sent, the entry waits (refused on VIA for this round). Wipes PS's key. */
+void engine_forward_reply(struct engine *e, struct session *via, struct pending_send *ps,
+                          const struct cairn_msg *m);
 
 /* S's relay refused the outbox entry OUTBOX_ID: it goes to the contact's next mailbox. */
 void engine_refuse(struct engine *e, const uint8_t outbox_id[16], const struct session *s);

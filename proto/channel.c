@@ -410,7 +410,10 @@ int channel_queue(struct channel *ch, const struct cairn_msg *m)
 	if (channel_output_pending(ch) >= ch->output_max)
 		return CAIRN_EFULL;
 	size_t max = content_max(ch);
-	size_t need = CHANNEL_MSG_OVERHEAD + (m->envelope != NULL ? m->envelope_len : 0);
+	/* The variable fields: an envelope or entry, and private routing's (5.11). */
+	size_t need = CHANNEL_MSG_OVERHEAD + (m->envelope != NULL ? m->envelope_len : 0) +
+	              (m->relay != NULL ? m->relay_len : 0) +
+	              (m->sealed != NULL ? m->sealed_len : 0);
 	for (int attempt = 0; attempt < 2; attempt++) {
 		size_t room = 0;
 		if (ch->batch.len < max) {

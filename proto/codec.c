@@ -34,6 +34,9 @@ enum codec_field {
 	F_ENTRY,         /* bin 1..CAIRN_LOG_ENTRY_MAX, kept in m->envelope */
 	F_WORK_BITS,     /* uint 1..WORK_BITS_MAX */
 	F_WORK,          /* bin 16 */
+	F_RELAY,         /* bin 1..CODEC_RELAY_MAX */
+	F_SEALED,        /* bin CODEC_SEALED_MIN..CODEC_SEALED_MAX */
+	F_SEALED_REPLY,  /* bin CODEC_SEALED_REPLY_MIN..CODEC_SEALED_REPLY_MAX, in m->sealed */
 };
 
 #define CODEC_ARGS_MAX 3
@@ -60,6 +63,8 @@ static const struct codec_layout codec_layouts[] = {
     {CAIRN_CMD_LOG_DELETE, 2, "LOG_DELETE", {F_LOG_ID, F_DELETE_SECRET}},
     {CAIRN_CMD_INTAKE, 2, "INTAKE", {F_RECIPIENT_ID, F_WORK_BITS}},
     {CAIRN_CMD_SEND_WORK, 3, "SEND_WORK", {F_SENDER_ID, F_WORK, F_ENVELOPE}},
+    {CAIRN_CMD_FORWARD, 2, "FORWARD", {F_RELAY, F_SEALED}},
+    {CAIRN_CMD_FORWARDED, 1, "FORWARDED", {F_SEALED}},
     {CAIRN_REPLY_OK, 0, "OK", {0}},
     {CAIRN_REPLY_CREATED, 2, "CREATED", {F_RECIPIENT_ID, F_SENDER_ID}},
     {CAIRN_REPLY_ERROR, 1, "ERROR", {F_CODE}},
@@ -68,6 +73,7 @@ static const struct codec_layout codec_layouts[] = {
     {CAIRN_REPLY_APPENDED, 1, "APPENDED", {F_SEQ}},
     {CAIRN_REPLY_LOG_STATE, 2, "LOG_STATE", {F_FIRST_SEQ, F_NEXT_SEQ}},
     {CAIRN_REPLY_LOG_ENTRY, 2, "LOG_ENTRY", {F_SEQ, F_ENTRY}},
+    {CAIRN_REPLY_SEALED, 1, "SEALED", {F_SEALED_REPLY}},
 };
 
 static const struct codec_layout *codec_layout(uint64_t type)
@@ -121,6 +127,34 @@ static const uint8_t **codec_bin_slot(enum codec_field f, struct cairn_msg *m, s
 	}
 }
 
+/* Where a variable-length binary field of private routing lives, and its bounds. */
+static int codec_var_slot(enum codec_field f, struct cairn_msg *m, const uint8_t ***data,
+                          size_t **len, size_t *min, size_t *max)
+{
+	switch (f) {
+	case F_RELAY:
+		*data = &m->relay;
+		*len = &m->relay_len;
+		*min = 1;
+		*max = CODEC_RELAY_MAX;
+		return 1;
+	case F_SEALED:
+		*data = &m->sealed;
+		*len = &m->sealed_len;
+		*min = CODEC_SEALED_MIN;
+		*max = CODEC_SEALED_MAX;
+		return 1;
+	case F_SEALED_REPLY:
+		*data = &m->sealed;
+		*len = &m->sealed_len;
+		*min = CODEC_SEALED_REPLY_MIN;
+		*max = CODEC_SEALED_REPLY_MAX;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 /* ---- Encoding ------------------------------------------------------------------------- */
 
 /* The packer's sink: the caller's fixed buffer. Writes that do not fit fail, never grow. */
@@ -161,6 +195,11 @@ static int codec_check_fields(const struct codec_layout *l, struct cairn_msg *m)
 			return CAIRN_EINVAL;
 		if (f == F_WORK_BITS && (m->work_bits < WORK_BITS_MIN || m->work_bits > WORK_BITS_MAX))
 			return CAIRN_EINVAL;
+		const uint8_t **data;
+		size_t *len, min, max;
+		if (codec_var_slot(f, m, &data, &len, &min, &max) &&
+		    (*data == NULL || *len < min || *len > max))
+			return CAIRN_EINVAL;
 	}
 	return 0;
 }
@@ -175,6 +214,12 @@ static int codec_pack_field(msgpack_packer *pk, enum codec_field f, struct cairn
 			return msgpack_pack_nil(pk);
 		int rc = msgpack_pack_bin(pk, size);
 		return rc != 0 ? rc : msgpack_pack_bin_body(pk, *slot, size);
+	}
+	const uint8_t **data;
+	size_t *len, min, max;
+	if (codec_var_slot(f, m, &data, &len, &min, &max)) {
+		int rc = msgpack_pack_bin(pk, *len);
+		return rc != 0 ? rc : msgpack_pack_bin_body(pk, *data, *len);
 	}
 	switch (f) {
 	case F_ENVELOPE_ID:
@@ -368,6 +413,18 @@ static int codec_read_field(struct codec_reader *r, enum codec_field f, struct c
 		if (n != size)
 			return CAIRN_ETYPE;
 		*slot = data;
+		return 0;
+	}
+	const uint8_t **var;
+	size_t *varlen, min, max;
+	if (codec_var_slot(f, m, &var, &varlen, &min, &max)) {
+		rc = codec_read_bin(r, &data, &n);
+		if (rc != 0)
+			return rc;
+		if (n < min || n > max)
+			return CAIRN_ETYPE;
+		*var = data;
+		*varlen = n;
 		return 0;
 	}
 	switch (f) {

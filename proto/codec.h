@@ -29,6 +29,8 @@ enum cairn_msg_type {
 	CAIRN_CMD_LOG_DELETE = 12,
 	CAIRN_CMD_INTAKE = 13, /* intake mailboxes, section 5.10 */
 	CAIRN_CMD_SEND_WORK = 14,
+	CAIRN_CMD_FORWARD = 15, /* private routing, section 5.11 */
+	CAIRN_CMD_FORWARDED = 16,
 	CAIRN_REPLY_OK = 64,
 	CAIRN_REPLY_CREATED = 65,
 	CAIRN_REPLY_ERROR = 66,
@@ -37,6 +39,7 @@ enum cairn_msg_type {
 	CAIRN_REPLY_APPENDED = 69,
 	CAIRN_REPLY_LOG_STATE = 70,
 	CAIRN_REPLY_LOG_ENTRY = 71,
+	CAIRN_REPLY_SEALED = 72,
 };
 
 /*
@@ -69,11 +72,25 @@ struct cairn_msg {
 	uint8_t follow;               /* LOG_READ: 0 or 1 */
 	uint8_t work_bits;            /* INTAKE: 1..40 */
 	const uint8_t *work;          /* SEND_WORK: 16 bytes */
+	const uint8_t *relay;         /* FORWARD: the destination's address text, relay_len bytes */
+	size_t relay_len;             /* 1..CODEC_RELAY_MAX */
+	/* FORWARD FORWARDED: a sealed command, CODEC_SEALED_MIN..CODEC_SEALED_MAX bytes;
+	 * SEALED: a sealed reply, CODEC_SEALED_REPLY_MIN..CODEC_SEALED_REPLY_MAX bytes */
+	const uint8_t *sealed;
+	size_t sealed_len;
 };
 
-/* Largest encoding of any message (a full SEND, ENVELOPE, LOG_APPEND or LOG_ENTRY), for
- * sizing buffers. */
-#define CAIRN_MSG_ENCODED_MAX (CAIRN_ENVELOPE_MAX + 128)
+/* The wire bounds of 5.2 and 5.3 for private routing's fields (forward.h has the sizes that
+ * actually open, which are stricter). */
+#define CODEC_RELAY_MAX        320
+#define CODEC_SEALED_MIN       49
+#define CODEC_SEALED_MAX       16688
+#define CODEC_SEALED_REPLY_MIN 17
+#define CODEC_SEALED_REPLY_MAX 1040
+
+/* Largest encoding of any message (a full FORWARD: its two fields, their headers and the
+ * array's), for sizing buffers. */
+#define CAIRN_MSG_ENCODED_MAX (CODEC_SEALED_MAX + CODEC_RELAY_MAX + 32)
 
 /*
  * Encodes M into OUT (capacity CAP) and sets *OUTLEN. Returns 0, CAIRN_EINVAL for an unknown

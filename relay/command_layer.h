@@ -29,6 +29,13 @@
 struct conn;
 struct relay;
 
+/* A forwarded command's reply waits to be sealed (docs/PROTOCOL.md 5.11; forwarded.c): the
+ * FORWARDED's request id, which the inner command runs under, and the reply key. */
+struct sealed_slot {
+	uint32_t request_id;
+	uint8_t k_rep[CAIRN_KEY_LEN];
+};
+
 /*
  * The command layer's state of one connection (port.h): what it may manage and what it is
  * subscribed to. Lives as long as the connection's memory (the handler's open to free), so a
@@ -49,6 +56,11 @@ struct peer {
 	uint32_t reads_len;
 	uint32_t reads_waiting; /* of them, waiting for the relay's read batches: read no more */
 	uint32_t read_batches;  /* log read batches out for its reads, ended ones' included */
+	/* Forwarded commands run under their FORWARDED's request id: their OK or ERROR is
+	 * sealed into SEALED (peer_reply). At most inflight_requests + 1. */
+	struct sealed_slot *sealed;
+	uint32_t sealed_len;
+	uint32_t forwards; /* FORWARDs of this connection waiting for their destination */
 };
 
 /* A storage job for a request that is not an envelope's own write. */
@@ -69,6 +81,11 @@ struct request {
 void peer_reply(struct peer *p, const struct cairn_msg *m);
 void peer_reply_ok(struct peer *p, uint32_t request_id);
 void peer_reply_error(struct peer *p, uint32_t request_id, int code);
+/* The OK or ERROR of P's command REQUEST_ID will be sealed with K_REP into a SEALED reply
+ * (instead of sent as it is): 0, or CAIRN_ELIMIT / CAIRN_ENOMEM (nothing registered). */
+int peer_seal_next(struct peer *p, uint32_t request_id, const uint8_t k_rep[static CAIRN_KEY_LEN]);
+/* Wipes and frees P's waiting reply keys (its memory goes). */
+void peer_seal_free(struct peer *p);
 /* A request of P's waits for the store: P and its connection stay in memory, and it counts
  * against inflight_requests, until peer_release (which may free P). */
 void peer_hold(struct peer *p);
@@ -133,6 +150,13 @@ void logs_expire(struct relay *relay, int64_t now, uint64_t cutoff);
 /* Load callbacks (store_load_cb: log, log_entry; CTX is the relay). */
 void logs_load_log(void *ctx, const struct store_log *rec);
 void logs_load_entry(void *ctx, const struct store_log_entry_info *info);
+
+/* ---- forwarded.c: private routing (docs/PROTOCOL.md 5.11) ----------------------------- */
+
+/* FORWARDED: opens M's sealed command off the loop thread, then runs it for P with its reply
+ * sealed. FORWARD: the rules of 5.11 (forward.c carries it to the destination). */
+void forwarded_command(struct peer *p, const struct cairn_msg *m);
+void forward_command(struct peer *p, const struct cairn_msg *m);
 
 /* ---- commands.c ------------------------------------------------------------------------ */
 

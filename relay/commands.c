@@ -539,6 +539,12 @@ static void on_command(void *peer, const struct cairn_msg *m)
 	case CAIRN_CMD_SEND_WORK:
 		cmd_send_work(p, m);
 		break;
+	case CAIRN_CMD_FORWARD:
+		forward_command(p, m);
+		break;
+	case CAIRN_CMD_FORWARDED:
+		forwarded_command(p, m);
+		break;
 	default:
 		if (logs_command(p, m))
 			break;
@@ -605,6 +611,7 @@ static void on_free(void *peer)
 	free(p->authed);
 	free(p->subs);
 	free(p->reads);
+	peer_seal_free(p);
 	free(p);
 }
 

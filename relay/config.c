@@ -61,6 +61,14 @@ void relay_config_defaults(struct relay_config *cfg)
 	cfg->intake_max_bytes = CAIRN_DEFAULT_INTAKE_MAX_BYTES;
 	cfg->work_window_s = CAIRN_DEFAULT_WORK_WINDOW_S;
 	cfg->work_seen_max = CAIRN_DEFAULT_WORK_SEEN_MAX;
+	/* [forward] (docs/PROTOCOL.md 5.11) */
+	cfg->forward_enabled = 1;
+	cfg->forward_per_connection = 64;
+	cfg->forward_max = 4096;
+	cfg->forward_relays_max = 64;
+	cfg->forward_per_destination = 1024;
+	cfg->forward_timeout_s = 30;
+	cfg->forward_idle_s = 120;
 	snprintf(cfg->data_dir, sizeof(cfg->data_dir), "%s", CAIRN_DEFAULT_DATA_DIR);
 }
 
@@ -317,6 +325,21 @@ static const struct key_spec keys[] = {
         "run obfs4proxy (state in DATA/obfs4) listening on HOST:PORT; empty = no obfs4"),
     NUM("obfs4", "iat_mode", obfs4_iat_mode, V_COUNT, 0, 2,
         "obfs4's timing obfuscation: 0 none, 1 packet timing, 2 timing and sizes (slowest)"),
+    /* [forward]: private routing (docs/PROTOCOL.md 5.11) */
+    NUM("forward", "enabled", forward_enabled, V_COUNT, 0, 1,
+        "1: carry FORWARDs of this relay's own users to other relays; 0: refuse them"),
+    NUM("forward", "per_connection", forward_per_connection, V_COUNT, 1, 65536,
+        "FORWARDs one connection may have waiting for their destination; more get 'limit'"),
+    NUM("forward", "max", forward_max, V_COUNT, 1, 1u << 20,
+        "FORWARDs waiting for their destination, relay-wide; more get 'limit'"),
+    NUM("forward", "relays_max", forward_relays_max, V_COUNT, 1, 65536,
+        "connections of this relay's own to destination relays, at once"),
+    NUM("forward", "per_destination", forward_per_destination, V_COUNT, 1, 1u << 20,
+        "FORWARDs waiting for one destination relay; more get 'limit'"),
+    NUM("forward", "timeout", forward_timeout_s, V_SECONDS, 1, 3600,
+        "a FORWARD its destination has not answered within this time gets 'unreachable'"),
+    NUM("forward", "idle", forward_idle_s, V_SECONDS, 1, DAY,
+        "a connection to a destination relay unused for this long is closed"),
 };
 #define KEY_COUNT (sizeof(keys) / sizeof(keys[0]))
 
@@ -374,7 +397,8 @@ static const struct key_spec *key_find(const char *section, const char *name)
 static bool section_known(const char *section)
 {
 	return strcmp(section, "relay") == 0 || strcmp(section, "limits") == 0 ||
-	       strcmp(section, "https") == 0 || strcmp(section, "obfs4") == 0;
+	       strcmp(section, "https") == 0 || strcmp(section, "obfs4") == 0 ||
+	       strcmp(section, "forward") == 0;
 }
 
 /* ---- Reading the file -------------------------------------------------------------------- */
@@ -447,7 +471,7 @@ static char *load_read_line(char *str, int num, void *stream)
 			if (!section_known(name))
 				load_error(c,
 				           "unknown section [%s] (sections are [relay], [limits], "
-				           "[https] and [obfs4])",
+				           "[https], [obfs4] and [forward])",
 				           name);
 		}
 	}

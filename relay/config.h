@@ -60,6 +60,14 @@ struct relay_config {
 	 */
 	char obfs4_listen[300];  /* HOST:PORT it listens on, "" = off */
 	uint32_t obfs4_iat_mode; /* 0, 1 or 2 */
+	/* [forward]: private routing, docs/PROTOCOL.md 5.11 (forwarded.c, outconn.c) */
+	uint32_t forward_enabled;         /* 0 or 1: FORWARD for this relay's own users */
+	uint32_t forward_per_connection;  /* FORWARDs one connection may have waiting */
+	uint32_t forward_max;             /* FORWARDs waiting, relay-wide */
+	uint32_t forward_relays_max;      /* outgoing connections to destination relays */
+	uint32_t forward_per_destination; /* FORWARDs waiting for one destination */
+	uint32_t forward_timeout_s;       /* a FORWARD unanswered this long is `unreachable` */
+	uint32_t forward_idle_s;          /* an outgoing connection idle this long is closed */
 	/* not from the file */
 	char data_dir[RELAY_PATH_MAX];
 };

@@ -2,18 +2,89 @@
 /*
  * The command layer's per-connection state (struct peer) and requests: replies go through the
  * relay's port (port.h); a request that waits for the store holds its connection; which
- * mailboxes a connection may manage.
+ * mailboxes a connection may manage; the sealing of a forwarded command's reply (5.11).
  */
 #include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
 
 #include "cairn/error.h"
 #include "command_layer.h"
+#include "forward.h"
 #include "port.h"
 #include "relay.h"
 
+/* The waiting slot for REQUEST_ID, or -1. */
+static long seal_find(const struct peer *p, uint32_t request_id)
+{
+	for (uint32_t i = 0; i < p->sealed_len; i++)
+		if (p->sealed[i].request_id == request_id)
+			return (long)i;
+	return -1;
+}
+
+/*
+ * Sends M, the inner command's reply, as SEALED with slot I's key, and frees the slot. The
+ * inner reply carries request id 0 (5.11). A reply that cannot be encoded or sealed (it
+ * cannot happen for OK and ERROR) becomes an unsealed ERROR `storage`.
+ */
+static void seal_reply(struct peer *p, long i, const struct cairn_msg *m)
+{
+	struct sealed_slot slot = p->sealed[i];
+	p->sealed[i] = p->sealed[--p->sealed_len];
+	sodium_memzero(&p->sealed[p->sealed_len], sizeof(slot));
+
+	struct cairn_msg inner = *m;
+	inner.request_id = 0;
+	uint8_t plain[64], sealed[FORWARD_REPLY_SEALED];
+	size_t len;
+	struct cairn_msg out = {.type = CAIRN_REPLY_SEALED, .request_id = slot.request_id};
+	if (cairn_msg_encode(&inner, plain, sizeof(plain), &len) != 0 ||
+	    forward_reply_seal(slot.k_rep, plain, len, sealed) != 0) {
+		out.type = CAIRN_REPLY_ERROR;
+		out.code = (uint32_t)-CAIRN_ESTORAGE;
+	} else {
+		out.sealed = sealed;
+		out.sealed_len = sizeof(sealed);
+	}
+	sodium_memzero(&slot, sizeof(slot));
+	p->relay->port->reply(p->conn, &out);
+}
+
 void peer_reply(struct peer *p, const struct cairn_msg *m)
 {
+	/* Only a command's final reply is sealed: ENVELOPE and END name subscriptions. */
+	if (p->sealed_len > 0 && (m->type == CAIRN_REPLY_OK || m->type == CAIRN_REPLY_ERROR)) {
+		long i = seal_find(p, m->request_id);
+		if (i >= 0) {
+			seal_reply(p, i, m);
+			return;
+		}
+	}
 	p->relay->port->reply(p->conn, m);
+}
+
+int peer_seal_next(struct peer *p, uint32_t request_id, const uint8_t k_rep[static CAIRN_KEY_LEN])
+{
+	uint32_t max = p->relay->cfg->inflight_requests + 1;
+	if (p->sealed_len >= max || seal_find(p, request_id) >= 0)
+		return CAIRN_ELIMIT;
+	if (grow_array((void **)&p->sealed, sizeof(*p->sealed), p->sealed_len, max) != 0)
+		return CAIRN_ENOMEM;
+	p->sealed[p->sealed_len].request_id = request_id;
+	memcpy(p->sealed[p->sealed_len].k_rep, k_rep, CAIRN_KEY_LEN);
+	p->sealed_len++;
+	return 0;
+}
+
+void peer_seal_free(struct peer *p)
+{
+	if (p->sealed != NULL)
+		sodium_memzero(p->sealed, (size_t)p->sealed_len * sizeof(*p->sealed));
+	free(p->sealed);
+	p->sealed = NULL;
+	p->sealed_len = 0;
 }
 
 void peer_reply_ok(struct peer *p, uint32_t request_id)

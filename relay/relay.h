@@ -139,6 +139,12 @@ struct relay {
 
 	struct relay_stats stats;
 	struct relay_load load;
+
+	/* Private routing (docs/PROTOCOL.md 5.11; forwarded.c): what carries a FORWARD to
+	 * another relay (NULL: none, every remote FORWARD is `unreachable`), and the FORWARDs
+	 * of every connection waiting for their destination. */
+	const struct forward_carrier *carrier;
+	uint32_t forwards;
 };
 
 /* Seconds since the epoch by RELAY's clock (the loop's cached time is monotonic, not

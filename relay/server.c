@@ -22,6 +22,7 @@
 #include "conn.h"
 #include "handshake.h"
 #include "log.h"
+#include "outconn.h"
 #include "privs.h"
 #include "ptserver.h"
 #include "relay.h"
@@ -145,6 +146,7 @@ static void begin_shutdown(struct relay *relay)
 	if (relay->cfg->https_listen_port != 0)
 		close_handle((uv_handle_t *)&relay->https_listener);
 	ptserver_stop(relay->obfs4);
+	outconn_stop(relay); /* waiting FORWARDs: `unreachable` */
 	uv_timer_stop(&relay->tick);
 	storage_close(relay->storage, on_storage_closed, relay);
 }
@@ -272,6 +274,11 @@ int relay_server_run(const struct relay_config *cfg,
 	}
 	commands_load_finish(relay, relay_ready);
 	admission_init(relay);
+	if (outconn_start(relay) != 0) {
+		log_error("out of memory");
+		rc = CAIRN_ENOMEM;
+		goto out_storage;
+	}
 	if (cfg->user[0] != '\0') {
 		char err[256];
 		rc = relay_drop_privileges(cfg->user, err, sizeof(err));
@@ -312,6 +319,7 @@ int relay_server_run(const struct relay_config *cfg,
 out_storage:
 	storage_close(relay->storage, NULL, NULL);
 out:
+	outconn_stop(relay); /* error paths: the carrier's memory goes with its timer */
 	/* Close whatever is still open (error paths) and let the callbacks run. */
 	uv_walk(&loop, walk_close, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);

@@ -53,6 +53,14 @@ void cairn_close(struct cairn *c);
 /* Network settings: a SOCKS5 proxy "HOST:PORT" (NULL: direct) and the connect/read timeout. */
 CAIRN_WARN_UNUSED int cairn_set_socks(struct cairn *c, const char *hostport);
 void cairn_set_timeout(struct cairn *c, int timeout_ms);
+/*
+ * Private routing (docs/PROTOCOL.md 5.11), off by default. On: a message for a contact's
+ * mailbox on a relay that holds none of ours is sealed for that relay and sent through a relay
+ * of ours (FORWARD), on a connection that has proved one of our mailboxes there, so that the
+ * contact's relay never sees our address; it waits while no such connection is up (`cairn
+ * sync` and `listen` make one, `send` alone does not). `unreachable` leaves it in the outbox.
+ */
+void cairn_set_private_routing(struct cairn *c, int on);
 
 /*
  * A cairn+obfs4:// relay address is reached through obfs4proxy (PROTOCOL.md 7.3): the one at

@@ -30,6 +30,7 @@ extern "C" {
 	XX(ESHUTDOWN, -8, "relay shutting down")                                                 \
 	XX(ECAPACITY, -9, "the relay is full; try another relay or later")                       \
 	XX(EWORK, -10, "proof of work refused: too weak, stale or reused (check the clock)")     \
+	XX(EUNREACHABLE, -11, "the destination relay could not be reached; retry later")         \
 	/* Local codes. */                                                                       \
 	XX(EINVAL, -20, "invalid argument")                                                      \
 	XX(ENOMEM, -21, "out of memory")                                                         \

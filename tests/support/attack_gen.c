@@ -358,8 +358,8 @@ static size_t gen_unknown_type(struct attack *a, uint8_t *out, size_t cap)
 {
 	if (cap < 5)
 		return 0;
-	/* Past SEND_WORK (14), the last command type, and the reply types (64..68). */
-	uint8_t t = (uint8_t)(rnd(a) % 2 ? 15 + rnd(a) % 49 : 69 + rnd(a) % 59);
+	/* Past FORWARDED (16), the last command type, and the reply types (64..72). */
+	uint8_t t = (uint8_t)(rnd(a) % 2 ? 17 + rnd(a) % 47 : 73 + rnd(a) % 55);
 	size_t n = raw_head(a, out, 2, t);
 	rid_commit(a, K_OTHER, -1);
 	return n;
@@ -638,6 +638,44 @@ static size_t gen_send_work_reused(struct attack *a, uint8_t *out, size_t cap)
 	return send_work(a, a->work_sid, a->work, a->work_env_len, -1, out, cap);
 }
 
+/* ---- private routing (PROTOCOL.md 5.11) ------------------------------------------------- */
+
+/* FORWARDED with random sealed bytes, one time in two of a size that opens (32 + 1024 + 16):
+ * an X25519 and a failed tag off the relay's loop thread, then `bad request`. */
+static size_t gen_forwarded_garbage(struct attack *a, uint8_t *out, size_t cap)
+{
+	static const size_t sizes[] = {1072, 4144, 49, 777};
+	size_t len = sizes[rnd(a) % 4];
+	if (rnd(a) % 2 == 0)
+		len = 1072;
+	if (cap < len + 16 || len > sizeof(a->body))
+		return 0;
+	rnd_bytes(a, a->body, len);
+	struct cairn_msg m = {.type = CAIRN_CMD_FORWARDED, .sealed = a->body, .sealed_len = len};
+	return put(a, &m, out, cap, K_OTHER, -1);
+}
+
+/* FORWARD of garbage to a relay that is not there (a random key at 127.0.0.1:1): `denied`
+ * before the connection has a mailbox, then `unreachable` (or `limit` at the relay's caps). */
+static size_t gen_forward(struct attack *a, uint8_t *out, size_t cap)
+{
+	static const char b64[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	char text[80] = "cairn://";
+	for (int i = 0; i < 42; i++)
+		text[8 + i] = b64[rnd(a) % 64];
+	text[50] = b64[(rnd(a) % 16) * 4]; /* the last character holds 2 bits of nothing */
+	strcpy(text + 51, "@127.0.0.1:1");
+	uint8_t sealed[49];
+	rnd_bytes(a, sealed, sizeof(sealed));
+	struct cairn_msg m = {.type = CAIRN_CMD_FORWARD,
+	                      .relay = (const uint8_t *)text,
+	                      .relay_len = strlen(text),
+	                      .sealed = sealed,
+	                      .sealed_len = sizeof(sealed)};
+	return put(a, &m, out, cap, K_OTHER, -1);
+}
+
 /* The table: a new command is one entry here (and one in enum gen_id). WEIGHT is its share
  * of the random mix. */
 const struct generator generators[G_COUNT] = {
@@ -675,6 +713,8 @@ const struct generator generators[G_COUNT] = {
     [G_SEND_WORK_GARBAGE] = {"SEND_WORK garbage work", 1, gen_send_work_garbage},
     [G_SEND_WORK_NOBOX] = {"SEND_WORK no such mailbox", 1, gen_send_work_nobox},
     [G_SEND_WORK_REUSED] = {"SEND_WORK reused work", 1, gen_send_work_reused},
+    [G_FORWARDED_GARBAGE] = {"FORWARDED garbage", 1, gen_forwarded_garbage},
+    [G_FORWARD] = {"FORWARD nowhere", 1, gen_forward},
 };
 
 _Static_assert(G_COUNT <= ATTACK_GENERATORS_MAX, "attack_stats.per_generator is too small");

@@ -58,6 +58,11 @@ static void fake_reply(struct conn *c, const struct cairn_msg *m)
 		memcpy(r->body, m->envelope, m->envelope_len);
 		r->body_len = m->envelope_len;
 	}
+	if (m->type == CAIRN_REPLY_SEALED) {
+		assert_true(m->sealed_len <= sizeof(r->sealed));
+		memcpy(r->sealed, m->sealed, m->sealed_len);
+		r->sealed_len = m->sealed_len;
+	}
 }
 
 static bool fake_can_deliver(const struct conn *c)

@@ -38,6 +38,8 @@ struct reply {
 	uint8_t sender_id[CAIRN_MAILBOX_ID_LEN];
 	uint8_t body[64];
 	size_t body_len;
+	uint8_t sealed[1040]; /* SEALED: the sealed reply (CODEC_SEALED_REPLY_MAX) */
+	size_t sealed_len;
 };
 
 /* The command layer sees struct conn only as an opaque pointer: this is the test's own. */

@@ -303,3 +303,34 @@ int relayproc_run_second(const struct relayproc *r, uint16_t port, int timeout_m
 	waitpid(pid, NULL, 0);
 	return -1;
 }
+
+int relayproc_address(const struct relayproc *r, const char *host, char *out, size_t cap)
+{
+	struct cairn_address a = {.host_type = CAIRN_HOST_IPV4, .port = r->port};
+	memcpy(a.key, r->pub, sizeof(a.key));
+	if (strlen(host) >= sizeof(a.host))
+		return -1;
+	strcpy(a.host, host);
+	return cairn_address_format(&a, out, cap) == 0 ? 0 : -1;
+}
+
+bool tcp_established_from(const char *host, uint16_t port, const char *from)
+{
+	struct in_addr want, peer;
+	if (inet_pton(AF_INET, host, &want) != 1 || inet_pton(AF_INET, from, &peer) != 1)
+		return false;
+	FILE *f = fopen("/proc/net/tcp", "r");
+	if (f == NULL)
+		return false;
+	char line[512];
+	bool found = false;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		unsigned la, lp, ra, rp, st;
+		/* "sl: local:port remote:port st": addresses in the kernel's byte order, as s_addr. */
+		if (sscanf(line, " %*d: %8X:%4X %8X:%4X %2X", &la, &lp, &ra, &rp, &st) == 5 &&
+		    st == 1 /* ESTABLISHED */ && la == want.s_addr && lp == port && ra == peer.s_addr)
+			found = true;
+	}
+	fclose(f);
+	return found;
+}

@@ -6,6 +6,8 @@
 #ifndef CAIRN_TEST_RELAYPROC_H
 #define CAIRN_TEST_RELAYPROC_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -45,6 +47,13 @@ int relayproc_start_https(struct relayproc *r, const char *limits, const char *p
  * TIMEOUT_MS for it to exit. Returns its exit status, or -1 if it was still running (then it
  * is killed). */
 int relayproc_run_second(const struct relayproc *r, uint16_t port, int timeout_ms);
+
+/* R's address text with HOST as its host (the address it listens on) into OUT (capacity
+ * CAP, CAIRN_ADDRESS_MAX + 1 suffice). Returns 0 or -1. */
+int relayproc_address(const struct relayproc *r, const char *host, char *out, size_t cap);
+/* Whether an established TCP connection to the IPv4 HOST:PORT comes from FROM, by
+ * /proc/net/tcp (which lists the whole network namespace): who a relay has accepted. */
+bool tcp_established_from(const char *host, uint16_t port, const char *from);
 
 /* Resident set size of the running relay, in KiB, or -1. */
 long relayproc_rss_kb(const struct relayproc *r);

@@ -199,6 +199,9 @@ static void sync_out(struct tclient *c)
 		c->session = c->ch.session;
 }
 
+/* Set by tclient_connect_at for one dial: the IPv4 addresses to connect from and to. */
+static const char *dial_from, *dial_to;
+
 int tclient_dial(struct tclient *c, uint16_t port)
 {
 	memset(c, 0, sizeof(*c));
@@ -208,6 +211,17 @@ int tclient_dial(struct tclient *c, uint16_t port)
 		return -1;
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (dial_to != NULL)
+		inet_pton(AF_INET, dial_to, &sa.sin_addr);
+	if (dial_from != NULL) {
+		struct sockaddr_in from = {.sin_family = AF_INET};
+		inet_pton(AF_INET, dial_from, &from.sin_addr);
+		if (bind(c->fd, (struct sockaddr *)&from, sizeof(from)) != 0) {
+			close(c->fd);
+			c->fd = -1;
+			return -1;
+		}
+	}
 	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
 		close(c->fd);
 		c->fd = -1;
@@ -309,6 +323,16 @@ int tclient_connect(struct tclient *c, uint16_t port, const uint8_t relay_public
 	                        CAIRN_NOISE_MSG_MAX);
 	rec_start(c);
 	return 0;
+}
+
+int tclient_connect_at(struct tclient *c, const char *from, const char *to, uint16_t port,
+                       const uint8_t relay_public[32])
+{
+	dial_from = from;
+	dial_to = to;
+	int rc = tclient_connect(c, port, relay_public);
+	dial_from = dial_to = NULL;
+	return rc;
 }
 
 void tclient_close(struct tclient *c)

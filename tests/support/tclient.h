@@ -43,6 +43,10 @@ struct tclient {
 int tclient_dial(struct tclient *c, uint16_t port);
 /* Dial and handshake against RELAY_PUBLIC. Returns 0 or a negative code. */
 int tclient_connect(struct tclient *c, uint16_t port, const uint8_t relay_public[32]);
+/* tclient_connect from the IPv4 address FROM (NULL: the kernel's choice) to TO (NULL:
+ * 127.0.0.1), for tests that look at who connected from where. */
+int tclient_connect_at(struct tclient *c, const char *from, const char *to, uint16_t port,
+                       const uint8_t relay_public[32]);
 void tclient_close(struct tclient *c);
 
 /* Adds M to the batch (M->request_id is set from a counter if 0 is passed? no: as given). */
