@@ -3,7 +3,8 @@
  * A client's connection to one relay (see net.h). The socket is non-blocking from the start,
  * and every wait goes through poll() with a deadline, so neither a silent relay nor a stalled
  * proxy can hold the caller longer than it asked. With a proxy set, the relay's name is never
- * resolved here: it goes to the proxy as it is.
+ * resolved here: it goes to the proxy as it is. A cairn+https address puts TLS and WebSocket
+ * (wss.c) between the socket and the channel: net_send and net_recv are the one seam.
  */
 #include <errno.h>
 #include <poll.h>
@@ -20,13 +21,15 @@
 #include "fdio.h"
 #include "net.h"
 #include "socks5.h"
+#include "wss.h"
 
 /* Used when the caller passes 0: Tor may need several seconds to build a circuit. */
 #define CNET_CONNECT_TIMEOUT_DEFAULT_MS 15000
 /* The protocol itself (handshake, frames, batches, decoding) is the channel's; this file
  * moves its bytes through a socket with deadlines. */
-/* Where a connection is: TCP connecting, the SOCKS5 exchange, the handshake, open. */
-enum cnet_phase { CNET_TCP, CNET_SOCKS, CNET_HANDSHAKE, CNET_OPEN };
+/* Where a connection is: TCP connecting, the SOCKS5 exchange, TLS and the WebSocket upgrade
+ * (https only), the handshake, open. */
+enum cnet_phase { CNET_TCP, CNET_SOCKS, CNET_WSS, CNET_HANDSHAKE, CNET_OPEN };
 
 /* A connection's time comes from the environment's clock (env.h), and the descriptor is
  * attempted address by address (env.h's ATTEMPT); this many at most. */
@@ -43,6 +46,7 @@ struct cnet {
 	struct cairn_address relay;
 	struct client_env env;
 	struct socks5_client socks;
+	struct wss *wss;  /* https: the stream's TLS and framing (owned), or NULL */
 	bool broken;      /* a fatal error happened: every later call fails with CAIRN_EIO */
 	bool peer_closed; /* the last read met an orderly close */
 	uint32_t next_id;
@@ -51,11 +55,39 @@ struct cnet {
 	uint8_t in[16384];
 };
 
-/* Whether sealed bytes wait to be written. */
+/* The byte stream under the channel: the socket, or TLS and WebSocket over it. Both behave
+ * as send(2) and recv(2) do on a non-blocking socket. */
+static ssize_t net_send(struct cnet *n, const void *buf, size_t len)
+{
+	if (n->wss != NULL)
+		return wss_send(n->wss, buf, len);
+	/* MSG_NOSIGNAL: a peer that closed must not kill the process with SIGPIPE. */
+	return send(n->fd, buf, len, MSG_NOSIGNAL);
+}
+
+static ssize_t net_recv(struct cnet *n, void *buf, size_t cap)
+{
+	if (n->wss != NULL)
+		return wss_recv(n->wss, buf, cap);
+	return recv(n->fd, buf, cap, 0);
+}
+
+/* Whether sealed bytes wait to be written (in the channel, or in frames and TLS). */
 static bool net_output_pending(const struct cnet *n)
 {
 	const uint8_t *out;
-	return channel_output(&n->ch, &out) > 0;
+	return channel_output(&n->ch, &out) > 0 || (n->wss != NULL && wss_output_pending(n->wss));
+}
+
+/* What an open connection waits for: POLLIN, with POLLOUT while bytes wait to be written (or,
+ * under TLS, while a read needs a write). */
+static short net_open_events(const struct cnet *n)
+{
+	const uint8_t *out;
+	if (n->wss != NULL)
+		return (short)(wss_events(n->wss) |
+		               (channel_output(&n->ch, &out) > 0 ? POLLOUT : 0));
+	return net_output_pending(n) ? POLLIN | POLLOUT : POLLIN;
 }
 
 /* Writes what the channel has sealed, as far as the socket takes it now; the rest waits for
@@ -64,9 +96,10 @@ static int net_write_some(struct cnet *n)
 {
 	const uint8_t *out;
 	size_t len;
+	if (n->wss != NULL && wss_flush(n->wss) != 0)
+		return CAIRN_EIO;
 	while ((len = channel_output(&n->ch, &out)) > 0) {
-		/* MSG_NOSIGNAL: a peer that closed must not kill the process with SIGPIPE. */
-		ssize_t sent = send(n->fd, out, len, MSG_NOSIGNAL);
+		ssize_t sent = net_send(n, out, len);
 		if (sent < 0) {
 			if (errno == EINTR)
 				continue;
@@ -84,12 +117,15 @@ static int net_fill(struct cnet *n, int64_t deadline)
 	n->peer_closed = false;
 	for (;;) {
 		bool pending = net_output_pending(n);
-		int rc = fdio_wait(n->fd, pending ? POLLIN | POLLOUT : POLLIN, deadline);
+		/* Bytes TLS or the framing already hold are read before any wait: the socket
+		 * would not wake for them. */
+		bool buffered = n->wss != NULL && wss_readable(n->wss);
+		int rc = buffered ? 0 : fdio_wait(n->fd, net_open_events(n), deadline);
 		if (rc != 0)
 			return rc;
 		if (pending && (rc = net_write_some(n)) != 0)
 			return rc;
-		ssize_t got = recv(n->fd, n->in, sizeof(n->in), 0);
+		ssize_t got = net_recv(n, n->in, sizeof(n->in));
 		if (got > 0) {
 			n->in_len = (size_t)got;
 			n->in_off = 0;
@@ -216,6 +252,17 @@ int cnet_start(const struct cairn_address *relay, const struct cnet_options *opt
 	n->deadline_ms = env->mono_ms(env->ctx) + timeout;
 	n->phase = CNET_TCP;
 	int rc;
+	if (relay->transport == CAIRN_TRANSPORT_OBFS4) {
+		/* Section 7.3: through obfs4proxy's own SOCKS5 listener. Chaining it behind
+		 * another proxy (Tor) is not supported, and going around the user's proxy
+		 * would show the bridge where the user is: refuse rather than leak. */
+		const char *pt = opt != NULL ? opt->obfs4_socks : NULL;
+		if (pt == NULL || socks != NULL) {
+			rc = CAIRN_ECONNECT;
+			goto fail;
+		}
+		socks = pt;
+	}
 	if (socks != NULL) {
 		n->proxied = true;
 		if ((rc = net_parse_proxy(socks, n->proxy_host, sizeof(n->proxy_host),
@@ -284,7 +331,7 @@ static int net_handshake_advance(struct cnet *n)
 			n->in_off += channel_feed(&n->ch, n->in + n->in_off, n->in_len - n->in_off);
 			continue;
 		}
-		ssize_t got = recv(n->fd, n->in, sizeof(n->in), 0);
+		ssize_t got = net_recv(n, n->in, sizeof(n->in));
 		if (got > 0) {
 			n->in_len = (size_t)got;
 			n->in_off = 0;
@@ -294,6 +341,37 @@ static int net_handshake_advance(struct cnet *n)
 			return errno == EAGAIN || errno == EWOULDBLOCK ? 1 : CAIRN_ECONNECT;
 		}
 	}
+}
+
+static int net_handshake_start(struct cnet *n);
+
+/* After TCP (and SOCKS5): TLS and the upgrade for an https address, else the handshake. */
+static int net_stream_start(struct cnet *n)
+{
+	if (n->relay.transport != CAIRN_TRANSPORT_HTTPS)
+		return net_handshake_start(n);
+	n->phase = CNET_WSS;
+	return wss_new(&n->relay, n->fd, &n->env, &n->wss);
+}
+
+/* Starts the SOCKS5 exchange with the credentials of section 7: the bridge's arguments for
+ * obfs4proxy, else a username drawn fresh for this connection alone (Tor isolation). */
+static int net_socks_start(struct cnet *n)
+{
+	struct socks5_auth auth;
+	if (n->relay.transport == CAIRN_TRANSPORT_OBFS4) {
+		int rc = socks5_auth_obfs4(&auth, &n->relay);
+		if (rc != 0)
+			return rc;
+	} else {
+		uint8_t r[SOCKS5_ISOLATION_RANDOM];
+		n->env.random(n->env.ctx, r, sizeof(r));
+		socks5_auth_isolation(&auth, r);
+		sodium_memzero(r, sizeof(r));
+	}
+	int rc = socks5_start(&n->socks, &n->relay, &auth);
+	sodium_memzero(&auth, sizeof(auth));
+	return rc;
 }
 
 /* Starts the handshake against the relay's key. */
@@ -324,13 +402,17 @@ int cnet_advance(struct cnet *n)
 				break;
 			if (n->proxied) {
 				n->phase = CNET_SOCKS;
-				rc = socks5_start(&n->socks, &n->relay);
+				rc = net_socks_start(n);
 			} else {
-				rc = net_handshake_start(n);
+				rc = net_stream_start(n);
 			}
 			break;
 		case CNET_SOCKS:
 			if ((rc = socks5_advance(&n->socks, n->fd)) == 0)
+				rc = net_stream_start(n);
+			break;
+		case CNET_WSS:
+			if ((rc = wss_advance(n->wss)) == 0)
 				rc = net_handshake_start(n);
 			break;
 		default:
@@ -353,10 +435,14 @@ short cnet_events(const struct cnet *n)
 		return POLLOUT;
 	case CNET_SOCKS:
 		return socks5_events(&n->socks);
+	case CNET_WSS:
+		return wss_events(n->wss);
 	case CNET_HANDSHAKE:
+		if (n->wss != NULL)
+			return net_open_events(n);
 		return net_output_pending(n) ? POLLOUT : POLLIN;
 	default:
-		return net_output_pending(n) ? POLLIN | POLLOUT : POLLIN;
+		return net_open_events(n);
 	}
 }
 
@@ -398,6 +484,8 @@ void cnet_close(struct cnet *n)
 {
 	if (n == NULL)
 		return;
+	/* TLS and the framing first: they borrow the descriptor. */
+	wss_free(n->wss);
 	if (n->fd >= 0)
 		close(n->fd);
 	/* The channel wipes its keys and its buffers (commands, replies) as it frees them. */

@@ -25,6 +25,7 @@ struct cnet;
 
 struct cnet_options {
 	const char *socks;            /* "HOST:PORT" of a SOCKS5 proxy, or NULL for direct TCP */
+	const char *obfs4_socks;      /* cairn+obfs4: obfs4proxy's SOCKS5 listener (pt.h) */
 	int connect_timeout_ms;       /* TCP + proxy + handshake; default 15000 when 0 */
 	const struct client_env *env; /* how to connect, the handshake's clock; NULL: real */
 };
@@ -41,7 +42,8 @@ CAIRN_WARN_UNUSED int cnet_connect(const struct cairn_address *relay,
  * Starts connecting to RELAY without waiting on the network (only the environment's name
  * resolution may take time, env.h). *OUT (owned: cnet_close) is then connecting: drive it with
  * cnet_advance. Returns 0, or at once CAIRN_EINVAL, CAIRN_ECONNECT (every address refused,
- * an onion without a proxy), CAIRN_EPROXY (the proxy's), CAIRN_ENOMEM.
+ * an onion without a proxy; a cairn+obfs4 address without OBFS4_SOCKS, or with SOCKS too,
+ * since obfs4 through Tor is not supported), CAIRN_EPROXY (the proxy's), CAIRN_ENOMEM.
  */
 CAIRN_WARN_UNUSED int cnet_start(const struct cairn_address *relay, const struct cnet_options *opt,
                                  struct cnet **out);

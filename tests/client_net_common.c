@@ -290,24 +290,38 @@ static void fake_socks(int c, int wfd, enum fake_mode mode)
 {
 	uint8_t rec[600];
 	size_t len = 0;
-	static const uint8_t ok_method[] = {5, 0}, no_method[] = {5, 0xff};
-	if (!read_n(c, rec, 3))
+	static const uint8_t ok_method[] = {5, 0}, no_method[] = {5, 0xff}, pass_method[] = {5, 2},
+	                     auth_ok[] = {1, 0};
+	if (!read_n(c, rec, 2) || !read_n(c, rec + 2, rec[1]))
 		goto done;
-	len = 3;
+	len = 2 + (size_t)rec[1];
 	if (mode == FAKE_NO_METHOD) {
 		write_all(c, no_method, sizeof(no_method));
 		goto done;
 	}
-	write_all(c, ok_method, sizeof(ok_method));
+	if (mode == FAKE_AUTH_RECORD) {
+		/* RFC 1929: VER ULEN USER PLEN PASS, all recorded. */
+		write_all(c, pass_method, sizeof(pass_method));
+		if (!read_n(c, rec + len, 2) || !read_n(c, rec + len + 2, rec[len + 1]))
+			goto done;
+		len += 2 + (size_t)rec[len + 1];
+		if (!read_n(c, rec + len, 1) || !read_n(c, rec + len + 1, rec[len]))
+			goto done;
+		len += 1 + (size_t)rec[len];
+		write_all(c, auth_ok, sizeof(auth_ok));
+	} else {
+		write_all(c, ok_method, sizeof(ok_method));
+	}
 	if (!read_n(c, rec + len, 4))
 		goto done;
 	len += 4;
 	size_t alen = 0;
-	if (rec[6] == 1) {
+	uint8_t atyp = rec[len - 1];
+	if (atyp == 1) {
 		alen = 4;
-	} else if (rec[6] == 4) {
+	} else if (atyp == 4) {
 		alen = 16;
-	} else if (rec[6] == 3) {
+	} else if (atyp == 3) {
 		if (!read_n(c, rec + len, 1))
 			goto done;
 		alen = rec[len++];

@@ -39,6 +39,7 @@ extern int lookup_count;
 
 enum fake_mode {
 	FAKE_RECORD,      /* SOCKS5: record greeting and request, then close before replying */
+	FAKE_AUTH_RECORD, /* SOCKS5: pick 0x02, record the credentials too, then as FAKE_RECORD */
 	FAKE_REFUSE,      /* SOCKS5: reply code 0x05, connection refused */
 	FAKE_TRUNCATED,   /* SOCKS5: half a success reply, then close */
 	FAKE_BAD_VERSION, /* SOCKS5: a reply with version 4 */

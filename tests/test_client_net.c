@@ -374,14 +374,41 @@ static void test_fake_hostname(void **state)
 	lookup_count = 0;
 	assert_int_equal(via_fake(FAKE_RECORD, &a, 3000, rec, sizeof(rec), &len), CAIRN_EPROXY);
 	assert_false(looked_up("localhost"));
-	/* Greeting: version 5, one method, no authentication. */
-	assert_int_equal(len, 3 + 5 + 9 + 2);
-	static const uint8_t greet[] = {5, 1, 0}, head[] = {5, 1, 0, 3, 9};
-	assert_memory_equal(rec, greet, 3);
-	assert_memory_equal(rec + 3, head, 5);
-	assert_memory_equal(rec + 8, "localhost", 9);
-	assert_int_equal(rec[17], w->relay.port >> 8);
-	assert_int_equal(rec[18], w->relay.port & 0xff);
+	/* Greeting: version 5, two methods: none, and username/password (section 7.1). */
+	assert_int_equal(len, 4 + 5 + 9 + 2);
+	static const uint8_t greet[] = {5, 2, 0, 2}, head[] = {5, 1, 0, 3, 9};
+	assert_memory_equal(rec, greet, 4);
+	assert_memory_equal(rec + 4, head, 5);
+	assert_memory_equal(rec + 9, "localhost", 9);
+	assert_int_equal(rec[18], w->relay.port >> 8);
+	assert_int_equal(rec[19], w->relay.port & 0xff);
+}
+
+/* A proxy that asks for credentials gets a fresh username on every connection: 32 lower-case
+ * hex characters, password "x" (section 7.1). */
+static void test_fake_isolation(void **state)
+{
+	struct world *w = *state;
+	struct cairn_address a;
+	make_addr(&a, w->relay.pub, "127.0.0.1", w->relay.port);
+	uint8_t rec[2][600];
+	size_t len[2];
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(
+		    via_fake(FAKE_AUTH_RECORD, &a, 3000, rec[i], sizeof(rec[i]), &len[i]),
+		    CAIRN_EPROXY);
+		assert_int_equal(len[i], 4 + 2 + 32 + 2 + 10);
+		assert_int_equal(rec[i][4], 1);
+		assert_int_equal(rec[i][5], 32);
+		for (int k = 0; k < 32; k++) {
+			char ch = (char)rec[i][6 + k];
+			assert_true((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f'));
+		}
+		assert_int_equal(rec[i][38], 1);
+		assert_int_equal(rec[i][39], 'x');
+		assert_int_equal(rec[i][40], 5); /* then the CONNECT request */
+	}
+	assert_memory_not_equal(rec[0] + 6, rec[1] + 6, 32);
 }
 
 static void test_fake_onion(void **state)
@@ -403,12 +430,12 @@ static void test_fake_onion(void **state)
 	assert_true(looked_up("127.0.0.1"));
 	size_t nlen = strlen(ONION_HOST);
 	assert_int_equal(nlen, 62);
-	assert_int_equal(len, 3 + 5 + nlen + 2);
-	assert_int_equal(rec[6], 3);
-	assert_int_equal(rec[7], nlen);
-	assert_memory_equal(rec + 8, ONION_HOST, nlen);
-	assert_int_equal(rec[8 + nlen], 7443 >> 8);
-	assert_int_equal(rec[9 + nlen], 7443 & 0xff);
+	assert_int_equal(len, 4 + 5 + nlen + 2);
+	assert_int_equal(rec[7], 3);
+	assert_int_equal(rec[8], nlen);
+	assert_memory_equal(rec + 9, ONION_HOST, nlen);
+	assert_int_equal(rec[9 + nlen], 7443 >> 8);
+	assert_int_equal(rec[10 + nlen], 7443 & 0xff);
 }
 
 static void test_fake_failures(void **state)
@@ -427,10 +454,10 @@ static void test_fake_failures(void **state)
 		assert_true(now_ms() - t0 < 2000);
 		/* IPv4 literal: ATYP 1 with the four bytes (except where no request was sent). */
 		if (modes[i] != FAKE_NO_METHOD) {
-			assert_int_equal(len, 3 + 10);
-			assert_int_equal(rec[6], 1);
+			assert_int_equal(len, 4 + 10);
+			assert_int_equal(rec[7], 1);
 		} else {
-			assert_int_equal(len, 3);
+			assert_int_equal(len, 4);
 		}
 	}
 	/* A proxy that accepts and says nothing: the deadline, not a hang. */
@@ -451,6 +478,7 @@ int main(void)
 	    cmocka_unit_test(test_socks_hostname),      cmocka_unit_test(test_socks_unreachable),
 	    cmocka_unit_test(test_socks_request_bytes), cmocka_unit_test(test_fake_hostname),
 	    cmocka_unit_test(test_fake_onion),          cmocka_unit_test(test_fake_failures),
+	    cmocka_unit_test(test_fake_isolation),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
