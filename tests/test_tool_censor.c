@@ -107,7 +107,7 @@ static void test_tls_client_hello_exempt(void **state)
 	fill(rec + 5, sizeof(rec) - 5, 4);
 	rec[5] = 0x80;
 	assert_int_equal(fet_classify(rec, sizeof(rec)), FET_EX5_PROTOCOL);
-	rec[1] = 0x04; /* not a TLS version */
+	rec[2] = 0x04; /* 3.4 is not a TLS record version */
 	assert_int_equal(fet_classify(rec, sizeof(rec)), FET_BLOCK);
 }
 
@@ -149,15 +149,16 @@ static void test_printable_prefix_exempt(void **state)
 static void test_thresholds(void **state)
 {
 	(void)state;
-	/* Ex1: 17 bits in 5 bytes is 3.4 per byte (exempt); 18 is 3.6 (blocked); 23 is 4.6. */
-	uint8_t low[5] = {0x0f, 0x0f, 0x07, 0x07, 0x07};
-	assert_int_equal(fet_classify(low, 5), FET_EX1_POPCOUNT);
-	low[2] = 0x0f;
-	assert_int_equal(fet_classify(low, 5), FET_BLOCK);
-	uint8_t high[5] = {0xff, 0x1f, 0x0f, 0x0f, 0x03};
-	assert_int_equal(fet_classify(high, 5), FET_EX1_POPCOUNT);
-	high[4] = 0x01;
-	assert_int_equal(fet_classify(high, 5), FET_BLOCK);
+	/* Ex1: 34 bits in 10 bytes is 3.4 per byte (exempt), 35 is 3.5 (blocked); 46 is 4.6
+	 * (exempt), 45 is 4.5 (blocked). No byte is printable. */
+	uint8_t low[10] = {0x0f, 0x0f, 0x0f, 0x0f, 0x07, 0x07, 0x07, 0x07, 0x07, 0x07};
+	assert_int_equal(fet_classify(low, 10), FET_EX1_POPCOUNT);
+	low[4] = 0x0f;
+	assert_int_equal(fet_classify(low, 10), FET_BLOCK);
+	uint8_t high[10] = {0xff, 0xff, 0xff, 0xff, 0x1f, 0x1f, 0x03, 0x03, 0x00, 0x00};
+	assert_int_equal(fet_classify(high, 10), FET_EX1_POPCOUNT);
+	high[7] = 0x01;
+	assert_int_equal(fet_classify(high, 10), FET_BLOCK);
 
 	/* Ex3: more than half printable, in runs of three (so neither Ex2 nor Ex4). */
 	uint8_t mix[300];
