@@ -214,7 +214,8 @@ static void on_ready(struct relay *relay)
 static void on_connection(uv_stream_t *server, int status)
 {
 	CHECK(status == 0);
-	conn_accept(server->data);
+	struct relay *relay = server->data;
+	conn_accept(relay, &relay->listener);
 }
 
 static void on_flush(uv_check_t *c)

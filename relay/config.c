@@ -17,8 +17,10 @@
 #include <unistd.h>
 
 #include <ini.h>
+#include <sodium.h>
 
 #include "fsutil.h"
+#include "cairn/address.h"
 #include "cairn/error.h"
 #include "cairn/limits.h"
 #include "config.h"
@@ -96,7 +98,8 @@ static bool host_chars_valid(const char *s, size_t len)
 	return true;
 }
 
-int relay_config_set_listen(struct relay_config *cfg, const char *hostport)
+/* Parses "HOST:PORT" or "[V6]:PORT" into HOST_OUT (HOST_CAP bytes) and *PORT_OUT. */
+static int parse_hostport(const char *hostport, char *host_out, size_t host_cap, uint16_t *port_out)
 {
 	const char *host = hostport, *host_end, *port;
 	bool v6 = hostport[0] == '[';
@@ -114,10 +117,10 @@ int relay_config_set_listen(struct relay_config *cfg, const char *hostport)
 		port = host_end + 1;
 	}
 	size_t hlen = (size_t)(host_end - host);
-	if (hlen == 0 || hlen >= sizeof(cfg->listen_host))
+	if (hlen == 0 || hlen >= host_cap || hlen >= 256)
 		return CAIRN_EINVAL;
 
-	char hbuf[sizeof(cfg->listen_host)];
+	char hbuf[256];
 	memcpy(hbuf, host, hlen);
 	hbuf[hlen] = '\0';
 	if (v6) {
@@ -131,9 +134,49 @@ int relay_config_set_listen(struct relay_config *cfg, const char *hostport)
 	uint64_t p;
 	if (!parse_u64(port, &p) || p == 0 || p > UINT16_MAX)
 		return CAIRN_EINVAL;
-	memcpy(cfg->listen_host, hbuf, hlen + 1);
-	cfg->listen_port = (uint16_t)p;
+	memcpy(host_out, hbuf, hlen + 1);
+	*port_out = (uint16_t)p;
 	return 0;
+}
+
+int relay_config_set_listen(struct relay_config *cfg, const char *hostport)
+{
+	return parse_hostport(hostport, cfg->listen_host, sizeof(cfg->listen_host),
+	                      &cfg->listen_port);
+}
+
+/* ---- [https] ------------------------------------------------------------------------------ */
+
+/*
+ * PATH as the secret path of a cairn+https address (PROTOCOL.md section 1): the address
+ * formatter and parser decide, so the relay never accepts a path its clients would refuse.
+ */
+static bool https_path_valid(const char *path)
+{
+	struct cairn_address a, b;
+	memset(&a, 0, sizeof(a));
+	size_t len = strlen(path);
+	if (len == 0 || len >= sizeof(a.path))
+		return false;
+	a.host_type = CAIRN_HOST_IPV4;
+	memcpy(a.host, "127.0.0.1", sizeof("127.0.0.1"));
+	a.port = 443;
+	a.transport = CAIRN_TRANSPORT_HTTPS;
+	memcpy(a.path, path, len + 1);
+	char text[CAIRN_ADDRESS_MAX + 1];
+	return cairn_address_format(&a, text, sizeof(text)) == 0 &&
+	       cairn_address_parse(text, &b) == 0 && strcmp(b.path, path) == 0;
+}
+
+/* HOSTPORT as the host and port of a relay address (section 1), for [https] public. */
+static bool https_public_valid(const char *hostport)
+{
+	char text[CAIRN_ADDRESS_MAX + 2];
+	struct cairn_address a;
+	/* A zero key: 43 'A's. */
+	int n = snprintf(text, sizeof(text),
+	                 "cairn://AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA@%s", hostport);
+	return n > 0 && (size_t)n < sizeof(text) && cairn_address_parse(text, &a) == 0;
 }
 
 /* A POSIX-portable user name (or "" for none): letters, digits, '.', '_', '-', not first '-'. */
@@ -162,6 +205,11 @@ enum value_kind {
 	V_USER,     /* a user name, or empty */
 	V_LOGLEVEL, /* error, warn, info, debug */
 	V_PATH,     /* a path, or empty */
+	/* [https] */
+	V_HTTPS_LISTEN, /* HOST:PORT, or empty for none */
+	V_HTTPS_PATH,   /* a secret path (PROTOCOL.md section 1), or empty */
+	V_HTTPS_PUBLIC, /* the host and port of a relay address, or empty */
+	V_HTTPS_PIN,    /* a file's path, or empty */
 };
 
 struct key_spec {
@@ -253,6 +301,16 @@ static const struct key_spec keys[] = {
         "a proof of work's time may be this far from the relay's clock, either side"),
     NUM("limits", "work_seen_max", work_seen_max, V_COUNT, 16, 1u << 26,
         "used proofs of work remembered (32 bytes each); beyond it SEND_WORK gets 'full'"),
+    /* [https]: PROTOCOL.md 7.2, docs/OPERATING.md "HTTPS transport behind nginx". */
+    {"https", "listen", V_HTTPS_LISTEN, 0, 0, 0, 0,
+     "plain-HTTP WebSocket listener for the web server in front (e.g. 127.0.0.1:7444); "
+     "empty = off"},
+    STR("https", "path", https_path, V_HTTPS_PATH,
+        "the secret path the web server passes to the listener (drawn at random by init)"),
+    STR("https", "public", https_public, V_HTTPS_PUBLIC,
+        "HOST:PORT clients dial (the web server), e.g. relay.example.org:443"),
+    STR("https", "pin_cert", https_pin_cert, V_HTTPS_PIN,
+        "the web server's certificate (PEM): its key's hash goes into the address as ?pin="),
 };
 #define KEY_COUNT (sizeof(keys) / sizeof(keys[0]))
 
@@ -309,7 +367,8 @@ static const struct key_spec *key_find(const char *section, const char *name)
 
 static bool section_known(const char *section)
 {
-	return strcmp(section, "relay") == 0 || strcmp(section, "limits") == 0;
+	return strcmp(section, "relay") == 0 || strcmp(section, "limits") == 0 ||
+	       strcmp(section, "https") == 0;
 }
 
 /* ---- Reading the file -------------------------------------------------------------------- */
@@ -381,8 +440,8 @@ static char *load_read_line(char *str, int num, void *stream)
 			name[n] = '\0';
 			if (!section_known(name))
 				load_error(c,
-				           "unknown section [%s] (sections are [relay] and "
-				           "[limits])",
+				           "unknown section [%s] (sections are [relay], [limits] "
+				           "and [https])",
 				           name);
 		}
 	}
@@ -401,7 +460,7 @@ static int load_handle(void *user, const char *section, const char *name, const 
 	const struct key_spec *k = key_find(section, name);
 	if (k == NULL) {
 		const char *other = strcmp(section, "relay") == 0 ? "limits" : "relay";
-		if (key_find(other, name) != NULL)
+		if (strcmp(section, "https") != 0 && key_find(other, name) != NULL)
 			load_error(c, "key '%s' belongs in [%s], not [%s]", name, other, section);
 		else
 			load_error(c, "unknown key '%s' in [%s]", name, section);
@@ -454,6 +513,49 @@ static int load_handle(void *user, const char *section, const char *name, const 
 		memcpy(cfg->log_file, value, len + 1);
 		return 1;
 	}
+	case V_HTTPS_LISTEN:
+		if (value[0] == '\0') {
+			cfg->https_listen_host[0] = '\0';
+			cfg->https_listen_port = 0;
+		} else if (parse_hostport(value, cfg->https_listen_host,
+		                          sizeof(cfg->https_listen_host),
+		                          &cfg->https_listen_port) != 0) {
+			load_error(c,
+			           "listen: '%s' is not HOST:PORT or [IPv6]:PORT (port 1..65535); "
+			           "leave it empty for no HTTPS listener",
+			           value);
+			return 0;
+		}
+		return 1;
+	case V_HTTPS_PATH:
+		if (value[0] != '\0' && !https_path_valid(value)) {
+			load_error(
+			    c,
+			    "path: '%s' is not a secret path (1 to 96 characters from A-Z a-z "
+			    "0-9 - _ . ~, not only dots)",
+			    value);
+			return 0;
+		}
+		snprintf(cfg->https_path, sizeof(cfg->https_path), "%s", value);
+		return 1;
+	case V_HTTPS_PUBLIC:
+		if (value[0] != '\0' &&
+		    (strlen(value) >= sizeof(cfg->https_public) || !https_public_valid(value))) {
+			load_error(c,
+			           "public: '%s' is not HOST:PORT or [IPv6]:PORT a client can dial "
+			           "(a DNS name or an IP address, port 1..65535)",
+			           value);
+			return 0;
+		}
+		snprintf(cfg->https_public, sizeof(cfg->https_public), "%s", value);
+		return 1;
+	case V_HTTPS_PIN:
+		if (strlen(value) >= sizeof(cfg->https_pin_cert)) {
+			load_error(c, "pin_cert: path too long");
+			return 0;
+		}
+		snprintf(cfg->https_pin_cert, sizeof(cfg->https_pin_cert), "%s", value);
+		return 1;
 	case V_COUNT:
 	case V_SECONDS:
 	case V_BYTES:
@@ -519,6 +621,15 @@ int relay_config_load(struct relay_config *cfg, const char *path, char *err, siz
 		snprintf(err, errcap, "%s: cannot parse (error %d)", path, rc);
 		return CAIRN_EIO;
 	}
+	/* A listener or an address without the path would serve, or name, nothing. */
+	if ((tmp.https_listen_port != 0 || tmp.https_public[0] != '\0' ||
+	     tmp.https_pin_cert[0] != '\0') &&
+	    tmp.https_path[0] == '\0') {
+		snprintf(err, errcap,
+		         "%s: [https] path is required when listen, public or pin_cert is set",
+		         path);
+		return CAIRN_EINVAL;
+	}
 	*cfg = tmp;
 	return 0;
 }
@@ -535,6 +646,23 @@ static void format_default(const struct relay_config *d, const struct key_spec *
 	case V_LISTEN:
 		snprintf(out, cap, "%s:%u", d->listen_host, (unsigned)d->listen_port);
 		return;
+	case V_HTTPS_PATH: {
+		/* A fresh secret for every relay (PROTOCOL.md section 1): 128 random bits. */
+		uint8_t r[16];
+		randombytes_buf(r, sizeof(r));
+		sodium_bin2base64(out, cap, r, sizeof(r), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+		sodium_memzero(r, sizeof(r));
+		return;
+	}
+	case V_HTTPS_LISTEN:
+		if (d->https_listen_port == 0)
+			snprintf(out, cap, "%s", "");
+		else
+			snprintf(out, cap, "%s:%u", d->https_listen_host,
+			         (unsigned)d->https_listen_port);
+		return;
+	case V_HTTPS_PUBLIC:
+	case V_HTTPS_PIN:
 	case V_USER:
 	case V_PATH:
 		snprintf(out, cap, "%s", field);
@@ -585,7 +713,7 @@ int relay_config_write_default(const char *path)
 	struct relay_config d;
 	relay_config_defaults(&d);
 
-	char buf[8192];
+	char buf[12288];
 	size_t n = 0;
 	int m = snprintf(buf, sizeof(buf),
 	                 "# cairn-relay configuration (docs/OPERATING.md describes every key).\n"

@@ -50,6 +50,12 @@ struct relay_config {
 	uint64_t intake_max_bytes;
 	uint32_t work_window_s;
 	uint32_t work_seen_max;
+	/* [https] (PROTOCOL.md 7.2): the WebSocket listener behind a web server */
+	char https_listen_host[256]; /* as listen_host; "" (port 0) = no HTTPS listener */
+	uint16_t https_listen_port;
+	char https_path[97];    /* the secret path, without '/'; "" = none */
+	char https_public[300]; /* HOST:PORT clients dial (the web server); "" = none */
+	char https_pin_cert[RELAY_PATH_MAX]; /* the web server's certificate (PEM); "" = no pin */
 	/* not from the file */
 	char data_dir[RELAY_PATH_MAX];
 };

@@ -15,6 +15,7 @@
 #include "conn.h"
 #include "log.h"
 #include "relay.h"
+#include "wsconn.h"
 
 static void on_close(uv_handle_t *h);
 static void start_write(struct conn *c);
@@ -46,6 +47,7 @@ void conn_unref(struct conn *c)
 	channel_free(&c->ch);
 	channel_buf_free(&c->flight);
 	channel_buf_free(&c->held_in);
+	wsconn_free(c->ws);
 	if (c->peer != NULL)
 		c->relay->handler->free(c->peer);
 	free(c);
@@ -124,7 +126,9 @@ static void on_close(uv_handle_t *h)
 
 size_t conn_output_level(const struct conn *c)
 {
-	return channel_output_pending(&c->ch) + c->flight.len;
+	/* A WebSocket connection's framing and control frames are output like the rest. */
+	return channel_output_pending(&c->ch) + c->flight.len +
+	       (c->ws != NULL ? wsconn_pending(c->ws) : 0);
 }
 
 bool conn_can_deliver(const struct conn *c)
@@ -181,6 +185,8 @@ static void on_write(uv_write_t *req, int status)
 	struct conn *c = req->data;
 	c->writing = false;
 	c->flight.len = 0;
+	if (c->ws != NULL)
+		wsconn_write_done(c->ws);
 	if (c->state == CONN_CLOSING) {
 		conn_unref(c);
 		return;
@@ -213,7 +219,8 @@ static void start_write(struct conn *c)
 	c->writing = true;
 	c->write_since_ms = (int64_t)uv_now(c->relay->loop);
 	conn_ref(c);
-	int rc = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+	int rc = c->ws != NULL ? wsconn_write(c, on_write)
+	                       : uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
 	if (rc != 0) {
 		c->writing = false;
 		conn_unref(c);
@@ -439,14 +446,23 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (c->state == CONN_FAILED)
 		return; /* discard: the deadline closes it */
-	const uint8_t *in = (const uint8_t *)buf->base;
-	size_t used = feed(c, in, (size_t)nread);
+	/* The input filter: a WebSocket connection's bytes reach conn_input deframed. */
+	if (c->ws != NULL)
+		wsconn_read(c, (const uint8_t *)buf->base, (size_t)nread);
+	else
+		conn_input(c, (const uint8_t *)buf->base, (size_t)nread);
+	update_read_state(c);
+}
+
+void conn_input(struct conn *c, const uint8_t *in, size_t len)
+{
+	size_t used = feed(c, in, len);
 	if (c->state == CONN_CLOSING)
 		return;
-	if (c->paused && used < (size_t)nread) {
+	if (c->paused && used < len) {
 		/* Reading stopped when the command deferred; what this read brought after it
 		 * waits in order (the read buffer is shared). */
-		size_t left = (size_t)nread - used;
+		size_t left = len - used;
 		uint8_t *p = realloc(c->held_in.data, c->held_in.len + left);
 		if (p == NULL) {
 			conn_close(c);
@@ -457,7 +473,6 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 		c->held_in.len += left;
 		c->held_in.cap = c->held_in.len;
 	}
-	update_read_state(c);
 }
 
 /* ---- deferred work ------------------------------------------------------------------- */
@@ -552,10 +567,15 @@ void conn_defer(struct conn *c, struct conn_task *t)
 	task_pump(relay);
 }
 
-void conn_accept(struct relay *relay)
+void conn_accept(struct relay *relay, uv_tcp_t *listener)
 {
 	struct conn *c = calloc(1, sizeof(*c));
-	if (c == NULL || uv_tcp_init(relay->loop, &c->tcp) != 0) {
+	/* The HTTPS listener's connections read a request head, then WebSocket frames. */
+	bool https = listener == &relay->https_listener;
+	if (c == NULL || (https && (c->ws = wsconn_new()) == NULL) ||
+	    uv_tcp_init(relay->loop, &c->tcp) != 0) {
+		if (c != NULL)
+			wsconn_free(c->ws);
 		free(c);
 		return;
 	}
@@ -584,7 +604,7 @@ void conn_accept(struct relay *relay)
 	}
 	c->deadline_ms =
 	    (int64_t)uv_now(relay->loop) + (int64_t)relay->cfg->handshake_timeout_s * 1000;
-	if (uv_accept((uv_stream_t *)&relay->listener, (uv_stream_t *)&c->tcp) != 0) {
+	if (uv_accept((uv_stream_t *)listener, (uv_stream_t *)&c->tcp) != 0) {
 		conn_close(c);
 		return;
 	}

@@ -22,6 +22,7 @@
 #include "port.h"
 
 struct relay;
+struct wsconn;
 
 enum conn_state {
 	CONN_HANDSHAKE,   /* waiting for message 1 */
@@ -62,10 +63,18 @@ struct conn {
 
 	/* The command layer's state for this connection (relay->handler's open): opaque here. */
 	void *peer;
+
+	/* A connection from the HTTPS listener: its WebSocket filter (relay/wsconn.h), owned;
+	 * NULL for a direct TCP connection. */
+	struct wsconn *ws;
 };
 
-/* Accepts a pending connection from the relay's listener. */
-void conn_accept(struct relay *relay);
+/* Accepts a pending connection from LISTENER (the relay's listener or its HTTPS listener). */
+void conn_accept(struct relay *relay, uv_tcp_t *listener);
+
+/* Feeds LEN bytes of C's Cairn stream (borrowed) to its channel, keeping what a paused C
+ * cannot take yet. The input filter's way in (wsconn.c); may close C. */
+void conn_input(struct conn *c, const uint8_t *in, size_t len);
 
 /* Queues reply M to C (dropped if C is closing). On failure to encode, closes C. */
 void conn_reply(struct conn *c, const struct cairn_msg *m);

@@ -20,6 +20,7 @@
 #include <sodium.h>
 
 #include "cairn/address.h"
+#include "certpin.h"
 #include "cairn/error.h"
 #include "cairn/limits.h"
 #include "config.h"
@@ -85,7 +86,9 @@ static const char usage_address[] =
     "usage: cairn-relay address [--data DIR] [--listen HOST:PORT] [--config FILE]\n"
     "                           [--host HOST]\n"
     "\n"
-    "Prints the relay address, cairn://KEY@HOST:PORT, alone on stdout.\n"
+    "Prints the relay address, cairn://KEY@HOST:PORT, on stdout; with [https] public and\n"
+    "path set, the cairn+https address on the next line too (with ?pin= when [https]\n"
+    "pin_cert names the web server's certificate).\n"
     "\n"
     "  --data DIR          data directory (default " CAIRN_DEFAULT_DATA_DIR ")\n"
     "  --listen HOST:PORT  as for run; the address uses this host and port\n"
@@ -259,6 +262,40 @@ static int address_format(const struct relay_config *cfg, const char *host,
 	return CAIRN_EINVAL;
 }
 
+/*
+ * Formats the cairn+https address for PUB from [https] public, path and pin_cert into OUT.
+ * Returns 0, or an error with a message in ERR.
+ */
+static int https_address_format(const struct relay_config *cfg,
+                                const uint8_t pub[static CAIRN_KEY_LEN], char *out, size_t cap,
+                                char *err, size_t errcap)
+{
+	/* The host and port as the address parser reads them (validated when loaded). */
+	char text[CAIRN_ADDRESS_MAX + 64];
+	struct cairn_address a;
+	snprintf(text, sizeof(text), "cairn://AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA@%s",
+	         cfg->https_public);
+	if (cairn_address_parse(text, &a) != 0) {
+		snprintf(err, errcap, "[https] public '%s' cannot appear in an address",
+		         cfg->https_public);
+		return CAIRN_EINVAL;
+	}
+	memcpy(a.key, pub, CAIRN_KEY_LEN);
+	a.transport = CAIRN_TRANSPORT_HTTPS;
+	snprintf(a.path, sizeof(a.path), "%s", cfg->https_path);
+	if (cfg->https_pin_cert[0] != '\0') {
+		int rc = certpin_from_pem(cfg->https_pin_cert, a.pin, err, errcap);
+		if (rc != 0)
+			return rc;
+		a.has_pin = 1;
+	}
+	if (cairn_address_format(&a, out, cap) != 0) {
+		snprintf(err, errcap, "the [https] settings do not make an address");
+		return CAIRN_EINVAL;
+	}
+	return 0;
+}
+
 /* Loads the key and prints the address on stdout. Returns an exit status. */
 static int print_address(const struct relay_config *cfg, const char *host)
 {
@@ -287,6 +324,14 @@ static int print_address(const struct relay_config *cfg, const char *host)
 	if (strcmp(h, "0.0.0.0") == 0 || strcmp(h, "::") == 0)
 		say("note: %s means every interface, not a host clients can dial; use --host", h);
 	printf("%s\n", addr);
+	if (cfg->https_public[0] != '\0' && cfg->https_path[0] != '\0') {
+		if (https_address_format(cfg, pub, addr, sizeof(addr), err, sizeof(err)) != 0) {
+			fflush(stdout);
+			say("%s", err);
+			goto out;
+		}
+		printf("%s\n", addr);
+	}
 	status = fflush(stdout) == 0 ? EXIT_OK : EXIT_RUNTIME;
 out:
 	sodium_free(priv);

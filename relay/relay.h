@@ -88,6 +88,7 @@ struct relay {
 	bool ready; /* the first mark is durable: connections are accepted */
 	void (*on_ids_ready)(struct relay *relay);
 	bool accept_pending; /* a connection arrived before that */
+	bool accept_pending_https; /* ...on the HTTPS listener */
 
 	/* Intake mailboxes (docs/PROTOCOL.md 5.10): when this process started by the wall clock
 	 * (work with an earlier time is stale, so a restart needs no record of used work), and
@@ -99,6 +100,7 @@ struct relay {
 	size_t marks_len, marks_cap;
 
 	uv_tcp_t listener;
+	uv_tcp_t https_listener; /* [https] listen (PROTOCOL.md 7.2), when set */
 	uv_timer_t tick; /* once a second: timeouts, expiry, statistics */
 	uv_signal_t sigterm, sigint, sighup;
 	uv_check_t flusher; /* after each loop iteration: seal and write pending output */

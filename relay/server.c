@@ -37,11 +37,15 @@ static void on_connection(uv_stream_t *server, int status)
 	}
 	/* Not accepting leaves the connection in the kernel's backlog and pauses libuv's
 	 * accepting until relay_ready() takes it. */
+	bool https = server == (uv_stream_t *)&relay->https_listener;
 	if (!relay->ready) {
-		relay->accept_pending = true;
+		if (https)
+			relay->accept_pending_https = true;
+		else
+			relay->accept_pending = true;
 		return;
 	}
-	conn_accept(relay);
+	conn_accept(relay, (uv_tcp_t *)server);
 }
 
 /* The first block of envelope ids is durable: serve. */
@@ -50,7 +54,11 @@ static void relay_ready(struct relay *relay)
 	relay->ready = true;
 	if (relay->accept_pending && !relay->stopping) {
 		relay->accept_pending = false;
-		conn_accept(relay);
+		conn_accept(relay, &relay->listener);
+	}
+	if (relay->accept_pending_https && !relay->stopping) {
+		relay->accept_pending_https = false;
+		conn_accept(relay, &relay->https_listener);
 	}
 }
 
@@ -133,6 +141,8 @@ static void begin_shutdown(struct relay *relay)
 	log_info("shutting down: finishing pending writes");
 	log_stats(relay);
 	close_handle((uv_handle_t *)&relay->listener);
+	if (relay->cfg->https_listen_port != 0)
+		close_handle((uv_handle_t *)&relay->https_listener);
 	uv_timer_stop(&relay->tick);
 	storage_close(relay->storage, on_storage_closed, relay);
 }
@@ -148,36 +158,47 @@ static void on_signal(uv_signal_t *h, int signum)
 	begin_shutdown(relay);
 }
 
-/* Resolves the listen host (numeric, or a name such as localhost) and binds. */
-static int bind_listener(struct relay *relay)
+/* Resolves HOST (numeric, or a name such as localhost) and binds LISTENER to it and PORT. */
+static int bind_one(struct relay *relay, uv_tcp_t *listener, const char *host, uint16_t port_num,
+                    const char *hint)
 {
-	const struct relay_config *cfg = relay->cfg;
 	char port[8];
-	snprintf(port, sizeof(port), "%u", cfg->listen_port);
+	snprintf(port, sizeof(port), "%u", port_num);
 	struct addrinfo hints = {
 	    .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
 	uv_getaddrinfo_t req;
-	int rc = uv_getaddrinfo(relay->loop, &req, NULL, cfg->listen_host, port, &hints);
+	int rc = uv_getaddrinfo(relay->loop, &req, NULL, host, port, &hints);
 	if (rc != 0) {
-		log_error("cannot resolve listen address '%s': %s", cfg->listen_host,
-		          uv_strerror(rc));
+		log_error("cannot resolve listen address '%s': %s", host, uv_strerror(rc));
 		return CAIRN_EINVAL;
 	}
-	uv_tcp_init(relay->loop, &relay->listener);
-	relay->listener.data = relay;
-	rc = uv_tcp_bind(&relay->listener, req.addrinfo->ai_addr, 0);
+	uv_tcp_init(relay->loop, listener);
+	listener->data = relay;
+	rc = uv_tcp_bind(listener, req.addrinfo->ai_addr, 0);
 	uv_freeaddrinfo(req.addrinfo);
 	if (rc == 0)
-		rc = uv_listen((uv_stream_t *)&relay->listener, 1024, on_connection);
+		rc = uv_listen((uv_stream_t *)listener, 1024, on_connection);
 	if (rc != 0) {
-		log_error("cannot listen on %s port %u: %s%s", cfg->listen_host, cfg->listen_port,
-		          uv_strerror(rc),
+		log_error("cannot listen on %s port %u: %s%s%s%s", host, port_num, uv_strerror(rc),
 		          rc == UV_EADDRINUSE ? " (another process uses this port; choose "
-		                                "another with --listen or [relay] listen)"
-		                              : "");
+		                                "another with "
+		                              : "",
+		          rc == UV_EADDRINUSE ? hint : "", rc == UV_EADDRINUSE ? ")" : "");
 		return CAIRN_EIO;
 	}
 	return 0;
+}
+
+/* Binds the relay's listener, and its HTTPS listener when [https] listen is set. */
+static int bind_listener(struct relay *relay)
+{
+	const struct relay_config *cfg = relay->cfg;
+	int rc = bind_one(relay, &relay->listener, cfg->listen_host, cfg->listen_port,
+	                  "--listen or [relay] listen");
+	if (rc == 0 && cfg->https_listen_port != 0)
+		rc = bind_one(relay, &relay->https_listener, cfg->https_listen_host,
+		              cfg->https_listen_port, "[https] listen");
+	return rc;
 }
 
 /*

@@ -227,6 +227,19 @@ static void test_bad_lines_name_their_line(void **state)
 	    {"[limits]\nttl = 5\nttl = 6\n", ":3:", "set twice"},
 	    {"[limits]\nttl = 5\n  idle_timeout = 5\n", ":3:", "indented"},
 	    {"[relay]\nttl = 5\n", ":2:", "belongs in [limits]"},
+	    {"[https]\nlisten = 127.0.0.1\n", ":2:", "listen: '127.0.0.1' is not HOST:PORT"},
+	    {"[https]\npath = a/b\n", ":2:", "path: 'a/b' is not a secret path"},
+	    {"[https]\npath = ...\n", ":2:", "not a secret path"},
+	    {"[https]\npath = "
+	     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	     "aaa"
+	     "aaaaaaaaa\n",
+	     ":2:", "not a secret path"},
+	    {"[https]\npublic = relay.example.org\n", ":2:", "public: 'relay.example.org' is not"},
+	    {"[https]\npublic = 1.2.3.4.5:443\n", ":2:", "public"},
+	    {"[https]\npublic = [::1:443\n", ":2:", "public"},
+	    {"[https]\nttl = 5\n", ":2:", "unknown key 'ttl' in [https]"},
+	    {"[tls]\n", ":1:", "[https]"},
 	    {"[relay]\nlog_level = loud\n", ":2:", "log_level"},
 	    {"[relay]\nlisten = 1.2.3.4\n", ":2:", "listen"},
 	    {"[relay]\nuser = bad user\n", ":2:", "user"},
@@ -338,6 +351,9 @@ static void test_default_file_round_trips(void **state)
 	    "min_free_disk",
 	    "create_burst",
 	    "create_per_minute",
+	    "path",
+	    "public",
+	    "pin_cert",
 	};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		char needle[64];
@@ -352,7 +368,42 @@ static void test_default_file_round_trips(void **state)
 	int rc = relay_config_load(&c, f->path, err, sizeof(err));
 	if (rc != 0)
 		fail_msg("uncommented default file: %s", err);
+	/* The one value that is not a default: init draws a fresh secret path, 128 bits. */
+	assert_int_equal(strlen(c.https_path), 22);
+	memcpy(d.https_path, c.https_path, sizeof(d.https_path));
 	assert_memory_equal(&c, &d, sizeof(c));
+}
+
+/* [https]: a full section loads; a listener, an address or a pin without the path is refused. */
+static void test_https_section(void **state)
+{
+	struct fixture *f = *state;
+	struct relay_config c;
+	char err[256];
+	relay_config_defaults(&c);
+	write_file(f->path, "[https]\nlisten = 127.0.0.1:7444\npath = k3Jx9-wq_Tn2LmA7pQe0Vg\n"
+	                    "public = [2001:db8::1]:443\npin_cert = /etc/ssl/site.pem\n");
+	assert_int_equal(relay_config_load(&c, f->path, err, sizeof(err)), 0);
+	assert_string_equal(c.https_listen_host, "127.0.0.1");
+	assert_int_equal(c.https_listen_port, 7444);
+	assert_string_equal(c.https_path, "k3Jx9-wq_Tn2LmA7pQe0Vg");
+	assert_string_equal(c.https_public, "[2001:db8::1]:443");
+	assert_string_equal(c.https_pin_cert, "/etc/ssl/site.pem");
+
+	static const char *const pathless[] = {
+	    "[https]\nlisten = 127.0.0.1:7444\n",
+	    "[https]\npublic = relay.example.org:443\n",
+	    "[https]\npin_cert = /x.pem\npath =\n",
+	};
+	for (size_t i = 0; i < sizeof(pathless) / sizeof(pathless[0]); i++) {
+		struct relay_config d;
+		relay_config_defaults(&c);
+		relay_config_defaults(&d);
+		write_file(f->path, pathless[i]);
+		assert_int_equal(relay_config_load(&c, f->path, err, sizeof(err)), CAIRN_EINVAL);
+		assert_non_null(strstr(err, "[https] path is required"));
+		assert_memory_equal(&c, &d, sizeof(c));
+	}
 }
 
 static void test_set_listen(void **state)
@@ -409,6 +460,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_valid_file_overrides_every_key, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_suffixes_and_edges, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_bad_lines_name_their_line, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_https_section, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_default_file_round_trips, setup, teardown),
 	    cmocka_unit_test(test_set_listen),

@@ -23,7 +23,7 @@
 #include "relayproc.h"
 #include "wrapper.h"
 
-static uint16_t free_port(void)
+uint16_t relayproc_free_port(void)
 {
 	int fd = socket(AF_INET, SOCK_STREAM, 0);
 	struct sockaddr_in sa = {.sin_family = AF_INET};
@@ -92,7 +92,7 @@ int relayproc_init_at(struct relayproc *r, const char *limits, const char *host)
 	char *init[] = {CAIRN_RELAY_BIN, "init", "--data", data, NULL};
 	if (run_quiet(init, NULL, 0) != 0)
 		return -1;
-	r->port = free_port();
+	r->port = relayproc_free_port();
 	snprintf(r->conf, sizeof(r->conf), "%s/test.conf", r->dir);
 	FILE *f = fopen(r->conf, "w");
 	if (f == NULL)

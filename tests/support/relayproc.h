@@ -32,6 +32,8 @@ int relayproc_stop(struct relayproc *r, int sig);
 void relayproc_cleanup(struct relayproc *r);
 /* Removes DIR and everything under it (rm -rf), quietly: a test's own temporary tree. */
 void test_rm_tree(const char *dir);
+/* A loopback TCP port free a moment ago (0 if none). */
+uint16_t relayproc_free_port(void);
 /* Runs a second relay on R's data directory, listening on 127.0.0.1:PORT, and waits up to
  * TIMEOUT_MS for it to exit. Returns its exit status, or -1 if it was still running (then it
  * is killed). */
