@@ -23,7 +23,7 @@
 #include "relayctl.h"
 #include "transport.h"
 
-#define WINDOW 64 /* SENDs in flight */
+#define WINDOW 32 /* SENDs in flight */
 
 /* CPU seconds of the transport's servers: the relay, and its front processes if any. */
 static double servers_cpu(const struct transport_target *t, double *front)
@@ -135,8 +135,8 @@ static int throughput(const struct transport_target *t, uint32_t size, uint32_t 
 	int rc = body == NULL ? CAIRN_ENOMEM : cnet_connect(&t->addr, &opt, &own);
 	if (rc == 0)
 		rc = cnet_connect(&t->addr, &opt, &snd);
-	if (rc == 0)
-		rc = mailbox(own, cred, rid, sid);
+	if (rc == 0 && (rc = mailbox(own, cred, rid, sid)) != 0)
+		bench_note("transport %s: no mailbox: %s", t->name, cairn_strerror(rc));
 	uint64_t sent = 0, oks = 0, delivered = 0, acks = 0, none = 0;
 	double f0 = 0, s0 = servers_cpu(t, &f0), c0 = bench_self_cpu_s();
 	uint64_t t0 = bench_now_ns(), limit = t0 + (uint64_t)120e9;
@@ -160,10 +160,12 @@ static int throughput(const struct transport_target *t, uint32_t size, uint32_t 
 		/* Short: a TLS transport may hold decrypted bytes the descriptor does not show. */
 		if (rc == 0)
 			(void)poll(p, 2, 2);
-		if (rc == 0)
-			rc = drain(snd, false, rid, &oks, &none);
-		if (rc == 0)
-			rc = drain(own, true, rid, &acks, &delivered);
+		if (rc == 0 && (rc = drain(snd, false, rid, &oks, &none)) != 0)
+			bench_note("transport %s: the sender's connection: %s", t->name,
+			           cairn_strerror(rc));
+		if (rc == 0 && (rc = drain(own, true, rid, &acks, &delivered)) != 0)
+			bench_note("transport %s: the owner's connection: %s", t->name,
+			           cairn_strerror(rc));
 		if (bench_now_ns() > limit)
 			rc = CAIRN_ETIMEDOUT;
 	}

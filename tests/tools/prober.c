@@ -135,20 +135,21 @@ static void read_tls(SSL *ssl, struct answer *a)
 			a->end = "full";
 			return;
 		}
+		errno = 0;
 		int n = SSL_read(ssl, a->buf + a->len, (int)(ANSWER_MAX - a->len));
 		if (n > 0) {
 			a->len += (size_t)n;
 			continue;
 		}
 		int e = SSL_get_error(ssl, n);
-		if (e == SSL_ERROR_ZERO_RETURN)
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			a->end = "timeout"; /* SO_RCVTIMEO ran out, whatever OpenSSL calls it */
+		else if (e == SSL_ERROR_ZERO_RETURN)
 			a->end = "closed";
 		else if (e == SSL_ERROR_SYSCALL && errno == 0)
 			a->end = "closed"; /* EOF without close_notify, as nginx may do */
 		else if (e == SSL_ERROR_SYSCALL && errno == ECONNRESET)
 			a->end = "reset";
-		else if (e == SSL_ERROR_SYSCALL && (errno == EAGAIN || errno == EWOULDBLOCK))
-			a->end = "timeout";
 		else
 			a->end = "tls-error";
 		return;
