@@ -9,7 +9,14 @@
  * would block; once it blocks, a send fails within the client's timeout with a clear error,
  * the message stays in the outbox, and it is delivered exactly once when the block lifts. The
  * prober, replaying a recorded first packet and sending random bytes and an HTTP GET to the
- * relay's own port, gets silence and a close (PROTOCOL.md 2.2), nothing else.
+ * relay's own port, gets silence and a close (PROTOCOL.md 2.2), except for a replay of a first
+ * packet the censor dropped (the direct transport's limit against an inline censor).
+ *
+ * HTTPS transport: the relay's [https] listener behind real nginx running docs/OPERATING.md's
+ * site (support/nginxproc), the censor in front of nginx, the homes' address the cairn+https
+ * one `cairn-relay address` prints: every connection passes, messages go both ways with the
+ * receiver offline; the prober at nginx learns only a web site (the decoy, nginx's 400 and 404,
+ * TLS), never a WebSocket upgrade or anything of Cairn.
  */
 #define _GNU_SOURCE
 #include <errno.h>

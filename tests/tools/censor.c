@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "fet.h"
+#include "toolnet.h"
 
 #define BUF_MAX   65536
 #define CONNS_MAX 256
@@ -88,39 +89,6 @@ static void usage(FILE *f)
 	      "Prints \"listening HOST:PORT\" on stdout once it accepts (PORT 0 picks one); exits\n"
 	      "0 on SIGTERM or SIGINT.\n",
 	      f);
-}
-
-/* Splits "HOST:PORT" or "[V6]:PORT" and resolves it (numeric hosts only). */
-static int resolve(const char *text, int passive, struct sockaddr_storage *ss, socklen_t *len)
-{
-	char host[256];
-	const char *colon = strrchr(text, ':');
-	if (colon == NULL || (size_t)(colon - text) >= sizeof(host))
-		return -1;
-	const char *h = text;
-	size_t hlen = (size_t)(colon - text);
-	if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
-		h++;
-		hlen -= 2;
-	}
-	memcpy(host, h, hlen);
-	host[hlen] = '\0';
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
-	                         .ai_flags =
-	                             AI_NUMERICHOST | AI_NUMERICSERV | (passive ? AI_PASSIVE : 0)},
-	                *res = NULL;
-	if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || res == NULL)
-		return -1;
-	memcpy(ss, res->ai_addr, res->ai_addrlen);
-	*len = res->ai_addrlen;
-	freeaddrinfo(res);
-	return 0;
-}
-
-static int nonblocking(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-	return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
 static void conn_close(struct conn *c)
@@ -236,7 +204,7 @@ static struct conn *conn_new(int client, const struct sockaddr_storage *up, sock
                              unsigned id)
 {
 	int s = socket(up->ss_family, SOCK_STREAM, 0);
-	if (s < 0 || nonblocking(s) != 0 || nonblocking(client) != 0) {
+	if (s < 0 || toolnet_nonblocking(s) != 0 || toolnet_nonblocking(client) != 0) {
 		if (s >= 0)
 			close(s);
 		return NULL;
@@ -342,30 +310,6 @@ static void side_event(const struct options *o, struct conn *c, int k, short re)
 	}
 }
 
-static int listen_on(const struct options *o)
-{
-	struct sockaddr_storage lss;
-	socklen_t llen;
-	if (resolve(o->listen, 1, &lss, &llen) != 0)
-		return -1;
-	int lfd = socket(lss.ss_family, SOCK_STREAM, 0);
-	int one = 1;
-	if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-	    bind(lfd, (struct sockaddr *)&lss, llen) != 0 || listen(lfd, 64) != 0 ||
-	    nonblocking(lfd) != 0 || getsockname(lfd, (struct sockaddr *)&lss, &llen) != 0) {
-		fprintf(stderr, "censor: cannot listen on %s: %s\n", o->listen, strerror(errno));
-		if (lfd >= 0)
-			close(lfd);
-		return -1;
-	}
-	char host[64], port[16];
-	getnameinfo((struct sockaddr *)&lss, llen, host, sizeof(host), port, sizeof(port),
-	            NI_NUMERICHOST | NI_NUMERICSERV);
-	printf("listening %s:%s\n", host, port);
-	fflush(stdout);
-	return lfd;
-}
-
 int main(int argc, char **argv)
 {
 	struct options o;
@@ -375,7 +319,7 @@ int main(int argc, char **argv)
 	}
 	struct sockaddr_storage uss;
 	socklen_t ulen;
-	if (resolve(o.connect, 0, &uss, &ulen) != 0) {
+	if (toolnet_resolve(o.connect, 0, &uss, &ulen) != 0) {
 		fprintf(stderr, "censor: addresses are numeric HOST:PORT\n");
 		return 2;
 	}
@@ -391,7 +335,7 @@ int main(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	int lfd = listen_on(&o);
+	int lfd = toolnet_listen(o.listen, "censor");
 	if (lfd < 0)
 		return 1;
 

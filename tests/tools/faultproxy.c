@@ -27,6 +27,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "toolnet.h"
+
 #define HOLD_MAX  (1u << 20) /* bytes held per direction before reading stops */
 #define READ_MAX  16384
 #define CONNS_MAX 256
@@ -133,39 +135,6 @@ static void usage(FILE *f)
 	      "Prints \"listening HOST:PORT\" on stdout once it accepts (PORT 0 picks one), and\n"
 	      "what it did on stderr when it gets SIGTERM or SIGINT.\n",
 	      f);
-}
-
-/* Splits "HOST:PORT" or "[V6]:PORT" and resolves it (numeric hosts only). */
-static int resolve(const char *text, int passive, struct sockaddr_storage *ss, socklen_t *len)
-{
-	char host[256];
-	const char *colon = strrchr(text, ':');
-	if (colon == NULL || (size_t)(colon - text) >= sizeof(host))
-		return -1;
-	const char *h = text;
-	size_t hlen = (size_t)(colon - text);
-	if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
-		h++;
-		hlen -= 2;
-	}
-	memcpy(host, h, hlen);
-	host[hlen] = '\0';
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
-	                         .ai_flags =
-	                             AI_NUMERICHOST | AI_NUMERICSERV | (passive ? AI_PASSIVE : 0)},
-	                *res = NULL;
-	if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || res == NULL)
-		return -1;
-	memcpy(ss, res->ai_addr, res->ai_addrlen);
-	*len = res->ai_addrlen;
-	freeaddrinfo(res);
-	return 0;
-}
-
-static int nonblocking(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-	return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
 static void drop_queue(struct dir *d)
@@ -335,7 +304,7 @@ static struct conn *conn_new(const struct options *o, int client, const struct s
                              socklen_t uplen)
 {
 	int s = socket(up->ss_family, SOCK_STREAM, 0);
-	if (s < 0 || nonblocking(s) != 0 || nonblocking(client) != 0) {
+	if (s < 0 || toolnet_nonblocking(s) != 0 || toolnet_nonblocking(client) != 0) {
 		if (s >= 0)
 			close(s);
 		return NULL;
@@ -451,9 +420,9 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	struct sockaddr_storage lss, uss;
-	socklen_t llen, ulen;
-	if (resolve(o.listen, 1, &lss, &llen) != 0 || resolve(o.connect, 0, &uss, &ulen) != 0) {
+	struct sockaddr_storage uss;
+	socklen_t ulen;
+	if (toolnet_resolve(o.connect, 0, &uss, &ulen) != 0) {
 		fprintf(stderr, "faultproxy: addresses are numeric HOST:PORT\n");
 		return 2;
 	}
@@ -464,19 +433,9 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	int lfd = socket(lss.ss_family, SOCK_STREAM, 0);
-	int one = 1;
-	if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-	    bind(lfd, (struct sockaddr *)&lss, llen) != 0 || listen(lfd, 64) != 0 ||
-	    nonblocking(lfd) != 0 || getsockname(lfd, (struct sockaddr *)&lss, &llen) != 0) {
-		fprintf(stderr, "faultproxy: cannot listen on %s: %s\n", o.listen, strerror(errno));
+	int lfd = toolnet_listen(o.listen, "faultproxy");
+	if (lfd < 0)
 		return 1;
-	}
-	char host[64], port[16];
-	getnameinfo((struct sockaddr *)&lss, llen, host, sizeof(host), port, sizeof(port),
-	            NI_NUMERICHOST | NI_NUMERICSERV);
-	printf("listening %s:%s\n", host, port);
-	fflush(stdout);
 
 	struct conn *conns[CONNS_MAX] = {0};
 	size_t nconns = 0;

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: MIT */
+/* The TCP helpers of the proxying test tools: see toolnet.h. */
+#include "toolnet.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+int toolnet_resolve(const char *text, int passive, struct sockaddr_storage *ss, socklen_t *len)
+{
+	char host[256];
+	const char *colon = strrchr(text, ':');
+	if (colon == NULL || (size_t)(colon - text) >= sizeof(host))
+		return -1;
+	const char *h = text;
+	size_t hlen = (size_t)(colon - text);
+	if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
+		h++;
+		hlen -= 2;
+	}
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+	                         .ai_flags =
+	                             AI_NUMERICHOST | AI_NUMERICSERV | (passive ? AI_PASSIVE : 0)},
+	                *res = NULL;
+	if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || res == NULL)
+		return -1;
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
+	freeaddrinfo(res);
+	return 0;
+}
+
+int toolnet_nonblocking(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+int toolnet_listen(const char *text, const char *prog)
+{
+	struct sockaddr_storage lss;
+	socklen_t llen;
+	if (toolnet_resolve(text, 1, &lss, &llen) != 0) {
+		fprintf(stderr, "%s: addresses are numeric HOST:PORT\n", prog);
+		return -1;
+	}
+	int lfd = socket(lss.ss_family, SOCK_STREAM, 0);
+	int one = 1;
+	if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+	    bind(lfd, (struct sockaddr *)&lss, llen) != 0 || listen(lfd, 64) != 0 ||
+	    toolnet_nonblocking(lfd) != 0 ||
+	    getsockname(lfd, (struct sockaddr *)&lss, &llen) != 0) {
+		fprintf(stderr, "%s: cannot listen on %s: %s\n", prog, text, strerror(errno));
+		if (lfd >= 0)
+			close(lfd);
+		return -1;
+	}
+	char host[64], port[16];
+	getnameinfo((struct sockaddr *)&lss, llen, host, sizeof(host), port, sizeof(port),
+	            NI_NUMERICHOST | NI_NUMERICSERV);
+	printf("listening %s:%s\n", host, port);
+	fflush(stdout);
+	return lfd;
+}
