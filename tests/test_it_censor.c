@@ -215,6 +215,17 @@ static int world_new(void **state, bool https)
 	return https ? https_address(w) : 0;
 }
 
+/* The line of PROBES for probe NAME, copied into OUT ("" if there is none). */
+static const char *probe_line(const char *probes, const char *name, char *out, size_t cap)
+{
+	char key[64];
+	snprintf(key, sizeof(key), "probe %s ", name);
+	const char *line = strstr(probes, key);
+	snprintf(out, cap, "%.*s", line != NULL ? (int)strcspn(line, "\n") : 0,
+	         line != NULL ? line : "");
+	return out;
+}
+
 static int setup(void **state)
 {
 	return world_new(state, false);
@@ -324,6 +335,19 @@ static void test_direct_blocked(void **state)
 	assert_int_equal(count_lines(probes, " end closed ") + count_lines(probes, " end reset "),
 	                 7);
 	free(probes);
+
+	/* Through the censor, as the GFW does it: a blocked flow stays silent both ways, even
+	 * after the relay behind has closed its side (10 s); an exempt one (plaintext HTTP)
+	 * reaches the relay and sees its close. */
+	snprintf(replay, sizeof(replay), "%s/block/first-0.bin", w->rec);
+	probes = probe(w, w->cport, ARGS("--replay", replay, "--wait", "16"));
+	fprintf(stderr, "prober through the censor:\n%s", probes);
+	char one[512];
+	assert_non_null(
+	    strstr(probe_line(probes, "replay", one, sizeof(one)), " got 0 end timeout "));
+	assert_non_null(
+	    strstr(probe_line(probes, "http-get", one, sizeof(one)), " got 0 end closed "));
+	free(probes);
 	censor_stop(w);
 
 	/* The block lifts: the queued message goes out once, and arrives once. */
@@ -412,9 +436,8 @@ static void test_https_through(void **state)
 	}
 	assert_int_equal(count_lines(probes, " 101 "), 0);
 	/* The replayed ClientHello gets a TLS handshake record, as any TLS server sends. */
-	const char *rep = strstr(probes, "probe replay ");
-	assert_non_null(rep);
-	assert_non_null(strstr(rep, " hex 1603"));
+	char one[512];
+	assert_non_null(strstr(probe_line(probes, "replay", one, sizeof(one)), " hex 1603"));
 	/* The site is the decoy, for the root and for the WebSocket guesses. */
 	static const char *const decoy[] = {"tls-get-root", "tls-get-index", "tls-upgrade-root"};
 	for (size_t i = 0; i < 3; i++) {
