@@ -17,10 +17,6 @@
  * (tests/tools/prober.c). Usage: censor --help.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -203,23 +199,10 @@ static int dir_write(struct conn *c, int k)
 static struct conn *conn_new(int client, const struct sockaddr_storage *up, socklen_t uplen,
                              unsigned id)
 {
-	int s = socket(up->ss_family, SOCK_STREAM, 0);
-	if (s < 0 || toolnet_nonblocking(s) != 0 || toolnet_nonblocking(client) != 0) {
-		if (s >= 0)
-			close(s);
-		return NULL;
-	}
-	int one = 1;
-	(void)setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	(void)setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	bool connecting = false;
-	if (connect(s, (const struct sockaddr *)up, uplen) != 0) {
-		if (errno != EINPROGRESS) {
-			close(s);
-			return NULL;
-		}
-		connecting = true;
-	}
+	int s = toolnet_pair(client, up, uplen, &connecting);
+	if (s < 0)
+		return NULL;
 	struct conn *c = calloc(1, sizeof(*c));
 	if (c == NULL) {
 		close(s);

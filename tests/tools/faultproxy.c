@@ -11,11 +11,7 @@
  * On SIGTERM or SIGINT it prints what it did to stderr and exits 0. Usage: faultproxy --help.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -303,23 +299,10 @@ static int dir_write(struct conn *c, int dir, int64_t now)
 static struct conn *conn_new(const struct options *o, int client, const struct sockaddr_storage *up,
                              socklen_t uplen)
 {
-	int s = socket(up->ss_family, SOCK_STREAM, 0);
-	if (s < 0 || toolnet_nonblocking(s) != 0 || toolnet_nonblocking(client) != 0) {
-		if (s >= 0)
-			close(s);
-		return NULL;
-	}
-	int one = 1;
-	(void)setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	(void)setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	bool connecting = false;
-	if (connect(s, (const struct sockaddr *)up, uplen) != 0) {
-		if (errno != EINPROGRESS) {
-			close(s);
-			return NULL;
-		}
-		connecting = true;
-	}
+	int s = toolnet_pair(client, up, uplen, &connecting);
+	if (s < 0)
+		return NULL;
 	struct conn *c = calloc(1, sizeof(*c));
 	if (c == NULL) {
 		close(s);

@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -39,6 +41,28 @@ int toolnet_nonblocking(int fd)
 {
 	int fl = fcntl(fd, F_GETFL);
 	return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
+}
+
+int toolnet_pair(int client, const struct sockaddr_storage *up, socklen_t uplen, bool *connecting)
+{
+	int s = socket(up->ss_family, SOCK_STREAM, 0);
+	if (s < 0 || toolnet_nonblocking(s) != 0 || toolnet_nonblocking(client) != 0) {
+		if (s >= 0)
+			close(s);
+		return -1;
+	}
+	int one = 1;
+	(void)setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	(void)setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	*connecting = false;
+	if (connect(s, (const struct sockaddr *)up, uplen) != 0) {
+		if (errno != EINPROGRESS) {
+			close(s);
+			return -1;
+		}
+		*connecting = true;
+	}
+	return s;
 }
 
 int toolnet_listen(const char *text, const char *prog)
