@@ -60,21 +60,7 @@ struct conn {
 	struct dir d[2]; /* 0: client to upstream, 1: upstream to client */
 };
 
-static volatile sig_atomic_t stopping;
 static FILE *log_file;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stopping = 1;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void usage(FILE *f)
 {
@@ -137,7 +123,7 @@ static void inspect(const struct options *o, struct conn *c)
 	} else {
 		fprintf(log_file, "conn %u blocked bytes %zu popcount %.2f\n", c->id, n, pc);
 		c->state = HOLE;
-		c->hole_until = now_ms() + (int64_t)o->hold_s * 1000;
+		c->hole_until = toolnet_now_ms() + (int64_t)o->hold_s * 1000;
 		d->len = d->off = 0;
 		c->d[1].len = c->d[1].off = 0;
 	}
@@ -312,12 +298,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	setvbuf(log_file, NULL, _IOLBF, 0); /* a test reads it while we run */
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	toolnet_signals();
 	int lfd = toolnet_listen(o.listen, "censor");
 	if (lfd < 0)
 		return 1;
@@ -325,10 +306,10 @@ int main(int argc, char **argv)
 	struct conn *conns[CONNS_MAX] = {0};
 	size_t nconns = 0;
 	unsigned next_id = 0;
-	while (!stopping) {
+	while (!toolnet_stopping) {
 		struct pollfd pfd[1 + 2 * CONNS_MAX];
 		size_t np = 0;
-		int64_t now = now_ms(), wait = 1000;
+		int64_t now = toolnet_now_ms(), wait = 1000;
 		pfd[np++] = (struct pollfd){.fd = lfd, .events = nconns < CONNS_MAX ? POLLIN : 0};
 		for (size_t i = 0; i < nconns; i++) {
 			struct conn *c = conns[i];
@@ -343,7 +324,7 @@ int main(int argc, char **argv)
 		}
 		if (poll(pfd, np, (int)(wait > 0 ? wait : 0)) < 0 && errno != EINTR)
 			break;
-		now = now_ms();
+		now = toolnet_now_ms();
 		for (size_t i = 0; i < nconns; i++) {
 			struct conn *c = conns[i];
 			for (int k = 0; k < 2; k++) {

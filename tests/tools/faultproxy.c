@@ -79,21 +79,7 @@ struct stats {
 	char cuts[512];
 };
 
-static volatile sig_atomic_t stopping;
 static struct stats st;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stopping = 1;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* splitmix64: small, and good enough to spread seeds and draw delays. */
 static uint64_t rng_next(uint64_t *s)
@@ -202,7 +188,7 @@ static void note_cut(const struct conn *c, int dir)
 /* Queues N bytes read for direction D, cut into chunks with their due times. */
 static int enqueue(const struct options *o, struct dir *d, const uint8_t *p, size_t n)
 {
-	int64_t now = now_ms();
+	int64_t now = toolnet_now_ms();
 	while (n > 0) {
 		size_t len = (size_t)rng_range(&d->rng, 1, (long)o->chunk_max);
 		if (len > n)
@@ -409,12 +395,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "faultproxy: addresses are numeric HOST:PORT\n");
 		return 2;
 	}
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	toolnet_signals();
 
 	int lfd = toolnet_listen(o.listen, "faultproxy");
 	if (lfd < 0)
@@ -422,12 +403,12 @@ int main(int argc, char **argv)
 
 	struct conn *conns[CONNS_MAX] = {0};
 	size_t nconns = 0;
-	while (!stopping) {
+	while (!toolnet_stopping) {
 		struct pollfd pfd[1 + 2 * CONNS_MAX];
 		struct conn *owner[1 + 2 * CONNS_MAX];
 		int side[1 + 2 * CONNS_MAX];
 		size_t np = 0;
-		int64_t now = now_ms(), wait = 1000;
+		int64_t now = toolnet_now_ms(), wait = 1000;
 		pfd[np++] = (struct pollfd){.fd = lfd, .events = nconns < CONNS_MAX ? POLLIN : 0};
 		for (size_t i = 0; i < nconns; i++) {
 			struct conn *c = conns[i];
@@ -452,7 +433,7 @@ int main(int argc, char **argv)
 		}
 		if (poll(pfd, np, (int)(wait > 0 ? wait : 0)) < 0 && errno != EINTR)
 			break;
-		now = now_ms();
+		now = toolnet_now_ms();
 		if (pfd[0].revents & POLLIN) {
 			int cfd = accept(lfd, NULL, NULL);
 			struct conn *c = cfd >= 0 ? conn_new(&o, cfd, &uss, ulen) : NULL;

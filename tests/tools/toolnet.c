@@ -9,7 +9,33 @@
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+volatile sig_atomic_t toolnet_stopping;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	toolnet_stopping = 1;
+}
+
+void toolnet_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+int64_t toolnet_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 int toolnet_resolve(const char *text, int passive, struct sockaddr_storage *ss, socklen_t *len)
 {

@@ -1,13 +1,26 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What the test tools that proxy TCP (faultproxy.c, censor.c) share: numeric addresses, a
- * non-blocking descriptor, and a listener that says where it listens.
+ * What the test tools that proxy TCP (faultproxy.c, censor.c) share: stopping on a signal, the
+ * clock, numeric addresses, a non-blocking descriptor, the upstream side of a connection, and a
+ * listener that says where it listens.
  */
 #ifndef CAIRN_TEST_TOOLNET_H
 #define CAIRN_TEST_TOOLNET_H
 
+#include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/socket.h>
+
+/* Set once SIGTERM or SIGINT came (after toolnet_signals): the tool finishes and reports. */
+extern volatile sig_atomic_t toolnet_stopping;
+
+/* Sets toolnet_stopping on SIGTERM and SIGINT, and ignores SIGPIPE (a peer that closed must
+ * not kill the tool). */
+void toolnet_signals(void);
+
+/* The monotonic clock in milliseconds. */
+int64_t toolnet_now_ms(void);
 
 /* Splits "HOST:PORT" or "[V6]:PORT" and resolves it (numeric hosts only), for bind() when
  * PASSIVE. Returns 0 or -1. */
