@@ -14,12 +14,14 @@
 #include <sodium.h>
 
 #include "bench.h"
+#include "transport.h"
 #include "relayctl.h"
 
 enum { SC_ONLINE = 1, SC_DURABLE = 2, SC_CONNECTIONS = 4, SC_LIMIT = 8, SC_ALL = 15 };
 enum { SC_COMPARE = 16 }; /* alone: cairn and mosquitto side by side */
 enum { SC_GROUP = 32 };   /* alone: one sender to N members, cairn and mosquitto */
 enum { SC_WORK = 64 };    /* alone: proof-of-work costs, no relay */
+enum { SC_TRANSPORT = 128 }; /* alone: each transport to one relay, side by side */
 
 static void usage(FILE *f)
 {
@@ -28,6 +30,7 @@ static void usage(FILE *f)
 	        "       cairn-bench [options] compare\n"
 	        "       cairn-bench [options] group\n"
 	        "       cairn-bench [options] work\n"
+	        "       cairn-bench [options] transport\n"
 	        "  Runs the named scenarios (default: all) against a fresh cairn-relay each.\n"
 	        "  compare runs online (1 KiB, 4 senders), durable (1 KiB, 4 senders), idle\n"
 	        "  connections and limit against cairn-relay and /usr/sbin/mosquitto, and prints\n"
@@ -37,6 +40,9 @@ static void usage(FILE *f)
 	        "  fresh server of each per N, and prints one table per N, cairn vs mosquitto.\n"
 	        "  work times proof-of-work solves (PROTOCOL.md 5.10) at --work-bits and\n"
 	        "  work_verify on 896, 3968 and 16384-byte envelopes; it starts no relay.\n"
+	        "  transport measures each way of reaching a relay through the client's own\n"
+	        "  connection code: handshakes per second and CPU per handshake, then 1 KiB and\n"
+	        "  16 KiB envelopes to a subscribed owner (env/s, MB/s, CPU), beside direct.\n"
 	        "  --quick              shorter runs and fewer connections (about a minute;\n"
 	        "                       compare: under three)\n"
 	        "  --json               print one JSON object instead of tables\n"
@@ -170,6 +176,8 @@ static int parse_args(int argc, char **argv, struct bench_opts *o, int *which)
 			*which |= SC_GROUP;
 		} else if (strcmp(a, "work") == 0) {
 			*which |= SC_WORK;
+		} else if (strcmp(a, "transport") == 0) {
+			*which |= SC_TRANSPORT;
 		} else if (scenario_bit(a) != 0) {
 			*which |= scenario_bit(a);
 		} else if (a[0] == '-' && i + 1 < argc && parse_valued(a, argv[i + 1], o) == 0) {
@@ -183,9 +191,11 @@ static int parse_args(int argc, char **argv, struct bench_opts *o, int *which)
 		*which = SC_ALL;
 	if (((*which & SC_COMPARE) && *which != SC_COMPARE) ||
 	    ((*which & SC_GROUP) && *which != SC_GROUP) ||
-	    ((*which & SC_WORK) && *which != SC_WORK)) {
+	    ((*which & SC_WORK) && *which != SC_WORK) ||
+	    ((*which & SC_TRANSPORT) && *which != SC_TRANSPORT)) {
 		fprintf(stderr,
-		        "cairn-bench: compare, group and work run alone, without scenario names\n");
+		        "cairn-bench: compare, group, work and transport run alone, without "
+		        "scenario names\n");
 		return -1;
 	}
 	/* Either option alone picks one online shape; the other keeps its usual value (compare
@@ -284,6 +294,8 @@ int main(int argc, char **argv)
 		return run_compare(&o);
 	if (which == SC_GROUP)
 		return run_group(&o);
+	if (which == SC_TRANSPORT)
+		return transport_run(&o);
 	struct bench_results *r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return 1;

@@ -11,11 +11,7 @@
  * On SIGTERM or SIGINT it prints what it did to stderr and exits 0. Usage: faultproxy --help.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -26,6 +22,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "toolnet.h"
 
 #define HOLD_MAX  (1u << 20) /* bytes held per direction before reading stops */
 #define READ_MAX  16384
@@ -81,21 +79,7 @@ struct stats {
 	char cuts[512];
 };
 
-static volatile sig_atomic_t stopping;
 static struct stats st;
-
-static void on_signal(int sig)
-{
-	(void)sig;
-	stopping = 1;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* splitmix64: small, and good enough to spread seeds and draw delays. */
 static uint64_t rng_next(uint64_t *s)
@@ -133,39 +117,6 @@ static void usage(FILE *f)
 	      "Prints \"listening HOST:PORT\" on stdout once it accepts (PORT 0 picks one), and\n"
 	      "what it did on stderr when it gets SIGTERM or SIGINT.\n",
 	      f);
-}
-
-/* Splits "HOST:PORT" or "[V6]:PORT" and resolves it (numeric hosts only). */
-static int resolve(const char *text, int passive, struct sockaddr_storage *ss, socklen_t *len)
-{
-	char host[256];
-	const char *colon = strrchr(text, ':');
-	if (colon == NULL || (size_t)(colon - text) >= sizeof(host))
-		return -1;
-	const char *h = text;
-	size_t hlen = (size_t)(colon - text);
-	if (hlen >= 2 && h[0] == '[' && h[hlen - 1] == ']') {
-		h++;
-		hlen -= 2;
-	}
-	memcpy(host, h, hlen);
-	host[hlen] = '\0';
-	struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
-	                         .ai_flags =
-	                             AI_NUMERICHOST | AI_NUMERICSERV | (passive ? AI_PASSIVE : 0)},
-	                *res = NULL;
-	if (getaddrinfo(host, colon + 1, &hints, &res) != 0 || res == NULL)
-		return -1;
-	memcpy(ss, res->ai_addr, res->ai_addrlen);
-	*len = res->ai_addrlen;
-	freeaddrinfo(res);
-	return 0;
-}
-
-static int nonblocking(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-	return fl < 0 ? -1 : fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
 static void drop_queue(struct dir *d)
@@ -237,7 +188,7 @@ static void note_cut(const struct conn *c, int dir)
 /* Queues N bytes read for direction D, cut into chunks with their due times. */
 static int enqueue(const struct options *o, struct dir *d, const uint8_t *p, size_t n)
 {
-	int64_t now = now_ms();
+	int64_t now = toolnet_now_ms();
 	while (n > 0) {
 		size_t len = (size_t)rng_range(&d->rng, 1, (long)o->chunk_max);
 		if (len > n)
@@ -334,23 +285,10 @@ static int dir_write(struct conn *c, int dir, int64_t now)
 static struct conn *conn_new(const struct options *o, int client, const struct sockaddr_storage *up,
                              socklen_t uplen)
 {
-	int s = socket(up->ss_family, SOCK_STREAM, 0);
-	if (s < 0 || nonblocking(s) != 0 || nonblocking(client) != 0) {
-		if (s >= 0)
-			close(s);
-		return NULL;
-	}
-	int one = 1;
-	(void)setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	(void)setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	bool connecting = false;
-	if (connect(s, (const struct sockaddr *)up, uplen) != 0) {
-		if (errno != EINPROGRESS) {
-			close(s);
-			return NULL;
-		}
-		connecting = true;
-	}
+	int s = toolnet_pair(client, up, uplen, &connecting);
+	if (s < 0)
+		return NULL;
 	struct conn *c = calloc(1, sizeof(*c));
 	if (c == NULL) {
 		close(s);
@@ -451,41 +389,26 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	struct sockaddr_storage lss, uss;
-	socklen_t llen, ulen;
-	if (resolve(o.listen, 1, &lss, &llen) != 0 || resolve(o.connect, 0, &uss, &ulen) != 0) {
+	struct sockaddr_storage uss;
+	socklen_t ulen;
+	if (toolnet_resolve(o.connect, 0, &uss, &ulen) != 0) {
 		fprintf(stderr, "faultproxy: addresses are numeric HOST:PORT\n");
 		return 2;
 	}
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	toolnet_signals();
 
-	int lfd = socket(lss.ss_family, SOCK_STREAM, 0);
-	int one = 1;
-	if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-	    bind(lfd, (struct sockaddr *)&lss, llen) != 0 || listen(lfd, 64) != 0 ||
-	    nonblocking(lfd) != 0 || getsockname(lfd, (struct sockaddr *)&lss, &llen) != 0) {
-		fprintf(stderr, "faultproxy: cannot listen on %s: %s\n", o.listen, strerror(errno));
+	int lfd = toolnet_listen(o.listen, "faultproxy");
+	if (lfd < 0)
 		return 1;
-	}
-	char host[64], port[16];
-	getnameinfo((struct sockaddr *)&lss, llen, host, sizeof(host), port, sizeof(port),
-	            NI_NUMERICHOST | NI_NUMERICSERV);
-	printf("listening %s:%s\n", host, port);
-	fflush(stdout);
 
 	struct conn *conns[CONNS_MAX] = {0};
 	size_t nconns = 0;
-	while (!stopping) {
+	while (!toolnet_stopping) {
 		struct pollfd pfd[1 + 2 * CONNS_MAX];
 		struct conn *owner[1 + 2 * CONNS_MAX];
 		int side[1 + 2 * CONNS_MAX];
 		size_t np = 0;
-		int64_t now = now_ms(), wait = 1000;
+		int64_t now = toolnet_now_ms(), wait = 1000;
 		pfd[np++] = (struct pollfd){.fd = lfd, .events = nconns < CONNS_MAX ? POLLIN : 0};
 		for (size_t i = 0; i < nconns; i++) {
 			struct conn *c = conns[i];
@@ -510,7 +433,7 @@ int main(int argc, char **argv)
 		}
 		if (poll(pfd, np, (int)(wait > 0 ? wait : 0)) < 0 && errno != EINTR)
 			break;
-		now = now_ms();
+		now = toolnet_now_ms();
 		if (pfd[0].revents & POLLIN) {
 			int cfd = accept(lfd, NULL, NULL);
 			struct conn *c = cfd >= 0 ? conn_new(&o, cfd, &uss, ulen) : NULL;
