@@ -161,7 +161,7 @@ static int cmd_invite(const struct options *o)
 		return st;
 	char *invite = NULL;
 	int rc = cairn_invite_create(c, o->relays, o->nrelays, o->name, &invite);
-	cairn_close(c);
+	cli_close(c);
 	return cli_print_invite(o, rc, "invite", invite);
 }
 
@@ -183,7 +183,7 @@ static int cmd_accept(const struct options *o, const char *invite)
 	char number[CAIRN_SAFETY_NUMBER_LEN + 1];
 	int added = (rc == CAIRN_ECONNECT || rc == CAIRN_ETIMEDOUT) &&
 	            cairn_safety_number(c, o->name, number) == 0;
-	cairn_close(c);
+	cli_close(c);
 	if (added) {
 		fprintf(stderr,
 		        "cairn: %s added; the relay is unreachable, so the first message "
@@ -275,7 +275,7 @@ static int cmd_send(const struct options *o, const char *name, const char *text)
 		return st;
 	}
 	int rc = cairn_send(c, name, body, len, NULL);
-	cairn_close(c);
+	cli_close(c);
 	free(owned);
 	if (rc == CAIRN_ECONNECT || rc == CAIRN_ETIMEDOUT) {
 		fprintf(stderr, "cairn: no relay reachable; the message is kept in the outbox and "
@@ -297,7 +297,7 @@ static int cmd_sync(const struct options *o)
 		return st;
 	struct cairn_sync_result r;
 	int rc = cairn_sync(c, &r, o->json ? cli_print_message : NULL, (void *)o);
-	cairn_close(c);
+	cli_close(c);
 	if (rc != 0 && rc != CAIRN_ECONNECT && rc != CAIRN_ETIMEDOUT)
 		return cli_fail(rc, "sync");
 	fprintf(o->json ? stderr : stdout,
@@ -361,7 +361,7 @@ static int cmd_listen(const struct options *o)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	int rc = listen_loop(c, o);
-	cairn_close(c);
+	cli_close(c);
 	return rc == 0 ? 0 : cli_fail(rc, "listen");
 }
 
@@ -383,7 +383,7 @@ static int cmd_read(struct options *o, const char *name)
 	/* A group's conversation: every --json line then has "sender", null for our own. */
 	o->group = cairn_group_members(c, name, no_member, NULL) == 0;
 	int rc = cairn_read(c, name, cli_print_message, (void *)o);
-	cairn_close(c);
+	cli_close(c);
 	if (rc == CAIRN_ENOTFOUND) {
 		fprintf(stderr, "cairn: no contact or group called '%s'\n", name);
 		return 1;
@@ -398,7 +398,7 @@ static int cmd_contacts(const struct options *o)
 	if (st != 0)
 		return st;
 	int rc = cairn_contacts(c, print_contact, NULL);
-	cairn_close(c);
+	cli_close(c);
 	return rc == 0 ? 0 : cli_fail(rc, "contacts");
 }
 
@@ -413,7 +413,7 @@ static int cmd_rename(const struct options *o, const char *name, const char *new
 	if (st != 0)
 		return st;
 	int rc = cairn_rename(c, name, new_name);
-	cairn_close(c);
+	cli_close(c);
 	if (rc == CAIRN_ENOTFOUND) {
 		fprintf(stderr, "cairn: no contact or group called '%s'\n", name);
 		return 1;
@@ -444,7 +444,7 @@ static int cmd_verify(const struct options *o, const char *name)
 		return st;
 	char number[CAIRN_SAFETY_NUMBER_LEN + 1];
 	int rc = cairn_safety_number(c, name, number);
-	cairn_close(c);
+	cli_close(c);
 	if (rc == CAIRN_ENOTFOUND) {
 		fprintf(stderr, "cairn: no contact called '%s'\n", name);
 		return 1;

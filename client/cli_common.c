@@ -25,6 +25,17 @@ int cli_fail(int rc, const char *what)
 	return 1;
 }
 
+void cli_close(struct cairn *c)
+{
+	const char *why = c != NULL ? cairn_transport_error(c) : NULL;
+	if (why != NULL) {
+		fputs("cairn: ", stderr);
+		termsafe_write(stderr, (const uint8_t *)why, strlen(why), "");
+		fputc('\n', stderr);
+	}
+	cairn_close(c);
+}
+
 /* ---- passphrase ---------------------------------------------------------------------- */
 
 /* Reads one line from the terminal with echo off. Returns 0 or -1. */

@@ -32,6 +32,9 @@ struct options {
 
 /* Prints "cairn: WHAT: <error>" on stderr and returns 1 (the exit status of an error). */
 int cli_fail(int rc, const char *what);
+/* Closes C (accepts NULL), first telling on stderr why its obfs4proxy could not start, if it
+ * could not (cairn_transport_error): the program's own words, as visible text only. */
+void cli_close(struct cairn *c);
 /* Reads the passphrase into BUF (CAP bytes) from the terminal with echo off, or from
  * CAIRN_PASSPHRASE; TWICE asks again to confirm. Returns 0 or -1 (the reason printed). */
 int cli_passphrase(char *buf, size_t cap, int twice);

@@ -36,7 +36,7 @@ static int open_group(const struct options *o, const char *group, struct cairn *
 	int rc = cairn_group_members(*c, group, no_member, NULL);
 	if (rc == 0)
 		return 0;
-	cairn_close(*c);
+	cli_close(*c);
 	if (rc == CAIRN_ENOTFOUND) {
 		fprintf(stderr, "cairn: no group called '%s'\n", group);
 		return 1;
@@ -76,7 +76,7 @@ static int group_create(const struct options *o, const char *group)
 	int rc = cairn_group_create(c, group, o->relays[0]);
 	if (rc == 0)
 		st = push(c);
-	cairn_close(c);
+	cli_close(c);
 	if (rc == CAIRN_EEXIST) {
 		fprintf(stderr, "cairn: the name '%s' is taken (a contact or a group)\n", group);
 		return 1;
@@ -140,7 +140,7 @@ static int group_add(const struct options *o, const char *group, const char *con
 		}
 	}
 	int pushed = added > 0 ? push(c) : 0;
-	cairn_close(c);
+	cli_close(c);
 	if (added > 0)
 		fprintf(stderr,
 		        "cairn: group %s offered to %d contact%s; each becomes a member once its "
@@ -165,7 +165,7 @@ static int group_commit(const struct options *o, const char *what, const char *g
 	int rc = admin ? cairn_group_admin(c, group, member) : cairn_group_remove(c, group, member);
 	if (rc == 0)
 		st = push(c);
-	cairn_close(c);
+	cli_close(c);
 	if (rc == CAIRN_EINVAL && !admin) {
 		fprintf(stderr, "cairn: group remove: that is you; use cairn group leave %s\n",
 		        group);
@@ -229,7 +229,7 @@ static int group_rotate(const struct options *o, const char *group, const char *
 	int rc = cairn_group_rotation(c, group, seconds, (uint32_t)messages);
 	if (rc == 0)
 		st = push(c);
-	cairn_close(c);
+	cli_close(c);
 	if (rc != 0)
 		return change_failed(rc, "rotate", group, NULL);
 	fprintf(stderr, "cairn: the keys of %s change at least every %s or %lu messages\n", group,
@@ -246,7 +246,7 @@ static int group_leave(const struct options *o, const char *group)
 	int rc = cairn_group_leave(c, group);
 	if (rc == 0)
 		st = push(c);
-	cairn_close(c);
+	cli_close(c);
 	if (rc == CAIRN_ESTATE) {
 		fprintf(stderr, "cairn: you are no longer a member of %s\n", group);
 		return 1;
@@ -279,7 +279,7 @@ static int group_invite(const struct options *o, const char *group)
 		return st;
 	char *invite = NULL;
 	int rc = cairn_group_invite(c, group, o->relays, o->nrelays, o->name, &invite);
-	cairn_close(c);
+	cli_close(c);
 	if (rc == CAIRN_EEXIST) {
 		fprintf(stderr, "cairn: the name '%s' is taken (a contact or a group)\n", o->name);
 		return 1;
@@ -318,7 +318,7 @@ static int group_members(const struct options *o, const char *group)
 	if (st != 0)
 		return st;
 	int rc = cairn_group_members(c, group, print_member, (void *)o);
-	cairn_close(c);
+	cli_close(c);
 	fflush(stdout);
 	if (rc == CAIRN_ENOTFOUND) {
 		fprintf(stderr, "cairn: no group called '%s'\n", group);
@@ -370,7 +370,7 @@ static int group_verify(const struct options *o, const char *group)
 	struct warn_find wf = {.name = group};
 	if (rc == 0)
 		rc = cairn_groups(c, find_warnings, &wf);
-	cairn_close(c);
+	cli_close(c);
 	if (rc == CAIRN_ENOTFOUND) {
 		fprintf(stderr, "cairn: no group called '%s'\n", group);
 		return 1;
@@ -468,7 +468,7 @@ int cli_groups(const struct options *o)
 	if (st != 0)
 		return st;
 	int rc = cairn_groups(c, print_group, (void *)o);
-	cairn_close(c);
+	cli_close(c);
 	fflush(stdout);
 	return rc == 0 ? 0 : cli_fail(rc, "groups");
 }

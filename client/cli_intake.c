@@ -86,7 +86,7 @@ static int cmd_create(const struct options *o)
 		return st;
 	char *address = NULL;
 	int rc = cairn_intake_create(c, o->relays, o->nrelays, o->name, bits, &address);
-	cairn_close(c);
+	cli_close(c);
 	if (rc == CAIRN_EEXIST)
 		return intake_fail(rc, o->name, "intake create");
 	return cli_print_invite(o, rc, "intake create", address);
@@ -100,7 +100,7 @@ static int cmd_show(const struct options *o, const char *label)
 		return st;
 	char *address = NULL;
 	int rc = cairn_intake_address(c, label, &address);
-	cairn_close(c);
+	cli_close(c);
 	if (rc != 0)
 		return intake_fail(rc, label, "intake show");
 	return cli_print_invite(o, 0, "intake show", address);
@@ -131,7 +131,7 @@ static int cmd_list(const struct options *o)
 	if (st != 0)
 		return st;
 	int rc = cairn_intakes(c, print_intake, (void *)o);
-	cairn_close(c);
+	cli_close(c);
 	return rc < 0 ? cli_fail(rc, "intake list") : 0;
 }
 
@@ -144,7 +144,7 @@ static int cmd_rotate(const struct options *o, const char *label)
 		return st;
 	char *address = NULL;
 	int rc = cairn_intake_rotate(c, label, grace, &address);
-	cairn_close(c);
+	cli_close(c);
 	if (rc != 0)
 		return intake_fail(rc, label, "intake rotate");
 	return cli_print_invite(o, 0, "intake rotate", address);
@@ -157,7 +157,7 @@ static int cmd_revoke(const struct options *o, const char *label)
 	if (st != 0)
 		return st;
 	int rc = cairn_intake_revoke(c, label);
-	cairn_close(c);
+	cli_close(c);
 	return rc != 0 ? intake_fail(rc, label, "intake revoke") : 0;
 }
 
@@ -169,7 +169,7 @@ static int cmd_work(const struct options *o, const char *label, const char *bits
 	if (st != 0 || (st = cli_open(o, &c)) != 0)
 		return st;
 	int rc = cairn_intake_work(c, label, b);
-	cairn_close(c);
+	cli_close(c);
 	return rc != 0 ? intake_fail(rc, label, "intake work") : 0;
 }
 
@@ -238,7 +238,7 @@ static int cmd_requests(const struct options *o)
 		printf("]\n");
 	if (rc == 0)
 		rc = cairn_requests_dropped(c, &dropped);
-	cairn_close(c);
+	cli_close(c);
 	if (rc != 0)
 		return cli_fail(rc, "requests");
 	if (dropped > 0)
@@ -267,7 +267,7 @@ static int cmd_decide(const struct options *o, const char *how, const char *id)
 	if (rc == 0 && strcmp(how, "accept") == 0 && cairn_sync(c, &r, NULL, NULL) != 0)
 		fprintf(stderr, "cairn: accepted; the first message to them goes out with the next "
 		                "sync, send or listen\n");
-	cairn_close(c);
+	cli_close(c);
 	if (rc == CAIRN_ENOTFOUND) {
 		fprintf(stderr, "cairn: no request with id '");
 		termsafe_write(stderr, (const uint8_t *)id, strlen(id), NULL);

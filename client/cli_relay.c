@@ -18,7 +18,7 @@ static int cmd_route(const struct options *o, const char *address)
 	if (st != 0)
 		return st;
 	int rc = cairn_route_set(c, address);
-	cairn_close(c);
+	cli_close(c);
 	return rc != 0 ? cli_fail(rc, "relay route") : 0;
 }
 
@@ -39,7 +39,7 @@ static int cmd_routes(const struct options *o)
 	if (st != 0)
 		return st;
 	int rc = cairn_routes(c, print_route, (void *)o);
-	cairn_close(c);
+	cli_close(c);
 	return rc < 0 ? cli_fail(rc, "relay routes") : 0;
 }
 
@@ -50,7 +50,7 @@ static int cmd_unroute(const struct options *o, const char *what)
 	if (st != 0)
 		return st;
 	int rc = cairn_route_remove(c, what);
-	cairn_close(c);
+	cli_close(c);
 	return rc != 0 ? cli_fail(rc, "relay unroute") : 0;
 }
 
