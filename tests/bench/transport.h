@@ -6,6 +6,8 @@
 #ifndef CAIRN_BENCH_TRANSPORT_H
 #define CAIRN_BENCH_TRANSPORT_H
 
+#define TRANSPORT_WINDOW 64 /* SENDs in flight */
+
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>

@@ -86,8 +86,8 @@ static void transport_table(const struct transport_result *r, size_t n)
 		printf("%-8s %10.0f %14.3f %14.3f %14.3f\n", r[i].name, r[i].hs_per_s,
 		       r[i].hs_client_ms, r[i].hs_relay_ms, r[i].hs_front_ms);
 	for (size_t s = 0; s < TRANSPORT_SIZES; s++) {
-		printf("\ntransport: %u-byte envelopes, sender to a subscribed owner, window 32\n",
-		       r[0].rate[s].size);
+		printf("\ntransport: %u-byte envelopes, sender to a subscribed owner, window %d\n",
+		       r[0].rate[s].size, TRANSPORT_WINDOW);
 		printf("%-8s %10s %8s %8s %12s %12s %12s\n", "", "env/s", "MB/s", "ratio",
 		       "client cores", "relay cores", "front cores");
 		for (size_t i = 0; i < n; i++) {
