@@ -104,6 +104,8 @@ static const char usage_text[] =
     "                     sync and listen, which connect to your relay\n"
     "  CAIRN_PASSPHRASE   the passphrase, for scripts (otherwise asked on the terminal)\n"
     "  CAIRN_PWHASH_FAST=1  init: stretch the passphrase with 64 MiB, not 256 (weaker)\n"
+    "  CAIRN_OBFS4PROXY   the obfs4proxy program cairn+obfs4 addresses start (default: PATH)\n"
+    "  CAIRN_OBFS4_SOCKS  HOST:PORT of an obfs4proxy client already running: use it instead\n"
     "\n"
     "exit status: 0 ok, 1 error, 2 usage, 3 message queued but not sent yet\n";
 
