@@ -11,10 +11,11 @@ FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 10
 VALGRIND_BUILD ?= build-valgrind
 # The tests that start cairn-relay and cairn, each of those processes under valgrind: the
-# relay's suites, the client over the network, and of test_it_client the walkthrough (every
-# cairn command opens its store with Argon2id, minutes under valgrind). Left out: the load,
-# soak, censorship and crash-loop suites, which measure time and would only time out.
-VALGRIND_TESTS ?= test_it_relay|test_it_hostile|test_it_crash$$|test_it_client$$|test_client_net
+# relay's suites (the HTTPS listener's and private routing's too), the client over the network,
+# and of test_it_client the walkthrough (every cairn command opens its store with Argon2id,
+# minutes under valgrind). Left out: the load, soak, censorship and crash-loop suites, which
+# measure time and would only time out.
+VALGRIND_TESTS ?= test_it_relay|test_it_hostile|test_it_crash$$|test_it_client$$|test_client_net|test_it_forward$$|test_it_https_relay
 VALGRIND_CLIENT_TESTS ?= test_walkthrough
 VALGRIND_OPTS ?= --error-exitcode=97 --leak-check=full --errors-for-leak-kinds=definite,indirect \
 	--track-fds=no -q
