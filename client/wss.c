@@ -379,6 +379,14 @@ static bool wss_has_token(const char *value, size_t len, const char *token)
 int wss_check_response(const char *head, size_t len, const char *key)
 {
 	static const char status[] = "HTTP/1.1 101";
+	/* HTTP field values hold no control bytes but HTAB (RFC 9110 5.5): a head with a NUL,
+	 * a bare CR or DEL is not an answer from a web server, whatever it says around it. */
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)head[i];
+		if ((ch < 0x20 && ch != '\t' && ch != '\n' && ch != '\r') || ch == 0x7f ||
+		    (ch == '\r' && (i + 1 == len || head[i + 1] != '\n')))
+			return CAIRN_ECONNECT;
+	}
 	if (len < sizeof(status) || memcmp(head, status, sizeof(status) - 1) != 0 ||
 	    (head[sizeof(status) - 1] != ' ' && head[sizeof(status) - 1] != '\r'))
 		return CAIRN_ECONNECT;

@@ -362,6 +362,24 @@ static void test_check_response(void **state)
 	         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
 	         "\r\n");
 	assert_int_equal(wss_check_response(h, strlen(h), key), CAIRN_ECONNECT);
+	/* Control bytes are not HTTP, even around a valid answer (the fuzz smoke found a NUL in
+	 * a Connection value accepted): a NUL, a bare CR, DEL. */
+	static const char *const bad[] = {"Connection: Up\x01grade", "Connection: Upgrade\rX",
+	                                  "X-A: \x7f"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int n = snprintf(h, sizeof(h),
+		                 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+		                 "Connection: Upgrade\r\n%s\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+		                 bad[i], acc);
+		assert_int_equal(wss_check_response(h, (size_t)n, key), CAIRN_ECONNECT);
+	}
+	int n = snprintf(h, sizeof(h),
+	                 "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+	                 "Connection: Upgrade\r\nX-A: a\tb\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+	                 acc);
+	assert_int_equal(wss_check_response(h, (size_t)n, key), 0);
+	memcpy(strstr(h, "a\tb"), "a\0b", 3);
+	assert_int_equal(wss_check_response(h, (size_t)n, key), CAIRN_ECONNECT);
 }
 
 int main(void)
