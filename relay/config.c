@@ -25,6 +25,7 @@
 #include "cairn/error.h"
 #include "cairn/limits.h"
 #include "config.h"
+#include "httpsaddr.h"
 
 void relay_config_defaults(struct relay_config *cfg)
 {
@@ -156,36 +157,21 @@ int relay_config_set_listen(struct relay_config *cfg, const char *hostport)
 
 /* ---- [https] ------------------------------------------------------------------------------ */
 
-/*
- * PATH as the secret path of a cairn+https address (PROTOCOL.md section 1): the address
- * formatter and parser decide, so the relay never accepts a path its clients would refuse.
- */
+/* The relay's key does not change what is valid: check with a zero one. */
+static const uint8_t no_key[CAIRN_KEY_LEN];
+
+/* PATH as the secret path of a cairn+https address (PROTOCOL.md section 1). */
 static bool https_path_valid(const char *path)
 {
-	struct cairn_address a, b;
-	memset(&a, 0, sizeof(a));
-	size_t len = strlen(path);
-	if (len == 0 || len >= sizeof(a.path))
-		return false;
-	a.host_type = CAIRN_HOST_IPV4;
-	memcpy(a.host, "127.0.0.1", sizeof("127.0.0.1"));
-	a.port = 443;
-	a.transport = CAIRN_TRANSPORT_HTTPS;
-	memcpy(a.path, path, len + 1);
-	char text[CAIRN_ADDRESS_MAX + 1];
-	return cairn_address_format(&a, text, sizeof(text)) == 0 &&
-	       cairn_address_parse(text, &b) == 0 && strcmp(b.path, path) == 0;
+	struct cairn_address a;
+	return https_address_build("127.0.0.1:443", path, no_key, &a) == 0;
 }
 
 /* HOSTPORT as the host and port of a relay address (section 1), for [https] public. */
 static bool https_public_valid(const char *hostport)
 {
-	char text[CAIRN_ADDRESS_MAX + 2];
 	struct cairn_address a;
-	/* A zero key: 43 'A's. */
-	int n = snprintf(text, sizeof(text),
-	                 "cairn://AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA@%s", hostport);
-	return n > 0 && (size_t)n < sizeof(text) && cairn_address_parse(text, &a) == 0;
+	return https_address_build(hostport, "p", no_key, &a) == 0;
 }
 
 /* A POSIX-portable user name (or "" for none): letters, digits, '.', '_', '-', not first '-'. */

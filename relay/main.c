@@ -21,6 +21,7 @@
 
 #include "cairn/address.h"
 #include "certpin.h"
+#include "httpsaddr.h"
 #include "cairn/error.h"
 #include "cairn/limits.h"
 #include "config.h"
@@ -286,19 +287,12 @@ static int https_address_format(const struct relay_config *cfg,
                                 const uint8_t pub[static CAIRN_KEY_LEN], char *out, size_t cap,
                                 char *err, size_t errcap)
 {
-	/* The host and port as the address parser reads them (validated when loaded). */
-	char text[CAIRN_ADDRESS_MAX + 64];
 	struct cairn_address a;
-	snprintf(text, sizeof(text), "cairn://AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA@%s",
-	         cfg->https_public);
-	if (cairn_address_parse(text, &a) != 0) {
-		snprintf(err, errcap, "[https] public '%s' cannot appear in an address",
+	if (https_address_build(cfg->https_public, cfg->https_path, pub, &a) != 0) {
+		snprintf(err, errcap, "[https] public '%s' and path do not make an address",
 		         cfg->https_public);
 		return CAIRN_EINVAL;
 	}
-	memcpy(a.key, pub, CAIRN_KEY_LEN);
-	a.transport = CAIRN_TRANSPORT_HTTPS;
-	snprintf(a.path, sizeof(a.path), "%s", cfg->https_path);
 	if (cfg->https_pin_cert[0] != '\0') {
 		int rc = certpin_from_pem(cfg->https_pin_cert, a.pin, err, errcap);
 		if (rc != 0)
