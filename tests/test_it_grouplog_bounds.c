@@ -549,7 +549,7 @@ static void test_append_flood_fair(void **state)
 {
 	(void)state;
 	start("", false);
-	/* Eight logs: a log takes at most log_max_entries (100,000) appends. */
+	/* Eight logs: a log takes at most log_max_entries (262,144) appends. */
 	enum { LOGS = 8 };
 	struct tclient flood, v;
 	struct glog_keys k[LOGS];

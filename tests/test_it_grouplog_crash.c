@@ -157,7 +157,7 @@ static void test_kill_during_appends(void **state)
 	 * one batch (gathered for CAIRN_STORAGE_GATHER_US, 2 ms, then committed) and answers it;
 	 * these land before, during and after that. */
 	static const int kill_after_ms[ROUNDS] = {0, 1, 1, 2, 2, 3, 4, 5, 7, 9};
-	/* A fast machine appends past the default log_max_entries (100000) in ten rounds. */
+	/* A fast machine appends past the default log_max_entries (262144) in ten rounds. */
 	assert_int_equal(relayproc_init(&relay, "log_max_entries = 1000000\n"), 0);
 	assert_int_equal(relayproc_start(&relay), 0);
 	struct glog_keys k;

@@ -31,6 +31,7 @@ extern "C" {
 	XX(ECAPACITY, -9, "the relay is full; try another relay or later")                       \
 	XX(EWORK, -10, "proof of work refused: too weak, stale or reused (check the clock)")     \
 	XX(EUNREACHABLE, -11, "the destination relay could not be reached; retry later")         \
+	XX(EEXPIRED, -12, "expired")                                                             \
 	/* Local codes. */                                                                       \
 	XX(EINVAL, -20, "invalid argument")                                                      \
 	XX(ENOMEM, -21, "out of memory")                                                         \

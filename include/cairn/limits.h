@@ -47,6 +47,18 @@
 /* Envelopes are opaque to the relay; larger payloads are split by the client. */
 #define CAIRN_ENVELOPE_MAX 16384
 
+/* Files (PROTOCOL.md 11): a chunk's plaintext in one 16384-byte log entry (4 bytes of index,
+ * 17 of secretstream), and the largest file. */
+#define CAIRN_FILE_CHUNK_PLAIN 16363
+#define CAIRN_FILE_SIZE_MAX    (1ull << 31)
+/* Disappearing messages (PROTOCOL.md 8.11): the longest timer, one year. */
+#define CAIRN_TIMER_MAX_S 31536000
+/* Bundles (PROTOCOL.md 5.12, 12): one item (a FORWARDED seal of a BUNDLED, inner 16640 bytes),
+ * and how far past the relay's clock an item's not_after may be. */
+#define CAIRN_BUNDLE_ITEM_LEN       16688
+#define CAIRN_BUNDLE_INNER_LEN      16640
+#define CAIRN_BUNDLE_LIFETIME_MAX_S (30 * 24 * 3600)
+
 /* Mailboxes one invite, reply or mailboxes message names: one per relay, so also the number
  * of relays one contact can reach a client through (docs/PROTOCOL.md section 8.2). */
 #define CAIRN_MAILBOXES_MAX 4
@@ -100,13 +112,18 @@
 /* Group logs (docs/PROTOCOL.md 5.9): each log's quotas, the relay's number of logs, and the
  * reads one connection may have open at once. Entries count towards max_stored_bytes with
  * CAIRN_ENVELOPE_OVERHEAD each, like envelopes. */
-#define CAIRN_DEFAULT_LOG_MAX_ENTRIES     100000       /* [log_max_entries] */
-#define CAIRN_DEFAULT_LOG_MAX_BYTES       (256u << 20) /* [log_max_bytes] */
+/* A file (PROTOCOL.md 11) is a log too: the largest, 2 GiB, takes 139264 entries of 16384
+ * bytes (2.13 GiB). */
+#define CAIRN_DEFAULT_LOG_MAX_ENTRIES     262144       /* [log_max_entries] */
+#define CAIRN_DEFAULT_LOG_MAX_BYTES       (3ull << 30) /* [log_max_bytes] */
 #define CAIRN_DEFAULT_MAX_LOGS            100000       /* [max_logs] */
 #define CAIRN_DEFAULT_LOGS_PER_CONNECTION 64           /* [logs_per_connection] */
 /* Group log read batches (64 entries or 1 MiB each) the relay may have asked the storage for
  * at once; further reads wait, and their connections are not read meanwhile. */
 #define CAIRN_DEFAULT_LOG_READ_BATCHES 256 /* [log_read_batches] */
+
+/* Bundled items (PROTOCOL.md 5.12) whose seal the relay remembers, each until its not_after. */
+#define CAIRN_DEFAULT_BUNDLE_SEEN_MAX 1000000 /* [bundle_seen_max] */
 
 /* AUTH signature checks (~53 µs each) run on libuv's thread pool, one per connection at a
  * time, and at most this many relay-wide; the rest wait in arrival order, so that AUTH floods
