@@ -94,6 +94,14 @@ static const char usage_text[] =
     "  relay routes [--json]            list routes: the relay's key and its address\n"
     "  relay unroute ADDRESS-or-KEY     forget the route of that relay\n"
     "\n"
+    "the seized device:\n"
+    "  wipe [--yes]                     destroy this client at once, beyond recovery (no\n"
+    "                                   passphrase needed; asks first unless --yes)\n"
+    "  duress set                       a second passphrase (asked twice, or\n"
+    "                                   CAIRN_DURESS_PASSPHRASE): opening with it silently\n"
+    "                                   wipes this client and opens a new, empty one\n"
+    "  duress clear                     forget the duress passphrase\n"
+    "\n"
     "options:\n"
     "  --home DIR         client directory (default: $XDG_DATA_HOME/cairn or "
     "~/.local/share/cairn)\n"
@@ -500,6 +508,8 @@ int main(int argc, char **argv)
 			o.qr = 1;
 		} else if (strcmp(a, "--private-routing") == 0) {
 			o.private_routing = 1;
+		} else if (strcmp(a, "--yes") == 0) {
+			o.yes = 1;
 		} else if (strcmp(a, "--home") == 0 || strcmp(a, "--socks") == 0 ||
 		           strcmp(a, "--relay") == 0 || strcmp(a, "--name") == 0 ||
 		           strcmp(a, "--timeout") == 0 || strcmp(a, "--work") == 0 ||
@@ -562,6 +572,10 @@ int main(int argc, char **argv)
 		return cli_requests(&o, words, nwords);
 	if (strcmp(cmd, "relay") == 0)
 		return cli_relay(&o, words, nwords);
+	if (strcmp(cmd, "duress") == 0)
+		return cli_duress(&o, words, nwords);
+	if (strcmp(cmd, "wipe") == 0)
+		return cli_wipe(&o, nwords);
 	if (nwords > 3) {
 		fprintf(stderr, "cairn: too many arguments (see cairn --help)\n");
 		return EXIT_USAGE;
