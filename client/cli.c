@@ -494,6 +494,8 @@ int main(int argc, char **argv)
 	/* Three words for every command but `group add`, which takes a list of contacts. */
 	const char *words[WORDS_MAX + 1] = {NULL};
 	int nwords = 0;
+	/* Before anything secret is in memory. */
+	cli_no_core();
 	if (sodium_init() < 0)
 		return 1;
 	for (int i = 1; i < argc; i++) {

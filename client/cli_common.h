@@ -45,6 +45,9 @@ int cli_secret(const char *env_name, const char *what, char *buf, size_t cap, in
 /* `cairn wipe` and `cairn duress set|clear` (cli_wipe.c). Return the exit status. */
 int cli_wipe(const struct options *o, int nwords);
 int cli_duress(const struct options *o, const char *const *words, int nwords);
+/* Forbids core dumps of this process (RLIMIT_CORE 0; on Linux, not dumpable): a core would
+ * write the plaintexts and keys in memory to disk, outside the home. */
+void cli_no_core(void);
 /* Asks for the passphrase and opens O's home into *C with O's network settings. Returns 0 or
  * an exit status (the reason printed). */
 int cli_open(const struct options *o, struct cairn **c);

@@ -2,17 +2,33 @@
 /*
  * The seized device, as commands: `cairn wipe [--yes]` destroys the home with no passphrase
  * (cairn_wipe), asking first on a terminal; `cairn duress set|clear` sets or forgets the duress
- * passphrase (cairn_duress_set). Through include/cairn/cairn.h only.
+ * passphrase (cairn_duress_set); and no core dump of the command is ever written (it would
+ * hold texts, names and keys in the clear). Through include/cairn/cairn.h only.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
 
 #include <sodium.h>
 
 #include "cairn/cairn.h"
 #include "cli_common.h"
+
+void cli_no_core(void)
+{
+	struct rlimit none = {0, 0};
+	(void)setrlimit(RLIMIT_CORE, &none);
+#ifdef __linux__
+	/* A core piped to a collector (systemd-coredump) is not bound by RLIMIT_CORE everywhere;
+	 * not dumpable, none is made, and no other process of the user may ptrace this one. */
+	(void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+#endif
+}
 
 /* Asks on the terminal whether to destroy HOME. Returns 1 when the answer is "yes", 0 for any
  * other answer, -1 when there is no terminal to ask on. */

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -163,6 +164,32 @@ static bool wait_output(int fd, const char *needle, double timeout_s)
 	return found;
 }
 
+/* The command PID can never write a core (its texts and keys in the clear): RLIMIT_CORE 0, and
+ * not dumpable, which on Linux makes its /proc directory root's. */
+static void assert_no_core(pid_t pid)
+{
+	char p[64], line[256];
+	struct stat sb;
+	snprintf(p, sizeof(p), "/proc/%d", (int)pid);
+	assert_int_equal(stat(p, &sb), 0);
+	if (getuid() != 0)
+		assert_int_equal(sb.st_uid, 0);
+	snprintf(p, sizeof(p), "/proc/%d/limits", (int)pid);
+	FILE *f = fopen(p, "r");
+	if (f == NULL)
+		return; /* not dumpable: unreadable, as it should be */
+	bool seen = false;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "Max core file size", 18) == 0) {
+			char soft[32], hard[32];
+			assert_int_equal(sscanf(line + 18, "%31s %31s", soft, hard), 2);
+			assert_string_equal(soft, "0");
+			seen = true;
+		}
+	fclose(f);
+	assert_true(seen);
+}
+
 static void test_wipe_big_home(void **state)
 {
 	struct world *w = *state;
@@ -181,6 +208,7 @@ static void test_wipe_big_home(void **state)
 	w->listener = cli_spawn_out(CALL(.home = w->alice), ARGS("listen"), &out, NULL);
 	cli_check(-1, CALL(.home = w->bob), ARGS("send", "alice", "before the wipe"));
 	assert_true(wait_output(out, "before the wipe", 60));
+	assert_no_core(w->listener);
 
 	double t0 = now_s();
 	r = cli_expect(0, CALL(.home = w->alice), ARGS("wipe", "--yes"));
@@ -247,6 +275,13 @@ static void test_duress_cli(void **state)
 
 int main(void)
 {
+	/* The children inherit the soft limit: raised as far as allowed, so that a command that
+	 * failed to forbid its own cores would show it. */
+	struct rlimit core;
+	if (getrlimit(RLIMIT_CORE, &core) == 0 && core.rlim_cur != core.rlim_max) {
+		core.rlim_cur = core.rlim_max;
+		(void)setrlimit(RLIMIT_CORE, &core);
+	}
 	if (sodium_init() < 0 || find_cli() != 0) {
 		fprintf(stderr, "cannot find the cairn command\n");
 		return 1;
