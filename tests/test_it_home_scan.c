@@ -4,7 +4,8 @@
  * three homes exchange 1:1 messages, make a group and talk in it, rename a contact and a group;
  * then every file under each home, and the temporary directory the clients were given (TMPDIR),
  * is scanned for every plaintext the test knows: message texts, contact and group names, the
- * relay's address (text) and key (raw and hex), the invite strings. The temporary directory
+ * relay's address (text) and key (raw and hex), the invite strings, the mailbox and group log
+ * ids the relay holds (raw and hex). The temporary directory
  * must be left empty. Needles are at least 12 bytes, so random ciphertext cannot match one.
  */
 #define _XOPEN_SOURCE 700
@@ -24,12 +25,13 @@
 
 #include <cmocka.h>
 #include <sodium.h>
+#include <sqlite3.h>
 
 #include "cairn/address.h"
 #include "cliproc.h"
 #include "relayproc.h"
 
-#define NEEDLES_MAX 128
+#define NEEDLES_MAX 256
 #define MESSAGES    40
 
 struct needle {
@@ -111,6 +113,34 @@ static void befriend(const char *a, const char *b, const char *an, const char *b
 	cli_check(-1, CALL(.home = a), ARGS("send", an, "first words from a to b, 0x5eed"));
 	need_str("first words from a to b, 0x5eed", "a message");
 	cli_check(-1, CALL(.home = b), ARGS("sync"));
+}
+
+/* Every id of SQL (one BLOB column) in the relay's store as needles, raw and hex: the mailbox
+ * ids and group log ids the homes hold (sealed). Returns how many ids. */
+static size_t relay_ids(const char *sql, const char *what)
+{
+	char path[400];
+	snprintf(path, sizeof(path), "%s/data/relay.db", w.relay.dir);
+	sqlite3 *db = NULL;
+	sqlite3_stmt *st = NULL;
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	sqlite3_busy_timeout(db, 5000);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	size_t n = 0;
+	while (sqlite3_step(st) == SQLITE_ROW && w.nn + 2 <= NEEDLES_MAX) {
+		const void *id = sqlite3_column_blob(st, 0);
+		size_t len = (size_t)sqlite3_column_bytes(st, 0);
+		char hex[2 * 64 + 1];
+		if (id == NULL || len < 12 || len > 64)
+			continue;
+		need(id, len, what);
+		sodium_bin2hex(hex, sizeof(hex), id, len);
+		need_str(hex, what);
+		n++;
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
 }
 
 /* nftw: every regular file under the tree, searched for every needle. */
@@ -244,6 +274,12 @@ static void test_heavy_use_leaves_no_plaintext(void **state)
 	/* INTAKE: an intake address (cairn intake create) and a request through it belong here
 	 * too; FILES: once the `files` branch is merged, a file sent 1:1 and to the group, its
 	 * name and a run of its bytes as needles, and HOME/files/ is scanned with the rest. */
+
+	/* The mailboxes and the group's log, as the relay knows them. */
+	size_t ids = relay_ids("SELECT recipient_id FROM mailboxes", "a mailbox id") +
+	             relay_ids("SELECT sender_id FROM mailboxes", "a mailbox's sender id") +
+	             relay_ids("SELECT log_id FROM logs", "a group log id");
+	assert_true(ids >= 6);
 
 	for (int i = 0; i < 3; i++)
 		scan(w.home[i]);
