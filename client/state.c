@@ -28,10 +28,10 @@
  *
  * Keys. A random 32-byte master key M never changes. The single keyslot row holds the
  * Argon2id (crypto_pwhash ALG_ARGON2ID13) salt, opslimit and memlimit, and the key slots
- * (state_slots.c): slot 0 seals M with XChaCha20-Poly1305 under the key derived from the
- * passphrase, slot 1 the duress marker under the duress passphrase's key or random bytes; every
- * store has both, the same size. Limits are MODERATE, or INTERACTIVE when the creator asks
- * (cstate_create); a new passphrase keeps them and the salt; open uses the stored limits,
+ * (state_slots.c, changed by state_keys.c): slot 0 seals M with XChaCha20-Poly1305 under the key
+ * derived from the passphrase, slot 1 the duress marker under the duress passphrase's key or random
+ * bytes; every store has both, the same size. Limits are MODERATE, or INTERACTIVE when the creator
+ * asks (cstate_create); a new passphrase keeps them and the salt; open uses the stored limits,
  * bounded to [MIN, SENSITIVE] so a tampered slot cannot make open run forever. Open runs
  * Argon2id once and tries every slot. A passphrase that opens no slot fails before anything is
  * written: CAIRN_EPASSPHRASE, nothing changed. The duress passphrase wipes the home
@@ -144,20 +144,6 @@ static const char schema_sql[] =
     "PRAGMA user_version = 2;";
 _Static_assert(CSTATE_SCHEMA == 2, "update schema_sql and schema_upgrade");
 
-/* Maps a failed SQLite call to our codes: a damaged file is not an I/O error. */
-int cst_db_error(int src)
-{
-	switch (src & 0xff) {
-	case SQLITE_CORRUPT:
-	case SQLITE_NOTADB:
-		return CAIRN_ECORRUPT;
-	case SQLITE_NOMEM:
-		return CAIRN_ENOMEM;
-	default:
-		return CAIRN_EIO;
-	}
-}
-
 /* Runs SQL that returns no rows we need. */
 static int exec_sql(sqlite3 *db, const char *sql)
 {
@@ -177,22 +163,6 @@ static int query_int(sqlite3 *db, const char *sql, int64_t *out)
 		*out = sqlite3_column_int64(s, 0);
 	sqlite3_finalize(s);
 	return rc;
-}
-
-/* Ends a use of a kept statement: reset, so it holds no read snapshot, and unbound, so it
- * keeps no pointer to the caller's (SQLITE_STATIC) buffers. */
-void cst_stmt_release(sqlite3_stmt *s)
-{
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-}
-
-/* Steps a statement that returns no rows, then releases it. */
-int cst_step_done(sqlite3_stmt *s)
-{
-	int src = sqlite3_step(s);
-	cst_stmt_release(s);
-	return src == SQLITE_DONE ? 0 : cst_db_error(src);
 }
 
 /* Returns DIR/NAME in owned memory, or NULL. */
@@ -516,6 +486,20 @@ static int duress_replace(const char *dir, struct cstate *st, const struct keysl
 	return rc;
 }
 
+/* Rewrites a one-slot keyslot row (an older client's) with every slot, in one transaction,
+ * read again inside it: another process may have upgraded it first. */
+static int slots_upgrade(struct cstate *st)
+{
+	struct keyslot ks;
+	bool own;
+	int rc = cst_op_begin(st, &own);
+	if (rc != 0)
+		return rc;
+	if ((rc = cst_keyslot_read(st->db, &ks)) == 0 && ks.legacy)
+		rc = cst_keyslot_update(st->db, &ks);
+	return cst_op_end(st, own, rc);
+}
+
 int cstate_open(const char *dir, const char *passphrase, struct cstate **out)
 {
 	if (out != NULL)
@@ -561,7 +545,7 @@ int cstate_open(const char *dir, const char *passphrase, struct cstate **out)
 		goto out;
 	}
 	keys_derive(st->keys);
-	if ((rc = db_ready(st)) != 0 || (ks.legacy && (rc = cst_slots_upgrade(st)) != 0))
+	if ((rc = db_ready(st)) != 0 || (ks.legacy && (rc = slots_upgrade(st)) != 0))
 		goto out;
 	*out = st;
 	st = NULL;

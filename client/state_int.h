@@ -105,7 +105,7 @@ int cst_step_done(sqlite3_stmt *s);
 int cst_op_begin(struct cstate *st, bool *own);
 int cst_op_end(struct cstate *st, bool own, int rc);
 
-/* ---- key slots (state_slots.c) ---- */
+/* ---- key slots (state_slots.c; state_keys.c changes them) ---- */
 
 /* KPASS = Argon2id(PASSPHRASE, KS's salt and limits). Returns 0 or CAIRN_ENOMEM. */
 int cst_slots_derive(const struct keyslot *ks, const char *passphrase,
@@ -127,7 +127,8 @@ int cst_keyslot_read(sqlite3 *db, struct keyslot *ks);
  * cst_keyslot_update is the UPDATE of row 1. */
 int cst_keyslot_write(sqlite3 *db, const struct keyslot *ks, const char *sql);
 int cst_keyslot_update(sqlite3 *db, const struct keyslot *ks);
-/* Rewrites a one-slot row with every slot, in one transaction. */
-int cst_slots_upgrade(struct cstate *st);
+/* Opens slot SLOT of KS with KPASS into OUT (CSTATE_KEYLEN bytes). Returns 0 or -1. */
+int cst_slot_open(const struct keyslot *ks, int slot, const uint8_t kpass[static CSTATE_KEYLEN],
+                  uint8_t out[static CSTATE_KEYLEN]);
 
 #endif

@@ -12,11 +12,8 @@
  * is set: a sealed slot is a random nonce and a ciphertext, indistinguishable from those.
  * Opening derives kpass once and tries every slot with it, always all of them, so the time
  * does not tell which one opened. A one-slot store is read as slot 0 and a random slot 1, and
- * rewritten with both on its first open with the passphrase (cst_slots_upgrade).
- *
- * A new passphrase (cstate_rekey) and the duress passphrase share the home's salt, so each
- * keeps working when the other changes; a salt is per home, against precomputation, and two
- * passphrases of one home sharing it give an attacker nothing.
+ * rewritten with both on its first open with the passphrase (state.c). Changing a slot is
+ * state_keys.c's.
  */
 #include <string.h>
 
@@ -65,8 +62,8 @@ void cst_slot_clear(struct keyslot *ks, int slot)
 	randombytes_buf(ks->sealed[slot], CSTATE_SLOTLEN);
 }
 
-/* Opens slot SLOT of KS with KPASS into OUT (CSTATE_KEYLEN bytes). Returns 0 or -1. */
-static int slot_open(const struct keyslot *ks, int slot, const uint8_t *kpass, uint8_t *out)
+int cst_slot_open(const struct keyslot *ks, int slot, const uint8_t kpass[static CSTATE_KEYLEN],
+                  uint8_t out[static CSTATE_KEYLEN])
 {
 	const uint8_t *s = ks->sealed[slot];
 	return crypto_aead_xchacha20poly1305_ietf_decrypt(
@@ -79,8 +76,8 @@ int cst_slots_try(const struct keyslot *ks, const uint8_t kpass[static CSTATE_KE
 {
 	uint8_t marker[CSTATE_KEYLEN];
 	/* Both always, whatever the first gave: the time must not tell which slot opened. */
-	int real = slot_open(ks, CSTATE_SLOT_REAL, kpass, master);
-	int duress = slot_open(ks, CSTATE_SLOT_DURESS, kpass, marker);
+	int real = cst_slot_open(ks, CSTATE_SLOT_REAL, kpass, master);
+	int duress = cst_slot_open(ks, CSTATE_SLOT_DURESS, kpass, marker);
 	duress = duress == 0 && sodium_memcmp(marker, duress_marker, sizeof(marker)) == 0 ? 0 : -1;
 	sodium_memzero(marker, sizeof(marker));
 	*which = real == 0 ? CSTATE_SLOT_REAL : CSTATE_SLOT_DURESS;
@@ -165,87 +162,4 @@ int cst_keyslot_read(sqlite3 *db, struct keyslot *ks)
 out:
 	sqlite3_finalize(s);
 	return rc;
-}
-
-int cst_slots_upgrade(struct cstate *st)
-{
-	struct keyslot ks;
-	bool own;
-	int rc = cst_op_begin(st, &own);
-	if (rc != 0)
-		return rc;
-	/* Read again inside the transaction: another process may have upgraded it first. */
-	if ((rc = cst_keyslot_read(st->db, &ks)) == 0 && ks.legacy)
-		rc = cst_keyslot_update(st->db, &ks);
-	return cst_op_end(st, own, rc);
-}
-
-/*
- * Rewrites slot SLOT of the store's row inside one transaction: sealed under PASSPHRASE's key
- * (with the duress marker, or M for slot 0) or, with PASSPHRASE NULL, random bytes. The other
- * slot must not open with the new key: one passphrase opens one slot. Argon2id runs before the
- * write lock is taken, on the salt read then; the row is read again under the lock and must
- * still have that salt.
- */
-static int slot_rewrite(struct cstate *st, int slot, const char *passphrase)
-{
-	struct keyslot ks, now;
-	uint8_t kpass[CSTATE_KEYLEN], other[CSTATE_KEYLEN];
-	bool own = false;
-	int rc = cst_keyslot_read(st->db, &ks);
-	if (rc == 0 && passphrase != NULL)
-		rc = cst_slots_derive(&ks, passphrase, kpass);
-	if (rc != 0)
-		goto out;
-	if ((rc = cst_op_begin(st, &own)) != 0)
-		goto out;
-	if ((rc = cst_keyslot_read(st->db, &now)) == 0 &&
-	    sodium_memcmp(now.salt, ks.salt, sizeof(ks.salt)) != 0)
-		rc = CAIRN_ESTATE;
-	if (rc == 0 && passphrase != NULL && slot_open(&now, 1 - slot, kpass, other) == 0)
-		rc = CAIRN_EINVAL; /* the other slot's passphrase */
-	if (rc == 0) {
-		if (passphrase == NULL)
-			cst_slot_clear(&now, slot);
-		else
-			cst_slot_seal(&now, slot, kpass,
-			              slot == CSTATE_SLOT_REAL ? st->keys->master : NULL);
-		rc = cst_keyslot_update(st->db, &now);
-	}
-	rc = cst_op_end(st, own, rc);
-	/*
-	 * Whoever holds an old copy of the slot and its passphrase could still open it, so do not
-	 * leave the old row's page image in the WAL: a truncating checkpoint writes the new row
-	 * over the old in the file and empties the WAL. Best effort (another process's reader
-	 * blocks it), and only once the change is committed.
-	 */
-	if (rc == 0 && st->depth == 0)
-		(void)sqlite3_exec(st->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
-out:
-	sodium_memzero(kpass, sizeof(kpass));
-	sodium_memzero(other, sizeof(other));
-	sodium_memzero(&ks, sizeof(ks));
-	sodium_memzero(&now, sizeof(now));
-	return rc;
-}
-
-int cstate_rekey(struct cstate *st, const char *new_passphrase)
-{
-	if (st == NULL || new_passphrase == NULL || new_passphrase[0] == '\0')
-		return CAIRN_EINVAL;
-	return slot_rewrite(st, CSTATE_SLOT_REAL, new_passphrase);
-}
-
-int cstate_duress_set(struct cstate *st, const char *passphrase)
-{
-	if (st == NULL || passphrase == NULL || passphrase[0] == '\0')
-		return CAIRN_EINVAL;
-	return slot_rewrite(st, CSTATE_SLOT_DURESS, passphrase);
-}
-
-int cstate_duress_clear(struct cstate *st)
-{
-	if (st == NULL)
-		return CAIRN_EINVAL;
-	return slot_rewrite(st, CSTATE_SLOT_DURESS, NULL);
 }
