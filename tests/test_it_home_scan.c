@@ -32,7 +32,7 @@
 #include "relayproc.h"
 
 #define NEEDLES_MAX 256
-#define MESSAGES    40
+#define MESSAGES    24
 
 struct needle {
 	uint8_t *p;
@@ -201,7 +201,7 @@ static void test_heavy_use_leaves_no_plaintext(void **state)
 		cli_check(
 		    -1, CALL(.home = i % 2 ? a : b),
 		    ARGS("send", i % 2 ? "bob-the-contact-name" : "alice-the-contact-name", text));
-		if (i < 8 || i % 10 == 0)
+		if (i < 8 || i % 5 == 0)
 			need_str(text, "a message");
 	}
 	cli_check(-1, CALL(.home = a), ARGS("sync"));
