@@ -158,9 +158,37 @@ void logs_load_entry(void *ctx, const struct store_log_entry_info *info);
 void forwarded_command(struct peer *p, const struct cairn_msg *m);
 void forward_command(struct peer *p, const struct cairn_msg *m);
 
+/* ---- bundled.c: BUNDLED inside a FORWARDED (docs/PROTOCOL.md 5.12) --------------------- */
+
+/* Runs the BUNDLED M, opened from a bundle item whose seal began with E, for P: rules 1 to 3
+ * of 5.12, each answer unsealed under M's request id (the FORWARDED's). */
+void bundled_command(struct peer *p, const struct cairn_msg *m,
+                     const uint8_t e[static CAIRN_KEY_LEN]);
+/* Forgets MARK's pending seen entry and frees MARK (NULL: nothing): its envelope was not
+ * accepted after all. */
+void bundle_mark_drop(struct relay *relay, struct bundle_mark *mark);
+/* MARK's envelope write is done with STATUS: the seen entry is settled (0) or forgotten. */
+void bundle_mark_done(struct relay *relay, const struct bundle_mark *mark, int status);
+/* Load callback (store_load_cb bundle_seen; CTX is the relay). */
+void bundles_load_seen(void *ctx, const uint8_t e[CAIRN_KEY_LEN], int64_t not_after);
+/* Expiry pass at NOW: a bounded sweep of the seen set, and now and then the stored rows. */
+void bundles_expire(struct relay *relay, int64_t now);
+
 /* ---- commands.c ------------------------------------------------------------------------ */
 
 /* Sets the fixed values the denied paths work on (at start, once). */
 void commands_init_dummies(void);
+
+/* The mailbox the SEND, SEND_WORK or BUNDLED M may write to, or NULL with P answered (the
+ * one path for "no such mailbox" and "wrong credential", 5.5). */
+struct mailbox *sender_mailbox(struct peer *p, const struct cairn_msg *m);
+/* Whether MB and the relay have room for LEN more bytes: 0, CAIRN_ETOOBIG, CAIRN_EQUOTA or
+ * CAIRN_ECAPACITY. */
+int room_for(struct relay *relay, const struct mailbox *mb, size_t len);
+/* Stores M's envelope in MB (room_for said yes), answering P under M's request id once
+ * durable; MARK (a BUNDLED's seen entry, or NULL) is written in the same op and owned by the
+ * envelope from then on (dropped here on failure). */
+void accept_envelope_marked(struct peer *p, struct mailbox *mb, const struct cairn_msg *m,
+                            struct bundle_mark *mark);
 
 #endif

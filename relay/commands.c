@@ -334,7 +334,7 @@ static void cmd_delete(struct peer *p, const struct cairn_msg *m)
  * are one reply from this one path, so a peer cannot tell them apart (5.5); a SEND to an
  * intake mailbox gets `work`, since its sender id is public anyway.
  */
-static struct mailbox *sender_mailbox(struct peer *p, const struct cairn_msg *m)
+struct mailbox *sender_mailbox(struct peer *p, const struct cairn_msg *m)
 {
 	struct mailbox *mb = mailbox_by_sender(&p->relay->mailboxes, m->sender_id);
 	bool intake = mb != NULL && mb->rec.work_bits != 0;
@@ -359,7 +359,7 @@ static struct mailbox *sender_mailbox(struct peer *p, const struct cairn_msg *m)
 		peer_reply_error(p, m->request_id, CAIRN_EDENIED);
 		return NULL;
 	}
-	if (intake && m->type == CAIRN_CMD_SEND) {
+	if (intake && m->type != CAIRN_CMD_SEND_WORK) { /* a SEND, or a BUNDLED's (5.12) */
 		peer_reply_error(p, m->request_id, CAIRN_EWORK);
 		return NULL;
 	}
@@ -368,7 +368,7 @@ static struct mailbox *sender_mailbox(struct peer *p, const struct cairn_msg *m)
 
 /* Whether MB has room for an envelope of LEN bytes, and the relay too: 0, CAIRN_ETOOBIG,
  * CAIRN_EQUOTA (an intake mailbox has quotas of its own) or CAIRN_ECAPACITY. */
-static int room_for(struct relay *relay, const struct mailbox *mb, size_t len)
+int room_for(struct relay *relay, const struct mailbox *mb, size_t len)
 {
 	const struct relay_config *cfg = relay->cfg;
 	if (len > CAIRN_ENVELOPE_MAX)
@@ -387,11 +387,18 @@ static int room_for(struct relay *relay, const struct mailbox *mb, size_t len)
 /* Stores M's envelope in MB (room_for said yes), answering OK once durable. */
 static void accept_envelope(struct peer *p, struct mailbox *mb, const struct cairn_msg *m)
 {
+	accept_envelope_marked(p, mb, m, NULL);
+}
+
+void accept_envelope_marked(struct peer *p, struct mailbox *mb, const struct cairn_msg *m,
+                            struct bundle_mark *mark)
+{
 	struct relay *relay = p->relay;
 	if (relay->id_limit - relay->next_envelope_id < ID_BLOCK / 2)
 		reserve_ids(relay);
 	if (relay->next_envelope_id >= relay->id_limit) {
 		/* Only if a million sends outran one commit: the sender retries. */
+		bundle_mark_drop(relay, mark);
 		peer_reply_error(p, m->request_id, CAIRN_ESTORAGE);
 		return;
 	}
@@ -402,9 +409,11 @@ static void accept_envelope(struct peer *p, struct mailbox *mb, const struct cai
 	if (env == NULL || mailbox_push(&relay->mailboxes, mb, id, env->len, env) != 0) {
 		if (env != NULL)
 			envelope_enter(env, ENV_GONE);
+		bundle_mark_drop(relay, mark);
 		peer_reply_error(p, m->request_id, CAIRN_ESTORAGE);
 		return;
 	}
+	env->bundle = mark; /* the envelope owns it from here */
 	relay->next_envelope_id++;
 	int64_t now = relay_now(relay);
 	add_time_mark(relay, now, id + 1);
@@ -545,6 +554,10 @@ static void on_command(void *peer, const struct cairn_msg *m)
 	case CAIRN_CMD_FORWARDED:
 		forwarded_command(p, m);
 		break;
+	case CAIRN_CMD_BUNDLED:
+		/* Only inside a FORWARDED's seal (5.12). */
+		peer_reply_error(p, m->request_id, CAIRN_EBADREQ);
+		break;
 	default:
 		if (logs_command(p, m))
 			break;
@@ -631,4 +644,5 @@ void commands_shutdown(struct relay *relay)
 			unsubscribe(relay, p->subs[p->subs_len - 1], -CAIRN_ESHUTDOWN);
 	logs_shutdown(relay);
 	worktable_free(&relay->work);
+	bundleseen_free(&relay->bundles);
 }
