@@ -58,14 +58,9 @@ void bundled_command(struct peer *p, const struct cairn_msg *m,
 		break;
 	}
 	/* 3: a SEND, with its checks. */
-	struct mailbox *mb = sender_mailbox(p, m);
+	struct mailbox *mb = send_target(p, m);
 	if (mb == NULL)
 		return;
-	int rc = room_for(relay, mb, m->envelope_len);
-	if (rc != 0) {
-		peer_reply_error(p, m->request_id, rc);
-		return;
-	}
 	struct bundle_mark *mark = malloc(sizeof(*mark));
 	if (mark == NULL) {
 		peer_reply_error(p, m->request_id, CAIRN_ESTORAGE);
@@ -73,8 +68,8 @@ void bundled_command(struct peer *p, const struct cairn_msg *m,
 	}
 	memcpy(mark->e, e, CAIRN_KEY_LEN);
 	mark->not_after = (int64_t)m->not_after;
-	rc = bundleseen_insert(&relay->bundles, e, mark->not_after, true,
-	                       relay->cfg->bundle_seen_max);
+	int rc = bundleseen_insert(&relay->bundles, e, mark->not_after, true,
+	                           relay->cfg->bundle_seen_max);
 	if (rc != 0) {
 		free(mark);
 		peer_reply_error(p, m->request_id,

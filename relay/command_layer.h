@@ -179,12 +179,10 @@ void bundles_expire(struct relay *relay, int64_t now);
 /* Sets the fixed values the denied paths work on (at start, once). */
 void commands_init_dummies(void);
 
-/* The mailbox the SEND, SEND_WORK or BUNDLED M may write to, or NULL with P answered (the
- * one path for "no such mailbox" and "wrong credential", 5.5). */
-struct mailbox *sender_mailbox(struct peer *p, const struct cairn_msg *m);
-/* Whether MB and the relay have room for LEN more bytes: 0, CAIRN_ETOOBIG, CAIRN_EQUOTA or
- * CAIRN_ECAPACITY. */
-int room_for(struct relay *relay, const struct mailbox *mb, size_t len);
+/* The mailbox the SEND, SEND_WORK or BUNDLED M may write to, with room for its envelope, or
+ * NULL with P answered (the one path for "no such mailbox" and "wrong credential", 5.5, then
+ * `too big`, `quota` or `full`). */
+struct mailbox *send_target(struct peer *p, const struct cairn_msg *m);
 /* Stores M's envelope in MB (room_for said yes), answering P under M's request id once
  * durable; MARK (a BUNDLED's seen entry, or NULL) is written in the same op and owned by the
  * envelope from then on (dropped here on failure). */

@@ -334,7 +334,7 @@ static void cmd_delete(struct peer *p, const struct cairn_msg *m)
  * are one reply from this one path, so a peer cannot tell them apart (5.5); a SEND to an
  * intake mailbox gets `work`, since its sender id is public anyway.
  */
-struct mailbox *sender_mailbox(struct peer *p, const struct cairn_msg *m)
+static struct mailbox *sender_mailbox(struct peer *p, const struct cairn_msg *m)
 {
 	struct mailbox *mb = mailbox_by_sender(&p->relay->mailboxes, m->sender_id);
 	bool intake = mb != NULL && mb->rec.work_bits != 0;
@@ -368,7 +368,7 @@ struct mailbox *sender_mailbox(struct peer *p, const struct cairn_msg *m)
 
 /* Whether MB has room for an envelope of LEN bytes, and the relay too: 0, CAIRN_ETOOBIG,
  * CAIRN_EQUOTA (an intake mailbox has quotas of its own) or CAIRN_ECAPACITY. */
-int room_for(struct relay *relay, const struct mailbox *mb, size_t len)
+static int room_for(struct relay *relay, const struct mailbox *mb, size_t len)
 {
 	const struct relay_config *cfg = relay->cfg;
 	if (len > CAIRN_ENVELOPE_MAX)
@@ -423,17 +423,24 @@ void accept_envelope_marked(struct peer *p, struct mailbox *mb, const struct cai
 	deliver(relay, mb);
 }
 
-static void cmd_send(struct peer *p, const struct cairn_msg *m)
+struct mailbox *send_target(struct peer *p, const struct cairn_msg *m)
 {
 	struct mailbox *mb = sender_mailbox(p, m);
 	if (mb == NULL)
-		return;
+		return NULL;
 	int rc = room_for(p->relay, mb, m->envelope_len);
 	if (rc != 0) {
 		peer_reply_error(p, m->request_id, rc);
-		return;
+		return NULL;
 	}
-	accept_envelope(p, mb, m);
+	return mb;
+}
+
+static void cmd_send(struct peer *p, const struct cairn_msg *m)
+{
+	struct mailbox *mb = send_target(p, m);
+	if (mb != NULL)
+		accept_envelope(p, mb, m);
 }
 
 /* INTAKE (5.10): makes the caller's mailbox an intake mailbox, or changes its bits. */
@@ -472,14 +479,9 @@ static bool work_fresh(const struct relay *relay, const uint8_t *work, int64_t n
 static void cmd_send_work(struct peer *p, const struct cairn_msg *m)
 {
 	struct relay *relay = p->relay;
-	struct mailbox *mb = sender_mailbox(p, m);
+	struct mailbox *mb = send_target(p, m);
 	if (mb == NULL)
 		return;
-	int rc = room_for(relay, mb, m->envelope_len);
-	if (rc != 0) {
-		peer_reply_error(p, m->request_id, rc);
-		return;
-	}
 	int64_t now = relay_now(relay);
 	if (!work_fresh(relay, m->work, now)) {
 		peer_reply_error(p, m->request_id, CAIRN_EWORK);
@@ -496,7 +498,7 @@ static void cmd_send_work(struct peer *p, const struct cairn_msg *m)
 		return;
 	}
 	/* Remembered from here on, whether or not the store succeeds (5.10). */
-	rc = worktable_insert(&relay->work, digest, now);
+	int rc = worktable_insert(&relay->work, digest, now);
 	if (rc != 0) {
 		/* Full: `full` (5.10 check 4). No memory for the table: retry later. */
 		rc = rc == CAIRN_ECAPACITY ? admission_work_table_full(relay) : CAIRN_ESTORAGE;

@@ -241,11 +241,7 @@ static int bundle_schema(sqlite3 *db)
 	                             " e BLOB NOT NULL,"
 	                             " PRIMARY KEY (not_after, e)) WITHOUT ROWID;"
 	                             "COMMIT;";
-	if (exec_sql(db, create) == 0)
-		return 0;
-	if (!sqlite3_get_autocommit(db))
-		(void)exec_sql(db, "ROLLBACK");
-	return CAIRN_ESTORAGE;
+	return exec_script(db, create);
 }
 
 static void store_free(struct store_sqlite *st)
