@@ -1,15 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * BUNDLED in the command layer (docs/PROTOCOL.md 5.12): a SEND sealed days earlier and carried
- * by hand, opened by forwarded.c like any FORWARDED and run here, its answers unsealed (the
- * courier that delivers it must learn what became of each item). The rules in the spec's
- * order: `not_after` against the relay's clock, then the seen set of seal `E`s (bundleseen.h),
- * then SEND's own checks and its durability, the seen row written in the envelope's op.
+ * by hand, opened by forwarded.c like any FORWARDED and run by commands.c (cmd_bundled), its
+ * answers unsealed (the courier that delivers it must learn what became of each item). Here
+ * are the parts of the seen set of seal `E`s (bundleseen.h) the command layer uses: rules 1
+ * and 2 (`not_after` against the relay's clock, then seen before), the pending entry a new
+ * item takes before SEND's own checks have passed and its write, settled or forgotten when
+ * the write is done, its load at start and its expiry. Below commands.c: it calls nothing
+ * there.
  *
  * Cost: the X25519 and the AEAD are forwarded.c's (off the loop thread, bounded like
  * FORWARDED); here one table lookup and, for a new item, one entry of about 48 bytes, at most
  * bundle_seen_max of them. Nothing here logs an E, a mailbox, a time or a size.
  */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,48 +27,41 @@
 #define BUNDLE_SWEEP_PER_TICK 65536
 #define BUNDLE_STORE_EXPIRE_S 60
 
-void bundled_command(struct peer *p, const struct cairn_msg *m,
-                     const uint8_t e[static CAIRN_KEY_LEN])
+bool bundle_check(struct peer *p, const struct cairn_msg *m, const uint8_t e[static CAIRN_KEY_LEN])
 {
 	struct relay *relay = p->relay;
-	/* What on_command checks before any command: this one came through a FORWARDED. */
-	if (relay->stopping) {
-		peer_reply_error(p, m->request_id, CAIRN_ESHUTDOWN);
-		return;
-	}
-	if (p->inflight >= relay->cfg->inflight_requests) {
-		peer_reply_error(p, m->request_id, CAIRN_ELIMIT);
-		return;
-	}
 	/* 1: its age. A not_after past 2^63 is as far off as one past 30 days. */
 	int64_t now = relay_now(relay);
 	if (m->not_after < (uint64_t)(now < 0 ? 0 : now)) {
 		peer_reply_error(p, m->request_id, CAIRN_EEXPIRED);
-		return;
+		return false;
 	}
 	if (m->not_after > (uint64_t)now + CAIRN_BUNDLE_LIFETIME_MAX_S) {
 		peer_reply_error(p, m->request_id, CAIRN_EBADREQ);
-		return;
+		return false;
 	}
 	/* 2: seen before. */
 	switch (bundleseen_find(&relay->bundles, e)) {
 	case BUNDLE_STORED:
 		peer_reply_ok(p, m->request_id);
-		return;
+		return false;
 	case BUNDLE_PENDING:
 		peer_reply_error(p, m->request_id, CAIRN_ESTORAGE);
-		return;
+		return false;
 	case BUNDLE_UNSEEN:
 		break;
 	}
-	/* 3: a SEND, with its checks. */
-	struct mailbox *mb = send_target(p, m);
-	if (mb == NULL)
-		return;
+	return true;
+}
+
+struct bundle_mark *bundle_mark_new(struct peer *p, const struct cairn_msg *m,
+                                    const uint8_t e[static CAIRN_KEY_LEN])
+{
+	struct relay *relay = p->relay;
 	struct bundle_mark *mark = malloc(sizeof(*mark));
 	if (mark == NULL) {
 		peer_reply_error(p, m->request_id, CAIRN_ESTORAGE);
-		return;
+		return NULL;
 	}
 	memcpy(mark->e, e, CAIRN_KEY_LEN);
 	mark->not_after = (int64_t)m->not_after;
@@ -75,9 +72,9 @@ void bundled_command(struct peer *p, const struct cairn_msg *m,
 		peer_reply_error(p, m->request_id,
 		                 rc == CAIRN_ECAPACITY ? admission_bundle_table_full(relay)
 		                                       : CAIRN_ESTORAGE);
-		return;
+		return NULL;
 	}
-	accept_envelope_marked(p, mb, m, mark);
+	return mark;
 }
 
 void bundle_mark_drop(struct relay *relay, struct bundle_mark *mark)

@@ -61,6 +61,9 @@ struct peer {
 	struct sealed_slot *sealed;
 	uint32_t sealed_len;
 	uint32_t forwards; /* FORWARDs of this connection waiting for their destination */
+	/* While forwarded.c runs a BUNDLED opened from a bundle item: the seal's E (borrowed).
+	 * A BUNDLED that arrives without it came outside a seal: `bad request` (5.12). */
+	const uint8_t *bundle_e;
 };
 
 /* A storage job for a request that is not an envelope's own write. */
@@ -160,10 +163,13 @@ void forward_command(struct peer *p, const struct cairn_msg *m);
 
 /* ---- bundled.c: BUNDLED inside a FORWARDED (docs/PROTOCOL.md 5.12) --------------------- */
 
-/* Runs the BUNDLED M, opened from a bundle item whose seal began with E, for P: rules 1 to 3
- * of 5.12, each answer unsealed under M's request id (the FORWARDED's). */
-void bundled_command(struct peer *p, const struct cairn_msg *m,
-                     const uint8_t e[static CAIRN_KEY_LEN]);
+/* Rules 1 and 2 of 5.12 for the BUNDLED M, opened from a bundle item whose seal began with
+ * E: true to go on to rule 3, else false with P answered (unsealed, under M's request id). */
+bool bundle_check(struct peer *p, const struct cairn_msg *m, const uint8_t e[static CAIRN_KEY_LEN]);
+/* A new item's pending seen entry and its mark (owned by the caller), or NULL with P
+ * answered (`full` at bundle_seen_max, `storage` out of memory). */
+struct bundle_mark *bundle_mark_new(struct peer *p, const struct cairn_msg *m,
+                                    const uint8_t e[static CAIRN_KEY_LEN]);
 /* Forgets MARK's pending seen entry and frees MARK (NULL: nothing): its envelope was not
  * accepted after all. */
 void bundle_mark_drop(struct relay *relay, struct bundle_mark *mark);
@@ -178,15 +184,5 @@ void bundles_expire(struct relay *relay, int64_t now);
 
 /* Sets the fixed values the denied paths work on (at start, once). */
 void commands_init_dummies(void);
-
-/* The mailbox the SEND, SEND_WORK or BUNDLED M may write to, with room for its envelope, or
- * NULL with P answered (the one path for "no such mailbox" and "wrong credential", 5.5, then
- * `too big`, `quota` or `full`). */
-struct mailbox *send_target(struct peer *p, const struct cairn_msg *m);
-/* Stores M's envelope in MB (room_for said yes), answering P under M's request id once
- * durable; MARK (a BUNDLED's seen entry, or NULL) is written in the same op and owned by the
- * envelope from then on (dropped here on failure). */
-void accept_envelope_marked(struct peer *p, struct mailbox *mb, const struct cairn_msg *m,
-                            struct bundle_mark *mark);
 
 #endif

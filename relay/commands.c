@@ -384,14 +384,11 @@ static int room_for(struct relay *relay, const struct mailbox *mb, size_t len)
 	return 0;
 }
 
-/* Stores M's envelope in MB (room_for said yes), answering OK once durable. */
-static void accept_envelope(struct peer *p, struct mailbox *mb, const struct cairn_msg *m)
-{
-	accept_envelope_marked(p, mb, m, NULL);
-}
-
-void accept_envelope_marked(struct peer *p, struct mailbox *mb, const struct cairn_msg *m,
-                            struct bundle_mark *mark)
+/* Stores M's envelope in MB (room_for said yes), answering OK once durable; MARK (a
+ * BUNDLED's seen entry, or NULL) is written in the same op and owned by the envelope from
+ * then on (dropped here on failure). */
+static void accept_envelope_marked(struct peer *p, struct mailbox *mb, const struct cairn_msg *m,
+                                   struct bundle_mark *mark)
 {
 	struct relay *relay = p->relay;
 	if (relay->id_limit - relay->next_envelope_id < ID_BLOCK / 2)
@@ -423,7 +420,15 @@ void accept_envelope_marked(struct peer *p, struct mailbox *mb, const struct cai
 	deliver(relay, mb);
 }
 
-struct mailbox *send_target(struct peer *p, const struct cairn_msg *m)
+static void accept_envelope(struct peer *p, struct mailbox *mb, const struct cairn_msg *m)
+{
+	accept_envelope_marked(p, mb, m, NULL);
+}
+
+/* The mailbox the SEND, SEND_WORK or BUNDLED M may write to, with room for its envelope, or
+ * NULL with P answered (the one path for "no such mailbox" and "wrong credential", 5.5, then
+ * `too big`, `quota` or `full`). */
+static struct mailbox *send_target(struct peer *p, const struct cairn_msg *m)
 {
 	struct mailbox *mb = sender_mailbox(p, m);
 	if (mb == NULL)
@@ -508,6 +513,24 @@ static void cmd_send_work(struct peer *p, const struct cairn_msg *m)
 	accept_envelope(p, mb, m);
 }
 
+/* BUNDLED (5.12): only inside a FORWARDED's seal (forwarded.c sets the seal's E), then
+ * rules 1 and 2 (bundled.c), then a SEND's checks, the seen entry, the durable write. */
+static void cmd_bundled(struct peer *p, const struct cairn_msg *m)
+{
+	if (p->bundle_e == NULL) {
+		peer_reply_error(p, m->request_id, CAIRN_EBADREQ);
+		return;
+	}
+	if (!bundle_check(p, m, p->bundle_e))
+		return;
+	struct mailbox *mb = send_target(p, m);
+	if (mb == NULL)
+		return;
+	struct bundle_mark *mark = bundle_mark_new(p, m, p->bundle_e);
+	if (mark != NULL)
+		accept_envelope_marked(p, mb, m, mark);
+}
+
 static void on_command(void *peer, const struct cairn_msg *m)
 {
 	struct peer *p = peer;
@@ -557,8 +580,7 @@ static void on_command(void *peer, const struct cairn_msg *m)
 		forwarded_command(p, m);
 		break;
 	case CAIRN_CMD_BUNDLED:
-		/* Only inside a FORWARDED's seal (5.12). */
-		peer_reply_error(p, m->request_id, CAIRN_EBADREQ);
+		cmd_bundled(p, m);
 		break;
 	default:
 		if (logs_command(p, m))

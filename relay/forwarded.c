@@ -9,7 +9,8 @@
  * the ordinary handler under the FORWARDED's request id, its OK or ERROR sealed into SEALED by
  * peer_reply (peer.c) when it is ready: an OK only once the envelope is durable. What does not
  * open gets an unsealed `bad request`, which tells the peer nothing it does not know. A
- * BUNDLED (5.12), in a seal of a bundle item's size only, runs in bundled.c, answered unsealed.
+ * BUNDLED (5.12), in a seal of a bundle item's size only, runs through the handler too, with
+ * the seal's E (peer->bundle_e), answered unsealed.
  *
  * FORWARD, for a connection that manages a mailbox here: checked (5.11 steps 1 and 2), then
  * handed to the relay's carrier (fwdport.h, outconn.c), whose answer becomes SEALED or ERROR
@@ -74,10 +75,14 @@ static void run_bundled(struct open_task *o)
 	int have_id = 0;
 	int rc = cairn_msg_decode(o->command, o->command_len, NULL, &m, &have_id);
 	m.request_id = o->request_id;
-	if (rc != 0)
+	if (rc != 0) {
 		peer_reply_error(o->peer, o->request_id, faulty_code(&m));
-	else
-		bundled_command(o->peer, &m, o->sealed); /* E: the seal's first 32 bytes */
+		return;
+	}
+	/* Through the handler, with the seal's E (its first 32 bytes), as any command runs. */
+	o->peer->bundle_e = o->sealed;
+	commands_handler.command(o->peer, &m);
+	o->peer->bundle_e = NULL;
 }
 
 /* Runs the opened command of O for its peer, its reply to be sealed with O's key. */
