@@ -24,6 +24,7 @@
 #include "cairn/cairn.h"
 #include "cli_common.h"
 #include "cli_group.h"
+#include "cli_bundle.h"
 #include "cli_intake.h"
 #include "cli_relay.h"
 #include "termsafe.h"
@@ -87,6 +88,12 @@ static const char usage_text[] =
     "  requests accept ID --name N      make request ID contact N (it moves to fresh mailboxes)\n"
     "  requests reject ID               delete it; its later messages are dropped unread\n"
     "  requests block ID                reject it and drop anything from that identity\n"
+    "\n"
+    "bundles (carry messages across a shutdown on a USB stick or a local network):\n"
+    "  bundle export FILE [--expires 14d]  write the outbox to FILE, sealed for its relays\n"
+    "                                   (valid at most 30d); the outbox is kept and sent too\n"
+    "  bundle deliver FILE [ADDRESS]...  deliver a bundle someone gave you to those relays\n"
+    "                                   (default: every relay you know)\n"
     "\n"
     "routes (reach a relay by another address, e.g. its cairn+https one where the direct\n"
     "address named by invites is blocked; every connection to that relay's key follows it):\n"
@@ -515,7 +522,7 @@ int main(int argc, char **argv)
 		} else if (strcmp(a, "--home") == 0 || strcmp(a, "--socks") == 0 ||
 		           strcmp(a, "--relay") == 0 || strcmp(a, "--name") == 0 ||
 		           strcmp(a, "--timeout") == 0 || strcmp(a, "--work") == 0 ||
-		           strcmp(a, "--grace") == 0) {
+		           strcmp(a, "--grace") == 0 || strcmp(a, "--expires") == 0) {
 			if (next == NULL) {
 				fprintf(stderr, "cairn: %s needs a value\n", a);
 				return EXIT_USAGE;
@@ -535,6 +542,8 @@ int main(int argc, char **argv)
 				o.work = next;
 			else if (strcmp(a, "--grace") == 0)
 				o.grace = next;
+			else if (strcmp(a, "--expires") == 0)
+				o.expires = next;
 			else {
 				char *end;
 				long s = strtol(next, &end, 10);
@@ -578,6 +587,8 @@ int main(int argc, char **argv)
 		return cli_duress(&o, words, nwords);
 	if (strcmp(cmd, "wipe") == 0)
 		return cli_wipe(&o, nwords);
+	if (strcmp(cmd, "bundle") == 0)
+		return cli_bundle(&o, words, nwords);
 	if (nwords > 3) {
 		fprintf(stderr, "cairn: too many arguments (see cairn --help)\n");
 		return EXIT_USAGE;

@@ -238,3 +238,25 @@ int cli_print_invite(const struct options *o, int rc, const char *what, char *in
 	cairn_free(invite);
 	return 0;
 }
+
+int cli_duration(const char *d, const char *option, uint64_t *out)
+{
+	char *end;
+	unsigned long long v = 0;
+	uint64_t unit = 0;
+	if (d != NULL && d[0] >= '0' && d[0] <= '9') {
+		v = strtoull(d, &end, 10);
+		if (end[0] != '\0' && end[1] == '\0')
+			unit = end[0] == 's'   ? 1
+			       : end[0] == 'm' ? 60
+			       : end[0] == 'h' ? 3600
+			       : end[0] == 'd' ? 86400
+			                       : 0;
+	}
+	if (unit == 0 || v > (uint64_t)INT32_MAX / unit) {
+		fprintf(stderr, "cairn: %s takes a duration like 0s, 90m, 12h or 7d\n", option);
+		return EXIT_USAGE;
+	}
+	*out = v * unit;
+	return 0;
+}

@@ -7,6 +7,7 @@
 #ifndef CAIRN_CLIENT_CLI_COMMON_H
 #define CAIRN_CLIENT_CLI_COMMON_H
 
+#include <stdint.h>
 #include <stdio.h>
 
 #include "cairn/cairn.h"
@@ -29,8 +30,12 @@ struct options {
 	const char *grace; /* intake rotate: --grace DURATION */
 	int private_routing; /* --private-routing, or CAIRN_PRIVATE_ROUTING=1 */
 	int yes;             /* wipe: --yes, no question asked */
+	const char *expires; /* bundle export: --expires DURATION */
 };
 
+/* A duration Ns, Nm, Nh or Nd (0s allowed) into *OUT seconds; on a bad one tells on stderr
+ * what OPTION takes. Returns 0 or EXIT_USAGE. */
+int cli_duration(const char *d, const char *option, uint64_t *out);
 /* Prints "cairn: WHAT: <error>" on stderr and returns 1 (the exit status of an error). */
 int cli_fail(int rc, const char *what);
 /* Closes C (accepts NULL), first telling on stderr why its obfs4proxy could not start, if it

@@ -32,29 +32,6 @@ static int parse_bits(const char *bits, unsigned *out)
 	return 0;
 }
 
-/* A duration Ns, Nm, Nh or Nd (0s allowed) into *OUT seconds. 0 or EXIT_USAGE. */
-static int parse_duration(const char *d, uint64_t *out)
-{
-	char *end;
-	unsigned long long v = 0;
-	uint64_t unit = 0;
-	if (d != NULL && d[0] >= '0' && d[0] <= '9') {
-		v = strtoull(d, &end, 10);
-		if (end[0] != '\0' && end[1] == '\0')
-			unit = end[0] == 's'   ? 1
-			       : end[0] == 'm' ? 60
-			       : end[0] == 'h' ? 3600
-			       : end[0] == 'd' ? DAY
-			                       : 0;
-	}
-	if (unit == 0 || v > (uint64_t)INT32_MAX / unit) {
-		fprintf(stderr, "cairn: --grace takes a duration like 0s, 90m, 12h or 7d\n");
-		return EXIT_USAGE;
-	}
-	*out = v * unit;
-	return 0;
-}
-
 /* The error of an intake call, naming the intake when it does not exist. */
 static int intake_fail(int rc, const char *label, const char *what)
 {
@@ -138,7 +115,7 @@ static int cmd_list(const struct options *o)
 static int cmd_rotate(const struct options *o, const char *label)
 {
 	uint64_t grace = 7 * DAY;
-	int st = o->grace != NULL ? parse_duration(o->grace, &grace) : 0;
+	int st = o->grace != NULL ? cli_duration(o->grace, "--grace", &grace) : 0;
 	struct cairn *c;
 	if (st != 0 || (st = cli_open(o, &c)) != 0)
 		return st;

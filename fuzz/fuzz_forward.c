@@ -3,7 +3,8 @@
  * Fuzzes the openers of private routing (proto/forward.h, docs/PROTOCOL.md 5.11), which a
  * destination relay and a client run on bytes an anonymous peer or a forwarding relay chose:
  * forward_open with the relay key of the forward/seal vector (on success the command lies
- * inside INNER and forward_inner_kind classifies it; on failure every output is cleared) and
+ * inside INNER and forward_inner_kind and forward_sealed_kind classify it, a bundle item's
+ * BUNDLED decoded as the relay decodes it; on failure every output is cleared) and
  * forward_reply_open with that vector's reply key. A successful open must seal back to the
  * same bytes (one encoding). Both see every input.
  */
@@ -61,6 +62,23 @@ static void check_open(const uint8_t *data, size_t size)
 	CHECK(cmd == inner + FORWARD_LEN_PREFIX && cmd_len >= 1 && cmd_len <= FORWARD_COMMAND_MAX);
 	int kind = forward_inner_kind(cmd, cmd_len);
 	CHECK(kind == CAIRN_CMD_SEND || kind == CAIRN_CMD_SEND_WORK || kind == CAIRN_EBADREQ);
+	/* A bundle item's inner (5.12): a BUNDLED only at the item's size, decoded as the relay
+	 * decodes it (bundled.c), its fields inside the command. */
+	int sealed_kind = forward_sealed_kind(cmd, cmd_len, size);
+	CHECK(sealed_kind == kind || (sealed_kind == CAIRN_CMD_BUNDLED && kind == CAIRN_EBADREQ &&
+	                              size == CAIRN_BUNDLE_ITEM_LEN));
+	if (sealed_kind == CAIRN_CMD_BUNDLED) {
+		struct cairn_msg m;
+		int have_id = 0;
+		int drc = cairn_msg_decode(cmd, cmd_len, NULL, &m, &have_id);
+		CHECK(have_id == 1 && m.type == CAIRN_CMD_BUNDLED);
+		if (drc == 0)
+			CHECK(m.sender_id > cmd &&
+			      m.sender_id + CAIRN_MAILBOX_ID_LEN <= cmd + cmd_len &&
+			      m.envelope_len <= CAIRN_ENVELOPE_MAX);
+		else
+			CHECK(drc == CAIRN_ETYPE);
+	}
 	/* Only someone holding the relay's key or the ephemeral secret can make bytes that open;
 	 * the fuzzer gets here from seeds: resealing with an unknown E is impossible, so check
 	 * the reply path with the derived key instead. */

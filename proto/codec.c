@@ -37,9 +37,10 @@ enum codec_field {
 	F_RELAY,         /* bin 1..CODEC_RELAY_MAX */
 	F_SEALED,        /* bin CODEC_SEALED_MIN..CODEC_SEALED_MAX */
 	F_SEALED_REPLY,  /* bin CODEC_SEALED_REPLY_MIN..CODEC_SEALED_REPLY_MAX, in m->sealed */
+	F_NOT_AFTER,     /* uint 64 */
 };
 
-#define CODEC_ARGS_MAX 3
+#define CODEC_ARGS_MAX 4
 
 struct codec_layout {
 	uint8_t type;
@@ -65,6 +66,7 @@ static const struct codec_layout codec_layouts[] = {
     {CAIRN_CMD_SEND_WORK, 3, "SEND_WORK", {F_SENDER_ID, F_WORK, F_ENVELOPE}},
     {CAIRN_CMD_FORWARD, 2, "FORWARD", {F_RELAY, F_SEALED}},
     {CAIRN_CMD_FORWARDED, 1, "FORWARDED", {F_SEALED}},
+    {CAIRN_CMD_BUNDLED, 4, "BUNDLED", {F_NOT_AFTER, F_SENDER_ID, F_CREDENTIAL, F_ENVELOPE}},
     {CAIRN_REPLY_OK, 0, "OK", {0}},
     {CAIRN_REPLY_CREATED, 2, "CREATED", {F_RECIPIENT_ID, F_SENDER_ID}},
     {CAIRN_REPLY_ERROR, 1, "ERROR", {F_CODE}},
@@ -228,6 +230,8 @@ static int codec_pack_field(msgpack_packer *pk, enum codec_field f, struct cairn
 		return msgpack_pack_uint64(pk, m->seq);
 	case F_FIRST_SEQ:
 		return msgpack_pack_uint64(pk, m->first_seq);
+	case F_NOT_AFTER:
+		return msgpack_pack_uint64(pk, m->not_after);
 	case F_NEXT_SEQ:
 		return msgpack_pack_uint64(pk, m->next_seq);
 	case F_FOLLOW:
@@ -434,6 +438,8 @@ static int codec_read_field(struct codec_reader *r, enum codec_field f, struct c
 		return codec_read_uint(r, &m->seq);
 	case F_FIRST_SEQ:
 		return codec_read_uint(r, &m->first_seq);
+	case F_NOT_AFTER:
+		return codec_read_uint(r, &m->not_after);
 	case F_NEXT_SEQ:
 		return codec_read_uint(r, &m->next_seq);
 	case F_FOLLOW:

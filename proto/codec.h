@@ -31,6 +31,7 @@ enum cairn_msg_type {
 	CAIRN_CMD_SEND_WORK = 14,
 	CAIRN_CMD_FORWARD = 15, /* private routing, section 5.11 */
 	CAIRN_CMD_FORWARDED = 16,
+	CAIRN_CMD_BUNDLED = 17, /* bundles, section 5.12: only inside a FORWARDED seal */
 	CAIRN_REPLY_OK = 64,
 	CAIRN_REPLY_CREATED = 65,
 	CAIRN_REPLY_ERROR = 66,
@@ -53,13 +54,13 @@ struct cairn_msg {
 	uint32_t request_id;
 	const uint8_t *recipient_key; /* CREATE: 32 bytes */
 	const uint8_t *recipient_id;  /* AUTH SECURE SUBSCRIBE ACK DELETE INTAKE CREATED: 24 bytes */
-	const uint8_t *sender_id;     /* SEND SEND_WORK CREATED: 24 bytes */
+	const uint8_t *sender_id;     /* SEND SEND_WORK BUNDLED CREATED: 24 bytes */
 	const uint8_t *signature;     /* AUTH: 64 bytes */
 	/* SECURE, LOG_CREATE: a credential digest, 32 bytes; SEND: 32 bytes or NULL (nil);
 	 * LOG_APPEND: the log credential, 32 bytes */
 	const uint8_t *credential;
 	uint64_t envelope_id;    /* ACK ENVELOPE */
-	const uint8_t *envelope; /* SEND SEND_WORK ENVELOPE: envelope_len bytes (NULL if 0);
+	const uint8_t *envelope; /* SEND SEND_WORK BUNDLED ENVELOPE: envelope_len bytes (NULL if 0);
 	                            LOG_APPEND LOG_ENTRY: the entry, 1..CAIRN_LOG_ENTRY_MAX */
 	size_t envelope_len;
 	uint32_t code; /* ERROR, END: a wire error code (0 for END of a deleted mailbox) */
@@ -78,6 +79,7 @@ struct cairn_msg {
 	 * SEALED: a sealed reply, CODEC_SEALED_REPLY_MIN..CODEC_SEALED_REPLY_MAX bytes */
 	const uint8_t *sealed;
 	size_t sealed_len;
+	uint64_t not_after; /* BUNDLED: seconds since the epoch */
 };
 
 /* The wire bounds of 5.2 and 5.3 for private routing's fields (forward.h has the sizes that

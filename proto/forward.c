@@ -7,6 +7,7 @@
  */
 #include "forward.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -68,24 +69,13 @@ static int forward_unpad(const uint8_t *inner, size_t size, const uint8_t **body
 	return 0;
 }
 
-int forward_seal_with(const uint8_t e_secret[static CAIRN_KEY_LEN],
-                      const uint8_t relay_pk[static CAIRN_KEY_LEN], const uint8_t *command,
-                      size_t cmd_len, uint8_t *out, size_t cap, size_t *outlen,
-                      uint8_t k_rep[static CAIRN_KEY_LEN])
+/* Seals COMMAND with an `inner` of SIZE bytes (one of forward_sizes, and big enough). */
+static int forward_seal_sized(const uint8_t e_secret[static CAIRN_KEY_LEN],
+                              const uint8_t relay_pk[static CAIRN_KEY_LEN], const uint8_t *command,
+                              size_t cmd_len, size_t size, uint8_t *out, size_t *outlen,
+                              uint8_t k_rep[static CAIRN_KEY_LEN])
 {
-	*outlen = 0;
-	if (command == NULL || cmd_len == 0 || cmd_len > FORWARD_COMMAND_MAX)
-		return CAIRN_EINVAL;
-	size_t size = 0;
-	for (size_t i = 0; i < sizeof(forward_sizes) / sizeof(forward_sizes[0]); i++) {
-		if (FORWARD_LEN_PREFIX + cmd_len <= forward_sizes[i]) {
-			size = forward_sizes[i];
-			break;
-		}
-	}
 	size_t total = CAIRN_KEY_LEN + size + CAIRN_AEAD_TAG_LEN;
-	if (out == NULL || cap < total)
-		return CAIRN_ENOBUFS;
 
 	uint8_t e_pk[CAIRN_KEY_LEN], dh[CAIRN_KEY_LEN], k_req[CAIRN_KEY_LEN];
 	crypto_scalarmult_base(e_pk, e_secret);
@@ -106,6 +96,51 @@ int forward_seal_with(const uint8_t e_secret[static CAIRN_KEY_LEN],
 	memcpy(out, e_pk, CAIRN_KEY_LEN);
 	*outlen = total;
 	return 0;
+}
+
+int forward_seal_with(const uint8_t e_secret[static CAIRN_KEY_LEN],
+                      const uint8_t relay_pk[static CAIRN_KEY_LEN], const uint8_t *command,
+                      size_t cmd_len, uint8_t *out, size_t cap, size_t *outlen,
+                      uint8_t k_rep[static CAIRN_KEY_LEN])
+{
+	*outlen = 0;
+	if (command == NULL || cmd_len == 0 || cmd_len > FORWARD_COMMAND_MAX)
+		return CAIRN_EINVAL;
+	size_t size = 0;
+	for (size_t i = 0; i < sizeof(forward_sizes) / sizeof(forward_sizes[0]); i++) {
+		if (FORWARD_LEN_PREFIX + cmd_len <= forward_sizes[i]) {
+			size = forward_sizes[i];
+			break;
+		}
+	}
+	if (out == NULL || cap < CAIRN_KEY_LEN + size + CAIRN_AEAD_TAG_LEN)
+		return CAIRN_ENOBUFS;
+	return forward_seal_sized(e_secret, relay_pk, command, cmd_len, size, out, outlen, k_rep);
+}
+
+int bundle_seal_with(const uint8_t e_secret[static CAIRN_KEY_LEN],
+                     const uint8_t relay_pk[static CAIRN_KEY_LEN], const uint8_t *command,
+                     size_t cmd_len, uint8_t out[static CAIRN_BUNDLE_ITEM_LEN])
+{
+	if (command == NULL || cmd_len == 0 || cmd_len > FORWARD_COMMAND_MAX)
+		return CAIRN_EINVAL;
+	uint8_t k_rep[CAIRN_KEY_LEN];
+	size_t len;
+	/* Always the largest inner: every item of a bundle has the same size (12). */
+	int rc = forward_seal_sized(e_secret, relay_pk, command, cmd_len, CAIRN_BUNDLE_INNER_LEN,
+	                            out, &len, k_rep);
+	sodium_memzero(k_rep, sizeof(k_rep));
+	return rc;
+}
+
+int bundle_seal(const uint8_t relay_pk[static CAIRN_KEY_LEN], const uint8_t *command,
+                size_t cmd_len, uint8_t out[static CAIRN_BUNDLE_ITEM_LEN])
+{
+	uint8_t e[CAIRN_KEY_LEN];
+	randombytes_buf(e, sizeof(e));
+	int rc = bundle_seal_with(e, relay_pk, command, cmd_len, out);
+	sodium_memzero(e, sizeof(e));
+	return rc;
 }
 
 int forward_seal(const uint8_t relay_pk[static CAIRN_KEY_LEN], const uint8_t *command,
@@ -153,7 +188,8 @@ int forward_open(const uint8_t relay_sk[static CAIRN_KEY_LEN],
 	return 0;
 }
 
-int forward_inner_kind(const uint8_t *command, size_t cmd_len)
+/* The inner command's type, BUNDLED allowed or not. */
+static int inner_kind(const uint8_t *command, size_t cmd_len, bool bundled_ok)
 {
 	struct cairn_msg m;
 	int have_id = 0;
@@ -163,9 +199,21 @@ int forward_inner_kind(const uint8_t *command, size_t cmd_len)
 	/* CAIRN_ETYPE after the type was read: a faulty argument, answered like a direct one. */
 	if ((rc != 0 && rc != CAIRN_ETYPE) || !have_id)
 		return CAIRN_EBADREQ;
+	if (m.type == CAIRN_CMD_BUNDLED && bundled_ok)
+		return m.type;
 	if (m.type != CAIRN_CMD_SEND && m.type != CAIRN_CMD_SEND_WORK)
 		return CAIRN_EBADREQ;
 	return m.type;
+}
+
+int forward_inner_kind(const uint8_t *command, size_t cmd_len)
+{
+	return inner_kind(command, cmd_len, false);
+}
+
+int forward_sealed_kind(const uint8_t *command, size_t cmd_len, size_t sealed_len)
+{
+	return inner_kind(command, cmd_len, sealed_len == CAIRN_BUNDLE_ITEM_LEN);
 }
 
 int forward_reply_seal(const uint8_t k_rep[static CAIRN_KEY_LEN], const uint8_t *reply,

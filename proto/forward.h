@@ -35,6 +35,9 @@
 /* The longest command that can be sealed, and the longest reply. */
 #define FORWARD_COMMAND_MAX (FORWARD_INNER_MAX - FORWARD_LEN_PREFIX)
 #define FORWARD_REPLY_MAX   (FORWARD_REPLY_INNER - FORWARD_LEN_PREFIX)
+/* A bundle item (5.12) is the largest seal. */
+_Static_assert(CAIRN_BUNDLE_INNER_LEN == FORWARD_INNER_MAX, "bundle inner");
+_Static_assert(CAIRN_BUNDLE_ITEM_LEN == FORWARD_SEALED_MAX, "bundle item");
 
 /*
  * Seals COMMAND (CMD_LEN bytes, 1..FORWARD_COMMAND_MAX; the caller encodes one SEND or
@@ -78,6 +81,32 @@ CAIRN_WARN_UNUSED int forward_open(const uint8_t relay_sk[static CAIRN_KEY_LEN],
  * a wrong size) still passes: the relay answers it as it answers the same direct command.
  */
 CAIRN_WARN_UNUSED int forward_inner_kind(const uint8_t *command, size_t cmd_len);
+
+/*
+ * forward_inner_kind for a command opened from a seal of SEALED_LEN bytes, which may also be
+ * one BUNDLED (5.12: returns CAIRN_CMD_BUNDLED) when the seal is a bundle item, exactly
+ * CAIRN_BUNDLE_ITEM_LEN bytes (an inner of 16640); a BUNDLED in a smaller seal is
+ * CAIRN_EBADREQ. A BUNDLED with a faulty argument passes, as in forward_inner_kind.
+ */
+CAIRN_WARN_UNUSED int forward_sealed_kind(const uint8_t *command, size_t cmd_len,
+                                          size_t sealed_len);
+
+/*
+ * Seals COMMAND (CMD_LEN bytes, 1..FORWARD_COMMAND_MAX; the caller encodes one BUNDLED with
+ * request id 0) as a bundle item (5.12, 12): the seal of forward_seal_with with `inner` always
+ * CAIRN_BUNDLE_INNER_LEN bytes, so OUT receives exactly CAIRN_BUNDLE_ITEM_LEN bytes. No reply
+ * key is kept (the relay answers a BUNDLED unsealed). Returns 0, CAIRN_EINVAL or
+ * CAIRN_ECRYPTO as forward_seal_with; on failure OUT holds nothing secret.
+ */
+CAIRN_WARN_UNUSED int bundle_seal_with(const uint8_t e_secret[static CAIRN_KEY_LEN],
+                                       const uint8_t relay_pk[static CAIRN_KEY_LEN],
+                                       const uint8_t *command, size_t cmd_len,
+                                       uint8_t out[static CAIRN_BUNDLE_ITEM_LEN]);
+
+/* bundle_seal_with with an ephemeral secret drawn from the CSPRNG (and wiped). */
+CAIRN_WARN_UNUSED int bundle_seal(const uint8_t relay_pk[static CAIRN_KEY_LEN],
+                                  const uint8_t *command, size_t cmd_len,
+                                  uint8_t out[static CAIRN_BUNDLE_ITEM_LEN]);
 
 /*
  * Seals REPLY (REPLY_LEN bytes, 1..FORWARD_REPLY_MAX: one OK or ERROR with request id 0) with

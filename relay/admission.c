@@ -71,7 +71,9 @@ static int refuse_full(struct relay *relay, const char *why)
 	if (relay->full_warned_ms == 0 || now - relay->full_warned_ms >= FULL_WARN_EVERY_MS) {
 		relay->full_warned_ms = now;
 		log_warn("the relay is full (%s): refusing new %s with the error 'full'", why,
-		         strcmp(why, "max_mailboxes") == 0 ? "mailboxes" : "work");
+		         strcmp(why, "max_mailboxes") == 0     ? "mailboxes"
+		         : strcmp(why, "bundle_seen_max") == 0 ? "bundle items"
+		                                               : "work");
 	}
 	return CAIRN_ECAPACITY;
 }
@@ -97,6 +99,11 @@ int admission_room_for_log(struct relay *relay)
 int admission_work_table_full(struct relay *relay)
 {
 	return refuse_full(relay, "work_seen_max");
+}
+
+int admission_bundle_table_full(struct relay *relay)
+{
+	return refuse_full(relay, "bundle_seen_max");
 }
 
 int admission_room_for_envelope(struct relay *relay, size_t len)

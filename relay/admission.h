@@ -36,6 +36,8 @@ CAIRN_WARN_UNUSED int admission_room_for_envelope(struct relay *relay, size_t le
 /* The table of used work is full (PROTOCOL.md 5.10 check 4): counted and warned about like
  * the limits above, so the operator learns to raise work_seen_max. Returns CAIRN_ECAPACITY. */
 int admission_work_table_full(struct relay *relay);
+/* The same for the seen set of bundle items (PROTOCOL.md 5.12, bundle_seen_max). */
+int admission_bundle_table_full(struct relay *relay);
 
 /* Fills B, a new connection's budget. */
 void admission_budget_init(struct relay *relay, struct admission_budget *b);

@@ -61,6 +61,9 @@ struct peer {
 	struct sealed_slot *sealed;
 	uint32_t sealed_len;
 	uint32_t forwards; /* FORWARDs of this connection waiting for their destination */
+	/* While forwarded.c runs a BUNDLED opened from a bundle item: the seal's E (borrowed).
+	 * A BUNDLED that arrives without it came outside a seal: `bad request` (5.12). */
+	const uint8_t *bundle_e;
 };
 
 /* A storage job for a request that is not an envelope's own write. */
@@ -157,6 +160,25 @@ void logs_load_entry(void *ctx, const struct store_log_entry_info *info);
  * sealed. FORWARD: the rules of 5.11 (forward.c carries it to the destination). */
 void forwarded_command(struct peer *p, const struct cairn_msg *m);
 void forward_command(struct peer *p, const struct cairn_msg *m);
+
+/* ---- bundled.c: BUNDLED inside a FORWARDED (docs/PROTOCOL.md 5.12) --------------------- */
+
+/* Rules 1 and 2 of 5.12 for the BUNDLED M, opened from a bundle item whose seal began with
+ * E: true to go on to rule 3, else false with P answered (unsealed, under M's request id). */
+bool bundle_check(struct peer *p, const struct cairn_msg *m, const uint8_t e[static CAIRN_KEY_LEN]);
+/* A new item's pending seen entry and its mark (owned by the caller), or NULL with P
+ * answered (`full` at bundle_seen_max, `storage` out of memory). */
+struct bundle_mark *bundle_mark_new(struct peer *p, const struct cairn_msg *m,
+                                    const uint8_t e[static CAIRN_KEY_LEN]);
+/* Forgets MARK's pending seen entry and frees MARK (NULL: nothing): its envelope was not
+ * accepted after all. */
+void bundle_mark_drop(struct relay *relay, struct bundle_mark *mark);
+/* MARK's envelope write is done with STATUS: the seen entry is settled (0) or forgotten. */
+void bundle_mark_done(struct relay *relay, const struct bundle_mark *mark, int status);
+/* Load callback (store_load_cb bundle_seen; CTX is the relay). */
+void bundles_load_seen(void *ctx, const uint8_t e[CAIRN_KEY_LEN], int64_t not_after);
+/* Expiry pass at NOW: a bounded sweep of the seen set, and now and then the stored rows. */
+void bundles_expire(struct relay *relay, int64_t now);
 
 /* ---- commands.c ------------------------------------------------------------------------ */
 

@@ -359,7 +359,7 @@ static struct mailbox *sender_mailbox(struct peer *p, const struct cairn_msg *m)
 		peer_reply_error(p, m->request_id, CAIRN_EDENIED);
 		return NULL;
 	}
-	if (intake && m->type == CAIRN_CMD_SEND) {
+	if (intake && m->type != CAIRN_CMD_SEND_WORK) { /* a SEND, or a BUNDLED's (5.12) */
 		peer_reply_error(p, m->request_id, CAIRN_EWORK);
 		return NULL;
 	}
@@ -384,14 +384,18 @@ static int room_for(struct relay *relay, const struct mailbox *mb, size_t len)
 	return 0;
 }
 
-/* Stores M's envelope in MB (room_for said yes), answering OK once durable. */
-static void accept_envelope(struct peer *p, struct mailbox *mb, const struct cairn_msg *m)
+/* Stores M's envelope in MB (room_for said yes), answering OK once durable; MARK (a
+ * BUNDLED's seen entry, or NULL) is written in the same op and owned by the envelope from
+ * then on (dropped here on failure). */
+static void accept_envelope_marked(struct peer *p, struct mailbox *mb, const struct cairn_msg *m,
+                                   struct bundle_mark *mark)
 {
 	struct relay *relay = p->relay;
 	if (relay->id_limit - relay->next_envelope_id < ID_BLOCK / 2)
 		reserve_ids(relay);
 	if (relay->next_envelope_id >= relay->id_limit) {
 		/* Only if a million sends outran one commit: the sender retries. */
+		bundle_mark_drop(relay, mark);
 		peer_reply_error(p, m->request_id, CAIRN_ESTORAGE);
 		return;
 	}
@@ -402,9 +406,11 @@ static void accept_envelope(struct peer *p, struct mailbox *mb, const struct cai
 	if (env == NULL || mailbox_push(&relay->mailboxes, mb, id, env->len, env) != 0) {
 		if (env != NULL)
 			envelope_enter(env, ENV_GONE);
+		bundle_mark_drop(relay, mark);
 		peer_reply_error(p, m->request_id, CAIRN_ESTORAGE);
 		return;
 	}
+	env->bundle = mark; /* the envelope owns it from here */
 	relay->next_envelope_id++;
 	int64_t now = relay_now(relay);
 	add_time_mark(relay, now, id + 1);
@@ -414,17 +420,32 @@ static void accept_envelope(struct peer *p, struct mailbox *mb, const struct cai
 	deliver(relay, mb);
 }
 
-static void cmd_send(struct peer *p, const struct cairn_msg *m)
+static void accept_envelope(struct peer *p, struct mailbox *mb, const struct cairn_msg *m)
+{
+	accept_envelope_marked(p, mb, m, NULL);
+}
+
+/* The mailbox the SEND, SEND_WORK or BUNDLED M may write to, with room for its envelope, or
+ * NULL with P answered (the one path for "no such mailbox" and "wrong credential", 5.5, then
+ * `too big`, `quota` or `full`). */
+static struct mailbox *send_target(struct peer *p, const struct cairn_msg *m)
 {
 	struct mailbox *mb = sender_mailbox(p, m);
 	if (mb == NULL)
-		return;
+		return NULL;
 	int rc = room_for(p->relay, mb, m->envelope_len);
 	if (rc != 0) {
 		peer_reply_error(p, m->request_id, rc);
-		return;
+		return NULL;
 	}
-	accept_envelope(p, mb, m);
+	return mb;
+}
+
+static void cmd_send(struct peer *p, const struct cairn_msg *m)
+{
+	struct mailbox *mb = send_target(p, m);
+	if (mb != NULL)
+		accept_envelope(p, mb, m);
 }
 
 /* INTAKE (5.10): makes the caller's mailbox an intake mailbox, or changes its bits. */
@@ -463,14 +484,9 @@ static bool work_fresh(const struct relay *relay, const uint8_t *work, int64_t n
 static void cmd_send_work(struct peer *p, const struct cairn_msg *m)
 {
 	struct relay *relay = p->relay;
-	struct mailbox *mb = sender_mailbox(p, m);
+	struct mailbox *mb = send_target(p, m);
 	if (mb == NULL)
 		return;
-	int rc = room_for(relay, mb, m->envelope_len);
-	if (rc != 0) {
-		peer_reply_error(p, m->request_id, rc);
-		return;
-	}
 	int64_t now = relay_now(relay);
 	if (!work_fresh(relay, m->work, now)) {
 		peer_reply_error(p, m->request_id, CAIRN_EWORK);
@@ -487,7 +503,7 @@ static void cmd_send_work(struct peer *p, const struct cairn_msg *m)
 		return;
 	}
 	/* Remembered from here on, whether or not the store succeeds (5.10). */
-	rc = worktable_insert(&relay->work, digest, now);
+	int rc = worktable_insert(&relay->work, digest, now);
 	if (rc != 0) {
 		/* Full: `full` (5.10 check 4). No memory for the table: retry later. */
 		rc = rc == CAIRN_ECAPACITY ? admission_work_table_full(relay) : CAIRN_ESTORAGE;
@@ -495,6 +511,24 @@ static void cmd_send_work(struct peer *p, const struct cairn_msg *m)
 		return;
 	}
 	accept_envelope(p, mb, m);
+}
+
+/* BUNDLED (5.12): only inside a FORWARDED's seal (forwarded.c sets the seal's E), then
+ * rules 1 and 2 (bundled.c), then a SEND's checks, the seen entry, the durable write. */
+static void cmd_bundled(struct peer *p, const struct cairn_msg *m)
+{
+	if (p->bundle_e == NULL) {
+		peer_reply_error(p, m->request_id, CAIRN_EBADREQ);
+		return;
+	}
+	if (!bundle_check(p, m, p->bundle_e))
+		return;
+	struct mailbox *mb = send_target(p, m);
+	if (mb == NULL)
+		return;
+	struct bundle_mark *mark = bundle_mark_new(p, m, p->bundle_e);
+	if (mark != NULL)
+		accept_envelope_marked(p, mb, m, mark);
 }
 
 static void on_command(void *peer, const struct cairn_msg *m)
@@ -544,6 +578,9 @@ static void on_command(void *peer, const struct cairn_msg *m)
 		break;
 	case CAIRN_CMD_FORWARDED:
 		forwarded_command(p, m);
+		break;
+	case CAIRN_CMD_BUNDLED:
+		cmd_bundled(p, m);
 		break;
 	default:
 		if (logs_command(p, m))
@@ -631,4 +668,5 @@ void commands_shutdown(struct relay *relay)
 			unsubscribe(relay, p->subs[p->subs_len - 1], -CAIRN_ESHUTDOWN);
 	logs_shutdown(relay);
 	worktable_free(&relay->work);
+	bundleseen_free(&relay->bundles);
 }

@@ -62,6 +62,7 @@ void relay_config_defaults(struct relay_config *cfg)
 	cfg->intake_max_bytes = CAIRN_DEFAULT_INTAKE_MAX_BYTES;
 	cfg->work_window_s = CAIRN_DEFAULT_WORK_WINDOW_S;
 	cfg->work_seen_max = CAIRN_DEFAULT_WORK_SEEN_MAX;
+	cfg->bundle_seen_max = CAIRN_DEFAULT_BUNDLE_SEEN_MAX;
 	/* [forward] (docs/PROTOCOL.md 5.11) */
 	cfg->forward_enabled = 1;
 	cfg->forward_per_connection = 64;
@@ -297,6 +298,9 @@ static const struct key_spec keys[] = {
         "a proof of work's time may be this far from the relay's clock, either side"),
     NUM("limits", "work_seen_max", work_seen_max, V_COUNT, 16, 1u << 26,
         "used proofs of work remembered (32 bytes each); beyond it SEND_WORK gets 'full'"),
+    NUM("limits", "bundle_seen_max", bundle_seen_max, V_COUNT, 16, 1u << 26,
+        "bundle items remembered until their not_after (about 64 bytes each, and a row on "
+        "disk); beyond it a new item gets 'full'"),
     /* [https]: PROTOCOL.md 7.2, docs/OPERATING.md "HTTPS transport behind nginx". */
     {"https", "listen", V_HTTPS_LISTEN, 0, 0, 0, 0,
      "plain-HTTP WebSocket listener for the web server in front (e.g. 127.0.0.1:7444); "

@@ -50,6 +50,7 @@ struct relay_config {
 	uint64_t intake_max_bytes;
 	uint32_t work_window_s;
 	uint32_t work_seen_max;
+	uint32_t bundle_seen_max; /* bundle items remembered (PROTOCOL.md 5.12) */
 	/* [https] (PROTOCOL.md 7.2): the WebSocket listener behind a web server */
 	char https_listen_host[256]; /* as listen_host; "" (port 0) = no HTTPS listener */
 	uint16_t https_listen_port;

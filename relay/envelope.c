@@ -68,6 +68,7 @@ void envelope_enter(struct envelope *env, enum envelope_state to)
 	if (to >= ENV_WRITING_ACKED)
 		env->mailbox = NULL; /* out of its queue */
 	if (to >= ENV_CANCELLED) {
+		free(env->bundle);
 		if (env->body != NULL && env->body != (uint8_t *)(env + 1))
 			free(env->body); /* read back from the store */
 		free(env);
@@ -96,7 +97,9 @@ void envelope_answer_sender(struct envelope *env, int status)
 static bool cancel_write(struct envelope *env)
 {
 	struct relay *relay = env->relay;
-	if (!storage_cancel(relay->storage, &env->job))
+	/* A bundled envelope's write carries its seen row: it goes to the disk, then the
+	 * delete follows it (5.12 rule 3). */
+	if (env->bundle != NULL || !storage_cancel(relay->storage, &env->job))
 		return false;
 	relay->stats.writes_cancelled++;
 	envelope_answer_sender(env, 0);
@@ -173,6 +176,8 @@ static void on_put_done(struct storage_job *job)
 	struct envelope *env = job->data;
 	struct relay *relay = env->relay;
 	struct mailbox *mb = env->mailbox;
+	if (env->bundle != NULL)
+		bundle_mark_done(relay, env->bundle, job->status);
 	if (job->status != 0) {
 		log_error("storage: an envelope could not be stored: %s",
 		          cairn_strerror(job->status));
@@ -227,11 +232,15 @@ void envelope_write(struct envelope *env, struct peer *sender, uint32_t request_
 	                                .body = env->body,
 	                                .len = env->len,
 	                                .stored_at = coarse_time(relay, now)};
+	if (env->bundle != NULL) {
+		env->job.op.bundle_e = env->bundle->e;
+		env->job.op.bundle_until = coarse_time(relay, env->bundle->not_after);
+	}
 	envelope_enter(env, ENV_WRITING);
 	/* An online owner usually acknowledges within milliseconds, which cancels the write:
 	 * holding it back a little keeps online traffic off the disk even when the round
 	 * trip is longer than the storage thread's gathering time. */
-	if (mb->subscriber != NULL)
+	if (mb->subscriber != NULL && env->bundle == NULL)
 		storage_submit_held(relay->storage, &env->job, relay->cfg->online_write_hold_ms);
 	else
 		relay_submit(relay, &env->job);

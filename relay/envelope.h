@@ -88,6 +88,13 @@ enum envelope_state {
  * An envelope in memory: one allocation holding the body (when it came from a SEND) and the
  * two storage jobs it may need, so the hot path allocates nothing else.
  */
+/* What a bundled envelope (PROTOCOL.md 5.12) carries to the store with it: its seal's E and
+ * not_after, for the seen row written in the same op. */
+struct bundle_mark {
+	uint8_t e[CAIRN_KEY_LEN];
+	int64_t not_after;
+};
+
 struct envelope {
 	struct relay *relay;
 	uint64_t id;
@@ -101,6 +108,9 @@ struct envelope {
 	/* JOB is the PUT (WRITING, WRITING_*) or the read (READING, READING_*), never both: an
 	 * envelope from a SEND is written, one made again for delivery is read. */
 	struct storage_job job, del_job;
+	/* A BUNDLED's (owned, freed with the envelope) or NULL. Its write is never cancelled,
+	 * so the seen row reaches the disk even when the owner acknowledges at once. */
+	struct bundle_mark *bundle;
 };
 
 /* Whether FROM -> TO is a step of the table above. */

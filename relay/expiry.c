@@ -116,6 +116,7 @@ void commands_expire(struct relay *relay, int64_t now)
 	/* Used work, a bounded number a tick (inserts expire some too): a table that filled
 	 * in a burst empties over a few ticks instead of stalling the loop in one. */
 	(void)worktable_expire(&relay->work, now, WORK_EXPIRE_PER_TICK);
+	bundles_expire(relay, now);
 	int64_t limit = now - (int64_t)relay->cfg->ttl_s;
 	size_t k = 0;
 	while (k < relay->marks_len && relay->marks[k].time <= limit)

@@ -8,7 +8,9 @@
  * CAIRN_AUTH_VERIFY_SLOTS such tasks at once). The inner SEND or SEND_WORK then runs through
  * the ordinary handler under the FORWARDED's request id, its OK or ERROR sealed into SEALED by
  * peer_reply (peer.c) when it is ready: an OK only once the envelope is durable. What does not
- * open gets an unsealed `bad request`, which tells the peer nothing it does not know.
+ * open gets an unsealed `bad request`, which tells the peer nothing it does not know. A
+ * BUNDLED (5.12), in a seal of a bundle item's size only, runs through the handler too, with
+ * the seal's E (peer->bundle_e), answered unsealed.
  *
  * FORWARD, for a connection that manages a mailbox here: checked (5.11 steps 1 and 2), then
  * handed to the relay's carrier (fwdport.h, outconn.c), whose answer becomes SEALED or ERROR
@@ -36,6 +38,7 @@ struct open_task {
 	struct relay *relay;
 	uint32_t request_id;
 	int rc; /* forward_open's, or CAIRN_EBADREQ for an inner command of the wrong kind */
+	int kind; /* the inner command's type, once opened */
 	const uint8_t *command;
 	size_t command_len, sealed_len;
 	uint8_t k_rep[CAIRN_KEY_LEN];
@@ -48,17 +51,38 @@ static void open_run(struct conn_task *t)
 	struct open_task *o = (struct open_task *)t;
 	o->rc = forward_open(o->relay->private_key, o->relay->public_key, o->sealed, o->sealed_len,
 	                     o->inner, &o->command, &o->command_len, o->k_rep);
-	if (o->rc == 0 && forward_inner_kind(o->command, o->command_len) < 0)
-		o->rc = CAIRN_EBADREQ;
+	if (o->rc == 0) {
+		o->kind = forward_sealed_kind(o->command, o->command_len, o->sealed_len);
+		if (o->kind < 0)
+			o->rc = CAIRN_EBADREQ;
+	}
 }
 
 /* The ERROR a sound command with a faulty argument gets, as the channel answers it directly
  * (proto/channel.c): `too big` for a SEND's envelope over the limit, else `bad request`. */
 static int faulty_code(const struct cairn_msg *m)
 {
-	if (m->type == CAIRN_CMD_SEND && m->envelope_len > CAIRN_ENVELOPE_MAX)
+	if ((m->type == CAIRN_CMD_SEND || m->type == CAIRN_CMD_BUNDLED) &&
+	    m->envelope_len > CAIRN_ENVELOPE_MAX)
 		return CAIRN_ETOOBIG;
 	return CAIRN_EBADREQ;
+}
+
+/* Runs the opened BUNDLED of O for its peer, answered unsealed. */
+static void run_bundled(struct open_task *o)
+{
+	struct cairn_msg m;
+	int have_id = 0;
+	int rc = cairn_msg_decode(o->command, o->command_len, NULL, &m, &have_id);
+	m.request_id = o->request_id;
+	if (rc != 0) {
+		peer_reply_error(o->peer, o->request_id, faulty_code(&m));
+		return;
+	}
+	/* Through the handler, with the seal's E (its first 32 bytes), as any command runs. */
+	o->peer->bundle_e = o->sealed;
+	commands_handler.command(o->peer, &m);
+	o->peer->bundle_e = NULL;
 }
 
 /* Runs the opened command of O for its peer, its reply to be sealed with O's key. */
@@ -67,6 +91,11 @@ static void run_inner(struct open_task *o)
 	struct peer *p = o->peer;
 	if (o->rc != 0) {
 		peer_reply_error(p, o->request_id, CAIRN_EBADREQ);
+		return;
+	}
+	if (o->kind == CAIRN_CMD_BUNDLED) {
+		/* Answered unsealed, to the courier (5.12). */
+		run_bundled(o);
 		return;
 	}
 	int rc = peer_seal_next(p, o->request_id, o->k_rep);

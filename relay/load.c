@@ -73,6 +73,7 @@ const struct store_load_cb commands_load_cb = {
     .log = logs_load_log,
     .log_entry = logs_load_entry,
     .id_mark = load_id_mark,
+    .bundle_seen = bundles_load_seen,
 };
 
 void commands_load_finish(struct relay *relay, void (*ready)(struct relay *relay))

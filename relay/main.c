@@ -25,6 +25,7 @@
 #include "cairn/error.h"
 #include "cairn/limits.h"
 #include "config.h"
+#include "import.h"
 #include "keyfile.h"
 #include "log.h"
 #include "privs.h"
@@ -71,6 +72,7 @@ static const char usage_main[] =
     "  init     create a data directory: a fresh relay key and a commented config file\n"
     "  address  print the relay address clients need\n"
     "  run      serve until SIGTERM or SIGINT\n"
+    "  import   deliver a bundle (cairn bundle export) to the running relay\n"
     "\n"
     "  cairn-relay COMMAND --help   options of one command\n"
     "  cairn-relay --version        print the version\n"
@@ -114,6 +116,20 @@ static const char usage_run[] =
     "                      IPv6 as [::1]:7443\n"
     "  --config FILE       config file (default DIR/" CONFIG_FILE " if present)\n"
     "  --log-level LEVEL   error, warn, info or debug; overrides [relay] log_level\n";
+
+static const char usage_import[] =
+    "usage: cairn-relay import FILE [--data DIR] [--config FILE] [--listen HOST:PORT]\n"
+    "\n"
+    "Delivers the bundle FILE (written by 'cairn bundle export', carried here on a stick)\n"
+    "to the relay of this config, which must be running: it connects to the relay's own\n"
+    "listener as any courier does. Prints how many items the relay took (new or already\n"
+    "there: importing twice stores nothing twice), how many had expired, were refused, or\n"
+    "are sealed for another relay. Exit status 3 when some items got no answer (run it\n"
+    "again).\n"
+    "\n"
+    "  --data DIR          data directory (default " CAIRN_DEFAULT_DATA_DIR ")\n"
+    "  --config FILE       config file (default DIR/" CONFIG_FILE " if present)\n"
+    "  --listen HOST:PORT  the relay's listener, if not [relay] listen\n";
 
 static void
 #if defined(__GNUC__)
@@ -508,6 +524,45 @@ static void hand_over(const struct relay_config *cfg, uid_t uid, gid_t gid)
 		         cfg->data_dir, cfg->user, cfg->user, cfg->data_dir);
 }
 
+static int cmd_import(int argc, char **argv)
+{
+	struct opts o;
+	const char *file = argc > 0 && argv[0][0] != '-' ? argv[0] : NULL;
+	int rc = parse_opts(argc - (file != NULL), argv + (file != NULL), "import", usage_import,
+	                    OPT_DATA | OPT_CONFIG | OPT_LISTEN, &o);
+	if (rc >= 0)
+		return rc;
+	if (file == NULL) {
+		say("import: which file? see 'cairn-relay import --help'");
+		return EXIT_USAGE;
+	}
+	struct relay_config cfg;
+	if ((rc = config_build(&o, &cfg)) >= 0)
+		return rc;
+	char path[RELAY_PATH_MAX + 64], err[512];
+	uint8_t pub[CAIRN_KEY_LEN];
+	uint8_t *priv = sodium_malloc(CAIRN_KEY_LEN);
+	if (priv == NULL || !path_join(path, sizeof(path), cfg.data_dir, RELAY_KEY_FILE) ||
+	    relay_key_load(path, priv, pub, err, sizeof(err)) != 0) {
+		if (priv != NULL)
+			say("%s", err);
+		sodium_free(priv);
+		return EXIT_RUNTIME;
+	}
+	sodium_free(priv); /* only the public key is needed: import is a courier */
+	struct import_counts n;
+	rc = relay_import(&cfg, pub, file, &n, err, sizeof(err));
+	if (n.items > 0 && rc != CAIRN_EINVAL)
+		printf("%zu items: %zu taken (new or already there), %zu expired, %zu refused, "
+		       "%zu for another relay or altered, %zu unanswered\n",
+		       n.items, n.taken, n.expired, n.refused, n.not_ours, n.unanswered);
+	if (rc != 0) {
+		say("import: %s", err);
+		return EXIT_RUNTIME;
+	}
+	return n.unanswered > 0 ? 3 : EXIT_OK;
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	struct opts o;
@@ -604,6 +659,8 @@ int main(int argc, char **argv)
 		return cmd_address(argc - 2, argv + 2);
 	if (strcmp(cmd, "run") == 0)
 		return cmd_run(argc - 2, argv + 2);
+	if (strcmp(cmd, "import") == 0)
+		return cmd_import(argc - 2, argv + 2);
 	say("unknown command '%s'; see 'cairn-relay --help'", cmd);
 	return EXIT_USAGE;
 }

@@ -40,6 +40,8 @@ struct memstorage {
 		uint8_t work_bits;
 	} * intake;
 	size_t intake_len, intake_cap;
+	/* Bundle seen rows written (with their envelopes) and STORE_BUNDLE_EXPIRE ops run. */
+	uint64_t bundle_rows, bundle_expires;
 };
 
 static const struct storage_ops mem_ops;
@@ -233,6 +235,8 @@ static int apply(struct memstorage *s, const struct store_op *op)
 			return CAIRN_ESTORAGE;
 		return set_work_bits(s, op->mailbox->id, op->mailbox->work_bits);
 	case STORE_ENVELOPE_PUT:
+		if (op->bundle_e != NULL)
+			s->bundle_rows++; /* counted only: nothing here reads them back */
 		return put_envelope(s, op, false);
 	case STORE_LOG_ENTRY_PUT:
 		return put_envelope(s, op, true);
@@ -248,6 +252,9 @@ static int apply(struct memstorage *s, const struct store_op *op)
 		return set_work_bits(s, op->mailbox_id, 0);
 	case STORE_EXPIRE:
 		remove_if(s, below, op->envelope_id);
+		return 0;
+	case STORE_BUNDLE_EXPIRE:
+		s->bundle_expires++;
 		return 0;
 	default: /* other mailbox ops, logs and id marks: nothing here reads them back */
 		return 0;
@@ -385,6 +392,14 @@ size_t memstorage_log_entries(const struct storage *base)
 uint64_t memstorage_entry_reads(const struct storage *base)
 {
 	return mem_of_const(base)->entry_reads;
+}
+
+uint64_t memstorage_bundle_rows(const struct storage *base, uint64_t *expires)
+{
+	const struct memstorage *s = mem_of_const(base);
+	if (expires != NULL)
+		*expires = s->bundle_expires;
+	return s->bundle_rows;
 }
 
 unsigned memstorage_work_bits(const struct storage *base, uint64_t mailbox_id)

@@ -42,5 +42,8 @@ uint64_t memstorage_entry_reads(const struct storage *s);
 /* The work bits the store holds for mailbox MAILBOX_ID (its store id): 0 for an ordinary
  * mailbox or none. The one mailbox field kept, so tests see that INTAKE reached the store. */
 unsigned memstorage_work_bits(const struct storage *s, uint64_t mailbox_id);
+/* Bundle seen rows committed with their envelopes (5.12), and in *EXPIRES (when non-NULL) the
+ * STORE_BUNDLE_EXPIRE ops committed. */
+uint64_t memstorage_bundle_rows(const struct storage *s, uint64_t *expires);
 
 #endif

@@ -18,6 +18,7 @@
 #include "grouplog.h"
 #include "mailbox.h"
 #include "storage.h"
+#include "bundleseen.h"
 #include "worktable.h"
 
 struct conn;
@@ -145,6 +146,13 @@ struct relay {
 	 * of every connection waiting for their destination. */
 	const struct forward_carrier *carrier;
 	uint32_t forwards;
+
+	/* Bundles (docs/PROTOCOL.md 5.12; bundled.c): the seen set of items' E, and the
+	 * expiry of its stored rows (one job at a time, now and then). */
+	struct bundleseen bundles;
+	struct storage_job bundle_expire_job;
+	bool bundle_expiring;
+	int64_t bundle_expired_at;
 };
 
 /* Seconds since the epoch by RELAY's clock (the loop's cached time is monotonic, not

@@ -29,6 +29,8 @@ enum {
 	STMT_EXPIRE,
 	STMT_READ,
 	STMT_ID_MARK,
+	STMT_BUNDLE_PUT,
+	STMT_BUNDLE_EXPIRE,
 	STMT_BEGIN,
 	STMT_COMMIT,
 	STMT_ROLLBACK,
@@ -63,6 +65,17 @@ struct store_sqlite {
 static inline int exec_sql(sqlite3 *db, const char *sql)
 {
 	return sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK ? 0 : CAIRN_ESTORAGE;
+}
+
+/* Runs SQL, a whole "BEGIN ...; COMMIT;" script, rolling back what is left open if it fails
+ * part-way (after some errors SQLite has rolled back already). Returns 0 or CAIRN_ESTORAGE. */
+static inline int exec_script(sqlite3 *db, const char *sql)
+{
+	if (exec_sql(db, sql) == 0)
+		return 0;
+	if (!sqlite3_get_autocommit(db))
+		(void)exec_sql(db, "ROLLBACK");
+	return CAIRN_ESTORAGE;
 }
 
 /* SQLite keys are signed; the relay's ids never reach 2^63, and one that did is refused. */

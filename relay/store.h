@@ -61,12 +61,14 @@ struct store_envelope_info {
 };
 
 enum store_op_kind {
-	STORE_MAILBOX_PUT,     /* insert MAILBOX */
-	STORE_MAILBOX_SECURE,  /* set MAILBOX->credential_digest for MAILBOX->id */
-	STORE_MAILBOX_INTAKE,  /* set MAILBOX->work_bits for MAILBOX->id */
-	STORE_MAILBOX_TOUCH,   /* set mailbox MAILBOX_ID's touched time to STORED_AT */
-	STORE_MAILBOX_DELETE,  /* delete mailbox MAILBOX_ID and its envelopes ENVELOPE_IDS */
-	STORE_ENVELOPE_PUT,    /* insert envelope ENVELOPE_ID of MAILBOX_ID: BODY, LEN, STORED_AT */
+	STORE_MAILBOX_PUT,    /* insert MAILBOX */
+	STORE_MAILBOX_SECURE, /* set MAILBOX->credential_digest for MAILBOX->id */
+	STORE_MAILBOX_INTAKE, /* set MAILBOX->work_bits for MAILBOX->id */
+	STORE_MAILBOX_TOUCH,  /* set mailbox MAILBOX_ID's touched time to STORED_AT */
+	STORE_MAILBOX_DELETE, /* delete mailbox MAILBOX_ID and its envelopes ENVELOPE_IDS */
+	/* insert envelope ENVELOPE_ID of MAILBOX_ID: BODY, LEN, STORED_AT; with BUNDLE_E set
+	 * (a BUNDLED's, PROTOCOL.md 5.12), also the seen row (BUNDLE_E, BUNDLE_UNTIL) */
+	STORE_ENVELOPE_PUT,
 	STORE_ENVELOPE_DELETE, /* delete envelope ENVELOPE_ID (absent is not an error) */
 	STORE_EXPIRE,          /* delete every envelope whose id is below ENVELOPE_ID */
 	STORE_ID_MARK,         /* no envelope id below ENVELOPE_ID may be handed out again */
@@ -76,6 +78,7 @@ enum store_op_kind {
 	/* insert entry ENVELOPE_ID of log LOG_KEY with SEQ: BODY, LEN, STORED_AT; the log's
 	 * stored next_seq becomes at least SEQ + 1 (an engine may write it once per batch) */
 	STORE_LOG_ENTRY_PUT,
+	STORE_BUNDLE_EXPIRE, /* delete every seen row whose BUNDLE_UNTIL is before STORED_AT */
 };
 
 struct store_op {
@@ -93,18 +96,23 @@ struct store_op {
 	const struct store_log *log; /* STORE_LOG_PUT, borrowed */
 	uint64_t log_key;            /* the store_log's id */
 	uint64_t seq;
+	const uint8_t *bundle_e; /* STORE_ENVELOPE_PUT: CAIRN_KEY_LEN bytes or NULL, borrowed */
+	int64_t bundle_until;    /* its not_after */
 };
 
 /* Called by load(), once per mailbox in increasing touched order (then id order), then once
  * per envelope in increasing id order, then once per log (increasing touched order), then once
  * per log entry in increasing id order, then (if one was stored, and the callback is set) once
- * with the highest envelope id mark. A NULL log or log_entry callback skips them. */
+ * with the highest envelope id mark, then once per bundle seen row. A NULL log or log_entry
+ * callback skips them. */
 struct store_load_cb {
 	void (*mailbox)(void *ctx, const struct store_mailbox *mailbox);
 	void (*envelope)(void *ctx, const struct store_envelope_info *info);
 	void (*log)(void *ctx, const struct store_log *log);
 	void (*log_entry)(void *ctx, const struct store_log_entry_info *info);
 	void (*id_mark)(void *ctx, uint64_t mark);
+	/* Then once per bundle seen row (any order; NULL skips them). */
+	void (*bundle_seen)(void *ctx, const uint8_t e[CAIRN_KEY_LEN], int64_t not_after);
 };
 
 struct store_engine {

@@ -63,6 +63,10 @@ static const char *const stmt_sql[STMT_COUNT] = {
     /* Only ever raised: a mark is a promise that no id below it will be handed out again. */
     [STMT_ID_MARK] = "INSERT INTO meta (key, value) VALUES ('envelope_id_mark', ?1)"
                      " ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
+    /* Bundle items seen (PROTOCOL.md 5.12): a second delivery of an E is no error here
+     * (the relay answers it OK without a write), so the insert ignores one. */
+    [STMT_BUNDLE_PUT] = "INSERT OR IGNORE INTO bundle_seen (e, not_after) VALUES (?1, ?2)",
+    [STMT_BUNDLE_EXPIRE] = "DELETE FROM bundle_seen WHERE not_after < ?1",
     /* IMMEDIATE takes the write lock up front, so a batch never fails half-way on a lock. */
     [STMT_BEGIN] = "BEGIN IMMEDIATE",
     [STMT_COMMIT] = "COMMIT",
@@ -222,6 +226,24 @@ static int configure(sqlite3 *db)
 	return 0;
 }
 
+/*
+ * The seen rows of bundle items (PROTOCOL.md 5.12), made at every open like the tables of
+ * group logs (an addition an older relay ignores). WITHOUT ROWID, keyed by (not_after, E):
+ * expiry is a range delete at the key's left edge, with no second index to keep (the store
+ * has none), and the relay never looks a row up by E (it loads them all at start). not_after
+ * is rounded up to the expiry grain by the relay, as every stored time.
+ */
+static int bundle_schema(sqlite3 *db)
+{
+	static const char create[] = "BEGIN IMMEDIATE;"
+	                             "CREATE TABLE IF NOT EXISTS bundle_seen ("
+	                             " not_after INTEGER NOT NULL,"
+	                             " e BLOB NOT NULL,"
+	                             " PRIMARY KEY (not_after, e)) WITHOUT ROWID;"
+	                             "COMMIT;";
+	return exec_script(db, create);
+}
+
 static void store_free(struct store_sqlite *st)
 {
 	if (st == NULL)
@@ -280,7 +302,7 @@ static int sqlite_open(const char *dir, void **out)
 	if ((rc = schema_init(st->db)) != 0)
 		goto fail;
 	rc = CAIRN_ESTORAGE;
-	if (store_sqlite_log_schema(st->db) != 0)
+	if (store_sqlite_log_schema(st->db) != 0 || bundle_schema(st->db) != 0)
 		goto fail;
 	for (int i = 0; i < STMT_COUNT; i++) {
 		if (sqlite3_prepare_v3(st->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
@@ -377,7 +399,21 @@ static int apply_op(struct store_sqlite *st, const struct store_op *op)
 		rc = step_done(s);
 		/* Drop the borrowed body pointer: the caller frees it after done(). */
 		sqlite3_clear_bindings(s);
+		if (rc != 0 || op->bundle_e == NULL)
+			return rc;
+		/* A bundled envelope's seen row, in the same transaction (5.12 rule 3). */
+		s = st->stmt[STMT_BUNDLE_PUT];
+		if (bind_blob(s, 1, op->bundle_e, CAIRN_KEY_LEN) != 0 ||
+		    sqlite3_bind_int64(s, 2, op->bundle_until) != SQLITE_OK)
+			return CAIRN_ESTORAGE;
+		rc = step_done(s);
+		sqlite3_clear_bindings(s);
 		return rc;
+	case STORE_BUNDLE_EXPIRE:
+		s = st->stmt[STMT_BUNDLE_EXPIRE];
+		if (sqlite3_bind_int64(s, 1, op->stored_at) != SQLITE_OK)
+			return CAIRN_ESTORAGE;
+		return step_done(s);
 	case STORE_ENVELOPE_DELETE:
 		s = st->stmt[STMT_ENVELOPE_DELETE];
 		if ((rc = bind_id(s, 1, op->envelope_id)) != 0)
@@ -481,6 +517,15 @@ static int envelope_row(sqlite3_stmt *s, const struct store_load_cb *cb, void *c
 	return 0;
 }
 
+static int bundle_row(sqlite3_stmt *s, const struct store_load_cb *cb, void *ctx)
+{
+	uint8_t e[CAIRN_KEY_LEN];
+	if (column_fixed(s, 0, e, sizeof(e)) != 0)
+		return CAIRN_ESTORAGE;
+	cb->bundle_seen(ctx, e, sqlite3_column_int64(s, 1));
+	return 0;
+}
+
 static int load_mailboxes(struct store_sqlite *st, const struct store_load_cb *cb, void *ctx)
 {
 	return store_sqlite_each_row(
@@ -520,6 +565,9 @@ static int sqlite_load(void *store, const struct store_load_cb *cb, void *ctx)
 		rc = CAIRN_ESTORAGE;
 	if (rc == 0 && cb->id_mark != NULL && mark > 0)
 		cb->id_mark(ctx, (uint64_t)mark);
+	if (rc == 0 && cb->bundle_seen != NULL)
+		rc = store_sqlite_each_row(st->db, "SELECT e, not_after FROM bundle_seen",
+		                           bundle_row, cb, ctx);
 	return rc;
 }
 

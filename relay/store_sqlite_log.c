@@ -73,11 +73,7 @@ int store_sqlite_log_schema(sqlite3 *db)
 	    " stored_at INTEGER NOT NULL,"
 	    " body BLOB NOT NULL);"
 	    "COMMIT;";
-	if (exec_sql(db, create) == 0)
-		return 0;
-	if (!sqlite3_get_autocommit(db))
-		(void)exec_sql(db, "ROLLBACK");
-	return CAIRN_ESTORAGE;
+	return exec_script(db, create);
 }
 
 int store_sqlite_log_prepare(struct store_sqlite *st)

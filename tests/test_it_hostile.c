@@ -408,7 +408,8 @@ static unsigned generator(const char *name)
 /*
  * One attacker runs the attack driver's random mix, every command right and wrong, INTAKE
  * and SEND_WORK among them (garbage work, valid work to unknown mailboxes, reused work, the
- * most bits there are, bits out of range), while a legitimate client pings. The relay must
+ * most bits there are, bits out of range) and bundle items (garbage, expired, valid), while a
+ * legitimate client pings. The relay must
  * answer each as 5.10 says (some `work`, some `bad request`, some OK), stay up, and keep the
  * legitimate client's round trips short.
  */
@@ -447,7 +448,10 @@ static void test_mix_with_intake(void **state)
 	                                          "SEND_WORK valid",
 	                                          "SEND_WORK garbage work",
 	                                          "SEND_WORK no such mailbox",
-	                                          "SEND_WORK reused work"};
+	                                          "SEND_WORK reused work",
+	                                          "BUNDLED garbage",
+	                                          "BUNDLED expired",
+	                                          "BUNDLED valid"};
 	for (size_t i = 0; i < sizeof(intake_gens) / sizeof(intake_gens[0]); i++) {
 		uint64_t n = st.per_generator[generator(intake_gens[i])];
 		printf("hostile: mix: %-26s %llu\n", intake_gens[i], (unsigned long long)n);
@@ -456,6 +460,8 @@ static void test_mix_with_intake(void **state)
 	/* A relay without intake mailboxes answers `unknown command` and never `work`. */
 	assert_true(st.errors[-CAIRN_EWORK] > 0);
 	assert_true(st.errors[-CAIRN_EBADREQ] > 0);
+	/* Bundle items (5.12): the expired ones refused as such. */
+	assert_true(st.errors[-CAIRN_EEXPIRED] > 0);
 	assert_true(st.ok > 0);
 	assert_true(rtt < 2 * 1000 * 1000);
 }

@@ -596,6 +596,49 @@ typedef int (*cairn_route_cb)(void *ctx, const struct cairn_route *r);
 /* Calls CB for each route, oldest first (a non-zero return stops the walk and is returned). */
 CAIRN_WARN_UNUSED int cairn_routes(struct cairn *c, cairn_route_cb cb, void *ctx);
 
+/* ---- bundles: messages carried across a shutdown (PROTOCOL.md 12) --------------------- */
+
+/*
+ * Writes the outbox to PATH as a bundle: one item (CAIRN_BUNDLE_ITEM_LEN bytes) per message
+ * part waiting for a contact whose first mailbox is an ordinary one, sealed for that
+ * mailbox's relay and valid for LIFETIME_S seconds (1..CAIRN_BUNDLE_LIFETIME_MAX_S), in random
+ * order, through a temporary file beside PATH (fsync, rename), mode 0600. The outbox is left
+ * as it is: sync or listen still sends it, and the recipient reads each message once. *ITEMS
+ * (may be NULL) receives the number of items (0 writes an empty file). Group messages and
+ * first messages through an intake address are not bundled. Returns 0, CAIRN_EINVAL,
+ * CAIRN_ESTATE (an engine runs), CAIRN_EIO, or a store error.
+ */
+CAIRN_WARN_UNUSED int cairn_bundle_export(struct cairn *c, const char *path, uint32_t lifetime_s,
+                                          size_t *items);
+
+/* What one relay made of a bundle's items (cairn_bundle_deliver), borrowed for a callback. */
+struct cairn_bundle_result {
+	const char *relay;  /* the address tried */
+	int status;         /* 0, or why the relay could not be reached or the delivery stopped */
+	unsigned taken;     /* stored, now or by an earlier delivery (the relay says OK to both) */
+	unsigned expired;   /* past their not_after: refused for good */
+	unsigned refused;   /* refused for good by the mailbox's rules (denied, quota, full...) */
+	unsigned elsewhere; /* not for this relay, or altered: tried on the next */
+	unsigned failed;    /* not answered for good (busy, connection lost): try again later */
+	unsigned items;     /* totals only: the bundle's items */
+};
+typedef int (*cairn_bundle_cb)(void *ctx, const struct cairn_bundle_result *r);
+
+/*
+ * Delivers the bundle at PATH as a courier: to each of RELAYS[0..NRELAYS) (addresses) in
+ * turn, or with NRELAYS 0 to every relay this client knows (its own mailboxes' and its
+ * contacts'), over the client's transports and routes, each item not yet taken in a FORWARDED
+ * (PROTOCOL.md 5.12). An item a relay does not open is tried on the next. CB (may be NULL)
+ * hears each relay's result; TOTAL (may be NULL) the sums, its `failed` the items no relay
+ * took for good. Returns 0, CAIRN_EINVAL (PATH is not a bundle: empty, or its length is not a
+ * multiple of CAIRN_BUNDLE_ITEM_LEN; nothing was sent), CAIRN_ENOTFOUND (no such file, or no
+ * relay to try), CAIRN_ECONNECT (no relay could be reached), CAIRN_ESTATE, CAIRN_EIO.
+ */
+CAIRN_WARN_UNUSED int cairn_bundle_deliver(struct cairn *c, const char *path,
+                                           const char *const *relays, size_t nrelays,
+                                           cairn_bundle_cb cb, void *ctx,
+                                           struct cairn_bundle_result *total);
+
 /* Frees a string returned by libcairn (wiped first). Accepts NULL. */
 void cairn_free(char *s);
 

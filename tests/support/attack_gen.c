@@ -17,6 +17,7 @@
 #include <sodium.h>
 
 #include "attack_internal.h"
+#include "forward.h"
 #include "tclient.h"
 #include "work.h"
 
@@ -358,8 +359,8 @@ static size_t gen_unknown_type(struct attack *a, uint8_t *out, size_t cap)
 {
 	if (cap < 5)
 		return 0;
-	/* Past FORWARDED (16), the last command type, and the reply types (64..72). */
-	uint8_t t = (uint8_t)(rnd(a) % 2 ? 17 + rnd(a) % 47 : 73 + rnd(a) % 55);
+	/* Past BUNDLED (17), the last command type, and the reply types (64..72). */
+	uint8_t t = (uint8_t)(rnd(a) % 2 ? 18 + rnd(a) % 46 : 73 + rnd(a) % 55);
 	size_t n = raw_head(a, out, 2, t);
 	rid_commit(a, K_OTHER, -1);
 	return n;
@@ -676,6 +677,56 @@ static size_t gen_forward(struct attack *a, uint8_t *out, size_t cap)
 	return put(a, &m, out, cap, K_OTHER, -1);
 }
 
+/* ---- bundles (PROTOCOL.md 5.12) -------------------------------------------------------- */
+
+/* A FORWARDED of a bundle item's size full of random bytes: an X25519 and a failed tag off
+ * the loop thread, then `bad request`. */
+static size_t gen_bundled_garbage(struct attack *a, uint8_t *out, size_t cap)
+{
+	static uint8_t item[CAIRN_BUNDLE_ITEM_LEN];
+	if (cap < sizeof(item) + 16)
+		return 0;
+	rnd_bytes(a, item, sizeof(item));
+	struct cairn_msg m = {
+	    .type = CAIRN_CMD_FORWARDED, .sealed = item, .sealed_len = sizeof(item)};
+	return put(a, &m, out, cap, K_OTHER, -1);
+}
+
+/* A bundle item for mailbox I, sealed for the relay under test, valid until NOT_AFTER: a
+ * SEND's answer when still valid, `expired` after. */
+static size_t bundled_to(struct attack *a, int i, uint64_t not_after, enum kind kind, uint8_t *out,
+                         size_t cap)
+{
+	static uint8_t item[CAIRN_BUNDLE_ITEM_LEN], cmd[2048];
+	struct mbox *b = &a->mb[i];
+	struct cairn_msg in = {.type = CAIRN_CMD_BUNDLED,
+	                       .not_after = not_after,
+	                       .sender_id = b->sid,
+	                       .credential = b->secured ? b->cred : NULL,
+	                       .envelope = a->body,
+	                       .envelope_len = rnd(a) % 1025};
+	size_t clen;
+	if (cap < sizeof(item) + 16 || cairn_msg_encode(&in, cmd, sizeof(cmd), &clen) != 0 ||
+	    bundle_seal(a->cfg->relay_pub, cmd, clen, item) != 0)
+		return 0;
+	struct cairn_msg m = {
+	    .type = CAIRN_CMD_FORWARDED, .sealed = item, .sealed_len = sizeof(item)};
+	return put(a, &m, out, cap, kind, i);
+}
+
+static size_t gen_bundled_expired(struct attack *a, uint8_t *out, size_t cap)
+{
+	int i = pick(a, W_NOT_FULL);
+	return i < 0 ? 0 : bundled_to(a, i, (uint64_t)time(NULL) - 60, K_OTHER, out, cap);
+}
+
+/* Stored like a SEND (and answered like one: `quota`, `denied`), remembered for a day. */
+static size_t gen_bundled_valid(struct attack *a, uint8_t *out, size_t cap)
+{
+	int i = pick(a, W_NOT_FULL);
+	return i < 0 ? 0 : bundled_to(a, i, (uint64_t)time(NULL) + 86400, K_SEND, out, cap);
+}
+
 /* The table: a new command is one entry here (and one in enum gen_id). WEIGHT is its share
  * of the random mix. */
 const struct generator generators[G_COUNT] = {
@@ -715,6 +766,9 @@ const struct generator generators[G_COUNT] = {
     [G_SEND_WORK_REUSED] = {"SEND_WORK reused work", 1, gen_send_work_reused},
     [G_FORWARDED_GARBAGE] = {"FORWARDED garbage", 1, gen_forwarded_garbage},
     [G_FORWARD] = {"FORWARD nowhere", 1, gen_forward},
+    [G_BUNDLED_GARBAGE] = {"BUNDLED garbage", 1, gen_bundled_garbage},
+    [G_BUNDLED_EXPIRED] = {"BUNDLED expired", 1, gen_bundled_expired},
+    [G_BUNDLED_VALID] = {"BUNDLED valid", 1, gen_bundled_valid},
 };
 
 _Static_assert(G_COUNT <= ATTACK_GENERATORS_MAX, "attack_stats.per_generator is too small");

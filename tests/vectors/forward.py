@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """Recomputes the private-routing vectors of docs/PROTOCOL.md section 5.11 (`forward/seal`,
-`forward/reply`) and the codec vectors of FORWARD, FORWARDED and SEALED (5.7) from the text of
+`forward/reply`), the bundle item of 5.12 (`bundle/item`) and the codec vectors of FORWARD, FORWARDED and SEALED (5.7) from the text of
 the spec alone, with libraries other than the ones Cairn is built on: Python's hashlib
 (BLAKE2b) and the `cryptography` package (OpenSSL: X25519, ChaCha20-Poly1305). Nothing comes
 from the C code.
@@ -46,6 +46,12 @@ def aead(key, pt):
 
 def unaead(key, ct):
     return ChaCha20Poly1305(key).decrypt(bytes(12), ct, b"")
+
+
+def mp_uint32(v):
+    """A msgpack uint 32 (0xce): the shortest form of not_after's values from 2^16 to 2^32."""
+    assert 65536 <= v < 2 ** 32
+    return b"\xce" + struct.pack(">I", v)
 
 
 def mp_bin16(b):
@@ -95,6 +101,21 @@ def main():
     check("codec/forwarded", "hex", mp_array([mp_uint(16), mp_uint(7), mp_bin16(sealed)]))
     check("codec/sealed", "sealed", b"\x78" * 17)
     check("codec/sealed", "hex", mp_array([mp_uint(72), mp_uint(7), mp_bin(b"\x78" * 17)]))
+
+    # bundle/item (5.12): the same SEND's fields as a BUNDLED with not_after 14 days after
+    # 2026-01-01, sealed with the same keys and always the largest inner (16640 bytes).
+    not_after = 1767225600 + 14 * 86400
+    bundled = mp_array([mp_uint(17), mp_uint(0), mp_uint32(not_after), mp_bin(b"\x33" * 24),
+                        mp_bin(b"\x66" * 32), mp_bin(b"hello")])
+    item = eph_pub + aead(k_req, pad_inner(bundled, (16640,)))
+    assert len(item) == 16688
+    check("bundle/item", "ephemeral_secret", EPHEMERAL_SECRET)
+    check("bundle/item", "relay_secret", RELAY_SECRET)
+    check("bundle/item", "not_after", not_after)
+    check("bundle/item", "command", bundled)
+    check("bundle/item", "sealed_len", len(item))
+    check("bundle/item", "sealed_head", item[:64])
+    check("bundle/item", "sealed_blake2b", hashlib.blake2b(item, digest_size=32).digest())
 
     check.done()
     if not show:
