@@ -96,6 +96,10 @@ int cairn_open(const char *home, const char *passphrase, struct cairn **out)
 	/* A home written before ids is rewritten now, whole or not at all. */
 	if (rc == 0)
 		rc = client_upgrade(c);
+	/* Messages whose time came while the home was closed go before anything is shown
+	 * (8.11). */
+	if (rc == 0 && (rc = client_expire(c)) > 0)
+		rc = 0;
 	/* Group logs ride along with every sync, listen and engine (group_io.h). */
 	client_set_group_handler(c, &group_logio_handler, NULL);
 	if (rc != 0) {
@@ -219,6 +223,12 @@ int cairn_send(struct cairn *c, const char *name, const uint8_t *text, size_t le
 		return rc;
 	if (id_out != NULL)
 		memcpy(id_out, id, APPMSG_ID_LEN);
+	return client_send_queued(c, name, id);
+}
+
+int client_send_queued(struct cairn *c, const char *name, const uint8_t id[APPMSG_ID_LEN])
+{
+	int rc;
 	uint8_t gid[GROUP_ID_LEN];
 	if (client_group_find(c, name, gid) == 0) {
 		/* A group's message: its log's outbox, sent (with whatever else waits there) by one
@@ -260,6 +270,7 @@ static int read_one(void *vctx, const uint8_t *v, size_t vlen)
 	                            .sent_at = m.sent_at,
 	                            .received_at = m.received_at};
 	memcpy(out.id, m.id, sizeof(out.id));
+	client_timer_message(r->c, &m, &out);
 	char who[CAIRN_NAME_MAX + 1];
 	if (r->group && !m.outgoing) {
 		client_group_sender_name(r->c, m.sender, who);
@@ -296,7 +307,11 @@ int cairn_read(struct cairn *c, const char *name, cairn_message_cb cb, void *ctx
 {
 	struct contact k;
 	struct conversation v;
-	int rc = client_load_contact(c, name, &k);
+	/* Nothing whose time has come is shown (8.11), whatever the clock did since open. */
+	int rc = client_expire(c);
+	if (rc < 0)
+		return rc;
+	rc = client_load_contact(c, name, &k);
 	uint8_t conv[RECORD_ID_LEN];
 	char label[CAIRN_NAME_MAX + 1];
 	memcpy(conv, k.conv, RECORD_ID_LEN);

@@ -17,6 +17,7 @@
 #include "cairn/address.h"
 #include "cairn/cairn.h"
 #include "cli_common.h"
+#include "cli_timer.h"
 #include "termsafe.h"
 
 int cli_fail(int rc, const char *what)
@@ -128,6 +129,18 @@ int cli_print_message(void *ctx, const struct cairn_message *m)
 	const struct options *o = ctx;
 	char id[CAIRN_MESSAGE_ID_LEN * 2 + 1];
 	sodium_bin2hex(id, sizeof(id), m->id, sizeof(m->id));
+	/* A timer change is shown as a notice in the conversation: the text is ours, the name
+	 * in it is not (termsafe_message escapes it with the rest). */
+	char notice[2 * CAIRN_NAME_MAX + 80];
+	struct cairn_message timer_m;
+	if (m->kind == CAIRN_MESSAGE_TIMER && !o->json) {
+		cli_timer_notice(m, m->outgoing ? "you" : m->sender ? m->sender : m->contact, notice,
+		                 sizeof(notice));
+		timer_m = *m;
+		timer_m.text = (const uint8_t *)notice;
+		timer_m.len = strlen(notice);
+		m = &timer_m;
+	}
 	if (o->json) {
 		printf("{\"contact\":");
 		termsafe_json(stdout, (const uint8_t *)m->contact, strlen(m->contact));
@@ -137,6 +150,10 @@ int cli_print_message(void *ctx, const struct cairn_message *m)
 		       (long long)m->received_at, id);
 		/* A group's messages name their sender (null: our own); a contact's do not, so
 		 * the lines of 1:1 conversations stay as they were. */
+		if (m->kind == CAIRN_MESSAGE_TIMER)
+			printf(",\"timer\":%u", m->timer);
+		if (m->expires_at != 0)
+			printf(",\"expires\":%lld", (long long)m->expires_at);
 		if (m->sender != NULL) {
 			printf(",\"sender\":");
 			termsafe_json(stdout, (const uint8_t *)m->sender, strlen(m->sender));
