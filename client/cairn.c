@@ -97,9 +97,12 @@ int cairn_open(const char *home, const char *passphrase, struct cairn **out)
 	if (rc == 0)
 		rc = client_upgrade(c);
 	/* Messages whose time came while the home was closed go before anything is shown
-	 * (8.11). */
-	if (rc == 0 && (rc = client_expire(c)) > 0)
-		rc = 0;
+	 * (8.11). A sweep that fails here (another process holding the store too long) does not
+	 * keep the home shut: cairn_read sweeps again, and refuses to show anything if it fails. */
+	if (rc == 0) {
+		int expired = client_expire(c);
+		(void)expired;
+	}
 	/* Group logs ride along with every sync, listen and engine (group_io.h). */
 	client_set_group_handler(c, &group_logio_handler, NULL);
 	if (rc != 0) {
@@ -174,8 +177,17 @@ int cairn_queue(struct cairn *c, const char *name, const uint8_t *text, size_t l
 	if (len > CAIRN_MESSAGE_MAX || (len > 0 && text == NULL))
 		return CAIRN_ETOOBIG;
 	uint8_t id[APPMSG_ID_LEN];
-	client_random(c, id, sizeof(id));
-	int64_t now = client_now_s(c);
+	int rc = client_queue_appmsg(c, name, APPMSG_TEXT, text, len, 0, id);
+	if (rc == 0 && id_out != NULL)
+		memcpy(id_out, id, APPMSG_ID_LEN);
+	return rc;
+}
+
+int client_queue_appmsg(struct cairn *c, const char *name, uint8_t kind, const uint8_t *text,
+                        size_t len, int64_t sent_at, uint8_t id[APPMSG_ID_LEN])
+{
+	client_random(c, id, APPMSG_ID_LEN);
+	int64_t now = sent_at != 0 ? sent_at : client_now_s(c);
 	/* In the outbox, with the ratchet step and our copy of the message, before any send.
 	 * The contact is read inside the transaction: BEGIN IMMEDIATE holds the write lock, so
 	 * no other process (a second send, a listen storing a delivery) can step the same
@@ -189,27 +201,27 @@ int cairn_queue(struct cairn *c, const char *name, const uint8_t *text, size_t l
 	if (rc == CAIRN_ENOTFOUND) {
 		/* Not a contact: a group of that name, sealed into its log (9.4). */
 		cstate_rollback(c->st);
-		rc = client_group_queue(c, name, text, len, id);
-		if (rc == 0 && id_out != NULL)
-			memcpy(id_out, id, APPMSG_ID_LEN);
+		uint8_t gid[GROUP_ID_LEN];
+		rc = client_group_find(c, name, gid);
+		if (rc == 0)
+			rc = group_send_appmsg(c, gid, kind, text, len, sent_at, id);
+		if (rc == 0)
+			client_engine_wake(c);
 		return rc;
 	}
 	if (rc == 0)
-		rc = client_queue_message(c, &k, APPMSG_TEXT, text, len, id, now);
+		rc = client_queue_message(c, &k, kind, text, len, id, now);
 	/* 1: stored; a negative code is the store's own, passed on as it is. */
-	if (rc == 0 && (rc = client_store_message(c, &k, 1, id, now, 0, text, len)) > 0)
+	if (rc == 0 && (rc = client_store_appmsg(c, &k, 1, kind, id, now, 0, text, len)) > 0)
 		rc = 0;
 	if (rc == 0)
 		rc = cstate_commit(c->st);
 	else
 		cstate_rollback(c->st);
 	contact_wipe(&k);
-	if (rc != 0)
-		return rc;
-	if (id_out != NULL)
-		memcpy(id_out, id, APPMSG_ID_LEN);
-	client_engine_wake(c);
-	return 0;
+	if (rc == 0)
+		client_engine_wake(c);
+	return rc;
 }
 
 int cairn_send(struct cairn *c, const char *name, const uint8_t *text, size_t len,

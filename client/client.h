@@ -213,6 +213,14 @@ void client_expire_due(struct cairn *c);
 void client_timer_message(const struct cairn *c, const struct stored_message *m,
                           struct cairn_message *out);
 
+/* Queues an application message of KIND (APPMSG_TEXT, APPMSG_TIMER) with TEXT for contact
+ * or group NAME, as cairn_queue does: sealed into the outbox (or the group's log outbox) with
+ * our copy stored, in one transaction, sent at SENT_AT (0: our clock's now); ID receives its
+ * id. */
+CAIRN_WARN_UNUSED int client_queue_appmsg(struct cairn *c, const char *name, uint8_t kind,
+                                          const uint8_t *text, size_t len, int64_t sent_at,
+                                          uint8_t id[APPMSG_ID_LEN]);
+
 /* Sends what cairn_queue or cairn_timer_queue queued for NAME (message ID): accepted by a
  * relay, 0; CAIRN_ECONNECT when it stays queued (cairn.c). */
 CAIRN_WARN_UNUSED int client_send_queued(struct cairn *c, const char *name,

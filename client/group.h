@@ -302,10 +302,11 @@ CAIRN_WARN_UNUSED int group_create(struct cairn *c, const char *relay, const cha
 CAIRN_WARN_UNUSED int group_send_text(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN],
                                       const uint8_t *text, size_t len,
                                       uint8_t id[static APPMSG_ID_LEN]);
-/* The same for a message of KIND (APPMSG_TEXT, or APPMSG_TIMER with its data). */
+/* The same for a message of KIND (APPMSG_TEXT, or APPMSG_TIMER with its data), sent at
+ * SENT_AT (0: our clock's now). */
 CAIRN_WARN_UNUSED int group_send_appmsg(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN],
                                         uint8_t kind, const uint8_t *text, size_t len,
-                                        uint8_t id[static APPMSG_ID_LEN]);
+                                        int64_t sent_at, uint8_t id[static APPMSG_ID_LEN]);
 
 /* Asks the admins to remove us (kind 17). */
 CAIRN_WARN_UNUSED int group_leave(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN]);

@@ -255,11 +255,12 @@ int group_key_update_due(struct cairn *c, struct group_state *g, bool force)
 int group_send_text(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN], const uint8_t *text,
                     size_t len, uint8_t id[static APPMSG_ID_LEN])
 {
-	return group_send_appmsg(c, gid, APPMSG_TEXT, text, len, id);
+	return group_send_appmsg(c, gid, APPMSG_TEXT, text, len, 0, id);
 }
 
 int group_send_appmsg(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN], uint8_t kind,
-                      const uint8_t *text, size_t len, uint8_t id[static APPMSG_ID_LEN])
+                      const uint8_t *text, size_t len, int64_t sent_at,
+                      uint8_t id[static APPMSG_ID_LEN])
 {
 	size_t parts = len == 0 ? 1 : (len + GROUP_TEXT_DATA_MAX - 1) / GROUP_TEXT_DATA_MAX;
 	if (parts > APPMSG_PARTS_MAX || len > CAIRN_MESSAGE_MAX)
@@ -273,7 +274,7 @@ int group_send_appmsg(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN], u
 	if (rc == 0)
 		rc = group_key_update_due(c, g, true);
 	client_random(c, id, APPMSG_ID_LEN);
-	int64_t now = client_now_s(c);
+	int64_t now = sent_at != 0 ? sent_at : client_now_s(c);
 	for (size_t i = 0; i < parts && rc == 0; i++) {
 		size_t off = i * GROUP_TEXT_DATA_MAX;
 		size_t n = len - off < GROUP_TEXT_DATA_MAX ? len - off : GROUP_TEXT_DATA_MAX;

@@ -107,43 +107,67 @@ static int sweep_one(void *ctx, const uint8_t *v, size_t len)
 	return 0;
 }
 
-/* Where a message stands among its conversation's incoming texts. */
-struct unread_pos {
-	const uint8_t *id;
-	bool found;
-	uint32_t after; /* incoming texts stored after it */
+/* A conversation's incoming texts, in order: their ids. */
+struct incoming {
+	uint8_t (*ids)[APPMSG_ID_LEN];
+	size_t n, cap;
+	int rc;
 };
 
-static int unread_one(void *ctx, const uint8_t *v, size_t len)
+static int incoming_one(void *ctx, const uint8_t *v, size_t len)
 {
-	struct unread_pos *u = ctx;
+	struct incoming *in = ctx;
 	struct stored_message m;
-	if (message_parse(v, len, &m) != 0)
+	if (message_parse(v, len, &m) != 0 || m.outgoing || m.kind != APPMSG_TEXT)
 		return 0;
-	if (u->found && !m.outgoing && m.kind == APPMSG_TEXT && u->after < UINT32_MAX)
-		u->after++;
-	if (memcmp(m.id, u->id, APPMSG_ID_LEN) == 0)
-		u->found = true;
+	if (in->n == in->cap) {
+		size_t cap = in->cap ? 2 * in->cap : 64;
+		uint8_t(*ids)[APPMSG_ID_LEN] = realloc(in->ids, cap * sizeof(*ids));
+		if (ids == NULL) {
+			in->rc = CAIRN_ENOMEM;
+			return 1;
+		}
+		in->ids = ids;
+		in->cap = cap;
+	}
+	memcpy(in->ids[in->n++], m.id, APPMSG_ID_LEN);
 	return 0;
 }
 
-/* The unread count of X's conversation loses X (an incoming text) if X was among the unread. */
-static int forget_unread(struct cairn *c, const struct expiry_entry *x)
+/*
+ * Takes from conversation CONV's unread count those of the N due messages DUE (the ones of
+ * CONV among them) that are unread: among its newest UNREAD incoming texts. One listing of
+ * the conversation whatever the number due (the caller's transaction).
+ */
+static int forget_unread(struct cairn *c, const uint8_t conv[RECORD_ID_LEN],
+                         const struct expiry_entry *due, size_t n)
 {
 	struct conversation v;
-	int rc = client_load_conversation(c, x->conv, &v);
+	int rc = client_load_conversation(c, conv, &v);
 	if (rc != 0)
 		return rc == CAIRN_ENOTFOUND ? 0 : rc;
-	struct unread_pos u = {.id = x->id};
+	struct incoming in = {0};
 	if (v.unread > 0 &&
-	    (rc = cstate_list_scope(c->st, REC_MESSAGE, x->conv, RECORD_ID_LEN, unread_one, &u)) >=
-	        0) {
-		rc = 0;
-		if (u.found && u.after < v.unread) {
-			v.unread--;
+	    (rc = cstate_list_scope(c->st, REC_MESSAGE, conv, RECORD_ID_LEN, incoming_one, &in)) >=
+	        0 &&
+	    (rc = in.rc) == 0) {
+		size_t from = in.n > v.unread ? in.n - v.unread : 0;
+		uint32_t drop = 0;
+		for (size_t i = 0; i < n; i++) {
+			if (memcmp(due[i].conv, conv, RECORD_ID_LEN) != 0)
+				continue;
+			for (size_t j = from; j < in.n; j++)
+				if (memcmp(in.ids[j], due[i].id, APPMSG_ID_LEN) == 0) {
+					drop++;
+					break;
+				}
+		}
+		if (drop > 0) {
+			v.unread = drop >= v.unread ? 0 : v.unread - drop;
 			rc = client_store_conversation(c, &v);
 		}
 	}
+	free(in.ids);
 	conversation_wipe(&v);
 	return rc;
 }
@@ -204,12 +228,8 @@ static int expire_one(struct cairn *c, const struct expiry_entry *x)
 	vlen = 0;
 	rc = cstate_get(c->st, REC_MESSAGE, key, klen, &v, &vlen);
 	struct stored_message m;
-	if (rc == 0 && message_parse(v, vlen, &m) == 0) {
-		if (!m.outgoing && m.kind == APPMSG_TEXT)
-			rc = forget_unread(c, x);
-		if (rc == 0)
-			rc = expire_message_extras(c, &m);
-	}
+	if (rc == 0 && message_parse(v, vlen, &m) == 0)
+		rc = expire_message_extras(c, &m);
 	cstate_free_value(v, vlen);
 	if (rc != 0 && rc != CAIRN_ENOTFOUND && rc != CAIRN_ECORRUPT)
 		return rc;
@@ -240,6 +260,14 @@ int client_expire(struct cairn *c)
 	if (rc >= 0)
 		rc = s.rc;
 	if (rc == 0 && s.n > 0 && (rc = cstate_begin(c->st)) == 0) {
+		/* The unread counts first, each conversation once, while the messages are there. */
+		for (size_t i = 0; i < s.n && rc == 0; i++) {
+			bool seen = false;
+			for (size_t j = 0; j < i && !seen; j++)
+				seen = memcmp(s.due[j].conv, s.due[i].conv, RECORD_ID_LEN) == 0;
+			if (!seen)
+				rc = forget_unread(c, s.due[i].conv, s.due, s.n);
+		}
 		for (size_t i = 0; i < s.n && rc == 0; i++)
 			rc = expire_one(c, &s.due[i]);
 		if (rc == 0)
@@ -288,45 +316,44 @@ void client_timer_message(const struct cairn *c, const struct stored_message *m,
 
 /* ---- the API ------------------------------------------------------------------------------ */
 
-/* Queues a timer message of SECONDS for contact NAME (kept and applied as ours), or for group
- * NAME; ID receives its id. */
+/* The conversation of contact or group NAME into *V (conversation_wipe). */
+static int named_conversation(struct cairn *c, const char *name, struct conversation *v)
+{
+	uint8_t conv[RECORD_ID_LEN];
+	struct contact k;
+	int rc = client_load_contact(c, name, &k);
+	if (rc == 0)
+		memcpy(conv, k.conv, RECORD_ID_LEN);
+	contact_wipe(&k);
+	if (rc == CAIRN_ENOTFOUND) {
+		uint8_t gid[GROUP_ID_LEN];
+		struct group_state *g = NULL;
+		if ((rc = client_group_find(c, name, gid)) == 0 && (rc = group_load(c, gid, &g)) == 0)
+			memcpy(conv, g->conv, RECORD_ID_LEN);
+		group_free(g);
+	}
+	return rc == 0 ? client_load_conversation(c, conv, v) : rc;
+}
+
+/*
+ * Queues a timer message of SECONDS for contact or group NAME (kept and applied as ours); ID
+ * receives its id. Its sent_at is our clock, or one second after the change we hold when that
+ * is not earlier (two changes within a second, or a clock set back): the order of 8.11 would
+ * otherwise let a random id put our older change after our newer one.
+ */
 static int timer_queue(struct cairn *c, const char *name, uint32_t seconds,
                        uint8_t id[APPMSG_ID_LEN])
 {
 	uint8_t data[APPMSG_TIMER_DATA_LEN];
+	struct conversation v;
 	int rc = appmsg_timer_encode(seconds, data);
-	if (rc != 0)
+	if (rc != 0 || (rc = named_conversation(c, name, &v)) != 0)
 		return rc;
-	client_random(c, id, APPMSG_ID_LEN);
-	int64_t now = client_now_s(c);
-	struct contact k;
-	/* As cairn_queue: the contact is read inside the transaction that steps its ratchet. */
-	if ((rc = cstate_begin(c->st)) != 0)
-		return rc;
-	rc = client_load_contact(c, name, &k);
-	if (rc == CAIRN_ENOTFOUND) {
-		cstate_rollback(c->st);
-		uint8_t gid[GROUP_ID_LEN];
-		rc = client_group_find(c, name, gid);
-		if (rc == 0)
-			rc = group_send_appmsg(c, gid, APPMSG_TIMER, data, sizeof(data), id);
-		if (rc == 0)
-			client_engine_wake(c);
-		return rc;
-	}
-	if (rc == 0)
-		rc = client_queue_message(c, &k, APPMSG_TIMER, data, sizeof(data), id, now);
-	if (rc == 0 &&
-	    (rc = client_store_appmsg(c, &k, 1, APPMSG_TIMER, id, now, 0, data, sizeof(data))) > 0)
-		rc = 0;
-	if (rc == 0)
-		rc = cstate_commit(c->st);
-	else
-		cstate_rollback(c->st);
-	contact_wipe(&k);
-	if (rc == 0)
-		client_engine_wake(c);
-	return rc;
+	int64_t at = client_now_s(c);
+	if (v.timer_sent_at >= (uint64_t)at && v.timer_sent_at < INT64_MAX)
+		at = (int64_t)v.timer_sent_at + 1;
+	conversation_wipe(&v);
+	return client_queue_appmsg(c, name, APPMSG_TIMER, data, sizeof(data), at, id);
 }
 
 int cairn_timer_queue(struct cairn *c, const char *name, uint32_t seconds)
@@ -353,21 +380,9 @@ int cairn_timer_get(struct cairn *c, const char *name, uint32_t *seconds)
 	if (c == NULL || name == NULL || seconds == NULL)
 		return CAIRN_EINVAL;
 	*seconds = 0;
-	uint8_t conv[RECORD_ID_LEN];
-	struct contact k;
-	int rc = client_load_contact(c, name, &k);
-	if (rc == 0)
-		memcpy(conv, k.conv, RECORD_ID_LEN);
-	contact_wipe(&k);
-	if (rc == CAIRN_ENOTFOUND) {
-		uint8_t gid[GROUP_ID_LEN];
-		struct group_state *g = NULL;
-		if ((rc = client_group_find(c, name, gid)) == 0 && (rc = group_load(c, gid, &g)) == 0)
-			memcpy(conv, g->conv, RECORD_ID_LEN);
-		group_free(g);
-	}
 	struct conversation v;
-	if (rc == 0 && (rc = client_load_conversation(c, conv, &v)) == 0) {
+	int rc = named_conversation(c, name, &v);
+	if (rc == 0) {
 		*seconds = v.timer;
 		conversation_wipe(&v);
 	}

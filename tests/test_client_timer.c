@@ -213,6 +213,14 @@ static void test_order_rule(void **state)
 	struct shown s = shown(f->w->h[A].c, "bob");
 	assert_int_equal(s.last_timer, 0);
 	assert_int_equal(s.last_timer_outgoing, 0);
+	/* Two changes by one side within a second: the second wins, here and there. */
+	assert_int_equal(cairn_timer_queue(f->w->h[A].c, "bob", 60), 0);
+	assert_int_equal(cairn_timer_queue(f->w->h[A].c, "bob", 120), 0);
+	assert_int_equal(cairn_timer_queue(f->w->h[A].c, "bob", 180), 0);
+	assert_int_equal(timer_of(f->w->h[A].c, "bob"), 180);
+	sync1(f->w->h[A].c);
+	sync1(f->w->h[B].c);
+	assert_int_equal(timer_of(f->w->h[B].c, "alice"), 180);
 	/* Out of range. */
 	assert_int_equal(cairn_timer_set(f->w->h[A].c, "bob", CAIRN_TIMER_MAX_S + 1), CAIRN_EINVAL);
 	assert_int_equal(cairn_timer_set(f->w->h[A].c, "nobody", 60), CAIRN_ENOTFOUND);
