@@ -17,7 +17,6 @@
 #include "cairn/address.h"
 #include "cairn/cairn.h"
 #include "cli_common.h"
-#include "cli_timer.h"
 #include "termsafe.h"
 
 int cli_fail(int rc, const char *what)
@@ -122,6 +121,30 @@ int cli_open(const struct options *o, struct cairn **c)
 }
 
 /* ---- output -------------------------------------------------------------------------- */
+
+void cli_timer_words(uint32_t seconds, char *out, size_t cap)
+{
+	static const struct {
+		uint32_t seconds;
+		const char *word;
+	} units[] = {{604800, "week"}, {86400, "day"}, {3600, "hour"}, {60, "minute"}, {1, "second"}};
+	size_t i = 0;
+	while (i + 1 < sizeof(units) / sizeof(units[0]) && seconds % units[i].seconds != 0)
+		i++;
+	uint32_t n = seconds / units[i].seconds;
+	snprintf(out, cap, "%u %s%s", n, units[i].word, n == 1 ? "" : "s");
+}
+
+void cli_timer_notice(const struct cairn_message *m, const char *who, char *out, size_t cap)
+{
+	char words[48];
+	if (m->timer == 0) {
+		snprintf(out, cap, "%s turned disappearing messages off", who);
+		return;
+	}
+	cli_timer_words(m->timer, words, sizeof(words));
+	snprintf(out, cap, "%s set messages to disappear after %s", who, words);
+}
 
 /* What a contact wrote is untrusted: it reaches the terminal only through termsafe.h. */
 int cli_print_message(void *ctx, const struct cairn_message *m)

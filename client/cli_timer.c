@@ -13,14 +13,11 @@
 #include "cairn/limits.h"
 #include "cli_timer.h"
 
+/* The units a duration may carry (cli_common.c's cli_timer_words writes them out). */
 static const struct {
 	char unit;
 	uint32_t seconds;
-	const char *word;
-} units[] = {
-    {'w', 604800, "week"}, {'d', 86400, "day"}, {'h', 3600, "hour"},
-    {'m', 60, "minute"},   {'s', 1, "second"},
-};
+} units[] = {{'w', 604800}, {'d', 86400}, {'h', 3600}, {'m', 60}, {'s', 1}};
 #define NUNITS (sizeof(units) / sizeof(units[0]))
 
 int cli_timer_parse(const char *s, uint32_t *seconds)
@@ -48,26 +45,6 @@ int cli_timer_parse(const char *s, uint32_t *seconds)
 		return -1;
 	*seconds = (uint32_t)(n * mult);
 	return 0;
-}
-
-void cli_timer_words(uint32_t seconds, char *out, size_t cap)
-{
-	size_t i = 0;
-	while (i + 1 < NUNITS && seconds % units[i].seconds != 0)
-		i++;
-	uint32_t n = seconds / units[i].seconds;
-	snprintf(out, cap, "%u %s%s", n, units[i].word, n == 1 ? "" : "s");
-}
-
-void cli_timer_notice(const struct cairn_message *m, const char *who, char *out, size_t cap)
-{
-	char words[48];
-	if (m->timer == 0) {
-		snprintf(out, cap, "%s turned disappearing messages off", who);
-		return;
-	}
-	cli_timer_words(m->timer, words, sizeof(words));
-	snprintf(out, cap, "%s set messages to disappear after %s", who, words);
 }
 
 int cli_timer(struct options *o, const char *const *words, int nwords)

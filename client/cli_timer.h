@@ -17,12 +17,4 @@ int cli_timer(struct options *o, const char *const *words, int nwords);
  * is seconds), at most CAIRN_TIMER_MAX_S. Returns 0 or -1. */
 int cli_timer_parse(const char *s, uint32_t *seconds);
 
-/* Writes "1 day", "3 seconds"... for SECONDS (not 0) into OUT (capacity CAP): the largest unit
- * that divides it. */
-void cli_timer_words(uint32_t seconds, char *out, size_t cap);
-
-/* The notice of a timer change M (kind CAIRN_MESSAGE_TIMER) by WHO: "WHO set messages to
- * disappear after 1 day", "WHO turned disappearing messages off". */
-void cli_timer_notice(const struct cairn_message *m, const char *who, char *out, size_t cap);
-
 #endif
