@@ -75,6 +75,21 @@ int client_expiry_note_part(struct cairn *c, const uint8_t conv[RECORD_ID_LEN],
 
 /* ---- the sweep --------------------------------------------------------------------------- */
 
+/* Makes room for one more of the N elements of SIZE bytes at *ARRAY (capacity *CAP, doubled
+ * when full). Returns 0 or CAIRN_ENOMEM (*ARRAY unchanged). */
+static int grow(void **array, size_t *cap, size_t n, size_t size)
+{
+	if (n < *cap)
+		return 0;
+	size_t more = *cap ? 2 * *cap : 16;
+	void *p = realloc(*array, more * size);
+	if (p == NULL)
+		return CAIRN_ENOMEM;
+	*array = p;
+	*cap = more;
+	return 0;
+}
+
 struct sweep {
 	int64_t now, next;
 	struct expiry_entry *due;
@@ -93,16 +108,8 @@ static int sweep_one(void *ctx, const uint8_t *v, size_t len)
 			s->next = x.expires_at;
 		return 0;
 	}
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? 2 * s->cap : 16;
-		struct expiry_entry *d = realloc(s->due, cap * sizeof(*d));
-		if (d == NULL) {
-			s->rc = CAIRN_ENOMEM;
-			return 1;
-		}
-		s->due = d;
-		s->cap = cap;
-	}
+	if ((s->rc = grow((void **)&s->due, &s->cap, s->n, sizeof(*s->due))) != 0)
+		return 1;
 	s->due[s->n++] = x;
 	return 0;
 }
@@ -120,16 +127,8 @@ static int incoming_one(void *ctx, const uint8_t *v, size_t len)
 	struct stored_message m;
 	if (message_parse(v, len, &m) != 0 || m.outgoing || m.kind != APPMSG_TEXT)
 		return 0;
-	if (in->n == in->cap) {
-		size_t cap = in->cap ? 2 * in->cap : 64;
-		uint8_t(*ids)[APPMSG_ID_LEN] = realloc(in->ids, cap * sizeof(*ids));
-		if (ids == NULL) {
-			in->rc = CAIRN_ENOMEM;
-			return 1;
-		}
-		in->ids = ids;
-		in->cap = cap;
-	}
+	if ((in->rc = grow((void **)&in->ids, &in->cap, in->n, sizeof(*in->ids))) != 0)
+		return 1;
 	memcpy(in->ids[in->n++], m.id, APPMSG_ID_LEN);
 	return 0;
 }
@@ -187,16 +186,8 @@ static int outbox_one(void *ctx, const uint8_t *v, size_t len)
 	if (outbox_parse(v, len, &e) != 0 || memcmp(e.conv, o->x->conv, RECORD_ID_LEN) != 0 ||
 	    memcmp(e.message_id, o->x->id, APPMSG_ID_LEN) != 0)
 		return 0;
-	if (o->n == o->cap) {
-		size_t cap = o->cap ? 2 * o->cap : 4;
-		uint8_t(*ids)[16] = realloc(o->ids, cap * sizeof(*ids));
-		if (ids == NULL) {
-			o->rc = CAIRN_ENOMEM;
-			return 1;
-		}
-		o->ids = ids;
-		o->cap = cap;
-	}
+	if ((o->rc = grow((void **)&o->ids, &o->cap, o->n, sizeof(*o->ids))) != 0)
+		return 1;
 	memcpy(o->ids[o->n++], e.outbox_id, 16);
 	return 0;
 }
