@@ -107,6 +107,13 @@ int cairn_open(const char *home, const char *passphrase, struct cairn **out)
 	/* A home written before ids is rewritten now, whole or not at all. */
 	if (rc == 0)
 		rc = client_upgrade(c);
+	/* Messages whose time came while the home was closed go before anything is shown
+	 * (8.11). A sweep that fails here (another process holding the store too long) does not
+	 * keep the home shut: cairn_read sweeps again, and refuses to show anything if it fails. */
+	if (rc == 0) {
+		int expired = client_expire(c);
+		(void)expired;
+	}
 	/* Group logs ride along with every sync, listen and engine (group_io.h). */
 	client_set_group_handler(c, &group_logio_handler, NULL);
 	if (rc != 0) {
@@ -202,8 +209,17 @@ int cairn_queue(struct cairn *c, const char *name, const uint8_t *text, size_t l
 	if (len > CAIRN_MESSAGE_MAX || (len > 0 && text == NULL))
 		return CAIRN_ETOOBIG;
 	uint8_t id[APPMSG_ID_LEN];
-	client_random(c, id, sizeof(id));
-	int64_t now = client_now_s(c);
+	int rc = client_queue_appmsg(c, name, APPMSG_TEXT, text, len, 0, id);
+	if (rc == 0 && id_out != NULL)
+		memcpy(id_out, id, APPMSG_ID_LEN);
+	return rc;
+}
+
+int client_queue_appmsg(struct cairn *c, const char *name, uint8_t kind, const uint8_t *text,
+                        size_t len, int64_t sent_at, uint8_t id[APPMSG_ID_LEN])
+{
+	client_random(c, id, APPMSG_ID_LEN);
+	int64_t now = sent_at != 0 ? sent_at : client_now_s(c);
 	/* In the outbox, with the ratchet step and our copy of the message, before any send.
 	 * The contact is read inside the transaction: BEGIN IMMEDIATE holds the write lock, so
 	 * no other process (a second send, a listen storing a delivery) can step the same
@@ -217,27 +233,27 @@ int cairn_queue(struct cairn *c, const char *name, const uint8_t *text, size_t l
 	if (rc == CAIRN_ENOTFOUND) {
 		/* Not a contact: a group of that name, sealed into its log (9.4). */
 		cstate_rollback(c->st);
-		rc = client_group_queue(c, name, text, len, id);
-		if (rc == 0 && id_out != NULL)
-			memcpy(id_out, id, APPMSG_ID_LEN);
+		uint8_t gid[GROUP_ID_LEN];
+		rc = client_group_find(c, name, gid);
+		if (rc == 0)
+			rc = group_send_appmsg(c, gid, kind, text, len, sent_at, id);
+		if (rc == 0)
+			client_engine_wake(c);
 		return rc;
 	}
 	if (rc == 0)
-		rc = client_queue_message(c, &k, APPMSG_TEXT, text, len, id, now);
+		rc = client_queue_message(c, &k, kind, text, len, id, now);
 	/* 1: stored; a negative code is the store's own, passed on as it is. */
-	if (rc == 0 && (rc = client_store_message(c, &k, 1, id, now, 0, text, len)) > 0)
+	if (rc == 0 && (rc = client_store_appmsg(c, &k, 1, kind, id, now, 0, text, len)) > 0)
 		rc = 0;
 	if (rc == 0)
 		rc = cstate_commit(c->st);
 	else
 		cstate_rollback(c->st);
 	contact_wipe(&k);
-	if (rc != 0)
-		return rc;
-	if (id_out != NULL)
-		memcpy(id_out, id, APPMSG_ID_LEN);
-	client_engine_wake(c);
-	return 0;
+	if (rc == 0)
+		client_engine_wake(c);
+	return rc;
 }
 
 int cairn_send(struct cairn *c, const char *name, const uint8_t *text, size_t len,
@@ -251,6 +267,12 @@ int cairn_send(struct cairn *c, const char *name, const uint8_t *text, size_t le
 		return rc;
 	if (id_out != NULL)
 		memcpy(id_out, id, APPMSG_ID_LEN);
+	return client_send_queued(c, name, id);
+}
+
+int client_send_queued(struct cairn *c, const char *name, const uint8_t id[APPMSG_ID_LEN])
+{
+	int rc;
 	uint8_t gid[GROUP_ID_LEN];
 	if (client_group_find(c, name, gid) == 0) {
 		/* A group's message: its log's outbox, sent (with whatever else waits there) by one
@@ -292,6 +314,7 @@ static int read_one(void *vctx, const uint8_t *v, size_t vlen)
 	                            .sent_at = m.sent_at,
 	                            .received_at = m.received_at};
 	memcpy(out.id, m.id, sizeof(out.id));
+	client_timer_message(r->c, &m, &out);
 	char who[CAIRN_NAME_MAX + 1];
 	if (r->group && !m.outgoing) {
 		client_group_sender_name(r->c, m.sender, who);
@@ -328,7 +351,11 @@ int cairn_read(struct cairn *c, const char *name, cairn_message_cb cb, void *ctx
 {
 	struct contact k;
 	struct conversation v;
-	int rc = client_load_contact(c, name, &k);
+	/* Nothing whose time has come is shown (8.11), whatever the clock did since open. */
+	int rc = client_expire(c);
+	if (rc < 0)
+		return rc;
+	rc = client_load_contact(c, name, &k);
 	uint8_t conv[RECORD_ID_LEN];
 	char label[CAIRN_NAME_MAX + 1];
 	memcpy(conv, k.conv, RECORD_ID_LEN);

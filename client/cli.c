@@ -27,6 +27,7 @@
 #include "cli_bundle.h"
 #include "cli_intake.h"
 #include "cli_relay.h"
+#include "cli_timer.h"
 #include "termsafe.h"
 
 #define WORDS_MAX 66 /* group add N and 64 contacts */
@@ -55,6 +56,10 @@ static const char usage_text[] =
     "  verify N                         show the safety number to compare with N in person\n"
     "  rename N NEW                     call contact or group N by NEW from now on (history\n"
     "                                   follows; a group's members see no change)\n"
+    "  timer N [DURATION|off]           disappearing messages with contact or group N: each\n"
+    "                                   message is deleted on both sides DURATION (30s, 5m,\n"
+    "                                   1h, 1d, 2w; at most a year) after it arrives; no\n"
+    "                                   DURATION: show the timer\n"
     "\n"
     "groups (send, read and listen take a group's name N as they take a contact's):\n"
     "  groups [--json]                  list groups: members, your role, unread (--json: epoch)\n"
@@ -589,6 +594,8 @@ int main(int argc, char **argv)
 		return cli_wipe(&o, nwords);
 	if (strcmp(cmd, "bundle") == 0)
 		return cli_bundle(&o, words, nwords);
+	if (strcmp(cmd, "timer") == 0)
+		return cli_timer(&o, words, nwords);
 	if (nwords > 3) {
 		fprintf(stderr, "cairn: too many arguments (see cairn --help)\n");
 		return EXIT_USAGE;

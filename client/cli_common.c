@@ -127,12 +127,48 @@ int cli_open(const struct options *o, struct cairn **c)
 
 /* ---- output -------------------------------------------------------------------------- */
 
+void cli_timer_words(uint32_t seconds, char *out, size_t cap)
+{
+	static const struct {
+		uint32_t seconds;
+		const char *word;
+	} units[] = {{604800, "week"}, {86400, "day"}, {3600, "hour"}, {60, "minute"}, {1, "second"}};
+	size_t i = 0;
+	while (i + 1 < sizeof(units) / sizeof(units[0]) && seconds % units[i].seconds != 0)
+		i++;
+	uint32_t n = seconds / units[i].seconds;
+	snprintf(out, cap, "%u %s%s", n, units[i].word, n == 1 ? "" : "s");
+}
+
+void cli_timer_notice(const struct cairn_message *m, const char *who, char *out, size_t cap)
+{
+	char words[48];
+	if (m->timer == 0) {
+		snprintf(out, cap, "%s turned disappearing messages off", who);
+		return;
+	}
+	cli_timer_words(m->timer, words, sizeof(words));
+	snprintf(out, cap, "%s set messages to disappear after %s", who, words);
+}
+
 /* What a contact wrote is untrusted: it reaches the terminal only through termsafe.h. */
 int cli_print_message(void *ctx, const struct cairn_message *m)
 {
 	const struct options *o = ctx;
 	char id[CAIRN_MESSAGE_ID_LEN * 2 + 1];
 	sodium_bin2hex(id, sizeof(id), m->id, sizeof(m->id));
+	/* A timer change is shown as a notice in the conversation: the text is ours, the name
+	 * in it is not (termsafe_message escapes it with the rest). */
+	char notice[2 * CAIRN_NAME_MAX + 80];
+	struct cairn_message timer_m;
+	if (m->kind == CAIRN_MESSAGE_TIMER && !o->json) {
+		cli_timer_notice(m, m->outgoing ? "you" : m->sender ? m->sender : m->contact, notice,
+		                 sizeof(notice));
+		timer_m = *m;
+		timer_m.text = (const uint8_t *)notice;
+		timer_m.len = strlen(notice);
+		m = &timer_m;
+	}
 	if (o->json) {
 		printf("{\"contact\":");
 		termsafe_json(stdout, (const uint8_t *)m->contact, strlen(m->contact));
@@ -142,6 +178,10 @@ int cli_print_message(void *ctx, const struct cairn_message *m)
 		       (long long)m->received_at, id);
 		/* A group's messages name their sender (null: our own); a contact's do not, so
 		 * the lines of 1:1 conversations stay as they were. */
+		if (m->kind == CAIRN_MESSAGE_TIMER)
+			printf(",\"timer\":%u", m->timer);
+		if (m->expires_at != 0)
+			printf(",\"expires\":%lld", (long long)m->expires_at);
 		if (m->sender != NULL) {
 			printf(",\"sender\":");
 			termsafe_json(stdout, (const uint8_t *)m->sender, strlen(m->sender));

@@ -59,6 +59,14 @@ int cli_open(const struct options *o, struct cairn **c);
 /* Checks O's --relay addresses (count, syntax, no relay twice). Returns 0 or EXIT_USAGE. */
 int cli_check_relays(const struct options *o);
 /* Prints message M (borrowed) for people or, with O's --json, as one JSON line; CTX is O. */
+/* Writes "1 day", "3 seconds"... for SECONDS (not 0) into OUT (capacity CAP): the largest unit
+ * that divides it. */
+void cli_timer_words(uint32_t seconds, char *out, size_t cap);
+
+/* The notice of a timer change M (kind CAIRN_MESSAGE_TIMER) by WHO: "WHO set messages to
+ * disappear after 1 day", "WHO turned disappearing messages off". */
+void cli_timer_notice(const struct cairn_message *m, const char *who, char *out, size_t cap);
+
 int cli_print_message(void *ctx, const struct cairn_message *m);
 /* The end of making an invite (WHAT names the command): with RC 0 prints INVITE (owned; freed
  * here) alone on stdout and, with O's --qr, as a QR code on stderr; else says why nothing was

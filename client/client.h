@@ -45,6 +45,11 @@ struct cairn {
 	 * client_send_now reports CAIRN_EWORK rather than CAIRN_ECONNECT. */
 	bool work_refused;
 	bool private_routing; /* cairn_set_private_routing: FORWARD through our relays */
+	/* Disappearing messages (timer.c): our clock's second of the next expiry (0: none
+	 * known), and the monotonic time of the last sweep. */
+	int64_t expiry_next;
+	int64_t expiry_swept_ms;
+	bool expiry_unflushed; /* deleted, the log not yet truncated (cstate_checkpoint) */
 };
 
 /* The handler of C's group logs (group_io.h) and its context, borrowed until replaced; NULL:
@@ -170,6 +175,56 @@ CAIRN_WARN_UNUSED int client_join_parts(struct cairn *c, const uint8_t conv[stat
 int client_store_message(struct cairn *c, const struct contact *k, int outgoing,
                          const uint8_t id[APPMSG_ID_LEN], int64_t sent_at, int64_t received_at,
                          const uint8_t *text, size_t len);
+/* The same for a message of KIND: APPMSG_TEXT, or APPMSG_TIMER (TEXT its data), which also
+ * changes the conversation's timer when it is the latest (timer.c). */
+int client_store_appmsg(struct cairn *c, const struct contact *k, int outgoing, uint8_t kind,
+                        const uint8_t id[APPMSG_ID_LEN], int64_t sent_at, int64_t received_at,
+                        const uint8_t *text, size_t len);
+
+/* ---- disappearing messages (timer.c, PROTOCOL.md 8.11) ---- */
+
+/* Applies the timer message M (kind APPMSG_TIMER) to V if it is later in the order of 8.11
+ * than the one V holds. Returns whether V changed. */
+bool client_timer_take(struct conversation *v, const struct stored_message *m);
+
+/* Records that message ID of CONV is deleted at our clock's EXPIRES_AT (the expiry index), in
+ * the caller's transaction. */
+CAIRN_WARN_UNUSED int client_expiry_note(struct cairn *c, const uint8_t conv[RECORD_ID_LEN],
+                                         const uint8_t id[APPMSG_ID_LEN], int64_t expires_at);
+
+/* A part of message ID of CONV was kept (client_join_parts): under a timer, the parts
+ * expire like the message would, unless the message completes first. Caller's transaction. */
+CAIRN_WARN_UNUSED int client_expiry_note_part(struct cairn *c, const uint8_t conv[RECORD_ID_LEN],
+                                              const uint8_t id[APPMSG_ID_LEN]);
+
+/*
+ * Deletes every message whose time has come (our clock), with its parts, its unsent outbox
+ * entries, its part of the unread count and its index entry, in one transaction, then
+ * checkpoints the store so that the bytes leave its files. Returns how many were deleted, or
+ * a negative code. Sets C's next expiry time.
+ */
+CAIRN_WARN_UNUSED int client_expire(struct cairn *c);
+
+/* client_expire when C's next expiry time has come, or when it was last run more than a
+ * while ago (another process may have stored messages under a timer). For the engine's tick. */
+void client_expire_due(struct cairn *c);
+
+/* Fills OUT's timer fields (kind, timer, expires_at) from stored message M. */
+void client_timer_message(const struct cairn *c, const struct stored_message *m,
+                          struct cairn_message *out);
+
+/* Queues an application message of KIND (APPMSG_TEXT, APPMSG_TIMER) with TEXT for contact
+ * or group NAME, as cairn_queue does: sealed into the outbox (or the group's log outbox) with
+ * our copy stored, in one transaction, sent at SENT_AT (0: our clock's now); ID receives its
+ * id. */
+CAIRN_WARN_UNUSED int client_queue_appmsg(struct cairn *c, const char *name, uint8_t kind,
+                                          const uint8_t *text, size_t len, int64_t sent_at,
+                                          uint8_t id[APPMSG_ID_LEN]);
+
+/* Sends what cairn_queue or cairn_timer_queue queued for NAME (message ID): accepted by a
+ * relay, 0; CAIRN_ECONNECT when it stays queued (cairn.c). */
+CAIRN_WARN_UNUSED int client_send_queued(struct cairn *c, const char *name,
+                                         const uint8_t id[APPMSG_ID_LEN]);
 
 /* Creates a mailbox of ours on RELAY: a fresh recipient key, secured with a fresh sender
  * credential (MB->flags 0). Needs the relay; on failure *MB is zeroed. */

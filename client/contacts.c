@@ -128,23 +128,10 @@ int client_add_contact(struct cairn *c, struct contact *k, uint32_t unread)
 	return rc;
 }
 
-/* Adds N to the unread count of conversation CONV (inside the caller's transaction). */
-static int add_unread(struct cairn *c, const uint8_t conv[RECORD_ID_LEN], uint32_t n)
-{
-	struct conversation v;
-	int rc = client_load_conversation(c, conv, &v);
-	if (rc == 0) {
-		v.unread = v.unread > UINT32_MAX - n ? UINT32_MAX : v.unread + n;
-		rc = client_store_conversation(c, &v);
-	}
-	conversation_wipe(&v);
-	return rc;
-}
-
-int client_put_message(struct cairn *c, const struct stored_message *m)
+int client_put_message(struct cairn *c, const struct stored_message *in)
 {
 	uint8_t key[RECORD_KEY_MAX];
-	size_t klen = message_key(key, m->conv, m->id);
+	size_t klen = message_key(key, in->conv, in->id);
 	uint8_t *old = NULL;
 	size_t oldlen = 0;
 	int rc = cstate_get(c->st, REC_MESSAGE, key, klen, &old, &oldlen);
@@ -153,18 +140,39 @@ int client_put_message(struct cairn *c, const struct stored_message *m)
 		return 0; /* a duplicate: stored already */
 	if (rc != CAIRN_ENOTFOUND)
 		return rc;
-	uint8_t *v = NULL;
+	/* The conversation holds the unread count and the timer: a timer message is applied
+	 * first, so that it is kept under the timer it sets (8.11), and every message stored
+	 * while a timer is on gets its expiry time. */
+	struct stored_message m = *in;
+	struct conversation v;
+	rc = client_load_conversation(c, m.conv, &v);
+	bool have_conv = rc == 0, changed = false;
+	if (rc != 0 && !(rc == CAIRN_ENOTFOUND && m.outgoing))
+		return rc;
+	if (have_conv && m.kind == APPMSG_TIMER)
+		changed = client_timer_take(&v, &m);
+	m.expires_at = have_conv && v.timer > 0 ? client_now_s(c) + (int64_t)v.timer : 0;
+	uint8_t *val = NULL;
 	size_t vlen = 0;
-	rc = message_encode(m, &v, &vlen);
+	rc = message_encode(&m, &val, &vlen);
 	if (rc == 0)
-		rc = cstate_put_scoped(c->st, REC_MESSAGE, key, klen, m->conv, RECORD_ID_LEN, v,
+		rc = cstate_put_scoped(c->st, REC_MESSAGE, key, klen, m.conv, RECORD_ID_LEN, val,
 		                       vlen);
-	if (v != NULL) {
-		sodium_memzero(v, vlen);
-		free(v);
+	if (val != NULL) {
+		sodium_memzero(val, vlen);
+		free(val);
 	}
-	if (rc == 0 && !m->outgoing)
-		rc = add_unread(c, m->conv, 1);
+	/* A timer change is a notice, not something to read: only texts count unread. */
+	if (rc == 0 && !m.outgoing && m.kind != APPMSG_TIMER) {
+		v.unread = v.unread == UINT32_MAX ? UINT32_MAX : v.unread + 1;
+		changed = true;
+	}
+	if (rc == 0 && changed)
+		rc = client_store_conversation(c, &v);
+	if (rc == 0 && m.expires_at > 0)
+		rc = client_expiry_note(c, m.conv, m.id, m.expires_at);
+	if (have_conv)
+		conversation_wipe(&v);
 	return rc == 0 ? 1 : rc;
 }
 
@@ -172,7 +180,16 @@ int client_store_message(struct cairn *c, const struct contact *k, int outgoing,
                          const uint8_t id[APPMSG_ID_LEN], int64_t sent_at, int64_t received_at,
                          const uint8_t *text, size_t len)
 {
+	return client_store_appmsg(c, k, outgoing, APPMSG_TEXT, id, sent_at, received_at, text,
+	                           len);
+}
+
+int client_store_appmsg(struct cairn *c, const struct contact *k, int outgoing, uint8_t kind,
+                        const uint8_t id[APPMSG_ID_LEN], int64_t sent_at, int64_t received_at,
+                        const uint8_t *text, size_t len)
+{
 	struct stored_message m = {.outgoing = (uint8_t)outgoing,
+	                           .kind = kind,
 	                           .sent_at = sent_at,
 	                           .received_at = received_at,
 	                           .text = text,

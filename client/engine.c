@@ -114,6 +114,8 @@ static void engine_tick(struct engine *e, int64_t now)
 	}
 	if (e->logs != NULL)
 		logio_wake(e->logs); /* items queued by another process, or refused before */
+	/* Disappearing messages whose time has come (8.11); a failure is tried again. */
+	client_expire_due(c);
 }
 
 /* Whether the owner of the loop says FD may have something: not listed (a step on a timeout

@@ -244,6 +244,10 @@ CAIRN_WARN_UNUSED int group_sender_id(struct cairn *c, const uint8_t identity[st
 int group_store_message(struct cairn *c, const struct group_state *g, const uint8_t *sender,
                         const uint8_t id[APPMSG_ID_LEN], int64_t sent_at, const uint8_t *text,
                         size_t len);
+/* The same for a message of KIND (APPMSG_TEXT, or APPMSG_TIMER with its data, timer.c). */
+int group_store_appmsg(struct cairn *c, const struct group_state *g, const uint8_t *sender,
+                       uint8_t kind, const uint8_t id[APPMSG_ID_LEN], int64_t sent_at,
+                       const uint8_t *text, size_t len);
 
 /* Seals PAYLOAD as our next message of the epoch and queues it (transaction held). */
 CAIRN_WARN_UNUSED int group_seal_queue(struct cairn *c, struct group_state *g,
@@ -298,6 +302,11 @@ CAIRN_WARN_UNUSED int group_create(struct cairn *c, const char *relay, const cha
 CAIRN_WARN_UNUSED int group_send_text(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN],
                                       const uint8_t *text, size_t len,
                                       uint8_t id[static APPMSG_ID_LEN]);
+/* The same for a message of KIND (APPMSG_TEXT, or APPMSG_TIMER with its data), sent at
+ * SENT_AT (0: our clock's now). */
+CAIRN_WARN_UNUSED int group_send_appmsg(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN],
+                                        uint8_t kind, const uint8_t *text, size_t len,
+                                        int64_t sent_at, uint8_t id[static APPMSG_ID_LEN]);
 
 /* Asks the admins to remove us (kind 17). */
 CAIRN_WARN_UNUSED int group_leave(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN]);

@@ -90,6 +90,12 @@ static int deliver(struct cairn *c, struct group_state *g, bool current, bool ol
 		if (!known)
 			memcpy(g->leave[g->nleave++], identity, CAIRN_KEY_LEN);
 	}
+	/* A timer change (8.11): one part, checked by appmsg_check. */
+	if (am.kind == APPMSG_TIMER) {
+		int rc = group_store_appmsg(c, g, identity, APPMSG_TIMER, am.id,
+		                            (int64_t)am.sent_at, am.data, am.data_len);
+		return rc < 0 ? rc : 0;
+	}
 	if (am.kind != APPMSG_TEXT)
 		return 0;
 	if (current)

@@ -76,8 +76,16 @@ int group_store_message(struct cairn *c, const struct group_state *g, const uint
                         const uint8_t id[APPMSG_ID_LEN], int64_t sent_at, const uint8_t *text,
                         size_t len)
 {
+	return group_store_appmsg(c, g, sender, APPMSG_TEXT, id, sent_at, text, len);
+}
+
+int group_store_appmsg(struct cairn *c, const struct group_state *g, const uint8_t *sender,
+                       uint8_t kind, const uint8_t id[APPMSG_ID_LEN], int64_t sent_at,
+                       const uint8_t *text, size_t len)
+{
 	int rc;
 	struct stored_message m = {.outgoing = sender == NULL,
+	                           .kind = kind,
 	                           .sent_at = sent_at,
 	                           .received_at = client_now_s(c),
 	                           .text = text,
@@ -104,6 +112,7 @@ int group_store_message(struct cairn *c, const struct group_state *g, const uint
 		                            .received_at = m.received_at,
 		                            .sender = who};
 		memcpy(out.id, id, APPMSG_ID_LEN);
+		client_timer_message(c, &m, &out);
 		client_report_group(c, &out);
 	}
 	return rc;
@@ -246,6 +255,13 @@ int group_key_update_due(struct cairn *c, struct group_state *g, bool force)
 int group_send_text(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN], const uint8_t *text,
                     size_t len, uint8_t id[static APPMSG_ID_LEN])
 {
+	return group_send_appmsg(c, gid, APPMSG_TEXT, text, len, 0, id);
+}
+
+int group_send_appmsg(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN], uint8_t kind,
+                      const uint8_t *text, size_t len, int64_t sent_at,
+                      uint8_t id[static APPMSG_ID_LEN])
+{
 	size_t parts = len == 0 ? 1 : (len + GROUP_TEXT_DATA_MAX - 1) / GROUP_TEXT_DATA_MAX;
 	if (parts > APPMSG_PARTS_MAX || len > CAIRN_MESSAGE_MAX)
 		return CAIRN_ETOOBIG;
@@ -258,11 +274,11 @@ int group_send_text(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN], con
 	if (rc == 0)
 		rc = group_key_update_due(c, g, true);
 	client_random(c, id, APPMSG_ID_LEN);
-	int64_t now = client_now_s(c);
+	int64_t now = sent_at != 0 ? sent_at : client_now_s(c);
 	for (size_t i = 0; i < parts && rc == 0; i++) {
 		size_t off = i * GROUP_TEXT_DATA_MAX;
 		size_t n = len - off < GROUP_TEXT_DATA_MAX ? len - off : GROUP_TEXT_DATA_MAX;
-		struct appmsg am = {.kind = APPMSG_TEXT,
+		struct appmsg am = {.kind = kind,
 		                    .sent_at = (uint64_t)now,
 		                    .part_index = (uint16_t)i,
 		                    .part_count = (uint16_t)parts,
@@ -275,7 +291,7 @@ int group_send_text(struct cairn *c, const uint8_t gid[static GROUP_ID_LEN], con
 			rc = group_seal_queue(c, g, buf, plen);
 	}
 	if (rc == 0) {
-		int s = group_store_message(c, g, NULL, id, now, text, len);
+		int s = group_store_appmsg(c, g, NULL, kind, id, now, text, len);
 		rc = s < 0 ? s : 0;
 	}
 	if (buf != NULL) {

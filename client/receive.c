@@ -29,6 +29,7 @@ struct receiver {
 static int report(struct receiver *rv, const struct contact *k, const struct appmsg *am,
                   const uint8_t *text, size_t len)
 {
+	struct stored_message sm = {.kind = am->kind, .text = text, .len = len};
 	if (k->state == CONTACT_REQUEST) /* not a contact's message: cairn_requests shows it */
 		return 0;
 	rv->fx->received++;
@@ -41,6 +42,7 @@ static int report(struct receiver *rv, const struct contact *k, const struct app
 	                          .sent_at = (int64_t)am->sent_at,
 	                          .received_at = client_now_s(rv->c)};
 	memcpy(m.id, am->id, APPMSG_ID_LEN);
+	client_timer_message(rv->c, &sm, &m);
 	rv->on_message(rv->ctx, &m);
 	return 0;
 }
@@ -52,6 +54,8 @@ int client_join_parts(struct cairn *c, const uint8_t conv[static RECORD_ID_LEN],
 	uint8_t key[RECORD_KEY_MAX];
 	size_t klen = part_key(key, conv, am->id, am->part_index);
 	int rc = cstate_put(c->st, REC_PART, key, klen, raw, rawlen);
+	if (rc == 0) /* under a timer, parts that never complete expire too (8.11) */
+		rc = client_expiry_note_part(c, conv, am->id);
 	if (rc != 0)
 		return rc;
 	size_t total = 0;
@@ -154,11 +158,14 @@ static int deliver_appmsg(struct receiver *rv, struct contact *k, const uint8_t 
 		apply_mailboxes(rv, k, am);
 	if (am->kind >= APPMSG_GROUP_OFFER && am->kind <= APPMSG_GROUP_WELCOME)
 		return deliver_group(rv, k, raw, len, am);
-	if (am->kind != APPMSG_TEXT)
+	/* A timer change (8.11) is kept like a text; appmsg_check dropped the bad ones. */
+	if (am->kind == APPMSG_TIMER && appmsg_check(am, APPMSG_DIRECT) != 0)
+		return 0;
+	if (am->kind != APPMSG_TEXT && am->kind != APPMSG_TIMER)
 		return 0; /* hello, mailboxes, or a kind from a later version: nothing to store */
 	if (am->part_count == 1) {
-		int rc = client_store_message(rv->c, k, 0, am->id, (int64_t)am->sent_at,
-		                              client_now_s(rv->c), am->data, am->data_len);
+		int rc = client_store_appmsg(rv->c, k, 0, am->kind, am->id, (int64_t)am->sent_at,
+		                             client_now_s(rv->c), am->data, am->data_len);
 		if (rc == 1) {
 			*text = malloc(am->data_len ? am->data_len : 1);
 			if (*text != NULL)

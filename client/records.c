@@ -23,6 +23,7 @@
 #define CONVERSATION_RECORD_VERSION 1
 #define NAME_ENTRY_VERSION          1
 #define GROUP_OUT_RECORD_VERSION    1
+#define EXPIRY_ENTRY_VERSION        1
 
 /* ---- contacts ------------------------------------------------------------------------ */
 
@@ -189,6 +190,9 @@ int message_encode(const struct stored_message *m, uint8_t **out, size_t *len)
 	w_u64(&w, (uint64_t)m->received_at);
 	w_bytes(&w, m->id, APPMSG_ID_LEN);
 	w_var(&w, m->text, m->len);
+	/* The timer trailer. */
+	w_u8(&w, m->kind == 0 ? APPMSG_TEXT : m->kind);
+	w_u64(&w, (uint64_t)m->expires_at);
 	return w_finish(&w, out, len);
 }
 
@@ -205,8 +209,18 @@ int message_parse(const uint8_t *in, size_t len, struct stored_message *m)
 	m->received_at = (int64_t)r_u64(&r);
 	r_bytes(&r, m->id, APPMSG_ID_LEN);
 	m->text = r_var(&r, CAIRN_MESSAGE_MAX, &m->len);
+	m->kind = APPMSG_TEXT;
+	uint64_t expires = 0;
+	if (r.err == 0 && r.left > 0) { /* the timer trailer */
+		m->kind = r_u8(&r);
+		expires = r_u64(&r);
+	}
 	int rc = r_finish(&r);
-	return rc == 0 && m->outgoing > 1 ? CAIRN_ECORRUPT : rc;
+	if (rc == 0 && (m->outgoing > 1 || (m->kind != APPMSG_TEXT && m->kind != APPMSG_TIMER) ||
+	                expires > INT64_MAX))
+		rc = CAIRN_ECORRUPT;
+	m->expires_at = (int64_t)expires;
+	return rc;
 }
 
 int outbox_encode(const struct outbox_entry *e, uint8_t **out, size_t *len)
@@ -309,6 +323,10 @@ int conversation_encode(const struct conversation *v, uint8_t **out, size_t *len
 	w_str(&w, v->label, CAIRN_NAME_MAX);
 	w_u64(&w, v->unread);
 	w_var(&w, v->members, (size_t)v->nmembers * RECORD_ID_LEN);
+	/* The timer trailer. */
+	w_u64(&w, v->timer);
+	w_u64(&w, v->timer_sent_at);
+	w_bytes(&w, v->timer_id, APPMSG_ID_LEN);
 	return w_finish(&w, out, len);
 }
 
@@ -324,8 +342,14 @@ int conversation_parse(const uint8_t *in, size_t len, struct conversation *v)
 	uint64_t unread = r_u64(&r);
 	size_t mlen;
 	const uint8_t *m = r_var(&r, (size_t)CONV_MEMBERS_MAX * RECORD_ID_LEN, &mlen);
+	uint64_t timer = 0;
+	if (r.err == 0 && r.left > 0) { /* the timer trailer */
+		timer = r_u64(&r);
+		v->timer_sent_at = r_u64(&r);
+		r_bytes(&r, v->timer_id, APPMSG_ID_LEN);
+	}
 	int rc = r_finish(&r);
-	if (rc == 0 && (unread > UINT32_MAX || mlen % RECORD_ID_LEN != 0 ||
+	if (rc == 0 && (unread > UINT32_MAX || timer > CAIRN_TIMER_MAX_S || mlen % RECORD_ID_LEN != 0 ||
 	                (v->kind == CONV_DIRECT && mlen != RECORD_ID_LEN) ||
 	                (v->kind != CONV_DIRECT && v->kind != CONV_GROUP)))
 		rc = CAIRN_ECORRUPT;
@@ -337,6 +361,7 @@ int conversation_parse(const uint8_t *in, size_t len, struct conversation *v)
 			memcpy(v->members, m, mlen);
 	}
 	v->unread = (uint32_t)unread;
+	v->timer = (uint32_t)timer;
 	v->nmembers = (uint32_t)(mlen / RECORD_ID_LEN);
 	if (rc != 0)
 		conversation_wipe(v);
@@ -364,5 +389,31 @@ int name_entry_parse(const uint8_t *in, size_t len, struct name_entry *n)
 		return CAIRN_ECORRUPT;
 	n->kind = in[1];
 	memcpy(n->id, in + 2, RECORD_ID_LEN);
+	return 0;
+}
+
+void expiry_entry_encode(const struct expiry_entry *x, uint8_t out[static EXPIRY_ENTRY_LEN])
+{
+	out[0] = EXPIRY_ENTRY_VERSION;
+	memcpy(out + 1, x->conv, RECORD_ID_LEN);
+	memcpy(out + 1 + RECORD_ID_LEN, x->id, APPMSG_ID_LEN);
+	for (int i = 0; i < 8; i++)
+		out[1 + RECORD_ID_LEN + APPMSG_ID_LEN + i] =
+		    (uint8_t)((uint64_t)x->expires_at >> (56 - 8 * i));
+}
+
+int expiry_entry_parse(const uint8_t *in, size_t len, struct expiry_entry *x)
+{
+	memset(x, 0, sizeof(*x));
+	if (len != EXPIRY_ENTRY_LEN || in[0] != EXPIRY_ENTRY_VERSION)
+		return CAIRN_ECORRUPT;
+	memcpy(x->conv, in + 1, RECORD_ID_LEN);
+	memcpy(x->id, in + 1 + RECORD_ID_LEN, APPMSG_ID_LEN);
+	uint64_t t = 0;
+	for (int i = 0; i < 8; i++)
+		t = (t << 8) | in[1 + RECORD_ID_LEN + APPMSG_ID_LEN + i];
+	if (t > INT64_MAX)
+		return CAIRN_ECORRUPT;
+	x->expires_at = (int64_t)t;
 	return 0;
 }

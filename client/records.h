@@ -36,6 +36,9 @@ enum record_kind {
 	REC_NAME = 7,         /* key: a name; value: what it names (name_entry) */
 	REC_META = 8,         /* key "model": the data model version (one byte) */
 	REC_GROUP_OUT = 9,    /* key: a random out id; the group outbox (group_io.h) */
+	/* Disappearing messages (timer.c): one per message (or message still in parts) stored
+	 * under a timer; key: conversation id || message id; value: expiry_entry. */
+	REC_EXPIRY = 20,
 };
 
 #define RECORD_ID_LEN   16 /* contact and conversation ids */
@@ -130,6 +133,12 @@ struct conversation {
 	uint32_t unread;
 	uint32_t nmembers;
 	uint8_t (*members)[RECORD_ID_LEN]; /* contact ids, malloc'd */
+	/* The timer (PROTOCOL.md 8.11): seconds, 0 off, and the timer message that set it, the
+	 * last in the order (sent_at, id); all zero when none was ever sent or received. A record
+	 * from before timers ends before them (the timer trailer) and reads with them zero. */
+	uint32_t timer;
+	uint64_t timer_sent_at;
+	uint8_t timer_id[APPMSG_ID_LEN];
 };
 
 CAIRN_WARN_UNUSED int conversation_encode(const struct conversation *v, uint8_t **out, size_t *len);
@@ -159,6 +168,11 @@ struct stored_message {
 	uint8_t id[APPMSG_ID_LEN];
 	const uint8_t *text; /* borrowed from the buffer parsed, or the caller's when encoding */
 	size_t len;
+	/* The timer trailer (a record from before timers ends before it: a text that never
+	 * expires). KIND: APPMSG_TEXT, or APPMSG_TIMER (TEXT is then the 4 bytes of its data);
+	 * 0 is read as a text. EXPIRES_AT: our clock's second when it is deleted, 0 never. */
+	uint8_t kind;
+	int64_t expires_at;
 };
 
 CAIRN_WARN_UNUSED int message_encode(const struct stored_message *m, uint8_t **out, size_t *len);
@@ -205,6 +219,17 @@ struct group_out_item {
 CAIRN_WARN_UNUSED int group_out_encode(const struct group_out_item *g, uint8_t **out, size_t *len);
 /* Parses IN into G (G->entry borrowed from IN). Returns 0 or CAIRN_ECORRUPT. */
 CAIRN_WARN_UNUSED int group_out_parse(const uint8_t *in, size_t len, struct group_out_item *g);
+
+/* The expiry index (REC_EXPIRY): the message ID of conversation CONV is deleted at our
+ * clock's EXPIRES_AT (timer.c). */
+struct expiry_entry {
+	uint8_t conv[RECORD_ID_LEN];
+	uint8_t id[APPMSG_ID_LEN];
+	int64_t expires_at;
+};
+#define EXPIRY_ENTRY_LEN (1 + RECORD_ID_LEN + APPMSG_ID_LEN + 8)
+void expiry_entry_encode(const struct expiry_entry *x, uint8_t out[static EXPIRY_ENTRY_LEN]);
+CAIRN_WARN_UNUSED int expiry_entry_parse(const uint8_t *in, size_t len, struct expiry_entry *x);
 
 /* Record keys: writes the key for (CONV, ID[, INDEX]) into OUT and returns its length. */
 size_t message_key(uint8_t *out, const uint8_t conv[static RECORD_ID_LEN],

@@ -556,6 +556,14 @@ out:
 	return rc;
 }
 
+int cstate_checkpoint(struct cstate *st)
+{
+	if (st == NULL || st->depth > 0)
+		return CAIRN_ESTATE;
+	int rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+	return rc == SQLITE_OK ? 0 : CAIRN_EIO;
+}
+
 void cstate_close(struct cstate *st)
 {
 	if (st == NULL)

@@ -99,6 +99,16 @@ CAIRN_WARN_UNUSED int cstate_list_scope(struct cstate *st, uint32_t kind, const 
 /* Wipes and frees a value from cstate_get. Accepts NULL. */
 void cstate_free_value(uint8_t *value, size_t vlen);
 
+/*
+ * Copies the write-ahead log into the database file and truncates the log to nothing, so
+ * that page images from before a deletion (secure_delete zeroed them in the new pages) are no
+ * longer in any file of the store (disappearing messages, timer.c). Outside a transaction.
+ * Returns 0, CAIRN_ESTATE inside a transaction, or CAIRN_EIO (another connection still
+ * reads an older snapshot: the log is truncated at a later checkpoint, or when the last
+ * connection closes).
+ */
+CAIRN_WARN_UNUSED int cstate_checkpoint(struct cstate *st);
+
 /* Changes the passphrase (re-seals the master key, not every record). CAIRN_EINVAL if it is
  * the duress passphrase. */
 CAIRN_WARN_UNUSED int cstate_rekey(struct cstate *st, const char *new_passphrase);

@@ -86,6 +86,12 @@ int appmsg_check(const struct appmsg *m, enum appmsg_scope scope)
 	case APPMSG_LEAVE:
 		ok = group && m->part_count == 1 && m->data_len == 0;
 		break;
+	case APPMSG_TIMER: {
+		uint32_t s;
+		ok = (direct || group) && m->part_count == 1 &&
+		     appmsg_timer_parse(m->data, m->data_len, &s) == 0;
+		break;
+	}
 	default:
 		ok = false;
 	}
@@ -151,4 +157,34 @@ int appmsg_mailboxes_parse(const uint8_t *in, size_t len, uint32_t *serial, stru
 	if (rc == 0)
 		*serial = s;
 	return rc;
+}
+
+int appmsg_timer_encode(uint32_t seconds, uint8_t out[static APPMSG_TIMER_DATA_LEN])
+{
+	if (seconds > CAIRN_TIMER_MAX_S)
+		return CAIRN_EINVAL;
+	for (int i = 0; i < 4; i++)
+		out[i] = (uint8_t)(seconds >> (24 - 8 * i));
+	return 0;
+}
+
+int appmsg_timer_parse(const uint8_t *in, size_t len, uint32_t *seconds)
+{
+	*seconds = 0;
+	if (len != APPMSG_TIMER_DATA_LEN)
+		return CAIRN_EINVAL;
+	uint32_t s =
+	    ((uint32_t)in[0] << 24) | ((uint32_t)in[1] << 16) | ((uint32_t)in[2] << 8) | in[3];
+	if (s > CAIRN_TIMER_MAX_S)
+		return CAIRN_EINVAL;
+	*seconds = s;
+	return 0;
+}
+
+bool appmsg_timer_later(uint64_t sent_at_a, const uint8_t id_a[static APPMSG_ID_LEN],
+                        uint64_t sent_at_b, const uint8_t id_b[static APPMSG_ID_LEN])
+{
+	if (sent_at_a != sent_at_b)
+		return sent_at_a > sent_at_b;
+	return memcmp(id_a, id_b, APPMSG_ID_LEN) > 0;
 }

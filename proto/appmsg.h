@@ -9,6 +9,7 @@
 #ifndef CAIRN_PROTO_APPMSG_H
 #define CAIRN_PROTO_APPMSG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +25,7 @@
 #define APPMSG_GROUP_OFFER   4  /* 1:1, section 9.8 */
 #define APPMSG_GROUP_JOIN    5  /* 1:1 */
 #define APPMSG_GROUP_WELCOME 6  /* 1:1, up to APPMSG_PARTS_MAX parts */
+#define APPMSG_TIMER         7  /* 1:1 and group logs, section 8.11 */
 #define APPMSG_KEY_UPDATE    16 /* group log only, section 9.6 */
 #define APPMSG_LEAVE         17 /* group log only, section 9.4 */
 #define APPMSG_ID_LEN     16
@@ -51,11 +53,12 @@ enum appmsg_scope { APPMSG_DIRECT = 1, APPMSG_GROUP = 2 };
 
 /*
  * Says whether a parsed part M is one a receiver in SCOPE acts on. Returns 0, or CAIRN_EINVAL
- * when the part is to be dropped: a kind SCOPE does not carry (1:1: 1 to 6; group: 1, 16,
+ * when the part is to be dropped: a kind SCOPE does not carry (1:1: 1 to 7; group: 1, 7, 16,
  * 17; the others are dropped silently, so later versions can add kinds), or a kind whose parts
  * break its rules: one part for every kind but a text or a welcome; empty data for a hello or
  * a leave; APPMSG_KEY_UPDATE_DATA_LEN bytes for a key update; at most APPMSG_GROUP_PART_MAX
- * bytes for a text in a group. The data itself is checked by each kind's own decoder.
+ * bytes for a text in a group; a timer's APPMSG_TIMER_DATA_LEN bytes of at most
+ * CAIRN_TIMER_MAX_S seconds (8.11). The data itself is checked by each kind's own decoder.
  */
 CAIRN_WARN_UNUSED int appmsg_check(const struct appmsg *m, enum appmsg_scope scope);
 
@@ -97,5 +100,22 @@ CAIRN_WARN_UNUSED int appmsg_mailboxes_encode(uint32_t serial, const struct mail
  * failure *SERIAL is 0 and *L zeroed. */
 CAIRN_WARN_UNUSED int appmsg_mailboxes_parse(const uint8_t *in, size_t len, uint32_t *serial,
                                              struct mailbox_list *l);
+
+/*
+ * The data of a timer message (kind 7, section 8.11): seconds (u32), 0 = off, at most
+ * CAIRN_TIMER_MAX_S.
+ */
+#define APPMSG_TIMER_DATA_LEN 4
+
+/* Writes SECONDS into OUT. Returns 0 or CAIRN_EINVAL (over CAIRN_TIMER_MAX_S). */
+CAIRN_WARN_UNUSED int appmsg_timer_encode(uint32_t seconds, uint8_t out[static APPMSG_TIMER_DATA_LEN]);
+/* Parses timer data (untrusted). Returns 0 or CAIRN_EINVAL (another length, or seconds over
+ * CAIRN_TIMER_MAX_S); on failure *SECONDS is 0. */
+CAIRN_WARN_UNUSED int appmsg_timer_parse(const uint8_t *in, size_t len, uint32_t *seconds);
+
+/* Whether the timer message (SENT_AT_A, ID_A) comes after (SENT_AT_B, ID_B) in the order of
+ * 8.11: sent_at, then the message id as bytes. */
+bool appmsg_timer_later(uint64_t sent_at_a, const uint8_t id_a[static APPMSG_ID_LEN],
+                        uint64_t sent_at_b, const uint8_t id_b[static APPMSG_ID_LEN]);
 
 #endif

@@ -170,6 +170,74 @@ static void test_mailboxes_message(void **state)
 		assert_int_equal(appmsg_mailboxes_parse(want, cut, &got, &back), CAIRN_EINVAL);
 }
 
+/* The timer message (8.11): the e2e/appmsg-timer vector, 1:1 and in group logs, and the forms
+ * a receiver drops: another data length, seconds over a year, several parts. */
+static void test_timer(void **state)
+{
+	static const char V[] = "e2e/appmsg-timer";
+	uint8_t id[16], data[8], want[64], out[64];
+	assert_int_equal(mdvec_hex(V, "message_id", id, sizeof(id)), 16);
+	assert_int_equal(mdvec_hex(V, "data", data, sizeof(data)), APPMSG_TIMER_DATA_LEN);
+	size_t wlen = mdvec_hex(V, "hex", want, sizeof(want)), len;
+	assert_int_equal(atoi(mdvec_str(V, "kind")), APPMSG_TIMER);
+	uint8_t d[APPMSG_TIMER_DATA_LEN];
+	assert_int_equal(appmsg_timer_encode(86400, d), 0);
+	assert_memory_equal(d, data, sizeof(d));
+	struct appmsg m = {.kind = APPMSG_TIMER,
+	                   .sent_at = (uint64_t)atoll(mdvec_str(V, "sent_at")),
+	                   .part_count = 1,
+	                   .data = d,
+	                   .data_len = sizeof(d)},
+	              p;
+	memcpy(m.id, id, 16);
+	assert_int_equal(appmsg_encode(&m, out, sizeof(out), &len), 0);
+	assert_int_equal(len, wlen);
+	assert_memory_equal(out, want, wlen);
+	assert_int_equal(appmsg_parse(want, wlen, &p), 0);
+	assert_int_equal(appmsg_check(&p, APPMSG_DIRECT), 0);
+	assert_int_equal(appmsg_check(&p, APPMSG_GROUP), 0);
+	uint32_t s = 1;
+	assert_int_equal(appmsg_timer_parse(p.data, p.data_len, &s), 0);
+	assert_int_equal(s, 86400);
+	/* Off, and the longest, are timers; a second more is not, nor another length. */
+	static const uint32_t ok[] = {0, 1, CAIRN_TIMER_MAX_S};
+	for (size_t i = 0; i < 3; i++) {
+		assert_int_equal(appmsg_timer_encode(ok[i], d), 0);
+		assert_int_equal(appmsg_timer_parse(d, sizeof(d), &s), 0);
+		assert_int_equal(s, ok[i]);
+	}
+	assert_int_equal(appmsg_timer_encode(CAIRN_TIMER_MAX_S + 1, d), CAIRN_EINVAL);
+	uint8_t over[4] = {0x01, 0xe1, 0x33, 0x81}; /* 31536001 */
+	assert_int_equal(appmsg_timer_parse(over, 4, &s), CAIRN_EINVAL);
+	assert_int_equal(s, 0);
+	m.data = over;
+	assert_int_equal(appmsg_check(&m, APPMSG_DIRECT), CAIRN_EINVAL);
+	assert_int_equal(appmsg_check(&m, APPMSG_GROUP), CAIRN_EINVAL);
+	uint8_t five[5] = {0};
+	for (size_t n = 0; n <= 5; n++) {
+		if (n == 4)
+			continue;
+		m.data = five;
+		m.data_len = n;
+		assert_int_equal(appmsg_timer_parse(five, n, &s), CAIRN_EINVAL);
+		assert_int_equal(appmsg_check(&m, APPMSG_DIRECT), CAIRN_EINVAL);
+		assert_int_equal(appmsg_check(&m, APPMSG_GROUP), CAIRN_EINVAL);
+	}
+	m.data = d;
+	m.data_len = 4;
+	m.part_count = 2;
+	assert_int_equal(appmsg_check(&m, APPMSG_DIRECT), CAIRN_EINVAL);
+	assert_int_equal(appmsg_check(&m, APPMSG_GROUP), CAIRN_EINVAL);
+	/* The order of 8.11: sent_at first, then the id as bytes. */
+	uint8_t lo[16] = {0}, hi[16] = {0};
+	hi[15] = 1;
+	assert_true(appmsg_timer_later(2, lo, 1, hi));
+	assert_false(appmsg_timer_later(1, hi, 2, lo));
+	assert_true(appmsg_timer_later(1, hi, 1, lo));
+	assert_false(appmsg_timer_later(1, lo, 1, hi));
+	assert_false(appmsg_timer_later(1, lo, 1, lo));
+}
+
 /* Which kinds go where (8.9, 9.4, 9.6, 9.8), and the part rules of each. */
 static void test_check_kinds(void **state)
 {
@@ -254,6 +322,7 @@ int main(void)
 	    cmocka_unit_test(test_vector),      cmocka_unit_test(test_part_numbers),
 	    cmocka_unit_test(test_reply),       cmocka_unit_test(test_mailboxes_message),
 	    cmocka_unit_test(test_check_kinds), cmocka_unit_test(test_check_vectors),
+	    cmocka_unit_test(test_timer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

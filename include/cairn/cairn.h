@@ -163,7 +163,17 @@ struct cairn_message {
 	 * this struct and lends it to callbacks, an application never allocates one, so an
 	 * application built against the older header reads the same fields at the same places. */
 	const char *sender;
+	/* Disappearing messages (added after SENDER, for the same reason). KIND is
+	 * CAIRN_MESSAGE_TEXT, or CAIRN_MESSAGE_TIMER: a change of the conversation's timer to TIMER
+	 * seconds (0: off), made by SENDER (or the contact, or us: OUTGOING); TEXT is then NULL
+	 * and LEN 0. EXPIRES_AT: when this device deletes the message (its clock, seconds since
+	 * the epoch), 0 never. */
+	int kind;
+	uint32_t timer;
+	int64_t expires_at;
 };
+#define CAIRN_MESSAGE_TEXT  0
+#define CAIRN_MESSAGE_TIMER 1
 typedef int (*cairn_message_cb)(void *ctx, const struct cairn_message *m);
 
 struct cairn_sync_result {
@@ -638,6 +648,28 @@ CAIRN_WARN_UNUSED int cairn_bundle_deliver(struct cairn *c, const char *path,
                                            const char *const *relays, size_t nrelays,
                                            cairn_bundle_cb cb, void *ctx,
                                            struct cairn_bundle_result *total);
+
+/* ---- disappearing messages (PROTOCOL.md 8.11) ------------------------------------------ */
+
+/*
+ * Disappearing messages (docs/PROTOCOL.md 8.11). A conversation (contact or group NAME) has a
+ * timer: 0 (off) or 1 to CAIRN_TIMER_MAX_S seconds. Every message stored while it is on is
+ * deleted from this device that long after it was stored here (sent or received), with
+ * everything the device holds of it; the other members' devices do the same. A change is a
+ * message of the conversation, sent to the others and kept in the history; of changes made
+ * at once on two devices, both keep the same one (the later by its sender's clock, ties by
+ * id). Messages already stored keep their time. Expired messages are deleted at cairn_open,
+ * at cairn_read, after a sync and while an engine or cairn_listen runs.
+ *
+ * cairn_timer_set queues the change and sends it like cairn_send (CAIRN_ECONNECT: queued,
+ * it goes with the next sync; the timer applies here at once either way); cairn_timer_queue
+ * only queues it (with an engine running). Both return 0, CAIRN_EINVAL (SECONDS over
+ * CAIRN_TIMER_MAX_S), CAIRN_ENOTFOUND, CAIRN_ESTATE (no session yet, or an engine runs for
+ * cairn_timer_set), or a store or network error. cairn_timer_get reads the timer in force.
+ */
+CAIRN_WARN_UNUSED int cairn_timer_set(struct cairn *c, const char *name, uint32_t seconds);
+CAIRN_WARN_UNUSED int cairn_timer_queue(struct cairn *c, const char *name, uint32_t seconds);
+CAIRN_WARN_UNUSED int cairn_timer_get(struct cairn *c, const char *name, uint32_t *seconds);
 
 /* Frees a string returned by libcairn (wiped first). Accepts NULL. */
 void cairn_free(char *s);
