@@ -32,7 +32,7 @@
 #include "it_common.h"
 
 #define REC_MESSAGE 3  /* client/records.h */
-#define REC_EXPIRY  20 /* client/records.h */
+#define REC_EXPIRY  70 /* client/records.h */
 #define WINDOW      32
 #define VALUES_MAX  64
 
