@@ -27,7 +27,8 @@
 #include "it_client_common.h"
 #include "it_group_cli_common.h"
 
-#define BIG (20u * 1024 * 1024 + 12345) /* not a multiple of a chunk */
+#define BIG   (20u * 1024 * 1024 + 12345) /* not a multiple of a chunk */
+#define KILLS (6u * 1024 * 1024 + 777)    /* the files of the SIGKILL tests */
 
 /* A file of LEN random bytes at PATH. */
 static void make_file(const char *path, size_t len)
@@ -185,13 +186,13 @@ static void test_sender_killed(void **state)
 	char src[160], dst[160];
 	snprintf(src, sizeof(src), "%s/video.bin", w->dir);
 	snprintf(dst, sizeof(dst), "%s/video.out", w->dir);
-	make_file(src, BIG);
+	make_file(src, KILLS);
 	assert_true(kill_at_third(a, ARGS("send", "bob", "--file", src, "--json")));
 	char id[33];
 	file_id(a, "sending", id, NULL, 0);
 	/* the same command again resumes past what the relay acknowledged */
 	struct res r = cli_expect(0, CALL(.home = a), ARGS("send", "bob", "--file", src, "--json"));
-	assert_true(first_progress(r.out) * 3 > BIG);
+	assert_true(first_progress(r.out) * 3 > KILLS);
 	res_free(&r);
 	char id2[33];
 	file_id(a, "sent", id2, NULL, 0);
@@ -209,7 +210,7 @@ static void test_receiver_killed(void **state)
 	char src[160], dst[160];
 	snprintf(src, sizeof(src), "%s/scan.bin", w->dir);
 	snprintf(dst, sizeof(dst), "%s/scan.out", w->dir);
-	make_file(src, BIG);
+	make_file(src, KILLS);
 	cli_check(0, CALL(.home = a), ARGS("send", "bob", "--file", src));
 	sync_expect(CALL(.home = b), 0, 1);
 	char id[33];
@@ -219,7 +220,7 @@ static void test_receiver_killed(void **state)
 	file_id(b, "receiving", id, NULL, 0);
 	struct res r =
 	    cli_expect(0, CALL(.home = b), ARGS("files", "get", id, "--output", dst, "--json"));
-	assert_true(first_progress(r.out) * 3 > BIG);
+	assert_true(first_progress(r.out) * 3 > KILLS);
 	res_free(&r);
 	same_files(src, dst);
 	/* a 1:1 file's log is deleted once whole: fetching it again from a fresh record would
