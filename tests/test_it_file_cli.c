@@ -140,6 +140,21 @@ static void test_big_file(void **state)
 	snprintf(src, sizeof(src), "%s/evidence.bin", w->dir);
 	snprintf(dst, sizeof(dst), "%s/got.bin", w->dir);
 	make_file(src, BIG);
+	/* usage errors: exit 2 with a hint */
+	const char *const *usage[] = {
+	    ARGS("send", "bob", "--file"),          ARGS("send", "--file", src),
+	    ARGS("send", "bob", "x", "--file", src), ARGS("files", "get"),
+	    ARGS("files", "get", "zz"),             ARGS("files", "get", "abcd", "--max-size", "x"),
+	    ARGS("files", "bogus"),                 ARGS("files", "get", "a", "b"),
+	};
+	for (size_t i = 0; i < sizeof(usage) / sizeof(usage[0]); i++) {
+		struct res u = cli_expect(2, CALL(.home = a), usage[i]);
+		assert_true(u.errlen > 0);
+		res_free(&u);
+	}
+	/* a file that is not there, a conversation that is not there */
+	cli_check(1, CALL(.home = a), ARGS("send", "bob", "--file", "/nonexistent/x"));
+	cli_check(1, CALL(.home = a), ARGS("send", "nobody", "--file", src));
 	struct res r = cli_expect(0, CALL(.home = a), ARGS("send", "bob", "--file", src, "--json"));
 	assert_non_null(strstr(r.out, "{\"event\":\"progress\""));
 	assert_non_null(strstr(r.out, "{\"event\":\"done\""));
