@@ -81,7 +81,8 @@ static int spool_write(struct cairn *c, struct file_rec *r, int fd)
 	int rc = cfile_spool_path(c, r->spool, path, sizeof(path), true);
 	if (rc != 0)
 		return rc;
-	int out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	/* a spool left by a send killed while it wrote this one is written anew */
+	int out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (out < 0)
 		return CAIRN_EIO;
 	crypto_secretstream_xchacha20poly1305_state st;
@@ -174,18 +175,13 @@ static int start(struct cairn *c, const char *name, const char *path, struct fil
 	size_t blen = strlen(base);
 	if (blen == 0 || blen > FILE_NAME_MAX || !file_utf8_ok((const uint8_t *)base, blen))
 		return CAIRN_EINVAL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? CAIRN_ENOTFOUND : CAIRN_EIO;
 	struct stat sb;
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-		close(fd);
+	if (stat(path, &sb) != 0)
+		return errno == ENOENT ? CAIRN_ENOTFOUND : CAIRN_EIO;
+	if (!S_ISREG(sb.st_mode))
 		return CAIRN_EINVAL;
-	}
-	if ((uint64_t)sb.st_size > CAIRN_FILE_SIZE_MAX) {
-		close(fd);
+	if ((uint64_t)sb.st_size > CAIRN_FILE_SIZE_MAX)
 		return CAIRN_ETOOBIG;
-	}
 	r->dir = FILE_OUT;
 	r->state = CAIRN_FILE_SENDING;
 	r->size = (uint64_t)sb.st_size;
@@ -205,18 +201,30 @@ static int start(struct cairn *c, const char *name, const char *path, struct fil
 	uint8_t rnd[FILE_SPOOL_NAMELEN / 2];
 	client_random(c, rnd, sizeof(rnd));
 	sodium_bin2hex(r->spool, sizeof(r->spool), rnd, sizeof(rnd));
-	rc = spool_write(c, r, fd);
-	close(fd);
-	if (rc != 0)
-		return rc;
+	/* Stored before the spool is written, with no digest yet: a send killed while it
+	 * encrypts leaves a record that names its spool, and the next run writes it again. */
 	if ((rc = cstate_begin(c->st)) == 0) {
 		rc = cfile_store(c, r);
 		rc = rc == 0 ? cstate_commit(c->st) : (cstate_rollback(c->st), rc);
 	}
-	if (rc != 0) {
-		char sp[4200];
-		if (cfile_spool_path(c, r->spool, sp, sizeof(sp), false) == 0)
-			(void)unlink(sp);
+	return rc;
+}
+
+/* Writes R's spool from its source (again, after a killed run) and stores its digest: the
+ * file must still be there, of the size it had. */
+static int spool(struct cairn *c, struct file_rec *r)
+{
+	int fd = open(r->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return CAIRN_EIO;
+	struct stat sb;
+	int rc = fstat(fd, &sb) != 0 || (uint64_t)sb.st_size != r->size ? CAIRN_EIO : 0;
+	if (rc == 0)
+		rc = spool_write(c, r, fd);
+	close(fd);
+	if (rc == 0 && (rc = cstate_begin(c->st)) == 0) {
+		rc = cfile_store(c, r);
+		rc = rc == 0 ? cstate_commit(c->st) : (cstate_rollback(c->st), rc);
 	}
 	return rc;
 }
@@ -486,9 +494,14 @@ int cairn_file_send(struct cairn *c, const char *name, const char *path, cairn_p
 	if (id_out != NULL)
 		memcpy(id_out, r.id, APPMSG_ID_LEN);
 	bool queued = r.state == CAIRN_FILE_SENT;
-	rc = queued ? 0 : upload(c, &r, cb, ctx);
-	if (final_error(rc))
-		fail(c, &r, rc);
+	/* no digest yet: the spool was never finished (a digest of all zeros is never real) */
+	if (!queued && sodium_is_zero(r.digest, FILE_DIGEST_LEN) && (rc = spool(c, &r)) != 0) {
+		fail(c, &r, rc); /* the file changed or went: started anew next time */
+	} else {
+		rc = queued ? 0 : upload(c, &r, cb, ctx);
+		if (final_error(rc))
+			fail(c, &r, rc);
+	}
 	if (rc == 0 && !queued)
 		rc = queue_message(c, &r);
 	if (rc == 0) {
