@@ -3,8 +3,8 @@
  * Files through the real `cairn` and `cairn-relay` (docs/PROTOCOL.md section 11): a 20 MiB file
  * sent and fetched bit-identical, `cairn files --json`, the conversation's lines on both sides;
  * the sender SIGKILLed mid-upload and the receiver SIGKILLed mid-download, each re-run
- * resuming (its first progress line is past zero) and the file arriving whole; and a group
- * file.
+ * resuming (its first progress line is past zero) and the file arriving whole; the size
+ * limit. Groups: test_client_file.
  */
 #include <fcntl.h>
 #include <setjmp.h>
@@ -174,6 +174,14 @@ static void test_big_file(void **state)
 	file_id(b, "received", id2, NULL, 0);
 	/* a second get writes nothing and succeeds; the output is never replaced */
 	cli_check(0, CALL(.home = b), ARGS("files", "get", id, "--output", dst));
+	/* over the size limit without --yes and without a terminal: refused, before anything */
+	char dst2[160];
+	snprintf(dst2, sizeof(dst2), "%s/got.2", w->dir);
+	r = cli_expect(1, CALL(.home = b),
+	               ARGS("files", "get", id, "--output", dst2, "--max-size", "1M"));
+	assert_non_null(strstr(r.err, "--yes"));
+	res_free(&r);
+	assert_int_equal(access(dst2, F_OK), -1);
 	/* both conversations show the file */
 	struct convo cb = read_convo(b, "alice"), ca = read_convo(a, "bob");
 	int in = 0, out = 0;
@@ -243,39 +251,6 @@ static void test_receiver_killed(void **state)
 	file_id(b, "received", id, NULL, 0);
 }
 
-/* A file into a group: uploaded once, fetched by another member. */
-static void test_group_file(void **state)
-{
-	struct world *w = *state;
-	const char *a = w->home[0], *b = w->home[1];
-	pair(a, b, w->addr, NULL);
-	cli_check(0, CALL(.home = a), ARGS("group", "create", "team", "--relay", w->addr));
-	cli_check(0, CALL(.home = a), ARGS("group", "add", "team", "bob"));
-	for (int i = 0; i < 4; i++) {
-		cli_check(-1, CALL(.home = b), ARGS("sync"));
-		cli_check(-1, CALL(.home = a), ARGS("sync"));
-	}
-	assert_int_equal(seen(b, "team"), 2);
-	char src[160], dst[160];
-	snprintf(src, sizeof(src), "%s/minutes.txt", w->dir);
-	snprintf(dst, sizeof(dst), "%s/minutes.out", w->dir);
-	make_file(src, 100000);
-	cli_check(0, CALL(.home = a), ARGS("send", "team", "--file", src));
-	cli_check(0, CALL(.home = b), ARGS("sync"));
-	char id[33], name[64];
-	file_id(b, "offered", id, name, sizeof(name));
-	assert_string_equal(name, "minutes.txt");
-	cli_check(0, CALL(.home = b), ARGS("files", "get", id, "--output", dst));
-	same_files(src, dst);
-	/* over the size limit without --yes and without a terminal: refused */
-	char dst2[160];
-	snprintf(dst2, sizeof(dst2), "%s/minutes.2", w->dir);
-	struct res r = cli_expect(1, CALL(.home = b),
-	                          ARGS("files", "get", id, "--output", dst2, "--max-size", "1K"));
-	assert_non_null(strstr(r.err, "--yes"));
-	res_free(&r);
-}
-
 int main(void)
 {
 	if (group_cli_init() != 0)
@@ -284,7 +259,6 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_big_file, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sender_killed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_receiver_killed, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_group_file, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
