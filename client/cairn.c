@@ -30,6 +30,25 @@ int cairn_init(const char *home, const char *passphrase)
 	return cairn_init_kdf(home, passphrase, CAIRN_KDF_MODERATE);
 }
 
+/* Gives the new, empty store ST what a new home holds: a fresh identity and the data model it
+ * is kept in, together, in one transaction. */
+static int home_populate(struct cstate *st)
+{
+	uint8_t pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
+	crypto_sign_keypair(pk, sk);
+	const uint8_t model = RECORD_MODEL;
+	int rc = cstate_begin(st);
+	if (rc == 0 &&
+	    (rc = cstate_put(st, REC_IDENTITY, SELF_KEY, strlen(SELF_KEY), sk, sizeof(sk))) == 0)
+		rc = cstate_put(st, REC_META, RECORD_META_KEY, strlen(RECORD_META_KEY), &model, 1);
+	if (rc == 0)
+		rc = cstate_commit(st);
+	else
+		cstate_rollback(st);
+	sodium_memzero(sk, sizeof(sk));
+	return rc;
+}
+
 int cairn_init_kdf(const char *home, const char *passphrase, enum cairn_kdf kdf)
 {
 	if (home == NULL || passphrase == NULL ||
@@ -43,19 +62,7 @@ int cairn_init_kdf(const char *home, const char *passphrase, enum cairn_kdf kdf)
 	    kdf == CAIRN_KDF_INTERACTIVE ? CSTATE_KDF_INTERACTIVE : CSTATE_KDF_MODERATE, &st);
 	if (rc != 0)
 		return rc;
-	uint8_t pk[crypto_sign_PUBLICKEYBYTES], sk[crypto_sign_SECRETKEYBYTES];
-	crypto_sign_keypair(pk, sk);
-	/* The identity and the data model it is kept in, together. */
-	const uint8_t model = RECORD_MODEL;
-	rc = cstate_begin(st);
-	if (rc == 0 &&
-	    (rc = cstate_put(st, REC_IDENTITY, SELF_KEY, strlen(SELF_KEY), sk, sizeof(sk))) == 0)
-		rc = cstate_put(st, REC_META, RECORD_META_KEY, strlen(RECORD_META_KEY), &model, 1);
-	if (rc == 0)
-		rc = cstate_commit(st);
-	else
-		cstate_rollback(st);
-	sodium_memzero(sk, sizeof(sk));
+	rc = home_populate(st);
 	cstate_close(st);
 	return rc;
 }
@@ -77,6 +84,10 @@ int cairn_open(const char *home, const char *passphrase, struct cairn **out)
 		return CAIRN_ENOMEM;
 	}
 	int rc = cstate_open(home, passphrase, &c->st);
+	/* The duress passphrase: the home was wiped and this store is new, so it gets what
+	 * cairn_init gives one, and then opens as any other. */
+	if (rc == 0 && cstate_fresh(c->st))
+		rc = home_populate(c->st);
 	uint8_t *sk = NULL;
 	size_t sklen = 0;
 	if (rc == 0) {
@@ -104,6 +115,27 @@ int cairn_open(const char *home, const char *passphrase, struct cairn **out)
 	}
 	*out = c;
 	return 0;
+}
+
+int cairn_wipe(const char *home)
+{
+	if (home == NULL || home[0] == '\0')
+		return CAIRN_EINVAL;
+	return cstate_wipe(home);
+}
+
+int cairn_duress_set(struct cairn *c, const char *passphrase)
+{
+	if (c == NULL)
+		return CAIRN_EINVAL;
+	return cstate_duress_set(c->st, passphrase);
+}
+
+int cairn_duress_clear(struct cairn *c)
+{
+	if (c == NULL)
+		return CAIRN_EINVAL;
+	return cstate_duress_clear(c->st);
 }
 
 void cairn_close(struct cairn *c)

@@ -103,6 +103,14 @@ static const char usage_text[] =
     "  relay routes [--json]            list routes: the relay's key and its address\n"
     "  relay unroute ADDRESS-or-KEY     forget the route of that relay\n"
     "\n"
+    "the seized device:\n"
+    "  wipe [--yes]                     destroy this client at once, beyond recovery (no\n"
+    "                                   passphrase needed; asks first unless --yes)\n"
+    "  duress set                       a second passphrase (asked twice, or\n"
+    "                                   CAIRN_DURESS_PASSPHRASE): opening with it silently\n"
+    "                                   wipes this client and opens a new, empty one\n"
+    "  duress clear                     forget the duress passphrase\n"
+    "\n"
     "options:\n"
     "  --home DIR         client directory (default: $XDG_DATA_HOME/cairn or "
     "~/.local/share/cairn)\n"
@@ -495,6 +503,8 @@ int main(int argc, char **argv)
 	/* Three words for every command but `group add`, which takes a list of contacts. */
 	const char *words[WORDS_MAX + 1] = {NULL};
 	int nwords = 0, took;
+	/* Before anything secret is in memory. */
+	cli_no_core();
 	if (sodium_init() < 0)
 		return 1;
 	for (int i = 1; i < argc; i++) {
@@ -509,6 +519,8 @@ int main(int argc, char **argv)
 			o.qr = 1;
 		} else if (strcmp(a, "--private-routing") == 0) {
 			o.private_routing = 1;
+		} else if (strcmp(a, "--yes") == 0) {
+			o.yes = 1;
 		} else if (strcmp(a, "--home") == 0 || strcmp(a, "--socks") == 0 ||
 		           strcmp(a, "--relay") == 0 || strcmp(a, "--name") == 0 ||
 		           strcmp(a, "--timeout") == 0 || strcmp(a, "--work") == 0 ||
@@ -575,6 +587,10 @@ int main(int argc, char **argv)
 		return cli_requests(&o, words, nwords);
 	if (strcmp(cmd, "relay") == 0)
 		return cli_relay(&o, words, nwords);
+	if (strcmp(cmd, "duress") == 0)
+		return cli_duress(&o, words, nwords);
+	if (strcmp(cmd, "wipe") == 0)
+		return cli_wipe(&o, nwords);
 	if (strcmp(cmd, "files") == 0 || (strcmp(cmd, "send") == 0 && o.file != NULL))
 		return cli_file(&o, words, nwords);
 	if (nwords > 3) {

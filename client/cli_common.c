@@ -65,36 +65,41 @@ static int read_tty(const char *prompt, char *buf, size_t cap)
 	return 0;
 }
 
-/* The passphrase from CAIRN_PASSPHRASE or the terminal; TWICE asks for confirmation. */
-int cli_passphrase(char *buf, size_t cap, int twice)
+int cli_secret(const char *env_name, const char *what, char *buf, size_t cap, int twice)
 {
-	const char *env = getenv("CAIRN_PASSPHRASE");
+	const char *env = getenv(env_name);
 	if (env != NULL) {
 		if (strlen(env) >= cap)
 			return -1;
 		strcpy(buf, env);
 		return 0;
 	}
-	if (read_tty("passphrase: ", buf, cap) != 0) {
-		fprintf(stderr, "cairn: no terminal to ask for the passphrase; set "
-		                "CAIRN_PASSPHRASE\n");
+	char prompt[64];
+	snprintf(prompt, sizeof(prompt), "%s: ", what);
+	if (read_tty(prompt, buf, cap) != 0) {
+		fprintf(stderr, "cairn: no terminal to ask for the %s; set %s\n", what, env_name);
 		return -1;
 	}
 	if (twice) {
 		char again[PASS_MAX];
-		int same = read_tty("passphrase again: ", again, sizeof(again)) == 0 &&
-		           strcmp(buf, again) == 0;
+		snprintf(prompt, sizeof(prompt), "%s again: ", what);
+		int same = read_tty(prompt, again, sizeof(again)) == 0 && strcmp(buf, again) == 0;
 		sodium_memzero(again, sizeof(again));
 		if (!same) {
-			fprintf(stderr, "cairn: the passphrases differ\n");
+			fprintf(stderr, "cairn: the %ss differ\n", what);
 			return -1;
 		}
 	}
 	if (buf[0] == '\0') {
-		fprintf(stderr, "cairn: an empty passphrase protects nothing\n");
+		fprintf(stderr, "cairn: an empty %s protects nothing\n", what);
 		return -1;
 	}
 	return 0;
+}
+
+int cli_passphrase(char *buf, size_t cap, int twice)
+{
+	return cli_secret("CAIRN_PASSPHRASE", "passphrase", buf, cap, twice);
 }
 
 int cli_open(const struct options *o, struct cairn **c)

@@ -28,11 +28,11 @@ struct options {
 	const char *work;  /* intake create: --work BITS */
 	const char *grace; /* intake rotate: --grace DURATION */
 	int private_routing; /* --private-routing, or CAIRN_PRIVATE_ROUTING=1 */
+	int yes;             /* wipe, files get: --yes, no question asked */
 	/* files (cli_file.c) */
 	const char *file;     /* send --file PATH */
 	const char *output;   /* files get --output PATH */
 	const char *max_size; /* files get --max-size SIZE */
-	int yes;              /* files get --yes */
 };
 
 /* Prints "cairn: WHAT: <error>" on stderr and returns 1 (the exit status of an error). */
@@ -43,6 +43,15 @@ void cli_close(struct cairn *c);
 /* Reads the passphrase into BUF (CAP bytes) from the terminal with echo off, or from
  * CAIRN_PASSPHRASE; TWICE asks again to confirm. Returns 0 or -1 (the reason printed). */
 int cli_passphrase(char *buf, size_t cap, int twice);
+/* The same for another secret: from the environment variable ENV_NAME, else asked on the
+ * terminal as WHAT ("duress passphrase"). */
+int cli_secret(const char *env_name, const char *what, char *buf, size_t cap, int twice);
+/* `cairn wipe` and `cairn duress set|clear` (cli_wipe.c). Return the exit status. */
+int cli_wipe(const struct options *o, int nwords);
+int cli_duress(const struct options *o, const char *const *words, int nwords);
+/* Forbids core dumps of this process (RLIMIT_CORE 0; on Linux, not dumpable): a core would
+ * write the plaintexts and keys in memory to disk, outside the home. */
+void cli_no_core(void);
 /* Asks for the passphrase and opens O's home into *C with O's network settings. Returns 0 or
  * an exit status (the reason printed). */
 int cli_open(const struct options *o, struct cairn **c);

@@ -24,10 +24,6 @@
 
 int cli_file_option(struct options *o, const char *a, const char *next)
 {
-	if (strcmp(a, "--yes") == 0) {
-		o->yes = 1;
-		return 1;
-	}
 	if (strcmp(a, "--file") != 0 && strcmp(a, "--output") != 0 && strcmp(a, "--max-size") != 0)
 		return 0;
 	if (next == NULL) {

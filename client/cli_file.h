@@ -5,8 +5,8 @@
 
 #include "cli_common.h"
 
-/* A command-line option of these commands (--file, --output, --max-size with NEXT, --yes):
- * returns how many arguments it took (1 or 2), 0 if A is none of them, -1 if its value is
+/* A command-line option of these commands (--file, --output, --max-size with NEXT; --yes is
+ * cli.c's): returns how many arguments it took (2), 0 if A is none of them, -1 if its value is
  * missing (said on stderr). */
 int cli_file_option(struct options *o, const char *a, const char *next);
 

@@ -27,15 +27,19 @@
  * busy_timeout is 5 s: another process holding the store waits, then fails with CAIRN_EIO.
  *
  * Keys. A random 32-byte master key M never changes. The single keyslot row holds the
- * Argon2id (crypto_pwhash ALG_ARGON2ID13) salt, opslimit and memlimit, and M sealed with
- * XChaCha20-Poly1305 under the key derived from the passphrase. Limits are MODERATE, or
- * INTERACTIVE when the creator asks (cstate_create); a new passphrase keeps them; open uses the
- * stored limits, bounded to [MIN, SENSITIVE] so a tampered slot cannot make open run forever. A
- * wrong passphrase fails to open the slot before anything is written: CAIRN_EPASSPHRASE,
- * nothing changed. cstate_rekey re-seals M under a new salt and passphrase in one UPDATE.
- * From M, crypto_kdf_derive_from_key with context "cairnst1" derives subkey 1, the record
- * key, subkey 2, the lookup key, and subkey 3, the scope key. Keys live in sodium_malloc
- * memory.
+ * Argon2id (crypto_pwhash ALG_ARGON2ID13) salt, opslimit and memlimit, and the key slots
+ * (state_slots.c, changed by state_keys.c): slot 0 seals M with XChaCha20-Poly1305 under the key
+ * derived from the passphrase, slot 1 the duress marker under the duress passphrase's key or random
+ * bytes; every store has both, the same size. Limits are MODERATE, or INTERACTIVE when the creator
+ * asks (cstate_create); a new passphrase keeps them and the salt; open uses the stored limits,
+ * bounded to [MIN, SENSITIVE] so a tampered slot cannot make open run forever. Open runs
+ * Argon2id once and tries every slot. A passphrase that opens no slot fails before anything is
+ * written: CAIRN_EPASSPHRASE, nothing changed. The duress passphrase wipes the home
+ * (cstate_wipe, wipe.c) and opens a new, empty store in its place (duress_replace).
+ * cstate_rekey re-seals M in slot 0 in one UPDATE. From M, crypto_kdf_derive_from_key with
+ * context "cairnst1" derives subkey 1, the record key, subkey 2, the lookup key, and subkey 3,
+ * the scope key. Keys live in sodium_malloc memory. The keyslot table is the first the schema
+ * creates, so its row lives in page 2 of the file, which is what cstate_wipe overwrites.
  *
  * Records. records(kind, lookup, seq, value) with PRIMARY KEY (kind, lookup) and a unique
  * index on (kind, seq) for listing in order. lookup = BLAKE2b-256 keyed with the lookup key
@@ -95,9 +99,6 @@
 /* Bump when the schema changes; anything else is refused as not a store of ours. */
 #define CSTATE_SCHEMA 2
 
-/* Separates the keyslot's seal from every record's (whose associated data is 44 bytes). */
-static const uint8_t keyslot_ad[] = "cairn keyslot 1";
-
 static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_BEGIN] = "BEGIN IMMEDIATE",
     [STMT_COMMIT] = "COMMIT",
@@ -143,28 +144,6 @@ static const char schema_sql[] =
     "PRAGMA user_version = 2;";
 _Static_assert(CSTATE_SCHEMA == 2, "update schema_sql and schema_upgrade");
 
-/* The keyslot row. Nothing in it is secret: M is sealed. */
-struct keyslot {
-	unsigned long long opslimit;
-	size_t memlimit;
-	uint8_t salt[crypto_pwhash_SALTBYTES];
-	uint8_t sealed[CSTATE_SLOTLEN];
-};
-
-/* Maps a failed SQLite call to our codes: a damaged file is not an I/O error. */
-int cst_db_error(int src)
-{
-	switch (src & 0xff) {
-	case SQLITE_CORRUPT:
-	case SQLITE_NOTADB:
-		return CAIRN_ECORRUPT;
-	case SQLITE_NOMEM:
-		return CAIRN_ENOMEM;
-	default:
-		return CAIRN_EIO;
-	}
-}
-
 /* Runs SQL that returns no rows we need. */
 static int exec_sql(sqlite3 *db, const char *sql)
 {
@@ -184,22 +163,6 @@ static int query_int(sqlite3 *db, const char *sql, int64_t *out)
 		*out = sqlite3_column_int64(s, 0);
 	sqlite3_finalize(s);
 	return rc;
-}
-
-/* Ends a use of a kept statement: reset, so it holds no read snapshot, and unbound, so it
- * keeps no pointer to the caller's (SQLITE_STATIC) buffers. */
-void cst_stmt_release(sqlite3_stmt *s)
-{
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-}
-
-/* Steps a statement that returns no rows, then releases it. */
-int cst_step_done(sqlite3_stmt *s)
-{
-	int src = sqlite3_step(s);
-	cst_stmt_release(s);
-	return src == SQLITE_DONE ? 0 : cst_db_error(src);
 }
 
 /* Returns DIR/NAME in owned memory, or NULL. */
@@ -228,85 +191,10 @@ static void unlink_companions(const char *path)
 }
 
 /*
- * Fills KS: a fresh salt, the limits OPS and MEM, and MASTER sealed under the key Argon2id
- * derives from PASSPHRASE. Returns 0 or CAIRN_ENOMEM (Argon2id could not get its memory).
+ * Checks that DB is a store of a schema this client knows and reads its keyslot into KS.
+ * Returns 0, CAIRN_ECORRUPT (not a store of ours, or a malformed slot), or CAIRN_EIO.
  */
-static int keyslot_seal(struct keyslot *ks, const uint8_t master[static CSTATE_KEYLEN],
-                        const char *passphrase, unsigned long long ops, size_t mem)
-{
-	uint8_t kpass[CSTATE_KEYLEN];
-	int rc = CAIRN_ENOMEM;
-	ks->opslimit = ops;
-	ks->memlimit = mem;
-	randombytes_buf(ks->salt, sizeof(ks->salt));
-	if (crypto_pwhash(kpass, sizeof(kpass), passphrase, strlen(passphrase), ks->salt,
-	                  ks->opslimit, ks->memlimit, crypto_pwhash_ALG_ARGON2ID13) != 0)
-		goto out;
-	randombytes_buf(ks->sealed, CSTATE_NONCELEN);
-	crypto_aead_xchacha20poly1305_ietf_encrypt(ks->sealed + CSTATE_NONCELEN, NULL, master,
-	                                           CSTATE_KEYLEN, keyslot_ad, sizeof(keyslot_ad),
-	                                           NULL, ks->sealed, kpass);
-	rc = 0;
-out:
-	sodium_memzero(kpass, sizeof(kpass));
-	return rc;
-}
-
-/*
- * Opens KS with PASSPHRASE into MASTER. Returns 0, CAIRN_EPASSPHRASE (the seal does not
- * open: a wrong passphrase, or a slot someone altered), or CAIRN_ENOMEM.
- */
-static int keyslot_open(const struct keyslot *ks, const char *passphrase,
-                        uint8_t master[static CSTATE_KEYLEN])
-{
-	uint8_t kpass[CSTATE_KEYLEN];
-	int rc = CAIRN_ENOMEM;
-	if (crypto_pwhash(kpass, sizeof(kpass), passphrase, strlen(passphrase), ks->salt,
-	                  ks->opslimit, ks->memlimit, crypto_pwhash_ALG_ARGON2ID13) != 0)
-		goto out;
-	rc = CAIRN_EPASSPHRASE;
-	if (crypto_aead_xchacha20poly1305_ietf_decrypt(
-	        master, NULL, NULL, ks->sealed + CSTATE_NONCELEN,
-	        sizeof(ks->sealed) - CSTATE_NONCELEN, keyslot_ad, sizeof(keyslot_ad), ks->sealed,
-	        kpass) != 0) {
-		sodium_memzero(master, CSTATE_KEYLEN);
-		goto out;
-	}
-	rc = 0;
-out:
-	sodium_memzero(kpass, sizeof(kpass));
-	return rc;
-}
-
-/* Writes KS with SQL, an INSERT or UPDATE taking (alg, opslimit, memlimit, salt, sealed). */
-static int keyslot_write(sqlite3 *db, const struct keyslot *ks, const char *sql)
-{
-	sqlite3_stmt *s = NULL;
-	int src = sqlite3_prepare_v2(db, sql, -1, &s, NULL);
-	if (src != SQLITE_OK)
-		goto out;
-	if ((src = sqlite3_bind_int(s, 1, crypto_pwhash_ALG_ARGON2ID13)) != SQLITE_OK ||
-	    (src = sqlite3_bind_int64(s, 2, (sqlite3_int64)ks->opslimit)) != SQLITE_OK ||
-	    (src = sqlite3_bind_int64(s, 3, (sqlite3_int64)ks->memlimit)) != SQLITE_OK ||
-	    (src = sqlite3_bind_blob(s, 4, ks->salt, sizeof(ks->salt), SQLITE_STATIC)) !=
-	        SQLITE_OK ||
-	    (src = sqlite3_bind_blob(s, 5, ks->sealed, sizeof(ks->sealed), SQLITE_STATIC)) !=
-	        SQLITE_OK)
-		goto out;
-	src = sqlite3_step(s);
-	/* An UPDATE that matched no row would leave the old passphrase in force. */
-	if (src == SQLITE_DONE && sqlite3_changes(db) != 1)
-		src = SQLITE_CORRUPT;
-out:
-	sqlite3_finalize(s);
-	return src == SQLITE_DONE ? 0 : cst_db_error(src);
-}
-
-/*
- * Reads the keyslot into KS, checking everything read from disk. Returns 0, CAIRN_ECORRUPT
- * (not a store of this schema, or a malformed slot), or CAIRN_EIO.
- */
-static int keyslot_read(sqlite3 *db, struct keyslot *ks)
+static int keyslot_load(sqlite3 *db, struct keyslot *ks)
 {
 	int64_t version;
 	int rc = query_int(db, "PRAGMA user_version", &version);
@@ -315,46 +203,7 @@ static int keyslot_read(sqlite3 *db, struct keyslot *ks)
 	/* An older schema is upgraded once the passphrase is known good (db_ready). */
 	if (version < 1 || version > CSTATE_SCHEMA)
 		return CAIRN_ECORRUPT;
-
-	sqlite3_stmt *s = NULL;
-	rc = CAIRN_ECORRUPT;
-	int src = sqlite3_prepare_v2(
-	    db, "SELECT alg, opslimit, memlimit, salt, sealed FROM keyslot WHERE id = 1", -1, &s,
-	    NULL);
-	if (src != SQLITE_OK) {
-		/* SQLITE_ERROR here means the table is missing: the schema is not ours. */
-		if ((src & 0xff) != SQLITE_ERROR)
-			rc = cst_db_error(src);
-		goto out;
-	}
-	src = sqlite3_step(s);
-	if (src != SQLITE_ROW) {
-		if (src != SQLITE_DONE)
-			rc = cst_db_error(src);
-		goto out;
-	}
-	int64_t alg = sqlite3_column_int64(s, 0);
-	int64_t ops = sqlite3_column_int64(s, 1);
-	int64_t mem = sqlite3_column_int64(s, 2);
-	if (alg != crypto_pwhash_ALG_ARGON2ID13 || ops < (int64_t)crypto_pwhash_OPSLIMIT_MIN ||
-	    ops > (int64_t)crypto_pwhash_OPSLIMIT_SENSITIVE ||
-	    mem < (int64_t)crypto_pwhash_MEMLIMIT_MIN ||
-	    mem > (int64_t)crypto_pwhash_MEMLIMIT_SENSITIVE)
-		goto out;
-	const void *salt = sqlite3_column_blob(s, 3);
-	if (salt == NULL || sqlite3_column_bytes(s, 3) != (int)sizeof(ks->salt))
-		goto out;
-	memcpy(ks->salt, salt, sizeof(ks->salt));
-	const void *sealed = sqlite3_column_blob(s, 4);
-	if (sealed == NULL || sqlite3_column_bytes(s, 4) != (int)sizeof(ks->sealed))
-		goto out;
-	memcpy(ks->sealed, sealed, sizeof(ks->sealed));
-	ks->opslimit = (unsigned long long)ops;
-	ks->memlimit = (size_t)mem;
-	rc = 0;
-out:
-	sqlite3_finalize(s);
-	return rc;
+	return cst_keyslot_read(db, ks);
 }
 
 /* Derives the record and lookup keys from the master key. */
@@ -478,9 +327,10 @@ static int build_store(const char *tmp, const struct keyslot *ks)
 		return rc;
 	if ((rc = exec_sql(db, "PRAGMA synchronous = FULL")) != 0 ||
 	    (rc = exec_sql(db, schema_sql)) != 0 ||
-	    (rc = keyslot_write(db, ks,
-	                        "INSERT INTO keyslot (id, alg, opslimit, memlimit, salt, sealed)"
-	                        " VALUES (1, ?1, ?2, ?3, ?4, ?5)")) != 0 ||
+	    (rc =
+	         cst_keyslot_write(db, ks,
+	                           "INSERT INTO keyslot (id, alg, opslimit, memlimit, salt, sealed)"
+	                           " VALUES (1, ?1, ?2, ?3, ?4, ?5)")) != 0 ||
 	    (rc = exec_sql(db, "COMMIT")) != 0) {
 		if (!sqlite3_get_autocommit(db))
 			(void)exec_sql(db, "ROLLBACK");
@@ -501,18 +351,12 @@ static void sync_dir(const char *dir)
 	close(fd);
 }
 
-int cstate_create(const char *dir, const char *passphrase, enum cstate_kdf kdf, struct cstate **out)
+/*
+ * Makes the new store of ST (its keys and limits set) in DIR, sealed by KS, and connects ST to
+ * it. Returns 0, CAIRN_EEXIST (DIR holds a store), CAIRN_ENOMEM or CAIRN_EIO.
+ */
+static int store_create(const char *dir, struct cstate *st, const struct keyslot *ks)
 {
-	if (out != NULL)
-		*out = NULL;
-	if (dir == NULL || dir[0] == '\0' || passphrase == NULL || passphrase[0] == '\0' ||
-	    out == NULL || (kdf != CSTATE_KDF_MODERATE && kdf != CSTATE_KDF_INTERACTIVE))
-		return CAIRN_EINVAL;
-	if (sodium_init() < 0)
-		return CAIRN_EIO;
-
-	struct cstate *st = NULL;
-	struct keyslot ks;
 	struct stat sb;
 	char *path = NULL, *tmp = NULL;
 	int fd = -1;
@@ -526,7 +370,67 @@ int cstate_create(const char *dir, const char *passphrase, enum cstate_kdf kdf, 
 	tmp = path_join(dir, CSTATE_FILE ".XXXXXX");
 	if (path == NULL || tmp == NULL)
 		goto out;
-	/* Checked early to spare the Argon2id run; link() below is the check that counts. */
+	rc = CAIRN_EIO;
+	if ((fd = mkstemp(tmp)) < 0) { /* mode 0600, O_EXCL */
+		tmp[0] = '\0';         /* nothing to remove */
+		goto out;
+	}
+	close(fd);
+	if ((rc = build_store(tmp, ks)) != 0)
+		goto out;
+	/* A WAL left by an earlier store whose database was deleted would be replayed into
+	 * this one. No store is here (checked by the caller), so nothing beside it is live. */
+	unlink_companions(path);
+	if (link(tmp, path) != 0) {
+		rc = errno == EEXIST ? CAIRN_EEXIST : CAIRN_EIO;
+		goto out;
+	}
+	sync_dir(dir);
+	if ((rc = db_connect(path, &st->db)) == 0)
+		rc = db_ready(st);
+out:
+	/* Once linked, this only removes the temporary name. */
+	if (tmp != NULL && tmp[0] != '\0') {
+		unlink(tmp);
+		unlink_companions(tmp);
+	}
+	free(tmp);
+	free(path);
+	return rc;
+}
+
+/* ST's limits as KDF names them. */
+static void kdf_limits(struct cstate *st, enum cstate_kdf kdf)
+{
+	if (kdf == CSTATE_KDF_INTERACTIVE) {
+		st->opslimit = crypto_pwhash_OPSLIMIT_INTERACTIVE;
+		st->memlimit = crypto_pwhash_MEMLIMIT_INTERACTIVE;
+	} else {
+		st->opslimit = crypto_pwhash_OPSLIMIT_MODERATE;
+		st->memlimit = crypto_pwhash_MEMLIMIT_MODERATE;
+	}
+}
+
+int cstate_create(const char *dir, const char *passphrase, enum cstate_kdf kdf, struct cstate **out)
+{
+	if (out != NULL)
+		*out = NULL;
+	if (dir == NULL || dir[0] == '\0' || passphrase == NULL || passphrase[0] == '\0' ||
+	    out == NULL || (kdf != CSTATE_KDF_MODERATE && kdf != CSTATE_KDF_INTERACTIVE))
+		return CAIRN_EINVAL;
+	if (sodium_init() < 0)
+		return CAIRN_EIO;
+
+	struct cstate *st = NULL;
+	struct keyslot ks;
+	struct stat sb;
+	uint8_t kpass[CSTATE_KEYLEN];
+	int rc = CAIRN_ENOMEM;
+	char *path = path_join(dir, CSTATE_FILE);
+	if (path == NULL)
+		goto out;
+	/* Checked early to spare the Argon2id run; link() in store_create is the check that
+	 * counts. */
 	if (lstat(path, &sb) == 0) {
 		rc = CAIRN_EEXIST;
 		goto out;
@@ -539,47 +443,61 @@ int cstate_create(const char *dir, const char *passphrase, enum cstate_kdf kdf, 
 		goto out;
 	randombytes_buf(st->keys->master, sizeof(st->keys->master));
 	keys_derive(st->keys);
-	if (kdf == CSTATE_KDF_INTERACTIVE) {
-		st->opslimit = crypto_pwhash_OPSLIMIT_INTERACTIVE;
-		st->memlimit = crypto_pwhash_MEMLIMIT_INTERACTIVE;
-	} else {
-		st->opslimit = crypto_pwhash_OPSLIMIT_MODERATE;
-		st->memlimit = crypto_pwhash_MEMLIMIT_MODERATE;
-	}
-	if ((rc = keyslot_seal(&ks, st->keys->master, passphrase, st->opslimit, st->memlimit)) != 0)
+	kdf_limits(st, kdf);
+	cst_slots_fresh(&ks, st->opslimit, st->memlimit);
+	if ((rc = cst_slots_derive(&ks, passphrase, kpass)) != 0)
 		goto out;
-
-	rc = CAIRN_EIO;
-	if ((fd = mkstemp(tmp)) < 0) { /* mode 0600, O_EXCL */
-		tmp[0] = '\0';         /* nothing to remove */
-		goto out;
-	}
-	close(fd);
-	if ((rc = build_store(tmp, &ks)) != 0)
-		goto out;
-	/* A WAL left by an earlier store whose database was deleted would be replayed into
-	 * this one. No store is here (checked above), so nothing beside it is live. */
-	unlink_companions(path);
-	if (link(tmp, path) != 0) {
-		rc = errno == EEXIST ? CAIRN_EEXIST : CAIRN_EIO;
-		goto out;
-	}
-	sync_dir(dir);
-
-	if ((rc = db_connect(path, &st->db)) != 0 || (rc = db_ready(st)) != 0)
+	cst_slot_seal(&ks, CSTATE_SLOT_REAL, kpass, st->keys->master);
+	if ((rc = store_create(dir, st, &ks)) != 0)
 		goto out;
 	*out = st;
 	st = NULL;
 out:
-	/* Once linked, this only removes the temporary name. */
-	if (tmp != NULL && tmp[0] != '\0') {
-		unlink(tmp);
-		unlink_companions(tmp);
-	}
+	sodium_memzero(kpass, sizeof(kpass));
 	cstate_close(st);
-	free(tmp);
 	free(path);
 	return rc;
+}
+
+/*
+ * The duress passphrase opened ST's store in DIR (ST still connected to it, KS its row, KPASS
+ * the passphrase's key): wipes the home as cstate_wipe does, then makes in its place a new,
+ * empty store with a new master key, sealed in slot 0 under KPASS with the same salt and limits
+ * (so no second Argon2id: the open takes about as long as any other), and connects ST to it.
+ */
+static int duress_replace(const char *dir, struct cstate *st, const struct keyslot *ks,
+                          const uint8_t kpass[static CSTATE_KEYLEN])
+{
+	struct keyslot fresh = *ks;
+	sqlite3_close(st->db);
+	st->db = NULL;
+	int rc = cstate_wipe(dir);
+	if (rc != 0)
+		return rc;
+	randombytes_buf(st->keys->master, sizeof(st->keys->master));
+	keys_derive(st->keys);
+	fresh.legacy = false;
+	for (int i = 0; i < CSTATE_NSLOTS; i++)
+		cst_slot_clear(&fresh, i);
+	cst_slot_seal(&fresh, CSTATE_SLOT_REAL, kpass, st->keys->master);
+	rc = store_create(dir, st, &fresh);
+	sodium_memzero(&fresh, sizeof(fresh));
+	st->fresh = rc == 0;
+	return rc;
+}
+
+/* Rewrites a one-slot keyslot row (an older client's) with every slot, in one transaction,
+ * read again inside it: another process may have upgraded it first. */
+static int slots_upgrade(struct cstate *st)
+{
+	struct keyslot ks;
+	bool own;
+	int rc = cst_op_begin(st, &own);
+	if (rc != 0)
+		return rc;
+	if ((rc = cst_keyslot_read(st->db, &ks)) == 0 && ks.legacy)
+		rc = cst_keyslot_update(st->db, &ks);
+	return cst_op_end(st, own, rc);
 }
 
 int cstate_open(const char *dir, const char *passphrase, struct cstate **out)
@@ -594,8 +512,11 @@ int cstate_open(const char *dir, const char *passphrase, struct cstate **out)
 	struct cstate *st = NULL;
 	struct keyslot ks;
 	struct stat sb;
+	uint8_t kpass[CSTATE_KEYLEN];
+	int which = CSTATE_SLOT_REAL;
 	int rc = CAIRN_ENOMEM;
 	char *path = path_join(dir, CSTATE_FILE);
+	sodium_memzero(kpass, sizeof(kpass));
 	if (path == NULL)
 		goto out;
 	if (lstat(path, &sb) != 0) {
@@ -608,18 +529,28 @@ int cstate_open(const char *dir, const char *passphrase, struct cstate **out)
 	rc = CAIRN_ENOMEM;
 	if ((st = cstate_alloc()) == NULL)
 		goto out;
-	/* Only reads until the keyslot has opened, so a wrong passphrase changes nothing. */
-	if ((rc = db_connect(path, &st->db)) != 0 || (rc = keyslot_read(st->db, &ks)) != 0 ||
-	    (rc = keyslot_open(&ks, passphrase, st->keys->master)) != 0)
+	/* Only reads until a slot has opened, so a wrong passphrase changes nothing. One
+	 * Argon2id, then every slot tried with its key. */
+	if ((rc = db_connect(path, &st->db)) != 0 || (rc = keyslot_load(st->db, &ks)) != 0 ||
+	    (rc = cst_slots_derive(&ks, passphrase, kpass)) != 0 ||
+	    (rc = cst_slots_try(&ks, kpass, st->keys->master, &which)) != 0)
 		goto out;
 	st->opslimit = ks.opslimit;
 	st->memlimit = ks.memlimit;
+	if (which == CSTATE_SLOT_DURESS) {
+		if ((rc = duress_replace(dir, st, &ks, kpass)) == 0) {
+			*out = st;
+			st = NULL;
+		}
+		goto out;
+	}
 	keys_derive(st->keys);
-	if ((rc = db_ready(st)) != 0)
+	if ((rc = db_ready(st)) != 0 || (ks.legacy && (rc = slots_upgrade(st)) != 0))
 		goto out;
 	*out = st;
 	st = NULL;
 out:
+	sodium_memzero(kpass, sizeof(kpass));
 	cstate_close(st);
 	free(path);
 	return rc;
@@ -654,6 +585,13 @@ int cstate_begin(struct cstate *st)
 			st->depth++;
 		return rc;
 	}
+	/* A store wiped under us (cstate_wipe from another process) takes no more writes: in WAL
+	 * mode SQLite would go on writing to the unlinked files, and a `cairn listen` would
+	 * acknowledge envelopes it stored nowhere. */
+	int moved = 0;
+	if (sqlite3_file_control(st->db, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK ||
+	    moved)
+		return CAIRN_EIO;
 	int rc = cst_step_done(st->stmt[STMT_BEGIN]);
 	if (rc == 0)
 		st->depth = 1;
@@ -723,30 +661,9 @@ int cst_op_end(struct cstate *st, bool own, int rc)
 	return rc;
 }
 
-int cstate_rekey(struct cstate *st, const char *new_passphrase)
+bool cstate_fresh(const struct cstate *st)
 {
-	if (st == NULL || new_passphrase == NULL || new_passphrase[0] == '\0')
-		return CAIRN_EINVAL;
-	struct keyslot ks;
-	/* Argon2id runs before the write lock is taken, not while holding it. */
-	int rc = keyslot_seal(&ks, st->keys->master, new_passphrase, st->opslimit, st->memlimit);
-	if (rc != 0)
-		return rc;
-	bool own;
-	if ((rc = cst_op_begin(st, &own)) != 0)
-		return rc;
-	rc = keyslot_write(st->db, &ks,
-	                   "UPDATE keyslot SET alg = ?1, opslimit = ?2, memlimit = ?3, salt = ?4,"
-	                   " sealed = ?5 WHERE id = 1");
-	rc = cst_op_end(st, own, rc);
-	/*
-	 * Anyone with the old passphrase and the old slot can still open the store, so do not
-	 * leave the old slot's page image in the WAL: a truncating checkpoint empties it. Best
-	 * effort (another process's reader blocks it), and only once the change is committed.
-	 */
-	if (rc == 0 && st->depth == 0)
-		(void)exec_sql(st->db, "PRAGMA wal_checkpoint(TRUNCATE)");
-	return rc;
+	return st != NULL && st->fresh;
 }
 
 int cstate_set_durable(struct cstate *st, int full)

@@ -13,6 +13,7 @@
 #ifndef CAIRN_CLIENT_STATE_H
 #define CAIRN_CLIENT_STATE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -106,7 +107,31 @@ void cstate_free_value(uint8_t *value, size_t vlen);
  */
 CAIRN_WARN_UNUSED int cstate_set_durable(struct cstate *st, int full);
 
-/* Changes the passphrase (re-seals the master key, not every record). */
+/* Changes the passphrase (re-seals the master key, not every record). CAIRN_EINVAL if it is
+ * the duress passphrase. */
 CAIRN_WARN_UNUSED int cstate_rekey(struct cstate *st, const char *new_passphrase);
+
+/*
+ * The duress passphrase (state_slots.c). Set: opening with PASSPHRASE then wipes the store and
+ * its home (cstate_wipe) and opens in its place a new, empty store under PASSPHRASE, for which
+ * cstate_fresh is true. CAIRN_EINVAL if PASSPHRASE is the store's passphrase. Clear: the slot
+ * becomes random bytes again. On disk a store with a duress passphrase looks like any other.
+ */
+CAIRN_WARN_UNUSED int cstate_duress_set(struct cstate *st, const char *passphrase);
+CAIRN_WARN_UNUSED int cstate_duress_clear(struct cstate *st);
+
+/* True when ST was opened with the duress passphrase: a new, empty store (no identity yet). */
+bool cstate_fresh(const struct cstate *st);
+
+/*
+ * Destroys the home DIR irrecoverably (wipe.c), with no passphrase: first every key slot and
+ * every other copy of one is overwritten with random bytes and synced, so that the store can
+ * no longer be opened even if the rest is interrupted; then every file the client keeps there
+ * is removed, and DIR itself unless it holds files of someone else's. Returns 0,
+ * CAIRN_ENOTFOUND (no store in DIR), or CAIRN_EIO (the keys could not be overwritten).
+ */
+CAIRN_WARN_UNUSED int cstate_wipe(const char *dir);
+/* The first step of cstate_wipe alone, for tests of an interrupted wipe. */
+CAIRN_WARN_UNUSED int cstate_wipe_keys(const char *dir);
 
 #endif

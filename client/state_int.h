@@ -25,6 +25,11 @@
 #define CSTATE_SLOTLEN   (CSTATE_NONCELEN + CSTATE_KEYLEN + CSTATE_TAGLEN)
 #define CSTATE_BUSY_MS   5000
 
+/* Key slots (state_slots.c): every store has CSTATE_NSLOTS of them, used or not. */
+#define CSTATE_NSLOTS      2
+#define CSTATE_SLOT_REAL   0 /* seals the master key */
+#define CSTATE_SLOT_DURESS 1 /* seals the duress marker, or random bytes */
+
 #define CSTATE_KDF_CONTEXT "cairnst1"
 #define CSTATE_KDF_RECORD  1
 #define CSTATE_KDF_LOOKUP  2
@@ -70,6 +75,18 @@ struct cstate {
 	/* The keyslot's Argon2id limits, which a new passphrase keeps (cstate_rekey). */
 	unsigned long long opslimit;
 	size_t memlimit;
+	/* Opened with the duress passphrase: the home was wiped and this is a new, empty store
+	 * (cstate_fresh) whose caller must give it what a new home has. */
+	bool fresh;
+};
+
+/* The keyslot row. Nothing in it is secret: each slot is sealed, or random. */
+struct keyslot {
+	unsigned long long opslimit;
+	size_t memlimit;
+	uint8_t salt[crypto_pwhash_SALTBYTES];
+	uint8_t sealed[CSTATE_NSLOTS][CSTATE_SLOTLEN];
+	bool legacy; /* read from a one-slot row (an older client's store) */
 };
 
 /* Maps a failed SQLite call to our codes: a damaged file is not an I/O error. */
@@ -87,5 +104,31 @@ int cst_step_done(sqlite3_stmt *s);
  * returns RC or the commit's error. */
 int cst_op_begin(struct cstate *st, bool *own);
 int cst_op_end(struct cstate *st, bool own, int rc);
+
+/* ---- key slots (state_slots.c; state_keys.c changes them) ---- */
+
+/* KPASS = Argon2id(PASSPHRASE, KS's salt and limits). Returns 0 or CAIRN_ENOMEM. */
+int cst_slots_derive(const struct keyslot *ks, const char *passphrase,
+                     uint8_t kpass[static CSTATE_KEYLEN]);
+/* KS with limits OPS and MEM, a fresh salt, and every slot random (unused). */
+void cst_slots_fresh(struct keyslot *ks, unsigned long long ops, size_t mem);
+/* Seals PLAIN (CSTATE_KEYLEN bytes: M; NULL: the duress marker) into SLOT under KPASS. */
+void cst_slot_seal(struct keyslot *ks, int slot, const uint8_t kpass[static CSTATE_KEYLEN],
+                   const uint8_t *plain);
+/* Fills SLOT with random bytes. */
+void cst_slot_clear(struct keyslot *ks, int slot);
+/* Tries every slot of KS with KPASS. Returns 0 with *WHICH the slot that opened (MASTER
+ * filled for CSTATE_SLOT_REAL, zeroed otherwise), or CAIRN_EPASSPHRASE. */
+int cst_slots_try(const struct keyslot *ks, const uint8_t kpass[static CSTATE_KEYLEN],
+                  uint8_t master[static CSTATE_KEYLEN], int *which);
+/* Reads the row into KS, checking everything read. Returns 0, CAIRN_ECORRUPT or CAIRN_EIO. */
+int cst_keyslot_read(sqlite3 *db, struct keyslot *ks);
+/* Writes KS with SQL, an INSERT or UPDATE taking (alg, opslimit, memlimit, salt, sealed);
+ * cst_keyslot_update is the UPDATE of row 1. */
+int cst_keyslot_write(sqlite3 *db, const struct keyslot *ks, const char *sql);
+int cst_keyslot_update(sqlite3 *db, const struct keyslot *ks);
+/* Opens slot SLOT of KS with KPASS into OUT (CSTATE_KEYLEN bytes). Returns 0 or -1. */
+int cst_slot_open(const struct keyslot *ks, int slot, const uint8_t kpass[static CSTATE_KEYLEN],
+                  uint8_t out[static CSTATE_KEYLEN]);
 
 #endif

@@ -50,6 +50,30 @@ CAIRN_WARN_UNUSED int cairn_open(const char *home, const char *passphrase, struc
 /* Closes the client and wipes its keys. Accepts NULL. */
 void cairn_close(struct cairn *c);
 
+/* ---- the seized device (wipe and duress) ---- */
+
+/*
+ * Destroys the client in HOME irrecoverably, without its passphrase, in well under a second
+ * whatever its size: first the key slots are overwritten with random bytes and synced (from
+ * then on no passphrase opens it, even if the rest is interrupted), then every file the client
+ * keeps in HOME is removed, and HOME itself unless it holds files that are not the client's.
+ * Flash wear levelling and copy-on-write filesystems may keep old copies of a slot out of
+ * reach (docs/SECURITY.md). A process with the client open keeps it in memory but cannot bring
+ * it back to disk. Returns 0, CAIRN_ENOTFOUND (no client in HOME), or CAIRN_EIO.
+ */
+CAIRN_WARN_UNUSED int cairn_wipe(const char *home);
+
+/*
+ * Sets the duress passphrase of C's home: from then on, cairn_open with PASSPHRASE silently
+ * destroys the home as cairn_wipe does and opens in its place a new client (a new identity, no
+ * contacts) whose passphrase is PASSPHRASE, returning as any open does. Nothing on disk tells a
+ * home with a duress passphrase from one without. Returns 0, or CAIRN_EINVAL (empty, or the
+ * home's own passphrase). cairn_duress_clear removes it (a later open with it fails as any
+ * wrong passphrase does).
+ */
+CAIRN_WARN_UNUSED int cairn_duress_set(struct cairn *c, const char *passphrase);
+CAIRN_WARN_UNUSED int cairn_duress_clear(struct cairn *c);
+
 /* Network settings: a SOCKS5 proxy "HOST:PORT" (NULL: direct) and the connect/read timeout. */
 CAIRN_WARN_UNUSED int cairn_set_socks(struct cairn *c, const char *hostport);
 void cairn_set_timeout(struct cairn *c, int timeout_ms);
