@@ -98,19 +98,10 @@ static int read_on(struct cfile_xfer *x, struct cnet *n)
 			break;
 		}
 		p->next_seq = reply.seq + 1;
-		/* recorded at once (synchronous=NORMAL, files.h); the spool's bytes are in the
-		 * kernel's cache, which a killed process does not lose */
-		if ((rc = cstate_begin(c->st)) == 0) {
-			rc = cfile_prog_store(c, r->id, p);
-			rc = rc == 0 ? cstate_commit(c->st) : (cstate_rollback(c->st), rc);
-		}
-		if (rc != 0) {
-			*network = false;
+		/* recorded at once; the spool's bytes are in the kernel's cache, which a killed
+		 * process does not lose */
+		if ((rc = cfile_held(x, keep)) != 0)
 			break;
-		}
-		x->progressed = true;
-		if (keep)
-			cfile_report(x);
 	}
 	return rc;
 }

@@ -428,6 +428,24 @@ void cfile_report(const struct cfile_xfer *x)
 	x->cb(x->ctx, done < x->r->size ? done : x->r->size, x->r->size);
 }
 
+int cfile_held(struct cfile_xfer *x, bool report)
+{
+	struct cstate *st = x->c->st;
+	int rc = cstate_begin(st);
+	if (rc == 0) {
+		rc = cfile_prog_store(x->c, x->r->id, &x->p);
+		rc = rc == 0 ? cstate_commit(st) : (cstate_rollback(st), rc);
+	}
+	if (rc != 0) {
+		x->network = false;
+		return rc;
+	}
+	x->progressed = true;
+	if (report)
+		cfile_report(x);
+	return 0;
+}
+
 int cfile_run(struct cfile_xfer *x, cfile_step step)
 {
 	struct cairn *c = x->c;

@@ -329,17 +329,8 @@ static int upload_on(struct cfile_xfer *x, struct cnet *n)
 			*network = false;
 			break;
 		}
-		/* recorded at once (synchronous=NORMAL, files.h) */
-		if ((rc = cstate_begin(c->st)) == 0) {
-			rc = cfile_prog_store(c, r->id, p);
-			rc = rc == 0 ? cstate_commit(c->st) : (cstate_rollback(c->st), rc);
-		}
-		if (rc != 0) {
-			*network = false;
+		if ((rc = cfile_held(x, true)) != 0)
 			break;
-		}
-		x->progressed = true;
-		cfile_report(x);
 	}
 	free(entry);
 	return rc;

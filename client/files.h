@@ -155,4 +155,9 @@ CAIRN_WARN_UNUSED int cfile_run(struct cfile_xfer *x, cfile_step step);
 /* Reports X's progress (bytes of the file held) to its callback, if any. */
 void cfile_report(const struct cfile_xfer *x);
 
+/* A chunk was recorded in X->p: stored at once in a transaction of its own (synchronous
+ * NORMAL, above), X->progressed set, and with REPORT the callback told. Returns 0 or the
+ * store's error (X->network then false: not worth a retry). */
+CAIRN_WARN_UNUSED int cfile_held(struct cfile_xfer *x, bool report);
+
 #endif

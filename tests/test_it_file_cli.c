@@ -131,15 +131,21 @@ static unsigned long long first_progress(const char *out)
 	return done;
 }
 
+/* A and B paired; a file of LEN random bytes at w->dir/NAME (*SRC), and where it goes (*DST). */
+static void start(struct world *w, const char *name, size_t len, char src[160], char dst[160])
+{
+	pair(w->home[0], w->home[1], w->addr, NULL);
+	snprintf(src, 160, "%s/%s", w->dir, name);
+	snprintf(dst, 160, "%s/%s.out", w->dir, name);
+	make_file(src, len);
+}
+
 static void test_big_file(void **state)
 {
 	struct world *w = *state;
 	const char *a = w->home[0], *b = w->home[1];
-	pair(a, b, w->addr, NULL);
 	char src[160], dst[160];
-	snprintf(src, sizeof(src), "%s/evidence.bin", w->dir);
-	snprintf(dst, sizeof(dst), "%s/got.bin", w->dir);
-	make_file(src, BIG);
+	start(w, "evidence.bin", BIG, src, dst);
 	/* usage errors: exit 2 with a hint */
 	const char *const *usage[] = {
 	    ARGS("send", "bob", "--file"),          ARGS("send", "--file", src),
@@ -205,11 +211,8 @@ static void test_sender_killed(void **state)
 {
 	struct world *w = *state;
 	const char *a = w->home[0], *b = w->home[1];
-	pair(a, b, w->addr, NULL);
 	char src[160], dst[160];
-	snprintf(src, sizeof(src), "%s/video.bin", w->dir);
-	snprintf(dst, sizeof(dst), "%s/video.out", w->dir);
-	make_file(src, KILLS);
+	start(w, "video.bin", KILLS, src, dst);
 	assert_true(kill_at_third(a, ARGS("send", "bob", "--file", src, "--json")));
 	char id[33];
 	file_id(a, "sending", id, NULL, 0);
@@ -229,11 +232,8 @@ static void test_receiver_killed(void **state)
 {
 	struct world *w = *state;
 	const char *a = w->home[0], *b = w->home[1];
-	pair(a, b, w->addr, NULL);
 	char src[160], dst[160];
-	snprintf(src, sizeof(src), "%s/scan.bin", w->dir);
-	snprintf(dst, sizeof(dst), "%s/scan.out", w->dir);
-	make_file(src, KILLS);
+	start(w, "scan.bin", KILLS, src, dst);
 	cli_check(0, CALL(.home = a), ARGS("send", "bob", "--file", src));
 	sync_expect(CALL(.home = b), 0, 1);
 	char id[33];
