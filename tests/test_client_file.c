@@ -342,6 +342,30 @@ static void test_resume_download(void **state)
 	free(content);
 }
 
+/* An empty file is one chunk of padding, and comes back empty; a file of exactly one chunk's
+ * worth has no padding at all. */
+static void test_edges(void **state)
+{
+	struct fixture *f = *state;
+	struct cairn *a = f->w->h[0].c, *b = f->w->h[1].c;
+	size_t sizes[] = {0, FILE_CHUNK_PLAIN};
+	for (size_t k = 0; k < 2; k++) {
+		char src[256], dst[256], name[32];
+		snprintf(name, sizeof(name), "edge%zu", k);
+		uint8_t *content = random_file(f, name, sizes[k], src, sizeof(src));
+		uint8_t id[16];
+		assert_int_equal(cairn_file_send(a, "bob", src, NULL, NULL, id), 0);
+		sync1(b);
+		snprintf(dst, sizeof(dst), "%s/%s.out", f->w->root, name);
+		assert_int_equal(cairn_file_get(b, id, dst, NULL, NULL), 0);
+		struct stat sb;
+		assert_int_equal(stat(dst, &sb), 0);
+		assert_int_equal(sb.st_size, sizes[k]);
+		same_content(dst, content, sizes[k]);
+		free(content);
+	}
+}
+
 /* A send killed while it encrypted: its record (no digest yet) names a spool cut short. The
  * next run writes the spool again and sends the file whole; no second spool is left. */
 static void test_spool_resumed(void **state)
@@ -622,6 +646,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_resume_upload, setup_two, teardown),
 	    cmocka_unit_test_setup_teardown(test_resume_download, setup_two, teardown),
 	    cmocka_unit_test_setup_teardown(test_spool_resumed, setup_two, teardown),
+	    cmocka_unit_test_setup_teardown(test_edges, setup_two, teardown),
 	    cmocka_unit_test_setup_teardown(test_tampered, setup_two, teardown),
 	    cmocka_unit_test_setup_teardown(test_expired, setup_two, teardown),
 	    cmocka_unit_test_setup_teardown(test_junk_dropped, setup_two, teardown),
