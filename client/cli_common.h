@@ -29,8 +29,12 @@ struct options {
 	const char *work;  /* intake create: --work BITS */
 	const char *grace; /* intake rotate: --grace DURATION */
 	int private_routing; /* --private-routing, or CAIRN_PRIVATE_ROUTING=1 */
-	int yes;             /* wipe: --yes, no question asked */
+	int yes;             /* wipe, files get: --yes, no question asked */
 	const char *expires; /* bundle export: --expires DURATION */
+	/* files (cli_file.c) */
+	const char *file;     /* send --file PATH */
+	const char *output;   /* files get --output PATH */
+	const char *max_size; /* files get --max-size SIZE */
 };
 
 /* A duration Ns, Nm, Nh or Nd (0s allowed) into *OUT seconds; on a bad one tells on stderr

@@ -673,3 +673,10 @@ bool cstate_fresh(const struct cstate *st)
 {
 	return st != NULL && st->fresh;
 }
+
+int cstate_set_durable(struct cstate *st, int full)
+{
+	if (st == NULL || st->depth != 0)
+		return CAIRN_ESTATE;
+	return exec_sql(st->db, full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+}

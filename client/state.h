@@ -109,6 +109,14 @@ void cstate_free_value(uint8_t *value, size_t vlen);
  */
 CAIRN_WARN_UNUSED int cstate_checkpoint(struct cstate *st);
 
+/*
+ * FULL true (the default): every commit is fsynced before it returns. False: commits are
+ * written to the WAL without an fsync (SQLite's synchronous=NORMAL), which survives a killed
+ * process, not a power cut; for the files' per-chunk progress (files.h says why that is
+ * enough). Only outside a transaction (CAIRN_ESTATE otherwise).
+ */
+CAIRN_WARN_UNUSED int cstate_set_durable(struct cstate *st, int full);
+
 /* Changes the passphrase (re-seals the master key, not every record). CAIRN_EINVAL if it is
  * the duress passphrase. */
 CAIRN_WARN_UNUSED int cstate_rekey(struct cstate *st, const char *new_passphrase);

@@ -23,6 +23,7 @@
 #include <sodium.h>
 
 #include "client.h"
+#include "files.h"
 #include "group.h"
 
 /* How long the engine goes without a sweep at most: another process (a `cairn send`) may
@@ -194,15 +195,14 @@ static int outbox_one(void *ctx, const uint8_t *v, size_t len)
 
 /*
  * What else a deleted message leaves in the home besides its record, parts and outbox
- * entries: today nothing. The one place where a message's other belongings are deleted with
- * it, in the sweep's transaction: a file (kind 8, PROTOCOL.md 11) deletes its record and its
- * chunks here (the `files` branch's cfile_forget).
+ * entries: a file (kind 8, PROTOCOL.md 11), whose record and spool go with it. The one place
+ * where a message's other belongings are deleted with it, in the sweep's transaction.
  */
 static int expire_message_extras(struct cairn *c, const struct stored_message *m)
 {
-	(void)c;
-	(void)m;
-	return 0;
+	/* A file's line in the conversation has the file message's id, which is the file's id
+	 * (PROTOCOL.md 11.2); for any other message there is no file, and absent is no error. */
+	return cfile_forget(c, m->id);
 }
 
 /* Deletes everything of X (the caller's transaction). */
