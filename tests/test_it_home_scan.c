@@ -271,9 +271,74 @@ static void test_heavy_use_leaves_no_plaintext(void **state)
 	close(out);
 	assert_true(open_files >= 2); /* cairn.db and its -wal at least */
 
+	/* Files (PROTOCOL.md 11): one sent 1:1 and fetched, one sent to the group and left
+	 * offered; their names and runs of their bytes are needles, and HOME/files/ (the spools)
+	 * is scanned with the rest. The originals and the fetched copy live outside the homes. */
+	char outside[160], in1[200], in2[200], got1[200];
+	snprintf(outside, sizeof(outside), "%s/outside", w.dir);
+	assert_int_equal(mkdir(outside, 0700), 0);
+	snprintf(in1, sizeof(in1), "%s/testimony-0x5eed.txt", outside);
+	snprintf(in2, sizeof(in2), "%s/group-minutes-0x5eed.txt", outside);
+	snprintf(got1, sizeof(got1), "%s/fetched", outside);
+	static const char *const runs[2] = {"the file's own words, written in the clear 0x5eed ",
+	                                    "the group file's own words, also in the clear 0x5eed "};
+	const char *inputs[2] = {in1, in2};
+	for (int f = 0; f < 2; f++) {
+		FILE *fp = fopen(inputs[f], "wb");
+		assert_non_null(fp);
+		for (int i = 0; i < 4000; i++) /* about 200 KiB: several chunks */
+			fputs(runs[f], fp);
+		fclose(fp);
+		need_str(runs[f], "a file's content");
+	}
+	need_str("testimony-0x5eed.txt", "a file's name");
+	need_str("group-minutes-0x5eed.txt", "a file's name");
+	cli_check(0, CALL(.home = a), ARGS("send", "robert-renamed-0x5eed", "--file", in1));
+	cli_check(0, CALL(.home = a), ARGS("send", "the-group-name-0x5eed", "--file", in2));
+	cli_check(-1, CALL(.home = b), ARGS("sync"));
+	struct res fl = cli_expect(0, CALL(.home = b), ARGS("files", "--json"));
+	const char *at = strstr(fl.out, "testimony-0x5eed.txt");
+	assert_non_null(at);
+	while (at > fl.out && at[-1] != '\n')
+		at--;
+	char id[33];
+	assert_int_equal(sscanf(at, "{\"id\":\"%32[0-9a-f]\"", id), 1);
+	res_free(&fl);
+	cli_check(0, CALL(.home = b), ARGS("files", "get", id, "--output", got1, "--yes"));
+	struct stat fst;
+	assert_int_equal(stat(got1, &fst), 0);
+	assert_int_equal(fst.st_size, 4000 * strlen(runs[0]));
+	cli_check(-1, CALL(.home = c), ARGS("sync"));
+	/* A send that cannot reach the relay keeps its spool for the next run: scanned too. The
+	 * sender retries for minutes, so once its spool is whole (13 chunks: PROTOCOL.md 11.1) it
+	 * is killed, as a seized phone's app would be. */
+	assert_int_equal(relayproc_stop(&w.relay, SIGTERM), 0);
+	int sout = -1;
+	pid_t sender = cli_spawn_out(CALL(.home = a),
+	                             ARGS("send", "robert-renamed-0x5eed", "--file", in1), &sout, NULL);
+	char spools[200];
+	snprintf(spools, sizeof(spools), "%s/files", a);
+	bool whole = false;
+	for (int t = 0; t < 600 && !whole; t++) {
+		DIR *sd = opendir(spools);
+		for (struct dirent *de; sd != NULL && (de = readdir(sd)) != NULL;) {
+			char sp[512];
+			struct stat sst;
+			snprintf(sp, sizeof(sp), "%s/%s", spools, de->d_name);
+			whole |= de->d_name[0] != '.' && stat(sp, &sst) == 0 && sst.st_size == 13 * 16384;
+		}
+		if (sd != NULL)
+			closedir(sd);
+		if (!whole)
+			(void)poll(NULL, 0, 100);
+	}
+	kill(sender, SIGKILL);
+	(void)wait_status(sender);
+	close(sout);
+	assert_true(whole);
+
 	/* INTAKE: an intake address (cairn intake create) and a request through it belong here
-	 * too; FILES: once the `files` branch is merged, a file sent 1:1 and to the group, its
-	 * name and a run of its bytes as needles, and HOME/files/ is scanned with the rest. */
+	 * too. */
 
 	/* The mailboxes and the group's log, as the relay knows them. */
 	size_t ids = relay_ids("SELECT recipient_id FROM mailboxes", "a mailbox id") +
