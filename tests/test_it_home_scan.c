@@ -280,8 +280,9 @@ static void test_heavy_use_leaves_no_plaintext(void **state)
 	snprintf(in1, sizeof(in1), "%s/testimony-0x5eed.txt", outside);
 	snprintf(in2, sizeof(in2), "%s/group-minutes-0x5eed.txt", outside);
 	snprintf(got1, sizeof(got1), "%s/fetched", outside);
-	static const char *const runs[2] = {"the file's own words, written in the clear 0x5eed ",
-	                                    "the group file's own words, also in the clear 0x5eed "};
+	static const char *const runs[2] = {
+	    "the file's own words, written in the clear 0x5eed ",
+	    "the group file's own words, also in the clear 0x5eed "};
 	const char *inputs[2] = {in1, in2};
 	for (int f = 0; f < 2; f++) {
 		FILE *fp = fopen(inputs[f], "wb");
@@ -314,8 +315,8 @@ static void test_heavy_use_leaves_no_plaintext(void **state)
 	 * is killed, as a seized phone's app would be. */
 	assert_int_equal(relayproc_stop(&w.relay, SIGTERM), 0);
 	int sout = -1;
-	pid_t sender = cli_spawn_out(CALL(.home = a),
-	                             ARGS("send", "robert-renamed-0x5eed", "--file", in1), &sout, NULL);
+	pid_t sender = cli_spawn_out(
+	    CALL(.home = a), ARGS("send", "robert-renamed-0x5eed", "--file", in1), &sout, NULL);
 	char spools[200];
 	snprintf(spools, sizeof(spools), "%s/files", a);
 	bool whole = false;
@@ -325,7 +326,8 @@ static void test_heavy_use_leaves_no_plaintext(void **state)
 			char sp[512];
 			struct stat sst;
 			snprintf(sp, sizeof(sp), "%s/%s", spools, de->d_name);
-			whole |= de->d_name[0] != '.' && stat(sp, &sst) == 0 && sst.st_size == 13 * 16384;
+			whole |= de->d_name[0] != '.' && stat(sp, &sst) == 0 &&
+			         sst.st_size == 13 * 16384;
 		}
 		if (sd != NULL)
 			closedir(sd);
