@@ -23,6 +23,7 @@
 #include "cairn/address.h"
 #include "cairn/cairn.h"
 #include "cli_common.h"
+#include "cli_file.h"
 #include "cli_group.h"
 #include "cli_intake.h"
 #include "cli_relay.h"
@@ -47,6 +48,14 @@ static const char usage_text[] =
     "                                   invite's or address's). Through an intake address, N\n"
     "                                   stays waiting until its owner accepts you\n"
     "  send N TEXT | send N -           send TEXT (or standard input) to contact N\n"
+    "  send N --file PATH [--json]      send a file (to 2 GiB) to contact or group N; run it\n"
+    "                                   again to resume an unfinished upload\n"
+    "  files [--json]                   list files sent and offered (an id for files get)\n"
+    "  files get ID [--output PATH] [--yes] [--max-size SIZE] [--json]\n"
+    "                                   fetch, verify and write file ID (default: its name\n"
+    "                                   here; never over an existing file); above SIZE\n"
+    "                                   (default 100M) it asks, or needs --yes; run it again\n"
+    "                                   to resume\n"
     "  sync                             send the outbox, fetch and store new messages\n"
     "  read N [--json]                  show the conversation with N\n"
     "  listen [--json]                  stay connected and print messages as they arrive\n"
@@ -485,7 +494,7 @@ int main(int argc, char **argv)
 	o.private_routing = pr != NULL && strcmp(pr, "1") == 0;
 	/* Three words for every command but `group add`, which takes a list of contacts. */
 	const char *words[WORDS_MAX + 1] = {NULL};
-	int nwords = 0;
+	int nwords = 0, took;
 	if (sodium_init() < 0)
 		return 1;
 	for (int i = 1; i < argc; i++) {
@@ -533,6 +542,10 @@ int main(int argc, char **argv)
 				o.timeout_ms = (int)s * 1000;
 			}
 			i++;
+		} else if ((took = cli_file_option(&o, a, next)) != 0) {
+			if (took < 0)
+				return EXIT_USAGE;
+			i += took - 1;
 		} else if (a[0] == '-' && a[1] != '\0') {
 			fprintf(stderr, "cairn: unknown option %s (see cairn --help)\n", a);
 			return EXIT_USAGE;
@@ -562,6 +575,8 @@ int main(int argc, char **argv)
 		return cli_requests(&o, words, nwords);
 	if (strcmp(cmd, "relay") == 0)
 		return cli_relay(&o, words, nwords);
+	if (strcmp(cmd, "files") == 0 || (strcmp(cmd, "send") == 0 && o.file != NULL))
+		return cli_file(&o, words, nwords);
 	if (nwords > 3) {
 		fprintf(stderr, "cairn: too many arguments (see cairn --help)\n");
 		return EXIT_USAGE;

@@ -28,6 +28,11 @@ struct options {
 	const char *work;  /* intake create: --work BITS */
 	const char *grace; /* intake rotate: --grace DURATION */
 	int private_routing; /* --private-routing, or CAIRN_PRIVATE_ROUTING=1 */
+	/* files (cli_file.c) */
+	const char *file;     /* send --file PATH */
+	const char *output;   /* files get --output PATH */
+	const char *max_size; /* files get --max-size SIZE */
+	int yes;              /* files get --yes */
 };
 
 /* Prints "cairn: WHAT: <error>" on stderr and returns 1 (the exit status of an error). */

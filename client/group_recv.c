@@ -16,6 +16,7 @@
 #include <sodium.h>
 
 #include "client.h"
+#include "files.h"
 #include "group.h"
 
 /* A key update from member SENDER at SEQ (9.6): counted if it follows on; one from our own
@@ -89,6 +90,20 @@ static int deliver(struct cairn *c, struct group_state *g, bool current, bool ol
 			known |= memcmp(g->leave[i], identity, CAIRN_KEY_LEN) == 0;
 		if (!known)
 			memcpy(g->leave[g->nleave++], identity, CAIRN_KEY_LEN);
+	}
+	if (am.kind == APPMSG_FILE) {
+		/* section 11: an offered file and its line in the group's conversation */
+		uint8_t from[RECORD_ID_LEN];
+		char line[512];
+		size_t n = 0;
+		int rc = group_sender_id(c, identity, from);
+		if (rc >= 0)
+			rc = cfile_offered(c, g->conv, true, g->group_id, from, am.id, am.sent_at,
+			                   am.data, am.data_len, line, sizeof(line), &n);
+		if (rc == 1)
+			rc = group_store_message(c, g, identity, am.id, (int64_t)am.sent_at,
+			                         (const uint8_t *)line, n);
+		return rc < 0 ? rc : 0;
 	}
 	if (am.kind != APPMSG_TEXT)
 		return 0;

@@ -14,6 +14,7 @@
 #include "client.h"
 #include "group.h"
 #include "e2e.h"
+#include "files.h"
 
 /* One call of client_receive_envelope: where messages are reported and effects recorded. */
 struct receiver {
@@ -143,6 +144,26 @@ static int deliver_group(struct receiver *rv, struct contact *k, const uint8_t *
 	return 0;
 }
 
+/* A file message (section 11): an offered file and its line in the conversation. */
+static int deliver_file(struct receiver *rv, struct contact *k, const struct appmsg *am,
+                        uint8_t **text, size_t *tlen)
+{
+	char line[512];
+	size_t n = 0;
+	if (appmsg_check(am, APPMSG_DIRECT) != 0)
+		return 0;
+	int rc = cfile_offered(rv->c, k->conv, false, NULL, k->id, am->id, am->sent_at, am->data,
+	                       am->data_len, line, sizeof(line), &n);
+	if (rc == 1)
+		rc = client_store_message(rv->c, k, 0, am->id, (int64_t)am->sent_at,
+		                          client_now_s(rv->c), (const uint8_t *)line, n);
+	if (rc == 1 && (*text = malloc(n ? n : 1)) != NULL) {
+		memcpy(*text, line, n);
+		*tlen = n;
+	}
+	return rc < 0 ? rc : 0;
+}
+
 /* Handles the application message inside an opened envelope (transaction held). */
 static int deliver_appmsg(struct receiver *rv, struct contact *k, const uint8_t *raw, size_t len,
                           struct appmsg *am, uint8_t **text, size_t *tlen)
@@ -154,6 +175,8 @@ static int deliver_appmsg(struct receiver *rv, struct contact *k, const uint8_t 
 		apply_mailboxes(rv, k, am);
 	if (am->kind >= APPMSG_GROUP_OFFER && am->kind <= APPMSG_GROUP_WELCOME)
 		return deliver_group(rv, k, raw, len, am);
+	if (am->kind == APPMSG_FILE)
+		return deliver_file(rv, k, am, text, tlen);
 	if (am->kind != APPMSG_TEXT)
 		return 0; /* hello, mailboxes, or a kind from a later version: nothing to store */
 	if (am->part_count == 1) {

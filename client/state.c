@@ -748,3 +748,10 @@ int cstate_rekey(struct cstate *st, const char *new_passphrase)
 		(void)exec_sql(st->db, "PRAGMA wal_checkpoint(TRUNCATE)");
 	return rc;
 }
+
+int cstate_set_durable(struct cstate *st, int full)
+{
+	if (st == NULL || st->depth != 0)
+		return CAIRN_ESTATE;
+	return exec_sql(st->db, full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
+}

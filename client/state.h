@@ -98,6 +98,14 @@ CAIRN_WARN_UNUSED int cstate_list_scope(struct cstate *st, uint32_t kind, const 
 /* Wipes and frees a value from cstate_get. Accepts NULL. */
 void cstate_free_value(uint8_t *value, size_t vlen);
 
+/*
+ * FULL true (the default): every commit is fsynced before it returns. False: commits are
+ * written to the WAL without an fsync (SQLite's synchronous=NORMAL), which survives a killed
+ * process, not a power cut; for the files' per-chunk progress (files.h says why that is
+ * enough). Only outside a transaction (CAIRN_ESTATE otherwise).
+ */
+CAIRN_WARN_UNUSED int cstate_set_durable(struct cstate *st, int full);
+
 /* Changes the passphrase (re-seals the master key, not every record). */
 CAIRN_WARN_UNUSED int cstate_rekey(struct cstate *st, const char *new_passphrase);
 

@@ -9,6 +9,7 @@
 #include <sodium.h>
 
 #include "appmsg.h"
+#include "file.h"
 
 static void put_u16(uint8_t *p, uint16_t v)
 {
@@ -68,6 +69,9 @@ int appmsg_check(const struct appmsg *m, enum appmsg_scope scope)
 	switch (m->kind) {
 	case APPMSG_TEXT:
 		ok = direct || (group && m->data_len <= APPMSG_GROUP_PART_MAX);
+		break;
+	case APPMSG_FILE: /* section 11: one part, the same in a group log */
+		ok = (direct || group) && m->part_count == 1 && m->data_len <= FILE_DATA_MAX;
 		break;
 	case APPMSG_GROUP_WELCOME:
 		ok = direct; /* up to APPMSG_PARTS_MAX parts: a 1,000-member roster is 101 KB */

@@ -572,6 +572,78 @@ typedef int (*cairn_route_cb)(void *ctx, const struct cairn_route *r);
 /* Calls CB for each route, oldest first (a non-zero return stops the walk and is returned). */
 CAIRN_WARN_UNUSED int cairn_routes(struct cairn *c, cairn_route_cb cb, void *ctx);
 
+/* ---- files (docs/PROTOCOL.md section 11) ---- */
+
+/*
+ * A file of up to 2 GiB goes to a contact or a group as a log of fixed-size encrypted chunks
+ * on one of our relays, and a small file message in the conversation names it and holds its
+ * keys. Sending encrypts the file once into a spool in the home, uploads the chunks and then
+ * sends the message; receiving stores the message as an offered file, which cairn_file_get
+ * fetches, verifies whole and writes out. Both resume where they stopped (a dropped link, a
+ * killed process, a relay restart): call them again. Neither may run while this handle's
+ * engine runs (CAIRN_ESTATE). A file's id is its message's id.
+ */
+#define CAIRN_FILE_ID_LEN CAIRN_MESSAGE_ID_LEN
+
+enum cairn_file_state {
+	CAIRN_FILE_SENDING = 1,   /* ours: uploading (or waiting to resume) */
+	CAIRN_FILE_SENT = 2,      /* ours: every chunk uploaded and the message queued */
+	CAIRN_FILE_OFFERED = 3,   /* theirs: not fetched yet */
+	CAIRN_FILE_RECEIVING = 4, /* theirs: fetching (or waiting to resume) */
+	CAIRN_FILE_RECEIVED = 5,  /* theirs: verified whole and written out */
+	CAIRN_FILE_FAILED = 6,    /* either: ended by an error that a retry cannot fix */
+};
+
+/* One file, borrowed for the duration of a callback. */
+struct cairn_file {
+	uint8_t id[CAIRN_FILE_ID_LEN];
+	const char *conversation; /* the contact's or the group's name */
+	const char *sender;       /* a group file from another member: who; else NULL */
+	const char *name;      /* as the sender named it: UNTRUSTED text, filter before showing */
+	const char *safe_name; /* NAME made safe as a file name (what cairn_file_get writes) */
+	int outgoing;          /* 1: ours */
+	int state;             /* enum cairn_file_state */
+	int error;             /* FAILED: why (a CAIRN_E* code) */
+	uint64_t size;         /* bytes */
+	uint64_t done;         /* bytes uploaded or fetched so far */
+	int64_t sent_at;       /* the sender's clock */
+};
+typedef int (*cairn_file_cb)(void *ctx, const struct cairn_file *f);
+
+/* Progress: DONE of TOTAL bytes. Called often; keep it cheap. */
+typedef void (*cairn_progress_cb)(void *ctx, uint64_t done, uint64_t total);
+
+/*
+ * Sends the file at PATH to contact or group NAME (blocking): an unfinished send of the same
+ * PATH to the same conversation is resumed, else a new one starts. Returns 0 once every chunk
+ * is on the relay and the file message was sent; CAIRN_ECONNECT (or CAIRN_ETIMEDOUT) when
+ * the relay stayed unreachable, or the message stays queued for the next sync (call again:
+ * it resumes); CAIRN_EQUOTA, CAIRN_ECAPACITY or CAIRN_EDENIED when the relay refused the
+ * file (final: the file is FAILED); CAIRN_ETOOBIG over 2 GiB; CAIRN_ENOTFOUND (no such
+ * conversation), CAIRN_EIO (PATH unreadable). PROGRESS (may be NULL) sees the bytes
+ * uploaded. *ID_OUT (may be NULL) receives the file's id.
+ */
+CAIRN_WARN_UNUSED int cairn_file_send(struct cairn *c, const char *name, const char *path,
+                                      cairn_progress_cb progress, void *ctx,
+                                      uint8_t id_out[CAIRN_FILE_ID_LEN]);
+
+/* Calls CB for every file sent or offered, oldest first (a non-zero return stops the walk and
+ * is returned). */
+CAIRN_WARN_UNUSED int cairn_files(struct cairn *c, cairn_file_cb cb, void *ctx);
+
+/*
+ * Fetches file ID (blocking), resuming a fetch that stopped, verifies it whole (every chunk
+ * opens in order, the padding is zero, the digest matches) and writes it to OUTPUT (NULL:
+ * its safe_name in the current directory) through a temporary file in OUTPUT's directory,
+ * never replacing a file that exists (CAIRN_EEXIST). Returns 0; CAIRN_ENOTFOUND (no such
+ * incoming file); CAIRN_EEXPIRED (the file has expired on the relay, or was deleted: final);
+ * CAIRN_EAUTH (a chunk was damaged or tampered with, or the digest differs: final, nothing is
+ * kept); CAIRN_ECONNECT / CAIRN_ETIMEDOUT (call again: it resumes); CAIRN_EIO (OUTPUT's
+ * directory). A file already received returns 0 and writes nothing.
+ */
+CAIRN_WARN_UNUSED int cairn_file_get(struct cairn *c, const uint8_t id[CAIRN_FILE_ID_LEN],
+                                     const char *output, cairn_progress_cb progress, void *ctx);
+
 /* Frees a string returned by libcairn (wiped first). Accepts NULL. */
 void cairn_free(char *s);
 
