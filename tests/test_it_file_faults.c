@@ -458,11 +458,11 @@ static void check_overhead(const struct phase *p, uint64_t bytes, uint64_t mib)
 {
 	unsigned interruptions = (unsigned)(p->kills + p->errors) + p->proxy.resets +
 	                         (p->outage_s > 0) + (p->loss_s > 0);
-	double limit = mib >= MIB_FULL ? (1 + OVERHEAD_MAX) * (double)p->padded
-	                               : 1.04 * (double)p->padded +
-	                                     (double)interruptions * INTERRUPTION_BYTES;
-	print_message("%s: %" PRIu64 " bytes at the proxy against a bound of %.0f (%s)\n",
-	              p->name, bytes, limit,
+	double limit = mib >= MIB_FULL
+	                   ? (1 + OVERHEAD_MAX) * (double)p->padded
+	                   : 1.04 * (double)p->padded + (double)interruptions * INTERRUPTION_BYTES;
+	print_message("%s: %" PRIu64 " bytes at the proxy against a bound of %.0f (%s)\n", p->name,
+	              bytes, limit,
 	              mib >= MIB_FULL ? "10% over the padded size"
 	                              : "4% over the padded size and 3 MiB per interruption");
 	if ((double)bytes > limit)

@@ -127,7 +127,8 @@ static int new_file_id(struct files_ctx *c, char *id, size_t cap)
 		cJSON *j = cJSON_Parse(line);
 		cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "id");
 		cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "direction");
-		bool seen = !cJSON_IsString(v) || !cJSON_IsString(d) || strcmp(d->valuestring, "in") != 0;
+		bool seen =
+		    !cJSON_IsString(v) || !cJSON_IsString(d) || strcmp(d->valuestring, "in") != 0;
 		for (size_t i = 0; !seen && i < c->nseen; i++)
 			seen = strcmp(c->seen[i], v->valuestring) == 0;
 		if (!seen)
