@@ -31,7 +31,8 @@ struct find_ctx {
 	const uint8_t *conv;
 	const char *path;
 	struct file_rec *out;
-	bool found;
+	bool found, sent;
+	uint8_t sent_id[APPMSG_ID_LEN]; /* a match already SENT */
 };
 
 static int find_one(void *ctx, const uint8_t *v, size_t vlen)
@@ -48,6 +49,10 @@ static int find_one(void *ctx, const uint8_t *v, size_t vlen)
 		f->found = true;
 		return 1;
 	}
+	if (match) {
+		memcpy(f->sent_id, r.id, APPMSG_ID_LEN);
+		f->sent = true;
+	}
 	cfile_rec_wipe(&r);
 	return 0;
 }
@@ -60,7 +65,13 @@ static int find_unfinished(struct cairn *c, const uint8_t conv[RECORD_ID_LEN], c
 	int rc = cstate_list(c->st, REC_FILE, find_one, &f);
 	if (rc < 0)
 		return rc;
-	return f.found ? 0 : CAIRN_ENOTFOUND;
+	if (f.found)
+		return 0;
+	/* 1:1: uploaded, and its message still waits in the outbox: only the message goes */
+	unsigned n = 0;
+	if (f.sent && !out->group && (rc = client_outbox_count(c, f.sent_id, &n)) != 0)
+		return rc;
+	return n > 0 ? cfile_load(c, f.sent_id, out) : CAIRN_ENOTFOUND;
 }
 
 /* The spool: the padded stream sealed once. Reads exactly R->size bytes of FD, hashing them. */
@@ -513,10 +524,11 @@ int cairn_file_send(struct cairn *c, const char *name, const char *path, cairn_p
 		return rc;
 	if (id_out != NULL)
 		memcpy(id_out, r.id, APPMSG_ID_LEN);
-	rc = upload(c, &r, cb, ctx);
+	bool queued = r.state == CAIRN_FILE_SENT;
+	rc = queued ? 0 : upload(c, &r, cb, ctx);
 	if (final_error(rc))
 		fail(c, &r, rc);
-	if (rc == 0)
+	if (rc == 0 && !queued)
 		rc = queue_message(c, &r);
 	if (rc == 0) {
 		/* the relay holds the file now; the spool has done its work */

@@ -305,6 +305,7 @@ static bool conn_output(struct conn *c)
 			return false;
 		const uint8_t *out;
 		size_t len = channel_output(&c->ch, &out);
+		bool wrote = false;
 		while (len > 0) {
 			ssize_t n = send(c->fd, out, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 			if (n < 0 && errno == EINTR)
@@ -315,13 +316,16 @@ static bool conn_output(struct conn *c)
 				return false;
 			channel_output_consume(&c->ch, (size_t)n);
 			len = channel_output(&c->ch, &out);
+			wrote = true;
 		}
 		size_t pending = channel_output_pending(&c->ch);
 		if (pending >= MR_SOFT_OUT) {
 			c->over_soft = true;
 			return true;
 		}
-		if (!c->over_soft)
+		/* A log read pauses below MR_SOFT_OUT too (at half the relay's output limit,
+		 * logcmd.c) and waits for drained() after a write, as the real relay calls it. */
+		if (!c->over_soft && !wrote)
 			break;
 		c->over_soft = false;
 		c->mr->relay->handler->drained(c->peer); /* may queue more: write it too */
@@ -352,6 +356,7 @@ static void publish_stats(struct memrelay *mr)
 	mr->stats.accepted = relay->stats.envelopes_accepted;
 	mr->stats.delivered = relay->stats.envelopes_delivered;
 	mr->stats.acknowledged = relay->stats.envelopes_acknowledged;
+	mr->stats.appended = relay->stats.log_entries_appended;
 	mr->stats.connections = mr->accepted;
 	mr->stats.open_connections = open;
 	pthread_mutex_unlock(&mr->lock);

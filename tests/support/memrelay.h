@@ -36,6 +36,7 @@ struct memrelay_stats {
 	uint64_t accepted;         /* SENDs accepted (envelopes_accepted) */
 	uint64_t delivered;        /* ENVELOPE deliveries */
 	uint64_t acknowledged;     /* envelopes acknowledged */
+	uint64_t appended;         /* group log entries appended (LOG_APPEND accepted) */
 	unsigned connections;      /* connections accepted since memrelay_new */
 	unsigned open_connections; /* open now */
 };
