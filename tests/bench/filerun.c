@@ -207,26 +207,3 @@ int files_same(const char *a, const char *b)
 	uint8_t da[32], db[32];
 	return digest(a, da) == 0 && digest(b, db) == 0 && sodium_memcmp(da, db, 32) == 0;
 }
-
-const char *files_find_cli(const char *path, char *out, size_t cap)
-{
-	if (path != NULL)
-		return access(path, X_OK) == 0 ? path : NULL;
-	char self[4096];
-	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (n <= 0)
-		return NULL;
-	self[n] = '\0';
-	char *slash = strrchr(self, '/');
-	if (slash == NULL)
-		return NULL;
-	*slash = '\0';
-	/* Installed side by side, or in the build tree: build/tests/bench -> build/client. */
-	static const char *const tries[] = {"cairn", "../../client/cairn"};
-	for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]); i++) {
-		snprintf(out, cap, "%s/%s", self, tries[i]);
-		if (access(out, X_OK) == 0)
-			return out;
-	}
-	return NULL;
-}

@@ -252,7 +252,7 @@ int files_run(const struct bench_opts *o)
 	if (c == NULL)
 		return 1;
 	c->o = o;
-	c->cli = files_find_cli(o->cli_bin, found, sizeof(found));
+	c->cli = relayctl_find_bin(o->cli_bin, "cairn", "../../client/cairn", found, sizeof(found));
 	if (c->cli == NULL) {
 		bench_note("files: the cairn command was not found; pass --cairn PATH");
 		free(c);

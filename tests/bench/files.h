@@ -38,9 +38,6 @@ int files_make(const char *path, uint64_t size);
 /* Whether the files A and B hold the same bytes (BLAKE2b-256 of each). */
 int files_same(const char *a, const char *b);
 
-/* Finds the cairn command: PATH if given, else beside this program or in the build tree. */
-const char *files_find_cli(const char *path, char *out, size_t cap);
-
 /* The scenario: starts a relay, pairs two homes, measures each size (median of FILES_RUNS),
  * prints the report (a table, or JSON with --json). Returns the process's exit status. */
 int files_run(const struct bench_opts *o);
