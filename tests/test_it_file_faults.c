@@ -10,12 +10,16 @@
  * arrive bit-identical (BLAKE2b-256 of both), and the bytes each direction carried must stay
  * within 10% of the padded size (PROTOCOL.md 11.1: chunks x 16384).
  *
- * The bytes are counted by the fault proxy: what the clients wrote into their TCP streams and
- * the proxy read (Noise, frames, bucket padding, and every chunk sent again after a kill or a
- * reset), without TCP/IP headers and TCP's own retransmissions. That is the honest figure for
- * the protocol: a retransmission under 20% loss is the network's cost, paid alike by any
- * protocol over TCP (scp too), while a chunk sent twice is Cairn's. The client side's iptables
- * counters (IP packets, retransmissions and headers included) are printed beside it.
+ * The bytes checked are the clients' TCP payload, read by the fault proxy from TCP_INFO on its
+ * client side of every connection: bytes received from the sender (the upload) and bytes the
+ * receiver acknowledged (the download). That is every byte of Cairn's streams that crossed
+ * the client's link (Noise, frames, bucket padding, every chunk sent or fetched again after a
+ * kill or a reset, what a killed process had taken but not yet stored), each once: without
+ * TCP/IP headers and TCP's retransmissions, which are the network's cost under 20% loss, paid
+ * alike by any protocol over TCP (scp too), while a chunk sent twice is Cairn's. Printed beside
+ * it: what the proxy forwarded (which also counts bytes written toward a client that was killed
+ * before taking them) and the client side's iptables counters (IP packets, headers and
+ * retransmissions included; and less the packets the test's loss dropped).
  *
  * CAIRN_FILE_FAULT_MIB sets the size in MiB (default 200; 48 in the ASan build, whose pass runs
  * beside the normal one). Needs root and ip(8) like test_it_censored; without them it skips.
@@ -189,7 +193,8 @@ static void link_state(struct world *w, bool up)
 
 /* What the fault proxy's run that just stopped did: "N bytes up, M down ... K resets". */
 struct proxy_stats {
-	uint64_t up, down;
+	uint64_t up, down;               /* forwarded: written to the relay, to the clients */
+	uint64_t from_clients, to_clients; /* the clients' TCP: received, acknowledged */
 	unsigned conns, stalls, resets;
 };
 
@@ -214,6 +219,10 @@ static struct proxy_stats proxy_stats_last(const struct world *w)
 	const char *rs = strstr(st, "ms); ");
 	if (rs == NULL || sscanf(rs + 5, "%u resets", &s.resets) != 1)
 		fail_msg("the fault proxy's report has no resets: %s", last);
+	const char *tcp = strstr(rs, "the clients' TCP: ");
+	if (tcp == NULL || sscanf(tcp + 18, "%" SCNu64 " bytes received from them, %" SCNu64,
+	                          &s.from_clients, &s.to_clients) != 2)
+		fail_msg("the fault proxy's report has no TCP counts: %s", last);
 	return s;
 }
 
@@ -438,9 +447,11 @@ static void report_phase(const struct phase *p, uint64_t padded)
 	              p->loss_s, (double)p->loss_bytes / 1e6, p->outage_s, p->proxy.conns,
 	              p->proxy.stalls, p->proxy.resets);
 	bool up = p->tx;
-	print_overhead(up ? "up, Cairn's streams (at the proxy):"
-	                  : "down, Cairn's streams (at the "
-	                    "proxy):",
+	print_overhead(up ? "up, the client's TCP payload (checked):"
+	                  : "down, the client's TCP payload (checked):",
+	               up ? p->proxy.from_clients : p->proxy.to_clients, padded);
+	print_overhead(up ? "up, forwarded by the proxy to the relay:"
+	                  : "down, forwarded by the proxy to the client:",
 	               up ? p->proxy.up : p->proxy.down, padded);
 	print_overhead(up ? "up, IP packets (iptables, with TCP's resends):"
 	                  : "down, IP packets (iptables, with TCP's resends):",
@@ -594,9 +605,9 @@ static void test_file_faults(void **state)
 	assert_true(up.proxy.resets + down.proxy.resets > 0);
 	/* The bytes each way: at least the padded size (everything went through the proxy),
 	 * and within 10% of it (below the full size: 4% and a little per interruption). */
-	assert_true(up.proxy.up >= padded && down.proxy.down >= padded);
-	check_overhead(&up, up.proxy.up, mib);
-	check_overhead(&down, down.proxy.down, mib);
+	assert_true(up.proxy.from_clients >= padded && down.proxy.to_clients >= padded);
+	check_overhead(&up, up.proxy.from_clients, mib);
+	check_overhead(&down, down.proxy.to_clients, mib);
 }
 
 static int file_teardown(void **state)
