@@ -55,6 +55,7 @@ struct progress {
 	int bar; /* a terminal on stderr */
 	double start, last;
 	uint64_t first; /* bytes already done when this run began (resumed) */
+	uint64_t last_done;
 	int begun;
 };
 
@@ -76,10 +77,11 @@ static void on_progress(void *ctx, uint64_t done, uint64_t total)
 		p->begun = 1;
 		p->start = t;
 		p->first = done;
-	} else if (done < total && t - p->last < 0.25) {
-		return; /* at most four lines a second */
+	} else if (done < total && t - p->last < 0.25 && done - p->last_done < total / 100) {
+		return; /* a line every quarter second or every 1%, whichever comes first */
 	}
 	p->last = t;
+	p->last_done = done;
 	if (p->o->json) {
 		printf("{\"event\":\"progress\",\"bytes\":%" PRIu64 ",\"total\":%" PRIu64 "}\n",
 		       done, total);

@@ -31,24 +31,17 @@ static int store_now(struct cairn *c, const struct file_rec *r)
 	return rc == 0 ? cstate_commit(c->st) : (cstate_rollback(c->st), rc);
 }
 
-static void report(const struct file_rec *r, const struct file_prog *p, cairn_progress_cb cb,
-                   void *ctx)
-{
-	if (cb == NULL)
-		return;
-	uint64_t done = (uint64_t)cfile_prog_count(p) * FILE_CHUNK_PLAIN;
-	cb(ctx, done < r->size ? done : r->size, r->size);
-}
-
 /*
  * One read of R's log on N from P->next_seq to its end. Returns 0 at END (whole or not),
  * CAIRN_EEXPIRED (the log is gone, or entries we need expired), or another error (*NETWORK:
  * worth a retry).
  */
-static int read_on(struct cairn *c, struct cnet *n, const struct file_rec *r, struct file_prog *p,
-                   int spool, cairn_progress_cb cb, void *ctx, bool *network, bool *progressed)
+static int read_on(struct cfile_xfer *x, struct cnet *n)
 {
-	*network = true;
+	struct cairn *c = x->c;
+	const struct file_rec *r = x->r;
+	struct file_prog *p = &x->p;
+	bool *network = &x->network;
 	struct cairn_msg m = {.type = CAIRN_CMD_LOG_READ,
 	                      .request_id = cnet_next_id(n),
 	                      .log_id = r->log_id,
@@ -71,8 +64,14 @@ static int read_on(struct cairn *c, struct cnet *n, const struct file_rec *r, st
 			}
 			break;
 		}
-		if (reply.type == CAIRN_REPLY_END)
+		if (reply.type == CAIRN_REPLY_END) {
+			/* the whole log read, chunks missing: they will not come */
+			if (cfile_prog_count(p) < r->chunks) {
+				*network = false;
+				rc = CAIRN_EEXPIRED;
+			}
 			break;
+		}
 		if (reply.type == CAIRN_REPLY_LOG_STATE) {
 			/* entries we have not read are gone while chunks are missing: expired */
 			if (reply.first_seq > m.seq && cfile_prog_count(p) < r->chunks) {
@@ -86,7 +85,7 @@ static int read_on(struct cairn *c, struct cnet *n, const struct file_rec *r, st
 		uint32_t i;
 		bool keep = file_entry_index(reply.envelope, reply.envelope_len, &i) == 0 &&
 		            i < r->chunks && !cfile_prog_has(p, i);
-		if (keep && pwrite(spool, reply.envelope, FILE_ENTRY_LEN,
+		if (keep && pwrite(x->spool, reply.envelope, FILE_ENTRY_LEN,
 		                   (off_t)i * FILE_ENTRY_LEN) != FILE_ENTRY_LEN) {
 			rc = CAIRN_EIO;
 			*network = false;
@@ -109,50 +108,10 @@ static int read_on(struct cairn *c, struct cnet *n, const struct file_rec *r, st
 			*network = false;
 			break;
 		}
-		*progressed = true;
+		x->progressed = true;
 		if (keep)
-			report(r, p, cb, ctx);
+			cfile_report(x);
 	}
-	return rc;
-}
-
-/* Reads until every chunk is held, reconnecting with backoff while progress comes. */
-static int fetch(struct cairn *c, const struct file_rec *r, int spool, cairn_progress_cb cb,
-                 void *ctx)
-{
-	struct file_prog p;
-	int rc = cfile_prog_load(c, r->id, &p);
-	if (rc != 0)
-		return rc;
-	report(r, &p, cb, ctx);
-	int backoff = 1000;
-	int64_t stall_ms =
-	    8 * (int64_t)c->timeout_ms > 120000 ? 8 * (int64_t)c->timeout_ms : 120000;
-	int64_t last = client_mono_ms(c);
-	if ((rc = cstate_set_durable(c->st, 0)) != 0)
-		return rc;
-	while (cfile_prog_count(&p) < r->chunks) {
-		struct cnet *n = NULL;
-		bool network = true, progressed = false;
-		rc = client_connect(c, r->relay, &n);
-		if (rc == 0)
-			rc = read_on(c, n, r, &p, spool, cb, ctx, &network, &progressed);
-		cnet_close(n);
-		if (rc == 0 && cfile_prog_count(&p) < r->chunks)
-			rc = CAIRN_EEXPIRED; /* the whole log read, chunks missing: they will not
-			                        come */
-		if (rc == 0 || !network)
-			break;
-		if (progressed) {
-			last = client_mono_ms(c);
-			backoff = 1000;
-		}
-		if (client_mono_ms(c) - last > stall_ms)
-			break;
-		cfile_backoff(c, &backoff);
-	}
-	if (cstate_set_durable(c->st, 1) != 0 && rc == 0)
-		rc = CAIRN_EIO;
 	return rc;
 }
 
@@ -205,12 +164,12 @@ static int write_out(struct cairn *c, const struct file_rec *r, int spool, const
 	char dir[4096], tmp[4200];
 	snprintf(dir, sizeof(dir), "%s", out);
 	char *d = dirname(dir);
-	uint8_t rnd[8];
-	char hex[17];
-	client_random(c, rnd, sizeof(rnd));
-	sodium_bin2hex(hex, sizeof(hex), rnd, sizeof(rnd));
-	if (snprintf(tmp, sizeof(tmp), "%s/.cairn-%s.part", d, hex) >= (int)sizeof(tmp))
+	/* Named after the spool (random, and the same for this file each time): a fetch killed
+	 * while it wrote leaves this behind, and the next one replaces it. */
+	(void)c;
+	if (snprintf(tmp, sizeof(tmp), "%s/.cairn-%.16s.part", d, r->spool) >= (int)sizeof(tmp))
 		return CAIRN_EINVAL;
+	(void)unlink(tmp);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return CAIRN_EIO;
@@ -305,7 +264,9 @@ int cairn_file_get(struct cairn *c, const uint8_t id[CAIRN_FILE_ID_LEN], const c
 		rc = store_now(c, &r);
 	}
 	if (rc == 0)
-		rc = fetch(c, &r, spool, cb, ctx);
+		rc = cfile_run(
+		    &(struct cfile_xfer){.c = c, .r = &r, .spool = spool, .cb = cb, .ctx = ctx},
+		    read_on);
 	if (rc == 0) {
 		rc = write_out(c, &r, spool, out);
 		if (rc == 0 && cb != NULL)

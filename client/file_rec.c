@@ -410,11 +410,56 @@ int cairn_files(struct cairn *c, cairn_file_cb cb, void *ctx)
 	return cstate_list(c->st, REC_FILE, list_one, &l);
 }
 
-void cfile_backoff(struct cairn *c, int *backoff_ms)
+/* A pause before trying a relay again, doubling from 1 s to 30 s, on the client's clock
+ * (env.h), so that a test's clock that skips idle time skips it. */
+static void backoff(struct cairn *c, int *backoff_ms)
 {
-	/* on the client's clock (env.h), so that a test's clock that skips idle time skips it */
 	int64_t until = client_mono_ms(c) + *backoff_ms;
 	for (int64_t now; (now = client_mono_ms(c)) < until;)
-		(void)poll(NULL, 0, until - now < 100 ? (int)(until - now) : 100);
+		(void)poll(NULL, 0, until - now < 10 ? (int)(until - now) : 10);
 	*backoff_ms = *backoff_ms * 2 > 30000 ? 30000 : *backoff_ms * 2;
+}
+
+void cfile_report(const struct cfile_xfer *x)
+{
+	if (x->cb == NULL)
+		return;
+	uint64_t done = (uint64_t)cfile_prog_count(&x->p) * FILE_CHUNK_PLAIN;
+	x->cb(x->ctx, done < x->r->size ? done : x->r->size, x->r->size);
+}
+
+int cfile_run(struct cfile_xfer *x, cfile_step step)
+{
+	struct cairn *c = x->c;
+	int rc = cfile_prog_load(c, x->r->id, &x->p);
+	if (rc != 0)
+		return rc;
+	cfile_report(x);
+	int pause = 1000;
+	int64_t stall_ms =
+	    8 * (int64_t)c->timeout_ms > 120000 ? 8 * (int64_t)c->timeout_ms : 120000;
+	int64_t last = client_mono_ms(c);
+	if ((rc = cstate_set_durable(c->st, 0)) != 0)
+		return rc;
+	while (cfile_prog_count(&x->p) < x->r->chunks) {
+		struct cnet *n = NULL;
+		x->network = true;
+		x->progressed = false;
+		rc = client_connect(c, x->r->relay, &n);
+		if (rc == 0)
+			rc = step(x, n);
+		cnet_close(n);
+		if (rc == 0 || !x->network)
+			break;
+		if (x->progressed) {
+			last = client_mono_ms(c);
+			pause = 1000;
+		}
+		if (client_mono_ms(c) - last > stall_ms)
+			break;
+		backoff(c, &pause);
+	}
+	if (cstate_set_durable(c->st, 1) != 0 && rc == 0)
+		rc = CAIRN_EIO;
+	return rc;
 }

@@ -81,7 +81,8 @@ static int spool_write(struct cairn *c, struct file_rec *r, int fd)
 	int rc = cfile_spool_path(c, r->spool, path, sizeof(path), true);
 	if (rc != 0)
 		return rc;
-	int out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	/* a spool left by a send killed while it wrote this one is written anew */
+	int out = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (out < 0)
 		return CAIRN_EIO;
 	crypto_secretstream_xchacha20poly1305_state st;
@@ -174,18 +175,13 @@ static int start(struct cairn *c, const char *name, const char *path, struct fil
 	size_t blen = strlen(base);
 	if (blen == 0 || blen > FILE_NAME_MAX || !file_utf8_ok((const uint8_t *)base, blen))
 		return CAIRN_EINVAL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? CAIRN_ENOTFOUND : CAIRN_EIO;
 	struct stat sb;
-	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-		close(fd);
+	if (stat(path, &sb) != 0)
+		return errno == ENOENT ? CAIRN_ENOTFOUND : CAIRN_EIO;
+	if (!S_ISREG(sb.st_mode))
 		return CAIRN_EINVAL;
-	}
-	if ((uint64_t)sb.st_size > CAIRN_FILE_SIZE_MAX) {
-		close(fd);
+	if ((uint64_t)sb.st_size > CAIRN_FILE_SIZE_MAX)
 		return CAIRN_ETOOBIG;
-	}
 	r->dir = FILE_OUT;
 	r->state = CAIRN_FILE_SENDING;
 	r->size = (uint64_t)sb.st_size;
@@ -205,18 +201,30 @@ static int start(struct cairn *c, const char *name, const char *path, struct fil
 	uint8_t rnd[FILE_SPOOL_NAMELEN / 2];
 	client_random(c, rnd, sizeof(rnd));
 	sodium_bin2hex(r->spool, sizeof(r->spool), rnd, sizeof(rnd));
-	rc = spool_write(c, r, fd);
-	close(fd);
-	if (rc != 0)
-		return rc;
+	/* Stored before the spool is written, with no digest yet: a send killed while it
+	 * encrypts leaves a record that names its spool, and the next run writes it again. */
 	if ((rc = cstate_begin(c->st)) == 0) {
 		rc = cfile_store(c, r);
 		rc = rc == 0 ? cstate_commit(c->st) : (cstate_rollback(c->st), rc);
 	}
-	if (rc != 0) {
-		char sp[4200];
-		if (cfile_spool_path(c, r->spool, sp, sizeof(sp), false) == 0)
-			(void)unlink(sp);
+	return rc;
+}
+
+/* Writes R's spool from its source (again, after a killed run) and stores its digest: the
+ * file must still be there, of the size it had. */
+static int spool(struct cairn *c, struct file_rec *r)
+{
+	int fd = open(r->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return CAIRN_EIO;
+	struct stat sb;
+	int rc = fstat(fd, &sb) != 0 || (uint64_t)sb.st_size != r->size ? CAIRN_EIO : 0;
+	if (rc == 0)
+		rc = spool_write(c, r, fd);
+	close(fd);
+	if (rc == 0 && (rc = cstate_begin(c->st)) == 0) {
+		rc = cfile_store(c, r);
+		rc = rc == 0 ? cstate_commit(c->st) : (cstate_rollback(c->st), rc);
 	}
 	return rc;
 }
@@ -244,25 +252,17 @@ static uint32_t next_unsent(const struct file_rec *r, const struct file_prog *p,
 	return r->chunks;
 }
 
-static void report(const struct file_rec *r, const struct file_prog *p, cairn_progress_cb cb,
-                   void *ctx)
-{
-	if (cb == NULL)
-		return;
-	uint64_t done = (uint64_t)cfile_prog_count(p) * FILE_CHUNK_PLAIN;
-	cb(ctx, done < r->size ? done : r->size, r->size);
-}
-
 /*
- * One connection's worth of upload on N: the log created (idempotent), then appends from the
- * first chunk without an APPENDED, SEND_WINDOW in flight. Returns 0 when every chunk is
- * acknowledged, a final refusal, or another error (*NETWORK: worth a retry). *PROGRESSED says
- * whether any chunk was acknowledged.
+ * One connection's worth of upload on N (a cfile_step): the log created (idempotent), then
+ * appends from the first chunk without an APPENDED, SEND_WINDOW in flight. Returns 0 when
+ * every chunk is acknowledged, a final refusal, or another error (X->network: worth a retry).
  */
-static int upload_on(struct cairn *c, struct cnet *n, const struct file_rec *r, struct file_prog *p,
-                     int spool, cairn_progress_cb cb, void *ctx, bool *network, bool *progressed)
+static int upload_on(struct cfile_xfer *x, struct cnet *n)
 {
-	*network = true;
+	struct cairn *c = x->c;
+	const struct file_rec *r = x->r;
+	struct file_prog *p = &x->p;
+	bool *network = &x->network;
 	uint8_t cdig[CAIRN_CREDENTIAL_LEN], ddig[CAIRN_CREDENTIAL_LEN];
 	struct group_log_ref log = {0};
 	memcpy(log.log_id, r->log_id, CAIRN_LOG_ID_LEN);
@@ -287,7 +287,7 @@ static int upload_on(struct cairn *c, struct cnet *n, const struct file_rec *r, 
 	uint32_t next = next_unsent(r, p, fl, 0, 0);
 	while (rc == 0 && cfile_prog_count(p) < r->chunks) {
 		while (nfl < SEND_WINDOW && next < r->chunks && rc == 0) {
-			if (pread(spool, entry, FILE_ENTRY_LEN, (off_t)next * FILE_ENTRY_LEN) !=
+			if (pread(x->spool, entry, FILE_ENTRY_LEN, (off_t)next * FILE_ENTRY_LEN) !=
 			    FILE_ENTRY_LEN) {
 				rc = CAIRN_EIO;
 				*network = false;
@@ -338,56 +338,25 @@ static int upload_on(struct cairn *c, struct cnet *n, const struct file_rec *r, 
 			*network = false;
 			break;
 		}
-		*progressed = true;
-		report(r, p, cb, ctx);
+		x->progressed = true;
+		cfile_report(x);
 	}
 	free(entry);
 	return rc;
 }
 
-/* Uploads until every chunk is acknowledged, reconnecting with backoff while progress comes
- * within the stall limit. */
+/* Uploads until every chunk is acknowledged (cfile_run). */
 static int upload(struct cairn *c, const struct file_rec *r, cairn_progress_cb cb, void *ctx)
 {
-	struct file_prog p;
-	int rc = cfile_prog_load(c, r->id, &p);
+	char path[4200];
+	int rc = cfile_spool_path(c, r->spool, path, sizeof(path), false);
 	if (rc != 0)
 		return rc;
-	char path[4200];
-	if ((rc = cfile_spool_path(c, r->spool, path, sizeof(path), false)) != 0)
-		return rc;
-	int spool = open(path, O_RDONLY | O_CLOEXEC);
-	if (spool < 0)
+	struct cfile_xfer x = {.c = c, .r = r, .cb = cb, .ctx = ctx};
+	if ((x.spool = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return CAIRN_EIO;
-	report(r, &p, cb, ctx);
-	int backoff = 1000;
-	int64_t stall_ms =
-	    8 * (int64_t)c->timeout_ms > 120000 ? 8 * (int64_t)c->timeout_ms : 120000;
-	int64_t last = client_mono_ms(c);
-	if ((rc = cstate_set_durable(c->st, 0)) != 0) {
-		close(spool);
-		return rc;
-	}
-	while (cfile_prog_count(&p) < r->chunks) {
-		struct cnet *n = NULL;
-		bool network = true, progressed = false;
-		rc = client_connect(c, r->relay, &n);
-		if (rc == 0)
-			rc = upload_on(c, n, r, &p, spool, cb, ctx, &network, &progressed);
-		cnet_close(n);
-		if (rc == 0 || !network)
-			break;
-		if (progressed) {
-			last = client_mono_ms(c);
-			backoff = 1000;
-		}
-		if (client_mono_ms(c) - last > stall_ms)
-			break;
-		cfile_backoff(c, &backoff);
-	}
-	if (cstate_set_durable(c->st, 1) != 0 && rc == 0)
-		rc = CAIRN_EIO;
-	close(spool);
+	rc = cfile_run(&x, upload_on);
+	close(x.spool);
 	return rc;
 }
 
@@ -525,9 +494,14 @@ int cairn_file_send(struct cairn *c, const char *name, const char *path, cairn_p
 	if (id_out != NULL)
 		memcpy(id_out, r.id, APPMSG_ID_LEN);
 	bool queued = r.state == CAIRN_FILE_SENT;
-	rc = queued ? 0 : upload(c, &r, cb, ctx);
-	if (final_error(rc))
-		fail(c, &r, rc);
+	/* no digest yet: the spool was never finished (a digest of all zeros is never real) */
+	if (!queued && sodium_is_zero(r.digest, FILE_DIGEST_LEN) && (rc = spool(c, &r)) != 0) {
+		fail(c, &r, rc); /* the file changed or went: started anew next time */
+	} else {
+		rc = queued ? 0 : upload(c, &r, cb, ctx);
+		if (final_error(rc))
+			fail(c, &r, rc);
+	}
 	if (rc == 0 && !queued)
 		rc = queue_message(c, &r);
 	if (rc == 0) {

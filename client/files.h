@@ -128,7 +128,31 @@ size_t cfile_message_text(const struct file_rec *r, char *out, size_t cap);
  * and '\\' and a leading '.' replaced with '_'; never empty. OUT of CAP (>= 2) bytes. */
 void cfile_safe_name(const uint8_t *name, size_t len, char *out, size_t cap);
 
-/* A blocking loop's pause before trying a relay again, doubling from 1 s to 30 s. */
-void cfile_backoff(struct cairn *c, int *backoff_ms);
+/* A transfer in progress (file_send.c's upload, file_get.c's fetch): what a step needs. */
+struct cfile_xfer {
+	struct cairn *c;
+	const struct file_rec *r;
+	struct file_prog p; /* loaded by cfile_run */
+	int spool;          /* the spool's descriptor */
+	cairn_progress_cb cb;
+	void *ctx;
+	bool network;    /* set by a step that failed: worth a retry (a network error) */
+	bool progressed; /* set by a step: a chunk was recorded */
+};
+
+/* One connection's worth of transfer on N: 0 when every chunk is held, else an error (the
+ * step sets X->network for one worth a retry). */
+typedef int (*cfile_step)(struct cfile_xfer *x, struct cnet *n);
+
+/*
+ * Runs STEP over connections to X->r's relay until every chunk is held: progress loaded and
+ * reported first, commits made with synchronous=NORMAL meanwhile (the header says why),
+ * reconnecting after a pause that doubles from 1 s to 30 s while chunks come, and giving up
+ * after 8 timeouts (at least 120 s) without one. Returns 0 or the last step's error.
+ */
+CAIRN_WARN_UNUSED int cfile_run(struct cfile_xfer *x, cfile_step step);
+
+/* Reports X's progress (bytes of the file held) to its callback, if any. */
+void cfile_report(const struct cfile_xfer *x);
 
 #endif

@@ -342,6 +342,41 @@ static void test_resume_download(void **state)
 	free(content);
 }
 
+/* A send killed while it encrypted: its record (no digest yet) names a spool cut short. The
+ * next run writes the spool again and sends the file whole; no second spool is left. */
+static void test_spool_resumed(void **state)
+{
+	struct fixture *f = *state;
+	struct cairn *a = f->w->h[0].c, *b = f->w->h[1].c;
+	char src[256], dst[256];
+	size_t len = 500000;
+	uint8_t *content = random_file(f, "photo.jpg", len, src, sizeof(src));
+	memrelay_set_down(f->r, true);
+	uint8_t id[16], id2[16];
+	int rc = cairn_file_send(a, "bob", src, NULL, NULL, id);
+	assert_true(rc == CAIRN_ECONNECT || rc == CAIRN_ETIMEDOUT);
+	memrelay_set_down(f->r, false);
+	/* as if killed while encrypting: no digest, half a spool */
+	struct file_rec r;
+	char sp[4200];
+	assert_int_equal(cfile_load(a, id, &r), 0);
+	memset(r.digest, 0, sizeof(r.digest));
+	assert_int_equal(cstate_begin(a->st), 0);
+	assert_int_equal(cfile_store(a, &r), 0);
+	assert_int_equal(cstate_commit(a->st), 0);
+	assert_int_equal(cfile_spool_path(a, r.spool, sp, sizeof(sp), false), 0);
+	assert_int_equal(truncate(sp, FILE_ENTRY_LEN + 100), 0);
+	assert_int_equal(spooled(f, 0), 1);
+	assert_int_equal(cairn_file_send(a, "bob", src, NULL, NULL, id2), 0);
+	assert_memory_equal(id, id2, 16);
+	assert_int_equal(spooled(f, 0), 0);
+	sync1(b);
+	snprintf(dst, sizeof(dst), "%s/photo.out", f->w->root);
+	assert_int_equal(cairn_file_get(b, id, dst, NULL, NULL), 0);
+	same_content(dst, content, len);
+	free(content);
+}
+
 /* ---- a sender that misbehaves, built from proto/file.h ---------------------------------- */
 
 enum craft_fault {
@@ -586,6 +621,7 @@ int main(void)
 	    cmocka_unit_test(test_group),
 	    cmocka_unit_test_setup_teardown(test_resume_upload, setup_two, teardown),
 	    cmocka_unit_test_setup_teardown(test_resume_download, setup_two, teardown),
+	    cmocka_unit_test_setup_teardown(test_spool_resumed, setup_two, teardown),
 	    cmocka_unit_test_setup_teardown(test_tampered, setup_two, teardown),
 	    cmocka_unit_test_setup_teardown(test_expired, setup_two, teardown),
 	    cmocka_unit_test_setup_teardown(test_junk_dropped, setup_two, teardown),

@@ -3,8 +3,8 @@
  * Files through the real `cairn` and `cairn-relay` (docs/PROTOCOL.md section 11): a 20 MiB file
  * sent and fetched bit-identical, `cairn files --json`, the conversation's lines on both sides;
  * the sender SIGKILLed mid-upload and the receiver SIGKILLed mid-download, each re-run
- * resuming (its first progress line is past zero) and the file arriving whole; and a group
- * file.
+ * resuming (its first progress line is past zero) and the file arriving whole; the size
+ * limit. Groups: test_client_file.
  */
 #include <fcntl.h>
 #include <setjmp.h>
@@ -27,7 +27,8 @@
 #include "it_client_common.h"
 #include "it_group_cli_common.h"
 
-#define BIG (20u * 1024 * 1024 + 12345) /* not a multiple of a chunk */
+#define BIG   (20u * 1024 * 1024 + 12345) /* not a multiple of a chunk */
+#define KILLS (6u * 1024 * 1024 + 777)    /* the files of the SIGKILL tests */
 
 /* A file of LEN random bytes at PATH. */
 static void make_file(const char *path, size_t len)
@@ -139,6 +140,21 @@ static void test_big_file(void **state)
 	snprintf(src, sizeof(src), "%s/evidence.bin", w->dir);
 	snprintf(dst, sizeof(dst), "%s/got.bin", w->dir);
 	make_file(src, BIG);
+	/* usage errors: exit 2 with a hint */
+	const char *const *usage[] = {
+	    ARGS("send", "bob", "--file"),          ARGS("send", "--file", src),
+	    ARGS("send", "bob", "x", "--file", src), ARGS("files", "get"),
+	    ARGS("files", "get", "zz"),             ARGS("files", "get", "abcd", "--max-size", "x"),
+	    ARGS("files", "bogus"),                 ARGS("files", "get", "a", "b"),
+	};
+	for (size_t i = 0; i < sizeof(usage) / sizeof(usage[0]); i++) {
+		struct res u = cli_expect(2, CALL(.home = a), usage[i]);
+		assert_true(u.errlen > 0);
+		res_free(&u);
+	}
+	/* a file that is not there, a conversation that is not there */
+	cli_check(1, CALL(.home = a), ARGS("send", "bob", "--file", "/nonexistent/x"));
+	cli_check(1, CALL(.home = a), ARGS("send", "nobody", "--file", src));
 	struct res r = cli_expect(0, CALL(.home = a), ARGS("send", "bob", "--file", src, "--json"));
 	assert_non_null(strstr(r.out, "{\"event\":\"progress\""));
 	assert_non_null(strstr(r.out, "{\"event\":\"done\""));
@@ -158,6 +174,14 @@ static void test_big_file(void **state)
 	file_id(b, "received", id2, NULL, 0);
 	/* a second get writes nothing and succeeds; the output is never replaced */
 	cli_check(0, CALL(.home = b), ARGS("files", "get", id, "--output", dst));
+	/* over the size limit without --yes and without a terminal: refused, before anything */
+	char dst2[160];
+	snprintf(dst2, sizeof(dst2), "%s/got.2", w->dir);
+	r = cli_expect(1, CALL(.home = b),
+	               ARGS("files", "get", id, "--output", dst2, "--max-size", "1M"));
+	assert_non_null(strstr(r.err, "--yes"));
+	res_free(&r);
+	assert_int_equal(access(dst2, F_OK), -1);
 	/* both conversations show the file */
 	struct convo cb = read_convo(b, "alice"), ca = read_convo(a, "bob");
 	int in = 0, out = 0;
@@ -185,13 +209,13 @@ static void test_sender_killed(void **state)
 	char src[160], dst[160];
 	snprintf(src, sizeof(src), "%s/video.bin", w->dir);
 	snprintf(dst, sizeof(dst), "%s/video.out", w->dir);
-	make_file(src, BIG);
+	make_file(src, KILLS);
 	assert_true(kill_at_third(a, ARGS("send", "bob", "--file", src, "--json")));
 	char id[33];
 	file_id(a, "sending", id, NULL, 0);
 	/* the same command again resumes past what the relay acknowledged */
 	struct res r = cli_expect(0, CALL(.home = a), ARGS("send", "bob", "--file", src, "--json"));
-	assert_true(first_progress(r.out) * 3 > BIG);
+	assert_true(first_progress(r.out) * 3 > KILLS);
 	res_free(&r);
 	char id2[33];
 	file_id(a, "sent", id2, NULL, 0);
@@ -209,7 +233,7 @@ static void test_receiver_killed(void **state)
 	char src[160], dst[160];
 	snprintf(src, sizeof(src), "%s/scan.bin", w->dir);
 	snprintf(dst, sizeof(dst), "%s/scan.out", w->dir);
-	make_file(src, BIG);
+	make_file(src, KILLS);
 	cli_check(0, CALL(.home = a), ARGS("send", "bob", "--file", src));
 	sync_expect(CALL(.home = b), 0, 1);
 	char id[33];
@@ -219,45 +243,12 @@ static void test_receiver_killed(void **state)
 	file_id(b, "receiving", id, NULL, 0);
 	struct res r =
 	    cli_expect(0, CALL(.home = b), ARGS("files", "get", id, "--output", dst, "--json"));
-	assert_true(first_progress(r.out) * 3 > BIG);
+	assert_true(first_progress(r.out) * 3 > KILLS);
 	res_free(&r);
 	same_files(src, dst);
 	/* a 1:1 file's log is deleted once whole: fetching it again from a fresh record would
 	 * find it gone; the record says received */
 	file_id(b, "received", id, NULL, 0);
-}
-
-/* A file into a group: uploaded once, fetched by another member. */
-static void test_group_file(void **state)
-{
-	struct world *w = *state;
-	const char *a = w->home[0], *b = w->home[1];
-	pair(a, b, w->addr, NULL);
-	cli_check(0, CALL(.home = a), ARGS("group", "create", "team", "--relay", w->addr));
-	cli_check(0, CALL(.home = a), ARGS("group", "add", "team", "bob"));
-	for (int i = 0; i < 4; i++) {
-		cli_check(-1, CALL(.home = b), ARGS("sync"));
-		cli_check(-1, CALL(.home = a), ARGS("sync"));
-	}
-	assert_int_equal(seen(b, "team"), 2);
-	char src[160], dst[160];
-	snprintf(src, sizeof(src), "%s/minutes.txt", w->dir);
-	snprintf(dst, sizeof(dst), "%s/minutes.out", w->dir);
-	make_file(src, 100000);
-	cli_check(0, CALL(.home = a), ARGS("send", "team", "--file", src));
-	cli_check(0, CALL(.home = b), ARGS("sync"));
-	char id[33], name[64];
-	file_id(b, "offered", id, name, sizeof(name));
-	assert_string_equal(name, "minutes.txt");
-	cli_check(0, CALL(.home = b), ARGS("files", "get", id, "--output", dst));
-	same_files(src, dst);
-	/* over the size limit without --yes and without a terminal: refused */
-	char dst2[160];
-	snprintf(dst2, sizeof(dst2), "%s/minutes.2", w->dir);
-	struct res r = cli_expect(1, CALL(.home = b),
-	                          ARGS("files", "get", id, "--output", dst2, "--max-size", "1K"));
-	assert_non_null(strstr(r.err, "--yes"));
-	res_free(&r);
 }
 
 int main(void)
@@ -268,7 +259,6 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_big_file, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sender_killed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_receiver_killed, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_group_file, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
