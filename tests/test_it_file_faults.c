@@ -54,7 +54,7 @@
  * was killed or a connection reset, fetched or sent again) weighs more: there the bound is the
  * framing's 4% plus this much per interruption. */
 #define MIB_FULL           200
-#define INTERRUPTION_BYTES (1u << 20)
+#define INTERRUPTION_BYTES (3u << 19) /* 1.5 MiB */
 /* Latency with jitter and a few stalls for every chunk of bytes; the resets are set per phase
  * (phase_start): every connection is cut after 10 to 20% of the padded size. */
 #define PROXY_FAULTS "--delay 30 --jitter 20 --chunk 16384 --stall 0.0002 500:2500"
@@ -475,7 +475,7 @@ static void check_overhead(const struct phase *p, uint64_t bytes, uint64_t mib)
 	print_message("%s: %" PRIu64 " bytes at the proxy against a bound of %.0f (%s)\n", p->name,
 	              bytes, limit,
 	              mib >= MIB_FULL ? "10% over the padded size"
-	                              : "4% over the padded size and 1 MiB per interruption");
+	                              : "4% over the padded size and 1.5 MiB per interruption");
 	if ((double)bytes > limit)
 		fail_msg("the %s carried %.2f%% more than the padded size", p->name,
 		         100.0 * ((double)bytes / (double)p->padded - 1));
