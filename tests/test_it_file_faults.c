@@ -214,7 +214,8 @@ static struct proxy_stats proxy_stats_last(const struct world *w)
 	                        &s.conns, &s.up, &s.down) != 3)
 		fail_msg("the fault proxy's report is not there: %s", last);
 	const char *st = strstr(p, "chunks held");
-	if (st == NULL || sscanf(strchr(st, ';') + 1, " %u stalls", &s.stalls) != 1)
+	st = st != NULL ? strchr(st, ';') : NULL;
+	if (st == NULL || sscanf(st + 1, " %u stalls", &s.stalls) != 1)
 		fail_msg("the fault proxy's report has no stalls: %s", last);
 	const char *rs = strstr(st, "ms); ");
 	if (rs == NULL || sscanf(rs + 5, "%u resets", &s.resets) != 1)
