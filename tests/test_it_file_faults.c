@@ -61,7 +61,9 @@
 
 /* ---- the file ------------------------------------------------------------------------ */
 
-/* class(n) of PROTOCOL.md 11.1: n rounded up to keep its five most significant bits. */
+/* class(n) of PROTOCOL.md 11.1: n rounded up to keep its five most significant bits. Computed
+ * here from the spec rather than taken from proto/file.c, so that the bound does not move with
+ * the code it checks. */
 static uint64_t size_class(uint64_t n)
 {
 	if (n <= 32)

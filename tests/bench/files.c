@@ -19,6 +19,7 @@
 
 #include "cairn/address.h"
 #include "cairn/limits.h"
+#include "file.h"
 #include "files.h"
 #include "relayctl.h"
 
@@ -66,20 +67,6 @@ static double median(double *v, size_t n)
 {
 	qsort(v, n, sizeof(*v), cmp_double);
 	return v[n / 2];
-}
-
-/* PROTOCOL.md 11.1: the bytes of SIZE's entries on the relay. */
-static uint64_t padded_size(uint64_t size)
-{
-	uint64_t n = (size + CAIRN_FILE_CHUNK_PLAIN - 1) / CAIRN_FILE_CHUNK_PLAIN;
-	if (n > 32) {
-		unsigned bits = 0;
-		for (uint64_t v = n; v != 0; v >>= 1)
-			bits++;
-		uint64_t step = 1ull << (bits - 5);
-		n = (n + step - 1) / step * step;
-	}
-	return (n > 0 ? n : 1) * CAIRN_LOG_ENTRY_MAX;
 }
 
 static int cli_ok(struct files_ctx *c, int who, const char *const *args, char *out, size_t cap,
@@ -200,7 +187,7 @@ static int measure(struct files_ctx *c, uint32_t mib, struct files_result *r)
 			fig[f][i] = one[f];
 	}
 	r->mib = mib;
-	r->padded = padded_size((uint64_t)mib << 20);
+	r->padded = (uint64_t)file_chunks((uint64_t)mib << 20) * CAIRN_LOG_ENTRY_MAX;
 	double *out[F_COUNT] = {&r->raw_mbs,  &r->send_mbs,       &r->get_mbs,
 	                        &r->both_mbs, &r->raw_cpu,        &r->send_cpu,
 	                        &r->get_cpu,  &r->relay_send_cpu, &r->relay_get_cpu};
