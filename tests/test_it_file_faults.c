@@ -339,9 +339,12 @@ static void run_phase(struct world *w, struct phase *p)
 			p->outage_s = now - t_down;
 		}
 		/* A SIGKILL at each fraction of the way (not while the link is down: the kill is
-		 * meant to land mid-transfer), and one early if asked. */
-		bool kill_now = !early_done && p->runs == 1 && now - t_spawn >= 1.0;
-		if (!kill_now && next_kill < KILLS && done >= p->kill_at[next_kill] && !w->down) {
+		 * meant to land mid-transfer), and, if asked, one early: 1 s into the first run,
+		 * or sooner if a small file reaches the first fraction before that. */
+		bool kill_now = false;
+		if (!early_done) {
+			kill_now = now - t_spawn >= 1.0 || done >= p->kill_at[0];
+		} else if (next_kill < KILLS && done >= p->kill_at[next_kill] && !w->down) {
 			kill_now = true;
 			next_kill++;
 		}
