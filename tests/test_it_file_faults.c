@@ -478,8 +478,9 @@ static void check_overhead(const struct phase *p, uint64_t bytes, uint64_t mib)
 	double limit = mib >= MIB_FULL
 	                   ? (1 + OVERHEAD_MAX) * (double)p->padded
 	                   : 1.04 * (double)p->padded + (double)interruptions * INTERRUPTION_BYTES;
-	print_message("%s: %" PRIu64 " bytes of the client's TCP payload against a bound of %.0f (%s)\n", p->name,
-	              bytes, limit,
+	print_message("%s: %" PRIu64
+	              " bytes of the client's TCP payload against a bound of %.0f (%s)\n",
+	              p->name, bytes, limit,
 	              mib >= MIB_FULL ? "10% over the padded size"
 	                              : "4% over the padded size and 1.5 MiB per interruption");
 	if ((double)bytes > limit)
