@@ -45,7 +45,8 @@
 #include "wrapper.h"
 #include "it_censored_common.h"
 
-#define MIB_DEFAULT  (IT_ASAN ? 48 : 200) /* make test runs the ASan pass beside the other */
+/* The file in MiB: smaller in the ASan build, whose pass runs beside the normal one. */
+#define MIB_DEFAULT  (IT_ASAN ? 48 : 200)
 #define LOSS_S       20.0 /* 20% loss this long in each direction */
 #define KILLS        3    /* SIGKILLs per side, mid-transfer */
 #define RERUNS_MAX   40   /* runs that end in an error before the test gives up */
@@ -195,7 +196,7 @@ static void link_state(struct world *w, bool up)
 
 /* What the fault proxy's run that just stopped did: "N bytes up, M down ... K resets". */
 struct proxy_stats {
-	uint64_t up, down;               /* forwarded: written to the relay, to the clients */
+	uint64_t up, down;                 /* forwarded: written to the relay, to the clients */
 	uint64_t from_clients, to_clients; /* the clients' TCP: received, acknowledged */
 	unsigned conns, stalls, resets;
 };

@@ -390,7 +390,8 @@ static void report(const struct options *o)
 	fprintf(stderr,
 	        "faultproxy: seed %" PRIu64 ", delay %d+-%d ms: %u connections, %" PRIu64
 	        " bytes up, %" PRIu64 " down, %" PRIu64 " chunks held %.0f ms on average; "
-	        "%u stalls (%" PRIu64 " ms); %u resets (%u mid-frame)%s%s%s; the clients' TCP: %" PRIu64
+	        "%u stalls (%" PRIu64
+	        " ms); %u resets (%u mid-frame)%s%s%s; the clients' TCP: %" PRIu64
 	        " bytes received from them, %" PRIu64 " acknowledged by them\n",
 	        o->seed, o->delay_ms, o->jitter_ms, st.conns, st.bytes[0], st.bytes[1], st.chunks,
 	        st.chunks ? (double)st.held_ms / (double)st.chunks : 0.0, st.stalls, st.stall_ms,
