@@ -110,7 +110,8 @@ static void remove_stale(void)
 		if (sscanf(line, "%63s", name) != 1 ||
 		    sscanf(name, NS_PREFIX "%ld-%c", &pid, &side) != 2)
 			continue;
-		/* "PID (COMM) STATE ...": a run in progress is this program, and not a zombie. */
+		/* "PID (COMM) STATE ...": a run in progress is one of the programs built on this
+		 * world (test_it_censored, test_it_file_faults), and not a zombie. */
 		char path[64], stat[256] = "";
 		snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
 		FILE *f = fopen(path, "r");
@@ -120,8 +121,9 @@ static void remove_stale(void)
 			fclose(f);
 		}
 		const char *end = strrchr(stat, ')');
-		if (strstr(stat, "(test_it_censore") != NULL && end != NULL && end[1] == ' ' &&
-		    end[2] != 'Z')
+		if ((strstr(stat, "(test_it_censore") != NULL ||
+		     strstr(stat, "(test_it_file_fa") != NULL) &&
+		    end != NULL && end[1] == ' ' && end[2] != 'Z')
 			continue;
 		print_message("removing %s, left by an earlier run\n", name);
 		ns_remove(name);

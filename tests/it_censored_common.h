@@ -2,7 +2,8 @@
 /*
  * What test_it_censored.c (the four scenarios) uses of it_censored_common.c (the network, the
  * world of a test, the faultproxy, and the driving and checking of a scenario). One program
- * built from both; see test_it_censored.c for what is tested.
+ * built from both; see test_it_censored.c for what is tested. test_it_file_faults.c (a 200 MiB
+ * file) is another program on the same network, world and faultproxy.
  */
 #ifndef CAIRN_TEST_IT_CENSORED_COMMON_H
 #define CAIRN_TEST_IT_CENSORED_COMMON_H

@@ -39,6 +39,10 @@ struct bench_opts {
 	bool group_cairn_only; /* group: without mosquitto beside */
 	unsigned work_bits;    /* work: bits to solve at (0: WORK_BITS_DEFAULT) */
 	uint32_t work_solves;  /* work: solves to time (0: 64, quick 16) */
+	/* files (files.c): the cairn command, and the file sizes in MiB. */
+	const char *cli_bin;
+	uint32_t file_mib[BENCH_MAX_STEPS];
+	size_t file_mib_len;
 };
 
 /* ---- shapes and results ---------------------------------------------------------------- */

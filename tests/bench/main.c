@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "bench.h"
+#include "files.h"
 #include "transport.h"
 #include "relayctl.h"
 
@@ -22,6 +23,7 @@ enum { SC_COMPARE = 16 }; /* alone: cairn and mosquitto side by side */
 enum { SC_GROUP = 32 };   /* alone: one sender to N members, cairn and mosquitto */
 enum { SC_WORK = 64 };    /* alone: proof-of-work costs, no relay */
 enum { SC_TRANSPORT = 128 }; /* alone: each transport to one relay, side by side */
+enum { SC_FILES = 256 };     /* alone: a file through one relay, beside a raw TCP copy */
 
 static void usage(FILE *f)
 {
@@ -31,6 +33,7 @@ static void usage(FILE *f)
 	        "       cairn-bench [options] group\n"
 	        "       cairn-bench [options] work\n"
 	        "       cairn-bench [options] transport\n"
+	        "       cairn-bench [options] files\n"
 	        "  Runs the named scenarios (default: all) against a fresh cairn-relay each.\n"
 	        "  compare runs online (1 KiB, 4 senders), durable (1 KiB, 4 senders), idle\n"
 	        "  connections and limit against cairn-relay and /usr/sbin/mosquitto, and prints\n"
@@ -43,6 +46,9 @@ static void usage(FILE *f)
 	        "  transport measures each way of reaching a relay through the client's own\n"
 	        "  connection code: handshakes per second and CPU per handshake, then 1 KiB and\n"
 	        "  16 KiB envelopes to a subscribed owner (env/s, MB/s, CPU), beside direct.\n"
+	        "  files sends a file with `cairn send --file` and fetches it with `cairn files\n"
+	        "  get` through one relay, beside a raw TCP copy of the same file: MB/s and\n"
+	        "  CPU per MiB of the relay and the clients, median of three runs per size.\n"
 	        "  --quick              shorter runs and fewer connections (about a minute;\n"
 	        "                       compare: under three)\n"
 	        "  --json               print one JSON object instead of tables\n"
@@ -62,7 +68,10 @@ static void usage(FILE *f)
 	        "  --members N,...      group member counts (default 10,100,1000; quick 10,100)\n"
 	        "  --cairn-only         group without mosquitto\n"
 	        "  --work-bits N        work: bits to solve at (default 20)\n"
-	        "  --work-solves N      work: solves to time (default 64; quick 16)\n");
+	        "  --work-solves N      work: solves to time (default 64; quick 16)\n"
+	        "  --file-mib N,...     files: sizes in MiB (default 64,512; quick 16,64)\n"
+	        "  --cairn PATH         files: the cairn command (default: beside this program,\n"
+	        "                       or in the build tree)\n");
 }
 
 static void set_defaults(struct bench_opts *o)
@@ -80,6 +89,9 @@ static void set_defaults(struct bench_opts *o)
 	static const uint32_t members[] = {10, 100, 1000};
 	o->group_members_len = o->quick ? 2 : 3;
 	memcpy(o->group_members, members, o->group_members_len * sizeof(*members));
+	o->file_mib[0] = o->quick ? 16 : 64;
+	o->file_mib[1] = o->quick ? 64 : 512;
+	o->file_mib_len = 2;
 }
 
 /* A list "N,N,..." of 1..MAX into OUT (BENCH_MAX_STEPS at most); returns 0 or -1. */
@@ -144,6 +156,10 @@ static int parse_valued(const char *opt, const char *val, struct bench_opts *o)
 		o->work_bits = (unsigned)strtoul(val, NULL, 10);
 	else if (strcmp(opt, "--work-solves") == 0)
 		o->work_solves = (uint32_t)strtoul(val, NULL, 10);
+	else if (strcmp(opt, "--file-mib") == 0)
+		return parse_counts(val, 2048, o->file_mib, &o->file_mib_len);
+	else if (strcmp(opt, "--cairn") == 0)
+		o->cli_bin = val;
 	else if (strcmp(opt, "--workers") == 0)
 		o->conn_workers = (uint32_t)strtoul(val, NULL, 10);
 	else
@@ -178,6 +194,8 @@ static int parse_args(int argc, char **argv, struct bench_opts *o, int *which)
 			*which |= SC_WORK;
 		} else if (strcmp(a, "transport") == 0) {
 			*which |= SC_TRANSPORT;
+		} else if (strcmp(a, "files") == 0) {
+			*which |= SC_FILES;
 		} else if (scenario_bit(a) != 0) {
 			*which |= scenario_bit(a);
 		} else if (a[0] == '-' && i + 1 < argc && parse_valued(a, argv[i + 1], o) == 0) {
@@ -192,9 +210,10 @@ static int parse_args(int argc, char **argv, struct bench_opts *o, int *which)
 	if (((*which & SC_COMPARE) && *which != SC_COMPARE) ||
 	    ((*which & SC_GROUP) && *which != SC_GROUP) ||
 	    ((*which & SC_WORK) && *which != SC_WORK) ||
-	    ((*which & SC_TRANSPORT) && *which != SC_TRANSPORT)) {
+	    ((*which & SC_TRANSPORT) && *which != SC_TRANSPORT) ||
+	    ((*which & SC_FILES) && *which != SC_FILES)) {
 		fprintf(stderr,
-		        "cairn-bench: compare, group, work and transport run alone, without "
+		        "cairn-bench: compare, group, work, transport and files run alone, without "
 		        "scenario names\n");
 		return -1;
 	}
@@ -296,6 +315,8 @@ int main(int argc, char **argv)
 		return run_group(&o);
 	if (which == SC_TRANSPORT)
 		return transport_run(&o);
+	if (which == SC_FILES)
+		return files_run(&o);
 	struct bench_results *r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return 1;

@@ -187,6 +187,12 @@ void relayctl_stop(struct relayctl *r)
 
 const char *relayctl_find(const char *path, char *out, size_t cap)
 {
+	return relayctl_find_bin(path, "cairn-relay", "../../relay/cairn-relay", out, cap);
+}
+
+const char *relayctl_find_bin(const char *path, const char *name, const char *in_tree, char *out,
+                              size_t cap)
+{
 	if (path != NULL)
 		return access(path, X_OK) == 0 ? path : NULL;
 	char self[4096];
@@ -198,8 +204,8 @@ const char *relayctl_find(const char *path, char *out, size_t cap)
 	if (slash == NULL)
 		return NULL;
 	*slash = '\0';
-	/* Installed side by side, or in the build tree: build/tests/bench -> build/relay. */
-	static const char *const tries[] = {"cairn-relay", "../../relay/cairn-relay"};
+	/* Installed side by side, or in the build tree (IN_TREE, from build/tests/bench). */
+	const char *const tries[] = {name, in_tree};
 	for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]); i++) {
 		snprintf(out, cap, "%s/%s", self, tries[i]);
 		if (access(out, X_OK) == 0)

@@ -43,5 +43,9 @@ void relayctl_remove_dir(const char *dir);
 
 /* Finds cairn-relay: PATH if given, else beside this program or in the build tree. */
 const char *relayctl_find(const char *path, char *out, size_t cap);
+/* The same for any binary: PATH if given, else NAME beside this program, else IN_TREE (a path
+ * relative to this program's directory in the build tree). Returns PATH, OUT, or NULL. */
+const char *relayctl_find_bin(const char *path, const char *name, const char *in_tree, char *out,
+                              size_t cap);
 
 #endif

@@ -9,9 +9,14 @@
  * seed and N, so a run with the same seed makes the same decisions for the same byte stream.
  * The stream is watched as Cairn frames (u16 length, body) only to say where a reset cut it.
  * On SIGTERM or SIGINT it prints what it did to stderr and exits 0. Usage: faultproxy --help.
+ * Besides the bytes it forwarded, it reports what the clients' TCP carried: the payload bytes
+ * received from them and acknowledged by them (TCP_INFO on the client side of each connection),
+ * each byte once, without TCP/IP headers or retransmissions, and without what the proxy had
+ * written toward a client that was gone before it could take it.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -22,6 +27,8 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/tcp.h> /* struct tcp_info with tcpi_bytes_acked and _received (Linux 4.1+) */
 
 #include "toolnet.h"
 
@@ -76,6 +83,7 @@ struct stats {
 	uint64_t bytes[2], chunks, held_ms;
 	unsigned stalls;
 	uint64_t stall_ms;
+	uint64_t client_received, client_acked; /* TCP payload from / taken by the clients */
 	char cuts[512];
 };
 
@@ -133,6 +141,13 @@ static void drop_queue(struct dir *d)
 /* Closes both sides; with RST, a reset the peers see as ECONNRESET. */
 static void conn_close(struct conn *c, bool rst)
 {
+	struct tcp_info ti;
+	socklen_t len = sizeof(ti);
+	memset(&ti, 0, sizeof(ti));
+	if (c->fd[0] >= 0 && getsockopt(c->fd[0], IPPROTO_TCP, TCP_INFO, &ti, &len) == 0) {
+		st.client_received += ti.tcpi_bytes_received;
+		st.client_acked += ti.tcpi_bytes_acked;
+	}
 	for (int i = 0; i < 2; i++) {
 		if (c->fd[i] < 0)
 			continue;
@@ -375,11 +390,13 @@ static void report(const struct options *o)
 	fprintf(stderr,
 	        "faultproxy: seed %" PRIu64 ", delay %d+-%d ms: %u connections, %" PRIu64
 	        " bytes up, %" PRIu64 " down, %" PRIu64 " chunks held %.0f ms on average; "
-	        "%u stalls (%" PRIu64 " ms); %u resets (%u mid-frame)%s%s%s\n",
+	        "%u stalls (%" PRIu64
+	        " ms); %u resets (%u mid-frame)%s%s%s; the clients' TCP: %" PRIu64
+	        " bytes received from them, %" PRIu64 " acknowledged by them\n",
 	        o->seed, o->delay_ms, o->jitter_ms, st.conns, st.bytes[0], st.bytes[1], st.chunks,
 	        st.chunks ? (double)st.held_ms / (double)st.chunks : 0.0, st.stalls, st.stall_ms,
 	        st.resets, st.resets_mid_frame, st.resets ? ": " : "", st.cuts,
-	        st.refused ? "; upstream refused some" : "");
+	        st.refused ? "; upstream refused some" : "", st.client_received, st.client_acked);
 }
 
 int main(int argc, char **argv)
