@@ -52,17 +52,6 @@ test-asan: build-asan
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
 
-# The long tests (ctest label "long"): test_it_file_faults, a 200 MiB file over a bad link
-# with both sides SIGKILLed (docs/RELIABILITY.md), in the normal build, then in the ASan build
-# with a smaller file (LONG_ASAN_MIB; CAIRN_FILE_FAULT_MIB sets it in the test).
-LONG_ASAN_MIB ?= 48
-.PHONY: test-long
-test-long: build build-asan
-	cd $(BUILD) && ctest --output-on-failure -L long
-	cd $(ASAN_BUILD) && CAIRN_FILE_FAULT_MIB=$(LONG_ASAN_MIB) \
-		ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -L long
-
 # libFuzzer: each target for FUZZ_SECONDS (clang).
 fuzz: deps
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCAIRN_FUZZ=ON
