@@ -270,21 +270,24 @@ int cairn_send(struct cairn *c, const char *name, const uint8_t *text, size_t le
 	return client_send_queued(c, name, id);
 }
 
+int client_send_group_out(struct cairn *c)
+{
+	/* The group outbox, sent (with whatever else waits there) by one pass of the log
+	 * transport, which also reads what the groups' logs hold. */
+	struct logio_result lr;
+	unsigned n = 0;
+	int rc = logio_sync(c, c->group_h != NULL ? c->group_h : &group_logio_handler, c->group_ctx,
+	                    &lr);
+	if (rc == 0)
+		rc = group_out_count(c, &n);
+	return rc == 0 && n > 0 ? CAIRN_ECONNECT : rc;
+}
+
 int client_send_queued(struct cairn *c, const char *name, const uint8_t id[APPMSG_ID_LEN])
 {
-	int rc;
 	uint8_t gid[GROUP_ID_LEN];
-	if (client_group_find(c, name, gid) == 0) {
-		/* A group's message: its log's outbox, sent (with whatever else waits there) by one
-		 * pass of the log transport, which also reads what the group's log holds. */
-		struct logio_result lr;
-		unsigned n = 0;
-		rc = logio_sync(c, c->group_h != NULL ? c->group_h : &group_logio_handler,
-		                c->group_ctx, &lr);
-		if (rc == 0)
-			rc = group_out_count(c, &n);
-		return rc == 0 && n > 0 ? CAIRN_ECONNECT : rc;
-	}
+	if (client_group_find(c, name, gid) == 0)
+		return client_send_group_out(c);
 	/* Sent means accepted by any one relay. */
 	return client_send_now(c, id);
 }

@@ -225,6 +225,9 @@ CAIRN_WARN_UNUSED int client_queue_appmsg(struct cairn *c, const char *name, uin
  * relay, 0; CAIRN_ECONNECT when it stays queued (cairn.c). */
 CAIRN_WARN_UNUSED int client_send_queued(struct cairn *c, const char *name,
                                          const uint8_t id[APPMSG_ID_LEN]);
+/* Sends the group outbox (every group's queued entries) by one pass of the log transport:
+ * 0 when nothing is left queued, CAIRN_ECONNECT when something is (cairn.c). */
+CAIRN_WARN_UNUSED int client_send_group_out(struct cairn *c);
 
 /* Creates a mailbox of ours on RELAY: a fresh recipient key, secured with a fresh sender
  * credential (MB->flags 0). Needs the relay; on failure *MB is zeroed. */

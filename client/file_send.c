@@ -507,14 +507,5 @@ int cairn_file_send(struct cairn *c, const char *name, const char *path, cairn_p
 	cfile_rec_wipe(&r);
 	if (rc != 0)
 		return rc;
-	if (group) {
-		struct logio_result lr;
-		unsigned n = 0;
-		rc = logio_sync(c, c->group_h != NULL ? c->group_h : &group_logio_handler,
-		                c->group_ctx, &lr);
-		if (rc == 0)
-			rc = group_out_count(c, &n);
-		return rc == 0 && n > 0 ? CAIRN_ECONNECT : rc;
-	}
-	return client_send_now(c, id);
+	return group ? client_send_group_out(c) : client_send_now(c, id);
 }

@@ -395,9 +395,6 @@ struct receive_effects;
  * contact's name), or a store error. */
 CAIRN_WARN_UNUSED int client_group_find(struct cairn *c, const char *name,
                                         uint8_t gid[GROUP_ID_LEN]);
-/* cairn_queue for group NAME: sealed, queued, stored as ours; the engine woken. */
-CAIRN_WARN_UNUSED int client_group_queue(struct cairn *c, const char *name, const uint8_t *text,
-                                         size_t len, uint8_t id[APPMSG_ID_LEN]);
 /* A group kind (4, 5, 6) of DATA (untrusted) from contact CID over 1:1, inside the
  * envelope's transaction, after the contact's new state is stored: an offer answered with a
  * join (queued to the contact), a join as client_group_join_in, a welcome entered. Each is

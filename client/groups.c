@@ -253,20 +253,6 @@ int cairn_group_safety_number(struct cairn *c, const char *group,
 	return rc;
 }
 
-/* ---- sending ------------------------------------------------------------------------ */
-
-int client_group_queue(struct cairn *c, const char *name, const uint8_t *text, size_t len,
-                       uint8_t id[APPMSG_ID_LEN])
-{
-	uint8_t gid[GROUP_ID_LEN];
-	int rc = client_group_find(c, name, gid);
-	if (rc == 0)
-		rc = group_send_text(c, gid, text, len, id);
-	if (rc == 0)
-		client_engine_wake(c);
-	return rc;
-}
-
 /* ---- the 1:1 carriage (9.8) and the clock --------------------------------------------- */
 
 /* An offer from contact CID: answered with a join over the same session, in one
