@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The seized device through the real `cairn` and `cairn-relay`: `cairn wipe --yes` destroys a
- * home of 10,000 messages and a 200 MiB file in well under a second (the figure is printed),
+ * home of 10,000 messages and a file being sent (its spool) in well under a second (printed),
  * leaving nothing, while a `cairn listen` of that home runs and brings nothing back; `wipe`
  * without --yes and no terminal refuses; `cairn duress set` then an open with the duress
  * passphrase answers exactly as a new home does, and the real passphrase opens nothing after.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
@@ -33,7 +34,7 @@
 #include "state.h"
 
 #define MESSAGES  10000
-#define BIG_BYTES (200u << 20)
+#define BIG_BYTES (32u << 20)
 #define DURESS    "the words I give at a checkpoint"
 
 struct world {
@@ -103,25 +104,47 @@ static void queue_many(const char *home)
 	fprintf(stderr, "# %d messages queued in %.1f s\n", MESSAGES, now_s() - t0);
 }
 
-/* A 200 MiB file of random bytes in HOME/files/, where file transfers keep their spools. */
-static void big_spool(const char *home)
+/* A real file transfer's spool in HOME/files/ (32 MiB: a wipe removes it whatever its size):
+ * `cairn send bob --file` through a SOCKS proxy that is not there encrypts the whole file into
+ * its spool (PROTOCOL.md 11.1: 2051 chunks, class 2176 entries of 16384 bytes), then keeps
+ * trying to connect; it is killed once the spool is
+ * whole, as a phone's app would be when the phone is taken. WORK is a directory outside the
+ * home for the file itself (removed after). */
+static void big_spool(const char *home, const char *work)
 {
-	/* FILES: once the `files` branch is merged, send a real 200 MiB file here (cairn send
-	 * bob --file PATH, and keep it unsent or half-sent) so that its own spool is what the
-	 * wipe removes; until then a file of random bytes stands for one. */
-	char p[160];
-	snprintf(p, sizeof(p), "%s/files", home);
-	assert_int_equal(mkdir(p, 0700), 0);
-	snprintf(p, sizeof(p), "%s/files/0f3a9c2e41d85b76", home);
-	int fd = open(p, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	char in[160], spools[160];
+	snprintf(in, sizeof(in), "%s/evidence.bin", work);
+	int fd = open(in, O_WRONLY | O_CREAT | O_EXCL, 0600);
 	assert_true(fd >= 0);
 	static uint8_t buf[1 << 20];
 	for (unsigned done = 0; done < BIG_BYTES; done += sizeof(buf)) {
 		randombytes_buf(buf, sizeof(buf));
 		assert_int_equal(write(fd, buf, sizeof(buf)), (ssize_t)sizeof(buf));
 	}
-	assert_int_equal(fsync(fd), 0);
 	close(fd);
+	pid_t sender = cli_spawn(CALL(.home = home),
+	                         ARGS("--socks", "127.0.0.1:1", "send", "bob", "--file", in));
+	snprintf(spools, sizeof(spools), "%s/files", home);
+	const off_t whole = (off_t)2176 * 16384;
+	bool done = false;
+	for (double end = now_s() + 300; !done && now_s() < end;) {
+		DIR *d = opendir(spools);
+		for (struct dirent *e; d != NULL && (e = readdir(d)) != NULL;) {
+			char sp[512];
+			struct stat sb;
+			snprintf(sp, sizeof(sp), "%s/%s", spools, e->d_name);
+			done |= e->d_name[0] != '.' && stat(sp, &sb) == 0 && sb.st_size == whole;
+		}
+		if (d != NULL)
+			closedir(d);
+		struct timespec pause = {0, 100 * 1000 * 1000};
+		if (!done)
+			nanosleep(&pause, NULL);
+	}
+	kill(sender, SIGKILL);
+	(void)wait_status(sender);
+	assert_true(done);
+	assert_int_equal(unlink(in), 0);
 }
 
 /* Waits up to TIMEOUT_S for PID to exit; returns its status, or -1 (still running). */
@@ -230,7 +253,7 @@ static void test_wipe_big_home(void **state)
 	struct world *w = *state;
 	pair(w->alice, w->bob, w->addr, NULL);
 	queue_many(w->alice);
-	big_spool(w->alice);
+	big_spool(w->alice, w->dir);
 
 	/* No --yes and no terminal: refused, nothing touched. */
 	struct res r = cli_expect(2, CALL(.home = w->alice), ARGS("wipe"));
