@@ -240,7 +240,9 @@ int cstate_wipe(const char *dir)
 	int rc = cstate_wipe_keys(dir);
 	if (rc != 0 && rc != CAIRN_EIO)
 		return rc;
-	if ((remove_tree(dir, WIPE_FILES_DIR) != 0) | (remove_tree(dir, WIPE_PT_DIR) != 0))
+	/* Both trees go even if the first fails. */
+	int files_rc = remove_tree(dir, WIPE_FILES_DIR);
+	if (remove_tree(dir, WIPE_PT_DIR) != 0 || files_rc != 0)
 		rc = CAIRN_EIO;
 	DIR *d = opendir(dir);
 	if (d == NULL)
