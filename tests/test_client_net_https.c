@@ -26,15 +26,20 @@
 #include "wss_server.h"
 
 /* Starts a TLS server bridging to the world's relay, and its https address into *A. */
-static struct srv *bridge(const struct world *w, struct cairn_address *a)
+static struct srv *bridge_in(enum srv_mode mode, const struct world *w, struct cairn_address *a)
 {
-	struct srv *s = srv_start(SRV_BRIDGE, w->relay.port);
+	struct srv *s = srv_start(mode, w->relay.port);
 	make_addr(a, w->relay.pub, "127.0.0.1", s->port);
 	a->transport = CAIRN_TRANSPORT_HTTPS;
 	strcpy(a->path, "k3Jx9-wq_Tn2LmA7pQe0Vg");
 	a->has_pin = 1;
 	memcpy(a->pin, s->spki_hash, sizeof(a->pin));
 	return s;
+}
+
+static struct srv *bridge(const struct world *w, struct cairn_address *a)
+{
+	return bridge_in(SRV_BRIDGE, w, a);
 }
 
 /* Many pings in one batch, then each reply: commands and replies over the frames. */
@@ -91,12 +96,14 @@ static void test_https_through_socks5(void **state)
 	assert_true(seen.got_request);
 }
 
-/* cnet_advance never waits, and cnet_events says what TLS wants at each step. */
+/* cnet_advance never waits, and cnet_events says what TLS wants at each step. The server holds
+ * its answer to the upgrade for SRV_SLOW_MS, so the caller must have been handed back control at
+ * least once (how many more times depends on how fast the other side is: not counted). */
 static void test_https_without_waiting(void **state)
 {
 	struct world *w = *state;
 	struct cairn_address a;
-	struct srv *s = bridge(w, &a);
+	struct srv *s = bridge_in(SRV_BRIDGE_SLOW, w, &a);
 	struct cnet_options opt = {.connect_timeout_ms = 10000};
 	struct cnet *n = NULL;
 	assert_int_equal(cnet_start(&a, &opt, &n), 0);
@@ -110,7 +117,7 @@ static void test_https_without_waiting(void **state)
 		steps++;
 	}
 	assert_int_equal(rc, 0);
-	assert_true(steps >= 3); /* TCP, TLS round trips, the upgrade, the handshake */
+	assert_true(steps >= 1);
 	assert_int_equal(cnet_deadline_ms(n), -1);
 	assert_int_equal(cnet_events(n) & POLLIN, POLLIN);
 	ping(n);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -276,10 +277,14 @@ static void *srv_main(void *arg)
 		             acc);
 		break;
 	}
+	if (s->mode == SRV_BRIDGE_SLOW) {
+		struct timespec slow = {.tv_nsec = SRV_SLOW_MS * 1000000L};
+		nanosleep(&slow, NULL);
+	}
 	die_if(SSL_write(ssl, resp, n) != n, "answer");
 	if (s->mode == SRV_OK || s->mode == SRV_BAD_ACCEPT)
 		srv_echo(s, ssl);
-	else if (s->mode == SRV_BRIDGE)
+	else if (s->mode == SRV_BRIDGE || s->mode == SRV_BRIDGE_SLOW)
 		srv_bridge(s, ssl, fd);
 	else if (s->mode == SRV_CLOSE || s->mode == SRV_TEXT) {
 		static const uint8_t normal[2] = {0x03, 0xe8}; /* 1000 */

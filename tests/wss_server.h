@@ -18,16 +18,20 @@
 /* The DNS name its certificate carries (with 127.0.0.1). */
 #define SRV_NAME "relay.example.org"
 
+/* How long SRV_BRIDGE_SLOW holds its answer to the upgrade. */
+#define SRV_SLOW_MS 300
+
 enum srv_mode {
-	SRV_OK,         /* 101, then echo */
-	SRV_BAD_ACCEPT, /* 101 with a wrong Sec-WebSocket-Accept */
-	SRV_PAGE,       /* 200 with a web page */
-	SRV_404,        /* 404 */
-	SRV_LONG_HEAD,  /* 101 with a head over 4096 bytes */
-	SRV_SILENT,     /* takes TCP, answers nothing */
-	SRV_BRIDGE,     /* 101, then the payloads to and from 127.0.0.1:bridge_port */
-	SRV_CLOSE,      /* 101, "bye" in a binary frame, a close frame; reads the reply */
-	SRV_TEXT,       /* 101, "bye" in a binary frame, a text frame; reads the close */
+	SRV_OK,          /* 101, then echo */
+	SRV_BAD_ACCEPT,  /* 101 with a wrong Sec-WebSocket-Accept */
+	SRV_PAGE,        /* 200 with a web page */
+	SRV_404,         /* 404 */
+	SRV_LONG_HEAD,   /* 101 with a head over 4096 bytes */
+	SRV_SILENT,      /* takes TCP, answers nothing */
+	SRV_BRIDGE,      /* 101, then the payloads to and from 127.0.0.1:bridge_port */
+	SRV_BRIDGE_SLOW, /* SRV_BRIDGE, the 101 after SRV_SLOW_MS: a client must wait for it */
+	SRV_CLOSE,       /* 101, "bye" in a binary frame, a close frame; reads the reply */
+	SRV_TEXT,        /* 101, "bye" in a binary frame, a text frame; reads the close */
 };
 
 struct srv {
