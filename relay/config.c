@@ -25,6 +25,7 @@
 #include "cairn/error.h"
 #include "cairn/limits.h"
 #include "config.h"
+#include "config_keys.h"
 #include "httpsaddr.h"
 
 void relay_config_defaults(struct relay_config *cfg)
@@ -190,149 +191,6 @@ static bool user_name_valid(const char *s)
 	return true;
 }
 
-/* ---- Values ------------------------------------------------------------------------------ */
-
-enum value_kind {
-	V_COUNT,    /* plain integer */
-	V_SECONDS,  /* integer with an optional s, m, h or d suffix */
-	V_BYTES,    /* integer with an optional K, M or G suffix (powers of 1024) */
-	V_FRAME,    /* 0, or CAIRN_FRAME_FIXED_MIN..CAIRN_FRAME_PLAINTEXT_MAX */
-	V_LISTEN,   /* HOST:PORT */
-	V_USER,     /* a user name, or empty */
-	V_LOGLEVEL, /* error, warn, info, debug */
-	V_PATH,     /* a path, or empty */
-	/* [https] */
-	V_HTTPS_LISTEN, /* HOST:PORT, or empty for none */
-	V_HTTPS_PATH,   /* a secret path (PROTOCOL.md section 1), or empty */
-	V_HTTPS_PUBLIC, /* the host and port of a relay address, or empty */
-	V_HTTPS_PIN,    /* a file's path, or empty */
-	V_HOSTPORT, /* HOST:PORT or [IPv6]:PORT, or empty (obfs4_listen) */
-};
-
-struct key_spec {
-	const char *section;
-	const char *name;
-	enum value_kind kind;
-	uint64_t min, max;
-	size_t offset;   /* of the field in struct relay_config */
-	unsigned width;  /* 2, 4 or 8 bytes for numeric fields */
-	const char *why; /* one line for the default file */
-};
-
-#define DAY (24u * 3600u)
-#define NUM(sec, key, field, kind, lo, hi, why)                                                    \
-	{                                                                                          \
-		sec, key, kind, lo, hi, offsetof(struct relay_config, field),                      \
-		    (unsigned)sizeof(((struct relay_config *)0)->field), why                       \
-	}
-#define STR(sec, key, field, kind, why)                                                            \
-	{                                                                                          \
-		sec, key, kind, 0, 0, offsetof(struct relay_config, field), 0, why                 \
-	}
-
-/* Every key, in the order of the default file. Ranges keep an operator's typo from becoming
- * a relay that cannot work (a window of 0) or that any client can exhaust. */
-static const struct key_spec keys[] = {
-    {"relay", "listen", V_LISTEN, 0, 0, 0, 0,
-     "address and port to listen on; IPv6 as [::1]:7443; the relay address uses this host"},
-    STR("relay", "user", user, V_USER,
-        "when started as root: drop to this user after binding and opening the store"),
-    STR("relay", "log_level", log_level, V_LOGLEVEL,
-        "error, warn, info or debug; only debug shows anything about single connections"),
-    STR("relay", "log_file", log_file, V_PATH,
-        "append the log to this file (mode 0600) instead of stderr; SIGHUP reopens it"),
-    NUM("relay", "stats_interval", stats_interval_s, V_SECONDS, 0, 7 * DAY,
-        "how often to log one line of aggregate counters; 0 = never"),
-    NUM("limits", "ttl", ttl_s, V_SECONDS, 1, 365 * DAY,
-        "an envelope not acknowledged within this time is deleted (suffix s, m, h or d)"),
-    NUM("limits", "mailbox_max_envelopes", mailbox_max_envelopes, V_COUNT, 1, 10000000,
-        "envelopes one mailbox may hold; a sender beyond it gets a quota error"),
-    NUM("limits", "mailbox_max_bytes", mailbox_max_bytes, V_BYTES, CAIRN_ENVELOPE_MAX,
-        UINT64_C(1) << 40, "bytes of envelopes one mailbox may hold (suffix K, M or G)"),
-    NUM("limits", "mailboxes_per_connection", mailboxes_per_connection, V_COUNT, 1, 65536,
-        "mailboxes one connection may open or subscribe to"),
-    NUM("limits", "inflight_requests", inflight_requests, V_COUNT, 1, 1u << 20,
-        "requests one connection may have unanswered (sends waiting for the disk)"),
-    NUM("limits", "output_buffer_max", output_buffer_max, V_BYTES,
-        CAIRN_FRAME_HEADER_LEN + CAIRN_NOISE_MSG_MAX, 1u << 30,
-        "bytes queued to a slow reader before backpressure, then disconnection"),
-    NUM("limits", "handshake_timeout", handshake_timeout_s, V_SECONDS, 1, 300,
-        "a connection must finish its handshake within this time"),
-    NUM("limits", "idle_timeout", idle_timeout_s, V_SECONDS, 1, 7 * DAY,
-        "a connection silent for this long is closed"),
-    NUM("limits", "max_connections", max_connections, V_COUNT, 1, 1000000,
-        "connections served at once; more are refused (mind the file descriptor limit)"),
-    NUM("limits", "delivery_window", delivery_window, V_COUNT, 1, 65536,
-        "envelopes delivered to a subscriber before it must acknowledge some"),
-    NUM("limits", "online_write_hold_ms", online_write_hold_ms, V_COUNT, 0, 1000,
-        "an envelope for an online owner waits this long for its ACK before it is written"),
-    NUM("limits", "replay_cache_entries", replay_cache_entries, V_COUNT, 64, 1u << 28,
-        "handshakes remembered to refuse replays within the clock window"),
-    NUM("limits", "frame_size", frame_size, V_FRAME, 0, CAIRN_FRAME_PLAINTEXT_MAX,
-        "0 pads frames to size buckets; 16896..65519 makes every frame that size"),
-    NUM("limits", "max_mailboxes", max_mailboxes, V_COUNT, 1, 1000000000,
-        "mailboxes on the relay in all; beyond it CREATE gets the error 'full'"),
-    NUM("limits", "max_stored_bytes", max_stored_bytes, V_BYTES, 65536, UINT64_C(1) << 50,
-        "envelope bytes on the relay in all (64 more per envelope); beyond it SEND gets 'full'"),
-    NUM("limits", "min_free_disk", min_free_disk, V_BYTES, 0, UINT64_C(1) << 50,
-        "free space kept on the data directory's disk; below it SEND and CREATE get 'full'"),
-    NUM("limits", "create_burst", create_burst, V_COUNT, 1, 65536,
-        "CREATE, SECURE and INTAKE commands one connection may send at once, then..."),
-    NUM("limits", "create_per_minute", create_per_minute, V_COUNT, 0, 60000,
-        "...this many a minute; beyond that they get the error 'limit'"),
-    NUM("limits", "log_max_entries", log_max_entries, V_COUNT, 1, 10000000,
-        "entries one group log may hold; an append beyond it gets a quota error"),
-    NUM("limits", "log_max_bytes", log_max_bytes, V_BYTES, CAIRN_LOG_ENTRY_MAX, UINT64_C(1) << 40,
-        "bytes of entries one group log may hold (suffix K, M or G)"),
-    NUM("limits", "max_logs", max_logs, V_COUNT, 1, 1000000000,
-        "group logs on the relay in all; beyond it LOG_CREATE gets the error 'full'"),
-    NUM("limits", "logs_per_connection", logs_per_connection, V_COUNT, 1, 65536,
-        "group log reads one connection may have open at once"),
-    NUM("limits", "log_read_batches", log_read_batches, V_COUNT, 1, 65536,
-        "group log read batches asked of the storage at once; further reads wait"),
-    NUM("limits", "intake_max_envelopes", intake_max_envelopes, V_COUNT, 1, 10000000,
-        "envelopes one intake mailbox may hold (instead of mailbox_max_envelopes)"),
-    NUM("limits", "intake_max_bytes", intake_max_bytes, V_BYTES, CAIRN_ENVELOPE_MAX,
-        UINT64_C(1) << 40, "bytes of envelopes one intake mailbox may hold (suffix K, M or G)"),
-    NUM("limits", "work_window", work_window_s, V_SECONDS, 10, DAY,
-        "a proof of work's time may be this far from the relay's clock, either side"),
-    NUM("limits", "work_seen_max", work_seen_max, V_COUNT, 16, 1u << 26,
-        "used proofs of work remembered (32 bytes each); beyond it SEND_WORK gets 'full'"),
-    NUM("limits", "bundle_seen_max", bundle_seen_max, V_COUNT, 16, 1u << 26,
-        "bundle items remembered until their not_after (about 64 bytes each, and a row on "
-        "disk); beyond it a new item gets 'full'"),
-    /* [https]: PROTOCOL.md 7.2, docs/OPERATING.md "HTTPS transport behind nginx". */
-    {"https", "listen", V_HTTPS_LISTEN, 0, 0, 0, 0,
-     "plain-HTTP WebSocket listener for the web server in front (e.g. 127.0.0.1:7444); "
-     "empty = off"},
-    STR("https", "path", https_path, V_HTTPS_PATH,
-        "the secret path the web server passes to the listener (drawn at random by init)"),
-    STR("https", "public", https_public, V_HTTPS_PUBLIC,
-        "HOST:PORT clients dial (the web server), e.g. relay.example.org:443"),
-    STR("https", "pin_cert", https_pin_cert, V_HTTPS_PIN,
-        "the web server's certificate (PEM): its key's hash goes into the address as ?pin="),
-    STR("obfs4", "listen", obfs4_listen, V_HOSTPORT,
-        "run obfs4proxy (state in DATA/obfs4) listening on HOST:PORT; empty = no obfs4"),
-    NUM("obfs4", "iat_mode", obfs4_iat_mode, V_COUNT, 0, 2,
-        "obfs4's timing obfuscation: 0 none, 1 packet timing, 2 timing and sizes (slowest)"),
-    /* [forward]: private routing (docs/PROTOCOL.md 5.11) */
-    NUM("forward", "enabled", forward_enabled, V_COUNT, 0, 1,
-        "1: carry FORWARDs of this relay's own users to other relays; 0: refuse them"),
-    NUM("forward", "per_connection", forward_per_connection, V_COUNT, 1, 65536,
-        "FORWARDs one connection may have waiting for their destination; more get 'limit'"),
-    NUM("forward", "max", forward_max, V_COUNT, 1, 1u << 20,
-        "FORWARDs waiting for their destination, relay-wide; more get 'limit'"),
-    NUM("forward", "relays_max", forward_relays_max, V_COUNT, 1, 65536,
-        "connections of this relay's own to destination relays, at once"),
-    NUM("forward", "per_destination", forward_per_destination, V_COUNT, 1, 1u << 20,
-        "FORWARDs waiting for one destination relay; more get 'limit'"),
-    NUM("forward", "timeout", forward_timeout_s, V_SECONDS, 1, 3600,
-        "a FORWARD its destination has not answered within this time gets 'unreachable'"),
-    NUM("forward", "idle", forward_idle_s, V_SECONDS, 1, DAY,
-        "a connection to a destination relay unused for this long is closed"),
-};
-#define KEY_COUNT (sizeof(keys) / sizeof(keys[0]))
-
 /* Parses TEXT as KIND into *OUT (before range checks). Returns false if malformed. */
 static bool parse_number(const char *text, enum value_kind kind, uint64_t *out)
 {
@@ -376,21 +234,6 @@ static void store_number(struct relay_config *cfg, const struct key_spec *k, uin
 	}
 }
 
-static const struct key_spec *key_find(const char *section, const char *name)
-{
-	for (size_t i = 0; i < KEY_COUNT; i++)
-		if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, name) == 0)
-			return &keys[i];
-	return NULL;
-}
-
-static bool section_known(const char *section)
-{
-	return strcmp(section, "relay") == 0 || strcmp(section, "limits") == 0 ||
-	       strcmp(section, "https") == 0 || strcmp(section, "obfs4") == 0 ||
-	       strcmp(section, "forward") == 0;
-}
-
 /* ---- Reading the file -------------------------------------------------------------------- */
 
 struct load_ctx {
@@ -399,7 +242,7 @@ struct load_ctx {
 	FILE *file;
 	unsigned line;      /* number of the line libinih is looking at */
 	bool line_indented; /* it starts with white space */
-	unsigned char seen[KEY_COUNT];
+	unsigned char seen[CONFIG_KEYS_MAX];
 	unsigned error_line; /* first error we reported, 0 if none */
 	char *err;
 	size_t errcap;
@@ -458,11 +301,9 @@ static char *load_read_line(char *str, int num, void *stream)
 				n = sizeof(name) - 1;
 			memcpy(name, p + 1, n);
 			name[n] = '\0';
-			if (!section_known(name))
-				load_error(c,
-				           "unknown section [%s] (sections are [relay], [limits], "
-				           "[https], [obfs4] and [forward])",
-				           name);
+			if (!config_section_known(name))
+				load_error(c, "unknown section [%s] (sections are %s)", name,
+				           config_section_list);
 		}
 	}
 	return str;
@@ -475,18 +316,18 @@ static int load_handle(void *user, const char *section, const char *name, const 
 		load_error(c, "'%s' is outside a section; put it under [relay] or [limits]", name);
 		return 0;
 	}
-	if (!section_known(section))
+	if (!config_section_known(section))
 		return 0; /* already reported by the reader */
-	const struct key_spec *k = key_find(section, name);
+	const struct key_spec *k = config_key_find(section, name);
 	if (k == NULL) {
 		const char *other = strcmp(section, "relay") == 0 ? "limits" : "relay";
-		if (strcmp(section, "https") != 0 && key_find(other, name) != NULL)
+		if (strcmp(section, "https") != 0 && config_key_find(other, name) != NULL)
 			load_error(c, "key '%s' belongs in [%s], not [%s]", name, other, section);
 		else
 			load_error(c, "unknown key '%s' in [%s]", name, section);
 		return 0;
 	}
-	size_t idx = (size_t)(k - keys);
+	size_t idx = (size_t)(k - config_keys);
 	if (c->seen[idx]) {
 		if (c->line_indented)
 			load_error(c,
@@ -761,8 +602,8 @@ int relay_config_write_default(const char *path)
 		return CAIRN_EIO;
 	n = (size_t)m;
 	const char *section = "";
-	for (size_t i = 0; i < KEY_COUNT && n < sizeof(buf); i++) {
-		const struct key_spec *k = &keys[i];
+	for (size_t i = 0; i < config_key_count && n < sizeof(buf); i++) {
+		const struct key_spec *k = &config_keys[i];
 		if (strcmp(section, k->section) != 0) {
 			section = k->section;
 			m = snprintf(buf + n, sizeof(buf) - n, "\n[%s]\n", section);
