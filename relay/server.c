@@ -268,6 +268,13 @@ int relay_server_run(const struct relay_config *cfg,
 		goto out;
 	rc = storage_open(&loop, &store_sqlite, cfg->data_dir, &commands_load_cb, relay,
 	                  &relay->storage);
+	if (rc == CAIRN_ESTATE) {
+		/* The one case an operator meets after going back to an older binary: say so. */
+		log_error("the store in %s was written by a newer cairn-relay: run that version, "
+		          "or restore the data directory saved before the upgrade",
+		          cfg->data_dir);
+		goto out;
+	}
 	if (rc != 0) {
 		log_error("cannot open the store in %s: %s", cfg->data_dir, cairn_strerror(rc));
 		goto out;
