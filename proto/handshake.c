@@ -294,25 +294,27 @@ static void generation_clear(const struct replay_cache *c, struct replay_generat
 
 /*
  * Starts a new generation once the current one is REPLAY_GENERATION_S old: the previous one,
- * whose newest key is then at least that old, is forgotten. After a long idle gap both go.
- * A clock that steps back restarts the current generation's age from NOW, so keys are kept
- * longer, never shorter.
+ * whose newest key is then at least that old, is forgotten. Ages count from the latest time
+ * seen (STARTED never goes back), because the window is checked against the clock: after a
+ * step back, a message 1 accepted before it passes the window again until the clock is past
+ * its time plus the window, so its key is kept until then (restarting the age at the step,
+ * as this once did, forgot it a generation or two later). One generation goes per rotation,
+ * also after a long gap or a step forward, so if the clock is then put back, the keys
+ * accepted just before the step are still there.
  */
 static void replay_rotate(struct replay_cache *c, uint64_t now)
 {
-	if (!c->clock_set || now < c->started) {
+	if (!c->clock_set) {
 		c->started = now;
 		c->clock_set = true;
 		return;
 	}
-	if (now - c->started < REPLAY_GENERATION_S)
+	if (now < c->started || now - c->started < REPLAY_GENERATION_S)
 		return;
 	struct replay_generation old = c->prev;
 	c->prev = c->cur;
 	c->cur = old;
 	generation_clear(c, &c->cur);
-	if (now - c->started >= 2 * REPLAY_GENERATION_S)
-		generation_clear(c, &c->prev);
 	c->started = now;
 }
 
@@ -343,7 +345,8 @@ int replay_cache_add(struct replay_cache *cache, const uint8_t key[static CAIRN_
 		cache->prev = cache->cur;
 		cache->cur = old;
 		generation_clear(cache, &cache->cur);
-		cache->started = now;
+		if (now > cache->started)
+			cache->started = now; /* never back: replay_rotate */
 		g = &cache->cur;
 		slot = generation_find(g, fp);
 	}

@@ -112,7 +112,7 @@ static void cmd_create(struct peer *p, const struct cairn_msg *m)
 	} while (mailbox_by_recipient(&relay->mailboxes, r->rec.recipient_id) != NULL ||
 	         mailbox_by_sender(&relay->mailboxes, r->rec.sender_id) != NULL);
 	r->rec.id = new_store_id(relay);
-	r->rec.touched = coarse_time(relay, relay_now(relay));
+	r->rec.touched = coarse_time(relay, relay_stamp(relay));
 	memcpy(r->rec.recipient_key, m->recipient_key, CAIRN_KEY_LEN);
 	struct mailbox *mb = mailbox_add(&relay->mailboxes, &r->rec);
 	if (mb == NULL || peer_grant(p, r->rec.id) != 0) {
@@ -412,7 +412,7 @@ static void accept_envelope_marked(struct peer *p, struct mailbox *mb, const str
 	}
 	env->bundle = mark; /* the envelope owns it from here */
 	relay->next_envelope_id++;
-	int64_t now = relay_now(relay);
+	int64_t now = relay_stamp(relay);
 	add_time_mark(relay, now, id + 1);
 	mailbox_touch(relay, mb);
 	envelope_write(env, p, m->request_id, now);
@@ -465,7 +465,14 @@ static void cmd_intake(struct peer *p, const struct cairn_msg *m)
 	owner_write_submit(r, mb, STORE_MAILBOX_INTAKE);
 }
 
-/* 5.10 check 2: whether WORK's time is within work_window of NOW and not before the start. */
+/*
+ * 5.10 check 2: whether WORK's time is within work_window of NOW and, while the clock is past
+ * the start, not before the start. A clock stepped back to before the start would otherwise
+ * refuse every sender whose clock agrees with it until it caught up (by the whole step): the
+ * table still holds all this process accepted, and what a process before it accepted could
+ * come back only from its own sender, inside the channel, like the work dated ahead that 5.10
+ * already lets through once across a restart.
+ */
 static bool work_fresh(const struct relay *relay, const uint8_t *work, int64_t now)
 {
 	uint64_t t = work_time(work);
@@ -473,7 +480,9 @@ static bool work_fresh(const struct relay *relay, const uint8_t *work, int64_t n
 	if (t > (uint64_t)INT64_MAX)
 		return false;
 	int64_t ti = (int64_t)t;
-	return ti >= relay->started && ti <= now + window && ti >= now - window;
+	if (now >= relay->started && ti < relay->started)
+		return false;
+	return ti <= now + window && ti >= now - window;
 }
 
 /*

@@ -29,7 +29,7 @@ static void drop_envelope(void *ctx, struct envelope *env)
  */
 void mailbox_touch(struct relay *relay, struct mailbox *mb)
 {
-	int64_t t = coarse_time(relay, relay_now(relay));
+	int64_t t = coarse_time(relay, relay_stamp(relay));
 	if (t <= mb->rec.touched)
 		return;
 	struct request *r = request_new(NULL, 0, request_done);
@@ -112,6 +112,12 @@ static void expire_idle_mailboxes(struct relay *relay, int64_t now)
 
 void commands_expire(struct relay *relay, int64_t now)
 {
+	/* The pass's reading is the high water of relay_stamp too, so that a step back right
+	 * after an idle spell still dates new envelopes after the old ones. Expiry itself goes
+	 * by NOW: a step forward expires what that time says is past its TTL, a step back
+	 * expires nothing until the clock is past the marks again. */
+	if (now > relay->stamp_high)
+		relay->stamp_high = now;
 	expire_idle_mailboxes(relay, now);
 	/* Used work, a bounded number a tick (inserts expire some too): a table that filled
 	 * in a burst empties over a few ticks instead of stalling the loop in one. */

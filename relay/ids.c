@@ -47,11 +47,17 @@ void reserve_ids(struct relay *relay)
 /*
  * Records that every envelope below NEXT_ID was stored at or before NOW. Marks are kept per
  * time grain (about a thousand of them span the TTL, whatever it is): within a grain the last
- * mark moves forward, so expiry is exact to the envelope and memory stays bounded.
+ * mark moves forward, so expiry is exact to the envelope and memory stays bounded. Marks never
+ * go back in time (NOW below relay_stamp's high water counts as it): expiry walks them oldest
+ * first and stops at the first one not yet due, and a mark dated before an older one would
+ * date its envelopes too early. Loading the store raises the high water the same way.
  */
 void add_time_mark(struct relay *relay, int64_t now, uint64_t next_id)
 {
 	int64_t grain = expiry_grain(relay);
+	if (now < relay->stamp_high)
+		now = relay->stamp_high;
+	relay->stamp_high = now;
 	struct time_mark *last = relay->marks_len ? &relay->marks[relay->marks_len - 1] : NULL;
 	if (last != NULL && last->time / grain == now / grain) {
 		if (now > last->time)

@@ -25,6 +25,8 @@ static void load_mailbox(void *ctx, const struct store_mailbox *rec)
 	struct mailbox *mb = mailbox_add(&relay->mailboxes, rec);
 	if (mb == NULL)
 		return;
+	if (rec->touched > relay->stamp_high)
+		relay->stamp_high = rec->touched; /* relay_stamp: never before what is stored */
 	if (l->len == l->cap) {
 		size_t ncap = l->cap ? l->cap * 2 : 256;
 		struct mailbox **p = realloc(l->by_id, ncap * sizeof(*p));
@@ -85,6 +87,7 @@ void commands_load_finish(struct relay *relay, void (*ready)(struct relay *relay
 	commands_init_dummies();
 	/* The lower bound on a proof of work's time (5.10 check 2): read once, at start. */
 	relay->started = relay_now(relay);
+	(void)relay_stamp(relay); /* and the first high water of relay_stamp */
 	worktable_init(&relay->work, relay->cfg->work_seen_max,
 	               2 * (int64_t)relay->cfg->work_window_s);
 	relay->id_limit = relay->next_envelope_id; /* nothing may be handed out yet */

@@ -289,7 +289,7 @@ static void on_batch_done(struct storage_job *job)
 /* LOG was appended to or read now: its touched time moves (written once a grain at most). */
 static void log_touch(struct relay *relay, struct glog *log)
 {
-	int64_t t = coarse_time(relay, relay_now(relay));
+	int64_t t = coarse_time(relay, relay_stamp(relay));
 	if (t <= log->rec.touched)
 		return;
 	struct request *r = request_new(NULL, 0, request_done);
@@ -415,7 +415,7 @@ static void cmd_log_create(struct peer *p, const struct cairn_msg *m)
 	memcpy(w->log.credential_digest, m->credential, CAIRN_CREDENTIAL_LEN);
 	memcpy(w->log.delete_digest, m->delete_digest, CAIRN_CREDENTIAL_LEN);
 	w->log.next_seq = 1;
-	w->log.touched = coarse_time(relay, relay_now(relay));
+	w->log.touched = coarse_time(relay, relay_stamp(relay));
 	log = glog_add(&relay->logs, &w->log);
 	if (log == NULL) {
 		w->job.status = CAIRN_ESTORAGE;
@@ -530,7 +530,7 @@ static void cmd_log_append(struct peer *p, const struct cairn_msg *m)
 		peer_reply_error(p, m->request_id, CAIRN_ESTORAGE);
 		return;
 	}
-	int64_t now = relay_now(relay);
+	int64_t now = relay_stamp(relay);
 	a->relay = relay;
 	a->log = log;
 	a->peer = p;

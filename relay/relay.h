@@ -102,6 +102,9 @@ struct relay {
 
 	struct time_mark *marks; /* oldest first */
 	size_t marks_len, marks_cap;
+	/* The latest wall-clock time read for dating what the relay stores (relay_stamp): a
+	 * clock stepped back does not take it back. */
+	int64_t stamp_high;
 
 	uv_tcp_t listener;
 	uv_tcp_t https_listener; /* [https] listen (PROTOCOL.md 7.2), when set */
@@ -160,6 +163,24 @@ struct relay {
 static inline int64_t relay_now(const struct relay *relay)
 {
 	return relay->clock.now != NULL ? relay->clock.now(relay->clock.ctx) : (int64_t)time(NULL);
+}
+
+/*
+ * The time RELAY dates what it stores by (time marks, the stored_at of envelopes and log
+ * entries, touched times): the wall clock, but never earlier than a time already read for
+ * that, by the once-a-second expiry pass (commands_expire) or at start from the store. A
+ * clock stepped back would otherwise date new envelopes and touches before older ones, and
+ * they would expire early (by the step) once the clock is put right. A step forward is kept:
+ * what is stored after it is put right expires late by that step, never early. Checks of
+ * what a peer says against the clock (the handshake window, work and bundle times) read
+ * relay_now instead: a client whose clock matches the relay's must pass them.
+ */
+static inline int64_t relay_stamp(struct relay *relay)
+{
+	int64_t now = relay_now(relay);
+	if (now > relay->stamp_high)
+		relay->stamp_high = now;
+	return relay->stamp_high;
 }
 
 /* Milliseconds on RELAY's monotonic clock: comparable only with each other. */

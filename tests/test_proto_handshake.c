@@ -235,6 +235,51 @@ static void test_replay_rejected(void **state)
 	replay_cache_free(cache);
 }
 
+/*
+ * The relay's clock jumps (issue 16): the window follows the relay's clock, whatever it did,
+ * and a message 1 accepted before a jump is refused after it, whichever way the clock went and
+ * however long it takes to come back to that message's time, while other clients' handshakes
+ * turn the cache's generations over.
+ */
+static void test_clock_jumps(void **state)
+{
+	(void)state;
+	struct relay_keys k;
+	relay_keys_new(&k);
+	struct replay_cache *cache = replay_cache_new(64);
+	struct noise_handshake hs;
+	struct cairn_session rs;
+	uint8_t m1[MAXM], other[MAXM];
+	size_t len1 = hello(&hs, &k, NOW, 0, m1);
+	assert_int_equal(respond(&k, cache, NOW, m1, len1, &rs), 0);
+	const uint64_t day = 86400;
+
+	/* Back a day: a client whose clock says the new time gets in; the captured message is
+	 * outside the window (ECLOCK), and stays refused as the clock walks back up to its time
+	 * with handshakes along the way (each more than a generation after the last), until
+	 * it is in the window again. */
+	for (uint64_t t = NOW - day; t < NOW - WIN; t += day / 16) {
+		size_t n = hello(&hs, &k, t, 0, other);
+		assert_int_equal(respond(&k, cache, t, other, n, &rs), 0);
+		assert_int_equal(respond(&k, cache, t, m1, len1, &rs), CAIRN_ECLOCK);
+	}
+	assert_int_equal(respond(&k, cache, NOW - WIN, m1, len1, &rs), CAIRN_EREPLAY);
+	assert_int_equal(respond(&k, cache, NOW + WIN, m1, len1, &rs), CAIRN_EREPLAY);
+
+	/* Forward a day: the new time's clients get in, the old message is out of the window;
+	 * put back, it is still refused. */
+	size_t n = hello(&hs, &k, NOW + day, 0, other);
+	assert_int_equal(respond(&k, cache, NOW + day, other, n, &rs), 0);
+	assert_int_equal(respond(&k, cache, NOW + day, m1, len1, &rs), CAIRN_ECLOCK);
+	len1 = hello(&hs, &k, NOW + 2 * WIN, 0, m1);
+	assert_int_equal(respond(&k, cache, NOW + 2 * WIN, m1, len1, &rs), 0);
+	n = hello(&hs, &k, NOW + day + 3 * WIN, 0, other);
+	assert_int_equal(respond(&k, cache, NOW + day + 3 * WIN, other, n, &rs), 0);
+	assert_int_equal(respond(&k, cache, NOW + 2 * WIN, m1, len1, &rs), CAIRN_EREPLAY);
+	noise_handshake_wipe(&hs);
+	replay_cache_free(cache);
+}
+
 static void test_clock_window(void **state)
 {
 	struct relay_keys k;
@@ -461,8 +506,11 @@ static void test_replay_cache_memory(void **state)
 	assert_int_equal(replay_cache_add(c, key, t0 + 2 * WIN), CAIRN_EREPLAY);
 	assert_int_equal(replay_cache_add(c, key, t0 + 4 * WIN - 1), CAIRN_EREPLAY);
 	assert_int_equal(replay_cache_add(c, key, t0 + 4 * WIN), 0);
-	/* A long idle gap forgets both generations at once. */
-	assert_int_equal(replay_cache_add(c, key, t0 + 100 * WIN), 0);
+	/* A long idle gap (or a step forward) rotates once: the newest generation stays for one
+	 * more, so that a clock put back still finds its keys; the next rotation forgets it. */
+	assert_int_equal(replay_cache_add(c, key, t0 + 100 * WIN), CAIRN_EREPLAY);
+	assert_int_equal(replay_cache_add(c, key, t0 + 4 * WIN), CAIRN_EREPLAY);
+	assert_int_equal(replay_cache_add(c, key, t0 + 102 * WIN), 0);
 	/* A clock stepping back keeps keys rather than dropping them. */
 	assert_int_equal(replay_cache_add(c, key, t0), CAIRN_EREPLAY);
 	assert_int_equal(replay_cache_add(c, key, t0 + 2 * WIN - 1), CAIRN_EREPLAY);
@@ -540,7 +588,7 @@ int main(void)
 	    cmocka_unit_test(test_padding_sets_lengths), cmocka_unit_test(test_replay_rejected),
 	    cmocka_unit_test(test_clock_window),         cmocka_unit_test(test_bad_message1),
 	    cmocka_unit_test(test_bad_message2),         cmocka_unit_test(test_replay_cache_memory),
-	    cmocka_unit_test(test_replay_cache_full),
+	    cmocka_unit_test(test_replay_cache_full),    cmocka_unit_test(test_clock_jumps),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -311,6 +311,37 @@ static void test_send_work_time(void **state)
 	expect_unchanged(&b, 3, 3);
 }
 
+/* The relay's clock stepped back a day, to before the process started (issue 16): a sender
+ * whose clock agrees with the relay's is served, not refused until the clock catches up;
+ * work used before the step is still refused as reused once the clock is put right. */
+static void test_send_work_clock_back(void **state)
+{
+	(void)state;
+	struct conn *owner = open_conn(), *sender = open_conn();
+	struct box b;
+	make_intake(owner, &b, BITS);
+	const int64_t right = relay->started + 5;
+	now_s = right;
+	uint8_t used[WORK_LEN], work[WORK_LEN];
+	solve(&b, 1, right, BITS, used);
+	send_work(sender, &b, 40, 1, used);
+	settle();
+	expect_ok(sender, 40);
+
+	now_s = right - 86400; /* the step back */
+	solve(&b, 2, now_s, BITS, work);
+	send_work(sender, &b, 41, 2, work);
+	settle();
+	expect_ok(sender, 41);
+	send_work(sender, &b, 42, 1, used); /* out of the window now */
+	expect_error(sender, 42, CAIRN_EWORK);
+
+	now_s = right + 1; /* put right */
+	send_work(sender, &b, 43, 1, used);
+	expect_error(sender, 43, CAIRN_EWORK);
+	expect_unchanged(&b, 2, 2);
+}
+
 /* Check 3: work short of the mailbox's bits; work bound to another envelope or mailbox. */
 static void test_send_work_weak(void **state)
 {
@@ -534,6 +565,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_intake_budget, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_send_work_delivered, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_send_work_time, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_send_work_clock_back, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_send_work_weak, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_send_work_reused, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_send_work_quota_and_full, setup, teardown),

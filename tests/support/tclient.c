@@ -168,10 +168,12 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t tclient_clock_offset;
+
 static uint64_t wall_now(void *ctx)
 {
 	(void)ctx;
-	return (uint64_t)time(NULL);
+	return (uint64_t)((int64_t)time(NULL) + tclient_clock_offset);
 }
 
 static const struct channel_options tclient_options = {.role = CHANNEL_INITIATOR, .now = wall_now};

@@ -67,6 +67,10 @@ int tclient_recv(struct tclient *c, struct cairn_msg *m, int timeout_ms);
 /* True if the peer closed the connection (seen by the last recv). */
 bool tclient_peer_closed(const struct tclient *c);
 
+/* Seconds added to the wall clock for the handshake's timestamp of connections made from now
+ * on (0: the real clock): a test of a relay whose clock jumped (test_it_clock) sets it. */
+extern int64_t tclient_clock_offset;
+
 /* Creates a mailbox with a fresh signing key pair; returns ids and the secret key. */
 int tclient_create(struct tclient *c, uint8_t recipient_id[24], uint8_t sender_id[24],
                    uint8_t sign_pk[32], uint8_t sign_sk[64]);
