@@ -33,6 +33,7 @@
 
 #include "cairn/cairn.h"
 #include "client.h"
+#include "fixture_relay.h"
 
 #define PASS         "fixture"
 #define FIXTURE      "release-1c016ed"
@@ -100,13 +101,7 @@ static int teardown(void **state)
 
 static int relay_up(void)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(FIXTURE_PORT)};
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	int ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	if (fd >= 0)
-		close(fd);
-	return ok;
+	return fixture_relay_up(FIXTURE_PORT);
 }
 
 /* Runs `cairn-relay run` on the fixture's data directory and config, stderr to LOG. Takes the

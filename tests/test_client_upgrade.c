@@ -31,6 +31,7 @@
 
 #include "cairn/cairn.h"
 #include "client.h"
+#include "fixture_relay.h"
 #include "records_v1.h"
 
 #define PASS "fixture"
@@ -399,13 +400,7 @@ static void test_upgrade_keeps_parts(void **state)
 
 static int relay_up(void)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(FIXTURE_PORT)};
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	int ok = fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-	if (fd >= 0)
-		close(fd);
-	return ok;
+	return fixture_relay_up(FIXTURE_PORT);
 }
 
 /* Starts the fixture's relay again, with its key and store, on its port. make test runs this

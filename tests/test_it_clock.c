@@ -124,14 +124,36 @@ static int auth_fresh(struct world *w, const struct owner *o, int64_t offset)
 	return rc;
 }
 
+/* Makes a mailbox for O at OFFSET and stores TEXT in it; leaves C connected (the owner's). */
+static void mailbox_with(struct world *w, struct tclient *c, int64_t offset, struct owner *o,
+                         const char *text)
+{
+	connect_soon(w, c, offset);
+	assert_int_equal(tclient_create(c, o->rid, o->sid, o->pk, o->sk), 0);
+	assert_int_equal(it_send(c, o->sid, NULL, text, strlen(text)), 0);
+}
+
+/* Waits three passes of the relay's once-a-second tick (to show something did NOT happen),
+ * then checks O's mailbox is there with TEXT, on C (connected at the relay's time). */
+static void still_there(struct tclient *c, const struct owner *o, const char *text)
+{
+	it_sleep_ms(3000);
+	assert_int_equal(tclient_auth(c, o->rid, o->sk), 0);
+	assert_int_equal(it_simple(c, CAIRN_CMD_SUBSCRIBE, o->rid), 0);
+	struct cairn_msg env;
+	assert_int_equal(tclient_recv(c, &env, 10000), 0);
+	assert_int_equal(env.type, CAIRN_REPLY_ENVELOPE);
+	assert_int_equal(env.envelope_len, strlen(text));
+	assert_memory_equal(env.envelope, text, env.envelope_len);
+	tclient_close(c);
+}
+
 static void test_forward_day(void **state)
 {
 	struct world *w = *state;
 	struct tclient c;
 	struct owner old, fresh;
-	connect_soon(w, &c, 0);
-	assert_int_equal(tclient_create(&c, old.rid, old.sid, old.pk, old.sk), 0);
-	assert_int_equal(it_send(&c, old.sid, NULL, "before", 6), 0);
+	mailbox_with(w, &c, 0, &old, "before");
 	tclient_close(&c);
 
 	set_offset(w, "+1d");
@@ -150,17 +172,8 @@ static void test_forward_day(void **state)
 	assert_int_equal(auth_fresh(w, &old, DAY), CAIRN_EDENIED);
 
 	/* One made after the jump stays, with its envelope, over a few passes. */
-	connect_soon(w, &c, DAY);
-	assert_int_equal(tclient_create(&c, fresh.rid, fresh.sid, fresh.pk, fresh.sk), 0);
-	assert_int_equal(it_send(&c, fresh.sid, NULL, "after", 5), 0);
-	it_sleep_ms(3000); /* three passes of the relay's tick */
-	assert_int_equal(tclient_auth(&c, fresh.rid, fresh.sk), 0);
-	assert_int_equal(it_simple(&c, CAIRN_CMD_SUBSCRIBE, fresh.rid), 0);
-	struct cairn_msg env;
-	assert_int_equal(tclient_recv(&c, &env, 10000), 0);
-	assert_int_equal(env.type, CAIRN_REPLY_ENVELOPE);
-	assert_memory_equal(env.envelope, "after", 5);
-	tclient_close(&c);
+	mailbox_with(w, &c, DAY, &fresh, "after");
+	still_there(&c, &fresh, "after");
 }
 
 static void test_back_day_then_right(void **state)
@@ -170,28 +183,17 @@ static void test_back_day_then_right(void **state)
 	struct owner o, serving;
 	/* A relay that has served at the right time; that mailbox deleted, so none made at the
 	 * right time stands in front of the next in the relay's idle order. */
-	connect_soon(w, &c, 0);
-	assert_int_equal(tclient_create(&c, serving.rid, serving.sid, serving.pk, serving.sk), 0);
-	assert_int_equal(it_send(&c, serving.sid, NULL, "right", 5), 0);
+	mailbox_with(w, &c, 0, &serving, "right");
 	assert_int_equal(it_simple(&c, CAIRN_CMD_DELETE, serving.rid), 0);
 	tclient_close(&c);
 
 	set_offset(w, "-1d");
-	connect_soon(w, &c, -DAY);
-	assert_int_equal(tclient_create(&c, o.rid, o.sid, o.pk, o.sk), 0);
-	assert_int_equal(it_send(&c, o.sid, NULL, "behind", 6), 0);
+	mailbox_with(w, &c, -DAY, &o, "behind");
 	tclient_close(&c);
 
 	set_offset(w, "+0"); /* put right */
 	connect_soon(w, &c, 0);
-	it_sleep_ms(3000); /* three passes of the relay's tick by the right clock */
-	assert_int_equal(tclient_auth(&c, o.rid, o.sk), 0);
-	assert_int_equal(it_simple(&c, CAIRN_CMD_SUBSCRIBE, o.rid), 0);
-	struct cairn_msg env;
-	assert_int_equal(tclient_recv(&c, &env, 10000), 0);
-	assert_int_equal(env.type, CAIRN_REPLY_ENVELOPE);
-	assert_memory_equal(env.envelope, "behind", 6);
-	tclient_close(&c);
+	still_there(&c, &o, "behind");
 }
 
 int main(void)
