@@ -59,8 +59,10 @@ static ssize_t read_to_close(int fd, char *buf, size_t cap, int timeout_ms)
 	for (;;) {
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		int64_t left = deadline - it_mono_ms();
-		if (left <= 0 || poll(&p, 1, (int)left) <= 0)
+		if (left <= 0 || poll(&p, 1, (int)left) <= 0) {
+			errno = ETIMEDOUT;
 			return -1;
+		}
 		ssize_t n = recv(fd, buf + len, cap - 1 - len, 0);
 		if (n <= 0 || len + (size_t)n >= cap - 1) {
 			if (n > 0)
@@ -410,6 +412,7 @@ static void test_hostile_metrics_clients(void **state)
 	close(huge);
 	/* Each slow connection is closed by the relay (its timeout, or the cap at once). */
 	for (int i = 0; i < SLOW; i++) {
+		buf[0] = '\0';
 		n = read_to_close(slow[i], buf, sizeof(buf), 30000);
 		assert_true(n >= 0 || errno == ECONNRESET);
 		assert_null(strstr(buf, "200 OK"));
