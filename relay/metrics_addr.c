@@ -66,3 +66,27 @@ int metrics_addr_parse(const char *text, struct metrics_addr *out, char *err, si
 	out->port = (uint16_t)port;
 	return 0;
 }
+
+enum metrics_route metrics_route(const char *head, size_t len)
+{
+	bool complete = false;
+	for (size_t i = 0; i + 1 < len && !complete; i++)
+		complete = (head[i] == '\n' && head[i + 1] == '\n') ||
+		           (i + 3 < len && memcmp(head + i, "\r\n\r\n", 4) == 0);
+	if (!complete)
+		return METRICS_ROUTE_INCOMPLETE;
+	size_t skip = len >= 4 && memcmp(head, "GET ", 4) == 0    ? 4
+	              : len >= 5 && memcmp(head, "HEAD ", 5) == 0 ? 5
+	                                                          : 0;
+	if (skip == 0)
+		return METRICS_ROUTE_BAD_METHOD;
+	size_t t = skip;
+	while (t < len && head[t] != ' ' && head[t] != '\r' && head[t] != '\n')
+		t++;
+	size_t tlen = t - skip;
+	bool metrics = (tlen == 8 && memcmp(head + skip, "/metrics", 8) == 0) ||
+	               (tlen == 1 && head[skip] == '/');
+	if (!metrics)
+		return METRICS_ROUTE_NOT_FOUND;
+	return skip == 4 ? METRICS_ROUTE_GET : METRICS_ROUTE_HEAD;
+}

@@ -2,7 +2,8 @@
 /*
  * Where the metrics listener ([metrics] listen) may be: a loopback TCP address or a Unix
  * socket, never anything another machine can reach. One parser for the config file, the
- * relay that binds it and `cairn-relay status` that dials it.
+ * relay that binds it and `cairn-relay status` that dials it; and what a request on it asks
+ * for (metrics_route, the listener's one decoder, fuzzed by fuzz/fuzz_metrics_head.c).
  */
 #ifndef CAIRN_RELAY_METRICS_ADDR_H
 #define CAIRN_RELAY_METRICS_ADDR_H
@@ -29,5 +30,17 @@ int metrics_addr_parse(const char *text, struct metrics_addr *out, char *err, si
 
 /* Whether the numeric IPv4 or IPv6 address HOST is a loopback address. */
 bool metrics_host_is_loopback(const char *host);
+
+enum metrics_route {
+	METRICS_ROUTE_INCOMPLETE, /* no empty line yet: read on */
+	METRICS_ROUTE_GET,        /* GET /metrics or GET /: the text */
+	METRICS_ROUTE_HEAD,       /* HEAD of the same: headers only */
+	METRICS_ROUTE_NOT_FOUND,  /* another target */
+	METRICS_ROUTE_BAD_METHOD, /* another method, or no request line */
+};
+
+/* What the request head in HEAD[0..LEN) asks for (bytes, not a C string: a NUL is just a
+ * byte). Complete once an empty line (CRLF CRLF or LF LF) has arrived. */
+enum metrics_route metrics_route(const char *head, size_t len);
 
 #endif

@@ -88,24 +88,14 @@ static void on_written(uv_write_t *req, int status)
 	mconn_close(req->data);
 }
 
-/* Answers the request in C's head (complete: it ends with an empty line). */
-static void answer(struct mconn *c)
+/* Answers the request in C's head, which is complete (ROUTE). */
+static void answer(struct mconn *c, enum metrics_route route)
 {
 	uv_read_stop((uv_stream_t *)&c->h);
-	const char *status = "200 OK";
-	bool body = true;
-	bool get = strncmp(c->head, "GET ", 4) == 0;
-	if (!get && strncmp(c->head, "HEAD ", 5) != 0) {
-		status = "405 Method Not Allowed";
-	} else {
-		const char *target = c->head + (get ? 4 : 5);
-		size_t tlen = strcspn(target, " \r\n");
-		bool metrics = (tlen == 8 && memcmp(target, "/metrics", 8) == 0) ||
-		               (tlen == 1 && target[0] == '/');
-		if (!metrics)
-			status = "404 Not Found";
-		body = get && metrics;
-	}
+	const char *status = route == METRICS_ROUTE_NOT_FOUND    ? "404 Not Found"
+	                     : route == METRICS_ROUTE_BAD_METHOD ? "405 Method Not Allowed"
+	                                                         : "200 OK";
+	bool body = route == METRICS_ROUTE_GET;
 	char text[METRICS_TEXT_MAX];
 	int n = 0;
 	if (body) {
@@ -140,8 +130,8 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	(void)suggested;
 	struct mconn *c = h->data;
-	/* One byte kept for the terminating NUL; a head that fills the rest is refused. */
-	*buf = uv_buf_init(c->head + c->len, (unsigned)(sizeof(c->head) - 1 - c->len));
+	/* A head that fills the buffer without its empty line is refused (on_read). */
+	*buf = uv_buf_init(c->head + c->len, (unsigned)(sizeof(c->head) - c->len));
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -155,12 +145,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	c->len += (size_t)nread;
-	c->head[c->len] = '\0';
-	if (strstr(c->head, "\r\n\r\n") != NULL || strstr(c->head, "\n\n") != NULL) {
-		answer(c);
+	enum metrics_route route = metrics_route(c->head, c->len);
+	if (route != METRICS_ROUTE_INCOMPLETE) {
+		answer(c, route);
 		return;
 	}
-	if (c->len >= sizeof(c->head) - 1)
+	if (c->len == sizeof(c->head))
 		mconn_close(c); /* no answer for a head this long */
 }
 

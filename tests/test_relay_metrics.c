@@ -186,6 +186,30 @@ static void test_listen_addresses(void **state)
 	assert_non_null(strstr(err, "not a loopback address"));
 }
 
+/* The listener's decoder: complete at the empty line, GET and HEAD of / or /metrics only. */
+static void test_route(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *head;
+		enum metrics_route want;
+	} cases[] = {
+	    {"GET /metrics HTTP/1.0\r\n\r\n", METRICS_ROUTE_GET},
+	    {"GET / HTTP/1.1\nHost: x\n\n", METRICS_ROUTE_GET},
+	    {"HEAD /metrics HTTP/1.0\r\n\r\n", METRICS_ROUTE_HEAD},
+	    {"GET /metrics HTTP/1.0\r\n", METRICS_ROUTE_INCOMPLETE},
+	    {"GET /metrics HTTP/1.0\r\nHost: x\r\n\r", METRICS_ROUTE_INCOMPLETE},
+	    {"GET /metricsx HTTP/1.0\r\n\r\n", METRICS_ROUTE_NOT_FOUND},
+	    {"GET /metrics/../x HTTP/1.0\r\n\r\n", METRICS_ROUTE_NOT_FOUND},
+	    {"POST /metrics HTTP/1.0\r\n\r\n", METRICS_ROUTE_BAD_METHOD},
+	    {"\r\n\r\n", METRICS_ROUTE_BAD_METHOD},
+	    {"get /metrics HTTP/1.0\n\n", METRICS_ROUTE_BAD_METHOD},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		if (metrics_route(cases[i].head, strlen(cases[i].head)) != cases[i].want)
+			fail_msg("case %zu: %s", i, cases[i].head);
+}
+
 /* The config file refuses a non-loopback listener, naming the key and the line. */
 static void test_config_refuses(void **state)
 {
@@ -236,9 +260,13 @@ static void test_status_print(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_valid_exposition), cmocka_unit_test(test_counters_monotonic),
-	    cmocka_unit_test(test_bounds),           cmocka_unit_test(test_listen_addresses),
-	    cmocka_unit_test(test_config_refuses),   cmocka_unit_test(test_status_print),
+	    cmocka_unit_test(test_valid_exposition),
+	    cmocka_unit_test(test_counters_monotonic),
+	    cmocka_unit_test(test_bounds),
+	    cmocka_unit_test(test_listen_addresses),
+	    cmocka_unit_test(test_route),
+	    cmocka_unit_test(test_config_refuses),
+	    cmocka_unit_test(test_status_print),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
