@@ -23,6 +23,7 @@
 
 #include "it_common.h"
 #include "metrics_expo.h"
+#include "wsclient.h"
 
 #define SCRAPE_MAX (256 * 1024)
 
@@ -287,6 +288,45 @@ static void test_traffic_counted_nothing_identifying(void **state)
 	teardown(NULL);
 }
 
+/* Scrapes until connections{transport=TRANSPORT} is WANT, for up to 30 s. */
+static void wait_connections(uint16_t mport, const char *transport, double want)
+{
+	static char text[SCRAPE_MAX];
+	static struct expo e;
+	char label[64];
+	snprintf(label, sizeof(label), "transport=\"%s\"", transport);
+	int64_t deadline = it_mono_ms() + 30000;
+	for (;;) {
+		scrape_parse(mport, NULL, text, &e);
+		double v = get(&e, "connections", label);
+		if (v == want)
+			return;
+		if (it_mono_ms() >= deadline)
+			fail_msg("connections{%s} is %g, not %g", label, v, want);
+		it_sleep_ms(50);
+	}
+}
+
+/* A connection on the HTTPS listener counts as transport "https", and only there. */
+static void test_https_transport(void **state)
+{
+	(void)state;
+	struct relayproc *rp = &g_relay;
+	uint16_t mport = relayproc_free_port(), https_port;
+	char extra[96];
+	snprintf(extra, sizeof(extra), "[metrics]\nlisten = 127.0.0.1:%u\n", mport);
+	assert_int_equal(
+	    relayproc_start_https(rp, NULL, "k3Jx9-wq_Tn2LmA7pQe0Vg", extra, &https_port), 0);
+	static struct wsc w;
+	assert_int_equal(wsc_dial(&w, https_port), 0);
+	wait_connections(mport, "https", 1);
+	wait_connections(mport, "direct", 0);
+	wsc_close(&w);
+	wait_connections(mport, "https", 0);
+	assert_int_equal(relayproc_stop(rp, SIGTERM), 0);
+	teardown(NULL);
+}
+
 static void test_status_when_off(void **state)
 {
 	(void)state;
@@ -438,6 +478,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_teardown(test_traffic_counted_nothing_identifying, teardown),
+	    cmocka_unit_test_teardown(test_https_transport, teardown),
 	    cmocka_unit_test_teardown(test_status_when_off, teardown),
 	    cmocka_unit_test_teardown(test_non_loopback_refused_at_start, teardown),
 	    cmocka_unit_test_teardown(test_unix_socket, teardown),
