@@ -26,6 +26,7 @@
 #include "cairn/limits.h"
 #include "config.h"
 #include "config_keys.h"
+#include "metrics_addr.h"
 #include "httpsaddr.h"
 
 void relay_config_defaults(struct relay_config *cfg)
@@ -380,6 +381,16 @@ static int load_handle(void *user, const char *section, const char *name, const 
 		memcpy(cfg->obfs4_listen, value, len + 1);
 		return 1;
 	}
+	case V_METRICS_LISTEN: {
+		struct metrics_addr a;
+		char why[300];
+		if (value[0] != '\0' && metrics_addr_parse(value, &a, why, sizeof(why)) != 0) {
+			load_error(c, "[metrics] listen: %s", why);
+			return 0;
+		}
+		snprintf(cfg->metrics_listen, sizeof(cfg->metrics_listen), "%s", value);
+		return 1;
+	}
 	case V_PATH: {
 		size_t len = strlen(value);
 		if (len >= sizeof(cfg->log_file)) {
@@ -542,6 +553,7 @@ static void format_default(const struct relay_config *d, const struct key_spec *
 	case V_USER:
 	case V_PATH:
 	case V_HOSTPORT:
+	case V_METRICS_LISTEN:
 		snprintf(out, cap, "%s", field);
 		return;
 	case V_LOGLEVEL:

@@ -69,6 +69,9 @@ struct relay_config {
 	uint32_t forward_per_destination; /* FORWARDs waiting for one destination */
 	uint32_t forward_timeout_s;       /* a FORWARD unanswered this long is `unreachable` */
 	uint32_t forward_idle_s;          /* an outgoing connection idle this long is closed */
+	/* [metrics]: the local-only Prometheus listener (metrics.h); validated by
+	 * metrics_addr_parse, "" = off */
+	char metrics_listen[RELAY_PATH_MAX];
 	/* not from the file */
 	char data_dir[RELAY_PATH_MAX];
 };

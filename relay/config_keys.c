@@ -119,14 +119,18 @@ const struct key_spec config_keys[] = {
         "a FORWARD its destination has not answered within this time gets 'unreachable'"),
     NUM("forward", "idle", forward_idle_s, V_SECONDS, 1, DAY,
         "a connection to a destination relay unused for this long is closed"),
+    /* [metrics]: aggregate Prometheus metrics for this machine only (metrics.h) */
+    STR("metrics", "listen", metrics_listen, V_METRICS_LISTEN,
+        "127.0.0.1:PORT, [::1]:PORT, localhost:PORT or unix:/PATH serving GET /metrics; "
+        "empty = off"),
 };
 const size_t config_key_count = sizeof(config_keys) / sizeof(config_keys[0]);
 _Static_assert(sizeof(config_keys) / sizeof(config_keys[0]) <= CONFIG_KEYS_MAX,
                "raise CONFIG_KEYS_MAX");
 
-static const char *const sections[] = {"relay", "limits", "https", "obfs4", "forward"};
+static const char *const sections[] = {"relay", "limits", "https", "obfs4", "forward", "metrics"};
 
-const char config_section_list[] = "[relay], [limits], [https], [obfs4] and [forward]";
+const char config_section_list[] = "[relay], [limits], [https], [obfs4], [forward] and [metrics]";
 
 const struct key_spec *config_key_find(const char *section, const char *name)
 {

@@ -21,11 +21,12 @@ enum value_kind {
 	V_LOGLEVEL, /* error, warn, info, debug */
 	V_PATH,     /* a path, or empty */
 	/* [https] */
-	V_HTTPS_LISTEN, /* HOST:PORT, or empty for none */
-	V_HTTPS_PATH,   /* a secret path (PROTOCOL.md section 1), or empty */
-	V_HTTPS_PUBLIC, /* the host and port of a relay address, or empty */
-	V_HTTPS_PIN,    /* a file's path, or empty */
-	V_HOSTPORT,     /* HOST:PORT or [IPv6]:PORT, or empty (obfs4_listen) */
+	V_HTTPS_LISTEN,   /* HOST:PORT, or empty for none */
+	V_HTTPS_PATH,     /* a secret path (PROTOCOL.md section 1), or empty */
+	V_HTTPS_PUBLIC,   /* the host and port of a relay address, or empty */
+	V_HTTPS_PIN,      /* a file's path, or empty */
+	V_HOSTPORT,       /* HOST:PORT or [IPv6]:PORT, or empty (obfs4_listen) */
+	V_METRICS_LISTEN, /* a loopback HOST:PORT or unix:/PATH (metrics_addr.h), or empty */
 };
 
 struct key_spec {

@@ -112,6 +112,8 @@ void conn_close(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	relay->conn_count--;
+	if (c->ws != NULL)
+		relay->conn_count_https--;
 	/* Keys go now; the buffers with the memory (a handler may still read its command). */
 	channel_close(&c->ch);
 	uv_close((uv_handle_t *)&c->tcp, on_close);
@@ -170,6 +172,8 @@ void conn_reply_error(struct conn *c, uint32_t request_id, int code)
 {
 	struct cairn_msg m = {
 	    .type = CAIRN_REPLY_ERROR, .request_id = request_id, .code = (uint32_t)-code};
+	if (m.code < RELAY_WIRE_CODES)
+		c->relay->stats.refused[m.code]++;
 	conn_reply(c, &m);
 }
 
@@ -327,6 +331,7 @@ static void hs_work_done(uv_work_t *req, int status)
 		goto out;
 	}
 	unopened_remove(c);
+	relay->stats.handshakes_accepted++;
 	c->state = CONN_OPEN;
 	c->deadline_ms = (int64_t)uv_now(relay->loop) + (int64_t)relay->cfg->idle_timeout_s * 1000;
 	run_events(c); /* CHANNEL_EV_OPEN: nothing to do but take it */
@@ -636,6 +641,8 @@ void conn_accept(struct relay *relay, uv_tcp_t *listener)
 		relay->conns->prev = c;
 	relay->conns = c;
 	relay->conn_count++;
+	if (c->ws != NULL)
+		relay->conn_count_https++;
 	unopened_append(c);
 	c->peer = rc == 0 ? relay->handler->open(relay, c) : NULL;
 	if (c->peer == NULL) {

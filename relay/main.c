@@ -31,6 +31,7 @@
 #include "privs.h"
 #include "ptserver.h"
 #include "server.h"
+#include "status.h"
 
 #ifndef CAIRN_VERSION
 #define CAIRN_VERSION "0.1.0"
@@ -73,6 +74,7 @@ static const char usage_main[] =
     "  address  print the relay address clients need\n"
     "  run      serve until SIGTERM or SIGINT\n"
     "  import   deliver a bundle (cairn bundle export) to the running relay\n"
+    "  status   print the running relay's figures (needs [metrics] listen)\n"
     "\n"
     "  cairn-relay COMMAND --help   options of one command\n"
     "  cairn-relay --version        print the version\n"
@@ -116,6 +118,12 @@ static const char usage_run[] =
     "                      IPv6 as [::1]:7443\n"
     "  --config FILE       config file (default DIR/" CONFIG_FILE " if present)\n"
     "  --log-level LEVEL   error, warn, info or debug; overrides [relay] log_level\n";
+
+static const char usage_status[] =
+    "usage: cairn-relay status [--data DIR] [--config FILE]\n"
+    "\n"
+    "Prints the running relay's aggregate figures, read from its metrics listener ([metrics]\n"
+    "listen in the config). Exit status 1 when metrics are off or the relay is not running.\n";
 
 static const char usage_import[] =
     "usage: cairn-relay import FILE [--data DIR] [--config FILE] [--listen HOST:PORT]\n"
@@ -563,6 +571,24 @@ static int cmd_import(int argc, char **argv)
 	return n.unanswered > 0 ? 3 : EXIT_OK;
 }
 
+static int cmd_status(int argc, char **argv)
+{
+	struct opts o;
+	int rc = parse_opts(argc, argv, "status", usage_status, OPT_DATA | OPT_CONFIG, &o);
+	if (rc >= 0)
+		return rc;
+	struct relay_config cfg;
+	rc = config_build(&o, &cfg);
+	if (rc >= 0)
+		return rc;
+	char err[600];
+	if (relay_status(&cfg, stdout, err, sizeof(err)) != 0) {
+		say("status: %s", err);
+		return EXIT_RUNTIME;
+	}
+	return EXIT_OK;
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	struct opts o;
@@ -661,6 +687,8 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 2, argv + 2);
 	if (strcmp(cmd, "import") == 0)
 		return cmd_import(argc - 2, argv + 2);
+	if (strcmp(cmd, "status") == 0)
+		return cmd_status(argc - 2, argv + 2);
 	say("unknown command '%s'; see 'cairn-relay --help'", cmd);
 	return EXIT_USAGE;
 }

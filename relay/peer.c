@@ -98,6 +98,8 @@ void peer_reply_error(struct peer *p, uint32_t request_id, int code)
 {
 	struct cairn_msg m = {
 	    .type = CAIRN_REPLY_ERROR, .request_id = request_id, .code = (uint32_t)-code};
+	if (m.code < RELAY_WIRE_CODES)
+		p->relay->stats.refused[m.code]++;
 	peer_reply(p, &m);
 }
 

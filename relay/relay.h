@@ -25,8 +25,12 @@ struct conn;
 struct conn_handler;
 struct conn_port;
 struct conn_task;
+struct metrics_server;
 struct peer;
 struct replay_cache;
+
+/* Wire error codes (include/cairn/error.h, 1..15), plus the unused index 0. */
+#define RELAY_WIRE_CODES 16
 
 /* Aggregate counters only: nothing here identifies a user or a mailbox. */
 struct relay_stats {
@@ -41,6 +45,9 @@ struct relay_stats {
 	uint64_t log_entries_appended;
 	uint64_t log_entries_sent;
 	uint64_t logs_expired; /* idle for the TTL */
+	/* [metrics] (metrics.h) */
+	uint64_t handshakes_accepted;
+	uint64_t refused[RELAY_WIRE_CODES]; /* ERROR replies by wire code (index 1..15) */
 };
 
 /* One (time, first envelope id at that time) mark per minute, for TTL expiry by id range. */
@@ -123,6 +130,8 @@ struct relay {
 	struct conn *unopened_head, *unopened_tail; /* no handshake completed yet, oldest first */
 	struct conn *flush_head;                    /* connections with output to send */
 	uint32_t conn_count;
+	uint32_t conn_count_https;      /* of them, on the HTTPS listener (metrics) */
+	struct metrics_server *metrics; /* [metrics] listen (metrics.h), or NULL */
 	bool stopping;
 	int64_t last_stats;
 

@@ -22,6 +22,7 @@
 #include "conn.h"
 #include "handshake.h"
 #include "log.h"
+#include "metrics.h"
 #include "outconn.h"
 #include "privs.h"
 #include "ptserver.h"
@@ -71,25 +72,9 @@ static void on_flush(uv_check_t *h)
 
 static void log_stats(struct relay *relay)
 {
-	uint64_t batches = 0, writes = 0, disk = 0;
-	if (relay->storage != NULL)
-		storage_stats(relay->storage, &batches, &writes, &disk);
-	const struct relay_stats *s = &relay->stats;
-	log_info(
-	    "stats: connections=%u mailboxes=%zu envelopes_stored=%llu accepted=%llu "
-	    "delivered=%llu acknowledged=%llu expired=%llu mailboxes_expired=%llu "
-	    "never_written=%llu "
-	    "handshakes_failed=%llu refused_full=%llu commits=%llu disk_bytes=%llu "
-	    "logs=%zu log_entries_stored=%llu log_appended=%llu log_sent=%llu logs_expired=%llu",
-	    relay->conn_count, relay->mailboxes.count,
-	    (unsigned long long)relay->mailboxes.envelopes,
-	    (unsigned long long)s->envelopes_accepted, (unsigned long long)s->envelopes_delivered,
-	    (unsigned long long)s->envelopes_acknowledged, (unsigned long long)s->envelopes_expired,
-	    (unsigned long long)s->mailboxes_expired, (unsigned long long)s->writes_cancelled,
-	    (unsigned long long)s->handshakes_failed, (unsigned long long)s->refused_full,
-	    (unsigned long long)batches, (unsigned long long)disk, relay->logs.count,
-	    (unsigned long long)relay->logs.entries, (unsigned long long)s->log_entries_appended,
-	    (unsigned long long)s->log_entries_sent, (unsigned long long)s->logs_expired);
+	struct metrics_snapshot snap;
+	metrics_snapshot(relay, &snap);
+	metrics_log_line(&snap);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -143,6 +128,7 @@ static void begin_shutdown(struct relay *relay)
 	log_info("shutting down: finishing pending writes");
 	log_stats(relay);
 	close_handle((uv_handle_t *)&relay->listener);
+	metrics_server_stop(relay);
 	if (relay->cfg->https_listen_port != 0)
 		close_handle((uv_handle_t *)&relay->https_listener);
 	ptserver_stop(relay->obfs4);
@@ -286,6 +272,10 @@ int relay_server_run(const struct relay_config *cfg,
 		rc = CAIRN_ENOMEM;
 		goto out_storage;
 	}
+	/* Before the drop: a Unix socket's directory may be root's. */
+	rc = metrics_server_start(relay);
+	if (rc != 0)
+		goto out_storage;
 	if (cfg->user[0] != '\0') {
 		char err[256];
 		rc = relay_drop_privileges(cfg->user, err, sizeof(err));
@@ -327,6 +317,7 @@ out_storage:
 	storage_close(relay->storage, NULL, NULL);
 out:
 	outconn_stop(relay); /* error paths: the carrier's memory goes with its timer */
+	metrics_server_stop(relay);
 	/* Close whatever is still open (error paths) and let the callbacks run. */
 	uv_walk(&loop, walk_close, NULL);
 	uv_run(&loop, UV_RUN_DEFAULT);
@@ -335,6 +326,7 @@ out:
 	if (lock_fd >= 0)
 		close(lock_fd);
 	ptserver_free(relay->obfs4);
+	metrics_server_free(relay);
 	replay_cache_free(relay->replay);
 	mailbox_index_free(&relay->mailboxes);
 	free(relay->marks);

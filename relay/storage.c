@@ -78,7 +78,46 @@ struct thread_storage {
 	_Atomic uint64_t stat_batches;
 	_Atomic uint64_t stat_writes;
 	_Atomic uint64_t stat_disk_bytes;
+	_Atomic uint64_t stat_latency[STORAGE_LATENCY_BUCKETS + 1];
+	_Atomic uint64_t stat_latency_sum_us;
+	_Atomic uint64_t stat_batch[STORAGE_BATCH_BUCKETS + 1];
+	_Atomic uint64_t stat_batch_sum;
 };
+
+/* Fixed, so a scrape's buckets never change: from a fast SSD's commit to a stalled disk. */
+const uint64_t storage_latency_bounds_us[STORAGE_LATENCY_BUCKETS] = {
+    250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 1000000, 5000000};
+const uint64_t storage_batch_bounds[STORAGE_BATCH_BUCKETS] = {1,  2,   4,   8,   16,  32,
+                                                              64, 128, 256, 512, 1024};
+
+static size_t bucket_of(const uint64_t *bounds, size_t n, uint64_t v)
+{
+	size_t i = 0;
+	while (i < n && v > bounds[i])
+		i++;
+	return i;
+}
+
+static uint64_t monotonic_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* One commit of N writes that took US microseconds (storage thread): relaxed atomics, a few
+ * nanoseconds beside a commit's fsync. */
+static void count_commit(struct thread_storage *s, size_t n, uint64_t us)
+{
+	atomic_fetch_add_explicit(
+	    &s->stat_latency[bucket_of(storage_latency_bounds_us, STORAGE_LATENCY_BUCKETS, us)], 1,
+	    memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->stat_latency_sum_us, us, memory_order_relaxed);
+	atomic_fetch_add_explicit(
+	    &s->stat_batch[bucket_of(storage_batch_bounds, STORAGE_BATCH_BUCKETS, n)], 1,
+	    memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->stat_batch_sum, n, memory_order_relaxed);
+}
 
 static struct thread_storage *thread_of(struct storage *base)
 {
@@ -145,7 +184,9 @@ static uint64_t run_writes(struct thread_storage *s, struct storage_job *batch, 
 			s->batch_writes[n] = job;
 			n++;
 		}
+		uint64_t t0 = monotonic_us();
 		int rc = s->engine->commit(s->store, s->ops, n);
+		count_commit(s, n, monotonic_us() - t0);
 		if (rc != 0)
 			rc = CAIRN_ESTORAGE;
 		else
@@ -396,6 +437,12 @@ int storage_open(uv_loop_t *loop, const struct store_engine *engine, const char 
 	atomic_init(&s->stat_batches, 0);
 	atomic_init(&s->stat_writes, 0);
 	atomic_init(&s->stat_disk_bytes, 0);
+	for (size_t i = 0; i <= STORAGE_LATENCY_BUCKETS; i++)
+		atomic_init(&s->stat_latency[i], 0);
+	for (size_t i = 0; i <= STORAGE_BATCH_BUCKETS; i++)
+		atomic_init(&s->stat_batch[i], 0);
+	atomic_init(&s->stat_latency_sum_us, 0);
+	atomic_init(&s->stat_batch_sum, 0);
 	s->ops = malloc(STORAGE_OPS_INITIAL * sizeof(*s->ops));
 	s->batch_writes = malloc(STORAGE_OPS_INITIAL * sizeof(*s->batch_writes));
 	if (s->ops == NULL || s->batch_writes == NULL) {
@@ -576,6 +623,18 @@ static void thread_stats(const struct storage *base, uint64_t *batches, uint64_t
 		*disk_bytes = atomic_load(&s->stat_disk_bytes);
 }
 
+static void thread_metrics(const struct storage *base, struct storage_metrics *out)
+{
+	const struct thread_storage *s = thread_of_const(base);
+	thread_stats(base, &out->batches, &out->writes, &out->disk_bytes);
+	for (size_t i = 0; i <= STORAGE_LATENCY_BUCKETS; i++)
+		out->latency[i] = atomic_load_explicit(&s->stat_latency[i], memory_order_relaxed);
+	out->latency_sum_us = atomic_load_explicit(&s->stat_latency_sum_us, memory_order_relaxed);
+	for (size_t i = 0; i <= STORAGE_BATCH_BUCKETS; i++)
+		out->batch[i] = atomic_load_explicit(&s->stat_batch[i], memory_order_relaxed);
+	out->batch_sum = atomic_load_explicit(&s->stat_batch_sum, memory_order_relaxed);
+}
+
 static void on_closed(uv_handle_t *handle)
 {
 	struct thread_storage *s = handle->data;
@@ -615,5 +674,6 @@ static const struct storage_ops thread_ops = {
     .cancel = thread_cancel,
     .pending = thread_pending,
     .stats = thread_stats,
+    .metrics = thread_metrics,
     .close = thread_close,
 };

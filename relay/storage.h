@@ -19,12 +19,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <uv.h>
 
 #include "store.h"
 
 struct storage;
+struct storage_metrics;
 
 enum storage_job_kind {
 	STORAGE_WRITE, /* apply OP in the next batch */
@@ -69,11 +71,32 @@ struct storage_ops {
 	size_t (*pending)(const struct storage *s);
 	void (*stats)(const struct storage *s, uint64_t *batches, uint64_t *writes,
 	              uint64_t *disk_bytes);
+	/* May be NULL (an engine without histograms: storage_metrics gives zeros). */
+	void (*metrics)(const struct storage *s, struct storage_metrics *out);
 	void (*close)(struct storage *s, void (*closed)(void *arg), void *arg);
 };
 
 struct storage {
 	const struct storage_ops *ops;
+};
+
+/*
+ * The commit histograms' fixed buckets (upper bounds, storage.c): latency of one engine
+ * commit (transaction and fsync) in microseconds, and writes per commit. Counts are kept per
+ * bucket, plus one above the last bound; metrics.c makes them cumulative.
+ */
+#define STORAGE_LATENCY_BUCKETS 12
+#define STORAGE_BATCH_BUCKETS   11
+extern const uint64_t storage_latency_bounds_us[STORAGE_LATENCY_BUCKETS];
+extern const uint64_t storage_batch_bounds[STORAGE_BATCH_BUCKETS];
+
+/* What storage_metrics reads: storage_stats's figures and the commit histograms. */
+struct storage_metrics {
+	uint64_t batches, writes, disk_bytes;
+	uint64_t latency[STORAGE_LATENCY_BUCKETS + 1]; /* commits per bucket; last: above all */
+	uint64_t latency_sum_us;
+	uint64_t batch[STORAGE_BATCH_BUCKETS + 1];
+	uint64_t batch_sum; /* writes in the commits counted */
 };
 
 /*
@@ -123,6 +146,17 @@ static inline void storage_stats(const struct storage *s, uint64_t *batches, uin
                                  uint64_t *disk_bytes)
 {
 	s->ops->stats(s, batches, writes, disk_bytes);
+}
+
+/* Statistics and commit histograms, loop thread: a reading of counters the storage thread
+ * updates with atomics, so a commit in progress may show in one figure and not yet another. */
+static inline void storage_metrics(const struct storage *s, struct storage_metrics *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (s->ops->metrics != NULL)
+		s->ops->metrics(s, out);
+	else
+		s->ops->stats(s, &out->batches, &out->writes, &out->disk_bytes);
 }
 
 /*
