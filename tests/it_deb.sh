@@ -178,7 +178,7 @@ listen_pid=""
 $cairn --home A contacts | grep -q bob || fail "contacts"
 na=$($cairn --home A verify bob | grep -o '[0-9][0-9 ]*[0-9]' | tr -d ' \n')
 nb=$($cairn --home B verify alice | grep -o '[0-9][0-9 ]*[0-9]' | tr -d ' \n')
-[ -n "$na" ] && [ "$na" = "$nb" ] || fail "safety numbers differ: '$na' and '$nb'"
+{ [ -n "$na" ] && [ "$na" = "$nb" ]; } || fail "safety numbers differ: '$na' and '$nb'"
 $cairn --home A rename bob robert >/dev/null || fail "rename"
 $cairn --home A read robert | grep -q 'while A listens' || fail "read robert"
 kill "$relay_pid"

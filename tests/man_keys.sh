@@ -36,4 +36,4 @@ if ! cmp -s "$tmp/code" "$tmp/page"; then
 	diff "$tmp/code" "$tmp/page" | grep '^[<>]' >&2
 	exit 1
 fi
-echo "man_keys: $(wc -l <"$tmp/code") keys in $(echo $sections | wc -w) sections, all documented"
+echo "man_keys: $(wc -l <"$tmp/code") keys in $(echo "$sections" | wc -w) sections, all documented"
