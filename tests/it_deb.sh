@@ -3,8 +3,8 @@
 # test_it_deb: the Debian packages as an operator gets them (issue 16, part 1). Builds them
 # from this tree (scripts/make-deb.sh, as `make deb`), runs lintian on the .changes and every
 # .deb (any error fails), installs them with dpkg -i, checks what the packages set up (the
-# system user, /var/lib/cairn-relay, the conffile, the key made by postinst as that user, the
-# man pages, the library and its pkg-config file), runs README.md's "Two people, one relay"
+# system user, /var/lib/cairn-relay, the conffile, the key made by postinst as that user and
+# kept by a reinstall, the man pages, the library and its pkg-config file), runs README.md's "Two people, one relay"
 # with the INSTALLED /usr/bin/cairn and /usr/bin/cairn-relay (the relay started as the
 # system user with setpriv, on a free loopback port, from a scratch data directory: there is
 # no systemd in a test machine), and purges the packages, also when a step fails, so the
@@ -112,6 +112,16 @@ for page in 1:cairn 8:cairn-relay 5:cairn-relay.conf; do
 done
 addr=$(/usr/bin/cairn-relay address --data /var/lib/cairn-relay) || fail "address"
 case $addr in cairn://*@127.0.0.1:7443) ;; *) fail "the installed relay's address: $addr" ;; esac
+# Installed again (as an upgrade would): the key stays, and so does an edit of the conffile.
+key_sum=$(sha256sum /var/lib/cairn-relay/relay.key)
+echo "# an operator's edit" >>/etc/cairn-relay/cairn-relay.conf
+dpkg -i "$scratch/out/cairn-relay_"*.deb >"$scratch/reinstall.log" 2>&1 ||
+	{ cat "$scratch/reinstall.log" >&2; fail "dpkg -i again failed"; }
+[ "$(sha256sum /var/lib/cairn-relay/relay.key)" = "$key_sum" ] || fail "reinstall changed the key"
+grep -q "^# an operator's edit$" /etc/cairn-relay/cairn-relay.conf ||
+	fail "reinstall lost the operator's edit of the conffile"
+[ "$(stat -c '%U %G %a' /etc/cairn-relay/cairn-relay.conf)" = "root $RELAY_USER 640" ] ||
+	fail "after reinstall the conffile is $(stat -c '%U %G %a' /etc/cairn-relay/cairn-relay.conf)"
 # libcairn-dev: a program built with pkg-config alone loads the installed libcairn.so.0.
 printf '#include <cairn/cairn.h>\n#include <stdio.h>\nint main(void)\n{\n\tputs(cairn_strerror(CAIRN_ENOTFOUND));\n\treturn 0;\n}\n' >"$scratch/app.c"
 # shellcheck disable=SC2046 # pkg-config's output is meant to be split
