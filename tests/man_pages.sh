@@ -5,25 +5,23 @@
 # under its own section (a "## [section]" heading and a "*key*" line); cairn-relay(8) and
 # cairn(1) have an entry ("*command ...") for every command of `cairn-relay --help`
 # (relay/main.c's usage_main) and `cairn --help` (client/cli.c's usage_text).
-# Usage: man_pages.sh SOURCE_DIR
+# Usage: man_pages.sh SOURCE_DIR CAIRN_RELAY (the built relay, whose init writes every key)
 set -eu
-src=${1:?usage: man_pages.sh SOURCE_DIR}
+src=${1:?usage: man_pages.sh SOURCE_DIR CAIRN_RELAY}
+relay=${2:?usage: man_pages.sh SOURCE_DIR CAIRN_RELAY}
 table=$src/relay/config_keys.c
 page=$src/docs/man/cairn-relay.conf.5.scd
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# The sections, from `sections[] = {"relay", ...};`, then every `"section", "key"` pair of the
-# table (any macro) outside that line.
-sections=$(grep 'sections\[\] *=' "$table" | grep -o '"[a-z0-9_]*"' | tr -d '"')
-[ -n "$sections" ] || { echo "man_pages: no sections[] in $table" >&2; exit 1; }
-grep -v 'sections\[\] *=' "$table" |
-	grep -oE '"[a-z0-9_]+", *"[a-z0-9_]+"' | tr -d '" ' | tr ',' ' ' |
-	while read -r sec key; do
-		for s in $sections; do
-			[ "$s" = "$sec" ] && echo "$sec $key"
-		done
-	done | sort -u >"$tmp/code"
+# The keys as the relay knows them: the default file `cairn-relay init` writes from the
+# table (every key, "#key =" under its "[section]"), whatever macros the table uses.
+"$relay" init --data "$tmp/data" >/dev/null 2>"$tmp/init.log" ||
+	{ cat "$tmp/init.log" >&2; echo "man_pages: $relay init failed" >&2; exit 1; }
+awk '/^\[[a-z0-9_]+\]$/ { sec = $0; gsub(/[][]/, "", sec); next }
+     /^#[a-z0-9_]+ =/ { k = $1; sub(/^#/, "", k); print sec, k }' \
+	"$tmp/data/cairn-relay.conf" | sort -u >"$tmp/code"
+sections=$(cut -d' ' -f1 "$tmp/code" | sort -u)
 [ -s "$tmp/code" ] || { echo "man_pages: no keys found in $table" >&2; exit 1; }
 
 # The page's keys: "*key*" lines (scdoc escapes _ as \_) under "## [section]".
