@@ -106,7 +106,10 @@ dpkg-query -W -f='${Conffiles}\n' cairn-relay | grep -q ' /etc/cairn-relay/cairn
 grep -q '^#ttl = 21d$' /etc/cairn-relay/cairn-relay.conf || fail "the conffile is not the default"
 ! grep -q '^#path = .' /etc/cairn-relay/cairn-relay.conf || fail "the conffile carries a path"
 [ -f /lib/systemd/system/cairn-relay.service ] || fail "no systemd unit"
-grep -q "^User=$RELAY_USER\$" /lib/systemd/system/cairn-relay.service || fail "unit's user"
+unit=/lib/systemd/system/cairn-relay.service
+{ grep -q "^User=$RELAY_USER\$" $unit && ! grep -q '^DynamicUser' $unit; } || fail "unit's user"
+grep -q '^ExecStart=/usr/bin/cairn-relay run --data /var/lib/cairn-relay --config /etc/cairn-relay/cairn-relay.conf$' \
+	$unit || fail "unit's ExecStart: $(grep ExecStart= $unit)"
 for page in 1:cairn 8:cairn-relay 5:cairn-relay.conf; do
 	man -w "${page%%:*}" "${page#*:}" >/dev/null || fail "no man page ${page#*:}(${page%%:*})"
 done
