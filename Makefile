@@ -72,6 +72,12 @@ test-valgrind: deps
 	cd $(VALGRIND_BUILD) && CAIRN_TEST_WRAPPER="$$(command -v valgrind) $(VALGRIND_OPTS)" \
 		CAIRN_IT_ONLY='$(VALGRIND_CLIENT_TESTS)' ctest --output-on-failure -R '$(VALGRIND_TESTS)'
 
+# Debian packages (contrib/debian) built from this tree into DEB_OUT, without tests.
+DEB_OUT ?= build-deb
+.PHONY: deb
+deb: deps
+	JOBS=$(JOBS) sh scripts/make-deb.sh $(DEB_OUT)
+
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
 

@@ -8,7 +8,8 @@ PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev
       libcmocka-dev libcjson-dev libqrencode-dev valgrind iproute2 iptables microsocks
       mosquitto libmosquitto-dev python3 python3-cryptography
       libssl-dev openssl libwslay-dev nginx obfs4proxy
-      faketime"
+      faketime
+      debhelper lintian scdoc man-db adduser"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
