@@ -69,6 +69,8 @@ struct relay_config {
 	uint32_t forward_per_destination; /* FORWARDs waiting for one destination */
 	uint32_t forward_timeout_s;       /* a FORWARD unanswered this long is `unreachable` */
 	uint32_t forward_idle_s;          /* an outgoing connection idle this long is closed */
+	/* [limits] disk_reserve (admission.c, storage.h): the reserve file's size, 0 = none */
+	uint64_t disk_reserve;
 	/* not from the file */
 	char data_dir[RELAY_PATH_MAX];
 };

@@ -119,6 +119,10 @@ const struct key_spec config_keys[] = {
         "a FORWARD its destination has not answered within this time gets 'unreachable'"),
     NUM("forward", "idle", forward_idle_s, V_SECONDS, 1, DAY,
         "a connection to a destination relay unused for this long is closed"),
+    /* [limits] disk_reserve: a full disk (docs/OPERATING.md "When the disk fills up") */
+    NUM("limits", "disk_reserve", disk_reserve, V_BYTES, 0, UINT64_C(1) << 40,
+        "a file of this size the relay keeps in its data directory and deletes when the disk "
+        "fills up, so ACKs and expiry still free room; 0 = none"),
 };
 const size_t config_key_count = sizeof(config_keys) / sizeof(config_keys[0]);
 _Static_assert(sizeof(config_keys) / sizeof(config_keys[0]) <= CONFIG_KEYS_MAX,

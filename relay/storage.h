@@ -26,6 +26,15 @@
 
 struct storage;
 
+/*
+ * The reserve: a file of [limits] disk_reserve bytes in the data directory, made by the relay
+ * while the disk has room (admission.c), that the storage thread deletes the moment a commit
+ * fails for want of space. Its room lets the deletes of acknowledged envelopes, expiry and
+ * the WAL's checkpoint go on when the disk is full, however it filled up (another process,
+ * or the relay itself between two samples of the free space).
+ */
+#define STORAGE_RESERVE_FILE "reserve"
+
 enum storage_job_kind {
 	STORAGE_WRITE, /* apply OP in the next batch */
 	STORAGE_READ,  /* read envelope READ_ID's body into a buffer the job then owns */
