@@ -304,6 +304,12 @@ static int sqlite_open(const char *dir, void **out)
 		goto fail;
 	}
 	sqlite3_extended_result_codes(st->db, 1);
+	/* The -wal and -shm files stay when the relay stops (emptied by the last checkpoint):
+	 * a relay started again on a full disk then needs no room to open its store, and serves
+	 * its owners while it refuses SENDs (docs/OPERATING.md, "When the disk fills up"). */
+	int persist = 1;
+	if (sqlite3_file_control(st->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist) != SQLITE_OK)
+		goto fail;
 	if ((rc = configure(st->db)) != 0)
 		goto fail;
 	if ((rc = schema_init(st->db)) != 0)
