@@ -78,7 +78,9 @@ static void disk_sample(const struct relay_config *cfg, struct disk_sample *out)
 {
 	char path[RELAY_PATH_MAX + 16];
 	struct statvfs st;
+	uint64_t inside = out->inside;
 	memset(out, 0, sizeof(*out));
+	out->inside = inside;
 	if (statvfs(cfg->data_dir, &st) != 0)
 		return;
 	out->ok = true;
@@ -87,6 +89,9 @@ static void disk_sample(const struct relay_config *cfg, struct disk_sample *out)
 		return;
 	snprintf(path, sizeof(path), "%s/%s", cfg->data_dir, STORAGE_RESERVE_FILE);
 	out->reserve = reserve_whole(path, cfg->disk_reserve);
+	/* Made again only with the floor free on the file system itself: the room inside the
+	 * store did not help the write that found the disk full (its WAL needs the file
+	 * system's), and counting it here would give the reserve up and make it again in turn. */
 	if (!out->reserve && out->free >= cfg->min_free_disk &&
 	    out->free - cfg->min_free_disk >= cfg->disk_reserve &&
 	    (out->reserve = reserve_make(path, cfg->disk_reserve))) {
@@ -102,7 +107,10 @@ static void disk_sampled(struct relay *relay, const struct disk_sample *d)
 	if (!d->ok)
 		return;
 	relay->disk_free = d->free;
-	relay->disk_low = d->free < cfg->min_free_disk;
+	/* The floor counts the room inside the store too: the pages ACKs and expiry freed,
+	 * which inserts reuse before the file grows. Without it a relay that reached the floor
+	 * by itself would refuse for ever, its store empty inside. */
+	relay->disk_low = d->free < cfg->min_free_disk && cfg->min_free_disk - d->free > d->inside;
 	const char *why = "less free space than min_free_disk";
 	if (cfg->disk_reserve > 0) {
 		/* The reserve is gone only when a write found no room (or it never fitted). */
@@ -115,9 +123,15 @@ static void disk_sampled(struct relay *relay, const struct disk_sample *d)
 	disk_state(relay, why);
 }
 
+/* What the store holds free inside, read on the loop thread for the next sample. */
+static uint64_t store_inside(const struct relay *relay)
+{
+	return relay->storage != NULL ? storage_free_bytes(relay->storage) : 0;
+}
+
 void admission_init(struct relay *relay)
 {
-	struct disk_sample d;
+	struct disk_sample d = {.inside = store_inside(relay)};
 	disk_sample(relay->cfg, &d);
 	if (!d.ok) {
 		/* Unknown is not full: the storage thread's own errors still stop bad writes. */
@@ -153,6 +167,7 @@ void admission_tick(struct relay *relay)
 	    (cfg->min_free_disk == 0 && cfg->disk_reserve == 0 && !relay->disk_short))
 		return;
 	relay->disk_work.data = relay;
+	relay->disk_sample.inside = store_inside(relay);
 	if (uv_queue_work(relay->loop, &relay->disk_work, sample_work, sample_done) == 0)
 		relay->disk_sampling = true;
 }

@@ -140,7 +140,8 @@ struct relay {
 		bool ok;      /* statvfs worked */
 		bool reserve; /* the reserve file is whole (made now if it was missing) */
 		uint64_t free;
-	} disk_sample;          /* the pool thread's result, read once the work is done */
+		uint64_t inside; /* given: the room inside the store (storage_free_bytes) */
+	} disk_sample;           /* the pool thread's result, read once the work is done */
 	int64_t full_warned_ms; /* relay_now_ms of the last "relay is full" warning */
 
 	/* Work deferred off the loop thread for a connection (conn_defer), oldest first, and

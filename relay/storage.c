@@ -85,6 +85,7 @@ struct thread_storage {
 	_Atomic uint64_t stat_batches;
 	_Atomic uint64_t stat_writes;
 	_Atomic uint64_t stat_disk_bytes;
+	_Atomic uint64_t stat_free_bytes;
 };
 
 static struct thread_storage *thread_of(struct storage *base)
@@ -375,6 +376,8 @@ static void *storage_thread(void *arg)
 			atomic_fetch_add(&s->stat_batches, transactions);
 			atomic_fetch_add(&s->stat_writes, committed);
 			atomic_store(&s->stat_disk_bytes, s->engine->disk_bytes(s->store));
+			if (s->engine->free_bytes != NULL)
+				atomic_store(&s->stat_free_bytes, s->engine->free_bytes(s->store));
 		}
 
 		pthread_mutex_lock(&s->mu);
@@ -462,6 +465,7 @@ int storage_open(uv_loop_t *loop, const struct store_engine *engine, const char 
 	atomic_init(&s->stat_batches, 0);
 	atomic_init(&s->stat_writes, 0);
 	atomic_init(&s->stat_disk_bytes, 0);
+	atomic_init(&s->stat_free_bytes, 0);
 	s->ops = malloc(STORAGE_OPS_INITIAL * sizeof(*s->ops));
 	s->batch_writes = malloc(STORAGE_OPS_INITIAL * sizeof(*s->batch_writes));
 	if (s->ops == NULL || s->batch_writes == NULL) {
@@ -496,6 +500,8 @@ int storage_open(uv_loop_t *loop, const struct store_engine *engine, const char 
 	if (cb != NULL && (rc = engine->load(s->store, cb, cb_ctx)) != 0)
 		goto fail_store;
 	atomic_store(&s->stat_disk_bytes, engine->disk_bytes(s->store));
+	if (engine->free_bytes != NULL)
+		atomic_store(&s->stat_free_bytes, engine->free_bytes(s->store));
 
 	/* The thread blocks every signal, so process signals reach the loop thread (and libuv's
 	 * signal handling) rather than interrupting a commit. */
@@ -647,6 +653,11 @@ static void thread_stats(const struct storage *base, uint64_t *batches, uint64_t
 		*disk_bytes = atomic_load(&s->stat_disk_bytes);
 }
 
+static uint64_t thread_free_bytes(const struct storage *base)
+{
+	return atomic_load(&thread_of_const(base)->stat_free_bytes);
+}
+
 static void on_closed(uv_handle_t *handle)
 {
 	struct thread_storage *s = handle->data;
@@ -687,4 +698,5 @@ static const struct storage_ops thread_ops = {
     .pending = thread_pending,
     .stats = thread_stats,
     .close = thread_close,
+    .free_bytes = thread_free_bytes,
 };

@@ -79,6 +79,8 @@ struct storage_ops {
 	void (*stats)(const struct storage *s, uint64_t *batches, uint64_t *writes,
 	              uint64_t *disk_bytes);
 	void (*close)(struct storage *s, void (*closed)(void *arg), void *arg);
+	/* Bytes free inside the store (store.h free_bytes), as of the last commit; NULL: 0. */
+	uint64_t (*free_bytes)(const struct storage *s);
 };
 
 struct storage {
@@ -132,6 +134,12 @@ static inline void storage_stats(const struct storage *s, uint64_t *batches, uin
                                  uint64_t *disk_bytes)
 {
 	s->ops->stats(s, batches, writes, disk_bytes);
+}
+
+/* Room inside the store that inserts reuse before it grows on disk (loop thread). */
+static inline uint64_t storage_free_bytes(const struct storage *s)
+{
+	return s->ops->free_bytes != NULL ? s->ops->free_bytes(s) : 0;
 }
 
 /*

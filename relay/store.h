@@ -142,6 +142,9 @@ struct store_engine {
 	/* Gives back to the file system what the engine can (a journal it keeps beyond its
 	 * data), for a full disk. Returns 0 or a CAIRN_E code. May be NULL. */
 	int (*reclaim)(void *store);
+	/* Bytes inside the store that deleted rows left free, which later inserts reuse before
+	 * the store grows on disk. May be NULL (none). */
+	uint64_t (*free_bytes)(void *store);
 	void (*close)(void *store);
 };
 

@@ -629,6 +629,17 @@ static int sqlite_read_log_entry(void *store, uint64_t id, uint8_t *out, size_t 
 	return store_sqlite_read_body(st->log_stmt[LOG_STMT_READ], id, out, cap, len);
 }
 
+/* The free pages' bytes (SQLite reads the count from the database header). */
+static uint64_t sqlite_free_bytes(void *store)
+{
+	struct store_sqlite *st = store;
+	int64_t pages = 0, size = 0;
+	if (query_int(st->db, "PRAGMA freelist_count", &pages) != 0 ||
+	    query_int(st->db, "PRAGMA page_size", &size) != 0 || pages < 0 || size < 0)
+		return 0;
+	return (uint64_t)pages * (uint64_t)size;
+}
+
 static uint64_t file_size(const char *path)
 {
 	struct stat sb;
@@ -677,5 +688,6 @@ const struct store_engine store_sqlite = {
     .read_log_entries = store_sqlite_read_log_entries,
     .disk_bytes = sqlite_disk_bytes,
     .reclaim = sqlite_reclaim,
+    .free_bytes = sqlite_free_bytes,
     .close = sqlite_close,
 };

@@ -78,6 +78,20 @@ static int log_lines(const char *needle)
 	return n;
 }
 
+/* Prints the relay's log (warnings and errors: a few lines), for the record. */
+static void print_log(void)
+{
+	char path[128], line[1024];
+	snprintf(path, sizeof(path), "%s/relay.log", logdir);
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strstr(line, "running as root") == NULL)
+			printf("diskfull: log: %s", line);
+	fclose(f);
+}
+
 /* The body of envelope number I: its number in its first bytes, the rest from it. */
 static void body_of(uint32_t i, uint8_t *out, size_t len)
 {
@@ -297,6 +311,59 @@ static void test_relay_fills_its_disk(void **state)
 	free(seen);
 }
 
+/* ---- the relay reaches its floor --------------------------------------------------------- */
+
+/*
+ * A floor of 48 MiB: the relay stores envelopes until the free space falls below it, then
+ * refuses. Its owner takes and ACKs them all: the file system's free space does not grow (the
+ * store keeps its size), but the pages inside it are free for new envelopes, and the relay
+ * counts them: it accepts SENDs again by itself.
+ */
+static void test_relay_reaches_its_floor(void **state)
+{
+	(void)state;
+	start_on_smallfs("min_free_disk = 48M\ndisk_reserve = 16M\nmailbox_max_bytes = 1G\n"
+	                 "mailbox_max_envelopes = 1000000\n",
+	                 128);
+	enum { NUMS = 12000 };
+	uint32_t *ok_ids = calloc(NUMS, sizeof(*ok_ids));
+	uint8_t *seen = calloc(NUMS, 1);
+	assert_non_null(ok_ids);
+	assert_non_null(seen);
+	struct tally t = {.ok_ids = ok_ids, .cap = NUMS};
+	struct tclient c, r;
+	struct owner o;
+	assert_int_equal(tclient_connect(&c, relay.port, relay.pub), 0);
+	assert_int_equal(tclient_create(&c, o.rid, o.sid, o.pk, o.sk), 0);
+	uint32_t sent = 0;
+	while (t.full < 64 && sent + WINDOW <= NUMS - 64) {
+		send_some(&c, o.sid, sent, WINDOW, ENV_LEN, &t);
+		sent += WINDOW;
+	}
+	printf("diskfull: the relay reached its floor: %u OK'd, %u refused 'full', free %llu "
+	       "KiB\n",
+	       t.ok, t.full, (unsigned long long)smallfs_free(fs.mnt) >> 10);
+	assert_int_equal(t.other, 0);
+	assert_true(t.full >= 64);
+	expect(seen, &t);
+	assert_int_equal(tclient_connect(&r, relay.port, relay.pub), 0);
+	assert_int_equal(tclient_auth(&r, o.rid, o.sk), 0);
+	assert_int_equal(drain(&r, &o, true, seen, NUMS), t.ok);
+	tclient_close(&r);
+	uint32_t refused = 0;
+	long ms = until_accepted(&c, o.sid, sent, 20000, &refused, &t);
+	printf("diskfull: every envelope ACKed: free %llu KiB on the file system, a SEND accepted "
+	       "after %ld ms (%u refused meanwhile)\n",
+	       (unsigned long long)smallfs_free(fs.mnt) >> 10, ms, refused);
+	print_log();
+	assert_true(ms >= 0);
+	assert_int_equal(log_lines("disk is full"), 1);
+	assert_int_equal(log_lines("disk has room again"), 1);
+	tclient_close(&c);
+	free(ok_ids);
+	free(seen);
+}
+
 /* ---- another process fills the disk ----------------------------------------------------- */
 
 /*
@@ -341,13 +408,15 @@ static void test_disk_filled_from_outside(void **state)
 	uint32_t got = drain(&r, &o, true, seen, NUMS);
 	assert_int_equal(got, t.ok);
 	tclient_close(&r);
-	uint32_t full_before_restart = t.full;
+	/* More SENDs on the full disk: refused, or (once the ACKs freed pages inside the store,
+	 * which the floor counts) OK'd, and then on disk and delivered below. */
+	uint32_t delivered = got, full_before_restart = t.full;
 	send_some(&c, o.sid, 300, 10, ENV_LEN, &t);
-	assert_int_equal(t.ok, got); /* still full: the filler is there */
 	tclient_close(&c);
 
 	/* A restart on the full disk (the reserve's room taken too): the relay starts,
-	 * serves, delivers nothing again (the ACKs' deletes were durable) and refuses SENDs. */
+	 * serves, delivers nothing ACKed again (the ACKs' deletes were durable) and refuses
+	 * SENDs, or takes what fits in its store. */
 	assert_int_equal(relayproc_stop(&relay, SIGTERM), 0);
 	relay_running = false;
 	char filler2[340];
@@ -357,30 +426,33 @@ static void test_disk_filled_from_outside(void **state)
 	       (unsigned long long)more >> 20, (unsigned long long)smallfs_free(fs.mnt) >> 10);
 	assert_int_equal(relayproc_start(&relay), 0);
 	relay_running = true;
+	for (uint32_t i = delivered; i < t.ok; i++)
+		seen[ok_ids[i]] = 1;
 	assert_int_equal(tclient_connect(&r, relay.port, relay.pub), 0);
 	assert_int_equal(tclient_auth(&r, o.rid, o.sk), 0);
-	assert_int_equal(drain(&r, &o, true, seen, NUMS), 0);
+	assert_int_equal(drain(&r, &o, true, seen, NUMS), t.ok - delivered);
+	delivered = t.ok;
 	tclient_close(&r);
 	assert_int_equal(tclient_connect(&c, relay.port, relay.pub), 0);
-	send_some(&c, o.sid, 300, 10, ENV_LEN, &t);
-	printf("diskfull: restarted on the full disk: %u more refused 'full', %u OK'd\n",
+	send_some(&c, o.sid, 320, 10, ENV_LEN, &t);
+	printf("diskfull: restarted on the full disk: %u SENDs refused 'full', %u OK'd since the "
+	       "drain\n",
 	       t.full - full_before_restart, t.ok - got);
-	assert_int_equal(t.ok, got);
+	assert_true(t.full > full_before_restart);
 	assert_int_equal(t.other, 0);
 
 	/* The room comes back. */
 	assert_int_equal(unlink(filler), 0);
 	assert_int_equal(unlink(filler2), 0);
 	uint32_t refused = 0, full_before = t.full;
-	long ms = until_accepted(&c, o.sid, 310, 30000, &refused, &t);
+	long ms = until_accepted(&c, o.sid, 330, 30000, &refused, &t);
 	printf("diskfull: the filler deleted: first SEND accepted after %ld ms (%u refused "
 	       "meanwhile)\n",
 	       ms, refused);
 	assert_true(ms >= 0);
 	(void)full_before;
-	assert_int_equal(log_lines("disk has room again"), 1);
-	send_some(&c, o.sid, 311, 100, ENV_LEN, &t);
-	uint32_t before = got;
+	send_some(&c, o.sid, 331, 100, ENV_LEN, &t);
+	uint32_t before = delivered;
 	memset(seen, 0, sizeof(seen));
 	for (uint32_t i = before; i < t.ok; i++)
 		seen[ok_ids[i]] = 1;
@@ -401,15 +473,22 @@ static void test_disk_filled_from_outside(void **state)
 	for (uint32_t i = 0; i < NUMS; i++)
 		assert_true(seen[i] != 1);
 	tclient_close(&r);
-	/* One line in, one out, in each life of the relay that met the full disk. */
-	assert_int_equal(log_lines("disk is full"), 2);
-	assert_int_equal(log_lines("disk has room again"), 1);
+	/* A line as the relay starts refusing and one as it stops, not one per refusal: in each
+	 * life of the relay, the floor's refusal, a room inside the store that did not do, and
+	 * a write that found no room may each begin or end it once. */
+	int in = log_lines("disk is full"), out = log_lines("disk has room again");
+	print_log();
+	printf("diskfull: %u SENDs refused 'full' in all, %d lines 'full', %d 'room again'\n",
+	       t.full, in, out);
+	assert_true(in >= 2 && in <= 4);
+	assert_true(out >= 1 && out <= 3);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_teardown(test_relay_fills_its_disk, teardown),
+	    cmocka_unit_test_teardown(test_relay_reaches_its_floor, teardown),
 	    cmocka_unit_test_teardown(test_disk_filled_from_outside, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
