@@ -22,6 +22,13 @@
 #define ENV_LEN CAIRN_ENVELOPE_MAX
 #define WINDOW  32
 
+enum { NUMS = 12000 }; /* envelope numbers a test may use */
+
+/* The running test's book: the numbers of the envelopes answered OK, in order, and each
+ * number's state (0 not expected, 1 expected, 2 delivered). Cleared by start_on_smallfs. */
+static uint32_t ok_ids[NUMS];
+static uint8_t seen[NUMS];
+
 static struct relayproc relay;
 static bool relay_running;
 static struct smallfs fs;
@@ -45,6 +52,8 @@ static int teardown(void **state)
  * to a file outside it. Skips where the kernel refuses the mount. */
 static void start_on_smallfs(const char *limits, unsigned mib)
 {
+	memset(ok_ids, 0, sizeof(ok_ids));
+	memset(seen, 0, sizeof(seen));
 	snprintf(logdir, sizeof(logdir), "/tmp/cairn-dflog-XXXXXX");
 	assert_non_null(mkdtemp(logdir));
 	char text[1024];
@@ -151,8 +160,7 @@ static void send_some(struct tclient *c, const uint8_t sid[24], uint32_t first, 
  * numbers OK'd (SEEN marks them; a number not OK'd, or delivered twice, fails), ACKing each
  * when ACK. Stops once nothing more comes for a while. Returns how many came.
  */
-static uint32_t drain(struct tclient *c, const struct owner *o, bool ack, uint8_t *seen,
-                      uint32_t nums)
+static uint32_t drain(struct tclient *c, const struct owner *o, bool ack)
 {
 	struct cairn_msg sub = {
 	    .type = CAIRN_CMD_SUBSCRIBE, .request_id = c->next_id++, .recipient_id = o->rid};
@@ -168,7 +176,7 @@ static uint32_t drain(struct tclient *c, const struct owner *o, bool ack, uint8_
 		uint32_t num;
 		assert_true(m.envelope_len >= sizeof(num));
 		memcpy(&num, m.envelope, sizeof(num));
-		assert_true(num < nums);
+		assert_true(num < NUMS);
 		if (seen[num] != 1)
 			fail_msg("envelope %u delivered but not OK'd, or twice (%u)", num,
 			         seen[num]);
@@ -203,6 +211,18 @@ static void store_whole(void)
 	sqlite3_close(db);
 }
 
+/* Stops the relay, checks its store is whole, starts it again and connects R as O's owner. */
+static void restart_whole(struct tclient *r, const struct owner *o)
+{
+	assert_int_equal(relayproc_stop(&relay, SIGTERM), 0);
+	relay_running = false;
+	store_whole();
+	assert_int_equal(relayproc_start(&relay), 0);
+	relay_running = true;
+	assert_int_equal(tclient_connect(r, relay.port, relay.pub), 0);
+	assert_int_equal(tclient_auth(r, o->rid, o->sk), 0);
+}
+
 /* Sends one envelope numbered NUM every 20 ms until one is OK'd or DEADLINE_MS passes.
  * Returns the ms it took, or -1; *REFUSED counts the `full` answers meanwhile. */
 static long until_accepted(struct tclient *c, const uint8_t sid[24], uint32_t num, long deadline_ms,
@@ -220,11 +240,26 @@ static long until_accepted(struct tclient *c, const uint8_t sid[24], uint32_t nu
 	return -1;
 }
 
-/* Every number in OK_IDS[0..N) is marked 1 in SEEN (to be delivered). */
-static void expect(uint8_t *seen, const struct tally *t)
+/* Every number T answered OK is marked 1 in SEEN (to be delivered). */
+static void expect(const struct tally *t)
 {
 	for (uint32_t i = 0; i < t->ok && i < t->cap; i++)
 		seen[t->ok_ids[i]] = 1;
+}
+
+/* Connects C, creates O's mailbox on it and sends 16 KiB envelopes numbered from 0 until 64
+ * are refused `full` (96 MiB would be 6,144 of them: the disk is full well before). Returns
+ * how many were sent. */
+static uint32_t send_until_full(struct tclient *c, struct owner *o, struct tally *t)
+{
+	assert_int_equal(tclient_connect(c, relay.port, relay.pub), 0);
+	assert_int_equal(tclient_create(c, o->rid, o->sid, o->pk, o->sk), 0);
+	uint32_t sent = 0;
+	while (t->full < 64 && sent + WINDOW <= NUMS - 64) {
+		send_some(c, o->sid, sent, WINDOW, ENV_LEN, t);
+		sent += WINDOW;
+	}
+	return sent;
 }
 
 /* ---- the relay fills its disk itself ---------------------------------------------------- */
@@ -241,23 +276,11 @@ static void test_relay_fills_its_disk(void **state)
 	start_on_smallfs("min_free_disk = 0\ndisk_reserve = 32M\nmailbox_max_bytes = 1G\n"
 	                 "mailbox_max_envelopes = 1000000\n",
 	                 96);
-	enum { NUMS = 12000 };
-	uint32_t *ok_ids = calloc(NUMS, sizeof(*ok_ids));
-	uint8_t *seen = calloc(NUMS, 1);
-	assert_non_null(ok_ids);
-	assert_non_null(seen);
 	struct tally t = {.ok_ids = ok_ids, .cap = NUMS};
 	struct tclient c, r;
 	struct owner o;
-	assert_int_equal(tclient_connect(&c, relay.port, relay.pub), 0);
-	assert_int_equal(tclient_create(&c, o.rid, o.sid, o.pk, o.sk), 0);
-	/* 96 MiB of 16 KiB envelopes would be 6,144: the disk is full well before. */
-	uint32_t sent = 0;
 	int64_t t0 = it_mono_ms();
-	while (t.full < 64 && sent + WINDOW <= NUMS - 64) {
-		send_some(&c, o.sid, sent, WINDOW, ENV_LEN, &t);
-		sent += WINDOW;
-	}
+	uint32_t sent = send_until_full(&c, &o, &t);
 	printf("diskfull: the relay filled 96 MiB itself: %u SENDs OK'd, %u refused 'full', %u "
 	       "other, in %.1f s; free now %llu KiB\n",
 	       t.ok, t.full, t.other, (double)(it_mono_ms() - t0) / 1000,
@@ -275,10 +298,10 @@ static void test_relay_fills_its_disk(void **state)
 	assert_int_equal(log_lines("disk is full"), 1);
 
 	/* The owner takes everything and ACKs it all, on the full disk. */
-	expect(seen, &t);
+	expect(&t);
 	assert_int_equal(tclient_connect(&r, relay.port, relay.pub), 0);
 	assert_int_equal(tclient_auth(&r, o.rid, o.sk), 0);
-	uint32_t got = drain(&r, &o, true, seen, NUMS);
+	uint32_t got = drain(&r, &o, true);
 	printf("diskfull: delivered and ACKed on the full disk: %u of %u\n", got, t.ok);
 	assert_int_equal(got, t.ok);
 	/* Whether room came back by itself (the deletes' pages are free inside the store; the
@@ -293,22 +316,14 @@ static void test_relay_fills_its_disk(void **state)
 	tclient_close(&c);
 
 	/* Restart: nothing acknowledged comes back, the store is whole. */
-	assert_int_equal(relayproc_stop(&relay, SIGTERM), 0);
-	relay_running = false;
-	store_whole();
-	assert_int_equal(relayproc_start(&relay), 0);
-	relay_running = true;
-	assert_int_equal(tclient_connect(&r, relay.port, relay.pub), 0);
-	assert_int_equal(tclient_auth(&r, o.rid, o.sk), 0);
-	memset(seen, 0, NUMS);
+	restart_whole(&r, &o);
+	memset(seen, 0, sizeof(seen));
 	if (ms >= 0)
 		seen[sent] = 1; /* the one accepted after the drain */
-	got = drain(&r, &o, true, seen, NUMS);
+	got = drain(&r, &o, true);
 	printf("diskfull: after a restart: %u delivered again (expected %d)\n", got, ms >= 0);
 	assert_int_equal(got, ms >= 0 ? 1 : 0);
 	tclient_close(&r);
-	free(ok_ids);
-	free(seen);
 }
 
 /* ---- the relay reaches its floor --------------------------------------------------------- */
@@ -325,30 +340,19 @@ static void test_relay_reaches_its_floor(void **state)
 	start_on_smallfs("min_free_disk = 48M\ndisk_reserve = 16M\nmailbox_max_bytes = 1G\n"
 	                 "mailbox_max_envelopes = 1000000\n",
 	                 128);
-	enum { NUMS = 12000 };
-	uint32_t *ok_ids = calloc(NUMS, sizeof(*ok_ids));
-	uint8_t *seen = calloc(NUMS, 1);
-	assert_non_null(ok_ids);
-	assert_non_null(seen);
 	struct tally t = {.ok_ids = ok_ids, .cap = NUMS};
 	struct tclient c, r;
 	struct owner o;
-	assert_int_equal(tclient_connect(&c, relay.port, relay.pub), 0);
-	assert_int_equal(tclient_create(&c, o.rid, o.sid, o.pk, o.sk), 0);
-	uint32_t sent = 0;
-	while (t.full < 64 && sent + WINDOW <= NUMS - 64) {
-		send_some(&c, o.sid, sent, WINDOW, ENV_LEN, &t);
-		sent += WINDOW;
-	}
+	uint32_t sent = send_until_full(&c, &o, &t);
 	printf("diskfull: the relay reached its floor: %u OK'd, %u refused 'full', free %llu "
 	       "KiB\n",
 	       t.ok, t.full, (unsigned long long)smallfs_free(fs.mnt) >> 10);
 	assert_int_equal(t.other, 0);
 	assert_true(t.full >= 64);
-	expect(seen, &t);
+	expect(&t);
 	assert_int_equal(tclient_connect(&r, relay.port, relay.pub), 0);
 	assert_int_equal(tclient_auth(&r, o.rid, o.sk), 0);
-	assert_int_equal(drain(&r, &o, true, seen, NUMS), t.ok);
+	assert_int_equal(drain(&r, &o, true), t.ok);
 	tclient_close(&r);
 	uint32_t refused = 0;
 	long ms = until_accepted(&c, o.sid, sent, 20000, &refused, &t);
@@ -360,8 +364,6 @@ static void test_relay_reaches_its_floor(void **state)
 	assert_int_equal(log_lines("disk is full"), 1);
 	assert_int_equal(log_lines("disk has room again"), 1);
 	tclient_close(&c);
-	free(ok_ids);
-	free(seen);
 }
 
 /* ---- another process fills the disk ----------------------------------------------------- */
@@ -376,9 +378,6 @@ static void test_disk_filled_from_outside(void **state)
 {
 	(void)state;
 	start_on_smallfs("min_free_disk = 4M\ndisk_reserve = 16M\n", 64);
-	enum { NUMS = 1000 };
-	uint32_t ok_ids[NUMS];
-	uint8_t seen[NUMS] = {0};
 	struct tally t = {.ok_ids = ok_ids, .cap = NUMS};
 	struct tclient c, r;
 	struct owner o;
@@ -402,10 +401,10 @@ static void test_disk_filled_from_outside(void **state)
 	assert_int_equal(log_lines("disk is full"), 1);
 
 	/* Delivery and ACKs go on: half of the stored envelopes taken and ACKed. */
-	expect(seen, &t);
+	expect(&t);
 	assert_int_equal(tclient_connect(&r, relay.port, relay.pub), 0);
 	assert_int_equal(tclient_auth(&r, o.rid, o.sk), 0);
-	uint32_t got = drain(&r, &o, true, seen, NUMS);
+	uint32_t got = drain(&r, &o, true);
 	assert_int_equal(got, t.ok);
 	tclient_close(&r);
 	/* More SENDs on the full disk: refused, or (once the ACKs freed pages inside the store,
@@ -430,7 +429,7 @@ static void test_disk_filled_from_outside(void **state)
 		seen[ok_ids[i]] = 1;
 	assert_int_equal(tclient_connect(&r, relay.port, relay.pub), 0);
 	assert_int_equal(tclient_auth(&r, o.rid, o.sk), 0);
-	assert_int_equal(drain(&r, &o, true, seen, NUMS), t.ok - delivered);
+	assert_int_equal(drain(&r, &o, true), t.ok - delivered);
 	delivered = t.ok;
 	tclient_close(&r);
 	assert_int_equal(tclient_connect(&c, relay.port, relay.pub), 0);
@@ -459,14 +458,8 @@ static void test_disk_filled_from_outside(void **state)
 	tclient_close(&c);
 
 	/* Restart: every OK'd envelope not yet ACKed is delivered, once; the store is whole. */
-	assert_int_equal(relayproc_stop(&relay, SIGTERM), 0);
-	relay_running = false;
-	store_whole();
-	assert_int_equal(relayproc_start(&relay), 0);
-	relay_running = true;
-	assert_int_equal(tclient_connect(&r, relay.port, relay.pub), 0);
-	assert_int_equal(tclient_auth(&r, o.rid, o.sk), 0);
-	got = drain(&r, &o, true, seen, NUMS);
+	restart_whole(&r, &o);
+	got = drain(&r, &o, true);
 	printf("diskfull: after the room came back and a restart: %u delivered of %u OK'd\n", got,
 	       t.ok - before);
 	assert_int_equal(got, t.ok - before);
