@@ -148,7 +148,7 @@ _Static_assert(CSTATE_SCHEMA == 2, "update schema_sql and schema_upgrade");
 static int exec_sql(sqlite3 *db, const char *sql)
 {
 	int src = sqlite3_exec(db, sql, NULL, NULL, NULL);
-	return src == SQLITE_OK ? 0 : cst_db_error(src);
+	return src == SQLITE_OK ? 0 : cst_db_error_on(db, src);
 }
 
 /* Runs a one-row, one-column query (a PRAGMA) and returns its integer. */
@@ -550,6 +550,9 @@ int cstate_open(const char *dir, const char *passphrase, struct cstate **out)
 	*out = st;
 	st = NULL;
 out:
+	/* Opening a store in WAL mode makes its -wal and -shm files: a full disk says so. */
+	if (rc == CAIRN_EIO && st != NULL)
+		rc = cst_db_error_on(st->db, SQLITE_IOERR);
 	sodium_memzero(kpass, sizeof(kpass));
 	cstate_close(st);
 	free(path);

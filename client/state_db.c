@@ -4,6 +4,8 @@
  * end of a kept statement's use. Their own file so that the store's parts (state.c, state_rec.c,
  * state_slots.c, state_keys.c) all lean on it and none on another in a circle.
  */
+#include <errno.h>
+
 #include "state_int.h"
 
 /* Maps a failed SQLite call to our codes: a damaged file is not an I/O error. */
@@ -15,6 +17,10 @@ int cst_db_error(int src)
 		return CAIRN_ECORRUPT;
 	case SQLITE_NOMEM:
 		return CAIRN_ENOMEM;
+	case SQLITE_FULL:
+		/* Its own code, so that `cairn` can say what to do: nothing was written (SQLite
+		 * undid the statement, and the caller's transaction rolls back). */
+		return CAIRN_ENOSPC;
 	default:
 		return CAIRN_EIO;
 	}
@@ -28,10 +34,22 @@ void cst_stmt_release(sqlite3_stmt *s)
 	sqlite3_clear_bindings(s);
 }
 
+int cst_db_error_on(sqlite3 *db, int src)
+{
+	int rc = cst_db_error(src);
+	/* An fsync or the shared-memory index that found the disk full comes as an I/O error;
+	 * its errno tells. */
+	int err = db != NULL ? sqlite3_system_errno(db) : 0;
+	if (rc == CAIRN_EIO && (err == ENOSPC || err == EDQUOT))
+		return CAIRN_ENOSPC;
+	return rc;
+}
+
 /* Steps a statement that returns no rows, then releases it. */
 int cst_step_done(sqlite3_stmt *s)
 {
 	int src = sqlite3_step(s);
+	int rc = src == SQLITE_DONE ? 0 : cst_db_error_on(sqlite3_db_handle(s), src);
 	cst_stmt_release(s);
-	return src == SQLITE_DONE ? 0 : cst_db_error(src);
+	return rc;
 }

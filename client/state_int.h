@@ -91,6 +91,8 @@ struct keyslot {
 
 /* Maps a failed SQLite call to our codes: a damaged file is not an I/O error. */
 int cst_db_error(int src);
+/* The same with DB's errno: CAIRN_ENOSPC for an I/O error that was a full disk. */
+int cst_db_error_on(sqlite3 *db, int src);
 
 /* Ends a use of a kept statement: reset and unbound. */
 void cst_stmt_release(sqlite3_stmt *s);

@@ -3,7 +3,9 @@
  * What the relay lets in: room on the relay as a whole (mailboxes, envelope bytes, free disk
  * space) and each connection's budget for commands that create state. A full relay refuses
  * CREATE and SEND with CAIRN_ECAPACITY before anything is stored, so nothing it accepted is
- * ever dropped; a spent budget gives CAIRN_ELIMIT. Loop thread only.
+ * ever dropped; a spent budget gives CAIRN_ELIMIT. A full disk (below min_free_disk, a write
+ * that found no room, or no room for the reserve file) is one state, logged once as it
+ * begins and once as it ends; it ends by itself when the room is back. Loop thread only.
  */
 #ifndef CAIRN_RELAY_ADMISSION_H
 #define CAIRN_RELAY_ADMISSION_H
@@ -25,6 +27,9 @@ struct admission_budget {
 void admission_init(struct relay *relay);
 /* Called once a second: samples the free space again, on libuv's thread pool. */
 void admission_tick(struct relay *relay);
+/* A write's done() with STATUS: CAIRN_ECAPACITY (the disk had no room for it, storage.h)
+ * puts the relay in the full state at once, without waiting for the next sample. */
+void admission_write_done(struct relay *relay, int status);
 
 /* 0 if the relay has room for one more mailbox, else CAIRN_ECAPACITY. */
 CAIRN_WARN_UNUSED int admission_room_for_mailbox(struct relay *relay);

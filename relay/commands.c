@@ -394,9 +394,11 @@ static void accept_envelope_marked(struct peer *p, struct mailbox *mb, const str
 	if (relay->id_limit - relay->next_envelope_id < ID_BLOCK / 2)
 		reserve_ids(relay);
 	if (relay->next_envelope_id >= relay->id_limit) {
-		/* Only if a million sends outran one commit: the sender retries. */
+		/* Only if a million sends outran one commit, or the last mark found the disk
+		 * full: the sender retries. */
 		bundle_mark_drop(relay, mark);
-		peer_reply_error(p, m->request_id, CAIRN_ESTORAGE);
+		peer_reply_error(p, m->request_id,
+		                 relay->ids_short ? CAIRN_ECAPACITY : CAIRN_ESTORAGE);
 		return;
 	}
 	uint64_t id = relay->next_envelope_id;

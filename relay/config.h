@@ -72,6 +72,8 @@ struct relay_config {
 	/* [metrics]: the local-only Prometheus listener (metrics.h); validated by
 	 * metrics_addr_parse, "" = off */
 	char metrics_listen[RELAY_PATH_MAX];
+	/* [limits] disk_reserve (admission.c, storage.h): the reserve file's size, 0 = none */
+	uint64_t disk_reserve;
 	/* not from the file */
 	char data_dir[RELAY_PATH_MAX];
 };

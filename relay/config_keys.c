@@ -65,6 +65,10 @@ const struct key_spec config_keys[] = {
         "envelope bytes on the relay in all (64 more per envelope); beyond it SEND gets 'full'"),
     NUM("limits", "min_free_disk", min_free_disk, V_BYTES, 0, UINT64_C(1) << 50,
         "free space kept on the data directory's disk; below it SEND and CREATE get 'full'"),
+    /* [limits] disk_reserve: a full disk (docs/OPERATING.md "When the disk fills up") */
+    NUM("limits", "disk_reserve", disk_reserve, V_BYTES, 0, UINT64_C(1) << 40,
+        "a file of this size the relay keeps in its data directory and deletes when the disk "
+        "fills up, so ACKs and expiry still free room; 0 = none"),
     NUM("limits", "create_burst", create_burst, V_COUNT, 1, 65536,
         "CREATE, SECURE and INTAKE commands one connection may send at once, then..."),
     NUM("limits", "create_per_minute", create_per_minute, V_COUNT, 0, 60000,

@@ -178,7 +178,12 @@ static void on_put_done(struct storage_job *job)
 	struct mailbox *mb = env->mailbox;
 	if (env->bundle != NULL)
 		bundle_mark_done(relay, env->bundle, job->status);
-	if (job->status != 0) {
+	admission_write_done(relay, job->status);
+	if (job->status == CAIRN_ECAPACITY) {
+		/* The disk had no room: nothing of it was stored, and the full state's one log
+		 * line says so (admission.c); the sender may try another relay or later. */
+		envelope_answer_sender(env, CAIRN_ECAPACITY);
+	} else if (job->status != 0) {
 		log_error("storage: an envelope could not be stored: %s",
 		          cairn_strerror(job->status));
 		envelope_answer_sender(env, CAIRN_ESTORAGE);
@@ -210,7 +215,10 @@ static void on_put_done(struct storage_job *job)
 static void on_delete_done(struct storage_job *job)
 {
 	struct envelope *env = job->data;
-	if (job->status != 0)
+	/* Not deleted even with the reserve's room (storage.c): it stays on disk until expiry
+	 * or a restart redelivers it, which clients drop as a duplicate. */
+	admission_write_done(env->relay, job->status);
+	if (job->status != 0 && job->status != CAIRN_ECAPACITY)
 		log_warn("storage: an acknowledged envelope could not be deleted: %s",
 		         cairn_strerror(job->status));
 	envelope_enter(env, ENV_GONE);

@@ -19,11 +19,16 @@ static void on_ids_reserved(struct storage_job *job)
 	uint64_t mark = job->op.envelope_id;
 	free(r); /* JOB lives inside R: nothing below may touch it */
 	relay->id_reserving = false;
+	relay->ids_short = status == CAIRN_ECAPACITY;
+	admission_write_done(relay, status);
 	if (status == 0 && mark > relay->id_limit)
 		relay->id_limit = mark;
-	else if (status != 0)
+	else if (status != 0 && status != CAIRN_ECAPACITY)
 		log_error("storage: cannot reserve envelope ids: %s", cairn_strerror(status));
-	if (status == 0 && relay->on_ids_ready != NULL) {
+	/* A relay started on a full disk serves all the same: its owners take and ACK what it
+	 * holds, which is what frees room. SENDs get `full` until a mark fits (the next SEND
+	 * asks again). */
+	if ((status == 0 || status == CAIRN_ECAPACITY) && relay->on_ids_ready != NULL) {
 		void (*ready)(struct relay *) = relay->on_ids_ready;
 		relay->on_ids_ready = NULL;
 		ready(relay);

@@ -480,7 +480,9 @@ static void on_append_done(struct storage_job *job)
 		    .type = CAIRN_REPLY_APPENDED, .request_id = a->request_id, .seq = a->seq};
 		peer_reply(a->peer, &m);
 	} else {
-		peer_reply_error(a->peer, a->request_id, CAIRN_ESTORAGE);
+		admission_write_done(relay, job->status);
+		peer_reply_error(a->peer, a->request_id,
+		                 job->status == CAIRN_ECAPACITY ? CAIRN_ECAPACITY : CAIRN_ESTORAGE);
 	}
 	peer_release(a->peer);
 	/* Fan-out: the one body to every follower that has read everything before it. */

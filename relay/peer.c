@@ -131,14 +131,18 @@ struct request *request_new(struct peer *p, uint32_t request_id, void (*done)(st
 	return r;
 }
 
-/* Answers and frees a request whose reply is a plain OK or a storage error. */
+/* Answers and frees a request whose reply is a plain OK or a storage error: `full` when the
+ * disk had no room for it (which puts the relay in the full state, admission.c). */
 void request_finish(struct request *r)
 {
 	if (r->peer != NULL) {
+		admission_write_done(r->peer->relay, r->job.status);
 		if (r->job.status == 0)
 			peer_reply_ok(r->peer, r->request_id);
 		else
-			peer_reply_error(r->peer, r->request_id, CAIRN_ESTORAGE);
+			peer_reply_error(r->peer, r->request_id,
+			                 r->job.status == CAIRN_ECAPACITY ? CAIRN_ECAPACITY
+			                                                  : CAIRN_ESTORAGE);
 		peer_release(r->peer);
 	}
 	free(r->ids);

@@ -96,6 +96,7 @@ struct relay {
 	 * relay crashes before they reach the disk. Renewed a block ahead (commands.c). */
 	uint64_t id_limit;
 	bool id_reserving;
+	bool ids_short; /* the last mark failed for want of disk space (ids.c) */
 	bool ready; /* the first mark is durable: connections are accepted */
 	void (*on_ids_ready)(struct relay *relay);
 	bool accept_pending; /* a connection arrived before that */
@@ -138,11 +139,21 @@ struct relay {
 	uint8_t read_buf[65536]; /* the one read buffer: alloc_cb hands it out */
 	bool read_buf_busy;
 
-	/* Admission (admission.c): the data directory's free space, sampled once a second. */
+	/* Admission (admission.c): the data directory's free space, sampled once a second off
+	 * the loop (which also makes the reserve file, storage.h), and the disk's state. */
 	uint64_t disk_free;
-	bool disk_low; /* below min_free_disk: CREATE and SEND are refused */
+	bool disk_low;   /* below min_free_disk */
+	bool disk_short; /* a write found no room, or the reserve is missing */
+	bool disk_full;  /* disk_low || disk_short: CREATE and SEND are refused (logged once) */
 	bool disk_sampling;
-	uv_fs_t disk_req;
+	bool disk_failed_while_sampling; /* the sample in flight predates a write's failure */
+	uv_work_t disk_work;
+	struct disk_sample {
+		bool ok;      /* statvfs worked */
+		bool reserve; /* the reserve file is whole (made now if it was missing) */
+		uint64_t free;
+		uint64_t inside; /* given: the room inside the store (storage_free_bytes) */
+	} disk_sample;           /* the pool thread's result, read once the work is done */
 	int64_t full_warned_ms; /* relay_now_ms of the last "relay is full" warning */
 
 	/* Work deferred off the loop thread for a connection (conn_defer), oldest first, and

@@ -5,6 +5,9 @@
  * transaction (group commit: one fsync however many senders wait on it), performs its reads,
  * and hands the batch back through a uv_async so every done() callback runs on the loop thread.
  *
+ * A batch that fails for want of space gives up the reserve file and commits again without
+ * its inserts (commit_short_of_space), so acknowledgements still free room on a full disk.
+ *
  * Reads of log entries (STORAGE_READ_ENTRIES, up to 1 MiB each) are served after the writes,
  * as PROTOCOL.md 5.9 says, and bounded per cycle, so that a crowd of log readers cannot starve
  * the writers: see storage_thread.
@@ -12,9 +15,11 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cairn/error.h"
 #include "cairn/limits.h"
@@ -73,6 +78,8 @@ struct thread_storage {
 	struct storage_job **batch_writes; /* the job each op came from */
 	uint8_t scratch[CAIRN_ENVELOPE_MAX];
 	uint8_t *entries; /* STORAGE_ENTRIES_CAP bytes, allocated at the first entry read */
+	char *reserve_path;  /* DIR/STORAGE_RESERVE_FILE, unlinked when the disk is full */
+	bool short_of_space; /* a commit failed for want of space and no insert fitted since */
 
 	/* Written by the storage thread, read by the loop thread for statistics. */
 	_Atomic uint64_t stat_batches;
@@ -82,6 +89,7 @@ struct thread_storage {
 	_Atomic uint64_t stat_latency_sum_us;
 	_Atomic uint64_t stat_batch[STORAGE_BATCH_BUCKETS + 1];
 	_Atomic uint64_t stat_batch_sum;
+	_Atomic uint64_t stat_free_bytes;
 };
 
 /* Fixed, so a scrape's buckets never change: from a fast SSD's commit to a stalled disk. */
@@ -168,6 +176,52 @@ static size_t ops_reserve(struct thread_storage *s, size_t n)
 	return n;
 }
 
+/* Whether OP adds rows (and so may need more of the disk), as opposed to changing, deleting
+ * or marking: what a full disk refuses while it lets the rest through. */
+static bool op_grows(const struct store_op *op)
+{
+	switch (op->kind) {
+	case STORE_MAILBOX_PUT:
+	case STORE_ENVELOPE_PUT:
+	case STORE_LOG_PUT:
+	case STORE_LOG_ENTRY_PUT:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
+ * The N ops in s->ops failed for want of space. Gives up the reserve (storage.h) so the disk
+ * has room for the rest, fails the ops that add rows with CAIRN_ECAPACITY (their senders get
+ * `full`: nothing of them was stored) and commits the others (deletes, expiry, touches, the
+ * id mark) again alone, so that acknowledgements go on freeing room; then truncates the
+ * engine's journal so the deletes' room reaches the file system. Returns how many ops
+ * committed.
+ */
+static size_t commit_short_of_space(struct thread_storage *s, size_t n)
+{
+	if (s->reserve_path != NULL)
+		(void)unlink(s->reserve_path); /* absent already is fine */
+	s->short_of_space = true;
+	size_t kept = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (op_grows(&s->ops[i])) {
+			s->batch_writes[i]->status = CAIRN_ECAPACITY;
+			continue;
+		}
+		s->ops[kept] = s->ops[i];
+		s->batch_writes[kept] = s->batch_writes[i];
+		kept++;
+	}
+	int rc = s->engine->commit(s->store, s->ops, kept);
+	if (rc != 0 && rc != CAIRN_ECAPACITY)
+		rc = CAIRN_ESTORAGE;
+	for (size_t i = 0; i < kept; i++)
+		s->batch_writes[i]->status = rc;
+	return rc == 0 ? kept : 0;
+}
+
 /* Commits every write of BATCH, in submission order. Returns how many transactions ran. */
 static uint64_t run_writes(struct thread_storage *s, struct storage_job *batch, size_t nwrites,
                            uint64_t *committed)
@@ -177,25 +231,37 @@ static uint64_t run_writes(struct thread_storage *s, struct storage_job *batch, 
 	struct storage_job *job = batch;
 	while (nwrites > 0) {
 		size_t n = 0;
+		bool grows = false;
 		for (; job != NULL && n < room; job = job->next) {
 			if (job->kind != STORAGE_WRITE)
 				continue;
 			s->ops[n] = job->op;
 			s->batch_writes[n] = job;
+			grows = grows || op_grows(&job->op);
 			n++;
 		}
+		nwrites -= n;
+		transactions++;
 		uint64_t t0 = monotonic_us();
 		int rc = s->engine->commit(s->store, s->ops, n);
 		count_commit(s, n, monotonic_us() - t0);
+		if (rc == CAIRN_ECAPACITY) {
+			*committed += commit_short_of_space(s, n);
+			continue;
+		}
 		if (rc != 0)
 			rc = CAIRN_ESTORAGE;
 		else
 			*committed += n;
 		for (size_t i = 0; i < n; i++)
 			s->batch_writes[i]->status = rc;
-		transactions++;
-		nwrites -= n;
+		/* An insert that fitted: the disk has room again. */
+		if (rc == 0 && grows)
+			s->short_of_space = false;
 	}
+	/* While short of space, every batch's deletes are given back to the file system. */
+	if (s->short_of_space && s->engine->reclaim != NULL)
+		(void)s->engine->reclaim(s->store);
 	return transactions;
 }
 
@@ -351,6 +417,8 @@ static void *storage_thread(void *arg)
 			atomic_fetch_add(&s->stat_batches, transactions);
 			atomic_fetch_add(&s->stat_writes, committed);
 			atomic_store(&s->stat_disk_bytes, s->engine->disk_bytes(s->store));
+			if (s->engine->free_bytes != NULL)
+				atomic_store(&s->stat_free_bytes, s->engine->free_bytes(s->store));
 		}
 
 		pthread_mutex_lock(&s->mu);
@@ -407,6 +475,7 @@ static void storage_free(struct thread_storage *s)
 	free(s->ops);
 	free(s->batch_writes);
 	free(s->entries);
+	free(s->reserve_path);
 	free(s);
 }
 
@@ -443,6 +512,7 @@ int storage_open(uv_loop_t *loop, const struct store_engine *engine, const char 
 		atomic_init(&s->stat_batch[i], 0);
 	atomic_init(&s->stat_latency_sum_us, 0);
 	atomic_init(&s->stat_batch_sum, 0);
+	atomic_init(&s->stat_free_bytes, 0);
 	s->ops = malloc(STORAGE_OPS_INITIAL * sizeof(*s->ops));
 	s->batch_writes = malloc(STORAGE_OPS_INITIAL * sizeof(*s->batch_writes));
 	if (s->ops == NULL || s->batch_writes == NULL) {
@@ -452,7 +522,12 @@ int storage_open(uv_loop_t *loop, const struct store_engine *engine, const char 
 		return CAIRN_ENOMEM;
 	}
 	s->ops_cap = STORAGE_OPS_INITIAL;
-	if (pthread_mutex_init(&s->mu, NULL) != 0) {
+	size_t plen = strlen(dir) + sizeof("/" STORAGE_RESERVE_FILE);
+	s->reserve_path = malloc(plen);
+	if (s->reserve_path != NULL)
+		snprintf(s->reserve_path, plen, "%s/%s", dir, STORAGE_RESERVE_FILE);
+	if (s->reserve_path == NULL || pthread_mutex_init(&s->mu, NULL) != 0) {
+		free(s->reserve_path);
 		free(s->ops);
 		free(s->batch_writes);
 		free(s);
@@ -472,6 +547,8 @@ int storage_open(uv_loop_t *loop, const struct store_engine *engine, const char 
 	if (cb != NULL && (rc = engine->load(s->store, cb, cb_ctx)) != 0)
 		goto fail_store;
 	atomic_store(&s->stat_disk_bytes, engine->disk_bytes(s->store));
+	if (engine->free_bytes != NULL)
+		atomic_store(&s->stat_free_bytes, engine->free_bytes(s->store));
 
 	/* The thread blocks every signal, so process signals reach the loop thread (and libuv's
 	 * signal handling) rather than interrupting a commit. */
@@ -635,6 +712,11 @@ static void thread_metrics(const struct storage *base, struct storage_metrics *o
 	out->batch_sum = atomic_load_explicit(&s->stat_batch_sum, memory_order_relaxed);
 }
 
+static uint64_t thread_free_bytes(const struct storage *base)
+{
+	return atomic_load(&thread_of_const(base)->stat_free_bytes);
+}
+
 static void on_closed(uv_handle_t *handle)
 {
 	struct thread_storage *s = handle->data;
@@ -676,4 +758,5 @@ static const struct storage_ops thread_ops = {
     .stats = thread_stats,
     .metrics = thread_metrics,
     .close = thread_close,
+    .free_bytes = thread_free_bytes,
 };

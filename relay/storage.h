@@ -28,6 +28,15 @@
 struct storage;
 struct storage_metrics;
 
+/*
+ * The reserve: a file of [limits] disk_reserve bytes in the data directory, made by the relay
+ * while the disk has room (admission.c), that the storage thread deletes the moment a commit
+ * fails for want of space. Its room lets the deletes of acknowledged envelopes, expiry and
+ * the WAL's checkpoint go on when the disk is full, however it filled up (another process,
+ * or the relay itself between two samples of the free space).
+ */
+#define STORAGE_RESERVE_FILE "reserve"
+
 enum storage_job_kind {
 	STORAGE_WRITE, /* apply OP in the next batch */
 	STORAGE_READ,  /* read envelope READ_ID's body into a buffer the job then owns */
@@ -74,6 +83,8 @@ struct storage_ops {
 	/* May be NULL (an engine without histograms: storage_metrics gives zeros). */
 	void (*metrics)(const struct storage *s, struct storage_metrics *out);
 	void (*close)(struct storage *s, void (*closed)(void *arg), void *arg);
+	/* Bytes free inside the store (store.h free_bytes), as of the last commit; NULL: 0. */
+	uint64_t (*free_bytes)(const struct storage *s);
 };
 
 struct storage {
@@ -157,6 +168,12 @@ static inline void storage_metrics(const struct storage *s, struct storage_metri
 		s->ops->metrics(s, out);
 	else
 		s->ops->stats(s, &out->batches, &out->writes, &out->disk_bytes);
+}
+
+/* Room inside the store that inserts reuse before it grows on disk (loop thread). */
+static inline uint64_t storage_free_bytes(const struct storage *s)
+{
+	return s->ops->free_bytes != NULL ? s->ops->free_bytes(s) : 0;
 }
 
 /*

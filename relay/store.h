@@ -120,7 +120,8 @@ struct store_engine {
 	/* Opens (creating if needed) the store in directory DIR. Returns 0 or a CAIRN_E code. */
 	int (*open)(const char *dir, void **store);
 	/* Applies OPS in order as one transaction, durable when it returns 0; on error nothing
-	 * of the batch is applied (CAIRN_ESTORAGE). */
+	 * of the batch is applied: CAIRN_ECAPACITY when the file system had no room for it (a
+	 * full disk: the same ops without the inserts may still commit), else CAIRN_ESTORAGE. */
 	int (*commit)(void *store, const struct store_op *ops, size_t n);
 	/* Reports every mailbox and every envelope's metadata (not bodies). */
 	int (*load)(void *store, const struct store_load_cb *cb, void *ctx);
@@ -138,6 +139,12 @@ struct store_engine {
 	                        size_t cap, size_t *total);
 	/* Bytes the store occupies on disk. */
 	uint64_t (*disk_bytes)(void *store);
+	/* Gives back to the file system what the engine can (a journal it keeps beyond its
+	 * data), for a full disk. Returns 0 or a CAIRN_E code. May be NULL. */
+	int (*reclaim)(void *store);
+	/* Bytes inside the store that deleted rows left free, which later inserts reuse before
+	 * the store grows on disk. May be NULL (none). */
+	uint64_t (*free_bytes)(void *store);
 	void (*close)(void *store);
 };
 

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -220,6 +221,12 @@ static int configure(sqlite3 *db)
 	 * disk after a burst, instead of staying at its high-water mark forever. */
 	if (exec_sql(db, "PRAGMA journal_size_limit = 67108864") != 0)
 		return CAIRN_ESTORAGE;
+	/* A checkpoint every 256 pages (16 MiB) instead of SQLite's 1000 (64 MiB): what the WAL
+	 * holds that the database file does not is what a checkpoint must find room for, and on
+	 * a full disk that room is the reserve's ([limits] disk_reserve, storage.h), which must
+	 * be larger. One more fsync of the database per 16 MiB written. */
+	if (exec_sql(db, "PRAGMA wal_autocheckpoint = 256") != 0)
+		return CAIRN_ESTORAGE;
 	/* Only an outside reader (an operator's backup) can hold a lock; wait for it a while. */
 	if (sqlite3_busy_timeout(db, 5000) != SQLITE_OK)
 		return CAIRN_ESTORAGE;
@@ -297,6 +304,12 @@ static int sqlite_open(const char *dir, void **out)
 		goto fail;
 	}
 	sqlite3_extended_result_codes(st->db, 1);
+	/* The -wal and -shm files stay when the relay stops (emptied by the last checkpoint):
+	 * a relay started again on a full disk then needs no room to open its store, and serves
+	 * its owners while it refuses SENDs (docs/OPERATING.md, "When the disk fills up"). */
+	int persist = 1;
+	if (sqlite3_file_control(st->db, "main", SQLITE_FCNTL_PERSIST_WAL, &persist) != SQLITE_OK)
+		goto fail;
 	if ((rc = configure(st->db)) != 0)
 		goto fail;
 	if ((rc = schema_init(st->db)) != 0)
@@ -446,8 +459,21 @@ static int apply_op(struct store_sqlite *st, const struct store_op *op)
 }
 
 /*
- * Applies OPS as one transaction. Returns 0 once it is durable, or CAIRN_ESTORAGE after
- * rolling everything back (a constraint violation such as a duplicate id, or an I/O error).
+ * Whether the last failure on DB was for want of space: SQLite's SQLITE_FULL (a write of the
+ * database or its WAL found the file system full), or an I/O error whose errno says the same
+ * (an fsync, or growing the shared-memory index). Read before anything else runs on DB.
+ */
+static bool failed_for_space(sqlite3 *db)
+{
+	int code = sqlite3_extended_errcode(db) & 0xff;
+	int err = sqlite3_system_errno(db);
+	return code == SQLITE_FULL || (code == SQLITE_IOERR && (err == ENOSPC || err == EDQUOT));
+}
+
+/*
+ * Applies OPS as one transaction. Returns 0 once it is durable, CAIRN_ECAPACITY when it
+ * failed for want of space on the file system (store.h), or CAIRN_ESTORAGE after rolling
+ * everything back (a constraint violation such as a duplicate id, or an I/O error).
  */
 static int sqlite_commit(void *store, const struct store_op *ops, size_t n)
 {
@@ -455,7 +481,7 @@ static int sqlite_commit(void *store, const struct store_op *ops, size_t n)
 	if (n == 0)
 		return 0;
 	if (step_done(st->stmt[STMT_BEGIN]) != 0)
-		return CAIRN_ESTORAGE;
+		return failed_for_space(st->db) ? CAIRN_ECAPACITY : CAIRN_ESTORAGE;
 	for (size_t i = 0; i < n; i++) {
 		if (apply_op(st, &ops[i]) != 0)
 			goto rollback;
@@ -463,12 +489,29 @@ static int sqlite_commit(void *store, const struct store_op *ops, size_t n)
 	if (step_done(st->stmt[STMT_COMMIT]) != 0)
 		goto rollback;
 	return 0;
-rollback:
+rollback:;
+	bool full = failed_for_space(st->db);
 	/* After some errors (I/O, full disk) SQLite has already rolled back; ROLLBACK would
 	 * then fail, so only issue it while a transaction is still open. */
 	if (!sqlite3_get_autocommit(st->db))
 		(void)step_done(st->stmt[STMT_ROLLBACK]);
-	return CAIRN_ESTORAGE;
+	return full ? CAIRN_ECAPACITY : CAIRN_ESTORAGE;
+}
+
+/*
+ * Gives the file system back what the WAL holds: copies it into the database file and
+ * truncates it to nothing. On a full disk, after deletes, this is what turns them into free
+ * space (the database file keeps its size: its freed pages are reused by later inserts).
+ * Returns 0, or CAIRN_ECAPACITY / CAIRN_ESTORAGE when the copy could not finish (the WAL
+ * stays whole, and the next call tries again).
+ */
+static int sqlite_reclaim(void *store)
+{
+	struct store_sqlite *st = store;
+	if (sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL) ==
+	    SQLITE_OK)
+		return 0;
+	return failed_for_space(st->db) ? CAIRN_ECAPACITY : CAIRN_ESTORAGE;
 }
 
 static int mailbox_row(sqlite3_stmt *s, const struct store_load_cb *cb, void *ctx)
@@ -586,6 +629,17 @@ static int sqlite_read_log_entry(void *store, uint64_t id, uint8_t *out, size_t 
 	return store_sqlite_read_body(st->log_stmt[LOG_STMT_READ], id, out, cap, len);
 }
 
+/* The free pages' bytes (SQLite reads the count from the database header). */
+static uint64_t sqlite_free_bytes(void *store)
+{
+	struct store_sqlite *st = store;
+	int64_t pages = 0, size = 0;
+	if (query_int(st->db, "PRAGMA freelist_count", &pages) != 0 ||
+	    query_int(st->db, "PRAGMA page_size", &size) != 0 || pages < 0 || size < 0)
+		return 0;
+	return (uint64_t)pages * (uint64_t)size;
+}
+
 static uint64_t file_size(const char *path)
 {
 	struct stat sb;
@@ -633,5 +687,7 @@ const struct store_engine store_sqlite = {
     .read_log_entry = sqlite_read_log_entry,
     .read_log_entries = store_sqlite_read_log_entries,
     .disk_bytes = sqlite_disk_bytes,
+    .reclaim = sqlite_reclaim,
+    .free_bytes = sqlite_free_bytes,
     .close = sqlite_close,
 };

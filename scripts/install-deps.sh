@@ -9,7 +9,8 @@ PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev
       mosquitto libmosquitto-dev python3 python3-cryptography
       libssl-dev openssl libwslay-dev nginx obfs4proxy
       faketime
-      debhelper lintian scdoc man-db adduser"
+      debhelper lintian scdoc man-db adduser
+      e2fsprogs mount"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

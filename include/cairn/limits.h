@@ -91,6 +91,9 @@
 #define CAIRN_DEFAULT_MAX_MAILBOXES    1000000        /* [max_mailboxes] */
 #define CAIRN_DEFAULT_MAX_STORED_BYTES (64ull << 30)  /* [max_stored_bytes] */
 #define CAIRN_DEFAULT_MIN_FREE_DISK    (512ull << 20) /* [min_free_disk] on the data dir's fs */
+/* [disk_reserve]: the reserve file given up when the data dir's disk is full; as large as the
+ * relay's WAL may grow (journal_size_limit), so its checkpoint fits. */
+#define CAIRN_DEFAULT_DISK_RESERVE (64ull << 20)
 /* Intake mailboxes (docs/PROTOCOL.md 5.10): each one's quotas, in place of the mailbox
  * quotas above; how far a proof of work's time may be from the relay's clock; and how many
  * used works the relay remembers (32 MiB at the default: 24 bytes each, plus a half-full
