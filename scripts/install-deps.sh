@@ -7,7 +7,8 @@ PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev
       libuv1-dev libsodium-dev libmsgpack-dev libsqlite3-dev libinih-dev
       libcmocka-dev libcjson-dev libqrencode-dev valgrind iproute2 iptables microsocks
       mosquitto libmosquitto-dev python3 python3-cryptography
-      libssl-dev openssl libwslay-dev nginx obfs4proxy"
+      libssl-dev openssl libwslay-dev nginx obfs4proxy
+      libfuse3-dev fuse3"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
