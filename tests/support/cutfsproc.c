@@ -57,8 +57,14 @@ int cutfsproc_mount(struct cutfsproc *c, const char *backing, const char *mnt)
 		if (fd >= 0)
 			dup2(fd, 2);
 		/* Foreground and single-threaded; allow_other for a relay that drops root. */
-		char *argv[] = {CAIRN_CUTFS_BIN, (char *)backing, (char *)mnt, "-f", "-s", "-o",
-		                "allow_other,default_permissions,fsname=cutfs", NULL};
+		char *argv[] = {CAIRN_CUTFS_BIN,
+		                (char *)backing,
+		                (char *)mnt,
+		                "-f",
+		                "-s",
+		                "-o",
+		                "allow_other,default_permissions,fsname=cutfs",
+		                NULL};
 		execv(argv[0], argv);
 		_exit(127);
 	}
@@ -73,7 +79,8 @@ int cutfsproc_mount(struct cutfsproc *c, const char *backing, const char *mnt)
 		if (waitpid(pid, &status, WNOHANG) == pid) {
 			c->pid = 0;
 			if (log_says_refused(c->log)) {
-				fprintf(stderr, "cutfs: the kernel refuses the FUSE mount here (see %s)\n",
+				fprintf(stderr,
+				        "cutfs: the kernel refuses the FUSE mount here (see %s)\n",
 				        c->log);
 				return 1;
 			}

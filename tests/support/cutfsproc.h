@@ -10,9 +10,9 @@
 #include <sys/types.h>
 
 struct cutfsproc {
-	pid_t pid;          /* the cutfs process, 0 when not mounted */
-	char mnt[256];      /* the mount point */
-	char log[280];      /* cutfs's stderr, beside the backing directory */
+	pid_t pid;     /* the cutfs process, 0 when not mounted */
+	char mnt[256]; /* the mount point */
+	char log[280]; /* cutfs's stderr, beside the backing directory */
 };
 
 /*

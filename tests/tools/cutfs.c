@@ -55,8 +55,8 @@ struct range {
 struct fundo {
 	dev_t dev;
 	ino_t ino;
-	int fd;             /* our own read-write descriptor on the inode */
-	off_t synced_size;  /* its size at its last fsync (or at the mount) */
+	int fd;            /* our own read-write descriptor on the inode */
+	off_t synced_size; /* its size at its last fsync (or at the mount) */
 	struct range *ranges;
 	size_t n, cap;
 };
@@ -66,9 +66,9 @@ enum ns_kind { NS_CREATE, NS_UNLINK, NS_RENAME, NS_RMDIR };
 /* One name change not yet made durable by an fsync of its directory (or directories). */
 struct nsop {
 	enum ns_kind kind;
-	char *path;      /* created, unlinked or removed; a rename's source */
-	char *to;        /* a rename's target */
-	long trash;      /* the trash name of an unlinked or replaced file, -1 if none */
+	char *path;        /* created, unlinked or removed; a rename's source */
+	char *to;          /* a rename's target */
+	long trash;        /* the trash name of an unlinked or replaced file, -1 if none */
 	char *dir1, *dir2; /* the directories whose fsync makes it durable (dir2 may be NULL) */
 	bool synced1, synced2;
 };
@@ -151,8 +151,8 @@ static struct fundo *fundo_get(int fd)
 		g.capfiles = cap;
 	}
 	struct fundo *f = &g.files[g.nfiles++];
-	*f = (struct fundo){.dev = st.st_dev, .ino = st.st_ino, .fd = own,
-	                    .synced_size = st.st_size};
+	*f = (struct fundo){
+	    .dev = st.st_dev, .ino = st.st_ino, .fd = own, .synced_size = st.st_size};
 	return f;
 }
 
@@ -249,8 +249,8 @@ static int ns_log(enum ns_kind kind, const char *path, const char *to, long tras
 		g.capops = cap;
 	}
 	struct nsop *op = &g.ops[g.nops];
-	*op = (struct nsop){.kind = kind, .path = strdup(path), .trash = trash,
-	                    .dir1 = parent_of(path)};
+	*op = (struct nsop){
+	    .kind = kind, .path = strdup(path), .trash = trash, .dir1 = parent_of(path)};
 	if (to != NULL) {
 		op->to = strdup(to);
 		op->dir2 = parent_of(to);
@@ -374,9 +374,9 @@ static int cutfs_getattr(const char *path, struct stat *st, struct fuse_file_inf
 	}
 	if (is_trash(path))
 		return -ENOENT;
-	int rc = fi != NULL && fi->fh != CTL_FH ? fstat((int)fi->fh, st)
-	                                         : fstatat(g.root, rel(path), st,
-	                                                   AT_SYMLINK_NOFOLLOW);
+	int rc = fi != NULL && fi->fh != CTL_FH
+	             ? fstat((int)fi->fh, st)
+	             : fstatat(g.root, rel(path), st, AT_SYMLINK_NOFOLLOW);
 	return rc == 0 ? 0 : -errno;
 }
 
@@ -477,8 +477,7 @@ static int cutfs_chown(const char *path, uid_t uid, gid_t gid, struct fuse_file_
 	return fchownat(g.root, rel(path), uid, gid, AT_SYMLINK_NOFOLLOW) == 0 ? 0 : -errno;
 }
 
-static int cutfs_utimens(const char *path, const struct timespec tv[2],
-                         struct fuse_file_info *fi)
+static int cutfs_utimens(const char *path, const struct timespec tv[2], struct fuse_file_info *fi)
 {
 	(void)fi;
 	if (is_ctl(path))
@@ -549,8 +548,8 @@ static int cutfs_read(const char *path, char *buf, size_t size, off_t off,
 	(void)path;
 	if (fi->fh == CTL_FH) {
 		int n = snprintf(g.ctl_out, sizeof(g.ctl_out),
-		                 "cuts=%lu errors=%lu pending_files=%zu pending_names=%zu\n", g.cuts,
-		                 g.errors, g.nfiles, g.nops);
+		                 "cuts=%lu errors=%lu pending_files=%zu pending_names=%zu\n",
+		                 g.cuts, g.errors, g.nfiles, g.nops);
 		if (off >= n)
 			return 0;
 		size_t take = (size_t)(n - off) < size ? (size_t)(n - off) : size;
