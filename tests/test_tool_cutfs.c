@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The power-cut file system (tests/tools/cutfs.c) mounted for real: after a cut, a file holds
- * what it held at its last fsync, a name created, renamed or unlinked without an fsync of its
- * directory is as it was, a file fsynced but whose directory was not is gone, and a shared
+ * what it held at its last fsync, a name created, linked, renamed or unlinked without an
+ * fsync of its directory is as it was, a file fsynced but whose directory was not is gone,
+ * and a shared
  * mapping (SQLite's -shm) writes through to the backing store. Skips where the kernel refuses
  * FUSE.
  */
@@ -153,8 +154,16 @@ static void test_unsynced_create_vanishes(void **state)
 	assert_int_equal(cutfsproc_cut(&w.fs), 0);
 	assert_string_equal(content("kept"), "file and directory fsynced");
 
+	/* A hard link (how the client publishes its store) likewise. */
+	char p[160], q[160];
+	path(p, "kept");
+	path(q, "linked");
+	assert_int_equal(link(p, q), 0);
+	assert_int_equal(cutfsproc_cut(&w.fs), 0);
+	assert_string_equal(content("linked"), "(none)");
+	assert_string_equal(content("kept"), "file and directory fsynced");
+
 	/* A directory made without an fsync of its parent goes with what is in it. */
-	char p[160];
 	path(p, "newdir");
 	assert_int_equal(mkdir(p, 0700), 0);
 	put("newdir/inner", "in a new directory", 0, 1);

@@ -2,7 +2,7 @@
 /*
  * cutfs: a FUSE file system (libfuse3) that passes through to a backing directory and can
  * lose power on command, like an unplugged machine: every write to a file since that file's
- * last fsync, and every create, rename, unlink or rmdir in a directory since that
+ * last fsync, and every create, link, rename, unlink or rmdir in a directory since that
  * directory's last fsync, is undone. The power-cut test (tests/test_it_powercut.c) puts the
  * relay's data directory on it.
  *
@@ -465,6 +465,16 @@ static int cutfs_rename(const char *from, const char *to, unsigned int flags)
 	return ns_log(NS_RENAME, rel(from), rel(to), trash);
 }
 
+/* A new name for an existing file (the client publishes its store with link()). */
+static int cutfs_link(const char *from, const char *to)
+{
+	if (is_ctl(from) || is_ctl(to) || is_trash(from) || is_trash(to))
+		return -EPERM;
+	if (linkat(g.root, rel(from), g.root, rel(to), 0) != 0)
+		return -errno;
+	return ns_log(NS_CREATE, rel(to), NULL, -1);
+}
+
 static int cutfs_chmod(const char *path, mode_t mode, struct fuse_file_info *fi)
 {
 	(void)fi;
@@ -636,6 +646,7 @@ static const struct fuse_operations cutfs_ops = {
     .unlink = cutfs_unlink,
     .rmdir = cutfs_rmdir,
     .rename = cutfs_rename,
+    .link = cutfs_link,
     .chmod = cutfs_chmod,
     .chown = cutfs_chown,
     .utimens = cutfs_utimens,
