@@ -12,6 +12,12 @@
  * synchronous=NORMAL (a WAL commit is then not fsynced before OK): there the test must see
  * acknowledged envelopes lost, or it would not be known to bite.
  *
+ * Then the client homes too: two homes of the real `cairn` command on a second cutfs mount,
+ * bob sending numbered messages one `cairn send` after another while alice syncs; at each
+ * cut both commands and the relay are SIGKILLed and both mounts lose power. At the end every
+ * message whose send exited 0 (the relay acknowledged it) or 3 (queued) is in alice's
+ * conversation exactly once, and in bob's; the homes still open.
+ *
  * Skips only where the kernel refuses FUSE. CAIRN_POWERCUT_CUTS=N runs N cuts.
  */
 #include <signal.h>
@@ -21,50 +27,23 @@
 
 #include <sqlite3.h>
 
+#include "cairn/address.h"
+#include "cliproc.h"
 #include "cutfsproc.h"
 #include "it_common.h"
+#include "it_seqstream.h"
 
-#define CUTS      50 /* the figure */
-#define IN_FLIGHT 32 /* sends outstanding at once */
-#define MAX_SEQ   1000000
-
-enum { UNSENT, UNKNOWN, ACKED, REFUSED };
-
-/* Envelope SEQ: seq (u32 LE) || filler derived from seq || BLAKE2b-128 of what precedes. */
-static size_t make_body(uint32_t seq, uint8_t *out)
-{
-	uint8_t seed[crypto_stream_chacha20_KEYBYTES] = {0},
-	        nonce[crypto_stream_chacha20_NONCEBYTES];
-	memcpy(seed, &seq, sizeof(seq));
-	memset(nonce, 0x3c, sizeof(nonce));
-	size_t filler = 16 + (seq * 2654435761u) % 2000;
-	memcpy(out, &seq, 4);
-	crypto_stream_chacha20(out + 4, filler, nonce, seed);
-	crypto_generichash(out + 4 + filler, 16, out, 4 + filler, NULL, 0);
-	return 4 + filler + 16;
-}
-
-/* The sequence number of a delivered body, or -1 if it is not one make_body() wrote. */
-static long check_body(const uint8_t *body, size_t len)
-{
-	static uint8_t want[4 + 2016 + 16];
-	uint32_t seq;
-	if (len < 4 + 16 + 16 || len > sizeof(want))
-		return -1;
-	memcpy(&seq, body, 4);
-	if (seq >= MAX_SEQ || make_body(seq, want) != len || memcmp(want, body, len) != 0)
-		return -1;
-	return (long)seq;
-}
+#define CUTS        50 /* the figure */
+#define CLIENT_CUTS 12 /* with the homes on cutfs too: a `cairn` process per message */
+#define MAX_MSGS    4096
 
 struct cut_world {
 	struct relayproc r;
 	struct cutfsproc fs;
 	char backing[300], data[300];
 	struct owner o;
-	uint8_t status[MAX_SEQ];
-	uint32_t next_seq;
-	unsigned cuts, acked, refused, unknown;
+	struct seqstream q;
+	unsigned cuts;
 };
 
 /*
@@ -116,21 +95,6 @@ static void check_integrity(const struct cut_world *s)
 	sqlite3_close(db);
 }
 
-static void record_reply(struct cut_world *s, const struct cairn_msg *reply, unsigned *out)
-{
-	uint32_t seq = reply->request_id - 1;
-	assert_true(seq < s->next_seq && s->status[seq] == UNKNOWN);
-	if (reply->type == CAIRN_REPLY_OK) {
-		s->status[seq] = ACKED;
-		s->acked++;
-	} else {
-		assert_int_equal(reply->type, CAIRN_REPLY_ERROR);
-		s->status[seq] = REFUSED;
-		s->refused++;
-	}
-	(*out)--;
-}
-
 /*
  * Streams envelopes until CUT_AT (monotonic ms), then SIGKILLs the relay and cuts the power.
  * An OK read before the kill is an acknowledgement like any other; what is still on the way
@@ -140,108 +104,14 @@ static void stream_then_cut(struct cut_world *s, int64_t cut_at)
 {
 	struct tclient c;
 	assert_int_equal(tclient_connect(&c, s->r.port, s->r.pub), 0);
-	static uint8_t body[4 + 2016 + 16];
-	unsigned outstanding = 0;
-	while (it_mono_ms() < cut_at) {
-		if (outstanding < IN_FLIGHT) {
-			assert_true(s->next_seq < MAX_SEQ);
-			uint32_t seq = s->next_seq++;
-			size_t len = make_body(seq, body);
-			struct cairn_msg m = {.type = CAIRN_CMD_SEND,
-			                      .request_id = seq + 1,
-			                      .sender_id = s->o.sid,
-			                      .envelope = body,
-			                      .envelope_len = len};
-			s->status[seq] = UNKNOWN;
-			assert_int_equal(tclient_send(&c, &m), 0);
-			outstanding++;
-			continue;
-		}
-		int64_t left = cut_at - it_mono_ms();
-		struct cairn_msg reply;
-		int rc = tclient_recv(&c, &reply, left < 1 ? 0 : left > 5 ? 5 : (int)left);
-		if (rc == CAIRN_EIO && !tclient_peer_closed(&c))
-			continue;
-		assert_int_equal(rc, 0);
-		record_reply(s, &reply, &outstanding);
-	}
+	unsigned outstanding = seq_stream(&s->q, &c, s->o.sid, cut_at, 0);
 	assert_int_equal(relayproc_stop(&s->r, SIGKILL), 128 + SIGKILL);
-	struct cairn_msg reply;
-	while (outstanding > 0 && tclient_recv(&c, &reply, 200) == 0)
-		record_reply(s, &reply, &outstanding);
-	s->unknown += outstanding;
+	seq_collect(&s->q, &c, outstanding);
 	tclient_close(&c);
 	if (cutfsproc_cut(&s->fs) != 0)
 		fail_msg("cut %u: cutfs could not undo everything (see %s)", s->cuts + 1,
 		         s->fs.log);
 	s->cuts++;
-}
-
-/*
- * The owner drains the mailbox and acknowledges each envelope. Fails on a corrupt body, a
- * repeat, an order broken or an envelope never sent; returns how many acknowledged envelopes
- * are missing.
- */
-static unsigned drain_and_count_lost(struct cut_world *s)
-{
-	struct tclient c;
-	assert_int_equal(tclient_connect(&c, s->r.port, s->r.pub), 0);
-	assert_int_equal(tclient_auth(&c, s->o.rid, s->o.sk), 0);
-	assert_int_equal(it_simple(&c, CAIRN_CMD_SUBSCRIBE, s->o.rid), 0);
-	static uint8_t seen[MAX_SEQ];
-	memset(seen, 0, sizeof(seen));
-	uint64_t last_id = 0;
-	long last_seq = -1;
-	unsigned delivered = 0, need = s->acked;
-	uint32_t ack_rid = 0x40000000;
-	for (;;) {
-		/* Until every acknowledged one is in, a generous wait; then stragglers only. */
-		struct cairn_msg env;
-		int rc = tclient_recv(&c, &env, need > 0 ? 10000 : 500);
-		if (rc == CAIRN_EIO && !tclient_peer_closed(&c))
-			break;
-		assert_int_equal(rc, 0);
-		if (env.type == CAIRN_REPLY_OK && env.request_id >= 0x40000000)
-			continue; /* an ACK's answer */
-		if (env.type != CAIRN_REPLY_ENVELOPE)
-			fail_msg("drain: %s for request %u", cairn_msg_type_name(env.type),
-			         env.request_id);
-		long seq = check_body(env.envelope, env.envelope_len);
-		if (seq < 0)
-			fail_msg("envelope %llu: corrupted body (%zu bytes)",
-			         (unsigned long long)env.envelope_id, env.envelope_len);
-		if (env.envelope_id <= last_id)
-			fail_msg("envelope id %llu after %llu: out of order or repeated",
-			         (unsigned long long)env.envelope_id, (unsigned long long)last_id);
-		last_id = env.envelope_id;
-		if (seen[seq])
-			fail_msg("envelope #%ld delivered twice", seq);
-		seen[seq] = 1;
-		if (seq <= last_seq)
-			fail_msg("envelope #%ld delivered after #%ld: not in send order", seq,
-			         last_seq);
-		last_seq = seq;
-		if (s->status[seq] == UNSENT || s->status[seq] == REFUSED)
-			fail_msg("envelope #%ld delivered but never accepted", seq);
-		if (s->status[seq] == ACKED)
-			need--;
-		delivered++;
-		struct cairn_msg ack = {.type = CAIRN_CMD_ACK,
-		                        .recipient_id = s->o.rid,
-		                        .envelope_id = env.envelope_id,
-		                        .request_id = ack_rid++};
-		assert_int_equal(tclient_send(&c, &ack), 0);
-	}
-	tclient_close(&c);
-	unsigned lost = 0;
-	for (uint32_t seq = 0; seq < s->next_seq; seq++)
-		if (s->status[seq] == ACKED && !seen[seq]) {
-			if (lost < 5)
-				printf("powercut: acknowledged envelope #%u is missing\n", seq);
-			lost++;
-		}
-	printf("powercut: drained %u envelopes, %u acknowledged ones missing\n", delivered, lost);
-	return lost;
 }
 
 /* CUTS cuts at random moments under load; returns how many acknowledged envelopes are lost. */
@@ -273,12 +143,12 @@ static unsigned cut_loop(struct cut_world *s, const char *label)
 			fail_msg("%s: cut %u: the relay did not start after the power cut", label,
 			         s->cuts);
 	}
-	unsigned lost = drain_and_count_lost(s);
+	struct seq_drained d = seq_drain(&s->q, s->r.port, s->r.pub, s->o.rid, s->o.sk);
 	printf("powercut: %s: %u cuts in %lld ms: %u envelopes sent, %u acknowledged, %u "
-	       "refused, %u unanswered at a cut, %u acknowledged lost\n",
-	       label, s->cuts, (long long)(it_mono_ms() - start), s->next_seq, s->acked, s->refused,
-	       s->unknown, lost);
-	return lost;
+	       "refused, %u unanswered at a cut; %u delivered, %u acknowledged lost\n",
+	       label, s->cuts, (long long)(it_mono_ms() - start), s->q.next_seq, s->q.acked,
+	       s->q.refused, s->q.unknown, d.delivered, d.lost);
+	return d.lost;
 }
 
 static struct cut_world world;
@@ -309,8 +179,8 @@ static void test_no_acknowledged_loss(void **state)
 	(void)state;
 	need_world(NULL);
 	unsigned lost = cut_loop(&world, "cairn-relay");
-	assert_int_equal(world.refused, 0);
-	assert_true(world.acked > 0);
+	assert_int_equal(world.q.refused, 0);
+	assert_true(world.q.acked > 0);
 	assert_int_equal(lost, 0);
 }
 
@@ -325,11 +195,210 @@ static void test_weak_sync_is_caught(void **state)
 		         world.cuts);
 }
 
+/* ---- the client homes on cutfs too ---------------------------------------------------- */
+
+/* Kills PID (if running) as the power cut does, and returns its status (128 + 9 if it was
+ * killed, its own status if it had just ended). */
+static int kill_reap(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	return wait_status(pid);
+}
+
+struct homes {
+	struct cutfsproc fs;
+	char backing[300], mnt[300], a[320], b[320];
+	int status[MAX_MSGS]; /* each `cairn send`'s exit: 0 sent, 3 queued, 137 killed */
+	int next;
+	unsigned sent, queued, killed, syncs;
+};
+
+static struct homes homes;
+
+/* A/B into OUT (capacity CAP). */
+static void join(char *out, size_t cap, const char *a, const char *b)
+{
+	int n = snprintf(out, cap, "%s/%s", a, b);
+	assert_true(n > 0 && (size_t)n < cap);
+}
+
+/* Syncs HOME until its outbox is empty and nothing more comes. */
+static void settle(const char *home)
+{
+	int calm = 0;
+	for (int round = 0; round < 30; round++) {
+		struct res r = cli_run(CALL(.home = home), ARGS("--timeout", "10", "sync"));
+		int got = -1;
+		if (sscanf(r.out, "sync: %d received", &got) != 1)
+			fail_msg("sync (%s): exit %d, %s%s", home, r.status, r.out, r.err);
+		int status = r.status;
+		res_free(&r);
+		calm = got == 0 ? calm + 1 : 0;
+		if (status == 0 && calm >= 2)
+			return;
+		it_sleep_ms(100);
+	}
+	fail_msg("%s: sync does not settle", home);
+}
+
+/*
+ * Bob sends numbered messages one `cairn send` after another while alice syncs in a loop,
+ * until CUT_AT; then both, and the relay, are SIGKILLed and both file systems lose power.
+ */
+static void clients_then_cut(struct cut_world *s, struct homes *h, double cut_at)
+{
+	pid_t send_pid = 0, sync_pid = 0;
+	int seq = -1;
+	while (it_mono_s() < cut_at) {
+		if (send_pid == 0) {
+			assert_true(h->next < MAX_MSGS);
+			char text[64];
+			seq = h->next++;
+			snprintf(text, sizeof(text), "bob message %05d", seq);
+			send_pid = cli_spawn(CALL(.home = h->b),
+			                     ARGS("--timeout", "5", "send", "alice", text));
+		}
+		if (sync_pid == 0)
+			sync_pid = cli_spawn(CALL(.home = h->a), ARGS("--timeout", "5", "sync"));
+		int st = cli_reap(send_pid);
+		if (st >= 0) {
+			send_pid = 0;
+			h->status[seq] = st;
+			if (st == 0)
+				h->sent++;
+			else if (st == 3)
+				h->queued++;
+			else
+				fail_msg("cut %u: cairn send (message %d): exit %d", s->cuts + 1,
+				         seq, st);
+		}
+		st = cli_reap(sync_pid);
+		if (st >= 0) {
+			sync_pid = 0;
+			h->syncs++;
+			if (st != 0 && st != 3)
+				fail_msg("cut %u: cairn sync: exit %d", s->cuts + 1, st);
+		}
+		it_sleep_ms(5);
+	}
+	if (send_pid > 0) {
+		int st = kill_reap(send_pid);
+		h->status[seq] = st;
+		h->sent += st == 0;
+		h->queued += st == 3;
+		h->killed += st == 128 + SIGKILL;
+	}
+	if (sync_pid > 0)
+		kill_reap(sync_pid);
+	assert_int_equal(relayproc_stop(&s->r, SIGKILL), 128 + SIGKILL);
+	if (cutfsproc_cut(&h->fs) != 0 || cutfsproc_cut(&s->fs) != 0)
+		fail_msg("cut %u: cutfs could not undo everything", s->cuts + 1);
+	s->cuts++;
+}
+
+/*
+ * The end state: every message whose `cairn send` exited 0 (the relay acknowledged it) or 3
+ * (stored in the outbox) is in alice's conversation with bob exactly once, and in bob's own;
+ * nothing else bob did not send is there.
+ */
+static void check_homes(struct homes *h)
+{
+	settle(h->b);
+	settle(h->a);
+	struct convo in = read_convo(h->a, "bob"), out = read_convo(h->b, "alice");
+	static unsigned got[MAX_MSGS], kept[MAX_MSGS];
+	memset(got, 0, sizeof(got));
+	memset(kept, 0, sizeof(kept));
+	for (size_t k = 0; k < in.n; k++) {
+		int seq = -1;
+		if (in.m[k].out || strncmp(in.m[k].text, "pairing", 7) == 0)
+			continue;
+		if (sscanf(in.m[k].text, "bob message %d", &seq) != 1 || seq < 0 || seq >= h->next)
+			fail_msg("alice has a message bob never sent: %s", in.m[k].text);
+		got[seq]++;
+	}
+	for (size_t k = 0; k < out.n; k++) {
+		int seq = -1;
+		if (out.m[k].out && sscanf(out.m[k].text, "bob message %d", &seq) == 1 &&
+		    seq >= 0 && seq < h->next)
+			kept[seq]++;
+	}
+	unsigned delivered = 0, lost = 0;
+	for (int seq = 0; seq < h->next; seq++) {
+		if (got[seq] > 1)
+			fail_msg("message %d delivered %u times", seq, got[seq]);
+		bool stored = h->status[seq] == 0 || h->status[seq] == 3;
+		if (stored && (got[seq] != 1 || kept[seq] != 1)) {
+			printf("powercut: message %d (send exit %d): %u at alice, %u at bob\n", seq,
+			       h->status[seq], got[seq], kept[seq]);
+			lost++;
+		}
+		delivered += got[seq];
+	}
+	convo_free(&in);
+	convo_free(&out);
+	printf("powercut: clients: %d sends (%u sent, %u queued, %u killed at a cut), %u "
+	       "syncs, %u delivered, %u lost\n",
+	       h->next, h->sent, h->queued, h->killed, h->syncs, delivered, lost);
+	assert_int_equal(lost, 0);
+}
+
+/* The relay's data and two homes on cutfs; bob sends, alice syncs, the power goes. */
+static void test_client_homes(void **state)
+{
+	(void)state;
+	if (find_cli() != 0)
+		fail_msg("the cairn command is not built (%s)", cli_path);
+	need_world(NULL);
+	struct homes *h = &homes;
+	memset(h, 0, sizeof(*h));
+	join(h->backing, sizeof(h->backing), world.r.dir, "homes-backing");
+	join(h->mnt, sizeof(h->mnt), world.r.dir, "homes");
+	join(h->a, sizeof(h->a), h->mnt, "alice");
+	join(h->b, sizeof(h->b), h->mnt, "bob");
+	/* The homes' directories exist before the mount: made durable the way a person's
+	 * home directory is. What `cairn init` writes in them is the client's to make durable. */
+	char dir[340];
+	assert_int_equal(mkdir(h->backing, 0700), 0);
+	assert_int_equal(mkdir(h->mnt, 0700), 0);
+	join(dir, sizeof(dir), h->backing, "alice");
+	assert_int_equal(mkdir(dir, 0700), 0);
+	join(dir, sizeof(dir), h->backing, "bob");
+	assert_int_equal(mkdir(dir, 0700), 0);
+	assert_int_equal(cutfsproc_mount(&h->fs, h->backing, h->mnt), 0);
+
+	char addr[CAIRN_ADDRESS_MAX + 1];
+	assert_int_equal(relayproc_address(&world.r, "127.0.0.1", addr, sizeof(addr)), 0);
+	pair(h->a, h->b, addr, NULL);
+	int cuts = IT_ASAN ? CLIENT_CUTS / 2 : CLIENT_CUTS;
+	double start = it_mono_s();
+	for (int round = 0; round < cuts; round++) {
+		clients_then_cut(&world, h, it_mono_s() + 0.5 + randombytes_uniform(3000) / 1e3);
+		check_integrity(&world);
+		if (relayproc_start(&world.r) != 0)
+			fail_msg("cut %u: the relay did not start after the power cut", world.cuts);
+	}
+	check_homes(h);
+	printf("powercut: clients: %u cuts in %.1f s\n", world.cuts, it_mono_s() - start);
+}
+
+static int teardown_homes(void **state)
+{
+	(void)state;
+	cutfsproc_unmount(&homes.fs);
+	world_stop(&world);
+	return 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_teardown(test_no_acknowledged_loss, teardown),
 	    cmocka_unit_test_teardown(test_weak_sync_is_caught, teardown),
+	    cmocka_unit_test_teardown(test_client_homes, teardown_homes),
 	};
+	/* CAIRN_IT_ONLY=test_client_homes (a cmocka pattern) runs one of them. */
+	if (getenv("CAIRN_IT_ONLY") != NULL)
+		cmocka_set_test_filter(getenv("CAIRN_IT_ONLY"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
