@@ -211,6 +211,7 @@ struct homes {
 	int status[MAX_MSGS]; /* each `cairn send`'s exit: 0 sent, 3 queued, 137 killed */
 	int next;
 	unsigned sent, queued, killed, syncs;
+	pid_t send_pid, sync_pid; /* running commands, 0 if none (killed by the teardown) */
 };
 
 static struct homes homes;
@@ -247,22 +248,21 @@ static void settle(const char *home)
  */
 static void clients_then_cut(struct cut_world *s, struct homes *h, double cut_at)
 {
-	pid_t send_pid = 0, sync_pid = 0;
 	int seq = -1;
 	while (it_mono_s() < cut_at) {
-		if (send_pid == 0) {
+		if (h->send_pid == 0) {
 			assert_true(h->next < MAX_MSGS);
 			char text[64];
 			seq = h->next++;
 			snprintf(text, sizeof(text), "bob message %05d", seq);
-			send_pid = cli_spawn(CALL(.home = h->b),
-			                     ARGS("--timeout", "5", "send", "alice", text));
+			h->send_pid = cli_spawn(CALL(.home = h->b),
+			                        ARGS("--timeout", "5", "send", "alice", text));
 		}
-		if (sync_pid == 0)
-			sync_pid = cli_spawn(CALL(.home = h->a), ARGS("--timeout", "5", "sync"));
-		int st = cli_reap(send_pid);
+		if (h->sync_pid == 0)
+			h->sync_pid = cli_spawn(CALL(.home = h->a), ARGS("--timeout", "5", "sync"));
+		int st = cli_reap(h->send_pid);
 		if (st >= 0) {
-			send_pid = 0;
+			h->send_pid = 0;
 			h->status[seq] = st;
 			if (st == 0)
 				h->sent++;
@@ -272,24 +272,25 @@ static void clients_then_cut(struct cut_world *s, struct homes *h, double cut_at
 				fail_msg("cut %u: cairn send (message %d): exit %d", s->cuts + 1,
 				         seq, st);
 		}
-		st = cli_reap(sync_pid);
+		st = cli_reap(h->sync_pid);
 		if (st >= 0) {
-			sync_pid = 0;
+			h->sync_pid = 0;
 			h->syncs++;
 			if (st != 0 && st != 3)
 				fail_msg("cut %u: cairn sync: exit %d", s->cuts + 1, st);
 		}
 		it_sleep_ms(5);
 	}
-	if (send_pid > 0) {
-		int st = kill_reap(send_pid);
+	if (h->send_pid > 0) {
+		int st = kill_reap(h->send_pid);
 		h->status[seq] = st;
 		h->sent += st == 0;
 		h->queued += st == 3;
 		h->killed += st == 128 + SIGKILL;
 	}
-	if (sync_pid > 0)
-		kill_reap(sync_pid);
+	if (h->sync_pid > 0)
+		kill_reap(h->sync_pid);
+	h->send_pid = h->sync_pid = 0;
 	assert_int_equal(relayproc_stop(&s->r, SIGKILL), 128 + SIGKILL);
 	if (cutfsproc_cut(&h->fs) != 0 || cutfsproc_cut(&s->fs) != 0)
 		fail_msg("cut %u: cutfs could not undo everything", s->cuts + 1);
@@ -385,6 +386,10 @@ static void test_client_homes(void **state)
 static int teardown_homes(void **state)
 {
 	(void)state;
+	if (homes.send_pid > 0)
+		kill_reap(homes.send_pid);
+	if (homes.sync_pid > 0)
+		kill_reap(homes.sync_pid);
 	cutfsproc_unmount(&homes.fs);
 	world_stop(&world);
 	return 0;
