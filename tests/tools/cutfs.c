@@ -238,6 +238,9 @@ static int undo_truncate(int fd, off_t size)
 
 /* ---- names: the namespace undo log ---- */
 
+/* Logs a name change just made (KIND on PATH; TO: a rename's target or NULL; TRASH: the trash
+ * id of what it removed or replaced, or -1) until an fsync of its directories. Returns 0 or
+ * -ENOMEM. */
 static int ns_log(enum ns_kind kind, const char *path, const char *to, long trash)
 {
 	if (g.nops == g.capops) {
