@@ -10,7 +10,8 @@ PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev
       libssl-dev openssl libwslay-dev nginx obfs4proxy
       faketime
       debhelper lintian scdoc man-db adduser
-      e2fsprogs mount"
+      e2fsprogs mount
+      libfuse3-dev fuse3"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

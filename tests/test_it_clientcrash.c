@@ -173,19 +173,6 @@ static pid_t spawn(const struct world *w, const char *home, const char *const *a
 	return pid;
 }
 
-/* The exit status of PID if it has ended (reaped), or -1 while it runs. */
-static int reap(pid_t pid)
-{
-	int status = 0;
-	pid_t got;
-	while ((got = waitpid(pid, &status, WNOHANG)) < 0 && errno == EINTR)
-		;
-	assert_true(got >= 0);
-	if (got == 0)
-		return -1;
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
 /* A invites, B accepts; one message each way so both are past the first exchange. A calls B
  * A_CALLS_B; B calls A "alice". */
 static void pair_as(const char *a, const char *b, const char *a_calls_b, const char *relay)
@@ -238,7 +225,7 @@ static void poll_send(struct world *w, struct sender *s)
 		return;
 	if (s->kill_at > 0 && it_mono_s() >= s->kill_at)
 		kill(s->pid, SIGKILL);
-	int st = reap(s->pid);
+	int st = cli_reap(s->pid);
 	if (st < 0)
 		return;
 	s->pid = 0;
@@ -405,7 +392,7 @@ static void test_relay_killed_while_sending(void **state)
 				start_send(w, &w->s[i], false);
 		}
 		if (w->sync_pid > 0) {
-			int st = reap(w->sync_pid);
+			int st = cli_reap(w->sync_pid);
 			if (st >= 0) {
 				w->sync_pid = 0;
 				syncs++;
@@ -525,7 +512,7 @@ static void test_client_killed_mid_sync(void **state)
 		double kill_at = it_mono_s() + (20 + randombytes_uniform(span_ms)) / 1e3;
 		int st = -1;
 		while (st < 0) {
-			st = reap(w->sync_pid);
+			st = cli_reap(w->sync_pid);
 			if (st < 0 && it_mono_s() >= kill_at) {
 				kill(w->sync_pid, SIGKILL);
 				st = wait_status(w->sync_pid);

@@ -78,6 +78,18 @@ void buf_append(char **buf, size_t *len, size_t *cap, const char *p, size_t n)
 	(*buf)[*len] = '\0';
 }
 
+int cli_reap(pid_t pid)
+{
+	int status = 0;
+	pid_t got;
+	while ((got = waitpid(pid, &status, WNOHANG)) < 0 && errno == EINTR)
+		;
+	assert_true(got >= 0);
+	if (got == 0)
+		return -1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 int wait_status(pid_t pid)
 {
 	int status = 0;

@@ -64,6 +64,9 @@ pid_t cli_spawn(const struct call *k, const char *const *args);
 pid_t cli_spawn_out(const struct call *k, const char *const *args, int *out, const char *errfile);
 /* Waits for PID; returns its exit status, or 128 + signal. */
 int wait_status(pid_t pid);
+/* The exit status of PID (or 128 + signal) if it has ended (then reaped), or -1 while it
+ * runs. */
+int cli_reap(pid_t pid);
 void res_free(struct res *r);
 /* Appends N bytes at P to the growing, NUL-terminated buffer *BUF. */
 void buf_append(char **buf, size_t *len, size_t *cap, const char *p, size_t n);

@@ -135,8 +135,8 @@ int relayproc_start(struct relayproc *r)
 	if (pid == 0) {
 		char *argv[TEST_WRAPPER_MAX + 7];
 		size_t i = test_wrapper_argv(argv);
-		char *const run[] = {CAIRN_RELAY_BIN, "run",   "--data", data,
-		                     "--config",      r->conf, NULL};
+		char *bin = r->bin != NULL ? (char *)r->bin : CAIRN_RELAY_BIN;
+		char *const run[] = {bin, "run", "--data", data, "--config", r->conf, NULL};
 		memcpy(argv + i, run, sizeof(run));
 		execv(argv[0], argv);
 		_exit(127);

@@ -18,6 +18,8 @@ struct relayproc {
 	uint16_t port;
 	uint8_t pub[32];
 	char host[64]; /* the IPv4 address it listens on; "" is 127.0.0.1 */
+	const char *bin; /* the binary relayproc_start runs; NULL is CAIRN_RELAY_BIN (set it
+	                  * after relayproc_init: the power-cut test's weakened relay) */
 };
 
 /* Creates a data dir with `cairn-relay init`, picks a port, and writes a config file with
