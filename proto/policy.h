@@ -43,8 +43,7 @@ int policy_text_valid(const char *s, size_t len);
  * too long or not valid UTF-8, or forwarding > 1; CAIRN_ENOBUFS if the body would not fit CAP
  * or POLICY_BODY_MAX.
  */
-CAIRN_WARN_UNUSED int policy_encode(const struct policy *p, uint8_t *out, size_t cap,
-                                    size_t *len);
+CAIRN_WARN_UNUSED int policy_encode(const struct policy *p, uint8_t *out, size_t cap, size_t *len);
 
 /*
  * Decodes BODY (LEN bytes) into P with every check of 5.13: exactly one array of the nine

@@ -119,14 +119,30 @@ const struct key_spec config_keys[] = {
         "a FORWARD its destination has not answered within this time gets 'unreachable'"),
     NUM("forward", "idle", forward_idle_s, V_SECONDS, 1, DAY,
         "a connection to a destination relay unused for this long is closed"),
+    /* [policy]: the relay's signed policy (docs/PROTOCOL.md 5.13, relaypolicy.c) */
+#define TXT(key, field, why)                                                                       \
+	{                                                                                          \
+		"policy", key, V_TEXT, 0, 0, offsetof(struct relay_config, field),                 \
+		    (unsigned)sizeof(((struct relay_config *)0)->field), why                       \
+	}
+    TXT("jurisdiction", policy_jurisdiction,
+        "published policy: where the relay and its operator answer to the law; all empty = none"),
+    TXT("contact", policy_contact, "published policy: how users reach the operator"),
+    TXT("logging", policy_logging, "published policy: what the relay logs"),
+    TXT("retention", policy_retention, "published policy: how long anything is kept"),
+    TXT("statement", policy_statement, "published policy: a free-text statement (one line)"),
+    TXT("statement_file", policy_statement_file,
+        "a file whose text (up to 1024 bytes of UTF-8) replaces statement"),
+#undef TXT
 };
 const size_t config_key_count = sizeof(config_keys) / sizeof(config_keys[0]);
 _Static_assert(sizeof(config_keys) / sizeof(config_keys[0]) <= CONFIG_KEYS_MAX,
                "raise CONFIG_KEYS_MAX");
 
-static const char *const sections[] = {"relay", "limits", "https", "obfs4", "forward"};
+static const char *const sections[] = {"relay", "limits", "https", "obfs4", "forward",
+                                       "policy"};
 
-const char config_section_list[] = "[relay], [limits], [https], [obfs4] and [forward]";
+const char config_section_list[] = "[relay], [limits], [https], [obfs4], [forward] and [policy]";
 
 const struct key_spec *config_key_find(const char *section, const char *name)
 {

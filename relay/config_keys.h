@@ -26,6 +26,7 @@ enum value_kind {
 	V_HTTPS_PUBLIC, /* the host and port of a relay address, or empty */
 	V_HTTPS_PIN,    /* a file's path, or empty */
 	V_HOSTPORT,     /* HOST:PORT or [IPv6]:PORT, or empty (obfs4_listen) */
+	V_TEXT, /* [policy]: UTF-8 text, or empty, into the char array at offset (width bytes) */
 };
 
 struct key_spec {

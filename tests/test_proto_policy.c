@@ -268,8 +268,11 @@ static void test_codec_vectors(void **state)
 
 	/* the reply with a body, and without */
 	wlen = mdvec_hex("codec/policy-reply", "hex", want, sizeof(want));
-	m = (struct cairn_msg){.type = CAIRN_REPLY_POLICY, .request_id = 7, .policy = body,
-	                       .policy_len = body_len, .signature = sig};
+	m = (struct cairn_msg){.type = CAIRN_REPLY_POLICY,
+	                       .request_id = 7,
+	                       .policy = body,
+	                       .policy_len = body_len,
+	                       .signature = sig};
 	assert_int_equal(cairn_msg_encode(&m, out, sizeof(out), &olen), 0);
 	assert_int_equal(olen, wlen);
 	assert_memory_equal(out, want, wlen);
@@ -297,13 +300,13 @@ static void test_codec_bounds(void **state)
 		uint8_t bytes[80];
 		size_t len;
 	} bad[] = {
-	    {{0x94, 0x49, 0x07, 0xc0, 0xc0}, 5},                /* nil body with a field after */
-	    {{0x93, 0x49, 0x07, 0xc4, 0x01, 0x99}, 6},          /* body without its signature */
-	    {{0x94, 0x49, 0x07, 0xc4, 0x00, 0xc4, 0x00}, 7},    /* empty body */
-	    {{0x93, 0x12, 0x07, 0xc4, 0x01, 0x00}, 6},          /* have of 1 byte */
-	    {{0x92, 0x12, 0x07}, 3},                            /* POLICY without have */
-	    {{0x92, 0x49, 0x07}, 3},                            /* reply without anything */
-	    {{0x93, 0x49, 0x07, 0xa0}, 4},                      /* body a string */
+	    {{0x94, 0x49, 0x07, 0xc0, 0xc0}, 5},             /* nil body with a field after */
+	    {{0x93, 0x49, 0x07, 0xc4, 0x01, 0x99}, 6},       /* body without its signature */
+	    {{0x94, 0x49, 0x07, 0xc4, 0x00, 0xc4, 0x00}, 7}, /* empty body */
+	    {{0x93, 0x12, 0x07, 0xc4, 0x01, 0x00}, 6},       /* have of 1 byte */
+	    {{0x92, 0x12, 0x07}, 3},                         /* POLICY without have */
+	    {{0x92, 0x49, 0x07}, 3},                         /* reply without anything */
+	    {{0x93, 0x49, 0x07, 0xa0}, 4},                   /* body a string */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int rc = cairn_msg_decode(bad[i].bytes, bad[i].len, NULL, &m, &have_id);
@@ -319,11 +322,14 @@ static void test_codec_bounds(void **state)
 	/* encoding refuses the same */
 	uint8_t out[64];
 	size_t olen;
-	m = (struct cairn_msg){.type = CAIRN_REPLY_POLICY, .request_id = 7, .policy = big,
-	                       .policy_len = 4097, .signature = big};
+	m = (struct cairn_msg){.type = CAIRN_REPLY_POLICY,
+	                       .request_id = 7,
+	                       .policy = big,
+	                       .policy_len = 4097,
+	                       .signature = big};
 	assert_int_equal(cairn_msg_encode(&m, big, sizeof(big), &olen), CAIRN_EINVAL);
-	m = (struct cairn_msg){.type = CAIRN_REPLY_POLICY, .request_id = 7, .policy = big,
-	                       .policy_len = 10};
+	m = (struct cairn_msg){
+	    .type = CAIRN_REPLY_POLICY, .request_id = 7, .policy = big, .policy_len = 10};
 	assert_int_equal(cairn_msg_encode(&m, out, sizeof(out), &olen), CAIRN_EINVAL);
 }
 
