@@ -67,8 +67,8 @@ static void fake_reply(struct conn *c, const struct cairn_msg *m)
 	if (m->type == CAIRN_REPLY_POLICY && m->policy != NULL) {
 		r->policy_len = m->policy_len;
 		policy_digest(m->policy, m->policy_len, r->policy_digest);
-		r->policy_verified = policy_verify(relay->public_key, m->policy, m->policy_len,
-		                                   m->signature, NULL);
+		r->policy_verified =
+		    policy_verify(relay->public_key, m->policy, m->policy_len, m->signature, NULL);
 	}
 }
 
