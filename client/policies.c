@@ -171,7 +171,7 @@ int client_policy_answer(struct cairn *c, const char *relay, const struct cairn_
 		goto out;
 	int64_t now = client_now_s(c);
 	rc = prec_get(c, a.key, old);
-	bool held = rc == 0 && old->body_len > 0;
+	bool found = rc == 0, held = found && old->body_len > 0;
 	if (rc == CAIRN_ENOTFOUND)
 		rc = 0;
 	if (rc == 0 && kind == 0 && held) {
@@ -194,7 +194,7 @@ int client_policy_answer(struct cairn *c, const char *relay, const struct cairn_
 		if (held) { /* a change: one notice, since the oldest unreported policy */
 			nw->flags = PREC_CHANGED;
 			nw->since = (old->flags & PREC_CHANGED) ? old->since : old->learned;
-		} else if (rc == 0 && old->flags != 0 && old->relay[0] != '\0') {
+		} else if (found && old->flags != 0) {
 			nw->flags = old->flags; /* a pending withdrawal notice stays pending */
 			nw->since = old->since;
 		}
