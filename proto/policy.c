@@ -158,12 +158,19 @@ static const uint8_t *in_take(struct policy_in *r, size_t n)
 	return p;
 }
 
-static uint64_t be(const uint8_t *p, unsigned n)
+/* Reads a big-endian integer of W bytes (a msgpack length or value) at most MAX into *V. */
+static int in_be(struct policy_in *r, unsigned w, uint64_t max, uint64_t *v)
 {
-	uint64_t v = 0;
-	for (unsigned i = 0; i < n; i++)
-		v = (v << 8) | p[i];
-	return v;
+	const uint8_t *p = in_take(r, w);
+	if (p == NULL)
+		return CAIRN_ETYPE;
+	uint64_t x = 0;
+	for (unsigned i = 0; i < w; i++)
+		x = (x << 8) | p[i];
+	if (x > max)
+		return CAIRN_ETYPE;
+	*v = x;
+	return 0;
 }
 
 /* Any unsigned form (the re-encoding catches a long one), at most UINT32_MAX. */
@@ -178,12 +185,8 @@ static int in_uint(struct policy_in *r, uint32_t *v)
 	}
 	if (*b < 0xcc || *b > 0xcf)
 		return CAIRN_ETYPE;
-	unsigned w = 1u << (*b - 0xcc);
-	const uint8_t *p = in_take(r, w);
-	if (p == NULL)
-		return CAIRN_ETYPE;
-	uint64_t x = be(p, w);
-	if (x > UINT32_MAX)
+	uint64_t x;
+	if (in_be(r, 1u << (*b - 0xcc), UINT32_MAX, &x) != 0)
 		return CAIRN_ETYPE;
 	*v = (uint32_t)x;
 	return 0;
@@ -198,12 +201,8 @@ static int in_str(struct policy_in *r, char out[POLICY_TEXT_MAX + 1])
 	if ((*b & 0xe0) == 0xa0) {
 		n = *b & 0x1f;
 	} else if (*b >= 0xd9 && *b <= 0xdb) {
-		unsigned w = 1u << (*b - 0xd9);
-		const uint8_t *p = in_take(r, w);
-		if (p == NULL)
-			return CAIRN_ETYPE;
-		uint64_t x = be(p, w);
-		if (x > POLICY_TEXT_MAX)
+		uint64_t x;
+		if (in_be(r, 1u << (*b - 0xd9), POLICY_TEXT_MAX, &x) != 0)
 			return CAIRN_ETYPE;
 		n = (size_t)x;
 	} else {
