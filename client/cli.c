@@ -114,6 +114,7 @@ static const char usage_text[] =
     "  relay route ADDRESS              reach the relay whose key ADDRESS carries by ADDRESS\n"
     "  relay routes [--json]            list routes: the relay's key and its address\n"
     "  relay unroute ADDRESS-or-KEY     forget the route of that relay\n"
+    "  relay info ADDRESS [--json]      the relay's signed policy, verified against ADDRESS\n"
     "\n"
     "the seized device:\n"
     "  wipe [--yes]                     destroy this client at once, beyond recovery (no\n"
@@ -328,6 +329,7 @@ static int cmd_sync(const struct options *o)
 		return st;
 	struct cairn_sync_result r;
 	int rc = cairn_sync(c, &r, o->json ? cli_print_message : NULL, (void *)o);
+	cli_policy_notices(c);
 	cli_close(c);
 	if (rc != 0 && rc != CAIRN_ECONNECT && rc != CAIRN_ETIMEDOUT)
 		return cli_fail(rc, "sync");
@@ -392,6 +394,7 @@ static int cmd_listen(const struct options *o)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	int rc = listen_loop(c, o);
+	cli_policy_notices(c);
 	cli_close(c);
 	return rc == 0 ? 0 : cli_fail(rc, "listen");
 }

@@ -17,6 +17,7 @@
 #include "group.h"
 #include "intakes.h"
 #include "logio.h"
+#include "policies.h"
 
 int engine_new(struct cairn *c, const struct engine_options *opt, struct engine **out)
 {
@@ -199,6 +200,13 @@ static int session_handle(struct engine *e, struct session *s, const struct cair
 	}
 	if (m->type == CAIRN_REPLY_END)
 		return 0; /* the next session subscribes again; code 0 follows our DELETE */
+	if (s->policy_rid != 0 && m->request_id == s->policy_rid) {
+		s->policy_rid = 0;
+		/* A policy that does not verify is not stored and changes nothing; a store error
+		 * leaves the held one, and the next connection asks again. */
+		(void)client_policy_answer(e->c, s->relay, m);
+		return 0;
+	}
 	if (engine_move_reply(e, s, m))
 		return 0;
 	if (m->request_id == s->ping_rid) {

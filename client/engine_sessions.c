@@ -14,6 +14,7 @@
 
 #include "engine_state.h"
 #include "intakes.h"
+#include "policies.h"
 
 struct session *session_for(struct engine *e, const char *relay, enum session_role role)
 {
@@ -55,6 +56,7 @@ void session_close(struct engine *e, struct session *s)
 	for (size_t i = 0; i < s->nsubs; i++)
 		s->subs[i].rid = s->subs[i].delete_rid = 0;
 	s->ping_done = false;
+	s->policy_rid = 0;
 	s->retire_checked = false;
 	s->gen++; /* what was asked on this connection is lost (engine_move.c) */
 }
@@ -107,14 +109,24 @@ static int subscribe(struct engine *e, struct session *s, struct sub *sub)
 	return rc;
 }
 
-/* S's connection has just opened: AUTH and SUBSCRIBE for each of our mailboxes there, and a
- * PING (whose answer tells that the relay has handled everything before it). */
+/* S's connection has just opened: AUTH and SUBSCRIBE for each of our mailboxes there, on a
+ * relay that holds them the POLICY of PROTOCOL.md 5.13 with the digest we hold, and a PING
+ * (whose answer tells that the relay has handled everything before it). */
 static void session_connected(struct engine *e, struct session *s, int64_t now)
 {
 	int rc = 0;
 	s->down = false;
 	for (size_t i = 0; e->receive && i < s->nsubs && rc == 0; i++)
 		rc = subscribe(e, s, &s->subs[i]);
+	if (rc == 0 && s->role == ROLE_RECEIVE) {
+		uint8_t have[32];
+		struct cairn_msg pm;
+		/* A store that cannot be read asks with nil: the answer is then a body, and the
+		 * answer's handling reads the store again. */
+		(void)client_policy_command(e->c, s->relay, cnet_next_id(s->net), have, &pm);
+		if ((rc = cnet_queue(s->net, &pm)) == 0)
+			s->policy_rid = pm.request_id;
+	}
 	struct cairn_msg ping = {.type = CAIRN_CMD_PING, .request_id = cnet_next_id(s->net)};
 	s->ping_rid = ping.request_id;
 	s->ping_done = false;

@@ -96,6 +96,7 @@ struct session {
 	size_t nsends, capsends;
 	uint32_t ping_rid;
 	bool ping_done;
+	uint32_t policy_rid; /* the POLICY asked on this connection (policies.h), 0 once answered */
 	int64_t opened_ms; /* when the connection was set up (ENGINE_INTAKE_BUSY_MS) */
 	int64_t ping_due_ms; /* an unanswered PING by then means the path is dead */
 	size_t acks, deletes;

@@ -29,7 +29,7 @@
 /*
  * Record kinds are one number space shared by several headers; a kind used twice would mix two
  * layouts under one listing. Taken: 1-9 and 70 here, 10-39 group.h, 40-49 intakes.h, 50
- * routes.h, 60-69 files.h. test_client_records checks that no two are equal.
+ * routes.h, 51 policies.h, 60-69 files.h. test_client_records checks that no two are equal.
  */
 enum record_kind {
 	REC_IDENTITY = 1,     /* key "self": the identity secret key */

@@ -38,6 +38,7 @@ enum codec_field {
 	F_SEALED,        /* bin CODEC_SEALED_MIN..CODEC_SEALED_MAX */
 	F_SEALED_REPLY,  /* bin CODEC_SEALED_REPLY_MIN..CODEC_SEALED_REPLY_MAX, in m->sealed */
 	F_NOT_AFTER,     /* uint 64 */
+	F_POLICY,        /* bin 1..CODEC_POLICY_MAX or nil */
 };
 
 #define CODEC_ARGS_MAX 4
@@ -45,37 +46,42 @@ enum codec_field {
 struct codec_layout {
 	uint8_t type;
 	uint8_t nargs;
+	/* 1: the last argument is absent exactly when the one before it is nil (POLICY's reply
+	 * without a policy has no signature field) */
+	uint8_t nil_ends;
 	const char *name;
 	enum codec_field args[CODEC_ARGS_MAX];
 };
 
 static const struct codec_layout codec_layouts[] = {
-    {CAIRN_CMD_PING, 0, "PING", {0}},
-    {CAIRN_CMD_CREATE, 1, "CREATE", {F_RECIPIENT_KEY}},
-    {CAIRN_CMD_AUTH, 2, "AUTH", {F_RECIPIENT_ID, F_SIGNATURE}},
-    {CAIRN_CMD_SECURE, 2, "SECURE", {F_RECIPIENT_ID, F_DIGEST}},
-    {CAIRN_CMD_SUBSCRIBE, 1, "SUBSCRIBE", {F_RECIPIENT_ID}},
-    {CAIRN_CMD_ACK, 2, "ACK", {F_RECIPIENT_ID, F_ENVELOPE_ID}},
-    {CAIRN_CMD_DELETE, 1, "DELETE", {F_RECIPIENT_ID}},
-    {CAIRN_CMD_SEND, 3, "SEND", {F_SENDER_ID, F_CREDENTIAL, F_ENVELOPE}},
-    {CAIRN_CMD_LOG_CREATE, 3, "LOG_CREATE", {F_LOG_ID, F_DIGEST, F_DELETE_DIGEST}},
-    {CAIRN_CMD_LOG_APPEND, 3, "LOG_APPEND", {F_LOG_ID, F_DIGEST, F_ENTRY}},
-    {CAIRN_CMD_LOG_READ, 3, "LOG_READ", {F_LOG_ID, F_SEQ, F_FOLLOW}},
-    {CAIRN_CMD_LOG_DELETE, 2, "LOG_DELETE", {F_LOG_ID, F_DELETE_SECRET}},
-    {CAIRN_CMD_INTAKE, 2, "INTAKE", {F_RECIPIENT_ID, F_WORK_BITS}},
-    {CAIRN_CMD_SEND_WORK, 3, "SEND_WORK", {F_SENDER_ID, F_WORK, F_ENVELOPE}},
-    {CAIRN_CMD_FORWARD, 2, "FORWARD", {F_RELAY, F_SEALED}},
-    {CAIRN_CMD_FORWARDED, 1, "FORWARDED", {F_SEALED}},
-    {CAIRN_CMD_BUNDLED, 4, "BUNDLED", {F_NOT_AFTER, F_SENDER_ID, F_CREDENTIAL, F_ENVELOPE}},
-    {CAIRN_REPLY_OK, 0, "OK", {0}},
-    {CAIRN_REPLY_CREATED, 2, "CREATED", {F_RECIPIENT_ID, F_SENDER_ID}},
-    {CAIRN_REPLY_ERROR, 1, "ERROR", {F_CODE}},
-    {CAIRN_REPLY_ENVELOPE, 2, "ENVELOPE", {F_ENVELOPE_ID, F_ENVELOPE}},
-    {CAIRN_REPLY_END, 1, "END", {F_CODE}},
-    {CAIRN_REPLY_APPENDED, 1, "APPENDED", {F_SEQ}},
-    {CAIRN_REPLY_LOG_STATE, 2, "LOG_STATE", {F_FIRST_SEQ, F_NEXT_SEQ}},
-    {CAIRN_REPLY_LOG_ENTRY, 2, "LOG_ENTRY", {F_SEQ, F_ENTRY}},
-    {CAIRN_REPLY_SEALED, 1, "SEALED", {F_SEALED_REPLY}},
+    {CAIRN_CMD_PING, 0, 0, "PING", {0}},
+    {CAIRN_CMD_CREATE, 1, 0, "CREATE", {F_RECIPIENT_KEY}},
+    {CAIRN_CMD_AUTH, 2, 0, "AUTH", {F_RECIPIENT_ID, F_SIGNATURE}},
+    {CAIRN_CMD_SECURE, 2, 0, "SECURE", {F_RECIPIENT_ID, F_DIGEST}},
+    {CAIRN_CMD_SUBSCRIBE, 1, 0, "SUBSCRIBE", {F_RECIPIENT_ID}},
+    {CAIRN_CMD_ACK, 2, 0, "ACK", {F_RECIPIENT_ID, F_ENVELOPE_ID}},
+    {CAIRN_CMD_DELETE, 1, 0, "DELETE", {F_RECIPIENT_ID}},
+    {CAIRN_CMD_SEND, 3, 0, "SEND", {F_SENDER_ID, F_CREDENTIAL, F_ENVELOPE}},
+    {CAIRN_CMD_LOG_CREATE, 3, 0, "LOG_CREATE", {F_LOG_ID, F_DIGEST, F_DELETE_DIGEST}},
+    {CAIRN_CMD_LOG_APPEND, 3, 0, "LOG_APPEND", {F_LOG_ID, F_DIGEST, F_ENTRY}},
+    {CAIRN_CMD_LOG_READ, 3, 0, "LOG_READ", {F_LOG_ID, F_SEQ, F_FOLLOW}},
+    {CAIRN_CMD_LOG_DELETE, 2, 0, "LOG_DELETE", {F_LOG_ID, F_DELETE_SECRET}},
+    {CAIRN_CMD_INTAKE, 2, 0, "INTAKE", {F_RECIPIENT_ID, F_WORK_BITS}},
+    {CAIRN_CMD_SEND_WORK, 3, 0, "SEND_WORK", {F_SENDER_ID, F_WORK, F_ENVELOPE}},
+    {CAIRN_CMD_FORWARD, 2, 0, "FORWARD", {F_RELAY, F_SEALED}},
+    {CAIRN_CMD_FORWARDED, 1, 0, "FORWARDED", {F_SEALED}},
+    {CAIRN_CMD_BUNDLED, 4, 0, "BUNDLED", {F_NOT_AFTER, F_SENDER_ID, F_CREDENTIAL, F_ENVELOPE}},
+    {CAIRN_CMD_POLICY, 1, 0, "POLICY", {F_CREDENTIAL}},
+    {CAIRN_REPLY_OK, 0, 0, "OK", {0}},
+    {CAIRN_REPLY_CREATED, 2, 0, "CREATED", {F_RECIPIENT_ID, F_SENDER_ID}},
+    {CAIRN_REPLY_ERROR, 1, 0, "ERROR", {F_CODE}},
+    {CAIRN_REPLY_ENVELOPE, 2, 0, "ENVELOPE", {F_ENVELOPE_ID, F_ENVELOPE}},
+    {CAIRN_REPLY_END, 1, 0, "END", {F_CODE}},
+    {CAIRN_REPLY_APPENDED, 1, 0, "APPENDED", {F_SEQ}},
+    {CAIRN_REPLY_LOG_STATE, 2, 0, "LOG_STATE", {F_FIRST_SEQ, F_NEXT_SEQ}},
+    {CAIRN_REPLY_LOG_ENTRY, 2, 0, "LOG_ENTRY", {F_SEQ, F_ENTRY}},
+    {CAIRN_REPLY_SEALED, 1, 0, "SEALED", {F_SEALED_REPLY}},
+    {CAIRN_REPLY_POLICY, 2, 1, "POLICY", {F_POLICY, F_SIGNATURE}},
 };
 
 static const struct codec_layout *codec_layout(uint64_t type)
@@ -178,10 +184,10 @@ static int codec_sink_write(void *data, const char *buf, size_t len)
 	return 0;
 }
 
-/* Checks that M carries every field its type needs, in range. */
-static int codec_check_fields(const struct codec_layout *l, struct cairn_msg *m)
+/* Checks that M carries every field its type needs (the first NARGS of L's), in range. */
+static int codec_check_fields(const struct codec_layout *l, unsigned nargs, struct cairn_msg *m)
 {
-	for (unsigned i = 0; i < l->nargs; i++) {
+	for (unsigned i = 0; i < nargs; i++) {
 		enum codec_field f = l->args[i];
 		size_t size;
 		const uint8_t **slot = codec_bin_slot(f, m, &size);
@@ -196,6 +202,9 @@ static int codec_check_fields(const struct codec_layout *l, struct cairn_msg *m)
 		if (f == F_FOLLOW && m->follow > 1)
 			return CAIRN_EINVAL;
 		if (f == F_WORK_BITS && (m->work_bits < WORK_BITS_MIN || m->work_bits > WORK_BITS_MAX))
+			return CAIRN_EINVAL;
+		if (f == F_POLICY && m->policy != NULL &&
+		    (m->policy_len == 0 || m->policy_len > CODEC_POLICY_MAX))
 			return CAIRN_EINVAL;
 		const uint8_t **data;
 		size_t *len, min, max;
@@ -236,6 +245,12 @@ static int codec_pack_field(msgpack_packer *pk, enum codec_field f, struct cairn
 		return msgpack_pack_uint64(pk, m->next_seq);
 	case F_FOLLOW:
 		return msgpack_pack_uint8(pk, m->follow);
+	case F_POLICY: {
+		if (m->policy == NULL)
+			return msgpack_pack_nil(pk);
+		int rc = msgpack_pack_bin(pk, m->policy_len);
+		return rc != 0 ? rc : msgpack_pack_bin_body(pk, m->policy, m->policy_len);
+	}
 	case F_WORK_BITS:
 		return msgpack_pack_uint8(pk, m->work_bits);
 	case F_CODE:
@@ -261,7 +276,9 @@ int cairn_msg_encode(const struct cairn_msg *msg, uint8_t *out, size_t cap, size
 	const struct codec_layout *l = codec_layout(m->type);
 	if (l == NULL || (out == NULL && cap > 0))
 		return CAIRN_EINVAL;
-	int rc = codec_check_fields(l, m);
+	/* POLICY's reply without a policy ends at its nil. */
+	unsigned nargs = l->nil_ends && m->policy == NULL ? l->nargs - 1u : l->nargs;
+	int rc = codec_check_fields(l, nargs, m);
 	if (rc != 0)
 		return rc;
 
@@ -269,12 +286,12 @@ int cairn_msg_encode(const struct cairn_msg *msg, uint8_t *out, size_t cap, size
 	msgpack_packer pk;
 	msgpack_packer_init(&pk, &sink, codec_sink_write);
 	/* msgpack-c writes every integer and length in its shortest form, as 5.1 requires. */
-	int err = msgpack_pack_array(&pk, 2u + l->nargs);
+	int err = msgpack_pack_array(&pk, 2u + nargs);
 	if (err == 0)
 		err = msgpack_pack_uint8(&pk, m->type);
 	if (err == 0)
 		err = msgpack_pack_uint32(&pk, m->request_id);
-	for (unsigned i = 0; err == 0 && i < l->nargs; i++)
+	for (unsigned i = 0; err == 0 && i < nargs; i++)
 		err = codec_pack_field(&pk, l->args[i], m);
 	if (err != 0)
 		return CAIRN_ENOBUFS; /* the sink is the packer's only failure */
@@ -474,6 +491,21 @@ static int codec_read_field(struct codec_reader *r, enum codec_field f, struct c
 		m->envelope = n > 0 ? data : NULL;
 		m->envelope_len = n;
 		return n > CAIRN_ENVELOPE_MAX ? CAIRN_ETYPE : 0;
+	case F_POLICY:
+		if (r->pos < r->len && r->p[r->pos] == 0xc0) {
+			r->pos++;
+			m->policy = NULL;
+			m->policy_len = 0;
+			return 0;
+		}
+		rc = codec_read_bin(r, &data, &n);
+		if (rc != 0)
+			return rc;
+		if (n == 0 || n > CODEC_POLICY_MAX)
+			return CAIRN_ETYPE;
+		m->policy = data;
+		m->policy_len = n;
+		return 0;
 	case F_ENTRY:
 		rc = codec_read_bin(r, &data, &n);
 		if (rc != 0)
@@ -524,13 +556,19 @@ int cairn_msg_decode(const uint8_t *buf, size_t len, size_t *used, struct cairn_
 	if (l == NULL)
 		return CAIRN_EUNKNOWN;
 	m->type = l->type;
-	if (count != 2u + l->nargs)
+	unsigned nargs = l->nargs;
+	if (l->nil_ends && count == 1u + l->nargs)
+		nargs--; /* must then end with its nil: checked below */
+	if (count != 2u + nargs)
 		return CAIRN_ETYPE;
-	for (unsigned i = 0; i < l->nargs; i++) {
+	for (unsigned i = 0; i < nargs; i++) {
 		rc = codec_read_field(&r, l->args[i], m);
 		if (rc != 0)
 			return rc == CAIRN_ETRUNCATED ? CAIRN_ETRUNCATED : CAIRN_ETYPE;
 	}
+	/* The one layout with nil_ends is POLICY's reply: nil exactly when it is short. */
+	if (l->nil_ends && (m->policy == NULL) != (nargs < l->nargs))
+		return CAIRN_ETYPE;
 	return 0;
 }
 

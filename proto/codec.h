@@ -32,6 +32,7 @@ enum cairn_msg_type {
 	CAIRN_CMD_FORWARD = 15, /* private routing, section 5.11 */
 	CAIRN_CMD_FORWARDED = 16,
 	CAIRN_CMD_BUNDLED = 17, /* bundles, section 5.12: only inside a FORWARDED seal */
+	CAIRN_CMD_POLICY = 18,  /* the relay's signed policy, section 5.13 */
 	CAIRN_REPLY_OK = 64,
 	CAIRN_REPLY_CREATED = 65,
 	CAIRN_REPLY_ERROR = 66,
@@ -41,6 +42,7 @@ enum cairn_msg_type {
 	CAIRN_REPLY_LOG_STATE = 70,
 	CAIRN_REPLY_LOG_ENTRY = 71,
 	CAIRN_REPLY_SEALED = 72,
+	CAIRN_REPLY_POLICY = 73,
 };
 
 /*
@@ -55,9 +57,9 @@ struct cairn_msg {
 	const uint8_t *recipient_key; /* CREATE: 32 bytes */
 	const uint8_t *recipient_id;  /* AUTH SECURE SUBSCRIBE ACK DELETE INTAKE CREATED: 24 bytes */
 	const uint8_t *sender_id;     /* SEND SEND_WORK BUNDLED CREATED: 24 bytes */
-	const uint8_t *signature;     /* AUTH: 64 bytes */
+	const uint8_t *signature;     /* AUTH, POLICY reply with a body: 64 bytes */
 	/* SECURE, LOG_CREATE: a credential digest, 32 bytes; SEND: 32 bytes or NULL (nil);
-	 * LOG_APPEND: the log credential, 32 bytes */
+	 * LOG_APPEND: the log credential, 32 bytes; POLICY command: `have`, 32 bytes or NULL */
 	const uint8_t *credential;
 	uint64_t envelope_id;    /* ACK ENVELOPE */
 	const uint8_t *envelope; /* SEND SEND_WORK BUNDLED ENVELOPE: envelope_len bytes (NULL if 0);
@@ -80,6 +82,10 @@ struct cairn_msg {
 	const uint8_t *sealed;
 	size_t sealed_len;
 	uint64_t not_after; /* BUNDLED: seconds since the epoch */
+	/* POLICY reply: the body, 1..CODEC_POLICY_MAX bytes, or NULL (nil: no policy, and then no
+	 * signature on the wire) */
+	const uint8_t *policy;
+	size_t policy_len;
 };
 
 /* The wire bounds of 5.2 and 5.3 for private routing's fields (forward.h has the sizes that
@@ -89,6 +95,7 @@ struct cairn_msg {
 #define CODEC_SEALED_MAX       16688
 #define CODEC_SEALED_REPLY_MIN 17
 #define CODEC_SEALED_REPLY_MAX 1040
+#define CODEC_POLICY_MAX       4096 /* policy.h's POLICY_BODY_MAX */
 
 /* Largest encoding of any message (a full FORWARD: its two fields, their headers and the
  * array's), for sizing buffers. */

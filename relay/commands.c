@@ -25,6 +25,7 @@
 #include "log.h"
 #include "port.h"
 #include "relay.h"
+#include "relaypolicy.h"
 #include "work.h"
 
 #define AUTH_CONTEXT     "cairn/1 auth"
@@ -549,7 +550,9 @@ static void on_command(void *peer, const struct cairn_msg *m)
 		peer_reply_error(p, m->request_id, CAIRN_ESHUTDOWN);
 		return;
 	}
-	if (p->inflight >= p->relay->cfg->inflight_requests && m->type != CAIRN_CMD_PING) {
+	/* PING and POLICY answer at once from memory: never limited by requests in flight. */
+	if (p->inflight >= p->relay->cfg->inflight_requests && m->type != CAIRN_CMD_PING &&
+	    m->type != CAIRN_CMD_POLICY) {
 		peer_reply_error(p, m->request_id, CAIRN_ELIMIT);
 		return;
 	}
@@ -592,6 +595,9 @@ static void on_command(void *peer, const struct cairn_msg *m)
 		break;
 	case CAIRN_CMD_BUNDLED:
 		cmd_bundled(p, m);
+		break;
+	case CAIRN_CMD_POLICY:
+		relay_policy_command(p, m);
 		break;
 	default:
 		if (logs_command(p, m))

@@ -28,6 +28,7 @@
 #include "config_keys.h"
 #include "metrics_addr.h"
 #include "httpsaddr.h"
+#include "policy.h"
 
 void relay_config_defaults(struct relay_config *cfg)
 {
@@ -401,6 +402,15 @@ static int load_handle(void *user, const char *section, const char *name, const 
 		memcpy(cfg->log_file, value, len + 1);
 		return 1;
 	}
+	case V_TEXT: {
+		size_t len = strlen(value);
+		if (len >= k->width || !policy_text_valid(value, len)) {
+			load_error(c, "%s: more than %u bytes, or not UTF-8", name, k->width - 1);
+			return 0;
+		}
+		memcpy((char *)cfg + k->offset, value, len + 1);
+		return 1;
+	}
 	case V_HTTPS_LISTEN:
 		if (value[0] == '\0') {
 			cfg->https_listen_host[0] = '\0';
@@ -555,6 +565,7 @@ static void format_default(const struct relay_config *d, const struct key_spec *
 	case V_PATH:
 	case V_HOSTPORT:
 	case V_METRICS_LISTEN:
+	case V_TEXT:
 		snprintf(out, cap, "%s", field);
 		return;
 	case V_LOGLEVEL:

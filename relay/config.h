@@ -74,6 +74,17 @@ struct relay_config {
 	char metrics_listen[RELAY_PATH_MAX];
 	/* [limits] disk_reserve (admission.c, storage.h): the reserve file's size, 0 = none */
 	uint64_t disk_reserve;
+	/* [policy]: the relay's signed policy, docs/PROTOCOL.md 5.13 (relaypolicy.c); all empty =
+	 * no policy. One line of UTF-8 each (POLICY_TEXT_MAX bytes); statement_file, a path whose
+	 * text replaces statement, read at start and on SIGHUP. config_file is not a key: the
+	 * file this configuration was read from ("" = none), which SIGHUP reads [policy] from. */
+	char policy_jurisdiction[1025];
+	char policy_contact[1025];
+	char policy_logging[1025];
+	char policy_retention[1025];
+	char policy_statement[1025];
+	char policy_statement_file[RELAY_PATH_MAX];
+	char config_file[RELAY_PATH_MAX];
 	/* not from the file */
 	char data_dir[RELAY_PATH_MAX];
 };

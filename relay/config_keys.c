@@ -19,6 +19,13 @@
 		sec, key, kind, 0, 0, offsetof(struct relay_config, field), 0, why                 \
 	}
 
+/* A [policy] text: any UTF-8 that fits the field (relaypolicy.c). */
+#define TXT(key, field, why)                                                                       \
+	{                                                                                          \
+		"policy", key, V_TEXT, 0, 0, offsetof(struct relay_config, field),                 \
+		    (unsigned)sizeof(((struct relay_config *)0)->field), why                       \
+	}
+
 /* Every key, in the order of the default file. Ranges keep an operator's typo from becoming
  * a relay that cannot work (a window of 0) or that any client can exhaust. */
 const struct key_spec config_keys[] = {
@@ -127,14 +134,24 @@ const struct key_spec config_keys[] = {
     STR("metrics", "listen", metrics_listen, V_METRICS_LISTEN,
         "127.0.0.1:PORT, [::1]:PORT, localhost:PORT or unix:/PATH serving GET /metrics; "
         "empty = off"),
+    /* [policy]: the relay's signed policy (docs/PROTOCOL.md 5.13, relaypolicy.c) */
+    TXT("jurisdiction", policy_jurisdiction,
+        "published policy: where the relay and its operator answer to the law; all empty = none"),
+    TXT("contact", policy_contact, "published policy: how users reach the operator"),
+    TXT("logging", policy_logging, "published policy: what the relay logs"),
+    TXT("retention", policy_retention, "published policy: how long anything is kept"),
+    TXT("statement", policy_statement, "published policy: a free-text statement (one line)"),
+    TXT("statement_file", policy_statement_file,
+        "a file whose text (up to 1024 bytes of UTF-8) replaces statement"),
 };
 const size_t config_key_count = sizeof(config_keys) / sizeof(config_keys[0]);
 _Static_assert(sizeof(config_keys) / sizeof(config_keys[0]) <= CONFIG_KEYS_MAX,
                "raise CONFIG_KEYS_MAX");
 
-static const char *const sections[] = {"relay", "limits", "https", "obfs4", "forward", "metrics"};
+static const char *const sections[] = {"relay", "limits", "https", "obfs4", "forward", "metrics", "policy"};
 
-const char config_section_list[] = "[relay], [limits], [https], [obfs4], [forward] and [metrics]";
+const char config_section_list[] =
+    "[relay], [limits], [https], [obfs4], [forward], [metrics] and [policy]";
 
 const struct key_spec *config_key_find(const char *section, const char *name)
 {

@@ -30,6 +30,7 @@
 #include "log.h"
 #include "privs.h"
 #include "ptserver.h"
+#include "relaypolicy.h"
 #include "server.h"
 #include "status.h"
 
@@ -75,6 +76,7 @@ static const char usage_main[] =
     "  run      serve until SIGTERM or SIGINT\n"
     "  import   deliver a bundle (cairn bundle export) to the running relay\n"
     "  status   print the running relay's figures (needs [metrics] listen)\n"
+    "  policy   print the signed policy the relay publishes ([policy] in the config)\n"
     "\n"
     "  cairn-relay COMMAND --help   options of one command\n"
     "  cairn-relay --version        print the version\n"
@@ -251,6 +253,15 @@ static int config_build(const struct opts *o, struct relay_config *cfg)
 	if (file != NULL && relay_config_load(cfg, file, err, sizeof(err)) != 0) {
 		say("%s", err);
 		return EXIT_RUNTIME;
+	}
+	/* [policy] is read again from it on SIGHUP (relaypolicy.c); the relay never changes
+	 * directory, so a relative path still names the same file. */
+	if (file != NULL) {
+		if (strlen(file) >= sizeof(cfg->config_file)) {
+			say("config file path too long");
+			return EXIT_USAGE;
+		}
+		memcpy(cfg->config_file, file, strlen(file) + 1);
 	}
 	if (o->listen != NULL && relay_config_set_listen(cfg, o->listen) != 0) {
 		say("--listen '%s': expected HOST:PORT or [IPv6]:PORT, port 1..65535", o->listen);
@@ -658,6 +669,63 @@ out:
 	return status;
 }
 
+static const char usage_policy[] =
+    "usage: cairn-relay policy [--data DIR] [--config FILE]\n"
+    "\n"
+    "Prints the policy the relay publishes with this configuration, field by field, as\n"
+    "clients will see it (`cairn relay info`), with ttl and forwarding taken from the\n"
+    "configuration, and its digest; or says that none is published. A running relay\n"
+    "signs it again on SIGHUP (systemctl reload cairn-relay).\n"
+    "\n"
+    "  --data DIR     data directory (default " CAIRN_DEFAULT_DATA_DIR ")\n"
+    "  --config FILE  config file (default DIR/" CONFIG_FILE " if present)\n";
+
+static int cmd_policy(int argc, char **argv)
+{
+	struct opts o;
+	int rc = parse_opts(argc, argv, "policy", usage_policy, OPT_DATA | OPT_CONFIG, &o);
+	if (rc >= 0)
+		return rc;
+	struct relay_config cfg;
+	rc = config_build(&o, &cfg);
+	if (rc >= 0)
+		return rc;
+	char path[RELAY_PATH_MAX + 64], err[512];
+	uint8_t pub[CAIRN_KEY_LEN];
+	uint8_t *priv = sodium_malloc(CAIRN_KEY_LEN);
+	struct relay_policy *pol = malloc(sizeof(*pol));
+	struct policy *f = malloc(sizeof(*f));
+	int status = EXIT_RUNTIME;
+	if (priv == NULL || pol == NULL || f == NULL) {
+		say("out of memory");
+		goto out;
+	}
+	if (!path_join(path, sizeof(path), cfg.data_dir, RELAY_KEY_FILE))
+		goto out;
+	if (relay_key_load(path, priv, pub, err, sizeof(err)) != 0 ||
+	    relay_policy_build(&cfg, &cfg, priv, pol, f, err, sizeof(err)) != 0) {
+		say("%s", err);
+		goto out;
+	}
+	if (!pol->present) {
+		printf("no policy published: [policy] sets no text\n");
+		status = EXIT_OK;
+		goto out;
+	}
+	char hex[2 * POLICY_DIGEST_LEN + 1];
+	sodium_bin2hex(hex, sizeof(hex), pol->digest, POLICY_DIGEST_LEN);
+	printf("jurisdiction: %s\ncontact: %s\nttl: %u seconds\nlogging: %s\nretention: %s\n"
+	       "forwarding: %s\nstatement: %s\nbody: %zu bytes\ndigest: %s\n",
+	       f->jurisdiction, f->contact, (unsigned)f->ttl_s, f->logging, f->retention,
+	       f->forwarding ? "on" : "off", f->statement, pol->body_len, hex);
+	status = EXIT_OK;
+out:
+	sodium_free(priv);
+	free(pol);
+	free(f);
+	return status;
+}
+
 int main(int argc, char **argv)
 {
 	/* Before anything holds a secret, so no crash can ever dump one. */
@@ -689,6 +757,8 @@ int main(int argc, char **argv)
 		return cmd_import(argc - 2, argv + 2);
 	if (strcmp(cmd, "status") == 0)
 		return cmd_status(argc - 2, argv + 2);
+	if (strcmp(cmd, "policy") == 0)
+		return cmd_policy(argc - 2, argv + 2);
 	say("unknown command '%s'; see 'cairn-relay --help'", cmd);
 	return EXIT_USAGE;
 }

@@ -78,10 +78,12 @@ struct relay_load {
 };
 
 struct ptserver;
+struct relay_policy;
 
 struct relay {
 	uv_loop_t *loop;
 	struct ptserver *obfs4; /* [obfs4]: the managed obfs4proxy (ptserver.h), or NULL */
+	struct relay_policy *policy; /* [policy] (relaypolicy.h), or NULL: no policy */
 	const struct relay_config *cfg;
 	const uint8_t *private_key; /* borrowed, sodium_malloc'd by main */
 	struct relay_clock clock;

@@ -27,6 +27,7 @@
 #include "privs.h"
 #include "ptserver.h"
 #include "relay.h"
+#include "relaypolicy.h"
 #include "server.h"
 
 #define SHUTDOWN_GRACE_MS 1000 /* time for the last replies to reach clients */
@@ -143,6 +144,7 @@ static void on_signal(uv_signal_t *h, int signum)
 	if (signum == SIGHUP) {
 		log_reopen();
 		log_info("log reopened");
+		relay_policy_reload(relay);
 		return;
 	}
 	begin_shutdown(relay);
@@ -238,7 +240,10 @@ int relay_server_run(const struct relay_config *cfg,
 	memcpy(relay->public_key, public_key, CAIRN_KEY_LEN);
 	relay->handler = &commands_handler;
 	relay->port = &conn_socket_port;
-	int rc = mailbox_index_init(&relay->mailboxes);
+	int rc = relay_policy_start(relay);
+	if (rc != 0)
+		goto out;
+	rc = mailbox_index_init(&relay->mailboxes);
 	relay->replay = rc == 0 ? replay_cache_new(cfg->replay_cache_entries) : NULL;
 	if (relay->replay == NULL) {
 		log_error("out of memory");
@@ -330,6 +335,7 @@ out:
 	replay_cache_free(relay->replay);
 	mailbox_index_free(&relay->mailboxes);
 	free(relay->marks);
+	relay_policy_free(relay);
 	sodium_memzero(relay, sizeof(*relay));
 	free(relay);
 	return rc;

@@ -41,11 +41,13 @@ void check_growth(const char *what, long grew_kb, long bound_kb)
  * reached before the window is full. */
 static const char *limits(void)
 {
-	static char text[256];
+	static char text[512];
+	/* A published policy (PROTOCOL.md 5.13), so that the mix's POLICY commands get its
+	 * signed body, not nil (a config line holds at most 197 characters). */
 	snprintf(text, sizeof(text),
 	         "handshake_timeout = %d\nidle_timeout = %d\noutput_buffer_max = %d\n"
-	         "delivery_window = %d\n",
-	         HS_TIMEOUT_S, IDLE_S, OUTPUT_MAX, WINDOW);
+	         "delivery_window = %d\n[policy]\nstatement = %0*d\n",
+	         HS_TIMEOUT_S, IDLE_S, OUTPUT_MAX, WINDOW, 150, 0);
 	return text;
 }
 

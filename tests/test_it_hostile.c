@@ -451,7 +451,9 @@ static void test_mix_with_intake(void **state)
 	                                          "SEND_WORK reused work",
 	                                          "BUNDLED garbage",
 	                                          "BUNDLED expired",
-	                                          "BUNDLED valid"};
+	                                          "BUNDLED valid",
+	                                          "POLICY",
+	                                          "POLICY bad have"};
 	for (size_t i = 0; i < sizeof(intake_gens) / sizeof(intake_gens[0]); i++) {
 		uint64_t n = st.per_generator[generator(intake_gens[i])];
 		printf("hostile: mix: %-26s %llu\n", intake_gens[i], (unsigned long long)n);

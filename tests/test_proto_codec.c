@@ -405,12 +405,12 @@ static void test_errors_with_id(void **state)
 		size_t len;
 		int rc;
 	} cases[] = {
-	    {{0x92, 0x12, 0x07}, 3, CAIRN_EUNKNOWN}, /* 18: the first type after BUNDLED */
+	    {{0x92, 0x13, 0x07}, 3, CAIRN_EUNKNOWN}, /* 19: the first type after POLICY */
 	    {{0x92, 0x00, 0x07}, 3, CAIRN_EUNKNOWN},
 	    {{0x92, 0x3f, 0x07}, 3, CAIRN_EUNKNOWN},
 	    {{0x92, 0xcf, 0, 0, 0, 1, 0, 0, 0, 1, 0x07}, 11, CAIRN_EUNKNOWN}, /* 2^32 + 1 */
 	    /* An unknown type is reported even when its arguments would be wrong. */
-	    {{0x94, 0x49, 0x07, 0xc0, 0xc0}, 5, CAIRN_EUNKNOWN},    /* 73 */
+	    {{0x94, 0x4a, 0x07, 0xc0, 0xc0}, 5, CAIRN_EUNKNOWN},    /* 74 */
 	    {{0x93, 0x01, 0x07, 0xc0}, 4, CAIRN_ETYPE},             /* PING with an argument */
 	    {{0x92, 0x02, 0x07}, 3, CAIRN_ETYPE},                   /* CREATE without one */
 	    {{0x93, 0x02, 0x07, 0xc4, 0x01, 0x11}, 6, CAIRN_ETYPE}, /* key of 1 byte */
@@ -682,7 +682,8 @@ static void test_wire_codes_and_names(void **state)
 	assert_string_equal(cairn_msg_type_name(0), "?");
 	assert_string_equal(cairn_msg_type_name(-1), "?");
 	assert_string_equal(cairn_msg_type_name(72), "SEALED");
-	assert_string_equal(cairn_msg_type_name(73), "?");
+	assert_string_equal(cairn_msg_type_name(73), "POLICY");
+	assert_string_equal(cairn_msg_type_name(74), "?");
 }
 
 /* ---- Group logs: the vectors of PROTOCOL.md 5.9 and their wrong forms ------------------- */

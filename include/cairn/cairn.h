@@ -606,6 +606,51 @@ typedef int (*cairn_route_cb)(void *ctx, const struct cairn_route *r);
 /* Calls CB for each route, oldest first (a non-zero return stops the walk and is returned). */
 CAIRN_WARN_UNUSED int cairn_routes(struct cairn *c, cairn_route_cb cb, void *ctx);
 
+/* ---- relay policies (PROTOCOL.md 5.13) -------------------------------------------------- */
+
+/*
+ * A relay's signed policy, verified against the key of its address. Every text is what the
+ * relay's operator wrote (UTF-8, at most 1024 bytes): an application shows it only through a
+ * filter of control and bidirectional characters, never raw. PUBLISHED 0: the relay publishes
+ * none (or is too old to say); the texts are then "" and TTL, FORWARDING and DIGEST 0/"".
+ */
+struct cairn_relay_policy {
+	int published;
+	const char *jurisdiction;
+	const char *contact;
+	uint32_t ttl; /* seconds an envelope waits on the relay, from its configuration */
+	const char *logging;
+	const char *retention;
+	int forwarding; /* 1: the relay carries private-routing forwards, from its configuration */
+	const char *statement;
+	const char *digest; /* 64 hex characters: the BLAKE2b-256 of the signed body */
+};
+typedef int (*cairn_relay_policy_cb)(void *ctx, const struct cairn_relay_policy *p);
+
+/*
+ * Connects to ADDRESS, asks for its policy, verifies its signature against the key in
+ * ADDRESS, and calls CB once with it (borrowed for the call; CB's return is returned). Stores
+ * nothing. Returns 0, CAIRN_EADDRESS, a connection error, CAIRN_EAUTH when the relay answered
+ * with a policy that is not signed by the key of ADDRESS (or does not decode), CAIRN_ESTATE
+ * for any other answer.
+ */
+CAIRN_WARN_UNUSED int cairn_relay_info(struct cairn *c, const char *address,
+                                       cairn_relay_policy_cb cb, void *ctx);
+
+/* A relay holding our mailboxes changed its policy, or withdrew it, since SINCE (when the
+ * client learned the previous one, seconds since the epoch). RELAY: the address it was
+ * learned through. Sync and the engine store what they learn; these are reported once. */
+struct cairn_policy_notice {
+	const char *relay;
+	int withdrawn;
+	int64_t since;
+};
+typedef int (*cairn_policy_notice_cb)(void *ctx, const struct cairn_policy_notice *n);
+
+/* Calls CB once for each notice not reported before, and forgets it (a non-zero return stops
+ * the walk). Returns 0 or a store error. */
+CAIRN_WARN_UNUSED int cairn_policy_notices(struct cairn *c, cairn_policy_notice_cb cb, void *ctx);
+
 /* ---- bundles: messages carried across a shutdown (PROTOCOL.md 12) --------------------- */
 
 /*

@@ -43,7 +43,7 @@ enum attack_pattern {
 };
 
 /* The generators of the table, for per-command counts (attack_generator_name). */
-#define ATTACK_GENERATORS_MAX 40
+#define ATTACK_GENERATORS_MAX 48
 
 struct attack_config {
 	uint16_t port;

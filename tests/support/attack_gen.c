@@ -80,6 +80,35 @@ static size_t raw_bin(uint8_t *out, const uint8_t *p, size_t len)
 	return 2 + len;
 }
 
+/* POLICY (PROTOCOL.md 5.13), open to anyone: with nil or a digest that is random (so almost
+ * always stale: the relay answers with its body, or nil when it publishes none). */
+static size_t gen_policy(struct attack *a, uint8_t *out, size_t cap)
+{
+	uint8_t have[32];
+	rnd_bytes(a, have, sizeof(have));
+	struct cairn_msg m = {.type = CAIRN_CMD_POLICY, .credential = rnd(a) % 2 ? have : NULL};
+	return put(a, &m, out, cap, K_OTHER, -1);
+}
+
+/* POLICY with a `have` of the wrong size or type: `bad request`. */
+static size_t gen_policy_bad(struct attack *a, uint8_t *out, size_t cap)
+{
+	if (cap < 5 + 2 + 33)
+		return 0;
+	size_t n = raw_head(a, out, 3, CAIRN_CMD_POLICY);
+	if (rnd(a) % 2) {
+		out[n++] = 0xc4;
+		out[n++] = 31 + (uint8_t)(rnd(a) % 2) * 2; /* 31 or 33 bytes */
+		rnd_bytes(a, out + n, out[n - 1]);
+		n += out[n - 1];
+	} else {
+		out[n++] = 0xa1; /* a string */
+		out[n++] = 'x';
+	}
+	rid_commit(a, K_OTHER, -1);
+	return n;
+}
+
 /* ---- the generator table ------------------------------------------------------------------ */
 
 /* Each generator encodes one command into OUT (CAP bytes) and returns its length, or 0 when
@@ -359,8 +388,8 @@ static size_t gen_unknown_type(struct attack *a, uint8_t *out, size_t cap)
 {
 	if (cap < 5)
 		return 0;
-	/* Past BUNDLED (17), the last command type, and the reply types (64..72). */
-	uint8_t t = (uint8_t)(rnd(a) % 2 ? 18 + rnd(a) % 46 : 73 + rnd(a) % 55);
+	/* Past POLICY (18), the last command type, and the reply types (64..73). */
+	uint8_t t = (uint8_t)(rnd(a) % 2 ? 19 + rnd(a) % 45 : 74 + rnd(a) % 54);
 	size_t n = raw_head(a, out, 2, t);
 	rid_commit(a, K_OTHER, -1);
 	return n;
@@ -769,6 +798,8 @@ const struct generator generators[G_COUNT] = {
     [G_BUNDLED_GARBAGE] = {"BUNDLED garbage", 1, gen_bundled_garbage},
     [G_BUNDLED_EXPIRED] = {"BUNDLED expired", 1, gen_bundled_expired},
     [G_BUNDLED_VALID] = {"BUNDLED valid", 1, gen_bundled_valid},
+    [G_POLICY] = {"POLICY", 1, gen_policy},
+    [G_POLICY_BAD] = {"POLICY bad have", 1, gen_policy_bad},
 };
 
 _Static_assert(G_COUNT <= ATTACK_GENERATORS_MAX, "attack_stats.per_generator is too small");

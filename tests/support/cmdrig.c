@@ -14,6 +14,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
+#include "policy.h"
 #include "support/cmdrig.h"
 
 /* ---- fake connections ---------------------------------------------------------------------- */
@@ -62,6 +63,12 @@ static void fake_reply(struct conn *c, const struct cairn_msg *m)
 		assert_true(m->sealed_len <= sizeof(r->sealed));
 		memcpy(r->sealed, m->sealed, m->sealed_len);
 		r->sealed_len = m->sealed_len;
+	}
+	if (m->type == CAIRN_REPLY_POLICY && m->policy != NULL) {
+		r->policy_len = m->policy_len;
+		policy_digest(m->policy, m->policy_len, r->policy_digest);
+		r->policy_verified =
+		    policy_verify(relay->public_key, m->policy, m->policy_len, m->signature, NULL);
 	}
 }
 

@@ -40,6 +40,11 @@ struct reply {
 	size_t body_len;
 	uint8_t sealed[1040]; /* SEALED: the sealed reply (CODEC_SEALED_REPLY_MAX) */
 	size_t sealed_len;
+	/* POLICY: the body's length (0: nil), its digest, and policy_verify's verdict against
+	 * the relay's public key (the body itself is not kept: 512 replies of 4 KiB) */
+	size_t policy_len;
+	uint8_t policy_digest[32];
+	int policy_verified;
 };
 
 /* The command layer sees struct conn only as an opaque pointer: this is the test's own. */

@@ -22,6 +22,7 @@
 
 #include "channel.h"
 #include "fakerelay.h"
+#include "policy.h"
 #include "fakerelay_log.h"
 
 #define FR_CONNS     32
@@ -136,6 +137,28 @@ static int reply_simple(struct fr_server *s, int ci, uint32_t rid, int err)
 	struct cairn_msg m = {.type = err ? CAIRN_REPLY_ERROR : CAIRN_REPLY_OK,
 	                      .request_id = rid,
 	                      .code = err ? cairn_wire_code(err) : 0};
+	return reply(s, ci, &m);
+}
+
+/* FAKERELAY_POLICY_FORGED: a policy whose A is ours, signed by a fresh key. */
+static int reply_forged_policy(struct fr_server *s, int ci, uint32_t rid)
+{
+	static struct policy p;
+	uint8_t other[32], body[POLICY_BODY_MAX], sig[POLICY_SIG_LEN];
+	size_t len;
+	memset(&p, 0, sizeof(p));
+	snprintf(p.jurisdiction, sizeof(p.jurisdiction), "forged");
+	snprintf(p.statement, sizeof(p.statement), "not the operator's word");
+	randombytes_buf(other, sizeof(other));
+	if (policy_edwards(s->priv, p.edwards) != 0 ||
+	    policy_encode(&p, body, sizeof(body), &len) != 0 ||
+	    policy_sign(other, body, len, NULL, sig) != 0)
+		return -1;
+	struct cairn_msg m = {.type = CAIRN_REPLY_POLICY,
+	                      .request_id = rid,
+	                      .policy = body,
+	                      .policy_len = len,
+	                      .signature = sig};
 	return reply(s, ci, &m);
 }
 
@@ -388,6 +411,10 @@ static int handle_command(struct fr_server *s, int ci, const struct cairn_msg *m
 	case CAIRN_CMD_LOG_READ:
 	case CAIRN_CMD_LOG_DELETE:
 		return frlog_command(s->log, ci, m);
+	case CAIRN_CMD_POLICY:
+		if (s->modes & FAKERELAY_POLICY_FORGED)
+			return reply_forged_policy(s, ci, m->request_id);
+		return reply_simple(s, ci, m->request_id, CAIRN_EUNKNOWN);
 	default:
 		return reply_simple(s, ci, m->request_id, CAIRN_EUNKNOWN);
 	}

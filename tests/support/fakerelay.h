@@ -35,6 +35,10 @@
 /* At SUBSCRIBE, each waiting envelope is held back with probability 1/2, once: it comes with
  * the next subscription instead, after newer ones (never all of them, so a sync progresses). */
 #define FAKERELAY_WITHHOLD 4
+/* POLICY (PROTOCOL.md 5.13) is answered with a body that names this relay's own key (its A)
+ * but is signed by another key: what an impostor of the operator's word would send. Without
+ * this mode POLICY gets `unknown command`, as from an older relay. */
+#define FAKERELAY_POLICY_FORGED 8
 
 struct fakerelay_stats {
 	unsigned long sends;      /* envelopes accepted */
