@@ -359,6 +359,25 @@ static void sync_dir(const char *dir)
 	close(fd);
 }
 
+/* sync_dir of DIR's parent (the current directory for a bare name). */
+static void sync_parent(const char *dir)
+{
+	char *copy = strdup(dir);
+	if (copy == NULL)
+		return;
+	size_t len = strlen(copy);
+	while (len > 1 && copy[len - 1] == '/')
+		copy[--len] = '\0';
+	char *slash = strrchr(copy, '/');
+	if (slash == NULL)
+		sync_dir(".");
+	else {
+		slash[slash == copy ? 1 : 0] = '\0'; /* "/home" -> "/" */
+		sync_dir(copy);
+	}
+	free(copy);
+}
+
 /*
  * Makes the new store of ST (its keys and limits set) in DIR, sealed by KS, and connects ST to
  * it. Returns 0, CAIRN_EEXIST (DIR holds a store), CAIRN_ENOMEM or CAIRN_EIO.
@@ -370,8 +389,9 @@ static int store_create(const char *dir, struct cstate *st, const struct keyslot
 	int fd = -1;
 	int rc = CAIRN_EIO;
 
-	if (mkdir(dir, 0700) != 0 &&
-	    (errno != EEXIST || stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)))
+	if (mkdir(dir, 0700) == 0)
+		sync_parent(dir); /* a power cut must not take the new home back */
+	else if (errno != EEXIST || stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
 		goto out;
 	rc = CAIRN_ENOMEM;
 	path = path_join(dir, CSTATE_FILE);

@@ -25,6 +25,7 @@
 #include "cairn/error.h"
 #include "cairn/limits.h"
 #include "config.h"
+#include "fsutil.h"
 #include "import.h"
 #include "keyfile.h"
 #include "log.h"
@@ -451,6 +452,11 @@ static int cmd_init(int argc, char **argv)
 			return EXIT_RUNTIME;
 		}
 		say("keeping the existing %s", conf_path);
+	}
+	/* The key and the directory itself survive a power cut from here on. */
+	if (fs_sync_dir(o.data) != 0 || fs_sync_parent(o.data) != 0) {
+		say("cannot make %s durable: %s", o.data, strerror(errno));
+		return EXIT_RUNTIME;
 	}
 	say("created %s (the relay's identity: keep it secret, back it up) and %s", key_path,
 	    conf_path);

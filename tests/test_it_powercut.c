@@ -19,6 +19,8 @@
  * conversation exactly once, and in bob's; the homes still open. The same loop with
  * cairn-weaksync (the command with its store at synchronous=NORMAL) must lose messages.
  *
+ * Also: `cairn-relay init` and `cairn init` followed at once by a cut keep what they made.
+ *
  * Skips only where the kernel refuses FUSE. CAIRN_POWERCUT_CUTS=N runs N cuts.
  */
 #include <signal.h>
@@ -352,6 +354,69 @@ static unsigned check_homes(struct homes *h, bool strict)
  * (and at the end), stopping at the first check that finds a loss. Returns check_homes'
  * count (STRICT as there).
  */
+/* The contents of PATH (a small file) into OUT; its length, or -1. */
+static long slurp(const char *path, char *out, size_t cap)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		return -1;
+	size_t n = fread(out, 1, cap, f);
+	fclose(f);
+	return (long)n;
+}
+
+/*
+ * `cairn-relay init` and `cairn init` on cutfs, then the power cut at once: the relay's data
+ * directory (its key, unchanged, and its config) and the home (it opens) must be there. Each
+ * init makes its new directory durable in its parent, or the cut takes it back.
+ */
+static void test_inits_survive_a_cut(void **state)
+{
+	(void)state;
+	if (find_cli() != 0)
+		fail_msg("the cairn command is not built (%s)", cli_path);
+	char dir[] = "/tmp/cairn-initcut-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char backing[340], mnt[340], data[360], home[360], key[380], conf[380], cmd[1200];
+	join(backing, sizeof(backing), dir, "backing");
+	join(mnt, sizeof(mnt), dir, "mnt");
+	join(data, sizeof(data), mnt, "relay");
+	join(home, sizeof(home), mnt, "home");
+	join(key, sizeof(key), data, "relay.key");
+	join(conf, sizeof(conf), data, "cairn-relay.conf");
+	assert_int_equal(mkdir(backing, 0700), 0);
+	assert_int_equal(mkdir(mnt, 0700), 0);
+	struct cutfsproc fs = {0};
+	int rc = cutfsproc_mount(&fs, backing, mnt);
+	if (rc == 1) {
+		fprintf(stderr, "skipped: the kernel refuses FUSE mounts here\n");
+		skip();
+	}
+	assert_int_equal(rc, 0);
+	snprintf(cmd, sizeof(cmd), "'%s' init --data '%s' >/dev/null 2>&1", CAIRN_RELAY_BIN, data);
+	int status = system(cmd);
+	cli_check(0, CALL(.home = home), ARGS("init"));
+	char before[256], after[256];
+	long len = slurp(key, before, sizeof(before));
+	int cut = cutfsproc_cut(&fs);
+	long len_after = slurp(key, after, sizeof(after));
+	struct stat sb;
+	bool conf_there = stat(conf, &sb) == 0 && sb.st_size > 0;
+	struct res r = cli_run(CALL(.home = home), ARGS("contacts"));
+	cutfsproc_unmount(&fs);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	(void)system(cmd);
+	assert_int_equal(status, 0);
+	assert_int_equal(cut, 0);
+	assert_true(len > 0);
+	if (len_after != len || memcmp(before, after, (size_t)len) != 0)
+		fail_msg("the relay's key did not survive a power cut right after init");
+	assert_true(conf_there);
+	if (r.status != 0)
+		fail_msg("the home did not survive a power cut right after init: %s", r.err);
+	res_free(&r);
+}
+
 static unsigned client_loop(int cuts, int batch, bool strict)
 {
 	need_world(NULL);
@@ -430,6 +495,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_teardown(test_no_acknowledged_loss, teardown),
 	    cmocka_unit_test_teardown(test_weak_sync_is_caught, teardown),
+	    cmocka_unit_test(test_inits_survive_a_cut),
 	    cmocka_unit_test_teardown(test_client_homes, teardown_homes),
 	    cmocka_unit_test_teardown(test_client_weak_sync_is_caught, teardown_homes),
 	};
