@@ -426,7 +426,8 @@ static int cmd_init(int argc, char **argv)
 		return EXIT_USAGE;
 
 	struct stat st;
-	if (mkdir(o.data, 0700) != 0) {
+	bool made_dir = mkdir(o.data, 0700) == 0;
+	if (!made_dir) {
 		if (errno != EEXIST) {
 			say("cannot create %s: %s", o.data, strerror(errno));
 			return EXIT_RUNTIME;
@@ -453,11 +454,14 @@ static int cmd_init(int argc, char **argv)
 		}
 		say("keeping the existing %s", conf_path);
 	}
-	/* The key and the directory itself survive a power cut from here on. */
-	if (fs_sync_dir(o.data) != 0 || fs_sync_parent(o.data) != 0) {
+	/* The key survives a power cut from here on; and the directory, if we made it and may
+	 * read its parent (a parent we cannot open is the operator's to have made durable). */
+	if (fs_sync_dir(o.data) != 0) {
 		say("cannot make %s durable: %s", o.data, strerror(errno));
 		return EXIT_RUNTIME;
 	}
+	if (made_dir)
+		(void)fs_sync_parent(o.data);
 	say("created %s (the relay's identity: keep it secret, back it up) and %s", key_path,
 	    conf_path);
 
