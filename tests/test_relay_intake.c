@@ -457,12 +457,12 @@ static void test_send_work_quota_and_full(void **state)
 	cfg.intake_max_bytes = 1 << 20;
 
 	/* The relay's limits: below the disk floor, and at max_stored_bytes. */
-	relay->disk_low = true;
+	relay->disk_low = relay->disk_full = true; /* as admission.c sets them */
 	send_work(sender, &b, 76, 2, stale);
 	expect_error(sender, 76, CAIRN_ECAPACITY);
 	send_work(sender, &b, 77, 2, work);
 	expect_error(sender, 77, CAIRN_ECAPACITY);
-	relay->disk_low = false;
+	relay->disk_low = relay->disk_full = false;
 	uint64_t max_stored = cfg.max_stored_bytes;
 	cfg.max_stored_bytes = relay->mailboxes.bytes + 2 * CAIRN_ENVELOPE_OVERHEAD + 1;
 	send_work(sender, &b, 78, 2, work);
@@ -544,10 +544,10 @@ static void test_send_work_order(void **state)
 	send_work(sender, &b, 93, 1, work);
 	expect_error(sender, 93, CAIRN_EWORK);
 	/* Full before reused: the same used work at a full relay is `full`. */
-	relay->disk_low = true;
+	relay->disk_low = relay->disk_full = true; /* as admission.c sets them */
 	send_work(sender, &b, 94, 1, work);
 	expect_error(sender, 94, CAIRN_ECAPACITY);
-	relay->disk_low = false;
+	relay->disk_low = relay->disk_full = false;
 	/* A stale work is not hashed into the table: moved back into the window it passes. */
 	solve(&b, 2, now_s + 3 * (int64_t)cfg.work_window_s, BITS, stale);
 	send_work(sender, &b, 95, 2, stale);
