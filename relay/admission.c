@@ -89,11 +89,13 @@ static void disk_sample(const struct relay_config *cfg, struct disk_sample *out)
 		return;
 	snprintf(path, sizeof(path), "%s/%s", cfg->data_dir, STORAGE_RESERVE_FILE);
 	out->reserve = reserve_whole(path, cfg->disk_reserve);
-	/* Made again only with the floor free on the file system itself: the room inside the
-	 * store did not help the write that found the disk full (its WAL needs the file
-	 * system's), and counting it here would give the reserve up and make it again in turn. */
-	if (!out->reserve && out->free >= cfg->min_free_disk &&
-	    out->free - cfg->min_free_disk >= cfg->disk_reserve &&
+	/* Made again once the file system holds it and, beside it, the floor: on the file system
+	 * itself, or inside the store once ACKs and expiry emptied it (a relay that filled its
+	 * disk to the last block and was then drained would otherwise refuse for ever: its store
+	 * does not shrink). Inserts reuse that room, and the WAL, restarted after a checkpoint,
+	 * reuses its own file. */
+	if (!out->reserve && out->free >= cfg->disk_reserve &&
+	    (out->free - cfg->disk_reserve >= cfg->min_free_disk || inside >= cfg->min_free_disk) &&
 	    (out->reserve = reserve_make(path, cfg->disk_reserve))) {
 		out->free = statvfs(cfg->data_dir, &st) == 0 ? (uint64_t)st.f_bavail * st.f_frsize
 		                                             : out->free - cfg->disk_reserve;
