@@ -42,14 +42,25 @@ struct world {
 	pid_t relay_pid;
 };
 
-/* Held while this process runs the fixture's relay on its fixed port (start_relay). */
+#define FIXTURE_PORT      47311 /* where make-home-v1.sh ran the relay: the homes name it */
+#define FIXTURE_PORT_LOCK "/tmp/cairn-test-port-47311.lock"
+
+/* Held for each test: the homes name the fixture's fixed port, and make test runs this file in
+ * two builds side by side. A test that starts the relay needs the port free; one that expects
+ * the relay gone (test_rename) must not reach the other build's. Whichever comes second waits
+ * here until the first's teardown has stopped its relay and released the lock. */
 static int fixture_port_lock = -1;
 
 static int setup(void **state)
 {
+	fixture_port_lock = open(FIXTURE_PORT_LOCK, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
+	if (fixture_port_lock < 0 || flock(fixture_port_lock, LOCK_EX) != 0)
+		return -1;
 	struct world *w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return -1;
 	strcpy(w->dir, "/tmp/cairn-upgrade-XXXXXX");
-	if (w == NULL || mkdtemp(w->dir) == NULL)
+	if (mkdtemp(w->dir) == NULL)
 		return -1;
 	char cmd[640];
 	/* git keeps no modes: the copies get the 0700/0600 the relay and the client expect. */
@@ -395,22 +406,15 @@ static void test_upgrade_keeps_parts(void **state)
 
 /* ---- the upgraded homes go on talking -------------------------------------------------- */
 
-#define FIXTURE_PORT      47311 /* where make-home-v1.sh ran the relay: the homes name it */
-#define FIXTURE_PORT_LOCK "/tmp/cairn-test-port-47311.lock"
-
 static int relay_up(void)
 {
 	return fixture_relay_up(FIXTURE_PORT);
 }
 
-/* Starts the fixture's relay again, with its key and store, on its port. make test runs this
- * file in two builds side by side: whichever comes second waits here until the first has
- * stopped its relay (teardown releases the lock). */
+/* Starts the fixture's relay again, with its key and store, on its port (setup holds the
+ * port's lock). */
 static void start_relay(struct world *w)
 {
-	fixture_port_lock = open(FIXTURE_PORT_LOCK, O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-	assert_true(fixture_port_lock >= 0);
-	assert_int_equal(flock(fixture_port_lock, LOCK_EX), 0);
 	assert_false(relay_up()); /* the port must be ours */
 	char conf[128];
 	snprintf(conf, sizeof(conf), "%s/test.conf", w->dir);
@@ -502,6 +506,7 @@ static void test_rename(void **state)
 	assert_int_equal(cairn_rename(c, "carol", "bob"), 0);
 	uint8_t id[CAIRN_MESSAGE_ID_LEN];
 	cairn_set_timeout(c, 1000);
+	assert_false(relay_up());
 	int rc = cairn_send(c, "robert", (const uint8_t *)"after the rename", 16, id);
 	assert_true(rc == CAIRN_ECONNECT || rc == CAIRN_ETIMEDOUT); /* the relay is gone */
 	assert_int_equal(outbox_of(c, id), 1);
