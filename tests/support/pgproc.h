@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Real PostgreSQL for the tests of the relay's PostgreSQL store engine: Debian's postgres 15
+ * (CAIRN_PG_BINDIR), a cluster made from scratch by initdb in a directory of the test's, run
+ * in the foreground as a child of the test. postgres refuses to run as root, and the tests run
+ * as root in CI: there every PostgreSQL program runs as the unprivileged `nobody` (the scratch
+ * directory is handed to it); as any other user, as that user.
+ *
+ * The cluster listens on 127.0.0.1:PORT and on a Unix socket in its directory, trusts local
+ * connections (superuser `cairn`, database `cairn`), and keeps PostgreSQL's durable defaults
+ * (fsync on, synchronous_commit on, full_page_writes on). A standby is made from a running
+ * primary with pg_basebackup; the primary then waits for it on every commit
+ * (synchronous_standby_names), as docs/OPERATING.md sets it up.
+ */
+#ifndef CAIRN_TEST_PGPROC_H
+#define CAIRN_TEST_PGPROC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct pgproc {
+	pid_t pid;          /* the postmaster, 0 when not running */
+	char dir[256];      /* the data directory */
+	char conninfo[320]; /* libpq connection string: host=127.0.0.1 port=PORT ... */
+	uint16_t port;
+};
+
+/*
+ * Makes a new cluster in DIR (which must not exist; its parent must exist) for 127.0.0.1:PORT
+ * and starts it (pgproc_start). Returns 0; 1 if PostgreSQL cannot run here (its binaries are
+ * missing: the reason is on stderr, the caller skips); -1 on any other failure, with the
+ * reason (and the server's log) on stderr.
+ */
+int pgproc_init(struct pgproc *p, const char *dir, uint16_t port);
+
+/*
+ * Makes a standby of running PRIMARY in DIR (pg_basebackup, streaming replication) for
+ * 127.0.0.1:PORT, starts it, and makes PRIMARY wait for it on every commit (synchronous
+ * replication, application name "standby"). Returns 0 or -1.
+ */
+int pgproc_standby(struct pgproc *s, const struct pgproc *primary, const char *dir,
+                   uint16_t port);
+
+/* Starts the server on its existing directory and waits (60 s at most) until it accepts
+ * connections. Returns 0 or -1. */
+int pgproc_start(struct pgproc *p);
+
+/* Fast shutdown (SIGINT), and waits for the postmaster. Does nothing if not running. */
+void pgproc_stop(struct pgproc *p);
+
+/* Kills the postmaster and every server process with SIGKILL, like a machine that died: no
+ * checkpoint, no goodbye to the clients. */
+void pgproc_kill(struct pgproc *p);
+
+/* Promotes standby P to a primary and waits until it accepts writes. Returns 0 or -1. */
+int pgproc_promote(struct pgproc *p);
+
+/*
+ * Runs SQL through psql on P's database and puts the first row's first column (unaligned, no
+ * header) into OUT (NUL-terminated, may be NULL). Returns 0, or -1 if psql failed.
+ */
+int pgproc_sql(const struct pgproc *p, const char *sql, char *out, size_t cap);
+
+/* A loopback port that was free a moment ago (the kernel's choice), for a server's PORT. */
+uint16_t pgproc_free_port(void);
+
+/* Stops P if running and removes its directory. */
+void pgproc_destroy(struct pgproc *p);
+
+#endif
