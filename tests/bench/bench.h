@@ -43,6 +43,7 @@ struct bench_opts {
 	const char *cli_bin;
 	uint32_t file_mib[BENCH_MAX_STEPS];
 	size_t file_mib_len;
+	const char *store; /* durable --store postgresql: beside SQLite (pgdurable.h) */
 };
 
 /* ---- shapes and results ---------------------------------------------------------------- */
@@ -121,6 +122,7 @@ struct bench_results {
 	bool have_idle;
 	struct limit_result limit;
 	bool have_limit;
+	struct store_results *stores; /* durable --store postgresql (pgdurable.h), else NULL */
 	double total_s;
 };
 

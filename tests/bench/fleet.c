@@ -74,6 +74,8 @@ struct fleet {
 	double relay_cpu0, relay_cpu1, gen_cpu0, gen_cpu1;
 	struct lat_samples lat;
 	uint64_t errors;
+	void (*on_phase)(void *ctx, int phase); /* fleet_on_durable_phase */
+	void *on_phase_ctx;
 };
 
 static void put_le64(uint8_t *p, uint64_t v)
@@ -527,10 +529,23 @@ static bool all_drained(const struct fleet *f)
 	return acked >= sent;
 }
 
+void fleet_on_durable_phase(struct fleet *f, void (*fn)(void *ctx, int phase), void *ctx)
+{
+	f->on_phase = fn;
+	f->on_phase_ctx = ctx;
+}
+
+static void durable_phase(struct fleet *f, int phase)
+{
+	if (f->on_phase != NULL)
+		f->on_phase(f->on_phase_ctx, phase);
+}
+
 int fleet_durable(struct fleet *f, uint64_t count, struct durable_result *out)
 {
 	uint64_t errors0 = f->errors;
 	f->measure_to = 0; /* no timed phases: the pacer only paces */
+	durable_phase(f, 0);
 	double cpu0 = bench_proc_cpu_s(f->relay_pid);
 	uint64_t t0 = bench_now_ns();
 	run_begin(f, 0, count / f->n);
@@ -539,6 +554,7 @@ int fleet_durable(struct fleet *f, uint64_t count, struct durable_result *out)
 	f->sending = false;
 	uint64_t t1 = bench_now_ns();
 	double cpu1 = bench_proc_cpu_s(f->relay_pid);
+	durable_phase(f, 1);
 	if (connect_owners(f) != 0)
 		return -1;
 	for (uint32_t i = 0; i < f->n; i++)
@@ -547,6 +563,7 @@ int fleet_durable(struct fleet *f, uint64_t count, struct durable_result *out)
 		return -1;
 	uint64_t t2 = bench_now_ns();
 	double cpu2 = bench_proc_cpu_s(f->relay_pid);
+	durable_phase(f, 2);
 	uint64_t sent = total_sent(f);
 	out->send_s = (double)(t1 - t0) / 1e9;
 	out->send_rate = (double)sent / out->send_s;

@@ -34,6 +34,11 @@ int fleet_run(struct fleet *f, double target_rate, double warmup_s, double durat
  * ownership (AUTH), subscribe and acknowledge everything. */
 int fleet_durable(struct fleet *f, uint64_t count, struct durable_result *out);
 
+/* Called by fleet_durable where it reads the relay's CPU time: PHASE 0 before the first SEND,
+ * 1 when every SEND is answered, 2 when every envelope is drained (cairn-bench durable --store
+ * reads the database's costs there too). */
+void fleet_on_durable_phase(struct fleet *f, void (*fn)(void *ctx, int phase), void *ctx);
+
 void fleet_close(struct fleet *f);
 
 #endif

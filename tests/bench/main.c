@@ -15,6 +15,7 @@
 
 #include "bench.h"
 #include "files.h"
+#include "pgdurable.h"
 #include "transport.h"
 #include "relayctl.h"
 
@@ -71,7 +72,10 @@ static void usage(FILE *f)
 	        "  --work-solves N      work: solves to time (default 64; quick 16)\n"
 	        "  --file-mib N,...     files: sizes in MiB (default 64,512; quick 16,64)\n"
 	        "  --cairn PATH         files: the cairn command (default: beside this program,\n"
-	        "                       or in the build tree)\n");
+	        "                       or in the build tree)\n"
+	        "  --store postgresql   durable: each shape on SQLite and on PostgreSQL (a cluster\n"
+	        "                       made from scratch, then removed) side by side, with the\n"
+	        "                       database's CPU and WAL bytes per envelope\n");
 }
 
 static void set_defaults(struct bench_opts *o)
@@ -160,6 +164,10 @@ static int parse_valued(const char *opt, const char *val, struct bench_opts *o)
 		return parse_counts(val, 2048, o->file_mib, &o->file_mib_len);
 	else if (strcmp(opt, "--cairn") == 0)
 		o->cli_bin = val;
+	else if (strcmp(opt, "--store") == 0 && strcmp(val, "sqlite") == 0)
+		o->store = NULL; /* the default */
+	else if (strcmp(opt, "--store") == 0 && strcmp(val, "postgresql") == 0)
+		o->store = val;
 	else if (strcmp(opt, "--workers") == 0)
 		o->conn_workers = (uint32_t)strtoul(val, NULL, 10);
 	else
@@ -281,7 +289,7 @@ static int run(const struct bench_opts *o, int which, struct bench_results *r)
 	if (which & SC_ONLINE)
 		rc |= scenario_online(p, o, r);
 	if (which & SC_DURABLE)
-		rc |= scenario_durable(p, o, r);
+		rc |= o->store != NULL ? pgdurable_scenario(o, r) : scenario_durable(p, o, r);
 	if (which & SC_CONNECTIONS)
 		rc |= scenario_idle(p, o, r);
 	return rc;
@@ -327,6 +335,7 @@ int main(int argc, char **argv)
 		report_json(&o, r);
 	else
 		report_tables(&o, r);
+	free(r->stores);
 	free(r);
 	return rc == 0 ? 0 : 1;
 }

@@ -11,6 +11,7 @@
 #include "fleet.h"
 #include "gfleet.h"
 #include "idle.h"
+#include "pgdurable.h"
 #include "relayctl.h"
 
 struct bench_server {
@@ -34,6 +35,7 @@ static const char *const base_limits[] = {
     "log_max_bytes = 64G",
 };
 #define BASE_LIMITS (sizeof(base_limits) / sizeof(base_limits[0]))
+_Static_assert(BASE_LIMITS + BENCH_MAX_SETS <= CAIRN_BENCH_LIMITS_MAX, "room for every limit");
 
 static bool same_key(const char *a, const char *b)
 {
@@ -41,8 +43,7 @@ static bool same_key(const char *a, const char *b)
 	return la == lb && strncmp(a, b, la) == 0;
 }
 
-/* The base limits with --relay-set lines replacing those of the same key, then the rest. */
-static size_t build_limits(const struct bench_opts *o, const char **out)
+size_t cairn_bench_limits(const struct bench_opts *o, const char **out)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < BASE_LIMITS; i++) {
@@ -67,8 +68,8 @@ static int cairn_start(const struct bench_opts *o, struct bench_server **out)
 	struct bench_server *s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return -1;
-	const char *limits[BASE_LIMITS + BENCH_MAX_SETS];
-	size_t n = build_limits(o, limits);
+	const char *limits[CAIRN_BENCH_LIMITS_MAX];
+	size_t n = cairn_bench_limits(o, limits);
 	if (relayctl_start(&s->relay, o->relay_bin, limits, n) != 0) {
 		bench_note("could not start %s", o->relay_bin);
 		free(s);

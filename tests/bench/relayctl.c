@@ -81,7 +81,8 @@ void relayctl_remove_dir(const char *dir)
 	run_capture(rm, NULL, 0);
 }
 
-static int write_config(struct relayctl *r, const char *const *limits, size_t nlimits)
+static int write_config(struct relayctl *r, const char *const *limits, size_t nlimits,
+                        const char *store)
 {
 	snprintf(r->conf, sizeof(r->conf), "%s/bench.conf", r->dir);
 	FILE *f = fopen(r->conf, "w");
@@ -93,6 +94,8 @@ static int write_config(struct relayctl *r, const char *const *limits, size_t nl
 	        r->port);
 	for (size_t i = 0; i < nlimits; i++)
 		fprintf(f, "%s\n", limits[i]);
+	if (store != NULL)
+		fprintf(f, "[store]\n%s\n", store);
 	return fclose(f) == 0 ? 0 : -1;
 }
 
@@ -146,6 +149,12 @@ static int spawn(struct relayctl *r, const char *bin)
 
 int relayctl_start(struct relayctl *r, const char *bin, const char *const *limits, size_t nlimits)
 {
+	return relayctl_start_store(r, bin, limits, nlimits, NULL);
+}
+
+int relayctl_start_store(struct relayctl *r, const char *bin, const char *const *limits,
+                         size_t nlimits, const char *store)
+{
 	memset(r, 0, sizeof(*r));
 	snprintf(r->dir, sizeof(r->dir), "/tmp/cairn-bench-XXXXXX");
 	if (mkdtemp(r->dir) == NULL) {
@@ -156,7 +165,7 @@ int relayctl_start(struct relayctl *r, const char *bin, const char *const *limit
 	char *init[] = {(char *)bin, "init", "--data", r->data, NULL};
 	r->port = relayctl_free_port();
 	if (r->port == 0 || run_capture(init, NULL, 0) != 0 ||
-	    write_config(r, limits, nlimits) != 0 || read_address(r, bin) != 0 ||
+	    write_config(r, limits, nlimits, store) != 0 || read_address(r, bin) != 0 ||
 	    spawn(r, bin) != 0) {
 		relayctl_stop(r);
 		return -1;

@@ -31,6 +31,9 @@ struct relayctl {
  * Returns 0, or -1 after cleaning up.
  */
 int relayctl_start(struct relayctl *r, const char *bin, const char *const *limits, size_t nlimits);
+/* The same with a [store] section of "key = value" lines STORE (NULL: none, SQLite). */
+int relayctl_start_store(struct relayctl *r, const char *bin, const char *const *limits,
+                         size_t nlimits, const char *store);
 
 /* Stops the relay (SIGTERM, then SIGKILL after 10 s) and removes its directory. */
 void relayctl_stop(struct relayctl *r);

@@ -9,6 +9,7 @@
 #include <cjson/cJSON.h>
 
 #include "bench.h"
+#include "pgdurable.h"
 
 #define MIB (1024.0 * 1024.0)
 
@@ -121,6 +122,8 @@ void report_tables(const struct bench_opts *o, const struct bench_results *r)
 		online_table(o, r);
 	if (r->durable_len > 0)
 		durable_table(o, r);
+	if (r->stores != NULL)
+		pgdurable_table(o, r->stores);
 	if (r->have_idle)
 		idle_table(o, r);
 	if (r->have_limit)
@@ -228,6 +231,8 @@ int report_json(const struct bench_opts *o, const struct bench_results *r)
 		cJSON_AddItemToObject(root, "online", online_json(r, o->send_window));
 	if (r->durable_len > 0)
 		cJSON_AddItemToObject(root, "durable", durable_json(r));
+	if (r->stores != NULL)
+		pgdurable_json(root, r->stores);
 	if (r->have_idle)
 		cJSON_AddItemToObject(root, "connections", idle_json(r));
 	if (r->have_limit)
