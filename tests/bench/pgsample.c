@@ -8,9 +8,8 @@
 
 #include "pgsample.h"
 
-/* From /proc/PID/stat: the parent, and user + system ticks of the process (and, in
- * *CHILDREN, of its reaped children). Returns 0 or -1 (the process is gone). */
-static int read_stat(pid_t pid, pid_t *ppid, unsigned long long *own, unsigned long long *children)
+int pgsample_proc_stat(pid_t pid, pid_t *ppid, unsigned long long *own,
+                       unsigned long long *children)
 {
 	char path[64], buf[1024];
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
@@ -39,7 +38,7 @@ double pgsample_cpu_s(pid_t pm)
 {
 	pid_t ppid;
 	unsigned long long own, children;
-	if (pm <= 0 || read_stat(pm, &ppid, &own, &children) != 0)
+	if (pm <= 0 || pgsample_proc_stat(pm, &ppid, &own, &children) != 0)
 		return -1;
 	unsigned long long ticks = own + children;
 	DIR *d = opendir("/proc");
@@ -52,7 +51,7 @@ double pgsample_cpu_s(pid_t pm)
 		unsigned long long c_own, c_children;
 		/* A child's own reaped children (none in PostgreSQL) would be in its cutime. */
 		if (*end == '\0' && pid > 0 && pid != pm &&
-		    read_stat((pid_t)pid, &ppid, &c_own, &c_children) == 0 && ppid == pm)
+		    pgsample_proc_stat((pid_t)pid, &ppid, &c_own, &c_children) == 0 && ppid == pm)
 			ticks += c_own + c_children;
 	}
 	closedir(d);

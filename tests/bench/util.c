@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "pgsample.h"
 
 uint64_t bench_now_ns(void)
 {
@@ -46,21 +47,11 @@ uint64_t bench_proc_rss(pid_t pid)
 
 double bench_proc_cpu_s(pid_t pid)
 {
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
+	pid_t ppid;
+	unsigned long long ticks, children;
+	if (pgsample_proc_stat(pid, &ppid, &ticks, &children) != 0)
 		return -1;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	/* The command name may hold spaces: fields are counted after its closing parenthesis. */
-	const char *p = strrchr(buf, ')');
-	unsigned long utime = 0, stime = 0;
-	if (p == NULL || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-	                        &utime, &stime) != 2)
-		return -1;
-	return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+	return (double)ticks / (double)sysconf(_SC_CLK_TCK);
 }
 
 double bench_self_cpu_s(void)
