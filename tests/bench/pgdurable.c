@@ -119,9 +119,10 @@ int pgdurable_scenario(const struct bench_opts *o, struct bench_results *r)
 	bench_note("durable: starting PostgreSQL in %s", pgdir);
 	int rc = pgproc_init(&pg, pgdir, pgproc_free_port());
 	if (rc == 0) {
-		if (pgproc_sql(&pg, "SHOW server_version", r->stores->pg_version,
-		               sizeof(r->stores->pg_version)) != 0)
-			r->stores->pg_version[0] = '\0';
+		char *v = r->stores->pg_version;
+		if (pgproc_sql(&pg, "SHOW server_version", v, sizeof(r->stores->pg_version)) != 0)
+			v[0] = '\0';
+		v[strcspn(v, " ")] = '\0'; /* "15.18 (Debian ...)": the version alone */
 		rc = run_shapes(o, &pg, r);
 	} else {
 		bench_note("durable: PostgreSQL could not be started");
@@ -140,14 +141,26 @@ static double us_per(double cores, double rate)
 	return rate > 0 ? cores / rate * 1e6 : 0;
 }
 
+/* A figure of PostgreSQL's side, or "-" for SQLite's (the relay's CPU holds its store). */
+static void db_cell(const char *engine, int width, int prec, double v)
+{
+	if (strcmp(engine, "sqlite") == 0)
+		printf(" %*s", width, "-");
+	else
+		printf(" %*.*f", width, prec, v);
+}
+
 static void side_row(const char *engine, const struct store_side *x)
 {
 	const struct durable_result *d = &x->d;
-	printf("%7u %-10s %9.0f %7.1f %7.1f %8.0f %11.0f %7.1f %7.1f %8.0f %6llu\n",
-	       (unsigned)d->shape.senders, engine, d->send_rate,
-	       us_per(d->send_relay_cpu, d->send_rate), us_per(x->send_db_cpu, d->send_rate),
-	       x->send_wal, d->drain_rate, us_per(d->drain_relay_cpu, d->drain_rate),
-	       us_per(x->drain_db_cpu, d->drain_rate), x->drain_wal, (unsigned long long)d->errors);
+	printf("%7u %-10s %9.0f %7.1f", (unsigned)d->shape.senders, engine, d->send_rate,
+	       us_per(d->send_relay_cpu, d->send_rate));
+	db_cell(engine, 7, 1, us_per(x->send_db_cpu, d->send_rate));
+	db_cell(engine, 10, 0, x->send_wal);
+	printf(" %11.0f %7.1f", d->drain_rate, us_per(d->drain_relay_cpu, d->drain_rate));
+	db_cell(engine, 7, 1, us_per(x->drain_db_cpu, d->drain_rate));
+	db_cell(engine, 10, 0, x->drain_wal);
+	printf(" %6llu\n", (unsigned long long)d->errors);
 }
 
 static double ratio(const struct store_side *side, bool drain)
