@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * `cairn-bench durable --store postgresql --json` end to end, on a few thousand envelopes: both
+ * engines run every durable shape without an error, the PostgreSQL side is really the relay
+ * writing to PostgreSQL (each 1 KiB envelope puts at least its size into the WAL, and the
+ * server's processes use CPU), the ratio is there, and the scratch cluster is gone afterwards.
+ * It checks no rate: a benchmark never passes or fails on timing.
+ */
+#define _GNU_SOURCE
+#include <glob.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <cmocka.h>
+
+#define SCRATCH "/tmp/cairn-bench-pg-*"
+
+/* How many scratch directories of the bench exist now. */
+static size_t scratch_dirs(void)
+{
+	glob_t g;
+	size_t n = glob(SCRATCH, GLOB_ONLYDIR, NULL, &g) == 0 ? g.gl_pathc : 0;
+	globfree(&g);
+	return n;
+}
+
+/* Runs the bench and returns its stdout (malloc'd), or NULL. */
+static char *run_bench(void)
+{
+	FILE *p = popen(CAIRN_BENCH_BIN " durable --store postgresql --durable-count 2000 "
+	                                "--json 2>/dev/null",
+	                "r");
+	if (p == NULL)
+		return NULL;
+	size_t cap = 1 << 16, len = 0;
+	char *out = malloc(cap);
+	size_t n;
+	while (out != NULL && (n = fread(out + len, 1, cap - 1 - len, p)) > 0)
+		len += n;
+	int status = pclose(p);
+	if (out == NULL || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		free(out);
+		return NULL;
+	}
+	out[len] = '\0';
+	return out;
+}
+
+static double num(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+	assert_non_null(v);
+	assert_true(cJSON_IsNumber(v));
+	return v->valuedouble;
+}
+
+static void test_both_engines_side_by_side(void **state)
+{
+	(void)state;
+	if (access("/usr/lib/postgresql/15/bin/postgres", X_OK) != 0)
+		skip();
+	size_t before = scratch_dirs();
+	char *text = run_bench();
+	assert_non_null(text);
+	cJSON *root = cJSON_Parse(text);
+	free(text);
+	assert_non_null(root);
+	/* Today's keys stay: SQLite's runs are `durable` as without --store. */
+	const cJSON *durable = cJSON_GetObjectItemCaseSensitive(root, "durable");
+	assert_true(cJSON_IsArray(durable));
+	assert_int_equal(cJSON_GetArraySize(durable), 2);
+
+	const cJSON *stores = cJSON_GetObjectItemCaseSensitive(root, "durable_stores");
+	assert_non_null(stores);
+	const cJSON *version = cJSON_GetObjectItemCaseSensitive(stores, "postgresql_version");
+	assert_true(cJSON_IsString(version) && strncmp(version->valuestring, "15", 2) == 0);
+	const cJSON *runs = cJSON_GetObjectItemCaseSensitive(stores, "runs");
+	assert_true(cJSON_IsArray(runs));
+	assert_int_equal(cJSON_GetArraySize(runs), 2);
+	const double senders[] = {1, 4};
+	for (int i = 0; i < 2; i++) {
+		const cJSON *run = cJSON_GetArrayItem(runs, i);
+		assert_true(num(run, "senders") == senders[i]);
+		assert_true(num(run, "envelopes") == 2000);
+		const cJSON *lite = cJSON_GetObjectItemCaseSensitive(run, "sqlite");
+		const cJSON *pg = cJSON_GetObjectItemCaseSensitive(run, "postgresql");
+		assert_non_null(lite);
+		assert_non_null(pg);
+		assert_true(num(lite, "errors") == 0);
+		assert_true(num(pg, "errors") == 0);
+		assert_true(num(lite, "acked_msgs_per_s") > 0 && num(pg, "acked_msgs_per_s") > 0);
+		assert_true(num(lite, "drain_msgs_per_s") > 0 && num(pg, "drain_msgs_per_s") > 0);
+		/* The envelopes went to PostgreSQL: at least their 1 KiB each into its WAL, and its
+		 * processes worked; SQLite's side has no database process. */
+		assert_true(num(pg, "send_wal_bytes_per_msg") >= 1024);
+		assert_true(num(pg, "drain_wal_bytes_per_msg") > 0);
+		assert_true(num(pg, "send_db_cpu_us_per_msg") > 0);
+		assert_true(num(lite, "send_wal_bytes_per_msg") == 0);
+		double ratio = num(run, "pg_over_sqlite_acked");
+		assert_true(ratio > 0);
+		/* PG's over SQLite's (as printed in JSON: to within a rounding) */
+		double want = num(pg, "acked_msgs_per_s") / num(lite, "acked_msgs_per_s");
+		assert_true(ratio - want < 1e-9 * want && want - ratio < 1e-9 * want);
+		assert_true(num(run, "pg_over_sqlite_drained") > 0);
+	}
+	cJSON_Delete(root);
+	/* The cluster was made in a scratch directory and removed. */
+	assert_int_equal(scratch_dirs(), before);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_both_engines_side_by_side),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
