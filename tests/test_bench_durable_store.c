@@ -65,8 +65,8 @@ static double num(const cJSON *o, const char *key)
 static void test_both_engines_side_by_side(void **state)
 {
 	(void)state;
-	if (access("/usr/lib/postgresql/15/bin/postgres", X_OK) != 0)
-		skip();
+	if (access(CAIRN_PG_BINDIR "/postgres", X_OK) != 0)
+		skip(); /* as support/pgproc does where PostgreSQL is not installed */
 	size_t before = scratch_dirs();
 	char *text = run_bench();
 	assert_non_null(text);
