@@ -176,12 +176,12 @@ int client_store_message(struct cairn *c, const struct contact *k, int outgoing,
                          const uint8_t id[APPMSG_ID_LEN], int64_t sent_at, int64_t received_at,
                          const uint8_t *text, size_t len);
 /* The same for a message of KIND: APPMSG_TEXT, or APPMSG_TIMER (TEXT its data), which also
- * changes the conversation's timer when it is the latest (timer.c). */
+ * changes the conversation's timer when it is the latest (expiry.c). */
 int client_store_appmsg(struct cairn *c, const struct contact *k, int outgoing, uint8_t kind,
                         const uint8_t id[APPMSG_ID_LEN], int64_t sent_at, int64_t received_at,
                         const uint8_t *text, size_t len);
 
-/* ---- disappearing messages (timer.c, PROTOCOL.md 8.11) ---- */
+/* ---- disappearing messages (PROTOCOL.md 8.11): what storing a message does (expiry.c) ---- */
 
 /* Applies the timer message M (kind APPMSG_TIMER) to V if it is later in the order of 8.11
  * than the one V holds. Returns whether V changed. */
@@ -191,6 +191,8 @@ bool client_timer_take(struct conversation *v, const struct stored_message *m);
  * the caller's transaction. */
 CAIRN_WARN_UNUSED int client_expiry_note(struct cairn *c, const uint8_t conv[RECORD_ID_LEN],
                                          const uint8_t id[APPMSG_ID_LEN], int64_t expires_at);
+
+/* ---- disappearing messages: the sweep (timer.c) ---- */
 
 /* A part of message ID of CONV was kept (client_join_parts): under a timer, the parts
  * expire like the message would, unless the message completes first. Caller's transaction. */

@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Disappearing messages (docs/PROTOCOL.md 8.11): a conversation's timer, changed by timer
- * messages (kind 7) that every device orders the same way, and the deletion of each message
- * when its time comes, here at the next open, read or tick.
+ * Disappearing messages (docs/PROTOCOL.md 8.11): the deletion of each message when its time
+ * comes, here at the next open, read or tick. A conversation's timer is changed by timer
+ * messages (kind 7) that every device orders the same way (expiry.c; the API is timer_api.c).
  *
  * Every message stored while the timer is on (client_put_message) gets an expiry time (our
  * clock when it was stored + the timer), kept sealed in its record and in an entry of the
- * expiry index (REC_EXPIRY, one per message), so that a sweep reads only the index, never
- * every message. A sweep deletes, in one transaction, each due message's record, its parts
+ * expiry index (REC_EXPIRY, one per message, expiry.c), so that a sweep reads only the index,
+ * never every message. A sweep deletes, in one transaction, each due message's record, its parts
  * still being reassembled, its unsent outbox entries, its part of the unread count and its
  * index entry, then checkpoints the store with a truncated log (cstate_checkpoint): with
  * secure_delete the deleted cells were zeroed in the pages written, and the older page images
@@ -24,38 +24,10 @@
 
 #include "client.h"
 #include "files.h"
-#include "group.h"
 
 /* How long the engine goes without a sweep at most: another process (a `cairn send`) may
  * store messages under a timer that this one's next expiry time does not know of. */
 #define EXPIRY_RESWEEP_MS 30000
-
-bool client_timer_take(struct conversation *v, const struct stored_message *m)
-{
-	uint32_t seconds;
-	if (m->kind != APPMSG_TIMER || appmsg_timer_parse(m->text, m->len, &seconds) != 0 ||
-	    !appmsg_timer_later((uint64_t)m->sent_at, m->id, v->timer_sent_at, v->timer_id))
-		return false;
-	v->timer = seconds;
-	v->timer_sent_at = (uint64_t)m->sent_at;
-	memcpy(v->timer_id, m->id, APPMSG_ID_LEN);
-	return true;
-}
-
-int client_expiry_note(struct cairn *c, const uint8_t conv[RECORD_ID_LEN],
-                       const uint8_t id[APPMSG_ID_LEN], int64_t expires_at)
-{
-	struct expiry_entry x = {.expires_at = expires_at};
-	memcpy(x.conv, conv, RECORD_ID_LEN);
-	memcpy(x.id, id, APPMSG_ID_LEN);
-	uint8_t key[RECORD_KEY_MAX], v[EXPIRY_ENTRY_LEN];
-	size_t klen = message_key(key, conv, id);
-	expiry_entry_encode(&x, v);
-	int rc = cstate_put(c->st, REC_EXPIRY, key, klen, v, sizeof(v));
-	if (rc == 0 && (c->expiry_next == 0 || expires_at < c->expiry_next))
-		c->expiry_next = expires_at;
-	return rc;
-}
 
 int client_expiry_note_part(struct cairn *c, const uint8_t conv[RECORD_ID_LEN],
                             const uint8_t id[APPMSG_ID_LEN])
@@ -303,79 +275,4 @@ void client_timer_message(const struct cairn *c, const struct stored_message *m,
 		out->text = NULL;
 		out->len = 0;
 	}
-}
-
-/* ---- the API ------------------------------------------------------------------------------ */
-
-/* The conversation of contact or group NAME into *V (conversation_wipe). */
-static int named_conversation(struct cairn *c, const char *name, struct conversation *v)
-{
-	uint8_t conv[RECORD_ID_LEN];
-	struct contact k;
-	int rc = client_load_contact(c, name, &k);
-	if (rc == 0)
-		memcpy(conv, k.conv, RECORD_ID_LEN);
-	contact_wipe(&k);
-	if (rc == CAIRN_ENOTFOUND) {
-		uint8_t gid[GROUP_ID_LEN];
-		struct group_state *g = NULL;
-		if ((rc = client_group_find(c, name, gid)) == 0 && (rc = group_load(c, gid, &g)) == 0)
-			memcpy(conv, g->conv, RECORD_ID_LEN);
-		group_free(g);
-	}
-	return rc == 0 ? client_load_conversation(c, conv, v) : rc;
-}
-
-/*
- * Queues a timer message of SECONDS for contact or group NAME (kept and applied as ours); ID
- * receives its id. Its sent_at is our clock, or one second after the change we hold when that
- * is not earlier (two changes within a second, or a clock set back): the order of 8.11 would
- * otherwise let a random id put our older change after our newer one.
- */
-static int timer_queue(struct cairn *c, const char *name, uint32_t seconds,
-                       uint8_t id[APPMSG_ID_LEN])
-{
-	uint8_t data[APPMSG_TIMER_DATA_LEN];
-	struct conversation v;
-	int rc = appmsg_timer_encode(seconds, data);
-	if (rc != 0 || (rc = named_conversation(c, name, &v)) != 0)
-		return rc;
-	int64_t at = client_now_s(c);
-	if (v.timer_sent_at >= (uint64_t)at && v.timer_sent_at < INT64_MAX)
-		at = (int64_t)v.timer_sent_at + 1;
-	conversation_wipe(&v);
-	return client_queue_appmsg(c, name, APPMSG_TIMER, data, sizeof(data), at, id);
-}
-
-int cairn_timer_queue(struct cairn *c, const char *name, uint32_t seconds)
-{
-	uint8_t id[APPMSG_ID_LEN];
-	if (c == NULL || name == NULL)
-		return CAIRN_EINVAL;
-	return timer_queue(c, name, seconds, id);
-}
-
-int cairn_timer_set(struct cairn *c, const char *name, uint32_t seconds)
-{
-	if (c == NULL || name == NULL)
-		return CAIRN_EINVAL;
-	if (c->engine != NULL)
-		return CAIRN_ESTATE; /* the engine owns the relays: cairn_timer_queue */
-	uint8_t id[APPMSG_ID_LEN];
-	int rc = timer_queue(c, name, seconds, id);
-	return rc != 0 ? rc : client_send_queued(c, name, id);
-}
-
-int cairn_timer_get(struct cairn *c, const char *name, uint32_t *seconds)
-{
-	if (c == NULL || name == NULL || seconds == NULL)
-		return CAIRN_EINVAL;
-	*seconds = 0;
-	struct conversation v;
-	int rc = named_conversation(c, name, &v);
-	if (rc == 0) {
-		*seconds = v.timer;
-		conversation_wipe(&v);
-	}
-	return rc;
 }

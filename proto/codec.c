@@ -1,15 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Commands and replies (codec.h). One table gives each type's arguments; the encoder walks it
- * with msgpack-c's packer writing into the caller's buffer, the decoder walks it with a small
- * cursor over bytes that msgcheck has already bounded. Neither side allocates.
+ * with msgpack-c's packer writing into the caller's buffer, the decoder walks it with a cursor
+ * over bytes that msgcheck has already bounded (both are mpbuf.h's, shared with policy.c).
+ * Neither side allocates.
  */
 #include "codec.h"
 
 #include <string.h>
 
-#include <msgpack.h>
-
+#include "mpbuf.h"
 #include "msgcheck.h"
 #include "work.h"
 
@@ -165,25 +165,6 @@ static int codec_var_slot(enum codec_field f, struct cairn_msg *m, const uint8_t
 
 /* ---- Encoding ------------------------------------------------------------------------- */
 
-/* The packer's sink: the caller's fixed buffer. Writes that do not fit fail, never grow. */
-struct codec_sink {
-	uint8_t *out;
-	size_t cap;
-	size_t len;
-};
-
-static int codec_sink_write(void *data, const char *buf, size_t len)
-{
-	struct codec_sink *s = data;
-	if (len > s->cap - s->len)
-		return -1;
-	if (len > 0) {
-		memcpy(s->out + s->len, buf, len);
-		s->len += len;
-	}
-	return 0;
-}
-
 /* Checks that M carries every field its type needs (the first NARGS of L's), in range. */
 static int codec_check_fields(const struct codec_layout *l, unsigned nargs, struct cairn_msg *m)
 {
@@ -215,23 +196,21 @@ static int codec_check_fields(const struct codec_layout *l, unsigned nargs, stru
 	return 0;
 }
 
-static int codec_pack_field(msgpack_packer *pk, enum codec_field f, struct cairn_msg *m)
+static int codec_pack_field(struct mpbuf_out *w, enum codec_field f, struct cairn_msg *m)
 {
+	msgpack_packer *pk = &w->pk;
 	size_t size;
 	const uint8_t **slot = codec_bin_slot(f, m, &size);
 
 	if (slot != NULL) {
 		if (*slot == NULL) /* only an absent SEND credential gets here */
 			return msgpack_pack_nil(pk);
-		int rc = msgpack_pack_bin(pk, size);
-		return rc != 0 ? rc : msgpack_pack_bin_body(pk, *slot, size);
+		return mpbuf_put_bin(w, *slot, size);
 	}
 	const uint8_t **data;
 	size_t *len, min, max;
-	if (codec_var_slot(f, m, &data, &len, &min, &max)) {
-		int rc = msgpack_pack_bin(pk, *len);
-		return rc != 0 ? rc : msgpack_pack_bin_body(pk, *data, *len);
-	}
+	if (codec_var_slot(f, m, &data, &len, &min, &max))
+		return mpbuf_put_bin(w, *data, *len);
 	switch (f) {
 	case F_ENVELOPE_ID:
 		return msgpack_pack_uint64(pk, m->envelope_id);
@@ -245,23 +224,17 @@ static int codec_pack_field(msgpack_packer *pk, enum codec_field f, struct cairn
 		return msgpack_pack_uint64(pk, m->next_seq);
 	case F_FOLLOW:
 		return msgpack_pack_uint8(pk, m->follow);
-	case F_POLICY: {
+	case F_POLICY:
 		if (m->policy == NULL)
 			return msgpack_pack_nil(pk);
-		int rc = msgpack_pack_bin(pk, m->policy_len);
-		return rc != 0 ? rc : msgpack_pack_bin_body(pk, m->policy, m->policy_len);
-	}
+		return mpbuf_put_bin(w, m->policy, m->policy_len);
 	case F_WORK_BITS:
 		return msgpack_pack_uint8(pk, m->work_bits);
 	case F_CODE:
 		return msgpack_pack_uint32(pk, m->code);
 	case F_ENTRY:
-	case F_ENVELOPE: {
-		int rc = msgpack_pack_bin(pk, m->envelope_len);
-		if (rc != 0 || m->envelope_len == 0)
-			return rc;
-		return msgpack_pack_bin_body(pk, m->envelope, m->envelope_len);
-	}
+	case F_ENVELOPE:
+		return mpbuf_put_bin(w, m->envelope, m->envelope_len);
 	default:
 		return -1;
 	}
@@ -282,139 +255,25 @@ int cairn_msg_encode(const struct cairn_msg *msg, uint8_t *out, size_t cap, size
 	if (rc != 0)
 		return rc;
 
-	struct codec_sink sink = {out, cap, 0};
-	msgpack_packer pk;
-	msgpack_packer_init(&pk, &sink, codec_sink_write);
+	struct mpbuf_out w;
+	mpbuf_out_init(&w, out, cap);
 	/* msgpack-c writes every integer and length in its shortest form, as 5.1 requires. */
-	int err = msgpack_pack_array(&pk, 2u + nargs);
+	int err = msgpack_pack_array(&w.pk, 2u + nargs);
 	if (err == 0)
-		err = msgpack_pack_uint8(&pk, m->type);
+		err = msgpack_pack_uint8(&w.pk, m->type);
 	if (err == 0)
-		err = msgpack_pack_uint32(&pk, m->request_id);
+		err = msgpack_pack_uint32(&w.pk, m->request_id);
 	for (unsigned i = 0; err == 0 && i < nargs; i++)
-		err = codec_pack_field(&pk, l->args[i], m);
-	if (err != 0)
-		return CAIRN_ENOBUFS; /* the sink is the packer's only failure */
-	*outlen = sink.len;
+		err = codec_pack_field(&w, l->args[i], m);
+	if (err != 0 || w.overflow)
+		return CAIRN_ENOBUFS; /* a full buffer is the packer's only failure */
+	*outlen = w.len;
 	return 0;
 }
 
 /* ---- Decoding ------------------------------------------------------------------------- */
 
-/*
- * A cursor over bytes msgcheck accepted. Each read still checks its bounds, so the reader is
- * safe on its own; on validated input those checks never fire. A value of the wrong msgpack
- * type is CAIRN_ETYPE.
- */
-struct codec_reader {
-	const uint8_t *p;
-	size_t len;
-	size_t pos;
-};
-
-static uint64_t codec_be(const uint8_t *p, unsigned n)
-{
-	uint64_t v = 0;
-	for (unsigned i = 0; i < n; i++)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-/* Takes N bytes; returns them, or NULL if they are not there. */
-static const uint8_t *codec_take(struct codec_reader *r, size_t n)
-{
-	if (n > r->len - r->pos)
-		return NULL;
-	const uint8_t *p = r->p + r->pos;
-	r->pos += n;
-	return p;
-}
-
-static int codec_read_array(struct codec_reader *r, uint32_t *n)
-{
-	const uint8_t *b = codec_take(r, 1);
-	if (b == NULL)
-		return CAIRN_ETRUNCATED;
-	unsigned width;
-	if (*b >= 0x90 && *b <= 0x9f) {
-		*n = *b & 0x0f;
-		return 0;
-	} else if (*b == 0xdc) {
-		width = 2;
-	} else if (*b == 0xdd) {
-		width = 4;
-	} else {
-		return CAIRN_ETYPE;
-	}
-	const uint8_t *p = codec_take(r, width);
-	if (p == NULL)
-		return CAIRN_ETRUNCATED;
-	*n = (uint32_t)codec_be(p, width);
-	return 0;
-}
-
-/* Reads a non-negative integer in any msgpack integer format (signed ones included). */
-static int codec_read_uint(struct codec_reader *r, uint64_t *v)
-{
-	const uint8_t *b = codec_take(r, 1);
-	if (b == NULL)
-		return CAIRN_ETRUNCATED;
-	if (*b <= 0x7f) {
-		*v = *b;
-		return 0;
-	}
-	unsigned width;
-	int is_signed = *b >= 0xd0 && *b <= 0xd3;
-	switch (*b) {
-	case 0xcc:
-	case 0xd0:
-		width = 1;
-		break;
-	case 0xcd:
-	case 0xd1:
-		width = 2;
-		break;
-	case 0xce:
-	case 0xd2:
-		width = 4;
-		break;
-	case 0xcf:
-	case 0xd3:
-		width = 8;
-		break;
-	default:
-		return CAIRN_ETYPE; /* negative fixint, or not an integer */
-	}
-	const uint8_t *p = codec_take(r, width);
-	if (p == NULL)
-		return CAIRN_ETRUNCATED;
-	if (is_signed && (p[0] & 0x80))
-		return CAIRN_ETYPE; /* a negative value */
-	*v = codec_be(p, width);
-	return 0;
-}
-
-static int codec_read_bin(struct codec_reader *r, const uint8_t **data, size_t *n)
-{
-	const uint8_t *b = codec_take(r, 1);
-	if (b == NULL)
-		return CAIRN_ETRUNCATED;
-	if (*b < 0xc4 || *b > 0xc6)
-		return CAIRN_ETYPE;
-	unsigned width = 1u << (*b - 0xc4); /* c4: 1, c5: 2, c6: 4 */
-	const uint8_t *p = codec_take(r, width);
-	if (p == NULL)
-		return CAIRN_ETRUNCATED;
-	size_t len = (size_t)codec_be(p, width);
-	const uint8_t *body = codec_take(r, len);
-	if (body == NULL)
-		return CAIRN_ETRUNCATED;
-	*data = body;
-	*n = len;
-	return 0;
-}
-
-static int codec_read_field(struct codec_reader *r, enum codec_field f, struct cairn_msg *m)
+static int codec_read_field(struct mpbuf_in *r, enum codec_field f, struct cairn_msg *m)
 {
 	uint64_t v;
 	size_t size, n;
@@ -423,12 +282,11 @@ static int codec_read_field(struct codec_reader *r, enum codec_field f, struct c
 	int rc;
 
 	if (slot != NULL) {
-		if (f == F_CREDENTIAL && r->pos < r->len && r->p[r->pos] == 0xc0) {
-			r->pos++;
+		if (f == F_CREDENTIAL && mpbuf_take_nil(r)) {
 			*slot = NULL;
 			return 0;
 		}
-		rc = codec_read_bin(r, &data, &n);
+		rc = mpbuf_read_bin(r, &data, &n);
 		if (rc != 0)
 			return rc;
 		if (n != size)
@@ -439,7 +297,7 @@ static int codec_read_field(struct codec_reader *r, enum codec_field f, struct c
 	const uint8_t **var;
 	size_t *varlen, min, max;
 	if (codec_var_slot(f, m, &var, &varlen, &min, &max)) {
-		rc = codec_read_bin(r, &data, &n);
+		rc = mpbuf_read_bin(r, &data, &n);
 		if (rc != 0)
 			return rc;
 		if (n < min || n > max)
@@ -450,17 +308,17 @@ static int codec_read_field(struct codec_reader *r, enum codec_field f, struct c
 	}
 	switch (f) {
 	case F_ENVELOPE_ID:
-		return codec_read_uint(r, &m->envelope_id);
+		return mpbuf_read_uint(r, &m->envelope_id);
 	case F_SEQ:
-		return codec_read_uint(r, &m->seq);
+		return mpbuf_read_uint(r, &m->seq);
 	case F_FIRST_SEQ:
-		return codec_read_uint(r, &m->first_seq);
+		return mpbuf_read_uint(r, &m->first_seq);
 	case F_NOT_AFTER:
-		return codec_read_uint(r, &m->not_after);
+		return mpbuf_read_uint(r, &m->not_after);
 	case F_NEXT_SEQ:
-		return codec_read_uint(r, &m->next_seq);
+		return mpbuf_read_uint(r, &m->next_seq);
 	case F_FOLLOW:
-		rc = codec_read_uint(r, &v);
+		rc = mpbuf_read_uint(r, &v);
 		if (rc != 0)
 			return rc;
 		if (v > 1)
@@ -468,7 +326,7 @@ static int codec_read_field(struct codec_reader *r, enum codec_field f, struct c
 		m->follow = (uint8_t)v;
 		return 0;
 	case F_WORK_BITS:
-		rc = codec_read_uint(r, &v);
+		rc = mpbuf_read_uint(r, &v);
 		if (rc != 0)
 			return rc;
 		if (v < WORK_BITS_MIN || v > WORK_BITS_MAX)
@@ -476,7 +334,7 @@ static int codec_read_field(struct codec_reader *r, enum codec_field f, struct c
 		m->work_bits = (uint8_t)v;
 		return 0;
 	case F_CODE:
-		rc = codec_read_uint(r, &v);
+		rc = mpbuf_read_uint(r, &v);
 		if (rc != 0)
 			return rc;
 		if (v > UINT32_MAX)
@@ -484,7 +342,7 @@ static int codec_read_field(struct codec_reader *r, enum codec_field f, struct c
 		m->code = (uint32_t)v;
 		return 0;
 	case F_ENVELOPE:
-		rc = codec_read_bin(r, &data, &n);
+		rc = mpbuf_read_bin(r, &data, &n);
 		if (rc != 0)
 			return rc;
 		/* Filled in even when too long, so that the relay can answer `too big`. */
@@ -492,13 +350,12 @@ static int codec_read_field(struct codec_reader *r, enum codec_field f, struct c
 		m->envelope_len = n;
 		return n > CAIRN_ENVELOPE_MAX ? CAIRN_ETYPE : 0;
 	case F_POLICY:
-		if (r->pos < r->len && r->p[r->pos] == 0xc0) {
-			r->pos++;
+		if (mpbuf_take_nil(r)) {
 			m->policy = NULL;
 			m->policy_len = 0;
 			return 0;
 		}
-		rc = codec_read_bin(r, &data, &n);
+		rc = mpbuf_read_bin(r, &data, &n);
 		if (rc != 0)
 			return rc;
 		if (n == 0 || n > CODEC_POLICY_MAX)
@@ -507,7 +364,7 @@ static int codec_read_field(struct codec_reader *r, enum codec_field f, struct c
 		m->policy_len = n;
 		return 0;
 	case F_ENTRY:
-		rc = codec_read_bin(r, &data, &n);
+		rc = mpbuf_read_bin(r, &data, &n);
 		if (rc != 0)
 			return rc;
 		/* As an envelope: filled in when too long, for `too big`; empty is `bad request`.
@@ -538,15 +395,15 @@ int cairn_msg_decode(const uint8_t *buf, size_t len, size_t *used, struct cairn_
 	if (used != NULL)
 		*used = objlen;
 
-	struct codec_reader r = {buf, objlen, 0};
+	struct mpbuf_in r = {buf, objlen, 0};
 	uint32_t count;
 	uint64_t type, id;
-	rc = codec_read_array(&r, &count);
+	rc = mpbuf_read_array(&r, &count);
 	if (rc != 0 || count < 2)
 		return CAIRN_ETYPE;
-	if (codec_read_uint(&r, &type) != 0)
+	if (mpbuf_read_uint(&r, &type) != 0)
 		return CAIRN_ETYPE;
-	if (codec_read_uint(&r, &id) != 0 || id > UINT32_MAX)
+	if (mpbuf_read_uint(&r, &id) != 0 || id > UINT32_MAX)
 		return CAIRN_ETYPE;
 	m->request_id = (uint32_t)id;
 	if (have_id != NULL)

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The relay's signed policy (policy.h). The body is written by hand in the shortest msgpack
- * forms (it has four kinds of element), and read back by a cursor after msgcheck has bounded
- * the bytes; then re-encoded and compared, so that a policy has one encoding and one digest.
+ * The relay's signed policy (policy.h). The body is written in the shortest msgpack forms and
+ * read back after msgcheck has bounded the bytes, both with codec.c's writer and cursor
+ * (mpbuf.h); then re-encoded and compared, so that a policy has one encoding and one digest.
  * XEdDSA is written out from Signal's specification with libsodium's Ed25519 scalar and point
  * primitives; verification is a plain Ed25519 verify by A.
  */
@@ -12,6 +12,7 @@
 
 #include <sodium.h>
 
+#include "mpbuf.h"
 #include "msgcheck.h"
 
 #define POLICY_FIELDS 9
@@ -57,58 +58,6 @@ int policy_text_valid(const char *s, size_t len)
 
 /* ---- Encoding ------------------------------------------------------------------------- */
 
-struct policy_out {
-	uint8_t *p;
-	size_t cap, len;
-	int overflow;
-};
-
-static void out_put(struct policy_out *o, const void *data, size_t n)
-{
-	if (o->overflow || n > o->cap - o->len) {
-		o->overflow = 1;
-		return;
-	}
-	memcpy(o->p + o->len, data, n);
-	o->len += n;
-}
-
-static void out_byte(struct policy_out *o, uint8_t b)
-{
-	out_put(o, &b, 1);
-}
-
-static void out_uint(struct policy_out *o, uint32_t v)
-{
-	if (v < 0x80) {
-		out_byte(o, (uint8_t)v);
-	} else if (v <= 0xff) {
-		uint8_t b[2] = {0xcc, (uint8_t)v};
-		out_put(o, b, 2);
-	} else if (v <= 0xffff) {
-		uint8_t b[3] = {0xcd, (uint8_t)(v >> 8), (uint8_t)v};
-		out_put(o, b, 3);
-	} else {
-		uint8_t b[5] = {0xce, (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8),
-		                (uint8_t)v};
-		out_put(o, b, 5);
-	}
-}
-
-static void out_str(struct policy_out *o, const char *s, size_t n)
-{
-	if (n < 32) {
-		out_byte(o, (uint8_t)(0xa0 | n));
-	} else if (n <= 0xff) {
-		uint8_t b[2] = {0xd9, (uint8_t)n};
-		out_put(o, b, 2);
-	} else {
-		uint8_t b[3] = {0xda, (uint8_t)(n >> 8), (uint8_t)n};
-		out_put(o, b, 3);
-	}
-	out_put(o, s, n);
-}
-
 int policy_encode(const struct policy *p, uint8_t *out, size_t cap, size_t *len)
 {
 	const char *texts[5] = {p->jurisdiction, p->contact, p->logging, p->retention,
@@ -123,95 +72,44 @@ int policy_encode(const struct policy *p, uint8_t *out, size_t cap, size_t *len)
 	}
 	if (p->forwarding > 1)
 		return CAIRN_EINVAL;
-	struct policy_out o = {out, cap < POLICY_BODY_MAX ? cap : POLICY_BODY_MAX, 0, 0};
-	out_byte(&o, 0x90 | POLICY_FIELDS);
-	out_uint(&o, POLICY_VERSION);
-	uint8_t binhead[2] = {0xc4, 32};
-	out_put(&o, binhead, 2);
-	out_put(&o, p->edwards, 32);
-	out_str(&o, texts[0], lens[0]);
-	out_str(&o, texts[1], lens[1]);
-	out_uint(&o, p->ttl_s);
-	out_str(&o, texts[2], lens[2]);
-	out_str(&o, texts[3], lens[3]);
-	out_uint(&o, p->forwarding);
-	out_str(&o, texts[4], lens[4]);
-	if (o.overflow)
+	/* The packer writes the shortest forms, which are the policy's one encoding. A failed
+	 * write sets w.overflow, checked once at the end. */
+	struct mpbuf_out w;
+	mpbuf_out_init(&w, out, cap < POLICY_BODY_MAX ? cap : POLICY_BODY_MAX);
+	(void)msgpack_pack_array(&w.pk, POLICY_FIELDS);
+	(void)msgpack_pack_uint32(&w.pk, POLICY_VERSION);
+	(void)mpbuf_put_bin(&w, p->edwards, 32);
+	(void)mpbuf_put_str(&w, texts[0], lens[0]);
+	(void)mpbuf_put_str(&w, texts[1], lens[1]);
+	(void)msgpack_pack_uint32(&w.pk, p->ttl_s);
+	(void)mpbuf_put_str(&w, texts[2], lens[2]);
+	(void)mpbuf_put_str(&w, texts[3], lens[3]);
+	(void)msgpack_pack_uint32(&w.pk, p->forwarding);
+	(void)mpbuf_put_str(&w, texts[4], lens[4]);
+	if (w.overflow)
 		return CAIRN_ENOBUFS;
-	*len = o.len;
+	*len = w.len;
 	return 0;
 }
 
 /* ---- Decoding ------------------------------------------------------------------------- */
 
-struct policy_in {
-	const uint8_t *p;
-	size_t len, pos;
-};
-
-static const uint8_t *in_take(struct policy_in *r, size_t n)
-{
-	if (n > r->len - r->pos)
-		return NULL;
-	const uint8_t *p = r->p + r->pos;
-	r->pos += n;
-	return p;
-}
-
-/* Reads a big-endian integer of W bytes (a msgpack length or value) at most MAX into *V. */
-static int in_be(struct policy_in *r, unsigned w, uint64_t max, uint64_t *v)
-{
-	const uint8_t *p = in_take(r, w);
-	if (p == NULL)
-		return CAIRN_ETYPE;
-	uint64_t x = 0;
-	for (unsigned i = 0; i < w; i++)
-		x = (x << 8) | p[i];
-	if (x > max)
-		return CAIRN_ETYPE;
-	*v = x;
-	return 0;
-}
-
 /* Any unsigned form (the re-encoding catches a long one), at most UINT32_MAX. */
-static int in_uint(struct policy_in *r, uint32_t *v)
+static int policy_read_uint(struct mpbuf_in *r, uint32_t *v)
 {
-	const uint8_t *b = in_take(r, 1);
-	if (b == NULL)
-		return CAIRN_ETYPE;
-	if (*b < 0x80) {
-		*v = *b;
-		return 0;
-	}
-	if (*b < 0xcc || *b > 0xcf)
-		return CAIRN_ETYPE;
 	uint64_t x;
-	if (in_be(r, 1u << (*b - 0xcc), UINT32_MAX, &x) != 0)
+	if (mpbuf_read_uint(r, &x) != 0 || x > UINT32_MAX)
 		return CAIRN_ETYPE;
 	*v = (uint32_t)x;
 	return 0;
 }
 
-static int in_str(struct policy_in *r, char out[POLICY_TEXT_MAX + 1])
+static int policy_read_str(struct mpbuf_in *r, char out[POLICY_TEXT_MAX + 1])
 {
-	const uint8_t *b = in_take(r, 1);
-	if (b == NULL)
-		return CAIRN_ETYPE;
+	const uint8_t *s;
 	size_t n;
-	if ((*b & 0xe0) == 0xa0) {
-		n = *b & 0x1f;
-	} else if (*b >= 0xd9 && *b <= 0xdb) {
-		uint64_t x;
-		if (in_be(r, 1u << (*b - 0xd9), POLICY_TEXT_MAX, &x) != 0)
-			return CAIRN_ETYPE;
-		n = (size_t)x;
-	} else {
-		return CAIRN_ETYPE;
-	}
-	if (n > POLICY_TEXT_MAX)
-		return CAIRN_ETYPE;
-	const uint8_t *s = in_take(r, n);
-	if (s == NULL || !policy_text_valid((const char *)s, n))
+	if (mpbuf_read_str(r, &s, &n) != 0 || n > POLICY_TEXT_MAX ||
+	    !policy_text_valid((const char *)s, n))
 		return CAIRN_ETYPE;
 	memcpy(out, s, n);
 	out[n] = '\0';
@@ -220,24 +118,21 @@ static int in_str(struct policy_in *r, char out[POLICY_TEXT_MAX + 1])
 
 static int policy_decode_fields(const uint8_t *body, size_t len, struct policy *p)
 {
-	struct policy_in r = {body, len, 0};
-	const uint8_t *b = in_take(&r, 1);
-	uint32_t version, fwd;
-	if (b == NULL || *b != (0x90 | POLICY_FIELDS))
+	struct mpbuf_in r = {body, len, 0};
+	uint32_t count, version, fwd;
+	const uint8_t *e;
+	size_t elen;
+	if (mpbuf_read_array(&r, &count) != 0 || count != POLICY_FIELDS)
 		return CAIRN_ETYPE;
-	if (in_uint(&r, &version) != 0 || version != POLICY_VERSION)
+	if (policy_read_uint(&r, &version) != 0 || version != POLICY_VERSION)
 		return CAIRN_ETYPE;
-	b = in_take(&r, 2);
-	if (b == NULL || b[0] != 0xc4 || b[1] != 32)
-		return CAIRN_ETYPE;
-	const uint8_t *e = in_take(&r, 32);
-	if (e == NULL)
+	if (mpbuf_read_bin(&r, &e, &elen) != 0 || elen != 32)
 		return CAIRN_ETYPE;
 	memcpy(p->edwards, e, 32);
-	if (in_str(&r, p->jurisdiction) != 0 || in_str(&r, p->contact) != 0 ||
-	    in_uint(&r, &p->ttl_s) != 0 || in_str(&r, p->logging) != 0 ||
-	    in_str(&r, p->retention) != 0 || in_uint(&r, &fwd) != 0 || fwd > 1 ||
-	    in_str(&r, p->statement) != 0)
+	if (policy_read_str(&r, p->jurisdiction) != 0 || policy_read_str(&r, p->contact) != 0 ||
+	    policy_read_uint(&r, &p->ttl_s) != 0 || policy_read_str(&r, p->logging) != 0 ||
+	    policy_read_str(&r, p->retention) != 0 || policy_read_uint(&r, &fwd) != 0 || fwd > 1 ||
+	    policy_read_str(&r, p->statement) != 0)
 		return CAIRN_ETYPE;
 	p->forwarding = (uint8_t)fwd;
 	return r.pos == len ? 0 : CAIRN_ETRAILING;

@@ -23,6 +23,12 @@ const char *const metrics_cause_names[RELAY_WIRE_CODES] = {
     [9] = "full",        [10] = "work",           [11] = "unreachable", [12] = "expired",
 };
 
+bool metrics_cause_failed(size_t code)
+{
+	return code == (size_t)-CAIRN_ESTORAGE || code == (size_t)-CAIRN_ESHUTDOWN ||
+	       code == (size_t)-CAIRN_EUNREACHABLE;
+}
+
 void metrics_snapshot(const struct relay *relay, struct metrics_snapshot *out)
 {
 	memset(out, 0, sizeof(*out));
@@ -96,6 +102,18 @@ static void histogram(struct text *t, const char *name, const char *help, const 
 	put(t, "cairn_relay_%s_count %" PRIu64 "\n", name, cum);
 }
 
+/* One sample per named wire cause that is a failure (FAILED) or a refusal (!FAILED), each
+ * always there, so that a rate over a cause that was 0 is defined. */
+static void causes(struct text *t, const char *name, const char *help, bool failed,
+                   const struct relay_stats *st)
+{
+	head(t, name, "counter", help);
+	for (size_t i = 1; i < RELAY_WIRE_CODES; i++)
+		if (metrics_cause_names[i] != NULL && metrics_cause_failed(i) == failed)
+			put(t, "cairn_relay_%s{cause=\"%s\"} %" PRIu64 "\n", name,
+			    metrics_cause_names[i], st->refused[i]);
+}
+
 int metrics_render(const struct metrics_snapshot *s, char *buf, size_t cap)
 {
 	struct text t = {buf, 0, cap, cap == 0};
@@ -124,12 +142,12 @@ int metrics_render(const struct metrics_snapshot *s, char *buf, size_t cap)
 	    "Envelopes deleted unacknowledged at the TTL.", st->envelopes_expired);
 	one(&t, "writes_cancelled_total", "counter",
 	    "Envelopes acknowledged before they reached the disk.", st->writes_cancelled);
-	head(&t, "requests_refused_total", "counter",
-	     "Requests answered with ERROR, by wire error code.");
-	for (size_t i = 1; i < RELAY_WIRE_CODES; i++)
-		if (metrics_cause_names[i] != NULL)
-			put(&t, "cairn_relay_requests_refused_total{cause=\"%s\"} %" PRIu64 "\n",
-			    metrics_cause_names[i], st->refused[i]);
+	causes(&t, "requests_refused_total",
+	       "Requests refused (the request or a limit said no), by the ERROR's wire code.",
+	       false, st);
+	causes(&t, "requests_failed_total",
+	       "Requests the relay could not serve (storage, shutdown, unreachable), by wire code.",
+	       true, st);
 	one(&t, "mailboxes", "gauge", "Mailboxes on the relay.", s->mailboxes);
 	one(&t, "mailboxes_expired_total", "counter", "Mailboxes deleted, idle for the TTL.",
 	    st->mailboxes_expired);

@@ -33,6 +33,14 @@ struct metrics_snapshot {
 /* The wire error codes' names, as the `cause` label (NULL for index 0 and unnamed codes). */
 extern const char *const metrics_cause_names[RELAY_WIRE_CODES];
 
+/*
+ * Whether an ERROR of wire code CODE is a failure of the relay's own (`storage`, `shutdown`,
+ * `unreachable`: it would have served the request, and a client tries again later or
+ * elsewhere), counted as requests_failed_total; every other cause is a refusal (the request,
+ * its mailbox's or the relay's limits said no), counted as requests_refused_total.
+ */
+bool metrics_cause_failed(size_t code);
+
 /* Reads RELAY's figures into OUT (loop thread). */
 void metrics_snapshot(const struct relay *relay, struct metrics_snapshot *out);
 

@@ -81,6 +81,28 @@ static const char *duration(uint64_t s, char out[32])
 	return out;
 }
 
+/* The line of requests WHAT ("refused" or "failed", FAILED as metrics_cause_failed) with
+ * each cause that is not 0: "refused            quota 1, denied 2", or " none". */
+static void print_causes(const char *text, FILE *out, const char *what, bool failed)
+{
+	char a[32];
+	fprintf(out, "%-18s", what);
+	bool any = false;
+	for (size_t i = 1; i < RELAY_WIRE_CODES; i++) {
+		if (metrics_cause_names[i] == NULL || metrics_cause_failed(i) != failed)
+			continue;
+		char name[96];
+		snprintf(name, sizeof(name), "requests_%s_total{cause=\"%s\"}", what,
+		         metrics_cause_names[i]);
+		uint64_t v = count(text, name);
+		if (v > 0)
+			fprintf(out, "%s %s %s", any ? "," : "", metrics_cause_names[i],
+			        thousands(v, a));
+		any = any || v > 0;
+	}
+	fprintf(out, "%s\n", any ? "" : " none");
+}
+
 void relay_status_print(const char *text, FILE *out)
 {
 	char a[32], b[32], c[32], d[32];
@@ -111,21 +133,8 @@ void relay_status_print(const char *text, FILE *out)
 	        thousands(count(text, "envelopes_delivered_total"), b),
 	        thousands(count(text, "envelopes_acknowledged_total"), c),
 	        thousands(count(text, "envelopes_expired_total"), d));
-	fprintf(out, "%-18s", "refused");
-	bool any = false;
-	for (size_t i = 1; i < RELAY_WIRE_CODES; i++) {
-		if (metrics_cause_names[i] == NULL)
-			continue;
-		char name[96];
-		snprintf(name, sizeof(name), "requests_refused_total{cause=\"%s\"}",
-		         metrics_cause_names[i]);
-		uint64_t v = count(text, name);
-		if (v > 0)
-			fprintf(out, "%s %s %s", any ? "," : "", metrics_cause_names[i],
-			        thousands(v, a));
-		any = any || v > 0;
-	}
-	fprintf(out, "%s\n", any ? "" : " none");
+	print_causes(text, out, "refused", false);
+	print_causes(text, out, "failed", true);
 	fprintf(out, "%-18s %s (%s entries, %s)\n", "group logs", thousands(count(text, "logs"), a),
 	        thousands(count(text, "log_entries_stored"), b),
 	        bytes(count(text, "log_bytes_stored"), c));

@@ -76,6 +76,18 @@ say "lintian: $(grep -c '^E:' "$scratch/lintian.log" || true) errors," \
 	"$(grep -c '^W:' "$scratch/lintian.log" || true) warnings," \
 	"$(grep -c '^I:' "$scratch/lintian.log" || true) infos"
 cat "$scratch/lintian.log" >&2
+! grep -q 'no-symbols-control-file' "$scratch/lintian.log" || fail "libcairn0 has no symbols file"
+
+# libcairn0's symbols control file lists exactly the functions client/libcairn.map exports, in
+# its version node (the build itself fails when the library differs from it: rules, -c4).
+dpkg-deb --ctrl-tarfile "$(echo "$scratch/out/libcairn0_"*.deb)" | tar -xOf - ./symbols \
+	>"$scratch/symbols" || fail "libcairn0's package has no symbols control file"
+sed -n 's/^ \([a-z_0-9]*\)@CAIRN_0 .*/\1/p' "$scratch/symbols" | sort >"$scratch/symbols.names"
+sed -n 's/^[[:space:]]*\(cairn_[a-z_0-9]*\);$/\1/p' "$src/client/libcairn.map" | sort \
+	>"$scratch/map.names"
+cmp -s "$scratch/symbols.names" "$scratch/map.names" ||
+	{ diff "$scratch/map.names" "$scratch/symbols.names" >&2; fail "symbols file != libcairn.map"; }
+say "symbols: $(wc -l <"$scratch/symbols.names") functions, as libcairn.map"
 
 # 3. Install the four packages, not their -dbgsym (dependencies from ${shlibs:Depends} must already be on a Debian 12 machine).
 debs=""

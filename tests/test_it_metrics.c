@@ -241,6 +241,7 @@ static void test_traffic_counted_nothing_identifying(void **state)
 	assert_true(get(&after, "envelopes_acknowledged_total", "") == 2);
 	assert_true(get(&after, "requests_refused_total", "cause=\"quota\"") == 1);
 	assert_true(get(&after, "requests_refused_total", "cause=\"denied\"") == 0);
+	assert_true(get(&after, "requests_failed_total", "cause=\"storage\"") == 0);
 	assert_true(get(&after, "mailboxes", "") == 1);
 	assert_true(get(&after, "envelopes_stored", "") == 0);
 	assert_true(get(&after, "connections", "transport=\"direct\"") >= 2);
@@ -276,6 +277,7 @@ static void test_traffic_counted_nothing_identifying(void **state)
 	assert_non_null(strstr(out, "envelopes          2 accepted"));
 	assert_non_null(strstr(out, "2 acknowledged"));
 	assert_non_null(strstr(out, "refused            quota 1\n"));
+	assert_non_null(strstr(out, "failed             none\n"));
 	assert_non_null(strstr(out, "handshakes"));
 	tclient_close(&bad);
 	tclient_close(&owner);

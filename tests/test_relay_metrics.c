@@ -2,7 +2,8 @@
 /*
  * The relay's metrics (relay/metrics.c): the Prometheus text of a snapshot is valid exposition
  * format line by line, counters never go back as the relay's figures grow, histograms are
- * cumulative and end in +Inf equal to _count, the largest figures fit the fixed buffer; the
+ * cumulative and end in +Inf equal to _count, the largest figures fit the fixed buffer,
+ * refusals and the relay's own failures are counted apart; the
  * listener's address is loopback or a Unix socket, never anything else; and the status
  * printout reads the same text.
  */
@@ -72,6 +73,16 @@ static void render(const struct metrics_snapshot *s, char *buf, struct expo *e)
 	expo_parse(buf, e);
 }
 
+/* What `cairn-relay status` prints for the rendered TEXT, into OUT (CAP bytes, NUL-ended). */
+static void status_text(const char *text, char *out, size_t cap)
+{
+	memset(out, 0, cap);
+	FILE *f = fmemopen(out, cap - 1, "w");
+	assert_non_null(f);
+	relay_status_print(text, f);
+	fclose(f);
+}
+
 static void test_valid_exposition(void **state)
 {
 	(void)state;
@@ -96,14 +107,60 @@ static void test_valid_exposition(void **state)
 		    build || (strcmp(e.s[i].name, "cairn_relay_build_info") == 0 &&
 		              strncmp(e.s[i].labels, "version=\"", 9) == 0 && e.s[i].value == 1);
 	assert_true(build);
-	/* Every wire cause is there, so a rate over a cause that was 0 is defined. */
+	/* Every wire cause is there, in one family or the other, so that a rate over a cause
+	 * that was 0 is defined. */
 	for (size_t i = 1; i < RELAY_WIRE_CODES; i++) {
 		if (metrics_cause_names[i] == NULL)
 			continue;
 		char label[64];
 		snprintf(label, sizeof(label), "cause=\"%s\"", metrics_cause_names[i]);
-		assert_true(expo_get(&e, "cairn_relay_requests_refused_total", label) >= 0);
+		double refused = expo_get(&e, "cairn_relay_requests_refused_total", label);
+		double failed = expo_get(&e, "cairn_relay_requests_failed_total", label);
+		assert_true((refused >= 0) != (failed >= 0));
 	}
+}
+
+/*
+ * requests_refused_total counts refusals by cause, as OPERATING.md says: the request, its
+ * mailbox's or the relay's limits said no. An ERROR that is the relay's own failure (storage,
+ * shutdown, unreachable) is no refusal: it is counted in requests_failed_total, and `status`
+ * prints it on a line of its own.
+ */
+static void test_refusals_by_cause(void **state)
+{
+	(void)state;
+	static char buf[METRICS_TEXT_MAX];
+	static struct expo e;
+	struct metrics_snapshot s;
+	fill(&s, 0);
+	s.stats.refused[-CAIRN_EQUOTA] = 3;
+	s.stats.refused[-CAIRN_ECAPACITY] = 4;
+	s.stats.refused[-CAIRN_ESTORAGE] = 5;
+	s.stats.refused[-CAIRN_ESHUTDOWN] = 6;
+	s.stats.refused[-CAIRN_EUNREACHABLE] = 2;
+	render(&s, buf, &e);
+	const char *const refused = "cairn_relay_requests_refused_total";
+	const char *const failed = "cairn_relay_requests_failed_total";
+	assert_true(expo_get(&e, refused, "cause=\"quota\"") == 3);
+	assert_true(expo_get(&e, refused, "cause=\"full\"") == 4);
+	assert_true(expo_get(&e, refused, "cause=\"denied\"") == 0);
+	assert_true(expo_get(&e, refused, "cause=\"storage\"") < 0);
+	assert_true(expo_get(&e, refused, "cause=\"shutdown\"") < 0);
+	assert_true(expo_get(&e, refused, "cause=\"unreachable\"") < 0);
+	assert_true(expo_get(&e, failed, "cause=\"storage\"") == 5);
+	assert_true(expo_get(&e, failed, "cause=\"shutdown\"") == 6);
+	assert_true(expo_get(&e, failed, "cause=\"unreachable\"") == 2);
+	assert_true(expo_get(&e, failed, "cause=\"quota\"") < 0);
+	double sum = 0;
+	for (size_t i = 0; i < e.n; i++)
+		if (strcmp(e.s[i].name, refused) == 0)
+			sum += e.s[i].value;
+	assert_true(sum == 7); /* quota and full, nothing else */
+
+	char out[4096];
+	status_text(buf, out, sizeof(out));
+	assert_non_null(strstr(out, "refused            quota 3, full 4\n"));
+	assert_non_null(strstr(out, "failed             storage 5, shutdown 6, unreachable 2\n"));
 }
 
 /* As the relay's figures grow, no counter's sample goes down between two renders. */
@@ -246,11 +303,8 @@ static void test_status_print(void **state)
 	fill(&s, 1);
 	s.stats.refused[4] = 1234567;
 	assert_true(metrics_render(&s, buf, sizeof(buf)) > 0);
-	char out[4096] = "";
-	FILE *f = fmemopen(out, sizeof(out) - 1, "w");
-	assert_non_null(f);
-	relay_status_print(buf, f);
-	fclose(f);
+	char out[4096];
+	status_text(buf, out, sizeof(out));
 	assert_non_null(strstr(out, "envelopes stored   1,234 (5.6 MiB)\n"));
 	assert_non_null(strstr(out, "quota 1,234,567"));
 	assert_non_null(strstr(out, "connections        3 (direct 2, https 1)\n"));
@@ -261,6 +315,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_valid_exposition),
+	    cmocka_unit_test(test_refusals_by_cause),
 	    cmocka_unit_test(test_counters_monotonic),
 	    cmocka_unit_test(test_bounds),
 	    cmocka_unit_test(test_listen_addresses),
