@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "cairn/address.h"
+#include "pgproc.h"
 #include "relayproc.h"
 #include "wrapper.h"
 
@@ -90,6 +91,114 @@ int relayproc_init(struct relayproc *r, const char *limits)
 	return relayproc_init_at(r, limits, "127.0.0.1");
 }
 
+/* ---- the store engine: PostgreSQL when CAIRN_TEST_STORE says so -------------------------- */
+
+static struct pgproc pg_cluster;
+static char pg_root[64];
+static pid_t pg_owner; /* the process that started the cluster: only it tears it down */
+
+static void pg_teardown(void)
+{
+	if (pg_owner != getpid())
+		return;
+	pgproc_destroy(&pg_cluster);
+	test_rm_tree(pg_root);
+	pg_owner = 0;
+}
+
+struct pgproc *relayproc_pg(void)
+{
+	if (pg_owner != 0)
+		return pg_owner == getpid() ? &pg_cluster : NULL;
+	snprintf(pg_root, sizeof(pg_root), "/tmp/cairn-pg-XXXXXX");
+	if (mkdtemp(pg_root) == NULL)
+		return NULL;
+	char dir[96];
+	snprintf(dir, sizeof(dir), "%s/cluster", pg_root);
+	pg_owner = getpid();
+	atexit(pg_teardown);
+	if (pgproc_init(&pg_cluster, dir, pgproc_free_port()) != 0) {
+		fprintf(stderr, "relayproc: cannot start PostgreSQL in %s\n", dir);
+		pg_teardown();
+		pg_owner = -1; /* no second try: every relay of this process fails the same way */
+		return NULL;
+	}
+	return &pg_cluster;
+}
+
+static bool want_pg(void)
+{
+	const char *store = getenv("CAIRN_TEST_STORE");
+	return store != NULL && strcmp(store, "postgresql") == 0;
+}
+
+/* A fresh database on the test's cluster for R (named after its directory), in R's config
+ * section. Returns 0 or -1. */
+static int make_pg_db(struct relayproc *r)
+{
+	struct pgproc *pg = relayproc_pg();
+	const char *tail = strrchr(r->dir, '-');
+	if (pg == NULL || tail == NULL)
+		return -1;
+	char sql[96];
+	snprintf(r->pg_db, sizeof(r->pg_db), "relay_%s", tail + 1);
+	snprintf(sql, sizeof(sql), "CREATE DATABASE \"%s\"", r->pg_db);
+	if (pgproc_sql(pg, sql, NULL, 0) != 0) {
+		r->pg_db[0] = '\0';
+		return -1;
+	}
+	char conninfo[256];
+	snprintf(conninfo, sizeof(conninfo),
+	         "host=127.0.0.1 port=%u user=cairn dbname=%s connect_timeout=5", pg->port,
+	         r->pg_db);
+	snprintf(r->store, sizeof(r->store), "[store]\nengine = postgresql\nconnection = %s\n",
+	         conninfo);
+	return 0;
+}
+
+static void drop_pg_db(struct relayproc *r)
+{
+	if (r->pg_db[0] == '\0' || pg_owner != getpid())
+		return;
+	char sql[96];
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)", r->pg_db);
+	if (pgproc_sql(&pg_cluster, sql, NULL, 0) != 0)
+		fprintf(stderr, "relayproc: could not drop the database %s\n", r->pg_db);
+	r->pg_db[0] = '\0';
+}
+
+/* Appends R's [store] section to the config file, replacing one written before (always the
+ * file's last section). Returns 0 or -1. */
+static int write_store(const struct relayproc *r)
+{
+	char text[4096];
+	FILE *f = fopen(r->conf, "r");
+	if (f == NULL)
+		return -1;
+	size_t n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	if (n == sizeof(text) - 1)
+		return -1;
+	text[n] = '\0';
+	char *old = strstr(text, "\n[store]\n");
+	if (old != NULL)
+		old[1] = '\0';
+	f = fopen(r->conf, "w");
+	if (f == NULL)
+		return -1;
+	fprintf(f, "%s\n%s", text, r->store);
+	return fclose(f) == 0 ? 0 : -1;
+}
+
+int relayproc_use_pg(struct relayproc *r, const char *conninfo)
+{
+	int n = snprintf(r->store, sizeof(r->store),
+	                 "[store]\nengine = postgresql\nconnection = %s\n", conninfo);
+	if (n < 0 || (size_t)n >= sizeof(r->store))
+		return -1;
+	return write_store(r);
+}
+
 int relayproc_init_at(struct relayproc *r, const char *limits, const char *host)
 {
 	memset(r, 0, sizeof(*r));
@@ -113,6 +222,8 @@ int relayproc_init_at(struct relayproc *r, const char *limits, const char *host)
 	fprintf(f, "[relay]\nlisten = %s:%u\nlog_level = %s\n[limits]\n%s", r->host, r->port,
 	        getenv("CAIRN_TEST_LOG") ? getenv("CAIRN_TEST_LOG") : "warn", limits ? limits : "");
 	fclose(f);
+	if (want_pg() && (make_pg_db(r) != 0 || write_store(r) != 0))
+		return -1;
 	char out[512];
 	char *addr[] = {CAIRN_RELAY_BIN, "address", "--data", data, "--config", r->conf, NULL};
 	if (run_quiet(addr, out, sizeof(out)) != 0)
@@ -212,6 +323,7 @@ void relayproc_cleanup(struct relayproc *r)
 		             : relayproc_stop(r, SIGKILL);
 	if (r->dir[0] != '\0')
 		test_rm_tree(r->dir);
+	drop_pg_db(r);
 	if (status == TEST_WRAPPER_ERROR_STATUS)
 		fail_msg(
 		    "the relay in %s exited with status %d: the wrapper found an error (above)",
@@ -282,7 +394,8 @@ int relayproc_run_second(const struct relayproc *r, uint16_t port, int timeout_m
 	FILE *f = fopen(conf, "w");
 	if (f == NULL)
 		return -1;
-	fprintf(f, "[relay]\nlisten = %s\n", listen);
+	/* The same store: a second relay on the same data is refused whatever its engine. */
+	fprintf(f, "[relay]\nlisten = %s\n%s", listen, r->store);
 	fclose(f);
 	pid_t pid = fork();
 	if (pid < 0)
