@@ -76,6 +76,7 @@ void relay_config_defaults(struct relay_config *cfg)
 	cfg->forward_timeout_s = 30;
 	cfg->forward_idle_s = 120;
 	snprintf(cfg->data_dir, sizeof(cfg->data_dir), "%s", CAIRN_DEFAULT_DATA_DIR);
+	snprintf(cfg->store_engine, sizeof(cfg->store_engine), "%s", "sqlite");
 }
 
 /* ---- HOST:PORT --------------------------------------------------------------------------- */
@@ -402,6 +403,13 @@ static int load_handle(void *user, const char *section, const char *name, const 
 		memcpy(cfg->log_file, value, len + 1);
 		return 1;
 	}
+	case V_STORE_ENGINE:
+		if (strcmp(value, "sqlite") != 0 && strcmp(value, "postgresql") != 0) {
+			load_error(c, "engine: '%s' is not sqlite or postgresql", value);
+			return 0;
+		}
+		snprintf(cfg->store_engine, sizeof(cfg->store_engine), "%s", value);
+		return 1;
 	case V_TEXT: {
 		size_t len = strlen(value);
 		if (len >= k->width || !policy_text_valid(value, len)) {
@@ -528,6 +536,11 @@ int relay_config_load(struct relay_config *cfg, const char *path, char *err, siz
 		         path);
 		return CAIRN_EINVAL;
 	}
+	if (strcmp(tmp.store_engine, "postgresql") == 0 && tmp.store_connection[0] == '\0') {
+		snprintf(err, errcap,
+		         "%s: [store] connection is required when engine is postgresql", path);
+		return CAIRN_EINVAL;
+	}
 	*cfg = tmp;
 	return 0;
 }
@@ -566,6 +579,7 @@ static void format_default(const struct relay_config *d, const struct key_spec *
 	case V_HOSTPORT:
 	case V_METRICS_LISTEN:
 	case V_TEXT:
+	case V_STORE_ENGINE:
 		snprintf(out, cap, "%s", field);
 		return;
 	case V_LOGLEVEL:

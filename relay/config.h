@@ -85,6 +85,10 @@ struct relay_config {
 	char policy_statement[1025];
 	char policy_statement_file[RELAY_PATH_MAX];
 	char config_file[RELAY_PATH_MAX];
+	/* [store]: which engine holds the store (store.h): "sqlite" (in data_dir) or
+	 * "postgresql", then at the libpq connection string store_connection (required) */
+	char store_engine[16];
+	char store_connection[1025];
 	/* not from the file */
 	char data_dir[RELAY_PATH_MAX];
 };

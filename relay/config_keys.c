@@ -143,15 +143,23 @@ const struct key_spec config_keys[] = {
     TXT("statement", policy_statement, "published policy: a free-text statement (one line)"),
     TXT("statement_file", policy_statement_file,
         "a file whose text (up to 1024 bytes of UTF-8) replaces statement"),
+    /* [store]: the storage engine (store.h) */
+    STR("store", "engine", store_engine, V_STORE_ENGINE,
+        "sqlite (the store in the data directory) or postgresql (several nodes, one database)"),
+    {"store", "connection", V_TEXT, 0, 0, offsetof(struct relay_config, store_connection),
+     (unsigned)sizeof(((struct relay_config *)0)->store_connection),
+     "postgresql: a libpq connection string, e.g. host=a,b dbname=cairn "
+     "target_session_attrs=read-write"},
 };
 const size_t config_key_count = sizeof(config_keys) / sizeof(config_keys[0]);
 _Static_assert(sizeof(config_keys) / sizeof(config_keys[0]) <= CONFIG_KEYS_MAX,
                "raise CONFIG_KEYS_MAX");
 
-static const char *const sections[] = {"relay", "limits", "https", "obfs4", "forward", "metrics", "policy"};
+static const char *const sections[] = {"relay",   "limits",  "https",  "obfs4",
+                                       "forward", "metrics", "policy", "store"};
 
 const char config_section_list[] =
-    "[relay], [limits], [https], [obfs4], [forward], [metrics] and [policy]";
+    "[relay], [limits], [https], [obfs4], [forward], [metrics], [policy] and [store]";
 
 const struct key_spec *config_key_find(const char *section, const char *name)
 {

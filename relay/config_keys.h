@@ -27,7 +27,8 @@ enum value_kind {
 	V_HTTPS_PIN,      /* a file's path, or empty */
 	V_HOSTPORT,       /* HOST:PORT or [IPv6]:PORT, or empty (obfs4_listen) */
 	V_METRICS_LISTEN, /* a loopback HOST:PORT or unix:/PATH (metrics_addr.h), or empty */
-	V_TEXT,           /* [policy]: UTF-8 text, or empty, into the char array at offset (width bytes) */
+	V_TEXT, /* [policy]: UTF-8 text, or empty, into the char array at offset (width bytes) */
+	V_STORE_ENGINE, /* [store] engine: sqlite or postgresql */
 };
 
 struct key_spec {

@@ -257,8 +257,22 @@ int relay_server_run(const struct relay_config *cfg,
 	rc = lock_data_dir(cfg->data_dir, &lock_fd);
 	if (rc != 0)
 		goto out;
-	rc = storage_open(&loop, &store_sqlite, cfg->data_dir, &commands_load_cb, relay,
+	bool pg = strcmp(cfg->store_engine, "postgresql") == 0;
+	char store_why[256] = "";
+	struct store_params params = {
+	    .dir = cfg->data_dir,
+	    .connection = cfg->store_connection,
+	    .error = store_why,
+	    .error_cap = sizeof(store_why),
+	};
+	rc = storage_open(&loop, pg ? &store_pg : &store_sqlite, &params, &commands_load_cb, relay,
 	                  &relay->storage);
+	if (rc != 0 && pg) {
+		/* The database's own words (host, port, what refused): nothing about a user. */
+		log_error("cannot open the store in PostgreSQL ([store] connection): %s%s%s",
+		          cairn_strerror(rc), store_why[0] != '\0' ? ": " : "", store_why);
+		goto out;
+	}
 	if (rc == CAIRN_ESTATE) {
 		/* The one case an operator meets after going back to an older binary: say so. */
 		log_error("the store in %s was written by a newer cairn-relay: run that version, "

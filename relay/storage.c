@@ -491,12 +491,14 @@ static void stop_thread(struct thread_storage *s)
 
 static const struct storage_ops thread_ops;
 
-int storage_open(uv_loop_t *loop, const struct store_engine *engine, const char *dir,
-                 const struct store_load_cb *cb, void *cb_ctx, struct storage **out)
+int storage_open(uv_loop_t *loop, const struct store_engine *engine,
+                 const struct store_params *params, const struct store_load_cb *cb, void *cb_ctx,
+                 struct storage **out)
 {
 	*out = NULL;
-	if (loop == NULL || engine == NULL || dir == NULL)
+	if (loop == NULL || engine == NULL || params == NULL || params->dir == NULL)
 		return CAIRN_EINVAL;
+	const char *dir = params->dir;
 	struct thread_storage *s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return CAIRN_ENOMEM;
@@ -541,7 +543,7 @@ int storage_open(uv_loop_t *loop, const struct store_engine *engine, const char 
 		return CAIRN_ENOMEM;
 	}
 
-	int rc = engine->open(dir, &s->store);
+	int rc = engine->open(params, &s->store);
 	if (rc != 0)
 		goto fail;
 	if (cb != NULL && (rc = engine->load(s->store, cb, cb_ctx)) != 0)

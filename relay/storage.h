@@ -111,13 +111,15 @@ struct storage_metrics {
 };
 
 /*
- * Opens ENGINE's store in DIR, starts the storage thread and registers the wake-up handle on
+ * Opens ENGINE's store at PARAMS (borrowed; PARAMS->dir is the data directory, which also
+ * holds the disk reserve file), starts the storage thread and registers the wake-up handle on
  * LOOP. Calls CB for every stored mailbox and envelope before returning (synchronously, from
  * the calling thread, before the storage thread starts). Returns 0 or a CAIRN_E code; *OUT is
  * owned by the caller and freed by storage_close.
  */
-int storage_open(uv_loop_t *loop, const struct store_engine *engine, const char *dir,
-                 const struct store_load_cb *cb, void *cb_ctx, struct storage **out);
+int storage_open(uv_loop_t *loop, const struct store_engine *engine,
+                 const struct store_params *params, const struct store_load_cb *cb, void *cb_ctx,
+                 struct storage **out);
 
 /* Queues JOB (loop thread only). JOB must stay valid until its done() runs. */
 static inline void storage_submit(struct storage *s, struct storage_job *job)

@@ -115,10 +115,20 @@ struct store_load_cb {
 	void (*bundle_seen)(void *ctx, const uint8_t e[CAIRN_KEY_LEN], int64_t not_after);
 };
 
+/* Where an engine's store is. An engine reads the member it needs and ignores the other. */
+struct store_params {
+	const char *dir;        /* SQLite: the data directory, which holds relay.db */
+	const char *connection; /* PostgreSQL: a libpq connection string ([store] connection) */
+	/* Optional (NULL): where open() writes, NUL-terminated, why it failed when the code
+	 * alone would not tell an operator (the database's own message). No user data. */
+	char *error;
+	size_t error_cap;
+};
+
 struct store_engine {
 	const char *name;
-	/* Opens (creating if needed) the store in directory DIR. Returns 0 or a CAIRN_E code. */
-	int (*open)(const char *dir, void **store);
+	/* Opens (creating if needed) the store PARAMS names. Returns 0 or a CAIRN_E code. */
+	int (*open)(const struct store_params *params, void **store);
 	/* Applies OPS in order as one transaction, durable when it returns 0; on error nothing
 	 * of the batch is applied: CAIRN_ECAPACITY when the file system had no room for it (a
 	 * full disk: the same ops without the inserts may still commit), else CAIRN_ESTORAGE. */
@@ -153,5 +163,9 @@ extern const struct store_engine store_sqlite;
 /* Virtual machine steps run by the SQLite engine's own statements since STORE was opened: a
  * deterministic measure of the work an operation costs, for tests. */
 uint64_t store_sqlite_vm_steps(void *store);
+
+/* PostgreSQL (libpq): one transaction per batch in pipeline mode, synchronous_commit on,
+ * envelopes in a table partitioned by hash of the mailbox (store_pg.c). */
+extern const struct store_engine store_pg;
 
 #endif

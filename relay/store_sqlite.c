@@ -273,14 +273,15 @@ static void store_free(struct store_sqlite *st)
 }
 
 /*
- * Opens or creates DIR/relay.db. A new file is created with mode 0600 before SQLite sees it:
- * SQLite creates the -wal and -shm files with the database file's permissions, so all three
+ * Opens or creates PARAMS->dir/relay.db. A new file is created with mode 0600 before SQLite sees
+ * it: SQLite creates the -wal and -shm files with the database file's permissions, so all three
  * stay private to the relay's user. Returns 0, CAIRN_EINVAL, CAIRN_ENOMEM, CAIRN_EIO if the
  * file cannot be created or opened, CAIRN_ESTATE for a newer schema, or CAIRN_ESTORAGE.
  */
-static int sqlite_open(const char *dir, void **out)
+static int sqlite_open(const struct store_params *params, void **out)
 {
 	*out = NULL;
+	const char *dir = params != NULL ? params->dir : NULL;
 	if (dir == NULL || dir[0] == '\0')
 		return CAIRN_EINVAL;
 	struct store_sqlite *st = calloc(1, sizeof(*st));

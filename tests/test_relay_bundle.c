@@ -290,7 +290,7 @@ static void test_sqlite_rows(void **state)
 	char dir[] = "/tmp/cairn-bundle-store-XXXXXX";
 	assert_non_null(mkdtemp(dir));
 	void *st;
-	assert_int_equal(store_sqlite.open(dir, &st), 0);
+	assert_int_equal(store_sqlite.open(&(struct store_params){.dir = dir}, &st), 0);
 	struct store_mailbox mb = {.id = 7};
 	uint8_t e1[32], e2[32];
 	memset(e1, 0xe1, 32);
@@ -332,7 +332,7 @@ static void test_sqlite_rows(void **state)
 	store_sqlite.close(st);
 
 	/* Restart: both rows come back, with their times. */
-	assert_int_equal(store_sqlite.open(dir, &st), 0);
+	assert_int_equal(store_sqlite.open(&(struct store_params){.dir = dir}, &st), 0);
 	struct store_load_cb cb = {.bundle_seen = on_seen};
 	nloaded = 0;
 	assert_int_equal(store_sqlite.load(st, &cb, NULL), 0);

@@ -253,6 +253,8 @@ static void test_bad_lines_name_their_line(void **state)
 	    {"[https]\nttl = 5\n", ":2:", "unknown key 'ttl' in [https]"},
 	    {"[tls]\n", ":1:", "[https]"},
 	    {"[relay]\nlog_level = loud\n", ":2:", "log_level"},
+	    {"[store]\nengine = mysql\n", ":2:", "engine: 'mysql' is not sqlite or postgresql"},
+	    {"[store]\nttl = 5\n", ":2:", "unknown key 'ttl' in [store]"},
 	    {"[relay]\nlisten = 1.2.3.4\n", ":2:", "listen"},
 	    {"[relay]\nuser = bad user\n", ":2:", "user"},
 	    {"[relay]\njunk line\n", ":2:", "syntax error"},
@@ -418,6 +420,31 @@ static void test_https_section(void **state)
 	}
 }
 
+/* [store]: the engine and its connection string; PostgreSQL without one is refused. */
+static void test_store_section(void **state)
+{
+	struct fixture *f = *state;
+	struct relay_config c;
+	char err[256];
+	relay_config_defaults(&c);
+	assert_string_equal(c.store_engine, "sqlite");
+	write_file(f->path,
+	           "[store]\nengine = postgresql\n"
+	           "connection = host=db1,db2 dbname=cairn target_session_attrs=read-write\n");
+	assert_int_equal(relay_config_load(&c, f->path, err, sizeof(err)), 0);
+	assert_string_equal(c.store_engine, "postgresql");
+	assert_string_equal(c.store_connection,
+	                    "host=db1,db2 dbname=cairn target_session_attrs=read-write");
+
+	struct relay_config d;
+	relay_config_defaults(&c);
+	relay_config_defaults(&d);
+	write_file(f->path, "[store]\nengine = postgresql\n");
+	assert_int_equal(relay_config_load(&c, f->path, err, sizeof(err)), CAIRN_EINVAL);
+	assert_non_null(strstr(err, "[store] connection is required"));
+	assert_memory_equal(&c, &d, sizeof(c));
+}
+
 static void test_set_listen(void **state)
 {
 	struct relay_config c;
@@ -475,6 +502,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_https_section, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_default_file_round_trips, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_store_section, setup, teardown),
 	    cmocka_unit_test(test_set_listen),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

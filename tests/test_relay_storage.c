@@ -166,7 +166,7 @@ static void load_counts(const char *dir, struct counts *c)
 	void *store;
 	c->mailboxes = c->envelopes = 0;
 	c->ordered = true;
-	assert_int_equal(store_sqlite.open(dir, &store), 0);
+	assert_int_equal(store_sqlite.open(&(struct store_params){.dir = dir}, &store), 0);
 	assert_int_equal(store_sqlite.load(store, &count_cb, c), 0);
 	store_sqlite.close(store);
 }
@@ -179,7 +179,9 @@ static void test_burst_is_group_committed(void **state)
 {
 	struct fixture *f = *state;
 	struct storage *s;
-	assert_int_equal(storage_open(&f->loop, &store_sqlite, f->dir, NULL, NULL, &s), 0);
+	assert_int_equal(storage_open(&f->loop, &store_sqlite,
+	                              &(struct store_params){.dir = f->dir}, NULL, NULL, &s),
+	                 0);
 	struct tjob *jobs = calloc(BURST, sizeof(*jobs));
 	assert_non_null(jobs);
 	struct store_mailbox m = {.id = 1};
@@ -223,7 +225,9 @@ static void test_cancel_queued_job(void **state)
 {
 	struct fixture *f = *state;
 	struct storage *s;
-	assert_int_equal(storage_open(&f->loop, &gate_engine, f->dir, NULL, NULL, &s), 0);
+	assert_int_equal(storage_open(&f->loop, &gate_engine, &(struct store_params){.dir = f->dir},
+	                              NULL, NULL, &s),
+	                 0);
 	struct tjob a, b, c;
 	tjob_write(&a, f, put_op(1, body_1k, 16));
 	tjob_write(&b, f, put_op(2, body_1k, 16));
@@ -268,7 +272,9 @@ static void test_cancelled_write_never_stored(void **state)
 {
 	struct fixture *f = *state;
 	struct storage *s;
-	assert_int_equal(storage_open(&f->loop, &gate_engine, f->dir, NULL, NULL, &s), 0);
+	assert_int_equal(storage_open(&f->loop, &gate_engine, &(struct store_params){.dir = f->dir},
+	                              NULL, NULL, &s),
+	                 0);
 	struct tjob a, b;
 	tjob_write(&a, f, put_op(1, body_1k, 16));
 	tjob_write(&b, f, put_op(2, body_1k, 16));
@@ -293,7 +299,9 @@ static void test_held_writes(void **state)
 {
 	struct fixture *f = *state;
 	struct storage *s;
-	assert_int_equal(storage_open(&f->loop, &store_sqlite, f->dir, NULL, NULL, &s), 0);
+	assert_int_equal(storage_open(&f->loop, &store_sqlite,
+	                              &(struct store_params){.dir = f->dir}, NULL, NULL, &s),
+	                 0);
 	struct tjob a, b, c;
 	tjob_write(&a, f, put_op(1, body_1k, 16));
 	tjob_write(&b, f, put_op(2, body_1k, 16));
@@ -327,7 +335,9 @@ static void test_failed_commit_fails_every_write(void **state)
 {
 	struct fixture *f = *state;
 	struct storage *s;
-	assert_int_equal(storage_open(&f->loop, &gate_engine, f->dir, NULL, NULL, &s), 0);
+	assert_int_equal(storage_open(&f->loop, &gate_engine, &(struct store_params){.dir = f->dir},
+	                              NULL, NULL, &s),
+	                 0);
 	struct tjob jobs[3];
 	gate_set(true, true);
 	for (size_t i = 0; i < 3; i++) {
@@ -354,7 +364,9 @@ static void test_reads_return_bodies(void **state)
 {
 	struct fixture *f = *state;
 	struct storage *s;
-	assert_int_equal(storage_open(&f->loop, &store_sqlite, f->dir, NULL, NULL, &s), 0);
+	assert_int_equal(storage_open(&f->loop, &store_sqlite,
+	                              &(struct store_params){.dir = f->dir}, NULL, NULL, &s),
+	                 0);
 	static uint8_t big[CAIRN_ENVELOPE_MAX];
 	for (size_t i = 0; i < sizeof(big); i++)
 		big[i] = (uint8_t)(i ^ (i >> 8));
@@ -392,7 +404,9 @@ static void test_close_drains_everything(void **state)
 {
 	struct fixture *f = *state;
 	struct storage *s;
-	assert_int_equal(storage_open(&f->loop, &store_sqlite, f->dir, NULL, NULL, &s), 0);
+	assert_int_equal(storage_open(&f->loop, &store_sqlite,
+	                              &(struct store_params){.dir = f->dir}, NULL, NULL, &s),
+	                 0);
 	enum { N = 500 };
 	struct tjob *jobs = calloc(N + 1, sizeof(*jobs));
 	assert_non_null(jobs);
@@ -429,7 +443,7 @@ static void test_open_loads_store(void **state)
 {
 	struct fixture *f = *state;
 	void *store;
-	assert_int_equal(store_sqlite.open(f->dir, &store), 0);
+	assert_int_equal(store_sqlite.open(&(struct store_params){.dir = f->dir}, &store), 0);
 	struct store_mailbox m = {.id = 9};
 	struct store_op ops[] = {{.kind = STORE_MAILBOX_PUT, .mailbox = &m},
 	                         put_op(5, body_1k, 10),
@@ -440,7 +454,9 @@ static void test_open_loads_store(void **state)
 	struct counts c = {0};
 	c.ordered = true;
 	struct storage *s;
-	assert_int_equal(storage_open(&f->loop, &store_sqlite, f->dir, &count_cb, &c, &s), 0);
+	assert_int_equal(storage_open(&f->loop, &store_sqlite,
+	                              &(struct store_params){.dir = f->dir}, &count_cb, &c, &s),
+	                 0);
 	assert_int_equal(c.mailboxes, 1);
 	assert_int_equal(c.envelopes, 2);
 	assert_int_equal(c.last_id, 6);
@@ -451,9 +467,10 @@ static void test_open_loads_store(void **state)
 	close_storage(f, s);
 
 	struct storage *bad = (struct storage *)1;
-	assert_int_equal(
-	    storage_open(&f->loop, &store_sqlite, "/tmp/cairn-no-such-dir/x", NULL, NULL, &bad),
-	    CAIRN_EIO);
+	assert_int_equal(storage_open(&f->loop, &store_sqlite,
+	                              &(struct store_params){.dir = "/tmp/cairn-no-such-dir/x"},
+	                              NULL, NULL, &bad),
+	                 CAIRN_EIO);
 	assert_null(bad);
 }
 
@@ -514,7 +531,8 @@ static void crash_child(const char *dir, int fd)
 		_exit(5);
 	c.fd = fd;
 	c.jobs = calloc(CRASH_TOTAL, sizeof(*c.jobs));
-	if (c.jobs == NULL || storage_open(&loop, &store_sqlite, dir, NULL, NULL, &c.s) != 0)
+	if (c.jobs == NULL || storage_open(&loop, &store_sqlite, &(struct store_params){.dir = dir},
+	                                   NULL, NULL, &c.s) != 0)
 		_exit(6);
 	for (size_t i = 0; i < CRASH_TOTAL; i++)
 		c.jobs[i].done = crash_done;

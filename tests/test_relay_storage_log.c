@@ -135,7 +135,9 @@ static int setup(void **state)
 static struct storage *open_with_entries(struct fixture *f, const struct store_engine *engine)
 {
 	struct storage *s;
-	assert_int_equal(storage_open(&f->loop, engine, f->dir, NULL, NULL, &s), 0);
+	assert_int_equal(
+	    storage_open(&f->loop, engine, &(struct store_params){.dir = f->dir}, NULL, NULL, &s),
+	    0);
 	static struct tjob w[1 + N_ENTRIES];
 	tjob_write(&w[0], (struct store_op){.kind = STORE_LOG_PUT, .log = &the_log});
 	storage_submit(s, &w[0].job);
@@ -353,7 +355,8 @@ static void crash_child(const char *dir, int fd)
 	if (uv_loop_init(&loop) != 0)
 		_exit(5);
 	c.fd = fd;
-	if (storage_open(&loop, &store_sqlite, dir, NULL, NULL, &c.s) != 0)
+	if (storage_open(&loop, &store_sqlite, &(struct store_params){.dir = dir}, NULL, NULL,
+	                 &c.s) != 0)
 		_exit(6);
 	for (size_t i = 0; i < CRASH_TOTAL; i++)
 		c.jobs[i].done = crash_done;
@@ -389,7 +392,7 @@ static void load_log(const char *dir, struct loaded *l)
 	void *store;
 	l->nlogs = 0;
 	memset(l->present, 0, CRASH_TOTAL + 1);
-	assert_int_equal(store_sqlite.open(dir, &store), 0);
+	assert_int_equal(store_sqlite.open(&(struct store_params){.dir = dir}, &store), 0);
 	assert_int_equal(store_sqlite.load(store, &cb, l), 0);
 	store_sqlite.close(store);
 }
@@ -399,7 +402,7 @@ static void test_kill_keeps_acknowledged_appends(void **state)
 	struct fixture *f = *state;
 	/* The log exists before the appends, as the relay's LOG_CREATE makes sure. */
 	void *store;
-	assert_int_equal(store_sqlite.open(f->dir, &store), 0);
+	assert_int_equal(store_sqlite.open(&(struct store_params){.dir = f->dir}, &store), 0);
 	struct store_op put = {.kind = STORE_LOG_PUT, .log = &the_log};
 	assert_int_equal(store_sqlite.commit(store, &put, 1), 0);
 	store_sqlite.close(store);
@@ -440,7 +443,7 @@ static void test_kill_keeps_acknowledged_appends(void **state)
 	assert_true(l.next_seq > highest);
 
 	/* Every entry expires; the seqs given stay given. */
-	assert_int_equal(store_sqlite.open(f->dir, &store), 0);
+	assert_int_equal(store_sqlite.open(&(struct store_params){.dir = f->dir}, &store), 0);
 	struct store_op expire = {.kind = STORE_EXPIRE, .envelope_id = UINT64_MAX};
 	assert_int_equal(store_sqlite.commit(store, &expire, 1), 0);
 	store_sqlite.close(store);

@@ -148,7 +148,8 @@ static void read_through_storage(struct fixture *f, const struct store_engine *e
 	uv_loop_t loop;
 	assert_int_equal(uv_loop_init(&loop), 0);
 	struct storage *s;
-	assert_int_equal(storage_open(&loop, engine, f->dir, NULL, NULL, &s), 0);
+	assert_int_equal(
+	    storage_open(&loop, engine, &(struct store_params){.dir = f->dir}, NULL, NULL, &s), 0);
 	uint64_t ids[N];
 	for (size_t i = 0; i < N; i++)
 		ids[i] = 1000 + (N - 1 - i);

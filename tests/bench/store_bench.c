@@ -153,7 +153,7 @@ int main(int argc, char **argv)
 	 * between phases, with no job queued, is seen by the next phase. */
 	static struct store_engine engine;
 	engine = store_sqlite;
-	if (storage_open(&loop, &engine, dir, NULL, NULL, &b.s) != 0)
+	if (storage_open(&loop, &engine, &(struct store_params){.dir = dir}, NULL, NULL, &b.s) != 0)
 		return 1;
 	printf("%zu envelopes of %u bytes, window %zu, store in %s\n", count, body_len, window,
 	       dir);

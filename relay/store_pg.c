@@ -1,0 +1,373 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The PostgreSQL storage engine (store.h), for several relay nodes on one database
+ * (docs/OPERATING.md). A batch is one transaction sent in libpq's pipeline mode: BEGIN, one
+ * prepared statement per op, COMMIT and a sync go out together, so a batch costs about one
+ * round trip and one commit (synchronous_commit on: one WAL flush, and the synchronous
+ * standby's, for the whole batch), as the SQLite engine's group commit does.
+ *
+ * Never a false OK: a batch is durable only when COMMIT's own result came back. A connection
+ * lost at any point, even during COMMIT (whose outcome is then unknown), fails the batch with
+ * CAIRN_ESTORAGE; the relay then answers the senders an error and keeps nothing of the batch
+ * in memory, and the next call connects again by itself. Nothing here logs.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "cairn/error.h"
+#include "pg_engine.h"
+
+/* The parameters of one op's statement(s), ready to send. An op may need two statements
+ * (a mailbox's envelopes and then its row); SECOND is -1 when it needs one. */
+struct pg_op {
+	int stmt, second;
+	struct pg_params p, p2;
+	uint8_t *ids; /* the int8[] of a delete, owned */
+};
+
+/* The digest column is NULL for an open mailbox. */
+static void param_digest(struct pg_params *p, const struct store_mailbox *m)
+{
+	if (m->secured)
+		pg_param_bytes(p, m->credential_digest, sizeof(m->credential_digest));
+	else
+		pg_param_null(p);
+}
+
+/* Array parameter IDS/N for OUT->p2 (with KEY first). Returns 0 or CAIRN_ENOMEM. */
+static int ids_param(struct pg_op *out, uint64_t key, const uint64_t *ids, size_t n)
+{
+	size_t cap = pg_ids_size(n);
+	out->ids = malloc(cap);
+	if (out->ids == NULL)
+		return CAIRN_ENOMEM;
+	pg_param_u64(&out->p, key);
+	pg_param_ids(&out->p, ids, n, out->ids, cap);
+	/* The row itself, after its envelopes or entries. */
+	pg_param_u64(&out->p2, key);
+	return 0;
+}
+
+/* Fills OUT for OP. Returns 0, or CAIRN_ESTORAGE for an op the store cannot hold (a NULL
+ * mailbox, an id past 2^63), which fails the batch before anything is sent. */
+static int build(const struct store_op *op, struct pg_op *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->second = -1;
+	struct pg_params *p = &out->p;
+	switch (op->kind) {
+	case STORE_MAILBOX_PUT:
+		if (op->mailbox == NULL)
+			return CAIRN_ESTORAGE;
+		out->stmt = PG_MAILBOX_PUT;
+		pg_param_u64(p, op->mailbox->id);
+		pg_param_bytes(p, op->mailbox->recipient_id, sizeof(op->mailbox->recipient_id));
+		pg_param_bytes(p, op->mailbox->sender_id, sizeof(op->mailbox->sender_id));
+		pg_param_bytes(p, op->mailbox->recipient_key, sizeof(op->mailbox->recipient_key));
+		param_digest(p, op->mailbox);
+		pg_param_i64(p, op->mailbox->touched);
+		pg_param_i32(p, op->mailbox->work_bits);
+		break;
+	case STORE_MAILBOX_SECURE:
+		/* Securing or converting a mailbox that is not stored changes nothing. */
+		if (op->mailbox == NULL)
+			return CAIRN_ESTORAGE;
+		out->stmt = PG_MAILBOX_SECURE;
+		pg_param_u64(p, op->mailbox->id);
+		param_digest(p, op->mailbox);
+		break;
+	case STORE_MAILBOX_INTAKE:
+		if (op->mailbox == NULL)
+			return CAIRN_ESTORAGE;
+		out->stmt = PG_MAILBOX_INTAKE;
+		pg_param_u64(p, op->mailbox->id);
+		pg_param_i32(p, op->mailbox->work_bits);
+		break;
+	case STORE_MAILBOX_TOUCH:
+		out->stmt = PG_MAILBOX_TOUCH;
+		pg_param_u64(p, op->mailbox_id);
+		pg_param_i64(p, op->stored_at);
+		break;
+	case STORE_MAILBOX_DELETE:
+		out->stmt = PG_MAILBOX_ENVELOPES_DELETE;
+		out->second = PG_MAILBOX_DELETE;
+		if (ids_param(out, op->mailbox_id, op->envelope_ids, op->n_envelope_ids) != 0)
+			return CAIRN_ESTORAGE;
+		break;
+	case STORE_ENVELOPE_PUT:
+		out->stmt = PG_ENVELOPE_PUT;
+		pg_param_u64(p, op->envelope_id);
+		pg_param_u64(p, op->mailbox_id);
+		pg_param_i64(p, op->stored_at);
+		pg_param_bytes(p, op->body, op->len);
+		if (op->bundle_e != NULL) {
+			/* A bundled envelope's seen row, in the same transaction (5.12 rule 3). */
+			out->second = PG_BUNDLE_PUT;
+			pg_param_bytes(&out->p2, op->bundle_e, CAIRN_KEY_LEN);
+			pg_param_i64(&out->p2, op->bundle_until);
+		}
+		break;
+	case STORE_ENVELOPE_DELETE:
+		out->stmt = PG_ENVELOPE_DELETE;
+		pg_param_u64(p, op->envelope_id);
+		break;
+	case STORE_EXPIRE: {
+		/* "id < bound" as "id <= bound - 1", which also covers a bound past 2^63. Log
+		 * entries share the id space: the same bound expires them, after their logs'
+		 * next_seq is raised above what goes. */
+		if (op->envelope_id == 0) {
+			out->stmt = -1;
+			return 0;
+		}
+		uint64_t last = op->envelope_id - 1;
+		if (last > (uint64_t)INT64_MAX)
+			last = (uint64_t)INT64_MAX;
+		out->stmt = PG_EXPIRE;
+		pg_param_u64(p, last);
+		out->second = PG_LOG_RAISE_NEXT_SEQ;
+		pg_param_u64(&out->p2, last);
+		break;
+	}
+	case STORE_ID_MARK:
+		out->stmt = PG_ID_MARK;
+		pg_param_u64(p, op->envelope_id);
+		break;
+	case STORE_BUNDLE_EXPIRE:
+		out->stmt = PG_BUNDLE_EXPIRE;
+		pg_param_i64(p, op->stored_at);
+		break;
+	case STORE_LOG_PUT:
+		if (op->log == NULL)
+			return CAIRN_ESTORAGE;
+		out->stmt = PG_LOG_PUT;
+		pg_param_u64(p, op->log->id);
+		pg_param_bytes(p, op->log->log_id, sizeof(op->log->log_id));
+		pg_param_bytes(p, op->log->credential_digest, sizeof(op->log->credential_digest));
+		pg_param_bytes(p, op->log->delete_digest, sizeof(op->log->delete_digest));
+		pg_param_u64(p, op->log->next_seq);
+		pg_param_i64(p, op->log->touched);
+		break;
+	case STORE_LOG_TOUCH:
+		out->stmt = PG_LOG_TOUCH;
+		pg_param_u64(p, op->log_key);
+		pg_param_i64(p, op->stored_at);
+		break;
+	case STORE_LOG_DELETE:
+		out->stmt = PG_LOG_ENTRIES_DELETE;
+		out->second = PG_LOG_DELETE;
+		if (ids_param(out, op->log_key, op->envelope_ids, op->n_envelope_ids) != 0)
+			return CAIRN_ESTORAGE;
+		break;
+	case STORE_LOG_ENTRY_PUT:
+		/* A seq is stored signed and next_seq as seq + 1, which must not overflow. */
+		if (op->seq >= (uint64_t)INT64_MAX)
+			return CAIRN_ESTORAGE;
+		out->stmt = PG_LOG_ENTRY_PUT;
+		pg_param_u64(p, op->envelope_id);
+		pg_param_u64(p, op->log_key);
+		pg_param_u64(p, op->seq);
+		pg_param_i64(p, op->stored_at);
+		pg_param_bytes(p, op->body, op->len);
+		break;
+	default:
+		return CAIRN_ESTORAGE;
+	}
+	return out->p.bad || out->p2.bad ? CAIRN_ESTORAGE : 0;
+}
+
+static int send_stmt(struct store_pg *st, int stmt, const struct pg_params *p)
+{
+	static const char *const names[] = {
+#define N(i) [i] = "cairn_" #i
+	    N(0),  N(1),  N(2),  N(3),  N(4),  N(5),  N(6),  N(7),  N(8),  N(9),  N(10), N(11),
+	    N(12), N(13), N(14), N(15), N(16), N(17), N(18), N(19), N(20), N(21), N(22),
+#undef N
+	};
+	_Static_assert(sizeof(names) / sizeof(names[0]) == PG_STMT_COUNT, "name every statement");
+	return PQsendQueryPrepared(st->conn, names[stmt], p->n, p->values, p->lengths, p->formats,
+	                           1) == 1
+	           ? 0
+	           : -1;
+}
+
+/* Queues the whole batch: BEGIN, OPS' statements in order, COMMIT, sync. STMTS counts what
+ * was queued (each gives one result). Returns 0, or -1 if libpq refused (the connection). */
+static int send_batch(struct store_pg *st, const struct pg_op *ops, size_t n, size_t *stmts)
+{
+	static const struct pg_params none;
+	*stmts = 0;
+	if (send_stmt(st, PG_BEGIN, &none) != 0)
+		return -1;
+	(*stmts)++;
+	for (size_t i = 0; i < n; i++) {
+		if (ops[i].stmt < 0)
+			continue;
+		if (send_stmt(st, ops[i].stmt, &ops[i].p) != 0)
+			return -1;
+		(*stmts)++;
+		/* Expiry raises the logs' next_seq before it deletes their entries. */
+		if (ops[i].stmt == PG_EXPIRE) {
+			if (send_stmt(st, PG_LOG_RAISE_NEXT_SEQ, &ops[i].p2) != 0 ||
+			    send_stmt(st, PG_LOG_EXPIRE, &ops[i].p2) != 0)
+				return -1;
+			*stmts += 2;
+		} else if (ops[i].second >= 0) {
+			if (send_stmt(st, ops[i].second, &ops[i].p2) != 0)
+				return -1;
+			(*stmts)++;
+		}
+	}
+	if (send_stmt(st, PG_COMMIT, &none) != 0)
+		return -1;
+	(*stmts)++;
+	return PQpipelineSync(st->conn) == 1 && pg_flush(st) == 0 ? 0 : -1;
+}
+
+/*
+ * Reads the batch's results up to the sync. Returns 0 only when every statement succeeded and
+ * COMMIT's own result said COMMIT; CAIRN_ECAPACITY when a statement found the database's disk
+ * full; CAIRN_ESTORAGE otherwise. *LOST is set when the connection cannot be trusted further.
+ */
+static int read_batch(struct store_pg *st, size_t stmts, bool *lost)
+{
+	int rc = 0;
+	bool committed = false, synced = false;
+	size_t results = 0, nulls = 0;
+	*lost = true;
+	while (!synced) {
+		if (pg_wait(st) != 0)
+			return CAIRN_ESTORAGE;
+		PGresult *r = PQgetResult(st->conn);
+		if (r == NULL) {
+			/* One NULL ends each statement's results; more means libpq lost its place.
+			 */
+			if (PQstatus(st->conn) != CONNECTION_OK || ++nulls > stmts)
+				return CAIRN_ESTORAGE;
+			continue;
+		}
+		switch (PQresultStatus(r)) {
+		case PGRES_COMMAND_OK:
+		case PGRES_TUPLES_OK:
+			results++;
+			if (results == stmts && strcmp(PQcmdStatus(r), "COMMIT") == 0)
+				committed = true;
+			break;
+		case PGRES_PIPELINE_SYNC:
+			synced = true;
+			break;
+		case PGRES_PIPELINE_ABORTED:
+			results++;
+			break;
+		default:
+			results++;
+			if (rc == 0)
+				rc = pg_error_code(r);
+			break;
+		}
+		PQclear(r);
+	}
+	if (PQstatus(st->conn) != CONNECTION_OK || PQexitPipelineMode(st->conn) != 1)
+		return rc != 0 ? rc : CAIRN_ESTORAGE;
+	*lost = false;
+	if (rc == 0 && !committed)
+		rc = CAIRN_ESTORAGE;
+	return rc;
+}
+
+/*
+ * Applies OPS as one transaction. Returns 0 once COMMIT came back (durable), CAIRN_ECAPACITY
+ * when the database's disk was full (SQLSTATE 53100), or CAIRN_ESTORAGE with nothing applied
+ * as far as the relay may assume: an error, a lost connection, an unknown COMMIT outcome.
+ */
+static int pg_commit(void *store, const struct store_op *ops, size_t n)
+{
+	struct store_pg *st = store;
+	if (n == 0)
+		return 0;
+	if (ops == NULL)
+		return CAIRN_ESTORAGE;
+	struct pg_op *built = calloc(n, sizeof(*built));
+	if (built == NULL)
+		return CAIRN_ESTORAGE;
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++)
+		rc = build(&ops[i], &built[i]);
+	if (rc != 0) {
+		rc = CAIRN_ESTORAGE;
+		goto out;
+	}
+	if ((rc = pg_connect(st, NULL, 0)) != 0)
+		goto out;
+	size_t stmts;
+	bool lost = true;
+	if (PQenterPipelineMode(st->conn) != 1 || send_batch(st, built, n, &stmts) != 0)
+		rc = CAIRN_ESTORAGE;
+	else
+		rc = read_batch(st, stmts, &lost);
+	if (lost) {
+		pg_drop(st);
+	} else if (rc != 0 && PQtransactionStatus(st->conn) != PQTRANS_IDLE) {
+		/* The failed statement left the transaction open and aborted. */
+		PGresult *r = pg_run(st, 0, "ROLLBACK", NULL);
+		PQclear(r);
+	}
+out:
+	for (size_t i = 0; i < n; i++)
+		free(built[i].ids);
+	free(built);
+	return rc;
+}
+
+static void store_free(struct store_pg *st)
+{
+	if (st == NULL)
+		return;
+	pg_drop(st);
+	free(st->conninfo);
+	free(st);
+}
+
+/*
+ * Connects to PARAMS->connection and makes the schema if absent. Returns 0, CAIRN_EINVAL
+ * without a connection string, CAIRN_ENOMEM, CAIRN_ESTATE for a newer schema, or
+ * CAIRN_ESTORAGE when the database cannot be reached (PARAMS->error says why).
+ */
+static int pg_open(const struct store_params *params, void **out)
+{
+	*out = NULL;
+	if (params == NULL || params->connection == NULL || params->connection[0] == '\0')
+		return CAIRN_EINVAL;
+	struct store_pg *st = calloc(1, sizeof(*st));
+	if (st == NULL || (st->conninfo = strdup(params->connection)) == NULL) {
+		free(st);
+		return CAIRN_ENOMEM;
+	}
+	int rc = pg_connect(st, params->error, params->error_cap);
+	if (rc != 0) {
+		store_free(st);
+		return rc;
+	}
+	*out = st;
+	return 0;
+}
+
+static void pg_close(void *store)
+{
+	store_free(store);
+}
+
+const struct store_engine store_pg = {
+    .name = "postgresql",
+    .open = pg_open,
+    .commit = pg_commit,
+    .load = pg_load,
+    .read_envelope = pg_read_envelope,
+    .read_log_entry = pg_read_log_entry,
+    .read_log_entries = NULL, /* one read per entry (store.h) */
+    .disk_bytes = pg_disk_bytes,
+    .reclaim = NULL,    /* the database's own space is PostgreSQL's to manage */
+    .free_bytes = NULL, /* VACUUM's free space is not ours to count */
+    .close = pg_close,
+};

@@ -1,0 +1,362 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The PostgreSQL engine's connection (pg_engine.h): connecting with bounded timeouts and the
+ * session the relay needs, waiting for the server with a bound instead of blocking the storage
+ * thread for ever, and the binary parameters and columns of every statement.
+ */
+#include <arpa/inet.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "cairn/error.h"
+#include "pg_engine.h"
+
+/* The longest the storage thread waits on the server for one step. A commit on a healthy
+ * primary with a synchronous standby takes milliseconds; past this the connection is taken
+ * for dead (a partition that TCP alone would notice only after minutes) and the batch fails. */
+#define PG_WAIT_MS 30000
+
+/* Types of the binary parameters (pg_type.h's OIDs, which are fixed). */
+#define PG_INT8_OID 20
+
+void pg_param_i64(struct pg_params *p, int64_t v)
+{
+	if (p->n >= PG_PARAMS_MAX) {
+		p->bad = true;
+		return;
+	}
+	uint64_t u = (uint64_t)v;
+	uint8_t *b = p->ints[p->n];
+	for (int i = 0; i < 8; i++)
+		b[i] = (uint8_t)(u >> (56 - 8 * i));
+	p->values[p->n] = (const char *)b;
+	p->lengths[p->n] = 8;
+	p->formats[p->n] = 1;
+	p->n++;
+}
+
+void pg_param_u64(struct pg_params *p, uint64_t v)
+{
+	if (v > (uint64_t)INT64_MAX)
+		p->bad = true;
+	pg_param_i64(p, (int64_t)(v & (uint64_t)INT64_MAX));
+}
+
+void pg_param_i32(struct pg_params *p, int32_t v)
+{
+	if (p->n >= PG_PARAMS_MAX) {
+		p->bad = true;
+		return;
+	}
+	uint32_t n = htonl((uint32_t)v);
+	memcpy(p->ints[p->n], &n, 4);
+	p->values[p->n] = (const char *)p->ints[p->n];
+	p->lengths[p->n] = 4;
+	p->formats[p->n] = 1;
+	p->n++;
+}
+
+void pg_param_bytes(struct pg_params *p, const void *bytes, size_t len)
+{
+	static const char empty[1];
+	if (p->n >= PG_PARAMS_MAX || len > INT32_MAX || (bytes == NULL && len != 0)) {
+		p->bad = true;
+		return;
+	}
+	p->values[p->n] = bytes != NULL ? bytes : empty;
+	p->lengths[p->n] = (int)len;
+	p->formats[p->n] = 1;
+	p->n++;
+}
+
+void pg_param_null(struct pg_params *p)
+{
+	if (p->n >= PG_PARAMS_MAX) {
+		p->bad = true;
+		return;
+	}
+	p->values[p->n] = NULL;
+	p->lengths[p->n] = 0;
+	p->formats[p->n] = 1;
+	p->n++;
+}
+
+static void put_be32(uint8_t *b, uint32_t v)
+{
+	uint32_t n = htonl(v);
+	memcpy(b, &n, 4);
+}
+
+size_t pg_ids_size(size_t n)
+{
+	return 20 + 12 * n;
+}
+
+/* The array's binary form (array_send): ndim, has-nulls, element type, then per dimension its
+ * length and lower bound, then each element as its length and value. */
+void pg_param_ids(struct pg_params *p, const uint64_t *ids, size_t n, uint8_t *buf, size_t cap)
+{
+	if (n > INT32_MAX / 12 || pg_ids_size(n) > cap || (n > 0 && ids == NULL)) {
+		p->bad = true;
+		return;
+	}
+	put_be32(buf, n > 0 ? 1 : 0);
+	put_be32(buf + 4, 0);
+	put_be32(buf + 8, PG_INT8_OID);
+	size_t off = 12;
+	if (n > 0) {
+		put_be32(buf + 12, (uint32_t)n);
+		put_be32(buf + 16, 1);
+		off = 20;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (ids[i] > (uint64_t)INT64_MAX)
+			p->bad = true;
+		put_be32(buf + off, 8);
+		put_be32(buf + off + 4, (uint32_t)(ids[i] >> 32));
+		put_be32(buf + off + 8, (uint32_t)ids[i]);
+		off += 12;
+	}
+	pg_param_bytes(p, buf, off);
+}
+
+void pg_drop(struct store_pg *st)
+{
+	PQfinish(st->conn);
+	st->conn = NULL;
+}
+
+/* Waits for the socket to be readable (and writable when WRITE), consuming input as it comes
+ * so that the server never blocks on a full socket while we write. */
+static int wait_socket(struct store_pg *st, bool write)
+{
+	struct pollfd pfd = {.fd = PQsocket(st->conn), .events = POLLIN | (write ? POLLOUT : 0)};
+	if (pfd.fd < 0)
+		return -1;
+	int n = poll(&pfd, 1, PG_WAIT_MS);
+	if (n <= 0)
+		return -1; /* a timeout, or poll failed: either way the connection is not usable */
+	if ((pfd.revents & (POLLIN | POLLERR | POLLHUP)) != 0 && PQconsumeInput(st->conn) == 0)
+		return -1;
+	return 0;
+}
+
+int pg_flush(struct store_pg *st)
+{
+	for (;;) {
+		int rc = PQflush(st->conn);
+		if (rc == 0)
+			return 0;
+		if (rc < 0 || wait_socket(st, true) != 0)
+			return -1;
+	}
+}
+
+int pg_wait(struct store_pg *st)
+{
+	while (PQisBusy(st->conn)) {
+		if (wait_socket(st, false) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+PGresult *pg_run(struct store_pg *st, int stmt, const char *sql, const struct pg_params *p)
+{
+	static const struct pg_params none;
+	if (p == NULL)
+		p = &none;
+	int sent;
+	char name[16];
+	if (sql == NULL) {
+		snprintf(name, sizeof(name), "cairn_%d", stmt);
+		sent =
+		    PQsendQueryPrepared(st->conn, name, p->n, p->values, p->lengths, p->formats, 1);
+	} else if (p->n == 0 && p == &none) {
+		sent = PQsendQuery(st->conn, sql);
+	} else {
+		sent = PQsendQueryParams(st->conn, sql, p->n, NULL, p->values, p->lengths,
+		                         p->formats, 1);
+	}
+	if (!sent || pg_flush(st) != 0)
+		goto fail;
+	PGresult *last = NULL;
+	for (;;) {
+		if (pg_wait(st) != 0) {
+			PQclear(last);
+			goto fail;
+		}
+		PGresult *r = PQgetResult(st->conn);
+		if (r == NULL)
+			break;
+		/* Keep the first error: what follows it says less. */
+		if (last != NULL && PQresultStatus(last) == PGRES_FATAL_ERROR) {
+			PQclear(r);
+			continue;
+		}
+		PQclear(last);
+		last = r;
+	}
+	if (PQstatus(st->conn) != CONNECTION_OK) {
+		PQclear(last);
+		goto fail;
+	}
+	return last;
+fail:
+	pg_drop(st);
+	return NULL;
+}
+
+int pg_error_code(const PGresult *r)
+{
+	const char *state = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	/* 53100 disk_full: the database's disk had no room (the same ops without the inserts
+	 * may still commit, store.h). */
+	if (state != NULL && strcmp(state, "53100") == 0)
+		return CAIRN_ECAPACITY;
+	return CAIRN_ESTORAGE;
+}
+
+/* Runs SQL that returns no rows we need; 0 or CAIRN_ESTORAGE / CAIRN_ECAPACITY. */
+static int run_ok(struct store_pg *st, const char *sql)
+{
+	PGresult *r = pg_run(st, 0, sql, NULL);
+	if (r == NULL)
+		return CAIRN_ESTORAGE;
+	ExecStatusType s = PQresultStatus(r);
+	int rc = s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK ? 0 : pg_error_code(r);
+	PQclear(r);
+	return rc;
+}
+
+/* Prepares every statement in one round trip (pipeline mode). */
+static int prepare_all(struct store_pg *st)
+{
+	if (PQenterPipelineMode(st->conn) == 0)
+		return CAIRN_ESTORAGE;
+	char name[16];
+	for (int i = 0; i < PG_STMT_COUNT; i++) {
+		snprintf(name, sizeof(name), "cairn_%d", i);
+		if (PQsendPrepare(st->conn, name, pg_stmt_sql[i], 0, NULL) == 0)
+			return CAIRN_ESTORAGE;
+	}
+	if (PQpipelineSync(st->conn) == 0 || pg_flush(st) != 0)
+		return CAIRN_ESTORAGE;
+	int ok = 0, nulls = 0;
+	for (;;) {
+		if (pg_wait(st) != 0)
+			return CAIRN_ESTORAGE;
+		PGresult *r = PQgetResult(st->conn);
+		if (r == NULL) {
+			if (++nulls > PG_STMT_COUNT || PQstatus(st->conn) != CONNECTION_OK)
+				return CAIRN_ESTORAGE;
+			continue;
+		}
+		ExecStatusType s = PQresultStatus(r);
+		PQclear(r);
+		if (s == PGRES_PIPELINE_SYNC)
+			break;
+		if (s == PGRES_COMMAND_OK)
+			ok++;
+	}
+	if (ok != PG_STMT_COUNT || PQexitPipelineMode(st->conn) == 0)
+		return CAIRN_ESTORAGE;
+	return 0;
+}
+
+static void ignore_notice(void *arg, const char *message)
+{
+	(void)arg;
+	(void)message;
+}
+
+int pg_connect(struct store_pg *st, char *err, size_t errcap)
+{
+	if (st->conn != NULL && PQstatus(st->conn) == CONNECTION_OK)
+		return 0;
+	pg_drop(st);
+	/*
+	 * Our bounds come first and the operator's string second (expand_dbname), so a value
+	 * set there wins: a connect that cannot finish gives up after connect_timeout, and a
+	 * server that stops answering mid-commit is noticed by TCP within tcp_user_timeout
+	 * instead of the kernel's minutes. Several hosts with target_session_attrs=read-write
+	 * find the promoted standby after a failover.
+	 */
+	static const char *const keys[] = {
+	    "connect_timeout",  "tcp_user_timeout", "keepalives_idle", "keepalives_interval",
+	    "keepalives_count", "application_name", "dbname",          NULL,
+	};
+	const char *values[] = {"5", "20000", "10", "5", "3", "cairn-relay", st->conninfo, NULL};
+	st->conn = PQconnectdbParams(keys, values, 1);
+	if (st->conn == NULL || PQstatus(st->conn) != CONNECTION_OK) {
+		if (err != NULL && errcap > 0) {
+			snprintf(err, errcap, "%s",
+			         st->conn != NULL ? PQerrorMessage(st->conn) : "out of memory");
+			err[strcspn(err, "\n")] = '\0';
+		}
+		pg_drop(st);
+		return CAIRN_ESTORAGE;
+	}
+	/* The server's notices (a table that exists already) are not the relay's to print. */
+	PQsetNoticeProcessor(st->conn, ignore_notice, NULL);
+	/* Non-blocking: every wait goes through poll with PG_WAIT_MS (wait_socket). */
+	int rc = CAIRN_ESTORAGE;
+	if (PQsetnonblocking(st->conn, 1) != 0)
+		goto fail;
+	/*
+	 * synchronous_commit on, whatever the server's or the role's default: a batch the relay
+	 * answers OK for must be on the primary's disk (and on a synchronous standby's, when one
+	 * is configured).
+	 */
+	if ((rc = run_ok(st, "SET synchronous_commit = on")) != 0)
+		goto fail;
+	/* The statements name the tables, so the schema comes first (made once, checked on
+	 * every connection: a newer relay may have changed it meanwhile). */
+	if ((rc = pg_schema(st)) != 0)
+		goto fail;
+	rc = CAIRN_ESTORAGE;
+	if (st->conn == NULL || prepare_all(st) != 0)
+		goto fail;
+	return 0;
+fail:
+	if (err != NULL && errcap > 0 && st->conn != NULL) {
+		snprintf(err, errcap, "%s", PQerrorMessage(st->conn));
+		err[strcspn(err, "\n")] = '\0';
+	}
+	pg_drop(st);
+	return rc;
+}
+
+int pg_col_i64(const PGresult *r, int row, int col, int64_t *out)
+{
+	if (PQgetisnull(r, row, col) || PQgetlength(r, row, col) != 8)
+		return CAIRN_ESTORAGE;
+	const uint8_t *b = (const uint8_t *)PQgetvalue(r, row, col);
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = (v << 8) | b[i];
+	*out = (int64_t)v;
+	return 0;
+}
+
+int pg_col_i32(const PGresult *r, int row, int col, int32_t *out)
+{
+	if (PQgetisnull(r, row, col) || PQgetlength(r, row, col) != 4)
+		return CAIRN_ESTORAGE;
+	uint32_t n;
+	memcpy(&n, PQgetvalue(r, row, col), 4);
+	*out = (int32_t)ntohl(n);
+	return 0;
+}
+
+int pg_col_fixed(const PGresult *r, int row, int col, uint8_t *out, size_t len)
+{
+	if (PQgetisnull(r, row, col) || (size_t)PQgetlength(r, row, col) != len)
+		return CAIRN_ESTORAGE;
+	memcpy(out, PQgetvalue(r, row, col), len);
+	return 0;
+}

@@ -1,0 +1,184 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The PostgreSQL engine's tables and statements (pg_engine.h). The tables mirror the SQLite
+ * engine's (store_sqlite.c), with one difference that matters at scale: envelopes are
+ * partitioned by hash of their mailbox, so that a mailbox's rows live in one partition and the
+ * partitions' indexes stay small and hot. Each partition's only index is its primary key
+ * (id, mailbox): ids only grow, so inserts append at the index's right edge, TTL expiry is a
+ * range scan of that key, and a lookup by id alone is one probe per partition.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "cairn/error.h"
+#include "pg_engine.h"
+
+/* Bump when the schema changes; a store written by a newer relay is refused, not guessed at. */
+#define PG_SCHEMA_VERSION 1
+
+/* Envelope partitions. A power of two that spreads the hot right edges over several index
+ * pages; more only adds planning and per-partition work to expiry. */
+#define PG_PARTITIONS 16
+
+/* Taken for the schema's transaction, so that nodes starting together do not both create it. */
+#define PG_SCHEMA_LOCK "4242017"
+
+const char *const pg_stmt_sql[PG_STMT_COUNT] = {
+    [PG_MAILBOX_PUT] = "INSERT INTO mailboxes (id, recipient_id, sender_id, recipient_key,"
+                       " credential_digest, touched, work_bits)"
+                       " VALUES ($1::int8, $2::bytea, $3::bytea, $4::bytea, $5::bytea,"
+                       " $6::int8, $7::int4)",
+    [PG_MAILBOX_SECURE] = "UPDATE mailboxes SET credential_digest = $2::bytea"
+                          " WHERE id = $1::int8",
+    [PG_MAILBOX_INTAKE] = "UPDATE mailboxes SET work_bits = $2::int4 WHERE id = $1::int8",
+    [PG_MAILBOX_TOUCH] = "UPDATE mailboxes SET touched = $2::int8 WHERE id = $1::int8",
+    /* The mailbox names one partition; its ids are probes of the key there. */
+    [PG_MAILBOX_ENVELOPES_DELETE] = "DELETE FROM envelopes WHERE mailbox = $1::int8"
+                                    " AND id = ANY ($2::int8[])",
+    [PG_MAILBOX_DELETE] = "DELETE FROM mailboxes WHERE id = $1::int8",
+    [PG_ENVELOPE_PUT] = "INSERT INTO envelopes (id, mailbox, stored_at, body)"
+                        " VALUES ($1::int8, $2::int8, $3::int8, $4::bytea)",
+    [PG_ENVELOPE_DELETE] = "DELETE FROM envelopes WHERE id = $1::int8",
+    [PG_EXPIRE] = "DELETE FROM envelopes WHERE id <= $1::int8",
+    /* Only ever raised: a mark is a promise that no id below it will be handed out again. */
+    [PG_ID_MARK] = "INSERT INTO meta (key, value) VALUES ('envelope_id_mark', $1::int8)"
+                   " ON CONFLICT (key) DO UPDATE SET value = greatest(meta.value,"
+                   " excluded.value)",
+    /* A second delivery of a bundle item is no error (PROTOCOL.md 5.12). */
+    [PG_BUNDLE_PUT] = "INSERT INTO bundle_seen (e, not_after) VALUES ($1::bytea, $2::int8)"
+                      " ON CONFLICT DO NOTHING",
+    [PG_BUNDLE_EXPIRE] = "DELETE FROM bundle_seen WHERE not_after < $1::int8",
+    [PG_LOG_PUT] = "INSERT INTO logs (id, log_id, credential_digest, delete_digest, next_seq,"
+                   " touched) VALUES ($1::int8, $2::bytea, $3::bytea, $4::bytea, $5::int8,"
+                   " $6::int8)",
+    [PG_LOG_TOUCH] = "UPDATE logs SET touched = $2::int8 WHERE id = $1::int8",
+    [PG_LOG_ENTRIES_DELETE] = "DELETE FROM log_entries WHERE log = $1::int8"
+                              " AND id = ANY ($2::int8[])",
+    [PG_LOG_DELETE] = "DELETE FROM logs WHERE id = $1::int8",
+    [PG_LOG_ENTRY_PUT] = "INSERT INTO log_entries (id, log, seq, stored_at, body)"
+                         " VALUES ($1::int8, $2::int8, $3::int8, $4::int8, $5::bytea)",
+    /* As store_sqlite_log.c: expiry raises each log's stored next_seq above the seqs it is
+     * about to delete, in the same transaction, so a seq is never given twice. */
+    [PG_LOG_RAISE_NEXT_SEQ] = "UPDATE logs AS l SET next_seq = greatest(l.next_seq,"
+                              " e.seq + 1) FROM (SELECT log, max(seq) AS seq"
+                              " FROM log_entries WHERE id <= $1::int8 GROUP BY log) AS e"
+                              " WHERE l.id = e.log",
+    [PG_LOG_EXPIRE] = "DELETE FROM log_entries WHERE id <= $1::int8",
+    [PG_READ_ENVELOPE] = "SELECT body FROM envelopes WHERE id = $1::int8",
+    [PG_READ_LOG_ENTRY] = "SELECT body FROM log_entries WHERE id = $1::int8",
+    [PG_BEGIN] = "BEGIN",
+    [PG_COMMIT] = "COMMIT",
+};
+
+/* The version stored, 0 when the schema table is empty, or -1 on failure. */
+static int64_t stored_version(struct store_pg *st)
+{
+	PGresult *r = pg_run(st, 0, "SELECT coalesce(max(version), 0)::int8 FROM cairn_schema",
+	                     &(struct pg_params){0});
+	int64_t v = -1;
+	if (r != NULL && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+	    pg_col_i64(r, 0, 0, &v) != 0)
+		v = -1;
+	PQclear(r);
+	return v;
+}
+
+static int run(struct store_pg *st, const char *sql)
+{
+	PGresult *r = pg_run(st, 0, sql, NULL);
+	int rc = r != NULL && PQresultStatus(r) == PGRES_COMMAND_OK ? 0 : CAIRN_ESTORAGE;
+	PQclear(r);
+	return rc;
+}
+
+static const char create_sql[] =
+    "CREATE TABLE mailboxes ("
+    " id int8 PRIMARY KEY," /* random: see store.h */
+    " recipient_id bytea NOT NULL,"
+    " sender_id bytea NOT NULL,"
+    " recipient_key bytea NOT NULL,"
+    " credential_digest bytea,"
+    " touched int8 NOT NULL DEFAULT 0,"
+    " work_bits int4 NOT NULL DEFAULT 0);"
+    "CREATE TABLE envelopes ("
+    " id int8 NOT NULL,"
+    " mailbox int8 NOT NULL,"
+    " stored_at int8 NOT NULL,"
+    " body bytea NOT NULL,"
+    " PRIMARY KEY (id, mailbox)) PARTITION BY HASH (mailbox);"
+    "CREATE TABLE meta (key text PRIMARY KEY, value int8 NOT NULL);"
+    /* Keyed by (not_after, e) as in SQLite: expiry is a range at the key's left edge. */
+    "CREATE TABLE bundle_seen ("
+    " not_after int8 NOT NULL,"
+    " e bytea NOT NULL,"
+    " PRIMARY KEY (not_after, e));"
+    "CREATE TABLE logs ("
+    " id int8 PRIMARY KEY,"
+    " log_id bytea NOT NULL,"
+    " credential_digest bytea NOT NULL,"
+    " delete_digest bytea NOT NULL,"
+    " next_seq int8 NOT NULL,"
+    " touched int8 NOT NULL);"
+    "CREATE TABLE log_entries ("
+    " id int8 PRIMARY KEY,"
+    " log int8 NOT NULL,"
+    " seq int8 NOT NULL,"
+    " stored_at int8 NOT NULL,"
+    " body bytea NOT NULL);";
+
+/* Creates the tables of a new store (inside the caller's transaction). */
+static int create(struct store_pg *st)
+{
+	if (run(st, create_sql) != 0)
+		return CAIRN_ESTORAGE;
+	char sql[160];
+	for (int i = 0; i < PG_PARTITIONS; i++) {
+		snprintf(sql, sizeof(sql),
+		         "CREATE TABLE envelopes_p%d PARTITION OF envelopes"
+		         " FOR VALUES WITH (MODULUS %d, REMAINDER %d)",
+		         i, PG_PARTITIONS, i);
+		if (run(st, sql) != 0)
+			return CAIRN_ESTORAGE;
+	}
+	/* Bodies are ciphertext: compressing them is wasted work. EXTERNAL keeps TOAST's
+	 * out-of-line storage for large ones without the attempt. */
+	if (run(st, "ALTER TABLE envelopes ALTER COLUMN body SET STORAGE EXTERNAL;"
+	            "ALTER TABLE log_entries ALTER COLUMN body SET STORAGE EXTERNAL") != 0)
+		return CAIRN_ESTORAGE;
+	snprintf(sql, sizeof(sql), "INSERT INTO cairn_schema (version) VALUES (%d)",
+	         PG_SCHEMA_VERSION);
+	return run(st, sql);
+}
+
+int pg_schema(struct store_pg *st)
+{
+	int rc = CAIRN_ESTORAGE;
+	/* One transaction: a crash or a lost connection leaves no half-made schema. */
+	if (run(st, "BEGIN") != 0)
+		return CAIRN_ESTORAGE;
+	PGresult *r = pg_run(st, 0, "SELECT pg_advisory_xact_lock(" PG_SCHEMA_LOCK ")", NULL);
+	bool locked = r != NULL && PQresultStatus(r) == PGRES_TUPLES_OK;
+	PQclear(r);
+	if (!locked ||
+	    run(st, "CREATE TABLE IF NOT EXISTS cairn_schema (version int4 NOT NULL)") != 0)
+		goto out;
+	int64_t version = stored_version(st);
+	if (version < 0)
+		goto out;
+	if (version > PG_SCHEMA_VERSION) {
+		rc = CAIRN_ESTATE;
+		goto out;
+	}
+	if (version == 0 && create(st) != 0)
+		goto out;
+	if (run(st, "COMMIT") != 0)
+		return CAIRN_ESTORAGE;
+	return 0;
+out:
+	if (st->conn != NULL)
+		(void)run(st, "ROLLBACK");
+	return rc;
+}
