@@ -20,7 +20,7 @@
 #include <cmocka.h>
 
 #include "cairn/address.h"
-#include "pgproc.h"
+#include "pg_fixture.h"
 #include "relayproc.h"
 #include "wrapper.h"
 
@@ -93,37 +93,9 @@ int relayproc_init(struct relayproc *r, const char *limits)
 
 /* ---- the store engine: PostgreSQL when CAIRN_TEST_STORE says so -------------------------- */
 
-static struct pgproc pg_cluster;
-static char pg_root[64];
-static pid_t pg_owner; /* the process that started the cluster: only it tears it down */
-
-static void pg_teardown(void)
-{
-	if (pg_owner != getpid())
-		return;
-	pgproc_destroy(&pg_cluster);
-	test_rm_tree(pg_root);
-	pg_owner = 0;
-}
-
 struct pgproc *relayproc_pg(void)
 {
-	if (pg_owner != 0)
-		return pg_owner == getpid() ? &pg_cluster : NULL;
-	snprintf(pg_root, sizeof(pg_root), "/tmp/cairn-pg-XXXXXX");
-	if (mkdtemp(pg_root) == NULL)
-		return NULL;
-	char dir[96];
-	snprintf(dir, sizeof(dir), "%s/cluster", pg_root);
-	pg_owner = getpid();
-	atexit(pg_teardown);
-	if (pgproc_init(&pg_cluster, dir, pgproc_free_port()) != 0) {
-		fprintf(stderr, "relayproc: cannot start PostgreSQL in %s\n", dir);
-		pg_teardown();
-		pg_owner = -1; /* no second try: every relay of this process fails the same way */
-		return NULL;
-	}
-	return &pg_cluster;
+	return pg_cluster_get();
 }
 
 static bool want_pg(void)
@@ -132,37 +104,30 @@ static bool want_pg(void)
 	return store != NULL && strcmp(store, "postgresql") == 0;
 }
 
-/* A fresh database on the test's cluster for R (named after its directory), in R's config
- * section. Returns 0 or -1. */
+/* A fresh database on the test's cluster for R, in R's config section. Returns 0 or -1. */
 static int make_pg_db(struct relayproc *r)
 {
-	struct pgproc *pg = relayproc_pg();
-	const char *tail = strrchr(r->dir, '-');
-	if (pg == NULL || tail == NULL)
+	char conninfo[sizeof(r->store) - 64];
+	if (pg_fresh_database(conninfo, sizeof(conninfo)) != 0)
 		return -1;
-	char sql[96];
-	snprintf(r->pg_db, sizeof(r->pg_db), "relay_%s", tail + 1);
-	snprintf(sql, sizeof(sql), "CREATE DATABASE \"%s\"", r->pg_db);
-	if (pgproc_sql(pg, sql, NULL, 0) != 0) {
-		r->pg_db[0] = '\0';
+	/* The last keyword of the string is the database pg_fresh_database made. */
+	const char *db = strstr(conninfo, " dbname=");
+	while (db != NULL && strstr(db + 1, " dbname=") != NULL)
+		db = strstr(db + 1, " dbname=");
+	if (db == NULL || strlen(db + 8) >= sizeof(r->pg_db))
 		return -1;
-	}
-	char conninfo[256];
-	snprintf(conninfo, sizeof(conninfo),
-	         "host=127.0.0.1 port=%u user=cairn dbname=%s connect_timeout=5", pg->port,
-	         r->pg_db);
-	snprintf(r->store, sizeof(r->store), "[store]\nengine = postgresql\nconnection = %s\n",
-	         conninfo);
-	return 0;
+	strcpy(r->pg_db, db + 8);
+	return relayproc_use_pg(r, conninfo);
 }
 
 static void drop_pg_db(struct relayproc *r)
 {
-	if (r->pg_db[0] == '\0' || pg_owner != getpid())
+	struct pgproc *pg = pg_cluster.started ? pg_cluster_get() : NULL;
+	if (r->pg_db[0] == '\0' || pg == NULL)
 		return;
 	char sql[96];
 	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)", r->pg_db);
-	if (pgproc_sql(&pg_cluster, sql, NULL, 0) != 0)
+	if (pgproc_sql(pg, sql, NULL, 0) != 0)
 		fprintf(stderr, "relayproc: could not drop the database %s\n", r->pg_db);
 	r->pg_db[0] = '\0';
 }
@@ -222,7 +187,7 @@ int relayproc_init_at(struct relayproc *r, const char *limits, const char *host)
 	fprintf(f, "[relay]\nlisten = %s:%u\nlog_level = %s\n[limits]\n%s", r->host, r->port,
 	        getenv("CAIRN_TEST_LOG") ? getenv("CAIRN_TEST_LOG") : "warn", limits ? limits : "");
 	fclose(f);
-	if (want_pg() && (make_pg_db(r) != 0 || write_store(r) != 0))
+	if (want_pg() && make_pg_db(r) != 0)
 		return -1;
 	char out[512];
 	char *addr[] = {CAIRN_RELAY_BIN, "address", "--data", data, "--config", r->conf, NULL};
