@@ -8,6 +8,7 @@
 #ifndef CAIRN_TEST_IT_SEQSTREAM_H
 #define CAIRN_TEST_IT_SEQSTREAM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +25,10 @@ struct seqstream {
 	uint8_t status[SEQ_MAX]; /* SEQ_* */
 	uint32_t next_seq;
 	unsigned acked, refused, unknown;
+	/* Set by a test of a remote store: an ERROR may answer a commit whose outcome the relay
+	 * could not know (the connection fell during COMMIT), so a refused envelope may still be
+	 * delivered (counted, not a failure); an acknowledged one must be, as always. */
+	bool refused_may_exist;
 };
 
 /* Envelope SEQ's body into OUT (SEQ_BODY_MAX bytes): seq (u32 LE) || filler of a length and
@@ -39,6 +44,16 @@ long seq_check_body(const uint8_t *body, size_t len);
  */
 unsigned seq_stream(struct seqstream *s, struct tclient *c, const uint8_t sid[24], int64_t stop_at,
                     unsigned count);
+/*
+ * Several senders at once, as seq_stream each: connection C[i] streams to mailbox SID[i],
+ * recorded in S[i], for I below N (SEQ_SENDERS_MAX at most), COUNT envelopes each when
+ * STOP_AT is 0. OUTSTANDING[i] holds each connection's unanswered sends, in and out: a stream
+ * interrupted by a stop goes on where it was.
+ */
+#define SEQ_SENDERS_MAX 16
+void seq_stream_many(struct seqstream *const s[], struct tclient *const c[],
+                     const uint8_t (*sid)[24], unsigned n, int64_t stop_at, unsigned count,
+                     unsigned outstanding[]);
 /* After the relay died: reads the answers it sent before (OUTSTANDING of them unanswered),
  * then counts the rest as unknown. */
 void seq_collect(struct seqstream *s, struct tclient *c, unsigned outstanding);
@@ -47,6 +62,7 @@ void seq_collect(struct seqstream *s, struct tclient *c, unsigned outstanding);
  * acknowledged ones missing. */
 struct seq_drained {
 	unsigned delivered, unknown_delivered, lost;
+	unsigned refused_delivered; /* only when refused_may_exist */
 };
 /*
  * The owner of mailbox RID (secret key SK) drains it on a new connection to the relay at

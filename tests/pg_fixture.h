@@ -23,10 +23,13 @@ static struct {
 	char dir[64];
 	int started;
 	int databases;
+	pid_t owner; /* the process that started it: a forked child's exit leaves it alone */
 } pg_cluster;
 
 static inline void pg_cluster_stop(void)
 {
+	if (getpid() != pg_cluster.owner)
+		return;
 	pgproc_destroy(&pg_cluster.pg);
 	rmdir(pg_cluster.dir);
 }
@@ -46,6 +49,7 @@ static inline struct pgproc *pg_cluster_get(void)
 		return NULL;
 	}
 	pg_cluster.started = 1;
+	pg_cluster.owner = getpid();
 	atexit(pg_cluster_stop);
 	return &pg_cluster.pg;
 }

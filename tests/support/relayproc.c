@@ -20,6 +20,7 @@
 #include <cmocka.h>
 
 #include "cairn/address.h"
+#include "pg_fixture.h"
 #include "relayproc.h"
 #include "wrapper.h"
 
@@ -90,6 +91,79 @@ int relayproc_init(struct relayproc *r, const char *limits)
 	return relayproc_init_at(r, limits, "127.0.0.1");
 }
 
+/* ---- the store engine: PostgreSQL when CAIRN_TEST_STORE says so -------------------------- */
+
+struct pgproc *relayproc_pg(void)
+{
+	return pg_cluster_get();
+}
+
+static bool want_pg(void)
+{
+	const char *store = getenv("CAIRN_TEST_STORE");
+	return store != NULL && strcmp(store, "postgresql") == 0;
+}
+
+/* A fresh database on the test's cluster for R, in R's config section. Returns 0 or -1. */
+static int make_pg_db(struct relayproc *r)
+{
+	char conninfo[sizeof(r->store) - 64];
+	if (pg_fresh_database(conninfo, sizeof(conninfo)) != 0)
+		return -1;
+	/* The last keyword of the string is the database pg_fresh_database made. */
+	const char *db = strstr(conninfo, " dbname=");
+	while (db != NULL && strstr(db + 1, " dbname=") != NULL)
+		db = strstr(db + 1, " dbname=");
+	if (db == NULL || strlen(db + 8) >= sizeof(r->pg_db))
+		return -1;
+	strcpy(r->pg_db, db + 8);
+	return relayproc_use_pg(r, conninfo);
+}
+
+static void drop_pg_db(struct relayproc *r)
+{
+	struct pgproc *pg = pg_cluster.started ? pg_cluster_get() : NULL;
+	if (r->pg_db[0] == '\0' || pg == NULL)
+		return;
+	char sql[96];
+	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)", r->pg_db);
+	if (pgproc_sql(pg, sql, NULL, 0) != 0)
+		fprintf(stderr, "relayproc: could not drop the database %s\n", r->pg_db);
+	r->pg_db[0] = '\0';
+}
+
+/* Appends R's [store] section to the config file, replacing one written before (always the
+ * file's last section). Returns 0 or -1. */
+static int write_store(const struct relayproc *r)
+{
+	char text[4096];
+	FILE *f = fopen(r->conf, "r");
+	if (f == NULL)
+		return -1;
+	size_t n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	if (n == sizeof(text) - 1)
+		return -1;
+	text[n] = '\0';
+	char *old = strstr(text, "\n[store]\n");
+	if (old != NULL)
+		old[1] = '\0';
+	f = fopen(r->conf, "w");
+	if (f == NULL)
+		return -1;
+	fprintf(f, "%s\n%s", text, r->store);
+	return fclose(f) == 0 ? 0 : -1;
+}
+
+int relayproc_use_pg(struct relayproc *r, const char *conninfo)
+{
+	int n = snprintf(r->store, sizeof(r->store),
+	                 "[store]\nengine = postgresql\nconnection = %s\n", conninfo);
+	if (n < 0 || (size_t)n >= sizeof(r->store))
+		return -1;
+	return write_store(r);
+}
+
 int relayproc_init_at(struct relayproc *r, const char *limits, const char *host)
 {
 	memset(r, 0, sizeof(*r));
@@ -113,6 +187,8 @@ int relayproc_init_at(struct relayproc *r, const char *limits, const char *host)
 	fprintf(f, "[relay]\nlisten = %s:%u\nlog_level = %s\n[limits]\n%s", r->host, r->port,
 	        getenv("CAIRN_TEST_LOG") ? getenv("CAIRN_TEST_LOG") : "warn", limits ? limits : "");
 	fclose(f);
+	if (want_pg() && make_pg_db(r) != 0)
+		return -1;
 	char out[512];
 	char *addr[] = {CAIRN_RELAY_BIN, "address", "--data", data, "--config", r->conf, NULL};
 	if (run_quiet(addr, out, sizeof(out)) != 0)
@@ -212,6 +288,7 @@ void relayproc_cleanup(struct relayproc *r)
 		             : relayproc_stop(r, SIGKILL);
 	if (r->dir[0] != '\0')
 		test_rm_tree(r->dir);
+	drop_pg_db(r);
 	if (status == TEST_WRAPPER_ERROR_STATUS)
 		fail_msg(
 		    "the relay in %s exited with status %d: the wrapper found an error (above)",
@@ -282,7 +359,8 @@ int relayproc_run_second(const struct relayproc *r, uint16_t port, int timeout_m
 	FILE *f = fopen(conf, "w");
 	if (f == NULL)
 		return -1;
-	fprintf(f, "[relay]\nlisten = %s\n", listen);
+	/* The same store: a second relay on the same data is refused whatever its engine. */
+	fprintf(f, "[relay]\nlisten = %s\n%s", listen, r->store);
 	fclose(f);
 	pid_t pid = fork();
 	if (pid < 0)

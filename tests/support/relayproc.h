@@ -2,6 +2,12 @@
 /*
  * Runs the real cairn-relay binary for integration tests: a fresh data directory, a free
  * loopback port, extra config lines, start, stop with any signal, restart, and RSS readings.
+ *
+ * The store engine follows the environment: CAIRN_TEST_STORE=postgresql runs every relay of
+ * the test process on PostgreSQL (support/pgproc.h): one cluster per test process, started
+ * with the first relay and torn down at the process's exit, and a fresh database for each
+ * relay's data directory, dropped by relayproc_cleanup. Unset or "sqlite": the embedded
+ * default, nothing written.
  */
 #ifndef CAIRN_TEST_RELAYPROC_H
 #define CAIRN_TEST_RELAYPROC_H
@@ -20,7 +26,18 @@ struct relayproc {
 	char host[64]; /* the IPv4 address it listens on; "" is 127.0.0.1 */
 	const char *bin; /* the binary relayproc_start runs; NULL is CAIRN_RELAY_BIN (set it
 	                  * after relayproc_init: the power-cut test's weakened relay) */
+	char store[512]; /* the config's [store] section ("" for the default engine) */
+	char pg_db[32];  /* the database relayproc made for it on the test's cluster, or "" */
 };
+
+struct pgproc;
+/* The test process's PostgreSQL cluster, started on the first call (and removed at exit by
+ * the process that started it). NULL if it cannot run: the reason is on stderr. */
+struct pgproc *relayproc_pg(void);
+/* Makes R's relays use PostgreSQL through the libpq connection string CONNINFO, as given (a
+ * test of its own cluster: a standby, several hosts): rewrites R's config. Call after
+ * relayproc_init, before relayproc_start. Returns 0 or -1. */
+int relayproc_use_pg(struct relayproc *r, const char *conninfo);
 
 /* Creates a data dir with `cairn-relay init`, picks a port, and writes a config file with
  * [limits] lines LIMITS (may be NULL, "key = value\n..."). Returns 0 or -1. */
