@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "admission.h"
+#include "cairn/error.h"
 #include "log.h"
 #include "relay.h"
 
@@ -174,10 +175,27 @@ void admission_tick(struct relay *relay)
 		relay->disk_sampling = true;
 }
 
+/* The store's failures other than a full disk (a database out of reach, an I/O error): one
+ * line when writes start failing and one when they work again, not one per envelope. */
+static void store_state(struct relay *relay, int status)
+{
+	if (status == 0 && relay->store_failing) {
+		relay->store_failing = false;
+		log_warn("storage: writes succeed again");
+	} else if (status != 0 && !relay->store_failing) {
+		relay->store_failing = true;
+		log_error("storage: writes are failing (%s): what they carried gets the error "
+		          "'storage', never an OK, until a write succeeds",
+		          cairn_strerror(status));
+	}
+}
+
 void admission_write_done(struct relay *relay, int status)
 {
-	if (status != CAIRN_ECAPACITY)
+	if (status != CAIRN_ECAPACITY) {
+		store_state(relay, status);
 		return;
+	}
 	if (relay->disk_sampling)
 		relay->disk_failed_while_sampling = true;
 	relay->disk_short = true;

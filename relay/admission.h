@@ -28,7 +28,8 @@ void admission_init(struct relay *relay);
 /* Called once a second: samples the free space again, on libuv's thread pool. */
 void admission_tick(struct relay *relay);
 /* A write's done() with STATUS: CAIRN_ECAPACITY (the disk had no room for it, storage.h)
- * puts the relay in the full state at once, without waiting for the next sample. */
+ * puts the relay in the full state at once, without waiting for the next sample; another
+ * failure is logged once until a write succeeds again. */
 void admission_write_done(struct relay *relay, int status);
 
 /* 0 if the relay has room for one more mailbox, else CAIRN_ECAPACITY. */

@@ -184,8 +184,7 @@ static void on_put_done(struct storage_job *job)
 		 * line says so (admission.c); the sender may try another relay or later. */
 		envelope_answer_sender(env, CAIRN_ECAPACITY);
 	} else if (job->status != 0) {
-		log_error("storage: an envelope could not be stored: %s",
-		          cairn_strerror(job->status));
+		/* admission_write_done logged the failure once for all of them. */
 		envelope_answer_sender(env, CAIRN_ESTORAGE);
 	} else {
 		envelope_answer_sender(env, 0);
@@ -217,10 +216,7 @@ static void on_delete_done(struct storage_job *job)
 	struct envelope *env = job->data;
 	/* Not deleted even with the reserve's room (storage.c): it stays on disk until expiry
 	 * or a restart redelivers it, which clients drop as a duplicate. */
-	admission_write_done(env->relay, job->status);
-	if (job->status != 0 && job->status != CAIRN_ECAPACITY)
-		log_warn("storage: an acknowledged envelope could not be deleted: %s",
-		         cairn_strerror(job->status));
+	admission_write_done(env->relay, job->status); /* a failure is logged there, once */
 	envelope_enter(env, ENV_GONE);
 }
 

@@ -157,6 +157,7 @@ struct relay {
 		uint64_t inside; /* given: the room inside the store (storage_free_bytes) */
 	} disk_sample;           /* the pool thread's result, read once the work is done */
 	int64_t full_warned_ms; /* relay_now_ms of the last "relay is full" warning */
+	bool store_failing;     /* the last write failed, not for want of room (logged once) */
 
 	/* Work deferred off the loop thread for a connection (conn_defer), oldest first, and
 	 * how much of it is on libuv's thread pool now. */

@@ -15,10 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 #include <sodium.h>
 
+#include "log.h"
 #include "support/cmdrig.h"
 
 /* ---- the tests ---------------------------------------------------------------------------- */
@@ -180,6 +182,54 @@ static void test_quota_and_storage_failure(void **state)
 	expect_ok(owner, 301);
 	settle();
 	expect_nothing(owner);
+}
+
+/* Lines of the log file PATH that contain TEXT. */
+static int log_lines_with(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "r");
+	assert_non_null(f);
+	char line[512];
+	int n = 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		n += strstr(line, text) != NULL;
+	fclose(f);
+	return n;
+}
+
+/* A store out of reach fails every write for as long as it lasts: the log says so once when
+ * writes start failing and once when one succeeds again, not once per envelope. */
+static void test_storage_failure_logged_once(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/cairn-cmdlog-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(log_open(LOG_WARN, path), 0);
+	struct conn *owner = open_conn(), *sender = open_conn();
+	struct box b;
+	create(owner, &b);
+	for (uint32_t round = 0; round < 3; round++) {
+		for (uint32_t i = 0; i < 4; i++)
+			send_env(sender, &b, 10 * round + i + 1, (int)i, NULL);
+		assert_int_equal(memstorage_run_batch(relay->storage, true), 4);
+		for (uint32_t i = 0; i < 4; i++)
+			expect_error(sender, 10 * round + i + 1, CAIRN_ESTORAGE);
+	}
+	assert_int_equal(log_lines_with(path, "storage: writes are failing"), 1);
+	assert_int_equal(log_lines_with(path, "writes succeed again"), 0);
+	send_env(sender, &b, 99, 1, NULL);
+	settle();
+	expect_ok(sender, 99);
+	send_env(sender, &b, 100, 2, NULL);
+	settle();
+	expect_ok(sender, 100);
+	assert_int_equal(log_lines_with(path, "storage: writes succeed again"), 1);
+	assert_int_equal(log_lines_with(path, "storage: writes are failing"), 1);
+	log_close();
+	assert_int_equal(log_open(LOG_WARN, NULL), 0);
+	unlink(path);
 }
 
 /* SECURE: from then on a SEND needs the credential; DELETE removes the mailbox. */
@@ -394,6 +444,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_windowed_in_order_delivery, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ack_before_durable_cancels_write, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_quota_and_storage_failure, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_storage_failure_logged_once, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_secure_and_delete, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ttl_expiry, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_idle_mailbox_expiry, setup, teardown),
