@@ -167,6 +167,9 @@ struct bench_peer {
 
 extern const struct bench_peer bench_peer_cairn;
 extern const struct bench_peer bench_peer_mosquitto; /* peer_mosquitto.c */
+/* compare only: online and durable (the others leave idle and group NULL). */
+extern const struct bench_peer bench_peer_mosquitto_tls;             /* peer_mosquitto.c */
+extern const struct bench_peer bench_peer_nats, bench_peer_nats_tls; /* peer_nats.c */
 
 /* ---- scenarios (scenarios.c) and reports (report.c) ------------------------------------- */
 
@@ -187,7 +190,8 @@ int report_json(const struct bench_opts *o, const struct bench_results *r);
 
 /* ---- compare: the same shapes against cairn and mosquitto (compare.c) ------------------ */
 
-enum { CMP_CAIRN, CMP_MOSQUITTO, CMP_PEERS };
+enum { CMP_CAIRN, CMP_MOSQUITTO, CMP_MOSQUITTO_TLS, CMP_NATS, CMP_NATS_TLS, CMP_PEERS };
+enum { GROUP_PEERS = CMP_MOSQUITTO + 1 }; /* group: cairn and mosquitto */
 
 struct compare_side {
 	struct online_run peak;  /* as fast as the window allows */
@@ -216,8 +220,8 @@ int report_compare_json(const struct bench_opts *o, const struct compare_results
 
 struct group_step {
 	struct group_shape shape;
-	struct online_run side[CMP_PEERS];
-	bool have[CMP_PEERS];
+	struct online_run side[GROUP_PEERS];
+	bool have[GROUP_PEERS];
 };
 
 struct group_results {
