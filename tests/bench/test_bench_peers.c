@@ -32,12 +32,37 @@ static const struct online_shape online = {.senders = 2, .size = 1024, .window =
 static const struct durable_shape durable = {
     .senders = 2, .size = 1024, .count = 4000, .window = 100};
 
+/* The server a check runs, stopped by the teardown even when an assertion fails. */
+static const struct bench_peer *running_peer;
+static struct bench_server *running;
+
+static struct bench_server *start(const struct bench_peer *p, const struct bench_opts *o)
+{
+	assert_null(running);
+	assert_int_equal(p->start(o, &running), 0);
+	running_peer = p;
+	return running;
+}
+
+static void stop(void)
+{
+	if (running != NULL)
+		running_peer->stop(running);
+	running = NULL;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	stop();
+	return 0;
+}
+
 static void check_online(const struct bench_peer *p)
 {
 	struct bench_opts o = {0};
-	struct bench_server *s = NULL;
 	struct online_session *os = NULL;
-	assert_int_equal(p->start(&o, &s), 0);
+	struct bench_server *s = start(p, &o);
 	assert_int_equal(p->online_open(s, &online, &os), 0);
 
 	struct online_run peak;
@@ -55,15 +80,14 @@ static void check_online(const struct bench_peer *p)
 	assert_int_equal(paced.errors, 0);
 
 	p->online_close(os);
-	p->stop(s);
+	stop();
 }
 
 static void check_durable(const struct bench_peer *p)
 {
 	/* mosquitto queues this many (and a margin) per offline subscriber. */
 	struct bench_opts o = {.durable_count = durable.count};
-	struct bench_server *s = NULL;
-	assert_int_equal(p->start(&o, &s), 0);
+	struct bench_server *s = start(p, &o);
 	struct durable_result d;
 	memset(&d, 0, sizeof(d));
 	assert_int_equal(p->durable_run(s, &durable, &d), 0);
@@ -71,7 +95,7 @@ static void check_durable(const struct bench_peer *p)
 	assert_true(d.drain_rate > 0 && d.drain_s > 0);
 	assert_true(d.send_relay_cpu > 0);
 	assert_int_equal(d.errors, 0);
-	p->stop(s);
+	stop();
 }
 
 static void test_nats(void **state)
@@ -101,24 +125,23 @@ static void test_tls_peers_refuse_plain(void **state)
 {
 	(void)state;
 	struct bench_opts o = {0};
-	struct bench_server *s = NULL;
-	assert_int_equal(bench_peer_nats_tls.start(&o, &s), 0);
+	struct bench_server *s = start(&bench_peer_nats_tls, &o);
 	pid_t pid = bench_peer_nats_tls.pid(s);
 	assert_null(natsfleet_open(peer_nats_port(s), pid, NULL, 1, 64, 4, false));
-	bench_peer_nats_tls.stop(s);
+	stop();
 
-	assert_int_equal(bench_peer_mosquitto_tls.start(&o, &s), 0);
+	s = start(&bench_peer_mosquitto_tls, &o);
 	pid = bench_peer_mosquitto_tls.pid(s);
 	assert_null(mqfleet_open(peer_mosquitto_port(s), pid, NULL, 1, 64, 4, false));
-	bench_peer_mosquitto_tls.stop(s);
+	stop();
 
-	/* And the plain servers speak plain TCP to the same generators. */
-	assert_int_equal(bench_peer_nats.start(&o, &s), 0);
+	/* And the plain server speaks plain TCP to the same generator. */
+	s = start(&bench_peer_nats, &o);
 	struct natsfleet *f =
 	    natsfleet_open(peer_nats_port(s), bench_peer_nats.pid(s), NULL, 1, 64, 4, false);
 	assert_non_null(f);
 	natsfleet_close(f);
-	bench_peer_nats.stop(s);
+	stop();
 }
 
 /* report_compare_json's output for R, parsed. */
@@ -221,9 +244,11 @@ int main(void)
 		return 1;
 	signal(SIGPIPE, SIG_IGN); /* as cairn-bench: a server gone mid-write is a failed check */
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_compare_json),  cmocka_unit_test(test_tls_peers_refuse_plain),
-	    cmocka_unit_test(test_nats),          cmocka_unit_test(test_nats_tls),
-	    cmocka_unit_test(test_mosquitto_tls),
+	    cmocka_unit_test(test_compare_json),
+	    cmocka_unit_test_teardown(test_tls_peers_refuse_plain, teardown),
+	    cmocka_unit_test_teardown(test_nats, teardown),
+	    cmocka_unit_test_teardown(test_nats_tls, teardown),
+	    cmocka_unit_test_teardown(test_mosquitto_tls, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
