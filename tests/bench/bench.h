@@ -267,6 +267,12 @@ void lat_fill(struct lat_samples *s, struct online_run *out);
 void lat_reset(struct lat_samples *s);
 void lat_free(struct lat_samples *s);
 
+/* A durable run's rates and server CPU into OUT: SENT messages, sending from T0 until every
+ * one was acknowledged at T1, draining until T2 (monotonic ns); CPU0..2 the server's CPU
+ * seconds at those times. */
+void durable_times(struct durable_result *out, uint64_t sent, uint64_t t0, uint64_t t1, uint64_t t2,
+                   double cpu0, double cpu1, double cpu2);
+
 /* The timed phases of a run: warm-up, then DURATION_S measured, with the server's and the
  * generator's CPU time read at both ends. A generator's pacer calls phase_tick. */
 struct bench_phase {

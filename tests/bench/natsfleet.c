@@ -489,12 +489,7 @@ int natsfleet_durable(struct natsfleet *f, uint64_t count, struct durable_result
 		    "nats: %llu messages delivered twice (JetStream redelivers unacknowledged "
 		    "ones)",
 		    (unsigned long long)duplicates);
-	out->send_s = (double)(t1 - t0) / 1e9;
-	out->send_rate = (double)sent / out->send_s;
-	out->send_relay_cpu = (cpu1 - cpu0) / out->send_s;
-	out->drain_s = (double)(t2 - t1) / 1e9;
-	out->drain_rate = (double)sent / out->drain_s;
-	out->drain_relay_cpu = (cpu2 - cpu1) / out->drain_s;
+	durable_times(out, sent, t0, t1, t2, cpu0, cpu1, cpu2);
 	out->errors = atomic_load(&f->errors) - errors0;
 	return 0;
 }

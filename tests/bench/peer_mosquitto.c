@@ -15,12 +15,9 @@
  * tlscert.h) and the same generator over TLS; it runs online and durable only.
  */
 #include <pwd.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <mosquitto.h>
@@ -49,12 +46,6 @@ struct online_session {
 struct idle_session {
 	struct mqidle *pool;
 };
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
 
 /* Writes DIR/mosquitto.conf; returns 0 or -1. */
 static int write_config(const struct bench_server *s, const struct bench_opts *o, char *path,
@@ -96,44 +87,17 @@ static void mq_stop(struct bench_server *s)
 {
 	if (s == NULL)
 		return;
-	if (s->pid > 0) {
-		/* SIGTERM saves the database, as a clean stop of the relay finishes its commits. */
-		kill(s->pid, SIGTERM);
-		int status;
-		for (int i = 0; i < 1000 && waitpid(s->pid, &status, WNOHANG) == 0; i++)
-			sleep_ms(10);
-		if (waitpid(s->pid, &status, WNOHANG) == 0) {
-			kill(s->pid, SIGKILL);
-			waitpid(s->pid, &status, 0);
-		}
-	}
+	relayctl_kill(s->pid); /* SIGTERM saves the database */
 	if (s->dir[0] != '\0')
 		relayctl_remove_dir(s->dir);
 	free(s);
 }
 
-static int spawn(struct bench_server *s, const char *bin, const char *conf)
+static int spawn(struct bench_server *s, const char *bin, char *conf)
 {
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		execl(bin, bin, "-c", conf, (char *)NULL);
-		_exit(127);
-	}
-	s->pid = pid;
-	for (int i = 0; i < 1000; i++) {
-		if (relayctl_accepts(s->port))
-			return 0;
-		int status;
-		if (waitpid(pid, &status, WNOHANG) == pid) {
-			s->pid = 0;
-			return -1;
-		}
-		sleep_ms(10);
-	}
-	return -1;
+	char *const argv[] = {(char *)bin, "-c", conf, NULL};
+	s->pid = relayctl_spawn(argv, NULL, s->port);
+	return s->pid > 0 ? 0 : -1;
 }
 
 static int start(const struct bench_opts *o, bool tls, struct bench_server **out)

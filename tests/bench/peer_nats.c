@@ -14,13 +14,9 @@
  *
  * Idle connections and groups are not measured against NATS (the peer leaves them NULL).
  */
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "natsfleet.h"
@@ -40,12 +36,6 @@ struct bench_server {
 struct online_session {
 	struct natsfleet *fleet;
 };
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
 
 /* Writes DIR/nats.conf; returns 0 or -1. */
 static int write_config(const struct bench_server *s, char *path, size_t cap)
@@ -69,51 +59,20 @@ static void nats_stop(struct bench_server *s)
 {
 	if (s == NULL)
 		return;
-	if (s->pid > 0) {
-		kill(s->pid, SIGTERM);
-		int status;
-		for (int i = 0; i < 1000 && waitpid(s->pid, &status, WNOHANG) == 0; i++)
-			sleep_ms(10);
-		if (waitpid(s->pid, &status, WNOHANG) == 0) {
-			kill(s->pid, SIGKILL);
-			waitpid(s->pid, &status, 0);
-		}
-	}
+	relayctl_kill(s->pid);
 	if (s->dir[0] != '\0')
 		relayctl_remove_dir(s->dir);
 	free(s);
 }
 
 /* Starts the server, its output into DIR/nats.log, and waits until it accepts. */
-static int spawn(struct bench_server *s, const char *conf)
+static int spawn(struct bench_server *s, char *conf)
 {
 	char log[300];
 	snprintf(log, sizeof(log), "%s/nats.log", s->dir);
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execl(NATS_BIN, NATS_BIN, "-c", conf, (char *)NULL);
-		_exit(127);
-	}
-	s->pid = pid;
-	for (int i = 0; i < 1000; i++) {
-		if (relayctl_accepts(s->port))
-			return 0;
-		int status;
-		if (waitpid(pid, &status, WNOHANG) == pid) {
-			s->pid = 0;
-			return -1;
-		}
-		sleep_ms(10);
-	}
-	return -1;
+	char *const argv[] = {NATS_BIN, "-c", conf, NULL};
+	s->pid = relayctl_spawn(argv, log, s->port);
+	return s->pid > 0 ? 0 : -1;
 }
 
 static int start(bool tls, struct bench_server **out)

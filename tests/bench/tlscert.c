@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-#include <fcntl.h>
 #include <stdio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "bench.h"
+#include "relayctl.h"
 #include "tlscert.h"
 
 #define OPENSSL_BIN "/usr/bin/openssl"
@@ -34,21 +34,10 @@ int tlscert_make(const char *dir, char *cert, size_t cert_cap, char *key, size_t
 	                      "-out",
 	                      cert,
 	                      NULL};
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execv(argv[0], argv);
-		_exit(127);
-	}
+	pid_t pid = relayctl_exec(argv, log);
 	int status;
-	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0) {
 		bench_note("openssl req failed (is the openssl package installed? see %s)", log);
 		return -1;
 	}
