@@ -237,15 +237,16 @@ static int mq_group_run(struct bench_server *s, const struct group_shape *shape,
 	return rc;
 }
 
+/* What both mosquitto peers share: everything but the start, idle connections and groups. */
+#define MQ_PEER_COMMON                                                                             \
+	.stop = mq_stop, .pid = mq_pid, .online_open = mq_online_open,                             \
+	.online_run = mq_online_run, .online_close = mq_online_close,                              \
+	.durable_run = mq_durable_run
+
 const struct bench_peer bench_peer_mosquitto = {
+    MQ_PEER_COMMON,
     .name = "mosquitto",
     .start = mq_start,
-    .stop = mq_stop,
-    .pid = mq_pid,
-    .online_open = mq_online_open,
-    .online_run = mq_online_run,
-    .online_close = mq_online_close,
-    .durable_run = mq_durable_run,
     .idle_open = mq_idle_open,
     .idle_grow = mq_idle_grow,
     .idle_close = mq_idle_close,
@@ -253,12 +254,7 @@ const struct bench_peer bench_peer_mosquitto = {
 };
 
 const struct bench_peer bench_peer_mosquitto_tls = {
+    MQ_PEER_COMMON,
     .name = "mosquitto+tls",
     .start = mq_tls_start,
-    .stop = mq_stop,
-    .pid = mq_pid,
-    .online_open = mq_online_open,
-    .online_run = mq_online_run,
-    .online_close = mq_online_close,
-    .durable_run = mq_durable_run,
 };
