@@ -73,10 +73,11 @@ static void check_online(const struct bench_peer *p)
 	assert_true(peak.relay_cpu > 0); /* the server's /proc, while it carried the messages */
 	assert_int_equal(peak.errors, 0);
 
-	/* Paced at 1000/s: about 500 in the half second measured, not the peak's count. */
+	/* Paced at 1000/s: about 500 in the half second measured, far below the peak's count
+	 * (the bounds leave room for a loaded machine). */
 	struct online_run paced;
 	assert_int_equal(p->online_run(os, 1000, 0.2, 0.5, &paced), 0);
-	assert_true(paced.delivered >= 300 && paced.delivered <= 700);
+	assert_true(paced.delivered >= 200 && paced.delivered <= 800);
 	assert_int_equal(paced.errors, 0);
 
 	p->online_close(os);
