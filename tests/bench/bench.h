@@ -196,6 +196,7 @@ enum { GROUP_PEERS = CMP_MOSQUITTO + 1 }; /* group: cairn and mosquitto */
 struct compare_side {
 	struct online_run peak;  /* as fast as the window allows */
 	struct online_run equal; /* at compare_results.equal_rate, the same for both */
+	struct online_run at50, at90; /* at 50% and 90% of this side's own peak */
 	struct durable_result durable;
 	struct idle_result idle;
 	bool have_online, have_durable, have_idle;

@@ -64,6 +64,20 @@ static int compare_online(const struct bench_opts *o, struct compare_results *r)
 		if (!r->side[i].have_online)
 			rc = -1;
 	}
+	/* Each at 50% and 90% of its own peak: latency where it is not saturated. */
+	for (int i = 0; i < CMP_PEERS; i++) {
+		struct compare_side *side = &r->side[i];
+		for (int k = 0; side->have_online && k < 2; k++) {
+			double rate = (k == 0 ? 0.5 : 0.9) * side->peak.rate;
+			bench_note("online (%s): at %.0f messages/s, %d%% of its peak",
+			           peers[i]->name, rate, k == 0 ? 50 : 90);
+			side->have_online =
+			    peers[i]->online_run(os[i], rate, o->warmup_s, o->duration_s,
+			                         k == 0 ? &side->at50 : &side->at90) == 0;
+		}
+		if (up[i] && !side->have_online)
+			rc = -1;
+	}
 	stop_all(s, os);
 	return rc;
 }

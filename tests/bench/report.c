@@ -374,6 +374,20 @@ static const struct side_row online_equal_rows[] = {
     {"  server cpu per message, us", 2, BETTER_LOWER, SIDE(equal.relay_cpu), SIDE(equal.rate)},
 };
 
+/* The same rows at 50% (then 90%) of each side's own peak. */
+static const struct side_row online_own_rows[2][5] = {
+    {{"  delivered/s", 0, BETTER_NONE, SIDE(at50.rate), NO_RATE},
+     {"  p50 latency, us", 0, BETTER_LOWER, SIDE(at50.p50_us), NO_RATE},
+     {"  p99 latency, us", 0, BETTER_LOWER, SIDE(at50.p99_us), NO_RATE},
+     {"  p99.9 latency, us", 0, BETTER_LOWER, SIDE(at50.p999_us), NO_RATE},
+     {"  server cpu per message, us", 2, BETTER_LOWER, SIDE(at50.relay_cpu), SIDE(at50.rate)}},
+    {{"  delivered/s", 0, BETTER_NONE, SIDE(at90.rate), NO_RATE},
+     {"  p50 latency, us", 0, BETTER_LOWER, SIDE(at90.p50_us), NO_RATE},
+     {"  p99 latency, us", 0, BETTER_LOWER, SIDE(at90.p99_us), NO_RATE},
+     {"  p99.9 latency, us", 0, BETTER_LOWER, SIDE(at90.p999_us), NO_RATE},
+     {"  server cpu per message, us", 2, BETTER_LOWER, SIDE(at90.relay_cpu), SIDE(at90.rate)}},
+};
+
 static const struct side_row durable_rows[] = {
     {"acknowledged/s", 0, BETTER_HIGHER, SIDE(durable.send_rate), NO_RATE},
     {"  server cpu, cores", 2, BETTER_NONE, SIDE(durable.send_relay_cpu), NO_RATE},
@@ -388,6 +402,14 @@ static const struct side_row durable_rows[] = {
 
 #define ROWS(a) (sizeof(a) / sizeof((a)[0]))
 
+/* A side's errors: every online run's, or the durable run's. */
+static uint64_t side_errors(const struct compare_side *s, bool durable)
+{
+	if (durable)
+		return s->durable.errors;
+	return s->peak.errors + s->equal.errors + s->at50.errors + s->at90.errors;
+}
+
 static void errors_row(const char *label, const struct compare_results *r, bool durable)
 {
 	double v[CMP_PEERS];
@@ -395,7 +417,7 @@ static void errors_row(const char *label, const struct compare_results *r, bool 
 	for (int i = 0; i < CMP_PEERS; i++) {
 		const struct compare_side *s = &r->side[i];
 		have[i] = durable ? s->have_durable : s->have_online;
-		v[i] = (double)(durable ? s->durable.errors : s->peak.errors + s->equal.errors);
+		v[i] = (double)side_errors(s, durable);
 	}
 	cmp_row5(label, 0, BETTER_NONE, v, have);
 }
@@ -415,6 +437,10 @@ static void cmp_online(const struct bench_opts *o, const struct compare_results 
 	side_values(r, &equal, false, v, have);
 	cmp_row5(label, 0, BETTER_NONE, v, have);
 	side_rows(r, online_equal_rows, ROWS(online_equal_rows), false);
+	printf("  at 50%% of each side's own peak\n");
+	side_rows(r, online_own_rows[0], ROWS(online_own_rows[0]), false);
+	printf("  at 90%% of each side's own peak\n");
+	side_rows(r, online_own_rows[1], ROWS(online_own_rows[1]), false);
 	errors_row("errors: lost, duplicated or reordered", r, false);
 }
 
@@ -517,7 +543,7 @@ static void add_sides(cJSON *j, const struct compare_results *r, int from, const
 	bool have[CMP_PEERS];
 	side_values(r, row, use_durable, v, have);
 	for (int i = from; i < CMP_PEERS; i++) {
-		char key[64];
+		char key[128];
 		snprintf(key, sizeof(key), "%s_%s", cmp_keys[i], suffix);
 		add_num(j, key, v[i], have[i]);
 	}
@@ -545,8 +571,7 @@ static void add_errors(cJSON *j, const struct compare_results *r, int from, bool
 		const struct compare_side *s = &r->side[i];
 		char key[64];
 		snprintf(key, sizeof(key), "%s_errors", cmp_keys[i]);
-		add_num(j, key,
-		        (double)(durable ? s->durable.errors : s->peak.errors + s->equal.errors),
+		add_num(j, key, (double)side_errors(s, durable),
 		        durable ? s->have_durable : s->have_online);
 	}
 }
@@ -582,6 +607,16 @@ int report_compare_json(const struct bench_opts *o, const struct compare_results
 	add_sides(on, r, CMP_CAIRN, "server_cpu_us_per_msg", &online_peak_rows[5], false);
 	add_sides(on, r, CMP_CAIRN, "server_cpu_us_per_msg_at_equal_load", &online_equal_rows[4],
 	          false);
+	/* At 50% and 90% of each side's own peak: "<side>_p99_us_at_50", ... */
+	static const char *const own_keys[5] = {"msgs_per_s", "p50_us", "p99_us", "p999_us",
+	                                        "server_cpu_us_per_msg"};
+	for (int k = 0; k < 2; k++)
+		for (int row = 0; row < 5; row++) {
+			char suffix[64];
+			snprintf(suffix, sizeof(suffix), "%s_at_%d", own_keys[row],
+			         k == 0 ? 50 : 90);
+			add_sides(on, r, CMP_CAIRN, suffix, &online_own_rows[k][row], false);
+		}
 	cJSON_AddNumberToObject(on, "message_bytes", r->online.size);
 	cJSON_AddNumberToObject(on, "senders", r->online.senders);
 	cJSON_AddNumberToObject(on, "window", r->online.window);

@@ -196,6 +196,9 @@ static void test_compare_json(void **state)
 		s->peak.rate = rate[i];
 		s->peak.relay_cpu = 0.5;
 		s->peak.p99_us = 100 + i;
+		s->at50.p99_us = 200 + i;
+		s->at90.p999_us = 300 + i;
+		s->at90.errors = 1;
 		s->durable.send_rate = acked[i];
 		s->durable.send_relay_cpu = 0.25;
 		s->durable.drain_rate = acked[i] / 2;
@@ -218,6 +221,10 @@ static void test_compare_json(void **state)
 	assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(on, "mosquitto_tls_msgs_per_s")));
 	assert_string_equal(cJSON_GetObjectItemCaseSensitive(on, "best_peer")->valuestring, "nats");
 	assert_true(num(on, "ratio_best") == 200000.0 / 300000.0);
+	/* Each side at 50% and 90% of its own peak; their errors count with the others. */
+	assert_true(num(on, "nats_p99_us_at_50") == 203);
+	assert_true(num(on, "cairn_p999_us_at_90") == 300);
+	assert_true(num(on, "nats_errors") == 1);
 	/* Server CPU per message, every side: 0.5 cores over the rate, in microseconds. */
 	assert_true(num(on, "cairn_server_cpu_us_per_msg") == 0.5 / 200000 * 1e6);
 	assert_true(num(on, "nats_server_cpu_us_per_msg") == 0.5 / 300000 * 1e6);
