@@ -12,7 +12,8 @@ PKGS="build-essential cmake pkg-config clang libclang-rt-14-dev
       debhelper lintian scdoc man-db adduser
       e2fsprogs mount
       libfuse3-dev fuse3
-      postgresql-15 libpq-dev haproxy"
+      postgresql-15 libpq-dev haproxy
+      nats-server libnats-dev"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

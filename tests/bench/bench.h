@@ -169,6 +169,9 @@ struct bench_peer {
 
 extern const struct bench_peer bench_peer_cairn;
 extern const struct bench_peer bench_peer_mosquitto; /* peer_mosquitto.c */
+/* compare only: online and durable (the others leave idle and group NULL). */
+extern const struct bench_peer bench_peer_mosquitto_tls;             /* peer_mosquitto.c */
+extern const struct bench_peer bench_peer_nats, bench_peer_nats_tls; /* peer_nats.c */
 
 /* ---- scenarios (scenarios.c) and reports (report.c) ------------------------------------- */
 
@@ -189,11 +192,13 @@ int report_json(const struct bench_opts *o, const struct bench_results *r);
 
 /* ---- compare: the same shapes against cairn and mosquitto (compare.c) ------------------ */
 
-enum { CMP_CAIRN, CMP_MOSQUITTO, CMP_PEERS };
+enum { CMP_CAIRN, CMP_MOSQUITTO, CMP_MOSQUITTO_TLS, CMP_NATS, CMP_NATS_TLS, CMP_PEERS };
+enum { GROUP_PEERS = CMP_MOSQUITTO + 1 }; /* group: cairn and mosquitto */
 
 struct compare_side {
 	struct online_run peak;  /* as fast as the window allows */
 	struct online_run equal; /* at compare_results.equal_rate, the same for both */
+	struct online_run at50, at90; /* at 50% and 90% of this side's own peak */
 	struct durable_result durable;
 	struct idle_result idle;
 	bool have_online, have_durable, have_idle;
@@ -218,8 +223,8 @@ int report_compare_json(const struct bench_opts *o, const struct compare_results
 
 struct group_step {
 	struct group_shape shape;
-	struct online_run side[CMP_PEERS];
-	bool have[CMP_PEERS];
+	struct online_run side[GROUP_PEERS];
+	bool have[GROUP_PEERS];
 };
 
 struct group_results {
@@ -264,6 +269,12 @@ double lat_percentile_us(struct lat_samples *s, double q);
 void lat_fill(struct lat_samples *s, struct online_run *out);
 void lat_reset(struct lat_samples *s);
 void lat_free(struct lat_samples *s);
+
+/* A durable run's rates and server CPU into OUT: SENT messages, sending from T0 until every
+ * one was acknowledged at T1, draining until T2 (monotonic ns); CPU0..2 the server's CPU
+ * seconds at those times. */
+void durable_times(struct durable_result *out, uint64_t sent, uint64_t t0, uint64_t t1, uint64_t t2,
+                   double cpu0, double cpu1, double cpu2);
 
 /* The timed phases of a run: warm-up, then DURATION_S measured, with the server's and the
  * generator's CPU time read at both ends. A generator's pacer calls phase_tick. */

@@ -1,15 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * `cairn-bench compare`: the same shapes against cairn-relay and mosquitto, on this machine in
- * one run. Online runs both servers side by side (the idle one costs nothing), each first as
- * fast as its window allows, then both at one offered rate, half the lower peak, so their
- * latencies compare at equal load. Durable and idle connections get a fresh server each.
+ * `cairn-bench compare`: the same shapes against cairn-relay, mosquitto and nats-server (each
+ * broker also over TLS), on this machine in one run. Online runs every server side by side
+ * (the idle ones cost nothing), each first as fast as its window allows, then all at one
+ * offered rate, half the lowest peak, so their latencies compare at equal load. Durable and
+ * idle connections get a fresh server each (idle: cairn and plain mosquitto only).
  */
 #include "bench.h"
 
 #define COMPARE_SENDERS 4
 
-static const struct bench_peer *const peers[CMP_PEERS] = {&bench_peer_cairn, &bench_peer_mosquitto};
+static const struct bench_peer *const peers[CMP_PEERS] = {&bench_peer_cairn, &bench_peer_mosquitto,
+                                                          &bench_peer_mosquitto_tls,
+                                                          &bench_peer_nats, &bench_peer_nats_tls};
 
 static void stop_all(struct bench_server *s[CMP_PEERS], struct online_session *os[CMP_PEERS])
 {
@@ -59,6 +62,20 @@ static int compare_online(const struct bench_opts *o, struct compare_results *r)
 		    peers[i]->online_run(os[i], r->equal_rate, o->warmup_s, o->duration_s,
 		                         &r->side[i].equal) == 0;
 		if (!r->side[i].have_online)
+			rc = -1;
+	}
+	/* Each at 50% and 90% of its own peak: latency where it is not saturated. */
+	for (int i = 0; i < CMP_PEERS; i++) {
+		struct compare_side *side = &r->side[i];
+		for (int k = 0; side->have_online && k < 2; k++) {
+			double rate = (k == 0 ? 0.5 : 0.9) * side->peak.rate;
+			bench_note("online (%s): at %.0f messages/s, %d%% of its peak",
+			           peers[i]->name, rate, k == 0 ? 50 : 90);
+			side->have_online =
+			    peers[i]->online_run(os[i], rate, o->warmup_s, o->duration_s,
+			                         k == 0 ? &side->at50 : &side->at90) == 0;
+		}
+		if (up[i] && !side->have_online)
 			rc = -1;
 	}
 	stop_all(s, os);
@@ -111,6 +128,8 @@ int compare_run(const struct bench_opts *o, struct compare_results *r)
 	if (compare_durable(o, r) != 0)
 		rc = -1;
 	for (int i = 0; i < CMP_PEERS; i++) {
+		if (peers[i]->idle_open == NULL)
+			continue; /* online and durable only */
 		r->side[i].have_idle = scenario_idle_into(peers[i], o, &r->side[i].idle) == 0 &&
 		                       r->side[i].idle.steps_len > 0;
 		if (!r->side[i].have_idle)

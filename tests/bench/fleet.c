@@ -565,12 +565,7 @@ int fleet_durable(struct fleet *f, uint64_t count, struct durable_result *out)
 	double cpu2 = bench_proc_cpu_s(f->relay_pid);
 	durable_phase(f, 2);
 	uint64_t sent = total_sent(f);
-	out->send_s = (double)(t1 - t0) / 1e9;
-	out->send_rate = (double)sent / out->send_s;
-	out->send_relay_cpu = (cpu1 - cpu0) / out->send_s;
-	out->drain_s = (double)(t2 - t1) / 1e9;
-	out->drain_rate = (double)sent / out->drain_s;
-	out->drain_relay_cpu = (cpu2 - cpu1) / out->drain_s;
+	durable_times(out, sent, t0, t1, t2, cpu0, cpu1, cpu2);
 	out->errors = f->errors - errors0;
 	return 0;
 }

@@ -12,7 +12,8 @@
 /* A group message of section 9.4's short size: what PROTOCOL.md pads a short text to. */
 #define GROUP_MESSAGE_BYTES 896
 
-static const struct bench_peer *const peers[CMP_PEERS] = {&bench_peer_cairn, &bench_peer_mosquitto};
+static const struct bench_peer *const peers[GROUP_PEERS] = {&bench_peer_cairn,
+                                                            &bench_peer_mosquitto};
 
 static int group_step(const struct bench_opts *o, struct group_step *st, int side)
 {
@@ -40,7 +41,7 @@ int group_run_all(const struct bench_opts *o, struct group_results *r)
 		                                 .size = o->online_size > 0 ? o->online_size
 		                                                            : GROUP_MESSAGE_BYTES,
 		                                 .window = o->send_window};
-		for (int side = 0; side < CMP_PEERS; side++) {
+		for (int side = 0; side < GROUP_PEERS; side++) {
 			if (side == CMP_MOSQUITTO && o->group_cairn_only)
 				continue;
 			st->have[side] = group_step(o, st, side) == 0;

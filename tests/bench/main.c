@@ -20,7 +20,7 @@
 #include "relayctl.h"
 
 enum { SC_ONLINE = 1, SC_DURABLE = 2, SC_CONNECTIONS = 4, SC_LIMIT = 8, SC_ALL = 15 };
-enum { SC_COMPARE = 16 }; /* alone: cairn and mosquitto side by side */
+enum { SC_COMPARE = 16 }; /* alone: cairn, mosquitto and NATS side by side */
 enum { SC_GROUP = 32 };   /* alone: one sender to N members, cairn and mosquitto */
 enum { SC_WORK = 64 };    /* alone: proof-of-work costs, no relay */
 enum { SC_TRANSPORT = 128 }; /* alone: each transport to one relay, side by side */
@@ -37,8 +37,10 @@ static void usage(FILE *f)
 	        "       cairn-bench [options] files\n"
 	        "  Runs the named scenarios (default: all) against a fresh cairn-relay each.\n"
 	        "  compare runs online (1 KiB, 4 senders), durable (1 KiB, 4 senders), idle\n"
-	        "  connections and limit against cairn-relay and /usr/sbin/mosquitto, and prints\n"
-	        "  one table, cairn vs mosquitto.\n"
+	        "  connections and limit against cairn-relay and /usr/sbin/mosquitto, online and\n"
+	        "  durable also against mosquitto over TLS and /usr/sbin/nats-server (core NATS,\n"
+	        "  JetStream) plain and over TLS, and prints one table with a ratio against the\n"
+	        "  best peer per row.\n"
 	        "  group sends 896-byte messages (--size) from one sender to N online members\n"
 	        "  (cairn: followers of one group log; mosquitto: subscribers of one topic), a\n"
 	        "  fresh server of each per N, and prints one table per N, cairn vs mosquitto.\n"

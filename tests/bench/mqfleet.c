@@ -64,6 +64,7 @@ struct mqfleet {
 	uv_check_t flusher;
 	uint16_t port;
 	pid_t broker_pid;
+	const char *cafile; /* TLS: the certificate to trust; NULL for plain TCP */
 	uint32_t n, size, window;
 	uint32_t nsubs, fanout; /* subscriber i is on the topic of publisher i / fanout */
 	struct fan_window fan;  /* fan-out (mqfleet_open_fanout): what every subscriber has */
@@ -351,6 +352,12 @@ static struct mosquitto *client_new(struct mqclient *c, const char *id, bool cle
 	mosquitto_threaded_set(m, true);
 	mosquitto_int_option(m, MOSQ_OPT_TCP_NODELAY, 1); /* as bconn.c and both servers */
 	mosquitto_disconnect_callback_set(m, on_disconnect);
+	/* The handshake runs inside mosquitto_connect, before the socket turns non-blocking. */
+	if (c->f->cafile != NULL &&
+	    mosquitto_tls_set(m, c->f->cafile, NULL, NULL, NULL, NULL) != MOSQ_ERR_SUCCESS) {
+		mosquitto_destroy(m);
+		return NULL;
+	}
 	if (c->role == ROLE_PUB) {
 		mosquitto_int_option(m, MOSQ_OPT_SEND_MAXIMUM, (int)c->f->window);
 		mosquitto_connect_callback_set(m, pub_on_connect);
@@ -498,8 +505,8 @@ static void on_flush(uv_check_t *h)
 }
 
 /* N publishers, each with FANOUT subscribers on its topic. */
-static struct mqfleet *fleet_open(uint16_t port, pid_t broker_pid, uint32_t n, uint32_t fanout,
-                                  uint32_t size, uint32_t window, bool durable)
+static struct mqfleet *fleet_open(uint16_t port, pid_t broker_pid, const char *cafile, uint32_t n,
+                                  uint32_t fanout, uint32_t size, uint32_t window, bool durable)
 {
 	struct mqfleet *f = calloc(1, sizeof(*f));
 	if (f == NULL)
@@ -516,6 +523,7 @@ static struct mqfleet *fleet_open(uint16_t port, pid_t broker_pid, uint32_t n, u
 	}
 	f->port = port;
 	f->broker_pid = broker_pid;
+	f->cafile = cafile;
 	f->n = n;
 	f->nsubs = n * fanout;
 	f->fanout = fanout;
@@ -554,16 +562,16 @@ static struct mqfleet *fleet_open(uint16_t port, pid_t broker_pid, uint32_t n, u
 	return f;
 }
 
-struct mqfleet *mqfleet_open(uint16_t port, pid_t broker_pid, uint32_t n, uint32_t size,
-                             uint32_t window, bool durable)
+struct mqfleet *mqfleet_open(uint16_t port, pid_t broker_pid, const char *cafile, uint32_t n,
+                             uint32_t size, uint32_t window, bool durable)
 {
-	return fleet_open(port, broker_pid, n, 1, size, window, durable);
+	return fleet_open(port, broker_pid, cafile, n, 1, size, window, durable);
 }
 
 struct mqfleet *mqfleet_open_fanout(uint16_t port, pid_t broker_pid, uint32_t members,
                                     uint32_t size, uint32_t window)
 {
-	return fleet_open(port, broker_pid, 1, members, size, window, false);
+	return fleet_open(port, broker_pid, NULL, 1, members, size, window, false);
 }
 
 /* ---- runs ----------------------------------------------------------------------------- */
@@ -692,12 +700,7 @@ int mqfleet_durable(struct mqfleet *f, uint64_t count, struct durable_result *ou
 	if (duplicates > 0)
 		bench_note("mosquitto: %llu messages delivered twice (QoS 1 allows it)",
 		           (unsigned long long)duplicates);
-	out->send_s = (double)(t1 - t0) / 1e9;
-	out->send_rate = (double)sent / out->send_s;
-	out->send_relay_cpu = (cpu1 - cpu0) / out->send_s;
-	out->drain_s = (double)(t2 - t1) / 1e9;
-	out->drain_rate = (double)sent / out->drain_s;
-	out->drain_relay_cpu = (cpu2 - cpu1) / out->drain_s;
+	durable_times(out, sent, t0, t1, t2, cpu0, cpu1, cpu2);
 	out->errors = f->errors - errors0;
 	return 0;
 }

@@ -19,13 +19,14 @@
 struct mqfleet;
 
 /*
- * Connects N subscribers and N publishers to the broker on 127.0.0.1:PORT, messages SIZE
- * bytes, WINDOW in flight per publisher. Without DURABLE the subscribers are clean sessions
+ * Connects N subscribers and N publishers to the broker on 127.0.0.1:PORT (over TLS when
+ * CAFILE, the certificate to trust, is not NULL), messages SIZE bytes, WINDOW in flight per
+ * publisher. Without DURABLE the subscribers are clean sessions
  * subscribed at QoS 0 and stay; with DURABLE they are persistent sessions (clean_session
  * false) that subscribe at QoS 1 and disconnect. Returns NULL on failure (after a note).
  */
-struct mqfleet *mqfleet_open(uint16_t port, pid_t broker_pid, uint32_t n, uint32_t size,
-                             uint32_t window, bool durable);
+struct mqfleet *mqfleet_open(uint16_t port, pid_t broker_pid, const char *cafile, uint32_t n,
+                             uint32_t size, uint32_t window, bool durable);
 
 /* The group scenario's shape: one publisher, MEMBERS subscribers on its topic at QoS 0, the
  * window counting messages not yet with every subscriber. */
@@ -41,5 +42,9 @@ int mqfleet_run(struct mqfleet *f, double target_rate, double warmup_s, double d
 int mqfleet_durable(struct mqfleet *f, uint64_t count, struct durable_result *out);
 
 void mqfleet_close(struct mqfleet *f);
+
+/* The loopback port of S, a server of bench_peer_mosquitto or bench_peer_mosquitto_tls (for
+ * tests). */
+uint16_t peer_mosquitto_port(const struct bench_server *s);
 
 #endif

@@ -10,14 +10,14 @@
  * (PUBACK) once the broker holds it in memory. Persistence writes the whole in-memory
  * database every autosave_interval seconds (1800, the default) and at exit; nothing is
  * written or fsynced per message. Cairn answers a SEND after the group commit's fsync.
+ *
+ * mosquitto+TLS is the same broker with its listener on TLS (a certificate the bench makes,
+ * tlscert.h) and the same generator over TLS; it runs online and durable only.
  */
 #include <pwd.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <mosquitto.h>
@@ -25,6 +25,7 @@
 #include "mqfleet.h"
 #include "mqidle.h"
 #include "relayctl.h"
+#include "tlscert.h"
 
 #define MOSQUITTO_BIN  "/usr/sbin/mosquitto"
 #define INFLIGHT_OUT   64 /* broker -> subscriber QoS 1 window: cairn's delivery_window */
@@ -33,7 +34,9 @@
 struct bench_server {
 	pid_t pid;
 	uint16_t port;
+	bool tls;
 	char dir[256];
+	char cert[300], key[300];
 };
 
 struct online_session {
@@ -43,12 +46,6 @@ struct online_session {
 struct idle_session {
 	struct mqidle *pool;
 };
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-	nanosleep(&ts, NULL);
-}
 
 /* Writes DIR/mosquitto.conf; returns 0 or -1. */
 static int write_config(const struct bench_server *s, const struct bench_opts *o, char *path,
@@ -64,6 +61,7 @@ static int write_config(const struct bench_server *s, const struct bench_opts *o
 	fprintf(f,
 	        "# cairn-bench compare: generated, removed when the run ends\n"
 	        "listener %u 127.0.0.1\n"
+	        "%s%s%s%s%s%s"
 	        "allow_anonymous true\n"
 	        "%s%s%s"
 	        "persistence true\n"
@@ -77,7 +75,9 @@ static int write_config(const struct bench_server *s, const struct bench_opts *o
 	        "log_dest stderr\n"
 	        "log_type error\n"
 	        "log_type warning\n",
-	        (unsigned)s->port, pw != NULL ? "user " : "", pw != NULL ? pw->pw_name : "",
+	        (unsigned)s->port, s->tls ? "certfile " : "", s->tls ? s->cert : "",
+	        s->tls ? "\n" : "", s->tls ? "keyfile " : "", s->tls ? s->key : "",
+	        s->tls ? "\n" : "", pw != NULL ? "user " : "", pw != NULL ? pw->pw_name : "",
 	        pw != NULL ? "\n" : "", s->dir, (unsigned long long)o->durable_count + 1000,
 	        (unsigned)INFLIGHT_OUT);
 	return fclose(f) == 0 ? 0 : -1;
@@ -87,47 +87,20 @@ static void mq_stop(struct bench_server *s)
 {
 	if (s == NULL)
 		return;
-	if (s->pid > 0) {
-		/* SIGTERM saves the database, as a clean stop of the relay finishes its commits. */
-		kill(s->pid, SIGTERM);
-		int status;
-		for (int i = 0; i < 1000 && waitpid(s->pid, &status, WNOHANG) == 0; i++)
-			sleep_ms(10);
-		if (waitpid(s->pid, &status, WNOHANG) == 0) {
-			kill(s->pid, SIGKILL);
-			waitpid(s->pid, &status, 0);
-		}
-	}
+	relayctl_kill(s->pid); /* SIGTERM saves the database */
 	if (s->dir[0] != '\0')
 		relayctl_remove_dir(s->dir);
 	free(s);
 }
 
-static int spawn(struct bench_server *s, const char *bin, const char *conf)
+static int spawn(struct bench_server *s, const char *bin, char *conf)
 {
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		execl(bin, bin, "-c", conf, (char *)NULL);
-		_exit(127);
-	}
-	s->pid = pid;
-	for (int i = 0; i < 1000; i++) {
-		if (relayctl_accepts(s->port))
-			return 0;
-		int status;
-		if (waitpid(pid, &status, WNOHANG) == pid) {
-			s->pid = 0;
-			return -1;
-		}
-		sleep_ms(10);
-	}
-	return -1;
+	char *const argv[] = {(char *)bin, "-c", conf, NULL};
+	s->pid = relayctl_spawn(argv, NULL, s->port);
+	return s->pid > 0 ? 0 : -1;
 }
 
-static int mq_start(const struct bench_opts *o, struct bench_server **out)
+static int start(const struct bench_opts *o, bool tls, struct bench_server **out)
 {
 	static bool lib_ready;
 	if (!lib_ready && mosquitto_lib_init() != MOSQ_ERR_SUCCESS)
@@ -136,6 +109,7 @@ static int mq_start(const struct bench_opts *o, struct bench_server **out)
 	struct bench_server *s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return -1;
+	s->tls = tls;
 	snprintf(s->dir, sizeof(s->dir), "/tmp/cairn-bench-mq-XXXXXX");
 	char conf[300];
 	if (mkdtemp(s->dir) == NULL) {
@@ -145,14 +119,36 @@ static int mq_start(const struct bench_opts *o, struct bench_server **out)
 	}
 	const char *bin = o->mosquitto_bin != NULL ? o->mosquitto_bin : MOSQUITTO_BIN;
 	s->port = relayctl_free_port();
-	if (s->port == 0 || write_config(s, o, conf, sizeof(conf)) != 0 ||
-	    spawn(s, bin, conf) != 0) {
+	if (s->port == 0 ||
+	    (tls && tlscert_make(s->dir, s->cert, sizeof(s->cert), s->key, sizeof(s->key)) != 0) ||
+	    write_config(s, o, conf, sizeof(conf)) != 0 || spawn(s, bin, conf) != 0) {
 		bench_note("could not start %s (is the mosquitto package installed?)", bin);
 		mq_stop(s);
 		return -1;
 	}
 	*out = s;
 	return 0;
+}
+
+static int mq_start(const struct bench_opts *o, struct bench_server **out)
+{
+	return start(o, false, out);
+}
+
+static int mq_tls_start(const struct bench_opts *o, struct bench_server **out)
+{
+	return start(o, true, out);
+}
+
+uint16_t peer_mosquitto_port(const struct bench_server *s)
+{
+	return s->port;
+}
+
+/* The certificate the generator trusts: NULL for plain TCP. */
+static const char *cafile(const struct bench_server *s)
+{
+	return s->tls ? s->cert : NULL;
 }
 
 static pid_t mq_pid(const struct bench_server *s)
@@ -166,8 +162,8 @@ static int mq_online_open(struct bench_server *s, const struct online_shape *sha
 	struct online_session *os = calloc(1, sizeof(*os));
 	if (os == NULL)
 		return -1;
-	os->fleet =
-	    mqfleet_open(s->port, s->pid, shape->senders, shape->size, shape->window, false);
+	os->fleet = mqfleet_open(s->port, s->pid, cafile(s), shape->senders, shape->size,
+	                         shape->window, false);
 	if (os->fleet == NULL) {
 		free(os);
 		return -1;
@@ -193,8 +189,8 @@ static void mq_online_close(struct online_session *os)
 static int mq_durable_run(struct bench_server *s, const struct durable_shape *shape,
                           struct durable_result *out)
 {
-	struct mqfleet *f =
-	    mqfleet_open(s->port, s->pid, shape->senders, shape->size, shape->window, true);
+	struct mqfleet *f = mqfleet_open(s->port, s->pid, cafile(s), shape->senders, shape->size,
+	                                 shape->window, true);
 	if (f == NULL)
 		return -1;
 	int rc = mqfleet_durable(f, shape->count, out);
@@ -241,17 +237,24 @@ static int mq_group_run(struct bench_server *s, const struct group_shape *shape,
 	return rc;
 }
 
+/* What both mosquitto peers share: everything but the start, idle connections and groups. */
+#define MQ_PEER_COMMON                                                                             \
+	.stop = mq_stop, .pid = mq_pid, .online_open = mq_online_open,                             \
+	.online_run = mq_online_run, .online_close = mq_online_close,                              \
+	.durable_run = mq_durable_run
+
 const struct bench_peer bench_peer_mosquitto = {
+    MQ_PEER_COMMON,
     .name = "mosquitto",
     .start = mq_start,
-    .stop = mq_stop,
-    .pid = mq_pid,
-    .online_open = mq_online_open,
-    .online_run = mq_online_run,
-    .online_close = mq_online_close,
-    .durable_run = mq_durable_run,
     .idle_open = mq_idle_open,
     .idle_grow = mq_idle_grow,
     .idle_close = mq_idle_close,
     .group_run = mq_group_run,
+};
+
+const struct bench_peer bench_peer_mosquitto_tls = {
+    MQ_PEER_COMMON,
+    .name = "mosquitto+tls",
+    .start = mq_tls_start,
 };

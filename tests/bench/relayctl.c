@@ -2,6 +2,7 @@
 /* Starting and stopping the relay under test (see relayctl.h). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -126,25 +127,9 @@ bool relayctl_accepts(uint16_t port)
 
 static int spawn(struct relayctl *r, const char *bin)
 {
-	pid_t pid = fork();
-	if (pid < 0)
-		return -1;
-	if (pid == 0) {
-		execl(bin, bin, "run", "--data", r->data, "--config", r->conf, (char *)NULL);
-		_exit(127);
-	}
-	r->pid = pid;
-	for (int i = 0; i < 1000; i++) {
-		if (relayctl_accepts(r->port))
-			return 0;
-		int status;
-		if (waitpid(pid, &status, WNOHANG) == pid) {
-			r->pid = 0;
-			return -1;
-		}
-		sleep_ms(10);
-	}
-	return -1;
+	char *const argv[] = {(char *)bin, "run", "--data", r->data, "--config", r->conf, NULL};
+	r->pid = relayctl_spawn(argv, NULL, r->port);
+	return r->pid > 0 ? 0 : -1;
 }
 
 int relayctl_start(struct relayctl *r, const char *bin, const char *const *limits, size_t nlimits)
@@ -175,20 +160,58 @@ int relayctl_start_store(struct relayctl *r, const char *bin, const char *const 
 	return 0;
 }
 
+pid_t relayctl_exec(char *const argv[], const char *log)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid != 0)
+		return pid;
+	if (log != NULL) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+	}
+	execv(argv[0], argv);
+	_exit(127);
+}
+
+pid_t relayctl_spawn(char *const argv[], const char *log, uint16_t port)
+{
+	pid_t pid = relayctl_exec(argv, log);
+	for (int i = 0; pid > 0 && i < 1000; i++) {
+		if (relayctl_accepts(port))
+			return pid;
+		int status;
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			return -1;
+		sleep_ms(10);
+	}
+	relayctl_kill(pid);
+	return -1;
+}
+
+void relayctl_kill(pid_t pid)
+{
+	if (pid <= 0)
+		return;
+	kill(pid, SIGTERM);
+	int status;
+	/* A clean stop finishes pending commits (and mosquitto saves its database); a server that
+	 * hangs is killed. */
+	for (int i = 0; i < 1000 && waitpid(pid, &status, WNOHANG) == 0; i++)
+		sleep_ms(10);
+	if (waitpid(pid, &status, WNOHANG) == 0) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+}
+
 void relayctl_stop(struct relayctl *r)
 {
-	if (r->pid > 0) {
-		kill(r->pid, SIGTERM);
-		int status;
-		/* A clean stop finishes pending commits; a relay that hangs is killed. */
-		for (int i = 0; i < 1000 && waitpid(r->pid, &status, WNOHANG) == 0; i++)
-			sleep_ms(10);
-		if (waitpid(r->pid, &status, WNOHANG) == 0) {
-			kill(r->pid, SIGKILL);
-			waitpid(r->pid, &status, 0);
-		}
-		r->pid = 0;
-	}
+	relayctl_kill(r->pid);
+	r->pid = 0;
 	if (r->dir[0] != '\0')
 		relayctl_remove_dir(r->dir);
 	r->dir[0] = '\0';

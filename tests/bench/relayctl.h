@@ -44,6 +44,14 @@ uint16_t relayctl_free_port(void);
 bool relayctl_accepts(uint16_t port);
 void relayctl_remove_dir(const char *dir);
 
+/* Processes the peers share. relayctl_exec starts ARGV (ARGV[0] a path) with its output into
+ * LOG, or the bench's own when LOG is NULL, and returns its pid or -1. relayctl_spawn does the
+ * same and waits until it accepts connections on 127.0.0.1:PORT: its pid, or -1 (stopped and
+ * reaped). relayctl_kill stops PID (SIGTERM, then SIGKILL after 10 s) and reaps it. */
+pid_t relayctl_exec(char *const argv[], const char *log);
+pid_t relayctl_spawn(char *const argv[], const char *log, uint16_t port);
+void relayctl_kill(pid_t pid);
+
 /* Finds cairn-relay: PATH if given, else beside this program or in the build tree. */
 const char *relayctl_find(const char *path, char *out, size_t cap);
 /* The same for any binary: PATH if given, else NAME beside this program, else IN_TREE (a path

@@ -3,6 +3,8 @@
  * The report: one table per scenario on stdout, or with --json one JSON object (cJSON) with
  * the same figures. Progress notes go to stderr, so stdout holds only the report.
  */
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -263,56 +265,198 @@ static double per_msg_us(double cores, double rate)
 	return rate > 0 ? cores / rate * 1e6 : 0;
 }
 
+/* The machine's limits, measured in the same run as a comparison. */
+static void cmp_limit(const struct limit_result *l)
+{
+	printf("limit: this machine, same run\n");
+	printf("  %-54s %12.0f\n", "loopback TCP, 1 KiB writes/s", l->loopback_writes_per_s);
+	printf("  %-54s %12.0f\n", "ChaCha20-Poly1305 seal of 1 KiB, ns", l->aead_ns[2]);
+}
+
+/* ---- compare: five columns, cairn and every peer ------------------------------------ */
+
+static const char *const cmp_heads[CMP_PEERS] = {"cairn", "mosquitto", "mosq+TLS", "NATS",
+                                                 "NATS+TLS"};
+/* JSON key prefixes; cairn's and mosquitto's keys are today's. */
+static const char *const cmp_keys[CMP_PEERS] = {"cairn", "mosquitto", "mosquitto_tls", "nats",
+                                                "nats_tls"};
+
+/* Which way a row's figure is better, for the ratio against the best peer. */
+enum better { BETTER_NONE, BETTER_HIGHER, BETTER_LOWER };
+
+/* The peer (not cairn) with the best of V among those HAVE says exist, or -1. */
+static int best_peer(enum better b, const double v[CMP_PEERS], const bool have[CMP_PEERS])
+{
+	int best = -1;
+	for (int i = CMP_CAIRN + 1; b != BETTER_NONE && i < CMP_PEERS; i++)
+		if (have[i] && (best < 0 || (b == BETTER_HIGHER ? v[i] > v[best] : v[i] < v[best])))
+			best = i;
+	return best;
+}
+
+/* cairn / the best peer, as "1.23 NATS", or "-". */
+static void ratio_text(char *out, size_t cap, enum better b, const double v[CMP_PEERS],
+                       const bool have[CMP_PEERS])
+{
+	int best = best_peer(b, v, have);
+	if (best < 0 || !have[CMP_CAIRN] || v[best] <= 0)
+		snprintf(out, cap, "-");
+	else
+		snprintf(out, cap, "%.2f %s", v[CMP_CAIRN] / v[best], cmp_heads[best]);
+}
+
+static void cmp_row5(const char *label, int decimals, enum better b, const double v[CMP_PEERS],
+                     const bool have[CMP_PEERS])
+{
+	printf("  %-44s", label);
+	for (int i = 0; i < CMP_PEERS; i++) {
+		char cell[32] = "-";
+		if (have[i])
+			snprintf(cell, sizeof(cell), "%.*f", decimals, v[i]);
+		printf(" %10s", cell);
+	}
+	char ratio[48];
+	ratio_text(ratio, sizeof(ratio), b, v, have);
+	printf("  %s\n", ratio);
+}
+
+/* A row of figures every side has: a double at OFF in struct compare_side, or with RATE_OFF
+ * the microseconds of CPU per message (the cores at OFF over the rate at RATE_OFF). */
+struct side_row {
+	const char *label;
+	int decimals;
+	enum better better;
+	size_t off, rate_off;
+};
+#define NO_RATE     SIZE_MAX
+#define SIDE(field) offsetof(struct compare_side, field)
+
+static double side_value(const struct compare_side *s, const struct side_row *row)
+{
+	double v = *(const double *)(const void *)((const char *)s + row->off);
+	if (row->rate_off == NO_RATE)
+		return v;
+	return per_msg_us(v, *(const double *)(const void *)((const char *)s + row->rate_off));
+}
+
+/* Fills V and HAVE for ROW; USE_DURABLE picks have_durable over have_online. */
+static void side_values(const struct compare_results *r, const struct side_row *row,
+                        bool use_durable, double v[CMP_PEERS], bool have[CMP_PEERS])
+{
+	for (int i = 0; i < CMP_PEERS; i++) {
+		const struct compare_side *s = &r->side[i];
+		have[i] = use_durable ? s->have_durable : s->have_online;
+		v[i] = have[i] ? side_value(s, row) : 0;
+	}
+}
+
+static void side_rows(const struct compare_results *r, const struct side_row *rows, size_t n,
+                      bool use_durable)
+{
+	for (size_t k = 0; k < n; k++) {
+		double v[CMP_PEERS];
+		bool have[CMP_PEERS];
+		side_values(r, &rows[k], use_durable, v, have);
+		cmp_row5(rows[k].label, rows[k].decimals, rows[k].better, v, have);
+	}
+}
+
+static const struct side_row online_peak_rows[] = {
+    {"delivered/s, as fast as the window allows", 0, BETTER_HIGHER, SIDE(peak.rate), NO_RATE},
+    {"  p50 latency, us", 0, BETTER_LOWER, SIDE(peak.p50_us), NO_RATE},
+    {"  p99 latency, us", 0, BETTER_LOWER, SIDE(peak.p99_us), NO_RATE},
+    {"  server cpu, cores", 2, BETTER_NONE, SIDE(peak.relay_cpu), NO_RATE},
+    {"  generator cpu, cores", 2, BETTER_NONE, SIDE(peak.gen_cpu), NO_RATE},
+    {"  server cpu per message, us", 2, BETTER_LOWER, SIDE(peak.relay_cpu), SIDE(peak.rate)},
+    {"  generator cpu per message, us", 2, BETTER_LOWER, SIDE(peak.gen_cpu), SIDE(peak.rate)},
+};
+
+static const struct side_row online_equal_rows[] = {
+    {"  p50 latency, us", 0, BETTER_LOWER, SIDE(equal.p50_us), NO_RATE},
+    {"  p99 latency, us", 0, BETTER_LOWER, SIDE(equal.p99_us), NO_RATE},
+    {"  p99.9 latency, us", 0, BETTER_LOWER, SIDE(equal.p999_us), NO_RATE},
+    {"  server cpu, cores", 2, BETTER_NONE, SIDE(equal.relay_cpu), NO_RATE},
+    {"  server cpu per message, us", 2, BETTER_LOWER, SIDE(equal.relay_cpu), SIDE(equal.rate)},
+};
+
+/* The same rows at 50% (then 90%) of each side's own peak. */
+static const struct side_row online_own_rows[2][5] = {
+    {{"  delivered/s", 0, BETTER_NONE, SIDE(at50.rate), NO_RATE},
+     {"  p50 latency, us", 0, BETTER_LOWER, SIDE(at50.p50_us), NO_RATE},
+     {"  p99 latency, us", 0, BETTER_LOWER, SIDE(at50.p99_us), NO_RATE},
+     {"  p99.9 latency, us", 0, BETTER_LOWER, SIDE(at50.p999_us), NO_RATE},
+     {"  server cpu per message, us", 2, BETTER_LOWER, SIDE(at50.relay_cpu), SIDE(at50.rate)}},
+    {{"  delivered/s", 0, BETTER_NONE, SIDE(at90.rate), NO_RATE},
+     {"  p50 latency, us", 0, BETTER_LOWER, SIDE(at90.p50_us), NO_RATE},
+     {"  p99 latency, us", 0, BETTER_LOWER, SIDE(at90.p99_us), NO_RATE},
+     {"  p99.9 latency, us", 0, BETTER_LOWER, SIDE(at90.p999_us), NO_RATE},
+     {"  server cpu per message, us", 2, BETTER_LOWER, SIDE(at90.relay_cpu), SIDE(at90.rate)}},
+};
+
+static const struct side_row durable_rows[] = {
+    {"acknowledged/s", 0, BETTER_HIGHER, SIDE(durable.send_rate), NO_RATE},
+    {"  server cpu, cores", 2, BETTER_NONE, SIDE(durable.send_relay_cpu), NO_RATE},
+    {"  server cpu per message, us", 2, BETTER_LOWER, SIDE(durable.send_relay_cpu),
+     SIDE(durable.send_rate)},
+    {"drained/s (reconnect, receive, acknowledge)", 0, BETTER_HIGHER, SIDE(durable.drain_rate),
+     NO_RATE},
+    {"  server cpu, cores", 2, BETTER_NONE, SIDE(durable.drain_relay_cpu), NO_RATE},
+    {"  server cpu per message, us", 2, BETTER_LOWER, SIDE(durable.drain_relay_cpu),
+     SIDE(durable.drain_rate)},
+};
+
+#define ROWS(a) (sizeof(a) / sizeof((a)[0]))
+
+/* A side's errors: every online run's, or the durable run's. */
+static uint64_t side_errors(const struct compare_side *s, bool durable)
+{
+	if (durable)
+		return s->durable.errors;
+	return s->peak.errors + s->equal.errors + s->at50.errors + s->at90.errors;
+}
+
+static void errors_row(const char *label, const struct compare_results *r, bool durable)
+{
+	double v[CMP_PEERS];
+	bool have[CMP_PEERS];
+	for (int i = 0; i < CMP_PEERS; i++) {
+		const struct compare_side *s = &r->side[i];
+		have[i] = durable ? s->have_durable : s->have_online;
+		v[i] = (double)side_errors(s, durable);
+	}
+	cmp_row5(label, 0, BETTER_NONE, v, have);
+}
+
 static void cmp_online(const struct bench_opts *o, const struct compare_results *r)
 {
-	const struct compare_side *c = &r->side[CMP_CAIRN], *m = &r->side[CMP_MOSQUITTO];
-	bool hc = c->have_online, hm = m->have_online;
-	char label[96];
 	printf("online: %u-byte messages, %u sender(s) -> %u subscriber(s), window %u per sender, "
 	       "%.1f s measured\n",
 	       (unsigned)r->online.size, (unsigned)r->online.senders, (unsigned)r->online.senders,
 	       (unsigned)r->online.window, o->duration_s);
-	cmp_row("delivered/s, as fast as the window allows", 0, c->peak.rate, hc, m->peak.rate, hm);
-	cmp_row("  p50 latency, us", 0, c->peak.p50_us, hc, m->peak.p50_us, hm);
-	cmp_row("  p99 latency, us", 0, c->peak.p99_us, hc, m->peak.p99_us, hm);
-	cmp_row("  server cpu, cores", 2, c->peak.relay_cpu, hc, m->peak.relay_cpu, hm);
-	cmp_row("  generator cpu, cores", 2, c->peak.gen_cpu, hc, m->peak.gen_cpu, hm);
-	cmp_row("  server cpu per message, us", 1, per_msg_us(c->peak.relay_cpu, c->peak.rate), hc,
-	        per_msg_us(m->peak.relay_cpu, m->peak.rate), hm);
-	cmp_row("  generator cpu per message, us", 1, per_msg_us(c->peak.gen_cpu, c->peak.rate), hc,
-	        per_msg_us(m->peak.gen_cpu, m->peak.rate), hm);
-	snprintf(label, sizeof(label), "delivered/s, both offered %.0f/s (half the lower peak)",
-	         r->equal_rate);
-	cmp_row(label, 0, c->equal.rate, hc, m->equal.rate, hm);
-	cmp_row("  p50 latency, us", 0, c->equal.p50_us, hc, m->equal.p50_us, hm);
-	cmp_row("  p99 latency, us", 0, c->equal.p99_us, hc, m->equal.p99_us, hm);
-	cmp_row("  server cpu, cores", 2, c->equal.relay_cpu, hc, m->equal.relay_cpu, hm);
-	cmp_row("errors: lost, duplicated or reordered", 0,
-	        (double)(c->peak.errors + c->equal.errors), hc,
-	        (double)(m->peak.errors + m->equal.errors), hm);
+	side_rows(r, online_peak_rows, ROWS(online_peak_rows), false);
+	char label[96];
+	snprintf(label, sizeof(label), "delivered/s, all offered %.0f/s", r->equal_rate);
+	static const struct side_row equal = {"", 0, BETTER_NONE, SIDE(equal.rate), NO_RATE};
+	double v[CMP_PEERS];
+	bool have[CMP_PEERS];
+	side_values(r, &equal, false, v, have);
+	cmp_row5(label, 0, BETTER_NONE, v, have);
+	side_rows(r, online_equal_rows, ROWS(online_equal_rows), false);
+	printf("  at 50%% of each side's own peak\n");
+	side_rows(r, online_own_rows[0], ROWS(online_own_rows[0]), false);
+	printf("  at 90%% of each side's own peak\n");
+	side_rows(r, online_own_rows[1], ROWS(online_own_rows[1]), false);
+	errors_row("errors: lost, duplicated or reordered", r, false);
 }
 
 static void cmp_durable(const struct compare_results *r)
 {
-	const struct compare_side *c = &r->side[CMP_CAIRN], *m = &r->side[CMP_MOSQUITTO];
-	bool hc = c->have_durable, hm = m->have_durable;
 	printf("durable: %llu messages of %u bytes, %u sender(s), window %u per sender; "
 	       "subscribers offline,\nthen back to receive everything\n",
 	       (unsigned long long)r->durable.count, (unsigned)r->durable.size,
 	       (unsigned)r->durable.senders, (unsigned)r->durable.window);
-	cmp_row("acknowledged/s (cairn: after fsync; mosquitto: in memory)", 0,
-	        c->durable.send_rate, hc, m->durable.send_rate, hm);
-	cmp_row("  server cpu, cores", 2, c->durable.send_relay_cpu, hc, m->durable.send_relay_cpu,
-	        hm);
-	cmp_row("  server cpu per message, us", 1,
-	        per_msg_us(c->durable.send_relay_cpu, c->durable.send_rate), hc,
-	        per_msg_us(m->durable.send_relay_cpu, m->durable.send_rate), hm);
-	cmp_row("drained/s (reconnect, receive, acknowledge)", 0, c->durable.drain_rate, hc,
-	        m->durable.drain_rate, hm);
-	cmp_row("  server cpu, cores", 2, c->durable.drain_relay_cpu, hc,
-	        m->durable.drain_relay_cpu, hm);
-	cmp_row("errors: lost or reordered", 0, (double)c->durable.errors, hc,
-	        (double)m->durable.errors, hm);
+	side_rows(r, durable_rows, ROWS(durable_rows), true);
+	errors_row("errors: lost or reordered", r, true);
 }
 
 /* The largest step of an idle run, or NULL. */
@@ -323,53 +467,62 @@ static const struct idle_step *last_step(const struct compare_side *s)
 
 static void cmp_idle(const struct compare_results *r)
 {
-	const struct idle_step *c = last_step(&r->side[CMP_CAIRN]);
-	const struct idle_step *m = last_step(&r->side[CMP_MOSQUITTO]);
-	const struct idle_step *any = c != NULL ? c : m;
+	double v[CMP_PEERS];
+	bool have[CMP_PEERS];
+	const struct idle_step *any = NULL;
+	for (int i = 0; i < CMP_PEERS; i++) {
+		const struct idle_step *st = last_step(&r->side[i]);
+		have[i] = st != NULL;
+		v[i] = st != NULL ? st->rss_per_conn : 0;
+		if (any == NULL)
+			any = st;
+	}
 	printf("idle connections: connected and subscribed, then silent (cairn: handshake, mailbox "
 	       "created,\nSUBSCRIBE; mosquitto: CONNECT with a clean session, SUBSCRIBE to a topic "
-	       "of its own)\n");
+	       "of its own;\nnot measured over TLS nor against NATS)\n");
 	char label[96];
-	snprintf(label, sizeof(label), "server RSS per connection at %u connections, bytes",
+	snprintf(label, sizeof(label), "server RSS per connection at %u, bytes",
 	         any != NULL ? (unsigned)any->connections : 0u);
-	cmp_row(label, 0, c != NULL ? c->rss_per_conn : 0, c != NULL,
-	        m != NULL ? m->rss_per_conn : 0, m != NULL);
-}
-
-/* The machine's limits, measured in the same run as a comparison. */
-static void cmp_limit(const struct limit_result *l)
-{
-	printf("limit: this machine, same run\n");
-	printf("  %-54s %12.0f\n", "loopback TCP, 1 KiB writes/s", l->loopback_writes_per_s);
-	printf("  %-54s %12.0f\n", "ChaCha20-Poly1305 seal of 1 KiB, ns", l->aead_ns[2]);
+	cmp_row5(label, 0, BETTER_LOWER, v, have);
 }
 
 void report_compare_table(const struct bench_opts *o, const struct compare_results *r)
 {
-	printf("cairn-bench compare: cairn-relay and mosquitto, the same shapes on this machine "
-	       "in one run%s\n\n",
+	printf("cairn-bench compare: cairn-relay, mosquitto and nats-server, plain and over TLS, "
+	       "the same shapes\non this machine in one run%s\n\n",
 	       o->quick ? " (--quick)" : "");
-	printf("  %-54s %12s %12s %7s\n", "", "cairn", "mosquitto", "ratio");
+	printf("  %-44s", "");
+	for (int i = 0; i < CMP_PEERS; i++)
+		printf(" %10s", cmp_heads[i]);
+	printf("  %s\n", "ratio, best peer");
 	cmp_online(o, r);
 	cmp_durable(r);
 	cmp_idle(r);
 	if (r->have_limit)
 		cmp_limit(&r->limit);
 	printf(
-	    "\nratio = cairn / mosquitto. What each side does per message:\n"
+	    "\nratio = cairn / the best of the four peers in that row (highest rate, lowest\n"
+	    "latency or cpu per message), named beside it; \"all offered\" is half the lowest\n"
+	    "peak, the same for every side. What each side does per message:\n"
 	    "- online: cairn carries every envelope in Noise-encrypted frames, and its owner\n"
 	    "  acknowledges each (at least once); the window is SENDs the relay has not answered.\n"
-	    "  mosquitto is QoS 0 on plain TCP (at most once, no acknowledgement); the generator\n"
-	    "  holds the window itself: messages published and not yet received.\n"
+	    "  mosquitto is QoS 0 and NATS core publish/subscribe (at most once, no\n"
+	    "  acknowledgement), on plain TCP or TLS; their generators hold the window\n"
+	    "  themselves: messages published and not yet received.\n"
 	    "- durable: cairn answers a SEND after the fsync of its group commit. mosquitto\n"
 	    "  answers a QoS 1 PUBLISH (PUBACK) with the message in memory only: it writes its\n"
 	    "  whole database every autosave_interval (1800 s) and at exit, never per message.\n"
-	    "- generators: the same structure, one thread and one libuv loop each. libmosquitto\n"
-	    "  reads a packet in 3-4 read() calls and writes each packet with its own write()\n"
-	    "  (and one byte to its wake-up socket pair); the cairn generator reads and writes\n"
-	    "  many envelopes per call. Where the generator and the server share too few cores,\n"
-	    "  the costlier generator holds its server back: read the cpu-per-message rows,\n"
-	    "  which do not depend on the generator, beside the rates.\n\n");
+	    "  NATS is JetStream with file storage and interest retention: a publish is\n"
+	    "  acknowledged once written to the stream's file, which nats-server 2.9 fsyncs every\n"
+	    "  sync_interval (2 min), not per message; the drain fetches 1000 at a time and\n"
+	    "  acknowledges each.\n"
+	    "- generators: cairn's and mosquitto's run one thread and one libuv loop each;\n"
+	    "  libmosquitto reads a packet in 3-4 read() calls and writes each packet with its\n"
+	    "  own write(). The NATS generator is libnats: a reader and a flusher thread per\n"
+	    "  connection, a delivery thread per subscription. Where the generator and the\n"
+	    "  server share too few cores, the costlier generator holds its server back: read\n"
+	    "  the cpu-per-message rows, which do not depend on the generator, beside the "
+	    "rates.\n\n");
 	printf("total %.0f s%s\n", r->total_s, o->quick ? " (--quick)" : "");
 }
 
@@ -387,10 +540,53 @@ static void add_ratio(cJSON *j, double c, bool have_c, double m, bool have_m)
 	add_num(j, "ratio", have_c && have_m && m > 0 ? c / m : 0, have_c && have_m && m > 0);
 }
 
+/* "<peer>_<suffix>" for every side in FROM .. CMP_PEERS - 1, from ROW. */
+static void add_sides(cJSON *j, const struct compare_results *r, int from, const char *suffix,
+                      const struct side_row *row, bool use_durable)
+{
+	double v[CMP_PEERS];
+	bool have[CMP_PEERS];
+	side_values(r, row, use_durable, v, have);
+	for (int i = from; i < CMP_PEERS; i++) {
+		char key[128];
+		snprintf(key, sizeof(key), "%s_%s", cmp_keys[i], suffix);
+		add_num(j, key, v[i], have[i]);
+	}
+}
+
+/* "best_peer" and "ratio_best": cairn / the best peer of ROW, or nulls. */
+static void add_best(cJSON *j, const struct compare_results *r, const struct side_row *row,
+                     bool use_durable)
+{
+	double v[CMP_PEERS];
+	bool have[CMP_PEERS];
+	side_values(r, row, use_durable, v, have);
+	int best = best_peer(row->better, v, have);
+	bool ok = best >= 0 && have[CMP_CAIRN] && v[best] > 0;
+	if (ok)
+		cJSON_AddStringToObject(j, "best_peer", cmp_keys[best]);
+	else
+		cJSON_AddNullToObject(j, "best_peer");
+	add_num(j, "ratio_best", ok ? v[CMP_CAIRN] / v[best] : 0, ok);
+}
+
+static void add_errors(cJSON *j, const struct compare_results *r, int from, bool durable)
+{
+	for (int i = from; i < CMP_PEERS; i++) {
+		const struct compare_side *s = &r->side[i];
+		char key[64];
+		snprintf(key, sizeof(key), "%s_errors", cmp_keys[i]);
+		add_num(j, key, (double)side_errors(s, durable),
+		        durable ? s->have_durable : s->have_online);
+	}
+}
+
 int report_compare_json(const struct bench_opts *o, const struct compare_results *r)
 {
 	const struct compare_side *c = &r->side[CMP_CAIRN], *m = &r->side[CMP_MOSQUITTO];
 	cJSON *root = cJSON_CreateObject();
+	/* The peers after mosquitto: new keys beside today's. */
+	const int newer = CMP_MOSQUITTO_TLS;
 
 	/* "online_1k" for the default shape; another --size names its own ("online_16k"). */
 	char key[32];
@@ -408,8 +604,24 @@ int report_compare_json(const struct bench_opts *o, const struct compare_results
 	add_num(on, "equal_load_msgs_per_s", r->equal_rate, hc && hm);
 	add_num(on, "cairn_p99_us_at_equal_load", c->equal.p99_us, hc);
 	add_num(on, "mosquitto_p99_us_at_equal_load", m->equal.p99_us, hm);
-	add_num(on, "cairn_errors", (double)(c->peak.errors + c->equal.errors), hc);
-	add_num(on, "mosquitto_errors", (double)(m->peak.errors + m->equal.errors), hm);
+	add_errors(on, r, CMP_CAIRN, false);
+	add_sides(on, r, newer, "msgs_per_s", &online_peak_rows[0], false);
+	add_best(on, r, &online_peak_rows[0], false);
+	add_sides(on, r, newer, "p99_us", &online_peak_rows[2], false);
+	add_sides(on, r, newer, "p99_us_at_equal_load", &online_equal_rows[1], false);
+	add_sides(on, r, CMP_CAIRN, "server_cpu_us_per_msg", &online_peak_rows[5], false);
+	add_sides(on, r, CMP_CAIRN, "server_cpu_us_per_msg_at_equal_load", &online_equal_rows[4],
+	          false);
+	/* At 50% and 90% of each side's own peak: "<side>_p99_us_at_50", ... */
+	static const char *const own_keys[5] = {"msgs_per_s", "p50_us", "p99_us", "p999_us",
+	                                        "server_cpu_us_per_msg"};
+	for (int k = 0; k < 2; k++)
+		for (int row = 0; row < 5; row++) {
+			char suffix[64];
+			snprintf(suffix, sizeof(suffix), "%s_at_%d", own_keys[row],
+			         k == 0 ? 50 : 90);
+			add_sides(on, r, CMP_CAIRN, suffix, &online_own_rows[k][row], false);
+		}
 	cJSON_AddNumberToObject(on, "message_bytes", r->online.size);
 	cJSON_AddNumberToObject(on, "senders", r->online.senders);
 	cJSON_AddNumberToObject(on, "window", r->online.window);
@@ -422,8 +634,12 @@ int report_compare_json(const struct bench_opts *o, const struct compare_results
 	add_ratio(du, c->durable.send_rate, hc, m->durable.send_rate, hm);
 	add_num(du, "cairn_drain_msgs_per_s", c->durable.drain_rate, hc);
 	add_num(du, "mosquitto_drain_msgs_per_s", m->durable.drain_rate, hm);
-	add_num(du, "cairn_errors", (double)c->durable.errors, hc);
-	add_num(du, "mosquitto_errors", (double)m->durable.errors, hm);
+	add_errors(du, r, CMP_CAIRN, true);
+	add_sides(du, r, newer, "msgs_per_s", &durable_rows[0], true);
+	add_best(du, r, &durable_rows[0], true);
+	add_sides(du, r, newer, "drain_msgs_per_s", &durable_rows[3], true);
+	add_sides(du, r, CMP_CAIRN, "server_cpu_us_per_msg", &durable_rows[2], true);
+	add_sides(du, r, CMP_CAIRN, "drain_server_cpu_us_per_msg", &durable_rows[5], true);
 	cJSON_AddNumberToObject(du, "messages", (double)r->durable.count);
 	cJSON_AddNumberToObject(du, "senders", r->durable.senders);
 	cJSON_AddNumberToObject(du, "window", r->durable.window);

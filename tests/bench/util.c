@@ -109,6 +109,17 @@ void lat_free(struct lat_samples *s)
 	memset(s, 0, sizeof(*s));
 }
 
+void durable_times(struct durable_result *out, uint64_t sent, uint64_t t0, uint64_t t1, uint64_t t2,
+                   double cpu0, double cpu1, double cpu2)
+{
+	out->send_s = (double)(t1 - t0) / 1e9;
+	out->send_rate = (double)sent / out->send_s;
+	out->send_relay_cpu = (cpu1 - cpu0) / out->send_s;
+	out->drain_s = (double)(t2 - t1) / 1e9;
+	out->drain_rate = (double)sent / out->drain_s;
+	out->drain_relay_cpu = (cpu2 - cpu1) / out->drain_s;
+}
+
 void phase_begin(struct bench_phase *ph, pid_t server, double warmup_s, double duration_s)
 {
 	memset(ph, 0, sizeof(*ph));
