@@ -269,7 +269,7 @@ static void test_traffic_counted_nothing_identifying(void **state)
 				fail_msg("%s is a client's port", after.s[i].name);
 
 	/* `cairn-relay status` prints the same figures. */
-	char cmd[2048], out[4096];
+	char cmd[4096], out[4096];
 	status_cmd(rp, cmd, sizeof(cmd));
 	assert_int_equal(run_capture(cmd, out, sizeof(out)), 0);
 	fprintf(stderr, "%s", out);
@@ -334,7 +334,7 @@ static void test_status_when_off(void **state)
 	(void)state;
 	struct relayproc *rp = &g_relay;
 	assert_int_equal(relayproc_init(rp, NULL), 0);
-	char cmd[2048], out[4096];
+	char cmd[4096], out[4096];
 	status_cmd(rp, cmd, sizeof(cmd));
 	assert_int_equal(run_capture(cmd, out, sizeof(out)), 1);
 	assert_non_null(strstr(out, "metrics are off: set [metrics] listen"));
@@ -352,7 +352,7 @@ static void test_non_loopback_refused_at_start(void **state)
 		assert_non_null(f);
 		fprintf(f, "[metrics]\nlisten = %s\n", bad[i]);
 		fclose(f);
-		char cmd[2048], out[4096];
+		char cmd[4096], out[4096];
 		/* timeout: a relay that started anyway would otherwise hang the test. */
 		snprintf(cmd, sizeof(cmd), "timeout 60 %s run --data %s/data --config %s 2>&1",
 		         CAIRN_RELAY_BIN, rp->dir, rp->conf);
@@ -385,7 +385,7 @@ static void test_unix_socket(void **state)
 	assert_int_equal(st.st_mode & 0777, 0600);
 	scrape_parse(0, sock, text, &e);
 	assert_true(get(&e, "mailboxes", "") == 0);
-	char cmd[2048], out[4096];
+	char cmd[4096], out[4096];
 	status_cmd(rp, cmd, sizeof(cmd));
 	assert_int_equal(run_capture(cmd, out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "envelopes stored   0 (0 B)\n"));
