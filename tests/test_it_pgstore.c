@@ -6,7 +6,7 @@
  * running relay: a SEND meanwhile gets an error, never an OK, the relay's memory keeps nothing
  * of it, and once the database is back the relay serves again without a restart of its own.
  */
-#define _GNU_SOURCE
+#define _GNU_SOURCE /* access */
 #include <signal.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -63,16 +63,24 @@ static void drain_texts(struct world *w, const struct owner *o, char *out, size_
 	tclient_close(&owner);
 }
 
+/* Creates O's mailbox, its owner then offline, and connects SENDER, which sends TEXT. */
+static void mailbox_and_sender(struct world *w, struct owner *o, struct tclient *sender,
+                               const char *text)
+{
+	struct tclient owner;
+	assert_int_equal(tclient_connect(&owner, w->r.port, w->r.pub), 0);
+	assert_int_equal(tclient_create(&owner, o->rid, o->sid, o->pk, o->sk), 0);
+	tclient_close(&owner);
+	assert_int_equal(tclient_connect(sender, w->r.port, w->r.pub), 0);
+	assert_int_equal(it_send(sender, o->sid, NULL, text, strlen(text)), 0);
+}
+
 static void test_envelope_survives_restart(void **state)
 {
 	struct world *w = *state;
-	struct tclient owner, sender;
+	struct tclient sender;
 	struct owner o;
-	assert_int_equal(tclient_connect(&owner, w->r.port, w->r.pub), 0);
-	assert_int_equal(tclient_create(&owner, o.rid, o.sid, o.pk, o.sk), 0);
-	tclient_close(&owner);
-	assert_int_equal(tclient_connect(&sender, w->r.port, w->r.pub), 0);
-	assert_int_equal(it_send(&sender, o.sid, NULL, "hello", 5), 0);
+	mailbox_and_sender(w, &o, &sender, "hello");
 	tclient_close(&sender);
 
 	assert_int_equal(relayproc_stop(&w->r, SIGTERM), 0);
@@ -90,34 +98,19 @@ static void test_envelope_survives_restart(void **state)
 	assert_int_not_equal(access(path, F_OK), 0);
 }
 
-/* As test_relay_store_pgonly: right after a SIGKILL the new postmaster may need a few tries. */
-static int restart_database(struct pgproc *pg)
-{
-	for (int i = 0; i < 20; i++) {
-		if (pgproc_start(pg) == 0)
-			return 0;
-		usleep(250 * 1000);
-	}
-	return -1;
-}
-
 static void test_send_while_database_down(void **state)
 {
 	struct world *w = *state;
-	struct tclient owner, sender;
+	struct tclient sender;
 	struct owner o;
-	assert_int_equal(tclient_connect(&owner, w->r.port, w->r.pub), 0);
-	assert_int_equal(tclient_create(&owner, o.rid, o.sid, o.pk, o.sk), 0);
-	tclient_close(&owner);
-	assert_int_equal(tclient_connect(&sender, w->r.port, w->r.pub), 0);
-	assert_int_equal(it_send(&sender, o.sid, NULL, "one", 3), 0);
+	mailbox_and_sender(w, &o, &sender, "one");
 
 	struct pgproc *pg = pg_cluster_get();
 	assert_non_null(pg);
 	pgproc_kill(pg);
 	/* Not stored, so not accepted: the sender hears so, and the relay keeps nothing. */
 	assert_int_equal(it_send(&sender, o.sid, NULL, "two", 3), CAIRN_ESTORAGE);
-	assert_int_equal(restart_database(pg), 0);
+	assert_int_equal(pg_cluster_restart(), 0);
 	/* The relay reconnects by itself on its next write. */
 	assert_int_equal(it_send(&sender, o.sid, NULL, "three", 5), 0);
 	tclient_close(&sender);

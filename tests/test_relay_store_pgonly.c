@@ -7,7 +7,6 @@
  * by hash of the mailbox with no index but its key; the relay's own session commits with
  * synchronous_commit on, whatever the database's default.
  */
-#define _GNU_SOURCE
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -48,18 +46,6 @@ static void load_ids(struct fixture *f, uint64_t *ids)
 	ids[0] = 0;
 	struct store_load_cb cb = {.envelope = count_envelope};
 	assert_int_equal(store_pg.load(f->store, &cb, ids), 0);
-}
-
-/* Starts the killed server again. Right after a SIGKILL its dying processes may still hold
- * the shared memory a new postmaster checks for, so it is tried a few times. */
-static int restart(struct pgproc *pg)
-{
-	for (int i = 0; i < 20; i++) {
-		if (pgproc_start(pg) == 0)
-			return 0;
-		usleep(250 * 1000);
-	}
-	return -1;
 }
 
 static void test_unreachable_refused(void **state)
@@ -100,7 +86,7 @@ static void test_server_killed_between_batches(void **state)
 	assert_int_equal(store_pg.commit(f->store, &second, 1), CAIRN_ESTORAGE);
 	/* Still down: the engine tries again and fails again, within its bounds. */
 	assert_int_equal(store_pg.commit(f->store, &second, 1), CAIRN_ESTORAGE);
-	assert_int_equal(restart(pg), 0);
+	assert_int_equal(pg_cluster_restart(), 0);
 	struct store_op third = envelope_put(4, 7);
 	assert_int_equal(store_pg.commit(f->store, &third, 1), 0);
 	uint64_t ids[8];
@@ -115,52 +101,45 @@ static void test_server_killed_between_batches(void **state)
 	size_t len;
 	assert_int_equal(store_pg.read_envelope(f->store, 1, out, sizeof(out), &len),
 	                 CAIRN_ESTORAGE);
-	assert_int_equal(restart(pg), 0);
+	assert_int_equal(pg_cluster_restart(), 0);
 	assert_int_equal(store_pg.read_envelope(f->store, 1, out, sizeof(out), &len), 0);
 	assert_int_equal(len, 32);
+}
+
+/* Runs SQL on F's database and checks its first value. */
+static void assert_sql(struct fixture *f, const char *sql, const char *want)
+{
+	char out[64];
+	assert_int_equal(pg_exec(f->conninfo, sql, out, sizeof(out)), 0);
+	assert_string_equal(out, want);
 }
 
 static void test_envelopes_partitioned_by_mailbox(void **state)
 {
 	struct fixture *f = *state;
-	char out[64];
-	assert_int_equal(
-	    pg_exec(f->conninfo,
-	            "SELECT partstrat::text || ':' || partnatts::text FROM pg_partitioned_table"
-	            " WHERE partrelid = 'envelopes'::regclass",
-	            out, sizeof(out)),
-	    0);
-	assert_string_equal(out, "h:1");
-	assert_int_equal(pg_exec(f->conninfo,
-	                         "SELECT a.attname FROM pg_partitioned_table AS p JOIN pg_attribute"
-	                         " AS a ON a.attrelid = p.partrelid AND a.attnum = p.partattrs[0]"
-	                         " WHERE p.partrelid = 'envelopes'::regclass",
-	                         out, sizeof(out)),
-	                 0);
-	assert_string_equal(out, "mailbox");
-	assert_int_equal(pg_exec(f->conninfo,
-	                         "SELECT count(*) FROM pg_inherits"
-	                         " WHERE inhparent = 'envelopes'::regclass",
-	                         out, sizeof(out)),
-	                 0);
-	assert_string_equal(out, "16");
+	assert_sql(f,
+	           "SELECT partstrat::text || ':' || partnatts::text FROM pg_partitioned_table"
+	           " WHERE partrelid = 'envelopes'::regclass",
+	           "h:1");
+	assert_sql(f,
+	           "SELECT a.attname FROM pg_partitioned_table AS p JOIN pg_attribute"
+	           " AS a ON a.attrelid = p.partrelid AND a.attnum = p.partattrs[0]"
+	           " WHERE p.partrelid = 'envelopes'::regclass",
+	           "mailbox");
+	assert_sql(f,
+	           "SELECT count(*) FROM pg_inherits"
+	           " WHERE inhparent = 'envelopes'::regclass",
+	           "16");
 	/* One index per partition (the key), and none on the hot path besides. */
-	assert_int_equal(pg_exec(f->conninfo,
-	                         "SELECT count(*) FROM pg_index AS i JOIN pg_inherits AS h"
-	                         " ON h.inhrelid = i.indrelid"
-	                         " WHERE h.inhparent = 'envelopes'::regclass",
-	                         out, sizeof(out)),
-	                 0);
-	assert_string_equal(out, "16");
+	assert_sql(f,
+	           "SELECT count(*) FROM pg_index AS i JOIN pg_inherits AS h"
+	           " ON h.inhrelid = i.indrelid"
+	           " WHERE h.inhparent = 'envelopes'::regclass",
+	           "16");
 	/* A mailbox's envelopes land in one partition. */
 	struct store_op puts[] = {envelope_put(1, 42), envelope_put(2, 42), envelope_put(3, 42)};
 	assert_int_equal(store_pg.commit(f->store, puts, 3), 0);
-	assert_int_equal(
-	    pg_exec(f->conninfo,
-	            "SELECT count(DISTINCT tableoid) FROM envelopes WHERE mailbox = 42", out,
-	            sizeof(out)),
-	    0);
-	assert_string_equal(out, "1");
+	assert_sql(f, "SELECT count(DISTINCT tableoid) FROM envelopes WHERE mailbox = 42", "1");
 }
 
 /* The database's default says off; the relay's session says on. */
@@ -173,9 +152,7 @@ static void test_synchronous_commit_on(void **state)
 	snprintf(db, sizeof(db), "%s", name + 1);
 	snprintf(sql, sizeof(sql), "ALTER DATABASE %s SET synchronous_commit = off", db);
 	assert_int_equal(pg_exec(f->conninfo, sql, NULL, 0), 0);
-	char out[16];
-	assert_int_equal(pg_exec(f->conninfo, "SHOW synchronous_commit", out, sizeof(out)), 0);
-	assert_string_equal(out, "off");
+	assert_sql(f, "SHOW synchronous_commit", "off");
 	reopen(f);
 	struct store_pg *st = f->store;
 	PGresult *r = pg_run(st, 0, "SHOW synchronous_commit", NULL);
