@@ -41,6 +41,7 @@ enum {
 	PG_LOG_EXPIRE,
 	PG_READ_ENVELOPE,
 	PG_READ_LOG_ENTRY,
+	PG_READ_LOG_ENTRIES,
 	PG_BEGIN,
 	PG_COMMIT,
 	PG_STMT_COUNT
@@ -132,6 +133,8 @@ int pg_schema(struct store_pg *st);
 int pg_load(void *store, const struct store_load_cb *cb, void *ctx);
 int pg_read_envelope(void *store, uint64_t id, uint8_t *out, size_t cap, size_t *len);
 int pg_read_log_entry(void *store, uint64_t id, uint8_t *out, size_t cap, size_t *len);
+int pg_read_log_entries(void *store, const uint64_t *ids, size_t n, uint8_t *out, size_t cap,
+                        size_t *total);
 uint64_t pg_disk_bytes(void *store);
 
 #endif

@@ -235,7 +235,7 @@ static int send_stmt(struct store_pg *st, int stmt, const struct pg_params *p)
 #define N(i) [i] = "cairn_" #i
 	    N(0),  N(1),  N(2),  N(3),  N(4),  N(5),  N(6),  N(7),  N(8),
 	    N(9),  N(10), N(11), N(12), N(13), N(14), N(15), N(16), N(17),
-	    N(18), N(19), N(20), N(21), N(22), N(23), N(24),
+	    N(18), N(19), N(20), N(21), N(22), N(23), N(24), N(25),
 #undef N
 	};
 	_Static_assert(sizeof(names) / sizeof(names[0]) == PG_STMT_COUNT, "name every statement");
@@ -423,7 +423,7 @@ const struct store_engine store_pg = {
     .load = pg_load,
     .read_envelope = pg_read_envelope,
     .read_log_entry = pg_read_log_entry,
-    .read_log_entries = NULL, /* one read per entry (store.h) */
+    .read_log_entries = pg_read_log_entries,
     .disk_bytes = pg_disk_bytes,
     .reclaim = NULL,    /* the database's own space is PostgreSQL's to manage */
     .free_bytes = NULL, /* VACUUM's free space is not ours to count */

@@ -75,6 +75,7 @@ const char *const pg_stmt_sql[PG_STMT_COUNT] = {
     [PG_LOG_EXPIRE] = "DELETE FROM log_entries WHERE id <= $1::int8",
     [PG_READ_ENVELOPE] = "SELECT body FROM envelopes WHERE id = $1::int8",
     [PG_READ_LOG_ENTRY] = "SELECT body FROM log_entries WHERE id = $1::int8",
+    [PG_READ_LOG_ENTRIES] = "SELECT id, body FROM log_entries WHERE id = ANY ($1::int8[])",
     [PG_BEGIN] = "BEGIN",
     [PG_COMMIT] = "COMMIT",
 };
