@@ -26,6 +26,8 @@ enum {
 	PG_MAILBOX_DELETE,
 	PG_ENVELOPE_PUT,
 	PG_ENVELOPE_DELETE,
+	PG_ENVELOPE_PUTS,    /* a run of STORE_ENVELOPE_PUT as arrays (unnest) */
+	PG_ENVELOPE_DELETES, /* a run of STORE_ENVELOPE_DELETE as one int8[] */
 	PG_EXPIRE,
 	PG_ID_MARK,
 	PG_BUNDLE_PUT,
@@ -39,6 +41,7 @@ enum {
 	PG_LOG_EXPIRE,
 	PG_READ_ENVELOPE,
 	PG_READ_LOG_ENTRY,
+	PG_READ_LOG_ENTRIES,
 	PG_BEGIN,
 	PG_COMMIT,
 	PG_STMT_COUNT
@@ -77,6 +80,18 @@ void pg_param_null(struct pg_params *p);
 void pg_param_ids(struct pg_params *p, const uint64_t *ids, size_t n, uint8_t *buf, size_t cap);
 /* The bytes pg_param_ids needs for N ids. */
 size_t pg_ids_size(size_t n);
+
+/* Types of binary parameters (pg_type.h's OIDs, which are fixed). */
+#define PG_INT8_OID  20
+#define PG_BYTEA_OID 17
+/* Writing a one-dimensional array's binary form by hand: its header (at most PG_ARRAY_HEADER
+ * bytes) for N elements of type OID, then each element (an int8 takes PG_ARRAY_I64 bytes, a
+ * bytea 4 + its length). Each returns the bytes written. */
+#define PG_ARRAY_HEADER 20
+#define PG_ARRAY_I64    12
+size_t pg_array_header(uint8_t *buf, uint32_t oid, size_t n);
+size_t pg_array_i64(uint8_t *buf, uint64_t v);
+size_t pg_array_bytes(uint8_t *buf, const void *bytes, uint32_t len);
 
 /* Connects if not connected: sets the session, makes or checks the schema (pg_schema) and
  * prepares every statement. Returns 0, CAIRN_ESTATE for a newer schema, or CAIRN_ESTORAGE.
@@ -118,6 +133,8 @@ int pg_schema(struct store_pg *st);
 int pg_load(void *store, const struct store_load_cb *cb, void *ctx);
 int pg_read_envelope(void *store, uint64_t id, uint8_t *out, size_t cap, size_t *len);
 int pg_read_log_entry(void *store, uint64_t id, uint8_t *out, size_t cap, size_t *len);
+int pg_read_log_entries(void *store, const uint64_t *ids, size_t n, uint8_t *out, size_t cap,
+                        size_t *total);
 uint64_t pg_disk_bytes(void *store);
 
 #endif

@@ -24,7 +24,7 @@
 struct pg_op {
 	int stmt, second;
 	struct pg_params p, p2;
-	uint8_t *ids; /* the int8[] of a delete, owned */
+	uint8_t *ids; /* the arrays of a delete or of a run (build_run), owned */
 };
 
 /* The digest column is NULL for an open mailbox. */
@@ -177,12 +177,65 @@ static int build(const struct store_op *op, struct pg_op *out)
 	return out->p.bad || out->p2.bad ? CAIRN_ESTORAGE : 0;
 }
 
+/* Whether OP may join a run of its kind in one array statement (build_run). */
+static bool runs(const struct store_op *op)
+{
+	return (op->kind == STORE_ENVELOPE_PUT && op->bundle_e == NULL) ||
+	       op->kind == STORE_ENVELOPE_DELETE;
+}
+
+/*
+ * Fills OUT for the N > 1 consecutive ops OPS of one kind (runs()): their envelopes as arrays
+ * in one statement. Consecutive ops only, so the batch's order is kept. Returns 0,
+ * CAIRN_ENOMEM, or CAIRN_ESTORAGE for an op the store cannot hold.
+ */
+static int build_run(const struct store_op *ops, size_t n, struct pg_op *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->second = -1;
+	bool put = ops[0].kind == STORE_ENVELOPE_PUT;
+	out->stmt = put ? PG_ENVELOPE_PUTS : PG_ENVELOPE_DELETES;
+	size_t cap = PG_ARRAY_HEADER + PG_ARRAY_I64 * n;
+	if (put) {
+		cap = 3 * cap + PG_ARRAY_HEADER;
+		for (size_t i = 0; i < n; i++) {
+			if (ops[i].body == NULL && ops[i].len != 0)
+				return CAIRN_ESTORAGE;
+			cap += 4 + (size_t)ops[i].len;
+		}
+	}
+	if (cap > INT32_MAX)
+		return CAIRN_ESTORAGE;
+	uint8_t *buf = out->ids = malloc(cap);
+	if (buf == NULL)
+		return CAIRN_ENOMEM;
+	size_t off = 0;
+	/* ids; then, for inserts, mailboxes, times and bodies: one array each. */
+	for (int col = 0; col < (put ? 4 : 1); col++) {
+		size_t start = off;
+		off += pg_array_header(buf + off, col == 3 ? PG_BYTEA_OID : PG_INT8_OID, n);
+		for (size_t i = 0; i < n; i++) {
+			const struct store_op *op = &ops[i];
+			uint64_t v = col == 0   ? op->envelope_id
+			             : col == 1 ? op->mailbox_id
+			                        : (uint64_t)op->stored_at;
+			if (col < 2 && v > (uint64_t)INT64_MAX)
+				return CAIRN_ESTORAGE;
+			off += col == 3 ? pg_array_bytes(buf + off, op->body, op->len)
+			                : pg_array_i64(buf + off, v);
+		}
+		pg_param_bytes(&out->p, buf + start, off - start);
+	}
+	return out->p.bad ? CAIRN_ESTORAGE : 0;
+}
+
 static int send_stmt(struct store_pg *st, int stmt, const struct pg_params *p)
 {
 	static const char *const names[] = {
 #define N(i) [i] = "cairn_" #i
-	    N(0),  N(1),  N(2),  N(3),  N(4),  N(5),  N(6),  N(7),  N(8),  N(9),  N(10), N(11),
-	    N(12), N(13), N(14), N(15), N(16), N(17), N(18), N(19), N(20), N(21), N(22),
+	    N(0),  N(1),  N(2),  N(3),  N(4),  N(5),  N(6),  N(7),  N(8),
+	    N(9),  N(10), N(11), N(12), N(13), N(14), N(15), N(16), N(17),
+	    N(18), N(19), N(20), N(21), N(22), N(23), N(24), N(25),
 #undef N
 	};
 	_Static_assert(sizeof(names) / sizeof(names[0]) == PG_STMT_COUNT, "name every statement");
@@ -292,8 +345,13 @@ static int pg_commit(void *store, const struct store_op *ops, size_t n)
 	if (built == NULL)
 		return CAIRN_ESTORAGE;
 	int rc = 0;
-	for (size_t i = 0; i < n && rc == 0; i++)
-		rc = build(&ops[i], &built[i]);
+	size_t m = 0;
+	for (size_t i = 0, j; i < n && rc == 0; i = j, m++) {
+		for (j = i + 1;
+		     runs(&ops[i]) && j < n && ops[j].kind == ops[i].kind && runs(&ops[j]);)
+			j++;
+		rc = j - i > 1 ? build_run(&ops[i], j - i, &built[m]) : build(&ops[i], &built[m]);
+	}
 	if (rc != 0) {
 		rc = CAIRN_ESTORAGE;
 		goto out;
@@ -302,7 +360,7 @@ static int pg_commit(void *store, const struct store_op *ops, size_t n)
 		goto out;
 	size_t stmts;
 	bool lost = true;
-	if (PQenterPipelineMode(st->conn) != 1 || send_batch(st, built, n, &stmts) != 0)
+	if (PQenterPipelineMode(st->conn) != 1 || send_batch(st, built, m, &stmts) != 0)
 		rc = CAIRN_ESTORAGE;
 	else
 		rc = read_batch(st, stmts, &lost);
@@ -314,7 +372,7 @@ static int pg_commit(void *store, const struct store_op *ops, size_t n)
 		PQclear(r);
 	}
 out:
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < m; i++)
 		free(built[i].ids);
 	free(built);
 	return rc;
@@ -365,7 +423,7 @@ const struct store_engine store_pg = {
     .load = pg_load,
     .read_envelope = pg_read_envelope,
     .read_log_entry = pg_read_log_entry,
-    .read_log_entries = NULL, /* one read per entry (store.h) */
+    .read_log_entries = pg_read_log_entries,
     .disk_bytes = pg_disk_bytes,
     .reclaim = NULL,    /* the database's own space is PostgreSQL's to manage */
     .free_bytes = NULL, /* VACUUM's free space is not ours to count */

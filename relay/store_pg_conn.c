@@ -20,9 +20,6 @@
  * for dead (a partition that TCP alone would notice only after minutes) and the batch fails. */
 #define PG_WAIT_MS 30000
 
-/* Types of the binary parameters (pg_type.h's OIDs, which are fixed). */
-#define PG_INT8_OID 20
-
 void pg_param_i64(struct pg_params *p, int64_t v)
 {
 	if (p->n >= PG_PARAMS_MAX) {
@@ -91,35 +88,52 @@ static void put_be32(uint8_t *b, uint32_t v)
 	memcpy(b, &n, 4);
 }
 
-size_t pg_ids_size(size_t n)
+/* An array's binary form (array_send): ndim, has-nulls, element type, then per dimension its
+ * length and lower bound, then each element as its length and value. */
+size_t pg_array_header(uint8_t *buf, uint32_t oid, size_t n)
 {
-	return 20 + 12 * n;
+	put_be32(buf, n > 0 ? 1 : 0);
+	put_be32(buf + 4, 0);
+	put_be32(buf + 8, oid);
+	if (n == 0)
+		return 12;
+	put_be32(buf + 12, (uint32_t)n);
+	put_be32(buf + 16, 1);
+	return 20;
 }
 
-/* The array's binary form (array_send): ndim, has-nulls, element type, then per dimension its
- * length and lower bound, then each element as its length and value. */
+size_t pg_array_i64(uint8_t *buf, uint64_t v)
+{
+	put_be32(buf, 8);
+	put_be32(buf + 4, (uint32_t)(v >> 32));
+	put_be32(buf + 8, (uint32_t)v);
+	return 12;
+}
+
+size_t pg_array_bytes(uint8_t *buf, const void *bytes, uint32_t len)
+{
+	put_be32(buf, len);
+	if (len > 0)
+		memcpy(buf + 4, bytes, len);
+	return 4 + (size_t)len;
+}
+
+size_t pg_ids_size(size_t n)
+{
+	return PG_ARRAY_HEADER + PG_ARRAY_I64 * n;
+}
+
 void pg_param_ids(struct pg_params *p, const uint64_t *ids, size_t n, uint8_t *buf, size_t cap)
 {
-	if (n > INT32_MAX / 12 || pg_ids_size(n) > cap || (n > 0 && ids == NULL)) {
+	if (n > INT32_MAX / PG_ARRAY_I64 || pg_ids_size(n) > cap || (n > 0 && ids == NULL)) {
 		p->bad = true;
 		return;
 	}
-	put_be32(buf, n > 0 ? 1 : 0);
-	put_be32(buf + 4, 0);
-	put_be32(buf + 8, PG_INT8_OID);
-	size_t off = 12;
-	if (n > 0) {
-		put_be32(buf + 12, (uint32_t)n);
-		put_be32(buf + 16, 1);
-		off = 20;
-	}
+	size_t off = pg_array_header(buf, PG_INT8_OID, n);
 	for (size_t i = 0; i < n; i++) {
 		if (ids[i] > (uint64_t)INT64_MAX)
 			p->bad = true;
-		put_be32(buf + off, 8);
-		put_be32(buf + off + 4, (uint32_t)(ids[i] >> 32));
-		put_be32(buf + off + 8, (uint32_t)ids[i]);
-		off += 12;
+		off += pg_array_i64(buf + off, ids[i]);
 	}
 	pg_param_bytes(p, buf, off);
 }

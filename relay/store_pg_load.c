@@ -6,6 +6,7 @@
  * sits whole in memory; a body by id; and the store's size, sampled.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -258,6 +259,64 @@ int pg_read_envelope(void *store, uint64_t id, uint8_t *out, size_t cap, size_t 
 int pg_read_log_entry(void *store, uint64_t id, uint8_t *out, size_t cap, size_t *len)
 {
 	return read_body(store, PG_READ_LOG_ENTRY, id, out, cap, len);
+}
+
+/*
+ * The engine's read_log_entries (store.h): IDS[0..N) in one statement (one round trip, one
+ * snapshot), their bodies copied into OUT in the order asked. Returns 0, CAIRN_EDENIED if
+ * one is absent, CAIRN_ENOBUFS if they do not fit in CAP, CAIRN_EINVAL, or CAIRN_ESTORAGE;
+ * *TOTAL is 0 on error.
+ */
+int pg_read_log_entries(void *store, const uint64_t *ids, size_t n, uint8_t *out, size_t cap,
+                        size_t *total)
+{
+	struct store_pg *st = store;
+	*total = 0;
+	if (n > 0 && (ids == NULL || out == NULL))
+		return CAIRN_EINVAL;
+	if (n == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] > (uint64_t)INT64_MAX)
+			return CAIRN_EDENIED; /* never stored, as read_log_entry says */
+	if (n > (size_t)INT32_MAX / PG_ARRAY_I64 || pg_connect(st, NULL, 0) != 0)
+		return CAIRN_ESTORAGE;
+	size_t cap_ids = pg_ids_size(n);
+	uint8_t *buf = malloc(cap_ids);
+	if (buf == NULL)
+		return CAIRN_ESTORAGE;
+	struct pg_params p = {0};
+	pg_param_ids(&p, ids, n, buf, cap_ids);
+	PGresult *r = p.bad ? NULL : pg_run(st, PG_READ_LOG_ENTRIES, NULL, &p);
+	free(buf);
+	int rc = r != NULL && PQresultStatus(r) == PGRES_TUPLES_OK ? 0 : CAIRN_ESTORAGE;
+	int rows = rc == 0 ? PQntuples(r) : 0;
+	size_t sum = 0;
+	/* At most STORAGE_READ_ENTRIES_MAX ids from the relay: a scan of the rows per id is less
+	 * work than sorting them. */
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		int row = -1;
+		for (int k = 0; k < rows && row < 0; k++) {
+			int64_t id;
+			if (pg_col_i64(r, k, 0, &id) == 0 && (uint64_t)id == ids[i])
+				row = k;
+		}
+		if (row < 0) {
+			rc = CAIRN_EDENIED;
+		} else if (PQgetisnull(r, row, 1)) {
+			rc = CAIRN_ESTORAGE;
+		} else if ((size_t)PQgetlength(r, row, 1) > cap - sum) {
+			rc = CAIRN_ENOBUFS;
+		} else {
+			size_t len = (size_t)PQgetlength(r, row, 1);
+			memcpy(out + sum, PQgetvalue(r, row, 1), len);
+			sum += len;
+		}
+	}
+	PQclear(r);
+	if (rc == 0)
+		*total = sum;
+	return rc;
 }
 
 static int64_t monotonic_ms(void)

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <libpq-fe.h>
@@ -52,6 +53,20 @@ static inline struct pgproc *pg_cluster_get(void)
 	pg_cluster.owner = getpid();
 	atexit(pg_cluster_stop);
 	return &pg_cluster.pg;
+}
+
+/* Starts the cluster again after pgproc_kill. Right after a SIGKILL its dying processes may
+ * still hold the shared memory a new postmaster checks for, so it is tried a few times.
+ * Returns 0 or -1. */
+static inline int pg_cluster_restart(void)
+{
+	for (int i = 0; i < 20; i++) {
+		if (pgproc_start(&pg_cluster.pg) == 0)
+			return 0;
+		struct timespec pause = {.tv_nsec = 250 * 1000 * 1000};
+		nanosleep(&pause, NULL);
+	}
+	return -1;
 }
 
 /* Makes a new, empty database and writes its libpq connection string into OUT. Returns 0 or

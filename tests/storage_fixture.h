@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The storage thread on a real uv loop, with the SQLite engine in a fresh directory for each
- * test: the fixture of test_relay_storage.c and test_relay_storage_log.c.
+ * test: the fixture of test_relay_storage.c and test_relay_storage_log.c. Built with
+ * CAIRN_TEST_PG (the *_pg tests), the engine is PostgreSQL in a fresh database of this
+ * process's cluster (pg_fixture.h). ENGINE names it; storage_params(DIR) is where it is.
  */
 #ifndef CAIRN_TESTS_STORAGE_FIXTURE_H
 #define CAIRN_TESTS_STORAGE_FIXTURE_H
@@ -20,6 +22,25 @@
 #include "storage.h"
 #include "store_files.h"
 
+#ifdef CAIRN_TEST_PG
+#include "pg_fixture.h"
+#define ENGINE store_pg
+#else
+#define ENGINE store_sqlite
+#endif
+
+/* The current test's database (PostgreSQL; one test at a time per process). */
+static char storage_conninfo[512];
+
+/* The store of the test whose directory is DIR (the SQLite engine's; PostgreSQL's database is
+ * the test's own). Valid until the next call. */
+static inline const struct store_params *storage_params(const char *dir)
+{
+	static struct store_params params;
+	params = (struct store_params){.dir = dir, .connection = storage_conninfo};
+	return &params;
+}
+
 struct fixture {
 	char dir[64];
 	uv_loop_t loop;
@@ -37,6 +58,14 @@ static inline struct fixture *fixture_open(void)
 		free(f);
 		return NULL;
 	}
+#ifdef CAIRN_TEST_PG
+	if (pg_fresh_database(storage_conninfo, sizeof(storage_conninfo)) != 0) {
+		uv_loop_close(&f->loop);
+		rmdir(f->dir);
+		free(f);
+		return NULL;
+	}
+#endif
 	f->loop_thread = pthread_self();
 	return f;
 }

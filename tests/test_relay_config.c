@@ -435,6 +435,8 @@ static void test_store_section(void **state)
 	assert_string_equal(c.store_engine, "postgresql");
 	assert_string_equal(c.store_connection,
 	                    "host=db1,db2 dbname=cairn target_session_attrs=read-write");
+	/* The reserve file guards the data directory's disk, not the database's. */
+	assert_int_equal(c.disk_reserve, 0);
 
 	struct relay_config d;
 	relay_config_defaults(&c);

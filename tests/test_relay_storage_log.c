@@ -19,7 +19,9 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#ifndef CAIRN_TEST_PG
 #include <sqlite3.h>
+#endif
 #include <uv.h>
 
 #include "cairn/error.h"
@@ -94,7 +96,7 @@ static int gate_commit(void *store, const struct store_op *ops, size_t n)
 	if (gate.allowed > 0)
 		gate.allowed--;
 	pthread_mutex_unlock(&gate.mu);
-	return store_sqlite.commit(store, ops, n);
+	return ENGINE.commit(store, ops, n);
 }
 
 static void gate_allow(int n)
@@ -135,9 +137,7 @@ static int setup(void **state)
 static struct storage *open_with_entries(struct fixture *f, const struct store_engine *engine)
 {
 	struct storage *s;
-	assert_int_equal(
-	    storage_open(&f->loop, engine, &(struct store_params){.dir = f->dir}, NULL, NULL, &s),
-	    0);
+	assert_int_equal(storage_open(&f->loop, engine, storage_params(f->dir), NULL, NULL, &s), 0);
 	static struct tjob w[1 + N_ENTRIES];
 	tjob_write(&w[0], (struct store_op){.kind = STORE_LOG_PUT, .log = &the_log});
 	storage_submit(s, &w[0].job);
@@ -158,7 +158,7 @@ static struct storage *open_with_entries(struct fixture *f, const struct store_e
 static void test_read_entries_batch(void **state)
 {
 	struct fixture *f = *state;
-	struct storage *s = open_with_entries(f, &store_sqlite);
+	struct storage *s = open_with_entries(f, &ENGINE);
 	static uint64_t ids[N_ENTRIES + 1];
 	for (size_t i = 0; i < N_ENTRIES; i++)
 		ids[i] = 100 + (N_ENTRIES - 1 - i);
@@ -198,7 +198,7 @@ static void test_read_entries_batch(void **state)
 static void test_read_entries_absent(void **state)
 {
 	struct fixture *f = *state;
-	struct storage *s = open_with_entries(f, &store_sqlite);
+	struct storage *s = open_with_entries(f, &ENGINE);
 	static const uint64_t some_absent[] = {100, 5000, 101};
 	struct tjob r;
 	tjob_read(&r, some_absent, 3);
@@ -237,7 +237,7 @@ static void test_reads_do_not_starve_writes(void **state)
 {
 	struct fixture *f = *state;
 	static struct store_engine gate_engine;
-	gate_engine = store_sqlite;
+	gate_engine = ENGINE;
 	gate_engine.commit = gate_commit;
 	struct storage *s = open_with_entries(f, &gate_engine);
 	int entered = gate.entered;
@@ -292,7 +292,7 @@ static void test_reads_do_not_starve_writes(void **state)
 static void test_read_entries_after_close(void **state)
 {
 	struct fixture *f = *state;
-	struct storage *s = open_with_entries(f, &store_sqlite);
+	struct storage *s = open_with_entries(f, &ENGINE);
 	static const uint64_t ids[] = {100};
 	struct tjob r;
 	tjob_read(&r, ids, 1);
@@ -355,8 +355,7 @@ static void crash_child(const char *dir, int fd)
 	if (uv_loop_init(&loop) != 0)
 		_exit(5);
 	c.fd = fd;
-	if (storage_open(&loop, &store_sqlite, &(struct store_params){.dir = dir}, NULL, NULL,
-	                 &c.s) != 0)
+	if (storage_open(&loop, &ENGINE, storage_params(dir), NULL, NULL, &c.s) != 0)
 		_exit(6);
 	for (size_t i = 0; i < CRASH_TOTAL; i++)
 		c.jobs[i].done = crash_done;
@@ -392,9 +391,9 @@ static void load_log(const char *dir, struct loaded *l)
 	void *store;
 	l->nlogs = 0;
 	memset(l->present, 0, CRASH_TOTAL + 1);
-	assert_int_equal(store_sqlite.open(&(struct store_params){.dir = dir}, &store), 0);
-	assert_int_equal(store_sqlite.load(store, &cb, l), 0);
-	store_sqlite.close(store);
+	assert_int_equal(ENGINE.open(storage_params(dir), &store), 0);
+	assert_int_equal(ENGINE.load(store, &cb, l), 0);
+	ENGINE.close(store);
 }
 
 static void test_kill_keeps_acknowledged_appends(void **state)
@@ -402,10 +401,10 @@ static void test_kill_keeps_acknowledged_appends(void **state)
 	struct fixture *f = *state;
 	/* The log exists before the appends, as the relay's LOG_CREATE makes sure. */
 	void *store;
-	assert_int_equal(store_sqlite.open(&(struct store_params){.dir = f->dir}, &store), 0);
+	assert_int_equal(ENGINE.open(storage_params(f->dir), &store), 0);
 	struct store_op put = {.kind = STORE_LOG_PUT, .log = &the_log};
-	assert_int_equal(store_sqlite.commit(store, &put, 1), 0);
-	store_sqlite.close(store);
+	assert_int_equal(ENGINE.commit(store, &put, 1), 0);
+	ENGINE.close(store);
 
 	int p[2];
 	assert_int_equal(pipe(p), 0);
@@ -443,10 +442,10 @@ static void test_kill_keeps_acknowledged_appends(void **state)
 	assert_true(l.next_seq > highest);
 
 	/* Every entry expires; the seqs given stay given. */
-	assert_int_equal(store_sqlite.open(&(struct store_params){.dir = f->dir}, &store), 0);
+	assert_int_equal(ENGINE.open(storage_params(f->dir), &store), 0);
 	struct store_op expire = {.kind = STORE_EXPIRE, .envelope_id = UINT64_MAX};
-	assert_int_equal(store_sqlite.commit(store, &expire, 1), 0);
-	store_sqlite.close(store);
+	assert_int_equal(ENGINE.commit(store, &expire, 1), 0);
+	ENGINE.close(store);
 	uint64_t before = l.next_seq;
 	load_log(f->dir, &l);
 	assert_int_equal(l.nlogs, 1);

@@ -1,21 +1,25 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The SQLite engine's read_log_entries (relay/store.h): a batch of log entry reads in one read
- * transaction. It returns what read_log_entry returns one id at a time, concatenated in the
- * order asked; fails whole (EDENIED, ENOBUFS) with *total 0; always ends its transaction, so
- * the next commit is not refused and no snapshot stays open; and the storage thread's
- * STORAGE_READ_ENTRIES uses it (an engine without read_log_entry still serves reads), or falls
- * back to one read_log_entry per id (an engine without it).
+ * A storage engine's read_log_entries (relay/store.h; SQLite, or PostgreSQL as
+ * test_relay_store_logread_pg): a batch of log entry reads in one read transaction. It returns what
+ * read_log_entry returns one id at a time, concatenated in the order asked; fails whole (EDENIED,
+ * ENOBUFS) with *total 0; always ends its transaction, so the next commit is not refused and no
+ * snapshot stays open; and the storage thread's STORAGE_READ_ENTRIES uses it (an engine without
+ * read_log_entry still serves reads), or falls back to one read_log_entry per id (an engine without
+ * it).
  */
 #include <stdint.h>
 
-#include <sqlite3.h>
 #include <uv.h>
 
 #include "cairn/error.h"
 #include "store_fixture.h"
 #include "storage.h"
+#ifdef CAIRN_TEST_PG
+#include "pg_engine.h"
+#else
 #include "sqlite_engine.h"
+#endif
 
 enum { N = 64, LEN = 300 };
 static uint8_t bodies[N][LEN];
@@ -37,16 +41,21 @@ static void put_entries(void *store)
 		                               .len = (uint32_t)(LEN - i),
 		                               .stored_at = 1700000000};
 	}
-	assert_int_equal(store_sqlite.commit(store, ops, 1 + N), 0);
+	assert_int_equal(ENGINE.commit(store, ops, 1 + N), 0);
 }
 
 /* The transaction is over: a write commits and the connection is back in autocommit. */
 static void assert_no_transaction(void *store)
 {
+#ifdef CAIRN_TEST_PG
+	struct store_pg *st = store;
+	assert_int_equal(PQtransactionStatus(st->conn), PQTRANS_IDLE);
+#else
 	struct store_sqlite *st = store;
 	assert_int_not_equal(sqlite3_get_autocommit(st->db), 0);
+#endif
 	struct store_op touch = {.kind = STORE_LOG_TOUCH, .log_key = the_log.id, .stored_at = 2};
-	assert_int_equal(store_sqlite.commit(store, &touch, 1), 0);
+	assert_int_equal(ENGINE.commit(store, &touch, 1), 0);
 }
 
 /* Every entry, in a scrambled order: the same bytes as N single reads, end to end. */
@@ -59,13 +68,13 @@ static void test_batch_equals_single_reads(void **state)
 		ids[i] = 1000 + (i * 17) % N; /* 17 is prime to 64: a permutation */
 	static uint8_t batch[N * LEN], single[N * LEN];
 	size_t total = 0, sum = 0;
-	assert_non_null(store_sqlite.read_log_entries);
-	assert_int_equal(
-	    store_sqlite.read_log_entries(f->store, ids, N, batch, sizeof(batch), &total), 0);
+	assert_non_null(ENGINE.read_log_entries);
+	assert_int_equal(ENGINE.read_log_entries(f->store, ids, N, batch, sizeof(batch), &total),
+	                 0);
 	for (size_t i = 0; i < N; i++) {
 		size_t len = 0;
-		assert_int_equal(store_sqlite.read_log_entry(f->store, ids[i], single + sum,
-		                                             sizeof(single) - sum, &len),
+		assert_int_equal(ENGINE.read_log_entry(f->store, ids[i], single + sum,
+		                                       sizeof(single) - sum, &len),
 		                 0);
 		assert_int_equal(len, LEN - (ids[i] - 1000));
 		sum += len;
@@ -76,7 +85,7 @@ static void test_batch_equals_single_reads(void **state)
 
 	/* No id: nothing read, no transaction. */
 	total = 99;
-	assert_int_equal(store_sqlite.read_log_entries(f->store, ids, 0, batch, 0, &total), 0);
+	assert_int_equal(ENGINE.read_log_entries(f->store, ids, 0, batch, 0, &total), 0);
 	assert_int_equal(total, 0);
 	assert_no_transaction(f->store);
 }
@@ -91,9 +100,9 @@ static void test_batch_fails_whole(void **state)
 	uint64_t ids[3] = {1000, 1001, 1002};
 	size_t total = 99;
 	size_t need = (LEN) + (LEN - 1) + (LEN - 2);
-	assert_int_equal(store_sqlite.read_log_entries(f->store, ids, 3, out, need, &total), 0);
+	assert_int_equal(ENGINE.read_log_entries(f->store, ids, 3, out, need, &total), 0);
 	assert_int_equal(total, need);
-	assert_int_equal(store_sqlite.read_log_entries(f->store, ids, 3, out, need - 1, &total),
+	assert_int_equal(ENGINE.read_log_entries(f->store, ids, 3, out, need - 1, &total),
 	                 CAIRN_ENOBUFS);
 	assert_int_equal(total, 0);
 	assert_no_transaction(f->store);
@@ -103,7 +112,7 @@ static void test_batch_fails_whole(void **state)
 		bad[at] = 5000;
 		total = 99;
 		assert_int_equal(
-		    store_sqlite.read_log_entries(f->store, bad, 3, out, sizeof(out), &total),
+		    ENGINE.read_log_entries(f->store, bad, 3, out, sizeof(out), &total),
 		    CAIRN_EDENIED);
 		assert_int_equal(total, 0);
 		assert_no_transaction(f->store);
@@ -116,12 +125,12 @@ static void test_batch_fails_whole(void **state)
 	                       .body = env,
 	                       .len = sizeof(env),
 	                       .stored_at = 1};
-	assert_int_equal(store_sqlite.commit(f->store, &put, 1), 0);
+	assert_int_equal(ENGINE.commit(f->store, &put, 1), 0);
 	uint64_t envelope_id = 7;
 	assert_int_equal(
-	    store_sqlite.read_log_entries(f->store, &envelope_id, 1, out, sizeof(out), &total),
+	    ENGINE.read_log_entries(f->store, &envelope_id, 1, out, sizeof(out), &total),
 	    CAIRN_EDENIED);
-	assert_int_equal(store_sqlite.read_log_entries(f->store, NULL, 1, out, sizeof(out), &total),
+	assert_int_equal(ENGINE.read_log_entries(f->store, NULL, 1, out, sizeof(out), &total),
 	                 CAIRN_EINVAL);
 	assert_no_transaction(f->store);
 }
@@ -143,13 +152,13 @@ static void job_done(struct storage_job *job)
 static void read_through_storage(struct fixture *f, const struct store_engine *engine)
 {
 	put_entries(f->store);
-	store_sqlite.close(f->store);
+	ENGINE.close(f->store);
 	f->store = NULL;
 	uv_loop_t loop;
 	assert_int_equal(uv_loop_init(&loop), 0);
+	struct store_params params = fixture_params(f);
 	struct storage *s;
-	assert_int_equal(
-	    storage_open(&loop, engine, &(struct store_params){.dir = f->dir}, NULL, NULL, &s), 0);
+	assert_int_equal(storage_open(&loop, engine, &params, NULL, NULL, &s), 0);
 	uint64_t ids[N];
 	for (size_t i = 0; i < N; i++)
 		ids[i] = 1000 + (N - 1 - i);
@@ -176,14 +185,14 @@ static void read_through_storage(struct fixture *f, const struct store_engine *e
 
 static void test_storage_uses_batch_read(void **state)
 {
-	struct store_engine batch_only = store_sqlite;
+	struct store_engine batch_only = ENGINE;
 	batch_only.read_log_entry = NULL;
 	read_through_storage(*state, &batch_only);
 }
 
 static void test_storage_falls_back_to_single_reads(void **state)
 {
-	struct store_engine single_only = store_sqlite;
+	struct store_engine single_only = ENGINE;
 	single_only.read_log_entries = NULL;
 	read_through_storage(*state, &single_only);
 }

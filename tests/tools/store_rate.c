@@ -1,0 +1,89 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * store-rate: the durable commit rate of one storage engine on its own (store.h), for the
+ * figures in docs and notes: BATCHES batches of BATCH envelope inserts (1 KiB bodies, spread
+ * over 1,000 mailboxes), then the same envelopes deleted in batches of the same size, each
+ * batch one commit as the relay's storage thread makes them. Not a test.
+ *
+ *   store-rate sqlite DIR BATCH BATCHES
+ *   store-rate postgresql CONNINFO BATCH BATCHES
+ */
+#define _GNU_SOURCE
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "store.h"
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 5) {
+		fprintf(stderr, "usage: store-rate sqlite|postgresql DIR|CONNINFO BATCH BATCHES\n");
+		return 2;
+	}
+	bool pg = strcmp(argv[1], "postgresql") == 0;
+	const struct store_engine *e = pg ? &store_pg : &store_sqlite;
+	size_t batch = strtoul(argv[3], NULL, 10), batches = strtoul(argv[4], NULL, 10);
+	if (batch == 0 || batches == 0)
+		return 2;
+	char why[256] = "";
+	struct store_params params = {
+	    .dir = argv[2], .connection = argv[2], .error = why, .error_cap = sizeof(why)};
+	void *store;
+	int rc = e->open(&params, &store);
+	if (rc != 0) {
+		fprintf(stderr, "open: %d %s\n", rc, why);
+		return 1;
+	}
+	static uint8_t body[1024];
+	memset(body, 0x5a, sizeof(body));
+	struct store_op *ops = calloc(batch, sizeof(*ops));
+	if (ops == NULL)
+		return 1;
+	/* Above anything a previous run left. */
+	uint64_t first = (uint64_t)time(NULL) << 20;
+	double t0 = now_s();
+	for (size_t b = 0; b < batches; b++) {
+		for (size_t i = 0; i < batch; i++) {
+			uint64_t id = first + b * batch + i;
+			ops[i] = (struct store_op){.kind = STORE_ENVELOPE_PUT,
+			                           .envelope_id = id,
+			                           .mailbox_id = 1 + id % 1000,
+			                           .body = body,
+			                           .len = sizeof(body),
+			                           .stored_at = 1700000000};
+		}
+		if ((rc = e->commit(store, ops, batch)) != 0) {
+			fprintf(stderr, "commit: %d\n", rc);
+			return 1;
+		}
+	}
+	double t1 = now_s();
+	for (size_t b = 0; b < batches; b++) {
+		for (size_t i = 0; i < batch; i++)
+			ops[i] = (struct store_op){.kind = STORE_ENVELOPE_DELETE,
+			                           .envelope_id = first + b * batch + i};
+		if ((rc = e->commit(store, ops, batch)) != 0) {
+			fprintf(stderr, "commit: %d\n", rc);
+			return 1;
+		}
+	}
+	double t2 = now_s();
+	double n = (double)(batch * batches);
+	printf("%s batch %zu: insert %.0f envelopes/s (%.2f ms/commit), delete %.0f/s (%.2f "
+	       "ms/commit)\n",
+	       e->name, batch, n / (t1 - t0), 1e3 * (t1 - t0) / (double)batches, n / (t2 - t1),
+	       1e3 * (t2 - t1) / (double)batches);
+	e->close(store);
+	free(ops);
+	return 0;
+}
