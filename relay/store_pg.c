@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The PostgreSQL storage engine (store.h), for several relay nodes on one database
- * (docs/OPERATING.md). A batch is one transaction sent in libpq's pipeline mode: BEGIN, one
+ * The PostgreSQL storage engine (store.h): one relay process per database, which may have a
+ * synchronous standby (docs/OPERATING.md; several nodes on one database are designed in
+ * docs/SCALING.md, not built). A batch is one transaction sent in libpq's pipeline mode: BEGIN, one
  * prepared statement per op, COMMIT and a sync go out together, so a batch costs about one
  * round trip and one commit (synchronous_commit on: one WAL flush, and the synchronous
  * standby's, for the whole batch), as the SQLite engine's group commit does.
