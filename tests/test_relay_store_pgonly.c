@@ -52,9 +52,9 @@ static void test_unreachable_refused(void **state)
 {
 	(void)state;
 	char conninfo[128], why[256] = "";
-	/* A port nothing listens on: refused at once, with libpq's reason. */
-	snprintf(conninfo, sizeof(conninfo), "host=127.0.0.1 port=%u dbname=x connect_timeout=2",
-	         pgproc_free_port());
+	/* Port 1, where nothing listens (a port that was free a moment ago may be taken by a
+	 * test running beside this one): refused at once, with libpq's reason. */
+	snprintf(conninfo, sizeof(conninfo), "host=127.0.0.1 port=1 dbname=x connect_timeout=2");
 	struct store_params params = {
 	    .connection = conninfo, .error = why, .error_cap = sizeof(why)};
 	void *store = (void *)1;

@@ -111,7 +111,11 @@ int pgdurable_scenario(const struct bench_opts *o, struct bench_results *r)
 	r->stores = calloc(1, sizeof(*r->stores));
 	if (r->stores == NULL)
 		return -1;
-	char dir[64] = "/tmp/cairn-bench-pg-XXXXXX", pgdir[96];
+	/* Under $TMPDIR when set (a test gives each run its own), else /tmp. */
+	const char *tmp = getenv("TMPDIR");
+	char dir[160], pgdir[200];
+	snprintf(dir, sizeof(dir), "%s/cairn-bench-pg-XXXXXX",
+	         tmp != NULL && tmp[0] != '\0' && strlen(tmp) < 100 ? tmp : "/tmp");
 	if (mkdtemp(dir) == NULL)
 		return -1;
 	snprintf(pgdir, sizeof(pgdir), "%s/pg", dir);
