@@ -310,6 +310,7 @@ static void cmd_ack(struct peer *p, const struct cairn_msg *m)
 		if (r != NULL) {
 			r->job.op.kind = STORE_ENVELOPE_DELETE;
 			r->job.op.envelope_id = m->envelope_id;
+			r->job.op.mailbox_id = mb->rec.id;
 			relay_submit(relay, &r->job);
 		}
 	} else {

@@ -92,6 +92,7 @@ static void read_ahead(struct relay *relay, struct mailbox *mb)
 			break;
 		env->job.kind = STORAGE_READ;
 		env->job.read_id = p->id;
+		env->job.read_mailbox = mb->rec.id;
 		env->job.done = on_read_done;
 		p->env = env;
 		mb->reads++;

@@ -270,6 +270,7 @@ struct envelope *envelope_new(struct relay *relay, struct mailbox *mb, uint64_t 
 	env->del_job.kind = STORAGE_WRITE;
 	env->del_job.op.kind = STORE_ENVELOPE_DELETE;
 	env->del_job.op.envelope_id = id;
+	env->del_job.op.mailbox_id = mb->rec.id;
 	env->del_job.done = on_delete_done;
 	return env;
 }

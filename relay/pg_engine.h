@@ -27,7 +27,7 @@ enum {
 	PG_ENVELOPE_PUT,
 	PG_ENVELOPE_DELETE,
 	PG_ENVELOPE_PUTS,    /* a run of STORE_ENVELOPE_PUT as arrays (unnest) */
-	PG_ENVELOPE_DELETES, /* a run of STORE_ENVELOPE_DELETE as one int8[] */
+	PG_ENVELOPE_DELETES, /* a run of STORE_ENVELOPE_DELETE as (mailbox, id) arrays */
 	PG_EXPIRE,
 	PG_ID_MARK,
 	PG_BUNDLE_PUT,
@@ -131,7 +131,8 @@ int pg_schema(struct store_pg *st);
 /* ---- store_pg_load.c ---- */
 
 int pg_load(void *store, const struct store_load_cb *cb, void *ctx);
-int pg_read_envelope(void *store, uint64_t id, uint8_t *out, size_t cap, size_t *len);
+int pg_read_envelope(void *store, uint64_t mailbox, uint64_t id, uint8_t *out, size_t cap,
+                     size_t *len);
 int pg_read_log_entry(void *store, uint64_t id, uint8_t *out, size_t cap, size_t *len);
 int pg_read_log_entries(void *store, const uint64_t *ids, size_t n, uint8_t *out, size_t cap,
                         size_t *total);

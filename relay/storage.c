@@ -271,8 +271,8 @@ static void run_read(struct thread_storage *s, struct storage_job *job)
 	size_t len = 0;
 	job->read_body = NULL;
 	job->read_len = 0;
-	int rc =
-	    s->engine->read_envelope(s->store, job->read_id, s->scratch, sizeof(s->scratch), &len);
+	int rc = s->engine->read_envelope(s->store, job->read_mailbox, job->read_id, s->scratch,
+	                                  sizeof(s->scratch), &len);
 	if (rc == 0) {
 		/* malloc(0) may return NULL; an empty body still gets a valid pointer. */
 		job->read_body = malloc(len > 0 ? len : 1);

@@ -39,7 +39,7 @@ struct storage_metrics;
 
 enum storage_job_kind {
 	STORAGE_WRITE, /* apply OP in the next batch */
-	STORAGE_READ,  /* read envelope READ_ID's body into a buffer the job then owns */
+	STORAGE_READ,  /* read envelope READ_ID of READ_MAILBOX into a buffer the job then owns */
 	/* Read the bodies of log entries READ_IDS[0..N_READ) (at most STORAGE_READ_ENTRIES_MAX,
 	 * borrowed until done) into one buffer, concatenated in that order (the caller knows each
 	 * length); READ_LEN is the total. If one is absent (deleted by a batch committed before
@@ -53,6 +53,7 @@ struct storage_job {
 	enum storage_job_kind kind;
 	struct store_op op;       /* STORAGE_WRITE; pointers in it must live until done() */
 	uint64_t read_id;         /* STORAGE_READ */
+	uint64_t read_mailbox;    /* STORAGE_READ: the store id of READ_ID's mailbox */
 	const uint64_t *read_ids; /* STORAGE_READ_ENTRIES */
 	size_t n_read;
 	uint8_t *read_body; /* STORAGE_READ(_ENTRIES) result: malloc'd, owned by the caller after

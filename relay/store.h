@@ -69,7 +69,7 @@ enum store_op_kind {
 	/* insert envelope ENVELOPE_ID of MAILBOX_ID: BODY, LEN, STORED_AT; with BUNDLE_E set
 	 * (a BUNDLED's, PROTOCOL.md 5.12), also the seen row (BUNDLE_E, BUNDLE_UNTIL) */
 	STORE_ENVELOPE_PUT,
-	STORE_ENVELOPE_DELETE, /* delete envelope ENVELOPE_ID (absent is not an error) */
+	STORE_ENVELOPE_DELETE, /* delete envelope ENVELOPE_ID of MAILBOX_ID (absent: no error) */
 	STORE_EXPIRE,          /* delete every envelope whose id is below ENVELOPE_ID */
 	STORE_ID_MARK,         /* no envelope id below ENVELOPE_ID may be handed out again */
 	STORE_LOG_PUT,         /* insert LOG */
@@ -135,9 +135,12 @@ struct store_engine {
 	int (*commit)(void *store, const struct store_op *ops, size_t n);
 	/* Reports every mailbox and every envelope's metadata (not bodies). */
 	int (*load)(void *store, const struct store_load_cb *cb, void *ctx);
-	/* Reads envelope ID's body into OUT (capacity CAP >= CAIRN_ENVELOPE_MAX suffices).
-	 * Returns 0, CAIRN_EDENIED if absent, or CAIRN_ESTORAGE. */
-	int (*read_envelope)(void *store, uint64_t id, uint8_t *out, size_t cap, size_t *len);
+	/* Reads the body of envelope ID of mailbox MAILBOX into OUT (capacity CAP >=
+	 * CAIRN_ENVELOPE_MAX suffices). An engine may look in MAILBOX's rows only (PostgreSQL:
+	 * one partition), or ignore it (SQLite: ids are unique). Returns 0, CAIRN_EDENIED if
+	 * absent, CAIRN_ENOBUFS if it does not fit, or CAIRN_ESTORAGE. */
+	int (*read_envelope)(void *store, uint64_t mailbox, uint64_t id, uint8_t *out, size_t cap,
+	                     size_t *len);
 	/* The same for log entry ID. */
 	int (*read_log_entry)(void *store, uint64_t id, uint8_t *out, size_t cap, size_t *len);
 	/* Reads log entries IDS[0..N) in one read transaction (one snapshot, one lock instead of

@@ -112,6 +112,7 @@ static int build(const struct store_op *op, struct pg_op *out)
 		break;
 	case STORE_ENVELOPE_DELETE:
 		out->stmt = PG_ENVELOPE_DELETE;
+		pg_param_u64(p, op->mailbox_id);
 		pg_param_u64(p, op->envelope_id);
 		break;
 	case STORE_EXPIRE: {
@@ -197,7 +198,9 @@ static int build_run(const struct store_op *ops, size_t n, struct pg_op *out)
 	bool put = ops[0].kind == STORE_ENVELOPE_PUT;
 	out->stmt = put ? PG_ENVELOPE_PUTS : PG_ENVELOPE_DELETES;
 	size_t cap = PG_ARRAY_HEADER + PG_ARRAY_I64 * n;
-	if (put) {
+	if (!put) {
+		cap *= 2;
+	} else {
 		cap = 3 * cap + PG_ARRAY_HEADER;
 		for (size_t i = 0; i < n; i++) {
 			if (ops[i].body == NULL && ops[i].len != 0)
@@ -211,8 +214,12 @@ static int build_run(const struct store_op *ops, size_t n, struct pg_op *out)
 	if (buf == NULL)
 		return CAIRN_ENOMEM;
 	size_t off = 0;
-	/* ids; then, for inserts, mailboxes, times and bodies: one array each. */
-	for (int col = 0; col < (put ? 4 : 1); col++) {
+	/* One array per column: inserts' ids, mailboxes, times and bodies; deletes' mailboxes
+	 * and ids (the statement's order). */
+	static const int put_cols[] = {0, 1, 2, 3}, delete_cols[] = {1, 0};
+	const int *cols = put ? put_cols : delete_cols;
+	for (int c = 0; c < (put ? 4 : 2); c++) {
+		int col = cols[c];
 		size_t start = off;
 		off += pg_array_header(buf + off, col == 3 ? PG_BYTEA_OID : PG_INT8_OID, n);
 		for (size_t i = 0; i < n; i++) {

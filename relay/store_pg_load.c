@@ -221,18 +221,16 @@ int pg_load(void *store, const struct store_load_cb *cb, void *ctx)
 	return rc;
 }
 
-/* Runs the one-column body query STMT for ID and copies the body into OUT. */
-static int read_body(struct store_pg *st, int stmt, uint64_t id, uint8_t *out, size_t cap,
-                     size_t *len)
+/* Runs the one-column body query STMT with the ids P holds and copies the body into OUT. */
+static int read_body(struct store_pg *st, int stmt, const struct pg_params *p, uint8_t *out,
+                     size_t cap, size_t *len)
 {
 	*len = 0;
-	if (id > (uint64_t)INT64_MAX)
-		return CAIRN_EDENIED;
+	if (p->bad)
+		return CAIRN_EDENIED; /* an id past 2^63 was never stored */
 	if (pg_connect(st, NULL, 0) != 0)
 		return CAIRN_ESTORAGE;
-	struct pg_params p = {0};
-	pg_param_u64(&p, id);
-	PGresult *r = pg_run(st, stmt, NULL, &p);
+	PGresult *r = pg_run(st, stmt, NULL, p);
 	int rc;
 	if (r == NULL || PQresultStatus(r) != PGRES_TUPLES_OK) {
 		rc = CAIRN_ESTORAGE;
@@ -251,14 +249,21 @@ static int read_body(struct store_pg *st, int stmt, uint64_t id, uint8_t *out, s
 	return rc;
 }
 
-int pg_read_envelope(void *store, uint64_t id, uint8_t *out, size_t cap, size_t *len)
+/* By (mailbox, id): one partition's key, not a probe of every partition. */
+int pg_read_envelope(void *store, uint64_t mailbox, uint64_t id, uint8_t *out, size_t cap,
+                     size_t *len)
 {
-	return read_body(store, PG_READ_ENVELOPE, id, out, cap, len);
+	struct pg_params p = {0};
+	pg_param_u64(&p, mailbox);
+	pg_param_u64(&p, id);
+	return read_body(store, PG_READ_ENVELOPE, &p, out, cap, len);
 }
 
 int pg_read_log_entry(void *store, uint64_t id, uint8_t *out, size_t cap, size_t *len)
 {
-	return read_body(store, PG_READ_LOG_ENTRY, id, out, cap, len);
+	struct pg_params p = {0};
+	pg_param_u64(&p, id);
+	return read_body(store, PG_READ_LOG_ENTRY, &p, out, cap, len);
 }
 
 /*

@@ -5,7 +5,8 @@
  * partitioned by hash of their mailbox, so that a mailbox's rows live in one partition and the
  * partitions' indexes stay small and hot. Each partition's only index is its primary key
  * (id, mailbox): ids only grow, so inserts append at the index's right edge, TTL expiry is a
- * range scan of that key, and a lookup by id alone is one probe per partition.
+ * range scan of that key, and a lookup by id alone would be one probe per partition, which is
+ * why every read and delete of one envelope names its mailbox too (one partition).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,13 +42,16 @@ const char *const pg_stmt_sql[PG_STMT_COUNT] = {
     [PG_MAILBOX_DELETE] = "DELETE FROM mailboxes WHERE id = $1::int8",
     [PG_ENVELOPE_PUT] = "INSERT INTO envelopes (id, mailbox, stored_at, body)"
                         " VALUES ($1::int8, $2::int8, $3::int8, $4::bytea)",
-    [PG_ENVELOPE_DELETE] = "DELETE FROM envelopes WHERE id = $1::int8",
+    [PG_ENVELOPE_DELETE] = "DELETE FROM envelopes WHERE mailbox = $1::int8 AND id = $2::int8",
     /* A run of inserts or deletes in one statement: one executor start, one routing set-up
      * for the partitions, instead of one per envelope. */
     [PG_ENVELOPE_PUTS] = "INSERT INTO envelopes (id, mailbox, stored_at, body)"
                          " SELECT * FROM unnest($1::int8[], $2::int8[], $3::int8[],"
                          " $4::bytea[])",
-    [PG_ENVELOPE_DELETES] = "DELETE FROM envelopes WHERE id = ANY ($1::int8[])",
+    /* Joined pair by pair: the executor prunes the partitions per (mailbox, id), so each
+     * pair is one probe of one partition's key. */
+    [PG_ENVELOPE_DELETES] = "DELETE FROM envelopes AS e USING unnest($1::int8[], $2::int8[])"
+                            " AS d (mailbox, id) WHERE e.mailbox = d.mailbox AND e.id = d.id",
     [PG_EXPIRE] = "DELETE FROM envelopes WHERE id <= $1::int8",
     /* Only ever raised: a mark is a promise that no id below it will be handed out again. */
     [PG_ID_MARK] = "INSERT INTO meta (key, value) VALUES ('envelope_id_mark', $1::int8)"
@@ -73,7 +77,8 @@ const char *const pg_stmt_sql[PG_STMT_COUNT] = {
                               " FROM log_entries WHERE id <= $1::int8 GROUP BY log) AS e"
                               " WHERE l.id = e.log",
     [PG_LOG_EXPIRE] = "DELETE FROM log_entries WHERE id <= $1::int8",
-    [PG_READ_ENVELOPE] = "SELECT body FROM envelopes WHERE id = $1::int8",
+    [PG_READ_ENVELOPE] = "SELECT body FROM envelopes WHERE mailbox = $1::int8"
+                         " AND id = $2::int8",
     [PG_READ_LOG_ENTRY] = "SELECT body FROM log_entries WHERE id = $1::int8",
     [PG_READ_LOG_ENTRIES] = "SELECT id, body FROM log_entries WHERE id = ANY ($1::int8[])",
     [PG_BEGIN] = "BEGIN",

@@ -623,9 +623,11 @@ static int sqlite_load(void *store, const struct store_load_cb *cb, void *ctx)
 }
 
 /* Copies envelope ID's body into OUT. Returns 0, CAIRN_EDENIED if absent, CAIRN_ENOBUFS if
- * it does not fit in CAP, or CAIRN_ESTORAGE. */
-static int sqlite_read_envelope(void *store, uint64_t id, uint8_t *out, size_t cap, size_t *len)
+ * it does not fit in CAP, or CAIRN_ESTORAGE. Ids are unique: the mailbox is not needed. */
+static int sqlite_read_envelope(void *store, uint64_t mailbox, uint64_t id, uint8_t *out,
+                                size_t cap, size_t *len)
 {
+	(void)mailbox;
 	struct store_sqlite *st = store;
 	return store_sqlite_read_body(st->stmt[STMT_READ], id, out, cap, len);
 }

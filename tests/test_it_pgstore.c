@@ -98,6 +98,45 @@ static void test_envelope_survives_restart(void **state)
 	assert_int_not_equal(access(path, F_OK), 0);
 }
 
+/*
+ * An acknowledged envelope leaves the database: the relay reads its body back after a restart
+ * and deletes it on the ACK, each by its mailbox as well as its id (the engine looks in that
+ * mailbox's partition only, so a mailbox left out would read nothing and delete nothing).
+ */
+static void test_acked_envelope_deleted(void **state)
+{
+	struct world *w = *state;
+	struct tclient sender, owner;
+	struct owner o;
+	mailbox_and_sender(w, &o, &sender, "bye");
+	tclient_close(&sender);
+	assert_int_equal(relayproc_stop(&w->r, SIGTERM), 0);
+	assert_int_equal(relayproc_start(&w->r), 0);
+
+	assert_int_equal(tclient_connect(&owner, w->r.port, w->r.pub), 0);
+	assert_int_equal(tclient_auth(&owner, o.rid, o.sk), 0);
+	assert_int_equal(it_simple(&owner, CAIRN_CMD_SUBSCRIBE, o.rid), 0);
+	struct cairn_msg env;
+	do
+		assert_int_equal(tclient_recv(&owner, &env, 5000), 0);
+	while (env.type != CAIRN_REPLY_ENVELOPE);
+	assert_int_equal(env.envelope_len, 3);
+	assert_memory_equal(env.envelope, "bye", 3);
+	assert_int_equal(it_ack(&owner, o.rid, env.envelope_id), 0);
+	tclient_close(&owner);
+	/* The delete is durable with the relay's next batch: a clean stop writes it. */
+	assert_int_equal(relayproc_stop(&w->r, SIGTERM), 0);
+	char out[32];
+	assert_int_equal(pg_exec(w->conninfo, "SELECT count(*) FROM envelopes", out, sizeof(out)),
+	                 0);
+	assert_string_equal(out, "0");
+	/* Nor does it come back. */
+	assert_int_equal(relayproc_start(&w->r), 0);
+	char texts[64];
+	drain_texts(w, &o, texts, sizeof(texts));
+	assert_string_equal(texts, "");
+}
+
 static void test_send_while_database_down(void **state)
 {
 	struct world *w = *state;
@@ -128,6 +167,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_envelope_survives_restart, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_acked_envelope_deleted, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_send_while_database_down, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

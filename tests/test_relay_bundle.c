@@ -352,7 +352,7 @@ static void test_sqlite_rows(void **state)
 	assert_memory_equal(loaded[0], e2, 32);
 	uint8_t body[8];
 	size_t blen;
-	assert_int_equal(store_sqlite.read_envelope(st, 1, body, sizeof(body), &blen), 0);
+	assert_int_equal(store_sqlite.read_envelope(st, 7, 1, body, sizeof(body), &blen), 0);
 	store_sqlite.close(st);
 	char cmd[128];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);

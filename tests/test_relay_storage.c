@@ -64,6 +64,7 @@ static void tjob_read(struct tjob *t, struct fixture *f, uint64_t id)
 	t->f = f;
 	t->job.kind = STORAGE_READ;
 	t->job.read_id = id;
+	t->job.read_mailbox = 1; /* put_op's */
 	t->job.done = tjob_done;
 	t->job.data = t;
 }

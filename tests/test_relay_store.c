@@ -87,9 +87,10 @@ static struct store_op envelope_put(uint64_t id, uint64_t mailbox, const uint8_t
 	                         .stored_at = 1700000000 + (int64_t)id};
 }
 
-static struct store_op envelope_delete(uint64_t id)
+static struct store_op envelope_delete(uint64_t mailbox, uint64_t id)
 {
-	return (struct store_op){.kind = STORE_ENVELOPE_DELETE, .envelope_id = id};
+	return (struct store_op){
+	    .kind = STORE_ENVELOPE_DELETE, .mailbox_id = mailbox, .envelope_id = id};
 }
 
 static void commit_ok(struct fixture *f, const struct store_op *ops, size_t n)
@@ -189,13 +190,21 @@ static void test_delete_envelope(void **state)
 {
 	struct fixture *f = *state;
 	put_range(f, 1, 1, 5, 8);
-	/* Deleting an absent id is not an error. */
-	struct store_op ops[] = {envelope_delete(2), envelope_delete(4), envelope_delete(99)};
-	commit_ok(f, ops, 3);
+	put_range(f, 2, 6, 8, 8);
+	/* One run of deletes across two mailboxes; deleting an absent id is not an error. */
+	struct store_op ops[] = {envelope_delete(1, 2), envelope_delete(2, 7),
+	                         envelope_delete(1, 4), envelope_delete(1, 99)};
+	commit_ok(f, ops, 4);
 	struct seen seen;
 	load(f, &seen);
-	static const uint64_t ids[] = {1, 3, 5};
-	assert_ids(&seen, ids, 3);
+	static const uint64_t ids[] = {1, 3, 5, 6, 8};
+	assert_ids(&seen, ids, 5);
+	/* And one alone. */
+	struct store_op one = envelope_delete(2, 6);
+	commit_ok(f, &one, 1);
+	load(f, &seen);
+	static const uint64_t left[] = {1, 3, 5, 8};
+	assert_ids(&seen, left, 4);
 }
 
 static void test_expire_range(void **state)
@@ -287,8 +296,9 @@ static void test_mailbox_delete_cost_is_its_own(void **state)
 	assert_int_equal(seen.mailboxes[0].id, 2);
 	uint8_t out[64];
 	size_t len;
-	assert_int_equal(ENGINE.read_envelope(f->store, 2, out, sizeof(out), &len), CAIRN_EDENIED);
-	assert_int_equal(ENGINE.read_envelope(f->store, 100, out, sizeof(out), &len), 0);
+	assert_int_equal(ENGINE.read_envelope(f->store, 1, 2, out, sizeof(out), &len),
+	                 CAIRN_EDENIED);
+	assert_int_equal(ENGINE.read_envelope(f->store, 2, 100, out, sizeof(out), &len), 0);
 }
 #endif
 
@@ -304,17 +314,18 @@ static void test_read_envelope(void **state)
 
 	static uint8_t out[CAIRN_ENVELOPE_MAX];
 	size_t len = 1;
-	assert_int_equal(ENGINE.read_envelope(f->store, 1, out, sizeof(out), &len), 0);
+	assert_int_equal(ENGINE.read_envelope(f->store, 1, 1, out, sizeof(out), &len), 0);
 	assert_int_equal(len, sizeof(big));
 	assert_memory_equal(out, big, sizeof(big));
-	assert_int_equal(ENGINE.read_envelope(f->store, 2, out, sizeof(out), &len), 0);
+	assert_int_equal(ENGINE.read_envelope(f->store, 1, 2, out, sizeof(out), &len), 0);
 	assert_int_equal(len, 0);
-	assert_int_equal(ENGINE.read_envelope(f->store, 3, out, sizeof(out), &len), CAIRN_EDENIED);
-	assert_int_equal(ENGINE.read_envelope(f->store, UINT64_MAX, out, sizeof(out), &len),
+	assert_int_equal(ENGINE.read_envelope(f->store, 1, 3, out, sizeof(out), &len),
 	                 CAIRN_EDENIED);
-	assert_int_equal(ENGINE.read_envelope(f->store, 1, out, 100, &len), CAIRN_ENOBUFS);
+	assert_int_equal(ENGINE.read_envelope(f->store, 1, UINT64_MAX, out, sizeof(out), &len),
+	                 CAIRN_EDENIED);
+	assert_int_equal(ENGINE.read_envelope(f->store, 1, 1, out, 100, &len), CAIRN_ENOBUFS);
 	/* The statement was reset after each outcome: the next read still works. */
-	assert_int_equal(ENGINE.read_envelope(f->store, 1, out, sizeof(out), &len), 0);
+	assert_int_equal(ENGINE.read_envelope(f->store, 1, 1, out, sizeof(out), &len), 0);
 	assert_int_equal(len, sizeof(big));
 }
 
@@ -329,7 +340,7 @@ static void test_failing_batch_applies_nothing(void **state)
 	commit_ok(f, setup_ops, 2);
 
 	/* The duplicate envelope id fails the batch after two ops already ran. */
-	struct store_op bad[] = {envelope_delete(1), mailbox_put(&m3),
+	struct store_op bad[] = {envelope_delete(1, 1), mailbox_put(&m3),
 	                         envelope_put(100, 3, body, 4), envelope_put(100, 3, body, 4)};
 	assert_int_equal(ENGINE.commit(f->store, bad, 4), CAIRN_ESTORAGE);
 	/* A duplicate mailbox id likewise. */

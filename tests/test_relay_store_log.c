@@ -241,8 +241,9 @@ static void test_entries_load_and_read(void **state)
 		assert_int_equal(len, want[i].len);
 		memset(expect, (int)((want[i].id + want[i].seq) & 0xff), sizeof(expect));
 		assert_memory_equal(out, expect, len);
-		assert_int_equal(ENGINE.read_envelope(f->store, want[i].id, out, sizeof(out), &len),
-		                 CAIRN_EDENIED);
+		assert_int_equal(
+		    ENGINE.read_envelope(f->store, want[i].log, want[i].id, out, sizeof(out), &len),
+		    CAIRN_EDENIED);
 	}
 	/* Both logs' next_seq: one above their highest stored seq. */
 	assert_int_equal(find_log(&seen, 1)->next_seq, 3);

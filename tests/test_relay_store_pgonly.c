@@ -4,7 +4,8 @@
  * a database that cannot be reached is refused at open with the reason; a server killed
  * between two batches fails the next one with ESTORAGE, and once it is back the engine
  * reconnects by itself with every acknowledged row there; the envelopes' table is partitioned
- * by hash of the mailbox with no index but its key; the relay's own session commits with
+ * by hash of the mailbox with no index but its key, and a read or delete of one envelope
+ * probes one partition, not all of them; the relay's own session commits with
  * synchronous_commit on, whatever the database's default.
  */
 #include <setjmp.h>
@@ -99,10 +100,10 @@ static void test_server_killed_between_batches(void **state)
 	pgproc_kill(pg);
 	uint8_t out[64];
 	size_t len;
-	assert_int_equal(store_pg.read_envelope(f->store, 1, out, sizeof(out), &len),
+	assert_int_equal(store_pg.read_envelope(f->store, 5, 1, out, sizeof(out), &len),
 	                 CAIRN_ESTORAGE);
 	assert_int_equal(pg_cluster_restart(), 0);
-	assert_int_equal(store_pg.read_envelope(f->store, 1, out, sizeof(out), &len), 0);
+	assert_int_equal(store_pg.read_envelope(f->store, 5, 1, out, sizeof(out), &len), 0);
 	assert_int_equal(len, 32);
 }
 
@@ -142,6 +143,91 @@ static void test_envelopes_partitioned_by_mailbox(void **state)
 	assert_sql(f, "SELECT count(DISTINCT tableoid) FROM envelopes WHERE mailbox = 42", "1");
 }
 
+/*
+ * How many of the envelopes' partitions the engine's statement STMT probes when run with
+ * ARGS (SQL literals): EXPLAIN ANALYZE's scans of a partition that ran, inside a transaction
+ * that is rolled back. -1 if the statement could not run with ARGS.
+ */
+static int partitions_probed(struct fixture *f, int stmt, const char *args)
+{
+	PGconn *c = PQconnectdb(f->conninfo);
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	char sql[1024];
+	snprintf(sql, sizeof(sql), "PREPARE q AS %s", pg_stmt_sql[stmt]);
+	PQclear(PQexec(c, sql));
+	PQclear(PQexec(c, "BEGIN"));
+	snprintf(sql, sizeof(sql),
+	         "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) EXECUTE q(%s)", args);
+	PGresult *r = PQexec(c, sql);
+	int probed = -1;
+	if (PQresultStatus(r) == PGRES_TUPLES_OK) {
+		probed = 0;
+		for (int i = 0; i < PQntuples(r); i++) {
+			const char *line = PQgetvalue(r, i, 0);
+			if (strstr(line, "Scan") != NULL &&
+			    strstr(line, " on envelopes_p") != NULL &&
+			    strstr(line, "never executed") == NULL)
+				probed++;
+		}
+	}
+	PQclear(r);
+	PQclear(PQexec(c, "ROLLBACK"));
+	PQfinish(c);
+	return probed;
+}
+
+/* Reads and deletes of one envelope name its mailbox, so PostgreSQL probes one partition's
+ * key (by id alone it probed all 16: docs/SCALING.md section 3). */
+static void test_one_envelope_one_partition(void **state)
+{
+	struct fixture *f = *state;
+	struct store_op puts[] = {envelope_put(1, 42), envelope_put(2, 43), envelope_put(3, 42),
+	                          envelope_put(4, 44)};
+	assert_int_equal(store_pg.commit(f->store, puts, 4), 0);
+	/* Rows and statistics enough that the planner probes keys rather than scanning a tiny
+	 * table's every partition whole, as it would with a store in use. */
+	assert_int_equal(pg_exec(f->conninfo,
+	                         "INSERT INTO envelopes SELECT g, 1000 + g % 1000, 0, '\\x00'"
+	                         " FROM generate_series(100, 50099) AS g; ANALYZE envelopes",
+	                         NULL, 0),
+	                 0);
+	assert_int_equal(partitions_probed(f, PG_READ_ENVELOPE, "42, 3"), 1);
+	assert_int_equal(partitions_probed(f, PG_ENVELOPE_DELETE, "43, 2"), 1);
+	/* A run of deletes: one partition per mailbox it names. */
+	char want[16];
+	assert_int_equal(pg_exec(f->conninfo,
+	                         "SELECT count(DISTINCT tableoid) FROM envelopes"
+	                         " WHERE mailbox IN (42, 44)",
+	                         want, sizeof(want)),
+	                 0);
+	assert_int_equal(partitions_probed(f, PG_ENVELOPE_DELETES, "'{42, 44}', '{1, 4}'"),
+	                 atoi(want));
+	assert_int_equal(
+	    pg_exec(f->conninfo, "DELETE FROM envelopes WHERE mailbox >= 1000", NULL, 0), 0);
+	/* Through the engine: the run and the single delete take what they name, and the read
+	 * finds the envelope in its mailbox only. */
+	struct store_op dels[] = {
+	    {.kind = STORE_ENVELOPE_DELETE, .mailbox_id = 42, .envelope_id = 1},
+	    {.kind = STORE_ENVELOPE_DELETE, .mailbox_id = 44, .envelope_id = 4}};
+	assert_int_equal(store_pg.commit(f->store, dels, 2), 0);
+	assert_int_equal(store_pg.commit(f->store,
+	                                 &(struct store_op){.kind = STORE_ENVELOPE_DELETE,
+	                                                    .mailbox_id = 43,
+	                                                    .envelope_id = 2},
+	                                 1),
+	                 0);
+	uint64_t ids[8];
+	load_ids(f, ids);
+	assert_int_equal(ids[0], 1);
+	assert_int_equal(ids[1], 3);
+	uint8_t out[64];
+	size_t len;
+	assert_int_equal(store_pg.read_envelope(f->store, 42, 3, out, sizeof(out), &len), 0);
+	assert_int_equal(len, 32);
+	assert_int_equal(store_pg.read_envelope(f->store, 43, 3, out, sizeof(out), &len),
+	                 CAIRN_EDENIED);
+}
+
 /* The database's default says off; the relay's session says on. */
 static void test_synchronous_commit_on(void **state)
 {
@@ -168,6 +254,7 @@ int main(void)
 	    cmocka_unit_test(test_unreachable_refused),
 	    cmocka_unit_test_setup_teardown(test_server_killed_between_batches, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_envelopes_partitioned_by_mailbox, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_one_envelope_one_partition, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_synchronous_commit_on, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -70,8 +70,10 @@ int main(int argc, char **argv)
 	double t1 = now_s();
 	for (size_t b = 0; b < batches; b++) {
 		for (size_t i = 0; i < batch; i++)
-			ops[i] = (struct store_op){.kind = STORE_ENVELOPE_DELETE,
-			                           .envelope_id = first + b * batch + i};
+			ops[i] =
+			    (struct store_op){.kind = STORE_ENVELOPE_DELETE,
+			                      .envelope_id = first + b * batch + i,
+			                      .mailbox_id = 1 + (first + b * batch + i) % 1000};
 		if ((rc = e->commit(store, ops, batch)) != 0) {
 			fprintf(stderr, "commit: %d\n", rc);
 			return 1;
