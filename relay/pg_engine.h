@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What the PostgreSQL engine's files share (store_pg.c: connection and commit;
- * store_pg_schema.c: tables and statements; store_pg_load.c: load, reads and size): the
- * engine's struct, the prepared statements, and the helpers that bind parameters in binary
- * form and wait for results with a bound. Private to them (and to the engine's tests).
+ * What the PostgreSQL engine's files share (store_pg.c: open and commit; store_pg_load.c:
+ * load, reads and size; store_pg_session.c: connecting; store_pg_schema.c: tables and
+ * statements; store_pg_conn.c: waits, statements, parameters, columns), each calling only
+ * those after it in this list: the engine's struct, the prepared statements, and the helpers
+ * that bind parameters in binary form and wait for results with a bound. Private to them (and
+ * to the engine's tests).
  */
 #ifndef CAIRN_RELAY_PG_ENGINE_H
 #define CAIRN_RELAY_PG_ENGINE_H
@@ -93,10 +95,6 @@ size_t pg_array_header(uint8_t *buf, uint32_t oid, size_t n);
 size_t pg_array_i64(uint8_t *buf, uint64_t v);
 size_t pg_array_bytes(uint8_t *buf, const void *bytes, uint32_t len);
 
-/* Connects if not connected: sets the session, makes or checks the schema (pg_schema) and
- * prepares every statement. Returns 0, CAIRN_ESTATE for a newer schema, or CAIRN_ESTORAGE.
- * On failure, ERR (may be NULL) gets libpq's reason. */
-int pg_connect(struct store_pg *st, char *err, size_t errcap);
 /* Drops the connection after anything unexpected: the next call connects afresh. */
 void pg_drop(struct store_pg *st);
 
@@ -120,6 +118,13 @@ int pg_col_i64(const PGresult *r, int row, int col, int64_t *out);
 int pg_col_i32(const PGresult *r, int row, int col, int32_t *out);
 /* Copies a bytea column of exactly LEN bytes; anything else is a damaged row. */
 int pg_col_fixed(const PGresult *r, int row, int col, uint8_t *out, size_t len);
+
+/* ---- store_pg_session.c ---- */
+
+/* Connects if not connected: sets the session, makes or checks the schema (pg_schema) and
+ * prepares every statement. Returns 0, CAIRN_ESTATE for a newer schema, or CAIRN_ESTORAGE.
+ * On failure, ERR (may be NULL) gets libpq's reason. */
+int pg_connect(struct store_pg *st, char *err, size_t errcap);
 
 /* ---- store_pg_schema.c ---- */
 
