@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The PostgreSQL engine's reads (pg_engine.h): load() at start, in one REPEATABLE READ READ
- * ONLY transaction so that every table is seen at the same instant (other nodes may write
- * meanwhile), each query read through a cursor a slice at a time so that a large store never
- * sits whole in memory; a body by id; and the store's size, sampled.
+ * ONLY transaction so that every table is seen at the same instant, each query read through
+ * a cursor a slice at a time so that a large store never sits whole in memory; a body by its
+ * mailbox and id; and the store's size, sampled.
  */
 #include <stdio.h>
 #include <stdlib.h>

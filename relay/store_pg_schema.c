@@ -24,7 +24,8 @@
  * pages; more only adds planning and per-partition work to expiry. */
 #define PG_PARTITIONS 16
 
-/* Taken for the schema's transaction, so that nodes starting together do not both create it. */
+/* Taken for the schema's transaction, so that two relays started together on a new database
+ * (a mistake today; several nodes later, docs/SCALING.md) do not both create it. */
 #define PG_SCHEMA_LOCK "4242017"
 
 const char *const pg_stmt_sql[PG_STMT_COUNT] = {
