@@ -224,7 +224,8 @@ static void test_illegal_step_aborts(void **state)
 #ifdef NDEBUG
 	skip();
 #else
-	struct envelope *env = envelope_new(relay, NULL, 1, (const uint8_t *)"x", 1);
+	struct mailbox mb = {0}; /* its delete job names its mailbox */
+	struct envelope *env = envelope_new(relay, &mb, 1, (const uint8_t *)"x", 1);
 	assert_non_null(env);
 	pid_t pid = fork();
 	assert_true(pid >= 0);
