@@ -108,6 +108,7 @@ static void new_values(const char *home, const struct values *old, struct values
 struct scan {
 	const struct values *sealed;
 	const char *const *plain;
+	bool quiet;
 	unsigned found;
 	unsigned files;
 };
@@ -130,14 +131,18 @@ static int scan_file(const char *path, const struct stat *sb, int flag, struct F
 	for (size_t i = 0; i < s->n; i++)
 		for (size_t off = 0; off + WINDOW <= s->len[i]; off++)
 			if (memmem(buf, len, s->v[i] + off, WINDOW) != NULL) {
-				print_message("%s holds 32 bytes of expired record %zu at offset %zu\n",
-				              path, i, off);
+				if (!scanning->quiet)
+					print_message("%s holds 32 bytes of expired record %zu at "
+					              "offset %zu\n",
+					              path, i, off);
 				scanning->found++;
 				break;
 			}
 	for (size_t i = 0; scanning->plain[i] != NULL; i++)
 		if (memmem(buf, len, scanning->plain[i], strlen(scanning->plain[i])) != NULL) {
-			print_message("%s holds the plaintext '%s'\n", path, scanning->plain[i]);
+			if (!scanning->quiet)
+				print_message("%s holds the plaintext '%s'\n", path,
+				              scanning->plain[i]);
 			scanning->found++;
 		}
 	free(buf);
@@ -145,13 +150,31 @@ static int scan_file(const char *path, const struct stat *sb, int flag, struct F
 }
 
 /* How many traces of SEALED and PLAIN every file under HOME holds. */
-static unsigned scan_home(const char *home, const struct values *sealed, const char *const *plain)
+static unsigned scan_home_as(const char *home, const struct values *sealed,
+                             const char *const *plain, bool quiet)
 {
-	struct scan s = {.sealed = sealed, .plain = plain};
+	struct scan s = {.sealed = sealed, .plain = plain, .quiet = quiet};
 	scanning = &s;
 	assert_int_equal(nftw(home, scan_file, 8, FTW_PHYS), 0);
 	assert_true(s.files >= 1);
 	return s.found;
+}
+
+static unsigned scan_home(const char *home, const struct values *sealed, const char *const *plain)
+{
+	return scan_home_as(home, sealed, plain, false);
+}
+
+/* The running engine's sweep commits, then truncates the log; a reader (this test's own
+ * sqlite3 reads) can hold the truncation back until its next tick (2 s): wait for a clean
+ * home, bounded, then scan once more aloud. */
+static unsigned scan_home_settled(const char *home, const struct values *sealed,
+                                  const char *const *plain)
+{
+	time_t end = time(NULL) + 15;
+	while (scan_home_as(home, sealed, plain, true) != 0 && time(NULL) < end)
+		usleep(100 * 1000);
+	return scan_home(home, sealed, plain);
 }
 
 /* Waits (bounded) until PRED(HOME) holds. */
@@ -226,7 +249,7 @@ static void test_expired_leave_nothing(void **state)
 
 	/* Bob's engine deletes them while it runs; his store stays open meanwhile. */
 	wait_for(b, none_due, "Bob's listen to expire the messages");
-	assert_int_equal(scan_home(b, &sealed_b, plain), 0);
+	assert_int_equal(scan_home_settled(b, &sealed_b, plain), 0);
 	kill(w->listener, SIGTERM);
 	assert_int_equal(wait_status(w->listener), 0);
 	w->listener = 0;
