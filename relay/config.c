@@ -541,6 +541,12 @@ int relay_config_load(struct relay_config *cfg, const char *path, char *err, siz
 		         "%s: [store] connection is required when engine is postgresql", path);
 		return CAIRN_EINVAL;
 	}
+	if (tmp.store_node != 0 && strcmp(tmp.store_engine, "postgresql") != 0) {
+		snprintf(err, errcap,
+		         "%s: [store] node needs engine = postgresql (nodes share one database)",
+		         path);
+		return CAIRN_EINVAL;
+	}
 	/* The reserve file is room kept on the store's file system for a full disk's deletes
 	 * (storage.h); PostgreSQL's files are on another machine's, whose fullness the database
 	 * reports itself (disk_full: the SEND gets 'full'). min_free_disk still guards the data

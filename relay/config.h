@@ -89,6 +89,9 @@ struct relay_config {
 	 * "postgresql", then at the libpq connection string store_connection (required) */
 	char store_engine[16];
 	char store_connection[1025];
+	/* 0: the only relay on the store. 1..255: node STORE_NODE of several relays that share
+	 * the relay key and the PostgreSQL database (store.h's change feed). */
+	uint32_t store_node;
 	/* not from the file */
 	char data_dir[RELAY_PATH_MAX];
 };

@@ -150,6 +150,9 @@ const struct key_spec config_keys[] = {
      (unsigned)sizeof(((struct relay_config *)0)->store_connection),
      "postgresql: a libpq connection string, e.g. host=a,b dbname=cairn "
      "target_session_attrs=read-write"},
+    NUM("store", "node", store_node, V_COUNT, 0, 255,
+        "postgresql: 0 = the only relay on this database; 1..255 = this node's number among "
+        "several relays sharing the key and the database (docs/OPERATING.md)"),
 };
 const size_t config_key_count = sizeof(config_keys) / sizeof(config_keys[0]);
 _Static_assert(sizeof(config_keys) / sizeof(config_keys[0]) <= CONFIG_KEYS_MAX,

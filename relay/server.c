@@ -262,6 +262,7 @@ int relay_server_run(const struct relay_config *cfg,
 	struct store_params params = {
 	    .dir = cfg->data_dir,
 	    .connection = cfg->store_connection,
+	    .node = (uint8_t)cfg->store_node,
 	    .error = store_why,
 	    .error_cap = sizeof(store_why),
 	};

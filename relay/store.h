@@ -119,11 +119,41 @@ struct store_load_cb {
 struct store_params {
 	const char *dir;        /* SQLite: the data directory, which holds relay.db */
 	const char *connection; /* PostgreSQL: a libpq connection string ([store] connection) */
+	/* 0: the only relay on this store (an engine refuses a second one). 1..255: node NODE of
+	 * several relays sharing the store ([store] node; an engine without feed_read refuses
+	 * it): each commit also writes the batch's ops (feed_codec.h) as one change-feed row,
+	 * in the same transaction, and open() refuses a second process with the same NODE, or
+	 * any node while a relay with node 0 holds the store (and 0 while nodes do). */
+	uint8_t node;
+	/* NODE != 0: called from any thread (possibly spuriously) when another node may have
+	 * committed rows past what feed_read returned; it only wakes the caller's loop. */
+	void (*feed_wake)(void *arg);
+	void *feed_wake_arg;
 	/* Optional (NULL): where open() writes, NUL-terminated, why it failed when the code
 	 * alone would not tell an operator (the database's own message). No user data. */
 	char *error;
 	size_t error_cap;
 };
+
+/* One change-feed row: the ops of one batch another node committed, without bodies
+ * (feed_codec.h), in OPS (owned by the struct store_feed). */
+struct store_feed_row {
+	uint8_t node;
+	uint64_t seq; /* per node, from 1, one per batch, in commit order */
+	uint8_t *ops;
+	size_t len;
+};
+
+#define STORE_FEED_ROWS_MAX 256 /* rows one feed_read returns at most */
+
+struct store_feed {
+	struct store_feed_row *rows;
+	size_t n;
+	bool more; /* more rows were waiting past the bound: read again */
+};
+
+/* Frees FEED's rows (any engine's) and zeroes it. */
+void store_feed_free(struct store_feed *feed);
 
 struct store_engine {
 	const char *name;
@@ -158,6 +188,13 @@ struct store_engine {
 	/* Bytes inside the store that deleted rows left free, which later inserts reuse before
 	 * the store grows on disk. May be NULL (none). */
 	uint64_t (*free_bytes)(void *store);
+	/* Several nodes on one store (params->node != 0): the rows the other nodes committed
+	 * since the last call (since load()'s snapshot for the first), in commit order per
+	 * node, at most STORE_FEED_ROWS_MAX. Returns 0, CAIRN_ESTORAGE, or CAIRN_ESTATE when
+	 * rows this node had not read were pruned meanwhile (it was cut off for longer than the
+	 * feed is kept): its memory can no longer follow, and it must start again. NULL: an
+	 * engine that cannot be shared. */
+	int (*feed_read)(void *store, struct store_feed *out);
 	void (*close)(void *store);
 };
 
