@@ -54,6 +54,8 @@ struct store_pg {
 	char *conninfo; /* [store] connection, owned */
 	uint64_t disk_bytes;
 	int64_t disk_sampled_ms; /* monotonic; 0 = never */
+	/* hsseen (store_pg_claim.c): when claim_once last pruned hs_seen, monotonic; 0 = never */
+	int64_t claim_pruned_ms;
 };
 
 /* At most this many parameters per statement. */
@@ -142,5 +144,11 @@ int pg_read_log_entry(void *store, uint64_t id, uint8_t *out, size_t cap, size_t
 int pg_read_log_entries(void *store, const uint64_t *ids, size_t n, uint8_t *out, size_t cap,
                         size_t *total);
 uint64_t pg_disk_bytes(void *store);
+
+/* ---- store_pg_claim.c (hsseen) ---- */
+
+/* Creates the hs_seen table if absent, inside pg_schema's transaction. 0 or CAIRN_ESTORAGE. */
+int pg_schema_hs_seen(struct store_pg *st);
+int pg_claim_once(void *store, const uint8_t (*keys)[32], size_t n, int64_t until, bool *fresh);
 
 #endif

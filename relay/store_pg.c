@@ -436,4 +436,5 @@ const struct store_engine store_pg = {
     .reclaim = NULL,    /* the database's own space is PostgreSQL's to manage */
     .free_bytes = NULL, /* VACUUM's free space is not ours to count */
     .close = pg_close,
+    .claim_once = pg_claim_once,
 };

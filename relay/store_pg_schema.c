@@ -187,6 +187,8 @@ int pg_schema(struct store_pg *st)
 	}
 	if (version == 0 && create(st) != 0)
 		goto out;
+	if (pg_schema_hs_seen(st) != 0)
+		goto out;
 	if (run(st, "COMMIT") != 0)
 		return CAIRN_ESTORAGE;
 	return 0;
