@@ -6,7 +6,8 @@
  * as for any failed handshake: PROTOCOL.md 2.2), while a fresh handshake to node 2 works; the
  * database holds keyed hashes, never the ephemeral key. And a flood of handshakes at node 2
  * while the database holds its claims back: the claims waiting stay bounded (the rest are
- * refused, counted in the metrics), and node 2 serves again once the database does.
+ * refused, counted in the metrics), and node 2 serves again once the database does. A
+ * database that fails the claims: silence too (fail closed).
  */
 #include <poll.h>
 #include <signal.h>
@@ -244,11 +245,40 @@ static void test_flood_bounded_while_store_stalls(void **state)
 	tclient_close(&c);
 }
 
+/* The database fails node 2's claims (hs_seen gone): handshakes get silence, not a pass
+ * (fail closed), counted in the metrics; they work again once the table is back. */
+static void test_store_failure_fails_closed(void **state)
+{
+	struct world *w = *state;
+	const uint8_t *pub = w->node[0].pub;
+	long before = metric(w, "handshake_claims_failed_total");
+	assert_int_equal(pg_exec(w->conninfo, "ALTER TABLE hs_seen RENAME TO hs_away", NULL, 0), 0);
+	struct noise_handshake hs;
+	uint8_t msg1[2 + CAIRN_HANDSHAKE1_MAX];
+	size_t len1 = make_msg1(pub, (uint64_t)time(NULL), msg1, &hs);
+	int fd = raw_dial(w->node[1].port);
+	write_all(fd, msg1, len1);
+	bool closed;
+	size_t got = received(fd, 2000, &closed);
+	close(fd);
+	long after = metric(w, "handshake_claims_failed_total");
+	printf("store failing: node 2 sent %zu bytes, claims failed %ld -> %ld\n", got, before,
+	       after);
+	assert_int_equal(got, 0);
+	assert_int_equal(after, before + 1);
+	assert_int_equal(pg_exec(w->conninfo, "ALTER TABLE hs_away RENAME TO hs_seen", NULL, 0), 0);
+	struct tclient c;
+	assert_int_equal(tclient_connect(&c, w->node[1].port, pub), 0);
+	ping_ok(&c);
+	tclient_close(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_replay_to_other_node_gets_silence),
 	    cmocka_unit_test(test_flood_bounded_while_store_stalls),
+	    cmocka_unit_test(test_store_failure_fails_closed),
 	};
 	return cmocka_run_group_tests(tests, world_setup, world_teardown);
 }
