@@ -273,12 +273,72 @@ static void test_store_failure_fails_closed(void **state)
 	tclient_close(&c);
 }
 
+/* Handshakes done one after the other with the relay R (key PUB): their rate, and the
+ * relay's CPU per handshake in microseconds. */
+static void handshake_rate(const struct relayproc *r, const uint8_t *pub, int n, double *rate,
+                           double *cpu_us)
+{
+	long cpu0 = relayproc_cpu_ms(r);
+	int64_t t0 = it_mono_us();
+	for (int i = 0; i < n; i++) {
+		struct tclient c;
+		assert_int_equal(tclient_connect(&c, r->port, pub), 0);
+		tclient_close(&c);
+	}
+	int64_t us = it_mono_us() - t0;
+	long cpu = relayproc_cpu_ms(r) - cpu0;
+	*rate = n * 1e6 / (double)us;
+	*cpu_us = (double)cpu * 1000.0 / n;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+/*
+ * A measurement, not a check (run with CAIRN_HSSEEN_BENCH=1): handshakes per second and the
+ * relay's CPU per handshake on node 2 (claims in the store) and on a relay alone (node 0, no
+ * claim) on a database of the same server, alternating, median of three rounds.
+ */
+static void test_handshake_cost(void **state)
+{
+	struct world *w = *state;
+	if (getenv("CAIRN_HSSEEN_BENCH") == NULL)
+		skip();
+	int n = atoi(getenv("CAIRN_HSSEEN_BENCH")) > 0 ? atoi(getenv("CAIRN_HSSEEN_BENCH")) : 2000;
+	struct relayproc alone;
+	char conninfo[512];
+	assert_int_equal(pg_fresh_database(conninfo, sizeof(conninfo)), 0);
+	assert_int_equal(relayproc_init(&alone, "max_connections = 4000\n"), 0);
+	assert_int_equal(relayproc_use_pg(&alone, conninfo), 0);
+	assert_int_equal(relayproc_start(&alone), 0);
+	double rate[2][3], cpu[2][3];
+	for (int round = 0; round < 3; round++) {
+		handshake_rate(&w->node[1], w->node[0].pub, n, &rate[0][round], &cpu[0][round]);
+		handshake_rate(&alone, alone.pub, n, &rate[1][round], &cpu[1][round]);
+		printf("bench: round %d: node 2 %.0f/s %.1f us CPU; node 0 %.0f/s %.1f us CPU\n",
+		       round, rate[0][round], cpu[0][round], rate[1][round], cpu[1][round]);
+	}
+	for (int k = 0; k < 2; k++) {
+		qsort(rate[k], 3, sizeof(double), cmp_double);
+		qsort(cpu[k], 3, sizeof(double), cmp_double);
+	}
+	printf("bench: median of 3 x %d sequential handshakes: node 2 (claims) %.0f/s, %.1f us"
+	       " relay CPU each; node 0 %.0f/s, %.1f us relay CPU each\n",
+	       n, rate[0][1], cpu[0][1], rate[1][1], cpu[1][1]);
+	assert_int_equal(relayproc_stop(&alone, SIGTERM), 0);
+	relayproc_cleanup(&alone);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_replay_to_other_node_gets_silence),
 	    cmocka_unit_test(test_flood_bounded_while_store_stalls),
 	    cmocka_unit_test(test_store_failure_fails_closed),
+	    cmocka_unit_test(test_handshake_cost),
 	};
 	return cmocka_run_group_tests(tests, world_setup, world_teardown);
 }
