@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include <cmocka.h>
+#include <sodium.h>
 
 #define CAIRN_TEST_PG
 #include "cairn/error.h"
@@ -149,6 +150,37 @@ static void test_session_stays_synchronous(void **state)
 	PQclear(r);
 }
 
+/* A measurement, not a check (CAIRN_HSSEEN_BENCH=N): N claims of one key, one after the
+ * other, and N/64 claims of 64 keys: microseconds per call. */
+static void test_claim_latency(void **state)
+{
+	struct fixture *f = *state;
+	const char *env = getenv("CAIRN_HSSEEN_BENCH");
+	if (env == NULL)
+		skip();
+	int n = atoi(env) > 0 ? atoi(env) : 2000;
+	static uint8_t keys[64][32];
+	bool fresh[64];
+	for (int size = 1; size <= 64; size *= 64) {
+		struct timespec a, b;
+		int calls = size == 1 ? n : n / 64;
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		for (int i = 0; i < calls; i++) {
+			for (int k = 0; k < size; k++)
+				randombytes_buf(keys[k], 32);
+			assert_int_equal(store_pg.claim_once(f->store, (const uint8_t(*)[32])keys,
+			                                     (size_t)size, in_minutes(4), fresh),
+			                 0);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		double us =
+		    ((double)(b.tv_sec - a.tv_sec) * 1e9 + (double)(b.tv_nsec - a.tv_nsec)) / 1e3 /
+		    calls;
+		printf("bench: claim_once of %d key(s): %.0f us per call (%d calls)\n", size, us,
+		       calls);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -157,6 +189,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_expired_pruned, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_failure_refuses_all, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_session_stays_synchronous, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_claim_latency, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
