@@ -114,6 +114,16 @@ PGresult *pg_run(struct store_pg *st, int stmt, const char *sql, const struct pg
 /* CAIRN_ECAPACITY for disk_full (SQLSTATE 53100), else CAIRN_ESTORAGE. */
 int pg_error_code(const PGresult *r);
 
+/*
+ * Reads a pipeline's results up to its sync: STMTS statements, the last of them COMMIT.
+ * EACH (may be NULL) sees every successful result with its statement's index, and may fail
+ * it (a CAIRN_E code). Returns 0 only when every statement succeeded and COMMIT's own result
+ * said COMMIT; CAIRN_ECAPACITY when a statement found the database's disk full;
+ * CAIRN_ESTORAGE otherwise. *LOST is set when the connection cannot be trusted further.
+ */
+int pg_read_pipeline(struct store_pg *st, size_t stmts, bool *lost,
+                     int (*each)(void *ctx, size_t index, const PGresult *r), void *ctx);
+
 /* Reads a binary int8 / int4 column of row ROW. Returns 0, or CAIRN_ESTORAGE for NULL or a
  * wrong width. */
 int pg_col_i64(const PGresult *r, int row, int col, int64_t *out);

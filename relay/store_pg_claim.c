@@ -76,59 +76,29 @@ static void mark_fresh(const uint8_t (*keys)[CLAIM_KEY_LEN], size_t n, const uin
 	}
 }
 
-/*
- * Reads the pipeline's results up to the sync: INSERT is the result at index INSERT_AT; the
- * keys it returns are marked fresh. Returns 0 only when every statement succeeded and COMMIT
- * said COMMIT. *LOST is set when the connection cannot be trusted further.
- */
-static int read_claims(struct store_pg *st, size_t stmts, size_t insert_at,
-                       const uint8_t (*keys)[CLAIM_KEY_LEN], size_t n, bool *fresh, bool *lost)
+/* The keys of one claim_once, and where the INSERT's result comes in the pipeline. */
+struct claim_read {
+	const uint8_t (*keys)[CLAIM_KEY_LEN];
+	size_t n, insert_at;
+	bool *fresh;
+};
+
+/* pg_read_pipeline's EACH: marks fresh the keys the INSERT returned. */
+static int claim_result(void *ctx, size_t index, const PGresult *r)
 {
-	int rc = 0;
-	bool committed = false, synced = false;
-	size_t results = 0, nulls = 0;
-	*lost = true;
-	while (!synced) {
-		if (pg_wait(st) != 0)
-			return CAIRN_ESTORAGE;
-		PGresult *r = PQgetResult(st->conn);
-		if (r == NULL) {
-			if (PQstatus(st->conn) != CONNECTION_OK || ++nulls > stmts)
-				return CAIRN_ESTORAGE;
-			continue;
-		}
-		ExecStatusType s = PQresultStatus(r);
-		if (s == PGRES_PIPELINE_SYNC) {
-			synced = true;
-		} else if (s != PGRES_COMMAND_OK && s != PGRES_TUPLES_OK) {
-			results++;
-			rc = CAIRN_ESTORAGE;
-		} else {
-			if (results == insert_at) {
-				/* At most one row per key sent; anything else is not our table. */
-				int rows = PQntuples(r);
-				if (rows < 0 || (size_t)rows > n || PQnfields(r) != 1)
-					rc = CAIRN_ESTORAGE;
-				for (int i = 0; rc == 0 && i < rows; i++) {
-					if (PQgetisnull(r, i, 0) ||
-					    PQgetlength(r, i, 0) != CLAIM_KEY_LEN)
-						rc = CAIRN_ESTORAGE;
-					else
-						mark_fresh(keys, n,
-						           (const uint8_t *)PQgetvalue(r, i, 0),
-						           fresh);
-				}
-			}
-			results++;
-			if (results == stmts && strcmp(PQcmdStatus(r), "COMMIT") == 0)
-				committed = true;
-		}
-		PQclear(r);
-	}
-	if (PQstatus(st->conn) != CONNECTION_OK || PQexitPipelineMode(st->conn) != 1)
+	const struct claim_read *c = ctx;
+	if (index != c->insert_at)
+		return 0;
+	/* At most one row per key sent; anything else is not our table. */
+	int rows = PQntuples(r);
+	if (rows < 0 || (size_t)rows > c->n || PQnfields(r) != 1)
 		return CAIRN_ESTORAGE;
-	*lost = false;
-	return rc == 0 && committed ? 0 : CAIRN_ESTORAGE;
+	for (int i = 0; i < rows; i++) {
+		if (PQgetisnull(r, i, 0) || PQgetlength(r, i, 0) != CLAIM_KEY_LEN)
+			return CAIRN_ESTORAGE;
+		mark_fresh(c->keys, c->n, (const uint8_t *)PQgetvalue(r, i, 0), c->fresh);
+	}
+	return 0;
 }
 
 int pg_claim_once(void *store, const uint8_t (*keys)[32], size_t n, int64_t until, bool *fresh)
@@ -151,7 +121,8 @@ int pg_claim_once(void *store, const uint8_t (*keys)[32], size_t n, int64_t unti
 		return CAIRN_ESTORAGE;
 	int64_t now = monotonic_ms();
 	bool prune = st->claim_pruned_ms == 0 || now - st->claim_pruned_ms >= CLAIM_PRUNE_MS;
-	size_t stmts = 0, insert_at;
+	size_t stmts = 0;
+	struct claim_read read = {keys, n, 0, fresh};
 	bool lost = true;
 	int rc = CAIRN_ESTORAGE;
 	if (PQenterPipelineMode(st->conn) != 1)
@@ -167,7 +138,7 @@ int pg_claim_once(void *store, const uint8_t (*keys)[32], size_t n, int64_t unti
 			goto out;
 		stmts++;
 	}
-	insert_at = stmts;
+	read.insert_at = stmts;
 	if (send_text(st,
 	              "INSERT INTO hs_seen (e, until) SELECT k, to_timestamp($2::int8)"
 	              " FROM unnest($1::bytea[]) AS k ON CONFLICT DO NOTHING RETURNING e",
@@ -177,7 +148,7 @@ int pg_claim_once(void *store, const uint8_t (*keys)[32], size_t n, int64_t unti
 	stmts += 2;
 	if (PQpipelineSync(st->conn) != 1 || pg_flush(st) != 0)
 		goto out;
-	rc = read_claims(st, stmts, insert_at, keys, n, fresh, &lost);
+	rc = pg_read_pipeline(st, stmts, &lost, claim_result, &read) != 0 ? CAIRN_ESTORAGE : 0;
 out:
 	if (lost || st->conn == NULL) {
 		pg_drop(st);

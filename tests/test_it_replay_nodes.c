@@ -88,8 +88,9 @@ static int world_teardown(void **state)
 	return 0;
 }
 
-/* Bytes FD receives within MS, or until the relay closes it (*CLOSED then set). */
-static size_t received(int fd, int ms, bool *closed)
+/* Bytes FD receives within MS, or until the relay closes it (*CLOSED then set); the first
+ * CAP - 1 of them into BUF (NUL-terminated; BUF may be NULL). */
+static size_t received_into(int fd, int ms, bool *closed, char *buf, size_t cap)
 {
 	size_t got = 0;
 	*closed = false;
@@ -98,13 +99,29 @@ static size_t received(int fd, int ms, bool *closed)
 		struct pollfd p = {.fd = fd, .events = POLLIN};
 		if (poll(&p, 1, 50) <= 0)
 			continue;
-		uint8_t buf[512];
-		ssize_t n = recv(fd, buf, sizeof(buf), 0);
-		if (n <= 0)
+		char tmp[512];
+		ssize_t n = recv(fd, tmp, sizeof(tmp), 0);
+		if (n <= 0) {
 			*closed = true;
-		else
-			got += (size_t)n;
+			continue;
+		}
+		for (ssize_t i = 0; buf != NULL && i < n && got + (size_t)i + 1 < cap; i++)
+			buf[got + (size_t)i] = tmp[i];
+		got += (size_t)n;
 	}
+	if (buf != NULL && cap > 0)
+		buf[got < cap ? got : cap - 1] = '\0';
+	return got;
+}
+
+/* Sends message 1 (LEN bytes, framed) on a new connection to PORT: the bytes the relay
+ * answers within MS, or until it closes (*CLOSED then set). */
+static size_t answer_to(uint16_t port, const uint8_t *msg1, size_t len, int ms, bool *closed)
+{
+	int fd = raw_dial(port);
+	write_all(fd, msg1, len);
+	size_t got = received_into(fd, ms, closed, NULL, 0);
+	close(fd);
 	return got;
 }
 
@@ -122,23 +139,17 @@ static void test_replay_to_other_node_gets_silence(void **state)
 	uint8_t msg1[2 + CAIRN_HANDSHAKE1_MAX];
 	size_t len1 = make_msg1(pub, (uint64_t)time(NULL), msg1, &hs);
 	/* Node 1 answers it. */
-	int fd = raw_dial(w->node[0].port);
-	write_all(fd, msg1, len1);
 	bool closed;
-	size_t got = received(fd, 1000, &closed);
+	size_t got = answer_to(w->node[0].port, msg1, len1, 1000, &closed);
 	printf("replay: node 1 answered message 1 with %zu bytes\n", got);
 	assert_true(got > 0);
-	close(fd);
 
 	/* Replayed to node 2: silence, then the close at the deadline. */
 	int64_t start = it_mono_ms();
-	fd = raw_dial(w->node[1].port);
-	write_all(fd, msg1, len1);
-	got = received(fd, DEADLINE_S * 1000 + 3000, &closed);
+	got = answer_to(w->node[1].port, msg1, len1, DEADLINE_S * 1000 + 3000, &closed);
 	int64_t after = it_mono_ms() - start;
 	printf("replay: node 2 sent %zu bytes to the replay, closed=%d after %lld ms\n", got,
 	       closed, (long long)after);
-	close(fd);
 	assert_int_equal(got, 0);
 	assert_true(closed);
 	assert_true(after >= DEADLINE_S * 1000 - 200);
@@ -166,22 +177,13 @@ static void test_replay_to_other_node_gets_silence(void **state)
 /* GET /metrics from node 2: the value of counter NAME, or -1. */
 static long metric(const struct world *w, const char *name)
 {
-	char buf[65536];
+	static char buf[65536];
 	int fd = raw_dial(w->metrics_port);
 	static const char req[] = "GET /metrics HTTP/1.0\r\n\r\n";
 	write_all(fd, req, sizeof(req) - 1);
-	size_t len = 0;
-	for (;;) {
-		struct pollfd p = {.fd = fd, .events = POLLIN};
-		if (poll(&p, 1, 5000) <= 0)
-			break;
-		ssize_t n = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
+	bool closed;
+	(void)received_into(fd, 5000, &closed, buf, sizeof(buf));
 	close(fd);
-	buf[len] = '\0';
 	char key[128];
 	snprintf(key, sizeof(key), "\ncairn_relay_%s ", name);
 	const char *at = strstr(buf, key);
@@ -256,11 +258,8 @@ static void test_store_failure_fails_closed(void **state)
 	struct noise_handshake hs;
 	uint8_t msg1[2 + CAIRN_HANDSHAKE1_MAX];
 	size_t len1 = make_msg1(pub, (uint64_t)time(NULL), msg1, &hs);
-	int fd = raw_dial(w->node[1].port);
-	write_all(fd, msg1, len1);
 	bool closed;
-	size_t got = received(fd, 2000, &closed);
-	close(fd);
+	size_t got = answer_to(w->node[1].port, msg1, len1, 2000, &closed);
 	long after = metric(w, "handshake_claims_failed_total");
 	printf("store failing: node 2 sent %zu bytes, claims failed %ld -> %ld\n", got, before,
 	       after);
