@@ -345,6 +345,14 @@ static void hs_work_run(uv_work_t *req)
 
 static void run_events(struct conn *c);
 
+static void hs_free(struct hs_work *w)
+{
+	struct conn *c = w->c;
+	sodium_memzero(w, sizeof(*w));
+	free(w);
+	conn_unref(c);
+}
+
 /* Completes C's handshake with W, checked against CACHE (NULL: checked already), and frees
  * W. */
 static void hs_complete(struct hs_work *w, struct replay_cache *cache)
@@ -367,9 +375,7 @@ static void hs_complete(struct hs_work *w, struct replay_cache *cache)
 	want_flush(c); /* message 2 */
 	update_read_state(c);
 out:
-	sodium_memzero(w, sizeof(*w));
-	free(w);
-	conn_unref(c);
+	hs_free(w);
 }
 
 /* hsseen: a claim that failed for the store, or was not taken: silence (fail closed). */
@@ -395,9 +401,7 @@ static void hs_claim_done(struct storage_job *job)
 		log_warn("handshake claims work again");
 	}
 	if (c->state != CONN_HANDSHAKING) { /* closed or failed meanwhile */
-		sodium_memzero(w, sizeof(*w));
-		free(w);
-		conn_unref(c);
+		hs_free(w);
 		return;
 	}
 	if (job->status != 0 || !job->claim_fresh)
@@ -419,6 +423,11 @@ static int hs_claim(struct hs_work *w)
 		hs_claim_failed(relay, false);
 		return CAIRN_EFULL;
 	}
+	/* W came from malloc: the job starts zeroed but for its key (hs_work_run). */
+	uint8_t key[sizeof(w->claim.claim_key)];
+	memcpy(key, w->claim.claim_key, sizeof(key));
+	memset(&w->claim, 0, sizeof(w->claim));
+	memcpy(w->claim.claim_key, key, sizeof(key));
 	w->claim.kind = STORAGE_CLAIM;
 	/* Past the end of the clock window (PROTOCOL.md 2.2) on any node whose clock is
 	 * within it of this one's: the message cannot be accepted anywhere later. */
@@ -437,9 +446,7 @@ static void hs_work_done(uv_work_t *req, int status)
 	struct relay *relay = c->relay;
 	/* Closed, or failed (bytes after message 1), while the work ran: nothing to do. */
 	if (status != 0 || c->state != CONN_HANDSHAKING) {
-		sodium_memzero(w, sizeof(*w));
-		free(w);
-		conn_unref(c);
+		hs_free(w);
 		return;
 	}
 	if (!hs_claims(relay) || w->hello.rc != 0) {
