@@ -414,14 +414,20 @@ static void test_pruned_gives_estate(void **state)
 	sql_is(t, "SELECT max(seq) FROM feed", "7");
 }
 
-/* A relay alone (node 0) writes no feed row and has none to read. */
-static void test_node0_writes_no_feed(void **state)
+/* Opens a node-0 store and commits a mailbox and one envelope of it. */
+static void open_alone_with_one(struct nodes *t)
 {
-	struct nodes *t = *state;
 	assert_int_equal(open_node(t, 0, &t->store[0], NULL, 0), 0);
 	struct store_op ops[] = {{.kind = STORE_MAILBOX_PUT, .mailbox = &mb, .mailbox_id = mb.id},
 	                         put(1, mb.id)};
 	assert_int_equal(store_pg.commit(t->store[0], ops, 2), 0);
+}
+
+/* A relay alone (node 0) writes no feed row and has none to read. */
+static void test_node0_writes_no_feed(void **state)
+{
+	struct nodes *t = *state;
+	open_alone_with_one(t);
 	sql_is(t, "SELECT count(*) FROM envelopes", "1");
 	sql_is(t, "SELECT count(*) FROM feed", "0");
 	struct store_feed feed;
@@ -440,10 +446,7 @@ static void count_env(void *ctx, const struct store_envelope_info *info)
 static void test_version1_migrates(void **state)
 {
 	struct nodes *t = *state;
-	assert_int_equal(open_node(t, 0, &t->store[0], NULL, 0), 0);
-	struct store_op ops[] = {{.kind = STORE_MAILBOX_PUT, .mailbox = &mb, .mailbox_id = mb.id},
-	                         put(1, mb.id)};
-	assert_int_equal(store_pg.commit(t->store[0], ops, 2), 0);
+	open_alone_with_one(t);
 	store_pg.close(t->store[0]);
 	t->store[0] = NULL;
 	/* What version 1 left: its tables, no feed. */
