@@ -95,7 +95,8 @@ const char *const pg_stmt_sql[PG_STMT_COUNT] = {
     [PG_FEED_PRUNE] = "DELETE FROM feed WHERE node = $1::int4 AND seq < (SELECT min(seq)"
                       " FROM feed WHERE node = $1::int4"
                       " AND at >= now() - interval '" PG_FEED_KEEP "')",
-    [PG_FEED_NOTIFY] = "NOTIFY cairn_feed",
+    /* The payload names the node, whose own listener lets it pass. */
+    [PG_FEED_NOTIFY] = "SELECT pg_notify('cairn_feed', $1::int4::text)",
     /* The other nodes' rows past the cursors ($2[node + 1]), each node's in seq order and
      * the nodes taken in turn (row_number), so that a busy node does not hold back the
      * others' rows behind the bound. */

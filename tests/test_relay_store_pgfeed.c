@@ -326,6 +326,14 @@ static void test_feed_wake(void **state)
 	assert_int_equal(store_pg.commit(t->store[1], &op, 1), 0);
 	int64_t took = wait_wake(&t->wakes[2], before, 1000);
 	assert_true(took >= 0);
+	/* Node 2's own commit is nothing for it to read: no wake. */
+	sleep_ms(200);
+	before = atomic_load(&t->wakes[2]);
+	struct store_op own = put(9, 5);
+	assert_int_equal(store_pg.commit(t->store[2], &own, 1), 0);
+	sleep_ms(300);
+	assert_int_equal(atomic_load(&t->wakes[2]), before);
+	assert_true(atomic_load(&t->wakes[1]) > 0);
 	/* A failed batch notifies no one. */
 	sleep_ms(200);
 	before = atomic_load(&t->wakes[2]);
