@@ -422,6 +422,47 @@ static void test_pruned_gives_estate(void **state)
 	sql_is(t, "SELECT max(seq) FROM feed", "7");
 }
 
+/* The prune walks node 1's key: with 20,000 rows of it (half of them old), its plan scans
+ * the key (no sequential scan of the table) and reads from the subquery's index scan no more
+ * rows than the old ones and the first young one. */
+static void test_prune_is_a_key_range(void **state)
+{
+	struct nodes *t = *state;
+	assert_int_equal(pg_exec(t->conninfo,
+	                         "INSERT INTO feed (node, seq, at, ops) SELECT 1, g, now() -"
+	                         " CASE WHEN g <= 10000 THEN interval '1 hour' ELSE interval '0'"
+	                         " END, '\\x01' FROM generate_series(1, 20000) AS g;"
+	                         " INSERT INTO feed (node, seq, ops) SELECT 2, g, '\\x01'"
+	                         " FROM generate_series(1, 20000) AS g; ANALYZE feed",
+	                         NULL, 0),
+	                 0);
+	PGconn *c = PQconnectdb(t->conninfo);
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	char sql[512];
+	snprintf(sql, sizeof(sql), "PREPARE q AS %s", pg_stmt_sql[PG_FEED_PRUNE]);
+	PQclear(PQexec(c, sql));
+	PQclear(PQexec(c, "BEGIN"));
+	PGresult *r =
+	    PQexec(c, "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) EXECUTE q(1)");
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	bool index = false, seq_scan = false;
+	int deleted = -1;
+	for (int i = 0; i < PQntuples(r); i++) {
+		const char *line = PQgetvalue(r, i, 0);
+		index = index || strstr(line, "Index") != NULL;
+		seq_scan = seq_scan || strstr(line, "Seq Scan") != NULL;
+	}
+	PQclear(r);
+	r = PQexec(c, "SELECT count(*) FROM feed WHERE node = 1");
+	deleted = 20000 - atoi(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	PQclear(PQexec(c, "ROLLBACK"));
+	PQfinish(c);
+	assert_true(index);
+	assert_false(seq_scan);
+	assert_int_equal(deleted, 10000);
+}
+
 /* Opens a node-0 store and commits a mailbox and one envelope of it. */
 static void open_alone_with_one(struct nodes *t)
 {
@@ -504,6 +545,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_feed_wake, setup_two, teardown),
 	    cmocka_unit_test_setup_teardown(test_locks, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pruned_gives_estate, setup_two, teardown),
+	    cmocka_unit_test_setup_teardown(test_prune_is_a_key_range, setup_two, teardown),
 	    cmocka_unit_test_setup_teardown(test_node0_writes_no_feed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_version1_migrates, setup, teardown),
 	    cmocka_unit_test(test_sqlite_refuses_node),
