@@ -263,6 +263,31 @@ int mailbox_push(struct mailbox_index *ix, struct mailbox *mb, uint64_t id, uint
 	return 0;
 }
 
+int mailbox_insert(struct mailbox_index *ix, struct mailbox *mb, uint64_t id, uint32_t len,
+                   size_t *pos)
+{
+	size_t lo = 0, hi = mb->q_len;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (mailbox_at(mb, mid)->id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < mb->q_len && mailbox_at(mb, lo)->id == id)
+		return CAIRN_EEXIST; /* live, or acknowledged here and kept as a tombstone */
+	int rc = mailbox_push(ix, mb, id, len, NULL);
+	if (rc != 0)
+		return rc;
+	/* Moved from the back to its place: the ring has no gap, so shift the entries above. */
+	for (size_t i = mb->q_len - 1; i > lo; i--)
+		*mailbox_at(mb, i) = *mailbox_at(mb, i - 1);
+	struct pending *p = mailbox_at(mb, lo);
+	*p = (struct pending){.id = id, .len = len};
+	*pos = lo;
+	return 0;
+}
+
 long mailbox_find(const struct mailbox *mb, uint64_t id)
 {
 	size_t lo = 0, hi = mb->q_len;

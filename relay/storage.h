@@ -45,6 +45,9 @@ enum storage_job_kind {
 	 * length); READ_LEN is the total. If one is absent (deleted by a batch committed before
 	 * this read ran), the job fails with CAIRN_EDENIED and READ_BODY is NULL. */
 	STORAGE_READ_ENTRIES,
+	/* feedapply: the rows other nodes committed (store.h feed_read, engines that have it),
+	 * into FEED, which the job then owns (store_feed_free); STATUS is feed_read's. */
+	STORAGE_FEED,
 };
 
 #define STORAGE_READ_ENTRIES_MAX 64
@@ -59,6 +62,7 @@ struct storage_job {
 	uint8_t *read_body; /* STORAGE_READ(_ENTRIES) result: malloc'd, owned by the caller after
 	                       done() */
 	size_t read_len;
+	struct store_feed feed; /* feedapply: STORAGE_FEED's result */
 	int status; /* 0 or a CAIRN_E code, set before done() */
 	/* Runs on the loop thread once the job is durable (writes) or read (reads). The job is
 	 * no longer referenced by the storage thread when it runs, so it may free the job. */
