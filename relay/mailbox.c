@@ -263,8 +263,8 @@ int mailbox_push(struct mailbox_index *ix, struct mailbox *mb, uint64_t id, uint
 	return 0;
 }
 
-int mailbox_insert(struct mailbox_index *ix, struct mailbox *mb, uint64_t id, uint32_t len,
-                   size_t *pos)
+/* The offset of the first entry (live or not) whose id is at least ID. */
+static size_t first_at_least(const struct mailbox *mb, uint64_t id)
 {
 	size_t lo = 0, hi = mb->q_len;
 	while (lo < hi) {
@@ -274,6 +274,13 @@ int mailbox_insert(struct mailbox_index *ix, struct mailbox *mb, uint64_t id, ui
 		else
 			hi = mid;
 	}
+	return lo;
+}
+
+int mailbox_insert(struct mailbox_index *ix, struct mailbox *mb, uint64_t id, uint32_t len,
+                   size_t *pos)
+{
+	size_t lo = first_at_least(mb, id);
 	if (lo < mb->q_len && mailbox_at(mb, lo)->id == id)
 		return CAIRN_EEXIST; /* live, or acknowledged here and kept as a tombstone */
 	int rc = mailbox_push(ix, mb, id, len, NULL);
@@ -290,18 +297,10 @@ int mailbox_insert(struct mailbox_index *ix, struct mailbox *mb, uint64_t id, ui
 
 long mailbox_find(const struct mailbox *mb, uint64_t id)
 {
-	size_t lo = 0, hi = mb->q_len;
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		uint64_t v = mailbox_at(mb, mid)->id;
-		if (v == id)
-			return mailbox_at(mb, mid)->acked ? -1 : (long)mid;
-		if (v < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return -1;
+	size_t i = first_at_least(mb, id);
+	if (i >= mb->q_len || mailbox_at(mb, i)->id != id || mailbox_at(mb, i)->acked)
+		return -1;
+	return (long)i;
 }
 
 /* Gives memory back once the ring is at most a quarter full. */

@@ -49,6 +49,23 @@ static void other_commits(const struct store_op *ops, size_t n)
 	free(blob);
 }
 
+/* A mailbox record of the other node's: store id ID, random ids. */
+static struct store_mailbox other_mailbox(uint64_t id)
+{
+	struct store_mailbox rec = {.id = id, .touched = START_TIME};
+	randombytes_buf(rec.recipient_id, sizeof(rec.recipient_id));
+	randombytes_buf(rec.sender_id, sizeof(rec.sender_id));
+	return rec;
+}
+
+/* The other node creates a mailbox with store id ID. */
+static void other_creates(uint64_t id)
+{
+	struct store_mailbox rec = other_mailbox(id);
+	struct store_op put = {.kind = STORE_MAILBOX_PUT, .mailbox = &rec};
+	other_commits(&put, 1);
+}
+
 /* This relay reads the feed (as on a wake) and runs the storage until nothing is left. */
 static void follow(void)
 {
@@ -204,9 +221,7 @@ static void test_duplicates_are_noops(void **state)
 	struct conn *owner = open_conn();
 	struct box b;
 	create(owner, &b);
-	struct store_mailbox rec = {.id = 4242, .touched = START_TIME};
-	randombytes_buf(rec.recipient_id, sizeof(rec.recipient_id));
-	randombytes_buf(rec.sender_id, sizeof(rec.sender_id));
+	struct store_mailbox rec = other_mailbox(4242);
 	struct store_op put = {.kind = STORE_MAILBOX_PUT, .mailbox = &rec};
 	uint64_t id = other_id(relay->next_envelope_id);
 	struct store_op env = {.kind = STORE_ENVELOPE_PUT,
@@ -323,26 +338,10 @@ static void test_malformed_row_stops(void **state)
 {
 	(void)state;
 	become_node();
-	struct store_mailbox a = {.id = 101, .touched = START_TIME};
-	struct store_mailbox c = {.id = 103, .touched = START_TIME};
-	randombytes_buf(a.recipient_id, sizeof(a.recipient_id));
-	randombytes_buf(a.sender_id, sizeof(a.sender_id));
-	c = a;
-	c.id = 103;
-	c.recipient_id[0] ^= 1;
-	c.sender_id[0] ^= 1;
-	struct store_mailbox b2 = c;
-	b2.id = 102;
-	b2.recipient_id[1] ^= 1;
-	b2.sender_id[1] ^= 1;
-	struct store_mailbox d = b2;
-	d.id = 104;
-	d.recipient_id[2] ^= 1;
-	d.sender_id[2] ^= 1;
-	struct store_op first = {.kind = STORE_MAILBOX_PUT, .mailbox = &a};
+	struct store_mailbox b2 = other_mailbox(102), d = other_mailbox(104);
 	struct store_op ops[2] = {{.kind = STORE_MAILBOX_PUT, .mailbox = &b2},
 	                          {.kind = STORE_MAILBOX_PUT, .mailbox = &d}};
-	other_commits(&first, 1);
+	other_creates(101);
 	/* Two good ops, cut short in the second: neither is applied. */
 	size_t len = feed_encoded_len(ops, 2);
 	uint8_t blob[512];
@@ -350,8 +349,7 @@ static void test_malformed_row_stops(void **state)
 	assert_int_equal(feed_encode(ops, 2, blob, sizeof(blob)), len);
 	assert_int_equal(memstorage_feed_push(relay->storage, OTHER, ++other_seq, blob, len - 3),
 	                 0);
-	struct store_op third = {.kind = STORE_MAILBOX_PUT, .mailbox = &c};
-	other_commits(&third, 1);
+	other_creates(103);
 	follow();
 	assert_int_equal(relay->exit_code, CAIRN_EMALFORMED);
 	assert_non_null(mailbox_by_store_id(&relay->mailboxes, 101));
@@ -371,11 +369,7 @@ static void test_feed_errors(void **state)
 {
 	(void)state;
 	become_node();
-	struct store_mailbox a = {.id = 77, .touched = START_TIME};
-	randombytes_buf(a.recipient_id, sizeof(a.recipient_id));
-	randombytes_buf(a.sender_id, sizeof(a.sender_id));
-	struct store_op put = {.kind = STORE_MAILBOX_PUT, .mailbox = &a};
-	other_commits(&put, 1);
+	other_creates(77);
 	memstorage_feed_fail(relay->storage, CAIRN_ESTORAGE, 1);
 	follow();
 	assert_int_equal(relay->exit_code, 0);
@@ -394,13 +388,8 @@ static void test_reads_until_drained(void **state)
 	become_node();
 	enum { N = STORE_FEED_ROWS_MAX + 10 };
 	size_t before = relay->mailboxes.count;
-	for (uint64_t i = 0; i < N; i++) {
-		struct store_mailbox rec = {.id = 1000 + i, .touched = START_TIME};
-		randombytes_buf(rec.recipient_id, sizeof(rec.recipient_id));
-		randombytes_buf(rec.sender_id, sizeof(rec.sender_id));
-		struct store_op put = {.kind = STORE_MAILBOX_PUT, .mailbox = &rec};
-		other_commits(&put, 1);
-	}
+	for (uint64_t i = 0; i < N; i++)
+		other_creates(1000 + i);
 	follow();
 	assert_int_equal(relay->mailboxes.count, before + N);
 }
@@ -414,13 +403,8 @@ static void test_relay_wide_limit(void **state)
 	struct conn *c = open_conn();
 	struct box b;
 	create(c, &b);
-	for (uint64_t i = 0; i < 2; i++) {
-		struct store_mailbox rec = {.id = 500 + i, .touched = START_TIME};
-		randombytes_buf(rec.recipient_id, sizeof(rec.recipient_id));
-		randombytes_buf(rec.sender_id, sizeof(rec.sender_id));
-		struct store_op put = {.kind = STORE_MAILBOX_PUT, .mailbox = &rec};
-		other_commits(&put, 1);
-	}
+	other_creates(500);
+	other_creates(501);
 	follow();
 	assert_int_equal(relay->mailboxes.count, 3);
 	struct cairn_msg m = {.type = CAIRN_CMD_CREATE, .request_id = 9, .recipient_key = b.pk};
