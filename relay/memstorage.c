@@ -177,20 +177,29 @@ static bool is_id(const struct stored *e, uint64_t id)
 	return e->id == id;
 }
 
+/* Makes room in *ARRAY (*CAP elements of ELEM bytes) for element LEN: doubles it from 16
+ * when full. Returns 0 or CAIRN_ENOMEM. */
+static int grow(void **array, size_t *cap, size_t len, size_t elem)
+{
+	if (len < *cap)
+		return 0;
+	size_t ncap = *cap ? 2 * *cap : 16;
+	void *p = realloc(*array, ncap * elem);
+	if (p == NULL)
+		return CAIRN_ENOMEM;
+	*array = p;
+	*cap = ncap;
+	return 0;
+}
+
 static int put_envelope(struct memstorage *s, const struct store_op *op, bool entry)
 {
 	size_t i = find(s, op->envelope_id);
 	/* Envelope ids never repeat (ARCHITECTURE.md): a second write of one is a finding. */
 	if (i < s->env_len && s->env[i].id == op->envelope_id)
 		abort();
-	if (s->env_len == s->env_cap) {
-		size_t ncap = s->env_cap ? 2 * s->env_cap : 16;
-		struct stored *p = realloc(s->env, ncap * sizeof(*p));
-		if (p == NULL)
-			return CAIRN_ESTORAGE;
-		s->env = p;
-		s->env_cap = ncap;
-	}
+	if (grow((void **)&s->env, &s->env_cap, s->env_len, sizeof(*s->env)) != 0)
+		return CAIRN_ESTORAGE;
 	uint8_t *body = malloc(op->len ? op->len : 1);
 	if (body == NULL)
 		return CAIRN_ESTORAGE;
@@ -346,14 +355,8 @@ int memstorage_feed_push(struct storage *base, uint8_t node, uint64_t seq, const
                          size_t len)
 {
 	struct memstorage *s = mem_of(base);
-	if (s->feed_len == s->feed_cap) {
-		size_t cap = s->feed_cap ? 2 * s->feed_cap : 16;
-		struct store_feed_row *rows = realloc(s->feed, cap * sizeof(*rows));
-		if (rows == NULL)
-			return CAIRN_ENOMEM;
-		s->feed = rows;
-		s->feed_cap = cap;
-	}
+	if (grow((void **)&s->feed, &s->feed_cap, s->feed_len, sizeof(*s->feed)) != 0)
+		return CAIRN_ENOMEM;
 	uint8_t *copy = malloc(len ? len : 1);
 	if (copy == NULL)
 		return CAIRN_ENOMEM;
