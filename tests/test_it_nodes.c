@@ -5,11 +5,13 @@
  * node 1 reaches its owner subscribed on node 2 within a second (the change feed, woken by
  * the database's notification); the owner's ACK on node 2 frees the mailbox's quota on node 1
  * too, and a SUBSCRIBE there does not get the envelope again; ids given by the two nodes are
- * unique and grow. (The three-node suite with a balancer is test_it_cluster's.)
+ * unique and grow. A node that can no longer follow the feed exits with an error. (The
+ * three-node suite with a balancer is test_it_cluster's.)
  */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 
 #include "it_common.h"
 #include "pgproc.h"
@@ -206,10 +208,58 @@ static void test_two_nodes(void **state)
 	assert_int_equal(relayproc_stop(&w->r[0], SIGTERM), 0);
 }
 
+/* The exit status of R within MS milliseconds (then it is killed: -1). */
+static int exit_within(struct relayproc *r, int ms)
+{
+	for (int waited = 0; waited < ms; waited += 20) {
+		int status;
+		if (waitpid(r->pid, &status, WNOHANG) == r->pid) {
+			r->pid = 0;
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		}
+		it_sleep_ms(20);
+	}
+	relayproc_stop(r, SIGKILL);
+	return -1;
+}
+
+/* A node cut off for longer than the feed is kept (here: stopped while the rows it had not
+ * read yet are pruned) can no longer follow: it stops with an error, for systemd to start it
+ * again from the store. The other node serves on. */
+static void test_cut_off_node_exits(void **state)
+{
+	struct world *w = *state;
+	char dir[96];
+	snprintf(dir, sizeof(dir), "%s/pg", w->dir);
+	int rc = pgproc_init(&w->pg, dir, pgproc_free_port());
+	if (rc == 1)
+		skip();
+	assert_int_equal(rc, 0);
+	start_node(w, 0, 1);
+	start_node(w, 1, 2);
+	struct tclient one;
+	struct owner o;
+	assert_int_equal(tclient_connect(&one, w->r[0].port, w->r[0].pub), 0);
+	assert_int_equal(kill(w->r[1].pid, SIGSTOP), 0);
+	for (int i = 0; i < 3; i++) /* three batches of node 1's */
+		assert_int_equal(tclient_create(&one, o.rid, o.sid, o.pk, o.sk), 0);
+	assert_int_equal(pgproc_sql(&w->pg,
+	                            "DELETE FROM feed WHERE node = 1 AND seq < "
+	                            "(SELECT max(seq) FROM feed WHERE node = 1)",
+	                            NULL, 0),
+	                 0);
+	assert_int_equal(kill(w->r[1].pid, SIGCONT), 0);
+	assert_int_equal(exit_within(&w->r[1], 5000), 1); /* EXIT_RUNTIME */
+	assert_int_equal(tclient_create(&one, o.rid, o.sid, o.pk, o.sk), 0);
+	tclient_close(&one);
+	assert_int_equal(relayproc_stop(&w->r[0], SIGTERM), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_two_nodes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_cut_off_node_exits, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
