@@ -237,9 +237,13 @@ static void test_cut_off_node_exits(void **state)
 	assert_int_equal(rc, 0);
 	start_node(w, 0, 1);
 	start_node(w, 1, 2);
-	struct tclient one;
+	struct tclient one, two;
 	struct owner o;
 	assert_int_equal(tclient_connect(&one, w->r[0].port, w->r[0].pub), 0);
+	/* Node 2 has loaded (it answers only then: its port is open before), and is stopped. */
+	assert_int_equal(tclient_connect(&two, w->r[1].port, w->r[1].pub), 0);
+	assert_int_equal(tclient_create(&two, o.rid, o.sid, o.pk, o.sk), 0);
+	tclient_close(&two);
 	assert_int_equal(kill(w->r[1].pid, SIGSTOP), 0);
 	for (int i = 0; i < 3; i++) /* three batches of node 1's */
 		assert_int_equal(tclient_create(&one, o.rid, o.sid, o.pk, o.sk), 0);
