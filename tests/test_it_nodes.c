@@ -120,9 +120,10 @@ static uint64_t next_envelope(struct tclient *c, int ms, char *body, size_t cap)
 	return 0;
 }
 
-static void test_two_nodes(void **state)
+/* The database in the test's directory (the test is skipped where PostgreSQL is missing),
+ * and nodes 1 and 2 on it. */
+static void start_world(struct world *w)
 {
-	struct world *w = *state;
 	char dir[96];
 	snprintf(dir, sizeof(dir), "%s/pg", w->dir);
 	int rc = pgproc_init(&w->pg, dir, pgproc_free_port());
@@ -131,6 +132,12 @@ static void test_two_nodes(void **state)
 	assert_int_equal(rc, 0);
 	start_node(w, 0, 1);
 	start_node(w, 1, 2);
+}
+
+static void test_two_nodes(void **state)
+{
+	struct world *w = *state;
+	start_world(w);
 
 	struct tclient one, two, owner;
 	struct owner o;
@@ -229,14 +236,7 @@ static int exit_within(struct relayproc *r, int ms)
 static void test_cut_off_node_exits(void **state)
 {
 	struct world *w = *state;
-	char dir[96];
-	snprintf(dir, sizeof(dir), "%s/pg", w->dir);
-	int rc = pgproc_init(&w->pg, dir, pgproc_free_port());
-	if (rc == 1)
-		skip();
-	assert_int_equal(rc, 0);
-	start_node(w, 0, 1);
-	start_node(w, 1, 2);
+	start_world(w);
 	struct tclient one, two;
 	struct owner o;
 	assert_int_equal(tclient_connect(&one, w->r[0].port, w->r[0].pub), 0);
