@@ -199,6 +199,20 @@ int glog_push(struct glog *log, uint64_t id, uint64_t seq, uint32_t len)
 	return 0;
 }
 
+int glog_insert(struct glog *log, uint64_t id, uint64_t seq, uint32_t len)
+{
+	size_t at = glog_find_seq(log, seq);
+	if (at < log->e_len && glog_at(log, at)->seq == seq)
+		return CAIRN_EEXIST;
+	int rc = glog_push(log, id, seq, len);
+	if (rc != 0 || at == log->e_len - 1)
+		return rc;
+	struct log_entry_ref *base = log->e + log->e_head;
+	memmove(base + at + 1, base + at, (log->e_len - 1 - at) * sizeof(*base));
+	base[at] = (struct log_entry_ref){id, seq, len};
+	return 0;
+}
+
 size_t glog_find_seq(const struct glog *log, uint64_t seq)
 {
 	size_t lo = 0, hi = log->e_len;

@@ -77,6 +77,9 @@ void glog_touched(struct log_registry *reg, struct glog *log);
 
 /* Appends a stored entry (seqs and ids must increase). 0 or CAIRN_ENOMEM. */
 int glog_push(struct glog *log, uint64_t id, uint64_t seq, uint32_t len);
+/* Inserts a stored entry in seq order (another node's, arriving after a later seq this node
+ * numbered): 0, CAIRN_EEXIST if LOG holds SEQ already, or CAIRN_ENOMEM. */
+int glog_insert(struct glog *log, uint64_t id, uint64_t seq, uint32_t len);
 /* The I-th stored entry from the oldest. */
 static inline const struct log_entry_ref *glog_at(const struct glog *log, size_t i)
 {

@@ -745,15 +745,33 @@ void logs_apply_delete(struct relay *relay, uint64_t key)
 		log_forget(relay, log);
 }
 
+/* Counts INFO's entry, now in LOG's list, in LOG and the relay. */
+static void entry_counted(struct relay *relay, struct glog *log,
+                          const struct store_log_entry_info *info)
+{
+	log->count++;
+	log->bytes += info->len;
+	relay->logs.entries++;
+	relay->logs.bytes += info->len;
+	if (info->seq >= log->rec.next_seq)
+		log->rec.next_seq = info->seq + 1;
+}
+
 void logs_apply_entry(struct relay *relay, const struct store_log_entry_info *info)
 {
 	struct glog *log = glog_by_key(&relay->logs, info->log);
 	ids_seen(relay, info->id);
-	/* Entries come in seq order per log; one at or below the last is a repeat. */
-	if (log == NULL || (log->e_len > 0 && glog_at(log, log->e_len - 1)->seq >= info->seq) ||
-	    info->id < relay->logs.expired_below)
+	if (log == NULL || info->id < relay->logs.expired_below)
 		return;
-	logs_load_entry(relay, info);
+	/* In seq order even below this node's last: two nodes appending to one log within the
+	 * feed's lag number from what each has seen, the store keeps one of a seq (the other's
+	 * append failed), and the winner may come after this node's next one. A follower
+	 * already past it here does not get it: docs/SCALING.md section 4 says what remains. A
+	 * seq held already is a repeat. */
+	if (glog_insert(log, info->id, info->seq, info->len) != 0)
+		return;
+	add_time_mark(relay, info->stored_at, info->id + 1);
+	entry_counted(relay, log, info);
 	/* Its followers on this node read it from the store, as any entry they lack. */
 	for (struct log_reader *r = log->readers, *next; r != NULL; r = next) {
 		next = r->next;
@@ -769,10 +787,5 @@ void logs_load_entry(void *ctx, const struct store_log_entry_info *info)
 	struct glog *log = glog_by_key(&relay->logs, info->log);
 	if (log == NULL || glog_push(log, info->id, info->seq, info->len) != 0)
 		return;
-	log->count++;
-	log->bytes += info->len;
-	relay->logs.entries++;
-	relay->logs.bytes += info->len;
-	if (info->seq >= log->rec.next_seq)
-		log->rec.next_seq = info->seq + 1;
+	entry_counted(relay, log, info);
 }

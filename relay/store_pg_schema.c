@@ -173,17 +173,21 @@ static const char feed_sql[] = "CREATE TABLE feed ("
                                "ALTER TABLE feed ALTER COLUMN ops SET STORAGE EXTERNAL;"
                                "UPDATE cairn_schema SET version = 2";
 
-/* Version 3: the handshakes claimed by the nodes (store_pg_claim.c), keyed hashes of message
- * 1's ephemeral keys until the end of their clock window. */
-static const char hs_seen_sql[] = "CREATE TABLE hs_seen ("
-                                  " e bytea PRIMARY KEY,"
-                                  " until timestamptz NOT NULL);"
-                                  "UPDATE cairn_schema SET version = 3";
+/* Version 3, what several nodes share beyond the feed: the handshakes they claimed
+ * (store_pg_claim.c), keyed hashes of message 1's ephemeral keys until the end of their clock
+ * window; and a log's seqs unique, so that two nodes appending to one log at the same moment
+ * (each numbering from what it has seen) cannot both store one seq (PROTOCOL.md 5.9: a seq is
+ * never given to two entries): the second batch fails and its append gets `storage`. */
+static const char shared_sql[] = "CREATE TABLE hs_seen ("
+                                 " e bytea PRIMARY KEY,"
+                                 " until timestamptz NOT NULL);"
+                                 "ALTER TABLE log_entries ADD UNIQUE (log, seq);"
+                                 "UPDATE cairn_schema SET version = 3";
 
 /* Step I takes a store of version I to I + 1 (inside the caller's transaction). */
 static const char *const steps[PG_SCHEMA_VERSION] = {
     [1] = feed_sql,
-    [2] = hs_seen_sql,
+    [2] = shared_sql,
 };
 
 /* Creates the tables of a new store (inside the caller's transaction). */

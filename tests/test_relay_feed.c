@@ -332,6 +332,60 @@ static void test_log_entry_wakes_follower(void **state)
 	expect_nothing(f);
 }
 
+/* Another node's entries come in seq order per log, but one may come below this node's last
+ * (two nodes appended within the feed's lag, and the store kept the other's): it goes in its
+ * place, a repeat changes nothing, and a reader from seq 1 gets them in seq order. */
+static void test_log_entry_in_seq_order(void **state)
+{
+	(void)state;
+	become_node();
+	struct conn *w = open_conn(), *rd = open_conn();
+	uint8_t log_id[CAIRN_LOG_ID_LEN], cred[32], del[32];
+	randombytes_buf(log_id, sizeof(log_id));
+	randombytes_buf(cred, sizeof(cred));
+	randombytes_buf(del, sizeof(del));
+	struct cairn_msg create_log = {.type = CAIRN_CMD_LOG_CREATE,
+	                               .request_id = 1,
+	                               .log_id = log_id,
+	                               .credential = cred,
+	                               .delete_digest = del};
+	command(w, &create_log);
+	settle();
+	expect_ok(w, 1);
+	struct glog *log = glog_by_log_id(&relay->logs, log_id);
+	assert_non_null(log);
+	static const uint64_t order[] = {1, 3, 2, 2};
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		struct store_op entry = {.kind = STORE_LOG_ENTRY_PUT,
+		                         .envelope_id = other_id(relay->next_envelope_id),
+		                         .log_key = log->rec.id,
+		                         .seq = order[i],
+		                         .body = (const uint8_t *)"entry-x",
+		                         .len = 7,
+		                         .stored_at = START_TIME};
+		other_commits(&entry, 1);
+		follow();
+	}
+	assert_int_equal(log->e_len, 3);
+	assert_int_equal(log->count, 3);
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(glog_at(log, i)->seq, i + 1);
+	assert_int_equal(log->rec.next_seq, 4);
+	struct cairn_msg read = {
+	    .type = CAIRN_CMD_LOG_READ, .request_id = 100, .log_id = log_id, .seq = 1};
+	command(rd, &read);
+	settle();
+	struct reply *r = next_reply(rd);
+	assert_non_null(r);
+	assert_int_equal(r->type, CAIRN_REPLY_LOG_STATE);
+	for (uint64_t seq = 1; seq <= 3; seq++) {
+		r = next_reply(rd);
+		assert_non_null(r);
+		assert_int_equal(r->type, CAIRN_REPLY_LOG_ENTRY);
+		assert_int_equal(r->seq, seq);
+	}
+}
+
 /* A row that does not decode: nothing of it, nor of the rows after it, is applied, and the
  * relay stops following (it exits and reloads). */
 static void test_malformed_row_stops(void **state)
@@ -530,6 +584,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_duplicates_are_noops, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_mailbox_delete, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_log_entry_wakes_follower, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_log_entry_in_seq_order, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_malformed_row_stops, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_feed_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reads_until_drained, setup, teardown),

@@ -291,6 +291,31 @@ static void test_failed_batch_no_row(void **state)
 	store_feed_free(&feed);
 }
 
+/* Two nodes appending to one log at the same moment, each numbering from what it has seen:
+ * the store keeps one entry of a seq, and the second node's batch fails (its append gets
+ * `storage`), never two entries with one seq (PROTOCOL.md 5.9). */
+static void test_one_seq_per_log(void **state)
+{
+	struct nodes *t = *state;
+	static const struct store_log lg = {.id = 77, .log_id = {7}, .next_seq = 1, .touched = 1};
+	struct store_op create = {.kind = STORE_LOG_PUT, .log = &lg, .log_key = lg.id};
+	assert_int_equal(store_pg.commit(t->store[1], &create, 1), 0);
+	struct store_op entry = {.kind = STORE_LOG_ENTRY_PUT,
+	                         .envelope_id = 0x101,
+	                         .log_key = lg.id,
+	                         .seq = 1,
+	                         .body = body,
+	                         .len = sizeof(body),
+	                         .stored_at = 1700000000};
+	assert_int_equal(store_pg.commit(t->store[1], &entry, 1), 0);
+	entry.envelope_id = 0x102;
+	assert_int_equal(store_pg.commit(t->store[2], &entry, 1), CAIRN_ESTORAGE);
+	entry.seq = 2;
+	assert_int_equal(store_pg.commit(t->store[2], &entry, 1), 0);
+	sql_is(t, "SELECT string_agg(seq || ':' || id, ',' ORDER BY seq) FROM log_entries",
+	       "1:257,2:258");
+}
+
 static void sleep_ms(long ms)
 {
 	nanosleep(&(struct timespec){.tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000}, NULL);
@@ -551,6 +576,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_prune_is_a_key_range, setup_two, teardown),
 	    cmocka_unit_test_setup_teardown(test_node0_writes_no_feed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_version1_migrates, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_one_seq_per_log, setup_two, teardown),
 	    cmocka_unit_test(test_sqlite_refuses_node),
 	};
 	if (getenv("CAIRN_IT_ONLY") != NULL)
