@@ -70,6 +70,11 @@ struct store_pg {
 	int64_t claim_pruned_ms;
 };
 
+/* The meta key of node NODE's envelope id mark (SQL text of an int4 expression):
+ * envelope_id_mark for a relay alone (0), envelope_id_mark.N for node N. */
+#define PG_ID_MARK_KEY(node)                                                                       \
+	"concat('envelope_id_mark', CASE WHEN " node " = 0 THEN '' ELSE '.' || " node " END)"
+
 /* At most this many parameters per statement. */
 #define PG_PARAMS_MAX 7
 

@@ -46,7 +46,7 @@ static int ids_param(struct pg_op *out, uint64_t key, const uint64_t *ids, size_
 
 /* Fills OUT for OP. Returns 0, or CAIRN_ESTORAGE for an op the store cannot hold (a NULL
  * mailbox, an id past 2^63), which fails the batch before anything is sent. */
-static int build(const struct store_op *op, struct pg_op *out)
+static int build(const struct store_op *op, uint8_t node, struct pg_op *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->second = -1;
@@ -126,8 +126,12 @@ static int build(const struct store_op *op, struct pg_op *out)
 		break;
 	}
 	case STORE_ID_MARK:
+		/* Each node its own mark: its ids carry its number in their low byte, so only its
+		 * own could repeat; a shared mark would make the nodes leapfrog a block ahead of
+		 * each other's clocks. */
 		out->stmt = PG_ID_MARK;
 		pg_param_u64(p, op->envelope_id);
+		pg_param_i32(p, node);
 		break;
 	case STORE_BUNDLE_EXPIRE:
 		out->stmt = PG_BUNDLE_EXPIRE;
@@ -302,7 +306,8 @@ static int pg_commit(void *store, const struct store_op *ops, size_t n)
 		for (j = i + 1;
 		     runs(&ops[i]) && j < n && ops[j].kind == ops[i].kind && runs(&ops[j]);)
 			j++;
-		rc = j - i > 1 ? build_run(&ops[i], j - i, &built[m]) : build(&ops[i], &built[m]);
+		rc = j - i > 1 ? build_run(&ops[i], j - i, &built[m])
+		               : build(&ops[i], st->node, &built[m]);
 	}
 	if (rc != 0) {
 		rc = CAIRN_ESTORAGE;

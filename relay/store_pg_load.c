@@ -198,9 +198,19 @@ static int load_all(struct store_pg *st, const struct store_load_cb *cb, void *c
 		              "SELECT id, log, seq, octet_length(body)::int8, stored_at"
 		              " FROM log_entries ORDER BY id",
 		              entry_row, cb, ctx);
+	/* A node loads the mark it made (store_pg.c); a relay alone the highest of any, so that it
+	 * starts above every id the nodes may have given before it. */
+	char mark_sql[192];
+	if (st->node != 0)
+		snprintf(mark_sql, sizeof(mark_sql),
+		         "SELECT value FROM meta WHERE key = " PG_ID_MARK_KEY("%d"), st->node,
+		         st->node);
+	else
+		snprintf(mark_sql, sizeof(mark_sql),
+		         "SELECT max(value) FROM meta WHERE key LIKE 'envelope_id_mark%%'"
+		         " HAVING count(*) > 0");
 	if (rc == 0 && cb->id_mark != NULL)
-		rc = each_row(st, "SELECT value FROM meta WHERE key = 'envelope_id_mark'",
-		              id_mark_row, cb, ctx);
+		rc = each_row(st, mark_sql, id_mark_row, cb, ctx);
 	if (rc == 0 && cb->bundle_seen != NULL)
 		rc = each_row(st, "SELECT e, not_after FROM bundle_seen", bundle_row, cb, ctx);
 	return rc;

@@ -56,9 +56,11 @@ const char *const pg_stmt_sql[PG_STMT_COUNT] = {
                             " AS d (mailbox, id) WHERE e.mailbox = d.mailbox AND e.id = d.id",
     [PG_EXPIRE] = "DELETE FROM envelopes WHERE id <= $1::int8",
     /* Only ever raised: a mark is a promise that no id below it will be handed out again. */
-    [PG_ID_MARK] = "INSERT INTO meta (key, value) VALUES ('envelope_id_mark', $1::int8)"
-                   " ON CONFLICT (key) DO UPDATE SET value = greatest(meta.value,"
-                   " excluded.value)",
+    [PG_ID_MARK] = "INSERT INTO meta (key, value) VALUES (" PG_ID_MARK_KEY(
+        "$2::int4") ","
+                    " $1::int8)"
+                    " ON CONFLICT (key) DO UPDATE SET value = greatest(meta.value,"
+                    " excluded.value)",
     /* A second delivery of a bundle item is no error (PROTOCOL.md 5.12). */
     [PG_BUNDLE_PUT] = "INSERT INTO bundle_seen (e, not_after) VALUES ($1::bytea, $2::int8)"
                       " ON CONFLICT DO NOTHING",
