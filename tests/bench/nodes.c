@@ -28,10 +28,10 @@
 #define NODES_RUNS    5
 
 struct nodes_line {
-	const char *rate;  /* "peak", "50%", "low" */
-	int owner_node;    /* 1 or 2 */
+	const char *rate; /* "peak", "50%", "low" */
+	int owner_node;   /* 1 or 2 */
 	struct online_run run;
-	double cpu_us[3];  /* node 1, node 2, database: per envelope */
+	double cpu_us[3]; /* node 1, node 2, database: per envelope */
 };
 
 struct nodes_results {
@@ -114,15 +114,15 @@ static void table(const struct nodes_results *r)
 	       "node 2 (cross-node) or node 1 (same\nnode); latency = send to receipt; cpu in "
 	       "microseconds per envelope over the whole run\n",
 	       r->pg_version, NODES_SENDERS, NODES_SIZE, (unsigned)r->window);
-	printf("rate  owner   offered/s delivered/s   p50 ms   p99 ms p99.9 ms  node 1  node 2      "
-	       "db errors\n");
+	printf(
+	    "rate  owner   offered/s delivered/s   p50 ms   p99 ms p99.9 ms  node 1  node 2      "
+	    "db errors\n");
 	for (size_t i = 0; i < r->len; i++) {
 		const struct nodes_line *l = &r->line[i];
 		printf("%-5s node %d %10.0f %11.0f %8.2f %8.2f %8.2f %7.1f %7.1f %7.2f %6llu\n",
 		       l->rate, l->owner_node, l->run.target_rate, l->run.rate,
 		       l->run.p50_us / 1000, l->run.p99_us / 1000, l->run.p999_us / 1000,
-		       l->cpu_us[0], l->cpu_us[1], l->cpu_us[2],
-		       (unsigned long long)l->run.errors);
+		       l->cpu_us[0], l->cpu_us[1], l->cpu_us[2], (unsigned long long)l->run.errors);
 	}
 }
 
@@ -179,7 +179,8 @@ int nodes_run(const struct bench_opts *o)
 		bench_note("nodes: starting PostgreSQL in %s", pgdir);
 		if (pgproc_init(&w->pg, pgdir, pgproc_free_port()) == 0) {
 			char *v = r->pg_version;
-			if (pgproc_sql(&w->pg, "SHOW server_version", v, sizeof(r->pg_version)) != 0)
+			if (pgproc_sql(&w->pg, "SHOW server_version", v, sizeof(r->pg_version)) !=
+			    0)
 				v[0] = '\0';
 			v[strcspn(v, " ")] = '\0';
 			rc = runs(o, w, r);
