@@ -22,48 +22,7 @@
 #include <cjson/cJSON.h>
 #include <cmocka.h>
 
-static char tmpdir[] = "/tmp/cairn-benchtest-XXXXXX";
-
-static size_t scratch_dirs(void)
-{
-	char pattern[64];
-	snprintf(pattern, sizeof(pattern), "%s/cairn-bench-nodes-*", tmpdir);
-	glob_t g;
-	size_t n = glob(pattern, GLOB_ONLYDIR, NULL, &g) == 0 ? g.gl_pathc : 0;
-	globfree(&g);
-	return n;
-}
-
-static char *run_bench(void)
-{
-	char cmd[256];
-	snprintf(cmd, sizeof(cmd),
-	         "TMPDIR=%s " CAIRN_BENCH_BIN " nodes --quick --duration 1 --json 2>/dev/null",
-	         tmpdir);
-	FILE *p = popen(cmd, "r");
-	if (p == NULL)
-		return NULL;
-	size_t cap = 1 << 16, len = 0;
-	char *out = malloc(cap);
-	size_t n;
-	while (out != NULL && (n = fread(out + len, 1, cap - 1 - len, p)) > 0)
-		len += n;
-	int status = pclose(p);
-	if (out == NULL || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		free(out);
-		return NULL;
-	}
-	out[len] = '\0';
-	return out;
-}
-
-static double num(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-	assert_non_null(v);
-	assert_true(cJSON_IsNumber(v));
-	return v->valuedouble;
-}
+#include "bench_cmd.h"
 
 static void test_nodes_report(void **state)
 {
@@ -72,7 +31,7 @@ static void test_nodes_report(void **state)
 		skip();
 	assert_non_null(mkdtemp(tmpdir));
 	assert_int_equal(chmod(tmpdir, 0711), 0); /* PostgreSQL runs as nobody under root */
-	char *text = run_bench();
+	char *text = run_bench("nodes --quick --duration 1");
 	assert_non_null(text);
 	cJSON *root = cJSON_Parse(text);
 	free(text);
@@ -117,7 +76,7 @@ static void test_nodes_report(void **state)
 			assert_true(num(run, "offered_msgs_per_s") == 200);
 	}
 	cJSON_Delete(root);
-	assert_int_equal(scratch_dirs(), 0);
+	assert_int_equal(scratch_dirs("cairn-bench-nodes-"), 0);
 	assert_int_equal(rmdir(tmpdir), 0);
 }
 

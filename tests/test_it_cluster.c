@@ -198,10 +198,12 @@ static void *live_run(void *arg)
  * The owner O subscribes on port OWNER_PORT; two senders, on SEND_PORT[0] and [1], stream
  * CROSS_EACH envelopes each to O's mailbox (numbers 0.. and CROSS_EACH..). Checks that every
  * one arrives once, intact, in increasing id order (so ids are unique across the nodes), each
- * sender's in the order it sent them. WHAT names the case in the figures.
+ * sender's in the order it sent them. WHAT names the case in the figures. EXPECT_LOW, unless 0:
+ * the set of ids' low bytes (bit N for node N) that must show: each id names the node that took
+ * the SEND.
  */
 static void cross_delivery(struct world *w, const char *what, uint16_t owner_port,
-                           const uint16_t send_port[2], const struct owner *o)
+                           const uint16_t send_port[2], const struct owner *o, unsigned expect_low)
 {
 	const uint8_t *pub = w->node[0].pub;
 	struct live *l = calloc(1, sizeof(*l));
@@ -251,9 +253,12 @@ static void cross_delivery(struct world *w, const char *what, uint16_t owner_por
 		int from = l->seqs[k] >= CROSS_EACH;
 		assert_true(l->seqs[k] > last[from]);
 		last[from] = l->seqs[k];
-		low_bytes |= 1u << (l->ids[k] & 0xff);
+		unsigned low = (unsigned)(l->ids[k] & 0xff);
+		low_bytes |= low < 32 ? 1u << low : 1u << 31;
 	}
 	printf("cluster: %s: id low bytes seen 0x%x\n", what, low_bytes);
+	if (expect_low != 0)
+		assert_int_equal(low_bytes, expect_low);
 	for (int i = 0; i < 2; i++) {
 		tclient_close(c[i]);
 		free(c[i]);
@@ -272,13 +277,13 @@ static void test_cross_node_delivery(void **state)
 	feed_settle();
 	const uint16_t direct[2] = {w->node[0].port, w->node[2].port};
 	cross_delivery(w, "direct (owner on node 2, senders on 1 and 3)", w->node[1].port, direct,
-	               &o);
+	               &o, 1u << 1 | 1u << 3);
 	/* Through haproxy (leastconn: the three connections on three nodes). */
 	struct owner o2;
 	create_on(w->lb.port, w->node[0].pub, &o2);
 	feed_settle();
 	const uint16_t lb[2] = {w->lb.port, w->lb.port};
-	cross_delivery(w, "through haproxy", w->lb.port, lb, &o2);
+	cross_delivery(w, "through haproxy", w->lb.port, lb, &o2, 0);
 }
 
 /* ---- (b) a node SIGKILLed under load through haproxy ----------------------------------- */
