@@ -77,7 +77,8 @@ int haproxyproc_config(char *out, size_t cap, uint16_t port, const uint16_t *por
 	/* No maxconn: haproxy derives it from its file limit (LimitNOFILE). Timeouts: a
 	 * subscribed owner may be silent for long (the relay's own keepalives cut the dead), so
 	 * client/server are an hour; connect is short so a dead node costs a client little. The
-	 * check is a TCP connect: a node accepts as soon as it serves. */
+	 * check is a TCP connect: a node accepts as soon as it serves. A client connecting to a node
+	 * that died before the checks marked it down is retried on another (redispatch). */
 	int len = snprintf(out, cap,
 	                   "global\n"
 	                   "    stats socket %s mode 600 level admin\n"
@@ -86,6 +87,8 @@ int haproxyproc_config(char *out, size_t cap, uint16_t port, const uint16_t *por
 	                   "    timeout connect 2s\n"
 	                   "    timeout client 1h\n"
 	                   "    timeout server 1h\n"
+	                   "    retries 2\n"
+	                   "    option redispatch 1\n"
 	                   "listen cairn\n"
 	                   "    bind 127.0.0.1:%u\n"
 	                   "    balance %s\n"
