@@ -77,8 +77,8 @@ int haproxyproc_config(char *out, size_t cap, uint16_t port, const uint16_t *por
 	/* No maxconn: haproxy derives it from its file limit (LimitNOFILE). Timeouts: a
 	 * subscribed owner may be silent for long (the relay's own keepalives cut the dead), so
 	 * client/server are an hour; connect is short so a dead node costs a client little. The
-	 * check is a TCP connect: a node accepts as soon as it serves. A client connecting to a node
-	 * that died before the checks marked it down is retried on another (redispatch). */
+	 * check is a TCP connect: a node accepts as soon as it serves. A client connecting to a
+	 * node that died before the checks marked it down is retried on another (redispatch). */
 	int len = snprintf(out, cap,
 	                   "global\n"
 	                   "    stats socket %s mode 600 level admin\n"
