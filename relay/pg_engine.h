@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What the PostgreSQL engine's files share (store_pg.c: open and commit; store_pg_load.c:
- * load, reads and size; store_pg_session.c: connecting; store_pg_schema.c: tables and
- * statements; store_pg_conn.c: waits, statements, parameters, columns), each calling only
- * those after it in this list: the engine's struct, the prepared statements, and the helpers
- * that bind parameters in binary form and wait for results with a bound. Private to them (and
- * to the engine's tests).
+ * load, reads and size; store_pg_feed.c: the change feed's rows; store_pg_session.c:
+ * connecting and the locks; store_pg_schema.c: tables and statements; store_pg_conn.c: waits,
+ * statements, parameters, columns), each calling only those after it in this list, and
+ * store_pg_listen.c (the feed's LISTEN thread, its own connection), which calls none: the
+ * engine's struct, the prepared statements, and the helpers that bind parameters in binary
+ * form and wait for results with a bound. Private to them (and to the engine's tests).
  */
 #ifndef CAIRN_RELAY_PG_ENGINE_H
 #define CAIRN_RELAY_PG_ENGINE_H
@@ -46,6 +47,11 @@ enum {
 	PG_READ_LOG_ENTRIES,
 	PG_BEGIN,
 	PG_COMMIT,
+	/* The change feed (store_pg_feed.c), node != 0 only. */
+	PG_FEED_PUT,
+	PG_FEED_PRUNE,
+	PG_FEED_NOTIFY,
+	PG_FEED_READ,
 	PG_STMT_COUNT
 };
 
@@ -54,6 +60,12 @@ struct store_pg {
 	char *conninfo; /* [store] connection, owned */
 	uint64_t disk_bytes;
 	int64_t disk_sampled_ms; /* monotonic; 0 = never */
+	/* The change feed (store.h's node; store_pg_feed.c). */
+	uint8_t node;              /* 0: alone, writes no feed */
+	uint64_t feed_seq;         /* this node's last committed feed row, read at each connect */
+	int64_t feed_pruned_ms;    /* monotonic; 0 = never: the next batch prunes */
+	uint64_t feed_cursor[256]; /* per node: the last row read (load's snapshot, then reads) */
+	struct pg_listen *listen;  /* the LISTEN thread (store_pg_listen.c), or NULL */
 };
 
 /* At most this many parameters per statement. */
@@ -118,6 +130,41 @@ int pg_col_i64(const PGresult *r, int row, int col, int64_t *out);
 int pg_col_i32(const PGresult *r, int row, int col, int32_t *out);
 /* Copies a bytea column of exactly LEN bytes; anything else is a damaged row. */
 int pg_col_fixed(const PGresult *r, int row, int col, uint8_t *out, size_t len);
+
+/* The parameters of one op's statement(s), ready to send. An op may need two statements
+ * (a mailbox's envelopes and then its row); SECOND is -1 when it needs one. */
+struct pg_op {
+	int stmt, second;
+	struct pg_params p, p2;
+	uint8_t *ids; /* the arrays of a delete or of a run (build_run), owned */
+};
+
+/* ---- store_pg_feed.c ---- */
+
+/* Feed rows are pruned by their node when older than this, at most once per PG_FEED_PRUNE_MS. */
+#define PG_FEED_KEEP     "10 minutes"
+#define PG_FEED_PRUNE_MS 60000
+
+/* Node != 0: appends to OUT (room for 3) the statements that write the batch OPS[0..N) as
+ * this node's next feed row, prune its old rows (once a minute) and notify the other
+ * nodes. *ADDED gets how many; *PRUNES whether a prune is among them. OUT[0].ids owns the
+ * encoded ops. Returns 0, CAIRN_ENOMEM or CAIRN_ESTORAGE. */
+int pg_feed_stmts(struct store_pg *st, const struct store_op *ops, size_t n, struct pg_op *out,
+                  size_t *added, bool *prunes);
+/* After such a batch committed: the seq and the prune time move on. */
+void pg_feed_committed(struct store_pg *st, bool pruned);
+/* Inside load's transaction: every node's last row, the cursors feed_read starts from. */
+int pg_feed_cursors(struct store_pg *st);
+int pg_feed_read(void *store, struct store_feed *out);
+
+/* ---- store_pg_listen.c ---- */
+
+/* A thread with its own connection to CONNINFO that LISTENs for the feed's notifications and
+ * calls WAKE(ARG) on each one and after each (re)connect. Returns 0 or CAIRN_ENOMEM. */
+int pg_listen_start(struct pg_listen **out, const char *conninfo, void (*wake)(void *arg),
+                    void *arg);
+/* Stops and joins the thread, closes its connection. NULL is a no-op. */
+void pg_listen_stop(struct pg_listen *l);
 
 /* ---- store_pg_session.c ---- */
 

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The PostgreSQL storage engine (store.h): one relay process per database, which may have a
- * synchronous standby (docs/OPERATING.md; several nodes on one database are designed in
- * docs/SCALING.md, not built). A batch is one transaction sent in libpq's pipeline mode: BEGIN, one
+ * The PostgreSQL storage engine (store.h): one relay process per database (node 0), or
+ * several as nodes 1..255 that each write their batches to a change feed the others read
+ * (store_pg_feed.c, docs/SCALING.md section 4); the database may have a synchronous standby
+ * (docs/OPERATING.md). A batch is one transaction sent in libpq's pipeline mode: BEGIN, one
  * prepared statement per op, COMMIT and a sync go out together, so a batch costs about one
  * round trip and one commit (synchronous_commit on: one WAL flush, and the synchronous
  * standby's, for the whole batch), as the SQLite engine's group commit does.
@@ -19,14 +20,6 @@
 
 #include "cairn/error.h"
 #include "pg_engine.h"
-
-/* The parameters of one op's statement(s), ready to send. An op may need two statements
- * (a mailbox's envelopes and then its row); SECOND is -1 when it needs one. */
-struct pg_op {
-	int stmt, second;
-	struct pg_params p, p2;
-	uint8_t *ids; /* the arrays of a delete or of a run (build_run), owned */
-};
 
 /* The digest column is NULL for an open mailbox. */
 static void param_digest(struct pg_params *p, const struct store_mailbox *m)
@@ -241,9 +234,9 @@ static int send_stmt(struct store_pg *st, int stmt, const struct pg_params *p)
 {
 	static const char *const names[] = {
 #define N(i) [i] = "cairn_" #i
-	    N(0),  N(1),  N(2),  N(3),  N(4),  N(5),  N(6),  N(7),  N(8),
-	    N(9),  N(10), N(11), N(12), N(13), N(14), N(15), N(16), N(17),
-	    N(18), N(19), N(20), N(21), N(22), N(23), N(24), N(25),
+	    N(0),  N(1),  N(2),  N(3),  N(4),  N(5),  N(6),  N(7),  N(8),  N(9),
+	    N(10), N(11), N(12), N(13), N(14), N(15), N(16), N(17), N(18), N(19),
+	    N(20), N(21), N(22), N(23), N(24), N(25), N(26), N(27), N(28), N(29),
 #undef N
 	};
 	_Static_assert(sizeof(names) / sizeof(names[0]) == PG_STMT_COUNT, "name every statement");
@@ -349,9 +342,11 @@ static int pg_commit(void *store, const struct store_op *ops, size_t n)
 		return 0;
 	if (ops == NULL)
 		return CAIRN_ESTORAGE;
-	struct pg_op *built = calloc(n, sizeof(*built));
+	/* Room for the feed's statements after the ops' (node != 0). */
+	struct pg_op *built = calloc(n + 3, sizeof(*built));
 	if (built == NULL)
 		return CAIRN_ESTORAGE;
+	bool prunes = false;
 	int rc = 0;
 	size_t m = 0;
 	for (size_t i = 0, j; i < n && rc == 0; i = j, m++) {
@@ -364,14 +359,30 @@ static int pg_commit(void *store, const struct store_op *ops, size_t n)
 		rc = CAIRN_ESTORAGE;
 		goto out;
 	}
-	if ((rc = pg_connect(st, NULL, 0)) != 0)
+	/* A lock refused at a reconnect (another relay took this node meanwhile) is a storage
+	 * failure to the relay, as store.h's commit says. */
+	if (pg_connect(st, NULL, 0) != 0) {
+		rc = CAIRN_ESTORAGE;
 		goto out;
+	}
+	if (st->node != 0) {
+		/* After the connect, which reads the node's last seq. */
+		size_t added;
+		if ((rc = pg_feed_stmts(st, ops, n, &built[m], &added, &prunes)) != 0) {
+			free(built[m].ids);
+			rc = CAIRN_ESTORAGE;
+			goto out;
+		}
+		m += added;
+	}
 	size_t stmts;
 	bool lost = true;
 	if (PQenterPipelineMode(st->conn) != 1 || send_batch(st, built, m, &stmts) != 0)
 		rc = CAIRN_ESTORAGE;
 	else
 		rc = read_batch(st, stmts, &lost);
+	if (rc == 0 && st->node != 0)
+		pg_feed_committed(st, prunes);
 	if (lost) {
 		pg_drop(st);
 	} else if (rc != 0 && PQtransactionStatus(st->conn) != PQTRANS_IDLE) {
@@ -390,6 +401,7 @@ static void store_free(struct store_pg *st)
 {
 	if (st == NULL)
 		return;
+	pg_listen_stop(st->listen);
 	pg_drop(st);
 	free(st->conninfo);
 	free(st);
@@ -410,7 +422,12 @@ static int pg_open(const struct store_params *params, void **out)
 		free(st);
 		return CAIRN_ENOMEM;
 	}
+	st->node = params->node;
 	int rc = pg_connect(st, params->error, params->error_cap);
+	/* The other nodes' commits wake the caller (store.h's feed_wake). */
+	if (rc == 0 && st->node != 0 && params->feed_wake != NULL)
+		rc = pg_listen_start(&st->listen, st->conninfo, params->feed_wake,
+		                     params->feed_wake_arg);
 	if (rc != 0) {
 		store_free(st);
 		return rc;
@@ -435,5 +452,6 @@ const struct store_engine store_pg = {
     .disk_bytes = pg_disk_bytes,
     .reclaim = NULL,    /* the database's own space is PostgreSQL's to manage */
     .free_bytes = NULL, /* VACUUM's free space is not ours to count */
+    .feed_read = pg_feed_read,
     .close = pg_close,
 };

@@ -215,6 +215,9 @@ int pg_load(void *store, const struct store_load_cb *cb, void *ctx)
 	    command_ok(st, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") != 0)
 		return CAIRN_ESTORAGE;
 	int rc = load_all(st, cb, ctx);
+	/* Where feed_read starts: the other nodes' rows this snapshot already holds. */
+	if (rc == 0 && st->node != 0)
+		rc = pg_feed_cursors(st);
 	/* COMMIT of a read-only transaction writes nothing; after a failure it rolls back. */
 	if (st->conn != NULL && command_ok(st, rc == 0 ? "COMMIT" : "ROLLBACK") != 0)
 		rc = CAIRN_ESTORAGE;

@@ -17,8 +17,9 @@
 #include "cairn/error.h"
 #include "pg_engine.h"
 
-/* Bump when the schema changes; a store written by a newer relay is refused, not guessed at. */
-#define PG_SCHEMA_VERSION 1
+/* Bump when the schema changes; a store written by a newer relay is refused, not guessed at.
+ * An older store is brought up one step at a time (steps[] below). */
+#define PG_SCHEMA_VERSION 2
 
 /* Envelope partitions. A power of two that spreads the hot right edges over several index
  * pages; more only adds planning and per-partition work to expiry. */
@@ -84,6 +85,21 @@ const char *const pg_stmt_sql[PG_STMT_COUNT] = {
     [PG_READ_LOG_ENTRIES] = "SELECT id, body FROM log_entries WHERE id = ANY ($1::int8[])",
     [PG_BEGIN] = "BEGIN",
     [PG_COMMIT] = "COMMIT",
+    /* The change feed: one row per batch of a node != 0, in the batch's transaction. */
+    [PG_FEED_PUT] = "INSERT INTO feed (node, seq, ops) VALUES ($1::int4, $2::int8, $3::bytea)",
+    /* Its own rows only (a range of its key). In the batch that writes the node's newest
+     * row, whose `at` is this transaction's now(): that one stays, so the node's last seq
+     * is still there at its next connect, however long it then stays idle. */
+    [PG_FEED_PRUNE] = "DELETE FROM feed WHERE node = $1::int4"
+                      " AND at < now() - interval '" PG_FEED_KEEP "'",
+    [PG_FEED_NOTIFY] = "NOTIFY cairn_feed",
+    /* The other nodes' rows past the cursors ($2[node + 1]), each node's in seq order and
+     * the nodes taken in turn (row_number), so that a busy node does not hold back the
+     * others' rows behind the bound. */
+    [PG_FEED_READ] = "SELECT node::int4, seq, ops FROM (SELECT node, seq, ops,"
+                     " row_number() OVER (PARTITION BY node ORDER BY seq) AS rn FROM feed"
+                     " WHERE node <> $1::int4 AND seq > coalesce(($2::int8[])[node + 1], 0))"
+                     " AS f ORDER BY rn, node LIMIT $3::int8",
 };
 
 /* The version stored, 0 when the schema table is empty, or -1 on failure. */
@@ -142,6 +158,22 @@ static const char create_sql[] =
     " stored_at int8 NOT NULL,"
     " body bytea NOT NULL);";
 
+/* Version 2: the change feed (store.h's node, docs/SCALING.md section 4). `at` is the
+ * database's clock, for pruning only. */
+static const char feed_sql[] = "CREATE TABLE feed ("
+                               " node int2 NOT NULL,"
+                               " seq int8 NOT NULL,"
+                               " at timestamptz NOT NULL DEFAULT now(),"
+                               " ops bytea NOT NULL,"
+                               " PRIMARY KEY (node, seq));"
+                               "ALTER TABLE feed ALTER COLUMN ops SET STORAGE EXTERNAL;"
+                               "UPDATE cairn_schema SET version = 2";
+
+/* Step I takes a store of version I to I + 1 (inside the caller's transaction). */
+static const char *const steps[PG_SCHEMA_VERSION] = {
+    [1] = feed_sql,
+};
+
 /* Creates the tables of a new store (inside the caller's transaction). */
 static int create(struct store_pg *st)
 {
@@ -161,9 +193,8 @@ static int create(struct store_pg *st)
 	if (run(st, "ALTER TABLE envelopes ALTER COLUMN body SET STORAGE EXTERNAL;"
 	            "ALTER TABLE log_entries ALTER COLUMN body SET STORAGE EXTERNAL") != 0)
 		return CAIRN_ESTORAGE;
-	snprintf(sql, sizeof(sql), "INSERT INTO cairn_schema (version) VALUES (%d)",
-	         PG_SCHEMA_VERSION);
-	return run(st, sql);
+	/* Version 1's tables; the steps make the rest. */
+	return run(st, "INSERT INTO cairn_schema (version) VALUES (1)");
 }
 
 int pg_schema(struct store_pg *st)
@@ -185,8 +216,14 @@ int pg_schema(struct store_pg *st)
 		rc = CAIRN_ESTATE;
 		goto out;
 	}
-	if (version == 0 && create(st) != 0)
-		goto out;
+	if (version == 0) {
+		if (create(st) != 0)
+			goto out;
+		version = 1;
+	}
+	for (; version < PG_SCHEMA_VERSION; version++)
+		if (run(st, steps[version]) != 0)
+			goto out;
 	if (run(st, "COMMIT") != 0)
 		return CAIRN_ESTORAGE;
 	return 0;

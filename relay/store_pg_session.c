@@ -5,8 +5,10 @@
  * connection's helpers (store_pg_conn.c) and the schema (store_pg_schema.c), which call
  * nothing here.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <libpq-fe.h>
 
@@ -60,6 +62,85 @@ static int prepare_all(struct store_pg *st)
 	return 0;
 }
 
+/* The session advisory locks that keep the relays sharing a database apart (store.h's node),
+ * in a class of two-key locks of their own (the schema's one-key lock is another space). */
+#define PG_NODE_LOCK  "4242018"
+#define PG_LOCK_TRIES 20 /* 100 ms apart */
+
+/*
+ * Takes this connection's locks: node 0 the whole store exclusively; node N the store shared
+ * and N exclusively. Without waiting: a holder is another running relay, and waiting for it
+ * would hang a start that should fail. Returns 0, CAIRN_EEXIST with ERR saying who holds it,
+ * or CAIRN_ESTORAGE. Session locks go with the session: a relay that exits or whose
+ * connection closes lets go at once; a dead host's go when the server's keepalives give up
+ * (set below).
+ */
+static int take_locks(struct store_pg *st, char *err, size_t errcap)
+{
+	char sql[160];
+	if (st->node == 0)
+		snprintf(sql, sizeof(sql),
+		         "SELECT pg_try_advisory_lock(" PG_NODE_LOCK ", 0), true");
+	else
+		snprintf(sql, sizeof(sql),
+		         "SELECT pg_try_advisory_lock_shared(" PG_NODE_LOCK ", 0),"
+		         " pg_try_advisory_lock(" PG_NODE_LOCK ", %d)",
+		         st->node);
+	bool store = false, node = false;
+	/* A few tries: the server may not have ended this relay's own previous session yet (a
+	 * reopen, a reconnect after a dropped connection), whose locks go with it. */
+	for (int i = 0; i < PG_LOCK_TRIES && !(store && node); i++) {
+		if (i > 0)
+			nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
+		PGresult *r = pg_run(st, 0, sql, NULL);
+		if (r == NULL || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 ||
+		    PQnfields(r) != 2) {
+			PQclear(r);
+			return CAIRN_ESTORAGE;
+		}
+		/* Only what this try took counts; a lock taken twice is held until the session
+		 * ends, as once. */
+		store = store || strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+		node = node || strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+		PQclear(r);
+	}
+	if (store && node)
+		return 0;
+	if (err != NULL && errcap > 0) {
+		if (st->node == 0)
+			snprintf(err, errcap,
+			         "another relay holds this store (a relay with no [store] node, or"
+			         " nodes of several): stop it, or give every relay its own node");
+		else if (!store)
+			snprintf(err, errcap,
+			         "a relay with no [store] node holds this store alone: stop it, or"
+			         " give it a node too");
+		else
+			snprintf(err, errcap, "another relay holds [store] node %d of this store",
+			         st->node);
+	}
+	return CAIRN_EEXIST;
+}
+
+/* This node's last feed row (its feed_seq): read at every connect, since a batch whose
+ * COMMIT outcome was lost with the connection may have written one. */
+static int read_feed_seq(struct store_pg *st)
+{
+	struct pg_params p = {0};
+	pg_param_i32(&p, st->node);
+	PGresult *r =
+	    pg_run(st, 0, "SELECT coalesce(max(seq), 0)::int8 FROM feed WHERE node = $1::int4", &p);
+	int64_t seq = -1;
+	if (r == NULL || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1 ||
+	    pg_col_i64(r, 0, 0, &seq) != 0 || seq < 0) {
+		PQclear(r);
+		return CAIRN_ESTORAGE;
+	}
+	PQclear(r);
+	st->feed_seq = (uint64_t)seq;
+	return 0;
+}
+
 static void ignore_notice(void *arg, const char *message)
 {
 	(void)arg;
@@ -106,12 +187,26 @@ int pg_connect(struct store_pg *st, char *err, size_t errcap)
 	 */
 	if ((rc = run_ok(st, "SET synchronous_commit = on")) != 0)
 		goto fail;
+	/*
+	 * The server's keepalives on this session, so that the locks of a relay whose host died
+	 * (no FIN, no RST) are let go within about 10 + 3 * 5 = 25 s, and another relay may take
+	 * its node. Ignored on a Unix socket, where the kernel tells the server at once.
+	 */
+	if ((rc = run_ok(st, "SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5;"
+	                     " SET tcp_keepalives_count = 3")) != 0)
+		goto fail;
+	if ((rc = take_locks(st, err, errcap)) != 0) {
+		pg_drop(st);
+		return rc;
+	}
 	/* The statements name the tables, so the schema comes first (made once, checked on
 	 * every connection: a newer relay may have changed it meanwhile). */
 	if ((rc = pg_schema(st)) != 0)
 		goto fail;
 	rc = CAIRN_ESTORAGE;
 	if (st->conn == NULL || prepare_all(st) != 0)
+		goto fail;
+	if (st->node != 0 && read_feed_seq(st) != 0)
 		goto fail;
 	return 0;
 fail:

@@ -277,6 +277,7 @@ static void store_free(struct store_sqlite *st)
  * it: SQLite creates the -wal and -shm files with the database file's permissions, so all three
  * stay private to the relay's user. Returns 0, CAIRN_EINVAL, CAIRN_ENOMEM, CAIRN_EIO if the
  * file cannot be created or opened, CAIRN_ESTATE for a newer schema, or CAIRN_ESTORAGE.
+ * CAIRN_EINVAL too for a node != 0 (PARAMS->error says why).
  */
 static int sqlite_open(const struct store_params *params, void **out)
 {
@@ -284,6 +285,14 @@ static int sqlite_open(const struct store_params *params, void **out)
 	const char *dir = params != NULL ? params->dir : NULL;
 	if (dir == NULL || dir[0] == '\0')
 		return CAIRN_EINVAL;
+	/* A file on one host cannot be shared by several nodes (store.h: no feed_read). */
+	if (params->node != 0) {
+		if (params->error != NULL && params->error_cap > 0)
+			snprintf(
+			    params->error, params->error_cap,
+			    "[store] node needs the postgresql engine; SQLite serves one relay");
+		return CAIRN_EINVAL;
+	}
 	struct store_sqlite *st = calloc(1, sizeof(*st));
 	if (st == NULL)
 		return CAIRN_ENOMEM;
