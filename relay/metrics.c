@@ -132,6 +132,9 @@ int metrics_render(const struct metrics_snapshot *s, char *buf, size_t cap)
 	    st->handshakes_accepted);
 	one(&t, "handshakes_failed_total", "counter", "Handshakes refused (bad, replayed, stale).",
 	    st->handshakes_failed);
+	one(&t, "handshake_claims_failed_total", "counter",
+	    "Handshakes refused because the store could not claim them (several nodes).",
+	    st->handshake_claims_failed);
 	one(&t, "envelopes_accepted_total", "counter", "Envelopes accepted from senders.",
 	    st->envelopes_accepted);
 	one(&t, "envelopes_delivered_total", "counter", "Envelopes delivered to subscribers.",

@@ -66,6 +66,8 @@ struct store_pg {
 	int64_t feed_pruned_ms;    /* monotonic; 0 = never: the next batch prunes */
 	uint64_t feed_cursor[256]; /* per node: the last row read (load's snapshot, then reads) */
 	struct pg_listen *listen;  /* the LISTEN thread (store_pg_listen.c), or NULL */
+	/* hsseen (store_pg_claim.c): when claim_once last pruned hs_seen, monotonic; 0 = never */
+	int64_t claim_pruned_ms;
 };
 
 /* At most this many parameters per statement. */
@@ -123,6 +125,16 @@ int pg_wait(struct store_pg *st);
 PGresult *pg_run(struct store_pg *st, int stmt, const char *sql, const struct pg_params *p);
 /* CAIRN_ECAPACITY for disk_full (SQLSTATE 53100), else CAIRN_ESTORAGE. */
 int pg_error_code(const PGresult *r);
+
+/*
+ * Reads a pipeline's results up to its sync: STMTS statements, the last of them COMMIT.
+ * EACH (may be NULL) sees every successful result with its statement's index, and may fail
+ * it (a CAIRN_E code). Returns 0 only when every statement succeeded and COMMIT's own result
+ * said COMMIT; CAIRN_ECAPACITY when a statement found the database's disk full;
+ * CAIRN_ESTORAGE otherwise. *LOST is set when the connection cannot be trusted further.
+ */
+int pg_read_pipeline(struct store_pg *st, size_t stmts, bool *lost,
+                     int (*each)(void *ctx, size_t index, const PGresult *r), void *ctx);
 
 /* Reads a binary int8 / int4 column of row ROW. Returns 0, or CAIRN_ESTORAGE for NULL or a
  * wrong width. */
@@ -189,5 +201,10 @@ int pg_read_log_entry(void *store, uint64_t id, uint8_t *out, size_t cap, size_t
 int pg_read_log_entries(void *store, const uint64_t *ids, size_t n, uint8_t *out, size_t cap,
                         size_t *total);
 uint64_t pg_disk_bytes(void *store);
+
+/* ---- store_pg_claim.c (hsseen) ---- */
+
+/* Creates the hs_seen table if absent, inside pg_schema's transaction. 0 or CAIRN_ESTORAGE. */
+int pg_claim_once(void *store, const uint8_t (*keys)[32], size_t n, int64_t until, bool *fresh);
 
 #endif

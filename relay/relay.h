@@ -48,6 +48,9 @@ struct relay_stats {
 	/* [metrics] (metrics.h) */
 	uint64_t handshakes_accepted;
 	uint64_t refused[RELAY_WIRE_CODES]; /* ERROR replies by wire code (index 1..15) */
+	/* hsseen: handshakes refused because the store could not claim them, or too many
+	 * claims were waiting (conn.c); counted in handshakes_failed too */
+	uint64_t handshake_claims_failed;
 };
 
 /* One (time, first envelope id at that time) mark per minute, for TTL expiry by id range. */
@@ -179,6 +182,12 @@ struct relay {
 	struct storage_job bundle_expire_job;
 	bool bundle_expiring;
 	int64_t bundle_expired_at;
+
+	/* hsseen: several nodes on one store ([store] node != 0) claim each handshake in the
+	 * store before they answer it (conn.c): the claims waiting for the storage thread, at
+	 * most CONN_CLAIMS_MAX, and whether the last one failed for the store (logged once). */
+	uint32_t claims_pending;
+	bool claims_failing;
 };
 
 /* Seconds since the epoch by RELAY's clock (the loop's cached time is monotonic, not

@@ -327,6 +327,39 @@ static void run_read_entries(struct thread_storage *s, struct storage_job *job)
 	job->status = rc;
 }
 
+/* hsseen: the batch's claims, STORE_CLAIM_MAX per engine call (each one transaction). */
+static void run_claims(struct thread_storage *s, struct storage_job *batch)
+{
+	struct storage_job *jobs[STORE_CLAIM_MAX];
+	uint8_t keys[STORE_CLAIM_MAX][32];
+	bool fresh[STORE_CLAIM_MAX];
+	struct storage_job *j = batch;
+	for (;;) {
+		size_t n = 0;
+		int64_t until = 0;
+		for (; j != NULL && n < STORE_CLAIM_MAX; j = j->next) {
+			if (j->kind != STORAGE_CLAIM)
+				continue;
+			jobs[n] = j;
+			memcpy(keys[n], j->claim_key, sizeof(keys[n]));
+			/* One UNTIL per call: the latest, so no claim is forgotten early. */
+			if (n == 0 || j->claim_until > until)
+				until = j->claim_until;
+			n++;
+		}
+		if (n == 0)
+			return;
+		int rc = s->engine->claim_once != NULL
+		             ? s->engine->claim_once(s->store, (const uint8_t(*)[32])keys, n, until,
+		                                     fresh)
+		             : CAIRN_ESTATE;
+		for (size_t i = 0; i < n; i++) {
+			jobs[i]->status = rc;
+			jobs[i]->claim_fresh = rc == 0 && fresh[i];
+		}
+	}
+}
+
 /* Under mu: hands LIST to the loop thread. Only the loop thread closes the handle, and it
  * joins this thread first, so the handle is valid here. */
 static void hand_back(struct thread_storage *s, struct job_list *list)
@@ -410,6 +443,9 @@ static void *storage_thread(void *arg)
 			if (j->kind == STORAGE_READ)
 				run_read(s, j);
 		}
+		/* hsseen: claims before the writes, so a handshake does not wait for their
+		 * fsync. */
+		run_claims(s, batch.head);
 		uint64_t committed = 0, transactions = 0;
 		if (nwrites > 0)
 			transactions = run_writes(s, batch.head, nwrites, &committed);

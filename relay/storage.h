@@ -45,6 +45,11 @@ enum storage_job_kind {
 	 * length); READ_LEN is the total. If one is absent (deleted by a batch committed before
 	 * this read ran), the job fails with CAIRN_EDENIED and READ_BODY is NULL. */
 	STORAGE_READ_ENTRIES,
+	/* hsseen: claim CLAIM_KEY until CLAIM_UNTIL for every node on the store (store.h
+	 * claim_once); CLAIM_FRESH says whether this claim was the first. The claims waiting are
+	 * taken together, after the batch's reads and before its writes, at most
+	 * STORE_CLAIM_MAX per engine call. An engine without claim_once fails it (CAIRN_ESTATE). */
+	STORAGE_CLAIM,
 };
 
 #define STORAGE_READ_ENTRIES_MAX 64
@@ -68,6 +73,11 @@ struct storage_job {
 	struct storage_job *prev, *next;
 	int state;
 	uint64_t due_ms; /* a held job's end of hold, loop time (the storage thread) */
+
+	/* hsseen: STORAGE_CLAIM */
+	uint8_t claim_key[32]; /* a keyed hash, never a handshake's key (conn.c) */
+	int64_t claim_until;   /* seconds since the epoch */
+	bool claim_fresh;      /* the result, with status 0 */
 };
 
 /*

@@ -196,7 +196,21 @@ struct store_engine {
 	 * engine that cannot be shared. */
 	int (*feed_read)(void *store, struct store_feed *out);
 	void (*close)(void *store);
+
+	/* ---- hsseen: a handshake claimed once across nodes (docs/SCALING.md 4) ---- */
+	/*
+	 * Claims each of KEYS[0..N) (N <= STORE_CLAIM_MAX) until UNTIL (seconds since the epoch),
+	 * once for every node on the store: FRESH[i] is true when this call claimed KEYS[i]
+	 * first, false when any node (this one included) claimed it before, or an earlier
+	 * KEYS[j] of this call is the same. KEYS are keyed hashes of handshake ephemeral keys
+	 * (conn.c), never the keys. Claims past UNTIL may be forgotten. Returns 0, or
+	 * CAIRN_ESTORAGE with every FRESH[i] false. NULL: an engine that cannot be shared.
+	 */
+	int (*claim_once)(void *store, const uint8_t (*keys)[32], size_t n, int64_t until,
+	                  bool *fresh);
 };
+
+#define STORE_CLAIM_MAX 256 /* keys one claim_once takes at most */
 
 /* SQLite: WAL, synchronous=FULL, envelopes in a rowid table with no secondary index. */
 extern const struct store_engine store_sqlite;

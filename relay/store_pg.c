@@ -280,57 +280,6 @@ static int send_batch(struct store_pg *st, const struct pg_op *ops, size_t n, si
 }
 
 /*
- * Reads the batch's results up to the sync. Returns 0 only when every statement succeeded and
- * COMMIT's own result said COMMIT; CAIRN_ECAPACITY when a statement found the database's disk
- * full; CAIRN_ESTORAGE otherwise. *LOST is set when the connection cannot be trusted further.
- */
-static int read_batch(struct store_pg *st, size_t stmts, bool *lost)
-{
-	int rc = 0;
-	bool committed = false, synced = false;
-	size_t results = 0, nulls = 0;
-	*lost = true;
-	while (!synced) {
-		if (pg_wait(st) != 0)
-			return CAIRN_ESTORAGE;
-		PGresult *r = PQgetResult(st->conn);
-		if (r == NULL) {
-			/* One NULL ends each statement's results; more means libpq lost its place.
-			 */
-			if (PQstatus(st->conn) != CONNECTION_OK || ++nulls > stmts)
-				return CAIRN_ESTORAGE;
-			continue;
-		}
-		switch (PQresultStatus(r)) {
-		case PGRES_COMMAND_OK:
-		case PGRES_TUPLES_OK:
-			results++;
-			if (results == stmts && strcmp(PQcmdStatus(r), "COMMIT") == 0)
-				committed = true;
-			break;
-		case PGRES_PIPELINE_SYNC:
-			synced = true;
-			break;
-		case PGRES_PIPELINE_ABORTED:
-			results++;
-			break;
-		default:
-			results++;
-			if (rc == 0)
-				rc = pg_error_code(r);
-			break;
-		}
-		PQclear(r);
-	}
-	if (PQstatus(st->conn) != CONNECTION_OK || PQexitPipelineMode(st->conn) != 1)
-		return rc != 0 ? rc : CAIRN_ESTORAGE;
-	*lost = false;
-	if (rc == 0 && !committed)
-		rc = CAIRN_ESTORAGE;
-	return rc;
-}
-
-/*
  * Applies OPS as one transaction. Returns 0 once COMMIT came back (durable), CAIRN_ECAPACITY
  * when the database's disk was full (SQLSTATE 53100), or CAIRN_ESTORAGE with nothing applied
  * as far as the relay may assume: an error, a lost connection, an unknown COMMIT outcome.
@@ -380,7 +329,7 @@ static int pg_commit(void *store, const struct store_op *ops, size_t n)
 	if (PQenterPipelineMode(st->conn) != 1 || send_batch(st, built, m, &stmts) != 0)
 		rc = CAIRN_ESTORAGE;
 	else
-		rc = read_batch(st, stmts, &lost);
+		rc = pg_read_pipeline(st, stmts, &lost, NULL, NULL);
 	if (rc == 0 && st->node != 0)
 		pg_feed_committed(st, prunes);
 	if (lost) {
@@ -454,4 +403,5 @@ const struct store_engine store_pg = {
     .free_bytes = NULL, /* VACUUM's free space is not ours to count */
     .feed_read = pg_feed_read,
     .close = pg_close,
+    .claim_once = pg_claim_once,
 };

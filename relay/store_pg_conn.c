@@ -225,6 +225,55 @@ fail:
 	return NULL;
 }
 
+int pg_read_pipeline(struct store_pg *st, size_t stmts, bool *lost,
+                     int (*each)(void *ctx, size_t index, const PGresult *r), void *ctx)
+{
+	int rc = 0;
+	bool committed = false, synced = false;
+	size_t results = 0, nulls = 0;
+	*lost = true;
+	while (!synced) {
+		if (pg_wait(st) != 0)
+			return CAIRN_ESTORAGE;
+		PGresult *r = PQgetResult(st->conn);
+		if (r == NULL) {
+			/* One NULL ends each statement's results; more means libpq lost its place.
+			 */
+			if (PQstatus(st->conn) != CONNECTION_OK || ++nulls > stmts)
+				return CAIRN_ESTORAGE;
+			continue;
+		}
+		switch (PQresultStatus(r)) {
+		case PGRES_COMMAND_OK:
+		case PGRES_TUPLES_OK:
+			if (each != NULL && rc == 0)
+				rc = each(ctx, results, r);
+			results++;
+			if (results == stmts && strcmp(PQcmdStatus(r), "COMMIT") == 0)
+				committed = true;
+			break;
+		case PGRES_PIPELINE_SYNC:
+			synced = true;
+			break;
+		case PGRES_PIPELINE_ABORTED:
+			results++;
+			break;
+		default:
+			results++;
+			if (rc == 0)
+				rc = pg_error_code(r);
+			break;
+		}
+		PQclear(r);
+	}
+	if (PQstatus(st->conn) != CONNECTION_OK || PQexitPipelineMode(st->conn) != 1)
+		return rc != 0 ? rc : CAIRN_ESTORAGE;
+	*lost = false;
+	if (rc == 0 && !committed)
+		rc = CAIRN_ESTORAGE;
+	return rc;
+}
+
 int pg_error_code(const PGresult *r)
 {
 	const char *state = r != NULL ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;

@@ -19,7 +19,7 @@
 
 /* Bump when the schema changes; a store written by a newer relay is refused, not guessed at.
  * An older store is brought up one step at a time (steps[] below). */
-#define PG_SCHEMA_VERSION 2
+#define PG_SCHEMA_VERSION 3
 
 /* Envelope partitions. A power of two that spreads the hot right edges over several index
  * pages; more only adds planning and per-partition work to expiry. */
@@ -169,9 +169,17 @@ static const char feed_sql[] = "CREATE TABLE feed ("
                                "ALTER TABLE feed ALTER COLUMN ops SET STORAGE EXTERNAL;"
                                "UPDATE cairn_schema SET version = 2";
 
+/* Version 3: the handshakes claimed by the nodes (store_pg_claim.c), keyed hashes of message
+ * 1's ephemeral keys until the end of their clock window. */
+static const char hs_seen_sql[] = "CREATE TABLE hs_seen ("
+                                  " e bytea PRIMARY KEY,"
+                                  " until timestamptz NOT NULL);"
+                                  "UPDATE cairn_schema SET version = 3";
+
 /* Step I takes a store of version I to I + 1 (inside the caller's transaction). */
 static const char *const steps[PG_SCHEMA_VERSION] = {
     [1] = feed_sql,
+    [2] = hs_seen_sql,
 };
 
 /* Creates the tables of a new store (inside the caller's transaction). */

@@ -35,9 +35,16 @@ struct fixture {
 	void *store;
 };
 
+/* The node the fixture's store opens as (store.h store_params.node): 0, the only relay on
+ * the store, unless a test of several nodes defines it before including this file. */
+#ifndef FIXTURE_NODE
+#define FIXTURE_NODE 0
+#endif
+
 static inline struct store_params fixture_params(struct fixture *f)
 {
-	return (struct store_params){.dir = f->dir, .connection = f->conninfo};
+	return (struct store_params){
+	    .dir = f->dir, .connection = f->conninfo, .node = FIXTURE_NODE};
 }
 
 static inline int setup(void **state)

@@ -435,8 +435,8 @@ static void count_env(void *ctx, const struct store_envelope_info *info)
 	(*(int *)ctx)++;
 }
 
-/* A store of schema version 1 (no feed table) is brought to version 2 with its rows, and
- * then carries a feed. */
+/* A store of schema version 1 (no feed table, no hs_seen) is brought to the current version
+ * (3) with its rows, and then carries a feed. */
 static void test_version1_migrates(void **state)
 {
 	struct nodes *t = *state;
@@ -448,12 +448,15 @@ static void test_version1_migrates(void **state)
 	t->store[0] = NULL;
 	/* What version 1 left: its tables, no feed. */
 	assert_int_equal(
-	    pg_exec(t->conninfo, "DROP TABLE feed; UPDATE cairn_schema SET version = 1", NULL, 0),
+	    pg_exec(t->conninfo,
+	            "DROP TABLE feed; DROP TABLE hs_seen; UPDATE cairn_schema SET version = 1",
+	            NULL, 0),
 	    0);
-	sql_is(t, "SELECT count(*) FROM pg_tables WHERE tablename = 'feed'", "0");
+	sql_is(t, "SELECT count(*) FROM pg_tables WHERE tablename IN ('feed', 'hs_seen')", "0");
 	assert_int_equal(open_node(t, 1, &t->store[1], NULL, 0), 0);
-	sql_is(t, "SELECT max(version) FROM cairn_schema", "2");
+	sql_is(t, "SELECT max(version) FROM cairn_schema", "3");
 	sql_is(t, "SELECT count(*) FROM cairn_schema", "1");
+	sql_is(t, "SELECT count(*) FROM pg_tables WHERE tablename IN ('feed', 'hs_seen')", "2");
 	int envelopes = 0;
 	struct store_load_cb cb = {.envelope = count_env};
 	assert_int_equal(store_pg.load(t->store[1], &cb, &envelopes), 0);
@@ -464,7 +467,7 @@ static void test_version1_migrates(void **state)
 	/* A newer version than this relay knows is still refused. */
 	store_pg.close(t->store[1]);
 	t->store[1] = NULL;
-	assert_int_equal(pg_exec(t->conninfo, "UPDATE cairn_schema SET version = 3", NULL, 0), 0);
+	assert_int_equal(pg_exec(t->conninfo, "UPDATE cairn_schema SET version = 4", NULL, 0), 0);
 	assert_int_equal(open_node(t, 1, &t->store[1], NULL, 0), CAIRN_ESTATE);
 }
 
