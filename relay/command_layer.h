@@ -112,8 +112,20 @@ void relay_submit(struct relay *relay, struct storage_job *job);
 
 /* ---- ids.c ----------------------------------------------------------------------------- */
 
-/* Envelope ids are reserved this many at a time; the next block when half is used. */
-#define ID_BLOCK ((uint64_t)1 << 21)
+/* Envelope ids are reserved this many at a time; the next block when half is used. A node of
+ * several (relay->node != 0) reserves about a minute of its clock (ids.c). */
+#define ID_BLOCK      ((uint64_t)1 << 21)
+#define ID_BLOCK_NODE ((uint64_t)60000 << 8)
+/* The block RELAY reserves. */
+uint64_t ids_block(const struct relay *relay);
+/* The one place ids are handed out (envelopes and log entries): the next id, taken, or 0 when
+ * none may be yet (the mark ahead of it is not durable: the caller answers `storage`, or
+ * `full` when relay->ids_short). Asks for the next block when half of this one is used. */
+uint64_t ids_take(struct relay *relay);
+/* ID was given by another node (the change feed) or found at load: later ids are above it. */
+void ids_seen(struct relay *relay, uint64_t id);
+/* Once a second: a node's mark stays ahead of its clock. */
+void ids_keep_ahead(struct relay *relay);
 /* Asks for the next block (once at a time); relay->on_ids_ready runs when one is durable. */
 void reserve_ids(struct relay *relay);
 /* Every envelope (and log entry) below NEXT_ID was stored at or before NOW. */
@@ -137,6 +149,12 @@ void mailbox_touch(struct relay *relay, struct mailbox *mb);
 /* Removes MB and its envelopes, answering P's REQUEST_ID once durable (if P is set): 0, or
  * CAIRN_ENOMEM with MB untouched. */
 int mailbox_destroy(struct relay *relay, struct mailbox *mb, struct peer *p, uint32_t request_id);
+/* MB leaves memory only (its subscriber gets END 0, its envelopes are dropped): what
+ * mailbox_destroy does besides the store op, for a delete another node committed. */
+void mailbox_forget(struct relay *relay, struct mailbox *mb);
+/* Drops every envelope with an id below CUTOFF from memory, then (STORE) queues the one
+ * STORE_EXPIRE that removes them on disk; subscribers go on. Returns how many were dropped. */
+size_t envelopes_expire_below(struct relay *relay, uint64_t cutoff, bool store);
 
 /* ---- logcmd.c: group logs (docs/PROTOCOL.md 5.9) ---------------------------------------- */
 
@@ -153,6 +171,15 @@ void logs_expire(struct relay *relay, int64_t now, uint64_t cutoff);
 /* Load callbacks (store_load_cb: log, log_entry; CTX is the relay). */
 void logs_load_log(void *ctx, const struct store_log *rec);
 void logs_load_entry(void *ctx, const struct store_log_entry_info *info);
+/* Another node's commit (the change feed, feed.c): a log put, touched, deleted (its reads
+ * end with END 0), an entry put (its followers here read it). What names a log this relay
+ * does not hold, or repeats what it holds, changes nothing. */
+void logs_apply_put(struct relay *relay, const struct store_log *rec);
+/* Entries with ids below CUTOFF leave memory (logs_expire's second half). */
+void logs_expire_below(struct relay *relay, uint64_t cutoff);
+void logs_apply_touch(struct relay *relay, uint64_t key, int64_t touched);
+void logs_apply_delete(struct relay *relay, uint64_t key);
+void logs_apply_entry(struct relay *relay, const struct store_log_entry_info *info);
 
 /* ---- forwarded.c: private routing (docs/PROTOCOL.md 5.11) ----------------------------- */
 

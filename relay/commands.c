@@ -393,9 +393,8 @@ static void accept_envelope_marked(struct peer *p, struct mailbox *mb, const str
                                    struct bundle_mark *mark)
 {
 	struct relay *relay = p->relay;
-	if (relay->id_limit - relay->next_envelope_id < ID_BLOCK / 2)
-		reserve_ids(relay);
-	if (relay->next_envelope_id >= relay->id_limit) {
+	uint64_t id = ids_take(relay);
+	if (id == 0) {
 		/* Only if a million sends outran one commit, or the last mark found the disk
 		 * full: the sender retries. */
 		bundle_mark_drop(relay, mark);
@@ -403,7 +402,6 @@ static void accept_envelope_marked(struct peer *p, struct mailbox *mb, const str
 		                 relay->ids_short ? CAIRN_ECAPACITY : CAIRN_ESTORAGE);
 		return;
 	}
-	uint64_t id = relay->next_envelope_id;
 	struct envelope *env =
 	    envelope_new(relay, mb, id, m->envelope ? m->envelope : (const uint8_t *)"",
 	                 (uint32_t)m->envelope_len);
@@ -415,7 +413,6 @@ static void accept_envelope_marked(struct peer *p, struct mailbox *mb, const str
 		return;
 	}
 	env->bundle = mark; /* the envelope owns it from here */
-	relay->next_envelope_id++;
 	int64_t now = relay_stamp(relay);
 	add_time_mark(relay, now, id + 1);
 	mailbox_touch(relay, mb);

@@ -66,15 +66,20 @@ int mailbox_destroy(struct relay *relay, struct mailbox *mb, struct peer *p, uin
 	for (size_t i = 0; i < mb->q_len; i++)
 		if (!mailbox_at(mb, i)->acked)
 			r->ids[n++] = mailbox_at(mb, i)->id;
-	unsubscribe(relay, mb, 0);
-	mailbox_expire(&relay->mailboxes, mb, UINT64_MAX, drop_envelope, relay);
 	r->job.op.kind = STORE_MAILBOX_DELETE;
 	r->job.op.mailbox_id = mb->rec.id;
 	r->job.op.envelope_ids = r->ids;
 	r->job.op.n_envelope_ids = n;
-	mailbox_remove(&relay->mailboxes, mb);
+	mailbox_forget(relay, mb);
 	relay_submit(relay, &r->job);
 	return 0;
+}
+
+void mailbox_forget(struct relay *relay, struct mailbox *mb)
+{
+	unsubscribe(relay, mb, 0);
+	mailbox_expire(&relay->mailboxes, mb, UINT64_MAX, drop_envelope, relay);
+	mailbox_remove(&relay->mailboxes, mb);
 }
 
 /* Mailbox work one expiry pass may do on the loop: a mailbox costs one plus its envelopes. */
@@ -118,6 +123,7 @@ void commands_expire(struct relay *relay, int64_t now)
 	 * expires nothing until the clock is past the marks again. */
 	if (now > relay->stamp_high)
 		relay->stamp_high = now;
+	ids_keep_ahead(relay);
 	expire_idle_mailboxes(relay, now);
 	/* Used work, a bounded number a tick (inserts expire some too): a table that filled
 	 * in a burst empties over a few ticks instead of stalling the loop in one. */
@@ -136,23 +142,30 @@ void commands_expire(struct relay *relay, int64_t now)
 	/* Marks used up: the same range is never deleted twice. */
 	memmove(relay->marks, relay->marks + k, (relay->marks_len - k) * sizeof(*relay->marks));
 	relay->marks_len -= k;
+	relay->stats.envelopes_expired += envelopes_expire_below(relay, cutoff, true);
+}
+
+size_t envelopes_expire_below(struct relay *relay, uint64_t cutoff, bool store)
+{
 	size_t dropped = 0;
 	struct mailbox_index *ix = &relay->mailboxes;
 	for (size_t b = 0; b < ix->buckets; b++)
 		for (struct mailbox *mb = ix->by_recipient[b]; mb != NULL;
 		     mb = mb->next_by_recipient)
 			dropped += mailbox_expire(ix, mb, cutoff, drop_envelope, relay);
-	relay->stats.envelopes_expired += dropped;
-	struct request *r = request_new(NULL, 0, request_done);
-	if (r == NULL)
-		return; /* the next expiry pass covers this range too */
-	r->job.op.kind = STORE_EXPIRE;
-	r->job.op.envelope_id = cutoff;
-	relay_submit(relay, &r->job);
+	if (store) {
+		struct request *r = request_new(NULL, 0, request_done);
+		if (r == NULL)
+			return dropped; /* the next expiry pass covers this range too */
+		r->job.op.kind = STORE_EXPIRE;
+		r->job.op.envelope_id = cutoff;
+		relay_submit(relay, &r->job);
+	}
 	/* Their subscribers may now have room in their windows. */
 	for (size_t b = 0; b < ix->buckets; b++)
 		for (struct mailbox *mb = ix->by_recipient[b]; mb != NULL;
 		     mb = mb->next_by_recipient)
 			if (mb->subscriber != NULL)
 				deliver(relay, mb);
+	return dropped;
 }

@@ -3,8 +3,16 @@
  * Envelope ids (log entries share them): reserved a block at a time by a durable mark, so
  * they never repeat, even across crashes; and the time marks that date them, so that expiry
  * deletes by id range.
+ *
+ * Several nodes on one store ([store] node 1..255) take ids from a hybrid logical clock: an
+ * id is the wall clock in milliseconds shifted left by 8, the node in the low 8 bits, and
+ * above every id this node gave or saw (in the change feed, at load), so ids are unique
+ * across nodes, grow per node and per mailbox, and stay close to time (expiry by id range
+ * means the same on every node). A node alone (0) counts up from the last id, as it always
+ * did. Either way one durable mark, reserved ahead, covers what is handed out.
  */
 #include <stdlib.h>
+#include <time.h>
 
 #include "cairn/error.h"
 #include "command_layer.h"
@@ -35,6 +43,68 @@ static void on_ids_reserved(struct storage_job *job)
 	}
 }
 
+/* The wall clock in milliseconds (RELAY's injected clock, in seconds, when it has one). */
+static uint64_t wall_ms(const struct relay *relay)
+{
+	if (relay->clock.now != NULL) {
+		int64_t s = relay->clock.now(relay->clock.ctx);
+		return s > 0 ? (uint64_t)s * 1000u : 0;
+	}
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec > 0 ? (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u : 0;
+}
+
+/* The id the next envelope or log entry would get. */
+static uint64_t id_candidate(const struct relay *relay)
+{
+	uint64_t next = relay->next_envelope_id;
+	if (relay->node == 0)
+		return next;
+	/* The last id given or seen, its low byte made this node's, one clock step on. */
+	uint64_t last = next > 0 ? next - 1 : 0;
+	uint64_t stepped = ((last & ~(uint64_t)0xff) | relay->node) + 256;
+	uint64_t clock = (wall_ms(relay) << 8) | relay->node;
+	return clock > stepped ? clock : stepped;
+}
+
+uint64_t ids_block(const struct relay *relay)
+{
+	return relay->node != 0 ? ID_BLOCK_NODE : ID_BLOCK;
+}
+
+/* Whether the mark is less than half a block ahead of the next id. */
+static bool ids_running_out(const struct relay *relay)
+{
+	uint64_t next = id_candidate(relay);
+	return next >= relay->id_limit || relay->id_limit - next < ids_block(relay) / 2;
+}
+
+uint64_t ids_take(struct relay *relay)
+{
+	if (ids_running_out(relay))
+		reserve_ids(relay);
+	uint64_t id = id_candidate(relay);
+	if (id >= relay->id_limit)
+		return 0;
+	relay->next_envelope_id = id + 1;
+	return id;
+}
+
+void ids_seen(struct relay *relay, uint64_t id)
+{
+	if (id >= relay->next_envelope_id)
+		relay->next_envelope_id = id + 1;
+}
+
+void ids_keep_ahead(struct relay *relay)
+{
+	/* A node's clock moves its ids on while it is idle: a block is about a minute of it,
+	 * so without this a quiet node's next SEND would find the mark behind the clock. */
+	if (relay->node != 0 && relay->ready && ids_running_out(relay))
+		reserve_ids(relay);
+}
+
 void reserve_ids(struct relay *relay)
 {
 	if (relay->id_reserving || relay->storage == NULL)
@@ -44,7 +114,7 @@ void reserve_ids(struct relay *relay)
 		return; /* tried again with the next send */
 	r->relay = relay;
 	r->job.op.kind = STORE_ID_MARK;
-	r->job.op.envelope_id = relay->next_envelope_id + ID_BLOCK;
+	r->job.op.envelope_id = id_candidate(relay) + ids_block(relay);
 	relay->id_reserving = true;
 	relay_submit(relay, &r->job);
 }

@@ -55,8 +55,7 @@ static void load_envelope(void *ctx, const struct store_envelope_info *info)
 		else
 			hi = mid;
 	}
-	if (info->id >= relay->next_envelope_id)
-		relay->next_envelope_id = info->id + 1;
+	ids_seen(relay, info->id);
 	add_time_mark(relay, info->stored_at, info->id + 1);
 	if (lo < l->len && l->by_id[lo]->rec.id == info->mailbox_id)
 		(void)mailbox_push(&relay->mailboxes, l->by_id[lo], info->id, info->len, NULL);

@@ -303,6 +303,8 @@ static void log_touch(struct relay *relay, struct glog *log)
 	relay_submit(relay, &r->job);
 }
 
+static void log_forget(struct relay *relay, struct glog *log);
+
 /* Removes LOG with its entries, ending its reads with END 0; answers P's REQUEST_ID once the
  * removal is durable (if P is set). 0, or CAIRN_ENOMEM with LOG untouched. */
 static int log_destroy(struct relay *relay, struct glog *log, struct peer *p, uint32_t request_id)
@@ -323,20 +325,26 @@ static int log_destroy(struct relay *relay, struct glog *log, struct peer *p, ui
 	/* The entries being written too: their rows may land before this delete. */
 	for (size_t i = 0; i < log->e_len; i++)
 		w->ids[n++] = glog_at(log, i)->id;
-	for (struct log_append *a = log->appends; a != NULL; a = a->next) {
+	for (struct log_append *a = log->appends; a != NULL; a = a->next)
 		w->ids[n++] = a->id;
-		a->log = NULL;
-	}
-	log->appends = log->appends_tail = NULL;
-	while (log->readers != NULL)
-		reader_end(log->readers, 0);
 	w->job.op.kind = STORE_LOG_DELETE;
 	w->job.op.log_key = log->rec.id;
 	w->job.op.envelope_ids = w->ids;
 	w->job.op.n_envelope_ids = n;
-	glog_remove(&relay->logs, log);
+	log_forget(relay, log);
 	relay_submit(relay, &w->job);
 	return 0;
+}
+
+/* LOG leaves memory: its appends in flight are no longer listed, its reads end with END 0. */
+static void log_forget(struct relay *relay, struct glog *log)
+{
+	for (struct log_append *a = log->appends; a != NULL; a = a->next)
+		a->log = NULL;
+	log->appends = log->appends_tail = NULL;
+	while (log->readers != NULL)
+		reader_end(log->readers, 0);
+	glog_remove(&relay->logs, log);
 }
 
 /* ---- commands -------------------------------------------------------------------------- */
@@ -524,11 +532,9 @@ static void cmd_log_append(struct peer *p, const struct cairn_msg *m)
 		peer_reply_error(p, m->request_id, CAIRN_ECAPACITY);
 		return;
 	}
-	if (relay->id_limit - relay->next_envelope_id < ID_BLOCK / 2)
-		reserve_ids(relay);
 	struct log_append *a = NULL;
-	if (relay->next_envelope_id >= relay->id_limit ||
-	    (a = calloc(1, sizeof(*a) + len)) == NULL) {
+	uint64_t id = ids_take(relay);
+	if (id == 0 || (a = calloc(1, sizeof(*a) + len)) == NULL) {
 		peer_reply_error(p, m->request_id, CAIRN_ESTORAGE);
 		return;
 	}
@@ -537,7 +543,7 @@ static void cmd_log_append(struct peer *p, const struct cairn_msg *m)
 	a->log = log;
 	a->peer = p;
 	a->request_id = m->request_id;
-	a->id = relay->next_envelope_id++;
+	a->id = id;
 	a->seq = log->rec.next_seq++;
 	a->len = len;
 	memcpy(a->body, m->envelope, len);
@@ -693,12 +699,18 @@ void logs_expire(struct relay *relay, int64_t now, uint64_t cutoff)
 		}
 		budget = cost < budget ? budget - cost : 0;
 	}
+	/* commands_expire queues the one STORE_EXPIRE that removes them from the disk. */
+	logs_expire_below(relay, cutoff);
+}
+
+void logs_expire_below(struct relay *relay, uint64_t cutoff)
+{
+	struct log_registry *reg = &relay->logs;
 	if (cutoff <= reg->expired_below)
 		return;
-	/* commands_expire queues the one STORE_EXPIRE that removes them from the disk. */
 	reg->expired_below = cutoff;
 	for (size_t b = 0; b < reg->buckets; b++)
-		for (log = reg->by_log_id[b]; log != NULL; log = log->next_by_log_id)
+		for (struct glog *log = reg->by_log_id[b]; log != NULL; log = log->next_by_log_id)
 			glog_expire(reg, log, cutoff);
 }
 
@@ -708,11 +720,51 @@ void logs_load_log(void *ctx, const struct store_log *rec)
 	(void)glog_add(&relay->logs, rec);
 }
 
+/* ---- another node's commits (the change feed, feed.c) ----------------------------------- */
+
+void logs_apply_put(struct relay *relay, const struct store_log *rec)
+{
+	if (glog_by_key(&relay->logs, rec->id) == NULL &&
+	    glog_by_log_id(&relay->logs, rec->log_id) == NULL)
+		(void)glog_add(&relay->logs, rec);
+}
+
+void logs_apply_touch(struct relay *relay, uint64_t key, int64_t touched)
+{
+	struct glog *log = glog_by_key(&relay->logs, key);
+	if (log != NULL && touched > log->rec.touched) {
+		log->rec.touched = touched;
+		glog_touched(&relay->logs, log);
+	}
+}
+
+void logs_apply_delete(struct relay *relay, uint64_t key)
+{
+	struct glog *log = glog_by_key(&relay->logs, key);
+	if (log != NULL)
+		log_forget(relay, log);
+}
+
+void logs_apply_entry(struct relay *relay, const struct store_log_entry_info *info)
+{
+	struct glog *log = glog_by_key(&relay->logs, info->log);
+	ids_seen(relay, info->id);
+	/* Entries come in seq order per log; one at or below the last is a repeat. */
+	if (log == NULL || (log->e_len > 0 && glog_at(log, log->e_len - 1)->seq >= info->seq) ||
+	    info->id < relay->logs.expired_below)
+		return;
+	logs_load_entry(relay, info);
+	/* Its followers on this node read it from the store, as any entry they lack. */
+	for (struct log_reader *r = log->readers, *next; r != NULL; r = next) {
+		next = r->next;
+		reader_pump(r);
+	}
+}
+
 void logs_load_entry(void *ctx, const struct store_log_entry_info *info)
 {
 	struct relay *relay = ctx;
-	if (info->id >= relay->next_envelope_id)
-		relay->next_envelope_id = info->id + 1;
+	ids_seen(relay, info->id);
 	add_time_mark(relay, info->stored_at, info->id + 1);
 	struct glog *log = glog_by_key(&relay->logs, info->log);
 	if (log == NULL || glog_push(log, info->id, info->seq, info->len) != 0)

@@ -263,20 +263,44 @@ int mailbox_push(struct mailbox_index *ix, struct mailbox *mb, uint64_t id, uint
 	return 0;
 }
 
-long mailbox_find(const struct mailbox *mb, uint64_t id)
+/* The offset of the first entry (live or not) whose id is at least ID. */
+static size_t first_at_least(const struct mailbox *mb, uint64_t id)
 {
 	size_t lo = 0, hi = mb->q_len;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		uint64_t v = mailbox_at(mb, mid)->id;
-		if (v == id)
-			return mailbox_at(mb, mid)->acked ? -1 : (long)mid;
-		if (v < id)
+		if (mailbox_at(mb, mid)->id < id)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return -1;
+	return lo;
+}
+
+int mailbox_insert(struct mailbox_index *ix, struct mailbox *mb, uint64_t id, uint32_t len,
+                   size_t *pos)
+{
+	size_t lo = first_at_least(mb, id);
+	if (lo < mb->q_len && mailbox_at(mb, lo)->id == id)
+		return CAIRN_EEXIST; /* live, or acknowledged here and kept as a tombstone */
+	int rc = mailbox_push(ix, mb, id, len, NULL);
+	if (rc != 0)
+		return rc;
+	/* Moved from the back to its place: the ring has no gap, so shift the entries above. */
+	for (size_t i = mb->q_len - 1; i > lo; i--)
+		*mailbox_at(mb, i) = *mailbox_at(mb, i - 1);
+	struct pending *p = mailbox_at(mb, lo);
+	*p = (struct pending){.id = id, .len = len};
+	*pos = lo;
+	return 0;
+}
+
+long mailbox_find(const struct mailbox *mb, uint64_t id)
+{
+	size_t i = first_at_least(mb, id);
+	if (i >= mb->q_len || mailbox_at(mb, i)->id != id || mailbox_at(mb, i)->acked)
+		return -1;
+	return (long)i;
 }
 
 /* Gives memory back once the ring is at most a quarter full. */

@@ -78,6 +78,11 @@ void mailbox_touched(struct mailbox_index *ix, struct mailbox *mb);
 /* Appends an envelope (ids must increase). Returns 0 or CAIRN_ENOMEM. */
 int mailbox_push(struct mailbox_index *ix, struct mailbox *mb, uint64_t id, uint32_t len,
                  struct envelope *env);
+/* Inserts an envelope without a body in id order (another node's: ID may be below the last),
+ * its offset from head in *POS. Returns 0, CAIRN_EEXIST (ID is queued already: nothing
+ * changes) or CAIRN_ENOMEM. The caller moves the delivery cursor if *POS is before it. */
+int mailbox_insert(struct mailbox_index *ix, struct mailbox *mb, uint64_t id, uint32_t len,
+                   size_t *pos);
 /* Position (offset from head) of live envelope ID, or -1. */
 long mailbox_find(const struct mailbox *mb, uint64_t id);
 /* The pending entry at offset I from head. */

@@ -42,6 +42,12 @@ struct memstorage {
 	size_t intake_len, intake_cap;
 	/* Bundle seen rows written (with their envelopes) and STORE_BUNDLE_EXPIRE ops run. */
 	uint64_t bundle_rows, bundle_expires;
+	/* feedapply: change-feed rows of other nodes (memstorage_feed_push), oldest first, not
+	 * yet read by a STORAGE_FEED job; and how many reads to fail (memstorage_feed_fail). */
+	struct store_feed_row *feed;
+	size_t feed_len, feed_cap;
+	int feed_fail;
+	unsigned feed_fails;
 };
 
 static const struct storage_ops mem_ops;
@@ -171,20 +177,29 @@ static bool is_id(const struct stored *e, uint64_t id)
 	return e->id == id;
 }
 
+/* Makes room in *ARRAY (*CAP elements of ELEM bytes) for element LEN: doubles it from 16
+ * when full. Returns 0 or CAIRN_ENOMEM. */
+static int grow(void **array, size_t *cap, size_t len, size_t elem)
+{
+	if (len < *cap)
+		return 0;
+	size_t ncap = *cap ? 2 * *cap : 16;
+	void *p = realloc(*array, ncap * elem);
+	if (p == NULL)
+		return CAIRN_ENOMEM;
+	*array = p;
+	*cap = ncap;
+	return 0;
+}
+
 static int put_envelope(struct memstorage *s, const struct store_op *op, bool entry)
 {
 	size_t i = find(s, op->envelope_id);
 	/* Envelope ids never repeat (ARCHITECTURE.md): a second write of one is a finding. */
 	if (i < s->env_len && s->env[i].id == op->envelope_id)
 		abort();
-	if (s->env_len == s->env_cap) {
-		size_t ncap = s->env_cap ? 2 * s->env_cap : 16;
-		struct stored *p = realloc(s->env, ncap * sizeof(*p));
-		if (p == NULL)
-			return CAIRN_ESTORAGE;
-		s->env = p;
-		s->env_cap = ncap;
-	}
+	if (grow((void **)&s->env, &s->env_cap, s->env_len, sizeof(*s->env)) != 0)
+		return CAIRN_ESTORAGE;
 	uint8_t *body = malloc(op->len ? op->len : 1);
 	if (body == NULL)
 		return CAIRN_ESTORAGE;
@@ -310,6 +325,66 @@ static void run_read_entries(struct memstorage *s, struct storage_job *job)
 	s->entry_reads++;
 }
 
+/* feedapply: STORAGE_FEED, as an engine's feed_read: at most STORE_FEED_ROWS_MAX rows,
+ * oldest first, handed to the job (freed with store_feed_free: malloc'd like any engine's). */
+static void run_feed(struct memstorage *s, struct storage_job *job)
+{
+	memset(&job->feed, 0, sizeof(job->feed));
+	if (s->feed_fails > 0) {
+		s->feed_fails--;
+		job->status = s->feed_fail;
+		return;
+	}
+	size_t n = s->feed_len < STORE_FEED_ROWS_MAX ? s->feed_len : STORE_FEED_ROWS_MAX;
+	job->status = 0;
+	if (n == 0)
+		return;
+	job->feed.rows = malloc(n * sizeof(*job->feed.rows));
+	if (job->feed.rows == NULL) {
+		job->status = CAIRN_ESTORAGE;
+		return;
+	}
+	memcpy(job->feed.rows, s->feed, n * sizeof(*s->feed));
+	memmove(s->feed, s->feed + n, (s->feed_len - n) * sizeof(*s->feed));
+	s->feed_len -= n;
+	job->feed.n = n;
+	job->feed.more = s->feed_len > 0;
+}
+
+int memstorage_feed_push(struct storage *base, uint8_t node, uint64_t seq, const uint8_t *ops,
+                         size_t len)
+{
+	struct memstorage *s = mem_of(base);
+	if (grow((void **)&s->feed, &s->feed_cap, s->feed_len, sizeof(*s->feed)) != 0)
+		return CAIRN_ENOMEM;
+	uint8_t *copy = malloc(len ? len : 1);
+	if (copy == NULL)
+		return CAIRN_ENOMEM;
+	if (len > 0)
+		memcpy(copy, ops, len);
+	s->feed[s->feed_len++] =
+	    (struct store_feed_row){.node = node, .seq = seq, .ops = copy, .len = len};
+	return 0;
+}
+
+int memstorage_commit_other(struct storage *base, const struct store_op *ops, size_t n)
+{
+	struct memstorage *s = mem_of(base);
+	for (size_t i = 0; i < n; i++) {
+		int rc = apply(s, &ops[i]);
+		if (rc != 0)
+			return rc;
+	}
+	return 0;
+}
+
+void memstorage_feed_fail(struct storage *base, int status, unsigned times)
+{
+	struct memstorage *s = mem_of(base);
+	s->feed_fail = status;
+	s->feed_fails = times;
+}
+
 /* Takes every held and queued job into the batch taken so far, as the storage thread takes
  * its queue. */
 static void take(struct memstorage *s)
@@ -353,6 +428,8 @@ size_t memstorage_run_batch(struct storage *base, bool fail)
 			run_read(s, j);
 		else if (j->kind == STORAGE_READ_ENTRIES)
 			run_read_entries(s, j);
+		else if (j->kind == STORAGE_FEED)
+			run_feed(s, j);
 	/* One transaction: with FAIL every write of the batch fails and none applies. */
 	for (struct storage_job *j = batch; j != NULL; j = j->next) {
 		if (j->kind != STORAGE_WRITE)
@@ -421,6 +498,9 @@ static void mem_close(struct storage *base, void (*closed)(void *arg), void *arg
 		free(s->env[i].body);
 	free(s->env);
 	free(s->intake);
+	for (size_t i = 0; i < s->feed_len; i++)
+		free(s->feed[i].ops);
+	free(s->feed);
 	free(s);
 	if (closed != NULL)
 		closed(arg);

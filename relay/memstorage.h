@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "storage.h"
 
@@ -45,5 +46,17 @@ unsigned memstorage_work_bits(const struct storage *s, uint64_t mailbox_id);
 /* Bundle seen rows committed with their envelopes (5.12), and in *EXPIRES (when non-NULL) the
  * STORE_BUNDLE_EXPIRE ops committed. */
 uint64_t memstorage_bundle_rows(const struct storage *s, uint64_t *expires);
+
+/*
+ * feedapply: several nodes on one store (store.h feed_read). memstorage_feed_push queues a
+ * change-feed row of node NODE (OPS[0..LEN) copied), which the next STORAGE_FEED job reads
+ * (at most STORE_FEED_ROWS_MAX at a time, `more` set when more wait); memstorage_commit_other
+ * applies OPS[0..N) to the store as another node's commit would (so a body it put can be
+ * read back); memstorage_feed_fail makes the next TIMES feed reads fail with STATUS.
+ */
+int memstorage_feed_push(struct storage *s, uint8_t node, uint64_t seq, const uint8_t *ops,
+                         size_t len);
+int memstorage_commit_other(struct storage *s, const struct store_op *ops, size_t n);
+void memstorage_feed_fail(struct storage *s, int status, unsigned times);
 
 #endif

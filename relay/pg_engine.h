@@ -172,9 +172,10 @@ int pg_feed_read(void *store, struct store_feed *out);
 /* ---- store_pg_listen.c ---- */
 
 /* A thread with its own connection to CONNINFO that LISTENs for the feed's notifications and
- * calls WAKE(ARG) on each one and after each (re)connect. Returns 0 or CAIRN_ENOMEM. */
-int pg_listen_start(struct pg_listen **out, const char *conninfo, void (*wake)(void *arg),
-                    void *arg);
+ * calls WAKE(ARG) on those of another node than NODE and after each (re)connect. Returns 0
+ * or CAIRN_ENOMEM. */
+int pg_listen_start(struct pg_listen **out, const char *conninfo, uint8_t node,
+                    void (*wake)(void *arg), void *arg);
 /* Stops and joins the thread, closes its connection. NULL is a no-op. */
 void pg_listen_stop(struct pg_listen *l);
 

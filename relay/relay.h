@@ -188,6 +188,21 @@ struct relay {
 	 * most CONN_CLAIMS_MAX, and whether the last one failed for the store (logged once). */
 	uint32_t claims_pending;
 	bool claims_failing;
+	/* Several nodes on one store (feed.c; docs/SCALING.md 4): this relay's [store] node
+	 * (0: alone), and the change feed's reading. FEED_WAKE is woken from any thread by the
+	 * engine (store_params feed_wake), FEED_TIMER reads once a second in case a wake was
+	 * lost; one read (FEED_JOB) is out at a time, FEED_AGAIN asks for the next one. */
+	uint8_t node;
+	uv_async_t feed_wake;
+	uv_timer_t feed_timer;
+	bool feed_handles; /* both initialised (server.c) */
+	struct storage_job feed_job;
+	bool feed_reading;
+	bool feed_again;
+	/* A CAIRN_E code: this node can no longer follow the feed (feed.c); FEED_LOST (server.c;
+	 * NULL in tests) stops the relay, which exits with an error and starts again. */
+	int exit_code;
+	void (*feed_lost)(struct relay *relay);
 };
 
 /* Seconds since the epoch by RELAY's clock (the loop's cached time is monotonic, not

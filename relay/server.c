@@ -20,6 +20,7 @@
 #include "cairn/error.h"
 #include "commands.h"
 #include "conn.h"
+#include "feed.h"
 #include "handshake.h"
 #include "log.h"
 #include "metrics.h"
@@ -116,6 +117,7 @@ static void on_storage_closed(void *arg)
 {
 	struct relay *relay = arg;
 	relay->storage = NULL; /* freed by now */
+	feed_stop(relay);      /* the engine wakes no more */
 	commands_shutdown(relay);
 	conn_flush_all(relay);
 	uv_timer_start(&relay->shutdown_timer, on_grace_over, SHUTDOWN_GRACE_MS, 0);
@@ -135,6 +137,7 @@ static void begin_shutdown(struct relay *relay)
 	ptserver_stop(relay->obfs4);
 	outconn_stop(relay); /* waiting FORWARDs: `unreachable` */
 	uv_timer_stop(&relay->tick);
+	feed_pause(relay);
 	storage_close(relay->storage, on_storage_closed, relay);
 }
 
@@ -266,6 +269,12 @@ int relay_server_run(const struct relay_config *cfg,
 	    .error = store_why,
 	    .error_cap = sizeof(store_why),
 	};
+	/* Several nodes: the change feed's wake is ready before the engine can call it. */
+	relay->node = (uint8_t)cfg->store_node;
+	relay->feed_lost = begin_shutdown;
+	rc = feed_start(relay, &loop, &params);
+	if (rc != 0)
+		goto out;
 	rc = storage_open(&loop, pg ? &store_pg : &store_sqlite, &params, &commands_load_cb, relay,
 	                  &relay->storage);
 	if (rc != 0 && pg) {
@@ -286,6 +295,7 @@ int relay_server_run(const struct relay_config *cfg,
 		goto out;
 	}
 	commands_load_finish(relay, relay_ready);
+	feed_poll(relay); /* what the other nodes committed since load's snapshot */
 	admission_init(relay);
 	if (outconn_start(relay) != 0) {
 		log_error("out of memory");
@@ -330,7 +340,7 @@ int relay_server_run(const struct relay_config *cfg,
 
 	uv_run(&loop, UV_RUN_DEFAULT);
 	log_info("relay stopped");
-	rc = 0;
+	rc = relay->exit_code; /* non-zero: it could no longer follow the other nodes (feed.c) */
 	goto out;
 
 out_storage:

@@ -360,6 +360,15 @@ static void run_claims(struct thread_storage *s, struct storage_job *batch)
 	}
 }
 
+/* feedapply: STORAGE_FEED, between batches (after this batch's writes): the other nodes'
+ * rows past the engine's cursors, owned by JOB from here. */
+static void run_feed(struct thread_storage *s, struct storage_job *job)
+{
+	memset(&job->feed, 0, sizeof(job->feed));
+	job->status = s->engine->feed_read != NULL ? s->engine->feed_read(s->store, &job->feed)
+	                                           : CAIRN_EINVAL;
+}
+
 /* Under mu: hands LIST to the loop thread. Only the loop thread closes the handle, and it
  * joins this thread first, so the handle is valid here. */
 static void hand_back(struct thread_storage *s, struct job_list *list)
@@ -449,6 +458,9 @@ static void *storage_thread(void *arg)
 		uint64_t committed = 0, transactions = 0;
 		if (nwrites > 0)
 			transactions = run_writes(s, batch.head, nwrites, &committed);
+		for (struct storage_job *j = batch.head; j != NULL; j = j->next)
+			if (j->kind == STORAGE_FEED)
+				run_feed(s, j);
 		if (transactions > 0) {
 			atomic_fetch_add(&s->stat_batches, transactions);
 			atomic_fetch_add(&s->stat_writes, committed);

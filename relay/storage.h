@@ -50,6 +50,9 @@ enum storage_job_kind {
 	 * taken together, after the batch's reads and before its writes, at most
 	 * STORE_CLAIM_MAX per engine call. An engine without claim_once fails it (CAIRN_ESTATE). */
 	STORAGE_CLAIM,
+	/* feedapply: the rows other nodes committed (store.h feed_read, engines that have it),
+	 * into FEED, which the job then owns (store_feed_free); STATUS is feed_read's. */
+	STORAGE_FEED,
 };
 
 #define STORAGE_READ_ENTRIES_MAX 64
@@ -64,6 +67,7 @@ struct storage_job {
 	uint8_t *read_body; /* STORAGE_READ(_ENTRIES) result: malloc'd, owned by the caller after
 	                       done() */
 	size_t read_len;
+	struct store_feed feed; /* feedapply: STORAGE_FEED's result */
 	int status; /* 0 or a CAIRN_E code, set before done() */
 	/* Runs on the loop thread once the job is durable (writes) or read (reads). The job is
 	 * no longer referenced by the storage thread when it runs, so it may free the job. */

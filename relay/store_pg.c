@@ -375,7 +375,7 @@ static int pg_open(const struct store_params *params, void **out)
 	int rc = pg_connect(st, params->error, params->error_cap);
 	/* The other nodes' commits wake the caller (store.h's feed_wake). */
 	if (rc == 0 && st->node != 0 && params->feed_wake != NULL)
-		rc = pg_listen_start(&st->listen, st->conninfo, params->feed_wake,
+		rc = pg_listen_start(&st->listen, st->conninfo, st->node, params->feed_wake,
 		                     params->feed_wake_arg);
 	if (rc != 0) {
 		store_free(st);

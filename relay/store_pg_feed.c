@@ -56,6 +56,7 @@ int pg_feed_stmts(struct store_pg *st, const struct store_op *ops, size_t n, str
 	/* Delivered at COMMIT, and only if it commits. */
 	out[k].stmt = PG_FEED_NOTIFY;
 	out[k].second = -1;
+	pg_param_i32(&out[k].p, st->node);
 	*added = k + 1;
 	return 0;
 }

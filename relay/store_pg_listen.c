@@ -1,16 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The change feed's wake-up (pg_engine.h, store.h's feed_wake): a thread with a connection of
- * its own LISTENs on cairn_feed, which every node's commit notifies, and calls the relay's
- * wake on each notification and after each (re)connect, since rows may have come while it
- * was away. It waits in poll() on its socket and on a pipe that pg_listen_stop writes, so a
- * stop never waits for the database. A lost connection is made again after a backoff that
- * doubles up to PG_LISTEN_BACKOFF_MAX_MS. Nothing here logs (a wake carries no data).
+ * its own LISTENs on cairn_feed, which every node's commit notifies with its node number, and
+ * calls the relay's wake on each notification of another node and after each (re)connect, since
+ * rows may have come while it was away. It waits in poll() on its socket and on a pipe that
+ * pg_listen_stop writes, so a stop never waits for the database. A lost connection is made again
+ * after a backoff that doubles up to PG_LISTEN_BACKOFF_MAX_MS. Nothing here logs (a wake carries no
+ * data).
  */
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -29,6 +31,7 @@ struct pg_listen {
 	pthread_t thread;
 	int stop[2]; /* a byte written to stop[1] stops the thread */
 	char *conninfo;
+	char node[4]; /* this node, as its notifications' payload says it */
 	void (*wake)(void *arg);
 	void *arg;
 };
@@ -110,8 +113,8 @@ static int listen_on(struct pg_listen *l, PGconn *c)
 	return ok ? 0 : -1;
 }
 
-/* Calls the wake for what came in (at most once per read). Returns 0, or -1 when the
- * connection is gone. */
+/* Calls the wake for what came in from other nodes (at most once per read): this node's own
+ * commits are nothing to read. Returns 0, or -1 when the connection is gone. */
 static int take_notifications(struct pg_listen *l, PGconn *c)
 {
 	if (PQconsumeInput(c) != 1 || PQstatus(c) != CONNECTION_OK)
@@ -119,7 +122,7 @@ static int take_notifications(struct pg_listen *l, PGconn *c)
 	bool any = false;
 	PGnotify *n;
 	while ((n = PQnotifies(c)) != NULL) {
-		any = true;
+		any = any || n->extra == NULL || strcmp(n->extra, l->node) != 0;
 		PQfreemem(n);
 	}
 	if (any)
@@ -153,13 +156,14 @@ static void *run(void *arg)
 	}
 }
 
-int pg_listen_start(struct pg_listen **out, const char *conninfo, void (*wake)(void *arg),
-                    void *arg)
+int pg_listen_start(struct pg_listen **out, const char *conninfo, uint8_t node,
+                    void (*wake)(void *arg), void *arg)
 {
 	*out = NULL;
 	struct pg_listen *l = calloc(1, sizeof(*l));
 	if (l == NULL)
 		return CAIRN_ENOMEM;
+	snprintf(l->node, sizeof(l->node), "%d", node);
 	l->wake = wake;
 	l->arg = arg;
 	if ((l->conninfo = strdup(conninfo)) == NULL || pipe(l->stop) != 0) {

@@ -87,12 +87,16 @@ const char *const pg_stmt_sql[PG_STMT_COUNT] = {
     [PG_COMMIT] = "COMMIT",
     /* The change feed: one row per batch of a node != 0, in the batch's transaction. */
     [PG_FEED_PUT] = "INSERT INTO feed (node, seq, ops) VALUES ($1::int4, $2::int8, $3::bytea)",
-    /* Its own rows only (a range of its key). In the batch that writes the node's newest
-     * row, whose `at` is this transaction's now(): that one stays, so the node's last seq
-     * is still there at its next connect, however long it then stays idle. */
-    [PG_FEED_PRUNE] = "DELETE FROM feed WHERE node = $1::int4"
-                      " AND at < now() - interval '" PG_FEED_KEEP "'",
-    [PG_FEED_NOTIFY] = "NOTIFY cairn_feed",
+    /* Its own rows only, as a range of its key: those below its first row young enough to
+     * keep (min() walks the key from the left and stops there), so the work is the rows that
+     * go, not the rows kept. In the batch that writes the node's newest row, whose `at` is
+     * this transaction's now(): that one stays, so the node's last seq is still there at its
+     * next connect, however long it then stays idle. */
+    [PG_FEED_PRUNE] = "DELETE FROM feed WHERE node = $1::int4 AND seq < (SELECT min(seq)"
+                      " FROM feed WHERE node = $1::int4"
+                      " AND at >= now() - interval '" PG_FEED_KEEP "')",
+    /* The payload names the node, whose own listener lets it pass. */
+    [PG_FEED_NOTIFY] = "SELECT pg_notify('cairn_feed', $1::int4::text)",
     /* The other nodes' rows past the cursors ($2[node + 1]), each node's in seq order and
      * the nodes taken in turn (row_number), so that a busy node does not hold back the
      * others' rows behind the bound. */

@@ -147,6 +147,16 @@ static int on_op(void *ctx, const struct store_op *op)
 	return 0;
 }
 
+/* OPS[0..N) encoded into a blob of exactly their length (*LEN), owned by the caller. */
+static uint8_t *encode_all(const struct store_op *ops, size_t n, size_t *len)
+{
+	*len = feed_encoded_len(ops, n);
+	uint8_t *blob = malloc(*len);
+	assert_non_null(blob);
+	assert_int_equal(feed_encode(ops, n, blob, *len), *len);
+	return blob;
+}
+
 static void test_round_trip_every_kind(void **state)
 {
 	(void)state;
@@ -200,11 +210,8 @@ static void test_truncated(void **state)
 {
 	(void)state;
 	struct store_op ops[32];
-	size_t n = all_ops(ops);
-	size_t len = feed_encoded_len(ops, n);
-	uint8_t *blob = malloc(len);
-	assert_non_null(blob);
-	assert_int_equal(feed_encode(ops, n, blob, len), len);
+	size_t n = all_ops(ops), len;
+	uint8_t *blob = encode_all(ops, n, &len);
 	/* Where each op ends. */
 	size_t ends[32];
 	for (size_t i = 0; i < n; i++)
@@ -239,11 +246,8 @@ static void test_corrupted(void **state)
 {
 	(void)state;
 	struct store_op ops[32];
-	size_t n = all_ops(ops);
-	size_t len = feed_encoded_len(ops, n);
-	uint8_t *blob = malloc(len);
-	assert_non_null(blob);
-	assert_int_equal(feed_encode(ops, n, blob, len), len);
+	size_t n = all_ops(ops), len;
+	uint8_t *blob = encode_all(ops, n, &len);
 	blob[0] = 2;
 	assert_int_equal(decoded_before_error(blob, len, ops), 0);
 	blob[0] = 1;

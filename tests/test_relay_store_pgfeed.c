@@ -326,6 +326,14 @@ static void test_feed_wake(void **state)
 	assert_int_equal(store_pg.commit(t->store[1], &op, 1), 0);
 	int64_t took = wait_wake(&t->wakes[2], before, 1000);
 	assert_true(took >= 0);
+	/* Node 2's own commit is nothing for it to read: no wake. */
+	sleep_ms(200);
+	before = atomic_load(&t->wakes[2]);
+	struct store_op own = put(9, 5);
+	assert_int_equal(store_pg.commit(t->store[2], &own, 1), 0);
+	sleep_ms(300);
+	assert_int_equal(atomic_load(&t->wakes[2]), before);
+	assert_true(atomic_load(&t->wakes[1]) > 0);
 	/* A failed batch notifies no one. */
 	sleep_ms(200);
 	before = atomic_load(&t->wakes[2]);
@@ -414,14 +422,61 @@ static void test_pruned_gives_estate(void **state)
 	sql_is(t, "SELECT max(seq) FROM feed", "7");
 }
 
-/* A relay alone (node 0) writes no feed row and has none to read. */
-static void test_node0_writes_no_feed(void **state)
+/* The prune walks node 1's key: with 20,000 rows of it (half of them old), its plan scans
+ * the key (no sequential scan of the table) and reads from the subquery's index scan no more
+ * rows than the old ones and the first young one. */
+static void test_prune_is_a_key_range(void **state)
 {
 	struct nodes *t = *state;
+	assert_int_equal(pg_exec(t->conninfo,
+	                         "INSERT INTO feed (node, seq, at, ops) SELECT 1, g, now() -"
+	                         " CASE WHEN g <= 10000 THEN interval '1 hour' ELSE interval '0'"
+	                         " END, '\\x01' FROM generate_series(1, 20000) AS g;"
+	                         " INSERT INTO feed (node, seq, ops) SELECT 2, g, '\\x01'"
+	                         " FROM generate_series(1, 20000) AS g; ANALYZE feed",
+	                         NULL, 0),
+	                 0);
+	PGconn *c = PQconnectdb(t->conninfo);
+	assert_int_equal(PQstatus(c), CONNECTION_OK);
+	char sql[512];
+	snprintf(sql, sizeof(sql), "PREPARE q AS %s", pg_stmt_sql[PG_FEED_PRUNE]);
+	PQclear(PQexec(c, sql));
+	PQclear(PQexec(c, "BEGIN"));
+	PGresult *r =
+	    PQexec(c, "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) EXECUTE q(1)");
+	assert_int_equal(PQresultStatus(r), PGRES_TUPLES_OK);
+	bool index = false, seq_scan = false;
+	int deleted = -1;
+	for (int i = 0; i < PQntuples(r); i++) {
+		const char *line = PQgetvalue(r, i, 0);
+		index = index || strstr(line, "Index") != NULL;
+		seq_scan = seq_scan || strstr(line, "Seq Scan") != NULL;
+	}
+	PQclear(r);
+	r = PQexec(c, "SELECT count(*) FROM feed WHERE node = 1");
+	deleted = 20000 - atoi(PQgetvalue(r, 0, 0));
+	PQclear(r);
+	PQclear(PQexec(c, "ROLLBACK"));
+	PQfinish(c);
+	assert_true(index);
+	assert_false(seq_scan);
+	assert_int_equal(deleted, 10000);
+}
+
+/* Opens a node-0 store and commits a mailbox and one envelope of it. */
+static void open_alone_with_one(struct nodes *t)
+{
 	assert_int_equal(open_node(t, 0, &t->store[0], NULL, 0), 0);
 	struct store_op ops[] = {{.kind = STORE_MAILBOX_PUT, .mailbox = &mb, .mailbox_id = mb.id},
 	                         put(1, mb.id)};
 	assert_int_equal(store_pg.commit(t->store[0], ops, 2), 0);
+}
+
+/* A relay alone (node 0) writes no feed row and has none to read. */
+static void test_node0_writes_no_feed(void **state)
+{
+	struct nodes *t = *state;
+	open_alone_with_one(t);
 	sql_is(t, "SELECT count(*) FROM envelopes", "1");
 	sql_is(t, "SELECT count(*) FROM feed", "0");
 	struct store_feed feed;
@@ -440,10 +495,7 @@ static void count_env(void *ctx, const struct store_envelope_info *info)
 static void test_version1_migrates(void **state)
 {
 	struct nodes *t = *state;
-	assert_int_equal(open_node(t, 0, &t->store[0], NULL, 0), 0);
-	struct store_op ops[] = {{.kind = STORE_MAILBOX_PUT, .mailbox = &mb, .mailbox_id = mb.id},
-	                         put(1, mb.id)};
-	assert_int_equal(store_pg.commit(t->store[0], ops, 2), 0);
+	open_alone_with_one(t);
 	store_pg.close(t->store[0]);
 	t->store[0] = NULL;
 	/* What version 1 left: its tables, no feed. */
@@ -496,6 +548,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_feed_wake, setup_two, teardown),
 	    cmocka_unit_test_setup_teardown(test_locks, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pruned_gives_estate, setup_two, teardown),
+	    cmocka_unit_test_setup_teardown(test_prune_is_a_key_range, setup_two, teardown),
 	    cmocka_unit_test_setup_teardown(test_node0_writes_no_feed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_version1_migrates, setup, teardown),
 	    cmocka_unit_test(test_sqlite_refuses_node),
