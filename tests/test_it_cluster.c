@@ -17,6 +17,8 @@
  * lets each node create max_mailboxes.
  */
 #include <pthread.h>
+#include <stdbool.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +45,12 @@ struct world {
 	unsigned outstanding[KILL_SENDERS];
 	struct owner o[KILL_SENDERS];
 	uint8_t sid[KILL_SENDERS][24];
+	struct live *live; /* (a)'s owner, read on a thread */
+	pthread_t live_thread;
+	bool live_running;
 };
+
+static void live_stop(struct world *w);
 
 static int setup(void **state)
 {
@@ -76,6 +83,7 @@ static void close_senders(struct world *w)
 static int teardown(void **state)
 {
 	struct world *w = *state;
+	live_stop(w);
 	close_senders(w);
 	haproxyproc_stop(&w->lb);
 	for (int k = 0; k < NODES; k++)
@@ -194,6 +202,22 @@ static void *live_run(void *arg)
 	return NULL;
 }
 
+/* Ends (a)'s owner thread (at once if a failed check left it reading) and frees it. */
+static void live_stop(struct world *w)
+{
+	if (w->live_running) {
+		shutdown(w->live->c.fd, SHUT_RDWR);
+		pthread_join(w->live_thread, NULL);
+		w->live_running = false;
+	}
+	if (w->live != NULL) {
+		if (w->live->c.fd >= 0)
+			tclient_close(&w->live->c);
+		free(w->live);
+		w->live = NULL;
+	}
+}
+
 /*
  * The owner O subscribes on port OWNER_PORT; two senders, on SEND_PORT[0] and [1], stream
  * CROSS_EACH envelopes each to O's mailbox (numbers 0.. and CROSS_EACH..). Checks that every
@@ -206,24 +230,24 @@ static void cross_delivery(struct world *w, const char *what, uint16_t owner_por
                            const uint16_t send_port[2], const struct owner *o, unsigned expect_low)
 {
 	const uint8_t *pub = w->node[0].pub;
-	struct live *l = calloc(1, sizeof(*l));
+	struct live *l = w->live = calloc(1, sizeof(*l));
 	assert_non_null(l);
+	l->c.fd = -1;
 	l->o = o;
 	l->want = 2 * CROSS_EACH;
 	assert_int_equal(tclient_connect(&l->c, owner_port, pub), 0);
 	assert_int_equal(tclient_auth(&l->c, o->rid, o->sk), 0);
 	assert_int_equal(it_simple(&l->c, CAIRN_CMD_SUBSCRIBE, o->rid), 0);
-	pthread_t th;
-	assert_int_equal(pthread_create(&th, NULL, live_run, l), 0);
+	assert_int_equal(pthread_create(&w->live_thread, NULL, live_run, l), 0);
+	w->live_running = true;
 
-	struct seqstream *q[2];
-	struct tclient *c[2];
+	/* The senders are the world's first two (freed by the teardown whatever happens). */
+	struct seqstream *q[2] = {w->q[0], w->q[1]};
+	struct tclient *c[2] = {w->c[0], w->c[1]};
 	uint8_t sid[2][24];
 	unsigned outstanding[2] = {0, 0};
 	for (int i = 0; i < 2; i++) {
-		q[i] = calloc(1, sizeof(*q[i]));
-		c[i] = calloc(1, sizeof(*c[i]));
-		assert_true(q[i] != NULL && c[i] != NULL);
+		memset(q[i], 0, sizeof(*q[i]));
 		q[i]->next_seq = (uint32_t)i * CROSS_EACH;
 		memcpy(sid[i], o->sid, 24);
 		assert_int_equal(tclient_connect(c[i], send_port[i], pub), 0);
@@ -231,8 +255,8 @@ static void cross_delivery(struct world *w, const char *what, uint16_t owner_por
 	int64_t start = it_mono_us();
 	seq_stream_many(q, c, (const uint8_t(*)[24])sid, 2, 0, CROSS_EACH, outstanding);
 	int64_t sent_us = it_mono_us();
-	pthread_join(th, NULL);
-	tclient_close(&l->c);
+	pthread_join(w->live_thread, NULL);
+	w->live_running = false;
 	unsigned acked = q[0]->acked + q[1]->acked;
 	printf("cluster: %s: %u sent and acknowledged in %.0f ms; %u delivered, last %.0f ms after "
 	       "the last OK (%.0f delivered/s), %u twice, %u out of id order, %u corrupt\n",
@@ -259,12 +283,8 @@ static void cross_delivery(struct world *w, const char *what, uint16_t owner_por
 	printf("cluster: %s: id low bytes seen 0x%x\n", what, low_bytes);
 	if (expect_low != 0)
 		assert_int_equal(low_bytes, expect_low);
-	for (int i = 0; i < 2; i++) {
-		tclient_close(c[i]);
-		free(c[i]);
-		free(q[i]);
-	}
-	free(l);
+	close_senders(w);
+	live_stop(w);
 }
 
 static void test_cross_node_delivery(void **state)
