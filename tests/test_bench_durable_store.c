@@ -22,53 +22,7 @@
 #include <cjson/cJSON.h>
 #include <cmocka.h>
 
-/* The bench's TMPDIR: this run's own, so another run beside it (make test runs two builds
- * side by side) cannot make or take a scratch directory of the bench's in it. */
-static char tmpdir[] = "/tmp/cairn-benchtest-XXXXXX";
-
-/* How many scratch directories of the bench exist in TMPDIR now. */
-static size_t scratch_dirs(void)
-{
-	char pattern[64];
-	snprintf(pattern, sizeof(pattern), "%s/cairn-bench-pg-*", tmpdir);
-	glob_t g;
-	size_t n = glob(pattern, GLOB_ONLYDIR, NULL, &g) == 0 ? g.gl_pathc : 0;
-	globfree(&g);
-	return n;
-}
-
-/* Runs the bench and returns its stdout (malloc'd), or NULL. */
-static char *run_bench(void)
-{
-	char cmd[256];
-	snprintf(cmd, sizeof(cmd),
-	         "TMPDIR=%s " CAIRN_BENCH_BIN " durable --store postgresql --durable-count 2000 "
-	         "--json 2>/dev/null",
-	         tmpdir);
-	FILE *p = popen(cmd, "r");
-	if (p == NULL)
-		return NULL;
-	size_t cap = 1 << 16, len = 0;
-	char *out = malloc(cap);
-	size_t n;
-	while (out != NULL && (n = fread(out + len, 1, cap - 1 - len, p)) > 0)
-		len += n;
-	int status = pclose(p);
-	if (out == NULL || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		free(out);
-		return NULL;
-	}
-	out[len] = '\0';
-	return out;
-}
-
-static double num(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-	assert_non_null(v);
-	assert_true(cJSON_IsNumber(v));
-	return v->valuedouble;
-}
+#include "bench_cmd.h"
 
 static void test_both_engines_side_by_side(void **state)
 {
@@ -78,8 +32,8 @@ static void test_both_engines_side_by_side(void **state)
 	/* PostgreSQL runs as nobody when we are root: it must reach its directory in ours. */
 	assert_non_null(mkdtemp(tmpdir));
 	assert_int_equal(chmod(tmpdir, 0711), 0);
-	assert_int_equal(scratch_dirs(), 0);
-	char *text = run_bench();
+	assert_int_equal(scratch_dirs("cairn-bench-pg-"), 0);
+	char *text = run_bench("durable --store postgresql --durable-count 2000");
 	assert_non_null(text);
 	cJSON *root = cJSON_Parse(text);
 	free(text);
@@ -124,7 +78,7 @@ static void test_both_engines_side_by_side(void **state)
 	}
 	cJSON_Delete(root);
 	/* The cluster was made in a scratch directory and removed. */
-	assert_int_equal(scratch_dirs(), 0);
+	assert_int_equal(scratch_dirs("cairn-bench-pg-"), 0);
 	assert_int_equal(rmdir(tmpdir), 0);
 }
 

@@ -55,6 +55,7 @@ struct fleet {
 	uv_loop_t loop;
 	uv_timer_t pacer;
 	struct sockaddr_in relay;
+	struct sockaddr_in owner_relay; /* where owners connect: RELAY unless split */
 	uint8_t relay_pub[32];
 	pid_t relay_pid;
 	uint32_t n, size, window;
@@ -392,8 +393,8 @@ static int connect_owners(struct fleet *f)
 		struct owner *o = &f->owners[i];
 		o->ready = false;
 		if (bconn_prepare(&o->conn, f->relay_pub) != 0 ||
-		    bconn_connect(&o->conn, &f->loop, (const struct sockaddr *)&f->relay, NULL,
-		                  &owner_ops, o) != 0)
+		    bconn_connect(&o->conn, &f->loop, (const struct sockaddr *)&f->owner_relay,
+		                  NULL, &owner_ops, o) != 0)
 			return -1;
 	}
 	return fleet_wait(f, all_ready, SETUP_TIMEOUT_S);
@@ -411,6 +412,14 @@ struct fleet *fleet_open(const struct sockaddr_in *relay, const uint8_t relay_pu
                          pid_t relay_pid, uint32_t n, uint32_t size, uint32_t window,
                          bool subscribe)
 {
+	return fleet_open_split(relay, relay, relay_public, relay_pid, n, size, window, subscribe);
+}
+
+struct fleet *fleet_open_split(const struct sockaddr_in *relay,
+                               const struct sockaddr_in *owner_relay,
+                               const uint8_t relay_public[32], pid_t relay_pid, uint32_t n,
+                               uint32_t size, uint32_t window, bool subscribe)
+{
 	struct fleet *f = calloc(1, sizeof(*f));
 	if (f == NULL)
 		return NULL;
@@ -423,6 +432,7 @@ struct fleet *fleet_open(const struct sockaddr_in *relay, const uint8_t relay_pu
 		return NULL;
 	}
 	f->relay = *relay;
+	f->owner_relay = *owner_relay;
 	memcpy(f->relay_pub, relay_public, 32);
 	f->relay_pid = relay_pid;
 	f->n = n;

@@ -26,6 +26,13 @@ struct fleet *fleet_open(const struct sockaddr_in *relay, const uint8_t relay_pu
                          pid_t relay_pid, uint32_t n, uint32_t size, uint32_t window,
                          bool subscribe);
 
+/* The same with the owners on another relay OWNER_RELAY than the senders (nodes of one relay
+ * sharing a database: cairn-bench nodes). */
+struct fleet *fleet_open_split(const struct sockaddr_in *relay,
+                               const struct sockaddr_in *owner_relay,
+                               const uint8_t relay_public[32], pid_t relay_pid, uint32_t n,
+                               uint32_t size, uint32_t window, bool subscribe);
+
 /* One online run: see bench_peer.online_run. */
 int fleet_run(struct fleet *f, double target_rate, double warmup_s, double duration_s,
               struct online_run *out);

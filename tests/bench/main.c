@@ -15,6 +15,7 @@
 
 #include "bench.h"
 #include "files.h"
+#include "nodes.h"
 #include "pgdurable.h"
 #include "transport.h"
 #include "relayctl.h"
@@ -25,6 +26,7 @@ enum { SC_GROUP = 32 };   /* alone: one sender to N members, cairn and mosquitto
 enum { SC_WORK = 64 };    /* alone: proof-of-work costs, no relay */
 enum { SC_TRANSPORT = 128 }; /* alone: each transport to one relay, side by side */
 enum { SC_FILES = 256 };     /* alone: a file through one relay, beside a raw TCP copy */
+enum { SC_NODES = 512 };     /* alone: two relay nodes on one PostgreSQL */
 
 static void usage(FILE *f)
 {
@@ -35,6 +37,7 @@ static void usage(FILE *f)
 	        "       cairn-bench [options] work\n"
 	        "       cairn-bench [options] transport\n"
 	        "       cairn-bench [options] files\n"
+	        "       cairn-bench [options] nodes\n"
 	        "  Runs the named scenarios (default: all) against a fresh cairn-relay each.\n"
 	        "  compare runs online (1 KiB, 4 senders), durable (1 KiB, 4 senders), idle\n"
 	        "  connections and limit against cairn-relay and /usr/sbin/mosquitto, online and\n"
@@ -52,6 +55,10 @@ static void usage(FILE *f)
 	        "  files sends a file with `cairn send --file` and fetches it with `cairn files\n"
 	        "  get` through one relay, beside a raw TCP copy of the same file: MB/s and\n"
 	        "  CPU per MiB of the relay and the clients, median of three runs per size.\n"
+	        "  nodes starts PostgreSQL and two relay nodes on it ([store] node = 1, 2), senders\n"
+	        "  on node 1 and owners on node 2 beside owners on node 1: latency p50/p99/p99.9,\n"
+	        "  delivered/s and CPU per envelope of each node and the database, at the peak,\n"
+	        "  50%% of it and 200/s.\n"
 	        "  --quick              shorter runs and fewer connections (about a minute;\n"
 	        "                       compare: under three)\n"
 	        "  --json               print one JSON object instead of tables\n"
@@ -206,6 +213,8 @@ static int parse_args(int argc, char **argv, struct bench_opts *o, int *which)
 			*which |= SC_TRANSPORT;
 		} else if (strcmp(a, "files") == 0) {
 			*which |= SC_FILES;
+		} else if (strcmp(a, "nodes") == 0) {
+			*which |= SC_NODES;
 		} else if (scenario_bit(a) != 0) {
 			*which |= scenario_bit(a);
 		} else if (a[0] == '-' && i + 1 < argc && parse_valued(a, argv[i + 1], o) == 0) {
@@ -221,10 +230,11 @@ static int parse_args(int argc, char **argv, struct bench_opts *o, int *which)
 	    ((*which & SC_GROUP) && *which != SC_GROUP) ||
 	    ((*which & SC_WORK) && *which != SC_WORK) ||
 	    ((*which & SC_TRANSPORT) && *which != SC_TRANSPORT) ||
-	    ((*which & SC_FILES) && *which != SC_FILES)) {
+	    ((*which & SC_FILES) && *which != SC_FILES) ||
+	    ((*which & SC_NODES) && *which != SC_NODES)) {
 		fprintf(stderr,
-		        "cairn-bench: compare, group, work, transport and files run alone, without "
-		        "scenario names\n");
+		        "cairn-bench: compare, group, work, transport, files and nodes run alone, "
+		        "without scenario names\n");
 		return -1;
 	}
 	/* Either option alone picks one online shape; the other keeps its usual value (compare
@@ -327,6 +337,8 @@ int main(int argc, char **argv)
 		return transport_run(&o);
 	if (which == SC_FILES)
 		return files_run(&o);
+	if (which == SC_NODES)
+		return nodes_run(&o);
 	struct bench_results *r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return 1;

@@ -140,6 +140,12 @@ int relayctl_start(struct relayctl *r, const char *bin, const char *const *limit
 int relayctl_start_store(struct relayctl *r, const char *bin, const char *const *limits,
                          size_t nlimits, const char *store)
 {
+	return relayctl_start_node(r, bin, limits, nlimits, store, NULL);
+}
+
+int relayctl_start_node(struct relayctl *r, const char *bin, const char *const *limits,
+                        size_t nlimits, const char *store, const char *key_from)
+{
 	memset(r, 0, sizeof(*r));
 	snprintf(r->dir, sizeof(r->dir), "/tmp/cairn-bench-XXXXXX");
 	if (mkdtemp(r->dir) == NULL) {
@@ -149,7 +155,11 @@ int relayctl_start_store(struct relayctl *r, const char *bin, const char *const 
 	snprintf(r->data, sizeof(r->data), "%s/data", r->dir);
 	char *init[] = {(char *)bin, "init", "--data", r->data, NULL};
 	r->port = relayctl_free_port();
+	char key_to[320];
+	snprintf(key_to, sizeof(key_to), "%s/relay.key", r->data);
+	char *cp[] = {"/bin/cp", "-p", (char *)key_from, key_to, NULL};
 	if (r->port == 0 || run_capture(init, NULL, 0) != 0 ||
+	    (key_from != NULL && run_capture(cp, NULL, 0) != 0) ||
 	    write_config(r, limits, nlimits, store) != 0 || read_address(r, bin) != 0 ||
 	    spawn(r, bin) != 0) {
 		relayctl_stop(r);

@@ -35,6 +35,11 @@ int relayctl_start(struct relayctl *r, const char *bin, const char *const *limit
 int relayctl_start_store(struct relayctl *r, const char *bin, const char *const *limits,
                          size_t nlimits, const char *store);
 
+/* The same as node of a relay whose key file is KEY_FROM (copied into the new data dir before
+ * the start): STORE names the shared database and this node's `node = K`. */
+int relayctl_start_node(struct relayctl *r, const char *bin, const char *const *limits,
+                        size_t nlimits, const char *store, const char *key_from);
+
 /* Stops the relay (SIGTERM, then SIGKILL after 10 s) and removes its directory. */
 void relayctl_stop(struct relayctl *r);
 

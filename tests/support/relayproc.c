@@ -164,6 +164,37 @@ int relayproc_use_pg(struct relayproc *r, const char *conninfo)
 	return write_store(r);
 }
 
+int relayproc_set_node(struct relayproc *r, unsigned node)
+{
+	if (node < 1 || node > 255)
+		return -1;
+	char *old = strstr(r->store, "\nnode = ");
+	if (old != NULL)
+		old[1] = '\0';
+	size_t len = strlen(r->store);
+	int n = snprintf(r->store + len, sizeof(r->store) - len, "node = %u\n", node);
+	if (n < 0 || (size_t)n >= sizeof(r->store) - len)
+		return -1;
+	return write_store(r);
+}
+
+int relayproc_join(struct relayproc *r, const struct relayproc *first, unsigned node,
+                   const char *limits)
+{
+	if (relayproc_init(r, limits) != 0)
+		return -1;
+	char from[300], to[300];
+	snprintf(from, sizeof(from), "%s/data/relay.key", first->dir);
+	snprintf(to, sizeof(to), "%s/data/relay.key", r->dir);
+	char *cp[] = {"/bin/cp", "-p", from, to, NULL};
+	if (run_quiet(cp, NULL, 0) != 0)
+		return -1;
+	drop_pg_db(r); /* a database of its own, if CAIRN_TEST_STORE made one: FIRST's instead */
+	memcpy(r->store, first->store, sizeof(r->store));
+	memcpy(r->pub, first->pub, sizeof(r->pub));
+	return relayproc_set_node(r, node);
+}
+
 int relayproc_init_at(struct relayproc *r, const char *limits, const char *host)
 {
 	memset(r, 0, sizeof(*r));

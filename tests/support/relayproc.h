@@ -39,6 +39,16 @@ struct pgproc *relayproc_pg(void);
  * relayproc_init, before relayproc_start. Returns 0 or -1. */
 int relayproc_use_pg(struct relayproc *r, const char *conninfo);
 
+/* Node NODE (1..255) of several relays sharing one database (`[store] node`, docs/SCALING.md
+ * section 4): sets `node = NODE` in R's [store] section (after relayproc_use_pg), replacing
+ * one set before. Returns 0 or -1. */
+int relayproc_set_node(struct relayproc *r, unsigned node);
+/* Makes R node NODE of FIRST's cluster: relayproc_init with LIMITS, FIRST's relay.key copied
+ * into R's data dir (so R's address key is FIRST's), FIRST's [store] section with node = NODE.
+ * R's database is FIRST's (relayproc_cleanup of R drops none). Returns 0 or -1. */
+int relayproc_join(struct relayproc *r, const struct relayproc *first, unsigned node,
+                   const char *limits);
+
 /* Creates a data dir with `cairn-relay init`, picks a port, and writes a config file with
  * [limits] lines LIMITS (may be NULL, "key = value\n..."). Returns 0 or -1. */
 int relayproc_init(struct relayproc *r, const char *limits);
