@@ -143,4 +143,9 @@ int pg_read_log_entries(void *store, const uint64_t *ids, size_t n, uint8_t *out
                         size_t *total);
 uint64_t pg_disk_bytes(void *store);
 
+/* ---- store_pg_read.c (drain) ---- */
+
+int pg_read_envelopes(void *store, uint64_t mailbox, const uint64_t *ids, size_t n, uint8_t *out,
+                      size_t cap, size_t *lens);
+
 #endif

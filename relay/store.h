@@ -196,7 +196,21 @@ struct store_engine {
 	 * engine that cannot be shared. */
 	int (*feed_read)(void *store, struct store_feed *out);
 	void (*close)(void *store);
+
+	/* ---- drain: batched envelope reads ---- */
+	/* Reads envelopes IDS[0..N) of mailbox MAILBOX (as read_envelope, in one read
+	 * transaction or statement), their bodies one after the other into OUT (capacity CAP)
+	 * in the order of IDS; LENS[i] is body i's length, or STORE_ABSENT if it is not stored
+	 * (acknowledged or expired meanwhile: the others are still read). Only MAILBOX's rows
+	 * are read (an id of another mailbox is absent). Returns 0, CAIRN_ENOBUFS if the bodies
+	 * do not fit, or CAIRN_ESTORAGE; on error LENS is unspecified. May be NULL: the caller
+	 * then uses read_envelope once per id. */
+	int (*read_envelopes)(void *store, uint64_t mailbox, const uint64_t *ids, size_t n,
+	                      uint8_t *out, size_t cap, size_t *lens);
 };
+
+/* read_envelopes: the length of an envelope that is not stored. */
+#define STORE_ABSENT SIZE_MAX
 
 /* SQLite: WAL, synchronous=FULL, envelopes in a rowid table with no secondary index. */
 extern const struct store_engine store_sqlite;
