@@ -39,6 +39,8 @@ size_t memstorage_envelopes(const struct storage *s);
 /* How many group log entries it holds, and how many STORAGE_READ_ENTRIES it has served. */
 size_t memstorage_log_entries(const struct storage *s);
 uint64_t memstorage_entry_reads(const struct storage *s);
+/* drain: STORAGE_READ_ENVELOPES jobs served. */
+uint64_t memstorage_envelope_batch_reads(const struct storage *s);
 /* The work bits the store holds for mailbox MAILBOX_ID (its store id): 0 for an ordinary
  * mailbox or none. The one mailbox field kept, so tests see that INTAKE reached the store. */
 unsigned memstorage_work_bits(const struct storage *s, uint64_t mailbox_id);

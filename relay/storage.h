@@ -45,9 +45,16 @@ enum storage_job_kind {
 	 * length); READ_LEN is the total. If one is absent (deleted by a batch committed before
 	 * this read ran), the job fails with CAIRN_EDENIED and READ_BODY is NULL. */
 	STORAGE_READ_ENTRIES,
+	/* drain: read the bodies of envelopes READ_IDS[0..N_READ) of READ_MAILBOX (at most
+	 * STORAGE_READ_ENVELOPES_MAX, borrowed until done), READ_CAP bytes in all by the caller's
+	 * count, into one buffer READ_BODY, concatenated in that order; READ_LENS[i] (the
+	 * caller's array) gets each length, or STORE_ABSENT for one no longer stored. */
+	STORAGE_READ_ENVELOPES,
 };
 
 #define STORAGE_READ_ENTRIES_MAX 64
+/* drain: envelopes one STORAGE_READ_ENVELOPES job reads at most. */
+#define STORAGE_READ_ENVELOPES_MAX 256
 
 struct storage_job {
 	enum storage_job_kind kind;
@@ -59,6 +66,8 @@ struct storage_job {
 	uint8_t *read_body; /* STORAGE_READ(_ENTRIES) result: malloc'd, owned by the caller after
 	                       done() */
 	size_t read_len;
+	size_t *read_lens; /* drain: STORAGE_READ_ENVELOPES, N_READ entries, the caller's */
+	size_t read_cap;   /* drain: STORAGE_READ_ENVELOPES, the bodies' total by the caller */
 	int status; /* 0 or a CAIRN_E code, set before done() */
 	/* Runs on the loop thread once the job is durable (writes) or read (reads). The job is
 	 * no longer referenced by the storage thread when it runs, so it may free the job. */
