@@ -167,6 +167,11 @@ struct relay {
 	struct relay_stats stats;
 	struct relay_load load;
 
+	/* drain (delivery.c): bytes of the bodies of envelopes made to be read back from the
+	 * store (env->read_back), counted from the read's request until the envelope is freed;
+	 * [limits] read_ahead_bytes bounds what delivery reads beyond two windows ahead. */
+	uint64_t read_back_bytes;
+
 	/* Private routing (docs/PROTOCOL.md 5.11; forwarded.c): what carries a FORWARD to
 	 * another relay (NULL: none, every remote FORWARD is `unreachable`), and the FORWARDs
 	 * of every connection waiting for their destination. */
