@@ -305,8 +305,8 @@ static void run_read_envelopes(struct thread_storage *s, struct storage_job *job
 	else if ((job->read_body = malloc(cap > 0 ? cap : 1)) == NULL)
 		rc = CAIRN_ENOMEM;
 	else if (e->read_envelopes != NULL)
-		rc = e->read_envelopes(s->store, job->read_mailbox, job->read_ids, n, job->read_body,
-		                       cap, job->read_lens);
+		rc = e->read_envelopes(s->store, job->read_mailbox, job->read_ids, n,
+		                       job->read_body, cap, job->read_lens);
 	for (size_t i = 0; rc == 0 && e->read_envelopes == NULL && i < n; i++) {
 		size_t len = 0;
 		rc = e->read_envelope(s->store, job->read_mailbox, job->read_ids[i],

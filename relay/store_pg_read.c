@@ -53,9 +53,8 @@ int pg_read_envelopes(void *store, uint64_t mailbox, const uint64_t *ids, size_t
 	pg_param_u64(&p, mailbox);
 	if (buf != NULL && valid != NULL)
 		pg_param_ids(&p, valid, asked, buf, cap_ids);
-	PGresult *res = buf == NULL || valid == NULL || p.bad
-	                    ? NULL
-	                    : pg_run(st, 0, read_envelopes_sql, &p);
+	PGresult *res =
+	    buf == NULL || valid == NULL || p.bad ? NULL : pg_run(st, 0, read_envelopes_sql, &p);
 	free(buf);
 	free(valid);
 	int rc = res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK ? 0 : CAIRN_ESTORAGE;

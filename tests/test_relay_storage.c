@@ -464,9 +464,8 @@ static void test_read_not_behind_commit(void **state)
 {
 	struct fixture *f = *state;
 	struct storage *s;
-	assert_int_equal(storage_open(&f->loop, &gate_engine, storage_params(f->dir), NULL, NULL,
-	                              &s),
-	                 0);
+	assert_int_equal(
+	    storage_open(&f->loop, &gate_engine, storage_params(f->dir), NULL, NULL, &s), 0);
 	struct tjob w, d, r;
 	tjob_write(&w, f, put_op(1, body_1k, sizeof(body_1k)));
 	storage_submit(s, &w.job);
@@ -474,8 +473,9 @@ static void test_read_not_behind_commit(void **state)
 	assert_int_equal(w.job.status, 0);
 
 	gate_set(true, false);
-	tjob_write(&d, f, (struct store_op){.kind = STORE_ENVELOPE_DELETE, .mailbox_id = 1,
-	                                    .envelope_id = 2});
+	tjob_write(
+	    &d, f,
+	    (struct store_op){.kind = STORE_ENVELOPE_DELETE, .mailbox_id = 1, .envelope_id = 2});
 	tjob_read(&r, f, 1);
 	storage_submit(s, &d.job);
 	storage_submit(s, &r.job);

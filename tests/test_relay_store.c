@@ -336,16 +336,16 @@ static void test_read_envelopes(void **state)
 {
 	struct fixture *f = *state;
 	assert_non_null(ENGINE.read_envelopes);
-	put_range(f, 1, 1, 4, 40);  /* mailbox 1: ids 1..4 */
-	put_range(f, 2, 5, 6, 50);  /* mailbox 2: ids 5, 6 */
-	put_range(f, 1, 7, 7, 0);   /* mailbox 1: an empty body */
+	put_range(f, 1, 1, 4, 40); /* mailbox 1: ids 1..4 */
+	put_range(f, 2, 5, 6, 50); /* mailbox 2: ids 5, 6 */
+	put_range(f, 1, 7, 7, 0);  /* mailbox 1: an empty body */
 	struct store_op del = envelope_delete(1, 3);
 	commit_ok(f, &del, 1);
 	reopen(f);
 
 	static const uint64_t ids[] = {4, 3, 5, 1, 99, 7, UINT64_MAX, 2};
-	static const size_t want[] = {40, STORE_ABSENT, STORE_ABSENT, 40, STORE_ABSENT, 0,
-	                              STORE_ABSENT, 40};
+	static const size_t want[] = {
+	    40, STORE_ABSENT, STORE_ABSENT, 40, STORE_ABSENT, 0, STORE_ABSENT, 40};
 	enum { N = sizeof(ids) / sizeof(ids[0]) };
 	uint8_t out[4 * 40 + 1];
 	size_t lens[N];
@@ -367,8 +367,7 @@ static void test_read_envelopes(void **state)
 		assert_int_equal(lens[i], ids[i] == 5 ? 50 : STORE_ABSENT);
 
 	/* One byte short: refused, and the engine still works after it. */
-	assert_int_equal(ENGINE.read_envelopes(f->store, 1, ids, N, out, 119, lens),
-	                 CAIRN_ENOBUFS);
+	assert_int_equal(ENGINE.read_envelopes(f->store, 1, ids, N, out, 119, lens), CAIRN_ENOBUFS);
 	assert_int_equal(ENGINE.read_envelopes(f->store, 1, ids, 1, out, 40, lens), 0);
 	assert_int_equal(lens[0], 40);
 	assert_int_equal(ENGINE.read_envelopes(f->store, 1, ids, 0, out, 0, lens), 0);
