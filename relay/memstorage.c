@@ -43,6 +43,7 @@ struct memstorage {
 	/* Bundle seen rows written (with their envelopes) and STORE_BUNDLE_EXPIRE ops run. */
 	uint64_t bundle_rows, bundle_expires;
 	uint64_t envelope_batch_reads; /* drain: STORAGE_READ_ENVELOPES jobs served */
+	bool fail_reads;               /* drain: they fail (memstorage_fail_reads) */
 };
 
 static const struct storage_ops mem_ops;
@@ -317,9 +318,12 @@ static void run_read_entries(struct memstorage *s, struct storage_job *job)
 static void run_read_envelopes(struct memstorage *s, struct storage_job *job)
 {
 	job->read_len = 0;
+	job->read_body = NULL;
 	job->status = CAIRN_ESTORAGE;
 	if (job->n_read > STORAGE_READ_ENVELOPES_MAX)
 		abort(); /* the caller's contract (storage.h) */
+	if (s->fail_reads)
+		return;
 	job->read_body = malloc(job->read_cap ? job->read_cap : 1);
 	if (job->read_body == NULL)
 		return;
@@ -467,6 +471,11 @@ static void mem_close(struct storage *base, void (*closed)(void *arg), void *arg
 uint64_t memstorage_envelope_batch_reads(const struct storage *base)
 {
 	return mem_of_const(base)->envelope_batch_reads;
+}
+
+void memstorage_fail_reads(struct storage *base, bool fail)
+{
+	mem_of(base)->fail_reads = fail;
 }
 
 static const struct storage_ops mem_ops = {

@@ -41,6 +41,8 @@ size_t memstorage_log_entries(const struct storage *s);
 uint64_t memstorage_entry_reads(const struct storage *s);
 /* drain: STORAGE_READ_ENVELOPES jobs served. */
 uint64_t memstorage_envelope_batch_reads(const struct storage *s);
+/* drain: while FAIL, STORAGE_READ_ENVELOPES jobs fail with CAIRN_ESTORAGE (a failing disk). */
+void memstorage_fail_reads(struct storage *s, bool fail);
 /* The work bits the store holds for mailbox MAILBOX_ID (its store id): 0 for an ordinary
  * mailbox or none. The one mailbox field kept, so tests see that INTAKE reached the store. */
 unsigned memstorage_work_bits(const struct storage *s, uint64_t mailbox_id);
