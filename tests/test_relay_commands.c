@@ -582,8 +582,8 @@ static void test_drain_races_with_a_taken_batch(void **state)
 }
 
 /* A batch that cannot be read: nothing is delivered or lost, the subscription ends with
- * END storage (asking again at once could spin on a failing disk), the bodies are released, and the next
- * subscription gets everything in order. */
+ * END storage (asking again at once could spin on a failing disk), the bodies are released, and the
+ * next subscription gets everything in order. */
 static void test_drain_read_failure(void **state)
 {
 	(void)state;
