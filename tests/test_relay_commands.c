@@ -458,6 +458,20 @@ static struct conn *subscribe_again(const struct box *b, uint32_t rid)
 	return c;
 }
 
+/* A mailbox of B's with a backlog of N envelopes stored while its owner was offline; the owner
+ * (returned) then subscribes as request 9. The sender in *SENDER when set. */
+static struct conn *backlog(struct box *b, int n, struct conn **sender)
+{
+	struct conn *owner = open_conn(), *s = open_conn();
+	create(owner, b);
+	store_offline(s, b, n);
+	if (sender != NULL)
+		*sender = s;
+	on_mailbox(owner, CAIRN_CMD_SUBSCRIBE, b, 9, 0);
+	expect_ok(owner, 9);
+	return owner;
+}
+
 /* Receives and acknowledges everything, checking that envelope FIRST..N-1 come exactly once
  * in order; returns their ids in IDS (when set). */
 static void drain_all(struct conn *c, const struct box *b, uint32_t sub_rid, int first, int n,
@@ -491,12 +505,8 @@ static void drain_all(struct conn *c, const struct box *b, uint32_t sub_rid, int
 static void test_drain_reads_in_batches(void **state)
 {
 	(void)state;
-	struct conn *owner = open_conn(), *sender = open_conn();
 	struct box b;
-	create(owner, &b);
-	store_offline(sender, &b, 10);
-	on_mailbox(owner, CAIRN_CMD_SUBSCRIBE, &b, 9, 0);
-	expect_ok(owner, 9);
+	struct conn *owner = backlog(&b, 10, NULL);
 	settle();
 	assert_int_equal(memstorage_envelope_batch_reads(relay->storage), 1);
 	assert_int_equal(relay->read_back_bytes, 10 * 5); /* all ten "env-N" within the budget */
@@ -512,12 +522,8 @@ static void test_drain_read_ahead_budget(void **state)
 {
 	(void)state;
 	cfg.read_ahead_bytes = 0;
-	struct conn *owner = open_conn(), *sender = open_conn();
 	struct box b;
-	create(owner, &b);
-	store_offline(sender, &b, 10);
-	on_mailbox(owner, CAIRN_CMD_SUBSCRIBE, &b, 9, 0);
-	expect_ok(owner, 9);
+	struct conn *owner = backlog(&b, 10, NULL);
 	settle();
 	assert_int_equal(relay->read_back_bytes, 2 * WINDOW * 5);
 	drain_all(owner, &b, 9, 0, 10, NULL);
@@ -531,13 +537,10 @@ static void test_drain_read_ahead_budget(void **state)
 static void test_drain_races_with_a_taken_batch(void **state)
 {
 	(void)state;
-	struct conn *owner = open_conn(), *sender = open_conn();
+	struct conn *sender;
 	struct box b;
-	create(owner, &b);
-	store_offline(sender, &b, 8);
+	struct conn *owner = backlog(&b, 8, &sender);
 	/* Learn the ids: a first subscription, closed without acknowledging. */
-	on_mailbox(owner, CAIRN_CMD_SUBSCRIBE, &b, 9, 0);
-	expect_ok(owner, 9);
 	settle();
 	uint64_t ids[WINDOW];
 	for (int i = 0; i < WINDOW; i++)
@@ -587,13 +590,9 @@ static void test_drain_races_with_a_taken_batch(void **state)
 static void test_drain_read_failure(void **state)
 {
 	(void)state;
-	struct conn *owner = open_conn(), *sender = open_conn();
 	struct box b;
-	create(owner, &b);
-	store_offline(sender, &b, 6);
-	memstorage_fail_reads(relay->storage, true);
-	on_mailbox(owner, CAIRN_CMD_SUBSCRIBE, &b, 9, 0);
-	expect_ok(owner, 9);
+	struct conn *owner = backlog(&b, 6, NULL);
+	memstorage_fail_reads(relay->storage, true); /* before the batch runs */
 	settle();
 	struct reply *end = next_reply(owner);
 	assert_non_null(end);
