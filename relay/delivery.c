@@ -173,9 +173,10 @@ static void read_ahead(struct relay *relay, struct mailbox *mb)
 	struct read_batch *b = NULL;
 	for (size_t i = first; i <= mb->q_len; i++) {
 		struct pending *p = i < mb->q_len ? mailbox_at(mb, i) : NULL;
-		if (p != NULL && !p->acked && p->env == NULL &&
-		    !within_reach(relay, i - mb->cursor, &extra, p->len))
-			p = NULL; /* out of reach: the last batch goes now */
+		size_t ahead = i - mb->cursor;
+		if (p != NULL && (has_body(mb, i) ? ahead >= 2 * window && ahead >= READ_AHEAD_MAX
+		                                  : !within_reach(relay, ahead, &extra, p->len)))
+			p = NULL; /* out of reach (the walk ends there too): the last batch goes now */
 		if (b != NULL && (p == NULL || b->n == STORAGE_READ_ENVELOPES_MAX)) {
 			relay_submit(relay, &b->job);
 			b = NULL;
