@@ -55,6 +55,7 @@ void relay_config_defaults(struct relay_config *cfg)
 	cfg->max_stored_bytes = CAIRN_DEFAULT_MAX_STORED_BYTES;
 	cfg->min_free_disk = CAIRN_DEFAULT_MIN_FREE_DISK;
 	cfg->disk_reserve = CAIRN_DEFAULT_DISK_RESERVE;
+	cfg->read_ahead_bytes = CAIRN_DEFAULT_READ_AHEAD_BYTES;
 	cfg->create_burst = CAIRN_DEFAULT_CREATE_BURST;
 	cfg->create_per_minute = CAIRN_DEFAULT_CREATE_PER_MINUTE;
 	cfg->log_max_entries = CAIRN_DEFAULT_LOG_MAX_ENTRIES;

@@ -74,6 +74,9 @@ struct relay_config {
 	char metrics_listen[RELAY_PATH_MAX];
 	/* [limits] disk_reserve (admission.c, storage.h): the reserve file's size, 0 = none */
 	uint64_t disk_reserve;
+	/* [limits] read_ahead_bytes (delivery.c): bodies read back held relay-wide beyond the
+	 * two windows every subscriber reads ahead */
+	uint64_t read_ahead_bytes;
 	/* [policy]: the relay's signed policy, docs/PROTOCOL.md 5.13 (relaypolicy.c); all empty =
 	 * no policy. One line of UTF-8 each (POLICY_TEXT_MAX bytes); statement_file, a path whose
 	 * text replaces statement, read at start and on SIGHUP. config_file is not a key: the

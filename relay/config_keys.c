@@ -76,6 +76,10 @@ const struct key_spec config_keys[] = {
     NUM("limits", "disk_reserve", disk_reserve, V_BYTES, 0, UINT64_C(1) << 40,
         "a file of this size the relay keeps in its data directory and deletes when the disk "
         "fills up, so ACKs and expiry still free room; 0 = none"),
+    /* [limits] read_ahead_bytes: drain (delivery.c) */
+    NUM("limits", "read_ahead_bytes", read_ahead_bytes, V_BYTES, 0, UINT64_C(1) << 40,
+        "envelope bodies read back from the store and held for subscribers, relay-wide, "
+        "beyond two delivery windows each; 0 = two windows only"),
     NUM("limits", "create_burst", create_burst, V_COUNT, 1, 65536,
         "CREATE, SECURE and INTAKE commands one connection may send at once, then..."),
     NUM("limits", "create_per_minute", create_per_minute, V_COUNT, 0, 60000,

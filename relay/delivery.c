@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Delivery to a subscriber: in id order, a window of unacknowledged envelopes at a time,
- * bodies not in memory read back by the storage thread ahead of the cursor, in order; and the
- * end of a subscription.
+ * bodies not in memory read back by the storage thread ahead of the cursor, in batches of one
+ * read transaction each; and the end of a subscription.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -13,15 +13,30 @@
 #include "port.h"
 #include "relay.h"
 
-static void on_read_done(struct storage_job *job)
+/*
+ * one batched read of a mailbox's next envelopes (STORAGE_READ_ENVELOPES, one read
+ * transaction). Each envelope in it is READING with its own job never submitted, so an ACK or
+ * a DROP meanwhile cannot take its read back and waits in READING_ACKED or READING_LEFT for the
+ * batch, whose done() runs before that envelope's DELETE's (the batch was queued first).
+ */
+struct read_batch {
+	struct storage_job job;
+	struct relay *relay;
+	uint64_t mailbox; /* its store id: the mailbox may be gone when the batch returns */
+	size_t n;
+	uint64_t ids[STORAGE_READ_ENVELOPES_MAX];
+	size_t lens[STORAGE_READ_ENVELOPES_MAX];
+	struct envelope *envs[STORAGE_READ_ENVELOPES_MAX];
+};
+
+/* ENV's read came back with STATUS (0: BODY, malloc'd, is its own from now on, else NULL).
+ * The caller delivers on its mailbox afterwards. */
+static void read_back(struct envelope *env, int status, uint8_t *body)
 {
-	struct envelope *env = job->data;
 	struct relay *relay = env->relay;
 	struct mailbox *mb = env->mailbox; /* NULL if it left the queue meanwhile */
-	if (job->status == 0)
-		env->body = job->read_body; /* ENV's to free from now on */
-	else
-		free(job->read_body);
+	if (status == 0)
+		env->body = body; /* ENV's to free from now on */
 	switch (env->state) {
 	case ENV_READING_ACKED:
 		envelope_enter(env, ENV_DELETING);
@@ -33,26 +48,25 @@ static void on_read_done(struct storage_job *job)
 		break;
 	}
 	mb->reads--;
-	if (job->status != 0) {
+	if (status != 0) {
 		enum envelope_state to = ENV_EVICTED;
 		long i = mailbox_find(mb, env->id);
 		if (i >= 0) {
 			mailbox_at(mb, (size_t)i)->env = NULL;
-			if (job->status == CAIRN_EDENIED) {
+			if (status == CAIRN_EDENIED) {
 				/* Gone from the disk (expired meanwhile): undeliverable. */
 				mailbox_ack(&relay->mailboxes, mb, (size_t)i);
 				to = ENV_GONE;
-			} else if (job->status != CAIRN_ESHUTDOWN && mb->subscriber != NULL) {
+			} else if (status != CAIRN_ESHUTDOWN && mb->subscriber != NULL) {
 				/* Still on disk, so still queued. Asking again at once could spin
 				 * on a failing disk: end the subscription, and the owner retries
 				 * later. */
 				log_warn("storage: an envelope could not be read back: %s",
-				         cairn_strerror(job->status));
+				         cairn_strerror(status));
 				unsubscribe(relay, mb, -CAIRN_ESTORAGE);
 			}
 		}
 		envelope_enter(env, to);
-		deliver(relay, mb);
 		return;
 	}
 	envelope_enter(env, ENV_STORED);
@@ -63,41 +77,145 @@ static void on_read_done(struct storage_job *job)
 		mailbox_at(mb, (size_t)i)->env = NULL;
 		envelope_enter(env, ENV_EVICTED);
 	}
-	deliver(relay, mb);
+}
+
+/* The batch came back: each envelope takes its body (its own copy, which the envelope frees)
+ * or the batch's error, in id order; then delivery goes on if the mailbox is still there. */
+static void on_batch_done(struct storage_job *job)
+{
+	struct read_batch *b = job->data;
+	struct relay *relay = b->relay;
+	size_t off = 0;
+	for (size_t k = 0; k < b->n; k++) {
+		int status = job->status;
+		uint8_t *body = NULL;
+		size_t len = status == 0 ? b->lens[k] : 0;
+		if (status == 0 && len == STORE_ABSENT) {
+			status = CAIRN_EDENIED;
+		} else if (status == 0 && (len != b->envs[k]->len || len > job->read_len - off)) {
+			status = CAIRN_ESTORAGE; /* not the length the relay stored: damaged */
+		} else if (status == 0 && (body = malloc(len > 0 ? len : 1)) == NULL) {
+			status = CAIRN_ENOMEM;
+		} else if (status == 0) {
+			memcpy(body, job->read_body + off, len);
+		}
+		if (len != STORE_ABSENT)
+			off += len;
+		read_back(b->envs[k], status, body);
+	}
+	free(job->read_body);
+	struct mailbox *mb = mailbox_by_store_id(&relay->mailboxes, b->mailbox);
+	free(b);
+	if (mb != NULL)
+		deliver(relay, mb);
+}
+
+/* envelopes read ahead of the cursor at most, when [limits] read_ahead_bytes has room
+ * beyond the two windows every subscriber gets: deep enough that a drain does not wait while
+ * the storage thread commits (and fsyncs) the deletes its ACKs queued. */
+#define READ_AHEAD_MAX 1024
+
+/* Whether entry I (from the cursor) of a subscribed mailbox is read ahead now: within two
+ * windows always (what envelope_park keeps in memory for a subscriber too), beyond that up to
+ * READ_AHEAD_MAX while the relay's bodies read back stay within read_ahead_bytes. */
+static bool within_reach(const struct relay *relay, size_t from_cursor, uint64_t *extra,
+                         uint32_t len)
+{
+	size_t window = relay->cfg->delivery_window;
+	if (from_cursor < 2 * window)
+		return true;
+	if (from_cursor >= READ_AHEAD_MAX ||
+	    relay->read_back_bytes + *extra + len > relay->cfg->read_ahead_bytes)
+		return false;
+	*extra += len;
+	return true;
+}
+
+/* Whether entry I needs no read: acknowledged, or its body in memory or on its way. */
+static bool has_body(const struct mailbox *mb, size_t i)
+{
+	const struct pending *p = mailbox_at(mb, i);
+	return p->acked || p->env != NULL;
 }
 
 /*
  * Reads ahead: once the first entry without a body in memory is within one window of the
- * delivery cursor, asks the storage thread for every missing body in the next two windows, in
- * one batch. (Asking for one body per acknowledgement made a drain cost a storage cycle per
- * envelope.) Two windows is also what envelope_park keeps in memory for a subscriber.
+ * delivery cursor (or half of READ_AHEAD_MAX, when the budget lets it read that far), asks the
+ * storage thread for every missing body within reach, in batches of
+ * STORAGE_READ_ENVELOPES_MAX, each one read transaction. (Asking for one body per
+ * acknowledgement made a drain cost a storage cycle per envelope; one job per body, a
+ * statement and a lock per envelope.)
  */
 static void read_ahead(struct relay *relay, struct mailbox *mb)
 {
 	if (mb->subscriber == NULL || mb->reads > 0)
 		return;
 	size_t window = relay->cfg->delivery_window;
-	size_t end = mb->cursor + 2 * window < mb->q_len ? mb->cursor + 2 * window : mb->q_len;
-	size_t first = mb->cursor;
-	while (first < end && (mailbox_at(mb, first)->acked || mailbox_at(mb, first)->env))
-		first++;
-	if (first >= end || first >= mb->cursor + window)
+	uint64_t extra = 0;
+	size_t trigger = window;
+	if (READ_AHEAD_MAX / 2 > trigger && within_reach(relay, READ_AHEAD_MAX / 2, &extra, 0))
+		trigger = READ_AHEAD_MAX / 2;
+	extra = 0;
+	if (mb->cursor >= mb->q_len)
 		return;
-	for (size_t i = first; i < end; i++) {
-		struct pending *p = mailbox_at(mb, i);
-		if (p->acked || p->env != NULL)
-			continue;
-		struct envelope *env = envelope_new(relay, mb, p->id, NULL, p->len);
-		if (env == NULL)
+	/* This runs on every ACK: bodies are read in order, so when the cursor's entry and the
+	 * one TRIGGER ahead (or the last) have theirs, nothing is read now, without walking the
+	 * entries between (callgrind: that walk doubled deliver's instructions). A hole between
+	 * them is read once the cursor reaches it. */
+	size_t probe = mb->cursor + trigger < mb->q_len ? mb->cursor + trigger - 1 : mb->q_len - 1;
+	if (has_body(mb, mb->cursor) && has_body(mb, probe))
+		return;
+	size_t first = mb->cursor;
+	while (first < mb->q_len && has_body(mb, first))
+		first++;
+	if (first >= mb->q_len || first - mb->cursor >= trigger)
+		return;
+	struct read_batch *b = NULL;
+	for (size_t i = first; i <= mb->q_len; i++) {
+		struct pending *p = i < mb->q_len ? mailbox_at(mb, i) : NULL;
+		size_t ahead = i - mb->cursor;
+		if (p != NULL && (has_body(mb, i) ? ahead >= 2 * window && ahead >= READ_AHEAD_MAX
+		                                  : !within_reach(relay, ahead, &extra, p->len)))
+			p = NULL; /* out of reach (the walk ends there too): the last batch goes now
+			           */
+		if (b != NULL && (p == NULL || b->n == STORAGE_READ_ENVELOPES_MAX)) {
+			relay_submit(relay, &b->job);
+			b = NULL;
+		}
+		if (p == NULL)
 			break;
-		env->job.kind = STORAGE_READ;
-		env->job.read_id = p->id;
-		env->job.read_mailbox = mb->rec.id;
-		env->job.done = on_read_done;
+		if (has_body(mb, i))
+			continue;
+		if (b == NULL && (b = calloc(1, sizeof(*b))) == NULL)
+			break;
+		struct envelope *env = envelope_new(relay, mb, p->id, NULL, p->len);
+		if (env == NULL) {
+			if (b->n == 0)
+				free(b);
+			else
+				relay_submit(relay, &b->job);
+			break;
+		}
+		if (b->n == 0) {
+			b->relay = relay;
+			b->mailbox = mb->rec.id;
+			b->job.kind = STORAGE_READ_ENVELOPES;
+			b->job.read_mailbox = mb->rec.id;
+			b->job.read_ids = b->ids;
+			b->job.read_lens = b->lens;
+			b->job.done = on_batch_done;
+			b->job.data = b;
+		}
+		b->ids[b->n] = p->id;
+		b->envs[b->n] = env;
+		b->n++;
+		b->job.n_read = b->n;
+		b->job.read_cap += p->len;
+		env->read_back = true;
+		relay->read_back_bytes += p->len;
 		p->env = env;
 		mb->reads++;
 		envelope_enter(env, ENV_READING);
-		relay_submit(relay, &env->job);
 	}
 }
 

@@ -68,6 +68,8 @@ void envelope_enter(struct envelope *env, enum envelope_state to)
 	if (to >= ENV_WRITING_ACKED)
 		env->mailbox = NULL; /* out of its queue */
 	if (to >= ENV_CANCELLED) {
+		if (env->read_back)
+			env->relay->read_back_bytes -= env->len; /* drain */
 		free(env->bundle);
 		if (env->body != NULL && env->body != (uint8_t *)(env + 1))
 			free(env->body); /* read back from the store */

@@ -42,12 +42,14 @@ struct memstorage {
 	size_t intake_len, intake_cap;
 	/* Bundle seen rows written (with their envelopes) and STORE_BUNDLE_EXPIRE ops run. */
 	uint64_t bundle_rows, bundle_expires;
-	/* feedapply: change-feed rows of other nodes (memstorage_feed_push), oldest first, not
+	/* change-feed rows of other nodes (memstorage_feed_push), oldest first, not
 	 * yet read by a STORAGE_FEED job; and how many reads to fail (memstorage_feed_fail). */
 	struct store_feed_row *feed;
 	size_t feed_len, feed_cap;
 	int feed_fail;
 	unsigned feed_fails;
+	uint64_t envelope_batch_reads; /* STORAGE_READ_ENVELOPES jobs served */
+	bool fail_reads;               /* they fail (memstorage_fail_reads) */
 };
 
 static const struct storage_ops mem_ops;
@@ -325,7 +327,7 @@ static void run_read_entries(struct memstorage *s, struct storage_job *job)
 	s->entry_reads++;
 }
 
-/* feedapply: STORAGE_FEED, as an engine's feed_read: at most STORE_FEED_ROWS_MAX rows,
+/* STORAGE_FEED, as an engine's feed_read: at most STORE_FEED_ROWS_MAX rows,
  * oldest first, handed to the job (freed with store_feed_free: malloc'd like any engine's). */
 static void run_feed(struct memstorage *s, struct storage_job *job)
 {
@@ -385,6 +387,44 @@ void memstorage_feed_fail(struct storage *base, int status, unsigned times)
 	s->feed_fails = times;
 }
 
+/* STORAGE_READ_ENVELOPES, as the storage thread serves it: the bodies of JOB's
+ * envelopes of its mailbox, concatenated, STORE_ABSENT for one not stored (or another
+ * mailbox's); CAIRN_ENOBUFS past READ_CAP. */
+static void run_read_envelopes(struct memstorage *s, struct storage_job *job)
+{
+	job->read_len = 0;
+	job->read_body = NULL;
+	job->status = CAIRN_ESTORAGE;
+	if (job->n_read > STORAGE_READ_ENVELOPES_MAX)
+		abort(); /* the caller's contract (storage.h) */
+	if (s->fail_reads)
+		return;
+	job->read_body = malloc(job->read_cap ? job->read_cap : 1);
+	if (job->read_body == NULL)
+		return;
+	for (size_t k = 0; k < job->n_read; k++) {
+		size_t i = find(s, job->read_ids[k]);
+		const struct stored *e = i < s->env_len ? &s->env[i] : NULL;
+		if (e == NULL || e->id != job->read_ids[k] || e->entry ||
+		    e->mailbox_id != job->read_mailbox) {
+			job->read_lens[k] = STORE_ABSENT;
+			continue;
+		}
+		if (e->len > job->read_cap - job->read_len) {
+			free(job->read_body);
+			job->read_body = NULL;
+			job->read_len = 0;
+			job->status = CAIRN_ENOBUFS;
+			return;
+		}
+		memcpy(job->read_body + job->read_len, e->body, e->len);
+		job->read_lens[k] = e->len;
+		job->read_len += e->len;
+	}
+	job->status = 0;
+	s->envelope_batch_reads++;
+}
+
 /* Takes every held and queued job into the batch taken so far, as the storage thread takes
  * its queue. */
 static void take(struct memstorage *s)
@@ -430,6 +470,8 @@ size_t memstorage_run_batch(struct storage *base, bool fail)
 			run_read_entries(s, j);
 		else if (j->kind == STORAGE_FEED)
 			run_feed(s, j);
+		else if (j->kind == STORAGE_READ_ENVELOPES)
+			run_read_envelopes(s, j); /* drain */
 	/* One transaction: with FAIL every write of the batch fails and none applies. */
 	for (struct storage_job *j = batch; j != NULL; j = j->next) {
 		if (j->kind != STORAGE_WRITE)
@@ -504,6 +546,16 @@ static void mem_close(struct storage *base, void (*closed)(void *arg), void *arg
 	free(s);
 	if (closed != NULL)
 		closed(arg);
+}
+
+uint64_t memstorage_envelope_batch_reads(const struct storage *base)
+{
+	return mem_of_const(base)->envelope_batch_reads;
+}
+
+void memstorage_fail_reads(struct storage *base, bool fail)
+{
+	mem_of(base)->fail_reads = fail;
 }
 
 static const struct storage_ops mem_ops = {

@@ -40,6 +40,10 @@ size_t memstorage_envelopes(const struct storage *s);
 /* How many group log entries it holds, and how many STORAGE_READ_ENTRIES it has served. */
 size_t memstorage_log_entries(const struct storage *s);
 uint64_t memstorage_entry_reads(const struct storage *s);
+/* STORAGE_READ_ENVELOPES jobs served. */
+uint64_t memstorage_envelope_batch_reads(const struct storage *s);
+/* while FAIL, STORAGE_READ_ENVELOPES jobs fail with CAIRN_ESTORAGE (a failing disk). */
+void memstorage_fail_reads(struct storage *s, bool fail);
 /* The work bits the store holds for mailbox MAILBOX_ID (its store id): 0 for an ordinary
  * mailbox or none. The one mailbox field kept, so tests see that INTAKE reached the store. */
 unsigned memstorage_work_bits(const struct storage *s, uint64_t mailbox_id);
@@ -48,7 +52,7 @@ unsigned memstorage_work_bits(const struct storage *s, uint64_t mailbox_id);
 uint64_t memstorage_bundle_rows(const struct storage *s, uint64_t *expires);
 
 /*
- * feedapply: several nodes on one store (store.h feed_read). memstorage_feed_push queues a
+ * several nodes on one store (store.h feed_read). memstorage_feed_push queues a
  * change-feed row of node NODE (OPS[0..LEN) copied), which the next STORAGE_FEED job reads
  * (at most STORE_FEED_ROWS_MAX at a time, `more` set when more wait); memstorage_commit_other
  * applies OPS[0..N) to the store as another node's commit would (so a body it put can be

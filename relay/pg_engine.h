@@ -66,7 +66,7 @@ struct store_pg {
 	int64_t feed_pruned_ms;    /* monotonic; 0 = never: the next batch prunes */
 	uint64_t feed_cursor[256]; /* per node: the last row read (load's snapshot, then reads) */
 	struct pg_listen *listen;  /* the LISTEN thread (store_pg_listen.c), or NULL */
-	/* hsseen (store_pg_claim.c): when claim_once last pruned hs_seen, monotonic; 0 = never */
+	/* store_pg_claim.c: when claim_once last pruned hs_seen, monotonic; 0 = never */
 	int64_t claim_pruned_ms;
 };
 
@@ -208,9 +208,14 @@ int pg_read_log_entries(void *store, const uint64_t *ids, size_t n, uint8_t *out
                         size_t *total);
 uint64_t pg_disk_bytes(void *store);
 
-/* ---- store_pg_claim.c (hsseen) ---- */
+/* ---- store_pg_claim.c ---- */
 
-/* Creates the hs_seen table if absent, inside pg_schema's transaction. 0 or CAIRN_ESTORAGE. */
+/* store.h claim_once. */
 int pg_claim_once(void *store, const uint8_t (*keys)[32], size_t n, int64_t until, bool *fresh);
+
+/* ---- store_pg_read.c ---- */
+
+int pg_read_envelopes(void *store, uint64_t mailbox, const uint64_t *ids, size_t n, uint8_t *out,
+                      size_t cap, size_t *lens);
 
 #endif

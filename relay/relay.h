@@ -48,7 +48,7 @@ struct relay_stats {
 	/* [metrics] (metrics.h) */
 	uint64_t handshakes_accepted;
 	uint64_t refused[RELAY_WIRE_CODES]; /* ERROR replies by wire code (index 1..15) */
-	/* hsseen: handshakes refused because the store could not claim them, or too many
+	/* handshakes refused because the store could not claim them, or too many
 	 * claims were waiting (conn.c); counted in handshakes_failed too */
 	uint64_t handshake_claims_failed;
 };
@@ -170,6 +170,11 @@ struct relay {
 	struct relay_stats stats;
 	struct relay_load load;
 
+	/* drain (delivery.c): bytes of the bodies of envelopes made to be read back from the
+	 * store (env->read_back), counted from the read's request until the envelope is freed;
+	 * [limits] read_ahead_bytes bounds what delivery reads beyond two windows ahead. */
+	uint64_t read_back_bytes;
+
 	/* Private routing (docs/PROTOCOL.md 5.11; forwarded.c): what carries a FORWARD to
 	 * another relay (NULL: none, every remote FORWARD is `unreachable`), and the FORWARDs
 	 * of every connection waiting for their destination. */
@@ -183,7 +188,7 @@ struct relay {
 	bool bundle_expiring;
 	int64_t bundle_expired_at;
 
-	/* hsseen: several nodes on one store ([store] node != 0) claim each handshake in the
+	/* several nodes on one store ([store] node != 0) claim each handshake in the
 	 * store before they answer it (conn.c): the claims waiting for the storage thread, at
 	 * most CONN_CLAIMS_MAX, and whether the last one failed for the store (logged once). */
 	uint32_t claims_pending;

@@ -287,6 +287,46 @@ static void run_read(struct thread_storage *s, struct storage_job *job)
 }
 
 /*
+ * STORAGE_READ_ENVELOPES. Reads straight into one allocation of the caller's count
+ * (READ_CAP), in one engine call when the engine offers read_envelopes (one transaction),
+ * else one read_envelope each; an envelope no longer stored is STORE_ABSENT, not an error.
+ */
+static void run_read_envelopes(struct thread_storage *s, struct storage_job *job)
+{
+	const struct store_engine *e = s->engine;
+	size_t n = job->n_read, cap = job->read_cap, total = 0;
+	job->read_body = NULL;
+	job->read_len = 0;
+	int rc = 0;
+	if (n > STORAGE_READ_ENVELOPES_MAX ||
+	    (n > 0 && (job->read_ids == NULL || job->read_lens == NULL)) ||
+	    cap > (size_t)STORAGE_READ_ENVELOPES_MAX * CAIRN_ENVELOPE_MAX)
+		rc = CAIRN_EINVAL;
+	else if ((job->read_body = malloc(cap > 0 ? cap : 1)) == NULL)
+		rc = CAIRN_ENOMEM;
+	else if (e->read_envelopes != NULL)
+		rc = e->read_envelopes(s->store, job->read_mailbox, job->read_ids, n,
+		                       job->read_body, cap, job->read_lens);
+	for (size_t i = 0; rc == 0 && e->read_envelopes == NULL && i < n; i++) {
+		size_t len = 0;
+		rc = e->read_envelope(s->store, job->read_mailbox, job->read_ids[i],
+		                      job->read_body + total, cap - total, &len);
+		job->read_lens[i] = rc == CAIRN_EDENIED ? STORE_ABSENT : len;
+		total += len;
+		if (rc == CAIRN_EDENIED)
+			rc = 0;
+	}
+	for (size_t i = 0; rc == 0 && i < n; i++)
+		job->read_len += job->read_lens[i] == STORE_ABSENT ? 0 : job->read_lens[i];
+	if (rc != 0) {
+		free(job->read_body);
+		job->read_body = NULL;
+		job->read_len = 0;
+	}
+	job->status = rc;
+}
+
+/*
  * Reads the entries' bodies one after the other into the entries buffer (each fits: none is
  * above CAIRN_LOG_ENTRY_MAX), in one read transaction when the engine offers
  * read_log_entries, else one read_log_entry each; then copies them into one allocation of
@@ -327,7 +367,7 @@ static void run_read_entries(struct thread_storage *s, struct storage_job *job)
 	job->status = rc;
 }
 
-/* hsseen: the batch's claims, STORE_CLAIM_MAX per engine call (each one transaction). */
+/* the batch's claims, STORE_CLAIM_MAX per engine call (each one transaction). */
 static void run_claims(struct thread_storage *s, struct storage_job *batch)
 {
 	struct storage_job *jobs[STORE_CLAIM_MAX];
@@ -360,7 +400,7 @@ static void run_claims(struct thread_storage *s, struct storage_job *batch)
 	}
 }
 
-/* feedapply: STORAGE_FEED, between batches (after this batch's writes): the other nodes'
+/* STORAGE_FEED, between batches (after this batch's writes): the other nodes'
  * rows past the engine's cursors, owned by JOB from here. */
 static void run_feed(struct thread_storage *s, struct storage_job *job)
 {
@@ -377,6 +417,38 @@ static void hand_back(struct thread_storage *s, struct job_list *list)
 		j->state = JOB_DONE;
 	list_splice(&s->done, list);
 	uv_async_send(&s->async);
+}
+
+/*
+ * under mu, serves the envelope reads queued now and hands them back at once, before
+ * the writes beside them are gathered and committed: a subscriber draining a backlog then
+ * waits for neither the gathering time nor the fsync of the deletes its ACKs queued. They
+ * read what earlier batches committed, as the rules in storage.h say; the writes queued with
+ * them are not applied yet. Unlocks mu while reading.
+ */
+static void serve_reads(struct thread_storage *s)
+{
+	struct job_list reads = {NULL, NULL};
+	struct storage_job *next;
+	for (struct storage_job *j = s->queue.head; j != NULL; j = next) {
+		next = j->next;
+		if (j->kind != STORAGE_READ && j->kind != STORAGE_READ_ENVELOPES)
+			continue;
+		list_remove(&s->queue, j);
+		list_append(&reads, j);
+		j->state = JOB_TAKEN;
+	}
+	if (reads.head == NULL)
+		return;
+	pthread_mutex_unlock(&s->mu);
+	for (struct storage_job *j = reads.head; j != NULL; j = j->next) {
+		if (j->kind == STORAGE_READ)
+			run_read(s, j);
+		else
+			run_read_envelopes(s, j);
+	}
+	pthread_mutex_lock(&s->mu);
+	hand_back(s, &reads);
 }
 
 /*
@@ -425,16 +497,20 @@ static void *storage_thread(void *arg)
 			pthread_cond_wait(&s->cv, &s->mu);
 		if (s->queue.head == NULL)
 			break; /* stopping, and nothing left to do */
+		serve_reads(s); /* drain */
+		if (s->queue.head == NULL)
+			continue;
 		if (!s->stopping && queue_has(&s->queue, STORAGE_WRITE)) {
 			/* Gather: writes submitted in the next moments share this batch's fsync,
 			 * and an envelope its owner acknowledges meanwhile is cancelled before it
-			 * ever reaches the disk (online traffic then costs no I/O at all). Not
-			 * while a reader waits: a subscriber draining a backlog would pay the
-			 * gathering time on every window of envelopes. */
+			 * ever reaches the disk (online traffic then costs no I/O at all). The
+			 * readers were served just before (serve_reads): a subscriber draining a
+			 * backlog does not pay the gathering time on every window of envelopes. */
 			pthread_mutex_unlock(&s->mu);
 			struct timespec ts = {0, CAIRN_STORAGE_GATHER_US * 1000L};
 			nanosleep(&ts, NULL);
 			pthread_mutex_lock(&s->mu);
+			serve_reads(s); /* those that came while it gathered */
 			if (s->queue.head == NULL)
 				continue; /* everything was cancelled */
 		}
@@ -451,8 +527,10 @@ static void *storage_thread(void *arg)
 		for (struct storage_job *j = batch.head; j != NULL; j = j->next) {
 			if (j->kind == STORAGE_READ)
 				run_read(s, j);
+			else if (j->kind == STORAGE_READ_ENVELOPES)
+				run_read_envelopes(s, j); /* drain */
 		}
-		/* hsseen: claims before the writes, so a handshake does not wait for their
+		/* claims before the writes, so a handshake does not wait for their
 		 * fsync. */
 		run_claims(s, batch.head);
 		uint64_t committed = 0, transactions = 0;

@@ -45,17 +45,24 @@ enum storage_job_kind {
 	 * length); READ_LEN is the total. If one is absent (deleted by a batch committed before
 	 * this read ran), the job fails with CAIRN_EDENIED and READ_BODY is NULL. */
 	STORAGE_READ_ENTRIES,
-	/* hsseen: claim CLAIM_KEY until CLAIM_UNTIL for every node on the store (store.h
+	/* claim CLAIM_KEY until CLAIM_UNTIL for every node on the store (store.h
 	 * claim_once); CLAIM_FRESH says whether this claim was the first. The claims waiting are
 	 * taken together, after the batch's reads and before its writes, at most
 	 * STORE_CLAIM_MAX per engine call. An engine without claim_once fails it (CAIRN_ESTATE). */
 	STORAGE_CLAIM,
-	/* feedapply: the rows other nodes committed (store.h feed_read, engines that have it),
+	/* the rows other nodes committed (store.h feed_read, engines that have it),
 	 * into FEED, which the job then owns (store_feed_free); STATUS is feed_read's. */
 	STORAGE_FEED,
+	/* read the bodies of envelopes READ_IDS[0..N_READ) of READ_MAILBOX (at most
+	 * STORAGE_READ_ENVELOPES_MAX, borrowed until done), READ_CAP bytes in all by the caller's
+	 * count, into one buffer READ_BODY, concatenated in that order; READ_LENS[i] (the
+	 * caller's array) gets each length, or STORE_ABSENT for one no longer stored. */
+	STORAGE_READ_ENVELOPES,
 };
 
 #define STORAGE_READ_ENTRIES_MAX 64
+/* envelopes one STORAGE_READ_ENVELOPES job reads at most. */
+#define STORAGE_READ_ENVELOPES_MAX 256
 
 struct storage_job {
 	enum storage_job_kind kind;
@@ -67,7 +74,9 @@ struct storage_job {
 	uint8_t *read_body; /* STORAGE_READ(_ENTRIES) result: malloc'd, owned by the caller after
 	                       done() */
 	size_t read_len;
-	struct store_feed feed; /* feedapply: STORAGE_FEED's result */
+	struct store_feed feed; /* STORAGE_FEED's result */
+	size_t *read_lens;      /* STORAGE_READ_ENVELOPES, N_READ entries, the caller's */
+	size_t read_cap;        /* STORAGE_READ_ENVELOPES, the bodies' total by the caller */
 	int status; /* 0 or a CAIRN_E code, set before done() */
 	/* Runs on the loop thread once the job is durable (writes) or read (reads). The job is
 	 * no longer referenced by the storage thread when it runs, so it may free the job. */
@@ -78,7 +87,7 @@ struct storage_job {
 	int state;
 	uint64_t due_ms; /* a held job's end of hold, loop time (the storage thread) */
 
-	/* hsseen: STORAGE_CLAIM */
+	/* STORAGE_CLAIM */
 	uint8_t claim_key[32]; /* a keyed hash, never a handshake's key (conn.c) */
 	int64_t claim_until;   /* seconds since the epoch */
 	bool claim_fresh;      /* the result, with status 0 */

@@ -197,7 +197,7 @@ struct store_engine {
 	int (*feed_read)(void *store, struct store_feed *out);
 	void (*close)(void *store);
 
-	/* ---- hsseen: a handshake claimed once across nodes (docs/SCALING.md 4) ---- */
+	/* ---- a handshake claimed once across nodes (docs/SCALING.md 4) ---- */
 	/*
 	 * Claims each of KEYS[0..N) (N <= STORE_CLAIM_MAX) until UNTIL (seconds since the epoch),
 	 * once for every node on the store: FRESH[i] is true when this call claimed KEYS[i]
@@ -208,9 +208,23 @@ struct store_engine {
 	 */
 	int (*claim_once)(void *store, const uint8_t (*keys)[32], size_t n, int64_t until,
 	                  bool *fresh);
+
+	/* ---- batched envelope reads ---- */
+	/* Reads envelopes IDS[0..N) of mailbox MAILBOX (as read_envelope, in one read
+	 * transaction or statement), their bodies one after the other into OUT (capacity CAP)
+	 * in the order of IDS; LENS[i] is body i's length, or STORE_ABSENT if it is not stored
+	 * (acknowledged or expired meanwhile: the others are still read). Only MAILBOX's rows
+	 * are read (an id of another mailbox is absent). Returns 0, CAIRN_ENOBUFS if the bodies
+	 * do not fit, or CAIRN_ESTORAGE; on error LENS is unspecified. May be NULL: the caller
+	 * then uses read_envelope once per id. */
+	int (*read_envelopes)(void *store, uint64_t mailbox, const uint64_t *ids, size_t n,
+	                      uint8_t *out, size_t cap, size_t *lens);
 };
 
 #define STORE_CLAIM_MAX 256 /* keys one claim_once takes at most */
+
+/* read_envelopes: the length of an envelope that is not stored. */
+#define STORE_ABSENT SIZE_MAX
 
 /* SQLite: WAL, synchronous=FULL, envelopes in a rowid table with no secondary index. */
 extern const struct store_engine store_sqlite;

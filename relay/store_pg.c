@@ -403,6 +403,7 @@ const struct store_engine store_pg = {
     .read_envelope = pg_read_envelope,
     .read_log_entry = pg_read_log_entry,
     .read_log_entries = pg_read_log_entries,
+    .read_envelopes = pg_read_envelopes, /* store_pg_read.c */
     .disk_bytes = pg_disk_bytes,
     .reclaim = NULL,    /* the database's own space is PostgreSQL's to manage */
     .free_bytes = NULL, /* VACUUM's free space is not ours to count */

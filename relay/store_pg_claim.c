@@ -18,8 +18,9 @@
  * answered there; only a replay of it to another node within its clock window would pass,
  * the window the design accepts for a database crash. In exchange a claim does not wait
  * for a WAL flush (and a synchronous standby's): the handshake's latency is one round trip,
- * and claims do not share the disk's flushes with the envelopes' commits (figures in
- * /work/notes/hsseen.md).
+ * and claims do not share the disk's flushes with the envelopes' commits (a one-key claim
+ * took 97-138 us so against 354-393 us with synchronous_commit on, on the test machine:
+ * test_relay_store_pgclaim's test_claim_latency).
  */
 #include <stdlib.h>
 #include <string.h>

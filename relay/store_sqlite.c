@@ -61,6 +61,7 @@ static const char *const stmt_sql[STMT_COUNT] = {
     /* A rowid range: SQLite seeks to the table's left edge and stops at the bound. */
     [STMT_EXPIRE] = "DELETE FROM envelopes WHERE id <= ?1",
     [STMT_READ] = "SELECT body FROM envelopes WHERE id = ?1",
+    [STMT_READ_OF_MAILBOX] = "SELECT body FROM envelopes WHERE id = ?1 AND mailbox = ?2",
     /* Only ever raised: a mark is a promise that no id below it will be handed out again. */
     [STMT_ID_MARK] = "INSERT INTO meta (key, value) VALUES ('envelope_id_mark', ?1)"
                      " ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
@@ -641,6 +642,45 @@ static int sqlite_read_envelope(void *store, uint64_t mailbox, uint64_t id, uint
 	return store_sqlite_read_body(st->stmt[STMT_READ], id, out, cap, len);
 }
 
+/*
+ * the engine's read_envelopes (store.h). One read transaction around the batch (one
+ * WAL snapshot and read lock instead of one per envelope, as store_sqlite_read_log_entries),
+ * one persistent statement stepped per id: ids increase, so each lookup walks the pages the
+ * last one left in the cache. Between commits on the storage thread, like the log's.
+ */
+static int sqlite_read_envelopes(void *store, uint64_t mailbox, const uint64_t *ids, size_t n,
+                                 uint8_t *out, size_t cap, size_t *lens)
+{
+	struct store_sqlite *st = store;
+	if (n > 0 && (ids == NULL || lens == NULL || out == NULL))
+		return CAIRN_EINVAL;
+	if (n == 0)
+		return 0;
+	sqlite3_stmt *s = st->stmt[STMT_READ_OF_MAILBOX];
+	int rc = bind_id(s, 2, mailbox);
+	if (rc == 0)
+		rc = step_done(st->log_stmt[LOG_STMT_READ_BEGIN]);
+	size_t sum = 0;
+	for (size_t i = 0; rc == 0 && i < n; i++) {
+		size_t len = 0;
+		rc = store_sqlite_read_body(s, ids[i], out + sum, cap - sum, &len);
+		if (rc == CAIRN_EDENIED) {
+			lens[i] = STORE_ABSENT;
+			rc = 0;
+			continue;
+		}
+		lens[i] = len;
+		sum += len;
+	}
+	/* COMMIT of a read transaction writes nothing; it ends it whatever a read returned. */
+	if (sqlite3_get_autocommit(st->db) == 0) {
+		int end = step_done(st->log_stmt[LOG_STMT_READ_END]);
+		if (rc == 0)
+			rc = end;
+	}
+	return rc;
+}
+
 /* The same for log entry ID. */
 static int sqlite_read_log_entry(void *store, uint64_t id, uint8_t *out, size_t cap, size_t *len)
 {
@@ -709,4 +749,5 @@ const struct store_engine store_sqlite = {
     .reclaim = sqlite_reclaim,
     .free_bytes = sqlite_free_bytes,
     .close = sqlite_close,
+    .read_envelopes = sqlite_read_envelopes,
 };

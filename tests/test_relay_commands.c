@@ -435,6 +435,183 @@ static void test_create_budget_refills(void **state)
 	expect_nothing(owner);
 }
 
+/* ---- drain: stored envelopes read back in batches --------------------------------------- */
+
+/* Stores N envelopes (env-0 .. env-N-1) for B's owner, offline, all durable. */
+static void store_offline(struct conn *sender, const struct box *b, int n)
+{
+	for (int i = 0; i < n; i++)
+		send_env(sender, b, 500 + (uint32_t)i, i, NULL);
+	settle();
+	for (int i = 0; i < n; i++)
+		expect_ok(sender, 500 + (uint32_t)i);
+}
+
+/* A fresh connection of B's owner, authenticated and subscribed as request RID. */
+static struct conn *subscribe_again(const struct box *b, uint32_t rid)
+{
+	struct conn *c = open_conn();
+	auth(c, b, rid - 1, true);
+	expect_ok(c, rid - 1);
+	on_mailbox(c, CAIRN_CMD_SUBSCRIBE, b, rid, 0);
+	expect_ok(c, rid);
+	return c;
+}
+
+/* A mailbox of B's with a backlog of N envelopes stored while its owner was offline; the owner
+ * (returned) then subscribes as request 9. The sender in *SENDER when set. */
+static struct conn *backlog(struct box *b, int n, struct conn **sender)
+{
+	struct conn *owner = open_conn(), *s = open_conn();
+	create(owner, b);
+	store_offline(s, b, n);
+	if (sender != NULL)
+		*sender = s;
+	on_mailbox(owner, CAIRN_CMD_SUBSCRIBE, b, 9, 0);
+	expect_ok(owner, 9);
+	return owner;
+}
+
+/* Receives and acknowledges everything, checking that envelope FIRST..N-1 come exactly once
+ * in order; returns their ids in IDS (when set). */
+static void drain_all(struct conn *c, const struct box *b, uint32_t sub_rid, int first, int n,
+                      uint64_t *ids)
+{
+	uint32_t rid = 1000;
+	for (int next = first; next < n;) {
+		settle();
+		int got = 0;
+		for (struct reply *r; (r = next_reply(c)) != NULL;) {
+			if (r->type == CAIRN_REPLY_OK)
+				continue;
+			c->seen--;
+			uint64_t id;
+			assert_int_equal(expect_envelope(c, sub_rid, &id), next);
+			if (ids != NULL)
+				ids[next] = id;
+			next++;
+			got++;
+			on_mailbox(c, CAIRN_CMD_ACK, b, rid++, id);
+		}
+		assert_true(got > 0); /* each round delivers: nothing is stuck */
+	}
+	settle();
+	for (struct reply *r; (r = next_reply(c)) != NULL;)
+		assert_int_equal(r->type, CAIRN_REPLY_OK);
+}
+
+/* A subscriber coming back to a backlog: its bodies are read in one batch job (not one read
+ * per envelope), delivered once each in id order, and every body read back is released. */
+static void test_drain_reads_in_batches(void **state)
+{
+	(void)state;
+	struct box b;
+	struct conn *owner = backlog(&b, 10, NULL);
+	settle();
+	assert_int_equal(memstorage_envelope_batch_reads(relay->storage), 1);
+	assert_int_equal(relay->read_back_bytes, 10 * 5); /* all ten "env-N" within the budget */
+	drain_all(owner, &b, 9, 0, 10, NULL);
+	assert_int_equal(memstorage_envelope_batch_reads(relay->storage), 1);
+	assert_int_equal(memstorage_envelopes(relay->storage), 0);
+	assert_int_equal(relay->read_back_bytes, 0);
+}
+
+/* [limits] read_ahead_bytes 0: only the two windows are read ahead; the rest follows as the
+ * subscriber acknowledges, still in order and exactly once. */
+static void test_drain_read_ahead_budget(void **state)
+{
+	(void)state;
+	cfg.read_ahead_bytes = 0;
+	struct box b;
+	struct conn *owner = backlog(&b, 10, NULL);
+	settle();
+	assert_int_equal(relay->read_back_bytes, 2 * WINDOW * 5);
+	drain_all(owner, &b, 9, 0, 10, NULL);
+	assert_int_equal(memstorage_envelope_batch_reads(relay->storage), 2);
+	assert_int_equal(relay->read_back_bytes, 0);
+}
+
+/* Races with a batch the storage has taken: an envelope of it acknowledged (its delete
+ * follows the read, it is never delivered), then its subscriber gone (the bodies are dropped
+ * when the batch returns), then the mailbox deleted (nothing of the batch is kept). */
+static void test_drain_races_with_a_taken_batch(void **state)
+{
+	(void)state;
+	struct conn *sender;
+	struct box b;
+	struct conn *owner = backlog(&b, 8, &sender);
+	/* Learn the ids: a first subscription, closed without acknowledging. */
+	settle();
+	uint64_t ids[WINDOW];
+	for (int i = 0; i < WINDOW; i++)
+		assert_int_equal(expect_envelope(owner, 9, &ids[i]), i);
+	close_conn(owner);
+	settle();
+	assert_int_equal(relay->read_back_bytes, 0); /* offline mailboxes keep no bodies */
+
+	/* ACK while the batch is taken. */
+	struct conn *c = subscribe_again(&b, 11);
+	assert_true(memstorage_take_batch(relay->storage) >= 1);
+	on_mailbox(c, CAIRN_CMD_ACK, &b, 12, ids[0]);
+	expect_ok(c, 12);
+	settle();
+	drain_all(c, &b, 11, 1, 8, NULL); /* env-0 never comes; env-1 .. env-7 do, once */
+	assert_int_equal(memstorage_envelopes(relay->storage), 0);
+	assert_int_equal(relay->read_back_bytes, 0);
+	store_offline(sender, &b, 5);
+
+	/* The subscriber gone while the batch is taken. */
+	close_conn(c);
+	settle();
+	c = subscribe_again(&b, 21);
+	assert_true(memstorage_take_batch(relay->storage) >= 1);
+	close_conn(c);
+	settle();
+	assert_int_equal(relay->read_back_bytes, 0);
+	assert_int_equal(memstorage_envelopes(relay->storage), 5);
+
+	/* The mailbox deleted while the batch is taken. */
+	c = subscribe_again(&b, 31);
+	assert_true(memstorage_take_batch(relay->storage) >= 1);
+	struct conn *creator = open_conn();
+	auth(creator, &b, 32, true);
+	expect_ok(creator, 32);
+	on_mailbox(creator, CAIRN_CMD_DELETE, &b, 33, 0);
+	settle();
+	expect_ok(creator, 33);
+	assert_int_equal(relay->read_back_bytes, 0);
+	assert_int_equal(memstorage_envelopes(relay->storage), 0);
+	assert_null(mailbox_by_recipient(&relay->mailboxes, b.recipient_id));
+}
+
+/* A batch that cannot be read: nothing is delivered or lost, the subscription ends with
+ * END storage (asking again at once could spin on a failing disk), the bodies are released, and the
+ * next subscription gets everything in order. */
+static void test_drain_read_failure(void **state)
+{
+	(void)state;
+	struct box b;
+	struct conn *owner = backlog(&b, 6, NULL);
+	memstorage_fail_reads(relay->storage, true); /* before the batch runs */
+	settle();
+	struct reply *end = next_reply(owner);
+	assert_non_null(end);
+	assert_int_equal(end->type, CAIRN_REPLY_END);
+	assert_int_equal(end->request_id, 9);
+	assert_int_equal(end->code, (uint32_t)-CAIRN_ESTORAGE);
+	expect_nothing(owner);
+	assert_int_equal(relay->read_back_bytes, 0);
+	assert_int_equal(memstorage_envelopes(relay->storage), 6);
+	struct mailbox *mb = mailbox_by_recipient(&relay->mailboxes, b.recipient_id);
+	assert_non_null(mb);
+	assert_null(mb->subscriber);
+	memstorage_fail_reads(relay->storage, false);
+	on_mailbox(owner, CAIRN_CMD_SUBSCRIBE, &b, 10, 0);
+	expect_ok(owner, 10);
+	drain_all(owner, &b, 10, 0, 6, NULL);
+	assert_int_equal(memstorage_envelopes(relay->storage), 0);
+}
+
 int main(void)
 {
 	if (sodium_init() < 0)
@@ -450,6 +627,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_idle_mailbox_expiry, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_connection_limits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_create_budget_refills, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_drain_reads_in_batches, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_drain_read_ahead_budget, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_drain_races_with_a_taken_batch, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_drain_read_failure, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

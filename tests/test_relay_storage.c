@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -399,6 +400,104 @@ static void test_reads_return_bodies(void **state)
 	close_storage(f, s);
 }
 
+/* drain: a STORAGE_READ_ENVELOPES job reads its mailbox's bodies into one buffer in the order
+ * asked, absent ones (deleted, or another mailbox's) as STORE_ABSENT; more bytes than the
+ * caller counted fail the job and leave it no buffer. */
+static void test_batched_read(void **state)
+{
+	struct fixture *f = *state;
+	struct storage *s;
+	assert_int_equal(storage_open(&f->loop, &ENGINE, storage_params(f->dir), NULL, NULL, &s),
+	                 0);
+	struct tjob w[4], r[2];
+	for (size_t i = 0; i < 3; i++) {
+		tjob_write(&w[i], f, put_op(i + 1, body_1k, 100 * (uint32_t)(i + 1)));
+		storage_submit(s, &w[i].job);
+	}
+	struct store_op other = put_op(4, body_1k, 1024);
+	other.mailbox_id = 2;
+	tjob_write(&w[3], f, other);
+	storage_submit(s, &w[3].job);
+	assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+
+	static const uint64_t ids[] = {3, 4, 9, 1, 2};
+	size_t lens[5];
+	for (size_t i = 0; i < 2; i++) {
+		memset(&r[i], 0, sizeof(r[i]));
+		r[i].f = f;
+		r[i].job.kind = STORAGE_READ_ENVELOPES;
+		r[i].job.read_mailbox = 1;
+		r[i].job.read_ids = ids;
+		r[i].job.n_read = 5;
+		r[i].job.read_lens = lens;
+		r[i].job.read_cap = 600 - i; /* the second: one byte short */
+		r[i].job.done = tjob_done;
+		r[i].job.data = &r[i];
+	}
+	storage_submit(s, &r[0].job);
+	assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(r[0].calls, 1);
+	assert_true(r[0].on_loop_thread);
+	assert_int_equal(r[0].job.status, 0);
+	assert_int_equal(r[0].job.read_len, 600);
+	assert_int_equal(lens[0], 300);
+	assert_int_equal(lens[1], STORE_ABSENT);
+	assert_int_equal(lens[2], STORE_ABSENT);
+	assert_int_equal(lens[3], 100);
+	assert_int_equal(lens[4], 200);
+	assert_memory_equal(r[0].job.read_body, body_1k, 600);
+	free(r[0].job.read_body);
+
+	storage_submit(s, &r[1].job);
+	assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(r[1].job.status, CAIRN_ENOBUFS);
+	assert_null(r[1].job.read_body);
+	assert_int_equal(r[1].job.read_len, 0);
+	close_storage(f, s);
+}
+
+/* drain: a read queued beside writes is handed back before those writes commit, so a
+ * subscriber reading a backlog waits neither for the gathering time nor for the fsync of the
+ * deletes its ACKs queued. Here the commit is held at the gate: the read comes back while it
+ * is held, and the write only after. */
+static void test_read_not_behind_commit(void **state)
+{
+	struct fixture *f = *state;
+	struct storage *s;
+	assert_int_equal(
+	    storage_open(&f->loop, &gate_engine, storage_params(f->dir), NULL, NULL, &s), 0);
+	struct tjob w, d, r;
+	tjob_write(&w, f, put_op(1, body_1k, sizeof(body_1k)));
+	storage_submit(s, &w.job);
+	assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(w.job.status, 0);
+
+	gate_set(true, false);
+	tjob_write(
+	    &d, f,
+	    (struct store_op){.kind = STORE_ENVELOPE_DELETE, .mailbox_id = 1, .envelope_id = 2});
+	tjob_read(&r, f, 1);
+	storage_submit(s, &d.job);
+	storage_submit(s, &r.job);
+	gate_wait_entered();
+	/* The commit is held: the read must come back all the same (bounded wait). */
+	for (int i = 0; i < 2000 && r.calls == 0; i++) {
+		uv_run(&f->loop, UV_RUN_NOWAIT);
+		if (r.calls == 0)
+			nanosleep(&(struct timespec){0, 1000000}, NULL);
+	}
+	assert_int_equal(r.calls, 1);
+	assert_int_equal(d.calls, 0);
+	assert_int_equal(r.job.status, 0);
+	assert_int_equal(r.job.read_len, sizeof(body_1k));
+	free(r.job.read_body);
+	gate_set(false, false);
+	assert_int_equal(uv_run(&f->loop, UV_RUN_DEFAULT), 0);
+	assert_int_equal(d.calls, 1);
+	assert_int_equal(d.job.status, 0);
+	close_storage(f, s);
+}
+
 static void test_close_drains_everything(void **state)
 {
 	struct fixture *f = *state;
@@ -614,6 +713,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_held_writes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_failed_commit_fails_every_write, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reads_return_bodies, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_batched_read, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_read_not_behind_commit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_close_drains_everything, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_open_loads_store, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_kill_keeps_acknowledged_writes, setup, teardown),

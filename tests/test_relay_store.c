@@ -329,6 +329,55 @@ static void test_read_envelope(void **state)
 	assert_int_equal(len, sizeof(big));
 }
 
+/* drain: read_envelopes reads one mailbox's envelopes in the order asked, in one call; an id
+ * that is not stored, or is another mailbox's, is STORE_ABSENT and the others are still read;
+ * bodies that do not fit are CAIRN_ENOBUFS; an empty batch reads nothing. */
+static void test_read_envelopes(void **state)
+{
+	struct fixture *f = *state;
+	assert_non_null(ENGINE.read_envelopes);
+	put_range(f, 1, 1, 4, 40); /* mailbox 1: ids 1..4 */
+	put_range(f, 2, 5, 6, 50); /* mailbox 2: ids 5, 6 */
+	put_range(f, 1, 7, 7, 0);  /* mailbox 1: an empty body */
+	struct store_op del = envelope_delete(1, 3);
+	commit_ok(f, &del, 1);
+	reopen(f);
+
+	static const uint64_t ids[] = {4, 3, 5, 1, 99, 7, UINT64_MAX, 2};
+	static const size_t want[] = {
+	    40, STORE_ABSENT, STORE_ABSENT, 40, STORE_ABSENT, 0, STORE_ABSENT, 40};
+	enum { N = sizeof(ids) / sizeof(ids[0]) };
+	uint8_t out[4 * 40 + 1];
+	size_t lens[N];
+	memset(out, 0xee, sizeof(out));
+	assert_int_equal(ENGINE.read_envelopes(f->store, 1, ids, N, out, sizeof(out), lens), 0);
+	size_t off = 0;
+	for (size_t i = 0; i < N; i++) {
+		assert_int_equal(lens[i], want[i]);
+		for (size_t k = 0; want[i] != STORE_ABSENT && k < want[i]; k++)
+			assert_int_equal(out[off + k], ids[i] & 0xff);
+		off += want[i] == STORE_ABSENT ? 0 : want[i];
+	}
+	assert_int_equal(off, 120);
+	assert_int_equal(out[off], 0xee); /* nothing written past the bodies */
+
+	/* Mailbox 2 sees its own two and none of mailbox 1's. */
+	assert_int_equal(ENGINE.read_envelopes(f->store, 2, ids, N, out, sizeof(out), lens), 0);
+	for (size_t i = 0; i < N; i++)
+		assert_int_equal(lens[i], ids[i] == 5 ? 50 : STORE_ABSENT);
+
+	/* One byte short: refused, and the engine still works after it. */
+	assert_int_equal(ENGINE.read_envelopes(f->store, 1, ids, N, out, 119, lens), CAIRN_ENOBUFS);
+	assert_int_equal(ENGINE.read_envelopes(f->store, 1, ids, 1, out, 40, lens), 0);
+	assert_int_equal(lens[0], 40);
+	assert_int_equal(ENGINE.read_envelopes(f->store, 1, ids, 0, out, 0, lens), 0);
+	/* And the batch left no read transaction open: a write commits. */
+	del = envelope_delete(1, 4);
+	commit_ok(f, &del, 1);
+	assert_int_equal(ENGINE.read_envelopes(f->store, 1, ids, 1, out, 40, lens), 0);
+	assert_int_equal(lens[0], STORE_ABSENT);
+}
+
 static void test_failing_batch_applies_nothing(void **state)
 {
 	struct fixture *f = *state;
@@ -649,6 +698,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_mailbox_delete_cost_is_its_own, setup, teardown),
 #endif
 	    cmocka_unit_test_setup_teardown(test_read_envelope, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_read_envelopes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_failing_batch_applies_nothing, setup, teardown),
 #ifndef CAIRN_TEST_PG
 	    cmocka_unit_test_setup_teardown(test_files_are_private, setup, teardown),

@@ -94,6 +94,8 @@
 /* [disk_reserve]: the reserve file given up when the data dir's disk is full; as large as the
  * relay's WAL may grow (journal_size_limit), so its checkpoint fits. */
 #define CAIRN_DEFAULT_DISK_RESERVE (64ull << 20)
+/* [limits] read_ahead_bytes (drain, delivery.c): bodies read back held beyond two windows each */
+#define CAIRN_DEFAULT_READ_AHEAD_BYTES (64ull << 20)
 /* Intake mailboxes (docs/PROTOCOL.md 5.10): each one's quotas, in place of the mailbox
  * quotas above; how far a proof of work's time may be from the relay's clock; and how many
  * used works the relay remembers (32 MiB at the default: 24 bytes each, plus a half-full
