@@ -217,9 +217,15 @@ static void on_feed_done(struct storage_job *job)
 		          "feed is kept; stopping, to start again from the store");
 		feed_lost(relay, CAIRN_ESTATE);
 	} else if (job->status != 0) {
-		/* Tried again at the next wake or tick. */
-		log_warn("change feed: cannot read it: %s", cairn_strerror(job->status));
+		/* Tried again at the next wake or tick; said once, not once a second. */
+		if (!relay->feed_failing)
+			log_warn("change feed: cannot read it: %s (trying again every second)",
+			         cairn_strerror(job->status));
+		relay->feed_failing = true;
 	} else {
+		if (relay->feed_failing)
+			log_warn("change feed: read again");
+		relay->feed_failing = false;
 		for (size_t i = 0; i < feed.n; i++) {
 			int rc = feed_apply(relay, feed.rows[i].ops, feed.rows[i].len);
 			if (rc != 0) {

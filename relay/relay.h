@@ -204,6 +204,7 @@ struct relay {
 	struct storage_job feed_job;
 	bool feed_reading;
 	bool feed_again;
+	bool feed_failing; /* the last read failed (logged once until one succeeds) */
 	/* A CAIRN_E code: this node can no longer follow the feed (feed.c); FEED_LOST (server.c;
 	 * NULL in tests) stops the relay, which exits with an error and starts again. */
 	int exit_code;
