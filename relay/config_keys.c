@@ -76,7 +76,7 @@ const struct key_spec config_keys[] = {
     NUM("limits", "disk_reserve", disk_reserve, V_BYTES, 0, UINT64_C(1) << 40,
         "a file of this size the relay keeps in its data directory and deletes when the disk "
         "fills up, so ACKs and expiry still free room; 0 = none"),
-    /* [limits] read_ahead_bytes: drain (delivery.c) */
+    /* [limits] read_ahead_bytes: how far a drain reads ahead (delivery.c) */
     NUM("limits", "read_ahead_bytes", read_ahead_bytes, V_BYTES, 0, UINT64_C(1) << 40,
         "envelope bodies read back from the store and held for subscribers, relay-wide, "
         "beyond two delivery windows each; 0 = two windows only"),
