@@ -287,32 +287,41 @@ static void test_mailbox_delete(void **state)
 	expect_error(owner, 5, CAIRN_EDENIED);
 }
 
+/* Creates a log with a random id (written to LOG_ID) through W: what the other node's entries
+ * are applied to. */
+static struct glog *create_log(struct conn *w, uint8_t log_id[CAIRN_LOG_ID_LEN])
+{
+	uint8_t cred[32], del[32];
+	randombytes_buf(log_id, CAIRN_LOG_ID_LEN);
+	randombytes_buf(cred, sizeof(cred));
+	randombytes_buf(del, sizeof(del));
+	struct cairn_msg create = {.type = CAIRN_CMD_LOG_CREATE,
+	                           .request_id = 1,
+	                           .log_id = log_id,
+	                           .credential = cred,
+	                           .delete_digest = del};
+	command(w, &create);
+	settle();
+	expect_ok(w, 1);
+	struct glog *log = glog_by_log_id(&relay->logs, log_id);
+	assert_non_null(log);
+	return log;
+}
+
 /* An entry the other node appended to a log reaches a follower here. */
 static void test_log_entry_wakes_follower(void **state)
 {
 	(void)state;
 	become_node();
 	struct conn *w = open_conn(), *f = open_conn();
-	uint8_t log_id[CAIRN_LOG_ID_LEN], cred[32], del[32];
-	randombytes_buf(log_id, sizeof(log_id));
-	randombytes_buf(cred, sizeof(cred));
-	randombytes_buf(del, sizeof(del));
-	struct cairn_msg create_log = {.type = CAIRN_CMD_LOG_CREATE,
-	                               .request_id = 1,
-	                               .log_id = log_id,
-	                               .credential = cred,
-	                               .delete_digest = del};
-	command(w, &create_log);
-	settle();
-	expect_ok(w, 1);
+	uint8_t log_id[CAIRN_LOG_ID_LEN];
+	struct glog *log = create_log(w, log_id);
 	struct cairn_msg read = {
 	    .type = CAIRN_CMD_LOG_READ, .request_id = 100, .log_id = log_id, .seq = 1, .follow = 1};
 	command(f, &read);
 	struct reply *r = next_reply(f);
 	assert_non_null(r);
 	assert_int_equal(r->type, CAIRN_REPLY_LOG_STATE);
-	struct glog *log = glog_by_log_id(&relay->logs, log_id);
-	assert_non_null(log);
 	struct store_op entry = {.kind = STORE_LOG_ENTRY_PUT,
 	                         .envelope_id = other_id(relay->next_envelope_id),
 	                         .log_key = log->rec.id,
@@ -340,20 +349,8 @@ static void test_log_entry_in_seq_order(void **state)
 	(void)state;
 	become_node();
 	struct conn *w = open_conn(), *rd = open_conn();
-	uint8_t log_id[CAIRN_LOG_ID_LEN], cred[32], del[32];
-	randombytes_buf(log_id, sizeof(log_id));
-	randombytes_buf(cred, sizeof(cred));
-	randombytes_buf(del, sizeof(del));
-	struct cairn_msg create_log = {.type = CAIRN_CMD_LOG_CREATE,
-	                               .request_id = 1,
-	                               .log_id = log_id,
-	                               .credential = cred,
-	                               .delete_digest = del};
-	command(w, &create_log);
-	settle();
-	expect_ok(w, 1);
-	struct glog *log = glog_by_log_id(&relay->logs, log_id);
-	assert_non_null(log);
+	uint8_t log_id[CAIRN_LOG_ID_LEN];
+	struct glog *log = create_log(w, log_id);
 	static const uint64_t order[] = {1, 3, 2, 2};
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
 		struct store_op entry = {.kind = STORE_LOG_ENTRY_PUT,
