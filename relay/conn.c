@@ -295,11 +295,11 @@ struct hs_work {
 	uv_work_t req;
 	struct conn *c;
 	struct channel_hello hello;
-	struct storage_job claim; /* several nodes on one store */
+	struct storage_job claim; /* Several nodes on one store */
 };
 
 /*
- * with several nodes on one store (docs/SCALING.md 4), a message 1 that passed this
+ * With several nodes on one store (docs/SCALING.md 4), a message 1 that passed this
  * node's replay cache is also claimed in the store before message 2 is queued, so that the
  * same message 1 replayed to another node finds it claimed: silence there, as for any failed
  * handshake (PROTOCOL.md 2.2). The store sees a BLAKE2b of the ephemeral key keyed by the
@@ -378,7 +378,7 @@ out:
 	hs_free(w);
 }
 
-/* a claim that failed for the store, or was not taken: silence (fail closed). */
+/* A claim that failed for the store, or was not taken: silence (fail closed). */
 static void hs_claim_failed(struct relay *relay, bool store)
 {
 	relay->stats.handshake_claims_failed++;
@@ -410,7 +410,7 @@ static void hs_claim_done(struct storage_job *job)
 }
 
 /*
- * checks W's message 1 against this node's replay cache and hands its claim to the
+ * Checks W's message 1 against this node's replay cache and hands its claim to the
  * storage thread. Returns 0 (W now belongs to the claim), or the handshake's error.
  */
 static int hs_claim(struct hs_work *w)

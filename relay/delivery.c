@@ -14,7 +14,7 @@
 #include "relay.h"
 
 /*
- * one batched read of a mailbox's next envelopes (STORAGE_READ_ENVELOPES, one read
+ * One batched read of a mailbox's next envelopes (STORAGE_READ_ENVELOPES, one read
  * transaction). Each envelope in it is READING with its own job never submitted, so an ACK or
  * a DROP meanwhile cannot take its read back and waits in READING_ACKED or READING_LEFT for the
  * batch, whose done() runs before that envelope's DELETE's (the batch was queued first).
@@ -110,7 +110,7 @@ static void on_batch_done(struct storage_job *job)
 		deliver(relay, mb);
 }
 
-/* envelopes read ahead of the cursor at most, when [limits] read_ahead_bytes has room
+/* Envelopes read ahead of the cursor at most, when [limits] read_ahead_bytes has room
  * beyond the two windows every subscriber gets: deep enough that a drain does not wait while
  * the storage thread commits (and fsyncs) the deletes its ACKs queued. */
 #define READ_AHEAD_MAX 1024

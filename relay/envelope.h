@@ -111,7 +111,7 @@ struct envelope {
 	/* A BUNDLED's (owned, freed with the envelope) or NULL. Its write is never cancelled,
 	 * so the seen row reaches the disk even when the owner acknowledges at once. */
 	struct bundle_mark *bundle;
-	/* made to be read back (delivery.c), its LEN counted in relay->read_back_bytes
+	/* Made to be read back (delivery.c), its LEN counted in relay->read_back_bytes
 	 * until it is freed */
 	bool read_back;
 };

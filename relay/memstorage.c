@@ -42,7 +42,7 @@ struct memstorage {
 	size_t intake_len, intake_cap;
 	/* Bundle seen rows written (with their envelopes) and STORE_BUNDLE_EXPIRE ops run. */
 	uint64_t bundle_rows, bundle_expires;
-	/* change-feed rows of other nodes (memstorage_feed_push), oldest first, not
+	/* Change-feed rows of other nodes (memstorage_feed_push), oldest first, not
 	 * yet read by a STORAGE_FEED job; and how many reads to fail (memstorage_feed_fail). */
 	struct store_feed_row *feed;
 	size_t feed_len, feed_cap;

@@ -52,7 +52,7 @@ unsigned memstorage_work_bits(const struct storage *s, uint64_t mailbox_id);
 uint64_t memstorage_bundle_rows(const struct storage *s, uint64_t *expires);
 
 /*
- * several nodes on one store (store.h feed_read). memstorage_feed_push queues a
+ * Several nodes on one store (store.h feed_read). memstorage_feed_push queues a
  * change-feed row of node NODE (OPS[0..LEN) copied), which the next STORAGE_FEED job reads
  * (at most STORE_FEED_ROWS_MAX at a time, `more` set when more wait); memstorage_commit_other
  * applies OPS[0..N) to the store as another node's commit would (so a body it put can be

@@ -48,7 +48,7 @@ struct relay_stats {
 	/* [metrics] (metrics.h) */
 	uint64_t handshakes_accepted;
 	uint64_t refused[RELAY_WIRE_CODES]; /* ERROR replies by wire code (index 1..15) */
-	/* handshakes refused because the store could not claim them, or too many
+	/* Handshakes refused because the store could not claim them, or too many
 	 * claims were waiting (conn.c); counted in handshakes_failed too */
 	uint64_t handshake_claims_failed;
 };
@@ -188,7 +188,7 @@ struct relay {
 	bool bundle_expiring;
 	int64_t bundle_expired_at;
 
-	/* several nodes on one store ([store] node != 0) claim each handshake in the
+	/* Several nodes on one store ([store] node != 0) claim each handshake in the
 	 * store before they answer it (conn.c): the claims waiting for the storage thread, at
 	 * most CONN_CLAIMS_MAX, and whether the last one failed for the store (logged once). */
 	uint32_t claims_pending;

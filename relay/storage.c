@@ -367,7 +367,7 @@ static void run_read_entries(struct thread_storage *s, struct storage_job *job)
 	job->status = rc;
 }
 
-/* the batch's claims, STORE_CLAIM_MAX per engine call (each one transaction). */
+/* The batch's claims, STORE_CLAIM_MAX per engine call (each one transaction). */
 static void run_claims(struct thread_storage *s, struct storage_job *batch)
 {
 	struct storage_job *jobs[STORE_CLAIM_MAX];
@@ -420,7 +420,7 @@ static void hand_back(struct thread_storage *s, struct job_list *list)
 }
 
 /*
- * under mu, serves the envelope reads queued now and hands them back at once, before
+ * Under mu, serves the envelope reads queued now and hands them back at once, before
  * the writes beside them are gathered and committed: a subscriber draining a backlog then
  * waits for neither the gathering time nor the fsync of the deletes its ACKs queued. They
  * read what earlier batches committed, as the rules in storage.h say; the writes queued with
@@ -530,7 +530,7 @@ static void *storage_thread(void *arg)
 			else if (j->kind == STORAGE_READ_ENVELOPES)
 				run_read_envelopes(s, j); /* drain */
 		}
-		/* claims before the writes, so a handshake does not wait for their
+		/* Claims before the writes, so a handshake does not wait for their
 		 * fsync. */
 		run_claims(s, batch.head);
 		uint64_t committed = 0, transactions = 0;

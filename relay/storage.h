@@ -45,15 +45,15 @@ enum storage_job_kind {
 	 * length); READ_LEN is the total. If one is absent (deleted by a batch committed before
 	 * this read ran), the job fails with CAIRN_EDENIED and READ_BODY is NULL. */
 	STORAGE_READ_ENTRIES,
-	/* claim CLAIM_KEY until CLAIM_UNTIL for every node on the store (store.h
+	/* Claim CLAIM_KEY until CLAIM_UNTIL for every node on the store (store.h
 	 * claim_once); CLAIM_FRESH says whether this claim was the first. The claims waiting are
 	 * taken together, after the batch's reads and before its writes, at most
 	 * STORE_CLAIM_MAX per engine call. An engine without claim_once fails it (CAIRN_ESTATE). */
 	STORAGE_CLAIM,
-	/* the rows other nodes committed (store.h feed_read, engines that have it),
+	/* The rows other nodes committed (store.h feed_read, engines that have it),
 	 * into FEED, which the job then owns (store_feed_free); STATUS is feed_read's. */
 	STORAGE_FEED,
-	/* read the bodies of envelopes READ_IDS[0..N_READ) of READ_MAILBOX (at most
+	/* Read the bodies of envelopes READ_IDS[0..N_READ) of READ_MAILBOX (at most
 	 * STORAGE_READ_ENVELOPES_MAX, borrowed until done), READ_CAP bytes in all by the caller's
 	 * count, into one buffer READ_BODY, concatenated in that order; READ_LENS[i] (the
 	 * caller's array) gets each length, or STORE_ABSENT for one no longer stored. */
@@ -61,7 +61,7 @@ enum storage_job_kind {
 };
 
 #define STORAGE_READ_ENTRIES_MAX 64
-/* envelopes one STORAGE_READ_ENVELOPES job reads at most. */
+/* Envelopes one STORAGE_READ_ENVELOPES job reads at most. */
 #define STORAGE_READ_ENVELOPES_MAX 256
 
 struct storage_job {

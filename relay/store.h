@@ -197,7 +197,7 @@ struct store_engine {
 	int (*feed_read)(void *store, struct store_feed *out);
 	void (*close)(void *store);
 
-	/* ---- a handshake claimed once across nodes (docs/SCALING.md 4) ---- */
+	/* ---- A handshake claimed once across nodes (docs/SCALING.md 4) ---- */
 	/*
 	 * Claims each of KEYS[0..N) (N <= STORE_CLAIM_MAX) until UNTIL (seconds since the epoch),
 	 * once for every node on the store: FRESH[i] is true when this call claimed KEYS[i]
@@ -209,7 +209,7 @@ struct store_engine {
 	int (*claim_once)(void *store, const uint8_t (*keys)[32], size_t n, int64_t until,
 	                  bool *fresh);
 
-	/* ---- batched envelope reads ---- */
+	/* ---- Batched envelope reads ---- */
 	/* Reads envelopes IDS[0..N) of mailbox MAILBOX (as read_envelope, in one read
 	 * transaction or statement), their bodies one after the other into OUT (capacity CAP)
 	 * in the order of IDS; LENS[i] is body i's length, or STORE_ABSENT if it is not stored

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * the PostgreSQL engine's read_envelopes (store.h): one mailbox's envelopes in one
+ * The PostgreSQL engine's read_envelopes (store.h): one mailbox's envelopes in one
  * statement on its one partition, one round trip and one snapshot for a whole batch.
  */
 #include <stdint.h>

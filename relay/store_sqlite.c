@@ -643,7 +643,7 @@ static int sqlite_read_envelope(void *store, uint64_t mailbox, uint64_t id, uint
 }
 
 /*
- * the engine's read_envelopes (store.h). One read transaction around the batch (one
+ * The engine's read_envelopes (store.h). One read transaction around the batch (one
  * WAL snapshot and read lock instead of one per envelope, as store_sqlite_read_log_entries),
  * one persistent statement stepped per id: ids increase, so each lookup walks the pages the
  * last one left in the cache. Between commits on the storage thread, like the log's.
