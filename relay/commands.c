@@ -303,6 +303,8 @@ static void cmd_ack(struct peer *p, const struct cairn_msg *m)
 	 * against the connection's requests in flight for no gain to the owner.
 	 */
 	peer_reply_ok(p, m->request_id);
+	if (mb->acks < UINT32_MAX)
+		mb->acks++;
 	struct envelope *env = mailbox_ack(&relay->mailboxes, mb, (size_t)i);
 	if (env == NULL) {
 		/* Not in memory (acknowledged without this connection's delivery). */

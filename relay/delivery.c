@@ -115,16 +115,18 @@ static void on_batch_done(struct storage_job *job)
  * the storage thread commits (and fsyncs) the deletes its ACKs queued. */
 #define READ_AHEAD_MAX 1024
 
-/* Whether entry I (from the cursor) of a subscribed mailbox is read ahead now: within two
- * windows always (what envelope_park keeps in memory for a subscriber too), beyond that up to
- * READ_AHEAD_MAX while the relay's bodies read back stay within read_ahead_bytes. */
-static bool within_reach(const struct relay *relay, size_t from_cursor, uint64_t *extra,
-                         uint32_t len)
+/* Whether entry I (from the cursor) of MB, subscribed, is read ahead now: within two windows
+ * always (what envelope_park keeps in memory for a subscriber too), beyond that up to
+ * READ_AHEAD_MAX while the relay's bodies read back stay within read_ahead_bytes, and only as
+ * far past two windows as the subscriber has acknowledged since it subscribed: one that
+ * never reads (test_it_hostile_resources) holds two windows of bodies, not READ_AHEAD_MAX. */
+static bool within_reach(const struct relay *relay, const struct mailbox *mb, size_t from_cursor,
+                         uint64_t *extra, uint32_t len)
 {
 	size_t window = relay->cfg->delivery_window;
 	if (from_cursor < 2 * window)
 		return true;
-	if (from_cursor >= READ_AHEAD_MAX ||
+	if (from_cursor >= READ_AHEAD_MAX || from_cursor - 2 * window >= mb->acks ||
 	    relay->read_back_bytes + *extra + len > relay->cfg->read_ahead_bytes)
 		return false;
 	*extra += len;
@@ -153,7 +155,7 @@ static void read_ahead(struct relay *relay, struct mailbox *mb)
 	size_t window = relay->cfg->delivery_window;
 	uint64_t extra = 0;
 	size_t trigger = window;
-	if (READ_AHEAD_MAX / 2 > trigger && within_reach(relay, READ_AHEAD_MAX / 2, &extra, 0))
+	if (READ_AHEAD_MAX / 2 > trigger && within_reach(relay, mb, READ_AHEAD_MAX / 2, &extra, 0))
 		trigger = READ_AHEAD_MAX / 2;
 	extra = 0;
 	if (mb->cursor >= mb->q_len)
@@ -174,8 +176,9 @@ static void read_ahead(struct relay *relay, struct mailbox *mb)
 	for (size_t i = first; i <= mb->q_len; i++) {
 		struct pending *p = i < mb->q_len ? mailbox_at(mb, i) : NULL;
 		size_t ahead = i - mb->cursor;
-		if (p != NULL && (has_body(mb, i) ? ahead >= 2 * window && ahead >= READ_AHEAD_MAX
-		                                  : !within_reach(relay, ahead, &extra, p->len)))
+		if (p != NULL &&
+		    (has_body(mb, i) ? ahead >= 2 * window && ahead >= READ_AHEAD_MAX
+		                     : !within_reach(relay, mb, ahead, &extra, p->len)))
 			p = NULL; /* out of reach (the walk ends there too): the last batch goes now
 			           */
 		if (b != NULL && (p == NULL || b->n == STORAGE_READ_ENVELOPES_MAX)) {

@@ -350,6 +350,7 @@ void mailbox_rewind(struct mailbox *mb, size_t max_skip)
 		mailbox_compact(mb);
 	mb->cursor = 0;
 	mb->inflight = 0;
+	mb->acks = 0;
 }
 
 struct envelope *mailbox_ack(struct mailbox_index *ix, struct mailbox *mb, size_t i)

@@ -44,6 +44,9 @@ struct mailbox {
 	size_t cursor; /* offset from q_head of the next envelope to deliver */
 	uint32_t inflight;
 	uint32_t reads; /* storage reads outstanding for delivery */
+	/* ACKs since the subscription began: delivery reads ahead past two windows only as far
+	 * as the subscriber has shown it takes what it is sent (delivery.c within_reach). */
+	uint32_t acks;
 };
 
 struct mailbox_index {

@@ -440,11 +440,15 @@ static void test_create_budget_refills(void **state)
 /* Stores N envelopes (env-0 .. env-N-1) for B's owner, offline, all durable. */
 static void store_offline(struct conn *sender, const struct box *b, int n)
 {
-	for (int i = 0; i < n; i++)
-		send_env(sender, b, 500 + (uint32_t)i, i, NULL);
-	settle();
-	for (int i = 0; i < n; i++)
-		expect_ok(sender, 500 + (uint32_t)i);
+	/* Sixteen at a time: a batch's answers come in the order of its commit. */
+	for (int from = 0; from < n; from += 16) {
+		int to = from + 16 < n ? from + 16 : n;
+		for (int i = from; i < to; i++)
+			send_env(sender, b, 500 + (uint32_t)i, i, NULL);
+		settle();
+		for (int i = from; i < to; i++)
+			expect_ok(sender, 500 + (uint32_t)i);
+	}
 }
 
 /* A fresh connection of B's owner, authenticated and subscribed as request RID. */
@@ -500,35 +504,45 @@ static void drain_all(struct conn *c, const struct box *b, uint32_t sub_rid, int
 		assert_int_equal(r->type, CAIRN_REPLY_OK);
 }
 
-/* A subscriber coming back to a backlog: its bodies are read in one batch job (not one read
- * per envelope), delivered once each in id order, and every body read back is released. */
+#define DRAIN_N 200
+
+/* Batch jobs a drain of N envelopes takes, each step checked for order and once-only. */
+static size_t drain_reads(int n)
+{
+	cfg.mailbox_max_envelopes = (uint32_t)n;
+	struct box b;
+	struct conn *owner = backlog(&b, n, NULL);
+	settle();
+	/* Two windows at the start, whatever the budget: the subscriber has not yet shown that
+	 * it reads (one that never does holds no more, test_it_hostile_resources). */
+	assert_int_equal(memstorage_envelope_batch_reads(relay->storage), 1);
+	assert_int_equal(relay->read_back_bytes, 2 * WINDOW * 5); /* "env-0".."env-7" */
+	drain_all(owner, &b, 9, 0, n, NULL);
+	assert_int_equal(memstorage_envelopes(relay->storage), 0);
+	assert_int_equal(relay->read_back_bytes, 0);
+	return memstorage_envelope_batch_reads(relay->storage);
+}
+
+/* A subscriber coming back to a backlog: its bodies are read in batch jobs (not one read per
+ * envelope), further ahead as it acknowledges (read_ahead_bytes has room), so in fewer jobs
+ * than with the two windows alone; delivered once each in id order, every body released. */
 static void test_drain_reads_in_batches(void **state)
 {
 	(void)state;
-	struct box b;
-	struct conn *owner = backlog(&b, 10, NULL);
-	settle();
-	assert_int_equal(memstorage_envelope_batch_reads(relay->storage), 1);
-	assert_int_equal(relay->read_back_bytes, 10 * 5); /* all ten "env-N" within the budget */
-	drain_all(owner, &b, 9, 0, 10, NULL);
-	assert_int_equal(memstorage_envelope_batch_reads(relay->storage), 1);
-	assert_int_equal(memstorage_envelopes(relay->storage), 0);
-	assert_int_equal(relay->read_back_bytes, 0);
+	size_t reads = drain_reads(DRAIN_N);
+	print_message("drain of %d: %zu batch reads\n", DRAIN_N, reads);
+	assert_true(reads < DRAIN_N / (2 * WINDOW));
 }
 
 /* [limits] read_ahead_bytes 0: only the two windows are read ahead; the rest follows as the
- * subscriber acknowledges, still in order and exactly once. */
+ * subscriber acknowledges, still in order and exactly once, a window's reads at a time. */
 static void test_drain_read_ahead_budget(void **state)
 {
 	(void)state;
 	cfg.read_ahead_bytes = 0;
-	struct box b;
-	struct conn *owner = backlog(&b, 10, NULL);
-	settle();
-	assert_int_equal(relay->read_back_bytes, 2 * WINDOW * 5);
-	drain_all(owner, &b, 9, 0, 10, NULL);
-	assert_int_equal(memstorage_envelope_batch_reads(relay->storage), 2);
-	assert_int_equal(relay->read_back_bytes, 0);
+	size_t reads = drain_reads(DRAIN_N);
+	print_message("drain of %d within two windows: %zu batch reads\n", DRAIN_N, reads);
+	assert_true(reads >= DRAIN_N / (2 * WINDOW));
 }
 
 /* Races with a batch the storage has taken: an envelope of it acknowledged (its delete
