@@ -110,11 +110,7 @@ static void test_windowed_in_order_delivery(void **state)
 
 	/* Unacknowledged envelopes are delivered again to the next subscription. */
 	close_conn(owner);
-	struct conn *again = open_conn();
-	auth(again, &b, 30, true);
-	expect_ok(again, 30);
-	on_mailbox(again, CAIRN_CMD_SUBSCRIBE, &b, 31, 0);
-	expect_ok(again, 31);
+	struct conn *again = subscribe_again(&b, 31);
 	settle();
 	for (int i = WINDOW + 1; i < 2 * WINDOW + 1; i++)
 		assert_int_equal(expect_envelope(again, 31, NULL), i);
@@ -449,17 +445,6 @@ static void store_offline(struct conn *sender, const struct box *b, int n)
 		for (int i = from; i < to; i++)
 			expect_ok(sender, 500 + (uint32_t)i);
 	}
-}
-
-/* A fresh connection of B's owner, authenticated and subscribed as request RID. */
-static struct conn *subscribe_again(const struct box *b, uint32_t rid)
-{
-	struct conn *c = open_conn();
-	auth(c, b, rid - 1, true);
-	expect_ok(c, rid - 1);
-	on_mailbox(c, CAIRN_CMD_SUBSCRIBE, b, rid, 0);
-	expect_ok(c, rid);
-	return c;
 }
 
 /* A mailbox of B's with a backlog of N envelopes stored while its owner was offline; the owner

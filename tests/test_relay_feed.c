@@ -202,11 +202,7 @@ static void test_out_of_order_insert(void **state)
 	assert_int_equal(mb->inflight, 2);
 
 	close_conn(owner);
-	struct conn *again = open_conn();
-	auth(again, &b, 30, true);
-	expect_ok(again, 30);
-	on_mailbox(again, CAIRN_CMD_SUBSCRIBE, &b, 31, 0);
-	expect_ok(again, 31);
+	struct conn *again = subscribe_again(&b, 31);
 	settle();
 	assert_int_equal(expect_envelope(again, 31, NULL), 2);
 	assert_int_equal(expect_envelope(again, 31, NULL), 1);

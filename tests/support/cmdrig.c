@@ -328,3 +328,13 @@ int teardown(void **state)
 	uv_loop_close(&loop);
 	return 0;
 }
+
+struct conn *subscribe_again(const struct box *b, uint32_t rid)
+{
+	struct conn *c = open_conn();
+	auth(c, b, rid - 1, true);
+	expect_ok(c, rid - 1);
+	on_mailbox(c, CAIRN_CMD_SUBSCRIBE, b, rid, 0);
+	expect_ok(c, rid);
+	return c;
+}

@@ -101,5 +101,8 @@ void send_env(struct conn *c, const struct box *b, uint32_t rid, int n, const ui
 /* A command of TYPE naming B's mailbox (SUBSCRIBE, ACK of ENVELOPE_ID, DELETE). */
 void on_mailbox(struct conn *c, uint8_t type, const struct box *b, uint32_t rid,
                 uint64_t envelope_id);
+/* A fresh connection of B's owner, authenticated (as request RID - 1) and subscribed as
+ * request RID. */
+struct conn *subscribe_again(const struct box *b, uint32_t rid);
 
 #endif
