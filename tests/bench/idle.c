@@ -341,6 +341,7 @@ int idle_pool_grow(struct idle_pool *p, uint32_t total, struct idle_step *step)
 	double cpu1 = bench_proc_cpu_s(p->relay_pid);
 	if (command_all(p, 0) != 0 || collect(p, &sub) != 0)
 		return -1;
+	double cpu2 = bench_proc_cpu_s(p->relay_pid);
 	uint32_t added = total - p->total;
 	p->total = total;
 	step->connections = total;
@@ -350,8 +351,11 @@ int idle_pool_grow(struct idle_pool *p, uint32_t total, struct idle_step *step)
 		step->handshakes_per_s = (double)hs.open / s;
 		step->handshake_relay_cpu = (cpu1 - cpu0) / s;
 	}
-	if (sub.t1 > sub.t0)
-		step->subscribes_per_s = (double)sub.open / ((double)(sub.t1 - sub.t0) / 1e9);
+	if (sub.t1 > sub.t0) {
+		double s = (double)(sub.t1 - sub.t0) / 1e9;
+		step->subscribes_per_s = (double)sub.open / s;
+		step->subscribe_relay_cpu = (cpu2 - cpu1) / s;
+	}
 	if (step->failed > 0)
 		bench_note("%u of %u new connections failed", (unsigned)step->failed,
 		           (unsigned)added);

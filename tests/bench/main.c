@@ -15,6 +15,7 @@
 
 #include "bench.h"
 #include "files.h"
+#include "handshakes.h"
 #include "nodes.h"
 #include "pgdurable.h"
 #include "transport.h"
@@ -27,6 +28,7 @@ enum { SC_WORK = 64 };    /* alone: proof-of-work costs, no relay */
 enum { SC_TRANSPORT = 128 }; /* alone: each transport to one relay, side by side */
 enum { SC_FILES = 256 };     /* alone: a file through one relay, beside a raw TCP copy */
 enum { SC_NODES = 512 };     /* alone: two relay nodes on one PostgreSQL */
+enum { SC_HANDSHAKES = 1024 }; /* alone: handshakes beside their X25519 floor */
 
 static void usage(FILE *f)
 {
@@ -38,6 +40,7 @@ static void usage(FILE *f)
 	        "       cairn-bench [options] transport\n"
 	        "       cairn-bench [options] files\n"
 	        "       cairn-bench [options] nodes\n"
+	        "       cairn-bench [options] handshakes\n"
 	        "  Runs the named scenarios (default: all) against a fresh cairn-relay each.\n"
 	        "  compare runs online (1 KiB, 4 senders), durable (1 KiB, 4 senders), idle\n"
 	        "  connections and limit against cairn-relay and /usr/sbin/mosquitto, online and\n"
@@ -59,6 +62,9 @@ static void usage(FILE *f)
 	        "  on node 1 and owners on node 2 beside owners on node 1: latency p50/p99/p99.9,\n"
 	        "  delivered/s and CPU per envelope of each node and the database, at the peak,\n"
 	        "  50%% of it and 200/s.\n"
+	        "  handshakes grows to --connections' largest count in three equal rounds:\n"
+	        "  handshakes/s and the relay's CPU per bare handshake beside three X25519\n"
+	        "  operations timed in the same run, then with CREATE and SUBSCRIBE on each.\n"
 	        "  --quick              shorter runs and fewer connections (about a minute;\n"
 	        "                       compare: under three)\n"
 	        "  --json               print one JSON object instead of tables\n"
@@ -84,7 +90,10 @@ static void usage(FILE *f)
 	        "                       or in the build tree)\n"
 	        "  --store postgresql   durable: each shape on SQLite and on PostgreSQL (a cluster\n"
 	        "                       made from scratch, then removed) side by side, with the\n"
-	        "                       database's CPU and WAL bytes per envelope\n");
+	        "                       database's CPU and WAL bytes per envelope\n"
+	        "  --mark CMD           run CMD LABEL RELAY-PID ENVELOPES where each measured\n"
+	        "                       part of online and durable begins and ends, and wait for\n"
+	        "                       it (scripts/callgrind-envelope.sh)\n");
 }
 
 static void set_defaults(struct bench_opts *o)
@@ -177,6 +186,8 @@ static int parse_valued(const char *opt, const char *val, struct bench_opts *o)
 		o->store = NULL; /* the default */
 	else if (strcmp(opt, "--store") == 0 && strcmp(val, "postgresql") == 0)
 		o->store = val;
+	else if (strcmp(opt, "--mark") == 0)
+		bench_mark_set(val);
 	else if (strcmp(opt, "--workers") == 0)
 		o->conn_workers = (uint32_t)strtoul(val, NULL, 10);
 	else
@@ -215,6 +226,8 @@ static int parse_args(int argc, char **argv, struct bench_opts *o, int *which)
 			*which |= SC_FILES;
 		} else if (strcmp(a, "nodes") == 0) {
 			*which |= SC_NODES;
+		} else if (strcmp(a, "handshakes") == 0) {
+			*which |= SC_HANDSHAKES;
 		} else if (scenario_bit(a) != 0) {
 			*which |= scenario_bit(a);
 		} else if (a[0] == '-' && i + 1 < argc && parse_valued(a, argv[i + 1], o) == 0) {
@@ -231,7 +244,8 @@ static int parse_args(int argc, char **argv, struct bench_opts *o, int *which)
 	    ((*which & SC_WORK) && *which != SC_WORK) ||
 	    ((*which & SC_TRANSPORT) && *which != SC_TRANSPORT) ||
 	    ((*which & SC_FILES) && *which != SC_FILES) ||
-	    ((*which & SC_NODES) && *which != SC_NODES)) {
+	    ((*which & SC_NODES) && *which != SC_NODES) ||
+	    ((*which & SC_HANDSHAKES) && *which != SC_HANDSHAKES)) {
 		fprintf(stderr,
 		        "cairn-bench: compare, group, work, transport, files and nodes run alone, "
 		        "without scenario names\n");
@@ -339,6 +353,8 @@ int main(int argc, char **argv)
 		return files_run(&o);
 	if (which == SC_NODES)
 		return nodes_run(&o);
+	if (which == SC_HANDSHAKES)
+		return handshakes_run(&o);
 	struct bench_results *r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return 1;

@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "bench.h"
+#include "handshakes.h"
 #include "pgdurable.h"
 
 #define MIB (1024.0 * 1024.0)
@@ -31,6 +32,11 @@ static int print_json(cJSON *root)
 	puts(text);
 	free(text);
 	return 0;
+}
+
+int report_print_json(cJSON *root)
+{
+	return print_json(root);
 }
 
 /* ---- tables ------------------------------------------------------------------------- */
