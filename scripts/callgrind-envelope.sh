@@ -9,18 +9,20 @@
 # Per part it prints the relay's instructions (all its threads: loop, storage, thread pool)
 # divided by the envelopes of that part, and the functions with the most instructions of
 # their own (callgrind_annotate), per envelope:
-#   online-4-peak      4 senders -> 4 owners, 1 KiB, as fast as the window allows (under
-#                      valgrind), the envelopes delivered in the measured interval
-#   online-4-at-R/s    the same at R/s offered: 50% and 90% of that peak
+#   online-4-at-R/s    4 senders -> 4 owners, 1 KiB, window 64, at R/s offered (a rate
+#                      valgrind keeps up with; a fixed one, since how many envelopes share a
+#                      frame, and so the instructions per envelope, move with the rate): the
+#                      envelopes delivered in the measured interval
 #   durable-S          S senders (1 and 4), COUNT envelopes of 1 KiB from the first SEND until
 #                      every SEND is answered after its fsync, owners offline
 #   drain-S            the owners come back (AUTH, SUBSCRIBE) and receive and ACK all of them
 #
-# Usage: callgrind-envelope.sh [--relay PATH] [--bench PATH] [--count N] [--duration S]
-#                              [--top N] [--keep DIR]
+# Usage: callgrind-envelope.sh [--relay PATH] [--bench PATH] [--rate R] [--count N]
+#                              [--duration S] [--top N] [--keep DIR]
 #   --relay    cairn-relay to measure (default build/relay/cairn-relay): build an older commit
 #              in a worktree of its own and pass its relay here; the generator stays the same
 #   --bench    cairn-bench (default build/tests/bench/cairn-bench)
+#   --rate     online envelopes/s offered (default 200)
 #   --count    envelopes per durable run (default 10000)
 #   --duration measured seconds per online run (default 4)
 #   --top      functions shown per part (default 8)
@@ -29,16 +31,17 @@ set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 relay=$root/build/relay/cairn-relay
 bench=$root/build/tests/bench/cairn-bench
-count=10000 duration=4 top=8 keep=
+rate=200 count=10000 duration=4 top=8 keep=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--relay) relay=$2 ;;
 	--bench) bench=$2 ;;
+	--rate) rate=$2 ;;
 	--count) count=$2 ;;
 	--duration) duration=$2 ;;
 	--top) top=$2 ;;
 	--keep) keep=$2 ;;
-	*) echo "usage: $0 [--relay PATH] [--bench PATH] [--count N] [--duration S] [--top N] [--keep DIR]" >&2
+	*) echo "usage: $0 [--relay PATH] [--bench PATH] [--rate R] [--count N] [--duration S] [--top N] [--keep DIR]" >&2
 	   exit 2 ;;
 	esac
 	shift 2
@@ -77,7 +80,7 @@ chmod +x "$dir/relay.sh" "$dir/mark.sh"
 echo "relay: $relay" >&2
 # The valgrind relay starts in seconds, not milliseconds: its readiness wait is 10 s.
 "$bench" --relay "$dir/relay.sh" --mark "$dir/mark.sh" --senders 4 --size 1024 \
-	--duration "$duration" online >"$dir/online.txt"
+	--online-rate "$rate" --duration "$duration" online >"$dir/online.txt"
 "$bench" --relay "$dir/relay.sh" --mark "$dir/mark.sh" --durable-count "$count" durable \
 	>"$dir/durable.txt"
 

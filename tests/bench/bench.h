@@ -44,6 +44,9 @@ struct bench_opts {
 	uint32_t file_mib[BENCH_MAX_STEPS];
 	size_t file_mib_len;
 	const char *store; /* durable --store postgresql: beside SQLite (pgdurable.h) */
+	uint32_t receivers;   /* loaded: subscribed low-rate receivers */
+	double receiver_rate; /* loaded: envelopes/s to each */
+	double online_rate;   /* online: one run at this rate alone (0: peak, 50%, 90%) */
 };
 
 /* ---- shapes and results ---------------------------------------------------------------- */
