@@ -16,14 +16,18 @@
 #   durable-S          S senders (1 and 4), COUNT envelopes of 1 KiB from the first SEND until
 #                      every SEND is answered after its fsync, owners offline
 #   drain-S            the owners come back (AUTH, SUBSCRIBE) and receive and ACK all of them
+#   handshake          per connection: the bare Noise XX handshake (cairn-bench handshakes,
+#                      three rounds of a third of --handshakes)
+#   create-subscribe   per connection: CREATE and SUBSCRIBE after it
 #
 # Usage: callgrind-envelope.sh [--relay PATH] [--bench PATH] [--rate R] [--count N]
-#                              [--duration S] [--top N] [--keep DIR]
+#                              [--handshakes N] [--duration S] [--top N] [--keep DIR]
 #   --relay    cairn-relay to measure (default build/relay/cairn-relay): build an older commit
 #              in a worktree of its own and pass its relay here; the generator stays the same
 #   --bench    cairn-bench (default build/tests/bench/cairn-bench)
 #   --rate     online envelopes/s offered (default 200)
 #   --count    envelopes per durable run (default 10000)
+#   --handshakes  connections for the handshake parts (default 1500; 0: none)
 #   --duration measured seconds per online run (default 4)
 #   --top      functions shown per part (default 8)
 #   --keep     keep the callgrind files in DIR (default: a scratch directory, removed)
@@ -31,17 +35,18 @@ set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 relay=$root/build/relay/cairn-relay
 bench=$root/build/tests/bench/cairn-bench
-rate=200 count=10000 duration=4 top=8 keep=
+rate=200 count=10000 handshakes=1500 duration=4 top=8 keep=
 while [ $# -gt 0 ]; do
 	case $1 in
 	--relay) relay=$2 ;;
 	--bench) bench=$2 ;;
 	--rate) rate=$2 ;;
 	--count) count=$2 ;;
+	--handshakes) handshakes=$2 ;;
 	--duration) duration=$2 ;;
 	--top) top=$2 ;;
 	--keep) keep=$2 ;;
-	*) echo "usage: $0 [--relay PATH] [--bench PATH] [--rate R] [--count N] [--duration S] [--top N] [--keep DIR]" >&2
+	*) echo "usage: $0 [--relay PATH] [--bench PATH] [--rate R] [--count N] [--handshakes N] [--duration S] [--top N] [--keep DIR]" >&2
 	   exit 2 ;;
 	esac
 	shift 2
@@ -83,8 +88,12 @@ echo "relay: $relay" >&2
 	--online-rate "$rate" --duration "$duration" online >"$dir/online.txt"
 "$bench" --relay "$dir/relay.sh" --mark "$dir/mark.sh" --durable-count "$count" durable \
 	>"$dir/durable.txt"
+if [ "$handshakes" -gt 0 ]; then
+	"$bench" --relay "$dir/relay.sh" --mark "$dir/mark.sh" --connections "$handshakes" \
+		handshakes >"$dir/handshakes.txt"
+fi
 
-printf '%-20s %10s %16s %14s\n' part envelopes instructions 'per envelope'
+printf '%-20s %10s %16s %14s\n' part count instructions 'per one'
 while read -r label envelopes file; do
 	case $label in *-from) continue ;; esac
 	[ "$envelopes" -gt 0 ] || continue
@@ -95,7 +104,7 @@ echo
 while read -r label envelopes file; do
 	case $label in *-from) continue ;; esac
 	[ "$envelopes" -gt 0 ] || continue
-	echo "$label: the $top functions with the most instructions of their own, per envelope"
+	echo "$label: the $top functions with the most instructions of their own, per envelope (or connection)"
 	# A dump taken mid-run charges the frames on each thread's stack (main, the thread
 	# starts) with everything below them: they are left out.
 	callgrind_annotate --threshold=100 "$file" 2>/dev/null |

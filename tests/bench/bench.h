@@ -262,7 +262,9 @@ uint64_t bench_proc_rss(pid_t pid);
 /* CPU seconds (user + system) PID has used, or -1. */
 double bench_proc_cpu_s(pid_t pid);
 /* --mark CMD: bench_mark runs CMD LABEL SERVER-PID ENVELOPES at the edges of each measured
- * part (an online run's measured interval, durable's sending and its drain) and waits for it;
+ * part (an online run's measured interval, durable's sending and its drain, the handshakes
+ * and the CREATE + SUBSCRIBE of each step of connections, handshakes and loaded) and waits
+ * for it;
  * ENVELOPES is 0 where a part begins and the part's envelopes where it ends
  * (scripts/callgrind-envelope.sh dumps callgrind's counts there). Nothing without --mark. */
 void bench_mark_set(const char *cmd);
