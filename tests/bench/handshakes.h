@@ -15,5 +15,7 @@ int handshakes_run(const struct bench_opts *o);
 
 /* Prints ROOT on stdout and frees it (report.c). Returns 0, or -1. */
 int report_print_json(struct cJSON *root);
+/* An online run's figures as one JSON object, as the online report prints them (report.c). */
+struct cJSON *report_run_json(const struct online_run *r);
 
 #endif

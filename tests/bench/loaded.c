@@ -78,6 +78,7 @@ static int measure(const struct bench_opts *o, struct loaded_results *r)
 		x->delivered = load.lat.len;
 		x->rate = (double)load.lat.len / o->duration_s;
 		x->target_rate = r->receiver_rate * r->receivers;
+		x->relay_cpu = r->senders.relay_cpu; /* the same interval */
 		x->errors =
 		    load.errors + (load.received < load.sent ? load.sent - load.received : 0);
 		r->receivers_sent = load.sent;
@@ -113,28 +114,14 @@ static void table(const struct bench_opts *o, const struct loaded_results *r)
 	       r->peak.relay_cpu, r->senders.relay_cpu);
 }
 
-static cJSON *run_json(const struct online_run *x)
-{
-	cJSON *j = cJSON_CreateObject();
-	cJSON_AddNumberToObject(j, "offered_per_s", x->target_rate);
-	cJSON_AddNumberToObject(j, "delivered_per_s", x->rate);
-	cJSON_AddNumberToObject(j, "p50_us", x->p50_us);
-	cJSON_AddNumberToObject(j, "p99_us", x->p99_us);
-	cJSON_AddNumberToObject(j, "p999_us", x->p999_us);
-	cJSON_AddNumberToObject(j, "max_us", x->max_us);
-	cJSON_AddNumberToObject(j, "relay_cpu_cores", x->relay_cpu);
-	cJSON_AddNumberToObject(j, "errors", (double)x->errors);
-	return j;
-}
-
 static int json(const struct loaded_results *r)
 {
 	cJSON *root = cJSON_CreateObject();
 	cJSON_AddNumberToObject(root, "receivers", r->receivers);
 	cJSON_AddNumberToObject(root, "receiver_rate", r->receiver_rate);
-	cJSON_AddItemToObject(root, "peak", run_json(&r->peak));
-	cJSON_AddItemToObject(root, "senders_at_50", run_json(&r->senders));
-	cJSON_AddItemToObject(root, "receivers_at_50", run_json(&r->receivers_run));
+	cJSON_AddItemToObject(root, "peak", report_run_json(&r->peak));
+	cJSON_AddItemToObject(root, "senders_at_50", report_run_json(&r->senders));
+	cJSON_AddItemToObject(root, "receivers_at_50", report_run_json(&r->receivers_run));
 	return report_print_json(root);
 }
 
