@@ -5,10 +5,11 @@
  *
  *   "hs N"  -> "ok OPEN FAILED T0 T1": handshakes until it holds N connections
  *   "sub"   -> "ok OPEN FAILED T0 T1": CREATE then SUBSCRIBE on every new connection
- *   "load RATE WARMUP_MS MEASURE_MS" -> "ok SENT RECEIVED ERRORS N" and N lines of latency
+ *   "load RATE WARMUP_MS MEASURE_MS" -> "ok SENT RECEIVED ERRORS CPU N" and N lines of latency
  *           (ns): one more connection SENDs 1 KiB envelopes at RATE/s round-robin to the
  *           worker's subscribed mailboxes, which ACK them; the latencies are those of the
- *           envelopes received within the measured interval (cairn-bench loaded)
+ *           envelopes received within the measured interval; CPU is the cores the worker
+ *           used over the whole phase (cairn-bench loaded)
  *   "quit"  -> closes everything and exits
  *
  * T0 and T1 are monotonic nanoseconds, comparable across processes. Message 1 of every
@@ -322,6 +323,7 @@ static void worker_load(struct worker *w, double rate, uint64_t warmup_ms, uint6
 	while (!l->ready && !l->broken && bench_now_ns() < deadline)
 		uv_run(&w->loop, UV_RUN_ONCE);
 	lat_reset(&l->lat);
+	double cpu0 = bench_self_cpu_s();
 	l->sent = l->received = l->errors = 0;
 	l->rate = rate;
 	l->t0 = bench_now_ns();
@@ -333,9 +335,10 @@ static void worker_load(struct worker *w, double rate, uint64_t warmup_ms, uint6
 	       !(bench_now_ns() >= l->to && l->received >= l->sent))
 		uv_run(&w->loop, UV_RUN_ONCE);
 	uv_timer_stop(&l->pacer);
-	fprintf(out, "ok %llu %llu %llu %zu\n", (unsigned long long)l->sent,
+	double cores = (bench_self_cpu_s() - cpu0) / ((double)(bench_now_ns() - l->t0) / 1e9);
+	fprintf(out, "ok %llu %llu %llu %.3f %zu\n", (unsigned long long)l->sent,
 	        (unsigned long long)l->received, (unsigned long long)(l->errors + l->broken),
-	        l->lat.len);
+	        cores, l->lat.len);
 	for (size_t i = 0; i < l->lat.len; i++)
 		fprintf(out, "%u\n", (unsigned)l->lat.v[i]);
 	fflush(out);
@@ -536,10 +539,13 @@ int idle_pool_load_end(struct idle_pool *p, struct idle_load *out)
 	for (uint32_t i = 0; i < p->workers; i++) {
 		char line[160];
 		unsigned long long sent, received, errors;
+		double cores;
 		size_t n;
 		if (fgets(line, sizeof(line), p->reply[i]) == NULL ||
-		    sscanf(line, "ok %llu %llu %llu %zu", &sent, &received, &errors, &n) != 4)
+		    sscanf(line, "ok %llu %llu %llu %lf %zu", &sent, &received, &errors, &cores,
+		           &n) != 5)
 			return -1;
+		out->gen_cpu += cores;
 		out->sent += sent;
 		out->received += received;
 		out->errors += errors;

@@ -33,6 +33,7 @@ int idle_pool_grow(struct idle_pool *p, uint32_t total, struct idle_step *step);
  * (its latencies: envelopes received while measuring, send to receipt). 0 or -1. */
 struct idle_load {
 	uint64_t sent, received, errors;
+	double gen_cpu;         /* cores the workers used, summed, over the phase */
 	struct lat_samples lat; /* the caller's: reset, then filled */
 };
 int idle_pool_load_begin(struct idle_pool *p, double rate, double warmup_s, double duration_s);

@@ -79,6 +79,7 @@ static int measure(const struct bench_opts *o, struct loaded_results *r)
 		x->rate = (double)load.lat.len / o->duration_s;
 		x->target_rate = r->receiver_rate * r->receivers;
 		x->relay_cpu = r->senders.relay_cpu; /* the same interval */
+		x->gen_cpu = load.gen_cpu;
 		x->errors =
 		    load.errors + (load.received < load.sent ? load.sent - load.received : 0);
 		r->receivers_sent = load.sent;
@@ -110,8 +111,10 @@ static void table(const struct bench_opts *o, const struct loaded_results *r)
 	row("senders' owners, peak", &r->peak);
 	row("senders' owners, at 50% of it", &r->senders);
 	row("low-rate receivers, meanwhile", &r->receivers_run);
-	printf("relay cpu, cores: %.2f at the peak, %.2f under load; p99 goal < 5000 us\n",
-	       r->peak.relay_cpu, r->senders.relay_cpu);
+	printf("relay cpu, cores: %.2f at the peak, %.2f under load; generator cpu, cores: the "
+	       "senders' %.2f, the receivers' workers %.2f; p99 goal < 5000 us\n",
+	       r->peak.relay_cpu, r->senders.relay_cpu, r->senders.gen_cpu,
+	       r->receivers_run.gen_cpu);
 }
 
 static int json(const struct loaded_results *r)
