@@ -86,7 +86,8 @@ static void usage(FILE *f)
 	        "  --duration S         measured seconds per online run (default 5; quick 2)\n"
 	        "  --connections N,...  idle connection counts (default 1000,5000,10000,19000;\n"
 	        "                       quick 1000,5000)\n"
-	        "  --workers N          generator processes for idle connections (default 2)\n"
+	        "  --workers N          generator processes for idle connections (connections,\n"
+	        "                       handshakes, loaded; default 2)\n"
 	        "  --members N,...      group member counts (default 10,100,1000; quick 10,100)\n"
 	        "  --cairn-only         group without mosquitto\n"
 	        "  --work-bits N        work: bits to solve at (default 20)\n"
@@ -102,7 +103,8 @@ static void usage(FILE *f)
 	        "  --online-rate R      online: one run at R envelopes/s offered, no peak (its\n"
 	        "                       figures in the 50%% row)\n"
 	        "  --mark CMD           run CMD LABEL RELAY-PID ENVELOPES where each measured\n"
-	        "                       part of online and durable begins and ends, and wait for\n"
+	        "                       part of online and durable, and each handshake and\n"
+	        "                       CREATE + SUBSCRIBE phase, begins and ends, and wait for\n"
 	        "                       it (scripts/callgrind-envelope.sh)\n");
 }
 
