@@ -337,8 +337,8 @@ static void worker_load(struct worker *w, double rate, uint64_t warmup_ms, uint6
 	uv_timer_stop(&l->pacer);
 	double cores = (bench_self_cpu_s() - cpu0) / ((double)(bench_now_ns() - l->t0) / 1e9);
 	fprintf(out, "ok %llu %llu %llu %.3f %zu\n", (unsigned long long)l->sent,
-	        (unsigned long long)l->received, (unsigned long long)(l->errors + l->broken),
-	        cores, l->lat.len);
+	        (unsigned long long)l->received, (unsigned long long)(l->errors + l->broken), cores,
+	        l->lat.len);
 	for (size_t i = 0; i < l->lat.len; i++)
 		fprintf(out, "%u\n", (unsigned)l->lat.v[i]);
 	fflush(out);
