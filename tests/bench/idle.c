@@ -6,8 +6,8 @@
  *   "hs N"  -> "ok OPEN FAILED T0 T1": handshakes until it holds N connections
  *   "sub"   -> "ok OPEN FAILED T0 T1": CREATE then SUBSCRIBE on every new connection
  *   "load RATE WARMUP_MS MEASURE_MS" -> "ok SENT RECEIVED ERRORS CPU N" and N lines of latency
- *           (ns): one more connection SENDs 1 KiB envelopes at RATE/s round-robin to the
- *           worker's subscribed mailboxes, which ACK them; the latencies are those of the
+ *           (ns): LOAD_CONNS more connections SEND 1 KiB envelopes at RATE/s round-robin to
+ *           the worker's subscribed mailboxes, which ACK them; the latencies are those of the
  *           envelopes received within the measured interval; CPU is the cores the worker
  *           used over the whole phase (cairn-bench loaded)
  *   "quit"  -> closes everything and exits
@@ -35,7 +35,10 @@
 #define IDLE_TIMEOUT_S   120.0
 #define MAX_WORKERS      16
 #define LOAD_SIZE        1024 /* "load": envelope bytes */
-#define LOAD_INFLIGHT    4096 /* "load": SENDs not yet answered, at most */
+#define LOAD_CONNS       8    /* "load": sending connections per worker */
+/* "load": SENDs not yet answered per sending connection, at most (below the relay's
+ * inflight_requests, so that it keeps reading them). */
+#define LOAD_INFLIGHT    512
 #define RID_LOAD_ACK     3
 
 enum idle_state { IC_CONNECTING, IC_OPEN, IC_CREATING, IC_SUBSCRIBING, IC_READY, IC_DEAD };
@@ -48,16 +51,25 @@ struct idle_conn {
 	uint8_t recipient_id[CAIRN_MAILBOX_ID_LEN], sender_id[CAIRN_MAILBOX_ID_LEN];
 };
 
-/* "load": one sending connection and what the receivers measured. */
-struct worker_load {
+/* "load": the sending connections and what the receivers measured. A SEND is answered only
+ * once its receiver ACKs it (or it is written), so one connection would hit the relay's
+ * inflight_requests as soon as latency grew, and the envelopes would wait in the worker. */
+struct load_conn {
 	struct bconn conn;
+	uint32_t inflight;
 	bool ready, broken;
+};
+
+struct worker_load {
+	struct load_conn senders[LOAD_CONNS];
+	uint32_t ready;
+	bool broken;
 	uv_timer_t pacer;
 	uint8_t body[LOAD_SIZE];
 	double rate; /* envelopes/s */
 	uint64_t t0, from, to;
 	uint64_t sent, received, errors;
-	uint32_t inflight, next;
+	uint32_t next;
 	struct lat_samples lat;
 };
 
@@ -245,24 +257,32 @@ static int worker_grow(struct worker *w, uint32_t n, FILE *out)
 
 /* ---- "load" ------------------------------------------------------------------------ */
 
+static struct load_conn *load_conn_of(struct bconn *c)
+{
+	return (struct load_conn *)c; /* conn is its first member */
+}
+
 static void load_ready(struct bconn *c)
 {
 	struct worker *w = c->data;
-	w->load.ready = true;
+	load_conn_of(c)->ready = true;
+	w->load.ready++;
 }
 
 static void load_answer(struct bconn *c, const struct cairn_msg *m)
 {
 	struct worker *w = c->data;
+	struct load_conn *lc = load_conn_of(c);
 	if (m->type == CAIRN_REPLY_ERROR)
 		w->load.errors++;
-	if (w->load.inflight > 0)
-		w->load.inflight--;
+	if (lc->inflight > 0)
+		lc->inflight--;
 }
 
 static void load_failed(struct bconn *c, int err)
 {
 	struct worker *w = c->data;
+	load_conn_of(c)->broken = true;
 	w->load.broken = true;
 	w->load.errors++;
 }
@@ -280,13 +300,16 @@ static void on_load_tick(uv_timer_t *t)
 	struct worker *w = t->data;
 	struct worker_load *l = &w->load;
 	uint64_t now = bench_now_ns();
-	if (now >= l->to || l->broken || !l->ready)
+	if (now >= l->to || l->broken || l->ready < LOAD_CONNS)
 		return;
 	uint64_t due = (uint64_t)((double)(now - l->t0) * l->rate / 1e9);
 	struct cairn_msg m = {
 	    .type = CAIRN_CMD_SEND, .envelope = l->body, .envelope_len = sizeof(l->body)};
 	uint32_t tried = 0;
-	while (l->sent < due && l->inflight < LOAD_INFLIGHT && tried < w->len) {
+	while (l->sent < due && tried < w->len) {
+		struct load_conn *lc = &l->senders[l->sent % LOAD_CONNS];
+		if (lc->inflight >= LOAD_INFLIGHT)
+			break; /* the relay is behind: what is due goes out later */
 		struct idle_conn *ic = &w->conns[l->next];
 		l->next = (l->next + 1) % w->len;
 		tried++;
@@ -297,14 +320,15 @@ static void on_load_tick(uv_timer_t *t)
 		bench_put_le64(l->body + 8, l->sent);
 		m.sender_id = ic->sender_id;
 		m.request_id = (uint32_t)l->sent;
-		if (bconn_queue(&l->conn, &m) != 0) {
+		if (bconn_queue(&lc->conn, &m) != 0) {
 			l->errors++;
 			break;
 		}
 		l->sent++;
-		l->inflight++;
+		lc->inflight++;
 	}
-	bconn_flush(&l->conn);
+	for (uint32_t i = 0; i < LOAD_CONNS; i++)
+		bconn_flush(&l->senders[i].conn);
 }
 
 static void worker_load(struct worker *w, double rate, uint64_t warmup_ms, uint64_t measure_ms,
@@ -312,15 +336,18 @@ static void worker_load(struct worker *w, double rate, uint64_t warmup_ms, uint6
 {
 	struct worker_load *l = &w->load;
 	uint64_t deadline = bench_now_ns() + (uint64_t)(IDLE_TIMEOUT_S * 1e9);
-	if (l->conn.ops == NULL) {
+	if (l->senders[0].conn.ops == NULL) {
 		uv_timer_init(&w->loop, &l->pacer);
 		l->pacer.data = w;
-		if (bconn_prepare(&l->conn, w->relay_pub) != 0 ||
-		    bconn_connect(&l->conn, &w->loop, (const struct sockaddr *)&w->relay,
-		                  (const struct sockaddr *)&w->source, &load_ops, w) != 0)
-			l->broken = true;
+		for (uint32_t i = 0; i < LOAD_CONNS; i++) {
+			struct bconn *c = &l->senders[i].conn;
+			if (bconn_prepare(c, w->relay_pub) != 0 ||
+			    bconn_connect(c, &w->loop, (const struct sockaddr *)&w->relay,
+			                  (const struct sockaddr *)&w->source, &load_ops, w) != 0)
+				l->broken = true;
+		}
 	}
-	while (!l->ready && !l->broken && bench_now_ns() < deadline)
+	while (l->ready < LOAD_CONNS && !l->broken && bench_now_ns() < deadline)
 		uv_run(&w->loop, UV_RUN_ONCE);
 	lat_reset(&l->lat);
 	double cpu0 = bench_self_cpu_s();
@@ -367,8 +394,10 @@ static void worker_main(struct worker *w, FILE *in, FILE *out)
 	for (uint32_t i = 0; i < w->len; i++)
 		if (w->conns[i].conn.ops != NULL)
 			bconn_close(&w->conns[i].conn, NULL);
-	if (w->load.conn.ops != NULL) {
-		bconn_close(&w->load.conn, NULL);
+	if (w->load.senders[0].conn.ops != NULL) {
+		for (uint32_t i = 0; i < LOAD_CONNS; i++)
+			if (w->load.senders[i].conn.ops != NULL)
+				bconn_close(&w->load.senders[i].conn, NULL);
 		uv_close((uv_handle_t *)&w->load.pacer, NULL);
 	}
 	uv_close((uv_handle_t *)&w->wake, NULL);
