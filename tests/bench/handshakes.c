@@ -5,7 +5,7 @@
  * the same run, in this thread's CPU time as the relay's is in its (issue 18: within 15% of the
  * floor). The idle generator (idle.c) opens the
  * connections from --workers processes in three rounds: first
- * the bare Noise XX handshake alone (message 1 computed before the clock starts), then CREATE
+ * the bare Noise NK handshake alone (message 1 computed before the clock starts), then CREATE
  * and SUBSCRIBE on each new connection, timed apart. The relay's CPU comes from /proc over
  * each phase, so it does not depend on the generator. The floor is timed before and after
  * the rounds and averaged. The rounds grow to --connections' largest count (default 19,000,
