@@ -44,6 +44,9 @@ struct bench_opts {
 	uint32_t file_mib[BENCH_MAX_STEPS];
 	size_t file_mib_len;
 	const char *store; /* durable --store postgresql: beside SQLite (pgdurable.h) */
+	uint32_t receivers;   /* loaded: subscribed low-rate receivers */
+	double receiver_rate; /* loaded: envelopes/s to each */
+	double online_rate;   /* online: one run at this rate alone (0: peak, 50%, 90%) */
 };
 
 /* ---- shapes and results ---------------------------------------------------------------- */
@@ -95,6 +98,7 @@ struct idle_step {
 	double handshakes_per_s;
 	double handshake_relay_cpu; /* cores the server used while the handshakes ran */
 	double subscribes_per_s;    /* mailbox created and subscribed, per second */
+	double subscribe_relay_cpu; /* cores the server used while they were */
 	uint32_t failed;
 };
 
@@ -186,6 +190,9 @@ int scenario_idle_into(const struct bench_peer *p, const struct bench_opts *o,
 int scenario_limit(const struct bench_opts *o, struct bench_results *r);
 /* The machine's limits into RES (limit.c). */
 int limit_measure(const struct bench_opts *o, struct limit_result *res);
+/* One X25519 scalar multiplication (crypto_scalarmult), ns, timed now over 2,000 of them: on
+ * the monotonic clock, or in this thread's CPU time when CPU_TIME (as a server's CPU is). */
+double limit_x25519_ns(bool cpu_time);
 
 void report_tables(const struct bench_opts *o, const struct bench_results *r);
 int report_json(const struct bench_opts *o, const struct bench_results *r);
@@ -254,6 +261,15 @@ void bench_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 uint64_t bench_proc_rss(pid_t pid);
 /* CPU seconds (user + system) PID has used, or -1. */
 double bench_proc_cpu_s(pid_t pid);
+/* --mark CMD: bench_mark runs CMD LABEL SERVER-PID ENVELOPES at the edges of each measured
+ * part (an online run's measured interval, durable's sending and its drain, the handshakes
+ * and the CREATE + SUBSCRIBE of each step of connections, handshakes and loaded) and waits
+ * for it;
+ * ENVELOPES is 0 where a part begins and the part's envelopes where it ends
+ * (scripts/callgrind-envelope.sh dumps callgrind's counts there). Nothing without --mark. */
+void bench_mark_set(const char *cmd);
+void bench_mark(pid_t server, uint64_t envelopes, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* CPU seconds this process has used. */
 double bench_self_cpu_s(void);
 

@@ -334,6 +334,7 @@ static void on_pacer(uv_timer_t *t)
 	uint64_t now = bench_now_ns();
 	if (!f->measuring && f->measure_to != 0 && now >= f->measure_from) {
 		f->measuring = true;
+		bench_mark(f->relay_pid, 0, "online-%u-from", (unsigned)f->n);
 		f->relay_cpu0 = bench_proc_cpu_s(f->relay_pid);
 		f->gen_cpu0 = bench_self_cpu_s();
 	}
@@ -342,6 +343,11 @@ static void on_pacer(uv_timer_t *t)
 		f->gen_cpu1 = bench_self_cpu_s();
 		f->measuring = false;
 		f->sending = false;
+		if (f->rate_per_sender > 0)
+			bench_mark(f->relay_pid, f->measured, "online-%u-at-%.0f/s", (unsigned)f->n,
+			           f->rate_per_sender * f->n);
+		else
+			bench_mark(f->relay_pid, f->measured, "online-%u-peak", (unsigned)f->n);
 		return;
 	}
 	for (uint32_t i = 0; i < f->n; i++)
@@ -547,6 +553,9 @@ void fleet_on_durable_phase(struct fleet *f, void (*fn)(void *ctx, int phase), v
 
 static void durable_phase(struct fleet *f, int phase)
 {
+	/* Phase 1 ends the sending part and begins the drain. */
+	bench_mark(f->relay_pid, phase == 0 ? 0 : total_sent(f), "%s-%u%s",
+	           phase == 2 ? "drain" : "durable", (unsigned)f->n, phase == 0 ? "-from" : "");
 	if (f->on_phase != NULL)
 		f->on_phase(f->on_phase_ctx, phase);
 }

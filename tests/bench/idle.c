@@ -5,6 +5,11 @@
  *
  *   "hs N"  -> "ok OPEN FAILED T0 T1": handshakes until it holds N connections
  *   "sub"   -> "ok OPEN FAILED T0 T1": CREATE then SUBSCRIBE on every new connection
+ *   "load RATE WARMUP_MS MEASURE_MS" -> "ok SENT RECEIVED ERRORS CPU N" and N lines of latency
+ *           (ns): LOAD_CONNS more connections SEND 1 KiB envelopes at RATE/s round-robin to
+ *           the worker's subscribed mailboxes, which ACK them; the latencies are those of the
+ *           envelopes received within the measured interval; CPU is the cores the worker
+ *           used over the whole phase (cairn-bench loaded)
  *   "quit"  -> closes everything and exits
  *
  * T0 and T1 are monotonic nanoseconds, comparable across processes. Message 1 of every
@@ -13,6 +18,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +34,12 @@
 #define IDLE_CONCURRENCY 128 /* handshakes or setups in progress per worker */
 #define IDLE_TIMEOUT_S   120.0
 #define MAX_WORKERS      16
+#define LOAD_SIZE        1024 /* "load": envelope bytes */
+#define LOAD_CONNS       8    /* "load": sending connections per worker */
+/* "load": SENDs not yet answered per sending connection, at most (below the relay's
+ * inflight_requests, so that it keeps reading them). */
+#define LOAD_INFLIGHT    512
+#define RID_LOAD_ACK     3
 
 enum idle_state { IC_CONNECTING, IC_OPEN, IC_CREATING, IC_SUBSCRIBING, IC_READY, IC_DEAD };
 
@@ -36,6 +48,29 @@ struct idle_conn {
 	struct worker *w;
 	enum idle_state state;
 	bool active; /* counted in the current phase's busy connections */
+	uint8_t recipient_id[CAIRN_MAILBOX_ID_LEN], sender_id[CAIRN_MAILBOX_ID_LEN];
+};
+
+/* "load": the sending connections and what the receivers measured. A SEND is answered only
+ * once its receiver ACKs it (or it is written), so one connection would hit the relay's
+ * inflight_requests as soon as latency grew, and the envelopes would wait in the worker. */
+struct load_conn {
+	struct bconn conn;
+	uint32_t inflight;
+	bool ready, broken;
+};
+
+struct worker_load {
+	struct load_conn senders[LOAD_CONNS];
+	uint32_t ready;
+	bool broken;
+	uv_timer_t pacer;
+	uint8_t body[LOAD_SIZE];
+	double rate; /* envelopes/s */
+	uint64_t t0, from, to;
+	uint64_t sent, received, errors;
+	uint32_t next;
+	struct lat_samples lat;
 };
 
 struct worker {
@@ -51,6 +86,7 @@ struct worker {
 	uint32_t busy;          /* in progress */
 	uint32_t done, failed;  /* in this phase */
 	enum idle_state target; /* the state this phase drives connections to */
+	struct worker_load load;
 };
 
 struct idle_pool {
@@ -82,10 +118,32 @@ static void ic_ready(struct bconn *c)
 	finish_one(ic, true);
 }
 
+/* A receiver's envelope: its latency if it arrived while measuring, then its ACK. */
+static void load_received(struct idle_conn *ic, const struct cairn_msg *m)
+{
+	struct worker_load *l = &ic->w->load;
+	uint64_t now = bench_now_ns();
+	l->received++;
+	if (m->envelope_len >= BENCH_MSG_HEADER && now >= l->from && now < l->to)
+		lat_add(&l->lat, now - bench_get_le64(m->envelope));
+	struct cairn_msg ack = {.type = CAIRN_CMD_ACK,
+	                        .request_id = RID_LOAD_ACK,
+	                        .recipient_id = ic->recipient_id,
+	                        .envelope_id = m->envelope_id};
+	if (bconn_queue(&ic->conn, &ack) != 0)
+		l->errors++;
+}
+
 static void ic_message(struct bconn *c, const struct cairn_msg *m)
 {
 	struct idle_conn *ic = c->data;
-	if (ic->state == IC_CREATING && m->type == CAIRN_REPLY_CREATED) {
+	if (ic->state == IC_READY && m->type == CAIRN_REPLY_ENVELOPE) {
+		load_received(ic, m);
+	} else if (ic->state == IC_READY && m->type == CAIRN_REPLY_OK) {
+		/* an ACK's answer */
+	} else if (ic->state == IC_CREATING && m->type == CAIRN_REPLY_CREATED) {
+		memcpy(ic->recipient_id, m->recipient_id, CAIRN_MAILBOX_ID_LEN);
+		memcpy(ic->sender_id, m->sender_id, CAIRN_MAILBOX_ID_LEN);
 		struct cairn_msg sub = {
 		    .type = CAIRN_CMD_SUBSCRIBE, .request_id = 2, .recipient_id = m->recipient_id};
 		ic->state = IC_SUBSCRIBING;
@@ -197,13 +255,133 @@ static int worker_grow(struct worker *w, uint32_t n, FILE *out)
 	return 0;
 }
 
+/* ---- "load" ------------------------------------------------------------------------ */
+
+static struct load_conn *load_conn_of(struct bconn *c)
+{
+	return (struct load_conn *)c; /* conn is its first member */
+}
+
+static void load_ready(struct bconn *c)
+{
+	struct worker *w = c->data;
+	load_conn_of(c)->ready = true;
+	w->load.ready++;
+}
+
+static void load_answer(struct bconn *c, const struct cairn_msg *m)
+{
+	struct worker *w = c->data;
+	struct load_conn *lc = load_conn_of(c);
+	if (m->type == CAIRN_REPLY_ERROR)
+		w->load.errors++;
+	if (lc->inflight > 0)
+		lc->inflight--;
+}
+
+static void load_failed(struct bconn *c, int err)
+{
+	struct worker *w = c->data;
+	load_conn_of(c)->broken = true;
+	w->load.broken = true;
+	w->load.errors++;
+}
+
+static const struct bconn_ops load_ops = {
+    .ready = load_ready,
+    .message = load_answer,
+    .read_done = ic_read_done,
+    .failed = load_failed,
+};
+
+/* The sends due by now, round-robin over the subscribed connections. */
+static void on_load_tick(uv_timer_t *t)
+{
+	struct worker *w = t->data;
+	struct worker_load *l = &w->load;
+	uint64_t now = bench_now_ns();
+	if (now >= l->to || l->broken || l->ready < LOAD_CONNS)
+		return;
+	uint64_t due = (uint64_t)((double)(now - l->t0) * l->rate / 1e9);
+	struct cairn_msg m = {
+	    .type = CAIRN_CMD_SEND, .envelope = l->body, .envelope_len = sizeof(l->body)};
+	uint32_t tried = 0;
+	while (l->sent < due && tried < w->len) {
+		struct load_conn *lc = &l->senders[l->sent % LOAD_CONNS];
+		if (lc->inflight >= LOAD_INFLIGHT)
+			break; /* the relay is behind: what is due goes out later */
+		struct idle_conn *ic = &w->conns[l->next];
+		l->next = (l->next + 1) % w->len;
+		tried++;
+		if (ic->state != IC_READY)
+			continue;
+		tried = 0;
+		bench_put_le64(l->body, bench_now_ns());
+		bench_put_le64(l->body + 8, l->sent);
+		m.sender_id = ic->sender_id;
+		m.request_id = (uint32_t)l->sent;
+		if (bconn_queue(&lc->conn, &m) != 0) {
+			l->errors++;
+			break;
+		}
+		l->sent++;
+		lc->inflight++;
+	}
+	for (uint32_t i = 0; i < LOAD_CONNS; i++)
+		bconn_flush(&l->senders[i].conn);
+}
+
+static void worker_load(struct worker *w, double rate, uint64_t warmup_ms, uint64_t measure_ms,
+                        FILE *out)
+{
+	struct worker_load *l = &w->load;
+	uint64_t deadline = bench_now_ns() + (uint64_t)(IDLE_TIMEOUT_S * 1e9);
+	if (l->senders[0].conn.ops == NULL) {
+		uv_timer_init(&w->loop, &l->pacer);
+		l->pacer.data = w;
+		for (uint32_t i = 0; i < LOAD_CONNS; i++) {
+			struct bconn *c = &l->senders[i].conn;
+			if (bconn_prepare(c, w->relay_pub) != 0 ||
+			    bconn_connect(c, &w->loop, (const struct sockaddr *)&w->relay,
+			                  (const struct sockaddr *)&w->source, &load_ops, w) != 0)
+				l->broken = true;
+		}
+	}
+	while (l->ready < LOAD_CONNS && !l->broken && bench_now_ns() < deadline)
+		uv_run(&w->loop, UV_RUN_ONCE);
+	lat_reset(&l->lat);
+	double cpu0 = bench_self_cpu_s();
+	l->sent = l->received = l->errors = 0;
+	l->rate = rate;
+	l->t0 = bench_now_ns();
+	l->from = l->t0 + warmup_ms * 1000000u;
+	l->to = l->from + measure_ms * 1000000u;
+	uv_timer_start(&l->pacer, on_load_tick, 1, 1);
+	/* After the last send, one more second for the last deliveries. */
+	while (!l->broken && bench_now_ns() < l->to + 1000000000u &&
+	       !(bench_now_ns() >= l->to && l->received >= l->sent))
+		uv_run(&w->loop, UV_RUN_ONCE);
+	uv_timer_stop(&l->pacer);
+	double cores = (bench_self_cpu_s() - cpu0) / ((double)(bench_now_ns() - l->t0) / 1e9);
+	fprintf(out, "ok %llu %llu %llu %.3f %zu\n", (unsigned long long)l->sent,
+	        (unsigned long long)l->received, (unsigned long long)(l->errors + l->broken), cores,
+	        l->lat.len);
+	for (size_t i = 0; i < l->lat.len; i++)
+		fprintf(out, "%u\n", (unsigned)l->lat.v[i]);
+	fflush(out);
+}
+
 static void worker_main(struct worker *w, FILE *in, FILE *out)
 {
 	char line[128];
 	uint32_t sub_from = 0;
 	while (fgets(line, sizeof(line), in) != NULL) {
 		unsigned n = 0;
-		if (sscanf(line, "hs %u", &n) == 1) {
+		double rate;
+		unsigned long long warm, measure;
+		if (sscanf(line, "load %lf %llu %llu", &rate, &warm, &measure) == 3) {
+			worker_load(w, rate, warm, measure, out);
+		} else if (sscanf(line, "hs %u", &n) == 1) {
 			sub_from = w->len;
 			if (worker_grow(w, n, out) != 0)
 				break;
@@ -216,6 +394,12 @@ static void worker_main(struct worker *w, FILE *in, FILE *out)
 	for (uint32_t i = 0; i < w->len; i++)
 		if (w->conns[i].conn.ops != NULL)
 			bconn_close(&w->conns[i].conn, NULL);
+	if (w->load.senders[0].conn.ops != NULL) {
+		for (uint32_t i = 0; i < LOAD_CONNS; i++)
+			if (w->load.senders[i].conn.ops != NULL)
+				bconn_close(&w->load.senders[i].conn, NULL);
+		uv_close((uv_handle_t *)&w->load.pacer, NULL);
+	}
 	uv_close((uv_handle_t *)&w->wake, NULL);
 	uv_run(&w->loop, UV_RUN_DEFAULT);
 	uv_loop_close(&w->loop);
@@ -335,12 +519,16 @@ int idle_pool_grow(struct idle_pool *p, uint32_t total, struct idle_step *step)
 {
 	memset(step, 0, sizeof(*step));
 	struct phase_times hs, sub;
+	bench_mark(p->relay_pid, 0, "handshake-from");
 	double cpu0 = bench_proc_cpu_s(p->relay_pid);
 	if (total <= p->total || command_all(p, total) != 0 || collect(p, &hs) != 0)
 		return -1;
 	double cpu1 = bench_proc_cpu_s(p->relay_pid);
+	bench_mark(p->relay_pid, hs.open, "handshake");
 	if (command_all(p, 0) != 0 || collect(p, &sub) != 0)
 		return -1;
+	double cpu2 = bench_proc_cpu_s(p->relay_pid);
+	bench_mark(p->relay_pid, sub.open, "create-subscribe");
 	uint32_t added = total - p->total;
 	p->total = total;
 	step->connections = total;
@@ -350,11 +538,54 @@ int idle_pool_grow(struct idle_pool *p, uint32_t total, struct idle_step *step)
 		step->handshakes_per_s = (double)hs.open / s;
 		step->handshake_relay_cpu = (cpu1 - cpu0) / s;
 	}
-	if (sub.t1 > sub.t0)
-		step->subscribes_per_s = (double)sub.open / ((double)(sub.t1 - sub.t0) / 1e9);
+	if (sub.t1 > sub.t0) {
+		double s = (double)(sub.t1 - sub.t0) / 1e9;
+		step->subscribes_per_s = (double)sub.open / s;
+		step->subscribe_relay_cpu = (cpu2 - cpu1) / s;
+	}
 	if (step->failed > 0)
 		bench_note("%u of %u new connections failed", (unsigned)step->failed,
 		           (unsigned)added);
+	return 0;
+}
+
+int idle_pool_load_begin(struct idle_pool *p, double rate, double warmup_s, double duration_s)
+{
+	for (uint32_t i = 0; i < p->workers; i++) {
+		fprintf(p->cmd[i], "load %.3f %llu %llu\n", rate / p->workers,
+		        (unsigned long long)(warmup_s * 1e3),
+		        (unsigned long long)(duration_s * 1e3));
+		if (fflush(p->cmd[i]) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+int idle_pool_load_end(struct idle_pool *p, struct idle_load *out)
+{
+	memset(out, 0, offsetof(struct idle_load, lat));
+	lat_reset(&out->lat);
+	for (uint32_t i = 0; i < p->workers; i++) {
+		char line[160];
+		unsigned long long sent, received, errors;
+		double cores;
+		size_t n;
+		if (fgets(line, sizeof(line), p->reply[i]) == NULL ||
+		    sscanf(line, "ok %llu %llu %llu %lf %zu", &sent, &received, &errors, &cores,
+		           &n) != 5)
+			return -1;
+		out->gen_cpu += cores;
+		out->sent += sent;
+		out->received += received;
+		out->errors += errors;
+		for (size_t j = 0; j < n; j++) {
+			unsigned ns;
+			if (fgets(line, sizeof(line), p->reply[i]) == NULL ||
+			    sscanf(line, "%u", &ns) != 1)
+				return -1;
+			lat_add(&out->lat, ns);
+		}
+	}
 	return 0;
 }
 

@@ -26,6 +26,19 @@ struct idle_pool *idle_pool_open(const struct sockaddr_in *relay, const uint8_t 
  */
 int idle_pool_grow(struct idle_pool *p, uint32_t total, struct idle_step *step);
 
+/* Low-rate traffic to the subscribed connections (cairn-bench loaded): each worker adds one
+ * sending connection that sends 1 KiB envelopes round-robin to its subscribed mailboxes, RATE
+ * envelopes/s over all workers, for WARMUP_S and then DURATION_S measured; the receivers ACK
+ * each one. _begin starts it and returns at once; _end waits for every worker and fills OUT
+ * (its latencies: envelopes received while measuring, send to receipt). 0 or -1. */
+struct idle_load {
+	uint64_t sent, received, errors;
+	double gen_cpu;         /* cores the workers used, summed, over the phase */
+	struct lat_samples lat; /* the caller's: reset, then filled */
+};
+int idle_pool_load_begin(struct idle_pool *p, double rate, double warmup_s, double duration_s);
+int idle_pool_load_end(struct idle_pool *p, struct idle_load *out);
+
 /* Tells the workers to close everything and exit, and reaps them. */
 void idle_pool_close(struct idle_pool *p);
 

@@ -15,6 +15,8 @@
 
 #include "bench.h"
 #include "files.h"
+#include "handshakes.h"
+#include "loaded.h"
 #include "nodes.h"
 #include "pgdurable.h"
 #include "transport.h"
@@ -27,6 +29,8 @@ enum { SC_WORK = 64 };    /* alone: proof-of-work costs, no relay */
 enum { SC_TRANSPORT = 128 }; /* alone: each transport to one relay, side by side */
 enum { SC_FILES = 256 };     /* alone: a file through one relay, beside a raw TCP copy */
 enum { SC_NODES = 512 };     /* alone: two relay nodes on one PostgreSQL */
+enum { SC_HANDSHAKES = 1024 }; /* alone: handshakes beside their X25519 floor */
+enum { SC_LOADED = 2048 };     /* alone: many subscribed connections under load */
 
 static void usage(FILE *f)
 {
@@ -38,6 +42,8 @@ static void usage(FILE *f)
 	        "       cairn-bench [options] transport\n"
 	        "       cairn-bench [options] files\n"
 	        "       cairn-bench [options] nodes\n"
+	        "       cairn-bench [options] handshakes\n"
+	        "       cairn-bench [options] loaded\n"
 	        "  Runs the named scenarios (default: all) against a fresh cairn-relay each.\n"
 	        "  compare runs online (1 KiB, 4 senders), durable (1 KiB, 4 senders), idle\n"
 	        "  connections and limit against cairn-relay and /usr/sbin/mosquitto, online and\n"
@@ -59,6 +65,12 @@ static void usage(FILE *f)
 	        "  on node 1 and owners on node 2 beside owners on node 1: latency p50/p99/p99.9,\n"
 	        "  delivered/s and CPU per envelope of each node and the database, at the peak,\n"
 	        "  50%% of it and 200/s.\n"
+	        "  handshakes grows to --connections' largest count in three equal rounds:\n"
+	        "  handshakes/s and the relay's CPU per bare handshake beside three X25519\n"
+	        "  operations timed in the same run, then with CREATE and SUBSCRIBE on each.\n"
+	        "  loaded holds --receivers subscribed connections, finds the peak of 4 senders\n"
+	        "  -> 4 owners beside them, then runs the senders at 50%% of it while the\n"
+	        "  receivers get --receiver-rate envelopes/s each: latency of both sides.\n"
 	        "  --quick              shorter runs and fewer connections (about a minute;\n"
 	        "                       compare: under three)\n"
 	        "  --json               print one JSON object instead of tables\n"
@@ -74,7 +86,8 @@ static void usage(FILE *f)
 	        "  --duration S         measured seconds per online run (default 5; quick 2)\n"
 	        "  --connections N,...  idle connection counts (default 1000,5000,10000,19000;\n"
 	        "                       quick 1000,5000)\n"
-	        "  --workers N          generator processes for idle connections (default 2)\n"
+	        "  --workers N          generator processes for idle connections (connections,\n"
+	        "                       handshakes, loaded; default 2)\n"
 	        "  --members N,...      group member counts (default 10,100,1000; quick 10,100)\n"
 	        "  --cairn-only         group without mosquitto\n"
 	        "  --work-bits N        work: bits to solve at (default 20)\n"
@@ -84,7 +97,15 @@ static void usage(FILE *f)
 	        "                       or in the build tree)\n"
 	        "  --store postgresql   durable: each shape on SQLite and on PostgreSQL (a cluster\n"
 	        "                       made from scratch, then removed) side by side, with the\n"
-	        "                       database's CPU and WAL bytes per envelope\n");
+	        "                       database's CPU and WAL bytes per envelope\n"
+	        "  --receivers N        loaded: subscribed receivers (default 10000; quick 2000)\n"
+	        "  --receiver-rate R    loaded: envelopes/s to each receiver (default 1)\n"
+	        "  --online-rate R      online: one run at R envelopes/s offered, no peak (its\n"
+	        "                       figures in the 50%% row)\n"
+	        "  --mark CMD           run CMD LABEL RELAY-PID ENVELOPES where each measured\n"
+	        "                       part of online and durable, and each handshake and\n"
+	        "                       CREATE + SUBSCRIBE phase, begins and ends, and wait for\n"
+	        "                       it (scripts/callgrind-envelope.sh)\n");
 }
 
 static void set_defaults(struct bench_opts *o)
@@ -105,6 +126,8 @@ static void set_defaults(struct bench_opts *o)
 	o->file_mib[0] = o->quick ? 16 : 64;
 	o->file_mib[1] = o->quick ? 64 : 512;
 	o->file_mib_len = 2;
+	o->receivers = o->quick ? 2000 : 10000;
+	o->receiver_rate = 1.0;
 }
 
 /* A list "N,N,..." of 1..MAX into OUT (BENCH_MAX_STEPS at most); returns 0 or -1. */
@@ -177,6 +200,14 @@ static int parse_valued(const char *opt, const char *val, struct bench_opts *o)
 		o->store = NULL; /* the default */
 	else if (strcmp(opt, "--store") == 0 && strcmp(val, "postgresql") == 0)
 		o->store = val;
+	else if (strcmp(opt, "--receivers") == 0)
+		o->receivers = (uint32_t)strtoul(val, NULL, 10);
+	else if (strcmp(opt, "--receiver-rate") == 0)
+		o->receiver_rate = strtod(val, NULL);
+	else if (strcmp(opt, "--online-rate") == 0)
+		o->online_rate = strtod(val, NULL);
+	else if (strcmp(opt, "--mark") == 0)
+		bench_mark_set(val);
 	else if (strcmp(opt, "--workers") == 0)
 		o->conn_workers = (uint32_t)strtoul(val, NULL, 10);
 	else
@@ -215,6 +246,10 @@ static int parse_args(int argc, char **argv, struct bench_opts *o, int *which)
 			*which |= SC_FILES;
 		} else if (strcmp(a, "nodes") == 0) {
 			*which |= SC_NODES;
+		} else if (strcmp(a, "handshakes") == 0) {
+			*which |= SC_HANDSHAKES;
+		} else if (strcmp(a, "loaded") == 0) {
+			*which |= SC_LOADED;
 		} else if (scenario_bit(a) != 0) {
 			*which |= scenario_bit(a);
 		} else if (a[0] == '-' && i + 1 < argc && parse_valued(a, argv[i + 1], o) == 0) {
@@ -231,7 +266,9 @@ static int parse_args(int argc, char **argv, struct bench_opts *o, int *which)
 	    ((*which & SC_WORK) && *which != SC_WORK) ||
 	    ((*which & SC_TRANSPORT) && *which != SC_TRANSPORT) ||
 	    ((*which & SC_FILES) && *which != SC_FILES) ||
-	    ((*which & SC_NODES) && *which != SC_NODES)) {
+	    ((*which & SC_NODES) && *which != SC_NODES) ||
+	    ((*which & SC_HANDSHAKES) && *which != SC_HANDSHAKES) ||
+	    ((*which & SC_LOADED) && *which != SC_LOADED)) {
 		fprintf(stderr,
 		        "cairn-bench: compare, group, work, transport, files and nodes run alone, "
 		        "without scenario names\n");
@@ -249,7 +286,8 @@ static int parse_args(int argc, char **argv, struct bench_opts *o, int *which)
 	if (o->send_window == 0 || o->durable_window == 0 || o->durable_count == 0 ||
 	    o->duration_s <= 0 || o->conn_workers == 0 || o->conn_workers > 16 ||
 	    o->online_senders > 64 || o->online_size > 16384 || o->work_bits > 40 ||
-	    o->work_solves > 100000) {
+	    o->work_solves > 100000 || o->receivers == 0 || o->receivers > 19000 ||
+	    o->receiver_rate <= 0) {
 		fprintf(stderr, "cairn-bench: a numeric option is out of range\n");
 		return -1;
 	}
@@ -339,6 +377,10 @@ int main(int argc, char **argv)
 		return files_run(&o);
 	if (which == SC_NODES)
 		return nodes_run(&o);
+	if (which == SC_HANDSHAKES)
+		return handshakes_run(&o);
+	if (which == SC_LOADED)
+		return loaded_run(&o);
 	struct bench_results *r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return 1;

@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 
 #include "bench.h"
+#include "handshakes.h"
 #include "pgdurable.h"
 
 #define MIB (1024.0 * 1024.0)
@@ -31,6 +32,11 @@ static int print_json(cJSON *root)
 	puts(text);
 	free(text);
 	return 0;
+}
+
+int report_print_json(cJSON *root)
+{
+	return print_json(root);
 }
 
 /* ---- tables ------------------------------------------------------------------------- */
@@ -135,7 +141,7 @@ void report_tables(const struct bench_opts *o, const struct bench_results *r)
 
 /* ---- JSON --------------------------------------------------------------------------- */
 
-static cJSON *run_json(const struct online_run *r)
+cJSON *report_run_json(const struct online_run *r)
 {
 	cJSON *j = cJSON_CreateObject();
 	cJSON_AddNumberToObject(j, "offered_msgs_per_s", r->target_rate);
@@ -159,9 +165,9 @@ static cJSON *online_json(const struct bench_results *r, uint32_t window)
 		cJSON_AddNumberToObject(j, "senders", x->shape.senders);
 		cJSON_AddNumberToObject(j, "envelope_bytes", x->shape.size);
 		cJSON_AddNumberToObject(j, "send_window", window);
-		cJSON_AddItemToObject(j, "peak", run_json(&x->peak));
-		cJSON_AddItemToObject(j, "load_50", run_json(&x->at50));
-		cJSON_AddItemToObject(j, "load_90", run_json(&x->at90));
+		cJSON_AddItemToObject(j, "peak", report_run_json(&x->peak));
+		cJSON_AddItemToObject(j, "load_50", report_run_json(&x->at50));
+		cJSON_AddItemToObject(j, "load_90", report_run_json(&x->at90));
 		cJSON_AddItemToArray(a, j);
 	}
 	return a;

@@ -26,6 +26,12 @@ static int online_shape_run(const struct bench_peer *p, const struct bench_opts 
 	if (p->start(o, &s) != 0)
 		return -1;
 	int rc = p->online_open(s, shape, &os);
+	if (rc == 0 && o->online_rate > 0) { /* --online-rate: that rate alone, as 50% */
+		rc = p->online_run(os, o->online_rate, o->warmup_s, o->duration_s, &res->at50);
+		p->online_close(os);
+		p->stop(s);
+		return rc;
+	}
 	if (rc == 0)
 		rc = p->online_run(os, 0, o->warmup_s, o->duration_s, &res->peak);
 	if (rc == 0 && res->peak.rate <= 0)

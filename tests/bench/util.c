@@ -8,11 +8,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "bench.h"
 #include "pgsample.h"
+#include "relayctl.h"
 
 uint64_t bench_now_ns(void)
 {
@@ -52,6 +54,32 @@ double bench_proc_cpu_s(pid_t pid)
 	if (pgsample_proc_stat(pid, &ppid, &ticks, &children) != 0)
 		return -1;
 	return (double)ticks / (double)sysconf(_SC_CLK_TCK);
+}
+
+static const char *mark_cmd; /* --mark */
+
+void bench_mark_set(const char *cmd)
+{
+	mark_cmd = cmd;
+}
+
+void bench_mark(pid_t server, uint64_t envelopes, const char *fmt, ...)
+{
+	if (mark_cmd == NULL)
+		return;
+	char label[64], pid[24], count[24];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(label, sizeof(label), fmt, ap);
+	va_end(ap);
+	snprintf(pid, sizeof(pid), "%d", (int)server);
+	snprintf(count, sizeof(count), "%llu", (unsigned long long)envelopes);
+	char *argv[] = {(char *)mark_cmd, label, pid, count, NULL};
+	pid_t child = relayctl_exec(argv, NULL);
+	int status;
+	if (child < 0 || waitpid(child, &status, 0) != child || !WIFEXITED(status) ||
+	    WEXITSTATUS(status) != 0)
+		bench_note("--mark %s failed", label);
 }
 
 double bench_self_cpu_s(void)
