@@ -186,8 +186,11 @@ int pgproc_standby(struct pgproc *s, const struct pgproc *primary, const char *d
 		return -1;
 	char from[96];
 	snprintf(from, sizeof(from), "host=127.0.0.1 port=%u user=cairn", primary->port);
-	char *backup[] = {"pg_basebackup", "-d", from, "-D", s->dir, "-R", "-X", "stream",
-	                  "-c",            "fast", NULL};
+	/* No sync of the copy (-N): the standby's first start syncs its whole data directory
+	 * anyway (it starts from a backup, not a clean shutdown), so the copy's own sync only
+	 * doubled the wait (4 to 7 s of a 14 s standby on a busy machine). */
+	char *backup[] = {"pg_basebackup", "-d", from,   "-D", s->dir, "-R", "-N", "-X",
+	                  "stream",        "-c", "fast", NULL};
 	if (run(NULL, 0, backup) != 0) {
 		fprintf(stderr, "pgproc: pg_basebackup of %s failed\n", primary->dir);
 		return -1;
