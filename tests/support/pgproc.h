@@ -62,6 +62,17 @@ int pgproc_promote(struct pgproc *p);
  */
 int pgproc_sql(const struct pgproc *p, const char *sql, char *out, size_t cap);
 
+/*
+ * TLS for the scratch cluster (docs/OPERATING.md, TLS to the database), with the openssl
+ * command: pgproc_make_ca makes a throwaway certificate authority in DIR (which must exist):
+ * DIR/ca.crt and DIR/ca.key (P-256, two days). pgproc_ssl signs a server certificate for
+ * 127.0.0.1 (its subjectAltName, for sslmode=verify-full) with the CA in CA_DIR, puts it and
+ * its key in running P's data directory, and turns on ssl = on (a reload). Both return 0 or
+ * -1 (the reason on stderr).
+ */
+int pgproc_make_ca(const char *dir);
+int pgproc_ssl(struct pgproc *p, const char *ca_dir);
+
 /* A loopback port that was free a moment ago (the kernel's choice), for a server's PORT. */
 uint16_t pgproc_free_port(void);
 
