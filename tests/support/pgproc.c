@@ -227,6 +227,18 @@ int pgproc_standby(struct pgproc *s, const struct pgproc *primary, const char *d
 	return -1;
 }
 
+int pgproc_standby_pair(struct pgproc *s, const struct pgproc *primary, const char *dir,
+                        char *conninfo, size_t cap)
+{
+	if (pgproc_standby(s, primary, dir, pgproc_free_port()) != 0)
+		return -1;
+	int n = snprintf(conninfo, cap,
+	                 "host=127.0.0.1,127.0.0.1 port=%u,%u user=cairn dbname=cairn "
+	                 "target_session_attrs=read-write connect_timeout=2",
+	                 primary->port, s->port);
+	return n > 0 && (size_t)n < cap ? 0 : -1;
+}
+
 /* Whether P accepts connections (pg_isready). */
 static int ready(const struct pgproc *p)
 {

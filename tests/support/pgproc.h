@@ -42,6 +42,15 @@ int pgproc_init(struct pgproc *p, const char *dir, uint16_t port);
 int pgproc_standby(struct pgproc *s, const struct pgproc *primary, const char *dir,
                    uint16_t port);
 
+/*
+ * pgproc_standby of PRIMARY in DIR on a free port, and into CONNINFO (capacity CAP) the
+ * connection string a relay is given for the pair: both hosts, primary first,
+ * target_session_attrs=read-write (docs/OPERATING.md, A synchronous standby), so that it
+ * finds the standby once promoted. Returns 0 or -1.
+ */
+int pgproc_standby_pair(struct pgproc *s, const struct pgproc *primary, const char *dir,
+                        char *conninfo, size_t cap);
+
 /* Starts the server on its existing directory and waits (60 s at most) until it accepts
  * connections. Returns 0 or -1. */
 int pgproc_start(struct pgproc *p);
