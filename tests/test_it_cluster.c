@@ -11,7 +11,14 @@
  *   (c) [limits] max_mailboxes holds for the relay as a whole, CREATEs spread over the nodes;
  *   (d) the database stopped and started under load: SENDs while it is down are refused
  *       (never a false OK), every node takes SENDs again by itself, and what is sent after
- *       crosses the nodes again (each node's feed listener came back).
+ *       crosses the nodes again (each node's feed listener came back);
+ *   (e) the primary SIGKILLed under load and its synchronous standby promoted, the nodes'
+ *       connection string naming both (target_session_attrs=read-write): every SEND answered
+ *       while no primary was reachable is an ERROR; all three nodes take SENDs again by
+ *       themselves and hold their locks on the new primary (a second node 1 and a relay alone
+ *       are refused, saying why); cross-node delivery by NOTIFY comes back (the feed's
+ *       listener found the new primary, not only its 1 s poll); every acknowledged envelope
+ *       is drained through haproxy once.
  * Each prints its figures. Without the change feed (nodes that do not follow each other) (a)
  * times out on the first envelope, (b) and (d) miss what the other nodes acknowledged, and (c)
  * lets each node create max_mailboxes.
@@ -24,6 +31,7 @@
 #include <stdlib.h>
 
 #include "haproxyproc.h"
+#include "it_capture.h"
 #include "it_common.h"
 #include "it_seqstream.h"
 #include "pgproc.h"
@@ -34,11 +42,15 @@
 #define KILL_SENDERS 6   /* (b) */
 #define FINAL_SENT   100 /* envelopes per sender once everything is up again */
 #define MAX_BOXES    60  /* (c) */
+#define DOWN_MS      1500 /* (d), (e): the senders' load while the database takes no writes */
+#define FAST_MS      250  /* (e): a cross-node delivery woken by NOTIFY, not by the 1 s poll */
+#define FAST_RUN     6    /* (e): fast deliveries in a row that show the listener is back */
 
 struct world {
 	char dir[64];
-	struct pgproc pg;
+	struct pgproc pg, standby; /* (e): pg is the primary */
 	struct relayproc node[NODES];
+	struct relayproc other[2]; /* (e): the relays refused on the new primary */
 	struct haproxyproc lb;
 	struct seqstream *q[KILL_SENDERS];
 	struct tclient *c[KILL_SENDERS];
@@ -48,6 +60,9 @@ struct world {
 	struct live *live; /* (a)'s owner, read on a thread */
 	pthread_t live_thread;
 	bool live_running;
+	struct owner p;              /* (e): the probes' mailbox */
+	struct tclient probe[NODES]; /* (e): straight to each node, made before the kill */
+	struct tclient sub;          /* (e): an owner subscribed on node 2 */
 };
 
 static void live_stop(struct world *w);
@@ -64,6 +79,9 @@ static int setup(void **state)
 			return -1;
 		w->c[i]->fd = -1;
 	}
+	for (int k = 0; k < NODES; k++)
+		w->probe[k].fd = -1;
+	w->sub.fd = -1;
 	strcpy(w->dir, "/tmp/cairn-cluster-XXXXXX");
 	if (mkdtemp(w->dir) == NULL)
 		return -1;
@@ -85,9 +103,17 @@ static int teardown(void **state)
 	struct world *w = *state;
 	live_stop(w);
 	close_senders(w);
+	for (int k = 0; k < NODES; k++)
+		if (w->probe[k].fd >= 0)
+			tclient_close(&w->probe[k]);
+	if (w->sub.fd >= 0)
+		tclient_close(&w->sub);
 	haproxyproc_stop(&w->lb);
 	for (int k = 0; k < NODES; k++)
 		relayproc_cleanup(&w->node[k]);
+	relayproc_cleanup(&w->other[0]);
+	relayproc_cleanup(&w->other[1]);
+	pgproc_destroy(&w->standby);
 	pgproc_destroy(&w->pg);
 	test_rm_tree(w->dir);
 	for (int i = 0; i < KILL_SENDERS; i++) {
@@ -98,9 +124,8 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* PostgreSQL, nodes 1..3 on it with [limits] LIMITS, and haproxy in front of them, all up.
- * Skips where PostgreSQL or haproxy is missing. */
-static void start_cluster(struct world *w, const char *limits)
+/* PostgreSQL in the world's directory; skips where it is missing. */
+static void start_pg(struct world *w)
 {
 	char dir[96];
 	snprintf(dir, sizeof(dir), "%s/pg", w->dir);
@@ -108,8 +133,15 @@ static void start_cluster(struct world *w, const char *limits)
 	if (rc == 1)
 		skip();
 	assert_int_equal(rc, 0);
+}
+
+/* Nodes 1..3 on the database CONNINFO names, with [limits] LIMITS, and haproxy in front of
+ * them, all up. Skips where haproxy is missing. */
+static void start_nodes(struct world *w, const char *limits, const char *conninfo)
+{
+	int rc;
 	assert_int_equal(relayproc_init(&w->node[0], limits), 0);
-	assert_int_equal(relayproc_use_pg(&w->node[0], w->pg.conninfo), 0);
+	assert_int_equal(relayproc_use_pg(&w->node[0], conninfo), 0);
 	assert_int_equal(relayproc_set_node(&w->node[0], 1), 0);
 	if (relayproc_start(&w->node[0]) != 0)
 		fail_msg("node 1 did not start");
@@ -127,6 +159,14 @@ static void start_cluster(struct world *w, const char *limits)
 	assert_int_equal(rc, 0);
 	for (int k = 0; k < NODES; k++)
 		assert_true(haproxyproc_wait(&w->lb, (size_t)k, true, 10000) >= 0);
+}
+
+/* PostgreSQL, nodes 1..3 on it with [limits] LIMITS, and haproxy in front of them, all up.
+ * Skips where PostgreSQL or haproxy is missing. */
+static void start_cluster(struct world *w, const char *limits)
+{
+	start_pg(w);
+	start_nodes(w, limits, w->pg.conninfo);
 }
 
 /* Makes a mailbox (owner O) on node K's port PORT. */
@@ -460,6 +500,38 @@ static void test_limits_across_nodes(void **state)
 
 /* ---- (d) the database restarted under load ------------------------------------------------- */
 
+/* The first N senders, COUNT envelopes each, or until STOP_AT (seq_stream_many). */
+static void stream(struct world *w, int n, int64_t stop_at, unsigned count)
+{
+	seq_stream_many(w->q, w->c, (const uint8_t(*)[24])w->sid, (unsigned)n, stop_at, count,
+	                w->outstanding);
+}
+
+/* The database takes no writes: the first N senders' sends in flight are answered first
+ * (either way), then they stream for DOWN_MS; every send of that is answered and none OK.
+ * Returns how many were refused (at least one). */
+static unsigned outage(struct world *w, int n)
+{
+	stream(w, n, 0, 0);
+	uint32_t from[KILL_SENDERS];
+	for (int i = 0; i < n; i++)
+		from[i] = w->q[i]->next_seq;
+	stream(w, n, it_mono_ms() + DOWN_MS, 0);
+	stream(w, n, 0, 0);
+	unsigned refused = 0, sent = 0;
+	for (int i = 0; i < n; i++)
+		for (uint32_t seq = from[i]; seq < w->q[i]->next_seq; seq++, sent++) {
+			if (w->q[i]->status[seq] == SEQ_ACKED)
+				fail_msg("sender %d: envelope #%u sent while the database took no "
+				         "writes was acknowledged",
+				         i, seq);
+			refused += w->q[i]->status[seq] == SEQ_REFUSED;
+		}
+	assert_int_equal(refused, sent);
+	assert_true(refused > 0);
+	return refused;
+}
+
 static uint16_t next_node_port(int i)
 {
 	return the_world->node[(i + 1) % NODES].port;
@@ -481,25 +553,8 @@ static void test_database_restart(void **state)
 	seq_stream_many(w->q, w->c, (const uint8_t(*)[24])w->sid, NODES, it_mono_ms() + 1000, 0,
 	                w->outstanding);
 	pgproc_stop(&w->pg); /* with sends in flight */
-	seq_stream_many(w->q, w->c, (const uint8_t(*)[24])w->sid, NODES, 0, 0, w->outstanding);
-	uint32_t from[NODES];
-	for (int i = 0; i < NODES; i++)
-		from[i] = w->q[i]->next_seq;
-	seq_stream_many(w->q, w->c, (const uint8_t(*)[24])w->sid, NODES, it_mono_ms() + 1500, 0,
-	                w->outstanding);
-	seq_stream_many(w->q, w->c, (const uint8_t(*)[24])w->sid, NODES, 0, 0, w->outstanding);
-	unsigned refused = 0;
-	for (int i = 0; i < NODES; i++)
-		for (uint32_t seq = from[i]; seq < w->q[i]->next_seq; seq++) {
-			if (w->q[i]->status[seq] == SEQ_ACKED)
-				fail_msg(
-				    "node %d: envelope #%u sent while the database was down was "
-				    "acknowledged",
-				    i + 1, seq);
-			refused += w->q[i]->status[seq] == SEQ_REFUSED;
-		}
+	unsigned refused = outage(w, NODES);
 	printf("cluster: database restart: %u sends while it was down, all refused\n", refused);
-	assert_true(refused > 0);
 	assert_int_equal(pgproc_start(&w->pg), 0);
 	/* Every node takes sends again by itself, within 60 s. */
 	int64_t back = it_mono_ms();
@@ -524,6 +579,155 @@ static void test_database_restart(void **state)
 	drain_all(w, NODES, "database restart", next_node_port);
 }
 
+/* ---- (e) the primary killed, its synchronous standby promoted ------------------------------ */
+
+/* One SEND straight to node K on its probe connection (made while a primary was up: a new
+ * connection's handshake needs its claim stored, and gets silence until it can be): its
+ * answer's code. */
+static int send_on_node(struct world *w, int k)
+{
+	return it_send(&w->probe[k], w->p.sid, NULL, "probe", 5);
+}
+
+/* Each node, straight, until a SEND of its own is acknowledged (60 s at most): the ms after
+ * START each took, into MS. */
+static void wait_nodes(struct world *w, int64_t start, int64_t ms[NODES])
+{
+	for (int k = 0; k < NODES; k++) {
+		while (send_on_node(w, k) != 0) {
+			if (it_mono_ms() - start > 60000)
+				fail_msg("node %d still refuses sends 60 s after the promotion",
+				         k + 1);
+			it_sleep_ms(50);
+		}
+		ms[k] = it_mono_ms() - start;
+	}
+}
+
+/* A relay that must be refused on the new primary (R's store), its stderr naming the lock. */
+static void refused_by_lock(const struct relayproc *r, const char *what)
+{
+	char err[2048];
+	int rc = it_run_second_captured(r, relayproc_free_port(), 20000, err, sizeof(err));
+	printf("cluster: failover: %s: exit %d: %s", what, rc, err);
+	assert_true(rc > 0);
+	assert_non_null(strstr(err, "holds"));
+}
+
+/*
+ * Cross-node delivery after the promotion: owner X subscribed on node 2 directly, envelopes
+ * sent one at a time through nodes 1 and 3. Each must come within 5 s (the 1 s poll at the
+ * worst); FAST_RUN in a row within FAST_MS must come within 15 s (only a NOTIFY does that:
+ * the listener found the new primary).
+ */
+static void cross_after(struct world *w)
+{
+	struct owner x;
+	create_on(w->node[0].port, w->node[0].pub, &x);
+	feed_settle();
+	assert_int_equal(tclient_connect(&w->sub, w->node[1].port, w->node[0].pub), 0);
+	assert_int_equal(tclient_auth(&w->sub, x.rid, x.sk), 0);
+	assert_int_equal(it_simple(&w->sub, CAIRN_CMD_SUBSCRIBE, x.rid), 0);
+	/* The senders are the world's first two (closed by the teardown whatever happens). */
+	assert_int_equal(tclient_connect(w->c[0], w->node[0].port, w->node[0].pub), 0);
+	assert_int_equal(tclient_connect(w->c[1], w->node[2].port, w->node[0].pub), 0);
+	int64_t start = it_mono_ms();
+	int run = 0, sent = 0;
+	double slowest = 0, slowest_run = 0;
+	uint32_t ack_rid = 0x40000000;
+	while (run < FAST_RUN) {
+		if (it_mono_ms() - start > 15000)
+			fail_msg("no %d cross-node deliveries in a row within %d ms in 15 s "
+			         "(slowest %.0f ms): the feed's listener did not come back",
+			         FAST_RUN, FAST_MS, slowest);
+		char body[16];
+		int len = snprintf(body, sizeof(body), "x%d", sent);
+		int64_t t0 = it_mono_us();
+		assert_int_equal(it_send(w->c[sent % 2], x.sid, NULL, body, (size_t)len), 0);
+		sent++;
+		struct cairn_msg m;
+		do
+			if (tclient_recv(&w->sub, &m, 5000) != 0)
+				fail_msg("envelope %d sent through node %d never reached node 2",
+				         sent - 1, (sent - 1) % 2 ? 3 : 1);
+		while (m.type != CAIRN_REPLY_ENVELOPE);
+		double ms = (double)(it_mono_us() - t0) / 1000;
+		assert_int_equal((int)m.envelope_len, len);
+		assert_memory_equal(m.envelope, body, (size_t)len);
+		struct cairn_msg ack = {.type = CAIRN_CMD_ACK,
+		                        .recipient_id = x.rid,
+		                        .envelope_id = m.envelope_id,
+		                        .request_id = ack_rid++};
+		assert_int_equal(tclient_send(&w->sub, &ack), 0);
+		slowest = ms > slowest ? ms : slowest;
+		run = ms <= FAST_MS ? run + 1 : 0;
+		slowest_run = run == 0 ? 0 : ms > slowest_run ? ms : slowest_run;
+	}
+	printf("cluster: failover: cross-node delivery after the promotion: %d sent, %d in a row "
+	       "within %d ms (slowest of them %.1f ms, of all %.1f ms) %lld ms after the first\n",
+	       sent, FAST_RUN, FAST_MS, slowest_run, slowest, (long long)(it_mono_ms() - start));
+	close_senders(w);
+	tclient_close(&w->sub);
+	w->sub.fd = -1;
+}
+
+static void test_primary_killed_standby_promoted(void **state)
+{
+	struct world *w = *state;
+	the_world = w;
+	start_pg(w);
+	char dir[96], conninfo[256];
+	snprintf(dir, sizeof(dir), "%s/standby", w->dir);
+	assert_int_equal(pgproc_standby_pair(&w->standby, &w->pg, dir, conninfo, sizeof(conninfo)),
+	                 0);
+	start_nodes(w, LIMITS, conninfo);
+	/* NODES senders through haproxy, each to its own owner; one mailbox for the probes. */
+	for (int i = 0; i < NODES; i++) {
+		create_on(w->lb.port, w->node[0].pub, &w->o[i]);
+		memcpy(w->sid[i], w->o[i].sid, 24);
+		w->q[i]->refused_may_exist = true;
+		assert_int_equal(tclient_connect(w->c[i], w->lb.port, w->node[0].pub), 0);
+	}
+	create_on(w->lb.port, w->node[0].pub, &w->p);
+	feed_settle();
+	for (int k = 0; k < NODES; k++)
+		assert_int_equal(tclient_connect(&w->probe[k], w->node[k].port, w->node[0].pub), 0);
+	stream(w, NODES, it_mono_ms() + 1000, 0);
+	unsigned before = TOTAL(w, NODES, acked);
+
+	pgproc_kill(&w->pg); /* with sends in flight, like a machine that died */
+	int64_t killed = it_mono_ms();
+	unsigned refused = outage(w, NODES);
+	for (int k = 0; k < NODES; k++)
+		assert_int_equal(send_on_node(w, k), CAIRN_ESTORAGE);
+	assert_int_equal(pgproc_promote(&w->standby), 0);
+	int64_t promoted = it_mono_ms();
+	int64_t ms[NODES];
+	wait_nodes(w, promoted, ms);
+	printf("cluster: failover: %u acknowledged before the kill; %.1f s without a primary (kill "
+	       "to promotion), %u SENDs refused meanwhile, none acknowledged; nodes 1-3 took "
+	       "SENDs again %lld, %lld, %lld ms after the promotion\n",
+	       before, (double)(promoted - killed) / 1000, refused, (long long)ms[0],
+	       (long long)ms[1], (long long)ms[2]);
+	/* The senders, still on their haproxy connections, go on without an error. */
+	unsigned refused_then = TOTAL(w, NODES, refused);
+	stream(w, NODES, 0, FINAL_SENT);
+	assert_int_equal(TOTAL(w, NODES, refused), refused_then);
+	close_senders(w);
+
+	/* Each node holds its locks on the new primary. */
+	assert_int_equal(relayproc_join(&w->other[0], &w->node[0], 1, LIMITS), 0);
+	refused_by_lock(&w->other[0], "a second relay with node 1's number");
+	assert_int_equal(relayproc_init(&w->other[1], LIMITS), 0);
+	assert_int_equal(relayproc_use_pg(&w->other[1], conninfo), 0);
+	refused_by_lock(&w->other[1], "a relay alone");
+
+	/* Every acknowledged envelope, once, to its owner through haproxy (before cross_after
+	 * reuses the first two senders' connections). */
+	drain_all(w, NODES, "failover", lb_port);
+	cross_after(w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -531,6 +735,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_node_killed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_limits_across_nodes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_database_restart, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_primary_killed_standby_promoted, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -237,11 +237,8 @@ static void test_primary_killed_standby_promoted(void **state)
 	start_primary(w);
 	char dir[96], conninfo[256];
 	snprintf(dir, sizeof(dir), "%s/standby", w->dir);
-	assert_int_equal(pgproc_standby(&w->standby, &w->primary, dir, pgproc_free_port()), 0);
-	snprintf(conninfo, sizeof(conninfo),
-	         "host=127.0.0.1,127.0.0.1 port=%u,%u user=cairn dbname=cairn "
-	         "target_session_attrs=read-write connect_timeout=2",
-	         w->primary.port, w->standby.port);
+	assert_int_equal(
+	    pgproc_standby_pair(&w->standby, &w->primary, dir, conninfo, sizeof(conninfo)), 0);
 	start_relay(w, conninfo);
 	connect_senders(w);
 	stream(w, it_mono_ms() + 1000, 0);

@@ -42,6 +42,15 @@ int pgproc_init(struct pgproc *p, const char *dir, uint16_t port);
 int pgproc_standby(struct pgproc *s, const struct pgproc *primary, const char *dir,
                    uint16_t port);
 
+/*
+ * pgproc_standby of PRIMARY in DIR on a free port, and into CONNINFO (capacity CAP) the
+ * connection string a relay is given for the pair: both hosts, primary first,
+ * target_session_attrs=read-write (docs/OPERATING.md, A synchronous standby), so that it
+ * finds the standby once promoted. Returns 0 or -1.
+ */
+int pgproc_standby_pair(struct pgproc *s, const struct pgproc *primary, const char *dir,
+                        char *conninfo, size_t cap);
+
 /* Starts the server on its existing directory and waits (60 s at most) until it accepts
  * connections. Returns 0 or -1. */
 int pgproc_start(struct pgproc *p);
@@ -61,6 +70,17 @@ int pgproc_promote(struct pgproc *p);
  * header) into OUT (NUL-terminated, may be NULL). Returns 0, or -1 if psql failed.
  */
 int pgproc_sql(const struct pgproc *p, const char *sql, char *out, size_t cap);
+
+/*
+ * TLS for the scratch cluster (docs/OPERATING.md, TLS to the database), with the openssl
+ * command: pgproc_make_ca makes a throwaway certificate authority in DIR (which must exist):
+ * DIR/ca.crt and DIR/ca.key (P-256, two days). pgproc_ssl signs a server certificate for
+ * 127.0.0.1 (its subjectAltName, for sslmode=verify-full) with the CA in CA_DIR, puts it and
+ * its key in running P's data directory, and turns on ssl = on (a reload). Both return 0 or
+ * -1 (the reason on stderr).
+ */
+int pgproc_make_ca(const char *dir);
+int pgproc_ssl(struct pgproc *p, const char *ca_dir);
 
 /* A loopback port that was free a moment ago (the kernel's choice), for a server's PORT. */
 uint16_t pgproc_free_port(void);
