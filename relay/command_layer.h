@@ -45,25 +45,28 @@ struct peer {
 	struct relay *relay;
 	struct conn *conn;        /* opaque: reached only through relay->port */
 	struct peer *prev, *next; /* relay->peers, while the connection is open */
-	bool open;
-	uint32_t inflight; /* requests waiting for the storage thread */
-	uint64_t *authed;  /* store ids of mailboxes this connection may manage */
-	uint32_t authed_len;
-	struct mailbox **subs; /* mailboxes this connection is subscribed to */
-	uint32_t subs_len;
-	struct admission_budget budget; /* CREATE/SECURE/LOG_CREATE */
-	struct log_reader **reads;      /* group log reads in progress (logcmd.c) */
-	uint32_t reads_len;
-	uint32_t reads_waiting; /* of them, waiting for the relay's read batches: read no more */
-	uint32_t read_batches;  /* log read batches out for its reads, ended ones' included */
+	uint64_t *authed;         /* store ids of mailboxes this connection may manage */
+	struct mailbox **subs;    /* mailboxes this connection is subscribed to */
+	struct log_reader **reads; /* group log reads in progress (logcmd.c) */
 	/* Forwarded commands run under their FORWARDED's request id: their OK or ERROR is
 	 * sealed into SEALED (peer_reply). At most inflight_requests + 1. */
 	struct sealed_slot *sealed;
-	uint32_t sealed_len;
-	uint32_t forwards; /* FORWARDs of this connection waiting for their destination */
 	/* While forwarded.c runs a BUNDLED opened from a bundle item: the seal's E (borrowed).
 	 * A BUNDLED that arrives without it came outside a seal: `bad request` (5.12). */
 	const uint8_t *bundle_e;
+	struct admission_budget budget; /* CREATE/SECURE/LOG_CREATE */
+	uint32_t inflight;              /* requests waiting for the storage thread */
+	uint32_t authed_len;
+	uint32_t subs_len;
+	uint32_t reads_len;
+	uint32_t reads_waiting; /* of them, waiting for the relay's read batches: read no more */
+	uint32_t read_batches;  /* log read batches out for its reads, ended ones' included */
+	uint32_t forwards;      /* FORWARDs of this connection waiting for their destination */
+	/* Sealed slots in use (at most inflight_requests + 1 <= 2^20 + 1), and whether the
+	 * connection is open: one word, so that the struct fits malloc's 128-byte chunk (a relay
+	 * holds one per connection). */
+	uint32_t sealed_len : 31;
+	uint32_t open : 1;
 };
 
 /* A storage job for a request that is not an envelope's own write. */

@@ -610,6 +610,10 @@ static void on_command(void *peer, const struct cairn_msg *m)
 
 /* ---- connection events --------------------------------------------------------------- */
 
+/* A relay holds one per connection: it stays within malloc's 128-byte chunk on LP64
+ * (docs/PERFORMANCE.md, idle memory). */
+_Static_assert(sizeof(void *) != 8 || sizeof(struct peer) <= 120, "struct peer grew");
+
 static void *on_open(struct relay *relay, struct conn *c)
 {
 	struct peer *p = calloc(1, sizeof(*p));

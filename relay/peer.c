@@ -160,16 +160,15 @@ void relay_submit(struct relay *relay, struct storage_job *job)
 }
 
 /* Makes room for element LEN of *ARRAY (ELEM bytes each, at most MAX elements), growing the
- * allocation when LEN reaches its capacity (4, 8, 16, ...): connections that use one mailbox
- * pay for four, not for the limit. Returns 0 or CAIRN_ENOMEM. */
+ * allocation when LEN reaches its capacity (3, 6, 12, ...): connections that use one mailbox
+ * pay for three, not for the limit, and three pointers fill glibc's smallest chunk (32 bytes,
+ * 24 usable) where four took a 48-byte one. Returns 0 or CAIRN_ENOMEM. */
 int grow_array(void **array, size_t elem, uint32_t len, uint32_t max)
 {
-	/* Capacity doubles from 4 at each power of two, so it is implied by LEN. */
-	if (len >= 4 && (len & (len - 1)) != 0)
+	/* Capacity doubles from 3 each time LEN reaches it, so it is implied by LEN. */
+	if (len > 0 && (len % 3 != 0 || ((len / 3) & (len / 3 - 1)) != 0))
 		return 0;
-	if (len > 0 && len < 4)
-		return 0;
-	size_t cap = len == 0 ? 4 : (size_t)len * 2;
+	size_t cap = len == 0 ? 3 : (size_t)len * 2;
 	if (cap > max)
 		cap = max;
 	void *q = realloc(*array, cap * elem);
