@@ -56,19 +56,18 @@ static void open_idle(size_t n)
 	randombytes_buf(key, sizeof(key)); /* no one proves ownership: any key does */
 	for (size_t done = 0; done < n;) {
 		size_t k = n - done < BATCH ? n - done : BATCH;
+		/* A whole batch's CREATEs, then its SUBSCRIBEs, so each step shares a commit. */
 		for (size_t i = 0; i < k; i++) {
-			assert_int_equal(tclient_connect(&cs[i], relay.port, relay.pub), 0);
 			struct cairn_msg m = {
 			    .type = CAIRN_CMD_CREATE, .request_id = 1, .recipient_key = key};
+			assert_int_equal(tclient_connect(&cs[i], relay.port, relay.pub), 0);
 			assert_int_equal(tclient_send(&cs[i], &m), 0);
 		}
 		for (size_t i = 0; i < k; i++) {
-			struct cairn_msg r;
-			expect(&cs[i], &r, CAIRN_REPLY_CREATED);
+			struct cairn_msg m = {.type = CAIRN_CMD_SUBSCRIBE, .request_id = 2}, r;
 			uint8_t rid[CAIRN_MAILBOX_ID_LEN];
-			memcpy(rid, r.recipient_id, sizeof(rid));
-			struct cairn_msg m = {
-			    .type = CAIRN_CMD_SUBSCRIBE, .request_id = 2, .recipient_id = rid};
+			expect(&cs[i], &r, CAIRN_REPLY_CREATED);
+			m.recipient_id = memcpy(rid, r.recipient_id, sizeof(rid));
 			assert_int_equal(tclient_send(&cs[i], &m), 0);
 		}
 		for (size_t i = 0; i < k; i++) {
