@@ -102,12 +102,12 @@ int channel_init(struct channel *ch, const struct channel_options *opt)
 	ch->state = CHANNEL_HANDSHAKE;
 	ch->frame_size = opt->frame_size;
 	ch->output_max = opt->output_max ? opt->output_max : CHANNEL_OUTPUT_MAX_DEFAULT;
-	ch->now = opt->now;
-	ch->uniform = opt->uniform ? opt->uniform : default_uniform;
-	ch->ctx = opt->ctx;
 	ch->hs = calloc(1, sizeof(*ch->hs));
 	if (ch->hs == NULL)
 		return CAIRN_ENOMEM;
+	ch->hs->now = opt->now;
+	ch->hs->uniform = opt->uniform ? opt->uniform : default_uniform;
+	ch->hs->ctx = opt->ctx;
 	if (opt->ephemeral != NULL) {
 		ch->hs->has_ephemeral = true;
 		memcpy(ch->hs->ephemeral, opt->ephemeral, CAIRN_KEY_LEN);
@@ -121,8 +121,8 @@ int channel_init(struct channel *ch, const struct channel_options *opt)
 	size_t len = 0;
 	int rc = cairn_handshake_client_start(
 	    &ch->hs->noise, opt->relay_public, ch->hs->has_ephemeral ? ch->hs->ephemeral : NULL,
-	    ch->now(ch->ctx), ch->uniform(ch->ctx, CAIRN_HELLO_PAD_MAX + 1), msg, sizeof(msg),
-	    &len);
+	    ch->hs->now(ch->hs->ctx), ch->hs->uniform(ch->hs->ctx, CAIRN_HELLO_PAD_MAX + 1), msg,
+	    sizeof(msg), &len);
 	if (rc == 0)
 		rc = append_framed(&ch->out, msg, len);
 	sodium_memzero(msg, sizeof(msg));
@@ -143,9 +143,6 @@ int channel_init_open(struct channel *ch, const struct channel_options *opt,
 	ch->role = opt->role;
 	ch->frame_size = opt->frame_size;
 	ch->output_max = opt->output_max ? opt->output_max : CHANNEL_OUTPUT_MAX_DEFAULT;
-	ch->now = opt->now;
-	ch->uniform = opt->uniform ? opt->uniform : default_uniform;
-	ch->ctx = opt->ctx;
 	ch->session = *session;
 	frame_reader_init(&ch->reader, CAIRN_AEAD_TAG_LEN + CAIRN_FRAME_CONTENT_HEADER,
 	                  CAIRN_NOISE_MSG_MAX);
@@ -306,8 +303,8 @@ int channel_hello_take(struct channel *ch, struct channel_hello *w)
 	memset(w, 0, sizeof(*w));
 	if (ch->state != CHANNEL_HELLO_READY)
 		return CAIRN_ESTATE;
-	w->now = ch->now(ch->ctx);
-	w->pad = ch->uniform(ch->ctx, CAIRN_HELLO_PAD_MAX + 1);
+	w->now = ch->hs->now(ch->hs->ctx);
+	w->pad = ch->hs->uniform(ch->hs->ctx, CAIRN_HELLO_PAD_MAX + 1);
 	w->len1 = ch->hs->hello_len;
 	memcpy(w->msg1, ch->hs->hello, ch->hs->hello_len);
 	if (ch->hs->has_ephemeral) {

@@ -92,6 +92,11 @@ struct channel_buf {
 /* The handshake's state, on the heap only until the channel opens or fails: a relay holds
  * thousands of open channels, which need none of it. */
 struct channel_handshake {
+	/* The clock and the padding lengths (channel_options): read only while the handshake
+	 * runs, so an open channel keeps none of them. */
+	uint64_t (*now)(void *ctx);
+	uint32_t (*uniform)(void *ctx, uint32_t upper);
+	void *ctx;
 	struct noise_handshake noise; /* initiator, until message 2 */
 	bool has_ephemeral;
 	uint8_t ephemeral[CAIRN_KEY_LEN];
@@ -101,15 +106,13 @@ struct channel_handshake {
 };
 
 /* Visible so that callers can embed it; use the functions (tests that bend the protocol may
- * reach in, e.g. to seal a frame with the session's cipher). */
+ * reach in, e.g. to seal a frame with the session's cipher). A relay embeds one per
+ * connection: what only the handshake needs lives in HS. */
 struct channel {
 	enum channel_role role;
 	enum channel_state state;
 	size_t frame_size;
 	size_t output_max;
-	uint64_t (*now)(void *ctx);
-	uint32_t (*uniform)(void *ctx, uint32_t upper);
-	void *ctx;
 	int error;          /* the cause, once FAILED */
 	bool open_reported; /* EV_OPEN was returned */
 	/* Until message 2 is read (initiator) or message 1 taken (responder), else NULL. */

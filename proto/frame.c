@@ -34,8 +34,8 @@ void frame_reader_init(struct frame_reader *r, size_t min_len, size_t max_len)
 
 void frame_reader_set_limits(struct frame_reader *r, size_t min_len, size_t max_len)
 {
-	r->min_len = clamp_len(min_len);
-	r->max_len = clamp_len(max_len);
+	r->min_len = (uint16_t)clamp_len(min_len);
+	r->max_len = (uint16_t)clamp_len(max_len);
 }
 
 bool frame_reader_idle(const struct frame_reader *r)
@@ -77,7 +77,7 @@ static int reader_reserve(struct frame_reader *r, size_t need)
 	if (p == NULL)
 		return CAIRN_ENOMEM;
 	r->buf = p;
-	r->buf_cap = cap;
+	r->buf_cap = (uint16_t)cap; /* <= body_len */
 	return 0;
 }
 
@@ -99,7 +99,7 @@ int frame_reader_next(struct frame_reader *r, const uint8_t *in, size_t len, siz
 		r->hdr[r->hdr_have++] = in[pos++];
 		if (r->hdr_have < CAIRN_FRAME_HEADER_LEN)
 			continue;
-		r->body_len = ((size_t)r->hdr[0] << 8) | r->hdr[1];
+		r->body_len = (uint16_t)(r->hdr[0] << 8 | r->hdr[1]);
 		r->body_have = 0;
 		if (!length_ok(r)) {
 			*used = pos;
@@ -131,7 +131,7 @@ int frame_reader_next(struct frame_reader *r, const uint8_t *in, size_t len, siz
 			return rc;
 		}
 		memcpy(r->buf + r->body_have, in + pos, take);
-		r->body_have += take;
+		r->body_have = (uint16_t)(r->body_have + take); /* <= body_len */
 		pos += take;
 	}
 	*used = pos;

@@ -15,14 +15,16 @@
 #include "cairn/limits.h"
 #include "cipher.h"
 
+/* Every length here is at most CAIRN_NOISE_MSG_MAX (65535: the 2-byte header's range), so
+ * 16 bits hold them: a relay keeps one reader per connection. */
 struct frame_reader {
-	size_t min_len, max_len; /* accepted Noise message lengths, inclusive */
+	uint8_t *buf;              /* partial body; grows with bytes received, freed when idle */
+	uint16_t buf_cap;          /* at most body_len */
+	uint16_t min_len, max_len; /* accepted Noise message lengths, inclusive */
+	uint16_t body_len;         /* declared length, valid once hdr_have == 2 */
+	uint16_t body_have;        /* body bytes held in buf */
 	uint8_t hdr[CAIRN_FRAME_HEADER_LEN];
-	size_t hdr_have;  /* header bytes received of the current frame (0..2) */
-	size_t body_len;  /* declared length, valid once hdr_have == 2 */
-	size_t body_have; /* body bytes held in buf */
-	uint8_t *buf;     /* partial body; grows with bytes received, freed when idle */
-	size_t buf_cap;
+	uint8_t hdr_have; /* header bytes received of the current frame (0..2) */
 };
 
 /* Initializes an idle reader that accepts bodies of MIN_LEN..MAX_LEN bytes (1..65535). */

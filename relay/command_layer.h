@@ -45,25 +45,31 @@ struct peer {
 	struct relay *relay;
 	struct conn *conn;        /* opaque: reached only through relay->port */
 	struct peer *prev, *next; /* relay->peers, while the connection is open */
-	bool open;
-	uint32_t inflight; /* requests waiting for the storage thread */
-	uint64_t *authed;  /* store ids of mailboxes this connection may manage */
-	uint32_t authed_len;
-	struct mailbox **subs; /* mailboxes this connection is subscribed to */
-	uint32_t subs_len;
-	struct admission_budget budget; /* CREATE/SECURE/LOG_CREATE */
-	struct log_reader **reads;      /* group log reads in progress (logcmd.c) */
-	uint32_t reads_len;
-	uint32_t reads_waiting; /* of them, waiting for the relay's read batches: read no more */
-	uint32_t read_batches;  /* log read batches out for its reads, ended ones' included */
+	uint64_t *authed;         /* store ids of mailboxes this connection may manage */
+	struct mailbox **subs;    /* mailboxes this connection is subscribed to */
+	/* Where AUTHED and SUBS point while they hold one entry (grow_array): most connections
+	 * manage one mailbox, and an array of their own would cost a malloc chunk each. */
+	uint64_t authed_one;
+	struct mailbox *subs_one;
+	struct log_reader **reads; /* group log reads in progress (logcmd.c) */
 	/* Forwarded commands run under their FORWARDED's request id: their OK or ERROR is
 	 * sealed into SEALED (peer_reply). At most inflight_requests + 1. */
 	struct sealed_slot *sealed;
-	uint32_t sealed_len;
-	uint32_t forwards; /* FORWARDs of this connection waiting for their destination */
 	/* While forwarded.c runs a BUNDLED opened from a bundle item: the seal's E (borrowed).
 	 * A BUNDLED that arrives without it came outside a seal: `bad request` (5.12). */
 	const uint8_t *bundle_e;
+	struct admission_budget budget; /* CREATE/SECURE/LOG_CREATE */
+	uint32_t inflight;              /* requests waiting for the storage thread */
+	uint32_t authed_len;
+	uint32_t subs_len;
+	uint32_t reads_len;
+	uint32_t reads_waiting; /* of them, waiting for the relay's read batches: read no more */
+	uint32_t read_batches;  /* log read batches out for its reads, ended ones' included */
+	uint32_t forwards;      /* FORWARDs of this connection waiting for their destination */
+	/* Sealed slots in use (at most inflight_requests + 1 <= 2^20 + 1), and whether the
+	 * connection is open: one word (a relay holds one struct per connection). */
+	uint32_t sealed_len : 31;
+	uint32_t open : 1;
 };
 
 /* A storage job for a request that is not an envelope's own write. */
@@ -99,6 +105,9 @@ bool peer_is_authed(const struct peer *p, uint64_t store_id);
 int peer_grant(struct peer *p, uint64_t store_id);
 /* Makes room for element LEN of *ARRAY (ELEM bytes each, at most MAX): 0 or CAIRN_ENOMEM. */
 int grow_array(void **array, size_t elem, uint32_t len, uint32_t max);
+/* The same for an array that starts in ONE, one element of the caller's own struct, until it
+ * holds two. */
+int grow_array_from(void **array, const void *one, size_t elem, uint32_t len, uint32_t max);
 
 /* A request for P (holding it, NULL for the relay's own) whose job calls DONE; NULL when out
  * of memory. request_finish answers P with OK or a storage error and frees R; request_done is

@@ -261,7 +261,8 @@ static void cmd_subscribe(struct peer *p, const struct cairn_msg *m)
 			peer_reply_error(p, m->request_id, CAIRN_ELIMIT);
 			return;
 		}
-		if (grow_array((void **)&p->subs, sizeof(*p->subs), p->subs_len, max) != 0) {
+		if (grow_array_from((void **)&p->subs, &p->subs_one, sizeof(*p->subs), p->subs_len,
+		                    max) != 0) {
 			peer_reply_error(p, m->request_id, CAIRN_ESTORAGE);
 			return;
 		}
@@ -610,6 +611,10 @@ static void on_command(void *peer, const struct cairn_msg *m)
 
 /* ---- connection events --------------------------------------------------------------- */
 
+/* A relay holds one per connection: it stays within malloc's 144-byte chunk on LP64
+ * (docs/PERFORMANCE.md, idle memory). */
+_Static_assert(sizeof(void *) != 8 || sizeof(struct peer) <= 136, "struct peer grew");
+
 static void *on_open(struct relay *relay, struct conn *c)
 {
 	struct peer *p = calloc(1, sizeof(*p));
@@ -618,6 +623,8 @@ static void *on_open(struct relay *relay, struct conn *c)
 	p->relay = relay;
 	p->conn = c;
 	p->open = true;
+	p->authed = &p->authed_one;
+	p->subs = &p->subs_one;
 	admission_budget_init(relay, &p->budget);
 	p->next = relay->peers;
 	if (p->next != NULL)
@@ -662,8 +669,10 @@ static bool is_busy(const void *peer)
 static void on_free(void *peer)
 {
 	struct peer *p = peer;
-	free(p->authed);
-	free(p->subs);
+	if (p->authed != &p->authed_one)
+		free(p->authed);
+	if (p->subs != &p->subs_one)
+		free(p->subs);
 	free(p->reads);
 	peer_seal_free(p);
 	free(p);

@@ -36,6 +36,16 @@ static uint64_t channel_clock(void *ctx)
 
 /* ---- lifetime ------------------------------------------------------------------------ */
 
+/* Frees the bytes C held while paused (conn_input), if any. */
+static void held_free(struct conn *c)
+{
+	if (c->held == NULL)
+		return;
+	channel_buf_free(&c->held->in);
+	free(c->held);
+	c->held = NULL;
+}
+
 void conn_ref(struct conn *c)
 {
 	c->refs++;
@@ -47,7 +57,7 @@ void conn_unref(struct conn *c)
 		return;
 	channel_free(&c->ch);
 	channel_buf_free(&c->flight);
-	channel_buf_free(&c->held_in);
+	held_free(c);
 	wsconn_free(c->ws);
 	if (c->peer != NULL)
 		c->relay->handler->free(c->peer);
@@ -188,6 +198,8 @@ static void release_small(struct conn *c)
 static void on_write(uv_write_t *req, int status)
 {
 	struct conn *c = req->data;
+	free(c->write);
+	c->write = NULL;
 	c->writing = false;
 	c->flight.len = 0;
 	if (c->ws != NULL)
@@ -216,18 +228,28 @@ static void start_write(struct conn *c)
 	const uint8_t *data = NULL;
 	if (c->writing || c->state == CONN_CLOSING || channel_output(&c->ch, &data) == 0)
 		return;
+	/* One small allocation per write, not per envelope (a write carries every frame sealed
+	 * since the last): an idle connection then holds no write request. */
+	struct conn_write *w = malloc(sizeof(*w));
+	if (w == NULL) {
+		conn_close(c);
+		return;
+	}
 	/* Swap: the channel's sealed bytes go in flight as they are, without a copy; the old
 	 * flight buffer (empty) collects the channel's new output. */
 	channel_output_swap(&c->ch, &c->flight);
 	uv_buf_t b = uv_buf_init((char *)c->flight.data, (unsigned)c->flight.len);
-	c->write_req.data = c;
+	w->req.data = c;
+	w->since_ms = (int64_t)uv_now(c->relay->loop);
+	c->write = w;
 	c->writing = true;
-	c->write_since_ms = (int64_t)uv_now(c->relay->loop);
 	conn_ref(c);
 	int rc = c->ws != NULL
-	             ? wsconn_write(c->ws, &c->write_req, c->flight.data, c->flight.len, on_write)
-	             : uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
+	             ? wsconn_write(c->ws, &w->req, c->flight.data, c->flight.len, on_write)
+	             : uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
 	if (rc != 0) {
+		free(w);
+		c->write = NULL;
 		c->writing = false;
 		conn_unref(c);
 		conn_close(c);
@@ -271,8 +293,7 @@ static void update_read_state(struct conn *c)
 	if (c->state == CONN_CLOSING)
 		return;
 	const struct relay_config *cfg = c->relay->cfg;
-	bool want = c->state != CONN_HANDSHAKING && !c->paused &&
-	            c->held_in.len == c->held_in_off &&
+	bool want = c->state != CONN_HANDSHAKING && !c->paused && c->held == NULL &&
 	            conn_output_level(c) < cfg->output_buffer_max &&
 	            !c->relay->handler->busy(c->peer) && !c->relay->stopping;
 	if (want && !c->reading) {
@@ -589,15 +610,20 @@ static void conn_input(struct conn *c, const uint8_t *in, size_t len)
 		/* Reading stopped when the command deferred; what this read brought after it
 		 * waits in order (the read buffer is shared). */
 		size_t left = len - used;
-		uint8_t *p = realloc(c->held_in.data, c->held_in.len + left);
+		if (c->held == NULL && (c->held = calloc(1, sizeof(*c->held))) == NULL) {
+			conn_close(c);
+			return;
+		}
+		struct channel_buf *h = &c->held->in;
+		uint8_t *p = realloc(h->data, h->len + left);
 		if (p == NULL) {
 			conn_close(c);
 			return;
 		}
-		memcpy(p + c->held_in.len, in + used, left);
-		c->held_in.data = p;
-		c->held_in.len += left;
-		c->held_in.cap = c->held_in.len;
+		memcpy(p + h->len, in + used, left);
+		h->data = p;
+		h->len += left;
+		h->cap = h->len;
 	}
 }
 
@@ -609,17 +635,16 @@ static void conn_resume(struct conn *c)
 	run_events(c); /* the rest of the batch, left in the channel */
 	if (c->state != CONN_OPEN || c->paused)
 		return;
-	if (c->held_in_off < c->held_in.len) {
-		size_t used =
-		    feed(c, c->held_in.data + c->held_in_off, c->held_in.len - c->held_in_off);
+	struct conn_held *h = c->held;
+	if (h != NULL && h->off < h->in.len) {
+		size_t used = feed(c, h->in.data + h->off, h->in.len - h->off);
 		if (c->state == CONN_CLOSING)
 			return;
-		c->held_in_off += used;
+		h->off += used;
 		if (c->paused)
 			return;
 	}
-	channel_buf_free(&c->held_in);
-	c->held_in_off = 0;
+	held_free(c);
 	update_read_state(c);
 }
 
@@ -796,7 +821,7 @@ void conn_check_timeouts(struct relay *relay, int64_t now_ms)
 	struct conn *c = relay->conns;
 	while (c != NULL) {
 		struct conn *next = c->next;
-		bool stalled = c->writing && now_ms - c->write_since_ms > stall_ms &&
+		bool stalled = c->writing && now_ms - c->write->since_ms > stall_ms &&
 		               conn_output_level(c) >= relay->cfg->output_buffer_max;
 		if (now_ms >= c->deadline_ms || stalled) {
 			conn_close(c);

@@ -32,34 +32,28 @@ enum conn_state {
 	CONN_CLOSING,     /* handle closing; output dropped */
 };
 
+/* The write in flight (at most one per connection): allocated when it starts and freed when it
+ * completes, so that an idle connection holds no uv_write_t (192 bytes on Linux). */
+struct conn_write {
+	uv_write_t req;
+	int64_t since_ms; /* when it started (loop time), for the stall check */
+};
+
+/* Bytes read but not yet fed to the channel while a command's work is off the loop thread
+ * (conn_defer), from OFF on: allocated only then. */
+struct conn_held {
+	struct channel_buf in;
+	size_t off;
+};
+
+/* Fields are ordered largest first and the flags share a word: a relay holds tens of
+ * thousands of these (docs/PERFORMANCE.md, idle memory). */
 struct conn {
 	struct relay *relay;
 	uv_tcp_t tcp;
-	enum conn_state state;
 	struct conn *prev, *next; /* relay->conns */
 	struct conn *flush_next;  /* relay->flush_head */
-	bool in_flush_list;
-	bool reading;
 	struct conn *unopened_prev, *unopened_next; /* relay->unopened_head's list */
-	unsigned refs;
-
-	/* The protocol: replies not yet sealed and sealed frames not yet handed to libuv are in
-	 * it, and so is the rest of a batch whose commands wait. Its output limit is unused: the
-	 * relay's limits are its own (conn_output_level). */
-	struct channel ch;
-	int64_t deadline_ms;    /* handshake deadline, then idle deadline (loop time) */
-	int64_t write_since_ms; /* when the write in flight started */
-
-	struct channel_buf flight; /* the bytes of the write in flight, swapped out of CH */
-	uv_write_t write_req;
-	bool writing;
-
-	/* A command's work is off the loop thread (conn_defer): later commands wait, in order.
-	 * The rest of the batch waits in CH (no event is asked for); the bytes read after it
-	 * wait here until it is done. */
-	bool paused;
-	struct channel_buf held_in; /* bytes read but not yet fed to CH, from held_in_off */
-	size_t held_in_off;
 
 	/* The command layer's state for this connection (relay->handler's open): opaque here. */
 	void *peer;
@@ -67,6 +61,28 @@ struct conn {
 	/* A connection from the HTTPS listener: its WebSocket filter (relay/wsconn.h), owned;
 	 * NULL for a direct TCP connection. */
 	struct wsconn *ws;
+
+	int64_t deadline_ms; /* handshake deadline, then idle deadline (loop time) */
+
+	struct conn_write *write;  /* the write in flight, or NULL */
+	struct channel_buf flight; /* the bytes of the write in flight, swapped out of CH */
+
+	/* A command's work is off the loop thread (conn_defer): later commands wait, in order.
+	 * The rest of the batch waits in CH (no event is asked for); the bytes read after it
+	 * wait in HELD (NULL when there are none) until it is done. */
+	struct conn_held *held;
+
+	/* The protocol: replies not yet sealed and sealed frames not yet handed to libuv are in
+	 * it, and so is the rest of a batch whose commands wait. Its output limit is unused: the
+	 * relay's limits are its own (conn_output_level). */
+	struct channel ch;
+
+	unsigned refs;
+	enum conn_state state;
+	bool in_flush_list;
+	bool reading;
+	bool writing; /* WRITE is set */
+	bool paused;
 };
 
 /* Accepts a pending connection from LISTENER (the relay's listener or its HTTPS listener). */

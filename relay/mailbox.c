@@ -234,13 +234,15 @@ struct pending *mailbox_at(const struct mailbox *mb, size_t i)
 static int requeue(struct mailbox *mb, size_t ncap)
 {
 	struct pending *nq = NULL;
+	if (ncap > UINT32_MAX) /* positions are 32-bit; no mailbox's limit comes near */
+		return CAIRN_ENOMEM;
 	if (ncap > 0 && (nq = malloc(ncap * sizeof(*nq))) == NULL)
 		return CAIRN_ENOMEM;
 	for (size_t i = 0; i < mb->q_len; i++)
 		nq[i] = *mailbox_at(mb, i);
 	free(mb->q);
 	mb->q = nq;
-	mb->q_cap = ncap;
+	mb->q_cap = (uint32_t)ncap;
 	mb->q_head = 0;
 	return 0;
 }
@@ -248,7 +250,8 @@ static int requeue(struct mailbox *mb, size_t ncap)
 int mailbox_push(struct mailbox_index *ix, struct mailbox *mb, uint64_t id, uint32_t len,
                  struct envelope *env)
 {
-	if (mb->q_len == mb->q_cap && requeue(mb, mb->q_cap ? mb->q_cap * 2 : INITIAL_QUEUE) != 0)
+	if (mb->q_len == mb->q_cap &&
+	    requeue(mb, mb->q_cap ? (size_t)mb->q_cap * 2 : INITIAL_QUEUE) != 0)
 		return CAIRN_ENOMEM;
 	struct pending *p = &mb->q[(mb->q_head + mb->q_len) & (mb->q_cap - 1)];
 	p->id = id;
@@ -306,10 +309,10 @@ long mailbox_find(const struct mailbox *mb, uint64_t id)
 /* Gives memory back once the ring is at most a quarter full. */
 static void maybe_shrink(struct mailbox *mb)
 {
-	if (mb->q_cap <= INITIAL_QUEUE || mb->q_len * 4 > mb->q_cap)
+	if (mb->q_cap <= INITIAL_QUEUE || (size_t)mb->q_len * 4 > mb->q_cap)
 		return;
 	size_t ncap = INITIAL_QUEUE;
-	while (ncap < mb->q_len * 2)
+	while (ncap < (size_t)mb->q_len * 2)
 		ncap *= 2;
 	if (mb->q_len == 0)
 		ncap = 0;

@@ -29,19 +29,23 @@ struct pending {
 	struct envelope *env; /* body in memory, or NULL */
 };
 
+/* Fields ordered so that no padding is left and queue positions are 32-bit (a queue holds at
+ * most mailbox_max_envelopes live entries, <= 10^7, and as many tombstones again plus a
+ * little): a relay holds one per mailbox, and idle memory per connection counts it
+ * (docs/PERFORMANCE.md). */
 struct mailbox {
 	struct store_mailbox rec;
 	struct mailbox *next_by_recipient, *next_by_sender, *next_by_store_id;
 	struct mailbox *idle_prev, *idle_next; /* the index's list, by rec.touched */
 	/* Pending envelopes in id order: a ring of pending, head..head+len. */
 	struct pending *q;
-	size_t q_head, q_len, q_cap; /* q_cap is a power of two */
-	uint32_t count;              /* live (not acked) envelopes */
-	uint64_t bytes;              /* their total size */
+	uint64_t bytes; /* their total size */
 	/* Delivery. */
 	struct peer *subscriber; /* the subscribed connection's command state */
+	uint32_t q_head, q_len, q_cap; /* q_cap is a power of two */
+	uint32_t count;                /* live (not acked) envelopes */
 	uint32_t sub_rid;
-	size_t cursor; /* offset from q_head of the next envelope to deliver */
+	uint32_t cursor; /* offset from q_head of the next envelope to deliver */
 	uint32_t inflight;
 	uint32_t reads; /* storage reads outstanding for delivery */
 	/* ACKs since the subscription began: delivery reads ahead past two windows only as far

@@ -160,23 +160,31 @@ void relay_submit(struct relay *relay, struct storage_job *job)
 }
 
 /* Makes room for element LEN of *ARRAY (ELEM bytes each, at most MAX elements), growing the
- * allocation when LEN reaches its capacity (4, 8, 16, ...): connections that use one mailbox
- * pay for four, not for the limit. Returns 0 or CAIRN_ENOMEM. */
-int grow_array(void **array, size_t elem, uint32_t len, uint32_t max)
+ * allocation when LEN reaches its capacity (3, 6, 12, ...): connections that use one mailbox
+ * pay for three, not for the limit, and three pointers fill glibc's smallest chunk (32 bytes,
+ * 24 usable). While *ARRAY points to ONE (not NULL), its capacity is one, in the caller's
+ * own struct: it moves to the heap when a second element comes. Returns 0 or CAIRN_ENOMEM. */
+int grow_array_from(void **array, const void *one, size_t elem, uint32_t len, uint32_t max)
 {
-	/* Capacity doubles from 4 at each power of two, so it is implied by LEN. */
-	if (len >= 4 && (len & (len - 1)) != 0)
+	bool in_one = one != NULL && *array == one;
+	/* Capacity doubles from 3 each time LEN reaches it, so it is implied by LEN. */
+	if (in_one ? len < 1 : (len > 0 && (len % 3 != 0 || ((len / 3) & (len / 3 - 1)) != 0)))
 		return 0;
-	if (len > 0 && len < 4)
-		return 0;
-	size_t cap = len == 0 ? 4 : (size_t)len * 2;
+	size_t cap = len <= 1 ? 3 : (size_t)len * 2;
 	if (cap > max)
 		cap = max;
-	void *q = realloc(*array, cap * elem);
+	void *q = in_one ? malloc(cap * elem) : realloc(*array, cap * elem);
 	if (q == NULL)
 		return CAIRN_ENOMEM;
+	if (in_one)
+		memcpy(q, one, (size_t)len * elem);
 	*array = q;
 	return 0;
+}
+
+int grow_array(void **array, size_t elem, uint32_t len, uint32_t max)
+{
+	return grow_array_from(array, NULL, elem, len, max);
 }
 
 /* Whether P may manage mailbox STORE_ID. */
@@ -196,7 +204,8 @@ int peer_grant(struct peer *p, uint64_t store_id)
 	uint32_t max = p->relay->cfg->mailboxes_per_connection;
 	if (p->authed_len >= max)
 		return CAIRN_ELIMIT;
-	int rc = grow_array((void **)&p->authed, sizeof(*p->authed), p->authed_len, max);
+	int rc = grow_array_from((void **)&p->authed, &p->authed_one, sizeof(*p->authed),
+	                         p->authed_len, max);
 	if (rc != 0)
 		return rc;
 	p->authed[p->authed_len++] = store_id;

@@ -74,8 +74,8 @@ static void test_acks_behind_a_live_head_stay_bounded(void **state)
 	assert_int_equal(mb->bytes, 10);
 	/* Before the fix: q_len 99999, q_cap 131072 (3 MiB for one envelope). */
 	if (mb->q_len > 64 || mb->q_cap > 128)
-		fail_msg("one live envelope holds %zu entries (capacity %zu)", mb->q_len,
-		         mb->q_cap);
+		fail_msg("one live envelope holds %zu entries (capacity %zu)", (size_t)mb->q_len,
+		         (size_t)mb->q_cap);
 	assert_int_equal(mailbox_at(mb, 0)->id, 1);
 	assert_int_equal(mailbox_find(mb, 1), 0);
 }

@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Integration: what an idle subscribed connection costs the real cairn-relay in memory (issue
+ * 18; docs/PERFORMANCE.md, idle memory). Connections do what cairn-bench connections does
+ * (handshake, CREATE a mailbox, SUBSCRIBE, then silence), and the relay's RSS is read from
+ * /proc between two counts: the growth per connection over the second step is the marginal
+ * cost, without what the relay allocates once (SQLite's page cache, which is full by the first
+ * count) or in doublings (tables of mailboxes, handshakes and descriptors: none falls between
+ * the two counts).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "it_common.h"
+
+/* Under AddressSanitizer the relay's memory is the sanitizer's: the same path runs on fewer
+ * connections and nothing is asserted about RSS. */
+#define FIRST (IT_ASAN ? 400 : 9000) /* past 8192: the tables' last doubling before 16384 */
+#define MORE  (IT_ASAN ? 400 : 3000) /* to 12,000: below the next doubling */
+#define BATCH 250                    /* connections set up together (one group commit) */
+#define BOUND 1450 /* bytes of relay RSS per idle subscribed connection (~1,300 measured) */
+
+static struct relayproc relay;
+static int *held; /* the test's ends of the idle connections (their keys are gone) */
+static size_t held_len;
+
+static int teardown(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < held_len; i++)
+		close(held[i]);
+	free(held);
+	held = NULL;
+	held_len = 0;
+	relayproc_cleanup(&relay);
+	return 0;
+}
+
+/* Reads C's next reply, which must be of type WANT. */
+static void expect(struct tclient *c, struct cairn_msg *m, int want)
+{
+	assert_int_equal(tclient_recv(c, m, 20000), 0);
+	if ((int)m->type != want)
+		fail_msg("reply %d (code %u), expected %d", (int)m->type, m->code, want);
+}
+
+/* Opens N connections, each with a mailbox of its own and subscribed to it, BATCH at a time;
+ * keeps only their sockets. */
+static void open_idle(size_t n)
+{
+	struct tclient *cs = calloc(BATCH, sizeof(*cs));
+	assert_non_null(cs);
+	uint8_t key[32];
+	randombytes_buf(key, sizeof(key)); /* no one proves ownership: any key does */
+	for (size_t done = 0; done < n;) {
+		size_t k = n - done < BATCH ? n - done : BATCH;
+		/* A whole batch's CREATEs, then its SUBSCRIBEs, so each step shares a commit. */
+		for (size_t i = 0; i < k; i++) {
+			struct cairn_msg m = {
+			    .type = CAIRN_CMD_CREATE, .request_id = 1, .recipient_key = key};
+			assert_int_equal(tclient_connect(&cs[i], relay.port, relay.pub), 0);
+			assert_int_equal(tclient_send(&cs[i], &m), 0);
+		}
+		for (size_t i = 0; i < k; i++) {
+			struct cairn_msg m = {.type = CAIRN_CMD_SUBSCRIBE, .request_id = 2}, r;
+			uint8_t rid[CAIRN_MAILBOX_ID_LEN];
+			expect(&cs[i], &r, CAIRN_REPLY_CREATED);
+			m.recipient_id = memcpy(rid, r.recipient_id, sizeof(rid));
+			assert_int_equal(tclient_send(&cs[i], &m), 0);
+		}
+		for (size_t i = 0; i < k; i++) {
+			struct cairn_msg r;
+			expect(&cs[i], &r, CAIRN_REPLY_OK);
+			held[held_len++] = cs[i].fd;
+			cs[i].fd = -1; /* the socket stays open; the client's state goes */
+			tclient_close(&cs[i]);
+		}
+		done += k;
+	}
+	free(cs);
+}
+
+/* The relay's RSS once what the last step queued has settled. */
+static long settled_rss_kb(void)
+{
+	it_sleep_ms(500);
+	long kb = relayproc_rss_kb(&relay);
+	assert_true(kb > 0);
+	return kb;
+}
+
+static void test_idle_memory_per_connection(void **state)
+{
+	(void)state;
+	/* Both ends of every connection are descriptors of this machine; the relay inherits
+	 * this process's limit. */
+	struct rlimit rl;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &rl), 0);
+	rlim_t need = FIRST + MORE + 256;
+	if (rl.rlim_cur < need) {
+		if (rl.rlim_max < need)
+			skip();
+		rl.rlim_cur = need;
+		assert_int_equal(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	}
+	held = calloc(FIRST + MORE, sizeof(*held));
+	assert_non_null(held);
+	assert_int_equal(relayproc_init(&relay, "max_connections = 20000\n"), 0);
+	assert_int_equal(relayproc_start(&relay), 0);
+
+	open_idle(FIRST);
+	long rss1 = settled_rss_kb();
+	open_idle(MORE);
+	long rss2 = settled_rss_kb();
+	double per = (double)(rss2 - rss1) * 1024.0 / MORE;
+	printf("idle: relay RSS %ld KiB at %d connections, %ld KiB at %d: %.0f bytes per idle "
+	       "subscribed connection (bound %d)\n",
+	       rss1, FIRST, rss2, FIRST + MORE, per, BOUND);
+	/* Every connection is still there: the relay closed none of them. */
+	assert_int_equal(relayproc_fds(&relay) >= FIRST + MORE, 1);
+	if (!IT_ASAN && per > BOUND)
+		fail_msg("%.0f bytes of relay RSS per idle subscribed connection (bound %d)", per,
+		         BOUND);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_teardown(test_idle_memory_per_connection, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
