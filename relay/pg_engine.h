@@ -52,6 +52,9 @@ enum {
 	PG_FEED_PRUNE,
 	PG_FEED_NOTIFY,
 	PG_FEED_READ,
+	/* A node's log entries, numbered by the database (store.h's assigned_seq). */
+	PG_LOG_ENTRY_PUT_NUMBERED,
+	PG_FEED_PUT_SEQS,
 	PG_STMT_COUNT
 };
 
@@ -154,6 +157,8 @@ struct pg_op {
 	int stmt, second;
 	struct pg_params p, p2;
 	uint8_t *ids; /* the arrays of a delete or of a run (build_run), owned */
+	/* PG_LOG_ENTRY_PUT_NUMBERED: where the seq its statement returns goes (borrowed) */
+	uint64_t *assigned_seq;
 };
 
 /* ---- store_pg_feed.c ---- */
