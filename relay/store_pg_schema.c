@@ -126,8 +126,9 @@ const char *const pg_stmt_sql[PG_STMT_COUNT] = {
         " || substring($3::bytea FROM coalesce(max(p.tail), 0) + 1)"
         " FROM (SELECT u.k, substring($3::bytea FROM u.start + 1 FOR u.off - u.start)"
         " || int8send(coalesce(e.seq, 0)) AS part, u.off + 8 AS tail"
-        " FROM (SELECT o.off, o.id, o.k, coalesce(lag(o.off) OVER (ORDER BY o.k) + 8, 0)"
-        " AS start FROM unnest($4::int8[], $5::int8[]) WITH ORDINALITY AS o (off, id, k))"
+        " FROM (SELECT o.off::int4 AS off, o.id, o.k,"
+        " coalesce(lag(o.off::int4) OVER (ORDER BY o.k) + 8, 0) AS start"
+        " FROM unnest($4::int8[], $5::int8[]) WITH ORDINALITY AS o (off, id, k))"
         " AS u LEFT JOIN log_entries AS e ON e.id = u.id) AS p",
 };
 
