@@ -800,8 +800,14 @@ void logs_apply_entry(struct relay *relay, const struct store_log_entry_info *in
 	struct glog *log = glog_by_key(&relay->logs, info->log);
 	ids_seen(relay, info->id);
 	/* Seq 0: the log was deleted before the other node's append (nothing stored). */
-	if (log == NULL || info->seq == 0 || info->id < relay->logs.expired_below)
+	if (log == NULL || info->seq == 0)
 		return;
+	if (info->id < relay->logs.expired_below) {
+		/* Expired already: not listed, and not waited for. */
+		if (info->seq >= log->gone_below)
+			log->gone_below = info->seq + 1;
+		return;
+	}
 	/* In seq order even below this node's last: the database numbers each node's entries
 	 * in commit order, and the other node's may reach this one after this node's own later
 	 * one. Its followers here wait for it (in_turn). A seq held already is a repeat. */

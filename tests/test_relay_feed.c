@@ -309,13 +309,11 @@ static struct glog *create_log(struct conn *w, uint8_t log_id[CAIRN_LOG_ID_LEN])
 	return log;
 }
 
-/* An entry the other node appended to a log reaches a follower here. */
-static void test_log_entry_wakes_follower(void **state)
+/* This relay becomes a node, W creates a log (its id in LOG_ID), and F follows it from seq 1
+ * with read 100 (its LOG_STATE taken). */
+static struct glog *followed_log(struct conn *w, struct conn *f, uint8_t log_id[CAIRN_LOG_ID_LEN])
 {
-	(void)state;
 	become_node();
-	struct conn *w = open_conn(), *f = open_conn();
-	uint8_t log_id[CAIRN_LOG_ID_LEN];
 	struct glog *log = create_log(w, log_id);
 	struct cairn_msg read = {
 	    .type = CAIRN_CMD_LOG_READ, .request_id = 100, .log_id = log_id, .seq = 1, .follow = 1};
@@ -323,16 +321,32 @@ static void test_log_entry_wakes_follower(void **state)
 	struct reply *r = next_reply(f);
 	assert_non_null(r);
 	assert_int_equal(r->type, CAIRN_REPLY_LOG_STATE);
-	struct store_op entry = {.kind = STORE_LOG_ENTRY_PUT,
+	return log;
+}
+
+/* The other node's entry SEQ of LOG with BODY (a string, which must outlive the op). */
+static struct store_op other_entry(const struct glog *log, uint64_t seq, const char *body)
+{
+	return (struct store_op){.kind = STORE_LOG_ENTRY_PUT,
 	                         .envelope_id = other_id(relay->next_envelope_id),
 	                         .log_key = log->rec.id,
-	                         .seq = 1,
-	                         .body = (const uint8_t *)"entry-1",
-	                         .len = 7,
+	                         .seq = seq,
+	                         .body = (const uint8_t *)body,
+	                         .len = (uint32_t)strlen(body),
 	                         .stored_at = START_TIME};
+}
+
+/* An entry the other node appended to a log reaches a follower here. */
+static void test_log_entry_wakes_follower(void **state)
+{
+	(void)state;
+	struct conn *w = open_conn(), *f = open_conn();
+	uint8_t log_id[CAIRN_LOG_ID_LEN];
+	struct glog *log = followed_log(w, f, log_id);
+	struct store_op entry = other_entry(log, 1, "entry-1");
 	other_commits(&entry, 1);
 	follow();
-	r = next_reply(f);
+	struct reply *r = next_reply(f);
 	assert_non_null(r);
 	assert_int_equal(r->type, CAIRN_REPLY_LOG_ENTRY);
 	assert_int_equal(r->seq, 1);
@@ -354,13 +368,7 @@ static void test_log_entry_in_seq_order(void **state)
 	struct glog *log = create_log(w, log_id);
 	static const uint64_t order[] = {1, 3, 2, 2};
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
-		struct store_op entry = {.kind = STORE_LOG_ENTRY_PUT,
-		                         .envelope_id = other_id(relay->next_envelope_id),
-		                         .log_key = log->rec.id,
-		                         .seq = order[i],
-		                         .body = (const uint8_t *)"entry-x",
-		                         .len = 7,
-		                         .stored_at = START_TIME};
+		struct store_op entry = other_entry(log, order[i], "entry-x");
 		other_commits(&entry, 1);
 		follow();
 	}
@@ -396,6 +404,17 @@ static void expect_entry(struct conn *c, uint32_t rid, uint64_t seq, const char 
 	assert_memory_equal(r->body, body, strlen(body));
 }
 
+/* Runs M on C and the storage until nothing is left: C's next reply, of type TYPE. */
+static struct reply *reply_to(struct conn *c, const struct cairn_msg *m, uint8_t type)
+{
+	command(c, m);
+	settle();
+	struct reply *r = next_reply(c);
+	assert_non_null(r);
+	assert_int_equal(r->type, type);
+	return r;
+}
+
 /*
  * Two nodes append to one log within the feed's lag (docs/SCALING.md 4): the other node's
  * entry is stored first (seq 1) but its feed row is late. This node's append is numbered by
@@ -407,25 +426,12 @@ static void expect_entry(struct conn *c, uint32_t rid, uint64_t seq, const char 
 static void test_log_follower_waits_for_gap(void **state)
 {
 	(void)state;
-	become_node();
 	struct conn *w = open_conn(), *f = open_conn(), *late = open_conn();
 	uint8_t log_id[CAIRN_LOG_ID_LEN];
-	struct glog *log = create_log(w, log_id);
-	struct cairn_msg read = {
-	    .type = CAIRN_CMD_LOG_READ, .request_id = 100, .log_id = log_id, .seq = 1, .follow = 1};
-	command(f, &read);
-	struct reply *r = next_reply(f);
-	assert_non_null(r);
-	assert_int_equal(r->type, CAIRN_REPLY_LOG_STATE);
+	struct glog *log = followed_log(w, f, log_id);
 
 	/* The other node's 1, in the store; its feed row kept back. */
-	struct store_op other = {.kind = STORE_LOG_ENTRY_PUT,
-	                         .envelope_id = other_id(relay->next_envelope_id),
-	                         .log_key = log->rec.id,
-	                         .seq = 1,
-	                         .body = (const uint8_t *)"other-1",
-	                         .len = 7,
-	                         .stored_at = START_TIME};
+	struct store_op other = other_entry(log, 1, "other-1");
 	assert_int_equal(memstorage_commit_other(relay->storage, &other, 1), 0);
 	uint8_t row[128];
 	size_t row_len = feed_encode(&other, 1, row, sizeof(row));
@@ -437,11 +443,7 @@ static void test_log_follower_waits_for_gap(void **state)
 	                           .credential = log_cred,
 	                           .envelope = (const uint8_t *)"mine-2",
 	                           .envelope_len = 6};
-	command(w, &append);
-	settle();
-	r = next_reply(w);
-	assert_non_null(r);
-	assert_int_equal(r->type, CAIRN_REPLY_APPENDED);
+	struct reply *r = reply_to(w, &append, CAIRN_REPLY_APPENDED);
 	assert_int_equal(r->seq, 2);
 	assert_int_equal(log->rec.next_seq, 3);
 	expect_nothing(f); /* 1 is not here yet */
@@ -454,11 +456,7 @@ static void test_log_follower_waits_for_gap(void **state)
 
 	/* The other node's 4 comes before its 3. */
 	for (uint64_t seq = 4; seq >= 3; seq--) {
-		char body[16];
-		snprintf(body, sizeof(body), "other-%d", (int)seq);
-		other.envelope_id = other_id(relay->next_envelope_id);
-		other.seq = seq;
-		other.body = (const uint8_t *)body;
+		other = other_entry(log, seq, seq == 4 ? "other-4" : "other-3");
 		other_commits(&other, 1);
 		follow();
 		if (seq == 4)
@@ -470,21 +468,12 @@ static void test_log_follower_waits_for_gap(void **state)
 	/* And this node's next comes after them. */
 	append.request_id = 3;
 	append.envelope = (const uint8_t *)"mine-5";
-	command(w, &append);
-	settle();
-	r = next_reply(w);
-	assert_non_null(r);
-	assert_int_equal(r->type, CAIRN_REPLY_APPENDED);
-	assert_int_equal(r->seq, 5);
+	assert_int_equal(reply_to(w, &append, CAIRN_REPLY_APPENDED)->seq, 5);
 	expect_entry(f, 100, 5, "mine-5");
 
-	read.request_id = 101;
-	read.follow = 0;
-	command(late, &read);
-	settle();
-	r = next_reply(late);
-	assert_non_null(r);
-	assert_int_equal(r->type, CAIRN_REPLY_LOG_STATE);
+	struct cairn_msg read = {
+	    .type = CAIRN_CMD_LOG_READ, .request_id = 101, .log_id = log_id, .seq = 1};
+	r = reply_to(late, &read, CAIRN_REPLY_LOG_STATE);
 	assert_int_equal(r->first_seq, 1);
 	assert_int_equal(r->next_seq, 6);
 	static const char *const bodies[] = {"other-1", "mine-2", "other-3", "other-4", "mine-5"};

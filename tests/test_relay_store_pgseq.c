@@ -162,6 +162,19 @@ static int keep_entry(void *ctx, const struct store_op *op)
 	return 0;
 }
 
+/* The entries of the rows STORE's feed_read gives now, in order, into F. */
+static void feed_entries(void *store, struct feed_seqs *f)
+{
+	struct store_feed feed;
+	do {
+		assert_int_equal(store_pg.feed_read(store, &feed), 0);
+		for (size_t i = 0; i < feed.n; i++)
+			assert_int_equal(
+			    feed_decode(feed.rows[i].ops, feed.rows[i].len, keep_entry, f), 0);
+		store_feed_free(&feed);
+	} while (feed.more);
+}
+
 static void test_two_nodes_one_log(void **state)
 {
 	struct fixture *t = *state;
@@ -229,15 +242,7 @@ static void test_two_nodes_one_log(void **state)
 	/* Each node's feed rows carry the database's seqs to the other. */
 	for (int node = 1; node <= 2; node++) {
 		struct feed_seqs f = {0};
-		struct store_feed feed;
-		do {
-			assert_int_equal(store_pg.feed_read(t->run[3 - node].store, &feed), 0);
-			for (size_t i = 0; i < feed.n; i++)
-				assert_int_equal(
-				    feed_decode(feed.rows[i].ops, feed.rows[i].len, keep_entry, &f),
-				    0);
-			store_feed_free(&feed);
-		} while (feed.more);
+		feed_entries(t->run[3 - node].store, &f);
 		struct node_run *r = &t->run[node];
 		assert_int_equal(f.n, r->n);
 		for (size_t i = 0; i < r->n; i++) {
@@ -298,12 +303,7 @@ static void test_above_entries_of_a_relay_alone(void **state)
 	    0);
 	assert_string_equal(got, "1");
 	struct feed_seqs f = {0};
-	struct store_feed feed;
-	assert_int_equal(store_pg.feed_read(t->run[2].store, &feed), 0);
-	for (size_t i = 0; i < feed.n; i++)
-		assert_int_equal(feed_decode(feed.rows[i].ops, feed.rows[i].len, keep_entry, &f),
-		                 0);
-	store_feed_free(&feed);
+	feed_entries(t->run[2].store, &f);
 	assert_int_equal(f.n, 2);
 	assert_int_equal(f.seqs[0], 5);
 	assert_int_equal(f.seqs[1], 0);
