@@ -157,8 +157,6 @@ struct pg_op {
 	int stmt, second;
 	struct pg_params p, p2;
 	uint8_t *ids; /* the arrays of a delete or of a run (build_run), owned */
-	/* PG_LOG_ENTRY_PUT_NUMBERED: where the seq its statement returns goes (borrowed) */
-	uint64_t *assigned_seq;
 };
 
 /* ---- store_pg_feed.c ---- */

@@ -167,7 +167,6 @@ static int build(const struct store_op *op, uint8_t node, struct pg_op *out)
 		if (op->assigned_seq != NULL) {
 			/* A node's: the database numbers it (PG_LOG_ENTRY_PUT_NUMBERED). */
 			out->stmt = PG_LOG_ENTRY_PUT_NUMBERED;
-			out->assigned_seq = op->assigned_seq;
 			pg_param_u64(p, op->envelope_id);
 			pg_param_u64(p, op->log_key);
 			pg_param_i64(p, op->stored_at);
@@ -344,30 +343,29 @@ static int feed_with_seqs(const struct store_pg *st, const struct store_op *ops,
 	return off == len && !feed->p.bad ? 0 : CAIRN_ESTORAGE;
 }
 
-/* pg_read_pipeline's EACH for a batch of BUILT[0..N): hands each numbered entry's seq back.
- * Results come in statement order, so the walk over BUILT only moves forward. */
-struct seq_walk {
-	const struct pg_op *built;
-	size_t n, op, first; /* BUILT[OP]'s first statement is result FIRST */
+/* pg_read_pipeline's EACH: PG_FEED_PUT_SEQS's result (known by its column's name, wherever
+ * the statement stands in the pipeline) gives each numbered entry of OPS[0..N) its seq. */
+struct seq_take {
+	const struct store_op *ops;
+	size_t n;
 };
 
-static size_t stmts_of(const struct pg_op *op)
+static int take_seqs(void *ctx, size_t index, const PGresult *r)
 {
-	return op->stmt < 0 ? 0 : op->stmt == PG_EXPIRE ? 3 : op->second >= 0 ? 2 : 1;
-}
-
-static int take_seq(void *ctx, size_t index, const PGresult *r)
-{
-	struct seq_walk *w = ctx;
-	while (w->op < w->n && w->first + stmts_of(&w->built[w->op]) <= index)
-		w->first += stmts_of(&w->built[w->op++]);
-	if (w->op >= w->n || index != w->first || w->built[w->op].assigned_seq == NULL)
+	(void)index;
+	const struct seq_take *t = ctx;
+	if (PQnfields(r) != 1 || strcmp(PQfname(r, 0), "cairn_seq") != 0)
 		return 0;
-	int64_t seq = 0;
-	if (PQntuples(r) > 1 || (PQntuples(r) == 1 && (pg_col_i64(r, 0, 0, &seq) != 0 || seq < 1)))
-		return CAIRN_ESTORAGE;
-	*w->built[w->op].assigned_seq = (uint64_t)seq; /* 0: the log is gone, nothing stored */
-	return 0;
+	int row = 0;
+	for (size_t i = 0; i < t->n; i++) {
+		if (t->ops[i].kind != STORE_LOG_ENTRY_PUT || t->ops[i].assigned_seq == NULL)
+			continue;
+		int64_t seq;
+		if (row >= PQntuples(r) || pg_col_i64(r, row++, 0, &seq) != 0 || seq < 0)
+			return CAIRN_ESTORAGE;
+		*t->ops[i].assigned_seq = (uint64_t)seq; /* 0: the log is gone, nothing stored */
+	}
+	return row == PQntuples(r) ? 0 : CAIRN_ESTORAGE;
 }
 
 /*
@@ -426,8 +424,8 @@ static int pg_commit(void *store, const struct store_op *ops, size_t n)
 	if (PQenterPipelineMode(st->conn) != 1 || send_batch(st, built, m, &stmts) != 0)
 		rc = CAIRN_ESTORAGE;
 	else
-		rc = pg_read_pipeline(st, stmts, &lost, take_seq,
-		                      &(struct seq_walk){.built = built, .n = m, .first = 1});
+		rc = pg_read_pipeline(st, stmts, &lost, take_seqs,
+		                      &(struct seq_take){.ops = ops, .n = n});
 	if (rc == 0 && st->node != 0)
 		pg_feed_committed(st, prunes);
 	if (lost) {
