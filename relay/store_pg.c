@@ -424,7 +424,7 @@ static int pg_commit(void *store, const struct store_op *ops, size_t n)
 	if (PQenterPipelineMode(st->conn) != 1 || send_batch(st, built, m, &stmts) != 0)
 		rc = CAIRN_ESTORAGE;
 	else
-		rc = pg_read_pipeline(st, stmts, &lost, take_seqs,
+		rc = pg_read_pipeline(st, stmts, &lost, st->node != 0 ? take_seqs : NULL,
 		                      &(struct seq_take){.ops = ops, .n = n});
 	if (rc == 0 && st->node != 0)
 		pg_feed_committed(st, prunes);
