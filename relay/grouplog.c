@@ -120,6 +120,7 @@ struct glog *glog_add(struct log_registry *reg, const struct store_log *rec)
 	if (log == NULL)
 		return NULL;
 	log->rec = *rec;
+	log->gone_below = rec->next_seq;
 	size_t ba = bucket_of(reg, rec->log_id, CAIRN_LOG_ID_LEN);
 	size_t bk = bucket_of_key(reg, rec->id);
 	log->next_by_log_id = reg->by_log_id[ba];
@@ -231,6 +232,8 @@ size_t glog_expire(struct log_registry *reg, struct glog *log, uint64_t cutoff)
 	size_t n = 0;
 	while (log->e_len > 0 && glog_at(log, 0)->id < cutoff) {
 		uint32_t len = glog_at(log, 0)->len;
+		if (glog_at(log, 0)->seq >= log->gone_below)
+			log->gone_below = glog_at(log, 0)->seq + 1;
 		log->count--;
 		log->bytes -= len;
 		reg->entries--;

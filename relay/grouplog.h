@@ -37,6 +37,10 @@ struct glog {
 	/* Stored entries in seq (and id) order: e[head..head+len). */
 	struct log_entry_ref *e;
 	size_t e_head, e_len, e_cap;
+	/* On a relay of several nodes (docs/SCALING.md 4): a seq below this that is not listed
+	 * never will be (expired, or a gap the log had when this node loaded it); one at or
+	 * above it is an entry the change feed has yet to bring, which followers wait for. */
+	uint64_t gone_below;
 	/* Entries stored or being appended, and their bytes: what the quotas count. */
 	uint32_t count;
 	uint64_t bytes;
@@ -65,7 +69,8 @@ struct log_registry {
 
 /* Frees every log and the tables (no reader or append may be left). */
 void log_registry_free(struct log_registry *reg);
-/* Inserts a copy of REC, as the most recently touched. Returns the log or NULL (no memory). */
+/* Inserts a copy of REC, as the most recently touched (the seqs below its next_seq are
+ * settled: gone_below). Returns the log or NULL (no memory). */
 struct glog *glog_add(struct log_registry *reg, const struct store_log *rec);
 /* Unlinks LOG and frees it with its entry list (its entries' counts are taken off REG). */
 void glog_remove(struct log_registry *reg, struct glog *log);
@@ -88,7 +93,7 @@ static inline const struct log_entry_ref *glog_at(const struct glog *log, size_t
 /* The position of the first stored entry with seq >= SEQ (LOG->e_len if none). */
 size_t glog_find_seq(const struct glog *log, uint64_t seq);
 /* Drops the stored entries with id < CUTOFF from the front, taking them off the counts of
- * LOG and REG. Returns how many went. */
+ * LOG and REG, and raises LOG's gone_below past them. Returns how many went. */
 size_t glog_expire(struct log_registry *reg, struct glog *log, uint64_t cutoff);
 
 #endif

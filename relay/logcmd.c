@@ -160,6 +160,18 @@ static void send_entry(struct log_reader *r, uint64_t seq, const uint8_t *body, 
 
 static void on_batch_done(struct storage_job *job);
 
+/*
+ * Whether a reader whose next seq is WANT may be sent LOG's listed entry SEQ (>= WANT) next.
+ * On a relay alone, always: a seq not listed below SEQ failed or expired. On a node of
+ * several (docs/SCALING.md 4), only if every seq between is gone (below gone_below): another
+ * is an entry of another node's that the change feed has yet to bring, so the reader waits
+ * for it (logs_apply_entry pumps it again) and every follower gets the log in seq order.
+ */
+static bool in_turn(const struct relay *relay, const struct glog *log, uint64_t want, uint64_t seq)
+{
+	return relay->node == 0 || seq == want || seq - 1 < log->gone_below;
+}
+
 /* Sends R what it lacks: ends a read that has reached its end, else asks the store for the
  * next batch while R's output has room. */
 static void reader_pump(struct log_reader *r)
@@ -169,6 +181,8 @@ static void reader_pump(struct log_reader *r)
 	if (log == NULL || r->batch != NULL)
 		return;
 	size_t i = glog_find_seq(log, r->cursor);
+	if (i < log->e_len && !in_turn(relay, log, r->cursor, glog_at(log, i)->seq))
+		return; /* waiting for the feed */
 	if (i >= log->e_len || glog_at(log, i)->seq >= r->stop) {
 		if (r->stop != UINT64_MAX)
 			reader_end(r, 0); /* follow 0: all it asked for is sent */
@@ -198,10 +212,12 @@ static void reader_pump(struct log_reader *r)
 		return;
 	}
 	size_t bytes = 0;
-	for (; i < log->e_len && b->n < STORAGE_READ_ENTRIES_MAX; i++) {
+	for (uint64_t want = r->cursor; i < log->e_len && b->n < STORAGE_READ_ENTRIES_MAX; i++) {
 		const struct log_entry_ref *e = glog_at(log, i);
-		if (e->seq >= r->stop || (b->n > 0 && bytes + e->len > room))
+		if (e->seq >= r->stop || !in_turn(relay, log, want, e->seq) ||
+		    (b->n > 0 && bytes + e->len > room))
 			break;
+		want = e->seq + 1;
 		b->ids[b->n] = e->id;
 		b->seqs[b->n] = e->seq;
 		b->lens[b->n] = e->len;
@@ -470,9 +486,13 @@ static void on_append_done(struct storage_job *job)
 		else
 			log->appends_tail = a->prev;
 	}
+	bool node = relay->node != 0;
+	/* A node's entry has the seq its database gave it (store.h's assigned_seq), 0 when the
+	 * log was deleted (by another node) before: nothing stored, no such log. */
+	int status = job->status == 0 && node && a->seq == 0 ? CAIRN_EDENIED : job->status;
 	bool listed = false;
-	if (log != NULL && (job->status != 0 || a->id < reg->expired_below ||
-	                    glog_push(log, a->id, a->seq, a->len) != 0)) {
+	if (log != NULL && (status != 0 || a->id < reg->expired_below ||
+	                    (node ? glog_insert : glog_push)(log, a->id, a->seq, a->len) != 0)) {
 		/* Not stored, or already expired (or out of memory: range expiry still removes
 		 * it from the disk): no longer counted. */
 		log->count--;
@@ -482,11 +502,21 @@ static void on_append_done(struct storage_job *job)
 	} else if (log != NULL) {
 		listed = true;
 	}
-	if (job->status == 0) {
+	if (log != NULL && node && status == 0) {
+		/* One past the highest seen; a stored entry that is not listed (expired already)
+		 * is one the followers here do not wait for. */
+		if (a->seq >= log->rec.next_seq)
+			log->rec.next_seq = a->seq + 1;
+		if (!listed && a->seq >= log->gone_below)
+			log->gone_below = a->seq + 1;
+	}
+	if (status == 0) {
 		relay->stats.log_entries_appended++;
 		struct cairn_msg m = {
 		    .type = CAIRN_REPLY_APPENDED, .request_id = a->request_id, .seq = a->seq};
 		peer_reply(a->peer, &m);
+	} else if (status == CAIRN_EDENIED) {
+		peer_reply_error(a->peer, a->request_id, CAIRN_EDENIED);
 	} else {
 		admission_write_done(relay, job->status);
 		peer_reply_error(a->peer, a->request_id,
@@ -494,13 +524,18 @@ static void on_append_done(struct storage_job *job)
 	}
 	peer_release(a->peer);
 	/* Fan-out: the one body to every follower that has read everything before it. */
+	size_t at = listed ? glog_find_seq(log, a->seq) : 0;
 	for (struct log_reader *r = listed ? log->readers : NULL, *next; r != NULL; r = next) {
 		next = r->next;
 		if (r->batch != NULL || a->seq < r->cursor || a->seq >= r->stop ||
-		    glog_find_seq(log, r->cursor) != log->e_len - 1 ||
+		    glog_find_seq(log, r->cursor) != at ||
+		    !in_turn(relay, log, r->cursor, a->seq) ||
 		    !relay->port->can_deliver(r->peer->conn))
 			continue; /* behind, or full: it reads from the store when it can */
 		send_entry(r, a->seq, a->body, a->len);
+		/* On a node, entries the feed brought while this one was written may follow. */
+		if (node)
+			reader_pump(r);
 	}
 	sodium_memzero(a->body, a->len);
 	free(a);
@@ -544,7 +579,8 @@ static void cmd_log_append(struct peer *p, const struct cairn_msg *m)
 	a->peer = p;
 	a->request_id = m->request_id;
 	a->id = id;
-	a->seq = log->rec.next_seq++;
+	/* On a node the database numbers it (on_append_done); alone, this relay does. */
+	a->seq = relay->node != 0 ? 0 : log->rec.next_seq++;
 	a->len = len;
 	memcpy(a->body, m->envelope, len);
 	a->prev = log->appends_tail;
@@ -565,6 +601,7 @@ static void cmd_log_append(struct peer *p, const struct cairn_msg *m)
 	a->job.op.envelope_id = a->id;
 	a->job.op.log_key = log->rec.id;
 	a->job.op.seq = a->seq;
+	a->job.op.assigned_seq = relay->node != 0 ? &a->seq : NULL;
 	a->job.op.body = a->body;
 	a->job.op.len = len;
 	a->job.op.stored_at = now;
@@ -611,11 +648,12 @@ static void cmd_log_read(struct peer *p, const struct cairn_msg *m)
 	log->readers = r;
 	p->reads[p->reads_len++] = r;
 	log_touch(relay, log);
-	/* next_seq counts the appends being written; so does first_seq, so that no entry this
-	 * read is sent has a seq below it (a reader takes seqs below it for expired ones). */
-	uint64_t first = log->e_len > 0        ? glog_at(log, 0)->seq
-	                 : log->appends != NULL ? log->appends->seq
-	                                        : log->rec.next_seq;
+	/* Alone, next_seq counts the appends being written; so does first_seq, so that no entry
+	 * this read is sent has a seq below it (a reader takes seqs below it for expired ones).
+	 * On a node an append has no seq until it is stored: both count the entries seen. */
+	uint64_t first = log->e_len > 0                             ? glog_at(log, 0)->seq
+	                 : log->appends != NULL && relay->node == 0 ? log->appends->seq
+	                                                            : log->rec.next_seq;
 	struct cairn_msg st = {.type = CAIRN_REPLY_LOG_STATE,
 	                       .request_id = m->request_id,
 	                       .first_seq = first,
@@ -761,13 +799,18 @@ void logs_apply_entry(struct relay *relay, const struct store_log_entry_info *in
 {
 	struct glog *log = glog_by_key(&relay->logs, info->log);
 	ids_seen(relay, info->id);
-	if (log == NULL || info->id < relay->logs.expired_below)
+	/* Seq 0: the log was deleted before the other node's append (nothing stored). */
+	if (log == NULL || info->seq == 0)
 		return;
-	/* In seq order even below this node's last: two nodes appending to one log within the
-	 * feed's lag number from what each has seen, the store keeps one of a seq (the other's
-	 * append failed), and the winner may come after this node's next one. A follower
-	 * already past it here does not get it: docs/SCALING.md section 4 says what remains. A
-	 * seq held already is a repeat. */
+	if (info->id < relay->logs.expired_below) {
+		/* Expired already: not listed, and not waited for. */
+		if (info->seq >= log->gone_below)
+			log->gone_below = info->seq + 1;
+		return;
+	}
+	/* In seq order even below this node's last: the database numbers each node's entries
+	 * in commit order, and the other node's may reach this one after this node's own later
+	 * one. Its followers here wait for it (in_turn). A seq held already is a repeat. */
 	if (glog_insert(log, info->id, info->seq, info->len) != 0)
 		return;
 	add_time_mark(relay, info->stored_at, info->id + 1);
@@ -788,4 +831,6 @@ void logs_load_entry(void *ctx, const struct store_log_entry_info *info)
 	if (log == NULL || glog_push(log, info->id, info->seq, info->len) != 0)
 		return;
 	entry_counted(relay, log, info);
+	/* What the store held at load is settled: a seq missing below it never comes. */
+	log->gone_below = log->rec.next_seq;
 }

@@ -50,6 +50,12 @@ struct memstorage {
 	unsigned feed_fails;
 	uint64_t envelope_batch_reads; /* STORAGE_READ_ENVELOPES jobs served */
 	bool fail_reads;               /* they fail (memstorage_fail_reads) */
+	/* Per log, one past the highest seq stored (unordered): what a node's database numbers
+	 * its entries from (store.h's assigned_seq). */
+	struct log_seq {
+		uint64_t log, next;
+	} * seqs;
+	size_t seqs_len, seqs_cap;
 };
 
 static const struct storage_ops mem_ops;
@@ -194,6 +200,25 @@ static int grow(void **array, size_t *cap, size_t len, size_t elem)
 	return 0;
 }
 
+/* LOG's entry numbered as a node's database numbers it (store.h's assigned_seq), or with SEQ
+ * given: *SEQ gets its seq, and the log's next one moves past it. 0 or CAIRN_ESTORAGE. */
+static int number_entry(struct memstorage *s, uint64_t log, bool assign, uint64_t *seq)
+{
+	size_t i = 0;
+	while (i < s->seqs_len && s->seqs[i].log != log)
+		i++;
+	if (i == s->seqs_len) {
+		if (grow((void **)&s->seqs, &s->seqs_cap, s->seqs_len, sizeof(*s->seqs)) != 0)
+			return CAIRN_ESTORAGE;
+		s->seqs[s->seqs_len++] = (struct log_seq){.log = log, .next = 1};
+	}
+	if (assign)
+		*seq = s->seqs[i].next;
+	if (*seq >= s->seqs[i].next)
+		s->seqs[i].next = *seq + 1;
+	return 0;
+}
+
 static int put_envelope(struct memstorage *s, const struct store_op *op, bool entry)
 {
 	size_t i = find(s, op->envelope_id);
@@ -255,8 +280,15 @@ static int apply(struct memstorage *s, const struct store_op *op)
 		if (op->bundle_e != NULL)
 			s->bundle_rows++; /* counted only: nothing here reads them back */
 		return put_envelope(s, op, false);
-	case STORE_LOG_ENTRY_PUT:
-		return put_envelope(s, op, true);
+	case STORE_LOG_ENTRY_PUT: {
+		/* Numbered before the batch is known to commit, as a transaction would: a failed
+		 * batch never applies, so it gives no seq. */
+		uint64_t seq = op->seq;
+		int rc = number_entry(s, op->log_key, op->assigned_seq != NULL, &seq);
+		if (rc == 0 && (rc = put_envelope(s, op, true)) == 0 && op->assigned_seq != NULL)
+			*op->assigned_seq = seq;
+		return rc;
+	}
 	case STORE_LOG_DELETE:
 		/* The relay names the entries; every entry of the log goes all the same. */
 		remove_if(s, of_log, op->log_key);
@@ -540,6 +572,7 @@ static void mem_close(struct storage *base, void (*closed)(void *arg), void *arg
 		free(s->env[i].body);
 	free(s->env);
 	free(s->intake);
+	free(s->seqs);
 	for (size_t i = 0; i < s->feed_len; i++)
 		free(s->feed[i].ops);
 	free(s->feed);

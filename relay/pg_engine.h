@@ -52,6 +52,9 @@ enum {
 	PG_FEED_PRUNE,
 	PG_FEED_NOTIFY,
 	PG_FEED_READ,
+	/* A node's log entries, numbered by the database (store.h's assigned_seq). */
+	PG_LOG_ENTRY_PUT_NUMBERED,
+	PG_FEED_PUT_SEQS,
 	PG_STMT_COUNT
 };
 

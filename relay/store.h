@@ -98,6 +98,12 @@ struct store_op {
 	uint64_t seq;
 	const uint8_t *bundle_e; /* STORE_ENVELOPE_PUT: CAIRN_KEY_LEN bytes or NULL, borrowed */
 	int64_t bundle_until;    /* its not_after */
+	/* STORE_LOG_ENTRY_PUT on a node of several (store_params.node != 0; NULL on a relay
+	 * alone): the engine numbers the entry itself, one past the highest seq the log ever
+	 * gave, under the log's lock in the batch's transaction (SEQ is ignored), so seqs stay
+	 * contiguous and unique whichever node appends, and a batch that fails gives none; the
+	 * change-feed row carries that seq. Written here (borrowed) before commit returns 0. */
+	uint64_t *assigned_seq;
 };
 
 /* Called by load(), once per mailbox in increasing touched order (then id order), then once

@@ -19,6 +19,7 @@
 #include <libpq-fe.h>
 
 #include "cairn/error.h"
+#include "feed_codec.h"
 #include "pg_engine.h"
 
 /* The digest column is NULL for an open mailbox. */
@@ -163,6 +164,15 @@ static int build(const struct store_op *op, uint8_t node, struct pg_op *out)
 		/* A seq is stored signed and next_seq as seq + 1, which must not overflow. */
 		if (op->seq >= (uint64_t)INT64_MAX)
 			return CAIRN_ESTORAGE;
+		if (op->assigned_seq != NULL) {
+			/* A node's: the database numbers it (PG_LOG_ENTRY_PUT_NUMBERED). */
+			out->stmt = PG_LOG_ENTRY_PUT_NUMBERED;
+			pg_param_u64(p, op->envelope_id);
+			pg_param_u64(p, op->log_key);
+			pg_param_i64(p, op->stored_at);
+			pg_param_bytes(p, op->body, op->len);
+			break;
+		}
 		out->stmt = PG_LOG_ENTRY_PUT;
 		pg_param_u64(p, op->envelope_id);
 		pg_param_u64(p, op->log_key);
@@ -241,6 +251,7 @@ static int send_stmt(struct store_pg *st, int stmt, const struct pg_params *p)
 	    N(0),  N(1),  N(2),  N(3),  N(4),  N(5),  N(6),  N(7),  N(8),  N(9),
 	    N(10), N(11), N(12), N(13), N(14), N(15), N(16), N(17), N(18), N(19),
 	    N(20), N(21), N(22), N(23), N(24), N(25), N(26), N(27), N(28), N(29),
+	    N(30), N(31),
 #undef N
 	};
 	_Static_assert(sizeof(names) / sizeof(names[0]) == PG_STMT_COUNT, "name every statement");
@@ -281,6 +292,80 @@ static int send_batch(struct store_pg *st, const struct pg_op *ops, size_t n, si
 		return -1;
 	(*stmts)++;
 	return PQpipelineSync(st->conn) == 1 && pg_flush(st) == 0 ? 0 : -1;
+}
+
+/* ---- Log entries a node's database numbers (store.h's assigned_seq) ---- */
+
+/* Where an entry's seq is in its op's feed encoding (feed_codec.c: kind, envelope_id,
+ * log_key, seq). */
+#define FEED_ENTRY_SEQ_AT (1 + 8 + 8)
+
+/*
+ * The batch OPS[0..N) numbers log entries in the database: FEED (pg_feed_stmts's row) becomes
+ * PG_FEED_PUT_SEQS, which writes each entry's seq into the encoded row in the same
+ * transaction, so the other nodes read the database's seqs. FEED->ids (the blob) grows by
+ * the offsets and ids arrays. Returns 0 (also when there is nothing to number), CAIRN_ENOMEM
+ * or CAIRN_ESTORAGE.
+ */
+static int feed_with_seqs(const struct store_pg *st, const struct store_op *ops, size_t n,
+                          struct pg_op *feed)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		k += ops[i].kind == STORE_LOG_ENTRY_PUT && ops[i].assigned_seq != NULL;
+	if (k == 0)
+		return 0;
+	size_t len = (size_t)feed->p.lengths[2], arr = pg_ids_size(k);
+	uint8_t *buf = realloc(feed->ids, len + 2 * arr);
+	if (buf == NULL)
+		return CAIRN_ENOMEM;
+	feed->ids = buf;
+	uint64_t *at = malloc(2 * k * sizeof(*at));
+	if (at == NULL)
+		return CAIRN_ENOMEM;
+	uint64_t *ids = at + k;
+	size_t off = 1, j = 0; /* past the version byte */
+	for (size_t i = 0; i < n; i++) {
+		if (ops[i].kind == STORE_LOG_ENTRY_PUT && ops[i].assigned_seq != NULL) {
+			at[j] = off + FEED_ENTRY_SEQ_AT;
+			ids[j++] = ops[i].envelope_id;
+		}
+		off += feed_encoded_len(&ops[i], 1) - 1;
+	}
+	feed->stmt = PG_FEED_PUT_SEQS;
+	feed->p = (struct pg_params){0};
+	pg_param_i32(&feed->p, st->node);
+	pg_param_u64(&feed->p, st->feed_seq + 1);
+	pg_param_bytes(&feed->p, buf, len);
+	pg_param_ids(&feed->p, at, k, buf + len, arr);
+	pg_param_ids(&feed->p, ids, k, buf + len + arr, arr);
+	free(at);
+	return off == len && !feed->p.bad ? 0 : CAIRN_ESTORAGE;
+}
+
+/* pg_read_pipeline's EACH: PG_FEED_PUT_SEQS's result (known by its column's name, wherever
+ * the statement stands in the pipeline) gives each numbered entry of OPS[0..N) its seq. */
+struct seq_take {
+	const struct store_op *ops;
+	size_t n;
+};
+
+static int take_seqs(void *ctx, size_t index, const PGresult *r)
+{
+	(void)index;
+	const struct seq_take *t = ctx;
+	if (PQnfields(r) != 1 || strcmp(PQfname(r, 0), "cairn_seq") != 0)
+		return 0;
+	int row = 0;
+	for (size_t i = 0; i < t->n; i++) {
+		if (t->ops[i].kind != STORE_LOG_ENTRY_PUT || t->ops[i].assigned_seq == NULL)
+			continue;
+		int64_t seq;
+		if (row >= PQntuples(r) || pg_col_i64(r, row++, 0, &seq) != 0 || seq < 0)
+			return CAIRN_ESTORAGE;
+		*t->ops[i].assigned_seq = (uint64_t)seq; /* 0: the log is gone, nothing stored */
+	}
+	return row == PQntuples(r) ? 0 : CAIRN_ESTORAGE;
 }
 
 /*
@@ -327,14 +412,20 @@ static int pg_commit(void *store, const struct store_op *ops, size_t n)
 			rc = CAIRN_ESTORAGE;
 			goto out;
 		}
+		rc = feed_with_seqs(st, ops, n, &built[m]);
 		m += added;
+		if (rc != 0) {
+			rc = CAIRN_ESTORAGE;
+			goto out;
+		}
 	}
 	size_t stmts;
 	bool lost = true;
 	if (PQenterPipelineMode(st->conn) != 1 || send_batch(st, built, m, &stmts) != 0)
 		rc = CAIRN_ESTORAGE;
 	else
-		rc = pg_read_pipeline(st, stmts, &lost, NULL, NULL);
+		rc = pg_read_pipeline(st, stmts, &lost, st->node != 0 ? take_seqs : NULL,
+		                      &(struct seq_take){.ops = ops, .n = n});
 	if (rc == 0 && st->node != 0)
 		pg_feed_committed(st, prunes);
 	if (lost) {

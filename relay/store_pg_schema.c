@@ -106,6 +106,33 @@ const char *const pg_stmt_sql[PG_STMT_COUNT] = {
                      " row_number() OVER (PARTITION BY node ORDER BY seq) AS rn FROM feed"
                      " WHERE node <> $1::int4 AND seq > coalesce(($2::int8[])[node + 1], 0))"
                      " AS f ORDER BY rn, node LIMIT $3::int8",
+    /* A node's log entry: its seq is one past the highest the log ever gave, taken under the
+     * log row's lock (a second node's append waits for this transaction, then numbers
+     * after it), so a log's seqs are contiguous in commit order and a failed batch gives
+     * none. next_seq keeps its meaning; the entries' max covers rows a relay alone wrote,
+     * which do not move it. Nothing inserted when the log was deleted meanwhile. */
+    [PG_LOG_ENTRY_PUT_NUMBERED] =
+        "WITH s AS (UPDATE logs SET next_seq = greatest(next_seq, coalesce((SELECT max(seq)"
+        " FROM log_entries WHERE log = $2::int8), 0) + 1) + 1 WHERE id = $2::int8"
+        " RETURNING next_seq - 1 AS seq)"
+        " INSERT INTO log_entries (id, log, seq, stored_at, body)"
+        " SELECT $1::int8, $2::int8, s.seq, $3::int8, $4::bytea FROM s",
+    /* PG_FEED_PUT for a batch with such entries: the blob $3 with the 8 bytes at each offset
+     * of $4 (an entry's seq field, feed_codec.c) replaced by the seq the entry of id $5 was
+     * given in this transaction (0 if it was not stored); and those seqs back, in the
+     * order of $5, as the column cairn_seq (store_pg.c's take_seqs finds them by its name). */
+    [PG_FEED_PUT_SEQS] =
+        "WITH e AS (SELECT o.k, o.off::int4 AS off, coalesce(l.seq, 0) AS seq"
+        " FROM unnest($4::int8[], $5::int8[]) WITH ORDINALITY AS o (off, id, k)"
+        " LEFT JOIN log_entries AS l ON l.id = o.id),"
+        " f AS (INSERT INTO feed (node, seq, ops) SELECT $1::int4, $2::int8,"
+        " coalesce(string_agg(p.part, ''::bytea ORDER BY p.k), ''::bytea)"
+        " || substring($3::bytea FROM coalesce(max(p.tail), 0) + 1)"
+        " FROM (SELECT s.k, substring($3::bytea FROM s.start + 1 FOR s.off - s.start)"
+        " || int8send(s.seq) AS part, s.off + 8 AS tail"
+        " FROM (SELECT e.k, e.off, e.seq, coalesce(lag(e.off) OVER (ORDER BY e.k) + 8, 0)"
+        " AS start FROM e) AS s) AS p)"
+        " SELECT seq AS cairn_seq FROM e ORDER BY k",
 };
 
 /* The version stored, 0 when the schema table is empty, or -1 on failure. */

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 
 #include "it_common.h"
+#include "it_grouplog_common.h"
 #include "pgproc.h"
 
 /* One envelope per mailbox: a SEND through a node is refused (`quota`) exactly while that
@@ -259,11 +260,106 @@ static void test_cut_off_node_exits(void **state)
 	assert_int_equal(relayproc_stop(&w->r[0], SIGTERM), 0);
 }
 
+/* ---- one log appended to through both nodes (docs/SCALING.md 4, PROTOCOL.md 5.9) ---- */
+
+#define LOG_ROUNDS    8
+#define LOG_PER_ROUND 25 /* appends per node per round, in flight together */
+#define LOG_ENTRIES   (2 * LOG_ROUNDS * LOG_PER_ROUND)
+#define LOG_LEN       40
+
+/* LOG_READ of K from seq 1, following, on C: again every 20 ms while the node does not know
+ * the log yet (the feed brings it within a second). Returns the read's request id. */
+static uint32_t follow_within(struct tclient *c, const struct glog_keys *k, int ms)
+{
+	int64_t until = it_mono_ms() + ms;
+	for (;;) {
+		uint32_t rid = glog_read_send(c, k, 1, 1);
+		struct cairn_msg m;
+		assert_int_equal(tclient_recv(c, &m, 5000), 0);
+		assert_int_equal(m.request_id, rid);
+		if (m.type == CAIRN_REPLY_LOG_STATE)
+			return rid;
+		assert_true(it_mono_ms() < until);
+		it_sleep_ms(20);
+	}
+}
+
+/*
+ * Hundreds of appends to one log through both nodes at once, each node's in flight together
+ * with the other's: the APPENDED seqs are exactly 1..N (none refused, none twice), and a
+ * follower on each node gets seqs 1..N once each, in order, with the body each seq was
+ * answered for: one history whichever node a member appends and reads through.
+ */
+static void test_log_appends_through_both(void **state)
+{
+	struct world *w = *state;
+	start_world(w);
+	struct tclient wr[2], fol[2];
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(tclient_connect(&wr[i], w->r[i].port, w->r[i].pub), 0);
+		assert_int_equal(tclient_connect(&fol[i], w->r[i].port, w->r[i].pub), 0);
+	}
+	struct glog_keys k;
+	glog_keys_new(&k);
+	assert_int_equal(glog_create(&wr[0], &k), 0);
+	uint32_t rid[2];
+	/* Node 2 knows the log once its follower's read is taken: its writer may append. */
+	for (int i = 0; i < 2; i++)
+		rid[i] = follow_within(&fol[i], &k, 3000);
+
+	/* Entry n (n < 1000 through node 1, n >= 1000 through node 2) by the seq it was given. */
+	static int by_seq[LOG_ENTRIES + 1];
+	memset(by_seq, 0, sizeof(by_seq));
+	int64_t start = it_mono_ms();
+	for (int round = 0; round < LOG_ROUNDS; round++) {
+		for (int i = 0; i < 2; i++) {
+			for (int j = 0; j < LOG_PER_ROUND; j++)
+				glog_queue_append(
+				    &wr[i], &k, 1000 * i + round * LOG_PER_ROUND + j + 1, LOG_LEN);
+		}
+		for (int i = 0; i < 2; i++)
+			assert_int_equal(tclient_flush(&wr[i]), 0);
+		for (int i = 0; i < 2; i++) {
+			for (int j = 0; j < LOG_PER_ROUND; j++) {
+				struct cairn_msg m;
+				assert_int_equal(tclient_recv(&wr[i], &m, 10000), 0);
+				assert_int_equal(m.type, CAIRN_REPLY_APPENDED);
+				assert_true(m.seq >= 1 && m.seq <= LOG_ENTRIES);
+				assert_int_equal(by_seq[m.seq], 0);
+				by_seq[m.seq] = (int)m.request_id;
+			}
+		}
+	}
+	int64_t appended = it_mono_ms();
+	/* Every seq answered once (LOG_ENTRIES answers, all distinct and in range), and the
+	 * nodes interleaved in the log. */
+	int switches = 0;
+	for (int s = 2; s <= LOG_ENTRIES; s++)
+		switches += (by_seq[s] >= 1000) != (by_seq[s - 1] >= 1000);
+	assert_true(switches > 0);
+	for (int i = 0; i < 2; i++)
+		for (int s = 1; s <= LOG_ENTRIES; s++)
+			glog_expect_entry(&fol[i], rid[i], (uint64_t)s, by_seq[s], LOG_LEN);
+	print_message("%d appends through two nodes in %lld ms (%d changes of node in the log);"
+	              " both followers complete %lld ms later\n",
+	              LOG_ENTRIES, (long long)(appended - start), switches,
+	              (long long)(it_mono_ms() - appended));
+	for (int i = 0; i < 2; i++) {
+		struct cairn_msg m;
+		assert_int_equal(tclient_recv(&fol[i], &m, 200), CAIRN_EIO); /* nothing more */
+	}
+	for (int i = 0; i < 2; i++) {
+		tclient_close(&wr[i]);
+		tclient_close(&fol[i]);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_two_nodes, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_cut_off_node_exits, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_log_appends_through_both, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -283,13 +283,18 @@ static void test_mailbox_delete(void **state)
 	expect_error(owner, 5, CAIRN_EDENIED);
 }
 
+/* The credential of the log create_log made last (its digest is what LOG_CREATE sends). */
+static uint8_t log_cred[32];
+
 /* Creates a log with a random id (written to LOG_ID) through W: what the other node's entries
  * are applied to. */
 static struct glog *create_log(struct conn *w, uint8_t log_id[CAIRN_LOG_ID_LEN])
 {
 	uint8_t cred[32], del[32];
 	randombytes_buf(log_id, CAIRN_LOG_ID_LEN);
-	randombytes_buf(cred, sizeof(cred));
+	randombytes_buf(log_cred, sizeof(log_cred));
+	crypto_generichash(cred, sizeof(cred), log_cred, sizeof(log_cred), log_id,
+	                   CAIRN_LOG_ID_LEN);
 	randombytes_buf(del, sizeof(del));
 	struct cairn_msg create = {.type = CAIRN_CMD_LOG_CREATE,
 	                           .request_id = 1,
@@ -304,13 +309,11 @@ static struct glog *create_log(struct conn *w, uint8_t log_id[CAIRN_LOG_ID_LEN])
 	return log;
 }
 
-/* An entry the other node appended to a log reaches a follower here. */
-static void test_log_entry_wakes_follower(void **state)
+/* This relay becomes a node, W creates a log (its id in LOG_ID), and F follows it from seq 1
+ * with read 100 (its LOG_STATE taken). */
+static struct glog *followed_log(struct conn *w, struct conn *f, uint8_t log_id[CAIRN_LOG_ID_LEN])
 {
-	(void)state;
 	become_node();
-	struct conn *w = open_conn(), *f = open_conn();
-	uint8_t log_id[CAIRN_LOG_ID_LEN];
 	struct glog *log = create_log(w, log_id);
 	struct cairn_msg read = {
 	    .type = CAIRN_CMD_LOG_READ, .request_id = 100, .log_id = log_id, .seq = 1, .follow = 1};
@@ -318,16 +321,32 @@ static void test_log_entry_wakes_follower(void **state)
 	struct reply *r = next_reply(f);
 	assert_non_null(r);
 	assert_int_equal(r->type, CAIRN_REPLY_LOG_STATE);
-	struct store_op entry = {.kind = STORE_LOG_ENTRY_PUT,
+	return log;
+}
+
+/* The other node's entry SEQ of LOG with BODY (a string, which must outlive the op). */
+static struct store_op other_entry(const struct glog *log, uint64_t seq, const char *body)
+{
+	return (struct store_op){.kind = STORE_LOG_ENTRY_PUT,
 	                         .envelope_id = other_id(relay->next_envelope_id),
 	                         .log_key = log->rec.id,
-	                         .seq = 1,
-	                         .body = (const uint8_t *)"entry-1",
-	                         .len = 7,
+	                         .seq = seq,
+	                         .body = (const uint8_t *)body,
+	                         .len = (uint32_t)strlen(body),
 	                         .stored_at = START_TIME};
+}
+
+/* An entry the other node appended to a log reaches a follower here. */
+static void test_log_entry_wakes_follower(void **state)
+{
+	(void)state;
+	struct conn *w = open_conn(), *f = open_conn();
+	uint8_t log_id[CAIRN_LOG_ID_LEN];
+	struct glog *log = followed_log(w, f, log_id);
+	struct store_op entry = other_entry(log, 1, "entry-1");
 	other_commits(&entry, 1);
 	follow();
-	r = next_reply(f);
+	struct reply *r = next_reply(f);
 	assert_non_null(r);
 	assert_int_equal(r->type, CAIRN_REPLY_LOG_ENTRY);
 	assert_int_equal(r->seq, 1);
@@ -349,13 +368,7 @@ static void test_log_entry_in_seq_order(void **state)
 	struct glog *log = create_log(w, log_id);
 	static const uint64_t order[] = {1, 3, 2, 2};
 	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
-		struct store_op entry = {.kind = STORE_LOG_ENTRY_PUT,
-		                         .envelope_id = other_id(relay->next_envelope_id),
-		                         .log_key = log->rec.id,
-		                         .seq = order[i],
-		                         .body = (const uint8_t *)"entry-x",
-		                         .len = 7,
-		                         .stored_at = START_TIME};
+		struct store_op entry = other_entry(log, order[i], "entry-x");
 		other_commits(&entry, 1);
 		follow();
 	}
@@ -377,6 +390,95 @@ static void test_log_entry_in_seq_order(void **state)
 		assert_int_equal(r->type, CAIRN_REPLY_LOG_ENTRY);
 		assert_int_equal(r->seq, seq);
 	}
+}
+
+/* Expects C's next reply to be LOG_ENTRY SEQ of read RID with BODY. */
+static void expect_entry(struct conn *c, uint32_t rid, uint64_t seq, const char *body)
+{
+	struct reply *r = next_reply(c);
+	assert_non_null(r);
+	assert_int_equal(r->type, CAIRN_REPLY_LOG_ENTRY);
+	assert_int_equal(r->request_id, rid);
+	assert_int_equal(r->seq, seq);
+	assert_int_equal(r->body_len, strlen(body));
+	assert_memory_equal(r->body, body, strlen(body));
+}
+
+/* Runs M on C and the storage until nothing is left: C's next reply, of type TYPE. */
+static struct reply *reply_to(struct conn *c, const struct cairn_msg *m, uint8_t type)
+{
+	command(c, m);
+	settle();
+	struct reply *r = next_reply(c);
+	assert_non_null(r);
+	assert_int_equal(r->type, type);
+	return r;
+}
+
+/*
+ * Two nodes append to one log within the feed's lag (docs/SCALING.md 4): the other node's
+ * entry is stored first (seq 1) but its feed row is late. This node's append is numbered by
+ * the store after it (2, never a second 1), and a follower here waits at 1 instead of being
+ * sent 2: the feed brings 1, and the follower gets 1 then 2, the log's one history. A later
+ * gap the same way (the other node's 4 before its 3), and a reader that starts at 1 then
+ * reads them all in order.
+ */
+static void test_log_follower_waits_for_gap(void **state)
+{
+	(void)state;
+	struct conn *w = open_conn(), *f = open_conn(), *late = open_conn();
+	uint8_t log_id[CAIRN_LOG_ID_LEN];
+	struct glog *log = followed_log(w, f, log_id);
+
+	/* The other node's 1, in the store; its feed row kept back. */
+	struct store_op other = other_entry(log, 1, "other-1");
+	assert_int_equal(memstorage_commit_other(relay->storage, &other, 1), 0);
+	uint8_t row[128];
+	size_t row_len = feed_encode(&other, 1, row, sizeof(row));
+	assert_true(row_len > 0);
+
+	struct cairn_msg append = {.type = CAIRN_CMD_LOG_APPEND,
+	                           .request_id = 2,
+	                           .log_id = log_id,
+	                           .credential = log_cred,
+	                           .envelope = (const uint8_t *)"mine-2",
+	                           .envelope_len = 6};
+	struct reply *r = reply_to(w, &append, CAIRN_REPLY_APPENDED);
+	assert_int_equal(r->seq, 2);
+	assert_int_equal(log->rec.next_seq, 3);
+	expect_nothing(f); /* 1 is not here yet */
+
+	assert_int_equal(memstorage_feed_push(relay->storage, OTHER, ++other_seq, row, row_len), 0);
+	follow();
+	expect_entry(f, 100, 1, "other-1");
+	expect_entry(f, 100, 2, "mine-2");
+	expect_nothing(f);
+
+	/* The other node's 4 comes before its 3. */
+	for (uint64_t seq = 4; seq >= 3; seq--) {
+		other = other_entry(log, seq, seq == 4 ? "other-4" : "other-3");
+		other_commits(&other, 1);
+		follow();
+		if (seq == 4)
+			expect_nothing(f);
+	}
+	expect_entry(f, 100, 3, "other-3");
+	expect_entry(f, 100, 4, "other-4");
+	expect_nothing(f);
+	/* And this node's next comes after them. */
+	append.request_id = 3;
+	append.envelope = (const uint8_t *)"mine-5";
+	assert_int_equal(reply_to(w, &append, CAIRN_REPLY_APPENDED)->seq, 5);
+	expect_entry(f, 100, 5, "mine-5");
+
+	struct cairn_msg read = {
+	    .type = CAIRN_CMD_LOG_READ, .request_id = 101, .log_id = log_id, .seq = 1};
+	r = reply_to(late, &read, CAIRN_REPLY_LOG_STATE);
+	assert_int_equal(r->first_seq, 1);
+	assert_int_equal(r->next_seq, 6);
+	static const char *const bodies[] = {"other-1", "mine-2", "other-3", "other-4", "mine-5"};
+	for (uint64_t seq = 1; seq <= 5; seq++)
+		expect_entry(late, 101, seq, bodies[seq - 1]);
 }
 
 /* A row that does not decode: nothing of it, nor of the rows after it, is applied, and the
@@ -578,6 +680,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_mailbox_delete, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_log_entry_wakes_follower, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_log_entry_in_seq_order, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_log_follower_waits_for_gap, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_malformed_row_stops, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_feed_errors, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reads_until_drained, setup, teardown),
