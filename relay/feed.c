@@ -212,19 +212,27 @@ static void on_feed_done(struct storage_job *job)
 		store_feed_free(&feed);
 		return;
 	}
+	const char *what = relay->node != 0 ? "change feed" : "store";
 	if (job->status == CAIRN_ESTATE) {
 		log_error("change feed: this node was cut off from the store for longer than the "
 		          "feed is kept; stopping, to start again from the store");
 		feed_lost(relay, CAIRN_ESTATE);
+	} else if (job->status == CAIRN_EEXIST) {
+		/* Writes could only fail from now on, and its memory no longer follows the store:
+		 * stopping says why, and lets a supervisor or the balancer move on. */
+		log_error(
+		    "store: another relay took this store while this one was cut off from the "
+		    "database (a failover?); stopping");
+		feed_lost(relay, CAIRN_EEXIST);
 	} else if (job->status != 0) {
 		/* Tried again at the next wake or tick; said once, not once a second. */
 		if (!relay->feed_failing)
-			log_warn("change feed: cannot read it: %s (trying again every second)",
+			log_warn("%s: cannot read it: %s (trying again every second)", what,
 			         cairn_strerror(job->status));
 		relay->feed_failing = true;
 	} else {
 		if (relay->feed_failing)
-			log_warn("change feed: read again");
+			log_warn("%s: read again", what);
 		relay->feed_failing = false;
 		for (size_t i = 0; i < feed.n; i++) {
 			int rc = feed_apply(relay, feed.rows[i].ops, feed.rows[i].len);
@@ -246,7 +254,9 @@ static void on_feed_done(struct storage_job *job)
 
 void feed_poll(struct relay *relay)
 {
-	if (relay->node == 0 || relay->storage == NULL || relay->stopping || relay->exit_code != 0)
+	/* A relay alone reads only when feed_start gave it the timer (its store's check). */
+	if ((relay->node == 0 && !relay->feed_handles) || relay->storage == NULL ||
+	    relay->stopping || relay->exit_code != 0)
 		return;
 	if (relay->feed_reading) {
 		relay->feed_again = true;
@@ -281,9 +291,10 @@ static void on_timer(uv_timer_t *t)
 	feed_poll(t->data);
 }
 
-int feed_start(struct relay *relay, uv_loop_t *loop, struct store_params *params)
+int feed_start(struct relay *relay, uv_loop_t *loop, const struct store_engine *engine,
+               struct store_params *params)
 {
-	if (relay->node == 0)
+	if (relay->node == 0 && engine->feed_read == NULL)
 		return 0;
 	if (uv_async_init(loop, &relay->feed_wake, on_wake) != 0)
 		return CAIRN_ENOMEM;
@@ -291,8 +302,10 @@ int feed_start(struct relay *relay, uv_loop_t *loop, struct store_params *params
 	relay->feed_wake.data = relay->feed_timer.data = relay;
 	relay->feed_handles = true;
 	uv_timer_start(&relay->feed_timer, on_timer, FEED_TIMER_MS, FEED_TIMER_MS);
-	params->feed_wake = wake_from_engine;
-	params->feed_wake_arg = relay;
+	if (relay->node != 0) {
+		params->feed_wake = wake_from_engine;
+		params->feed_wake_arg = relay;
+	}
 	return 0;
 }
 

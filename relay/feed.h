@@ -20,9 +20,13 @@ struct relay;
 /*
  * RELAY->node != 0: sets up the wake (an async handle on LOOP, which PARAMS->feed_wake sends
  * from any thread) and the one-second timer. Before storage_open, which may wake it at once.
- * Returns 0 or a CAIRN_E code. Node 0: does nothing.
+ * Node 0 on an ENGINE that can be shared (it has feed_read): the timer alone, whose reads
+ * check that the store is still this relay's (after a database failover, a relay started
+ * beside an idle one is noticed within a second, not at its next write). Returns 0 or a
+ * CAIRN_E code. Node 0 on an engine that cannot be shared: does nothing.
  */
-int feed_start(struct relay *relay, uv_loop_t *loop, struct store_params *params);
+int feed_start(struct relay *relay, uv_loop_t *loop, const struct store_engine *engine,
+               struct store_params *params);
 /* The relay stops: no more reads (the timer stops). */
 void feed_pause(struct relay *relay);
 /* The storage is closed (the engine wakes no more): the handles close. */

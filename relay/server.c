@@ -272,11 +272,11 @@ int relay_server_run(const struct relay_config *cfg,
 	/* Several nodes: the change feed's wake is ready before the engine can call it. */
 	relay->node = (uint8_t)cfg->store_node;
 	relay->feed_lost = begin_shutdown;
-	rc = feed_start(relay, &loop, &params);
+	const struct store_engine *engine = pg ? &store_pg : &store_sqlite;
+	rc = feed_start(relay, &loop, engine, &params);
 	if (rc != 0)
 		goto out;
-	rc = storage_open(&loop, pg ? &store_pg : &store_sqlite, &params, &commands_load_cb, relay,
-	                  &relay->storage);
+	rc = storage_open(&loop, engine, &params, &commands_load_cb, relay, &relay->storage);
 	if (rc != 0 && pg) {
 		/* The database's own words (host, port, what refused): nothing about a user. */
 		log_error("cannot open the store in PostgreSQL ([store] connection): %s%s%s",

@@ -198,8 +198,11 @@ struct store_engine {
 	 * since the last call (since load()'s snapshot for the first), in commit order per
 	 * node, at most STORE_FEED_ROWS_MAX. Returns 0, CAIRN_ESTORAGE, or CAIRN_ESTATE when
 	 * rows this node had not read were pruned meanwhile (it was cut off for longer than the
-	 * feed is kept): its memory can no longer follow, and it must start again. NULL: an
-	 * engine that cannot be shared. */
+	 * feed is kept): its memory can no longer follow, and it must start again. Node 0 (a
+	 * relay alone on an engine that could be shared): no rows, a check that the store is
+	 * still reachable and still its own. Any node: CAIRN_EEXIST when a reconnect found the
+	 * store or the node taken by another relay meanwhile (it must stop). NULL: an engine
+	 * that cannot be shared. */
 	int (*feed_read)(void *store, struct store_feed *out);
 	void (*close)(void *store);
 

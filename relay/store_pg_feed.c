@@ -119,10 +119,18 @@ int pg_feed_read(void *store, struct store_feed *out)
 {
 	struct store_pg *st = store;
 	memset(out, 0, sizeof(*out));
-	if (st->node == 0)
-		return CAIRN_EINVAL;
-	if (pg_connect(st, NULL, 0) != 0)
-		return CAIRN_ESTORAGE;
+	/* A lock refused at a reconnect: another relay took the store or this node meanwhile. */
+	int rc = pg_connect(st, NULL, 0);
+	if (rc != 0)
+		return rc == CAIRN_EEXIST ? rc : CAIRN_ESTORAGE;
+	if (st->node == 0) {
+		/* A relay alone has no feed: its read is the check that its session (and so its
+		 * lock) is still there, which a round trip proves and a dead primary fails. */
+		PGresult *r = pg_run(st, 0, "SELECT 1", NULL);
+		rc = r != NULL && PQresultStatus(r) == PGRES_TUPLES_OK ? 0 : CAIRN_ESTORAGE;
+		PQclear(r);
+		return rc;
+	}
 	uint8_t ids[PG_ARRAY_HEADER + PG_ARRAY_I64 * 256];
 	struct pg_params p = {0};
 	pg_param_i32(&p, st->node);
@@ -135,7 +143,6 @@ int pg_feed_read(void *store, struct store_feed *out)
 	}
 	int rows = PQntuples(r);
 	size_t n = rows > STORE_FEED_ROWS_MAX ? STORE_FEED_ROWS_MAX : (size_t)rows;
-	int rc = 0;
 	uint64_t cursor[256];
 	memcpy(cursor, st->feed_cursor, sizeof(cursor));
 	if (n > 0 && (out->rows = calloc(n, sizeof(*out->rows))) == NULL)

@@ -3,8 +3,9 @@
  * Integration: the real cairn-relay on PostgreSQL ([store] engine = postgresql) while the
  * database fails under load. Several senders stream numbered envelopes (it_seqstream.h), each
  * to its own mailbox, while (a) the database is stopped and started again, (b) the primary is
- * killed and its synchronous standby promoted, the relay's connection string naming both, and
- * (c) the relay itself is SIGKILLed and restarted on the same database. Every SEND answered
+ * killed and its synchronous standby promoted, the relay's connection string naming both,
+ * (c) the relay itself is SIGKILLed and restarted on the same database, and (d) the primary
+ * is killed and the standby promoted while the relay is idle. Every SEND answered
  * while no primary could take a write must be an ERROR (storage), never an OK; the relay must
  * come back by itself once a primary is there; and at the end every acknowledged envelope is
  * delivered to its owner exactly once.
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "it_capture.h"
 #include "it_common.h"
 #include "it_seqstream.h"
 #include "pgproc.h"
@@ -26,6 +28,7 @@ struct world {
 	char dir[64];
 	struct pgproc primary, standby;
 	struct relayproc r;
+	struct relayproc second; /* (d): another relay alone on the same database */
 	struct owner o[SENDERS];
 	uint8_t sid[SENDERS][24];
 	struct seqstream *q[SENDERS];
@@ -67,6 +70,7 @@ static int teardown(void **state)
 	struct world *w = *state;
 	close_senders(w);
 	relayproc_cleanup(&w->r);
+	relayproc_cleanup(&w->second);
 	pgproc_destroy(&w->standby);
 	pgproc_destroy(&w->primary);
 	test_rm_tree(w->dir);
@@ -252,6 +256,33 @@ static void test_primary_killed_standby_promoted(void **state)
 	finish_and_drain(w, "failover");
 }
 
+/* (d) No client through a failover: the relay alone takes its lock on the promoted standby
+ * by itself (its once-a-second check), so a second relay alone started on the store a few
+ * seconds later is refused, and the first one goes on taking SENDs. Without the check the
+ * second started, and the first could then only refuse every write. */
+static void test_idle_relay_keeps_its_store(void **state)
+{
+	struct world *w = *state;
+	start_primary(w);
+	char dir[96], conninfo[256];
+	snprintf(dir, sizeof(dir), "%s/standby", w->dir);
+	assert_int_equal(
+	    pgproc_standby_pair(&w->standby, &w->primary, dir, conninfo, sizeof(conninfo)), 0);
+	start_relay(w, conninfo);
+	pgproc_kill(&w->primary);
+	assert_int_equal(pgproc_promote(&w->standby), 0);
+	it_sleep_ms(3000);
+	assert_int_equal(relayproc_init(&w->second, LIMITS), 0);
+	assert_int_equal(relayproc_use_pg(&w->second, conninfo), 0);
+	char err[2048];
+	int rc = it_run_second_captured(&w->second, relayproc_free_port(), 20000, err, sizeof(err));
+	printf("pgfailover: idle failover: a second relay: exit %d: %s", rc, err);
+	assert_true(rc > 0);
+	assert_non_null(strstr(err, "holds"));
+	connect_senders(w);
+	finish_and_drain(w, "idle failover");
+}
+
 /* (c) The relay SIGKILLed at random moments under load and restarted on the same database. */
 static void test_relay_killed(void **state)
 {
@@ -296,6 +327,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_database_restart, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_primary_killed_standby_promoted, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_relay_killed, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_idle_relay_keeps_its_store, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -530,6 +530,17 @@ static void test_feed_errors(void **state)
 	assert_int_equal(relay->exit_code, CAIRN_ESTATE);
 }
 
+/* A reconnect that found this node's store taken by another relay (after a database
+ * failover) stops the relay too. */
+static void test_store_taken(void **state)
+{
+	(void)state;
+	become_node();
+	memstorage_feed_fail(relay->storage, CAIRN_EEXIST, 1);
+	follow();
+	assert_int_equal(relay->exit_code, CAIRN_EEXIST);
+}
+
 /* More rows than one read returns: the relay reads again until none is left. */
 static void test_reads_until_drained(void **state)
 {
@@ -683,6 +694,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_log_follower_waits_for_gap, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_malformed_row_stops, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_feed_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_store_taken, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reads_until_drained, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_relay_wide_limit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ids_two_nodes, setup, teardown),
