@@ -165,32 +165,50 @@ static void test_run_stored_exactly(void **state)
 	assert_true(wal_records(f, lsn, "Heap2/MULTI_INSERT") +
 	                wal_records(f, lsn, "Heap2/MULTI_INSERT+INIT") >
 	            0);
-	/* A batch that begins with its run (its BEGIN goes with the COPY), then one put alone. */
-	struct store_op next[] = {envelope_put(6000, 3), envelope_put(6001, 4),
-	                          envelope_put(6002, 5)};
-	assert_int_equal(store_pg.commit(f->store, next, 3), 0);
-	struct store_op alone = envelope_put(6003, 1);
-	assert_int_equal(store_pg.commit(f->store, &alone, 1), 0);
+	/* A batch that is one run (its BEGIN goes with the COPY), a run too short for COPY, and
+	 * one put alone. */
+	for (uint64_t i = 0; i < PG_COPY_MIN; i++)
+		ops[i] = envelope_put(6000 + i, 1 + (6000 + i) % 5);
+	assert_int_equal(store_pg.commit(f->store, ops, PG_COPY_MIN), 0);
+	for (uint64_t i = 0; i < PG_COPY_MIN - 1; i++)
+		ops[i] = envelope_put(7000 + i, 1 + (7000 + i) % 5);
+	assert_int_equal(store_pg.commit(f->store, ops, PG_COPY_MIN - 1), 0);
+	ops[0] = envelope_put(8000, 1 + 8000 % 5);
+	assert_int_equal(store_pg.commit(f->store, ops, 1), 0);
+	assert_run_stored(f, 6000, PG_COPY_MIN);
+	assert_run_stored(f, 7000, PG_COPY_MIN - 1);
+	assert_run_stored(f, 8000, 1);
 	load(f, &l);
-	assert_int_equal(l.n, RUN + 1 + 4);
+	assert_int_equal(l.n, RUN + 1 + 2 * PG_COPY_MIN);
 }
 
-/* Ids past 2^63 cannot be stored: the batch fails before anything is sent. */
+/* A run long enough for COPY with an id or a mailbox past 2^63, or a body missing, cannot be
+ * stored: the batch fails before anything is sent. */
 static void test_run_refuses_what_it_cannot_hold(void **state)
 {
 	struct fixture *f = *state;
-	struct store_op ops[] = {envelope_put(1, 1), envelope_put(2, 1), envelope_put(3, 1)};
-	ops[1].envelope_id = (uint64_t)INT64_MAX + 1;
-	assert_int_equal(store_pg.commit(f->store, ops, 3), CAIRN_ESTORAGE);
-	ops[1] = envelope_put(2, (uint64_t)INT64_MAX + 1);
-	assert_int_equal(store_pg.commit(f->store, ops, 3), CAIRN_ESTORAGE);
-	ops[1] = envelope_put(2, 1);
-	ops[1].body = NULL;
-	ops[1].len = 5;
-	assert_int_equal(store_pg.commit(f->store, ops, 3), CAIRN_ESTORAGE);
+	enum { RUN = PG_COPY_MIN + 8 };
+	struct store_op ops[RUN];
+	for (uint64_t i = 0; i < RUN; i++)
+		ops[i] = envelope_put(i + 1, 1);
+	const struct store_op good = ops[RUN / 2];
+	ops[RUN / 2].envelope_id = (uint64_t)INT64_MAX + 1;
+	assert_int_equal(store_pg.commit(f->store, ops, RUN), CAIRN_ESTORAGE);
+	ops[RUN / 2] = good;
+	ops[RUN / 2].mailbox_id = (uint64_t)INT64_MAX + 1;
+	assert_int_equal(store_pg.commit(f->store, ops, RUN), CAIRN_ESTORAGE);
+	ops[RUN / 2] = good;
+	ops[RUN / 2].body = NULL;
+	ops[RUN / 2].len = 5;
+	assert_int_equal(store_pg.commit(f->store, ops, RUN), CAIRN_ESTORAGE);
 	struct loaded l;
 	load(f, &l);
 	assert_int_equal(l.n, 0);
+	/* The same run whole commits. */
+	ops[RUN / 2] = good;
+	assert_int_equal(store_pg.commit(f->store, ops, RUN), 0);
+	load(f, &l);
+	assert_int_equal(l.n, RUN);
 }
 
 /* Commits OPS (N), which must fail, and proves that nothing of the batch was kept beside the
