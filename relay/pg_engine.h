@@ -166,10 +166,10 @@ struct pg_op {
  * prepared statements. */
 #define PG_ENVELOPE_COPY (-2)
 /* The shortest run of envelope puts that store_pg.c sends as COPY: a shorter one goes in the
- * pipeline as one PG_ENVELOPE_PUTS, saving COPY's two extra round trips. Measured with
- * store-rate (docs/SCALING.md section 3): COPY cost the database more per envelope in
- * batches of 10, about the same in batches of 50, and less from 200 on. */
-#define PG_COPY_MIN 32
+ * pipeline as one PG_ENVELOPE_PUTS, saving COPY's two extra round trips and its set-up.
+ * Measured with store-rate (docs/SCALING.md section 3): COPY cost the database more CPU per
+ * envelope in batches of 10 and 100, the same in batches of 250, less in batches of 1,000. */
+#define PG_COPY_MIN 256
 
 /* Fills OUT with the N envelope puts OPS as COPY's binary rows (OUT->ids owns them, OUT->p's
  * one value points at them). Returns 0, CAIRN_ENOMEM, or CAIRN_ESTORAGE for an op the store

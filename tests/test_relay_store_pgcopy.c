@@ -27,10 +27,10 @@
 
 /* Bodies of eight sizes by id, byte I of envelope ID's being (7 * ID + I) & 0xff: one is larger
  * than COPY's chunk (store_pg_copy.c) and than a row PostgreSQL keeps inline. Each op's body
- * is its own, from a pool that each test empties first. */
+ * is its own, from a pool that each test empties first (and again once a batch is done). */
 #define BIG_BODY (150 * 1024)
 static const uint32_t body_lens[8] = {0, 1, 32, 1024, 4000, 16384, 70000, BIG_BODY};
-static uint8_t pool[32 * 1024 * 1024];
+static uint8_t pool[48 * 1024 * 1024];
 static size_t pool_used;
 
 static void fill_body(uint64_t id, uint8_t *b, uint32_t len)
@@ -133,8 +133,8 @@ static void test_run_stored_exactly(void **state)
 	assert_int_equal(pg_exec(f->conninfo, "CREATE EXTENSION pg_walinspect", NULL, 0), 0);
 	char lsn[32];
 	assert_int_equal(pg_exec(f->conninfo, "SELECT pg_current_wal_lsn()", lsn, sizeof(lsn)), 0);
-	enum { RUN = 200 };
-	struct store_op ops[RUN + 4];
+	enum { RUN = PG_COPY_MIN + 44 };
+	static struct store_op ops[RUN + 4];
 	struct store_mailbox m;
 	size_t n = 0;
 	ops[n++] = mailbox_put(&m, 77);
@@ -212,7 +212,7 @@ static void test_run_refuses_what_it_cannot_hold(void **state)
 }
 
 /* Commits OPS (N), which must fail, and proves that nothing of the batch was kept beside the
- * KEPT envelopes stored before, and that the engine goes on: the next batch (a run) commits. */
+ * KEPT envelopes stored before, and that the engine goes on: the next batch commits. */
 static void assert_batch_leaves_nothing(struct fixture *f, struct store_op *ops, size_t n,
                                         size_t kept, size_t kept_mailboxes)
 {
@@ -241,12 +241,13 @@ static void test_failed_batch_leaves_nothing(void **state)
 	struct store_op first[] = {mailbox_put(&m0, 50), envelope_put(100, 1 + 100 % 5),
 	                           envelope_put(101, 1 + 101 % 5)};
 	assert_int_equal(store_pg.commit(f->store, first, 3), 0);
-	enum { RUN = 100 };
+	enum { RUN = PG_COPY_MIN + 44 };
 	struct store_op ops[RUN + 2];
 	struct store_mailbox m;
 
 	/* Mid-COPY: envelope 100 again, half-way through the run. */
 	size_t n = 0;
+	pool_used = 0;
 	ops[n++] = mailbox_put(&m, 51);
 	for (uint64_t id = 200; id < 200 + RUN; id++)
 		ops[n++] = envelope_put(id, 1 + id % 5);
@@ -263,6 +264,7 @@ static void test_failed_batch_leaves_nothing(void **state)
 	                         NULL, 0),
 	                 0);
 	n = 0;
+	pool_used = 0;
 	ops[n++] = mailbox_put(&m, 51);
 	for (uint64_t id = 200; id < 200 + RUN; id++)
 		ops[n++] = envelope_put(id, 1 + id % 5);
@@ -271,6 +273,7 @@ static void test_failed_batch_leaves_nothing(void **state)
 
 	/* Before the run: mailbox 50 is stored already. */
 	n = 0;
+	pool_used = 0;
 	ops[n++] = mailbox_put(&m, 50);
 	for (uint64_t id = 200; id < 200 + RUN; id++)
 		ops[n++] = envelope_put(id, 1 + id % 5);
@@ -278,6 +281,7 @@ static void test_failed_batch_leaves_nothing(void **state)
 
 	/* After the run, at the end of the batch. */
 	n = 0;
+	pool_used = 0;
 	for (uint64_t id = 200; id < 200 + RUN; id++)
 		ops[n++] = envelope_put(id, 1 + id % 5);
 	ops[n++] = mailbox_put(&m, 50);
@@ -285,6 +289,7 @@ static void test_failed_batch_leaves_nothing(void **state)
 
 	/* The same batches without their faults commit. */
 	n = 0;
+	pool_used = 0;
 	ops[n++] = mailbox_put(&m, 51);
 	for (uint64_t id = 200; id < 200 + RUN; id++)
 		ops[n++] = envelope_put(id, 1 + id % 5);
@@ -327,7 +332,7 @@ static void test_server_killed_mid_copy(void **state)
 	                         " FOR EACH ROW EXECUTE FUNCTION hold()",
 	                         NULL, 0),
 	                 0);
-	enum { RUN = 100 };
+	enum { RUN = PG_COPY_MIN + 44 };
 	struct store_op ops[RUN];
 	for (uint64_t id = 200; id < 200 + RUN; id++)
 		ops[id - 200] = envelope_put(id, 1 + id % 5);
