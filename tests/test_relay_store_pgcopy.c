@@ -232,6 +232,26 @@ static void assert_batch_leaves_nothing(struct fixture *f, struct store_op *ops,
 	assert_int_equal(store_pg.commit(f->store, undo, 2), 0);
 }
 
+/* The envelopes of the failing batches: ids 200.. in mailboxes 1 + id % 5, a run for COPY. */
+#define RUN_FIRST 200
+#define RUN_LEN   (PG_COPY_MIN + 44)
+
+/* Fills OPS with a batch: mailbox BEFORE's put (none when 0), the run, mailbox AFTER's put
+ * (none when 0); M holds the mailbox. Returns the batch's length. Empties the bodies' pool. */
+static size_t run_batch(struct store_op *ops, struct store_mailbox *m, uint64_t before,
+                        uint64_t after)
+{
+	size_t n = 0;
+	pool_used = 0;
+	if (before != 0)
+		ops[n++] = mailbox_put(m, before);
+	for (uint64_t id = RUN_FIRST; id < RUN_FIRST + RUN_LEN; id++)
+		ops[n++] = envelope_put(id, 1 + id % 5);
+	if (after != 0)
+		ops[n++] = mailbox_put(m, after);
+	return n;
+}
+
 /* A row refused in the middle of the COPY (its key is stored already; then a trigger's
  * error), a statement that fails before the run, and one after it: each batch fails whole. */
 static void test_failed_batch_leaves_nothing(void **state)
@@ -241,17 +261,12 @@ static void test_failed_batch_leaves_nothing(void **state)
 	struct store_op first[] = {mailbox_put(&m0, 50), envelope_put(100, 1 + 100 % 5),
 	                           envelope_put(101, 1 + 101 % 5)};
 	assert_int_equal(store_pg.commit(f->store, first, 3), 0);
-	enum { RUN = PG_COPY_MIN + 44 };
-	struct store_op ops[RUN + 2];
+	static struct store_op ops[RUN_LEN + 2];
 	struct store_mailbox m;
 
 	/* Mid-COPY: envelope 100 again, half-way through the run. */
-	size_t n = 0;
-	pool_used = 0;
-	ops[n++] = mailbox_put(&m, 51);
-	for (uint64_t id = 200; id < 200 + RUN; id++)
-		ops[n++] = envelope_put(id, 1 + id % 5);
-	ops[1 + RUN / 2] = envelope_put(100, 1 + 100 % 5);
+	size_t n = run_batch(ops, &m, 51, 0);
+	ops[1 + RUN_LEN / 2] = envelope_put(100, 1 + 100 % 5);
 	assert_batch_leaves_nothing(f, ops, n, 2, 1);
 
 	/* Mid-COPY again, a row the database's own rule refuses (a trigger's error). */
@@ -263,42 +278,21 @@ static void test_failed_batch_leaves_nothing(void **state)
 	                         " FOR EACH ROW EXECUTE FUNCTION refuse()",
 	                         NULL, 0),
 	                 0);
-	n = 0;
-	pool_used = 0;
-	ops[n++] = mailbox_put(&m, 51);
-	for (uint64_t id = 200; id < 200 + RUN; id++)
-		ops[n++] = envelope_put(id, 1 + id % 5);
-	assert_batch_leaves_nothing(f, ops, n, 2, 1);
+	assert_batch_leaves_nothing(f, ops, run_batch(ops, &m, 51, 0), 2, 1);
 	assert_int_equal(pg_exec(f->conninfo, "DROP TRIGGER refuse ON envelopes", NULL, 0), 0);
 
 	/* Before the run: mailbox 50 is stored already. */
-	n = 0;
-	pool_used = 0;
-	ops[n++] = mailbox_put(&m, 50);
-	for (uint64_t id = 200; id < 200 + RUN; id++)
-		ops[n++] = envelope_put(id, 1 + id % 5);
-	assert_batch_leaves_nothing(f, ops, n, 2, 1);
-
+	assert_batch_leaves_nothing(f, ops, run_batch(ops, &m, 50, 0), 2, 1);
 	/* After the run, at the end of the batch. */
-	n = 0;
-	pool_used = 0;
-	for (uint64_t id = 200; id < 200 + RUN; id++)
-		ops[n++] = envelope_put(id, 1 + id % 5);
-	ops[n++] = mailbox_put(&m, 50);
-	assert_batch_leaves_nothing(f, ops, n, 2, 1);
+	assert_batch_leaves_nothing(f, ops, run_batch(ops, &m, 0, 50), 2, 1);
 
-	/* The same batches without their faults commit. */
-	n = 0;
-	pool_used = 0;
-	ops[n++] = mailbox_put(&m, 51);
-	for (uint64_t id = 200; id < 200 + RUN; id++)
-		ops[n++] = envelope_put(id, 1 + id % 5);
-	assert_int_equal(store_pg.commit(f->store, ops, n), 0);
+	/* The same batch without its faults commits. */
+	assert_int_equal(store_pg.commit(f->store, ops, run_batch(ops, &m, 51, 0)), 0);
 	struct loaded l;
 	load(f, &l);
-	assert_int_equal(l.n, 2 + RUN);
+	assert_int_equal(l.n, 2 + RUN_LEN);
 	assert_int_equal(l.n_mailboxes, 2);
-	assert_run_stored(f, 200, RUN);
+	assert_run_stored(f, RUN_FIRST, RUN_LEN);
 }
 
 /* Waits until a backend sleeps in the trigger (the COPY is under way), then kills the server. */
@@ -332,13 +326,12 @@ static void test_server_killed_mid_copy(void **state)
 	                         " FOR EACH ROW EXECUTE FUNCTION hold()",
 	                         NULL, 0),
 	                 0);
-	enum { RUN = PG_COPY_MIN + 44 };
-	struct store_op ops[RUN];
-	for (uint64_t id = 200; id < 200 + RUN; id++)
-		ops[id - 200] = envelope_put(id, 1 + id % 5);
+	static struct store_op ops[RUN_LEN];
+	struct store_mailbox m;
+	size_t n = run_batch(ops, &m, 0, 0);
 	pthread_t killer;
 	assert_int_equal(pthread_create(&killer, NULL, kill_when_sleeping, f), 0);
-	assert_int_equal(store_pg.commit(f->store, ops, RUN), CAIRN_ESTORAGE);
+	assert_int_equal(store_pg.commit(f->store, ops, n), CAIRN_ESTORAGE);
 	assert_int_equal(pthread_join(killer, NULL), 0);
 	assert_int_equal(pg_cluster_restart(), 0);
 	assert_int_equal(pg_exec(f->conninfo, "DROP TRIGGER hold ON envelopes", NULL, 0), 0);
@@ -348,10 +341,10 @@ static void test_server_killed_mid_copy(void **state)
 	assert_int_equal(l.ids[0], 100);
 	assert_int_equal(l.ids[1], 101);
 	/* The engine connected again by itself: the same run now commits. */
-	assert_int_equal(store_pg.commit(f->store, ops, RUN), 0);
+	assert_int_equal(store_pg.commit(f->store, ops, n), 0);
 	load(f, &l);
-	assert_int_equal(l.n, 2 + RUN);
-	assert_run_stored(f, 200, RUN);
+	assert_int_equal(l.n, 2 + RUN_LEN);
+	assert_run_stored(f, RUN_FIRST, RUN_LEN);
 }
 
 int main(void)
