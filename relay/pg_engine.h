@@ -144,6 +144,10 @@ int pg_error_code(const PGresult *r);
 int pg_read_pipeline(struct store_pg *st, size_t stmts, bool *lost,
                      int (*each)(void *ctx, size_t index, const PGresult *r), void *ctx);
 
+/* As pg_read_pipeline for a piece of a transaction that does not end in COMMIT (store_pg.c's
+ * run_batch, around a COPY): 0 when every statement succeeded. */
+int pg_read_piece(struct store_pg *st, size_t stmts, bool *lost);
+
 /* Reads a binary int8 / int4 column of row ROW. Returns 0, or CAIRN_ESTORAGE for NULL or a
  * wrong width. */
 int pg_col_i64(const PGresult *r, int row, int col, int64_t *out);
@@ -158,6 +162,29 @@ struct pg_op {
 	struct pg_params p, p2;
 	uint8_t *ids; /* the arrays of a delete or of a run (build_run), owned */
 };
+
+/* ---- store_pg_copy.c ---- */
+
+/* A pg_op's STMT for a run of envelope puts sent as COPY (pg_copy_build), outside the
+ * prepared statements. */
+#define PG_ENVELOPE_COPY (-2)
+/* The shortest run of envelope puts that store_pg.c sends as COPY: a shorter one goes in the
+ * pipeline as one PG_ENVELOPE_PUTS, saving COPY's two extra round trips and its set-up.
+ * Measured with store-rate (docs/SCALING.md section 3): COPY cost the database more CPU per
+ * envelope in batches of 10 and 100, the same in batches of 250, less in batches of 1,000. */
+#define PG_COPY_MIN 256
+
+/* Fills OUT with the N envelope puts OPS as COPY's binary rows (OUT->ids owns them, OUT->p's
+ * one value points at them). Returns 0, CAIRN_ENOMEM, or CAIRN_ESTORAGE for an op the store
+ * cannot hold (an id past 2^63). */
+int pg_copy_build(const struct store_op *ops, size_t n, struct pg_op *out);
+/*
+ * Sends OP (pg_copy_build's) as one COPY in the open transaction, or opening it first when
+ * BEGIN, outside pipeline mode, and reads its outcome. Returns 0 once the server took every
+ * row; CAIRN_ECAPACITY for a full disk; CAIRN_ESTORAGE otherwise, the transaction then
+ * aborted. *LOST is set when the connection cannot be trusted further.
+ */
+int pg_copy_run(struct store_pg *st, const struct pg_op *op, bool begin, bool *lost);
 
 /* ---- store_pg_feed.c ---- */
 

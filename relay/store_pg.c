@@ -261,15 +261,17 @@ static int send_stmt(struct store_pg *st, int stmt, const struct pg_params *p)
 	           : -1;
 }
 
-/* Queues the whole batch: BEGIN, OPS' statements in order, COMMIT, sync. STMTS counts what
- * was queued (each gives one result). Returns 0, or -1 if libpq refused (the connection). */
-static int send_batch(struct store_pg *st, const struct pg_op *ops, size_t n, size_t *stmts)
+/* Queues a piece of the batch: BEGIN when BEGIN, OPS' statements in order, COMMIT when
+ * COMMIT, sync. STMTS counts what was queued (each gives one result). Returns 0, or -1 if
+ * libpq refused (the connection). */
+static int send_batch(struct store_pg *st, const struct pg_op *ops, size_t n, bool begin,
+                      bool commit, size_t *stmts)
 {
 	static const struct pg_params none;
 	*stmts = 0;
-	if (send_stmt(st, PG_BEGIN, &none) != 0)
+	if (begin && send_stmt(st, PG_BEGIN, &none) != 0)
 		return -1;
-	(*stmts)++;
+	*stmts += begin;
 	for (size_t i = 0; i < n; i++) {
 		if (ops[i].stmt < 0)
 			continue;
@@ -288,9 +290,9 @@ static int send_batch(struct store_pg *st, const struct pg_op *ops, size_t n, si
 			(*stmts)++;
 		}
 	}
-	if (send_stmt(st, PG_COMMIT, &none) != 0)
+	if (commit && send_stmt(st, PG_COMMIT, &none) != 0)
 		return -1;
-	(*stmts)++;
+	*stmts += commit;
 	return PQpipelineSync(st->conn) == 1 && pg_flush(st) == 0 ? 0 : -1;
 }
 
@@ -369,6 +371,45 @@ static int take_seqs(void *ctx, size_t index, const PGresult *r)
 }
 
 /*
+ * Runs the built ops OPS[0..N) as one transaction. Pipelined statements go together in one
+ * round trip; a COPY (PG_ENVELOPE_COPY) cannot join them, so the transaction is sent in
+ * pieces: the statements before a COPY (with BEGIN) and their sync, the COPY, and so on, and
+ * the last piece with COMMIT. A batch that starts with a COPY sends its BEGIN with it. Still
+ * one transaction, one commit: a piece that fails leaves the transaction aborted and nothing
+ * of the batch is kept. EACH and CTX see the last piece's results (pg_read_pipeline).
+ * Returns as pg_read_pipeline, with *LOST set likewise.
+ */
+static int run_batch(struct store_pg *st, const struct pg_op *ops, size_t n, bool *lost,
+                     int (*each)(void *, size_t, const PGresult *), void *ctx)
+{
+	bool begun = false;
+	for (size_t i = 0;;) {
+		size_t j = i;
+		while (j < n && ops[j].stmt != PG_ENVELOPE_COPY)
+			j++;
+		/* The statements before the next COPY (none when the batch starts with one), or
+		 * the last ones with COMMIT. */
+		if (j > i || j == n) {
+			size_t stmts;
+			*lost = true;
+			if (PQenterPipelineMode(st->conn) != 1 ||
+			    send_batch(st, &ops[i], j - i, !begun, j == n, &stmts) != 0)
+				return CAIRN_ESTORAGE;
+			int rc = j == n ? pg_read_pipeline(st, stmts, lost, each, ctx)
+			                : pg_read_piece(st, stmts, lost);
+			if (rc != 0 || j == n)
+				return rc;
+			begun = true;
+		}
+		int rc = pg_copy_run(st, &ops[j], !begun, lost);
+		if (rc != 0)
+			return rc;
+		begun = true;
+		i = j + 1;
+	}
+}
+
+/*
  * Applies OPS as one transaction. Returns 0 once COMMIT came back (durable), CAIRN_ECAPACITY
  * when the database's disk was full (SQLSTATE 53100), or CAIRN_ESTORAGE with nothing applied
  * as far as the relay may assume: an error, a lost connection, an unknown COMMIT outcome.
@@ -391,8 +432,11 @@ static int pg_commit(void *store, const struct store_op *ops, size_t n)
 		for (j = i + 1;
 		     runs(&ops[i]) && j < n && ops[j].kind == ops[i].kind && runs(&ops[j]);)
 			j++;
-		rc = j - i > 1 ? build_run(&ops[i], j - i, &built[m])
-		               : build(&ops[i], st->node, &built[m]);
+		if (j - i >= PG_COPY_MIN && ops[i].kind == STORE_ENVELOPE_PUT)
+			rc = pg_copy_build(&ops[i], j - i, &built[m]);
+		else
+			rc = j - i > 1 ? build_run(&ops[i], j - i, &built[m])
+			               : build(&ops[i], st->node, &built[m]);
 	}
 	if (rc != 0) {
 		rc = CAIRN_ESTORAGE;
@@ -419,13 +463,10 @@ static int pg_commit(void *store, const struct store_op *ops, size_t n)
 			goto out;
 		}
 	}
-	size_t stmts;
 	bool lost = true;
-	if (PQenterPipelineMode(st->conn) != 1 || send_batch(st, built, m, &stmts) != 0)
-		rc = CAIRN_ESTORAGE;
-	else
-		rc = pg_read_pipeline(st, stmts, &lost, st->node != 0 ? take_seqs : NULL,
-		                      &(struct seq_take){.ops = ops, .n = n});
+	/* The feed's statements are the last built ops, never a COPY: in the last piece. */
+	rc = run_batch(st, built, m, &lost, st->node != 0 ? take_seqs : NULL,
+	               &(struct seq_take){.ops = ops, .n = n});
 	if (rc == 0 && st->node != 0)
 		pg_feed_committed(st, prunes);
 	if (lost) {

@@ -225,8 +225,10 @@ fail:
 	return NULL;
 }
 
-int pg_read_pipeline(struct store_pg *st, size_t stmts, bool *lost,
-                     int (*each)(void *ctx, size_t index, const PGresult *r), void *ctx)
+/* pg_read_pipeline, and pg_read_piece when not COMMIT. */
+static int read_pipeline(struct store_pg *st, size_t stmts, bool *lost,
+                         int (*each)(void *ctx, size_t index, const PGresult *r), void *ctx,
+                         bool commit)
 {
 	int rc = 0;
 	bool committed = false, synced = false;
@@ -269,9 +271,20 @@ int pg_read_pipeline(struct store_pg *st, size_t stmts, bool *lost,
 	if (PQstatus(st->conn) != CONNECTION_OK || PQexitPipelineMode(st->conn) != 1)
 		return rc != 0 ? rc : CAIRN_ESTORAGE;
 	*lost = false;
-	if (rc == 0 && !committed)
+	if (rc == 0 && commit && !committed)
 		rc = CAIRN_ESTORAGE;
 	return rc;
+}
+
+int pg_read_pipeline(struct store_pg *st, size_t stmts, bool *lost,
+                     int (*each)(void *ctx, size_t index, const PGresult *r), void *ctx)
+{
+	return read_pipeline(st, stmts, lost, each, ctx, true);
+}
+
+int pg_read_piece(struct store_pg *st, size_t stmts, bool *lost)
+{
+	return read_pipeline(st, stmts, lost, NULL, NULL, false);
 }
 
 int pg_error_code(const PGresult *r)
