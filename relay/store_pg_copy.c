@@ -144,8 +144,8 @@ int pg_copy_run(struct store_pg *st, const struct pg_op *op, bool begin, bool *l
 		if (rc != 0)
 			break;
 		if (s == PGRES_COPY_IN) {
-			if (put_data(st, (const uint8_t *)op->p.values[0], (size_t)op->p.lengths[0]) !=
-			    0)
+			if (put_data(st, (const uint8_t *)op->p.values[0],
+			             (size_t)op->p.lengths[0]) != 0)
 				return CAIRN_ESTORAGE;
 			break;
 		}

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * What the tests that run cairn-bench end to end share (test_bench_durable_store,
- * test_bench_nodes, test_bench_goals): a TMPDIR of the run's own, the bench's scratch directories in it, the
- * bench run with --json, and numbers read from its report.
+ * test_bench_nodes, test_bench_goals): a TMPDIR of the run's own, the bench's scratch directories
+ * in it, the bench run with --json, and numbers read from its report.
  */
 #ifndef CAIRN_TEST_BENCH_CMD_H
 #define CAIRN_TEST_BENCH_CMD_H

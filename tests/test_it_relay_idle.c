@@ -24,7 +24,7 @@
 #define FIRST_CHECKED  400
 #define MORE_CHECKED   400
 #define BATCH          250  /* connections set up together (one group commit) */
-#define BOUND 1450 /* bytes of relay RSS per idle subscribed connection (~1,300 measured) */
+#define BOUND          1450 /* bytes of relay RSS per idle subscribed connection (~1,300 measured) */
 
 static struct relayproc relay;
 static int *held; /* the test's ends of the idle connections (their keys are gone) */

@@ -351,7 +351,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_run_stored_exactly, pool_setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_run_refuses_what_it_cannot_hold, pool_setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_run_refuses_what_it_cannot_hold, pool_setup,
+	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_failed_batch_leaves_nothing, pool_setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_server_killed_mid_copy, pool_setup, teardown),
 	};

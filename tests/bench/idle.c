@@ -38,8 +38,8 @@
 #define LOAD_CONNS       8    /* "load": sending connections per worker */
 /* "load": SENDs not yet answered per sending connection, at most (below the relay's
  * inflight_requests, so that it keeps reading them). */
-#define LOAD_INFLIGHT    512
-#define RID_LOAD_ACK     3
+#define LOAD_INFLIGHT 512
+#define RID_LOAD_ACK  3
 
 enum idle_state { IC_CONNECTING, IC_OPEN, IC_CREATING, IC_SUBSCRIBING, IC_READY, IC_DEAD };
 
