@@ -234,16 +234,23 @@ static void test_database_restart(void **state)
 	finish_and_drain(w, "restart");
 }
 
+/* A primary with a synchronous standby, and the relay on both (CONNINFO, CAP: the
+ * connection string naming them). */
+static void start_pair_and_relay(struct world *w, char *conninfo, size_t cap)
+{
+	start_primary(w);
+	char dir[96];
+	snprintf(dir, sizeof(dir), "%s/standby", w->dir);
+	assert_int_equal(pgproc_standby_pair(&w->standby, &w->primary, dir, conninfo, cap), 0);
+	start_relay(w, conninfo);
+}
+
 /* (b) A synchronous standby; the primary killed under load, the standby promoted. */
 static void test_primary_killed_standby_promoted(void **state)
 {
 	struct world *w = *state;
-	start_primary(w);
-	char dir[96], conninfo[256];
-	snprintf(dir, sizeof(dir), "%s/standby", w->dir);
-	assert_int_equal(
-	    pgproc_standby_pair(&w->standby, &w->primary, dir, conninfo, sizeof(conninfo)), 0);
-	start_relay(w, conninfo);
+	char conninfo[256];
+	start_pair_and_relay(w, conninfo, sizeof(conninfo));
 	connect_senders(w);
 	stream(w, it_mono_ms() + 1000, 0);
 	pgproc_kill(&w->primary); /* with sends in flight, like a machine that died */
@@ -263,12 +270,8 @@ static void test_primary_killed_standby_promoted(void **state)
 static void test_idle_relay_keeps_its_store(void **state)
 {
 	struct world *w = *state;
-	start_primary(w);
-	char dir[96], conninfo[256];
-	snprintf(dir, sizeof(dir), "%s/standby", w->dir);
-	assert_int_equal(
-	    pgproc_standby_pair(&w->standby, &w->primary, dir, conninfo, sizeof(conninfo)), 0);
-	start_relay(w, conninfo);
+	char conninfo[256];
+	start_pair_and_relay(w, conninfo, sizeof(conninfo));
 	pgproc_kill(&w->primary);
 	assert_int_equal(pgproc_promote(&w->standby), 0);
 	it_sleep_ms(3000);
