@@ -63,6 +63,13 @@ int pg_feed_stmts(struct store_pg *st, const struct store_op *ops, size_t n, str
 
 void pg_feed_committed(struct store_pg *st, bool pruned)
 {
+	/* This node's own cursor follows its commits while nothing of its own is unread: a
+	 * batch whose COMMIT outcome was lost with the connection, and which did commit, left
+	 * a row (read_feed_seq counted it at the reconnect) that the next feed_read hands back,
+	 * so that memory gets what the store got (an entry a follower would otherwise wait
+	 * for; an envelope answered `storage` that was stored). */
+	if (st->feed_cursor[st->node] == st->feed_seq)
+		st->feed_cursor[st->node] = st->feed_seq + 1;
 	st->feed_seq++;
 	if (pruned)
 		st->feed_pruned_ms = now_ms();
@@ -97,7 +104,7 @@ static int take_row(const struct store_pg *st, const PGresult *r, int i, uint64_
 	int32_t node;
 	int64_t seq;
 	if (pg_col_i32(r, i, 0, &node) != 0 || pg_col_i64(r, i, 1, &seq) != 0 || node < 1 ||
-	    node > 255 || node == st->node || seq < 1 || PQgetisnull(r, i, 2))
+	    node > 255 || seq < 1 || PQgetisnull(r, i, 2))
 		return CAIRN_ESTORAGE;
 	/* The rows between were pruned before this node read them. */
 	if ((uint64_t)seq != cursor[node] + 1)
@@ -133,7 +140,6 @@ int pg_feed_read(void *store, struct store_feed *out)
 	}
 	uint8_t ids[PG_ARRAY_HEADER + PG_ARRAY_I64 * 256];
 	struct pg_params p = {0};
-	pg_param_i32(&p, st->node);
 	pg_param_ids(&p, st->feed_cursor, 256, ids, sizeof(ids));
 	pg_param_i64(&p, STORE_FEED_ROWS_MAX + 1);
 	PGresult *r = p.bad ? NULL : pg_run(st, PG_FEED_READ, NULL, &p);

@@ -102,10 +102,12 @@ const char *const pg_stmt_sql[PG_STMT_COUNT] = {
     /* The other nodes' rows past the cursors ($2[node + 1]), each node's in seq order and
      * the nodes taken in turn (row_number), so that a busy node does not hold back the
      * others' rows behind the bound. */
+    /* This node's own rows too: past its cursor only after a batch whose COMMIT outcome
+     * was lost committed (store_pg_feed.c). */
     [PG_FEED_READ] = "SELECT node::int4, seq, ops FROM (SELECT node, seq, ops,"
                      " row_number() OVER (PARTITION BY node ORDER BY seq) AS rn FROM feed"
-                     " WHERE node <> $1::int4 AND seq > coalesce(($2::int8[])[node + 1], 0))"
-                     " AS f ORDER BY rn, node LIMIT $3::int8",
+                     " WHERE seq > coalesce(($1::int8[])[node + 1], 0))"
+                     " AS f ORDER BY rn, node LIMIT $2::int8",
     /* A node's log entry: its seq is one past the highest the log ever gave, taken under the
      * log row's lock (a second node's append waits for this transaction, then numbers
      * after it), so a log's seqs are contiguous in commit order and a failed batch gives
