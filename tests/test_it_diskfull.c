@@ -27,7 +27,11 @@ enum { NUMS = 12000 }; /* envelope numbers a test may use */
 /* The running test's book: the numbers of the envelopes answered OK, in order, and each
  * number's state (0 not expected, 1 expected, 2 delivered). Cleared by start_on_smallfs. */
 static uint32_t ok_ids[NUMS];
+/* Per envelope number: 0 not OK'd, 1 OK'd and not yet delivered, 2 delivered; 3 delivered and
+ * ACKed while the disk had no room left at all, so that its delete may have failed: it may
+ * come once more (envelope.c's on_delete_done), counted in seen_again. */
 static uint8_t seen[NUMS];
+static uint32_t seen_again;
 
 static struct relayproc relay;
 static bool relay_running;
@@ -177,7 +181,9 @@ static uint32_t drain(struct tclient *c, const struct owner *o, bool ack)
 		assert_true(m.envelope_len >= sizeof(num));
 		memcpy(&num, m.envelope, sizeof(num));
 		assert_true(num < NUMS);
-		if (seen[num] != 1)
+		if (seen[num] == 3)
+			seen_again++;
+		else if (seen[num] != 1)
 			fail_msg("envelope %u delivered but not OK'd, or twice (%u)", num,
 			         seen[num]);
 		seen[num] = 2;
@@ -430,6 +436,8 @@ static void test_disk_filled_from_outside(void **state)
 	assert_int_equal(tclient_connect(&r, relay.port, relay.pub), 0);
 	assert_int_equal(tclient_auth(&r, o.rid, o.sk), 0);
 	assert_int_equal(drain(&r, &o, true), t.ok - delivered);
+	/* Their ACKs' deletes had not even the reserve's room (the second filler took it). */
+	uint32_t acked_without_room = delivered;
 	delivered = t.ok;
 	tclient_close(&r);
 	assert_int_equal(tclient_connect(&c, relay.port, relay.pub), 0);
@@ -455,14 +463,19 @@ static void test_disk_filled_from_outside(void **state)
 	memset(seen, 0, sizeof(seen));
 	for (uint32_t i = before; i < t.ok; i++)
 		seen[ok_ids[i]] = 1;
+	for (uint32_t i = acked_without_room; i < before; i++)
+		seen[ok_ids[i]] = 3;
 	tclient_close(&c);
 
-	/* Restart: every OK'd envelope not yet ACKed is delivered, once; the store is whole. */
+	/* Restart: every OK'd envelope not yet ACKed is delivered, once; the store is whole.
+	 * One ACKed while the disk had no room may come again, once: delivery is at least once. */
 	restart_whole(&r, &o);
+	seen_again = 0;
 	got = drain(&r, &o, true);
-	printf("diskfull: after the room came back and a restart: %u delivered of %u OK'd\n", got,
-	       t.ok - before);
-	assert_int_equal(got, t.ok - before);
+	printf("diskfull: after the room came back and a restart: %u delivered of %u OK'd, and "
+	       "%u of the %u ACKed with no room at all again\n",
+	       got - seen_again, t.ok - before, seen_again, before - acked_without_room);
+	assert_int_equal(got - seen_again, t.ok - before);
 	for (uint32_t i = 0; i < NUMS; i++)
 		assert_true(seen[i] != 1);
 	tclient_close(&r);
