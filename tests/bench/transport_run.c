@@ -5,13 +5,13 @@
  * pinned to it), measures each transport to it (transport.c) in the same run, and prints the
  * figures side by side with the ratio to direct: a table, or one JSON object with --json.
  */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bench.h"
 #include "nginxproc.h"
+#include "procscan.h"
 #include "relayctl.h"
 #include "relayproc.h"
 #include "transport.h"
@@ -34,24 +34,8 @@ void test_rm_tree(const char *dir)
 static void nginx_pids(pid_t master, struct transport_target *t)
 {
 	t->front[t->front_len++] = master;
-	DIR *d = opendir("/proc");
-	struct dirent *e;
-	while (d != NULL && (e = readdir(d)) != NULL && t->front_len < TRANSPORT_FRONT_MAX) {
-		char path[300], buf[512];
-		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
-		FILE *f = fopen(path, "r");
-		if (f == NULL)
-			continue;
-		size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-		fclose(f);
-		buf[n] = '\0';
-		const char *close = strrchr(buf, ')'); /* the name may hold spaces */
-		int ppid = 0;
-		if (close != NULL && sscanf(close + 2, "%*c %d", &ppid) == 1 && ppid == master)
-			t->front[t->front_len++] = atoi(e->d_name);
-	}
-	if (d != NULL)
-		closedir(d);
+	t->front_len +=
+	    proc_children(master, t->front + t->front_len, TRANSPORT_FRONT_MAX - t->front_len);
 }
 
 /* The cairn+https address `cairn-relay address` prints for RELAY (its second line). */

@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The PostgreSQL harness (see pgproc.h). CAIRN_PG_BINDIR names Debian's server binaries. */
 #define _GNU_SOURCE
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
@@ -18,6 +17,7 @@
 #include <unistd.h>
 
 #include "pgproc.h"
+#include "procscan.h"
 
 /* Who runs PostgreSQL when the test is root: nobody, whose ids Debian fixes. */
 #define PG_UID 65534
@@ -328,34 +328,6 @@ void pgproc_stop(struct pgproc *p)
 	reap(p);
 }
 
-/* SIGKILLs every child of PARENT (found in /proc). */
-static void kill_children(pid_t parent)
-{
-	DIR *d = opendir("/proc");
-	if (d == NULL)
-		return;
-	for (struct dirent *e; (e = readdir(d)) != NULL;) {
-		char path[300], stat[512];
-		pid_t pid = (pid_t)atoi(e->d_name);
-		if (pid <= 0)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-		FILE *f = fopen(path, "r");
-		if (f == NULL)
-			continue;
-		size_t n = fread(stat, 1, sizeof(stat) - 1, f);
-		fclose(f);
-		stat[n] = '\0';
-		/* "pid (comm) state ppid ...": comm may hold anything but ends at the last ')'. */
-		const char *rp = strrchr(stat, ')');
-		char state;
-		int ppid;
-		if (rp != NULL && sscanf(rp + 1, " %c %d", &state, &ppid) == 2 && ppid == parent)
-			kill(pid, SIGKILL);
-	}
-	closedir(d);
-}
-
 void pgproc_kill(struct pgproc *p)
 {
 	if (p->pid <= 0)
@@ -365,7 +337,10 @@ void pgproc_kill(struct pgproc *p)
 	 * that reaches one meanwhile succeeds: not a machine that died. The postmaster is
 	 * stopped first so that it forks no child the scan would miss. */
 	kill(p->pid, SIGSTOP);
-	kill_children(p->pid);
+	pid_t children[512];
+	size_t n = proc_children(p->pid, children, sizeof(children) / sizeof(children[0]));
+	for (size_t i = 0; i < n; i++)
+		kill(children[i], SIGKILL);
 	kill(-p->pid, SIGKILL);
 	reap(p);
 }
