@@ -71,6 +71,12 @@ struct store_pg {
 	struct pg_listen *listen;  /* the LISTEN thread (store_pg_listen.c), or NULL */
 	/* store_pg_claim.c: when claim_once last pruned hs_seen, monotonic; 0 = never */
 	int64_t claim_pruned_ms;
+	/* store_pg_session.c: when the last connect failed (monotonic; 0 = it did not), and
+	 * this relay's last session on the server (its backend's pid and start), which it may
+	 * end when it connects again (release_own_session). */
+	int64_t connect_failed_ms;
+	int32_t session_pid;
+	int64_t session_start_us; /* backend_start, in microseconds since the epoch */
 };
 
 /* The meta key of node NODE's envelope id mark (SQL text of an int4 expression):
@@ -116,6 +122,9 @@ size_t pg_ids_size(size_t n);
 size_t pg_array_header(uint8_t *buf, uint32_t oid, size_t n);
 size_t pg_array_i64(uint8_t *buf, uint64_t v);
 size_t pg_array_bytes(uint8_t *buf, const void *bytes, uint32_t len);
+
+/* CLOCK_MONOTONIC in milliseconds. */
+int64_t pg_now_ms(void);
 
 /* Drops the connection after anything unexpected: the next call connects afresh. */
 void pg_drop(struct store_pg *st);

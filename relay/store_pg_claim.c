@@ -36,13 +36,6 @@
 /* Expired claims are deleted at most this often, by each node, in its next claim. */
 #define CLAIM_PRUNE_MS 60000
 
-static int64_t monotonic_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int send_text(struct store_pg *st, const char *sql, const struct pg_params *p)
 {
 	int sent =
@@ -105,7 +98,7 @@ int pg_claim_once(void *store, const uint8_t (*keys)[32], size_t n, int64_t unti
 	pg_param_i64(&p, until);
 	if (pg_connect(st, NULL, 0) != 0)
 		return CAIRN_ESTORAGE;
-	int64_t now = monotonic_ms();
+	int64_t now = pg_now_ms();
 	bool prune = st->claim_pruned_ms == 0 || now - st->claim_pruned_ms >= CLAIM_PRUNE_MS;
 	size_t stmts = 0;
 	struct claim_read read = {keys, n, 0, fresh};

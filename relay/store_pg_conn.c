@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <libpq-fe.h>
 
@@ -136,6 +137,13 @@ void pg_param_ids(struct pg_params *p, const uint64_t *ids, size_t n, uint8_t *b
 		off += pg_array_i64(buf + off, ids[i]);
 	}
 	pg_param_bytes(p, buf, off);
+}
+
+int64_t pg_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 void pg_drop(struct store_pg *st)

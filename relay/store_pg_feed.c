@@ -18,13 +18,6 @@
 #include "feed_codec.h"
 #include "pg_engine.h"
 
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int pg_feed_stmts(struct store_pg *st, const struct store_op *ops, size_t n, struct pg_op *out,
                   size_t *added, bool *prunes)
 {
@@ -46,7 +39,7 @@ int pg_feed_stmts(struct store_pg *st, const struct store_op *ops, size_t n, str
 	pg_param_u64(&out[0].p, seq);
 	pg_param_bytes(&out[0].p, blob, len);
 	size_t k = 1;
-	if (st->feed_pruned_ms == 0 || now_ms() - st->feed_pruned_ms >= PG_FEED_PRUNE_MS) {
+	if (st->feed_pruned_ms == 0 || pg_now_ms() - st->feed_pruned_ms >= PG_FEED_PRUNE_MS) {
 		out[k].stmt = PG_FEED_PRUNE;
 		out[k].second = -1;
 		pg_param_i32(&out[k].p, st->node);
@@ -72,7 +65,7 @@ void pg_feed_committed(struct store_pg *st, bool pruned)
 		st->feed_cursor[st->node] = st->feed_seq + 1;
 	st->feed_seq++;
 	if (pruned)
-		st->feed_pruned_ms = now_ms();
+		st->feed_pruned_ms = pg_now_ms();
 }
 
 int pg_feed_cursors(struct store_pg *st)

@@ -337,13 +337,6 @@ int pg_read_log_entries(void *store, const uint64_t *ids, size_t n, uint8_t *out
 	return rc;
 }
 
-static int64_t monotonic_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /*
  * The bytes of the engine's tables with their indexes and TOAST, as PostgreSQL counts them
  * (pg_total_relation_size of every table in the schema: partitions are tables, their parent
@@ -353,7 +346,7 @@ static int64_t monotonic_ms(void)
 uint64_t pg_disk_bytes(void *store)
 {
 	struct store_pg *st = store;
-	int64_t now = monotonic_ms();
+	int64_t now = pg_now_ms();
 	if (st->disk_sampled_ms != 0 && now - st->disk_sampled_ms < PG_SIZE_SAMPLE_MS)
 		return st->disk_bytes;
 	st->disk_sampled_ms = now;

@@ -67,6 +67,9 @@ static int prepare_all(struct store_pg *st)
 #define PG_NODE_LOCK  "4242018"
 #define PG_LOCK_TRIES 20 /* 100 ms apart */
 
+/* After a connect failed, the next is tried no sooner than this (pg_connect). */
+#define PG_RETRY_MS 1000
+
 /*
  * Takes this connection's locks: node 0 the whole store exclusively; node N the store shared
  * and N exclusively. Without waiting: a holder is another running relay, and waiting for it
@@ -122,6 +125,55 @@ static int take_locks(struct store_pg *st, char *err, size_t errcap)
 	return CAIRN_EEXIST;
 }
 
+/* The server's own name for this connection's backend: its pid and start, unique together
+ * (a pid is reused, a pid with its start is not). */
+#define PG_THIS_SESSION                                                                            \
+	"SELECT pid, (extract(epoch FROM backend_start) * 1000000)::int8 FROM pg_stat_activity"    \
+	" WHERE pid = pg_backend_pid()"
+
+/* Ends a session the server may still hold for longer than this waits. */
+#define PG_RELEASE_WAIT_MS "3000"
+
+/*
+ * Ends this relay's previous session on the server if the server still has it. A
+ * connection the relay dropped (a timeout; a database host that went quiet without closing
+ * anything) lives on in the server until its keepalives give up, up to 25 s, and holds the
+ * relay's locks: the reconnect would find the store taken, and the relay stop as if another
+ * relay held it. The pid and start recorded when it connected (remember_session) show the
+ * session is this relay's own, so it is ended here, waiting for it to go, before the locks
+ * are taken. What it had not committed rolls back; its batch was answered 'storage' already
+ * (store.h: it may or may not be stored). Best effort: where the role may not end it, the
+ * lock tries decide as before.
+ */
+static void release_own_session(struct store_pg *st)
+{
+	if (st->session_pid == 0)
+		return;
+	struct pg_params p = {0};
+	pg_param_i32(&p, st->session_pid);
+	pg_param_i64(&p, st->session_start_us);
+	PGresult *r = pg_run(st, 0,
+	                     "SELECT pg_terminate_backend(pid, " PG_RELEASE_WAIT_MS ")"
+	                     " FROM pg_stat_activity WHERE pid = $1::int4"
+	                     " AND (extract(epoch FROM backend_start) * 1000000)::int8 = $2::int8",
+	                     &p);
+	PQclear(r);
+}
+
+/* Records which session on the server is this connection's (release_own_session). */
+static int remember_session(struct store_pg *st)
+{
+	/* With parameters (none), so the results are binary. */
+	PGresult *r = pg_run(st, 0, PG_THIS_SESSION, &(struct pg_params){0});
+	int rc = r != NULL && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
+	                 pg_col_i32(r, 0, 0, &st->session_pid) == 0 &&
+	                 pg_col_i64(r, 0, 1, &st->session_start_us) == 0
+	             ? 0
+	             : CAIRN_ESTORAGE;
+	PQclear(r);
+	return rc;
+}
+
 /* This node's last feed row (its feed_seq): read at every connect, since a batch whose
  * COMMIT outcome was lost with the connection may have written one. */
 static int read_feed_seq(struct store_pg *st)
@@ -147,11 +199,8 @@ static void ignore_notice(void *arg, const char *message)
 	(void)message;
 }
 
-int pg_connect(struct store_pg *st, char *err, size_t errcap)
+static int connect_session(struct store_pg *st, char *err, size_t errcap)
 {
-	if (st->conn != NULL && PQstatus(st->conn) == CONNECTION_OK)
-		return 0;
-	pg_drop(st);
 	/*
 	 * Our bounds come first and the operator's string second (expand_dbname), so a value
 	 * set there wins: a connect that cannot finish gives up after connect_timeout, and a
@@ -195,10 +244,13 @@ int pg_connect(struct store_pg *st, char *err, size_t errcap)
 	if ((rc = run_ok(st, "SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5;"
 	                     " SET tcp_keepalives_count = 3")) != 0)
 		goto fail;
+	release_own_session(st);
 	if ((rc = take_locks(st, err, errcap)) != 0) {
 		pg_drop(st);
 		return rc;
 	}
+	if ((rc = remember_session(st)) != 0)
+		goto fail;
 	/* The statements name the tables, so the schema comes first (made once, checked on
 	 * every connection: a newer relay may have changed it meanwhile). */
 	if ((rc = pg_schema(st)) != 0)
@@ -215,5 +267,26 @@ fail:
 		err[strcspn(err, "\n")] = '\0';
 	}
 	pg_drop(st);
+	return rc;
+}
+
+int pg_connect(struct store_pg *st, char *err, size_t errcap)
+{
+	if (st->conn != NULL && PQstatus(st->conn) == CONNECTION_OK)
+		return 0;
+	pg_drop(st);
+	/*
+	 * For PG_RETRY_MS after a connect failed, calls fail at once. Where the database's host
+	 * is gone without a word each try waits out connect_timeout, and a batch, the disk-size
+	 * sample after it and the feed's check would each wait that long in turn before the
+	 * SENDs behind them get their 'storage'.
+	 */
+	if (st->connect_failed_ms != 0 && pg_now_ms() - st->connect_failed_ms < PG_RETRY_MS) {
+		if (err != NULL && errcap > 0)
+			snprintf(err, errcap, "the database was unreachable moments ago");
+		return CAIRN_ESTORAGE;
+	}
+	int rc = connect_session(st, err, errcap);
+	st->connect_failed_ms = rc == 0 ? 0 : pg_now_ms();
 	return rc;
 }
