@@ -1,16 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Group logs in the command layer (docs/PROTOCOL.md 5.9): LOG_CREATE, LOG_APPEND, LOG_READ
- * and LOG_DELETE, the reads in progress, expiry, start-up loading and shutdown. The registry
- * itself is grouplog.c.
+ * and LOG_DELETE, expiry, start-up loading and shutdown. The reads in progress are
+ * logread.c; the registry itself is grouplog.c.
  *
  * Durable before visible: an entry is listed in its log, answered APPENDED and sent to
  * followers only in its write's done(), so every reader sees the same history. Its body is one
  * buffer (the append's), from which every caught-up follower's LOG_ENTRY is encoded; a reader
- * that is behind, or whose output is over its limit, reads from the store instead, one batch
- * of at most STORAGE_READ_ENTRIES_MAX entries or READ_BATCH_BYTES at a time, the next only
- * once the batch before was sent and its output drained. So a slow reader costs its cursor
- * and its output buffer, and the relay keeps no entry in memory for it.
+ * that is behind, or whose output is over its limit, reads from the store instead (logread.c).
  *
  * "No such log" and "wrong credential" (or delete secret) share one reply and one code path,
  * with the same hash and compare, as SEND does (5.5).
@@ -23,11 +20,10 @@
 #include "admission.h"
 #include "cairn/error.h"
 #include "command_layer.h"
-#include "log.h"
+#include "logcmd_internal.h"
 #include "port.h"
 #include "relay.h"
 
-#define READ_BATCH_BYTES (1u << 20)
 /* Log work one idle-expiry pass may do: a log costs one plus its entries. */
 #define IDLE_EXPIRY_BUDGET 65536
 
@@ -46,259 +42,6 @@ struct log_append {
 	uint32_t len;
 	uint8_t body[];
 };
-
-/* A read in progress: a cursor, and at most one batch being loaded. */
-struct log_reader {
-	struct relay *relay;
-	struct glog *log; /* NULL once ended */
-	struct peer *peer;
-	struct log_reader *prev, *next; /* LOG's readers */
-	uint32_t request_id;
-	uint64_t cursor; /* the next seq to send */
-	uint64_t stop;   /* follow 0: next_seq when the read started; UINT64_MAX when following */
-	struct log_batch *batch;
-	uint8_t misses; /* batches that found an entry gone, in a row */
-	bool waiting;   /* in the registry's wait list */
-	struct log_reader *wait_prev, *wait_next;
-};
-
-struct log_batch {
-	struct storage_job job;
-	struct log_reader *reader;
-	struct peer *peer; /* its connection referenced until the batch is back */
-	size_t n;
-	uint64_t ids[STORAGE_READ_ENTRIES_MAX], seqs[STORAGE_READ_ENTRIES_MAX];
-	uint32_t lens[STORAGE_READ_ENTRIES_MAX];
-};
-
-/* ---- reads ----------------------------------------------------------------------------- */
-
-/* R waits for a read batch of the relay's to come back; its connection is not read meanwhile
- * (is_busy), as the cost table of 5.9 says. */
-static void wait_for_batch(struct log_reader *r)
-{
-	struct log_registry *reg = &r->relay->logs;
-	if (r->waiting)
-		return;
-	r->waiting = true;
-	r->peer->reads_waiting++;
-	r->wait_prev = reg->wait_tail;
-	r->wait_next = NULL;
-	if (reg->wait_tail != NULL)
-		reg->wait_tail->wait_next = r;
-	else
-		reg->wait_head = r;
-	reg->wait_tail = r;
-}
-
-static void stop_waiting(struct log_reader *r)
-{
-	struct log_registry *reg = &r->relay->logs;
-	if (!r->waiting)
-		return;
-	if (r->wait_prev != NULL)
-		r->wait_prev->wait_next = r->wait_next;
-	else
-		reg->wait_head = r->wait_next;
-	if (r->wait_next != NULL)
-		r->wait_next->wait_prev = r->wait_prev;
-	else
-		reg->wait_tail = r->wait_prev;
-	r->wait_prev = r->wait_next = NULL;
-	r->waiting = false;
-	r->peer->reads_waiting--;
-}
-
-static void reader_free(struct log_reader *r)
-{
-	sodium_memzero(r, sizeof(*r));
-	free(r);
-}
-
-/* Ends R (END with CODE unless CODE < 0): it leaves its log and its connection, and goes
- * now, or when its batch comes back. */
-static void reader_end(struct log_reader *r, int code)
-{
-	struct glog *log = r->log;
-	struct peer *p = r->peer;
-	if (log == NULL)
-		return;
-	stop_waiting(r);
-	if (code >= 0) {
-		struct cairn_msg m = {
-		    .type = CAIRN_REPLY_END, .request_id = r->request_id, .code = (uint32_t)code};
-		peer_reply(p, &m);
-	}
-	if (r->prev != NULL)
-		r->prev->next = r->next;
-	else
-		log->readers = r->next;
-	if (r->next != NULL)
-		r->next->prev = r->prev;
-	for (uint32_t i = 0; i < p->reads_len; i++) {
-		if (p->reads[i] == r) {
-			p->reads[i] = p->reads[--p->reads_len];
-			break;
-		}
-	}
-	r->log = NULL;
-	if (r->batch == NULL)
-		reader_free(r);
-}
-
-static void send_entry(struct log_reader *r, uint64_t seq, const uint8_t *body, uint32_t len)
-{
-	struct cairn_msg m = {.type = CAIRN_REPLY_LOG_ENTRY,
-	                      .request_id = r->request_id,
-	                      .seq = seq,
-	                      .envelope = body,
-	                      .envelope_len = len};
-	peer_reply(r->peer, &m);
-	r->cursor = seq + 1;
-	r->relay->stats.log_entries_sent++;
-}
-
-static void on_batch_done(struct storage_job *job);
-
-/*
- * Whether a reader whose next seq is WANT may be sent LOG's listed entry SEQ (>= WANT) next.
- * On a relay alone, always: a seq not listed below SEQ failed or expired. On a node of
- * several (docs/SCALING.md 4), only if every seq between is gone (below gone_below): another
- * is an entry of another node's that the change feed has yet to bring, so the reader waits
- * for it (logs_apply_entry pumps it again) and every follower gets the log in seq order.
- */
-static bool in_turn(const struct relay *relay, const struct glog *log, uint64_t want, uint64_t seq)
-{
-	return relay->node == 0 || seq == want || seq - 1 < log->gone_below;
-}
-
-/* Sends R what it lacks: ends a read that has reached its end, else asks the store for the
- * next batch while R's output has room. */
-static void reader_pump(struct log_reader *r)
-{
-	struct relay *relay = r->relay;
-	struct glog *log = r->log;
-	if (log == NULL || r->batch != NULL)
-		return;
-	size_t i = glog_find_seq(log, r->cursor);
-	if (i < log->e_len && !in_turn(relay, log, r->cursor, glog_at(log, i)->seq))
-		return; /* waiting for the feed */
-	if (i >= log->e_len || glog_at(log, i)->seq >= r->stop) {
-		if (r->stop != UINT64_MAX)
-			reader_end(r, 0); /* follow 0: all it asked for is sent */
-		return;                   /* following: new entries come from their appends */
-	}
-	/* Only below half the output limit, and no more than the rest of it: what is read is
-	 * then what is sent, however slowly the reader drains. */
-	size_t max = relay->cfg->output_buffer_max;
-	size_t level = relay->port->output_level != NULL ? relay->port->output_level(r->peer->conn)
-	                                                 : 0;
-	if (relay->stopping || level >= max / 2 || !relay->port->can_deliver(r->peer->conn))
-		return; /* logs_peer_drained calls again after each write */
-	size_t room = max - level < READ_BATCH_BYTES ? max - level : READ_BATCH_BYTES;
-	/* One batch per read, counting the batches of reads that ended while theirs was out: a
-	 * peer that ends its read with a new one of the same log, over and over, would otherwise
-	 * have a batch out for each (up to the relay's whole log_read_batches). The connection's
-	 * next batch back pumps this one again (on_batch_done). */
-	if (r->peer->read_batches >= relay->cfg->logs_per_connection)
-		return;
-	if (r->waiting || relay->logs.batches_out >= relay->cfg->log_read_batches) {
-		wait_for_batch(r); /* wake_readers pumps it again, in its turn */
-		return;
-	}
-	struct log_batch *b = calloc(1, sizeof(*b));
-	if (b == NULL) {
-		reader_end(r, -CAIRN_ESTORAGE);
-		return;
-	}
-	size_t bytes = 0;
-	for (uint64_t want = r->cursor; i < log->e_len && b->n < STORAGE_READ_ENTRIES_MAX; i++) {
-		const struct log_entry_ref *e = glog_at(log, i);
-		if (e->seq >= r->stop || !in_turn(relay, log, want, e->seq) ||
-		    (b->n > 0 && bytes + e->len > room))
-			break;
-		want = e->seq + 1;
-		b->ids[b->n] = e->id;
-		b->seqs[b->n] = e->seq;
-		b->lens[b->n] = e->len;
-		bytes += e->len;
-		b->n++;
-	}
-	b->reader = r;
-	b->peer = r->peer;
-	/* on_batch_done counts it back on the peer, which must still be there: a reference
-	 * on the connection keeps it (not peer_hold: a read is no request in flight, and must
-	 * not take the connection's inflight_requests). */
-	relay->port->ref(b->peer->conn);
-	b->peer->read_batches++;
-	b->job.kind = STORAGE_READ_ENTRIES;
-	b->job.read_ids = b->ids;
-	b->job.n_read = b->n;
-	b->job.done = on_batch_done;
-	b->job.data = b;
-	r->batch = b;
-	relay->logs.batches_out++;
-	relay_submit(relay, &b->job);
-}
-
-/* A read batch came back: the reads waiting for one take their turns, oldest first. */
-static void wake_readers(struct relay *relay)
-{
-	struct log_registry *reg = &relay->logs;
-	while (reg->wait_head != NULL && reg->batches_out < relay->cfg->log_read_batches) {
-		struct log_reader *r = reg->wait_head;
-		stop_waiting(r);
-		reader_pump(r);
-	}
-}
-
-static void on_batch_done(struct storage_job *job)
-{
-	struct log_batch *b = job->data;
-	struct log_reader *r = b->reader;
-	struct peer *p = b->peer;
-	uint8_t *body = job->read_body;
-	int status = job->status;
-	r->batch = NULL;
-	r->relay->logs.batches_out--;
-	p->read_batches--;
-	wake_readers(r->relay); /* before R asks again: the others' turn first */
-	if (r->log == NULL) { /* ended meanwhile */
-		free(body);
-		free(b);
-		reader_free(r);
-	} else if (status == 0) {
-		r->misses = 0;
-		size_t off = 0;
-		for (size_t k = 0; k < b->n; k++) {
-			if (off + b->lens[k] > job->read_len)
-				break; /* the engine's mistake: what is left is read again */
-			/* The rest of the batch is dropped, not kept: it is read again later. */
-			if (!r->relay->port->can_deliver(r->peer->conn))
-				break;
-			if (b->seqs[k] >= r->cursor)
-				send_entry(r, b->seqs[k], body + off, b->lens[k]);
-			off += b->lens[k];
-		}
-		free(body);
-		free(b);
-	} else {
-		free(body);
-		free(b);
-		/* An entry expired or deleted after the batch was asked for: the list in memory is
-		 * already without it, so asking again reads what is left. Twice in a row is not
-		 * that. */
-		if (status != CAIRN_EDENIED || r->misses++ >= 2) {
-			if (status != CAIRN_ESHUTDOWN)
-				log_warn("storage: log entries could not be read: %s",
-				         cairn_strerror(status));
-			reader_end(r, status == CAIRN_ESHUTDOWN ? -CAIRN_ESHUTDOWN : -CAIRN_ESTORAGE);
-		}
-	}
-	/* R (if it goes on) and any read of P's that waited for one of P's batches. */
-	logs_peer_drained(p);
-	p->relay->port->unref(p->conn); /* may free P */
-}
 
 /* ---- touching, removing ---------------------------------------------------------------- */
 
@@ -359,7 +102,7 @@ static void log_forget(struct relay *relay, struct glog *log)
 		a->log = NULL;
 	log->appends = log->appends_tail = NULL;
 	while (log->readers != NULL)
-		reader_end(log->readers, 0);
+		logread_reader_end(log->readers, 0);
 	glog_remove(&relay->logs, log);
 }
 
@@ -529,13 +272,13 @@ static void on_append_done(struct storage_job *job)
 		next = r->next;
 		if (r->batch != NULL || a->seq < r->cursor || a->seq >= r->stop ||
 		    glog_find_seq(log, r->cursor) != at ||
-		    !in_turn(relay, log, r->cursor, a->seq) ||
+		    !logread_in_turn(relay, log, r->cursor, a->seq) ||
 		    !relay->port->can_deliver(r->peer->conn))
 			continue; /* behind, or full: it reads from the store when it can */
-		send_entry(r, a->seq, a->body, a->len);
+		logread_send_entry(r, a->seq, a->body, a->len);
 		/* On a node, entries the feed brought while this one was written may follow. */
 		if (node)
-			reader_pump(r);
+			logread_reader_pump(r);
 	}
 	sodium_memzero(a->body, a->len);
 	free(a);
@@ -635,7 +378,7 @@ static void cmd_log_read(struct peer *p, const struct cairn_msg *m)
 		return;
 	}
 	if (old != NULL)
-		reader_end(old, -CAIRN_ELIMIT); /* a second read ends the first (5.9) */
+		logread_reader_end(old, -CAIRN_ELIMIT); /* a second read ends the first (5.9) */
 	r->relay = relay;
 	r->log = log;
 	r->peer = p;
@@ -659,7 +402,7 @@ static void cmd_log_read(struct peer *p, const struct cairn_msg *m)
 	                       .first_seq = first,
 	                       .next_seq = log->rec.next_seq};
 	peer_reply(p, &st);
-	reader_pump(r);
+	logread_reader_pump(r);
 }
 
 static void cmd_log_delete(struct peer *p, const struct cairn_msg *m)
@@ -697,22 +440,14 @@ bool logs_command(struct peer *p, const struct cairn_msg *m)
 void logs_peer_closed(struct peer *p)
 {
 	while (p->reads_len > 0)
-		reader_end(p->reads[p->reads_len - 1], -1);
-}
-
-void logs_peer_drained(struct peer *p)
-{
-	/* Backwards: a read that ends takes the last one's place, already seen. */
-	for (uint32_t i = p->reads_len; i > 0; i--)
-		if (i - 1 < p->reads_len)
-			reader_pump(p->reads[i - 1]);
+		logread_reader_end(p->reads[p->reads_len - 1], -1);
 }
 
 void logs_shutdown(struct relay *relay)
 {
 	for (struct peer *p = relay->peers; p != NULL; p = p->next)
 		while (p->reads_len > 0)
-			reader_end(p->reads[p->reads_len - 1], -CAIRN_ESHUTDOWN);
+			logread_reader_end(p->reads[p->reads_len - 1], -CAIRN_ESHUTDOWN);
 	log_registry_free(&relay->logs);
 }
 
@@ -810,7 +545,7 @@ void logs_apply_entry(struct relay *relay, const struct store_log_entry_info *in
 	}
 	/* In seq order even below this node's last: the database numbers each node's entries
 	 * in commit order, and the other node's may reach this one after this node's own later
-	 * one. Its followers here wait for it (in_turn). A seq held already is a repeat. */
+	 * one. Its followers here wait for it (logread_in_turn). A seq held already is a repeat. */
 	if (glog_insert(log, info->id, info->seq, info->len) != 0)
 		return;
 	add_time_mark(relay, info->stored_at, info->id + 1);
@@ -818,7 +553,7 @@ void logs_apply_entry(struct relay *relay, const struct store_log_entry_info *in
 	/* Its followers on this node read it from the store, as any entry they lack. */
 	for (struct log_reader *r = log->readers, *next; r != NULL; r = next) {
 		next = r->next;
-		reader_pump(r);
+		logread_reader_pump(r);
 	}
 }
 
