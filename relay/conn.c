@@ -328,7 +328,11 @@ static void update_read_state(struct conn *c)
 	if (c->state == CONN_CLOSING)
 		return;
 	const struct relay_config *cfg = c->relay->cfg;
-	bool want = c->state != CONN_HANDSHAKING && !c->paused && c->held == NULL &&
+	/* Reading goes on while message 1 is answered (CONN_HANDSHAKING): a peer may send
+	 * nothing before message 2, and what it sends fails its handshake at once, as in the
+	 * read that brought message 1. Stopping and starting again cost two epoll_ctl calls per
+	 * handshake with libuv 1.44 (docs/PERFORMANCE.md, System calls). */
+	bool want = !c->paused && c->held == NULL &&
 	            conn_output_level(c) < cfg->output_buffer_max &&
 	            !c->relay->handler->busy(c->peer) && !c->relay->stopping;
 	if (want && !c->reading) {
@@ -418,8 +422,7 @@ static void hs_complete(struct hs_work *w, struct replay_cache *cache)
 	int rc = channel_hello_finish(&c->ch, &w->hello, cache);
 	if (rc != 0) {
 		hs_failed(c, rc);
-		/* Read and discard until the deadline, as after any failure (PROTOCOL.md 2.2):
-		 * reads stopped while the work ran. */
+		/* Read and discard until the deadline, as after any failure (PROTOCOL.md 2.2). */
 		update_read_state(c);
 		goto out;
 	}
@@ -516,7 +519,8 @@ static void hs_work_done(uv_work_t *req, int status)
 	hs_complete(w, NULL);
 }
 
-/* Message 1 arrived (CHANNEL_EV_HELLO): hands it to the thread pool, reading stopped. */
+/* Message 1 arrived (CHANNEL_EV_HELLO): hands it to the thread pool. Reading goes on: bytes
+ * before message 2 fail the handshake (run_events), and the work's result is then dropped. */
 static int start_handshake(struct conn *c)
 {
 	struct hs_work *w = malloc(sizeof(*w));
@@ -534,7 +538,6 @@ static int start_handshake(struct conn *c)
 	}
 	conn_ref(c);
 	c->state = CONN_HANDSHAKING;
-	update_read_state(c);
 	return 0;
 }
 
