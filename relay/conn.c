@@ -195,6 +195,19 @@ static void release_small(struct conn *c)
 	channel_trim_small(&c->ch, SMALL_BUF);
 }
 
+/* C's write is all in the kernel: frees what it can, reads again if
+ * its output was what stopped reading, and tells the command layer, which may queue more
+ * (sealed by conn_flush_all, or at once when it fills a frame). May close C. */
+static void write_done(struct conn *c)
+{
+	const uint8_t *more = NULL;
+	c->flight.len = 0;
+	if (channel_output(&c->ch, &more) == 0)
+		release_small(c);
+	update_read_state(c);
+	c->relay->handler->drained(c->peer);
+}
+
 static void on_write(uv_write_t *req, int status)
 {
 	struct conn *c = req->data;
@@ -204,42 +217,30 @@ static void on_write(uv_write_t *req, int status)
 	c->flight.len = 0;
 	if (c->ws != NULL)
 		wsconn_write_done(c->ws);
-	if (c->state == CONN_CLOSING) {
+	if (c->state == CONN_CLOSING || status < 0) {
+		conn_close(c); /* nothing if closing already */
 		conn_unref(c);
 		return;
 	}
-	if (status < 0) {
-		conn_close(c);
-		conn_unref(c);
-		return;
-	}
-	const uint8_t *more = NULL;
-	if (channel_output(&c->ch, &more) > 0)
-		start_write(c);
-	else
-		release_small(c);
-	update_read_state(c);
-	c->relay->handler->drained(c->peer);
+	write_done(c);
+	start_write(c);
 	conn_unref(c);
 }
 
-static void start_write(struct conn *c)
+/* Hands FLIGHT from byte SENT on (what the kernel did not take at once) to libuv, which
+ * writes it when the socket can take it and then calls on_write. */
+static void write_rest(struct conn *c, size_t sent)
 {
-	const uint8_t *data = NULL;
-	if (c->writing || c->state == CONN_CLOSING || channel_output(&c->ch, &data) == 0)
-		return;
-	/* One small allocation per write, not per envelope (a write carries every frame sealed
-	 * since the last): an idle connection then holds no write request. */
+	/* One small allocation per write that waits, not per envelope: an idle connection,
+	 * and one whose writes the kernel takes at once, holds no write request. */
 	struct conn_write *w = malloc(sizeof(*w));
 	if (w == NULL) {
 		conn_close(c);
 		return;
 	}
-	/* Swap: the channel's sealed bytes go in flight as they are, without a copy; the old
-	 * flight buffer (empty) collects the channel's new output. */
-	channel_output_swap(&c->ch, &c->flight);
-	uv_buf_t b = uv_buf_init((char *)c->flight.data, (unsigned)c->flight.len);
+	uv_buf_t b = uv_buf_init((char *)c->flight.data + sent, (unsigned)(c->flight.len - sent));
 	w->req.data = c;
+	/* The stall check (conn_check_timeouts) runs from here: the kernel took nothing more. */
 	w->since_ms = (int64_t)uv_now(c->relay->loop);
 	c->write = w;
 	c->writing = true;
@@ -253,6 +254,40 @@ static void start_write(struct conn *c)
 		c->writing = false;
 		conn_unref(c);
 		conn_close(c);
+	}
+}
+
+/*
+ * Writes what C's channel has sealed. A direct TCP connection first offers it to the kernel
+ * (uv_try_write): a write it takes whole completes here, without a request, and without the
+ * epoll_ctl that libuv 1.44 makes after every uv_write (docs/PERFORMANCE.md, System calls);
+ * only what it leaves goes to uv_write. The command layer may queue more when a write
+ * completes: that is written by this loop, not by a call into it again. A WebSocket
+ * connection's bytes go through its filter, with uv_write.
+ */
+static void start_write(struct conn *c)
+{
+	const uint8_t *data = NULL;
+	while (!c->writing && c->state != CONN_CLOSING && channel_output(&c->ch, &data) > 0) {
+		/* Swap: the channel's sealed bytes go in flight as they are, without a copy; the
+		 * old flight buffer (empty) collects the channel's new output. */
+		channel_output_swap(&c->ch, &c->flight);
+		size_t sent = 0;
+		if (c->ws == NULL) {
+			uv_buf_t b = uv_buf_init((char *)c->flight.data, (unsigned)c->flight.len);
+			int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+			if (n < 0 && n != UV_EAGAIN) { /* EPIPE, ECONNRESET: as a failed uv_write */
+				c->flight.len = 0;
+				conn_close(c);
+				return;
+			}
+			sent = n > 0 ? (size_t)n : 0;
+		}
+		if (sent < c->flight.len) {
+			write_rest(c, sent);
+			return;
+		}
+		write_done(c);
 	}
 }
 
@@ -293,7 +328,11 @@ static void update_read_state(struct conn *c)
 	if (c->state == CONN_CLOSING)
 		return;
 	const struct relay_config *cfg = c->relay->cfg;
-	bool want = c->state != CONN_HANDSHAKING && !c->paused && c->held == NULL &&
+	/* Reading goes on while message 1 is answered (CONN_HANDSHAKING): a peer may send
+	 * nothing before message 2, and what it sends fails its handshake at once, as in the
+	 * read that brought message 1. Stopping and starting again cost two epoll_ctl calls per
+	 * handshake with libuv 1.44 (docs/PERFORMANCE.md, System calls). */
+	bool want = !c->paused && c->held == NULL &&
 	            conn_output_level(c) < cfg->output_buffer_max &&
 	            !c->relay->handler->busy(c->peer) && !c->relay->stopping;
 	if (want && !c->reading) {
@@ -383,8 +422,7 @@ static void hs_complete(struct hs_work *w, struct replay_cache *cache)
 	int rc = channel_hello_finish(&c->ch, &w->hello, cache);
 	if (rc != 0) {
 		hs_failed(c, rc);
-		/* Read and discard until the deadline, as after any failure (PROTOCOL.md 2.2):
-		 * reads stopped while the work ran. */
+		/* Read and discard until the deadline, as after any failure (PROTOCOL.md 2.2). */
 		update_read_state(c);
 		goto out;
 	}
@@ -481,7 +519,8 @@ static void hs_work_done(uv_work_t *req, int status)
 	hs_complete(w, NULL);
 }
 
-/* Message 1 arrived (CHANNEL_EV_HELLO): hands it to the thread pool, reading stopped. */
+/* Message 1 arrived (CHANNEL_EV_HELLO): hands it to the thread pool. Reading goes on: bytes
+ * before message 2 fail the handshake (run_events), and the work's result is then dropped. */
 static int start_handshake(struct conn *c)
 {
 	struct hs_work *w = malloc(sizeof(*w));
@@ -499,7 +538,6 @@ static int start_handshake(struct conn *c)
 	}
 	conn_ref(c);
 	c->state = CONN_HANDSHAKING;
-	update_read_state(c);
 	return 0;
 }
 

@@ -26,7 +26,7 @@ struct wsconn;
 
 enum conn_state {
 	CONN_HANDSHAKE,   /* waiting for message 1 */
-	CONN_HANDSHAKING, /* message 1 is being answered on the thread pool; not reading */
+	CONN_HANDSHAKING, /* message 1 is being answered on the thread pool; input fails it */
 	CONN_FAILED,      /* handshake failed: silently discard input until the deadline */
 	CONN_OPEN,        /* transport established */
 	CONN_CLOSING,     /* handle closing; output dropped */
