@@ -39,12 +39,6 @@ void channel_buf_free(struct channel_buf *b)
 	memset(b, 0, sizeof(*b));
 }
 
-static uint32_t default_uniform(void *ctx, uint32_t upper)
-{
-	(void)ctx;
-	return randombytes_uniform(upper);
-}
-
 /* CH's buffers, allocated on first use: NULL when out of memory. */
 static struct channel_bufs *bufs_get(struct channel *ch)
 {
@@ -67,6 +61,12 @@ static void bufs_put(struct channel *ch)
 static int out_reserve(struct channel *ch, size_t extra)
 {
 	return bufs_get(ch) == NULL ? CAIRN_ENOMEM : buf_reserve(&ch->bufs->out, extra);
+}
+
+static uint32_t default_uniform(void *ctx, uint32_t upper)
+{
+	(void)ctx;
+	return randombytes_uniform(upper);
 }
 
 /* Largest content one frame of this channel carries. */
