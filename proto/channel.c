@@ -16,6 +16,10 @@
 /* Every field of a message but its envelope fits in this many bytes of msgpack. */
 #define CHANNEL_MSG_OVERHEAD 128
 
+/* A relay embeds one per connection: with struct conn (relay/conn.h) it stays within malloc's
+ * 608-byte chunk on LP64 (docs/PERFORMANCE.md, idle memory per connection). */
+_Static_assert(sizeof(void *) != 8 || sizeof(struct channel) <= 224, "struct channel grew");
+
 static int buf_reserve(struct channel_buf *b, size_t extra)
 {
 	if (b->cap - b->len >= extra)
@@ -133,7 +137,7 @@ int channel_init(struct channel *ch, const struct channel_options *opt)
 	    (opt->frame_size != 0 && (opt->frame_size < CAIRN_FRAME_FIXED_MIN ||
 	                              opt->frame_size > CAIRN_FRAME_PLAINTEXT_MAX)))
 		return CAIRN_EINVAL;
-	ch->role = opt->role;
+	ch->role = (uint8_t)opt->role;
 	ch->state = CHANNEL_HANDSHAKE;
 	ch->frame_size = (uint32_t)opt->frame_size; /* checked: at most CAIRN_FRAME_PLAINTEXT_MAX */
 	ch->output_max = output_max(opt);
@@ -175,7 +179,7 @@ int channel_init_open(struct channel *ch, const struct channel_options *opt,
 	    (opt->frame_size != 0 && (opt->frame_size < CAIRN_FRAME_FIXED_MIN ||
 	                              opt->frame_size > CAIRN_FRAME_PLAINTEXT_MAX)))
 		return CAIRN_EINVAL;
-	ch->role = opt->role;
+	ch->role = (uint8_t)opt->role;
 	ch->frame_size = (uint32_t)opt->frame_size; /* checked: at most CAIRN_FRAME_PLAINTEXT_MAX */
 	ch->output_max = output_max(opt);
 	ch->session = *session;
@@ -582,7 +586,7 @@ const struct cairn_session *channel_session(const struct channel *ch)
 
 enum channel_state channel_state(const struct channel *ch)
 {
-	return ch->state;
+	return (enum channel_state)ch->state;
 }
 
 size_t channel_memory(const struct channel *ch)

@@ -120,11 +120,11 @@ struct channel_bufs {
  * reach in, e.g. to seal a frame with the session's cipher). A relay embeds one per
  * connection: what only the handshake needs lives in HS, the buffers in BUFS. */
 struct channel {
-	enum channel_role role;
-	enum channel_state state;
 	uint32_t frame_size; /* channel_options' (at most CAIRN_FRAME_PLAINTEXT_MAX) */
 	uint32_t output_max; /* channel_options', at most UINT32_MAX */
 	int error;           /* the cause, once FAILED */
+	uint8_t role;        /* enum channel_role */
+	uint8_t state;       /* enum channel_state */
 	bool open_reported;  /* EV_OPEN was returned */
 	/* Until message 2 is read (initiator) or message 1 taken (responder), else NULL. */
 	struct channel_handshake *hs;
@@ -132,7 +132,8 @@ struct channel {
 	struct frame_reader reader;
 	/* NULL until a buffer is needed, and again once channel_trim has freed them all. */
 	struct channel_bufs *bufs;
-	uint64_t frames_in, frames_out;
+	/* Frames opened and sealed, modulo 2^32: callers compare them only to see one arrive. */
+	uint32_t frames_in, frames_out;
 };
 
 /*
