@@ -16,6 +16,10 @@
 /* Every field of a message but its envelope fits in this many bytes of msgpack. */
 #define CHANNEL_MSG_OVERHEAD 128
 
+/* A relay embeds one per connection: with struct conn (relay/conn.h) it stays within malloc's
+ * 608-byte chunk on LP64 (docs/PERFORMANCE.md, idle memory per connection). */
+_Static_assert(sizeof(void *) != 8 || sizeof(struct channel) <= 224, "struct channel grew");
+
 static int buf_reserve(struct channel_buf *b, size_t extra)
 {
 	if (b->cap - b->len >= extra)
@@ -37,6 +41,30 @@ void channel_buf_free(struct channel_buf *b)
 		sodium_memzero(b->data, b->cap);
 	free(b->data);
 	memset(b, 0, sizeof(*b));
+}
+
+/* CH's buffers, allocated on first use: NULL when out of memory. */
+static struct channel_bufs *bufs_get(struct channel *ch)
+{
+	if (ch->bufs == NULL)
+		ch->bufs = calloc(1, sizeof(*ch->bufs));
+	return ch->bufs;
+}
+
+/* Frees CH's buffers' descriptors once no buffer holds memory. */
+static void bufs_put(struct channel *ch)
+{
+	struct channel_bufs *bs = ch->bufs;
+	if (bs == NULL || bs->plain.data != NULL || bs->batch.data != NULL || bs->out.data != NULL)
+		return;
+	free(bs);
+	ch->bufs = NULL;
+}
+
+/* Reserves EXTRA bytes more in CH's output: 0 or CAIRN_ENOMEM. */
+static int out_reserve(struct channel *ch, size_t extra)
+{
+	return bufs_get(ch) == NULL ? CAIRN_ENOMEM : buf_reserve(&ch->bufs->out, extra);
 }
 
 static uint32_t default_uniform(void *ctx, uint32_t upper)
@@ -72,21 +100,32 @@ static void fail(struct channel *ch, int rc)
 	ch->error = rc < 0 ? rc : CAIRN_ESTATE;
 	handshake_free(ch);
 	cairn_session_wipe(&ch->session);
-	ch->plain.len = ch->plain_off = 0;
-	ch->batch.len = 0;
-	ch->out.len = 0;
+	if (ch->bufs != NULL) {
+		ch->bufs->plain.len = ch->bufs->plain_off = 0;
+		ch->bufs->batch.len = 0;
+		ch->bufs->out.len = 0;
+	}
 	frame_reader_free(&ch->reader);
 }
 
-static int append_framed(struct channel_buf *b, const uint8_t *msg, size_t len)
+/* Appends MSG to CH's output as one frame of the handshake. */
+static int append_framed(struct channel *ch, const uint8_t *msg, size_t len)
 {
-	if (buf_reserve(b, CAIRN_FRAME_HEADER_LEN + len) != 0)
+	if (out_reserve(ch, CAIRN_FRAME_HEADER_LEN + len) != 0)
 		return CAIRN_ENOMEM;
+	struct channel_buf *b = &ch->bufs->out;
 	b->data[b->len] = (uint8_t)(len >> 8);
 	b->data[b->len + 1] = (uint8_t)len;
 	memcpy(b->data + b->len + CAIRN_FRAME_HEADER_LEN, msg, len);
 	b->len += CAIRN_FRAME_HEADER_LEN + len;
 	return 0;
+}
+
+static uint32_t output_max(const struct channel_options *opt)
+{
+	if (opt->output_max == 0)
+		return CHANNEL_OUTPUT_MAX_DEFAULT;
+	return opt->output_max < UINT32_MAX ? (uint32_t)opt->output_max : UINT32_MAX;
 }
 
 int channel_init(struct channel *ch, const struct channel_options *opt)
@@ -98,10 +137,10 @@ int channel_init(struct channel *ch, const struct channel_options *opt)
 	    (opt->frame_size != 0 && (opt->frame_size < CAIRN_FRAME_FIXED_MIN ||
 	                              opt->frame_size > CAIRN_FRAME_PLAINTEXT_MAX)))
 		return CAIRN_EINVAL;
-	ch->role = opt->role;
+	ch->role = (uint8_t)opt->role;
 	ch->state = CHANNEL_HANDSHAKE;
-	ch->frame_size = opt->frame_size;
-	ch->output_max = opt->output_max ? opt->output_max : CHANNEL_OUTPUT_MAX_DEFAULT;
+	ch->frame_size = (uint32_t)opt->frame_size; /* checked: at most CAIRN_FRAME_PLAINTEXT_MAX */
+	ch->output_max = output_max(opt);
 	ch->hs = calloc(1, sizeof(*ch->hs));
 	if (ch->hs == NULL)
 		return CAIRN_ENOMEM;
@@ -124,7 +163,7 @@ int channel_init(struct channel *ch, const struct channel_options *opt)
 	    ch->hs->now(ch->hs->ctx), ch->hs->uniform(ch->hs->ctx, CAIRN_HELLO_PAD_MAX + 1), msg,
 	    sizeof(msg), &len);
 	if (rc == 0)
-		rc = append_framed(&ch->out, msg, len);
+		rc = append_framed(ch, msg, len);
 	sodium_memzero(msg, sizeof(msg));
 	if (rc != 0)
 		channel_free(ch);
@@ -140,9 +179,9 @@ int channel_init_open(struct channel *ch, const struct channel_options *opt,
 	    (opt->frame_size != 0 && (opt->frame_size < CAIRN_FRAME_FIXED_MIN ||
 	                              opt->frame_size > CAIRN_FRAME_PLAINTEXT_MAX)))
 		return CAIRN_EINVAL;
-	ch->role = opt->role;
-	ch->frame_size = opt->frame_size;
-	ch->output_max = opt->output_max ? opt->output_max : CHANNEL_OUTPUT_MAX_DEFAULT;
+	ch->role = (uint8_t)opt->role;
+	ch->frame_size = (uint32_t)opt->frame_size; /* checked: at most CAIRN_FRAME_PLAINTEXT_MAX */
+	ch->output_max = output_max(opt);
 	ch->session = *session;
 	frame_reader_init(&ch->reader, CAIRN_AEAD_TAG_LEN + CAIRN_FRAME_CONTENT_HEADER,
 	                  CAIRN_NOISE_MSG_MAX);
@@ -156,9 +195,12 @@ void channel_free(struct channel *ch)
 	handshake_free(ch);
 	cairn_session_wipe(&ch->session);
 	frame_reader_free(&ch->reader);
-	channel_buf_free(&ch->plain);
-	channel_buf_free(&ch->batch);
-	channel_buf_free(&ch->out);
+	if (ch->bufs != NULL) {
+		channel_buf_free(&ch->bufs->plain);
+		channel_buf_free(&ch->bufs->batch);
+		channel_buf_free(&ch->bufs->out);
+		free(ch->bufs);
+	}
 	sodium_memzero(ch, sizeof(*ch));
 }
 
@@ -181,23 +223,30 @@ static void on_frame(struct channel *ch, const uint8_t *frame, size_t len)
 {
 	const uint8_t *content = NULL;
 	size_t content_len = 0;
+	struct channel_bufs *bs = bufs_get(ch);
 	/* LEN is a frame really received, at most 65535 bytes: not a claim. */
-	int rc = buf_reserve(&ch->plain, len);
+	int rc = bs == NULL ? CAIRN_ENOMEM : buf_reserve(&bs->plain, len);
 	if (rc == 0)
-		rc = frame_open(&ch->session.recv, frame, len, ch->plain.data, ch->plain.cap,
+		rc = frame_open(&ch->session.recv, frame, len, bs->plain.data, bs->plain.cap,
 		                &content, &content_len);
 	if (rc != 0) {
 		fail(ch, rc);
 		return;
 	}
 	ch->frames_in++;
-	ch->plain_off = (size_t)(content - ch->plain.data);
-	ch->plain.len = ch->plain_off + content_len;
+	bs->plain_off = (size_t)(content - bs->plain.data);
+	bs->plain.len = bs->plain_off + content_len;
+}
+
+/* Messages of the open frame not yet returned as events. */
+static bool plain_pending(const struct channel *ch)
+{
+	return ch->bufs != NULL && ch->bufs->plain_off < ch->bufs->plain.len;
 }
 
 static bool events_pending(const struct channel *ch)
 {
-	return ch->plain_off < ch->plain.len || (ch->state == CHANNEL_OPEN && !ch->open_reported) ||
+	return plain_pending(ch) || (ch->state == CHANNEL_OPEN && !ch->open_reported) ||
 	       ch->state == CHANNEL_HELLO_READY;
 }
 
@@ -269,23 +318,25 @@ enum channel_event_type channel_next_event(struct channel *ch, struct channel_ev
 		ch->open_reported = true;
 		return ev->type = CHANNEL_EV_OPEN;
 	}
-	if (ch->plain_off >= ch->plain.len) {
-		ch->plain.len = ch->plain_off = 0;
+	if (!plain_pending(ch)) {
+		if (ch->bufs != NULL)
+			ch->bufs->plain.len = ch->bufs->plain_off = 0;
 		return ev->type = CHANNEL_EV_NONE;
 	}
+	struct channel_buf *plain = &ch->bufs->plain;
 	size_t used = 0;
 	int have_id = 0;
-	int rc = cairn_msg_decode(ch->plain.data + ch->plain_off, ch->plain.len - ch->plain_off,
-	                          &used, &ev->msg, &have_id);
+	int rc = cairn_msg_decode(plain->data + ch->bufs->plain_off,
+	                          plain->len - ch->bufs->plain_off, &used, &ev->msg, &have_id);
 	if (rc == 0) {
-		ch->plain_off += used;
+		ch->bufs->plain_off += used;
 		return ev->type = CHANNEL_EV_MESSAGE;
 	}
 	/* Sound structure, wrong meaning: a relay answers it and goes on (5.8). A client has
 	 * no one to answer: a reply it cannot read is fatal for it. */
 	if (ch->role == CHANNEL_RESPONDER && (rc == CAIRN_ETYPE || rc == CAIRN_EUNKNOWN) &&
 	    have_id) {
-		ch->plain_off += used;
+		ch->bufs->plain_off += used;
 		ev->error = bad_message_code(rc, &ev->msg);
 		return ev->type = CHANNEL_EV_BAD_MESSAGE;
 	}
@@ -334,7 +385,7 @@ int channel_hello_finish(struct channel *ch, struct channel_hello *w, struct rep
 	if (rc == 0 && cache != NULL)
 		rc = replay_cache_add(cache, w->msg1, w->now);
 	if (rc == 0)
-		rc = append_framed(&ch->out, w->msg2, w->len2);
+		rc = append_framed(ch, w->msg2, w->len2);
 	if (rc == 0) {
 		ch->session = w->session;
 		frame_reader_set_limits(&ch->reader,
@@ -368,33 +419,31 @@ int channel_flush(struct channel *ch)
 {
 	if (ch->state == CHANNEL_FAILED)
 		return ch->error;
-	if (ch->batch.len == 0)
+	if (ch->bufs == NULL || ch->bufs->batch.len == 0)
 		return 0;
+	struct channel_buf *batch = &ch->bufs->batch, *out = &ch->bufs->out;
 	size_t done = 0;
-	while (done < ch->batch.len) {
-		size_t take =
-		    frame_split(ch->batch.data + done, ch->batch.len - done, ch->frame_size);
+	while (done < batch->len) {
+		size_t take = frame_split(batch->data + done, batch->len - done, ch->frame_size);
 		size_t need = frame_wire_len(take, ch->frame_size);
 		/* Cannot happen: the channel encoded this content itself. */
-		int rc = take == 0 || need == 0 ? CAIRN_EINVAL : buf_reserve(&ch->out, need);
+		int rc = take == 0 || need == 0 ? CAIRN_EINVAL : buf_reserve(out, need);
 		size_t outlen = 0;
 		if (rc == 0)
-			rc = frame_seal(&ch->session.send, ch->batch.data + done, take,
-			                ch->frame_size, ch->out.data + ch->out.len,
-			                ch->out.cap - ch->out.len, &outlen);
+			rc = frame_seal(&ch->session.send, batch->data + done, take, ch->frame_size,
+			                out->data + out->len, out->cap - out->len, &outlen);
 		if (rc != 0) {
 			/* A nonce may have been used without its frame: the stream is broken. */
 			fail(ch, rc);
 			return rc;
 		}
-		ch->out.len += outlen;
+		out->len += outlen;
 		ch->frames_out++;
 		done += take;
 	}
 	/* The batch may hold credentials and signatures. */
-	if (ch->batch.len > 0)
-		sodium_memzero(ch->batch.data, ch->batch.len);
-	ch->batch.len = 0;
+	sodium_memzero(batch->data, batch->len);
+	batch->len = 0;
 	return 0;
 }
 
@@ -411,24 +460,27 @@ int channel_queue(struct channel *ch, const struct cairn_msg *m)
 	size_t need = CHANNEL_MSG_OVERHEAD + (m->envelope != NULL ? m->envelope_len : 0) +
 	              (m->relay != NULL ? m->relay_len : 0) +
 	              (m->sealed != NULL ? m->sealed_len : 0);
+	if (bufs_get(ch) == NULL)
+		return CAIRN_ENOMEM;
+	struct channel_buf *batch = &ch->bufs->batch;
 	for (int attempt = 0; attempt < 2; attempt++) {
 		size_t room = 0;
-		if (ch->batch.len < max) {
+		if (batch->len < max) {
 			/* Room for this message only, so an idle peer's buffers stay small. */
-			size_t want = need < max - ch->batch.len ? need : max - ch->batch.len;
-			if (buf_reserve(&ch->batch, want) != 0)
+			size_t want = need < max - batch->len ? need : max - batch->len;
+			if (buf_reserve(batch, want) != 0)
 				return CAIRN_ENOMEM;
-			room = (ch->batch.cap < max ? ch->batch.cap : max) - ch->batch.len;
+			room = (batch->cap < max ? batch->cap : max) - batch->len;
 		}
 		size_t used = 0;
-		int rc = room ? cairn_msg_encode(m, ch->batch.data + ch->batch.len, room, &used)
+		int rc = room ? cairn_msg_encode(m, batch->data + batch->len, room, &used)
 		              : CAIRN_ENOBUFS;
 		if (rc == 0) {
-			ch->batch.len += used;
+			batch->len += used;
 			return 0;
 		}
 		/* No room left in this frame: seal the batch and start the next, once. */
-		if (rc != CAIRN_ENOBUFS || ch->batch.len == 0)
+		if (rc != CAIRN_ENOBUFS || batch->len == 0)
 			return rc;
 		if ((rc = channel_flush(ch)) != 0)
 			return rc;
@@ -445,58 +497,76 @@ int channel_send_frame(struct channel *ch, const uint8_t *content, size_t len)
 	int rc = channel_flush(ch);
 	size_t need = frame_wire_len(len, ch->frame_size), outlen = 0;
 	if (rc == 0)
-		rc = need == 0 ? CAIRN_EINVAL : buf_reserve(&ch->out, need);
+		rc = need == 0 ? CAIRN_EINVAL : out_reserve(ch, need);
+	struct channel_buf *out = rc == 0 ? &ch->bufs->out : NULL;
 	if (rc == 0)
 		rc = frame_seal(&ch->session.send, content, len, ch->frame_size,
-		                ch->out.data + ch->out.len, ch->out.cap - ch->out.len, &outlen);
+		                out->data + out->len, out->cap - out->len, &outlen);
 	if (rc != 0) {
 		fail(ch, rc);
 		return rc;
 	}
-	ch->out.len += outlen;
+	out->len += outlen;
 	ch->frames_out++;
 	return 0;
 }
 
 size_t channel_output(const struct channel *ch, const uint8_t **data)
 {
-	*data = ch->out.data;
-	return ch->out.len;
+	if (ch->bufs == NULL) {
+		*data = NULL;
+		return 0;
+	}
+	*data = ch->bufs->out.data;
+	return ch->bufs->out.len;
 }
 
 void channel_output_consume(struct channel *ch, size_t n)
 {
-	if (n >= ch->out.len) {
-		ch->out.len = 0;
+	if (ch->bufs == NULL)
+		return;
+	struct channel_buf *out = &ch->bufs->out;
+	if (n >= out->len) {
+		out->len = 0;
 		return;
 	}
-	memmove(ch->out.data, ch->out.data + n, ch->out.len - n);
-	ch->out.len -= n;
+	memmove(out->data, out->data + n, out->len - n);
+	out->len -= n;
 }
 
 void channel_output_swap(struct channel *ch, struct channel_buf *b)
 {
-	struct channel_buf t = ch->out;
-	ch->out = *b;
-	ch->out.len = 0;
+	if (ch->bufs == NULL) {
+		/* The output is empty and holds nothing: so does B now, rather than allocate the
+		 * descriptors only to keep B's capacity. */
+		channel_buf_free(b);
+		return;
+	}
+	struct channel_buf t = ch->bufs->out;
+	ch->bufs->out = *b;
+	ch->bufs->out.len = 0;
 	*b = t;
 }
 
 size_t channel_output_pending(const struct channel *ch)
 {
-	return ch->out.len + ch->batch.len;
+	return ch->bufs == NULL ? 0 : ch->bufs->out.len + ch->bufs->batch.len;
 }
 
 void channel_trim_small(struct channel *ch, size_t small)
 {
-	if (ch->out.len == 0 && ch->out.cap <= small)
-		channel_buf_free(&ch->out);
-	if (ch->batch.len == 0 && ch->batch.cap <= small)
-		channel_buf_free(&ch->batch);
-	if (ch->plain_off >= ch->plain.len && ch->plain.cap <= small) {
-		ch->plain.len = ch->plain_off = 0;
-		channel_buf_free(&ch->plain);
+	struct channel_bufs *bs = ch->bufs;
+	if (bs == NULL)
+		return;
+	if (bs->out.len == 0 && bs->out.cap <= small)
+		channel_buf_free(&bs->out);
+	if (bs->batch.len == 0 && bs->batch.cap <= small)
+		channel_buf_free(&bs->batch);
+	if (bs->plain_off >= bs->plain.len && bs->plain.cap <= small) {
+		bs->plain.len = bs->plain_off = 0;
+		channel_buf_free(&bs->plain);
 	}
+	bufs_put(ch);
 }
 
 void channel_trim(struct channel *ch)
@@ -516,10 +586,12 @@ const struct cairn_session *channel_session(const struct channel *ch)
 
 enum channel_state channel_state(const struct channel *ch)
 {
-	return ch->state;
+	return (enum channel_state)ch->state;
 }
 
 size_t channel_memory(const struct channel *ch)
 {
-	return frame_reader_memory(&ch->reader) + ch->plain.cap + ch->batch.cap + ch->out.cap;
+	const struct channel_bufs *bs = ch->bufs;
+	return frame_reader_memory(&ch->reader) +
+	       (bs == NULL ? 0 : sizeof(*bs) + bs->plain.cap + bs->batch.cap + bs->out.cap);
 }

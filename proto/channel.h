@@ -42,7 +42,7 @@ struct channel_options {
 	 * (CAIRN_FRAME_FIXED_MIN..CAIRN_FRAME_PLAINTEXT_MAX); receiving accepts either. */
 	size_t frame_size;
 	/* Bound on output buffered in the channel (sealed frames plus the open batch);
-	 * 0 means CHANNEL_OUTPUT_MAX_DEFAULT. */
+	 * 0 means CHANNEL_OUTPUT_MAX_DEFAULT, more than UINT32_MAX means UINT32_MAX. */
 	size_t output_max;
 	/* Unix time in seconds, for the handshake timestamp and its check. Required: proto/
 	 * reads no clock of its own. */
@@ -105,26 +105,35 @@ struct channel_handshake {
 	size_t hello_len;
 };
 
-/* Visible so that callers can embed it; use the functions (tests that bend the protocol may
- * reach in, e.g. to seal a frame with the session's cipher). A relay embeds one per
- * connection: what only the handshake needs lives in HS. */
-struct channel {
-	enum channel_role role;
-	enum channel_state state;
-	size_t frame_size;
-	size_t output_max;
-	int error;          /* the cause, once FAILED */
-	bool open_reported; /* EV_OPEN was returned */
-	/* Until message 2 is read (initiator) or message 1 taken (responder), else NULL. */
-	struct channel_handshake *hs;
-	struct cairn_session session;
-	struct frame_reader reader;
+/* The channel's buffers, on the heap only while one of them holds memory: an idle channel
+ * (every buffer empty and given back by channel_trim) holds none of them, not even these
+ * descriptors (80 bytes of each idle connection of a relay). */
+struct channel_bufs {
 	/* The open frame's content, decoded one message per event. */
 	struct channel_buf plain;
 	size_t plain_off;
 	struct channel_buf batch; /* encoded messages not yet sealed */
 	struct channel_buf out;   /* sealed bytes not yet taken */
-	uint64_t frames_in, frames_out;
+};
+
+/* Visible so that callers can embed it; use the functions (tests that bend the protocol may
+ * reach in, e.g. to seal a frame with the session's cipher). A relay embeds one per
+ * connection: what only the handshake needs lives in HS, the buffers in BUFS. */
+struct channel {
+	uint32_t frame_size; /* channel_options' (at most CAIRN_FRAME_PLAINTEXT_MAX) */
+	uint32_t output_max; /* channel_options', at most UINT32_MAX */
+	int error;           /* the cause, once FAILED */
+	uint8_t role;        /* enum channel_role */
+	uint8_t state;       /* enum channel_state */
+	bool open_reported;  /* EV_OPEN was returned */
+	/* Until message 2 is read (initiator) or message 1 taken (responder), else NULL. */
+	struct channel_handshake *hs;
+	struct cairn_session session;
+	struct frame_reader reader;
+	/* NULL until a buffer is needed, and again once channel_trim has freed them all. */
+	struct channel_bufs *bufs;
+	/* Frames opened and sealed, modulo 2^32: callers compare them only to see one arrive. */
+	uint32_t frames_in, frames_out;
 };
 
 /*

@@ -16,6 +16,10 @@
 #include "mailbox.h"
 
 #define INITIAL_BUCKETS 1024
+/* Mailboxes per bucket, on average, before the tables double. Two keeps a lookup to about two
+ * short compares while the three tables cost 12 to 24 bytes a mailbox (at one, 24 to 48: a
+ * good part of what an idle connection costs the relay; docs/PERFORMANCE.md). */
+#define MAX_LOAD 2
 #define INITIAL_QUEUE   8
 /* Tombstones allowed beyond the live count before a compaction: keeps a small mailbox from
  * compacting on every other ack. */
@@ -76,10 +80,10 @@ void mailbox_index_free(struct mailbox_index *ix)
 	sodium_memzero(ix, sizeof(*ix));
 }
 
-/* Doubles the tables when they average more than one mailbox a bucket. */
+/* Doubles the tables when they average more than MAX_LOAD mailboxes a bucket. */
 static void maybe_grow(struct mailbox_index *ix)
 {
-	if (ix->count < ix->buckets)
+	if (ix->count < MAX_LOAD * ix->buckets)
 		return;
 	size_t nb = ix->buckets * 2;
 	struct mailbox **r = calloc(nb, sizeof(*r)), **s = calloc(nb, sizeof(*s)),

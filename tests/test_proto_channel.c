@@ -347,6 +347,7 @@ static void test_trim_small_close(void **state)
 	}
 	channel_trim(&p.relay);
 	assert_int_equal(channel_memory(&p.relay), 0);
+	assert_null(p.relay.bufs); /* not even the buffers' descriptors: allocated again below */
 	static const uint8_t sid[CAIRN_MAILBOX_ID_LEN] = {4};
 	struct cairn_msg send = {.type = CAIRN_CMD_SEND,
 	                         .request_id = 5,
@@ -384,6 +385,15 @@ static void test_bad_options(void **state)
 	o.frame_size = CAIRN_FRAME_FIXED_MIN - 1;
 	assert_int_equal(channel_init(&ch, &o), CAIRN_EINVAL);
 	channel_free(&ch); /* safe after a failed init */
+	/* The relay's "no bound of the channel's own" (SIZE_MAX) is kept as the largest the
+	 * channel's 32-bit field holds. */
+	o.role = CHANNEL_RESPONDER; /* reads no clock before message 1 */
+	o.frame_size = CAIRN_FRAME_PLAINTEXT_MAX;
+	o.output_max = SIZE_MAX;
+	assert_int_equal(channel_init(&ch, &o), 0);
+	assert_int_equal(ch.frame_size, CAIRN_FRAME_PLAINTEXT_MAX);
+	assert_int_equal(ch.output_max, UINT32_MAX);
+	channel_free(&ch);
 }
 
 int main(void)

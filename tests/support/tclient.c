@@ -280,8 +280,8 @@ static int next_event(struct tclient *c, struct channel_event *ev, int64_t deadl
 			uint64_t frames = c->ch.frames_in;
 			c->in_off += channel_feed(&c->ch, c->in + c->in_off, c->in_len - c->in_off);
 			if (c->ch.frames_in != frames)
-				rec_replies(c, c->ch.plain.data + c->ch.plain_off,
-				            c->ch.plain.len - c->ch.plain_off);
+				rec_replies(c, c->ch.bufs->plain.data + c->ch.bufs->plain_off,
+				            c->ch.bufs->plain.len - c->ch.bufs->plain_off);
 			continue;
 		}
 		int wait = (int)(deadline - now_ms());
