@@ -42,12 +42,14 @@ static void test_vector_handshake(void **state)
 	                             .now = env_now,
 	                             .uniform = env_uniform,
 	                             .ctx = &ce_env,
-	                             .ephemeral = ce};
+	                             .ephemeral = ce,
+	                             .transport = CHANNEL_TRANSPORT_CHACHA}; /* as 2.4: no offer */
 	struct channel_options ro = {.role = CHANNEL_RESPONDER,
 	                             .now = env_now,
 	                             .uniform = env_uniform,
 	                             .ctx = &re_env,
-	                             .ephemeral = re};
+	                             .ephemeral = re,
+	                             .transport = CHANNEL_TRANSPORT_CHACHA};
 	assert_int_equal(channel_init(&c, &co), 0);
 	assert_int_equal(channel_init(&r, &ro), 0);
 
