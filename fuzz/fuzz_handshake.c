@@ -54,9 +54,9 @@ static void fuzz_message1(const uint8_t *msg, size_t len)
 	relay_public(pub);
 	struct replay_cache *cache = replay_cache_new(4);
 	CHECK(cache != NULL);
-	int rc = cairn_handshake_relay_respond_ex(relay_private, pub, relay_ephemeral, cache, NOW,
-	                                          msg, len, 5, ciphers, out, sizeof(out), &outlen,
-	                                          &s);
+	int rc =
+	    cairn_handshake_relay_respond_ex(relay_private, pub, relay_ephemeral, cache, NOW, msg,
+	                                     len, 5, ciphers, out, sizeof(out), &outlen, &s);
 	if (rc == 0) {
 		CHECK(len >= CAIRN_HANDSHAKE1_MIN && len <= CAIRN_HANDSHAKE1_MAX);
 		CHECK(outlen == CAIRN_HANDSHAKE2_MIN + 5);
@@ -127,8 +127,7 @@ static void fuzz_mutated_message2(const uint8_t *in, size_t len)
 	client_started(&hs, m1, &len1);
 	relay_public(pub);
 	CHECK(cairn_handshake_relay_respond_ex(relay_private, pub, relay_ephemeral, NULL, NOW, m1,
-	                                       len1, pad, ciphers, m2, sizeof(m2), &len2,
-	                                       &s) == 0);
+	                                       len1, pad, ciphers, m2, sizeof(m2), &len2, &s) == 0);
 	cairn_session_wipe(&s);
 	for (size_t i = 0; i < len && i < sizeof(m2); i++)
 		m2[i] ^= in[i];

@@ -346,10 +346,10 @@ int channel_hello_respond(struct channel_hello *w, const uint8_t relay_private[s
                           const uint8_t relay_public[static 32])
 {
 	/* The replay cache is left to channel_hello_finish, on the caller's thread. */
-	w->rc = cairn_handshake_relay_respond_ex(
-	    relay_private, relay_public, w->has_ephemeral ? w->ephemeral : NULL, NULL, w->now,
-	    w->msg1, w->len1, w->pad, w->may_choose, w->msg2, sizeof(w->msg2), &w->len2,
-	    &w->session);
+	w->rc = cairn_handshake_relay_respond_ex(relay_private, relay_public,
+	                                         w->has_ephemeral ? w->ephemeral : NULL, NULL,
+	                                         w->now, w->msg1, w->len1, w->pad, w->may_choose,
+	                                         w->msg2, sizeof(w->msg2), &w->len2, &w->session);
 	sodium_memzero(w->ephemeral, sizeof(w->ephemeral));
 	return w->rc;
 }

@@ -155,9 +155,9 @@ int cairn_handshake_relay_respond(const uint8_t relay_private[static CAIRN_KEY_L
 int cairn_handshake_relay_respond_ex(const uint8_t relay_private[static CAIRN_KEY_LEN],
                                      const uint8_t relay_public[static CAIRN_KEY_LEN],
                                      const uint8_t *ephemeral, struct replay_cache *cache,
-                                     uint64_t now, const uint8_t *msg1, size_t len1,
-                                     size_t pad_len, uint8_t may_choose, uint8_t *out,
-                                     size_t cap, size_t *outlen, struct cairn_session *session)
+                                     uint64_t now, const uint8_t *msg1, size_t len1, size_t pad_len,
+                                     uint8_t may_choose, uint8_t *out, size_t cap, size_t *outlen,
+                                     struct cairn_session *session)
 {
 	struct noise_handshake hs;
 	uint8_t payload[PAYLOAD1_MAX];

@@ -51,11 +51,11 @@ CAIRN_WARN_UNUSED int cairn_handshake_client_finish(struct noise_handshake *hs,
  * 0 for none; the caller offers only what its CPU has: noise_aesgcm_available()). An offer
  * takes the first padding byte, so PAD_LEN 0 becomes 1 when OFFER is not 0.
  */
-CAIRN_WARN_UNUSED int cairn_handshake_client_start_ex(struct noise_handshake *hs,
-						      const uint8_t relay_public[static CAIRN_KEY_LEN],
-						      const uint8_t *ephemeral, uint64_t now,
-						      size_t pad_len, uint8_t offer, uint8_t *out,
-						      size_t cap, size_t *outlen);
+CAIRN_WARN_UNUSED int
+cairn_handshake_client_start_ex(struct noise_handshake *hs,
+                                const uint8_t relay_public[static CAIRN_KEY_LEN],
+                                const uint8_t *ephemeral, uint64_t now, size_t pad_len,
+                                uint8_t offer, uint8_t *out, size_t cap, size_t *outlen);
 
 /*
  * As cairn_handshake_client_finish, after an offer of OFFER: SESSION's two cipher states use
@@ -63,8 +63,9 @@ CAIRN_WARN_UNUSED int cairn_handshake_client_start_ex(struct noise_handshake *hs
  * ignored.
  */
 CAIRN_WARN_UNUSED int cairn_handshake_client_finish_ex(struct noise_handshake *hs,
-						       const uint8_t *msg, size_t len, uint8_t offer,
-						       struct cairn_session *session);
+                                                       const uint8_t *msg, size_t len,
+                                                       uint8_t offer,
+                                                       struct cairn_session *session);
 
 struct replay_cache;
 
@@ -89,11 +90,10 @@ CAIRN_WARN_UNUSED int cairn_handshake_relay_respond(
  * not 0. SESSION's cipher states use the choice.
  */
 CAIRN_WARN_UNUSED int cairn_handshake_relay_respond_ex(
-	const uint8_t relay_private[static CAIRN_KEY_LEN],
-	const uint8_t relay_public[static CAIRN_KEY_LEN], const uint8_t *ephemeral,
-	struct replay_cache *cache, uint64_t now, const uint8_t *msg1, size_t len1,
-	size_t pad_len, uint8_t may_choose, uint8_t *out, size_t cap, size_t *outlen,
-	struct cairn_session *session);
+    const uint8_t relay_private[static CAIRN_KEY_LEN],
+    const uint8_t relay_public[static CAIRN_KEY_LEN], const uint8_t *ephemeral,
+    struct replay_cache *cache, uint64_t now, const uint8_t *msg1, size_t len1, size_t pad_len,
+    uint8_t may_choose, uint8_t *out, size_t cap, size_t *outlen, struct cairn_session *session);
 
 /* Wipes a session's keys. */
 void cairn_session_wipe(struct cairn_session *session);

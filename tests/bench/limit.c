@@ -89,9 +89,9 @@ static int loopback(double seconds, struct limit_result *out)
 
 /* The seals aead_ns times. */
 enum aead_kind {
-	AEAD_CHACHA,     /* ChaCha20-Poly1305 IETF */
-	AEAD_AES_STATE,  /* AES-256-GCM over a precomputed crypto_aead_aes256gcm_state */
-	AEAD_AES_KEY,    /* AES-256-GCM taking the key, as proto/cipher.c's transport does */
+	AEAD_CHACHA,    /* ChaCha20-Poly1305 IETF */
+	AEAD_AES_STATE, /* AES-256-GCM over a precomputed crypto_aead_aes256gcm_state */
+	AEAD_AES_KEY,   /* AES-256-GCM taking the key, as proto/cipher.c's transport does */
 };
 
 /* Nanoseconds per AEAD seal of LEN bytes, the best of three rounds, of KIND (for AES-256-GCM
@@ -118,8 +118,8 @@ static double aead_ns(size_t len, enum aead_kind kind)
 				crypto_aead_aes256gcm_encrypt_afternm(out, NULL, msg, len, NULL, 0,
 				                                      NULL, nonce, &aes_state);
 			else if (kind == AEAD_AES_KEY)
-				(void)crypto_aead_aes256gcm_encrypt(out, NULL, msg, len, NULL, 0, NULL,
-				                                    nonce, key);
+				(void)crypto_aead_aes256gcm_encrypt(out, NULL, msg, len, NULL, 0,
+				                                    NULL, nonce, key);
 			else
 				crypto_aead_chacha20poly1305_ietf_encrypt(out, NULL, msg, len, NULL,
 				                                          0, NULL, nonce, key);

@@ -284,7 +284,8 @@ static void cmp_limit(const struct limit_result *l)
 	printf("  %-54s %12.0f\n", "loopback TCP, 1 KiB writes/s", l->loopback_writes_per_s);
 	printf("  %-54s %12.0f\n", "ChaCha20-Poly1305 seal of 1 KiB, ns", l->aead_ns[2]);
 	if (l->aes_gcm_1k_ns > 0)
-		printf("  %-54s %12.0f\n", "AES-256-GCM seal of 1 KiB (transport's, key per call), ns",
+		printf("  %-54s %12.0f\n",
+		       "AES-256-GCM seal of 1 KiB (transport's, key per call), ns",
 		       l->aes_gcm_1k_key_ns);
 }
 
