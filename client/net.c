@@ -380,10 +380,12 @@ static int net_handshake_start(struct cnet *n)
 	/* Commands are small and latency matters more than segment count. */
 	int one = 1;
 	(void)setsockopt(n->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	struct channel_options opt = {.role = CHANNEL_INITIATOR,
-	                              .relay_public = n->relay.key,
-	                              .now = net_wall_now,
-	                              .ctx = &n->env};
+	struct channel_options opt = {
+	    .role = CHANNEL_INITIATOR,
+	    .relay_public = n->relay.key,
+	    .now = net_wall_now,
+	    .ctx = &n->env,
+	    .transport = channel_transport_parse(getenv("CAIRN_TRANSPORT_CIPHER"))};
 	n->phase = CNET_HANDSHAKE;
 	return channel_init(&n->ch, &opt);
 }

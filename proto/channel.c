@@ -73,6 +73,30 @@ static uint32_t default_uniform(void *ctx, uint32_t upper)
 	return randombytes_uniform(upper);
 }
 
+/* The CAIRN_HELLO_CIPHER_* bits OPT lets this side offer or choose on this CPU (2.5). */
+static uint8_t transport_ciphers(const struct channel_options *opt)
+{
+	if (opt->transport != CHANNEL_TRANSPORT_AUTO || !noise_aesgcm_available())
+		return 0;
+	return CAIRN_HELLO_CIPHER_AESGCM;
+}
+
+enum channel_transport channel_transport_parse(const char *value)
+{
+	if (value != NULL && strcmp(value, "chacha") == 0)
+		return CHANNEL_TRANSPORT_CHACHA;
+	return CHANNEL_TRANSPORT_AUTO;
+}
+
+/* A handshake padding length: 0..255, or 1..255 when its first byte carries an offer or a
+ * choice (2.1). */
+static size_t hello_pad(const struct channel_handshake *hs)
+{
+	if (hs->ciphers != 0)
+		return 1 + hs->uniform(hs->ctx, CAIRN_HELLO_PAD_MAX);
+	return hs->uniform(hs->ctx, CAIRN_HELLO_PAD_MAX + 1);
+}
+
 /* Largest content one frame of this channel carries. */
 static size_t content_max(const struct channel *ch)
 {
@@ -147,6 +171,7 @@ int channel_init(struct channel *ch, const struct channel_options *opt)
 	ch->hs->now = opt->now;
 	ch->hs->uniform = opt->uniform ? opt->uniform : default_uniform;
 	ch->hs->ctx = opt->ctx;
+	ch->hs->ciphers = transport_ciphers(opt);
 	if (opt->ephemeral != NULL) {
 		ch->hs->has_ephemeral = true;
 		memcpy(ch->hs->ephemeral, opt->ephemeral, CAIRN_KEY_LEN);
@@ -158,10 +183,9 @@ int channel_init(struct channel *ch, const struct channel_options *opt)
 	frame_reader_init(&ch->reader, CAIRN_HANDSHAKE2_MIN, CAIRN_HANDSHAKE2_MAX);
 	uint8_t msg[CAIRN_HANDSHAKE1_MAX];
 	size_t len = 0;
-	int rc = cairn_handshake_client_start(
+	int rc = cairn_handshake_client_start_ex(
 	    &ch->hs->noise, opt->relay_public, ch->hs->has_ephemeral ? ch->hs->ephemeral : NULL,
-	    ch->hs->now(ch->hs->ctx), ch->hs->uniform(ch->hs->ctx, CAIRN_HELLO_PAD_MAX + 1), msg,
-	    sizeof(msg), &len);
+	    ch->hs->now(ch->hs->ctx), hello_pad(ch->hs), ch->hs->ciphers, msg, sizeof(msg), &len);
 	if (rc == 0)
 		rc = append_framed(ch, msg, len);
 	sodium_memzero(msg, sizeof(msg));
@@ -207,7 +231,8 @@ void channel_free(struct channel *ch)
 /* Message 2 (initiator): completes the session and opens the channel. */
 static void on_hello_reply(struct channel *ch, const uint8_t *frame, size_t len)
 {
-	int rc = cairn_handshake_client_finish(&ch->hs->noise, frame, len, &ch->session);
+	int rc = cairn_handshake_client_finish_ex(&ch->hs->noise, frame, len, ch->hs->ciphers,
+	                                          &ch->session);
 	handshake_free(ch);
 	if (rc != 0) {
 		fail(ch, rc);
@@ -355,7 +380,8 @@ int channel_hello_take(struct channel *ch, struct channel_hello *w)
 	if (ch->state != CHANNEL_HELLO_READY)
 		return CAIRN_ESTATE;
 	w->now = ch->hs->now(ch->hs->ctx);
-	w->pad = ch->hs->uniform(ch->hs->ctx, CAIRN_HELLO_PAD_MAX + 1);
+	w->pad = hello_pad(ch->hs);
+	w->may_choose = ch->hs->ciphers;
 	w->len1 = ch->hs->hello_len;
 	memcpy(w->msg1, ch->hs->hello, ch->hs->hello_len);
 	if (ch->hs->has_ephemeral) {
@@ -371,9 +397,10 @@ int channel_hello_respond(struct channel_hello *w, const uint8_t relay_private[s
                           const uint8_t relay_public[static 32])
 {
 	/* The replay cache is left to channel_hello_finish, on the caller's thread. */
-	w->rc = cairn_handshake_relay_respond(
-	    relay_private, relay_public, w->has_ephemeral ? w->ephemeral : NULL, NULL, w->now,
-	    w->msg1, w->len1, w->pad, w->msg2, sizeof(w->msg2), &w->len2, &w->session);
+	w->rc = cairn_handshake_relay_respond_ex(relay_private, relay_public,
+	                                         w->has_ephemeral ? w->ephemeral : NULL, NULL,
+	                                         w->now, w->msg1, w->len1, w->pad, w->may_choose,
+	                                         w->msg2, sizeof(w->msg2), &w->len2, &w->session);
 	sodium_memzero(w->ephemeral, sizeof(w->ephemeral));
 	return w->rc;
 }

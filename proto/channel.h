@@ -29,6 +29,17 @@ enum channel_role {
 	CHANNEL_RESPONDER, /* the relay: answers message 1 (possibly on another thread) */
 };
 
+/* The transport cipher a channel offers (initiator) or may choose (responder), PROTOCOL.md
+ * 2.5. The handshake itself is always ChaChaPoly. */
+enum channel_transport {
+	CHANNEL_TRANSPORT_AUTO = 0, /* AES-256-GCM where this CPU has it, else ChaCha20-Poly1305 */
+	CHANNEL_TRANSPORT_CHACHA,   /* ChaCha20-Poly1305 only: no offer, no choice */
+};
+
+/* The value of CAIRN_TRANSPORT_CIPHER (the client's and the bench's override, read by them):
+ * "chacha" is CHANNEL_TRANSPORT_CHACHA; NULL or anything else CHANNEL_TRANSPORT_AUTO. */
+enum channel_transport channel_transport_parse(const char *value);
+
 /* Sealed output buffered beyond which channel_queue refuses, when the caller passes 0. */
 #define CHANNEL_OUTPUT_MAX_DEFAULT (8u << 20)
 
@@ -53,6 +64,8 @@ struct channel_options {
 	void *ctx;
 	/* Tests and vectors only: a fixed ephemeral private key (32 bytes, copied), else NULL. */
 	const uint8_t *ephemeral;
+	/* Which transport ciphers to offer or choose (2.5); 0 is CHANNEL_TRANSPORT_AUTO. */
+	enum channel_transport transport;
 };
 
 enum channel_state {
@@ -98,6 +111,7 @@ struct channel_handshake {
 	uint32_t (*uniform)(void *ctx, uint32_t upper);
 	void *ctx;
 	struct noise_handshake noise; /* initiator, until message 2 */
+	uint8_t ciphers; /* CAIRN_HELLO_CIPHER_* offered (initiator) or choosable (responder) */
 	bool has_ephemeral;
 	uint8_t ephemeral[CAIRN_KEY_LEN];
 	/* Message 1, held from its arrival until channel_hello_take (responder). */
@@ -185,6 +199,7 @@ struct channel_hello {
 	uint64_t now;
 	size_t len1, pad, len2;
 	int rc;
+	uint8_t may_choose; /* CAIRN_HELLO_CIPHER_* the relay may choose */
 	bool has_ephemeral;
 	uint8_t ephemeral[CAIRN_KEY_LEN];
 	uint8_t msg1[CAIRN_HANDSHAKE1_MAX];

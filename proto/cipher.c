@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Noise CipherState: ChaCha20-Poly1305 IETF with the Noise nonce layout (32 zero bits, then
- * the 64-bit counter little-endian). The counter value 2^64-1 is reserved by Noise, so the
- * last usable nonce is 2^64-2 and anything after it is an error rather than a wrap.
+ * the 64-bit counter little-endian), or AES-256-GCM with Noise's AESGCM layout (32 zero bits,
+ * then the counter big-endian). The counter value 2^64-1 is reserved by Noise, so the last
+ * usable nonce is 2^64-2 and anything after it is an error rather than a wrap.
  */
 #include <string.h>
 
@@ -12,11 +13,34 @@
 
 #define NONCE_MAX UINT64_MAX /* reserved: never used to encrypt or decrypt */
 
-static void nonce_bytes(uint64_t n, uint8_t out[static crypto_aead_chacha20poly1305_IETF_NPUBBYTES])
+_Static_assert(crypto_aead_aes256gcm_NPUBBYTES == crypto_aead_chacha20poly1305_IETF_NPUBBYTES,
+               "both Noise ciphers take a 96-bit nonce");
+_Static_assert(crypto_aead_aes256gcm_ABYTES == CAIRN_AEAD_TAG_LEN &&
+                   crypto_aead_aes256gcm_KEYBYTES == CAIRN_KEY_LEN,
+               "AES-256-GCM has the tag and key lengths of ChaChaPoly");
+
+static int aesgcm_override = -1;
+
+bool noise_aesgcm_available(void)
+{
+	if (aesgcm_override >= 0)
+		return aesgcm_override != 0;
+	return crypto_aead_aes256gcm_is_available() != 0;
+}
+
+void noise_aesgcm_set_available(int available)
+{
+	aesgcm_override = available < 0 ? -1 : available != 0;
+}
+
+static void nonce_bytes(const struct noise_cipher *cs,
+                        uint8_t out[static crypto_aead_chacha20poly1305_IETF_NPUBBYTES])
 {
 	memset(out, 0, 4);
-	for (int i = 0; i < 8; i++)
-		out[4 + i] = (uint8_t)(n >> (8 * i));
+	for (int i = 0; i < 8; i++) {
+		int shift = cs->alg == NOISE_CIPHER_AESGCM ? 56 - 8 * i : 8 * i;
+		out[4 + i] = (uint8_t)(cs->n >> shift);
+	}
 }
 
 void noise_cipher_init(struct noise_cipher *cs, const uint8_t k[static CAIRN_KEY_LEN])
@@ -24,6 +48,12 @@ void noise_cipher_init(struct noise_cipher *cs, const uint8_t k[static CAIRN_KEY
 	memcpy(cs->k, k, CAIRN_KEY_LEN);
 	cs->n = 0;
 	cs->has_key = true;
+	cs->alg = NOISE_CIPHER_CHACHAPOLY;
+}
+
+void noise_cipher_set_alg(struct noise_cipher *cs, enum noise_cipher_alg alg)
+{
+	cs->alg = (uint8_t)alg;
 }
 
 int noise_cipher_encrypt(struct noise_cipher *cs, const uint8_t *ad, size_t adlen,
@@ -44,10 +74,17 @@ int noise_cipher_encrypt(struct noise_cipher *cs, const uint8_t *ad, size_t adle
 	if (cs->n == NONCE_MAX)
 		return CAIRN_ENONCE;
 	uint8_t nonce[crypto_aead_chacha20poly1305_IETF_NPUBBYTES];
-	nonce_bytes(cs->n, nonce);
+	nonce_bytes(cs, nonce);
 	unsigned long long clen = 0;
-	crypto_aead_chacha20poly1305_ietf_encrypt(out, &clen, pt, ptlen, ad, adlen, NULL, nonce,
-						  cs->k);
+	if (cs->alg == NOISE_CIPHER_AESGCM) {
+		/* Fails only where the CPU lacks AES, which negotiation never chose. */
+		if (crypto_aead_aes256gcm_encrypt(out, &clen, pt, ptlen, ad, adlen, NULL, nonce,
+		                                  cs->k) != 0)
+			return CAIRN_ECRYPTO;
+	} else {
+		crypto_aead_chacha20poly1305_ietf_encrypt(out, &clen, pt, ptlen, ad, adlen, NULL,
+		                                          nonce, cs->k);
+	}
 	cs->n++;
 	*outlen = (size_t)clen;
 	return 0;
@@ -73,10 +110,14 @@ int noise_cipher_decrypt(struct noise_cipher *cs, const uint8_t *ad, size_t adle
 	if (cs->n == NONCE_MAX)
 		return CAIRN_ENONCE;
 	uint8_t nonce[crypto_aead_chacha20poly1305_IETF_NPUBBYTES];
-	nonce_bytes(cs->n, nonce);
+	nonce_bytes(cs, nonce);
 	unsigned long long mlen = 0;
-	if (crypto_aead_chacha20poly1305_ietf_decrypt(out, &mlen, NULL, ct, ctlen, ad, adlen,
-						      nonce, cs->k) != 0) {
+	int bad = cs->alg == NOISE_CIPHER_AESGCM
+	              ? crypto_aead_aes256gcm_decrypt(out, &mlen, NULL, ct, ctlen, ad, adlen, nonce,
+	                                              cs->k)
+	              : crypto_aead_chacha20poly1305_ietf_decrypt(out, &mlen, NULL, ct, ctlen, ad,
+	                                                          adlen, nonce, cs->k);
+	if (bad != 0) {
 		sodium_memzero(out, ctlen - CAIRN_AEAD_TAG_LEN);
 		return CAIRN_EAUTH;
 	}

@@ -52,10 +52,28 @@ static int read_auth(struct noise_handshake *hs, const uint8_t *msg, size_t len,
 	return rc == CAIRN_ECRYPTO ? CAIRN_EAUTH : rc;
 }
 
+/* The cipher both sides use for the transport, per the choice byte (PROTOCOL.md 2.5). */
+static void session_use(struct cairn_session *session, uint8_t choice)
+{
+	if ((choice & CAIRN_HELLO_CIPHER_AESGCM) == 0)
+		return;
+	noise_cipher_set_alg(&session->send, NOISE_CIPHER_AESGCM);
+	noise_cipher_set_alg(&session->recv, NOISE_CIPHER_AESGCM);
+}
+
 int cairn_handshake_client_start(struct noise_handshake *hs,
                                  const uint8_t relay_public[static CAIRN_KEY_LEN],
                                  const uint8_t *ephemeral, uint64_t now, size_t pad_len,
                                  uint8_t *out, size_t cap, size_t *outlen)
+{
+	return cairn_handshake_client_start_ex(hs, relay_public, ephemeral, now, pad_len, 0, out,
+	                                       cap, outlen);
+}
+
+int cairn_handshake_client_start_ex(struct noise_handshake *hs,
+                                    const uint8_t relay_public[static CAIRN_KEY_LEN],
+                                    const uint8_t *ephemeral, uint64_t now, size_t pad_len,
+                                    uint8_t offer, uint8_t *out, size_t cap, size_t *outlen)
 {
 	uint8_t payload[PAYLOAD1_MAX] = {0};
 	*outlen = 0;
@@ -63,11 +81,14 @@ int cairn_handshake_client_start(struct noise_handshake *hs,
 		noise_handshake_wipe(hs);
 		return CAIRN_EINVAL;
 	}
+	if (offer != 0 && pad_len == 0)
+		pad_len = 1; /* the offer is the first padding byte */
 	int rc = start_noise(hs, NOISE_INITIATOR, NULL, NULL, relay_public, ephemeral);
 	if (rc != 0)
 		goto out;
 	payload[0] = CAIRN_HELLO_VERSION;
 	put_u64be(payload + 1, now);
+	payload[CAIRN_HELLO1_FIXED_LEN] = offer;
 	rc = noise_handshake_write_message(hs, payload, CAIRN_HELLO1_FIXED_LEN + pad_len, out, cap,
 	                                   outlen);
 out:
@@ -78,6 +99,12 @@ out:
 
 int cairn_handshake_client_finish(struct noise_handshake *hs, const uint8_t *msg, size_t len,
                                   struct cairn_session *session)
+{
+	return cairn_handshake_client_finish_ex(hs, msg, len, 0, session);
+}
+
+int cairn_handshake_client_finish_ex(struct noise_handshake *hs, const uint8_t *msg, size_t len,
+                                     uint8_t offer, struct cairn_session *session)
 {
 	uint8_t payload[PAYLOAD2_MAX];
 	size_t plen = 0;
@@ -91,14 +118,20 @@ int cairn_handshake_client_finish(struct noise_handshake *hs, const uint8_t *msg
 	rc = read_auth(hs, msg, len, payload, sizeof(payload), &plen);
 	if (rc != 0)
 		goto out;
-	/* Padding bytes are ignored on receipt (section 2.1). */
+	/* Padding bytes are ignored on receipt (section 2.1), but for the first: the choice. */
 	if (plen < CAIRN_HELLO2_FIXED_LEN || payload[0] != CAIRN_HELLO_VERSION) {
 		rc = CAIRN_EBADREQ;
+		goto out;
+	}
+	uint8_t choice = plen > CAIRN_HELLO2_FIXED_LEN ? payload[CAIRN_HELLO2_FIXED_LEN] : 0;
+	if ((choice & CAIRN_HELLO_CIPHER_AESGCM & ~offer) != 0) {
+		rc = CAIRN_EBADREQ; /* a cipher this client did not offer */
 		goto out;
 	}
 	rc = noise_handshake_split(hs, &session->send, &session->recv);
 	if (rc != 0)
 		goto out;
+	session_use(session, choice);
 	noise_handshake_hash(hs, session->h);
 out:
 	if (rc != 0)
@@ -114,6 +147,17 @@ int cairn_handshake_relay_respond(const uint8_t relay_private[static CAIRN_KEY_L
                                   uint64_t now, const uint8_t *msg1, size_t len1, size_t pad_len,
                                   uint8_t *out, size_t cap, size_t *outlen,
                                   struct cairn_session *session)
+{
+	return cairn_handshake_relay_respond_ex(relay_private, relay_public, ephemeral, cache, now,
+	                                        msg1, len1, pad_len, 0, out, cap, outlen, session);
+}
+
+int cairn_handshake_relay_respond_ex(const uint8_t relay_private[static CAIRN_KEY_LEN],
+                                     const uint8_t relay_public[static CAIRN_KEY_LEN],
+                                     const uint8_t *ephemeral, struct replay_cache *cache,
+                                     uint64_t now, const uint8_t *msg1, size_t len1, size_t pad_len,
+                                     uint8_t may_choose, uint8_t *out, size_t cap, size_t *outlen,
+                                     struct cairn_session *session)
 {
 	struct noise_handshake hs;
 	uint8_t payload[PAYLOAD1_MAX];
@@ -134,6 +178,8 @@ int cairn_handshake_relay_respond(const uint8_t relay_private[static CAIRN_KEY_L
 		rc = CAIRN_EINVAL;
 		goto out;
 	}
+	if (may_choose != 0 && pad_len == 0)
+		pad_len = 1; /* the choice is the first padding byte */
 	if (cap < CAIRN_HANDSHAKE2_MIN + pad_len) {
 		rc = CAIRN_ENOBUFS;
 		goto out;
@@ -160,8 +206,13 @@ int cairn_handshake_relay_respond(const uint8_t relay_private[static CAIRN_KEY_L
 			goto out;
 	}
 
+	/* Unknown offer bits are ignored: only a cipher both sides have is chosen. */
+	uint8_t offer = plen > CAIRN_HELLO1_FIXED_LEN ? payload[CAIRN_HELLO1_FIXED_LEN] : 0;
+	uint8_t choice = offer & may_choose & CAIRN_HELLO_CIPHER_AESGCM;
 	memset(payload, 0, CAIRN_HELLO2_FIXED_LEN + pad_len);
 	payload[0] = CAIRN_HELLO_VERSION;
+	if (pad_len > 0)
+		payload[CAIRN_HELLO2_FIXED_LEN] = choice;
 	rc = noise_handshake_write_message(&hs, payload, CAIRN_HELLO2_FIXED_LEN + pad_len, out, cap,
 	                                   outlen);
 	if (rc != 0)
@@ -170,6 +221,7 @@ int cairn_handshake_relay_respond(const uint8_t relay_private[static CAIRN_KEY_L
 	rc = noise_handshake_split(&hs, &session->recv, &session->send);
 	if (rc != 0)
 		goto out;
+	session_use(session, choice);
 	noise_handshake_hash(&hs, session->h);
 out:
 	if (rc != 0) {

@@ -39,6 +39,34 @@ CAIRN_WARN_UNUSED int cairn_handshake_client_finish(struct noise_handshake *hs,
 						    const uint8_t *msg, size_t len,
 						    struct cairn_session *session);
 
+/*
+ * The transport cipher (PROTOCOL.md 2.5): a bit per cipher in payload1's first padding byte
+ * (the client's offer) and payload2's (the relay's choice). ChaCha20-Poly1305 has no bit: it
+ * is what no offer, or no choice, means.
+ */
+#define CAIRN_HELLO_CIPHER_AESGCM 0x01u
+
+/*
+ * As cairn_handshake_client_start, offering the ciphers of OFFER (CAIRN_HELLO_CIPHER_* bits,
+ * 0 for none; the caller offers only what its CPU has: noise_aesgcm_available()). An offer
+ * takes the first padding byte, so PAD_LEN 0 becomes 1 when OFFER is not 0.
+ */
+CAIRN_WARN_UNUSED int
+cairn_handshake_client_start_ex(struct noise_handshake *hs,
+                                const uint8_t relay_public[static CAIRN_KEY_LEN],
+                                const uint8_t *ephemeral, uint64_t now, size_t pad_len,
+                                uint8_t offer, uint8_t *out, size_t cap, size_t *outlen);
+
+/*
+ * As cairn_handshake_client_finish, after an offer of OFFER: SESSION's two cipher states use
+ * the relay's choice. A choice of a cipher not offered is CAIRN_EBADREQ; unknown bits are
+ * ignored.
+ */
+CAIRN_WARN_UNUSED int cairn_handshake_client_finish_ex(struct noise_handshake *hs,
+                                                       const uint8_t *msg, size_t len,
+                                                       uint8_t offer,
+                                                       struct cairn_session *session);
+
 struct replay_cache;
 
 /*
@@ -54,6 +82,18 @@ CAIRN_WARN_UNUSED int cairn_handshake_relay_respond(
 	const uint8_t relay_public[static CAIRN_KEY_LEN], const uint8_t *ephemeral,
 	struct replay_cache *cache, uint64_t now, const uint8_t *msg1, size_t len1,
 	size_t pad_len, uint8_t *out, size_t cap, size_t *outlen, struct cairn_session *session);
+
+/*
+ * As cairn_handshake_relay_respond, choosing a transport cipher: one the client offered that
+ * MAY_CHOOSE (CAIRN_HELLO_CIPHER_* bits: what this CPU has) also has, else ChaCha20-Poly1305.
+ * The choice takes payload2's first padding byte, so PAD_LEN 0 becomes 1 when MAY_CHOOSE is
+ * not 0. SESSION's cipher states use the choice.
+ */
+CAIRN_WARN_UNUSED int cairn_handshake_relay_respond_ex(
+    const uint8_t relay_private[static CAIRN_KEY_LEN],
+    const uint8_t relay_public[static CAIRN_KEY_LEN], const uint8_t *ephemeral,
+    struct replay_cache *cache, uint64_t now, const uint8_t *msg1, size_t len1, size_t pad_len,
+    uint8_t may_choose, uint8_t *out, size_t cap, size_t *outlen, struct cairn_session *session);
 
 /* Wipes a session's keys. */
 void cairn_session_wipe(struct cairn_session *session);

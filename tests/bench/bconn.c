@@ -36,10 +36,12 @@ static uint64_t wall_now(void *ctx)
 int bconn_prepare(struct bconn *c, const uint8_t relay_public[static 32])
 {
 	memset(c, 0, sizeof(*c));
-	struct channel_options opt = {.role = CHANNEL_INITIATOR,
-	                              .relay_public = relay_public,
-	                              .output_max = BCONN_OUTPUT_MAX,
-	                              .now = wall_now};
+	struct channel_options opt = {
+	    .role = CHANNEL_INITIATOR,
+	    .relay_public = relay_public,
+	    .output_max = BCONN_OUTPUT_MAX,
+	    .now = wall_now,
+	    .transport = channel_transport_parse(getenv("CAIRN_TRANSPORT_CIPHER"))};
 	/* Message 1 is sealed into the channel's output here, ahead of the connection. */
 	return channel_init(&c->ch, &opt);
 }

@@ -176,6 +176,8 @@ static uint64_t wall_now(void *ctx)
 	return (uint64_t)((int64_t)time(NULL) + tclient_clock_offset);
 }
 
+enum channel_transport tclient_transport = CHANNEL_TRANSPORT_AUTO;
+
 static const struct channel_options tclient_options = {.role = CHANNEL_INITIATOR, .now = wall_now};
 
 /*
@@ -311,6 +313,7 @@ int tclient_connect(struct tclient *c, uint16_t port, const uint8_t relay_public
 		return CAIRN_EIO;
 	struct channel_options opt = tclient_options;
 	opt.relay_public = relay_public;
+	opt.transport = tclient_transport;
 	int rc = channel_init(&c->ch, &opt);
 	if (rc != 0 || (rc = write_output(c)) != 0)
 		return rc;

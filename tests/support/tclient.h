@@ -71,6 +71,10 @@ bool tclient_peer_closed(const struct tclient *c);
  * on (0: the real clock): a test of a relay whose clock jumped (test_it_clock) sets it. */
 extern int64_t tclient_clock_offset;
 
+/* The transport cipher connections made from now on offer (PROTOCOL.md 2.5; 0: AES-256-GCM
+ * where the CPU has it): test_it_transport_cipher sets CHANNEL_TRANSPORT_CHACHA. */
+extern enum channel_transport tclient_transport;
+
 /* Creates a mailbox with a fresh signing key pair; returns ids and the secret key. */
 int tclient_create(struct tclient *c, uint8_t recipient_id[24], uint8_t sender_id[24],
                    uint8_t sign_pk[32], uint8_t sign_sk[64]);
