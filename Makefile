@@ -52,17 +52,17 @@ test-asan: build-asan
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
 
-# libFuzzer: each target for FUZZ_SECONDS (clang).
+# libFuzzer: each target for FUZZ_SECONDS (clang), JOBS targets at once (one core each).
 fuzz: deps
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCAIRN_FUZZ=ON
 	cmake --build $(FUZZ_BUILD) -j $(JOBS)
-	sh scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+	FUZZ_JOBS=$(JOBS) sh scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 # CI's fuzz run: every target briefly, failing on any finding. Builds the fuzz targets only.
 fuzz-smoke: deps
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCAIRN_FUZZ=ON $(CMAKE_ARGS)
 	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_all
-	sh scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SMOKE_SECONDS)
+	FUZZ_JOBS=$(JOBS) sh scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SMOKE_SECONDS)
 
 # The integration tests with every cairn-relay and cairn they start under valgrind memcheck
 # (tests/support/wrapper.h): a leak or invalid access exits 97 and fails the test.
