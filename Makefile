@@ -9,7 +9,9 @@ CMAKE_ARGS ?=
 DATA       ?= ./cairn-data
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 10
-VALGRIND_BUILD ?= build-valgrind
+# The valgrind pass runs the normal build's binaries: it is configured exactly like BUILD, and a
+# tree of its own cost CI a whole second RelWithDebInfo build (about two minutes on two cores).
+VALGRIND_BUILD ?= $(BUILD)
 # The tests that start cairn-relay and cairn, each of those processes under valgrind: the
 # relay's suites (the HTTPS listener's and private routing's too), the client over the network,
 # and of test_it_client the walkthrough (every cairn command opens its store with Argon2id,
@@ -52,17 +54,17 @@ test-asan: build-asan
 	cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 		UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ctest --output-on-failure -j $(JOBS)
 
-# libFuzzer: each target for FUZZ_SECONDS (clang).
+# libFuzzer: each target for FUZZ_SECONDS (clang), JOBS targets at once (one core each).
 fuzz: deps
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCAIRN_FUZZ=ON
 	cmake --build $(FUZZ_BUILD) -j $(JOBS)
-	sh scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
+	FUZZ_JOBS=$(JOBS) sh scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SECONDS)
 
 # CI's fuzz run: every target briefly, failing on any finding. Builds the fuzz targets only.
 fuzz-smoke: deps
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCAIRN_FUZZ=ON $(CMAKE_ARGS)
 	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz_all
-	sh scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SMOKE_SECONDS)
+	FUZZ_JOBS=$(JOBS) sh scripts/fuzz.sh $(FUZZ_BUILD) $(FUZZ_SMOKE_SECONDS)
 
 # The integration tests with every cairn-relay and cairn they start under valgrind memcheck
 # (tests/support/wrapper.h): a leak or invalid access exits 97 and fails the test.
