@@ -67,8 +67,10 @@ static int prepare_all(struct store_pg *st)
 #define PG_NODE_LOCK  "4242018"
 #define PG_LOCK_TRIES 20 /* 100 ms apart */
 
-/* After a connect failed, the next is tried no sooner than this (pg_connect). */
-#define PG_RETRY_MS 1000
+/* After a connect that failed after PG_SLOW_FAIL_MS or more, the next is tried no sooner
+ * than PG_RETRY_MS later (pg_connect). */
+#define PG_RETRY_MS     1000
+#define PG_SLOW_FAIL_MS 500
 
 /*
  * Takes this connection's locks: node 0 the whole store exclusively; node N the store shared
@@ -276,17 +278,21 @@ int pg_connect(struct store_pg *st, char *err, size_t errcap)
 		return 0;
 	pg_drop(st);
 	/*
-	 * For PG_RETRY_MS after a connect failed, calls fail at once. Where the database's host
-	 * is gone without a word each try waits out connect_timeout, and a batch, the disk-size
-	 * sample after it and the feed's check would each wait that long in turn before the
-	 * SENDs behind them get their 'storage'.
+	 * For PG_RETRY_MS after a connect that failed slowly, calls fail at once. Where the
+	 * database's host is gone without a word each try waits out connect_timeout, and a batch,
+	 * the disk-size sample after it and the feed's check would each wait that long in turn
+	 * before the SENDs behind them get their 'storage'. A connect refused at once (the host
+	 * is there, the server is not) costs nothing to try again, and finds a restarted server
+	 * at the next call.
 	 */
-	if (st->connect_failed_ms != 0 && pg_now_ms() - st->connect_failed_ms < PG_RETRY_MS) {
+	int64_t start = pg_now_ms();
+	if (st->connect_failed_ms != 0 && start - st->connect_failed_ms < PG_RETRY_MS) {
 		if (err != NULL && errcap > 0)
 			snprintf(err, errcap, "the database was unreachable moments ago");
 		return CAIRN_ESTORAGE;
 	}
 	int rc = connect_session(st, err, errcap);
-	st->connect_failed_ms = rc == 0 ? 0 : pg_now_ms();
+	int64_t end = pg_now_ms();
+	st->connect_failed_ms = rc != 0 && end - start >= PG_SLOW_FAIL_MS ? end : 0;
 	return rc;
 }
