@@ -127,11 +127,9 @@ static int take_locks(struct store_pg *st, char *err, size_t errcap)
 	return CAIRN_EEXIST;
 }
 
-/* The server's own name for this connection's backend: its pid and start, unique together
- * (a pid is reused, a pid with its start is not). */
-#define PG_THIS_SESSION                                                                            \
-	"SELECT pid, (extract(epoch FROM backend_start) * 1000000)::int8 FROM pg_stat_activity"    \
-	" WHERE pid = pg_backend_pid()"
+/* A backend's start in pg_stat_activity, in microseconds since the epoch: with its pid, the
+ * server's name for one session (a pid is reused, a pid with its start is not). */
+#define PG_BACKEND_START_US "(extract(epoch FROM backend_start) * 1000000)::int8"
 
 /* Ends a session the server may still hold for longer than this waits. */
 #define PG_RELEASE_WAIT_MS "3000"
@@ -157,7 +155,7 @@ static void release_own_session(struct store_pg *st)
 	PGresult *r = pg_run(st, 0,
 	                     "SELECT pg_terminate_backend(pid, " PG_RELEASE_WAIT_MS ")"
 	                     " FROM pg_stat_activity WHERE pid = $1::int4"
-	                     " AND (extract(epoch FROM backend_start) * 1000000)::int8 = $2::int8",
+	                     " AND " PG_BACKEND_START_US " = $2::int8",
 	                     &p);
 	PQclear(r);
 }
@@ -166,7 +164,10 @@ static void release_own_session(struct store_pg *st)
 static int remember_session(struct store_pg *st)
 {
 	/* With parameters (none), so the results are binary. */
-	PGresult *r = pg_run(st, 0, PG_THIS_SESSION, &(struct pg_params){0});
+	PGresult *r = pg_run(st, 0,
+	                     "SELECT pid, " PG_BACKEND_START_US
+	                     " FROM pg_stat_activity WHERE pid = pg_backend_pid()",
+	                     &(struct pg_params){0});
 	int rc = r != NULL && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 &&
 	                 pg_col_i32(r, 0, 0, &st->session_pid) == 0 &&
 	                 pg_col_i64(r, 0, 1, &st->session_start_us) == 0
