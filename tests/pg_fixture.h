@@ -45,7 +45,7 @@ static inline struct pgproc *pg_cluster_get(void)
 	if (mkdtemp(pg_cluster.dir) == NULL)
 		return NULL;
 	snprintf(dir, sizeof(dir), "%s/pg", pg_cluster.dir);
-	if (pgproc_init(&pg_cluster.pg, dir, pgproc_free_port()) != 0) {
+	if (pgproc_init(&pg_cluster.pg, dir, loopback_free_port()) != 0) {
 		rmdir(pg_cluster.dir);
 		return NULL;
 	}

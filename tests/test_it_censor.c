@@ -195,8 +195,8 @@ static int world_new(void **state, bool https)
 	w->https = https;
 	char conf[1024] = "";
 	if (https) {
-		uint16_t listen = relayproc_free_port();
-		w->cport = relayproc_free_port();
+		uint16_t listen = loopback_free_port();
+		w->cport = loopback_free_port();
 		char at[32];
 		snprintf(at, sizeof(at), "127.0.0.1:%u", listen);
 		if (listen == 0 || w->cport == 0 || nginxproc_start(&w->ng, HTTPS_PATH, at) != 0)

@@ -129,7 +129,7 @@ static void start_pg(struct world *w)
 {
 	char dir[96];
 	snprintf(dir, sizeof(dir), "%s/pg", w->dir);
-	int rc = pgproc_init(&w->pg, dir, pgproc_free_port());
+	int rc = pgproc_init(&w->pg, dir, loopback_free_port());
 	if (rc == 1)
 		skip();
 	assert_int_equal(rc, 0);
@@ -608,7 +608,7 @@ static void wait_nodes(struct world *w, int64_t start, int64_t ms[NODES])
 static void refused_by_lock(const struct relayproc *r, const char *what)
 {
 	char err[2048];
-	int rc = it_run_second_captured(r, relayproc_free_port(), 20000, err, sizeof(err));
+	int rc = it_run_second_captured(r, loopback_free_port(), 20000, err, sizeof(err));
 	printf("cluster: failover: %s: exit %d: %s", what, rc, err);
 	assert_true(rc > 0);
 	assert_non_null(strstr(err, "holds"));

@@ -64,7 +64,7 @@ static int setup(void **state)
 		fprintf(stderr, "setup: the cairn binary is not built\n");
 		return -1;
 	}
-	uint16_t listen_port = relayproc_free_port();
+	uint16_t listen_port = loopback_free_port();
 	char conf[256], listen[64];
 	snprintf(listen, sizeof(listen), "127.0.0.1:%u", listen_port);
 	snprintf(conf, sizeof(conf), "[https]\nlisten = %s\npath = " PATH "\n", listen);
@@ -145,7 +145,7 @@ static void test_direct_invite_and_route(void **state)
 	memcpy(d.key, relay.pub, sizeof(d.key));
 	d.host_type = CAIRN_HOST_IPV4;
 	strcpy(d.host, "127.0.0.1");
-	d.port = relayproc_free_port(); /* closed: a censor's block */
+	d.port = loopback_free_port(); /* closed: a censor's block */
 	assert_int_equal(cairn_address_format(&d, direct, sizeof(direct)), 0);
 
 	cli_check(0, CALL(.home = a), ARGS("init"));

@@ -187,7 +187,7 @@ static void test_traffic_counted_nothing_identifying(void **state)
 	static char text[SCRAPE_MAX];
 	static struct expo before, after;
 	struct relayproc *rp = &g_relay;
-	uint16_t mport = relayproc_free_port();
+	uint16_t mport = loopback_free_port();
 	char listen[32];
 	snprintf(listen, sizeof(listen), "127.0.0.1:%u", mport);
 	assert_int_equal(start_with_metrics(rp, "mailbox_max_envelopes = 2", listen), 0);
@@ -314,7 +314,7 @@ static void test_https_transport(void **state)
 {
 	(void)state;
 	struct relayproc *rp = &g_relay;
-	uint16_t mport = relayproc_free_port(), https_port;
+	uint16_t mport = loopback_free_port(), https_port;
 	char extra[96];
 	snprintf(extra, sizeof(extra), "[metrics]\nlisten = 127.0.0.1:%u\n", mport);
 	assert_int_equal(
@@ -417,7 +417,7 @@ static void test_hostile_metrics_clients(void **state)
 	static char text[SCRAPE_MAX];
 	static struct expo e;
 	struct relayproc *rp = &g_relay;
-	uint16_t mport = relayproc_free_port();
+	uint16_t mport = loopback_free_port();
 	char listen[32];
 	snprintf(listen, sizeof(listen), "127.0.0.1:%u", mport);
 	assert_int_equal(start_with_metrics(rp, "", listen), 0);

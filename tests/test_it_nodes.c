@@ -127,7 +127,7 @@ static void start_world(struct world *w)
 {
 	char dir[96];
 	snprintf(dir, sizeof(dir), "%s/pg", w->dir);
-	int rc = pgproc_init(&w->pg, dir, pgproc_free_port());
+	int rc = pgproc_init(&w->pg, dir, loopback_free_port());
 	if (rc == 1)
 		skip();
 	assert_int_equal(rc, 0);

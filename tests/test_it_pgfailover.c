@@ -94,7 +94,7 @@ static void start_primary(struct world *w)
 {
 	char dir[96];
 	snprintf(dir, sizeof(dir), "%s/primary", w->dir);
-	int rc = pgproc_init(&w->primary, dir, pgproc_free_port());
+	int rc = pgproc_init(&w->primary, dir, loopback_free_port());
 	if (rc == 1)
 		skip();
 	assert_int_equal(rc, 0);
@@ -291,7 +291,7 @@ static void test_idle_relay_keeps_its_store(void **state)
 	assert_int_equal(relayproc_init(&w->second, LIMITS), 0);
 	assert_int_equal(relayproc_use_pg(&w->second, conninfo), 0);
 	char err[2048];
-	int rc = it_run_second_captured(&w->second, relayproc_free_port(), 20000, err, sizeof(err));
+	int rc = it_run_second_captured(&w->second, loopback_free_port(), 20000, err, sizeof(err));
 	printf("pgfailover: idle failover: a second relay: exit %d: %s", rc, err);
 	assert_true(rc > 0);
 	assert_non_null(strstr(err, "holds"));

@@ -61,7 +61,7 @@ static void test_tls_verified_and_wrong_ca_refused(void **state)
 	struct world *w = *state;
 	char path[128], conninfo[384];
 	snprintf(path, sizeof(path), "%s/pg", w->dir);
-	int rc = pgproc_init(&w->pg, path, pgproc_free_port());
+	int rc = pgproc_init(&w->pg, path, loopback_free_port());
 	if (rc == 1)
 		skip();
 	assert_int_equal(rc, 0);
@@ -113,7 +113,7 @@ static void test_tls_verified_and_wrong_ca_refused(void **state)
 	assert_int_equal(relayproc_init(&w->wrong, NULL), 0);
 	assert_int_equal(relayproc_use_pg(&w->wrong, conninfo), 0);
 	char err[4096];
-	rc = it_run_second_captured(&w->wrong, relayproc_free_port(), 20000, err, sizeof(err));
+	rc = it_run_second_captured(&w->wrong, loopback_free_port(), 20000, err, sizeof(err));
 	printf("pgtls: a relay with another CA: exit %d: %s", rc, err);
 	assert_true(rc > 0);
 	assert_non_null(strstr(err, "certificate verify failed"));

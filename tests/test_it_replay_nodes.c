@@ -51,7 +51,7 @@ static int start_node(struct world *w, int i)
 		if (system(cmd) != 0)
 			return -1;
 		memcpy(r->pub, w->node[0].pub, 32);
-		w->metrics_port = relayproc_free_port();
+		w->metrics_port = loopback_free_port();
 		FILE *f = fopen(r->conf, "a");
 		if (f == NULL)
 			return -1;

@@ -97,7 +97,7 @@ static void test_balance_fail_and_stop(void **state)
 	uint16_t ports[BACKENDS];
 	int lfd[BACKENDS];
 	for (int i = 0; i < BACKENDS; i++) {
-		ports[i] = relayproc_free_port();
+		ports[i] = loopback_free_port();
 		lfd[i] = listen_on(ports[i]);
 	}
 	struct haproxyproc h;

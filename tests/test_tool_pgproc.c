@@ -53,7 +53,7 @@ static void test_primary_standby_failover(void **state)
 	struct world *w = *state;
 	char dir[128], out[64];
 	snprintf(dir, sizeof(dir), "%s/primary", w->dir);
-	int rc = pgproc_init(&w->primary, dir, pgproc_free_port());
+	int rc = pgproc_init(&w->primary, dir, loopback_free_port());
 	if (rc == 1)
 		skip();
 	assert_int_equal(rc, 0);
@@ -63,7 +63,7 @@ static void test_primary_standby_failover(void **state)
 	assert_string_equal(out, "cairn");
 
 	snprintf(dir, sizeof(dir), "%s/standby", w->dir);
-	assert_int_equal(pgproc_standby(&w->standby, &w->primary, dir, pgproc_free_port()), 0);
+	assert_int_equal(pgproc_standby(&w->standby, &w->primary, dir, loopback_free_port()), 0);
 	assert_int_equal(pgproc_sql(&w->primary,
 	                            "CREATE TABLE t (v int); INSERT INTO t SELECT generate_series(1, "
 	                            "1000)",
@@ -94,7 +94,7 @@ static void test_restart_after_kill(void **state)
 	struct world *w = *state;
 	char dir[128], out[64];
 	snprintf(dir, sizeof(dir), "%s/one", w->dir);
-	int rc = pgproc_init(&w->primary, dir, pgproc_free_port());
+	int rc = pgproc_init(&w->primary, dir, loopback_free_port());
 	if (rc == 1)
 		skip();
 	assert_int_equal(rc, 0);

@@ -177,7 +177,7 @@ int nodes_run(const struct bench_opts *o)
 	if (mkdtemp(dir) != NULL) {
 		snprintf(pgdir, sizeof(pgdir), "%s/pg", dir);
 		bench_note("nodes: starting PostgreSQL in %s", pgdir);
-		if (pgproc_init(&w->pg, pgdir, pgproc_free_port()) == 0) {
+		if (pgproc_init(&w->pg, pgdir, loopback_free_port()) == 0) {
 			char *v = r->pg_version;
 			if (pgproc_sql(&w->pg, "SHOW server_version", v, sizeof(r->pg_version)) !=
 			    0)

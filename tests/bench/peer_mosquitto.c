@@ -118,7 +118,7 @@ static int start(const struct bench_opts *o, bool tls, struct bench_server **out
 		return -1;
 	}
 	const char *bin = o->mosquitto_bin != NULL ? o->mosquitto_bin : MOSQUITTO_BIN;
-	s->port = relayctl_free_port();
+	s->port = loopback_free_port();
 	if (s->port == 0 ||
 	    (tls && tlscert_make(s->dir, s->cert, sizeof(s->cert), s->key, sizeof(s->key)) != 0) ||
 	    write_config(s, o, conf, sizeof(conf)) != 0 || spawn(s, bin, conf) != 0) {

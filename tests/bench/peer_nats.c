@@ -84,7 +84,7 @@ static int start(bool tls, struct bench_server **out)
 		return -1;
 	}
 	char conf[300];
-	s->port = relayctl_free_port();
+	s->port = loopback_free_port();
 	if (s->port == 0 ||
 	    (tls && tlscert_make(s->dir, s->cert, sizeof(s->cert), s->key, sizeof(s->key)) != 0) ||
 	    write_config(s, conf, sizeof(conf)) != 0 || spawn(s, conf) != 0) {

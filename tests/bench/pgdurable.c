@@ -121,7 +121,7 @@ int pgdurable_scenario(const struct bench_opts *o, struct bench_results *r)
 	snprintf(pgdir, sizeof(pgdir), "%s/pg", dir);
 	struct pgproc pg;
 	bench_note("durable: starting PostgreSQL in %s", pgdir);
-	int rc = pgproc_init(&pg, pgdir, pgproc_free_port());
+	int rc = pgproc_init(&pg, pgdir, loopback_free_port());
 	if (rc == 0) {
 		char *v = r->stores->pg_version;
 		if (pgproc_sql(&pg, "SHOW server_version", v, sizeof(r->stores->pg_version)) != 0)

@@ -23,21 +23,6 @@ static void sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-uint16_t relayctl_free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	socklen_t len = sizeof(sa);
-	uint16_t port = 0;
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-		port = ntohs(sa.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
-}
-
 /* Runs ARGV, capturing up to CAP-1 bytes of its stdout into OUT (may be NULL). */
 static int run_capture(char *const argv[], char *out, size_t cap)
 {
@@ -154,7 +139,7 @@ int relayctl_start_node(struct relayctl *r, const char *bin, const char *const *
 	}
 	snprintf(r->data, sizeof(r->data), "%s/data", r->dir);
 	char *init[] = {(char *)bin, "init", "--data", r->data, NULL};
-	r->port = relayctl_free_port();
+	r->port = loopback_free_port();
 	char key_to[320];
 	snprintf(key_to, sizeof(key_to), "%s/relay.key", r->data);
 	char *cp[] = {"/bin/cp", "-p", (char *)key_from, key_to, NULL};

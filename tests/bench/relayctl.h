@@ -15,6 +15,8 @@
 
 #include <netinet/in.h>
 
+#include "freeport.h"
+
 struct relayctl {
 	pid_t pid;
 	char dir[256];
@@ -43,9 +45,8 @@ int relayctl_start_node(struct relayctl *r, const char *bin, const char *const *
 /* Stops the relay (SIGTERM, then SIGKILL after 10 s) and removes its directory. */
 void relayctl_stop(struct relayctl *r);
 
-/* Helpers the mosquitto peer shares: a free loopback port (0 if none), whether something
- * accepts connections on 127.0.0.1:PORT, and `rm -rf DIR`. */
-uint16_t relayctl_free_port(void);
+/* Helpers the mosquitto peer shares: whether something accepts connections on 127.0.0.1:PORT,
+ * and `rm -rf DIR`. A free port is loopback_free_port (freeport.h). */
 bool relayctl_accepts(uint16_t port);
 void relayctl_remove_dir(const char *dir);
 

@@ -18,13 +18,8 @@
 
 #define HTTPS_PATH "b3nch5ecret"
 
-/* nginxproc.c is the tests' harness; these two are all it needs of relayproc.c, whose test
+/* nginxproc.c is the tests' harness; this is all it needs of relayproc.c, whose test
  * framework the benchmark does not link. */
-uint16_t relayproc_free_port(void)
-{
-	return relayctl_free_port();
-}
-
 void test_rm_tree(const char *dir)
 {
 	relayctl_remove_dir(dir);
@@ -111,7 +106,7 @@ static void transport_json(const struct transport_result *r, size_t n)
 
 int transport_run(const struct bench_opts *o)
 {
-	uint16_t listen = relayctl_free_port();
+	uint16_t listen = loopback_free_port();
 	char at[32];
 	snprintf(at, sizeof(at), "127.0.0.1:%u", listen);
 	struct nginxproc ng;

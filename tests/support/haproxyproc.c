@@ -222,7 +222,7 @@ int haproxyproc_start(struct haproxyproc *h, const uint16_t *ports, size_t n, co
 		h->dir[0] = '\0';
 		return -1;
 	}
-	h->port = relayproc_free_port();
+	h->port = loopback_free_port();
 	char sock[300], cfg[300], log[300], text[4096];
 	snprintf(sock, sizeof(sock), "%s/admin.sock", h->dir);
 	snprintf(cfg, sizeof(cfg), "%s/haproxy.cfg", h->dir);

@@ -214,7 +214,7 @@ int nginxproc_start(struct nginxproc *n, const char *path, const char *relay_lis
 		return -1;
 	}
 
-	n->port = relayproc_free_port();
+	n->port = loopback_free_port();
 	char port[8];
 	snprintf(port, sizeof(port), "%u", n->port);
 	static const char *const names[] = {

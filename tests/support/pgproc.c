@@ -231,7 +231,7 @@ int pgproc_standby(struct pgproc *s, const struct pgproc *primary, const char *d
 int pgproc_standby_pair(struct pgproc *s, const struct pgproc *primary, const char *dir,
                         char *conninfo, size_t cap)
 {
-	if (pgproc_standby(s, primary, dir, pgproc_free_port()) != 0)
+	if (pgproc_standby(s, primary, dir, loopback_free_port()) != 0)
 		return -1;
 	int n = snprintf(conninfo, cap,
 	                 "host=127.0.0.1,127.0.0.1 port=%u,%u user=cairn dbname=cairn "
@@ -428,20 +428,6 @@ int pgproc_ssl(struct pgproc *p, const char *ca_dir)
 	fprintf(stderr, "pgproc: ssl = on did not take in %s (%s)\n", p->dir, on);
 	show_log(p);
 	return -1;
-}
-
-uint16_t pgproc_free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	socklen_t len = sizeof(a);
-	uint16_t port = 0;
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-		port = ntohs(a.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
 }
 
 void pgproc_destroy(struct pgproc *p)

@@ -19,6 +19,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "freeport.h"
+
 struct pgproc {
 	pid_t pid;          /* the postmaster, 0 when not running */
 	char dir[256];      /* the data directory */
@@ -81,9 +83,6 @@ int pgproc_sql(const struct pgproc *p, const char *sql, char *out, size_t cap);
  */
 int pgproc_make_ca(const char *dir);
 int pgproc_ssl(struct pgproc *p, const char *ca_dir);
-
-/* A loopback port that was free a moment ago (the kernel's choice), for a server's PORT. */
-uint16_t pgproc_free_port(void);
 
 /* Stops P if running and removes its directory. */
 void pgproc_destroy(struct pgproc *p);

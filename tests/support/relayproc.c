@@ -24,22 +24,6 @@
 #include "relayproc.h"
 #include "wrapper.h"
 
-uint16_t relayproc_free_port(void)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in sa = {.sin_family = AF_INET};
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	socklen_t len = sizeof(sa);
-	if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
-	    getsockname(fd, (struct sockaddr *)&sa, &len) != 0) {
-		if (fd >= 0)
-			close(fd);
-		return 0;
-	}
-	close(fd);
-	return ntohs(sa.sin_port);
-}
-
 static int run_quiet(char *const argv[], char *out, size_t outcap)
 {
 	int pipefd[2];
@@ -76,7 +60,7 @@ static int run_quiet(char *const argv[], char *out, size_t outcap)
 int relayproc_start_https(struct relayproc *r, const char *limits, const char *path,
                           const char *extra, uint16_t *https_port)
 {
-	*https_port = relayproc_free_port();
+	*https_port = loopback_free_port();
 	char text[2048];
 	int n =
 	    snprintf(text, sizeof(text), "%s\n[https]\nlisten = 127.0.0.1:%u\npath = %s\n%s",
@@ -210,7 +194,7 @@ int relayproc_init_at(struct relayproc *r, const char *limits, const char *host)
 	char *init[] = {CAIRN_RELAY_BIN, "init", "--data", data, NULL};
 	if (run_quiet(init, NULL, 0) != 0)
 		return -1;
-	r->port = relayproc_free_port();
+	r->port = loopback_free_port();
 	snprintf(r->conf, sizeof(r->conf), "%s/test.conf", r->dir);
 	FILE *f = fopen(r->conf, "w");
 	if (f == NULL)

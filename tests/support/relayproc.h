@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "freeport.h"
+
 struct relayproc {
 	pid_t pid;
 	char dir[256];
@@ -63,8 +65,6 @@ int relayproc_stop(struct relayproc *r, int sig);
 void relayproc_cleanup(struct relayproc *r);
 /* Removes DIR and everything under it (rm -rf), quietly: a test's own temporary tree. */
 void test_rm_tree(const char *dir);
-/* A loopback TCP port free a moment ago (0 if none). */
-uint16_t relayproc_free_port(void);
 /*
  * relayproc_init and relayproc_start with LIMITS (as for relayproc_init) and an [https]
  * section: the WebSocket listener on 127.0.0.1 at a free port (written to *HTTPS_PORT), the

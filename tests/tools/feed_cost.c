@@ -73,7 +73,7 @@ int main(int argc, char **argv)
 		return 1;
 	snprintf(pgdir, sizeof(pgdir), "%s/pg", dir);
 	struct pgproc pg;
-	if (pgproc_init(&pg, pgdir, pgproc_free_port()) != 0) {
+	if (pgproc_init(&pg, pgdir, loopback_free_port()) != 0) {
 		rmdir(dir);
 		return 1;
 	}
