@@ -1,0 +1,352 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Integration: how a relay writes FORWARDED to the next relay (relay/outconn.c dest_write).
+ * Relay A on 127.0.0.2 forwards for its user (from 127.0.0.5) to relay B on 127.0.0.3, where
+ * the recipient's mailbox is (its owner reads from 127.0.0.6). B is stopped (SIGSTOP) while the
+ * user sends hundreds of 16 KiB envelopes through A: the kernel's buffers fill, A's writes are
+ * taken in part or not at all, and the rest waits in A. Continued, B gets every envelope once,
+ * in order and intact (a byte skipped or sent twice breaks the channel's AEAD, and every
+ * FORWARD would come back `unreachable`). Left stopped, every FORWARD is answered `unreachable`
+ * at its deadline and A closes the connection once it is idle; what B had acknowledged before
+ * stays stored, nothing is stored twice, and A forwards again on a new connection.
+ */
+#include <arpa/inet.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cairn/address.h"
+#include "forward.h"
+#include "it_common.h"
+
+#define HOST_A   "127.0.0.2"
+#define HOST_B   "127.0.0.3"
+#define USER     "127.0.0.5"
+#define OWNER    "127.0.0.6"
+#define BODY_LEN CAIRN_ENVELOPE_MAX
+/* FORWARDs of 16.7 KiB sent while B is stopped: 6.7 MB, where the kernel held 3.9 to 4.0 MB. */
+#define FLOOD                 400
+#define FIRST_RID             1000
+#define TCP_ESTABLISHED_STATE 1
+
+struct world {
+	struct relayproc a, b;
+	char b_text[CAIRN_ADDRESS_MAX + 1];
+	struct owner own; /* the recipient's mailbox, on B */
+	struct owner usr; /* the user's, on A */
+	struct tclient user;
+	uint8_t k_rep[FLOOD + 2][32]; /* each FORWARD's reply key, by its number */
+};
+
+static struct world w;
+
+static int start_world(const char *a_conf)
+{
+	memset(&w, 0, sizeof(w));
+	if (relayproc_init_at(&w.a, a_conf, HOST_A) != 0 || relayproc_start(&w.a) != 0 ||
+	    relayproc_init_at(&w.b, NULL, HOST_B) != 0 || relayproc_start(&w.b) != 0 ||
+	    relayproc_address(&w.b, HOST_B, w.b_text, sizeof(w.b_text)) != 0) {
+		fprintf(stderr, "setup: cannot start the relays\n");
+		return -1;
+	}
+	struct tclient maker;
+	if (tclient_connect_at(&maker, OWNER, HOST_B, w.b.port, w.b.pub) != 0 ||
+	    tclient_create(&maker, w.own.rid, w.own.sid, w.own.pk, w.own.sk) != 0)
+		return -1;
+	tclient_close(&maker);
+	if (tclient_connect_at(&w.user, USER, HOST_A, w.a.port, w.a.pub) != 0 ||
+	    tclient_create(&w.user, w.usr.rid, w.usr.sid, w.usr.pk, w.usr.sk) != 0)
+		return -1;
+	return 0;
+}
+
+/* A waits long enough for B to come back; FORWARDs enough for the whole flood at once. */
+static int setup_patient(void **state)
+{
+	(void)state;
+	return start_world("\n[forward]\nper_connection = 1024\ntimeout = 60\n");
+}
+
+/* A gives up on a FORWARD after 2 s and on an unused connection 2 s later. */
+static int setup_impatient(void **state)
+{
+	(void)state;
+	return start_world("\n[forward]\nper_connection = 1024\ntimeout = 2\nidle = 2\n");
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	tclient_close(&w.user);
+	if (w.b.pid > 0)
+		kill(w.b.pid, SIGCONT); /* a stopped relay would take no SIGTERM */
+	int rc = w.a.pid > 0 ? relayproc_stop(&w.a, SIGTERM) : 0;
+	relayproc_cleanup(&w.a);
+	relayproc_cleanup(&w.b);
+	return rc == 0 ? 0 : -1; /* a clean exit: no sanitizer report in A either */
+}
+
+/* Envelope I's body: its number first, then bytes that depend on it. */
+static void make_body(uint8_t *body, uint32_t i)
+{
+	body[0] = (uint8_t)(i >> 24);
+	body[1] = (uint8_t)(i >> 16);
+	body[2] = (uint8_t)(i >> 8);
+	body[3] = (uint8_t)i;
+	for (size_t k = 4; k < BODY_LEN; k++)
+		body[k] = (uint8_t)(i * 151u + k * 13u);
+}
+
+/* Queues the user's FORWARD number I: a sealed SEND of body I to the owner's mailbox on B. */
+static void queue_forward(uint32_t i)
+{
+	static uint8_t body[BODY_LEN], cmd[BODY_LEN + 256], sealed[FORWARD_SEALED_MAX];
+	make_body(body, i);
+	struct cairn_msg s = {.type = CAIRN_CMD_SEND,
+	                      .sender_id = w.own.sid,
+	                      .envelope = body,
+	                      .envelope_len = BODY_LEN};
+	size_t n, slen;
+	assert_int_equal(cairn_msg_encode(&s, cmd, sizeof(cmd), &n), 0);
+	assert_int_equal(forward_seal(w.b.pub, cmd, n, sealed, sizeof(sealed), &slen, w.k_rep[i]),
+	                 0);
+	struct cairn_msg f = {.type = CAIRN_CMD_FORWARD,
+	                      .request_id = FIRST_RID + i,
+	                      .relay = (const uint8_t *)w.b_text,
+	                      .relay_len = strlen(w.b_text),
+	                      .sealed = sealed,
+	                      .sealed_len = slen};
+	assert_int_equal(tclient_queue(&w.user, &f), 0);
+}
+
+/* FORWARDs FROM..TO (inclusive), flushed in groups. */
+static void send_forwards(uint32_t from, uint32_t to)
+{
+	for (uint32_t i = from; i <= to; i++) {
+		queue_forward(i);
+		if ((i - from) % 8 == 7 || i == to)
+			assert_int_equal(tclient_flush(&w.user), 0);
+	}
+}
+
+/* The next answer to a FORWARD within TIMEOUT_MS: sets *I to its number and returns 0 (B
+ * stored it: OK inside SEALED), the inner ERROR's code, or the outer ERROR's code with *OUTER. */
+static int next_answer(int timeout_ms, uint32_t *i, bool *outer)
+{
+	struct cairn_msg r;
+	int rc = tclient_recv(&w.user, &r, timeout_ms);
+	if (rc != 0)
+		fail_msg("no answer to a FORWARD within %d ms (%s)", timeout_ms,
+		         cairn_strerror(rc));
+	assert_true(r.request_id >= FIRST_RID && r.request_id <= FIRST_RID + FLOOD + 1);
+	*i = r.request_id - FIRST_RID;
+	*outer = r.type != CAIRN_REPLY_SEALED;
+	if (r.type == CAIRN_REPLY_ERROR)
+		return cairn_wire_error(r.code);
+	assert_int_equal(r.type, CAIRN_REPLY_SEALED);
+	uint8_t inner[FORWARD_REPLY_INNER];
+	const uint8_t *rep;
+	size_t rlen;
+	assert_int_equal(
+	    forward_reply_open(w.k_rep[*i], r.sealed, r.sealed_len, inner, &rep, &rlen), 0);
+	struct cairn_msg m;
+	assert_int_equal(cairn_msg_decode(rep, rlen, NULL, &m, NULL), 0);
+	return m.type == CAIRN_REPLY_OK ? 0 : cairn_wire_error(m.code);
+}
+
+/* FORWARD number I, answered: B stored it. */
+static void forward_stored(uint32_t i)
+{
+	send_forwards(i, i);
+	uint32_t got;
+	bool outer;
+	assert_int_equal(next_answer(30000, &got, &outer), 0);
+	assert_int_equal(got, i);
+}
+
+/* The kernel's side of A's connection to B (/proc/net/tcp): the bytes A's socket has not had
+ * acknowledged and those B's socket holds unread, and the state of A's socket (0: none). */
+struct link {
+	unsigned long a_unacked, b_unread;
+	unsigned a_state;
+};
+
+static struct link link_now(void)
+{
+	struct in_addr a, b;
+	inet_pton(AF_INET, HOST_A, &a);
+	inet_pton(AF_INET, HOST_B, &b);
+	struct link l = {0};
+	FILE *f = fopen("/proc/net/tcp", "r");
+	assert_non_null(f);
+	char line[512];
+	while (fgets(line, sizeof(line), f) != NULL) {
+		unsigned la, lp, ra, rp, st;
+		unsigned long tx, rx;
+		/* "sl: local:port remote:port st tx_queue:rx_queue": addresses as s_addr. */
+		if (sscanf(line, " %*d: %8X:%4X %8X:%4X %2X %8lX:%8lX", &la, &lp, &ra, &rp, &st,
+		           &tx, &rx) != 7)
+			continue;
+		if (la == a.s_addr && ra == b.s_addr && rp == w.b.port) {
+			if (l.a_state == 0 || st == TCP_ESTABLISHED_STATE)
+				l.a_state = st;
+			l.a_unacked += tx;
+		} else if (la == b.s_addr && lp == w.b.port && ra == a.s_addr) {
+			l.b_unread += rx;
+		}
+	}
+	fclose(f);
+	return l;
+}
+
+/* Waits until the kernel holds no more of A's flood to the stopped B (unchanged for half a
+ * second), and checks that it holds well under what was sent: the rest waits in A, whose
+ * writes the kernel took in part or refused. Returns the bytes in the kernel. */
+static unsigned long kernel_full(uint32_t count)
+{
+	unsigned long held = 0;
+	int same = 0;
+	for (int tries = 0; tries < 300 && same < 5; tries++) {
+		it_sleep_ms(100);
+		struct link l = link_now();
+		unsigned long now = l.a_unacked + l.b_unread;
+		same = now == held ? same + 1 : 0;
+		held = now;
+	}
+	unsigned long sent = (unsigned long)count * FORWARD_SEALED_MAX;
+	printf("forward write: the kernel holds %lu of the %lu bytes A forwarded to stopped B\n",
+	       held, sent);
+	assert_true(held > 0);
+	assert_true(held + (1ul << 20) < sent); /* at least 1 MiB left waiting in A */
+	return held;
+}
+
+/* The owner reads its mailbox on B until nothing comes for a second: bodies in increasing
+ * number, each intact and at most once; SEEN[i] set for each. Returns how many. */
+static uint32_t owner_reads(bool *seen, uint32_t n)
+{
+	struct tclient c;
+	assert_int_equal(tclient_connect_at(&c, OWNER, HOST_B, w.b.port, w.b.pub), 0);
+	assert_int_equal(tclient_auth(&c, w.own.rid, w.own.sk), 0);
+	assert_int_equal(it_simple(&c, CAIRN_CMD_SUBSCRIBE, w.own.rid), 0);
+	static uint8_t want[BODY_LEN];
+	uint32_t count = 0;
+	int64_t last = -1;
+	struct cairn_msg m;
+	while (tclient_recv(&c, &m, 1000) == 0) {
+		if (m.type != CAIRN_REPLY_ENVELOPE)
+			continue; /* an ACK's OK */
+		assert_int_equal(m.envelope_len, BODY_LEN);
+		uint32_t i = (uint32_t)m.envelope[0] << 24 | (uint32_t)m.envelope[1] << 16 |
+		             (uint32_t)m.envelope[2] << 8 | m.envelope[3];
+		if (i >= n || (int64_t)i <= last)
+			fail_msg("envelope %u after %lld: out of order, twice, or unknown", i,
+			         (long long)last);
+		make_body(want, i);
+		assert_memory_equal(m.envelope, want, BODY_LEN);
+		last = i;
+		seen[i] = true;
+		count++;
+		struct cairn_msg ack = {.type = CAIRN_CMD_ACK,
+		                        .request_id = 500000 + i,
+		                        .recipient_id = w.own.rid,
+		                        .envelope_id = m.envelope_id};
+		assert_int_equal(tclient_send(&c, &ack), 0);
+	}
+	tclient_close(&c);
+	return count;
+}
+
+/*
+ * B stopped while FLOOD envelopes go through A, then continued: every FORWARD is answered
+ * with B's sealed OK, and the owner finds all of them once, in order, byte for byte.
+ */
+static void test_stopped_destination_resumes(void **state)
+{
+	(void)state;
+	int64_t start = it_mono_ms();
+	forward_stored(0); /* A's connection to B is open */
+	assert_int_equal(kill(w.b.pid, SIGSTOP), 0);
+	send_forwards(1, FLOOD);
+	kernel_full(FLOOD);
+	assert_int_equal(kill(w.b.pid, SIGCONT), 0);
+
+	static bool answered[FLOOD + 1];
+	memset(answered, 0, sizeof(answered));
+	for (uint32_t k = 0; k < FLOOD; k++) {
+		uint32_t i;
+		bool outer;
+		int rc = next_answer(60000, &i, &outer);
+		if (rc != 0)
+			fail_msg("FORWARD %u: %s error %s after %u answers", i,
+			         outer ? "outer" : "inner", cairn_strerror(rc), k);
+		assert_true(i >= 1 && i <= FLOOD && !answered[i]);
+		answered[i] = true;
+	}
+	static bool seen[FLOOD + 1];
+	memset(seen, 0, sizeof(seen));
+	assert_int_equal(owner_reads(seen, FLOOD + 1), FLOOD + 1);
+	printf("forward write: %u x 16 KiB through a stopped and continued relay in %lld ms\n",
+	       FLOOD, (long long)(it_mono_ms() - start));
+}
+
+/*
+ * B stopped and left so: every FORWARD waiting in A is answered `unreachable` at its deadline,
+ * and A closes the connection once it has nothing waiting (forward idle), though its writes
+ * never finished. Continued, B still has the envelope it acknowledged before the stop, each
+ * envelope at most once, and A forwards to it again on a new connection.
+ */
+static void test_stopped_destination_closed(void **state)
+{
+	(void)state;
+	forward_stored(0);
+	assert_int_equal(kill(w.b.pid, SIGSTOP), 0);
+	int64_t stopped = it_mono_ms();
+	send_forwards(1, FLOOD);
+	kernel_full(FLOOD);
+	assert_int_equal(link_now().a_state, TCP_ESTABLISHED_STATE);
+
+	static bool answered[FLOOD + 1];
+	memset(answered, 0, sizeof(answered));
+	for (uint32_t k = 0; k < FLOOD; k++) {
+		uint32_t i;
+		bool outer;
+		assert_int_equal(next_answer(20000, &i, &outer), CAIRN_EUNREACHABLE);
+		assert_true(outer);
+		assert_true(i >= 1 && i <= FLOOD && !answered[i]);
+		answered[i] = true;
+	}
+	int64_t answered_ms = it_mono_ms() - stopped;
+	/* Closed (A's socket leaves ESTABLISHED, its unsent bytes still queued behind the FIN)
+	 * about forward idle (2 s) after the last answer; 20 s of slack for a loaded machine. */
+	int64_t limit = it_mono_ms() + 20000;
+	while (link_now().a_state == TCP_ESTABLISHED_STATE && it_mono_ms() < limit)
+		it_sleep_ms(100);
+	int64_t closed_ms = it_mono_ms() - stopped;
+	printf("forward write: B stopped; all %u answered unreachable after %lld ms, connection "
+	       "closed after %lld ms\n",
+	       FLOOD, (long long)answered_ms, (long long)closed_ms);
+	assert_int_not_equal(link_now().a_state, TCP_ESTABLISHED_STATE);
+
+	/* B reads what the kernel had kept for it (A's FIN comes after), then the owner. */
+	assert_int_equal(kill(w.b.pid, SIGCONT), 0);
+	static bool seen[FLOOD + 1];
+	memset(seen, 0, sizeof(seen));
+	uint32_t stored = owner_reads(seen, FLOOD + 1);
+	printf("forward write: %u of the %u answered unreachable were stored all the same\n",
+	       stored - 1, FLOOD);
+	assert_true(seen[0]);
+	forward_stored(FLOOD + 1); /* on a new connection */
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_stopped_destination_resumes, setup_patient,
+	                                    teardown),
+	    cmocka_unit_test_setup_teardown(test_stopped_destination_closed, setup_impatient,
+	                                    teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
