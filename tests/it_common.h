@@ -59,6 +59,24 @@ static inline void it_sleep_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
+/* Envelope I's body of LEN (at least 4) bytes: its number first, then bytes that depend on it,
+ * so that a body out of order, twice, cut or shifted is seen. */
+static inline void it_numbered_body(uint8_t *body, size_t len, uint32_t i)
+{
+	body[0] = (uint8_t)(i >> 24);
+	body[1] = (uint8_t)(i >> 16);
+	body[2] = (uint8_t)(i >> 8);
+	body[3] = (uint8_t)i;
+	for (size_t k = 4; k < len; k++)
+		body[k] = (uint8_t)(i * 131u + k * 7u);
+}
+
+/* The number it_numbered_body put first in BODY. */
+static inline uint32_t it_body_number(const uint8_t *body)
+{
+	return (uint32_t)body[0] << 24 | (uint32_t)body[1] << 16 | (uint32_t)body[2] << 8 | body[3];
+}
+
 /* Sends ENVELOPE (LEN bytes) to SID with CRED (or NULL); returns 0 or the error code. */
 static inline int it_send(struct tclient *c, const uint8_t sid[24], const uint8_t *cred,
                           const void *envelope, size_t len)

@@ -17,8 +17,8 @@
 #include <stdlib.h>
 
 #include "cairn/address.h"
-#include "forward.h"
 #include "it_common.h"
+#include "it_forward.h"
 
 #define HOST_A   "127.0.0.2"
 #define HOST_B   "127.0.0.3"
@@ -93,22 +93,11 @@ static int teardown(void **state)
 	return rc == 0 ? 0 : -1; /* a clean exit: no sanitizer report in A either */
 }
 
-/* Envelope I's body: its number first, then bytes that depend on it. */
-static void make_body(uint8_t *body, uint32_t i)
-{
-	body[0] = (uint8_t)(i >> 24);
-	body[1] = (uint8_t)(i >> 16);
-	body[2] = (uint8_t)(i >> 8);
-	body[3] = (uint8_t)i;
-	for (size_t k = 4; k < BODY_LEN; k++)
-		body[k] = (uint8_t)(i * 151u + k * 13u);
-}
-
 /* Queues the user's FORWARD number I: a sealed SEND of body I to the owner's mailbox on B. */
 static void queue_forward(uint32_t i)
 {
 	static uint8_t body[BODY_LEN], cmd[BODY_LEN + 256], sealed[FORWARD_SEALED_MAX];
-	make_body(body, i);
+	it_numbered_body(body, BODY_LEN, i);
 	struct cairn_msg s = {.type = CAIRN_CMD_SEND,
 	                      .sender_id = w.own.sid,
 	                      .envelope = body,
@@ -140,21 +129,9 @@ static void send_forwards(uint32_t from, uint32_t to)
  * SEALED), the inner ERROR's code, or the outer ERROR's code with *OUTER. */
 static int answer_of(const struct cairn_msg *reply, uint32_t *i, bool *outer)
 {
-	const struct cairn_msg r = *reply;
-	assert_true(r.request_id >= FIRST_RID && r.request_id < FIRST_RID + MAX_FWD);
-	*i = r.request_id - FIRST_RID;
-	*outer = r.type != CAIRN_REPLY_SEALED;
-	if (r.type == CAIRN_REPLY_ERROR)
-		return cairn_wire_error(r.code);
-	assert_int_equal(r.type, CAIRN_REPLY_SEALED);
-	uint8_t inner[FORWARD_REPLY_INNER];
-	const uint8_t *rep;
-	size_t rlen;
-	assert_int_equal(
-	    forward_reply_open(w.k_rep[*i], r.sealed, r.sealed_len, inner, &rep, &rlen), 0);
-	struct cairn_msg m;
-	assert_int_equal(cairn_msg_decode(rep, rlen, NULL, &m, NULL), 0);
-	return m.type == CAIRN_REPLY_OK ? 0 : cairn_wire_error(m.code);
+	assert_true(reply->request_id >= FIRST_RID && reply->request_id < FIRST_RID + MAX_FWD);
+	*i = reply->request_id - FIRST_RID;
+	return it_forward_answer(reply, w.k_rep[*i], outer);
 }
 
 /* The next answer to a FORWARD within TIMEOUT_MS, as answer_of. */
@@ -255,12 +232,11 @@ static uint32_t owner_reads(bool *seen, uint32_t n)
 		if (m.type != CAIRN_REPLY_ENVELOPE)
 			continue; /* an ACK's OK */
 		assert_int_equal(m.envelope_len, BODY_LEN);
-		uint32_t i = (uint32_t)m.envelope[0] << 24 | (uint32_t)m.envelope[1] << 16 |
-		             (uint32_t)m.envelope[2] << 8 | m.envelope[3];
+		uint32_t i = it_body_number(m.envelope);
 		if (i >= n || (int64_t)i <= last)
 			fail_msg("envelope %u after %lld: out of order, twice, or unknown", i,
 			         (long long)last);
-		make_body(want, i);
+		it_numbered_body(want, BODY_LEN, i);
 		assert_memory_equal(m.envelope, want, BODY_LEN);
 		last = i;
 		seen[i] = true;

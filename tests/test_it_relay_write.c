@@ -54,17 +54,6 @@ static int teardown(void **state)
 	return rc == 0 ? 0 : -1; /* a clean exit: no sanitizer report in the relay either */
 }
 
-/* Envelope I's body: its number first, then bytes that depend on it. */
-static void make_body(uint8_t *body, uint32_t i)
-{
-	body[0] = (uint8_t)(i >> 24);
-	body[1] = (uint8_t)(i >> 16);
-	body[2] = (uint8_t)(i >> 8);
-	body[3] = (uint8_t)i;
-	for (size_t k = 4; k < BODY_LEN; k++)
-		body[k] = (uint8_t)(i * 131u + k * 7u);
-}
-
 /* A sender on a thread of its own: COUNT envelopes to SID, SEND_WINDOW unanswered at most. */
 struct sender {
 	pthread_t thread;
@@ -84,7 +73,7 @@ static void *sender_run(void *arg)
 	uint32_t sent = 0, answered = 0;
 	while (answered < s->count) {
 		if (sent < s->count && sent - answered < SEND_WINDOW) {
-			make_body(body, sent);
+			it_numbered_body(body, BODY_LEN, sent);
 			struct cairn_msg m = {.type = CAIRN_CMD_SEND,
 			                      .request_id = sent + 1,
 			                      .sender_id = s->sid,
@@ -173,11 +162,9 @@ static void test_slow_reader_gets_everything(void **state)
 			continue; /* an ACK's */
 		assert_int_equal(m.type, CAIRN_REPLY_ENVELOPE);
 		assert_int_equal(m.envelope_len, BODY_LEN);
-		make_body(want, next);
+		it_numbered_body(want, BODY_LEN, next);
 		if (memcmp(m.envelope, want, BODY_LEN) != 0) {
-			uint32_t got = (uint32_t)m.envelope[0] << 24 |
-			               (uint32_t)m.envelope[1] << 16 |
-			               (uint32_t)m.envelope[2] << 8 | m.envelope[3];
+			uint32_t got = it_body_number(m.envelope);
 			pthread_join(flood.thread, NULL);
 			fail_msg("expected envelope %u, got one numbered %u", next, got);
 		}
@@ -250,7 +237,7 @@ static void test_stopped_reader_closed_by_stall(void **state)
 	static uint8_t want[BODY_LEN];
 	assert_int_equal(tclient_recv(&again, &m, 5000), 0);
 	assert_int_equal(m.type, CAIRN_REPLY_ENVELOPE);
-	make_body(want, 0);
+	it_numbered_body(want, BODY_LEN, 0);
 	assert_int_equal(m.envelope_len, BODY_LEN);
 	assert_memory_equal(m.envelope, want, BODY_LEN);
 	tclient_close(&again);
