@@ -4,9 +4,11 @@
 #define CAIRN_TEST_IT_COMMON_H
 
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -34,6 +36,33 @@
 struct owner {
 	uint8_t rid[24], sid[24], pk[32], sk[64];
 };
+
+/* A cmocka setup of one relay: R started with LIMITS (config lines, NULL for none) and set as
+ * *STATE; -1 (and *STATE NULL) if it cannot start, the reason on stderr. */
+static inline int it_relay_setup(void **state, struct relayproc *r, const char *limits)
+{
+	if (relayproc_init(r, limits) != 0 || relayproc_start(r) != 0) {
+		fprintf(stderr, "setup: cannot start the relay in %s\n", r->dir);
+		relayproc_cleanup(r);
+		*state = NULL;
+		return -1;
+	}
+	*state = r;
+	return 0;
+}
+
+/* Its teardown: the relay stopped with SIGTERM must exit 0 (a clean shutdown, no sanitizer
+ * report), and its files are removed either way. */
+static inline int it_relay_teardown(void **state)
+{
+	struct relayproc *r = *state;
+	if (r == NULL)
+		return -1;
+	int rc = relayproc_stop(r, SIGTERM);
+	relayproc_cleanup(r);
+	assert_int_equal(rc, 0);
+	return 0;
+}
 
 /* The monotonic clock, for deadlines and latencies. */
 static inline int64_t it_mono_us(void)

@@ -27,31 +27,15 @@
 #define STOP_COUNT   512 /* 8 MiB: more than the relay's output bound and both buffers */
 
 static struct relayproc relay;
-static bool relay_running;
 
 static int setup(void **state)
 {
-	(void)state;
 	char limits[256];
 	snprintf(limits, sizeof(limits),
 	         "handshake_timeout = %d\nidle_timeout = %d\noutput_buffer_max = %d\n"
 	         "delivery_window = %d\n",
 	         HS_TIMEOUT_S, IDLE_S, OUTPUT_MAX, WINDOW);
-	if (relayproc_init(&relay, limits) != 0 || relayproc_start(&relay) != 0) {
-		relayproc_cleanup(&relay);
-		return -1;
-	}
-	relay_running = true;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	int rc = relay_running ? relayproc_stop(&relay, SIGTERM) : 0;
-	relayproc_cleanup(&relay);
-	relay_running = false;
-	return rc == 0 ? 0 : -1; /* a clean exit: no sanitizer report in the relay either */
+	return it_relay_setup(state, &relay, limits);
 }
 
 /* A sender on a thread of its own: COUNT envelopes to SID, SEND_WINDOW unanswered at most. */
@@ -246,8 +230,10 @@ static void test_stopped_reader_closed_by_stall(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_slow_reader_gets_everything, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_stopped_reader_closed_by_stall, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_slow_reader_gets_everything, setup,
+	                                    it_relay_teardown),
+	    cmocka_unit_test_setup_teardown(test_stopped_reader_closed_by_stall, setup,
+	                                    it_relay_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
