@@ -6,8 +6,10 @@
  * user sends hundreds of 16 KiB envelopes through A: the kernel's buffers fill, A's writes are
  * taken in part or not at all, and the rest waits in A. Continued, B gets every envelope once,
  * in order and intact (a byte skipped or sent twice breaks the channel's AEAD, and every
- * FORWARD would come back `unreachable`). Left stopped, every FORWARD is answered `unreachable`
- * at its deadline and A closes the connection once it is idle; what B had acknowledged before
+ * FORWARD would come back `unreachable`), and the connection outlives the forward timeout.
+ * Left stopped while the user goes on forwarding, every FORWARD is answered `unreachable` at
+ * its deadline and A closes the connection by its stalled-write rule (the oldest write waiting
+ * forward_timeout), not by the idle rule, which never applies; what B had acknowledged before
  * stays stored, nothing is stored twice, and A forwards again on a new connection.
  */
 #include <arpa/inet.h>
