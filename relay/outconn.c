@@ -6,7 +6,10 @@
  * its destination's list with its own request id on that connection until the destination
  * answers: SEALED goes back unchanged; anything else, a lost or failed connection, or a
  * deadline (forward_timeout: a destination that refused the handshake stays silent, 2.2) is
- * `unreachable`. Nothing here is logged: a destination or a time would identify a user.
+ * `unreachable`. A connection whose oldest write the kernel has not taken within forward_timeout
+ * is closed: the FORWARD in it has had its answer, and without the rule the copies of later ones
+ * would pile up for as long as they keep coming to a destination that reads nothing. Nothing
+ * here is logged: a destination or a time would identify a user.
  *
  * The initiator's handshake costs the loop thread two X25519 (about 100 us) once per
  * connection, and connections are capped by forward_relays_max: kept on the loop.
@@ -54,6 +57,7 @@ struct out_dest {
 	uint32_t nreqs;
 	uint32_t next_id;
 	int64_t opened_ms, used_ms;
+	struct out_write *writes, **writes_end; /* waiting in libuv, oldest first */
 };
 
 struct outconn {
@@ -69,6 +73,8 @@ struct outconn {
 
 struct out_write {
 	uv_write_t req;
+	struct out_write *next;
+	int64_t queued_ms;
 	uv_buf_t buf;
 	uint8_t data[];
 };
@@ -131,6 +137,9 @@ static void on_written(uv_write_t *req, int status)
 {
 	struct out_write *w = (struct out_write *)req;
 	struct out_dest *d = req->data;
+	d->writes = w->next; /* libuv completes a stream's writes in order */
+	if (d->writes == NULL)
+		d->writes_end = &d->writes;
 	free(w);
 	if (status < 0 && status != UV_ECANCELED && d->state != OUT_CLOSED)
 		dest_fail(d);
@@ -165,10 +174,15 @@ static void dest_write(struct out_dest *d)
 	channel_output_consume(&d->ch, n);
 	w->buf = uv_buf_init((char *)w->data, (unsigned)(n - done));
 	w->req.data = d;
+	w->next = NULL;
+	w->queued_ms = out_now_ms(d->oc);
 	if (uv_write(&w->req, (uv_stream_t *)&d->tcp, &w->buf, 1, on_written) != 0) {
 		free(w);
 		dest_fail(d);
+		return;
 	}
+	*d->writes_end = w;
+	d->writes_end = &w->next;
 }
 
 /* Queues every FORWARD of D not sent yet as FORWARDED, then writes. */
@@ -306,6 +320,7 @@ static struct out_dest *dest_open(struct outconn *oc, const struct cairn_address
 	d->addr = *addr;
 	d->state = OUT_CONNECTING;
 	d->opened_ms = d->used_ms = out_now_ms(oc);
+	d->writes_end = &d->writes;
 	randombytes_buf(&d->next_id, sizeof(d->next_id));
 	if (uv_tcp_init(oc->relay->loop, &d->tcp) != 0) {
 		free(d);
@@ -396,7 +411,7 @@ static int out_carry(void *impl, const struct cairn_address *dest, const uint8_t
 }
 
 /* Deadlines: FORWARDs unanswered in time, handshakes that never finish (a destination that
- * refuses stays silent), connections idle for forward_idle. */
+ * refuses stays silent), connections idle for forward_idle, writes stalled for forward_timeout. */
 static void on_tick(uv_timer_t *t)
 {
 	struct outconn *oc = t->data;
@@ -412,6 +427,11 @@ static void on_tick(uv_timer_t *t)
 		}
 		if (d->nreqs == 0 && now - d->used_ms > (int64_t)cfg->forward_idle_s * 1000) {
 			dest_fail(d);
+			continue;
+		}
+		if (d->writes != NULL &&
+		    now - d->writes->queued_ms > (int64_t)cfg->forward_timeout_s * 1000) {
+			dest_fail(d); /* stalled */
 			continue;
 		}
 		for (struct out_req **pp = &d->reqs; *pp != NULL;) {

@@ -4,9 +4,11 @@
 #define CAIRN_TEST_IT_COMMON_H
 
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -35,6 +37,33 @@ struct owner {
 	uint8_t rid[24], sid[24], pk[32], sk[64];
 };
 
+/* A cmocka setup of one relay: R started with LIMITS (config lines, NULL for none) and set as
+ * *STATE; -1 (and *STATE NULL) if it cannot start, the reason on stderr. */
+static inline int it_relay_setup(void **state, struct relayproc *r, const char *limits)
+{
+	if (relayproc_init(r, limits) != 0 || relayproc_start(r) != 0) {
+		fprintf(stderr, "setup: cannot start the relay in %s\n", r->dir);
+		relayproc_cleanup(r);
+		*state = NULL;
+		return -1;
+	}
+	*state = r;
+	return 0;
+}
+
+/* Its teardown: the relay stopped with SIGTERM must exit 0 (a clean shutdown, no sanitizer
+ * report), and its files are removed either way. */
+static inline int it_relay_teardown(void **state)
+{
+	struct relayproc *r = *state;
+	if (r == NULL)
+		return -1;
+	int rc = relayproc_stop(r, SIGTERM);
+	relayproc_cleanup(r);
+	assert_int_equal(rc, 0);
+	return 0;
+}
+
 /* The monotonic clock, for deadlines and latencies. */
 static inline int64_t it_mono_us(void)
 {
@@ -57,6 +86,24 @@ static inline void it_sleep_ms(long ms)
 {
 	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
 	nanosleep(&ts, NULL);
+}
+
+/* Envelope I's body of LEN (at least 4) bytes: its number first, then bytes that depend on it,
+ * so that a body out of order, twice, cut or shifted is seen. */
+static inline void it_numbered_body(uint8_t *body, size_t len, uint32_t i)
+{
+	body[0] = (uint8_t)(i >> 24);
+	body[1] = (uint8_t)(i >> 16);
+	body[2] = (uint8_t)(i >> 8);
+	body[3] = (uint8_t)i;
+	for (size_t k = 4; k < len; k++)
+		body[k] = (uint8_t)(i * 131u + k * 7u);
+}
+
+/* The number it_numbered_body put first in BODY. */
+static inline uint32_t it_body_number(const uint8_t *body)
+{
+	return (uint32_t)body[0] << 24 | (uint32_t)body[1] << 16 | (uint32_t)body[2] << 8 | body[3];
 }
 
 /* Sends ENVELOPE (LEN bytes) to SID with CRED (or NULL); returns 0 or the error code. */

@@ -51,23 +51,11 @@ static const char *limits(void)
 	return text;
 }
 
-static int start_relay(struct relayproc *r, const char *limit_lines, void **state)
-{
-	if (relayproc_init(r, limit_lines) != 0 || relayproc_start(r) != 0) {
-		fprintf(stderr, "setup: cannot start the relay in %s\n", r->dir);
-		relayproc_cleanup(r);
-		*state = NULL;
-		return -1;
-	}
-	*state = r;
-	return 0;
-}
-
 /* The relay most tests share. */
 int setup(void **state)
 {
 	static struct relayproc r;
-	return start_relay(&r, limits(), state);
+	return it_relay_setup(state, &r, limits());
 }
 
 /* A relay of the test's own (a fresh heap for memory figures), stopped even when the test
@@ -75,7 +63,7 @@ int setup(void **state)
 int setup_own(void **state)
 {
 	static struct relayproc r;
-	return start_relay(&r, limits(), state);
+	return it_relay_setup(state, &r, limits());
 }
 
 /* Few connections, and a long handshake deadline so that a close at once can only be the
@@ -85,19 +73,7 @@ int setup_limited(void **state)
 	static struct relayproc r;
 	char text[128];
 	snprintf(text, sizeof(text), "max_connections = %d\nhandshake_timeout = 20\n", LIMITED);
-	return start_relay(&r, text, state);
-}
-
-int teardown(void **state)
-{
-	struct relayproc *r = *state;
-	if (r == NULL)
-		return -1;
-	/* A clean exit also means no sanitizer report in the relay. Clean up either way. */
-	int rc = relayproc_stop(r, SIGTERM);
-	relayproc_cleanup(r);
-	assert_int_equal(rc, 0);
-	return 0;
+	return it_relay_setup(state, &r, text);
 }
 
 /* A TCP connection with no handshake; the caller owns the fd. */

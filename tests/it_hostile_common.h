@@ -49,13 +49,12 @@ struct watch {
 };
 
 /* Contracts: at each function in it_hostile_common.c. setup is the group's relay, setup_own
- * and setup_limited a test's own; teardown stops any of them. */
+ * and setup_limited a test's own; it_relay_teardown (it_common.h) stops any of them. */
 bool under_wrapper(void);
 void check_growth(const char *what, long grew_kb, long bound_kb);
 int setup(void **state);
 int setup_own(void **state);
 int setup_limited(void **state);
-int teardown(void **state);
 int raw_dial(uint16_t port);
 size_t make_msg1(const uint8_t pub[32], uint64_t now, uint8_t out[2 + CAIRN_HANDSHAKE1_MAX],
                  struct noise_handshake *hs);

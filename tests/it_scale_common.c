@@ -517,14 +517,7 @@ long nofile(void)
 static int start_relay(struct relayproc *r, const char *limits, void **state)
 {
 	raise_nofile(20000);
-	if (relayproc_init(r, limits) != 0 || relayproc_start(r) != 0) {
-		fprintf(stderr, "setup: cannot start the relay in %s\n", r->dir);
-		relayproc_cleanup(r);
-		*state = NULL;
-		return -1;
-	}
-	*state = r;
-	return 0;
+	return it_relay_setup(state, r, limits);
 }
 
 int setup_scale(void **state)
@@ -552,17 +545,6 @@ int setup_small_replay(void **state)
 	snprintf(text, sizeof(text), "handshake_timeout = %d\nreplay_cache_entries = %d\n",
 	         HS_TIMEOUT, REPLAY_CAP);
 	return start_relay(&r, text, state);
-}
-
-int teardown(void **state)
-{
-	struct relayproc *r = *state;
-	if (r == NULL)
-		return -1;
-	int rc = relayproc_stop(r, SIGTERM);
-	relayproc_cleanup(r);
-	assert_int_equal(rc, 0);
-	return 0;
 }
 
 static int cmp_i32(const void *a, const void *b)

@@ -133,7 +133,6 @@ long nofile(void);
 int setup_scale(void **state);
 int setup_limited(void **state);
 int setup_small_replay(void **state);
-int teardown(void **state);
 struct phase_stats phase(const struct shared *sh, int n_legit, int64_t from, int64_t to);
 void print_phase(const char *test, const char *name, const struct phase_stats *ps);
 pid_t fork_child(void);

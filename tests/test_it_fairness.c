@@ -617,17 +617,6 @@ static int setup(void **state)
 	return *state != NULL ? 0 : -1;
 }
 
-static int teardown(void **state)
-{
-	struct relayproc *r = *state;
-	if (r == NULL)
-		return -1;
-	int rc = relayproc_stop(r, SIGTERM);
-	relayproc_cleanup(r);
-	assert_int_equal(rc, 0);
-	return 0;
-}
-
 /* Three groups, one ctest entry each (tests/CMakeLists.txt): test_store_* (what the store
  * and its mailboxes cost), test_conn_* (per-connection work and state), test_mix*. */
 static void test_store_tombstones(void **state)
@@ -684,14 +673,14 @@ int main(void)
 	if (lock < 0 || flock(lock, LOCK_EX) != 0)
 		perror(LOCK_PATH);
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_store_tombstones, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_store_delete_storm, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_store_fill, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_conn_auth, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_conn_auth_few, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_conn_create_flood, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_mix, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_mix_few, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_store_tombstones, setup, it_relay_teardown),
+	    cmocka_unit_test_setup_teardown(test_store_delete_storm, setup, it_relay_teardown),
+	    cmocka_unit_test_setup_teardown(test_store_fill, setup, it_relay_teardown),
+	    cmocka_unit_test_setup_teardown(test_conn_auth, setup, it_relay_teardown),
+	    cmocka_unit_test_setup_teardown(test_conn_auth_few, setup, it_relay_teardown),
+	    cmocka_unit_test_setup_teardown(test_conn_create_flood, setup, it_relay_teardown),
+	    cmocka_unit_test_setup_teardown(test_mix, setup, it_relay_teardown),
+	    cmocka_unit_test_setup_teardown(test_mix_few, setup, it_relay_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -18,8 +18,8 @@
 #include <unistd.h>
 
 #include "cairn/address.h"
-#include "forward.h"
 #include "it_common.h"
+#include "it_forward.h"
 
 #define HOST_A "127.0.0.2"
 #define HOST_B "127.0.0.3"
@@ -86,17 +86,7 @@ static int forward_send(struct tclient *c, uint32_t rid, const char *dest_text,
 	do
 		assert_int_equal(tclient_recv(c, &r, 30000), 0);
 	while (r.request_id != rid || r.type == CAIRN_REPLY_ENVELOPE);
-	*outer = r.type != CAIRN_REPLY_SEALED;
-	if (r.type == CAIRN_REPLY_ERROR)
-		return cairn_wire_error(r.code);
-	assert_int_equal(r.type, CAIRN_REPLY_SEALED);
-	uint8_t inner[FORWARD_REPLY_INNER];
-	const uint8_t *rep;
-	size_t rlen;
-	assert_int_equal(forward_reply_open(k_rep, r.sealed, r.sealed_len, inner, &rep, &rlen), 0);
-	struct cairn_msg m;
-	assert_int_equal(cairn_msg_decode(rep, rlen, NULL, &m, NULL), 0);
-	return m.type == CAIRN_REPLY_OK ? 0 : cairn_wire_error(m.code);
+	return it_forward_answer(&r, k_rep, outer);
 }
 
 /* The bodies delivered to SUB_RID on C until none comes for WAIT_MS, counted per index. */

@@ -29,18 +29,7 @@ static uint8_t entry[ENTRY_BYTES];
 
 static int setup(void **state)
 {
-	if (relayproc_init(&relay, NULL) != 0 || relayproc_start(&relay) != 0) {
-		fprintf(stderr, "setup: cannot start the relay in %s\n", relay.dir);
-		return -1;
-	}
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	assert_int_equal(relayproc_stop(&relay, SIGTERM), 0);
-	relayproc_cleanup(&relay);
-	return 0;
+	return it_relay_setup(state, &relay, NULL);
 }
 
 static void create_log(struct group_log *g)
@@ -141,5 +130,5 @@ int main(void)
 	};
 	if (sodium_init() < 0)
 		return 1;
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, it_relay_teardown);
 }

@@ -13,23 +13,7 @@
 static int setup(void **state)
 {
 	static struct relayproc r;
-	if (relayproc_init(&r, NULL) != 0 || relayproc_start(&r) != 0) {
-		fprintf(stderr, "setup: cannot start the relay in %s\n", r.dir);
-		*state = NULL;
-		return -1;
-	}
-	*state = &r;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct relayproc *r = *state;
-	if (r == NULL)
-		return -1;
-	assert_int_equal(relayproc_stop(r, SIGTERM), 0);
-	relayproc_cleanup(r);
-	return 0;
+	return it_relay_setup(state, &r, NULL);
 }
 
 /* LOG_READ on C; checks LOG_STATE (FIRST, NEXT) and returns the read's request id. */
@@ -130,5 +114,5 @@ int main(void)
 	};
 	if (sodium_init() < 0)
 		return 1;
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, it_relay_teardown);
 }

@@ -477,5 +477,5 @@ int main(void)
 	    cmocka_unit_test(test_slowloris),
 	    cmocka_unit_test(test_mix_with_intake),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, it_relay_teardown);
 }

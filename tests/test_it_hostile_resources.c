@@ -328,12 +328,13 @@ static void test_idle_connections(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_subscriber_never_reads, setup_own, teardown),
+	    cmocka_unit_test_setup_teardown(test_subscriber_never_reads, setup_own,
+	                                    it_relay_teardown),
 	    cmocka_unit_test_setup_teardown(test_backlog_subscriber_never_reads, setup_own,
-	                                    teardown),
+	                                    it_relay_teardown),
 	    cmocka_unit_test(test_pinger_never_reads),
-	    cmocka_unit_test_setup_teardown(test_max_connections, setup_limited, teardown),
+	    cmocka_unit_test_setup_teardown(test_max_connections, setup_limited, it_relay_teardown),
 	    cmocka_unit_test(test_idle_connections),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, it_relay_teardown);
 }

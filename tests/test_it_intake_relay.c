@@ -22,23 +22,7 @@
 static int setup(void **state)
 {
 	static struct relayproc r;
-	if (relayproc_init(&r, RELAY_LIMITS) != 0 || relayproc_start(&r) != 0) {
-		fprintf(stderr, "setup: cannot start the relay in %s\n", r.dir);
-		*state = NULL;
-		return -1;
-	}
-	*state = &r;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct relayproc *r = *state;
-	if (r == NULL)
-		return -1;
-	assert_int_equal(relayproc_stop(r, SIGTERM), 0);
-	relayproc_cleanup(r);
-	return 0;
+	return it_relay_setup(state, &r, RELAY_LIMITS);
 }
 
 static int intake(struct tclient *c, const uint8_t rid[24], unsigned bits)
@@ -292,9 +276,10 @@ int main(void)
 	if (sodium_init() < 0)
 		return 1;
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_intake_and_work, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_intake_quota, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_restart_makes_old_work_stale, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_intake_and_work, setup, it_relay_teardown),
+	    cmocka_unit_test_setup_teardown(test_intake_quota, setup, it_relay_teardown),
+	    cmocka_unit_test_setup_teardown(test_restart_makes_old_work_stale, setup,
+	                                    it_relay_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

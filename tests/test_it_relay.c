@@ -15,24 +15,7 @@
 static int setup(void **state)
 {
 	static struct relayproc r;
-	if (relayproc_init(&r, "delivery_window = 4\nmailbox_max_envelopes = 50\n") != 0 ||
-	    relayproc_start(&r) != 0) {
-		fprintf(stderr, "setup: cannot start the relay in %s\n", r.dir);
-		*state = NULL;
-		return -1;
-	}
-	*state = &r;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct relayproc *r = *state;
-	if (r == NULL)
-		return -1;
-	assert_int_equal(relayproc_stop(r, SIGTERM), 0); /* a clean shutdown exits 0 */
-	relayproc_cleanup(r);
-	return 0;
+	return it_relay_setup(state, &r, "delivery_window = 4\nmailbox_max_envelopes = 50\n");
 }
 
 static void test_ping_and_unknown(void **state)
@@ -504,5 +487,5 @@ int main(void)
 	    cmocka_unit_test_teardown(test_ttl_expiry, ttl_teardown),
 	    cmocka_unit_test(test_logs_identify_no_one_and_reopen),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, it_relay_teardown);
 }

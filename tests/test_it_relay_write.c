@@ -27,42 +27,15 @@
 #define STOP_COUNT   512 /* 8 MiB: more than the relay's output bound and both buffers */
 
 static struct relayproc relay;
-static bool relay_running;
 
 static int setup(void **state)
 {
-	(void)state;
 	char limits[256];
 	snprintf(limits, sizeof(limits),
 	         "handshake_timeout = %d\nidle_timeout = %d\noutput_buffer_max = %d\n"
 	         "delivery_window = %d\n",
 	         HS_TIMEOUT_S, IDLE_S, OUTPUT_MAX, WINDOW);
-	if (relayproc_init(&relay, limits) != 0 || relayproc_start(&relay) != 0) {
-		relayproc_cleanup(&relay);
-		return -1;
-	}
-	relay_running = true;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	(void)state;
-	int rc = relay_running ? relayproc_stop(&relay, SIGTERM) : 0;
-	relayproc_cleanup(&relay);
-	relay_running = false;
-	return rc == 0 ? 0 : -1; /* a clean exit: no sanitizer report in the relay either */
-}
-
-/* Envelope I's body: its number first, then bytes that depend on it. */
-static void make_body(uint8_t *body, uint32_t i)
-{
-	body[0] = (uint8_t)(i >> 24);
-	body[1] = (uint8_t)(i >> 16);
-	body[2] = (uint8_t)(i >> 8);
-	body[3] = (uint8_t)i;
-	for (size_t k = 4; k < BODY_LEN; k++)
-		body[k] = (uint8_t)(i * 131u + k * 7u);
+	return it_relay_setup(state, &relay, limits);
 }
 
 /* A sender on a thread of its own: COUNT envelopes to SID, SEND_WINDOW unanswered at most. */
@@ -84,7 +57,7 @@ static void *sender_run(void *arg)
 	uint32_t sent = 0, answered = 0;
 	while (answered < s->count) {
 		if (sent < s->count && sent - answered < SEND_WINDOW) {
-			make_body(body, sent);
+			it_numbered_body(body, BODY_LEN, sent);
 			struct cairn_msg m = {.type = CAIRN_CMD_SEND,
 			                      .request_id = sent + 1,
 			                      .sender_id = s->sid,
@@ -173,11 +146,9 @@ static void test_slow_reader_gets_everything(void **state)
 			continue; /* an ACK's */
 		assert_int_equal(m.type, CAIRN_REPLY_ENVELOPE);
 		assert_int_equal(m.envelope_len, BODY_LEN);
-		make_body(want, next);
+		it_numbered_body(want, BODY_LEN, next);
 		if (memcmp(m.envelope, want, BODY_LEN) != 0) {
-			uint32_t got = (uint32_t)m.envelope[0] << 24 |
-			               (uint32_t)m.envelope[1] << 16 |
-			               (uint32_t)m.envelope[2] << 8 | m.envelope[3];
+			uint32_t got = it_body_number(m.envelope);
 			pthread_join(flood.thread, NULL);
 			fail_msg("expected envelope %u, got one numbered %u", next, got);
 		}
@@ -250,7 +221,7 @@ static void test_stopped_reader_closed_by_stall(void **state)
 	static uint8_t want[BODY_LEN];
 	assert_int_equal(tclient_recv(&again, &m, 5000), 0);
 	assert_int_equal(m.type, CAIRN_REPLY_ENVELOPE);
-	make_body(want, 0);
+	it_numbered_body(want, BODY_LEN, 0);
 	assert_int_equal(m.envelope_len, BODY_LEN);
 	assert_memory_equal(m.envelope, want, BODY_LEN);
 	tclient_close(&again);
@@ -259,8 +230,10 @@ static void test_stopped_reader_closed_by_stall(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_slow_reader_gets_everything, setup, teardown),
-	    cmocka_unit_test_setup_teardown(test_stopped_reader_closed_by_stall, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_slow_reader_gets_everything, setup,
+	                                    it_relay_teardown),
+	    cmocka_unit_test_setup_teardown(test_stopped_reader_closed_by_stall, setup,
+	                                    it_relay_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -199,7 +199,7 @@ int main(void)
 	if (it_scale_init() != 0)
 		return 1;
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_hostile_at_scale, setup_scale, teardown),
+	    cmocka_unit_test_setup_teardown(test_hostile_at_scale, setup_scale, it_relay_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

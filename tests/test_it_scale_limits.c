@@ -198,8 +198,9 @@ int main(void)
 		return 1;
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_connection_slots_exhausted, setup_limited,
-	                                    teardown),
-	    cmocka_unit_test_setup_teardown(test_handshake_flood, setup_small_replay, teardown),
+	                                    it_relay_teardown),
+	    cmocka_unit_test_setup_teardown(test_handshake_flood, setup_small_replay,
+	                                    it_relay_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -386,25 +386,7 @@ static int setup(void **state)
 	/* The setup creates all the mailboxes on one connection: more than a client's budget. */
 	snprintf(text, sizeof(text), "handshake_timeout = %d\ncreate_burst = %d\n", HS_TIMEOUT,
 	         MAILBOXES);
-	if (relayproc_init(&r, text) != 0 || relayproc_start(&r) != 0) {
-		fprintf(stderr, "setup: cannot start the relay in %s\n", r.dir);
-		relayproc_cleanup(&r);
-		*state = NULL;
-		return -1;
-	}
-	*state = &r;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct relayproc *r = *state;
-	if (r == NULL)
-		return -1;
-	int rc = relayproc_stop(r, SIGTERM);
-	relayproc_cleanup(r);
-	assert_int_equal(rc, 0);
-	return 0;
+	return it_relay_setup(state, &r, text);
 }
 
 static double mean(const long *v, size_t from, size_t to)
@@ -664,7 +646,7 @@ int main(void)
 		return 1;
 	signal(SIGPIPE, SIG_IGN);
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test_setup_teardown(test_soak, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_soak, setup, it_relay_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,23 +14,9 @@
 static int setup(void **state)
 {
 	static struct relayproc r;
-	if (sodium_init() < 0 || relayproc_init(&r, "") != 0 || relayproc_start(&r) != 0) {
-		fprintf(stderr, "setup: cannot start the relay in %s\n", r.dir);
-		*state = NULL;
+	if (sodium_init() < 0)
 		return -1;
-	}
-	*state = &r;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct relayproc *r = *state;
-	if (r == NULL)
-		return -1;
-	assert_int_equal(relayproc_stop(r, SIGTERM), 0);
-	relayproc_cleanup(r);
-	return 0;
+	return it_relay_setup(state, &r, "");
 }
 
 /* Connects C offering per T; returns the cipher the handshake settled on. */
@@ -106,5 +92,5 @@ int main(void)
 	    cmocka_unit_test(test_aes_and_chacha_connections),
 	    cmocka_unit_test(test_chacha_only),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, it_relay_teardown);
 }
