@@ -131,7 +131,8 @@ const struct key_spec config_keys[] = {
     NUM("forward", "per_destination", forward_per_destination, V_COUNT, 1, 1u << 20,
         "FORWARDs waiting for one destination relay; more get 'limit'"),
     NUM("forward", "timeout", forward_timeout_s, V_SECONDS, 1, 3600,
-        "a FORWARD its destination has not answered within this time gets 'unreachable'"),
+        "a FORWARD its destination has not answered within this time gets 'unreachable'; a "
+        "connection whose oldest write waits this long is closed"),
     NUM("forward", "idle", forward_idle_s, V_SECONDS, 1, DAY,
         "a connection to a destination relay unused for this long is closed"),
     /* [metrics]: aggregate Prometheus metrics for this machine only (metrics.h) */
