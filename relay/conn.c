@@ -2,17 +2,16 @@
 /*
  * Connection I/O over the protocol channel (proto/channel.h, responder): accept, read into the
  * relay's one shared buffer (an idle connection holds no read buffer) and feed the channel,
- * hand its events to the command layer or its handshake to the thread pool, write its sealed
- * output batched and without a copy, and the limits that keep a hostile or slow peer from
- * costing more than a bounded amount.
+ * hand its events to the command layer or its handshake to the thread pool (conn_handshake.c),
+ * write its sealed output batched and without a copy, and the limits that keep a hostile or
+ * slow peer from costing more than a bounded amount.
  */
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
-
 #include "cairn/error.h"
 #include "conn.h"
+#include "conn_handshake.h"
 #include "log.h"
 #include "relay.h"
 #include "wsconn.h"
@@ -344,48 +343,6 @@ static void update_read_state(struct conn *c)
 	}
 }
 
-/*
- * Message 1 answered on libuv's thread pool: its X25519 work (~100 µs of the relay's CPU per
- * handshake) would otherwise cap handshakes at what one core does, with every other
- * connection waiting behind it. The loop thread keeps the channel and the replay cache
- * (channel_hello_take and _finish), so only the pure computation crosses threads
- * (channel_hello_respond); the relay's key pair is read-only.
- */
-struct hs_work {
-	uv_work_t req;
-	struct conn *c;
-	struct channel_hello hello;
-	struct storage_job claim; /* Several nodes on one store */
-};
-
-/*
- * With several nodes on one store (docs/SCALING.md 4), a message 1 that passed this
- * node's replay cache is also claimed in the store before message 2 is queued, so that the
- * same message 1 replayed to another node finds it claimed: silence there, as for any failed
- * handshake (PROTOCOL.md 2.2). The store sees a BLAKE2b of the ephemeral key keyed by the
- * relay's private key (which every node shares), never the key. Claims waiting are bounded:
- * past CONN_CLAIMS_MAX a handshake is refused as if the store had failed, so a flood of
- * handshakes costs the storage thread at most this many claims per batch (one INSERT of up
- * to STORE_CLAIM_MAX keys each), whatever the flood. A node alone (node 0) does none of it.
- */
-#define CONN_CLAIMS_MAX 1024
-#define CLAIM_PERSONAL  "cairn-hs-seen-v1" /* 16 bytes: BLAKE2b's personalization */
-
-static bool hs_claims(const struct relay *relay)
-{
-	return relay->cfg->store_node != 0;
-}
-
-static void hs_claim_key(struct hs_work *w, const uint8_t *private_key)
-{
-	_Static_assert(sizeof(CLAIM_PERSONAL) - 1 == crypto_generichash_blake2b_PERSONALBYTES,
-	               "BLAKE2b's personalization is 16 bytes");
-	/* Message 1 carries the initiator's ephemeral key in clear, first. */
-	(void)crypto_generichash_blake2b_salt_personal(
-	    w->claim.claim_key, sizeof(w->claim.claim_key), w->hello.msg1, CAIRN_KEY_LEN,
-	    private_key, CAIRN_KEY_LEN, NULL, (const unsigned char *)CLAIM_PERSONAL);
-}
-
 static void hs_failed(struct conn *c, int rc)
 {
 	/* Section 2.2: whatever failed, stay silent and close at the deadline. */
@@ -394,37 +351,25 @@ static void hs_failed(struct conn *c, int rc)
 	c->state = CONN_FAILED;
 }
 
-static void hs_work_run(uv_work_t *req)
-{
-	struct hs_work *w = req->data;
-	struct relay *relay = w->c->relay;
-	if (channel_hello_respond(&w->hello, relay->private_key, relay->public_key) == 0 &&
-	    hs_claims(relay) && w->hello.len1 >= CAIRN_KEY_LEN)
-		hs_claim_key(w, relay->private_key);
-}
-
 static void run_events(struct conn *c);
 
-static void hs_free(struct hs_work *w)
+/* The handshake's view of a connection (conn_handshake.h), which answers message 1 on the
+ * thread pool. */
+static bool hs_waiting(const void *owner)
 {
-	struct conn *c = w->c;
-	sodium_memzero(w, sizeof(*w));
-	free(w);
-	conn_unref(c);
+	return ((const struct conn *)owner)->state == CONN_HANDSHAKING;
 }
 
-/* Completes C's handshake with W, checked against CACHE (NULL: checked already), and frees
- * W. */
-static void hs_complete(struct hs_work *w, struct replay_cache *cache)
+/* C's handshake ended (RC): C opens, or stays silent until the deadline. */
+static void hs_done(void *owner, int rc)
 {
-	struct conn *c = w->c;
+	struct conn *c = owner;
 	struct relay *relay = c->relay;
-	int rc = channel_hello_finish(&c->ch, &w->hello, cache);
 	if (rc != 0) {
 		hs_failed(c, rc);
 		/* Read and discard until the deadline, as after any failure (PROTOCOL.md 2.2). */
 		update_read_state(c);
-		goto out;
+		return;
 	}
 	unopened_remove(c);
 	relay->stats.handshakes_accepted++;
@@ -433,112 +378,33 @@ static void hs_complete(struct hs_work *w, struct replay_cache *cache)
 	run_events(c); /* CHANNEL_EV_OPEN: nothing to do but take it */
 	want_flush(c); /* message 2 */
 	update_read_state(c);
-out:
-	hs_free(w);
 }
 
-/* A claim that failed for the store, or was not taken: silence (fail closed). */
-static void hs_claim_failed(struct relay *relay, bool store)
+/* A reference on the connection OWNER, for the handshake's work and the WebSocket filter. */
+static void owner_hold(void *owner)
 {
-	relay->stats.handshake_claims_failed++;
-	if (store && !relay->claims_failing)
-		log_warn("handshake claims are failing: the store cannot take them (handshakes"
-		         " get no answer until it can)");
-	relay->claims_failing = relay->claims_failing || store;
+	conn_ref(owner);
 }
 
-static void hs_claim_done(struct storage_job *job)
+static void owner_release(void *owner)
 {
-	struct hs_work *w = job->data;
-	struct conn *c = w->c;
-	struct relay *relay = c->relay;
-	relay->claims_pending--;
-	if (job->status != 0)
-		hs_claim_failed(relay, true);
-	else if (relay->claims_failing) {
-		relay->claims_failing = false;
-		log_warn("handshake claims work again");
-	}
-	if (c->state != CONN_HANDSHAKING) { /* closed or failed meanwhile */
-		hs_free(w);
-		return;
-	}
-	if (job->status != 0 || !job->claim_fresh)
-		w->hello.rc = CAIRN_EREPLAY; /* answered like any replay: silence */
-	hs_complete(w, NULL);
+	conn_unref(owner);
 }
 
-/*
- * Checks W's message 1 against this node's replay cache and hands its claim to the
- * storage thread. Returns 0 (W now belongs to the claim), or the handshake's error.
- */
-static int hs_claim(struct hs_work *w)
-{
-	struct relay *relay = w->c->relay;
-	int rc = replay_cache_add(relay->replay, w->hello.msg1, w->hello.now);
-	if (rc != 0)
-		return rc;
-	if (relay->claims_pending >= CONN_CLAIMS_MAX || relay->storage == NULL) {
-		hs_claim_failed(relay, false);
-		return CAIRN_EFULL;
-	}
-	/* W came from malloc: the job starts zeroed but for its key (hs_work_run). */
-	uint8_t key[sizeof(w->claim.claim_key)];
-	memcpy(key, w->claim.claim_key, sizeof(key));
-	memset(&w->claim, 0, sizeof(w->claim));
-	memcpy(w->claim.claim_key, key, sizeof(key));
-	w->claim.kind = STORAGE_CLAIM;
-	/* Past the end of the clock window (PROTOCOL.md 2.2) on any node whose clock is
-	 * within it of this one's: the message cannot be accepted anywhere later. */
-	w->claim.claim_until = (int64_t)w->hello.now + 2 * CAIRN_HELLO_WINDOW_S;
-	w->claim.done = hs_claim_done;
-	w->claim.data = w;
-	relay->claims_pending++;
-	storage_submit(relay->storage, &w->claim);
-	return 0;
-}
+static const struct conn_handshake_ops hs_ops = {
+    .waiting = hs_waiting,
+    .done = hs_done,
+    .hold = owner_hold,
+    .release = owner_release,
+};
 
-static void hs_work_done(uv_work_t *req, int status)
-{
-	struct hs_work *w = req->data;
-	struct conn *c = w->c;
-	struct relay *relay = c->relay;
-	/* Closed, or failed (bytes after message 1), while the work ran: nothing to do. */
-	if (status != 0 || c->state != CONN_HANDSHAKING) {
-		hs_free(w);
-		return;
-	}
-	if (!hs_claims(relay) || w->hello.rc != 0) {
-		hs_complete(w, relay->replay);
-		return;
-	}
-	int rc = hs_claim(w);
-	if (rc == 0)
-		return;
-	w->hello.rc = rc;
-	hs_complete(w, NULL);
-}
-
-/* Message 1 arrived (CHANNEL_EV_HELLO): hands it to the thread pool. Reading goes on: bytes
- * before message 2 fail the handshake (run_events), and the work's result is then dropped. */
+/* Message 1 arrived (CHANNEL_EV_HELLO): hands it to the thread pool (conn_handshake.c). */
 static int start_handshake(struct conn *c)
 {
-	struct hs_work *w = malloc(sizeof(*w));
-	if (w == NULL)
-		return CAIRN_ENOMEM;
-	w->req.data = w;
-	w->c = c;
-	int rc = channel_hello_take(&c->ch, &w->hello);
-	if (rc == 0 && uv_queue_work(c->relay->loop, &w->req, hs_work_run, hs_work_done) != 0)
-		rc = CAIRN_ENOMEM;
-	if (rc != 0) {
-		sodium_memzero(w, sizeof(*w));
-		free(w);
-		return rc;
-	}
-	conn_ref(c);
-	c->state = CONN_HANDSHAKING;
-	return 0;
+	int rc = conn_handshake_start(c->relay, &c->ch, &hs_ops, c);
+	if (rc == 0)
+		c->state = CONN_HANDSHAKING;
+	return rc;
 }
 
 /*
@@ -772,22 +638,12 @@ static bool ws_closing(const void *owner)
 	return ((const struct conn *)owner)->state == CONN_CLOSING;
 }
 
-static void ws_hold(void *owner)
-{
-	conn_ref(owner);
-}
-
-static void ws_release(void *owner)
-{
-	conn_unref(owner);
-}
-
 static const struct wsconn_ops ws_ops = {
     .input = ws_input,
     .close = ws_close,
     .closing = ws_closing,
-    .hold = ws_hold,
-    .release = ws_release,
+    .hold = owner_hold,
+    .release = owner_release,
 };
 
 void conn_accept(struct relay *relay, uv_tcp_t *listener)
