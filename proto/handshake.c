@@ -244,8 +244,11 @@ void cairn_session_wipe(struct cairn_session *session)
 
 /*
  * Each generation is an open-addressing table of 64-bit fingerprints (0 marks an empty slot),
- * kept at most half full so linear probes stay short. It starts small and doubles as keys
- * arrive, up to twice its capacity, so the memory follows the handshakes actually seen in the
+ * kept at most three quarters full: a miss, which every new handshake is (twice, one per
+ * generation), probes 8.5 slots on average there (2.5 at half full), one or two cache lines,
+ * and the memory is half of a half-full table's at the same count (the relay's idle memory per
+ * connection counts it, docs/PERFORMANCE.md). It starts small and doubles as keys arrive, up
+ * to 4/3 of its capacity, so the memory follows the handshakes actually seen in the
  * window rather than the largest number allowed (16 MiB per generation at the default 2^20).
  * Fingerprints are SipHash under a key drawn at creation: a peer cannot aim ephemeral keys at
  * one probe chain.
@@ -261,7 +264,7 @@ struct replay_generation {
 struct replay_cache {
 	uint8_t key[crypto_shorthash_KEYBYTES];
 	size_t capacity;  /* entries per generation */
-	size_t slots_max; /* the smallest power of two >= 2 * capacity */
+	size_t slots_max; /* the smallest power of two >= 4/3 * capacity */
 	uint64_t started; /* when the current generation began */
 	bool clock_set;
 	struct replay_generation cur, prev;
@@ -312,7 +315,7 @@ struct replay_cache *replay_cache_new(size_t capacity)
 	if (c == NULL)
 		return NULL;
 	c->slots_max = 1;
-	while (c->slots_max < 2 * capacity)
+	while (3 * c->slots_max < 4 * capacity)
 		c->slots_max <<= 1;
 	size_t first = c->slots_max < REPLAY_SLOTS_MIN ? c->slots_max : REPLAY_SLOTS_MIN;
 	if (generation_reset(&c->cur, first) != 0 || generation_reset(&c->prev, first) != 0) {
@@ -370,6 +373,11 @@ static void replay_rotate(struct replay_cache *c, uint64_t now)
 	c->started = now;
 }
 
+size_t replay_cache_slots(const struct replay_cache *cache)
+{
+	return cache->cur.mask + 1;
+}
+
 int replay_cache_add(struct replay_cache *cache, const uint8_t key[static CAIRN_KEY_LEN],
                      uint64_t now)
 {
@@ -402,8 +410,8 @@ int replay_cache_add(struct replay_cache *cache, const uint8_t key[static CAIRN_
 		g = &cache->cur;
 		slot = generation_find(g, fp);
 	}
-	if (2 * (g->count + 1) > g->mask + 1) {
-		/* Growing is bounded by slots_max >= 2 * capacity; failing to grow refuses the
+	if (4 * (g->count + 1) > 3 * (g->mask + 1)) {
+		/* Growing is bounded by slots_max >= 4/3 * capacity; failing to grow refuses the
 		 * handshake rather than overfilling the table. */
 		if (g->mask + 1 >= cache->slots_max || generation_grow(g) != 0)
 			return CAIRN_EFULL;

@@ -109,5 +109,7 @@ void replay_cache_free(struct replay_cache *cache);
  * forgetting the older one; CAIRN_EFULL only if memory for a growing table cannot be had. */
 CAIRN_WARN_UNUSED int replay_cache_add(struct replay_cache *cache,
 				       const uint8_t key[static CAIRN_KEY_LEN], uint64_t now);
+/* The slots of the current generation's table (8 bytes each): at least 4/3 of its keys. */
+size_t replay_cache_slots(const struct replay_cache *cache);
 
 #endif

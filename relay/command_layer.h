@@ -36,6 +36,24 @@ struct sealed_slot {
 	uint8_t k_rep[CAIRN_KEY_LEN];
 };
 
+/* A connection's group log reads in progress (logcmd.c, logread.c), a block of its own: made
+ * with its first read and freed once it has no read and no read batch out, so that a
+ * connection that reads no log (most: an idle one) holds none of it. Its capacity is implied
+ * by LEN (grow_block). */
+struct peer_reads {
+	uint32_t len;
+	uint32_t waiting; /* of them, waiting for the relay's read batches: read no more */
+	uint32_t batches; /* log read batches out for its reads, ended ones' included */
+	struct log_reader *r[];
+};
+
+/* A connection's forwarded commands whose reply waits to be sealed (peer.c), LEN of them; the
+ * block stays until the connection's memory goes (peer_seal_free). */
+struct peer_seals {
+	uint32_t len;
+	struct sealed_slot slot[];
+};
+
 /*
  * The command layer's state of one connection (port.h): what it may manage and what it is
  * subscribed to. Lives as long as the connection's memory (the handler's open to free), so a
@@ -51,10 +69,10 @@ struct peer {
 	 * manage one mailbox, and an array of their own would cost a malloc chunk each. */
 	uint64_t authed_one;
 	struct mailbox *subs_one;
-	struct log_reader **reads; /* group log reads in progress (logcmd.c) */
+	struct peer_reads *reads; /* NULL while it reads no group log */
 	/* Forwarded commands run under their FORWARDED's request id: their OK or ERROR is
-	 * sealed into SEALED (peer_reply). At most inflight_requests + 1. */
-	struct sealed_slot *sealed;
+	 * sealed into SEALED (peer_reply). At most inflight_requests + 1. NULL before the first. */
+	struct peer_seals *sealed;
 	/* While forwarded.c runs a BUNDLED opened from a bundle item: the seal's E (borrowed).
 	 * A BUNDLED that arrives without it came outside a seal: `bad request` (5.12). */
 	const uint8_t *bundle_e;
@@ -62,14 +80,14 @@ struct peer {
 	uint32_t inflight;              /* requests waiting for the storage thread */
 	uint32_t authed_len;
 	uint32_t subs_len;
-	uint32_t reads_len;
-	uint32_t reads_waiting; /* of them, waiting for the relay's read batches: read no more */
-	uint32_t read_batches;  /* log read batches out for its reads, ended ones' included */
-	uint32_t forwards;      /* FORWARDs of this connection waiting for their destination */
-	/* Sealed slots in use (at most inflight_requests + 1 <= 2^20 + 1), and whether the
-	 * connection is open: one word (a relay holds one struct per connection). */
-	uint32_t sealed_len : 31;
+	/* FORWARDs of this connection waiting for their destination (at most [forward]
+	 * per_connection <= 65,536), whether the connection is open, and whether a read of
+	 * READS waits for the relay's read batches (reads->waiting > 0: read no more): one word,
+	 * so that struct peer is 120 bytes, a 128-byte malloc chunk (a relay holds one per
+	 * connection, docs/PERFORMANCE.md). */
+	uint32_t forwards : 30;
 	uint32_t open : 1;
+	uint32_t reads_waiting : 1;
 };
 
 /* A storage job for a request that is not an envelope's own write. */
@@ -108,6 +126,9 @@ int grow_array(void **array, size_t elem, uint32_t len, uint32_t max);
 /* The same for an array that starts in ONE, one element of the caller's own struct, until it
  * holds two. */
 int grow_array_from(void **array, const void *one, size_t elem, uint32_t len, uint32_t max);
+/* The same for a block of HEAD bytes followed by its array (struct peer_reads, peer_seals):
+ * made, its head zeroed, when *BLOCK is NULL. */
+int grow_block(void **block, size_t head, size_t elem, uint32_t len, uint32_t max);
 
 /* A request for P (holding it, NULL for the relay's own) whose job calls DONE; NULL when out
  * of memory. request_finish answers P with OK or a storage error and frees R; request_done is

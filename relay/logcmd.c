@@ -12,6 +12,7 @@
  * "No such log" and "wrong credential" (or delete secret) share one reply and one code path,
  * with the same hash and compare, as SEND does (5.5).
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -361,24 +362,31 @@ static void cmd_log_read(struct peer *p, const struct cairn_msg *m)
 		peer_reply_error(p, m->request_id, CAIRN_EDENIED);
 		return;
 	}
-	struct log_reader *old = NULL;
-	for (uint32_t i = 0; i < p->reads_len && old == NULL; i++)
-		if (p->reads[i]->log == log)
-			old = p->reads[i];
+	uint32_t len = p->reads != NULL ? p->reads->len : 0, at = 0;
+	while (at < len && p->reads->r[at]->log != log)
+		at++;
+	struct log_reader *old = at < len ? p->reads->r[at] : NULL;
 	uint32_t max = relay->cfg->logs_per_connection;
-	if (old == NULL && p->reads_len >= max) {
+	if (old == NULL && len >= max) {
 		peer_reply_error(p, m->request_id, CAIRN_ELIMIT);
 		return;
 	}
 	struct log_reader *r = calloc(1, sizeof(*r));
-	if (r == NULL || (old == NULL && grow_array((void **)&p->reads, sizeof(*p->reads),
-	                                            p->reads_len, max) != 0)) {
+	if (r == NULL ||
+	    (old == NULL && grow_block((void **)&p->reads, offsetof(struct peer_reads, r),
+	                               sizeof(p->reads->r[0]), len, max) != 0)) {
 		free(r);
 		peer_reply_error(p, m->request_id, CAIRN_ESTORAGE);
 		return;
 	}
-	if (old != NULL)
-		logread_reader_end(old, -CAIRN_ELIMIT); /* a second read ends the first (5.9) */
+	/* A second read ends the first (5.9) and takes its place, so that P's reads are never
+	 * none meanwhile (which would free them: logread_reader_end). */
+	if (old != NULL) {
+		p->reads->r[at] = r;
+		logread_reader_end(old, -CAIRN_ELIMIT);
+	} else {
+		p->reads->r[p->reads->len++] = r;
+	}
 	r->relay = relay;
 	r->log = log;
 	r->peer = p;
@@ -389,7 +397,6 @@ static void cmd_log_read(struct peer *p, const struct cairn_msg *m)
 	if (r->next != NULL)
 		r->next->prev = r;
 	log->readers = r;
-	p->reads[p->reads_len++] = r;
 	log_touch(relay, log);
 	/* Alone, next_seq counts the appends being written; so does first_seq, so that no entry
 	 * this read is sent has a seq below it (a reader takes seqs below it for expired ones).
@@ -439,15 +446,15 @@ bool logs_command(struct peer *p, const struct cairn_msg *m)
 
 void logs_peer_closed(struct peer *p)
 {
-	while (p->reads_len > 0)
-		logread_reader_end(p->reads[p->reads_len - 1], -1);
+	while (p->reads != NULL && p->reads->len > 0)
+		logread_reader_end(p->reads->r[p->reads->len - 1], -1);
 }
 
 void logs_shutdown(struct relay *relay)
 {
 	for (struct peer *p = relay->peers; p != NULL; p = p->next)
-		while (p->reads_len > 0)
-			logread_reader_end(p->reads[p->reads_len - 1], -CAIRN_ESHUTDOWN);
+		while (p->reads != NULL && p->reads->len > 0)
+			logread_reader_end(p->reads->r[p->reads->len - 1], -CAIRN_ESHUTDOWN);
 	log_registry_free(&relay->logs);
 }
 

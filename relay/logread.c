@@ -41,7 +41,8 @@ static void wait_for_batch(struct log_reader *r)
 	if (r->waiting)
 		return;
 	r->waiting = true;
-	r->peer->reads_waiting++;
+	r->peer->reads->waiting++;
+	r->peer->reads_waiting = 1;
 	r->wait_prev = reg->wait_tail;
 	r->wait_next = NULL;
 	if (reg->wait_tail != NULL)
@@ -66,7 +67,17 @@ static void stop_waiting(struct log_reader *r)
 		reg->wait_tail = r->wait_prev;
 	r->wait_prev = r->wait_next = NULL;
 	r->waiting = false;
-	r->peer->reads_waiting--;
+	r->peer->reads->waiting--;
+	r->peer->reads_waiting = r->peer->reads->waiting > 0;
+}
+
+/* P's reads go once it has none and none of their batches is out. */
+static void reads_trim(struct peer *p)
+{
+	if (p->reads != NULL && p->reads->len == 0 && p->reads->batches == 0) {
+		free(p->reads);
+		p->reads = NULL;
+	}
 }
 
 static void reader_free(struct log_reader *r)
@@ -95,12 +106,13 @@ void logread_reader_end(struct log_reader *r, int code)
 		log->readers = r->next;
 	if (r->next != NULL)
 		r->next->prev = r->prev;
-	for (uint32_t i = 0; i < p->reads_len; i++) {
-		if (p->reads[i] == r) {
-			p->reads[i] = p->reads[--p->reads_len];
+	for (uint32_t i = 0; i < p->reads->len; i++) {
+		if (p->reads->r[i] == r) {
+			p->reads->r[i] = p->reads->r[--p->reads->len];
 			break;
 		}
 	}
+	reads_trim(p);
 	r->log = NULL;
 	if (r->batch == NULL)
 		reader_free(r);
@@ -160,7 +172,7 @@ void logread_reader_pump(struct log_reader *r)
 	 * peer that ends its read with a new one of the same log, over and over, would otherwise
 	 * have a batch out for each (up to the relay's whole log_read_batches). The connection's
 	 * next batch back pumps this one again (on_batch_done). */
-	if (r->peer->read_batches >= relay->cfg->logs_per_connection)
+	if (r->peer->reads->batches >= relay->cfg->logs_per_connection)
 		return;
 	if (r->waiting || relay->logs.batches_out >= relay->cfg->log_read_batches) {
 		wait_for_batch(r); /* wake_readers pumps it again, in its turn */
@@ -190,7 +202,7 @@ void logread_reader_pump(struct log_reader *r)
 	 * on the connection keeps it (not peer_hold: a read is no request in flight, and must
 	 * not take the connection's inflight_requests). */
 	relay->port->ref(b->peer->conn);
-	b->peer->read_batches++;
+	b->peer->reads->batches++;
 	b->job.kind = STORAGE_READ_ENTRIES;
 	b->job.read_ids = b->ids;
 	b->job.n_read = b->n;
@@ -221,7 +233,7 @@ static void on_batch_done(struct storage_job *job)
 	int status = job->status;
 	r->batch = NULL;
 	r->relay->logs.batches_out--;
-	p->read_batches--;
+	p->reads->batches--;
 	wake_readers(r->relay); /* before R asks again: the others' turn first */
 	if (r->log == NULL) { /* ended meanwhile */
 		free(body);
@@ -256,6 +268,7 @@ static void on_batch_done(struct storage_job *job)
 			                                                : -CAIRN_ESTORAGE);
 		}
 	}
+	reads_trim(p); /* R ended, and this was P's last batch */
 	/* R (if it goes on) and any read of P's that waited for one of P's batches. */
 	logs_peer_drained(p);
 	p->relay->port->unref(p->conn); /* may free P */
@@ -264,7 +277,7 @@ static void on_batch_done(struct storage_job *job)
 void logs_peer_drained(struct peer *p)
 {
 	/* Backwards: a read that ends takes the last one's place, already seen. */
-	for (uint32_t i = p->reads_len; i > 0; i--)
-		if (i - 1 < p->reads_len)
-			logread_reader_pump(p->reads[i - 1]);
+	for (uint32_t i = p->reads != NULL ? p->reads->len : 0; i > 0; i--)
+		if (p->reads != NULL && i - 1 < p->reads->len)
+			logread_reader_pump(p->reads->r[i - 1]);
 }

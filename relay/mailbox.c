@@ -20,6 +20,9 @@
  * short compares while the three tables cost 12 to 24 bytes a mailbox (at one, 24 to 48: a
  * good part of what an idle connection costs the relay; docs/PERFORMANCE.md). */
 #define MAX_LOAD 2
+/* Idle memory per connection counts it (docs/PERFORMANCE.md): 232 bytes, a 240-byte chunk. */
+_Static_assert(sizeof(void *) != 8 || sizeof(struct mailbox) <= 232, "struct mailbox grew");
+
 #define INITIAL_QUEUE   8
 /* Tombstones allowed beyond the live count before a compaction: keeps a small mailbox from
  * compacting on every other ack. */
@@ -231,14 +234,14 @@ struct mailbox *mailbox_by_store_id(const struct mailbox_index *ix, uint64_t id)
 
 struct pending *mailbox_at(const struct mailbox *mb, size_t i)
 {
-	return &mb->q[(mb->q_head + i) & (mb->q_cap - 1)];
+	return &mb->q[(mb->q_head + i) & (mailbox_q_cap(mb) - 1)];
 }
 
 /* Moves the ring to a new array of NCAP entries (a power of two >= q_len), head at 0. */
 static int requeue(struct mailbox *mb, size_t ncap)
 {
 	struct pending *nq = NULL;
-	if (ncap > UINT32_MAX) /* positions are 32-bit; no mailbox's limit comes near */
+	if (ncap > MAILBOX_QUEUE_MAX) /* no mailbox's limit comes near */
 		return CAIRN_ENOMEM;
 	if (ncap > 0 && (nq = malloc(ncap * sizeof(*nq))) == NULL)
 		return CAIRN_ENOMEM;
@@ -246,7 +249,9 @@ static int requeue(struct mailbox *mb, size_t ncap)
 		nq[i] = *mailbox_at(mb, i);
 	free(mb->q);
 	mb->q = nq;
-	mb->q_cap = (uint32_t)ncap;
+	mb->q_shift = 0;
+	while (((size_t)1 << mb->q_shift) < ncap)
+		mb->q_shift++;
 	mb->q_head = 0;
 	return 0;
 }
@@ -254,10 +259,10 @@ static int requeue(struct mailbox *mb, size_t ncap)
 int mailbox_push(struct mailbox_index *ix, struct mailbox *mb, uint64_t id, uint32_t len,
                  struct envelope *env)
 {
-	if (mb->q_len == mb->q_cap &&
-	    requeue(mb, mb->q_cap ? (size_t)mb->q_cap * 2 : INITIAL_QUEUE) != 0)
+	size_t cap = mailbox_q_cap(mb);
+	if (mb->q_len == cap && requeue(mb, cap ? cap * 2 : INITIAL_QUEUE) != 0)
 		return CAIRN_ENOMEM;
-	struct pending *p = &mb->q[(mb->q_head + mb->q_len) & (mb->q_cap - 1)];
+	struct pending *p = mailbox_at(mb, mb->q_len);
 	p->id = id;
 	p->len = len;
 	p->acked = false;
@@ -313,7 +318,7 @@ long mailbox_find(const struct mailbox *mb, uint64_t id)
 /* Gives memory back once the ring is at most a quarter full. */
 static void maybe_shrink(struct mailbox *mb)
 {
-	if (mb->q_cap <= INITIAL_QUEUE || (size_t)mb->q_len * 4 > mb->q_cap)
+	if (mailbox_q_cap(mb) <= INITIAL_QUEUE || (size_t)mb->q_len * 4 > mailbox_q_cap(mb))
 		return;
 	size_t ncap = INITIAL_QUEUE;
 	while (ncap < (size_t)mb->q_len * 2)
@@ -326,7 +331,7 @@ static void maybe_shrink(struct mailbox *mb)
 static void trim_front(struct mailbox *mb)
 {
 	while (mb->q_len > 0 && mailbox_at(mb, 0)->acked) {
-		mb->q_head = (mb->q_head + 1) & (mb->q_cap - 1);
+		mb->q_head = (mb->q_head + 1) & (mailbox_q_cap(mb) - 1);
 		mb->q_len--;
 		if (mb->cursor > 0)
 			mb->cursor--;

@@ -42,7 +42,12 @@ struct mailbox {
 	uint64_t bytes; /* their total size */
 	/* Delivery. */
 	struct peer *subscriber; /* the subscribed connection's command state */
-	uint32_t q_head, q_len, q_cap; /* q_cap is a power of two */
+	/* The ring's head, and its capacity's log2 (mailbox_q_cap): one word, so that struct
+	 * mailbox is 232 bytes, a 240-byte malloc chunk (a 27-bit head bounds the capacity at
+	 * MAILBOX_QUEUE_MAX, four times what the largest mailbox_max_envelopes needs). */
+	uint32_t q_head : 27;
+	uint32_t q_shift : 5;
+	uint32_t q_len;
 	uint32_t count;                /* live (not acked) envelopes */
 	uint32_t sub_rid;
 	uint32_t cursor; /* offset from q_head of the next envelope to deliver */
@@ -52,6 +57,15 @@ struct mailbox {
 	 * as the subscriber has shown it takes what it is sent (delivery.c within_reach). */
 	uint32_t acks;
 };
+
+/* Entries a mailbox's ring holds at most: its head is a 27-bit offset. */
+#define MAILBOX_QUEUE_MAX ((size_t)1 << 27)
+
+/* The ring's capacity: 0 before the first envelope, else a power of two. */
+static inline uint32_t mailbox_q_cap(const struct mailbox *mb)
+{
+	return mb->q != NULL ? (uint32_t)1 << mb->q_shift : 0;
+}
 
 struct mailbox_index {
 	struct mailbox **by_recipient, **by_sender, **by_store_id;

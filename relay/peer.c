@@ -4,6 +4,7 @@
  * relay's port (port.h); a request that waits for the store holds its connection; which
  * mailboxes a connection may manage; the sealing of a forwarded command's reply (5.11).
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,11 +16,14 @@
 #include "port.h"
 #include "relay.h"
 
+/* Idle memory per connection counts it (docs/PERFORMANCE.md): 120 bytes, a 128-byte chunk. */
+_Static_assert(sizeof(void *) != 8 || sizeof(struct peer) <= 120, "struct peer grew");
+
 /* The waiting slot for REQUEST_ID, or -1. */
 static long seal_find(const struct peer *p, uint32_t request_id)
 {
-	for (uint32_t i = 0; i < p->sealed_len; i++)
-		if (p->sealed[i].request_id == request_id)
+	for (uint32_t i = 0; p->sealed != NULL && i < p->sealed->len; i++)
+		if (p->sealed->slot[i].request_id == request_id)
 			return (long)i;
 	return -1;
 }
@@ -31,9 +35,10 @@ static long seal_find(const struct peer *p, uint32_t request_id)
  */
 static void seal_reply(struct peer *p, long i, const struct cairn_msg *m)
 {
-	struct sealed_slot slot = p->sealed[i];
-	p->sealed[i] = p->sealed[--p->sealed_len];
-	sodium_memzero(&p->sealed[p->sealed_len], sizeof(slot));
+	struct peer_seals *s = p->sealed;
+	struct sealed_slot slot = s->slot[i];
+	s->slot[i] = s->slot[--s->len];
+	sodium_memzero(&s->slot[s->len], sizeof(slot));
 
 	struct cairn_msg inner = *m;
 	inner.request_id = 0;
@@ -55,7 +60,8 @@ static void seal_reply(struct peer *p, long i, const struct cairn_msg *m)
 void peer_reply(struct peer *p, const struct cairn_msg *m)
 {
 	/* Only a command's final reply is sealed: ENVELOPE and END name subscriptions. */
-	if (p->sealed_len > 0 && (m->type == CAIRN_REPLY_OK || m->type == CAIRN_REPLY_ERROR)) {
+	if (p->sealed != NULL && p->sealed->len > 0 &&
+	    (m->type == CAIRN_REPLY_OK || m->type == CAIRN_REPLY_ERROR)) {
 		long i = seal_find(p, m->request_id);
 		if (i >= 0) {
 			seal_reply(p, i, m);
@@ -68,23 +74,25 @@ void peer_reply(struct peer *p, const struct cairn_msg *m)
 int peer_seal_next(struct peer *p, uint32_t request_id, const uint8_t k_rep[static CAIRN_KEY_LEN])
 {
 	uint32_t max = p->relay->cfg->inflight_requests + 1;
-	if (p->sealed_len >= max || seal_find(p, request_id) >= 0)
+	uint32_t len = p->sealed != NULL ? p->sealed->len : 0;
+	if (len >= max || seal_find(p, request_id) >= 0)
 		return CAIRN_ELIMIT;
-	if (grow_array((void **)&p->sealed, sizeof(*p->sealed), p->sealed_len, max) != 0)
+	if (grow_block((void **)&p->sealed, offsetof(struct peer_seals, slot),
+	               sizeof(p->sealed->slot[0]), len, max) != 0)
 		return CAIRN_ENOMEM;
-	p->sealed[p->sealed_len].request_id = request_id;
-	memcpy(p->sealed[p->sealed_len].k_rep, k_rep, CAIRN_KEY_LEN);
-	p->sealed_len++;
+	struct sealed_slot *slot = &p->sealed->slot[p->sealed->len++];
+	slot->request_id = request_id;
+	memcpy(slot->k_rep, k_rep, CAIRN_KEY_LEN);
 	return 0;
 }
 
 void peer_seal_free(struct peer *p)
 {
 	if (p->sealed != NULL)
-		sodium_memzero(p->sealed, (size_t)p->sealed_len * sizeof(*p->sealed));
+		sodium_memzero(p->sealed->slot,
+		               (size_t)p->sealed->len * sizeof(p->sealed->slot[0]));
 	free(p->sealed);
 	p->sealed = NULL;
-	p->sealed_len = 0;
 }
 
 void peer_reply_ok(struct peer *p, uint32_t request_id)
@@ -164,7 +172,7 @@ void relay_submit(struct relay *relay, struct storage_job *job)
  * pay for three, not for the limit, and three pointers fill glibc's smallest chunk (32 bytes,
  * 24 usable). While *ARRAY points to ONE (not NULL), its capacity is one, in the caller's
  * own struct: it moves to the heap when a second element comes. Returns 0 or CAIRN_ENOMEM. */
-int grow_array_from(void **array, const void *one, size_t elem, uint32_t len, uint32_t max)
+static int grow(void **array, const void *one, size_t head, size_t elem, uint32_t len, uint32_t max)
 {
 	bool in_one = one != NULL && *array == one;
 	/* Capacity doubles from 3 each time LEN reaches it, so it is implied by LEN. */
@@ -173,18 +181,30 @@ int grow_array_from(void **array, const void *one, size_t elem, uint32_t len, ui
 	size_t cap = len <= 1 ? 3 : (size_t)len * 2;
 	if (cap > max)
 		cap = max;
-	void *q = in_one ? malloc(cap * elem) : realloc(*array, cap * elem);
+	void *q = in_one ? malloc(head + cap * elem) : realloc(*array, head + cap * elem);
 	if (q == NULL)
 		return CAIRN_ENOMEM;
 	if (in_one)
 		memcpy(q, one, (size_t)len * elem);
+	else if (*array == NULL)
+		memset(q, 0, head);
 	*array = q;
 	return 0;
 }
 
+int grow_array_from(void **array, const void *one, size_t elem, uint32_t len, uint32_t max)
+{
+	return grow(array, one, 0, elem, len, max);
+}
+
 int grow_array(void **array, size_t elem, uint32_t len, uint32_t max)
 {
-	return grow_array_from(array, NULL, elem, len, max);
+	return grow(array, NULL, 0, elem, len, max);
+}
+
+int grow_block(void **block, size_t head, size_t elem, uint32_t len, uint32_t max)
+{
+	return grow(block, NULL, head, elem, len, max);
 }
 
 /* Whether P may manage mailbox STORE_ID. */

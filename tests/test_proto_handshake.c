@@ -516,13 +516,18 @@ static void test_replay_cache_memory(void **state)
 	assert_int_equal(replay_cache_add(c, key, t0 + 2 * WIN - 1), CAIRN_EREPLAY);
 	replay_cache_free(c);
 
-	/* Tables grow from a small start as keys arrive (here 1024 slots to 16384) and keep every
-	 * key through each doubling and through the early rotation a full generation causes. */
+	/* Tables grow from a small start as keys arrive (here 1024 slots to 8192) and keep every
+	 * key through each doubling and through the early rotation a full generation causes. A
+	 * table doubles only past three quarters full: 768 keys in 1024 slots, 769 in 2048. */
 	c = replay_cache_new(5000);
+	assert_int_equal(replay_cache_slots(c), 1024);
 	for (unsigned i = 0; i < 5000; i++) {
 		key_n(key, i);
 		assert_int_equal(replay_cache_add(c, key, t0), 0);
+		if (i + 1 == 768 || i + 1 == 769)
+			assert_int_equal(replay_cache_slots(c), i + 1 == 768 ? 1024 : 2048);
 	}
+	assert_int_equal(replay_cache_slots(c), 8192); /* 4/3 of 5000 is 6667 */
 	key_n(key, 5000);
 	assert_int_equal(replay_cache_add(c, key, t0), 0);
 	for (unsigned i = 0; i <= 5000; i++) {
