@@ -26,7 +26,11 @@
 #define MORE_CHECKED   400
 #define BATCH          250  /* connections set up together (one group commit) */
 #define BOUND          1150 /* bytes of relay RSS per idle subscribed connection (~1,000 to 1,050) */
-#define FIRST_BOUND    1150 /* the same from the relay's start to FIRST_MEASURED (~1,100) */
+/* The same from the relay's start to FIRST_MEASURED: ~1,100 (1,095 to 1,104 in four runs);
+ * session 14's relay measured 1,157 to 1,207 in its own eight runs, a spread of 50 B, which
+ * this bound leaves room for: it guards against a regression of ~70 B, not against every
+ * step back to session 14 (1,157 to 1,163 here). */
+#define FIRST_BOUND    1170
 
 static struct relayproc relay;
 static int *held; /* the test's ends of the idle connections (their keys are gone) */
