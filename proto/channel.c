@@ -37,10 +37,18 @@ static int buf_reserve(struct channel_buf *b, size_t extra)
 
 void channel_buf_free(struct channel_buf *b)
 {
-	if (b->data != NULL)
-		sodium_memzero(b->data, b->cap);
 	free(b->data);
 	memset(b, 0, sizeof(*b));
+}
+
+/* Frees a buffer that has held plaintext (the open frame's content, the batch), wiped first:
+ * its whole capacity, since a message may have been decoded from or encoded into any of it.
+ * The output and the caller's buffers hold only sealed bytes and are freed unwiped. */
+static void plain_buf_free(struct channel_buf *b)
+{
+	if (b->data != NULL)
+		sodium_memzero(b->data, b->cap);
+	channel_buf_free(b);
 }
 
 /* CH's buffers, allocated on first use: NULL when out of memory. */
@@ -220,8 +228,8 @@ void channel_free(struct channel *ch)
 	cairn_session_wipe(&ch->session);
 	frame_reader_free(&ch->reader);
 	if (ch->bufs != NULL) {
-		channel_buf_free(&ch->bufs->plain);
-		channel_buf_free(&ch->bufs->batch);
+		plain_buf_free(&ch->bufs->plain);
+		plain_buf_free(&ch->bufs->batch);
 		channel_buf_free(&ch->bufs->out);
 		free(ch->bufs);
 	}
@@ -588,10 +596,10 @@ void channel_trim_small(struct channel *ch, size_t small)
 	if (bs->out.len == 0 && bs->out.cap <= small)
 		channel_buf_free(&bs->out);
 	if (bs->batch.len == 0 && bs->batch.cap <= small)
-		channel_buf_free(&bs->batch);
+		plain_buf_free(&bs->batch);
 	if (bs->plain_off >= bs->plain.len && bs->plain.cap <= small) {
 		bs->plain.len = bs->plain_off = 0;
-		channel_buf_free(&bs->plain);
+		plain_buf_free(&bs->plain);
 	}
 	bufs_put(ch);
 }

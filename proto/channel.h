@@ -279,7 +279,9 @@ void channel_trim_small(struct channel *ch, size_t small);
  */
 void channel_close(struct channel *ch);
 
-/* Frees a buffer taken with channel_output_swap. */
+/* Frees a buffer taken with channel_output_swap, or any other buffer of sealed or received
+ * wire bytes, without wiping it: such bytes are ciphertext. (The channel wipes its own
+ * plaintext buffers before it frees them.) */
 void channel_buf_free(struct channel_buf *b);
 
 /* The session once OPEN (the handshake hash signs AUTH), else NULL. */
