@@ -20,19 +20,33 @@
  * 608-byte chunk on LP64 (docs/PERFORMANCE.md, idle memory per connection). */
 _Static_assert(sizeof(void *) != 8 || sizeof(struct channel) <= 224, "struct channel grew");
 
-static int buf_reserve(struct channel_buf *b, size_t extra)
+/* Makes room for EXTRA more bytes in B. A buffer that holds plaintext (PLAIN) grows into a
+ * new block and the old one is wiped before it is freed, which realloc would not do. */
+static int buf_grow(struct channel_buf *b, size_t extra, bool plain)
 {
 	if (b->cap - b->len >= extra)
 		return 0;
 	size_t ncap = b->cap ? b->cap : 256;
 	while (ncap - b->len < extra)
 		ncap *= 2;
-	uint8_t *p = realloc(b->data, ncap);
+	uint8_t *p = NULL;
+	if (!plain || b->data == NULL) {
+		p = realloc(b->data, ncap);
+	} else if ((p = malloc(ncap)) != NULL) {
+		memcpy(p, b->data, b->len);
+		sodium_memzero(b->data, b->cap);
+		free(b->data);
+	}
 	if (p == NULL)
 		return CAIRN_ENOMEM;
 	b->data = p;
 	b->cap = ncap;
 	return 0;
+}
+
+static int buf_reserve(struct channel_buf *b, size_t extra)
+{
+	return buf_grow(b, extra, false);
 }
 
 void channel_buf_free(struct channel_buf *b)
@@ -258,7 +272,7 @@ static void on_frame(struct channel *ch, const uint8_t *frame, size_t len)
 	size_t content_len = 0;
 	struct channel_bufs *bs = bufs_get(ch);
 	/* LEN is a frame really received, at most 65535 bytes: not a claim. */
-	int rc = bs == NULL ? CAIRN_ENOMEM : buf_reserve(&bs->plain, len);
+	int rc = bs == NULL ? CAIRN_ENOMEM : buf_grow(&bs->plain, len, true);
 	if (rc == 0)
 		rc = frame_open(&ch->session.recv, frame, len, bs->plain.data, bs->plain.cap,
 		                &content, &content_len);
@@ -476,8 +490,9 @@ int channel_flush(struct channel *ch)
 		ch->frames_out++;
 		done += take;
 	}
-	/* The batch may hold credentials and signatures. */
-	sodium_memzero(batch->data, batch->len);
+	/* The batch may hold credentials and signatures: it is wiped when it is freed (or
+	 * grows), not after every flush, as the open frame's buffer is. A busy channel keeps
+	 * it and overwrites it with the next batch. */
 	batch->len = 0;
 	return 0;
 }
@@ -503,7 +518,7 @@ int channel_queue(struct channel *ch, const struct cairn_msg *m)
 		if (batch->len < max) {
 			/* Room for this message only, so an idle peer's buffers stay small. */
 			size_t want = need < max - batch->len ? need : max - batch->len;
-			if (buf_reserve(batch, want) != 0)
+			if (buf_grow(batch, want, true) != 0)
 				return CAIRN_ENOMEM;
 			room = (batch->cap < max ? batch->cap : max) - batch->len;
 		}
