@@ -149,6 +149,7 @@ static void fail(struct channel *ch, int rc)
 	if (ch->bufs != NULL) {
 		ch->bufs->plain.len = ch->bufs->plain_off = 0;
 		ch->bufs->batch.len = 0;
+		ch->bufs->batch_msgs = 0;
 		ch->bufs->out.len = 0;
 	}
 	frame_reader_free(&ch->reader);
@@ -473,7 +474,12 @@ int channel_flush(struct channel *ch)
 	struct channel_buf *batch = &ch->bufs->batch, *out = &ch->bufs->out;
 	size_t done = 0;
 	while (done < batch->len) {
-		size_t take = frame_split(batch->data + done, batch->len - done, ch->frame_size);
+		/* One message fits one frame (channel_queue saw to it): nothing to split. At low
+		 * rates most batches are one reply, and frame_split would walk it again. */
+		size_t take =
+		    ch->bufs->batch_msgs == 1
+		        ? batch->len
+		        : frame_split(batch->data + done, batch->len - done, ch->frame_size);
 		size_t need = frame_wire_len(take, ch->frame_size);
 		/* Cannot happen: the channel encoded this content itself. */
 		int rc = take == 0 || need == 0 ? CAIRN_EINVAL : buf_reserve(out, need);
@@ -494,6 +500,7 @@ int channel_flush(struct channel *ch)
 	 * grows), not after every flush, as the open frame's buffer is. A busy channel keeps
 	 * it and overwrites it with the next batch. */
 	batch->len = 0;
+	ch->bufs->batch_msgs = 0;
 	return 0;
 }
 
@@ -527,6 +534,7 @@ int channel_queue(struct channel *ch, const struct cairn_msg *m)
 		              : CAIRN_ENOBUFS;
 		if (rc == 0) {
 			batch->len += used;
+			ch->bufs->batch_msgs++;
 			return 0;
 		}
 		/* No room left in this frame: seal the batch and start the next, once. */
