@@ -20,14 +20,23 @@
  * 608-byte chunk on LP64 (docs/PERFORMANCE.md, idle memory per connection). */
 _Static_assert(sizeof(void *) != 8 || sizeof(struct channel) <= 224, "struct channel grew");
 
-static int buf_reserve(struct channel_buf *b, size_t extra)
+/* Makes room for EXTRA more bytes in B. A buffer that holds plaintext (PLAIN) grows into a
+ * new block and the old one is wiped before it is freed, which realloc would not do. */
+static int buf_grow(struct channel_buf *b, size_t extra, bool plain)
 {
 	if (b->cap - b->len >= extra)
 		return 0;
 	size_t ncap = b->cap ? b->cap : 256;
 	while (ncap - b->len < extra)
 		ncap *= 2;
-	uint8_t *p = realloc(b->data, ncap);
+	uint8_t *p = NULL;
+	if (!plain || b->data == NULL) {
+		p = realloc(b->data, ncap);
+	} else if ((p = malloc(ncap)) != NULL) {
+		memcpy(p, b->data, b->len);
+		sodium_memzero(b->data, b->cap);
+		free(b->data);
+	}
 	if (p == NULL)
 		return CAIRN_ENOMEM;
 	b->data = p;
@@ -35,12 +44,25 @@ static int buf_reserve(struct channel_buf *b, size_t extra)
 	return 0;
 }
 
+static int buf_reserve(struct channel_buf *b, size_t extra)
+{
+	return buf_grow(b, extra, false);
+}
+
 void channel_buf_free(struct channel_buf *b)
+{
+	free(b->data);
+	memset(b, 0, sizeof(*b));
+}
+
+/* Frees a buffer that has held plaintext (the open frame's content, the batch), wiped first:
+ * its whole capacity, since a message may have been decoded from or encoded into any of it.
+ * The output and the caller's buffers hold only sealed bytes and are freed unwiped. */
+static void plain_buf_free(struct channel_buf *b)
 {
 	if (b->data != NULL)
 		sodium_memzero(b->data, b->cap);
-	free(b->data);
-	memset(b, 0, sizeof(*b));
+	channel_buf_free(b);
 }
 
 /* CH's buffers, allocated on first use: NULL when out of memory. */
@@ -127,6 +149,7 @@ static void fail(struct channel *ch, int rc)
 	if (ch->bufs != NULL) {
 		ch->bufs->plain.len = ch->bufs->plain_off = 0;
 		ch->bufs->batch.len = 0;
+		ch->bufs->batch_msgs = 0;
 		ch->bufs->out.len = 0;
 	}
 	frame_reader_free(&ch->reader);
@@ -220,8 +243,8 @@ void channel_free(struct channel *ch)
 	cairn_session_wipe(&ch->session);
 	frame_reader_free(&ch->reader);
 	if (ch->bufs != NULL) {
-		channel_buf_free(&ch->bufs->plain);
-		channel_buf_free(&ch->bufs->batch);
+		plain_buf_free(&ch->bufs->plain);
+		plain_buf_free(&ch->bufs->batch);
 		channel_buf_free(&ch->bufs->out);
 		free(ch->bufs);
 	}
@@ -250,7 +273,7 @@ static void on_frame(struct channel *ch, const uint8_t *frame, size_t len)
 	size_t content_len = 0;
 	struct channel_bufs *bs = bufs_get(ch);
 	/* LEN is a frame really received, at most 65535 bytes: not a claim. */
-	int rc = bs == NULL ? CAIRN_ENOMEM : buf_reserve(&bs->plain, len);
+	int rc = bs == NULL ? CAIRN_ENOMEM : buf_grow(&bs->plain, len, true);
 	if (rc == 0)
 		rc = frame_open(&ch->session.recv, frame, len, bs->plain.data, bs->plain.cap,
 		                &content, &content_len);
@@ -451,7 +474,12 @@ int channel_flush(struct channel *ch)
 	struct channel_buf *batch = &ch->bufs->batch, *out = &ch->bufs->out;
 	size_t done = 0;
 	while (done < batch->len) {
-		size_t take = frame_split(batch->data + done, batch->len - done, ch->frame_size);
+		/* One message fits one frame (channel_queue saw to it): nothing to split. At low
+		 * rates most batches are one reply, and frame_split would walk it again. */
+		size_t take =
+		    ch->bufs->batch_msgs == 1
+		        ? batch->len
+		        : frame_split(batch->data + done, batch->len - done, ch->frame_size);
 		size_t need = frame_wire_len(take, ch->frame_size);
 		/* Cannot happen: the channel encoded this content itself. */
 		int rc = take == 0 || need == 0 ? CAIRN_EINVAL : buf_reserve(out, need);
@@ -468,9 +496,11 @@ int channel_flush(struct channel *ch)
 		ch->frames_out++;
 		done += take;
 	}
-	/* The batch may hold credentials and signatures. */
-	sodium_memzero(batch->data, batch->len);
+	/* The batch may hold credentials and signatures: it is wiped when it is freed (or
+	 * grows), not after every flush, as the open frame's buffer is. A busy channel keeps
+	 * it and overwrites it with the next batch. */
 	batch->len = 0;
+	ch->bufs->batch_msgs = 0;
 	return 0;
 }
 
@@ -495,7 +525,7 @@ int channel_queue(struct channel *ch, const struct cairn_msg *m)
 		if (batch->len < max) {
 			/* Room for this message only, so an idle peer's buffers stay small. */
 			size_t want = need < max - batch->len ? need : max - batch->len;
-			if (buf_reserve(batch, want) != 0)
+			if (buf_grow(batch, want, true) != 0)
 				return CAIRN_ENOMEM;
 			room = (batch->cap < max ? batch->cap : max) - batch->len;
 		}
@@ -504,6 +534,7 @@ int channel_queue(struct channel *ch, const struct cairn_msg *m)
 		              : CAIRN_ENOBUFS;
 		if (rc == 0) {
 			batch->len += used;
+			ch->bufs->batch_msgs++;
 			return 0;
 		}
 		/* No room left in this frame: seal the batch and start the next, once. */
@@ -588,10 +619,10 @@ void channel_trim_small(struct channel *ch, size_t small)
 	if (bs->out.len == 0 && bs->out.cap <= small)
 		channel_buf_free(&bs->out);
 	if (bs->batch.len == 0 && bs->batch.cap <= small)
-		channel_buf_free(&bs->batch);
+		plain_buf_free(&bs->batch);
 	if (bs->plain_off >= bs->plain.len && bs->plain.cap <= small) {
 		bs->plain.len = bs->plain_off = 0;
-		channel_buf_free(&bs->plain);
+		plain_buf_free(&bs->plain);
 	}
 	bufs_put(ch);
 }

@@ -121,12 +121,13 @@ struct channel_handshake {
 
 /* The channel's buffers, on the heap only while one of them holds memory: an idle channel
  * (every buffer empty and given back by channel_trim) holds none of them, not even these
- * descriptors (80 bytes of each idle connection of a relay). */
+ * descriptors (88 bytes of each idle connection of a relay). */
 struct channel_bufs {
 	/* The open frame's content, decoded one message per event. */
 	struct channel_buf plain;
 	size_t plain_off;
 	struct channel_buf batch; /* encoded messages not yet sealed */
+	uint32_t batch_msgs;      /* how many: one is sealed as it is, without frame_split */
 	struct channel_buf out;   /* sealed bytes not yet taken */
 };
 
@@ -279,7 +280,9 @@ void channel_trim_small(struct channel *ch, size_t small);
  */
 void channel_close(struct channel *ch);
 
-/* Frees a buffer taken with channel_output_swap. */
+/* Frees a buffer taken with channel_output_swap, or any other buffer of sealed or received
+ * wire bytes, without wiping it: such bytes are ciphertext. (The channel wipes its own
+ * plaintext buffers before it frees them.) */
 void channel_buf_free(struct channel_buf *b);
 
 /* The session once OPEN (the handshake hash signs AUTH), else NULL. */

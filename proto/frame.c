@@ -239,6 +239,26 @@ int frame_seal(struct noise_cipher *cs, const uint8_t *content, size_t content_l
 	return 0;
 }
 
+/*
+ * Whether the LEN bytes at P are all zero. Padding can be most of a frame (3 KiB of a 4 KiB
+ * one carrying a 1 KiB envelope), so it is compared with a block of zeros by libc's vector
+ * memcmp rather than a byte or a word at a time (callgrind: 1,057 instructions of frame_open's
+ * own per frame, online at 100/s). Stopping at the first non-zero byte tells nothing: the
+ * plaintext is authenticated, so only its sender can have put one there.
+ */
+static bool all_zero(const uint8_t *p, size_t len)
+{
+	static const uint8_t zeros[1024];
+	while (len > 0) {
+		size_t n = len < sizeof(zeros) ? len : sizeof(zeros);
+		if (memcmp(p, zeros, n) != 0)
+			return false;
+		p += n;
+		len -= n;
+	}
+	return true;
+}
+
 int frame_open(struct noise_cipher *cs, const uint8_t *msg, size_t len, uint8_t *out, size_t outcap,
                const uint8_t **content, size_t *content_len)
 {
@@ -258,17 +278,8 @@ int frame_open(struct noise_cipher *cs, const uint8_t *msg, size_t len, uint8_t 
 		sodium_memzero(out, pt_len);
 		return CAIRN_EPADDING;
 	}
-	/* OR every padding byte together, a word at a time: padding can be most of a frame. */
-	uint64_t acc = 0;
-	size_t i = CAIRN_FRAME_CONTENT_HEADER + clen;
-	for (; i + sizeof(acc) <= pt_len; i += sizeof(acc)) {
-		uint64_t word;
-		memcpy(&word, out + i, sizeof(word));
-		acc |= word;
-	}
-	for (; i < pt_len; i++)
-		acc |= out[i];
-	if (acc != 0) {
+	if (!all_zero(out + CAIRN_FRAME_CONTENT_HEADER + clen,
+	              pt_len - CAIRN_FRAME_CONTENT_HEADER - clen)) {
 		sodium_memzero(out, pt_len);
 		return CAIRN_EPADDING;
 	}

@@ -34,6 +34,7 @@
 /* Fixed values that make the denied paths do the same work as the accepted ones. */
 static uint8_t dummy_key[CAIRN_KEY_LEN];
 static uint8_t dummy_digest[CAIRN_CREDENTIAL_LEN];
+_Static_assert(CAIRN_CREDENTIAL_LEN == crypto_verify_32_BYTES, "a credential digest is 32 bytes");
 
 void commands_init_dummies(void)
 {
@@ -356,7 +357,9 @@ static struct mailbox *sender_mailbox(struct peer *p, const struct cairn_msg *m)
 		                   CAIRN_CREDENTIAL_LEN, m->sender_id, CAIRN_MAILBOX_ID_LEN);
 		const uint8_t *expected =
 		    mb && mb->rec.secured ? mb->rec.credential_digest : dummy_digest;
-		int match = sodium_memcmp(digest, expected, sizeof(digest)) == 0;
+		/* crypto_verify_32 is constant-time like sodium_memcmp, sixteen bytes at a time
+		 * instead of one (callgrind: 279 instructions a SEND against about 30). */
+		int match = crypto_verify_32(digest, expected) == 0;
 		allowed =
 		    mb != NULL && (intake || !mb->rec.secured || (m->credential != NULL && match));
 	}

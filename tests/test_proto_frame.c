@@ -229,6 +229,20 @@ static void test_open_padding(void **state)
 		assert_int_equal(clen, 0);
 	}
 
+	/* Padding longer than the block of zeros it is compared with (1 KiB): a non-zero byte
+	 * in the first block, across a block's edge, in a later one, or last. */
+	static uint8_t big[4096];
+	static const size_t big_bad_at[] = {5, 1029, 1030, 2100, 4095};
+	memset(big, 0, sizeof(big));
+	big[1] = 3;
+	assert_int_equal(open_raw(big, sizeof(big), &c, &clen), 0);
+	assert_int_equal(clen, 3);
+	for (size_t i = 0; i < sizeof(big_bad_at) / sizeof(big_bad_at[0]); i++) {
+		big[big_bad_at[i]] = 0x80;
+		assert_int_equal(open_raw(big, sizeof(big), &c, &clen), CAIRN_EPADDING);
+		big[big_bad_at[i]] = 0;
+	}
+
 	/* content_length exactly len - 2 is fine (no padding); one more is not. */
 	memset(pt, 0x11, sizeof(pt));
 	pt[0] = 0;
