@@ -30,7 +30,7 @@
  * session 14's relay measured 1,157 to 1,207 in its own eight runs, a spread of 50 B, which
  * this bound leaves room for: it guards against a regression of ~70 B, not against every
  * step back to session 14 (1,157 to 1,163 here). */
-#define FIRST_BOUND    1170
+#define FIRST_BOUND 1170
 
 static struct relayproc relay;
 static int *held; /* the test's ends of the idle connections (their keys are gone) */
