@@ -81,13 +81,11 @@ struct peer {
 	uint32_t authed_len;
 	uint32_t subs_len;
 	/* FORWARDs of this connection waiting for their destination (at most [forward]
-	 * per_connection <= 65,536), whether the connection is open, and whether a read of
-	 * READS waits for the relay's read batches (reads->waiting > 0: read no more): one word,
-	 * so that struct peer is 120 bytes, a 128-byte malloc chunk (a relay holds one per
-	 * connection, docs/PERFORMANCE.md). */
-	uint32_t forwards : 30;
+	 * per_connection <= 65,536) and whether the connection is open: one word, so that struct
+	 * peer is 120 bytes, a 128-byte malloc chunk (a relay holds one per connection,
+	 * docs/PERFORMANCE.md). */
+	uint32_t forwards : 31;
 	uint32_t open : 1;
-	uint32_t reads_waiting : 1;
 };
 
 /* A storage job for a request that is not an envelope's own write. */

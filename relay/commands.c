@@ -666,7 +666,9 @@ static void on_drained(void *peer)
 static bool is_busy(const void *peer)
 {
 	const struct peer *p = peer;
-	return p->inflight >= p->relay->cfg->inflight_requests || p->reads_waiting > 0;
+	/* A read of P's that waits for the relay's read batches: read no more. */
+	return p->inflight >= p->relay->cfg->inflight_requests ||
+	       (p->reads != NULL && p->reads->waiting > 0);
 }
 
 static void on_free(void *peer)

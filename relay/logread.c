@@ -42,7 +42,6 @@ static void wait_for_batch(struct log_reader *r)
 		return;
 	r->waiting = true;
 	r->peer->reads->waiting++;
-	r->peer->reads_waiting = 1;
 	r->wait_prev = reg->wait_tail;
 	r->wait_next = NULL;
 	if (reg->wait_tail != NULL)
@@ -68,7 +67,6 @@ static void stop_waiting(struct log_reader *r)
 	r->wait_prev = r->wait_next = NULL;
 	r->waiting = false;
 	r->peer->reads->waiting--;
-	r->peer->reads_waiting = r->peer->reads->waiting > 0;
 }
 
 /* P's reads go once it has none and none of their batches is out. */
