@@ -379,7 +379,7 @@ int pgproc_sql(const struct pgproc *p, const char *sql, char *out, size_t cap)
 }
 
 /* Runs the shell command FMT (openssl, on paths of the test's own), quietly; 0 or -1. */
-static int shell(const char *fmt, ...)
+__attribute__((format(printf, 1, 2))) static int shell(const char *fmt, ...)
 {
 	char cmd[1024];
 	va_list ap;
