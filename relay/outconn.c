@@ -53,7 +53,7 @@ struct out_dest {
 	uv_connect_t connect;
 	struct channel ch;
 	bool ch_ready;
-	struct out_req *reqs;
+	struct out_req *reqs, **reqs_end; /* oldest first: sent, and so stored, in arrival order */
 	uint32_t nreqs;
 	uint32_t next_id;
 	int64_t opened_ms, used_ms;
@@ -90,6 +90,17 @@ static uint64_t out_clock(void *ctx)
 	return (uint64_t)relay_now(oc->relay);
 }
 
+/* Takes *PP, a FORWARD of D's list, out of it. */
+static struct out_req *req_unlink(struct out_dest *d, struct out_req **pp)
+{
+	struct out_req *r = *pp;
+	*pp = r->next;
+	if (d->reqs_end == &r->next)
+		d->reqs_end = pp;
+	d->nreqs--;
+	return r;
+}
+
 /* Ends R with RC (`unreachable` unless SEALED) and frees it. */
 static void req_end(struct out_req *r, int rc, const uint8_t *reply, size_t len)
 {
@@ -124,12 +135,8 @@ static void dest_fail(struct out_dest *d)
 	}
 	if (d->ch_ready)
 		channel_close(&d->ch);
-	while (d->reqs != NULL) {
-		struct out_req *r = d->reqs;
-		d->reqs = r->next;
-		d->nreqs--;
-		req_end(r, CAIRN_EUNREACHABLE, NULL, 0);
-	}
+	while (d->reqs != NULL)
+		req_end(req_unlink(d, &d->reqs), CAIRN_EUNREACHABLE, NULL, 0);
 	uv_close((uv_handle_t *)&d->tcp, dest_freed);
 }
 
@@ -185,7 +192,8 @@ static void dest_write(struct out_dest *d)
 	d->writes_end = &w->next;
 }
 
-/* Queues every FORWARD of D not sent yet as FORWARDED, then writes. */
+/* Queues every FORWARD of D not sent yet as FORWARDED, oldest first (those that waited for
+ * the handshake reach the destination in the order they came), then writes. */
 static void dest_send_pending(struct out_dest *d)
 {
 	for (struct out_req *r = d->reqs; r != NULL; r = r->next) {
@@ -212,8 +220,7 @@ static void dest_answer(struct out_dest *d, const struct cairn_msg *m)
 		struct out_req *r = *pp;
 		if (r->request_id != m->request_id || r->sealed != NULL)
 			continue;
-		*pp = r->next;
-		d->nreqs--;
+		req_unlink(d, pp);
 		d->used_ms = out_now_ms(d->oc);
 		if (m->type == CAIRN_REPLY_SEALED)
 			req_end(r, 0, m->sealed, m->sealed_len);
@@ -321,6 +328,7 @@ static struct out_dest *dest_open(struct outconn *oc, const struct cairn_address
 	d->state = OUT_CONNECTING;
 	d->opened_ms = d->used_ms = out_now_ms(oc);
 	d->writes_end = &d->writes;
+	d->reqs_end = &d->reqs;
 	randombytes_buf(&d->next_id, sizeof(d->next_id));
 	if (uv_tcp_init(oc->relay->loop, &d->tcp) != 0) {
 		free(d);
@@ -401,8 +409,8 @@ static int out_carry(void *impl, const struct cairn_address *dest, const uint8_t
 	r->arg = arg;
 	r->deadline_ms = out_now_ms(oc) + (int64_t)cfg->forward_timeout_s * 1000;
 	r->request_id = d->next_id++;
-	r->next = d->reqs;
-	d->reqs = r;
+	*d->reqs_end = r;
+	d->reqs_end = &r->next;
 	d->nreqs++;
 	d->used_ms = out_now_ms(oc);
 	if (d->state == OUT_OPEN)
@@ -435,14 +443,10 @@ static void on_tick(uv_timer_t *t)
 			continue;
 		}
 		for (struct out_req **pp = &d->reqs; *pp != NULL;) {
-			struct out_req *r = *pp;
-			if (now < r->deadline_ms) {
-				pp = &r->next;
-				continue;
-			}
-			*pp = r->next;
-			d->nreqs--;
-			req_end(r, CAIRN_EUNREACHABLE, NULL, 0);
+			if (now < (*pp)->deadline_ms)
+				pp = &(*pp)->next;
+			else
+				req_end(req_unlink(d, pp), CAIRN_EUNREACHABLE, NULL, 0);
 		}
 	}
 	if (oc->dests == NULL)

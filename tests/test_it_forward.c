@@ -2,7 +2,8 @@
 /*
  * Private routing between two real relays (docs/PROTOCOL.md 5.11): relay A on 127.0.0.2
  * forwards for its own user, who connects from 127.0.0.5, to relay B on 127.0.0.3, where the
- * recipient's mailbox is (its owner connects from 127.0.0.6). The sealed SEND arrives; B's
+ * recipient's mailbox is (its owner connects from 127.0.0.6). The sealed SEND arrives, the first
+ * ones in the order they were sent although they waited for A's handshake with B; B's
  * established connections show A's address and never the user's; B killed and restarted
  * mid-way loses nothing the user is told was stored, and what it was not told is sent again
  * (dedup by body), and so does A killed with a FORWARD in flight; A's limits hold against a flood
@@ -143,6 +144,65 @@ static void test_forward_private(void **state)
 	int counts[1] = {0};
 	drain(&owner, 5, rid, counts, 1, 1000);
 	assert_int_equal(counts[0], 1);
+	tclient_close(&owner);
+	tclient_close(&user);
+}
+
+/* The first FORWARDs to a destination wait in A while A connects to B and runs its handshake:
+ * they reach B, and so the owner, in the order the user sent them. */
+static void test_forward_order(void **state)
+{
+	struct world *w = *state;
+	struct tclient owner, user;
+	uint8_t rid[24], sid[24], pk[32], sk[64], urid[24], usid[24];
+	assert_int_equal(tclient_connect_at(&owner, OWNER, HOST_B, w->b.port, w->b.pub), 0);
+	assert_int_equal(tclient_create(&owner, rid, sid, pk, sk), 0);
+	assert_int_equal(tclient_connect_at(&user, USER, HOST_A, w->a.port, w->a.pub), 0);
+	assert_int_equal(tclient_create(&user, urid, usid, pk, sk), 0);
+	enum { N = 4 }; /* A's per_connection */
+	uint8_t k_rep[N][32];
+	for (uint32_t i = 0; i < N; i++) {
+		char body[16];
+		snprintf(body, sizeof(body), "fwd-%u", i);
+		uint8_t cmd[256], sealed[FORWARD_SEALED_MAX];
+		size_t n, slen;
+		struct cairn_msg s = {.type = CAIRN_CMD_SEND,
+		                      .sender_id = sid,
+		                      .envelope = (const uint8_t *)body,
+		                      .envelope_len = strlen(body)};
+		assert_int_equal(cairn_msg_encode(&s, cmd, sizeof(cmd), &n), 0);
+		assert_int_equal(
+		    forward_seal(w->b.pub, cmd, n, sealed, sizeof(sealed), &slen, k_rep[i]), 0);
+		struct cairn_msg f = {.type = CAIRN_CMD_FORWARD,
+		                      .request_id = 20 + i,
+		                      .relay = (const uint8_t *)w->b_text,
+		                      .relay_len = strlen(w->b_text),
+		                      .sealed = sealed,
+		                      .sealed_len = slen};
+		assert_int_equal(tclient_queue(&user, &f), 0);
+	}
+	assert_int_equal(tclient_flush(&user), 0); /* all N reach A in one read */
+	for (int i = 0; i < N; i++) {
+		struct cairn_msg r;
+		bool outer;
+		assert_int_equal(tclient_recv(&user, &r, 30000), 0);
+		assert_true(r.request_id >= 20 && r.request_id < 20 + N);
+		assert_int_equal(it_forward_answer(&r, k_rep[r.request_id - 20], &outer), 0);
+	}
+	struct cairn_msg sub = {.type = CAIRN_CMD_SUBSCRIBE, .request_id = 5, .recipient_id = rid};
+	assert_int_equal(tclient_send(&owner, &sub), 0);
+	int next = 0;
+	struct cairn_msg m;
+	while (next < N && tclient_recv(&owner, &m, 5000) == 0) {
+		if (m.type != CAIRN_REPLY_ENVELOPE)
+			continue;
+		char body[16];
+		snprintf(body, sizeof(body), "fwd-%d", next);
+		assert_int_equal(m.envelope_len, strlen(body));
+		assert_memory_equal(m.envelope, body, m.envelope_len);
+		next++;
+	}
+	assert_int_equal(next, N);
 	tclient_close(&owner);
 	tclient_close(&user);
 }
@@ -370,6 +430,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_forward_private, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_forward_order, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_forward_restart, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_forward_flood, setup, teardown),
 	};
