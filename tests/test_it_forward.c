@@ -4,11 +4,11 @@
  * forwards for its own user, who connects from 127.0.0.5, to relay B on 127.0.0.3, where the
  * recipient's mailbox is (its owner connects from 127.0.0.6). The sealed SEND arrives, the first
  * ones in the order they were sent although they waited for A's handshake with B; B's
- * established connections show A's address and never the user's; B killed and restarted
- * mid-way loses nothing the user is told was stored, and what it was not told is sent again
- * (dedup by body), and so does A killed with a FORWARD in flight; A's limits hold against a flood
- * of FORWARDs from one user (per connection, relay-wide, destinations) while another user is still
- * served.
+ * established connections show A's address and never the user's, and A's connection closes
+ * when idle; B killed and restarted mid-way loses nothing the user is told was stored, and what
+ * it was not told is sent again (dedup by body), and so does A killed with a FORWARD in flight;
+ * A's limits hold against a flood of FORWARDs from one user (per connection, relay-wide,
+ * destinations) while another user is still served.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -41,9 +41,10 @@ static int setup(void **state)
 {
 	static struct world w;
 	memset(&w, 0, sizeof(w));
-	/* A answers a silent destination within 3 s; small limits for the flood. */
+	/* A answers a silent destination within 3 s, closes a connection idle for 2 s; small limits
+	 * for the flood. */
 	const char *a_conf = "\n[forward]\ntimeout = 3\nper_connection = 4\nmax = 6\n"
-	                     "relays_max = 3\n";
+	                     "relays_max = 3\nidle = 2\n";
 	if (relayproc_init_at(&w.a, a_conf, HOST_A) != 0 || relayproc_start(&w.a) != 0 ||
 	    relayproc_init_at(&w.b, NULL, HOST_B) != 0 || relayproc_start(&w.b) != 0) {
 		fprintf(stderr, "setup: cannot start the relays\n");
@@ -144,6 +145,17 @@ static void test_forward_private(void **state)
 	int counts[1] = {0};
 	drain(&owner, 5, rid, counts, 1, 1000);
 	assert_int_equal(counts[0], 1);
+
+	/* Nothing more to forward: A closes its connection to B after `idle` (2 s, checked every
+	 * 250 ms), and the next FORWARD opens a new one. */
+	int waited_ms = 0;
+	while (tcp_established_from(HOST_B, w->b.port, HOST_A) && waited_ms < 6000) {
+		it_sleep_ms(100);
+		waited_ms += 100;
+	}
+	assert_false(tcp_established_from(HOST_B, w->b.port, HOST_A));
+	assert_int_equal(forward_send(&user, 13, w->b_text, w->b.pub, sid, "fwd-1", &outer), 0);
+	assert_true(tcp_established_from(HOST_B, w->b.port, HOST_A));
 	tclient_close(&owner);
 	tclient_close(&user);
 }
