@@ -26,33 +26,40 @@ static bool buf_idle(const struct channel_buf *b, size_t small)
 	return b->len == 0 && b->cap <= small;
 }
 
+/* Wipes the first *DIRTY bytes of B (all of them if it says more than its capacity). */
+static void wipe(struct channel_buf *b, uint32_t *dirty)
+{
+	if (b->data != NULL)
+		sodium_memzero(b->data, *dirty < b->cap ? *dirty : b->cap);
+	*dirty = 0;
+}
+
 void channel_pool_give(struct channel_pool *p, struct channel *ch, struct channel_buf *spare,
                        size_t small)
 {
 	struct channel_bufs *bs = ch->bufs;
-	if (spare != NULL && buf_idle(spare, small)) {
-		/* Sealed bytes only, all sent: no wipe. Back into the set, or freed. */
+	/* Sealed bytes only, all sent: no wipe. Back into the set, or freed as it was. */
+	if (spare != NULL && spare->len == 0) {
 		if (bs != NULL && bs->out.data == NULL) {
 			bs->out = *spare;
 			memset(spare, 0, sizeof(*spare));
-		} else {
+		} else if (spare->cap <= small) {
 			channel_buf_free(spare);
 		}
 	}
 	if (bs == NULL)
 		return;
 	bool plain_read = bs->plain_off >= bs->plain.len;
-	if (p->count == CHANNEL_POOL_SLOTS || !plain_read || bs->plain.cap > small ||
-	    !buf_idle(&bs->batch, small) || !buf_idle(&bs->out, small)) {
+	if (p->count == CHANNEL_POOL_SLOTS || !plain_read || bs->plain.cap > CHANNEL_POOL_BUF_MAX ||
+	    !buf_idle(&bs->batch, CHANNEL_POOL_BUF_MAX) ||
+	    !buf_idle(&bs->out, CHANNEL_POOL_BUF_MAX)) {
 		channel_trim_small(ch, small);
 		return;
 	}
-	/* The open frame's content and the batch held plaintext, anywhere in their capacity
-	 * (channel.c's plain_buf_free): wiped before another channel may read them. */
-	if (bs->plain.data != NULL)
-		sodium_memzero(bs->plain.data, bs->plain.cap);
-	if (bs->batch.data != NULL)
-		sodium_memzero(bs->batch.data, bs->batch.cap);
+	/* The open frame's content and the batch held plaintext: wiped before another channel
+	 * may read them, as far as any was written (channel.c keeps the marks). */
+	wipe(&bs->plain, &bs->plain_dirty);
+	wipe(&bs->batch, &bs->batch_dirty);
 	bs->plain.len = bs->plain_off = 0;
 	bs->batch_msgs = 0;
 	p->slots[p->count++] = bs;

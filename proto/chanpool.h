@@ -16,8 +16,11 @@
 
 #include "channel.h"
 
-/* Sets of buffers a pool keeps at most: with buffers of at most 4 KiB (the relay's), at most
- * 16 x (3 x 4 KiB + 88 B) = 198 KiB. */
+/* The largest buffer a pooled set may hold: a frame of the 4,096-byte bucket (4,114 bytes on
+ * the wire, what carries one envelope of up to about 4 KiB) grows a buffer to 8 KiB. */
+#define CHANNEL_POOL_BUF_MAX 8192
+
+/* Sets of buffers a pool keeps at most: 16 x (3 x 8 KiB + 88 B), 385 KiB at the most. */
 #define CHANNEL_POOL_SLOTS 16
 
 struct channel_pool {
@@ -34,11 +37,13 @@ struct channel_pool {
 void channel_pool_lend(struct channel_pool *p, struct channel *ch);
 
 /*
- * Takes back what CH and the caller no longer need, as channel_trim_small (CH's empty
- * buffers of at most SMALL bytes), but keeps them in P when every buffer of CH is empty and
- * at most SMALL bytes and P has room: plaintext buffers wiped, CH holding nothing after.
- * SPARE (may be NULL) is a buffer the caller took with channel_output_swap: when empty and
- * at most SMALL bytes it becomes CH's output buffer again (kept with the set), or is freed.
+ * Takes back what CH and the caller no longer need: when every buffer of CH is empty and at
+ * most CHANNEL_POOL_BUF_MAX bytes and P has room, P keeps them (plaintext buffers wiped) and
+ * CH holds nothing after; else as channel_trim_small (CH's empty buffers of at most SMALL
+ * bytes are freed).
+ * SPARE (may be NULL) is a buffer the caller took with channel_output_swap: when empty it
+ * becomes CH's output buffer again if CH has none (to go with the set), or is freed when at
+ * most SMALL bytes.
  */
 void channel_pool_give(struct channel_pool *p, struct channel *ch, struct channel_buf *spare,
                        size_t small);

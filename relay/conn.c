@@ -307,8 +307,11 @@ void conn_flush_all(struct relay *relay)
 			conn_close(c);
 			continue;
 		}
-		release_small(c);
+		/* A write the kernel took whole gave C's buffers back (write_done): to the pool,
+		 * for the next connection. One that waits keeps only what it still needs. */
 		start_write(c);
+		if (c->state == CONN_OPEN && c->writing)
+			release_small(c);
 	}
 }
 
