@@ -277,12 +277,17 @@ static void on_frame(struct channel *ch, const uint8_t *frame, size_t len)
 	if (rc == 0)
 		rc = frame_open(&ch->session.recv, frame, len, bs->plain.data, bs->plain.cap,
 		                &content, &content_len);
+	/* Plaintext written: the header and the messages, the padding after them being zeros
+	 * (frame_open checked them); of a frame that failed to open, as much as it was long. */
+	size_t dirty = rc == 0 ? (size_t)(content - bs->plain.data) + content_len : len;
+	if (bs != NULL && dirty > bs->plain_dirty)
+		bs->plain_dirty = (uint32_t)dirty; /* at most a frame's length */
 	if (rc != 0) {
 		fail(ch, rc);
 		return;
 	}
 	ch->frames_in++;
-	bs->plain_off = (size_t)(content - bs->plain.data);
+	bs->plain_off = (uint32_t)(content - bs->plain.data);
 	bs->plain.len = bs->plain_off + content_len;
 }
 
@@ -532,6 +537,10 @@ int channel_queue(struct channel *ch, const struct cairn_msg *m)
 		size_t used = 0;
 		int rc = room ? cairn_msg_encode(m, batch->data + batch->len, room, &used)
 		              : CAIRN_ENOBUFS;
+		/* A message that did not fit may have been written into all of ROOM. */
+		size_t reach = batch->len + (rc == 0 ? used : room);
+		if (reach > ch->bufs->batch_dirty)
+			ch->bufs->batch_dirty = (uint32_t)reach; /* at most a frame's content */
 		if (rc == 0) {
 			batch->len += used;
 			ch->bufs->batch_msgs++;

@@ -125,10 +125,14 @@ struct channel_handshake {
 struct channel_bufs {
 	/* The open frame's content, decoded one message per event. */
 	struct channel_buf plain;
-	size_t plain_off;
+	uint32_t plain_off; /* at most a frame's length */
+	/* How much of PLAIN's block has held plaintext since it was last wiped, so that a pool
+	 * (chanpool.h) wipes that much and not the whole capacity; BATCH_DIRTY the same. */
+	uint32_t plain_dirty;
 	struct channel_buf batch; /* encoded messages not yet sealed */
 	uint32_t batch_msgs;      /* how many: one is sealed as it is, without frame_split */
-	struct channel_buf out;   /* sealed bytes not yet taken */
+	uint32_t batch_dirty;
+	struct channel_buf out; /* sealed bytes not yet taken */
 };
 
 /* Visible so that callers can embed it; use the functions (tests that bend the protocol may

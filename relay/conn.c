@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cairn/error.h"
+#include "chanpool.h"
 #include "conn.h"
 #include "conn_handshake.h"
 #include "log.h"
@@ -23,9 +24,11 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 static void conn_input(struct conn *c, const uint8_t *in, size_t len);
 
 /* Empty buffers up to this size go as soon as they are empty, so that an idle connection
- * holds none; larger ones belong to busy connections, which would otherwise reallocate up to
- * 64 KiB per write cycle (that cost a fifth of the online throughput). The once-a-second tick
- * takes those back once the connection idles (conn_check_timeouts). */
+ * holds none (to the relay's pool, relay->bufpool, when they all can: the next connection
+ * that writes takes them from there rather than from malloc); larger ones belong to busy
+ * connections, which would otherwise reallocate up to 64 KiB per write cycle (that cost a fifth of
+ * the online throughput). The once-a-second tick takes those back once the connection idles
+ * (conn_check_timeouts). */
 #define SMALL_BUF 4096
 
 static uint64_t channel_clock(void *ctx)
@@ -121,6 +124,8 @@ void conn_close(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	relay->conn_count--;
+	if (relay->conn_count == 0)
+		channel_pool_free(&relay->bufpool); /* no connection needs them soon */
 	if (c->ws != NULL)
 		relay->conn_count_https--;
 	/* Keys go now; the buffers with the memory (a handler may still read its command). */
@@ -163,6 +168,7 @@ void conn_reply(struct conn *c, const struct cairn_msg *m)
 		return;
 	/* Into the open batch, sealed by conn_flush_all after this loop iteration (or at once
 	 * when it fills a frame). The channel never refuses for size: its limit is unused. */
+	channel_pool_lend(&c->relay->bufpool, &c->ch);
 	if (channel_queue(&c->ch, m) == 0) {
 		want_flush(c);
 		return;
@@ -186,12 +192,11 @@ void conn_reply_error(struct conn *c, uint32_t request_id, int code)
 	conn_reply(c, &m);
 }
 
-/* Frees the buffers C has emptied that are cheap to allocate again (SMALL_BUF). */
+/* Gives back the buffers C has emptied that are cheap to allocate again (SMALL_BUF): to the
+ * relay's pool when C's are all empty, else to malloc. */
 static void release_small(struct conn *c)
 {
-	if (c->flight.len == 0 && c->flight.cap <= SMALL_BUF)
-		channel_buf_free(&c->flight);
-	channel_trim_small(&c->ch, SMALL_BUF);
+	channel_pool_give(&c->relay->bufpool, &c->ch, &c->flight, SMALL_BUF);
 }
 
 /* C's write is all in the kernel: frees what it can, reads again if
@@ -302,8 +307,11 @@ void conn_flush_all(struct relay *relay)
 			conn_close(c);
 			continue;
 		}
-		release_small(c);
+		/* A write the kernel took whole gave C's buffers back (write_done): to the pool,
+		 * for the next connection. One that waits keeps only what it still needs. */
 		start_write(c);
+		if (c->state == CONN_OPEN && c->writing)
+			release_small(c);
 	}
 }
 
@@ -467,6 +475,9 @@ static size_t feed(struct conn *c, const uint8_t *in, size_t len)
 	struct relay *relay = c->relay;
 	uint64_t frames = c->ch.frames_in;
 	size_t pos = 0;
+	/* A frame's content is opened into the channel's buffers: from the pool if it has some. */
+	if (c->state == CONN_OPEN)
+		channel_pool_lend(&relay->bufpool, &c->ch);
 	while (
 	    pos < len && !c->paused &&
 	    (c->state == CONN_HANDSHAKE || c->state == CONN_OPEN || c->state == CONN_HANDSHAKING)) {
@@ -478,6 +489,10 @@ static size_t feed(struct conn *c, const uint8_t *in, size_t len)
 	if (c->state == CONN_OPEN && c->ch.frames_in != frames)
 		c->deadline_ms =
 		    (int64_t)uv_now(relay->loop) + (int64_t)relay->cfg->idle_timeout_s * 1000;
+	/* Nothing to write (a partial frame, a command without a reply yet): the buffers lent
+	 * above go back now, not with a write that may never come. */
+	if (c->state == CONN_OPEN && !c->in_flush_list && !c->writing && !c->paused)
+		release_small(c);
 	return pos;
 }
 
@@ -712,6 +727,7 @@ void conn_check_timeouts(struct relay *relay, int64_t now_ms)
 {
 	/* A writer that has not taken a byte for a whole idle period is gone or hostile. */
 	int64_t stall_ms = (int64_t)relay->cfg->handshake_timeout_s * 1000;
+	channel_pool_tick(&relay->bufpool); /* an idle relay keeps no spare buffers */
 	struct conn *c = relay->conns;
 	while (c != NULL) {
 		struct conn *next = c->next;

@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "cairn/limits.h"
+#include "chanpool.h"
 #include "config.h"
 #include "grouplog.h"
 #include "mailbox.h"
@@ -209,6 +210,10 @@ struct relay {
 	 * NULL in tests) stops the relay, which exits with an error and starts again. */
 	int exit_code;
 	void (*feed_lost)(struct relay *relay);
+
+	/* Connections' idle buffers (conn.c, proto/chanpool.h): at most CHANNEL_POOL_SLOTS
+	 * sets, all freed on a tick that took none and when the last connection closes. */
+	struct channel_pool bufpool;
 };
 
 /* Seconds since the epoch by RELAY's clock (the loop's cached time is monotonic, not

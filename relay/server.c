@@ -361,6 +361,7 @@ out:
 	mailbox_index_free(&relay->mailboxes);
 	free(relay->marks);
 	relay_policy_free(relay);
+	channel_pool_free(&relay->bufpool);
 	sodium_memzero(relay, sizeof(*relay));
 	free(relay);
 	return rc;
