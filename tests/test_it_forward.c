@@ -63,26 +63,38 @@ static int teardown(void **state)
 	return 0;
 }
 
-/* FORWARD of a sealed SEND of BODY to SENDER_ID at DEST_TEXT (key DEST_PUB) on C, request
- * RID: returns 0 (OK inside SEALED), the inner ERROR's code, or the outer ERROR's code. */
-static int forward_send(struct tclient *c, uint32_t rid, const char *dest_text,
-                        const uint8_t dest_pub[32], const uint8_t sender_id[24], const char *body,
-                        bool *outer)
+/* Builds in F the FORWARD, request RID, of a sealed SEND of BODY to SENDER_ID at DEST_TEXT (key
+ * DEST_PUB), sealed into SEALED (FORWARD_SEALED_MAX bytes); K_REP opens its answer. */
+static void forward_build(struct cairn_msg *f, uint32_t rid, const char *dest_text,
+                          const uint8_t dest_pub[32], const uint8_t sender_id[24], const char *body,
+                          uint8_t *sealed, uint8_t k_rep[32])
 {
-	uint8_t cmd[256], sealed[FORWARD_SEALED_MAX], k_rep[32];
+	uint8_t cmd[256];
 	size_t n, slen;
 	struct cairn_msg s = {.type = CAIRN_CMD_SEND,
 	                      .sender_id = sender_id,
 	                      .envelope = (const uint8_t *)body,
 	                      .envelope_len = strlen(body)};
 	assert_int_equal(cairn_msg_encode(&s, cmd, sizeof(cmd), &n), 0);
-	assert_int_equal(forward_seal(dest_pub, cmd, n, sealed, sizeof(sealed), &slen, k_rep), 0);
-	struct cairn_msg f = {.type = CAIRN_CMD_FORWARD,
-	                      .request_id = rid,
-	                      .relay = (const uint8_t *)dest_text,
-	                      .relay_len = strlen(dest_text),
-	                      .sealed = sealed,
-	                      .sealed_len = slen};
+	assert_int_equal(forward_seal(dest_pub, cmd, n, sealed, FORWARD_SEALED_MAX, &slen, k_rep),
+	                 0);
+	*f = (struct cairn_msg){.type = CAIRN_CMD_FORWARD,
+	                        .request_id = rid,
+	                        .relay = (const uint8_t *)dest_text,
+	                        .relay_len = strlen(dest_text),
+	                        .sealed = sealed,
+	                        .sealed_len = slen};
+}
+
+/* FORWARD of a sealed SEND of BODY to SENDER_ID at DEST_TEXT (key DEST_PUB) on C, request
+ * RID: returns 0 (OK inside SEALED), the inner ERROR's code, or the outer ERROR's code. */
+static int forward_send(struct tclient *c, uint32_t rid, const char *dest_text,
+                        const uint8_t dest_pub[32], const uint8_t sender_id[24], const char *body,
+                        bool *outer)
+{
+	uint8_t sealed[FORWARD_SEALED_MAX], k_rep[32];
+	struct cairn_msg f;
+	forward_build(&f, rid, dest_text, dest_pub, sender_id, body, sealed, k_rep);
 	assert_int_equal(tclient_send(c, &f), 0);
 	struct cairn_msg r;
 	do
@@ -172,25 +184,12 @@ static void test_forward_order(void **state)
 	assert_int_equal(tclient_connect_at(&user, USER, HOST_A, w->a.port, w->a.pub), 0);
 	assert_int_equal(tclient_create(&user, urid, usid, pk, sk), 0);
 	enum { N = 4 }; /* A's per_connection */
-	uint8_t k_rep[N][32];
+	uint8_t k_rep[N][32], sealed[N][FORWARD_SEALED_MAX];
 	for (uint32_t i = 0; i < N; i++) {
 		char body[16];
 		snprintf(body, sizeof(body), "fwd-%u", i);
-		uint8_t cmd[256], sealed[FORWARD_SEALED_MAX];
-		size_t n, slen;
-		struct cairn_msg s = {.type = CAIRN_CMD_SEND,
-		                      .sender_id = sid,
-		                      .envelope = (const uint8_t *)body,
-		                      .envelope_len = strlen(body)};
-		assert_int_equal(cairn_msg_encode(&s, cmd, sizeof(cmd), &n), 0);
-		assert_int_equal(
-		    forward_seal(w->b.pub, cmd, n, sealed, sizeof(sealed), &slen, k_rep[i]), 0);
-		struct cairn_msg f = {.type = CAIRN_CMD_FORWARD,
-		                      .request_id = 20 + i,
-		                      .relay = (const uint8_t *)w->b_text,
-		                      .relay_len = strlen(w->b_text),
-		                      .sealed = sealed,
-		                      .sealed_len = slen};
+		struct cairn_msg f;
+		forward_build(&f, 20 + i, w->b_text, w->b.pub, sid, body, sealed[i], k_rep[i]);
 		assert_int_equal(tclient_queue(&user, &f), 0);
 	}
 	assert_int_equal(tclient_flush(&user), 0); /* all N reach A in one read */
