@@ -58,6 +58,18 @@ static uint64_t now_s(void)
 	return (uint64_t)time(NULL);
 }
 
+/* Work for ENV to SID at BITS, now, that does not also suffice for TEXT to TARGET. */
+static void solve_elsewhere(const uint8_t sid[24], const void *env, size_t len,
+                            const uint8_t target[24], const char *text, uint8_t work[WORK_LEN])
+{
+	uint8_t h[WORK_HASH_LEN], d[WORK_HASH_LEN];
+	work_envelope_hash((const uint8_t *)text, strlen(text), h);
+	do {
+		solve(sid, env, len, now_s(), BITS, work);
+		work_digest(target, h, work, d);
+	} while (work_sufficient(d, BITS));
+}
+
 /* An owner's mailbox on its connection, made an intake mailbox of BITS. */
 static void intake_mailbox(struct tclient *c, struct owner *o, unsigned bits)
 {
@@ -134,10 +146,11 @@ static void test_intake_and_work(void **state)
 			break;
 	}
 	assert_int_equal(send_work(&sender, o.sid, work, text, strlen(text)), CAIRN_EWORK);
-	/* Work for another envelope or another mailbox is no work for this one. */
-	solve(o.sid, "other", 5, now_s(), BITS, work);
+	/* Work for another envelope or another mailbox is no work for this one (chosen so that it
+	 * does not pass for this one by chance, which one work in 2^BITS does). */
+	solve_elsewhere(o.sid, "other", 5, o.sid, text, work);
 	assert_int_equal(send_work(&sender, o.sid, work, text, strlen(text)), CAIRN_EWORK);
-	solve(plain.sid, text, strlen(text), now_s(), BITS, work);
+	solve_elsewhere(plain.sid, text, strlen(text), o.sid, text, work);
 	assert_int_equal(send_work(&sender, o.sid, work, text, strlen(text)), CAIRN_EWORK);
 
 	/* Out of the window, on either side: `work` (stale). */
