@@ -62,12 +62,10 @@ static uint64_t now_s(void)
 static void solve_elsewhere(const uint8_t sid[24], const void *env, size_t len,
                             const uint8_t target[24], const char *text, uint8_t work[WORK_LEN])
 {
-	uint8_t h[WORK_HASH_LEN], d[WORK_HASH_LEN];
-	work_envelope_hash((const uint8_t *)text, strlen(text), h);
-	do {
+	uint8_t d[WORK_HASH_LEN];
+	do
 		solve(sid, env, len, now_s(), BITS, work);
-		work_digest(target, h, work, d);
-	} while (work_sufficient(d, BITS));
+	while (work_verify(target, (const uint8_t *)text, strlen(text), work, BITS, d));
 }
 
 /* An owner's mailbox on its connection, made an intake mailbox of BITS. */
