@@ -2,11 +2,13 @@
 /*
  * store-rate: the durable commit rate of one storage engine on its own (store.h), for the
  * figures in docs and notes: BATCHES batches of BATCH envelope inserts (1 KiB bodies, spread
- * over 1,000 mailboxes), then the same envelopes deleted in batches of the same size, each
- * batch one commit as the relay's storage thread makes them. Not a test.
+ * over MAILBOXES mailboxes, 1,000 unless given), then the same envelopes deleted in batches of the same size, each
+ * batch one commit as the relay's storage thread makes them. Not a test. Beside the rates, the
+ * CPU per envelope of this process (what the relay's storage thread would spend) and, for
+ * PostgreSQL on this machine, of the engine's backend (its /proc/PID/schedstat).
  *
- *   store-rate sqlite DIR BATCH BATCHES
- *   store-rate postgresql CONNINFO BATCH BATCHES
+ *   store-rate sqlite DIR BATCH BATCHES [MAILBOXES]
+ *   store-rate postgresql CONNINFO BATCH BATCHES [MAILBOXES]
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -15,6 +17,9 @@
 #include <string.h>
 #include <time.h>
 
+#include <sys/resource.h>
+
+#include "pg_engine.h"
 #include "store.h"
 
 static double now_s(void)
@@ -24,16 +29,44 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* This process's CPU time in seconds. */
+static double self_cpu_s(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
+/* The CPU time in seconds of PostgreSQL store STORE's backend, or -1 when it cannot be read
+ * (SQLite, or a server on another machine). */
+static double backend_cpu_s(bool pg, void *store)
+{
+	const struct store_pg *st = store;
+	if (!pg || st->conn == NULL)
+		return -1;
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/schedstat", PQbackendPID(st->conn));
+	FILE *f = fopen(path, "r");
+	unsigned long long ns;
+	bool ok = f != NULL && fscanf(f, "%llu", &ns) == 1;
+	if (f != NULL)
+		fclose(f);
+	return ok ? (double)ns / 1e9 : -1;
+}
+
 int main(int argc, char **argv)
 {
-	if (argc != 5) {
-		fprintf(stderr, "usage: store-rate sqlite|postgresql DIR|CONNINFO BATCH BATCHES\n");
+	if (argc != 5 && argc != 6) {
+		fprintf(stderr, "usage: store-rate sqlite|postgresql DIR|CONNINFO BATCH BATCHES "
+		                "[MAILBOXES]\n");
 		return 2;
 	}
 	bool pg = strcmp(argv[1], "postgresql") == 0;
 	const struct store_engine *e = pg ? &store_pg : &store_sqlite;
 	size_t batch = strtoul(argv[3], NULL, 10), batches = strtoul(argv[4], NULL, 10);
-	if (batch == 0 || batches == 0)
+	size_t mailboxes = argc == 6 ? strtoul(argv[5], NULL, 10) : 1000;
+	if (batch == 0 || batches == 0 || mailboxes == 0)
 		return 2;
 	char why[256] = "";
 	struct store_params params = {
@@ -51,13 +84,13 @@ int main(int argc, char **argv)
 		return 1;
 	/* Above anything a previous run left. */
 	uint64_t first = (uint64_t)time(NULL) << 20;
-	double t0 = now_s();
+	double t0 = now_s(), c0 = self_cpu_s(), b0 = backend_cpu_s(pg, store);
 	for (size_t b = 0; b < batches; b++) {
 		for (size_t i = 0; i < batch; i++) {
 			uint64_t id = first + b * batch + i;
 			ops[i] = (struct store_op){.kind = STORE_ENVELOPE_PUT,
 			                           .envelope_id = id,
-			                           .mailbox_id = 1 + id % 1000,
+			                           .mailbox_id = 1 + id % mailboxes,
 			                           .body = body,
 			                           .len = sizeof(body),
 			                           .stored_at = 1700000000};
@@ -67,13 +100,13 @@ int main(int argc, char **argv)
 			return 1;
 		}
 	}
-	double t1 = now_s();
+	double t1 = now_s(), c1 = self_cpu_s(), b1 = backend_cpu_s(pg, store);
 	for (size_t b = 0; b < batches; b++) {
 		for (size_t i = 0; i < batch; i++)
 			ops[i] =
 			    (struct store_op){.kind = STORE_ENVELOPE_DELETE,
 			                      .envelope_id = first + b * batch + i,
-			                      .mailbox_id = 1 + (first + b * batch + i) % 1000};
+			                      .mailbox_id = 1 + (first + b * batch + i) % mailboxes};
 		if ((rc = e->commit(store, ops, batch)) != 0) {
 			fprintf(stderr, "commit: %d\n", rc);
 			return 1;
@@ -85,6 +118,10 @@ int main(int argc, char **argv)
 	       "ms/commit)\n",
 	       e->name, batch, n / (t1 - t0), 1e3 * (t1 - t0) / (double)batches, n / (t2 - t1),
 	       1e3 * (t2 - t1) / (double)batches);
+	printf("insert CPU per envelope: this process %.2f us", 1e6 * (c1 - c0) / n);
+	if (b0 >= 0 && b1 >= 0)
+		printf(", the backend %.2f us", 1e6 * (b1 - b0) / n);
+	printf("\n");
 	e->close(store);
 	free(ops);
 	return 0;
