@@ -41,6 +41,20 @@ static uint64_t channel_clock(void *ctx)
 
 /* ---- lifetime ------------------------------------------------------------------------ */
 
+/* Where the command layer's state for a connection starts in its allocation (port.h). */
+#define PEER_OFFSET                                                                                \
+	((sizeof(struct conn) + CONN_PEER_ALIGN - 1) / CONN_PEER_ALIGN * CONN_PEER_ALIGN)
+
+/* One allocation per connection, of struct conn and the command layer's state: on LP64
+ * struct conn is 592 bytes; with commands.c's 120 the block is a 720-byte malloc chunk
+ * (docs/PERFORMANCE.md, idle memory). */
+_Static_assert(sizeof(void *) != 8 || sizeof(struct conn) <= 592, "struct conn grew");
+
+static void *conn_peer(const struct conn *c)
+{
+	return (char *)c + PEER_OFFSET;
+}
+
 /* Frees the bytes C held while paused (conn_input), if any. */
 static void held_free(struct conn *c)
 {
@@ -64,8 +78,7 @@ void conn_unref(struct conn *c)
 	channel_buf_free(&c->flight);
 	held_free(c);
 	wsconn_free(c->ws);
-	if (c->peer != NULL)
-		c->relay->handler->free(c->peer);
+	c->relay->handler->free(conn_peer(c));
 	free(c);
 }
 
@@ -117,8 +130,7 @@ void conn_close(struct conn *c)
 	if (c->state != CONN_OPEN)
 		unopened_remove(c);
 	c->state = CONN_CLOSING;
-	if (c->peer != NULL)
-		relay->handler->closed(c->peer);
+	relay->handler->closed(conn_peer(c));
 	unlink_flush(c);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -212,7 +224,7 @@ static void write_done(struct conn *c)
 	if (channel_output(&c->ch, &more) == 0)
 		release_small(c);
 	update_read_state(c);
-	c->relay->handler->drained(c->peer);
+	c->relay->handler->drained(conn_peer(c));
 }
 
 static void on_write(uv_write_t *req, int status)
@@ -344,7 +356,7 @@ static void update_read_state(struct conn *c)
 	 * handshake with libuv 1.44 (docs/PERFORMANCE.md, System calls). */
 	bool want = !c->paused && c->held == NULL &&
 	            conn_output_level(c) < cfg->output_buffer_max &&
-	            !c->relay->handler->busy(c->peer) && !c->relay->stopping;
+	            !c->relay->handler->busy(conn_peer(c)) && !c->relay->stopping;
 	if (want && !c->reading) {
 		if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
 			c->reading = true;
@@ -444,7 +456,7 @@ static void run_events(struct conn *c)
 		case CHANNEL_EV_OPEN:
 			break;
 		case CHANNEL_EV_MESSAGE:
-			relay->handler->command(c->peer, &ev.msg);
+			relay->handler->command(conn_peer(c), &ev.msg);
 			break;
 		case CHANNEL_EV_BAD_MESSAGE:
 			/* Sound structure, wrong meaning: answer it and go on. */
@@ -666,7 +678,7 @@ static const struct wsconn_ops ws_ops = {
 
 void conn_accept(struct relay *relay, uv_tcp_t *listener)
 {
-	struct conn *c = calloc(1, sizeof(*c));
+	struct conn *c = calloc(1, PEER_OFFSET + relay->handler->peer_size);
 	/* The HTTPS listener's connections read a request head, then WebSocket frames. */
 	bool https = listener == &relay->https_listener;
 	if (c == NULL ||
@@ -698,8 +710,8 @@ void conn_accept(struct relay *relay, uv_tcp_t *listener)
 	if (c->ws != NULL)
 		relay->conn_count_https++;
 	unopened_append(c);
-	c->peer = rc == 0 ? relay->handler->open(relay, c) : NULL;
-	if (c->peer == NULL) {
+	relay->handler->open(conn_peer(c), relay, c);
+	if (rc != 0) {
 		conn_close(c);
 		return;
 	}

@@ -47,16 +47,15 @@ struct conn_held {
 };
 
 /* Fields are ordered largest first and the flags share a word: a relay holds tens of
- * thousands of these (docs/PERFORMANCE.md, idle memory). */
+ * thousands of these (docs/PERFORMANCE.md, idle memory). The command layer's state for the
+ * connection (relay->handler's PEER, opaque here) follows it in the same allocation
+ * (conn_peer in conn.c). */
 struct conn {
 	struct relay *relay;
 	uv_tcp_t tcp;
 	struct conn *prev, *next; /* relay->conns */
 	struct conn *flush_next;  /* relay->flush_head */
 	struct conn *unopened_prev, *unopened_next; /* relay->unopened_head's list */
-
-	/* The command layer's state for this connection (relay->handler's open): opaque here. */
-	void *peer;
 
 	/* A connection from the HTTPS listener: its WebSocket filter (relay/wsconn.h), owned;
 	 * NULL for a direct TCP connection. */
