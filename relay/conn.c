@@ -18,7 +18,7 @@
 #include "wsconn.h"
 
 static void on_close(uv_handle_t *h);
-static void start_write(struct conn *c);
+static void start_write(struct conn *c, struct channel_buf *spare);
 static void update_read_state(struct conn *c);
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 static void conn_input(struct conn *c, const uint8_t *in, size_t len);
@@ -46,9 +46,9 @@ static uint64_t channel_clock(void *ctx)
 	((sizeof(struct conn) + CONN_PEER_ALIGN - 1) / CONN_PEER_ALIGN * CONN_PEER_ALIGN)
 
 /* One allocation per connection, of struct conn and the command layer's state: on LP64
- * struct conn is 568 bytes; with commands.c's 120 the block is a 704-byte malloc chunk
+ * struct conn is 544 bytes; with commands.c's 120 the block is a 672-byte malloc chunk
  * (docs/PERFORMANCE.md, idle memory). */
-_Static_assert(sizeof(void *) != 8 || sizeof(struct conn) <= 568, "struct conn grew");
+_Static_assert(sizeof(void *) != 8 || sizeof(struct conn) <= 544, "struct conn grew");
 
 static void *conn_peer(const struct conn *c)
 {
@@ -81,7 +81,6 @@ void conn_unref(struct conn *c)
 	if (--c->refs > 0)
 		return;
 	channel_free(&c->ch);
-	channel_buf_free(&c->flight);
 	held_free(c);
 	wsconn_free(c->ws);
 	conn_relay(c)->handler->free(conn_peer(c));
@@ -165,7 +164,8 @@ static void on_close(uv_handle_t *h)
 size_t conn_output_level(const struct conn *c)
 {
 	/* A WebSocket connection's framing and control frames are output like the rest. */
-	return channel_output_pending(&c->ch) + c->flight.len +
+	size_t flight = c->writing ? c->u.open.write->flight.len : 0;
+	return channel_output_pending(&c->ch) + flight +
 	       (c->ws != NULL ? wsconn_pending(c->ws) : 0);
 }
 
@@ -216,21 +216,22 @@ void conn_reply_error(struct conn *c, uint32_t request_id, int code)
 }
 
 /* Gives back the buffers C has emptied that are cheap to allocate again (SMALL_BUF): to the
- * relay's pool when C's are all empty, else to malloc. */
-static void release_small(struct conn *c)
+ * relay's pool when C's are all empty, else to malloc. SPARE (may be NULL) is an empty buffer
+ * swapped out of C's channel (channel_pool_give). */
+static void release_small(struct conn *c, struct channel_buf *spare)
 {
-	channel_pool_give(&conn_relay(c)->bufpool, &c->ch, &c->flight, SMALL_BUF);
+	channel_pool_give(&conn_relay(c)->bufpool, &c->ch, spare, SMALL_BUF);
 }
 
-/* C's write is all in the kernel: frees what it can, reads again if
- * its output was what stopped reading, and tells the command layer, which may queue more
- * (sealed by conn_flush_all, or at once when it fills a frame). May close C. */
-static void write_done(struct conn *c)
+/* C's write is all in the kernel, its buffer (SPARE, emptied) back with C: frees what it can,
+ * reads again if its output was what stopped reading, and tells the command layer, which may
+ * queue more (sealed by conn_flush_all, or at once when it fills a frame). May close C. */
+static void write_done(struct conn *c, struct channel_buf *spare)
 {
 	const uint8_t *more = NULL;
-	c->flight.len = 0;
+	spare->len = 0;
 	if (channel_output(&c->ch, &more) == 0)
-		release_small(c);
+		release_small(c, spare);
 	update_read_state(c);
 	conn_relay(c)->handler->drained(conn_peer(c));
 }
@@ -238,34 +239,41 @@ static void write_done(struct conn *c)
 static void on_write(uv_write_t *req, int status)
 {
 	struct conn *c = req->data;
-	free(c->u.open.write);
+	struct conn_write *w = c->u.open.write;
+	struct channel_buf spare = w->flight; /* written: its buffer collects the next output */
+	free(w);
 	c->u.open.write = NULL;
 	c->writing = false;
-	c->flight.len = 0;
 	if (c->ws != NULL)
 		wsconn_write_done(c->ws);
 	if (c->state == CONN_CLOSING || status < 0) {
+		channel_buf_free(&spare);
 		conn_close(c); /* nothing if closing already */
 		conn_unref(c);
 		return;
 	}
-	write_done(c);
-	start_write(c);
+	write_done(c, &spare);
+	start_write(c, &spare);
 	conn_unref(c);
 }
 
-/* Hands FLIGHT from byte SENT on (what the kernel did not take at once) to libuv, which
- * writes it when the socket can take it and then calls on_write. */
-static void write_rest(struct conn *c, size_t sent)
+/* Hands OUT (the write's bytes) from byte SENT on (what the kernel did not take at once) to
+ * libuv, which writes it when the socket can take it and then calls on_write. OUT moves into
+ * the write request (or is freed): it is empty after. */
+static void write_rest(struct conn *c, struct channel_buf *out, size_t sent)
 {
 	/* One small allocation per write that waits, not per envelope: an idle connection,
-	 * and one whose writes the kernel takes at once, holds no write request. */
+	 * and one whose writes the kernel takes at once, holds no write request, and no
+	 * descriptor of the bytes in flight either. */
 	struct conn_write *w = malloc(sizeof(*w));
 	if (w == NULL) {
+		channel_buf_free(out);
 		conn_close(c);
 		return;
 	}
-	uv_buf_t b = uv_buf_init((char *)c->flight.data + sent, (unsigned)(c->flight.len - sent));
+	w->flight = *out;
+	*out = (struct channel_buf){0};
+	uv_buf_t b = uv_buf_init((char *)w->flight.data + sent, (unsigned)(w->flight.len - sent));
 	w->req.data = c;
 	/* The stall check (conn_check_timeouts) runs from here: the kernel took nothing more. */
 	w->since_ms = (int64_t)uv_now(conn_relay(c)->loop);
@@ -273,9 +281,10 @@ static void write_rest(struct conn *c, size_t sent)
 	c->writing = true;
 	conn_ref(c);
 	int rc = c->ws != NULL
-	             ? wsconn_write(c->ws, &w->req, c->flight.data, c->flight.len, on_write)
+	             ? wsconn_write(c->ws, &w->req, w->flight.data, w->flight.len, on_write)
 	             : uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
 	if (rc != 0) {
+		channel_buf_free(&w->flight);
 		free(w);
 		c->u.open.write = NULL;
 		c->writing = false;
@@ -290,32 +299,37 @@ static void write_rest(struct conn *c, size_t sent)
  * epoll_ctl that libuv 1.44 makes after every uv_write (docs/PERFORMANCE.md, System calls);
  * only what it leaves goes to uv_write. The command layer may queue more when a write
  * completes: that is written by this loop, not by a call into it again. A WebSocket
- * connection's bytes go through its filter, with uv_write.
+ * connection's bytes go through its filter, with uv_write. SPARE is an empty buffer of C's
+ * (a finished write's) or none: freed here unless C's channel took it back.
  */
-static void start_write(struct conn *c)
+static void start_write(struct conn *c, struct channel_buf *spare)
 {
 	const uint8_t *data = NULL;
 	while (!c->writing && c->state != CONN_CLOSING && channel_output(&c->ch, &data) > 0) {
-		/* Swap: the channel's sealed bytes go in flight as they are, without a copy; the
-		 * old flight buffer (empty) collects the channel's new output. */
-		channel_output_swap(&c->ch, &c->flight);
+		/* Swap: the channel's sealed bytes go out as they are, without a copy; the spare
+		 * buffer (empty) collects the channel's new output meanwhile. */
+		channel_output_swap(&c->ch, spare);
 		size_t sent = 0;
 		if (c->ws == NULL) {
-			uv_buf_t b = uv_buf_init((char *)c->flight.data, (unsigned)c->flight.len);
+			uv_buf_t b = uv_buf_init((char *)spare->data, (unsigned)spare->len);
 			int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
 			if (n < 0 && n != UV_EAGAIN) { /* EPIPE, ECONNRESET: as a failed uv_write */
-				c->flight.len = 0;
+				channel_buf_free(spare);
 				conn_close(c);
 				return;
 			}
 			sent = n > 0 ? (size_t)n : 0;
 		}
-		if (sent < c->flight.len) {
-			write_rest(c, sent);
+		if (sent < spare->len) {
+			write_rest(c, spare, sent);
 			return;
 		}
-		write_done(c);
+		/* Taken whole: the buffer goes back to the channel, which had none meanwhile. */
+		spare->len = 0;
+		channel_output_swap(&c->ch, spare);
+		write_done(c, spare);
 	}
+	channel_buf_free(spare);
 }
 
 void conn_flush_all(struct relay *relay)
@@ -332,9 +346,9 @@ void conn_flush_all(struct relay *relay)
 		}
 		/* A write the kernel took whole gave C's buffers back (write_done): to the pool,
 		 * for the next connection. One that waits keeps only what it still needs. */
-		start_write(c);
+		start_write(c, &(struct channel_buf){0});
 		if (c->state == CONN_OPEN && c->writing)
-			release_small(c);
+			release_small(c, NULL);
 	}
 }
 
@@ -516,7 +530,7 @@ static size_t feed(struct conn *c, const uint8_t *in, size_t len)
 	/* Nothing to write (a partial frame, a command without a reply yet): the buffers lent
 	 * above go back now, not with a write that may never come. */
 	if (c->state == CONN_OPEN && !c->in_flush_list && !c->writing && !c->paused)
-		release_small(c);
+		release_small(c, NULL);
 	return pos;
 }
 
@@ -762,7 +776,6 @@ void conn_check_timeouts(struct relay *relay, int64_t now_ms)
 		} else if (!c->writing && conn_output_level(c) == 0) {
 			/* Idle: it holds no buffers at all until it needs them again. */
 			channel_trim(&c->ch);
-			channel_buf_free(&c->flight);
 		}
 		c = next;
 	}

@@ -33,10 +33,12 @@ enum conn_state {
 };
 
 /* The write in flight (at most one per connection): allocated when it starts and freed when it
- * completes, so that an idle connection holds no uv_write_t (192 bytes on Linux). */
+ * completes, so that an idle connection holds no uv_write_t (192 bytes on Linux), nor the
+ * descriptor of the bytes in flight. */
 struct conn_write {
 	uv_write_t req;
-	int64_t since_ms; /* when it started (loop time), for the stall check */
+	int64_t since_ms;          /* when it started (loop time), for the stall check */
+	struct channel_buf flight; /* its bytes, swapped out of the channel */
 };
 
 /* Bytes read but not yet fed to the channel while a command's work is off the loop thread
@@ -60,8 +62,6 @@ struct conn {
 	struct wsconn *ws;
 
 	int64_t deadline_ms; /* handshake deadline, then idle deadline (loop time) */
-
-	struct channel_buf flight; /* the bytes of the write in flight, swapped out of CH */
 
 	/* What a connection needs only before it opens, or only once it is open, shares the
 	 * memory: the list of connections that have not completed a handshake
