@@ -229,6 +229,7 @@ static uint16_t relay_start(void)
 	CHECK(relay != NULL);
 	h.relay = relay;
 	relay->loop = &h.loop;
+	h.loop.data = relay; /* conn.c finds the relay through it, as server.c sets it */
 	relay->cfg = &h.cfg;
 	relay->private_key = relay_private;
 	relay->clock.now = fake_clock;

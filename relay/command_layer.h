@@ -56,8 +56,8 @@ struct peer_seals {
 
 /*
  * The command layer's state of one connection (port.h): what it may manage and what it is
- * subscribed to. Lives as long as the connection's memory (the handler's open to free), so a
- * request that holds a reference on the connection may use it after the connection closed.
+ * subscribed to. Lives in the connection's memory (the handler's open to free), so a request
+ * that holds a reference on the connection may use it after the connection closed.
  */
 struct peer {
 	struct relay *relay;
@@ -82,7 +82,7 @@ struct peer {
 	uint32_t subs_len;
 	/* FORWARDs of this connection waiting for their destination (at most [forward]
 	 * per_connection <= 65,536) and whether the connection is open: one word, so that struct
-	 * peer is 120 bytes, a 128-byte malloc chunk (a relay holds one per connection,
+	 * peer is 120 bytes (a relay holds one per connection, in the connection's allocation:
 	 * docs/PERFORMANCE.md). */
 	uint32_t forwards : 31;
 	uint32_t open : 1;

@@ -614,15 +614,14 @@ static void on_command(void *peer, const struct cairn_msg *m)
 
 /* ---- connection events --------------------------------------------------------------- */
 
-/* A relay holds one per connection: it stays within malloc's 144-byte chunk on LP64
- * (docs/PERFORMANCE.md, idle memory). */
-_Static_assert(sizeof(void *) != 8 || sizeof(struct peer) <= 136, "struct peer grew");
+/* A relay holds one per connection, in the connection's own allocation (port.h): conn.c
+ * asserts what the two come to (docs/PERFORMANCE.md, idle memory). */
+_Static_assert(sizeof(void *) != 8 || sizeof(struct peer) <= 120, "struct peer grew");
+_Static_assert(_Alignof(struct peer) <= CONN_PEER_ALIGN, "struct peer needs more alignment");
 
-static void *on_open(struct relay *relay, struct conn *c)
+static void on_open(void *peer, struct relay *relay, struct conn *c)
 {
-	struct peer *p = calloc(1, sizeof(*p));
-	if (p == NULL)
-		return NULL;
+	struct peer *p = peer;
 	p->relay = relay;
 	p->conn = c;
 	p->open = true;
@@ -633,7 +632,6 @@ static void *on_open(struct relay *relay, struct conn *c)
 	if (p->next != NULL)
 		p->next->prev = p;
 	relay->peers = p;
-	return p;
 }
 
 static void on_closed(void *peer)
@@ -680,10 +678,10 @@ static void on_free(void *peer)
 		free(p->subs);
 	free(p->reads);
 	peer_seal_free(p);
-	free(p);
 }
 
 const struct conn_handler commands_handler = {
+    .peer_size = sizeof(struct peer),
     .open = on_open,
     .command = on_command,
     .closed = on_closed,

@@ -18,7 +18,7 @@
 #include "wsconn.h"
 
 static void on_close(uv_handle_t *h);
-static void start_write(struct conn *c);
+static void start_write(struct conn *c, struct channel_buf *spare);
 static void update_read_state(struct conn *c);
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf);
 static void conn_input(struct conn *c, const uint8_t *in, size_t len);
@@ -41,14 +41,34 @@ static uint64_t channel_clock(void *ctx)
 
 /* ---- lifetime ------------------------------------------------------------------------ */
 
+/* Where the command layer's state for a connection starts in its allocation (port.h). */
+#define PEER_OFFSET                                                                                \
+	((sizeof(struct conn) + CONN_PEER_ALIGN - 1) / CONN_PEER_ALIGN * CONN_PEER_ALIGN)
+
+/* One allocation per connection, of struct conn and the command layer's state: on LP64
+ * struct conn is 544 bytes; with commands.c's 120 the block is a 672-byte malloc chunk
+ * (docs/PERFORMANCE.md, idle memory). */
+_Static_assert(sizeof(void *) != 8 || sizeof(struct conn) <= 544, "struct conn grew");
+
+static void *conn_peer(const struct conn *c)
+{
+	return (char *)c + PEER_OFFSET;
+}
+
+/* The relay's loop's data pointer is the relay (server.c): struct conn keeps no copy. */
+static struct relay *conn_relay(const struct conn *c)
+{
+	return c->tcp.loop->data;
+}
+
 /* Frees the bytes C held while paused (conn_input), if any. */
 static void held_free(struct conn *c)
 {
-	if (c->held == NULL)
+	if (c->u.open.held == NULL)
 		return;
-	channel_buf_free(&c->held->in);
-	free(c->held);
-	c->held = NULL;
+	channel_buf_free(&c->u.open.held->in);
+	free(c->u.open.held);
+	c->u.open.held = NULL;
 }
 
 void conn_ref(struct conn *c)
@@ -61,11 +81,9 @@ void conn_unref(struct conn *c)
 	if (--c->refs > 0)
 		return;
 	channel_free(&c->ch);
-	channel_buf_free(&c->flight);
 	held_free(c);
 	wsconn_free(c->ws);
-	if (c->peer != NULL)
-		c->relay->handler->free(c->peer);
+	conn_relay(c)->handler->free(conn_peer(c));
 	free(c);
 }
 
@@ -73,7 +91,7 @@ static void unlink_flush(struct conn *c)
 {
 	if (!c->in_flush_list)
 		return;
-	struct conn **p = &c->relay->flush_head;
+	struct conn **p = &conn_relay(c)->flush_head;
 	while (*p != c)
 		p = &(*p)->flush_next;
 	*p = c->flush_next;
@@ -85,11 +103,11 @@ static void unlink_flush(struct conn *c)
  * exactly while its state is CONN_HANDSHAKE, CONN_HANDSHAKING or CONN_FAILED. */
 static void unopened_append(struct conn *c)
 {
-	struct relay *relay = c->relay;
-	c->unopened_prev = relay->unopened_tail;
-	c->unopened_next = NULL;
+	struct relay *relay = conn_relay(c);
+	c->u.unopened.prev = relay->unopened_tail;
+	c->u.unopened.next = NULL;
 	if (relay->unopened_tail != NULL)
-		relay->unopened_tail->unopened_next = c;
+		relay->unopened_tail->u.unopened.next = c;
 	else
 		relay->unopened_head = c;
 	relay->unopened_tail = c;
@@ -97,28 +115,27 @@ static void unopened_append(struct conn *c)
 
 static void unopened_remove(struct conn *c)
 {
-	struct relay *relay = c->relay;
-	if (c->unopened_prev != NULL)
-		c->unopened_prev->unopened_next = c->unopened_next;
+	struct relay *relay = conn_relay(c);
+	if (c->u.unopened.prev != NULL)
+		c->u.unopened.prev->u.unopened.next = c->u.unopened.next;
 	else
-		relay->unopened_head = c->unopened_next;
-	if (c->unopened_next != NULL)
-		c->unopened_next->unopened_prev = c->unopened_prev;
+		relay->unopened_head = c->u.unopened.next;
+	if (c->u.unopened.next != NULL)
+		c->u.unopened.next->u.unopened.prev = c->u.unopened.prev;
 	else
-		relay->unopened_tail = c->unopened_prev;
-	c->unopened_prev = c->unopened_next = NULL;
+		relay->unopened_tail = c->u.unopened.prev;
+	c->u.unopened.prev = c->u.unopened.next = NULL;
 }
 
 void conn_close(struct conn *c)
 {
 	if (c->state == CONN_CLOSING)
 		return;
-	struct relay *relay = c->relay;
+	struct relay *relay = conn_relay(c);
 	if (c->state != CONN_OPEN)
 		unopened_remove(c);
 	c->state = CONN_CLOSING;
-	if (c->peer != NULL)
-		relay->handler->closed(c->peer);
+	relay->handler->closed(conn_peer(c));
 	unlink_flush(c);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -147,13 +164,15 @@ static void on_close(uv_handle_t *h)
 size_t conn_output_level(const struct conn *c)
 {
 	/* A WebSocket connection's framing and control frames are output like the rest. */
-	return channel_output_pending(&c->ch) + c->flight.len +
+	size_t flight = c->writing ? c->u.open.write->flight.len : 0;
+	return channel_output_pending(&c->ch) + flight +
 	       (c->ws != NULL ? wsconn_pending(c->ws) : 0);
 }
 
 bool conn_can_deliver(const struct conn *c)
 {
-	return c->state == CONN_OPEN && conn_output_level(c) < c->relay->cfg->output_buffer_max;
+	return c->state == CONN_OPEN &&
+	       conn_output_level(c) < conn_relay(c)->cfg->output_buffer_max;
 }
 
 static void want_flush(struct conn *c)
@@ -161,8 +180,9 @@ static void want_flush(struct conn *c)
 	if (c->in_flush_list)
 		return;
 	c->in_flush_list = true;
-	c->flush_next = c->relay->flush_head;
-	c->relay->flush_head = c;
+	struct relay *relay = conn_relay(c);
+	c->flush_next = relay->flush_head;
+	relay->flush_head = c;
 }
 
 void conn_reply(struct conn *c, const struct cairn_msg *m)
@@ -171,7 +191,7 @@ void conn_reply(struct conn *c, const struct cairn_msg *m)
 		return;
 	/* Into the open batch, sealed by conn_flush_all after this loop iteration (or at once
 	 * when it fills a frame). The channel never refuses for size: its limit is unused. */
-	channel_pool_lend(&c->relay->bufpool, &c->ch);
+	channel_pool_lend(&conn_relay(c)->bufpool, &c->ch);
 	if (channel_queue(&c->ch, m) == 0) {
 		want_flush(c);
 		return;
@@ -191,73 +211,82 @@ void conn_reply_error(struct conn *c, uint32_t request_id, int code)
 	struct cairn_msg m = {
 	    .type = CAIRN_REPLY_ERROR, .request_id = request_id, .code = (uint32_t)-code};
 	if (m.code < RELAY_WIRE_CODES)
-		c->relay->stats.refused[m.code]++;
+		conn_relay(c)->stats.refused[m.code]++;
 	conn_reply(c, &m);
 }
 
 /* Gives back the buffers C has emptied that are cheap to allocate again (SMALL_BUF): to the
- * relay's pool when C's are all empty, else to malloc. */
-static void release_small(struct conn *c)
+ * relay's pool when C's are all empty, else to malloc. SPARE (may be NULL) is an empty buffer
+ * swapped out of C's channel (channel_pool_give). */
+static void release_small(struct conn *c, struct channel_buf *spare)
 {
-	channel_pool_give(&c->relay->bufpool, &c->ch, &c->flight, SMALL_BUF);
+	channel_pool_give(&conn_relay(c)->bufpool, &c->ch, spare, SMALL_BUF);
 }
 
-/* C's write is all in the kernel: frees what it can, reads again if
- * its output was what stopped reading, and tells the command layer, which may queue more
- * (sealed by conn_flush_all, or at once when it fills a frame). May close C. */
-static void write_done(struct conn *c)
+/* C's write is all in the kernel, its buffer (SPARE, emptied) back with C: frees what it can,
+ * reads again if its output was what stopped reading, and tells the command layer, which may
+ * queue more (sealed by conn_flush_all, or at once when it fills a frame). May close C. */
+static void write_done(struct conn *c, struct channel_buf *spare)
 {
 	const uint8_t *more = NULL;
-	c->flight.len = 0;
+	spare->len = 0;
 	if (channel_output(&c->ch, &more) == 0)
-		release_small(c);
+		release_small(c, spare);
 	update_read_state(c);
-	c->relay->handler->drained(c->peer);
+	conn_relay(c)->handler->drained(conn_peer(c));
 }
 
 static void on_write(uv_write_t *req, int status)
 {
 	struct conn *c = req->data;
-	free(c->write);
-	c->write = NULL;
+	struct conn_write *w = c->u.open.write;
+	struct channel_buf spare = w->flight; /* written: its buffer collects the next output */
+	free(w);
+	c->u.open.write = NULL;
 	c->writing = false;
-	c->flight.len = 0;
 	if (c->ws != NULL)
 		wsconn_write_done(c->ws);
 	if (c->state == CONN_CLOSING || status < 0) {
+		channel_buf_free(&spare);
 		conn_close(c); /* nothing if closing already */
 		conn_unref(c);
 		return;
 	}
-	write_done(c);
-	start_write(c);
+	write_done(c, &spare);
+	start_write(c, &spare);
 	conn_unref(c);
 }
 
-/* Hands FLIGHT from byte SENT on (what the kernel did not take at once) to libuv, which
- * writes it when the socket can take it and then calls on_write. */
-static void write_rest(struct conn *c, size_t sent)
+/* Hands OUT (the write's bytes) from byte SENT on (what the kernel did not take at once) to
+ * libuv, which writes it when the socket can take it and then calls on_write. OUT moves into
+ * the write request (or is freed): it is empty after. */
+static void write_rest(struct conn *c, struct channel_buf *out, size_t sent)
 {
 	/* One small allocation per write that waits, not per envelope: an idle connection,
-	 * and one whose writes the kernel takes at once, holds no write request. */
+	 * and one whose writes the kernel takes at once, holds no write request, and no
+	 * descriptor of the bytes in flight either. */
 	struct conn_write *w = malloc(sizeof(*w));
 	if (w == NULL) {
+		channel_buf_free(out);
 		conn_close(c);
 		return;
 	}
-	uv_buf_t b = uv_buf_init((char *)c->flight.data + sent, (unsigned)(c->flight.len - sent));
+	w->flight = *out;
+	*out = (struct channel_buf){0};
+	uv_buf_t b = uv_buf_init((char *)w->flight.data + sent, (unsigned)(w->flight.len - sent));
 	w->req.data = c;
 	/* The stall check (conn_check_timeouts) runs from here: the kernel took nothing more. */
-	w->since_ms = (int64_t)uv_now(c->relay->loop);
-	c->write = w;
+	w->since_ms = (int64_t)uv_now(conn_relay(c)->loop);
+	c->u.open.write = w;
 	c->writing = true;
 	conn_ref(c);
 	int rc = c->ws != NULL
-	             ? wsconn_write(c->ws, &w->req, c->flight.data, c->flight.len, on_write)
+	             ? wsconn_write(c->ws, &w->req, w->flight.data, w->flight.len, on_write)
 	             : uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, on_write);
 	if (rc != 0) {
+		channel_buf_free(&w->flight);
 		free(w);
-		c->write = NULL;
+		c->u.open.write = NULL;
 		c->writing = false;
 		conn_unref(c);
 		conn_close(c);
@@ -270,32 +299,37 @@ static void write_rest(struct conn *c, size_t sent)
  * epoll_ctl that libuv 1.44 makes after every uv_write (docs/PERFORMANCE.md, System calls);
  * only what it leaves goes to uv_write. The command layer may queue more when a write
  * completes: that is written by this loop, not by a call into it again. A WebSocket
- * connection's bytes go through its filter, with uv_write.
+ * connection's bytes go through its filter, with uv_write. SPARE is an empty buffer of C's
+ * (a finished write's) or none: freed here unless C's channel took it back.
  */
-static void start_write(struct conn *c)
+static void start_write(struct conn *c, struct channel_buf *spare)
 {
 	const uint8_t *data = NULL;
 	while (!c->writing && c->state != CONN_CLOSING && channel_output(&c->ch, &data) > 0) {
-		/* Swap: the channel's sealed bytes go in flight as they are, without a copy; the
-		 * old flight buffer (empty) collects the channel's new output. */
-		channel_output_swap(&c->ch, &c->flight);
+		/* Swap: the channel's sealed bytes go out as they are, without a copy; the spare
+		 * buffer (empty) collects the channel's new output meanwhile. */
+		channel_output_swap(&c->ch, spare);
 		size_t sent = 0;
 		if (c->ws == NULL) {
-			uv_buf_t b = uv_buf_init((char *)c->flight.data, (unsigned)c->flight.len);
+			uv_buf_t b = uv_buf_init((char *)spare->data, (unsigned)spare->len);
 			int n = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
 			if (n < 0 && n != UV_EAGAIN) { /* EPIPE, ECONNRESET: as a failed uv_write */
-				c->flight.len = 0;
+				channel_buf_free(spare);
 				conn_close(c);
 				return;
 			}
 			sent = n > 0 ? (size_t)n : 0;
 		}
-		if (sent < c->flight.len) {
-			write_rest(c, sent);
+		if (sent < spare->len) {
+			write_rest(c, spare, sent);
 			return;
 		}
-		write_done(c);
+		/* Taken whole: the buffer goes back to the channel, which had none meanwhile. */
+		spare->len = 0;
+		channel_output_swap(&c->ch, spare);
+		write_done(c, spare);
 	}
+	channel_buf_free(spare);
 }
 
 void conn_flush_all(struct relay *relay)
@@ -312,9 +346,9 @@ void conn_flush_all(struct relay *relay)
 		}
 		/* A write the kernel took whole gave C's buffers back (write_done): to the pool,
 		 * for the next connection. One that waits keeps only what it still needs. */
-		start_write(c);
+		start_write(c, &(struct channel_buf){0});
 		if (c->state == CONN_OPEN && c->writing)
-			release_small(c);
+			release_small(c, NULL);
 	}
 }
 
@@ -323,7 +357,7 @@ void conn_flush_all(struct relay *relay)
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
 	struct conn *c = h->data;
-	struct relay *relay = c->relay;
+	struct relay *relay = conn_relay(c);
 	/* One shared buffer: every read is handled completely before the next one. */
 	if (relay->read_buf_busy) {
 		*buf = uv_buf_init(NULL, 0);
@@ -337,14 +371,15 @@ static void update_read_state(struct conn *c)
 {
 	if (c->state == CONN_CLOSING)
 		return;
-	const struct relay_config *cfg = c->relay->cfg;
+	struct relay *relay = conn_relay(c);
+	const struct relay_config *cfg = relay->cfg;
 	/* Reading goes on while message 1 is answered (CONN_HANDSHAKING): a peer may send
 	 * nothing before message 2, and what it sends fails its handshake at once, as in the
 	 * read that brought message 1. Stopping and starting again cost two epoll_ctl calls per
 	 * handshake with libuv 1.44 (docs/PERFORMANCE.md, System calls). */
-	bool want = !c->paused && c->held == NULL &&
-	            conn_output_level(c) < cfg->output_buffer_max &&
-	            !c->relay->handler->busy(c->peer) && !c->relay->stopping;
+	bool held = c->state == CONN_OPEN && c->u.open.held != NULL; /* else U is UNOPENED */
+	bool want = !c->paused && !held && conn_output_level(c) < cfg->output_buffer_max &&
+	            !relay->handler->busy(conn_peer(c)) && !relay->stopping;
 	if (want && !c->reading) {
 		if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) == 0)
 			c->reading = true;
@@ -357,7 +392,7 @@ static void update_read_state(struct conn *c)
 static void hs_failed(struct conn *c, int rc)
 {
 	/* Section 2.2: whatever failed, stay silent and close at the deadline. */
-	c->relay->stats.handshakes_failed++;
+	conn_relay(c)->stats.handshakes_failed++;
 	log_debug("handshake failed: %s", cairn_strerror(rc));
 	c->state = CONN_FAILED;
 }
@@ -375,7 +410,7 @@ static bool hs_waiting(const void *owner)
 static void hs_done(void *owner, int rc)
 {
 	struct conn *c = owner;
-	struct relay *relay = c->relay;
+	struct relay *relay = conn_relay(c);
 	if (rc != 0) {
 		hs_failed(c, rc);
 		/* Read and discard until the deadline, as after any failure (PROTOCOL.md 2.2). */
@@ -412,7 +447,7 @@ static const struct conn_handshake_ops hs_ops = {
 /* Message 1 arrived (CHANNEL_EV_HELLO): hands it to the thread pool (conn_handshake.c). */
 static int start_handshake(struct conn *c)
 {
-	int rc = conn_handshake_start(c->relay, &c->ch, &hs_ops, c);
+	int rc = conn_handshake_start(conn_relay(c), &c->ch, &hs_ops, c);
 	if (rc == 0)
 		c->state = CONN_HANDSHAKING;
 	return rc;
@@ -425,7 +460,7 @@ static int start_handshake(struct conn *c)
  */
 static void run_events(struct conn *c)
 {
-	struct relay *relay = c->relay;
+	struct relay *relay = conn_relay(c);
 	bool more = true;
 	while (
 	    more && !c->paused &&
@@ -444,7 +479,7 @@ static void run_events(struct conn *c)
 		case CHANNEL_EV_OPEN:
 			break;
 		case CHANNEL_EV_MESSAGE:
-			relay->handler->command(c->peer, &ev.msg);
+			relay->handler->command(conn_peer(c), &ev.msg);
 			break;
 		case CHANNEL_EV_BAD_MESSAGE:
 			/* Sound structure, wrong meaning: answer it and go on. */
@@ -475,7 +510,7 @@ static void run_events(struct conn *c)
  */
 static size_t feed(struct conn *c, const uint8_t *in, size_t len)
 {
-	struct relay *relay = c->relay;
+	struct relay *relay = conn_relay(c);
 	uint64_t frames = c->ch.frames_in;
 	size_t pos = 0;
 	/* A frame's content is opened into the channel's buffers: from the pool if it has some. */
@@ -495,14 +530,14 @@ static size_t feed(struct conn *c, const uint8_t *in, size_t len)
 	/* Nothing to write (a partial frame, a command without a reply yet): the buffers lent
 	 * above go back now, not with a write that may never come. */
 	if (c->state == CONN_OPEN && !c->in_flush_list && !c->writing && !c->paused)
-		release_small(c);
+		release_small(c, NULL);
 	return pos;
 }
 
 static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
 {
 	struct conn *c = stream->data;
-	struct relay *relay = c->relay;
+	struct relay *relay = conn_relay(c);
 	if (buf->base == (char *)relay->read_buf)
 		relay->read_buf_busy = false;
 	if (nread == 0 || c->state == CONN_CLOSING)
@@ -532,11 +567,12 @@ static void conn_input(struct conn *c, const uint8_t *in, size_t len)
 		/* Reading stopped when the command deferred; what this read brought after it
 		 * waits in order (the read buffer is shared). */
 		size_t left = len - used;
-		if (c->held == NULL && (c->held = calloc(1, sizeof(*c->held))) == NULL) {
+		if (c->u.open.held == NULL &&
+		    (c->u.open.held = calloc(1, sizeof(*c->u.open.held))) == NULL) {
 			conn_close(c);
 			return;
 		}
-		struct channel_buf *h = &c->held->in;
+		struct channel_buf *h = &c->u.open.held->in;
 		uint8_t *p = realloc(h->data, h->len + left);
 		if (p == NULL) {
 			conn_close(c);
@@ -557,7 +593,7 @@ static void conn_resume(struct conn *c)
 	run_events(c); /* the rest of the batch, left in the channel */
 	if (c->state != CONN_OPEN || c->paused)
 		return;
-	struct conn_held *h = c->held;
+	struct conn_held *h = c->u.open.held;
 	if (h != NULL && h->off < h->in.len) {
 		size_t used = feed(c, h->in.data + h->off, h->in.len - h->off);
 		if (c->state == CONN_CLOSING)
@@ -582,7 +618,7 @@ static void task_done(uv_work_t *req, int status)
 {
 	struct conn_task *t = req->data;
 	struct conn *c = t->conn;
-	struct relay *relay = c->relay;
+	struct relay *relay = conn_relay(c);
 	relay->tasks_running--;
 	bool closed = status != 0 || c->state == CONN_CLOSING;
 	t->done(t, closed); /* frees T */
@@ -626,7 +662,7 @@ static void task_pump(struct relay *relay)
 
 void conn_defer(struct conn *c, struct conn_task *t)
 {
-	struct relay *relay = c->relay;
+	struct relay *relay = conn_relay(c);
 	t->conn = c;
 	t->next = NULL;
 	conn_ref(c);
@@ -666,7 +702,7 @@ static const struct wsconn_ops ws_ops = {
 
 void conn_accept(struct relay *relay, uv_tcp_t *listener)
 {
-	struct conn *c = calloc(1, sizeof(*c));
+	struct conn *c = calloc(1, PEER_OFFSET + relay->handler->peer_size);
 	/* The HTTPS listener's connections read a request head, then WebSocket frames. */
 	bool https = listener == &relay->https_listener;
 	if (c == NULL ||
@@ -678,7 +714,6 @@ void conn_accept(struct relay *relay, uv_tcp_t *listener)
 		free(c);
 		return;
 	}
-	c->relay = relay;
 	c->tcp.data = c;
 	c->refs = 1; /* held by the open handle, dropped in on_close */
 	c->state = CONN_HANDSHAKE;
@@ -698,8 +733,8 @@ void conn_accept(struct relay *relay, uv_tcp_t *listener)
 	if (c->ws != NULL)
 		relay->conn_count_https++;
 	unopened_append(c);
-	c->peer = rc == 0 ? relay->handler->open(relay, c) : NULL;
-	if (c->peer == NULL) {
+	relay->handler->open(conn_peer(c), relay, c);
+	if (rc != 0) {
 		conn_close(c);
 		return;
 	}
@@ -734,14 +769,13 @@ void conn_check_timeouts(struct relay *relay, int64_t now_ms)
 	struct conn *c = relay->conns;
 	while (c != NULL) {
 		struct conn *next = c->next;
-		bool stalled = c->writing && now_ms - c->write->since_ms > stall_ms &&
+		bool stalled = c->writing && now_ms - c->u.open.write->since_ms > stall_ms &&
 		               conn_output_level(c) >= relay->cfg->output_buffer_max;
 		if (now_ms >= c->deadline_ms || stalled) {
 			conn_close(c);
 		} else if (!c->writing && conn_output_level(c) == 0) {
 			/* Idle: it holds no buffers at all until it needs them again. */
 			channel_trim(&c->ch);
-			channel_buf_free(&c->flight);
 		}
 		c = next;
 	}

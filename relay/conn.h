@@ -33,10 +33,12 @@ enum conn_state {
 };
 
 /* The write in flight (at most one per connection): allocated when it starts and freed when it
- * completes, so that an idle connection holds no uv_write_t (192 bytes on Linux). */
+ * completes, so that an idle connection holds no uv_write_t (192 bytes on Linux), nor the
+ * descriptor of the bytes in flight. */
 struct conn_write {
 	uv_write_t req;
-	int64_t since_ms; /* when it started (loop time), for the stall check */
+	int64_t since_ms;          /* when it started (loop time), for the stall check */
+	struct channel_buf flight; /* its bytes, swapped out of the channel */
 };
 
 /* Bytes read but not yet fed to the channel while a command's work is off the loop thread
@@ -47,16 +49,13 @@ struct conn_held {
 };
 
 /* Fields are ordered largest first and the flags share a word: a relay holds tens of
- * thousands of these (docs/PERFORMANCE.md, idle memory). */
+ * thousands of these (docs/PERFORMANCE.md, idle memory). The command layer's state for the
+ * connection (relay->handler's PEER, opaque here) follows it in the same allocation
+ * (conn_peer in conn.c). */
 struct conn {
-	struct relay *relay;
-	uv_tcp_t tcp;
+	uv_tcp_t tcp;             /* its loop's data pointer is the relay (conn_relay) */
 	struct conn *prev, *next; /* relay->conns */
 	struct conn *flush_next;  /* relay->flush_head */
-	struct conn *unopened_prev, *unopened_next; /* relay->unopened_head's list */
-
-	/* The command layer's state for this connection (relay->handler's open): opaque here. */
-	void *peer;
 
 	/* A connection from the HTTPS listener: its WebSocket filter (relay/wsconn.h), owned;
 	 * NULL for a direct TCP connection. */
@@ -64,13 +63,23 @@ struct conn {
 
 	int64_t deadline_ms; /* handshake deadline, then idle deadline (loop time) */
 
-	struct conn_write *write;  /* the write in flight, or NULL */
-	struct channel_buf flight; /* the bytes of the write in flight, swapped out of CH */
-
-	/* A command's work is off the loop thread (conn_defer): later commands wait, in order.
-	 * The rest of the batch waits in CH (no event is asked for); the bytes read after it
-	 * wait in HELD (NULL when there are none) until it is done. */
-	struct conn_held *held;
+	/* What a connection needs only before it opens, or only once it is open, shares the
+	 * memory: the list of connections that have not completed a handshake
+	 * (relay->unopened_head, oldest first), which a connection leaves when it opens (or
+	 * closes), and the write in flight and the bytes held, which only an open one has. */
+	union {
+		struct {
+			struct conn *prev, *next;
+		} unopened; /* while the state is CONN_HANDSHAKE, _HANDSHAKING or _FAILED */
+		struct {
+			struct conn_write *write; /* the write in flight, or NULL */
+			/* A command's work is off the loop thread (conn_defer): later commands
+			 * wait, in order. The rest of the batch waits in CH (no event is asked
+			 * for); the bytes read after it wait in HELD (NULL when there are none)
+			 * until it is done. */
+			struct conn_held *held;
+		} open; /* while the state is CONN_OPEN or CONN_CLOSING (NULL, NULL at first) */
+	} u;
 
 	/* The protocol: replies not yet sealed and sealed frames not yet handed to libuv are in
 	 * it, and so is the rest of a batch whose commands wait. Its output limit is unused: the

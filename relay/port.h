@@ -9,8 +9,10 @@
  *   conn.c <-- struct conn_port (reply, can_deliver, ref, unref, defer, hash) ------ commands
  *
  * struct conn is opaque to the command layer; the per-connection state the command layer
- * keeps (authorised mailboxes, subscriptions, requests in flight, budget) is its own, behind
- * the void * the handler's open returns. Loop thread only.
+ * keeps (authorised mailboxes, subscriptions, requests in flight, budget) is its own, PEER:
+ * PEER_SIZE bytes (the handler's) that the connection's side keeps in the connection's own
+ * memory, one allocation with it, so that a relay pays one malloc chunk per connection, not
+ * two (docs/PERFORMANCE.md, idle memory). Loop thread only.
  */
 #ifndef CAIRN_RELAY_PORT_H
 #define CAIRN_RELAY_PORT_H
@@ -37,11 +39,16 @@ struct conn_task {
 	void (*done)(struct conn_task *t, bool closed);
 };
 
-/* What a connection calls in the command layer. PEER is what OPEN returned. */
+/* How the connection's side aligns PEER: enough for pointers and 64-bit integers. */
+#define CONN_PEER_ALIGN 8
+
+/* What a connection calls in the command layer. PEER is the state OPEN set up. */
 struct conn_handler {
-	/* C was accepted: returns the command layer's state for it (freed by FREE), or NULL
-	 * when out of memory (C is then closed). */
-	void *(*open)(struct relay *relay, struct conn *c);
+	/* The size of PEER: the connection's side keeps these bytes, CONN_PEER_ALIGN aligned,
+	 * from before OPEN until C's memory goes (after FREE). */
+	size_t peer_size;
+	/* C was accepted: sets up PEER (zeroed) as its state. FREE follows, whatever comes. */
+	void (*open)(void *peer, struct relay *relay, struct conn *c);
 	/* Runs one decoded command (C is open and not paused). */
 	void (*command)(void *peer, const struct cairn_msg *m);
 	/* C is closing: its subscriptions end; replies from now on are dropped. */
@@ -50,7 +57,7 @@ struct conn_handler {
 	void (*drained)(void *peer);
 	/* True while C has as many requests waiting for the store as it may: read no more. */
 	bool (*busy)(const void *peer);
-	/* C's memory goes (no reference is left): PEER goes with it. */
+	/* C's memory goes (no reference is left): what PEER holds goes; its bytes go with C's. */
 	void (*free)(void *peer);
 };
 

@@ -238,6 +238,7 @@ int relay_server_run(const struct relay_config *cfg,
 		return CAIRN_ENOMEM;
 	}
 	relay->loop = &loop;
+	loop.data = relay; /* conn.c finds the relay through it */
 	relay->cfg = cfg;
 	relay->private_key = private_key;
 	memcpy(relay->public_key, public_key, CAIRN_KEY_LEN);

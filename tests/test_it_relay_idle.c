@@ -9,9 +9,11 @@
  * the two counts). The growth from the relay's start to the first count, per connection,
  * bounds those too, as cairn-bench connections counts them.
  */
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "it_common.h"
@@ -144,9 +146,67 @@ static void test_idle_memory_per_connection(void **state)
 		         first_per, first, FIRST_BOUND);
 }
 
+static uint64_t wall_now(void *ctx)
+{
+	(void)ctx;
+	return (uint64_t)time(NULL);
+}
+
+/* Reads FD into CH until CH opens (true) or fails, or 5 s pass (false). */
+static bool read_until_open(int fd, struct channel *ch)
+{
+	for (int waited = 0; waited < 5000; waited += 100) {
+		struct channel_event ev;
+		int type;
+		while ((type = channel_next_event(ch, &ev)) != CHANNEL_EV_NONE)
+			if (type == CHANNEL_EV_OPEN || type == CHANNEL_EV_FAILED)
+				return type == CHANNEL_EV_OPEN;
+		struct pollfd p = {.fd = fd, .events = POLLIN};
+		uint8_t buf[4096];
+		ssize_t n = poll(&p, 1, 100) == 1 ? read(fd, buf, sizeof(buf)) : -1;
+		if (n == 0)
+			return false; /* the relay closed it */
+		for (size_t pos = 0; n > 0 && pos < (size_t)n;)
+			pos += channel_feed(ch, buf + pos, (size_t)n - pos);
+	}
+	return false;
+}
+
+/* A connection keeps the list of those still in their handshake in memory that only an open
+ * connection uses otherwise (relay/conn.h): one whose message 1 comes in two reads, while a
+ * newer connection waits in its handshake, still reads the rest and opens. */
+static void test_split_hello_beside_newer_handshake(void **state)
+{
+	(void)state;
+	assert_int_equal(relayproc_init(&relay, ""), 0);
+	assert_int_equal(relayproc_start(&relay), 0);
+	struct tclient older = {.fd = -1}, newer = {.fd = -1};
+	assert_int_equal(tclient_dial(&older, relay.port), 0);
+	assert_int_equal(tclient_dial(&newer, relay.port), 0);
+	it_sleep_ms(200); /* both accepted, in that order */
+	struct channel ch;
+	struct channel_options opt = {
+	    .role = CHANNEL_INITIATOR, .relay_public = relay.pub, .now = wall_now};
+	assert_int_equal(channel_init(&ch, &opt), 0);
+	const uint8_t *out = NULL;
+	size_t len = channel_output(&ch, &out);
+	assert_true(len > 2);
+	assert_int_equal(write(older.fd, out, len / 2), (ssize_t)(len / 2));
+	it_sleep_ms(300); /* the relay reads the first half alone */
+	assert_int_equal(write(older.fd, out + len / 2, len - len / 2), (ssize_t)(len - len / 2));
+	channel_output_consume(&ch, len);
+	bool opened = read_until_open(older.fd, &ch);
+	channel_free(&ch);
+	tclient_close(&older);
+	tclient_close(&newer);
+	relayproc_cleanup(&relay);
+	assert_true(opened);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_split_hello_beside_newer_handshake),
 	    cmocka_unit_test_teardown(test_idle_memory_per_connection, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -88,6 +88,7 @@ static void fake_unref(struct conn *c)
 	if (--c->refs > 0)
 		return;
 	commands_handler.free(c->peer);
+	free(c->peer);
 	free(c);
 }
 
@@ -128,8 +129,9 @@ static struct conn *conn_open(void)
 	c->refs = 1; /* the "open handle" */
 	c->open = true;
 	randombytes_buf(c->hash, sizeof(c->hash));
-	c->peer = commands_handler.open(relay, c);
+	c->peer = calloc(1, commands_handler.peer_size);
 	assert_non_null(c->peer);
+	commands_handler.open(c->peer, relay, c);
 	return c;
 }
 

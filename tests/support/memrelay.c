@@ -45,7 +45,7 @@ struct conn {
 	struct memrelay *mr;
 	int fd;
 	struct channel ch;
-	void *peer;     /* the command layer's state, from handler->open */
+	void *peer;     /* the command layer's state (handler->open), its own block here */
 	unsigned refs;  /* the open one, plus the command layer's */
 	bool open;      /* not closed yet */
 	bool kill;      /* to be closed at the end of the round (a reply could not be queued) */
@@ -106,6 +106,7 @@ static void conn_unref(struct conn *c)
 	if (--c->refs > 0)
 		return;
 	c->mr->relay->handler->free(c->peer);
+	free(c->peer);
 	channel_free(&c->ch);
 	free(c->in);
 	free(c);
@@ -198,12 +199,13 @@ static void conn_accept(struct memrelay *mr, int fd)
 		free(c);
 		return;
 	}
-	if ((c->peer = mr->relay->handler->open(mr->relay, c)) == NULL) {
+	if ((c->peer = calloc(1, mr->relay->handler->peer_size)) == NULL) {
 		channel_free(&c->ch);
 		close(fd);
 		free(c);
 		return;
 	}
+	mr->relay->handler->open(c->peer, mr->relay, c);
 	c->next = mr->conns;
 	mr->conns = c;
 	mr->accepted++;
