@@ -202,13 +202,23 @@ void mailbox_remove(struct mailbox_index *ix, struct mailbox *mb)
 }
 
 /* Ids are random, so comparing them in constant time matters little, but it costs nothing
- * and keeps lookups free of timing that depends on how much of an id matched. */
+ * and keeps lookups free of timing that depends on how much of an id matched. Two of
+ * libsodium's constant-time 16-byte compares, overlapping, cover the 24 bytes: sodium_memcmp
+ * takes a byte at a time (callgrind, online at 1,500/s: 421 instructions per envelope in the
+ * lookups of a SEND and an ACK). */
+_Static_assert(CAIRN_MAILBOX_ID_LEN == 24, "two 16-byte compares cover an id");
+static bool id_equal(const uint8_t a[static CAIRN_MAILBOX_ID_LEN],
+                     const uint8_t b[static CAIRN_MAILBOX_ID_LEN])
+{
+	return (crypto_verify_16(a, b) | crypto_verify_16(a + 8, b + 8)) == 0;
+}
+
 struct mailbox *mailbox_by_recipient(const struct mailbox_index *ix,
                                      const uint8_t id[static CAIRN_MAILBOX_ID_LEN])
 {
 	for (struct mailbox *mb = ix->by_recipient[bucket_of(ix, id)]; mb != NULL;
 	     mb = mb->next_by_recipient)
-		if (sodium_memcmp(mb->rec.recipient_id, id, CAIRN_MAILBOX_ID_LEN) == 0)
+		if (id_equal(mb->rec.recipient_id, id))
 			return mb;
 	return NULL;
 }
@@ -218,7 +228,7 @@ struct mailbox *mailbox_by_sender(const struct mailbox_index *ix,
 {
 	for (struct mailbox *mb = ix->by_sender[bucket_of(ix, id)]; mb != NULL;
 	     mb = mb->next_by_sender)
-		if (sodium_memcmp(mb->rec.sender_id, id, CAIRN_MAILBOX_ID_LEN) == 0)
+		if (id_equal(mb->rec.sender_id, id))
 			return mb;
 	return NULL;
 }
