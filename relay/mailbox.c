@@ -233,6 +233,36 @@ struct mailbox *mailbox_by_sender(const struct mailbox_index *ix,
 	return NULL;
 }
 
+_Static_assert(CAIRN_HASH_LEN == crypto_verify_64_BYTES, "a handshake hash is 64 bytes");
+void mailbox_send_digest(struct mailbox_index *ix, const uint8_t *conn,
+                         const uint8_t sender_id[static CAIRN_MAILBOX_ID_LEN],
+                         const uint8_t credential[static CAIRN_CREDENTIAL_LEN],
+                         uint8_t digest[static CAIRN_CREDENTIAL_LEN])
+{
+	struct mailbox_send_memo *memo = &ix->last_send;
+	if (conn != NULL && memo->full) {
+		/* All three compared whichever differs: no timing from how much matched. */
+		int differ = crypto_verify_64(memo->conn, conn);
+		differ |= crypto_verify_32(memo->credential, credential);
+		if ((differ | !id_equal(memo->sender_id, sender_id)) == 0) {
+			memcpy(digest, memo->digest, CAIRN_CREDENTIAL_LEN);
+			return;
+		}
+	}
+	crypto_generichash(digest, CAIRN_CREDENTIAL_LEN, credential, CAIRN_CREDENTIAL_LEN,
+	                   sender_id, CAIRN_MAILBOX_ID_LEN);
+	if (conn == NULL) {
+		/* Empty: it keeps no other SEND's credential. */
+		sodium_memzero(memo, sizeof(*memo));
+		return;
+	}
+	memo->full = true;
+	memcpy(memo->conn, conn, CAIRN_HASH_LEN);
+	memcpy(memo->sender_id, sender_id, CAIRN_MAILBOX_ID_LEN);
+	memcpy(memo->credential, credential, CAIRN_CREDENTIAL_LEN);
+	memcpy(memo->digest, digest, CAIRN_CREDENTIAL_LEN);
+}
+
 struct mailbox *mailbox_by_store_id(const struct mailbox_index *ix, uint64_t id)
 {
 	for (struct mailbox *mb = ix->by_store_id[bucket_of_store_id(ix, id)]; mb != NULL;
