@@ -351,10 +351,15 @@ static struct mailbox *sender_mailbox(struct peer *p, const struct cairn_msg *m)
 	} else {
 		/* The same work whether or not the mailbox exists or is secured. */
 		static const uint8_t no_credential[CAIRN_CREDENTIAL_LEN];
+		/* A SEND without a credential is hashed every time (no connection named): a
+		 * connection that carries several senders' SENDs, a forwarding relay's, would
+		 * otherwise tell one of them, by the time it took, that the SEND before its own
+		 * went to the same mailbox, which without a credential needs no secret to ask. */
 		uint8_t digest[CAIRN_CREDENTIAL_LEN];
-		crypto_generichash(digest, sizeof(digest),
-		                   m->credential ? m->credential : no_credential,
-		                   CAIRN_CREDENTIAL_LEN, m->sender_id, CAIRN_MAILBOX_ID_LEN);
+		const uint8_t *conn =
+		    m->credential ? p->relay->port->handshake_hash(p->conn) : NULL;
+		mailbox_send_digest(&p->relay->mailboxes, conn, m->sender_id,
+		                    m->credential ? m->credential : no_credential, digest);
 		const uint8_t *expected =
 		    mb && mb->rec.secured ? mb->rec.credential_digest : dummy_digest;
 		/* crypto_verify_32 is constant-time like sodium_memcmp, sixteen bytes at a time

