@@ -649,6 +649,7 @@ static void on_closed(void *peer)
 	if (!p->open)
 		return;
 	p->open = false;
+	mailbox_send_forget(&relay->mailboxes, relay->port->handshake_hash(p->conn));
 	if (p->prev != NULL)
 		p->prev->next = p->next;
 	else

@@ -263,6 +263,13 @@ void mailbox_send_digest(struct mailbox_index *ix, const uint8_t *conn,
 	memcpy(memo->digest, digest, CAIRN_CREDENTIAL_LEN);
 }
 
+void mailbox_send_forget(struct mailbox_index *ix, const uint8_t *conn)
+{
+	struct mailbox_send_memo *memo = &ix->last_send;
+	if (memo->full && crypto_verify_64(memo->conn, conn) == 0)
+		sodium_memzero(memo, sizeof(*memo));
+}
+
 struct mailbox *mailbox_by_store_id(const struct mailbox_index *ix, uint64_t id)
 {
 	for (struct mailbox *mb = ix->by_store_id[bucket_of_store_id(ix, id)]; mb != NULL;

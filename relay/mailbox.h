@@ -121,6 +121,10 @@ void mailbox_send_digest(struct mailbox_index *ix, const uint8_t *conn,
                          const uint8_t credential[static CAIRN_CREDENTIAL_LEN],
                          uint8_t digest[static CAIRN_CREDENTIAL_LEN]);
 
+/* The connection whose handshake hash is CONN closed: the memo forgets its credential, if it
+ * holds that connection's, so that no credential stays in memory past its connection. */
+void mailbox_send_forget(struct mailbox_index *ix, const uint8_t *conn);
+
 /* MB's rec.touched has just moved forward: it becomes the most recently touched. */
 void mailbox_touched(struct mailbox_index *ix, struct mailbox *mb);
 
