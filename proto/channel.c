@@ -126,15 +126,52 @@ static size_t content_max(const struct channel *ch)
 	                      : CAIRN_FRAME_CONTENT_MAX;
 }
 
-/* The handshake state is no longer needed: wiped and freed. */
+/* A zeroed handshake state: from CACHE (NULL: none) if it keeps one, else from calloc. */
+static struct channel_handshake *handshake_new(struct channel_hs_cache *cache)
+{
+	struct channel_handshake *hs = NULL;
+	if (cache != NULL && cache->count > 0) {
+		hs = cache->slots[--cache->count];
+		cache->slots[cache->count] = NULL;
+	} else {
+		hs = calloc(1, sizeof(*hs));
+	}
+	if (hs != NULL && cache != NULL) {
+		cache->taken++;
+		hs->cache = cache;
+	}
+	return hs;
+}
+
+/* The handshake state is no longer needed: wiped, then kept by its cache or freed. */
 static void handshake_free(struct channel *ch)
 {
-	if (ch->hs == NULL)
+	struct channel_handshake *hs = ch->hs;
+	if (hs == NULL)
 		return;
-	noise_handshake_wipe(&ch->hs->noise);
-	sodium_memzero(ch->hs, sizeof(*ch->hs));
-	free(ch->hs);
 	ch->hs = NULL;
+	struct channel_hs_cache *cache = hs->cache;
+	noise_handshake_wipe(&hs->noise);
+	sodium_memzero(hs, sizeof(*hs));
+	if (cache != NULL && cache->count < CHANNEL_HS_CACHE_SLOTS)
+		cache->slots[cache->count++] = hs;
+	else
+		free(hs);
+}
+
+void channel_hs_cache_tick(struct channel_hs_cache *c)
+{
+	if (c->taken == 0)
+		channel_hs_cache_free(c);
+	c->taken = 0;
+}
+
+void channel_hs_cache_free(struct channel_hs_cache *c)
+{
+	while (c->count > 0) {
+		free(c->slots[--c->count]); /* wiped when it came in */
+		c->slots[c->count] = NULL;
+	}
 }
 
 /* Fatal: keep the cause, drop every secret and everything buffered. */
@@ -188,7 +225,7 @@ int channel_init(struct channel *ch, const struct channel_options *opt)
 	ch->state = CHANNEL_HANDSHAKE;
 	ch->frame_size = (uint32_t)opt->frame_size; /* checked: at most CAIRN_FRAME_PLAINTEXT_MAX */
 	ch->output_max = output_max(opt);
-	ch->hs = calloc(1, sizeof(*ch->hs));
+	ch->hs = handshake_new(opt->hs_cache);
 	if (ch->hs == NULL)
 		return CAIRN_ENOMEM;
 	ch->hs->now = opt->now;

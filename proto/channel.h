@@ -66,6 +66,9 @@ struct channel_options {
 	const uint8_t *ephemeral;
 	/* Which transport ciphers to offer or choose (2.5); 0 is CHANNEL_TRANSPORT_AUTO. */
 	enum channel_transport transport;
+	/* Where the handshake state comes from and goes back to (struct channel_hs_cache), or
+	 * NULL for malloc's. */
+	struct channel_hs_cache *hs_cache;
 };
 
 enum channel_state {
@@ -117,7 +120,35 @@ struct channel_handshake {
 	/* Message 1, held from its arrival until channel_hello_take (responder). */
 	uint8_t hello[CAIRN_HANDSHAKE1_MAX];
 	size_t hello_len;
+	struct channel_hs_cache *cache; /* where it goes back (channel_options), or NULL */
 };
+
+/*
+ * A bounded cache of handshake states that channels have finished with, for a caller that
+ * accepts many channels on one thread. A relay's connection holds one (848-byte malloc chunk)
+ * from its accept to its message 1; given back to malloc, each left a hole that the next
+ * connection's longer-lived block (672 bytes) was cut from, stranding the 176 bytes left,
+ * too small for anything a connection keeps (docs/PERFORMANCE.md, idle memory). Kept here,
+ * handshake states reuse each other's memory. The cache never holds more states than were
+ * in use at once, so it adds nothing to the peak; the bound covers the bursts of hundreds of
+ * concurrent handshakes that a relay sees when clients reconnect together (64 slots were
+ * too few). States are wiped before the cache keeps them. Not thread-safe; a zeroed cache is
+ * empty and ready.
+ */
+#define CHANNEL_HS_CACHE_SLOTS 1024 /* at most 1,024 x 848 bytes, 848 KiB */
+
+struct channel_hs_cache {
+	struct channel_handshake *slots[CHANNEL_HS_CACHE_SLOTS];
+	uint32_t count; /* slots in use, from 0 */
+	uint32_t taken; /* states taken since the last channel_hs_cache_tick */
+};
+
+/* Called now and then (a relay: once a second): when no state was taken since the last call,
+ * the cache frees them all, so that a caller that accepts nothing holds none. */
+void channel_hs_cache_tick(struct channel_hs_cache *c);
+
+/* Frees every state the cache holds; it is empty and usable again. */
+void channel_hs_cache_free(struct channel_hs_cache *c);
 
 /* The channel's buffers, on the heap only while one of them holds memory: an idle channel
  * (every buffer empty and given back by channel_trim) holds none of them, not even these

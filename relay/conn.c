@@ -144,8 +144,10 @@ void conn_close(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	relay->conn_count--;
-	if (relay->conn_count == 0)
-		channel_pool_free(&relay->bufpool); /* no connection needs them soon */
+	if (relay->conn_count == 0) { /* no connection needs them soon */
+		channel_pool_free(&relay->bufpool);
+		channel_hs_cache_free(&relay->hs_cache);
+	}
 	if (c->ws != NULL)
 		relay->conn_count_https--;
 	/* Keys go now; the buffers with the memory (a handler may still read its command). */
@@ -723,7 +725,8 @@ void conn_accept(struct relay *relay, uv_tcp_t *listener)
 	                              .frame_size = relay->cfg->frame_size,
 	                              .output_max = SIZE_MAX,
 	                              .now = channel_clock,
-	                              .ctx = relay};
+	                              .ctx = relay,
+	                              .hs_cache = &relay->hs_cache};
 	int rc = channel_init(&c->ch, &opt);
 	c->next = relay->conns;
 	if (relay->conns)
@@ -766,6 +769,7 @@ void conn_check_timeouts(struct relay *relay, int64_t now_ms)
 	/* A writer that has not taken a byte for a whole idle period is gone or hostile. */
 	int64_t stall_ms = (int64_t)relay->cfg->handshake_timeout_s * 1000;
 	channel_pool_tick(&relay->bufpool); /* an idle relay keeps no spare buffers */
+	channel_hs_cache_tick(&relay->hs_cache);
 	struct conn *c = relay->conns;
 	while (c != NULL) {
 		struct conn *next = c->next;

@@ -214,6 +214,8 @@ struct relay {
 	/* Connections' idle buffers (conn.c, proto/chanpool.h): at most CHANNEL_POOL_SLOTS
 	 * sets, all freed on a tick that took none and when the last connection closes. */
 	struct channel_pool bufpool;
+	/* Handshake states of connections that opened, for the next ones (proto/channel.h). */
+	struct channel_hs_cache hs_cache;
 };
 
 /* Seconds since the epoch by RELAY's clock (the loop's cached time is monotonic, not

@@ -363,6 +363,7 @@ out:
 	free(relay->marks);
 	relay_policy_free(relay);
 	channel_pool_free(&relay->bufpool);
+	channel_hs_cache_free(&relay->hs_cache);
 	sodium_memzero(relay, sizeof(*relay));
 	free(relay);
 	return rc;
