@@ -128,13 +128,22 @@ int grow_array_from(void **array, const void *one, size_t elem, uint32_t len, ui
  * made, its head zeroed, when *BLOCK is NULL. */
 int grow_block(void **block, size_t head, size_t elem, uint32_t len, uint32_t max);
 
-/* A request for P (holding it, NULL for the relay's own) whose job calls DONE; NULL when out
- * of memory. request_finish answers P with OK or a storage error and frees R; request_done is
- * a job's DONE that does just that. */
+/* A request for P (holding it, NULL for the relay's own) whose job calls DONE, zeroed; NULL
+ * when out of memory. A peer's comes from its relay's cache (relay->requests) when that keeps
+ * one. request_finish answers P with OK or a storage error and frees R; request_done is a
+ * job's DONE that does just that. request_free frees R (what it points to is the caller's):
+ * wiped and kept by RELAY's cache while it has room (RELAY NULL: to malloc), so a request
+ * made for a peer goes back through here with the peer's relay, read before peer_release. */
 struct request *request_new(struct peer *p, uint32_t request_id,
                             void (*done)(struct storage_job *));
 void request_finish(struct request *r);
 void request_done(struct storage_job *job);
+void request_free(struct relay *relay, struct request *r);
+/* Once a second (commands_expire): when no request was taken since the last call, the cache
+ * frees them all, so that a relay that runs no command holds none. */
+void request_cache_tick(struct relay *relay);
+/* Frees every request the cache holds (commands_shutdown); it is empty and usable again. */
+void request_cache_free(struct relay *relay);
 /* Hands JOB to the storage thread. */
 void relay_submit(struct relay *relay, struct storage_job *job);
 

@@ -77,7 +77,7 @@ static void on_create_done(struct storage_job *job)
 		                      .sender_id = r->rec.sender_id};
 		peer_reply(r->peer, &m);
 		peer_release(r->peer);
-		free(r);
+		request_free(relay, r);
 		return;
 	}
 	struct mailbox *mb = mailbox_by_recipient(&relay->mailboxes, r->rec.recipient_id);
@@ -704,4 +704,5 @@ void commands_shutdown(struct relay *relay)
 	logs_shutdown(relay);
 	worktable_free(&relay->work);
 	bundleseen_free(&relay->bundles);
+	request_cache_free(relay);
 }
