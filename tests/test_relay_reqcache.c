@@ -20,15 +20,6 @@
 #include "command_layer.h"
 #include "support/cmdrig.h"
 
-static bool all_zero(const void *p, size_t len)
-{
-	const uint8_t *b = p;
-	for (size_t i = 0; i < len; i++)
-		if (b[i] != 0)
-			return false;
-	return true;
-}
-
 /* A finished CREATE's request is kept, wiped; the next CREATE runs in the same memory and
  * gives it back again. */
 static void test_create_reuses_its_request(void **state)
@@ -42,7 +33,7 @@ static void test_create_reuses_its_request(void **state)
 	struct request *kept = relay->requests.slots[0];
 	assert_non_null(kept);
 	/* Wiped: the record (the mailbox's ids and key; a SECURE's credential digest) is gone. */
-	assert_true(all_zero(kept, sizeof(*kept)));
+	assert_true(sodium_is_zero((const unsigned char *)kept, sizeof(*kept)));
 
 	struct cairn_msg m = {.type = CAIRN_CMD_CREATE, .request_id = 2, .recipient_key = bb.pk};
 	crypto_sign_keypair(bb.pk, bb.sk);
@@ -54,7 +45,7 @@ static void test_create_reuses_its_request(void **state)
 	assert_int_equal(r->type, CAIRN_REPLY_CREATED);
 	assert_int_equal(relay->requests.count, 1);
 	assert_ptr_equal(relay->requests.slots[0], kept);
-	assert_true(all_zero(kept, sizeof(*kept)));
+	assert_true(sodium_is_zero((const unsigned char *)kept, sizeof(*kept)));
 
 	/* A plain request's (DELETE's) path gives it back too. */
 	on_mailbox(a, CAIRN_CMD_DELETE, &ba, 3, 0);
