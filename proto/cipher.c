@@ -9,6 +9,7 @@
 
 #include <sodium.h>
 
+#include "aesgcm.h"
 #include "cipher.h"
 
 #define NONCE_MAX UINT64_MAX /* reserved: never used to encrypt or decrypt */
@@ -41,6 +42,14 @@ static void nonce_bytes(const struct noise_cipher *cs,
 		int shift = cs->alg == NOISE_CIPHER_AESGCM ? 56 - 8 * i : 8 * i;
 		out[4 + i] = (uint8_t)(cs->n >> shift);
 	}
+}
+
+/* Whether a message of LEN bytes from IN to OUT goes through OpenSSL (aesgcm.h): long enough,
+ * and OUT either IN itself or apart from it, as OpenSSL requires. */
+static bool bulk(const uint8_t *in, size_t len, const uint8_t *out)
+{
+	return len >= AESGCM_BULK_MIN && (out == in || out + len + CAIRN_AEAD_TAG_LEN <= in ||
+	                                  in + len + CAIRN_AEAD_TAG_LEN <= out);
 }
 
 void noise_cipher_init(struct noise_cipher *cs, const uint8_t k[static CAIRN_KEY_LEN])
@@ -77,9 +86,16 @@ int noise_cipher_encrypt(struct noise_cipher *cs, const uint8_t *ad, size_t adle
 	nonce_bytes(cs, nonce);
 	unsigned long long clen = 0;
 	if (cs->alg == NOISE_CIPHER_AESGCM) {
-		/* Fails only where the CPU lacks AES, which negotiation never chose. */
-		if (crypto_aead_aes256gcm_encrypt(out, &clen, pt, ptlen, ad, adlen, NULL, nonce,
-		                                  cs->k) != 0)
+		/* OpenSSL for long messages, libsodium for the rest and when OpenSSL could not: the
+		 * same bytes. libsodium fails only where the CPU lacks AES, which negotiation never
+		 * chose. */
+		int rc = bulk(pt, ptlen, out)
+		             ? aesgcm_bulk_seal(cs->k, nonce, ad, adlen, pt, ptlen, out)
+		             : CAIRN_ENOMEM;
+		if (rc == 0)
+			clen = ptlen + CAIRN_AEAD_TAG_LEN;
+		else if (crypto_aead_aes256gcm_encrypt(out, &clen, pt, ptlen, ad, adlen, NULL,
+		                                       nonce, cs->k) != 0)
 			return CAIRN_ECRYPTO;
 	} else {
 		crypto_aead_chacha20poly1305_ietf_encrypt(out, &clen, pt, ptlen, ad, adlen, NULL,
@@ -112,11 +128,17 @@ int noise_cipher_decrypt(struct noise_cipher *cs, const uint8_t *ad, size_t adle
 	uint8_t nonce[crypto_aead_chacha20poly1305_IETF_NPUBBYTES];
 	nonce_bytes(cs, nonce);
 	unsigned long long mlen = 0;
-	int bad = cs->alg == NOISE_CIPHER_AESGCM
-	              ? crypto_aead_aes256gcm_decrypt(out, &mlen, NULL, ct, ctlen, ad, adlen, nonce,
-	                                              cs->k)
-	              : crypto_aead_chacha20poly1305_ietf_decrypt(out, &mlen, NULL, ct, ctlen, ad,
-	                                                          adlen, nonce, cs->k);
+	int bad = CAIRN_ENOMEM;
+	if (cs->alg == NOISE_CIPHER_AESGCM && bulk(ct, ctlen - CAIRN_AEAD_TAG_LEN, out)) {
+		bad = aesgcm_bulk_open(cs->k, nonce, ad, adlen, ct, ctlen, out);
+		mlen = ctlen - CAIRN_AEAD_TAG_LEN;
+	}
+	if (bad == CAIRN_ENOMEM)
+		bad = cs->alg == NOISE_CIPHER_AESGCM
+		          ? crypto_aead_aes256gcm_decrypt(out, &mlen, NULL, ct, ctlen, ad, adlen,
+		                                          nonce, cs->k)
+		          : crypto_aead_chacha20poly1305_ietf_decrypt(out, &mlen, NULL, ct, ctlen,
+		                                                      ad, adlen, nonce, cs->k);
 	if (bad != 0) {
 		sodium_memzero(out, ctlen - CAIRN_AEAD_TAG_LEN);
 		return CAIRN_EAUTH;

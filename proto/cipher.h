@@ -3,8 +3,9 @@
  * Noise CipherState (Noise spec rev 34, section 5.1) over ChaCha20-Poly1305 IETF, or, for the
  * transport after Split() when both ends chose it (docs/PROTOCOL.md 2.5), AES-256-GCM. Used by
  * the handshake while it runs (always ChaChaPoly) and once per direction for transport
- * messages. AES-256-GCM takes the key on every call (libsodium's key-taking functions), not a
- * precomputed 512-byte state: a relay holds two of these per connection.
+ * messages. AES-256-GCM takes the key on every call (libsodium's key-taking functions, or
+ * OpenSSL's for long messages: aesgcm.h), not a precomputed 512-byte state: a relay holds two
+ * of these per connection.
  */
 #ifndef CAIRN_PROTO_CIPHER_H
 #define CAIRN_PROTO_CIPHER_H
