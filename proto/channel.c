@@ -129,17 +129,11 @@ static size_t content_max(const struct channel *ch)
 /* A zeroed handshake state: from CACHE (NULL: none) if it keeps one, else from calloc. */
 static struct channel_handshake *handshake_new(struct channel_hs_cache *cache)
 {
-	struct channel_handshake *hs = NULL;
-	if (cache != NULL && cache->count > 0) {
-		hs = cache->slots[--cache->count];
-		cache->slots[cache->count] = NULL;
-	} else {
+	struct channel_handshake *hs = cache != NULL ? spares_take(&cache->states) : NULL;
+	if (hs == NULL)
 		hs = calloc(1, sizeof(*hs));
-	}
-	if (hs != NULL && cache != NULL) {
-		cache->taken++;
+	if (hs != NULL)
 		hs->cache = cache;
-	}
 	return hs;
 }
 
@@ -153,25 +147,19 @@ static void handshake_free(struct channel *ch)
 	struct channel_hs_cache *cache = hs->cache;
 	noise_handshake_wipe(&hs->noise);
 	sodium_memzero(hs, sizeof(*hs));
-	if (cache != NULL && cache->count < CHANNEL_HS_CACHE_SLOTS)
-		cache->slots[cache->count++] = hs;
-	else
+	if (cache == NULL || !spares_keep(&cache->states, hs, CHANNEL_HS_CACHE_SLOTS))
 		free(hs);
 }
 
+/* States are wiped when they come in. */
 void channel_hs_cache_tick(struct channel_hs_cache *c)
 {
-	if (c->taken == 0)
-		channel_hs_cache_free(c);
-	c->taken = 0;
+	spares_tick(&c->states, free);
 }
 
 void channel_hs_cache_free(struct channel_hs_cache *c)
 {
-	while (c->count > 0) {
-		free(c->slots[--c->count]); /* wiped when it came in */
-		c->slots[c->count] = NULL;
-	}
+	spares_free(&c->states, free);
 }
 
 /* Fatal: keep the cause, drop every secret and everything buffered. */

@@ -23,6 +23,7 @@
 #include "codec.h"
 #include "frame.h"
 #include "handshake.h"
+#include "spares.h"
 
 enum channel_role {
 	CHANNEL_INITIATOR, /* the client: writes message 1 at init */
@@ -138,9 +139,7 @@ struct channel_handshake {
 #define CHANNEL_HS_CACHE_SLOTS 1024 /* at most 1,024 x 848 bytes, 848 KiB */
 
 struct channel_hs_cache {
-	struct channel_handshake *slots[CHANNEL_HS_CACHE_SLOTS];
-	uint32_t count; /* slots in use, from 0 */
-	uint32_t taken; /* states taken since the last channel_hs_cache_tick */
+	struct spares states; /* struct channel_handshake, at most CHANNEL_HS_CACHE_SLOTS */
 };
 
 /* Called now and then (a relay: once a second): when no state was taken since the last call,

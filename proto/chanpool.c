@@ -13,11 +13,8 @@
 
 void channel_pool_lend(struct channel_pool *p, struct channel *ch)
 {
-	if (ch->bufs != NULL || p->count == 0)
-		return;
-	ch->bufs = p->slots[--p->count];
-	p->slots[p->count] = NULL;
-	p->taken++;
+	if (ch->bufs == NULL)
+		ch->bufs = spares_take(&p->sets);
 }
 
 /* True when B holds nothing still to be read or sent and at most SMALL bytes. */
@@ -50,8 +47,8 @@ void channel_pool_give(struct channel_pool *p, struct channel *ch, struct channe
 	if (bs == NULL)
 		return;
 	bool plain_read = bs->plain_off >= bs->plain.len;
-	if (p->count == CHANNEL_POOL_SLOTS || !plain_read || bs->plain.cap > CHANNEL_POOL_BUF_MAX ||
-	    !buf_idle(&bs->batch, CHANNEL_POOL_BUF_MAX) ||
+	if (p->sets.count >= CHANNEL_POOL_SLOTS || !plain_read ||
+	    bs->plain.cap > CHANNEL_POOL_BUF_MAX || !buf_idle(&bs->batch, CHANNEL_POOL_BUF_MAX) ||
 	    !buf_idle(&bs->out, CHANNEL_POOL_BUF_MAX)) {
 		channel_trim_small(ch, small);
 		return;
@@ -62,26 +59,26 @@ void channel_pool_give(struct channel_pool *p, struct channel *ch, struct channe
 	wipe(&bs->batch, &bs->batch_dirty);
 	bs->plain.len = bs->plain_off = 0;
 	bs->batch_msgs = 0;
-	p->slots[p->count++] = bs;
-	ch->bufs = NULL;
+	if (spares_keep(&p->sets, bs, CHANNEL_POOL_SLOTS)) /* there was room, above */
+		ch->bufs = NULL;
+}
+
+/* Wiped when it came in: nothing but zeros and sealed bytes to free. */
+static void drop_set(void *set)
+{
+	struct channel_bufs *bs = set;
+	channel_buf_free(&bs->plain);
+	channel_buf_free(&bs->batch);
+	channel_buf_free(&bs->out);
+	free(bs);
 }
 
 void channel_pool_tick(struct channel_pool *p)
 {
-	if (p->taken == 0)
-		channel_pool_free(p);
-	p->taken = 0;
+	spares_tick(&p->sets, drop_set);
 }
 
 void channel_pool_free(struct channel_pool *p)
 {
-	while (p->count > 0) {
-		struct channel_bufs *bs = p->slots[--p->count];
-		p->slots[p->count] = NULL;
-		/* Wiped when they came in: nothing but zeros and sealed bytes to free. */
-		channel_buf_free(&bs->plain);
-		channel_buf_free(&bs->batch);
-		channel_buf_free(&bs->out);
-		free(bs);
-	}
+	spares_free(&p->sets, drop_set);
 }

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "channel.h"
+#include "spares.h"
 
 /* The largest buffer a pooled set may hold: a frame of the 4,096-byte bucket (4,114 bytes on
  * the wire, what carries one envelope of up to about 4 KiB) grows a buffer to 8 KiB. */
@@ -24,9 +25,7 @@
 #define CHANNEL_POOL_SLOTS 16
 
 struct channel_pool {
-	struct channel_bufs *slots[CHANNEL_POOL_SLOTS];
-	uint32_t count; /* slots in use, from 0 */
-	uint32_t taken; /* sets taken since the last channel_pool_tick */
+	struct spares sets; /* struct channel_bufs, at most CHANNEL_POOL_SLOTS */
 };
 
 /*

@@ -139,11 +139,6 @@ struct request *request_new(struct peer *p, uint32_t request_id,
 void request_finish(struct request *r);
 void request_done(struct storage_job *job);
 void request_free(struct relay *relay, struct request *r);
-/* Once a second (commands_expire): when no request was taken since the last call, the cache
- * frees them all, so that a relay that runs no command holds none. */
-void request_cache_tick(struct relay *relay);
-/* Frees every request the cache holds (commands_shutdown); it is empty and usable again. */
-void request_cache_free(struct relay *relay);
 /* Hands JOB to the storage thread. */
 void relay_submit(struct relay *relay, struct storage_job *job);
 

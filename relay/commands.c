@@ -704,5 +704,5 @@ void commands_shutdown(struct relay *relay)
 	logs_shutdown(relay);
 	worktable_free(&relay->work);
 	bundleseen_free(&relay->bundles);
-	request_cache_free(relay);
+	spares_free(&relay->requests, free);
 }

@@ -124,7 +124,7 @@ void commands_expire(struct relay *relay, int64_t now)
 	if (now > relay->stamp_high)
 		relay->stamp_high = now;
 	ids_keep_ahead(relay);
-	request_cache_tick(relay);
+	spares_tick(&relay->requests, free); /* a relay that runs no command keeps none */
 	expire_idle_mailboxes(relay, now);
 	/* Used work, a bounded number a tick (inserts expire some too): a table that filled
 	 * in a burst empties over a few ticks instead of stalling the loop in one. */

@@ -126,18 +126,12 @@ void peer_release(struct peer *p)
 
 struct request *request_new(struct peer *p, uint32_t request_id, void (*done)(struct storage_job *))
 {
-	struct request *r = NULL;
-	struct request_cache *cache = p != NULL ? &p->relay->requests : NULL;
-	if (cache != NULL && cache->count > 0) {
-		r = cache->slots[--cache->count]; /* wiped (zeroed) when it came in */
-		cache->slots[cache->count] = NULL;
-	} else {
+	/* A kept request was wiped (zeroed) when it came in. */
+	struct request *r = p != NULL ? spares_take(&p->relay->requests) : NULL;
+	if (r == NULL)
 		r = calloc(1, sizeof(*r));
-	}
 	if (r == NULL)
 		return NULL;
-	if (cache != NULL)
-		cache->taken++;
 	r->peer = p;
 	r->request_id = request_id;
 	r->job.kind = STORAGE_WRITE;
@@ -173,26 +167,8 @@ void request_free(struct relay *relay, struct request *r)
 		return;
 	/* A request's record may hold a credential's digest (SECURE): wiped either way. */
 	sodium_memzero(r, sizeof(*r));
-	if (relay != NULL && relay->requests.count < REQUEST_CACHE_SLOTS)
-		relay->requests.slots[relay->requests.count++] = r;
-	else
+	if (relay == NULL || !spares_keep(&relay->requests, r, REQUEST_CACHE_SLOTS))
 		free(r);
-}
-
-void request_cache_tick(struct relay *relay)
-{
-	if (relay->requests.taken == 0)
-		request_cache_free(relay);
-	relay->requests.taken = 0;
-}
-
-void request_cache_free(struct relay *relay)
-{
-	struct request_cache *c = &relay->requests;
-	while (c->count > 0) {
-		free(c->slots[--c->count]); /* wiped when it came in */
-		c->slots[c->count] = NULL;
-	}
 }
 
 void request_done(struct storage_job *job)

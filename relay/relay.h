@@ -18,6 +18,7 @@
 #include "config.h"
 #include "grouplog.h"
 #include "mailbox.h"
+#include "spares.h"
 #include "storage.h"
 #include "bundleseen.h"
 #include "worktable.h"
@@ -85,22 +86,14 @@ struct ptserver;
 struct relay_policy;
 
 /*
- * A bounded cache of storage requests (struct request, command_layer.h) that connections'
- * commands have finished with. A CREATE's request (a 608-byte malloc chunk) lives until its
- * write is durable, meanwhile later connections' mailboxes (240-byte chunks) are allocated;
- * given back to malloc, two of those were cut from its hole, stranding 128 bytes too small for
- * anything a connection keeps (docs/PERFORMANCE.md, idle memory). Kept here, requests reuse
- * each other's memory. It never holds more than were in use at once, and a tick that took
- * none frees them all (request_cache_tick). Loop thread only; zeroed, it is empty.
+ * Storage requests (struct request, command_layer.h) that connections' commands have finished
+ * with, kept for the next ones (relay->requests, proto/spares.h). A CREATE's request (a
+ * 608-byte malloc chunk) lives until its write is durable, meanwhile later connections'
+ * mailboxes (240-byte chunks) are allocated; given back to malloc, two of those were cut from
+ * its hole, stranding 128 bytes too small for anything a connection keeps (docs/PERFORMANCE.md,
+ * idle memory).
  */
 #define REQUEST_CACHE_SLOTS 1024 /* at most 1,024 x 608 bytes */
-
-struct request;
-struct request_cache {
-	struct request *slots[REQUEST_CACHE_SLOTS];
-	uint32_t count; /* slots in use, from 0 */
-	uint32_t taken; /* requests taken since the last tick */
-};
 
 struct relay {
 	uv_loop_t *loop;
@@ -234,8 +227,8 @@ struct relay {
 	struct channel_pool bufpool;
 	/* Handshake states of connections that opened, for the next ones (proto/channel.h). */
 	struct channel_hs_cache hs_cache;
-	/* Connections' storage requests that finished, for the next ones (peer.c). */
-	struct request_cache requests;
+	/* Connections' storage requests that finished, wiped, for the next ones (peer.c). */
+	struct spares requests;
 };
 
 /* Seconds since the epoch by RELAY's clock (the loop's cached time is monotonic, not

@@ -57,19 +57,19 @@ static void test_reuse_and_wipe(void **state)
 	assert_true(hs->hello_len > 0);
 	channel_free(&p.relay);
 	/* Kept, and wiped whole: nothing of message 1 or the handshake is left in it. */
-	assert_int_equal(cache.count, 1);
-	assert_ptr_equal(cache.slots[0], hs);
+	assert_int_equal(cache.states.count, 1);
+	assert_ptr_equal(cache.states.slot[0], hs);
 	assert_true(all_zero(hs, sizeof(*hs)));
 	/* The next responder takes the same block. */
 	struct channel next;
 	responder_init(&p, &next, &cache);
 	assert_ptr_equal(next.hs, hs);
-	assert_int_equal(cache.count, 0);
+	assert_int_equal(cache.states.count, 0);
 	assert_int_equal(next.hs->hello_len, 0);
 	channel_free(&next);
 	pair_free(&p);
 	channel_hs_cache_free(&cache);
-	assert_int_equal(cache.count, 0);
+	assert_int_equal(cache.states.count, 0);
 }
 
 static void test_bound_and_tick(void **state)
@@ -84,11 +84,11 @@ static void test_bound_and_tick(void **state)
 		responder_init(&p, &chs[i], &cache);
 	for (int i = 0; i < N; i++)
 		channel_free(&chs[i]);
-	assert_int_equal(cache.count, CHANNEL_HS_CACHE_SLOTS); /* the rest went to free() */
+	assert_int_equal(cache.states.count, CHANNEL_HS_CACHE_SLOTS); /* the rest went to free() */
 	channel_hs_cache_tick(&cache);                         /* states were taken: kept */
-	assert_int_equal(cache.count, CHANNEL_HS_CACHE_SLOTS);
+	assert_int_equal(cache.states.count, CHANNEL_HS_CACHE_SLOTS);
 	channel_hs_cache_tick(&cache); /* none taken since: all freed */
-	assert_int_equal(cache.count, 0);
+	assert_int_equal(cache.states.count, 0);
 	pair_free(&p);
 }
 

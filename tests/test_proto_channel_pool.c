@@ -95,15 +95,15 @@ static void test_reuse_and_wipe(void **state)
 	assert_null(a.relay.bufs);
 	assert_int_equal(channel_memory(&a.relay), 0);
 	assert_null(flight.data);
-	assert_int_equal(pool.count, 1);
-	assert_ptr_equal(pool.slots[0], set);
+	assert_int_equal(pool.sets.count, 1);
+	assert_ptr_equal(pool.sets.slot[0], set);
 	assert_ptr_equal(set->out.data, out); /* the spare went back into the set */
 	assert_true(no_plaintext(&set->plain));
 	assert_true(no_plaintext(&set->batch));
 
 	/* B's relay takes the same set and its exchange writes into the same blocks. */
 	channel_pool_lend(&pool, &b.relay);
-	assert_int_equal(pool.count, 0);
+	assert_int_equal(pool.sets.count, 0);
 	assert_ptr_equal(b.relay.bufs, set);
 	exchange(&b);
 	assert_ptr_equal(b.relay.bufs, set);
@@ -113,14 +113,14 @@ static void test_reuse_and_wipe(void **state)
 
 	/* Lending to a channel that holds buffers changes nothing. */
 	channel_pool_give(&pool, &b.relay, NULL, SMALL);
-	assert_int_equal(pool.count, 1);
+	assert_int_equal(pool.sets.count, 1);
 	exchange(&a);
 	channel_pool_lend(&pool, &a.relay);
-	assert_int_equal(pool.count, 1);
+	assert_int_equal(pool.sets.count, 1);
 	assert_ptr_not_equal(a.relay.bufs, set);
 
 	channel_pool_free(&pool);
-	assert_int_equal(pool.count, 0);
+	assert_int_equal(pool.sets.count, 0);
 	pair_free(&a);
 	pair_free(&b);
 }
@@ -139,7 +139,7 @@ static void test_busy_not_pooled(void **state)
 	struct cairn_msg ping = {.type = CAIRN_REPLY_OK, .request_id = 9};
 	assert_int_equal(channel_queue(&a.relay, &ping), 0);
 	channel_pool_give(&pool, &a.relay, NULL, SMALL);
-	assert_int_equal(pool.count, 0);
+	assert_int_equal(pool.sets.count, 0);
 	assert_ptr_equal(a.relay.bufs, set);
 	assert_non_null(set->batch.data);
 	/* Larger than SMALL: the set is not pooled, and its small empty buffers are freed. */
@@ -149,7 +149,7 @@ static void test_busy_not_pooled(void **state)
 	assert_int_equal(channel_flush(&a.relay), 0);
 	channel_output_consume(&a.relay, channel_output_pending(&a.relay));
 	channel_pool_give(&pool, &a.relay, NULL, SMALL);
-	assert_int_equal(pool.count, 0);
+	assert_int_equal(pool.sets.count, 0);
 	assert_non_null(a.relay.bufs);
 	assert_true(channel_memory(&a.relay) > 9000);
 	pair_free(&a);
@@ -168,7 +168,7 @@ static void test_bound_and_tick(void **state)
 		handshake(&pairs[i]);
 		channel_pool_give(&pool, &pairs[i].relay, NULL, SMALL);
 	}
-	assert_int_equal(pool.count, CHANNEL_POOL_SLOTS);
+	assert_int_equal(pool.sets.count, CHANNEL_POOL_SLOTS);
 	for (int i = 0; i < N; i++) {
 		/* Every relay channel idle holds nothing: pooled, or freed beyond the bound. */
 		assert_null(pairs[i].relay.bufs);
@@ -178,11 +178,11 @@ static void test_bound_and_tick(void **state)
 	channel_pool_lend(&pool, &pairs[0].relay);
 	exchange(&pairs[0]);
 	channel_pool_give(&pool, &pairs[0].relay, NULL, SMALL);
-	assert_int_equal(pool.count, CHANNEL_POOL_SLOTS);
+	assert_int_equal(pool.sets.count, CHANNEL_POOL_SLOTS);
 	channel_pool_tick(&pool);
-	assert_int_equal(pool.count, CHANNEL_POOL_SLOTS);
+	assert_int_equal(pool.sets.count, CHANNEL_POOL_SLOTS);
 	channel_pool_tick(&pool);
-	assert_int_equal(pool.count, 0);
+	assert_int_equal(pool.sets.count, 0);
 	for (int i = 0; i < N; i++)
 		pair_free(&pairs[i]);
 	free(pairs);

@@ -30,7 +30,7 @@ static void test_create_reuses_its_request(void **state)
 	assert_int_equal(relay->requests.count, 0);
 	create(a, &ba);
 	assert_int_equal(relay->requests.count, 1);
-	struct request *kept = relay->requests.slots[0];
+	struct request *kept = relay->requests.slot[0];
 	assert_non_null(kept);
 	/* Wiped: the record (the mailbox's ids and key; a SECURE's credential digest) is gone. */
 	assert_true(sodium_is_zero((const unsigned char *)kept, sizeof(*kept)));
@@ -44,7 +44,7 @@ static void test_create_reuses_its_request(void **state)
 	assert_non_null(r);
 	assert_int_equal(r->type, CAIRN_REPLY_CREATED);
 	assert_int_equal(relay->requests.count, 1);
-	assert_ptr_equal(relay->requests.slots[0], kept);
+	assert_ptr_equal(relay->requests.slot[0], kept);
 	assert_true(sodium_is_zero((const unsigned char *)kept, sizeof(*kept)));
 
 	/* A plain request's (DELETE's) path gives it back too. */
@@ -53,7 +53,7 @@ static void test_create_reuses_its_request(void **state)
 	settle();
 	expect_ok(a, 3);
 	assert_int_equal(relay->requests.count, 1);
-	assert_ptr_equal(relay->requests.slots[0], kept);
+	assert_ptr_equal(relay->requests.slot[0], kept);
 }
 
 /* The tick frees the cache once a whole tick took none: a relay that runs no command holds
@@ -69,7 +69,7 @@ static void test_tick_frees_when_unused(void **state)
 	assert_int_equal(relay->requests.count, 1);
 	commands_expire(relay, now_s); /* took none: freed */
 	assert_int_equal(relay->requests.count, 0);
-	assert_null(relay->requests.slots[0]);
+	assert_null(relay->requests.slot[0]);
 	/* Empty, it works as before. */
 	struct box bb;
 	create(a, &bb);
@@ -88,7 +88,7 @@ static void test_bound(void **state)
 	request_free(relay, extra);
 	assert_int_equal(relay->requests.count, REQUEST_CACHE_SLOTS);
 	for (uint32_t i = 0; i < REQUEST_CACHE_SLOTS; i++)
-		assert_ptr_not_equal(relay->requests.slots[i], extra);
+		assert_ptr_not_equal(relay->requests.slot[i], extra);
 	/* The relay's end (teardown, commands_shutdown) frees the 1,024. */
 }
 
