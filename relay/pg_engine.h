@@ -185,8 +185,10 @@ struct pg_op {
 /*
  * A run goes as COPYs of at most this many rows (ceil(n / PG_COPY_ROWS) of them, their sizes
  * within one of each other), one after the other in the batch's transaction: two round trips
- * more each. With one sender (batches of 1,000) the database's CPU per envelope about halved
- * against one COPY per run, with four it was no worse (docs/SCALING.md section 3, session 18).
+ * more each. In cairn-bench durable the database's CPU per envelope about halved with one
+ * sender (one mailbox, batches of 1,000); with four the medians were level, single runs on a
+ * loaded machine lost (docs/SCALING.md section 3, session 18). Where many mailboxes spread a
+ * run over every partition the pieces neither gain nor lose much.
  */
 #define PG_COPY_ROWS 128
 
