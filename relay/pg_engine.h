@@ -182,15 +182,25 @@ struct pg_op {
  * Measured with store-rate (docs/SCALING.md section 3): COPY cost the database more CPU per
  * envelope in batches of 10 and 100, the same in batches of 250, less in batches of 1,000. */
 #define PG_COPY_MIN 256
+/*
+ * A run goes as COPYs of at most this many rows (ceil(n / PG_COPY_ROWS) of them, their sizes
+ * within one of each other), one after the other in the batch's transaction: two round trips
+ * more each. In cairn-bench durable the database's CPU per envelope about halved with one
+ * sender (one mailbox, batches of 1,000); with four the medians were level, single runs on a
+ * loaded machine lost (docs/SCALING.md section 3, session 18). Where many mailboxes spread a
+ * run over every partition the pieces neither gain nor lose much.
+ */
+#define PG_COPY_ROWS 128
 
-/* Fills OUT with the N envelope puts OPS as COPY's binary rows (OUT->ids owns them, OUT->p's
- * one value points at them). Returns 0, CAIRN_ENOMEM, or CAIRN_ESTORAGE for an op the store
- * cannot hold (an id past 2^63). */
+/* Fills OUT with the N envelope puts OPS as COPY's binary rows, in pieces of at most
+ * PG_COPY_ROWS rows, each a whole COPY stream (header, rows, trailer), one after the other in
+ * one block (OUT->ids owns it, OUT->p's one value points at it). Returns 0, CAIRN_ENOMEM, or
+ * CAIRN_ESTORAGE for an op the store cannot hold (an id past 2^63). */
 int pg_copy_build(const struct store_op *ops, size_t n, struct pg_op *out);
 /*
- * Sends OP (pg_copy_build's) as one COPY in the open transaction, or opening it first when
- * BEGIN, outside pipeline mode, and reads its outcome. Returns 0 once the server took every
- * row; CAIRN_ECAPACITY for a full disk; CAIRN_ESTORAGE otherwise, the transaction then
+ * Sends OP (pg_copy_build's) as one COPY per piece in the open transaction, or opening it
+ * first when BEGIN, outside pipeline mode, and reads their outcome. Returns 0 once the server
+ * took every row; CAIRN_ECAPACITY for a full disk; CAIRN_ESTORAGE otherwise, the transaction then
  * aborted. *LOST is set when the connection cannot be trusted further.
  */
 int pg_copy_run(struct store_pg *st, const struct pg_op *op, bool begin, bool *lost);

@@ -4,9 +4,10 @@
  * heap takes the rows several to a page (heap_multi_insert) instead of one insert each, which
  * costs the database less CPU and WAL per envelope than the statement it replaces
  * (docs/SCALING.md section 3). COPY cannot go in libpq's pipeline mode, so the batch's
- * transaction is sent in pieces (store_pg.c's run_batch): this file sends one COPY inside
- * the open transaction, or with the BEGIN that opens it, and reads its outcome. Nothing here
- * logs.
+ * transaction is sent in pieces (store_pg.c's run_batch): this file sends a run as COPYs of
+ * at most PG_COPY_ROWS rows, one after the other inside the open transaction (the first with
+ * the BEGIN that opens it when the batch starts with the run), and reads their outcome.
+ * Nothing here logs.
  */
 #include <arpa/inet.h>
 #include <stdlib.h>
@@ -50,12 +51,19 @@ static size_t put_i64_field(uint8_t *b, uint64_t v)
 	return off + put_be32(b + off, (uint32_t)v);
 }
 
+/* The rows of one piece of a run of N: the pieces' sizes are within one of each other. */
+static size_t piece_rows(size_t n, size_t pieces, size_t k)
+{
+	return n / pieces + (k < n % pieces ? 1 : 0);
+}
+
 int pg_copy_build(const struct store_op *ops, size_t n, struct pg_op *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->stmt = PG_ENVELOPE_COPY;
 	out->second = -1;
-	size_t cap = sizeof(copy_header) + COPY_TRAILER;
+	size_t pieces = n == 0 ? 1 : (n + PG_COPY_ROWS - 1) / PG_COPY_ROWS;
+	size_t cap = pieces * (sizeof(copy_header) + COPY_TRAILER);
 	for (size_t i = 0; i < n; i++) {
 		if (ops[i].kind != STORE_ENVELOPE_PUT || (ops[i].body == NULL && ops[i].len != 0) ||
 		    ops[i].envelope_id > (uint64_t)INT64_MAX ||
@@ -65,24 +73,53 @@ int pg_copy_build(const struct store_op *ops, size_t n, struct pg_op *out)
 		if (cap > INT32_MAX)
 			return CAIRN_ESTORAGE;
 	}
+	/* Every piece's rows in one block, each piece a whole COPY stream (header, rows,
+	 * trailer) one after the other: one allocation per run, as one COPY had. */
 	uint8_t *buf = out->ids = malloc(cap);
 	if (buf == NULL)
 		return CAIRN_ENOMEM;
-	memcpy(buf, copy_header, sizeof(copy_header));
-	size_t off = sizeof(copy_header);
-	for (size_t i = 0; i < n; i++) {
-		off += put_be16(buf + off, COPY_FIELDS);
-		off += put_i64_field(buf + off, ops[i].envelope_id);
-		off += put_i64_field(buf + off, ops[i].mailbox_id);
-		off += put_i64_field(buf + off, (uint64_t)ops[i].stored_at);
-		off += put_be32(buf + off, (uint32_t)ops[i].len);
-		if (ops[i].len > 0)
-			memcpy(buf + off, ops[i].body, ops[i].len);
-		off += ops[i].len;
+	size_t off = 0, i = 0;
+	for (size_t k = 0; k < pieces; k++) {
+		memcpy(buf + off, copy_header, sizeof(copy_header));
+		off += sizeof(copy_header);
+		for (size_t end = i + piece_rows(n, pieces, k); i < end; i++) {
+			off += put_be16(buf + off, COPY_FIELDS);
+			off += put_i64_field(buf + off, ops[i].envelope_id);
+			off += put_i64_field(buf + off, ops[i].mailbox_id);
+			off += put_i64_field(buf + off, (uint64_t)ops[i].stored_at);
+			off += put_be32(buf + off, (uint32_t)ops[i].len);
+			if (ops[i].len > 0)
+				memcpy(buf + off, ops[i].body, ops[i].len);
+			off += ops[i].len;
+		}
+		off += put_be16(buf + off, 0xffff);
 	}
-	off += put_be16(buf + off, 0xffff);
 	pg_param_bytes(&out->p, buf, off);
 	return out->p.bad ? CAIRN_ESTORAGE : 0;
+}
+
+/* The length of the piece (one COPY stream, as pg_copy_build wrote it) at the start of the
+ * LEN bytes at B, or 0 when they do not hold a whole one. */
+static size_t piece_len(const uint8_t *b, size_t len)
+{
+	size_t off = sizeof(copy_header);
+	while (off + 2 <= len) {
+		uint16_t fields = (uint16_t)(b[off] << 8 | b[off + 1]);
+		off += 2;
+		if (fields == 0xffff)
+			return off;
+		for (uint16_t f = 0; f < fields; f++) {
+			if (off + 4 > len)
+				return 0;
+			uint32_t flen = (uint32_t)b[off] << 24 | (uint32_t)b[off + 1] << 16 |
+			                (uint32_t)b[off + 2] << 8 | b[off + 3];
+			off += 4;
+			if (flen > len - off)
+				return 0;
+			off += flen;
+		}
+	}
+	return 0;
 }
 
 /* Reads the results left of the current query up to its end (PQgetResult's NULL); *RC gets
@@ -124,7 +161,7 @@ static int put_data(struct store_pg *st, const uint8_t *data, size_t len)
 	return ended == 1 ? pg_flush(st) : -1;
 }
 
-int pg_copy_run(struct store_pg *st, const struct pg_op *op, bool begin, bool *lost)
+static int copy_piece(struct store_pg *st, const uint8_t *data, size_t len, bool begin, bool *lost)
 {
 	*lost = true;
 	if (PQsendQuery(st->conn, begin ? "BEGIN; " COPY_SQL : COPY_SQL) != 1 || pg_flush(st) != 0)
@@ -144,8 +181,7 @@ int pg_copy_run(struct store_pg *st, const struct pg_op *op, bool begin, bool *l
 		if (rc != 0)
 			break;
 		if (s == PGRES_COPY_IN) {
-			if (put_data(st, (const uint8_t *)op->p.values[0],
-			             (size_t)op->p.lengths[0]) != 0)
+			if (put_data(st, data, len) != 0)
 				return CAIRN_ESTORAGE;
 			break;
 		}
@@ -155,4 +191,23 @@ int pg_copy_run(struct store_pg *st, const struct pg_op *op, bool begin, bool *l
 		return CAIRN_ESTORAGE;
 	*lost = false;
 	return rc;
+}
+
+int pg_copy_run(struct store_pg *st, const struct pg_op *op, bool begin, bool *lost)
+{
+	*lost = true;
+	const uint8_t *data = (const uint8_t *)op->p.values[0];
+	size_t left = (size_t)op->p.lengths[0];
+	while (left > 0) {
+		size_t len = piece_len(data, left);
+		if (len == 0)
+			return CAIRN_ESTORAGE;
+		int rc = copy_piece(st, data, len, begin, lost);
+		if (rc != 0)
+			return rc;
+		begin = false;
+		data += len;
+		left -= len;
+	}
+	return 0;
 }

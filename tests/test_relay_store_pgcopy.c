@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The PostgreSQL engine's runs of envelope puts sent as COPY (store_pg_copy.c), inside the
- * batch's one transaction: every row and body stored as given, whatever comes before or
- * after the run in the batch, and the heap took them several to a page (the WAL's
- * multi-insert records, pg_walinspect); and a batch that fails anywhere (a row refused in the
- * middle of the COPY, a statement before or after it, the server killed while the COPY is
+ * The PostgreSQL engine's runs of envelope puts sent as COPY (store_pg_copy.c), in pieces of at
+ * most PG_COPY_ROWS rows inside the batch's one transaction: every row and body stored as given,
+ * whatever comes before or after the run in the batch, and the heap took them several to a page
+ * (the WAL's multi-insert records, pg_walinspect); and a batch that fails anywhere (a row refused
+ * in the middle of the COPY, a statement before or after it, the server killed while the COPY is
  * under way) leaves nothing of itself stored, while the engine goes on with the next batch.
  */
 #include <pthread.h>
@@ -182,6 +182,60 @@ static void test_run_stored_exactly(void **state)
 	assert_int_equal(l.n, RUN + 1 + 2 * PG_COPY_MIN);
 }
 
+/* The rows each COPY statement of the batches so far brought, in order ("128,128"); a
+ * statement trigger with a transition table sees each COPY's rows once (test_run_in_pieces). */
+static void copy_sizes(struct fixture *f, char *out, size_t cap)
+{
+	assert_int_equal(pg_exec(f->conninfo,
+	                         "SELECT coalesce(string_agg(n::text, ',' ORDER BY k), '')"
+	                         " FROM copies",
+	                         out, cap),
+	                 0);
+}
+
+/* A run goes as COPYs of at most PG_COPY_ROWS rows, their sizes within one of each other,
+ * all in the batch's one transaction: every row stored, whether the batch starts with the
+ * run (its BEGIN goes with the first piece) or not. */
+static void test_run_in_pieces(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(pg_exec(f->conninfo,
+	                         "CREATE TABLE copies (k serial, n int8);"
+	                         "CREATE FUNCTION count_copy() RETURNS trigger LANGUAGE plpgsql AS"
+	                         " $$BEGIN INSERT INTO copies (n) SELECT count(*) FROM new_rows;"
+	                         " RETURN NULL; END$$;"
+	                         "CREATE TRIGGER count_copy AFTER INSERT ON envelopes"
+	                         " REFERENCING NEW TABLE AS new_rows"
+	                         " FOR EACH STATEMENT EXECUTE FUNCTION count_copy()",
+	                         NULL, 0),
+	                 0);
+	enum { RUN = 2 * PG_COPY_ROWS + 1 };
+	_Static_assert(RUN >= PG_COPY_MIN, "the run goes as COPY");
+	static struct store_op ops[3 * PG_COPY_ROWS + 1];
+	struct store_mailbox m;
+	size_t n = 0;
+	ops[n++] = mailbox_put(&m, 77);
+	for (uint64_t id = 1000; id < 1000 + RUN; id++)
+		ops[n++] = envelope_put(id, 1 + id % 5);
+	assert_int_equal(store_pg.commit(f->store, ops, n), 0);
+	char sizes[64];
+	copy_sizes(f, sizes, sizeof(sizes));
+	_Static_assert(PG_COPY_ROWS == 128, "the sizes below are for pieces of 128");
+	assert_string_equal(sizes, "86,86,85");
+	/* A batch that is one run of exactly three pieces' rows. */
+	pool_used = 0;
+	for (uint64_t i = 0; i < 3 * PG_COPY_ROWS; i++)
+		ops[i] = envelope_put(3000 + i, 1 + (3000 + i) % 5);
+	assert_int_equal(store_pg.commit(f->store, ops, 3 * PG_COPY_ROWS), 0);
+	copy_sizes(f, sizes, sizeof(sizes));
+	assert_string_equal(sizes, "86,86,85,128,128,128");
+	assert_run_stored(f, 1000, RUN);
+	assert_run_stored(f, 3000, 3 * PG_COPY_ROWS);
+	struct loaded l;
+	load(f, &l);
+	assert_int_equal(l.n, RUN + 3 * PG_COPY_ROWS);
+}
+
 /* A run long enough for COPY with an id or a mailbox past 2^63, or a body missing, cannot be
  * stored: the batch fails before anything is sent. */
 static void test_run_refuses_what_it_cannot_hold(void **state)
@@ -351,6 +405,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_run_stored_exactly, pool_setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_run_in_pieces, pool_setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_run_refuses_what_it_cannot_hold, pool_setup,
 	                                    teardown),
 	    cmocka_unit_test_setup_teardown(test_failed_batch_leaves_nothing, pool_setup, teardown),

@@ -2,10 +2,11 @@
 /*
  * store-rate: the durable commit rate of one storage engine on its own (store.h), for the
  * figures in docs and notes: BATCHES batches of BATCH envelope inserts (1 KiB bodies, spread
- * over MAILBOXES mailboxes, 1,000 unless given), then the same envelopes deleted in batches of the same size, each
- * batch one commit as the relay's storage thread makes them. Not a test. Beside the rates, the
- * CPU per envelope of this process (what the relay's storage thread would spend) and, for
- * PostgreSQL on this machine, of the engine's backend (its /proc/PID/schedstat).
+ * over MAILBOXES mailboxes, 1,000 unless given), then the same envelopes deleted in batches of the
+ * same size, each batch one commit as the relay's storage thread makes them. Not a test. Beside the
+ * rates, the CPU per envelope of this process (what the relay's storage thread would spend) and,
+ * for PostgreSQL on this machine, of the engine's backend (its /proc/PID/schedstat), with the
+ * backend's minor page faults per envelope (/proc/PID/stat).
  *
  *   store-rate sqlite DIR BATCH BATCHES [MAILBOXES]
  *   store-rate postgresql CONNINFO BATCH BATCHES [MAILBOXES]
@@ -55,6 +56,29 @@ static double backend_cpu_s(bool pg, void *store)
 	return ok ? (double)ns / 1e9 : -1;
 }
 
+/* The minor page faults of PostgreSQL store STORE's backend so far (/proc/PID/stat's tenth
+ * field), or -1 when they cannot be read. */
+static double backend_faults(bool pg, void *store)
+{
+	const struct store_pg *st = store;
+	if (!pg || st->conn == NULL)
+		return -1;
+	char path[64], stat[1024];
+	snprintf(path, sizeof(path), "/proc/%d/stat", PQbackendPID(st->conn));
+	FILE *f = fopen(path, "r");
+	size_t got = f != NULL ? fread(stat, 1, sizeof(stat) - 1, f) : 0;
+	if (f != NULL)
+		fclose(f);
+	stat[got] = '\0';
+	/* After the command's closing parenthesis: state, ppid, pgrp, session, tty_nr, tpgid,
+	 * flags, then minflt. */
+	const char *at = strrchr(stat, ')');
+	unsigned long long minflt;
+	if (at == NULL || sscanf(at + 1, " %*c %*d %*d %*d %*d %*d %*u %llu", &minflt) != 1)
+		return -1;
+	return (double)minflt;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 5 && argc != 6) {
@@ -85,6 +109,7 @@ int main(int argc, char **argv)
 	/* Above anything a previous run left. */
 	uint64_t first = (uint64_t)time(NULL) << 20;
 	double t0 = now_s(), c0 = self_cpu_s(), b0 = backend_cpu_s(pg, store);
+	double f0 = backend_faults(pg, store);
 	for (size_t b = 0; b < batches; b++) {
 		for (size_t i = 0; i < batch; i++) {
 			uint64_t id = first + b * batch + i;
@@ -101,6 +126,7 @@ int main(int argc, char **argv)
 		}
 	}
 	double t1 = now_s(), c1 = self_cpu_s(), b1 = backend_cpu_s(pg, store);
+	double f1 = backend_faults(pg, store);
 	for (size_t b = 0; b < batches; b++) {
 		for (size_t i = 0; i < batch; i++)
 			ops[i] =
@@ -121,6 +147,8 @@ int main(int argc, char **argv)
 	printf("insert CPU per envelope: this process %.2f us", 1e6 * (c1 - c0) / n);
 	if (b0 >= 0 && b1 >= 0)
 		printf(", the backend %.2f us", 1e6 * (b1 - b0) / n);
+	if (f0 >= 0 && f1 >= 0)
+		printf(" and %.2f page faults", (f1 - f0) / n);
 	printf("\n");
 	e->close(store);
 	free(ops);
