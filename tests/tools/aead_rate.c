@@ -52,8 +52,8 @@ static double one_round(size_t len, bool sodium, bool open, int iters)
 		if (sodium && !open)
 			bad |= crypto_aead_aes256gcm_encrypt(ct, &n, pt, len, NULL, 0, NULL, nonce, key);
 		else if (sodium)
-			bad |= crypto_aead_aes256gcm_decrypt(back, &n, NULL, ct, len + TAG, NULL, 0, NULL,
-			                                     nonce, key);
+			bad |= crypto_aead_aes256gcm_decrypt(back, &n, NULL, ct, len + TAG, NULL, 0, nonce,
+			                                     key);
 		else if (!open)
 			bad |= noise_cipher_encrypt(&cs, NULL, 0, pt, len, ct, sizeof(ct), &out);
 		else
