@@ -44,12 +44,14 @@ static void nonce_bytes(const struct noise_cipher *cs,
 	}
 }
 
-/* Whether a message of LEN bytes from IN to OUT goes through OpenSSL (aesgcm.h): long enough,
- * and OUT either IN itself or apart from it, as OpenSSL requires. */
-static bool bulk(const uint8_t *in, size_t len, const uint8_t *out)
+/* Whether a message goes through OpenSSL (aesgcm.h): long enough (LEN bytes of plaintext),
+ * and its output (OUT, OUT_LEN bytes) either its input itself (IN, IN_LEN bytes) or apart from
+ * it, as OpenSSL requires. */
+static bool bulk(size_t len, const uint8_t *in, size_t in_len, const uint8_t *out, size_t out_len)
 {
-	return len >= AESGCM_BULK_MIN && (out == in || out + len + CAIRN_AEAD_TAG_LEN <= in ||
-	                                  in + len + CAIRN_AEAD_TAG_LEN <= out);
+	uintptr_t i = (uintptr_t)in,
+	          o = (uintptr_t)out; /* maybe two objects: compared as numbers */
+	return len >= AESGCM_BULK_MIN && (o == i || o + out_len <= i || i + in_len <= o);
 }
 
 void noise_cipher_init(struct noise_cipher *cs, const uint8_t k[static CAIRN_KEY_LEN])
@@ -89,7 +91,7 @@ int noise_cipher_encrypt(struct noise_cipher *cs, const uint8_t *ad, size_t adle
 		/* OpenSSL for long messages, libsodium for the rest and when OpenSSL could not: the
 		 * same bytes. libsodium fails only where the CPU lacks AES, which negotiation never
 		 * chose. */
-		int rc = bulk(pt, ptlen, out)
+		int rc = bulk(ptlen, pt, ptlen, out, ptlen + CAIRN_AEAD_TAG_LEN)
 		             ? aesgcm_bulk_seal(cs->k, nonce, ad, adlen, pt, ptlen, out)
 		             : CAIRN_ENOMEM;
 		if (rc == 0)
@@ -129,7 +131,8 @@ int noise_cipher_decrypt(struct noise_cipher *cs, const uint8_t *ad, size_t adle
 	nonce_bytes(cs, nonce);
 	unsigned long long mlen = 0;
 	int bad = CAIRN_ENOMEM;
-	if (cs->alg == NOISE_CIPHER_AESGCM && bulk(ct, ctlen - CAIRN_AEAD_TAG_LEN, out)) {
+	if (cs->alg == NOISE_CIPHER_AESGCM &&
+	    bulk(ctlen - CAIRN_AEAD_TAG_LEN, ct, ctlen, out, ctlen - CAIRN_AEAD_TAG_LEN)) {
 		bad = aesgcm_bulk_open(cs->k, nonce, ad, adlen, ct, ctlen, out);
 		mlen = ctlen - CAIRN_AEAD_TAG_LEN;
 	}
