@@ -49,8 +49,8 @@ static void nonce_bytes(const struct noise_cipher *cs,
  * it, as OpenSSL requires. */
 static bool bulk(size_t len, const uint8_t *in, size_t in_len, const uint8_t *out, size_t out_len)
 {
-	uintptr_t i = (uintptr_t)in,
-	          o = (uintptr_t)out; /* maybe two objects: compared as numbers */
+	/* Maybe two objects: compared as numbers. */
+	uintptr_t i = (uintptr_t)in, o = (uintptr_t)out;
 	return len >= AESGCM_BULK_MIN && (o == i || o + out_len <= i || i + in_len <= o);
 }
 
