@@ -215,7 +215,7 @@ static double one_round(int conns, double *per_s)
 		failed += cl[i].failed;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	double cpu = proc_cpu_s(pid) - cpu0;
+	double cpu1 = proc_cpu_s(pid);
 	for (int i = 0; i < THREADS; i++) {
 		for (int k = 0; k < cl[i].count; k++)
 			if (cl[i].fds[k] > 0)
@@ -228,6 +228,11 @@ static double one_round(int conns, double *per_s)
 		fprintf(stderr, "tcp-floor: %d connections failed\n", failed);
 		return -1;
 	}
+	if (cpu0 < 0 || cpu1 < 0) {
+		fprintf(stderr, "tcp-floor: cannot read the server's CPU time from /proc\n");
+		return -1;
+	}
+	double cpu = cpu1 - cpu0;
 	int done = conns / THREADS * THREADS;
 	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
 	*per_s = done / secs;
