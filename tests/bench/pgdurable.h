@@ -5,6 +5,13 @@
  * engine, a cluster the bench makes from scratch and removes), one shape after the other on
  * both, so both meet the same machine. Beside each: the relay's CPU and, for PostgreSQL, the
  * database's CPU (every server process) and WAL bytes per envelope, and the ratio PG/SQLite.
+ *
+ * Each engine runs each shape twice on one relay: a first round on a fresh relay (PostgreSQL:
+ * a fresh database and a fresh session), then a steady round on the same relay once the first
+ * round's envelopes are drained (PostgreSQL: then VACUUM and CHECKPOINT, what autovacuum and
+ * the checkpointer do on a server that has run a while). A fresh session's backend faults on
+ * the first touch of each shared buffer, which a relay's session does only once in its life;
+ * on this VM those faults were most of the database's CPU per envelope (docs/SCALING.md 3).
  */
 #ifndef CAIRN_BENCH_PGDURABLE_H
 #define CAIRN_BENCH_PGDURABLE_H
@@ -15,6 +22,7 @@
 #include "bench.h"
 
 enum { STORE_SQLITE, STORE_PG, STORE_ENGINES };
+enum { ROUND_FIRST, ROUND_STEADY, STORE_ROUNDS };
 
 struct store_side {
 	struct durable_result d;
@@ -24,7 +32,7 @@ struct store_side {
 };
 
 struct store_results {
-	struct store_side side[BENCH_MAX_SHAPES][STORE_ENGINES];
+	struct store_side side[BENCH_MAX_SHAPES][STORE_ROUNDS][STORE_ENGINES];
 	size_t len;
 	char pg_version[64];
 };

@@ -363,11 +363,16 @@ int pgproc_promote(struct pgproc *p)
 
 int pgproc_sql(const struct pgproc *p, const char *sql, char *out, size_t cap)
 {
+	return pgproc_sql_in(p, "cairn", sql, out, cap);
+}
+
+int pgproc_sql_in(const struct pgproc *p, const char *db, const char *sql, char *out, size_t cap)
+{
 	char port[8];
 	snprintf(port, sizeof(port), "%u", p->port);
-	char *argv[] = {"psql", "-X", "-q",    "-At",         "-v", "ON_ERROR_STOP=1", "-h",
-	                "127.0.0.1", "-p", port, "-U", "cairn", "-d", "cairn", "-c", (char *)sql,
-	                NULL};
+	char *argv[] = {"psql", "-X",        "-q", "-At",       "-v", "ON_ERROR_STOP=1",
+	                "-h",   "127.0.0.1", "-p", port,        "-U", "cairn",
+	                "-d",   (char *)db,  "-c", (char *)sql, NULL};
 	char first[4096];
 	if (run(first, sizeof(first), argv) != 0)
 		return -1;

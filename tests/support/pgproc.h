@@ -72,6 +72,8 @@ int pgproc_promote(struct pgproc *p);
  * header) into OUT (NUL-terminated, may be NULL). Returns 0, or -1 if psql failed.
  */
 int pgproc_sql(const struct pgproc *p, const char *sql, char *out, size_t cap);
+/* The same in database DB of P's cluster. */
+int pgproc_sql_in(const struct pgproc *p, const char *db, const char *sql, char *out, size_t cap);
 
 /*
  * TLS for the scratch cluster (docs/OPERATING.md, TLS to the database), with the openssl
