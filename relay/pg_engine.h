@@ -43,6 +43,7 @@ enum {
 	PG_LOG_RAISE_NEXT_SEQ,
 	PG_LOG_EXPIRE,
 	PG_READ_ENVELOPE,
+	PG_READ_ENVELOPES, /* read_envelopes: one mailbox's bodies by an id array */
 	PG_READ_LOG_ENTRY,
 	PG_READ_LOG_ENTRIES,
 	PG_BEGIN,

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The PostgreSQL engine's read_envelopes (store.h): one mailbox's envelopes in one
- * statement on its one partition, one round trip and one snapshot for a whole batch.
+ * statement on its one partition (PG_READ_ENVELOPES, prepared like the others, so a read is
+ * not parsed and planned again each time), one round trip and one snapshot for a whole batch.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -11,10 +12,6 @@
 
 #include "cairn/error.h"
 #include "pg_engine.h"
-
-/* The mailbox's partition key first, so the planner prunes to one partition. */
-static const char read_envelopes_sql[] =
-    "SELECT id, body FROM envelopes WHERE mailbox = $1::int8 AND id = ANY ($2::int8[])";
 
 /* Row of RES whose id is ID, or -1. At most STORAGE_READ_ENVELOPES_MAX rows, in id order
  * from the index most of the time: the search starts where the last one ended. */
@@ -54,7 +51,7 @@ int pg_read_envelopes(void *store, uint64_t mailbox, const uint64_t *ids, size_t
 	if (buf != NULL && valid != NULL)
 		pg_param_ids(&p, valid, asked, buf, cap_ids);
 	PGresult *res =
-	    buf == NULL || valid == NULL || p.bad ? NULL : pg_run(st, 0, read_envelopes_sql, &p);
+	    buf == NULL || valid == NULL || p.bad ? NULL : pg_run(st, PG_READ_ENVELOPES, NULL, &p);
 	free(buf);
 	free(valid);
 	int rc = res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK ? 0 : CAIRN_ESTORAGE;
