@@ -9,6 +9,12 @@
  *
  * Lifetime: a connection is freed only when its handle is closed and no storage job still
  * refers to it (conn_ref/conn_unref): replies to a closed connection are dropped.
+ *
+ * Three files, calls running one way, each down into the ones below it: conn_write.c (the
+ * write path: conn_flush_all) over conn_read.c (accept, input, the handshake's hand-off,
+ * deferred work, the port) over conn.c (lifetime, the reply queue, timeouts). The output path
+ * resumes reading and the input path queues replies, so what both need is in conn.c, and
+ * only the write path calls into the read side (conn_read.h), never the other way.
  */
 #ifndef CAIRN_RELAY_CONN_H
 #define CAIRN_RELAY_CONN_H
