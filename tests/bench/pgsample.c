@@ -3,42 +3,16 @@
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <unistd.h>
 
 #include "pgsample.h"
-
-int pgsample_proc_stat(pid_t pid, pid_t *ppid, unsigned long long *own,
-                       unsigned long long *children)
-{
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
-		return -1;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	/* The command name may hold spaces and parentheses: fields count from the last ')'. */
-	const char *p = strrchr(buf, ')');
-	int parent = 0;
-	unsigned long long ut = 0, st = 0;
-	long long cut = 0, cst = 0;
-	if (p == NULL ||
-	    sscanf(p + 2, "%*c %d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %lld %lld", &parent,
-	           &ut, &st, &cut, &cst) != 5)
-		return -1;
-	*ppid = parent;
-	*own = ut + st;
-	*children = (unsigned long long)(cut + cst);
-	return 0;
-}
+#include "procscan.h"
 
 double pgsample_cpu_s(pid_t pm)
 {
 	pid_t ppid;
 	unsigned long long own, children;
-	if (pm <= 0 || pgsample_proc_stat(pm, &ppid, &own, &children) != 0)
+	if (pm <= 0 || proc_stat(pm, &ppid, &own, &children) != 0)
 		return -1;
 	unsigned long long ticks = own + children;
 	DIR *d = opendir("/proc");
@@ -51,7 +25,7 @@ double pgsample_cpu_s(pid_t pm)
 		unsigned long long c_own, c_children;
 		/* A child's own reaped children (none in PostgreSQL) would be in its cutime. */
 		if (*end == '\0' && pid > 0 && pid != pm &&
-		    pgsample_proc_stat((pid_t)pid, &ppid, &c_own, &c_children) == 0 && ppid == pm)
+		    proc_stat((pid_t)pid, &ppid, &c_own, &c_children) == 0 && ppid == pm)
 			ticks += c_own + c_children;
 	}
 	closedir(d);

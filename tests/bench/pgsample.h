@@ -19,11 +19,6 @@
  */
 double pgsample_cpu_s(pid_t pm);
 
-/* From /proc/PID/stat: the parent, and user + system clock ticks of the process (and, in
- * *CHILDREN, of its reaped children). Returns 0 or -1 (the process is gone). */
-int pgsample_proc_stat(pid_t pid, pid_t *ppid, unsigned long long *own,
-                       unsigned long long *children);
-
 /* P's WAL insert position in bytes from the start (pg_current_wal_lsn() - '0/0'), into OUT.
  * Returns 0, or -1 if psql failed or answered something else. */
 int pgsample_wal(const struct pgproc *p, uint64_t *out);

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "bench.h"
-#include "pgsample.h"
+#include "procscan.h"
 #include "relayctl.h"
 
 uint64_t bench_now_ns(void)
@@ -51,7 +51,7 @@ double bench_proc_cpu_s(pid_t pid)
 {
 	pid_t ppid;
 	unsigned long long ticks, children;
-	if (pgsample_proc_stat(pid, &ppid, &ticks, &children) != 0)
+	if (proc_stat(pid, &ppid, &ticks, &children) != 0)
 		return -1;
 	return (double)ticks / (double)sysconf(_SC_CLK_TCK);
 }

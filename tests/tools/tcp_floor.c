@@ -29,6 +29,8 @@
 
 #include <uv.h>
 
+#include "procscan.h"
+
 #define THREADS 4
 
 static size_t req_len = 57, reply_len = 48;
@@ -128,22 +130,11 @@ static void serve(int fd)
 
 static double proc_cpu_s(pid_t pid)
 {
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
+	pid_t ppid;
+	unsigned long long own, children;
+	if (proc_stat(pid, &ppid, &own, &children) != 0)
 		return -1;
-	char line[1024];
-	size_t n = fread(line, 1, sizeof(line) - 1, f);
-	fclose(f);
-	line[n] = 0;
-	char *p = strrchr(line, ')');
-	unsigned long ut = 0, st = 0;
-	/* After the command: state, then 10 fields, then utime and stime. */
-	if (p == NULL ||
-	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-		return -1;
-	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+	return (double)own / (double)sysconf(_SC_CLK_TCK);
 }
 
 struct client {
