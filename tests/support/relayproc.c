@@ -21,6 +21,7 @@
 
 #include "cairn/address.h"
 #include "pg_fixture.h"
+#include "procscan.h"
 #include "relayproc.h"
 #include "wrapper.h"
 
@@ -340,29 +341,11 @@ long relayproc_fds(const struct relayproc *r)
 
 long relayproc_cpu_ms(const struct relayproc *r)
 {
-	char path[64], buf[1024];
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)r->pid);
-	FILE *f = fopen(path, "r");
-	if (f == NULL)
+	pid_t ppid;
+	unsigned long long own, children;
+	if (proc_stat(r->pid, &ppid, &own, &children) != 0)
 		return -1;
-	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	/* After the command name: state, then numbers; utime and stime are the 12th and 13th. */
-	const char *p = strrchr(buf, ')');
-	if (p == NULL)
-		return -1;
-	unsigned long field[13] = {0};
-	p += 3; /* ") S" */
-	for (int i = 1; i < 13 && *p != '\0'; i++) {
-		char *end;
-		field[i] = strtoul(p, &end, 10);
-		if (end == p)
-			return -1;
-		p = end;
-	}
-	unsigned long ut = field[11], stime = field[12];
-	return (long)((ut + stime) * 1000 / (unsigned long)sysconf(_SC_CLK_TCK));
+	return (long)(own * 1000 / (unsigned long long)sysconf(_SC_CLK_TCK));
 }
 
 int relayproc_run_second(const struct relayproc *r, uint16_t port, int timeout_ms)
