@@ -603,6 +603,50 @@ pid_t fork_child(void)
 	return pid;
 }
 
+/* The memory the test shares with its children (it survives fork), zeroed, with the
+ * mailboxes of the first N_LEGIT owners made on R. The caller frees it with shared_free. */
+struct shared *shared_new(const struct relayproc *r, int n_legit)
+{
+	struct shared *sh =
+	    mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	assert_true(sh != MAP_FAILED);
+	memset(sh, 0, sizeof(*sh));
+	static struct tclient c;
+	assert_int_equal(tclient_connect(&c, r->port, r->pub), 0);
+	for (int i = 0; i < n_legit; i++) {
+		struct owner *o = &sh->owners[i];
+		assert_int_equal(tclient_create(&c, o->rid, o->sid, o->pk, o->sk), 0);
+	}
+	tclient_close(&c);
+	it_sleep_ms(300);
+	return sh;
+}
+
+void shared_free(struct shared *sh)
+{
+	munmap(sh, sizeof(*sh));
+}
+
+/* Starts legitimate clients 0..N_LEGIT-1 against R, and with FILLER the quota filler after
+ * them, into PIDS: their clock (SH's t0) starts now, and they stop by RUN_MS after it
+ * whatever happens to the test. */
+void start_children(struct shared *sh, const struct relayproc *r, int n_legit, bool filler,
+                    int64_t run_ms, pid_t *pids)
+{
+	sh->t0_ms = it_mono_ms();
+	sh->deadline_ms = sh->t0_ms + run_ms;
+	for (int i = 0; i < n_legit + filler; i++) {
+		pids[i] = fork_child();
+		if (pids[i] == 0) {
+			if (i < n_legit)
+				legit_child(sh, r, i);
+			else
+				filler_child(sh, r);
+			_exit(0);
+		}
+	}
+}
+
 /* Waits for the children, killing any that does not finish within 20 s. Returns how many had
  * to be killed. */
 int reap_children(const pid_t *pids, int n)

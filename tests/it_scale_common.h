@@ -136,6 +136,10 @@ int setup_small_replay(void **state);
 struct phase_stats phase(const struct shared *sh, int n_legit, int64_t from, int64_t to);
 void print_phase(const char *test, const char *name, const struct phase_stats *ps);
 pid_t fork_child(void);
+struct shared *shared_new(const struct relayproc *r, int n_legit);
+void shared_free(struct shared *sh);
+void start_children(struct shared *sh, const struct relayproc *r, int n_legit, bool filler,
+                    int64_t run_ms, pid_t *pids);
 int reap_children(const pid_t *pids, int n);
 
 /* The start of each main: libsodium, SIGPIPE ignored, the CAIRN_IT_ONLY filter. Returns 0 or -1. */

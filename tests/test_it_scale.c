@@ -28,7 +28,6 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -61,36 +60,14 @@ static void test_hostile_at_scale(void **state)
 	       "clients, 1 quota filler; handshake_timeout %d s, idle_timeout %d s\n",
 	       limit, per_kind, KINDS, LEGIT, HS_TIMEOUT, IDLE_S);
 
-	struct shared *sh =
-	    mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	assert_true(sh != MAP_FAILED);
-	memset(sh, 0, sizeof(*sh));
-	static struct tclient c;
-	assert_int_equal(tclient_connect(&c, r->port, r->pub), 0);
-	for (int i = 0; i < LEGIT; i++) {
-		struct owner *o = &sh->owners[i];
-		assert_int_equal(tclient_create(&c, o->rid, o->sid, o->pk, o->sk), 0);
-	}
-	tclient_close(&c);
-	it_sleep_ms(300);
+	struct shared *sh = shared_new(r, LEGIT);
 
 	struct usage u = {
 	    .rss0 = relayproc_rss_kb(r), .fds0 = relayproc_fds(r), .cpu0 = relay_cpu_ms(r)};
 	u.rss_peak = u.rss0;
 	u.fds_peak = u.fds0;
-	sh->t0_ms = it_mono_ms();
-	sh->deadline_ms = sh->t0_ms + PRE_MS + attack_ms + POST_MS + 60000;
 	pid_t pids[LEGIT + 1];
-	for (int i = 0; i <= LEGIT; i++) {
-		pids[i] = fork_child();
-		if (pids[i] == 0) {
-			if (i < LEGIT)
-				legit_child(sh, r, i);
-			else
-				filler_child(sh, r);
-			_exit(0);
-		}
-	}
+	start_children(sh, r, LEGIT, true, PRE_MS + attack_ms + POST_MS + 60000, pids);
 	int64_t t0 = sh->t0_ms;
 	while (it_mono_ms() < t0 + PRE_MS) {
 		sample(r, &u, it_mono_ms());
@@ -191,7 +168,7 @@ static void test_hostile_at_scale(void **state)
 	/* Legitimate clients were served every time, before, during and after. */
 	assert_true(before.ok > 0 && during.ok > 0 && after.ok > 0);
 	assert_int_equal(before.failed + during.failed + after.failed, 0);
-	munmap(sh, sizeof(*sh));
+	shared_free(sh);
 }
 
 int main(void)

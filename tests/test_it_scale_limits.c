@@ -12,7 +12,6 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -40,29 +39,10 @@ static void test_connection_slots_exhausted(void **state)
 		       LIMIT_PEERS + 256);
 		skip();
 	}
-	struct shared *sh =
-	    mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	assert_true(sh != MAP_FAILED);
-	memset(sh, 0, sizeof(*sh));
-	static struct tclient c;
-	assert_int_equal(tclient_connect(&c, r->port, r->pub), 0);
-	for (int i = 0; i < n_legit; i++) {
-		struct owner *o = &sh->owners[i];
-		assert_int_equal(tclient_create(&c, o->rid, o->sid, o->pk, o->sk), 0);
-	}
-	tclient_close(&c);
-	it_sleep_ms(300);
+	struct shared *sh = shared_new(r, n_legit);
 	long fds0 = relayproc_fds(r);
-	sh->t0_ms = it_mono_ms();
-	sh->deadline_ms = sh->t0_ms + 120000;
 	pid_t pids[LEGIT];
-	for (int i = 0; i < n_legit; i++) {
-		pids[i] = fork_child();
-		if (pids[i] == 0) {
-			legit_child(sh, r, i);
-			_exit(0);
-		}
-	}
+	start_children(sh, r, n_legit, false, 120000, pids);
 	int64_t t0 = sh->t0_ms;
 	while (it_mono_ms() < t0 + PRE_MS)
 		it_sleep_ms(20);
@@ -103,7 +83,7 @@ static void test_connection_slots_exhausted(void **state)
 		         fds0);
 	assert_true(before.ok > 0 && after.ok > 0);
 	assert_int_equal(before.failed + after.failed, 0);
-	munmap(sh, sizeof(*sh));
+	shared_free(sh);
 }
 
 /*
@@ -122,29 +102,10 @@ static void test_handshake_flood(void **state)
 	struct relayproc *r = *state;
 	const int n_legit = 2;
 	const size_t count[KINDS] = {0, 0, 0, FLOOD_PEERS};
-	struct shared *sh =
-	    mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	assert_true(sh != MAP_FAILED);
-	memset(sh, 0, sizeof(*sh));
-	static struct tclient c;
-	assert_int_equal(tclient_connect(&c, r->port, r->pub), 0);
-	for (int i = 0; i < n_legit; i++) {
-		struct owner *o = &sh->owners[i];
-		assert_int_equal(tclient_create(&c, o->rid, o->sid, o->pk, o->sk), 0);
-	}
-	tclient_close(&c);
-	it_sleep_ms(300);
+	struct shared *sh = shared_new(r, n_legit);
 	long fds0 = relayproc_fds(r);
-	sh->t0_ms = it_mono_ms();
-	sh->deadline_ms = sh->t0_ms + 120000;
 	pid_t pids[LEGIT];
-	for (int i = 0; i < n_legit; i++) {
-		pids[i] = fork_child();
-		if (pids[i] == 0) {
-			legit_child(sh, r, i);
-			_exit(0);
-		}
-	}
+	start_children(sh, r, n_legit, false, 120000, pids);
 	int64_t t0 = sh->t0_ms;
 	while (it_mono_ms() < t0 + PRE_MS)
 		it_sleep_ms(20);
@@ -189,7 +150,7 @@ static void test_handshake_flood(void **state)
 	/* And left no lockout behind. */
 	assert_true(after.ok > 0);
 	assert_int_equal(after.failed, 0);
-	munmap(sh, sizeof(*sh));
+	shared_free(sh);
 }
 
 int main(void)
