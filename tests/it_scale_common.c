@@ -461,12 +461,6 @@ void driver_free(struct driver *d)
 
 /* ---- the relay's resources ------------------------------------------------------------- */
 
-/* CPU time the relay used so far, in ms (user + system). */
-long relay_cpu_ms(const struct relayproc *r)
-{
-	return relayproc_cpu_ms(r);
-}
-
 void sample(const struct relayproc *r, struct usage *u, int64_t now)
 {
 	if (now < u->next_ms)

@@ -126,7 +126,6 @@ size_t driver_open(const struct driver *d, int kind);
 int64_t driver_oldest(const struct driver *d, int kind);
 void driver_close_all(struct driver *d);
 void driver_free(struct driver *d);
-long relay_cpu_ms(const struct relayproc *r);
 void sample(const struct relayproc *r, struct usage *u, int64_t now);
 int64_t wait_fds_at_most(const struct relayproc *r, long want, int timeout_ms);
 long nofile(void);

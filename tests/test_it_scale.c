@@ -63,7 +63,7 @@ static void test_hostile_at_scale(void **state)
 	struct shared *sh = shared_new(r, LEGIT);
 
 	struct usage u = {
-	    .rss0 = relayproc_rss_kb(r), .fds0 = relayproc_fds(r), .cpu0 = relay_cpu_ms(r)};
+	    .rss0 = relayproc_rss_kb(r), .fds0 = relayproc_fds(r), .cpu0 = relayproc_cpu_ms(r)};
 	u.rss_peak = u.rss0;
 	u.fds_peak = u.fds0;
 	pid_t pids[LEGIT + 1];
@@ -73,7 +73,7 @@ static void test_hostile_at_scale(void **state)
 		sample(r, &u, it_mono_ms());
 		it_sleep_ms(20);
 	}
-	long cpu_attack0 = relay_cpu_ms(r);
+	long cpu_attack0 = relayproc_cpu_ms(r);
 
 	/* Everything at once. */
 	struct driver d;
@@ -88,7 +88,7 @@ static void test_hostile_at_scale(void **state)
 	}
 	size_t half_open = driver_open(&d, SLOW_HALF);
 	int64_t half_oldest = driver_oldest(&d, SLOW_HALF);
-	long cpu_attack = relay_cpu_ms(r) - cpu_attack0;
+	long cpu_attack = relayproc_cpu_ms(r) - cpu_attack0;
 	u.rss_end_attack = relayproc_rss_kb(r);
 	u.fds_end_attack = relayproc_fds(r);
 	driver_close_all(&d);
@@ -100,7 +100,7 @@ static void test_hostile_at_scale(void **state)
 	int stuck = reap_children(pids, LEGIT + 1);
 	int64_t waited = wait_fds_at_most(r, u.fds0, 15000);
 	long rss_after = relayproc_rss_kb(r), fds_after = relayproc_fds(r);
-	long cpu_total = relay_cpu_ms(r) - u.cpu0;
+	long cpu_total = relayproc_cpu_ms(r) - u.cpu0;
 
 	/* Figures. */
 	for (int k = 0; k < KINDS; k++) {

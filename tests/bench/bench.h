@@ -265,8 +265,6 @@ uint64_t bench_now_ns(void);
 void bench_note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Resident set size of PID in bytes, or 0. */
 uint64_t bench_proc_rss(pid_t pid);
-/* CPU seconds (user + system) PID has used, or -1. */
-double bench_proc_cpu_s(pid_t pid);
 /* --mark CMD: bench_mark runs CMD LABEL SERVER-PID ENVELOPES at the edges of each measured
  * part (an online run's measured interval, durable's sending and its drain, the handshakes
  * and the CREATE + SUBSCRIBE of each step of connections, handshakes and loaded) and waits

@@ -21,6 +21,7 @@
 #include "cairn/limits.h"
 #include "file.h"
 #include "files.h"
+#include "procscan.h"
 #include "relayctl.h"
 
 #define OUT_CAP 65536
@@ -145,17 +146,17 @@ static int one_run(struct files_ctx *c, uint64_t size, double fig[F_COUNT])
 		return -1;
 	}
 	unlink(raw);
-	double r0 = bench_proc_cpu_s(c->relay.pid);
+	double r0 = proc_cpu_s(c->relay.pid);
 	if (cli_ok(c, 0, (const char *[]){"send", "bob", "--file", src, NULL}, NULL, 0, &sc) != 0)
 		return -1;
-	double r1 = bench_proc_cpu_s(c->relay.pid);
+	double r1 = proc_cpu_s(c->relay.pid);
 	if (new_file_id(c, id, sizeof(id)) != 0)
 		return -1;
-	double r2 = bench_proc_cpu_s(c->relay.pid);
+	double r2 = proc_cpu_s(c->relay.pid);
 	if (cli_ok(c, 1, (const char *[]){"files", "get", id, "--output", got, "--yes", NULL}, NULL,
 	           0, &gc) != 0)
 		return -1;
-	double r3 = bench_proc_cpu_s(c->relay.pid);
+	double r3 = proc_cpu_s(c->relay.pid);
 	if (!files_same(src, got)) {
 		bench_note("files: the file fetched differs from the one sent");
 		return -1;

@@ -14,6 +14,7 @@
 #include "bconn.h"
 #include "cairn/error.h"
 #include "fleet.h"
+#include "procscan.h"
 
 #define OUT_CAP         (256 * 1024) /* a sender stops encoding while this much is unwritten */
 #define BODY_HEADER     16           /* send time (ns) and sequence number, little-endian */
@@ -335,11 +336,11 @@ static void on_pacer(uv_timer_t *t)
 	if (!f->measuring && f->measure_to != 0 && now >= f->measure_from) {
 		f->measuring = true;
 		bench_mark(f->relay_pid, 0, "online-%u-from", (unsigned)f->n);
-		f->relay_cpu0 = bench_proc_cpu_s(f->relay_pid);
+		f->relay_cpu0 = proc_cpu_s(f->relay_pid);
 		f->gen_cpu0 = bench_self_cpu_s();
 	}
 	if (f->measuring && now >= f->measure_to) {
-		f->relay_cpu1 = bench_proc_cpu_s(f->relay_pid);
+		f->relay_cpu1 = proc_cpu_s(f->relay_pid);
 		f->gen_cpu1 = bench_self_cpu_s();
 		f->measuring = false;
 		f->sending = false;
@@ -565,14 +566,14 @@ int fleet_durable(struct fleet *f, uint64_t count, struct durable_result *out)
 	uint64_t errors0 = f->errors;
 	f->measure_to = 0; /* no timed phases: the pacer only paces */
 	durable_phase(f, 0);
-	double cpu0 = bench_proc_cpu_s(f->relay_pid);
+	double cpu0 = proc_cpu_s(f->relay_pid);
 	uint64_t t0 = bench_now_ns();
 	run_begin(f, 0, count / f->n);
 	if (fleet_wait(f, all_answered, 600) != 0)
 		return -1;
 	f->sending = false;
 	uint64_t t1 = bench_now_ns();
-	double cpu1 = bench_proc_cpu_s(f->relay_pid);
+	double cpu1 = proc_cpu_s(f->relay_pid);
 	durable_phase(f, 1);
 	if (connect_owners(f) != 0)
 		return -1;
@@ -581,7 +582,7 @@ int fleet_durable(struct fleet *f, uint64_t count, struct durable_result *out)
 	if (fleet_wait(f, all_drained, 600) != 0)
 		return -1;
 	uint64_t t2 = bench_now_ns();
-	double cpu2 = bench_proc_cpu_s(f->relay_pid);
+	double cpu2 = proc_cpu_s(f->relay_pid);
 	durable_phase(f, 2);
 	uint64_t sent = total_sent(f);
 	durable_times(out, sent, t0, t1, t2, cpu0, cpu1, cpu2);

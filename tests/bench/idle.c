@@ -30,6 +30,7 @@
 
 #include "bconn.h"
 #include "idle.h"
+#include "procscan.h"
 
 #define IDLE_CONCURRENCY 128 /* handshakes or setups in progress per worker */
 #define IDLE_TIMEOUT_S   120.0
@@ -520,14 +521,14 @@ int idle_pool_grow(struct idle_pool *p, uint32_t total, struct idle_step *step)
 	memset(step, 0, sizeof(*step));
 	struct phase_times hs, sub;
 	bench_mark(p->relay_pid, 0, "handshake-from");
-	double cpu0 = bench_proc_cpu_s(p->relay_pid);
+	double cpu0 = proc_cpu_s(p->relay_pid);
 	if (total <= p->total || command_all(p, total) != 0 || collect(p, &hs) != 0)
 		return -1;
-	double cpu1 = bench_proc_cpu_s(p->relay_pid);
+	double cpu1 = proc_cpu_s(p->relay_pid);
 	bench_mark(p->relay_pid, hs.open, "handshake");
 	if (command_all(p, 0) != 0 || collect(p, &sub) != 0)
 		return -1;
-	double cpu2 = bench_proc_cpu_s(p->relay_pid);
+	double cpu2 = proc_cpu_s(p->relay_pid);
 	bench_mark(p->relay_pid, sub.open, "create-subscribe");
 	uint32_t added = total - p->total;
 	p->total = total;

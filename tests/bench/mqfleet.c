@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include "mqfleet.h"
+#include "procscan.h"
 #include "sockbytes.h"
 
 #define BODY_HEADER     16   /* send time (ns) and sequence number, little-endian */
@@ -481,11 +482,11 @@ static void on_pacer(uv_timer_t *t)
 	uint64_t now = bench_now_ns();
 	if (!f->measuring && f->measure_to != 0 && now >= f->measure_from) {
 		f->measuring = true;
-		f->broker_cpu0 = bench_proc_cpu_s(f->broker_pid);
+		f->broker_cpu0 = proc_cpu_s(f->broker_pid);
 		f->gen_cpu0 = bench_self_cpu_s();
 	}
 	if (f->measuring && now >= f->measure_to) {
-		f->broker_cpu1 = bench_proc_cpu_s(f->broker_pid);
+		f->broker_cpu1 = proc_cpu_s(f->broker_pid);
 		f->gen_cpu1 = bench_self_cpu_s();
 		f->measuring = false;
 		f->sending = false;
@@ -682,18 +683,18 @@ int mqfleet_durable(struct mqfleet *f, uint64_t count, struct durable_result *ou
 {
 	uint64_t errors0 = f->errors;
 	f->measure_to = 0; /* no timed phases: the pacer only paces */
-	double cpu0 = bench_proc_cpu_s(f->broker_pid);
+	double cpu0 = proc_cpu_s(f->broker_pid);
 	uint64_t t0 = bench_now_ns();
 	run_begin(f, 0, count / f->n);
 	if (fleet_wait(f, all_answered, 600) != 0)
 		return -1;
 	f->sending = false;
 	uint64_t t1 = bench_now_ns();
-	double cpu1 = bench_proc_cpu_s(f->broker_pid);
+	double cpu1 = proc_cpu_s(f->broker_pid);
 	if (connect_subscribers(f) != 0 || fleet_wait(f, all_drained, 600) != 0)
 		return -1;
 	uint64_t t2 = bench_now_ns();
-	double cpu2 = bench_proc_cpu_s(f->broker_pid);
+	double cpu2 = proc_cpu_s(f->broker_pid);
 	uint64_t sent = total_sent(f), duplicates = 0;
 	for (uint32_t i = 0; i < f->n; i++)
 		duplicates += f->subs[i].duplicates;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "mqidle.h"
+#include "procscan.h"
 
 #define BATCH      64
 #define KEEPALIVE  3600 /* as the cairn relay's idle_timeout in the benchmark */
@@ -124,7 +125,7 @@ int mqidle_grow(struct mqidle *p, uint32_t total, struct idle_step *step)
 	if (total <= p->len || total > p->cap)
 		return -1;
 	uint32_t added = total - p->len, open = 0;
-	double cpu0 = bench_proc_cpu_s(p->broker_pid);
+	double cpu0 = proc_cpu_s(p->broker_pid);
 	uint64_t t0 = bench_now_ns();
 	while (p->len < total) {
 		int batch[BATCH];
@@ -147,7 +148,7 @@ int mqidle_grow(struct mqidle *p, uint32_t total, struct idle_step *step)
 	step->connections = total;
 	step->failed = added - open;
 	step->handshakes_per_s = s > 0 ? (double)open / s : 0;
-	step->handshake_relay_cpu = s > 0 ? (bench_proc_cpu_s(p->broker_pid) - cpu0) / s : 0;
+	step->handshake_relay_cpu = s > 0 ? (proc_cpu_s(p->broker_pid) - cpu0) / s : 0;
 	if (step->failed > 0)
 		bench_note("mosquitto: %u of %u new connections failed", (unsigned)step->failed,
 		           (unsigned)added);

@@ -16,6 +16,7 @@
 #include <sodium.h>
 
 #include "natsfleet.h"
+#include "procscan.h"
 #include "tlscert.h"
 
 #define SUBJECT_MAX  24
@@ -250,11 +251,11 @@ int natsfleet_run(struct natsfleet *f, double target_rate, double warmup_s, doub
 		uint64_t now = bench_now_ns();
 		if (!measuring && now >= f->measure_from) {
 			measuring = true;
-			cpu0 = bench_proc_cpu_s(f->server_pid);
+			cpu0 = proc_cpu_s(f->server_pid);
 			gen0 = bench_self_cpu_s();
 		}
 		if (now >= f->measure_to) {
-			cpu1 = bench_proc_cpu_s(f->server_pid);
+			cpu1 = proc_cpu_s(f->server_pid);
 			gen1 = bench_self_cpu_s();
 			break;
 		}
@@ -464,7 +465,7 @@ int natsfleet_durable(struct natsfleet *f, uint64_t count, struct durable_result
 	uint64_t errors0 = atomic_load(&f->errors);
 	for (uint32_t i = 0; i < f->n; i++)
 		f->pubs[i].quota = count / f->n;
-	double cpu0 = bench_proc_cpu_s(f->server_pid);
+	double cpu0 = proc_cpu_s(f->server_pid);
 	uint64_t t0 = bench_now_ns();
 	if (run_threads(publisher_main, f->pubs, sizeof(*f->pubs), f->n) != 0)
 		return -1;
@@ -472,11 +473,11 @@ int natsfleet_durable(struct natsfleet *f, uint64_t count, struct durable_result
 		if (f->pubs[i].rc != 0)
 			return -1;
 	uint64_t t1 = bench_now_ns();
-	double cpu1 = bench_proc_cpu_s(f->server_pid);
+	double cpu1 = proc_cpu_s(f->server_pid);
 	if (run_threads(drainer_main, f->subs, sizeof(*f->subs), f->n) != 0)
 		return -1;
 	uint64_t t2 = bench_now_ns();
-	double cpu2 = bench_proc_cpu_s(f->server_pid);
+	double cpu2 = proc_cpu_s(f->server_pid);
 	uint64_t sent = 0, duplicates = 0;
 	for (uint32_t i = 0; i < f->n; i++) {
 		sent += f->pubs[i].next_seq;

@@ -19,6 +19,7 @@
 #include "fleet.h"
 #include "nodes.h"
 #include "pgdurable.h"
+#include "procscan.h"
 #include "pgsample.h"
 #include "relayctl.h"
 
@@ -55,11 +56,11 @@ static int one_run(const struct bench_opts *o, struct nodes_world *w, struct fle
 	l->rate = rate;
 	l->owner_node = owner_node;
 	bench_note("nodes: owners on node %d, %s (%.0f/s offered)", owner_node, rate, target);
-	double cpu0[3] = {bench_proc_cpu_s(w->node[0].pid), bench_proc_cpu_s(w->node[1].pid),
+	double cpu0[3] = {proc_cpu_s(w->node[0].pid), proc_cpu_s(w->node[1].pid),
 	                  pgsample_cpu_s(w->pg.pid)};
 	if (fleet_run(f, target, o->warmup_s, o->duration_s, &l->run) != 0)
 		return -1;
-	double cpu1[3] = {bench_proc_cpu_s(w->node[0].pid), bench_proc_cpu_s(w->node[1].pid),
+	double cpu1[3] = {proc_cpu_s(w->node[0].pid), proc_cpu_s(w->node[1].pid),
 	                  pgsample_cpu_s(w->pg.pid)};
 	double envelopes = l->run.rate * (o->warmup_s + o->duration_s);
 	for (int i = 0; i < 3; i++)

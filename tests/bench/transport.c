@@ -19,6 +19,7 @@
 #include "bench.h"
 #include "cairn/address.h"
 #include "cairn/limits.h"
+#include "procscan.h"
 #include "net.h"
 #include "relayctl.h"
 #include "transport.h"
@@ -32,11 +33,11 @@ static double servers_cpu(const struct transport_target *t, double *front)
 {
 	*front = 0;
 	for (size_t i = 0; i < t->front_len; i++) {
-		double s = bench_proc_cpu_s(t->front[i]);
+		double s = proc_cpu_s(t->front[i]);
 		if (s > 0)
 			*front += s;
 	}
-	return bench_proc_cpu_s(t->relay_pid);
+	return proc_cpu_s(t->relay_pid);
 }
 
 static int handshakes(const struct transport_target *t, uint32_t count, struct transport_result *r)

@@ -47,15 +47,6 @@ uint64_t bench_proc_rss(pid_t pid)
 	return kb < 0 ? 0 : (uint64_t)kb * 1024;
 }
 
-double bench_proc_cpu_s(pid_t pid)
-{
-	pid_t ppid;
-	unsigned long long ticks, children;
-	if (proc_stat(pid, &ppid, &ticks, &children) != 0)
-		return -1;
-	return (double)ticks / (double)sysconf(_SC_CLK_TCK);
-}
-
 static const char *mark_cmd; /* --mark */
 
 void bench_mark_set(const char *cmd)
@@ -160,13 +151,13 @@ bool phase_tick(struct bench_phase *ph, uint64_t now)
 {
 	if (!ph->measuring && now >= ph->from && now < ph->to) {
 		ph->measuring = true;
-		ph->server_cpu0 = bench_proc_cpu_s(ph->server);
+		ph->server_cpu0 = proc_cpu_s(ph->server);
 		ph->gen_cpu0 = bench_self_cpu_s();
 	}
 	if (now < ph->to)
 		return true;
 	if (ph->measuring) {
-		ph->server_cpu1 = bench_proc_cpu_s(ph->server);
+		ph->server_cpu1 = proc_cpu_s(ph->server);
 		ph->gen_cpu1 = bench_self_cpu_s();
 		ph->measuring = false;
 	}

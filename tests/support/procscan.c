@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "procscan.h"
 
@@ -29,6 +30,15 @@ int proc_stat(pid_t pid, pid_t *ppid, unsigned long long *own, unsigned long lon
 	*own = ut + st;
 	*children = (unsigned long long)(cut + cst);
 	return 0;
+}
+
+double proc_cpu_s(pid_t pid)
+{
+	pid_t ppid;
+	unsigned long long own, children;
+	if (proc_stat(pid, &ppid, &own, &children) != 0)
+		return -1;
+	return (double)own / (double)sysconf(_SC_CLK_TCK);
 }
 
 size_t proc_children(pid_t parent, pid_t *out, size_t cap)

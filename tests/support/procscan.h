@@ -14,6 +14,9 @@
  * *CHILDREN, of its reaped children). Returns 0 or -1 (the process is gone). */
 int proc_stat(pid_t pid, pid_t *ppid, unsigned long long *own, unsigned long long *children);
 
+/* CPU seconds (user + system) PID has used itself, or -1 (the process is gone). */
+double proc_cpu_s(pid_t pid);
+
 /* Puts the pids of PARENT's children into OUT (at most CAP). Returns how many. */
 size_t proc_children(pid_t parent, pid_t *out, size_t cap);
 

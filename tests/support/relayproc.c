@@ -341,11 +341,8 @@ long relayproc_fds(const struct relayproc *r)
 
 long relayproc_cpu_ms(const struct relayproc *r)
 {
-	pid_t ppid;
-	unsigned long long own, children;
-	if (proc_stat(r->pid, &ppid, &own, &children) != 0)
-		return -1;
-	return (long)(own * 1000 / (unsigned long long)sysconf(_SC_CLK_TCK));
+	double s = proc_cpu_s(r->pid);
+	return s < 0 ? -1 : (long)(s * 1000 + 0.5);
 }
 
 int relayproc_run_second(const struct relayproc *r, uint16_t port, int timeout_ms)

@@ -128,15 +128,6 @@ static void serve(int fd)
 	_exit(0);
 }
 
-static double proc_cpu_s(pid_t pid)
-{
-	pid_t ppid;
-	unsigned long long own, children;
-	if (proc_stat(pid, &ppid, &own, &children) != 0)
-		return -1;
-	return (double)own / (double)sysconf(_SC_CLK_TCK);
-}
-
 struct client {
 	uint16_t port;
 	int count;
